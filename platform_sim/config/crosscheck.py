@@ -1,0 +1,240 @@
+"""Checks that look at a whole design, or at a design together with a scenario.
+
+Each check returns :class:`Problem` records (field path, bad value, what is
+allowed) so that ``platform-sim validate`` can report every problem at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .models import Design, Scenario
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    value: Any = None
+    file: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        shown = "" if self.value is None else f" (got {self.value!r})"
+        return f"{where}{self.path}: {self.message}{shown}"
+
+
+def _per_look(value, n_looks: int, path: str, problems: list[Problem]) -> list[float] | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if len(value) != n_looks:
+            problems.append(Problem(path, f"needs one value per look ({n_looks} looks)", f"{len(value)} values"))
+            return None
+        return list(value)
+    return [value] * n_looks
+
+
+def _limits(value, arms: list[str], adaptive_arms: list[str], path: str, problems: list[Problem]) -> dict[str, float]:
+    """Per-arm limits; a single number applies to every adaptively allocated arm."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        for name in value:
+            if name not in arms:
+                problems.append(Problem(f"{path}.{name}", f"is not an arm of this design; arms are {arms}", name))
+            elif name not in adaptive_arms:
+                problems.append(
+                    Problem(f"{path}.{name}", "the control's share is set by control_allocation; it takes no limit", name)
+                )
+        return {k: v for k, v in value.items() if k in adaptive_arms}
+    return {a: value for a in adaptive_arms}
+
+
+def design_problems(design: Design) -> list[Problem]:
+    """Everything that can be wrong with a design on its own."""
+    problems: list[Problem] = []
+    arms = design.arm_names
+    n_arms = len(arms)
+    looks = design.looks
+    n_looks = looks.n_looks
+
+    seen: set[str] = set()
+    for i, name in enumerate(arms):
+        if name in seen:
+            problems.append(Problem(f"design.arms[{i}].name", "arm names must be unique", name))
+        seen.add(name)
+
+    if design.control is not None and design.control not in arms:
+        problems.append(Problem("design.control", f"is not an arm of this design; arms are {arms}", design.control))
+    ctrl = design.control if design.control in arms else None
+
+    # Caps: every arm capped and caps too small to ever reach the last look.
+    caps = [a.max_n for a in design.arms]
+    if all(c is not None for c in caps) and sum(caps) < looks.max_n:
+        problems.append(
+            Problem(
+                "design.looks.randomized_n",
+                f"the last look needs {looks.max_n} patients but the arm caps (max_n) add up to only {sum(caps)}",
+                looks.max_n,
+            )
+        )
+    for i, a in enumerate(design.arms):
+        if a.max_n is not None and a.max_n > looks.max_n:
+            problems.append(
+                Problem(f"design.arms[{i}].max_n", f"exceeds the trial's maximum sample size {looks.max_n}", a.max_n)
+            )
+
+    # Thresholds per look and their consistency.
+    dec = design.decisions
+    sup = _per_look(dec.superiority, n_looks, "design.decisions.superiority", problems)
+    inf = _per_look(dec.inferiority, n_looks, "design.decisions.inferiority", problems)
+    if sup is None and inf is None and dec.futility is None and dec.equivalence is None:
+        problems.append(Problem("design.decisions", "no decision rule is enabled; every trial would run to the maximum"))
+    if sup is not None and inf is not None:
+        for j, (s, f) in enumerate(zip(sup, inf)):
+            if f >= s:
+                problems.append(
+                    Problem(
+                        "design.decisions.inferiority",
+                        f"look {j}: inferiority threshold {f} must be below the superiority threshold {s}",
+                        f,
+                    )
+                )
+                break
+    if ctrl is None:
+        if inf is not None:
+            bound = 1.0 / n_arms
+            for j, f in enumerate(inf):
+                if f >= bound:
+                    problems.append(
+                        Problem(
+                            "design.decisions.inferiority",
+                            f"look {j}: without a control the inferiority threshold compares P(best), which is "
+                            f"1/{n_arms} = {bound:.3f} for equal arms; it must be below that",
+                            f,
+                        )
+                    )
+                    break
+        if sup is not None:
+            for j, s in enumerate(sup):
+                if s <= 1.0 / n_arms:
+                    problems.append(
+                        Problem(
+                            "design.decisions.superiority",
+                            f"look {j}: a P(best) superiority threshold must be above 1/{n_arms}",
+                            s,
+                        )
+                    )
+                    break
+        if dec.futility is not None:
+            problems.append(Problem("design.decisions.futility", "futility compares arms with a control; set design.control"))
+        if design.control_allocation is not None:
+            problems.append(Problem("design.control_allocation", "needs a control arm; set design.control"))
+    else:
+        if sup is not None and any(s <= 0.5 for s in sup):
+            problems.append(
+                Problem("design.decisions.superiority", "P(better than control) must exceed 0.5 to call superiority", dec.superiority)
+            )
+        if dec.futility is not None and dec.futility.delta >= 1:
+            problems.append(Problem("design.decisions.futility.delta", "must be below 1", dec.futility.delta))
+
+    # Randomization.
+    rnd = design.randomization
+    if rnd.ratios is not None:
+        for name in rnd.ratios:
+            if name not in arms:
+                problems.append(
+                    Problem(f"design.randomization.ratios.{name}", f"is not an arm of this design; arms are {arms}", name)
+                )
+        missing = [a for a in arms if a not in rnd.ratios]
+        if missing:
+            problems.append(Problem("design.randomization.ratios", f"gives no ratio for arms {missing}", None))
+    if isinstance(rnd.softening, list) and len(rnd.softening) != n_looks:
+        problems.append(
+            Problem("design.randomization.softening", f"needs one value per look ({n_looks} looks)", f"{len(rnd.softening)} values")
+        )
+    if rnd.burn_in_n >= looks.max_n:
+        problems.append(
+            Problem(
+                "design.randomization.burn_in_n",
+                f"must be below the maximum sample size {looks.max_n}, or adaptation never starts",
+                rnd.burn_in_n,
+            )
+        )
+    fixed_share = 0.0
+    ca = design.control_allocation
+    adaptive_arms = [a for a in arms if not (ca is not None and a == ctrl)]
+    mins = _limits(rnd.min_allocation, arms, adaptive_arms, "design.randomization.min_allocation", problems)
+    maxs = _limits(rnd.max_allocation, arms, adaptive_arms, "design.randomization.max_allocation", problems)
+    for a in arms:
+        if a in mins and a in maxs and mins[a] > maxs[a]:
+            problems.append(
+                Problem(f"design.randomization.min_allocation.{a}", f"exceeds the maximum allocation {maxs[a]}", mins[a])
+            )
+    if ca is not None and ctrl is not None:
+        if ca.rule == "fixed":
+            if isinstance(ca.share, dict):
+                n_other = n_arms - 1
+                missing = [k for k in range(1, n_other + 1) if k not in ca.share]
+                if missing:
+                    problems.append(
+                        Problem(
+                            "design.control_allocation.share",
+                            f"needs a share for every possible number of active non-control arms 1..{n_other}",
+                            f"missing {missing}",
+                        )
+                    )
+                fixed_share = max(ca.share.values())
+            else:
+                fixed_share = ca.share
+        elif ca.rule == "sqrt_k":
+            k = n_arms - 1
+            fixed_share = math.sqrt(k) / (math.sqrt(k) + k)
+    if rnd.method == "adaptive":
+        total_min = sum(mins.get(a, 0.0) for a in adaptive_arms)
+        if total_min > 1.0 - fixed_share + 1e-12:
+            problems.append(
+                Problem(
+                    "design.randomization.min_allocation",
+                    f"minimum allocations add up to {total_min:.3f} but only {1 - fixed_share:.3f} is left after the control",
+                    rnd.min_allocation,
+                )
+            )
+        if all(a in maxs for a in adaptive_arms):
+            total_max = sum(maxs[a] for a in adaptive_arms)
+            if total_max < 1.0 - fixed_share - 1e-12:
+                problems.append(
+                    Problem(
+                        "design.randomization.max_allocation",
+                        f"maximum allocations add up to {total_max:.3f}, less than the {1 - fixed_share:.3f} "
+                        "that must be allocated",
+                        rnd.max_allocation,
+                    )
+                )
+    return problems
+
+
+def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
+    """Names that tie a design to a scenario must resolve."""
+    problems: list[Problem] = []
+    if design.endpoint.name not in scenario.endpoints:
+        problems.append(
+            Problem(
+                "design.endpoint.name",
+                f"scenario {scenario.name!r} defines no such endpoint; it has {sorted(scenario.endpoints)}",
+                design.endpoint.name,
+            )
+        )
+    for i, arm in enumerate(design.arms):
+        if arm.treatment not in scenario.treatments:
+            problems.append(
+                Problem(
+                    f"design.arms[{i}].treatment",
+                    f"scenario {scenario.name!r} defines no such treatment; it has {sorted(scenario.treatments)}",
+                    arm.treatment,
+                )
+            )
+    return problems

@@ -1,0 +1,232 @@
+"""Load YAML into validated models, resolve shipped names, and hash the spec."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from .crosscheck import Problem, design_problems, pair_problems
+from .models import Design, Scenario
+
+ENGINE_VERSION = "1"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_DESIGN = "pioneer_rar"
+DEFAULT_SCENARIO = "pioneer_alternative"
+
+
+class ConfigError(Exception):
+    """One or more problems with configuration files; ``str()`` has one line per problem."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+def _shipped_dirs(kind: str) -> list[Path]:
+    folder = f"{kind}s"
+    return [
+        Path.cwd() / folder,
+        _PACKAGE_DIR.parent / folder,  # a checkout or an editable install
+        _PACKAGE_DIR / "shipped" / folder,  # a wheel
+    ]
+
+
+def shipped_names(kind: str) -> list[str]:
+    """Names of the shipped designs or scenarios (``kind`` is 'design' or 'scenario')."""
+    names: set[str] = set()
+    for d in _shipped_dirs(kind):
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def resolve(ref: str | Path, kind: str) -> Path:
+    """A file path, or the name of a shipped design/scenario."""
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError([Problem(kind, "no such file", str(ref))])
+        return path
+    for d in _shipped_dirs(kind):
+        candidate = d / f"{ref}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        [Problem(kind, f"is neither a file nor a shipped {kind}; shipped: {shipped_names(kind)}", str(ref))]
+    )
+
+
+def _loc_to_path(prefix: str, loc: tuple) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "union[")):
+            continue
+        else:
+            out += f".{part}"
+    return out
+
+
+def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        return None, [Problem(kind, f"cannot read file: {exc.strerror}", str(path), file=str(path))]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
+    if not isinstance(data, dict):
+        return None, [Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))]
+    return data, []
+
+
+def _validate(model, data: dict, kind: str, file: str | None) -> tuple[Any, list[Problem]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = _loc_to_path(kind, err["loc"])
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            value = err.get("input")
+            if isinstance(value, (dict, list)) or err["type"] == "missing":
+                value = None
+            problems.append(Problem(loc, msg, value, file=file))
+        # several union branches report the same location; keep the first of each message
+        unique, seen = [], set()
+        for p in problems:
+            key = (p.path, p.message)
+            if key not in seen:
+                seen.add(key)
+                unique.append(p)
+        return None, unique
+
+
+def parse_design(data: dict, file: str | None = None) -> Design:
+    design, problems = _validate(Design, data, "design", file)
+    if design is not None:
+        problems = [Problem(p.path, p.message, p.value, file=file) for p in design_problems(design)]
+    if problems:
+        raise ConfigError(problems)
+    return design
+
+
+def parse_scenario(data: dict, file: str | None = None) -> Scenario:
+    scenario, problems = _validate(Scenario, data, "scenario", file)
+    if problems:
+        raise ConfigError(problems)
+    return scenario
+
+
+def detect_kind(data: dict) -> str | None:
+    if "arms" in data:
+        return "design"
+    if "treatments" in data:
+        return "scenario"
+    return None
+
+
+def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario:
+    """Load one design or scenario file (kind detected from its keys when not given)."""
+    path = Path(path)
+    data, problems = _read_yaml(path, kind or "file")
+    if problems:
+        raise ConfigError(problems)
+    kind = kind or detect_kind(data)
+    if kind == "design":
+        return parse_design(data, str(path))
+    if kind == "scenario":
+        return parse_scenario(data, str(path))
+    raise ConfigError(
+        [Problem("file", "is neither a design (it has no 'arms') nor a scenario (it has no 'treatments')", file=str(path))]
+    )
+
+
+def validate_files(paths: list[str | Path]) -> list[Problem]:
+    """Every problem in the given files, including design x scenario cross-checks."""
+    problems: list[Problem] = []
+    designs, scenarios = [], []
+    for p in paths:
+        try:
+            obj = load_file(p)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        (designs if isinstance(obj, Design) else scenarios).append((str(p), obj))
+    for dfile, design in designs:
+        for sfile, scenario in scenarios:
+            problems.extend(
+                Problem(p.path, p.message + f" [checked against {sfile}]", p.value, file=dfile)
+                for p in pair_problems(design, scenario)
+            )
+    return problems
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A design paired with a scenario: everything one simulation run needs."""
+
+    design: Design
+    scenario: Scenario
+    design_file: str | None = None
+    scenario_file: str | None = None
+    problems: tuple = field(default=(), repr=False)
+
+    @classmethod
+    def from_models(cls, design: Design, scenario: Scenario, design_file=None, scenario_file=None) -> "Spec":
+        problems = [Problem(p.path, p.message, p.value, file=design_file) for p in pair_problems(design, scenario)]
+        if problems:
+            raise ConfigError(problems)
+        return cls(design, scenario, design_file, scenario_file)
+
+    @classmethod
+    def load(cls, design: str | Path = DEFAULT_DESIGN, scenario: str | Path = DEFAULT_SCENARIO) -> "Spec":
+        """Load a design and a scenario, each a file path or a shipped name."""
+        problems: list[Problem] = []
+        models = {}
+        for kind, ref, parser in (("design", design, parse_design), ("scenario", scenario, parse_scenario)):
+            try:
+                path = resolve(ref, kind)
+                data, read_problems = _read_yaml(path, kind)
+                if read_problems:
+                    problems.extend(read_problems)
+                    continue
+                models[kind] = (parser(data, str(path)), str(path))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        (d, dfile), (s, sfile) = models["design"], models["scenario"]
+        return cls.from_models(d, s, dfile, sfile)
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of the normalized design, scenario and engine version (first 16 hex digits)."""
+        payload = {
+            "design": self.design.model_dump(mode="json"),
+            "scenario": self.scenario.model_dump(mode="json"),
+            "engine": ENGINE_VERSION,
+        }
+        return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:16]
+
+    @property
+    def true_rates(self) -> list[float]:
+        ep = self.design.endpoint.name
+        return [self.scenario.treatments[a.treatment].rates[ep] for a in self.design.arms]

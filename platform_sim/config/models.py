@@ -1,0 +1,271 @@
+"""Validated, immutable configuration models.
+
+A *scenario* says what nature is (the true outcome rate of every treatment);
+a *design* says what the trial does (arms, randomization, looks, priors and
+decision rules). Both are plain YAML files loaded into these frozen pydantic
+models. Checks that involve one file only live here; checks that tie a design
+to a scenario live in :mod:`platform_sim.config.crosscheck`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]
+
+
+class Frozen(BaseModel):
+    """Base: immutable, unknown keys are errors (a typo is never ignored)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class EndpointTruth(Frozen):
+    kind: Literal["binary"] = "binary"
+    description: str = ""
+
+
+class Treatment(Frozen):
+    description: str = ""
+    rates: dict[Name, Probability] = Field(
+        description="True probability of the endpoint event under this treatment, per endpoint."
+    )
+
+
+class Scenario(Frozen):
+    name: Name
+    description: str = ""
+    endpoints: dict[Name, EndpointTruth] = Field(min_length=1)
+    treatments: dict[Name, Treatment] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_treatment_has_every_endpoint(self) -> "Scenario":
+        problems = []
+        for tname, treatment in self.treatments.items():
+            for ep in self.endpoints:
+                if ep not in treatment.rates:
+                    problems.append(f"treatment {tname!r} gives no rate for endpoint {ep!r}")
+            for ep in treatment.rates:
+                if ep not in self.endpoints:
+                    problems.append(
+                        f"treatment {tname!r} gives a rate for {ep!r}, which is not one of the "
+                        f"scenario's endpoints {sorted(self.endpoints)}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+# --------------------------------------------------------------------------- design
+
+
+class BetaPrior(Frozen):
+    a: Annotated[float, Field(gt=0.0)]
+    b: Annotated[float, Field(gt=0.0)]
+
+
+class Endpoint(Frozen):
+    name: Name
+    direction: Literal["higher_is_better", "lower_is_better"]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction == "higher_is_better"
+
+
+class Arm(Frozen):
+    name: Name
+    treatment: Name
+    max_n: PositiveInt | None = Field(default=None, description="Cap on patients randomized to this arm.")
+    prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
+
+
+class Looks(Frozen):
+    """Interim analyses, by numbers of patients.
+
+    ``randomized_n[j]`` patients have been randomized when look ``j`` happens and
+    ``followed_n[j]`` of them (the earliest randomized) have an observed outcome.
+    Without ``followed_n`` every randomized patient has an outcome at the look.
+    The shorthand ``{first, every, last}`` expands to ``range(first, last+1, every)``.
+    """
+
+    randomized_n: list[PositiveInt] = Field(min_length=1)
+    followed_n: list[PositiveInt] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_shorthand(cls, data):
+        if isinstance(data, dict) and "randomized_n" not in data and {"first", "every", "last"} & set(data):
+            missing = {"first", "every", "last"} - set(data)
+            if missing:
+                raise ValueError(f"the look shorthand needs first, every and last; missing {sorted(missing)}")
+            first, every, last = data["first"], data["every"], data["last"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, every, last)):
+                raise ValueError(f"first, every and last must be positive whole numbers, got {first!r}, {every!r}, {last!r}")
+            if last < first:
+                raise ValueError(f"last ({last}) is before first ({first})")
+            rest = {k: v for k, v in data.items() if k not in ("first", "every", "last")}
+            return {**rest, "randomized_n": list(range(first, last + 1, every))}
+        return data
+
+    @model_validator(mode="after")
+    def _increasing(self) -> "Looks":
+        r = self.randomized_n
+        if any(b <= a for a, b in zip(r, r[1:])):
+            raise ValueError(f"randomized_n must be strictly increasing, got {r}")
+        if self.followed_n is not None:
+            f = self.followed_n
+            if len(f) != len(r):
+                raise ValueError(f"followed_n has {len(f)} looks but randomized_n has {len(r)}")
+            if any(b <= a for a, b in zip(f, f[1:])):
+                raise ValueError(f"followed_n must be strictly increasing, got {f}")
+            bad = [j for j, (fj, rj) in enumerate(zip(f, r)) if fj > rj]
+            if bad:
+                j = bad[0]
+                raise ValueError(
+                    f"look {j}: followed_n ({f[j]}) exceeds randomized_n ({r[j]}); "
+                    "outcomes can only be observed for randomized patients"
+                )
+        return self
+
+    @property
+    def n_looks(self) -> int:
+        return len(self.randomized_n)
+
+    @property
+    def max_n(self) -> int:
+        return self.randomized_n[-1]
+
+    @property
+    def followed(self) -> list[int]:
+        return list(self.followed_n) if self.followed_n is not None else list(self.randomized_n)
+
+
+Softening = Union[Annotated[float, Field(ge=0.0)], list[Annotated[float, Field(ge=0.0)]], Literal["thall_wathen"]]
+Limits = Union[Probability, dict[Name, Probability]]
+
+
+class Randomization(Frozen):
+    """How patients are allocated between looks.
+
+    * ``fixed``: allocation proportional to ``ratios`` (equal when omitted) for
+      the whole trial; dropped arms' shares go to the remaining arms.
+    * ``adaptive``: allocation proportional to P(best)^c where c is
+      ``softening`` (a constant, one value per look, or ``thall_wathen`` for
+      c = n / (2 N)), after an equal-randomization burn-in of ``burn_in_n``
+      followed patients, then clipped to ``min_allocation``/``max_allocation``.
+    """
+
+    method: Literal["fixed", "adaptive"]
+    scheme: Literal["simple", "block"]
+    ratios: dict[Name, Annotated[float, Field(gt=0.0)]] | None = None
+    softening: Softening | None = None
+    burn_in_n: NonNegativeInt = 0
+    min_allocation: Limits | None = None
+    max_allocation: Limits | None = None
+    rescale_limits: bool = Field(
+        default=False,
+        description="Scale allocation limits by (initial arms / active arms) when arms drop.",
+    )
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> "Randomization":
+        if self.method == "adaptive" and self.softening is None:
+            raise ValueError(
+                "adaptive randomization needs softening: a number c >= 0, a list with one per look, or 'thall_wathen'"
+            )
+        if self.method == "fixed":
+            extra = [k for k in ("softening", "min_allocation", "max_allocation") if getattr(self, k) is not None]
+            if extra or self.burn_in_n:
+                raise ValueError(
+                    f"fixed randomization does not use {extra + (['burn_in_n'] if self.burn_in_n else [])}; "
+                    "use method: adaptive or remove them"
+                )
+        return self
+
+
+class ControlAllocation(Frozen):
+    """The common control's share of each batch of patients.
+
+    * ``fixed``: ``share`` (a number, or a table keyed by the number of active
+      non-control arms, e.g. ``{3: 0.35, 2: 0.40, 1: 0.5}``);
+    * ``sqrt_k``: control : each other arm = sqrt(k) : 1 with k active non-control arms;
+    * ``match_best``: the control gets the share of the best-allocated other arm.
+    """
+
+    rule: Literal["fixed", "sqrt_k", "match_best"]
+    share: OpenProbability | dict[PositiveInt, OpenProbability] | None = None
+
+    @model_validator(mode="after")
+    def _share(self) -> "ControlAllocation":
+        if self.rule == "fixed" and self.share is None:
+            raise ValueError("rule 'fixed' needs a share (a number in (0, 1) or a table by number of active arms)")
+        if self.rule != "fixed" and self.share is not None:
+            raise ValueError(f"rule {self.rule!r} computes the share itself; remove share")
+        return self
+
+
+Threshold = Union[OpenProbability, list[OpenProbability]]
+
+
+class Futility(Frozen):
+    """Drop an arm when P(arm better than control by at least delta) < threshold."""
+
+    threshold: OpenProbability
+    delta: Annotated[float, Field(ge=0.0, lt=1.0)]
+    only_first_control: bool = False
+
+
+class Equivalence(Frozen):
+    """With a control: drop an arm when P(|arm - control| < margin) > probability.
+    Without a control: stop when P(max - min of all active arms < margin) > probability."""
+
+    probability: OpenProbability
+    margin: Annotated[float, Field(gt=0.0, lt=1.0)]
+    only_first_control: bool = False
+
+
+class Decisions(Frozen):
+    """Decision thresholds, a number or one value per look.
+
+    Without a control, superiority/inferiority compare P(best) among active arms;
+    with a control, they compare P(arm better than control). ``null`` disables a rule.
+    """
+
+    superiority: Threshold | None
+    inferiority: Threshold | None
+    futility: Futility | None = None
+    equivalence: Equivalence | None = None
+
+
+class Design(Frozen):
+    name: Name
+    description: str = ""
+    endpoint: Endpoint
+    arms: list[Arm] = Field(min_length=2)
+    control: Name | None = None
+    prior: BetaPrior
+    randomization: Randomization
+    control_allocation: ControlAllocation | None = None
+    looks: Looks
+    decisions: Decisions
+    clinically_relevant_difference: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        description="delta: an arm truly better than the reference by at least this much counts toward power."
+    )
+
+    @property
+    def arm_names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    @property
+    def control_index(self) -> int | None:
+        return None if self.control is None else self.arm_names.index(self.control)

@@ -1,0 +1,66 @@
+"""Per-trial results of a batch of simulated trials: plain numpy arrays.
+
+The leading axis of every array is the simulated trial (T trials), the second,
+where present, the design arm (K arms, in design order) or the look (J looks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# Final status of an arm.
+ACTIVE = 0  # still randomizing when the trial stopped (not the control)
+CONTROL = 1  # the common control when the trial stopped
+SUPERIOR = 2
+INFERIOR = 3  # includes a control replaced by a superior arm
+FUTILE = 4
+EQUIVALENT = 5
+STATUS_NAMES = ("active", "control", "superior", "inferior", "futile", "equivalent")
+
+# Why a trial stopped.
+STOP_MAX = 0  # reached the last look (inconclusive unless an arm was declared superior there)
+STOP_SUPERIORITY = 1
+STOP_EQUIVALENCE = 2
+STOP_FUTILITY = 3  # no arm left to compare with the control (inferior/futile)
+STOP_NAMES = ("max", "superiority", "equivalence", "futility")
+
+
+@dataclass
+class TrialResults:
+    """Outcome of T simulated trials of one design on one scenario.
+
+    Counts at the *final analysis* include every randomized patient (all
+    outcomes eventually observed); ``*_followed`` counts are those available at
+    the last adaptive analysis.
+    """
+
+    n: np.ndarray  # (T, K) int: patients randomized per arm
+    responders: np.ndarray  # (T, K) int: events among them
+    n_followed: np.ndarray  # (T, K) int: patients with outcome at the last look
+    status: np.ndarray  # (T, K) int8: STATUS codes above
+    status_look: np.ndarray  # (T, K) int16: look index at which the status was set (-1: never)
+    declared_superior: np.ndarray  # (T, K) bool: crossed the superiority threshold at some look
+    #   (declared best without a control; beat the control of the day with one, becoming the new control)
+    post_mean: np.ndarray  # (T, K) float: posterior mean of the endpoint rate, final analysis
+    post_lower: np.ndarray  # (T, K) float: 2.5% posterior quantile, final analysis
+    post_upper: np.ndarray  # (T, K) float: 97.5% posterior quantile, final analysis
+    prob_best: np.ndarray  # (T, K) float: P(best) among arms still in the trial at the final analysis (NaN: dropped)
+    final_alloc: np.ndarray  # (T, K) float: last allocation probability used for each arm
+    alloc_history: np.ndarray  # (T, J, K) float: allocation probabilities in force after each look (NaN after stop)
+    stop_look: np.ndarray  # (T,) int16: index of the last look conducted
+    stop_reason: np.ndarray  # (T,) int8: STOP codes above
+    final_control: np.ndarray  # (T,) int8: arm index of the control at the end (-1: no control)
+
+    @property
+    def n_trials(self) -> int:
+        return self.n.shape[0]
+
+    @property
+    def n_total(self) -> np.ndarray:
+        return self.n.sum(axis=1)
+
+    @classmethod
+    def concatenate(cls, parts: list["TrialResults"]) -> "TrialResults":
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
