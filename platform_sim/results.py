@@ -23,8 +23,8 @@ STATUS_NAMES = ("active", "control", "superior", "inferior", "futile", "equivale
 STOP_MAX = 0  # reached the last look (inconclusive unless an arm was declared superior there)
 STOP_SUPERIORITY = 1
 STOP_EQUIVALENCE = 2
-STOP_FUTILITY = 3  # no arm left to compare with the control (inferior/futile)
-STOP_NAMES = ("max", "superiority", "equivalence", "futility")
+STOP_ARMS_DROPPED = 3  # every comparator of the control was dropped (inferior or futile)
+STOP_NAMES = ("max", "superiority", "equivalence", "arms_dropped")
 
 
 @dataclass

@@ -104,7 +104,7 @@ def design_problems(design: Design) -> list[Problem]:
                     )
                 )
                 break
-    if ctrl is None:
+    if design.control is None:  # (an unknown control is reported above; no-control rules would only add noise)
         if inf is not None:
             bound = 1.0 / n_arms
             for j, f in enumerate(inf):
@@ -133,7 +133,7 @@ def design_problems(design: Design) -> list[Problem]:
             problems.append(Problem("design.decisions.futility", "futility compares arms with a control; set design.control"))
         if design.control_allocation is not None:
             problems.append(Problem("design.control_allocation", "needs a control arm; set design.control"))
-    else:
+    elif ctrl is not None:
         if sup is not None and any(s <= 0.5 for s in sup):
             problems.append(
                 Problem("design.decisions.superiority", "P(better than control) must exceed 0.5 to call superiority", dec.superiority)

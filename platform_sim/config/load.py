@@ -62,16 +62,36 @@ def resolve(ref: str | Path, kind: str) -> Path:
     )
 
 
-def _loc_to_path(prefix: str, loc: tuple) -> str:
-    out = prefix
+_SCALAR_TAGS = {"int", "float", "str", "bool", "none"}
+
+
+def _is_tag(part) -> bool:
+    """A location part pydantic adds for a union member or validator ('constrained-float',
+    'list[constrained-float]', 'function-after[...]', '[key]'), not a field or key name."""
+    return isinstance(part, str) and ("[" in part or "-" in part or part in _SCALAR_TAGS)
+
+
+def _loc_to_path(prefix: str, loc: tuple, data: Any = None) -> tuple[str, str | None]:
+    """The field path of an error location, and (for an error inside a union member) the
+    path of the union field. Parts found in the input are kept even if they look like tags."""
+    out, node, union_at = prefix, data, None
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(node, dict) and part in node:
+            out += f".{part}"
+            node = node[part]
+        elif isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "function-before") or str(part).startswith(("function-", "literal[", "union[")):
-            continue
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+        elif _is_tag(part):
+            union_at = union_at or out
         else:
             out += f".{part}"
-    return out
+            node = None
+    return out, union_at
+
+
+def _is_type_mismatch(err_type: str) -> bool:
+    return err_type.endswith(("_type", "_parsing")) or err_type == "literal_error"
 
 
 def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
@@ -95,17 +115,31 @@ def _validate(model, data: dict, kind: str, file: str | None) -> tuple[Any, list
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        problems = []
+        problems, unions = [], {}
         for err in exc.errors(include_url=False):
-            loc = _loc_to_path(kind, err["loc"])
+            loc, union_at = _loc_to_path(kind, err["loc"], data)
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
             value = err.get("input")
             if isinstance(value, (dict, list)) or err["type"] == "missing":
                 value = None
-            problems.append(Problem(loc, msg, value, file=file))
-        # several union branches report the same location; keep the first of each message
+            problem = Problem(loc, msg, value, file=file)
+            if union_at is None:
+                problems.append(problem)
+            else:
+                unions.setdefault(union_at, []).append((problem, _is_type_mismatch(err["type"])))
+        # A value that fits no member of a union: report the member it came closest to
+        # (an error past the type check), else one problem listing every allowed type.
+        for union_at, alternatives in unions.items():
+            closest = [p for p, mismatch in alternatives if not mismatch]
+            if closest:
+                problems.extend(closest)
+            else:
+                first = alternatives[0][0]
+                message = "; or ".join(dict.fromkeys(p.message for p, _ in alternatives))
+                problems.append(Problem(union_at, message, first.value, file=file))
+        # keep the first problem of each (path, message)
         unique, seen = [], set()
         for p in problems:
             key = (p.path, p.message)

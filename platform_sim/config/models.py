@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -117,25 +117,34 @@ class Looks(Frozen):
             return {**rest, "randomized_n": list(range(first, last + 1, every))}
         return data
 
-    @model_validator(mode="after")
-    def _increasing(self) -> "Looks":
-        r = self.randomized_n
+    # Field validators (not a model validator) so that errors name looks.randomized_n / looks.followed_n.
+    @field_validator("randomized_n")
+    @classmethod
+    def _randomized_increasing(cls, r: list[int]) -> list[int]:
         if any(b <= a for a, b in zip(r, r[1:])):
             raise ValueError(f"randomized_n must be strictly increasing, got {r}")
-        if self.followed_n is not None:
-            f = self.followed_n
-            if len(f) != len(r):
-                raise ValueError(f"followed_n has {len(f)} looks but randomized_n has {len(r)}")
-            if any(b <= a for a, b in zip(f, f[1:])):
-                raise ValueError(f"followed_n must be strictly increasing, got {f}")
-            bad = [j for j, (fj, rj) in enumerate(zip(f, r)) if fj > rj]
-            if bad:
-                j = bad[0]
-                raise ValueError(
-                    f"look {j}: followed_n ({f[j]}) exceeds randomized_n ({r[j]}); "
-                    "outcomes can only be observed for randomized patients"
-                )
-        return self
+        return r
+
+    @field_validator("followed_n")
+    @classmethod
+    def _followed_fits(cls, f: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if f is None:
+            return f
+        if any(b <= a for a, b in zip(f, f[1:])):
+            raise ValueError(f"followed_n must be strictly increasing, got {f}")
+        r = info.data.get("randomized_n")
+        if r is None:  # randomized_n is itself invalid and reported
+            return f
+        if len(f) != len(r):
+            raise ValueError(f"followed_n has {len(f)} looks but randomized_n has {len(r)}; it needs one per look")
+        bad = [j for j, (fj, rj) in enumerate(zip(f, r)) if fj > rj]
+        if bad:
+            j = bad[0]
+            raise ValueError(
+                f"look {j}: followed_n ({f[j]}) exceeds randomized_n ({r[j]}); "
+                "outcomes can only be observed for randomized patients"
+            )
+        return f
 
     @property
     def n_looks(self) -> int:

@@ -1,0 +1,198 @@
+"""Randomization rules: allocation probabilities and patient counts, vectorized over trials.
+
+Arrays are (T, K): T simulated trials, K design arms. ``open_`` marks arms that
+can receive patients (in the trial and below their cap).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .compiled import CompiledDesign
+
+
+def _normalize(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Rows of ``weights`` restricted to ``mask`` and scaled to sum to 1 (equal weights if all are zero)."""
+    w = np.where(mask, weights, 0.0)
+    total = w.sum(axis=1, keepdims=True)
+    equal = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+    return np.where(total > 0, w / np.where(total > 0, total, 1.0), equal)
+
+
+def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray) -> np.ndarray:
+    """Clip allocation probabilities to [lower, upper] and hand the difference to unclipped arms.
+
+    ``probs`` sums to ``budget`` over ``mask`` in every row. Arms pushed up to
+    their minimum or down to their maximum are fixed there; the rest of the
+    budget is shared among the other arms in proportion to their probabilities,
+    repeating until no limit is violated (at most K rounds).
+    """
+    probs = np.where(mask, probs, 0.0)
+    fixed = np.zeros(probs.shape, dtype=bool)
+    for _ in range(probs.shape[1]):
+        low = mask & ~fixed & (probs < lower - 1e-12)
+        high = mask & ~fixed & (probs > upper + 1e-12)
+        if not (low.any() or high.any()):
+            break
+        probs = np.where(low, lower, np.where(high, upper, probs))
+        fixed |= low | high
+        free = mask & ~fixed
+        remaining = budget - np.where(fixed, probs, 0.0).sum(axis=1)
+        free_total = np.where(free, probs, 0.0).sum(axis=1)
+        n_free = free.sum(axis=1)
+        scale = np.where(free_total > 0, remaining / np.where(free_total > 0, free_total, 1.0), 0.0)
+        share = np.where(n_free > 0, remaining / np.maximum(n_free, 1), 0.0)
+        spread = np.where((free_total > 0)[:, None], probs * scale[:, None], share[:, None])
+        probs = np.where(free, spread, probs)
+    return probs
+
+
+def softening_power(design: CompiledDesign, look: int) -> float:
+    """The exponent c of P(best)^c used after look ``look``."""
+    if design.softening_thall_wathen:
+        return design.randomized_n[look] / (2.0 * design.max_n)
+    return float(design.softening[look])
+
+
+def allocation_probabilities(
+    design: CompiledDesign,
+    look: int,
+    prob_best: np.ndarray | None,
+    in_trial: np.ndarray,
+    open_: np.ndarray,
+    control: np.ndarray,
+) -> np.ndarray:
+    """Allocation probabilities for the patients randomized after look ``look`` (-1: before the first look).
+
+    prob_best: (T, K) P(best) among arms in the trial (needed for adaptive designs after burn-in).
+    in_trial: arms not dropped; open_: arms that can still take patients; control: (T,) control index or -1.
+    """
+    n_trials, n_arms = open_.shape
+    rows = np.arange(n_trials)
+    has_control = design.control_rule is not None
+    ctrl_mask = np.zeros_like(open_)
+    if has_control:
+        ctrl_mask[rows, control] = True
+        ctrl_mask &= open_
+    others = open_ & ~ctrl_mask
+
+    adaptive = (
+        design.adaptive
+        and look >= 0
+        and design.followed_n[look] >= design.burn_in_n
+        and prob_best is not None
+    )
+    if adaptive:
+        weights = np.power(np.where(others, prob_best, 0.0), softening_power(design, look))
+    else:
+        weights = np.broadcast_to(design.ratios, open_.shape)
+    base = _normalize(weights, others)  # shares of the non-control arms, summing to 1
+
+    if not has_control:
+        budget = np.ones(n_trials)
+        probs = base
+    else:
+        n_other = others.sum(axis=1)
+        if design.control_rule == "fixed":
+            share = design.control_share_by_k[n_other]
+        elif design.control_rule == "sqrt_k":
+            root = np.sqrt(n_other)
+            share = np.where(n_other > 0, root / np.maximum(root + n_other, 1e-300), 1.0)
+        else:  # match_best: control gets the share of the best-allocated other arm
+            top = base.max(axis=1)
+            share = np.where(n_other > 0, top / (1.0 + top), 1.0)
+        share = np.where(ctrl_mask.any(axis=1), share, 0.0)
+        share = np.where(n_other == 0, ctrl_mask.any(axis=1).astype(float), share)
+        budget = 1.0 - share
+        probs = base * budget[:, None] + ctrl_mask * share[:, None]
+
+    if adaptive and design.has_limits:
+        factor = 1.0
+        if design.rescale_limits:
+            factor = n_arms / np.maximum(in_trial.sum(axis=1), 1)
+            factor = np.asarray(factor, dtype=float)[:, None]
+        lower = np.minimum(design.min_allocation * factor, 1.0)
+        upper = np.minimum(design.max_allocation * factor, 1.0)
+        # limits that cannot hold with fewer open arms are relaxed rather than violated
+        lower_total = np.where(others, lower, 0.0).sum(axis=1)
+        lower = np.where((lower_total > budget + 1e-12)[:, None], 0.0, lower)
+        upper_total = np.where(others, upper, 0.0).sum(axis=1)
+        upper = np.where((upper_total < budget - 1e-12)[:, None], 1.0, upper)
+        limited = apply_limits(probs, others, lower, upper, budget)
+        probs = np.where(others, limited, probs)
+    probs = np.where(open_, probs, 0.0)
+    total = probs.sum(axis=1, keepdims=True)
+    return np.divide(probs, total, out=np.zeros_like(probs), where=total > 0)
+
+
+def draw_counts(
+    rng: np.random.Generator, n_patients: int, probs: np.ndarray, headroom: np.ndarray, block: bool
+) -> np.ndarray:
+    """Patients per arm in a batch of ``n_patients`` for every trial (rows of ``probs``).
+
+    Simple randomization draws a multinomial; block randomization gives every
+    arm floor or ceiling of n*p by systematic sampling (exact expected counts,
+    the closest a permuted block comes for arbitrary probabilities). Counts
+    above an arm's ``headroom`` (cap minus patients so far) move to the other
+    open arms in proportion to their probabilities.
+    """
+    n_trials, n_arms = probs.shape
+    if block:
+        cum = np.cumsum(probs, axis=1) * n_patients
+        cum[:, -1] = n_patients
+        u = rng.random((n_trials, 1))
+        edges = np.floor(np.concatenate([np.zeros((n_trials, 1)), cum], axis=1) + u)
+        counts = np.diff(edges, axis=1).astype(np.int64)
+    else:
+        counts = rng.multinomial(n_patients, probs)
+    for _ in range(n_arms):
+        excess = np.maximum(counts - headroom, 0)
+        if not excess.any():
+            break
+        counts -= excess
+        full = counts >= headroom
+        p = np.where(full, 0.0, probs)
+        total = p.sum(axis=1, keepdims=True)
+        movable = total[:, 0] > 0
+        p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+        extra = excess.sum(axis=1)
+        extra = np.where(movable, extra, 0)
+        p[~movable, 0] = 1.0  # placeholder rows; they receive no patients
+        counts += rng.multinomial(extra, p)
+    return counts
+
+
+def split_batch(rng: np.random.Generator, counts: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """Split a batch's arm counts into consecutive segments of the given sizes.
+
+    Patients are in random order within a batch, so each segment's composition
+    is a multivariate hypergeometric draw from what is left (sequential
+    univariate draws, vectorized over trials). Rows whose batch is smaller than
+    planned (caps) fill segments in order.
+    """
+    if len(sizes) == 1:
+        return [counts]
+    remaining = counts.copy()
+    parts = []
+    for size in sizes[:-1]:
+        left_total = remaining.sum(axis=1)
+        need = np.minimum(size, left_total)
+        part = np.zeros_like(remaining)
+        rest = left_total.copy()
+        for k in range(remaining.shape[1]):
+            good = remaining[:, k]
+            rest = rest - good
+            draw = rng.hypergeometric(good, rest, need) if need.any() else np.zeros_like(need)
+            part[:, k] = draw
+            need = need - draw
+        remaining -= part
+        parts.append(part)
+    parts.append(remaining)
+    return parts
+
+
+def sqrt_k_share(k: int) -> float:
+    """Control share under the square-root rule with k other arms."""
+    return math.sqrt(k) / (math.sqrt(k) + k)

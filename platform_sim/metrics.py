@@ -1,0 +1,587 @@
+"""Operating characteristics of a batch of simulated trials, each with its Monte Carlo standard error.
+
+Every operating characteristic (OC) is an average over the T simulated trials of
+one design run on one scenario, so each is an *estimate* whose precision is its
+Monte Carlo standard error (MCSE). The formulas used:
+
+* a proportion p (e.g. the probability that an arm is declared superior):
+  ``sqrt(p (1 - p) / T)``;
+* a mean: ``sd / sqrt(m)`` with ``sd`` the sample standard deviation (ddof 1)
+  over the m trials that contribute;
+* a standard deviation s: ``s / sqrt(2 (m - 1))`` (delta method, normal data);
+* a quantile x_q: from the binomial order-statistic interval,
+  ``(x_(hi) - x_(lo)) / (2 * 1.96)`` where ``lo = floor(q m - 1.96 sqrt(m q (1-q)))``
+  and ``hi = ceil(q m + 1.96 sqrt(m q (1-q)))`` are 1-based ranks clipped to [1, m];
+* an RMSE r = sqrt(mean(e^2)): ``sqrt(var(e^2) / m) / (2 r)`` (delta method).
+
+Everything here is a pure function of a :class:`~platform_sim.results.TrialResults`
+and the :class:`~platform_sim.config.Spec` that produced it, returning pandas
+objects; the only I/O is in :func:`write_summary` and :func:`write_trials`.
+
+Direction: "better" always means better for patients, i.e. a higher endpoint
+rate when ``design.endpoint.higher_is_better`` and a lower one otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import Spec
+from .results import (
+    ACTIVE,
+    CONTROL,
+    EQUIVALENT,
+    FUTILE,
+    INFERIOR,
+    STATUS_NAMES,
+    STOP_MAX,
+    STOP_NAMES,
+    SUPERIOR,
+    TrialResults,
+)
+
+__all__ = [
+    "QUANTILES",
+    "SELECTION_STRATEGIES",
+    "arm_table",
+    "best_remaining",
+    "control_if_active",
+    "format_table",
+    "summary_frame",
+    "superior_or_none",
+    "trial_table",
+    "trials_frame",
+    "truth",
+    "write_summary",
+    "write_trials",
+]
+
+#: Quantiles of sample size reported (column suffixes q05, q25, q50, q75, q95).
+QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
+_Z = 1.96
+# Rate differences within this of a threshold count as reaching it (0.25 - 0.22 == 0.03 in floating point).
+_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------- MCSE helpers
+
+
+def _proportion(x: np.ndarray) -> tuple[float, float]:
+    """Proportion of True among the trials in ``x`` and its binomial MCSE sqrt(p(1-p)/T)."""
+    x = np.asarray(x, dtype=bool)
+    m = x.size
+    if m == 0:
+        return math.nan, math.nan
+    p = float(x.mean())
+    return p, math.sqrt(p * (1.0 - p) / m)
+
+
+def _finite(x) -> np.ndarray:
+    x = np.asarray(x, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def _mean(x) -> tuple[float, float]:
+    """Mean over the finite values and its MCSE sd/sqrt(m) (NaN when fewer than 2 values)."""
+    x = _finite(x)
+    m = x.size
+    if m == 0:
+        return math.nan, math.nan
+    mean = float(x.mean())
+    if m < 2:
+        return mean, math.nan
+    return mean, float(x.std(ddof=1)) / math.sqrt(m)
+
+
+def _sd(x) -> tuple[float, float]:
+    """Sample standard deviation (ddof 1) and its MCSE s/sqrt(2(m-1))."""
+    x = _finite(x)
+    m = x.size
+    if m < 2:
+        return math.nan, math.nan
+    s = float(x.std(ddof=1))
+    return s, s / math.sqrt(2.0 * (m - 1))
+
+
+def _quantile(x, q: float) -> tuple[float, float]:
+    """Sample quantile (numpy's linear interpolation) and its order-statistic MCSE."""
+    x = np.sort(_finite(x))
+    m = x.size
+    if m == 0:
+        return math.nan, math.nan
+    half = _Z * math.sqrt(m * q * (1.0 - q))
+    lo = min(max(math.floor(q * m - half), 1), m)
+    hi = min(max(math.ceil(q * m + half), 1), m)
+    return float(np.quantile(x, q)), float(x[hi - 1] - x[lo - 1]) / (2.0 * _Z)
+
+
+def _rmse(e) -> tuple[float, float]:
+    """Root mean squared error and its delta-method MCSE sqrt(var(e^2)/m) / (2 rmse)."""
+    e = _finite(e)
+    m = e.size
+    if m == 0:
+        return math.nan, math.nan
+    sq = e**2
+    r = math.sqrt(float(sq.mean()))
+    if m < 2:
+        return r, math.nan
+    v = float(sq.var(ddof=1))
+    if v == 0.0:
+        return r, 0.0
+    return r, math.sqrt(v / m) / (2.0 * r)
+
+
+def _qname(q: float) -> str:
+    return f"q{round(q * 100):02d}"
+
+
+# --------------------------------------------------------------------------- truth
+
+
+def _sign(spec: Spec) -> float:
+    return 1.0 if spec.design.endpoint.higher_is_better else -1.0
+
+
+def truth(spec: Spec) -> pd.DataFrame:
+    """What is true in the scenario, arm by arm (index: arm name, design order).
+
+    Columns:
+
+    * ``true_rate``: the true endpoint event rate of the arm's treatment;
+    * ``improvement``: how much better than the reference the arm truly is, on
+      the rate scale, positive = better for patients. With a common control the
+      reference is the control (the control's own improvement is 0); without a
+      control it is the best *other* arm, so the improvement is the arm's true
+      margin over its strongest competitor;
+    * ``truly_better``: the arm truly beats the reference by at least the
+      clinically relevant difference delta (strictly, when delta is 0). Without a
+      control: the arm beats *every* other arm by at least delta. Declaring such
+      an arm superior counts toward power;
+    * ``truly_null``: the arm is truly no better than the reference (with a
+      control: no better than the control; without: some other arm is at least
+      as good). Declaring such an arm superior is a false positive (FWER).
+
+    The control row is neither truly better nor truly null. An arm better than
+    the reference by less than delta is neither (a "grey zone" arm).
+    """
+    design = spec.design
+    rates = np.asarray(spec.true_rates, dtype=float)
+    k = rates.size
+    sign = _sign(spec)
+    delta = float(design.clinically_relevant_difference)
+    c = design.control_index
+    if c is not None:
+        improvement = (rates - rates[c]) * sign
+        improvement[c] = 0.0
+        not_control = np.arange(k) != c
+    else:
+        diff = (rates[:, None] - rates[None, :]) * sign  # diff[i, j]: how much i beats j
+        np.fill_diagonal(diff, np.inf)
+        improvement = diff.min(axis=1)
+        not_control = np.ones(k, dtype=bool)
+    if delta > 0:
+        better = improvement >= delta - _TOL
+    else:
+        better = improvement > _TOL
+    null = improvement <= _TOL
+    return pd.DataFrame(
+        {
+            "true_rate": rates,
+            "improvement": improvement,
+            "truly_better": better & not_control,
+            "truly_null": null & not_control,
+        },
+        index=pd.Index(design.arm_names, name="arm"),
+    )
+
+
+# --------------------------------------------------------------------------- selection strategies
+
+
+def _pick_max(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Per trial, the eligible arm with the highest score (first in design order on ties), else -1."""
+    masked = np.where(eligible, score, -np.inf)
+    idx = np.argmax(masked, axis=1)
+    return np.where(eligible.any(axis=1), idx, -1).astype(np.intp)
+
+
+def _prob_best_filled(results: TrialResults) -> np.ndarray:
+    pb = np.asarray(results.prob_best, dtype=float)
+    return np.where(np.isfinite(pb), pb, -1.0)
+
+
+def _final_control(results: TrialResults) -> tuple[np.ndarray, np.ndarray]:
+    """Final control index per trial (clipped to 0 where there is none) and whether there is one."""
+    fc = np.asarray(results.final_control).astype(np.intp)
+    return np.clip(fc, 0, None), fc >= 0
+
+
+def superior_or_none(results: TrialResults) -> np.ndarray:
+    """The arm a trial recommends only when it has proven something.
+
+    Per trial: the arm whose final status is SUPERIOR (several: the one with the
+    highest final P(best), then the first in design order); otherwise the final
+    control if that arm was itself declared superior at some look (it beat an
+    earlier control and took its place); otherwise no selection (-1).
+    """
+    status = np.asarray(results.status)
+    pick = _pick_max(_prob_best_filled(results), status == SUPERIOR)
+    fc, has_fc = _final_control(results)
+    rows = np.arange(status.shape[0])
+    fc_declared = has_fc & np.asarray(results.declared_superior, dtype=bool)[rows, fc]
+    return np.where(pick >= 0, pick, np.where(fc_declared, fc, -1)).astype(np.intp)
+
+
+def best_remaining(results: TrialResults) -> np.ndarray:
+    """The arm a sponsor would take forward whatever happened.
+
+    Per trial: the :func:`superior_or_none` pick when there is one; otherwise,
+    among arms still in the trial at the end (status ACTIVE or CONTROL), the one
+    with the highest P(best) at the final analysis (NaN P(best), a dropped arm,
+    is ignored); no selection (-1) only when every arm was dropped.
+    """
+    sor = superior_or_none(results)
+    status = np.asarray(results.status)
+    pb = np.asarray(results.prob_best, dtype=float)
+    remaining = ((status == ACTIVE) | (status == CONTROL)) & np.isfinite(pb)
+    rem = _pick_max(pb, remaining)
+    return np.where(sor >= 0, sor, rem).astype(np.intp)
+
+
+def control_if_active(results: TrialResults) -> np.ndarray:
+    """The arm a conservative trialist would keep: the proven arm, else stay with the control.
+
+    Per trial: the :func:`superior_or_none` pick when there is one; otherwise the
+    final control if its status is CONTROL (still standing); otherwise none (-1).
+    """
+    sor = superior_or_none(results)
+    status = np.asarray(results.status)
+    fc, has_fc = _final_control(results)
+    rows = np.arange(status.shape[0])
+    keep = has_fc & (status[rows, fc] == CONTROL)
+    return np.where(sor >= 0, sor, np.where(keep, fc, -1)).astype(np.intp)
+
+
+#: Selection strategies by name: each maps a TrialResults to the selected arm index per trial (-1: none).
+SELECTION_STRATEGIES: dict[str, Callable[[TrialResults], np.ndarray]] = {
+    "superior_or_none": superior_or_none,
+    "best_remaining": best_remaining,
+    "control_if_active": control_if_active,
+}
+
+
+# --------------------------------------------------------------------------- arm level
+
+
+def _put(out: dict, name: str, value_mcse: tuple[float, float]) -> None:
+    out[name], out[f"{name}_mcse"] = value_mcse
+
+
+def arm_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+    """Operating characteristics of each arm (index: arm name, design order).
+
+    Each column is followed by ``<column>_mcse``. Probabilities are over the
+    simulated trials:
+
+    * ``p_superior``: the arm was declared superior at some look (beat the
+      control of the day, or was declared best without a control);
+    * ``p_inferior``: final status inferior (includes a control replaced by a
+      superior arm); ``p_futile``: dropped for futility; ``p_dropped``: inferior
+      or futile; ``p_equivalent``: dropped as equivalent;
+    * ``p_active_at_end``: still randomizing when the trial stopped (active or
+      the control);
+    * ``mean_n``, ``sd_n``, ``n_q05`` ... ``n_q95``: patients randomized to the
+      arm (mean, standard deviation, quantiles);
+    * ``alloc_share``: average share of the trial's patients randomized to the arm;
+    * ``mean_responders``: average number of endpoint events on the arm;
+    * ``p_selected_<strategy>``: the arm is the one selected by each strategy of
+      :data:`SELECTION_STRATEGIES`;
+
+    followed by the columns of :func:`truth` (no MCSE: they are known).
+    """
+    names = spec.design.arm_names
+    n = np.asarray(results.n, dtype=float)
+    k = n.shape[1]
+    if k != len(names):
+        raise ValueError(f"results have {k} arms but the design has {len(names)}: {names}")
+    status = np.asarray(results.status)
+    declared = np.asarray(results.declared_superior, dtype=bool)
+    responders = np.asarray(results.responders, dtype=float)
+    total = n.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, n / np.where(total > 0, total, 1.0), np.nan)
+    selections = {s: f(results) for s, f in SELECTION_STRATEGIES.items()}
+
+    rows = []
+    for j in range(k):
+        st = status[:, j]
+        row: dict[str, float] = {}
+        _put(row, "p_superior", _proportion(declared[:, j]))
+        _put(row, "p_inferior", _proportion(st == INFERIOR))
+        _put(row, "p_futile", _proportion(st == FUTILE))
+        _put(row, "p_dropped", _proportion((st == INFERIOR) | (st == FUTILE)))
+        _put(row, "p_equivalent", _proportion(st == EQUIVALENT))
+        _put(row, "p_active_at_end", _proportion((st == ACTIVE) | (st == CONTROL)))
+        _put(row, "mean_n", _mean(n[:, j]))
+        _put(row, "sd_n", _sd(n[:, j]))
+        for q in QUANTILES:
+            _put(row, f"n_{_qname(q)}", _quantile(n[:, j], q))
+        _put(row, "alloc_share", _mean(share[:, j]))
+        _put(row, "mean_responders", _mean(responders[:, j]))
+        for s, sel in selections.items():
+            _put(row, f"p_selected_{s}", _proportion(sel == j))
+        rows.append(row)
+    table = pd.DataFrame(rows, index=pd.Index(names, name="arm"))
+    return table.join(truth(spec))
+
+
+# --------------------------------------------------------------------------- trial level
+
+
+def _selection_accuracy(results: TrialResults, spec: Spec, sel: np.ndarray) -> dict[str, float]:
+    """Bias, RMSE and ideal design percentage of the selected arm's estimate and truth."""
+    out: dict[str, float] = {}
+    rates = np.asarray(spec.true_rates, dtype=float)
+    has = sel >= 0
+    idx = np.where(has, sel, 0)
+    rows = np.arange(sel.size)
+    post = np.asarray(results.post_mean, dtype=float)[rows, idx]
+    err = (post - rates[idx])[has]
+    out["bias"], out["bias_mcse"] = _mean(err)
+    out["rmse"], out["rmse_mcse"] = _rmse(err)
+    sign = _sign(spec)
+    good = rates * sign
+    best, worst = float(good.max()), float(good.min())
+    if best - worst <= _TOL or not has.any():
+        out["idp"], out["idp_mcse"] = math.nan, math.nan
+    else:
+        m, se = _mean(good[idx][has])
+        out["idp"] = 100.0 * (m - worst) / (best - worst)
+        out["idp_mcse"] = 100.0 * se / (best - worst)
+    return out
+
+
+def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+    """Operating characteristics of the trial as a whole: one row, index ``'trial'``.
+
+    Each column except ``n_trials`` is followed by ``<column>_mcse``:
+
+    * ``p_any_superior``: at least one arm was declared superior;
+    * ``p_stopped_early``: the trial stopped before its last planned look;
+    * ``p_inconclusive_at_max``: the trial ran to its maximum sample size
+      without declaring any arm superior;
+    * ``p_stop_<reason>``: the trial stopped for that reason (max, superiority,
+      equivalence, futility);
+    * ``mean_n_total``, ``sd_n_total``, ``n_total_q05`` ... ``n_total_q95``:
+      the trial's total sample size;
+    * ``fwer``: family-wise error rate, the probability of declaring superior
+      at least one arm that is truly no better than its reference (NaN when the
+      scenario has no such arm);
+    * ``power``: the probability of declaring superior at least one arm that is
+      truly better by the clinically relevant difference (NaN when none is);
+
+    and for each selection strategy ``s`` (see :data:`SELECTION_STRATEGIES`):
+
+    * ``p_no_selection_<s>``: the strategy selects no arm;
+    * ``bias_<s>``: mean of (final posterior mean - true rate) of the selected
+      arm, over trials with a selection (the selection bias of the estimate);
+    * ``rmse_<s>``: root mean squared error of that estimate;
+    * ``idp_<s>``: ideal design percentage, 100 * (E[true rate of the selected
+      arm] - worst rate) / (best rate - worst rate), direction-aware: 100 means
+      the truly best arm is always selected, 0 the truly worst (NaN when every
+      arm has the same true rate).
+    """
+    design = spec.design
+    n_looks = design.looks.n_looks
+    status = np.asarray(results.status)
+    declared = np.asarray(results.declared_superior, dtype=bool)
+    stop_look = np.asarray(results.stop_look)
+    stop_reason = np.asarray(results.stop_reason)
+    n_total = np.asarray(results.n, dtype=float).sum(axis=1)
+    tr = truth(spec)
+    null = tr["truly_null"].to_numpy(dtype=bool)
+    better = tr["truly_better"].to_numpy(dtype=bool)
+
+    row: dict[str, float] = {"n_trials": results.n_trials}
+    _put(row, "p_any_superior", _proportion(declared.any(axis=1)))
+    _put(row, "p_stopped_early", _proportion(stop_look < n_looks - 1))
+    inconclusive = (stop_reason == STOP_MAX) & ~(status == SUPERIOR).any(axis=1) & ~declared.any(axis=1)
+    _put(row, "p_inconclusive_at_max", _proportion(inconclusive))
+    for code, name in enumerate(STOP_NAMES):
+        _put(row, f"p_stop_{name}", _proportion(stop_reason == code))
+    _put(row, "mean_n_total", _mean(n_total))
+    _put(row, "sd_n_total", _sd(n_total))
+    for q in QUANTILES:
+        _put(row, f"n_total_{_qname(q)}", _quantile(n_total, q))
+    _put(row, "fwer", _proportion(declared[:, null].any(axis=1)) if null.any() else (math.nan, math.nan))
+    _put(row, "power", _proportion(declared[:, better].any(axis=1)) if better.any() else (math.nan, math.nan))
+    for s, f in SELECTION_STRATEGIES.items():
+        sel = f(results)
+        _put(row, f"p_no_selection_{s}", _proportion(sel < 0))
+        for key, value in _selection_accuracy(results, spec, sel).items():
+            metric, _, tail = key.partition("_")
+            row[f"{metric}_{s}" + (f"_{tail}" if tail else "")] = value
+    return pd.DataFrame([row], index=pd.Index(["trial"]))
+
+
+# --------------------------------------------------------------------------- frames and files
+
+
+def summary_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
+    """The content of ``summary.csv``: one row per arm then one trial row.
+
+    Columns ``level`` ('arm' or 'trial') and ``arm`` (the arm name; '' on the
+    trial row), then the columns of :func:`arm_table` and of :func:`trial_table`;
+    a column that does not apply to a row is NaN there.
+    """
+    arms = arm_table(results, spec)
+    arms.insert(0, "arm", arms.index.astype(str))
+    arms.insert(0, "level", "arm")
+    trial = trial_table(results, spec)
+    trial.insert(0, "arm", "")
+    trial.insert(0, "level", "trial")
+    return pd.concat([arms.reset_index(drop=True), trial.reset_index(drop=True)], ignore_index=True)
+
+
+def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
+    """One row per simulated trial, in the trial's own words.
+
+    Columns: ``trial`` (0..T-1), ``stop_look`` (index of the last look
+    conducted), ``stop_reason`` (max, superiority, equivalence, futility),
+    ``final_control`` (arm name of the control at the end, '' without one),
+    ``n_total``, then for every arm ``n_<arm>`` (patients randomized),
+    ``responders_<arm>`` (endpoint events), ``status_<arm>`` (final status),
+    ``declared_superior_<arm>``, ``post_mean_<arm>`` (final posterior mean rate)
+    and ``prob_best_<arm>`` (final P(best), NaN for a dropped arm).
+    """
+    names = spec.design.arm_names
+    t = results.n_trials
+    fc = np.asarray(results.final_control).astype(np.intp)
+    fc_names = np.array(names + [""], dtype=object)[np.where(fc >= 0, fc, len(names))]
+    cols: dict[str, object] = {
+        "trial": np.arange(t),
+        "stop_look": np.asarray(results.stop_look),
+        "stop_reason": pd.Categorical.from_codes(np.asarray(results.stop_reason).astype(int), categories=list(STOP_NAMES)),
+        "final_control": pd.Categorical(fc_names, categories=names + [""]),
+        "n_total": np.asarray(results.n).sum(axis=1),
+    }
+    per_arm = [
+        ("n", lambda j: np.asarray(results.n)[:, j]),
+        ("responders", lambda j: np.asarray(results.responders)[:, j]),
+        (
+            "status",
+            lambda j: pd.Categorical.from_codes(np.asarray(results.status)[:, j].astype(int), categories=list(STATUS_NAMES)),
+        ),
+        ("declared_superior", lambda j: np.asarray(results.declared_superior, dtype=bool)[:, j]),
+        ("post_mean", lambda j: np.asarray(results.post_mean, dtype=float)[:, j]),
+        ("prob_best", lambda j: np.asarray(results.prob_best, dtype=float)[:, j]),
+    ]
+    for prefix, get in per_arm:
+        for j, name in enumerate(names):
+            cols[f"{prefix}_{name}"] = get(j)
+    return pd.DataFrame(cols)
+
+
+def write_summary(results: TrialResults, spec: Spec, path: str | Path) -> Path:
+    """Write :func:`summary_frame` as CSV to ``path`` and return the path."""
+    path = Path(path)
+    summary_frame(results, spec).to_csv(path, index=False)
+    return path
+
+
+def write_trials(results: TrialResults, spec: Spec, path: str | Path) -> Path:
+    """Write :func:`trials_frame` to ``path``: Parquet for ``.parquet`` (needs pyarrow), CSV otherwise."""
+    path = Path(path)
+    frame = trials_frame(results, spec)
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------------- terminal table
+
+
+def _pm(value: float, mcse: float, digits: int) -> str:
+    if value is None or not np.isfinite(value):
+        return "NA"
+    if mcse is None or not np.isfinite(mcse):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {mcse:.{digits}f}"
+
+
+def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
+    """A compact plain-text table of the key operating characteristics, as ``value ± mcse``.
+
+    First the arm block (arms as columns), then the trial-level metrics, one a
+    line. Probabilities, shares, rates, bias and RMSE are shown with ``digits``
+    decimals; sample sizes and the ideal design percentage with one.
+    """
+    arms = arm_table(results, spec)
+    trial = trial_table(results, spec).iloc[0]
+    names = spec.design.arm_names
+    c = spec.design.control_index
+    count_digits = 1
+
+    def arm_label(j: int, name: str) -> str:
+        return f"{name} (control)" if j == c else name
+
+    def role(r) -> str:
+        if r["truly_better"]:
+            return "better"
+        if r["truly_null"]:
+            return "null"
+        return "control" if r.name == (names[c] if c is not None else None) else "grey zone"
+
+    arm_rows: list[tuple[str, list[str]]] = []
+    for metric, d in (
+        ("p_superior", digits),
+        ("p_dropped", digits),
+        ("p_equivalent", digits),
+        ("mean_n", count_digits),
+        ("alloc_share", digits),
+    ):
+        arm_rows.append((metric, [_pm(arms.at[a, metric], arms.at[a, f"{metric}_mcse"], d) for a in names]))
+    arm_rows.append(("true_rate", [f"{arms.at[a, 'true_rate']:.{digits}f}" for a in names]))
+    arm_rows.append(("truth", [role(arms.loc[a]) for a in names]))
+
+    header = ["metric"] + [arm_label(j, a) for j, a in enumerate(names)]
+    body = [[m] + vals for m, vals in arm_rows]
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths)))
+
+    direction = "higher is better" if spec.design.endpoint.higher_is_better else "lower is better"
+    out = [
+        f"design {spec.design.name} on scenario {spec.scenario.name}: {int(trial['n_trials'])} simulated trials "
+        f"(endpoint {spec.design.endpoint.name}, {direction}; value ± Monte Carlo SE)",
+        "",
+        "Arms",
+        line(header),
+        line(["-" * w for w in widths]),
+    ]
+    out += [line(r) for r in body]
+
+    s = "best_remaining"
+    trial_rows = [
+        ("p_any_superior", digits),
+        ("p_stopped_early", digits),
+        ("p_inconclusive_at_max", digits),
+        ("mean_n_total", count_digits),
+        ("fwer", digits),
+        ("power", digits),
+        (f"bias_{s}", digits),
+        (f"rmse_{s}", digits),
+        (f"idp_{s}", count_digits),
+    ]
+    w = max(len(m) for m, _ in trial_rows)
+    out += ["", "Trial"]
+    out += [f"{m.ljust(w)}  {_pm(trial[m], trial[f'{m}_mcse'], d)}" for m, d in trial_rows]
+    return "\n".join(out)

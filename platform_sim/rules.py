@@ -1,0 +1,197 @@
+"""Decision rules at an interim analysis, vectorized over trials.
+
+The rules follow the vocabulary of adaptive-trial software such as adaptr:
+
+Without a common control, arms are compared by P(best) among the arms still in
+the trial. Arms with P(best) below the inferiority threshold are dropped (and
+P(best) recomputed until none is); an arm with P(best) above the superiority
+threshold wins and stops the trial; if equivalence is assessed, the trial stops
+when P(max - min < margin) over the remaining arms exceeds its threshold.
+
+With a common control, each other arm is compared with the control of the day
+by P(arm better than control). Below the inferiority threshold: dropped. Above
+the superiority threshold: the arm becomes the new control and the old control
+is dropped (when several cross, the one most likely better than the control
+wins), and the comparisons are repeated against the new control at the same
+look. If no arm crossed, arms equivalent to the control (P(|difference| <
+margin) above its threshold) and futile arms (P(better by at least delta)
+below its threshold) are dropped; either check can be limited to the first
+control. The trial stops when one arm is left; that arm is declared superior
+unless the others left for equivalence or futility.
+
+All comparisons are on the scale where higher is better (see
+:func:`platform_sim.posterior.oriented`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .compiled import CompiledDesign
+from .posterior import prob_all_within, prob_best, prob_greater, prob_within
+from .results import (
+    ACTIVE,
+    CONTROL,
+    EQUIVALENT,
+    FUTILE,
+    INFERIOR,
+    STOP_ARMS_DROPPED,
+    STOP_EQUIVALENCE,
+    STOP_SUPERIORITY,
+    SUPERIOR,
+)
+
+CONTINUE = -1
+
+
+def _enabled(value: float) -> bool:
+    return not math.isnan(value)
+
+
+def decide(
+    design: CompiledDesign,
+    look: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    status: np.ndarray,
+    status_look: np.ndarray,
+    declared: np.ndarray,
+    control: np.ndarray,
+    control_changed: np.ndarray,
+) -> np.ndarray:
+    """Apply the decision rules of look ``look`` to T trials, updating the state arrays in place.
+
+    a, b: (T, K) posterior parameters on the higher-is-better scale.
+    status, status_look, declared: (T, K) arm state; control, control_changed: (T,).
+    Returns (T,) stop codes, ``CONTINUE`` (-1) for trials that go on.
+    """
+    if design.control < 0:
+        return _decide_no_control(design, look, a, b, status, status_look, declared)
+    return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
+
+
+def _decide_no_control(design, look, a, b, status, status_look, declared) -> np.ndarray:
+    n_trials, n_arms = status.shape
+    rows_all = np.arange(n_trials)
+    stop = np.full(n_trials, CONTINUE, dtype=np.int8)
+    in_trial = status == ACTIVE
+    pb = prob_best(a, b, in_trial)
+    inf = design.inferiority[look]
+    if _enabled(inf):
+        for _ in range(n_arms - 1):
+            inferior = in_trial & (pb < inf)
+            rows = inferior.any(axis=1)
+            if not rows.any():
+                break
+            status[inferior] = INFERIOR
+            status_look[inferior] = look
+            in_trial &= ~inferior
+            pb[rows] = prob_best(a[rows], b[rows], in_trial[rows])
+    sup = design.superiority[look]
+    if _enabled(sup):
+        best = pb.argmax(axis=1)
+        win = pb[rows_all, best] > sup
+        status[win, best[win]] = SUPERIOR
+        status_look[win, best[win]] = look
+        declared[win, best[win]] = True
+        stop[win] = STOP_SUPERIORITY
+    lone = (stop == CONTINUE) & (in_trial.sum(axis=1) <= 1)
+    stop[lone] = STOP_ARMS_DROPPED
+    if _enabled(design.equivalence_probability):
+        rows = np.flatnonzero(stop == CONTINUE)
+        if rows.size:
+            p_eq = prob_all_within(a[rows], b[rows], in_trial[rows], design.equivalence_margin)
+            eq_rows = rows[p_eq > design.equivalence_probability]
+            mask = np.zeros_like(in_trial)
+            mask[eq_rows] = in_trial[eq_rows]
+            status[mask] = EQUIVALENT
+            status_look[mask] = look
+            stop[eq_rows] = STOP_EQUIVALENCE
+    return stop
+
+
+def _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed) -> np.ndarray:
+    n_trials, n_arms = status.shape
+    arm_index = np.arange(n_arms)
+    stop = np.full(n_trials, CONTINUE, dtype=np.int8)
+    in_trial = (status == ACTIVE) | (status == CONTROL)
+    equivalence_stop = np.zeros(n_trials, dtype=bool)
+    futility_stop = np.zeros(n_trials, dtype=bool)
+    sup, inf = design.superiority[look], design.inferiority[look]
+    check_eq = _enabled(design.equivalence_probability)
+    check_fut = _enabled(design.futility_threshold)
+
+    pending = in_trial.sum(axis=1) > 1
+    for _ in range(n_arms):
+        rows = np.flatnonzero(pending)
+        if rows.size == 0:
+            break
+        pending[:] = False
+        c = control[rows]
+        a_r, b_r = a[rows], b[rows]
+        a_c, b_c = a_r[np.arange(rows.size), c][:, None], b_r[np.arange(rows.size), c][:, None]
+        comparators = in_trial[rows] & (arm_index[None, :] != c[:, None])
+        p_better = prob_greater(a_r, b_r, a_c, b_c)
+        if _enabled(inf):
+            inferior = comparators & (p_better < inf)
+            _set(status, status_look, rows, inferior, INFERIOR, look)
+            comparators &= ~inferior
+        winners = comparators & (p_better > sup) if _enabled(sup) else np.zeros_like(comparators)
+        new_control = rows[winners.any(axis=1)]
+        if new_control.size:
+            pick = np.where(winners, p_better, -1.0).argmax(axis=1)[winners.any(axis=1)]
+            old = control[new_control]
+            status[new_control, old] = INFERIOR
+            status_look[new_control, old] = look
+            status[new_control, pick] = CONTROL
+            declared[new_control, pick] = True
+            control[new_control] = pick
+            control_changed[new_control] = True
+            in_trial[new_control, old] = False
+            pending[new_control] = in_trial[new_control].sum(axis=1) > 1
+        quiet = ~winners.any(axis=1)
+        if check_eq and quiet.any():
+            eligible = quiet & (~control_changed[rows] if design.equivalence_only_first else True)
+            sel = np.flatnonzero(eligible)
+            if sel.size:
+                p_eq = prob_within(a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.equivalence_margin)
+                equivalent = np.zeros_like(comparators)
+                equivalent[sel] = comparators[sel] & (p_eq > design.equivalence_probability)
+                _set(status, status_look, rows, equivalent, EQUIVALENT, look)
+                comparators &= ~equivalent
+                equivalence_stop[rows] |= equivalent.any(axis=1) & ~comparators.any(axis=1)
+        if check_fut and quiet.any():
+            eligible = quiet & (~control_changed[rows] if design.futility_only_first else True)
+            sel = np.flatnonzero(eligible & comparators.any(axis=1))
+            if sel.size:
+                p_fut = prob_greater(a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.futility_delta)
+                futile = np.zeros_like(comparators)
+                futile[sel] = comparators[sel] & (p_fut < design.futility_threshold)
+                _set(status, status_look, rows, futile, FUTILE, look)
+                comparators &= ~futile
+                futility_stop[rows] |= futile.any(axis=1) & ~comparators.any(axis=1)
+        # the in-trial set of the rows checked this round, after the round's decisions
+        ctrl_mask = np.zeros_like(comparators)
+        ctrl_mask[np.arange(rows.size), control[rows]] = True
+        in_trial[rows] = comparators | ctrl_mask
+
+    lone = in_trial.sum(axis=1) == 1
+    last = in_trial.argmax(axis=1)
+    quiet_end = lone & (equivalence_stop | futility_stop)
+    stop[quiet_end & equivalence_stop] = STOP_EQUIVALENCE
+    stop[quiet_end & ~equivalence_stop] = STOP_ARMS_DROPPED
+    winner = lone & ~quiet_end
+    status[winner, last[winner]] = SUPERIOR
+    status_look[winner, last[winner]] = look
+    stop[winner] = np.where(declared[winner].any(axis=1), STOP_SUPERIORITY, STOP_ARMS_DROPPED)
+    return stop
+
+
+def _set(status, status_look, rows, mask, code, look) -> None:
+    """Set ``code`` where ``mask`` (rows-subset by K) is true."""
+    if mask.any():
+        r, k = np.nonzero(mask)
+        status[rows[r], k] = code
+        status_look[rows[r], k] = look
