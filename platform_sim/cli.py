@@ -1,0 +1,186 @@
+"""The ``platform-sim`` command: the only place that parses arguments and prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import DEFAULT_DESIGN, DEFAULT_SCENARIO, ConfigError, Spec, load_file, pair_problems, shipped_names
+from .config.crosscheck import Problem
+from .runner import DEFAULT_CHUNK_SIZE, run as run_trials
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(problems: list[Problem] | list[str]) -> None:
+    for p in problems:
+        click.echo(f"error: {p.format() if isinstance(p, Problem) else p}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import pandas
+    import pydantic
+    import scipy
+
+    return {
+        "platform_sim": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+        "pydantic": pydantic.VERSION,
+    }
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out`` and prove it is writable before any simulation starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        _fail([f"--out {out}: cannot write there ({exc.strerror or exc})"])
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="platform-sim")
+def main() -> None:
+    """Simulate Bayesian adaptive platform trials and report their operating characteristics."""
+
+
+@main.command()
+@click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
+@click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
+@click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True, help="Simulated trials.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+    help="Simulated trials per seeded chunk (part of the random stream).",
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write summary.csv, trials.parquet and manifest.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None:
+    """Simulate N trials of a design on a scenario and print the operating characteristics."""
+    from . import metrics
+
+    try:
+        spec = Spec.load(design, scenario)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    if out is not None:
+        _prepare_out(out)
+
+    header = (
+        f"design {spec.design.name} ({spec.design_file}) on scenario {spec.scenario.name} ({spec.scenario_file})\n"
+        f"{n_sims} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
+    )
+    click.echo(header)
+    show_bar = not quiet and sys.stderr.isatty()
+    start = time.perf_counter()
+    try:
+        if show_bar:
+            from tqdm import tqdm
+
+            with tqdm(total=n_sims, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
+                results = run_trials(spec, n_sims, seed, workers, chunk_size, progress=bar.update)
+        else:
+            results = run_trials(spec, n_sims, seed, workers, chunk_size)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
+        sys.exit(130)
+    elapsed = time.perf_counter() - start
+    click.echo(f"{n_sims / elapsed:,.0f} trials/s ({elapsed:.2f} s)\n")
+    click.echo(metrics.format_table(results, spec))
+
+    if out is not None:
+        manifest_path = out / "manifest.json"
+        manifest_path.unlink(missing_ok=True)  # an old manifest must not vouch for new files
+        summary = metrics.summary_frame(results, spec)
+        summary.insert(0, "spec_hash", spec.spec_hash)
+        _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
+        trials = metrics.trials_frame(results, spec)
+        trials.insert(0, "spec_hash", spec.spec_hash)
+        _atomic_write(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
+        manifest = {
+            "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "spec_hash": spec.spec_hash,
+            "design": {"name": spec.design.name, "file": spec.design_file},
+            "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+            "seed": seed,
+            "n_sims": n_sims,
+            "chunk_size": chunk_size,
+            "workers": workers,
+            "elapsed_seconds": round(elapsed, 3),
+            "versions": _versions(),
+            "files": ["summary.csv", "trials.parquet"],
+        }
+        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+        click.echo(f"\nwrote {out}/summary.csv, {out}/trials.parquet and {out}/manifest.json")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--scenario", default=None, help="Also check each design's names against this scenario (file or name).")
+def validate(files, scenario) -> None:
+    """Check design and scenario files and print every problem at once."""
+    problems: list[Problem] = []
+    designs = []
+    for path in files:
+        try:
+            obj = load_file(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if obj.__class__.__name__ == "Design":
+            designs.append((path, obj))
+        click.echo(f"ok: {path} ({obj.__class__.__name__.lower()} {obj.name})")
+    if scenario is not None:
+        try:
+            from .config import resolve
+
+            scen_path = resolve(scenario, "scenario")
+            scen = load_file(scen_path, "scenario")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        else:
+            for path, design in designs:
+                problems.extend(
+                    Problem(p.path, p.message, p.value, file=str(path)) for p in pair_problems(design, scen)
+                )
+    if problems:
+        _fail(problems)
+
+
+@main.command(name="list")
+def list_shipped() -> None:
+    """List the shipped designs and scenarios."""
+    for kind in ("design", "scenario"):
+        click.echo(f"{kind}s:")
+        for name in shipped_names(kind):
+            click.echo(f"  {name}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

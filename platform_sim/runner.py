@@ -1,0 +1,65 @@
+"""Split simulated trials into seeded chunks and run them in-process or on local processes.
+
+Chunk ``i`` simulates ``chunk_size`` trials (the last one fewer) with a
+generator seeded by the ``i``-th child of ``numpy.random.SeedSequence(seed)``.
+A chunk's results depend only on its seed and the spec, and chunks are joined
+in order, so the numbers are identical whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .compiled import CompiledDesign
+from .config import Spec
+from .engine import simulate
+from .results import TrialResults
+
+DEFAULT_CHUNK_SIZE = 500
+
+
+def chunk_sizes(n_sims: int, chunk_size: int) -> list[int]:
+    if n_sims < 1:
+        raise ValueError(f"n_sims must be at least 1, got {n_sims}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    full, rest = divmod(n_sims, chunk_size)
+    return [chunk_size] * full + ([rest] if rest else [])
+
+
+def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) -> TrialResults:
+    """Simulate one chunk: ``n_trials`` trials from one child seed."""
+    design = CompiledDesign.from_spec(spec)
+    return simulate(design, n_trials, np.random.Generator(np.random.PCG64(seed_sequence)))
+
+
+def run(
+    spec: Spec,
+    n_sims: int,
+    seed: int,
+    workers: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> TrialResults:
+    """Simulate ``n_sims`` trials of ``spec``; ``progress(k)`` is called as k more trials finish."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    sizes = chunk_sizes(n_sims, chunk_size)
+    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
+    parts: list[TrialResults] = []
+    if workers == 1 or len(sizes) == 1:
+        for ss, size in zip(seeds, sizes):
+            parts.append(run_chunk(spec, ss, size))
+            if progress:
+                progress(size)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_chunk, spec, ss, size) for ss, size in zip(seeds, sizes)]
+            for fut, size in zip(futures, sizes):
+                parts.append(fut.result())
+                if progress:
+                    progress(size)
+    return TrialResults.concatenate(parts)
