@@ -91,7 +91,7 @@ def simulate(design: CompiledDesign, n_trials: int, rng: np.random.Generator) ->
         a, b = oriented(design.prior_a + y_f, design.prior_b + n_f - y_f, design.higher_is_better)
         st, sl, dc = status[rows], status_look[rows], declared[rows]
         ctrl, changed = control[rows], control_changed[rows]
-        stop = decide(design, look, a, b, st, sl, dc, ctrl, changed)
+        stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed)
         status[rows], status_look[rows], declared[rows] = st, sl, dc
         control[rows], control_changed[rows] = ctrl, changed
 
@@ -110,8 +110,13 @@ def simulate(design: CompiledDesign, n_trials: int, rng: np.random.Generator) ->
         # --- allocation for the next batch
         go = ~ended
         if go.any():
-            pb = prob_best(a[go], b[go], in_trial[go]) if design.adaptive else None
-            new = allocation_probabilities(design, look, pb, in_trial[go], open_[go], ctrl[go])
+            pb_go = None
+            if design.adaptive:
+                pb_go = pb[go]
+                stale = np.isnan(pb_go).any(axis=1)
+                if stale.any():
+                    pb_go[stale] = prob_best(a[go][stale], b[go][stale], in_trial[go][stale])
+            new = allocation_probabilities(design, look, pb_go, in_trial[go], open_[go], ctrl[go])
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
 

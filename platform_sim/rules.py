@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .compiled import CompiledDesign
-from .posterior import prob_all_within, prob_best, prob_greater, prob_within
+from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater, prob_within
 from .results import (
     ACTIVE,
     CONTROL,
@@ -65,14 +65,16 @@ def decide(
 
     a, b: (T, K) posterior parameters on the higher-is-better scale.
     status, status_look, declared: (T, K) arm state; control, control_changed: (T,).
-    Returns (T,) stop codes, ``CONTINUE`` (-1) for trials that go on.
+    Returns (T,) stop codes (``CONTINUE``, -1, for trials that go on) and (T, K)
+    P(best) among the arms still in the trial after the decisions (rows of NaN
+    where it was not computed for the final set of arms).
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
     return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
 
 
-def _decide_no_control(design, look, a, b, status, status_look, declared) -> np.ndarray:
+def _decide_no_control(design, look, a, b, status, status_look, declared):
     n_trials, n_arms = status.shape
     rows_all = np.arange(n_trials)
     stop = np.full(n_trials, CONTINUE, dtype=np.int8)
@@ -109,10 +111,10 @@ def _decide_no_control(design, look, a, b, status, status_look, declared) -> np.
             status[mask] = EQUIVALENT
             status_look[mask] = look
             stop[eq_rows] = STOP_EQUIVALENCE
-    return stop
+    return stop, pb
 
 
-def _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed) -> np.ndarray:
+def _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed):
     n_trials, n_arms = status.shape
     arm_index = np.arange(n_arms)
     stop = np.full(n_trials, CONTINUE, dtype=np.int8)
@@ -123,6 +125,7 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     check_eq = _enabled(design.equivalence_probability)
     check_fut = _enabled(design.futility_threshold)
 
+    pb = np.full(status.shape, np.nan)
     pending = in_trial.sum(axis=1) > 1
     for _ in range(n_arms):
         rows = np.flatnonzero(pending)
@@ -133,7 +136,8 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
         a_r, b_r = a[rows], b[rows]
         a_c, b_c = a_r[np.arange(rows.size), c][:, None], b_r[np.arange(rows.size), c][:, None]
         comparators = in_trial[rows] & (arm_index[None, :] != c[:, None])
-        p_better = prob_greater(a_r, b_r, a_c, b_c)
+        pb_r, p_better = prob_best_and_vs_control(a_r, b_r, in_trial[rows], c)
+        before = in_trial[rows].copy()
         if _enabled(inf):
             inferior = comparators & (p_better < inf)
             _set(status, status_look, rows, inferior, INFERIOR, look)
@@ -156,7 +160,9 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
             eligible = quiet & (~control_changed[rows] if design.equivalence_only_first else True)
             sel = np.flatnonzero(eligible)
             if sel.size:
-                p_eq = prob_within(a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.equivalence_margin)
+                p_eq = _versus_control(
+                    prob_within, comparators[sel], a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.equivalence_margin
+                )
                 equivalent = np.zeros_like(comparators)
                 equivalent[sel] = comparators[sel] & (p_eq > design.equivalence_probability)
                 _set(status, status_look, rows, equivalent, EQUIVALENT, look)
@@ -166,7 +172,9 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
             eligible = quiet & (~control_changed[rows] if design.futility_only_first else True)
             sel = np.flatnonzero(eligible & comparators.any(axis=1))
             if sel.size:
-                p_fut = prob_greater(a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.futility_delta)
+                p_fut = _versus_control(
+                    prob_greater, comparators[sel], a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.futility_delta
+                )
                 futile = np.zeros_like(comparators)
                 futile[sel] = comparators[sel] & (p_fut < design.futility_threshold)
                 _set(status, status_look, rows, futile, FUTILE, look)
@@ -176,6 +184,8 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
         ctrl_mask = np.zeros_like(comparators)
         ctrl_mask[np.arange(rows.size), control[rows]] = True
         in_trial[rows] = comparators | ctrl_mask
+        unchanged = (in_trial[rows] == before).all(axis=1)
+        pb[rows] = np.where(unchanged[:, None], pb_r, np.nan)
 
     lone = in_trial.sum(axis=1) == 1
     last = in_trial.argmax(axis=1)
@@ -186,7 +196,16 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     status[winner, last[winner]] = SUPERIOR
     status_look[winner, last[winner]] = look
     stop[winner] = np.where(declared[winner].any(axis=1), STOP_SUPERIORITY, STOP_ARMS_DROPPED)
-    return stop
+    return stop, pb
+
+
+def _versus_control(prob, mask, a, b, a_c, b_c, offset) -> np.ndarray:
+    """``prob(arm, control, offset)`` for the (trial, arm) pairs in ``mask``; NaN elsewhere."""
+    out = np.full(mask.shape, np.nan)
+    r, k = np.nonzero(mask)
+    if r.size:
+        out[r, k] = prob(a[r, k], b[r, k], a_c[r, 0], b_c[r, 0], offset)
+    return out
 
 
 def _set(status, status_look, rows, mask, code, look) -> None:

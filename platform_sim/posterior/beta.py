@@ -7,20 +7,23 @@ on a grid that adapts to each trial's posteriors:
 
 * Each distribution ("component": a Beta(a, b) variable, possibly shifted by a
   constant) contributes breakpoints at its mean + z * sd for z in ``_Z``,
-  clipped to its support. The sorted union of all breakpoints of a trial cuts
-  the line into panels; every panel gets ``_Q`` Gauss-Legendre nodes after the
-  smoothstep substitution x = u + h (3t^2 - 2t^3), which removes the
-  integrable endpoint singularities of beta densities with a or b in [1/2, 1).
-  Panels are therefore never wider than a fraction of the narrowest posterior
-  that has mass there, whether the arm has 3 patients or 30,000.
+  clipped to its support. The sorted union of the breakpoints of all components
+  of a trial cuts the line into panels; every panel gets ``_Q`` Gauss-Legendre
+  nodes after the smoothstep substitution x = u + h (3t^2 - 2t^3), which
+  removes the integrable endpoint singularities of beta densities with a or b
+  in [1/2, 1). Panels are therefore never wider than a fraction of the
+  narrowest posterior that has mass there, whether an arm has 3 patients or
+  30,000 (a fixed grid on [0, 1] fails as soon as posteriors get narrow).
 * Densities are evaluated in closed form at the nodes; distribution functions
   are obtained on the same nodes by spectral integration (the exact integral of
-  the interpolating polynomial of each panel), so no incomplete beta function
-  is evaluated inside the loop.
+  the polynomial interpolating the density on each panel), so no incomplete
+  beta function is evaluated. Beyond 16 standard deviations a component's
+  density is taken as 0, and each component is normalized to total mass 1.
 
-Accuracy is better than 1e-8 against adaptive quadrature with exact incomplete
-beta functions for a, b >= 1/2 (see tests/test_posterior.py); the cost is a few
-hundred density evaluations per trial and comparison.
+The per-trial work runs in small compiled kernels (numba), one trial after the
+other, with no Python loop over trials. Accuracy is better than 1e-6 against
+adaptive quadrature with exact incomplete beta functions for a, b >= 1/2 (see
+tests/test_posterior.py).
 
 All functions work on the "higher is better" scale. For an endpoint where
 lower is better, pass Beta(b, a) (the posterior of 1 - p): see :func:`oriented`.
@@ -28,34 +31,41 @@ lower is better, pass Beta(b, a) (the posterior of 1 - p): see :func:`oriented`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from scipy import special
 
 # Breakpoints in posterior standard deviations around the mean (clipped to the support).
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
 _Q = 8  # Gauss-Legendre nodes per panel
+_TAIL = 16.0  # a component's density is 0 beyond this many standard deviations
+_MIN_GAP = 1.0  # panels narrower than this many (narrowest) standard deviations are merged
 
 
 def _panel_rule(q: int):
-    """Nodes, weights and spectral integration matrix on [0, 1] in the smoothstep variable."""
+    """Nodes (in x-fraction), Jacobian * weight, weights and spectral integration matrix on one panel."""
     t, w = np.polynomial.legendre.leggauss(q)
     t = (t + 1.0) / 2.0
     w = w / 2.0
-    # S[i, j] = integral from 0 to t_i of the j-th Lagrange basis polynomial on nodes t.
-    vander = np.vander(t, q, increasing=True)  # V[j, p] = t_j^p
+    # integ[i, j] = integral from 0 to t_i of the j-th Lagrange basis polynomial on the nodes t.
+    vander = np.vander(t, q, increasing=True)
     powers = np.arange(1, q + 1)
-    antider = t[:, None] ** powers[None, :] / powers[None, :]  # A[i, p] = t_i^(p+1)/(p+1)
+    antider = t[:, None] ** powers[None, :] / powers[None, :]
     integ = antider @ np.linalg.inv(vander)
-    phi = 3 * t**2 - 2 * t**3
-    dphi = 6 * t * (1 - t)
+    smooth = 3 * t**2 - 2 * t**3
+    dsmooth = 6 * t * (1 - t)
+    phi = np.stack([t, smooth])  # row 0: plain Gauss-Legendre; row 1: smoothstep for boundary panels
+    dphi = np.stack([np.ones_like(t), dsmooth])
     return phi, dphi, w, integ
 
 
 _PHI, _DPHI, _W, _S = _panel_rule(_Q)
 
 
-def oriented(a: np.ndarray, b: np.ndarray, higher_is_better: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior parameters on the scale where higher is better."""
+def oriented(a, b, higher_is_better: bool):
+    """Posterior parameters on the scale where higher is better (Beta(b, a) is the posterior of 1 - p)."""
     return (a, b) if higher_is_better else (b, a)
 
 
@@ -66,151 +76,310 @@ def beta_mean_sd(a, b):
     return mean, sd
 
 
-class Grid:
-    """Quadrature nodes, weights, densities and CDFs of C components for T trials.
-
-    Parameters are arrays of shape (T, C): component c of trial t is
-    ``Beta(a[t, c], b[t, c]) + shift[t, c]``. After construction:
-
-    * ``weights``: (T, N) quadrature weights (in x) for the N nodes,
-    * ``pdf``: (T, C, N) density of each component at the nodes,
-    * ``cdf``: (T, C, N) distribution function of each component at the nodes.
-    """
-
-    def __init__(self, a: np.ndarray, b: np.ndarray, shift: np.ndarray | float = 0.0):
-        a = np.asarray(a, dtype=float)
-        b = np.asarray(b, dtype=float)
-        shift = np.broadcast_to(np.asarray(shift, dtype=float), a.shape)
-        n_trials, n_comp = a.shape
-        mean, sd = beta_mean_sd(a, b)
-        bp = mean[..., None] + sd[..., None] * _Z  # (T, C, Z)
-        bp = np.clip(bp, 0.0, 1.0) + shift[..., None]
-        bp = np.sort(bp.reshape(n_trials, -1), axis=1)  # (T, P+1)
-        left = bp[:, :-1]
-        width = np.diff(bp, axis=1)  # (T, P)
-        n_panels = width.shape[1]
-        x = left[:, :, None] + width[:, :, None] * _PHI  # (T, P, Q)
-        jac = width[:, :, None] * _DPHI * _W  # quadrature weight in x for each node
-        self.nodes = x.reshape(n_trials, -1)
-        self.weights = jac.reshape(n_trials, -1)
-
-        # Densities at the nodes. log x and log(1 - x) are shared by all unshifted components.
-        if not shift.any():
-            xc = np.clip(x, 1e-300, 1.0 - 1e-16)[:, None, :, :]  # zero-width panels sit on the bounds
-            logs = np.log(xc), np.log1p(-xc)
-            inside = None
-        else:
-            y = x[:, None, :, :] - shift[:, :, None, None]  # (T, C, P, Q)
-            inside = (y > 0.0) & (y < 1.0)
-            yc = np.where(inside, y, 0.5)
-            logs = np.log(yc), np.log1p(-yc)
-        logpdf = (a - 1.0)[:, :, None, None] * logs[0]
-        logpdf += (b - 1.0)[:, :, None, None] * logs[1]
-        logpdf -= special.betaln(a, b)[:, :, None, None]
-        pdf = np.exp(logpdf)
-        if inside is not None:
-            pdf[~inside] = 0.0
-
-        # CDF at the nodes: integral over the panel so far plus the mass of all earlier panels.
-        g = pdf * (width[:, None, :, None] * _DPHI)  # integrand in t on each panel, (T, C, P, Q)
-        within = (g.reshape(-1, _Q) @ _S.T).reshape(g.shape)  # integral from panel start to node
-        panel_mass = g @ _W  # (T, C, P)
-        before = np.cumsum(panel_mass, axis=-1) - panel_mass
-        total = panel_mass.sum(axis=-1)  # (T, C), 1 up to quadrature and tail error
-        within += before[..., None]
-        within /= total[..., None, None]
-        np.clip(within, 0.0, 1.0, out=within)
-        pdf /= total[..., None, None]
-        self.pdf = pdf.reshape(n_trials, n_comp, n_panels * _Q)
-        self.cdf = within.reshape(n_trials, n_comp, n_panels * _Q)
-
-    def integrate(self, integrand: np.ndarray) -> np.ndarray:
-        """Sum of weights * integrand over the nodes; integrand (..., T, N) or (T, ..., N)."""
-        return (integrand * self.weights[:, None, :]).sum(axis=-1) if integrand.ndim == 3 else (
-            integrand * self.weights
-        ).sum(axis=-1)
-
-
-def _exclusive_product(values: np.ndarray, axis: int) -> np.ndarray:
-    """Product over ``axis`` of all entries except the one at each position."""
-    values = np.moveaxis(values, axis, 0)
-    k = values.shape[0]
-    prefix = np.ones_like(values)
-    suffix = np.ones_like(values)
-    for i in range(1, k):
-        prefix[i] = prefix[i - 1] * values[i - 1]
-        suffix[k - 1 - i] = suffix[k - i] * values[k - i]
-    return np.moveaxis(prefix * suffix, 0, axis)
-
-
-def prob_best(a: np.ndarray, b: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
-    """P(arm k has the highest rate) among active arms, for each trial.
-
-    a, b: (T, K) posterior parameters (higher is better); active: (T, K) bool.
-    Returns (T, K): zero for inactive arms; each row sums to 1 over active arms.
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    if active is None:
-        active = np.ones(a.shape, dtype=bool)
-    grid = Grid(a, b)
-    cdf = np.where(active[:, :, None], grid.cdf, 1.0)
-    others = _exclusive_product(cdf, axis=1)  # (T, K, N)
-    p = (grid.pdf * others * grid.weights[:, None, :]).sum(axis=-1)
-    p = np.where(active, p, 0.0)
-    total = p.sum(axis=1, keepdims=True)
-    return np.divide(p, total, out=np.zeros_like(p), where=total > 0)
-
-
-def prob_greater(a1, b1, a2, b2, delta=0.0) -> np.ndarray:
-    """P(X1 > X2 + delta) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), elementwise (any broadcastable shapes)."""
-    a1, b1, a2, b2, delta = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a1, b1, a2, b2, delta)))
-    shape = a1.shape
-    flat = lambda v: v.reshape(-1)  # noqa: E731
-    a = np.stack([flat(a1), flat(a2)], axis=1)
-    b = np.stack([flat(b1), flat(b2)], axis=1)
-    shift = np.stack([np.zeros(a1.size), flat(delta)], axis=1)
-    grid = Grid(a, b, shift)
-    # P(X1 > Y) with Y = X2 + delta: integral of f_Y(y) (1 - F_X1(y)) dy
-    p = (grid.pdf[:, 1] * (1.0 - grid.cdf[:, 0]) * grid.weights).sum(axis=-1)
-    return np.clip(p, 0.0, 1.0).reshape(shape)
-
-
-def prob_within(a1, b1, a2, b2, margin) -> np.ndarray:
-    """P(|X1 - X2| < margin), elementwise."""
-    a1, b1, a2, b2, margin = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a1, b1, a2, b2, margin)))
-    shape = a1.shape
-    n = a1.size
-    a = np.stack([a1.reshape(n), a2.reshape(n), a2.reshape(n)], axis=1)
-    b = np.stack([b1.reshape(n), b2.reshape(n), b2.reshape(n)], axis=1)
-    m = margin.reshape(n)
-    shift = np.stack([np.zeros(n), -m, m], axis=1)
-    grid = Grid(a, b, shift)
-    # X2 - m < X1 < X2 + m  <=>  integral of f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)] dx
-    p = (grid.pdf[:, 0] * (grid.cdf[:, 1] - grid.cdf[:, 2]) * grid.weights).sum(axis=-1)
-    return np.clip(p, 0.0, 1.0).reshape(shape)
-
-
-def prob_all_within(a: np.ndarray, b: np.ndarray, active: np.ndarray, margin: float) -> np.ndarray:
-    """P(max - min < margin) over the active arms of each trial: (T,) probabilities.
-
-    Sum over k of the integral of f_k(x) times the product over other active j of
-    P(x - margin < X_j <= x), i.e. X_k is the largest and all others lie within margin below it.
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    n_arms = a.shape[1]
-    shift = np.concatenate([np.zeros_like(a), np.full_like(a, margin)], axis=1)
-    grid = Grid(np.concatenate([a, a], axis=1), np.concatenate([b, b], axis=1), shift)
-    cdf, cdf_shifted = grid.cdf[:, :n_arms], grid.cdf[:, n_arms:]
-    window = np.where(active[:, :, None], cdf - cdf_shifted, 1.0)
-    others = _exclusive_product(window, axis=1)
-    p = (grid.pdf[:, :n_arms] * others * grid.weights[:, None, :]).sum(axis=-1)
-    p = np.where(active, p, 0.0).sum(axis=1)
-    return np.clip(p, 0.0, 1.0)
-
-
-def beta_interval(a, b, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def beta_interval(a, b, level: float = 0.95):
     """Equal-tailed credible interval of Beta(a, b)."""
     tail = (1.0 - level) / 2.0
     return special.betaincinv(a, b, tail), special.betaincinv(a, b, 1.0 - tail)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True)
+def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
+    """Fill quadrature weights, densities and CDFs of the components of one trial.
+
+    a, b, shift, use: (C,) parameters of component c = Beta(a, b) + shift, and
+    whether it takes part (an unused component has density 0 and CDF 1).
+    Scratch/output: bps (C * len(_Z),), weights (N,), pdf and cdf (C, N), g (C, Q).
+    Returns the number of nodes filled.
+    """
+    n_comp = a.shape[0]
+    n_z = _Z.shape[0]
+    q_n = _W.shape[0]
+    lo = np.empty(n_comp)
+    hi = np.empty(n_comp)
+    lognorm = np.empty(n_comp)
+    inside = np.zeros(n_comp, dtype=np.bool_)
+    log_y = np.empty(n_comp)  # log(x - shift) and log(1 - x + shift), shared by equal shifts
+    log_1my = np.empty(n_comp)
+    group = np.empty(n_comp, dtype=np.int64)
+    n_bp = 0
+    min_sd = np.inf
+    for c in range(n_comp):
+        group[c] = c
+        for d in range(c):
+            if shift[d] == shift[c]:
+                group[c] = d
+                break
+        if not use[c]:
+            continue
+        s = a[c] + b[c]
+        mean = a[c] / s
+        sd = math.sqrt(a[c] * b[c] / (s * s * (s + 1.0)))
+        min_sd = min(min_sd, sd)
+        lo[c] = max(mean - _TAIL * sd, 0.0) + shift[c]
+        hi[c] = min(mean + _TAIL * sd, 1.0) + shift[c]
+        lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        for z in range(n_z):
+            bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
+            n_bp += 1
+    edges = np.sort(bps[:n_bp])
+    # Thin the union of breakpoints: an edge closer than _MIN_GAP narrowest standard
+    # deviations to the previous kept edge is dropped, unless it is a support boundary
+    # of a component (its density may be singular or kinked there), which replaces it.
+    gap = _MIN_GAP * min_sd
+    kept = 1
+    for p in range(1, n_bp):
+        e = edges[p]
+        boundary = False
+        for c in range(n_comp):
+            if use[c] and (e == shift[c] or e == shift[c] + 1.0):
+                boundary = True
+        if e - edges[kept - 1] >= gap or p == n_bp - 1:
+            edges[kept] = e
+            kept += 1
+        elif boundary:
+            if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
+                edges[kept - 1] = e
+            else:
+                edges[kept] = e
+                kept += 1
+    n = 0
+    mass = np.zeros(n_comp)
+    for p in range(kept - 1):
+        left = edges[p]
+        width = edges[p + 1] - left
+        if width <= 0.0:
+            continue
+        for c in range(n_comp):
+            inside[c] = use[c] and not (left + width <= lo[c] or left >= hi[c])
+        rule = 1 if (_is_boundary(left, shift, use) or _is_boundary(edges[p + 1], shift, use)) else 0
+        for q in range(q_n):
+            x = left + width * _PHI[rule, q]
+            dx = width * _DPHI[rule, q]
+            weights[n + q] = dx * _W[q]
+            for c in range(n_comp):
+                if not inside[c]:
+                    g[c, q] = 0.0
+                    continue
+                y = x - shift[c]
+                if y <= 0.0 or y >= 1.0:
+                    g[c, q] = 0.0
+                    continue
+                r = group[c]
+                if r == c or not inside[r]:
+                    log_y[c] = math.log(y)
+                    log_1my[c] = math.log1p(-y)
+                    r = c
+                g[c, q] = math.exp((a[c] - 1.0) * log_y[r] + (b[c] - 1.0) * log_1my[r] - lognorm[c]) * dx
+        for c in range(n_comp):
+            if not use[c]:
+                continue
+            if not inside[c]:
+                for q in range(q_n):
+                    pdf[c, n + q] = 0.0
+                    cdf[c, n + q] = mass[c]
+                continue
+            panel = 0.0
+            for q in range(q_n):
+                acc = 0.0
+                for j in range(q_n):
+                    acc += _S[q, j] * g[c, j]
+                cdf[c, n + q] = mass[c] + acc
+                pdf[c, n + q] = g[c, q] / (width * _DPHI[rule, q])
+                panel += _W[q] * g[c, q]
+            mass[c] += panel
+        n += q_n
+    for c in range(n_comp):
+        if not use[c]:
+            for i in range(n):
+                pdf[c, i] = 0.0
+                cdf[c, i] = 1.0
+            continue
+        total = mass[c]
+        for i in range(n):
+            pdf[c, i] /= total
+            v = cdf[c, i] / total
+            cdf[c, i] = min(max(v, 0.0), 1.0)
+    return n
+
+
+@njit(cache=True)
+def _is_boundary(e, shift, use):
+    for c in range(shift.shape[0]):
+        if use[c] and (e == shift[c] or e == shift[c] + 1.0):
+            return True
+    return False
+
+
+def _scratch(n_comp: int):
+    n_nodes = (n_comp * len(_Z) - 1) * _Q
+    return (
+        np.empty(n_comp * len(_Z)),
+        np.empty(n_nodes),
+        np.empty((n_comp, n_nodes)),
+        np.empty((n_comp, n_nodes)),
+        np.empty((n_comp, _Q)),
+    )
+
+
+@njit(cache=True)
+def _prob_best_kernel(a, b, active, control, out, vs_control, bps, weights, pdf, cdf, g):
+    """P(best) among active arms, and P(arm > control) for active arms when control[t] >= 0."""
+    n_trials, n_arms = a.shape
+    shift = np.zeros(n_arms)
+    for t in range(n_trials):
+        n = _grid(a[t], b[t], shift, active[t], bps, weights, pdf, cdf, g)
+        c = control[t]
+        for k in range(n_arms):
+            vs_control[t, k] = np.nan
+            if c >= 0 and k != c and active[t, k]:
+                acc = 0.0
+                for i in range(n):
+                    acc += weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
+                vs_control[t, k] = min(max(acc, 0.0), 1.0)
+        total = 0.0
+        for k in range(n_arms):
+            if not active[t, k]:
+                out[t, k] = 0.0
+                continue
+            acc = 0.0
+            for i in range(n):
+                if pdf[k, i] == 0.0:
+                    continue
+                prod = pdf[k, i] * weights[i]
+                for j in range(n_arms):
+                    if j != k:
+                        prod *= cdf[j, i]
+                acc += prod
+            out[t, k] = acc
+            total += acc
+        if total > 0.0:
+            for k in range(n_arms):
+                out[t, k] /= total
+
+
+@njit(cache=True)
+def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g):
+    """within False: P(X1 > X2 + offset); within True: P(|X1 - X2| < offset)."""
+    n_comp = 3 if within else 2
+    a = np.empty(n_comp)
+    b = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.ones(n_comp, dtype=np.bool_)
+    for t in range(a1.shape[0]):
+        a[0] = a1[t]
+        b[0] = b1[t]
+        for c in range(1, n_comp):
+            a[c] = a2[t]
+            b[c] = b2[t]
+        if within:
+            shift[1] = -offset[t]
+            shift[2] = offset[t]
+        else:
+            shift[1] = offset[t]
+        n = _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
+        acc = 0.0
+        if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
+            for i in range(n):
+                acc += weights[i] * pdf[0, i] * (cdf[1, i] - cdf[2, i])
+        else:  # X1 > Y with Y = X2 + d: f_Y(y) (1 - F_X1(y))
+            for i in range(n):
+                acc += weights[i] * pdf[1, i] * (1.0 - cdf[0, i])
+        out[t] = min(max(acc, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _all_within_kernel(a, b, active, margin, out, bps, weights, pdf, cdf, g):
+    n_trials, n_arms = a.shape
+    aa = np.empty(2 * n_arms)
+    bb = np.empty(2 * n_arms)
+    shift = np.zeros(2 * n_arms)
+    use = np.empty(2 * n_arms, dtype=np.bool_)
+    for k in range(n_arms):
+        shift[n_arms + k] = margin
+    for t in range(n_trials):
+        for k in range(n_arms):
+            aa[k] = aa[n_arms + k] = a[t, k]
+            bb[k] = bb[n_arms + k] = b[t, k]
+            use[k] = use[n_arms + k] = active[t, k]
+        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
+        acc = 0.0
+        for k in range(n_arms):
+            if not active[t, k]:
+                continue
+            for i in range(n):
+                if pdf[k, i] == 0.0:
+                    continue
+                prod = pdf[k, i] * weights[i]
+                for j in range(n_arms):
+                    if j != k and active[t, j]:
+                        prod *= cdf[j, i] - cdf[n_arms + j, i]
+                acc += prod
+        out[t] = min(max(acc, 0.0), 1.0)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _as_float(*arrays):
+    return [np.ascontiguousarray(x, dtype=np.float64) for x in arrays]
+
+
+def prob_best(a, b, active=None) -> np.ndarray:
+    """P(arm k has the highest rate) among active arms, for each trial.
+
+    a, b: (T, K) posterior parameters (higher is better); active: (T, K) bool.
+    Returns (T, K): zero for inactive arms; each row sums to 1 over its active arms.
+    """
+    return prob_best_and_vs_control(a, b, active)[0]
+
+
+def prob_best_and_vs_control(a, b, active=None, control=None) -> tuple[np.ndarray, np.ndarray]:
+    """P(best) among active arms and P(arm better than the control), from one quadrature grid.
+
+    control: (T,) index of each trial's control (-1: none). Returns ``(prob_best,
+    p_vs_control)``, both (T, K); ``p_vs_control`` is NaN for the control itself,
+    inactive arms and trials without a control.
+    """
+    a, b = _as_float(a, b)
+    active = np.ones(a.shape, dtype=bool) if active is None else np.ascontiguousarray(active, dtype=bool)
+    control = np.full(a.shape[0], -1, dtype=np.int64) if control is None else np.ascontiguousarray(control, dtype=np.int64)
+    out = np.zeros(a.shape)
+    vs_control = np.empty(a.shape)
+    _prob_best_kernel(a, b, active, control, out, vs_control, *_scratch(a.shape[1]))
+    return out, vs_control
+
+
+def _pair(a1, b1, a2, b2, offset, within: bool) -> np.ndarray:
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a1, b1, a2, b2, offset)))
+    shape = arrays[0].shape
+    flat = [np.ascontiguousarray(x).reshape(-1) for x in arrays]
+    out = np.empty(flat[0].size)
+    _pair_kernel(*flat, within, out, *_scratch(3 if within else 2))
+    return out.reshape(shape)
+
+
+def prob_greater(a1, b1, a2, b2, delta=0.0) -> np.ndarray:
+    """P(X1 > X2 + delta) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), elementwise (broadcasting)."""
+    return _pair(a1, b1, a2, b2, delta, False)
+
+
+def prob_within(a1, b1, a2, b2, margin) -> np.ndarray:
+    """P(|X1 - X2| < margin), elementwise (broadcasting)."""
+    return _pair(a1, b1, a2, b2, margin, True)
+
+
+def prob_all_within(a, b, active, margin: float) -> np.ndarray:
+    """P(max - min < margin) over the active arms of each trial: (T,) probabilities.
+
+    The sum over k of the integral of f_k(x) times the product over the other
+    active arms j of P(x - margin < X_j <= x): X_k is the largest and all others
+    lie within the margin below it.
+    """
+    a, b = _as_float(a, b)
+    active = np.ascontiguousarray(active, dtype=bool)
+    out = np.empty(a.shape[0])
+    _all_within_kernel(a, b, active, float(margin), out, *_scratch(2 * a.shape[1]))
+    return out
