@@ -22,31 +22,37 @@ def _normalize(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray) -> np.ndarray:
-    """Clip allocation probabilities to [lower, upper] and hand the difference to unclipped arms.
+    """Clip allocation probabilities to [lower, upper] while keeping their total at ``budget``.
 
-    ``probs`` sums to ``budget`` over ``mask`` in every row. Arms pushed up to
-    their minimum or down to their maximum are fixed there; the rest of the
-    budget is shared among the other arms in proportion to their probabilities,
-    repeating until no limit is violated (at most K rounds).
+    The result is p_k = clip(lambda * probs_k, lower_k, upper_k) over the arms in
+    ``mask``, with the scale lambda chosen (by bisection, per trial) so that the
+    row sums to ``budget``: arms pushed to a limit stay there and the others
+    share the rest in proportion to their unclipped probabilities. Requires
+    sum(lower) <= budget <= sum(upper) over the mask.
     """
-    probs = np.where(mask, probs, 0.0)
-    fixed = np.zeros(probs.shape, dtype=bool)
-    for _ in range(probs.shape[1]):
-        low = mask & ~fixed & (probs < lower - 1e-12)
-        high = mask & ~fixed & (probs > upper + 1e-12)
-        if not (low.any() or high.any()):
+    w = np.where(mask, probs, 0.0)
+    no_weight = (w.sum(axis=1) <= 0)[:, None]
+    w = np.where(no_weight & mask, 1.0, w)
+    lo = np.where(mask, lower, 0.0)
+    hi = np.where(mask, upper, 0.0)
+    budget = np.asarray(budget, dtype=float)[:, None]
+
+    def total(scale):
+        return np.clip(scale * w, lo, hi).sum(axis=1, keepdims=True)
+
+    low = np.zeros_like(budget)
+    high = np.ones_like(budget)
+    for _ in range(60):  # grow until the upper end of the bracket reaches the budget
+        short = total(high) < budget - 1e-15
+        if not short.any():
             break
-        probs = np.where(low, lower, np.where(high, upper, probs))
-        fixed |= low | high
-        free = mask & ~fixed
-        remaining = budget - np.where(fixed, probs, 0.0).sum(axis=1)
-        free_total = np.where(free, probs, 0.0).sum(axis=1)
-        n_free = free.sum(axis=1)
-        scale = np.where(free_total > 0, remaining / np.where(free_total > 0, free_total, 1.0), 0.0)
-        share = np.where(n_free > 0, remaining / np.maximum(n_free, 1), 0.0)
-        spread = np.where((free_total > 0)[:, None], probs * scale[:, None], share[:, None])
-        probs = np.where(free, spread, probs)
-    return probs
+        high = np.where(short, high * 2.0, high)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        below = total(mid) < budget
+        low = np.where(below, mid, low)
+        high = np.where(below, high, mid)
+    return np.clip(high * w, lo, hi)
 
 
 def softening_power(design: CompiledDesign, look: int) -> float:

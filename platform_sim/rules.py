@@ -150,6 +150,7 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
             status[new_control, old] = INFERIOR
             status_look[new_control, old] = look
             status[new_control, pick] = CONTROL
+            status_look[new_control, pick] = look
             declared[new_control, pick] = True
             control[new_control] = pick
             control_changed[new_control] = True

@@ -41,6 +41,10 @@ from scipy import special
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
 _Q = 8  # Gauss-Legendre nodes per panel
 _TAIL = 16.0  # a component's density is 0 beyond this many standard deviations
+_TAIL_HEAVY = 64.0  # the same for skewed posteriors (a or b < 2), whose tails are heavy in sd units
+_Z_HEAVY = np.array([-64.0, -40.0, -24.0, 24.0, 40.0, 64.0])  # their extra tail breakpoints
+_GRADES = 30  # breakpoints refined geometrically toward a singular support boundary
+_GRADE_RATIO = 0.5  # ratio of consecutive distances of graded breakpoints to the boundary
 _MIN_GAP = 1.0  # panels narrower than this many (narrowest) standard deviations are merged
 
 
@@ -105,6 +109,8 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     log_1my = np.empty(n_comp)
     group = np.empty(n_comp, dtype=np.int64)
     n_bp = 0
+    n_graded = 0
+    graded = np.empty(n_comp * (2 * _GRADES + _Z_HEAVY.shape[0]))
     min_sd = np.inf
     for c in range(n_comp):
         group[c] = c
@@ -118,12 +124,31 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         mean = a[c] / s
         sd = math.sqrt(a[c] * b[c] / (s * s * (s + 1.0)))
         min_sd = min(min_sd, sd)
-        lo[c] = max(mean - _TAIL * sd, 0.0) + shift[c]
-        hi[c] = min(mean + _TAIL * sd, 1.0) + shift[c]
+        # Skewed posteriors (a or b below 2: few events or few non-events) have tails
+        # that are heavy in units of sd; they get farther tail breakpoints and cutoff.
+        heavy = a[c] < 2.0 or b[c] < 2.0
+        tail = _TAIL_HEAVY if heavy else _TAIL
+        lo[c] = max(mean - tail * sd, 0.0) + shift[c]
+        hi[c] = min(mean + tail * sd, 1.0) + shift[c]
         lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
         for z in range(n_z):
             bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
             n_bp += 1
+        if heavy:
+            for z in range(_Z_HEAVY.shape[0]):
+                graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift[c]
+                n_graded += 1
+        # Where the density is singular at a support boundary (a < 1 or b < 1), breakpoints
+        # refined geometrically toward it keep every panel's distance to the singularity
+        # comparable to its width (the innermost panel uses the smoothstep substitution).
+        if a[c] < 1.0:
+            for j in range(1, _GRADES + 1):
+                graded[n_graded] = shift[c] + mean * _GRADE_RATIO**j
+                n_graded += 1
+        if b[c] < 1.0:
+            for j in range(1, _GRADES + 1):
+                graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
+                n_graded += 1
     edges = np.sort(bps[:n_bp])
     # Thin the union of breakpoints: an edge closer than _MIN_GAP narrowest standard
     # deviations to the previous kept edge is dropped, unless it is a support boundary
@@ -145,52 +170,19 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
             else:
                 edges[kept] = e
                 kept += 1
+    if n_graded:
+        edges = np.sort(np.concatenate((edges[:kept], graded[:n_graded])))
+        kept = edges.shape[0]
     n = 0
     mass = np.zeros(n_comp)
+    state = (a, b, shift, use, lo, hi, lognorm, group, inside, log_y, log_1my, weights, pdf, cdf, g, mass)
     for p in range(kept - 1):
         left = edges[p]
-        width = edges[p + 1] - left
-        if width <= 0.0:
+        right = edges[p + 1]
+        if right <= left:
             continue
-        for c in range(n_comp):
-            inside[c] = use[c] and not (left + width <= lo[c] or left >= hi[c])
-        rule = 1 if (_is_boundary(left, shift, use) or _is_boundary(edges[p + 1], shift, use)) else 0
-        for q in range(q_n):
-            x = left + width * _PHI[rule, q]
-            dx = width * _DPHI[rule, q]
-            weights[n + q] = dx * _W[q]
-            for c in range(n_comp):
-                if not inside[c]:
-                    g[c, q] = 0.0
-                    continue
-                y = x - shift[c]
-                if y <= 0.0 or y >= 1.0:
-                    g[c, q] = 0.0
-                    continue
-                r = group[c]
-                if r == c or not inside[r]:
-                    log_y[c] = math.log(y)
-                    log_1my[c] = math.log1p(-y)
-                    r = c
-                g[c, q] = math.exp((a[c] - 1.0) * log_y[r] + (b[c] - 1.0) * log_1my[r] - lognorm[c]) * dx
-        for c in range(n_comp):
-            if not use[c]:
-                continue
-            if not inside[c]:
-                for q in range(q_n):
-                    pdf[c, n + q] = 0.0
-                    cdf[c, n + q] = mass[c]
-                continue
-            panel = 0.0
-            for q in range(q_n):
-                acc = 0.0
-                for j in range(q_n):
-                    acc += _S[q, j] * g[c, j]
-                cdf[c, n + q] = mass[c] + acc
-                pdf[c, n + q] = g[c, q] / (width * _DPHI[rule, q])
-                panel += _W[q] * g[c, q]
-            mass[c] += panel
-        n += q_n
+        boundary = _is_boundary(left, shift, use) or _is_boundary(right, shift, use)
+        n = _panel(left, right, 1 if boundary else 0, n, state)
     for c in range(n_comp):
         if not use[c]:
             for i in range(n):
@@ -206,6 +198,53 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
 
 
 @njit(cache=True)
+def _panel(left, right, rule, n, state):
+    """Densities and CDF increments of every component on one panel; returns the new node count."""
+    a, b, shift, use, lo, hi, lognorm, group, inside, log_y, log_1my, weights, pdf, cdf, g, mass = state
+    n_comp = a.shape[0]
+    q_n = _W.shape[0]
+    width = right - left
+    for c in range(n_comp):
+        inside[c] = use[c] and not (right <= lo[c] or left >= hi[c])
+    for q in range(q_n):
+        x = left + width * _PHI[rule, q]
+        dx = width * _DPHI[rule, q]
+        weights[n + q] = dx * _W[q]
+        for c in range(n_comp):
+            if not inside[c]:
+                g[c, q] = 0.0
+                continue
+            y = x - shift[c]
+            if y <= 0.0 or y >= 1.0:
+                g[c, q] = 0.0
+                continue
+            r = group[c]
+            if r == c or not inside[r]:
+                log_y[c] = math.log(y)
+                log_1my[c] = math.log1p(-y)
+                r = c
+            g[c, q] = math.exp((a[c] - 1.0) * log_y[r] + (b[c] - 1.0) * log_1my[r] - lognorm[c]) * dx
+    for c in range(n_comp):
+        if not use[c]:
+            continue
+        if not inside[c]:
+            for q in range(q_n):
+                pdf[c, n + q] = 0.0
+                cdf[c, n + q] = mass[c]
+            continue
+        panel = 0.0
+        for q in range(q_n):
+            acc = 0.0
+            for j in range(q_n):
+                acc += _S[q, j] * g[c, j]
+            cdf[c, n + q] = mass[c] + acc
+            pdf[c, n + q] = g[c, q] / (width * _DPHI[rule, q])
+            panel += _W[q] * g[c, q]
+        mass[c] += panel
+    return n + q_n
+
+
+@njit(cache=True)
 def _is_boundary(e, shift, use):
     for c in range(shift.shape[0]):
         if use[c] and (e == shift[c] or e == shift[c] + 1.0):
@@ -214,7 +253,7 @@ def _is_boundary(e, shift, use):
 
 
 def _scratch(n_comp: int):
-    n_nodes = (n_comp * len(_Z) - 1) * _Q
+    n_nodes = (n_comp * (len(_Z) + len(_Z_HEAVY) + 2 * _GRADES) - 1) * _Q
     return (
         np.empty(n_comp * len(_Z)),
         np.empty(n_nodes),

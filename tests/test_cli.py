@@ -1,0 +1,255 @@
+"""The ``platform-sim`` command: run, validate, list."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from platform_sim.cli import main
+from platform_sim.config import Spec, shipped_names
+
+DESIGN, SCENARIO = "pioneer_rar", "pioneer_alternative"
+ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
+N_SIMS = 200
+# chunks of 50: four chunks, so --workers 2 really uses two processes
+RUN = ["run", "--design", DESIGN, "--scenario", SCENARIO, "--n-sims", str(N_SIMS), "--chunk-size", "50", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One complete run with seed 5 into a fresh directory: (result, out dir)."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    result = invoke(*RUN, "--seed", 5, "--out", out)
+    return result, out
+
+
+# --------------------------------------------------------------------------- run
+
+
+def test_run_writes_summary_trials_and_manifest(first_run):
+    result, out = first_run
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "summary.csv", "trials.parquet"]
+    spec_hash = Spec.load(DESIGN, SCENARIO).spec_hash
+
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
+    assert len(summary) == len(ARMS) + 1
+    assert list(summary["level"]) == ["arm"] * len(ARMS) + ["trial"]
+    assert list(summary["arm"].iloc[: len(ARMS)]) == ARMS
+    assert (summary["spec_hash"] == spec_hash).all()
+    mcse_cols = [c for c in summary.columns if c.endswith("_mcse")]
+    assert mcse_cols and all(c[: -len("_mcse")] in summary.columns for c in mcse_cols)
+    for col in ("p_superior", "mean_n", "p_any_superior", "power"):
+        assert col in summary.columns and f"{col}_mcse" in summary.columns
+
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == N_SIMS
+    assert list(trials["trial"]) == list(range(N_SIMS))
+    assert (trials["spec_hash"] == spec_hash).all()
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert manifest["seed"] == 5
+    assert manifest["n_sims"] == N_SIMS
+    assert manifest["chunk_size"] == 50
+    assert manifest["spec_hash"] == spec_hash
+    assert manifest["design"]["name"] == DESIGN and manifest["scenario"]["name"] == SCENARIO
+    assert {"platform_sim", "python", "numpy", "scipy", "pandas", "pydantic"} <= set(manifest["versions"])
+    assert all(isinstance(v, str) and v for v in manifest["versions"].values())
+    assert isinstance(manifest["command"], str) and manifest["command"].startswith("platform-sim")
+    assert set(manifest["files"]) == {"summary.csv", "trials.parquet"}
+
+    # the printed arm table: every arm named, the control marked, value ± MCSE entries
+    assert spec_hash in result.stdout
+    table = result.stdout[result.stdout.index("Arms"):]
+    assert "docetaxel (control)" in table
+    for arm in ARMS:
+        assert arm in table
+    for metric in ("p_superior", "p_dropped", "mean_n", "alloc_share", "p_any_superior"):
+        assert metric in table
+    assert "±" in table
+    assert result.stderr == ""
+
+
+def test_same_seed_same_summary_and_workers_do_not_matter(first_run, tmp_path):
+    _, out1 = first_run
+    again = invoke(*RUN, "--seed", 5, "--out", tmp_path / "again")
+    two = invoke(*RUN, "--seed", 5, "--workers", 2, "--out", tmp_path / "two")
+    other = invoke(*RUN, "--seed", 6, "--out", tmp_path / "other")
+    for r in (again, two, other):
+        assert r.exit_code == 0, r.stderr
+    reference = (out1 / "summary.csv").read_bytes()
+    assert (tmp_path / "again" / "summary.csv").read_bytes() == reference
+    assert (tmp_path / "two" / "summary.csv").read_bytes() == reference
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out1 / "trials.parquet"), pd.read_parquet(tmp_path / "two" / "trials.parquet")
+    )
+    assert (tmp_path / "other" / "summary.csv").read_bytes() != reference
+
+
+def test_console_script_in_a_subprocess(first_run, tmp_path):
+    """The installed ``platform-sim`` script, run from a directory without designs/ or scenarios/."""
+    script = Path(sysconfig.get_path("scripts")) / "platform-sim"
+    assert script.is_file(), f"console script not installed at {script}"
+    args = [*RUN, "--seed", "5", "--out", str(tmp_path / "out")]
+    proc = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "docetaxel (control)" in proc.stdout
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["command"] == shlex.join(["platform-sim", *args])
+    assert manifest["complete"] is True
+    # the same numbers as the in-process run with the same arguments
+    _, out1 = first_run
+    assert (tmp_path / "out" / "summary.csv").read_bytes() == (out1 / "summary.csv").read_bytes()
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def _typo_design(shipped_yaml, write_yaml):
+    d = shipped_yaml("design", DESIGN)
+    d["arms"][1]["treatment"] = "durva_olecumab"
+    return ["--design", write_yaml(d, "typo_design.yaml")]
+
+
+def _malformed_design(shipped_yaml, write_yaml):
+    return ["--design", write_yaml("name: broken\narms: [unclosed\n", "malformed.yaml")]
+
+
+def _probability_above_one(shipped_yaml, write_yaml):
+    s = shipped_yaml("scenario", SCENARIO)
+    s["treatments"]["durva_oleclumab"]["rates"]["dcr12"] = 1.5
+    return ["--scenario", write_yaml(s, "bad_scenario.yaml")]
+
+
+BAD_INPUTS = {
+    # id: (arguments builder, substrings the single error line must contain)
+    "unknown_design_name": (lambda *_: ["--design", "no_such_design"], ["no_such_design", "pioneer_rar"]),
+    "typo_in_treatment": (_typo_design, ["typo_design.yaml", "design.arms[1].treatment", "durva_olecumab"]),
+    "malformed_yaml": (_malformed_design, ["malformed.yaml", "malformed YAML", "line"]),
+    "probability_above_one": (_probability_above_one, ["bad_scenario.yaml", "durva_oleclumab", "dcr12", "1.5"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_config_exits_2_with_one_line_and_no_manifest(case, shipped_yaml, write_yaml, tmp_path):
+    build, expected = BAD_INPUTS[case]
+    out = tmp_path / "out"
+    result = invoke("run", "--n-sims", 20, "--quiet", "--out", out, *build(shipped_yaml, write_yaml))
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: ")
+    for text in expected:
+        assert text in lines[0], (text, lines[0])
+    assert "Arms" not in result.stdout
+    assert not (out / "manifest.json").exists()
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_n_sims_zero_is_a_usage_error(tmp_path):
+    result = invoke("run", "--n-sims", 0, "--quiet", "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    problems = [line for line in error_lines(result) if line.startswith("Error")]
+    assert len(problems) == 1 and "--n-sims" in problems[0], result.stderr
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_unwritable_out_exits_2(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a regular file\n")
+    result = invoke("run", "--n-sims", 20, "--quiet", "--out", blocker / "out")
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error: --out") and "file.txt" in lines[0], lines
+    assert blocker.read_text() == "a regular file\n"
+    assert not list(tmp_path.rglob("manifest.json"))
+
+
+def test_failed_run_leaves_a_previous_run_untouched(tmp_path):
+    out = tmp_path / "out"
+    ok = invoke("run", "--design", DESIGN, "--scenario", SCENARIO, "--n-sims", 30, "--quiet", "--out", out)
+    assert ok.exit_code == 0, ok.stderr
+    before = files_of(out)
+    assert set(before) == {"manifest.json", "summary.csv", "trials.parquet"}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+
+    bad = invoke("run", "--design", "no_such_design", "--n-sims", 30, "--quiet", "--out", out)
+    assert bad.exit_code == 2
+    assert len(error_lines(bad)) == 1
+    assert files_of(out) == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+# --------------------------------------------------------------------------- validate and list
+
+
+def test_validate_all_shipped_files(root):
+    files = sorted((root / "designs").glob("*.yaml")) + sorted((root / "scenarios").glob("*.yaml"))
+    assert len(files) >= 5
+    result = invoke("validate", *files)
+    assert result.exit_code == 0, result.stderr
+    ok = [line for line in result.stdout.splitlines() if line.startswith("ok: ")]
+    assert len(ok) == len(files)
+    for path, line in zip(files, ok):
+        assert str(path) in line and path.stem in line
+    assert result.stderr == ""
+
+
+def test_validate_reports_every_problem_of_a_file(shipped_yaml, write_yaml):
+    d = shipped_yaml("design", DESIGN)
+    d["endpoint"]["direction"] = "upwards"
+    d["arms"][1]["max_n"] = -5
+    d["prior"]["a"] = 0
+    path = write_yaml(d, "three_problems.yaml")
+    result = invoke("validate", path)
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert len(lines) == 3, lines
+    assert all(line.startswith(f"error: {path}: ") for line in lines)
+    for field, value in (("design.endpoint.direction", "upwards"), ("design.arms[1].max_n", "-5"), ("design.prior.a", "0")):
+        assert sum(field in line and value in line for line in lines) == 1, (field, lines)
+    assert "ok:" not in result.stdout
+
+
+def test_validate_design_against_a_scenario_without_its_treatments(root):
+    design = root / "designs" / "pioneer_rar.yaml"
+    result = invoke("validate", design, "--scenario", "benchmark_four_arm")
+    assert result.exit_code == 2
+    lines = error_lines(result)
+    assert all(line.startswith("error: ") for line in lines)
+    for i, arm in enumerate(ARMS):
+        matching = [line for line in lines if f"design.arms[{i}].treatment" in line]
+        assert len(matching) == 1 and arm in matching[0] and "benchmark_four_arm" in matching[0], lines
+    assert any("design.endpoint.name" in line and "dcr12" in line for line in lines)
+
+
+def test_list_shows_shipped_names():
+    result = invoke("list")
+    assert result.exit_code == 0
+    out = result.stdout
+    designs, scenarios = out.split("scenarios:")
+    assert designs.startswith("designs:")
+    assert set(designs.split()[1:]) == set(shipped_names("design")) >= {"pioneer_rar", "benchmark_four_arm"}
+    assert set(scenarios.split()) == set(shipped_names("scenario")) >= {
+        "pioneer_null", "pioneer_alternative", "benchmark_four_arm"
+    }
