@@ -96,6 +96,9 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
     )
     click.echo(header)
     show_bar = not quiet and sys.stderr.isatty()
+    from .posterior import warm_up
+
+    warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
     start = time.perf_counter()
     try:
         if show_bar:

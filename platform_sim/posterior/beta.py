@@ -422,3 +422,12 @@ def prob_all_within(a, b, active, margin: float) -> np.ndarray:
     out = np.empty(a.shape[0])
     _all_within_kernel(a, b, active, float(margin), out, *_scratch(2 * a.shape[1]))
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every kernel on a tiny problem."""
+    one = np.ones((1, 2))
+    prob_best_and_vs_control(one, one, control=np.zeros(1, dtype=np.int64))
+    prob_greater(1.0, 1.0, 1.0, 1.0, 0.1)
+    prob_within(1.0, 1.0, 1.0, 1.0, 0.1)
+    prob_all_within(one, one, np.ones((1, 2), dtype=bool), 0.1)
