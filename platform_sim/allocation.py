@@ -6,8 +6,6 @@ can receive patients (in the trial and below their cap).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .compiled import CompiledDesign
@@ -198,7 +196,3 @@ def split_batch(rng: np.random.Generator, counts: np.ndarray, sizes: list[int]) 
     parts.append(remaining)
     return parts
 
-
-def sqrt_k_share(k: int) -> float:
-    """Control share under the square-root rule with k other arms."""
-    return math.sqrt(k) / (math.sqrt(k) + k)

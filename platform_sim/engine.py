@@ -21,16 +21,7 @@ import numpy as np
 from .allocation import allocation_probabilities, draw_counts, split_batch
 from .compiled import CompiledDesign
 from .posterior import beta_interval, oriented, prob_best
-from .results import (
-    ACTIVE,
-    CONTROL,
-    EQUIVALENT,
-    FUTILE,
-    INFERIOR,
-    STOP_MAX,
-    SUPERIOR,
-    TrialResults,
-)
+from .results import ACTIVE, CONTROL, FUTILE, INFERIOR, STOP_MAX, TrialResults
 from .rules import CONTINUE, decide
 
 
@@ -160,5 +151,3 @@ def _final_analysis(design, seg_n, seg_y, status, status_look, declared, control
         final_control=control.astype(np.int8),
     )
 
-
-__all__ = ["simulate", "EQUIVALENT", "SUPERIOR"]
