@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .compiled import CompiledDesign
-from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater, prob_within
+from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
 from .results import (
     ACTIVE,
     CONTROL,
@@ -136,7 +136,13 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
         a_r, b_r = a[rows], b[rows]
         a_c, b_c = a_r[np.arange(rows.size), c][:, None], b_r[np.arange(rows.size), c][:, None]
         comparators = in_trial[rows] & (arm_index[None, :] != c[:, None])
-        pb_r, p_better = prob_best_and_vs_control(a_r, b_r, in_trial[rows], c)
+        eq_rows = ~control_changed[rows] if design.equivalence_only_first else np.ones(rows.size, dtype=bool)
+        if check_eq and eq_rows.any():
+            pb_r, p_better, p_within = prob_best_and_vs_control(
+                a_r, b_r, in_trial[rows], c, margin=design.equivalence_margin, within_rows=eq_rows
+            )
+        else:
+            pb_r, p_better = prob_best_and_vs_control(a_r, b_r, in_trial[rows], c)
         before = in_trial[rows].copy()
         if _enabled(inf):
             inferior = comparators & (p_better < inf)
@@ -157,15 +163,12 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
             in_trial[new_control, old] = False
             pending[new_control] = in_trial[new_control].sum(axis=1) > 1
         quiet = ~winners.any(axis=1)
-        if check_eq and quiet.any():
-            eligible = quiet & (~control_changed[rows] if design.equivalence_only_first else True)
+        if check_eq and quiet.any() and eq_rows.any():
+            eligible = quiet & eq_rows
             sel = np.flatnonzero(eligible)
             if sel.size:
-                p_eq = _versus_control(
-                    prob_within, comparators[sel], a_r[sel], b_r[sel], a_c[sel], b_c[sel], design.equivalence_margin
-                )
                 equivalent = np.zeros_like(comparators)
-                equivalent[sel] = comparators[sel] & (p_eq > design.equivalence_probability)
+                equivalent[sel] = comparators[sel] & (p_within[sel] > design.equivalence_probability)
                 _set(status, status_look, rows, equivalent, EQUIVALENT, look)
                 comparators &= ~equivalent
                 equivalence_stop[rows] |= equivalent.any(axis=1) & ~comparators.any(axis=1)

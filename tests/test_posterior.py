@@ -24,7 +24,15 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from platform_sim.posterior import beta_interval, oriented, prob_all_within, prob_best, prob_greater, prob_within
+from platform_sim.posterior import (
+    beta_interval,
+    oriented,
+    prob_all_within,
+    prob_best,
+    prob_best_and_vs_control,
+    prob_greater,
+    prob_within,
+)
 
 # The accuracy promised by platform_sim.posterior.beta against adaptive quadrature with exact
 # incomplete beta functions, for a, b >= 1/2.
@@ -213,6 +221,11 @@ GREATER_CASES = [
     pytest.param(1, 101, 1, 101, -0.01, id="0of100-both-delta-0.01"),
     pytest.param(1, 1, 5001, 5001, -0.3, id="wide-vs-narrow-delta-0.3"),
     pytest.param(0.5, 0.5, 0.5, 0.5, 0.3, id="jeffreys-nodata-delta+0.3"),
+    # Ordinary posteriors of unequal widths near a boundary (found by a random search).
+    pytest.param(3, 134, 6, 852, 0.0, id="2of135-vs-5of856"),
+    pytest.param(30, 3, 300, 6, 0.0, id="29of31-vs-299of304"),
+    pytest.param(134, 1, 852, 6, 0.0, id="133of133-vs-851of856"),
+    pytest.param(1, 4932, 4, 2237, -0.00187, id="0of4931-vs-3of2239-delta-0.00187"),
 ]
 
 # prob_best: (a, b, active); inactive arms get parameters that would dominate if they were counted.
@@ -241,6 +254,8 @@ BEST_CASES = [
         None,
         id="K6-zero-all-thousands",
     ),
+    pytest.param([5, 25], [1, 15], None, id="K2-4of4-vs-24of38"),
+    pytest.param([0.5, 0.5, 134, 852], [2.5, 2.5, 1, 6], None, id="K4-jeffreys-0of2-twice-133of133-851of856"),
 ]
 
 # prob_within: (a1, b1, a2, b2, margin)
@@ -254,11 +269,15 @@ WITHIN_CASES = [
     pytest.param(1, 1, 5001, 5001, 0.05, id="wide-vs-narrow-m0.05"),
     pytest.param(1, 1001, 0.5, 800.5, 0.001, id="zero-events-m0.001"),
     pytest.param(1001, 1, 996, 6, 0.005, id="all-events-m0.005"),
+    pytest.param(1, 3, 6, 24, 0.1865, id="0of2-vs-5of28-m0.1865"),
+    pytest.param(6, 35, 2, 1, 0.2019, id="5of39-vs-1of1-m0.2019"),
+    pytest.param(40, 1, 3727, 6, 0.000513, id="39of39-vs-3726of3731-m0.000513"),
 ]
 
 # prob_all_within: (a, b, active, margin)
 ALL_WITHIN_CASES = [
     pytest.param([1, 1], [1, 1], [True, True], 0.1, id="K2-uniform-m0.1"),
+    pytest.param([5, 25], [1, 15], [True, True], 0.00718, id="K2-4of4-vs-24of38-m0.00718"),
     pytest.param([31, 20, 26], [71, 80, 74], [True, True, True], 0.1, id="K3-moderate-m0.1"),
     pytest.param([1, 0.5, 2], [1001, 800.5, 999], [True, True, True], 0.005, id="K3-zero-events-m0.005"),
     pytest.param([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [True, True, True], 0.5, id="K3-jeffreys-nodata-m0.5"),
@@ -311,6 +330,16 @@ def test_reference_against_closed_forms():
     n, m = BIG - 0.5, BIG
     exact = 1.0 - math.exp(special.betaln(0.5, n + m) - special.betaln(0.5, n))
     assert ref_greater(0.5, n, 1, m) == pytest.approx(exact, abs=REF_TOL)
+    # Integer a_1: P(X_1 > X_2) = sum_{i < a_1} B(a_2 + i, b_1 + b_2) / ((b_1 + i) B(1 + i, b_1) B(a_2, b_2)).
+    a1, b1, a2, b2 = 3, 134, 6, 852
+    exact = math.fsum(
+        math.exp(special.betaln(a2 + i, b1 + b2) - math.log(b1 + i) - special.betaln(1 + i, b1) - special.betaln(a2, b2))
+        for i in range(a1)
+    )
+    assert ref_greater(a1, b1, a2, b2) == pytest.approx(exact, abs=REF_TOL)
+    # Beta(a, 1) has CDF x^a, so P(Beta(a, 1) > X_2) = 1 - E[X_2^a] = 1 - B(a_2 + a, b_2) / B(a_2, b_2).
+    exact = 1.0 - math.exp(special.betaln(852 + 134, 6) - special.betaln(852, 6))
+    assert ref_greater(134, 1, 852, 6) == pytest.approx(exact, abs=REF_TOL)
 
 
 # --------------------------------------------------------------------------- 1. brute force
@@ -586,3 +615,22 @@ def test_beta_interval_vectorized():
     lo, hi = beta_interval(a, b)
     np.testing.assert_allclose(lo, stats.beta.ppf(0.025, a, b), rtol=1e-10)
     np.testing.assert_allclose(hi, stats.beta.ppf(0.975, a, b), rtol=1e-10)
+
+
+def test_one_grid_comparisons_match_pairwise_functions():
+    # prob_best_and_vs_control puts every arm and two shifted copies of the control on one
+    # grid; each comparison must equal its pairwise function (both are accurate to 1e-6).
+    rng = np.random.default_rng(11)
+    n = rng.integers(1, 800, size=(200, 4))
+    y = rng.binomial(n, rng.uniform(0.02, 0.98, size=(200, 4)))
+    a, b = 1.0 + y, 1.0 + n - y
+    active = rng.random((200, 4)) > 0.2
+    control = rng.integers(0, 4, size=200)
+    active[np.arange(200), control] = True
+    pb, vs, within = prob_best_and_vs_control(a, b, active, control, margin=0.04)
+    np.testing.assert_allclose(pb, prob_best(a, b, active), rtol=0, atol=2e-6)
+    r, k = np.nonzero(active & (np.arange(4)[None, :] != control[:, None]))
+    a_c, b_c = a[r, control[r]], b[r, control[r]]
+    np.testing.assert_allclose(vs[r, k], prob_greater(a[r, k], b[r, k], a_c, b_c), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(within[r, k], prob_within(a[r, k], b[r, k], a_c, b_c, 0.04), rtol=0, atol=2e-6)
+    assert np.isnan(vs[np.arange(200), control]).all() and np.isnan(within[~active]).all()

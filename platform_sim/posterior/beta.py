@@ -45,7 +45,7 @@ _TAIL_HEAVY = 64.0  # the same for skewed posteriors (a or b < 2), whose tails a
 _Z_HEAVY = np.array([-64.0, -40.0, -24.0, 24.0, 40.0, 64.0])  # their extra tail breakpoints
 _GRADES = 30  # breakpoints refined geometrically toward a singular support boundary
 _GRADE_RATIO = 0.5  # ratio of consecutive distances of graded breakpoints to the boundary
-_MIN_GAP = 1.0  # panels narrower than this many (narrowest) standard deviations are merged
+_MIN_GAP = 0.3  # panels narrower than this many (narrowest) standard deviations are merged
 
 
 def _panel_rule(q: int):
@@ -138,14 +138,15 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
             for z in range(_Z_HEAVY.shape[0]):
                 graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift[c]
                 n_graded += 1
-        # Where the density is singular at a support boundary (a < 1 or b < 1), breakpoints
-        # refined geometrically toward it keep every panel's distance to the singularity
-        # comparable to its width (the innermost panel uses the smoothstep substitution).
-        if a[c] < 1.0:
+        # Where the density is singular or not smooth at a support boundary (x^(a-1) with a
+        # below 4 and not a whole number), breakpoints refined geometrically toward it keep
+        # every panel's distance to the boundary comparable to its width; the innermost
+        # panel uses the smoothstep substitution.
+        if _rough(a[c]):
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + mean * _GRADE_RATIO**j
                 n_graded += 1
-        if b[c] < 1.0:
+        if _rough(b[c]):
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
                 n_graded += 1
@@ -181,8 +182,8 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         right = edges[p + 1]
         if right <= left:
             continue
-        boundary = _is_boundary(left, shift, use) or _is_boundary(right, shift, use)
-        n = _panel(left, right, 1 if boundary else 0, n, state)
+        singular = _is_singular_end(left, a, b, shift, use) or _is_singular_end(right, a, b, shift, use)
+        n = _panel(left, right, 1 if singular else 0, n, state)
     for c in range(n_comp):
         if not use[c]:
             for i in range(n):
@@ -245,6 +246,21 @@ def _panel(left, right, rule, n, state):
 
 
 @njit(cache=True)
+def _rough(shape):
+    """x^(shape - 1) is singular or has a singular low-order derivative at 0."""
+    return shape < 4.0 and shape != math.floor(shape)
+
+
+@njit(cache=True)
+def _is_singular_end(e, a, b, shift, use):
+    """Whether some component's density is singular or not smooth at the point e."""
+    for c in range(shift.shape[0]):
+        if use[c] and ((e == shift[c] and _rough(a[c])) or (e == shift[c] + 1.0 and _rough(b[c]))):
+            return True
+    return False
+
+
+@njit(cache=True)
 def _is_boundary(e, shift, use):
     for c in range(shift.shape[0]):
         if use[c] and (e == shift[c] or e == shift[c] + 1.0):
@@ -264,20 +280,44 @@ def _scratch(n_comp: int):
 
 
 @njit(cache=True)
-def _prob_best_kernel(a, b, active, control, out, vs_control, bps, weights, pdf, cdf, g):
-    """P(best) among active arms, and P(arm > control) for active arms when control[t] >= 0."""
+def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g):
+    """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
+    active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
+    control shifted by -margin and +margin added to the same grid."""
     n_trials, n_arms = a.shape
-    shift = np.zeros(n_arms)
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    aa = np.empty(n_comp)
+    bb = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.zeros(n_comp, dtype=np.bool_)
+    if margin > 0.0:
+        shift[n_arms] = -margin
+        shift[n_arms + 1] = margin
     for t in range(n_trials):
-        n = _grid(a[t], b[t], shift, active[t], bps, weights, pdf, cdf, g)
         c = control[t]
         for k in range(n_arms):
+            aa[k] = a[t, k]
+            bb[k] = b[t, k]
+            use[k] = active[t, k]
+        if margin > 0.0:
+            for e in range(n_arms, n_comp):
+                aa[e] = a[t, max(c, 0)]
+                bb[e] = b[t, max(c, 0)]
+                use[e] = c >= 0 and compare[t] and active[t, c]
+        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
+        for k in range(n_arms):
             vs_control[t, k] = np.nan
+            within[t, k] = np.nan
             if c >= 0 and k != c and active[t, k]:
                 acc = 0.0
                 for i in range(n):
                     acc += weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
                 vs_control[t, k] = min(max(acc, 0.0), 1.0)
+                if margin > 0.0 and compare[t]:  # X_c - m < X_k < X_c + m
+                    acc = 0.0
+                    for i in range(n):
+                        acc += weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
+                    within[t, k] = min(max(acc, 0.0), 1.0)
         total = 0.0
         for k in range(n_arms):
             if not active[t, k]:
@@ -375,20 +415,26 @@ def prob_best(a, b, active=None) -> np.ndarray:
     return prob_best_and_vs_control(a, b, active)[0]
 
 
-def prob_best_and_vs_control(a, b, active=None, control=None) -> tuple[np.ndarray, np.ndarray]:
-    """P(best) among active arms and P(arm better than the control), from one quadrature grid.
+def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, within_rows=None):
+    """P(best) among active arms and comparisons with each trial's control, from one grid.
 
     control: (T,) index of each trial's control (-1: none). Returns ``(prob_best,
-    p_vs_control)``, both (T, K); ``p_vs_control`` is NaN for the control itself,
-    inactive arms and trials without a control.
+    p_vs_control)``, both (T, K), or with ``margin`` ``(prob_best, p_vs_control,
+    p_within)`` where ``p_within`` is P(|arm - control| < margin). The comparisons
+    are NaN for the control itself, inactive arms and trials without a control;
+    ``within_rows`` (T,) bool limits ``p_within`` to some trials (NaN elsewhere).
     """
     a, b = _as_float(a, b)
     active = np.ones(a.shape, dtype=bool) if active is None else np.ascontiguousarray(active, dtype=bool)
     control = np.full(a.shape[0], -1, dtype=np.int64) if control is None else np.ascontiguousarray(control, dtype=np.int64)
     out = np.zeros(a.shape)
     vs_control = np.empty(a.shape)
-    _prob_best_kernel(a, b, active, control, out, vs_control, *_scratch(a.shape[1]))
-    return out, vs_control
+    within = np.empty(a.shape)
+    m = 0.0 if margin is None else float(margin)
+    n_comp = a.shape[1] + (2 if m > 0 else 0)
+    compare = np.ones(a.shape[0], dtype=bool) if within_rows is None else np.ascontiguousarray(within_rows, dtype=bool)
+    _prob_best_kernel(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp))
+    return (out, vs_control) if margin is None else (out, vs_control, within)
 
 
 def _pair(a1, b1, a2, b2, offset, within: bool) -> np.ndarray:
@@ -428,6 +474,7 @@ def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel on a tiny problem."""
     one = np.ones((1, 2))
     prob_best_and_vs_control(one, one, control=np.zeros(1, dtype=np.int64))
+    prob_best_and_vs_control(one, one, control=np.zeros(1, dtype=np.int64), margin=0.1)
     prob_greater(1.0, 1.0, 1.0, 1.0, 0.1)
     prob_within(1.0, 1.0, 1.0, 1.0, 0.1)
     prob_all_within(one, one, np.ones((1, 2), dtype=bool), 0.1)
