@@ -15,7 +15,18 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .config import DEFAULT_DESIGN, DEFAULT_SCENARIO, ConfigError, Spec, load_file, pair_problems, shipped_names
+from .config import (
+    DEFAULT_DESIGN,
+    DEFAULT_SCENARIO,
+    ConfigError,
+    Design,
+    Spec,
+    cross_problems,
+    load_file,
+    load_files,
+    resolve,
+    shipped_names,
+)
 from .config.crosscheck import Problem
 from .runner import DEFAULT_CHUNK_SIZE, run as run_trials
 
@@ -148,30 +159,18 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
 @click.option("--scenario", default=None, help="Also check each design's names against this scenario (file or name).")
 def validate(files, scenario) -> None:
     """Check design and scenario files and print every problem at once."""
-    problems: list[Problem] = []
-    designs = []
-    for path in files:
-        try:
-            obj = load_file(path)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        if obj.__class__.__name__ == "Design":
-            designs.append((path, obj))
-        click.echo(f"ok: {path} ({obj.__class__.__name__.lower()} {obj.name})")
+    loaded, problems = load_files(list(files))
+    for path, model in loaded:
+        click.echo(f"ok: {path} ({type(model).__name__.lower()} {model.name})")
     if scenario is not None:
         try:
-            from .config import resolve
-
             scen_path = resolve(scenario, "scenario")
             scen = load_file(scen_path, "scenario")
         except ConfigError as exc:
             problems.extend(exc.problems)
         else:
-            for path, design in designs:
-                problems.extend(
-                    Problem(p.path, p.message, p.value, file=str(path)) for p in pair_problems(design, scen)
-                )
+            designs = [(path, m) for path, m in loaded if isinstance(m, Design)]
+            problems.extend(cross_problems(designs, [(str(scen_path), scen)]))
     if problems:
         _fail(problems)
 

@@ -6,6 +6,8 @@ from .load import (
     DEFAULT_SCENARIO,
     ENGINE_VERSION,
     ConfigError,
+    cross_problems,
+    load_files,
     Spec,
     load_file,
     resolve,
@@ -16,5 +18,5 @@ from .models import Design, Scenario
 
 __all__ = [
     "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario",
-    "Spec", "design_problems", "load_file", "pair_problems", "resolve", "shipped_names", "validate_files",
+    "Spec", "cross_problems", "design_problems", "load_file", "load_files", "pair_problems", "resolve", "shipped_names", "validate_files",
 ]

@@ -189,24 +189,33 @@ def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario:
     )
 
 
-def validate_files(paths: list[str | Path]) -> list[Problem]:
-    """Every problem in the given files, including design x scenario cross-checks."""
-    problems: list[Problem] = []
-    designs, scenarios = [], []
+def load_files(paths: list[str | Path]) -> tuple[list[tuple[str, Design | Scenario]], list[Problem]]:
+    """Load every file, collecting the problems of those that fail instead of stopping at the first."""
+    loaded, problems = [], []
     for p in paths:
         try:
-            obj = load_file(p)
+            loaded.append((str(p), load_file(p)))
         except ConfigError as exc:
             problems.extend(exc.problems)
-            continue
-        (designs if isinstance(obj, Design) else scenarios).append((str(p), obj))
-    for dfile, design in designs:
-        for sfile, scenario in scenarios:
-            problems.extend(
-                Problem(p.path, p.message + f" [checked against {sfile}]", p.value, file=dfile)
-                for p in pair_problems(design, scenario)
-            )
-    return problems
+    return loaded, problems
+
+
+def cross_problems(designs, scenarios) -> list[Problem]:
+    """Name checks of every (file, design) against every (file, scenario)."""
+    return [
+        Problem(p.path, p.message + f" [checked against {sfile}]", p.value, file=dfile)
+        for dfile, design in designs
+        for sfile, scenario in scenarios
+        for p in pair_problems(design, scenario)
+    ]
+
+
+def validate_files(paths: list[str | Path]) -> list[Problem]:
+    """Every problem in the given files, including design x scenario cross-checks."""
+    loaded, problems = load_files(paths)
+    designs = [(f, m) for f, m in loaded if isinstance(m, Design)]
+    scenarios = [(f, m) for f, m in loaded if isinstance(m, Scenario)]
+    return problems + cross_problems(designs, scenarios)
 
 
 def _canonical(obj: Any) -> str:

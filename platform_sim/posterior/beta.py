@@ -73,13 +73,6 @@ def oriented(a, b, higher_is_better: bool):
     return (a, b) if higher_is_better else (b, a)
 
 
-def beta_mean_sd(a, b):
-    s = a + b
-    mean = a / s
-    sd = np.sqrt(a * b / (s * s * (s + 1.0)))
-    return mean, sd
-
-
 def beta_interval(a, b, level: float = 0.95):
     """Equal-tailed credible interval of Beta(a, b)."""
     tail = (1.0 - level) / 2.0
@@ -100,7 +93,6 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     """
     n_comp = a.shape[0]
     n_z = _Z.shape[0]
-    q_n = _W.shape[0]
     lo = np.empty(n_comp)
     hi = np.empty(n_comp)
     lognorm = np.empty(n_comp)
@@ -158,14 +150,10 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     kept = 1
     for p in range(1, n_bp):
         e = edges[p]
-        boundary = False
-        for c in range(n_comp):
-            if use[c] and (e == shift[c] or e == shift[c] + 1.0):
-                boundary = True
         if e - edges[kept - 1] >= gap or p == n_bp - 1:
             edges[kept] = e
             kept += 1
-        elif boundary:
+        elif _is_boundary(e, shift, use):
             if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
                 edges[kept - 1] = e
             else:
