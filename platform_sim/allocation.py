@@ -7,6 +7,7 @@ can receive patients (in the trial and below their cap).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .compiled import CompiledDesign
 
@@ -168,31 +169,52 @@ def draw_counts(
     return counts
 
 
-def split_batch(rng: np.random.Generator, counts: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
-    """Split a batch's arm counts into consecutive segments of the given sizes.
+def assign_patients(rng: np.random.Generator, counts: np.ndarray, batch_size: int) -> np.ndarray:
+    """The arm of each patient of a batch, in order of arrival: ``(trials, batch_size)`` int8.
 
-    Patients are in random order within a batch, so each segment's composition
-    is a multivariate hypergeometric draw from what is left (sequential
-    univariate draws, vectorized over trials). Rows whose batch is smaller than
-    planned (caps) fill segments in order.
+    The arms' counts are dealt to the first ``counts.sum()`` patients in random
+    order (every arrangement equally likely); patients beyond them, when caps
+    leave a batch short, are not randomized (-1).
     """
-    if len(sizes) == 1:
-        return [counts]
-    remaining = counts.copy()
-    parts = []
-    for size in sizes[:-1]:
-        left_total = remaining.sum(axis=1)
-        need = np.minimum(size, left_total)
-        part = np.zeros_like(remaining)
-        rest = left_total.copy()
-        for k in range(remaining.shape[1]):
-            good = remaining[:, k]
-            rest = rest - good
-            draw = rng.hypergeometric(good, rest, need) if need.any() else np.zeros_like(need)
-            part[:, k] = draw
-            need = need - draw
-        remaining -= part
-        parts.append(part)
-    parts.append(remaining)
-    return parts
+    u = rng.random(counts.shape[:1] + (batch_size,))
+    return _deal(counts.astype(np.int64), u)
 
+
+@njit(cache=True)
+def _deal(counts, u):
+    n_rows, n_arms = counts.shape
+    out = np.full(u.shape, -1, dtype=np.int8)
+    remaining = np.empty(n_arms, dtype=np.int64)
+    for r in range(n_rows):
+        total = 0
+        for k in range(n_arms):
+            remaining[k] = counts[r, k]
+            total += counts[r, k]
+        for j in range(min(total, u.shape[1])):
+            x = u[r, j] * total
+            k = 0
+            acc = remaining[0]
+            while (x >= acc or remaining[k] == 0) and k < n_arms - 1:
+                k += 1
+                acc += remaining[k]
+            out[r, j] = k
+            remaining[k] -= 1
+            total -= 1
+    return out
+
+
+@njit(cache=True)
+def tally(arms, outcomes, arm_treatment, n_arms):
+    """Patients and events per arm: ``arms`` (R, m) int8 (-1: not randomized), ``outcomes`` (R, m, T)
+    bool potential outcomes by treatment, ``arm_treatment`` (K,) column of each arm's treatment."""
+    n_rows, m = arms.shape
+    n = np.zeros((n_rows, n_arms), dtype=np.int32)
+    y = np.zeros((n_rows, n_arms), dtype=np.int32)
+    for r in range(n_rows):
+        for j in range(m):
+            k = arms[r, j]
+            if k >= 0:
+                n[r, k] += 1
+                if outcomes[r, j, arm_treatment[k]]:
+                    y[r, k] += 1
+    return n, y

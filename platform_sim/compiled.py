@@ -22,7 +22,9 @@ def _per_look(value, n_looks: int) -> np.ndarray:
 @dataclass(frozen=True)
 class CompiledDesign:
     arm_names: tuple[str, ...]
-    true_rates: np.ndarray  # (K,) true endpoint rate of each arm's treatment
+    true_rates: np.ndarray  # (K,) true endpoint rate of each arm's treatment in the population
+    treatments: tuple[str, ...]  # distinct treatments of the arms, in order of first use
+    arm_treatment: np.ndarray  # (K,) column of each arm's treatment in ``treatments``
     higher_is_better: bool
     prior_a: np.ndarray  # (K,)
     prior_b: np.ndarray  # (K,)
@@ -99,9 +101,12 @@ class CompiledDesign:
 
         soft = rnd.softening
         dec = d.decisions
+        treatments = tuple(dict.fromkeys(a.treatment for a in d.arms))
         return cls(
             arm_names=names,
             true_rates=np.asarray(spec.true_rates, dtype=float),
+            treatments=treatments,
+            arm_treatment=np.array([treatments.index(a.treatment) for a in d.arms], dtype=np.int64),
             higher_is_better=d.endpoint.higher_is_better,
             prior_a=np.array([(a.prior or d.prior).a for a in d.arms], dtype=float),
             prior_b=np.array([(a.prior or d.prior).b for a in d.arms], dtype=float),

@@ -7,18 +7,21 @@ applied and allocation probabilities are recomputed. Stopped trials and dropped
 arms are masks. After stopping, a final analysis uses every randomized patient;
 it reports estimates but does not change decisions.
 
-Patients are exchangeable within an arm here, so the engine keeps counts per
-arm and per *segment*: the stretch of patients between two consecutive
-numbers in the union of ``randomized_n`` and ``followed_n``. A batch (the
-patients randomized between two looks) is allocated at once and split into its
-segments in random order; responses are binomial per segment and arm.
+Patients come from the scenario's virtual population with their potential
+outcomes under every treatment (``outcomes``, one row per trial, patients in
+order of randomization). A batch (the patients randomized between two looks)
+gets its arm counts from the randomization rule, and the counts are dealt to the
+batch's patients in random order; each patient's outcome is their potential
+outcome under the treatment of their arm. Counts are kept per arm and per
+*segment*: the stretch of patients between two consecutive numbers in the union
+of ``randomized_n`` and ``followed_n``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .allocation import allocation_probabilities, draw_counts, split_batch
+from .allocation import allocation_probabilities, assign_patients, draw_counts, tally
 from .compiled import CompiledDesign
 from .posterior import beta_interval, oriented, prob_best
 from .results import ACTIVE, CONTROL, FUTILE, INFERIOR, STOP_MAX, TrialResults
@@ -35,8 +38,15 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
-def simulate(design: CompiledDesign, n_trials: int, rng: np.random.Generator) -> TrialResults:
-    """Simulate ``n_trials`` trials of ``design`` with random numbers from ``rng``."""
+def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Generator) -> TrialResults:
+    """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
+    (bool) of the patients each trial can randomize, by column of ``design.treatments``.
+    ``rng`` drives the randomization only."""
+    n_trials = outcomes.shape[0]
+    if outcomes.shape[1] < design.max_n or outcomes.shape[2] != len(design.treatments):
+        raise ValueError(
+            f"outcomes must be (trials, >= {design.max_n}, {len(design.treatments)}), got {outcomes.shape}"
+        )
     n_arms, n_looks = design.n_arms, design.n_looks
     bounds, batch_of, n_followed_segments = _segments(design)
     n_segments = len(bounds) - 1
@@ -71,9 +81,13 @@ def simulate(design: CompiledDesign, n_trials: int, rng: np.random.Generator) ->
         p = probs[rows]
         counts = draw_counts(rng, batch_size, p, headroom, design.block)
         final_alloc[rows] = np.where(p > 0, p, final_alloc[rows])
-        for seg, part in zip(seg_ids, split_batch(rng, counts, list(seg_sizes[seg_ids]))):
-            seg_n[rows, seg] = part
-            seg_y[rows, seg] = rng.binomial(part, design.true_rates[None, :])
+        arms = assign_patients(rng, counts, batch_size)
+        start = bounds[seg_ids[0]]
+        for seg in seg_ids:
+            s0, s1 = bounds[seg], bounds[seg + 1]
+            seg_n[rows, seg], seg_y[rows, seg] = tally(
+                arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms
+            )
 
         # --- analysis with the outcomes followed up by now
         followed = slice(0, int(n_followed_segments[look]))

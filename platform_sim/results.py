@@ -52,6 +52,7 @@ class TrialResults:
     stop_look: np.ndarray  # (T,) int16: index of the last look conducted
     stop_reason: np.ndarray  # (T,) int8: STOP codes above
     final_control: np.ndarray  # (T,) int8: arm index of the control at the end (-1: no control)
+    n_screened: np.ndarray | None = None  # (T,) int: patients screened to randomize the trial's patients
 
     @property
     def n_trials(self) -> int:
@@ -63,4 +64,8 @@ class TrialResults:
 
     @classmethod
     def concatenate(cls, parts: list["TrialResults"]) -> "TrialResults":
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+        out = {}
+        for f in fields(cls):
+            values = [getattr(p, f.name) for p in parts]
+            out[f.name] = None if any(v is None for v in values) else np.concatenate(values)
+        return cls(**out)

@@ -30,10 +30,27 @@ def chunk_sizes(n_sims: int, chunk_size: int) -> list[int]:
     return [chunk_size] * full + ([rest] if rest else [])
 
 
+def child(seed_sequence: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
+    """A fixed descendant of a seed sequence (independent of any spawning done before)."""
+    return np.random.SeedSequence(seed_sequence.entropy, spawn_key=tuple(seed_sequence.spawn_key) + key)
+
+
 def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) -> TrialResults:
-    """Simulate one chunk: ``n_trials`` trials from one child seed."""
+    """Simulate one chunk: ``n_trials`` trials from one child seed.
+
+    The patients come from the stream ``child(seed, 0)`` and depend on the scenario only,
+    so every design run with the same seed sees the same patients (common random numbers);
+    the design's own randomness (allocation) comes from ``child(seed, 1)``.
+    """
     design = CompiledDesign.from_spec(spec)
-    return simulate(design, n_trials, np.random.Generator(np.random.PCG64(seed_sequence)))
+    enrolled = spec.patients.enrol(
+        child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments)
+    )
+    rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
+    results = simulate(design, enrolled.outcomes, rng)
+    used = design.randomized_n[results.stop_look] - 1  # last patient position the trial reached
+    results.n_screened = enrolled.screened_index[np.arange(n_trials), used] + 1
+    return results
 
 
 def run(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from .base import PROBLEM_SEPARATOR
 from .crosscheck import Problem, design_problems, pair_problems
 from .models import Design, Scenario
+from .population import Population
 
 ENGINE_VERSION = "1"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -29,7 +33,7 @@ class ConfigError(Exception):
 
 
 def _shipped_dirs(kind: str) -> list[Path]:
-    folder = f"{kind}s"
+    folder = "scenarios/populations" if kind == "population" else f"{kind}s"
     return [
         Path.cwd() / folder,
         _PACKAGE_DIR.parent / folder,  # a checkout or an editable install
@@ -46,9 +50,15 @@ def shipped_names(kind: str) -> list[str]:
     return sorted(names)
 
 
-def resolve(ref: str | Path, kind: str) -> Path:
-    """A file path, or the name of a shipped design/scenario."""
+def resolve(ref: str | Path, kind: str, near: Path | None = None) -> Path:
+    """A file path, or the name of a shipped design/scenario/population. ``near``: a folder
+    searched first (a scenario's own folder, for the population it names)."""
     path = Path(ref)
+    if near is not None and not path.is_absolute():
+        for candidate in (near / path, near / "populations" / path):
+            for c in (candidate, candidate.with_name(candidate.name + ".yaml")):
+                if c.is_file():
+                    return c
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ConfigError([Problem(kind, "no such file", str(ref))])
@@ -111,6 +121,18 @@ def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
     return data, []
 
 
+_SUBPATH = re.compile(r"^([A-Za-z_][A-Za-z0-9_.+\-\[\]]*\.[A-Za-z0-9_.+\-\[\]]+): (.*)$", re.S)
+
+
+def _split_problems(loc: str, msg: str, file: str | None) -> list[Problem]:
+    """One problem per line of a model validator's message, located at its field path."""
+    out = []
+    for part in msg.split(PROBLEM_SEPARATOR):
+        m = _SUBPATH.match(part)
+        out.append(Problem(f"{loc}.{m.group(1)}", m.group(2), file=file) if m else Problem(loc, part, file=file))
+    return out
+
+
 def _validate(model, data: dict, kind: str, file: str | None) -> tuple[Any, list[Problem]]:
     try:
         return model.model_validate(data), []
@@ -124,6 +146,9 @@ def _validate(model, data: dict, kind: str, file: str | None) -> tuple[Any, list
             value = err.get("input")
             if isinstance(value, (dict, list)) or err["type"] == "missing":
                 value = None
+            if PROBLEM_SEPARATOR in msg or _SUBPATH.match(msg):
+                problems.extend(_split_problems(loc, msg, file))
+                continue
             problem = Problem(loc, msg, value, file=file)
             if union_at is None:
                 problems.append(problem)
@@ -158,7 +183,29 @@ def parse_design(data: dict, file: str | None = None) -> Design:
     return design
 
 
+def _inline_population(data: dict, file: str | None) -> tuple[dict, list[Problem]]:
+    """Replace a population given by name (a file) with its validated content."""
+    ref = data.get("population")
+    if not isinstance(ref, str):
+        return data, []
+    near = Path(file).parent if file else None
+    try:
+        path = resolve(ref, "population", near=near)
+    except ConfigError as exc:
+        return data, [Problem("scenario.population", p.message, p.value, file=file) for p in exc.problems]
+    pdata, problems = _read_yaml(path, "population")
+    if problems:
+        return data, problems
+    _, problems = _validate(Population, pdata, "population", str(path))
+    if problems:
+        return data, problems
+    return {**data, "population": pdata}, []
+
+
 def parse_scenario(data: dict, file: str | None = None) -> Scenario:
+    data, problems = _inline_population(data, file)
+    if problems:
+        raise ConfigError(problems)
     scenario, problems = _validate(Scenario, data, "scenario", file)
     if problems:
         raise ConfigError(problems)
@@ -269,7 +316,15 @@ class Spec:
         }
         return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:16]
 
-    @property
+    @cached_property
+    def patients(self):
+        """The scenario's virtual patients (population and outcome models)."""
+        from ..outcomes import VirtualPatients
+
+        return VirtualPatients(self.scenario)
+
+    @cached_property
     def true_rates(self) -> list[float]:
-        ep = self.design.endpoint.name
-        return [self.scenario.treatments[a.treatment].rates[ep] for a in self.design.arms]
+        """Each arm's true endpoint rate over the whole population (exact, calendar time 0)."""
+        d = self.design
+        return self.patients.truth(d.endpoint.name, [a.treatment for a in d.arms]).tolist()

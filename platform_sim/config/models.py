@@ -11,59 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]
-
-
-class Frozen(BaseModel):
-    """Base: immutable, unknown keys are errors (a typo is never ignored)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-
-
-# --------------------------------------------------------------------------- scenario
-
-
-class EndpointTruth(Frozen):
-    kind: Literal["binary"] = "binary"
-    description: str = ""
-
-
-class Treatment(Frozen):
-    description: str = ""
-    rates: dict[Name, Probability] = Field(
-        description="True probability of the endpoint event under this treatment, per endpoint."
-    )
-
-
-class Scenario(Frozen):
-    name: Name
-    description: str = ""
-    endpoints: dict[Name, EndpointTruth] = Field(min_length=1)
-    treatments: dict[Name, Treatment] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _every_treatment_has_every_endpoint(self) -> "Scenario":
-        problems = []
-        for tname, treatment in self.treatments.items():
-            for ep in self.endpoints:
-                if ep not in treatment.rates:
-                    problems.append(f"treatment {tname!r} gives no rate for endpoint {ep!r}")
-            for ep in treatment.rates:
-                if ep not in self.endpoints:
-                    problems.append(
-                        f"treatment {tname!r} gives a rate for {ep!r}, which is not one of the "
-                        f"scenario's endpoints {sorted(self.endpoints)}"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
+from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
+from .scenario import Scenario
 
 # --------------------------------------------------------------------------- design
 

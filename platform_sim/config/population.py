@@ -1,0 +1,291 @@
+"""Validated models of a virtual patient population: who arrives, when, with which
+biomarkers, and what happens to them during screening.
+
+Markers are drawn one after the other, in the order they are listed. A marker
+either has fixed probabilities or a *conditional probability table* given
+markers listed before it (``given``), so a co-mutation structure reads like the
+published tables it comes from::
+
+    stk11:
+      given: [histology, kras]
+      prevalence:                       # P(stk11 = positive | histology, kras)
+        nonsquamous, positive: 0.26
+        nonsquamous, negative: 0.13
+        squamous, positive: 0.03
+        squamous, negative: 0.03
+
+The first level of every marker is its reference level (``negative`` for the
+default levels ``[negative, positive]``); effects in a scenario are relative to
+it. ``region`` is a marker of its own when accrual has several regions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Annotated, Union
+
+from pydantic import Field, model_validator
+
+from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
+
+LEVEL_TOLERANCE = 1e-6
+REGION = "region"
+
+
+def table_keys(given_levels: list[list[str]]) -> list[str]:
+    """The keys a conditional table needs: one per combination of the given markers' levels."""
+    return [", ".join(combo) for combo in itertools.product(*given_levels)]
+
+
+def _normal_key(key) -> str:
+    return ", ".join(part.strip() for part in str(key).split(","))
+
+
+class AssayAccuracy(Frozen):
+    """How a marker is measured by one assay. ``failure`` is the chance this marker has no
+    result although the sample was adequate (e.g. too few tumour cells for PD-L1 scoring)."""
+
+    sensitivity: Probability = 1.0
+    specificity: Probability = 1.0
+    failure: Probability = 0.0
+
+
+class Marker(Frozen):
+    """A baseline characteristic: a biomarker or a clinical covariate.
+
+    * ``levels``: its categories, the first being the reference (default ``[negative, positive]``);
+    * ``prevalence`` (two-level markers): P(second level), a number or a table keyed by the levels
+      of the ``given`` markers; or ``probabilities``: one per level, a list or such a table of lists;
+    * ``tissue`` / ``liquid``: the marker is measured by the tissue or plasma (ctDNA) assay with this
+      accuracy; without either, it is a clinical characteristic known without testing.
+    """
+
+    description: str = ""
+    levels: list[Name] = Field(default_factory=lambda: ["negative", "positive"], min_length=2)
+    given: list[Name] = Field(default_factory=list)
+    prevalence: Union[Probability, dict[str, Probability], None] = None
+    probabilities: Union[list[Probability], dict[str, list[Probability]], None] = None
+    tissue: AssayAccuracy | None = None
+    liquid: AssayAccuracy | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Marker":
+        if len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels must be distinct, got {self.levels}")
+        if (self.prevalence is None) == (self.probabilities is None):
+            raise ValueError("give exactly one of prevalence (two-level markers) or probabilities (one per level)")
+        if self.prevalence is not None and len(self.levels) != 2:
+            raise ValueError(
+                f"prevalence is for two-level markers; this one has levels {self.levels}, so give probabilities"
+            )
+        if len(set(self.given)) != len(self.given):
+            raise ValueError(f"given lists a marker twice: {self.given}")
+        if isinstance(self.prevalence, dict) or isinstance(self.probabilities, dict):
+            if not self.given:
+                raise ValueError("a table of probabilities needs 'given': the markers it is conditional on")
+        elif self.given:
+            raise ValueError(f"given {self.given} needs a table keyed by their levels, not a single value")
+        rows = self.probabilities if isinstance(self.probabilities, dict) else {"": self.probabilities}
+        if self.probabilities is not None:
+            for key, row in rows.items():
+                where = f" for {key!r}" if key else ""
+                if len(row) != len(self.levels):
+                    raise ValueError(f"probabilities{where} need one value per level {self.levels}, got {len(row)}")
+                if abs(sum(row) - 1.0) > LEVEL_TOLERANCE:
+                    raise ValueError(f"probabilities{where} must add up to 1, they add up to {sum(row):.6g}")
+        for assay in ("tissue", "liquid"):
+            acc = getattr(self, assay)
+            if acc is not None and len(self.levels) != 2 and (acc.sensitivity < 1 or acc.specificity < 1):
+                raise ValueError(
+                    f"{assay}: sensitivity and specificity apply to two-level markers; a marker with levels "
+                    f"{self.levels} is read without misclassification (give only failure)"
+                )
+        return self
+
+    @property
+    def clinical(self) -> bool:
+        return self.tissue is None and self.liquid is None
+
+    def table(self, given_levels: list[list[str]]) -> tuple[list[list[float]], list[str]]:
+        """Rows of level probabilities, one per combination of the given markers' levels
+        (in :func:`table_keys` order), and the problems found (missing or unknown keys)."""
+        keys = table_keys(given_levels)
+        if self.prevalence is not None:
+            raw = self.prevalence if isinstance(self.prevalence, dict) else {"": self.prevalence}
+            rows = {_normal_key(k): [1.0 - v, v] for k, v in raw.items()}
+        else:
+            raw = self.probabilities if isinstance(self.probabilities, dict) else {"": self.probabilities}
+            rows = {_normal_key(k): list(v) for k, v in raw.items()}
+        problems = []
+        missing = [k for k in keys if k not in rows]
+        unknown = [k for k in rows if k not in keys]
+        if missing:
+            problems.append(f"the table has no row for {missing}; it needs one for each of {keys}")
+        if unknown:
+            problems.append(f"the table has rows {unknown} that match no combination of levels; expected {keys}")
+        return [rows.get(k, [math.nan] * len(self.levels)) for k in keys], problems
+
+
+Condition = Union[Name, dict[Name, Union[Name, list[Name]]]]
+
+
+class Derived(Frozen):
+    """A two-level marker defined from others, e.g. ``stk11_or_keap1: {any_of: [stk11, keap1]}``.
+    A condition is a two-level marker's name (meaning its second level) or ``{marker: level}`` /
+    ``{marker: [levels]}``."""
+
+    description: str = ""
+    any_of: list[Condition] | None = None
+    all_of: list[Condition] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Derived":
+        if (self.any_of is None) == (self.all_of is None):
+            raise ValueError("give exactly one of any_of or all_of")
+        if not (self.any_of or self.all_of):
+            raise ValueError("needs at least one condition")
+        return self
+
+    @property
+    def conditions(self) -> list[tuple[str, list[str] | None]]:
+        out = []
+        for c in self.any_of or self.all_of:
+            if isinstance(c, str):
+                out.append((c, None))
+            else:
+                for marker, levels in c.items():
+                    out.append((marker, [levels] if isinstance(levels, str) else list(levels)))
+        return out
+
+
+class Region(Frozen):
+    rate_per_month: PositiveFloat
+    ramp_up_months: NonNegativeFloat = 0.0
+    start_month: NonNegativeFloat = 0.0
+
+
+class Accrual(Frozen):
+    """Patients arriving for screening: a Poisson process whose rate rises linearly from 0 to
+    ``rate_per_month`` over ``ramp_up_months`` (sites opening); or several ``regions``, each with
+    its own rate, ramp-up and start."""
+
+    rate_per_month: PositiveFloat | None = None
+    ramp_up_months: NonNegativeFloat = 0.0
+    regions: dict[Name, Region] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "Accrual":
+        if (self.rate_per_month is None) == (self.regions is None):
+            raise ValueError("give either rate_per_month (one region) or regions (each with its own rate)")
+        if self.regions is not None and self.ramp_up_months:
+            raise ValueError("with regions, give ramp_up_months per region")
+        return self
+
+    @property
+    def region_list(self) -> dict[str, Region]:
+        if self.regions is not None:
+            return dict(self.regions)
+        return {"all": Region(rate_per_month=self.rate_per_month, ramp_up_months=self.ramp_up_months)}
+
+
+class Turnaround(Frozen):
+    """Days from sample to result: lognormal with this median and log-scale sd (0: fixed)."""
+
+    median_days: NonNegativeFloat
+    sdlog: NonNegativeFloat = 0.0
+
+
+class TissueTest(Frozen):
+    failure: Probability = Field(description="Tissue insufficient or the assay failed.")
+    turnaround: Turnaround
+
+
+class LiquidTest(Frozen):
+    detectable: Probability = Field(description="The tumour sheds enough ctDNA for a result.")
+    turnaround: Turnaround
+    when: Annotated[str, Field(pattern="^fallback$")] = "fallback"
+
+
+class Screening(Frozen):
+    """What happens between arrival and randomization.
+
+    A patient is ``ineligible`` (other criteria) with probability ``ineligible``. Otherwise tissue
+    is tested; when it fails and a liquid test is configured, plasma is tested next. Without any
+    result the patient is a screen failure. While waiting for results the patient can progress,
+    deteriorate or die and never be randomized: probability 1 - exp(-loss_hazard_per_day x days).
+    """
+
+    ineligible: Probability = 0.0
+    tissue: TissueTest | None = None
+    liquid: LiquidTest | None = None
+    loss_hazard_per_day: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _liquid_needs_tissue(self) -> "Screening":
+        if self.liquid is not None and self.tissue is None:
+            raise ValueError("liquid biopsy is a fallback for tissue testing; configure tissue too")
+        return self
+
+
+class Population(Frozen):
+    name: Name
+    description: str = ""
+    accrual: Accrual = Field(default_factory=lambda: Accrual(rate_per_month=20.0))
+    screening: Screening = Field(default_factory=Screening)
+    markers: dict[Name, Marker] = Field(default_factory=dict)
+    derived: dict[Name, Derived] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names(self) -> "Population":
+        problems = []
+        has_regions = self.accrual.regions is not None
+        if REGION in self.markers or REGION in self.derived:
+            problems.append(f"{REGION!r} is reserved for the accrual region; rename the marker")
+        both = set(self.markers) & set(self.derived)
+        if both:
+            problems.append(f"{sorted(both)} are both markers and derived markers")
+        seen: dict[str, list[str]] = {REGION: list(self.accrual.region_list)} if has_regions else {}
+        for name, marker in self.markers.items():
+            for g in marker.given:
+                if g not in seen:
+                    later = g in self.markers
+                    problems.append(
+                        f"markers.{name}.given: {g!r} "
+                        + ("is listed after it; list the markers it depends on first" if later else
+                           f"is not a marker{' or region' if has_regions else ''}; known: {sorted(seen)}")
+                    )
+            if all(g in seen for g in marker.given):
+                _, table_problems = marker.table([seen[g] for g in marker.given])
+                problems.extend(f"markers.{name}: {p}" for p in table_problems)
+            seen[name] = marker.levels
+        for name, d in self.derived.items():
+            for marker, levels in d.conditions:
+                if marker not in seen:
+                    problems.append(f"derived.{name}: {marker!r} is not a marker; known: {sorted(seen)}")
+                elif levels is None and len(seen[marker]) != 2:
+                    problems.append(
+                        f"derived.{name}: {marker!r} has levels {seen[marker]}; name the levels that count, "
+                        f"e.g. {{{marker}: {seen[marker][-1]}}}"
+                    )
+                elif levels is not None and set(levels) - set(seen[marker]):
+                    problems.append(
+                        f"derived.{name}: {sorted(set(levels) - set(seen[marker]))} are not levels of "
+                        f"{marker!r} ({seen[marker]})"
+                    )
+            seen[name] = ["negative", "positive"]
+        for name, m in self.markers.items():
+            if m.tissue is not None and self.screening.tissue is None:
+                problems.append(f"markers.{name}.tissue: the marker is measured on tissue, but screening has no tissue test")
+            if m.liquid is not None and self.screening.liquid is None:
+                problems.append(f"markers.{name}.liquid: the marker is measured in plasma, but screening has no liquid test")
+        if problems:
+            raise ValueError(PROBLEM_SEPARATOR.join(problems))
+        return self
+
+    def levels(self) -> dict[str, list[str]]:
+        """Every characteristic a scenario or design can name, with its levels (region first)."""
+        out = {REGION: list(self.accrual.region_list)} if self.accrual.regions is not None else {}
+        out.update({n: list(m.levels) for n, m in self.markers.items()})
+        out.update({n: ["negative", "positive"] for n in self.derived})
+        return out

@@ -1,0 +1,257 @@
+"""Validated models of a scenario: the population, the endpoints and every treatment's true
+effect over the patient profile.
+
+Outcome models, per treatment and endpoint:
+
+* ``binary`` endpoints (objective response): logistic, ``rate`` in reference patients (every
+  marker at its first level) and ``odds_ratios`` for markers;
+* ``time_to_event`` endpoints (progression-free survival, months): proportional hazards on an
+  exponential (``median_months``) or piecewise-exponential (``pieces``) baseline, with
+  ``hazard_ratios`` for markers;
+* ``landmark`` endpoints (disease control at week 12): alive and progression-free at ``weeks``
+  on the time-to-event endpoint ``of``, so they always agree with it.
+
+A treatment can be ``relative_to`` another: it then has that treatment's outcome model times
+``odds_ratio`` / ``hazard_ratio`` (in reference patients) and its own marker ratios on top; a
+hazard ratio can start after ``onset_weeks``. ``prognostic`` ratios apply to every treatment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field, model_validator
+
+from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
+from .population import Population
+
+Ratio = Union[PositiveFloat, dict[Name, PositiveFloat]]
+
+
+class EndpointTruth(Frozen):
+    kind: Literal["binary", "time_to_event", "landmark"] = "binary"
+    description: str = ""
+    of: Name | None = Field(default=None, description="landmark: the time-to-event endpoint it is read from")
+    weeks: PositiveFloat | None = Field(default=None, description="landmark: time of the assessment")
+
+    @model_validator(mode="after")
+    def _landmark_fields(self) -> "EndpointTruth":
+        if self.kind == "landmark" and (self.of is None or self.weeks is None):
+            raise ValueError("a landmark endpoint needs 'of' (a time_to_event endpoint) and 'weeks'")
+        if self.kind != "landmark" and (self.of is not None or self.weeks is not None):
+            raise ValueError(f"'of' and 'weeks' are for landmark endpoints, not {self.kind}")
+        return self
+
+
+class Piece(Frozen):
+    from_months: NonNegativeFloat
+    hazard_per_month: NonNegativeFloat
+
+
+class OutcomeModel(Frozen):
+    """One treatment's effect on one endpoint (see the module docstring)."""
+
+    rate: Probability | None = None
+    odds_ratio: PositiveFloat | None = None
+    odds_ratios: dict[Name, Ratio] = Field(default_factory=dict)
+    median_months: PositiveFloat | None = None
+    pieces: list[Piece] | None = Field(default=None, min_length=1)
+    hazard_ratio: PositiveFloat | None = None
+    hazard_ratios: dict[Name, Ratio] = Field(default_factory=dict)
+    onset_weeks: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _pieces(self) -> "OutcomeModel":
+        if self.pieces is not None:
+            starts = [p.from_months for p in self.pieces]
+            if starts[0] != 0:
+                raise ValueError(f"the first piece must start at from_months: 0, got {starts[0]}")
+            if any(b <= a for a, b in zip(starts, starts[1:])):
+                raise ValueError(f"pieces must start at increasing times, got {starts}")
+            if self.pieces[-1].hazard_per_month <= 0:
+                raise ValueError("the last piece needs a positive hazard, or no one would ever progress")
+        if self.median_months is not None and self.pieces is not None:
+            raise ValueError("give median_months (exponential) or pieces (piecewise exponential), not both")
+        return self
+
+    def given(self) -> set[str]:
+        return {k for k, v in self.model_dump(exclude_defaults=True).items()}
+
+
+_BINARY_FIELDS = {"rate", "odds_ratio", "odds_ratios"}
+_SURVIVAL_FIELDS = {"median_months", "pieces", "hazard_ratio", "hazard_ratios", "onset_weeks"}
+
+
+class Treatment(Frozen):
+    description: str = ""
+    relative_to: Name | None = None
+    rates: dict[Name, Probability] | None = Field(
+        default=None, description="Shorthand: outcomes {endpoint: {rate: p}} for binary endpoints."
+    )
+    outcomes: dict[Name, OutcomeModel] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shorthand(self) -> "Treatment":
+        both = set(self.rates or {}) & set(self.outcomes)
+        if both:
+            raise ValueError(f"{sorted(both)} given both in rates and in outcomes; keep one")
+        return self
+
+    def outcome(self, endpoint: str) -> OutcomeModel | None:
+        if self.rates and endpoint in self.rates:
+            return OutcomeModel(rate=self.rates[endpoint])
+        return self.outcomes.get(endpoint)
+
+    def endpoints_given(self) -> set[str]:
+        return set(self.rates or {}) | set(self.outcomes)
+
+
+class TimeTrend(Frozen):
+    """A drift of the linear predictor (log-odds, or log-hazard) per year of calendar time at
+    randomization, for the listed treatments (all when omitted)."""
+
+    per_year: float = Field(allow_inf_nan=False)
+    treatments: list[Name] | None = None
+
+
+class Dropout(Frozen):
+    """Patients who leave before their binary endpoint is assessed count as failures (no response,
+    no disease control); time-to-event outcomes are censored at an exponential dropout time with
+    the same probability before ``before_weeks``."""
+
+    probability: Probability
+    before_weeks: PositiveFloat
+
+
+def _homogeneous() -> Population:
+    return Population(name="homogeneous", description="no biomarkers, no screening")
+
+
+class Scenario(Frozen):
+    name: Name
+    description: str = ""
+    population: Population = Field(default_factory=_homogeneous)
+    endpoints: dict[Name, EndpointTruth] = Field(min_length=1)
+    treatments: dict[Name, Treatment] = Field(min_length=1)
+    prognostic: dict[Name, OutcomeModel] = Field(default_factory=dict)
+    time_trend: dict[Name, TimeTrend] = Field(default_factory=dict)
+    dropout: Dropout | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Scenario":
+        problems: list[str] = []
+        levels = self.population.levels()
+        eps = self.endpoints
+        for name, ep in eps.items():
+            if ep.kind == "landmark" and (ep.of not in eps or eps[ep.of].kind != "time_to_event"):
+                problems.append(
+                    f"endpoints.{name}.of: {ep.of!r} is not a time_to_event endpoint of this scenario; "
+                    f"those are {sorted(n for n, e in eps.items() if e.kind == 'time_to_event')}"
+                )
+        for tname, t in self.treatments.items():
+            where = f"treatments.{tname}"
+            if t.relative_to is not None and t.relative_to not in self.treatments:
+                problems.append(f"{where}.relative_to: {t.relative_to!r} is not a treatment; known: {sorted(self.treatments)}")
+            for ep in t.endpoints_given():
+                if ep not in eps:
+                    problems.append(f"{where}.outcomes.{ep}: not an endpoint of this scenario; endpoints are {sorted(eps)}")
+                elif eps[ep].kind == "landmark":
+                    problems.append(
+                        f"{where}.outcomes.{ep}: a landmark endpoint follows from {eps[ep].of!r}; "
+                        f"give the {eps[ep].of!r} model instead"
+                    )
+            for ep, e in eps.items():
+                if e.kind == "landmark":
+                    continue
+                model = t.outcome(ep)
+                problems.extend(_outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels))
+        problems.extend(_cycles(self.treatments))
+        for ep, model in self.prognostic.items():
+            where = f"prognostic.{ep}"
+            if ep not in eps or eps[ep].kind == "landmark":
+                problems.append(f"{where}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}")
+                continue
+            extra = model.given() - {"odds_ratios", "hazard_ratios"}
+            if extra:
+                problems.append(f"{where}: prognostic effects are odds_ratios or hazard_ratios only, got {sorted(extra)}")
+            problems.extend(_outcome_problems(where, model, eps[ep].kind, True, levels, baseline_check=False))
+        for ep, trend in self.time_trend.items():
+            if ep not in eps or eps[ep].kind == "landmark":
+                problems.append(f"time_trend.{ep}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}")
+            for tname in trend.treatments or []:
+                if tname not in self.treatments:
+                    problems.append(f"time_trend.{ep}.treatments: {tname!r} is not a treatment; known: {sorted(self.treatments)}")
+        if problems:
+            raise ValueError(PROBLEM_SEPARATOR.join(problems))
+        return self
+
+    def resolved(self, treatment: str, endpoint: str) -> list[tuple[OutcomeModel, str]]:
+        """The chain of outcome models from ``treatment`` back to its absolute ancestor."""
+        chain, name = [], treatment
+        while name is not None:
+            t = self.treatments[name]
+            model = t.outcome(endpoint) or OutcomeModel()
+            chain.append((model, name))
+            name = t.relative_to
+        return chain
+
+
+def _outcome_problems(where, model, kind, relative, levels, baseline_check=True) -> list[str]:
+    problems = []
+    if model is None:
+        if not relative:
+            need = "rate" if kind == "binary" else "median_months or pieces"
+            problems.append(f"{where}: missing; a treatment that is not relative_to another needs {need}")
+        return problems
+    given = model.given()
+    wrong = given & (_SURVIVAL_FIELDS if kind == "binary" else _BINARY_FIELDS)
+    if wrong:
+        hint = "rate, odds_ratio, odds_ratios" if kind == "binary" else "median_months, pieces, hazard_ratio, hazard_ratios, onset_weeks"
+        problems.append(f"{where}: {sorted(wrong)} do not apply to a {kind} endpoint; it takes {hint}")
+    if baseline_check:
+        baseline = given & {"rate", "median_months", "pieces"}
+        if relative and baseline:
+            problems.append(
+                f"{where}: {sorted(baseline)} set an absolute baseline, but the treatment is relative_to another; "
+                "use odds_ratio / hazard_ratio"
+            )
+        if not relative:
+            if kind == "binary" and model.rate is None:
+                problems.append(f"{where}: needs rate (the response probability in reference patients)")
+            if kind == "time_to_event" and model.median_months is None and model.pieces is None:
+                problems.append(f"{where}: needs median_months or pieces (the hazard in reference patients)")
+            relative_only = (given - wrong) & {"odds_ratio", "hazard_ratio", "onset_weeks"}
+            if relative_only:
+                problems.append(f"{where}: {sorted(relative_only)} need relative_to (a comparator treatment)")
+    ratios = model.odds_ratios if kind == "binary" else model.hazard_ratios
+    for marker, value in ratios.items():
+        if marker not in levels:
+            problems.append(f"{where}: {marker!r} is not a marker of the population; markers are {sorted(levels)}")
+            continue
+        lv = levels[marker]
+        if not isinstance(value, dict):
+            if len(lv) != 2:
+                problems.append(
+                    f"{where}.{marker}: has levels {lv}; give a ratio per non-reference level, e.g. {{{lv[-1]}: 1.5}}"
+                )
+        else:
+            bad = [k for k in value if k not in lv[1:]]
+            if bad:
+                problems.append(
+                    f"{where}.{marker}: {bad} are not non-reference levels of {marker!r}; "
+                    f"the reference is {lv[0]!r}, the others {lv[1:]}"
+                )
+    return problems
+
+
+def _cycles(treatments) -> list[str]:
+    problems = []
+    for start in treatments:
+        seen, name = [], start
+        while name is not None and name in treatments:
+            if name in seen:
+                problems.append(f"treatments.{start}.relative_to: a cycle {' -> '.join(seen + [name])}")
+                break
+            seen.append(name)
+            name = treatments[name].relative_to
+    return problems[:1]

@@ -1,0 +1,311 @@
+"""Potential outcomes: every patient's outcome under every treatment, from patient-level uniforms.
+
+Each (endpoint, treatment) pair has its own uniform per patient, drawn from a
+stream keyed by the block of patients and the pair's name, so the outcome of a
+patient under a treatment is the same in every design run on the same seed
+(common random numbers), whichever arm the patient ends up on.
+
+* binary endpoints: ``U < p(x, t)`` with ``logit p = linear predictor``;
+* time-to-event endpoints (months): inversion of the patient's piecewise-constant
+  cumulative hazard at ``-log U``;
+* landmark endpoints: the time-to-event outcome exceeds the landmark.
+
+Dropout (one exponential time per patient, shared by all treatments) turns a binary
+or landmark outcome into a failure when it comes before the assessment.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from .config.scenario import Scenario
+from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED, stream
+
+WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
+MONTHS_PER_YEAR = 12.0
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """constant + sum over characteristics of a per-level table: a linear predictor over profiles."""
+
+    constant: float
+    tables: tuple[tuple[int, np.ndarray], ...] = ()
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        out = np.full(codes.shape[:-1], self.constant)
+        for i, table in self.tables:
+            out = out + table[codes[..., i]]
+        return out
+
+    def __add__(self, other: "Predictor") -> "Predictor":
+        return Predictor(self.constant + other.constant, self.tables + other.tables)
+
+
+@dataclass(frozen=True)
+class TreatmentOutcome:
+    """One treatment on one endpoint: a logit (binary) or log-hazards on pieces starting at ``starts``."""
+
+    kind: str
+    starts: np.ndarray  # (P,) months; [0] for binary
+    pieces: tuple[Predictor, ...]
+    trend_per_year: float
+
+
+class OutcomesModel:
+    """The outcome models of a scenario, made ready to draw potential outcomes."""
+
+    def __init__(self, scenario: Scenario, population: PopulationModel):
+        self.scenario = scenario
+        self.population = population
+        self.endpoints = scenario.endpoints
+        self._models: dict[tuple[str, str], TreatmentOutcome] = {}
+        for ep, e in scenario.endpoints.items():
+            if e.kind == "landmark":
+                continue
+            for t in scenario.treatments:
+                self._models[ep, t] = self._compile(ep, e.kind, t)
+        d = scenario.dropout
+        self.dropout_rate = 0.0 if d is None else -math.log1p(-min(d.probability, 1 - 1e-12)) / (d.before_weeks / WEEKS_PER_MONTH)
+
+    def _tables(self, ratios: dict) -> tuple[tuple[int, np.ndarray], ...]:
+        out = []
+        pop = self.population
+        for marker, value in ratios.items():
+            i = pop.index[marker]
+            levels = pop.levels[i]
+            table = np.zeros(len(levels))
+            if isinstance(value, dict):
+                for lv, r in value.items():
+                    table[levels.index(lv)] = math.log(r)
+            else:
+                table[-1] = math.log(value)
+            out.append((i, table))
+        return tuple(out)
+
+    def _compile(self, ep: str, kind: str, treatment: str) -> TreatmentOutcome:
+        chain = self.scenario.resolved(treatment, ep)
+        root, _ = chain[-1]
+        prognostic = self.scenario.prognostic.get(ep)
+        trend = self.scenario.time_trend.get(ep)
+        per_year = 0.0
+        if trend is not None and (trend.treatments is None or treatment in trend.treatments):
+            per_year = trend.per_year
+        if kind == "binary":
+            pred = Predictor(float(special.logit(root.rate)))
+            for model, _ in chain:
+                pred = pred + Predictor(math.log(model.odds_ratio or 1.0), self._tables(model.odds_ratios))
+            if prognostic is not None:
+                pred = pred + Predictor(0.0, self._tables(prognostic.odds_ratios))
+            return TreatmentOutcome(kind, np.zeros(1), (pred,), per_year)
+        # time to event: the root's baseline pieces, each relative link switching on at its onset
+        if root.pieces is not None:
+            base_starts = [p.from_months for p in root.pieces]
+            base_logh = [math.log(p.hazard_per_month) if p.hazard_per_month > 0 else -np.inf for p in root.pieces]
+        else:
+            base_starts, base_logh = [0.0], [math.log(math.log(2.0) / root.median_months)]
+        links = [(m.onset_weeks / WEEKS_PER_MONTH, Predictor(math.log(m.hazard_ratio or 1.0), self._tables(m.hazard_ratios)))
+                 for m, _ in chain[:-1]]
+        common = Predictor(0.0, self._tables(root.hazard_ratios))
+        if prognostic is not None:
+            common = common + Predictor(0.0, self._tables(prognostic.hazard_ratios))
+        starts = np.array(sorted(set(base_starts) | {onset for onset, _ in links}))
+        pieces = []
+        for s in starts:
+            j = int(np.searchsorted(base_starts, s, side="right") - 1)
+            pred = Predictor(base_logh[j]) + common
+            for onset, link in links:
+                if s >= onset:
+                    pred = pred + link
+            pieces.append(pred)
+        return TreatmentOutcome(kind, starts, tuple(pieces), per_year)
+
+    # ------------------------------------------------------------------ drawing
+
+    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+        """Event times (months) by inverting the cumulative hazard at -log(u)."""
+        m = self._models[ep, treatment]
+        shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
+        target = -np.log(u)
+        time = np.full(u.shape, np.inf)
+        cum = np.zeros(u.shape)
+        done = np.zeros(u.shape, dtype=bool)
+        for j, pred in enumerate(m.pieces):
+            rate = np.exp(pred(codes) + shift)
+            width = m.starts[j + 1] - m.starts[j] if j + 1 < len(m.starts) else np.inf
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                reach = cum + rate * width
+                here = ~done & (target <= reach)
+                time = np.where(here, m.starts[j] + (target - cum) / rate, time)
+            done |= here
+            cum = np.where(done, cum, reach)
+        return time
+
+    def probability(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+        """P(event) of a binary or landmark endpoint for each profile (without dropout)."""
+        e = self.endpoints[ep]
+        if e.kind == "binary":
+            m = self._models[ep, treatment]
+            eta = m.pieces[0](codes)
+            if at is not None and m.trend_per_year:
+                eta = eta + m.trend_per_year * at / MONTHS_PER_YEAR
+            return special.expit(eta)
+        if e.kind == "landmark":
+            return np.exp(-self.cumulative_hazard(e.of, treatment, codes, e.weeks / WEEKS_PER_MONTH, at))
+        raise ValueError(f"{ep!r} is a {e.kind} endpoint, not binary or landmark")
+
+    def _binary_probability(self, ep, treatment, codes, at):
+        """As :meth:`probability`, but a scalar when it is the same for every patient."""
+        m = self._models[ep, treatment]
+        if not m.pieces[0].tables and not m.trend_per_year:
+            return np.float32(special.expit(m.pieces[0].constant))
+        return self.probability(ep, treatment, codes, at).astype(np.float32)
+
+    def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
+        m = self._models[ep, treatment]
+        shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
+        total = np.zeros(codes.shape[:-1])
+        for j, pred in enumerate(m.pieces):
+            end = m.starts[j + 1] if j + 1 < len(m.starts) else np.inf
+            width = np.clip(min(end, t) - m.starts[j], 0, None)
+            if width > 0:
+                total = total + np.exp(pred(codes) + shift) * width
+        return total
+
+    def dropout_before(self, months: float) -> float:
+        return -math.expm1(-self.dropout_rate * months)
+
+    def _assessment_months(self, ep: str) -> float:
+        e = self.endpoints[ep]
+        if e.kind == "landmark":
+            return e.weeks / WEEKS_PER_MONTH
+        d = self.scenario.dropout
+        return 0.0 if d is None else d.before_weeks / WEEKS_PER_MONTH
+
+    def potential(self, root, b: int, cohort: Cohort, ep: str, treatments: list[str]) -> np.ndarray:
+        """Potential outcomes of block ``b`` under each treatment: ``(T, N, K)``; bool for binary and
+        landmark endpoints (True: response / disease control), months for time-to-event."""
+        e = self.endpoints[ep]
+        source = e.of if e.kind == "landmark" else ep
+        at = cohort.randomized_at if self.scenario.time_trend else None
+        codes = cohort.profile
+        shape = cohort.arrival.shape
+        dropout = None
+        if self.dropout_rate > 0:
+            dropout = stream(root, b, "dropout").standard_exponential(shape) / self.dropout_rate
+        kind = e.kind
+        out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
+        for k, t in enumerate(treatments):
+            g = stream(root, b, f"outcome:{source}:{t}")
+            if kind == "binary":
+                y = g.random(shape, dtype=np.float32) < self._binary_probability(ep, t, codes, at)
+                if dropout is not None:
+                    y &= dropout >= self._assessment_months(ep)
+            else:
+                time = self.time_to_event(source, t, codes, at, g.random(shape))
+                if kind == "landmark":
+                    w = e.weeks / WEEKS_PER_MONTH
+                    y = time > w
+                    if dropout is not None:
+                        y &= dropout >= w
+                else:
+                    y = time  # censoring by dropout is applied where follow-up is modelled
+            out[..., k] = y
+        return out
+
+    # ------------------------------------------------------------------ exact expectations
+
+    def expected(self, ep: str, treatment: str, codes: np.ndarray, prob: np.ndarray) -> float:
+        """Exact population value over a profile distribution: P(event) including dropout for binary
+        and landmark endpoints; the median event time (months, without dropout) for time-to-event."""
+        prob = prob / prob.sum()
+        e = self.endpoints[ep]
+        if e.kind in ("binary", "landmark"):
+            p = float(prob @ self.probability(ep, treatment, codes))
+            return p * (1.0 - self.dropout_before(self._assessment_months(ep)))
+        def surv(t):
+            return float(prob @ np.exp(-self.cumulative_hazard(ep, treatment, codes, t))) - 0.5
+        hi = 1.0
+        while surv(hi) > 0:
+            hi *= 2.0
+            if hi > 1e6:
+                return math.inf
+        return float(optimize.brentq(surv, 0.0, hi, xtol=1e-10))
+
+
+class VirtualPatients:
+    """A scenario's population and outcome models: draws the patients a batch of trials randomizes."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self.population = PopulationModel(scenario.population)
+        self.outcomes = OutcomesModel(scenario, self.population)
+
+    def truth(self, ep: str, treatments: list[str]) -> np.ndarray:
+        """Exact marginal value of each treatment over the whole population (calendar time 0)."""
+        relevant = self._relevant_markers(ep, treatments)
+        codes, prob = self.population.distribution(relevant)
+        return np.array([self.outcomes.expected(ep, t, codes, prob) for t in treatments])
+
+    def _relevant_markers(self, ep, treatments) -> list[str]:
+        e = self.scenario.endpoints[ep]
+        source = e.of if e.kind == "landmark" else ep
+        used = set()
+        for t in treatments:
+            m = self.outcomes._models[source, t]
+            for pred in m.pieces:
+                used.update(self.population.names[i] for i, _ in pred.tables)
+        return sorted(used)
+
+    def enrol(
+        self, root, n_trials: int, n_needed: int, ep: str, treatments: list[str], times: bool = False,
+        keep_cohort: bool = False,
+    ) -> "Enrolled":
+        """The first ``n_needed`` randomizable patients of each of ``n_trials`` trials, with their
+        potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
+        is set or the outcomes depend on calendar time."""
+        times = times or bool(self.scenario.time_trend)
+        carry = np.zeros(n_trials)
+        found = np.zeros(n_trials, dtype=np.int64)
+        outcome_parts, index_parts, cohort_parts = [], [], []
+        b = 0
+        while found.min() < n_needed:
+            block, carry = self.population.block(root, b, n_trials, carry, times)
+            ok = block.reason == RANDOMIZED
+            outcome_parts.append(self.outcomes.potential(root, b, block, ep, treatments))
+            cohort_parts.append(block)
+            index_parts.append(ok)
+            found += ok.sum(axis=1)
+            b += 1
+            if b > 10_000:
+                raise RuntimeError("the screening funnel randomizes almost nobody; check the scenario's screening")
+        ok = np.concatenate(index_parts, axis=1)
+        outcomes = np.concatenate(outcome_parts, axis=1)
+        cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
+        if ok.all():  # no one is lost in screening
+            order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
+            return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed))
+        order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
+        rows = np.arange(n_trials)[:, None]
+        screened = order[:, -1] + 1  # patients screened up to the last one needed
+        return Enrolled(
+            outcomes=outcomes[rows, order],
+            screened_index=order,
+            cohort=cohort,
+            n_screened=screened,
+        )
+
+
+@dataclass
+class Enrolled:
+    outcomes: np.ndarray  # (T, n, K) potential outcomes of the randomizable patients, in order
+    screened_index: np.ndarray  # (T, n) their position in the stream of screened patients
+    cohort: Cohort | None  # every screened patient generated for these trials (when kept)
+    n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
+
+
+__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]

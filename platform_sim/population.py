@@ -1,0 +1,352 @@
+"""Virtual patients: arrival in calendar time, baseline profile and the screening funnel.
+
+Patients are generated for a batch of simulated trials at once, in *blocks* of
+:data:`BLOCK` screened patients per trial. Every quantity of block ``b`` comes
+from its own random stream, keyed by the chunk's seed, the block number and the
+quantity's name (``"marker:kras"``, ``"screening:tissue"``...). So:
+
+* patient ``i`` of trial ``t`` is the same whatever design asks for it and however
+  many patients that design needs (common random numbers);
+* adding a marker or a treatment to a scenario leaves every other quantity of
+  every patient unchanged.
+
+Arrays are ``(T, N)``: trial by screened patient, in order of arrival; the
+profile adds a last axis over characteristics (region, markers, derived markers).
+Times are in months (:data:`DAYS_PER_MONTH` days), turnaround times in days.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .config.population import REGION, Population
+
+BLOCK = 256
+DAYS_PER_MONTH = 365.25 / 12
+MISSING = -1
+
+# Why a screened patient was or was not randomized.
+RANDOMIZED = 0
+SCREEN_FAILURE = 1  # no biomarker result: tissue failed and no plasma result
+LOST_WAITING = 2  # progressed, deteriorated or died while waiting for results
+INELIGIBLE = 3
+REASON_NAMES = ("randomized", "screen_failure", "lost_while_waiting", "ineligible")
+
+
+def stream(root: np.random.SeedSequence, block: int, name: str) -> np.random.Generator:
+    """The random stream of one named quantity in one block of patients."""
+    key = zlib.crc32(name.encode())
+    ss = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (block, key))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+@dataclass
+class Cohort:
+    """Screened patients of ``T`` trials (``N`` per trial, in order of arrival)."""
+
+    arrival: np.ndarray  # (T, N) float64, months since the platform opened
+    profile: np.ndarray  # (T, N, C) int8, true level index of each characteristic
+    observed: np.ndarray  # (T, N, C) int8, level reported by screening, MISSING without a result
+    wait_days: np.ndarray  # (T, N) float32, days from arrival to the last screening result
+    reason: np.ndarray  # (T, N) int8, RANDOMIZED / SCREEN_FAILURE / LOST_WAITING / INELIGIBLE
+
+    @property
+    def randomized_at(self) -> np.ndarray:
+        """Calendar time (months) at which the patient is ready to be randomized."""
+        return self.arrival + self.wait_days / DAYS_PER_MONTH
+
+    @classmethod
+    def concatenate(cls, parts: list["Cohort"], axis: int = 1) -> "Cohort":
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts], axis=axis) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class _MarkerPlan:
+    name: str
+    parents: tuple[int, ...]  # characteristic indices
+    strides: tuple[int, ...]
+    cumulative: np.ndarray  # (rows, L-1) cumulative probabilities of all but the last level
+    tissue: tuple[float, float, float] | None  # sensitivity, specificity, failure
+    liquid: tuple[float, float, float] | None
+
+
+class PopulationModel:
+    """A :class:`~platform_sim.config.population.Population` made ready to draw patients."""
+
+    def __init__(self, population: Population):
+        self.config = population
+        acc = population.accrual
+        self.has_regions = acc.regions is not None
+        regions = acc.region_list
+        self.region_names = list(regions)
+        self._rate = np.array([r.rate_per_month for r in regions.values()])
+        self._ramp = np.array([r.ramp_up_months for r in regions.values()])
+        self._start = np.array([r.start_month for r in regions.values()])
+        self._build_intensity()
+
+        self.names: list[str] = ([REGION] if self.has_regions else []) + list(population.markers) + list(population.derived)
+        self.levels: list[list[str]] = [population.levels()[n] if n != REGION else self.region_names for n in self.names]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self._plans: list[_MarkerPlan] = []
+        for name, m in population.markers.items():
+            parents = tuple(self.index[g] for g in m.given)
+            sizes = [len(self.levels[p]) for p in parents]
+            strides = tuple(int(np.prod(sizes[i + 1:], dtype=np.int64)) for i in range(len(sizes)))
+            rows, _ = m.table([self.levels[p] for p in parents])
+            cum = np.cumsum(np.asarray(rows, dtype=float), axis=1)[:, :-1]
+            acc_t = None if m.tissue is None else (m.tissue.sensitivity, m.tissue.specificity, m.tissue.failure)
+            acc_l = None if m.liquid is None else (m.liquid.sensitivity, m.liquid.specificity, m.liquid.failure)
+            self._plans.append(_MarkerPlan(name, parents, strides, cum, acc_t, acc_l))
+        self._derived = []  # (index, any_of?, [(marker index, mask of levels that count)])
+        for name, d in population.derived.items():
+            conds = [(self.index[m], self._level_mask(m, lv)) for m, lv in d.conditions]
+            self._derived.append((self.index[name], d.any_of is not None, conds))
+
+    def _level_mask(self, marker: str, levels: list[str] | None) -> np.ndarray:
+        lv = self.levels[self.index[marker]]
+        wanted = [lv[-1]] if levels is None else levels
+        return np.array([x in wanted for x in lv])
+
+    # ------------------------------------------------------------------ arrivals
+
+    def _build_intensity(self) -> None:
+        """Piecewise-linear total accrual rate lambda(t) and its integral, for exact inversion."""
+        knots = sorted({0.0, *self._start.tolist(), *(self._start + self._ramp).tolist()})
+        t = np.array(knots)
+        alpha = np.array([self._rates_at(x).sum() for x in t])  # rate at the start of each piece
+        beta = np.zeros_like(t)  # slope within each piece
+        for r in range(self._rate.size):
+            if self._ramp[r] > 0:
+                inside = (t >= self._start[r]) & (t < self._start[r] + self._ramp[r])
+                beta[inside] += self._rate[r] / self._ramp[r]
+        widths = np.diff(t)
+        cum = np.concatenate([[0.0], np.cumsum(alpha[:-1] * widths + 0.5 * beta[:-1] * widths**2)])
+        self._knots, self._alpha, self._beta, self._cum = t, alpha, beta, cum
+
+    def _rates_at(self, t):
+        """Per-region accrual rate at time(s) t, shape t.shape + (regions,)."""
+        t = np.asarray(t, dtype=float)[..., None]
+        ramp = np.where(self._ramp > 0, np.clip((t - self._start) / np.where(self._ramp > 0, self._ramp, 1.0), 0, 1), 1.0)
+        return np.where(t >= self._start, self._rate * ramp, 0.0)
+
+    def arrival_times(self, cumulative_events: np.ndarray) -> np.ndarray:
+        """Invert the integrated accrual rate: the times of unit-rate Poisson events."""
+        if self._knots.size == 1:  # constant rate from time 0
+            return cumulative_events / self._alpha[0]
+        j = np.searchsorted(self._cum, cumulative_events, side="right") - 1
+        c = cumulative_events - self._cum[j]
+        a, b = self._alpha[j], self._beta[j]
+        disc = np.sqrt(a * a + 2.0 * b * c)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = np.where(a + disc > 0, 2.0 * c / (a + disc), 0.0)
+        return self._knots[j] + x
+
+    @property
+    def steady_region_shares(self) -> np.ndarray:
+        return self._rate / self._rate.sum()
+
+    # ------------------------------------------------------------------ drawing
+
+    def block(
+        self, root: np.random.SeedSequence, b: int, n_trials: int, carry: np.ndarray, times: bool = True
+    ) -> tuple[Cohort, np.ndarray]:
+        """Block ``b`` of screened patients for ``n_trials`` trials; ``carry`` is the integrated accrual
+        reached by the previous block (zeros for the first) and is returned updated. With
+        ``times=False`` arrival times are left out (NaN) unless regions need them."""
+        shape = (n_trials, BLOCK)
+        if times or self.has_regions:
+            events = carry[:, None] + np.cumsum(stream(root, b, "arrival").standard_exponential(shape), axis=1)
+            arrival, carry = self.arrival_times(events), events[:, -1]
+        else:
+            arrival = np.full(shape, np.nan)
+        n_char = len(self.names)
+        profile = np.zeros(shape + (n_char,), dtype=np.int8)
+        if self.has_regions:
+            share = self._rates_at(arrival)
+            share /= share.sum(axis=-1, keepdims=True)
+            u = stream(root, b, "region").random(shape)
+            profile[..., 0] = (u[..., None] > np.cumsum(share, axis=-1)[..., :-1]).sum(axis=-1)
+        for plan in self._plans:
+            row = np.zeros(shape, dtype=np.int64)
+            for p, s in zip(plan.parents, plan.strides):
+                row += profile[..., p].astype(np.int64) * s
+            u = stream(root, b, f"marker:{plan.name}").random(shape)
+            cum = plan.cumulative[row]
+            profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1)
+        self._derive(profile, profile)
+
+        observed, wait, reason = self._screen(root, b, profile, shape)
+        return Cohort(arrival, profile, observed, wait, reason), carry
+
+    def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False) -> None:
+        """Fill the derived characteristics of ``out`` from the markers in ``source``. On observed
+        profiles a derived marker is missing when the known conditions cannot decide it."""
+        for idx, any_of, conds in self._derived:
+            hits, unknown = [], []
+            for m, mask in conds:
+                code = source[..., m]
+                miss = code < 0
+                hits.append(mask[np.where(miss, 0, code)] & ~miss)
+                unknown.append(miss)
+            hit, unk = np.array(hits), np.array(unknown)
+            if any_of:
+                value = hit.any(axis=0).astype(np.int8)
+                undecided = ~hit.any(axis=0) & unk.any(axis=0)
+            else:
+                value = hit.all(axis=0).astype(np.int8)
+                undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
+            out[..., idx] = np.where(undecided, MISSING, value) if observed else value
+
+    def _screen(self, root, b, profile, shape):
+        sc = self.config.screening
+        reason = np.full(shape, RANDOMIZED, dtype=np.int8)
+        wait = np.zeros(shape, dtype=np.float32)
+        tissue_ok = np.zeros(shape, dtype=bool)
+        liquid_ok = np.zeros(shape, dtype=bool)
+        if sc.tissue is not None:
+            tissue_ok = stream(root, b, "screening:tissue").random(shape) >= sc.tissue.failure
+            wait += _turnaround(stream(root, b, "screening:tissue_days"), sc.tissue.turnaround, shape)
+            if sc.liquid is not None:
+                liquid_ok = ~tissue_ok & (stream(root, b, "screening:liquid").random(shape) < sc.liquid.detectable)
+                wait += np.where(tissue_ok, 0.0, _turnaround(stream(root, b, "screening:liquid_days"), sc.liquid.turnaround, shape))
+            reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
+        if sc.loss_hazard_per_day > 0:
+            lost = stream(root, b, "screening:loss").random(shape) < -np.expm1(-sc.loss_hazard_per_day * wait)
+            reason[lost] = LOST_WAITING
+        if sc.ineligible > 0:
+            reason[stream(root, b, "screening:eligibility").random(shape) < sc.ineligible] = INELIGIBLE
+
+        observed = profile.copy()
+        for plan in self._plans:
+            if plan.tissue is None and plan.liquid is None:
+                continue  # clinical characteristic: known
+            i = self.index[plan.name]
+            call = np.full(shape, MISSING, dtype=np.int8)
+            for assay, ok in (("tissue", tissue_ok), ("liquid", liquid_ok)):
+                acc = getattr(plan, assay)
+                if acc is None:
+                    continue
+                sens, spec, fail = acc
+                g = stream(root, b, f"assay:{assay}:{plan.name}")
+                u_call, u_fail = g.random(shape), g.random(shape)
+                truth = profile[..., i]
+                if len(self.levels[i]) == 2:
+                    positive = np.where(truth == 1, u_call < sens, u_call >= spec)
+                    value = positive.astype(np.int8)
+                else:
+                    value = truth
+                use = ok & (u_fail >= fail)
+                call = np.where(use, value, call)
+            observed[..., i] = call
+        self._derive(observed, observed, observed=True)
+        return observed, wait, reason
+
+    def cohort(self, root: np.random.SeedSequence, n_trials: int, n_patients: int) -> Cohort:
+        """The first ``n_patients`` screened patients (rounded up to whole blocks) of ``n_trials`` trials."""
+        carry = np.zeros(n_trials)
+        parts = []
+        for b in range(math.ceil(n_patients / BLOCK)):
+            part, carry = self.block(root, b, n_trials, carry)
+            parts.append(part)
+        return Cohort.concatenate(parts)
+
+    # ------------------------------------------------------------------ exact distribution
+
+    def distribution(self, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The exact joint distribution of the characteristics ``names`` (all when None): every
+        combination of levels with positive probability, as codes ``(S, C)`` over all
+        characteristics (unneeded ones 0) and probabilities ``(S,)``. Regions take their
+        steady-state shares."""
+        needed = set(self.index if names is None else names)
+        # close over parents and derived-marker inputs
+        changed = True
+        while changed:
+            changed = False
+            for plan in self._plans:
+                if plan.name in needed:
+                    for p in plan.parents:
+                        if self.names[p] not in needed:
+                            needed.add(self.names[p])
+                            changed = True
+            for idx, _, conds in self._derived:
+                if self.names[idx] in needed:
+                    for m, _mask in conds:
+                        if self.names[m] not in needed:
+                            needed.add(self.names[m])
+                            changed = True
+        codes = np.zeros((1, len(self.names)), dtype=np.int8)
+        prob = np.ones(1)
+        if self.has_regions and REGION in needed:
+            shares = self.steady_region_shares
+            codes = np.repeat(codes, shares.size, axis=0)
+            codes[:, 0] = np.arange(shares.size)
+            prob = shares.copy()
+        for plan in self._plans:
+            if plan.name not in needed:
+                continue
+            i = self.index[plan.name]
+            row = np.zeros(len(prob), dtype=np.int64)
+            for p, s in zip(plan.parents, plan.strides):
+                row += codes[:, p].astype(np.int64) * s
+            cum = np.concatenate([np.zeros((len(row), 1)), plan.cumulative[row], np.ones((len(row), 1))], axis=1)
+            level_p = np.diff(cum, axis=1)  # (S, L)
+            n_levels = level_p.shape[1]
+            codes = np.repeat(codes, n_levels, axis=0)
+            codes[:, i] = np.tile(np.arange(n_levels), len(prob))
+            prob = (prob[:, None] * level_p).ravel()
+            keep = prob > 0
+            codes, prob = codes[keep], prob[keep]
+        self._derive(codes, codes)
+        return codes, prob
+
+
+def _turnaround(g: np.random.Generator, t, shape) -> np.ndarray:
+    if t.sdlog == 0:
+        return np.full(shape, t.median_days, dtype=np.float32)
+    return (t.median_days * np.exp(t.sdlog * g.standard_normal(shape))).astype(np.float32)
+
+
+def expected_funnel(population: Population) -> dict[str, float]:
+    """Exact expected share of screened patients leaving the funnel for each reason."""
+    sc = population.screening
+    p_inel = sc.ineligible
+    if sc.tissue is None:
+        p_fail, p_lost = 0.0, 0.0
+    else:
+        ft = sc.tissue.failure
+        p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
+        p_fail = ft - p_liquid
+        h = sc.loss_hazard_per_day
+
+        def survive(t_days, extra=None):
+            """E[exp(-h W)] for a lognormal W (Gauss-Hermite), or a sum of two independent ones."""
+            x, w = np.polynomial.hermite_e.hermegauss(60)
+            w = w / w.sum()
+            m1 = t_days.median_days * np.exp(t_days.sdlog * x)
+            if extra is None:
+                return float((w * np.exp(-h * m1)).sum())
+            m2 = extra.median_days * np.exp(extra.sdlog * x)
+            return float((w * np.exp(-h * m1)).sum() * (w * np.exp(-h * m2)).sum())
+
+        s_tissue = survive(sc.tissue.turnaround)
+        s_both = survive(sc.tissue.turnaround, sc.liquid.turnaround) if sc.liquid is not None else s_tissue
+        # lost while waiting takes precedence over screen failure
+        p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
+        p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
+    keep = 1 - p_inel
+    return {
+        "randomized": keep * (1 - p_fail - p_lost),
+        "screen_failure": keep * p_fail,
+        "lost_while_waiting": keep * p_lost,
+        "ineligible": p_inel,
+    }
+
+
+__all__ = [
+    "BLOCK", "Cohort", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "PopulationModel",
+    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "stream",
+]
