@@ -175,13 +175,66 @@ def validate(files, scenario) -> None:
         _fail(problems)
 
 
+@main.command()
+@click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
+@click.option("--n", "n_patients", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Virtual patients to screen.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Seed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet here.")
+def population(scenario, n_patients, seed, out) -> None:
+    """Generate a cohort of virtual patients and compare it with the scenario's configuration.
+
+    Prints prevalences and co-occurrence of the markers, the screening funnel and the
+    outcomes of every treatment overall and per stratum, each next to its exact configured
+    value, so a scenario can be checked against its sources before simulating a trial.
+    """
+    from .cohort_summary import format_summary, summarize
+
+    try:
+        scen_path = resolve(scenario, "scenario")
+        scen = load_file(scen_path, "scenario")
+    except ConfigError as exc:
+        _fail(exc.problems)
+    if out is not None:
+        _prepare_out(out)
+    from .outcomes import VirtualPatients
+
+    start = time.perf_counter()
+    summary = summarize(VirtualPatients(scen), n_patients, seed)
+    elapsed = time.perf_counter() - start
+    click.echo(format_summary(summary))
+    click.echo(f"\n{n_patients:,} patients generated and summarized in {elapsed:.2f} s (seed {seed}, {scen_path})")
+    if out is not None:
+        for name in ("prevalence", "cooccurrence", "funnel", "outcomes"):
+            frame = getattr(summary, name)
+            _atomic_write(out / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+        _atomic_write(out / "patients.parquet", lambda p: summary.patients.to_parquet(p, index=False))
+        click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet to {out}")
+
+
+def _one_line(path: Path) -> str:
+    """The first sentence of a file's description (empty if it cannot be read)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return "(unreadable)"
+    text = " ".join(str(data.get("description", "")).split()) if isinstance(data, dict) else ""
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 @main.command(name="list")
 def list_shipped() -> None:
-    """List the shipped designs and scenarios."""
+    """List the shipped designs and scenarios with a one-line description each."""
     for kind in ("design", "scenario"):
         click.echo(f"{kind}s:")
-        for name in shipped_names(kind):
-            click.echo(f"  {name}")
+        names = shipped_names(kind)
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            click.echo(f"  {name.ljust(width)}  {_one_line(resolve(name, kind))}")
 
 
 if __name__ == "__main__":  # pragma: no cover

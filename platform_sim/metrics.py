@@ -379,6 +379,8 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
       equivalence, futility);
     * ``mean_n_total``, ``sd_n_total``, ``n_total_q05`` ... ``n_total_q95``:
       the trial's total sample size;
+    * ``mean_n_screened``: patients screened to randomize the trial's patients
+      (screen failures, patients lost while waiting and ineligible ones included);
     * ``fwer``: family-wise error rate, the probability of declaring superior
       at least one arm that is truly no better than its reference (NaN when the
       scenario has no such arm);
@@ -418,6 +420,8 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
     _put(row, "sd_n_total", _sd(n_total))
     for q in QUANTILES:
         _put(row, f"n_total_{_qname(q)}", _quantile(n_total, q))
+    if results.n_screened is not None:
+        _put(row, "mean_n_screened", _mean(np.asarray(results.n_screened, dtype=float)))
     _put(row, "fwer", _proportion(declared[:, null].any(axis=1)) if null.any() else (math.nan, math.nan))
     _put(row, "power", _proportion(declared[:, better].any(axis=1)) if better.any() else (math.nan, math.nan))
     for s, f in SELECTION_STRATEGIES.items():
@@ -454,7 +458,7 @@ def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
     Columns: ``trial`` (0..T-1), ``stop_look`` (index of the last look
     conducted), ``stop_reason`` (max, superiority, equivalence, futility),
     ``final_control`` (arm name of the control at the end, '' without one),
-    ``n_total``, then for every arm ``n_<arm>`` (patients randomized),
+    ``n_total``, ``n_screened`` (patients screened), then for every arm ``n_<arm>`` (patients randomized),
     ``responders_<arm>`` (endpoint events), ``status_<arm>`` (final status),
     ``declared_superior_<arm>``, ``post_mean_<arm>`` (final posterior mean rate)
     and ``prob_best_<arm>`` (final P(best), NaN for a dropped arm).
@@ -470,6 +474,8 @@ def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
         "final_control": pd.Categorical(fc_names, categories=names + [""]),
         "n_total": np.asarray(results.n).sum(axis=1),
     }
+    if results.n_screened is not None:
+        cols["n_screened"] = np.asarray(results.n_screened)
     per_arm = [
         ("n", lambda j: np.asarray(results.n)[:, j]),
         ("responders", lambda j: np.asarray(results.responders)[:, j]),
@@ -575,6 +581,7 @@ def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
         ("p_stopped_early", digits),
         ("p_inconclusive_at_max", digits),
         ("mean_n_total", count_digits),
+        ("mean_n_screened", count_digits),
         ("fwer", digits),
         ("power", digits),
         (f"bias_{s}", digits),
@@ -583,5 +590,5 @@ def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
     ]
     w = max(len(m) for m, _ in trial_rows)
     out += ["", "Trial"]
-    out += [f"{m.ljust(w)}  {_pm(trial[m], trial[f'{m}_mcse'], d)}" for m, d in trial_rows]
+    out += [f"{m.ljust(w)}  {_pm(trial[m], trial[f'{m}_mcse'], d)}" for m, d in trial_rows if m in trial.index]
     return "\n".join(out)

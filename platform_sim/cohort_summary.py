@@ -1,0 +1,234 @@
+"""Check a scenario against its sources before simulating a trial: a generated cohort's
+prevalences, co-occurrence, screening funnel and outcomes next to the configured (exact)
+values, as tidy pandas tables with Monte Carlo standard errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import Scenario
+from .outcomes import VirtualPatients
+from .population import BLOCK, MISSING, RANDOMIZED, REASON_NAMES, Cohort, expected_funnel
+
+_ROW_PATIENTS = 8 * BLOCK
+
+
+@dataclass
+class CohortSummary:
+    scenario: Scenario
+    n: int
+    prevalence: pd.DataFrame
+    cooccurrence: pd.DataFrame
+    funnel: pd.DataFrame
+    outcomes: pd.DataFrame
+    patients: pd.DataFrame
+
+
+def generate(patients: VirtualPatients, n: int, seed: int) -> tuple[Cohort, dict[str, np.ndarray]]:
+    """``n`` screened patients (flattened to one stream) and their potential outcomes on every
+    endpoint under every treatment: ``{endpoint: (n, treatments)}``."""
+    root = np.random.SeedSequence(seed)
+    rows = math.ceil(n / _ROW_PATIENTS)
+    carry = np.zeros(rows)
+    parts, outs = [], {ep: [] for ep in patients.scenario.endpoints}
+    treatments = list(patients.scenario.treatments)
+    for b in range(_ROW_PATIENTS // BLOCK):
+        block, carry = patients.population.block(root, b, rows, carry)
+        parts.append(block)
+        for ep in outs:
+            outs[ep].append(patients.outcomes.potential(root, b, block, ep, treatments))
+    cohort = Cohort.concatenate(parts)
+    flat = Cohort(**{k: v.reshape((1, v.shape[0] * v.shape[1]) + v.shape[2:])[:, :n] for k, v in vars(cohort).items()})
+    potentials = {ep: np.concatenate(v, axis=1).reshape(-1, len(treatments))[:n] for ep, v in outs.items()}
+    return flat, potentials
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0.0) / n) if n else math.nan
+
+
+def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> CohortSummary:
+    pop = patients.population
+    cohort, potentials = generate(patients, n, seed)
+    profile = cohort.profile[0]
+    observed = cohort.observed[0]
+    reason = cohort.reason[0]
+    randomized = reason == RANDOMIZED
+    codes, prob = pop.distribution()
+
+    rows = []
+    for i, (name, levels) in enumerate(zip(pop.names, pop.levels)):
+        got = observed[randomized, i]
+        reported = got != MISSING
+        for lv_i, lv in enumerate(levels):
+            exact = float(prob[codes[:, i] == lv_i].sum())
+            sim = float((profile[:, i] == lv_i).mean())
+            rows.append({
+                "characteristic": name, "level": lv, "configured": exact, "simulated": sim,
+                "simulated_mcse": _se(sim, n),
+                "reported_share": float((got[reported] == lv_i).mean()) if reported.any() else math.nan,
+                "missing_share": float(1 - reported.mean()) if randomized.any() else math.nan,
+            })
+    prevalence = pd.DataFrame(rows)
+
+    rows = []
+    for a, b in _related_pairs(patients):
+        ia, ib = pop.index[a], pop.index[b]
+        for la in range(len(pop.levels[ia])):
+            in_a = codes[:, ia] == la
+            pa = float(prob[in_a].sum())
+            sim_a = profile[:, ia] == la
+            for lb in range(1, len(pop.levels[ib])):
+                exact = float(prob[in_a & (codes[:, ib] == lb)].sum()) / pa if pa > 0 else math.nan
+                k = int(sim_a.sum())
+                sim = float((profile[sim_a, ib] == lb).mean()) if k else math.nan
+                rows.append({
+                    "given": a, "given_level": pop.levels[ia][la], "characteristic": b, "level": pop.levels[ib][lb],
+                    "configured": exact, "simulated": sim, "simulated_mcse": _se(sim, k), "n_given": k,
+                })
+    cooccurrence = pd.DataFrame(rows)
+
+    expected = expected_funnel(patients.scenario.population)
+    funnel = pd.DataFrame([
+        {"reason": r, "expected": expected[r], "simulated": float((reason == code).mean()),
+         "simulated_mcse": _se(float((reason == code).mean()), n)}
+        for code, r in enumerate(REASON_NAMES)
+    ])
+    waited = randomized & (cohort.wait_days[0] > 0)
+    funnel.attrs["median_wait_days"] = float(np.median(cohort.wait_days[0][waited])) if waited.any() else 0.0
+
+    outcomes = _outcome_table(patients, profile[randomized], {k: v[randomized] for k, v in potentials.items()}, codes, prob)
+    table = _patients_frame(patients, cohort, potentials)
+    return CohortSummary(patients.scenario, n, prevalence, cooccurrence, funnel, outcomes, table)
+
+
+def _related_pairs(patients: VirtualPatients) -> list[tuple[str, str]]:
+    """(parent, child) pairs of the conditional tables and of the derived markers."""
+    pairs = []
+    conf = patients.scenario.population
+    for name, marker in conf.markers.items():
+        pairs += [(g, name) for g in marker.given]
+    for name, d in conf.derived.items():
+        pairs += [(m, name) for m, _ in d.conditions]
+    return list(dict.fromkeys(pairs))
+
+
+def _outcome_table(patients, profile, potentials, codes, prob) -> pd.DataFrame:
+    """Exact and simulated outcome of every treatment overall and in every level of every
+    characteristic that enters an outcome model."""
+    pop, out = patients.population, patients.outcomes
+    treatments = list(patients.scenario.treatments)
+    rows = []
+    for ep, e in patients.scenario.endpoints.items():
+        strata = [(None, None)] + [
+            (name, lv) for name in patients._relevant_markers(ep, treatments) for lv in range(len(pop.levels[pop.index[name]]))
+        ]
+        for k, t in enumerate(treatments):
+            values = potentials[ep][:, k]
+            for name, lv in strata:
+                if name is None:
+                    mask_exact, mask_sim = np.ones(len(prob), dtype=bool), np.ones(len(values), dtype=bool)
+                    level = "all"
+                else:
+                    i = pop.index[name]
+                    mask_exact, mask_sim = codes[:, i] == lv, profile[:, i] == lv
+                    level = pop.levels[i][lv]
+                if prob[mask_exact].sum() <= 0:
+                    continue
+                exact = out.expected(ep, t, codes[mask_exact], prob[mask_exact])
+                v = values[mask_sim]
+                if e.kind == "time_to_event":
+                    sim = float(np.median(v)) if v.size else math.nan
+                    se = _median_se(out, ep, t, codes[mask_exact], prob[mask_exact], exact, v.size)
+                    measure = "median_months"
+                else:
+                    sim = float(v.mean()) if v.size else math.nan
+                    se = _se(sim, v.size)
+                    measure = "probability"
+                rows.append({
+                    "endpoint": ep, "measure": measure, "treatment": t, "characteristic": name or "all", "level": level,
+                    "configured": exact, "simulated": sim, "simulated_mcse": se, "n": int(v.size),
+                })
+    return pd.DataFrame(rows)
+
+
+def _median_se(out, ep, t, codes, prob, median, n) -> float:
+    """Asymptotic standard error of a sample median, 1 / (2 f(m) sqrt(n)), with the exact density."""
+    if not n or not math.isfinite(median):
+        return math.nan
+    p = prob / prob.sum()
+    h = max(1e-4, 1e-3 * median)
+    s = [float(p @ np.exp(-out.cumulative_hazard(ep, t, codes, x))) for x in (median - h, median + h)]
+    density = (s[0] - s[1]) / (2 * h)
+    return 1.0 / (2.0 * density * math.sqrt(n)) if density > 0 else math.nan
+
+
+def _patients_frame(patients, cohort: Cohort, potentials) -> pd.DataFrame:
+    pop = patients.population
+    cols: dict[str, object] = {
+        "patient": np.arange(cohort.arrival.shape[1]),
+        "arrival_month": cohort.arrival[0],
+        "wait_days": cohort.wait_days[0],
+        "screening": pd.Categorical.from_codes(cohort.reason[0].astype(int), categories=list(REASON_NAMES)),
+    }
+    for i, (name, levels) in enumerate(zip(pop.names, pop.levels)):
+        cols[name] = pd.Categorical.from_codes(cohort.profile[0][:, i].astype(int), categories=levels)
+        cols[f"{name}_reported"] = pd.Categorical.from_codes(cohort.observed[0][:, i].astype(int), categories=levels)
+    for ep, values in potentials.items():
+        for k, t in enumerate(patients.scenario.treatments):
+            cols[f"{ep}_{t}"] = values[:, k]
+    return pd.DataFrame(cols)
+
+
+def format_summary(summary: CohortSummary, digits: int = 3) -> str:
+    """A plain-text report of a :class:`CohortSummary`."""
+    s = summary.scenario
+    out = [f"scenario {s.name}: {summary.n:,} screened virtual patients (population {s.population.name})", ""]
+
+    def pm(v, se, d=digits):
+        return "nan" if not np.isfinite(v) else f"{v:.{d}f} ± {se:.{d}f}" if np.isfinite(se) else f"{v:.{d}f}"
+
+    def table(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> list[str]:
+        cells = [[h for h, _ in columns]] + [[f(r) for _, f in columns] for _, r in frame.iterrows()]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+        lines = ["  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))) for row in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return lines
+
+    out.append("Prevalence (true profile; 'reported' = screening result among randomized patients)")
+    out += table(summary.prevalence, [
+        ("characteristic", lambda r: r["characteristic"]), ("level", lambda r: r["level"]),
+        ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+        ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
+        ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
+    ])
+    if not summary.cooccurrence.empty:
+        out += ["", "Co-occurrence: P(characteristic = level | given = given level)"]
+        out += table(summary.cooccurrence, [
+            ("given", lambda r: f"{r['given']}={r['given_level']}"), ("characteristic", lambda r: f"{r['characteristic']}={r['level']}"),
+            ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+            ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+        ])
+    out += ["", f"Screening funnel (median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were tested)"]
+    out += table(summary.funnel, [
+        ("reason", lambda r: r["reason"]), ("", lambda r: ""),
+        ("expected", lambda r: f"{r['expected']:.{digits}f}"),
+        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+    ])
+    out += ["", "Outcomes of randomized patients by treatment and stratum (configured: exact, at calendar time 0)"]
+    out += table(summary.outcomes, [
+        ("endpoint", lambda r: f"{r['endpoint']} ({'median, months' if r['measure'] == 'median_months' else 'rate'})"),
+        ("treatment / stratum", lambda r: r["treatment"] + ("" if r["characteristic"] == "all" else f" | {r['characteristic']}={r['level']}")),
+        ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+        ("n", lambda r: f"{r['n']:,}"),
+    ])
+    return "\n".join(out)
+
+
+__all__ = ["CohortSummary", "format_summary", "generate", "summarize"]
