@@ -207,6 +207,9 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
         ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
         ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
     ])
+    if (summary.prevalence["characteristic"] == "region").any():
+        out.append("(region: configured = steady-state shares of the accrual rates; the cohort also covers ramp-up "
+                   "and later-starting regions, so its shares differ)")
     if not summary.cooccurrence.empty:
         out += ["", "Co-occurrence: P(characteristic = level | given = given level)"]
         out += table(summary.cooccurrence, [
@@ -221,6 +224,8 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
         ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
     ])
     out += ["", "Outcomes of randomized patients by treatment and stratum (configured: exact, at calendar time 0)"]
+    if s.time_trend:
+        out.append("(the scenario has a time trend: simulated values average over the cohort's calendar time)")
     out += table(summary.outcomes, [
         ("endpoint", lambda r: f"{r['endpoint']} ({'median, months' if r['measure'] == 'median_months' else 'rate'})"),
         ("treatment / stratum", lambda r: r["treatment"] + ("" if r["characteristic"] == "all" else f" | {r['characteristic']}={r['level']}")),

@@ -263,18 +263,20 @@ class VirtualPatients:
 
     def enrol(
         self, root, n_trials: int, n_needed: int, ep: str, treatments: list[str], times: bool = False,
-        keep_cohort: bool = False,
+        keep_cohort: bool = False, characteristics: list[str] | None = None,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each of ``n_trials`` trials, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
-        is set or the outcomes depend on calendar time."""
+        is set or the outcomes depend on calendar time; of the profile, only what the outcomes
+        depend on and the listed ``characteristics`` are drawn."""
         times = times or bool(self.scenario.time_trend)
+        needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
         outcome_parts, index_parts, cohort_parts = [], [], []
         b = 0
         while found.min() < n_needed:
-            block, carry = self.population.block(root, b, n_trials, carry, times)
+            block, carry = self.population.block(root, b, n_trials, carry, times, needed, set(characteristics or ()))
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(root, b, block, ep, treatments))
             cohort_parts.append(block)

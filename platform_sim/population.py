@@ -152,40 +152,53 @@ class PopulationModel:
     # ------------------------------------------------------------------ drawing
 
     def block(
-        self, root: np.random.SeedSequence, b: int, n_trials: int, carry: np.ndarray, times: bool = True
+        self, root: np.random.SeedSequence, b: int, n_trials: int, carry: np.ndarray, times: bool = True,
+        needed: set[str] | None = None, reported: set[str] | None = None,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for ``n_trials`` trials; ``carry`` is the integrated accrual
-        reached by the previous block (zeros for the first) and is returned updated. With
-        ``times=False`` arrival times are left out (NaN) unless regions need them."""
+        reached by the previous block (zeros for the first) and is returned updated.
+
+        ``needed``: the characteristics to draw (with :meth:`closure`; all when None); the others
+        are left MISSING. ``reported``: the characteristics whose screening result is needed
+        (with their closure; all needed ones when None); the others are MISSING when reported. ``times=False`` leaves arrival times out (NaN) unless a needed region
+        depends on them. Each quantity has its own stream, so what is drawn does not change the
+        values of what is drawn."""
         shape = (n_trials, BLOCK)
-        if times or self.has_regions:
+        needed = self.closure(needed)
+        with_region = self.has_regions and REGION in needed
+        if times or with_region:
             events = carry[:, None] + np.cumsum(stream(root, b, "arrival").standard_exponential(shape), axis=1)
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
             arrival = np.full(shape, np.nan)
         n_char = len(self.names)
-        profile = np.zeros(shape + (n_char,), dtype=np.int8)
-        if self.has_regions:
+        profile = np.full(shape + (n_char,), MISSING, dtype=np.int8)
+        if with_region:
             share = self._rates_at(arrival)
             share /= share.sum(axis=-1, keepdims=True)
             u = stream(root, b, "region").random(shape)
             profile[..., 0] = (u[..., None] > np.cumsum(share, axis=-1)[..., :-1]).sum(axis=-1)
         for plan in self._plans:
+            if plan.name not in needed:
+                continue
             row = np.zeros(shape, dtype=np.int64)
             for p, s in zip(plan.parents, plan.strides):
                 row += profile[..., p].astype(np.int64) * s
             u = stream(root, b, f"marker:{plan.name}").random(shape)
             cum = plan.cumulative[row]
             profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1)
-        self._derive(profile, profile)
+        self._derive(profile, profile, needed=needed)
 
-        observed, wait, reason = self._screen(root, b, profile, shape)
+        reported = needed if reported is None else self.closure(reported) & needed
+        observed, wait, reason = self._screen(root, b, profile, shape, reported)
         return Cohort(arrival, profile, observed, wait, reason), carry
 
-    def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False) -> None:
+    def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
         """Fill the derived characteristics of ``out`` from the markers in ``source``. On observed
         profiles a derived marker is missing when the known conditions cannot decide it."""
         for idx, any_of, conds in self._derived:
+            if needed is not None and self.names[idx] not in needed:
+                continue
             hits, unknown = [], []
             for m, mask in conds:
                 code = source[..., m]
@@ -201,7 +214,7 @@ class PopulationModel:
                 undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
             out[..., idx] = np.where(undecided, MISSING, value) if observed else value
 
-    def _screen(self, root, b, profile, shape):
+    def _screen(self, root, b, profile, shape, needed):
         sc = self.config.screening
         reason = np.full(shape, RANDOMIZED, dtype=np.int8)
         wait = np.zeros(shape, dtype=np.float32)
@@ -220,10 +233,11 @@ class PopulationModel:
         if sc.ineligible > 0:
             reason[stream(root, b, "screening:eligibility").random(shape) < sc.ineligible] = INELIGIBLE
 
-        observed = profile.copy()
+        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile, MISSING)
+        observed = observed.astype(np.int8)
         for plan in self._plans:
-            if plan.tissue is None and plan.liquid is None:
-                continue  # clinical characteristic: known
+            if (plan.tissue is None and plan.liquid is None) or plan.name not in needed:
+                continue  # clinical characteristic (known), or not asked for
             i = self.index[plan.name]
             call = np.full(shape, MISSING, dtype=np.int8)
             for assay, ok in (("tissue", tissue_ok), ("liquid", liquid_ok)):
@@ -231,8 +245,10 @@ class PopulationModel:
                 if acc is None:
                     continue
                 sens, spec, fail = acc
-                g = stream(root, b, f"assay:{assay}:{plan.name}")
-                u_call, u_fail = g.random(shape), g.random(shape)
+                # two quantities, two streams: drawing both from one stream would make trial t's
+                # failures depend on how many trials the batch holds
+                u_call = stream(root, b, f"assay:{assay}:{plan.name}").random(shape)
+                u_fail = stream(root, b, f"assay_failure:{assay}:{plan.name}").random(shape)
                 truth = profile[..., i]
                 if len(self.levels[i]) == 2:
                     positive = np.where(truth == 1, u_call < sens, u_call >= spec)
@@ -242,7 +258,7 @@ class PopulationModel:
                 use = ok & (u_fail >= fail)
                 call = np.where(use, value, call)
             observed[..., i] = call
-        self._derive(observed, observed, observed=True)
+        self._derive(observed, observed, observed=True, needed=needed)
         return observed, wait, reason
 
     def cohort(self, root: np.random.SeedSequence, n_trials: int, n_patients: int) -> Cohort:
@@ -256,13 +272,10 @@ class PopulationModel:
 
     # ------------------------------------------------------------------ exact distribution
 
-    def distribution(self, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The exact joint distribution of the characteristics ``names`` (all when None): every
-        combination of levels with positive probability, as codes ``(S, C)`` over all
-        characteristics (unneeded ones 0) and probabilities ``(S,)``. Regions take their
-        steady-state shares."""
+    def closure(self, names: list[str] | set[str] | None) -> set[str]:
+        """``names`` (all when None) with everything they are drawn from: parents in the conditional
+        tables and the inputs of derived markers."""
         needed = set(self.index if names is None else names)
-        # close over parents and derived-marker inputs
         changed = True
         while changed:
             changed = False
@@ -278,6 +291,14 @@ class PopulationModel:
                         if self.names[m] not in needed:
                             needed.add(self.names[m])
                             changed = True
+        return needed
+
+    def distribution(self, names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The exact joint distribution of the characteristics ``names`` (all when None): every
+        combination of levels with positive probability, as codes ``(S, C)`` over all
+        characteristics (those not needed by ``names`` are 0, meaningless) and probabilities ``(S,)``. Regions take their
+        steady-state shares."""
+        needed = self.closure(names)
         codes = np.zeros((1, len(self.names)), dtype=np.int8)
         prob = np.ones(1)
         if self.has_regions and REGION in needed:
@@ -300,7 +321,7 @@ class PopulationModel:
             prob = (prob[:, None] * level_p).ravel()
             keep = prob > 0
             codes, prob = codes[keep], prob[keep]
-        self._derive(codes, codes)
+        self._derive(codes, codes, needed=needed)
         return codes, prob
 
 

@@ -137,7 +137,7 @@ def _malformed_design(shipped_yaml, write_yaml):
 
 def _probability_above_one(shipped_yaml, write_yaml):
     s = shipped_yaml("scenario", SCENARIO)
-    s["treatments"]["durva_oleclumab"]["rates"]["dcr12"] = 1.5
+    s["treatments"]["docetaxel"]["outcomes"]["orr"]["rate"] = 1.5
     return ["--scenario", write_yaml(s, "bad_scenario.yaml")]
 
 
@@ -146,7 +146,9 @@ BAD_INPUTS = {
     "unknown_design_name": (lambda *_: ["--design", "no_such_design"], ["no_such_design", "pioneer_rar"]),
     "typo_in_treatment": (_typo_design, ["typo_design.yaml", "design.arms[1].treatment", "durva_olecumab"]),
     "malformed_yaml": (_malformed_design, ["malformed.yaml", "malformed YAML", "line"]),
-    "probability_above_one": (_probability_above_one, ["bad_scenario.yaml", "durva_oleclumab", "dcr12", "1.5"]),
+    "probability_above_one": (
+        _probability_above_one, ["bad_scenario.yaml", "scenario.treatments.docetaxel.outcomes.orr.rate", "1.5"]
+    ),
 }
 
 
@@ -249,7 +251,11 @@ def test_list_shows_shipped_names():
     out = result.stdout
     designs, scenarios = out.split("scenarios:")
     assert designs.startswith("designs:")
-    assert set(designs.split()[1:]) == set(shipped_names("design")) >= {"pioneer_rar", "benchmark_four_arm"}
-    assert set(scenarios.split()) == set(shipped_names("scenario")) >= {
+
+    def names(block: str) -> set[str]:  # each entry line: "  name  one-line description"
+        return {line.split()[0] for line in block.splitlines() if line.startswith("  ") and line.strip()}
+
+    assert names(designs) == set(shipped_names("design")) >= {"pioneer_rar", "benchmark_four_arm"}
+    assert names(scenarios) == set(shipped_names("scenario")) >= {
         "pioneer_null", "pioneer_alternative", "benchmark_four_arm"
     }

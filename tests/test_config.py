@@ -12,9 +12,11 @@ import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
 import pydantic
 import pytest
 import yaml
+from scipy import optimize
 
 from platform_sim.config import (
     ConfigError,
@@ -29,12 +31,16 @@ from platform_sim.config import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = [
-    ("pioneer_rar", "pioneer_null"),
-    ("pioneer_rar", "pioneer_alternative"),
-    ("benchmark_four_arm", "benchmark_four_arm"),
+# The PIONeeR-like scenarios: one shared population (scenarios/populations/post_ici_nsclc.yaml),
+# the same endpoints and the same seven treatments, so every design runs on every scenario.
+PIONEER_SCENARIOS = [
+    "pioneer_null", "pioneer_alternative", "s1800a_allcomer", "atm_ceralasertib", "stk11_keap1_ctla4",
+    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift",
 ]
+PAIRS = [("pioneer_rar", s) for s in PIONEER_SCENARIOS] + [("benchmark_four_arm", "benchmark_four_arm")]
 PIONEER_ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
+TREATMENTS = PIONEER_ARMS + ["durva_tremelimumab", "dato_dxd", "ramucirumab_pembrolizumab"]
+MONTHS_12_WEEKS = 12 * 7 / (365.25 / 12)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,11 +108,11 @@ def assert_valid(tmp_path: Path, data: dict) -> None:
 
 def test_shipped_names_are_listed():
     assert {"pioneer_rar", "benchmark_four_arm"} <= set(shipped_names("design"))
-    assert {"pioneer_null", "pioneer_alternative", "benchmark_four_arm"} <= set(shipped_names("scenario"))
+    assert {*PIONEER_SCENARIOS, "benchmark_four_arm"} <= set(shipped_names("scenario"))
 
 
 @pytest.mark.parametrize("kind,name", [("design", d) for d in ("pioneer_rar", "benchmark_four_arm")]
-                         + [("scenario", s) for s in ("pioneer_null", "pioneer_alternative", "benchmark_four_arm")])
+                         + [("scenario", s) for s in (*PIONEER_SCENARIOS, "benchmark_four_arm")])
 def test_every_shipped_file_loads_alone(kind, name):
     path = ROOT / f"{kind}s" / f"{name}.yaml"
     assert validate_files([path]) == []
@@ -125,10 +131,140 @@ def test_shipped_pairs_load_by_name_from_any_directory(design, scenario, tmp_pat
     assert validate_files([ROOT / "designs" / f"{design}.yaml", ROOT / "scenarios" / f"{scenario}.yaml"]) == []
 
 
+def _joint(population: dict) -> list[tuple[dict, float]]:
+    """Every profile (marker -> level, derived markers included) with its probability, enumerated
+    directly from the population YAML's conditional tables (independently of PopulationModel)."""
+    profiles = [({}, 1.0)]
+    for name, m in population["markers"].items():
+        levels = m.get("levels", ["negative", "positive"])
+        table = m["prevalence"] if "prevalence" in m else m["probabilities"]
+        out = []
+        for prof, p in profiles:
+            row = table
+            if m.get("given"):
+                key = ", ".join(prof[g] for g in m["given"])
+                row = next(v for k, v in table.items() if ", ".join(x.strip() for x in k.split(",")) == key)
+            probs = [1 - row, row] if "prevalence" in m else row
+            out += [({**prof, name: lv}, p * q) for lv, q in zip(levels, probs) if q > 0]
+        profiles = out
+    for prof, _ in profiles:
+        for name, d in population.get("derived", {}).items():
+            hits = []
+            for c in d.get("any_of") or d.get("all_of"):
+                conditions = {c: ["positive"]} if isinstance(c, str) else c
+                hits += [prof[m] in ([lv] if isinstance(lv, str) else lv) for m, lv in conditions.items()]
+            prof[name] = "positive" if (any(hits) if "any_of" in d else all(hits)) else "negative"
+    return profiles
+
+
+def _collapse(profiles, markers: set[str]) -> list[tuple[dict, float]]:
+    """The distribution of ``markers`` only (summing the probabilities of the other markers' levels)."""
+    out: dict[tuple, float] = {}
+    for prof, p in profiles:
+        key = tuple(sorted((m, prof[m]) for m in markers))
+        out[key] = out.get(key, 0.0) + p
+    return [(dict(key), p) for key, p in out.items()]
+
+
+def _named_markers(scenario: dict) -> set[str]:
+    """Every marker a scenario's outcome models name."""
+    models = [scenario["prognostic"]["pfs"], scenario["prognostic"]["orr"]]
+    models += [m for t in scenario["treatments"].values() for m in t.get("outcomes", {}).values()]
+    return {marker for m in models for key in ("hazard_ratios", "odds_ratios") for marker in m.get(key, {})}
+
+
+def _ratio(ratios: dict, prof: dict) -> float:
+    """Product of the ratios of a profile's non-reference levels ({marker: r} or {marker: {level: r}})."""
+    out = 1.0
+    for marker, r in ratios.items():
+        if isinstance(r, dict):
+            out *= r.get(prof[marker], 1.0)
+        elif prof[marker] == "positive":
+            out *= r
+    return out
+
+
+def _hazards_and_odds(scenario: dict, treatment: str, profiles) -> tuple[np.ndarray, np.ndarray]:
+    """Each profile's PFS hazard (per month) and ORR odds under ``treatment``, from the scenario YAML."""
+    t = scenario["treatments"]
+    chain = [treatment]
+    while "relative_to" in t[chain[-1]]:
+        chain.append(t[chain[-1]]["relative_to"])
+    root = t[chain[-1]]["outcomes"]
+    hazard, odds = [], []
+    for prof, _ in profiles:
+        h = math.log(2) / root["pfs"]["median_months"] * _ratio(scenario["prognostic"]["pfs"]["hazard_ratios"], prof)
+        o = root["orr"]["rate"] / (1 - root["orr"]["rate"]) * _ratio(scenario["prognostic"]["orr"]["odds_ratios"], prof)
+        for name in chain[:-1]:
+            out = t[name].get("outcomes", {})
+            pfs, orr = out.get("pfs", {}), out.get("orr", {})
+            assert pfs.get("onset_weeks", 0) == 0  # not modelled here
+            h *= pfs.get("hazard_ratio", 1.0) * _ratio(pfs.get("hazard_ratios", {}), prof)
+            o *= orr.get("odds_ratio", 1.0) * _ratio(orr.get("odds_ratios", {}), prof)
+        hazard.append(h)
+        odds.append(o)
+    return np.array(hazard), np.array(odds)
+
+
 def test_shipped_contents_as_read():
+    population = yaml.safe_load((ROOT / "scenarios" / "populations" / "post_ici_nsclc.yaml").read_text())
+    profiles = _joint(population)
+    prob = np.array([p for _, p in profiles])
+    assert prob.sum() == pytest.approx(1.0, abs=1e-12)
+
+    def share(marker, level="positive"):
+        return sum(p for prof, p in profiles if prof[marker] == level)
+
+    # the prevalences the population file documents (biomarkers.md section 8)
+    assert share("histology", "nonsquamous") == pytest.approx(0.72, abs=1e-12)
+    assert share("resistance", "primary") == pytest.approx(0.42, abs=0.005)
+    assert [share("pdl1", lv) for lv in ("lt1", "1to49", "ge50")] == pytest.approx([0.48, 0.32, 0.20], abs=0.005)
+    assert share("trop2_nmr") == pytest.approx(0.72 * 0.66 + 0.28 * 0.44, abs=1e-12)
+    assert share("atm") == pytest.approx(0.08, abs=0.001)
+    assert share("stk11") == pytest.approx(0.130, abs=0.001)
+    assert share("kl") == pytest.approx(0.057, abs=0.001)
+
+    def truth(name: str, treatments: list[str]) -> dict[str, tuple[float, float, float]]:
+        """Population (median PFS, 12-week disease control, ORR) by treatment, dropout included."""
+        scenario = yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text())
+        marginal = _collapse(profiles, _named_markers(scenario))
+        prob = np.array([p for _, p in marginal])
+        drop = scenario.get("dropout")
+        kept = 1.0
+        if drop is not None:
+            assert drop["before_weeks"] == 12  # dropout at the 12-week assessment, as shipped
+            kept = 1 - drop["probability"]
+        out = {}
+        for tr in treatments:
+            h, o = _hazards_and_odds(scenario, tr, marginal)
+            median = optimize.brentq(lambda x: prob @ np.exp(-h * x) - 0.5, 0.0, 100.0, xtol=1e-12)
+            out[tr] = (median, kept * prob @ np.exp(-h * MONTHS_12_WEEKS), kept * prob @ (o / (1 + o)))
+        return out
+
+    null = truth("pioneer_null", TREATMENTS)
+    median, dcr12, orr = null["docetaxel"]
+    # the calibration documented in the files: CONTACT-01 median PFS 4.0 months, ORR 0.14
+    assert median == pytest.approx(4.0, abs=0.005)
+    assert orr == pytest.approx(0.14, abs=0.0005)
+    assert dcr12 == pytest.approx(0.618, abs=0.0005)
+    assert all(v == pytest.approx(null["docetaxel"], rel=1e-12) for v in null.values())
+
+    for name in PIONEER_SCENARIOS:
+        spec = Spec.load("pioneer_rar", name)
+        vp = spec.patients
+        expected = truth(name, TREATMENTS)
+        assert spec.true_rates == pytest.approx([expected[a][1] for a in PIONEER_ARMS], abs=1e-9), name
+        for k, ep in enumerate(("pfs", "dcr12", "orr")):
+            assert vp.truth(ep, TREATMENTS) == pytest.approx([expected[t][k] for t in TREATMENTS], abs=1e-6), (name, ep)
+
+    # the effects each scenario's description states
+    alt = truth("pioneer_alternative", PIONEER_ARMS)
+    assert alt["durva_oleclumab"][1] - alt["docetaxel"][1] == pytest.approx(0.095, abs=0.005)
+    assert alt["durva_monalizumab"] == pytest.approx(alt["docetaxel"], rel=1e-12)
+    phase2 = truth("phase2_optimism", ["docetaxel", "durva_oleclumab"])
+    assert phase2["durva_oleclumab"][1] - phase2["docetaxel"][1] == pytest.approx(0.075, abs=0.0005)
+
     alt = Spec.load("pioneer_rar", "pioneer_alternative")
-    assert alt.true_rates == pytest.approx([0.62, 0.77, 0.62, 0.62], abs=1e-12)
-    assert Spec.load("pioneer_rar", "pioneer_null").true_rates == pytest.approx([0.62] * 4, abs=1e-12)
     assert alt.design.arm_names == PIONEER_ARMS
     assert alt.design.control_index == 0
     assert alt.design.looks.randomized_n == [60, 90, 120, 150, 180, 210, 240]
@@ -252,16 +388,26 @@ def test_file_neither_design_nor_scenario(tmp_path):
 @pytest.mark.parametrize("rate,allowed", [(1.2, "less than or equal to 1"), (-0.1, "greater than or equal to 0")])
 def test_scenario_rate_outside_unit_interval(tmp_path, rate, allowed):
     s = shipped("scenario", "pioneer_alternative")
-    s["treatments"]["durva_oleclumab"]["rates"]["dcr12"] = rate
-    p = the_problem(problems_of(tmp_path, s), "scenario.treatments.durva_oleclumab.rates.dcr12")
+    s["treatments"]["docetaxel"]["outcomes"]["orr"]["rate"] = rate
+    p = the_problem(problems_of(tmp_path, s), "scenario.treatments.docetaxel.outcomes.orr.rate")
     assert allowed in p.message
     assert p.value == rate
 
 
-def test_scenario_rate_at_bounds_is_valid(tmp_path):
+@pytest.mark.parametrize("field", ["odds_ratio", "hazard_ratio"])
+def test_scenario_ratio_must_be_positive(tmp_path, field):
     s = shipped("scenario", "pioneer_alternative")
-    s["treatments"]["durva_oleclumab"]["rates"]["dcr12"] = 1
-    s["treatments"]["docetaxel"]["rates"]["dcr12"] = 0
+    endpoint = "orr" if field == "odds_ratio" else "pfs"
+    s["treatments"]["durva_oleclumab"]["outcomes"][endpoint][field] = -1
+    p = the_problem(problems_of(tmp_path, s), f"scenario.treatments.durva_oleclumab.outcomes.{endpoint}.{field}")
+    assert "greater than 0" in p.message
+    assert p.value == -1
+
+
+@pytest.mark.parametrize("rate", [0, 1])
+def test_scenario_rate_at_bounds_is_valid(tmp_path, rate):
+    s = shipped("scenario", "pioneer_alternative")
+    s["treatments"]["docetaxel"]["outcomes"]["orr"]["rate"] = rate
     assert problems_of(tmp_path, s) == []
 
 
@@ -292,9 +438,9 @@ def test_arm_treatment_missing_from_scenario(tmp_path):
 
 def test_endpoint_name_mismatch(tmp_path):
     d = pioneer()
-    d["endpoint"]["name"] = "orr"
+    d["endpoint"]["name"] = "os"
     p = _pair_problem(tmp_path, d, "design.endpoint.name")
-    assert p.value == "orr"
+    assert p.value == "os"
     assert "defines no such endpoint" in p.message and "dcr12" in p.message
 
 
@@ -660,16 +806,16 @@ def test_problems_from_several_files_are_reported_together(tmp_path):
     d = pioneer()
     d["randomization"]["burn_in_n"] = 300
     s = shipped("scenario", "pioneer_null")
-    s["treatments"]["docetaxel"]["rates"]["dcr12"] = 2
-    s["treatments"]["durva_oleclumab"]["rates"]["dcr12"] = -1
+    s["treatments"]["docetaxel"]["outcomes"]["orr"]["rate"] = 2
+    s["treatments"]["durva_oleclumab"]["outcomes"] = {"orr": {"odds_ratio": -1}}
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: [x\n")
     dfile, sfile = write(tmp_path, d, "d.yaml"), write(tmp_path, s, "s.yaml")
     problems = validate_files([dfile, sfile, broken])
     assert sorted((p.file, p.path) for p in problems) == sorted([
         (str(dfile), "design.randomization.burn_in_n"),
-        (str(sfile), "scenario.treatments.docetaxel.rates.dcr12"),
-        (str(sfile), "scenario.treatments.durva_oleclumab.rates.dcr12"),
+        (str(sfile), "scenario.treatments.docetaxel.outcomes.orr.rate"),
+        (str(sfile), "scenario.treatments.durva_oleclumab.outcomes.orr.odds_ratio"),
         (str(broken), "file"),
     ])
     with pytest.raises(ConfigError) as info:
@@ -679,7 +825,7 @@ def test_problems_from_several_files_are_reported_together(tmp_path):
 
 def test_pair_problems_are_all_reported(tmp_path):
     d = pioneer()
-    d["endpoint"]["name"] = "orr"
+    d["endpoint"]["name"] = "os"
     d["arms"][1]["treatment"] = "x1"
     d["arms"][3]["treatment"] = "x3"
     dfile = write(tmp_path, d)

@@ -228,6 +228,17 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
                 design.endpoint.name,
             )
         )
+    endpoint = scenario.endpoints.get(design.endpoint.name)
+    if endpoint is not None and endpoint.kind == "time_to_event":
+        binary = sorted(n for n, e in scenario.endpoints.items() if e.kind != "time_to_event")
+        problems.append(
+            Problem(
+                "design.endpoint.name",
+                "is a time-to-event endpoint; designs decide on binary or landmark endpoints "
+                f"(this scenario has {binary})",
+                design.endpoint.name,
+            )
+        )
     for i, arm in enumerate(design.arms):
         if arm.treatment not in scenario.treatments:
             problems.append(

@@ -217,11 +217,20 @@ def detect_kind(data: dict) -> str | None:
         return "design"
     if "treatments" in data:
         return "scenario"
+    if {"markers", "accrual", "screening", "derived"} & set(data):
+        return "population"
     return None
 
 
-def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario:
-    """Load one design or scenario file (kind detected from its keys when not given)."""
+def parse_population(data: dict, file: str | None = None) -> Population:
+    population, problems = _validate(Population, data, "population", file)
+    if problems:
+        raise ConfigError(problems)
+    return population
+
+
+def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario | Population:
+    """Load one design, scenario or population file (kind detected from its keys when not given)."""
     path = Path(path)
     data, problems = _read_yaml(path, kind or "file")
     if problems:
@@ -231,9 +240,14 @@ def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario:
         return parse_design(data, str(path))
     if kind == "scenario":
         return parse_scenario(data, str(path))
-    raise ConfigError(
-        [Problem("file", "is neither a design (it has no 'arms') nor a scenario (it has no 'treatments')", file=str(path))]
-    )
+    if kind == "population":
+        return parse_population(data, str(path))
+    raise ConfigError([Problem(
+        "file",
+        "is neither a design (it has no 'arms'), a scenario (no 'treatments') nor a population (no 'markers', "
+        "'accrual' or 'screening')",
+        file=str(path),
+    )])
 
 
 def load_files(paths: list[str | Path]) -> tuple[list[tuple[str, Design | Scenario]], list[Problem]]:

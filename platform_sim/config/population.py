@@ -25,7 +25,7 @@ import itertools
 import math
 from typing import Annotated, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
 
@@ -68,6 +68,21 @@ class Marker(Frozen):
     probabilities: Union[list[Probability], dict[str, list[Probability]], None] = None
     tissue: AssayAccuracy | None = None
     liquid: AssayAccuracy | None = None
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _levels_as_text(cls, levels):
+        """Levels written as numbers (ECOG 0, 1, 2) are names like any other."""
+        if isinstance(levels, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in levels]
+        return levels
+
+    @field_validator("prevalence", "probabilities", mode="before")
+    @classmethod
+    def _keys_as_text(cls, table):
+        if isinstance(table, dict):
+            return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in table.items()}
+        return table
 
     @model_validator(mode="after")
     def _shape(self) -> "Marker":

@@ -223,22 +223,23 @@ def _outcome_problems(where, model, kind, relative, levels, baseline_check=True)
             relative_only = (given - wrong) & {"odds_ratio", "hazard_ratio", "onset_weeks"}
             if relative_only:
                 problems.append(f"{where}: {sorted(relative_only)} need relative_to (a comparator treatment)")
-    ratios = model.odds_ratios if kind == "binary" else model.hazard_ratios
-    for marker, value in ratios.items():
+    field = "odds_ratios" if kind == "binary" else "hazard_ratios"
+    for marker, value in getattr(model, field).items():
+        at = f"{where}.{field}.{marker}"  # the path of the ratio in the file
         if marker not in levels:
-            problems.append(f"{where}: {marker!r} is not a marker of the population; markers are {sorted(levels)}")
+            problems.append(f"{at}: {marker!r} is not a marker of the population; markers are {sorted(levels)}")
             continue
         lv = levels[marker]
         if not isinstance(value, dict):
             if len(lv) != 2:
                 problems.append(
-                    f"{where}.{marker}: has levels {lv}; give a ratio per non-reference level, e.g. {{{lv[-1]}: 1.5}}"
+                    f"{at}: has levels {lv}; give a ratio per non-reference level, e.g. {{{lv[-1]}: 1.5}}"
                 )
         else:
             bad = [k for k in value if k not in lv[1:]]
             if bad:
                 problems.append(
-                    f"{where}.{marker}: {bad} are not non-reference levels of {marker!r}; "
+                    f"{at}: {bad} are not non-reference levels of {marker!r}; "
                     f"the reference is {lv[0]!r}, the others {lv[1:]}"
                 )
     return problems
