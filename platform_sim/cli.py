@@ -155,6 +155,78 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
 
 
 @main.command()
+@click.option("--designs", "designs", multiple=True, required=True,
+              help="Design files or shipped names (repeat the option, or separate with commas).")
+@click.option("--scenarios", "scenarios", multiple=True, required=True,
+              help="Scenario files or shipped names (repeat the option, or separate with commas).")
+@click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Simulated trials per seeded chunk.")
+@click.option("--reference", default=None, help="Design the others are compared with (default: the first).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
+              help="How to print the side-by-side table.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write comparison.csv and manifest.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fmt, out, quiet) -> None:
+    """Run every design on every scenario with the same simulated patients and compare them.
+
+    Each design x scenario pair sees the same virtual patients with the same potential outcomes
+    (common random numbers), so differences between designs are paired: the table shows each
+    design's operating characteristics with Monte Carlo errors and its difference from the
+    reference design with the paired standard error.
+    """
+    from .compare import compare as run_comparison, side_by_side
+
+    designs = [x for d in designs for x in d.split(",") if x]
+    scenarios = [x for s in scenarios for x in s.split(",") if x]
+    if reference is not None and reference not in designs:
+        _fail([f"--reference {reference}: not one of the designs {designs}"])
+    if out is not None:
+        _prepare_out(out)
+    from .posterior import warm_up
+
+    warm_up()
+    total = n_sims * len(designs) * len(scenarios)
+    start = time.perf_counter()
+    try:
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            with tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
+                result = run_comparison(designs, scenarios, n_sims, seed, workers, chunk_size, reference, bar.update)
+        else:
+            result = run_comparison(designs, scenarios, n_sims, seed, workers, chunk_size, reference)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
+        sys.exit(130)
+    elapsed = time.perf_counter() - start
+    if fmt == "text":
+        click.echo(f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
+                   f"common random numbers; {total / elapsed:,.0f} trials/s ({elapsed:.1f} s)\n")
+    click.echo(side_by_side(result, fmt))
+    if out is not None:
+        manifest_path = out / "manifest.json"
+        manifest_path.unlink(missing_ok=True)
+        _atomic_write(out / "comparison.csv", lambda p: result.table.to_csv(p, index=False))
+        manifest = {
+            "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "designs": designs, "scenarios": scenarios, "reference": result.reference,
+            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
+            "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": ["comparison.csv"],
+        }
+        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+        if fmt == "text":
+            click.echo(f"\nwrote {out}/comparison.csv and {out}/manifest.json")
+
+
+@main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--scenario", default=None, help="Also check each design's names against this scenario (file or name).")
 def validate(files, scenario) -> None:

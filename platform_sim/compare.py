@@ -1,0 +1,211 @@
+"""Compare designs on scenarios with the same simulated patients, and paired differences.
+
+Every design runs on every scenario with the same seed and chunk size, so the
+``t``-th simulated trial of every design enrols the same virtual patients with the
+same potential outcomes (common random numbers). A difference between two designs
+is then estimated trial by trial, and its standard error (the standard deviation
+of the per-trial differences over sqrt(T)) is much smaller than that of two
+independent runs whenever the designs' outcomes are correlated.
+
+The result is one tidy table, one row per design x scenario x metric (and x arm
+for arm-level metrics), with the value, its Monte Carlo standard error and the
+paired difference from the reference design with its paired standard error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import ConfigError, Spec
+from .metrics import truth
+from .results import TrialResults
+from .runner import DEFAULT_CHUNK_SIZE, run
+
+# Trial-level metrics: per-trial values whose mean is the operating characteristic.
+TRIAL_METRICS = {
+    "p_any_effective": "at least one arm declared effective (superior to the control, or best without one)",
+    "power": "at least one truly effective arm declared effective (NaN without one)",
+    "fwer": "at least one truly null arm declared effective (NaN without one)",
+    "p_correct_finding": "every arm declared effective exactly when it truly works",
+    "n_randomized": "patients randomized",
+    "n_screened": "patients screened to randomize them",
+    "n_not_randomized": "screened but not randomized (screen failures, lost while waiting, ineligible)",
+    "n_on_effective_arms": "patients randomized to truly effective arms",
+    "n_on_null_arms": "patients randomized to truly null arms",
+    "responders": "endpoint events (responses / disease control) among randomized patients",
+}
+ARM_METRICS = {
+    "p_declared_effective": "the arm was declared effective (power where it works, false-positive rate where not)",
+    "mean_n": "patients randomized to the arm",
+}
+
+
+def _per_trial(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
+    tr = truth(spec)
+    better = tr["truly_better"].to_numpy(dtype=bool)
+    null = tr["truly_null"].to_numpy(dtype=bool)
+    declared = np.asarray(results.declared_superior, dtype=bool)
+    n = np.asarray(results.n, dtype=float)
+    c = spec.design.control_index
+    judged = np.ones(n.shape[1], dtype=bool)
+    if c is not None:
+        judged[c] = False
+    nan = np.full(results.n_trials, np.nan)
+    screened = np.asarray(results.n_screened, dtype=float) if results.n_screened is not None else nan
+    total = n.sum(axis=1)
+    return {
+        "p_any_effective": declared[:, judged].any(axis=1).astype(float),
+        "power": declared[:, better].any(axis=1).astype(float) if better.any() else nan,
+        "fwer": declared[:, null].any(axis=1).astype(float) if null.any() else nan,
+        "p_correct_finding": (declared[:, judged] == better[judged]).all(axis=1).astype(float),
+        "n_randomized": total,
+        "n_screened": screened,
+        "n_not_randomized": screened - total,
+        "n_on_effective_arms": n[:, better].sum(axis=1),
+        "n_on_null_arms": n[:, null].sum(axis=1),
+        "responders": np.asarray(results.responders, dtype=float).sum(axis=1),
+    }
+
+
+def _per_arm(results: TrialResults, spec: Spec) -> dict[str, dict[str, np.ndarray]]:
+    declared = np.asarray(results.declared_superior, dtype=float)
+    n = np.asarray(results.n, dtype=float)
+    return {
+        arm: {"p_declared_effective": declared[:, j], "mean_n": n[:, j]}
+        for j, arm in enumerate(spec.design.arm_names)
+    }
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    se = float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
+    return float(x.mean()), se
+
+
+@dataclass
+class Comparison:
+    table: pd.DataFrame  # tidy: design, scenario, level, arm, metric, value, mcse, diff, diff_se, role
+    reference: str
+    n_sims: int
+    seed: int
+
+
+def compare(
+    designs: list[str],
+    scenarios: list[str],
+    n_sims: int,
+    seed: int,
+    workers: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    reference: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Run every design on every scenario with common random numbers and tabulate the OCs.
+
+    Every design x scenario pair is loaded and checked before anything runs; all problems
+    are raised together as one :class:`ConfigError`."""
+    specs: dict[tuple[str, str], Spec] = {}
+    problems = []
+    for s in scenarios:
+        for d in designs:
+            try:
+                specs[d, s] = Spec.load(d, s)
+            except ConfigError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise ConfigError(problems)
+    names = {d: specs[d, scenarios[0]].design.name for d in designs}
+    reference = reference or designs[0]
+    if reference not in designs:
+        raise ValueError(f"reference design {reference!r} is not one of {designs}")
+
+    rows = []
+    for s in scenarios:
+        per_trial, per_arm = {}, {}
+        for d in designs:
+            spec = specs[d, s]
+            results = run(spec, n_sims, seed, workers, chunk_size, progress=progress)
+            per_trial[d], per_arm[d] = _per_trial(results, spec), _per_arm(results, spec)
+            roles = truth(spec)
+            per_arm[d]["__roles__"] = roles
+        scen_name = specs[designs[0], s].scenario.name
+        for d in designs:
+            for metric, x in per_trial[d].items():
+                value, se = _mean_se(x)
+                diff, diff_se = _mean_se(x - per_trial[reference][metric]) if d != reference else (math.nan, math.nan)
+                rows.append({"design": names[d], "scenario": scen_name, "level": "trial", "arm": "", "role": "",
+                             "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff, "diff_se": diff_se})
+            roles = per_arm[d]["__roles__"]
+            for arm, metrics in per_arm[d].items():
+                if arm == "__roles__":
+                    continue
+                r = roles.loc[arm]
+                role = "better" if r["truly_better"] else "null" if r["truly_null"] else (
+                    "control" if arm == specs[d, s].design.control else "grey zone")
+                for metric, x in metrics.items():
+                    value, se = _mean_se(x)
+                    ref_arm = per_arm[reference].get(arm)
+                    if d != reference and ref_arm is not None:
+                        diff, diff_se = _mean_se(x - ref_arm[metric])
+                    else:
+                        diff, diff_se = math.nan, math.nan
+                    rows.append({"design": names[d], "scenario": scen_name, "level": "arm", "arm": arm, "role": role,
+                                 "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff,
+                                 "diff_se": diff_se})
+    return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
+
+
+_SHOWN = ["power", "fwer", "p_correct_finding", "n_randomized", "n_screened", "n_on_effective_arms", "responders"]
+
+
+def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:
+    """The trial-level OCs as a table: one row per scenario x metric, one column per design
+    (value ± MCSE), then the paired difference of each other design from the reference."""
+    t = comparison.table
+    t = t[(t.level == "trial") & t.metric.isin(_SHOWN)]
+    designs = list(dict.fromkeys(t.design))
+    others = [d for d in designs if d != comparison.reference]
+
+    def cell(v, se, d):
+        if not np.isfinite(v):
+            return "NA"
+        return f"{v:.{d}f} ± {se:.{d}f}" if np.isfinite(se) else f"{v:.{d}f}"
+
+    header = ["scenario", "metric"] + designs + [f"{d} − {comparison.reference}" for d in others]
+    body = []
+    for scen in dict.fromkeys(t.scenario):
+        for metric in _SHOWN:
+            part = t[(t.scenario == scen) & (t.metric == metric)].set_index("design")
+            if part.empty:
+                continue
+            d = 1 if metric.startswith(("n_", "responders")) else digits
+            row = [scen, metric]
+            row += [cell(part.at[x, "value"], part.at[x, "mcse"], d) for x in designs]
+            row += [cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d) for x in others]
+            body.append(row)
+    if fmt == "csv":
+        return pd.DataFrame(body, columns=header).to_csv(index=False)
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in body]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    fmt_row = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    out = [fmt_row(header), fmt_row(["-" * w for w in widths])]
+    previous = None
+    for r in body:
+        if previous is not None and r[0] != previous:
+            out.append("")
+        out.append(fmt_row(r if r[0] != previous else [""] + r[1:]))
+        previous = r[0]
+    return "\n".join(out)
+
+
+__all__ = ["ARM_METRICS", "Comparison", "TRIAL_METRICS", "compare", "side_by_side"]
