@@ -133,8 +133,6 @@ def compare(
             spec = specs[d, s]
             results = run(spec, n_sims, seed, workers, chunk_size, progress=progress)
             per_trial[d], per_arm[d] = _per_trial(results, spec), _per_arm(results, spec)
-            roles = truth(spec)
-            per_arm[d]["__roles__"] = roles
         scen_name = specs[designs[0], s].scenario.name
         for d in designs:
             for metric, x in per_trial[d].items():
@@ -142,10 +140,8 @@ def compare(
                 diff, diff_se = _mean_se(x - per_trial[reference][metric]) if d != reference else (math.nan, math.nan)
                 rows.append({"design": names[d], "scenario": scen_name, "level": "trial", "arm": "", "role": "",
                              "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff, "diff_se": diff_se})
-            roles = per_arm[d]["__roles__"]
+            roles = truth(specs[d, s])
             for arm, metrics in per_arm[d].items():
-                if arm == "__roles__":
-                    continue
                 r = roles.loc[arm]
                 role = "better" if r["truly_better"] else "null" if r["truly_null"] else (
                     "control" if arm == specs[d, s].design.control else "grey zone")
