@@ -331,6 +331,34 @@ def _turnaround(g: np.random.Generator, t, shape) -> np.ndarray:
     return (t.median_days * np.exp(t.sdlog * g.standard_normal(shape))).astype(np.float32)
 
 
+def _survival(sc) -> tuple[float, float]:
+    """E[exp(-h W)] for the wait W of the tissue path and of the tissue-then-plasma path
+    (Gauss-Hermite over the lognormal turnaround times)."""
+    h = sc.loss_hazard_per_day
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+
+    def survive(t_days):
+        return float((w * np.exp(-h * t_days.median_days * np.exp(t_days.sdlog * x))).sum())
+
+    s_tissue = survive(sc.tissue.turnaround)
+    s_both = s_tissue * survive(sc.liquid.turnaround) if sc.liquid is not None else s_tissue
+    return s_tissue, s_both
+
+
+def screening_paths(population: Population) -> dict[str, float]:
+    """Exact probability that a screened patient is randomized with a tissue result, with a plasma
+    result, or (screening without assays) with no result at all."""
+    sc = population.screening
+    keep = 1 - sc.ineligible
+    if sc.tissue is None:
+        return {"none": keep}
+    s_tissue, s_both = _survival(sc)
+    ft = sc.tissue.failure
+    liquid = ft * sc.liquid.detectable * s_both if sc.liquid is not None else 0.0
+    return {"tissue": keep * (1 - ft) * s_tissue, "liquid": keep * liquid}
+
+
 def expected_funnel(population: Population) -> dict[str, float]:
     """Exact expected share of screened patients leaving the funnel for each reason."""
     sc = population.screening
@@ -341,20 +369,7 @@ def expected_funnel(population: Population) -> dict[str, float]:
         ft = sc.tissue.failure
         p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
         p_fail = ft - p_liquid
-        h = sc.loss_hazard_per_day
-
-        def survive(t_days, extra=None):
-            """E[exp(-h W)] for a lognormal W (Gauss-Hermite), or a sum of two independent ones."""
-            x, w = np.polynomial.hermite_e.hermegauss(60)
-            w = w / w.sum()
-            m1 = t_days.median_days * np.exp(t_days.sdlog * x)
-            if extra is None:
-                return float((w * np.exp(-h * m1)).sum())
-            m2 = extra.median_days * np.exp(extra.sdlog * x)
-            return float((w * np.exp(-h * m1)).sum() * (w * np.exp(-h * m2)).sum())
-
-        s_tissue = survive(sc.tissue.turnaround)
-        s_both = survive(sc.tissue.turnaround, sc.liquid.turnaround) if sc.liquid is not None else s_tissue
+        s_tissue, s_both = _survival(sc)
         # lost while waiting takes precedence over screen failure
         p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
         p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
@@ -369,5 +384,5 @@ def expected_funnel(population: Population) -> dict[str, float]:
 
 __all__ = [
     "BLOCK", "Cohort", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "PopulationModel",
-    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "stream",
+    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths", "stream",
 ]

@@ -6,6 +6,7 @@ where present, the design arm (K arms, in design order) or the look (J looks).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -17,7 +18,8 @@ SUPERIOR = 2
 INFERIOR = 3  # includes a control replaced by a superior arm
 FUTILE = 4
 EQUIVALENT = 5
-STATUS_NAMES = ("active", "control", "superior", "inferior", "futile", "equivalent")
+INELIGIBLE = 6  # stratified designs: the arm does not randomize in the stratum
+STATUS_NAMES = ("active", "control", "superior", "inferior", "futile", "equivalent", "not_in_stratum")
 
 # Why a trial stopped.
 STOP_MAX = 0  # reached the last look (inconclusive unless an arm was declared superior there)
@@ -53,6 +55,7 @@ class TrialResults:
     stop_reason: np.ndarray  # (T,) int8: STOP codes above
     final_control: np.ndarray  # (T,) int8: arm index of the control at the end (-1: no control)
     n_screened: np.ndarray | None = None  # (T,) int: patients screened to randomize the trial's patients
+    strata: "StrataResults | None" = None  # per arm x stratum results of a stratified design
 
     @property
     def n_trials(self) -> int:
@@ -67,5 +70,35 @@ class TrialResults:
         out = {}
         for f in fields(cls):
             values = [getattr(p, f.name) for p in parts]
-            out[f.name] = None if any(v is None for v in values) else np.concatenate(values)
+            if any(v is None for v in values):
+                out[f.name] = None
+            elif f.name == "strata":
+                out[f.name] = StrataResults.concatenate(values)
+            else:
+                out[f.name] = np.concatenate(values)
         return cls(**out)
+
+
+@dataclass
+class StrataResults:
+    """Per arm x stratum results of T trials (S strata, K arms)."""
+
+    names: tuple[str, ...]
+    n: np.ndarray  # (T, S, K) patients randomized
+    responders: np.ndarray  # (T, S, K)
+    status: np.ndarray  # (T, S, K) int8 status codes (INELIGIBLE: the arm does not run in the stratum)
+    status_look: np.ndarray  # (T, S, K) int16
+    declared: np.ndarray  # (T, S, K) bool: declared effective in the stratum
+    post_mean: np.ndarray  # (T, S, K) posterior mean at the final analysis
+    stop_look: np.ndarray  # (T, S) int16 look at which the stratum stopped deciding (-1: ran to the end)
+    n_unrouted: np.ndarray | None = None  # (T,) randomizable patients screened whom no open stratum took
+
+    @classmethod
+    def concatenate(cls, parts: list["StrataResults"]) -> "StrataResults":
+        out = {"names": parts[0].names}
+        for f in dataclasses.fields(cls):
+            if f.name != "names":
+                values = [getattr(p, f.name) for p in parts]
+                out[f.name] = None if any(v is None for v in values) else np.concatenate(values)
+        return cls(**out)
+

@@ -8,6 +8,7 @@ in order, so the numbers are identical whatever the number of workers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -17,6 +18,7 @@ from .compiled import CompiledDesign
 from .config import Spec
 from .engine import simulate
 from .results import TrialResults
+from .stratified import Pool, simulate_strata
 
 DEFAULT_CHUNK_SIZE = 500
 
@@ -43,6 +45,8 @@ def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) 
     the design's own randomness (allocation) comes from ``child(seed, 1)``.
     """
     design = CompiledDesign.from_spec(spec)
+    if spec.strata is not None:
+        return _run_stratified_chunk(spec, design, seed_sequence, n_trials)
     enrolled = spec.patients.enrol(
         child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments)
     )
@@ -50,6 +54,56 @@ def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) 
     results = simulate(design, enrolled.outcomes, rng)
     used = design.randomized_n[results.stop_look] - 1  # last patient position the trial reached
     results.n_screened = enrolled.screened_index[np.arange(n_trials), used] + 1
+    return results
+
+
+_MAX_POOL_FACTOR = 64
+
+
+def _pool_size(plan, max_n: int) -> int:
+    """Randomizable patients a trial is expected to scan, with a margin: until the trial's maximum
+    sample size at the strata's joint share, or until the slowest capped stratum fills."""
+    share = max(1.0 - plan.unclassified, 1e-3)
+    until_max = max_n / share
+    fill = np.where(plan.prevalence > 0, np.minimum(plan.caps, max_n) / np.maximum(plan.prevalence, 1e-12), np.inf)
+    expected = min(until_max, float(fill.max())) if np.isfinite(fill).all() else until_max
+    return int(math.ceil(1.3 * expected)) + 128
+
+
+def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_trials: int) -> TrialResults:
+    """A chunk of a stratified design. Each trial draws from a pool of randomizable patients
+    large enough for its strata; if a trial exhausts it, the chunk is rerun on a pool twice as
+    large (the same patients and random numbers, extended), so results do not depend on the
+    pool size."""
+    plan = spec.strata
+    hierarchical = None
+    if spec.design.strata.analysis == "hierarchical":
+        from .posterior.hierarchical import HierarchicalPrior
+        from .posterior.hierarchical_fast import engine_grid
+
+        bo = spec.design.strata.borrowing
+        prior = HierarchicalPrior() if bo is None else HierarchicalPrior(
+            mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd)
+        hierarchical = (prior, engine_grid(prior))
+    size = _pool_size(plan, design.max_n)
+    while True:
+        enrolled = spec.patients.enrol(
+            child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(design.treatments),
+            keep_cohort=True, characteristics=list(plan.markers),
+        )
+        rows = np.arange(n_trials)[:, None]
+        observed = enrolled.cohort.observed[rows, enrolled.screened_index]
+        u = np.random.Generator(np.random.PCG64(child(seed_sequence, 2))).random((size, n_trials)).T
+        pool = Pool(enrolled.outcomes, plan.classifier(observed), np.ascontiguousarray(u))
+        rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
+        results, strata, scanned = simulate_strata(design, plan, pool, rng, hierarchical)
+        if (scanned < size).all() or size >= _MAX_POOL_FACTOR * design.max_n:
+            break
+        size *= 2
+    last = np.maximum(scanned - 1, 0)
+    results.n_screened = np.where(scanned > 0, enrolled.screened_index[np.arange(n_trials), last] + 1, 0)
+    strata.n_unrouted = scanned - results.n.sum(axis=1)
+    results.strata = strata
     return results
 
 

@@ -61,6 +61,9 @@ def design_problems(design: Design) -> list[Problem]:
     looks = design.looks
     n_looks = looks.n_looks
 
+    if n_arms < 2 and (design.strata is None or design.strata.groups is None):
+        problems.append(Problem("design.arms", "needs at least two arms (single-arm designs are strata groups with a "
+                                "reference_rate)", arms))
     seen: set[str] = set()
     for i, name in enumerate(arms):
         if name in seen:
@@ -91,7 +94,9 @@ def design_problems(design: Design) -> list[Problem]:
     dec = design.decisions
     sup = _per_look(dec.superiority, n_looks, "design.decisions.superiority", problems)
     inf = _per_look(dec.inferiority, n_looks, "design.decisions.inferiority", problems)
-    if sup is None and inf is None and dec.futility is None and dec.equivalence is None:
+    counted = design.strata is not None and design.strata.groups is not None and any(
+        g.responder_boundaries for g in design.strata.groups)
+    if sup is None and inf is None and dec.futility is None and dec.equivalence is None and not counted:
         problems.append(Problem("design.decisions", "no decision rule is enabled; every trial would run to the maximum"))
     if sup is not None and inf is not None:
         for j, (s, f) in enumerate(zip(sup, inf)):
@@ -214,6 +219,59 @@ def design_problems(design: Design) -> list[Problem]:
                         rnd.max_allocation,
                     )
                 )
+    if design.strata is not None:
+        problems.extend(_strata_problems(design))
+    return problems
+
+
+def _strata_problems(design: Design) -> list[Problem]:
+    """A stratified design's own consistency (names against the scenario are checked per pair)."""
+    problems: list[Problem] = []
+    st = design.strata
+    arms = design.arm_names
+    ctrl = design.control
+    for i, a in enumerate(design.arms):
+        if a.max_n is not None:
+            problems.append(Problem(f"design.arms[{i}].max_n", "per-arm caps are not used with strata; cap the "
+                                    "strata (groups[].max_n) instead", a.max_n))
+    if st.enrichment is not None and ctrl is None:
+        problems.append(Problem("design.strata.enrichment", "compares arms with a control; set design.control"))
+    if st.groups is None:
+        return problems
+    names = [g.name for g in st.groups]
+    for i, g in enumerate(st.groups):
+        path = f"design.strata.groups[{i}]"
+        if names.count(g.name) > 1:
+            problems.append(Problem(f"{path}.name", "group names must be unique", g.name))
+        for a in g.arms:
+            if a not in arms:
+                problems.append(Problem(f"{path}.arms", f"{a!r} is not an arm of this design; arms are {arms}", a))
+        if len(set(g.arms)) != len(g.arms):
+            problems.append(Problem(f"{path}.arms", "lists an arm twice", g.arms))
+        if g.reference_rate is None:
+            if ctrl is None or ctrl not in g.arms:
+                problems.append(Problem(f"{path}.arms", "a group without reference_rate randomizes against the "
+                                        f"design's control ({ctrl!r}); list it among the group's arms", g.arms))
+            elif len(g.arms) < 2:
+                problems.append(Problem(f"{path}.arms", "needs at least one arm besides the control", g.arms))
+        elif ctrl is not None and ctrl in g.arms:
+            problems.append(Problem(f"{path}.arms", f"compares its arms with reference_rate {g.reference_rate}; "
+                                    f"the control {ctrl!r} has no place in it", g.arms))
+        if g.cap is not None and g.cap > design.looks.max_n:
+            problems.append(Problem(f"{path}.max_n", f"exceeds the trial's maximum sample size {design.looks.max_n}",
+                                    g.cap))
+        if g.looks is not None:
+            for key in ("superiority", "inferiority"):
+                if isinstance(getattr(design.decisions, key), list):
+                    problems.append(Problem(f"design.decisions.{key}", f"group {g.name!r} has its own stages, so "
+                                            "thresholds must be one number, not one per look", getattr(design.decisions, key)))
+        if g.reference_rate is not None and g.responder_boundaries is not None and not design.endpoint.higher_is_better:
+            problems.append(Problem(f"{path}.responder_boundaries", "count responders; the endpoint must be "
+                                    "higher_is_better", design.endpoint.direction))
+    used = {a for g in st.groups for a in g.arms}
+    unused = [a for a in arms if a not in used]
+    if unused:
+        problems.append(Problem("design.strata.groups", f"arms {unused} are in no group; every arm needs a group", unused))
     return problems
 
 
@@ -248,4 +306,8 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
                     arm.treatment,
                 )
             )
+    if design.strata is not None and not problems:
+        from ..strata import strata_problems
+
+        problems.extend(strata_problems(design, scenario))
     return problems

@@ -338,6 +338,15 @@ class Spec:
         return VirtualPatients(self.scenario)
 
     @cached_property
+    def strata(self):
+        """The design's strata under the scenario (a :class:`platform_sim.strata.StrataPlan`), or None."""
+        if self.design.strata is None:
+            return None
+        from ..strata import compile_strata
+
+        return compile_strata(self.design, self.scenario, self.patients)
+
+    @cached_property
     def true_rates(self) -> list[float]:
         """Each arm's true endpoint rate over the whole population (exact, calendar time 0)."""
         d = self.design

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
 from .scenario import Scenario
+from .strata import Strata
 
 # --------------------------------------------------------------------------- design
 
@@ -211,7 +212,7 @@ class Design(Frozen):
     name: Name
     description: str = ""
     endpoint: Endpoint
-    arms: list[Arm] = Field(min_length=2)
+    arms: list[Arm] = Field(min_length=1)
     control: Name | None = None
     prior: BetaPrior
     randomization: Randomization
@@ -221,6 +222,7 @@ class Design(Frozen):
     clinically_relevant_difference: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         description="delta: an arm truly better than the reference by at least this much counts toward power."
     )
+    strata: Strata | None = Field(default=None, description="Biomarker strata or sub-studies (see config/strata.py).")
 
     @property
     def arm_names(self) -> list[str]:

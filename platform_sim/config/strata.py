@@ -1,0 +1,162 @@
+"""Biomarker strata and sub-studies of a design.
+
+A design without ``strata`` randomizes every patient who passes screening among
+all its arms. With ``strata`` the patients are classified by the profile their
+screening *reported* (which can differ from their true biology, see the
+population's assay accuracy), and allocation, decisions and operating
+characteristics are per arm x stratum:
+
+* ``by: [marker, ...]``: one stratum per combination of the markers' levels
+  (``kras=positive``; ``kras=positive, stk11=negative`` for two markers), every arm
+  in every stratum. A patient without a result for one of the markers is not
+  classified and not randomized.
+* ``groups``: sub-studies in priority order, each with a ``when`` condition on the
+  reported profile (``{atm: positive}``; a list of levels matches any of them; several
+  markers must all match) or ``when: other`` for a non-match sub-study that takes
+  every patient no open sub-study takes. Each group lists its arms; a group either
+  randomizes against the design's control (the control is one of its arms) or
+  compares each of its arms with a ``reference_rate`` (single-arm sub-studies).
+  A patient who matches several open groups goes to the first one (``overlap:
+  priority``) or to one of them at random (``overlap: random``); the rule is
+  required when groups can overlap under the scenario's prevalences.
+
+Sub-studies open and close on their own: a group closes when its arms are all
+decided, at its ``max_n`` or after its last stage. With ``looks`` (stage sizes in
+patients *of the group*), a group's enrolment pauses at each stage size until the
+stage is analysed (at the first interim look of the trial when all its patients
+have an outcome), as in a two-stage single-arm design; ``responder_boundaries``
+then gives Simon-style count rules: the arm continues past stage j (is declared
+effective at the last stage) only with more than ``r_j`` responders.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveFloat, PositiveInt, Probability
+
+Levels = Name | list[Name]
+
+
+class StratumGroup(Frozen):
+    name: Name
+    when: dict[Name, Levels] | Literal["other"] = Field(
+        description="Reported levels that put a patient in this group (all markers must match), or 'other'."
+    )
+    arms: list[Name] = Field(min_length=1, description="The design arms this group randomizes among.")
+    max_n: PositiveInt | None = Field(default=None, description="Cap on patients of this group.")
+    looks: list[PositiveInt] | None = Field(
+        default=None, description="Stage sizes (patients of the group); enrolment pauses at each until it is analysed."
+    )
+    reference_rate: Probability | None = Field(
+        default=None, description="Compare each arm with this rate instead of with the design's control."
+    )
+    responder_boundaries: list[NonNegativeInt] | None = Field(
+        default=None,
+        description="One per stage: continue (at the last stage: declare effective) only with more responders.",
+    )
+
+    @model_validator(mode="after")
+    def _stages(self) -> "StratumGroup":
+        if self.looks is not None:
+            if any(b <= a for a, b in zip(self.looks, self.looks[1:])):
+                raise ValueError(f"looks must be strictly increasing stage sizes, got {self.looks}")
+            if self.max_n is not None and self.max_n != self.looks[-1]:
+                raise ValueError(f"max_n ({self.max_n}) must equal the last stage size ({self.looks[-1]}) or be left out")
+        if self.responder_boundaries is not None:
+            if self.reference_rate is None:
+                raise ValueError("responder_boundaries compare with a reference rate; set reference_rate")
+            if self.looks is None or len(self.looks) != len(self.responder_boundaries):
+                raise ValueError("responder_boundaries needs looks with one stage size per boundary")
+            bad = [(r, n) for r, n in zip(self.responder_boundaries, self.looks) if r >= n]
+            if bad:
+                r, n = bad[0]
+                raise ValueError(f"a boundary of {r} responders can never be exceeded by a stage of {n} patients")
+        return self
+
+    @property
+    def stage_sizes(self) -> list[int] | None:
+        return self.looks
+
+    @property
+    def cap(self) -> int | None:
+        return self.looks[-1] if self.looks is not None else self.max_n
+
+
+class HierarchicalBorrowing(Frozen):
+    """Prior of the hierarchical model of each arm's rates across strata (docs/hierarchical_model.md)."""
+
+    mu_a: PositiveFloat = 1.0
+    mu_b: PositiveFloat = 1.0
+    log_kappa_mean: float = 2.302585092994046  # log 10: assumption, see docs/hierarchical_model.md
+    log_kappa_sd: PositiveFloat = 1.5
+
+
+class Suspension(Frozen):
+    """Randomize no patient of a stratum to an arm while P(rate better than ``reference``) < ``below``
+    in that stratum (the arm comes back when the probability recovers)."""
+
+    reference: Probability
+    below: OpenProbability
+
+
+class Enrichment(Frozen):
+    """Start all-comer (strata by one two-level marker, analysed pooled); when an arm is futile in
+    the ``negative`` stratum (P(better than control by ``delta``) < ``futility``) but promising in
+    the ``positive`` one (P(better than control) > ``promising``), restrict the arm to the positive
+    stratum; futile in both: drop it."""
+
+    positive: Name
+    futility: OpenProbability
+    delta: Annotated[float, Field(ge=0.0, lt=1.0)]
+    promising: OpenProbability
+
+
+class Strata(Frozen):
+    by: list[Name] | None = Field(default=None, min_length=1)
+    groups: list[StratumGroup] | None = Field(default=None, min_length=1)
+    overlap: Literal["priority", "random"] | None = None
+    analysis: Literal["independent", "hierarchical"] = "independent"
+    borrowing: HierarchicalBorrowing | None = None
+    suspension: Suspension | None = None
+    enrichment: Enrichment | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "Strata":
+        if (self.by is None) == (self.groups is None):
+            raise ValueError("give strata either 'by' (markers) or 'groups' (sub-studies), not both or neither")
+        if self.groups is not None:
+            others = [g.name for g in self.groups if g.when == "other"]
+            if len(others) > 1:
+                raise ValueError(f"only one group can take 'other' patients, got {others}")
+            if others and self.groups[-1].when != "other":
+                raise ValueError(f"the 'other' group ({others[0]}) must come last: it takes patients no group takes")
+            if self.analysis == "hierarchical":
+                raise ValueError("hierarchical borrowing needs strata 'by' markers (every arm in every stratum)")
+            if self.enrichment is not None:
+                raise ValueError("enrichment needs strata 'by' one marker")
+        if self.by is not None and self.overlap is not None:
+            raise ValueError("strata 'by' markers cannot overlap; remove overlap")
+        if self.enrichment is not None:
+            if self.by is None or len(self.by) != 1:
+                raise ValueError("enrichment needs strata 'by' exactly one marker")
+            if self.analysis != "independent":
+                raise ValueError("enrichment pools the strata itself; use analysis: independent")
+        if self.borrowing is not None and self.analysis != "hierarchical":
+            raise ValueError("borrowing sets the hierarchical prior; it needs analysis: hierarchical")
+        return self
+
+    @property
+    def markers(self) -> list[str]:
+        if self.by is not None:
+            return list(self.by)
+        out: dict[str, None] = {}
+        for g in self.groups:
+            if g.when != "other":
+                out.update(dict.fromkeys(g.when))
+        return list(out)
+
+
+__all__ = ["Enrichment", "HierarchicalBorrowing", "Strata", "StratumGroup", "Suspension"]
