@@ -125,6 +125,8 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
     elapsed = time.perf_counter() - start
     click.echo(f"{n_sims / elapsed:,.0f} trials/s ({elapsed:.2f} s)\n")
     click.echo(metrics.format_table(results, spec))
+    if results.strata is not None:
+        click.echo("\n" + metrics.format_strata(results, spec))
 
     if out is not None:
         manifest_path = out / "manifest.json"
@@ -135,6 +137,12 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
         trials = metrics.trials_frame(results, spec)
         trials.insert(0, "spec_hash", spec.spec_hash)
         _atomic_write(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
+        files = ["summary.csv", "trials.parquet"]
+        if results.strata is not None:
+            strata = metrics.stratum_table(results, spec).reset_index()
+            strata.insert(0, "spec_hash", spec.spec_hash)
+            _atomic_write(out / "strata.csv", lambda p: strata.to_csv(p, index=False))
+            files.append("strata.csv")
         manifest = {
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -148,10 +156,10 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
             "workers": workers,
             "elapsed_seconds": round(elapsed, 3),
             "versions": _versions(),
-            "files": ["summary.csv", "trials.parquet"],
+            "files": files,
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-        click.echo(f"\nwrote {out}/summary.csv, {out}/trials.parquet and {out}/manifest.json")
+        click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
 
 
 @main.command()

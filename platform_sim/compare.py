@@ -7,8 +7,8 @@ is then estimated trial by trial, and its standard error (the standard deviation
 of the per-trial differences over sqrt(T)) is much smaller than that of two
 independent runs whenever the designs' outcomes are correlated.
 
-The result is one tidy table, one row per design x scenario x metric (and x arm
-for arm-level metrics), with the value, its Monte Carlo standard error and the
+The result is one tidy table, one row per design x scenario x metric (x arm for
+arm-level metrics, x arm x stratum for stratified designs), with the value, its Monte Carlo standard error and the
 paired difference from the reference design with its paired standard error.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, Spec
-from .metrics import truth
+from .metrics import stratified_trial_values, stratum_truth, truth
 from .results import TrialResults
 from .runner import DEFAULT_CHUNK_SIZE, run
 
@@ -34,7 +34,9 @@ TRIAL_METRICS = {
     "p_correct_finding": "every arm declared effective exactly when it truly works",
     "n_randomized": "patients randomized",
     "n_screened": "patients screened to randomize them",
-    "n_not_randomized": "screened but not randomized (screen failures, lost while waiting, ineligible)",
+    "n_not_randomized": "screened but not randomized (screen failures, lost while waiting, ineligible, no open sub-study)",
+    "n_lost_in_screening": "screen failures, patients lost while waiting for results, and ineligible patients",
+    "n_not_assigned": "passed screening but no open stratum or sub-study took them (stratified designs)",
     "n_on_effective_arms": "patients randomized to truly effective arms",
     "n_on_null_arms": "patients randomized to truly null arms",
     "responders": "endpoint events (responses / disease control) among randomized patients",
@@ -58,7 +60,10 @@ def _per_trial(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
     nan = np.full(results.n_trials, np.nan)
     screened = np.asarray(results.n_screened, dtype=float) if results.n_screened is not None else nan
     total = n.sum(axis=1)
-    return {
+    not_assigned = np.zeros(results.n_trials)
+    if results.strata is not None and results.strata.n_unrouted is not None:
+        not_assigned = np.asarray(results.strata.n_unrouted, dtype=float)
+    values = {
         "p_any_effective": declared[:, judged].any(axis=1).astype(float),
         "power": declared[:, better].any(axis=1).astype(float) if better.any() else nan,
         "fwer": declared[:, null].any(axis=1).astype(float) if null.any() else nan,
@@ -66,10 +71,28 @@ def _per_trial(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
         "n_randomized": total,
         "n_screened": screened,
         "n_not_randomized": screened - total,
+        "n_lost_in_screening": screened - total - not_assigned,
+        "n_not_assigned": not_assigned,
         "n_on_effective_arms": n[:, better].sum(axis=1),
         "n_on_null_arms": n[:, null].sum(axis=1),
         "responders": np.asarray(results.responders, dtype=float).sum(axis=1),
     }
+    if results.strata is not None:  # findings judged per arm x stratum
+        values.update(stratified_trial_values(results, spec))
+    return values
+
+
+def _per_arm_stratum(results: TrialResults, spec: Spec) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    if results.strata is None:
+        return {}
+    st = results.strata
+    out = {}
+    for s, stratum in enumerate(st.names):
+        for k, arm in enumerate(spec.design.arm_names):
+            if spec.strata.arm_in[s, k]:
+                out[stratum, arm] = {"p_declared_effective": np.asarray(st.declared, dtype=float)[:, s, k],
+                                     "mean_n": np.asarray(st.n, dtype=float)[:, s, k]}
+    return out
 
 
 def _per_arm(results: TrialResults, spec: Spec) -> dict[str, dict[str, np.ndarray]]:
@@ -91,7 +114,7 @@ def _mean_se(x: np.ndarray) -> tuple[float, float]:
 
 @dataclass
 class Comparison:
-    table: pd.DataFrame  # tidy: design, scenario, level, arm, metric, value, mcse, diff, diff_se, role
+    table: pd.DataFrame  # tidy: design, scenario, level, arm, stratum, role, metric, value, mcse, diff, diff_se
     reference: str
     n_sims: int
     seed: int
@@ -128,17 +151,18 @@ def compare(
 
     rows = []
     for s in scenarios:
-        per_trial, per_arm = {}, {}
+        per_trial, per_arm, per_stratum = {}, {}, {}
         for d in designs:
             spec = specs[d, s]
             results = run(spec, n_sims, seed, workers, chunk_size, progress=progress)
             per_trial[d], per_arm[d] = _per_trial(results, spec), _per_arm(results, spec)
+            per_stratum[d] = _per_arm_stratum(results, spec)
         scen_name = specs[designs[0], s].scenario.name
         for d in designs:
             for metric, x in per_trial[d].items():
                 value, se = _mean_se(x)
                 diff, diff_se = _mean_se(x - per_trial[reference][metric]) if d != reference else (math.nan, math.nan)
-                rows.append({"design": names[d], "scenario": scen_name, "level": "trial", "arm": "", "role": "",
+                rows.append({"design": names[d], "scenario": scen_name, "level": "trial", "arm": "", "stratum": "", "role": "",
                              "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff, "diff_se": diff_se})
             roles = truth(specs[d, s])
             for arm, metrics in per_arm[d].items():
@@ -152,13 +176,26 @@ def compare(
                         diff, diff_se = _mean_se(x - ref_arm[metric])
                     else:
                         diff, diff_se = math.nan, math.nan
-                    rows.append({"design": names[d], "scenario": scen_name, "level": "arm", "arm": arm, "role": role,
-                                 "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff,
-                                 "diff_se": diff_se})
+                    rows.append({"design": names[d], "scenario": scen_name, "level": "arm", "arm": arm, "stratum": "",
+                                 "role": role, "metric": metric, "value": value, "mcse": se,
+                                 "diff_vs_reference": diff, "diff_se": diff_se})
+            if per_stratum[d]:
+                roles_s = stratum_truth(specs[d, s])
+                for (stratum, arm), metrics in per_stratum[d].items():
+                    role = roles_s.loc[(stratum, arm), "role"]
+                    for metric, x in metrics.items():
+                        value, se = _mean_se(x)
+                        ref = per_stratum[reference].get((stratum, arm))
+                        diff, diff_se = _mean_se(x - ref[metric]) if d != reference and ref is not None else (
+                            math.nan, math.nan)
+                        rows.append({"design": names[d], "scenario": scen_name, "level": "arm_stratum", "arm": arm,
+                                     "stratum": stratum, "role": role, "metric": metric, "value": value, "mcse": se,
+                                     "diff_vs_reference": diff, "diff_se": diff_se})
     return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
 
 
-_SHOWN = ["power", "fwer", "p_correct_finding", "n_randomized", "n_screened", "n_on_effective_arms", "responders"]
+_SHOWN = ["power", "fwer", "p_correct_finding", "n_randomized", "n_screened", "n_lost_in_screening", "n_not_assigned",
+          "n_on_effective_arms", "responders"]
 
 
 def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:

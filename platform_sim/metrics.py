@@ -51,7 +51,11 @@ __all__ = [
     "arm_table",
     "best_remaining",
     "control_if_active",
+    "format_strata",
     "format_table",
+    "stratified_trial_values",
+    "stratum_table",
+    "stratum_truth",
     "summary_frame",
     "superior_or_none",
     "trial_table",
@@ -422,8 +426,14 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
         _put(row, f"n_total_{_qname(q)}", _quantile(n_total, q))
     if results.n_screened is not None:
         _put(row, "mean_n_screened", _mean(np.asarray(results.n_screened, dtype=float)))
-    _put(row, "fwer", _proportion(declared[:, null].any(axis=1)) if null.any() else (math.nan, math.nan))
-    _put(row, "power", _proportion(declared[:, better].any(axis=1)) if better.any() else (math.nan, math.nan))
+    if results.strata is not None:  # findings are judged per arm x stratum
+        values = stratified_trial_values(results, spec)
+        for key in ("fwer", "power"):
+            x = values[key]
+            _put(row, key, _proportion(x.astype(bool)) if np.isfinite(x).all() else (math.nan, math.nan))
+    else:
+        _put(row, "fwer", _proportion(declared[:, null].any(axis=1)) if null.any() else (math.nan, math.nan))
+        _put(row, "power", _proportion(declared[:, better].any(axis=1)) if better.any() else (math.nan, math.nan))
     for s, f in SELECTION_STRATEGIES.items():
         sel = f(results)
         _put(row, f"p_no_selection_{s}", _proportion(sel < 0))
@@ -591,4 +601,113 @@ def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
     w = max(len(m) for m, _ in trial_rows)
     out += ["", "Trial"]
     out += [f"{m.ljust(w)}  {_pm(trial[m], trial[f'{m}_mcse'], d)}" for m, d in trial_rows if m in trial.index]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- strata
+
+
+def stratum_truth(spec: Spec) -> pd.DataFrame:
+    """What is true in each stratum of a stratified design, arm by arm (index: stratum, arm).
+
+    Columns: ``prevalence`` (exact share of randomizable patients the stratum takes with every
+    stratum open), ``eligible`` (the arm randomizes there), ``true_rate`` (exact, over the
+    patients the stratum takes, screening misclassification included), ``reference`` (the
+    control's true rate in the stratum, or the stratum's reference rate for single-arm
+    sub-studies), ``improvement`` (rate minus reference, positive = better for patients),
+    ``truly_better`` (improvement of at least the clinically relevant difference) and
+    ``truly_null`` (no improvement). The control and arms not in the stratum are neither.
+    """
+    plan = spec.strata
+    design = spec.design
+    sign = _sign(spec)
+    delta = float(design.clinically_relevant_difference)
+    c = design.control_index
+    names = design.arm_names
+    rows = []
+    for s, stratum in enumerate(plan.names):
+        ref = plan.reference[s] if not plan.controlled[s] else (plan.truth[s, c] if c is not None else math.nan)
+        for k, arm in enumerate(names):
+            eligible = bool(plan.arm_in[s, k])
+            rate = plan.truth[s, k]
+            judged = eligible and not (plan.controlled[s] and k == c)
+            imp = (rate - ref) * sign if judged else math.nan
+            better = judged and (imp >= delta - _TOL if delta > 0 else imp > _TOL)
+            rows.append({
+                "stratum": stratum, "arm": arm, "prevalence": plan.prevalence[s], "eligible": eligible,
+                "true_rate": rate if eligible else math.nan, "reference": ref, "improvement": imp,
+                "truly_better": bool(better), "truly_null": bool(judged and imp <= _TOL),
+                "role": ("better" if better else "null" if judged and imp <= _TOL else "grey zone") if judged
+                else ("control" if eligible else "not in stratum"),
+            })
+    return pd.DataFrame(rows).set_index(["stratum", "arm"])
+
+
+def stratified_trial_values(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
+    """Per-trial values of the stratum-level operating characteristics (T,) each: findings are
+    judged per arm x stratum against :func:`stratum_truth`."""
+    st = results.strata
+    tr = stratum_truth(spec)
+    n_strata, n_arms = len(st.names), len(spec.design.arm_names)
+    better = tr["truly_better"].to_numpy(dtype=bool).reshape(n_strata, n_arms)
+    null = tr["truly_null"].to_numpy(dtype=bool).reshape(n_strata, n_arms)
+    judged = (tr["role"].isin(["better", "null", "grey zone"])).to_numpy().reshape(n_strata, n_arms)
+    declared = np.asarray(st.declared, dtype=bool)
+    n = np.asarray(st.n, dtype=float)
+    t = results.n_trials
+    nan = np.full(t, np.nan)
+    return {
+        "p_any_effective": declared[:, judged].any(axis=1).astype(float),
+        "power": declared[:, better].any(axis=1).astype(float) if better.any() else nan,
+        "fwer": declared[:, null].any(axis=1).astype(float) if null.any() else nan,
+        "p_correct_finding": (declared[:, judged] == better[judged]).all(axis=1).astype(float),
+        "n_on_effective_arms": n[:, better].sum(axis=1),
+        "n_on_null_arms": n[:, null].sum(axis=1),
+    }
+
+
+def stratum_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+    """Operating characteristics per arm x stratum (index: stratum, arm), each with its MCSE:
+    ``p_declared_effective`` (power where the arm truly works in the stratum, false-positive rate
+    where it does not), ``p_dropped`` (inferior or futile there), ``mean_n`` (patients), and the
+    truth columns of :func:`stratum_truth`."""
+    st = results.strata
+    tr = stratum_truth(spec)
+    out = []
+    for s, stratum in enumerate(st.names):
+        for k, arm in enumerate(spec.design.arm_names):
+            row: dict[str, float] = {}
+            status = np.asarray(st.status)[:, s, k]
+            _put(row, "p_declared_effective", _proportion(np.asarray(st.declared)[:, s, k]))
+            _put(row, "p_dropped", _proportion(np.isin(status, (INFERIOR, FUTILE))))
+            _put(row, "mean_n", _mean(np.asarray(st.n, dtype=float)[:, s, k]))
+            out.append(row)
+    frame = pd.DataFrame(out, index=tr.index)
+    return pd.concat([tr, frame], axis=1)
+
+
+def format_strata(results: TrialResults, spec: Spec, digits: int = 3) -> str:
+    """Per arm x stratum table: P(declared effective) ± MCSE, mean patients, true rate and role."""
+    table = stratum_table(results, spec)
+    table = table[table["eligible"]]
+    header = ["stratum", "share", "arm", "P(declared)", "mean n", "true rate", "vs", "truth"]
+    body = []
+    for (stratum, arm), r in table.iterrows():
+        body.append([
+            stratum, f"{r['prevalence']:.3f}", arm,
+            _pm(r["p_declared_effective"], r["p_declared_effective_mcse"], digits) if r["role"] != "control" else "",
+            _pm(r["mean_n"], r["mean_n_mcse"], 1), f"{r['true_rate']:.{digits}f}",
+            f"{r['reference']:.{digits}f}", r["role"],
+        ])
+    widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in (0, 2, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    out = ["Arms by stratum (share: of randomizable patients; vs: the control's true rate there, or the "
+           "sub-study's reference rate)", line(header), line(["-" * w for w in widths])]
+    previous = None
+    for r in body:
+        out.append(line(r if r[0] != previous else ["", ""] + r[2:]))
+        previous = r[0]
     return "\n".join(out)
