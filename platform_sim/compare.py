@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ TRIAL_METRICS = {
     "n_not_randomized": "screened but not randomized (screen failures, lost while waiting, ineligible, no open sub-study)",
     "n_lost_in_screening": "screen failures, patients lost while waiting for results, and ineligible patients",
     "n_not_assigned": "passed screening but no open stratum or sub-study took them (stratified designs)",
+    "duration_months": "months from the platform opening to the last patient's endpoint assessment",
     "n_on_effective_arms": "patients randomized to truly effective arms",
     "n_on_null_arms": "patients randomized to truly null arms",
     "responders": "endpoint events (responses / disease control) among randomized patients",
@@ -73,6 +75,8 @@ def _per_trial(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
         "n_not_randomized": screened - total,
         "n_lost_in_screening": screened - total - not_assigned,
         "n_not_assigned": not_assigned,
+        "duration_months": (np.asarray(results.duration_months, dtype=float) if results.duration_months is not None
+                            else nan),
         "n_on_effective_arms": n[:, better].sum(axis=1),
         "n_on_null_arms": n[:, null].sum(axis=1),
         "responders": np.asarray(results.responders, dtype=float).sum(axis=1),
@@ -149,12 +153,23 @@ def compare(
     if reference not in designs:
         raise ValueError(f"reference design {reference!r} is not one of {designs}")
 
+    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        rows = _compare_rows(designs, scenarios, specs, names, reference, n_sims, seed, workers, chunk_size,
+                             progress, executor)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
+
+
+def _compare_rows(designs, scenarios, specs, names, reference, n_sims, seed, workers, chunk_size, progress, executor):
     rows = []
     for s in scenarios:
         per_trial, per_arm, per_stratum = {}, {}, {}
         for d in designs:
             spec = specs[d, s]
-            results = run(spec, n_sims, seed, workers, chunk_size, progress=progress)
+            results = run(spec, n_sims, seed, workers, chunk_size, progress=progress, executor=executor)
             per_trial[d], per_arm[d] = _per_trial(results, spec), _per_arm(results, spec)
             per_stratum[d] = _per_arm_stratum(results, spec)
         scen_name = specs[designs[0], s].scenario.name
@@ -191,11 +206,11 @@ def compare(
                         rows.append({"design": names[d], "scenario": scen_name, "level": "arm_stratum", "arm": arm,
                                      "stratum": stratum, "role": role, "metric": metric, "value": value, "mcse": se,
                                      "diff_vs_reference": diff, "diff_se": diff_se})
-    return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
+    return rows
 
 
 _SHOWN = ["power", "fwer", "p_correct_finding", "n_randomized", "n_screened", "n_lost_in_screening", "n_not_assigned",
-          "n_on_effective_arms", "responders"]
+          "duration_months", "n_on_effective_arms", "responders"]
 
 
 def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:
@@ -218,7 +233,7 @@ def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> 
             part = t[(t.scenario == scen) & (t.metric == metric)].set_index("design")
             if part.empty:
                 continue
-            d = 1 if metric.startswith(("n_", "responders")) else digits
+            d = 1 if metric.startswith(("n_", "responders", "duration")) else digits
             row = [scen, metric]
             row += [cell(part.at[x, "value"], part.at[x, "mcse"], d) for x in designs]
             row += [cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d) for x in others]

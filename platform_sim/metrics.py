@@ -383,6 +383,8 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
       equivalence, futility);
     * ``mean_n_total``, ``sd_n_total``, ``n_total_q05`` ... ``n_total_q95``:
       the trial's total sample size;
+    * ``mean_duration_months``: months from the platform opening to the last randomized
+      patient's endpoint assessment (enrolment time plus the endpoint's assessment time);
     * ``mean_n_screened``: patients screened to randomize the trial's patients
       (screen failures, patients lost while waiting and ineligible ones included);
     * ``fwer``: family-wise error rate, the probability of declaring superior
@@ -426,6 +428,8 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
         _put(row, f"n_total_{_qname(q)}", _quantile(n_total, q))
     if results.n_screened is not None:
         _put(row, "mean_n_screened", _mean(np.asarray(results.n_screened, dtype=float)))
+    if results.duration_months is not None:
+        _put(row, "mean_duration_months", _mean(np.asarray(results.duration_months, dtype=float)))
     if results.strata is not None:  # findings are judged per arm x stratum
         values = stratified_trial_values(results, spec)
         for key in ("fwer", "power"):
@@ -486,6 +490,8 @@ def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
     }
     if results.n_screened is not None:
         cols["n_screened"] = np.asarray(results.n_screened)
+    if results.duration_months is not None:
+        cols["duration_months"] = np.asarray(results.duration_months)
     per_arm = [
         ("n", lambda j: np.asarray(results.n)[:, j]),
         ("responders", lambda j: np.asarray(results.responders)[:, j]),
@@ -592,6 +598,7 @@ def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
         ("p_inconclusive_at_max", digits),
         ("mean_n_total", count_digits),
         ("mean_n_screened", count_digits),
+        ("mean_duration_months", count_digits),
         ("fwer", digits),
         ("power", digits),
         (f"bias_{s}", digits),

@@ -179,7 +179,7 @@ class OutcomesModel:
     def dropout_before(self, months: float) -> float:
         return -math.expm1(-self.dropout_rate * months)
 
-    def _assessment_months(self, ep: str) -> float:
+    def assessment_months(self, ep: str) -> float:
         e = self.endpoints[ep]
         if e.kind == "landmark":
             return e.weeks / WEEKS_PER_MONTH
@@ -204,7 +204,7 @@ class OutcomesModel:
             if kind == "binary":
                 y = g.random(shape, dtype=np.float32) < self._binary_probability(ep, t, codes, at)
                 if dropout is not None:
-                    y &= dropout >= self._assessment_months(ep)
+                    y &= dropout >= self.assessment_months(ep)
             else:
                 time = self.time_to_event(source, t, codes, at, g.random(shape))
                 if kind == "landmark":
@@ -226,7 +226,7 @@ class OutcomesModel:
         e = self.endpoints[ep]
         if e.kind in ("binary", "landmark"):
             p = float(prob @ self.probability(ep, treatment, codes))
-            return p * (1.0 - self.dropout_before(self._assessment_months(ep)))
+            return p * (1.0 - self.dropout_before(self.assessment_months(ep)))
         def surv(t):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, treatment, codes, t))) - 0.5
         hi = 1.0
@@ -273,7 +273,7 @@ class VirtualPatients:
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
-        outcome_parts, index_parts, cohort_parts = [], [], []
+        outcome_parts, index_parts, cohort_parts, time_parts = [], [], [], []
         b = 0
         while found.min() < n_needed:
             block, carry = self.population.block(root, b, n_trials, carry, times, needed, set(characteristics or ()))
@@ -281,6 +281,8 @@ class VirtualPatients:
             outcome_parts.append(self.outcomes.potential(root, b, block, ep, treatments))
             cohort_parts.append(block)
             index_parts.append(ok)
+            if times:
+                time_parts.append(block.randomized_at)
             found += ok.sum(axis=1)
             b += 1
             if b > 10_000:
@@ -288,17 +290,20 @@ class VirtualPatients:
         ok = np.concatenate(index_parts, axis=1)
         outcomes = np.concatenate(outcome_parts, axis=1)
         cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
+        at = np.concatenate(time_parts, axis=1) if times else None
+        rows = np.arange(n_trials)[:, None]
         if ok.all():  # no one is lost in screening
             order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
-            return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed))
+            return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed),
+                            None if at is None else at[:, :n_needed])
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
-        rows = np.arange(n_trials)[:, None]
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
             outcomes=outcomes[rows, order],
             screened_index=order,
             cohort=cohort,
             n_screened=screened,
+            randomized_at=None if at is None else at[rows, order],
         )
 
 
@@ -308,6 +313,7 @@ class Enrolled:
     screened_index: np.ndarray  # (T, n) their position in the stream of screened patients
     cohort: Cohort | None  # every screened patient generated for these trials (when kept)
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
+    randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
 
 
 __all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]

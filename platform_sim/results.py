@@ -55,6 +55,8 @@ class TrialResults:
     stop_reason: np.ndarray  # (T,) int8: STOP codes above
     final_control: np.ndarray  # (T,) int8: arm index of the control at the end (-1: no control)
     n_screened: np.ndarray | None = None  # (T,) int: patients screened to randomize the trial's patients
+    duration_months: np.ndarray | None = None  # (T,) months from opening to the last randomized patient's
+    #   endpoint assessment (enrolment time plus the endpoint's assessment time)
     strata: "StrataResults | None" = None  # per arm x stratum results of a stratified design
 
     @property

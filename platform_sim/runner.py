@@ -48,13 +48,20 @@ def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) 
     if spec.strata is not None:
         return _run_stratified_chunk(spec, design, seed_sequence, n_trials)
     enrolled = spec.patients.enrol(
-        child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments)
+        child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments),
+        times=True,
     )
     rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
     results = simulate(design, enrolled.outcomes, rng)
     used = design.randomized_n[results.stop_look] - 1  # last patient position the trial reached
-    results.n_screened = enrolled.screened_index[np.arange(n_trials), used] + 1
+    rows = np.arange(n_trials)
+    results.n_screened = enrolled.screened_index[rows, used] + 1
+    results.duration_months = enrolled.randomized_at[rows, used] + _assessment_months(spec)
     return results
+
+
+def _assessment_months(spec: Spec) -> float:
+    return spec.patients.outcomes.assessment_months(spec.design.endpoint.name)
 
 
 _MAX_POOL_FACTOR = 64
@@ -89,7 +96,7 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     while True:
         enrolled = spec.patients.enrol(
             child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(design.treatments),
-            keep_cohort=True, characteristics=list(plan.markers),
+            keep_cohort=True, characteristics=list(plan.markers), times=True,
         )
         rows = np.arange(n_trials)[:, None]
         observed = enrolled.cohort.observed[rows, enrolled.screened_index]
@@ -102,6 +109,7 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
         size *= 2
     last = np.maximum(scanned - 1, 0)
     results.n_screened = np.where(scanned > 0, enrolled.screened_index[np.arange(n_trials), last] + 1, 0)
+    results.duration_months = enrolled.randomized_at[np.arange(n_trials), last] + _assessment_months(spec)
     strata.n_unrouted = scanned - results.n.sum(axis=1)
     results.strata = strata
     return results
@@ -114,8 +122,11 @@ def run(
     workers: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
+    executor: ProcessPoolExecutor | None = None,
 ) -> TrialResults:
-    """Simulate ``n_sims`` trials of ``spec``; ``progress(k)`` is called as k more trials finish."""
+    """Simulate ``n_sims`` trials of ``spec``; ``progress(k)`` is called as k more trials finish.
+    With several workers, ``executor`` (a process pool to reuse across runs) replaces the pool
+    this call would otherwise start and stop."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     sizes = chunk_sizes(n_sims, chunk_size)
@@ -127,10 +138,16 @@ def run(
             if progress:
                 progress(size)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        _ = spec.patients, spec.strata  # computed once here and shipped to the workers with the spec
+        own = executor is None
+        pool = ProcessPoolExecutor(max_workers=workers) if own else executor
+        try:
             futures = [pool.submit(run_chunk, spec, ss, size) for ss, size in zip(seeds, sizes)]
             for fut, size in zip(futures, sizes):
                 parts.append(fut.result())
                 if progress:
                     progress(size)
+        finally:
+            if own:
+                pool.shutdown(cancel_futures=True)
     return TrialResults.concatenate(parts)

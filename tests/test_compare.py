@@ -114,3 +114,45 @@ def test_cli_compare_rejects_bad_names_before_running(variants):
     assert "no_such_design" in result.stderr and "nope" in result.stderr
     result = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "benchmark_four_arm", "--n-sims", 10, "--quiet")
     assert result.exit_code == 2 and "defines no such" in result.stderr
+
+
+def test_stratified_designs_are_compared_per_arm_and_stratum(tmp_path):
+    """An all-comer and an umbrella design on the same patients: the umbrella gets rows per arm x
+    sub-study, its findings are judged per sub-study, and every screened patient is accounted for
+    (randomized, lost in screening, or not assigned to a sub-study)."""
+    result = compare(["allcomer_fixed", "lungmap_umbrella"], ["stk11_keap1_ctla4"], 200, 5)
+    t = result.table
+    strata = t[(t.design == "lungmap_umbrella") & (t.level == "arm_stratum")]
+    assert set(strata.stratum) == {"atm", "stk11_keap1", "trop2_nmr", "non_match"}
+    role = strata[(strata.arm == "durva_tremelimumab") & (strata.metric == "p_declared_effective")]
+    assert list(role.role) == ["better"]  # the CTLA-4 combination works in STK11/KEAP1-mutant patients
+    assert t[(t.design == "allcomer_fixed") & (t.level == "arm_stratum")].empty
+
+    for design in ("allcomer_fixed", "lungmap_umbrella"):
+        get = {m: rows(t, design, m).value.iloc[0] for m in
+               ("n_screened", "n_randomized", "n_lost_in_screening", "n_not_assigned")}
+        assert get["n_randomized"] + get["n_lost_in_screening"] + get["n_not_assigned"] == pytest.approx(get["n_screened"])
+    assert rows(t, "allcomer_fixed", "n_not_assigned").value.iloc[0] == 0
+    assert rows(t, "lungmap_umbrella", "n_not_assigned").value.iloc[0] > 0
+    # the umbrella's power is the chance of declaring a truly working arm x sub-study
+    spec = Spec.load("lungmap_umbrella", "stk11_keap1_ctla4")
+    res = run(spec, 200, 5)
+    k = spec.design.arm_names.index("durva_tremelimumab")
+    assert rows(t, "lungmap_umbrella", "power").value.iloc[0] == pytest.approx(res.strata.declared[:, 1, k].mean())
+
+
+def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
+    """For a design without early stopping, the duration is the randomization time of its 400th
+    patient (arrival plus screening wait) plus the 12 weeks until disease control is assessed."""
+    from platform_sim.outcomes import WEEKS_PER_MONTH
+    from platform_sim.runner import child, run_chunk
+
+    spec = Spec.load("allcomer_fixed", "pioneer_alternative")
+    ss = np.random.SeedSequence(3)
+    res = run_chunk(spec, ss, 20)
+    enrolled = spec.patients.enrol(child(ss, 0), 20, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True)
+    c = enrolled.cohort
+    rows = np.arange(20)
+    last = enrolled.screened_index[:, 399]
+    expected = c.arrival[rows, last] + c.wait_days[rows, last] / (365.25 / 12) + 12 / WEEKS_PER_MONTH
+    np.testing.assert_allclose(res.duration_months, expected, rtol=1e-6)

@@ -266,3 +266,37 @@ def test_enrichment_design_restricts_the_adc_to_qcs_nmr_positive_patients():
     assert restricted[:, k].mean() > restricted[:, others].mean(axis=0).max() + 4 * math.sqrt(0.25 / 400)
     # no arm is ever open in negatives while closed in positives
     assert not ((st[:, pos, 1:] == FUTILE) & (st[:, neg, 1:] == ACTIVE)).any()
+
+
+def test_cli_run_prints_and_writes_the_stratum_table(tmp_path):
+    from click.testing import CliRunner
+
+    from platform_sim.cli import main
+
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["run", "--design", "battle_stratified_rar", "--scenario", "atm_ceralasertib",
+                                    "--n-sims", "100", "--out", str(out), "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "Arms by stratum" in res.output
+    import pandas as pd
+
+    table = pd.read_csv(out / "strata.csv")
+    assert set(table.stratum) == {"atm", "stk11_keap1", "trop2_nmr", "other"}
+    row = table[(table.stratum == "atm") & (table.arm == "durva_ceralasertib")].iloc[0]
+    assert row.role == "better" and 0 <= row.p_declared_effective <= 1
+
+
+def test_hierarchical_borrowing_shrinks_sparse_strata_toward_the_arm_s_other_strata():
+    """Under the null every arm's stratum rates are close; with borrowing, the final estimate in
+    the smallest stratum is closer to the arm's pooled rate than the stratum's own proportion."""
+    spec = Spec.load("hierarchical_borrowing", "pioneer_null")
+    res = run(spec, 200, 6)
+    st = res.strata
+    small = int(np.argmin(spec.strata.prevalence))
+    n, y = st.n[:, small, :], st.responders[:, small, :]
+    pooled = st.responders.sum(axis=1) / np.maximum(st.n.sum(axis=1), 1)
+    ok = n > 0
+    raw_gap = np.abs(y / np.maximum(n, 1) - pooled)[ok]
+    shrunk_gap = np.abs(st.post_mean[:, small, :] - pooled)[ok]
+    assert shrunk_gap.mean() < 0.5 * raw_gap.mean()
+    assert np.isfinite(res.declared_superior).all()
