@@ -278,8 +278,7 @@ def simulate_strata(
         if enrich_pos >= 0:
             local = np.arange(n_rows)
             st_sub, sl_sub, dc_sub = status[rows], status_look[rows], declared[rows]
-            yy, nn = y_f, n_f
-            trial_done = _decide_enrichment(design, plan, look, enrich_pos, local, a, b, st_sub, sl_sub, dc_sub, yy, nn)
+            trial_done = _decide_enrichment(design, plan, look, enrich_pos, local, a, b, st_sub, sl_sub, dc_sub, y_f, n_f)
             status[rows], status_look[rows], declared[rows] = st_sub, sl_sub, dc_sub
             done = ~((status[rows] == ACTIVE).any(axis=2)) | trial_done[:, None]
         else:
