@@ -133,9 +133,10 @@ def allocation_probabilities(
 
 
 def draw_counts(
-    rng: np.random.Generator, n_patients: int, probs: np.ndarray, headroom: np.ndarray, block: bool
+    rng: np.random.Generator, n_patients, probs: np.ndarray, headroom: np.ndarray, block: bool
 ) -> np.ndarray:
-    """Patients per arm in a batch of ``n_patients`` for every trial (rows of ``probs``).
+    """Patients per arm in a batch of ``n_patients`` (one number, or one per row) for every trial
+    (rows of ``probs``; a row of zeros gets no patients).
 
     Simple randomization draws a multinomial; block randomization gives every
     arm floor or ceiling of n*p by systematic sampling (exact expected counts,
@@ -145,8 +146,9 @@ def draw_counts(
     """
     n_trials, n_arms = probs.shape
     if block:
-        cum = np.cumsum(probs, axis=1) * n_patients
-        cum[:, -1] = n_patients
+        n = np.broadcast_to(np.asarray(n_patients), (n_trials,))
+        cum = np.cumsum(probs, axis=1) * n[:, None]
+        cum[:, -1] = np.where(probs.sum(axis=1) > 0, n, 0)
         u = rng.random((n_trials, 1))
         edges = np.floor(np.concatenate([np.zeros((n_trials, 1)), cum], axis=1) + u)
         counts = np.diff(edges, axis=1).astype(np.int64)

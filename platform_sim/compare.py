@@ -163,6 +163,18 @@ def compare(
     return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
 
 
+def _metric_rows(keys: dict, metrics: dict[str, np.ndarray], reference: dict[str, np.ndarray] | None) -> list[dict]:
+    """One row per metric: ``keys`` plus the value, its MCSE and, when the reference design has
+    the same metric (per-trial values), the paired difference and its SE."""
+    out = []
+    for metric, x in metrics.items():
+        value, se = _mean_se(x)
+        diff, diff_se = _mean_se(x - reference[metric]) if reference is not None else (math.nan, math.nan)
+        out.append({**keys, "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff,
+                    "diff_se": diff_se})
+    return out
+
+
 def _compare_rows(designs, scenarios, specs, names, reference, n_sims, seed, workers, chunk_size, progress, executor):
     rows = []
     for s in scenarios:
@@ -174,38 +186,24 @@ def _compare_rows(designs, scenarios, specs, names, reference, n_sims, seed, wor
             per_stratum[d] = _per_arm_stratum(results, spec)
         scen_name = specs[designs[0], s].scenario.name
         for d in designs:
-            for metric, x in per_trial[d].items():
-                value, se = _mean_se(x)
-                diff, diff_se = _mean_se(x - per_trial[reference][metric]) if d != reference else (math.nan, math.nan)
-                rows.append({"design": names[d], "scenario": scen_name, "level": "trial", "arm": "", "stratum": "", "role": "",
-                             "metric": metric, "value": value, "mcse": se, "diff_vs_reference": diff, "diff_se": diff_se})
+            is_ref = d == reference
+            base = {"design": names[d], "scenario": scen_name}
+            rows += _metric_rows({**base, "level": "trial", "arm": "", "stratum": "", "role": ""},
+                                 per_trial[d], None if is_ref else per_trial[reference])
             roles = truth(specs[d, s])
             for arm, metrics in per_arm[d].items():
                 r = roles.loc[arm]
                 role = "better" if r["truly_better"] else "null" if r["truly_null"] else (
                     "control" if arm == specs[d, s].design.control else "grey zone")
-                for metric, x in metrics.items():
-                    value, se = _mean_se(x)
-                    ref_arm = per_arm[reference].get(arm)
-                    if d != reference and ref_arm is not None:
-                        diff, diff_se = _mean_se(x - ref_arm[metric])
-                    else:
-                        diff, diff_se = math.nan, math.nan
-                    rows.append({"design": names[d], "scenario": scen_name, "level": "arm", "arm": arm, "stratum": "",
-                                 "role": role, "metric": metric, "value": value, "mcse": se,
-                                 "diff_vs_reference": diff, "diff_se": diff_se})
+                rows += _metric_rows({**base, "level": "arm", "arm": arm, "stratum": "", "role": role},
+                                     metrics, None if is_ref else per_arm[reference].get(arm))
             if per_stratum[d]:
                 roles_s = stratum_truth(specs[d, s])
                 for (stratum, arm), metrics in per_stratum[d].items():
-                    role = roles_s.loc[(stratum, arm), "role"]
-                    for metric, x in metrics.items():
-                        value, se = _mean_se(x)
-                        ref = per_stratum[reference].get((stratum, arm))
-                        diff, diff_se = _mean_se(x - ref[metric]) if d != reference and ref is not None else (
-                            math.nan, math.nan)
-                        rows.append({"design": names[d], "scenario": scen_name, "level": "arm_stratum", "arm": arm,
-                                     "stratum": stratum, "role": role, "metric": metric, "value": value, "mcse": se,
-                                     "diff_vs_reference": diff, "diff_se": diff_se})
+                    rows += _metric_rows(
+                        {**base, "level": "arm_stratum", "arm": arm, "stratum": stratum,
+                         "role": roles_s.loc[(stratum, arm), "role"]},
+                        metrics, None if is_ref else per_stratum[reference].get((stratum, arm)))
     return rows
 
 

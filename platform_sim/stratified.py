@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .allocation import allocation_probabilities
+from .allocation import allocation_probabilities, draw_counts
 from .compiled import CompiledDesign
 from .engine import _segments
 from .posterior import beta_interval, oriented, prob_best, prob_greater
@@ -50,7 +50,10 @@ class Pool:
     route_u: np.ndarray  # (T, P) uniforms for random overlap
 
 
-def _beta_params(design, plan, y, n, hierarchical):
+_NO_CAP = np.iinfo(np.int64).max  # arms have no caps within strata (the strata are capped)
+
+
+def _beta_params(design, y, n, hierarchical):
     """Posterior (a, b) per (T, S, K) on the higher-is-better scale."""
     if hierarchical is None:
         a, b = design.prior_a + y, design.prior_b + n - y
@@ -245,15 +248,7 @@ def simulate_strata(
         p = probs[rows].reshape(-1, n_arms)
         final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
         m = per_stratum.reshape(-1)
-        if design.block:
-            cum = np.cumsum(p, axis=1) * m[:, None]
-            cum[:, -1] = np.where(p.sum(axis=1) > 0, m, 0)
-            u = rng.random((p.shape[0], 1))
-            edges = np.floor(np.concatenate([np.zeros((p.shape[0], 1)), cum], axis=1) + u)
-            counts = np.diff(edges, axis=1).astype(np.int64)
-        else:
-            safe = np.where(p.sum(axis=1, keepdims=True) > 0, p, 1.0 / n_arms)
-            counts = rng.multinomial(np.where(p.sum(axis=1) > 0, m, 0), safe)
+        counts = draw_counts(rng, np.where(p.sum(axis=1) > 0, m, 0), p, _NO_CAP, design.block)
         counts = counts.reshape(n_rows, n_strata, n_arms)
         arms = deal_strata(counts, strat, rng.random((n_rows, batch_size)))
         enrolled[rows] += per_stratum
@@ -269,7 +264,7 @@ def simulate_strata(
         followed = int(n_followed_segments[look])
         n_f = seg_n[rows, :followed].sum(axis=1)
         y_f = seg_y[rows, :followed].sum(axis=1)
-        a, b = _beta_params(design, plan, y_f, n_f, hierarchical)
+        a, b = _beta_params(design, y_f, n_f, hierarchical)
         final = look == n_looks - 1
         stage_size = plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)]
         reached = n_f.sum(axis=2) >= stage_size
