@@ -1,0 +1,452 @@
+"""Bayesian tools for an exponential progression-free-survival endpoint, vectorized over trials.
+
+Model
+-----
+The PFS times of an arm are exponential with hazard lambda (events per person-month) and
+lambda ~ Gamma(a, b) a priori (shape a, rate b; mean a / b). With d observed events and total
+exposure E (the sum of every patient's follow-up in months, events and censored alike) the
+likelihood is lambda^d exp(-lambda E), so the posterior is Gamma(a + d, b + E): conjugate for
+right-censored exponential data, and for any data whose likelihood depends on lambda only
+through (d, E), such as piecewise follow-up with one hazard. The median PFS is log(2) / lambda.
+
+Hazard ratio
+------------
+For independent posteriors Gamma(a_k, b_k) and Gamma(a_c, b_c), G_k = b_k lambda_k and
+G_c = b_c lambda_c are independent Gamma(., 1) variables and G_k / (G_k + G_c) ~ Beta(a_k, a_c).
+Hence, exactly,
+
+    P(lambda_k / lambda_c < h) = P(G_k / G_c < r) = I_x(a_k, a_c),  r = h b_k / b_c,  x = r / (1 + r),
+
+with I the regularized incomplete beta function. The cumulants of log G (G ~ Gamma(a, 1)) are
+the polygamma functions psi^(n-1)(a), so log HR = log G_k - log G_c - log b_k + log b_c has mean
+psi(a_k) - psi(a_c) - log b_k + log b_c and variance psi'(a_k) + psi'(a_c).
+
+Predictive probability of a confirmatory trial
+----------------------------------------------
+I-SPY 2 graduates a therapy on the predictive probability that a future 300-patient 1:1
+phase 3 trial succeeds (Barker et al. 2009, Clin Pharmacol Ther 86:97). For a survival
+endpoint, :func:`pp_confirmatory_survival` uses Schoenfeld's approximation (Schoenfeld 1981,
+Biometrika 68:316): with D events in a 1:1 trial whose true log HR is theta, the log-rank
+statistic behaves like a log-HR estimate ~ N(theta, 4 / D), and the one-sided level-alpha test
+rejects H0: HR >= 1 when the estimate is below -z_{1-alpha} 2 / sqrt(D). Replacing the
+posterior of theta by the normal with its exact mean m and variance v gives
+
+    PP = Phi((-z_{1-alpha} 2 / sqrt(D) - m) / sqrt(v + 4 / D)).
+
+Log-rank test
+-------------
+:func:`logrank_vs_control` compares each non-control arm with the control patients that are
+included for it (e.g. concurrent controls), for many simulated trials in one compiled loop.
+At each distinct event time t, with d events among the n patients at risk of the comparison
+and n_k at risk on arm k (at risk at t: observed time >= t, so a patient censored at t is at
+risk at t), O - E gains d_k - d n_k / n and the hypergeometric variance
+V gains d (n_k / n) (1 - n_k / n) (n - d) / (n - 1) when n > 1. Tied times are grouped
+exactly (equal floats). z = (O - E) / sqrt(V) is negative when arm k has fewer events than
+expected (benefit); it equals the ``statistic`` of ``scipy.stats.logrank(x, y)`` with x the
+arm-k sample and y the included control sample.
+
+Per trial, every patient is assigned the last distinct event time at or before its own time,
+through a hash table of the trial's distinct times when there are at most 512
+(visit schedules: a few dozen) and by sorting otherwise; numbers at risk are then suffix sums
+of per-time tallies, so scheduled times cost time linear in the patients. 500 trials x 1,500
+patients x 6 arms take ~6 ms on visit-schedule times (~8 ms with a concurrent-control mask)
+and ~70 ms with continuous times, on one core.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from scipy import special
+
+_LOG2 = math.log(2.0)
+
+
+def _z_upper(alpha):
+    """z_{1-alpha}, the upper alpha quantile of the standard normal (accurate for small alpha)."""
+    return -special.ndtri(np.asarray(alpha, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- gamma posteriors
+
+
+def gamma_posterior(events, exposure, prior_a, prior_b):
+    """Posterior (shape, rate) Gamma(prior_a + events, prior_b + exposure) of an exponential hazard.
+
+    events: observed events d; exposure: total follow-up E (same time unit as the hazard);
+    prior_a, prior_b: prior shape and rate. All broadcast; returns float64 arrays (a, b).
+    """
+    events, exposure, prior_a, prior_b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (events, exposure, prior_a, prior_b))
+    )
+    return prior_a + events, prior_b + exposure
+
+
+def prob_hr_below(a_k, b_k, a_c, b_c, h=1.0):
+    """Exact P(lambda_k / lambda_c < h) for independent Gamma(a_k, rate b_k) and Gamma(a_c, rate b_c).
+
+    Equals I_x(a_k, a_c) with x = r / (1 + r), r = h b_k / b_c (see the module docstring).
+    For r > 1 it is evaluated as the complement I_{1 - x}(a_c, a_k) with 1 - x = 1 / (1 + r)
+    formed directly, so no precision is lost to 1 - x when x is near 1. All arguments
+    broadcast (h too); returns float64 with the broadcast shape.
+    """
+    a_k, b_k, a_c, b_c, h = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a_k, b_k, a_c, b_c, h)))
+    r = h * b_k / b_c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = r / (1.0 + r)
+        one_minus_x = 1.0 / (1.0 + r)
+    low = r <= 1.0
+    out = np.where(
+        low,
+        special.betainc(a_k, a_c, np.where(low, x, 0.0)),
+        special.betaincc(a_c, a_k, np.where(low, 0.5, one_minus_x)),
+    )
+    return out[()] if out.ndim == 0 else out
+
+
+def hazard_interval(a, b, level: float = 0.95):
+    """Equal-tailed credible interval (lo, hi) of lambda ~ Gamma(a, rate b)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    tail = (1.0 - level) / 2.0
+    return special.gammaincinv(a, tail) / b, special.gammainccinv(a, tail) / b
+
+
+def median_pfs(a, b, level: float = 0.95):
+    """Posterior median and equal-tailed interval of the median PFS log(2) / lambda, lambda ~ Gamma(a, b).
+
+    log(2) / lambda is decreasing in lambda, so its quantiles are log(2) over the opposite
+    quantiles of lambda: estimate = log 2 / median(lambda), interval
+    (log 2 / hi_lambda, log 2 / lo_lambda). Returns (estimate, lo, hi), in the time unit of b.
+    """
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    lo_lambda, hi_lambda = hazard_interval(a, b, level)
+    median_lambda = special.gammaincinv(a, 0.5) / b
+    with np.errstate(divide="ignore"):
+        return _LOG2 / median_lambda, _LOG2 / hi_lambda, _LOG2 / lo_lambda
+
+
+def log_hr_moments(a_k, b_k, a_c, b_c):
+    """Exact posterior mean and variance of log(lambda_k / lambda_c) for independent gamma posteriors.
+
+    mean = psi(a_k) - log b_k - psi(a_c) + log b_c, var = psi'(a_k) + psi'(a_c).
+    """
+    a_k, b_k, a_c, b_c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a_k, b_k, a_c, b_c)))
+    mean = special.digamma(a_k) - np.log(b_k) - special.digamma(a_c) + np.log(b_c)
+    var = special.polygamma(1, a_k) + special.polygamma(1, a_c)
+    return mean, var
+
+
+# --------------------------------------------------------------------------- confirmatory trial
+
+
+def pp_confirmatory_survival(a_k, b_k, a_c, b_c, events, alpha: float = 0.025):
+    """Predictive probability that a future 1:1 trial with ``events`` events shows HR < 1 (log-rank).
+
+    Schoenfeld's approximation (Schoenfeld 1981, Biometrika 68:316): given the true log HR
+    theta, the future trial's log-HR estimate is N(theta, 4 / D) with D = ``events``, and the
+    one-sided level-alpha log-rank test rejects H0: HR >= 1 when it is below
+    -z_{1-alpha} 2 / sqrt(D). theta's posterior is approximated by the normal with the exact
+    moments of :func:`log_hr_moments` (m, v), so
+
+        PP = Phi((-z_{1-alpha} 2 / sqrt(D) - m) / sqrt(v + 4 / D)).
+
+    This is the survival analogue of I-SPY 2's graduation criterion, the predictive
+    probability of success of a 300-patient phase 3 (Barker et al. 2009, Clin Pharmacol
+    Ther 86:97). As v -> 0 it tends to :func:`schoenfeld_power` at HR = exp(m). ``events``
+    must be positive; all arguments broadcast.
+    """
+    mean, var = log_hr_moments(a_k, b_k, a_c, b_c)
+    d = np.asarray(events, dtype=np.float64)
+    if np.any(~(d > 0)):
+        raise ValueError("pp_confirmatory_survival: events must be positive")
+    se = 2.0 / np.sqrt(d)
+    return special.ndtr((-_z_upper(alpha) * se - mean) / np.sqrt(var + se * se))
+
+
+def schoenfeld_events(hr, power, alpha: float = 0.025, allocation: float = 0.5):
+    """Events needed by a one-sided level-alpha log-rank test to reach ``power`` at hazard ratio ``hr``.
+
+    D = (z_{1-alpha} + z_power)^2 / (p (1 - p) log(hr)^2), p = ``allocation`` (share of the
+    experimental arm); Schoenfeld 1981, Biometrika 68:316. Not rounded up.
+    """
+    hr = np.asarray(hr, dtype=np.float64)
+    p = np.asarray(allocation, dtype=np.float64)
+    z = _z_upper(alpha) + special.ndtri(np.asarray(power, dtype=np.float64))
+    return z * z / (p * (1.0 - p) * np.log(hr) ** 2)
+
+
+def schoenfeld_power(hr, events, alpha: float = 0.025, allocation: float = 0.5):
+    """Approximate power of the one-sided level-alpha log-rank test for benefit (HR < 1) with ``events`` events.
+
+    Phi(sqrt(D p (1 - p)) (-log hr) - z_{1-alpha}) (Schoenfeld 1981). For hr <= 1 this is
+    the inverse of :func:`schoenfeld_events`; for hr > 1 it is the (below alpha) probability
+    that the test wrongly shows benefit.
+    """
+    hr = np.asarray(hr, dtype=np.float64)
+    p = np.asarray(allocation, dtype=np.float64)
+    d = np.asarray(events, dtype=np.float64)
+    return special.ndtr(np.sqrt(d * p * (1.0 - p)) * -np.log(hr) - _z_upper(alpha))
+
+
+# --------------------------------------------------------------------------- log-rank test
+
+
+_DISTINCT_CAP = 512  # distinct times per trial handled by hashing; more: a full sort
+_TABLE_BITS = 11  # hash table of 2,048 slots (load factor at most 1/4)
+_FIB = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier (2^64 / golden ratio)
+_SHIFT = np.uint64(64 - _TABLE_BITS)
+
+
+@njit(cache=True)
+def _groups_hashed(time, bits, event, arm, t, table, key, value, has_event, slot, group, u, patient_group):
+    """Event-time group of every patient of trial t from a hash table of its distinct times.
+
+    Fills patient_group[i] with the index g of the last distinct event time u_g <= time
+    (-1: none, or not in the analysis) and u[:G] with the sorted distinct event times.
+    Returns G, or -1 when the trial has more than _DISTINCT_CAP distinct times.
+    """
+    n_pat = time.shape[1]
+    mask = (1 << _TABLE_BITS) - 1
+    n_dist = 0
+    overflow = False
+    for i in range(n_pat):
+        x = time[t, i]
+        if arm[t, i] < 0 or math.isnan(x):
+            patient_group[i] = -1
+            continue
+        b = bits[t, i]
+        s = np.int64((np.uint64(b) * _FIB) >> _SHIFT)
+        while True:
+            d = table[s] - 1
+            if d < 0:
+                if n_dist == _DISTINCT_CAP:
+                    overflow = True
+                    break
+                table[s] = n_dist + 1
+                key[n_dist] = b
+                value[n_dist] = x
+                has_event[n_dist] = event[t, i]
+                slot[n_dist] = s
+                patient_group[i] = n_dist
+                n_dist += 1
+                break
+            if key[d] == b:
+                if event[t, i]:
+                    has_event[d] = True
+                patient_group[i] = d
+                break
+            s = (s + 1) & mask
+        if overflow:
+            break
+    for d in range(n_dist):
+        table[slot[d]] = 0
+    if overflow:
+        return -1
+    order = np.argsort(value[:n_dist])
+    n_times = 0
+    j = 0
+    while j < n_dist:  # runs of equal values (0.0 and -0.0 have different bits)
+        x = value[order[j]]
+        r = j
+        any_event = False
+        while r < n_dist and value[order[r]] == x:
+            any_event = any_event or has_event[order[r]]
+            r += 1
+        if any_event:
+            u[n_times] = x
+            n_times += 1
+        for q in range(j, r):
+            group[order[q]] = n_times - 1
+        j = r
+    for i in range(n_pat):
+        if patient_group[i] >= 0:
+            patient_group[i] = group[patient_group[i]]
+    return n_times
+
+
+@njit(cache=True)
+def _groups_sorted(time, event, arm, t, kept, t_kept, u, patient_group):
+    """Same as _groups_hashed for any number of distinct times, by sorting the patients."""
+    n_pat = time.shape[1]
+    m = 0
+    for i in range(n_pat):
+        patient_group[i] = -1
+        if arm[t, i] >= 0 and not math.isnan(time[t, i]):
+            kept[m] = i
+            t_kept[m] = time[t, i]
+            m += 1
+    order = np.argsort(t_kept[:m])
+    n_times = 0
+    j = 0
+    while j < m:
+        x = t_kept[order[j]]
+        r = j
+        any_event = False
+        while r < m and t_kept[order[r]] == x:
+            any_event = any_event or event[t, kept[order[r]]]
+            r += 1
+        if any_event:
+            u[n_times] = x
+            n_times += 1
+        for q in range(j, r):
+            patient_group[kept[order[q]]] = n_times - 1
+        j = r
+    return n_times
+
+
+@njit(cache=True)
+def _logrank_kernel(time, bits, event, arm, include, use_mask, control, n_arms, z, oe, var):
+    """Log-rank comparison of every non-control arm with its included controls, trial by trial.
+
+    time (T, N) float64 and its bit patterns bits (T, N) int64, event (T, N) bool, arm (T, N)
+    int64, include (T, N, K) bool (read only when use_mask). Fills z, oe, var (T, K).
+
+    Per trial: the G distinct event times u_0 < ... < u_{G-1}; every patient in the analysis
+    is tallied at g = the last event time <= its time (at risk at u_0..u_g, and its event, if
+    any, is at u_g; patients before u_0 are never at risk at an event time), per arm, and
+    control patients per comparison when a mask is given. Numbers at risk are then suffix
+    sums of the tallies, accumulated from the last event time backwards.
+    """
+    n_trials, n_pat = time.shape
+    size = max(n_pat, 1)
+    table = np.zeros(1 << _TABLE_BITS, dtype=np.int64)
+    key = np.empty(_DISTINCT_CAP, dtype=np.int64)
+    value = np.empty(_DISTINCT_CAP)
+    has_event = np.empty(_DISTINCT_CAP, dtype=np.bool_)
+    slot = np.empty(_DISTINCT_CAP, dtype=np.int64)
+    group = np.empty(_DISTINCT_CAP, dtype=np.int64)
+    kept = np.empty(size, dtype=np.int64)
+    t_kept = np.empty(size)
+    u = np.empty(size)
+    patient_group = np.empty(size, dtype=np.int64)
+    exits = np.zeros((size, n_arms), dtype=np.int64)
+    deaths = np.zeros((size, n_arms), dtype=np.int64)
+    n_mask = size if use_mask else 1
+    exits_c = np.zeros((n_mask, n_arms), dtype=np.int64)
+    deaths_c = np.zeros((n_mask, n_arms), dtype=np.int64)
+    hashing = True  # after one trial with too many distinct times, sort every later trial
+    for t in range(n_trials):
+        n_times = -1
+        if hashing:
+            n_times = _groups_hashed(
+                time, bits, event, arm, t, table, key, value, has_event, slot, group, u, patient_group
+            )
+            hashing = n_times >= 0
+        if n_times < 0:
+            n_times = _groups_sorted(time, event, arm, t, kept, t_kept, u, patient_group)
+        exits[:n_times, :] = 0
+        deaths[:n_times, :] = 0
+        if use_mask:
+            exits_c[:n_times, :] = 0
+            deaths_c[:n_times, :] = 0
+        for i in range(n_pat):
+            g = patient_group[i]
+            if g < 0:
+                continue
+            a = arm[t, i]
+            died = event[t, i]
+            if a == control and use_mask:
+                for k in range(n_arms):
+                    if include[t, i, k]:
+                        exits_c[g, k] += 1
+                        if died:
+                            deaths_c[g, k] += 1
+            else:
+                exits[g, a] += 1
+                if died:
+                    deaths[g, a] += 1
+        for k in range(n_arms):
+            if k == control:
+                z[t, k] = np.nan
+                oe[t, k] = np.nan
+                var[t, k] = np.nan
+                continue
+            at_risk_k = 0
+            at_risk_c = 0
+            o_minus_e = 0.0
+            v = 0.0
+            for g in range(n_times - 1, -1, -1):
+                at_risk_k += exits[g, k]
+                if use_mask:
+                    at_risk_c += exits_c[g, k]
+                    d_c = deaths_c[g, k]
+                else:
+                    at_risk_c += exits[g, control]
+                    d_c = deaths[g, control]
+                d_k = deaths[g, k]
+                d = d_k + d_c
+                if d > 0 and at_risk_k > 0:
+                    n = at_risk_k + at_risk_c
+                    frac = at_risk_k / n
+                    o_minus_e += d_k - d * frac
+                    if n > 1:
+                        v += d * frac * (1.0 - frac) * (n - d) / (n - 1.0)
+            oe[t, k] = o_minus_e
+            var[t, k] = v
+            z[t, k] = o_minus_e / math.sqrt(v) if v > 0.0 else np.nan
+
+
+def logrank_vs_control(time, event, arm, include_control, control: int, n_arms: int):
+    """Log-rank z of every non-control arm against (the included) control patients, for many trials.
+
+    time: (..., N) float64 observed time of each patient (event or censoring; NaN: not in the
+    analysis). event: (..., N) bool, True for an event. arm: (..., N) integer arm index in
+    0..n_arms-1, or negative for no arm (not in the analysis). include_control:
+    (..., N, n_arms) bool or None; include_control[..., i, k] says whether control patient i
+    enters the comparison of arm k (e.g. randomized while arm k was open); None uses every
+    control patient for every arm. control: the control arm's index.
+
+    Returns (z, observed_minus_expected, variance), each (..., n_arms) float64, with the
+    conventions of the module docstring: risk set {time >= t}, exact ties, hypergeometric
+    variance with the tie correction, z = (O - E) / sqrt(V) < 0 for fewer events than
+    expected on arm k. z equals ``scipy.stats.logrank(x, y).statistic`` with x = arm k and
+    y = its control sample. The control column is NaN in all three outputs; an arm with
+    V == 0 (no patients, or no informative event) has z = NaN (and O - E = V = 0).
+    """
+    time = np.ascontiguousarray(time, dtype=np.float64)
+    if time.ndim < 1:
+        raise ValueError("logrank_vs_control: time must have a patient axis")
+    shape = time.shape
+    event = np.asarray(event)
+    arm = np.asarray(arm)
+    if event.shape != shape or arm.shape != shape:
+        raise ValueError("logrank_vs_control: time, event and arm must have the same shape")
+    if not np.issubdtype(arm.dtype, np.integer):
+        raise TypeError("logrank_vs_control: arm must be an integer array")
+    n_arms = int(n_arms)
+    control = int(control)
+    if not 0 <= control < n_arms:
+        raise ValueError("logrank_vs_control: control must be an arm index")
+    if arm.size and arm.max() >= n_arms:
+        raise ValueError("logrank_vs_control: arm index >= n_arms")
+    n_pat = shape[-1]
+    n_rows = math.prod(shape[:-1])
+    time2 = time.reshape(n_rows, n_pat)
+    event2 = np.ascontiguousarray(event, dtype=np.bool_).reshape(n_rows, n_pat)
+    arm2 = np.ascontiguousarray(arm, dtype=np.int64).reshape(n_rows, n_pat)
+    if include_control is None:
+        use_mask = False
+        include = np.zeros((1, 1, 1), dtype=np.bool_)
+    else:
+        include_control = np.asarray(include_control)
+        if include_control.shape != shape + (n_arms,):
+            raise ValueError("logrank_vs_control: include_control must have shape time.shape + (n_arms,)")
+        use_mask = True
+        include = np.ascontiguousarray(include_control, dtype=np.bool_).reshape(n_rows, n_pat, n_arms)
+    z = np.empty((n_rows, n_arms))
+    oe = np.empty((n_rows, n_arms))
+    var = np.empty((n_rows, n_arms))
+    _logrank_kernel(time2, time2.view(np.int64), event2, arm2, include, use_mask, control, n_arms, z, oe, var)
+    out_shape = shape[:-1] + (n_arms,)
+    return z.reshape(out_shape), oe.reshape(out_shape), var.reshape(out_shape)
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the log-rank kernel on a tiny problem."""
+    time = np.array([[1.0, 2.0, 2.0, 3.0]])
+    event = np.array([[True, False, True, True]])
+    arm = np.array([[0, 1, 0, 1]], dtype=np.int64)
+    logrank_vs_control(time, event, arm, None, 0, 2)
+    logrank_vs_control(time, event, arm, np.ones((1, 4, 2), dtype=bool), 0, 2)
