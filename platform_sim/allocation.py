@@ -74,6 +74,23 @@ def allocation_probabilities(
     prob_best: (T, K) P(best) among arms in the trial (needed for adaptive designs after burn-in).
     in_trial: arms not dropped; open_: arms that can still take patients; control: (T,) control index or -1.
     """
+    adaptive = (
+        design.adaptive
+        and look >= 0
+        and design.followed_n[look] >= design.burn_in_n
+        and prob_best is not None
+    )
+    power = softening_power(design, look) if adaptive else 0.0
+    return allocate(design, adaptive, power, prob_best, in_trial, open_, control)
+
+
+def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None, in_trial: np.ndarray,
+             open_: np.ndarray, control: np.ndarray) -> np.ndarray:
+    """Allocation probabilities from the non-control arms' weights: ``weights_in ** power`` when
+    ``adaptive`` (P(best) in a trial with looks, P(better than control) in a platform), the design's
+    ratios otherwise; then the control's share by the design's rule and the allocation limits.
+    ``design`` needs control_rule, control_share_by_k, ratios, has_limits, rescale_limits,
+    min_allocation and max_allocation."""
     n_trials, n_arms = open_.shape
     rows = np.arange(n_trials)
     has_control = design.control_rule is not None
@@ -83,14 +100,8 @@ def allocation_probabilities(
         ctrl_mask &= open_
     others = open_ & ~ctrl_mask
 
-    adaptive = (
-        design.adaptive
-        and look >= 0
-        and design.followed_n[look] >= design.burn_in_n
-        and prob_best is not None
-    )
     if adaptive:
-        weights = np.power(np.where(others, prob_best, 0.0), softening_power(design, look))
+        weights = np.power(np.where(others, weights_in, 0.0), power)
     else:
         weights = np.broadcast_to(design.ratios, open_.shape)
     base = _normalize(weights, others)  # shares of the non-control arms, summing to 1

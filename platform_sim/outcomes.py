@@ -273,7 +273,8 @@ class VirtualPatients:
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
-        outcome_parts, index_parts, cohort_parts, time_parts = [], [], [], []
+        outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
+        censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
             block, carry = self.population.block(root, b, n_trials, carry, times, needed, set(characteristics or ()))
@@ -283,6 +284,8 @@ class VirtualPatients:
             index_parts.append(ok)
             if times:
                 time_parts.append(block.randomized_at)
+            if censor:  # the same stream the binary endpoints' dropout comes from
+                dropout_parts.append(stream(root, b, "dropout").standard_exponential(ok.shape) / self.outcomes.dropout_rate)
             found += ok.sum(axis=1)
             b += 1
             if b > 10_000:
@@ -291,11 +294,12 @@ class VirtualPatients:
         outcomes = np.concatenate(outcome_parts, axis=1)
         cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
         at = np.concatenate(time_parts, axis=1) if times else None
+        dropout = np.concatenate(dropout_parts, axis=1) if censor else None
         rows = np.arange(n_trials)[:, None]
         if ok.all():  # no one is lost in screening
             order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
             return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed),
-                            None if at is None else at[:, :n_needed])
+                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed])
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
@@ -304,6 +308,7 @@ class VirtualPatients:
             cohort=cohort,
             n_screened=screened,
             randomized_at=None if at is None else at[rows, order],
+            dropout=None if dropout is None else dropout[rows, order],
         )
 
 
@@ -314,6 +319,7 @@ class Enrolled:
     cohort: Cohort | None  # every screened patient generated for these trials (when kept)
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
+    dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
 
 
 __all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]

@@ -59,7 +59,6 @@ def design_problems(design: Design) -> list[Problem]:
     arms = design.arm_names
     n_arms = len(arms)
     looks = design.looks
-    n_looks = looks.n_looks
 
     if n_arms < 2 and (design.strata is None or design.strata.groups is None):
         problems.append(Problem("design.arms", "needs at least two arms (single-arm designs are strata groups with a "
@@ -74,6 +73,18 @@ def design_problems(design: Design) -> list[Problem]:
         problems.append(Problem("design.control", f"is not an arm of this design; arms are {arms}", design.control))
     ctrl = design.control if design.control in arms else None
 
+    if design.platform is not None:
+        from .timeline_checks import platform_design_problems
+
+        problems.extend(platform_design_problems(design))
+        problems.extend(_randomization_problems(design, arms, ctrl, None))
+        return problems
+    for i, a in enumerate(design.arms):
+        if a.enter_months is not None:
+            problems.append(Problem(f"design.arms[{i}].enter_months", "arms enter over time only in a platform design "
+                                    "(add a platform section)", a.enter_months))
+
+    n_looks = looks.n_looks
     # Caps: every arm capped and caps too small to ever reach the last look.
     caps = [a.max_n for a in design.arms]
     if all(c is not None for c in caps) and sum(caps) < looks.max_n:
@@ -146,7 +157,16 @@ def design_problems(design: Design) -> list[Problem]:
         if dec.futility is not None and dec.futility.delta >= 1:
             problems.append(Problem("design.decisions.futility.delta", "must be below 1", dec.futility.delta))
 
-    # Randomization.
+    problems.extend(_randomization_problems(design, arms, ctrl, looks))
+    if design.strata is not None:
+        problems.extend(_strata_problems(design))
+    return problems
+
+
+def _randomization_problems(design: Design, arms: list[str], ctrl: str | None, looks) -> list[Problem]:
+    """The randomization section; ``looks`` is None for a platform design (analyses on a trigger)."""
+    problems: list[Problem] = []
+    n_arms = len(arms)
     rnd = design.randomization
     if rnd.ratios is not None:
         for name in rnd.ratios:
@@ -157,11 +177,16 @@ def design_problems(design: Design) -> list[Problem]:
         missing = [a for a in arms if a not in rnd.ratios]
         if missing:
             problems.append(Problem("design.randomization.ratios", f"gives no ratio for arms {missing}", None))
-    if isinstance(rnd.softening, list) and len(rnd.softening) != n_looks:
+    if looks is None:
+        if rnd.softening is not None and not isinstance(rnd.softening, (int, float)):
+            problems.append(Problem("design.randomization.softening", "a platform design adapts at analyses that "
+                                    "fall on a trigger, so softening must be one number", rnd.softening))
+    elif isinstance(rnd.softening, list) and len(rnd.softening) != looks.n_looks:
         problems.append(
-            Problem("design.randomization.softening", f"needs one value per look ({n_looks} looks)", f"{len(rnd.softening)} values")
+            Problem("design.randomization.softening", f"needs one value per look ({looks.n_looks} looks)",
+                    f"{len(rnd.softening)} values")
         )
-    if rnd.burn_in_n >= looks.max_n:
+    if looks is not None and rnd.burn_in_n >= looks.max_n:
         problems.append(
             Problem(
                 "design.randomization.burn_in_n",
@@ -219,8 +244,6 @@ def design_problems(design: Design) -> list[Problem]:
                         rnd.max_allocation,
                     )
                 )
-    if design.strata is not None:
-        problems.extend(_strata_problems(design))
     return problems
 
 
@@ -287,7 +310,7 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
             )
         )
     endpoint = scenario.endpoints.get(design.endpoint.name)
-    if endpoint is not None and endpoint.kind == "time_to_event":
+    if endpoint is not None and endpoint.kind == "time_to_event" and design.platform is None:
         binary = sorted(n for n, e in scenario.endpoints.items() if e.kind != "time_to_event")
         problems.append(
             Problem(
@@ -310,4 +333,10 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
         from ..strata import strata_problems
 
         problems.extend(strata_problems(design, scenario))
+    if design.platform is not None and not problems:
+        from ..strata import compile_strata
+        from .timeline_checks import platform_pair_problems
+
+        plan = compile_strata(design, scenario) if design.strata is not None else None
+        problems.extend(platform_pair_problems(design, scenario, plan))
     return problems

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
 from .scenario import Scenario
 from .strata import Strata
+from .timeline import Platform
 
 # --------------------------------------------------------------------------- design
 
@@ -39,6 +40,8 @@ class Arm(Frozen):
     treatment: Name
     max_n: PositiveInt | None = Field(default=None, description="Cap on patients randomized to this arm.")
     prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
+    enter_months: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Platform designs: the date the arm becomes available (default: the start).")
 
 
 class Looks(Frozen):
@@ -214,15 +217,30 @@ class Design(Frozen):
     endpoint: Endpoint
     arms: list[Arm] = Field(min_length=1)
     control: Name | None = None
-    prior: BetaPrior
+    prior: BetaPrior | None = Field(default=None, description="Beta prior of every arm's rate (binary endpoints).")
     randomization: Randomization
     control_allocation: ControlAllocation | None = None
-    looks: Looks
-    decisions: Decisions
+    looks: Looks | None = None
+    decisions: Decisions | None = None
     clinically_relevant_difference: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         description="delta: an arm truly better than the reference by at least this much counts toward power."
     )
     strata: Strata | None = Field(default=None, description="Biomarker strata or sub-studies (see config/strata.py).")
+    platform: Platform | None = Field(
+        default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py).")
+
+    @model_validator(mode="after")
+    def _sections(self) -> "Design":
+        if self.platform is None:
+            missing = [k for k in ("looks", "decisions", "prior") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"{missing} are required (or add a platform section for a design over calendar time)")
+        else:
+            extra = [k for k in ("looks", "decisions") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"a platform design schedules analyses with platform.interims and decides with "
+                                 f"platform.graduation; remove {extra}")
+        return self
 
     @property
     def arm_names(self) -> list[str]:
