@@ -124,21 +124,36 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
         sys.exit(130)
     elapsed = time.perf_counter() - start
     click.echo(f"{n_sims / elapsed:,.0f} trials/s ({elapsed:.2f} s)\n")
-    click.echo(metrics.format_table(results, spec))
-    if results.strata is not None:
-        click.echo("\n" + metrics.format_strata(results, spec))
+    over_time = spec.design.platform is not None
+    if over_time:
+        from . import platform_metrics
+
+        click.echo(platform_metrics.format_platform(results, spec))
+    else:
+        click.echo(metrics.format_table(results, spec))
+        if results.strata is not None:
+            click.echo("\n" + metrics.format_strata(results, spec))
 
     if out is not None:
         manifest_path = out / "manifest.json"
         manifest_path.unlink(missing_ok=True)  # an old manifest must not vouch for new files
-        summary = metrics.summary_frame(results, spec)
+        if over_time:
+            summary = platform_metrics.summary_frame(results, spec)
+            trials = platform_metrics.trials_frame(results, spec)
+        else:
+            summary = metrics.summary_frame(results, spec)
+            trials = metrics.trials_frame(results, spec)
         summary.insert(0, "spec_hash", spec.spec_hash)
         _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-        trials = metrics.trials_frame(results, spec)
         trials.insert(0, "spec_hash", spec.spec_hash)
         _atomic_write(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
         files = ["summary.csv", "trials.parquet"]
-        if results.strata is not None:
+        if over_time:
+            sig = platform_metrics.signature_table(results, spec).reset_index()
+            sig.insert(0, "spec_hash", spec.spec_hash)
+            _atomic_write(out / "signatures.csv", lambda p: sig.to_csv(p, index=False))
+            files.append("signatures.csv")
+        elif results.strata is not None:
             strata = metrics.stratum_table(results, spec).reset_index()
             strata.insert(0, "spec_hash", spec.spec_hash)
             _atomic_write(out / "strata.csv", lambda p: strata.to_csv(p, index=False))

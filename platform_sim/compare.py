@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, Spec
+from .config.crosscheck import Problem
 from .metrics import stratified_trial_values, stratum_truth, truth
 from .results import TrialResults
 from .runner import DEFAULT_CHUNK_SIZE, run
@@ -146,6 +147,13 @@ def compare(
                 specs[d, s] = Spec.load(d, s)
             except ConfigError as exc:
                 problems.extend(p for p in exc.problems if p not in problems)
+                continue
+            if specs[d, s].design.platform is not None:
+                problem = Problem("design.platform", f"design {d!r} runs over calendar time; compare runs designs "
+                                  "with looks. Run it with `platform-sim run`, whose report shows concurrent and "
+                                  "all-control analyses side by side", None, file=specs[d, s].design_file)
+                if problem not in problems:
+                    problems.append(problem)
     if problems:
         raise ConfigError(problems)
     names = {d: specs[d, scenarios[0]].design.name for d in designs}

@@ -37,13 +37,15 @@ def child(seed_sequence: np.random.SeedSequence, *key: int) -> np.random.SeedSeq
     return np.random.SeedSequence(seed_sequence.entropy, spawn_key=tuple(seed_sequence.spawn_key) + key)
 
 
-def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int) -> TrialResults:
+def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int):
     """Simulate one chunk: ``n_trials`` trials from one child seed.
 
     The patients come from the stream ``child(seed, 0)`` and depend on the scenario only,
     so every design run with the same seed sees the same patients (common random numbers);
     the design's own randomness (allocation) comes from ``child(seed, 1)``.
     """
+    if spec.design.platform is not None:
+        return _run_platform_chunk(spec, seed_sequence, n_trials)
     design = CompiledDesign.from_spec(spec)
     if spec.strata is not None:
         return _run_stratified_chunk(spec, design, seed_sequence, n_trials)
@@ -115,6 +117,49 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     return results
 
 
+def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int):
+    """A chunk of a platform design over calendar time. Each trial gets every randomizable patient
+    who arrives before the maximum duration; a longer stream is drawn (the same patients, extended)
+    when some trial needs more, so results do not depend on the first guess."""
+    from .config.timeline_checks import expected_randomizable
+    from .timeline import PlatformDesign, PlatformPool, simulate_platform
+
+    pd = PlatformDesign.from_spec(spec)
+    plan = spec.strata
+    expected = expected_randomizable(spec.scenario.population, pd.max_duration)
+    size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
+    while True:
+        enrolled = spec.patients.enrol(
+            child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(pd.treatments), times=True,
+            keep_cohort=plan is not None, characteristics=None if plan is None else list(plan.markers),
+        )
+        if (enrolled.randomized_at[:, -1] > pd.max_duration).all():
+            break
+        size *= 2
+    rows = np.arange(n_trials)[:, None]
+    order = np.argsort(enrolled.randomized_at, axis=1, kind="stable")
+    if plan is None:
+        stratum = np.zeros((n_trials, size), dtype=np.int16)
+    else:
+        observed = enrolled.cohort.observed[rows, enrolled.screened_index]
+        mask = plan.classifier(observed).astype(np.int64)
+        stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
+    u = np.random.Generator(np.random.PCG64(child(seed_sequence, 2))).random((size, n_trials)).T
+    dropout = (np.full((n_trials, size), np.inf) if enrolled.dropout is None
+               else enrolled.dropout[rows, order].astype(np.float64))
+    pool = PlatformPool(
+        arrive=np.ascontiguousarray(enrolled.randomized_at[rows, order], dtype=np.float64),
+        stratum=np.ascontiguousarray(stratum),
+        u=np.ascontiguousarray(u[rows, order]),
+        outcomes=np.ascontiguousarray(enrolled.outcomes[rows, order], dtype=np.float32),
+        dropout=np.ascontiguousarray(dropout),
+    )
+    results = simulate_platform(pd, pool)
+    screened = np.where(pool.arrive <= results.enrolment_end[:, None], enrolled.screened_index[rows, order], -1)
+    results.n_screened = screened.max(axis=1) + 1
+    return results
+
+
 def run(
     spec: Spec,
     n_sims: int,
@@ -123,7 +168,7 @@ def run(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
     executor: ProcessPoolExecutor | None = None,
-) -> TrialResults:
+):
     """Simulate ``n_sims`` trials of ``spec``; ``progress(k)`` is called as k more trials finish.
     With several workers, ``executor`` (a process pool to reuse across runs) replaces the pool
     this call would otherwise start and stop."""
@@ -150,4 +195,4 @@ def run(
         finally:
             if own:
                 pool.shutdown(cancel_futures=True)
-    return TrialResults.concatenate(parts)
+    return type(parts[0]).concatenate(parts)
