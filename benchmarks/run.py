@@ -5,6 +5,7 @@
     python benchmarks/run.py --only population  # virtual patients only: 1,000,000 with all potential outcomes
     python benchmarks/run.py --only grid        # six designs x the shipped scenarios x 2,000 trials, 2 workers
     python benchmarks/run.py --only strata      # cost against the number of strata (2, 4, 8, 16)
+    python benchmarks/run.py --only platform    # PIONeeR-like platform over 4 years, 10,000 trials, 2 workers
 
 Each workload runs in a fresh process (so its peak resident memory is its own)
 on one worker, after a short warm-up that loads the compiled kernels. The
@@ -121,6 +122,28 @@ def _strata_child(n_markers: int, n_sims: int, seed: int) -> None:
     }))
 
 
+PLATFORM = ("pioneer_platform", "pioneer_alternative", 10_000)  # design, scenario, trials
+
+
+def _platform_child(n_sims: int, seed: int, workers: int) -> None:
+    from platform_sim.config import Spec
+    from platform_sim.runner import run
+
+    design, scenario, _ = PLATFORM
+    spec = Spec.load(design, scenario)
+    run(spec, 200, seed + 1)  # warm-up: loads the compiled kernels
+    start = time.perf_counter()
+    results = run(spec, n_sims, seed, workers=workers)
+    elapsed = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({
+        "n_sims": n_sims, "seconds": elapsed, "trials_per_second": n_sims / elapsed,
+        "peak_memory_mib": own, "peak_worker_mib": children,
+        "mean_randomized": float(results.n.sum(axis=1).mean()), "mean_looks": float(results.n_looks.mean()),
+    }))
+
+
 def _spawn(*args: str) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -130,13 +153,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-sims", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--only", choices=sorted(WORKLOADS) + ["population", "grid", "strata"], action="append")
+    parser.add_argument("--only", choices=sorted(WORKLOADS) + ["population", "grid", "strata", "platform"],
+                        action="append")
     parser.add_argument("--grid-sims", type=int, default=2_000, help="trials per design x scenario in the grid")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for the grid")
     parser.add_argument("--child", nargs=2, metavar=("DESIGN", "SCENARIO"), help=argparse.SUPPRESS)
     parser.add_argument("--population-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--grid-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--strata-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--platform-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--platform-sims", type=int, default=PLATFORM[2], help="trials of the platform workload")
     args = parser.parse_args()
     if args.child:
         _child(*args.child, args.n_sims, args.seed)
@@ -149,6 +175,9 @@ def main() -> None:
         return
     if args.population_child:
         _population_child(*POPULATION, args.seed)
+        return
+    if args.platform_child:
+        _platform_child(args.platform_sims, args.seed, args.workers)
         return
 
     cpu = platform.processor() or platform.machine()
@@ -179,6 +208,14 @@ def main() -> None:
               f"{args.grid_sims:,} trials = {r['n_sims']:,} trials in {r['seconds']:.1f} s "
               f"({r['trials_per_second']:,.0f} trials/s, {args.workers} workers), peak {r['peak_memory_mib']:,.0f} MiB "
               "(main process)")
+    if args.only is None or "platform" in args.only:
+        r = _spawn("--platform-child", "--platform-sims", str(args.platform_sims), "--seed", str(args.seed),
+                   "--workers", str(args.workers))
+        print(f"\nplatform over time ({PLATFORM[0]} on {PLATFORM[1]}: 5 candidate arms, at most 3 open, shared "
+              f"docetaxel control, 4 strata, PFS, analyses every 3 months for up to 4 years): {r['n_sims']:,} trials "
+              f"in {r['seconds']:.1f} s ({r['trials_per_second']:,.0f} trials/s, {args.workers} workers), peak "
+              f"{r['peak_memory_mib']:,.0f} MiB main, {r['peak_worker_mib']:,.0f} MiB per worker; "
+              f"{r['mean_randomized']:,.0f} patients and {r['mean_looks']:.1f} analyses per platform")
     if args.only is None or "population" in args.only:
         out = subprocess.run(
             [sys.executable, __file__, "--population-child", "--seed", str(args.seed)],

@@ -34,7 +34,12 @@ from scipy import special
 from .allocation import allocate
 from .posterior.beta import prob_greater
 from .posterior.predictive import pp_confirmatory
-from .posterior.survival import log_hr_moments, logrank_vs_control, pp_confirmatory_survival, prob_hr_below
+from .posterior.survival import (
+    log_hr_moments,
+    logrank_vs_control,
+    pp_confirmatory_survival,
+    prob_hr_below,
+)
 
 # Arm status in a platform.
 WAITING = 0  # not yet entered (queue or before its date)
@@ -307,8 +312,11 @@ def _undo_after(arrive, assigned, n_arm, full_at, rows, t):
 def _seen(e, c, since, assess, survival, read_at):
     """One patient at ``since`` months after randomization: (has outcome, event, time at risk, date seen)."""
     if survival:
-        j = math.ceil(e / assess)
-        found = j * assess
+        found = np.inf
+        j = 0.0
+        if np.isfinite(e):
+            j = max(math.ceil(e / assess), 1)
+            found = j * assess
         if found <= c:
             if found <= since:
                 return True, True, (j - 0.5) * assess, found
@@ -407,7 +415,7 @@ def _observe(arrive, assigned, outcomes, dropout, arm_treatment, t, assess, surv
 # ----------------------------------------------------------------------------------- posteriors
 
 
-def _posterior(pd: PlatformDesign, n, y, x, k_axis_prior: bool = True):
+def _posterior(pd: PlatformDesign, n, y, x):
     """Posterior parameters from (patients, events, time at risk) arrays whose axis 1 is the arm."""
     shape = (1, -1) + (1,) * (n.ndim - 2)
     a0, b0 = pd.prior_a.reshape(shape), pd.prior_b.reshape(shape)

@@ -29,7 +29,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Frozen, Name, NonNegativeFloat, NonNegativeInt, OpenProbability, PositiveFloat, PositiveInt
+from .base import (
+    Frozen,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenProbability,
+    PositiveFloat,
+    PositiveInt,
+)
 
 
 class Interims(Frozen):
