@@ -5,7 +5,8 @@ survival (negative: the arm delays progression) or its rate difference on a bina
 endpoint (positive: better). The *true* effect in a signature (a union of strata) is
 exact: on survival, log(H_arm(m) / H_control(m)), the ratio of the cumulative hazards
 of the signature's patients at the control's median m (the log hazard ratio itself
-under proportional hazards); on a binary endpoint, the difference of the exact rates.
+when every patient of the signature has the same baseline and hazard ratio; prognostic markers make
+the curves mixtures and pull it toward 0); on a binary endpoint, the difference of the exact rates.
 Patients are placed in strata by their *reported* profile, so the truth averages over
 the true profiles of the patients each signature actually takes. It is computed at
 calendar time 0; a scenario's time trend moves it afterwards.

@@ -309,26 +309,30 @@ def _undo_after(arrive, assigned, n_arm, full_at, rows, t):
 
 
 @njit(cache=True)
-def _seen(e, c, since, assess, survival, read_at):
-    """One patient at ``since`` months after randomization: (has outcome, event, time at risk, date seen)."""
+def _seen(e, c, a, t, assess, survival, read_at):
+    """A patient randomized at date ``a`` seen at date ``t``: (has outcome, event, time at risk, date the
+    outcome is seen). Dates are compared as ``a + delay <= t`` everywhere, so the date a trigger
+    expects an outcome and the analysis on that date agree to the last bit."""
     if survival:
         found = np.inf
         j = 0.0
         if np.isfinite(e):
             j = max(math.ceil(e / assess), 1)
             found = j * assess
+        if not np.isfinite(t):
+            return False, False, 0.0, a + found if found <= c else np.inf
         if found <= c:
-            if found <= since:
-                return True, True, (j - 0.5) * assess, found
-            follow = since
-            seen_at = found
+            if a + found <= t:
+                return True, True, (j - 0.5) * assess, a + found
+            follow = t - a
+            seen_at = a + found
         else:
-            follow = min(since, c)
+            follow = min(t - a, c)
             seen_at = np.inf
         return False, False, math.floor(follow / assess) * assess, seen_at
-    if read_at <= since:
-        return True, e > 0.5, 0.0, read_at
-    return False, False, 0.0, read_at
+    if a + read_at <= t:
+        return True, e > 0.5, 0.0, a + read_at
+    return False, False, 0.0, a + read_at
 
 
 @njit(cache=True)
@@ -348,7 +352,7 @@ def _tally(arrive, stratum, assigned, outcomes, dropout, arm_treatment, control,
             if k < 0:
                 continue
             s = stratum[r, i]
-            has, event, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], t[ii] - a, assess, survival,
+            has, event, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival,
                                      read_at)
             if has:
                 count += 1
@@ -381,9 +385,9 @@ def _count_time(arrive, assigned, outcomes, dropout, arm_treatment, rows, target
             if k < 0:
                 continue
             if by_outcome:
-                _, _, _, when = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], np.inf, assess, survival,
-                                      read_at)
-                scratch[m] = arrive[r, i] + when
+                _, _, _, when = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], np.inf, assess,
+                                      survival, read_at)
+                scratch[m] = when
             else:
                 scratch[m] = arrive[r, i]
             m += 1
@@ -402,7 +406,7 @@ def _observe(arrive, assigned, outcomes, dropout, arm_treatment, t, assess, surv
             k = assigned[r, i]
             if k < 0 or arrive[r, i] > t[r]:
                 continue
-            has, ev, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], t[r] - arrive[r, i], assess,
+            has, ev, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], t[r], assess,
                                   survival, read_at)
             if survival:
                 time[r, i] = x
@@ -510,6 +514,7 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool) -> PlatformResults
     while st.running.any():
         rows = np.flatnonzero(st.running)
         t0 = st.t[rows]
+        before = st.status[rows].copy()
         # --- when does the next thing happen?
         n_open = ((st.status[rows] == OPEN).sum(axis=1))
         waiting = st.status[rows] == WAITING
@@ -540,8 +545,9 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool) -> PlatformResults
         is_look = look_at <= t1
         if pd.trigger == "calendar":
             st.next_cal[rows[is_look]] += pd.every
+        analysed = np.zeros(rows.size, dtype=bool)
         if is_look.any():
-            _analyse(pd, st, pool, rows[is_look], t1[is_look], final=False)
+            analysed[is_look] = _analyse(pd, st, pool, rows[is_look], t1[is_look], final=False)
         # --- end of enrolment, arms entering, next allocation
         n_open = (st.status[rows] == OPEN).sum(axis=1)
         waiting = (st.status[rows] == WAITING).any(axis=1)
@@ -551,7 +557,11 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool) -> PlatformResults
         go = ~ended
         if go.any():
             _open_arms(pd, st, rows[go], t1[go])
-            st.probs[rows[go]] = _allocation(pd, st, rows[go], pool, t1[go])
+            # allocation changes after an analysis (one skipped for too few new outcomes does not
+            # count) or when arms opened or closed
+            update = go & (analysed | (st.status[rows] != before).any(axis=1))
+            if update.any():
+                st.probs[rows[update]] = _allocation(pd, st, rows[update], pool, t1[update])
     return _results(pd, st, pool)
 
 

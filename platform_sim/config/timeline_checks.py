@@ -18,6 +18,10 @@ def platform_design_problems(design: Design) -> list[Problem]:
                                 "name the control arm", None))
     if len(arms) < 2:
         problems.append(Problem("design.arms", "needs the control and at least one experimental arm", arms))
+    if design.randomization.method == "adaptive" and design.control_allocation is None:
+        problems.append(Problem("design.control_allocation", "an adaptive platform weights arms by P(better than "
+                                "control), which says nothing about the control itself; give its share, e.g. "
+                                "{rule: sqrt_k}", None))
     for i, a in enumerate(design.arms):
         if a.enter_months is None:
             continue
