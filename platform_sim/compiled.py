@@ -19,6 +19,34 @@ def _per_look(value, n_looks: int) -> np.ndarray:
     return np.full(n_looks, float(value))
 
 
+def control_share_table(ca, control_rule: str | None, n_arms: int) -> np.ndarray:
+    """The fixed control share indexed by the number of active non-control arms (zeros unless fixed)."""
+    share_by_k = np.zeros(n_arms + 1)
+    if control_rule == "fixed":
+        if isinstance(ca.share, dict):
+            for k, v in ca.share.items():
+                if k <= n_arms:
+                    share_by_k[k] = v
+        else:
+            share_by_k[:] = ca.share
+    return share_by_k
+
+
+def allocation_limits(value, names, adaptive_arms, default: float) -> np.ndarray:
+    """Per-arm allocation limits (one number, or a table by arm) for the adaptively allocated arms."""
+    out = np.full(len(names), default, dtype=float)
+    if value is None:
+        return out
+    for i, a in enumerate(names):
+        if a in adaptive_arms:
+            if isinstance(value, dict):
+                if a in value:
+                    out[i] = value[a]
+            else:
+                out[i] = value
+    return out
+
+
 @dataclass(frozen=True)
 class CompiledDesign:
     arm_names: tuple[str, ...]
@@ -76,28 +104,11 @@ class CompiledDesign:
         ctrl = d.control_index
         ca = d.control_allocation
         control_rule = ca.rule if (ca is not None and ctrl is not None) else None
-        share_by_k = np.zeros(n_arms + 1)
-        if control_rule == "fixed":
-            if isinstance(ca.share, dict):
-                for k, v in ca.share.items():
-                    if k <= n_arms:
-                        share_by_k[k] = v
-            else:
-                share_by_k[:] = ca.share
+        share_by_k = control_share_table(ca, control_rule, n_arms)
         adaptive_arms = [a for a in names if not (control_rule is not None and a == d.control)]
 
         def limits(value, default):
-            out = np.full(n_arms, default, dtype=float)
-            if value is None:
-                return out
-            for i, a in enumerate(names):
-                if a in adaptive_arms:
-                    if isinstance(value, dict):
-                        if a in value:
-                            out[i] = value[a]
-                    else:
-                        out[i] = value
-            return out
+            return allocation_limits(value, names, adaptive_arms, default)
 
         soft = rnd.softening
         dec = d.decisions

@@ -32,6 +32,7 @@ from numba import njit
 from scipy import special
 
 from .allocation import allocate
+from .compiled import allocation_limits, control_share_table
 from .posterior.beta import prob_greater
 from .posterior.predictive import pp_confirmatory
 from .posterior.survival import (
@@ -143,25 +144,11 @@ class PlatformDesign:
         rnd = d.randomization
         ca = d.control_allocation
         control_rule = ca.rule if ca is not None else None
-        share_by_k = np.zeros(n_arms + 1)
-        if control_rule == "fixed":
-            if isinstance(ca.share, dict):
-                for k, v in ca.share.items():
-                    if k <= n_arms:
-                        share_by_k[k] = v
-            else:
-                share_by_k[:] = ca.share
+        share_by_k = control_share_table(ca, control_rule, n_arms)
+        adaptive_arms = [a for a in names if not (control_rule is not None and a == d.control)]
 
         def limits(value, default):
-            out = np.full(n_arms, default, dtype=float)
-            for i, a in enumerate(names):
-                if value is None or (control_rule is not None and i == ctrl):
-                    continue
-                if isinstance(value, dict):
-                    out[i] = value.get(a, default)
-                else:
-                    out[i] = value
-            return out
+            return allocation_limits(value, names, adaptive_arms, default)
 
         it = pf.interims
         every = it.every_months if it.trigger == "calendar" else float(it.every_enrolled or it.every_observed)
@@ -580,9 +567,10 @@ def _open_arms(pd: PlatformDesign, st: _State, rows: np.ndarray, t: np.ndarray) 
     st.opened[rows[first], pd.control] = t[first]
 
 
-def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t):
-    """Tallies at dates t: arm (R, K, S) patients / events / time at risk, the control's (concurrent,
-    per arm) and the number of outcomes seen (R,)."""
+def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurrent: bool | None = None):
+    """Tallies at dates t: arm (R, K, S) patients / events / time at risk, the control's per arm
+    (concurrent or all control patients: the design's choice unless ``concurrent`` is given) and the
+    number of outcomes seen (R,)."""
     R, K, S = rows.size, pd.n_arms, pd.n_strata
     arm = [np.zeros((R, K, S)) for _ in range(3)]
     ctrl = [np.zeros((R, K, S)) for _ in range(3)]
@@ -591,7 +579,7 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t):
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
     _tally(pool.arrive, pool.stratum, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, pd.control,
            opened, closed, rows, t, pd.assess, pd.survival, pd.read_at, S, *arm, *ctrl, seen)
-    if not pd.concurrent:  # every control patient, for every arm
+    if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
         ctrl = [np.broadcast_to(v[:, c:c + 1, :], (R, K, S)).copy() for v in arm]
     return arm, ctrl, seen
@@ -695,10 +683,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     # both control choices, whatever the design uses
     c = pd.control
     all_c = [np.broadcast_to(v[:, c:c + 1, :], (T, K, S)) for v in (n, y, x)]
-    if pd.concurrent:
-        conc = (cn, cy, cx)
-    else:
-        conc = _concurrent(pd, st, pool, rows, t)
+    conc = (cn, cy, cx) if pd.concurrent else _data(pd, st, pool, rows, t, concurrent=True)[1]
     tot = [v.sum(axis=2) for v in (n, y, x)]
     effect_conc = _effect(pd, *tot, *[v.sum(axis=2) for v in conc])
     effect_all = _effect(pd, *tot, *[v.sum(axis=2) for v in all_c])
@@ -732,18 +717,6 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         n_unclassified=(before & (pool.stratum < 0)).sum(axis=1),
         n_randomizable=before.sum(axis=1),
     )
-
-
-def _concurrent(pd, st, pool, rows, t):
-    """Concurrent-control tallies for a design that analyses against all controls."""
-    R, K, S = rows.size, pd.n_arms, pd.n_strata
-    arm = [np.zeros((R, K, S)) for _ in range(3)]
-    ctrl = [np.zeros((R, K, S)) for _ in range(3)]
-    closed = np.where(np.isnan(st.closed), np.inf, st.closed)
-    opened = np.where(np.isnan(st.opened), np.inf, st.opened)
-    _tally(pool.arrive, pool.stratum, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, pd.control,
-           opened, closed, rows, t, pd.assess, pd.survival, pd.read_at, S, *arm, *ctrl, np.zeros(R))
-    return ctrl
 
 
 def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
