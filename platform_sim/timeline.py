@@ -324,7 +324,7 @@ def _seen(e, c, a, t, assess, survival, read_at):
 
 @njit(cache=True)
 def _tally(arrive, stratum, assigned, outcomes, dropout, arm_treatment, control, opened, closed, rows, t,
-           assess, survival, read_at, n_strata, out_n, out_y, out_x, ctrl_n, ctrl_y, ctrl_x, seen):
+           assess, survival, read_at, out_n, out_y, out_x, ctrl_n, ctrl_y, ctrl_x, seen):
     """Outcomes seen by t[i] per arm x stratum (patients with an outcome, events, time at risk), the
     control's per arm it was concurrent with, and the number of outcomes seen."""
     n_arms = arm_treatment.size
@@ -578,7 +578,7 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
     _tally(pool.arrive, pool.stratum, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, pd.control,
-           opened, closed, rows, t, pd.assess, pd.survival, pd.read_at, S, *arm, *ctrl, seen)
+           opened, closed, rows, t, pd.assess, pd.survival, pd.read_at, *arm, *ctrl, seen)
     if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
         ctrl = [np.broadcast_to(v[:, c:c + 1, :], (R, K, S)).copy() for v in arm]
@@ -675,7 +675,7 @@ def _finish(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t_end) -> 
 
 
 def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResults:
-    T, N = pool.arrive.shape
+    T = pool.arrive.shape[0]
     K, S = pd.n_arms, pd.n_strata
     rows = np.arange(T)
     t = st.duration
@@ -701,7 +701,6 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         arr[:, c] = np.nan
         arr[~entered] = np.nan
     estimate = np.where(entered, estimate, np.nan)
-    n_stratum = np.zeros((T, K, S), dtype=np.int64)
     valid = st.assigned >= 0
     idx = (rows[:, None] * K + st.assigned.astype(np.int64)) * S + pool.stratum
     n_stratum = np.bincount(idx[valid], minlength=T * K * S).reshape(T, K, S)
