@@ -55,6 +55,7 @@ PLATFORM_STATUS = ("waiting", "open", "full", "graduated", "dropped", "inconclus
 
 UNBOUNDED = np.iinfo(np.int64).max // 4
 WEEKS_PER_MONTH = 30.4375 / 7.0
+PERIOD_MONTHS = 3.0  # width of the calendar periods of PlatformResults.n_period
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,8 @@ class PlatformResults:
     n_not_assigned: np.ndarray  # (T,) randomizable patients who came while no arm of their stratum was open
     n_unclassified: np.ndarray  # (T,) randomizable patients without a stratum
     n_randomizable: np.ndarray  # (T,) patients who passed screening before enrolment ended
+    n_period: np.ndarray | None = None  # (T, B, K) patients randomized per arm in calendar period b:
+    #   months [b, b + 1) x PERIOD_MONTHS (the allocation over the platform's course)
     n_screened: np.ndarray | None = None  # (T,) patients screened before enrolment ended
 
     @property
@@ -704,6 +707,10 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     valid = st.assigned >= 0
     idx = (rows[:, None] * K + st.assigned.astype(np.int64)) * S + pool.stratum
     n_stratum = np.bincount(idx[valid], minlength=T * K * S).reshape(T, K, S)
+    n_periods = int(math.ceil(pd.max_duration / PERIOD_MONTHS))
+    period = np.minimum((pool.arrive // PERIOD_MONTHS).astype(np.int64), n_periods - 1)
+    idx = (rows[:, None] * n_periods + period) * K + st.assigned.astype(np.int64)
+    n_period = np.bincount(idx[valid], minlength=T * n_periods * K).reshape(T, n_periods, K)
     before = pool.arrive <= st.end[:, None]
     grad_t = np.where(st.status == GRADUATED, st.decided, np.inf).min(axis=1)
     return PlatformResults(
@@ -714,7 +721,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         enrolment_end=st.end, duration=st.duration, first_graduation=np.where(np.isfinite(grad_t), grad_t, np.nan),
         n_not_assigned=(before & ~valid & (pool.stratum >= 0)).sum(axis=1),
         n_unclassified=(before & (pool.stratum < 0)).sum(axis=1),
-        n_randomizable=before.sum(axis=1),
+        n_randomizable=before.sum(axis=1), n_period=n_period,
     )
 
 
