@@ -308,6 +308,123 @@ def population(scenario, n_patients, seed, out) -> None:
         click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet to {out}")
 
 
+@main.command()
+@click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
+@click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed of the run.")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which simulated trial of the run (0-based).")
+@click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Simulated trials of the run (with --chunk-size, fixes the trial's random stream).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Chunk size of the run.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the tables, patients.parquet, the figures and the posterior (NetCDF) here.")
+@click.option("--bayes/--no-bayes", default=True, show_default=True,
+              help="Fit the final PyMC model to the trial's patients (needs the bayes extra).")
+@click.option("--by", default=None,
+              help="Biomarkers of the final model's groups, comma-separated (default: the design's strata, or for "
+                   "an all-comer design the scenario's predictive markers).")
+@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True, help="NUTS draws per chain.")
+@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True, help="NUTS tuning steps per chain.")
+@click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="Chains.")
+@click.option("--cores", type=click.IntRange(min=1), default=1, show_default=True, help="Chains sampled in parallel.")
+@click.option("--target-accept", type=click.FloatRange(0.5, 1.0, min_open=False, max_open=True), default=0.9,
+              show_default=True, help="NUTS target acceptance rate.")
+@click.option("--sampler-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sampler.")
+def trial(scenario, design, seed, index, n_sims, chunk_size, out, bayes, by, draws, tune, chains, cores,
+          target_accept, sampler_seed) -> None:
+    """Replay one simulated trial from first patient to last decision, then analyse it in PyMC.
+
+    Trial K of a run with seed S (and the run's --n-sims and --chunk-size) is exactly the
+    trial of that run: the same patients, randomization and decisions. Prints a table per
+    interim analysis (patients, events, posterior means with 95% credible intervals, decision
+    statistics, allocation probabilities and decisions per arm x stratum).
+    """
+    from .storyboard import format_story, history_figure, replay
+
+    try:
+        spec = Spec.load(design, scenario)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    if index >= n_sims:
+        _fail([f"--index {index}: the run has trials 0..{n_sims - 1} (--n-sims {n_sims})"])
+    groups_by = [m.strip() for m in by.split(",") if m.strip()] if by else None
+    if groups_by:
+        known = list(spec.patients.population.names)
+        bad = [m for m in groups_by if m not in known]
+        if bad:
+            _fail([f"--by {by}: unknown characteristic(s) {bad}; the scenario has {known}"])
+    if bayes:
+        try:
+            import arviz  # noqa: F401
+            import pymc  # noqa: F401
+        except ImportError:
+            _fail(["--bayes needs PyMC and ArviZ: pip install 'platform-sim[bayes]' (or pass --no-bayes)"])
+    if out is not None:
+        _prepare_out(out)
+    story = replay(spec, seed, index, n_sims, chunk_size)
+    click.echo(format_story(story))
+    files = []
+    if out is not None:
+        from .storyboard import record_frame
+
+        _atomic_write(out / "analyses.csv", lambda p: story.analyses.to_csv(p, index=False))
+        _atomic_write(out / "patients.parquet", lambda p: story.patients.to_parquet(p, index=False))
+        _atomic_write(out / "record.csv", lambda p: record_frame(story).to_csv(p, index=False))
+        files += ["analyses.csv", "patients.parquet", "record.csv"]
+        for name in ("signatures", "allocations"):
+            frame = getattr(story, name)
+            if frame is not None:
+                _atomic_write(out / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
+                files.append(f"{name}.csv")
+        fig = history_figure(story)
+        _atomic_write(out / "history.png", lambda p: fig.savefig(p, format="png", dpi=120))
+        files.append("history.png")
+    if bayes:
+        from .bayes.final_analysis import fit_final_analysis, forest_plot, save_netcdf
+        from .storyboard import predictive_markers
+
+        if groups_by is None and spec.design.strata is None:
+            # an all-comer design: group by the markers that modify a treatment's effect in the scenario
+            groups_by = predictive_markers(spec)[:2] or None
+        data = story.analysis_data(groups_by)
+        endpoint = "survival" if "event" in data else "binary"
+        arms = [a for a in spec.design.arm_names if (data["arm"] == a).any()]
+        groups = list(dict.fromkeys(sorted(data["group"])))
+        click.echo(f"\nfinal Bayesian analysis ({'exponential survival' if endpoint == 'survival' else 'logistic'} model, "
+                   f"treatment x {'/'.join(groups_by) if groups_by else 'stratum'} with hierarchical interactions): "
+                   f"{len(data)} patients, {chains} chains x {draws} draws after {tune} tuning steps")
+        analysis = fit_final_analysis(data, arms=arms, groups=groups, control=spec.design.control, endpoint=endpoint,
+                                      draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                                      seed=sampler_seed, cores=cores)
+        click.echo(analysis.summary.to_string())
+        click.echo("\ntreatment effects by group:")
+        click.echo(analysis.effects.to_string(index=False))
+        for w in analysis.warnings:
+            click.echo(f"warning: {w}", err=True)
+        if out is not None:
+            _atomic_write(out / "posterior_summary.csv", lambda p: analysis.summary.to_csv(p))
+            _atomic_write(out / "effects.csv", lambda p: analysis.effects.to_csv(p, index=False))
+            forest = forest_plot(analysis)
+            _atomic_write(out / "forest.png", lambda p: forest.savefig(p, format="png", dpi=120))
+            save_netcdf(analysis, out / "posterior.nc")
+            files += ["posterior_summary.csv", "effects.csv", "forest.png", "posterior.nc"]
+    if out is not None:
+        manifest = {
+            "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "spec_hash": spec.spec_hash,
+            "design": {"name": spec.design.name, "file": spec.design_file},
+            "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+            "seed": seed, "index": index, "n_sims": n_sims, "chunk_size": chunk_size,
+            "versions": _versions(), "files": files,
+        }
+        _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+        click.echo(f"\nwrote {', '.join(files)} and manifest.json to {out}")
+
+
 def _one_line(path: Path) -> str:
     """The first sentence of a file's description (empty if it cannot be read)."""
     import yaml

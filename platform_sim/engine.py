@@ -38,10 +38,11 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
-def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Generator) -> TrialResults:
+def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Generator, trace=None) -> TrialResults:
     """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
     (bool) of the patients each trial can randomize, by column of ``design.treatments``.
-    ``rng`` drives the randomization only."""
+    ``rng`` drives the randomization only. A :class:`~platform_sim.trace.Trace` records one
+    trial's analyses."""
     n_trials = outcomes.shape[0]
     if outcomes.shape[1] < design.max_n or outcomes.shape[2] != len(design.treatments):
         raise ValueError(
@@ -114,6 +115,7 @@ def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Genera
 
         # --- allocation for the next batch
         go = ~ended
+        new = None
         if go.any():
             pb_go = None
             if design.adaptive:
@@ -124,6 +126,13 @@ def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Genera
             new = allocation_probabilities(design, look, pb_go, in_trial[go], open_[go], ctrl[go])
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
+        if trace is not None:
+            following = np.full(p.shape, np.nan)
+            if new is not None:
+                following[go] = new
+            trace.record("look", rows, look=look, batch_start=int(start), arms=arms, randomized=seg_n[rows].sum(axis=1),
+                         n=n_f, y=y_f, a=a, b=b, alloc=p, alloc_next=following, status=st, declared=dc,
+                         control=ctrl, stop=stop)
 
     return _final_analysis(design, seg_n, seg_y, status, status_look, declared, control, stop_look,
                            stop_reason, alloc_history, final_alloc, n_followed_segments)

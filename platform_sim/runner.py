@@ -37,24 +37,36 @@ def child(seed_sequence: np.random.SeedSequence, *key: int) -> np.random.SeedSeq
     return np.random.SeedSequence(seed_sequence.entropy, spawn_key=tuple(seed_sequence.spawn_key) + key)
 
 
-def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int):
+def _kept(spec: Spec, trace, characteristics: list[str] | None) -> dict:
+    """Arguments of ``enrol`` for a chunk: a traced chunk keeps its screened patients with every
+    characteristic drawn. Each characteristic and screening result has its own random stream, so
+    this does not change who is randomized or their outcomes."""
+    if trace is None:
+        return {"keep_cohort": characteristics is not None, "characteristics": characteristics}
+    return {"keep_cohort": True, "characteristics": list(spec.patients.population.names)}
+
+
+def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int, trace=None):
     """Simulate one chunk: ``n_trials`` trials from one child seed.
 
     The patients come from the stream ``child(seed, 0)`` and depend on the scenario only,
     so every design run with the same seed sees the same patients (common random numbers);
-    the design's own randomness (allocation) comes from ``child(seed, 1)``.
+    the design's own randomness (allocation) comes from ``child(seed, 1)``. A
+    :class:`~platform_sim.trace.Trace` records one trial's analyses and patients.
     """
     if spec.design.platform is not None:
-        return _run_platform_chunk(spec, seed_sequence, n_trials)
+        return _run_platform_chunk(spec, seed_sequence, n_trials, trace)
     design = CompiledDesign.from_spec(spec)
     if spec.strata is not None:
-        return _run_stratified_chunk(spec, design, seed_sequence, n_trials)
+        return _run_stratified_chunk(spec, design, seed_sequence, n_trials, trace)
     enrolled = spec.patients.enrol(
         child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments),
-        times=True,
+        times=True, **_kept(spec, trace, None),
     )
     rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
-    results = simulate(design, enrolled.outcomes, rng)
+    if trace is not None:
+        trace.enrolled = enrolled
+    results = simulate(design, enrolled.outcomes, rng, trace)
     used = design.randomized_n[results.stop_look] - 1  # last patient position the trial reached
     rows = np.arange(n_trials)
     results.n_screened = enrolled.screened_index[rows, used] + 1
@@ -79,7 +91,7 @@ def _pool_size(plan, max_n: int) -> int:
     return int(math.ceil(1.3 * expected)) + 128
 
 
-def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_trials: int) -> TrialResults:
+def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_trials: int, trace=None) -> TrialResults:
     """A chunk of a stratified design. Each trial draws from a pool of randomizable patients
     large enough for its strata; if a trial exhausts it, the chunk is rerun on a pool twice as
     large (the same patients and random numbers, extended), so results do not depend on the
@@ -98,17 +110,21 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     while True:
         enrolled = spec.patients.enrol(
             child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(design.treatments),
-            keep_cohort=True, characteristics=list(plan.markers), times=True,
+            times=True, **_kept(spec, trace, list(plan.markers)),
         )
         rows = np.arange(n_trials)[:, None]
         observed = enrolled.cohort.observed[rows, enrolled.screened_index]
         u = np.random.Generator(np.random.PCG64(child(seed_sequence, 2))).random((size, n_trials)).T
         pool = Pool(enrolled.outcomes, plan.classifier(observed), np.ascontiguousarray(u))
         rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
-        results, strata, scanned = simulate_strata(design, plan, pool, rng, hierarchical)
+        if trace is not None:
+            trace.events.clear()
+        results, strata, scanned = simulate_strata(design, plan, pool, rng, hierarchical, trace)
         if (scanned < size).all() or size >= _MAX_POOL_FACTOR * design.max_n:
             break
         size *= 2
+    if trace is not None:
+        trace.enrolled = enrolled
     last = np.maximum(scanned - 1, 0)
     results.n_screened = np.where(scanned > 0, enrolled.screened_index[np.arange(n_trials), last] + 1, 0)
     results.duration_months = enrolled.randomized_at[np.arange(n_trials), last] + _assessment_months(spec)
@@ -117,7 +133,7 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     return results
 
 
-def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int):
+def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int, trace=None):
     """A chunk of a platform design over calendar time. Each trial gets every randomizable patient
     who arrives before the maximum duration; a longer stream is drawn (the same patients, extended)
     when some trial needs more, so results do not depend on the first guess."""
@@ -131,7 +147,7 @@ def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int):
     while True:
         enrolled = spec.patients.enrol(
             child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(pd.treatments), times=True,
-            keep_cohort=plan is not None, characteristics=None if plan is None else list(plan.markers),
+            **_kept(spec, trace, None if plan is None else list(plan.markers)),
         )
         if (enrolled.randomized_at[:, -1] > pd.max_duration).all():
             break
@@ -154,7 +170,10 @@ def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int):
         outcomes=np.ascontiguousarray(enrolled.outcomes[rows, order], dtype=np.float32),
         dropout=np.ascontiguousarray(dropout),
     )
-    results = simulate_platform(pd, pool)
+    if trace is not None:
+        trace.enrolled, trace.order = enrolled, order[trace.row]
+        trace.keep(arrive=pool.arrive, stratum=pool.stratum, dropout=pool.dropout)
+    results = simulate_platform(pd, pool, trace)
     screened = np.where(pool.arrive <= results.enrolment_end[:, None], enrolled.screened_index[rows, order], -1)
     results.n_screened = screened.max(axis=1) + 1
     return results

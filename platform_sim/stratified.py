@@ -163,7 +163,7 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
 
 
 def simulate_strata(
-    design: CompiledDesign, plan: StrataPlan, pool: Pool, rng: np.random.Generator, hierarchical=None,
+    design: CompiledDesign, plan: StrataPlan, pool: Pool, rng: np.random.Generator, hierarchical=None, trace=None,
 ) -> tuple[TrialResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned)."""
@@ -313,11 +313,18 @@ def simulate_strata(
 
         # --- allocation for the next batch
         go = ~ended
+        following = np.full((n_rows, n_strata, n_arms), np.nan)
         if go.any():
             new = allocation(look, rows[go], a[go], b[go])
             new = np.where(deciding[rows[go]][:, :, None], new, 0.0)
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
+            following[go] = new
+        if trace is not None:
+            trace.record("look", rows, look=look, index=index, strata=strat, arms=arms, randomized=seg_n[rows].sum(axis=1),
+                         n=n_f, y=y_f, a=a, b=b, alloc=p.reshape(n_rows, n_strata, n_arms), alloc_next=following,
+                         status=status[rows], declared=declared[rows], due=due, deciding=deciding[rows],
+                         stop=np.where(ended, reason, -1))
 
     return _final(design, plan, seg_n, seg_y, status, status_look, declared, stop_look, stop_reason, s_stop_look,
                   alloc_history, final_alloc, hierarchical, ptr)

@@ -469,7 +469,8 @@ def _effect(pd: PlatformDesign, n, y, x, cn, cy, cx):
 class _State:
     """Per-trial state of a chunk of platforms."""
 
-    def __init__(self, pd: PlatformDesign, pool: PlatformPool):
+    def __init__(self, pd: PlatformDesign, pool: PlatformPool, trace=None):
+        self.trace = trace  # a platform_sim.trace.Trace recording one platform, or None
         T, N = pool.arrive.shape
         K, S = pd.n_arms, pd.n_strata
         self.status = np.full((T, K), WAITING, dtype=np.int8)
@@ -493,14 +494,17 @@ class _State:
         self.duration = np.full(T, np.nan)
 
 
-def simulate_platform(pd: PlatformDesign, pool: PlatformPool) -> PlatformResults:
-    """Simulate one platform per row of the pool (see the module docstring)."""
-    st = _State(pd, pool)
+def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> PlatformResults:
+    """Simulate one platform per row of the pool (see the module docstring). A
+    :class:`~platform_sim.trace.Trace` records one platform's analyses and allocation changes."""
+    st = _State(pd, pool, trace)
     T, N = pool.arrive.shape
     scratch = np.empty(N)
     all_rows = np.arange(T)
     _open_arms(pd, st, all_rows, np.zeros(T))
     st.probs[:] = _allocation(pd, st, all_rows, None, np.zeros(T))
+    if trace is not None:
+        trace.record("allocation", all_rows, t=np.zeros(T), probs=st.probs, status=st.status)
     while st.running.any():
         rows = np.flatnonzero(st.running)
         t0 = st.t[rows]
@@ -552,6 +556,11 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool) -> PlatformResults
             update = go & (analysed | (st.status[rows] != before).any(axis=1))
             if update.any():
                 st.probs[rows[update]] = _allocation(pd, st, rows[update], pool, t1[update])
+                if trace is not None:
+                    r = rows[update]
+                    trace.record("allocation", r, t=t1[update], probs=st.probs[r], status=st.status[r])
+    if trace is not None:
+        trace.keep(assigned=st.assigned)
     return _results(pd, st, pool)
 
 
@@ -627,6 +636,10 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         g = np.argmax(np.where(live[:, :, None], success, -np.inf), axis=2)
         gi = grad[r_idx, k_idx]
         st.graduated_in[tr[gi], k_idx[gi]] = g[r_idx, k_idx][gi]
+    if st.trace is not None:
+        st.trace.record("analysis", rows, t=t, final=final, counted=enough, n=n, y=y, x=x, cn=cn, cy=cy, cx=cx,
+                        success=success, live=live, graduate=grad, drop=drop, settle=undecided,
+                        status=st.status[rows])
     return enough
 
 

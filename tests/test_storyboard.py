@@ -1,0 +1,174 @@
+"""The single-trial storyboard replays exactly the trial a run simulated."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from platform_sim.cli import main
+from platform_sim.config import Spec
+from platform_sim.results import STATUS_NAMES
+from platform_sim.runner import run
+from platform_sim.storyboard import format_story, history_figure, locate, predictive_markers, replay
+from platform_sim.timeline import PLATFORM_STATUS
+
+N_SIMS, CHUNK, SEED = 30, 20, 5
+
+
+def _assert_same(one, results, k):
+    for f in dataclasses.fields(one):
+        mine, theirs = getattr(one, f.name), getattr(results, f.name)
+        if mine is None or isinstance(mine, tuple):
+            continue
+        if dataclasses.is_dataclass(mine):
+            _assert_same(mine, theirs, k)
+            continue
+        np.testing.assert_array_equal(mine[0], theirs[k], err_msg=f.name)
+
+
+@pytest.fixture(scope="module")
+def look_run():
+    spec = Spec.load("pioneer_rar", "pioneer_alternative")
+    return spec, run(spec, N_SIMS, SEED, chunk_size=CHUNK)
+
+
+@pytest.mark.parametrize("k", [3, 25])  # a full chunk and the run's last, shorter chunk
+def test_look_based_replay_is_the_run_trial(look_run, k):
+    spec, results = look_run
+    story = replay(spec, SEED, k, N_SIMS, CHUNK)
+    _assert_same(story.result, results, k)
+    a = story.analyses
+    assert a["look"].max() == results.stop_look[k] + 1
+    last = a[a["look"] == a["look"].max()].set_index("arm")
+    for j, arm in enumerate(spec.design.arm_names):
+        # the decisions of the storyboard are the run's: final status and the look it was set at
+        assert last.loc[arm, "status"] == STATUS_NAMES[results.status[k, j]]
+        decided = a[(a["arm"] == arm) & (a["decision"] != "")]
+        if results.status_look[k, j] >= 0:
+            assert decided["look"].iloc[-1] == results.status_look[k, j] + 1
+        else:
+            assert decided.empty
+        assert last.loc[arm, "randomized"] == results.n[k, j]
+    # patients: one row per screened patient, the randomized ones with their arm and response
+    p = story.patients
+    assert len(p) == results.n_screened[k]
+    on = p[p["arm"] != ""]
+    assert (on["screening"] == "randomized").all()
+    counts = on.groupby("arm")["response"].agg(["size", "sum"])
+    for j, arm in enumerate(spec.design.arm_names):
+        assert counts.loc[arm, "size"] == results.n[k, j]
+        assert counts.loc[arm, "sum"] == results.responders[k, j]
+    assert story.summary["patients_randomized"] == results.n[k].sum()
+
+
+def test_stratified_replay_matches_per_stratum_record():
+    spec = Spec.load("battle_stratified_rar", "pioneer_alternative")
+    results = run(spec, 8, SEED, chunk_size=5)
+    k = 6
+    story = replay(spec, SEED, k, 8, 5)
+    _assert_same(story.result, results, k)
+    a = story.analyses
+    names = list(spec.strata.names)
+    for (stratum, arm), part in a.groupby(["stratum", "arm"]):
+        s, j = names.index(stratum), spec.design.arm_names.index(arm)
+        assert part["status"].iloc[-1] == STATUS_NAMES[results.strata.status[k, s, j]]
+        assert part["randomized"].iloc[-1] == results.strata.n[k, s, j]
+    on = story.patients[story.patients["arm"] != ""]
+    table = on.groupby(["stratum", "arm"]).size()
+    for (stratum, arm), n in table.items():
+        assert n == results.strata.n[k, names.index(stratum), spec.design.arm_names.index(arm)]
+    assert len(on) == results.n[k].sum()
+
+
+def test_platform_replay_matches_record():
+    spec = Spec.load("pioneer_platform", "pioneer_alternative")
+    results = run(spec, 6, SEED, chunk_size=4)
+    k = 5
+    story = replay(spec, SEED, k, 6, 4)
+    _assert_same(story.result, results, k)
+    a = story.analyses
+    arms = list(spec.design.arm_names)
+    assert a.loc[a["counted"], "analysis"].nunique() == results.n_looks[k]
+    for j, arm in enumerate(arms):
+        assert a[a["arm"] == arm]["status"].iloc[-1] == PLATFORM_STATUS[results.status[k, j]]
+        decided = a[(a["arm"] == arm) & (a["decision"] != "")]
+        if np.isnan(results.decided_at[k, j]):
+            assert decided.empty
+        else:
+            assert decided["month"].iloc[0] == pytest.approx(results.decided_at[k, j])
+    on = story.patients[story.patients["arm"] != ""]
+    assert on.groupby("arm").size().reindex(arms, fill_value=0).tolist() == results.n[k].tolist()
+    # progression seen at a scheduled assessment, never after the final analysis date
+    seen = on["progression_seen_months"].dropna()
+    assert (seen <= results.duration[k] + 1e-9).all()
+    steps = (on["last_assessment_months"] - on["randomized_months"]) / (spec.design.platform.assessment_weeks * 7 / 30.4375)
+    np.testing.assert_allclose(steps.dropna(), steps.dropna().round(), atol=1e-6)
+    # the final analysis data are the engine's: events per arm at the final analysis
+    data = story.analysis_data()
+    events = data.groupby("arm")["event"].sum().reindex(arms, fill_value=0)
+    assert events.tolist() == results.events[k].tolist()
+    assert set(data["group"]) <= set(spec.strata.names)
+    fig = history_figure(story)
+    assert len(fig.axes) == 3 and all(ax.get_xlabel() or ax.get_ylabel() for ax in fig.axes)
+    assert "analysis" in format_story(story)
+
+
+def test_locate_and_bad_index():
+    assert locate(25, 30, 20) == (1, 5, 10)
+    with pytest.raises(ValueError, match="outside"):
+        locate(30, 30, 20)
+
+
+def test_predictive_markers_are_the_treatment_by_marker_interactions():
+    assert predictive_markers(Spec.load("pioneer_rar", "pioneer_null")) == []
+    assert predictive_markers(Spec.load("pioneer_platform", "pioneer_alternative")) == ["atm", "stk11_or_keap1"]
+
+
+def test_analysis_data_groups_by_reported_markers(look_run):
+    spec, _ = look_run
+    story = replay(spec, SEED, 3, N_SIMS, CHUNK)
+    data = story.analysis_data(["atm"])
+    assert set(data["group"]) <= {"atm=positive", "atm=negative", "atm=unknown"}
+    assert len(data) == story.summary["patients_randomized"]
+    with pytest.raises(ValueError, match="unknown characteristic"):
+        story.analysis_data(["nope"])
+
+
+def test_cli_trial_writes_tables_and_matches_the_run(tmp_path):
+    run_dir, trial_dir = tmp_path / "run", tmp_path / "trial"
+    r = CliRunner().invoke(main, ["run", "--n-sims", "30", "--chunk-size", "20", "--seed", "5", "--out", str(run_dir),
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["trial", "--n-sims", "30", "--chunk-size", "20", "--seed", "5", "--index", "25",
+                                  "--no-bayes", "--out", str(trial_dir)])
+    assert r.exit_code == 0, r.output
+    assert "look 1:" in r.output
+    record = pd.read_csv(trial_dir / "record.csv")
+    trials = pd.read_parquet(run_dir / "trials.parquet")
+    row = trials[trials["trial"] == 25].iloc[0]
+    for col in record.columns:
+        if col in ("spec_hash",):
+            continue
+        mine, theirs = record[col].iloc[0], row[col]
+        if isinstance(theirs, float) and np.isnan(theirs):
+            assert np.isnan(mine), col
+        elif isinstance(theirs, float):
+            assert mine == pytest.approx(theirs, rel=1e-12), col
+        else:
+            assert str(mine) == str(theirs) or (pd.isna(mine) and str(theirs) == ""), col
+    patients = pd.read_parquet(trial_dir / "patients.parquet")
+    assert {"arrival_months", "screening", "arm", "response", "outcome_due_months", "stk11", "reported_stk11"} <= set(patients)
+    manifest = json.loads((trial_dir / "manifest.json").read_text())
+    assert manifest["index"] == 25 and "history.png" in manifest["files"]
+
+
+def test_cli_trial_errors():
+    r = CliRunner().invoke(main, ["trial", "--n-sims", "10", "--index", "10", "--no-bayes"])
+    assert r.exit_code == 2 and "--index 10" in r.output
+    r = CliRunner().invoke(main, ["trial", "--by", "nope", "--no-bayes"])
+    assert r.exit_code == 2 and "unknown characteristic" in r.output
