@@ -474,9 +474,6 @@ def record_frame(story: Storyboard) -> pd.DataFrame:
 def history_figure(story: Storyboard):
     """The trial's history in one matplotlib figure (allocation, estimates and decisions over the
     analyses, or over calendar months for a platform)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     if story.platform:

@@ -98,9 +98,9 @@ def capture_pools(monkeypatch) -> list:
     pools = []
     real = timeline.simulate_platform
 
-    def recording(pd_, pool):
+    def recording(pd_, pool, trace=None):
         pools.append(pool)
-        return real(pd_, pool)
+        return real(pd_, pool, trace)
 
     monkeypatch.setattr(timeline, "simulate_platform", recording)
     return pools
@@ -585,10 +585,12 @@ def test_cli_runs_a_platform_design(tmp_path):
                                        "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "P(graduated)" in result.output
-    names = {"summary.csv", "trials.parquet", "signatures.csv", "manifest.json"}
+    names = {"summary.csv", "trials.parquet", "signatures.csv", "manifest.json", "results.npz", "design.yaml",
+             "scenario.yaml"}
     assert names <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["complete"] and set(manifest["files"]) == names - {"manifest.json"}
+    assert manifest["complete"] and set(manifest["files"]) == names - {"manifest.json"} | {
+        "populations/post_ici_nsclc.yaml"}
     trials = pd.read_parquet(out / "trials.parquet")
     assert len(trials) == 50 * 6
     summary = pd.read_csv(out / "summary.csv")

@@ -1,0 +1,311 @@
+"""What a run directory holds, and how to read it back.
+
+``platform-sim run --out DIR`` writes the operating-characteristic tables
+(``summary.csv``, ``trials.parquet``, ``strata.csv`` or ``signatures.csv``), the
+``manifest.json`` that vouches for them, and, through :func:`save_run`, everything
+needed to rebuild any table or figure later without simulating again:
+
+* ``results.npz``: every array of the :class:`~platform_sim.results.TrialResults`
+  (look-based designs) or :class:`~platform_sim.timeline.PlatformResults` (designs
+  over calendar time), the nested :class:`~platform_sim.results.StrataResults` under
+  the prefix ``strata__``, the class name (``__class__``) and the arm and stratum
+  names (``__arms__``, ``strata__names``);
+* ``design.yaml`` and ``scenario.yaml``: byte-for-byte copies of the files the run
+  loaded (their comments carry the sources of the numbers), and, when the scenario
+  names its population file, that file under ``populations/``, where the scenario
+  copy finds it.
+
+:func:`load_run` reads a directory back: it reloads the spec from the copies and
+checks its spec hash against the manifest, so an edited copy (or a missing file) is
+an error that names the file instead of a report about a different design. Every
+file is written to a temporary name and moved into place with :func:`os.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import ConfigError, Spec
+from .config.crosscheck import Problem
+from .config.load import resolve
+from .results import StrataResults, TrialResults
+from .timeline import PlatformResults
+
+RESULTS_FILE = "results.npz"
+DESIGN_FILE = "design.yaml"
+SCENARIO_FILE = "scenario.yaml"
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.html"  # the page built from the directory; it can always be built again
+POPULATIONS_DIR = "populations"
+_STRATA_PREFIX = "strata__"
+_RESULT_CLASSES = {cls.__name__: cls for cls in (TrialResults, PlatformResults)}
+
+Results = TrialResults | PlatformResults
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary name next to ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _copy(source: Path, target: Path) -> None:
+    atomic_write(target, lambda p: shutil.copyfile(source, p))
+
+
+# --------------------------------------------------------------------------- results
+
+
+def results_arrays(results: Results, arm_names: list[str]) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_results` writes: every field, the class name and the names."""
+    arrays: dict[str, np.ndarray] = {"__class__": np.array(type(results).__name__), "__arms__": np.array(arm_names)}
+    for f in dataclasses.fields(results):
+        value = getattr(results, f.name)
+        if value is None:
+            continue
+        if isinstance(value, StrataResults):
+            arrays[f"{_STRATA_PREFIX}names"] = np.array(value.names)
+            for g in dataclasses.fields(value):
+                inner = getattr(value, g.name)
+                if g.name != "names" and inner is not None:
+                    arrays[f"{_STRATA_PREFIX}{g.name}"] = np.asarray(inner)
+        else:
+            arrays[f.name] = np.asarray(value)
+    return arrays
+
+
+def save_results(path: Path, results: Results, arm_names: list[str]) -> None:
+    """Write ``results`` to ``path`` (a compressed ``.npz``), atomically."""
+    arrays = results_arrays(results, arm_names)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: numpy would add .npz to a bare name
+            np.savez_compressed(fh, **arrays)
+
+    atomic_write(Path(path), write)
+
+
+def _missing(path: Path, what: str) -> ConfigError:
+    return ConfigError([Problem(what, "missing field in the results file; the run directory is incomplete or "
+                                "was written by another version", file=str(path))])
+
+
+def load_results(path: Path) -> tuple[Results, list[str]]:
+    """Read :func:`save_results`' file back: the results object and the arm names."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError([Problem("results", f"cannot read the results file ({exc})", file=str(path))]) from None
+    if "__class__" not in arrays:
+        raise _missing(path, "__class__")
+    name = str(arrays["__class__"])
+    cls = _RESULT_CLASSES.get(name)
+    if cls is None:
+        raise ConfigError([Problem("__class__", f"unknown results class; expected one of {sorted(_RESULT_CLASSES)}",
+                                   name, file=str(path))])
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "strata":
+            kwargs["strata"] = _load_strata(arrays, path)
+        elif f.name in arrays:
+            kwargs[f.name] = arrays[f.name]
+        elif f.default is dataclasses.MISSING:
+            raise _missing(path, f.name)
+    arms = [str(a) for a in arrays.get("__arms__", np.array([], dtype=str))]
+    return cls(**kwargs), arms
+
+
+def _load_strata(arrays: dict[str, np.ndarray], path: Path) -> StrataResults | None:
+    if f"{_STRATA_PREFIX}names" not in arrays:
+        return None
+    kwargs = {"names": tuple(str(s) for s in arrays[f"{_STRATA_PREFIX}names"])}
+    for g in dataclasses.fields(StrataResults):
+        if g.name == "names":
+            continue
+        key = f"{_STRATA_PREFIX}{g.name}"
+        if key in arrays:
+            kwargs[g.name] = arrays[key]
+        elif g.default is dataclasses.MISSING:
+            raise _missing(path, key)
+    return StrataResults(**kwargs)
+
+
+# --------------------------------------------------------------------------- spec files
+
+
+def _population_ref(scenario_file: Path) -> str | None:
+    """The population a scenario file names (None when it is inline or absent)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(scenario_file.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    ref = data.get("population") if isinstance(data, dict) else None
+    return ref if isinstance(ref, str) else None
+
+
+def copy_spec_files(spec: Spec, out: Path, design_name: str = DESIGN_FILE,
+                    scenario_name: str = SCENARIO_FILE) -> list[str]:
+    """Copy the design and scenario files of ``spec`` into ``out`` byte for byte (and the population
+    file the scenario names, under ``populations/`` next to the scenario copy). Returns the paths
+    written, relative to ``out``."""
+    if spec.design_file is None or spec.scenario_file is None:
+        raise ValueError("the spec was not loaded from files; nothing to copy (use Spec.load)")
+    out = Path(out)
+    written = []
+    for source, name in ((spec.design_file, design_name), (spec.scenario_file, scenario_name)):
+        _copy(Path(source), out / name)
+        written.append(name)
+    scenario_file = Path(spec.scenario_file)
+    ref = _population_ref(scenario_file)
+    if ref is not None:
+        relative = Path(ref)
+        if not relative.is_absolute() and ".." not in relative.parts:
+            source = resolve(ref, "population", near=scenario_file.parent)
+            if relative.suffix not in (".yaml", ".yml"):
+                relative = relative.with_name(relative.name + ".yaml")
+            target_name = relative
+            target = (Path(scenario_name).parent / POPULATIONS_DIR / target_name).as_posix()
+            _copy(source, out / target)
+            written.append(target)
+    return written
+
+
+def load_spec_copy(run_dir: Path, design_name: str, scenario_name: str, expected_hash: str | None) -> Spec:
+    """Reload a spec from the copies in ``run_dir`` and check it against the hash the manifest
+    recorded. A missing copy, a copy that no longer loads, or a different hash is a ConfigError."""
+    run_dir = Path(run_dir)
+    design, scenario = run_dir / design_name, run_dir / scenario_name
+    missing = [Problem(name, "missing from the run directory", file=str(run_dir))
+               for name, path in ((design_name, design), (scenario_name, scenario)) if not path.is_file()]
+    if missing:
+        raise ConfigError(missing)
+    spec = Spec.load(design, scenario)
+    if expected_hash is not None and spec.spec_hash != expected_hash:
+        raise ConfigError([Problem(
+            "spec_hash",
+            f"the copies {design_name} and {scenario_name} give spec hash {spec.spec_hash}, but {MANIFEST_FILE} "
+            f"records {expected_hash}: a copy was edited after the run, so the results no longer describe it",
+            file=str(run_dir))])
+    return spec
+
+
+# --------------------------------------------------------------------------- run directories
+
+
+def save_run(out: Path, results: Results, spec: Spec) -> list[str]:
+    """Write ``results.npz`` and the design/scenario copies into ``out``; return the file names
+    (relative to ``out``) for the manifest."""
+    out = Path(out)
+    save_results(out / RESULTS_FILE, results, spec.design.arm_names)
+    return [RESULTS_FILE, *copy_spec_files(spec, out)]
+
+
+def read_manifest(run_dir: Path) -> dict:
+    """The manifest of a run or compare directory, checked to be complete."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError([Problem("run directory", "no such directory", str(run_dir))])
+    path = run_dir / MANIFEST_FILE
+    if not path.is_file():
+        raise ConfigError([Problem(MANIFEST_FILE, "missing: not the output directory of a finished run or compare "
+                                   "(run it again with --out)", file=str(run_dir))])
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError([Problem(MANIFEST_FILE, f"cannot be read ({exc})", file=str(run_dir))]) from None
+    if not isinstance(manifest, dict) or manifest.get("complete") is not True:
+        raise ConfigError([Problem(MANIFEST_FILE, "does not mark a complete run", file=str(run_dir))])
+    missing = [f for f in manifest.get("files", []) if f != REPORT_FILE and not (run_dir / f).is_file()]
+    if missing:
+        raise ConfigError([Problem(f, f"listed in {MANIFEST_FILE} but missing from the directory", file=str(run_dir))
+                           for f in missing])
+    return manifest
+
+
+def run_kind(manifest: dict) -> str:
+    """'run' or 'compare': which command wrote the directory."""
+    kind = manifest.get("kind")
+    if kind in ("run", "compare"):
+        return kind
+    if "designs" in manifest and "scenarios" in manifest:
+        return "compare"
+    if "spec_hash" in manifest:
+        return "run"
+    raise ConfigError([Problem(MANIFEST_FILE, "written neither by `platform-sim run` nor by `platform-sim compare`")])
+
+
+@dataclass
+class RunDir:
+    """A run directory read back: the spec (from the copies), the results, the manifest and the
+    CSV tables by file name (``summary.csv``, ``strata.csv`` or ``signatures.csv``)."""
+
+    path: Path
+    spec: Spec
+    results: Results
+    manifest: dict
+    tables: dict[str, pd.DataFrame]
+
+
+def load_run(run_dir: Path) -> RunDir:
+    """Read a ``platform-sim run --out`` directory back (see the module docstring)."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if run_kind(manifest) != "run":
+        raise ConfigError([Problem(MANIFEST_FILE, "this is a compare directory, not a run directory",
+                                   file=str(run_dir))])
+    needed = [RESULTS_FILE, DESIGN_FILE, SCENARIO_FILE]
+    missing = [f for f in needed if not (run_dir / f).is_file()]
+    if missing:
+        raise ConfigError([Problem(f, "missing from the run directory; it was written without the files a report "
+                                   "needs (run again with --out)", file=str(run_dir)) for f in missing])
+    spec = load_spec_copy(run_dir, DESIGN_FILE, SCENARIO_FILE, manifest.get("spec_hash"))
+    results, arms = load_results(run_dir / RESULTS_FILE)
+    expected = (PlatformResults if spec.design.platform is not None else TrialResults).__name__
+    if type(results).__name__ != expected or (arms and arms != spec.design.arm_names):
+        raise ConfigError([Problem(RESULTS_FILE, f"holds {type(results).__name__} for arms {arms}, which does not "
+                                   f"match the design ({expected} for arms {spec.design.arm_names})",
+                                   file=str(run_dir))])
+    n_sims = manifest.get("n_sims")
+    if n_sims is not None and results.n_trials != n_sims:
+        raise ConfigError([Problem(RESULTS_FILE, f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} "
+                                   f"records {n_sims}", file=str(run_dir))])
+    tables = {f: pd.read_csv(run_dir / f, keep_default_na=False, na_values=[""])
+              for f in manifest.get("files", []) if f.endswith(".csv")}
+    return RunDir(run_dir, spec, results, manifest, tables)
+
+
+__all__ = [
+    "DESIGN_FILE",
+    "MANIFEST_FILE",
+    "REPORT_FILE",
+    "RESULTS_FILE",
+    "SCENARIO_FILE",
+    "RunDir",
+    "atomic_write",
+    "copy_spec_files",
+    "load_results",
+    "load_run",
+    "load_spec_copy",
+    "read_manifest",
+    "run_kind",
+    "save_results",
+    "save_run",
+]

@@ -1,0 +1,350 @@
+"""The run directory (results.npz and the spec copies) and the HTML report of run and compare."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import re
+import shutil
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import html5lib
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from platform_sim.cli import main
+from platform_sim.config import ConfigError, Spec
+from platform_sim.report.figures import running_mean_se
+from platform_sim.report.html import pm
+from platform_sim.rundir import load_results, load_run
+
+N_SIMS = 200
+SMALL = ["--n-sims", N_SIMS, "--chunk-size", 100, "--quiet"]
+RUN_SECTIONS = ["summary", "design", "scenario", "truth", "oc-tables", "fig-allocation", "fig-sample-size",
+                "fig-stopping", "fig-heatmap", "fig-convergence"]
+RUN_FIGURES = ["fig-allocation", "fig-sample-size", "fig-stopping", "fig-heatmap", "fig-convergence"]
+XHTML = "{http://www.w3.org/1999/xhtml}"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def errors(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def parse(path):
+    """Parse the page strictly (any HTML5 parse error raises) and return the element tree."""
+    return html5lib.HTMLParser(strict=True, namespaceHTMLElements=True).parse(path.read_bytes())
+
+
+def ids(tree, tag: str) -> list[str]:
+    return [e.get("id") for e in tree.iter(f"{XHTML}{tag}") if e.get("id")]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def check_page(path, sections: list[str], figure_sections: list[str]) -> ET.Element:
+    """Strict parse, every section present once, every figure a decodable PNG of sensible size with
+    alt text and a caption, and nothing fetched from elsewhere."""
+    tree = parse(path)
+    found = ids(tree, "section")
+    assert found == sections
+    assert ids(tree, "footer") == ["reproducibility"]
+    figures = {f.get("id"): f for f in tree.iter(f"{XHTML}figure")}
+    assert sorted(figures) == sorted(f"{s}-figure" for s in figure_sections)
+    for fid, fig in figures.items():
+        (img,) = list(fig.iter(f"{XHTML}img"))
+        assert img.get("alt")
+        (caption,) = list(fig.iter(f"{XHTML}figcaption"))
+        assert len("".join(caption.itertext())) > 40
+        src = img.get("src")
+        assert src.startswith("data:image/png;base64,")
+        width, height = png_size(base64.b64decode(src.split(",", 1)[1], validate=True))
+        assert 400 <= width <= 1400 and 200 <= height <= 1400, (fid, width, height)
+    text = path.read_text()
+    for element in tree.iter():
+        for attr in ("src", "href"):
+            value = element.get(attr)
+            if value is not None:
+                assert value.startswith(("data:", "#")), value
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text)
+    assert "<script" not in text and "@import" not in text and "url(" not in text
+    return tree
+
+
+def table_text(tree, caption_start: str) -> list[list[str]]:
+    """The rows (cell texts) of the table whose caption starts with ``caption_start``."""
+    for t in tree.iter(f"{XHTML}table"):
+        cap = t.find(f"{XHTML}caption")
+        if cap is not None and "".join(cap.itertext()).startswith(caption_start):
+            return [["".join(c.itertext()) for c in row] for row in t.iter(f"{XHTML}tr")]
+    raise AssertionError(f"no table captioned {caption_start!r}")
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def rar_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rar") / "out"
+    result = invoke("run", "--design", "pioneer_rar", "--scenario", "pioneer_alternative", *SMALL, "--seed", 3,
+                    "--out", out, "--report")
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def stratified_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("umbrella") / "out"
+    result = invoke("run", "--design", "lungmap_umbrella", "--scenario", "pioneer_alternative", *SMALL,
+                    "--out", out, "--report")
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def platform_run(tmp_path_factory):
+    """A small platform run directory written in process (the CLI path is tested on the designs with
+    looks): save_run, a manifest, and the page built from the in-memory results."""
+    from platform_sim.report.build import REPORT_FILE, run_page
+    from platform_sim.rundir import RunDir, save_run
+    from platform_sim.runner import run
+
+    out = tmp_path_factory.mktemp("platform") / "out"
+    out.mkdir()
+    spec = Spec.load("pioneer_platform", "pioneer_alternative")
+    results = run(spec, 30, 1, chunk_size=15)
+    files = save_run(out, results, spec)
+    manifest = {"kind": "run", "complete": True, "created": "2026-01-01T00:00:00+00:00", "command": "in process",
+                "spec_hash": spec.spec_hash, "seed": 1, "n_sims": 30, "chunk_size": 15, "workers": 1,
+                "versions": {"platform_sim": "test"}, "files": files}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    rd = RunDir(out, spec, results, manifest, {})
+    (out / REPORT_FILE).write_text(run_page(rd), encoding="utf-8")
+    return rd
+
+
+# --------------------------------------------------------------------------- run reports
+
+
+def test_look_based_report(rar_run):
+    page = rar_run / "report.html"
+    manifest = json.loads((rar_run / "manifest.json").read_text())
+    assert manifest["kind"] == "run" and "report.html" in manifest["files"]
+    assert {"results.npz", "design.yaml", "scenario.yaml"} <= set(manifest["files"])
+    tree = check_page(page, RUN_SECTIONS, RUN_FIGURES)
+    text = "".join(tree.itertext())
+    # the design's descriptions and settings, the truth, the reproducibility footer
+    spec = Spec.load("pioneer_rar", "pioneer_alternative")
+    assert "allocation proportional to P(best)^0.5" in text
+    assert "Interim analyses (looks)" in text and "Beta(1, 1)" in text
+    for value in (spec.spec_hash, manifest["command"], manifest["created"], "seed", "chunk size"):
+        assert str(value) in text
+    # the operating characteristics are shown as value ± MCSE and agree with summary.csv
+    summary = pd.read_csv(rar_run / "summary.csv")
+    trial = summary[summary.level == "trial"].iloc[0]
+    rows = {r[0]: r[1] for r in table_text(tree, "Operating characteristics of the trial")[1:]}
+    assert rows["power"] == pm(trial.power, trial.power_mcse, 3)
+    assert rows["mean_n_total"] == pm(trial.mean_n_total, trial.mean_n_total_mcse, 1)
+    arms = table_text(tree, "Operating characteristics by arm")
+    assert arms[0][1:] == spec.design.arm_names
+    p_sup = next(r for r in arms if r[0] == "p_superior")
+    by_arm = summary[summary.level == "arm"].set_index("arm")
+    assert p_sup[1:] == [pm(by_arm.at[a, "p_superior"], by_arm.at[a, "p_superior_mcse"], 3)
+                         for a in spec.design.arm_names]
+
+
+def test_report_command_recreates_the_same_page(rar_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(rar_run, copy)
+    (copy / "report.html").unlink()
+    result = invoke("report", copy)
+    assert result.exit_code == 0, result.stderr
+    assert (copy / "report.html").read_bytes() == (rar_run / "report.html").read_bytes()
+
+
+def test_run_directory_round_trip(rar_run):
+    """results.npz holds every field exactly, and the tables recomputed from it equal the CSV files."""
+    from platform_sim import metrics
+    from platform_sim.runner import run
+
+    rd = load_run(rar_run)
+    assert rd.spec.spec_hash == rd.manifest["spec_hash"]
+    again = run(Spec.load("pioneer_rar", "pioneer_alternative"), N_SIMS, 3, chunk_size=100)
+    for f in dataclasses.fields(again):
+        a, b = getattr(again, f.name), getattr(rd.results, f.name)
+        if a is None:
+            assert b is None, f.name
+        else:
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), f.name
+    summary = metrics.summary_frame(rd.results, rd.spec)
+    saved = rd.tables["summary.csv"].drop(columns="spec_hash")
+    saved["arm"] = saved["arm"].fillna("")  # the trial row has no arm
+    pd.testing.assert_frame_equal(summary.reset_index(drop=True), saved, check_dtype=False, check_exact=False,
+                                  rtol=1e-12)
+    # the copies are byte for byte the files the run loaded
+    for kind in ("design", "scenario"):
+        assert (rar_run / f"{kind}.yaml").read_bytes() == Path(rd.manifest[kind]["file"]).read_bytes()
+
+
+def test_stratified_report(stratified_run):
+    tree = check_page(stratified_run / "report.html", RUN_SECTIONS, RUN_FIGURES)
+    text = "".join(tree.itertext())
+    assert "Sub-studies" in text and "Truth by arm and stratum" in text
+    rows = table_text(tree, "Operating characteristics by arm and stratum")
+    strata = pd.read_csv(stratified_run / "strata.csv")
+    strata = strata[strata.eligible & (strata.role != "control")]
+    shown = {(r[0], r[1]): r[4] for r in rows[1:]}
+    assert len(strata) > 0
+    for r in strata.itertuples():
+        assert shown[r.stratum, r.arm] == pm(r.p_declared_effective, r.p_declared_effective_mcse, 3)
+    # stratified results (the nested StrataResults) survive the round trip
+    rd = load_run(stratified_run)
+    assert rd.results.strata is not None and rd.results.strata.names == ("atm", "stk11_keap1", "trop2_nmr",
+                                                                         "non_match")
+
+
+def test_platform_report(platform_run):
+    from platform_sim import platform_metrics
+    from platform_sim.report.build import _platform_trial_values
+
+    rd = platform_run
+    tree = check_page(rd.path / "report.html", RUN_SECTIONS, RUN_FIGURES)
+    text = "".join(tree.itertext())
+    assert "Graduation signatures" in text and "available from (month)" in text
+    assert "Gamma(1, 4) on the monthly hazard" in text and "True effect of each experimental arm" in text
+    # the platform table shown is platform_metrics.trial_table, computed from values already at hand
+    values = platform_metrics.trial_values(rd.results, rd.spec)
+    expected = platform_metrics.trial_table(rd.results, rd.spec)
+    got = _platform_trial_values(values)
+    assert list(got) == list(expected.index)
+    for metric, (value, mcse) in got.items():
+        np.testing.assert_allclose([value, mcse], expected.loc[metric, ["value", "mcse"]].to_numpy(float),
+                                   rtol=1e-12, equal_nan=True)
+    rows = {r[0]: r[1] for r in table_text(tree, "Operating characteristics of the platform")[1:]}
+    assert rows["n_randomized"] == pm(expected.at["n_randomized", "value"], expected.at["n_randomized", "mcse"], 1)
+
+
+# --------------------------------------------------------------------------- compare report
+
+
+def test_compare_report(tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke("compare", "--designs", "pioneer_rar,allcomer_rar", "--scenarios", "pioneer_alternative",
+                    "--scenarios", "pioneer_null", *SMALL, "--out", out, "--report")
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "compare" and len(manifest["pairs"]) == 4
+    for f in ("designs/pioneer_rar.yaml", "designs/allcomer_rar.yaml", "scenarios/pioneer_null.yaml",
+              "scenarios/pioneer_alternative.yaml", "report.html"):
+        assert f in manifest["files"] and (out / f).is_file()
+    tree = check_page(out / "report.html", ["summary", "design", "scenario", "truth", "oc-tables",
+                                            "fig-comparison"], ["fig-comparison"])
+    text = "".join(tree.itertext())
+    assert "Design pioneer_rar" in text and "Design allcomer_rar" in text and "Scenario pioneer_null" in text
+    assert "± 2 Monte Carlo standard errors" in text
+    table = pd.read_csv(out / "comparison.csv")
+    rows = table_text(tree, "Trial-level operating characteristics")
+    header = rows[0]
+    power = next(r for r in rows if r[:2] == ["pioneer_alternative", "power"])
+    ref = table[(table.level == "trial") & (table.metric == "power") & (table.design == "pioneer_rar")
+                & (table.scenario == "pioneer_alternative")].iloc[0]
+    assert power[header.index("pioneer_rar")] == f"{ref.value:.3f} ± {ref.mcse:.3f}"  # as compare prints it
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_report_needs_out():
+    for command in (["run", "--n-sims", 5], ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null"]):
+        result = invoke(*command, "--report")
+        assert result.exit_code == 2
+        (line,) = errors(result)
+        assert line == "error: --report needs --out DIR: the report is written to DIR/report.html"
+
+
+def test_report_on_an_incomplete_directory(rar_run, tmp_path):
+    result = invoke("report", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no such directory" in errors(result)[0]
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 2 and "manifest.json: missing" in errors(result)[0]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(rar_run, broken)
+    (broken / "results.npz").unlink()
+    result = invoke("report", broken)
+    assert result.exit_code == 2
+    (line,) = errors(result)
+    assert "results.npz" in line and "missing" in line
+
+
+def test_report_on_a_tampered_design(rar_run, tmp_path):
+    edited = tmp_path / "edited"
+    shutil.copytree(rar_run, edited)
+    design = edited / "design.yaml"
+    text = design.read_text()
+    # a comment does not change the spec hash: the report builds
+    design.write_text(text + "# a note added after the run\n")
+    assert invoke("report", edited).exit_code == 0
+    # a threshold does: the copy no longer describes the results
+    design.write_text(text.replace("superiority: 0.99 ", "superiority: 0.98 "))
+    assert design.read_text() != text
+    result = invoke("report", edited)
+    assert result.exit_code == 2
+    (line,) = errors(result)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    assert "spec hash" in line and manifest["spec_hash"] in line and "edited" in line
+
+
+def test_results_file_errors_are_clear(tmp_path):
+    bad = tmp_path / "results.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ConfigError, match="cannot read the results file"):
+        load_results(bad)
+    np.savez(bad, __class__=np.array("TrialResults"), n=np.zeros((2, 2)))
+    with pytest.raises(ConfigError, match="responders: missing field"):
+        load_results(bad)
+
+
+def test_save_results_is_exact_for_platform_results(platform_run):
+    rd = platform_run
+    again, arms = load_results(rd.path / "results.npz")
+    assert type(again).__name__ == "PlatformResults" and arms == rd.spec.design.arm_names
+    for f in dataclasses.fields(again):
+        a, b = getattr(again, f.name), getattr(rd.results, f.name)
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), f.name
+    assert again.n_period.shape[:1] == (30,)
+    assert (rd.path / "populations" / "post_ici_nsclc.yaml").is_file()
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_value_and_mcse_format():
+    assert pm(0.1894, 0.0087, 3) == "0.189 ± 0.009"
+    assert pm(16.634, 0.041, 1) == "16.63 ± 0.04"  # the MCSE never prints as a bare zero
+    assert pm(0.0, 0.0, 3) == "0.000 ± 0.000"  # an exact zero stays one
+    assert pm(float("nan"), 0.1) == "NA" and pm(0.5, float("nan")) == "0.500"
+
+
+def test_running_mean_and_standard_error_match_direct_computation():
+    rng = np.random.default_rng(7)
+    x = rng.normal(1000.0, 3.0, size=500)  # far from 0: a naive sum of squares would lose digits
+    x[[3, 50]] = np.nan  # skipped
+    n, mean, se = running_mean_se(x)
+    finite = x[np.isfinite(x)]
+    assert n[-1] == finite.size
+    for k in (2, 10, 137, finite.size):
+        np.testing.assert_allclose(mean[k - 1], finite[:k].mean(), rtol=1e-13)
+        np.testing.assert_allclose(se[k - 1], finite[:k].std(ddof=1) / np.sqrt(k), rtol=1e-9)
+    assert np.isnan(se[0])
