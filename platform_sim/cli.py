@@ -88,12 +88,17 @@ def main() -> None:
     help="Simulated trials per seeded chunk (part of the random stream).",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.csv, trials.parquet and manifest.json here.")
+              help="Write summary.csv, trials.parquet, results.npz, the design and scenario copies and "
+                   "manifest.json here.")
+@click.option("--report", "write_report", is_flag=True,
+              help="Also write the HTML report OUT/report.html (needs --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None:
+def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, quiet) -> None:
     """Simulate N trials of a design on a scenario and print the operating characteristics."""
     from . import metrics
 
+    if write_report and out is None:
+        _fail(["--report needs --out DIR: the report is written to DIR/report.html"])
     try:
         spec = Spec.load(design, scenario)
     except ConfigError as exc:
@@ -158,7 +163,12 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
             strata.insert(0, "spec_hash", spec.spec_hash)
             _atomic_write(out / "strata.csv", lambda p: strata.to_csv(p, index=False))
             files.append("strata.csv")
+        from .rundir import save_run
+
+        (out / "report.html").unlink(missing_ok=True)  # a report of an earlier run must not survive it
+        files += save_run(out, results, spec)
         manifest = {
+            "kind": "run",
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
@@ -175,6 +185,8 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
+        if write_report:
+            _write_report(out, manifest)
 
 
 @main.command()
@@ -191,9 +203,11 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, quiet) -> None
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
               help="How to print the side-by-side table.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write comparison.csv and manifest.json here.")
+              help="Write comparison.csv, the design and scenario copies and manifest.json here.")
+@click.option("--report", "write_report", is_flag=True,
+              help="Also write the HTML report OUT/report.html (needs --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fmt, out, quiet) -> None:
+def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fmt, out, write_report, quiet) -> None:
     """Run every design on every scenario with the same simulated patients and compare them.
 
     Each design x scenario pair sees the same virtual patients with the same potential outcomes
@@ -207,6 +221,8 @@ def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fm
     scenarios = [x for s in scenarios for x in s.split(",") if x]
     if reference is not None and reference not in designs:
         _fail([f"--reference {reference}: not one of the designs {designs}"])
+    if write_report and out is None:
+        _fail(["--report needs --out DIR: the report is written to DIR/report.html"])
     if out is not None:
         _prepare_out(out)
     from .posterior import warm_up
@@ -236,17 +252,97 @@ def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fm
         manifest_path = out / "manifest.json"
         manifest_path.unlink(missing_ok=True)
         _atomic_write(out / "comparison.csv", lambda p: result.table.to_csv(p, index=False))
+        (out / "report.html").unlink(missing_ok=True)
+        pairs, copies = _copy_compare_specs(out, designs, scenarios)
         manifest = {
+            "kind": "compare",
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
             "designs": designs, "scenarios": scenarios, "reference": result.reference,
             "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
-            "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": ["comparison.csv"],
+            "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": ["comparison.csv", *copies],
+            "pairs": pairs,
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         if fmt == "text":
-            click.echo(f"\nwrote {out}/comparison.csv and {out}/manifest.json")
+            click.echo(f"\nwrote {out}/comparison.csv, the design and scenario copies and {out}/manifest.json")
+        if write_report:
+            _write_report(out, manifest, quiet=fmt != "text")
+
+
+def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str]) -> tuple[list[dict], list[str]]:
+    """Copy every design and scenario file of a comparison under out/designs/ and out/scenarios/;
+    return one record per pair (the copies and the spec hash) and the files written."""
+    from .rundir import copy_spec_files
+
+    names: dict[tuple[str, str], str] = {}  # (kind, source file) -> copy
+
+    def copy_name(kind: str, source: str, name: str) -> str:
+        key = (kind, str(Path(source).resolve()))
+        if key not in names:
+            taken = set(names.values())
+            base, i = f"{kind}s/{name}", 1
+            candidate = f"{base}.yaml"
+            while candidate in taken:
+                i += 1
+                candidate = f"{base}_{i}.yaml"
+            names[key] = candidate
+        return names[key]
+
+    models: dict[tuple[str, str], tuple] = {}
+
+    def model(kind: str, ref: str):  # each file parsed once; the pairs were checked by compare itself
+        if (kind, ref) not in models:
+            path = resolve(ref, kind)
+            models[kind, ref] = (load_file(path, kind), str(path))
+        return models[kind, ref]
+
+    pairs, files = [], {}
+    for s in scenarios:
+        for d in designs:
+            (design, design_file), (scenario, scenario_file) = model("design", d), model("scenario", s)
+            spec = Spec(design, scenario, design_file, scenario_file)
+            design_copy = copy_name("design", spec.design_file, spec.design.name)
+            scenario_copy = copy_name("scenario", spec.scenario_file, spec.scenario.name)
+            files.update(dict.fromkeys(copy_spec_files(spec, out, design_copy, scenario_copy)))
+            pairs.append({"design": spec.design.name, "scenario": spec.scenario.name, "design_file": design_copy,
+                          "scenario_file": scenario_copy, "spec_hash": spec.spec_hash})
+    return pairs, list(files)
+
+
+def _write_report(out: Path, manifest: dict, quiet: bool = False) -> None:
+    """Build out/report.html and list it in the manifest."""
+    from .report import REPORT_FILE, build_report
+
+    try:
+        path = build_report(out)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    manifest["files"] = [*manifest["files"], REPORT_FILE]
+    _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+    if not quiet:
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def report(directory) -> None:
+    """Write DIRECTORY/report.html for the output directory of `run --out` or `compare --out`.
+
+    The page is self-contained (figures embedded, no external files) and opens offline: the
+    design and scenario in words and tables, the truth, the operating characteristics with
+    Monte Carlo errors, figures of allocation, sample size, stopping, power by arm and stratum
+    and Monte Carlo convergence, and what is needed to reproduce the run.
+    """
+    from .report import build_report
+
+    start = time.perf_counter()
+    try:
+        path = build_report(directory)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    click.echo(f"wrote {path} ({time.perf_counter() - start:.1f} s)")
 
 
 @main.command()
@@ -447,6 +543,115 @@ def list_shipped() -> None:
         width = max((len(n) for n in names), default=0)
         for name in names:
             click.echo(f"  {name.ljust(width)}  {_one_line(resolve(name, kind))}")
+
+
+@main.command()
+@click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
+@click.option("--null-scenarios", "null_scenarios", multiple=True, required=True,
+              help="Scenarios whose type I error is held (repeat the option, or separate with commas).")
+@click.option("--target-fwer", "--target", "target", type=float, required=True,
+              help="Largest type I error allowed in every null scenario, in (0, 1).")
+@click.option("--param", default=None,
+              help="Threshold to calibrate: superiority (designs with looks; the default) or graduate "
+                   "(platform designs; their default).")
+@click.option("--alternative-scenarios", "alternative_scenarios", multiple=True,
+              help="Scenarios to report power on (repeat the option, or separate with commas).")
+@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm"]), default="fwer", show_default=True,
+              help="Family-wise error rate, or the largest per-arm error.")
+@click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True,
+              help="Simulated trials per threshold and scenario.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Master seed (the same trials at every threshold).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Simulated trials per seeded chunk.")
+@click.option("--bounds", type=(float, float), default=None,
+              help="Loosest and tightest thresholds searched  [default: 0.6 0.9999].")
+@click.option("--tolerance", type=float, default=None,
+              help="Stop when the bracket is this narrow on the logit scale  [default: 0.01].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write calibration.csv, calibration_summary.csv and manifest.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.argument("stray", nargs=-1, metavar="")
+def calibrate(design, null_scenarios, target, param, alternative_scenarios, criterion, n_sims, seed, workers,
+              chunk_size, bounds, tolerance, out, quiet, stray) -> None:
+    """Find the decision threshold that holds the type I error at or below a target.
+
+    Searches the superiority threshold (or a platform's graduation threshold) by bisection so
+    that the family-wise error rate (or, with --error per_arm, the largest per-arm error) is at
+    most the target in every null scenario. Every threshold is simulated on the same trials
+    (common random numbers), so the error curve is a deterministic function of the threshold.
+    Prints the curve, the calibrated threshold, its error with Monte Carlo standard errors and
+    the power it gives on the alternative scenarios.
+    """
+    from . import calibrate as cal_mod
+
+    if stray:
+        hint = "give several scenarios as --null-scenarios a,b (or repeat the option)"
+        _fail([f"unexpected value(s) {' '.join(stray)}: {hint}"])
+    nulls = [x for s in null_scenarios for x in s.split(",") if x]
+    alternatives = [x for s in alternative_scenarios for x in s.split(",") if x]
+    bounds = cal_mod.DEFAULT_BOUNDS if bounds is None else bounds
+    tolerance = cal_mod.DEFAULT_TOLERANCE if tolerance is None else tolerance
+    try:
+        null_specs, alt_specs = cal_mod.load_specs(design, nulls, alternatives)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    if out is not None:
+        _prepare_out(out)
+    from .posterior import warm_up
+
+    warm_up()
+    kwargs = {"alternatives": alt_specs, "param": param, "criterion": criterion, "n_sims": n_sims, "seed": seed,
+              "workers": workers, "chunk_size": chunk_size, "bounds": bounds, "tolerance": tolerance}
+    start = time.perf_counter()
+    try:
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
+            with tqdm(total=planned, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
+                result = cal_mod.calibrate(null_specs, target, progress=bar.update, **kwargs)
+                bar.total = bar.n
+                bar.refresh()
+        else:
+            result = cal_mod.calibrate(null_specs, target, **kwargs)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
+        sys.exit(130)
+    elapsed = time.perf_counter() - start
+    n_points = result.curve["step"].nunique()
+    click.echo(f"design {result.design_name} ({null_specs[0].design_file}); {n_points} thresholds x {len(nulls)} null "
+               f"scenario(s) x {n_sims} simulated trials, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
+    click.echo(cal_mod.format_calibration(result))
+    if out is not None:
+        manifest_path = out / "manifest.json"
+        manifest_path.unlink(missing_ok=True)
+        _atomic_write(out / "calibration.csv", lambda p: result.curve.to_csv(p, index=False))
+        _atomic_write(out / "calibration_summary.csv", lambda p: result.summary.to_csv(p, index=False))
+        manifest = {
+            "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "design": {"name": result.design_name, "file": null_specs[0].design_file},
+            "param": result.path, "criterion": result.criterion, "target": result.target,
+            "calibrated_threshold": result.threshold, "calibrated_values": list(result.values),
+            "calibrated_spec_hashes": {s.scenario.name: Spec(result.design, s.scenario).spec_hash
+                                       for s in null_specs + alt_specs},
+            "monotone": result.monotone, "notes": result.notes,
+            "null_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
+                               for s in null_specs],
+            "alternative_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
+                                      for s in alt_specs],
+            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
+            "bounds": list(result.bounds), "tolerance": result.tolerance,
+            "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
+            "files": ["calibration.csv", "calibration_summary.csv"],
+        }
+        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+        click.echo(f"\nwrote {out}/calibration.csv, {out}/calibration_summary.csv and {out}/manifest.json")
 
 
 if __name__ == "__main__":  # pragma: no cover
