@@ -65,6 +65,19 @@ def _prepare_out(out: Path) -> None:
         _fail([f"--out {out}: cannot write there ({exc.strerror or exc})"])
 
 
+def _manifest(spec: Spec, **fields) -> dict:
+    """The manifest of an output directory: when and how it was made, what it was made from."""
+    return {
+        "complete": True,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+        "spec_hash": spec.spec_hash,
+        "design": {"name": spec.design.name, "file": spec.design_file},
+        "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+        **fields,
+    }
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
@@ -167,22 +180,8 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, 
 
         (out / "report.html").unlink(missing_ok=True)  # a report of an earlier run must not survive it
         files += save_run(out, results, spec)
-        manifest = {
-            "kind": "run",
-            "complete": True,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "spec_hash": spec.spec_hash,
-            "design": {"name": spec.design.name, "file": spec.design_file},
-            "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
-            "seed": seed,
-            "n_sims": n_sims,
-            "chunk_size": chunk_size,
-            "workers": workers,
-            "elapsed_seconds": round(elapsed, 3),
-            "versions": _versions(),
-            "files": files,
-        }
+        manifest = {"kind": "run", **_manifest(spec, seed=seed, n_sims=n_sims, chunk_size=chunk_size, workers=workers,
+                                               elapsed_seconds=round(elapsed, 3), versions=_versions(), files=files)}
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
         if write_report:
@@ -507,16 +506,8 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, out, bayes, by, dra
             save_netcdf(analysis, out / "posterior.nc")
             files += ["posterior_summary.csv", "effects.csv", "forest.png", "posterior.nc"]
     if out is not None:
-        manifest = {
-            "complete": True,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "spec_hash": spec.spec_hash,
-            "design": {"name": spec.design.name, "file": spec.design_file},
-            "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
-            "seed": seed, "index": index, "n_sims": n_sims, "chunk_size": chunk_size,
-            "versions": _versions(), "files": files,
-        }
+        manifest = _manifest(spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size,
+                             versions=_versions(), files=files)
         _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         click.echo(f"\nwrote {', '.join(files)} and manifest.json to {out}")
 
