@@ -78,6 +78,20 @@ def _manifest(spec: Spec, **fields) -> dict:
     }
 
 
+def _with_progress(total: int, quiet: bool, work):
+    """``work(progress)`` with a progress bar's update as ``progress`` when stderr is a terminal and
+    not ``quiet`` (``None`` otherwise). ``total`` may be an estimate; the bar ends at what was done."""
+    if quiet or not sys.stderr.isatty():
+        return work(None)
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
+        result = work(bar.update)
+        bar.total = bar.n
+        bar.refresh()
+    return result
+
+
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
@@ -124,19 +138,13 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, 
         f"{n_sims} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
     )
     click.echo(header)
-    show_bar = not quiet and sys.stderr.isatty()
     from .posterior import warm_up
 
     warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
     start = time.perf_counter()
     try:
-        if show_bar:
-            from tqdm import tqdm
-
-            with tqdm(total=n_sims, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
-                results = run_trials(spec, n_sims, seed, workers, chunk_size, progress=bar.update)
-        else:
-            results = run_trials(spec, n_sims, seed, workers, chunk_size)
+        results = _with_progress(n_sims, quiet, lambda progress: run_trials(spec, n_sims, seed, workers, chunk_size,
+                                                                             progress=progress))
     except KeyboardInterrupt:
         click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
         sys.exit(130)
@@ -230,13 +238,8 @@ def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fm
     total = n_sims * len(designs) * len(scenarios)
     start = time.perf_counter()
     try:
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            with tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
-                result = run_comparison(designs, scenarios, n_sims, seed, workers, chunk_size, reference, bar.update)
-        else:
-            result = run_comparison(designs, scenarios, n_sims, seed, workers, chunk_size, reference)
+        result = _with_progress(total, quiet, lambda progress: run_comparison(
+            designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress))
     except ConfigError as exc:
         _fail(exc.problems)
     except KeyboardInterrupt:
@@ -597,16 +600,9 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
               "workers": workers, "chunk_size": chunk_size, "bounds": bounds, "tolerance": tolerance}
     start = time.perf_counter()
     try:
-        if not quiet and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
-            with tqdm(total=planned, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
-                result = cal_mod.calibrate(null_specs, target, progress=bar.update, **kwargs)
-                bar.total = bar.n
-                bar.refresh()
-        else:
-            result = cal_mod.calibrate(null_specs, target, **kwargs)
+        planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
+        result = _with_progress(planned, quiet, lambda progress: cal_mod.calibrate(
+            null_specs, target, progress=progress, **kwargs))
     except ConfigError as exc:
         _fail(exc.problems)
     except KeyboardInterrupt:
