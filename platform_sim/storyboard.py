@@ -176,7 +176,7 @@ def _look_patients(spec: Spec, trace: Trace, story_strata: bool, n_screened: int
     names = spec.strata.names if story_strata else None
     for ev in trace.events:
         if story_strata:
-            for j, (ix, s, k) in enumerate(zip(ev["index"], ev["strata"], ev["arms"])):
+            for ix, s, k in zip(ev["index"], ev["strata"], ev["arms"]):
                 if ix < 0 or k < 0:
                     continue
                 p = int(order[ix])
@@ -226,10 +226,8 @@ def _look_story(trace: Trace, *, spec: Spec, result, **kw) -> Storyboard:
             a, b, st = a[None], b[None], st[None]
             n, y, rand = ev["n"][None], ev["y"][None], ev["randomized"][None]
             alloc, nxt = ev["alloc"][None], ev["alloc_next"][None]
-            control = np.array([int(ev["control"])])
         else:
             n, y, rand, alloc, nxt = ev["n"], ev["y"], ev["randomized"], ev["alloc"], ev["alloc_next"]
-            control = np.where(spec.strata.controlled, design.control, -1)
         before = prev_status if prev_status is not None else _initial_status(spec, design, len(strata))
         in_trial = np.isin(before, (0, 1))  # ACTIVE, CONTROL
         pb = prob_best(a, b, in_trial)
@@ -238,9 +236,8 @@ def _look_story(trace: Trace, *, spec: Spec, result, **kw) -> Storyboard:
         mean = rate_a / (rate_a + rate_b)
         lo, hi = beta_interval(rate_a, rate_b, 0.95)
         for s in range(len(strata)):
-            c = int(control[s]) if control[s] >= 0 else -1
-            # the control of the day before this look's decisions
-            c_day = int(np.flatnonzero(before[s] == 1)[0]) if (before[s] == 1).any() else c
+            # the control of the day before this look's decisions (-1: none in this stratum)
+            c_day = int(np.flatnonzero(before[s] == 1)[0]) if (before[s] == 1).any() else -1
             for k, arm in enumerate(arms):
                 if stratified and not spec.strata.arm_in[s, k]:
                     continue
@@ -293,13 +290,19 @@ def _initial_status(spec: Spec, design, n_strata: int) -> np.ndarray:
 
 
 def _platform_story(trace: Trace, *, spec: Spec, result, **kw) -> Storyboard:
-    from .timeline import PLATFORM_STATUS, PlatformDesign, _control_posterior, _observe, _posterior, _prob_better
+    from .timeline import (
+        PLATFORM_STATUS,
+        PlatformDesign,
+        _control_posterior,
+        _observe,
+        _posterior,
+        _prob_better,
+    )
 
     pd_ = PlatformDesign.from_spec(spec)
     arms, strata, sigs = list(pd_.arm_names), list(pd_.strata_names), list(pd_.signature_names)
     rows, sig_rows, alloc_rows = [], [], []
     number = 0
-    prev = None
     for ev in trace.events:
         t = float(ev["t"])
         status = ev["status"]
@@ -308,7 +311,6 @@ def _platform_story(trace: Trace, *, spec: Spec, result, **kw) -> Storyboard:
                 for k, arm in enumerate(arms):
                     alloc_rows.append({"month": t, "stratum": stratum, "arm": arm,
                                        "probability": float(ev["probs"][s, k]), "status": PLATFORM_STATUS[status[k]]})
-            prev = status
             continue
         number += 1
         n, y, x = ev["n"], ev["y"], ev["x"]  # (K, S)
@@ -340,8 +342,6 @@ def _platform_story(trace: Trace, *, spec: Spec, result, **kw) -> Storyboard:
                     "drop_below": pd_.drop, "eligible": bool(ev["live"][k]),
                     "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
                 })
-        prev = status
-    del prev
     analyses = pd.DataFrame(rows)
     # patients: every screened patient until enrolment ended, with arm, PFS and assessments
     enrolled, row = trace.enrolled, trace.row
