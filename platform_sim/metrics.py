@@ -44,10 +44,12 @@ from .results import (
     SUPERIOR,
     TrialResults,
 )
+from .summary import QUANTILES, Summary
 
 __all__ = [
     "QUANTILES",
     "SELECTION_STRATEGIES",
+    "Summarizer",
     "arm_table",
     "best_remaining",
     "control_if_active",
@@ -56,6 +58,7 @@ __all__ = [
     "stratified_trial_values",
     "stratum_table",
     "stratum_truth",
+    "summarize",
     "summary_frame",
     "superior_or_none",
     "trial_table",
@@ -65,8 +68,6 @@ __all__ = [
     "write_trials",
 ]
 
-#: Quantiles of sample size reported (column suffixes q05, q25, q50, q75, q95).
-QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 _Z = 1.96
 # Rate differences within this of a threshold count as reaching it (0.25 - 0.22 == 0.03 in floating point).
 _TOL = 1e-9
@@ -102,42 +103,8 @@ def _mean(x) -> tuple[float, float]:
     return mean, float(x.std(ddof=1)) / math.sqrt(m)
 
 
-def _sd(x) -> tuple[float, float]:
-    """Sample standard deviation (ddof 1) and its MCSE s/sqrt(2(m-1))."""
-    x = _finite(x)
-    m = x.size
-    if m < 2:
-        return math.nan, math.nan
-    s = float(x.std(ddof=1))
-    return s, s / math.sqrt(2.0 * (m - 1))
-
-
-def _quantile(x, q: float) -> tuple[float, float]:
-    """Sample quantile (numpy's linear interpolation) and its order-statistic MCSE."""
-    x = np.sort(_finite(x))
-    m = x.size
-    if m == 0:
-        return math.nan, math.nan
-    half = _Z * math.sqrt(m * q * (1.0 - q))
-    lo = min(max(math.floor(q * m - half), 1), m)
-    hi = min(max(math.ceil(q * m + half), 1), m)
-    return float(np.quantile(x, q)), float(x[hi - 1] - x[lo - 1]) / (2.0 * _Z)
-
-
-def _rmse(e) -> tuple[float, float]:
-    """Root mean squared error and its delta-method MCSE sqrt(var(e^2)/m) / (2 rmse)."""
-    e = _finite(e)
-    m = e.size
-    if m == 0:
-        return math.nan, math.nan
-    sq = e**2
-    r = math.sqrt(float(sq.mean()))
-    if m < 2:
-        return r, math.nan
-    v = float(sq.var(ddof=1))
-    if v == 0.0:
-        return r, 0.0
-    return r, math.sqrt(v / m) / (2.0 * r)
+def _put(out: dict, name: str, value_mcse: tuple[float, float]) -> None:
+    out[name], out[f"{name}_mcse"] = value_mcse
 
 
 def _qname(q: float) -> str:
@@ -279,18 +246,140 @@ SELECTION_STRATEGIES: dict[str, Callable[[TrialResults], np.ndarray]] = {
 }
 
 
-# --------------------------------------------------------------------------- arm level
+# --------------------------------------------------------------------------- per-trial values
 
 
-def _put(out: dict, name: str, value_mcse: tuple[float, float]) -> None:
-    out[name], out[f"{name}_mcse"] = value_mcse
+def _arm_entries(results: TrialResults, spec: Spec):
+    """Per-trial values of each arm's characteristics, as :class:`~platform_sim.summary.Summary` entries."""
+    names = spec.design.arm_names
+    n = np.asarray(results.n, dtype=float)
+    k = n.shape[1]
+    if k != len(names):
+        raise ValueError(f"results have {k} arms but the design has {len(names)}: {names}")
+    status = np.asarray(results.status)
+    declared = np.asarray(results.declared_superior, dtype=bool)
+    responders = np.asarray(results.responders, dtype=float)
+    total = n.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, n / np.where(total > 0, total, 1.0), np.nan)
+    selections = {s: f(results) for s, f in SELECTION_STRATEGIES.items()}
+    for j, arm in enumerate(names):
+        st = status[:, j]
+        yield "arm", arm, "p_superior", "p", declared[:, j]
+        yield "arm", arm, "p_inferior", "p", st == INFERIOR
+        yield "arm", arm, "p_futile", "p", st == FUTILE
+        yield "arm", arm, "p_dropped", "p", (st == INFERIOR) | (st == FUTILE)
+        yield "arm", arm, "p_equivalent", "p", st == EQUIVALENT
+        yield "arm", arm, "p_active_at_end", "p", (st == ACTIVE) | (st == CONTROL)
+        yield "arm", arm, "n", "dist", n[:, j]
+        yield "arm", arm, "alloc_share", "mean", share[:, j]
+        yield "arm", arm, "mean_responders", "mean", responders[:, j]
+        for s, sel in selections.items():
+            yield "arm", arm, f"p_selected_{s}", "p", sel == j
 
 
-def arm_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+def _selection_entries(results: TrialResults, spec: Spec, s: str, sel: np.ndarray):
+    """Bias, RMSE and ideal design percentage of the selected arm's estimate and truth, per trial
+    (NaN where the strategy selects no arm)."""
+    rates = np.asarray(spec.true_rates, dtype=float)
+    has = sel >= 0
+    idx = np.where(has, sel, 0)
+    rows = np.arange(sel.size)
+    post = np.asarray(results.post_mean, dtype=float)[rows, idx]
+    err = np.where(has, post - rates[idx], np.nan)
+    yield "trial", "trial", f"bias_{s}", "mean", err
+    yield "trial", "trial", f"rmse_{s}", "rmse", err
+    good = rates * _sign(spec)
+    best, worst = float(good.max()), float(good.min())
+    if best - worst <= _TOL:
+        idp = np.full(sel.size, np.nan)
+    else:
+        idp = np.where(has, 100.0 * (good[idx] - worst) / (best - worst), np.nan)
+    yield "trial", "trial", f"idp_{s}", "mean", idp
+
+
+def _trial_entries(results: TrialResults, spec: Spec, tr: pd.DataFrame, st_truth: pd.DataFrame | None):
+    """Per-trial values of the trial-level characteristics (see :func:`trial_table`)."""
+    n_looks = spec.design.looks.n_looks
+    status = np.asarray(results.status)
+    declared = np.asarray(results.declared_superior, dtype=bool)
+    stop_look = np.asarray(results.stop_look)
+    stop_reason = np.asarray(results.stop_reason)
+    t = results.n_trials
+    nan = np.full(t, np.nan)
+    null = tr["truly_null"].to_numpy(dtype=bool)
+    better = tr["truly_better"].to_numpy(dtype=bool)
+    yield "trial", "trial", "p_any_superior", "p", declared.any(axis=1)
+    yield "trial", "trial", "p_stopped_early", "p", stop_look < n_looks - 1
+    inconclusive = (stop_reason == STOP_MAX) & ~(status == SUPERIOR).any(axis=1) & ~declared.any(axis=1)
+    yield "trial", "trial", "p_inconclusive_at_max", "p", inconclusive
+    for code, name in enumerate(STOP_NAMES):
+        yield "trial", "trial", f"p_stop_{name}", "p", stop_reason == code
+    yield "trial", "trial", "n_total", "dist", np.asarray(results.n, dtype=float).sum(axis=1)
+    if results.n_screened is not None:
+        yield "trial", "trial", "mean_n_screened", "mean", results.n_screened
+    if results.duration_months is not None:
+        yield "trial", "trial", "mean_duration_months", "mean", results.duration_months
+    if results.strata is not None:  # findings are judged per arm x stratum
+        values = stratified_trial_values(results, spec, st_truth)
+        yield "trial", "trial", "fwer", "p", values["fwer"]
+        yield "trial", "trial", "power", "p", values["power"]
+    else:
+        yield "trial", "trial", "fwer", "p", declared[:, null].any(axis=1) if null.any() else nan
+        yield "trial", "trial", "power", "p", declared[:, better].any(axis=1) if better.any() else nan
+    for s, f in SELECTION_STRATEGIES.items():
+        sel = f(results)
+        yield "trial", "trial", f"p_no_selection_{s}", "p", sel < 0
+        yield from _selection_entries(results, spec, s, sel)
+
+
+def _stratum_entries(results: TrialResults, spec: Spec):
+    st = results.strata
+    status = np.asarray(st.status)
+    declared = np.asarray(st.declared)
+    n = np.asarray(st.n, dtype=float)
+    for s, stratum in enumerate(st.names):
+        for k, arm in enumerate(spec.design.arm_names):
+            yield "stratum", (stratum, arm), "p_declared_effective", "p", declared[:, s, k]
+            yield "stratum", (stratum, arm), "p_dropped", "p", np.isin(status[:, s, k], (INFERIOR, FUTILE))
+            yield "stratum", (stratum, arm), "mean_n", "mean", n[:, s, k]
+
+
+class Summarizer:
+    """Reduces batches of :class:`~platform_sim.results.TrialResults` of one look-based design to a
+    :class:`~platform_sim.summary.Summary` (the truth is computed once, here)."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.truth = truth(spec)
+        self.stratum_truth = stratum_truth(spec) if spec.strata is not None else None
+
+    def __call__(self, results: TrialResults) -> Summary:
+        summary = Summary()
+        summary.add(results.n_trials, _arm_entries(results, self.spec))
+        summary.add(0, _trial_entries(results, self.spec, self.truth, self.stratum_truth))
+        if results.strata is not None:
+            summary.add(0, _stratum_entries(results, self.spec))
+        return summary
+
+
+def summarize(results: TrialResults, spec: Spec) -> Summary:
+    """The :class:`~platform_sim.summary.Summary` of ``results``: what every table below is built from."""
+    return Summarizer(spec)(results)
+
+
+def _as_summary(results: TrialResults | Summary, spec: Spec) -> Summary:
+    return results if isinstance(results, Summary) else summarize(results, spec)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def arm_table(results: TrialResults | Summary, spec: Spec) -> pd.DataFrame:
     """Operating characteristics of each arm (index: arm name, design order).
 
-    Each column is followed by ``<column>_mcse``. Probabilities are over the
-    simulated trials:
+    ``results`` is a batch of trials or the :class:`~platform_sim.summary.Summary` of a run. Each
+    column is followed by ``<column>_mcse``. Probabilities are over the simulated trials:
 
     * ``p_superior``: the arm was declared superior at some look (beat the
       control of the day, or was declared best without a control);
@@ -308,69 +397,12 @@ def arm_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
 
     followed by the columns of :func:`truth` (no MCSE: they are known).
     """
-    names = spec.design.arm_names
-    n = np.asarray(results.n, dtype=float)
-    k = n.shape[1]
-    if k != len(names):
-        raise ValueError(f"results have {k} arms but the design has {len(names)}: {names}")
-    status = np.asarray(results.status)
-    declared = np.asarray(results.declared_superior, dtype=bool)
-    responders = np.asarray(results.responders, dtype=float)
-    total = n.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, n / np.where(total > 0, total, 1.0), np.nan)
-    selections = {s: f(results) for s, f in SELECTION_STRATEGIES.items()}
-
-    rows = []
-    for j in range(k):
-        st = status[:, j]
-        row: dict[str, float] = {}
-        _put(row, "p_superior", _proportion(declared[:, j]))
-        _put(row, "p_inferior", _proportion(st == INFERIOR))
-        _put(row, "p_futile", _proportion(st == FUTILE))
-        _put(row, "p_dropped", _proportion((st == INFERIOR) | (st == FUTILE)))
-        _put(row, "p_equivalent", _proportion(st == EQUIVALENT))
-        _put(row, "p_active_at_end", _proportion((st == ACTIVE) | (st == CONTROL)))
-        _put(row, "mean_n", _mean(n[:, j]))
-        _put(row, "sd_n", _sd(n[:, j]))
-        for q in QUANTILES:
-            _put(row, f"n_{_qname(q)}", _quantile(n[:, j], q))
-        _put(row, "alloc_share", _mean(share[:, j]))
-        _put(row, "mean_responders", _mean(responders[:, j]))
-        for s, sel in selections.items():
-            _put(row, f"p_selected_{s}", _proportion(sel == j))
-        rows.append(row)
-    table = pd.DataFrame(rows, index=pd.Index(names, name="arm"))
+    table = _as_summary(results, spec).table("arm")
+    table.index = pd.Index(list(table.index), name="arm")
     return table.join(truth(spec))
 
 
-# --------------------------------------------------------------------------- trial level
-
-
-def _selection_accuracy(results: TrialResults, spec: Spec, sel: np.ndarray) -> dict[str, float]:
-    """Bias, RMSE and ideal design percentage of the selected arm's estimate and truth."""
-    out: dict[str, float] = {}
-    rates = np.asarray(spec.true_rates, dtype=float)
-    has = sel >= 0
-    idx = np.where(has, sel, 0)
-    rows = np.arange(sel.size)
-    post = np.asarray(results.post_mean, dtype=float)[rows, idx]
-    err = (post - rates[idx])[has]
-    out["bias"], out["bias_mcse"] = _mean(err)
-    out["rmse"], out["rmse_mcse"] = _rmse(err)
-    sign = _sign(spec)
-    good = rates * sign
-    best, worst = float(good.max()), float(good.min())
-    if best - worst <= _TOL or not has.any():
-        out["idp"], out["idp_mcse"] = math.nan, math.nan
-    else:
-        m, se = _mean(good[idx][has])
-        out["idp"] = 100.0 * (m - worst) / (best - worst)
-        out["idp_mcse"] = 100.0 * se / (best - worst)
-    return out
-
-
-def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+def trial_table(results: TrialResults | Summary, spec: Spec) -> pd.DataFrame:
     """Operating characteristics of the trial as a whole: one row, index ``'trial'``.
 
     Each column except ``n_trials`` is followed by ``<column>_mcse``:
@@ -404,59 +436,23 @@ def trial_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
       the truly best arm is always selected, 0 the truly worst (NaN when every
       arm has the same true rate).
     """
-    design = spec.design
-    n_looks = design.looks.n_looks
-    status = np.asarray(results.status)
-    declared = np.asarray(results.declared_superior, dtype=bool)
-    stop_look = np.asarray(results.stop_look)
-    stop_reason = np.asarray(results.stop_reason)
-    n_total = np.asarray(results.n, dtype=float).sum(axis=1)
-    tr = truth(spec)
-    null = tr["truly_null"].to_numpy(dtype=bool)
-    better = tr["truly_better"].to_numpy(dtype=bool)
-
-    row: dict[str, float] = {"n_trials": results.n_trials}
-    _put(row, "p_any_superior", _proportion(declared.any(axis=1)))
-    _put(row, "p_stopped_early", _proportion(stop_look < n_looks - 1))
-    inconclusive = (stop_reason == STOP_MAX) & ~(status == SUPERIOR).any(axis=1) & ~declared.any(axis=1)
-    _put(row, "p_inconclusive_at_max", _proportion(inconclusive))
-    for code, name in enumerate(STOP_NAMES):
-        _put(row, f"p_stop_{name}", _proportion(stop_reason == code))
-    _put(row, "mean_n_total", _mean(n_total))
-    _put(row, "sd_n_total", _sd(n_total))
-    for q in QUANTILES:
-        _put(row, f"n_total_{_qname(q)}", _quantile(n_total, q))
-    if results.n_screened is not None:
-        _put(row, "mean_n_screened", _mean(np.asarray(results.n_screened, dtype=float)))
-    if results.duration_months is not None:
-        _put(row, "mean_duration_months", _mean(np.asarray(results.duration_months, dtype=float)))
-    if results.strata is not None:  # findings are judged per arm x stratum
-        values = stratified_trial_values(results, spec)
-        for key in ("fwer", "power"):
-            x = values[key]
-            _put(row, key, _proportion(x.astype(bool)) if np.isfinite(x).all() else (math.nan, math.nan))
-    else:
-        _put(row, "fwer", _proportion(declared[:, null].any(axis=1)) if null.any() else (math.nan, math.nan))
-        _put(row, "power", _proportion(declared[:, better].any(axis=1)) if better.any() else (math.nan, math.nan))
-    for s, f in SELECTION_STRATEGIES.items():
-        sel = f(results)
-        _put(row, f"p_no_selection_{s}", _proportion(sel < 0))
-        for key, value in _selection_accuracy(results, spec, sel).items():
-            metric, _, tail = key.partition("_")
-            row[f"{metric}_{s}" + (f"_{tail}" if tail else "")] = value
-    return pd.DataFrame([row], index=pd.Index(["trial"]))
+    summary = _as_summary(results, spec)
+    table = summary.table("trial")
+    table.insert(0, "n_trials", summary.n_trials)
+    return table
 
 
 # --------------------------------------------------------------------------- frames and files
 
 
-def summary_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
+def summary_frame(results: TrialResults | Summary, spec: Spec) -> pd.DataFrame:
     """The content of ``summary.csv``: one row per arm then one trial row.
 
     Columns ``level`` ('arm' or 'trial') and ``arm`` (the arm name; '' on the
     trial row), then the columns of :func:`arm_table` and of :func:`trial_table`;
     a column that does not apply to a row is NaN there.
     """
+    results = _as_summary(results, spec)
     arms = arm_table(results, spec)
     arms.insert(0, "arm", arms.index.astype(str))
     arms.insert(0, "level", "arm")
@@ -466,10 +462,10 @@ def summary_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
     return pd.concat([arms.reset_index(drop=True), trial.reset_index(drop=True)], ignore_index=True)
 
 
-def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
+def trials_frame(results: TrialResults, spec: Spec, first: int = 0) -> pd.DataFrame:
     """One row per simulated trial, in the trial's own words.
 
-    Columns: ``trial`` (0..T-1), ``stop_look`` (index of the last look
+    Columns: ``trial`` (its number in the run: ``first`` .. ``first + T - 1``), ``stop_look`` (index of the last look
     conducted), ``stop_reason`` (max, superiority, equivalence, futility),
     ``final_control`` (arm name of the control at the end, '' without one),
     ``n_total``, ``n_screened`` (patients screened), then for every arm ``n_<arm>`` (patients randomized),
@@ -482,7 +478,7 @@ def trials_frame(results: TrialResults, spec: Spec) -> pd.DataFrame:
     fc = np.asarray(results.final_control).astype(np.intp)
     fc_names = np.array(names + [""], dtype=object)[np.where(fc >= 0, fc, len(names))]
     cols: dict[str, object] = {
-        "trial": np.arange(t),
+        "trial": np.arange(first, first + t),
         "stop_look": np.asarray(results.stop_look),
         "stop_reason": pd.Categorical.from_codes(np.asarray(results.stop_reason).astype(int), categories=list(STOP_NAMES)),
         "final_control": pd.Categorical(fc_names, categories=names + [""]),
@@ -538,13 +534,14 @@ def _pm(value: float, mcse: float, digits: int) -> str:
     return f"{value:.{digits}f} ± {mcse:.{digits}f}"
 
 
-def format_table(results: TrialResults, spec: Spec, digits: int = 3) -> str:
+def format_table(results: TrialResults | Summary, spec: Spec, digits: int = 3) -> str:
     """A compact plain-text table of the key operating characteristics, as ``value ± mcse``.
 
     First the arm block (arms as columns), then the trial-level metrics, one a
     line. Probabilities, shares, rates, bias and RMSE are shown with ``digits``
     decimals; sample sizes and the ideal design percentage with one.
     """
+    results = _as_summary(results, spec)
     arms = arm_table(results, spec)
     trial = trial_table(results, spec).iloc[0]
     names = spec.design.arm_names
@@ -650,11 +647,12 @@ def stratum_truth(spec: Spec) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["stratum", "arm"])
 
 
-def stratified_trial_values(results: TrialResults, spec: Spec) -> dict[str, np.ndarray]:
+def stratified_trial_values(results: TrialResults, spec: Spec, tr: pd.DataFrame | None = None
+                            ) -> dict[str, np.ndarray]:
     """Per-trial values of the stratum-level operating characteristics (T,) each: findings are
-    judged per arm x stratum against :func:`stratum_truth`."""
+    judged per arm x stratum against :func:`stratum_truth` (``tr``, computed when not given)."""
     st = results.strata
-    tr = stratum_truth(spec)
+    tr = stratum_truth(spec) if tr is None else tr
     n_strata, n_arms = len(st.names), len(spec.design.arm_names)
     better = tr["truly_better"].to_numpy(dtype=bool).reshape(n_strata, n_arms)
     null = tr["truly_null"].to_numpy(dtype=bool).reshape(n_strata, n_arms)
@@ -673,27 +671,18 @@ def stratified_trial_values(results: TrialResults, spec: Spec) -> dict[str, np.n
     }
 
 
-def stratum_table(results: TrialResults, spec: Spec) -> pd.DataFrame:
+def stratum_table(results: TrialResults | Summary, spec: Spec) -> pd.DataFrame:
     """Operating characteristics per arm x stratum (index: stratum, arm), each with its MCSE:
     ``p_declared_effective`` (power where the arm truly works in the stratum, false-positive rate
     where it does not), ``p_dropped`` (inferior or futile there), ``mean_n`` (patients), and the
     truth columns of :func:`stratum_truth`."""
-    st = results.strata
     tr = stratum_truth(spec)
-    out = []
-    for s, stratum in enumerate(st.names):
-        for k, arm in enumerate(spec.design.arm_names):
-            row: dict[str, float] = {}
-            status = np.asarray(st.status)[:, s, k]
-            _put(row, "p_declared_effective", _proportion(np.asarray(st.declared)[:, s, k]))
-            _put(row, "p_dropped", _proportion(np.isin(status, (INFERIOR, FUTILE))))
-            _put(row, "mean_n", _mean(np.asarray(st.n, dtype=float)[:, s, k]))
-            out.append(row)
-    frame = pd.DataFrame(out, index=tr.index)
+    frame = _as_summary(results, spec).table("stratum")
+    frame.index = tr.index
     return pd.concat([tr, frame], axis=1)
 
 
-def format_strata(results: TrialResults, spec: Spec, digits: int = 3) -> str:
+def format_strata(results: TrialResults | Summary, spec: Spec, digits: int = 3) -> str:
     """Per arm x stratum table: P(declared effective) ± MCSE, mean patients, true rate and role."""
     table = stratum_table(results, spec)
     table = table[table["eligible"]]

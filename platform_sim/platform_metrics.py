@@ -26,7 +26,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .config import Spec
-from .metrics import _mean, _pm, _proportion, _put
+from .metrics import _pm
+from .summary import Summary
 from .timeline import DROPPED, GRADUATED, INCONCLUSIVE, PlatformDesign, PlatformResults
 
 _NULL_TOL = 1e-9
@@ -87,43 +88,93 @@ def _true_effect(spec, pd_: PlatformDesign, treatment: str, control: str, codes,
     return math.log(math.log(surv(m, treatment)) / math.log(0.5))
 
 
-def arm_table(results: PlatformResults, spec: Spec) -> pd.DataFrame:
-    """One row per experimental arm: entry, decisions, sample size, timing, final estimates and their
-    bias against concurrent and against all controls, and the frequentist final test's rejection rate
-    with each (its type I error when the arm is null)."""
-    pd_ = PlatformDesign.from_spec(spec)
-    truth = signature_truth(spec)
-    overall = truth[truth.signature == _overall_name(pd_)].set_index("arm")
+def _arm_entries(results: PlatformResults, pd_: PlatformDesign, overall: pd.DataFrame):
+    """Per-trial values of each experimental arm's characteristics (NaN where the arm never entered)."""
     z = stats.norm.isf(pd_.alpha)
-    rows = {}
     for k, arm in enumerate(pd_.arm_names):
         if k == pd_.control:
             continue
-        out: dict = {}
         entered = ~np.isnan(results.opened_at[:, k])
         true = float(overall.loc[arm, "effect"])
-        out["true_effect"] = true
-        out["works"] = bool(overall.loc[arm, "works"])
-        out["null"] = bool(overall.loc[arm, "null"])
-        _put(out, "p_entered", _proportion(entered))
-        _put(out, "p_graduated", _proportion(results.status[:, k] == GRADUATED))
-        _put(out, "p_dropped", _proportion(results.status[:, k] == DROPPED))
-        _put(out, "p_inconclusive", _proportion(results.status[:, k] == INCONCLUSIVE))
-        _put(out, "mean_n", _mean(results.n[entered, k]))
-        _put(out, "entered_month", _mean(results.opened_at[entered, k]))
-        _put(out, "months_to_decision", _mean(results.decided_at[entered, k] - results.opened_at[entered, k]))
-        _put(out, "estimate_at_decision", _mean(results.effect_at_decision[entered, k]))
-        _put(out, "bias_at_decision", _mean(results.effect_at_decision[entered, k] - true))
-        _put(out, "estimate_concurrent", _mean(results.effect_concurrent[entered, k]))
-        _put(out, "bias_concurrent", _mean(results.effect_concurrent[entered, k] - true))
-        _put(out, "estimate_all", _mean(results.effect_all[entered, k]))
-        _put(out, "bias_all", _mean(results.effect_all[entered, k] - true))
-        _put(out, "p_reject_concurrent", _proportion(results.z_concurrent[entered, k] < -z))
-        _put(out, "p_reject_all", _proportion(results.z_all[entered, k] < -z))
-        _put(out, "final_estimate", _mean(results.estimate[entered, k]))
-        rows[arm] = out
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "arm"
+
+        def when(x):
+            return np.where(entered, x, np.nan)
+
+        yield "arm", arm, "p_entered", "p", entered
+        yield "arm", arm, "p_graduated", "p", results.status[:, k] == GRADUATED
+        yield "arm", arm, "p_dropped", "p", results.status[:, k] == DROPPED
+        yield "arm", arm, "p_inconclusive", "p", results.status[:, k] == INCONCLUSIVE
+        yield "arm", arm, "mean_n", "mean", when(results.n[:, k])
+        yield "arm", arm, "entered_month", "mean", when(results.opened_at[:, k])
+        yield "arm", arm, "months_to_decision", "mean", when(results.decided_at[:, k] - results.opened_at[:, k])
+        yield "arm", arm, "estimate_at_decision", "mean", when(results.effect_at_decision[:, k])
+        yield "arm", arm, "bias_at_decision", "mean", when(results.effect_at_decision[:, k] - true)
+        yield "arm", arm, "estimate_concurrent", "mean", when(results.effect_concurrent[:, k])
+        yield "arm", arm, "bias_concurrent", "mean", when(results.effect_concurrent[:, k] - true)
+        yield "arm", arm, "estimate_all", "mean", when(results.effect_all[:, k])
+        yield "arm", arm, "bias_all", "mean", when(results.effect_all[:, k] - true)
+        # a z statistic that is NaN (no final test) counts as not rejecting, as before
+        yield "arm", arm, "p_reject_concurrent", "p", when(results.z_concurrent[:, k] < -z)
+        yield "arm", arm, "p_reject_all", "p", when(results.z_all[:, k] < -z)
+        yield "arm", arm, "final_estimate", "mean", when(results.estimate[:, k])
+
+
+def _signature_entries(results: PlatformResults, pd_: PlatformDesign, truth: pd.DataFrame):
+    idx = {a: k for k, a in enumerate(pd_.arm_names)}
+    gidx = {g: i for i, g in enumerate(pd_.signature_names)}
+    for arm, sig in zip(truth.arm, truth.signature):
+        yield "signature", (arm, sig), "p_graduated", "p", results.graduated_in[:, idx[arm]] == gidx[sig]
+
+
+class Summarizer:
+    """Reduces batches of :class:`~platform_sim.timeline.PlatformResults` to a
+    :class:`~platform_sim.summary.Summary`; the exact truth (slow: it integrates over the reported
+    profiles) is computed once, here."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.design = PlatformDesign.from_spec(spec)
+        self.truth = signature_truth(spec)
+        self.overall = self.truth[self.truth.signature == _overall_name(self.design)].set_index("arm")
+        self.cells = signature_cells(spec) if self.design.n_strata > 1 else None
+
+    def __call__(self, results: PlatformResults) -> Summary:
+        summary = Summary()
+        summary.add(results.n_trials, _arm_entries(results, self.design, self.overall))
+        summary.add(0, _signature_entries(results, self.design, self.truth))
+        values = trial_values(results, self.spec, self)
+        summary.add(0, (("trial", name, "value", _kind(x), x) for name, x in values.items()))
+        return summary
+
+
+def _kind(x) -> str:
+    return "p" if np.asarray(x).dtype == bool else "mean"
+
+
+def summarize(results: PlatformResults, spec: Spec) -> Summary:
+    """The :class:`~platform_sim.summary.Summary` of ``results``: what every table below is built from."""
+    return Summarizer(spec)(results)
+
+
+def _as_summary(results: PlatformResults | Summary, spec: Spec) -> Summary:
+    return results if isinstance(results, Summary) else summarize(results, spec)
+
+
+def arm_table(results: PlatformResults | Summary, spec: Spec) -> pd.DataFrame:
+    """One row per experimental arm: entry, decisions, sample size, timing, final estimates and their
+    bias against concurrent and against all controls, and the frequentist final test's rejection rate
+    with each (its type I error when the arm is null). ``results`` is a batch of platforms or the
+    :class:`~platform_sim.summary.Summary` of a run."""
+    pd_ = PlatformDesign.from_spec(spec)
+    truth = signature_truth(spec)
+    overall = truth[truth.signature == _overall_name(pd_)].set_index("arm")
+    table = _as_summary(results, spec).table("arm")
+    arms = list(table.index)
+    head = pd.DataFrame({"true_effect": overall.loc[arms, "effect"].astype(float).to_numpy(),
+                         "works": overall.loc[arms, "works"].astype(bool).to_numpy(),
+                         "null": overall.loc[arms, "null"].astype(bool).to_numpy()}, index=table.index)
+    table = pd.concat([head, table], axis=1)
+    table.index = pd.Index(arms, name="arm")
     return table
 
 
@@ -132,27 +183,20 @@ def _overall_name(pd_: PlatformDesign) -> str:
     return pd_.signature_names[full[0]] if full.size else pd_.signature_names[0]
 
 
-def signature_table(results: PlatformResults, spec: Spec) -> pd.DataFrame:
+def signature_table(results: PlatformResults | Summary, spec: Spec) -> pd.DataFrame:
     """Per arm x signature: the true effect, whether the arm works / is null there, and
     P(graduated in that signature)."""
-    pd_ = PlatformDesign.from_spec(spec)
     truth = signature_truth(spec)
-    idx = {a: k for k, a in enumerate(pd_.arm_names)}
-    gidx = {g: i for i, g in enumerate(pd_.signature_names)}
-    p, se = [], []
-    for arm, sig in zip(truth.arm, truth.signature):
-        v = _proportion(results.graduated_in[:, idx[arm]] == gidx[sig])
-        p.append(v[0])
-        se.append(v[1])
-    truth["p_graduated"] = p
-    truth["p_graduated_mcse"] = se
+    table = _as_summary(results, spec).table("signature")
+    truth["p_graduated"] = table["p_graduated"].to_numpy()
+    truth["p_graduated_mcse"] = table["p_graduated_mcse"].to_numpy()
     return truth.set_index(["arm", "signature"])
 
 
-def trial_values(results: PlatformResults, spec: Spec) -> dict[str, np.ndarray]:
-    """Per-trial values the trial table averages."""
-    pd_ = PlatformDesign.from_spec(spec)
-    truth = signature_truth(spec)
+def trial_values(results: PlatformResults, spec: Spec, known: Summarizer | None = None) -> dict[str, np.ndarray]:
+    """Per-trial values the trial table averages (``known``: a summarizer holding the truth already)."""
+    pd_ = PlatformDesign.from_spec(spec) if known is None else known.design
+    truth = signature_truth(spec) if known is None else known.truth
     K, S = pd_.n_arms, pd_.n_strata
     G = len(pd_.signature_names)
     works = np.zeros((K, G), dtype=bool)
@@ -172,7 +216,7 @@ def trial_values(results: PlatformResults, spec: Spec) -> dict[str, np.ndarray]:
         stratum_sig = [pd_.signature_names.index(_overall_name(pd_))]
     works_s = np.zeros((K, S), dtype=bool)
     null_s = np.zeros((K, S), dtype=bool)
-    cell = signature_cells(spec) if S > 1 else None
+    cell = (signature_cells(spec) if S > 1 else None) if known is None else known.cells
     for s in range(S):
         if stratum_sig[s] >= 0:
             works_s[:, s] = works[:, stratum_sig[s]]
@@ -236,24 +280,17 @@ def signature_cells(spec: Spec):
     return works, null
 
 
-def trial_table(results: PlatformResults, spec: Spec) -> pd.DataFrame:
+def trial_table(results: PlatformResults | Summary, spec: Spec) -> pd.DataFrame:
     """Platform-level operating characteristics: one row per metric, value and MCSE."""
-    rows = []
-    for name, x in trial_values(results, spec).items():
-        x = np.asarray(x)
-        if x.dtype == bool:
-            value, mcse = _proportion(x)
-        elif name == "power" and np.isnan(x).all():
-            value, mcse = math.nan, math.nan
-        else:
-            value, mcse = _mean(x)
-        rows.append({"metric": name, "value": value, "mcse": mcse})
-    return pd.DataFrame(rows).set_index("metric")
+    table = _as_summary(results, spec).table("trial")
+    table.index.name = "metric"
+    return table.rename(columns={"value_mcse": "mcse"})
 
 
-def summary_frame(results: PlatformResults, spec: Spec) -> pd.DataFrame:
+def summary_frame(results: PlatformResults | Summary, spec: Spec) -> pd.DataFrame:
     """The content of ``summary.csv`` for a platform: one row per arm (level 'arm', the columns of
     :func:`arm_table`) then one row per platform metric (level 'trial', columns metric, value, mcse)."""
+    results = _as_summary(results, spec)
     arms = arm_table(results, spec)
     arms.insert(0, "arm", arms.index.astype(str))
     arms.insert(0, "level", "arm")
@@ -263,14 +300,15 @@ def summary_frame(results: PlatformResults, spec: Spec) -> pd.DataFrame:
     return pd.concat([arms.reset_index(drop=True), trial], ignore_index=True)
 
 
-def trials_frame(results: PlatformResults, spec: Spec) -> pd.DataFrame:
-    """One row per simulated platform x arm: dates, status, patients and final estimates."""
+def trials_frame(results: PlatformResults, spec: Spec, first: int = 0) -> pd.DataFrame:
+    """One row per simulated platform x arm: dates, status, patients and final estimates (``trial``:
+    the platform's number in the run, from ``first``)."""
     from .timeline import PLATFORM_STATUS
 
     pd_ = PlatformDesign.from_spec(spec)
     T, K = results.status.shape
     frame = pd.DataFrame({
-        "trial": np.repeat(np.arange(T), K),
+        "trial": np.repeat(np.arange(first, first + T), K),
         "arm": np.tile(np.array(pd_.arm_names, dtype=object), T),
         "status": np.array(PLATFORM_STATUS, dtype=object)[results.status.ravel()],
         "opened_month": results.opened_at.ravel(),
@@ -292,8 +330,9 @@ def trials_frame(results: PlatformResults, spec: Spec) -> pd.DataFrame:
     return frame
 
 
-def format_platform(results: PlatformResults, spec: Spec, digits: int = 3) -> str:
+def format_platform(results: PlatformResults | Summary, spec: Spec, digits: int = 3) -> str:
     """Plain-text report: the arm block, the arm x signature graduations and the platform metrics."""
+    results = _as_summary(results, spec)
     pd_ = PlatformDesign.from_spec(spec)
     arms = arm_table(results, spec)
     effect = "log hazard ratio" if pd_.survival else "rate difference"

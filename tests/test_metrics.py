@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from platform_sim import metrics
+from platform_sim.summary import _Stat
 from platform_sim.config import Scenario, Spec
 from platform_sim.results import (
     ACTIVE,
@@ -398,13 +399,19 @@ def test_mcse_helpers():
     m, s = metrics._mean([1.0, 3.0, NAN])  # NaN ignored
     assert (m, s) == (2.0, pytest.approx(1.0))
     assert math.isnan(metrics._mean([5.0])[1])
-    assert metrics._sd([1.0, 3.0]) == (pytest.approx(math.sqrt(2)), pytest.approx(1.0))
-    q, qse = metrics._quantile(np.arange(1, 101, dtype=float), 0.5)
+
+    def stat(kind, x):
+        s = _Stat(kind)
+        s.add(x)
+        return s
+
+    assert stat("mean", [1.0, 3.0]).sd() == (pytest.approx(math.sqrt(2)), pytest.approx(1.0))
+    q, qse = stat("dist", np.arange(1, 101)).quantile(0.5)
     # ranks floor(50 - 9.8) = 40 .. ceil(50 + 9.8) = 60 -> (60 - 40) / 3.92
     assert q == 50.5 and qse == pytest.approx(20 / 3.92)
-    q, qse = metrics._quantile([7.0], 0.95)
+    q, qse = stat("dist", [7]).quantile(0.95)
     assert (q, qse) == (7.0, 0.0)
-    r, rse = metrics._rmse([0.1, -0.1, 0.1])
+    r, rse = stat("rmse", [0.1, -0.1, 0.1]).rmse()
     assert r == pytest.approx(0.1) and rse == 0.0
 
 
