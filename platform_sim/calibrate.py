@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +46,7 @@ import pandas as pd
 from .config import ConfigError, Design, Spec
 from .config.crosscheck import Problem
 from .config.load import parse_design
+from .backends import Backend, LocalProcesses
 from .runner import DEFAULT_CHUNK_SIZE, run
 
 __all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "PARAMS", "Calibration", "calibrate",
@@ -391,6 +391,7 @@ def calibrate(
     bounds: tuple[float, float] = DEFAULT_BOUNDS,
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Callable[[int], None] | None = None,
+    backend: Backend | None = None,
 ) -> Calibration:
     """Find the loosest threshold whose type I error is at most ``target`` in every null scenario.
 
@@ -430,14 +431,15 @@ def calibrate(
         raise ConfigError([Problem("null_scenarios", "no arm of the design is truly null there, so it has no type I "
                                    "error to hold; use it as an alternative scenario", ", ".join(empty))])
 
-    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    own = backend is None
+    executor = (LocalProcesses(workers) if workers > 1 else None) if own else backend
     try:
         search = _Search(knob, nulls, judges, criterion, n_sims, seed, workers, chunk_size, progress, executor)
         hi_values, lo_values = _bisect(search, knob, float(target), loose, tight, tolerance)
         alt_rows, alt_notes = _alternatives(search, alternatives, hi_values, knob)
     finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        if own and executor is not None:
+            executor.close()
 
     curve = _curve(search, criterion)
     monotone, notes = _monotonicity(curve, criterion)

@@ -9,6 +9,7 @@ import shlex
 import sys
 import tempfile
 import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from .config import (
     shipped_names,
 )
 from .config.crosscheck import Problem
-from .runner import DEFAULT_CHUNK_SIZE, run as run_trials
+from .backends import BACKENDS
+from .runner import DEFAULT_CHUNK_SIZE
 
 EXIT_BAD_INPUT = 2
 
@@ -78,14 +80,15 @@ def _manifest(spec: Spec, **fields) -> dict:
     }
 
 
-def _with_progress(total: int, quiet: bool, work):
+def _with_progress(total: int, quiet: bool, work, initial: int = 0):
     """``work(progress)`` with a progress bar's update as ``progress`` when stderr is a terminal and
-    not ``quiet`` (``None`` otherwise). ``total`` may be an estimate; the bar ends at what was done."""
+    not ``quiet`` (``None`` otherwise): trials done, rate and time remaining. ``total`` may be an
+    estimate; the bar ends at what was done. ``initial``: trials done before (a resumed run)."""
     if quiet or not sys.stderr.isatty():
         return work(None)
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=total, initial=initial, unit="trial", file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
         result = work(bar.update)
         bar.total = bar.n
         bar.refresh()
@@ -104,96 +107,224 @@ def main() -> None:
     """Simulate Bayesian adaptive platform trials and report their operating characteristics."""
 
 
-@main.command()
-@click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
-@click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
-@click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True, help="Simulated trials.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
-@click.option(
-    "--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-    help="Simulated trials per seeded chunk (part of the random stream).",
-)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.csv, trials.parquet, results.npz, the design and scenario copies and "
-                   "manifest.json here.")
-@click.option("--report", "write_report", is_flag=True,
-              help="Also write the HTML report OUT/report.html (needs --out).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, quiet) -> None:
-    """Simulate N trials of a design on a scenario and print the operating characteristics."""
-    from . import metrics
+def _backend_options(f):
+    """--workers, --backend and --scheduler, shared by the commands that simulate."""
+    f = click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Run on the Dask cluster whose scheduler listens here, e.g. tcp://10.0.0.5:8786 "
+                          "(implies --backend dask).")(f)
+    f = click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+                     help="local: this process, or --workers local processes; dask: a Dask cluster "
+                          "(a local one of --workers processes, or --scheduler's). Results are identical.")(f)
+    return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                        help="Worker processes.")(f)
 
-    if write_report and out is None:
-        _fail(["--report needs --out DIR: the report is written to DIR/report.html"])
+
+def _open_backend(backend: str, workers: int, scheduler: str | None):
+    from .backends import BackendError, open_backend
+
     try:
-        spec = Spec.load(design, scenario)
-    except ConfigError as exc:
-        _fail(exc.problems)
+        return open_backend(backend, workers, scheduler)
+    except BackendError as exc:
+        _fail([f"--scheduler {scheduler}: {exc}" if scheduler else f"--backend {backend}: {exc}"])
+
+
+def _resume_hint(out: Path) -> str:
+    return f"platform-sim run --out {shlex.quote(str(out))} --resume"
+
+
+@main.command()
+@click.option("--scenario", default=None,
+              help=f"Scenario file or shipped name.  [default: {DEFAULT_SCENARIO}; with --resume or --grow: "
+                   "the run's own copy]")
+@click.option("--design", default=None,
+              help=f"Design file or shipped name.  [default: {DEFAULT_DESIGN}; with --resume or --grow: "
+                   "the run's own copy]")
+@click.option("--n-sims", type=click.IntRange(min=1), default=None, help="Simulated trials.  [default: 2000]")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Master seed.  [default: 1]")
+@_backend_options
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
+              help=f"Simulated trials per seeded chunk (part of the random stream).  [default: {DEFAULT_CHUNK_SIZE}]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write summary.csv, the design and scenario copies, manifest.json and every finished chunk "
+                   "(chunks/) here, and trials.parquet with --records.")
+@click.option("--records/--no-records", default=None,
+              help="With --out, keep every trial's results (trials.parquet, chunks/*.npz), which the report and "
+                   "storyboards read; --no-records keeps only the operating characteristics.  [default: records]")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out, skipping its finished chunks.")
+@click.option("--grow", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Add N simulated trials to the finished run in --out; their seeds continue its sequence.")
+@click.option("--report", "write_report", is_flag=True,
+              help="Also write the HTML report OUT/report.html (needs --out and records).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size, out, records, resume, grow,
+        write_report, quiet) -> None:
+    """Simulate N trials of a design on a scenario and print the operating characteristics.
+
+    Operating characteristics are accumulated as chunks finish, so memory stays flat for any
+    number of trials. With --out, every finished chunk is saved at once: an interrupted run
+    (Ctrl-C, a crash, a killed process) continues with --resume, and --grow N adds trials.
+    """
+    from .checkpoint import Checkpoint, read_run_manifest, write_manifest, write_tables
+    from .rundir import clear_run, copy_spec_files, load_spec_copy
+
+    problems = []
+    if write_report and out is None:
+        problems.append("--report needs --out DIR: the report is written to DIR/report.html")
+    if write_report and records is False:
+        problems.append("--report needs the per-trial records: drop --no-records")
+    if (resume or grow) and out is None:
+        problems.append(f"{'--resume' if resume else '--grow'} needs --out DIR: the run to continue")
+    if resume and grow:
+        problems.append("--resume and --grow together: resume the run first, then grow it")
+    if grow is not None and n_sims is not None:
+        problems.append("--grow N adds N trials to the run; --n-sims does not apply")
+    if problems:
+        _fail(problems)
+
+    continuing = resume or grow is not None
+    manifest = None
+    if continuing:
+        try:
+            manifest = read_run_manifest(out)
+            spec = _continued_spec(out, manifest, design, scenario, load_spec_copy)
+        except ConfigError as exc:
+            _fail(exc.problems)
+        given = {"--seed": (seed, manifest["seed"]), "--chunk-size": (chunk_size, manifest["chunk_size"]),
+                 "--n-sims": (n_sims, manifest["n_sims"]), "--records/--no-records": (records, manifest["records"])}
+        clash = [f"{opt} {mine}: the run in {out} was started with {theirs}; resuming or growing it with another "
+                 "value would mix different random streams (leave the option out to keep the run's)"
+                 for opt, (mine, theirs) in given.items() if mine is not None and mine != theirs]
+        if clash:
+            _fail(clash)
+        if grow is not None and not manifest.get("complete"):
+            _fail([f"--grow: the run in {out} is not finished; complete it first with: {_resume_hint(out)}"])
+        seed, chunk_size, records = manifest["seed"], manifest["chunk_size"], manifest["records"]
+        if write_report and not records:
+            _fail([f"--report: the run in {out} kept no per-trial records, which the report needs"])
+    else:
+        n_sims = 2000 if n_sims is None else n_sims
+        seed = 1 if seed is None else seed
+        chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
+        records = out is not None and records is not False
+        try:
+            spec = Spec.load(design or DEFAULT_DESIGN, scenario or DEFAULT_SCENARIO)
+        except ConfigError as exc:
+            _fail(exc.problems)
     if out is not None:
         _prepare_out(out)
+        if not continuing:
+            _refuse_interrupted(out)
 
-    header = (
-        f"design {spec.design.name} ({spec.design_file}) on scenario {spec.scenario.name} ({spec.scenario_file})\n"
-        f"{n_sims} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
-    )
-    click.echo(header)
     from .posterior import warm_up
+    from .runner import plan_chunks
 
+    if manifest is None:
+        manifest = {"kind": "run", **_manifest(spec, seed=seed, n_sims=n_sims, chunk_size=chunk_size,
+                                               segments=[n_sims], records=records)}
+        manifest["complete"] = False
+        if out is not None:
+            clear_run(out)
+            manifest["files"] = copy_spec_files(spec, out)
+            write_manifest(out, manifest)
+    elif grow is not None:
+        manifest.update(complete=False, segments=[*manifest["segments"], grow], n_sims=manifest["n_sims"] + grow)
+        for name in ("summary.csv", "strata.csv", "signatures.csv", "trials.parquet", "report.html"):
+            (out / name).unlink(missing_ok=True)
+        manifest["files"] = [f for f in manifest["files"] if f.endswith(".yaml")]
+        write_manifest(out, manifest)
+    if out is None:
+        checkpoint = Checkpoint(None, spec, seed, plan_chunks(n_sims, chunk_size), False)
+    else:
+        checkpoint = Checkpoint.scan(out, spec, manifest)
+    total = checkpoint.n_trials
+    todo = total - checkpoint.trials_done
+
+    click.echo(
+        f"design {spec.design.name} ({spec.design_file}) on scenario {spec.scenario.name} ({spec.scenario_file})\n"
+        f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
+    )
+    if continuing:
+        click.echo(f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
+                   f"{todo} to simulate")
     warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
+    runner_backend = _open_backend(backend, workers, scheduler) if todo else None
     start = time.perf_counter()
     try:
-        results = _with_progress(n_sims, quiet, lambda progress: run_trials(spec, n_sims, seed, workers, chunk_size,
-                                                                             progress=progress))
+        summary = _with_progress(total, quiet, lambda progress: checkpoint.execute(runner_backend, progress),
+                                 initial=checkpoint.trials_done)
     except KeyboardInterrupt:
-        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
-        sys.exit(130)
+        _stopped("interrupted", checkpoint, out, 130)
+    except BrokenProcessPool as exc:
+        _stopped(f"a worker process died ({exc})", checkpoint, out, 1)
+    finally:
+        if runner_backend is not None:
+            runner_backend.close()
     elapsed = time.perf_counter() - start
-    click.echo(f"{n_sims / elapsed:,.0f} trials/s ({elapsed:.2f} s)\n")
-    over_time = spec.design.platform is not None
-    if over_time:
+    if todo:
+        click.echo(f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
+    if spec.design.platform is not None:
         from . import platform_metrics
 
-        click.echo(platform_metrics.format_platform(results, spec))
+        click.echo(platform_metrics.format_platform(summary, spec))
     else:
-        click.echo(metrics.format_table(results, spec))
-        if results.strata is not None:
-            click.echo("\n" + metrics.format_strata(results, spec))
+        from . import metrics
+
+        click.echo(metrics.format_table(summary, spec))
+        if spec.strata is not None:
+            click.echo("\n" + metrics.format_strata(summary, spec))
 
     if out is not None:
-        manifest_path = out / "manifest.json"
-        manifest_path.unlink(missing_ok=True)  # an old manifest must not vouch for new files
-        if over_time:
-            summary = platform_metrics.summary_frame(results, spec)
-            trials = platform_metrics.trials_frame(results, spec)
-        else:
-            summary = metrics.summary_frame(results, spec)
-            trials = metrics.trials_frame(results, spec)
-        summary.insert(0, "spec_hash", spec.spec_hash)
-        _atomic_write(out / "summary.csv", lambda p: summary.to_csv(p, index=False))
-        trials.insert(0, "spec_hash", spec.spec_hash)
-        _atomic_write(out / "trials.parquet", lambda p: trials.to_parquet(p, index=False))
-        files = ["summary.csv", "trials.parquet"]
-        if over_time:
-            sig = platform_metrics.signature_table(results, spec).reset_index()
-            sig.insert(0, "spec_hash", spec.spec_hash)
-            _atomic_write(out / "signatures.csv", lambda p: sig.to_csv(p, index=False))
-            files.append("signatures.csv")
-        elif results.strata is not None:
-            strata = metrics.stratum_table(results, spec).reset_index()
-            strata.insert(0, "spec_hash", spec.spec_hash)
-            _atomic_write(out / "strata.csv", lambda p: strata.to_csv(p, index=False))
-            files.append("strata.csv")
-        from .rundir import save_run
-
-        (out / "report.html").unlink(missing_ok=True)  # a report of an earlier run must not survive it
-        files += save_run(out, results, spec)
-        manifest = {"kind": "run", **_manifest(spec, seed=seed, n_sims=n_sims, chunk_size=chunk_size, workers=workers,
-                                               elapsed_seconds=round(elapsed, 3), versions=_versions(), files=files)}
-        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-        click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
+        files = write_tables(out, spec, summary, checkpoint.chunks, records)
+        copies = [f for f in manifest.get("files", []) if f.endswith(".yaml")]
+        manifest.update(complete=True, command=shlex.join(["platform-sim", *sys.argv[1:]]),
+                        elapsed_seconds=round(elapsed + manifest.get("elapsed_seconds", 0.0), 3),
+                        workers=workers, backend=runner_backend.name if runner_backend else manifest.get("backend"),
+                        versions=_versions(), files=files + copies, chunks_dir="chunks")
+        write_manifest(out, manifest)
+        click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)}, {len(checkpoint.chunks)} chunks in {out}/chunks, "
+                   f"the design and scenario copies and {out}/manifest.json")
         if write_report:
             _write_report(out, manifest)
+
+
+def _continued_spec(out: Path, manifest: dict, design, scenario, load_spec_copy) -> Spec:
+    """The spec of the run in ``out``: its copies, or the files given, which must have its spec hash."""
+    if design is None and scenario is None:
+        return load_spec_copy(out, "design.yaml", "scenario.yaml", manifest["spec_hash"])
+    spec = Spec.load(design or out / "design.yaml", scenario or out / "scenario.yaml")
+    if spec.spec_hash != manifest["spec_hash"]:
+        raise ConfigError([Problem(
+            "spec_hash",
+            f"{spec.design_file} with {spec.scenario_file} give spec hash {spec.spec_hash}, but the run in {out} was "
+            f"made with {manifest['spec_hash']} (design {manifest['design']['name']}, scenario "
+            f"{manifest['scenario']['name']}): the design or scenario differ, and mixing their results would "
+            "describe neither. Leave out --design and --scenario to continue with the run's own copies, or use "
+            "another --out")])
+    return spec
+
+
+def _refuse_interrupted(out: Path) -> None:
+    """A new run must not silently discard the finished chunks of an interrupted one."""
+    from .checkpoint import read_run_manifest
+
+    try:
+        manifest = read_run_manifest(out)
+    except ConfigError:
+        return
+    if not manifest.get("complete") and any((out / "chunks").glob("*.json")):
+        _fail([f"--out {out}: holds an interrupted run with finished chunks; continue it with "
+               f"{_resume_hint(out)}, or choose another directory (or delete this one) to start afresh"])
+
+
+def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
+    done, total = checkpoint.trials_done, checkpoint.n_trials
+    if out is None:
+        click.echo(f"\n{what}: {done} of {total} trials were simulated but nothing was kept (run with --out DIR "
+                   "to save chunks as they finish and continue later)", err=True)
+    else:
+        click.echo(f"\n{what}: {len(checkpoint.done)} of {len(checkpoint.chunks)} chunks ({done} of {total} trials) "
+                   f"are saved in {out}; continue with:\n  {_resume_hint(out)}", err=True)
+    sys.exit(code)
 
 
 @main.command()
@@ -203,7 +334,7 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, 
               help="Scenario files or shipped names (repeat the option, or separate with commas).")
 @click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
               help="Simulated trials per seeded chunk.")
 @click.option("--reference", default=None, help="Design the others are compared with (default: the first).")
@@ -214,7 +345,8 @@ def run(scenario, design, n_sims, seed, workers, chunk_size, out, write_report, 
 @click.option("--report", "write_report", is_flag=True,
               help="Also write the HTML report OUT/report.html (needs --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fmt, out, write_report, quiet) -> None:
+def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk_size, reference, fmt, out,
+            write_report, quiet) -> None:
     """Run every design on every scenario with the same simulated patients and compare them.
 
     Each design x scenario pair sees the same virtual patients with the same potential outcomes
@@ -236,15 +368,18 @@ def compare(designs, scenarios, n_sims, seed, workers, chunk_size, reference, fm
 
     warm_up()
     total = n_sims * len(designs) * len(scenarios)
+    runner_backend = _open_backend(backend, workers, scheduler)
     start = time.perf_counter()
     try:
         result = _with_progress(total, quiet, lambda progress: run_comparison(
-            designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress))
+            designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=runner_backend))
     except ConfigError as exc:
         _fail(exc.problems)
     except KeyboardInterrupt:
         click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
         sys.exit(130)
+    finally:
+        runner_backend.close()
     elapsed = time.perf_counter() - start
     if fmt == "text":
         click.echo(f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
@@ -416,6 +551,9 @@ def population(scenario, n_patients, seed, out) -> None:
               help="Simulated trials of the run (with --chunk-size, fixes the trial's random stream).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
               help="Chunk size of the run.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The output directory of the run (its design, scenario, seed and chunks, grown or not) instead "
+                   "of --design, --scenario, --seed, --n-sims and --chunk-size.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the tables, patients.parquet, the figures and the posterior (NetCDF) here.")
 @click.option("--bayes/--no-bayes", default=True, show_default=True,
@@ -430,7 +568,7 @@ def population(scenario, n_patients, seed, out) -> None:
 @click.option("--target-accept", type=click.FloatRange(0.5, 1.0, min_open=False, max_open=True), default=0.9,
               show_default=True, help="NUTS target acceptance rate.")
 @click.option("--sampler-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sampler.")
-def trial(scenario, design, seed, index, n_sims, chunk_size, out, bayes, by, draws, tune, chains, cores,
+def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes, by, draws, tune, chains, cores,
           target_accept, sampler_seed) -> None:
     """Replay one simulated trial from first patient to last decision, then analyse it in PyMC.
 
@@ -441,8 +579,18 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, out, bayes, by, dra
     """
     from .storyboard import format_story, history_figure, replay
 
+    chunks = None
     try:
-        spec = Spec.load(design, scenario)
+        if run_dir is None:
+            spec = Spec.load(design, scenario)
+        else:
+            from .checkpoint import read_run_manifest
+            from .rundir import load_spec_copy, run_chunks
+
+            manifest = read_run_manifest(run_dir)
+            spec = load_spec_copy(run_dir, "design.yaml", "scenario.yaml", manifest["spec_hash"])
+            seed, n_sims, chunk_size = manifest["seed"], manifest["n_sims"], manifest["chunk_size"]
+            chunks = run_chunks(manifest)
     except ConfigError as exc:
         _fail(exc.problems)
     if index >= n_sims:
@@ -461,7 +609,7 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, out, bayes, by, dra
             _fail(["--bayes needs PyMC and ArviZ: pip install 'platform-sim[bayes]' (or pass --no-bayes)"])
     if out is not None:
         _prepare_out(out)
-    story = replay(spec, seed, index, n_sims, chunk_size)
+    story = replay(spec, seed, index, n_sims, chunk_size, chunks)
     click.echo(format_story(story))
     files = []
     if out is not None:
@@ -556,7 +704,7 @@ def list_shipped() -> None:
               help="Simulated trials per threshold and scenario.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
               help="Master seed (the same trials at every threshold).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local processes.")
+@_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
               help="Simulated trials per seeded chunk.")
 @click.option("--bounds", type=(float, float), default=None,
@@ -568,7 +716,7 @@ def list_shipped() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.argument("stray", nargs=-1, metavar="")
 def calibrate(design, null_scenarios, target, param, alternative_scenarios, criterion, n_sims, seed, workers,
-              chunk_size, bounds, tolerance, out, quiet, stray) -> None:
+              backend, scheduler, chunk_size, bounds, tolerance, out, quiet, stray) -> None:
     """Find the decision threshold that holds the type I error at or below a target.
 
     Searches the superiority threshold (or a platform's graduation threshold) by bisection so
@@ -598,16 +746,19 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     warm_up()
     kwargs = {"alternatives": alt_specs, "param": param, "criterion": criterion, "n_sims": n_sims, "seed": seed,
               "workers": workers, "chunk_size": chunk_size, "bounds": bounds, "tolerance": tolerance}
+    runner_backend = _open_backend(backend, workers, scheduler)
     start = time.perf_counter()
     try:
         planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
         result = _with_progress(planned, quiet, lambda progress: cal_mod.calibrate(
-            null_specs, target, progress=progress, **kwargs))
+            null_specs, target, progress=progress, backend=runner_backend, **kwargs))
     except ConfigError as exc:
         _fail(exc.problems)
     except KeyboardInterrupt:
         click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
         sys.exit(130)
+    finally:
+        runner_backend.close()
     elapsed = time.perf_counter() - start
     n_points = result.curve["step"].nunique()
     click.echo(f"design {result.design_name} ({null_specs[0].design_file}); {n_points} thresholds x {len(nulls)} null "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +25,7 @@ from .config import ConfigError, Spec
 from .config.crosscheck import Problem
 from .metrics import stratified_trial_values, stratum_truth, truth
 from .results import TrialResults
+from .backends import Backend, LocalProcesses
 from .runner import DEFAULT_CHUNK_SIZE, run
 
 # Trial-level metrics: per-trial values whose mean is the operating characteristic.
@@ -134,11 +134,13 @@ def compare(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     reference: str | None = None,
     progress: Callable[[int], None] | None = None,
+    backend: Backend | None = None,
 ) -> Comparison:
     """Run every design on every scenario with common random numbers and tabulate the OCs.
 
     Every design x scenario pair is loaded and checked before anything runs; all problems
-    are raised together as one :class:`ConfigError`."""
+    are raised together as one :class:`ConfigError`. ``backend`` (see :mod:`platform_sim.backends`)
+    replaces the ``workers`` local processes."""
     specs: dict[tuple[str, str], Spec] = {}
     problems = []
     for s in scenarios:
@@ -161,13 +163,14 @@ def compare(
     if reference not in designs:
         raise ValueError(f"reference design {reference!r} is not one of {designs}")
 
-    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    own = backend is None
+    executor = (LocalProcesses(workers) if workers > 1 else None) if own else backend
     try:
         rows = _compare_rows(designs, scenarios, specs, names, reference, n_sims, seed, workers, chunk_size,
                              progress, executor)
     finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        if own and executor is not None:
+            executor.close()
     return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
 
 

@@ -1,19 +1,17 @@
 """What a run directory holds, and how to read it back.
 
-``platform-sim run --out DIR`` writes the operating-characteristic tables
-(``summary.csv``, ``trials.parquet``, ``strata.csv`` or ``signatures.csv``), the
-``manifest.json`` that vouches for them, and, through :func:`save_run`, everything
-needed to rebuild any table or figure later without simulating again:
-
-* ``results.npz``: every array of the :class:`~platform_sim.results.TrialResults`
-  (look-based designs) or :class:`~platform_sim.timeline.PlatformResults` (designs
-  over calendar time), the nested :class:`~platform_sim.results.StrataResults` under
-  the prefix ``strata__``, the class name (``__class__``) and the arm and stratum
-  names (``__arms__``, ``strata__names``);
-* ``design.yaml`` and ``scenario.yaml``: byte-for-byte copies of the files the run
-  loaded (their comments carry the sources of the numbers), and, when the scenario
-  names its population file, that file under ``populations/``, where the scenario
-  copy finds it.
+``platform-sim run --out DIR`` writes (see :mod:`platform_sim.checkpoint`) the
+``manifest.json`` that vouches for the directory, byte-for-byte copies of the design and
+scenario files the run loaded (``design.yaml``, ``scenario.yaml``; their comments carry
+the sources of the numbers; and the population file the scenario names, under
+``populations/``, where the scenario copy finds it), every finished chunk under
+``chunks/`` and the operating-characteristic tables (``summary.csv``, ``trials.parquet``,
+``strata.csv`` or ``signatures.csv``). A chunk's records file holds every array of its
+:class:`~platform_sim.results.TrialResults` (look-based designs) or
+:class:`~platform_sim.timeline.PlatformResults` (designs over calendar time), the nested
+:class:`~platform_sim.results.StrataResults` under the prefix ``strata__``, the class name
+(``__class__``) and the arm and stratum names (``__arms__``, ``strata__names``).
+:func:`save_run` writes results computed in memory the same way, in one ``results.npz``.
 
 :func:`load_run` reads a directory back: it reloads the spec from the copies and
 checks its spec hash against the manifest, so an edited copy (or a missing file) is
@@ -218,19 +216,97 @@ def save_run(out: Path, results: Results, spec: Spec) -> list[str]:
     return [RESULTS_FILE, *copy_spec_files(spec, out)]
 
 
+# --------------------------------------------------------------------------- chunks of a run
+
+CHUNKS_DIR = "chunks"
+
+
+def chunk_files(out: Path, index: int) -> tuple[Path, Path]:
+    """The summary (``.json``) and per-trial records (``.npz``) files of chunk ``index``."""
+    base = Path(out) / CHUNKS_DIR / f"{index:06d}"
+    return base.with_suffix(".json"), base.with_suffix(".npz")
+
+
+def write_chunk(out: Path, output, spec_hash: str, arm_names: list[str]) -> None:
+    """Write a finished chunk (a :class:`~platform_sim.runner.ChunkOutput`): its records first, then
+    its summary, each atomically. The summary file is what marks the chunk as done."""
+    chunk = output.chunk
+    summary_path, records_path = chunk_files(out, chunk.index)
+    if output.results is not None:
+        save_results(records_path, output.results, arm_names)
+    record = {"index": chunk.index, "size": chunk.size, "first": chunk.first, "spec_hash": spec_hash,
+              "records": output.results is not None, "seconds": round(output.seconds, 4),
+              "summary": output.summary.to_dict()}
+    atomic_write(summary_path, lambda p: p.write_text(json.dumps(record) + "\n"))
+
+
+def read_chunk(out: Path, chunk, spec_hash: str, records: bool):
+    """The :class:`~platform_sim.summary.Summary` of a finished chunk, or None when the chunk must run
+    (missing, unreadable, for another spec or position, or without the records the run keeps)."""
+    from .summary import Summary
+
+    summary_path, records_path = chunk_files(out, chunk.index)
+    try:
+        record = json.loads(summary_path.read_text())
+        same = (record["index"], record["size"], record["first"], record["spec_hash"]) == (
+            chunk.index, chunk.size, chunk.first, spec_hash)
+        if not same or (records and not (record["records"] and records_path.is_file())):
+            return None
+        return Summary.from_dict(record["summary"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def load_chunk_records(out: Path, chunks) -> Results:
+    """The per-trial records of ``chunks`` of a run directory, joined in order."""
+    parts = []
+    for chunk in chunks:
+        path = chunk_files(out, chunk.index)[1]
+        if not path.is_file():
+            raise ConfigError([Problem(f"{CHUNKS_DIR}/{path.name}", "missing: the run kept no per-trial records "
+                                       "(it ran with --no-records) or the directory is incomplete",
+                                       file=str(out))])
+        parts.append(load_results(path)[0])
+    return type(parts[0]).concatenate(parts)
+
+
+def run_chunks(manifest: dict) -> list:
+    """The chunks of the run a manifest describes (its segments: the first run, then each --grow)."""
+    from .runner import plan_chunks
+
+    chunks: list = []
+    for n in manifest["segments"]:
+        chunks += plan_chunks(int(n), int(manifest["chunk_size"]), chunks[-1] if chunks else None)
+    return chunks
+
+
+def clear_run(out: Path) -> None:
+    """Remove what a run writes into ``out`` (the manifest first, so nothing half-removed is vouched for)."""
+    out = Path(out)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
+    for name in ("summary.csv", "strata.csv", "signatures.csv", "trials.parquet", RESULTS_FILE, REPORT_FILE):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / CHUNKS_DIR, ignore_errors=True)
+
+
+def manifest_json(run_dir: Path, missing: str):
+    """The parsed ``manifest.json`` of ``run_dir``; ``missing`` says what its absence means."""
+    path = Path(run_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise ConfigError([Problem(MANIFEST_FILE, missing, file=str(run_dir))])
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError([Problem(MANIFEST_FILE, f"cannot be read ({exc})", file=str(run_dir))]) from None
+
+
 def read_manifest(run_dir: Path) -> dict:
     """The manifest of a run or compare directory, checked to be complete."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError([Problem("run directory", "no such directory", str(run_dir))])
-    path = run_dir / MANIFEST_FILE
-    if not path.is_file():
-        raise ConfigError([Problem(MANIFEST_FILE, "missing: not the output directory of a finished run or compare "
-                                   "(run it again with --out)", file=str(run_dir))])
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError([Problem(MANIFEST_FILE, f"cannot be read ({exc})", file=str(run_dir))]) from None
+    manifest = manifest_json(run_dir, "missing: not the output directory of a finished run or compare "
+                                      "(run it again with --out)")
     if not isinstance(manifest, dict) or manifest.get("complete") is not True:
         raise ConfigError([Problem(MANIFEST_FILE, "does not mark a complete run", file=str(run_dir))])
     missing = [f for f in manifest.get("files", []) if f != REPORT_FILE and not (run_dir / f).is_file()]
@@ -271,21 +347,28 @@ def load_run(run_dir: Path) -> RunDir:
     if run_kind(manifest) != "run":
         raise ConfigError([Problem(MANIFEST_FILE, "this is a compare directory, not a run directory",
                                    file=str(run_dir))])
-    needed = [RESULTS_FILE, DESIGN_FILE, SCENARIO_FILE]
+    chunked = "segments" in manifest
+    needed = [DESIGN_FILE, SCENARIO_FILE] + ([] if chunked else [RESULTS_FILE])
     missing = [f for f in needed if not (run_dir / f).is_file()]
     if missing:
         raise ConfigError([Problem(f, "missing from the run directory; it was written without the files a report "
                                    "needs (run again with --out)", file=str(run_dir)) for f in missing])
     spec = load_spec_copy(run_dir, DESIGN_FILE, SCENARIO_FILE, manifest.get("spec_hash"))
-    results, arms = load_results(run_dir / RESULTS_FILE)
+    if chunked:
+        where = f"{CHUNKS_DIR}/"
+        results = load_chunk_records(run_dir, run_chunks(manifest))
+        arms = spec.design.arm_names
+    else:
+        where = RESULTS_FILE
+        results, arms = load_results(run_dir / RESULTS_FILE)
     expected = (PlatformResults if spec.design.platform is not None else TrialResults).__name__
     if type(results).__name__ != expected or (arms and arms != spec.design.arm_names):
-        raise ConfigError([Problem(RESULTS_FILE, f"holds {type(results).__name__} for arms {arms}, which does not "
+        raise ConfigError([Problem(where, f"holds {type(results).__name__} for arms {arms}, which does not "
                                    f"match the design ({expected} for arms {spec.design.arm_names})",
                                    file=str(run_dir))])
     n_sims = manifest.get("n_sims")
     if n_sims is not None and results.n_trials != n_sims:
-        raise ConfigError([Problem(RESULTS_FILE, f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} "
+        raise ConfigError([Problem(where, f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} "
                                    f"records {n_sims}", file=str(run_dir))])
     tables = {f: pd.read_csv(run_dir / f, keep_default_na=False, na_values=[""])
               for f in manifest.get("files", []) if f.endswith(".csv")}
@@ -293,6 +376,7 @@ def load_run(run_dir: Path) -> RunDir:
 
 
 __all__ = [
+    "CHUNKS_DIR",
     "DESIGN_FILE",
     "MANIFEST_FILE",
     "REPORT_FILE",
@@ -300,12 +384,18 @@ __all__ = [
     "SCENARIO_FILE",
     "RunDir",
     "atomic_write",
+    "chunk_files",
+    "clear_run",
     "copy_spec_files",
+    "load_chunk_records",
     "load_results",
     "load_run",
     "load_spec_copy",
+    "read_chunk",
     "read_manifest",
+    "run_chunks",
     "run_kind",
     "save_results",
     "save_run",
+    "write_chunk",
 ]

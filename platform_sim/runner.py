@@ -1,24 +1,32 @@
-"""Split simulated trials into seeded chunks and run them in-process or on local processes.
+"""Split simulated trials into seeded chunks and run them on any backend.
 
 Chunk ``i`` simulates ``chunk_size`` trials (the last one fewer) with a
-generator seeded by the ``i``-th child of ``numpy.random.SeedSequence(seed)``.
-A chunk's results depend only on its seed and the spec, and chunks are joined
-in order, so the numbers are identical whatever the number of workers.
+generator seeded by the ``i``-th child of ``numpy.random.SeedSequence(seed)``
+(:func:`chunk_seed`). A chunk's results depend only on its seed and the spec, and
+chunks are consumed in order, so the numbers are identical whatever the backend
+(:mod:`platform_sim.backends`) and the number of workers. :func:`stream` yields
+each chunk's :class:`~platform_sim.summary.Summary` (and, on request, its
+per-trial records) as it finishes, with a bounded number of chunks in flight, so a
+run of any length holds only a few chunks in memory.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from .backends import Backend, LocalProcesses
 from .compiled import CompiledDesign
 from .config import Spec
 from .engine import simulate
 from .results import TrialResults
 from .stratified import Pool, simulate_strata
+from .summary import Summary
 
 DEFAULT_CHUNK_SIZE = 500
 
@@ -30,6 +38,33 @@ def chunk_sizes(n_sims: int, chunk_size: int) -> list[int]:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     full, rest = divmod(n_sims, chunk_size)
     return [chunk_size] * full + ([rest] if rest else [])
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One seeded chunk of a run: its index in the seed sequence, its size, and the number of its
+    first trial in the run."""
+
+    index: int
+    size: int
+    first: int
+
+
+def plan_chunks(n_sims: int, chunk_size: int, start: Chunk | None = None) -> list[Chunk]:
+    """The chunks of ``n_sims`` trials; after ``start`` (the last chunk of an existing run) when
+    growing it, so seeds and trial numbers continue that run's sequence."""
+    index, first = (0, 0) if start is None else (start.index + 1, start.first + start.size)
+    out = []
+    for size in chunk_sizes(n_sims, chunk_size):
+        out.append(Chunk(index, size, first))
+        index, first = index + 1, first + size
+    return out
+
+
+def chunk_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """The seed of chunk ``index``: the ``index``-th child of ``SeedSequence(seed)``, the same as
+    ``SeedSequence(seed).spawn(n)[index]`` for any ``n > index``."""
+    return np.random.SeedSequence(seed, spawn_key=(index,))
 
 
 def child(seed_sequence: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
@@ -179,6 +214,61 @@ def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int, trace=None):
     return results
 
 
+def summarizer(spec: Spec):
+    """The function reducing a chunk's results to its :class:`~platform_sim.summary.Summary`."""
+    if spec.design.platform is not None:
+        from .platform_metrics import Summarizer
+    else:
+        from .metrics import Summarizer
+    return Summarizer(spec)
+
+
+@dataclass
+class ChunkOutput:
+    """What a finished chunk sends back: its summary, its per-trial records when asked for, and the
+    seconds it took."""
+
+    chunk: Chunk
+    summary: Summary
+    results: object | None
+    seconds: float
+
+
+def simulate_chunk(reduce, seed: int, chunk: Chunk, records: bool) -> ChunkOutput:
+    """Simulate ``chunk`` of the run with master ``seed`` and reduce it with ``reduce`` (see
+    :func:`summarizer`, which carries the spec). The function every backend runs."""
+    start = time.perf_counter()
+    results = run_chunk(reduce.spec, chunk_seed(seed, chunk.index), chunk.size)
+    summary = reduce(results)
+    return ChunkOutput(chunk, summary, results if records else None, time.perf_counter() - start)
+
+
+def stream(reduce, seed: int, chunks: Sequence[Chunk], backend: Backend | None = None,
+           records: bool = False) -> Iterator[ChunkOutput]:
+    """Run ``chunks`` on ``backend`` (in this process when None) and yield their outputs in chunk
+    order, keeping at most two chunks per worker in flight (memory stays flat however many
+    chunks there are). Closing the iterator cancels the chunks not yet started."""
+    backend = Backend() if backend is None else backend
+    shared = backend.share(reduce)
+    window = max(2 * backend.workers, 1)
+    todo = iter(chunks)
+    pending: deque = deque()
+    try:
+        for chunk in todo:
+            pending.append(backend.submit(simulate_chunk, shared, seed, chunk, records))
+            if len(pending) >= window:
+                break
+        while pending:
+            out = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(backend.submit(simulate_chunk, shared, seed, nxt, records))
+            yield out
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
 def run(
     spec: Spec,
     n_sims: int,
@@ -186,32 +276,32 @@ def run(
     workers: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: Callable[[int], None] | None = None,
-    executor: ProcessPoolExecutor | None = None,
+    executor: Backend | None = None,
 ):
-    """Simulate ``n_sims`` trials of ``spec``; ``progress(k)`` is called as k more trials finish.
-    With several workers, ``executor`` (a process pool to reuse across runs) replaces the pool
-    this call would otherwise start and stop."""
+    """Simulate ``n_sims`` trials of ``spec`` and return every trial's results (for summaries
+    of long runs without per-trial records, use :func:`stream`). ``progress(k)`` is called as k
+    more trials finish. ``executor``, a :mod:`~platform_sim.backends` backend to reuse across
+    runs, replaces the ``workers`` local processes this call would otherwise start and stop."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    sizes = chunk_sizes(n_sims, chunk_size)
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    parts: list[TrialResults] = []
-    if workers == 1 or len(sizes) == 1:
-        for ss, size in zip(seeds, sizes):
-            parts.append(run_chunk(spec, ss, size))
-            if progress:
-                progress(size)
-    else:
+    chunks = plan_chunks(n_sims, chunk_size)
+    if executor is None and workers > 1 and len(chunks) > 1:
         _ = spec.patients, spec.strata  # computed once here and shipped to the workers with the spec
-        own = executor is None
-        pool = ProcessPoolExecutor(max_workers=workers) if own else executor
-        try:
-            futures = [pool.submit(run_chunk, spec, ss, size) for ss, size in zip(seeds, sizes)]
-            for fut, size in zip(futures, sizes):
-                parts.append(fut.result())
-                if progress:
-                    progress(size)
-        finally:
-            if own:
-                pool.shutdown(cancel_futures=True)
+        with LocalProcesses(workers) as backend:
+            return run(spec, n_sims, seed, 1, chunk_size, progress, backend)
+    parts = []
+    for out in stream(_Records(spec), seed, chunks, executor, records=True):
+        parts.append(out.results)
+        if progress:
+            progress(out.chunk.size)
     return type(parts[0]).concatenate(parts)
+
+
+class _Records:
+    """A reducer that keeps nothing but the spec: :func:`run` wants the records only."""
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+
+    def __call__(self, results) -> Summary:
+        return Summary()

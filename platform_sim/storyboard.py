@@ -32,7 +32,7 @@ from .config import Spec
 from .population import MISSING, REASON_NAMES
 from .posterior import beta_interval, prob_best, prob_greater
 from .results import STATUS_NAMES, STOP_NAMES
-from .runner import DEFAULT_CHUNK_SIZE, chunk_sizes, run_chunk
+from .runner import DEFAULT_CHUNK_SIZE, chunk_seed, chunk_sizes, run_chunk
 from .trace import Trace
 
 LN2 = math.log(2.0)
@@ -84,21 +84,26 @@ class Storyboard:
         return out.reset_index(drop=True)
 
 
-def locate(index: int, n_sims: int, chunk_size: int) -> tuple[int, int, int]:
-    """(chunk, row within the chunk, chunk size) of trial ``index`` in a run of ``n_sims`` trials."""
+def locate(index: int, n_sims: int, chunk_size: int, chunks=None) -> tuple[int, int, int]:
+    """(chunk, row within the chunk, chunk size) of trial ``index`` in a run of ``n_sims`` trials
+    (or in the run made of ``chunks``, a list of :class:`~platform_sim.runner.Chunk`, e.g. a grown run)."""
     if not 0 <= index < n_sims:
         raise ValueError(f"index {index} is outside the run's trials 0..{n_sims - 1}")
+    if chunks is not None:
+        c = next(c for c in chunks if c.first <= index < c.first + c.size)
+        return c.index, index - c.first, c.size
     sizes = chunk_sizes(n_sims, chunk_size)
     chunk, row = divmod(index, chunk_size)
     return chunk, row, sizes[chunk]
 
 
-def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Storyboard:
-    """Trial ``index`` of the run ``run(spec, n_sims, seed, chunk_size=chunk_size)``, with its analyses."""
-    chunk, row, size = locate(index, n_sims, chunk_size)
-    seeds = np.random.SeedSequence(seed).spawn(chunk + 1)
+def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
+           chunks=None) -> Storyboard:
+    """Trial ``index`` of the run ``run(spec, n_sims, seed, chunk_size=chunk_size)`` (or of the run
+    made of ``chunks``), with its analyses."""
+    chunk, row, size = locate(index, n_sims, chunk_size, chunks)
     trace = Trace(row)
-    results = run_chunk(spec, seeds[chunk], size, trace)
+    results = run_chunk(spec, chunk_seed(seed, chunk), size, trace)
     one = _slice(results, row)
     kw = dict(spec=spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size, result=one)
     if spec.design.platform is not None:

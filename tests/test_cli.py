@@ -48,7 +48,7 @@ def first_run(tmp_path_factory):
 def test_run_writes_summary_trials_and_manifest(first_run):
     result, out = first_run
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["design.yaml", "manifest.json", "populations", "results.npz",
+    assert sorted(p.name for p in out.iterdir()) == ["chunks", "design.yaml", "manifest.json", "populations",
                                                      "scenario.yaml", "summary.csv", "trials.parquet"]
     spec_hash = Spec.load(DESIGN, SCENARIO).spec_hash
 
@@ -77,7 +77,7 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     assert {"platform_sim", "python", "numpy", "scipy", "pandas", "pydantic"} <= set(manifest["versions"])
     assert all(isinstance(v, str) and v for v in manifest["versions"].values())
     assert isinstance(manifest["command"], str) and manifest["command"].startswith("platform-sim")
-    assert set(manifest["files"]) == {"summary.csv", "trials.parquet", "results.npz", "design.yaml", "scenario.yaml",
+    assert set(manifest["files"]) == {"summary.csv", "trials.parquet", "design.yaml", "scenario.yaml",
                                       "populations/post_ici_nsclc.yaml"}
 
     # the printed arm table: every arm named, the control marked, value ± MCSE entries
@@ -194,8 +194,7 @@ def test_failed_run_leaves_a_previous_run_untouched(tmp_path):
     ok = invoke("run", "--design", DESIGN, "--scenario", SCENARIO, "--n-sims", 30, "--quiet", "--out", out)
     assert ok.exit_code == 0, ok.stderr
     before = files_of(out)
-    assert set(before) == {"manifest.json", "summary.csv", "trials.parquet", "results.npz", "design.yaml",
-                           "scenario.yaml"}
+    assert set(before) == {"manifest.json", "summary.csv", "trials.parquet", "design.yaml", "scenario.yaml"}
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     bad = invoke("run", "--design", "no_such_design", "--n-sims", 30, "--quiet", "--out", out)

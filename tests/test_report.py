@@ -141,7 +141,8 @@ def test_look_based_report(rar_run):
     page = rar_run / "report.html"
     manifest = json.loads((rar_run / "manifest.json").read_text())
     assert manifest["kind"] == "run" and "report.html" in manifest["files"]
-    assert {"results.npz", "design.yaml", "scenario.yaml"} <= set(manifest["files"])
+    assert {"design.yaml", "scenario.yaml", "summary.csv", "trials.parquet"} <= set(manifest["files"])
+    assert manifest["records"] and manifest["segments"] == [manifest["n_sims"]]
     tree = check_page(page, RUN_SECTIONS, RUN_FIGURES)
     text = "".join(tree.itertext())
     # the design's descriptions and settings, the truth, the reproducibility footer
@@ -281,11 +282,11 @@ def test_report_on_an_incomplete_directory(rar_run, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(rar_run, broken)
-    (broken / "results.npz").unlink()
+    (broken / "chunks" / "000000.npz").unlink()
     result = invoke("report", broken)
     assert result.exit_code == 2
     (line,) = errors(result)
-    assert "results.npz" in line and "missing" in line
+    assert "chunks/000000.npz" in line and "missing" in line
 
 
 def test_report_on_a_tampered_design(rar_run, tmp_path):

@@ -585,7 +585,7 @@ def test_cli_runs_a_platform_design(tmp_path):
                                        "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "P(graduated)" in result.output
-    names = {"summary.csv", "trials.parquet", "signatures.csv", "manifest.json", "results.npz", "design.yaml",
+    names = {"summary.csv", "trials.parquet", "signatures.csv", "manifest.json", "design.yaml",
              "scenario.yaml"}
     assert names <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())

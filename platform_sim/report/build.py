@@ -1,6 +1,6 @@
 """Assemble the report of a ``run`` or ``compare`` output directory into ``report.html``.
 
-Everything on the page is recomputed from what the directory holds (``results.npz``, the
+Everything on the page is recomputed from what the directory holds (the per-trial records, the
 design and scenario copies, ``comparison.csv`` and ``manifest.json``) with the same
 functions the command line uses, so building the report twice gives the same page and
 the tables agree with the CSV files next to it.

@@ -1,0 +1,147 @@
+"""Where simulated chunks run: in this process, on local worker processes, or on a Dask cluster.
+
+Every backend runs the same pure function on the same chunk seeds, and the runner
+consumes the results in chunk order, so the numbers are bit-for-bit the same on
+all of them and for any number of workers. A backend only has to
+
+* ``share(obj)``: make a large argument (the design and scenario) available to the
+  workers once, returning what to pass to ``submit`` in its place;
+* ``submit(fn, *args)``: start ``fn(*args)`` and return a future (``result()``, ``cancel()``);
+* ``close()``.
+
+The Dask backend (``dask.distributed``) either starts a local cluster of worker
+processes (``LocalCluster``, one thread each) or connects to a running scheduler;
+a worker that dies has its chunks rerun elsewhere by Dask, with the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ProcessPoolExecutor
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "InProcess", "LocalProcesses", "DaskBackend", "open_backend"]
+
+BACKENDS = ("local", "dask")
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be started (Dask missing, scheduler unreachable)."""
+
+
+class _Deferred:
+    """A future run in the calling thread when its result is asked for."""
+
+    def __init__(self, fn, args):
+        self._fn, self._args, self._done, self._value = fn, args, False, None
+
+    def result(self):
+        if not self._done:
+            self._value, self._done = self._fn(*self._args), True
+            self._fn = self._args = None
+        return self._value
+
+    def cancel(self) -> bool:
+        self._fn = self._args = None
+        return True
+
+
+class Backend:
+    """Runs chunks in this process, one at a time (see the module docstring)."""
+
+    workers = 1
+    name = "in-process"
+
+    def share(self, obj):
+        return obj
+
+    def submit(self, fn, *args):
+        return _Deferred(fn, args)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+InProcess = Backend
+
+
+class LocalProcesses(Backend):
+    """A pool of ``workers`` local processes."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.name = f"{workers} local processes"
+        self._pool = ProcessPoolExecutor(max_workers=workers)
+
+    def submit(self, fn, *args) -> Future:
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskBackend(Backend):
+    """A Dask cluster: a new local one with ``workers`` single-threaded processes, or the one whose
+    scheduler listens at ``scheduler`` (e.g. ``tcp://10.0.0.5:8786``)."""
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None, timeout: float = 10.0):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - distributed is a dependency
+            raise BackendError("the Dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
+        self._cluster = None
+        try:
+            if scheduler is None:
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             scheduler_kwargs={"dashboard": False}, dashboard_address=":0",
+                                             silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+                self.name = f"Dask local cluster, {workers} worker processes"
+            else:
+                self._client = Client(scheduler, timeout=timeout)
+                self.name = f"Dask scheduler {scheduler}"
+        except OSError as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            where = f"the scheduler at {scheduler}" if scheduler else "a local Dask cluster"
+            raise BackendError(f"cannot connect to {where}: {exc}") from None
+        n = len(self._client.scheduler_info().get("workers", {}))
+        self.workers = max(n, 1)
+        self._shared: dict[int, tuple[object, object]] = {}
+
+    @property
+    def client(self):
+        return self._client
+
+    def share(self, obj):
+        held = self._shared.get(id(obj))
+        if held is None or held[0] is not obj:
+            held = (obj, self._client.scatter(obj, broadcast=True, hash=False))
+            self._shared[id(obj)] = held
+        return held[1]
+
+    def submit(self, fn, *args):
+        return self._client.submit(fn, *args, pure=False)
+
+    def close(self) -> None:
+        self._shared.clear()
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def open_backend(kind: str = "local", workers: int = 1, scheduler: str | None = None) -> Backend:
+    """The backend for the command-line options ``--backend``, ``--workers`` and ``--scheduler``
+    (a scheduler address implies Dask)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if scheduler is not None or kind == "dask":
+        return DaskBackend(workers, scheduler)
+    if kind != "local":
+        raise ValueError(f"unknown backend {kind!r}; expected one of {BACKENDS}")
+    return LocalProcesses(workers) if workers > 1 else Backend()

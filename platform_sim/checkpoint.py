@@ -1,0 +1,158 @@
+"""Runs that survive interruption: chunk by chunk into an output directory, resumed and grown.
+
+A run with ``--out DIR`` writes ``DIR/manifest.json`` first, marked incomplete, with
+what fixes the random numbers (spec hash, seed, chunk size and the *segments*: the
+first run's number of trials, then each ``--grow``). Each finished chunk is written
+under ``DIR/chunks/`` (its per-trial records, when kept, then its summary: the
+summary's existence marks the chunk as done), each file atomically. At the end the
+tables are written and the manifest is marked complete.
+
+Resuming reruns only the chunks without a valid summary; growing appends a segment
+whose chunks continue the seed sequence. Chunk summaries are merged in chunk order
+whether they were read back or just computed, so a resumed or grown run gives
+exactly the numbers of an uninterrupted run of the same chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ConfigError, Spec
+from .config.crosscheck import Problem
+from .rundir import (
+    MANIFEST_FILE,
+    atomic_write,
+    chunk_files,
+    load_results,
+    manifest_json,
+    read_chunk,
+    run_chunks,
+    write_chunk,
+)
+from .runner import Chunk, stream, summarizer
+from .summary import Summary
+
+__all__ = ["Checkpoint", "read_run_manifest", "write_tables"]
+
+
+def read_run_manifest(out: Path) -> dict:
+    """The manifest of a chunked run directory (complete or not), or a ConfigError saying why not."""
+    manifest = manifest_json(out, "missing: no run was started in this directory, so there is nothing to "
+                                  "resume or grow")
+    if not isinstance(manifest, dict) or manifest.get("kind") != "run" or "segments" not in manifest:
+        raise ConfigError([Problem(MANIFEST_FILE, "not written by `platform-sim run --out` (or by a version "
+                                   "that did not write its results chunk by chunk)", file=str(out))])
+    return manifest
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    atomic_write(Path(out) / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+
+
+@dataclass
+class Checkpoint:
+    """The chunks of a run in ``out`` and those already done (their summaries)."""
+
+    out: Path | None
+    spec: Spec
+    seed: int
+    chunks: list[Chunk]
+    records: bool
+    done: dict[int, Summary] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, out: Path, spec: Spec, manifest: dict) -> "Checkpoint":
+        """The run ``manifest`` describes, with every chunk whose files are valid marked done."""
+        chunks = run_chunks(manifest)
+        records = bool(manifest.get("records", False))
+        done = {}
+        for chunk in chunks:
+            summary = read_chunk(out, chunk, spec.spec_hash, records)
+            if summary is not None:
+                done[chunk.index] = summary
+        return cls(Path(out), spec, int(manifest["seed"]), chunks, records, done)
+
+    @property
+    def n_trials(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+    @property
+    def trials_done(self) -> int:
+        return sum(c.size for c in self.chunks if c.index in self.done)
+
+    def todo(self) -> list[Chunk]:
+        return [c for c in self.chunks if c.index not in self.done]
+
+    def execute(self, backend=None, progress: Callable[[int], None] | None = None) -> Summary:
+        """Run the chunks not done on ``backend``, writing each as it finishes (when ``out`` is set),
+        and return the summary of every chunk, merged in chunk order."""
+        reduce = summarizer(self.spec)
+        arms = self.spec.design.arm_names
+        outputs = stream(reduce, self.seed, self.todo(), backend, records=self.records and self.out is not None)
+        total = Summary()
+        try:
+            for chunk in self.chunks:
+                if chunk.index not in self.done:
+                    output = next(outputs)
+                    if self.out is not None:
+                        write_chunk(self.out, output, self.spec.spec_hash, arms)
+                    self.done[chunk.index] = output.summary
+                    if progress:
+                        progress(chunk.size)
+                total.merge(self.done[chunk.index])
+        finally:
+            outputs.close()
+        return total
+
+
+def write_tables(out: Path, spec: Spec, summary: Summary, chunks: list[Chunk], records: bool) -> list[str]:
+    """Write the operating-characteristic tables of a run (and ``trials.parquet``, one chunk at a time,
+    when the run kept its records); return the file names."""
+    import pandas as pd
+
+    out = Path(out)
+    platform = spec.design.platform is not None
+    if platform:
+        from . import platform_metrics as m
+    else:
+        from . import metrics as m
+
+    def put(name: str, frame: pd.DataFrame) -> None:
+        frame.insert(0, "spec_hash", spec.spec_hash)
+        atomic_write(out / name, lambda p: frame.to_csv(p, index=False))
+
+    put("summary.csv", m.summary_frame(summary, spec))
+    files = ["summary.csv"]
+    if platform:
+        put("signatures.csv", m.signature_table(summary, spec).reset_index())
+        files.append("signatures.csv")
+    elif spec.strata is not None:
+        put("strata.csv", m.stratum_table(summary, spec).reset_index())
+        files.append("strata.csv")
+    if records:
+        atomic_write(out / "trials.parquet", lambda p: _write_trials(p, out, spec, chunks, m.trials_frame))
+        files.append("trials.parquet")
+    return files
+
+
+def _write_trials(path: Path, out: Path, spec: Spec, chunks: list[Chunk], frame_of) -> None:
+    """``trials.parquet`` written chunk by chunk (one row group each), so memory stays flat."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for chunk in chunks:
+            results, _ = load_results(chunk_files(out, chunk.index)[1])
+            frame = frame_of(results, spec, first=chunk.first)
+            frame.insert(0, "spec_hash", spec.spec_hash)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table.cast(writer.schema))
+    finally:
+        if writer is not None:
+            writer.close()
