@@ -54,25 +54,21 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 @dataclass
 class Checkpoint:
-    """The chunks of a run in ``out`` and those already done (their summaries)."""
+    """The chunks of a run in ``out`` and the indices of those already done."""
 
     out: Path | None
     spec: Spec
     seed: int
     chunks: list[Chunk]
     records: bool
-    done: dict[int, Summary] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)
 
     @classmethod
     def scan(cls, out: Path, spec: Spec, manifest: dict) -> "Checkpoint":
         """The run ``manifest`` describes, with every chunk whose files are valid marked done."""
         chunks = run_chunks(manifest)
         records = bool(manifest.get("records", False))
-        done = {}
-        for chunk in chunks:
-            summary = read_chunk(out, chunk, spec.spec_hash, records)
-            if summary is not None:
-                done[chunk.index] = summary
+        done = {c.index for c in chunks if read_chunk(out, c, spec.spec_hash, records) is not None}
         return cls(Path(out), spec, int(manifest["seed"]), chunks, records, done)
 
     @property
@@ -88,21 +84,29 @@ class Checkpoint:
 
     def execute(self, backend=None, progress: Callable[[int], None] | None = None) -> Summary:
         """Run the chunks not done on ``backend``, writing each as it finishes (when ``out`` is set),
-        and return the summary of every chunk, merged in chunk order."""
+        and return the summary of every chunk, merged in chunk order. Only the merged summary stays
+        in memory: the summaries of chunks done before are read back one at a time."""
         reduce = summarizer(self.spec)
         arms = self.spec.design.arm_names
+        earlier = set(self.done)
         outputs = stream(reduce, self.seed, self.todo(), backend, records=self.records and self.out is not None)
         total = Summary()
         try:
             for chunk in self.chunks:
-                if chunk.index not in self.done:
+                if chunk.index in earlier:
+                    summary = read_chunk(self.out, chunk, self.spec.spec_hash, self.records)
+                    if summary is None:
+                        raise ConfigError([Problem(f"chunks/{chunk.index:06d}.json", "changed or removed while the "
+                                                   "run was going on", file=str(self.out))])
+                else:
                     output = next(outputs)
                     if self.out is not None:
                         write_chunk(self.out, output, self.spec.spec_hash, arms)
-                    self.done[chunk.index] = output.summary
+                    self.done.add(chunk.index)
+                    summary = output.summary
                     if progress:
                         progress(chunk.size)
-                total.merge(self.done[chunk.index])
+                total.merge(summary)
         finally:
             outputs.close()
         return total

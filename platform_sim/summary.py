@@ -205,15 +205,19 @@ class _Stat:
         return out
 
     def state(self) -> list:
-        return [self.kind, self.k, self.moments.state(), self.hist.tolist()]
+        """``[kind, ones, [m, mean, m2], [values, counts]]``: the histogram as its non-zero entries."""
+        values = np.flatnonzero(self.hist)
+        return [self.kind, self.k, self.moments.state(), [values.tolist(), self.hist[values].tolist()]]
 
     @classmethod
     def from_state(cls, state: list) -> "_Stat":
-        kind, k, moments, hist = state
+        kind, k, moments, (values, counts) = state
         stat = cls(kind)
         stat.k = int(k)
         stat.moments = _Moments(int(moments[0]), float(moments[1]), float(moments[2]))
-        stat.hist = np.asarray(hist, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        stat.hist = np.zeros(int(values.max()) + 1 if values.size else 0, dtype=np.int64)
+        stat.hist[values] = np.asarray(counts, dtype=np.int64)
         return stat
 
 

@@ -265,3 +265,36 @@ def test_trial_replays_a_trial_of_a_grown_run(tmp_path):
         expected = trials.loc[index]
         for column in ("n_total", "stop_look", "n_docetaxel", "post_mean_docetaxel"):
             assert record[column] == pytest.approx(expected[column], rel=1e-12), column
+
+
+class _Terminal:
+    """A stand-in for stderr that says it is a terminal."""
+
+    def __init__(self):
+        import io
+
+        self.buffer = io.StringIO()
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return self.buffer.write(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_shows_rate_and_time_left_on_a_terminal_only(monkeypatch):
+    from platform_sim.cli import _with_progress
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert _with_progress(100, False, lambda progress: [progress(40), progress(30)] and "done", initial=20) == "done"
+    text = terminal.buffer.getvalue()
+    assert "90/90" in text and "trial/s" in text and "<" in text  # the bar ends at what was done
+    assert "20/100" in text  # a resumed run starts at the trials already done
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    _with_progress(100, True, lambda progress: progress is None or progress(1))
+    assert quiet.buffer.getvalue() == ""
