@@ -16,7 +16,10 @@ exactly the numbers of an uninterrupted run of the same chunks.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +104,8 @@ class Checkpoint:
                 else:
                     output = next(outputs)
                     if self.out is not None:
-                        write_chunk(self.out, output, self.spec.spec_hash, arms)
+                        with _deferred_interrupt():  # a chunk is written whole, then Ctrl-C takes effect
+                            write_chunk(self.out, output, self.spec.spec_hash, arms)
                     self.done.add(chunk.index)
                     summary = output.summary
                     if progress:
@@ -110,6 +114,19 @@ class Checkpoint:
         finally:
             outputs.close()
         return total
+
+
+@contextmanager
+def _deferred_interrupt():
+    """Hold SIGINT (Ctrl-C) back while the block runs; it is delivered when the block ends."""
+    blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if blockable:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if blockable:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def write_tables(out: Path, spec: Spec, summary: Summary, chunks: list[Chunk], records: bool) -> list[str]:
