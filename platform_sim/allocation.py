@@ -27,7 +27,9 @@ def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: 
     ``mask``, with the scale lambda chosen (by bisection, per trial) so that the
     row sums to ``budget``: arms pushed to a limit stay there and the others
     share the rest in proportion to their unclipped probabilities. Requires
-    sum(lower) <= budget <= sum(upper) over the mask.
+    sum(lower) <= budget <= sum(upper) over the mask. When no scale reaches the
+    budget (weights of 0, or too small to scale up), the arms below their upper
+    limit share what the others leave equally.
     """
     w = np.where(mask, probs, 0.0)
     no_weight = (w.sum(axis=1) <= 0)[:, None]
@@ -51,7 +53,15 @@ def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: 
         below = total(mid) < budget
         low = np.where(below, mid, low)
         high = np.where(below, high, mid)
-    return np.clip(high * w, lo, hi)
+    out = np.clip(high * w, lo, hi)
+    room = mask & (out < hi)
+    short = (total(high) < budget - 1e-15)[:, 0] & room.any(axis=1)
+    if short.any():
+        # No scale reaches the budget: the arms with weight hold their maximum and the others have
+        # weights of 0 (a P(best) that underflowed) or too small to scale up. Those below their
+        # maximum share the rest equally, as if their weights were equal and vanishingly small.
+        out[short] = apply_limits(room[short].astype(float), mask[short], out[short], hi[short], budget[short, 0])
+    return out
 
 
 def softening_power(design: CompiledDesign, look: int) -> float:
@@ -164,7 +174,8 @@ def draw_counts(
         edges = np.floor(np.concatenate([np.zeros((n_trials, 1)), cum], axis=1) + u)
         counts = np.diff(edges, axis=1).astype(np.int64)
     else:
-        counts = rng.multinomial(n_patients, probs)
+        # numpy gives a row of zeros' patients to its last arm; such a row gets none
+        counts = rng.multinomial(np.where(probs.sum(axis=1) > 0, n_patients, 0), probs)
     for _ in range(n_arms):
         excess = np.maximum(counts - headroom, 0)
         if not excess.any():

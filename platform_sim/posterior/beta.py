@@ -227,7 +227,8 @@ def _panel(left, right, rule, n, state):
             for j in range(q_n):
                 acc += _S[q, j] * g[c, j]
             cdf[c, n + q] = mass[c] + acc
-            pdf[c, n + q] = g[c, q] / (width * _DPHI[rule, q])
+            dx = width * _DPHI[rule, q]  # 0 on a panel narrower than the smallest float (a subnormal shift)
+            pdf[c, n + q] = g[c, q] / dx if dx > 0.0 else 0.0
             panel += _W[q] * g[c, q]
         mass[c] += panel
     return n + q_n
