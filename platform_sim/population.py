@@ -339,6 +339,8 @@ def _survival(sc) -> tuple[float, float]:
     w = w / w.sum()
 
     def survive(t_days):
+        if h == 0 or t_days.median_days == 0:  # no loss, even when a huge sdlog makes some waits infinite (0 x inf)
+            return 1.0
         return float((w * np.exp(-h * t_days.median_days * np.exp(t_days.sdlog * x))).sum())
 
     s_tissue = survive(sc.tissue.turnaround)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .config.base import MAX_STRATA
 from .config.crosscheck import Problem
 from .config.models import Design, Scenario
 from .population import MISSING, PopulationModel, screening_paths
@@ -58,6 +59,11 @@ def name_problems(design: Design, population: PopulationModel) -> list[Problem]:
                 for x in [lv] if isinstance(lv, str) else lv:
                     if x not in levels:
                         problems.append(Problem(path, f"{m!r} has no level {x!r}; its levels are {levels}", x))
+    if st.by is not None and not problems:
+        n_strata = int(np.prod([len(population.levels[population.index[m]]) for m in st.by], dtype=np.float64))
+        if n_strata > MAX_STRATA:
+            problems.append(Problem("design.strata.by", f"defines {n_strata} strata (one per combination of the "
+                                    f"markers' levels); at most {MAX_STRATA} are supported", st.by))
     if st.enrichment is not None and not problems:
         m = st.by[0]
         levels = population.levels[population.index[m]]
@@ -228,8 +234,8 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
     st = design.strata
     names = stratum_names(design, pm)
     n_strata = len(names)
-    if n_strata > 32:
-        raise ValueError(f"at most 32 strata are supported, the design defines {n_strata}")
+    if n_strata > MAX_STRATA:  # reported by name_problems when the files are loaded
+        raise ValueError(f"at most {MAX_STRATA} strata are supported, the design defines {n_strata}")
     arms = design.arm_names
     n_arms = len(arms)
     arm_in = np.zeros((n_strata, n_arms), dtype=bool)
@@ -287,10 +293,16 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
 def strata_problems(design: Design, scenario: Scenario) -> list[Problem]:
     """Problems of a stratified design under a scenario: unknown markers or levels, strata
     nobody can enter, overlapping sub-studies without a rule."""
+    return checked_strata(design, scenario)[1]
+
+
+def checked_strata(design: Design, scenario: Scenario) -> tuple[StrataPlan | None, list[Problem]]:
+    """The strata of a stratified design under a scenario (None when its names do not resolve) and
+    their problems (see :func:`strata_problems`)."""
     pm = PopulationModel(scenario.population)
     problems = name_problems(design, pm)
     if problems:
-        return problems
+        return None, problems
     plan = compile_strata(design, scenario)
     st = design.strata
     for s, name in enumerate(plan.names):
@@ -302,7 +314,7 @@ def strata_problems(design: Design, scenario: Scenario) -> list[Problem]:
         problems.append(Problem("design.strata.overlap", f"{plan.overlap_share:.1%} of patients match more than one "
                                 "group under this scenario; say how to choose: 'priority' (first matching group) or "
                                 "'random'", None))
-    return problems
+    return plan, problems
 
 
 # --------------------------------------------------------------------------- kernels
@@ -414,6 +426,6 @@ def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
 
 
 __all__ = [
-    "Classifier", "StrataPlan", "compile_strata", "deal_strata", "name_problems", "reported_distribution",
+    "Classifier", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "name_problems", "reported_distribution",
     "route", "route_shares", "strata_problems", "stratum_names", "tally_strata",
 ]

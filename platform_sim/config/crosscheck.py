@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .base import MAX_PATIENTS, MAX_SCREENED
 from .models import Design, Scenario
 
 
@@ -221,8 +222,8 @@ def _randomization_problems(design: Design, arms: list[str], ctrl: str | None, l
             else:
                 fixed_share = ca.share
         elif ca.rule == "sqrt_k":
-            k = n_arms - 1
-            fixed_share = math.sqrt(k) / (math.sqrt(k) + k)
+            k = n_arms - 1  # (a design with the control alone is reported elsewhere)
+            fixed_share = math.sqrt(k) / (math.sqrt(k) + k) if k > 0 else 0.0
     if rnd.method == "adaptive":
         total_min = sum(mins.get(a, 0.0) for a in adaptive_arms)
         if total_min > 1.0 - fixed_share + 1e-12:
@@ -300,6 +301,13 @@ def _strata_problems(design: Design) -> list[Problem]:
 
 def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
     """Names that tie a design to a scenario must resolve."""
+    return checked_pair(design, scenario)[0]
+
+
+def checked_pair(design: Design, scenario: Scenario):
+    """The problems of a design under a scenario (see :func:`pair_problems`), and the design's
+    strata compiled under the scenario on the way (a :class:`platform_sim.strata.StrataPlan`, or
+    None for a design without strata or when names do not resolve)."""
     problems: list[Problem] = []
     if design.endpoint.name not in scenario.endpoints:
         problems.append(
@@ -329,14 +337,61 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
                     arm.treatment,
                 )
             )
-    if design.strata is not None and not problems:
-        from ..strata import strata_problems
+    if problems:
+        return problems, None
+    if design.platform is not None:  # (its size does not depend on the strata: check before compiling them)
+        problems.extend(_capacity_problems(design, scenario, None))
+        if problems:
+            return problems, None
+    plan = None
+    if design.strata is not None:
+        from ..strata import checked_strata
 
-        problems.extend(strata_problems(design, scenario))
+        plan, found = checked_strata(design, scenario)
+        problems.extend(found)
+        if plan is None:  # strata markers or levels the scenario does not define
+            return problems, None
+    if design.platform is None:
+        problems.extend(_capacity_problems(design, scenario, plan))
     if design.platform is not None and not problems:
-        from ..strata import compile_strata
         from .timeline_checks import platform_pair_problems
 
-        plan = compile_strata(design, scenario) if design.strata is not None else None
         problems.extend(platform_pair_problems(design, scenario, plan))
+    return problems, plan
+
+
+def _capacity_problems(design: Design, scenario: Scenario, plan) -> list[Problem]:
+    """A trial the simulator cannot run under this scenario: more patients than it randomizes
+    (MAX_PATIENTS) or screens (MAX_SCREENED), because of the design's size or duration, or because
+    the scenario's screening funnel or the design's strata take very few of the screened patients."""
+    from ..population import expected_funnel
+    from .timeline_checks import expected_randomizable
+
+    problems: list[Problem] = []
+    funnel = expected_funnel(scenario.population)["randomized"]
+    taken = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
+    if not (funnel > 0 and taken > 0):  # reported with the scenario (funnel) or the strata (no patients)
+        return problems
+    pf = design.platform
+    if pf is not None:
+        path, value = "design.platform.max_duration_months", pf.max_duration_months
+        expected = expected_randomizable(scenario.population, pf.max_duration_months)
+        if not expected <= MAX_PATIENTS:
+            problems.append(Problem(path, f"about {expected:.3g} patients would be randomized by month "
+                                    f"{pf.max_duration_months:g} under scenario {scenario.name!r}; the simulator "
+                                    f"runs at most {MAX_PATIENTS} patients per trial", value))
+            return problems
+        # every patient arriving by the maximum duration is drawn, and at least 64 randomizable ones
+        randomizable = 1.2 * expected + 5.0 * math.sqrt(expected) + 64
+    else:
+        path, value = "design.looks.randomized_n", design.looks.max_n
+        # a stratified trial scans past the patients its strata do not take
+        randomizable = design.looks.max_n / taken * (1.0 if plan is None else 1.3) + (0 if plan is None else 128)
+    screened = randomizable / funnel
+    if not screened <= MAX_SCREENED:
+        share = funnel * taken
+        problems.append(Problem(path, f"a simulated trial would screen about {screened:.3g} patients under scenario "
+                                f"{scenario.name!r}, which randomizes {share:.3g} of the patients screened"
+                                f"{'' if plan is None else ' into its strata'}; the simulator screens at most "
+                                f"{MAX_SCREENED} per trial", value))
     return problems

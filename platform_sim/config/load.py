@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from .base import PROBLEM_SEPARATOR
-from .crosscheck import Problem, design_problems, pair_problems
+from .crosscheck import Problem, checked_pair, design_problems, pair_problems
 from .models import Design, Scenario
 from .population import Population
 
@@ -106,16 +106,35 @@ def _is_type_mismatch(err_type: str) -> bool:
 
 def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         return None, [Problem(kind, f"cannot read file: {exc.strerror}", str(path), file=str(path))]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Problem(kind, f"not UTF-8 text: line {line}, column {column}: {exc.reason}",
+                              raw[exc.start:exc.end], file=str(path))]
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None)
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a control character)
+            pos = exc.position
+            line = text.count("\n", 0, pos) + 1
+            column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+            where = f"line {line}, column {column}: "
+            char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            problem = f"character #x{char:04x} is not allowed in YAML (a control character)"
+        # one line per problem: PyYAML's own message spans several lines
+        problem = " ".join((problem or str(exc)).split())
         return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
+    except RecursionError:  # PyYAML composes nested collections recursively
+        return None, [Problem(kind, "malformed YAML: collections are nested too deeply (hundreds of levels)",
+                              file=str(path))]
     if not isinstance(data, dict):
         return None, [Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))]
     return data, []
@@ -295,10 +314,14 @@ class Spec:
 
     @classmethod
     def from_models(cls, design: Design, scenario: Scenario, design_file=None, scenario_file=None) -> "Spec":
-        problems = [Problem(p.path, p.message, p.value, file=design_file) for p in pair_problems(design, scenario)]
+        found, plan = checked_pair(design, scenario)
+        problems = [Problem(p.path, p.message, p.value, file=design_file) for p in found]
         if problems:
             raise ConfigError(problems)
-        return cls(design, scenario, design_file, scenario_file)
+        spec = cls(design, scenario, design_file, scenario_file)
+        if plan is not None:  # the strata the checks compiled: the same as compiling them again
+            spec.__dict__["strata"] = plan
+        return spec
 
     @classmethod
     def load(cls, design: str | Path = DEFAULT_DESIGN, scenario: str | Path = DEFAULT_SCENARIO) -> "Spec":

@@ -13,7 +13,18 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
+from .base import (
+    MAX_PATIENTS,
+    MAX_PRIOR_WEIGHT,
+    Frozen,
+    Name,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenProbability,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 from .scenario import Scenario
 from .strata import Strata
 from .timeline import Platform
@@ -21,9 +32,12 @@ from .timeline import Platform
 # --------------------------------------------------------------------------- design
 
 
+PriorWeight = Annotated[float, Field(gt=0.0, le=MAX_PRIOR_WEIGHT, allow_inf_nan=False)]
+
+
 class BetaPrior(Frozen):
-    a: Annotated[float, Field(gt=0.0)]
-    b: Annotated[float, Field(gt=0.0)]
+    a: PriorWeight
+    b: PriorWeight
 
 
 class Endpoint(Frozen):
@@ -68,6 +82,8 @@ class Looks(Frozen):
                 raise ValueError(f"first, every and last must be positive whole numbers, got {first!r}, {every!r}, {last!r}")
             if last < first:
                 raise ValueError(f"last ({last}) is before first ({first})")
+            if last > MAX_PATIENTS:
+                raise ValueError(f"last ({last}) exceeds the largest trial the simulator runs, {MAX_PATIENTS} patients")
             rest = {k: v for k, v in data.items() if k not in ("first", "every", "last")}
             return {**rest, "randomized_n": list(range(first, last + 1, every))}
         return data
@@ -78,6 +94,8 @@ class Looks(Frozen):
     def _randomized_increasing(cls, r: list[int]) -> list[int]:
         if any(b <= a for a, b in zip(r, r[1:])):
             raise ValueError(f"randomized_n must be strictly increasing, got {r}")
+        if max(r) > MAX_PATIENTS:
+            raise ValueError(f"{max(r)} patients exceed the largest trial the simulator runs, {MAX_PATIENTS} patients")
         return r
 
     @field_validator("followed_n")
@@ -114,7 +132,7 @@ class Looks(Frozen):
         return list(self.followed_n) if self.followed_n is not None else list(self.randomized_n)
 
 
-Softening = Union[Annotated[float, Field(ge=0.0)], list[Annotated[float, Field(ge=0.0)]], Literal["thall_wathen"]]
+Softening = Union[NonNegativeFloat, list[NonNegativeFloat], Literal["thall_wathen"]]
 Limits = Union[Probability, dict[Name, Probability]]
 
 
@@ -131,7 +149,7 @@ class Randomization(Frozen):
 
     method: Literal["fixed", "adaptive"]
     scheme: Literal["simple", "block"]
-    ratios: dict[Name, Annotated[float, Field(gt=0.0)]] | None = None
+    ratios: dict[Name, PositiveFloat] | None = None
     softening: Softening | None = None
     burn_in_n: NonNegativeInt = 0
     min_allocation: Limits | None = None

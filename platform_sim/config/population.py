@@ -205,10 +205,13 @@ class Accrual(Frozen):
 
 
 class Turnaround(Frozen):
-    """Days from sample to result: lognormal with this median and log-scale sd (0: fixed)."""
+    """Days from sample to result: lognormal with this median and log-scale sd (0: fixed).
 
-    median_days: NonNegativeFloat
-    sdlog: NonNegativeFloat = 0.0
+    Bounded so that every drawn wait is a finite number of days: at most ten years, and an sdlog
+    of at most 5 (a 99% range of a factor 10^11; real assays are below 1.5)."""
+
+    median_days: Annotated[float, Field(ge=0.0, le=3652.5, allow_inf_nan=False)]
+    sdlog: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = 0.0
 
 
 class TissueTest(Frozen):
@@ -241,6 +244,29 @@ class Screening(Frozen):
         if self.liquid is not None and self.tissue is None:
             raise ValueError("liquid biopsy is a fallback for tissue testing; configure tissue too")
         return self
+
+
+def _funnel_problems(population: "Population") -> list[str]:
+    """A screening funnel that never lets anybody through to randomization, named by its largest loss."""
+    from ..population import expected_funnel  # (platform_sim.population builds on this module)
+
+    sc = population.screening
+    funnel = expected_funnel(population)
+    if funnel["randomized"] > 0:
+        return []
+    shares = (f"ineligible {funnel['ineligible']:.3g}, screen failures {funnel['screen_failure']:.3g}, lost while "
+              f"waiting {funnel['lost_while_waiting']:.3g}")
+    cause = max(("ineligible", "screen_failure", "lost_while_waiting"), key=funnel.get)
+    if cause == "ineligible":
+        where = f"screening.ineligible: every screened patient is ineligible (ineligible = {sc.ineligible!r})"
+    elif cause == "screen_failure":
+        liquid = "" if sc.liquid is None else f" and no plasma result (liquid.detectable = {sc.liquid.detectable!r})"
+        where = f"screening.tissue.failure: no patient gets a tissue result (failure = {sc.tissue.failure!r}){liquid}"
+    else:
+        where = (f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
+                 f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
+                 f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})")
+    return [f"{where}; no screened patient is ever randomized ({shares})"]
 
 
 class Population(Frozen):
@@ -294,6 +320,7 @@ class Population(Frozen):
                 problems.append(f"markers.{name}.tissue: the marker is measured on tissue, but screening has no tissue test")
             if m.liquid is not None and self.screening.liquid is None:
                 problems.append(f"markers.{name}.liquid: the marker is measured in plasma, but screening has no liquid test")
+        problems.extend(_funnel_problems(self))
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self

@@ -35,7 +35,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Frozen, Name, NonNegativeInt, OpenProbability, PositiveFloat, PositiveInt, Probability
+from .base import MAX_STRATA, Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
 
 Levels = Name | list[Name]
 
@@ -48,7 +48,8 @@ class StratumGroup(Frozen):
     arms: list[Name] = Field(min_length=1, description="The design arms this group randomizes among.")
     max_n: PositiveInt | None = Field(default=None, description="Cap on patients of this group.")
     looks: list[PositiveInt] | None = Field(
-        default=None, description="Stage sizes (patients of the group); enrolment pauses at each until it is analysed."
+        default=None, min_length=1,
+        description="Stage sizes (patients of the group); enrolment pauses at each until it is analysed.",
     )
     reference_rate: Probability | None = Field(
         default=None, description="Compare each arm with this rate instead of with the design's control."
@@ -85,13 +86,21 @@ class StratumGroup(Frozen):
         return self.looks[-1] if self.looks is not None else self.max_n
 
 
-class HierarchicalBorrowing(Frozen):
-    """Prior of the hierarchical model of each arm's rates across strata (docs/hierarchical_model.md)."""
+def _bounded(low: float, high: float, low_open: bool = False):
+    return Annotated[float, Field(**{"gt" if low_open else "ge": low}, le=high, allow_inf_nan=False)]
 
-    mu_a: PositiveFloat = 1.0
-    mu_b: PositiveFloat = 1.0
-    log_kappa_mean: float = 2.302585092994046  # log 10: assumption, see docs/hierarchical_model.md
-    log_kappa_sd: PositiveFloat = 1.5
+
+class HierarchicalBorrowing(Frozen):
+    """Prior of the hierarchical model of each arm's rates across strata (docs/hierarchical_model.md).
+
+    The bounds are where the model's quadrature grid over (mu, kappa) and the beta approximation
+    of the stratum posteriors are sound: mu ~ Beta(mu_a, mu_b) with mu_a, mu_b in [0.001, 1e6];
+    log kappa ~ Normal(mean, sd) with mean in [-20, 20] (kappa around 2e-9 to 5e8) and sd in (0, 10]."""
+
+    mu_a: _bounded(1e-3, 1e6) = 1.0
+    mu_b: _bounded(1e-3, 1e6) = 1.0
+    log_kappa_mean: _bounded(-20.0, 20.0) = 2.302585092994046  # log 10: assumption, see docs/hierarchical_model.md
+    log_kappa_sd: _bounded(0.0, 10.0, low_open=True) = 1.5
 
 
 class Suspension(Frozen):
@@ -128,6 +137,8 @@ class Strata(Frozen):
         if (self.by is None) == (self.groups is None):
             raise ValueError("give strata either 'by' (markers) or 'groups' (sub-studies), not both or neither")
         if self.groups is not None:
+            if len(self.groups) > MAX_STRATA:
+                raise ValueError(f"at most {MAX_STRATA} groups are supported, got {len(self.groups)}")
             others = [g.name for g in self.groups if g.when == "other"]
             if len(others) > 1:
                 raise ValueError(f"only one group can take 'other' patients, got {others}")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import (
     Frozen,
@@ -90,6 +90,14 @@ class Graduation(Frozen):
     alpha: OpenProbability = 0.025
     min_n: NonNegativeInt = Field(default=0, description="Patients an arm needs before any decision.")
     signatures: dict[Name, list[str]] | None = Field(default=None, description="Named unions of strata (stratum names).")
+
+    @field_validator("signatures")
+    @classmethod
+    def _some_signature(cls, signatures):
+        if signatures is not None and not signatures:
+            raise ValueError("names no signature (got {}); give at least one, or leave signatures out for the default "
+                             "(each stratum and all of them together)")
+        return signatures
 
     @model_validator(mode="after")
     def _order(self) -> "Graduation":

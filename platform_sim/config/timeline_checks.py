@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .base import MAX_ANALYSES
 from .crosscheck import Problem
 from .models import Design
 from .scenario import Scenario
@@ -44,6 +45,13 @@ def platform_design_problems(design: Design) -> list[Problem]:
         problems.append(Problem("design.platform.assessment_weeks", "the first assessment would come after the "
                                 f"platform's maximum duration ({pf.max_duration_months:g} months)", pf.assessment_weeks))
     it = pf.interims
+    if it.trigger == "calendar" and it.first <= pf.max_duration_months:
+        n_analyses = (pf.max_duration_months - it.first) / it.every_months + 1
+        if n_analyses > MAX_ANALYSES:
+            problems.append(Problem(
+                "design.platform.interims.every_months", f"schedules about {n_analyses:.3g} analyses before the "
+                f"platform's maximum duration ({pf.max_duration_months:g} months); at most {MAX_ANALYSES} are "
+                "supported", it.every_months))
     if it.trigger == "calendar" and it.first >= pf.max_duration_months + pf.follow_up_months:
         problems.append(Problem(
             "design.platform.interims", f"the first calendar analysis at {it.first:g} months can never fire: the "
