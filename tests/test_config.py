@@ -929,3 +929,22 @@ def test_spec_hash_follows_the_expanded_looks(tmp_path):
     assert _hash(tmp_path, d, s, "explicit") == original  # the shorthand is only a spelling
     d["looks"] = {"first": 400, "every": 100, "last": 1900}
     assert _hash(tmp_path, d, s, "shorter") != original
+
+
+def test_deeply_nested_yaml_is_refused_whatever_the_recursion_limit(tmp_path):
+    """PyYAML runs out of stack only under Python's default recursion limit (PyTensor raises it), so
+    the depth is checked on the parsed file too: the same error either way."""
+    import sys
+
+    from platform_sim.config import ConfigError, load_file
+
+    path = tmp_path / "deep.yaml"
+    path.write_text("name: x\ncontrol: " + "[" * 300 + "]" * 300 + "\n")
+    for limit in (1000, 20000):
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit)
+        try:
+            with pytest.raises(ConfigError, match="nested too deeply"):
+                load_file(path, "design")
+        finally:
+            sys.setrecursionlimit(old)

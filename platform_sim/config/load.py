@@ -104,6 +104,23 @@ def _is_type_mismatch(err_type: str) -> bool:
     return err_type.endswith(("_type", "_parsing")) or err_type == "literal_error"
 
 
+MAX_NESTING = 64  # no design, scenario or population file needs more than a handful of levels
+
+
+def _depth(data) -> int:
+    """How deeply lists and mappings nest in ``data`` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_NESTING:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
     try:
         raw = path.read_bytes()
@@ -133,8 +150,14 @@ def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
         problem = " ".join((problem or str(exc)).split())
         return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
     except RecursionError:  # PyYAML composes nested collections recursively
-        return None, [Problem(kind, "malformed YAML: collections are nested too deeply (hundreds of levels)",
-                              file=str(path))]
+        data = None
+        too_deep = True
+    else:
+        too_deep = _depth(data) > MAX_NESTING
+    # checked here as well, since whether PyYAML runs out of stack depends on the recursion limit
+    if too_deep:
+        return None, [Problem(kind, f"malformed YAML: collections are nested too deeply (more than {MAX_NESTING} "
+                              "levels)", file=str(path))]
     if not isinstance(data, dict):
         return None, [Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))]
     return data, []
