@@ -459,8 +459,11 @@ def test_fuzzed_file_validates_or_fails_cleanly(kind, name, case, tmp_path):
 #
 # Every edit below crashed (an exception other than ConfigError, a hang, or a multi-line message)
 # before the fix named in its comment; each must now give a clear validation error naming the field.
-# ``fuzzed`` marks edits this fuzzer produced; the others came from probing the same classes of edit
-# (a huge or tiny number, NaN/inf, a list that grows) on every numeric field by hand.
+# "fuzzed" marks edits this fuzzer produced (the case id, before its edit kinds were extended: the
+# same id now draws other edits); "probe" marks the same classes of edit (a huge or tiny number,
+# NaN/inf, an emptied list) tried by hand on every field of a kind; "one-edit sweep" marks a
+# systematic pass that deleted, emptied, nulled, zeroed, duplicated or set to 1, 1e-300 or 1e300
+# every node of every shipped file in turn.
 
 DELETE = object()
 
@@ -591,6 +594,14 @@ REGRESSIONS = [
     ("arm_prior_huge", "design", "pioneer_rar", [(("arms", 0, "prior"), {"a": 1, "b": 1e300})],
      None, ["design.arms[0].prior.b"]),
     ("prior_inf", "design", "benchmark_four_arm", [(("prior", "a"), math.inf)], None, ["design.prior.a", "inf"]),
+    # fuzzed (pioneer_platform-7050): graduation signatures emptied to {}: ValueError (matmul dimension
+    # mismatch) in timeline._analyse -> config/timeline.py requires at least one signature.
+    ("platform_no_signatures", "design", "pioneer_platform", [(("platform", "graduation", "signatures"), {})],
+     None, ["design.platform.graduation.signatures", "names no signature"]),
+    # one-edit sweep: a sub-study's stage sizes emptied to []: IndexError in StratumGroup.cap -> config/strata.py
+    # requires at least one stage.
+    ("group_without_stages", "design", "lungmap_umbrella", [(("strata", "groups", 3, "looks"), [])],
+     None, ["design.strata.groups[3].looks", "at least 1 item"]),
     # probe: the control alone with control_allocation sqrt_k: ZeroDivisionError in
     # crosscheck._randomization_problems (sqrt(0) / (sqrt(0) + 0)).
     ("control_alone_sqrt_k", "design", "pioneer_rar", [(("arms",), [{"name": "docetaxel", "treatment": "docetaxel"}])],

@@ -6,7 +6,7 @@ Designs and scenarios are built from the shipped YAML files (``designs/*.yaml``,
 thresholds, randomization and allocation limits, control allocation, caps, strata and
 sub-study settings, platform triggers and graduation), and the result goes through every
 check a file goes through (:func:`platform_sim.config.load.parse_design` /
-``parse_scenario`` and :meth:`platform_sim.config.Spec.from_models`). A batch of 10-30
+``parse_scenario`` and :meth:`platform_sim.config.Spec.from_models`). A batch of 1-30
 trials is then simulated with :func:`platform_sim.runner.run_chunk`.
 
 The properties:
@@ -65,7 +65,11 @@ from platform_sim.posterior.hierarchical import (
     prob_stratum_above,
     stratum_mean,
 )
-from platform_sim.posterior.hierarchical_fast import engine_grid, hierarchical_beta_approx, hierarchical_moments
+from platform_sim.posterior.hierarchical_fast import (
+    engine_grid,
+    hierarchical_beta_approx,
+    hierarchical_moments,
+)
 from platform_sim.posterior.predictive import pp_confirmatory, pp_single_arm, pp_two_arm
 from platform_sim.posterior.survival import (
     gamma_posterior,
@@ -94,7 +98,7 @@ def _settings(n: int):
 # =========================================================================== building cases
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped_text(kind: str, name: str) -> str:
     return (ROOT / f"{kind}s" / f"{name}.yaml").read_text()
 
