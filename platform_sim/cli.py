@@ -128,6 +128,23 @@ def _open_backend(backend: str, workers: int, scheduler: str | None):
         _fail([f"--scheduler {scheduler}: {exc}" if scheduler else f"--backend {backend}: {exc}"])
 
 
+def _simulate(backend: str, workers: int, scheduler: str | None, total: int, quiet: bool, work):
+    """``work(progress, backend)`` on the backend the options ask for, with a progress bar; returns its
+    result and the seconds it took. Bad input and Ctrl-C end the command (nothing is written)."""
+    runner_backend = _open_backend(backend, workers, scheduler)
+    start = time.perf_counter()
+    try:
+        result = _with_progress(total, quiet, lambda progress: work(progress, runner_backend))
+    except ConfigError as exc:
+        _fail(exc.problems)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
+        sys.exit(130)
+    finally:
+        runner_backend.close()
+    return result, time.perf_counter() - start
+
+
 def _resume_hint(out: Path) -> str:
     return f"platform-sim run --out {shlex.quote(str(out))} --resume"
 
@@ -368,19 +385,8 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
 
     warm_up()
     total = n_sims * len(designs) * len(scenarios)
-    runner_backend = _open_backend(backend, workers, scheduler)
-    start = time.perf_counter()
-    try:
-        result = _with_progress(total, quiet, lambda progress: run_comparison(
-            designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=runner_backend))
-    except ConfigError as exc:
-        _fail(exc.problems)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
-        sys.exit(130)
-    finally:
-        runner_backend.close()
-    elapsed = time.perf_counter() - start
+    result, elapsed = _simulate(backend, workers, scheduler, total, quiet, lambda progress, on: run_comparison(
+        designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=on))
     if fmt == "text":
         click.echo(f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
                    f"common random numbers; {total / elapsed:,.0f} trials/s ({elapsed:.1f} s)\n")
@@ -746,20 +752,9 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     warm_up()
     kwargs = {"alternatives": alt_specs, "param": param, "criterion": criterion, "n_sims": n_sims, "seed": seed,
               "workers": workers, "chunk_size": chunk_size, "bounds": bounds, "tolerance": tolerance}
-    runner_backend = _open_backend(backend, workers, scheduler)
-    start = time.perf_counter()
-    try:
-        planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
-        result = _with_progress(planned, quiet, lambda progress: cal_mod.calibrate(
-            null_specs, target, progress=progress, backend=runner_backend, **kwargs))
-    except ConfigError as exc:
-        _fail(exc.problems)
-    except KeyboardInterrupt:
-        click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
-        sys.exit(130)
-    finally:
-        runner_backend.close()
-    elapsed = time.perf_counter() - start
+    planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
+    result, elapsed = _simulate(backend, workers, scheduler, planned, quiet, lambda progress, on: cal_mod.calibrate(
+        null_specs, target, progress=progress, backend=on, **kwargs))
     n_points = result.curve["step"].nunique()
     click.echo(f"design {result.design_name} ({null_specs[0].design_file}); {n_points} thresholds x {len(nulls)} null "
                f"scenario(s) x {n_sims} simulated trials, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
