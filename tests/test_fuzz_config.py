@@ -40,6 +40,7 @@ from click.testing import CliRunner
 from platform_sim.cli import main
 from platform_sim.config import ConfigError, Spec
 from platform_sim.runner import run_chunk
+from platform_sim.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGNS = sorted(p.stem for p in (ROOT / "designs").glob("*.yaml"))
@@ -358,7 +359,7 @@ def _check_runs(design: Path | str, scenario: Path | str, edits: list[str]) -> b
     try:
         spec = Spec.load(design, scenario)
         n = PLATFORM_CHUNK if spec.design.platform is not None else CHUNK
-        results = run_chunk(spec, np.random.SeedSequence(1), n)
+        results = run_chunk(spec, Streams(1).for_trials(np.arange(n)))
     except ConfigError as exc:
         _check_problems(exc, edits)
         return False
