@@ -114,7 +114,8 @@ def _backend_options(f):
                           "(implies --backend dask).")(f)
     f = click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
                      help="local: this process, or --workers local processes; dask: a Dask cluster "
-                          "(a local one of --workers processes, or --scheduler's). Results are identical.")(f)
+                          "(a local one of --workers processes, or --scheduler's; needs platform-sim[dask]). "
+                          "Results are identical.")(f)
     return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                         help="Worker processes.")(f)
 
