@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from jsonschema import Draft202012Validator
+
+# valid designs and scenarios drawn by the property tests (modifications of the shipped files that
+# go through every check the loader makes)
+from test_properties import look_cases, platform_cases, stratified_cases
 
 from platform_sim.cli import main
 from platform_sim.schemas import KINDS, json_schema, schema_text, shipped_schema_path
@@ -137,12 +141,7 @@ def test_schema_flags_mistakes(kind, name, edit, where):
     assert errors and any(e.startswith(f"{where}:") or e.startswith(f"{where}.") for e in errors), errors
 
 
-# Every valid design and scenario the property tests draw passes the schemas too (hypothesis draws
-# modifications of the shipped files that go through every check the loader makes).
-from test_properties import look_cases, platform_cases, stratified_cases  # noqa: E402
-
-from hypothesis import HealthCheck, settings  # noqa: E402
-
+# Every valid design and scenario the property tests draw passes the schemas too.
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

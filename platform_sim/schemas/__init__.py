@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = ["KINDS", "json_schema", "schema_text", "shipped_schema_path"]
 
@@ -48,7 +51,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _models() -> dict[str, type]:
+def _models() -> dict[str, type[BaseModel]]:
     from ..config.models import Design, Scenario
     from ..config.population import Population
 
