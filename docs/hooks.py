@@ -47,7 +47,8 @@ def api_page(module: str) -> str:
 
 
 def _api_nav(modules: list[str]) -> list:
-    """Navigation entries: the package page, then one section per subpackage (its own page first)."""
+    """Navigation entries: the package page and its modules, then one section per subpackage (its own
+    page first, then its modules by their short names)."""
     packages = {m for m in modules if (ROOT / Path(*m.split("."))).is_dir()}
     sections: dict[str, list] = {}
     top: list = []
@@ -56,7 +57,7 @@ def _api_nav(modules: list[str]) -> list:
         if m in packages and m != PACKAGE:
             sections.setdefault(m, []).insert(0, {m: api_page(m)})
         elif parent in packages and parent != PACKAGE:
-            sections.setdefault(parent, []).append({m: api_page(m)})
+            sections.setdefault(parent, []).append({m.rsplit(".", 1)[1]: api_page(m)})
         else:
             top.append({m: api_page(m)})
     return [{"Overview": "api/index.md"}, *top, *({name: items} for name, items in sorted(sections.items()))]
