@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, newton
 from scipy.special import ndtr, ndtri
 
 __all__ = [
@@ -754,6 +754,29 @@ def _efficacy_vector(efficacy, k_max: int) -> np.ndarray:
     return z
 
 
+def _solve_inflation(power_at, target: float) -> float:
+    """Inflation factor R with power_at(R) = target: secant steps, then bracketing if they fail."""
+    try:
+        r = float(newton(lambda x: power_at(x) - target, 1.0, x1=1.1, tol=1e-11, maxiter=25))
+        if 0.0 < r < 1e6 and abs(power_at(r) - target) < 1e-10:
+            return r
+    except (RuntimeError, ValueError, OverflowError, FloatingPointError):
+        pass
+    # interim looks and futility stops cost power, so R is usually in [1, 1.5]
+    lo, hi = 0.95, 1.5
+    while power_at(lo) > target:
+        lo /= 2.0
+        if lo < 1e-6:
+            raise ValueError("the design reaches the target power with almost no information; check the boundaries")
+    while power_at(hi) < target:
+        hi *= 2.0
+        if hi > 1e6:
+            raise ValueError(
+                f"no maximum information gives power {target:g} with these boundaries (power {power_at(hi):.4g} at R = {hi:g})"
+            )
+    return brentq(lambda x: power_at(x) - target, lo, hi, xtol=1e-11, rtol=1e-11)
+
+
 def group_sequential_design(
     information_fractions,
     alpha: float = 0.025,
@@ -873,18 +896,7 @@ def group_sequential_design(
         return bounds_at(r)[2]
 
     target = 1.0 - beta
-    lo, hi = 0.5, 2.0
-    while power_at(lo) > target:
-        lo /= 2.0
-        if lo < 1e-6:
-            raise ValueError("the design reaches the target power with almost no information; check the boundaries")
-    while power_at(hi) < target:
-        hi *= 2.0
-        if hi > 1e6:
-            raise ValueError(
-                f"no maximum information gives power {target:g} with these boundaries (power {power_at(hi):.4g} at R = {hi:g})"
-            )
-    r = brentq(lambda x: power_at(x) - target, lo, hi, xtol=1e-12, rtol=1e-12)
+    r = _solve_inflation(power_at, target)
     b, a, _ = bounds_at(r)
     if futility_spending or futility is not None:
         a = a.copy()

@@ -44,8 +44,10 @@ benefit is positive) has approximate mean
 and variance 1 (Lakatos 1988; Lakatos & Lan 1992, Stat Med 11:179), or
 V = sum_i D_i phi_i theta_i / (1 + phi_i theta_i)^2 / sum_i D_i phi_i / (1 + phi_i)^2 under the
 alternative. Power = Phi(mu - z_{1-alpha}) (or Phi((mu - z_{1-alpha}) / sqrt(V))). The chain uses
-``steps_per_unit`` intervals per month; its discretization error is O(1 / steps) and is checked
-against a ten-times finer chain in the tests. Under proportional hazards, 1 : 1 allocation and a
+``steps_per_unit`` intervals per month; within an interval its transitions are exact for the
+interval's average hazards, and phi_i and theta_i are ratios of the expected time at risk and of
+the hazards over the interval, so the sums converge at O(1 / steps^2): at the default 20 steps per
+month the mean moves by less than 1e-4 when the chain is made ten times finer (tested). Under proportional hazards, 1 : 1 allocation and a
 hazard ratio near 1 it reduces to Schoenfeld's formula.
 
 Group-sequential TTE designs
@@ -484,7 +486,7 @@ def lakatos(
     accrual: entry schedule (both arms). control, experimental: :class:`ArmModel` (event hazard,
     dropout hazard, switch hazard to the other arm's event hazard). allocation_ratio: r : 1
     experimental : control. steps_per_unit: chain intervals per month (discretization error
-    O(1 / steps)).
+    O(1 / steps^2)).
     """
     horizon = _positive("analysis_time", analysis_time)
     r = _positive("allocation_ratio", allocation_ratio)
