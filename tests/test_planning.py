@@ -21,10 +21,14 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from platform_sim.posterior import survival
-from platform_sim.posterior.group_sequential import LanDeMetsOBrienFleming, crossing_probabilities, group_sequential_design
+from platform_sim.posterior.group_sequential import (
+    LanDeMetsOBrienFleming,
+    crossing_probabilities,
+    group_sequential_design,
+)
 from platform_sim.posterior.planning import (
     Accrual,
     ArmModel,
@@ -127,7 +131,7 @@ def test_time_of_events_inverts_expected_events():
 
 def simulate_patients(rng, n_trials, accrual: Accrual, hazards, dropouts, weights):
     """(entry, arm, event calendar time or inf) for n_trials x N patients, N = accrual.total."""
-    n = int(round(accrual.total))
+    n = round(accrual.total)
     mass = np.asarray(accrual.durations) * np.asarray(accrual.rates)
     piece = rng.choice(mass.size, size=(n_trials, n), p=mass / mass.sum())
     entry = accrual.starts[piece] + rng.uniform(size=(n_trials, n)) * np.asarray(accrual.durations)[piece]
@@ -358,3 +362,30 @@ def test_group_sequential_plan_monte_carlo():
     for k in range(3):
         p = exact.efficacy[k]
         assert abs((first_cross == k).mean() - p) <= 4 * math.sqrt(p * (1 - p) / n), k
+
+
+def test_worked_example_in_the_docs():
+    """The numbers printed in docs/group_sequential.md, to the precision printed there."""
+    design = group_sequential_design([1 / 3, 2 / 3, 1.0], alpha=0.025, beta=0.1, efficacy=LanDeMetsOBrienFleming())
+    np.testing.assert_allclose(design.efficacy_z, [3.7103, 2.5114, 1.9930], atol=5e-5)
+    np.testing.assert_allclose(stats.norm.sf(design.efficacy_z), [0.0001, 0.0060, 0.0231], atol=5e-5)
+    np.testing.assert_allclose(design.cumulative_alpha, [0.0001, 0.0060, 0.0250], atol=5e-5)
+    np.testing.assert_allclose(design.alternative.efficacy, [0.0338, 0.5265, 0.3397], atol=5e-5)
+    assert design.inflation_factor == pytest.approx(1.0119, abs=5e-5)
+    assert design.expected_information_alternative == pytest.approx(0.8115, abs=5e-5)
+    assert design.expected_information_null == pytest.approx(1.0098, abs=5e-5)
+    fixed = schoenfeld_events(0.7, alpha=0.025, power=0.9)
+    assert fixed == pytest.approx(330.4, abs=0.05)
+    np.testing.assert_allclose(design.events(fixed), [111.4, 222.9, 334.3], atol=0.05)
+    control = ArmModel(PiecewiseExponential.from_median(8.0), dropout=-math.log(0.95) / 12)
+    experimental = ArmModel(control.hazard.with_hazard_ratio((0.0,), (0.7,)), dropout=control.dropout)
+    plan = group_sequential_tte(design, Accrual(durations=(3.0, 15.0), rates=(20.0, 40.0)), control, experimental)
+    np.testing.assert_allclose(plan.time_alternative, [11.3, 16.1, 20.6], atol=0.05)
+    np.testing.assert_allclose(plan.time_null, [10.5, 15.1, 19.1], atol=0.05)
+    np.testing.assert_allclose(plan.enrolled_alternative, [390, 586, 660], atol=0.5)
+    np.testing.assert_allclose(plan.mean_z, [1.873, 2.653, 3.253], atol=5e-4)
+    assert plan.power == pytest.approx(0.8986, abs=5e-5)
+    assert plan.expected_events_alternative == pytest.approx(268.6, abs=0.05)
+    assert plan.expected_events_null == pytest.approx(333.6, abs=0.05)
+    assert plan.expected_time_alternative == pytest.approx(17.9, abs=0.05)
+    assert plan.expected_time_null == pytest.approx(19.0, abs=0.05)

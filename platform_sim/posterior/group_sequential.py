@@ -77,8 +77,9 @@ information (relative to I_fixed) under both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from scipy.optimize import brentq, newton
@@ -365,7 +366,7 @@ def _grid(mean: float, lower: float, upper: float, spacing: float) -> tuple[np.n
     hi = min(upper, mean + _HALF_WIDTH)
     if not hi > lo:
         return np.empty(0), np.empty(0)
-    n = max(int(math.ceil((hi - lo) / spacing)), 1)
+    n = max(math.ceil((hi - lo) / spacing), 1)
     pts = np.linspace(lo, hi, n + 1)
     d = (hi - lo) / n
     nodes = np.linspace(lo, hi, 2 * n + 1)

@@ -63,14 +63,18 @@ calendar time at stopping.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
-from .group_sequential import CrossingProbabilities, GroupSequentialDesign, crossing_probabilities
+from .group_sequential import (
+    CrossingProbabilities,
+    GroupSequentialDesign,
+    crossing_probabilities,
+)
 
 __all__ = [
     "Accrual",
@@ -139,12 +143,12 @@ class PiecewiseExponential:
         object.__setattr__(self, "hazards", tuple(float(v) for v in h))
 
     @classmethod
-    def exponential(cls, hazard: float) -> "PiecewiseExponential":
+    def exponential(cls, hazard: float) -> PiecewiseExponential:
         """A constant hazard (events per patient-month)."""
         return cls((0.0,), (_positive("hazard", hazard, allow_zero=True),))
 
     @classmethod
-    def from_median(cls, median: float) -> "PiecewiseExponential":
+    def from_median(cls, median: float) -> PiecewiseExponential:
         """The exponential distribution with the given median (months): hazard log(2) / median."""
         return cls.exponential(math.log(2.0) / _positive("median", median))
 
@@ -161,7 +165,7 @@ class PiecewiseExponential:
         """S(t) = exp(-Lambda(t))."""
         return np.exp(-self.cumulative_hazard(t))
 
-    def with_hazard_ratio(self, starts, ratios) -> "PiecewiseExponential":
+    def with_hazard_ratio(self, starts, ratios) -> PiecewiseExponential:
         """This hazard multiplied by a piecewise-constant hazard ratio (e.g. a delayed effect).
 
         starts: increasing piece starts of the ratio (first 0); ratios: ratio on each piece (>= 0).
@@ -196,7 +200,7 @@ class Accrual:
         object.__setattr__(self, "rates", tuple(float(v) for v in r))
 
     @classmethod
-    def uniform(cls, total: float, duration: float) -> "Accrual":
+    def uniform(cls, total: float, duration: float) -> Accrual:
         """``total`` patients entering at a constant rate over ``duration`` months."""
         return cls((_positive("duration", duration),), (_positive("total", total) / duration,))
 
@@ -215,7 +219,7 @@ class Accrual:
         """Total number of patients."""
         return float(np.dot(self.durations, self.rates))
 
-    def scaled(self, factor: float) -> "Accrual":
+    def scaled(self, factor: float) -> Accrual:
         """The same schedule with every rate multiplied by ``factor``."""
         return Accrual(self.durations, tuple(float(factor) * r for r in self.rates))
 
@@ -425,7 +429,7 @@ def time_of_events(events, accrual: Accrual, arms: Sequence[ArmModel], allocatio
         hi = max(accrual.duration, 1.0)
         while total(hi) < d:
             hi *= 2.0
-        out[idx] = brentq(lambda x: total(x) - d, 0.0, hi, xtol=1e-10, rtol=1e-14)
+        out[idx] = brentq(lambda x, d=d: total(x) - d, 0.0, hi, xtol=1e-10, rtol=1e-14)
     return out
 
 
@@ -491,7 +495,7 @@ def lakatos(
     horizon = _positive("analysis_time", analysis_time)
     r = _positive("allocation_ratio", allocation_ratio)
     steps = _positive("steps_per_unit", steps_per_unit)
-    m = max(int(math.ceil(horizon * steps)), 2)
+    m = max(math.ceil(horizon * steps), 2)
     grid = np.linspace(0.0, horizon, m + 1)
     width = grid[1] - grid[0]
     lam_c = _interval_hazard(control.hazard, grid)
