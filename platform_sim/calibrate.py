@@ -38,24 +38,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, Design, Spec
-from .config.crosscheck import Problem
-from .config.load import parse_design
 from .backends import Backend, LocalProcesses
+from .config import ConfigError, Design, Problem, parse_design
+from .families import Parameter
+from .oc import trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
+from .spec import Spec
 
-__all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "PARAMS", "Calibration", "calibrate",
+__all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "Calibration", "calibrate",
            "format_calibration", "load_specs", "planned_trials"]
 
 #: Type I error criteria.
 CRITERIA = {
     "fwer": "family-wise error rate: P(at least one truly null arm declared effective)",
     "per_arm": "largest per-arm error: max over truly null arms of P(arm declared effective)",
-}
-#: Thresholds that can be calibrated, by kind of design: name -> field path.
-PARAMS = {
-    "looks": {"superiority": "design.decisions.superiority"},
-    "platform": {"graduate": "design.platform.graduation.graduate"},
 }
 #: Rules that exist but cannot hold a type I error, and why.
 _NOT_TYPE_I = {
@@ -93,12 +89,20 @@ def _tidy(c: float) -> float:
 
 @dataclass(frozen=True)
 class _Knob:
-    """The calibrated threshold of one design: its field, the design's values and how to move them."""
+    """The calibrated threshold of one design: the family's parameter, the design's values and how to
+    move them."""
 
-    param: str
-    path: str
+    parameter: Parameter
     design_values: tuple[float, ...]  # one per look, or one
     per_look: bool
+
+    @property
+    def param(self) -> str:
+        return self.parameter.name
+
+    @property
+    def path(self) -> str:
+        return self.parameter.path
 
     @property
     def offsets(self) -> np.ndarray:
@@ -115,43 +119,34 @@ class _Knob:
         return tuple(_tidy(c) for c in raw)
 
     def design(self, base: Design, values: tuple[float, ...], file: str | None) -> Design:
-        data = base.model_dump()
         new = list(values) if self.per_look else values[0]
-        if self.param == "graduate":
-            pf = data["platform"]
-            data["platform"] = {**pf, "graduation": {**pf["graduation"], "graduate": new}}
-        else:
-            data["decisions"] = {**data["decisions"], "superiority": new}
-        return parse_design(data, file)
+        return parse_design(self.parameter.set(base.model_dump(), new), file)
 
 
 def _knob(spec: Spec, param: str | None) -> _Knob:
     d = spec.design
-    kind = "platform" if d.platform is not None else "looks"
-    allowed = PARAMS[kind]
+    allowed = spec.family.parameters
+    if not allowed:
+        raise ConfigError([Problem("param", f"design {d.name!r} has no decision threshold that declares an arm "
+                                   "effective, so there is nothing to calibrate", None, file=spec.design_file)])
     if param is None:
         param = next(iter(allowed))
     if param not in allowed:
-        other = "looks" if kind == "platform" else "platform"
-        if param in PARAMS[other]:
-            why = ("a platform design decides with platform.graduation; its type I error is held by its graduation "
-                   "threshold" if kind == "platform" else
-                   "only a platform design (with a platform section) graduates arms; this design declares them "
-                   "superior at its looks")
-        elif param in _NOT_TYPE_I:
+        if param in _NOT_TYPE_I:
             why = f"{param} {_NOT_TYPE_I[param]}"
         else:
-            why = "not a decision threshold"
-        listing = ", ".join(f"{k} ({v})" for k, v in allowed.items())
+            why = f"not a threshold of a {spec.family.title}"
+        listing = ", ".join(f"{k} ({v.path}: {v.meaning})" for k, v in allowed.items())
         raise ConfigError([Problem("param", f"cannot be calibrated for design {d.name!r}: {why}; allowed: {listing}",
                                    param, file=spec.design_file)])
-    path = allowed[param]
-    value = d.platform.graduation.graduate if param == "graduate" else d.decisions.superiority
+    parameter = allowed[param]
+    value = parameter.get(d)
     if value is None:
-        raise ConfigError([Problem(path, "is null: the rule is disabled, so there is no threshold to calibrate; "
-                                   "give it a value (a starting point) first", None, file=spec.design_file)])
+        raise ConfigError([Problem(parameter.path, "is null: the rule is disabled, so there is no threshold to "
+                                   "calibrate; give it a value (a starting point) first", None,
+                                   file=spec.design_file)])
     values = tuple(float(v) for v in value) if isinstance(value, list) else (float(value),)
-    return _Knob(param, path, values, isinstance(value, list))
+    return _Knob(parameter, values, isinstance(value, list))
 
 
 # --------------------------------------------------------------------------- what counts as an error
@@ -159,8 +154,8 @@ def _knob(spec: Spec, param: str | None) -> _Knob:
 
 @dataclass
 class _Judged:
-    """Per-trial findings of one run: FWER and power indicators (T,), and (T, U) declarations of
-    the truly null units (arms, or arm x stratum cells)."""
+    """Per-trial findings of one run: FWER and power indicators (T,), and (T, U) claims of the truly
+    null units (arm x subgroup cells)."""
 
     fwer: np.ndarray
     power: np.ndarray
@@ -168,61 +163,27 @@ class _Judged:
 
 
 class _Judge:
-    """The truth of one scenario for one design (computed once), applied to each run.
-
-    Designs with looks use the per-trial values of :mod:`platform_sim.compare` as they are. For a
-    platform the FWER and power of :func:`platform_sim.platform_metrics.trial_values` are applied
-    to the truth of :func:`~platform_sim.platform_metrics.signature_truth` computed once here, since
-    that exact truth (the slow part) does not change with the threshold."""
+    """The truth of one scenario for one design (exact, computed once with the spec; it does not
+    change with the threshold), applied to each run through the operating characteristics' own
+    per-trial values (:func:`platform_sim.oc.trial_values`)."""
 
     def __init__(self, spec: Spec):
-        self.platform = spec.design.platform is not None
-        if self.platform:
-            from .platform_metrics import signature_truth
-            from .timeline import PlatformDesign
-
-            pd_ = PlatformDesign.from_spec(spec)
-            tr = signature_truth(spec)
-            arms, sigs = list(pd_.arm_names), list(pd_.signature_names)
-            self._works = np.zeros((len(arms), len(sigs)), dtype=bool)
-            self._null = np.zeros_like(self._works)
-            for arm, sig, works, null in zip(tr.arm, tr.signature, tr.works, tr.null):
-                self._works[arms.index(arm), sigs.index(sig)] = works
-                self._null[arms.index(arm), sigs.index(sig)] = null
-            self._null_arms = np.flatnonzero(self._null.any(axis=1))
-            self.null_units = [arms[k] for k in self._null_arms]
-            self.effective_units = [arms[k] for k in np.flatnonzero(self._works.any(axis=1))]
-        else:
-            from .metrics import stratum_truth, truth
-
-            if spec.design.strata is None:
-                tr = truth(spec)
-                self._null_keys = [a for a in tr.index if tr.at[a, "truly_null"]]
-                self.null_units = list(self._null_keys)
-                self.effective_units = [a for a in tr.index if tr.at[a, "truly_better"]]
-            else:
-                tr = stratum_truth(spec)
-                self._null_keys = [key for key in tr.index if tr.at[key, "role"] == "null"]
-                self.null_units = [f"{arm} [{stratum}]" for stratum, arm in self._null_keys]
-                self.effective_units = [f"{arm} [{stratum}]" for (stratum, arm) in tr.index
-                                        if tr.at[(stratum, arm), "role"] == "better"]
+        self.truth = truth = spec.truth
+        self._null = np.argwhere(truth.null)
+        self.null_units = [_unit(truth, k, g) for k, g in self._null]
+        self.effective_units = [_unit(truth, k, g) for k, g in np.argwhere(truth.works)]
 
     def __call__(self, results, spec: Spec) -> _Judged:
-        if self.platform:
-            g = np.asarray(results.graduated_in, dtype=np.int64)
-            graduated = g >= 0
-            k = np.arange(g.shape[1])[None, :]
-            false_pos = graduated & self._null[k, np.maximum(g, 0)]
-            true_pos = graduated & self._works[k, np.maximum(g, 0)]
-            power = true_pos.any(axis=1).astype(float) if self._works.any() else np.full(g.shape[0], np.nan)
-            return _Judged(false_pos.any(axis=1).astype(float), power, false_pos[:, self._null_arms])
-        from .compare import _per_arm, _per_arm_stratum, _per_trial
+        values = trial_values(results, self.truth)
+        claimed = np.asarray(results.claimed, dtype=bool)
+        declared = claimed[:, self._null[:, 0], self._null[:, 1]] if len(self._null) else \
+            np.zeros((results.n_trials, 0), dtype=bool)
+        return _Judged(np.asarray(values["fwer"], dtype=float), np.asarray(values["power"], dtype=float), declared)
 
-        values = _per_trial(results, spec)
-        cells = _per_arm(results, spec) if spec.design.strata is None else _per_arm_stratum(results, spec)
-        declared = np.column_stack([cells[key]["p_declared_effective"] for key in self._null_keys]) \
-            if self._null_keys else np.zeros((results.n_trials, 0))
-        return _Judged(values["fwer"], values["power"], declared.astype(bool))
+
+def _unit(truth, k: int, g: int) -> str:
+    """An arm, with its subgroup when the design has several."""
+    return truth.arms[k] if len(truth.subgroups) == 1 else f"{truth.arms[k]} [{truth.subgroups[g]}]"
 
 
 def _proportion(x: np.ndarray) -> tuple[float, float]:
@@ -277,14 +238,9 @@ def load_specs(design, null_scenarios: Sequence, alternative_scenarios: Sequence
 
 
 def _with_design(base: Spec, design: Design) -> Spec:
-    """``base`` with another design that differs only in a decision threshold. The name checks
-    against the scenario and the scenario's patients, strata and true rates do not depend on the
-    threshold, so they are carried over instead of being recomputed."""
-    spec = Spec(design, base.scenario, base.design_file, base.scenario_file)
-    for cached in ("patients", "strata", "true_rates"):
-        if cached in base.__dict__:
-            spec.__dict__[cached] = base.__dict__[cached]
-    return spec
+    """``base`` with another design that differs only in a decision threshold: the scenario's
+    patients, the strata and the truth do not depend on the threshold and are carried over."""
+    return base.with_design(design)
 
 
 # --------------------------------------------------------------------------- result
@@ -438,11 +394,6 @@ def calibrate(
 
     curve = _curve(search, criterion)
     monotone, notes = _monotonicity(curve, criterion)
-    if not monotone and base.design.platform is None and chunk_size > 1:
-        notes.append("the trials of a chunk draw their allocations from one shared stream, so a trial that stops "
-                     "at another look under another threshold changes the randomization of the trials after it; "
-                     "with --chunk-size 1 every trial has its own streams and a global null's FWER curve cannot "
-                     "rise (slower)")
     for spec, judge in zip(nulls, judges):
         if judge.effective_units:
             notes.append(f"null scenario {spec.scenario.name!r} is a partial null ({', '.join(judge.effective_units)} "

@@ -21,16 +21,15 @@ from .config import (
     DEFAULT_SCENARIO,
     ConfigError,
     Design,
-    Spec,
-    cross_problems,
+    Problem,
     load_file,
     load_files,
     resolve,
     shipped_names,
 )
-from .config.crosscheck import Problem
 from .backends import BACKENDS
 from .runner import DEFAULT_CHUNK_SIZE
+from .spec import Spec
 from .schemas import KINDS as SCHEMA_KINDS
 
 EXIT_BAD_INPUT = 2
@@ -162,9 +161,10 @@ def _resume_hint(out: Path) -> str:
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Master seed.  [default: 1]")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None,
-              help=f"Simulated trials per seeded chunk (part of the random stream).  [default: {DEFAULT_CHUNK_SIZE}]")
+              help=f"Simulated trials per chunk: the unit of work, checkpoints and progress; the numbers do not "
+                   f"depend on it.  [default: {DEFAULT_CHUNK_SIZE}]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.csv, the design and scenario copies, manifest.json and every finished chunk "
+              help="Write oc.csv, the design and scenario copies, manifest.json and every finished chunk "
                    "(chunks/) here, and trials.parquet with --records.")
 @click.option("--records/--no-records", default=None,
               help="With --out, keep every trial's results (trials.parquet, chunks/*.npz), which the report and "
@@ -247,7 +247,9 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
             write_manifest(out, manifest)
     elif grow is not None:
         manifest.update(complete=False, segments=[*manifest["segments"], grow], n_sims=manifest["n_sims"] + grow)
-        for name in ("summary.csv", "strata.csv", "signatures.csv", "trials.parquet", "report.html"):
+        from .rundir import TABLE_FILES
+
+        for name in (*TABLE_FILES, "report.html"):
             (out / name).unlink(missing_ok=True)
         manifest["files"] = [f for f in manifest["files"] if f.endswith(".yaml")]
         write_manifest(out, manifest)
@@ -281,16 +283,10 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     elapsed = time.perf_counter() - start
     if todo:
         click.echo(f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
-    if spec.design.platform is not None:
-        from . import platform_metrics
+    from .oc import frame
+    from .text import format_run
 
-        click.echo(platform_metrics.format_platform(summary, spec))
-    else:
-        from . import metrics
-
-        click.echo(metrics.format_table(summary, spec))
-        if spec.strata is not None:
-            click.echo("\n" + metrics.format_strata(summary, spec))
+    click.echo(format_run(spec, frame(summary)))
 
     if out is not None:
         files = write_tables(out, spec, summary, checkpoint.chunks, records)
@@ -355,7 +351,7 @@ def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs).")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per seeded chunk.")
+              help="Simulated trials per chunk (the numbers do not depend on it).")
 @click.option("--reference", default=None, help="Design the others are compared with (default: the first).")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
               help="How to print the side-by-side table.")
@@ -505,6 +501,8 @@ def validate(files, scenario) -> None:
         except ConfigError as exc:
             problems.extend(exc.problems)
         else:
+            from .spec import cross_problems
+
             designs = [(path, m) for path, m in loaded if isinstance(m, Design)]
             problems.extend(cross_problems(designs, [(str(scen_path), scen)]))
     if problems:
@@ -580,9 +578,9 @@ def population(scenario, n_patients, seed, out) -> None:
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which simulated trial of the run (0-based).")
 @click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Simulated trials of the run (with --chunk-size, fixes the trial's random stream).")
+              help="Simulated trials of the run (the index must be below it).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Chunk size of the run.")
+              help="Chunk size of the run (kept for the record; a trial does not depend on it).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The output directory of the run (its design, scenario, seed and chunks, grown or not) instead "
                    "of --design, --scenario, --seed, --n-sims and --chunk-size.")
@@ -604,8 +602,8 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
           target_accept, sampler_seed) -> None:
     """Replay one simulated trial from first patient to last decision, then analyse it in PyMC.
 
-    Trial K of a run with seed S (and the run's --n-sims and --chunk-size) is exactly the
-    trial of that run: the same patients, randomization and decisions. Prints a table per
+    Trial K of a run with seed S is exactly the trial of that run, whatever its chunk size and
+    workers: the same patients, randomization and decisions. Prints a table per
     interim analysis (patients, events, posterior means with 95% credible intervals, decision
     statistics, allocation probabilities and decisions per arm x stratum).
     """
@@ -663,8 +661,8 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         from .bayes.final_analysis import fit_final_analysis, forest_plot, save_netcdf
         from .storyboard import predictive_markers
 
-        if groups_by is None and spec.design.strata is None:
-            # an all-comer design: group by the markers that modify a treatment's effect in the scenario
+        if groups_by is None and len(spec.truth.strata) == 1:
+            # a design with one stratum: group by the markers that modify a treatment's effect in the scenario
             groups_by = predictive_markers(spec)[:2] or None
         data = story.analysis_data(groups_by)
         endpoint = "survival" if "event" in data else "binary"
@@ -738,7 +736,7 @@ def list_shipped() -> None:
               help="Master seed (the same trials at every threshold).")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per seeded chunk.")
+              help="Simulated trials per chunk (the numbers do not depend on it).")
 @click.option("--bounds", type=(float, float), default=None,
               help="Loosest and tightest thresholds searched  [default: 0.6 0.9999].")
 @click.option("--tolerance", type=float, default=None,

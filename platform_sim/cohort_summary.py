@@ -12,8 +12,8 @@ import pandas as pd
 
 from .config import Scenario
 from .outcomes import VirtualPatients
-from .streams import Streams
 from .population import BLOCK, MISSING, RANDOMIZED, REASON_NAMES, Cohort, expected_funnel
+from .streams import Streams
 
 _ROW_PATIENTS = 8 * BLOCK
 

@@ -328,5 +328,19 @@ class Enrolled:
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
 
+    @property
+    def ready(self) -> np.ndarray:
+        """(T, n) months from opening to randomization (patients enrolled with times)."""
+        if self.randomized_at is None:
+            raise ValueError("these patients were enrolled without times (enrol(..., times=True))")
+        return self.randomized_at
+
+    @property
+    def kept(self) -> Cohort:
+        """Every screened patient generated (patients enrolled with keep_cohort)."""
+        if self.cohort is None:
+            raise ValueError("these patients were enrolled without their cohort (enrol(..., keep_cohort=True))")
+        return self.cohort
+
 
 __all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]

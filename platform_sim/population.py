@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .config.population import REGION, Population
+from .config.population import REGION, Population, expected_funnel, screening_paths
 from .streams import PATIENTS, TrialStreams
 
 BLOCK = 256
@@ -330,59 +330,6 @@ def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
     from scipy.special import ndtri
 
     return (t.median_days * np.exp(t.sdlog * ndtri(uniform(name)))).astype(np.float32)
-
-
-def _survival(sc) -> tuple[float, float]:
-    """E[exp(-h W)] for the wait W of the tissue path and of the tissue-then-plasma path
-    (Gauss-Hermite over the lognormal turnaround times)."""
-    h = sc.loss_hazard_per_day
-    x, w = np.polynomial.hermite_e.hermegauss(60)
-    w = w / w.sum()
-
-    def survive(t_days):
-        if h == 0 or t_days.median_days == 0:  # no loss, even when a huge sdlog makes some waits infinite (0 x inf)
-            return 1.0
-        return float((w * np.exp(-h * t_days.median_days * np.exp(t_days.sdlog * x))).sum())
-
-    s_tissue = survive(sc.tissue.turnaround)
-    s_both = s_tissue * survive(sc.liquid.turnaround) if sc.liquid is not None else s_tissue
-    return s_tissue, s_both
-
-
-def screening_paths(population: Population) -> dict[str, float]:
-    """Exact probability that a screened patient is randomized with a tissue result, with a plasma
-    result, or (screening without assays) with no result at all."""
-    sc = population.screening
-    keep = 1 - sc.ineligible
-    if sc.tissue is None:
-        return {"none": keep}
-    s_tissue, s_both = _survival(sc)
-    ft = sc.tissue.failure
-    liquid = ft * sc.liquid.detectable * s_both if sc.liquid is not None else 0.0
-    return {"tissue": keep * (1 - ft) * s_tissue, "liquid": keep * liquid}
-
-
-def expected_funnel(population: Population) -> dict[str, float]:
-    """Exact expected share of screened patients leaving the funnel for each reason."""
-    sc = population.screening
-    p_inel = sc.ineligible
-    if sc.tissue is None:
-        p_fail, p_lost = 0.0, 0.0
-    else:
-        ft = sc.tissue.failure
-        p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
-        p_fail = ft - p_liquid
-        s_tissue, s_both = _survival(sc)
-        # lost while waiting takes precedence over screen failure
-        p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
-        p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
-    keep = 1 - p_inel
-    return {
-        "randomized": keep * (1 - p_fail - p_lost),
-        "screen_failure": keep * p_fail,
-        "lost_while_waiting": keep * p_lost,
-        "ineligible": p_inel,
-    }
 
 
 __all__ = [

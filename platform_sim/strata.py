@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .config.base import MAX_STRATA
-from .config.crosscheck import Problem
+from .config.base import MAX_STRATA, Problem
 from .config.models import Design, Scenario
 from .population import MISSING, PopulationModel, screening_paths
 
@@ -290,20 +289,21 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
     )
 
 
-def strata_problems(design: Design, scenario: Scenario) -> list[Problem]:
+def strata_problems(design: Design, scenario: Scenario, patients=None) -> list[Problem]:
     """Problems of a stratified design under a scenario: unknown markers or levels, strata
     nobody can enter, overlapping sub-studies without a rule."""
-    return checked_strata(design, scenario)[1]
+    return checked_strata(design, scenario, patients)[1]
 
 
-def checked_strata(design: Design, scenario: Scenario) -> tuple[StrataPlan | None, list[Problem]]:
+def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[StrataPlan | None, list[Problem]]:
     """The strata of a stratified design under a scenario (None when its names do not resolve) and
-    their problems (see :func:`strata_problems`)."""
-    pm = PopulationModel(scenario.population)
+    their problems (see :func:`strata_problems`). ``patients``: the scenario's
+    :class:`~platform_sim.outcomes.VirtualPatients`, when already built."""
+    pm = PopulationModel(scenario.population) if patients is None else patients.population
     problems = name_problems(design, pm)
     if problems:
         return None, problems
-    plan = compile_strata(design, scenario)
+    plan = compile_strata(design, scenario, patients)
     st = design.strata
     for s, name in enumerate(plan.names):
         if plan.prevalence[s] <= 0:

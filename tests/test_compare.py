@@ -8,11 +8,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from platform_sim import oc
 from platform_sim.cli import main
 from platform_sim.compare import compare
-from platform_sim.config import Spec
-from platform_sim.metrics import trial_table
 from platform_sim.runner import run
+from platform_sim.spec import Spec
 
 N_SIMS = 300
 
@@ -58,8 +58,8 @@ def test_designs_see_the_same_patients_so_differences_are_paired(variants):
         assert r["diff_vs_reference"] == 0 and r["diff_se"] == 0
         # a lower threshold declares a superset of arms in every trial: the paired difference is
         # non-negative, and its paired SE is below the SE of two independent runs
-        any_eff = rows(t, "fixed_lenient", "p_any_effective", scen).iloc[0]
-        ref = rows(t, "allcomer_fixed", "p_any_effective", scen).iloc[0]
+        any_eff = rows(t, "fixed_lenient", "p_any_claim", scen).iloc[0]
+        ref = rows(t, "allcomer_fixed", "p_any_claim", scen).iloc[0]
         assert any_eff["diff_vs_reference"] == pytest.approx(any_eff["value"] - ref["value"])
         assert any_eff["diff_vs_reference"] > 0
         assert any_eff["diff_se"] < np.hypot(any_eff["mcse"], ref["mcse"])
@@ -69,9 +69,9 @@ def test_per_trial_declarations_are_nested_under_common_random_numbers(variants)
     base, _, lenient = variants
     strict = run(Spec.load(base, "trop2_adc"), N_SIMS, 4)
     loose = run(Spec.load(lenient, "trop2_adc"), N_SIMS, 4)
-    assert np.array_equal(strict.n, loose.n) and np.array_equal(strict.responders, loose.responders)
+    assert np.array_equal(strict.n, loose.n) and np.array_equal(strict.events, loose.events)
     assert np.array_equal(strict.n_screened, loose.n_screened)
-    assert (loose.declared_superior | ~strict.declared_superior).all()
+    assert (loose.claimed | ~strict.claimed).all()
 
 
 def test_values_agree_with_the_single_run_tables(variants):
@@ -79,13 +79,13 @@ def test_values_agree_with_the_single_run_tables(variants):
     result = compare([base, "allcomer_rar"], ["trop2_adc"], N_SIMS, seed=9)
     for design in (base, "allcomer_rar"):
         spec = Spec.load(design, "trop2_adc")
-        tt = trial_table(run(spec, N_SIMS, 9), spec).iloc[0]
-        for metric, col in (("fwer", "fwer"), ("power", "power"), ("n_randomized", "mean_n_total"),
-                            ("n_screened", "mean_n_screened")):
+        tt = oc.trial_table(oc.frame(oc.summarize(run(spec, N_SIMS, 9), spec.truth)))
+        for metric, col in (("fwer", "fwer"), ("power", "power"), ("n_randomized", "mean_n_randomized"),
+                            ("n_screened", "n_screened")):
             r = rows(result.table, spec.design.name, metric).iloc[0]
-            assert r["value"] == pytest.approx(tt[col]), (design, metric)
+            assert r["value"] == pytest.approx(tt.at[col, "value"], rel=1e-12), (design, metric)
     arm = result.table[(result.table.level == "arm") & (result.table.arm == "dato_dxd")]
-    assert set(arm.role) == {"better"}
+    assert set(arm.role) == {"works"}
 
 
 def test_cli_compare_prints_a_side_by_side_table_and_writes_csv(tmp_path, variants):
@@ -94,10 +94,11 @@ def test_cli_compare_prints_a_side_by_side_table_and_writes_csv(tmp_path, varian
     result = invoke("compare", "--designs", base, "--designs", lenient, "--scenarios", "pioneer_null,trop2_adc",
                     "--n-sims", 100, "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
-    assert "fixed_lenient − allcomer_fixed" in result.stdout
+    assert "fixed_lenient - allcomer_fixed" in result.stdout
     assert "common random numbers" in result.stdout
     table = pd.read_csv(out / "comparison.csv")
-    assert {"design", "scenario", "level", "arm", "metric", "value", "mcse", "diff_vs_reference", "diff_se"} <= set(table)
+    assert {"design", "scenario", "level", "arm", "subgroup", "metric", "value", "mcse", "diff_vs_reference",
+            "diff_se"} <= set(table)
     assert set(table.scenario) == {"pioneer_null", "trop2_adc"}
     assert (out / "manifest.json").exists()
 
@@ -122,11 +123,11 @@ def test_stratified_designs_are_compared_per_arm_and_stratum(tmp_path):
     (randomized, lost in screening, or not assigned to a sub-study)."""
     result = compare(["allcomer_fixed", "lungmap_umbrella"], ["stk11_keap1_ctla4"], 200, 5)
     t = result.table
-    strata = t[(t.design == "lungmap_umbrella") & (t.level == "arm_stratum")]
-    assert set(strata.stratum) == {"atm", "stk11_keap1", "trop2_nmr", "non_match"}
-    role = strata[(strata.arm == "durva_tremelimumab") & (strata.metric == "p_declared_effective")]
-    assert list(role.role) == ["better"]  # the CTLA-4 combination works in STK11/KEAP1-mutant patients
-    assert t[(t.design == "allcomer_fixed") & (t.level == "arm_stratum")].empty
+    strata = t[(t.design == "lungmap_umbrella") & (t.level == "subgroup")]
+    assert set(strata.subgroup) == {"atm", "stk11_keap1", "trop2_nmr", "non_match"}
+    role = strata[(strata.arm == "durva_tremelimumab") & (strata.metric == "p_claimed")]
+    assert list(role.role) == ["works"]  # the CTLA-4 combination works in STK11/KEAP1-mutant patients
+    assert set(t[(t.design == "allcomer_fixed") & (t.level == "subgroup")].subgroup) == {"all"}
 
     for design in ("allcomer_fixed", "lungmap_umbrella"):
         get = {m: rows(t, design, m).value.iloc[0] for m in
@@ -138,7 +139,7 @@ def test_stratified_designs_are_compared_per_arm_and_stratum(tmp_path):
     spec = Spec.load("lungmap_umbrella", "stk11_keap1_ctla4")
     res = run(spec, 200, 5)
     k = spec.design.arm_names.index("durva_tremelimumab")
-    assert rows(t, "lungmap_umbrella", "power").value.iloc[0] == pytest.approx(res.strata.declared[:, 1, k].mean())
+    assert rows(t, "lungmap_umbrella", "power").value.iloc[0] == pytest.approx(res.claimed[:, k, 1].mean())
 
 
 def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
@@ -157,3 +158,32 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     last = enrolled.screened_index[:, 399]
     expected = c.arrival[rows, last] + c.wait_days[rows, last] / (365.25 / 12) + 12 / WEEKS_PER_MONTH
     np.testing.assert_allclose(res.duration_months, expected, rtol=1e-6)
+
+
+def test_a_platform_and_designs_with_looks_stand_in_one_table():
+    """compare takes every kind of design: a platform over calendar time beside an all-comer and a
+    stratified design with looks, on the same patients, with the same trial-level metrics."""
+    result = compare(["allcomer_fixed", "lungmap_umbrella", "pioneer_platform"], ["pioneer_alternative"], 12, 3)
+    t = result.table
+    trial = t[t.level == "trial"]
+    per_design = {d: set(trial[trial.design == d].metric) for d in set(trial.design)}
+    common = set.intersection(*per_design.values())
+    assert {"p_any_claim", "power", "fwer", "n_randomized", "n_screened", "duration_months",
+            "n_on_effective_arms", "months_to_first_claim"} <= common
+    platform = trial[(trial.design == "pioneer_platform") & (trial.metric == "n_randomized")].iloc[0]
+    assert platform.value > 0 and np.isfinite(platform.diff_vs_reference)
+    assert set(t[(t.design == "pioneer_platform") & (t.level == "subgroup")].subgroup) >= {"all"}
+
+
+def test_two_designs_with_one_name_are_refused_before_anything_runs(tmp_path, root):
+    data = yaml.safe_load((root / "designs" / "pioneer_rar.yaml").read_text())
+    data["decisions"]["superiority"] = 0.995
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(yaml.safe_dump(data))
+    from platform_sim.config import ConfigError
+
+    with pytest.raises(ConfigError, match="both named 'pioneer_rar'"):
+        compare(["pioneer_rar", str(copy)], ["pioneer_null"], 10, 1)
+    result = invoke("compare", "--designs", f"pioneer_rar,{copy}", "--scenarios", "pioneer_null", "--n-sims", 10,
+                    "--quiet")
+    assert result.exit_code == 2 and "both named" in result.stderr

@@ -38,8 +38,9 @@ import yaml
 from click.testing import CliRunner
 
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.runner import run_chunk
+from platform_sim.spec import Spec
 from platform_sim.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.outcomes import VirtualPatients
 from platform_sim.population import RANDOMIZED
 from platform_sim.runner import run_chunk
+from platform_sim.spec import Spec
 from platform_sim.streams import Streams
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
@@ -546,12 +547,12 @@ def test_designs_on_the_same_seed_randomize_the_same_patients():
     rows = np.arange(n_trials)
     for spec in (one, two):
         res = run_chunk(spec, ss)
-        n = res.n.sum(axis=1)
+        n = res.n_randomized
         assert (n > 0).all()
-        np.testing.assert_array_equal(res.responders.sum(axis=1), cum[rows, n - 1])
+        np.testing.assert_array_equal(res.events.sum(axis=(1, 2)), cum[rows, n - 1])
         np.testing.assert_array_equal(res.n_screened, reference.screened_index[rows, n - 1] + 1)
     # the identity is not trivial: adaptive allocation spreads the patients unevenly over the arms
-    assert (res.n.max(axis=1) - res.n.min(axis=1) > 50).any()
+    assert (res.n_by_arm.max(axis=1) - res.n_by_arm.min(axis=1) > 50).any()
 
 
 def test_run_chunk_gives_every_design_the_same_patients(monkeypatch):

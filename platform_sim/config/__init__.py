@@ -1,22 +1,29 @@
-"""Configuration: scenarios (truth) and designs (rules), validated and frozen."""
+"""Configuration: scenarios (truth) and designs (rules), validated and frozen.
 
-from .crosscheck import Problem, design_problems, pair_problems
+This package only reads and checks files; it imports nothing else of platform_sim.
+A design bound to a scenario is a :class:`platform_sim.spec.Spec`.
+"""
+
+from .base import Problem
+from .crosscheck import design_problems, pair_problems
 from .load import (
     DEFAULT_DESIGN,
     DEFAULT_SCENARIO,
     ENGINE_VERSION,
     ConfigError,
-    cross_problems,
-    load_files,
-    Spec,
     load_file,
+    load_files,
+    load_pair,
+    parse_design,
+    parse_scenario,
     resolve,
     shipped_names,
-    validate_files,
+    spec_hash,
 )
 from .models import Design, Scenario
 
 __all__ = [
     "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario",
-    "Spec", "cross_problems", "design_problems", "load_file", "load_files", "pair_problems", "resolve", "shipped_names", "validate_files",
+    "design_problems", "load_file", "load_files", "load_pair", "pair_problems", "parse_design", "parse_scenario",
+    "resolve", "shipped_names", "spec_hash",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +33,22 @@ MAX_PRIOR_WEIGHT = 1e6
 PROBLEM_SEPARATOR = "\n"
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem with a configuration: the field path, what is wrong and allowed, the bad value
+    and the file."""
+
+    path: str
+    message: str
+    value: Any = None
+    file: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        shown = "" if self.value is None else f" (got {self.value!r})"
+        return f"{where}{self.path}: {self.message}{shown}"
 
 
 class Frozen(BaseModel):

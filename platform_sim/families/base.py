@@ -5,15 +5,17 @@ designs, platforms over calendar time, single-arm two-stage designs. A family is
 module with one object that provides
 
 =====================  ===========================================================
-``check``              the problems of a design under a scenario that only the
-                       family can see (strata nobody enters, triggers that never
-                       fire), as :class:`~platform_sim.config.Problem` records
-``compile``            a frozen compiled design: numbers and arrays, no YAML
+``matches``            whether a design is the family's
+``compile``            a frozen compiled design: numbers and arrays, no YAML; the
+                       problems only the family can see (strata nobody enters,
+                       triggers that never fire) raised as one ConfigError
+``recompile``          the same with other decision thresholds (for ``calibrate``)
 ``simulate``           per-trial results of a batch of trials, in the one
                        :class:`~platform_sim.results.TrialResults` type
 ``truth``              the true effect per arm x subgroup, as a
                        :class:`~platform_sim.results.Truth`
 ``describe``           the design in words, for reports
+``story``              the storyboard of one trial
 ``parameters``         the decision thresholds ``calibrate`` may move
 =====================  ===========================================================
 
@@ -25,15 +27,17 @@ looks at what kind a design is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Design, Problem, Scenario
+    from ..config import Design, Scenario
     from ..outcomes import VirtualPatients
     from ..results import TrialResults, Truth
     from ..streams import TrialStreams
     from ..trace import Trace
+    from .story import Story
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,22 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A small table of words and numbers: a caption, column names and rows."""
+
+    caption: str
+    header: tuple[str, ...]
+    rows: tuple[tuple, ...]
+
+
+@dataclass(frozen=True)
 class Section:
-    """One part of a design's description: a title, paragraphs and key-value settings."""
+    """One part of a design's description: a title, paragraphs (each a sentence or two, in a
+    statistician's words) and tables."""
 
     title: str
     paragraphs: tuple[str, ...] = ()
-    settings: tuple[tuple[str, str], ...] = ()
+    tables: tuple[Table, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,20 +85,44 @@ class Description:
     sections: tuple[Section, ...] = field(default=())
 
 
+def setting(value) -> str:
+    """A configuration value as written in a description: numbers without trailing zeros."""
+    if value is None:
+        return "off"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(setting(v) for v in value)
+    return str(value)
+
+
+def enrol_options(trace, characteristics: list[str] | None, all_characteristics: list[str]) -> dict:
+    """Arguments of :meth:`~platform_sim.outcomes.VirtualPatients.enrol` for a batch: a traced batch
+    keeps its screened patients with every characteristic drawn. Each characteristic and screening
+    result has its own random numbers, so this does not change who is randomized or their outcomes."""
+    if trace is None:
+        return {"keep_cohort": characteristics is not None, "characteristics": characteristics}
+    return {"keep_cohort": True, "characteristics": list(all_characteristics)}
+
+
 class Family(Protocol):
     """What every design family provides (see the module docstring)."""
 
-    name: ClassVar[str]  # "looks", "stratified", "platform", "two_stage"
-    title: ClassVar[str]  # words for reports: "design with looks", ...
+    name: str  # "looks", "stratified", "platform", "two_stage"
+    title: str  # words for reports: "design with looks", ...
 
     def matches(self, design: Design) -> bool:
         """Whether ``design`` belongs to this family (asked in registry order)."""
 
-    def check(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> list[Problem]:
-        """Problems of the pair that need the family's own compilation."""
-
     def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> Any:
-        """The frozen compiled design."""
+        """The frozen compiled design; a :class:`~platform_sim.config.ConfigError` lists every
+        problem of the pair that only the family can see."""
+
+    def recompile(self, compiled: Any, design: Design) -> Any:
+        """``compiled`` with ``design``, a design that differs from its own only in decision thresholds:
+        what does not depend on them (patients, strata, exact truths) is kept."""
 
     def simulate(self, compiled: Any, streams: TrialStreams, trace: Trace | None = None) -> TrialResults:
         """Simulate one trial per index of ``streams``."""
@@ -94,6 +132,9 @@ class Family(Protocol):
 
     def describe(self, compiled: Any) -> Description:
         """The design in words."""
+
+    def story(self, compiled: Any, trace: Trace, result: TrialResults) -> Story:
+        """The storyboard of one trial simulated with ``trace``."""
 
     @property
     def parameters(self) -> dict[str, Parameter]:

@@ -1,6 +1,6 @@
-"""The interim loop of a stratified design: allocation, decisions and results per arm x stratum.
+"""Biomarker-stratified designs: allocation, decisions and claims per arm x stratum.
 
-Like :mod:`platform_sim.engine`, a batch of simulated trials moves through the
+Like :mod:`platform_sim.families.looks`, a batch of simulated trials moves through the
 looks together and Python loops run over looks only. What changes:
 
 * Each trial draws from a *pool* of randomizable patients (in order of arrival),
@@ -26,23 +26,50 @@ looks together and Python loops run over looks only. What changes:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from .allocation import allocation_probabilities, block_counts
-from .compiled import CompiledDesign
-from .engine import _segments
-from .posterior import beta_interval, oriented, prob_best, prob_greater
-from .results import (
-    ACTIVE, CONTROL, FUTILE, INELIGIBLE, INFERIOR, STOP_ARMS_DROPPED, STOP_MAX, STOP_SUPERIORITY, SUPERIOR,
-    StrataResults, TrialResults,
+from ..allocation import allocation_probabilities, block_counts
+from ..compiled import CompiledDesign
+from ..config import Design, Scenario
+from ..config.base import MAX_STRATA
+from ..config.strata import Strata
+from ..outcomes import VirtualPatients
+from ..posterior import beta_interval, oriented, prob_best, prob_greater
+from ..results import (
+    ACTIVE,
+    CONTROL,
+    FUTILE,
+    INELIGIBLE,
+    INFERIOR,
+    STOP_ARMS_DROPPED,
+    STOP_MAX,
+    STOP_NAMES,
+    STOP_SUPERIORITY,
+    SUPERIOR,
+    TrialResults,
+    Truth,
 )
-from .rules import CONTINUE, decide
-from .config.base import MAX_STRATA
-from .strata import StrataPlan, deal_strata, draw_arms_strata, route, tally_strata
-from .streams import RANDOMIZATION, TrialStreams
+from ..rules import CONTINUE, decide
+from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata
+from ..streams import RANDOMIZATION, TrialStreams
+from .base import Description, Parameter, Section, Table, enrol_options, setting
+from .looks import (
+    SELECTION_STRATEGIES,
+    SUPERIORITY,
+    LookResults,
+    _segments,
+    capacity_problems,
+    decision_words,
+    endpoint_problems,
+    look_months,
+    look_story,
+    looks_table,
+    randomization_words,
+)
 
 
 @dataclass
@@ -53,7 +80,7 @@ class Pool:
     arm_u: np.ndarray  # (T, P) randomization uniforms, one per patient
 
 
-_NO_CAP = np.iinfo(np.int64).max  # arms have no caps within strata (the strata are capped)
+_NO_CAP = np.array(np.iinfo(np.int64).max)  # arms have no caps within strata (the strata are capped)
 
 
 def _beta_params(design, y, n, hierarchical):
@@ -61,7 +88,7 @@ def _beta_params(design, y, n, hierarchical):
     if hierarchical is None:
         a, b = design.prior_a + y, design.prior_b + n - y
     else:
-        from .posterior.hierarchical_fast import hierarchical_beta_approx
+        from ..posterior.hierarchical_fast import hierarchical_beta_approx
 
         prior, grid = hierarchical
         a_t, b_t = hierarchical_beta_approx(np.swapaxes(y, 1, 2), np.swapaxes(n, 1, 2), prior, grid)
@@ -167,7 +194,7 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
 
 def simulate_strata(
     design: CompiledDesign, plan: StrataPlan, pool: Pool, streams: TrialStreams, hierarchical=None, trace=None,
-) -> tuple[TrialResults, StrataResults, np.ndarray]:
+) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned)."""
     n_trials, n_pool = pool.match.shape
@@ -189,6 +216,8 @@ def simulate_strata(
         status[:, plan.controlled & plan.arm_in[:, ctrl], ctrl] = CONTROL
     status_look = np.full(status.shape, -1, dtype=np.int16)
     declared = np.zeros(status.shape, dtype=bool)
+    declared_look = np.full(status.shape, -1, dtype=np.int16)
+    slot_index = np.full((n_trials, design.max_n), -1, dtype=np.int64)  # pool position of each randomized slot
     control = np.where(plan.controlled, ctrl, -1)[None, :].repeat(n_trials, axis=0).astype(np.int64)
     control_changed = np.zeros((n_trials, n_strata), dtype=bool)
     deciding = np.ones((n_trials, n_strata), dtype=bool)
@@ -247,6 +276,8 @@ def simulate_strata(
         route(pool.match[rows], pool.route_u[rows], p_rows, can_take, headroom, batch_size, plan.other,
               plan.random_overlap, index, strat)
         ptr[rows] = p_rows
+        start = bounds[seg_ids[0]]
+        slot_index[rows, start:start + batch_size] = np.where(strat >= 0, index, -1)
         per_stratum = np.stack([(strat == s).sum(axis=1) for s in range(n_strata)], axis=1)  # (R, S)
         p = probs[rows].reshape(-1, n_arms)
         final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
@@ -300,6 +331,7 @@ def simulate_strata(
                     finished = _decide_reference(design, plan, look, final, r, s_loc, a[r_loc, s_loc], b[r_loc, s_loc],
                                                  y_f[r_loc, s_loc], stage, status, status_look, declared)
                 done[r_loc, s_loc] = finished
+        declared_look[rows] = np.where(declared[rows] & (declared_look[rows] < 0), look, declared_look[rows])
         advance = due & staged[None, :] & ~done
         stage[rows] += advance
         newly = deciding[rows] & done
@@ -333,18 +365,18 @@ def simulate_strata(
                          status=status[rows], declared=declared[rows], due=due, deciding=deciding[rows],
                          stop=np.where(ended, reason, -1))
 
-    return _final(design, plan, seg_n, seg_y, status, status_look, declared, stop_look, stop_reason, s_stop_look,
-                  alloc_history, final_alloc, hierarchical, ptr)
+    return _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
+                  s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index)
 
 
-def _final(design, plan, seg_n, seg_y, status, status_look, declared, stop_look, stop_reason, s_stop_look,
-           alloc_history, final_alloc, hierarchical, ptr):
+def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
+           s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index):
     n3 = seg_n.sum(axis=1).astype(np.int64)
     y3 = seg_y.sum(axis=1).astype(np.int64)
     if hierarchical is None:
         post_mean3 = (design.prior_a + y3) / (design.prior_a + design.prior_b + n3)
     else:
-        from .posterior.hierarchical_fast import hierarchical_moments
+        from ..posterior.hierarchical_fast import hierarchical_moments
 
         mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical)
         post_mean3 = np.swapaxes(mean_t, 1, 2)
@@ -372,17 +404,290 @@ def _final(design, plan, seg_n, seg_y, status, status_look, declared, stop_look,
     last = (final_alloc * weight[None, :, None]).sum(axis=1)
     rows = np.arange(n.shape[0])
     n_followed = n  # every randomized patient's outcome is known at the final analysis
-    pooled_results = TrialResults(
+    first_declared = np.where(declared, declared_look, np.iinfo(np.int16).max).min(axis=1)
+    pooled_results = LookResults(
         n=n, responders=y, n_followed=n_followed, status=pooled, status_look=pooled_look,
-        declared_superior=any_declared, post_mean=post_a / (post_a + post_b), post_lower=lower, post_upper=upper,
+        declared_superior=any_declared,
+        declared_look=np.where(any_declared, first_declared, -1).astype(np.int16),
+        post_mean=post_a / (post_a + post_b), post_lower=lower, post_upper=upper,
         prob_best=pb, final_alloc=last, alloc_history=hist, stop_look=stop_look, stop_reason=stop_reason,
         final_control=np.full(rows.size, design.control, dtype=np.int8),
     )
     strata = StrataResults(
         names=plan.names, n=n3, responders=y3, status=status, status_look=status_look, declared=declared,
-        post_mean=post_mean3, stop_look=s_stop_look,
+        declared_look=declared_look, post_mean=post_mean3, stop_look=s_stop_look, slot_index=slot_index,
     )
     return pooled_results, strata, ptr
 
 
-__all__ = ["Pool", "StrataResults", "simulate_strata"]
+
+@dataclass
+class StrataResults:
+    """Per arm x stratum results of T trials (S strata, K arms), as the interim loop leaves them."""
+
+    names: tuple[str, ...]
+    n: np.ndarray  # (T, S, K) patients randomized
+    responders: np.ndarray  # (T, S, K)
+    status: np.ndarray  # (T, S, K) int8 status codes (not entered: the arm does not run in the stratum)
+    status_look: np.ndarray  # (T, S, K) int16
+    declared: np.ndarray  # (T, S, K) bool: declared effective in the stratum
+    declared_look: np.ndarray  # (T, S, K) int16 look of the declaration (-1: none)
+    post_mean: np.ndarray  # (T, S, K) posterior mean at the final analysis
+    stop_look: np.ndarray  # (T, S) int16 look at which the stratum stopped deciding (-1: ran to the end)
+    slot_index: np.ndarray  # (T, max_n) int64 pool position of the patient in each randomization slot (-1: empty)
+
+
+# --------------------------------------------------------------------------- the family
+
+_MAX_POOL_FACTOR = 64
+
+
+def pool_size(plan: StrataPlan, max_n: int) -> int:
+    """Randomizable patients a trial is expected to scan, with a margin: until the trial's maximum
+    sample size at the strata's joint share, or until the slowest capped stratum fills."""
+    share = max(1.0 - plan.unclassified, 1e-3)
+    until_max = max_n / share
+    fill = np.where(plan.prevalence > 0, np.minimum(plan.caps, max_n) / np.maximum(plan.prevalence, 1e-12), np.inf)
+    expected = min(until_max, float(fill.max())) if np.isfinite(fill).all() else until_max
+    return int(math.ceil(1.3 * expected)) + 128
+
+
+@dataclass(frozen=True, eq=False)
+class StratifiedDesign:
+    """A stratified design compiled for a scenario: its rules, its strata and its patients."""
+
+    design: Design
+    scenario: Scenario
+    patients: VirtualPatients
+    rules: CompiledDesign
+    plan: StrataPlan
+    hierarchical: tuple | None  # (prior, grid) of hierarchical borrowing, None for independent strata
+    assessment_months: float
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return self.rules.arm_names
+
+
+def stratum_truth(rules: CompiledDesign, plan: StrataPlan, delta: float) -> Truth:
+    """Each arm against its stratum's reference (the control's rate there, or the sub-study's
+    reference rate), with the exact rates of the patients each stratum takes (assay error included)."""
+    sign = 1.0 if rules.higher_is_better else -1.0
+    c = rules.control
+    n_strata, n_arms = plan.arm_in.shape
+    value = np.where(plan.arm_in.T, plan.truth.T, np.nan)  # (K, S)
+    reference = np.empty(n_strata)
+    for s in range(n_strata):
+        reference[s] = plan.reference[s] if not plan.controlled[s] else (plan.truth[s, c] if c >= 0 else math.nan)
+    judged = plan.arm_in.T.copy()
+    if c >= 0:
+        judged[c] &= ~plan.controlled
+    improvement = (value - reference[None, :]) * sign
+    with np.errstate(invalid="ignore"):
+        better = judged & (improvement >= delta - 1e-9 if delta > 0 else improvement > 1e-9)
+        null = judged & (improvement <= 1e-9)
+    names = plan.names
+    return Truth(
+        arms=rules.arm_names, subgroups=names, strata=names, membership=np.eye(n_strata, dtype=bool),
+        share=plan.prevalence.copy(), value=value, reference=np.broadcast_to(reference, value.shape).copy(),
+        effect=value - reference[None, :], works=better, null=null, judged=judged, works_in_stratum=better.copy(),
+        null_in_stratum=null.copy(), control=c, value_name="rate", effect_scale="rate difference", effect_better=sign,
+        overall_value=rules.true_rates.copy(),
+        overall_effect=rules.true_rates - rules.true_rates[c] if c >= 0 else np.full(n_arms, np.nan),
+    )
+
+
+def strata_of(design: Design) -> Strata:
+    """The design's ``strata`` section (a design of this family, or a platform with strata, has one)."""
+    st = design.strata
+    assert st is not None
+    return st
+
+
+def strata_section(design: Design, plan: StrataPlan) -> Section:
+    """The strata of a stratified design (or of a platform with strata) in words and tables."""
+    st = strata_of(design)
+    arms = design.arm_names
+    paragraphs, tables = [], []
+    if st.by is not None:
+        paragraphs.append(f"One stratum per combination of the reported levels of {', '.join(st.by)}; every arm "
+                          "randomizes in every stratum. Shares are of the randomizable patients.")
+        tables.append(Table("Strata", ("stratum", "share", "arms"), tuple(
+            (name, f"{plan.prevalence[s]:.3f}", ", ".join(a for k, a in enumerate(arms) if plan.arm_in[s, k]))
+            for s, name in enumerate(plan.names))))
+    else:
+        paragraphs.append("Sub-studies in priority order; a patient goes to the first open sub-study whose condition "
+                          "matches the reported profile" + (" (or to one of the matching ones at random)."
+                                                            if st.overlap == "random" else "."))
+        rows = []
+        for s, g in enumerate(st.groups or []):
+            when = "any patient no other sub-study takes" if g.when == "other" else "; ".join(
+                f"{m} = {'/'.join(v) if isinstance(v, list) else v}" for m, v in g.when.items())
+            rows.append((g.name, when, ", ".join(g.arms), f"{plan.prevalence[s]:.3f}",
+                         setting(g.cap) if g.cap is not None else "none",
+                         ", ".join(str(x) for x in g.looks) if g.looks else "every look",
+                         setting(g.reference_rate) if g.reference_rate is not None else "the control",
+                         ", ".join(str(x) for x in g.responder_boundaries) if g.responder_boundaries else ""))
+        tables.append(Table("Sub-studies", ("sub-study", "takes", "arms", "share", "cap (patients)",
+                                            "stages (patients)", "compared with", "responder boundaries"), tuple(rows)))
+    if plan.unclassified > 0:
+        paragraphs.append(f"{plan.unclassified:.3f} of the randomizable patients fall in no stratum and are not "
+                          "randomized.")
+    if design.platform is None:
+        if st.analysis == "hierarchical":
+            b = st.borrowing
+            prior = (f" (mu ~ Beta({setting(b.mu_a)}, {setting(b.mu_b)}), log kappa ~ Normal("
+                     f"{setting(b.log_kappa_mean)}, {setting(b.log_kappa_sd)}))" if b is not None
+                     else " (default hyperprior)")
+            paragraphs.append(f"Analysis: hierarchical beta-binomial borrowing across strata{prior}.")
+        else:
+            paragraphs.append("Analysis: each stratum on its own (independent beta posteriors).")
+    if st.suspension is not None:
+        paragraphs.append(f"Suspension: an arm takes no patients of a stratum while P(rate > "
+                          f"{setting(st.suspension.reference)}) < {setting(st.suspension.below)} there.")
+    if st.enrichment is not None:
+        e = st.enrichment
+        paragraphs.append(f"Enrichment: an arm futile in the negative stratum (P(better than control by "
+                          f"{setting(e.delta)}) < {setting(e.futility)}) but promising in {e.positive} (P(better than "
+                          f"control) > {setting(e.promising)}) is restricted to the positive stratum; futile in both, "
+                          "it is dropped.")
+    return Section("Strata", tuple(paragraphs), tuple(tables))
+
+
+class StratifiedFamily:
+    """Designs with looks whose patients are classified into strata or sub-studies by biomarker
+    (see the module docstring)."""
+
+    name = "stratified"
+    title = "stratified design with looks"
+
+    def matches(self, design: Design) -> bool:
+        return design.platform is None and design.strata is not None
+
+    def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> StratifiedDesign:
+        from ..config import ConfigError
+
+        problems = endpoint_problems(design, scenario)
+        if problems:
+            raise ConfigError(problems)
+        plan, problems = checked_strata(design, scenario, patients)
+        if plan is not None and not problems:
+            problems = capacity_problems(design, scenario, taken=max(1.0 - plan.unclassified, 0.0), pool_factor=1.3,
+                                         margin=128)
+        if problems or plan is None:
+            raise ConfigError(problems)
+        rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
+        hierarchical = None
+        st = strata_of(design)
+        if st.analysis == "hierarchical":
+            from ..posterior.hierarchical import HierarchicalPrior
+            from ..posterior.hierarchical_fast import engine_grid
+
+            bo = st.borrowing
+            prior = HierarchicalPrior() if bo is None else HierarchicalPrior(
+                mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd)
+            hierarchical = (prior, engine_grid(prior))
+        return StratifiedDesign(design, scenario, patients, rules, plan, hierarchical,
+                                patients.outcomes.assessment_months(design.endpoint.name))
+
+    def recompile(self, compiled: StratifiedDesign, design: Design) -> StratifiedDesign:
+        """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
+        return dataclasses.replace(compiled, design=design,
+                                   rules=CompiledDesign.from_models(design, compiled.rules.true_rates))
+
+    def simulate(self, compiled: StratifiedDesign, streams: TrialStreams, trace=None) -> TrialResults:
+        """Each trial draws from a pool of randomizable patients large enough for its strata; if a
+        trial exhausts it, the batch is rerun on a pool twice as large (the same patients and random
+        numbers, extended), so results do not depend on the pool size."""
+        rules, plan = compiled.rules, compiled.plan
+        n_trials = streams.n_trials
+        size = pool_size(plan, rules.max_n)
+        while True:
+            enrolled = compiled.patients.enrol(
+                streams, size, compiled.design.endpoint.name, list(rules.treatments), times=True,
+                **enrol_options(trace, list(plan.markers), compiled.patients.population.names),
+            )
+            rows = np.arange(n_trials)[:, None]
+            observed = enrolled.kept.observed[rows, enrolled.screened_index]
+            pool = Pool(enrolled.outcomes, plan.classifier(observed),
+                        streams.uniform(RANDOMIZATION, "randomization:route", 0, size),
+                        streams.uniform(RANDOMIZATION, "randomization:arm", 0, size))
+            if trace is not None:
+                trace.events.clear()
+            pooled, strata, scanned = simulate_strata(rules, plan, pool, streams, compiled.hierarchical, trace)
+            if (scanned < size).all() or size >= _MAX_POOL_FACTOR * rules.max_n:
+                break
+            size *= 2
+        if trace is not None:
+            trace.enrolled = enrolled
+        flat = np.arange(n_trials)
+        last = np.maximum(scanned - 1, 0)
+        n_screened = np.where(scanned > 0, enrolled.screened_index[flat, last] + 1, 0)
+        duration = enrolled.ready[flat, last] + compiled.assessment_months
+        slot_month = np.where(strata.slot_index >= 0,
+                              enrolled.ready[rows, np.maximum(strata.slot_index, 0)], np.nan)
+        month = look_months(rules, slot_month, compiled.assessment_months)
+        return self._results(compiled, streams, pooled, strata, month, n_screened, duration, scanned)
+
+    @staticmethod
+    def _results(compiled, streams, pooled: LookResults, strata: StrataResults, month, n_screened, duration,
+                 scanned) -> TrialResults:
+        rules, plan = compiled.rules, compiled.plan
+        rows = np.arange(streams.n_trials)[:, None, None]
+        declared = np.swapaxes(strata.declared, 1, 2)  # (T, K, S)
+        look = np.maximum(np.swapaxes(strata.declared_look, 1, 2), 0)
+        claim_month = np.where(declared, month[rows, look], np.nan)
+        inconclusive = (pooled.stop_reason == STOP_MAX) & ~declared.any(axis=(1, 2))
+        names = plan.names
+        n_unrouted = scanned - pooled.n.sum(axis=1)
+        return TrialResults(
+            trial=np.asarray(streams.trials, dtype=np.int64), arms=rules.arm_names, strata=names, subgroups=names,
+            membership=np.eye(len(names), dtype=bool), stop_names=STOP_NAMES,
+            n=np.swapaxes(strata.n, 1, 2), events=np.swapaxes(strata.responders, 1, 2), claimed=declared,
+            claim_month=claim_month, status=pooled.status.astype(np.int8), stop_reason=pooled.stop_reason.astype(np.int8),
+            n_screened=np.asarray(n_screened, dtype=np.int64), duration_months=np.asarray(duration, dtype=float),
+            estimates={"rate": np.swapaxes(strata.post_mean, 1, 2)}, estimate_targets={"rate": "value"},
+            selections={name: f(pooled) for name, f in SELECTION_STRATEGIES.items()},
+            selection_estimate=pooled.post_mean,
+            trial_values={
+                "p_stopped_early": pooled.stop_look < rules.n_looks - 1,
+                "p_inconclusive_at_max": inconclusive,
+                "n_looks": pooled.stop_look.astype(float) + 1.0,
+                "n_not_assigned": n_unrouted.astype(float),
+            },
+            extras={"prob_best": pooled.prob_best, "post_lower": pooled.post_lower, "post_upper": pooled.post_upper,
+                    "pooled_rate": pooled.post_mean, "final_alloc": pooled.final_alloc,
+                    "alloc_history": pooled.alloc_history, "stop_look": pooled.stop_look,
+                    "stratum_status": np.swapaxes(strata.status, 1, 2),
+                    "stratum_stop_look": strata.stop_look, "look_month": month},
+            extra_dims={"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
+                        "pooled_rate": ("trial", "arm"), "final_alloc": ("trial", "arm"),
+                        "alloc_history": ("trial", "look", "arm"), "stop_look": ("trial",),
+                        "stratum_status": ("trial", "arm", "stratum"), "stratum_stop_look": ("trial", "stratum"),
+                        "look_month": ("trial", "look")},
+        )
+
+    def truth(self, compiled: StratifiedDesign) -> Truth:
+        return stratum_truth(compiled.rules, compiled.plan, compiled.design.clinically_relevant_difference)
+
+    def describe(self, compiled: StratifiedDesign) -> Description:
+        d = compiled.design
+        return Description(
+            kind=self.title,
+            summary=(f"{len(d.arms)} arms in {compiled.plan.n_strata} strata, {compiled.rules.n_looks} looks up to "
+                     f"{compiled.rules.max_n} patients"),
+            sections=(Section("Randomization", tuple(randomization_words(
+                d, "P(arm best) among the active arms of the stratum"))),
+                      Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
+                      strata_section(d, compiled.plan)),
+        )
+
+    def story(self, compiled: StratifiedDesign, trace, result: TrialResults):
+        return look_story(compiled, trace, result)
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        return {"superiority": SUPERIORITY}
+
+
+STRATIFIED = StratifiedFamily()
