@@ -43,6 +43,7 @@ from platform_sim.posterior.probit import (
     battle_randomization,
     battle_suspension,
     probit_posterior,
+    probit_posterior_mixture,
 )
 
 THRESHOLDS = (0.3, 0.5)
@@ -68,8 +69,9 @@ def _reference_pass(y, n, phi, mu, w_mu, prior, thresholds):
     return log_post, cells
 
 
-def _fine_reference(y, n, prior=ProbitPrior(), thresholds=THRESHOLDS, n_phi=601, n_mu=800):
-    """Mean, sd and Pr(DCR > c) of each group of ONE treatment on a fixed fine grid (see the module docstring)."""
+def _fine_reference(y, n, prior=ProbitPrior(), thresholds=THRESHOLDS, n_phi=601, n_mu=800, with_evidence=False):
+    """Mean, sd and Pr(DCR > c) of each group of ONE treatment on a fixed fine grid (see the module
+    docstring), and with ``with_evidence`` the log marginal likelihood of its outcomes."""
     y = np.asarray(y, dtype=float)
     n = np.asarray(n, dtype=float)
     phi_lo = min(prior.phi_mean - 13 * prior.tau, -12.0)
@@ -89,7 +91,15 @@ def _fine_reference(y, n, prior=ProbitPrior(), thresholds=THRESHOLDS, n_phi=601,
     mean = np.array([weight @ r1 for r1, _, _ in cells])
     second = np.array([weight @ r2 for _, r2, _ in cells])
     above = np.array([weight @ rt for _, _, rt in cells])
-    return mean, np.sqrt(second - mean**2), above
+    if not with_evidence:
+        return mean, np.sqrt(second - mean**2), above
+    log_evidence = (
+        log_post.max()
+        + np.log(np.exp(log_post - log_post.max()).sum() * (phi[1] - phi[0]))
+        - 0.5 * np.log(2 * np.pi * prior.tau**2)
+        - 0.5 * y.size * np.log(2 * np.pi * prior.sigma**2)
+    )
+    return mean, np.sqrt(second - mean**2), above, log_evidence
 
 
 def _quad_reference(y, n, prior=ProbitPrior(), thresholds=THRESHOLDS, eps=1e-11):
@@ -275,6 +285,55 @@ def test_more_successes_raise_the_rate_and_borrowing_follows():
     # the other groups borrow: their rate rises with group 0's successes, but less
     assert np.all(np.diff(post.mean[:, 0, 1]) > 0)
     assert np.all(np.diff(post.mean[:, 0, 1]) < np.diff(post.mean[:, 0, 0]))
+
+
+def test_log_evidence_has_closed_forms_for_one_and_two_patients():
+    # one group: Pr(y = 1) = E[Phi(mu)] and Pr(y1 = y2 = 1) = E[Phi(mu)^2] with mu ~ N(phi_mean, v)
+    prior = ProbitPrior(phi_mean=0.3, tau=0.8, sigma=1.4)
+    v = prior.sigma**2 + prior.tau**2
+    h = prior.phi_mean / np.sqrt(1 + v)
+    rho = v / (1 + v)
+    both = special.ndtr(h) - 2 * special.owens_t(h, np.sqrt((1 - rho) / (1 + rho)))
+    y = np.array([[[1, 0]], [[0, 0]], [[2, 0]]])
+    n = np.array([[[1, 0]], [[1, 0]], [[2, 0]]])
+    post = probit_posterior(y, n, prior=prior)
+    want = np.log([special.ndtr(h), 1 - special.ndtr(h), both])
+    np.testing.assert_allclose(post.log_evidence[:, 0], want, atol=ACCURACY, rtol=0)
+    assert post.log_evidence.shape == (3, 1)
+
+
+@pytest.mark.parametrize("y, n, prior", FIXED_CASES[:6])
+def test_log_evidence_matches_brute_force(y, n, prior):
+    got = probit_posterior(np.asarray([[y]]), np.asarray([[n]]), prior=prior).log_evidence[0, 0]
+    want = _fine_reference(y, n, prior, with_evidence=True)[3]
+    assert abs(got - want) < ACCURACY
+
+
+def test_mixture_over_sigma_is_the_evidence_weighted_posterior():
+    y, n = [0, 9, 4], [6, 10, 8]
+    priors = [ProbitPrior(sigma=0.3), ProbitPrior(sigma=1.0), ProbitPrior(sigma=2.5)]
+    weights = np.array([0.2, 0.5, 0.3])
+    post = probit_posterior_mixture(np.asarray([[y]]), np.asarray([[n]]), priors, weights, thresholds=THRESHOLDS)
+    refs = [_fine_reference(y, n, prior, with_evidence=True) for prior in priors]
+    log_joint = np.log(weights) + np.array([r[3] for r in refs])
+    mix = np.exp(log_joint - log_joint.max())
+    mix /= mix.sum()
+    mean = sum(m * r[0] for m, r in zip(mix, refs))
+    second = sum(m * (r[1] ** 2 + r[0] ** 2) for m, r in zip(mix, refs))
+    above = sum(m * r[2] for m, r in zip(mix, refs))
+    assert _max_error((post.mean[0, 0], post.sd[0, 0], post.prob_above[0, 0]), (mean, np.sqrt(second - mean**2), above)) < ACCURACY
+    assert abs(post.log_evidence[0, 0] - (log_joint.max() + np.log(np.exp(log_joint - log_joint.max()).sum()))) < ACCURACY
+    # the data favour heterogeneous groups (0/6 next to 9/10): most weight moves to large sigma
+    assert mix[2] > weights[2] and mix[0] < weights[0]
+    # one prior: the mixture is that prior's posterior
+    single = probit_posterior_mixture(np.asarray([[y]]), np.asarray([[n]]), priors[1:2], thresholds=THRESHOLDS)
+    plain = probit_posterior(np.asarray([[y]]), np.asarray([[n]]), prior=priors[1], thresholds=THRESHOLDS)
+    np.testing.assert_allclose(single.mean, plain.mean, atol=1e-15, rtol=0)
+    np.testing.assert_allclose(single.prob_above, plain.prob_above, atol=1e-15, rtol=0)
+    with pytest.raises(ValueError, match=r"weights must be 3 non-negative numbers"):
+        probit_posterior_mixture(np.asarray([[y]]), np.asarray([[n]]), priors, [1.0, -1.0, 1.0])
+    with pytest.raises(TypeError, match=r"priors\[1\] must be a ProbitPrior"):
+        probit_posterior_mixture(np.asarray([[y]]), np.asarray([[n]]), [priors[0], 1.0])
 
 
 # --------------------------------------------------------------------------- input checks

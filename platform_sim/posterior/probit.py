@@ -52,6 +52,10 @@ The promise is 1e-7 (``ACCURACY``). Cost: about 100-190 mu nodes per group with 
 30 phi nodes per treatment for the default prior; 40,000-55,000 group posteriors per CPU
 second for 4 treatments x 5 groups (``python -m platform_sim.posterior.probit``).
 
+A hyperprior on sigma (or tau) instead of a fixed value: :func:`probit_posterior_mixture`
+mixes the fixed-prior posteriors over a grid of priors by their marginal likelihoods
+(``ProbitPosterior.log_evidence``).
+
 Rules of the trial (Zhou et al. 2008; Kim et al., Cancer Discovery 2011;1:44-53):
 :func:`battle_randomization` (probabilities proportional to the posterior mean DCR of the
 open treatments in the patient's marker group), :func:`battle_suspension` and
@@ -78,6 +82,7 @@ __all__ = [
     "battle_randomization",
     "battle_suspension",
     "probit_posterior",
+    "probit_posterior_mixture",
     "warm_up",
 ]
 
@@ -137,13 +142,16 @@ class ProbitPosterior:
 
     ``mean`` and ``sd``: shape (..., J, K), the posterior mean and standard deviation of the
     DCR (a probability in [0, 1]). ``prob_above``: shape (..., J, K, C), Pr(gamma_jk > c | data)
-    for each c in ``thresholds`` (in the order given).
+    for each c in ``thresholds`` (in the order given). ``log_evidence``: shape (..., J), the log
+    marginal likelihood of each treatment's outcomes, log p(y_j | n_j, prior), as a product of
+    Bernoulli probabilities (no binomial coefficients), for comparing or mixing priors.
     """
 
     mean: np.ndarray
     sd: np.ndarray
     prob_above: np.ndarray
     thresholds: tuple[float, ...]
+    log_evidence: np.ndarray
 
     def prob_above_threshold(self, threshold: float) -> np.ndarray:
         """Pr(DCR_jk > threshold | data), shape (..., J, K), for one of ``thresholds``."""
@@ -480,7 +488,7 @@ def _cell_sums(y, n, m_mu, mu_nodes, mu_w, phi, m_phi, h, s2, a_cuts, per_panel,
 def _row(
     y_row, n_row, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w,
     phi, log_post, log_m, r1, r2, rt, mu_nodes, mu_w, scratch, mu_start,
-    mean_out, var_out, tail_out, cost,
+    mean_out, var_out, tail_out, log_evidence, cost,
 ):
     """Posterior summaries of the K marker groups of one treatment; writes the number of phi
     nodes and of mu nodes (all groups) used to cost[0], cost[1]. Returns 0, or a negative code
@@ -585,6 +593,8 @@ def _row(
             for c in range(n_cuts):
                 v = tail_out[k, c]
                 tail_out[k, c] = min(max(v, 0.0), 1.0)
+        # log of int N(phi; phi_mean, tau^2) prod_k m_k(phi) d phi (trapezoid rule)
+        log_evidence[0] = top + math.log(total * h) - 0.5 * math.log(2.0 * math.pi * tau2)
         cost[0] = m_phi
         cost[1] = total_mu
         return 0
@@ -592,7 +602,7 @@ def _row(
 
 
 @njit(cache=True)
-def _kernel(y, n, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w, mean, var, tail, cost):
+def _kernel(y, n, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w, mean, var, tail, log_evidence, cost):
     rows, k_groups = y.shape
     n_cuts = a_cuts.size
     phi = np.empty(_MAX_PHI)
@@ -609,7 +619,7 @@ def _kernel(y, n, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w, mean, var,
         status = _row(
             y[r], n[r], a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w,
             phi, log_post, log_m, r1, r2, rt, mu_nodes, mu_w, scratch, mu_start,
-            mean[r], var[r], tail[r], cost[r],
+            mean[r], var[r], tail[r], log_evidence[r : r + 1], cost[r],
         )
         if status < 0:
             cost[r, 0] = status
@@ -674,10 +684,11 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
     mean = np.empty((rows, k_groups))
     var = np.empty((rows, k_groups))
     tail = np.empty((rows, k_groups, max(len(thr), 1)))
+    log_evidence = np.empty(rows)
     cost = np.zeros((rows, 2), dtype=np.int64)
     failed = _kernel(
         y2, n2, a_sorted, float(prior.phi_mean), float(prior.tau) ** 2, float(prior.sigma) ** 2,
-        _GL_T, _GL_W, _OW_T, _OW_W, mean, var, tail, cost,
+        _GL_T, _GL_W, _OW_T, _OW_W, mean, var, tail, log_evidence, cost,
     )
     if failed >= 0:
         where = np.unravel_index(failed, batch)
@@ -693,6 +704,48 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
         sd=np.sqrt(var).reshape(y_arr.shape),
         prob_above=tail.reshape(y_arr.shape + (len(thr),)),
         thresholds=thr,
+        log_evidence=log_evidence.reshape(batch),
+    )
+
+
+def probit_posterior_mixture(y, n, priors, weights=None, thresholds=(0.3,)) -> ProbitPosterior:
+    """The posterior under a discrete hyperprior over :class:`ProbitPrior` values.
+
+    For a design that puts a prior on sigma (or tau, or phi_mean) rather than fixing it:
+    ``priors`` is a sequence of S ProbitPrior (say a grid of sigma values) and ``weights``
+    their prior probabilities (default equal; normalised here). Each treatment's posterior is
+    the mixture of its fixed-prior posteriors with weights proportional to
+    weight_s * p(y_j | n_j, prior_s) (``log_evidence``): exact for a discrete hyperprior, a
+    quadrature rule for a continuous one whose nodes and weights are passed. Costs S calls of
+    :func:`probit_posterior`. Arguments and shapes as there; the returned ``log_evidence`` is
+    that of the mixture.
+    """
+    priors = list(priors)
+    if not priors:
+        raise ValueError("priors must hold at least one ProbitPrior")
+    for i, prior in enumerate(priors):
+        if not isinstance(prior, ProbitPrior):
+            raise TypeError(f"priors[{i}] must be a ProbitPrior, got {type(prior).__name__}")
+    w = np.full(len(priors), 1.0 / len(priors)) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (len(priors),) or np.any(~np.isfinite(w)) or np.any(w < 0.0) or not w.sum() > 0.0:
+        raise ValueError(f"weights must be {len(priors)} non-negative numbers with a positive sum, got {weights!r}")
+    w = w / w.sum()
+    posts = [probit_posterior(y, n, thresholds=thresholds, prior=prior) for prior in priors]
+    with np.errstate(divide="ignore"):
+        log_joint = np.stack([np.log(ws) + post.log_evidence for ws, post in zip(w, posts)])  # (S, ..., J)
+    top = log_joint.max(axis=0)
+    mix = np.exp(log_joint - top)
+    total = mix.sum(axis=0)
+    mix /= total
+    mean = sum(m[..., None] * post.mean for m, post in zip(mix, posts))
+    second = sum(m[..., None] * (post.sd**2 + post.mean**2) for m, post in zip(mix, posts))
+    above = sum(m[..., None, None] * post.prob_above for m, post in zip(mix, posts))
+    return ProbitPosterior(
+        mean=mean,
+        sd=np.sqrt(np.maximum(second - mean**2, 0.0)),
+        prob_above=above,
+        thresholds=posts[0].thresholds,
+        log_evidence=top + np.log(total),
     )
 
 
