@@ -273,6 +273,12 @@ def test_batches_permutations_and_treatments_are_consistent():
     # thresholds are returned in the order asked for
     reverse = probit_posterior(y, n, thresholds=(0.5, 0.3))
     np.testing.assert_array_equal(reverse.prob_above[..., ::-1], batch.prob_above)
+    repeated = probit_posterior(y, n, thresholds=(0.3, 0.5, 0.3))
+    np.testing.assert_array_equal(repeated.prob_above[..., [0, 1]], batch.prob_above)
+    np.testing.assert_array_equal(repeated.prob_above[..., 2], batch.prob_above[..., 0])
+    none = probit_posterior(y, n, thresholds=())
+    assert none.prob_above.shape == (6, 3, 5, 0)
+    np.testing.assert_allclose(none.mean, batch.mean, atol=ACCURACY, rtol=0)  # other panels without cuts
     np.testing.assert_array_equal(reverse.prob_above_threshold(0.3), batch.prob_above_threshold(0.3))
 
 
@@ -357,7 +363,11 @@ def test_bad_counts_are_refused(y, n, thresholds, match):
         probit_posterior(np.asarray(y), np.asarray(n), thresholds=thresholds)
 
 
-@pytest.mark.parametrize("field, value", [("sigma", 0.0), ("tau", -1.0), ("sigma", float("inf")), ("phi_mean", float("nan")), ("tau", True)])
+def test_prior_accepts_numpy_numbers():
+    assert ProbitPrior(phi_mean=np.float32(0.5), tau=np.int64(2), sigma=np.float64(0.5)).tau == 2
+
+
+@pytest.mark.parametrize("field, value", [("sigma", 0.0), ("tau", -1.0), ("sigma", float("inf")), ("phi_mean", float("nan")), ("tau", True), ("sigma", "1")])
 def test_bad_prior_is_refused(field, value):
     with pytest.raises(ValueError, match=rf"ProbitPrior\.{field} must be"):
         ProbitPrior(**{field: value})

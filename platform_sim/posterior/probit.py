@@ -65,6 +65,7 @@ open treatments in the patient's marker group), :func:`battle_suspension` and
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,10 +130,10 @@ class ProbitPrior:
     def __post_init__(self):
         for name in ("tau", "sigma"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
                 raise ValueError(f"ProbitPrior.{name} must be a positive finite number, got {value!r}")
         value = self.phi_mean
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"ProbitPrior.phi_mean must be a finite number, got {value!r}")
 
 
@@ -674,8 +675,9 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
             raise ValueError(f"thresholds must be DCR values strictly between 0 and 1, got {c!r}")
     from scipy.special import ndtri
 
-    order = np.argsort(thr)
-    a_sorted = np.ascontiguousarray(ndtri(np.asarray(thr, dtype=float)[order]))
+    # the kernel takes distinct thresholds in increasing order (as cuts of the mu range)
+    distinct, position = np.unique(np.asarray(thr, dtype=float), return_inverse=True)
+    a_sorted = np.ascontiguousarray(ndtri(distinct))
     batch = y_arr.shape[:-1]
     k_groups = y_arr.shape[-1]
     rows = int(np.prod(batch, dtype=np.int64))
@@ -683,7 +685,7 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
     n2 = np.ascontiguousarray(n_arr.reshape(rows, k_groups))
     mean = np.empty((rows, k_groups))
     var = np.empty((rows, k_groups))
-    tail = np.empty((rows, k_groups, max(len(thr), 1)))
+    tail = np.empty((rows, k_groups, max(distinct.size, 1)))
     log_evidence = np.empty(rows)
     cost = np.zeros((rows, 2), dtype=np.int64)
     failed = _kernel(
@@ -696,9 +698,7 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
             f"probit_posterior: quadrature node budget exceeded (code {cost[failed, 0]}) for counts y = {y2[failed].tolist()}, "
             f"n = {n2[failed].tolist()} at index {tuple(int(i) for i in where)} with {prior}"
         )
-    unsort = np.empty_like(order)
-    unsort[order] = np.arange(order.size)
-    tail = tail[:, :, unsort] if thr else tail[:, :, :0]
+    tail = tail[:, :, position.ravel()] if thr else tail[:, :, :0]
     return ProbitPosterior(
         mean=mean.reshape(y_arr.shape),
         sd=np.sqrt(var).reshape(y_arr.shape),
@@ -764,7 +764,7 @@ BATTLE_SUSPEND_PROB = 0.1
 
 
 def _probability(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= float(value) <= 1.0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0.0 <= float(value) <= 1.0):
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
     return float(value)
 
