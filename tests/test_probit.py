@@ -375,6 +375,12 @@ def test_bad_prior_is_refused(field, value):
         probit_posterior(np.ones((1, 1, 1), int), np.ones((1, 1, 1), int), prior={"sigma": 1.0})
 
 
+def test_nearly_complete_pooling_is_refused_with_the_reason():
+    # sigma = tau / 1000 would need a phi grid finer than sigma over the whole range of phi
+    with pytest.raises(RuntimeError, match=r"tau / sigma = 1e\+03 is too large"):
+        probit_posterior(np.array([[[7, 3, 0]]]), np.array([[[10, 10, 0]]]), prior=ProbitPrior(tau=1.0, sigma=0.001))
+
+
 def test_unknown_threshold_is_a_clear_error():
     post = probit_posterior(np.ones((1, 1, 1), int), np.ones((1, 1, 1), int), thresholds=(0.3,))
     with pytest.raises(KeyError, match=r"threshold 0.5 was not computed; thresholds are \(0.3,\)"):

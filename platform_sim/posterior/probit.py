@@ -332,7 +332,8 @@ def _laplace_phi(y_row, n_row, phi_mean, tau2, s2, mu_start):
             mu_start[k] = mu
             info = _cond_curv(y_row[k], n_row[k], mu, s2) - 1.0 / s2
             g += (mu - phi) / s2
-            h += info / (s2 * (1.0 + s2 * info)) if info > 0.0 else 0.0
+            # -(d/d phi)^2 of the Laplace log m_k(phi): info / (1 + sigma^2 info)
+            h += info / (1.0 + s2 * info) if info > 0.0 else 0.0
         sd = 1.0 / math.sqrt(h)
         step = g / h
         limit = 3.0 * sd
@@ -694,9 +695,15 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
     )
     if failed >= 0:
         where = np.unravel_index(failed, batch)
+        reason = {
+            -1: f"the phi grid would need more than {_MAX_PHI} nodes (its spacing is below sigma / sqrt(K + 1); "
+            f"tau / sigma = {prior.tau / prior.sigma:.3g} is too large: keep it below about 70)",
+            -2: f"a marker group would need more than {_MAX_MU} mu nodes",
+            -3: "the phi range did not cover the posterior after 12 widenings",
+        }.get(int(cost[failed, 0]), f"code {int(cost[failed, 0])}")
         raise RuntimeError(
-            f"probit_posterior: quadrature node budget exceeded (code {cost[failed, 0]}) for counts y = {y2[failed].tolist()}, "
-            f"n = {n2[failed].tolist()} at index {tuple(int(i) for i in where)} with {prior}"
+            f"probit_posterior: quadrature failed for counts y = {y2[failed].tolist()}, n = {n2[failed].tolist()} "
+            f"at index {tuple(int(i) for i in where)} with {prior}: {reason}"
         )
     tail = tail[:, :, position.ravel()] if thr else tail[:, :, :0]
     return ProbitPosterior(
