@@ -46,11 +46,12 @@ integrals by deterministic quadrature, no sampling:
 
 Accuracy (tests/test_probit.py): against a brute-force grid that does not adapt to the data
 and against nested adaptive quadrature (scipy), the posterior mean, sd and Pr(DCR > c) agree
-to 2e-11 (absolute) on 160 random data sets of 1-5 groups with 0 to 500 patients, all-success,
-no-success and empty groups, under priors with sigma from 0.05 to 5 and tau from 0.1 to 10.
-The promise is 1e-7 (``ACCURACY``). Cost: about 100-190 mu nodes per group with patients and
-30 phi nodes per treatment for the default prior; 40,000-55,000 group posteriors per CPU
-second for 4 treatments x 5 groups (``python -m platform_sim.posterior.probit``).
+to 2e-11 (absolute) on 9 fixed and 160 random data sets of 1-5 groups with 0 to 500 patients,
+all-success, no-success and empty groups, under priors with sigma from 0.05 to 5 and tau from
+0.1 to 10. The promise is 1e-7 (``ACCURACY``). Cost: about 100-190 mu nodes per group with
+patients and 30 phi nodes per treatment for the default prior; 40,000-55,000 group
+posteriors per CPU second for 4 treatments x 5 groups
+(``python -m platform_sim.posterior.probit``).
 
 A hyperprior on sigma (or tau) instead of a fixed value: :func:`probit_posterior_mixture`
 mixes the fixed-prior posteriors over a grid of priors by their marginal likelihoods
