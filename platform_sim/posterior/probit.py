@@ -73,11 +73,11 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "ACCURACY",
     "BATTLE_EFFECTIVE_PROB",
     "BATTLE_NULL_DCR",
     "BATTLE_SUSPEND_PROB",
     "BATTLE_TARGET_DCR",
-    "ACCURACY",
     "ProbitPosterior",
     "ProbitPrior",
     "battle_effective",
@@ -448,8 +448,7 @@ def _cell_sums(y, n, m_mu, mu_nodes, mu_w, phi, m_phi, h, s2, a_cuts, per_panel,
             d = anchor_mu[p] - p_i
             e = anchor_ll[p] - 0.5 * d * d / s2
             pan_e[p] = e
-            if e > top:
-                top = e
+            top = max(top, e)
         s0 = 0.0
         s1 = 0.0
         sq = 0.0
@@ -515,7 +514,7 @@ def _row(
     for _attempt in range(12):
         lo = phi_hat - left_z * phi_sd
         hi = phi_hat + right_z * phi_sd
-        m_phi = int(math.ceil((hi - lo) / spacing)) + 1
+        m_phi = math.ceil((hi - lo) / spacing) + 1
         if m_phi > phi.size:
             return -1
         h = (hi - lo) / (m_phi - 1)
@@ -558,24 +557,17 @@ def _row(
         # normalise and check the tails (log-concave: mass beyond an end <= density / |secant slope|)
         top = -1e300
         for i in range(m_phi):
-            if log_post[i] > top:
-                top = log_post[i]
+            top = max(top, log_post[i])
         total = 0.0
         for i in range(m_phi):
             total += math.exp(log_post[i] - top)
         grow = False
         slope = (log_post[1] - log_post[0]) / h
-        if slope <= 0.0:
-            left_z *= 1.5
-            grow = True
-        elif math.exp(log_post[0] - top) / slope > _PHI_TAIL * total * h:
+        if slope <= 0.0 or math.exp(log_post[0] - top) / slope > _PHI_TAIL * total * h:
             left_z *= 1.5
             grow = True
         slope = (log_post[m_phi - 2] - log_post[m_phi - 1]) / h
-        if slope <= 0.0:
-            right_z *= 1.5
-            grow = True
-        elif math.exp(log_post[m_phi - 1] - top) / slope > _PHI_TAIL * total * h:
+        if slope <= 0.0 or math.exp(log_post[m_phi - 1] - top) / slope > _PHI_TAIL * total * h:
             right_z *= 1.5
             grow = True
         if grow:
