@@ -269,12 +269,15 @@ class VirtualPatients:
 
     def enrol(
         self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
-        keep_cohort: bool = False, characteristics: list[str] | None = None,
+        keep_cohort: bool = False, characteristics: list[str] | None = None, biomarker_result: bool = True,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
         is set or the outcomes depend on calendar time; of the profile, only what the outcomes
-        depend on and the listed ``characteristics`` are drawn."""
+        depend on and the listed ``characteristics`` are drawn. ``biomarker_result``: whether the
+        design waits for a biomarker result before randomizing (the design's family says); without,
+        the randomizable patients are the clinically eligible ones, in order of arrival, with no
+        wait (:meth:`~platform_sim.population.PopulationModel.block`)."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
@@ -284,7 +287,8 @@ class VirtualPatients:
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
-            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()))
+            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
+                                                 biomarker_result)
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
             cohort_parts.append(block)

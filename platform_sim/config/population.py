@@ -229,10 +229,12 @@ class LiquidTest(Frozen):
 class Screening(Frozen):
     """What happens between arrival and randomization.
 
-    A patient is ``ineligible`` (other criteria) with probability ``ineligible``. Otherwise tissue
-    is tested; when it fails and a liquid test is configured, plasma is tested next. Without any
-    result the patient is a screen failure. While waiting for results the patient can progress,
-    deteriorate or die and never be randomized: probability 1 - exp(-loss_hazard_per_day x days).
+    A patient is ``ineligible`` (other criteria) with probability ``ineligible``. For a design that
+    waits for a biomarker result before randomizing, tissue is tested; when it fails and a liquid
+    test is configured, plasma is tested next. Without any result the patient is a screen failure.
+    While waiting for results the patient can progress, deteriorate or die and never be randomized:
+    probability 1 - exp(-loss_hazard_per_day x days). A design that needs no biomarker result (an
+    all-comer design) runs no assay: every eligible patient is randomized without waiting.
     """
 
     ineligible: Probability = 0.0
@@ -265,7 +267,8 @@ def _funnel_problems(population: "Population") -> list[str]:
         where = (f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
                  f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
                  f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})")
-    return [f"{where}; no screened patient is ever randomized ({shares})"]
+    by = "" if cause == "ineligible" else " by a design that waits for a biomarker result"
+    return [f"{where}; no screened patient is ever randomized{by} ({shares})"]
 
 
 class Population(Frozen):
@@ -352,12 +355,13 @@ def _survival(sc) -> tuple[float, float]:
     return s_tissue, s_both
 
 
-def screening_paths(population: Population) -> dict[str, float]:
+def screening_paths(population: Population, biomarker_result: bool = True) -> dict[str, float]:
     """Exact probability that a screened patient is randomized with a tissue result, with a plasma
-    result, or (screening without assays) with no result at all."""
+    result, or (screening without assays, or a design that randomizes without waiting for a
+    biomarker result: ``biomarker_result=False``) with no result at all."""
     sc = population.screening
     keep = 1 - sc.ineligible
-    if sc.tissue is None:
+    if sc.tissue is None or not biomarker_result:
         return {"none": keep}
     s_tissue, s_both = _survival(sc)
     ft = sc.tissue.failure
@@ -365,11 +369,15 @@ def screening_paths(population: Population) -> dict[str, float]:
     return {"tissue": keep * (1 - ft) * s_tissue, "liquid": keep * liquid}
 
 
-def expected_funnel(population: Population) -> dict[str, float]:
-    """Exact expected share of screened patients leaving the funnel for each reason."""
+def expected_funnel(population: Population, biomarker_result: bool = True) -> dict[str, float]:
+    """Exact expected share of screened patients leaving the funnel for each reason.
+
+    ``biomarker_result``: whether the design waits for a biomarker result before randomizing. A
+    design that does not (``False``: an all-comer design) runs no assay, so nobody fails the assay
+    or is lost while waiting for it; only clinical ineligibility remains."""
     sc = population.screening
     p_inel = sc.ineligible
-    if sc.tissue is None:
+    if sc.tissue is None or not biomarker_result:
         p_fail, p_lost = 0.0, 0.0
     else:
         ft = sc.tissue.failure
@@ -388,8 +396,9 @@ def expected_funnel(population: Population) -> dict[str, float]:
     }
 
 
-def expected_randomizable(population, months: float) -> float:
-    """Expected patients passing screening by ``months`` after opening (exact accrual integral x funnel)."""
+def expected_randomizable(population, months: float, biomarker_result: bool = True) -> float:
+    """Expected patients passing screening by ``months`` after opening (exact accrual integral x funnel);
+    ``biomarker_result`` as in :func:`expected_funnel`."""
     total = 0.0
     for region in population.accrual.region_list.values():
         t = max(months - region.start_month, 0.0)
@@ -398,4 +407,4 @@ def expected_randomizable(population, months: float) -> float:
             total += region.rate_per_month * t * t / (2.0 * ramp)
         else:
             total += region.rate_per_month * (t - ramp / 2.0)
-    return total * expected_funnel(population)["randomized"]
+    return total * expected_funnel(population, biomarker_result)["randomized"]
