@@ -146,11 +146,14 @@ def reported_distribution(population: PopulationModel, markers: list[str], true_
 
     Returns true codes (R, C), reported codes (R, C) (MISSING where there is no result) and
     probabilities (R,) summing to 1. ``markers``: what is reported (with their closure);
-    ``true_markers``: further characteristics whose true values are needed."""
+    ``true_markers``: further characteristics whose true values are needed. Patients are screened
+    the way a design classifying by ``markers`` screens them: with the assays when a marker needs
+    one (:meth:`~platform_sim.population.PopulationModel.needs_assay`), else on clinical
+    characteristics alone."""
     reported = population.closure(markers)
     needed = population.closure(set(markers) | set(true_markers))
     codes, prob = population.distribution(sorted(needed))
-    paths = screening_paths(population.config)
+    paths = screening_paths(population.config, population.needs_assay(markers))
     n_char = len(population.names)
     show = np.isin(np.arange(n_char), [population.index[n] for n in reported])
     parts_true, parts_obs, parts_p = [], [], []
@@ -211,6 +214,7 @@ class StrataPlan:
     overlap_share: float  # exact share matching more than one specific stratum
     truth: np.ndarray  # (S, K) true rate of each arm's treatment in each stratum (NaN: nobody there)
     classifier: Classifier
+    biomarker_result: bool  # the strata need an assay result, so patients wait for it before randomization
     enrichment: object = None  # config.strata.Enrichment
     enrichment_positive: int = -1  # index of the positive stratum
     suspension: object = None  # config.strata.Suspension
@@ -284,7 +288,7 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
         names=tuple(names), markers=tuple(st.markers), arm_in=arm_in, controlled=controlled, reference=reference,
         caps=caps, stages=stages, boundaries=bounds, other=other, random_overlap=random, prevalence=prevalence,
         unclassified=float(1.0 - prevalence.sum()), overlap_share=overlap_share, truth=truth, classifier=classifier,
-        enrichment=st.enrichment, suspension=st.suspension,
+        biomarker_result=pm.needs_assay(st.markers), enrichment=st.enrichment, suspension=st.suspension,
         enrichment_positive=-1 if st.enrichment is None else pm.levels[pm.index[st.by[0]]].index(st.enrichment.positive),
     )
 

@@ -144,7 +144,8 @@ def test_stratified_designs_are_compared_per_arm_and_stratum(tmp_path):
 
 def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     """For a design without early stopping, the duration is the randomization time of its 400th
-    patient (arrival plus screening wait) plus the 12 weeks until disease control is assessed."""
+    patient plus the 12 weeks until disease control is assessed. An all-comer design waits for no
+    biomarker result: a patient is randomized on arrival, once found eligible."""
     from platform_sim.outcomes import WEEKS_PER_MONTH
     from platform_sim.runner import run_chunk
     from platform_sim.streams import Streams
@@ -152,11 +153,13 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     spec = Spec.load("allcomer_fixed", "pioneer_alternative")
     ts = Streams(3).for_trials(np.arange(20))
     res = run_chunk(spec, ts)
-    enrolled = spec.patients.enrol(ts, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True)
+    enrolled = spec.patients.enrol(ts, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True,
+                                   biomarker_result=False)
     c = enrolled.cohort
+    assert (c.wait_days == 0).all()
     rows = np.arange(20)
     last = enrolled.screened_index[:, 399]
-    expected = c.arrival[rows, last] + c.wait_days[rows, last] / (365.25 / 12) + 12 / WEEKS_PER_MONTH
+    expected = c.arrival[rows, last] + 12 / WEEKS_PER_MONTH
     np.testing.assert_allclose(res.duration_months, expected, rtol=1e-6)
 
 

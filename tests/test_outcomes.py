@@ -534,7 +534,8 @@ def design(arms, looks, randomization=None, name="d") -> dict:
 def test_designs_on_the_same_seed_randomize_the_same_patients():
     """Two designs whose arms all give docetaxel: whatever the allocation, the number of responders
     in a trial is the number among its first n randomizable patients, as VirtualPatients.enrol
-    draws them from the trial's own streams."""
+    draws them from the trial's own streams (designs with looks wait for no biomarker result: the
+    randomizable patients are the eligible ones)."""
     sc = parse_scenario(scenario())
     one = Spec.from_models(parse_design(design([("A", "docetaxel"), ("B", "docetaxel")], [200])), sc)
     two = Spec.from_models(parse_design(design(
@@ -542,7 +543,7 @@ def test_designs_on_the_same_seed_randomize_the_same_patients():
         randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0}, name="d2")), sc)
     n_trials = 40
     ss = Streams(2024).for_trials(np.arange(100, 100 + n_trials))
-    reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"])
+    reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"], biomarker_result=False)
     cum = np.cumsum(reference.outcomes[..., 0], axis=1)
     rows = np.arange(n_trials)
     for spec in (one, two):

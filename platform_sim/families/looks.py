@@ -354,6 +354,8 @@ class LooksDesign:
     patients: VirtualPatients
     rules: CompiledDesign
     assessment_months: float  # months from randomization to the endpoint's assessment
+    # all patients, no strata: eligible patients are randomized without waiting for a biomarker result
+    needs_biomarker_result: bool = False
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -370,14 +372,15 @@ def endpoint_problems(design: Design, scenario: Scenario) -> list[Problem]:
                     f"landmark endpoints (this scenario has {binary})", design.endpoint.name)]
 
 
-def capacity_problems(design: Design, scenario: Scenario, taken: float = 1.0, pool_factor: float = 1.0,
-                      margin: float = 0.0) -> list[Problem]:
+def capacity_problems(design: Design, scenario: Scenario, biomarker_result: bool, taken: float = 1.0,
+                      pool_factor: float = 1.0, margin: float = 0.0) -> list[Problem]:
     """A trial the simulator cannot run under this scenario: more patients screened than
-    MAX_SCREENED, because of the design's size or because the scenario's screening funnel (and, for
-    strata, the share of patients the strata take, ``taken``) lets few patients through."""
+    MAX_SCREENED, because of the design's size or because the scenario's screening funnel (with or
+    without the biomarker assay, ``biomarker_result``, and, for strata, the share of patients the
+    strata take, ``taken``) lets few patients through."""
     looks = design.looks
     assert looks is not None  # a design with looks (checked when the file was read)
-    funnel = expected_funnel(scenario.population)["randomized"]
+    funnel = expected_funnel(scenario.population, biomarker_result)["randomized"]
     if not (funnel > 0 and taken > 0):  # reported with the scenario (funnel) or the strata (no patients)
         return []
     randomizable = looks.max_n / taken * pool_factor + margin
@@ -538,21 +541,25 @@ class LooksFamily:
     def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> LooksDesign:
         from ..config import ConfigError
 
-        problems = endpoint_problems(design, scenario) or capacity_problems(design, scenario)
+        # no strata: every eligible patient is randomized at once, without a biomarker result
+        problems = endpoint_problems(design, scenario) or capacity_problems(design, scenario, biomarker_result=False)
         if problems:
             raise ConfigError(problems)
         rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
-        return LooksDesign(design, scenario, patients, rules, patients.outcomes.assessment_months(design.endpoint.name))
+        return LooksDesign(design, scenario, patients, rules, patients.outcomes.assessment_months(design.endpoint.name),
+                           needs_biomarker_result=False)
 
     def recompile(self, compiled: LooksDesign, design: Design) -> LooksDesign:
         """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
         return LooksDesign(design, compiled.scenario, compiled.patients,
-                           CompiledDesign.from_models(design, compiled.rules.true_rates), compiled.assessment_months)
+                           CompiledDesign.from_models(design, compiled.rules.true_rates), compiled.assessment_months,
+                           compiled.needs_biomarker_result)
 
     def simulate(self, compiled: LooksDesign, streams: TrialStreams, trace=None) -> TrialResults:
         rules = compiled.rules
         enrolled = compiled.patients.enrol(
             streams, rules.max_n, compiled.design.endpoint.name, list(rules.treatments), times=True,
+            biomarker_result=compiled.needs_biomarker_result,
             **enrol_options(trace, None, compiled.patients.population.names),
         )
         if trace is not None:

@@ -942,7 +942,9 @@ _NULL_TOL = 1e-9
 
 
 def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
-    """Checks that need the scenario: endpoint, signatures' strata, triggers that can never fire."""
+    """Checks that need the scenario: endpoint, signatures' strata, triggers that can never fire
+    (patients expected by the maximum duration through the funnel the platform's patients go through:
+    with the biomarker assay when its strata need one)."""
     problems: list[Problem] = []
     pf = design.platform
     ep = scenario.endpoints[design.endpoint.name]
@@ -976,7 +978,8 @@ def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
     need = max(count, it.min_new_outcomes)
     if need:
         share = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
-        expected = expected_randomizable(scenario.population, pf.max_duration_months) * share
+        biomarker_result = plan is not None and plan.biomarker_result
+        expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result) * share
         field = ("every_enrolled" if it.every_enrolled else "every_observed") if count >= it.min_new_outcomes \
             else "min_new_outcomes"
         if need > expected:
@@ -987,18 +990,19 @@ def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
     return problems
 
 
-def platform_capacity_problems(design, scenario) -> list:
+def platform_capacity_problems(design, scenario, biomarker_result: bool) -> list:
     """A platform the simulator cannot run under this scenario: more patients randomized by the
-    maximum duration than MAX_PATIENTS, or screened than MAX_SCREENED."""
+    maximum duration than MAX_PATIENTS, or screened than MAX_SCREENED (through the funnel with the
+    biomarker assay when ``biomarker_result``, without it otherwise)."""
     from ..config.base import MAX_PATIENTS, MAX_SCREENED
     from ..config.population import expected_funnel
 
-    funnel = expected_funnel(scenario.population)["randomized"]
+    funnel = expected_funnel(scenario.population, biomarker_result)["randomized"]
     if not funnel > 0:  # reported with the scenario
         return []
     pf = design.platform
     path, value = "design.platform.max_duration_months", pf.max_duration_months
-    expected = expected_randomizable(scenario.population, pf.max_duration_months)
+    expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result)
     if not expected <= MAX_PATIENTS:
         return [Problem(path, f"about {expected:.3g} patients would be randomized by month {pf.max_duration_months:g} "
                         f"under scenario {scenario.name!r}; the simulator runs at most {MAX_PATIENTS} patients per "
@@ -1021,6 +1025,13 @@ class PlatformCompiled:
     patients: VirtualPatients
     arrays: PlatformDesign
     plan: StrataPlan | None  # None without strata
+
+    @property
+    def needs_biomarker_result(self) -> bool:
+        """Patients wait for a biomarker result before randomization: the platform allocates within
+        strata of a characteristic an assay measures. Without strata every eligible patient is
+        randomized on arrival."""
+        return self.plan is not None and self.plan.biomarker_result
 
     @property
     def platform(self) -> Platform:
@@ -1250,10 +1261,12 @@ class PlatformFamily:
         from ..config import ConfigError
         from ..strata import checked_strata
 
-        problems = platform_capacity_problems(design, scenario)
         plan = None
-        if not problems and design.strata is not None:
+        problems: list[Problem] = []
+        if design.strata is not None:
             plan, problems = checked_strata(design, scenario, patients)
+        if not problems:
+            problems = platform_capacity_problems(design, scenario, plan is not None and plan.biomarker_result)
         if not problems:
             problems = platform_pair_problems(design, scenario, plan)
         if problems:
@@ -1275,11 +1288,13 @@ class PlatformFamily:
 
         pd_, plan = compiled.arrays, compiled.plan
         n_trials = streams.n_trials
-        expected = expected_randomizable(compiled.scenario.population, pd_.max_duration)
+        expected = expected_randomizable(compiled.scenario.population, pd_.max_duration,
+                                         compiled.needs_biomarker_result)
         size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
         while True:
             enrolled = compiled.patients.enrol(
                 streams, size, compiled.design.endpoint.name, list(pd_.treatments), times=True,
+                biomarker_result=compiled.needs_biomarker_result,
                 **enrol_options(trace, None if plan is None else list(plan.markers),
                                 compiled.patients.population.names),
             )

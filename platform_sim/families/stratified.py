@@ -465,6 +465,13 @@ class StratifiedDesign:
     assessment_months: float
 
     @property
+    def needs_biomarker_result(self) -> bool:
+        """Patients wait for a biomarker result before randomization: the strata classify them by a
+        characteristic an assay measures (always, in practice; strata by clinical characteristics alone
+        need none)."""
+        return self.plan.biomarker_result
+
+    @property
     def arm_names(self) -> tuple[str, ...]:
         return self.rules.arm_names
 
@@ -572,8 +579,8 @@ class StratifiedFamily:
             raise ConfigError(problems)
         plan, problems = checked_strata(design, scenario, patients)
         if plan is not None and not problems:
-            problems = capacity_problems(design, scenario, taken=max(1.0 - plan.unclassified, 0.0), pool_factor=1.3,
-                                         margin=128)
+            problems = capacity_problems(design, scenario, plan.biomarker_result,
+                                         taken=max(1.0 - plan.unclassified, 0.0), pool_factor=1.3, margin=128)
         if problems or plan is None:
             raise ConfigError(problems)
         rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
@@ -605,6 +612,7 @@ class StratifiedFamily:
         while True:
             enrolled = compiled.patients.enrol(
                 streams, size, compiled.design.endpoint.name, list(rules.treatments), times=True,
+                biomarker_result=compiled.needs_biomarker_result,
                 **enrol_options(trace, list(plan.markers), compiled.patients.population.names),
             )
             rows = np.arange(n_trials)[:, None]

@@ -49,6 +49,8 @@ class TwoStageDesign:
     r: int
     true_rate: float  # the arm's exact rate among all patients
     assessment_months: float
+    # every eligible patient is treated, whatever their biomarkers: no wait for a biomarker result
+    needs_biomarker_result: bool = False
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -99,16 +101,17 @@ class TwoStageFamily:
                                        f"p1 = {ts.p1:g} ({exc}); raise max_n or give the stages", None)]) from None
         rate = float(patients.truth(design.endpoint.name, [design.arms[0].treatment])[0])
         return TwoStageDesign(design, scenario, patients, n1, r1, n, r, rate,
-                              patients.outcomes.assessment_months(design.endpoint.name))
+                              patients.outcomes.assessment_months(design.endpoint.name), needs_biomarker_result=False)
 
     def recompile(self, compiled: TwoStageDesign, design: Design) -> TwoStageDesign:
         n1, r1, n, r = _stages(design)
         return TwoStageDesign(design, compiled.scenario, compiled.patients, n1, r1, n, r, compiled.true_rate,
-                              compiled.assessment_months)
+                              compiled.assessment_months, compiled.needs_biomarker_result)
 
     def simulate(self, compiled: TwoStageDesign, streams: TrialStreams, trace=None) -> TrialResults:
         c = compiled
         enrolled = c.patients.enrol(streams, c.n, c.design.endpoint.name, [c.design.arms[0].treatment], times=True,
+                                    biomarker_result=c.needs_biomarker_result,
                                     **enrol_options(trace, None, c.patients.population.names))
         response = enrolled.outcomes[:, :c.n, 0].astype(bool)
         stage1 = response[:, :c.n1].sum(axis=1)
