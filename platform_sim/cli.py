@@ -590,7 +590,8 @@ def population(scenario, n_patients, seed, out) -> None:
               help="Fit the final PyMC model to the trial's patients (needs the bayes extra).")
 @click.option("--by", default=None,
               help="Biomarkers of the final model's groups, comma-separated (default: the design's strata, or for "
-                   "an all-comer design the scenario's predictive markers).")
+                   "a design without strata the scenario's predictive markers that screening reports; a design "
+                   "that waits for no biomarker result runs no assay, so only characteristics known at screening).")
 @click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True, help="NUTS draws per chain.")
 @click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True, help="NUTS tuning steps per chain.")
 @click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="Chains.")
@@ -631,6 +632,13 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         bad = [m for m in groups_by if m not in known]
         if bad:
             _fail([f"--by {by}: unknown characteristic(s) {bad}; the scenario has {known}"])
+        from .storyboard import unreported
+
+        never = unreported(spec, groups_by)
+        if never and bayes:
+            _fail([f"--by {by}: {never} are never reported in design {spec.design.name!r}, which randomizes "
+                   "without waiting for a biomarker result (no assay measures them); group by characteristics "
+                   "known at screening, or leave --by out"])
     if bayes:
         try:
             import arviz  # noqa: F401
@@ -659,11 +667,14 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         files.append("history.png")
     if bayes:
         from .bayes.final_analysis import fit_final_analysis, forest_plot, save_netcdf
-        from .storyboard import predictive_markers
+        from .storyboard import predictive_markers, unreported
 
         if groups_by is None and len(spec.truth.strata) == 1:
             # a design with one stratum: group by the markers that modify a treatment's effect in the scenario
-            groups_by = predictive_markers(spec)[:2] or None
+            # and that screening reports (none an assay measures when the design waits for no biomarker result)
+            markers = predictive_markers(spec)
+            never = unreported(spec, markers)
+            groups_by = [m for m in markers if m not in never][:2] or None
         data = story.analysis_data(groups_by)
         endpoint = "survival" if "event" in data else "binary"
         arms = [a for a in spec.design.arm_names if (data["arm"] == a).any()]

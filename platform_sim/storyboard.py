@@ -60,6 +60,10 @@ class Storyboard:
             if unknown:
                 names = [c[len("reported_"):] for c in p.columns if c.startswith("reported_")]
                 raise ValueError(f"unknown characteristic(s) {unknown}; the scenario has {names}")
+            never = unreported(self.spec, by)
+            if never:
+                raise ValueError(f"{never} are never reported in design {self.spec.design.name!r}: it randomizes "
+                                 "without waiting for a biomarker result, so no assay measures them")
             parts = [m + "=" + p[f"reported_{m}"].astype(str).replace("", "unknown") for m in by]
             group = parts[0]
             for part in parts[1:]:
@@ -100,6 +104,16 @@ def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEF
     return Storyboard(spec=spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size, result=one,
                       analyses=story.analyses, patients=story.patients, signatures=story.signatures,
                       allocations=story.allocations, summary=story.summary, timeline=story.timeline)
+
+
+def unreported(spec: Spec, names: list[str]) -> list[str]:
+    """The characteristics of ``names`` that screening never reports in the design's trials: those an
+    assay measures, when the design randomizes without waiting for a biomarker result (a replayed
+    trial of a design that waits reports every characteristic its assays measure)."""
+    if spec.compiled.needs_biomarker_result:
+        return []
+    population = spec.patients.population
+    return [m for m in names if population.needs_assay([m])]
 
 
 def predictive_markers(spec: Spec) -> list[str]:

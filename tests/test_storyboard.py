@@ -14,7 +14,7 @@ from platform_sim.families.platform import PLATFORM_STATUS
 from platform_sim.results import STATUS_NAMES
 from platform_sim.runner import run
 from platform_sim.spec import Spec
-from platform_sim.storyboard import format_story, history_figure, locate, predictive_markers, replay
+from platform_sim.storyboard import format_story, history_figure, locate, predictive_markers, replay, unreported
 
 N_SIMS, CHUNK, SEED = 30, 20, 5
 
@@ -131,13 +131,32 @@ def test_predictive_markers_are_the_treatment_by_marker_interactions():
 
 
 def test_analysis_data_groups_by_reported_markers(look_run):
+    """An all-comer design runs no assay: it can group its patients by what is known at screening
+    (ECOG), never by a biomarker; a stratified design reports the biomarkers its assays measure."""
     spec, _ = look_run
     story = replay(spec, SEED, 3, N_SIMS, CHUNK)
-    data = story.analysis_data(["atm"])
-    assert set(data["group"]) <= {"atm=positive", "atm=negative", "atm=unknown"}
+    data = story.analysis_data(["ecog"])
+    assert set(data["group"]) == {"ecog=ps0", "ecog=ps1"}
     assert len(data) == story.summary["patients_randomized"]
     with pytest.raises(ValueError, match="unknown characteristic"):
         story.analysis_data(["nope"])
+    with pytest.raises(ValueError, match=r"\['atm'\] are never reported in design 'pioneer_rar'"):
+        story.analysis_data(["atm", "ecog"])
+    assert (story.patients["reported_atm"] == "").all()
+    assert (story.patients["reported_ecog"] != "").all()
+
+    stratified = Spec.load("battle_stratified_rar", "pioneer_alternative")
+    data = replay(stratified, SEED, 3, 4, 4).analysis_data(["atm"])
+    groups = set(data["group"])
+    assert groups <= {"atm=positive", "atm=negative", "atm=unknown"} and {"atm=positive", "atm=negative"} <= groups
+
+
+def test_unreported_characteristics_are_the_assayed_ones_of_designs_that_wait_for_none():
+    markers = ["atm", "stk11_or_keap1", "ecog", "histology", "region"]
+    for design in ("pioneer_rar", "allcomer_fixed", "s1400f_two_stage"):
+        assert unreported(Spec.load(design, "pioneer_alternative"), markers) == ["atm", "stk11_or_keap1"]
+    for design in ("lungmap_umbrella", "battle_stratified_rar", "pioneer_platform"):
+        assert unreported(Spec.load(design, "pioneer_alternative"), markers) == []
 
 
 def test_cli_trial_writes_tables_and_matches_the_run(tmp_path):
@@ -178,3 +197,6 @@ def test_cli_trial_errors():
     assert r.exit_code == 2 and "--index 10" in r.output
     r = CliRunner().invoke(main, ["trial", "--by", "nope", "--no-bayes"])
     assert r.exit_code == 2 and "unknown characteristic" in r.output
+    # the default design randomizes without a biomarker result: a final model by ATM would have one group
+    r = CliRunner().invoke(main, ["trial", "--by", "atm,ecog"])
+    assert r.exit_code == 2 and "['atm'] are never reported in design 'pioneer_rar'" in r.output
