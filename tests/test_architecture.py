@@ -59,6 +59,7 @@ def test_every_family_meets_the_contract(design, scenario):
     for method in ("matches", "compile", "recompile", "simulate", "truth", "describe", "story"):
         assert callable(getattr(family, method)), method
     assert all(p.get(spec.design) is not None for p in family.parameters.values())
+    assert isinstance(spec.compiled.needs_biomarker_result, bool)
     results = family.simulate(spec.compiled, Streams(3).for_trials(np.array([4, 9, 2])))
     assert isinstance(results, TrialResults)
     t, k = 3, len(spec.design.arms)

@@ -19,6 +19,13 @@ module with one object that provides
 ``parameters``         the decision thresholds ``calibrate`` may move
 =====================  ===========================================================
 
+Every compiled design says whether its patients wait for a biomarker result before they are
+randomized (``needs_biomarker_result``): a design that classifies, routes or allocates patients by
+a characteristic an assay measures does; an all-comer design does not, and its patients meet no
+assay (no assay failure, turnaround or loss while waiting; see
+:meth:`~platform_sim.population.PopulationModel.block`). The family passes it to
+:meth:`~platform_sim.outcomes.VirtualPatients.enrol`.
+
 Everything outside ``platform_sim.families`` (the runner, ``compare``,
 ``calibrate``, the reports, the trial storyboard, the Python API) goes through
 this contract; :func:`platform_sim.families.family_of` is the only place that
@@ -117,8 +124,9 @@ class Family(Protocol):
         """Whether ``design`` belongs to this family (asked in registry order)."""
 
     def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> Any:
-        """The frozen compiled design; a :class:`~platform_sim.config.ConfigError` lists every
-        problem of the pair that only the family can see."""
+        """The frozen compiled design, with ``needs_biomarker_result`` (bool) among its attributes; a
+        :class:`~platform_sim.config.ConfigError` lists every problem of the pair that only the family
+        can see."""
 
     def recompile(self, compiled: Any, design: Design) -> Any:
         """``compiled`` with ``design``, a design that differs from its own only in decision thresholds:
