@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from .base import PROBLEM_SEPARATOR, Frozen, Name, Problem
+from .base import Frozen, Name, Problem
 from .load import ConfigError, _read_yaml, _validate, resolve, shipped_names
 
 SUITE_PREFIX = "suite:"
@@ -40,29 +40,34 @@ class Suite(Frozen):
 
     name: Name
     description: str = Field(min_length=1, description="what each scenario asks, in a paragraph")
-    null_scenario: Reference = Field(min_length=1)
     scenarios: list[Reference] = Field(min_length=1)
+    null_scenario: Reference = Field(min_length=1)
     designs: list[Reference] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Suite:
+    @field_validator("scenarios", "designs")
+    @classmethod
+    def _distinct(cls, entries: list[str]) -> list[str]:
         problems = []
-        for field in ("scenarios", "designs"):
-            entries = getattr(self, field)
-            for i, entry in enumerate(entries):
-                if not entry.strip():
-                    problems.append(f"{field}[{i}]: an empty entry; give a shipped name or a file path")
-                elif entries.index(entry) != i:
-                    problems.append(f"{field}[{i}]: {entry!r} is listed twice (first at {field}[{entries.index(entry)}])")
-        if self.null_scenario not in self.scenarios:
-            problems.append(f"null_scenario: {self.null_scenario!r} is not one of the suite's scenarios "
-                            f"{self.scenarios}; list it first")
-        elif self.scenarios[0] != self.null_scenario:
-            problems.append(f"scenarios: the null scenario {self.null_scenario!r} must come first, "
-                            f"got {self.scenarios[0]!r} first")
+        for i, entry in enumerate(entries):
+            if not entry.strip():
+                problems.append(f"entry {i} is empty; give a shipped name or a file path")
+            elif entries.index(entry) != i:
+                problems.append(f"entry {i}, {entry!r}, is listed twice (first as entry {entries.index(entry)})")
         if problems:
-            raise ValueError(PROBLEM_SEPARATOR.join(problems))
-        return self
+            raise ValueError("; ".join(problems))
+        return entries
+
+    @field_validator("null_scenario")
+    @classmethod
+    def _null_first(cls, null: str, info: ValidationInfo) -> str:
+        scenarios = info.data.get("scenarios")
+        if scenarios is None:  # reported on its own
+            return null
+        if null not in scenarios:
+            raise ValueError(f"{null!r} is not one of the suite's scenarios {scenarios}; list it first there")
+        if scenarios[0] != null:
+            raise ValueError(f"the null scenario must come first in scenarios, which starts with {scenarios[0]!r}")
+        return null
 
 
 def shipped_suites() -> list[str]:
