@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the same endpoints and the same seven treatments, so every design runs on every scenario.
 PIONEER_SCENARIOS = [
     "pioneer_null", "pioneer_alternative", "s1800a_allcomer", "atm_ceralasertib", "stk11_keap1_ctla4",
-    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift",
+    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift", "allcomer_effect",
+    "stk11_keap1_only", "stk11_keap1_only_poor_assay", "mixed_portfolio",
 ]
 PAIRS = [("pioneer_rar", s) for s in PIONEER_SCENARIOS] + [("benchmark_four_arm", "benchmark_four_arm")]
 PIONEER_ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]

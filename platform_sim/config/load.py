@@ -34,7 +34,7 @@ class ConfigError(Exception):
 
 
 def _shipped_dirs(kind: str) -> list[Path]:
-    folder = "scenarios/populations" if kind == "population" else f"{kind}s"
+    folder = {"population": "scenarios/populations", "suite": "scenarios/suites"}.get(kind, f"{kind}s")
     return [
         Path.cwd() / folder,
         _PACKAGE_DIR.parent / folder,  # a checkout or an editable install
@@ -43,7 +43,7 @@ def _shipped_dirs(kind: str) -> list[Path]:
 
 
 def shipped_names(kind: str) -> list[str]:
-    """Names of the shipped designs or scenarios (``kind`` is 'design' or 'scenario')."""
+    """Names of the shipped files of a kind: 'design', 'scenario', 'population' or 'suite'."""
     names: set[str] = set()
     for d in _shipped_dirs(kind):
         if d.is_dir():
