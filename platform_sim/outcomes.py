@@ -242,6 +242,27 @@ class OutcomesModel:
                 return math.inf
         return float(optimize.brentq(surv, 0.0, hi, xtol=1e-10))
 
+    def effect(self, ep: str, treatment: str, control: str, codes: np.ndarray, prob: np.ndarray) -> float:
+        """Exact effect of ``treatment`` against ``control`` over a profile distribution: on a
+        time-to-event endpoint log(H_treatment(m) / H_control(m)), the log ratio of the
+        cumulative hazards of the two mixtures at the control's median m (the log hazard ratio
+        itself when every profile has the same one); on a binary or landmark endpoint the
+        difference of the rates."""
+        prob = prob / prob.sum()
+        if self.endpoints[ep].kind != "time_to_event":
+            return self.expected(ep, treatment, codes, prob) - self.expected(ep, control, codes, prob)
+
+        def surv(t, tr):
+            return float(prob @ np.exp(-self.cumulative_hazard(ep, tr, codes, t)))
+
+        hi = 1.0
+        while surv(hi, control) > 0.5:
+            hi *= 2.0
+            if hi > 1e6:
+                return math.nan
+        m = optimize.brentq(lambda t: surv(t, control) - 0.5, 0.0, hi, xtol=1e-12)
+        return math.log(math.log(surv(m, treatment)) / math.log(0.5))
+
 
 class VirtualPatients:
     """A scenario's population and outcome models: draws the patients a batch of trials randomizes."""

@@ -293,6 +293,47 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
     )
 
 
+@dataclass(frozen=True)
+class ProfileStrata:
+    """Who is randomized where, by true profile, exactly (every stratum open).
+
+    ``codes`` (R, C): distinct true profiles over every characteristic of the population (those
+    not asked for are 0, meaningless); ``prob`` (R,): their share of randomizable patients;
+    ``weights`` (R, S): the share of randomizable patients who have profile r and are randomized in
+    stratum s (screening, misclassification and routing included; a row sums to at most
+    ``prob``); ``member`` (R, S): the strata a patient with profile r belongs to by the design's
+    definitions, every characteristic reported correctly.
+    """
+
+    codes: np.ndarray
+    prob: np.ndarray
+    weights: np.ndarray
+    member: np.ndarray
+
+
+def profile_strata(population: PopulationModel, plan: StrataPlan | None, characteristics: list[str]) -> ProfileStrata:
+    """The exact :class:`ProfileStrata` of a design's strata (``plan``; None: one stratum of all
+    patients) over the true ``characteristics`` (with what they are drawn from)."""
+    if plan is None:
+        codes, prob = population.distribution(list(characteristics))
+        return ProfileStrata(codes, prob, prob[:, None].copy(), np.ones((prob.size, 1), dtype=bool))
+    true, observed, p = reported_distribution(population, list(plan.markers), list(characteristics))
+    n = plan.n_strata
+    weights = route_shares(plan.classifier(observed), n, plan.other, plan.random_overlap) * p[:, None]
+    columns = sorted(population.closure(set(plan.markers) | set(characteristics)), key=population.index.__getitem__)
+    keep = [population.index[c] for c in columns]
+    key = true[:, keep]
+    unique, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    codes = np.zeros((unique.shape[0], true.shape[1]), dtype=true.dtype)
+    codes[:, keep] = unique
+    prob = np.bincount(inverse, weights=p, minlength=unique.shape[0])
+    w = np.zeros((unique.shape[0], n))
+    np.add.at(w, inverse, weights)
+    member = route_shares(plan.classifier(codes), n, plan.other, True) > 0
+    return ProfileStrata(codes, prob, w, member)
+
+
 def strata_problems(design: Design, scenario: Scenario, patients=None) -> list[Problem]:
     """Problems of a stratified design under a scenario: unknown markers or levels, strata
     nobody can enter, overlapping sub-studies without a rule."""
@@ -461,6 +502,7 @@ def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
 
 
 __all__ = [
-    "Classifier", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "reported_distribution",
+    "Classifier", "ProfileStrata", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "profile_strata",
+    "reported_distribution",
     "route", "route_shares", "strata_problems", "stratum_names", "tally_strata",
 ]

@@ -7,7 +7,7 @@ of design is one module with one family object, added to :data:`FAMILIES`.
 from __future__ import annotations
 
 from ..config import Design
-from .base import Description, Family, Parameter, Section, Table
+from .base import Description, Family, Parameter, Section, Size, Table
 from .looks import LOOKS
 from .platform import PLATFORM
 from .stratified import STRATIFIED
@@ -33,4 +33,4 @@ def family_named(name: str) -> Family:
     raise ValueError(f"no design family {name!r}; families are {[f.name for f in FAMILIES]}")
 
 
-__all__ = ["FAMILIES", "Description", "Family", "Parameter", "Section", "Table", "family_named", "family_of"]
+__all__ = ["FAMILIES", "Description", "Family", "Parameter", "Section", "Size", "Table", "family_named", "family_of"]

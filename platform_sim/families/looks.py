@@ -47,7 +47,17 @@ from ..results import (
 )
 from ..rules import CONTINUE, decide
 from ..streams import RANDOMIZATION, TrialStreams
-from .base import Description, Parameter, Section, Table, enrol_options, setting
+from .base import (
+    Description,
+    Parameter,
+    Section,
+    Size,
+    Table,
+    accrual_months,
+    enrol_options,
+    resize_sample_sizes,
+    setting,
+)
 
 # Rate differences within this of a threshold count as reaching it (0.25 - 0.22 == 0.03 in floating point).
 _TOL = 1e-9
@@ -574,6 +584,19 @@ class LooksFamily:
 
     def truth(self, compiled: LooksDesign) -> Truth:
         return look_truth(compiled.rules, compiled.rules.true_rates, compiled.design.clinically_relevant_difference)
+
+    def size(self, compiled: LooksDesign) -> Size:
+        n = compiled.rules.max_n
+        return Size(n, accrual_months(compiled.patients.population.config, n, 1.0, compiled.needs_biomarker_result))
+
+    def resize(self, compiled: LooksDesign, max_n: int | None = None, months: float | None = None) -> Design:
+        return resize_sample_sizes(compiled.design, compiled.patients.population.config, compiled.rules.max_n, 1.0,
+                                   max_n, months, compiled.needs_biomarker_result)
+
+    def profiles(self, compiled: LooksDesign, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, None, characteristics)
 
     def describe(self, compiled: LooksDesign) -> Description:
         d = compiled.design

@@ -1052,25 +1052,9 @@ class PlatformCompiled:
 
 
 def _true_effect(compiled: PlatformCompiled, treatment: str, control: str, codes, w) -> float:
-    """Exact effect of ``treatment`` against ``control`` among patients with profile weights ``w``:
-    on survival log(H_arm(m) / H_control(m)) at the control's median m; on a binary endpoint the
-    difference of the rates."""
-    from scipy import optimize
-
-    out = compiled.patients.outcomes
-    ep = compiled.design.endpoint.name
-    w = w / w.sum()
-    if not compiled.arrays.survival:
-        return out.expected(ep, treatment, codes, w) - out.expected(ep, control, codes, w)
-
-    def surv(t, tr):
-        return float(w @ np.exp(-out.cumulative_hazard(ep, tr, codes, t)))
-
-    hi = 1.0
-    while surv(hi, control) > 0.5:
-        hi *= 2.0
-    m = optimize.brentq(lambda t: surv(t, control) - 0.5, 0.0, hi, xtol=1e-12)
-    return math.log(math.log(surv(m, treatment)) / math.log(0.5))
+    """Exact effect of ``treatment`` against ``control`` among patients with profile weights ``w``
+    (:meth:`~platform_sim.outcomes.OutcomesModel.effect`)."""
+    return compiled.patients.outcomes.effect(compiled.design.endpoint.name, treatment, control, codes, w)
 
 
 def platform_truth(compiled: PlatformCompiled) -> Truth:
@@ -1329,6 +1313,27 @@ class PlatformFamily:
 
     def truth(self, compiled: PlatformCompiled):
         return platform_truth(compiled)
+
+    def size(self, compiled: PlatformCompiled):
+        from .base import Size
+
+        return Size(None, float(compiled.platform.max_duration_months))
+
+    def resize(self, compiled: PlatformCompiled, max_n: int | None = None, months: float | None = None) -> Design:
+        from ..config import ConfigError, parse_design
+
+        if max_n is not None or months is None:
+            raise ConfigError([Problem("design.platform", f"{compiled.design.name!r} is a platform whose sample size "
+                                       "follows from its calendar (max_duration_months) and its arms' caps; size it by "
+                                       "duration instead", None)])
+        data = compiled.design.model_dump()
+        data["platform"]["max_duration_months"] = float(months)
+        return parse_design(data)
+
+    def profiles(self, compiled: PlatformCompiled, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, compiled.plan, characteristics)
 
     def describe(self, compiled: PlatformCompiled):
         from .base import Description, Section, Table

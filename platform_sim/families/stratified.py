@@ -56,7 +56,16 @@ from ..results import (
 from ..rules import CONTINUE, decide
 from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata
 from ..streams import RANDOMIZATION, TrialStreams
-from .base import Description, Parameter, Section, Table, enrol_options, setting
+from .base import (
+    Description,
+    Parameter,
+    Section,
+    Size,
+    Table,
+    enrol_options,
+    scale_design,
+    setting,
+)
 from .looks import (
     SELECTION_STRATEGIES,
     SUPERIORITY,
@@ -561,6 +570,38 @@ def strata_section(design: Design, plan: StrataPlan) -> Section:
     return Section("Strata", tuple(paragraphs), tuple(tables))
 
 
+def _planned(compiled: StratifiedDesign, factor: float) -> tuple[int, float]:
+    """(patients, months) the design randomizes at most, and when it is expected to have randomized
+    them, with every sample size scaled by ``factor``: each stratum fills at its share of the
+    patients passing screening until its cap, and the trial until its maximum sample size."""
+    from ..config.population import expected_randomizable
+
+    population = compiled.patients.population.config
+    max_n = factor * compiled.rules.max_n
+    caps = np.minimum(compiled.plan.caps.astype(float) * factor, max_n)
+    prevalence = compiled.plan.prevalence
+    reachable = prevalence > 0
+    total = min(max_n, float(caps[reachable].sum()))
+
+    def count(t: float) -> float:
+        passing = expected_randomizable(population, t, compiled.needs_biomarker_result)
+        return min(max_n, float(np.minimum(caps[reachable], passing * prevalence[reachable]).sum()))
+
+    hi = 1.0
+    while count(hi) < total * (1 - 1e-9):
+        hi *= 2.0
+        if hi > 1e5:
+            return int(round(total)), float("inf")
+    lo = 0.0
+    for _ in range(100):
+        mid = (lo + hi) / 2.0
+        if count(mid) < total * (1 - 1e-9):
+            lo = mid
+        else:
+            hi = mid
+    return int(round(total)), hi
+
+
 class StratifiedFamily:
     """Designs with looks whose patients are classified into strata or sub-studies by biomarker
     (see the module docstring)."""
@@ -677,6 +718,31 @@ class StratifiedFamily:
 
     def truth(self, compiled: StratifiedDesign) -> Truth:
         return stratum_truth(compiled.rules, compiled.plan, compiled.design.clinically_relevant_difference)
+
+    def size(self, compiled: StratifiedDesign) -> Size:
+        n, months = _planned(compiled, 1.0)
+        return Size(n, months)
+
+    def resize(self, compiled: StratifiedDesign, max_n: int | None = None, months: float | None = None) -> Design:
+        if max_n is not None:
+            factor = max_n / _planned(compiled, 1.0)[0]
+        else:
+            lo, hi = 1e-3, 1.0
+            while _planned(compiled, hi)[1] < float(months or 0.0) and hi < 1e3:
+                hi *= 2.0
+            for _ in range(60):
+                mid = (lo + hi) / 2.0
+                if _planned(compiled, mid)[1] < float(months or 0.0):
+                    lo = mid
+                else:
+                    hi = mid
+            factor = hi
+        return scale_design(compiled.design, factor)
+
+    def profiles(self, compiled: StratifiedDesign, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, compiled.plan, characteristics)
 
     def describe(self, compiled: StratifiedDesign) -> Description:
         d = compiled.design

@@ -30,7 +30,7 @@ from ..outcomes import VirtualPatients
 from ..posterior.simon import simon_design
 from ..results import EFFECTIVE, FUTILE, TrialResults, Truth
 from ..streams import TrialStreams
-from .base import Description, Parameter, Section, Table, enrol_options, setting
+from .base import Description, Parameter, Section, Size, Table, accrual_months, enrol_options, setting
 
 STOP_NAMES = ("stage_1_futility", "end")
 _TOL = 1e-9
@@ -158,6 +158,20 @@ class TwoStageFamily:
             null_in_stratum=one & null, control=-1, value_name="response rate",
             effect_scale="rate above p0", effect_better=1.0,
         )
+
+    def size(self, compiled: TwoStageDesign) -> Size:
+        return Size(compiled.n, accrual_months(compiled.patients.population.config, compiled.n, 1.0,
+                                               compiled.needs_biomarker_result))
+
+    def resize(self, compiled: TwoStageDesign, max_n: int | None = None, months: float | None = None) -> Design:
+        raise ConfigError([Problem("design.two_stage", f"{compiled.design.name!r} is a two-stage design whose stage "
+                                   "sizes and responder boundaries are derived together; resize it by giving a new "
+                                   "alpha, power or rates, not by scaling", None)])
+
+    def profiles(self, compiled: TwoStageDesign, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, None, characteristics)
 
     def describe(self, compiled: TwoStageDesign) -> Description:
         c = compiled
