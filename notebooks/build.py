@@ -183,12 +183,12 @@ def allcomer_vs_biomarker():
                           "rate at which each design claims that arm effective (`p_claimed`), among all patients or "
                           "in the ATM stratum, and how many patients the arm takes there (`mean_n`):"),
         new_code_cell(
-            "arm = table[(table[\"scenario\"] == \"atm_ceralasertib\") & (table[\"arm\"] == \"durva_ceralasertib\")\n"
+            "arm = table[(table[\"scenario\"] == \"atm_ceralasertib\") & (table[\"treatment\"] == \"durva_ceralasertib\")\n"
             "            & (table[\"level\"] == \"subgroup\")].copy()\n"
             "arm[\"value \u00b1 MCSE\"] = [f\"{v:.3f} \u00b1 {e:.3f}\" if m.startswith(\"p_\") else f\"{v:.1f} \u00b1 {e:.1f}\"\n"
             "                       for v, e, m in zip(arm[\"value\"], arm[\"mcse\"], arm[\"metric\"])]\n"
             "arm.pivot_table(index=[\"design\", \"subgroup\", \"role\"], columns=\"metric\", values=\"value \u00b1 MCSE\",\n"
-            "                aggfunc=\"first\", sort=False)[[\"p_claimed\", \"mean_n\"]]"),
+            "                aggfunc=\"first\", sort=False)[[\"p_claimed\", \"n\"]]"),
         new_markdown_cell("## What selection costs: screening, strata that fill slowly, calendar time\n\n"
                           "Biomarker routing screens more patients per randomized patient (assay failures, waiting "
                           "for results, strata that have closed) and small strata take long to fill."),

@@ -52,7 +52,10 @@ __all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "Calibration", "ca
 CRITERIA = {
     "fwer": "family-wise error rate: P(at least one truly null arm declared effective)",
     "per_arm": "largest per-arm error: max over truly null arms of P(arm declared effective)",
+    "any_claim": "P(at least one arm declared effective): the family-wise error rate under a global null, whatever "
+                 "the design's own subgroups",
 }
+_CRITERION_WORDS = {"fwer": "FWER", "per_arm": "largest per-arm error", "any_claim": "P(any claim)"}
 #: Rules that exist but cannot hold a type I error, and why.
 _NOT_TYPE_I = {
     "inferiority": "drops arms that are worse than the control (or unlikely to be best); it never declares an arm "
@@ -160,6 +163,7 @@ class _Judged:
     fwer: np.ndarray
     power: np.ndarray
     null_declared: np.ndarray
+    any_claim: np.ndarray
 
 
 class _Judge:
@@ -178,7 +182,8 @@ class _Judge:
         claimed = np.asarray(results.claimed, dtype=bool)
         declared = claimed[:, self._null[:, 0], self._null[:, 1]] if len(self._null) else \
             np.zeros((results.n_trials, 0), dtype=bool)
-        return _Judged(np.asarray(values["fwer"], dtype=float), np.asarray(values["power"], dtype=float), declared)
+        return _Judged(np.asarray(values["fwer"], dtype=float), np.asarray(values["power"], dtype=float), declared,
+                       np.asarray(values["p_any_claim"], dtype=float))
 
 
 def _unit(truth, k: int, g: int) -> str:
@@ -214,6 +219,8 @@ class _Error:
 def _error(judged: _Judged, criterion: str, units: list[str]) -> _Error:
     if criterion == "fwer":
         return _Error(*_proportion(judged.fwer), "")
+    if criterion == "any_claim":
+        return _Error(*_proportion(judged.any_claim), "")
     rates = judged.null_declared.mean(axis=0)
     j = int(np.argmax(rates))
     return _Error(*_proportion(judged.null_declared[:, j]), units[j])
@@ -280,6 +287,7 @@ class Calibration:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     bounds: tuple[float, float] = DEFAULT_BOUNDS
     tolerance: float = DEFAULT_TOLERANCE
+    knob: _Knob | None = None  # how the threshold moves (to put other values in the design)
 
     @property
     def setting(self) -> str:
@@ -378,7 +386,7 @@ def calibrate(
     knob = _knob(base, param)
     judges = [_Judge(s) for s in nulls]
     empty = [s.scenario.name for s, j in zip(nulls, judges) if not j.null_units]
-    if empty:
+    if empty and criterion != "any_claim":
         raise ConfigError([Problem("null_scenarios", "no arm of the design is truly null there, so it has no type I "
                                    "error to hold; use it as an alternative scenario", ", ".join(empty))])
 
@@ -408,7 +416,7 @@ def calibrate(
         looser_values=lo_values, design_threshold=knob.design_threshold, design_values=knob.design_values,
         binding_scenario=nulls[binding].scenario.name, design=search.design(hi_values), curve=curve,
         summary=summary, monotone=monotone, notes=notes, n_sims=n_sims, seed=seed, chunk_size=chunk_size,
-        bounds=(loose, tight), tolerance=float(tolerance),
+        bounds=(loose, tight), tolerance=float(tolerance), knob=knob,
     )
 
 
@@ -426,7 +434,7 @@ def _bisect(search: _Search, knob: _Knob, target: float, loose: float, tight: fl
             raise ConfigError([Problem("bounds", f"the {name} threshold {c:g} gives an invalid design: {p.format()}", c)
                                for p in exc.problems]) from None
         ends[name] = values
-    crit = "FWER" if search.criterion == "fwer" else "the largest per-arm error"
+    crit = _CRITERION_WORDS[search.criterion]
     hi, lo = ends["tightest"], ends["loosest"]
     errors = search.evaluate(hi)
     if max(e.value for e in errors) > target:
@@ -480,7 +488,7 @@ def _monotonicity(curve: pd.DataFrame, criterion: str) -> tuple[bool, list[str]]
         rises = np.flatnonzero(np.diff(e) > 0)
         if rises.size:
             i = rises[0]
-            name = "FWER" if criterion == "fwer" else "largest per-arm error"
+            name = _CRITERION_WORDS[criterion]
             notes.append(f"NOT MONOTONE: in {scen!r} the {name} rises from {e[i]:.4f} at threshold {_fmt(t[i])} "
                          f"to {e[i + 1]:.4f} at the tighter {_fmt(t[i + 1])} ({rises.size} rise(s) over the evaluated "
                          "points); the bisection found a crossing, not necessarily the loosest threshold that holds "
@@ -541,7 +549,7 @@ def planned_trials(n_nulls: int, n_alternatives: int, n_sims: int, bounds=DEFAUL
 def format_calibration(cal: Calibration, digits: int = 4) -> str:
     """Plain-text report: the evaluated curve (one column per null scenario), the calibrated
     threshold, the error it achieves and the power it gives, each with its MCSE."""
-    crit = "FWER" if cal.criterion == "fwer" else "largest per-arm error"
+    crit = _CRITERION_WORDS[cal.criterion]
     lines = [f"{cal.path} of {cal.design_name}: {crit} <= {cal.target:g} in every null scenario"]
     if cal.per_look:
         lines.append("  (one value per look, moved together on the logit scale; 'threshold' is the loosest look's)")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from platform_sim import oc
@@ -18,6 +20,8 @@ from platform_sim.posterior.simon import simon_oc
 from platform_sim.runner import run
 from platform_sim.spec import Spec
 from platform_sim.storyboard import format_story, replay
+
+ROOT = Path(__file__).resolve().parents[1]
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
 N_SIMS = 4000
@@ -111,14 +115,23 @@ def test_calibrate_says_there_is_nothing_to_calibrate():
         calibrate([spec], 0.05, n_sims=10)
 
 
-def test_the_shipped_design_runs_compares_and_replays():
+def test_the_shipped_design_runs_compares_and_replays(tmp_path):
     """The shipped S1400F-like design through the command line, in a comparison beside a design with
     looks, and as a storyboard of one trial."""
     result = CliRunner().invoke(main, ["run", "--design", "s1400f_two_stage", "--scenario", "stk11_keap1_ctla4",
                                        "--n-sims", "200", "--quiet"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "single-arm two-stage design" in result.output and "P(stopped early)" in result.output
-    table = compare(["s1400f_two_stage", "allcomer_fixed"], ["stk11_keap1_ctla4"], 30, 1).table
+    # the two designs analyse different endpoints: the scenario must say which one claims are judged on
+    with pytest.raises(ConfigError, match="different endpoints"):
+        compare(["s1400f_two_stage", "allcomer_fixed"], ["stk11_keap1_ctla4"], 30, 1)
+    data = yaml.safe_load((ROOT / "scenarios" / "stk11_keap1_ctla4.yaml").read_text())
+    data["yardstick"] = dict(data.get("yardstick") or {}, endpoint="orr", relevant_difference=0.15)
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "populations").symlink_to(ROOT / "scenarios" / "populations")
+    (folder / "judged_on_orr.yaml").write_text(yaml.safe_dump(data))
+    table = compare(["s1400f_two_stage", "allcomer_fixed"], [str(folder / "judged_on_orr.yaml")], 30, 1).table
     assert {"s1400f_two_stage", "allcomer_fixed"} == set(table.design)
     spec = Spec.load("s1400f_two_stage", "stk11_keap1_ctla4")
     story = replay(spec, seed=1, index=3, n_sims=10)

@@ -341,10 +341,10 @@ def load_compare(run_dir: Path) -> CompareDir:
                                    "with --out)", file=str(run_dir))])
     if not (run_dir / COMPARISON_FILE).is_file():
         raise ConfigError([Problem(COMPARISON_FILE, "missing from the compare directory", file=str(run_dir))])
-    numeric = ["value", "mcse", "diff_vs_reference", "diff_se"]
+    numeric = ["value", "mcse", "lower", "upper", "n", "diff_vs_reference", "diff_se", "diff_lower", "diff_upper"]
     table_ = pd.read_csv(run_dir / COMPARISON_FILE, keep_default_na=False, na_values={c: [""] for c in numeric},
-                         dtype={"design": str, "scenario": str, "level": str, "arm": str, "subgroup": str,
-                                "role": str, "metric": str})
+                         dtype={"design": str, "scenario": str, "level": str, "arm": str, "treatment": str,
+                                "subgroup": str, "role": str, "metric": str} | {c: float for c in numeric})
     specs = {}
     problems = []
     for pair in pairs:
@@ -373,7 +373,7 @@ def _side_by_side(cd: CompareDir) -> str:
 
 
 def _arm_level(cd: CompareDir, level: str) -> str:
-    from ..compare import ARM_METRICS, SUBGROUP_METRICS
+    from ..compare import ARM_METRICS, CELL_METRICS
 
     t = cd.table[cd.table["level"] == level]
     if t.empty:
@@ -381,9 +381,9 @@ def _arm_level(cd: CompareDir, level: str) -> str:
     designs = list(dict.fromkeys(cd.table["design"]))
     reference = cd.manifest.get("reference", "")
     others = [d for d in designs if d != reference]
-    keys = ["scenario", "arm"] + (["subgroup"] if level == "subgroup" else [])
+    keys = ["scenario", "treatment", "subgroup"] if level == "subgroup" else ["scenario", "arm"]
     parts = []
-    for metric, meaning in (SUBGROUP_METRICS if level == "subgroup" else ARM_METRICS).items():
+    for metric, meaning in (CELL_METRICS if level == "subgroup" else ARM_METRICS).items():
         m = t[t["metric"] == metric]
         rows = []
         for key, block in m.groupby(keys, sort=False):
@@ -396,7 +396,7 @@ def _arm_level(cd: CompareDir, level: str) -> str:
                     if d in block.index else "" for d in others]
             rows.append(row)
         header = keys + ["truth"] + designs + [f"{d} − {reference}" for d in others]
-        where = "arm and subgroup" if level == "subgroup" else "arm"
+        where = "treatment and subgroup" if level == "subgroup" else "arm"
         parts.append(table(header, rows, f"{metric} by {where}: {meaning}"))
     return "".join(parts)
 
