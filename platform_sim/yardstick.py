@@ -13,11 +13,12 @@ subgroup a treatment is judged against the standard of care on one endpoint:
 
 A design's claim for a treatment covers the patients of the subgroups it was made
 in, by the design's definitions read on true characteristics (as a label would be
-read). It counts as a claim in a yardstick subgroup when the treatment's claims
-together cover every patient profile of that subgroup. A claim for all patients
-therefore counts in every subgroup: true where the treatment works there, false
-where it is null. A claim in a stratum counts in the subgroups the stratum contains
-and not in those it only overlaps.
+read). It counts as a claim in every yardstick subgroup whose patients it reaches:
+the label recommends the treatment to them. A claim for all patients therefore
+counts in every subgroup: true where the treatment works there, false where it is
+null. A claim in a stratum counts in each subgroup the stratum shares patients
+with, so a claim for TROP2-positive patients is a false claim in an STK11-wild-type
+subgroup where the treatment is null, whichever markers the yardstick is read on.
 
 Patients are counted per subgroup exactly in expectation: the patients a trial
 randomized to an arm in a stratum, times the exact share of each subgroup among the
@@ -308,24 +309,20 @@ def reading(spec: Spec, ys: Yardstick) -> Reading:
 
 
 def cell_times(results: TrialResults, r: Reading) -> np.ndarray:
-    """(T, D, Y) months from the opening to the time each treatment's claims first cover each
+    """(T, D, Y) months from the opening to each treatment's first claim that reaches each
     yardstick subgroup (inf: never)."""
     claimed = np.asarray(results.claimed, dtype=bool)
     month = np.where(np.isnan(results.claim_month), np.asarray(results.duration_months, dtype=float)[:, None, None],
                      results.claim_month)
     month = np.where(claimed, month, np.inf)  # (T, K, G)
     T, K, G = month.shape
-    R = r.covers.shape[1]
-    row = np.full((T, K, R), np.inf)
-    for g in range(G):
-        row = np.where(r.covers[g][None, None, :], np.minimum(row, month[:, :, g, None]), row)
     ys = r.yardstick
     D, Y = len(ys.treatments), len(ys.subgroups)
     cell = np.full((T, K, Y), np.inf)
     for y in range(Y):
-        rows = r.row_subgroup == y
-        if rows.any():
-            cell[:, :, y] = row[:, :, rows].max(axis=2)
+        reaches = r.covers[:, r.row_subgroup == y].any(axis=1)  # (G,) the design's subgroups with patients of y
+        if reaches.any():
+            cell[:, :, y] = month[:, :, reaches].min(axis=2)
     out = np.full((T, D, Y), np.inf)
     for k in range(K):
         d = r.drug[k]
