@@ -344,7 +344,7 @@ def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
 
 @main.command()
 @click.option("--designs", "designs", multiple=True, required=True,
-              help="Design files or shipped names (repeat the option, or separate with commas).")
+              help="Design files, shipped names or suite:NAME (repeat the option, or separate with commas).")
 @click.option("--scenarios", "scenarios", multiple=True, required=True,
               help="Scenario files, shipped names or suite:NAME (repeat the option, or separate with commas).")
 @click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair.")
@@ -363,7 +363,7 @@ def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
                    "accrual duration.")
 @click.option("--frontier/--no-frontier", default=True, show_default=True,
               help="With calibration, also run every design at thresholds around the calibrated one (a quarter of "
-                   "--n-sims each) for the power-versus-FWER frontier.")
+                   "--n-sims each, at least 100 and at most --n-sims) for the power-versus-FWER frontier.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
               help="How to print the side-by-side table.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -384,10 +384,10 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
     sized like the reference design.
     """
     from .compare import compare as run_comparison, format_calibration_table, planned_trials, side_by_side, winners
-    from .config import expand_scenarios
+    from .config import expand_designs, expand_scenarios
 
-    designs = [x for d in designs for x in d.split(",") if x]
     try:
+        designs = expand_designs([x for d in designs for x in d.split(",") if x])
         scenarios = expand_scenarios([x for s in scenarios for x in s.split(",") if x])
     except ConfigError as exc:
         _fail(exc.problems)

@@ -299,8 +299,8 @@ def compare(
             pairs += p
         if calibrations and frontier:
             out.frontier = _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yardsticks,
-                                     frontier_sims or max(100, n_sims // 4), seed, workers, chunk_size, progress,
-                                     executor)
+                                     frontier_sims or frontier_trials(n_sims), seed, workers, chunk_size, progress,
+                                     executor, pd.DataFrame(rows, columns=_COLUMNS), out.calibration)
     finally:
         if own and executor is not None:
             executor.close()
@@ -318,6 +318,12 @@ _COLUMNS = ["design", "scenario", "level", "arm", "treatment", "subgroup", "role
 _PAIR_COLUMNS = ["scenario", "metric", "design_a", "design_b", "diff", "se", "lower", "upper"]
 
 
+def frontier_trials(n_sims: int) -> int:
+    """Simulated trials per frontier point by default: a quarter of ``n_sims``, at least 100, and
+    never more than ``n_sims``."""
+    return max(min(100, n_sims), n_sims // 4)
+
+
 def planned_trials(n_designs: int, n_scenarios: int, n_sims: int, calibrating: bool, frontier: bool = True,
                    frontier_sims: int | None = None) -> int:
     """Simulated trials a comparison runs at most (for a progress bar)."""
@@ -327,7 +333,7 @@ def planned_trials(n_designs: int, n_scenarios: int, n_sims: int, calibrating: b
     if calibrating:
         total += n_designs * calibration_trials(1, 0, n_sims)
         if frontier:
-            total += n_designs * len(_FRONTIER_SHIFTS) * (n_scenarios + 1) * (frontier_sims or max(100, n_sims // 4))
+            total += n_designs * len(_FRONTIER_SHIFTS) * (n_scenarios + 1) * (frontier_sims or frontier_trials(n_sims))
     return total
 
 
@@ -420,9 +426,11 @@ def _row(design, scenario, level, arm, treatment, subgroup, role, metric, x, oth
 
 
 def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yardsticks, n_sims, seed, workers,
-              chunk_size, progress, executor) -> pd.DataFrame:
+              chunk_size, progress, executor, table: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
     """FWER on the null scenario and power on every other scenario at the calibrated threshold moved
-    by each of ``_FRONTIER_SHIFTS`` on the logit scale (every look's value moves together)."""
+    by each of ``_FRONTIER_SHIFTS`` on the logit scale (every look's value moves together), run with
+    ``n_sims`` trials; the calibrated threshold's own point is the calibration's FWER and the
+    comparison's power, with all their trials."""
     from .calibrate import _expit, _logit
 
     rows = []
@@ -430,7 +438,20 @@ def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yar
         cal = calibrations[d]
         knob = cal.knob
         assert knob is not None
-        settings = [("calibrated", 0.0, cal.values)]
+        thresholds = ", ".join(f"{t:.10g}" for t in cal.values)
+        c = calibration[calibration.design == names[d]].iloc[0]
+        rows.append({"design": names[d], "setting": "calibrated", "shift": 0.0, "threshold": min(cal.values),
+                     "thresholds": thresholds, "scenario": c.null_scenario, "null": True, "metric": "fwer",
+                     "value": c.fwer, "mcse": c.fwer_mcse, "lower": c.fwer_lower, "upper": c.fwer_upper,
+                     "n": c.n_sims})
+        power = table[(table.design == names[d]) & (table.level == "trial") & (table.metric == "power")]
+        for r in power.itertuples():
+            if r.scenario == c.null_scenario or not np.isfinite(r.value):
+                continue
+            rows.append({"design": names[d], "setting": "calibrated", "shift": 0.0, "threshold": min(cal.values),
+                         "thresholds": thresholds, "scenario": r.scenario, "null": False, "metric": "power",
+                         "value": r.value, "mcse": r.mcse, "lower": r.lower, "upper": r.upper, "n": r.n})
+        settings = []
         for shift in _FRONTIER_SHIFTS:
             c = float(_expit(_logit(cal.threshold) + shift))
             if not 0.0 < c < 1.0:
@@ -460,16 +481,37 @@ def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yar
 # --------------------------------------------------------------------------- winners and text
 
 
+#: Metrics averaged only over the trials that make a true claim, and the rate of such trials: a
+#: design competes on them only when its rate is at least half the best design's, so that a design
+#: that rarely finds the drug is not "fastest" on the few trials where it does.
+CONDITIONAL = {"months_to_first_true_claim": "power"}
+
+
 def winners(comparison: Comparison) -> pd.DataFrame:
     """For every scenario and trial-level yardstick metric with a better direction: the best design,
     the runner-up, the paired difference best - runner-up with its 95% interval (common random
-    numbers), and whether the interval excludes 0 (``clear``)."""
+    numbers), and whether the interval excludes 0 (``clear``). On a metric of :data:`CONDITIONAL`
+    only designs whose rate is at least half the best rate compete."""
     t = comparison.table
-    t = t[(t.level == "trial") & t.metric.isin(list(BETTER))]
+    trial = t[t.level == "trial"]
+    t = trial[trial.metric.isin(list(BETTER))]
     pairs = comparison.pairs
     rows = []
     for (scenario, metric), part in t.groupby(["scenario", "metric"], sort=False):
         part = part[np.isfinite(part.value)]
+        if metric in CONDITIONAL:
+            rate = trial[(trial.scenario == scenario) & (trial.metric == CONDITIONAL[metric])]
+            rate = rate.set_index("design")["value"]
+            best_rate = rate.max() if len(rate) else np.nan
+            if not np.isfinite(best_rate) or best_rate <= 0:
+                continue
+            part = part[part.design.map(rate).fillna(0) >= best_rate / 2]
+            if len(part) == 1:
+                only = part.iloc[0]
+                rows.append({"scenario": scenario, "metric": metric, "best": only.design, "value": only.value,
+                             "mcse": only.mcse, "runner_up": "", "runner_up_value": np.nan, "diff": np.nan,
+                             "diff_lower": np.nan, "diff_upper": np.nan, "clear": False})
+                continue
         if len(part) < 2:
             continue
         direction = BETTER[metric]
@@ -513,12 +555,17 @@ def format_winners(table: pd.DataFrame) -> str:
                 continue
             diff = part.at[m, "diff"] / (1e6 if m == "cost" else 1.0)
             digits = 3 if _is_proportion(m) else 1
-            row.append(f"{part.at[m, 'best']} ({diff:+.{digits}f}{'*' if part.at[m, 'clear'] else ''})")
+            shown = (f"{diff:+.{digits}f}" if np.isfinite(diff)
+                     else "sole contender" if not part.at[m, "runner_up"] else "not paired")
+            row.append(f"{part.at[m, 'best']} ({shown}{'*' if part.at[m, 'clear'] else ''})")
         body.append(row)
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines = ["Best design per scenario (paired difference from the runner-up; * its 95% interval excludes 0)"]
     for r in [header, ["-" * w for w in widths]] + body:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    if "months_to_first_true_claim" in columns:
+        lines.append("months_to_first_true_claim: among the designs with at least half the best power (sole "
+                     "contender: no other has)")
     return "\n".join(lines)
 
 

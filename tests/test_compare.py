@@ -326,3 +326,29 @@ def test_winners_name_the_better_design_with_a_paired_interval(variants):
     assert row.best == "fixed_lenient" and row["diff"] > 0 and row.clear  # the looser threshold claims more
     row = w.loc[("trop2_adc", "fwer")]
     assert row.best == "allcomer_fixed" and row["diff"] < 0
+
+
+def test_a_design_that_rarely_finds_the_drug_is_not_fastest_to_find_it():
+    """months_to_first_true_claim averages over the trials with a true claim only: a design with
+    less than half the best power does not compete on it, however quick its few claims."""
+    from types import SimpleNamespace
+
+    rows = []
+    for design, power, months in (("rare", 0.06, 14.0), ("often", 0.40, 21.0), ("middling", 0.25, 19.0)):
+        rows += [{"scenario": "s", "level": "trial", "metric": "power", "design": design, "value": power,
+                  "mcse": 0.01},
+                 {"scenario": "s", "level": "trial", "metric": "months_to_first_true_claim", "design": design,
+                  "value": months, "mcse": 0.5}]
+    pairs = pd.DataFrame([
+        {"scenario": "s", "metric": m, "design_a": a, "design_b": b, "diff": d, "lower": d - 1, "upper": d + 1}
+        for m, a, b, d in (("months_to_first_true_claim", "middling", "often", -2.0),
+                           ("months_to_first_true_claim", "rare", "often", -7.0),
+                           ("power", "often", "middling", 0.15), ("power", "often", "rare", 0.34))])
+    w = winners(SimpleNamespace(table=pd.DataFrame(rows), pairs=pairs)).set_index("metric")
+    assert w.at["months_to_first_true_claim", "best"] == "middling"
+    assert w.at["months_to_first_true_claim", "runner_up"] == "often"
+    assert w.at["months_to_first_true_claim", "diff"] == -2.0
+    rows = [r for r in rows if r["design"] != "middling"]
+    w = winners(SimpleNamespace(table=pd.DataFrame(rows), pairs=pairs)).set_index("metric")
+    assert w.at["months_to_first_true_claim", "best"] == "often"
+    assert w.at["months_to_first_true_claim", "runner_up"] == ""

@@ -382,3 +382,12 @@ def test_the_prevalences_the_descriptions_quote_are_exact():
         truth = Truth(name)
         assert truth.share(truth.level_mask(marker, "positive")) == pytest.approx(share, abs=0.005), name
         assert f"{round(share * 100)}%" in truth.scenario.description.replace("\n", " ") + CORE.description, name
+
+
+def test_expand_designs_replaces_each_suite_by_its_designs():
+    from platform_sim.config import expand_designs
+
+    core = load_suite("core")
+    assert expand_designs(["allcomer_fixed", "suite:core"]) == list(dict.fromkeys(["allcomer_fixed"] + core.designs))
+    with pytest.raises(ConfigError, match="designs"):
+        expand_designs(["suite:"])

@@ -21,10 +21,10 @@ from .load import (
     spec_hash,
 )
 from .models import Design, Scenario
-from .suites import Suite, expand_scenarios, load_suite, shipped_suites
+from .suites import Suite, expand_designs, expand_scenarios, load_suite, shipped_suites
 
 __all__ = [
     "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario", "Suite",
-    "design_problems", "expand_scenarios", "load_file", "load_files", "load_pair", "load_suite", "pair_problems",
+    "design_problems", "expand_designs", "expand_scenarios", "load_file", "load_files", "load_pair", "load_suite", "pair_problems",
     "parse_design", "parse_scenario", "resolve", "shipped_names", "shipped_suites", "spec_hash",
 ]

@@ -13,7 +13,8 @@ the designs it is meant to compare by default::
 A shipped suite lives in ``scenarios/suites/NAME.yaml`` and is found by name like a shipped
 scenario. Each entry of ``scenarios`` and ``designs`` is a shipped name or a file path (relative
 paths are read from the suite file's folder first). Wherever a list of scenarios is accepted,
-``suite:NAME`` stands for the suite's scenarios (:func:`expand_scenarios`).
+``suite:NAME`` stands for the suite's scenarios (:func:`expand_scenarios`) or designs
+(:func:`expand_designs`).
 """
 
 from __future__ import annotations
@@ -125,10 +126,11 @@ def _suite_problem(name: str) -> Problem:
                    f"shipped suites: {shipped_suites()}", f"{SUITE_PREFIX}{name}")
 
 
-def expand_scenarios(refs: list[str]) -> list[str]:
-    """``refs`` with each ``suite:NAME`` item replaced by the scenarios of suite NAME (a shipped
-    suite or a suite file), in the suite's order; other items are kept as they are. A scenario
-    that comes up again (in two suites, or also named on its own) is kept at its first place only.
+def _expand(refs: list[str], what: str) -> list[str]:
+    """``refs`` with each ``suite:NAME`` item replaced by the ``what`` ("scenarios" or "designs") of
+    suite NAME (a shipped suite or a suite file), in the suite's order; other items are kept as
+    they are. An item that comes up again (in two suites, or also named on its own) is kept at its
+    first place only.
 
     Raises :class:`ConfigError` naming every unknown suite (with the shipped ones) and every problem
     of the suites' files."""
@@ -140,7 +142,7 @@ def expand_scenarios(refs: list[str]) -> list[str]:
             continue
         name = ref[len(SUITE_PREFIX):].strip()
         if not name:
-            problems.append(Problem("scenarios", f"{SUITE_PREFIX!r} needs a suite name after it; shipped suites: "
+            problems.append(Problem(what, f"{SUITE_PREFIX!r} needs a suite name after it; shipped suites: "
                                     f"{shipped_suites()}", ref))
             continue
         try:
@@ -149,7 +151,7 @@ def expand_scenarios(refs: list[str]) -> list[str]:
             problems.append(_suite_problem(name))
             continue
         try:
-            out.extend(load_suite(suite_path).scenarios)
+            out.extend(getattr(load_suite(suite_path), what))
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -157,4 +159,14 @@ def expand_scenarios(refs: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-__all__ = ["SUITE_PREFIX", "Suite", "expand_scenarios", "load_suite", "shipped_suites"]
+def expand_scenarios(refs: list[str]) -> list[str]:
+    """``refs`` with each ``suite:NAME`` replaced by the suite's scenarios (see :func:`_expand`)."""
+    return _expand(refs, "scenarios")
+
+
+def expand_designs(refs: list[str]) -> list[str]:
+    """``refs`` with each ``suite:NAME`` replaced by the suite's designs (see :func:`_expand`)."""
+    return _expand(refs, "designs")
+
+
+__all__ = ["SUITE_PREFIX", "Suite", "expand_designs", "expand_scenarios", "load_suite", "shipped_suites"]
