@@ -55,7 +55,7 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def check_page(path, sections: list[str], figure_sections: list[str]) -> ET.Element:
+def check_page(path, sections: list[str], figure_sections: list[str], figure_ids: list[str] | None = None) -> ET.Element:
     """Strict parse, every section present once, every figure a decodable PNG of sensible size with
     alt text and a caption, and nothing fetched from elsewhere."""
     tree = parse(path)
@@ -63,7 +63,7 @@ def check_page(path, sections: list[str], figure_sections: list[str]) -> ET.Elem
     assert found == sections
     assert ids(tree, "footer") == ["reproducibility"]
     figures = {f.get("id"): f for f in tree.iter(f"{XHTML}figure")}
-    assert sorted(figures) == sorted(f"{s}-figure" for s in figure_sections)
+    assert sorted(figures) == sorted(figure_ids or [f"{s}-figure" for s in figure_sections])
     for fid, fig in figures.items():
         (img,) = list(fig.iter(f"{XHTML}img"))
         assert img.get("alt")
@@ -266,28 +266,43 @@ def test_platform_report(platform_run):
 # --------------------------------------------------------------------------- compare report
 
 
-def test_compare_report(tmp_path):
+def test_compare_report_leads_with_the_answer(tmp_path):
+    """The decision report of a calibrated comparison: the answer first, then the figures (paired
+    differences, the power-FWER frontier, claims per treatment x subgroup), the calibration, every
+    figure with its interval, and the methods last; its numbers are those of the CSV files."""
     out = tmp_path / "cmp"
-    result = invoke("compare", "--designs", "pioneer_rar,allcomer_rar", "--scenarios", "pioneer_alternative",
-                    "--scenarios", "pioneer_null", *SMALL, "--out", out, "--report")
+    result = invoke("compare", "--designs", "allcomer_fixed,lungmap_umbrella", "--scenarios", "stk11_keap1_only",
+                    "--null-scenario", "pioneer_null", "--target-fwer", 0.1, *SMALL, "--out", out, "--report")
     assert result.exit_code == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "compare" and len(manifest["pairs"]) == 4
-    for f in ("designs/pioneer_rar.yaml", "designs/allcomer_rar.yaml", "scenarios/pioneer_null.yaml",
-              "scenarios/pioneer_alternative.yaml", "report.html"):
+    for f in ("designs/allcomer_fixed.yaml", "designs/allcomer_fixed.as_run.yaml", "scenarios/pioneer_null.yaml",
+              "calibration.csv", "frontier.csv", "winners.csv", "yardstick.csv", "report.html"):
         assert f in manifest["files"] and (out / f).is_file()
-    tree = check_page(out / "report.html", ["summary", "design", "scenario", "truth", "oc-tables",
-                                            "fig-comparison"], ["fig-comparison"])
+    sections = ["answer", "fig-paired", "fig-frontier", "fig-claims", "calibration", "oc-tables", "methods"]
+    tree = check_page(out / "report.html", sections, [], ["fig-paired-figure", "fig-frontier-figure",
+                                                          "fig-claims-figure-stk11_keap1_only"])
     text = "".join(tree.itertext())
-    assert "Design pioneer_rar" in text and "Design allcomer_rar" in text and "Scenario pioneer_null" in text
-    assert "± 2 Monte Carlo standard errors" in text
+    assert "calibrated on the global null pioneer_null" in text
+    assert str(tmp_path) not in (out / "report.html").read_text()  # no absolute paths
     table = pd.read_csv(out / "comparison.csv")
-    rows = table_text(tree, "Trial-level operating characteristics")
+    rows = table_text(tree, "stk11_keap1_only: value ± Monte Carlo SE")
     header = rows[0]
-    power = next(r for r in rows if r[:2] == ["pioneer_alternative", "power"])
-    ref = table[(table.level == "trial") & (table.metric == "power") & (table.design == "pioneer_rar")
-                & (table.scenario == "pioneer_alternative")].iloc[0]
-    assert power[header.index("pioneer_rar")] == f"{ref.value:.3f} ± {ref.mcse:.3f}"  # as compare prints it
+    power = next(r for r in rows if r[1] == "power")
+    ref = table[(table.level == "trial") & (table.metric == "power") & (table.design == "lungmap_umbrella")
+                & (table.scenario == "stk11_keap1_only")].iloc[0]
+    assert power[header.index("lungmap_umbrella")] == f"{ref.value:.3f} ± {ref.mcse:.3f}"
+    fwer = next(r for r in rows if r[1] == "fwer")
+    zero = table[(table.level == "trial") & (table.metric == "fwer") & (table.value == 0)]
+    for r in zero.itertuples():  # a proportion of 0 shows its Jeffreys bound, not 0 ± 0
+        assert fwer[header.index(r.design)] == f"0.000 (≤ {r.upper:.3f})"
+    winners = pd.read_csv(out / "winners.csv")
+    w = winners[(winners.metric == "power")].iloc[0]
+    answer = "".join(tree.find(f".//{XHTML}section[@id='answer']").itertext())
+    assert f"{w.best} (" in answer and f"{w['diff']:+.3f}" in answer
+    calibration = pd.read_csv(out / "calibration.csv")
+    cal_rows = table_text(tree, "Decision thresholds calibrated on pioneer_null")
+    assert {r[0] for r in cal_rows[1:]} == set(calibration.design)
 
 
 # --------------------------------------------------------------------------- errors

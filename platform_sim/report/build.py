@@ -359,104 +359,22 @@ def load_compare(run_dir: Path) -> CompareDir:
     return CompareDir(run_dir, manifest, table_, specs)
 
 
-def _side_by_side(cd: CompareDir) -> str:
-    import io
-
-    from ..compare import Comparison, side_by_side
-
-    comparison = Comparison(cd.table, cd.manifest.get("reference", ""), cd.manifest.get("n_sims"),
-                            cd.manifest.get("seed"))
-    frame = pd.read_csv(io.StringIO(side_by_side(comparison, "csv")), dtype=str, keep_default_na=False)
-    return table(list(frame.columns), frame.itertuples(index=False, name=None),
-                 f"Trial-level operating characteristics (value ± MCSE) and paired differences from the reference "
-                 f"design {comparison.reference} (difference ± paired standard error)")
-
-
-def _arm_level(cd: CompareDir, level: str) -> str:
-    from ..compare import ARM_METRICS, CELL_METRICS
-
-    t = cd.table[cd.table["level"] == level]
-    if t.empty:
-        return ""
-    designs = list(dict.fromkeys(cd.table["design"]))
-    reference = cd.manifest.get("reference", "")
-    others = [d for d in designs if d != reference]
-    keys = ["scenario", "treatment", "subgroup"] if level == "subgroup" else ["scenario", "arm"]
-    parts = []
-    for metric, meaning in (CELL_METRICS if level == "subgroup" else ARM_METRICS).items():
-        m = t[t["metric"] == metric]
-        rows = []
-        for key, block in m.groupby(keys, sort=False):
-            block = block.set_index("design")
-            role = "/".join(dict.fromkeys(str(r) for r in block["role"] if r))
-            row = list(key) + [role]
-            row += [pm(block.at[d, "value"], block.at[d, "mcse"], _digits(metric)) if d in block.index else ""
-                    for d in designs]
-            row += [pm(block.at[d, "diff_vs_reference"], block.at[d, "diff_se"], _digits(metric))
-                    if d in block.index else "" for d in others]
-            rows.append(row)
-        header = keys + ["truth"] + designs + [f"{d} − {reference}" for d in others]
-        where = "treatment and subgroup" if level == "subgroup" else "arm"
-        parts.append(table(header, rows, f"{metric} by {where}: {meaning}"))
-    return "".join(parts)
-
-
 def compare_page(cd: CompareDir) -> str:
-    """The report of a comparison of designs over scenarios."""
+    """The decision report of a comparison of designs over scenarios (:mod:`platform_sim.report.decision`)."""
+    from .decision import decision_page, read_tables
+
     m = cd.manifest
-    t = cd.table
-    designs = list(dict.fromkeys(t["design"]))
-    scenarios = list(dict.fromkeys(t["scenario"]))
-    n_sims = int(m.get("n_sims", 0))
-    title = f"Comparison of {len(designs)} designs on {len(scenarios)} scenarios"
-    subtitle = (f"{n_sims:,} simulated trials per pair with common random numbers, seed {m.get('seed')}; reference "
-                f"design {m.get('reference', '')}; created {m.get('created', '')}")
-    body, nav = [], []
-
-    def add(section_id: str, nav_title: str, html_: str) -> None:
-        body.append(html_)
-        nav.append((section_id, nav_title))
-
-    first_spec = {d: next(sp for (dn, _), sp in cd.specs.items() if dn == d) for d in designs if
-                  any(dn == d for dn, _ in cd.specs)}
-    scen_spec = {sc: next(sp for (_, sn), sp in cd.specs.items() if sn == sc) for sc in scenarios if
-                 any(sn == sc for _, sn in cd.specs)}
-    add("summary", "Summary", section(
-        "summary", "Summary",
-        para(f"Designs: {', '.join(designs)}. Scenarios: {', '.join(scenarios)}. Every design ran on every scenario "
-             "with the same seed, so the t-th simulated trial of every design enrols the same virtual patients; "
-             "differences between designs are paired, with paired standard errors."),
-        para(_mcse_note(n_sims))))
-    add("design", "Designs", section("design", "Designs", *[
-        heading(3, f"Design {name}") + describe_design(spec, level=4) for name, spec in first_spec.items()]))
-    add("scenario", "Scenarios", section("scenario", "Scenarios", *[
-        heading(3, f"Scenario {name}") + describe_scenario(spec) for name, spec in scen_spec.items()]))
-    add("truth", "Truth", section("truth", "The truth in each scenario", *[
-        heading(3, f"{dn} on {sn}") + truth_tables(spec) for (dn, sn), spec in cd.specs.items()]))
-    add("oc-tables", "Operating characteristics", section(
-        "oc-tables", "Operating characteristics", para(_mcse_note(n_sims)), _side_by_side(cd),
-        _arm_level(cd, "arm"), _arm_level(cd, "subgroup")))
-    trial = t[t["level"] == "trial"]
-    shown = [x for x in COMPARISON_METRICS
-             if np.isfinite(trial.loc[trial["metric"] == x, "value"].to_numpy(float)).any()]
-    from ..compare import TRIAL_METRICS
-
-    fig = figures.comparison_bars(t, shown, SHORT_LABELS)
-    add("fig-comparison", "Comparison", _fig(
-        "fig-comparison", "Designs side by side", fig, "Bar charts of the key metrics per design and scenario",
-        "Each panel is one trial-level metric; bars are the designs, grouped by scenario; error bars are ± 2 Monte "
-        "Carlo standard errors of each design's own estimate (the paired differences in the table above are more "
-        "precise). NA: the metric does not apply (for example power in a scenario where no arm works). "
-        + " ".join(f"{SHORT_LABELS.get(k, k)}: {TRIAL_METRICS.get(k, k)}." for k in shown)))
     footer = _footer(m, [
         ("designs", ", ".join(m.get("designs", []))),
         ("scenarios", ", ".join(m.get("scenarios", []))),
         ("reference design", m.get("reference", "")),
+        ("null scenario, target FWER", f"{m.get('null_scenario')}, {m.get('target_fwer')}" if m.get("null_scenario")
+         else "not calibrated"),
+        ("sized alike", m.get("equal", "none")),
         ("spec hashes", "; ".join(f"{p['design_file']} × {p['scenario_file']}: {p.get('spec_hash', '')}"
                                   for p in m.get("pairs", []))),
     ])
-    nav.append(("reproducibility", "Reproducibility"))
-    return page(title, subtitle, nav, body, footer)
+    return decision_page(m, read_tables(cd.path, cd.table), cd.specs, footer)
 
 
 __all__ = ["REPORT_FILE", "CompareDir", "build_report", "compare_page", "load_compare", "run_page"]

@@ -272,7 +272,7 @@ def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row
                 ax.text(j, i, text, ha="center", va="center", fontsize=8, color="0.35")
                 continue
             se = mcse[i, j]
-            text = f"{v:.2f}" + (f" ± {se:.2f}" if np.isfinite(se) else "")
+            text = f"{v:.2f}" + (f" ± {se:.2f}" if np.isfinite(se) and se > 0 else "")
             mark = TRUTH_MARK.get(t)
             if mark:
                 text += f"\n{mark}"
@@ -394,12 +394,165 @@ def comparison_bars(table, metrics: list[str], labels: dict[str, str]):
     return fig
 
 
+# --------------------------------------------------------------------------- 7. decision report
+
+
+def frontier(table, labels: dict[str, str] | None = None, target: float | None = None):
+    """Power against FWER per design, across decision thresholds: one panel per alternative scenario.
+    ``table`` is a comparison's frontier table (design, setting, threshold, scenario, null, metric,
+    value, lower, upper); each point pairs the FWER on the null scenario with the power on the
+    panel's scenario at one threshold, with 95% intervals in both directions, and the calibrated
+    threshold is drawn larger; ``target``, the FWER the designs were calibrated to, is a dashed line."""
+    labels = labels or {}
+    null = table[table["null"].astype(bool) & (table["metric"] == "fwer")]
+    alt = table[~table["null"].astype(bool) & (table["metric"] == "power")]
+    scenarios = list(dict.fromkeys(alt["scenario"]))
+    designs = list(dict.fromkeys(table["design"]))
+    colors = arm_colors(designs)
+    n_cols = min(3, max(len(scenarios), 1))
+    n_rows = max(math.ceil(len(scenarios) / n_cols), 1)
+    fig = _figure(2.8 * n_rows + 0.9)
+    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for ax, scenario in zip(axes, scenarios):
+        for d in designs:
+            x = null[null["design"] == d].set_index("threshold")
+            y = alt[(alt["design"] == d) & (alt["scenario"] == scenario)].set_index("threshold")
+            thresholds = sorted(set(x.index) & set(y.index))
+            if not thresholds:
+                continue
+            fx, fy = x.loc[thresholds], y.loc[thresholds]
+            order = np.argsort(fx["value"].to_numpy())
+            xs, ys = fx["value"].to_numpy()[order], fy["value"].to_numpy()[order]
+            ax.errorbar(xs, ys, xerr=[xs - fx["lower"].to_numpy()[order], fx["upper"].to_numpy()[order] - xs],
+                        yerr=[ys - fy["lower"].to_numpy()[order], fy["upper"].to_numpy()[order] - ys],
+                        color=colors[d], marker="o", ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, label=d)
+            calibrated = fx["setting"] == "calibrated"
+            if calibrated.any():
+                ax.plot(fx["value"][calibrated], fy["value"][calibrated.to_numpy()], marker="*", ms=11,
+                        color=colors[d], markeredgecolor="black", lw=0)
+        if target is not None:
+            ax.axvline(target, color="0.4", lw=0.8, ls="--")
+        ax.set_title(labels.get(scenario, scenario), fontsize=9)
+        ax.set_xlabel("FWER on the null scenario", fontsize=8)
+        ax.set_ylabel("power", fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_xlim(left=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(scenarios):]:
+        ax.set_visible(False)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(designs), 4), fontsize=8, frameon=False,
+               title="design (★ the calibrated threshold; bars: 95% intervals"
+                                 + ("; dashed: the target FWER)" if target is not None else ")"))
+    return fig
+
+
+def paired_differences(pairs, metrics: list[str], reference: str, labels: dict[str, str] | None = None):
+    """A forest plot of paired differences from the reference design: one panel per metric, one
+    row per scenario x other design, the difference with its 95% interval (common random numbers).
+    ``pairs`` has scenario, metric, design, diff, lower, upper (the other design minus the reference)."""
+    labels = labels or {}
+    scenarios = list(dict.fromkeys(pairs["scenario"]))
+    designs = [d for d in dict.fromkeys(pairs["design"]) if d != reference]
+    colors = arm_colors([reference] + designs)
+    rows = [(s, d) for s in scenarios for d in designs]
+    fig = _figure(1.6 + 0.3 * max(len(rows), 2), width=WIDTH + 1)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False, sharey=True)).ravel()
+    y = np.arange(len(rows))[::-1]
+    for ax, metric in zip(axes, metrics):
+        part = pairs[pairs["metric"] == metric].set_index(["scenario", "design"])
+        for yi, key in zip(y, rows):
+            if key not in part.index:
+                continue
+            r = part.loc[key]
+            if not np.isfinite(r["diff"]):
+                continue
+            lo = r["diff"] - r["lower"] if np.isfinite(r["lower"]) else 0
+            hi = r["upper"] - r["diff"] if np.isfinite(r["upper"]) else 0
+            ax.errorbar(r["diff"], yi, xerr=[[lo], [hi]], fmt="o", ms=4, color=colors[key[1]], capsize=2)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_title(labels.get(metric, metric), fontsize=9)
+        ax.grid(alpha=0.3, axis="x")
+        ax.tick_params(labelsize=8)
+    axes[0].set_yticks(y, [f"{s}: {d}" for s, d in rows], fontsize=8)
+    fig.suptitle(f"Paired difference from {reference} (95% interval, common random numbers)", fontsize=10)
+    return fig
+
+
+def subgroup_label(name: str) -> str:
+    """A short label of a yardstick subgroup: ``trop2_nmr=positive & atm=negative`` -> ``trop2_nmr+ atm−``."""
+    parts = []
+    for part in name.split(" & "):
+        marker, _, level = part.partition("=")
+        parts.append(f"{marker}+" if level == "positive" else f"{marker}−" if level == "negative" else part)
+    return " ".join(parts)
+
+
+def claims_heatmap(cells, truth, designs: list[str], scenario: str):
+    """One panel per design: true subgroups (rows) by treatments (columns), the rate at which the
+    design claims the treatment effective in the subgroup, with the yardstick's truth (outlined: the
+    treatment works there, the rate is power; hatched: it is null there, the rate is a false-positive
+    rate). ``cells``: the comparison's rows of level 'subgroup' and metric 'p_claimed' for the scenario;
+    ``truth``: the yardstick rows."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Patch, Rectangle
+
+    t = truth[truth["scenario"] == scenario]
+    treatments = list(dict.fromkeys(t["treatment"]))
+    subgroups = list(dict.fromkeys(t["subgroup"]))
+    role = {(r.treatment, r.subgroup): r.role for r in t.itertuples()}
+    c = cells.set_index(["treatment", "subgroup", "design"])["value"]
+    n_rows, n_cols = len(subgroups), len(treatments)
+    fig = _figure(1.6 + 0.42 * n_rows, width=min(WIDTH + 4, 2.6 + len(designs) * (0.55 * n_cols + 0.3)))
+    axes = np.atleast_1d(fig.subplots(1, len(designs), squeeze=False, sharey=True)).ravel()
+    cmap = colormaps["Blues"].with_extremes(bad="0.93")
+    image = None
+    for ax, d in zip(axes, designs):
+        value = np.full((n_rows, n_cols), np.nan)
+        for i, sub in enumerate(subgroups):
+            for j, tr in enumerate(treatments):
+                if (tr, sub, d) in c.index:
+                    value[i, j] = float(c.loc[(tr, sub, d)])
+        image = ax.imshow(np.ma.masked_invalid(value), cmap=cmap, norm=Normalize(0, 1), aspect="auto")
+        for i, sub in enumerate(subgroups):
+            for j, tr in enumerate(treatments):
+                v = value[i, j]
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if v > 0.6 else "black")
+                r = role.get((tr, sub))
+                if r == "works":
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2))
+                elif r == "null":
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=0,
+                                           hatch="///", alpha=0.4))
+        ax.set_xticks(range(n_cols), treatments, rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+        ax.set_yticks(range(n_rows), [subgroup_label(sg) for sg in subgroups], fontsize=7)
+        ax.set_title(d, fontsize=8)
+        ax.set_xticks(np.arange(-0.5, n_cols, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, n_rows, 1), minor=True)
+        ax.grid(which="minor", color="white", lw=1)
+        ax.tick_params(which="minor", length=0)
+    if image is not None:
+        cbar = fig.colorbar(image, ax=list(axes), shrink=0.8)
+        cbar.set_label("P(claimed effective)", fontsize=8)
+    handles = [Patch(facecolor="white", edgecolor="black", lw=2, label="works there: the rate is power"),
+               Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="null there: a false-positive rate")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"Claims by treatment and true subgroup: {scenario}", fontsize=10)
+    return fig
+
 __all__ = [
     "allocation_by_look",
+    "claims_heatmap",
+    "subgroup_label",
     "allocation_by_period",
     "comparison_bars",
     "convergence",
     "declared_heatmap",
+    "frontier",
+    "paired_differences",
     "platform_status",
     "png_base64",
     "running_mean_se",
