@@ -1,6 +1,6 @@
 """Simon two-stage designs (platform_sim.posterior.simon): exact OCs and the design search.
 
-References: the table "Simon two-stage designs — exact" of /work/shared/domain/trial_designs.md
+References: the table "Simon two-stage designs — exact" (Simon, Control Clin Trials 1989;10:1-10, Table 1)
 (the designs of Simon 1989, Control Clin Trials 10:1, with their exact OCs), a brute-force
 enumeration of every outcome (x1, x2) with math.comb, and a brute-force search that scores every
 design with simon_oc (a code path independent of the vectorized search).
