@@ -224,6 +224,15 @@ class OutcomesModel:
                 total = total + np.exp(pred(codes) + shift) * width
         return total
 
+    def survival_curve(self, ep: str, treatment: str, codes: np.ndarray, prob: np.ndarray, times) -> np.ndarray:
+        """Survival of a time-to-event endpoint over a profile distribution (``prob``) at ``times``
+        (months, 1-D), without dropout, exact; every time at once for the illness-death model."""
+        times = np.asarray(times, dtype=np.float64)
+        if ep in self.joint_roles:
+            return self.joint[treatment].survival(self.joint_roles[ep], times)
+        w = prob / prob.sum()
+        return np.array([float(w @ np.exp(-self.cumulative_hazard(ep, treatment, codes, float(t)))) for t in times])
+
     def dropout_before(self, months: float) -> float:
         return -math.expm1(-self.dropout_rate * months)
 

@@ -166,26 +166,23 @@ class IllnessDeath:
         return mix * np.exp(-self.death.cumulative_hazard(u))
 
     def os_survival(self, t) -> np.ndarray:
-        """S_OS(t) at times t (months, any shape), by Gauss-Legendre quadrature between break points."""
+        """S_OS(t) at times t (months, any shape), by Gauss-Legendre quadrature between break points
+        (every time at once: each time's break points, padded with the time itself, which adds
+        intervals of length 0)."""
         t = np.asarray(t, dtype=np.float64)
-        flat = t.reshape(-1)
-        out = np.empty(flat.shape)
-        own = np.union1d(self.progression.starts, self.death.starts)
-        q = np.asarray(self.post_progression.starts)
-        for i, ti in enumerate(flat):
-            if ti <= 0.0:
-                out[i] = 1.0
-                continue
-            if not math.isfinite(ti):
-                out[i] = 0.0
-                continue
-            cuts = np.concatenate(([0.0, ti], own, ti - q))
-            cuts = np.unique(cuts[(cuts >= 0.0) & (cuts <= ti)])
-            lo, hi = cuts[:-1, None], cuts[1:, None]
-            u = 0.5 * (hi - lo) * _GAUSS_NODES[None, :] + 0.5 * (hi + lo)
-            integrand = self.progression_density(u) * self.post_progression.survival(ti - u)
-            progressed_alive = float((0.5 * (hi - lo) * integrand * _GAUSS_WEIGHTS[None, :]).sum())
-            out[i] = float(self.pfs_survival(ti)) + progressed_alive
+        flat = np.clip(t.reshape(-1), 0.0, None)
+        finite = np.isfinite(flat)
+        ti = np.where(finite, flat, 0.0)[:, None]
+        own = np.union1d(self.progression.starts, self.death.starts)[None, :]
+        q = np.asarray(self.post_progression.starts)[None, :]
+        cuts = np.concatenate((np.zeros_like(ti), np.broadcast_to(own, (ti.shape[0], own.shape[1])), ti - q, ti),
+                              axis=1)
+        cuts = np.sort(np.clip(cuts, 0.0, ti), axis=1)
+        lo, hi = cuts[:, :-1, None], cuts[:, 1:, None]
+        u = 0.5 * (hi - lo) * _GAUSS_NODES + 0.5 * (hi + lo)
+        integrand = self.progression_density(u) * self.post_progression.survival(ti[:, :, None] - u)
+        progressed_alive = (0.5 * (hi - lo) * integrand * _GAUSS_WEIGHTS).sum(axis=(1, 2))
+        out = np.where(finite, self.pfs_survival(ti[:, 0]) + progressed_alive, 0.0)
         return out.reshape(t.shape)
 
     def survival(self, endpoint: str, t) -> np.ndarray:

@@ -246,15 +246,18 @@ def run_page(rd: RunDir) -> str:
         caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
                    "(a step holds until the next look; patients before the first look are allocated by the "
                    "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
-    else:
+    elif "period_months" in extras:
         width = float(extras["period_months"][0])
         fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
                                            control)
         caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
                    "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
                    "fraction of simulated platforms still enrolling at the start of each period.")
-    add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
-                                             "Allocation share per arm over the course of the trial", caption))
+    else:  # fixed allocation throughout (single-arm and event-driven designs): nothing to draw
+        fig = None
+    if fig is not None:
+        add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
+                                                 "Allocation share per arm over the course of the trial", caption))
 
     # 2. sample size and duration
     fig = figures.sample_size_and_duration(results.n_randomized, results.duration_months)
@@ -265,7 +268,7 @@ def run_page(rd: RunDir) -> str:
              "(months from the opening to the last analysis). Dashed line: mean; dotted: median."))
 
     # 3. stopping and decisions
-    if "stop_look" in extras:
+    if "stop_look" in extras and d.looks is not None:
         fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
                                          d.looks.randomized_n)
         caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "
