@@ -291,3 +291,25 @@ def test_s1800a_type_one_error():
     r = run(s1800a("soc_again"), n, seed=77)
     got = float(r.claimed[:, 1, 0].mean())
     assert abs(got - 0.10) <= Z * math.sqrt(0.1 * 0.9 / n), got
+
+
+def test_fixed_follow_up_limits_the_events_in_plan_and_simulation():
+    """Patients followed for at most 6 months: fewer events can ever be observed (the plan's maximum is
+    the closed form with hazard 0 after 6 months), the looks come later, and the simulated months of the
+    looks agree with the plan."""
+    c = spec(textbook(follow_up_months=6.0, events=180)).compiled
+    dropout = -math.log(0.95) / 12
+    cut = planning.PiecewiseExponential((0.0, 6.0), (math.log(2) / 8, 0.0))
+    arms = (planning.ArmModel(cut.with_hazard_ratio((0.0,), (0.7,)), dropout=dropout),
+            planning.ArmModel(cut, dropout=dropout))
+    most = planning.expected_events([1e4], planning.Accrual((660 / 40,), (40.0,)), arms)[0].sum()
+    assert c.plan.max_expected_events == pytest.approx(most, rel=1e-6)
+    with pytest.raises(ConfigError, match="are expected to produce only"):
+        spec(textbook(follow_up_months=6.0, events=int(most) + 1))
+    s = spec(textbook(follow_up_months=6.0, events=180))
+    r = run(s, 2000, seed=8)
+    assert not r.trial_values["p_shortfall"].any()
+    table = analytic_versus_simulated(s.compiled, r).set_index("metric")
+    for metric in ("month_of_look_1", "month_of_look_3", "p_stop_efficacy"):
+        row = table.loc[metric]
+        assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
