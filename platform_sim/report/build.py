@@ -164,6 +164,20 @@ def _trial_block(trial: pd.DataFrame) -> str:
                  numeric=[False, False, True])
 
 
+def _analytic_block(spec: Spec, trial: pd.DataFrame) -> str:
+    """The family's analytic predictions beside the simulated values (empty when it makes none)."""
+    rows = []
+    for metric, words, value in spec.family.describe(spec.compiled).analytic:
+        if metric in trial.index:
+            r = trial.loc[metric]
+            d = _digits(metric) if metric.startswith("p_") else 2
+            rows.append([words, metric, f"{value:.{d}f}", pm(r.value, r.mcse, d)])
+    if not rows:
+        return ""
+    return table(["quantity", "code", "analytic", "simulated ± MCSE"], rows, "Analytic plan beside simulation",
+                 numeric=[False, False, True, True])
+
+
 def _heatmap(truth, sub: pd.DataFrame):
     arms, subgroups = list(truth.arms), list(truth.subgroups)
     shape = (len(arms), len(subgroups))
@@ -236,6 +250,9 @@ def run_page(rd: RunDir) -> str:
     if len(truth.subgroups) > 1:
         blocks.append(_subgroup_block(sub))
     blocks.append(_trial_block(trial))
+    analytic = _analytic_block(spec, trial)
+    if analytic:
+        blocks.append(analytic)
     add("oc-tables", "Operating characteristics", section("oc-tables", "Operating characteristics", *blocks))
 
     # 1. allocation: by look, or by calendar period, whichever the results hold
