@@ -313,3 +313,23 @@ def test_fixed_follow_up_limits_the_events_in_plan_and_simulation():
     for metric in ("month_of_look_1", "month_of_look_3", "p_stop_efficacy"):
         row = table.loc[metric]
         assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
+
+
+def test_storyboard_replays_the_trial_of_the_run():
+    from platform_sim.storyboard import format_story, history_figure, replay
+
+    s = spec(copy.deepcopy(load("benchmark_event_driven", "design")))
+    r = run(s, 30, seed=6)
+    for index in (0, 7):
+        story = replay(s, 6, index, 30)
+        stop = int(r.extras["stop_look"][index])
+        assert len(story.analyses) == stop + 1
+        np.testing.assert_allclose(story.analyses["z"], r.extras["z"][index, :stop + 1])
+        patients = story.patients[story.patients["arm"] != ""]
+        assert len(patients) == r.n_randomized[index]
+        assert patients["event"].sum() == r.events[index].sum() == s.compiled.look_events[stop]
+        assert patients.groupby("arm")["event"].sum().to_dict() == dict(zip(r.arms, r.events[index, :, 0]))
+        data = story.analysis_data()
+        assert {"time", "event"} <= set(data.columns) and data["time"].notna().all()
+    assert "analysis 1 at month" in format_story(story)
+    history_figure(story)

@@ -354,6 +354,11 @@ class EventDrivenFamily:
         if trace is not None:
             trace.enrolled = enrolled
             trace.arm = arm
+            # each randomized patient's data at the stopping analysis: time and event with the data cut there
+            cut = at_stop[:, None] - entry
+            trace.keep(entry=entry, stop_month=at_stop,
+                       time=np.where(randomized, np.minimum(followed, cut), np.nan),
+                       event=randomized & event & (entry + followed <= at_stop[:, None]))
             for k in range(K):
                 reached = stop_look >= k
                 trace.record("look", rows[reached], look=k, month=look_month[reached, k],
@@ -478,7 +483,8 @@ class EventDrivenFamily:
                            sections=(Section("Design and analyses", words, (table,)),), analytic=tuple(analytic))
 
     def story(self, compiled: EventDrivenDesign, trace, result: TrialResults):
-        """The analyses in the storyboard's table of looks (Z and the boundaries), and every screened patient."""
+        """The analyses (month, events, Z and the boundaries, decision; timeline ``events``), and every
+        screened patient with, when randomized, the time and event at the stopping analysis."""
         import pandas as pd
 
         from .story import Story, screened_frame
@@ -499,11 +505,16 @@ class EventDrivenFamily:
         frame = screened_frame(c.patients.population, c.arm_names, enrolled, row, int(result.n_screened[0]),
                                {int(p): int(trace.arm[row, i]) for i, p in enumerate(positions)},
                                {int(p): "all" for p in positions})
+        at = {int(p): i for i, p in enumerate(positions)}
+        index = np.array([at.get(int(p), -1) for p in frame["patient"]])
+        on = index >= 0
+        frame["time"] = np.where(on, trace.data["time"][np.maximum(index, 0)], np.nan)
+        frame["event"] = np.where(on, trace.data["event"][np.maximum(index, 0)], False).astype(int)
         summary = {"looks": len(rows), "stop_reason": result.stop_names[int(result.stop_reason[0])],
                    "patients_randomized": n, "events": int(result.events[0].sum()),
                    "claimed_effective": [c.arm_names[c.experimental]] if result.claimed[0].any() else [],
                    "duration_months": float(result.duration_months[0])}
-        return Story(pd.DataFrame(rows), frame, summary, timeline="calendar")
+        return Story(pd.DataFrame(rows), frame, summary, timeline="events")
 
     @property
     def parameters(self) -> dict[str, Parameter]:
