@@ -120,6 +120,7 @@ def test_analytic_calendar_matches_the_closed_form_of_exponential_arms():
 
 @pytest.mark.parametrize(("changes", "path", "words"), [
     ({"events": 5000}, "design.event_driven.events", "are expected to produce only"),
+    ({"events": 2}, "design.event_driven", "events (2) must be at least the number of analyses (3)"),
     ({"information_fractions": [0.5, 0.4, 1.0]}, "event_driven.information_fractions", "strictly increasing"),
     ({"information_fractions": [0.5, 0.9]}, "event_driven.information_fractions", "must end at 1"),
     ({"efficacy": {"spending": "hwang_shih_decani"}}, "event_driven.efficacy", "needs gamma"),
@@ -333,3 +334,21 @@ def test_storyboard_replays_the_trial_of_the_run():
         assert {"time", "event"} <= set(data.columns) and data["time"].notna().all()
     assert "analysis 1 at month" in format_story(story)
     history_figure(story)
+
+
+@pytest.mark.parametrize(("boundary", "function"), [
+    ({"spending": "pocock"}, gs.LanDeMetsPocock()),
+    ({"spending": "hwang_shih_decani", "gamma": -4}, gs.HwangShihDeCani(-4)),
+    ({"spending": "kim_demets", "rho": 3}, gs.KimDeMetsPower(3)),
+    ({"z": [3.5, 2.6, 2.0]}, np.array([3.5, 2.6, 2.0])),
+])
+def test_every_kind_of_boundary_compiles_to_the_engine_boundaries(boundary, function):
+    c = spec(textbook(events=300, efficacy=boundary,
+                      futility={"spending": "hwang_shih_decani", "gamma": -2, "binding": True})).compiled
+    fractions = np.array([100, 200, 300]) / 300
+    ref = gs.group_sequential_design(fractions, 0.025, 0.1, function, gs.HwangShihDeCani(-2), binding_futility=True)
+    np.testing.assert_array_equal(c.look_events, [100, 200, 300])
+    np.testing.assert_allclose(c.efficacy_z, ref.efficacy_z, atol=1e-12)
+    np.testing.assert_allclose(c.futility_z, ref.futility_z, atol=1e-12)
+    if "z" in boundary:  # user-given boundaries are used as given
+        np.testing.assert_array_equal(c.efficacy_z, boundary["z"])

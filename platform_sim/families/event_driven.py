@@ -65,13 +65,16 @@ _HORIZON_SURVIVAL = 1e-9  # survival grids extend until the curve falls below th
 class Plan:
     """The analytic plan of a compiled design (see the module docstring); per look (K,) arrays.
 
-    ``power_planned``: P(efficacy at look k) under the design's hazard ratio (Schoenfeld drift);
-    ``alpha_by_look``: P(efficacy at look k) under H0, futility ignored when non-binding... here
-    followed, as simulated; ``month_null`` / ``month_scenario``: expected calendar month of each look
-    when both arms have the control's survival / under the scenario; ``enrolled_scenario``: patients
-    randomized by then; ``power_scenario``: P(efficacy at look k) under the scenario (Lakatos drift),
-    with ``mean_z_scenario`` its drift; ``max_expected_events``: events the scenario's patients are
-    expected to produce in all."""
+    ``events``: events at each analysis; ``power_planned``: P(efficacy at look k) at the design's
+    hazard ratio (Schoenfeld drift); ``alpha_by_look``: P(efficacy at look k) under H0, with the
+    futility boundary followed as in the simulation; ``month_null`` / ``month_scenario``: expected
+    calendar month of each look with both arms on the control's survival / under the scenario;
+    ``enrolled_scenario``: patients randomized by then; ``mean_z_scenario``: the Lakatos mean of Z_k
+    under the scenario, and ``power_scenario`` / ``futility_scenario`` the probabilities of stopping
+    for efficacy / futility at look k with it; ``expected_events_scenario`` and
+    ``expected_month_scenario``: at stopping; ``max_expected_events``: events the scenario's patients
+    are expected to produce in all; ``schoenfeld_fixed_events``: the fixed design's events at the
+    planned hazard ratio."""
 
     events: np.ndarray
     power_planned: np.ndarray
@@ -154,6 +157,8 @@ def look_events(ed: EventDriven) -> tuple[np.ndarray, float]:
     fixed = planning.schoenfeld_events(ed.hazard_ratio, ed.alpha, ed.power, ed.allocation_ratio)
     if ed.events is not None:
         total = int(ed.events)
+        if total < ed.n_looks:
+            raise ValueError(f"events ({total}) must be at least the number of analyses ({ed.n_looks})")
     else:
         total = int(math.ceil(_boundary_design(ed, ed.information_fractions).events(fixed)[-1] - 1e-9))
     events = np.maximum(np.round(np.asarray(ed.information_fractions) * total), 1).astype(np.int64)
