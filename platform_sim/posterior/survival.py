@@ -444,12 +444,13 @@ def logrank_vs_control(time, event, arm, include_control, control: int, n_arms: 
 
 
 def warm_up() -> None:
-    """Compile (or load from the on-disk cache) the log-rank kernel on a tiny problem."""
+    """Compile (or load from the on-disk cache) the log-rank kernels on a tiny problem."""
     time = np.array([[1.0, 2.0, 2.0, 3.0]])
     event = np.array([[True, False, True, True]])
     arm = np.array([[0, 1, 0, 1]], dtype=np.int64)
     logrank_vs_control(time, event, arm, None, 0, 2)
     logrank_vs_control(time, event, arm, np.ones((1, 4, 2), dtype=bool), 0, 2)
+    logrank_at_cuts(np.zeros((1, 4)), time, event, arm == 1, np.array([[1.5, 3.0]]))
 
 
 @njit(cache=True)
