@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick         # smoke run: every workload with a few trials (< 1 min)
     python benchmarks/run.py --json out.json # also write every figure to out.json
     python benchmarks/run.py --n-sims 100000 --only core_4arm  # the memory target: 100,000 trials of the core design
-    python benchmarks/run.py --only core_4arm   # the core 4-arm design, 20,000 trials (also pioneer_rar, lungmap)
+    python benchmarks/run.py --only core_4arm   # the core 4-arm design, 20,000 trials (also pioneer_rar, lungmap,
+                                                # event_driven)
     python benchmarks/run.py --only population  # virtual patients only: 1,000,000 with all potential outcomes
     python benchmarks/run.py --only grid        # six designs x eight scenarios x 2,000 trials, 2 workers
     python benchmarks/run.py --only platform    # PIONeeR-like platform over 4 years, 10,000 trials, 2 workers
@@ -48,6 +49,8 @@ WORKLOADS = {
     "pioneer_rar": ("pioneer_rar", "pioneer_alternative", "shipped default: PIONeeR-like RAR with outcome lag"),
     "lungmap": ("lungmap_umbrella", "stk11_keap1_ctla4", ("Lung-MAP-like umbrella: 4 sub-studies, priority "
                 "routing, own controls and a two-stage single-arm non-match sub-study")),
+    "event_driven": ("benchmark_event_driven", "textbook_two_arm", ("event-driven two-arm design: 600 patients, "
+                     "3 log-rank analyses at event counts, efficacy and non-binding futility boundaries")),
 }
 
 GRID_DESIGNS = ["allcomer_fixed", "allcomer_rar", "lungmap_umbrella", "battle_stratified_rar",

@@ -9,7 +9,10 @@ arm the patient ends up on.
 * binary endpoints: ``U < p(x, t)`` with ``logit p = linear predictor``;
 * time-to-event endpoints (months): inversion of the patient's piecewise-constant
   cumulative hazard at ``-log U``;
-* landmark endpoints: the time-to-event outcome exceeds the landmark.
+* landmark endpoints: the time-to-event outcome exceeds the landmark;
+* endpoints of the scenario's illness-death model (response, PFS, OS): drawn jointly from four
+  uniforms per patient and treatment (:mod:`platform_sim.posterior.illness_death`), so that a
+  responder progresses later and PFS <= OS for every patient.
 
 Dropout (one exponential time per patient, shared by all treatments) turns a binary
 or landmark outcome into a failure when it comes before the assessment.
@@ -25,6 +28,7 @@ from scipy import optimize, special
 
 from .config.scenario import Scenario
 from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED
+from .posterior.illness_death import IllnessDeath
 from .streams import OUTCOMES, TrialStreams
 
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
@@ -66,13 +70,49 @@ class OutcomesModel:
         self.population = population
         self.endpoints = scenario.endpoints
         self._models: dict[tuple[str, str], TreatmentOutcome] = {}
+        self.joint_roles = scenario.joint_endpoints  # endpoint -> 'response', 'pfs' or 'os'
+        self.joint: dict[str, IllnessDeath] = {t: self._joint_model(t) for t in scenario.treatments} \
+            if self.joint_roles else {}
         for ep, e in scenario.endpoints.items():
             if e.kind == "landmark":
                 continue
             for t in scenario.treatments:
-                self._models[ep, t] = self._compile(ep, e.kind, t)
+                if ep in self.joint_roles:  # no marker effects; a binary one carries its logit for probability()
+                    p = self.joint[t].response_probability
+                    logit = float(special.logit(p)) if p > 0 else -np.inf
+                    self._models[ep, t] = TreatmentOutcome(e.kind, np.zeros(1), (Predictor(logit if e.kind == "binary" else 0.0),), 0.0)
+                else:
+                    self._models[ep, t] = self._compile(ep, e.kind, t)
         d = scenario.dropout
         self.dropout_rate = 0.0 if d is None else -math.log1p(-min(d.probability, 1 - 1e-12)) / (d.before_weeks / WEEKS_PER_MONTH)
+
+    def _joint_model(self, treatment: str) -> IllnessDeath:
+        """The treatment's illness-death model: the root's calibrated baseline with every effect of the
+        ``relative_to`` chain applied."""
+        from .config.illness_death import as_pieces
+        from .posterior.illness_death import calibrate
+
+        chain, name = [], treatment
+        while name is not None:
+            t = self.scenario.treatments[name]
+            chain.append(t.illness_death)
+            name = t.relative_to
+        base = chain[-1].baseline
+        model = calibrate(base.response_rate, base.median_pfs_months, base.median_os_months,
+                          base.responder_progression_hazard_ratio, base.death_share_of_pfs_events)
+        for link in chain[:-1]:
+            if link is not None:
+                model = model.with_effects(link.response_odds_ratio, as_pieces(link.progression_hazard_ratio),
+                                           link.death_hazard_ratio, as_pieces(link.post_progression_hazard_ratio))
+        return model
+
+    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str) -> np.ndarray:
+        """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months."""
+        u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
+             for part in ("response", "progression", "death", "post_progression")]
+        drawn = self.joint[treatment].sample(*u)
+        role = self.joint_roles[ep]
+        return drawn.response if role == "response" else drawn.pfs if role == "pfs" else drawn.os
 
     def _tables(self, ratios: dict) -> tuple[tuple[int, np.ndarray], ...]:
         out = []
@@ -129,7 +169,10 @@ class OutcomesModel:
     # ------------------------------------------------------------------ drawing
 
     def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray) -> np.ndarray:
-        """Event times (months) by inverting the cumulative hazard at -log(u)."""
+        """Event times (months) by inverting the cumulative hazard at -log(u) (not for the endpoints of
+        the illness-death model, which are drawn jointly by :meth:`potential`)."""
+        if ep in self.joint_roles:
+            raise ValueError(f"{ep!r} is drawn jointly by the illness-death model, not from one uniform")
         m = self._models[ep, treatment]
         shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
         target = -np.log(u)
@@ -168,6 +211,9 @@ class OutcomesModel:
         return self.probability(ep, treatment, codes, at)
 
     def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
+        if ep in self.joint_roles:
+            survival = float(self.joint[treatment].survival(self.joint_roles[ep], t))
+            return np.full(codes.shape[:-1], -math.log(survival) if survival > 0 else np.inf)
         m = self._models[ep, treatment]
         shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
         total = np.zeros(codes.shape[:-1])
@@ -177,6 +223,15 @@ class OutcomesModel:
             if width > 0:
                 total = total + np.exp(pred(codes) + shift) * width
         return total
+
+    def survival_curve(self, ep: str, treatment: str, codes: np.ndarray, prob: np.ndarray, times) -> np.ndarray:
+        """Survival of a time-to-event endpoint over a profile distribution (``prob``) at ``times``
+        (months, 1-D), without dropout, exact; every time at once for the illness-death model."""
+        times = np.asarray(times, dtype=np.float64)
+        if ep in self.joint_roles:
+            return self.joint[treatment].survival(self.joint_roles[ep], times)
+        w = prob / prob.sum()
+        return np.array([float(w @ np.exp(-self.cumulative_hazard(ep, treatment, codes, float(t)))) for t in times])
 
     def dropout_before(self, months: float) -> float:
         return -math.expm1(-self.dropout_rate * months)
@@ -202,6 +257,17 @@ class OutcomesModel:
         kind = e.kind
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
+            if source in self.joint_roles:
+                y = self._joint_outcome(ts, b, shape[1], source, t)
+                if kind == "time_to_event":
+                    out[..., k] = y
+                    continue
+                if kind == "landmark":
+                    y = y > e.weeks / WEEKS_PER_MONTH
+                if dropout is not None:
+                    y &= dropout >= self.assessment_months(ep)
+                out[..., k] = y
+                continue
             u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
             if kind == "binary":
                 y = u < self._binary_probability(ep, t, codes, at)

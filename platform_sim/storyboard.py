@@ -47,7 +47,7 @@ class Storyboard:
     signatures: pd.DataFrame | None = None
     allocations: pd.DataFrame | None = None
     summary: dict = field(default_factory=dict)  # how the trial ended, in a few numbers
-    timeline: str = "looks"  # 'looks' or 'calendar': what the history is drawn against
+    timeline: str = "looks"  # 'looks', 'calendar' or 'events': what the history is drawn against
 
     def analysis_data(self, by: list[str] | None = None) -> pd.DataFrame:
         """The randomized patients' data for a final analysis: ``arm``, ``group`` and ``response``
@@ -152,7 +152,30 @@ def history_figure(story: Storyboard):
 
     if story.timeline == "calendar":
         return _platform_figure(story, plt)
+    if story.timeline == "events":
+        return _events_figure(story, plt)
     return _look_figure(story, plt)
+
+
+def _events_figure(story: Storyboard, plt):
+    """Z at each analysis against the events, with the efficacy and futility boundaries."""
+    df = story.analyses
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
+    ax.plot(df["events"], df["z"], marker="o", color="black", label="log-rank Z (> 0: benefit)")
+    ax.plot(df["events"], df["efficacy_z"], ls="none", marker="_", ms=18, mew=2, color="tab:green",
+            label="efficacy boundary")
+    futility = df["futility_z"].where(np.isfinite(df["futility_z"]))
+    if futility.notna().any():
+        ax.plot(df["events"], futility, ls="none", marker="_", ms=18, mew=2, color="tab:red", label="futility boundary")
+    for _, r in df[df["decision"] != ""].iterrows():
+        ax.annotate(r["decision"], (r["events"], r["z"]), fontsize=8, xytext=(4, 6), textcoords="offset points")
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.set_xlabel("events at the analysis")
+    ax.set_ylabel("Z")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{story.spec.design.name} on {story.spec.scenario.name}: trial {story.index} (seed {story.seed})",
+                 fontsize=10)
+    return fig
 
 
 def _arm_colours(arms):
@@ -262,6 +285,8 @@ def format_story(story: Storyboard) -> str:
            f"design {story.spec.design.name} on scenario {story.spec.scenario.name}"]
     if story.timeline == "calendar":
         out += _format_platform(story)
+    elif story.timeline == "events":
+        out += _format_events(story)
     else:
         out += _format_looks(story)
     out.append("")
@@ -293,6 +318,18 @@ def _format_looks(story: Storyboard) -> list[str]:
             "decision": part["decision"],
         })
         out.append(table.to_string(index=False))
+    return out
+
+
+def _format_events(story: Storyboard) -> list[str]:
+    """Analyses of a test statistic at event counts: one line each."""
+    out = [""]
+    for _, r in story.analyses.iterrows():
+        futility = "" if not np.isfinite(r["futility_z"]) else f", futility at or below {r['futility_z']:.3f}"
+        decision = f": {r['decision']}" if r["decision"] else ""
+        out.append(f"analysis {r['look']} at month {r['month']:.1f}: {r['patients_randomized']} randomized, "
+                   f"{r['events']} events, Z = {r['z']:.3f} (efficacy at or above {r['efficacy_z']:.3f}{futility})"
+                   f"{decision}")
     return out
 
 

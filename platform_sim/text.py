@@ -150,4 +150,21 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
     for text, m in shown:
         v, se, lo, hi = trial.loc[m, ["value", "mcse", "lower", "upper"]].to_numpy(dtype=float)
         out.append(f"{text.ljust(width)}  {estimate(v, se, lo, hi, _digits(m, digits), _is_proportion(m))}")
+    out += analytic_lines(spec, trial, digits)
     return "\n".join(out)
+
+
+def analytic_lines(spec, trial: pd.DataFrame, digits: int = 3) -> list[str]:
+    """The family's analytic predictions (:attr:`~platform_sim.families.Description.analytic`) beside the
+    simulated values ± Monte Carlo SE of the same trial values; no lines when the family makes none."""
+    predicted = spec.family.describe(spec.compiled).analytic
+    rows = []
+    for metric, words, value in predicted:
+        if metric not in trial.index:
+            continue
+        v, se, lo, hi = trial.loc[metric, ["value", "mcse", "lower", "upper"]].to_numpy(dtype=float)
+        d = _digits(metric, digits) if _is_proportion(metric) else 2
+        rows.append([words, f"{value:.{d}f}", estimate(v, se, lo, hi, d, _is_proportion(metric))])
+    if not rows:
+        return []
+    return ["", "Analytic plan beside simulation"] + _lines(["quantity", "analytic", "simulated ± MCSE"], rows)

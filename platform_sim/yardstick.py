@@ -147,6 +147,9 @@ class Yardstick:
 
 def _relevant_size(design: Design, survival: bool) -> float | None:
     if survival:
+        event_driven = getattr(design, "event_driven", None)
+        if event_driven is not None:
+            return float(event_driven.relevant_hazard_ratio or event_driven.hazard_ratio)
         platform = getattr(design, "platform", None)
         return None if platform is None else float(platform.working_hazard_ratio)
     return float(design.clinically_relevant_difference)

@@ -400,3 +400,17 @@ def test_running_mean_and_standard_error_match_direct_computation():
         np.testing.assert_allclose(mean[k - 1], finite[:k].mean(), rtol=1e-13)
         np.testing.assert_allclose(se[k - 1], finite[:k].std(ddof=1) / np.sqrt(k), rtol=1e-9)
     assert np.isnan(se[0])
+
+
+def test_event_driven_report_shows_the_plan_beside_the_simulation(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", "--design", "textbook_group_sequential", "--scenario", "textbook_two_arm", *SMALL,
+                    "--out", out, "--report")
+    assert result.exit_code == 0, result.stderr
+    # fixed allocation throughout: no allocation figure; arm decisions instead of stopping by look
+    tree = check_page(out / "report.html", [s for s in RUN_SECTIONS if s != "fig-allocation"],
+                      [f for f in RUN_FIGURES if f != "fig-allocation"])
+    rows = table_text(tree, "Analytic plan beside simulation")[1:]
+    assert [r[1] for r in rows][:4] == ["p_efficacy_look_1", "p_efficacy_look_2", "p_efficacy_look_3", "p_stop_efficacy"]
+    assert rows[3][2] == "0.899"  # the Lakatos power of the design (docs/survival.md)
+    assert "Analyses: boundaries (z) and the analytic plan" in "".join(tree.itertext())

@@ -47,6 +47,13 @@ def design_problems(design: Design) -> list[Problem]:
     looks = design.looks
     if design.two_stage is not None:  # one arm, checked by the model; its stages are checked by its family
         return problems
+    if design.event_driven is not None:  # two arms and a control, checked by the model; the rest by its family
+        names = design.arm_names
+        if len(set(names)) != len(names):
+            problems.append(Problem("design.arms", "arm names must be unique", names))
+        if design.control not in names:
+            problems.append(Problem("design.control", f"is not an arm of this design; arms are {names}", design.control))
+        return problems
 
     if n_arms < 2 and (design.strata is None or design.strata.groups is None):
         problems.append(Problem("design.arms", "needs at least two arms (single-arm designs are strata groups with a "

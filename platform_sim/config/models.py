@@ -25,6 +25,7 @@ from .base import (
     PositiveInt,
     Probability,
 )
+from .event_driven import EventDriven
 from .scenario import Scenario
 from .strata import Strata
 from .timeline import Platform
@@ -249,9 +250,21 @@ class Design(Frozen):
         default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py).")
     two_stage: TwoStage | None = Field(
         default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py).")
+    event_driven: EventDriven | None = Field(
+        default=None, description="An event-driven two-arm group-sequential design (see config/event_driven.py).")
 
     @model_validator(mode="after")
     def _sections(self) -> "Design":
+        if self.event_driven is not None:
+            extra = [k for k in ("randomization", "control_allocation", "looks", "decisions", "prior", "strata",
+                                 "platform", "two_stage") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"an event-driven design randomizes, analyses and decides with its event_driven "
+                                 f"section; remove {extra}")
+            if len(self.arms) != 2 or self.control is None:
+                raise ValueError(f"an event-driven design has two arms, one of them the control; got "
+                                 f"{len(self.arms)} arms and control {self.control!r}")
+            return self
         if self.two_stage is not None:
             extra = [k for k in ("control", "randomization", "control_allocation", "looks", "decisions", "strata",
                                  "platform") if getattr(self, k) is not None]

@@ -23,6 +23,7 @@ from typing import Literal, Union
 from pydantic import Field, model_validator
 
 from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, OpenProbability, PositiveFloat, Probability
+from .illness_death import IllnessDeathEndpoints, TreatmentIllnessDeath
 from .population import Population
 
 Ratio = Union[PositiveFloat, dict[Name, PositiveFloat]]
@@ -89,6 +90,9 @@ class Treatment(Frozen):
         default=None, description="Shorthand: outcomes {endpoint: {rate: p}} for binary endpoints."
     )
     outcomes: dict[Name, OutcomeModel] = Field(default_factory=dict)
+    illness_death: TreatmentIllnessDeath | None = Field(
+        default=None, description="The treatment in the scenario's joint response / PFS / OS model "
+                                  "(see config/illness_death.py).")
 
     @model_validator(mode="after")
     def _shorthand(self) -> "Treatment":
@@ -179,6 +183,8 @@ class Scenario(Frozen):
     prognostic: dict[Name, OutcomeModel] = Field(default_factory=dict)
     time_trend: dict[Name, TimeTrend] = Field(default_factory=dict)
     dropout: Dropout | None = None
+    illness_death: IllnessDeathEndpoints | None = Field(
+        default=None, description="Endpoints drawn jointly by the illness-death model (config/illness_death.py).")
     yardstick: Yardstick = Field(default_factory=Yardstick)
     costs: Costs = Field(default_factory=Costs)
 
@@ -187,6 +193,7 @@ class Scenario(Frozen):
         problems: list[str] = []
         levels = self.population.levels()
         eps = self.endpoints
+        joint = self.joint_endpoints
         for name, ep in eps.items():
             if ep.kind == "landmark" and (ep.of not in eps or eps[ep.of].kind != "time_to_event"):
                 problems.append(
@@ -206,11 +213,12 @@ class Scenario(Frozen):
                         f"give the {eps[ep].of!r} model instead"
                     )
             for ep, e in eps.items():
-                if e.kind == "landmark":
+                if e.kind == "landmark" or ep in joint:
                     continue
                 model = t.outcome(ep)
                 problems.extend(_outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels))
         problems.extend(_cycles(self.treatments))
+        problems.extend(self._illness_death_problems())
         for ep, model in self.prognostic.items():
             where = f"prognostic.{ep}"
             if ep not in eps or eps[ep].kind == "landmark":
@@ -230,6 +238,50 @@ class Scenario(Frozen):
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
+
+    @property
+    def joint_endpoints(self) -> dict[str, str]:
+        """Endpoints the illness-death model draws: name -> 'response', 'pfs' or 'os' (none without it)."""
+        return {} if self.illness_death is None else self.illness_death.roles()
+
+    def _illness_death_problems(self) -> list[str]:
+        problems: list[str] = []
+        eps, joint = self.endpoints, self.joint_endpoints
+        if self.illness_death is None:
+            for tname, t in self.treatments.items():
+                if t.illness_death is not None:
+                    problems.append(f"treatments.{tname}.illness_death: the scenario has no illness_death section "
+                                    "naming the endpoints the model draws")
+            return problems
+        fields = {"response": "response", "pfs": "progression_free", "os": "overall"}
+        for ep, role in joint.items():
+            want = "binary" if role == "response" else "time_to_event"
+            if ep not in eps:
+                problems.append(f"illness_death.{fields[role]}: {ep!r} is not an endpoint of this scenario; endpoints "
+                                f"are {sorted(eps)}")
+            elif eps[ep].kind != want:
+                problems.append(f"illness_death.{fields[role]}: {ep!r} is a {eps[ep].kind} endpoint; it must be {want}")
+        for tname, t in self.treatments.items():
+            where = f"treatments.{tname}"
+            for ep in sorted(set(t.endpoints_given()) & set(joint)):
+                problems.append(f"{where}.outcomes.{ep}: drawn by the illness_death model; set the treatment's effect "
+                                f"in {where}.illness_death instead")
+            model = t.illness_death
+            if t.relative_to is None and (model is None or model.baseline is None):
+                problems.append(f"{where}.illness_death.baseline: missing; the treatment that is not relative_to "
+                                "another gives the facts the model is calibrated to (response_rate, "
+                                "median_pfs_months, median_os_months, ...)")
+            if t.relative_to is None and model is not None and model.effects_given():
+                problems.append(f"{where}.illness_death: {model.effects_given()} need relative_to (a comparator "
+                                "treatment)")
+            if t.relative_to is not None and model is not None and model.baseline is not None:
+                problems.append(f"{where}.illness_death.baseline: sets an absolute baseline, but the treatment is "
+                                "relative_to another; give hazard and odds ratios")
+        for section in ("prognostic", "time_trend"):
+            for ep in sorted(set(getattr(self, section)) & set(joint)):
+                problems.append(f"{section}.{ep}: the illness_death model draws {ep!r}; it takes no {section} "
+                                "effects (its patients share one model whatever their characteristics)")
+        return problems
 
     def _yardstick_problems(self, levels: dict[str, list[str]]) -> list[str]:
         y, problems = self.yardstick, []

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from ..config import Design
 from .base import Description, Family, Parameter, Section, Size, Table
+from .event_driven import EVENT_DRIVEN
 from .looks import LOOKS
 from .platform import PLATFORM
 from .stratified import STRATIFIED
 from .two_stage import TWO_STAGE
 
 #: Every family, in the order they are asked whether a design is theirs.
-FAMILIES: tuple[Family, ...] = (TWO_STAGE, PLATFORM, STRATIFIED, LOOKS)
+FAMILIES: tuple[Family, ...] = (TWO_STAGE, EVENT_DRIVEN, PLATFORM, STRATIFIED, LOOKS)
 
 
 def family_of(design: Design) -> Family:

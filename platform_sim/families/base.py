@@ -193,11 +193,17 @@ class Section:
 
 @dataclass(frozen=True)
 class Description:
-    """A compiled design in words: its kind, a one-line summary and sections for reports."""
+    """A compiled design in words: its kind, a one-line summary and sections for reports.
+
+    ``analytic``: what theory predicts for some of the design's per-trial operating characteristics,
+    as ``(metric, words, value)`` with ``metric`` the name of a trial value of its results (for
+    example ``p_efficacy_look_1``); reports print each beside its simulated value and Monte Carlo
+    standard error."""
 
     kind: str
     summary: str
     sections: tuple[Section, ...] = field(default=())
+    analytic: tuple[tuple[str, str, float], ...] = field(default=())
 
 
 def setting(value) -> str:

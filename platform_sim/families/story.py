@@ -18,7 +18,8 @@ class Story:
     screened patient; ``signatures`` and ``allocations`` (platforms): the graduation statistic
     in every signature at every analysis, and the allocation probabilities each time they
     changed; ``summary``: how the trial ended, in a few numbers; ``timeline``: 'looks' (the
-    history is drawn against patients randomized) or 'calendar' (against months).
+    history is drawn against patients randomized), 'calendar' (against months) or 'events' (a test
+    statistic against its boundaries at event counts).
     """
 
     analyses: pd.DataFrame

@@ -164,6 +164,20 @@ def _trial_block(trial: pd.DataFrame) -> str:
                  numeric=[False, False, True])
 
 
+def _analytic_block(spec: Spec, trial: pd.DataFrame) -> str:
+    """The family's analytic predictions beside the simulated values (empty when it makes none)."""
+    rows = []
+    for metric, words, value in spec.family.describe(spec.compiled).analytic:
+        if metric in trial.index:
+            r = trial.loc[metric]
+            d = _digits(metric) if metric.startswith("p_") else 2
+            rows.append([words, metric, f"{value:.{d}f}", pm(r.value, r.mcse, d)])
+    if not rows:
+        return ""
+    return table(["quantity", "code", "analytic", "simulated ± MCSE"], rows, "Analytic plan beside simulation",
+                 numeric=[False, False, True, True])
+
+
 def _heatmap(truth, sub: pd.DataFrame):
     arms, subgroups = list(truth.arms), list(truth.subgroups)
     shape = (len(arms), len(subgroups))
@@ -236,6 +250,9 @@ def run_page(rd: RunDir) -> str:
     if len(truth.subgroups) > 1:
         blocks.append(_subgroup_block(sub))
     blocks.append(_trial_block(trial))
+    analytic = _analytic_block(spec, trial)
+    if analytic:
+        blocks.append(analytic)
     add("oc-tables", "Operating characteristics", section("oc-tables", "Operating characteristics", *blocks))
 
     # 1. allocation: by look, or by calendar period, whichever the results hold
@@ -246,15 +263,18 @@ def run_page(rd: RunDir) -> str:
         caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
                    "(a step holds until the next look; patients before the first look are allocated by the "
                    "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
-    else:
+    elif "period_months" in extras:
         width = float(extras["period_months"][0])
         fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
                                            control)
         caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
                    "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
                    "fraction of simulated platforms still enrolling at the start of each period.")
-    add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
-                                             "Allocation share per arm over the course of the trial", caption))
+    else:  # fixed allocation throughout (single-arm and event-driven designs): nothing to draw
+        fig = None
+    if fig is not None:
+        add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
+                                                 "Allocation share per arm over the course of the trial", caption))
 
     # 2. sample size and duration
     fig = figures.sample_size_and_duration(results.n_randomized, results.duration_months)
@@ -265,7 +285,7 @@ def run_page(rd: RunDir) -> str:
              "(months from the opening to the last analysis). Dashed line: mean; dotted: median."))
 
     # 3. stopping and decisions
-    if "stop_look" in extras:
+    if "stop_look" in extras and d.looks is not None:
         fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
                                          d.looks.randomized_n)
         caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "

@@ -1,0 +1,115 @@
+"""The section of an event-driven two-arm group-sequential design.
+
+Two arms, an experimental arm against the ``control``, on a time-to-event endpoint. The trial
+randomizes ``max_n`` patients as they arrive (a fixed total; the scenario's accrual sets when) and
+analyses the log-rank test when the events observed reach ``information_fractions`` of the final
+number of ``events``. At each analysis it stops for efficacy when the log-rank Z (positive for a
+benefit) reaches the efficacy boundary and, with a futility boundary, for futility when Z falls to
+or below it. Boundaries come from alpha spending (Lan & DeMets 1983), beta spending for futility,
+or are given on the z scale::
+
+    event_driven:
+      max_n: 600
+      information_fractions: [0.33, 0.67, 1.0]
+      hazard_ratio: 0.7          # the alternative the trial is planned for
+      alpha: 0.025               # one-sided
+      power: 0.9
+      events: null               # null: Schoenfeld's events for hazard_ratio, alpha and power, inflated
+      efficacy: {spending: obrien_fleming}
+      futility: {spending: hwang_shih_decani, gamma: -2, binding: false}
+      follow_up_months: null     # or the months each patient is followed at most
+      allocation_ratio: 1        # experimental : control
+      randomization: block       # permuted blocks, or simple
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Frozen, OpenProbability, PositiveFloat, PositiveInt
+
+SPENDING_NAMES = ("obrien_fleming", "pocock", "hwang_shih_decani", "kim_demets")
+
+
+class Boundary(Frozen):
+    """A boundary from a spending function (``spending``: ``obrien_fleming`` and ``pocock`` are the
+    Lan-DeMets forms; ``hwang_shih_decani`` takes ``gamma``; ``kim_demets`` takes ``rho``), or given
+    on the z scale (``z``: one value per look for efficacy, per interim look for futility)."""
+
+    spending: Literal["obrien_fleming", "pocock", "hwang_shih_decani", "kim_demets"] | None = None
+    gamma: Annotated[float, Field(ge=-40.0, le=40.0, allow_inf_nan=False)] | None = None
+    rho: PositiveFloat | None = None
+    z: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Boundary:
+        if (self.spending is None) == (self.z is None):
+            raise ValueError("give a spending function (spending: obrien_fleming, pocock, hwang_shih_decani or "
+                             "kim_demets) or the boundaries on the z scale (z: [...]), not both or neither")
+        if self.spending == "hwang_shih_decani" and self.gamma is None:
+            raise ValueError("hwang_shih_decani spending needs gamma (in [-40, 40]; -4 is O'Brien-Fleming-like)")
+        if self.spending == "kim_demets" and self.rho is None:
+            raise ValueError("kim_demets spending needs rho (> 0; 3 is O'Brien-Fleming-like, 1 spends linearly)")
+        if self.gamma is not None and self.spending != "hwang_shih_decani":
+            raise ValueError("gamma is the parameter of hwang_shih_decani spending only")
+        if self.rho is not None and self.spending != "kim_demets":
+            raise ValueError("rho is the parameter of kim_demets spending only")
+        return self
+
+
+class Futility(Boundary):
+    """A futility boundary; ``binding``: the efficacy boundaries count on every futility stop
+    (non-binding, the default, keeps the type I error at alpha even when a futility stop is
+    overruled)."""
+
+    binding: bool = False
+
+
+class EventDriven(Frozen):
+    """An event-driven two-arm group-sequential design (see the module docstring)."""
+
+    max_n: PositiveInt = Field(description="patients randomized in all (fixed total)")
+    information_fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
+        min_length=1, description="event fractions of the final events at which the analyses happen, ending at 1")
+    hazard_ratio: OpenProbability = Field(description="the alternative hazard ratio the design is planned for")
+    alpha: OpenProbability = Field(default=0.025, description="one-sided type I error")
+    power: OpenProbability = Field(default=0.9, description="power at hazard_ratio (to plan events)")
+    events: PositiveInt | None = Field(
+        default=None, description="events at the final analysis; omitted: the group-sequential inflation of "
+                                  "Schoenfeld's events for hazard_ratio, alpha and power")
+    efficacy: Boundary = Field(default_factory=lambda: Boundary(spending="obrien_fleming"))
+    futility: Futility | None = None
+    follow_up_months: PositiveFloat | None = Field(
+        default=None, description="months each patient is followed at most (omitted: until the final analysis)")
+    allocation_ratio: PositiveFloat = Field(default=1.0, description="experimental : control")
+    randomization: Literal["block", "simple"] = "block"
+    relevant_hazard_ratio: OpenProbability | None = Field(
+        default=None, description="a true hazard ratio at most this counts as working (omitted: hazard_ratio)")
+
+    @field_validator("information_fractions")
+    @classmethod
+    def _fractions(cls, t: list[float]) -> list[float]:
+        if any(b <= a for a, b in zip(t, t[1:])):
+            raise ValueError(f"information_fractions must be strictly increasing, got {t}")
+        if t[-1] != 1.0:
+            raise ValueError(f"information_fractions must end at 1 (the final analysis), got {t}")
+        return t
+
+    @model_validator(mode="after")
+    def _boundaries(self) -> EventDriven:
+        k = len(self.information_fractions)
+        if self.efficacy.z is not None and len(self.efficacy.z) != k:
+            raise ValueError(f"efficacy.z needs one boundary per look ({k} looks), got {len(self.efficacy.z)}")
+        if self.futility is not None and self.futility.z is not None and len(self.futility.z) != k - 1:
+            raise ValueError(f"futility.z needs one boundary per interim look ({k - 1}), got {len(self.futility.z)}")
+        if self.futility is not None and k == 1:
+            raise ValueError("a futility boundary needs an interim look (information_fractions has only the final one)")
+        if 1.0 - self.power <= 0 or self.alpha >= self.power:
+            raise ValueError(f"alpha ({self.alpha:g}) must be below the power ({self.power:g})")
+        return self
+
+    @property
+    def n_looks(self) -> int:
+        return len(self.information_fractions)

@@ -1,0 +1,547 @@
+"""Event-driven two-arm group-sequential designs: log-rank looks at event counts.
+
+The trial randomizes ``max_n`` patients between an experimental arm and the control as the
+scenario's accrual brings them (permuted blocks or simple randomization, ``allocation_ratio``
+experimental : control). Each patient is followed until the event, dropout (the scenario's
+``dropout``), the end of a fixed follow-up (``follow_up_months``) or the data cut-off. Analysis k
+happens at the calendar month when the D_k-th event is observed, D_k = round(t_k D) with t_k the
+information fractions and D the final events; if the trial's patients never produce D_k events,
+it happens when the last patient's follow-up ends (a *shortfall*, counted in the results).
+
+At each analysis the log-rank statistic of all patients randomized so far is computed with the
+data cut at that month (:func:`~platform_sim.posterior.survival.logrank_vs_control`), oriented so
+that Z > 0 favours the experimental arm. The trial stops for efficacy at the first analysis with
+Z_k >= b_k, and for futility at the first with Z_k <= a_k. The boundaries are computed once, when
+the design is compiled, by the exact recursion of
+:mod:`platform_sim.posterior.group_sequential`, at the information fractions D_k / D the analyses
+actually have. A non-binding futility boundary is followed in the simulation (the operating
+characteristics are those of a trial that stops when it says so); its efficacy boundaries ignore
+it, so the type I error stays at most alpha even if it is overruled.
+
+Analytic plan
+-------------
+The compiled design carries the analytic plan beside which the simulated operating
+characteristics are read (:func:`analytic_versus_simulated`): the events of each look; the power
+by look, under the design's alternative, from the canonical joint distribution with drift
+-log(HR) sqrt(D_k r / (1 + r)^2) (Schoenfeld 1981); and, under the scenario's own survival curves,
+the expected calendar month of each look, the expected patients enrolled by then, and the power
+by look with the Lakatos (1988) drift (exact in the proportional-hazards limit, and correct to its
+discretization under non-proportional hazards, as from a delayed effect or the illness-death
+model of OS). Each arm's survival curve is the scenario's exact curve on a grid of
+:data:`GRID_MONTHS`, held piecewise exponential between grid points; accrual is the scenario's
+expected randomization curve in pieces of the same width.
+
+The truth: the experimental arm *works* when its true effect (the log ratio of cumulative hazards at
+the control's median, the log hazard ratio under proportional hazards) is at most
+log(``relevant_hazard_ratio``), which defaults to the planned ``hazard_ratio``; it is *null* when the
+effect is at least 0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..config import ConfigError, Design, Problem, Scenario
+from ..config.event_driven import Boundary, EventDriven
+from ..outcomes import VirtualPatients
+from ..posterior import group_sequential as gs
+from ..posterior import planning
+from ..results import CONTROL, EFFECTIVE, FUTILE, TrialResults, Truth
+from ..streams import RANDOMIZATION, TrialStreams
+from .base import Description, Parameter, Section, Size, Table, accrual_months, enrol_options, setting
+
+STOP_NAMES = ("final", "efficacy", "futility")
+GRID_MONTHS = 0.1
+"""Width (months) of the pieces on which survival curves and accrual are held for the analytic plan."""
+_TOL = 1e-9
+_HORIZON_SURVIVAL = 1e-9  # survival grids extend until the curve falls below this (or 600 months)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The analytic plan of a compiled design (see the module docstring); per look (K,) arrays.
+
+    ``events``: events at each analysis; ``power_planned``: P(efficacy at look k) at the design's
+    hazard ratio (Schoenfeld drift); ``alpha_by_look``: P(efficacy at look k) under H0, with the
+    futility boundary followed as in the simulation; ``month_null`` / ``month_scenario``: expected
+    calendar month of each look with both arms on the control's survival / under the scenario;
+    ``enrolled_scenario``: patients randomized by then; ``mean_z_scenario``: the Lakatos mean of Z_k
+    under the scenario, and ``power_scenario`` / ``futility_scenario`` the probabilities of stopping
+    for efficacy / futility at look k with it; ``expected_events_scenario`` and
+    ``expected_month_scenario``: at stopping; ``max_expected_events``: events the scenario's patients
+    are expected to produce in all; ``schoenfeld_fixed_events``: the fixed design's events at the
+    planned hazard ratio."""
+
+    events: np.ndarray
+    power_planned: np.ndarray
+    alpha_by_look: np.ndarray
+    month_null: np.ndarray
+    month_scenario: np.ndarray
+    enrolled_scenario: np.ndarray
+    mean_z_scenario: np.ndarray
+    power_scenario: np.ndarray
+    futility_scenario: np.ndarray
+    expected_events_scenario: float
+    expected_month_scenario: float
+    max_expected_events: float
+    schoenfeld_fixed_events: float
+
+
+@dataclass(frozen=True, eq=False)
+class EventDrivenDesign:
+    """An event-driven two-arm design compiled for a scenario."""
+
+    design: Design
+    scenario: Scenario
+    patients: VirtualPatients
+    control: int  # index of the control arm in design order
+    look_events: np.ndarray  # (K,) events D_k at each analysis
+    efficacy_z: np.ndarray  # (K,) b_k
+    futility_z: np.ndarray  # (K,) a_k, -inf: none
+    gsd: gs.GroupSequentialDesign  # the boundaries' design, at fractions D_k / D
+    plan: Plan
+    true_median: np.ndarray  # (2,) exact median of each arm's treatment (months)
+    true_effect: float  # the experimental arm's exact effect (log hazard ratio scale)
+    # every eligible patient is randomized, whatever their biomarkers: no wait for a biomarker result
+    needs_biomarker_result: bool = False
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(self.design.arm_names)
+
+    @property
+    def experimental(self) -> int:
+        return 1 - self.control
+
+    @property
+    def section(self) -> EventDriven:
+        return section(self.design)
+
+    @property
+    def n_looks(self) -> int:
+        return int(self.look_events.size)
+
+
+def section(design: Design) -> EventDriven:
+    """The design's ``event_driven`` section (a design of this family has one)."""
+    ed = design.event_driven
+    assert ed is not None
+    return ed
+
+
+def _spending(b: Boundary):
+    """A spending function object, or the z values of a given boundary."""
+    if b.z is not None:
+        return np.asarray(b.z, dtype=float)
+    if b.spending == "obrien_fleming":
+        return gs.LanDeMetsOBrienFleming()
+    if b.spending == "pocock":
+        return gs.LanDeMetsPocock()
+    if b.spending == "hwang_shih_decani":
+        return gs.HwangShihDeCani(float(b.gamma))  # type: ignore[arg-type]
+    return gs.KimDeMetsPower(float(b.rho))  # type: ignore[arg-type]
+
+
+def _boundary_design(ed: EventDriven, fractions) -> gs.GroupSequentialDesign:
+    futility = None if ed.futility is None else _spending(ed.futility)
+    return gs.group_sequential_design(fractions, ed.alpha, 1.0 - ed.power, _spending(ed.efficacy), futility,
+                                      binding_futility=bool(ed.futility is not None and ed.futility.binding))
+
+
+def look_events(ed: EventDriven) -> tuple[np.ndarray, float]:
+    """(K,) events at each analysis and Schoenfeld's fixed-design events at the planned hazard ratio."""
+    fixed = planning.schoenfeld_events(ed.hazard_ratio, ed.alpha, ed.power, ed.allocation_ratio)
+    if ed.events is not None:
+        total = int(ed.events)
+        if total < ed.n_looks:
+            raise ValueError(f"events ({total}) must be at least the number of analyses ({ed.n_looks})")
+    else:
+        total = int(math.ceil(_boundary_design(ed, ed.information_fractions).events(fixed)[-1] - 1e-9))
+    events = np.maximum(np.round(np.asarray(ed.information_fractions) * total), 1).astype(np.int64)
+    for k in range(1, events.size):  # distinct analyses
+        events[k] = max(events[k], events[k - 1] + 1)
+    return events, fixed
+
+
+def _survival_grid(patients: VirtualPatients, ep: str, treatment: str, codes, prob,
+                   follow_up: float | None) -> planning.PiecewiseExponential:
+    """The treatment's exact survival curve over the population, held piecewise exponential on a grid
+    of GRID_MONTHS (hazard 0 after a fixed follow-up: later events are not observed)."""
+    horizon = 600.0 if follow_up is None else float(follow_up)
+    starts = np.append(np.arange(0.0, horizon, GRID_MONTHS), horizon)
+    starts = starts[np.concatenate(([True], np.diff(starts) > 1e-9))]
+    surv = patients.outcomes.survival_curve(ep, treatment, codes, prob, starts)
+    keep = np.concatenate(([True], surv[:-1] >= _HORIZON_SURVIVAL))  # up to the first point below the threshold
+    starts, surv = starts[keep], surv[keep]
+    log_s = np.log(np.maximum(surv, 1e-300))
+    hazards = np.maximum(-np.diff(log_s), 0.0) / np.diff(starts)
+    tail = 0.0 if follow_up is not None else float(hazards[-1])
+    return planning.PiecewiseExponential(tuple(starts), tuple(hazards) + (tail,))
+
+
+def _accrual(patients: VirtualPatients, n: int) -> planning.Accrual:
+    """The scenario's expected randomization curve up to ``n`` patients, in pieces of GRID_MONTHS
+    (merged where the rate is constant), the last piece stopping at ``n`` patients."""
+    from ..config.population import expected_randomizable
+
+    population = patients.population.config
+    durations: list[float] = []
+    rates: list[float] = []
+    t, before = 0.0, 0.0
+    while before < n - 1e-9 and t < 1e5:
+        after = expected_randomizable(population, t + GRID_MONTHS, biomarker_result=False)
+        width = GRID_MONTHS if after < n else GRID_MONTHS * (n - before) / (after - before)
+        rate = (min(after, n) - before) / width
+        if rates and abs(rate - rates[-1]) <= 1e-9 * max(rate, rates[-1]):
+            durations[-1] += width
+        else:
+            durations.append(width)
+            rates.append(rate)
+        t += GRID_MONTHS
+        before = min(after, n)
+    return planning.Accrual(tuple(durations), tuple(rates))
+
+
+def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequentialDesign,
+          patients: VirtualPatients, ep: str, treatments: list[str], control: int) -> Plan:
+    r = float(ed.allocation_ratio)
+    info = events * r / (1.0 + r) ** 2
+    planned = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, info, -math.log(ed.hazard_ratio))
+    null = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, info, 0.0)
+    relevant = patients._relevant_markers(ep, treatments)
+    codes, prob = patients.population.distribution(relevant)
+    rate = patients.outcomes.dropout_rate
+    arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
+            for t in treatments]
+    accrual = _accrual(patients, ed.max_n)
+    exp = 1 - control
+    weights = (r, 1.0)
+    ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
+    if ever < events[-1]:
+        raise ConfigError([Problem(
+            "design.event_driven.events", f"{ed.max_n} patients randomized as the scenario accrues them, followed "
+            f"{'for ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
+            f" with its dropout, are expected to produce only {ever:.1f} events under scenario "
+            f"{patients.scenario.name!r}; the final analysis needs {int(events[-1])}. Raise max_n or the follow-up, or "
+            "lower the events", int(events[-1]))])
+    tte = planning.group_sequential_tte(gsd, accrual, arms[control], arms[exp], r, max_events=float(events[-1]))
+    return Plan(
+        events=events.astype(float), power_planned=planned.efficacy, alpha_by_look=null.efficacy,
+        month_null=tte.time_null, month_scenario=tte.time_alternative, enrolled_scenario=tte.enrolled_alternative,
+        mean_z_scenario=tte.mean_z, power_scenario=tte.alternative.efficacy, futility_scenario=tte.alternative.futility,
+        expected_events_scenario=tte.expected_events_alternative, expected_month_scenario=tte.expected_time_alternative,
+        max_expected_events=ever, schoenfeld_fixed_events=fixed,
+    )
+
+
+def assign_arms(u: np.ndarray, ratio: float, scheme: str) -> np.ndarray:
+    """(T, N) arm of each patient, 1 for experimental and 0 for control, from uniforms ``u``.
+
+    ``simple``: experimental with probability ratio / (1 + ratio). ``block``: permuted blocks holding
+    2 (e + c) patients, e : c the ratio as a fraction with denominator at most 10; patients beyond the
+    last full block are randomized simply."""
+    p = ratio / (1.0 + ratio)
+    if scheme == "simple":
+        return (u < p).astype(np.int8)
+    frac = Fraction(ratio).limit_denominator(10)
+    e, c = frac.numerator, frac.denominator
+    size = 2 * (e + c)
+    t, n = u.shape
+    full = n // size * size
+    out = (u < p).astype(np.int8)
+    if full:
+        block = u[:, :full].reshape(t, -1, size)
+        rank = block.argsort(axis=2).argsort(axis=2)
+        out[:, :full] = (rank < 2 * e).reshape(t, full)
+    return out
+
+
+class EventDrivenFamily:
+    """Event-driven two-arm group-sequential designs (see the module docstring)."""
+
+    name = "event_driven"
+    title = "event-driven group-sequential design"
+
+    def matches(self, design: Design) -> bool:
+        return design.event_driven is not None
+
+    def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> EventDrivenDesign:
+        ed = section(design)
+        ep = design.endpoint.name
+        if scenario.endpoints[ep].kind != "time_to_event":
+            tte = sorted(n for n, e in scenario.endpoints.items() if e.kind == "time_to_event")
+            raise ConfigError([Problem("design.endpoint.name", f"is a {scenario.endpoints[ep].kind} endpoint; an "
+                                       f"event-driven design analyses a time_to_event endpoint (this scenario has "
+                                       f"{tte})", ep)])
+        control = design.arm_names.index(design.control)  # type: ignore[arg-type]
+        treatments = [a.treatment for a in design.arms]
+        try:
+            events, fixed = look_events(ed)
+            gsd = _boundary_design(ed, events / events[-1])
+        except ValueError as exc:
+            raise ConfigError([Problem("design.event_driven", str(exc), None)]) from None
+        if ed.max_n < 2:
+            raise ConfigError([Problem("design.event_driven.max_n", "needs at least 2 patients", ed.max_n)])
+        plan = _plan(ed, events, fixed, gsd, patients, ep, treatments, control)
+        relevant = patients._relevant_markers(ep, treatments)
+        codes, prob = patients.population.distribution(relevant)
+        effect = patients.outcomes.effect(ep, treatments[1 - control], treatments[control], codes, prob)
+        return EventDrivenDesign(design, scenario, patients, control, events, gsd.efficacy_z, gsd.futility_z, gsd, plan,
+                                 patients.truth(ep, treatments), float(effect))
+
+    def recompile(self, compiled: EventDrivenDesign, design: Design) -> EventDrivenDesign:
+        return self.compile(design, compiled.scenario, compiled.patients)
+
+    def simulate(self, compiled: EventDrivenDesign, streams: TrialStreams, trace=None) -> TrialResults:
+        c = compiled
+        ed = c.section
+        n = ed.max_n
+        treatments = [a.treatment for a in c.design.arms]
+        enrolled = c.patients.enrol(streams, n, c.design.endpoint.name, treatments, times=True,
+                                    biomarker_result=c.needs_biomarker_result,
+                                    **enrol_options(trace, None, c.patients.population.names))
+        rows = np.arange(streams.n_trials)
+        entry = enrolled.ready[:, :n].astype(np.float64)
+        experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
+                                   ed.randomization)
+        arm = np.where(experimental == 1, c.experimental, c.control).astype(np.int64)
+        outcome = np.take_along_axis(enrolled.outcomes[:, :n, :], arm[:, :, None], axis=2)[:, :, 0].astype(np.float64)
+        censor = np.full(entry.shape, np.inf) if enrolled.dropout is None else enrolled.dropout[:, :n].astype(np.float64)
+        if ed.follow_up_months is not None:
+            censor = np.minimum(censor, ed.follow_up_months)
+        event = outcome <= censor
+        followed = np.minimum(outcome, censor)  # months from randomization to event or censoring
+        event_month = np.where(event, entry + outcome, np.inf)
+        ordered = np.sort(event_month, axis=1)
+        last_follow_up = (entry + followed).max(axis=1)
+        K = c.n_looks
+        target = np.minimum(c.look_events, n) - 1
+        look_month = ordered[:, target]  # (T, K)
+        shortfall = ~np.isfinite(look_month)
+        look_month = np.where(shortfall, last_follow_up[:, None], look_month)
+        from ..posterior.survival import logrank_at_cuts
+
+        z, oe, var = logrank_at_cuts(entry, followed, event, arm == c.experimental, look_month)
+        z_benefit = -z
+        z_benefit = np.where(np.isfinite(z_benefit), z_benefit, 0.0)
+        # sequential decisions
+        stopped = np.zeros(streams.n_trials, dtype=bool)
+        stop_look = np.full(streams.n_trials, K - 1, dtype=np.int64)
+        reason = np.zeros(streams.n_trials, dtype=np.int8)
+        for k in range(K):
+            eff = ~stopped & (z_benefit[:, k] >= c.efficacy_z[k])
+            fut = ~stopped & ~eff & (z_benefit[:, k] <= c.futility_z[k]) & (k < K - 1)
+            stop_look = np.where(eff | fut, k, stop_look)
+            reason = np.where(eff, 1, np.where(fut, 2, reason)).astype(np.int8)
+            stopped |= eff | fut
+        claimed = reason == 1
+        at_stop = look_month[rows, stop_look]
+        randomized = entry <= at_stop[:, None]
+        n_arm = np.stack([(randomized & (arm == a)).sum(axis=1) for a in range(2)], axis=1)
+        events_stop = event_month <= at_stop[:, None]
+        events_arm = np.stack([(events_stop & (arm == a)).sum(axis=1) for a in range(2)], axis=1)
+        n_enrolled = randomized.sum(axis=1)
+        log_hr = np.full((streams.n_trials, 2), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_hr[:, c.experimental] = oe[rows, stop_look] / var[rows, stop_look]
+        status = np.empty((streams.n_trials, 2), dtype=np.int8)
+        status[:, c.control] = CONTROL
+        status[:, c.experimental] = np.where(claimed, EFFECTIVE, FUTILE)
+        claim = np.zeros((streams.n_trials, 2, 1), dtype=bool)
+        claim[:, c.experimental, 0] = claimed
+        claim_month = np.full((streams.n_trials, 2, 1), np.nan)
+        claim_month[:, c.experimental, 0] = np.where(claimed, at_stop, np.nan)
+        events_by_look = (event_month[:, None, :] <= look_month[:, :, None]).sum(axis=2)
+        if trace is not None:
+            trace.enrolled = enrolled
+            trace.arm = arm
+            # each randomized patient's data at the stopping analysis: time and event with the data cut there
+            cut = at_stop[:, None] - entry
+            trace.keep(entry=entry, stop_month=at_stop,
+                       time=np.where(randomized, np.minimum(followed, cut), np.nan),
+                       event=randomized & event & (entry + followed <= at_stop[:, None]))
+            for k in range(K):
+                reached = stop_look >= k
+                trace.record("look", rows[reached], look=k, month=look_month[reached, k],
+                             events=events_by_look[reached, k], z=z_benefit[reached, k],
+                             patients=(entry[reached] <= look_month[reached, k, None]).sum(axis=1),
+                             decision=np.where(stop_look[reached] == k, reason[reached], 0))
+        trial_values: dict[str, np.ndarray] = {
+            "events_at_stop": events_arm.sum(axis=1).astype(float),
+            "p_stopped_early": stop_look < K - 1,
+            "p_shortfall": shortfall.any(axis=1),
+        }
+        for k in range(K):
+            trial_values[f"p_efficacy_look_{k + 1}"] = claimed & (stop_look == k)
+            if k < K - 1 and np.isfinite(c.futility_z[k]):
+                trial_values[f"p_futility_look_{k + 1}"] = (reason == 2) & (stop_look == k)
+            trial_values[f"month_of_look_{k + 1}"] = look_month[:, k]  # the look's month, had the trial gone on
+        return TrialResults(
+            trial=np.asarray(streams.trials, dtype=np.int64), arms=c.arm_names, strata=("all",), subgroups=("all",),
+            membership=np.ones((1, 1), dtype=bool), stop_names=STOP_NAMES,
+            n=n_arm[:, :, None].astype(np.int64), events=events_arm[:, :, None].astype(np.int64),
+            claimed=claim, claim_month=claim_month, status=status, stop_reason=reason,
+            n_screened=(enrolled.screened_index[rows, np.maximum(n_enrolled, 1) - 1] + 1).astype(np.int64),
+            duration_months=at_stop,
+            estimates={"log_hazard_ratio": log_hr[:, :, None]}, estimate_targets={"log_hazard_ratio": "effect"},
+            trial_values=trial_values,
+            extras={"z": z_benefit, "look_month": look_month, "events_by_look": events_by_look, "stop_look": stop_look},
+            extra_dims={"z": ("trial", "look"), "look_month": ("trial", "look"),
+                        "events_by_look": ("trial", "look"), "stop_look": ("trial",)},
+        )
+
+    def truth(self, compiled: EventDrivenDesign) -> Truth:
+        c = compiled
+        ed = c.section
+        bound = math.log(ed.relevant_hazard_ratio if ed.relevant_hazard_ratio is not None else ed.hazard_ratio)
+        effect = np.zeros(2)
+        effect[c.experimental] = c.true_effect
+        judged = np.arange(2) == c.experimental
+        works = judged & (effect <= bound + _TOL)
+        null = judged & (effect >= -_TOL)
+        value = c.true_median.astype(float)
+        return Truth(
+            arms=c.arm_names, subgroups=("all",), strata=("all",), membership=np.ones((1, 1), dtype=bool),
+            share=np.ones(1), value=value[:, None], reference=np.full((2, 1), value[c.control]),
+            effect=effect[:, None], works=works[:, None], null=null[:, None], judged=judged[:, None],
+            works_in_stratum=works[:, None], null_in_stratum=null[:, None], control=c.control,
+            value_name=f"median {c.design.endpoint.name} (months)", effect_scale="log hazard ratio", effect_better=-1.0,
+        )
+
+    def size(self, compiled: EventDrivenDesign) -> Size:
+        n = compiled.section.max_n
+        return Size(n, accrual_months(compiled.patients.population.config, n, 1.0, compiled.needs_biomarker_result))
+
+    def resize(self, compiled: EventDrivenDesign, max_n: int | None = None, months: float | None = None) -> Design:
+        """The design with ``max_n`` patients (or those its accrual brings in ``months``), its events scaled by
+        the same factor when they are given."""
+        from ..config import parse_design
+        from ..config.population import expected_randomizable
+
+        ed = compiled.section
+        target = max_n if max_n is not None else \
+            int(round(expected_randomizable(compiled.patients.population.config, float(months or 0.0), False)))
+        if target < 2:
+            raise ConfigError([Problem("design.event_driven.max_n", f"sizing {compiled.design.name!r} leaves fewer "
+                                       "than 2 patients", target)])
+        data = compiled.design.model_dump()
+        data["event_driven"]["max_n"] = int(target)
+        if ed.events is not None:
+            data["event_driven"]["events"] = max(1, int(round(ed.events * target / ed.max_n)))
+        return parse_design(data)
+
+    def profiles(self, compiled: EventDrivenDesign, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, None, characteristics)
+
+    def describe(self, compiled: EventDrivenDesign) -> Description:
+        c = compiled
+        ed = c.section
+        exp, ctl = c.arm_names[c.experimental], c.arm_names[c.control]
+        fut = "none" if ed.futility is None else (
+            f"{'binding' if ed.futility.binding else 'non-binding'}, {c.gsd.futility_spending}")
+        given = "given" if ed.events is not None else (
+            f"Schoenfeld's {c.plan.schoenfeld_fixed_events:.1f} for HR {setting(ed.hazard_ratio)}, one-sided alpha "
+            f"{setting(ed.alpha)} and power {setting(ed.power)}, inflated by {c.gsd.inflation_factor:.4f}")
+        words = (
+            f"{ed.max_n} patients are randomized {setting(ed.allocation_ratio)} : 1 to {exp} or {ctl} "
+            f"({ed.randomization} randomization) and followed "
+            f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}.",
+            f"The log-rank test of {c.design.endpoint.name} is analysed when {', '.join(str(int(e)) for e in c.look_events)} "
+            f"events have been observed (final events: {given}).",
+            f"Efficacy boundaries: {c.gsd.efficacy_spending}; futility: {fut}. The trial stops for efficacy when Z "
+            "(positive for a benefit) reaches the efficacy boundary, and for futility when it falls to the futility "
+            "boundary.",
+            f"{exp} works when its true hazard ratio is at most "
+            f"{setting(ed.relevant_hazard_ratio or ed.hazard_ratio)}; it is null when it is at least 1. Its true "
+            f"effect here: {math.exp(c.true_effect):.3f} (median {c.true_median[c.experimental]:.2f} vs "
+            f"{c.true_median[c.control]:.2f} months).",
+            f"The scenario's patients are expected to produce {c.plan.max_expected_events:.1f} events in all.",
+        )
+        p = c.plan
+        rows = tuple(
+            (k + 1, int(c.look_events[k]), round(float(c.efficacy_z[k]), 4),
+             "" if not np.isfinite(c.futility_z[k]) else round(float(c.futility_z[k]), 4),
+             round(float(p.alpha_by_look[k]), 5), round(float(p.power_planned[k]), 4),
+             round(float(p.month_scenario[k]), 2), round(float(p.enrolled_scenario[k]), 1),
+             round(float(p.power_scenario[k]), 4))
+            for k in range(c.n_looks))
+        table = Table("Analyses: boundaries (z) and the analytic plan",
+                      ("look", "events", "efficacy z", "futility z", "alpha spent", "power at planned HR",
+                       "expected month (scenario)", "enrolled by then", "P(efficacy here), scenario"), rows)
+        analytic = [(f"p_efficacy_look_{k + 1}", f"P(efficacy at look {k + 1}), Lakatos", float(p.power_scenario[k]))
+                    for k in range(c.n_looks)]
+        analytic.append(("p_stop_efficacy", "P(efficacy), Lakatos", float(p.power_scenario.sum())))
+        analytic += [(f"p_futility_look_{k + 1}", f"P(futility at look {k + 1}), Lakatos", float(p.futility_scenario[k]))
+                     for k in range(c.n_looks - 1) if np.isfinite(c.futility_z[k])]
+        analytic += [(f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k]))
+                     for k in range(c.n_looks)]
+        analytic.append(("events_at_stop", "events at stopping", float(p.expected_events_scenario)))
+        analytic.append(("duration_months", "month at stopping", float(p.expected_month_scenario)))
+        return Description(kind=self.title,
+                           summary=f"{exp} vs {ctl}, {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
+                           sections=(Section("Design and analyses", words, (table,)),), analytic=tuple(analytic))
+
+    def story(self, compiled: EventDrivenDesign, trace, result: TrialResults):
+        """The analyses (month, events, Z and the boundaries, decision; timeline ``events``), and every
+        screened patient with, when randomized, the time and event at the stopping analysis."""
+        import pandas as pd
+
+        from .story import Story, screened_frame
+
+        c = compiled
+        rows = []
+        for ev in trace.events:
+            k = int(ev["look"])
+            decision = ("", "effective", "futile")[int(ev["decision"])]
+            rows.append({"look": k + 1, "month": float(ev["month"]), "events": int(ev["events"]),
+                         "patients_randomized": int(ev["patients"]), "z": float(ev["z"]),
+                         "efficacy_z": float(c.efficacy_z[k]), "futility_z": float(c.futility_z[k]),
+                         "stratum": "all", "arm": c.arm_names[c.experimental],
+                         "status": decision or "active", "decision": decision})
+        enrolled, row = trace.enrolled, trace.row
+        n = int(result.n_randomized[0])
+        positions = enrolled.screened_index[row, :n]
+        frame = screened_frame(c.patients.population, c.arm_names, enrolled, row, int(result.n_screened[0]),
+                               {int(p): int(trace.arm[row, i]) for i, p in enumerate(positions)},
+                               {int(p): "all" for p in positions})
+        at = {int(p): i for i, p in enumerate(positions)}
+        index = np.array([at.get(int(p), -1) for p in frame["patient"]])
+        on = index >= 0
+        frame["time"] = np.where(on, trace.data["time"][np.maximum(index, 0)], np.nan)
+        frame["event"] = np.where(on, trace.data["event"][np.maximum(index, 0)], False).astype(int)
+        summary = {"looks": len(rows), "stop_reason": result.stop_names[int(result.stop_reason[0])],
+                   "patients_randomized": n, "events": int(result.events[0].sum()),
+                   "claimed_effective": [c.arm_names[c.experimental]] if result.claimed[0].any() else [],
+                   "duration_months": float(result.duration_months[0])}
+        return Story(pd.DataFrame(rows), frame, summary, timeline="events")
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        return {}  # boundaries follow from alpha and the spending functions: nothing for calibrate to move
+
+
+def analytic_versus_simulated(compiled: EventDrivenDesign, results: TrialResults):
+    """The analytic plan beside the simulated operating characteristics (pandas): one row per quantity of
+    the description's ``analytic`` list (Lakatos power by look under the scenario, expected months of the
+    looks, expected events and month at stopping), with ``analytic``, ``simulated`` (the mean over the
+    simulated trials) and ``mcse`` (its Monte Carlo standard error)."""
+    import pandas as pd
+
+    values = dict(results.trial_values)
+    values["p_stop_efficacy"] = results.stop_reason == 1
+    values["duration_months"] = results.duration_months
+    rows = []
+    for metric, words, analytic in EVENT_DRIVEN.describe(compiled).analytic:
+        v = np.asarray(values[metric], dtype=float)
+        rows.append({"quantity": words, "metric": metric, "analytic": analytic, "simulated": float(v.mean()),
+                     "mcse": float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan})
+    return pd.DataFrame(rows)
+
+
+EVENT_DRIVEN = EventDrivenFamily()
