@@ -158,6 +158,10 @@ def compare(
                     problems.append(problem)
     if problems:
         raise ConfigError(problems)
+    problems = _same_names("design", designs, [specs[d, scenarios[0]] for d in designs]) + _same_names(
+        "scenario", scenarios, [specs[designs[0], s] for s in scenarios])
+    if problems:  # found before anything is simulated
+        raise ConfigError(problems)
     names = {d: specs[d, scenarios[0]].design.name for d in designs}
     reference = reference or designs[0]
     if reference not in designs:
@@ -172,6 +176,23 @@ def compare(
         if own and executor is not None:
             executor.close()
     return Comparison(pd.DataFrame(rows), names[reference], n_sims, seed)
+
+
+def _same_names(kind: str, refs: list[str], specs: list[Spec]) -> list[Problem]:
+    """Designs (or scenarios) that share a name: the comparison table tells them apart by name only,
+    so two of them would be mixed up. One problem per name, on the file that repeats it."""
+    problems = []
+    seen: dict[str, str] = {}
+    for ref, spec in zip(refs, specs):
+        model, file = (spec.design, spec.design_file) if kind == "design" else (spec.scenario, spec.scenario_file)
+        if model.name in seen:
+            first = seen[model.name]
+            what = f"is listed twice ({ref})" if first == ref else f"has the same name as {first}"
+            problems.append(Problem(f"{kind}.name", f"{what}; compare tells {kind}s apart by their names, so give each "
+                                    f"{kind} a distinct name (and list each once)", model.name, file=file))
+        else:
+            seen[model.name] = ref
+    return problems
 
 
 def _metric_rows(keys: dict, metrics: dict[str, np.ndarray], reference: dict[str, np.ndarray] | None) -> list[dict]:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from platform_sim.cli import main
 from platform_sim.compare import compare
-from platform_sim.config import Spec
+from platform_sim.config import ConfigError, Spec
 from platform_sim.metrics import trial_table
 from platform_sim.runner import run
 
@@ -156,3 +156,33 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     last = enrolled.screened_index[:, 399]
     expected = c.arrival[rows, last] + c.wait_days[rows, last] / (365.25 / 12) + 12 / WEEKS_PER_MONTH
     np.testing.assert_allclose(res.duration_months, expected, rtol=1e-6)
+
+
+def test_designs_that_share_a_name_are_refused_before_anything_is_simulated(tmp_path, root, monkeypatch):
+    """Two designs with the same ``name:`` (pioneer_rar and a copy with another threshold) ran the
+    whole comparison and then crashed in side_by_side; now compare refuses them before simulating."""
+    strict = yaml.safe_load((root / "designs" / "pioneer_rar.yaml").read_text())
+    strict["decisions"]["superiority"] = 0.995
+    copy_path = tmp_path / "pioneer_rar_strict.yaml"
+    copy_path.write_text(yaml.safe_dump(strict))
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated although the names clash")
+
+    monkeypatch.setattr("platform_sim.compare.run", no_simulation)
+    result = invoke("compare", "--designs", f"pioneer_rar,{copy_path}", "--scenarios", "pioneer_alternative",
+                    "--n-sims", 10, "--quiet")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {copy_path}: design.name: has the same name as pioneer_rar") and "'pioneer_rar'" in line
+    # the same design listed twice, and two scenarios with one name
+    result = invoke("compare", "--designs", "pioneer_rar,pioneer_rar", "--scenarios", "pioneer_alternative",
+                    "--n-sims", 10, "--quiet")
+    assert result.exit_code == 2 and "design.name: is listed twice (pioneer_rar)" in result.stderr
+    twin = yaml.safe_load((root / "scenarios" / "pioneer_null.yaml").read_text())
+    twin["name"] = "pioneer_alternative"
+    scenario_path = tmp_path / "renamed_null.yaml"
+    scenario_path.write_text(yaml.safe_dump(twin))
+    with pytest.raises(ConfigError) as info:
+        compare(["pioneer_rar"], ["pioneer_alternative", str(scenario_path)], 10, seed=1)
+    assert "scenario.name: has the same name as pioneer_alternative" in str(info.value)
