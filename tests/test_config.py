@@ -364,12 +364,14 @@ def test_malformed_yaml_reports_the_line(tmp_path):
     assert [q.message for q in info.value.problems] == [p.message]
 
 
-@pytest.mark.parametrize("text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", "NoneType")])
+@pytest.mark.parametrize("text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", None),
+                                            ("# only a comment\n", None)])
 def test_non_mapping_file_is_a_clear_error(tmp_path, text, type_name):
     path = tmp_path / "list.yaml"
     path.write_text(text)
     p = the_problem(validate_files([path]), "file")
-    assert p.message == "the file must hold a mapping of keys to values"
+    expected = "the file must hold a mapping of keys to values"
+    assert p.message == (expected if type_name else f"the file is empty; it {expected[9:]}")
     assert p.value == type_name
     with pytest.raises(ConfigError) as info:
         Spec.load("pioneer_rar", path)
@@ -394,14 +396,16 @@ def test_scenario_rate_outside_unit_interval(tmp_path, rate, allowed):
     assert p.value == rate
 
 
+@pytest.mark.parametrize("value, bound", [(-1, "greater than or equal to 0.001"), (1e-4, "greater than or equal to 0.001"),
+                                          (1e308, "less than or equal to 1000")])
 @pytest.mark.parametrize("field", ["odds_ratio", "hazard_ratio"])
-def test_scenario_ratio_must_be_positive(tmp_path, field):
+def test_scenario_ratio_must_be_within_a_factor_of_1000(tmp_path, field, value, bound):
     s = shipped("scenario", "pioneer_alternative")
     endpoint = "orr" if field == "odds_ratio" else "pfs"
-    s["treatments"]["durva_oleclumab"]["outcomes"][endpoint][field] = -1
+    s["treatments"]["durva_oleclumab"]["outcomes"][endpoint][field] = value
     p = the_problem(problems_of(tmp_path, s), f"scenario.treatments.durva_oleclumab.outcomes.{endpoint}.{field}")
-    assert "greater than 0" in p.message
-    assert p.value == -1
+    assert bound in p.message
+    assert p.value == value
 
 
 @pytest.mark.parametrize("rate", [0, 1])

@@ -304,10 +304,11 @@ def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
     return checked_pair(design, scenario)[0]
 
 
-def checked_pair(design: Design, scenario: Scenario):
+def checked_pair(design: Design, scenario: Scenario, patients=None):
     """The problems of a design under a scenario (see :func:`pair_problems`), and the design's
     strata compiled under the scenario on the way (a :class:`platform_sim.strata.StrataPlan`, or
-    None for a design without strata or when names do not resolve)."""
+    None for a design without strata or when names do not resolve). ``patients``: the scenario's
+    :class:`platform_sim.outcomes.VirtualPatients`, when the caller has them (built here otherwise)."""
     problems: list[Problem] = []
     if design.endpoint.name not in scenario.endpoints:
         problems.append(
@@ -345,9 +346,7 @@ def checked_pair(design: Design, scenario: Scenario):
             return problems, None
     plan = None
     if design.strata is not None:
-        from ..strata import checked_strata
-
-        plan, found = checked_strata(design, scenario)
+        plan, found = _checked_strata(design, scenario, patients)
         problems.extend(found)
         if plan is None:  # strata markers or levels the scenario does not define
             return problems, None
@@ -358,6 +357,32 @@ def checked_pair(design: Design, scenario: Scenario):
 
         problems.extend(platform_pair_problems(design, scenario, plan))
     return problems, plan
+
+
+def _checked_strata(design: Design, scenario: Scenario, patients=None):
+    """The strata of a stratified design under a scenario (None when its names do not resolve) and
+    their problems: unknown markers or levels, strata nobody can enter, overlapping sub-studies
+    without a rule. The population and outcome models are built once (``patients``) and shared with
+    the strata, which :func:`platform_sim.strata.checked_strata` would build again."""
+    from ..outcomes import VirtualPatients
+    from ..strata import compile_strata, name_problems
+
+    vp = patients if patients is not None else VirtualPatients(scenario)
+    problems = name_problems(design, vp.population)
+    if problems:
+        return None, problems
+    plan = compile_strata(design, scenario, vp)
+    st = design.strata
+    for s, name in enumerate(plan.names):
+        if plan.prevalence[s] <= 0:
+            where = f"design.strata.groups[{s}]" if st.groups is not None else "design.strata.by"
+            problems.append(Problem(where, f"stratum {name!r} has no eligible patients under scenario "
+                                    f"{scenario.name!r} (prevalence 0 among randomizable patients)", name))
+    if st.groups is not None and st.overlap is None and plan.overlap_share > 0:
+        problems.append(Problem("design.strata.overlap", f"{plan.overlap_share:.1%} of patients match more than one "
+                                "group under this scenario; say how to choose: 'priority' (first matching group) or "
+                                "'random'", None))
+    return plan, problems
 
 
 def _capacity_problems(design: Design, scenario: Scenario, plan) -> list[Problem]:

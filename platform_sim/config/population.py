@@ -27,7 +27,7 @@ from typing import Annotated, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
+from .base import PROBLEM_SEPARATOR, Frozen, Months, Name, NonNegativeFloat, PositiveFloat, Probability
 
 LEVEL_TOLERANCE = 1e-6
 REGION = "region"
@@ -176,8 +176,8 @@ class Derived(Frozen):
 
 class Region(Frozen):
     rate_per_month: PositiveFloat
-    ramp_up_months: NonNegativeFloat = 0.0
-    start_month: NonNegativeFloat = 0.0
+    ramp_up_months: Months = 0.0
+    start_month: Months = 0.0
 
 
 class Accrual(Frozen):
@@ -186,7 +186,7 @@ class Accrual(Frozen):
     its own rate, ramp-up and start."""
 
     rate_per_month: PositiveFloat | None = None
-    ramp_up_months: NonNegativeFloat = 0.0
+    ramp_up_months: Months = 0.0
     regions: dict[Name, Region] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")

@@ -18,21 +18,34 @@ hazard ratio can start after ``onset_weeks``. ``prognostic`` ratios apply to eve
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
+from .base import (
+    MAX_HAZARD_PER_MONTH,
+    MAX_TREND_PER_YEAR,
+    PROBLEM_SEPARATOR,
+    Frozen,
+    Months,
+    Name,
+    PositiveMonths,
+    PositiveWeeks,
+    Probability,
+    Ratio,
+    Weeks,
+)
 from .population import Population
 
-Ratio = Union[PositiveFloat, dict[Name, PositiveFloat]]
+Ratios = Union[Ratio, dict[Name, Ratio]]
+Hazard = Annotated[float, Field(ge=0.0, le=MAX_HAZARD_PER_MONTH, allow_inf_nan=False)]
 
 
 class EndpointTruth(Frozen):
     kind: Literal["binary", "time_to_event", "landmark"] = "binary"
     description: str = ""
     of: Name | None = Field(default=None, description="landmark: the time-to-event endpoint it is read from")
-    weeks: PositiveFloat | None = Field(default=None, description="landmark: time of the assessment")
+    weeks: PositiveWeeks | None = Field(default=None, description="landmark: time of the assessment")
 
     @model_validator(mode="after")
     def _landmark_fields(self) -> "EndpointTruth":
@@ -44,21 +57,21 @@ class EndpointTruth(Frozen):
 
 
 class Piece(Frozen):
-    from_months: NonNegativeFloat
-    hazard_per_month: NonNegativeFloat
+    from_months: Months
+    hazard_per_month: Hazard
 
 
 class OutcomeModel(Frozen):
     """One treatment's effect on one endpoint (see the module docstring)."""
 
     rate: Probability | None = None
-    odds_ratio: PositiveFloat | None = None
-    odds_ratios: dict[Name, Ratio] = Field(default_factory=dict)
-    median_months: PositiveFloat | None = None
+    odds_ratio: Ratio | None = None
+    odds_ratios: dict[Name, Ratios] = Field(default_factory=dict)
+    median_months: PositiveMonths | None = None
     pieces: list[Piece] | None = Field(default=None, min_length=1)
-    hazard_ratio: PositiveFloat | None = None
-    hazard_ratios: dict[Name, Ratio] = Field(default_factory=dict)
-    onset_weeks: NonNegativeFloat = 0.0
+    hazard_ratio: Ratio | None = None
+    hazard_ratios: dict[Name, Ratios] = Field(default_factory=dict)
+    onset_weeks: Weeks = 0.0
 
     @model_validator(mode="after")
     def _pieces(self) -> "OutcomeModel":
@@ -110,7 +123,7 @@ class TimeTrend(Frozen):
     """A drift of the linear predictor (log-odds, or log-hazard) per year of calendar time at
     randomization, for the listed treatments (all when omitted)."""
 
-    per_year: float = Field(allow_inf_nan=False)
+    per_year: Annotated[float, Field(ge=-MAX_TREND_PER_YEAR, le=MAX_TREND_PER_YEAR, allow_inf_nan=False)]
     treatments: list[Name] | None = None
 
 
@@ -120,7 +133,7 @@ class Dropout(Frozen):
     the same probability before ``before_weeks``."""
 
     probability: Probability
-    before_weeks: PositiveFloat
+    before_weeks: PositiveWeeks
 
 
 def _homogeneous() -> Population:
