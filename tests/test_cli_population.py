@@ -66,7 +66,7 @@ def test_population_prints_every_table(population_run):
 def test_population_writes_tidy_tables_matching_the_configuration(population_run):
     _, out = population_run
     assert sorted(p.name for p in out.iterdir()) == [
-        "cooccurrence.csv", "funnel.csv", "outcomes.csv", "patients.parquet", "prevalence.csv",
+        "cooccurrence.csv", "funnel.csv", "manifest.json", "outcomes.csv", "patients.parquet", "prevalence.csv",
     ]
     prev = pd.read_csv(out / "prevalence.csv").set_index(["characteristic", "level"])
     # exact marginals worked out by hand from the tables
