@@ -394,3 +394,117 @@ def test_spec_load_builds_the_population_and_strata_once(monkeypatch):
         _ = spec.patients, spec.strata, spec.true_rates
         assert counts == {"population": 1, "patients": 1, "strata": 1}, (design, counts)
         assert spec.strata.classifier is not None and spec.patients.population is not None
+
+
+# --------------------------------------------------------------------------- output directories
+
+
+RUN = ["run", "--design", "pioneer_rar", "--scenario", "pioneer_alternative", "--n-sims", 20, "--chunk-size", 10,
+       "--quiet"]
+
+
+def test_out_refuses_a_directory_holding_the_users_own_files(tmp_path):
+    """--out pointed at an existing folder silently overwrote the user's own summary.csv and design.yaml."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    own = {"summary.csv": b"my,own\n1,2\n", "design.yaml": b"# my notes\n", "notes.txt": b"keep\n"}
+    for name, data in own.items():
+        (out / name).write_bytes(data)
+    for args in (RUN + ["--out", out], ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative",
+                                        "--n-sims", 4, "--quiet", "--out", out],
+                 ["population", "--n", 100, "--out", out], ["trial", "--no-bayes", "--n-sims", 4, "--out", out]):
+        line = refused(invoke(*args), "--out", "holds files platform-sim did not write", "design.yaml")
+        assert "choose a new or empty directory" in line
+    assert sorted(p.name for p in out.iterdir()) == sorted(own)
+    assert all((out / name).read_bytes() == data for name, data in own.items())
+
+
+def test_out_rewrites_its_own_output_and_nothing_else(tmp_path):
+    out = tmp_path / "run"
+    assert invoke(*RUN, "--out", out).exit_code == 0
+    first = (out / "summary.csv").read_bytes()
+    (out / "notes.txt").write_text("the user's notes\n")
+    (out / "chunks" / "readme.txt").write_text("also the user's\n")
+    result = invoke(*RUN, "--seed", 2, "--out", out)  # a new run into the same directory replaces its own files
+    assert result.exit_code == 0, result.output
+    assert (out / "summary.csv").read_bytes() != first
+    assert (out / "notes.txt").read_text() == "the user's notes\n"
+    assert (out / "chunks" / "readme.txt").read_text() == "also the user's\n"
+    # the output of another command is not this command's to replace
+    line = refused(invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative", "--n-sims", 4,
+                          "--quiet", "--out", out), "--out", "holds the output of `platform-sim run`")
+    assert "choose another directory" in line
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob(".probe-*"))
+
+
+def test_every_command_marks_its_directory(tmp_path):
+    for kind, args in (("population", ["population", "--n", 200]), ("trial", ["trial", "--no-bayes", "--n-sims", 4]),
+                       ("run", RUN)):
+        out = tmp_path / kind
+        result = invoke(*args, "--out", out)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["kind"] == kind and manifest["complete"] is True
+        assert invoke(*args, "--out", out).exit_code == 0  # and may write there again
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    assert invoke(*RUN, "--out", out).exit_code == 0
+    return out
+
+
+@pytest.mark.parametrize("entry", ["../secret.csv", "/etc/passwd", "chunks/../../secret.csv", "link.csv", "",
+                                   None, 7])
+def test_manifest_paths_must_stay_inside_the_run_directory(finished_run, tmp_path, entry):
+    """manifest.json file entries could point outside the run directory, and report read them."""
+    out = tmp_path / "run"
+    shutil.copytree(finished_run, out)
+    (tmp_path / "secret.csv").write_text("a,b\n1,2\n")
+    (out / "link.csv").symlink_to(tmp_path / "secret.csv")
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"].append(entry)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    refused(invoke("report", out), f"error: {out}: manifest.json: lists a path outside the run directory")
+    assert not (out / "report.html").exists()
+
+
+@pytest.mark.parametrize("key", ["design_file", "scenario_file"])
+def test_compare_manifest_paths_must_stay_inside(tmp_path, key):
+    out = tmp_path / "cmp"
+    result = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative", "--n-sims", 4,
+                    "--quiet", "--out", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["pairs"][0][key] = str(ROOT / "designs" / "pioneer_rar.yaml")  # an absolute path, readable elsewhere
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    refused(invoke("report", out), "manifest.json: lists a path outside the run directory")
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def test_report_escapes_every_user_string(tmp_path):
+    """A design or scenario string with HTML in it is shown as text, never run as a script."""
+    script = "<script>alert('owned')</script>"
+    design = shipped("design", "pioneer_rar")
+    design["name"] = script  # names are refused: they are restricted to letters, digits and _ . + -
+    named = _write(tmp_path, "named.yaml", yaml.safe_dump(design))
+    refused(invoke("validate", named), "design.name: String should match pattern")
+    design["name"] = "pioneer_rar_script"
+    design["description"] = f"A design {script} with <b>markup</b> & an ampersand"
+    scenario = shipped("scenario", "pioneer_alternative")
+    scenario["description"] = f"A scenario {script}"
+    scenario["population"] = "post_ici_nsclc"
+    d, s = _write(tmp_path, "d.yaml", yaml.safe_dump(design)), _write(tmp_path, "s.yaml", yaml.safe_dump(scenario))
+    out = tmp_path / "run"
+    result = invoke("run", "--design", d, "--scenario", s, "--n-sims", 20, "--out", out, "--report", "--quiet")
+    assert result.exit_code == 0, result.output
+    page = (out / "report.html").read_text()
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&#x27;owned&#x27;)&lt;/script&gt;" in page
+    assert "&lt;b&gt;markup&lt;/b&gt; &amp; an ampersand" in page
+    import html5lib
+
+    html5lib.HTMLParser(strict=True).parse(page)  # still valid HTML5
