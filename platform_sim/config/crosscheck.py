@@ -23,8 +23,20 @@ class Problem:
 
     def format(self) -> str:
         where = f"{self.file}: " if self.file else ""
-        shown = "" if self.value is None else f" (got {self.value!r})"
+        shown = "" if self.value is None else f" (got {_shown(self.value)})"
         return f"{where}{self.path}: {self.message}{shown}"
+
+
+_SHOWN_CHARACTERS = 200
+
+
+def _shown(value) -> str:
+    """A bad value as shown in a message: its repr, cut short when very long (a pasted file, a
+    string of thousands of characters) so that the message stays one readable line."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARACTERS:
+        return text
+    return f"{text[:_SHOWN_CHARACTERS]}... ({len(text):,} characters)"
 
 
 def _per_look(value, n_looks: int, path: str, problems: list[Problem]) -> list[float] | None:
