@@ -999,3 +999,155 @@ def test_hierarchical_posteriors_extreme_data(data):
     assert np.isfinite(a).all() and np.isfinite(b).all() and (a > 0).all() and (b > 0).all(), (a, b)
     assert_probability(prob_greater(a[:, 1], b[:, 1], a[:, 0], b[:, 0], data.draw(unit_floats(0.0, 0.3))),
                        "P(stratum rate better than control), moment-matched")
+
+
+# =========================================================================== extreme inputs
+#
+# Inputs at the edges of what a file may say run (or are refused), never crash or hang, and keep
+# every posterior probability finite and in [0, 1]: true rates of exactly 0 and 1, one patient per
+# look, a maximum sample size of 2, 50 arms, 20 strata, and a planned million trials (accepted and
+# started). These go through the public functions only (the configuration parsers, Spec.from_models
+# and runner.run), as a user's script would.
+
+from platform_sim.config.base import MAX_ARMS  # noqa: E402
+from platform_sim.results import INELIGIBLE as _NOT_IN_STRATUM  # noqa: E402
+from platform_sim.runner import run  # noqa: E402
+
+EXTREME_RATES = [0.0, 1.0, 0.0, 1.0, 1e-12, 1.0 - 1e-12, 0.5]
+
+
+def _extreme_scenario(rates: list[float], n_sites: int) -> dict:
+    scenario = {"name": "extreme", "endpoints": {"orr": {"kind": "binary"}},
+                "treatments": {f"t{i}": {"rates": {"orr": r}} for i, r in enumerate(rates)}}
+    if n_sites:
+        scenario["population"] = {"name": "sites", "markers": {"site": {
+            "levels": [f"s{i:02d}" for i in range(n_sites)], "probabilities": [1.0 / n_sites] * n_sites}}}
+    return scenario
+
+
+@st.composite
+def extreme_cases(draw):
+    """A design and scenario at the edges: rates of exactly 0 and 1 (or within 1e-12 of them), one
+    patient per look or a maximum of 2 patients, up to 50 arms, up to 20 strata, priors from
+    Jeffreys' to a million pseudo-patients."""
+    n_arms = draw(st.sampled_from([2, 2, 3, 5, 50]))
+    rates = [draw(st.sampled_from(EXTREME_RATES)) for _ in range(n_arms)]
+    n_sites = draw(st.sampled_from([0, 0, 20])) if n_arms <= 5 else 0
+    looks_kind = draw(st.sampled_from(["one_per_look", "size_two", "two_looks"]))
+    if looks_kind == "one_per_look":
+        first = draw(st.integers(1, 5))
+        looks = {"first": first, "every": 1, "last": first + draw(st.integers(0, 40))}
+    elif looks_kind == "size_two":
+        looks = {"randomized_n": [2]}
+    else:
+        looks = {"randomized_n": [2 * n_arms, 6 * n_arms]}
+    control = draw(st.booleans())
+    adaptive = draw(st.booleans())
+    shape = draw(st.sampled_from([0.5, 1.0, 10.0, 1e6]))
+    design = {
+        "name": "extreme", "endpoint": {"name": "orr", "direction": draw(st.sampled_from(["higher_is_better",
+                                                                                          "lower_is_better"]))},
+        "arms": [{"name": f"a{i}", "treatment": f"t{i}"} for i in range(n_arms)],
+        "prior": {"a": shape, "b": draw(st.sampled_from([0.5, 1.0, shape]))},
+        "randomization": ({"method": "adaptive", "scheme": draw(st.sampled_from(["simple", "block"])),
+                           "softening": draw(st.sampled_from([0.0, 0.5, 1.0, 4.0, "thall_wathen"]))}
+                          if adaptive else {"method": "fixed", "scheme": draw(st.sampled_from(["simple", "block"]))}),
+        "looks": looks,
+        "decisions": {"superiority": draw(st.sampled_from([0.51, 0.9, 0.999999])) if control else 0.999,
+                      "inferiority": draw(st.sampled_from([None, 0.001]))},
+        "clinically_relevant_difference": 0.1,
+    }
+    if control:
+        design["control"] = "a0"
+        if draw(st.booleans()):
+            design["decisions"]["equivalence"] = {"probability": 0.9, "margin": 0.05}
+    if n_sites:
+        design["strata"] = {"by": ["site"]}
+    return Case(design, _extreme_scenario(rates, n_sites), "extreme", draw(st.integers(0, 2**16)),
+                draw(st.integers(1, 8)))
+
+
+def _in_unit_interval(x, what: str) -> None:
+    x = np.asarray(x, dtype=float)
+    finite = x[np.isfinite(x)]
+    assert not np.isinf(x).any(), f"{what}: infinite values"
+    assert ((finite >= 0) & (finite <= 1)).all(), f"{what}: outside [0, 1]: {finite[(finite < 0) | (finite > 1)]}"
+
+
+@_settings(40)
+@given(case=extreme_cases())
+def test_extreme_inputs_run_and_keep_probabilities_in_the_unit_interval(case: Case):
+    design, scenario = copy.deepcopy(case.design), copy.deepcopy(case.scenario)
+    spec = Spec.from_models(parse_design(design), parse_scenario(scenario))
+    what = (f"{len(design['arms'])} arms, rates {sorted(set(r['rates']['orr'] for r in scenario['treatments'].values()))}"
+            f", looks {design['looks']}, strata {design.get('strata')}")
+    event(f"{len(design['arms'])} arms" + (", 20 strata" if "strata" in design else ""))
+    res = run(spec, case.n_trials, seed=case.seed, chunk_size=case.n_trials)
+    max_n = spec.design.looks.max_n
+    assert res.n_trials == case.n_trials
+    assert (res.n.sum(axis=1) <= max_n).all() and (res.n >= 0).all(), what
+    assert (res.responders <= res.n).all(), what
+    for name in ("prob_best", "post_mean", "post_lower", "post_upper", "final_alloc"):
+        _in_unit_interval(getattr(res, name), f"{what}: {name}")
+    for name in ("post_mean", "post_lower", "post_upper", "final_alloc"):
+        assert np.isfinite(np.asarray(getattr(res, name), dtype=float)).all(), f"{what}: {name} not finite"
+    pb = np.asarray(res.prob_best, dtype=float)
+    kept = np.isfinite(pb).any(axis=1)
+    assert np.allclose(np.nansum(pb, axis=1)[kept], 1.0, rtol=0, atol=1e-9), f"{what}: P(best) sums"
+    history = np.asarray(res.alloc_history, dtype=float)
+    rows = history[~np.isnan(history).any(axis=2)]
+    assert ((rows >= 0) & (rows <= 1 + F32)).all() and np.allclose(rows.sum(axis=1), 1.0, atol=8 * F32), what
+    if res.strata is not None:
+        for name, value in vars(res.strata).items():
+            if name.startswith(("prob", "post", "p_")) and value is not None:
+                _in_unit_interval(value, f"{what}: strata.{name}")
+        assert len(res.strata.names) == 20
+        inside = res.strata.status != _NOT_IN_STRATUM
+        assert inside.all(), what
+
+
+def test_more_arms_than_the_engines_index_are_refused():
+    design = {"name": "crowded", "endpoint": {"name": "orr", "direction": "higher_is_better"},
+              "arms": [{"name": f"a{i}", "treatment": "t0"} for i in range(MAX_ARMS + 1)], "control": "a0",
+              "prior": {"a": 1, "b": 1}, "randomization": {"method": "fixed", "scheme": "block"},
+              "looks": {"randomized_n": [1000]}, "decisions": {"superiority": 0.99, "inferiority": None},
+              "clinically_relevant_difference": 0.1}
+    from platform_sim.config import ConfigError
+
+    try:
+        parse_design(design)
+    except ConfigError as exc:
+        (problem,) = exc.problems
+        assert problem.path == "design.arms" and f"at most {MAX_ARMS} items" in problem.message
+    else:
+        raise AssertionError("101 arms accepted")
+    design["arms"] = design["arms"][:MAX_ARMS]
+    assert len(parse_design(design).arms) == MAX_ARMS
+
+
+def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path):
+    """A run of 10^6 trials is planned (2,000 chunks), starts writing chunks at once, stops on
+    Ctrl-C with exit status 130, and is left resumable (the full run is not needed here)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "million"
+    proc = subprocess.Popen([sys.executable, "-m", "platform_sim.cli", "run", "--design", "pioneer_rar",
+                             "--n-sims", "1000000", "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while len(list((out / "chunks").glob("*.json")) if (out / "chunks").is_dir() else []) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no chunk written"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"platform-sim run --out {out} --resume" in err
+    assert "of 2000 chunks" in err and "of 1000000 trials) are saved" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_sims"] == 1_000_000 and manifest["complete"] is False
+    assert len(manifest["checksums"]) >= 4  # two files per chunk, recorded as each chunk was written

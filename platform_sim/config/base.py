@@ -21,6 +21,9 @@ MAX_PATIENTS = 100_000
 # Screened patients a simulated trial may need (expected): patients are drawn in blocks, and a trial
 # whose screening funnel would need more than about 2.5 million is stopped (outcomes.py, enrol).
 MAX_SCREENED = 1_000_000
+# Arms of a design: the engines store arm indices (the control of the day, the arm each patient of
+# a platform is randomized to) as 8-bit integers; a hundred arms is far beyond any platform trial.
+MAX_ARMS = 100
 # Strata of a stratified design: a patient's matching strata are a 32-bit mask.
 MAX_STRATA = 32
 # Interim analyses of a platform on a calendar trigger before its maximum duration.

@@ -14,6 +14,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import (
+    MAX_ARMS,
     MAX_PATIENTS,
     MAX_PRIOR_WEIGHT,
     Frozen,
@@ -240,7 +241,7 @@ class Design(Frozen):
     name: Name
     description: str = ""
     endpoint: Endpoint
-    arms: list[Arm] = Field(min_length=1)
+    arms: list[Arm] = Field(min_length=1, max_length=MAX_ARMS)
     control: Name | None = None
     prior: BetaPrior | None = Field(default=None, description="Beta prior of every arm's rate (binary endpoints).")
     randomization: Randomization
