@@ -508,3 +508,33 @@ def test_report_escapes_every_user_string(tmp_path):
     import html5lib
 
     html5lib.HTMLParser(strict=True).parse(page)  # still valid HTML5
+
+
+# --------------------------------------------------------------------------- nothing untrusted is unpickled or executed
+
+
+def test_the_code_reads_yaml_safely_and_unpickles_nothing():
+    """Only the safe YAML loader (a SafeLoader subclass), no pickle, no numpy object arrays."""
+    forbidden = [r"yaml\.load\(", r"yaml\.unsafe_load", r"yaml\.full_load", r"yaml\.(Unsafe|Full)?Loader\b",
+                 r"yaml\.safe_load", r"\bpickle\b", r"allow_pickle\s*=\s*True", r"\beval\(", r"\bexec\("]
+    found = []
+    for path in sorted((ROOT / "platform_sim").rglob("*.py")):
+        text = path.read_text()
+        for pattern in forbidden:
+            for m in __import__("re").finditer(pattern, text):
+                found.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+    # the one YAML entry point: a yaml.SafeLoader subclass with the checks of config/load.py
+    assert found == [], found
+    from platform_sim.config.load import _SafeLoader
+
+    assert issubclass(_SafeLoader, yaml.SafeLoader)
+
+
+def test_a_results_file_with_pickled_objects_is_refused(tmp_path):
+    from platform_sim.rundir import load_results
+
+    path = tmp_path / "results.npz"
+    with open(path, "wb") as fh:
+        np.savez(fh, __class__=np.array("TrialResults"), n=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(ConfigError, match="cannot read the results file"):
+        load_results(path)
