@@ -383,7 +383,8 @@ def _checked_strata(design: Design, scenario: Scenario, patients=None):
     problems = name_problems(design, vp.population)
     if problems:
         return None, problems
-    plan = compile_strata(design, scenario, vp)
+    with _one_blas_thread():
+        plan = compile_strata(design, scenario, vp)
     st = design.strata
     for s, name in enumerate(plan.names):
         if plan.prevalence[s] <= 0:
@@ -395,6 +396,20 @@ def _checked_strata(design: Design, scenario: Scenario, patients=None):
                                 "group under this scenario; say how to choose: 'priority' (first matching group) or "
                                 "'random'", None))
     return plan, problems
+
+
+def _one_blas_thread():
+    """Run the block with one BLAS thread. Compiling strata makes a few hundred small array products
+    (the exact median PFS per stratum and arm); a multi-threaded BLAS spins up its threads for each,
+    which on a machine whose cores are busy made loading the platform design take 1-2 s instead of
+    0.1 s. Uses threadpoolctl when it is installed (a no-op otherwise)."""
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _capacity_problems(design: Design, scenario: Scenario, plan) -> list[Problem]:
