@@ -37,6 +37,7 @@ from .rundir import (
     load_results,
     manifest_json,
     read_chunk,
+    remove_leftovers,
     run_chunks,
     write_chunk,
 )
@@ -77,6 +78,7 @@ class Checkpoint:
     def scan(cls, out: Path, spec: Spec, manifest: dict) -> "Checkpoint":
         """The run ``manifest`` describes, with every chunk whose files are valid and match their
         checksums marked done; a chunk whose saved files do not is to run again, with a warning."""
+        remove_leftovers(out)  # half-written temporary files of a killed run
         chunks = run_chunks(manifest)
         records = bool(manifest.get("records", False))
         checksums = manifest.setdefault("checksums", {})

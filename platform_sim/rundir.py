@@ -364,6 +364,22 @@ def clear_run(out: Path) -> None:
 
 OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population")
 _CHUNK_FILE = re.compile(r"\d{6}\.(json|npz)|\.\d{6}\.(json|npz)\..*\.tmp")
+# The temporary files atomic_write leaves when the process is killed in the middle of a write
+_LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|summary\.csv|strata\.csv|signatures\.csv|trials\.parquet|"
+                       r"results\.npz|report\.html|design\.yaml|scenario\.yaml)\.[A-Za-z0-9_]+\.tmp")
+
+
+def remove_leftovers(out: Path) -> list[str]:
+    """Remove the temporary files a run killed in the middle of a write left in ``out`` and
+    ``out/chunks`` (only names :func:`atomic_write` makes for a run's files); return their names."""
+    removed = []
+    for folder in (Path(out), Path(out) / CHUNKS_DIR):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if _LEFTOVER.fullmatch(path.name) and path.is_file():
+                    path.unlink()
+                    removed.append(path.name)
+    return removed
 
 
 def inside(run_dir: Path, name) -> Path:
@@ -550,6 +566,7 @@ __all__ = [
     "manifest_kind",
     "read_chunk",
     "read_manifest",
+    "remove_leftovers",
     "run_chunks",
     "run_kind",
     "save_results",

@@ -226,42 +226,47 @@ def _directory_is_consistent(out: Path) -> None:
 
 
 def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, tmp_path):
-    """SIGKILL the run at seeded random points (after a random number of chunks plus a random
-    fraction of a chunk, so kills land in simulation, in a chunk write or in a manifest update),
-    resume it and kill the resumed run again; the last resume gives the uninterrupted numbers."""
+    """SIGKILL the run at seeded random points, again and again: first while it starts, then each
+    time a random number of chunks later plus a random fraction of a chunk's time, so that kills
+    land in a simulation, in the middle of writing a chunk or between writing a chunk and recording
+    its checksum. After every kill the directory is consistent; the last resume gives the numbers
+    of the uninterrupted run."""
     rng = np.random.default_rng(20251204)
     out = tmp_path / "killed"
-    points = sorted(int(k) for k in rng.choice(np.arange(1, 23), size=3, replace=False))
-    kills = []
-    for round_, after in enumerate([0, *points]):
-        proc = _start(out) if round_ == 0 else subprocess.Popen(
-            [sys.executable, "-m", "platform_sim.cli", "run", "--out", str(out), "--resume", "--quiet"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if after == 0:  # before any chunk: as soon as the run has claimed its directory
-            deadline = time.monotonic() + 120
-            while not (out / "manifest.json").is_file():
-                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-                time.sleep(0.005)
+    resume = [sys.executable, "-m", "platform_sim.cli", "run", "--out", str(out), "--resume", "--quiet"]
+    for round_ in range(6):
+        started = (out / "manifest.json").is_file()
+        before = _chunks_done(out)
+        proc = subprocess.Popen(resume, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) if started \
+            else _start(out)
+        if round_ == 0:  # while the run starts: before or just after it claims its directory
+            time.sleep(float(rng.uniform(0.0, 2.5)))
+            where = "while starting"
         else:
-            _wait_for_chunks(proc, out, after)
-        time.sleep(float(rng.uniform(0.0, 0.4)))
+            more = int(rng.integers(1, 4))
+            _wait_for_chunks(proc, out, before + more)
+            time.sleep(float(rng.uniform(0.0, 0.12)))
+            where = f"{more} chunk(s) after {'resuming' if started else 'starting'}"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        if not (out / "manifest.json").is_file():
+            record_fault("SIGKILL of `run --out` at a random point", where, "killed before the run claimed its "
+                         "directory: nothing written")
+            continue
         _directory_is_consistent(out)
-        kills.append(f"{after} chunks + {_chunks_done(out)}")
-        if round_ == 1:  # a new run must not discard the chunks an interrupted one saved
-            assert _chunks_vouched(out) > 0
+        left = [p.name for p in out.rglob("*.tmp")]
+        unvouched = _chunks_done(out) - _chunks_vouched(out)
+        record_fault("SIGKILL of `run --out` at a random point",
+                     f"{where}; {_chunks_vouched(out)} of 24 chunks saved and vouched for"
+                     + (f", {unvouched} written but not yet recorded" if unvouched else "")
+                     + (f", {len(left)} half-written temporary file(s)" if left else ""),
+                     "manifest readable, no half-written file under a final name, every recorded checksum matches")
+        if round_ == 1 and _chunks_vouched(out):  # a new run must not discard an interrupted run's chunks
             refused = invoke("run", *ARGS, "--out", out)
             assert refused.exit_code == 2 and "interrupted run" in refused.output and "--resume" in refused.output
-        record_fault("SIGKILL of `run --out` at a random point", f"after chunk {after} (+ a random delay); "
-                     f"{_chunks_vouched(out)} of 24 chunks on disk and vouched for",
-                     "manifest readable, no half-written file, every recorded checksum matches")
-    if _chunks_vouched(out) == 0:  # (the first kill can land before any chunk is saved)
-        result = invoke("run", "--out", out, "--resume", "--quiet")
-        assert result.exit_code == 0, result.output
-        _same_run(reference, out)
-    else:
-        _resume_and_compare(reference, out, "SIGKILL, then --resume", f"{len(kills)} kills in a row at random points")
+    assert 0 < _chunks_vouched(out) < 24
+    _resume_and_compare(reference, out, "SIGKILL, then --resume", "6 kills in a row at seeded random points")
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path):
@@ -374,6 +379,26 @@ def test_damaged_chunk_is_simulated_again_on_resume(reference, interrupted, dama
     assert report.exit_code == 0, report.output
     record_fault(f"a saved chunk file damaged ({damage.__name__.strip('_').replace('_', ' ')})", f"chunks/{file}",
                  "--resume warned, simulated it again, byte-identical numbers")
+
+
+def test_chunk_written_but_not_recorded_and_half_written_files(reference, interrupted):
+    """A run killed between writing a chunk and recording its checksum, and in the middle of
+    writing another: the unrecorded chunk is simulated again with a warning, the temporary files
+    are removed, and the numbers are those of the uninterrupted run."""
+    manifest = json.loads((interrupted / "manifest.json").read_text())
+    del manifest["checksums"]["chunks/000009.json"]
+    (interrupted / "manifest.json").write_text(json.dumps(manifest))
+    half = interrupted / "chunks" / ".000010.npz.k3j9x2ab.tmp"
+    half.write_bytes(b"PK\x03\x04 half an archive")
+    (interrupted / ".manifest.json.q8w7e6r5.tmp").write_text("{")
+    result = invoke("run", "--out", interrupted, "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: chunks/000009.json has no checksum in manifest.json: chunk 9 is simulated again" in result.stderr
+    assert not list(interrupted.rglob("*.tmp"))
+    _same_run(reference, interrupted)
+    record_fault("killed between writing a chunk and recording its checksum, and in the middle of a write",
+                 "chunk 9's checksum removed from the manifest; half-written temporary files left",
+                 "--resume warned, simulated chunk 9 again, removed the temporary files, byte-identical numbers")
 
 
 def test_chunk_damaged_after_the_run_is_refused_by_the_report(reference, tmp_path):
