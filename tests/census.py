@@ -35,6 +35,16 @@ def record_fault(fault: str, injected: str, outcome: str) -> None:
         fh.write(json.dumps({"fault": fault, "injected": injected, "outcome": outcome}) + "\n")
 
 
+def record_failure(outcome: str, details: str) -> None:
+    """Append a failing mutant (counted rather than failing, when measuring) to DIR/failures.jsonl."""
+    folder = _folder()
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "failures.jsonl", "a") as fh:
+        fh.write(json.dumps({"outcome": outcome, "details": details}) + "\n")
+
+
 def write_mutants(name: str, counts: dict) -> None:
     """Write one census run's counts (mutant class x outcome, and the settings) to DIR/NAME.json."""
     folder = _folder()
