@@ -871,10 +871,11 @@ REGRESSIONS = [
     ("escape_character", "population", "post_ici_nsclc", _raw("population", "post_ici_nsclc", 815, b"\x1b[31m"),
      "pioneer_rar", ["malformed YAML: line", "#x001b"]),
     # fuzzed (allcomer_fixed-3010, -3013): RecursionError in yaml.safe_load -> reported as malformed YAML.
+    # (whether PyYAML or the node walk refuses it depends on the recursion limit, which PyTensor raises)
     ("deep_nesting", "design", "allcomer_fixed", _nested("design", "allcomer_fixed", "control", 1000),
-     None, ["malformed YAML: collections are nested too deeply"]),
+     None, ["malformed YAML: ", "collections are nested too deeply"]),
     ("deep_nesting_500", "design", "pioneer_rar", _nested("design", "pioneer_rar", "description", 500),
-     None, ["malformed YAML: collections are nested too deeply"]),
+     None, ["malformed YAML: ", "collections are nested too deeply"]),
     # fuzzed (allcomer_fixed-112, hierarchical_borrowing-22, adaptive_enrichment-24, benchmark_four_arm-10):
     # a maximum sample size of 4e8 or 2**31 - 1 patients validated, then the run allocated arrays for
     # them, hung, or stopped with RuntimeError("the screening funnel randomizes almost nobody") after

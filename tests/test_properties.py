@@ -133,8 +133,9 @@ PIONEER_SCENARIOS = [
     "phase2_optimism", "s1800a_allcomer", "qualitative_interaction", "control_drift",
 ]
 # Docetaxel's reference median PFS (months): near 0 makes 12-week disease control ~0 for every arm,
-# a very long one makes it ~1 (no events / only events); None keeps the shipped value.
-EXTREME_MEDIANS = [None, None, 0.02, 0.5, 5.63, 60.0, 1e5]
+# a very long one (1,200 months, the longest a scenario may give) makes it ~1 (no events / only
+# events); None keeps the shipped value.
+EXTREME_MEDIANS = [None, None, 0.02, 0.5, 5.63, 60.0, 1200.0]
 
 
 def unit_floats(lo: float, hi: float):
@@ -191,7 +192,8 @@ def look_schedules(draw, max_looks: int = 5, max_step: int = 80):
 
 
 def prior_dicts():
-    return st.fixed_dictionaries({"a": unit_floats(0.05, 20.0), "b": unit_floats(0.05, 20.0)})
+    """Beta priors a design may give: shapes from 1/2 (the smallest the configuration accepts) to 20."""
+    return st.fixed_dictionaries({"a": unit_floats(0.5, 20.0), "b": unit_floats(0.5, 20.0)})
 
 
 @st.composite

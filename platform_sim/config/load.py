@@ -176,7 +176,22 @@ class _YamlProblem(Exception):
 
 
 class _SafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader (plain data only: no Python objects, no tags that run code)."""
+    """PyYAML's safe loader (plain data only: no Python objects, no tags that run code) that refuses
+    collections nested more than MAX_NESTING deep as it composes them, before PyYAML's recursive
+    composer could exhaust the stack (whether it would depends on the recursion limit)."""
+
+    _level = 0
+
+    def compose_node(self, parent, index):
+        self._level += 1
+        try:
+            if self._level > MAX_NESTING + 1:  # (a scalar inside MAX_NESTING collections is at level + 1)
+                line = self.peek_event().start_mark.line + 1
+                raise _YamlProblem("", f"line {line}: collections are nested too deeply (more than {MAX_NESTING} "
+                                       "levels)")
+            return super().compose_node(parent, index)
+        finally:
+            self._level -= 1
 
 
 def _key_text(loader: _SafeLoader, node) -> tuple[object, str]:
@@ -308,7 +323,7 @@ def read_yaml_file(path: Path, kind: str = "file") -> tuple[Any, list[Problem]]:
         # one line per problem: PyYAML's own message spans several lines
         problem = " ".join((problem or str(exc)).split())
         return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
-    except RecursionError:  # PyYAML composes nested collections recursively
+    except RecursionError:  # (not expected: the loader stops composing at MAX_NESTING levels)
         return None, [Problem(kind, f"malformed YAML: collections are nested too deeply (more than {MAX_NESTING} "
                               "levels)", file=str(path))]
     return data, []
