@@ -153,55 +153,85 @@ def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None
     return np.divide(probs, total, out=np.zeros_like(probs), where=total > 0)
 
 
-def draw_counts(
-    rng: np.random.Generator, n_patients, probs: np.ndarray, headroom: np.ndarray, block: bool
-) -> np.ndarray:
-    """Patients per arm in a batch of ``n_patients`` (one number, or one per row) for every trial
-    (rows of ``probs``; a row of zeros gets no patients).
+def block_counts(u0: np.ndarray, n_patients, probs: np.ndarray, headroom: np.ndarray) -> np.ndarray:
+    """Patients per arm of a batch under block randomization: ``(R, K)`` counts.
 
-    Simple randomization draws a multinomial; block randomization gives every
-    arm floor or ceiling of n*p by systematic sampling (exact expected counts,
-    the closest a permuted block comes for arbitrary probabilities). Counts
-    above an arm's ``headroom`` (cap minus patients so far) move to the other
-    open arms in proportion to their probabilities.
+    Every arm gets the floor or the ceiling of ``n * p`` by systematic sampling
+    with the row's offset ``u0`` (exact expected counts, the closest a permuted
+    block comes for arbitrary probabilities). Counts above an arm's ``headroom``
+    (cap minus patients so far) are shared among the arms with room left in
+    proportion to their probabilities, by systematic sampling with the same
+    offset. ``n_patients``: one number, or one per row; a row of zero probabilities
+    gets no patients.
     """
-    n_trials, n_arms = probs.shape
-    if block:
-        n = np.broadcast_to(np.asarray(n_patients), (n_trials,))
-        cum = np.cumsum(probs, axis=1) * n[:, None]
-        cum[:, -1] = np.where(probs.sum(axis=1) > 0, n, 0)
-        u = rng.random((n_trials, 1))
-        edges = np.floor(np.concatenate([np.zeros((n_trials, 1)), cum], axis=1) + u)
-        counts = np.diff(edges, axis=1).astype(np.int64)
-    else:
-        # numpy gives a row of zeros' patients to its last arm; such a row gets none
-        counts = rng.multinomial(np.where(probs.sum(axis=1) > 0, n_patients, 0), probs)
+    n_rows, n_arms = probs.shape
+    n = np.broadcast_to(np.asarray(n_patients, dtype=np.int64), (n_rows,))
+    n = np.where(probs.sum(axis=1) > 0, n, 0)
+    counts = _systematic(u0, n, probs)
     for _ in range(n_arms):
         excess = np.maximum(counts - headroom, 0)
         if not excess.any():
             break
         counts -= excess
-        full = counts >= headroom
-        p = np.where(full, 0.0, probs)
-        total = p.sum(axis=1, keepdims=True)
-        movable = total[:, 0] > 0
-        p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
-        extra = excess.sum(axis=1)
-        extra = np.where(movable, extra, 0)
-        p[~movable, 0] = 1.0  # placeholder rows; they receive no patients
-        counts += rng.multinomial(extra, p)
+        p = np.where(counts >= headroom, 0.0, probs)
+        extra = np.where(p.sum(axis=1) > 0, excess.sum(axis=1), 0)
+        counts += _systematic(u0, extra, p)
     return counts
 
 
-def assign_patients(rng: np.random.Generator, counts: np.ndarray, batch_size: int) -> np.ndarray:
-    """The arm of each patient of a batch, in order of arrival: ``(trials, batch_size)`` int8.
+def _systematic(u0: np.ndarray, n: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    total = probs.sum(axis=1, keepdims=True)
+    p = np.divide(probs, total, out=np.zeros_like(probs, dtype=float), where=total > 0)
+    cum = np.cumsum(p, axis=1) * n[:, None]
+    cum[:, -1] = n
+    edges = np.floor(np.concatenate([np.zeros((p.shape[0], 1)), cum], axis=1) + u0[:, None])
+    return np.diff(edges, axis=1).astype(np.int64)
 
-    The arms' counts are dealt to the first ``counts.sum()`` patients in random
-    order (every arrangement equally likely); patients beyond them, when caps
-    leave a batch short, are not randomized (-1).
+
+def deal(counts: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The arm of each patient of a batch, in order of arrival: ``(R, B)`` int8 from the arms'
+    ``counts`` (R, K) and one uniform per patient ``u`` (R, B).
+
+    The counts are dealt to the first ``counts.sum()`` patients in random order
+    (every arrangement equally likely); patients beyond them, when caps leave a
+    batch short, are not randomized (-1).
     """
-    u = rng.random(counts.shape[:1] + (batch_size,))
-    return _deal(counts.astype(np.int64), u)
+    return _deal(counts.astype(np.int64), np.ascontiguousarray(u))
+
+
+@njit(cache=True)
+def draw_arms(u, n, probs, headroom):
+    """Simple randomization of a batch: patient ``j < n[r]`` of row ``r`` gets the arm found by
+    inverting its uniform ``u[r, j]`` over the probabilities of the arms with room left
+    (``headroom``: places below the cap); an arm that fills closes at once and the others
+    share its probability. Patients no arm can take, and those beyond ``n[r]``, get -1.
+    Returns ``(R, B)`` int8 arms."""
+    n_rows, width = u.shape
+    n_arms = probs.shape[1]
+    out = np.full((n_rows, width), -1, dtype=np.int8)
+    room = np.empty(n_arms, dtype=np.int64)
+    for r in range(n_rows):
+        for k in range(n_arms):
+            room[k] = headroom[r, k]
+        for j in range(min(n[r], width)):
+            total = 0.0
+            for k in range(n_arms):
+                if room[k] > 0:
+                    total += probs[r, k]
+            if total <= 0.0:
+                break
+            x = u[r, j] * total
+            acc = 0.0
+            pick = -1
+            for k in range(n_arms):
+                if room[k] > 0 and probs[r, k] > 0.0:
+                    acc += probs[r, k]
+                    pick = k
+                    if x < acc:
+                        break
+            out[r, j] = pick
+            room[pick] -= 1
+    return out
 
 
 @njit(cache=True)

@@ -9,9 +9,10 @@ all of them and for any number of workers. A backend only has to
 * ``submit(fn, *args)``: start ``fn(*args)`` and return a future (``result()``, ``cancel()``);
 * ``close()``.
 
-The Dask backend (``dask.distributed``) either starts a local cluster of worker
-processes (``LocalCluster``, one thread each) or connects to a running scheduler;
-a worker that dies has its chunks rerun elsewhere by Dask, with the same result.
+The Dask backend (``dask.distributed``, installed by the extra ``platform-sim[dask]``)
+either starts a local cluster of worker processes (``LocalCluster``, one thread each) or
+connects to a running scheduler; a worker that dies has its chunks rerun elsewhere by
+Dask, with the same result.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ BACKENDS = ("local", "dask")
 
 
 class BackendError(RuntimeError):
-    """A backend cannot be started (Dask missing, scheduler unreachable)."""
+    """A backend cannot be started (Dask not installed, scheduler unreachable)."""
 
 
 class _Deferred:
@@ -92,8 +93,9 @@ class DaskBackend(Backend):
     def __init__(self, workers: int = 1, scheduler: str | None = None, timeout: float = 10.0):
         try:
             from distributed import Client, LocalCluster
-        except ImportError:  # pragma: no cover - distributed is a dependency
-            raise BackendError("the Dask backend needs dask.distributed: pip install 'dask[distributed]'") from None
+        except ImportError as exc:  # an optional dependency: the extra [dask]
+            raise BackendError(f"the Dask backend needs dask.distributed, which cannot be imported ({exc}); "
+                               'install it with: pip install "platform-sim[dask]"') from None
         self._cluster = None
         try:
             if scheduler is None:

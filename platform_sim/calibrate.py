@@ -8,19 +8,14 @@ that the type I error stays at or below a target in *every* given null scenario:
 * ``per_arm``: the largest, over the truly null arms (arm x stratum for stratified designs),
   of P(that arm declared effective).
 
-Every candidate threshold is simulated on the *same* trials: the same seed and chunk size give
-the same virtual patients, potential outcomes and random streams (common random numbers), so
+Every candidate threshold is simulated on the *same* trials: the same seed gives the same virtual
+patients, potential outcomes and randomization numbers (common random numbers), so
 the error curve is a deterministic function of the threshold and the search cannot be misled
 by Monte Carlo noise between candidates. A trial's path up to its first declaration does not
 depend on the threshold, so under a global null a trial that declares an arm at threshold c
 also declares one (at the same look or earlier) at every c' < c, and the FWER curve is
-non-increasing, provided the trial's own random numbers do not depend on the other trials.
-That holds for platform designs (every patient carries their own randomization uniform) and
-for designs with looks run one trial per chunk (``chunk_size=1``). With larger chunks the
-trials of a chunk draw their allocations from one shared stream, row by row among the trials
-still running, so once a trial stops at another look under another threshold the trials after
-it in the chunk are randomized differently, and the curve is non-increasing only up to that
-noise. The search is a bisection on the logit scale; every evaluated point is kept, and a
+non-increasing: a trial's random numbers are keyed by the seed and its own index
+(:mod:`platform_sim.streams`), so they do not depend on the other trials. The search is a bisection on the logit scale; every evaluated point is kept, and a
 rise in the evaluated curve is reported, never hidden.
 
 A threshold given per look moves as a whole: every look's value keeps its distance from the

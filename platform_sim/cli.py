@@ -30,6 +30,7 @@ from .config import (
 from .config.crosscheck import Problem
 from .backends import BACKENDS
 from .runner import DEFAULT_CHUNK_SIZE
+from .schemas import KINDS as SCHEMA_KINDS
 
 EXIT_BAD_INPUT = 2
 
@@ -135,7 +136,8 @@ def _backend_options(f):
                           "(implies --backend dask).")(f)
     f = click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
                      help="local: this process, or --workers local processes; dask: a Dask cluster "
-                          "(a local one of --workers processes, or --scheduler's). Results are identical.")(f)
+                          "(a local one of --workers processes, or --scheduler's; needs platform-sim[dask]). "
+                          "Results are identical.")(f)
     return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                         help="Worker processes.")(f)
 
@@ -540,6 +542,30 @@ def validate(files, scenario) -> None:
             problems.extend(cross_problems(designs, [(str(scen_path), scen)]))
     if problems:
         _fail(problems)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(SCHEMA_KINDS))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the schema to this file instead of printing it.")
+def schema(kind, out) -> None:
+    """Print the JSON Schema of a KIND file (design, scenario or population).
+
+    Editors that read JSON Schemas check and complete YAML files as they are typed; the schemas of
+    this version are shipped in platform_sim/schemas/. Checks across fields and files are made
+    only by `platform-sim validate`.
+    """
+    from .schemas import schema_text
+
+    text = schema_text(kind)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        _atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
+    except OSError as exc:
+        _fail([f"--out {out}: cannot write there ({exc.strerror or exc})"])
+    click.echo(f"wrote {out}")
 
 
 @main.command()

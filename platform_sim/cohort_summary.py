@@ -13,6 +13,7 @@ import pandas as pd
 from .config import Scenario
 from .outcomes import VirtualPatients
 from .population import BLOCK, MISSING, RANDOMIZED, REASON_NAMES, Cohort, expected_funnel
+from .streams import Streams
 
 _ROW_PATIENTS = 8 * BLOCK
 # The columns of the tables, also when they have no rows (a scenario without characteristics)
@@ -38,16 +39,16 @@ class CohortSummary:
 def generate(patients: VirtualPatients, n: int, seed: int) -> tuple[Cohort, dict[str, np.ndarray]]:
     """``n`` screened patients (flattened to one stream) and their potential outcomes on every
     endpoint under every treatment: ``{endpoint: (n, treatments)}``."""
-    root = np.random.SeedSequence(seed)
     rows = math.ceil(n / _ROW_PATIENTS)
+    ts = Streams(seed).for_trials(np.arange(rows))
     carry = np.zeros(rows)
     parts, outs = [], {ep: [] for ep in patients.scenario.endpoints}
     treatments = list(patients.scenario.treatments)
     for b in range(_ROW_PATIENTS // BLOCK):
-        block, carry = patients.population.block(root, b, rows, carry)
+        block, carry = patients.population.block(ts, b, carry)
         parts.append(block)
         for ep in outs:
-            outs[ep].append(patients.outcomes.potential(root, b, block, ep, treatments))
+            outs[ep].append(patients.outcomes.potential(ts, b, block, ep, treatments))
     cohort = Cohort.concatenate(parts)
     flat = Cohort(**{k: v.reshape((1, v.shape[0] * v.shape[1]) + v.shape[2:])[:, :n] for k, v in vars(cohort).items()})
     potentials = {ep: np.concatenate(v, axis=1).reshape(-1, len(treatments))[:n] for ep, v in outs.items()}

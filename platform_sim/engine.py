@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .allocation import allocation_probabilities, assign_patients, draw_counts, tally
+from .allocation import allocation_probabilities, block_counts, deal, draw_arms, tally
 from .compiled import CompiledDesign
 from .posterior import beta_interval, oriented, prob_best
 from .results import ACTIVE, CONTROL, FUTILE, INFERIOR, STOP_MAX, TrialResults
 from .rules import CONTINUE, decide
+from .streams import RANDOMIZATION, TrialStreams
 
 
 def _segments(design: CompiledDesign):
@@ -38,11 +39,13 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
-def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Generator, trace=None) -> TrialResults:
+def simulate(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None) -> TrialResults:
     """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
     (bool) of the patients each trial can randomize, by column of ``design.treatments``.
-    ``rng`` drives the randomization only. A :class:`~platform_sim.trace.Trace` records one
-    trial's analyses."""
+    ``streams`` (the trials' random numbers) drive the randomization only: the patient at
+    position i of trial t is randomized with the uniform ``randomization:arm`` at (t, i), so a
+    trial's course does not depend on the other trials of the batch. A
+    :class:`~platform_sim.trace.Trace` records one trial's analyses."""
     n_trials = outcomes.shape[0]
     if outcomes.shape[1] < design.max_n or outcomes.shape[2] != len(design.treatments):
         raise ValueError(
@@ -80,10 +83,14 @@ def simulate(design: CompiledDesign, outcomes: np.ndarray, rng: np.random.Genera
         randomized = seg_n[rows].sum(axis=1)
         headroom = np.maximum(design.caps[None, :] - randomized, 0)
         p = probs[rows]
-        counts = draw_counts(rng, batch_size, p, headroom, design.block)
         final_alloc[rows] = np.where(p > 0, p, final_alloc[rows])
-        arms = assign_patients(rng, counts, batch_size)
         start = bounds[seg_ids[0]]
+        u = streams.uniform(RANDOMIZATION, "randomization:arm", int(start), batch_size, rows)
+        if design.block:
+            u0 = streams.uniform(RANDOMIZATION, "randomization:block", look, 1, rows)[:, 0]
+            arms = deal(block_counts(u0, batch_size, p, headroom), u)
+        else:
+            arms = draw_arms(u, np.full(rows.size, batch_size, dtype=np.int64), p, headroom)
         for seg in seg_ids:
             s0, s1 = bounds[seg], bounds[seg + 1]
             seg_n[rows, seg], seg_y[rows, seg] = tally(

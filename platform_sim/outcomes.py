@@ -1,9 +1,10 @@
 """Potential outcomes: every patient's outcome under every treatment, from patient-level uniforms.
 
-Each (endpoint, treatment) pair has its own uniform per patient, drawn from a
-stream keyed by the block of patients and the pair's name, so the outcome of a
-patient under a treatment is the same in every design run on the same seed
-(common random numbers), whichever arm the patient ends up on.
+Each (endpoint, treatment) pair has its own uniform per patient, keyed by the
+seed, the trial, the pair's name and the patient's position
+(:mod:`platform_sim.streams`), so the outcome of a patient under a treatment is
+the same in every design run on the same seed (common random numbers), whichever
+arm the patient ends up on.
 
 * binary endpoints: ``U < p(x, t)`` with ``logit p = linear predictor``;
 * time-to-event endpoints (months): inversion of the patient's piecewise-constant
@@ -23,7 +24,8 @@ import numpy as np
 from scipy import optimize, special
 
 from .config.scenario import Scenario
-from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED, stream
+from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED
+from .streams import OUTCOMES, TrialStreams
 
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
 MONTHS_PER_YEAR = 12.0
@@ -162,8 +164,8 @@ class OutcomesModel:
         """As :meth:`probability`, but a scalar when it is the same for every patient."""
         m = self._models[ep, treatment]
         if not m.pieces[0].tables and not m.trend_per_year:
-            return np.float32(special.expit(m.pieces[0].constant))
-        return self.probability(ep, treatment, codes, at).astype(np.float32)
+            return float(special.expit(m.pieces[0].constant))
+        return self.probability(ep, treatment, codes, at)
 
     def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
         m = self._models[ep, treatment]
@@ -186,7 +188,7 @@ class OutcomesModel:
         d = self.scenario.dropout
         return 0.0 if d is None else d.before_weeks / WEEKS_PER_MONTH
 
-    def potential(self, root, b: int, cohort: Cohort, ep: str, treatments: list[str]) -> np.ndarray:
+    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str]) -> np.ndarray:
         """Potential outcomes of block ``b`` under each treatment: ``(T, N, K)``; bool for binary and
         landmark endpoints (True: response / disease control), months for time-to-event."""
         e = self.endpoints[ep]
@@ -196,17 +198,17 @@ class OutcomesModel:
         shape = cohort.arrival.shape
         dropout = None
         if self.dropout_rate > 0:
-            dropout = stream(root, b, "dropout").standard_exponential(shape) / self.dropout_rate
+            dropout = self.dropout_times(ts, b)
         kind = e.kind
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
-            g = stream(root, b, f"outcome:{source}:{t}")
+            u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
             if kind == "binary":
-                y = g.random(shape, dtype=np.float32) < self._binary_probability(ep, t, codes, at)
+                y = u < self._binary_probability(ep, t, codes, at)
                 if dropout is not None:
                     y &= dropout >= self.assessment_months(ep)
             else:
-                time = self.time_to_event(source, t, codes, at, g.random(shape))
+                time = self.time_to_event(source, t, codes, at, u)
                 if kind == "landmark":
                     w = e.weeks / WEEKS_PER_MONTH
                     y = time > w
@@ -216,6 +218,10 @@ class OutcomesModel:
                     y = time  # censoring by dropout is applied where follow-up is modelled
             out[..., k] = y
         return out
+
+    def dropout_times(self, ts: TrialStreams, b: int) -> np.ndarray:
+        """Months from randomization to dropout of block ``b``'s patients: ``(T, BLOCK)``."""
+        return -np.log(ts.uniform(OUTCOMES, "dropout", b * BLOCK, BLOCK)) / self.dropout_rate
 
     # ------------------------------------------------------------------ exact expectations
 
@@ -262,13 +268,14 @@ class VirtualPatients:
         return sorted(used)
 
     def enrol(
-        self, root, n_trials: int, n_needed: int, ep: str, treatments: list[str], times: bool = False,
+        self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
         keep_cohort: bool = False, characteristics: list[str] | None = None,
     ) -> "Enrolled":
-        """The first ``n_needed`` randomizable patients of each of ``n_trials`` trials, with their
+        """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
         is set or the outcomes depend on calendar time; of the profile, only what the outcomes
         depend on and the listed ``characteristics`` are drawn."""
+        n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
         carry = np.zeros(n_trials)
@@ -277,15 +284,15 @@ class VirtualPatients:
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
-            block, carry = self.population.block(root, b, n_trials, carry, times, needed, set(characteristics or ()))
+            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()))
             ok = block.reason == RANDOMIZED
-            outcome_parts.append(self.outcomes.potential(root, b, block, ep, treatments))
+            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
             cohort_parts.append(block)
             index_parts.append(ok)
             if times:
                 time_parts.append(block.randomized_at)
             if censor:  # the same stream the binary endpoints' dropout comes from
-                dropout_parts.append(stream(root, b, "dropout").standard_exponential(ok.shape) / self.outcomes.dropout_rate)
+                dropout_parts.append(self.outcomes.dropout_times(ts, b))
             found += ok.sum(axis=1)
             b += 1
             if b > 10_000:

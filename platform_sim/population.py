@@ -1,12 +1,13 @@
 """Virtual patients: arrival in calendar time, baseline profile and the screening funnel.
 
 Patients are generated for a batch of simulated trials at once, in *blocks* of
-:data:`BLOCK` screened patients per trial. Every quantity of block ``b`` comes
-from its own random stream, keyed by the chunk's seed, the block number and the
-quantity's name (``"marker:kras"``, ``"screening:tissue"``...). So:
+:data:`BLOCK` screened patients per trial. Every quantity of patient ``i`` of
+trial ``t`` is a uniform of :mod:`platform_sim.streams` keyed by the seed, the
+trial, the quantity's name (``"marker:kras"``, ``"screening:tissue"``...) and ``i``. So:
 
-* patient ``i`` of trial ``t`` is the same whatever design asks for it and however
-  many patients that design needs (common random numbers);
+* patient ``i`` of trial ``t`` is the same whatever design asks for it, however
+  many patients that design needs, and whatever other trials run beside it
+  (common random numbers);
 * adding a marker or a treatment to a scenario leaves every other quantity of
   every patient unchanged.
 
@@ -18,12 +19,12 @@ Times are in months (:data:`DAYS_PER_MONTH` days), turnaround times in days.
 from __future__ import annotations
 
 import math
-import zlib
 from dataclasses import dataclass, fields
 
 import numpy as np
 
 from .config.population import REGION, Population
+from .streams import PATIENTS, TrialStreams
 
 BLOCK = 256
 DAYS_PER_MONTH = 365.25 / 12
@@ -35,13 +36,6 @@ SCREEN_FAILURE = 1  # no biomarker result: tissue failed and no plasma result
 LOST_WAITING = 2  # progressed, deteriorated or died while waiting for results
 INELIGIBLE = 3
 REASON_NAMES = ("randomized", "screen_failure", "lost_while_waiting", "ineligible")
-
-
-def stream(root: np.random.SeedSequence, block: int, name: str) -> np.random.Generator:
-    """The random stream of one named quantity in one block of patients."""
-    key = zlib.crc32(name.encode())
-    ss = np.random.SeedSequence(root.entropy, spawn_key=tuple(root.spawn_key) + (block, key))
-    return np.random.Generator(np.random.PCG64(ss))
 
 
 @dataclass
@@ -152,10 +146,10 @@ class PopulationModel:
     # ------------------------------------------------------------------ drawing
 
     def block(
-        self, root: np.random.SeedSequence, b: int, n_trials: int, carry: np.ndarray, times: bool = True,
+        self, ts: TrialStreams, b: int, carry: np.ndarray, times: bool = True,
         needed: set[str] | None = None, reported: set[str] | None = None,
     ) -> tuple[Cohort, np.ndarray]:
-        """Block ``b`` of screened patients for ``n_trials`` trials; ``carry`` is the integrated accrual
+        """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
         reached by the previous block (zeros for the first) and is returned updated.
 
         ``needed``: the characteristics to draw (with :meth:`closure`; all when None); the others
@@ -163,11 +157,17 @@ class PopulationModel:
         (with their closure; all needed ones when None); the others are MISSING when reported. ``times=False`` leaves arrival times out (NaN) unless a needed region
         depends on them. Each quantity has its own stream, so what is drawn does not change the
         values of what is drawn."""
+        n_trials = ts.n_trials
         shape = (n_trials, BLOCK)
+        first = b * BLOCK
+
+        def uniform(name):
+            return ts.uniform(PATIENTS, name, first, BLOCK)
+
         needed = self.closure(needed)
         with_region = self.has_regions and REGION in needed
         if times or with_region:
-            events = carry[:, None] + np.cumsum(stream(root, b, "arrival").standard_exponential(shape), axis=1)
+            events = carry[:, None] + np.cumsum(-np.log(uniform("arrival")), axis=1)
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
             arrival = np.full(shape, np.nan)
@@ -176,7 +176,7 @@ class PopulationModel:
         if with_region:
             share = self._rates_at(arrival)
             share /= share.sum(axis=-1, keepdims=True)
-            u = stream(root, b, "region").random(shape)
+            u = uniform("region")
             profile[..., 0] = (u[..., None] > np.cumsum(share, axis=-1)[..., :-1]).sum(axis=-1)
         for plan in self._plans:
             if plan.name not in needed:
@@ -184,13 +184,13 @@ class PopulationModel:
             row = np.zeros(shape, dtype=np.int64)
             for p, s in zip(plan.parents, plan.strides):
                 row += profile[..., p].astype(np.int64) * s
-            u = stream(root, b, f"marker:{plan.name}").random(shape)
+            u = uniform(f"marker:{plan.name}")
             cum = plan.cumulative[row]
             profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1)
         self._derive(profile, profile, needed=needed)
 
         reported = needed if reported is None else self.closure(reported) & needed
-        observed, wait, reason = self._screen(root, b, profile, shape, reported)
+        observed, wait, reason = self._screen(uniform, profile, shape, reported)
         return Cohort(arrival, profile, observed, wait, reason), carry
 
     def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
@@ -214,24 +214,24 @@ class PopulationModel:
                 undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
             out[..., idx] = np.where(undecided, MISSING, value) if observed else value
 
-    def _screen(self, root, b, profile, shape, needed):
+    def _screen(self, uniform, profile, shape, needed):
         sc = self.config.screening
         reason = np.full(shape, RANDOMIZED, dtype=np.int8)
         wait = np.zeros(shape, dtype=np.float32)
         tissue_ok = np.zeros(shape, dtype=bool)
         liquid_ok = np.zeros(shape, dtype=bool)
         if sc.tissue is not None:
-            tissue_ok = stream(root, b, "screening:tissue").random(shape) >= sc.tissue.failure
-            wait += _turnaround(stream(root, b, "screening:tissue_days"), sc.tissue.turnaround, shape)
+            tissue_ok = uniform("screening:tissue") >= sc.tissue.failure
+            wait += _turnaround(uniform, "screening:tissue_days", sc.tissue.turnaround, shape)
             if sc.liquid is not None:
-                liquid_ok = ~tissue_ok & (stream(root, b, "screening:liquid").random(shape) < sc.liquid.detectable)
-                wait += np.where(tissue_ok, 0.0, _turnaround(stream(root, b, "screening:liquid_days"), sc.liquid.turnaround, shape))
+                liquid_ok = ~tissue_ok & (uniform("screening:liquid") < sc.liquid.detectable)
+                wait += np.where(tissue_ok, 0.0, _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape))
             reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
         if sc.loss_hazard_per_day > 0:
-            lost = stream(root, b, "screening:loss").random(shape) < -np.expm1(-sc.loss_hazard_per_day * wait)
+            lost = uniform("screening:loss") < -np.expm1(-sc.loss_hazard_per_day * wait)
             reason[lost] = LOST_WAITING
         if sc.ineligible > 0:
-            reason[stream(root, b, "screening:eligibility").random(shape) < sc.ineligible] = INELIGIBLE
+            reason[uniform("screening:eligibility") < sc.ineligible] = INELIGIBLE
 
         observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile, MISSING)
         observed = observed.astype(np.int8)
@@ -245,10 +245,8 @@ class PopulationModel:
                 if acc is None:
                     continue
                 sens, spec, fail = acc
-                # two quantities, two streams: drawing both from one stream would make trial t's
-                # failures depend on how many trials the batch holds
-                u_call = stream(root, b, f"assay:{assay}:{plan.name}").random(shape)
-                u_fail = stream(root, b, f"assay_failure:{assay}:{plan.name}").random(shape)
+                u_call = uniform(f"assay:{assay}:{plan.name}")
+                u_fail = uniform(f"assay_failure:{assay}:{plan.name}")
                 truth = profile[..., i]
                 if len(self.levels[i]) == 2:
                     positive = np.where(truth == 1, u_call < sens, u_call >= spec)
@@ -261,12 +259,12 @@ class PopulationModel:
         self._derive(observed, observed, observed=True, needed=needed)
         return observed, wait, reason
 
-    def cohort(self, root: np.random.SeedSequence, n_trials: int, n_patients: int) -> Cohort:
-        """The first ``n_patients`` screened patients (rounded up to whole blocks) of ``n_trials`` trials."""
-        carry = np.zeros(n_trials)
+    def cohort(self, ts: TrialStreams, n_patients: int) -> Cohort:
+        """The first ``n_patients`` screened patients (rounded up to whole blocks) of the trials of ``ts``."""
+        carry = np.zeros(ts.n_trials)
         parts = []
         for b in range(math.ceil(n_patients / BLOCK)):
-            part, carry = self.block(root, b, n_trials, carry)
+            part, carry = self.block(ts, b, carry)
             parts.append(part)
         return Cohort.concatenate(parts)
 
@@ -325,10 +323,13 @@ class PopulationModel:
         return codes, prob
 
 
-def _turnaround(g: np.random.Generator, t, shape) -> np.ndarray:
+def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
+    """Lognormal turnaround times (days) from the uniforms of quantity ``name``."""
     if t.sdlog == 0:
         return np.full(shape, t.median_days, dtype=np.float32)
-    return (t.median_days * np.exp(t.sdlog * g.standard_normal(shape))).astype(np.float32)
+    from scipy.special import ndtri
+
+    return (t.median_days * np.exp(t.sdlog * ndtri(uniform(name)))).astype(np.float32)
 
 
 def _survival(sc) -> tuple[float, float]:
@@ -386,5 +387,5 @@ def expected_funnel(population: Population) -> dict[str, float]:
 
 __all__ = [
     "BLOCK", "Cohort", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "PopulationModel",
-    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths", "stream",
+    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths",
 ]

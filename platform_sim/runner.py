@@ -1,10 +1,11 @@
 """Split simulated trials into seeded chunks and run them on any backend.
 
-Chunk ``i`` simulates ``chunk_size`` trials (the last one fewer) with a
-generator seeded by the ``i``-th child of ``numpy.random.SeedSequence(seed)``
-(:func:`chunk_seed`). A chunk's results depend only on its seed and the spec, and
-chunks are consumed in order, so the numbers are identical whatever the backend
-(:mod:`platform_sim.backends`) and the number of workers. :func:`stream` yields
+Chunk ``i`` simulates ``chunk_size`` consecutive trials (the last chunk fewer).
+Every random number of trial ``t`` is keyed by ``(seed, t)``
+(:mod:`platform_sim.streams`), so a trial's results depend only on the seed, its
+index and the spec: not on the chunk size, the backend
+(:mod:`platform_sim.backends`) or the number of workers. Chunks are consumed in
+order, so summaries merged chunk by chunk are identical too. :func:`stream` yields
 each chunk's :class:`~platform_sim.summary.Summary` (and, on request, its
 per-trial records) as it finishes, with a bounded number of chunks in flight, so a
 run of any length holds only a few chunks in memory.
@@ -25,6 +26,7 @@ from .compiled import CompiledDesign
 from .config import Spec
 from .engine import simulate
 from .results import TrialResults
+from .streams import RANDOMIZATION, Streams, TrialStreams
 from .stratified import Pool, simulate_strata
 from .summary import Summary
 
@@ -61,15 +63,9 @@ def plan_chunks(n_sims: int, chunk_size: int, start: Chunk | None = None) -> lis
     return out
 
 
-def chunk_seed(seed: int, index: int) -> np.random.SeedSequence:
-    """The seed of chunk ``index``: the ``index``-th child of ``SeedSequence(seed)``, the same as
-    ``SeedSequence(seed).spawn(n)[index]`` for any ``n > index``."""
-    return np.random.SeedSequence(seed, spawn_key=(index,))
-
-
-def child(seed_sequence: np.random.SeedSequence, *key: int) -> np.random.SeedSequence:
-    """A fixed descendant of a seed sequence (independent of any spawning done before)."""
-    return np.random.SeedSequence(seed_sequence.entropy, spawn_key=tuple(seed_sequence.spawn_key) + key)
+def chunk_streams(seed: int, chunk: Chunk) -> TrialStreams:
+    """The random numbers of the trials of ``chunk`` (trial indices ``first .. first + size - 1``)."""
+    return Streams(seed).for_trials(np.arange(chunk.first, chunk.first + chunk.size))
 
 
 def _kept(spec: Spec, trace, characteristics: list[str] | None) -> dict:
@@ -81,27 +77,27 @@ def _kept(spec: Spec, trace, characteristics: list[str] | None) -> dict:
     return {"keep_cohort": True, "characteristics": list(spec.patients.population.names)}
 
 
-def run_chunk(spec: Spec, seed_sequence: np.random.SeedSequence, n_trials: int, trace=None):
-    """Simulate one chunk: ``n_trials`` trials from one child seed.
+def run_chunk(spec: Spec, streams: TrialStreams, trace=None):
+    """Simulate the trials of ``streams`` (one per trial index).
 
-    The patients come from the stream ``child(seed, 0)`` and depend on the scenario only,
-    so every design run with the same seed sees the same patients (common random numbers);
-    the design's own randomness (allocation) comes from ``child(seed, 1)``. A
+    The patients and their potential outcomes depend on the scenario only, so every design
+    run with the same seed sees the same patients (common random numbers); the design's own
+    randomness (allocation) comes from the trials' randomization streams. A
     :class:`~platform_sim.trace.Trace` records one trial's analyses and patients.
     """
+    n_trials = streams.n_trials
     if spec.design.platform is not None:
-        return _run_platform_chunk(spec, seed_sequence, n_trials, trace)
+        return _run_platform_chunk(spec, streams, trace)
     design = CompiledDesign.from_spec(spec)
     if spec.strata is not None:
-        return _run_stratified_chunk(spec, design, seed_sequence, n_trials, trace)
+        return _run_stratified_chunk(spec, design, streams, trace)
     enrolled = spec.patients.enrol(
-        child(seed_sequence, 0), n_trials, design.max_n, spec.design.endpoint.name, list(design.treatments),
+        streams, design.max_n, spec.design.endpoint.name, list(design.treatments),
         times=True, **_kept(spec, trace, None),
     )
-    rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
     if trace is not None:
         trace.enrolled = enrolled
-    results = simulate(design, enrolled.outcomes, rng, trace)
+    results = simulate(design, enrolled.outcomes, streams, trace)
     used = design.randomized_n[results.stop_look] - 1  # last patient position the trial reached
     rows = np.arange(n_trials)
     results.n_screened = enrolled.screened_index[rows, used] + 1
@@ -126,12 +122,13 @@ def _pool_size(plan, max_n: int) -> int:
     return int(math.ceil(1.3 * expected)) + 128
 
 
-def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_trials: int, trace=None) -> TrialResults:
+def _run_stratified_chunk(spec: Spec, design: CompiledDesign, streams: TrialStreams, trace=None) -> TrialResults:
     """A chunk of a stratified design. Each trial draws from a pool of randomizable patients
     large enough for its strata; if a trial exhausts it, the chunk is rerun on a pool twice as
     large (the same patients and random numbers, extended), so results do not depend on the
     pool size."""
     plan = spec.strata
+    n_trials = streams.n_trials
     hierarchical = None
     if spec.design.strata.analysis == "hierarchical":
         from .posterior.hierarchical import HierarchicalPrior
@@ -144,17 +141,17 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     size = _pool_size(plan, design.max_n)
     while True:
         enrolled = spec.patients.enrol(
-            child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(design.treatments),
+            streams, size, spec.design.endpoint.name, list(design.treatments),
             times=True, **_kept(spec, trace, list(plan.markers)),
         )
         rows = np.arange(n_trials)[:, None]
         observed = enrolled.cohort.observed[rows, enrolled.screened_index]
-        u = np.random.Generator(np.random.PCG64(child(seed_sequence, 2))).random((size, n_trials)).T
-        pool = Pool(enrolled.outcomes, plan.classifier(observed), np.ascontiguousarray(u))
-        rng = np.random.Generator(np.random.PCG64(child(seed_sequence, 1)))
+        pool = Pool(enrolled.outcomes, plan.classifier(observed),
+                    streams.uniform(RANDOMIZATION, "randomization:route", 0, size),
+                    streams.uniform(RANDOMIZATION, "randomization:arm", 0, size))
         if trace is not None:
             trace.events.clear()
-        results, strata, scanned = simulate_strata(design, plan, pool, rng, hierarchical, trace)
+        results, strata, scanned = simulate_strata(design, plan, pool, streams, hierarchical, trace)
         if (scanned < size).all() or size >= _MAX_POOL_FACTOR * design.max_n:
             break
         size *= 2
@@ -168,7 +165,7 @@ def _run_stratified_chunk(spec: Spec, design: CompiledDesign, seed_sequence, n_t
     return results
 
 
-def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int, trace=None):
+def _run_platform_chunk(spec: Spec, streams: TrialStreams, trace=None):
     """A chunk of a platform design over calendar time. Each trial gets every randomizable patient
     who arrives before the maximum duration; a longer stream is drawn (the same patients, extended)
     when some trial needs more, so results do not depend on the first guess."""
@@ -177,11 +174,12 @@ def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int, trace=None):
 
     pd = PlatformDesign.from_spec(spec)
     plan = spec.strata
+    n_trials = streams.n_trials
     expected = expected_randomizable(spec.scenario.population, pd.max_duration)
     size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
     while True:
         enrolled = spec.patients.enrol(
-            child(seed_sequence, 0), n_trials, size, spec.design.endpoint.name, list(pd.treatments), times=True,
+            streams, size, spec.design.endpoint.name, list(pd.treatments), times=True,
             **_kept(spec, trace, None if plan is None else list(plan.markers)),
         )
         if (enrolled.randomized_at[:, -1] > pd.max_duration).all():
@@ -195,7 +193,7 @@ def _run_platform_chunk(spec: Spec, seed_sequence, n_trials: int, trace=None):
         observed = enrolled.cohort.observed[rows, enrolled.screened_index]
         mask = plan.classifier(observed).astype(np.int64)
         stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
-    u = np.random.Generator(np.random.PCG64(child(seed_sequence, 2))).random((size, n_trials)).T
+    u = streams.uniform(RANDOMIZATION, "randomization:arm", 0, size)
     dropout = (np.full((n_trials, size), np.inf) if enrolled.dropout is None
                else enrolled.dropout[rows, order].astype(np.float64))
     pool = PlatformPool(
@@ -238,7 +236,7 @@ def simulate_chunk(reduce, seed: int, chunk: Chunk, records: bool) -> ChunkOutpu
     """Simulate ``chunk`` of the run with master ``seed`` and reduce it with ``reduce`` (see
     :func:`summarizer`, which carries the spec). The function every backend runs."""
     start = time.perf_counter()
-    results = run_chunk(reduce.spec, chunk_seed(seed, chunk.index), chunk.size)
+    results = run_chunk(reduce.spec, chunk_streams(seed, chunk))
     summary = reduce(results)
     return ChunkOutput(chunk, summary, results if records else None, time.perf_counter() - start)
 

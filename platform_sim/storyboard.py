@@ -32,7 +32,8 @@ from .config import Spec
 from .population import MISSING, REASON_NAMES
 from .posterior import beta_interval, prob_best, prob_greater
 from .results import STATUS_NAMES, STOP_NAMES
-from .runner import DEFAULT_CHUNK_SIZE, chunk_seed, chunk_sizes, run_chunk
+from .runner import DEFAULT_CHUNK_SIZE, chunk_sizes, run_chunk
+from .streams import Streams
 from .trace import Trace
 
 LN2 = math.log(2.0)
@@ -101,10 +102,10 @@ def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEF
            chunks=None) -> Storyboard:
     """Trial ``index`` of the run ``run(spec, n_sims, seed, chunk_size=chunk_size)`` (or of the run
     made of ``chunks``), with its analyses."""
-    chunk, row, size = locate(index, n_sims, chunk_size, chunks)
-    trace = Trace(row)
-    results = run_chunk(spec, chunk_seed(seed, chunk), size, trace)
-    one = _slice(results, row)
+    locate(index, n_sims, chunk_size, chunks)  # checks that the run has this trial
+    # a trial's numbers depend only on (seed, index): it is simulated on its own
+    trace = Trace(0)
+    one = run_chunk(spec, Streams(seed).for_trials([index]), trace)
     kw = dict(spec=spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size, result=one)
     if spec.design.platform is not None:
         return _platform_story(trace, **kw)

@@ -409,6 +409,37 @@ def deal_strata(counts, strata, u):
 
 
 @njit(cache=True)
+def draw_arms_strata(u, strata, probs):
+    """Simple randomization within strata: the patient in slot j of trial t (``strata`` (T, B), -1:
+    nobody) gets the arm found by inverting its uniform ``u[t, j]`` over its stratum's allocation
+    probabilities ``probs[t, s]`` (T, S, K). Returns (T, B) int8 arms (-1: not randomized)."""
+    n_trials, width = strata.shape
+    n_arms = probs.shape[2]
+    out = np.full((n_trials, width), -1, dtype=np.int8)
+    for t in range(n_trials):
+        for j in range(width):
+            s = strata[t, j]
+            if s < 0:
+                continue
+            total = 0.0
+            for k in range(n_arms):
+                total += probs[t, s, k]
+            if total <= 0.0:
+                continue
+            x = u[t, j] * total
+            acc = 0.0
+            pick = -1
+            for k in range(n_arms):
+                if probs[t, s, k] > 0.0:
+                    acc += probs[t, s, k]
+                    pick = k
+                    if x < acc:
+                        break
+            out[t, j] = pick
+    return out
+
+
+@njit(cache=True)
 def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
     """Patients and events per stratum and arm: arms, strata (T, m); outcomes (T, m, treatments)."""
     n_trials, m = arms.shape
@@ -426,6 +457,6 @@ def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
 
 
 __all__ = [
-    "Classifier", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "name_problems", "reported_distribution",
+    "Classifier", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "reported_distribution",
     "route", "route_shares", "strata_problems", "stratum_names", "tally_strata",
 ]

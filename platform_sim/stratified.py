@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .allocation import allocation_probabilities, draw_counts
+from .allocation import allocation_probabilities, block_counts
 from .compiled import CompiledDesign
 from .engine import _segments
 from .posterior import beta_interval, oriented, prob_best, prob_greater
@@ -40,7 +40,9 @@ from .results import (
     StrataResults, TrialResults,
 )
 from .rules import CONTINUE, decide
-from .strata import StrataPlan, deal_strata, route, tally_strata
+from .config.base import MAX_STRATA
+from .strata import StrataPlan, deal_strata, draw_arms_strata, route, tally_strata
+from .streams import RANDOMIZATION, TrialStreams
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Pool:
     outcomes: np.ndarray  # (T, P, treatments) potential outcomes (bool)
     match: np.ndarray  # (T, P) uint32 strata masks
     route_u: np.ndarray  # (T, P) uniforms for random overlap
+    arm_u: np.ndarray  # (T, P) randomization uniforms, one per patient
 
 
 _NO_CAP = np.iinfo(np.int64).max  # arms have no caps within strata (the strata are capped)
@@ -163,7 +166,7 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
 
 
 def simulate_strata(
-    design: CompiledDesign, plan: StrataPlan, pool: Pool, rng: np.random.Generator, hierarchical=None, trace=None,
+    design: CompiledDesign, plan: StrataPlan, pool: Pool, streams: TrialStreams, hierarchical=None, trace=None,
 ) -> tuple[TrialResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned)."""
@@ -248,9 +251,13 @@ def simulate_strata(
         p = probs[rows].reshape(-1, n_arms)
         final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
         m = per_stratum.reshape(-1)
-        counts = draw_counts(rng, np.where(p.sum(axis=1) > 0, m, 0), p, _NO_CAP, design.block)
-        counts = counts.reshape(n_rows, n_strata, n_arms)
-        arms = deal_strata(counts, strat, rng.random((n_rows, batch_size)))
+        u = np.take_along_axis(pool.arm_u[rows], np.maximum(index, 0), axis=1)
+        if design.block:
+            u0 = streams.uniform(RANDOMIZATION, "randomization:block", look * MAX_STRATA, n_strata, rows).reshape(-1)
+            counts = block_counts(u0, m, p, _NO_CAP).reshape(n_rows, n_strata, n_arms)
+            arms = deal_strata(counts, strat, u)
+        else:
+            arms = draw_arms_strata(u, strat, probs[rows])
         enrolled[rows] += per_stratum
         outcomes = np.take_along_axis(pool.outcomes[rows], np.maximum(index, 0)[:, :, None], axis=1)
         start = bounds[seg_ids[0]]

@@ -145,12 +145,13 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     """For a design without early stopping, the duration is the randomization time of its 400th
     patient (arrival plus screening wait) plus the 12 weeks until disease control is assessed."""
     from platform_sim.outcomes import WEEKS_PER_MONTH
-    from platform_sim.runner import child, run_chunk
+    from platform_sim.runner import run_chunk
+    from platform_sim.streams import Streams
 
     spec = Spec.load("allcomer_fixed", "pioneer_alternative")
-    ss = np.random.SeedSequence(3)
-    res = run_chunk(spec, ss, 20)
-    enrolled = spec.patients.enrol(child(ss, 0), 20, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True)
+    ts = Streams(3).for_trials(np.arange(20))
+    res = run_chunk(spec, ts)
+    enrolled = spec.patients.enrol(ts, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True)
     c = enrolled.cohort
     rows = np.arange(20)
     last = enrolled.screened_index[:, 399]

@@ -357,16 +357,19 @@ def test_results_do_not_depend_on_workers_and_do_on_seed(small_adaptive_spec):
     assert not np.array_equal(one.n, other.n)
 
 
-def test_chunks_depend_only_on_the_seed(small_adaptive_spec):
+def test_trials_depend_only_on_the_seed_and_their_index(small_adaptive_spec):
+    """A trial's numbers depend only on (seed, trial index): a longer run starts with the shorter
+    one, any chunk size gives the same trials, and another seed gives other trials."""
     spec = small_adaptive_spec
     full = run(spec, 1000, seed=11, chunk_size=250)
     head = run(spec, 500, seed=11, chunk_size=250)
     first = TrialResults(**{f.name: None if getattr(full, f.name) is None else getattr(full, f.name)[:500]
                             for f in fields(TrialResults)})
     assert_results_equal(first, head)
-    # a different chunking is a different random stream
-    rechunked = run(spec, 500, seed=11, chunk_size=100)
-    assert not np.array_equal(rechunked.responders, head.responders)
+    for chunk_size in (1, 7, 500):
+        assert_results_equal(run(spec, 500, seed=11, chunk_size=chunk_size), head)
+    other = run(spec, 500, seed=12, chunk_size=250)
+    assert not np.array_equal(other.responders, head.responders)
 
 
 # --------------------------------------------------------------------------- 5. invariants

@@ -55,12 +55,12 @@ from typing import Annotated, Union, get_args, get_origin
 import numpy as np
 import pytest
 import yaml
+from census import record_failure, write_mutants
 from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from census import record_failure, write_mutants
 from platform_sim.cli import main
 from platform_sim.config import ConfigError, Design, Scenario, Spec
 from platform_sim.config.population import Population

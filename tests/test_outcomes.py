@@ -21,7 +21,8 @@ from platform_sim.config import ConfigError, Spec
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.outcomes import VirtualPatients
 from platform_sim.population import RANDOMIZED
-from platform_sim.runner import child, run_chunk
+from platform_sim.runner import run_chunk
+from platform_sim.streams import Streams
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
 DAYS = 365.25 / 12  # days per month
@@ -171,7 +172,7 @@ def assert_mean_of_bernoullis(y, p, what):
 
 def enrol(vp, seed, n_trials, n, ep, treatments=TREATMENTS, **kw):
     """Enrolled patients' outcomes (T, n, K) and profiles {name: (T, n)} and the Enrolled."""
-    e = vp.enrol(np.random.SeedSequence(seed), n_trials, n, ep, treatments, keep_cohort=True, **kw)
+    e = vp.enrol(Streams(seed).for_trials(np.arange(n_trials)), n, ep, treatments, keep_cohort=True, **kw)
     rows = np.arange(n_trials)[:, None]
     idx = e.screened_index
     assert (e.cohort.reason[rows, idx] == RANDOMIZED).all()
@@ -458,19 +459,19 @@ def test_truth_against_hand_values_and_monte_carlo():
 
 def test_more_patients_same_first_patients(vp):
     for ep in ("orr", "pfs"):
-        a = vp.enrol(np.random.SeedSequence(5), 30, 100, ep, TREATMENTS)
-        b = vp.enrol(np.random.SeedSequence(5), 30, 300, ep, TREATMENTS)
+        a = vp.enrol(Streams(5).for_trials(np.arange(30)), 100, ep, TREATMENTS)
+        b = vp.enrol(Streams(5).for_trials(np.arange(30)), 300, ep, TREATMENTS)
         np.testing.assert_array_equal(a.outcomes, b.outcomes[:, :100])
         np.testing.assert_array_equal(a.screened_index, b.screened_index[:, :100])
         np.testing.assert_array_equal(a.n_screened, a.screened_index[:, -1] + 1)
     # arrival times drawn or not: the same patients
-    c = vp.enrol(np.random.SeedSequence(5), 30, 300, "pfs", TREATMENTS, times=True)
+    c = vp.enrol(Streams(5).for_trials(np.arange(30)), 300, "pfs", TREATMENTS, times=True)
     np.testing.assert_array_equal(c.outcomes, b.outcomes)
 
 
 def test_treatment_order_and_subset_do_not_matter(vp):
-    a = vp.enrol(np.random.SeedSequence(6), 30, 200, "pfs", TREATMENTS).outcomes
-    b = vp.enrol(np.random.SeedSequence(6), 30, 200, "pfs", ["pw", "docetaxel"]).outcomes
+    a = vp.enrol(Streams(6).for_trials(np.arange(30)), 200, "pfs", TREATMENTS).outcomes
+    b = vp.enrol(Streams(6).for_trials(np.arange(30)), 200, "pfs", ["pw", "docetaxel"]).outcomes
     np.testing.assert_array_equal(b[..., 0], a[..., TREATMENTS.index("pw")])
     np.testing.assert_array_equal(b[..., 1], a[..., TREATMENTS.index("docetaxel")])
 
@@ -493,8 +494,8 @@ def test_adding_a_marker_and_a_treatment_changes_nothing_else(vp):
     bigger = VirtualPatients(parse_scenario(s))
     assert bigger.population.names != vp.population.names
     for ep in ("orr", "pfs"):
-        a = vp.enrol(np.random.SeedSequence(8), 40, 300, ep, TREATMENTS, keep_cohort=True)
-        b = bigger.enrol(np.random.SeedSequence(8), 40, 300, ep, ["osimertinib"] + TREATMENTS, keep_cohort=True)
+        a = vp.enrol(Streams(8).for_trials(np.arange(40)), 300, ep, TREATMENTS, keep_cohort=True)
+        b = bigger.enrol(Streams(8).for_trials(np.arange(40)), 300, ep, ["osimertinib"] + TREATMENTS, keep_cohort=True)
         np.testing.assert_array_equal(a.outcomes, b.outcomes[..., 1:])
         np.testing.assert_array_equal(a.screened_index, b.screened_index)
         for f in ("arrival", "wait_days", "reason"):
@@ -507,8 +508,8 @@ def test_adding_a_marker_and_a_treatment_changes_nothing_else(vp):
 
 def test_patients_of_a_trial_do_not_depend_on_the_number_of_trials(vp):
     """Trial t of a chunk sees the same patients whether the chunk simulates 20 or 60 trials."""
-    a = vp.enrol(np.random.SeedSequence(9), 20, 300, "orr", TREATMENTS, keep_cohort=True)
-    b = vp.enrol(np.random.SeedSequence(9), 60, 300, "orr", TREATMENTS, keep_cohort=True)
+    a = vp.enrol(Streams(9).for_trials(np.arange(20)), 300, "orr", TREATMENTS, keep_cohort=True)
+    b = vp.enrol(Streams(9).for_trials(np.arange(60)), 300, "orr", TREATMENTS, keep_cohort=True)
     np.testing.assert_array_equal(a.outcomes, b.outcomes[:20])
     np.testing.assert_array_equal(a.screened_index, b.screened_index[:20])
     n = a.cohort.reason.shape[1]
@@ -532,19 +533,19 @@ def design(arms, looks, randomization=None, name="d") -> dict:
 def test_designs_on_the_same_seed_randomize_the_same_patients():
     """Two designs whose arms all give docetaxel: whatever the allocation, the number of responders
     in a trial is the number among its first n randomizable patients, as VirtualPatients.enrol
-    draws them from child(seed, 0)."""
+    draws them from the trial's own streams."""
     sc = parse_scenario(scenario())
     one = Spec.from_models(parse_design(design([("A", "docetaxel"), ("B", "docetaxel")], [200])), sc)
     two = Spec.from_models(parse_design(design(
         [("C", "docetaxel"), ("A", "docetaxel"), ("B", "docetaxel")], [60, 120, 300],
         randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0}, name="d2")), sc)
-    ss = np.random.SeedSequence(2024).spawn(3)[2]
     n_trials = 40
-    reference = VirtualPatients(sc).enrol(child(ss, 0), n_trials, 300, "orr", ["docetaxel"])
+    ss = Streams(2024).for_trials(np.arange(100, 100 + n_trials))
+    reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"])
     cum = np.cumsum(reference.outcomes[..., 0], axis=1)
     rows = np.arange(n_trials)
     for spec in (one, two):
-        res = run_chunk(spec, ss, n_trials)
+        res = run_chunk(spec, ss)
         n = res.n.sum(axis=1)
         assert (n > 0).all()
         np.testing.assert_array_equal(res.responders.sum(axis=1), cum[rows, n - 1])
@@ -555,24 +556,23 @@ def test_designs_on_the_same_seed_randomize_the_same_patients():
 
 def test_run_chunk_gives_every_design_the_same_patients(monkeypatch):
     """Designs with different treatments, arm orders and sizes: run_chunk asks for the patients of
-    child(seed, 0), and the patients (potential outcomes) they share are identical."""
+    the trials' own streams, and the patients (potential outcomes) they share are identical."""
     calls = []
     original = VirtualPatients.enrol
 
-    def spy(self, root, n_trials, n_needed, ep, treatments, **kw):
-        e = original(self, root, n_trials, n_needed, ep, treatments, **kw)
-        calls.append((root, dict(zip(treatments, np.moveaxis(e.outcomes, -1, 0))), e.screened_index))
+    def spy(self, ts, n_needed, ep, treatments, **kw):
+        e = original(self, ts, n_needed, ep, treatments, **kw)
+        calls.append((ts, dict(zip(treatments, np.moveaxis(e.outcomes, -1, 0))), e.screened_index))
         return e
 
     monkeypatch.setattr(VirtualPatients, "enrol", spy)
     sc = parse_scenario(scenario())
-    ss = np.random.SeedSequence(77).spawn(1)[0]
-    run_chunk(Spec.from_models(parse_design(design([("a", "docetaxel"), ("b", "x")], [100, 200])), sc), ss, 30)
-    run_chunk(Spec.from_models(parse_design(design([("b", "x"), ("c", "pw"), ("a", "docetaxel")], [150])), sc), ss, 30)
+    ss = Streams(77).for_trials(np.arange(30))
+    run_chunk(Spec.from_models(parse_design(design([("a", "docetaxel"), ("b", "x")], [100, 200])), sc), ss)
+    run_chunk(Spec.from_models(parse_design(design([("b", "x"), ("c", "pw"), ("a", "docetaxel")], [150])), sc), ss)
     (r1, o1, i1), (r2, o2, i2) = calls
-    want = child(ss, 0)
     for r in (r1, r2):
-        assert (r.entropy, tuple(r.spawn_key)) == (want.entropy, tuple(want.spawn_key))
+        assert r.streams.seed == 77 and np.array_equal(r.trials, np.arange(30))
     for t in ("docetaxel", "x"):
         np.testing.assert_array_equal(o1[t][:, :150], o2[t][:, :150])
     np.testing.assert_array_equal(i1[:, :150], i2)

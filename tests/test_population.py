@@ -30,8 +30,8 @@ from platform_sim.population import (
     SCREEN_FAILURE,
     PopulationModel,
     expected_funnel,
-    stream,
 )
+from platform_sim.streams import Streams
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
 DAYS = 365.25 / 12  # days per month, as documented for the package
@@ -164,7 +164,7 @@ def pm() -> PopulationModel:
 
 @pytest.fixture(scope="module")
 def cohort(pm):
-    return pm.cohort(np.random.SeedSequence(20240601), 200, 2048)
+    return pm.cohort(Streams(20240601).for_trials(np.arange(200)), 2048)
 
 
 def columns(pm, arr):
@@ -174,25 +174,16 @@ def columns(pm, arr):
 # --------------------------------------------------------------------------- streams and blocks
 
 
-def test_streams_are_keyed_by_block_and_name():
-    root = np.random.SeedSequence(3)
-    a = stream(root, 0, "marker:kras").random(5)
-    np.testing.assert_array_equal(a, stream(np.random.SeedSequence(3), 0, "marker:kras").random(5))
-    for other in (stream(root, 1, "marker:kras"), stream(root, 0, "marker:stk11"),
-                  stream(np.random.SeedSequence(4), 0, "marker:kras"), stream(root.spawn(1)[0], 0, "marker:kras")):
-        assert not np.array_equal(a, other.random(5))
-
-
 def test_cohort_is_its_blocks_in_order(pm):
-    root = np.random.SeedSequence(12)
-    c = pm.cohort(root, 7, BLOCK + 1)  # rounded up to whole blocks
+    ts = Streams(12).for_trials(np.arange(7))
+    c = pm.cohort(ts, BLOCK + 1)  # rounded up to whole blocks
     assert c.arrival.shape == (7, 2 * BLOCK) and c.profile.shape == (7, 2 * BLOCK, len(pm.names))
-    first, carry = pm.block(root, 0, 7, np.zeros(7))
-    second, _ = pm.block(root, 1, 7, carry)
+    first, carry = pm.block(ts, 0, np.zeros(7))
+    second, _ = pm.block(ts, 1, carry)
     for f in ("arrival", "profile", "observed", "wait_days", "reason"):
         np.testing.assert_array_equal(getattr(c, f), np.concatenate([getattr(first, f), getattr(second, f)], axis=1))
     # without times nothing else changes
-    untimed, _ = pm.block(root, 1, 7, np.zeros(7), times=False)
+    untimed, _ = pm.block(ts, 1, np.zeros(7), times=False)
     assert np.isnan(untimed.arrival).all()
     for f in ("profile", "observed", "wait_days", "reason"):
         np.testing.assert_array_equal(getattr(untimed, f), getattr(second, f))
@@ -363,7 +354,7 @@ TIMES = np.array([0.5, 1.0, 2.0, 4.0, 6.0, 9.0, 15.0])
 
 def test_arrivals_follow_the_integrated_rate_with_ramp_up(pm):
     n_trials, n = 400, 1024
-    c = pm.cohort(np.random.SeedSequence(31), n_trials, n)
+    c = pm.cohort(Streams(31).for_trials(np.arange(n_trials)), n)
     arr = c.arrival
     assert np.all(np.diff(arr, axis=1) > 0), "arrivals in order, also across blocks"
     lam = integrated_rate(TIMES, 30.0, 6.0)
@@ -380,7 +371,7 @@ def test_arrival_time_inversion_is_exact(pm):
 
 
 def test_inter_arrival_times_are_exponential_at_steady_state(pm):
-    c = pm.cohort(np.random.SeedSequence(32), 400, 1024)
+    c = pm.cohort(Streams(32).for_trials(np.arange(400)), 1024)
     arr = c.arrival
     gaps = np.diff(arr, axis=1)[arr[:, :-1] > 6.0]  # the gap after every arrival past the ramp-up
     rate = 30.0
@@ -414,7 +405,7 @@ def regional():
         "markers": {"egfr": {"given": ["region"], "prevalence": dict(P_EGFR)}},
     }
     pm = model_of(pop)
-    return pm, pm.cohort(np.random.SeedSequence(33), 400, 1024)
+    return pm, pm.cohort(Streams(33).for_trials(np.arange(400)), 1024)
 
 
 def test_regions_arrivals_by_region_and_time(regional):
@@ -532,7 +523,7 @@ def test_funnel_shares(variant, pm):
     assert sum(mine.values()) == pytest.approx(1.0, abs=1e-12)
     for reason in mine:
         assert package[reason] == pytest.approx(mine[reason], abs=1e-9), reason
-    c = model.cohort(np.random.SeedSequence(41), 200, 4096)
+    c = model.cohort(Streams(41).for_trials(np.arange(200)), 4096)
     n = c.reason.size
     assert set(np.unique(c.reason)) == set(REASONS.values())  # one of four codes per screened patient
     for reason, code in REASONS.items():
@@ -545,7 +536,7 @@ def test_funnel_without_screening_tests():
     assert expected_funnel(model.config) == pytest.approx(
         {"randomized": 0.8, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.2}, abs=1e-15
     )
-    c = model.cohort(np.random.SeedSequence(42), 50, 1024)
+    c = model.cohort(Streams(42).for_trials(np.arange(50)), 1024)
     assert set(np.unique(c.reason)) == {RANDOMIZED, INELIGIBLE}
     assert (c.wait_days == 0).all()
     assert_binomial((c.reason == INELIGIBLE).sum(), c.reason.size, 0.2, "ineligible")
@@ -553,7 +544,7 @@ def test_funnel_without_screening_tests():
 
 
 def test_loss_probability_increases_with_waiting_time(pm):
-    c = pm.cohort(np.random.SeedSequence(43), 200, 4096)
+    c = pm.cohort(Streams(43).for_trials(np.arange(200)), 4096)
     h = POPULATION["screening"]["loss_hazard_per_day"]
     eligible = c.reason != INELIGIBLE  # eligibility is decided independently and overrides the rest
     wait = c.wait_days[eligible].astype(float)
@@ -630,7 +621,7 @@ def assay():
         "liquid": {"sensitivity": CTDNA_LIQUID[0], "specificity": CTDNA_LIQUID[1]},
     }
     pm = model_of(pop)
-    return pm, pm.cohort(np.random.SeedSequence(51), 200, 2048)
+    return pm, pm.cohort(Streams(51).for_trials(np.arange(200)), 2048)
 
 
 def test_tissue_failure_rate(assay):

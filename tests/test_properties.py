@@ -46,7 +46,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from platform_sim import engine, stratified, timeline
-from platform_sim.allocation import allocation_probabilities, draw_counts
+from platform_sim.allocation import allocation_probabilities, block_counts, deal, draw_arms
 from platform_sim.compiled import CompiledDesign
 from platform_sim.config import Spec
 from platform_sim.config.load import parse_design, parse_scenario
@@ -81,6 +81,7 @@ from platform_sim.posterior.survival import (
 )
 from platform_sim.results import EQUIVALENT, FUTILE, INELIGIBLE, INFERIOR, TrialResults
 from platform_sim.runner import run_chunk
+from platform_sim.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[1]
 F32 = 2.0**-24  # alloc_history is stored as float32
@@ -620,7 +621,7 @@ def test_engine_invariants(case: Case):
     cd = CompiledDesign.from_spec(spec)
     rec = Recorder(allocation_probabilities)
     with mock.patch.object(engine, "allocation_probabilities", rec):
-        res = run_chunk(spec, np.random.SeedSequence(case.seed), case.n_trials)
+        res = run_chunk(spec, Streams(case.seed).for_trials(np.arange(case.n_trials)))
     t, k, j = case.n_trials, cd.n_arms, cd.n_looks
     what = f"{case.design['name']} x {case.scenario_name}"
 
@@ -674,7 +675,7 @@ def test_stratified_invariants(case: Case):
     plan = spec.strata
     rec = Recorder(allocation_probabilities)
     with mock.patch.object(stratified, "allocation_probabilities", rec):
-        res = run_chunk(spec, np.random.SeedSequence(case.seed), case.n_trials)
+        res = run_chunk(spec, Streams(case.seed).for_trials(np.arange(case.n_trials)))
     what = f"{case.design['name']} x {case.scenario_name}"
     sr = res.strata
     stop = res.stop_look.astype(int)
@@ -719,7 +720,7 @@ def test_platform_invariants(case: Case):
     pd = timeline.PlatformDesign.from_spec(spec)
     rec = Recorder(timeline.allocate)
     with mock.patch.object(timeline, "allocate", rec):
-        res = run_chunk(spec, np.random.SeedSequence(case.seed), case.n_trials)
+        res = run_chunk(spec, Streams(case.seed).for_trials(np.arange(case.n_trials)))
     what = f"{case.design['name']} x {case.scenario_name}"
     assert rec.calls
     for args, _, out in rec.calls:
@@ -854,17 +855,21 @@ def count_inputs(draw):
 @given(inputs=count_inputs())
 @example(inputs=CountInputs(np.zeros((1, 6)), np.array([[0, 0, 0, 0, 0, 1]]), 1, 0))  # regression: a row of
 # zeros used to give its patient to the last arm under simple randomization (numpy's multinomial)
-def test_draw_counts_respect_caps(inputs: CountInputs):
-    """``draw_counts`` (simple and block randomization) never gives an arm more than its headroom
-    (cap minus patients so far) (2), nor nobody to an arm of probability 0 (a row of zeros gets no
-    patients), and randomizes the whole batch while the arms with a positive probability have room
-    for it, never more (3)."""
+def test_randomization_respects_caps(inputs: CountInputs):
+    """Simple randomization (``draw_arms``) and block randomization (``block_counts`` then ``deal``)
+    never give an arm more than its headroom (cap minus patients so far) (2), nor anybody to an arm
+    of probability 0 (a row of zeros gets no patients), and randomize the whole batch while the arms
+    with a positive probability have room for it, never more (3)."""
     probs, headroom, n = inputs.probs, inputs.headroom, inputs.n
     rng = np.random.default_rng(inputs.seed)
     room = np.where(probs > 0, headroom, 0).sum(axis=1)
     expected = np.minimum(n, room)
-    for block in (False, True):
-        c = draw_counts(rng, n, probs, headroom, block)
+    rows, k = probs.shape
+    u = rng.random((rows, max(int(np.max(n)), 1)))
+    simple = draw_arms(u, np.broadcast_to(np.asarray(n, dtype=np.int64), (rows,)).copy(), probs, headroom)
+    block = deal(block_counts(rng.random(rows), n, probs, headroom), u)
+    for arms in (simple, block):
+        c = (arms[:, :, None] == np.arange(k)[None, None, :]).sum(axis=1)
         assert (c >= 0).all() and (c <= headroom).all(), f"counts {c} above headroom {headroom}"
         assert (c[probs == 0] == 0).all(), f"counts {c} for arms of probability 0: {probs}"
         assert (c.sum(axis=1) == expected).all(), f"batch of {n}: {c.sum(axis=1)} randomized, expected {expected}"

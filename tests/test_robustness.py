@@ -9,10 +9,7 @@ classes of input and fault at random; these are the cases found, kept explicit.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -23,8 +20,8 @@ import yaml
 from click.testing import CliRunner
 
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Design, Scenario, Spec
-from platform_sim.config.load import MAX_YAML_BYTES, MAX_YAML_VALUES, parse_design, parse_scenario
+from platform_sim.config import ConfigError, Spec
+from platform_sim.config.load import MAX_YAML_BYTES, MAX_YAML_VALUES, parse_design
 from platform_sim.results import EQUIVALENT, INELIGIBLE, INFERIOR
 from platform_sim.runner import run
 

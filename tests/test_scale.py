@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from census import record_fault  # tests/census.py
 from click.testing import CliRunner
 
-from census import record_fault  # tests/census.py
 from platform_sim.backends import Backend, DaskBackend, LocalProcesses
 from platform_sim.checkpoint import Checkpoint
 from platform_sim.cli import main
@@ -83,9 +83,10 @@ def test_a_simulation_process_imports_no_pymc():
     code = ("import sys, numpy as np\n"
             "from platform_sim.config import Spec\n"
             "from platform_sim.runner import run_chunk\n"
+            "from platform_sim.streams import Streams\n"
             "for d, s in [('pioneer_rar', 'pioneer_alternative'), ('hierarchical_borrowing', 'trop2_adc'),\n"
             "             ('pioneer_platform', 'pioneer_alternative')]:\n"
-            "    run_chunk(Spec.load(d, s), np.random.SeedSequence(1), 3)\n"
+            "    run_chunk(Spec.load(d, s), Streams(1).for_trials(np.arange(3)))\n"
             "print(sorted(m for m in ('pymc', 'arviz', 'pytensor', 'matplotlib') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

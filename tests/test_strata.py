@@ -15,6 +15,7 @@ from platform_sim.posterior.simon import simon_oc
 from platform_sim.results import ACTIVE, CONTROL, FUTILE, INELIGIBLE, SUPERIOR
 from platform_sim.runner import run
 from platform_sim.strata import compile_strata, route_shares
+from platform_sim.streams import Streams
 
 from test_simon import IDS, TABLE
 
@@ -96,7 +97,7 @@ def test_exact_strata_shares_match_screened_cohorts(umbrella_spec):
     and failures included) matches the shares in a large simulated cohort within 4 MCSE."""
     plan = umbrella_spec.strata
     pm = umbrella_spec.patients.population
-    cohort = pm.cohort(np.random.SeedSequence(5), 4, 20_000)
+    cohort = pm.cohort(Streams(5).for_trials(np.arange(4)), 20_000)
     ok = cohort.reason == RANDOMIZED
     mask = plan.classifier(cohort.observed[ok])
     shares = route_shares(mask, plan.n_strata, plan.other, plan.random_overlap).mean(axis=0)
@@ -139,10 +140,10 @@ def test_stratum_truth_matches_simulated_outcomes(umbrella_spec):
 def test_results_do_not_depend_on_the_pool_size(umbrella_spec, monkeypatch):
     """A trial that exhausts its pool is rerun on a longer pool of the same patients: a chunk
     forced through that path gives exactly the results of a chunk with a large pool."""
-    ss = np.random.SeedSequence(9)
-    big = runner.run_chunk(umbrella_spec, ss, 50)
+    ss = Streams(9).for_trials(np.arange(50))
+    big = runner.run_chunk(umbrella_spec, ss)
     monkeypatch.setattr(runner, "_pool_size", lambda plan, max_n: 40)
-    small = runner.run_chunk(umbrella_spec, ss, 50)
+    small = runner.run_chunk(umbrella_spec, ss)
     np.testing.assert_array_equal(big.strata.n, small.strata.n)
     np.testing.assert_array_equal(big.strata.responders, small.strata.responders)
     np.testing.assert_array_equal(big.n_screened, small.n_screened)

@@ -331,7 +331,8 @@ def test_every_enrolled_looks_once_per_block_of_patients():
     d = design(interims={"every_enrolled": 50})
     res = run(spec_of(d), 200, seed=107)
     total = res.n.sum(axis=1)
-    assert (total > 400).all()
+    # not trivial: the platforms enrol enough patients to vary in their number of analyses
+    assert total.min() > 300 and np.unique(total // 50).size >= 3
     np.testing.assert_array_equal(res.n_looks, total // 50 + 1)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import types
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -118,7 +119,7 @@ class Frozen(BaseModel):
     def _no_bool_as_number(cls, value, info: ValidationInfo):
         # pydantic reads true/false as 1/0 in a number field, so `probability: true` would be a
         # probability of 1: refuse it wherever the field takes numbers and no booleans.
-        field = cls.model_fields.get(info.field_name)
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
         if field is not None:
             found = _bool_as_number(value, field.annotation)
             if found is not None:
@@ -128,7 +129,7 @@ class Frozen(BaseModel):
                                  "so write the number")
         return value
 
-    def replace(self, **changes: Any):
+    def replace(self, **changes: Any) -> Self:
         """A copy with ``changes``, validated like a file: every field and, for a design, the checks
         of the whole design. A key reaches into nested sections with ``__``
         (``design.replace(decisions__superiority=0.995)``; ``arms__0__max_n`` for a list item).
@@ -137,7 +138,7 @@ class Frozen(BaseModel):
 
         return revalidate(self, changes)
 
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy; with ``update``, the same as :meth:`replace` (validated again), since pydantic's
         own ``model_copy(update=...)`` would skip every check."""
         if update:

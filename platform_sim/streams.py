@@ -1,0 +1,176 @@
+"""Random numbers keyed by (seed, trial, quantity, index): exact common random numbers.
+
+Every random number the simulator draws is a uniform
+
+    U(seed; family, quantity, trial, i)
+
+the ``i``-th value of a named *quantity* (``"arrival"``, ``"marker:kras"``,
+``"outcome:dcr12:docetaxel"``, ``"randomization:arm"``...) of simulated trial
+``trial``, in one of four *families*: patients, outcomes, assessment timing and
+randomization. It is computed, not drawn from a sequence: a keyed counter-based
+generator, Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers:
+as easy as 1, 2, 3", SC11, 2011), maps the 128-bit counter
+``(i // 2, quantity id, trial, family)`` under a 64-bit key derived from the
+master seed to 128 random bits, two uniforms. Hence:
+
+* a trial's numbers depend only on ``(seed, trial index)``: not on the chunk that
+  runs it, the other trials of the batch, the number of workers or the backend;
+* the same virtual patient (same trial, same position) gets the same
+  characteristics, potential outcomes and randomization uniform in every design
+  run with the same seed: comparisons are paired trial by trial;
+* a quantity can be generated for any subset of trials and any range of
+  positions, in any order, with the same values (patients can be generated block
+  by block as the looks advance, and nothing for trials that have stopped).
+
+Uniforms are ``(m + 1/2) / 2**53`` for a 53-bit integer ``m``: strictly inside
+(0, 1), so ``-log(u)`` and the inverse normal distribution function are always
+finite. The quantity id is the CRC-32 of the quantity's name.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+__all__ = ["OUTCOMES", "PATIENTS", "RANDOMIZATION", "TIMING", "Streams", "TrialStreams", "philox4x32", "quantity_id"]
+
+# Families of random numbers (the last word of the counter).
+PATIENTS = 1  # arrival, profile, screening and assay results
+OUTCOMES = 2  # potential outcomes under every treatment, dropout
+TIMING = 3  # assessment timing and outcome delays
+RANDOMIZATION = 4  # arms, randomization blocks, routing between sub-studies
+
+
+@njit(cache=True, inline="always")
+def _philox(c0, c1, c2, c3, k0, k1):
+    """Philox4x32 with 10 rounds on one counter (c0..c3) and key (k0, k1), all uint32 held in uint64."""
+    for r in range(10):
+        if r > 0:
+            k0 = (k0 + np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
+            k1 = (k1 + np.uint64(0xBB67AE85)) & np.uint64(0xFFFFFFFF)
+        p0 = np.uint64(0xD2511F53) * c0
+        p1 = np.uint64(0xCD9E8D57) * c2
+        hi0, lo0 = p0 >> np.uint64(32), p0 & np.uint64(0xFFFFFFFF)
+        hi1, lo1 = p1 >> np.uint64(32), p1 & np.uint64(0xFFFFFFFF)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+@njit(cache=True)
+def philox4x32(counter, key):
+    """Philox4x32-10 of one counter (4 uint32) under one key (2 uint32): 4 uint32 (for known-answer tests)."""
+    c = counter.astype(np.uint64)
+    k = key.astype(np.uint64)
+    r0, r1, r2, r3 = _philox(c[0], c[1], c[2], c[3], k[0], k[1])
+    out = np.empty(4, dtype=np.uint32)
+    out[0], out[1], out[2], out[3] = r0, r1, r2, r3
+    return out
+
+
+@njit(cache=True)
+def _fill(out, k0, k1, family, qid, trials, start):
+    """out[r, j] = U(family, qid, trials[r], start + j) for an (R, n) float array."""
+    n_rows, n = out.shape
+    fam = np.uint64(family)
+    q = np.uint64(qid)
+    for r in range(n_rows):
+        t = np.uint64(trials[r])
+        j = 0
+        i = start
+        while j < n:
+            c0 = np.uint64(i >> 1)
+            w0, w1, w2, w3 = _philox(c0, q, t & np.uint64(0xFFFFFFFF), fam, k0, k1)
+            if i & 1 == 0:
+                m = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+                out[r, j] = (np.float64(m) + 0.5) * 1.1102230246251565e-16
+                j += 1
+                i += 1
+                if j == n:
+                    break
+            m = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+            out[r, j] = (np.float64(m) + 0.5) * 1.1102230246251565e-16
+            j += 1
+            i += 1
+
+
+def quantity_id(quantity: str | int) -> int:
+    """The 32-bit id of a named quantity (its CRC-32); an integer is taken as it is."""
+    if isinstance(quantity, (int, np.integer)):
+        if not 0 <= int(quantity) < 2**32:
+            raise ValueError(f"a quantity id must be a 32-bit unsigned integer, got {quantity}")
+        return int(quantity)
+    return zlib.crc32(quantity.encode())
+
+
+@dataclass(frozen=True)
+class Streams:
+    """All the random numbers of a run with master seed ``seed`` (see the module docstring)."""
+
+    seed: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The Philox key: two 32-bit words from ``numpy.random.SeedSequence(seed)``."""
+        words = np.random.SeedSequence(self.seed).generate_state(2, np.uint32)
+        return int(words[0]), int(words[1])
+
+    def uniform(self, family: int, quantity: str | int, trials, start: int, n: int) -> np.ndarray:
+        """``(len(trials), n)`` float64 uniforms in (0, 1): positions ``start .. start + n - 1`` of
+        ``quantity`` for each trial index in ``trials``."""
+        trials = np.ascontiguousarray(trials, dtype=np.int64).reshape(-1)
+        if trials.size and (trials.min() < 0 or trials.max() >= 2**32):
+            raise ValueError("trial indices must lie in [0, 2**32)")
+        if start < 0 or n < 0:
+            raise ValueError(f"positions must be non-negative, got start={start}, n={n}")
+        out = np.empty((trials.size, int(n)), dtype=np.float64)
+        if out.size:
+            k0, k1 = self._key
+            _fill(out, np.uint64(k0), np.uint64(k1), family, quantity_id(quantity), trials, int(start))
+        return out
+
+    @property
+    def _key(self) -> tuple[int, int]:
+        cached = self.__dict__.get("_cached_key")
+        if cached is None:
+            cached = self.key
+            object.__setattr__(self, "_cached_key", cached)
+        return cached
+
+    def for_trials(self, trials) -> "TrialStreams":
+        """The streams of the given trial indices, as one object to pass around."""
+        return TrialStreams(self, np.ascontiguousarray(trials, dtype=np.int64).reshape(-1))
+
+
+@dataclass(frozen=True)
+class TrialStreams:
+    """The random numbers of a batch of trials (``trials``: their indices in the run)."""
+
+    streams: Streams
+    trials: np.ndarray
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.trials.size)
+
+    def uniform(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
+        """``(T, n)`` uniforms of ``quantity`` at positions ``start ..`` for every trial of the batch
+        (or for the batch rows ``rows``)."""
+        trials = self.trials if rows is None else self.trials[rows]
+        return self.streams.uniform(family, quantity, trials, start, n)
+
+    def exponential(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
+        """Standard exponential variates ``-log(U)``."""
+        return -np.log(self.uniform(family, quantity, start, n, rows))
+
+    def normal(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
+        """Standard normal variates by the inverse distribution function."""
+        from scipy.special import ndtri
+
+        return ndtri(self.uniform(family, quantity, start, n, rows))
+
+    def subset(self, rows) -> "TrialStreams":
+        """The streams of some rows of the batch."""
+        return TrialStreams(self.streams, self.trials[rows])

@@ -1,0 +1,79 @@
+"""Random numbers keyed by (seed, trial, quantity, index): the generator and the invariants it buys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from platform_sim.streams import OUTCOMES, PATIENTS, RANDOMIZATION, Streams, philox4x32, quantity_id
+
+# Random123's known-answer vectors for Philox4x32-10 (counter, key, output), from its kat_vectors file
+# (Salmon et al., SC11, 2011).
+KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize("counter, key, expected", KAT)
+def test_philox_matches_the_published_known_answers(counter, key, expected):
+    out = philox4x32(np.array(counter, dtype=np.uint32), np.array(key, dtype=np.uint32))
+    assert tuple(int(x) for x in out) == expected
+
+
+def test_a_value_depends_only_on_seed_family_quantity_trial_and_position():
+    s = Streams(5)
+    whole = s.uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300)
+    # any subset of trials, any range of positions, any order: the same values
+    part = s.uniform(PATIENTS, "marker:kras", np.array([17, 3, 3]), 101, 57)
+    np.testing.assert_array_equal(part, whole[[17, 3, 3], 101:158])
+    odd = s.uniform(PATIENTS, "marker:kras", np.array([4]), 7, 1)
+    assert odd[0, 0] == whole[4, 7]
+    # a new Streams object with the same seed: the same values
+    np.testing.assert_array_equal(Streams(5).uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300), whole)
+    # every other key part changes them
+    for other in (Streams(6).uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300),
+                  s.uniform(OUTCOMES, "marker:kras", np.arange(20), 0, 300),
+                  s.uniform(PATIENTS, "marker:stk11", np.arange(20), 0, 300),
+                  s.uniform(PATIENTS, "marker:kras", np.arange(20, 40), 0, 300)):
+        assert not np.isin(other, whole).any()
+
+
+def test_uniforms_are_strictly_inside_the_unit_interval_and_uniform():
+    u = Streams(1).uniform(RANDOMIZATION, "randomization:arm", np.arange(400), 0, 500).ravel()
+    assert 0 < u.min() and u.max() < 1
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    # consecutive positions (the two halves of one Philox block, and across blocks) are uncorrelated:
+    # with m = 200,000 pairs the correlation's standard error is 1/sqrt(m)
+    r = np.corrcoef(u[:-1], u[1:])[0, 1]
+    assert abs(r) < 4 / np.sqrt(u.size - 1)
+    # the same position of neighbouring trials too
+    grid = Streams(1).uniform(RANDOMIZATION, "randomization:arm", np.arange(2000), 0, 100)
+    r_trials = np.corrcoef(grid[:-1].ravel(), grid[1:].ravel())[0, 1]
+    assert abs(r_trials) < 4 / np.sqrt(grid[:-1].size)
+
+
+def test_quantity_ids_and_bad_arguments():
+    assert quantity_id("marker:kras") == quantity_id("marker:kras") != quantity_id("marker:stk11")
+    assert quantity_id(7) == 7
+    with pytest.raises(ValueError, match="32-bit"):
+        quantity_id(-1)
+    with pytest.raises(ValueError, match="trial indices"):
+        Streams(1).uniform(PATIENTS, "x", np.array([-1]), 0, 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        Streams(1).uniform(PATIENTS, "x", np.array([0]), -1, 3)
+    assert Streams(1).uniform(PATIENTS, "x", np.arange(3), 0, 0).shape == (3, 0)
+
+
+def test_trial_streams_derive_exponential_and_normal_variates_from_the_same_uniforms():
+    ts = Streams(3).for_trials(np.arange(2000))
+    u = ts.uniform(PATIENTS, "arrival", 0, 50)
+    np.testing.assert_allclose(ts.exponential(PATIENTS, "arrival", 0, 50), -np.log(u))
+    z = ts.normal(PATIENTS, "arrival", 0, 50)
+    np.testing.assert_allclose(stats.norm.cdf(z), u, rtol=1e-12)
+    assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
+    sub = ts.subset(np.array([5, 9]))
+    np.testing.assert_array_equal(sub.uniform(PATIENTS, "arrival", 0, 50), u[[5, 9]])
