@@ -118,9 +118,10 @@ def _with_progress(total: int, quiet: bool, work, initial: int = 0):
 
 
 def _atomic_write(path: Path, write) -> None:
+    """Write ``path`` atomically (a temporary file, then a rename), in a folder that must exist."""
     from .rundir import atomic_write
 
-    atomic_write(path, write)
+    atomic_write(path, write, make_parents=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

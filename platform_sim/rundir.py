@@ -60,12 +60,14 @@ def _temporary(path: Path) -> Path:
     return Path(name)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], make_parents: bool = True) -> None:
     """Call ``write(tmp)`` on a temporary name next to ``path``, then move it into place: a reader
     (or a run killed at any moment) sees the old file or the new one, never half of one. The
-    temporary file is removed if anything fails."""
+    temporary file is removed if anything fails. ``make_parents``: create missing folders first
+    (otherwise a missing folder is an OSError)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
         write(tmp)
