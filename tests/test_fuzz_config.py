@@ -965,6 +965,13 @@ REGRESSIONS = [
     # probe: non-finite softening and allocation ratios validated and simulated with NaN allocations.
     ("softening_inf", "design", "pioneer_rar", [(("randomization", "softening"), math.inf)],
      None, ["design.randomization.softening", "inf"]),
+    # census (the larger one: number_tiny, scenario s1800a_allcomer): a dropout window of 5e-324 weeks
+    # became 0 months, then ZeroDivisionError in the outcome models -> positive times are at least 0.001
+    ("dropout_before_5e-324_weeks", "scenario", "s1800a_allcomer", [(("dropout", "before_weeks"), 5e-324)],
+     "allcomer_rar", ["scenario.dropout.before_weeks", "greater than or equal to 0.001", "5e-324"]),
+    ("median_1e-300_months", "scenario", "pioneer_alternative",
+     [(("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e-300)],
+     "pioneer_rar", ["scenario.treatments.docetaxel.outcomes.pfs.median_months", "greater than or equal to 0.001"]),
     ("ratios_inf", "design", "allcomer_fixed",
      [(("randomization", "ratios"), {a: math.inf for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab",
                                                            "dato_dxd", "ramucirumab_pembrolizumab")})],

@@ -41,6 +41,9 @@ MAX_RATIO = 1e3
 # larger number is a typo, and 1e308 months overflowed the drawn event times.
 MAX_MONTHS = 1200.0
 MAX_WEEKS = 100 * 365.25 / 7  # 5217.9 weeks
+# A time that must be positive is at least 0.001 of its unit (10 minutes in weeks, 44 in months):
+# a smaller one is a typo, and 5e-324 weeks became 0 months, then a division by zero.
+MIN_POSITIVE_TIME = 1e-3
 # Hazards per month (pieces of a piecewise-exponential baseline): 1000 per month is a median of
 # about 20 minutes.
 MAX_HAZARD_PER_MONTH = 1e3
@@ -53,9 +56,9 @@ PROBLEM_SEPARATOR = "\n"
 
 Ratio = Annotated[float, Field(ge=MIN_RATIO, le=MAX_RATIO, allow_inf_nan=False)]
 Months = Annotated[float, Field(ge=0.0, le=MAX_MONTHS, allow_inf_nan=False)]
-PositiveMonths = Annotated[float, Field(gt=0.0, le=MAX_MONTHS, allow_inf_nan=False)]
+PositiveMonths = Annotated[float, Field(ge=MIN_POSITIVE_TIME, le=MAX_MONTHS, allow_inf_nan=False)]
 Weeks = Annotated[float, Field(ge=0.0, le=MAX_WEEKS, allow_inf_nan=False)]
-PositiveWeeks = Annotated[float, Field(gt=0.0, le=MAX_WEEKS, allow_inf_nan=False)]
+PositiveWeeks = Annotated[float, Field(ge=MIN_POSITIVE_TIME, le=MAX_WEEKS, allow_inf_nan=False)]
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]
 
