@@ -90,9 +90,9 @@ CHUNK = 5
 PLATFORM_CHUNK = 2
 # Mutants per census, and through a real process; seconds before a mutant counts as a hang.
 N_CENSUS = 1060
-N_CENSUS_SLOW = 4000
+N_CENSUS_SLOW = 3000
 N_PROCESS = 5
-N_PROCESS_SLOW = 30
+N_PROCESS_SLOW = 20
 HANG_SECONDS = 60
 
 ROOTS = {"design": Design, "scenario": Scenario, "population": Population}
