@@ -92,7 +92,7 @@ def _timed_run(spec, n_sims: int, seed: int, warmup: int, workers: int = 1) -> t
     return results, {
         "n_sims": n_sims, "seconds": elapsed, "trials_per_second": n_sims / elapsed,
         "us_per_trial": 1e6 * elapsed / n_sims, "peak_memory_mib": _peak_mib(), "workers": workers,
-        "mean_n_total": float(results.n.sum(axis=1).mean()),
+        "mean_n_total": float(results.n_randomized.mean()),
     }
 
 
@@ -121,7 +121,7 @@ def _population_child(scenario: str, n: int, seed: int) -> None:
 
 
 def _child(design: str, scenario: str, n_sims: int, seed: int, warmup: int) -> None:
-    from platform_sim.config import Spec
+    from platform_sim.spec import Spec
 
     _, out = _timed_run(Spec.load(design, scenario), n_sims, seed, warmup)
     print(json.dumps(out))
@@ -145,36 +145,36 @@ def _grid_child(n_sims: int, seed: int, workers: int, warmup: int, n_scenarios: 
 
 
 def _strata_child(n_markers: int, n_sims: int, seed: int, warmup: int) -> None:
-    from platform_sim.config import Spec
     from platform_sim.config.load import parse_design
+    from platform_sim.spec import Spec
 
     base = Spec.load(*STRATA_DESIGN)
     data = base.design.model_dump(mode="json", exclude_none=True)
     data["strata"] = {"by": STRATA_MARKERS[:n_markers], "suspension": data["strata"]["suspension"]}
     spec = Spec.from_models(parse_design(data), base.scenario)
     results, out = _timed_run(spec, n_sims, seed, warmup)
-    print(json.dumps({**out, "factor": "strata", "value": len(spec.strata.names), "markers": n_markers,
-                      "mean_looks": float(results.stop_look.mean() + 1)}))
+    print(json.dumps({**out, "factor": "strata", "value": len(spec.truth.strata), "markers": n_markers,
+                      "mean_looks": float(results.extras["stop_look"].mean() + 1)}))
 
 
 def _scaling_child(factor: str, value: int, n_sims: int, seed: int, warmup: int) -> None:
-    from platform_sim.config import Spec
+    from platform_sim.spec import Spec
 
     with tempfile.TemporaryDirectory(prefix="platform_sim_bench_") as folder:
         spec = Spec.load(*scaling.write_variant(factor, value, folder))
         results, out = _timed_run(spec, n_sims, seed, warmup)
     print(json.dumps({**out, "factor": factor, "value": value, "arms": len(spec.design.arm_names),
                       "looks": len(spec.design.looks.randomized_n), "max_n": spec.design.looks.randomized_n[-1],
-                      "mean_looks": float(results.stop_look.mean() + 1)}))
+                      "mean_looks": float(results.extras["stop_look"].mean() + 1)}))
 
 
 def _platform_child(n_sims: int, seed: int, workers: int, warmup: int) -> None:
-    from platform_sim.config import Spec
+    from platform_sim.spec import Spec
 
     results, out = _timed_run(Spec.load(*PLATFORM), n_sims, seed, warmup, workers)
     print(json.dumps({
         **out, "peak_worker_mib": _peak_mib(resource.RUSAGE_CHILDREN),
-        "mean_randomized": float(results.n.sum(axis=1).mean()), "mean_looks": float(results.n_looks.mean()),
+        "mean_randomized": float(results.n_randomized.mean()), "mean_looks": float(results.trial_values["n_looks"].mean()),
     }))
 
 
@@ -183,8 +183,8 @@ def _stream_child(n_sims: int, seed: int, workers: int, warmup: int) -> None:
     finish, no per-trial records kept, so memory should not depend on the number of trials."""
     from platform_sim.backends import LocalProcesses
     from platform_sim.checkpoint import Checkpoint
-    from platform_sim.config import Spec
     from platform_sim.runner import plan_chunks
+    from platform_sim.spec import Spec
 
     spec = Spec.load(*WORKLOADS["core_4arm"][:2])
     Checkpoint(None, spec, seed + 1, plan_chunks(warmup, 500), False).execute()
@@ -200,7 +200,7 @@ def _stream_child(n_sims: int, seed: int, workers: int, warmup: int) -> None:
         "n_sims": summary.n_trials, "seconds": elapsed, "trials_per_second": n_sims / elapsed,
         "us_per_trial": 1e6 * elapsed / n_sims, "workers": workers, "peak_memory_mib": _peak_mib(),
         "peak_worker_mib": _peak_mib(resource.RUSAGE_CHILDREN),
-        "mean_n_total": summary.stat("trial", "trial", "n_total").mean()[0],
+        "mean_n_total": summary.stat("trial", "", "n_randomized").mean()[0],
     }))
 
 

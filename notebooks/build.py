@@ -30,16 +30,18 @@ def quickstart():
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
             "import numpy as np\n"
-            "import pandas as pd\n\n"
-            "from platform_sim import metrics\n"
-            "from platform_sim.config import Spec\n"
-            "from platform_sim.runner import run\n\n"
+            "\n"
+            "from platform_sim import oc\n"
+            "from platform_sim.runner import run\n"
+            "from platform_sim.spec import Spec\n\n"
             "spec = Spec.load(\"pioneer_rar\", \"pioneer_alternative\")\n"
             "print(spec.design.description)\n"
             "print(spec.scenario.description)"),
-        new_markdown_cell("The truth of the scenario: each arm's true disease-control rate and whether it beats the "
-                          "control by the clinically relevant difference."),
-        new_code_cell("metrics.truth(spec)"),
+        new_markdown_cell("The truth of the scenario, exactly: each arm's true disease-control rate, its effect "
+                          "against the control (a rate difference) and its role: it *works* when the effect reaches "
+                          "the clinically relevant difference, it is *null* when it is no better than the control, "
+                          "and in the *grey zone* in between."),
+        new_code_cell("spec.truth.frame()"),
         new_markdown_cell("Run the simulated trials. The same seed always gives the same numbers, whatever the "
                           "number of worker processes."),
         new_code_cell(
@@ -48,30 +50,38 @@ def quickstart():
             "results = run(spec, N_SIMS, SEED)\n"
             "elapsed = time.perf_counter() - start\n"
             "print(f\"{N_SIMS} trials in {elapsed:.1f} s ({N_SIMS / elapsed:,.0f} trials/s)\")"),
-        new_markdown_cell("## The trial-level table\n\nEach value comes with its MCSE (`*_mcse`)."),
+        new_markdown_cell("## The operating characteristics\n\n"
+                          "`oc.frame` turns the trials into one tidy table: one row per level (trial, arm, arm x "
+                          "subgroup), arm, subgroup and metric, each value with its Monte Carlo standard error "
+                          "(`mcse`), a 95% interval and the number of trials it counts. The command line writes the "
+                          "same table to `oc.csv`."),
         new_code_cell(
-            "trial = metrics.trial_table(results, spec).T\n"
-            "keys = [\"power\", \"fwer\", \"p_any_superior\", \"p_stopped_early\", \"mean_n_total\", \"mean_n_screened\",\n"
-            "        \"mean_duration_months\"]\n"
-            "pd.DataFrame({\"value\": [trial.loc[k, \"trial\"] for k in keys],\n"
-            "              \"mcse\": [trial.loc[f\"{k}_mcse\", \"trial\"] for k in keys]}, index=keys)"),
-        new_markdown_cell("## The arm-level table"),
+            "table = oc.frame(oc.summarize(results, spec.truth))\n"
+            "table.head()"),
+        new_markdown_cell("## The trial-level table"),
         new_code_cell(
-            "arms = metrics.arm_table(results, spec)\n"
-            "arms[[\"true_rate\", \"truly_better\", \"p_superior\", \"p_superior_mcse\", \"p_dropped\", \"p_dropped_mcse\",\n"
-            "      \"mean_n\", \"mean_n_mcse\", \"alloc_share\"]]"),
+            "trial = oc.trial_table(table)\n"
+            "trial.loc[[\"power\", \"fwer\", \"p_any_claim\", \"p_correct_finding\", \"p_stopped_early\",\n"
+            "           \"mean_n_randomized\", \"n_screened\", \"duration_months\"]]"),
+        new_markdown_cell("## The arm-level table\n\n"
+                          "One row per arm: the truth among all patients, then each metric with its MCSE (`*_mcse`). "
+                          "`p_claimed`: the arm was declared effective (here: superior to docetaxel)."),
+        new_code_cell(
+            "arms = oc.arm_table(table, spec.truth)\n"
+            "arms[[\"true_value\", \"true_effect\", \"role\", \"p_claimed\", \"p_claimed_mcse\", \"p_dropped\",\n"
+            "      \"p_dropped_mcse\", \"mean_n\", \"mean_n_mcse\", \"alloc_share\"]]"),
         new_markdown_cell("## Operating characteristics in pictures\n\n"
-                          "Left: how often each arm is declared superior to docetaxel (power for the truly better arm, "
-                          "false-positive rate for the others), with 95% Monte Carlo intervals. Right: where the "
-                          "patients go — mean patients per arm."),
+                          "Left: how often each experimental arm is declared superior to docetaxel (power for the arm "
+                          "that works, false-positive rate for the null one), with 95% Monte Carlo intervals. Right: "
+                          "where the patients go — mean patients per arm."),
         new_code_cell(
             "fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)\n"
-            "colours = [\"tab:green\" if b else \"tab:grey\" for b in arms[\"truly_better\"]]\n"
+            "colours = [\"tab:green\" if role == \"works\" else \"tab:grey\" for role in arms[\"role\"]]\n"
             "y = np.arange(len(arms))\n"
-            "left.barh(y, arms[\"p_superior\"], xerr=1.96 * arms[\"p_superior_mcse\"], color=colours, capsize=3)\n"
+            "left.barh(y, arms[\"p_claimed\"], xerr=1.96 * arms[\"p_claimed_mcse\"], color=colours, capsize=3)\n"
             "left.set_yticks(y, arms.index)\n"
             "left.set_xlabel(\"P(declared superior to control)\")\n"
-            "left.set_title(\"green: truly better arm\")\n"
+            "left.set_title(\"green: the arm that works\")\n"
             "right.barh(y, arms[\"mean_n\"], xerr=1.96 * arms[\"mean_n_mcse\"], color=colours, capsize=3)\n"
             "right.set_yticks(y, [])\n"
             "right.set_xlabel(\"mean patients randomized\")\n"
@@ -82,7 +92,7 @@ def quickstart():
                           "early when an arm is superior or all comparators are dropped."),
         new_code_cell(
             "fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5), constrained_layout=True)\n"
-            "a.hist(results.n.sum(axis=1), bins=20, color=\"tab:blue\")\n"
+            "a.hist(results.n_randomized, bins=20, color=\"tab:blue\")\n"
             "a.set_xlabel(\"patients randomized\")\n"
             "a.set_ylabel(\"simulated trials\")\n"
             "b.hist(results.duration_months, bins=30, color=\"tab:orange\")\n"
@@ -128,9 +138,9 @@ def allcomer_vs_biomarker():
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
             "import numpy as np\n"
-            "import pandas as pd\n\n"
+            "\n"
             "from platform_sim.compare import compare\n"
-            "from platform_sim.config import Spec\n\n"
+            "from platform_sim.spec import Spec\n\n"
             "DESIGNS = [\"allcomer_fixed\", \"allcomer_rar\", \"lungmap_umbrella\", \"battle_stratified_rar\",\n"
             "           \"hierarchical_borrowing\", \"adaptive_enrichment\"]\n"
             "SCENARIOS = [\"pioneer_null\", \"pioneer_alternative\", \"atm_ceralasertib\", \"stk11_keap1_ctla4\",\n"
@@ -145,8 +155,10 @@ def allcomer_vs_biomarker():
             "print(f\"{len(DESIGNS)} designs x {len(SCENARIOS)} scenarios x {N_SIMS} trials in \"\n"
             "      f\"{time.perf_counter() - start:.0f} s\")"),
         new_markdown_cell("## Power and false positives\n\n"
-                          "FWER: at least one truly null arm (in some stratum, for stratified designs) declared "
-                          "effective. Power: at least one truly effective arm declared effective (not defined where "
+                          "`result.table` is tidy: one row per design x scenario x level (trial, arm, arm x subgroup) "
+                          "x metric, with the MCSE and the paired difference from the reference design. FWER: at "
+                          "least one arm claimed effective where it is truly null (in some stratum, for stratified "
+                          "designs). Power: at least one arm claimed effective where it truly works (not defined where "
                           "nothing works). Error bars are 95% Monte Carlo intervals."),
         new_code_cell(
             "def trial_metric(metric):\n"
@@ -168,15 +180,15 @@ def allcomer_vs_biomarker():
             "plt.show()"),
         new_markdown_cell("## When selection pays: the effect lives in a stratum\n\n"
                           "In `atm_ceralasertib` durvalumab + ceralasertib works only in ATM-altered tumours. The "
-                          "rate at which each design declares that arm effective, overall or in the ATM stratum, "
-                          "and how many patients the arm takes:"),
+                          "rate at which each design claims that arm effective (`p_claimed`), among all patients or "
+                          "in the ATM stratum, and how many patients the arm takes there (`mean_n`):"),
         new_code_cell(
-            "arm = table[(table[\"scenario\"] == \"atm_ceralasertib\") & (table[\"arm\"] == \"durva_ceralasertib\")].copy()\n"
+            "arm = table[(table[\"scenario\"] == \"atm_ceralasertib\") & (table[\"treatment\"] == \"durva_ceralasertib\")\n"
+            "            & (table[\"level\"] == \"subgroup\")].copy()\n"
             "arm[\"value \u00b1 MCSE\"] = [f\"{v:.3f} \u00b1 {e:.3f}\" if m.startswith(\"p_\") else f\"{v:.1f} \u00b1 {e:.1f}\"\n"
             "                       for v, e, m in zip(arm[\"value\"], arm[\"mcse\"], arm[\"metric\"])]\n"
-            "arm[\"stratum\"] = arm[\"stratum\"].replace(\"\", \"(all patients)\")\n"
-            "arm.pivot_table(index=[\"design\", \"stratum\", \"role\"], columns=\"metric\", values=\"value \u00b1 MCSE\",\n"
-            "                aggfunc=\"first\")[[\"p_declared_effective\", \"mean_n\"]]"),
+            "arm.pivot_table(index=[\"design\", \"subgroup\", \"role\"], columns=\"metric\", values=\"value \u00b1 MCSE\",\n"
+            "                aggfunc=\"first\", sort=False)[[\"p_claimed\", \"n\"]]"),
         new_markdown_cell("## What selection costs: screening, strata that fill slowly, calendar time\n\n"
                           "Biomarker routing screens more patients per randomized patient (assay failures, waiting "
                           "for results, strata that have closed) and small strata take long to fill."),
@@ -226,8 +238,8 @@ def single_trial_bayes():
             "SEED, INDEX, N_SIMS = 1, 3, 2000"),
         new_code_cell(
             "import matplotlib.pyplot as plt\n"
-            "import pandas as pd\n\n"
-            "from platform_sim.config import Spec\n"
+            "\n"
+            "from platform_sim.spec import Spec\n"
             "from platform_sim.storyboard import format_story, history_figure, replay\n\n"
             "spec = Spec.load(\"pioneer_platform\", \"pioneer_alternative\")\n"
             "story = replay(spec, SEED, INDEX, N_SIMS)\n"

@@ -38,25 +38,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, Design, Spec
-from .config.crosscheck import Problem
-from .config.load import parse_design
 from .backends import Backend, LocalProcesses
+from .config import ConfigError, Design, Problem, parse_design
+from .families import Parameter
+from .oc import trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
+from .spec import Spec
 
-__all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "PARAMS", "Calibration", "calibrate",
+__all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "Calibration", "calibrate",
            "format_calibration", "load_specs", "planned_trials"]
 
 #: Type I error criteria.
 CRITERIA = {
     "fwer": "family-wise error rate: P(at least one truly null arm declared effective)",
     "per_arm": "largest per-arm error: max over truly null arms of P(arm declared effective)",
+    "any_claim": "P(at least one arm declared effective): the family-wise error rate under a global null, whatever "
+                 "the design's own subgroups",
 }
-#: Thresholds that can be calibrated, by kind of design: name -> field path.
-PARAMS = {
-    "looks": {"superiority": "design.decisions.superiority"},
-    "platform": {"graduate": "design.platform.graduation.graduate"},
-}
+_CRITERION_WORDS = {"fwer": "FWER", "per_arm": "largest per-arm error", "any_claim": "P(any claim)"}
 #: Rules that exist but cannot hold a type I error, and why.
 _NOT_TYPE_I = {
     "inferiority": "drops arms that are worse than the control (or unlikely to be best); it never declares an arm "
@@ -93,12 +92,20 @@ def _tidy(c: float) -> float:
 
 @dataclass(frozen=True)
 class _Knob:
-    """The calibrated threshold of one design: its field, the design's values and how to move them."""
+    """The calibrated threshold of one design: the family's parameter, the design's values and how to
+    move them."""
 
-    param: str
-    path: str
+    parameter: Parameter
     design_values: tuple[float, ...]  # one per look, or one
     per_look: bool
+
+    @property
+    def param(self) -> str:
+        return self.parameter.name
+
+    @property
+    def path(self) -> str:
+        return self.parameter.path
 
     @property
     def offsets(self) -> np.ndarray:
@@ -115,43 +122,34 @@ class _Knob:
         return tuple(_tidy(c) for c in raw)
 
     def design(self, base: Design, values: tuple[float, ...], file: str | None) -> Design:
-        data = base.model_dump()
         new = list(values) if self.per_look else values[0]
-        if self.param == "graduate":
-            pf = data["platform"]
-            data["platform"] = {**pf, "graduation": {**pf["graduation"], "graduate": new}}
-        else:
-            data["decisions"] = {**data["decisions"], "superiority": new}
-        return parse_design(data, file)
+        return parse_design(self.parameter.set(base.model_dump(), new), file)
 
 
 def _knob(spec: Spec, param: str | None) -> _Knob:
     d = spec.design
-    kind = "platform" if d.platform is not None else "looks"
-    allowed = PARAMS[kind]
+    allowed = spec.family.parameters
+    if not allowed:
+        raise ConfigError([Problem("param", f"design {d.name!r} has no decision threshold that declares an arm "
+                                   "effective, so there is nothing to calibrate", None, file=spec.design_file)])
     if param is None:
         param = next(iter(allowed))
     if param not in allowed:
-        other = "looks" if kind == "platform" else "platform"
-        if param in PARAMS[other]:
-            why = ("a platform design decides with platform.graduation; its type I error is held by its graduation "
-                   "threshold" if kind == "platform" else
-                   "only a platform design (with a platform section) graduates arms; this design declares them "
-                   "superior at its looks")
-        elif param in _NOT_TYPE_I:
+        if param in _NOT_TYPE_I:
             why = f"{param} {_NOT_TYPE_I[param]}"
         else:
-            why = "not a decision threshold"
-        listing = ", ".join(f"{k} ({v})" for k, v in allowed.items())
+            why = f"not a threshold of a {spec.family.title}"
+        listing = ", ".join(f"{k} ({v.path}: {v.meaning})" for k, v in allowed.items())
         raise ConfigError([Problem("param", f"cannot be calibrated for design {d.name!r}: {why}; allowed: {listing}",
                                    param, file=spec.design_file)])
-    path = allowed[param]
-    value = d.platform.graduation.graduate if param == "graduate" else d.decisions.superiority
+    parameter = allowed[param]
+    value = parameter.get(d)
     if value is None:
-        raise ConfigError([Problem(path, "is null: the rule is disabled, so there is no threshold to calibrate; "
-                                   "give it a value (a starting point) first", None, file=spec.design_file)])
+        raise ConfigError([Problem(parameter.path, "is null: the rule is disabled, so there is no threshold to "
+                                   "calibrate; give it a value (a starting point) first", None,
+                                   file=spec.design_file)])
     values = tuple(float(v) for v in value) if isinstance(value, list) else (float(value),)
-    return _Knob(param, path, values, isinstance(value, list))
+    return _Knob(parameter, values, isinstance(value, list))
 
 
 # --------------------------------------------------------------------------- what counts as an error
@@ -159,70 +157,38 @@ def _knob(spec: Spec, param: str | None) -> _Knob:
 
 @dataclass
 class _Judged:
-    """Per-trial findings of one run: FWER and power indicators (T,), and (T, U) declarations of
-    the truly null units (arms, or arm x stratum cells)."""
+    """Per-trial findings of one run: FWER and power indicators (T,), and (T, U) claims of the truly
+    null units (arm x subgroup cells)."""
 
     fwer: np.ndarray
     power: np.ndarray
     null_declared: np.ndarray
+    any_claim: np.ndarray
 
 
 class _Judge:
-    """The truth of one scenario for one design (computed once), applied to each run.
-
-    Designs with looks use the per-trial values of :mod:`platform_sim.compare` as they are. For a
-    platform the FWER and power of :func:`platform_sim.platform_metrics.trial_values` are applied
-    to the truth of :func:`~platform_sim.platform_metrics.signature_truth` computed once here, since
-    that exact truth (the slow part) does not change with the threshold."""
+    """The truth of one scenario for one design (exact, computed once with the spec; it does not
+    change with the threshold), applied to each run through the operating characteristics' own
+    per-trial values (:func:`platform_sim.oc.trial_values`)."""
 
     def __init__(self, spec: Spec):
-        self.platform = spec.design.platform is not None
-        if self.platform:
-            from .platform_metrics import signature_truth
-            from .timeline import PlatformDesign
-
-            pd_ = PlatformDesign.from_spec(spec)
-            tr = signature_truth(spec)
-            arms, sigs = list(pd_.arm_names), list(pd_.signature_names)
-            self._works = np.zeros((len(arms), len(sigs)), dtype=bool)
-            self._null = np.zeros_like(self._works)
-            for arm, sig, works, null in zip(tr.arm, tr.signature, tr.works, tr.null):
-                self._works[arms.index(arm), sigs.index(sig)] = works
-                self._null[arms.index(arm), sigs.index(sig)] = null
-            self._null_arms = np.flatnonzero(self._null.any(axis=1))
-            self.null_units = [arms[k] for k in self._null_arms]
-            self.effective_units = [arms[k] for k in np.flatnonzero(self._works.any(axis=1))]
-        else:
-            from .metrics import stratum_truth, truth
-
-            if spec.design.strata is None:
-                tr = truth(spec)
-                self._null_keys = [a for a in tr.index if tr.at[a, "truly_null"]]
-                self.null_units = list(self._null_keys)
-                self.effective_units = [a for a in tr.index if tr.at[a, "truly_better"]]
-            else:
-                tr = stratum_truth(spec)
-                self._null_keys = [key for key in tr.index if tr.at[key, "role"] == "null"]
-                self.null_units = [f"{arm} [{stratum}]" for stratum, arm in self._null_keys]
-                self.effective_units = [f"{arm} [{stratum}]" for (stratum, arm) in tr.index
-                                        if tr.at[(stratum, arm), "role"] == "better"]
+        self.truth = truth = spec.truth
+        self._null = np.argwhere(truth.null)
+        self.null_units = [_unit(truth, k, g) for k, g in self._null]
+        self.effective_units = [_unit(truth, k, g) for k, g in np.argwhere(truth.works)]
 
     def __call__(self, results, spec: Spec) -> _Judged:
-        if self.platform:
-            g = np.asarray(results.graduated_in, dtype=np.int64)
-            graduated = g >= 0
-            k = np.arange(g.shape[1])[None, :]
-            false_pos = graduated & self._null[k, np.maximum(g, 0)]
-            true_pos = graduated & self._works[k, np.maximum(g, 0)]
-            power = true_pos.any(axis=1).astype(float) if self._works.any() else np.full(g.shape[0], np.nan)
-            return _Judged(false_pos.any(axis=1).astype(float), power, false_pos[:, self._null_arms])
-        from .compare import _per_arm, _per_arm_stratum, _per_trial
+        values = trial_values(results, self.truth)
+        claimed = np.asarray(results.claimed, dtype=bool)
+        declared = claimed[:, self._null[:, 0], self._null[:, 1]] if len(self._null) else \
+            np.zeros((results.n_trials, 0), dtype=bool)
+        return _Judged(np.asarray(values["fwer"], dtype=float), np.asarray(values["power"], dtype=float), declared,
+                       np.asarray(values["p_any_claim"], dtype=float))
 
-        values = _per_trial(results, spec)
-        cells = _per_arm(results, spec) if spec.design.strata is None else _per_arm_stratum(results, spec)
-        declared = np.column_stack([cells[key]["p_declared_effective"] for key in self._null_keys]) \
-            if self._null_keys else np.zeros((results.n_trials, 0))
-        return _Judged(values["fwer"], values["power"], declared.astype(bool))
+
+def _unit(truth, k: int, g: int) -> str:
+    """An arm, with its subgroup when the design has several."""
+    return truth.arms[k] if len(truth.subgroups) == 1 else f"{truth.arms[k]} [{truth.subgroups[g]}]"
 
 
 def _proportion(x: np.ndarray) -> tuple[float, float]:
@@ -253,6 +219,8 @@ class _Error:
 def _error(judged: _Judged, criterion: str, units: list[str]) -> _Error:
     if criterion == "fwer":
         return _Error(*_proportion(judged.fwer), "")
+    if criterion == "any_claim":
+        return _Error(*_proportion(judged.any_claim), "")
     rates = judged.null_declared.mean(axis=0)
     j = int(np.argmax(rates))
     return _Error(*_proportion(judged.null_declared[:, j]), units[j])
@@ -277,14 +245,9 @@ def load_specs(design, null_scenarios: Sequence, alternative_scenarios: Sequence
 
 
 def _with_design(base: Spec, design: Design) -> Spec:
-    """``base`` with another design that differs only in a decision threshold. The name checks
-    against the scenario and the scenario's patients, strata and true rates do not depend on the
-    threshold, so they are carried over instead of being recomputed."""
-    spec = Spec(design, base.scenario, base.design_file, base.scenario_file)
-    for cached in ("patients", "strata", "true_rates"):
-        if cached in base.__dict__:
-            spec.__dict__[cached] = base.__dict__[cached]
-    return spec
+    """``base`` with another design that differs only in a decision threshold: the scenario's
+    patients, the strata and the truth do not depend on the threshold and are carried over."""
+    return base.with_design(design)
 
 
 # --------------------------------------------------------------------------- result
@@ -324,6 +287,7 @@ class Calibration:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     bounds: tuple[float, float] = DEFAULT_BOUNDS
     tolerance: float = DEFAULT_TOLERANCE
+    knob: _Knob | None = None  # how the threshold moves (to put other values in the design)
 
     @property
     def setting(self) -> str:
@@ -422,7 +386,7 @@ def calibrate(
     knob = _knob(base, param)
     judges = [_Judge(s) for s in nulls]
     empty = [s.scenario.name for s, j in zip(nulls, judges) if not j.null_units]
-    if empty:
+    if empty and criterion != "any_claim":
         raise ConfigError([Problem("null_scenarios", "no arm of the design is truly null there, so it has no type I "
                                    "error to hold; use it as an alternative scenario", ", ".join(empty))])
 
@@ -438,11 +402,6 @@ def calibrate(
 
     curve = _curve(search, criterion)
     monotone, notes = _monotonicity(curve, criterion)
-    if not monotone and base.design.platform is None and chunk_size > 1:
-        notes.append("the trials of a chunk draw their allocations from one shared stream, so a trial that stops "
-                     "at another look under another threshold changes the randomization of the trials after it; "
-                     "with --chunk-size 1 every trial has its own streams and a global null's FWER curve cannot "
-                     "rise (slower)")
     for spec, judge in zip(nulls, judges):
         if judge.effective_units:
             notes.append(f"null scenario {spec.scenario.name!r} is a partial null ({', '.join(judge.effective_units)} "
@@ -457,7 +416,7 @@ def calibrate(
         looser_values=lo_values, design_threshold=knob.design_threshold, design_values=knob.design_values,
         binding_scenario=nulls[binding].scenario.name, design=search.design(hi_values), curve=curve,
         summary=summary, monotone=monotone, notes=notes, n_sims=n_sims, seed=seed, chunk_size=chunk_size,
-        bounds=(loose, tight), tolerance=float(tolerance),
+        bounds=(loose, tight), tolerance=float(tolerance), knob=knob,
     )
 
 
@@ -475,7 +434,7 @@ def _bisect(search: _Search, knob: _Knob, target: float, loose: float, tight: fl
             raise ConfigError([Problem("bounds", f"the {name} threshold {c:g} gives an invalid design: {p.format()}", c)
                                for p in exc.problems]) from None
         ends[name] = values
-    crit = "FWER" if search.criterion == "fwer" else "the largest per-arm error"
+    crit = _CRITERION_WORDS[search.criterion]
     hi, lo = ends["tightest"], ends["loosest"]
     errors = search.evaluate(hi)
     if max(e.value for e in errors) > target:
@@ -529,7 +488,7 @@ def _monotonicity(curve: pd.DataFrame, criterion: str) -> tuple[bool, list[str]]
         rises = np.flatnonzero(np.diff(e) > 0)
         if rises.size:
             i = rises[0]
-            name = "FWER" if criterion == "fwer" else "largest per-arm error"
+            name = _CRITERION_WORDS[criterion]
             notes.append(f"NOT MONOTONE: in {scen!r} the {name} rises from {e[i]:.4f} at threshold {_fmt(t[i])} "
                          f"to {e[i + 1]:.4f} at the tighter {_fmt(t[i + 1])} ({rises.size} rise(s) over the evaluated "
                          "points); the bisection found a crossing, not necessarily the loosest threshold that holds "
@@ -590,7 +549,7 @@ def planned_trials(n_nulls: int, n_alternatives: int, n_sims: int, bounds=DEFAUL
 def format_calibration(cal: Calibration, digits: int = 4) -> str:
     """Plain-text report: the evaluated curve (one column per null scenario), the calibrated
     threshold, the error it achieves and the power it gives, each with its MCSE."""
-    crit = "FWER" if cal.criterion == "fwer" else "largest per-arm error"
+    crit = _CRITERION_WORDS[cal.criterion]
     lines = [f"{cal.path} of {cal.design_name}: {crit} <= {cal.target:g} in every null scenario"]
     if cal.per_look:
         lines.append("  (one value per look, moved together on the logit scale; 'threshold' is the loosest look's)")

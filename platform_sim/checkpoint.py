@@ -27,8 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import ConfigError, Spec
-from .config.crosscheck import Problem
+from .config import ConfigError, Problem
 from .rundir import (
     MANIFEST_FILE,
     atomic_write,
@@ -42,6 +41,7 @@ from .rundir import (
     write_chunk,
 )
 from .runner import Chunk, stream, summarizer
+from .spec import Spec
 from .summary import Summary
 
 __all__ = ["Checkpoint", "read_run_manifest", "write_tables"]
@@ -107,7 +107,6 @@ class Checkpoint:
         and return the summary of every chunk, merged in chunk order. Only the merged summary stays
         in memory: the summaries of chunks done before are read back one at a time."""
         reduce = summarizer(self.spec)
-        arms = self.spec.design.arm_names
         earlier = set(self.done)
         outputs = stream(reduce, self.seed, self.todo(), backend, records=self.records and self.out is not None)
         total = Summary()
@@ -123,7 +122,7 @@ class Checkpoint:
                     output = next(outputs)
                     if self.out is not None:
                         with _deferred_interrupt():  # a chunk is written whole, then Ctrl-C takes effect
-                            sums = write_chunk(self.out, output, self.spec.spec_hash, arms)
+                            sums = write_chunk(self.out, output, self.spec.spec_hash)
                             if self.manifest is not None:  # recorded at once: a resumed run checks the files
                                 self.manifest.setdefault("checksums", {}).update(sums)
                                 write_manifest(self.out, self.manifest)
@@ -151,45 +150,32 @@ def _deferred_interrupt():
 
 
 def write_tables(out: Path, spec: Spec, summary: Summary, chunks: list[Chunk], records: bool) -> list[str]:
-    """Write the operating-characteristic tables of a run (and ``trials.parquet``, one chunk at a time,
-    when the run kept its records); return the file names."""
-    import pandas as pd
+    """Write the operating characteristics of a run (``oc.csv``, the tidy table of
+    :func:`platform_sim.oc.frame`) and, when the run kept its records, ``trials.parquet`` (one row per
+    trial) and ``arms.parquet`` (one row per trial x arm), one chunk at a time; return the file names."""
+    from .oc import frame
 
     out = Path(out)
-    platform = spec.design.platform is not None
-    if platform:
-        from . import platform_metrics as m
-    else:
-        from . import metrics as m
-
-    def put(name: str, frame: pd.DataFrame) -> None:
-        frame.insert(0, "spec_hash", spec.spec_hash)
-        atomic_write(out / name, lambda p: frame.to_csv(p, index=False))
-
-    put("summary.csv", m.summary_frame(summary, spec))
-    files = ["summary.csv"]
-    if platform:
-        put("signatures.csv", m.signature_table(summary, spec).reset_index())
-        files.append("signatures.csv")
-    elif spec.strata is not None:
-        put("strata.csv", m.stratum_table(summary, spec).reset_index())
-        files.append("strata.csv")
+    table = frame(summary)
+    table.insert(0, "spec_hash", spec.spec_hash)
+    atomic_write(out / "oc.csv", lambda p: table.to_csv(p, index=False))
+    files = ["oc.csv"]
     if records:
-        atomic_write(out / "trials.parquet", lambda p: _write_trials(p, out, spec, chunks, m.trials_frame))
-        files.append("trials.parquet")
+        for name, frame_of in (("trials.parquet", lambda r: r.trial_frame()), ("arms.parquet", lambda r: r.arm_frame())):
+            atomic_write(out / name, lambda p, f=frame_of: _write_records(p, out, spec, chunks, f))
+            files.append(name)
     return files
 
 
-def _write_trials(path: Path, out: Path, spec: Spec, chunks: list[Chunk], frame_of) -> None:
-    """``trials.parquet`` written chunk by chunk (one row group each), so memory stays flat."""
+def _write_records(path: Path, out: Path, spec: Spec, chunks: list[Chunk], frame_of) -> None:
+    """A per-trial Parquet table written chunk by chunk (one row group each), so memory stays flat."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = None
     try:
         for chunk in chunks:
-            results, _ = load_results(chunk_files(out, chunk.index)[1])
-            frame = frame_of(results, spec, first=chunk.first)
+            frame = frame_of(load_results(chunk_files(out, chunk.index)[1]))
             frame.insert(0, "spec_hash", spec.spec_hash)
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if writer is None:

@@ -20,16 +20,15 @@ from .config import (
     DEFAULT_SCENARIO,
     ConfigError,
     Design,
-    Spec,
-    cross_problems,
+    Problem,
     load_file,
     load_files,
     resolve,
     shipped_names,
 )
-from .config.crosscheck import Problem
 from .backends import BACKENDS
 from .runner import DEFAULT_CHUNK_SIZE
+from .spec import Spec
 from .schemas import KINDS as SCHEMA_KINDS
 
 EXIT_BAD_INPUT = 2
@@ -184,9 +183,10 @@ def _resume_hint(out: Path) -> str:
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Master seed.  [default: 1]")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None,
-              help=f"Simulated trials per seeded chunk (part of the random stream).  [default: {DEFAULT_CHUNK_SIZE}]")
+              help=f"Simulated trials per chunk: the unit of work, checkpoints and progress; the numbers do not "
+                   f"depend on it.  [default: {DEFAULT_CHUNK_SIZE}]")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write summary.csv, the design and scenario copies, manifest.json and every finished chunk "
+              help="Write oc.csv, the design and scenario copies, manifest.json and every finished chunk "
                    "(chunks/) here, and trials.parquet with --records.")
 @click.option("--records/--no-records", default=None,
               help="With --out, keep every trial's results (trials.parquet, chunks/*.npz), which the report and "
@@ -269,7 +269,9 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
             write_manifest(out, manifest)
     elif grow is not None:
         manifest.update(complete=False, segments=[*manifest["segments"], grow], n_sims=manifest["n_sims"] + grow)
-        for name in ("summary.csv", "strata.csv", "signatures.csv", "trials.parquet", "report.html"):
+        from .rundir import TABLE_FILES
+
+        for name in (*TABLE_FILES, "report.html"):
             (out / name).unlink(missing_ok=True)
         manifest["files"] = [f for f in manifest["files"] if f.endswith(".yaml")]
         write_manifest(out, manifest)
@@ -307,16 +309,10 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     elapsed = time.perf_counter() - start
     if todo:
         click.echo(f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
-    if spec.design.platform is not None:
-        from . import platform_metrics
+    from .oc import frame
+    from .text import format_run
 
-        click.echo(platform_metrics.format_platform(summary, spec))
-    else:
-        from . import metrics
-
-        click.echo(metrics.format_table(summary, spec))
-        if spec.strata is not None:
-            click.echo("\n" + metrics.format_strata(summary, spec))
+    click.echo(format_run(spec, frame(summary)))
 
     if out is not None:
         try:
@@ -384,75 +380,134 @@ def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
 @click.option("--designs", "designs", multiple=True, required=True,
               help="Design files or shipped names (repeat the option, or separate with commas).")
 @click.option("--scenarios", "scenarios", multiple=True, required=True,
-              help="Scenario files or shipped names (repeat the option, or separate with commas).")
+              help="Scenario files, shipped names or suite:NAME (repeat the option, or separate with commas).")
 @click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs).")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per seeded chunk.")
+              help="Simulated trials per chunk (the numbers do not depend on it).")
 @click.option("--reference", default=None, help="Design the others are compared with (default: the first).")
+@click.option("--null-scenario", default=None,
+              help="A global-null scenario on which every design's decision threshold is calibrated first "
+                   "(needs --target-fwer).")
+@click.option("--target-fwer", type=float, default=None,
+              help="The FWER (P(any claim) on the null scenario) every design is calibrated to.")
+@click.option("--equal", type=click.Choice(["none", "max_n", "duration"]), default="none", show_default=True,
+              help="Size every design like the reference first: the same maximum sample size, or the same planned "
+                   "accrual duration.")
+@click.option("--frontier/--no-frontier", default=True, show_default=True,
+              help="With calibration, also run every design at thresholds around the calibrated one (a quarter of "
+                   "--n-sims each) for the power-versus-FWER frontier.")
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
               help="How to print the side-by-side table.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write comparison.csv, the design and scenario copies and manifest.json here.")
+              help="Write comparison.csv, pairs.csv, yardstick.csv (and calibration.csv, frontier.csv, sizing.csv), "
+                   "the design and scenario copies and manifest.json here.")
 @click.option("--report", "write_report", is_flag=True,
-              help="Also write the HTML report OUT/report.html (needs --out).")
+              help="Also write the HTML decision report OUT/report.html (needs --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk_size, reference, fmt, out,
-            write_report, quiet) -> None:
-    """Run every design on every scenario with the same simulated patients and compare them.
+def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk_size, reference, null_scenario,
+            target_fwer, equal, frontier, fmt, out, write_report, quiet) -> None:
+    """Run every design on every scenario with the same simulated patients and compare them on one yardstick.
 
     Each design x scenario pair sees the same virtual patients with the same potential outcomes
-    (common random numbers), so differences between designs are paired: the table shows each
-    design's operating characteristics with Monte Carlo errors and its difference from the
-    reference design with the paired standard error.
+    (common random numbers), so differences between designs are paired. Claims are judged per
+    treatment x subgroup of patients defined by the scenario's true biomarkers: a claim for all
+    patients counts in every subgroup. With --null-scenario and --target-fwer, every design's
+    decision threshold is first calibrated to the same FWER; with --equal, every design is first
+    sized like the reference design.
     """
-    from .compare import compare as run_comparison, side_by_side
+    from .compare import compare as run_comparison, format_calibration_table, planned_trials, side_by_side, winners
+    from .config import expand_scenarios
 
     designs = [x for d in designs for x in d.split(",") if x]
-    scenarios = [x for s in scenarios for x in s.split(",") if x]
+    try:
+        scenarios = expand_scenarios([x for s in scenarios for x in s.split(",") if x])
+    except ConfigError as exc:
+        _fail(exc.problems)
     if reference is not None and reference not in designs:
         _fail([f"--reference {reference}: not one of the designs {designs}"])
     if write_report and out is None:
         _fail(["--report needs --out DIR: the report is written to DIR/report.html"])
+    if target_fwer is not None and not 0.0 < target_fwer < 1.0:
+        _fail([f"--target-fwer {target_fwer:g}: must be strictly between 0 and 1"])
+    if (null_scenario is None) != (target_fwer is None):
+        _fail(["--null-scenario and --target-fwer go together: calibrate every design on the null scenario to the "
+               "target FWER"])
     if out is not None:
         _prepare_out(out, "compare")
     from .posterior import warm_up
 
     warm_up()
-    total = n_sims * len(designs) * len(scenarios)
+    total = planned_trials(len(designs), len(scenarios), n_sims, null_scenario is not None, frontier)
     result, elapsed = _simulate(backend, workers, scheduler, total, quiet, lambda progress, on: run_comparison(
-        designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=on))
+        designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=on,
+        null_scenario=null_scenario, target_fwer=target_fwer, equal=equal, frontier=frontier))
     if fmt == "text":
         click.echo(f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
-                   f"common random numbers; {total / elapsed:,.0f} trials/s ({elapsed:.1f} s)\n")
+                   f"common random numbers; {elapsed:.1f} s\n")
+        if not result.sizing.empty:
+            for r in result.sizing.itertuples():
+                click.echo(f"sized {r.design} like {r.reference} ({r.equal}): max_n {r.max_n_before} -> {r.max_n_after},"
+                           f" planned accrual {r.months_before:.1f} -> {r.months_after:.1f} months")
+            click.echo("")
+        if not result.calibration.empty:
+            click.echo(format_calibration_table(result) + "\n")
+        click.echo("Claims are judged per treatment x subgroup of the scenario's true biomarkers; value ± Monte Carlo "
+                   "SE\n")
     click.echo(side_by_side(result, fmt))
+    if fmt == "text":
+        from .compare import format_winners
+
+        click.echo("\n" + format_winners(winners(result)))
     if out is not None:
-        manifest_path = out / "manifest.json"
-        _claim(out, "compare")
-        _atomic_write(out / "comparison.csv", lambda p: result.table.to_csv(p, index=False))
-        (out / "report.html").unlink(missing_ok=True)
-        pairs, copies = _copy_compare_specs(out, designs, scenarios)
-        manifest = {
-            "kind": "compare",
-            "complete": True,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "designs": designs, "scenarios": scenarios, "reference": result.reference,
-            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
-            "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": ["comparison.csv", *copies],
-            "pairs": pairs,
-        }
-        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-        if fmt == "text":
-            click.echo(f"\nwrote {out}/comparison.csv, the design and scenario copies and {out}/manifest.json")
-        if write_report:
-            _write_report(out, manifest, quiet=fmt != "text")
+        _write_comparison(out, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed,
+                          fmt, write_report)
 
 
-def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str]) -> tuple[list[dict], list[str]]:
+def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed,
+                      fmt, write_report) -> None:
+    from .compare import winners
+
+    manifest_path = out / "manifest.json"
+    _claim(out, "compare")
+    (out / "report.html").unlink(missing_ok=True)
+    tables = {"comparison.csv": result.table, "pairs.csv": result.pairs, "yardstick.csv": result.truth,
+              "winners.csv": winners(result)}
+    for name, frame in (("calibration.csv", result.calibration), ("frontier.csv", result.frontier),
+                        ("sizing.csv", result.sizing)):
+        if not frame.empty:
+            tables[name] = frame
+    for name, frame in tables.items():
+        _atomic_write(out / name, lambda p, f=frame: f.to_csv(p, index=False))
+    references = scenarios + ([null_scenario] if null_scenario is not None and null_scenario not in scenarios else [])
+    pairs, copies = _copy_compare_specs(out, designs, references, result.designs)
+    manifest = {
+        "kind": "compare",
+        "complete": True,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+        "designs": designs, "scenarios": scenarios, "reference": result.reference,
+        "null_scenario": result.null_scenario, "target_fwer": result.target_fwer, "equal": result.equal,
+        "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
+        "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": [*tables, *copies],
+        "pairs": pairs,
+    }
+    _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+    if fmt == "text":
+        click.echo(f"\nwrote {', '.join(tables)}, the design and scenario copies and manifest.json in {out}")
+    if write_report:
+        _write_report(out, manifest, quiet=fmt != "text")
+
+
+def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
+                        as_run: dict | None = None) -> tuple[list[dict], list[str]]:
     """Copy every design and scenario file of a comparison under out/designs/ and out/scenarios/;
-    return one record per pair (the copies and the spec hash) and the files written."""
+    return one record per pair (the copies and the spec hash) and the files written. A design that
+    ran calibrated or resized (``as_run``: the designs as they ran, by name) is also written as it
+    ran, to designs/NAME.as_run.yaml, which the pair then names."""
+    import yaml
+
     from .rundir import copy_spec_files
 
     names: dict[tuple[str, str], str] = {}  # (kind, source file) -> copy
@@ -485,8 +540,20 @@ def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str]) -> 
             design_copy = copy_name("design", spec.design_file, spec.design.name)
             scenario_copy = copy_name("scenario", spec.scenario_file, spec.scenario.name)
             files.update(dict.fromkeys(copy_spec_files(spec, out, design_copy, scenario_copy)))
-            pairs.append({"design": spec.design.name, "scenario": spec.scenario.name, "design_file": design_copy,
-                          "scenario_file": scenario_copy, "spec_hash": spec.spec_hash})
+            record = {"design": spec.design.name, "scenario": spec.scenario.name, "design_file": design_copy,
+                      "scenario_file": scenario_copy, "spec_hash": spec.spec_hash}
+            ran = (as_run or {}).get(spec.design.name)
+            if ran is not None and ran != design:
+                ran_copy = design_copy.removesuffix(".yaml") + ".as_run.yaml"
+                if ran_copy not in files:
+                    text = (f"# {spec.design.name} as it ran in this comparison (calibrated or resized); the "
+                            f"original is {Path(design_copy).name}\n" + yaml.safe_dump(ran.model_dump(mode="json"),
+                                                                                        sort_keys=False))
+                    _atomic_write(out / ran_copy, lambda p, t=text: p.write_text(t, encoding="utf-8"))
+                    files[ran_copy] = None
+                record.update(original_design_file=design_copy, design_file=ran_copy,
+                              spec_hash=Spec(ran, scenario, design_file, scenario_file).spec_hash)
+            pairs.append(record)
     return pairs, list(files)
 
 
@@ -539,6 +606,8 @@ def validate(files, scenario) -> None:
         except ConfigError as exc:
             problems.extend(exc.problems)
         else:
+            from .spec import cross_problems
+
             designs = [(path, m) for path, m in loaded if isinstance(m, Design)]
             problems.extend(cross_problems(designs, [(str(scen_path), scen)]))
     if problems:
@@ -623,9 +692,9 @@ def population(scenario, n_patients, seed, out) -> None:
 @click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Which simulated trial of the run (0-based).")
 @click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Simulated trials of the run (with --chunk-size, fixes the trial's random stream).")
+              help="Simulated trials of the run (the index must be below it).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Chunk size of the run.")
+              help="Chunk size of the run (kept for the record; a trial does not depend on it).")
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The output directory of the run (its design, scenario, seed and chunks, grown or not) instead "
                    "of --design, --scenario, --seed, --n-sims and --chunk-size.")
@@ -635,7 +704,8 @@ def population(scenario, n_patients, seed, out) -> None:
               help="Fit the final PyMC model to the trial's patients (needs the bayes extra).")
 @click.option("--by", default=None,
               help="Biomarkers of the final model's groups, comma-separated (default: the design's strata, or for "
-                   "an all-comer design the scenario's predictive markers).")
+                   "a design without strata the scenario's predictive markers that screening reports; a design "
+                   "that waits for no biomarker result runs no assay, so only characteristics known at screening).")
 @click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True, help="NUTS draws per chain.")
 @click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True, help="NUTS tuning steps per chain.")
 @click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="Chains.")
@@ -647,8 +717,8 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
           target_accept, sampler_seed) -> None:
     """Replay one simulated trial from first patient to last decision, then analyse it in PyMC.
 
-    Trial K of a run with seed S (and the run's --n-sims and --chunk-size) is exactly the
-    trial of that run: the same patients, randomization and decisions. Prints a table per
+    Trial K of a run with seed S is exactly the trial of that run, whatever its chunk size and
+    workers: the same patients, randomization and decisions. Prints a table per
     interim analysis (patients, events, posterior means with 95% credible intervals, decision
     statistics, allocation probabilities and decisions per arm x stratum).
     """
@@ -676,6 +746,13 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         bad = [m for m in groups_by if m not in known]
         if bad:
             _fail([f"--by {by}: unknown characteristic(s) {bad}; the scenario has {known}"])
+        from .storyboard import unreported
+
+        never = unreported(spec, groups_by)
+        if never and bayes:
+            _fail([f"--by {by}: {never} are never reported in design {spec.design.name!r}, which randomizes "
+                   "without waiting for a biomarker result (no assay measures them); group by characteristics "
+                   "known at screening, or leave --by out"])
     if bayes:
         try:
             import arviz  # noqa: F401
@@ -705,11 +782,14 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         files.append("history.png")
     if bayes:
         from .bayes.final_analysis import fit_final_analysis, forest_plot, save_netcdf
-        from .storyboard import predictive_markers
+        from .storyboard import predictive_markers, unreported
 
-        if groups_by is None and spec.design.strata is None:
-            # an all-comer design: group by the markers that modify a treatment's effect in the scenario
-            groups_by = predictive_markers(spec)[:2] or None
+        if groups_by is None and len(spec.truth.strata) == 1:
+            # a design with one stratum: group by the markers that modify a treatment's effect in the scenario
+            # and that screening reports (none an assay measures when the design waits for no biomarker result)
+            markers = predictive_markers(spec)
+            never = unreported(spec, markers)
+            groups_by = [m for m in markers if m not in never][:2] or None
         data = story.analysis_data(groups_by)
         endpoint = "survival" if "event" in data else "binary"
         arms = [a for a in spec.design.arm_names if (data["arm"] == a).any()]
@@ -781,7 +861,7 @@ def list_shipped() -> None:
               help="Master seed (the same trials at every threshold).")
 @_backend_options
 @click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per seeded chunk.")
+              help="Simulated trials per chunk (the numbers do not depend on it).")
 @click.option("--bounds", type=(float, float), default=None,
               help="Loosest and tightest thresholds searched  [default: 0.6 0.9999].")
 @click.option("--tolerance", type=float, default=None,

@@ -1,6 +1,11 @@
 """Check a scenario against its sources before simulating a trial: a generated cohort's
 prevalences, co-occurrence, screening funnel and outcomes next to the configured (exact)
-values, as tidy pandas tables with Monte Carlo standard errors."""
+values, as tidy pandas tables with Monte Carlo standard errors.
+
+The funnel is shown twice: as designs that wait for a biomarker result see it (assay failures,
+turnaround, loss while waiting, ineligibility) and as designs that need none see it (all-comer
+designs, single-arm two-stage designs, platforms without strata: ineligibility only), each
+simulated on the same screened patients."""
 
 from __future__ import annotations
 
@@ -36,23 +41,41 @@ class CohortSummary:
     patients: pd.DataFrame
 
 
-def generate(patients: VirtualPatients, n: int, seed: int) -> tuple[Cohort, dict[str, np.ndarray]]:
+def _flat(cohort: Cohort, n: int) -> Cohort:
+    """The first ``n`` patients of a cohort's rows, as one row."""
+    return Cohort(**{k: v.reshape((1, v.shape[0] * v.shape[1]) + v.shape[2:])[:, :n] for k, v in vars(cohort).items()})
+
+
+def generate(patients: VirtualPatients, n: int, seed: int,
+             biomarker_result: bool = True) -> tuple[Cohort, dict[str, np.ndarray]]:
     """``n`` screened patients (flattened to one stream) and their potential outcomes on every
-    endpoint under every treatment: ``{endpoint: (n, treatments)}``."""
+    endpoint under every treatment: ``{endpoint: (n, treatments)}``. ``biomarker_result``: screened
+    for a design that waits for a biomarker result (the default) or for one that needs none."""
     rows = math.ceil(n / _ROW_PATIENTS)
     ts = Streams(seed).for_trials(np.arange(rows))
     carry = np.zeros(rows)
     parts, outs = [], {ep: [] for ep in patients.scenario.endpoints}
     treatments = list(patients.scenario.treatments)
     for b in range(_ROW_PATIENTS // BLOCK):
-        block, carry = patients.population.block(ts, b, carry)
+        block, carry = patients.population.block(ts, b, carry, biomarker_result=biomarker_result)
         parts.append(block)
         for ep in outs:
             outs[ep].append(patients.outcomes.potential(ts, b, block, ep, treatments))
-    cohort = Cohort.concatenate(parts)
-    flat = Cohort(**{k: v.reshape((1, v.shape[0] * v.shape[1]) + v.shape[2:])[:, :n] for k, v in vars(cohort).items()})
     potentials = {ep: np.concatenate(v, axis=1).reshape(-1, len(treatments))[:n] for ep, v in outs.items()}
-    return flat, potentials
+    return _flat(Cohort.concatenate(parts), n), potentials
+
+
+def screening_without_assay(patients: VirtualPatients, n: int, seed: int) -> np.ndarray:
+    """(n,) screening reasons of the patients :func:`generate` gives, screened for a design that
+    needs no biomarker result (no assay: ineligibility only)."""
+    rows = math.ceil(n / _ROW_PATIENTS)
+    ts = Streams(seed).for_trials(np.arange(rows))
+    carry = np.zeros(rows)
+    parts = []
+    for b in range(_ROW_PATIENTS // BLOCK):
+        block, carry = patients.population.block(ts, b, carry, biomarker_result=False)
+        parts.append(block)
+    return _flat(Cohort.concatenate(parts), n).reason[0]
 
 
 def _se(p: float, n: int) -> float:
@@ -101,9 +124,14 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
     cooccurrence = pd.DataFrame(rows, columns=_COOCCURRENCE_COLUMNS)
 
     expected = expected_funnel(patients.scenario.population)
+    expected_no_assay = expected_funnel(patients.scenario.population, biomarker_result=False)
+    reason_no_assay = screening_without_assay(patients, n, seed)
     funnel = pd.DataFrame([
         {"reason": r, "expected": expected[r], "simulated": float((reason == code).mean()),
-         "simulated_mcse": _se(float((reason == code).mean()), n)}
+         "simulated_mcse": _se(float((reason == code).mean()), n),
+         "expected_without_assay": expected_no_assay[r],
+         "simulated_without_assay": float((reason_no_assay == code).mean()),
+         "simulated_without_assay_mcse": _se(float((reason_no_assay == code).mean()), n)}
         for code, r in enumerate(REASON_NAMES)
     ])
     waited = randomized & (cohort.wait_days[0] > 0)
@@ -111,6 +139,8 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
 
     outcomes = _outcome_table(patients, profile[randomized], {k: v[randomized] for k, v in potentials.items()}, codes, prob)
     table = _patients_frame(patients, cohort, potentials)
+    table["screening_without_assay"] = pd.Categorical.from_codes(reason_no_assay.astype(int),
+                                                                 categories=list(REASON_NAMES))
     return CohortSummary(patients.scenario, n, prevalence, cooccurrence, funnel, outcomes, table)
 
 
@@ -228,11 +258,18 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
             ("configured", lambda r: f"{r['configured']:.{digits}f}"),
             ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
         ])
-    out += ["", f"Screening funnel (median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were tested)"]
+    out += ["", "Screening funnel",
+            "  with the assay: designs that wait for a biomarker result (strata, sub-studies, platforms with strata); "
+            f"median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were "
+            "tested",
+            "  without: designs that need none (all-comer, single-arm two-stage, platforms without strata); no assay, "
+            "no wait, ineligibility only"]
     out += table(summary.funnel, [
         ("reason", lambda r: r["reason"]), ("", lambda r: ""),
-        ("expected", lambda r: f"{r['expected']:.{digits}f}"),
+        ("with the assay: expected", lambda r: f"{r['expected']:.{digits}f}"),
         ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+        ("without: expected", lambda r: f"{r['expected_without_assay']:.{digits}f}"),
+        ("simulated", lambda r: pm(r["simulated_without_assay"], r["simulated_without_assay_mcse"])),
     ])
     out += ["", "Outcomes of randomized patients by treatment and stratum (configured: exact, at calendar time 0)"]
     if s.time_trend:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Spec
+from .config import Design
 
 
 def _per_look(value, n_looks: int) -> np.ndarray:
@@ -94,8 +94,8 @@ class CompiledDesign:
         return int(self.randomized_n[-1])
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> "CompiledDesign":
-        d = spec.design
+    def from_models(cls, d: Design, true_rates) -> "CompiledDesign":
+        """The rules of design ``d`` as arrays; ``true_rates``: each arm's exact population rate."""
         names = tuple(d.arm_names)
         n_arms = len(names)
         n_looks = d.looks.n_looks
@@ -115,7 +115,7 @@ class CompiledDesign:
         treatments = tuple(dict.fromkeys(a.treatment for a in d.arms))
         return cls(
             arm_names=names,
-            true_rates=np.asarray(spec.true_rates, dtype=float),
+            true_rates=np.asarray(true_rates, dtype=float),
             treatments=treatments,
             arm_treatment=np.array([treatments.index(a.treatment) for a in d.arms], dtype=np.int64),
             higher_is_better=d.endpoint.higher_is_better,

@@ -242,6 +242,27 @@ class OutcomesModel:
                 return math.inf
         return float(optimize.brentq(surv, 0.0, hi, xtol=1e-10))
 
+    def effect(self, ep: str, treatment: str, control: str, codes: np.ndarray, prob: np.ndarray) -> float:
+        """Exact effect of ``treatment`` against ``control`` over a profile distribution: on a
+        time-to-event endpoint log(H_treatment(m) / H_control(m)), the log ratio of the
+        cumulative hazards of the two mixtures at the control's median m (the log hazard ratio
+        itself when every profile has the same one); on a binary or landmark endpoint the
+        difference of the rates."""
+        prob = prob / prob.sum()
+        if self.endpoints[ep].kind != "time_to_event":
+            return self.expected(ep, treatment, codes, prob) - self.expected(ep, control, codes, prob)
+
+        def surv(t, tr):
+            return float(prob @ np.exp(-self.cumulative_hazard(ep, tr, codes, t)))
+
+        hi = 1.0
+        while surv(hi, control) > 0.5:
+            hi *= 2.0
+            if hi > 1e6:
+                return math.nan
+        m = optimize.brentq(lambda t: surv(t, control) - 0.5, 0.0, hi, xtol=1e-12)
+        return math.log(math.log(surv(m, treatment)) / math.log(0.5))
+
 
 class VirtualPatients:
     """A scenario's population and outcome models: draws the patients a batch of trials randomizes."""
@@ -269,12 +290,15 @@ class VirtualPatients:
 
     def enrol(
         self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
-        keep_cohort: bool = False, characteristics: list[str] | None = None,
+        keep_cohort: bool = False, characteristics: list[str] | None = None, biomarker_result: bool = True,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
         is set or the outcomes depend on calendar time; of the profile, only what the outcomes
-        depend on and the listed ``characteristics`` are drawn."""
+        depend on and the listed ``characteristics`` are drawn. ``biomarker_result``: whether the
+        design waits for a biomarker result before randomizing (the design's family says); without,
+        the randomizable patients are the clinically eligible ones, in order of arrival, with no
+        wait (:meth:`~platform_sim.population.PopulationModel.block`)."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
@@ -284,7 +308,8 @@ class VirtualPatients:
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
-            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()))
+            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
+                                                 biomarker_result)
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
             cohort_parts.append(block)
@@ -327,6 +352,20 @@ class Enrolled:
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
+
+    @property
+    def ready(self) -> np.ndarray:
+        """(T, n) months from opening to randomization (patients enrolled with times)."""
+        if self.randomized_at is None:
+            raise ValueError("these patients were enrolled without times (enrol(..., times=True))")
+        return self.randomized_at
+
+    @property
+    def kept(self) -> Cohort:
+        """Every screened patient generated (patients enrolled with keep_cohort)."""
+        if self.cohort is None:
+            raise ValueError("these patients were enrolled without their cohort (enrol(..., keep_cohort=True))")
+        return self.cohort
 
 
 __all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .config.population import REGION, Population
+from .config.population import REGION, Population, expected_funnel, screening_paths
 from .streams import PATIENTS, TrialStreams
 
 BLOCK = 256
@@ -147,16 +147,20 @@ class PopulationModel:
 
     def block(
         self, ts: TrialStreams, b: int, carry: np.ndarray, times: bool = True,
-        needed: set[str] | None = None, reported: set[str] | None = None,
+        needed: set[str] | None = None, reported: set[str] | None = None, biomarker_result: bool = True,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
         reached by the previous block (zeros for the first) and is returned updated.
 
         ``needed``: the characteristics to draw (with :meth:`closure`; all when None); the others
         are left MISSING. ``reported``: the characteristics whose screening result is needed
-        (with their closure; all needed ones when None); the others are MISSING when reported. ``times=False`` leaves arrival times out (NaN) unless a needed region
-        depends on them. Each quantity has its own stream, so what is drawn does not change the
-        values of what is drawn."""
+        (with their closure; all needed ones when None); the others are MISSING when reported.
+        ``times=False`` leaves arrival times out (NaN) unless a needed region depends on them.
+        ``biomarker_result``: whether the design waits for a biomarker result before randomizing;
+        without (an all-comer design) no assay is run: nobody fails it, waits or is lost waiting,
+        only clinical ineligibility applies, and characteristics measured by an assay are MISSING.
+        Each quantity has its own stream, so what is drawn does not change the values of what is
+        drawn."""
         n_trials = ts.n_trials
         shape = (n_trials, BLOCK)
         first = b * BLOCK
@@ -190,7 +194,7 @@ class PopulationModel:
         self._derive(profile, profile, needed=needed)
 
         reported = needed if reported is None else self.closure(reported) & needed
-        observed, wait, reason = self._screen(uniform, profile, shape, reported)
+        observed, wait, reason = self._screen(uniform, profile, shape, reported, biomarker_result)
         return Cohort(arrival, profile, observed, wait, reason), carry
 
     def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
@@ -214,20 +218,22 @@ class PopulationModel:
                 undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
             out[..., idx] = np.where(undecided, MISSING, value) if observed else value
 
-    def _screen(self, uniform, profile, shape, needed):
+    def _screen(self, uniform, profile, shape, needed, biomarker_result: bool = True):
+        """Screening results (observed profile), waits (days) and reasons of a block. Without
+        ``biomarker_result`` the assay streams are not read: the other quantities keep their values."""
         sc = self.config.screening
         reason = np.full(shape, RANDOMIZED, dtype=np.int8)
         wait = np.zeros(shape, dtype=np.float32)
         tissue_ok = np.zeros(shape, dtype=bool)
         liquid_ok = np.zeros(shape, dtype=bool)
-        if sc.tissue is not None:
+        if sc.tissue is not None and biomarker_result:
             tissue_ok = uniform("screening:tissue") >= sc.tissue.failure
             wait += _turnaround(uniform, "screening:tissue_days", sc.tissue.turnaround, shape)
             if sc.liquid is not None:
                 liquid_ok = ~tissue_ok & (uniform("screening:liquid") < sc.liquid.detectable)
                 wait += np.where(tissue_ok, 0.0, _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape))
             reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
-        if sc.loss_hazard_per_day > 0:
+        if sc.loss_hazard_per_day > 0 and biomarker_result:
             lost = uniform("screening:loss") < -np.expm1(-sc.loss_hazard_per_day * wait)
             reason[lost] = LOST_WAITING
         if sc.ineligible > 0:
@@ -240,6 +246,9 @@ class PopulationModel:
                 continue  # clinical characteristic (known), or not asked for
             i = self.index[plan.name]
             call = np.full(shape, MISSING, dtype=np.int8)
+            if not biomarker_result:  # no assay was run
+                observed[..., i] = call
+                continue
             for assay, ok in (("tissue", tissue_ok), ("liquid", liquid_ok)):
                 acc = getattr(plan, assay)
                 if acc is None:
@@ -259,16 +268,26 @@ class PopulationModel:
         self._derive(observed, observed, observed=True, needed=needed)
         return observed, wait, reason
 
-    def cohort(self, ts: TrialStreams, n_patients: int) -> Cohort:
-        """The first ``n_patients`` screened patients (rounded up to whole blocks) of the trials of ``ts``."""
+    def cohort(self, ts: TrialStreams, n_patients: int, biomarker_result: bool = True) -> Cohort:
+        """The first ``n_patients`` screened patients (rounded up to whole blocks) of the trials of ``ts``
+        (``biomarker_result`` as in :meth:`block`)."""
         carry = np.zeros(ts.n_trials)
         parts = []
         for b in range(math.ceil(n_patients / BLOCK)):
-            part, carry = self.block(ts, b, carry)
+            part, carry = self.block(ts, b, carry, biomarker_result=biomarker_result)
             parts.append(part)
         return Cohort.concatenate(parts)
 
     # ------------------------------------------------------------------ exact distribution
+
+    def needs_assay(self, names: list[str] | tuple[str, ...] | set[str]) -> bool:
+        """Whether reporting ``names`` (with everything they are derived from) needs an assay: some
+        marker among them is measured on tissue or in plasma. A design that classifies patients by
+        such a characteristic waits for a biomarker result before randomizing them; clinical
+        characteristics (history, histology, ECOG, region) are known at screening."""
+        wanted = self.closure(set(names)) if names else set()
+        return any(plan.name in wanted and (plan.tissue is not None or plan.liquid is not None)
+                   for plan in self._plans)
 
     def closure(self, names: list[str] | set[str] | None) -> set[str]:
         """``names`` (all when None) with everything they are drawn from: parents in the conditional
@@ -330,59 +349,6 @@ def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
     from scipy.special import ndtri
 
     return (t.median_days * np.exp(t.sdlog * ndtri(uniform(name)))).astype(np.float32)
-
-
-def _survival(sc) -> tuple[float, float]:
-    """E[exp(-h W)] for the wait W of the tissue path and of the tissue-then-plasma path
-    (Gauss-Hermite over the lognormal turnaround times)."""
-    h = sc.loss_hazard_per_day
-    x, w = np.polynomial.hermite_e.hermegauss(60)
-    w = w / w.sum()
-
-    def survive(t_days):
-        if h == 0 or t_days.median_days == 0:  # no loss, even when a huge sdlog makes some waits infinite (0 x inf)
-            return 1.0
-        return float((w * np.exp(-h * t_days.median_days * np.exp(t_days.sdlog * x))).sum())
-
-    s_tissue = survive(sc.tissue.turnaround)
-    s_both = s_tissue * survive(sc.liquid.turnaround) if sc.liquid is not None else s_tissue
-    return s_tissue, s_both
-
-
-def screening_paths(population: Population) -> dict[str, float]:
-    """Exact probability that a screened patient is randomized with a tissue result, with a plasma
-    result, or (screening without assays) with no result at all."""
-    sc = population.screening
-    keep = 1 - sc.ineligible
-    if sc.tissue is None:
-        return {"none": keep}
-    s_tissue, s_both = _survival(sc)
-    ft = sc.tissue.failure
-    liquid = ft * sc.liquid.detectable * s_both if sc.liquid is not None else 0.0
-    return {"tissue": keep * (1 - ft) * s_tissue, "liquid": keep * liquid}
-
-
-def expected_funnel(population: Population) -> dict[str, float]:
-    """Exact expected share of screened patients leaving the funnel for each reason."""
-    sc = population.screening
-    p_inel = sc.ineligible
-    if sc.tissue is None:
-        p_fail, p_lost = 0.0, 0.0
-    else:
-        ft = sc.tissue.failure
-        p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
-        p_fail = ft - p_liquid
-        s_tissue, s_both = _survival(sc)
-        # lost while waiting takes precedence over screen failure
-        p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
-        p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
-    keep = 1 - p_inel
-    return {
-        "randomized": keep * (1 - p_fail - p_lost),
-        "screen_failure": keep * p_fail,
-        "lost_while_waiting": keep * p_lost,
-        "ineligible": p_inel,
-    }
 
 
 __all__ = [

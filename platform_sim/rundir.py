@@ -5,12 +5,10 @@
 scenario files the run loaded (``design.yaml``, ``scenario.yaml``; their comments carry
 the sources of the numbers; and the population file the scenario names, under
 ``populations/``, where the scenario copy finds it), every finished chunk under
-``chunks/`` and the operating-characteristic tables (``summary.csv``, ``trials.parquet``,
-``strata.csv`` or ``signatures.csv``). A chunk's records file holds every array of its
-:class:`~platform_sim.results.TrialResults` (look-based designs) or
-:class:`~platform_sim.timeline.PlatformResults` (designs over calendar time), the nested
-:class:`~platform_sim.results.StrataResults` under the prefix ``strata__``, the class name
-(``__class__``) and the arm and stratum names (``__arms__``, ``strata__names``).
+``chunks/`` and the tables (``oc.csv``, ``trials.parquet``, ``arms.parquet``). A chunk's
+records file holds every array of its :class:`~platform_sim.results.TrialResults`
+(:meth:`~platform_sim.results.TrialResults.to_arrays`: flat names, and the names of the
+arms, strata and subgroups as JSON under ``__meta__``), read back without pickling.
 :func:`save_run` writes results computed in memory the same way, in one ``results.npz``.
 
 :func:`load_run` reads a directory back: it reloads the spec from the copies and
@@ -21,7 +19,6 @@ file is written to a temporary name and moved into place with :func:`os.replace`
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -35,11 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ConfigError, Spec
-from .config.crosscheck import Problem
-from .config.load import resolve
-from .results import StrataResults, TrialResults
-from .timeline import PlatformResults
+from .config import ConfigError, Problem, resolve
+from .results import TrialResults
+from .spec import Spec
 
 RESULTS_FILE = "results.npz"
 DESIGN_FILE = "design.yaml"
@@ -47,10 +42,7 @@ SCENARIO_FILE = "scenario.yaml"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "report.html"  # the page built from the directory; it can always be built again
 POPULATIONS_DIR = "populations"
-_STRATA_PREFIX = "strata__"
-_RESULT_CLASSES = {cls.__name__: cls for cls in (TrialResults, PlatformResults)}
-
-Results = TrialResults | PlatformResults
+TABLE_FILES = ("oc.csv", "trials.parquet", "arms.parquet")
 
 
 def _temporary(path: Path) -> Path:
@@ -92,27 +84,9 @@ def _copy(source: Path, target: Path) -> None:
 # --------------------------------------------------------------------------- results
 
 
-def results_arrays(results: Results, arm_names: list[str]) -> dict[str, np.ndarray]:
-    """The arrays :func:`save_results` writes: every field, the class name and the names."""
-    arrays: dict[str, np.ndarray] = {"__class__": np.array(type(results).__name__), "__arms__": np.array(arm_names)}
-    for f in dataclasses.fields(results):
-        value = getattr(results, f.name)
-        if value is None:
-            continue
-        if isinstance(value, StrataResults):
-            arrays[f"{_STRATA_PREFIX}names"] = np.array(value.names)
-            for g in dataclasses.fields(value):
-                inner = getattr(value, g.name)
-                if g.name != "names" and inner is not None:
-                    arrays[f"{_STRATA_PREFIX}{g.name}"] = np.asarray(inner)
-        else:
-            arrays[f.name] = np.asarray(value)
-    return arrays
-
-
-def save_results(path: Path, results: Results, arm_names: list[str]) -> None:
+def save_results(path: Path, results: TrialResults) -> None:
     """Write ``results`` to ``path`` (a compressed ``.npz``), atomically."""
-    arrays = results_arrays(results, arm_names)
+    arrays = results.to_arrays()
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:  # a file object: numpy would add .npz to a bare name
@@ -121,51 +95,18 @@ def save_results(path: Path, results: Results, arm_names: list[str]) -> None:
     atomic_write(Path(path), write)
 
 
-def _missing(path: Path, what: str) -> ConfigError:
-    return ConfigError([Problem(what, "missing field in the results file; the run directory is incomplete or "
-                                "was written by another version", file=str(path))])
-
-
-def load_results(path: Path) -> tuple[Results, list[str]]:
-    """Read :func:`save_results`' file back: the results object and the arm names."""
+def load_results(path: Path) -> TrialResults:
+    """Read :func:`save_results`' file back."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
+        return TrialResults.from_arrays(arrays)
+    except KeyError as exc:
+        raise ConfigError([Problem(str(exc.args[0]), "missing from the results file; the run directory is "
+                                   "incomplete or was written by another version", file=str(path))]) from None
+    except (OSError, ValueError, TypeError) as exc:
         raise ConfigError([Problem("results", f"cannot read the results file ({exc})", file=str(path))]) from None
-    if "__class__" not in arrays:
-        raise _missing(path, "__class__")
-    name = str(arrays["__class__"])
-    cls = _RESULT_CLASSES.get(name)
-    if cls is None:
-        raise ConfigError([Problem("__class__", f"unknown results class; expected one of {sorted(_RESULT_CLASSES)}",
-                                   name, file=str(path))])
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name == "strata":
-            kwargs["strata"] = _load_strata(arrays, path)
-        elif f.name in arrays:
-            kwargs[f.name] = arrays[f.name]
-        elif f.default is dataclasses.MISSING:
-            raise _missing(path, f.name)
-    arms = [str(a) for a in arrays.get("__arms__", np.array([], dtype=str))]
-    return cls(**kwargs), arms
-
-
-def _load_strata(arrays: dict[str, np.ndarray], path: Path) -> StrataResults | None:
-    if f"{_STRATA_PREFIX}names" not in arrays:
-        return None
-    kwargs = {"names": tuple(str(s) for s in arrays[f"{_STRATA_PREFIX}names"])}
-    for g in dataclasses.fields(StrataResults):
-        if g.name == "names":
-            continue
-        key = f"{_STRATA_PREFIX}{g.name}"
-        if key in arrays:
-            kwargs[g.name] = arrays[key]
-        elif g.default is dataclasses.MISSING:
-            raise _missing(path, key)
-    return StrataResults(**kwargs)
 
 
 # --------------------------------------------------------------------------- spec files
@@ -227,11 +168,11 @@ def load_spec_copy(run_dir: Path, design_name: str, scenario_name: str, expected
 # --------------------------------------------------------------------------- run directories
 
 
-def save_run(out: Path, results: Results, spec: Spec) -> list[str]:
+def save_run(out: Path, results: TrialResults, spec: Spec) -> list[str]:
     """Write ``results.npz`` and the design/scenario copies into ``out``; return the file names
     (relative to ``out``) for the manifest."""
     out = Path(out)
-    save_results(out / RESULTS_FILE, results, spec.design.arm_names)
+    save_results(out / RESULTS_FILE, results)
     return [RESULTS_FILE, *copy_spec_files(spec, out)]
 
 
@@ -246,7 +187,7 @@ def chunk_files(out: Path, index: int) -> tuple[Path, Path]:
     return base.with_suffix(".json"), base.with_suffix(".npz")
 
 
-def write_chunk(out: Path, output, spec_hash: str, arm_names: list[str]) -> dict[str, str]:
+def write_chunk(out: Path, output, spec_hash: str) -> dict[str, str]:
     """Write a finished chunk (a :class:`~platform_sim.runner.ChunkOutput`): its records first, then
     its summary, each atomically. The summary file is what marks the chunk as done. Returns the
     sha256 of each file written, by its path relative to ``out`` (for the manifest)."""
@@ -254,7 +195,7 @@ def write_chunk(out: Path, output, spec_hash: str, arm_names: list[str]) -> dict
     summary_path, records_path = chunk_files(out, chunk.index)
     sums = {}
     if output.results is not None:
-        save_results(records_path, output.results, arm_names)
+        save_results(records_path, output.results)
         sums[_relative(records_path)] = sha256(records_path)
     record = {"index": chunk.index, "size": chunk.size, "first": chunk.first, "spec_hash": spec_hash,
               "records": output.results is not None, "seconds": round(output.seconds, 4),
@@ -312,7 +253,7 @@ def read_chunk(out: Path, chunk, spec_hash: str, records: bool, checksums: dict 
         return None
 
 
-def load_chunk_records(out: Path, chunks, checksums: dict | None = None) -> Results:
+def load_chunk_records(out: Path, chunks, checksums: dict | None = None) -> TrialResults:
     """The per-trial records of ``chunks`` of a run directory, joined in order; with ``checksums``
     (the manifest's), each file is checked against its sha256 first."""
     parts = []
@@ -330,8 +271,8 @@ def load_chunk_records(out: Path, chunks, checksums: dict | None = None) -> Resu
                     "copied from another run)")
                 raise ConfigError([Problem(name, f"{what}; continue the run with `platform-sim run --out DIR "
                                            "--resume` to simulate the chunk again", file=str(out))])
-        parts.append(load_results(path)[0])
-    return type(parts[0]).concatenate(parts)
+        parts.append(load_results(path))
+    return TrialResults.concatenate(parts)
 
 
 def run_chunks(manifest: dict) -> list:
@@ -349,7 +290,7 @@ def clear_run(out: Path) -> None:
     for): its tables, its results and its chunk files, by name; nothing else in ``out`` is touched."""
     out = Path(out)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
-    for name in ("summary.csv", "strata.csv", "signatures.csv", "trials.parquet", RESULTS_FILE, REPORT_FILE):
+    for name in (*TABLE_FILES, "oc.parquet", RESULTS_FILE, REPORT_FILE):
         (out / name).unlink(missing_ok=True)
     chunks = out / CHUNKS_DIR
     if chunks.is_dir():
@@ -367,7 +308,7 @@ def clear_run(out: Path) -> None:
 OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population")
 _CHUNK_FILE = re.compile(r"\d{6}\.(json|npz)|\.\d{6}\.(json|npz)\..*\.tmp")
 # The temporary files atomic_write leaves when the process is killed in the middle of a write
-_LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|summary\.csv|strata\.csv|signatures\.csv|trials\.parquet|"
+_LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|oc\.csv|oc\.parquet|trials\.parquet|arms\.parquet|"
                        r"results\.npz|report\.html|design\.yaml|scenario\.yaml)\.[A-Za-z0-9_]+\.tmp")
 
 
@@ -502,11 +443,11 @@ def run_kind(manifest: dict) -> str:
 @dataclass
 class RunDir:
     """A run directory read back: the spec (from the copies), the results, the manifest and the
-    CSV tables by file name (``summary.csv``, ``strata.csv`` or ``signatures.csv``)."""
+    CSV tables by file name (``oc.csv``)."""
 
     path: Path
     spec: Spec
-    results: Results
+    results: TrialResults
     manifest: dict
     tables: dict[str, pd.DataFrame]
 
@@ -528,15 +469,13 @@ def load_run(run_dir: Path) -> RunDir:
     if chunked:
         where = f"{CHUNKS_DIR}/"
         results = load_chunk_records(run_dir, run_chunks(manifest), manifest.get("checksums"))
-        arms = spec.design.arm_names
     else:
         where = RESULTS_FILE
-        results, arms = load_results(run_dir / RESULTS_FILE)
-    expected = (PlatformResults if spec.design.platform is not None else TrialResults).__name__
-    if type(results).__name__ != expected or (arms and arms != spec.design.arm_names):
-        raise ConfigError([Problem(where, f"holds {type(results).__name__} for arms {arms}, which does not "
-                                   f"match the design ({expected} for arms {spec.design.arm_names})",
-                                   file=str(run_dir))])
+        results = load_results(run_dir / RESULTS_FILE)
+    arms = list(results.arms)
+    if arms != list(spec.design.arm_names):
+        raise ConfigError([Problem(where, f"holds results for arms {arms}, which does not match the design's arms "
+                                   f"{list(spec.design.arm_names)}", file=str(run_dir))])
     n_sims = manifest.get("n_sims")
     if n_sims is not None and results.n_trials != n_sims:
         raise ConfigError([Problem(where, f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} "

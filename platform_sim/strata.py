@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .config.base import MAX_STRATA
-from .config.crosscheck import Problem
+from .config.base import MAX_STRATA, Problem
 from .config.models import Design, Scenario
 from .population import MISSING, PopulationModel, screening_paths
 
@@ -147,11 +146,14 @@ def reported_distribution(population: PopulationModel, markers: list[str], true_
 
     Returns true codes (R, C), reported codes (R, C) (MISSING where there is no result) and
     probabilities (R,) summing to 1. ``markers``: what is reported (with their closure);
-    ``true_markers``: further characteristics whose true values are needed."""
+    ``true_markers``: further characteristics whose true values are needed. Patients are screened
+    the way a design classifying by ``markers`` screens them: with the assays when a marker needs
+    one (:meth:`~platform_sim.population.PopulationModel.needs_assay`), else on clinical
+    characteristics alone."""
     reported = population.closure(markers)
     needed = population.closure(set(markers) | set(true_markers))
     codes, prob = population.distribution(sorted(needed))
-    paths = screening_paths(population.config)
+    paths = screening_paths(population.config, population.needs_assay(markers))
     n_char = len(population.names)
     show = np.isin(np.arange(n_char), [population.index[n] for n in reported])
     parts_true, parts_obs, parts_p = [], [], []
@@ -212,6 +214,7 @@ class StrataPlan:
     overlap_share: float  # exact share matching more than one specific stratum
     truth: np.ndarray  # (S, K) true rate of each arm's treatment in each stratum (NaN: nobody there)
     classifier: Classifier
+    biomarker_result: bool  # the strata need an assay result, so patients wait for it before randomization
     enrichment: object = None  # config.strata.Enrichment
     enrichment_positive: int = -1  # index of the positive stratum
     suspension: object = None  # config.strata.Suspension
@@ -285,25 +288,82 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
         names=tuple(names), markers=tuple(st.markers), arm_in=arm_in, controlled=controlled, reference=reference,
         caps=caps, stages=stages, boundaries=bounds, other=other, random_overlap=random, prevalence=prevalence,
         unclassified=float(1.0 - prevalence.sum()), overlap_share=overlap_share, truth=truth, classifier=classifier,
-        enrichment=st.enrichment, suspension=st.suspension,
+        biomarker_result=pm.needs_assay(st.markers), enrichment=st.enrichment, suspension=st.suspension,
         enrichment_positive=-1 if st.enrichment is None else pm.levels[pm.index[st.by[0]]].index(st.enrichment.positive),
     )
 
 
-def strata_problems(design: Design, scenario: Scenario) -> list[Problem]:
+@dataclass(frozen=True)
+class ProfileStrata:
+    """Who is randomized where, by true profile, exactly (every stratum open).
+
+    ``codes`` (R, C): distinct true profiles over every characteristic of the population (those
+    not asked for are 0, meaningless); ``prob`` (R,): their share of randomizable patients;
+    ``weights`` (R, S): the share of randomizable patients who have profile r and are randomized in
+    stratum s (screening, misclassification and routing included; a row sums to at most
+    ``prob``); ``member`` (R, S): the strata a patient with profile r belongs to by the design's
+    definitions, every characteristic reported correctly.
+    """
+
+    codes: np.ndarray
+    prob: np.ndarray
+    weights: np.ndarray
+    member: np.ndarray
+
+
+def profile_strata(population: PopulationModel, plan: StrataPlan | None, characteristics: list[str]) -> ProfileStrata:
+    """The exact :class:`ProfileStrata` of a design's strata (``plan``; None: one stratum of all
+    patients) over the true ``characteristics`` (with what they are drawn from)."""
+    if plan is None:
+        codes, prob = population.distribution(list(characteristics))
+        return ProfileStrata(codes, prob, prob[:, None].copy(), np.ones((prob.size, 1), dtype=bool))
+    true, observed, p = reported_distribution(population, list(plan.markers), list(characteristics))
+    n = plan.n_strata
+    weights = route_shares(plan.classifier(observed), n, plan.other, plan.random_overlap) * p[:, None]
+    columns = sorted(population.closure(set(plan.markers) | set(characteristics)), key=population.index.__getitem__)
+    keep = [population.index[c] for c in columns]
+    key = true[:, keep]
+    unique, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    codes = np.zeros((unique.shape[0], true.shape[1]), dtype=true.dtype)
+    codes[:, keep] = unique
+    prob = np.bincount(inverse, weights=p, minlength=unique.shape[0])
+    w = np.zeros((unique.shape[0], n))
+    np.add.at(w, inverse, weights)
+    member = route_shares(plan.classifier(codes), n, plan.other, True) > 0
+    return ProfileStrata(codes, prob, w, member)
+
+
+def strata_problems(design: Design, scenario: Scenario, patients=None) -> list[Problem]:
     """Problems of a stratified design under a scenario: unknown markers or levels, strata
     nobody can enter, overlapping sub-studies without a rule."""
-    return checked_strata(design, scenario)[1]
+    return checked_strata(design, scenario, patients)[1]
 
 
-def checked_strata(design: Design, scenario: Scenario) -> tuple[StrataPlan | None, list[Problem]]:
+def _one_blas_thread():
+    """Run the block with one BLAS thread. Compiling strata makes a few hundred small array products
+    (the exact median PFS per stratum and arm); a multi-threaded BLAS wakes its threads for each,
+    which on a machine whose cores are busy made loading the platform design take 1-2 s instead of
+    0.1 s. Uses threadpoolctl (a no-op without it)."""
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency; kept optional for a bare environment
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[StrataPlan | None, list[Problem]]:
     """The strata of a stratified design under a scenario (None when its names do not resolve) and
-    their problems (see :func:`strata_problems`)."""
-    pm = PopulationModel(scenario.population)
+    their problems (see :func:`strata_problems`). ``patients``: the scenario's
+    :class:`~platform_sim.outcomes.VirtualPatients`, when already built."""
+    pm = PopulationModel(scenario.population) if patients is None else patients.population
     problems = name_problems(design, pm)
     if problems:
         return None, problems
-    plan = compile_strata(design, scenario)
+    with _one_blas_thread():
+        plan = compile_strata(design, scenario, patients)
     st = design.strata
     for s, name in enumerate(plan.names):
         if plan.prevalence[s] <= 0:
@@ -457,6 +517,7 @@ def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
 
 
 __all__ = [
-    "Classifier", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "reported_distribution",
+    "Classifier", "ProfileStrata", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "profile_strata",
+    "reported_distribution",
     "route", "route_shares", "strata_problems", "stratum_names", "tally_strata",
 ]

@@ -139,7 +139,7 @@ class Streams:
             object.__setattr__(self, "_cached_key", cached)
         return cached
 
-    def for_trials(self, trials) -> "TrialStreams":
+    def for_trials(self, trials) -> TrialStreams:
         """The streams of the given trial indices, as one object to pass around."""
         return TrialStreams(self, np.ascontiguousarray(trials, dtype=np.int64).reshape(-1))
 
@@ -171,6 +171,6 @@ class TrialStreams:
 
         return ndtri(self.uniform(family, quantity, start, n, rows))
 
-    def subset(self, rows) -> "TrialStreams":
+    def subset(self, rows) -> TrialStreams:
         """The streams of some rows of the batch."""
         return TrialStreams(self.streams, self.trials[rows])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platform_sim.config import Spec
 from platform_sim.config.load import parse_design, parse_scenario
+from platform_sim.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -74,8 +74,8 @@ def test_calibrated_threshold_matches_the_exact_error_curve(build_spec):
 @pytest.fixture(scope="module")
 def per_look(shipped_yaml):
     """pioneer_rar with one superiority threshold per look (stricter early), on the global null."""
-    from platform_sim.config import Spec
     from platform_sim.config.load import parse_design, parse_scenario
+    from platform_sim.spec import Spec
 
     design = shipped_yaml("design", "pioneer_rar")
     design["decisions"]["superiority"] = [0.999, 0.998, 0.997, 0.995, 0.993, 0.992, 0.99]
@@ -144,12 +144,14 @@ def test_platform_graduation_threshold(platform_null):
     assert curve.query("threshold == @cal.looser").error.iloc[0] > target
     # the error counted here is the platform report's FWER (graduated where the arm is null)
     from platform_sim.calibrate import _with_design
-    from platform_sim.platform_metrics import trial_values
+    from platform_sim.oc import trial_values
 
     spec = _with_design(platform_null[0], cal.design)
     results = run(spec, n_sims, 2)
-    assert np.mean(trial_values(results, spec)["fwer"]) == curve.query("threshold == @cal.threshold").error.iloc[0]
-    with pytest.raises(ConfigError, match="graduation threshold.*allowed: graduate"):
+    fwer = trial_values(results, spec.truth)["fwer"]
+    assert np.mean(fwer) == curve.query("threshold == @cal.threshold").error.iloc[0]
+    with pytest.raises(ConfigError, match=r"not a threshold of a platform over calendar time; allowed: "
+                       r"graduate \(design\.platform\.graduation\.graduate"):
         calibrate(platform_null, target, param="superiority", n_sims=n_sims)
 
 

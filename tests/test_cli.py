@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from platform_sim import oc as oc_module
 from platform_sim.cli import main
-from platform_sim.config import Spec, shipped_names
+from platform_sim.config import shipped_names
+from platform_sim.spec import Spec
+from platform_sim.text import LABELS
 
 DESIGN, SCENARIO = "pioneer_rar", "pioneer_alternative"
 ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
@@ -48,24 +51,43 @@ def first_run(tmp_path_factory):
 def test_run_writes_summary_trials_and_manifest(first_run):
     result, out = first_run
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["chunks", "design.yaml", "manifest.json", "populations",
-                                                     "scenario.yaml", "summary.csv", "trials.parquet"]
-    spec_hash = Spec.load(DESIGN, SCENARIO).spec_hash
+    assert sorted(p.name for p in out.iterdir()) == ["arms.parquet", "chunks", "design.yaml", "manifest.json",
+                                                     "oc.csv", "populations", "scenario.yaml", "trials.parquet"]
+    spec = Spec.load(DESIGN, SCENARIO)
+    spec_hash = spec.spec_hash
 
-    summary = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
-    assert len(summary) == len(ARMS) + 1
-    assert list(summary["level"]) == ["arm"] * len(ARMS) + ["trial"]
-    assert list(summary["arm"].iloc[: len(ARMS)]) == ARMS
-    assert (summary["spec_hash"] == spec_hash).all()
-    mcse_cols = [c for c in summary.columns if c.endswith("_mcse")]
-    assert mcse_cols and all(c[: -len("_mcse")] in summary.columns for c in mcse_cols)
-    for col in ("p_superior", "mean_n", "p_any_superior", "power"):
-        assert col in summary.columns and f"{col}_mcse" in summary.columns
+    oc = pd.read_csv(out / "oc.csv", keep_default_na=False, na_values=[""])
+    assert list(oc.columns) == ["spec_hash", "level", "arm", "subgroup", "metric", "value", "mcse", "lower", "upper",
+                                "n"]
+    assert list(dict.fromkeys(oc["level"])) == ["trial", "arm", "subgroup"]
+    assert list(dict.fromkeys(oc.loc[oc.level == "arm", "arm"])) == ARMS
+    assert (oc["spec_hash"] == spec_hash).all()
+    # one value of each metric per trial / arm / arm x subgroup, each with its MCSE
+    assert not oc.duplicated(["level", "arm", "subgroup", "metric"]).any()
+    arms = oc_module.arm_table(oc, spec.truth)
+    assert list(arms.index) == ARMS
+    mcse_cols = [c for c in arms.columns if c.endswith("_mcse")]
+    assert mcse_cols and all(c[: -len("_mcse")] in arms.columns for c in mcse_cols)
+    for col in ("p_claimed", "mean_n"):
+        assert col in arms.columns and f"{col}_mcse" in arms.columns
+    trial = oc_module.trial_table(oc)
+    for metric in ("p_any_claim", "power"):
+        assert metric in trial.index and trial.loc[metric, ["value", "mcse"]].notna().all()
+    assert (oc["n"] <= N_SIMS).all() and (oc.loc[oc.metric == "p_any_claim", "n"] == N_SIMS).all()
 
     trials = pd.read_parquet(out / "trials.parquet")
     assert len(trials) == N_SIMS
     assert list(trials["trial"]) == list(range(N_SIMS))
     assert (trials["spec_hash"] == spec_hash).all()
+    per_arm = pd.read_parquet(out / "arms.parquet")
+    assert len(per_arm) == N_SIMS * len(ARMS)
+    assert list(per_arm["trial"]) == [t for t in range(N_SIMS) for _ in ARMS]
+    assert list(per_arm["arm"].astype(str)) == ARMS * N_SIMS
+    assert (per_arm["spec_hash"] == spec_hash).all()
+    # the tables agree: the mean patients per arm of oc.csv is the mean of arms.parquet's n
+    means = per_arm.groupby("arm", observed=True)["n"].mean()
+    for arm in ARMS:
+        assert arms.loc[arm, "mean_n"] == pytest.approx(means[arm], rel=1e-12)
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] is True
@@ -77,7 +99,7 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     assert {"platform_sim", "python", "numpy", "scipy", "pandas", "pydantic"} <= set(manifest["versions"])
     assert all(isinstance(v, str) and v for v in manifest["versions"].values())
     assert isinstance(manifest["command"], str) and manifest["command"].startswith("platform-sim")
-    assert set(manifest["files"]) == {"summary.csv", "trials.parquet", "design.yaml", "scenario.yaml",
+    assert set(manifest["files"]) == {"oc.csv", "trials.parquet", "arms.parquet", "design.yaml", "scenario.yaml",
                                       "populations/post_ici_nsclc.yaml"}
 
     # the printed arm table: every arm named, the control marked, value ± MCSE entries
@@ -86,8 +108,8 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     assert "docetaxel (control)" in table
     for arm in ARMS:
         assert arm in table
-    for metric in ("p_superior", "p_dropped", "mean_n", "alloc_share", "p_any_superior"):
-        assert metric in table
+    for metric in ("p_claimed", "p_dropped", "mean_n", "alloc_share", "p_any_claim"):
+        assert LABELS[metric] in table
     assert "±" in table
     assert result.stderr == ""
 
@@ -99,13 +121,12 @@ def test_same_seed_same_summary_and_workers_do_not_matter(first_run, tmp_path):
     other = invoke(*RUN, "--seed", 6, "--out", tmp_path / "other")
     for r in (again, two, other):
         assert r.exit_code == 0, r.stderr
-    reference = (out1 / "summary.csv").read_bytes()
-    assert (tmp_path / "again" / "summary.csv").read_bytes() == reference
-    assert (tmp_path / "two" / "summary.csv").read_bytes() == reference
-    pd.testing.assert_frame_equal(
-        pd.read_parquet(out1 / "trials.parquet"), pd.read_parquet(tmp_path / "two" / "trials.parquet")
-    )
-    assert (tmp_path / "other" / "summary.csv").read_bytes() != reference
+    reference = (out1 / "oc.csv").read_bytes()
+    assert (tmp_path / "again" / "oc.csv").read_bytes() == reference
+    assert (tmp_path / "two" / "oc.csv").read_bytes() == reference
+    for name in ("trials.parquet", "arms.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out1 / name), pd.read_parquet(tmp_path / "two" / name))
+    assert (tmp_path / "other" / "oc.csv").read_bytes() != reference
 
 
 def test_console_script_in_a_subprocess(first_run, tmp_path):
@@ -121,7 +142,7 @@ def test_console_script_in_a_subprocess(first_run, tmp_path):
     assert manifest["complete"] is True
     # the same numbers as the in-process run with the same arguments
     _, out1 = first_run
-    assert (tmp_path / "out" / "summary.csv").read_bytes() == (out1 / "summary.csv").read_bytes()
+    assert (tmp_path / "out" / "oc.csv").read_bytes() == (out1 / "oc.csv").read_bytes()
 
 
 # --------------------------------------------------------------------------- bad input
@@ -194,7 +215,7 @@ def test_failed_run_leaves_a_previous_run_untouched(tmp_path):
     ok = invoke("run", "--design", DESIGN, "--scenario", SCENARIO, "--n-sims", 30, "--quiet", "--out", out)
     assert ok.exit_code == 0, ok.stderr
     before = files_of(out)
-    assert set(before) == {"manifest.json", "summary.csv", "trials.parquet", "design.yaml", "scenario.yaml"}
+    assert set(before) == {"manifest.json", "oc.csv", "trials.parquet", "arms.parquet", "design.yaml", "scenario.yaml"}
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
 
     bad = invoke("run", "--design", "no_such_design", "--n-sims", 30, "--quiet", "--out", out)

@@ -84,6 +84,15 @@ def test_population_writes_tidy_tables_matching_the_configuration(population_run
     assert funnel["expected"].sum() == pytest.approx(1.0)
     assert funnel.loc["ineligible", "expected"] == pytest.approx(0.05)
     assert ((funnel["simulated"] - funnel["expected"]).abs() <= 4 * funnel["simulated_mcse"] + 1e-12).all()
+    # designs that need no biomarker result: no assay, so ineligibility is the only loss
+    assert funnel["expected_without_assay"].to_dict() == pytest.approx(
+        {"randomized": 0.95, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.05})
+    assert funnel.loc["screen_failure", "simulated_without_assay"] == 0
+    assert funnel.loc["lost_while_waiting", "simulated_without_assay"] == 0
+    gap = (funnel["simulated_without_assay"] - funnel["expected_without_assay"]).abs()
+    assert (gap <= 4 * funnel["simulated_without_assay_mcse"] + 1e-12).all()
+    # the same patients: ineligibility has its own random numbers, whether or not the assay runs
+    assert funnel.loc["ineligible", "simulated_without_assay"] == funnel.loc["ineligible", "simulated"]
 
     outcomes = pd.read_csv(out / "outcomes.csv")
     doc = outcomes[(outcomes.endpoint == "pfs") & (outcomes.treatment == "docetaxel") & (outcomes.characteristic == "all")].iloc[0]
@@ -104,6 +113,8 @@ def test_population_writes_tidy_tables_matching_the_configuration(population_run
     assert (patients["dcr12_docetaxel"] == (patients["pfs_docetaxel"] > weeks_in_months)).all()
     # every patient has one screening reason
     assert set(patients["screening"].unique()) <= {"randomized", "screen_failure", "lost_while_waiting", "ineligible"}
+    ineligible = patients["screening"] == "ineligible"
+    assert (patients["screening_without_assay"] == ineligible.map({True: "ineligible", False: "randomized"})).all()
 
 
 def test_population_rejects_a_bad_scenario_with_the_field_named(tmp_path):

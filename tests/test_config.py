@@ -23,19 +23,19 @@ from platform_sim.config import (
     Design,
     Problem,
     Scenario,
-    Spec,
     load_file,
     resolve,
     shipped_names,
-    validate_files,
 )
+from platform_sim.spec import Spec, validate_files
 
 ROOT = Path(__file__).resolve().parents[1]
 # The PIONeeR-like scenarios: one shared population (scenarios/populations/post_ici_nsclc.yaml),
 # the same endpoints and the same seven treatments, so every design runs on every scenario.
 PIONEER_SCENARIOS = [
     "pioneer_null", "pioneer_alternative", "s1800a_allcomer", "atm_ceralasertib", "stk11_keap1_ctla4",
-    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift",
+    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift", "allcomer_effect",
+    "stk11_keap1_only", "stk11_keap1_only_poor_assay", "mixed_portfolio",
 ]
 PAIRS = [("pioneer_rar", s) for s in PIONEER_SCENARIOS] + [("benchmark_four_arm", "benchmark_four_arm")]
 PIONEER_ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
@@ -127,7 +127,7 @@ def test_shipped_pairs_load_by_name_from_any_directory(design, scenario, tmp_pat
     assert resolve(design, "design").resolve() == (ROOT / "designs" / f"{design}.yaml").resolve()
     spec = Spec.load(design, scenario)
     assert spec.design.name == design and spec.scenario.name == scenario
-    assert len(spec.true_rates) == len(spec.design.arms) == 4
+    assert len(spec.compiled.rules.true_rates) == len(spec.design.arms) == 4
     assert validate_files([ROOT / "designs" / f"{design}.yaml", ROOT / "scenarios" / f"{scenario}.yaml"]) == []
 
 
@@ -253,7 +253,7 @@ def test_shipped_contents_as_read():
         spec = Spec.load("pioneer_rar", name)
         vp = spec.patients
         expected = truth(name, TREATMENTS)
-        assert spec.true_rates == pytest.approx([expected[a][1] for a in PIONEER_ARMS], abs=1e-9), name
+        assert spec.compiled.rules.true_rates == pytest.approx([expected[a][1] for a in PIONEER_ARMS], abs=1e-9), name
         for k, ep in enumerate(("pfs", "dcr12", "orr")):
             assert vp.truth(ep, TREATMENTS) == pytest.approx([expected[t][k] for t in TREATMENTS], abs=1e-6), (name, ep)
 
@@ -270,7 +270,7 @@ def test_shipped_contents_as_read():
     assert alt.design.looks.randomized_n == [60, 90, 120, 150, 180, 210, 240]
     assert alt.design.looks.followed == [40, 70, 100, 130, 160, 190, 240]
     bench = Spec.load("benchmark_four_arm", "benchmark_four_arm")
-    assert bench.true_rates == pytest.approx([0.25, 0.30, 0.22, 0.19], abs=1e-12)
+    assert bench.compiled.rules.true_rates == pytest.approx([0.25, 0.30, 0.22, 0.19], abs=1e-12)
     assert bench.design.looks.followed == bench.design.looks.randomized_n  # no followed_n: all followed
 
 

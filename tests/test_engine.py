@@ -13,7 +13,6 @@ exact values, the standard errors computed from the exact probabilities.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from scipy import integrate, stats
 
 from platform_sim.allocation import allocation_probabilities
 from platform_sim.compiled import CompiledDesign
-from platform_sim.config import Spec
 from platform_sim.results import (
     ACTIVE,
     CONTROL,
@@ -36,13 +34,41 @@ from platform_sim.results import (
     SUPERIOR,
     TrialResults,
 )
-from platform_sim.runner import run
+from platform_sim.runner import run as run_trials
+from platform_sim.spec import Spec
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
 EP = "y"  # endpoint name of the designs built here
 DROPPED = (INFERIOR, FUTILE, EQUIVALENT)
 # alloc_history is stored as float32: a value v <= 1 is off by at most 2**-24 from the float64 it came from
 F32 = 2.0**-24
+
+
+# --------------------------------------------------------------------------- results of designs with looks
+
+
+class LookView:
+    """The per-arm view of a design with looks' results (one subgroup, all patients): the common
+    fields and the family's extras under the names the interim loop uses."""
+
+    def __init__(self, res: TrialResults):
+        self.common = res
+        self.n, self.responders = res.n_by_arm, res.events_by_arm
+        self.status, self.stop_reason = res.status, res.stop_reason
+        self.declared_superior = res.claimed_any
+        self.post_mean = res.estimates["rate"][:, :, 0]
+        for name in ("n_followed", "status_look", "declared_look", "post_lower", "post_upper", "prob_best",
+                     "final_alloc", "alloc_history", "stop_look", "final_control"):
+            setattr(self, name, res.extras[name])
+
+    @property
+    def n_trials(self) -> int:
+        return self.common.n_trials
+
+
+def run(spec: Spec, n_sims: int, seed: int, **kw) -> LookView:
+    """``runner.run`` seen through :class:`LookView`."""
+    return LookView(run_trials(spec, n_sims, seed, **kw))
 
 
 # --------------------------------------------------------------------------- building specs
@@ -335,13 +361,11 @@ def small_adaptive_spec(build_spec):
 
 
 def assert_results_equal(r1: TrialResults, r2: TrialResults) -> None:
-    for f in fields(TrialResults):
-        a, b = getattr(r1, f.name), getattr(r2, f.name)
-        if a is None or b is None:
-            assert a is None and b is None, f.name
-            continue
-        assert a.dtype == b.dtype, f.name
-        assert_array_equal(a, b, err_msg=f.name)  # NaNs compare equal here
+    a1, a2 = r1.common.to_arrays(), r2.common.to_arrays()
+    assert a1.keys() == a2.keys()
+    for name in a1:
+        assert a1[name].dtype == a2[name].dtype, name
+        assert_array_equal(a1[name], a2[name], err_msg=name)  # NaNs compare equal here
 
 
 def test_results_do_not_depend_on_workers_and_do_on_seed(small_adaptive_spec):
@@ -363,9 +387,7 @@ def test_trials_depend_only_on_the_seed_and_their_index(small_adaptive_spec):
     spec = small_adaptive_spec
     full = run(spec, 1000, seed=11, chunk_size=250)
     head = run(spec, 500, seed=11, chunk_size=250)
-    first = TrialResults(**{f.name: None if getattr(full, f.name) is None else getattr(full, f.name)[:500]
-                            for f in fields(TrialResults)})
-    assert_results_equal(first, head)
+    assert_results_equal(LookView(full.common.take(slice(0, 500))), head)
     for chunk_size in (1, 7, 500):
         assert_results_equal(run(spec, 500, seed=11, chunk_size=chunk_size), head)
     other = run(spec, 500, seed=12, chunk_size=250)
@@ -375,7 +397,7 @@ def test_trials_depend_only_on_the_seed_and_their_index(small_adaptive_spec):
 # --------------------------------------------------------------------------- 5. invariants
 
 
-def _dropped_by_look(res: TrialResults, n_looks: int) -> np.ndarray:
+def _dropped_by_look(res: LookView, n_looks: int) -> np.ndarray:
     """(T, J, K): arm dropped (inferior, futile, equivalent) at or before look j."""
     dropped = np.isin(res.status, DROPPED)
     looks = np.arange(n_looks)[None, :, None]
@@ -394,8 +416,8 @@ def _control_share(cd: CompiledDesign, n_other: np.ndarray) -> np.ndarray | None
     return share
 
 
-def check_invariants(spec: Spec, res: TrialResults) -> None:
-    cd = CompiledDesign.from_spec(spec)
+def check_invariants(spec: Spec, res: LookView) -> None:
+    cd = spec.compiled.rules
     t, k = res.n.shape
     j_looks = cd.n_looks
     assert k == cd.n_arms and res.alloc_history.shape == (t, j_looks, k)
@@ -656,7 +678,7 @@ def test_allocation_limits_hold_when_an_arm_hits_its_maximum_and_others_their_mi
                        "min_allocation": 0.1, "max_allocation": 0.5},
         superiority=0.99, inferiority=0.02,
     )
-    cd = CompiledDesign.from_spec(build_spec(design, make_scenario({a: 0.3 for a in ARMS4})))
+    cd = build_spec(design, make_scenario({a: 0.3 for a in ARMS4})).compiled.rules
     pb = np.array([[0.97, 0.01, 0.01, 0.01]])
     everyone = np.ones((1, 4), dtype=bool)
     probs = allocation_probabilities(cd, 0, pb, everyone, everyone, np.array([-1]))

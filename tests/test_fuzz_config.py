@@ -62,9 +62,10 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Design, Scenario, Spec
+from platform_sim.config import ConfigError, Design, Scenario
 from platform_sim.config.population import Population
 from platform_sim.runner import run
+from platform_sim.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGNS = sorted(p.stem for p in (ROOT / "designs").glob("*.yaml"))
@@ -593,7 +594,7 @@ def _check_runs(design, scenario, edits) -> bool:
         raise Failure("traceback", f"{design} on {scenario}: simulating raised {type(exc).__name__}: "
                                    f"{str(exc)[:300]}\nedits: {edits}\n{tb[-4000:]}") from None
     assert results.n_trials == n, edits
-    prob = np.asarray(getattr(results, "prob_best", np.zeros(1)), dtype=float)
+    prob = np.asarray(results.extras.get("prob_best", np.zeros(1)), dtype=float)
     assert not (prob[np.isfinite(prob)] < 0).any() and not (prob[np.isfinite(prob)] > 1 + 1e-9).any(), edits
     return True
 

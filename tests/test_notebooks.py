@@ -57,7 +57,7 @@ def test_allcomer_vs_biomarker(tmp_path, monkeypatch):
     assert _images(nb) >= 2
     text = _text(nb)
     assert "6 designs x 6 scenarios x 40 trials" in text
-    assert "p_declared_effective" in text
+    assert "p_claimed" in text
 
 
 def test_single_trial_bayes(tmp_path, monkeypatch):

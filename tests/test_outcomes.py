@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.outcomes import VirtualPatients
 from platform_sim.population import RANDOMIZED
 from platform_sim.runner import run_chunk
+from platform_sim.spec import Spec
 from platform_sim.streams import Streams
 
 Z = 4.0  # tolerance in Monte Carlo standard errors
@@ -533,7 +534,8 @@ def design(arms, looks, randomization=None, name="d") -> dict:
 def test_designs_on_the_same_seed_randomize_the_same_patients():
     """Two designs whose arms all give docetaxel: whatever the allocation, the number of responders
     in a trial is the number among its first n randomizable patients, as VirtualPatients.enrol
-    draws them from the trial's own streams."""
+    draws them from the trial's own streams (designs with looks wait for no biomarker result: the
+    randomizable patients are the eligible ones)."""
     sc = parse_scenario(scenario())
     one = Spec.from_models(parse_design(design([("A", "docetaxel"), ("B", "docetaxel")], [200])), sc)
     two = Spec.from_models(parse_design(design(
@@ -541,17 +543,17 @@ def test_designs_on_the_same_seed_randomize_the_same_patients():
         randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0}, name="d2")), sc)
     n_trials = 40
     ss = Streams(2024).for_trials(np.arange(100, 100 + n_trials))
-    reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"])
+    reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"], biomarker_result=False)
     cum = np.cumsum(reference.outcomes[..., 0], axis=1)
     rows = np.arange(n_trials)
     for spec in (one, two):
         res = run_chunk(spec, ss)
-        n = res.n.sum(axis=1)
+        n = res.n_randomized
         assert (n > 0).all()
-        np.testing.assert_array_equal(res.responders.sum(axis=1), cum[rows, n - 1])
+        np.testing.assert_array_equal(res.events.sum(axis=(1, 2)), cum[rows, n - 1])
         np.testing.assert_array_equal(res.n_screened, reference.screened_index[rows, n - 1] + 1)
     # the identity is not trivial: adaptive allocation spreads the patients unevenly over the arms
-    assert (res.n.max(axis=1) - res.n.min(axis=1) > 50).any()
+    assert (res.n_by_arm.max(axis=1) - res.n_by_arm.min(axis=1) > 50).any()
 
 
 def test_run_chunk_gives_every_design_the_same_patients(monkeypatch):

@@ -21,6 +21,7 @@ from scipy import integrate, stats
 
 from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_scenario
+from platform_sim.config.population import expected_randomizable
 from platform_sim.population import (
     BLOCK,
     INELIGIBLE,
@@ -30,6 +31,7 @@ from platform_sim.population import (
     SCREEN_FAILURE,
     PopulationModel,
     expected_funnel,
+    screening_paths,
 )
 from platform_sim.streams import Streams
 
@@ -541,6 +543,39 @@ def test_funnel_without_screening_tests():
     assert (c.wait_days == 0).all()
     assert_binomial((c.reason == INELIGIBLE).sum(), c.reason.size, 0.2, "ineligible")
     np.testing.assert_array_equal(c.observed, c.profile)  # clinical characteristics are known
+
+
+def test_funnel_of_a_design_that_needs_no_biomarker_result(pm):
+    """No assay: nobody fails it, waits for it or is lost waiting; ineligibility is the only loss, and
+    the screened patients, their profiles and their eligibility are those of the assay funnel."""
+    pop = model_of(POPULATION).config
+    p_inel = POPULATION["screening"]["ineligible"]
+    assert expected_funnel(pop, biomarker_result=False) == pytest.approx(
+        {"randomized": 1 - p_inel, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": p_inel}, abs=1e-15)
+    assert screening_paths(pop, biomarker_result=False) == pytest.approx({"none": 1 - p_inel}, abs=1e-15)
+    # the exact accrual integral is the same; only the share passing screening changes
+    for months in (3.0, 6.0, 20.0):
+        with_assay = expected_randomizable(pop, months) / expected_funnel(pop)["randomized"]
+        assert expected_randomizable(pop, months, biomarker_result=False) == pytest.approx(with_assay * (1 - p_inel),
+                                                                                            rel=1e-12)
+    ts = Streams(44).for_trials(np.arange(200))
+    with_assay = pm.cohort(ts, 2048)
+    without = pm.cohort(ts, 2048, biomarker_result=False)
+    np.testing.assert_array_equal(without.arrival, with_assay.arrival)
+    np.testing.assert_array_equal(without.profile, with_assay.profile)
+    np.testing.assert_array_equal(without.reason == INELIGIBLE, with_assay.reason == INELIGIBLE)
+    assert set(np.unique(without.reason)) == {RANDOMIZED, INELIGIBLE}
+    assert (without.wait_days == 0).all()
+    np.testing.assert_array_equal(without.randomized_at, without.arrival)
+    assert_binomial((without.reason == INELIGIBLE).sum(), without.reason.size, p_inel, "ineligible")
+    # assayed markers (and what is derived from them alone) are not reported; clinical ones are known
+    obs, true = columns(pm, without.observed), columns(pm, without.profile)
+    for m in ("kras", "stk11", "pdl1", "kl"):
+        assert (obs[m] == MISSING).all(), m
+    np.testing.assert_array_equal(obs["histology"], true["histology"])
+    # a derived marker is still decided where the known conditions decide it: squamous is never ns_pos
+    squamous = true["histology"] == 1
+    assert (obs["ns_pos"][squamous] == 0).all() and (obs["ns_pos"][~squamous] == MISSING).all()
 
 
 def test_loss_probability_increases_with_waiting_time(pm):

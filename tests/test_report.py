@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from platform_sim import oc
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.report.figures import running_mean_se
 from platform_sim.report.html import pm
 from platform_sim.rundir import load_results, load_run
+from platform_sim.spec import Spec
 
 N_SIMS = 200
 SMALL = ["--n-sims", N_SIMS, "--chunk-size", 100, "--quiet"]
@@ -80,6 +82,29 @@ def check_page(path, sections: list[str], figure_sections: list[str]) -> ET.Elem
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text)
     assert "<script" not in text and "@import" not in text and "url(" not in text
     return tree
+
+
+def read_oc(path: Path) -> pd.DataFrame:
+    """A run's oc.csv, with the empty arm and subgroup of trial-level rows as empty strings."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return table.fillna({"arm": "", "subgroup": ""})
+
+
+def same_results(a, b) -> None:
+    """Two TrialResults hold the same names and exactly the same arrays (dtype and values)."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), f.name
+        elif isinstance(x, dict):
+            assert list(x) == list(y), f.name
+            for k, v in x.items():
+                if isinstance(v, np.ndarray):
+                    assert v.dtype == y[k].dtype and np.array_equal(v, y[k], equal_nan=True), (f.name, k)
+                else:
+                    assert v == y[k], (f.name, k)
+        else:
+            assert x == y, f.name
 
 
 def table_text(tree, caption_start: str) -> list[list[str]]:
@@ -141,7 +166,7 @@ def test_look_based_report(rar_run):
     page = rar_run / "report.html"
     manifest = json.loads((rar_run / "manifest.json").read_text())
     assert manifest["kind"] == "run" and "report.html" in manifest["files"]
-    assert {"design.yaml", "scenario.yaml", "summary.csv", "trials.parquet"} <= set(manifest["files"])
+    assert {"design.yaml", "scenario.yaml", "oc.csv", "trials.parquet", "arms.parquet"} <= set(manifest["files"])
     assert manifest["records"] and manifest["segments"] == [manifest["n_sims"]]
     tree = check_page(page, RUN_SECTIONS, RUN_FIGURES)
     text = "".join(tree.itertext())
@@ -151,18 +176,21 @@ def test_look_based_report(rar_run):
     assert "Interim analyses (looks)" in text and "Beta(1, 1)" in text
     for value in (spec.spec_hash, manifest["command"], manifest["created"], "seed", "chunk size"):
         assert str(value) in text
-    # the operating characteristics are shown as value ± MCSE and agree with summary.csv
-    summary = pd.read_csv(rar_run / "summary.csv")
-    trial = summary[summary.level == "trial"].iloc[0]
-    rows = {r[0]: r[1] for r in table_text(tree, "Operating characteristics of the trial")[1:]}
-    assert rows["power"] == pm(trial.power, trial.power_mcse, 3)
-    assert rows["mean_n_total"] == pm(trial.mean_n_total, trial.mean_n_total_mcse, 1)
+    # the operating characteristics are shown as value ± MCSE and agree with oc.csv
+    table = read_oc(rar_run / "oc.csv")
+    trial = oc.trial_table(table)
+    rows = {r[1]: r[2] for r in table_text(tree, "Operating characteristics of the trial")[1:]}  # by metric code
+    assert rows["power"] == pm(trial.at["power", "value"], trial.at["power", "mcse"], 3)
+    assert rows["mean_n_randomized"] == pm(trial.at["mean_n_randomized", "value"],
+                                           trial.at["mean_n_randomized", "mcse"], 1)
     arms = table_text(tree, "Operating characteristics by arm")
-    assert arms[0][1:] == spec.design.arm_names
-    p_sup = next(r for r in arms if r[0] == "p_superior")
-    by_arm = summary[summary.level == "arm"].set_index("arm")
-    assert p_sup[1:] == [pm(by_arm.at[a, "p_superior"], by_arm.at[a, "p_superior_mcse"], 3)
-                         for a in spec.design.arm_names]
+    names, control = spec.design.arm_names, spec.design.control
+    assert arms[0][1:] == [f"{a} (control)" if a == control else a for a in names]
+    claimed = next(r for r in arms if r[0] == "P(claimed effective)")
+    by_arm = oc.arm_table(table, spec.truth)
+    assert claimed[1:] == ["" if a == control else pm(by_arm.at[a, "p_claimed"], by_arm.at[a, "p_claimed_mcse"], 3)
+                           for a in names]
+    assert any(cell for cell in claimed[1:])
 
 
 def test_report_command_recreates_the_same_page(rar_run, tmp_path):
@@ -175,24 +203,22 @@ def test_report_command_recreates_the_same_page(rar_run, tmp_path):
 
 
 def test_run_directory_round_trip(rar_run):
-    """results.npz holds every field exactly, and the tables recomputed from it equal the CSV files."""
-    from platform_sim import metrics
+    """The chunks' records hold every field exactly, and the tables recomputed from them equal the files."""
     from platform_sim.runner import run
 
     rd = load_run(rar_run)
     assert rd.spec.spec_hash == rd.manifest["spec_hash"]
     again = run(Spec.load("pioneer_rar", "pioneer_alternative"), N_SIMS, 3, chunk_size=100)
-    for f in dataclasses.fields(again):
-        a, b = getattr(again, f.name), getattr(rd.results, f.name)
-        if a is None:
-            assert b is None, f.name
-        else:
-            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), f.name
-    summary = metrics.summary_frame(rd.results, rd.spec)
-    saved = rd.tables["summary.csv"].drop(columns="spec_hash")
-    saved["arm"] = saved["arm"].fillna("")  # the trial row has no arm
-    pd.testing.assert_frame_equal(summary.reset_index(drop=True), saved, check_dtype=False, check_exact=False,
+    same_results(again, rd.results)
+    table = oc.frame(oc.summarize(rd.results, rd.spec.truth))
+    saved = rd.tables["oc.csv"].drop(columns="spec_hash").fillna({"arm": "", "subgroup": ""})
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), saved, check_dtype=False, check_exact=False,
                                   rtol=1e-12)
+    # the per-trial tables are the records' own
+    pd.testing.assert_frame_equal(pd.read_parquet(rar_run / "trials.parquet").drop(columns="spec_hash"),
+                                  rd.results.trial_frame(), check_categorical=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(rar_run / "arms.parquet").drop(columns="spec_hash"),
+                                  rd.results.arm_frame(), check_categorical=False)
     # the copies are byte for byte the files the run loaded
     for kind in ("design", "scenario"):
         assert (rar_run / f"{kind}.yaml").read_bytes() == Path(rd.manifest[kind]["file"]).read_bytes()
@@ -201,39 +227,40 @@ def test_run_directory_round_trip(rar_run):
 def test_stratified_report(stratified_run):
     tree = check_page(stratified_run / "report.html", RUN_SECTIONS, RUN_FIGURES)
     text = "".join(tree.itertext())
-    assert "Sub-studies" in text and "Truth by arm and stratum" in text
-    rows = table_text(tree, "Operating characteristics by arm and stratum")
-    strata = pd.read_csv(stratified_run / "strata.csv")
-    strata = strata[strata.eligible & (strata.role != "control")]
-    shown = {(r[0], r[1]): r[4] for r in rows[1:]}
-    assert len(strata) > 0
-    for r in strata.itertuples():
-        assert shown[r.stratum, r.arm] == pm(r.p_declared_effective, r.p_declared_effective_mcse, 3)
-    # stratified results (the nested StrataResults) survive the round trip
+    assert "Sub-studies" in text and "The truth by arm and subgroup" in text
+    rows = table_text(tree, "Operating characteristics by arm and subgroup")
+    assert rows[0][:5] == ["subgroup", "share", "arm", "truth", "P(claimed effective)"]
     rd = load_run(stratified_run)
-    assert rd.results.strata is not None and rd.results.strata.names == ("atm", "stk11_keap1", "trop2_nmr",
-                                                                         "non_match")
+    truth = rd.spec.truth.frame()
+    judged = truth[~truth.role.isin(["control", "not in subgroup"])]
+    sub = oc.subgroup_table(read_oc(stratified_run / "oc.csv"), rd.spec.truth)
+    shown = {(r[0], r[2]): r[4] for r in rows[1:]}
+    assert len(judged) > 0
+    for r in judged.itertuples():
+        assert shown[r.subgroup, r.arm] == pm(sub.at[(r.arm, r.subgroup), "p_claimed"],
+                                              sub.at[(r.arm, r.subgroup), "p_claimed_mcse"], 3)
+    # stratified results (per stratum) survive the round trip
+    strata = ("atm", "stk11_keap1", "trop2_nmr", "non_match")
+    assert rd.results.strata == strata and rd.results.subgroups == strata
+    assert rd.results.n.shape == (N_SIMS, len(rd.spec.design.arms), len(strata))
 
 
 def test_platform_report(platform_run):
-    from platform_sim import platform_metrics
-    from platform_sim.report.build import _platform_trial_values
-
     rd = platform_run
     tree = check_page(rd.path / "report.html", RUN_SECTIONS, RUN_FIGURES)
     text = "".join(tree.itertext())
     assert "Graduation signatures" in text and "available from (month)" in text
-    assert "Gamma(1, 4) on the monthly hazard" in text and "True effect of each experimental arm" in text
-    # the platform table shown is platform_metrics.trial_table, computed from values already at hand
-    values = platform_metrics.trial_values(rd.results, rd.spec)
-    expected = platform_metrics.trial_table(rd.results, rd.spec)
-    got = _platform_trial_values(values)
-    assert list(got) == list(expected.index)
-    for metric, (value, mcse) in got.items():
-        np.testing.assert_allclose([value, mcse], expected.loc[metric, ["value", "mcse"]].to_numpy(float),
-                                   rtol=1e-12, equal_nan=True)
-    rows = {r[0]: r[1] for r in table_text(tree, "Operating characteristics of the platform")[1:]}
-    assert rows["n_randomized"] == pm(expected.at["n_randomized", "value"], expected.at["n_randomized", "mcse"], 1)
+    assert "Gamma(1, 4) on the monthly hazard" in text and "The truth by arm and subgroup" in text
+    assert "effect (log hazard ratio)" in text
+    # the trial table shown is oc.trial_table of the platform's results: every finite metric, in order
+    expected = oc.trial_table(oc.frame(oc.summarize(rd.results, rd.spec.truth)))
+    expected = expected[np.isfinite(expected["value"])]
+    rows = table_text(tree, "Operating characteristics of the trial")[1:]
+    assert [r[1] for r in rows] == list(expected.index)
+    digits = {"p_any_claim": 3, "fwer": 3, "mean_n_randomized": 1, "duration_months": 1}
+    shown = {r[1]: r[2] for r in rows}
+    for metric, d in digits.items():
+        assert shown[metric] == pm(expected.at[metric, "value"], expected.at[metric, "mcse"], d), metric
 
 
 # --------------------------------------------------------------------------- compare report
@@ -312,19 +339,28 @@ def test_results_file_errors_are_clear(tmp_path):
     bad.write_bytes(b"not a zip file")
     with pytest.raises(ConfigError, match="cannot read the results file"):
         load_results(bad)
-    np.savez(bad, __class__=np.array("TrialResults"), n=np.zeros((2, 2)))
-    with pytest.raises(ConfigError, match="responders: missing field"):
+    np.savez(bad, n=np.zeros((2, 2)))
+    with pytest.raises(ConfigError, match="__meta__: missing from the results file"):
+        load_results(bad)
+    # a file with its names but without one of its arrays names the array
+    from platform_sim.rundir import save_results
+    from platform_sim.runner import run
+
+    good = tmp_path / "good.npz"
+    save_results(good, run(Spec.load("pioneer_rar", "pioneer_alternative"), 3, 1))
+    with np.load(good) as data:
+        arrays = {k: data[k] for k in data.files if k != "events"}
+    np.savez(bad, **arrays)
+    with pytest.raises(ConfigError, match="events: missing from the results file"):
         load_results(bad)
 
 
 def test_save_results_is_exact_for_platform_results(platform_run):
     rd = platform_run
-    again, arms = load_results(rd.path / "results.npz")
-    assert type(again).__name__ == "PlatformResults" and arms == rd.spec.design.arm_names
-    for f in dataclasses.fields(again):
-        a, b = getattr(again, f.name), getattr(rd.results, f.name)
-        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), f.name
-    assert again.n_period.shape[:1] == (30,)
+    again = load_results(rd.path / "results.npz")
+    assert list(again.arms) == rd.spec.design.arm_names
+    same_results(again, rd.results)
+    assert again.extras["n_period"].shape[:1] == (30,)
     assert (rd.path / "populations" / "post_ici_nsclc.yaml").is_file()
 
 

@@ -20,10 +20,11 @@ import yaml
 from click.testing import CliRunner
 
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.config.load import MAX_YAML_BYTES, MAX_YAML_VALUES, parse_design
 from platform_sim.results import EQUIVALENT, INELIGIBLE, INFERIOR
 from platform_sim.runner import run
+from platform_sim.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +73,7 @@ def test_arm_dropped_as_equivalent_in_every_stratum_is_equivalent_in_the_pooled_
     }
     spec = build_spec(design, shipped("scenario", "pioneer_alternative"))
     results = run(spec, 40, seed=3)
-    per_stratum = results.strata.status[:, :, 1]
+    per_stratum = results.extras["stratum_status"][:, 1, :]  # (trial, stratum) of the second arm
     everywhere = ((per_stratum == EQUIVALENT) | (per_stratum == INELIGIBLE)).all(axis=1) & (
         per_stratum == EQUIVALENT).any(axis=1)
     assert everywhere.sum() >= 30, per_stratum  # the case under test happens in most trials
@@ -388,9 +389,9 @@ def test_spec_load_builds_the_population_and_strata_once(monkeypatch):
         for key in counts:
             counts[key] = 0
         spec = Spec.load(design, "pioneer_alternative")
-        _ = spec.patients, spec.strata, spec.true_rates
+        _ = spec.patients, spec.compiled, spec.truth
         assert counts == {"population": 1, "patients": 1, "strata": 1}, (design, counts)
-        assert spec.strata.classifier is not None and spec.patients.population is not None
+        assert spec.compiled.plan.classifier is not None and spec.patients.population is not None
 
 
 # --------------------------------------------------------------------------- output directories
@@ -401,10 +402,10 @@ RUN = ["run", "--design", "pioneer_rar", "--scenario", "pioneer_alternative", "-
 
 
 def test_out_refuses_a_directory_holding_the_users_own_files(tmp_path):
-    """--out pointed at an existing folder silently overwrote the user's own summary.csv and design.yaml."""
+    """--out pointed at an existing folder silently overwrote the user's own oc.csv and design.yaml."""
     out = tmp_path / "mine"
     out.mkdir()
-    own = {"summary.csv": b"my,own\n1,2\n", "design.yaml": b"# my notes\n", "notes.txt": b"keep\n"}
+    own = {"oc.csv": b"my,own\n1,2\n", "design.yaml": b"# my notes\n", "notes.txt": b"keep\n"}
     for name, data in own.items():
         (out / name).write_bytes(data)
     for args in (RUN + ["--out", out], ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative",
@@ -419,12 +420,12 @@ def test_out_refuses_a_directory_holding_the_users_own_files(tmp_path):
 def test_out_rewrites_its_own_output_and_nothing_else(tmp_path):
     out = tmp_path / "run"
     assert invoke(*RUN, "--out", out).exit_code == 0
-    first = (out / "summary.csv").read_bytes()
+    first = (out / "oc.csv").read_bytes()
     (out / "notes.txt").write_text("the user's notes\n")
     (out / "chunks" / "readme.txt").write_text("also the user's\n")
     result = invoke(*RUN, "--seed", 2, "--out", out)  # a new run into the same directory replaces its own files
     assert result.exit_code == 0, result.output
-    assert (out / "summary.csv").read_bytes() != first
+    assert (out / "oc.csv").read_bytes() != first
     assert (out / "notes.txt").read_text() == "the user's notes\n"
     assert (out / "chunks" / "readme.txt").read_text() == "also the user's\n"
     # the output of another command is not this command's to replace

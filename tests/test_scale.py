@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -20,9 +21,9 @@ from click.testing import CliRunner
 from platform_sim.backends import Backend, DaskBackend, LocalProcesses
 from platform_sim.checkpoint import Checkpoint
 from platform_sim.cli import main
-from platform_sim.config import Spec
-from platform_sim.rundir import load_run
+from platform_sim.rundir import TABLE_FILES, load_run
 from platform_sim.runner import plan_chunks, run, stream, summarizer
+from platform_sim.spec import Spec
 
 CASES = [("pioneer_rar", "pioneer_alternative", 240, 40),
          ("battle_stratified_rar", "stk11_keap1_ctla4", 60, 20),
@@ -38,19 +39,28 @@ def _outputs(spec, n, chunk, backend):
     return outs
 
 
+def _same_results(a, b):
+    """Two TrialResults hold the same names and bit-identical arrays (dtype and values)."""
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, dict):
+            assert list(x) == list(y), f.name
+            pairs = [(f"{f.name}.{k}", v, y[k]) for k, v in x.items()]
+        else:
+            pairs = [(f.name, x, y)]
+        for name, u, v in pairs:
+            if isinstance(u, np.ndarray):
+                assert u.dtype == v.dtype, name
+                np.testing.assert_array_equal(u, v, err_msg=name)
+            else:
+                assert u == v, name
+
+
 def _same_outputs(a, b):
     assert [o.chunk for o in a] == [o.chunk for o in b]
     for x, y in zip(a, b):
         assert x.summary.to_json() == y.summary.to_json()
-        for name, value in vars(x.results).items():
-            other = getattr(y.results, name)
-            if value is None or name == "strata":
-                assert (value is None) == (other is None)
-                if value is not None:
-                    for f, v in vars(value).items():
-                        np.testing.assert_array_equal(v, getattr(other, f), err_msg=f"strata.{f}")
-                continue
-            np.testing.assert_array_equal(value, other, err_msg=name)
+        _same_results(x.results, y.results)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +91,7 @@ def test_dask_workers_import_no_pymc(dask_backend):
 
 def test_a_simulation_process_imports_no_pymc():
     code = ("import sys, numpy as np\n"
-            "from platform_sim.config import Spec\n"
+            "from platform_sim.spec import Spec\n"
             "from platform_sim.runner import run_chunk\n"
             "from platform_sim.streams import Streams\n"
             "for d, s in [('pioneer_rar', 'pioneer_alternative'), ('hierarchical_borrowing', 'trop2_adc'),\n"
@@ -96,9 +106,7 @@ def test_run_equals_stream_and_the_number_of_workers_does_not_matter():
     spec = Spec.load("pioneer_rar", "pioneer_alternative")
     one = run(spec, 90, seed=3, chunk_size=30)
     two = run(spec, 90, seed=3, workers=2, chunk_size=30)
-    for name, value in vars(one).items():
-        if value is not None:
-            np.testing.assert_array_equal(value, getattr(two, name))
+    _same_results(one, two)
 
 
 # --------------------------------------------------------------------------- output directories
@@ -116,8 +124,52 @@ def reference(tmp_path_factory):
 
 
 def _same_run(a: Path, b: Path) -> None:
-    assert (a / "summary.csv").read_bytes() == (b / "summary.csv").read_bytes()
-    pd.testing.assert_frame_equal(pd.read_parquet(a / "trials.parquet"), pd.read_parquet(b / "trials.parquet"))
+    assert (a / "oc.csv").read_bytes() == (b / "oc.csv").read_bytes()
+    for name in ("trials.parquet", "arms.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / name), pd.read_parquet(b / name))
+
+
+# one design of each family: with looks, stratified, platform over calendar time
+FAMILY_DESIGNS = ["pioneer_rar", "lungmap_umbrella", "pioneer_platform"]
+
+
+@pytest.mark.parametrize("design", FAMILY_DESIGNS)
+def test_chunk_size_and_workers_do_not_change_the_run_directory(design, tmp_path, monkeypatch):
+    """A trial's numbers depend only on (seed, trial index) and the summaries are exact, so oc.csv is
+    byte-identical for any --chunk-size (1: one chunk per trial; 7: chunks of 7, 7, 7 and 2 trials; 500:
+    the whole run in one chunk) with one or two workers, and the per-trial tables hold the same rows.
+    (Chunks cutting a block of exactly summed values are tested in test_summary.py.)"""
+    from platform_sim import cli
+
+    n = 23
+    specs = {}
+    load = Spec.load
+
+    def load_once(design_, scenario_):  # the exact truth of a platform takes seconds: load each spec once
+        key = (str(design_), str(scenario_))
+        if key not in specs:
+            specs[key] = load(design_, scenario_)
+        return specs[key]
+
+    monkeypatch.setattr(cli.Spec, "load", staticmethod(load_once))
+    runs = {}
+    for chunk in (500, 7, 1):
+        for workers in (1, 2):
+            out = tmp_path / f"c{chunk}_w{workers}"
+            result = invoke("run", "--design", design, "--scenario", "pioneer_alternative", "--seed", 13,
+                            "--n-sims", n, "--chunk-size", chunk, "--workers", workers, "--quiet", "--out", out)
+            assert result.exit_code == 0, result.output
+            assert json.loads((out / "manifest.json").read_text())["chunk_size"] == chunk
+            runs[chunk, workers] = out
+    assert len(specs) == 1
+    reference = runs[500, 1]
+    table = pd.read_csv(reference / "oc.csv")
+    assert (table.loc[table.metric == "p_any_claim", "n"] == n).all()
+    for key, out in runs.items():
+        assert (out / "oc.csv").read_bytes() == (reference / "oc.csv").read_bytes(), key
+        for name in ("trials.parquet", "arms.parquet"):
+            pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(reference / name),
+                                          obj=f"{name} {key}")
 
 
 def test_run_directory_is_written_chunk_by_chunk(reference):
@@ -132,9 +184,13 @@ def test_run_directory_is_written_chunk_by_chunk(reference):
 
 
 def test_backends_write_the_same_directory(reference, tmp_path):
-    for extra in (["--workers", "2"], ["--backend", "dask", "--workers", "2"]):
-        out = tmp_path / "_".join(extra).strip("-")
-        result = invoke("run", *ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out, *extra)
+    """Other backends, and other chunks (500, 500, 200 trials: cut elsewhere than the reference's
+    chunks of 50 through the blocks of exactly summed values), write the same tables."""
+    for extra in (["--chunk-size", "50", "--workers", "2"],
+                  ["--chunk-size", "50", "--backend", "dask", "--workers", "2"],
+                  ["--chunk-size", "500", "--workers", "2"]):
+        out = tmp_path / "_".join(extra).replace("-", "")
+        result = invoke("run", *ARGS, "--n-sims", 1200, "--out", out, *extra)
         assert result.exit_code == 0, result.output
         _same_run(reference, out)
 
@@ -203,8 +259,8 @@ def _resume_and_compare(reference: Path, out: Path, fault: str | None = None, in
     assert f"in {done} chunks already done" in result.output
     _same_run(reference, out)
     if fault:
-        record_fault(fault, injected, f"{done} of 24 chunks kept; --resume gave byte-identical summary.csv and "
-                                      "trials.parquet")
+        record_fault(fault, injected, f"{done} of 24 chunks kept; --resume gave byte-identical oc.csv and the "
+                                      "same trials.parquet and arms.parquet")
 
 
 # --------------------------------------------------------------------------- the fault census
@@ -327,7 +383,7 @@ def interrupted(reference, tmp_path):
         for suffix in (".json", ".npz"):
             (out / "chunks" / f"{i:06d}{suffix}").unlink()
             manifest["checksums"].pop(f"chunks/{i:06d}{suffix}")
-    for name in ("summary.csv", "trials.parquet"):
+    for name in TABLE_FILES:
         (out / name).unlink()
     manifest["complete"] = False
     manifest["files"] = [f for f in manifest["files"] if f.endswith(".yaml")]
@@ -491,8 +547,9 @@ def test_no_records_keeps_only_the_summaries(reference, tmp_path):
     out = tmp_path / "lean"
     result = invoke("run", *ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out, "--no-records")
     assert result.exit_code == 0, result.output
-    assert (out / "summary.csv").read_bytes() == (reference / "summary.csv").read_bytes()
-    assert not (out / "trials.parquet").exists() and not list((out / "chunks").glob("*.npz"))
+    assert (out / "oc.csv").read_bytes() == (reference / "oc.csv").read_bytes()
+    assert not (out / "trials.parquet").exists() and not (out / "arms.parquet").exists()
+    assert not list((out / "chunks").glob("*.npz"))
     result = invoke("report", out)
     assert result.exit_code == 2 and "no per-trial records" in result.output
     result = invoke("run", *ARGS, "--out", out, "--no-records", "--report")
@@ -512,15 +569,21 @@ def test_trial_replays_a_trial_of_a_grown_run(tmp_path):
     assert invoke("run", *ARGS, "--n-sims", 130, "--chunk-size", 50, "--out", out).exit_code == 0
     assert invoke("run", "--out", out, "--grow", 100, "--quiet").exit_code == 0
     trials = pd.read_parquet(out / "trials.parquet").set_index("trial")
+    arms = pd.read_parquet(out / "arms.parquet")
     assert json.loads((out / "manifest.json").read_text())["segments"] == [130, 100]
     for index in (129, 170):
         story = tmp_path / f"story{index}"
         result = invoke("trial", "--run", out, "--index", index, "--no-bayes", "--out", story)
         assert result.exit_code == 0, result.output
-        record = pd.read_csv(story / "record.csv").iloc[0]
-        expected = trials.loc[index]
-        for column in ("n_total", "stop_look", "n_docetaxel", "post_mean_docetaxel"):
-            assert record[column] == pytest.approx(expected[column], rel=1e-12), column
+        record = pd.read_csv(story / "record.csv")  # the replayed trial's rows of arms.parquet
+        expected = arms[arms["trial"] == index].drop(columns="spec_hash").reset_index(drop=True)
+        assert list(record.columns) == list(expected.columns)
+        assert list(record["arm"]) == list(expected["arm"].astype(str))
+        assert list(record["status"]) == list(expected["status"].astype(str))
+        for column in ("n", "events", "rate", "post_lower", "post_upper", "status_look", "claim_month"):
+            np.testing.assert_allclose(record[column].to_numpy(float), expected[column].to_numpy(float),
+                                       rtol=1e-12, equal_nan=True, err_msg=column)
+        assert record["n"].sum() == trials.at[index, "n_randomized"]
 
 
 class _Terminal:

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from platform_sim import runner
-from platform_sim.config import ConfigError, Spec
+from platform_sim.families import stratified as stratified_family
+from platform_sim.config import ConfigError
+from platform_sim.spec import Spec
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.population import RANDOMIZED
 from platform_sim.posterior.simon import simon_oc
@@ -50,7 +52,7 @@ def test_two_stage_sub_study_reproduces_simon(p0, p1, alpha, beta, kind, r1, n1,
         res = run(spec, N_SIMON, seed)
         exact = simon_oc(r1, n1, r, n, p)
         pet, en, rej = float(exact.pet), float(exact.en), float(exact.p_reject)
-        size = res.n.sum(axis=1)
+        size = res.n_randomized
         stopped = size == n1
         assert set(np.unique(size)) <= {n1, n}  # the stage pauses enrolment at exactly n1
         se_pet = math.sqrt(pet * (1 - pet) / N_SIMON)
@@ -58,7 +60,7 @@ def test_two_stage_sub_study_reproduces_simon(p0, p1, alpha, beta, kind, r1, n1,
         se_rej = math.sqrt(rej * (1 - rej) / N_SIMON)
         assert abs(stopped.mean() - pet) < 4 * se_pet
         assert abs(size.mean() - en) < 4 * se_en
-        assert abs(res.declared_superior[:, 0].mean() - rej) < 4 * se_rej
+        assert abs(res.claimed_any[:, 0].mean() - rej) < 4 * se_rej
         if p == p0:
             assert en == pytest.approx(en0, abs=0.006) and pet == pytest.approx(pet0, abs=6e-4)
             assert rej == pytest.approx(exact_alpha, abs=6e-5)
@@ -95,7 +97,7 @@ def umbrella_spec():
 def test_exact_strata_shares_match_screened_cohorts(umbrella_spec):
     """The exact share of randomizable patients each group takes (reported profiles, assay errors
     and failures included) matches the shares in a large simulated cohort within 4 MCSE."""
-    plan = umbrella_spec.strata
+    plan = umbrella_spec.compiled.plan
     pm = umbrella_spec.patients.population
     cohort = pm.cohort(Streams(5).for_trials(np.arange(4)), 20_000)
     ok = cohort.reason == RANDOMIZED
@@ -110,7 +112,7 @@ def test_exact_strata_shares_match_screened_cohorts(umbrella_spec):
 
 def test_random_overlap_splits_multi_match_patients(umbrella_spec):
     random = compile_strata(parse_design(_umbrella("random")), umbrella_spec.scenario)
-    priority = umbrella_spec.strata
+    priority = umbrella_spec.compiled.plan
     # priority gives every ATM+ patient to the ATM group; random gives half of those also STK11/KEAP1+ away
     assert random.prevalence[0] == pytest.approx(priority.prevalence[0] - priority.overlap_share / 2, abs=1e-12)
     assert random.prevalence[1] == pytest.approx(priority.prevalence[1] + priority.overlap_share / 2, abs=1e-12)
@@ -120,21 +122,25 @@ def test_stratum_truth_matches_simulated_outcomes(umbrella_spec):
     """Each arm's true rate in each group (exact) against the simulated responders of the patients
     the group took, pooled over trials: within 4 MCSE."""
     res = run(umbrella_spec, 600, 3)
-    st = res.strata
-    plan = umbrella_spec.strata
-    n = st.n.sum(axis=0)
-    y = st.responders.sum(axis=0)
+    plan = umbrella_spec.compiled.plan
+    assert res.strata == tuple(plan.names)
+    n = res.n.sum(axis=0)  # (K, S)
+    y = res.events.sum(axis=0)
     for s in range(plan.n_strata):
         for k in np.flatnonzero(plan.arm_in[s]):
             p = plan.truth[s, k]
-            se = math.sqrt(p * (1 - p) / n[s, k])
-            assert abs(y[s, k] / n[s, k] - p) < 4 * se, (plan.names[s], k, y[s, k] / n[s, k], p)
+            se = math.sqrt(p * (1 - p) / n[k, s])
+            assert abs(y[k, s] / n[k, s] - p) < 4 * se, (plan.names[s], k, y[k, s] / n[k, s], p)
     # patients go only to arms of their group, and routing shares match the exact prevalences
-    assert np.all(st.n[:, ~plan.arm_in] == 0)
-    share = st.n.sum(axis=(0, 2)) / st.n.sum()
-    se = np.sqrt(plan.prevalence * (1 - plan.prevalence) / st.n.sum())
+    assert np.all(res.n[:, ~plan.arm_in.T] == 0)
+    share = res.n.sum(axis=(0, 1)) / res.n.sum()
+    se = np.sqrt(plan.prevalence * (1 - plan.prevalence) / res.n.sum())
     assert np.all(np.abs(share - plan.prevalence) < 4 * se)
-    assert np.all(st.status[:, ~plan.arm_in] == INELIGIBLE)
+    assert np.all(res.extras["stratum_status"][:, ~plan.arm_in.T] == INELIGIBLE)
+    # the exact truth the OCs are judged against is the plan's: each arm's rate in each group
+    truth = umbrella_spec.truth
+    np.testing.assert_array_equal(np.isfinite(truth.value), plan.arm_in.T)
+    np.testing.assert_allclose(truth.value[plan.arm_in.T], plan.truth.T[plan.arm_in.T])
 
 
 def test_results_do_not_depend_on_the_pool_size(umbrella_spec, monkeypatch):
@@ -142,10 +148,11 @@ def test_results_do_not_depend_on_the_pool_size(umbrella_spec, monkeypatch):
     forced through that path gives exactly the results of a chunk with a large pool."""
     ss = Streams(9).for_trials(np.arange(50))
     big = runner.run_chunk(umbrella_spec, ss)
-    monkeypatch.setattr(runner, "_pool_size", lambda plan, max_n: 40)
+    monkeypatch.setattr(stratified_family, "pool_size", lambda plan, max_n: 40)
     small = runner.run_chunk(umbrella_spec, ss)
-    np.testing.assert_array_equal(big.strata.n, small.strata.n)
-    np.testing.assert_array_equal(big.strata.responders, small.strata.responders)
+    assert big.n_randomized.max() > 40  # the small pool is exhausted, so the rerun path is taken
+    np.testing.assert_array_equal(big.n, small.n)
+    np.testing.assert_array_equal(big.events, small.events)
     np.testing.assert_array_equal(big.n_screened, small.n_screened)
 
 
@@ -157,13 +164,14 @@ def test_closed_sub_study_sends_its_patients_to_the_next_match():
     design["strata"]["groups"][0]["max_n"] = 10
     spec = Spec.from_models(parse_design(design), Spec.load(scenario="stk11_keap1_ctla4").scenario)
     res = run(spec, 300, 4)
-    per_group = res.strata.n.sum(axis=2)
+    per_group = res.n.sum(axis=1)  # (T, S)
     assert per_group[:, 0].max() <= 10
     assert (per_group[:, 0] == 10).mean() > 0.9
     share = per_group.sum(axis=0) / per_group.sum()
-    assert share[0] < spec.strata.prevalence[0] / 2
-    assert np.all(share[1:] > spec.strata.prevalence[1:])
-    assert np.all(res.n_screened >= res.n.sum(axis=1))
+    prevalence = spec.compiled.plan.prevalence
+    assert share[0] < prevalence[0] / 2
+    assert np.all(share[1:] > prevalence[1:])
+    assert np.all(res.n_screened >= res.n_randomized)
 
 
 # --------------------------------------------------------------------------- load-time errors
@@ -228,7 +236,7 @@ def test_enrichment_restricts_an_arm_futile_in_negatives_and_promising_in_positi
     from types import SimpleNamespace
 
     from platform_sim.posterior import oriented
-    from platform_sim.stratified import _decide_enrichment
+    from platform_sim.families.stratified import _decide_enrichment
 
     design = SimpleNamespace(control=0, n_arms=3, superiority=np.array([0.995]), inferiority=np.array([np.nan]),
                              prior_a=np.ones(3), prior_b=np.ones(3), higher_is_better=True,
@@ -259,14 +267,15 @@ def test_enrichment_design_restricts_the_adc_to_qcs_nmr_positive_patients():
     negative stratum to Dato-DXd more often than to the null arms, and never the reverse."""
     spec = Spec.load("adaptive_enrichment", "trop2_adc")
     res = run(spec, 400, 2)
-    st = res.strata.status
+    st = res.extras["stratum_status"]  # (T, K, S)
+    assert res.extra_dims["stratum_status"] == ("trial", "arm", "stratum")
     k = spec.design.arm_names.index("dato_dxd")
     neg, pos = 0, 1
-    restricted = (st[:, neg, :] == FUTILE) & (st[:, pos, :] != FUTILE)
+    restricted = (st[:, :, neg] == FUTILE) & (st[:, :, pos] != FUTILE)
     others = [j for j in range(1, 5) if j != k]
     assert restricted[:, k].mean() > restricted[:, others].mean(axis=0).max() + 4 * math.sqrt(0.25 / 400)
     # no arm is ever open in negatives while closed in positives
-    assert not ((st[:, pos, 1:] == FUTILE) & (st[:, neg, 1:] == ACTIVE)).any()
+    assert not ((st[:, 1:, pos] == FUTILE) & (st[:, 1:, neg] == ACTIVE)).any()
 
 
 def test_cli_run_prints_and_writes_the_stratum_table(tmp_path):
@@ -278,13 +287,16 @@ def test_cli_run_prints_and_writes_the_stratum_table(tmp_path):
     res = CliRunner().invoke(main, ["run", "--design", "battle_stratified_rar", "--scenario", "atm_ceralasertib",
                                     "--n-sims", "100", "--out", str(out), "--quiet"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    assert "Arms by stratum" in res.output
+    assert "Arms by subgroup" in res.output
     import pandas as pd
 
-    table = pd.read_csv(out / "strata.csv")
-    assert set(table.stratum) == {"atm", "stk11_keap1", "trop2_nmr", "other"}
-    row = table[(table.stratum == "atm") & (table.arm == "durva_ceralasertib")].iloc[0]
-    assert row.role == "better" and 0 <= row.p_declared_effective <= 1
+    table = pd.read_csv(out / "oc.csv", keep_default_na=False)
+    cells = table[table.level == "subgroup"]
+    assert set(cells.subgroup) == {"atm", "stk11_keap1", "trop2_nmr", "other"}
+    row = cells[(cells.subgroup == "atm") & (cells.arm == "durva_ceralasertib") & (cells.metric == "p_claimed")]
+    assert len(row) == 1 and 0 <= float(row.value.iloc[0]) <= 1
+    truth = Spec.load("battle_stratified_rar", "atm_ceralasertib").truth
+    assert truth.role(truth.arms.index("durva_ceralasertib"), truth.subgroups.index("atm")) == "works"
 
 
 def test_hierarchical_borrowing_shrinks_sparse_strata_toward_the_arm_s_other_strata():
@@ -292,12 +304,13 @@ def test_hierarchical_borrowing_shrinks_sparse_strata_toward_the_arm_s_other_str
     the smallest stratum is closer to the arm's pooled rate than the stratum's own proportion."""
     spec = Spec.load("hierarchical_borrowing", "pioneer_null")
     res = run(spec, 200, 6)
-    st = res.strata
-    small = int(np.argmin(spec.strata.prevalence))
-    n, y = st.n[:, small, :], st.responders[:, small, :]
-    pooled = st.responders.sum(axis=1) / np.maximum(st.n.sum(axis=1), 1)
+    small = int(np.argmin(spec.compiled.plan.prevalence))
+    n, y = res.n[:, :, small], res.events[:, :, small]  # (T, K)
+    pooled = res.events_by_arm / np.maximum(res.n_by_arm, 1)
     ok = n > 0
+    rate = res.estimates["rate"]  # (T, K, S) final posterior means
     raw_gap = np.abs(y / np.maximum(n, 1) - pooled)[ok]
-    shrunk_gap = np.abs(st.post_mean[:, small, :] - pooled)[ok]
+    shrunk_gap = np.abs(rate[:, :, small] - pooled)[ok]
     assert shrunk_gap.mean() < 0.5 * raw_gap.mean()
-    assert np.isfinite(res.declared_superior).all()
+    # the borrowing posterior is defined for every arm in every stratum it randomizes in
+    assert np.isfinite(rate[:, np.isfinite(spec.truth.value)]).all()

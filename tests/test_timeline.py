@@ -1,4 +1,4 @@
-"""The platform over calendar time (platform_sim/timeline.py) run through the runner.
+"""The platform over calendar time (platform_sim/families/platform.py) run through the runner.
 
 Designs and scenarios start from tests/data/timeline/ (a two-arm design on progression-free
 survival with decisions switched off, and a homogeneous scenario with a control median of 4
@@ -21,19 +21,23 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from platform_sim import platform_metrics, timeline
+from platform_sim import oc
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, Spec
+from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design, parse_scenario
-from platform_sim.posterior.survival import schoenfeld_power
-from platform_sim.runner import run
-from platform_sim.timeline import (
+from platform_sim.families import platform as timeline
+from platform_sim.families.platform import (
     DROPPED,
     GRADUATED,
     INCONCLUSIVE,
     NOT_ENTERED,
-    PlatformResults,
+    SHARED_CONTROL,
 )
+from platform_sim.posterior.survival import schoenfeld_power
+from platform_sim.results import CONTROL, TrialResults
+from platform_sim.runner import run
+from platform_sim.spec import Spec
+from platform_sim.text import format_run
 
 DATA = Path(__file__).resolve().parent / "data" / "timeline"
 MC_SIGMAS = 4.0
@@ -86,6 +90,29 @@ def proportion_mcse(p: float, n: int) -> float:
 
 def mean_mcse(x: np.ndarray) -> float:
     return float(np.std(x, ddof=1) / math.sqrt(x.size))
+
+
+def status(res: TrialResults) -> np.ndarray:
+    """(T, K) the platform's own status codes (PLATFORM_STATUS) of each arm."""
+    return res.extras["platform_status"]
+
+
+def extra(res: TrialResults, name: str) -> np.ndarray:
+    """A platform's per-trial extra (``opened_at``, ``z_concurrent``, ...)."""
+    return res.extras[name]
+
+
+def at_all_patients(res: TrialResults, name: str) -> np.ndarray:
+    """(T, K) a final estimate in the subgroup of all patients."""
+    g = int(np.flatnonzero(res.membership.all(axis=1))[0])
+    return res.estimates[name][:, :, g]
+
+
+def n_looks(res: TrialResults) -> np.ndarray:
+    """(T,) analyses done (those skipped for too few new outcomes not counted)."""
+    looks = res.trial_values["n_looks"]
+    assert (looks == np.round(looks)).all()
+    return looks.astype(np.int64)
 
 
 def reject(z: np.ndarray) -> np.ndarray:
@@ -160,13 +187,16 @@ def test_final_median_pfs_recovers_the_true_medians():
     is below half an MCSE. Dating progressions at the middle of the weekly interval shifts the
     mean time at risk by ~lambda a^2 / 12 (a = 0.23 months), a relative 1e-4: negligible."""
     d = design(max_duration_months=12, follow_up_months=6, interims={"every_months": 6})
-    res = run(spec_of(d, scenario(accrual_per_month=400)), 300, seed=101)
-    assert (res.status[:, 1] == INCONCLUSIVE).all()  # no arm stopped early on a selected result
-    assert res.events.min() > 1500
+    spec = spec_of(d, scenario(accrual_per_month=400))
+    res = run(spec, 300, seed=101)
+    assert (status(res)[:, 1] == INCONCLUSIVE).all()  # no arm stopped early on a selected result
+    assert res.events_by_arm.min() > 1500
     censored = 1.0 - res.events.sum() / res.n.sum()
     assert 0.1 < censored < 0.3
+    # the truth the estimates are judged against is the scenario's medians, exactly
+    np.testing.assert_allclose(spec.truth.value[:, 0], [MEDIAN_CONTROL, MEDIAN_CONTROL / HR], rtol=1e-9)
     for k, truth in ((0, MEDIAN_CONTROL), (1, MEDIAN_CONTROL / HR)):
-        est = res.estimate[:, k]
+        est = at_all_patients(res, "final_estimate")[:, k]
         assert abs(est.mean() - truth) < MC_SIGMAS * mean_mcse(est), (k, est.mean(), truth, mean_mcse(est))
 
 
@@ -180,14 +210,16 @@ def test_final_logrank_power_matches_schoenfeld():
     n = 2000
     d = design(max_duration_months=9, follow_up_months=6, interims={"every_months": 3})
     res = run(spec_of(d), n, seed=102)
-    assert (res.duration == 15.0).all()
-    events = res.events.sum(axis=1).mean()
+    assert (res.duration_months == 15.0).all()
+    events = res.events.sum(axis=(1, 2)).mean()
     power = float(schoenfeld_power(HR, events))
     assert 0.3 < power < 0.8  # the design sits where a rejection rate is most informative
-    rate = reject(res.z_concurrent[:, 1]).mean()
+    rate = reject(extra(res, "z_concurrent")[:, 1]).mean()
     assert abs(rate - power) < MC_SIGMAS * proportion_mcse(power, n), (rate, power, events)
+    # the same rejection, as the per-arm value the OCs average
+    np.testing.assert_array_equal(res.arm_values["p_reject_concurrent"][:, 1], reject(extra(res, "z_concurrent")[:, 1]))
     # one experimental arm open from the start to the end: every control is concurrent
-    np.testing.assert_array_equal(res.z_all, res.z_concurrent)
+    np.testing.assert_array_equal(extra(res, "z_all"), extra(res, "z_concurrent"))
 
 
 # --------------------------------------------------------------------------- 3. concurrent vs all controls
@@ -213,13 +245,13 @@ def staggered_runs():
 def test_late_arm_without_trend_concurrent_and_all_controls_agree(staggered_runs):
     res = staggered_runs[None]
     b = 2
-    assert (res.opened_at[:, b] == 12.0).all() and (res.status[:, b] == INCONCLUSIVE).all()
-    conc, all_ = reject(res.z_concurrent[:, b]), reject(res.z_all[:, b])
+    assert (extra(res, "opened_at")[:, b] == 12.0).all() and (status(res)[:, b] == INCONCLUSIVE).all()
+    conc, all_ = reject(extra(res, "z_concurrent")[:, b]), reject(extra(res, "z_all")[:, b])
     diff = all_ - conc
     assert abs(diff.mean()) <= MC_SIGMAS * mean_mcse(diff), (all_.mean(), conc.mean())
     for rate in (conc.mean(), all_.mean()):  # both tests keep their level
         assert abs(rate - 0.025) < MC_SIGMAS * proportion_mcse(0.025, N_STAGGER), rate
-    for effect in (res.effect_concurrent[:, b], res.effect_all[:, b]):
+    for effect in (at_all_patients(res, "effect_concurrent")[:, b], at_all_patients(res, "effect_all")[:, b]):
         assert abs(effect.mean()) < MC_SIGMAS * mean_mcse(effect), effect.mean()
 
 
@@ -228,14 +260,15 @@ def test_late_arm_under_time_trend_all_controls_are_biased(staggered_runs):
     arm entering at month 12 looks better than it is; against concurrent controls it does not."""
     res = staggered_runs[-0.5]
     b = 2
-    e_all, e_conc = res.effect_all[:, b], res.effect_concurrent[:, b]
+    e_all, e_conc = at_all_patients(res, "effect_all")[:, b], at_all_patients(res, "effect_concurrent")[:, b]
     assert e_all.mean() < -MC_SIGMAS * mean_mcse(e_all), e_all.mean()
     assert abs(e_conc.mean()) < MC_SIGMAS * mean_mcse(e_conc), e_conc.mean()
-    diff = reject(res.z_all[:, b]) - reject(res.z_concurrent[:, b])
+    z_all, z_conc = extra(res, "z_all"), extra(res, "z_concurrent")
+    diff = reject(z_all[:, b]) - reject(z_conc[:, b])
     assert diff.mean() > MC_SIGMAS * mean_mcse(diff), diff.mean()
-    assert abs(reject(res.z_concurrent[:, b]).mean() - 0.025) < MC_SIGMAS * proportion_mcse(0.025, N_STAGGER)
+    assert abs(reject(z_conc[:, b]).mean() - 0.025) < MC_SIGMAS * proportion_mcse(0.025, N_STAGGER)
     # the arm open from month 0 has the same controls either way
-    np.testing.assert_array_equal(res.z_all[:, 1], res.z_concurrent[:, 1])
+    np.testing.assert_array_equal(z_all[:, 1], z_conc[:, 1])
 
 
 def test_all_controls_graduate_the_late_null_arm_more_often_under_a_trend():
@@ -245,7 +278,9 @@ def test_all_controls_graduate_the_late_null_arm_more_often_under_a_trend():
     s = scenario(trend_per_year=-0.5)
     n = 600
     out = {c: run(spec_of(_staggered(c, grad), s), n, seed=104) for c in ("concurrent", "all")}
-    g = {c: (r.status[:, 2] == GRADUATED).astype(float) for c, r in out.items()}
+    g = {c: (status(r)[:, 2] == GRADUATED).astype(float) for c, r in out.items()}
+    for r, grad in zip(out.values(), g.values()):  # a graduation is the arm's claim
+        np.testing.assert_array_equal(r.claimed_any[:, 2], grad.astype(bool))
     diff = g["all"] - g["concurrent"]
     assert diff.mean() > MC_SIGMAS * mean_mcse(diff), (g["all"].mean(), g["concurrent"].mean())
 
@@ -263,24 +298,24 @@ def _queue(arms=QUEUE_ARMS, max_open=1, **platform) -> dict:
     return design(copy.deepcopy(arms), **pf)
 
 
-def _check_bounds(res: PlatformResults, d: dict) -> None:
+def _check_bounds(res: TrialResults, d: dict) -> None:
     pf = d["platform"]
     for k, a in enumerate(d["arms"]):
         if a.get("max_n") is not None:
-            assert (res.n[:, k] <= a["max_n"]).all()
-    assert (res.enrolment_end <= pf["max_duration_months"]).all()
-    assert (res.duration <= pf["max_duration_months"] + pf["follow_up_months"]).all()
+            assert (res.n_by_arm[:, k] <= a["max_n"]).all()
+    assert (extra(res, "enrolment_end") <= pf["max_duration_months"]).all()
+    assert (res.duration_months <= pf["max_duration_months"] + pf["follow_up_months"]).all()
 
 
 def test_one_slot_queue_opens_arms_in_order_without_overlap():
     d = _queue()
     res = run(spec_of(d), 300, seed=105)
     _check_bounds(res, d)
-    opened, closed = res.opened_at[:, 1:], res.closed_at[:, 1:]
+    opened, closed = extra(res, "opened_at")[:, 1:], extra(res, "closed_at")[:, 1:]
     assert (open_overlap(opened, closed) <= 1).all()
     entered = ~np.isnan(opened)
     assert (entered[:, :-1] >= entered[:, 1:]).all()  # entered arms are a prefix of the list
-    assert (res.opened_at[:, 1] == 0.0).all()
+    assert (extra(res, "opened_at")[:, 1] == 0.0).all()
     every = 3.0
     for k in range(1, opened.shape[1]):
         prev_close, start = closed[:, k - 1], opened[:, k]
@@ -292,11 +327,11 @@ def test_one_slot_queue_opens_arms_in_order_without_overlap():
         np.testing.assert_array_equal(start[went], next_look[went])
         assert (next_look[~went] >= d["platform"]["max_duration_months"]).all()
     # every way of leaving is exercised: filling up, graduating, being dropped
-    status = res.status[:, 1:]
-    assert (status == GRADUATED).any() and (status == DROPPED).any()
-    full = np.isin(status, (GRADUATED, DROPPED, INCONCLUSIVE)) & (res.n[:, 1:] == 40)
+    arm_status = status(res)[:, 1:]
+    assert (arm_status == GRADUATED).any() and (arm_status == DROPPED).any()
+    full = np.isin(arm_status, (GRADUATED, DROPPED, INCONCLUSIVE)) & (res.n_by_arm[:, 1:] == 40)
     assert full.any()
-    decided_open = (res.decided_at[:, 1:] == closed) & (res.n[:, 1:] < 40)
+    decided_open = (extra(res, "decided_at")[:, 1:] == closed) & (res.n_by_arm[:, 1:] < 40)
     assert decided_open.any()
 
 
@@ -308,12 +343,13 @@ def test_arms_never_open_before_their_entry_date(max_open):
     res = run(spec_of(d), 200, seed=106)
     _check_bounds(res, d)
     enter = np.array([0.0, 0.0, 5.0, 10.5])
-    entered = ~np.isnan(res.opened_at)
-    assert (res.opened_at[entered] >= np.broadcast_to(enter, res.opened_at.shape)[entered]).all()
-    assert (open_overlap(res.opened_at[:, 1:], res.closed_at[:, 1:]) <= max_open).all()
+    opened_at, closed_at = extra(res, "opened_at"), extra(res, "closed_at")
+    entered = ~np.isnan(opened_at)
+    assert (opened_at[entered] >= np.broadcast_to(enter, opened_at.shape)[entered]).all()
+    assert (open_overlap(opened_at[:, 1:], closed_at[:, 1:]) <= max_open).all()
     if max_open >= 3:  # a free slot: each arm opens on its date
-        np.testing.assert_array_equal(res.opened_at, np.broadcast_to(enter, res.opened_at.shape))
-    assert (res.status[:, 1:] != NOT_ENTERED).any(axis=0).all()  # every arm enters in some platform
+        np.testing.assert_array_equal(opened_at, np.broadcast_to(enter, opened_at.shape))
+    assert (status(res)[:, 1:] != NOT_ENTERED).any(axis=0).all()  # every arm enters in some platform
 
 
 # --------------------------------------------------------------------------- 5. triggers
@@ -330,10 +366,10 @@ def test_every_enrolled_looks_once_per_block_of_patients():
     before the end, so the arm is pending when enrolment stops)."""
     d = design(interims={"every_enrolled": 50})
     res = run(spec_of(d), 200, seed=107)
-    total = res.n.sum(axis=1)
+    total = res.n_randomized
     # not trivial: the platforms enrol enough patients to vary in their number of analyses
     assert total.min() > 300 and np.unique(total // 50).size >= 3
-    np.testing.assert_array_equal(res.n_looks, total // 50 + 1)
+    np.testing.assert_array_equal(n_looks(res), total // 50 + 1)
 
 
 def test_every_observed_looks_once_per_block_of_progressions(monkeypatch):
@@ -347,12 +383,12 @@ def test_every_observed_looks_once_per_block_of_progressions(monkeypatch):
     pool = pools[0]
     max_dur, end = 24.0, 36.0
     assign = _assignments(pool, max_dur)
-    np.testing.assert_array_equal(res.n, np.stack([(assign == k).sum(axis=1) for k in (0, 1)], axis=1))
-    seen = seen_dates(pool, assign, timeline.PlatformDesign.from_spec(spec).assess)
+    np.testing.assert_array_equal(res.n_by_arm, np.stack([(assign == k).sum(axis=1) for k in (0, 1)], axis=1))
+    seen = seen_dates(pool, assign, spec.compiled.arrays.assess)
     by_end = (seen <= max_dur).sum(axis=1)
-    np.testing.assert_array_equal(res.n_looks, by_end // 40 + 1)
+    np.testing.assert_array_equal(n_looks(res), by_end // 40 + 1)
     final = np.stack([((seen <= end) & (assign == k)).sum(axis=1) for k in (0, 1)], axis=1)
-    np.testing.assert_array_equal(res.events, final)
+    np.testing.assert_array_equal(res.events_by_arm, final)
 
 
 def test_min_new_outcomes_skips_calendar_looks(monkeypatch):
@@ -362,9 +398,9 @@ def test_min_new_outcomes_skips_calendar_looks(monkeypatch):
     plain = run(spec_of(design(interims={"every_months": 1})), 200, seed=109)
     spec = spec_of(design(interims={"every_months": 1, "min_new_outcomes": 15}))
     res = run(spec, 200, seed=109)
-    assert (plain.n_looks == 24 + 1).all()  # months 1..24 and the final analysis
+    assert (n_looks(plain) == 24 + 1).all()  # months 1..24 and the final analysis
     pool = pools[1]
-    seen = seen_dates(pool, _assignments(pool, 24.0), timeline.PlatformDesign.from_spec(spec).assess)
+    seen = seen_dates(pool, _assignments(pool, 24.0), spec.compiled.arrays.assess)
     expected = np.ones(res.n_trials, dtype=int)
     last = np.zeros(res.n_trials)
     for month in range(1, 25):
@@ -372,8 +408,8 @@ def test_min_new_outcomes_skips_calendar_looks(monkeypatch):
         done = count - last >= 15
         expected += done
         last = np.where(done, count, last)
-    np.testing.assert_array_equal(res.n_looks, expected)
-    assert (res.n_looks < plain.n_looks).all()
+    np.testing.assert_array_equal(n_looks(res), expected)
+    assert (n_looks(res) < n_looks(plain)).all()
 
 
 def test_skipped_analyses_leave_the_allocation_alone():
@@ -389,20 +425,18 @@ def test_skipped_analyses_leave_the_allocation_alone():
     adaptive["randomization"] = {"method": "adaptive", "scheme": "simple", "softening": 1.0}
     res_fixed = run(spec_of(fixed), 200, seed=113)
     res = run(spec_of(adaptive), 200, seed=113)
-    assert (res.n_looks == 1).all() and (res_fixed.n_looks == 1).all()  # only the final analysis
+    assert (n_looks(res) == 1).all() and (n_looks(res_fixed) == 1).all()  # only the final analysis
     np.testing.assert_array_equal(res.n, res_fixed.n)
 
 
 # --------------------------------------------------------------------------- 6. reproducibility
 
 
-def _assert_same(a: PlatformResults, b: PlatformResults) -> None:
-    for name in PlatformResults.__dataclass_fields__:
-        x, y = getattr(a, name), getattr(b, name)
-        if x is None or y is None:
-            assert x is None and y is None, name
-        else:
-            np.testing.assert_array_equal(x, y, err_msg=name)  # NaNs in the same places compare equal
+def _assert_same(a: TrialResults, b: TrialResults) -> None:
+    x, y = a.to_arrays(), b.to_arrays()  # every array, value, extra and name
+    assert x.keys() == y.keys()
+    for name in x:
+        np.testing.assert_array_equal(x[name], y[name], err_msg=name)  # NaNs in the same places compare equal
 
 
 def test_same_seed_same_results_and_workers_do_not_matter():
@@ -410,6 +444,7 @@ def test_same_seed_same_results_and_workers_do_not_matter():
     one = run(spec, 200, seed=110, chunk_size=50)
     _assert_same(one, run(spec, 200, seed=110, chunk_size=50))
     _assert_same(one, run(spec, 200, seed=110, workers=2, chunk_size=50))
+    _assert_same(one, run(spec, 200, seed=110, chunk_size=70))  # a trial's numbers do not depend on its chunk
     other = run(spec, 200, seed=111, chunk_size=50)
     assert not np.array_equal(one.n, other.n)
 
@@ -523,36 +558,62 @@ def pioneer():
 
 
 @pytest.fixture(scope="module")
-def pioneer_truth(pioneer):
-    return platform_metrics.signature_truth(pioneer[0])
-
-
-def test_arm_and_trial_tables_are_consistent(pioneer):
+def pioneer_table(pioneer):
     spec, res = pioneer
-    arms = platform_metrics.arm_table(res, spec)
+    return oc.frame(oc.summarize(res, spec.truth))
+
+
+@pytest.fixture(scope="module")
+def pioneer_truth(pioneer):
+    return pioneer[0].truth.frame()
+
+
+def test_arm_and_trial_tables_are_consistent(pioneer, pioneer_table):
+    spec, res = pioneer
+    arms = oc.arm_table(pioneer_table, spec.truth)
     control = spec.design.control
-    assert list(arms.index) == [a for a in spec.design.arm_names if a != control]
-    settled = arms.p_graduated + arms.p_dropped + arms.p_inconclusive
-    np.testing.assert_allclose(settled, arms.p_entered, rtol=0, atol=1e-12)
+    assert list(arms.index) == list(spec.design.arm_names)
+    experimental = [a for a in spec.design.arm_names if a != control]
+    # every arm that entered ends graduated (claimed effective), dropped or undecided
+    settled = arms.p_effective + arms.p_dropped + arms.p_active_at_end
+    np.testing.assert_allclose(settled[experimental], arms.p_entered[experimental], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(arms.p_claimed[experimental], arms.p_effective[experimental], rtol=0, atol=1e-12)
+    opened_at = extra(res, "opened_at")
     for k, name in enumerate(spec.design.arm_names):
         if name == control:
             continue
-        entered = ~np.isnan(res.opened_at[:, k])
-        assert arms.loc[name, "mean_n"] == pytest.approx(res.n[entered, k].mean(), abs=1e-9)
-    trial = platform_metrics.trial_table(res, spec)
-    assert trial.loc["n_randomized", "value"] == pytest.approx(res.n.sum(axis=1).mean(), abs=1e-9)
-    assert trial.loc["n_looks", "value"] == pytest.approx(res.n_looks.mean(), abs=1e-9)
-    assert (res.status[:, spec.design.control_index] == timeline.SHARED_CONTROL).all()
+        entered = ~np.isnan(opened_at[:, k])
+        assert arms.loc[name, "p_entered"] == pytest.approx(entered.mean(), abs=1e-12)
+        assert arms.loc[name, "mean_n"] == pytest.approx(res.n_by_arm[:, k].mean(), abs=1e-9)
+        assert arms.loc[name, "p_effective"] == pytest.approx((status(res)[:, k] == GRADUATED).mean(), abs=1e-12)
+        assert arms.loc[name, "p_dropped"] == pytest.approx((status(res)[:, k] == DROPPED).mean(), abs=1e-12)
+        assert arms.loc[name, "p_active_at_end"] == pytest.approx((status(res)[:, k] == INCONCLUSIVE).mean(),
+                                                                  abs=1e-12)
+    trial = oc.trial_table(pioneer_table)
+    assert trial.loc["mean_n_randomized", "value"] == pytest.approx(res.n_randomized.mean(), abs=1e-9)
+    assert trial.loc["n_looks", "value"] == pytest.approx(n_looks(res).mean(), abs=1e-9)
+    c = spec.design.control_index
+    assert (status(res)[:, c] == SHARED_CONTROL).all() and (res.status[:, c] == CONTROL).all()
 
 
-def test_signature_table_splits_graduations(pioneer):
+def test_signature_table_splits_graduations(pioneer, pioneer_table):
     spec, res = pioneer
-    arms = platform_metrics.arm_table(res, spec)
-    sig = platform_metrics.signature_table(res, spec)
-    by_arm = sig.p_graduated.groupby(level="arm").sum()
-    np.testing.assert_allclose(by_arm[arms.index], arms.p_graduated, rtol=0, atol=1e-12)
-    text = platform_metrics.format_platform(res, spec)
-    assert "P(graduated)" in text and all(a in text for a in arms.index)
+    arms = oc.arm_table(pioneer_table, spec.truth)
+    sig = oc.subgroup_table(pioneer_table, spec.truth)
+    experimental = [a for a in spec.design.arm_names if a != spec.design.control]
+    # an arm graduates in one signature at most: its claims by signature add up to its claims
+    assert (res.claimed.sum(axis=2) <= 1).all()
+    by_arm = sig.p_claimed.groupby(level="arm").sum()
+    np.testing.assert_allclose(by_arm[experimental], arms.p_claimed[experimental], rtol=0, atol=1e-12)
+    for g, name in enumerate(res.subgroups):  # each signature's share is the graduations there
+        graduated_here = extra(res, "graduated_in") == g
+        for k in range(len(res.arms)):
+            if k == spec.design.control_index:
+                continue
+            assert sig.loc[(res.arms[k], name), "p_claimed"] == pytest.approx(graduated_here[:, k].mean(), abs=1e-12)
+    text = format_run(spec, pioneer_table)
+    assert "P(claimed effective)" in text and all(a in text for a in experimental)
+    assert all(name in text for name in res.subgroups)
 
 
 def test_signature_truth_null_arms_have_no_effect(pioneer_truth):
@@ -563,7 +624,7 @@ def test_signature_truth_null_arms_have_no_effect(pioneer_truth):
 
 def test_signature_truth_plain_hazard_ratio_in_a_homogeneous_population():
     arms = [arm("control"), arm("arm"), arm("null_a")]
-    truth = platform_metrics.signature_truth(spec_of(design(arms)))
+    truth = spec_of(design(arms)).truth.frame()
     eff = truth.set_index("arm").effect
     assert eff["arm"] == pytest.approx(math.log(HR), abs=1e-9)
     assert eff["null_a"] == pytest.approx(0.0, abs=1e-9)
@@ -585,17 +646,19 @@ def test_cli_runs_a_platform_design(tmp_path):
     result = CliRunner().invoke(main, ["run", "--design", "pioneer_platform", "--n-sims", "50", "--quiet",
                                        "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "P(graduated)" in result.output
-    names = {"summary.csv", "trials.parquet", "signatures.csv", "manifest.json", "design.yaml",
-             "scenario.yaml"}
+    assert "P(claimed effective)" in result.output and "Arms by subgroup" in result.output
+    names = {"oc.csv", "trials.parquet", "arms.parquet", "manifest.json", "design.yaml", "scenario.yaml"}
     assert names <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and set(manifest["files"]) == names - {"manifest.json"} | {
         "populations/post_ici_nsclc.yaml"}
     trials = pd.read_parquet(out / "trials.parquet")
-    assert len(trials) == 50 * 6
-    summary = pd.read_csv(out / "summary.csv")
-    assert set(summary.level) == {"arm", "trial"}
+    assert len(trials) == 50 and trials["trial"].tolist() == list(range(50))
+    arms = pd.read_parquet(out / "arms.parquet")
+    assert len(arms) == 50 * 6
+    summary = pd.read_csv(out / "oc.csv", keep_default_na=False)
+    assert set(summary.level) == {"arm", "subgroup", "trial"}
+    assert set(summary.loc[summary.level == "subgroup", "subgroup"]) == {"all", "stk11_or_keap1", "atm"}
 
 
 def test_adaptive_platform_needs_a_control_share():

@@ -89,7 +89,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from platform_sim.config.crosscheck import Problem
+from platform_sim.config import Problem
 from platform_sim.config.load import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -1,22 +1,30 @@
-"""Configuration: scenarios (truth) and designs (rules), validated and frozen."""
+"""Configuration: scenarios (truth) and designs (rules), validated and frozen.
 
-from .crosscheck import Problem, design_problems, pair_problems
+This package only reads and checks files; it imports nothing else of platform_sim.
+A design bound to a scenario is a :class:`platform_sim.spec.Spec`.
+"""
+
+from .base import Problem
+from .crosscheck import design_problems, pair_problems
 from .load import (
     DEFAULT_DESIGN,
     DEFAULT_SCENARIO,
     ENGINE_VERSION,
     ConfigError,
-    cross_problems,
-    load_files,
-    Spec,
     load_file,
+    load_files,
+    load_pair,
+    parse_design,
+    parse_scenario,
     resolve,
     shipped_names,
-    validate_files,
+    spec_hash,
 )
 from .models import Design, Scenario
+from .suites import Suite, expand_scenarios, load_suite, shipped_suites
 
 __all__ = [
-    "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario",
-    "Spec", "cross_problems", "design_problems", "load_file", "load_files", "pair_problems", "resolve", "shipped_names", "validate_files",
+    "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario", "Suite",
+    "design_problems", "expand_scenarios", "load_file", "load_files", "load_pair", "load_suite", "pair_problems",
+    "parse_design", "parse_scenario", "resolve", "shipped_names", "shipped_suites", "spec_hash",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -61,6 +62,34 @@ Weeks = Annotated[float, Field(ge=0.0, le=MAX_WEEKS, allow_inf_nan=False)]
 PositiveWeeks = Annotated[float, Field(ge=MIN_POSITIVE_TIME, le=MAX_WEEKS, allow_inf_nan=False)]
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem with a configuration: the field path, what is wrong and allowed, the bad value
+    and the file."""
+
+    path: str
+    message: str
+    value: Any = None
+    file: str | None = None
+
+    def format(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        shown = "" if self.value is None else f" (got {_shown(self.value)})"
+        return f"{where}{self.path}: {self.message}{shown}"
+
+
+_SHOWN_CHARACTERS = 200
+
+
+def _shown(value) -> str:
+    """A bad value as shown in a message: its repr, cut short when very long (a pasted file, a
+    string of thousands of characters) so that the message stays one readable line."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARACTERS:
+        return text
+    return f"{text[:_SHOWN_CHARACTERS]}... ({len(text):,} characters)"
 
 
 def _members(annotation) -> list:

@@ -7,36 +7,9 @@ allowed) so that ``platform-sim validate`` can report every problem at once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
-from .base import MAX_PATIENTS, MAX_SCREENED
+from .base import Problem
 from .models import Design, Scenario
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-    value: Any = None
-    file: str | None = None
-
-    def format(self) -> str:
-        where = f"{self.file}: " if self.file else ""
-        shown = "" if self.value is None else f" (got {_shown(self.value)})"
-        return f"{where}{self.path}: {self.message}{shown}"
-
-
-_SHOWN_CHARACTERS = 200
-
-
-def _shown(value) -> str:
-    """A bad value as shown in a message: its repr, cut short when very long (a pasted file, a
-    string of thousands of characters) so that the message stays one readable line."""
-    text = repr(value)
-    if len(text) <= _SHOWN_CHARACTERS:
-        return text
-    return f"{text[:_SHOWN_CHARACTERS]}... ({len(text):,} characters)"
 
 
 def _per_look(value, n_looks: int, path: str, problems: list[Problem]) -> list[float] | None:
@@ -72,6 +45,8 @@ def design_problems(design: Design) -> list[Problem]:
     arms = design.arm_names
     n_arms = len(arms)
     looks = design.looks
+    if design.two_stage is not None:  # one arm, checked by the model; its stages are checked by its family
+        return problems
 
     if n_arms < 2 and (design.strata is None or design.strata.groups is None):
         problems.append(Problem("design.arms", "needs at least two arms (single-arm designs are strata groups with a "
@@ -312,138 +287,14 @@ def _strata_problems(design: Design) -> list[Problem]:
 
 
 def pair_problems(design: Design, scenario: Scenario) -> list[Problem]:
-    """Names that tie a design to a scenario must resolve."""
-    return checked_pair(design, scenario)[0]
-
-
-def checked_pair(design: Design, scenario: Scenario, patients=None):
-    """The problems of a design under a scenario (see :func:`pair_problems`), and the design's
-    strata compiled under the scenario on the way (a :class:`platform_sim.strata.StrataPlan`, or
-    None for a design without strata or when names do not resolve). ``patients``: the scenario's
-    :class:`platform_sim.outcomes.VirtualPatients`, when the caller has them (built here otherwise)."""
+    """Names that tie a design to a scenario must resolve: the endpoint and every arm's treatment.
+    (Checks that need the design compiled under the scenario belong to its family.)"""
     problems: list[Problem] = []
     if design.endpoint.name not in scenario.endpoints:
-        problems.append(
-            Problem(
-                "design.endpoint.name",
-                f"scenario {scenario.name!r} defines no such endpoint; it has {sorted(scenario.endpoints)}",
-                design.endpoint.name,
-            )
-        )
-    endpoint = scenario.endpoints.get(design.endpoint.name)
-    if endpoint is not None and endpoint.kind == "time_to_event" and design.platform is None:
-        binary = sorted(n for n, e in scenario.endpoints.items() if e.kind != "time_to_event")
-        problems.append(
-            Problem(
-                "design.endpoint.name",
-                "is a time-to-event endpoint; designs decide on binary or landmark endpoints "
-                f"(this scenario has {binary})",
-                design.endpoint.name,
-            )
-        )
+        problems.append(Problem("design.endpoint.name", f"scenario {scenario.name!r} defines no such endpoint; it has "
+                                f"{sorted(scenario.endpoints)}", design.endpoint.name))
     for i, arm in enumerate(design.arms):
         if arm.treatment not in scenario.treatments:
-            problems.append(
-                Problem(
-                    f"design.arms[{i}].treatment",
-                    f"scenario {scenario.name!r} defines no such treatment; it has {sorted(scenario.treatments)}",
-                    arm.treatment,
-                )
-            )
-    if problems:
-        return problems, None
-    if design.platform is not None:  # (its size does not depend on the strata: check before compiling them)
-        problems.extend(_capacity_problems(design, scenario, None))
-        if problems:
-            return problems, None
-    plan = None
-    if design.strata is not None:
-        plan, found = _checked_strata(design, scenario, patients)
-        problems.extend(found)
-        if plan is None:  # strata markers or levels the scenario does not define
-            return problems, None
-    if design.platform is None:
-        problems.extend(_capacity_problems(design, scenario, plan))
-    if design.platform is not None and not problems:
-        from .timeline_checks import platform_pair_problems
-
-        problems.extend(platform_pair_problems(design, scenario, plan))
-    return problems, plan
-
-
-def _checked_strata(design: Design, scenario: Scenario, patients=None):
-    """The strata of a stratified design under a scenario (None when its names do not resolve) and
-    their problems: unknown markers or levels, strata nobody can enter, overlapping sub-studies
-    without a rule. The population and outcome models are built once (``patients``) and shared with
-    the strata, which :func:`platform_sim.strata.checked_strata` would build again."""
-    from ..outcomes import VirtualPatients
-    from ..strata import compile_strata, name_problems
-
-    vp = patients if patients is not None else VirtualPatients(scenario)
-    problems = name_problems(design, vp.population)
-    if problems:
-        return None, problems
-    with _one_blas_thread():
-        plan = compile_strata(design, scenario, vp)
-    st = design.strata
-    for s, name in enumerate(plan.names):
-        if plan.prevalence[s] <= 0:
-            where = f"design.strata.groups[{s}]" if st.groups is not None else "design.strata.by"
-            problems.append(Problem(where, f"stratum {name!r} has no eligible patients under scenario "
-                                    f"{scenario.name!r} (prevalence 0 among randomizable patients)", name))
-    if st.groups is not None and st.overlap is None and plan.overlap_share > 0:
-        problems.append(Problem("design.strata.overlap", f"{plan.overlap_share:.1%} of patients match more than one "
-                                "group under this scenario; say how to choose: 'priority' (first matching group) or "
-                                "'random'", None))
-    return plan, problems
-
-
-def _one_blas_thread():
-    """Run the block with one BLAS thread. Compiling strata makes a few hundred small array products
-    (the exact median PFS per stratum and arm); a multi-threaded BLAS spins up its threads for each,
-    which on a machine whose cores are busy made loading the platform design take 1-2 s instead of
-    0.1 s. Uses threadpoolctl when it is installed (a no-op otherwise)."""
-    from contextlib import nullcontext
-
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _capacity_problems(design: Design, scenario: Scenario, plan) -> list[Problem]:
-    """A trial the simulator cannot run under this scenario: more patients than it randomizes
-    (MAX_PATIENTS) or screens (MAX_SCREENED), because of the design's size or duration, or because
-    the scenario's screening funnel or the design's strata take very few of the screened patients."""
-    from ..population import expected_funnel
-    from .timeline_checks import expected_randomizable
-
-    problems: list[Problem] = []
-    funnel = expected_funnel(scenario.population)["randomized"]
-    taken = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
-    if not (funnel > 0 and taken > 0):  # reported with the scenario (funnel) or the strata (no patients)
-        return problems
-    pf = design.platform
-    if pf is not None:
-        path, value = "design.platform.max_duration_months", pf.max_duration_months
-        expected = expected_randomizable(scenario.population, pf.max_duration_months)
-        if not expected <= MAX_PATIENTS:
-            problems.append(Problem(path, f"about {expected:.3g} patients would be randomized by month "
-                                    f"{pf.max_duration_months:g} under scenario {scenario.name!r}; the simulator "
-                                    f"runs at most {MAX_PATIENTS} patients per trial", value))
-            return problems
-        # every patient arriving by the maximum duration is drawn, and at least 64 randomizable ones
-        randomizable = 1.2 * expected + 5.0 * math.sqrt(expected) + 64
-    else:
-        path, value = "design.looks.randomized_n", design.looks.max_n
-        # a stratified trial scans past the patients its strata do not take
-        randomizable = design.looks.max_n / taken * (1.0 if plan is None else 1.3) + (0 if plan is None else 128)
-    screened = randomizable / funnel
-    if not screened <= MAX_SCREENED:
-        share = funnel * taken
-        problems.append(Problem(path, f"a simulated trial would screen about {screened:.3g} patients under scenario "
-                                f"{scenario.name!r}, which randomizes {share:.3g} of the patients screened"
-                                f"{'' if plan is None else ' into its strata'}; the simulator screens at most "
-                                f"{MAX_SCREENED} per trial", value))
+            problems.append(Problem(f"design.arms[{i}].treatment", f"scenario {scenario.name!r} defines no such "
+                                    f"treatment; it has {sorted(scenario.treatments)}", arm.treatment))
     return problems

@@ -5,20 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from .base import PROBLEM_SEPARATOR
-from .crosscheck import Problem, checked_pair, design_problems, pair_problems
+from .base import PROBLEM_SEPARATOR, Problem
+from .crosscheck import design_problems
 from .models import Design, Scenario
 from .population import Population
 
-ENGINE_VERSION = "1"
+# Part of every spec hash: raised whenever the same design, scenario and seed simulate differently, so
+# that a run is never resumed, grown or reported with chunks of another engine. 2: designs that need
+# no biomarker result are no longer charged the assay's failures, waits and losses.
+ENGINE_VERSION = "2"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_DESIGN = "pioneer_rar"
 DEFAULT_SCENARIO = "pioneer_alternative"
@@ -35,7 +36,7 @@ class ConfigError(ValueError):
 
 
 def _shipped_dirs(kind: str) -> list[Path]:
-    folder = "scenarios/populations" if kind == "population" else f"{kind}s"
+    folder = {"population": "scenarios/populations", "suite": "scenarios/suites"}.get(kind, f"{kind}s")
     return [
         Path.cwd() / folder,
         _PACKAGE_DIR.parent / folder,  # a checkout or an editable install
@@ -44,7 +45,7 @@ def _shipped_dirs(kind: str) -> list[Path]:
 
 
 def shipped_names(kind: str) -> list[str]:
-    """Names of the shipped designs or scenarios (``kind`` is 'design' or 'scenario')."""
+    """Names of the shipped files of a kind: 'design', 'scenario', 'population' or 'suite'."""
     names: set[str] = set()
     for d in _shipped_dirs(kind):
         if d.is_dir():
@@ -480,24 +481,6 @@ def load_files(paths: list[str | Path]) -> tuple[list[tuple[str, Design | Scenar
     return loaded, problems
 
 
-def cross_problems(designs, scenarios) -> list[Problem]:
-    """Name checks of every (file, design) against every (file, scenario)."""
-    return [
-        Problem(p.path, p.message + f" [checked against {sfile}]", p.value, file=dfile)
-        for dfile, design in designs
-        for sfile, scenario in scenarios
-        for p in pair_problems(design, scenario)
-    ]
-
-
-def validate_files(paths: list[str | Path]) -> list[Problem]:
-    """Every problem in the given files, including design x scenario cross-checks."""
-    loaded, problems = load_files(paths)
-    designs = [(f, m) for f, m in loaded if isinstance(m, Design)]
-    scenarios = [(f, m) for f, m in loaded if isinstance(m, Scenario)]
-    return problems + cross_problems(designs, scenarios)
-
-
 def _plain(value):
     """A value given to ``replace``: models (and lists or mappings of them) as plain data."""
     from pydantic import BaseModel
@@ -562,82 +545,33 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
-@dataclass(frozen=True)
-class Spec:
-    """A design paired with a scenario: everything one simulation run needs."""
+def spec_hash(design: Design, scenario: Scenario) -> str:
+    """sha256 of the normalized design, scenario and engine version (first 16 hex digits): comments,
+    key order and formatting do not change it; any value that could change a result does."""
+    payload = {
+        "design": design.model_dump(mode="json"),
+        "scenario": scenario.model_dump(mode="json"),
+        "engine": ENGINE_VERSION,
+    }
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:16]
 
-    design: Design
-    scenario: Scenario
-    design_file: str | None = None
-    scenario_file: str | None = None
-    problems: tuple = field(default=(), repr=False)
 
-    @classmethod
-    def from_models(cls, design: Design, scenario: Scenario, design_file=None, scenario_file=None) -> "Spec":
-        patients = None
-        if design.strata is not None:  # the strata checks need the patients: build them once, for the spec too
-            from ..outcomes import VirtualPatients
-
-            patients = VirtualPatients(scenario)
-        found, plan = checked_pair(design, scenario, patients)
-        problems = [Problem(p.path, p.message, p.value, file=design_file) for p in found]
-        if problems:
-            raise ConfigError(problems)
-        spec = cls(design, scenario, design_file, scenario_file)
-        if patients is not None:
-            spec.__dict__["patients"] = patients
-        if plan is not None:  # the strata the checks compiled: the same as compiling them again
-            spec.__dict__["strata"] = plan
-        return spec
-
-    @classmethod
-    def load(cls, design: str | Path = DEFAULT_DESIGN, scenario: str | Path = DEFAULT_SCENARIO) -> "Spec":
-        """Load a design and a scenario, each a file path or a shipped name."""
-        problems: list[Problem] = []
-        models = {}
-        for kind, ref, parser in (("design", design, parse_design), ("scenario", scenario, parse_scenario)):
-            try:
-                path = resolve(ref, kind)
-                data, read_problems = _read_yaml(path, kind)
-                if read_problems:
-                    problems.extend(read_problems)
-                    continue
-                models[kind] = (parser(data, str(path)), str(path))
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-        if problems:
-            raise ConfigError(problems)
-        (d, dfile), (s, sfile) = models["design"], models["scenario"]
-        return cls.from_models(d, s, dfile, sfile)
-
-    @property
-    def spec_hash(self) -> str:
-        """sha256 of the normalized design, scenario and engine version (first 16 hex digits)."""
-        payload = {
-            "design": self.design.model_dump(mode="json"),
-            "scenario": self.scenario.model_dump(mode="json"),
-            "engine": ENGINE_VERSION,
-        }
-        return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:16]
-
-    @cached_property
-    def patients(self):
-        """The scenario's virtual patients (population and outcome models)."""
-        from ..outcomes import VirtualPatients
-
-        return VirtualPatients(self.scenario)
-
-    @cached_property
-    def strata(self):
-        """The design's strata under the scenario (a :class:`platform_sim.strata.StrataPlan`), or None."""
-        if self.design.strata is None:
-            return None
-        from ..strata import compile_strata
-
-        return compile_strata(self.design, self.scenario, self.patients)
-
-    @cached_property
-    def true_rates(self) -> list[float]:
-        """Each arm's true endpoint rate over the whole population (exact, calendar time 0)."""
-        d = self.design
-        return self.patients.truth(d.endpoint.name, [a.treatment for a in d.arms]).tolist()
+def load_pair(design: str | Path, scenario: str | Path) -> tuple[Design, str, Scenario, str]:
+    """A design and a scenario, each a file path or a shipped name, validated on their own: the models
+    and their resolved files. Every problem of both files is raised at once."""
+    problems: list[Problem] = []
+    models = {}
+    for kind, ref, parser in (("design", design, parse_design), ("scenario", scenario, parse_scenario)):
+        try:
+            path = resolve(ref, kind)
+            data, read_problems = _read_yaml(path, kind)
+            if read_problems:
+                problems.extend(read_problems)
+                continue
+            models[kind] = (parser(data, str(path)), str(path))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    (d, dfile), (s, sfile) = models["design"], models["scenario"]
+    return d, dfile, s, sfile

@@ -30,6 +30,7 @@ from .base import (
 from .scenario import Scenario
 from .strata import Strata
 from .timeline import Platform
+from .two_stage import TwoStage
 
 # --------------------------------------------------------------------------- design
 
@@ -244,7 +245,7 @@ class Design(Frozen):
     arms: list[Arm] = Field(min_length=1, max_length=MAX_ARMS)
     control: Name | None = None
     prior: BetaPrior | None = Field(default=None, description="Beta prior of every arm's rate (binary endpoints).")
-    randomization: Randomization
+    randomization: Randomization | None = None
     control_allocation: ControlAllocation | None = None
     looks: Looks | None = None
     decisions: Decisions | None = None
@@ -254,9 +255,22 @@ class Design(Frozen):
     strata: Strata | None = Field(default=None, description="Biomarker strata or sub-studies (see config/strata.py).")
     platform: Platform | None = Field(
         default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py).")
+    two_stage: TwoStage | None = Field(
+        default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py).")
 
     @model_validator(mode="after")
     def _sections(self) -> "Design":
+        if self.two_stage is not None:
+            extra = [k for k in ("control", "randomization", "control_allocation", "looks", "decisions", "strata",
+                                 "platform") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(f"a single-arm two-stage design treats every patient with its one arm and decides "
+                                 f"with two_stage; remove {extra}")
+            if len(self.arms) != 1:
+                raise ValueError(f"a single-arm two-stage design has exactly one arm, got {len(self.arms)}")
+            return self
+        if self.randomization is None:
+            raise ValueError("randomization is required (or add a two_stage section for a single-arm design)")
         if self.platform is None:
             missing = [k for k in ("looks", "decisions", "prior") if getattr(self, k) is None]
             if missing:

@@ -25,6 +25,7 @@ import itertools
 import math
 from typing import Annotated, Union
 
+import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from .base import PROBLEM_SEPARATOR, Frozen, Months, Name, NonNegativeFloat, PositiveFloat, Probability
@@ -228,10 +229,12 @@ class LiquidTest(Frozen):
 class Screening(Frozen):
     """What happens between arrival and randomization.
 
-    A patient is ``ineligible`` (other criteria) with probability ``ineligible``. Otherwise tissue
-    is tested; when it fails and a liquid test is configured, plasma is tested next. Without any
-    result the patient is a screen failure. While waiting for results the patient can progress,
-    deteriorate or die and never be randomized: probability 1 - exp(-loss_hazard_per_day x days).
+    A patient is ``ineligible`` (other criteria) with probability ``ineligible``. For a design that
+    waits for a biomarker result before randomizing, tissue is tested; when it fails and a liquid
+    test is configured, plasma is tested next. Without any result the patient is a screen failure.
+    While waiting for results the patient can progress, deteriorate or die and never be randomized:
+    probability 1 - exp(-loss_hazard_per_day x days). A design that needs no biomarker result (an
+    all-comer design) runs no assay: every eligible patient is randomized without waiting.
     """
 
     ineligible: Probability = 0.0
@@ -248,8 +251,6 @@ class Screening(Frozen):
 
 def _funnel_problems(population: "Population") -> list[str]:
     """A screening funnel that never lets anybody through to randomization, named by its largest loss."""
-    from ..population import expected_funnel  # (platform_sim.population builds on this module)
-
     sc = population.screening
     funnel = expected_funnel(population)
     if funnel["randomized"] > 0:
@@ -266,7 +267,8 @@ def _funnel_problems(population: "Population") -> list[str]:
         where = (f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
                  f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
                  f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})")
-    return [f"{where}; no screened patient is ever randomized ({shares})"]
+    by = "" if cause == "ineligible" else " by a design that waits for a biomarker result"
+    return [f"{where}; no screened patient is ever randomized{by} ({shares})"]
 
 
 class Population(Frozen):
@@ -331,3 +333,78 @@ class Population(Frozen):
         out.update({n: list(m.levels) for n, m in self.markers.items()})
         out.update({n: ["negative", "positive"] for n in self.derived})
         return out
+
+
+# --------------------------------------------------------------------------- exact funnel
+
+
+def _survival(sc) -> tuple[float, float]:
+    """E[exp(-h W)] for the wait W of the tissue path and of the tissue-then-plasma path
+    (Gauss-Hermite over the lognormal turnaround times)."""
+    h = sc.loss_hazard_per_day
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / w.sum()
+
+    def survive(t_days):
+        if h == 0 or t_days.median_days == 0:  # no loss, even when a huge sdlog makes some waits infinite (0 x inf)
+            return 1.0
+        return float((w * np.exp(-h * t_days.median_days * np.exp(t_days.sdlog * x))).sum())
+
+    s_tissue = survive(sc.tissue.turnaround)
+    s_both = s_tissue * survive(sc.liquid.turnaround) if sc.liquid is not None else s_tissue
+    return s_tissue, s_both
+
+
+def screening_paths(population: Population, biomarker_result: bool = True) -> dict[str, float]:
+    """Exact probability that a screened patient is randomized with a tissue result, with a plasma
+    result, or (screening without assays, or a design that randomizes without waiting for a
+    biomarker result: ``biomarker_result=False``) with no result at all."""
+    sc = population.screening
+    keep = 1 - sc.ineligible
+    if sc.tissue is None or not biomarker_result:
+        return {"none": keep}
+    s_tissue, s_both = _survival(sc)
+    ft = sc.tissue.failure
+    liquid = ft * sc.liquid.detectable * s_both if sc.liquid is not None else 0.0
+    return {"tissue": keep * (1 - ft) * s_tissue, "liquid": keep * liquid}
+
+
+def expected_funnel(population: Population, biomarker_result: bool = True) -> dict[str, float]:
+    """Exact expected share of screened patients leaving the funnel for each reason.
+
+    ``biomarker_result``: whether the design waits for a biomarker result before randomizing. A
+    design that does not (``False``: an all-comer design) runs no assay, so nobody fails the assay
+    or is lost while waiting for it; only clinical ineligibility remains."""
+    sc = population.screening
+    p_inel = sc.ineligible
+    if sc.tissue is None or not biomarker_result:
+        p_fail, p_lost = 0.0, 0.0
+    else:
+        ft = sc.tissue.failure
+        p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
+        p_fail = ft - p_liquid
+        s_tissue, s_both = _survival(sc)
+        # lost while waiting takes precedence over screen failure
+        p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
+        p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
+    keep = 1 - p_inel
+    return {
+        "randomized": keep * (1 - p_fail - p_lost),
+        "screen_failure": keep * p_fail,
+        "lost_while_waiting": keep * p_lost,
+        "ineligible": p_inel,
+    }
+
+
+def expected_randomizable(population, months: float, biomarker_result: bool = True) -> float:
+    """Expected patients passing screening by ``months`` after opening (exact accrual integral x funnel);
+    ``biomarker_result`` as in :func:`expected_funnel`."""
+    total = 0.0
+    for region in population.accrual.region_list.values():
+        t = max(months - region.start_month, 0.0)
+        ramp = region.ramp_up_months
+        if ramp > 0 and t < ramp:
+            total += region.rate_per_month * t * t / (2.0 * ramp)
+        else:
+            total += region.rate_per_month * (t - ramp / 2.0)
+    return total * expected_funnel(population, biomarker_result)["randomized"]

@@ -29,6 +29,8 @@ from .base import (
     Frozen,
     Months,
     Name,
+    NonNegativeFloat,
+    OpenProbability,
     PositiveMonths,
     PositiveWeeks,
     Probability,
@@ -136,6 +138,49 @@ class Dropout(Frozen):
     before_weeks: PositiveWeeks
 
 
+class Yardstick(Frozen):
+    """How claims are judged when designs are compared on this scenario: per treatment and per
+    subgroup of patients defined by their *true* characteristics, against one standard of care.
+
+    ``by``: the characteristics whose levels define the subgroups (every combination of their
+    levels; none: all patients only; omitted: the markers that change some treatment's effect in
+    this scenario). ``endpoint``: the endpoint a treatment is judged on (omitted: the endpoint
+    every compared design analyses). ``control``: the standard of care (omitted: the treatment the
+    others are ``relative_to``). A treatment *works* in a subgroup when its effect there reaches
+    ``relevant_difference`` (a rate difference, binary and landmark endpoints) or
+    ``relevant_hazard_ratio`` (time-to-event endpoints); omitted, the compared designs' own
+    clinically relevant size. It is *null* there when it is no better than the control.
+    """
+
+    by: list[Name] | None = None
+    endpoint: Name | None = None
+    control: Name | None = None
+    relevant_difference: OpenProbability | None = None
+    relevant_hazard_ratio: OpenProbability | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "Yardstick":
+        if self.by is not None and len(set(self.by)) != len(self.by):
+            raise ValueError(f"by: lists a characteristic twice: {self.by}")
+        return self
+
+
+class Costs(Frozen):
+    """What a trial costs, per patient (any currency; the defaults are US dollars).
+
+    ``assay_per_patient``: the biomarker tests of one screened patient (charged only to designs
+    that need a biomarker result before randomizing); ``per_randomized_patient``: the trial's cost
+    of one randomized patient (treatment, visits, data)."""
+
+    assay_per_patient: NonNegativeFloat = Field(default=3_500.0, description=(
+        "cost of the biomarker tests of one screened patient; default 3,500: the US Medicare payment for one "
+        "comprehensive genomic profile of a solid tumour (FoundationOne CDx, clinical laboratory fee schedule "
+        "code 0037U, 2018)"))
+    per_randomized_patient: NonNegativeFloat = Field(default=69_700.0, description=(
+        "trial cost of one randomized patient; default 69,700: phase 3 oncology trials cost 74,800 per patient and "
+        "phase 2 trials 5,100 less (Cutting Edge Information, Oncology Clinical Trials benchmark, 2013)"))
+
+
 def _homogeneous() -> Population:
     return Population(name="homogeneous", description="no biomarkers, no screening")
 
@@ -149,6 +194,8 @@ class Scenario(Frozen):
     prognostic: dict[Name, OutcomeModel] = Field(default_factory=dict)
     time_trend: dict[Name, TimeTrend] = Field(default_factory=dict)
     dropout: Dropout | None = None
+    yardstick: Yardstick = Field(default_factory=Yardstick)
+    costs: Costs = Field(default_factory=Costs)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Scenario":
@@ -194,9 +241,23 @@ class Scenario(Frozen):
             for tname in trend.treatments or []:
                 if tname not in self.treatments:
                     problems.append(f"time_trend.{ep}.treatments: {tname!r} is not a treatment; known: {sorted(self.treatments)}")
+        problems.extend(self._yardstick_problems(levels))
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
         return self
+
+    def _yardstick_problems(self, levels: dict[str, list[str]]) -> list[str]:
+        y, problems = self.yardstick, []
+        for name in y.by or []:
+            if name not in levels:
+                problems.append(f"yardstick.by: {name!r} is not a characteristic of the population; known: "
+                                f"{sorted(levels)}")
+        if y.endpoint is not None and y.endpoint not in self.endpoints:
+            problems.append(f"yardstick.endpoint: {y.endpoint!r} is not an endpoint of this scenario; endpoints are "
+                            f"{sorted(self.endpoints)}")
+        if y.control is not None and y.control not in self.treatments:
+            problems.append(f"yardstick.control: {y.control!r} is not a treatment; known: {sorted(self.treatments)}")
+        return problems
 
     def resolved(self, treatment: str, endpoint: str) -> list[tuple[OutcomeModel, str]]:
         """The chain of outcome models from ``treatment`` back to its absolute ancestor."""

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from .base import MAX_ANALYSES
-from .crosscheck import Problem
+from .base import MAX_ANALYSES, Problem
 from .models import Design
-from .scenario import Scenario
 
 WEEKS_PER_MONTH = 30.4375 / 7.0
 
@@ -77,65 +75,4 @@ def platform_design_problems(design: Design) -> list[Problem]:
     if g.signatures is not None and design.strata is None:
         problems.append(Problem("design.platform.graduation.signatures", "signatures are unions of strata; the design "
                                 "has no strata", list(g.signatures)))
-    return problems
-
-
-def expected_randomizable(population, months: float) -> float:
-    """Expected patients passing screening by ``months`` after opening (exact accrual integral x funnel)."""
-    from ..population import expected_funnel
-
-    total = 0.0
-    for region in population.accrual.region_list.values():
-        t = max(months - region.start_month, 0.0)
-        ramp = region.ramp_up_months
-        if ramp > 0 and t < ramp:
-            total += region.rate_per_month * t * t / (2.0 * ramp)
-        else:
-            total += region.rate_per_month * (t - ramp / 2.0)
-    return total * expected_funnel(population)["randomized"]
-
-
-def platform_pair_problems(design: Design, scenario: Scenario, plan=None) -> list[Problem]:
-    """Checks that need the scenario: endpoint, signatures' strata, triggers that can never fire."""
-    problems: list[Problem] = []
-    pf = design.platform
-    ep = scenario.endpoints[design.endpoint.name]
-    if ep.kind == "time_to_event":
-        if pf.hazard_prior is None:
-            problems.append(Problem("design.platform.hazard_prior", "a time-to-event endpoint needs a gamma prior on "
-                                    "the hazard, e.g. {shape: 1, rate: 4}", None))
-        if not design.endpoint.higher_is_better:
-            problems.append(Problem("design.endpoint.direction", "longer progression-free survival is better; use "
-                                    "higher_is_better", design.endpoint.direction))
-    else:
-        if design.prior is None:
-            problems.append(Problem("design.prior", f"endpoint {design.endpoint.name!r} is {ep.kind}; it needs a beta "
-                                    "prior {a, b}", None))
-        if pf.hazard_prior is not None:
-            problems.append(Problem("design.platform.hazard_prior", f"endpoint {design.endpoint.name!r} is {ep.kind}, "
-                                    "not time-to-event; use prior {a, b}", None))
-        if ep.kind == "landmark" and pf.follow_up_months < ep.weeks / WEEKS_PER_MONTH:
-            problems.append(Problem(
-                "design.platform.follow_up_months", f"the {design.endpoint.name!r} outcome is read at week "
-                f"{ep.weeks:g} ({ep.weeks / WEEKS_PER_MONTH:.2f} months), after the follow-up; the last patients would "
-                "never have an outcome", pf.follow_up_months))
-    if plan is not None and pf.graduation.signatures is not None:
-        for name, strata in pf.graduation.signatures.items():
-            bad = [s for s in strata if s not in plan.names]
-            if bad:
-                problems.append(Problem(f"design.platform.graduation.signatures.{name}", f"{bad} are not strata of "
-                                        f"this design; its strata are {list(plan.names)}", bad))
-    it = pf.interims
-    count = it.every_enrolled or it.every_observed or 0
-    need = max(count, it.min_new_outcomes)
-    if need:
-        share = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
-        expected = expected_randomizable(scenario.population, pf.max_duration_months) * share
-        field = ("every_enrolled" if it.every_enrolled else "every_observed") if count >= it.min_new_outcomes \
-            else "min_new_outcomes"
-        if need > expected:
-            problems.append(Problem(
-                f"design.platform.interims.{field}", f"can never fire in practice: {need} patients or outcomes are "
-                f"needed but only {expected:.0f} patients are expected to be randomized by the maximum duration "
-                f"({pf.max_duration_months:g} months) under scenario {scenario.name!r}", need))
     return problems

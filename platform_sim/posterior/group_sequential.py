@@ -387,8 +387,8 @@ class _Recursion:
         self.means = means
         self.r = r
         self.k = 0
-        self.nodes = None  # grid of look k-1 (None before the first look)
-        self.wdens = None  # weights * density on that grid
+        self.nodes: np.ndarray = np.empty(0)  # grid of look k-1 (empty before the first look)
+        self.wdens: np.ndarray = np.empty(0)  # weights * density on that grid
 
     def _arguments(self, z: float) -> np.ndarray:
         """Standardized distance of the increment needed to reach z at look k from each node."""
@@ -841,6 +841,7 @@ def group_sequential_design(
 
     def null_efficacy(lower: np.ndarray | None) -> np.ndarray:
         """Efficacy boundaries from alpha spending under H0, given binding lower boundaries."""
+        assert alpha_cum is not None  # efficacy boundaries from a spending function
         rec = _Recursion(t, np.zeros(k_max), g)
         b = np.empty(k_max)
         prev = 0.0
@@ -859,6 +860,7 @@ def group_sequential_design(
         """Efficacy and futility boundaries for inflation factor r, and the power they give."""
         means = fixed_drift * np.sqrt(r * t)
         if not futility_spending:
+            assert a_given is not None  # futility boundaries given, or none
             a = a_given.copy()
             if given_efficacy:
                 b = b_given.copy()
@@ -881,6 +883,7 @@ def group_sequential_design(
             else:
                 # binding: at a large trial inflation the futility boundaries may leave less than
                 # the increment under H0; reject everything then (power above target), checked below
+                assert alpha_cum is not None
                 b[k] = null.solve_above(max(alpha_cum[k] - prev_a, 0.0), clip=True)
                 prev_a = alpha_cum[k]
             power += alt.p_above(b[k])

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..config import ConfigError, Spec
-from ..config.crosscheck import Problem
+from ..config import ConfigError, Problem
 from ..rundir import (
     MANIFEST_FILE,
     REPORT_FILE,
@@ -31,32 +31,37 @@ from . import figures
 from .describe import describe_design, describe_scenario, truth_tables
 from .html import bullets, figure, fmt, heading, key_values, page, para, pm, section, table
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec import Spec
+
 COMPARISON_FILE = "comparison.csv"
 
-# trial-level metrics shown in the convergence plots, in order of preference (at most six)
-LOOK_CONVERGENCE = ["p_any_effective", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
-PLATFORM_CONVERGENCE = ["p_any_graduation", "power", "fwer", "share_on_working_arms", "n_randomized",
-                        "duration_months"]
+# trial-level metrics shown in the convergence plots (at most six)
+CONVERGENCE = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
 SHORT_LABELS = {  # panel titles of the convergence and comparison figures
-    "p_any_effective": "P(any arm declared effective)",
-    "p_any_graduation": "P(any arm graduated)",
+    "p_any_claim": "P(any claim)",
     "power": "power",
-    "fwer": "FWER (any false positive)",
-    "p_correct_finding": "P(every arm judged correctly)",
-    "share_on_working_arms": "share of patients on working arms",
+    "fwer": "FWER (any false claim)",
+    "p_correct_finding": "P(correct finding)",
     "n_randomized": "patients randomized",
     "duration_months": "duration (months)",
 }
-PROBABILITIES = {"p_any_effective", "p_any_graduation", "power", "fwer", "p_correct_finding", "share_on_working_arms"}
-PLATFORM_MEANINGS = {
-    "p_any_graduation": "at least one arm graduated",
-    "power": "at least one arm graduated in a signature where it works",
-    "fwer": "at least one arm graduated in a signature where it is null",
-    "share_on_working_arms": "share of the experimental arms' patients on arms that work in their stratum",
-    "n_randomized": "patients randomized",
-    "duration_months": "months from the opening to the last decision",
-}
-COMPARISON_METRICS = ["p_any_effective", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
+PROBABILITIES = {"p_any_claim", "power", "fwer", "p_correct_finding"}
+COMPARISON_METRICS = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
+HEADLINE = {"P(any arm claimed effective)": "p_any_claim", "power": "power", "FWER": "fwer",
+            "mean patients randomized": "mean_n_randomized", "mean duration (months)": "duration_months"}
+ARM_SHOWN = ["p_claimed", "p_dropped", "p_equivalent", "p_entered", "mean_n", "alloc_share", "events",
+             "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"]
+CONTROL_BLANK = {"p_claimed", "p_entered", "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"}
+ARM_LABELS = {"p_claimed": "P(claimed effective)", "p_dropped": "P(dropped)", "p_equivalent": "P(dropped, equivalent)",
+              "p_entered": "P(entered)", "mean_n": "mean patients", "alloc_share": "allocation share",
+              "events": "mean events", "entered_month": "month entered", "months_to_decision": "months to decision",
+              "p_reject_concurrent": "P(final test rejects), concurrent controls",
+              "p_reject_all": "P(final test rejects), all controls"}
+TRIAL_LABELS = {"p_any_claim": "P(any claim)", "fwer": "FWER", "power": "power",
+                "p_correct_finding": "P(correct finding)", "mean_n_randomized": "mean patients randomized",
+                "n_screened": "mean patients screened", "duration_months": "mean duration (months)",
+                "months_to_first_claim": "months to the first claim"}
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -78,8 +83,8 @@ def build_report(run_dir: str | Path) -> Path:
 
 def _digits(metric: str) -> int:
     """Decimals for a metric: one for counts, months and percentages, three for probabilities and rates."""
-    count = metric.startswith(("n_", "mean_n", "sd_n", "mean_responders", "idp", "arms_evaluated", "responders"))
-    return 1 if count or "month" in metric else 3
+    count = metric.startswith(("n_", "n", "mean_n", "sd_n", "events", "idp", "arms_evaluated", "responders"))
+    return 1 if (count and not metric.startswith("p_")) or "month" in metric else 3
 
 
 def _fig(section_id: str, title: str, fig, alt: str, caption: str, *intro: str) -> str:
@@ -107,7 +112,7 @@ def _footer(manifest: dict, extra: list[tuple[str, object]]) -> str:
     rows.append(("files", ", ".join(f for f in manifest.get("files", []) if f != REPORT_FILE)))
     return (f'<footer id="reproducibility">{heading(2, "Reproducibility")}'
             + para("Everything needed to repeat the simulation, from the manifest written with the results. The same "
-                   "seed and chunk size give the same numbers with any number of workers; the spec hash changes "
+                   "seed gives the same numbers with any chunk size and number of workers; the spec hash changes "
                    "whenever a value that can change a result does. This page can be rebuilt with "
                    "`platform-sim report DIR`, DIR being the directory that holds it.")
             + key_values([(k, v if isinstance(v, str) else ("" if v is None else fmt(v))) for k, v in rows])
@@ -122,134 +127,55 @@ def _mcse_note(n_sims: int) -> str:
 # --------------------------------------------------------------------------- run report
 
 
-def _arm_block(table_: pd.DataFrame, truth_cols: dict[str, str], caption: str) -> str:
-    """Arms as columns, one row per metric with an MCSE (value ± MCSE), then the truth rows."""
-    cols = list(table_.columns)
-    valued = [c for c in cols if f"{c}_mcse" in cols]
-    header = ["metric"] + [str(a) for a in table_.index]
-    rows = [[m] + [pm(table_.at[a, m], table_.at[a, f"{m}_mcse"], _digits(m)) for a in table_.index] for m in valued]
-    for col, label in truth_cols.items():
-        if col in cols:
-            rows.append([label] + [fmt(table_.at[a, col], 3) for a in table_.index])
-    return table(header, rows, caption)
+def _arm_block(arms: pd.DataFrame, control: int) -> str:
+    """Arms as columns, one row per metric (value ± MCSE), then the truth among all patients."""
+    names = list(arms.index)
+    shown = [m for m in ARM_SHOWN if m in arms.columns]
+    rows = []
+    for m in shown:
+        rows.append([ARM_LABELS.get(m, m)] + ["" if (k == control and m in CONTROL_BLANK) else
+                                             pm(arms.at[a, m], arms.at[a, f"{m}_mcse"], _digits(m))
+                                             for k, a in enumerate(names)])
+    rows.append(["true value"] + [fmt(v, 3) for v in arms["true_value"]])
+    rows.append(["true effect"] + [fmt(v, 3) for v in arms["true_effect"]])
+    rows.append(["truth"] + list(arms["role"]))
+    header = ["metric"] + [f"{a} (control)" if k == control else a for k, a in enumerate(names)]
+    return table(header, rows, "Operating characteristics by arm (claimed: declared effective, in some subgroup)")
 
 
-def _trial_block(values: dict[str, tuple[float, float]], caption: str) -> str:
-    rows = [[m, pm(v, se, _digits(m))] for m, (v, se) in values.items()]
-    return table(["metric", "value ± MCSE"], rows, caption, numeric=[False, True])
+def _subgroup_block(sub: pd.DataFrame) -> str:
+    rows = []
+    for (arm, subgroup), r in sub.iterrows():
+        if r["role"] == "not in subgroup":
+            continue
+        claim = "" if r["role"] == "control" else pm(r.get("p_claimed"), r.get("p_claimed_mcse"))
+        rows.append([subgroup, fmt(r["share"], 3), arm, r["role"], claim, pm(r.get("mean_n"), r.get("mean_n_mcse"), 1),
+                     fmt(r["true_value"], 3), fmt(r["true_effect"], 3)])
+    return table(["subgroup", "share", "arm", "truth", "P(claimed effective)", "mean patients", "true value",
+                  "true effect"], rows,
+                 "Operating characteristics by arm and subgroup (P(claimed effective) is power where the arm works in "
+                 "the subgroup and a false-positive rate where it is null)")
 
 
-def _look_oc(spec: Spec, results) -> tuple[str, dict]:
-    from .. import metrics
-
-    arms = metrics.arm_table(results, spec)
-    trial = metrics.trial_table(results, spec).iloc[0]
-    c = spec.design.control
-    arms = arms.copy()
-    arms["truth"] = ["control" if a == c else "effective" if r.truly_better else "null" if r.truly_null
-                     else "grey zone" for a, r in arms.iterrows()]
-    parts = [_arm_block(arms.drop(columns=["truly_better", "truly_null"]),
-                        {"true_rate": "true rate", "improvement": "true improvement", "truth": "truth"},
-                        "Operating characteristics by arm (p_superior: declared effective at some look)")]
-    trial_values = {m: (trial[m], trial.get(f"{m}_mcse", math.nan)) for m in trial.index
-                    if not m.endswith("_mcse") and m != "n_trials"}
-    parts.append(_trial_block(trial_values, "Operating characteristics of the trial"))
-    if results.strata is not None:
-        st = metrics.stratum_table(results, spec)
-        st = st[st["eligible"]]
-        rows = [[stratum, arm, fmt(r.prevalence, 3), r.role,
-                 pm(r.p_declared_effective, r.p_declared_effective_mcse) if r.role != "control" else "",
-                 pm(r.p_dropped, r.p_dropped_mcse), pm(r.mean_n, r.mean_n_mcse, 1), fmt(r.true_rate, 3),
-                 fmt(r.reference, 3)] for (stratum, arm), r in st.iterrows()]
-        parts.append(table(["stratum", "arm", "share", "truth", "P(declared effective)", "P(dropped)", "mean n",
-                            "true rate", "reference rate"], rows,
-                           "Operating characteristics by arm and stratum (P(declared effective) is power where the "
-                           "arm works in the stratum and a false-positive rate where it is null)"))
-    key = {"P(any arm declared effective)": "p_any_superior", "power": "power", "FWER": "fwer",
-           "mean patients randomized": "mean_n_total", "mean duration (months)": "mean_duration_months"}
-    headline = {label: (trial[m], trial[f"{m}_mcse"], _digits(m)) for label, m in key.items() if m in trial.index}
-    return "".join(parts), headline
+def _trial_block(trial: pd.DataFrame) -> str:
+    rows = [[TRIAL_LABELS.get(m, m), m, pm(r.value, r.mcse, _digits(m))] for m, r in trial.iterrows()
+            if np.isfinite(r.value)]
+    return table(["metric", "code", "value ± MCSE"], rows, "Operating characteristics of the trial",
+                 numeric=[False, False, True])
 
 
-def _look_heatmap(spec: Spec, results):
-    from .. import metrics
-
-    names = spec.design.arm_names
-    c = spec.design.control
-    if results.strata is None:
-        arms = metrics.arm_table(results, spec)
-        value = np.array([[math.nan if a == c else arms.at[a, "p_superior"]] for a in names])
-        mcse = np.array([[math.nan if a == c else arms.at[a, "p_superior_mcse"]] for a in names])
-        truth = np.array([["control" if a == c else "works" if arms.at[a, "truly_better"] else
-                           "null" if arms.at[a, "truly_null"] else "grey"] for a in names], dtype=object)
-        return value, mcse, truth, names, ["all patients"]
-    st = metrics.stratum_table(results, spec)
-    strata = list(results.strata.names)
-    shape = (len(names), len(strata))
+def _heatmap(truth, sub: pd.DataFrame):
+    arms, subgroups = list(truth.arms), list(truth.subgroups)
+    shape = (len(arms), len(subgroups))
     value, mcse = np.full(shape, math.nan), np.full(shape, math.nan)
-    truth = np.full(shape, "", dtype=object)
-    roles = {"better": "works", "null": "null", "grey zone": "grey", "control": "control"}
-    for (stratum, arm), r in st.iterrows():
-        i, j = names.index(arm), strata.index(stratum)
-        truth[i, j] = roles.get(r.role, "")
-        if r.role in ("better", "null", "grey zone"):
-            value[i, j], mcse[i, j] = r.p_declared_effective, r.p_declared_effective_mcse
-    return value, mcse, truth, names, strata
-
-
-def _platform_oc(spec: Spec, results) -> tuple[str, dict, pd.DataFrame, dict]:
-    from .. import platform_metrics
-
-    arms = platform_metrics.arm_table(results, spec)
-    arms = arms.copy()
-    arms["truth"] = ["works" if r.works else "null" if r.null else "grey zone" for _, r in arms.iterrows()]
-    parts = [_arm_block(arms.drop(columns=["works", "null"]),
-                        {"true_effect": "true effect", "truth": "truth"},
-                        "Operating characteristics by experimental arm (effects: log hazard ratio or rate "
-                        "difference vs the control)")]
-    sig = platform_metrics.signature_table(results, spec)
-    rows = [[arm, signature, fmt(r.share, 3), fmt(r.effect, 3), "works" if r.works else "null" if r.null
-             else "grey zone", pm(r.p_graduated, r.p_graduated_mcse)] for (arm, signature), r in sig.iterrows()]
-    parts.append(table(["arm", "signature", "share", "true effect", "truth", "P(graduated)"], rows,
-                       "Graduation by arm and signature (power where the arm works, false-positive rate where "
-                       "it is null)"))
-    values = platform_metrics.trial_values(results, spec)
-    trial = _platform_trial_values(values)
-    parts.append(_trial_block(trial, "Operating characteristics of the platform"))
-    key = {"P(any arm graduated)": "p_any_graduation", "power": "power", "FWER": "fwer",
-           "mean patients randomized": "n_randomized", "mean duration (months)": "duration_months"}
-    headline = {label: (*trial[m], _digits(m)) for label, m in key.items() if m in trial}
-    return "".join(parts), headline, sig, values
-
-
-def _platform_trial_values(values: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]:
-    """The platform trial table (as platform_metrics.trial_table computes it) from per-trial values
-    already at hand: proportions for yes/no values, means over the finite values otherwise."""
-    from ..metrics import _mean, _proportion
-
-    out = {}
-    for name, x in values.items():
-        x = np.asarray(x)
-        if x.dtype == bool:
-            out[name] = _proportion(x)
-        elif np.isnan(x.astype(float)).all():
-            out[name] = (math.nan, math.nan)
-        else:
-            out[name] = _mean(x)
-    return out
-
-
-def _platform_heatmap(spec: Spec, sig: pd.DataFrame):
-    arms = list(dict.fromkeys(a for a, _ in sig.index))
-    signatures = list(dict.fromkeys(s for _, s in sig.index))
-    shape = (len(arms), len(signatures))
-    value, mcse = np.full(shape, math.nan), np.full(shape, math.nan)
-    truth = np.full(shape, "", dtype=object)
-    for (arm, s), r in sig.iterrows():
-        i, j = arms.index(arm), signatures.index(s)
-        value[i, j], mcse[i, j] = r.p_graduated, r.p_graduated_mcse
-        truth[i, j] = "works" if r.works else "null" if r.null else "grey"
-    return value, mcse, truth, arms, signatures
+    marks = np.full(shape, "", dtype=object)
+    roles = {"works": "works", "null": "null", "grey zone": "grey", "control": "control"}
+    for (arm, subgroup), r in sub.iterrows():
+        i, j = arms.index(arm), subgroups.index(subgroup)
+        marks[i, j] = roles.get(r["role"], "")
+        if r["role"] in ("works", "null", "grey zone"):
+            value[i, j], mcse[i, j] = r.get("p_claimed", math.nan), r.get("p_claimed_mcse", math.nan)
+    return value, mcse, marks, arms, subgroups
 
 
 def _convergence_values(values: dict[str, np.ndarray], wanted: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -278,19 +204,16 @@ def _headline(headline: dict) -> str:
 
 
 def run_page(rd: RunDir) -> str:
-    """The report of one design on one scenario."""
-    from .. import compare
+    """The report of one design on one scenario (the same sections for every kind of design)."""
+    from .. import oc
 
     spec, results, manifest = rd.spec, rd.results, rd.manifest
     d, s = spec.design, spec.scenario
-    platform = d.platform is not None
-    stratified = spec.strata is not None
+    truth = spec.truth
     n_sims = results.n_trials
-    kind = ("platform over calendar time" if platform else
-            "stratified design with looks" if stratified else "design with looks")
     title = f"Operating characteristics: {d.name} on {s.name}"
-    subtitle = (f"{kind}; {n_sims:,} simulated trials, seed {manifest.get('seed')}, spec hash {spec.spec_hash}; "
-                f"created {manifest.get('created', '')}")
+    subtitle = (f"{spec.family.title}; {n_sims:,} simulated trials, seed {manifest.get('seed')}, spec hash "
+                f"{spec.spec_hash}; created {manifest.get('created', '')}")
     control = d.control
     body, nav = [], []
 
@@ -298,86 +221,81 @@ def run_page(rd: RunDir) -> str:
         body.append(html_)
         nav.append((section_id, nav_title))
 
-    if platform:
-        oc_html, headline, sig, per_trial = _platform_oc(spec, results)
-    else:
-        oc_html, headline = _look_oc(spec, results)
-        per_trial = compare._per_trial(results, spec)
-
+    tidy = oc.frame(oc.summarize(results, truth))
+    arms = oc.arm_table(tidy, truth)
+    trial = oc.trial_table(tidy)
+    sub = oc.subgroup_table(tidy, truth)
+    per_trial = oc.trial_values(results, truth)
+    headline = {label: (trial.at[m, "value"], trial.at[m, "mcse"], _digits(m)) for label, m in HEADLINE.items()
+                if m in trial.index}
     add("summary", "Summary", section("summary", "Summary", para(_mcse_note(n_sims)), _headline(headline)))
     add("design", "Design", section("design", f"Design: {d.name}", describe_design(spec)))
     add("scenario", "Scenario", section("scenario", f"Scenario: {s.name}", describe_scenario(spec)))
-    add("truth", "Truth", section("truth", "The truth in this scenario",
-                                  truth_tables(spec, sig.reset_index() if platform else None)))
-    add("oc-tables", "Operating characteristics",
-        section("oc-tables", "Operating characteristics", para(_mcse_note(n_sims)), oc_html))
+    add("truth", "Truth", section("truth", "The truth in this scenario", truth_tables(spec)))
+    blocks = [para(_mcse_note(n_sims)), _arm_block(arms, truth.control)]
+    if len(truth.subgroups) > 1:
+        blocks.append(_subgroup_block(sub))
+    blocks.append(_trial_block(trial))
+    add("oc-tables", "Operating characteristics", section("oc-tables", "Operating characteristics", *blocks))
 
-    # 1. allocation
-    if platform:
-        from ..timeline import PERIOD_MONTHS
-
-        fig = figures.allocation_by_period(results.n_period, results.enrolment_end, PERIOD_MONTHS, d.arm_names,
-                                           control)
-        caption = (f"Top: each arm's share of the patients randomized in each {PERIOD_MONTHS:g}-month calendar period, "
-                   "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
-                   "fraction of simulated platforms still enrolling at the start of each period.")
-    else:
-        fig = figures.allocation_by_look(results.alloc_history, results.stop_look, d.looks.randomized_n, d.arm_names,
-                                         control)
+    # 1. allocation: by look, or by calendar period, whichever the results hold
+    extras = results.extras
+    if "alloc_history" in extras:
+        fig = figures.allocation_by_look(extras["alloc_history"], extras["stop_look"], d.looks.randomized_n,
+                                         list(d.arm_names), control)
         caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
                    "(a step holds until the next look; patients before the first look are allocated by the "
                    "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
+    else:
+        width = float(extras["period_months"][0])
+        fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
+                                           control)
+        caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
+                   "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
+                   "fraction of simulated platforms still enrolling at the start of each period.")
     add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
                                              "Allocation share per arm over the course of the trial", caption))
 
     # 2. sample size and duration
-    n_total = np.asarray(results.n).sum(axis=1)
-    duration = results.duration if platform else results.duration_months
-    fig = figures.sample_size_and_duration(n_total, duration)
+    fig = figures.sample_size_and_duration(results.n_randomized, results.duration_months)
     add("fig-sample-size", "Sample size and duration",
         _fig("fig-sample-size", "Sample size and duration", fig,
              "Histograms of the total sample size and of the calendar duration",
              "Distribution over the simulated trials of the patients randomized and of the calendar duration "
-             + ("(months from the opening to the last decision)." if platform else
-                "(months from the opening to the last randomized patient's endpoint assessment).")
-             + " Dashed line: mean; dotted: median."))
+             "(months from the opening to the last analysis). Dashed line: mean; dotted: median."))
 
-    # 3. stopping
-    if platform:
-        from ..timeline import PLATFORM_STATUS
-
-        fig = figures.platform_status(results.status, PLATFORM_STATUS, d.arm_names, control)
-        caption = ("Final status of each experimental arm as a fraction of the simulated platforms: graduated, "
-                   "dropped for futility, inconclusive at the end, or never entered.")
-    else:
-        from ..results import STOP_NAMES
-
-        fig = figures.stopping_by_reason(results.stop_reason, results.stop_look, STOP_NAMES, d.looks.randomized_n)
+    # 3. stopping and decisions
+    if "stop_look" in extras:
+        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
+                                         d.looks.randomized_n)
         caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "
                    "every comparator of the control was dropped), with ± 2 MCSE error bars. Right: the look at "
                    "which it stopped.")
-    add("fig-stopping", "Stopping", _fig("fig-stopping", "Stopping reasons" if not platform else "Arm decisions",
-                                         fig, "Bar chart of stopping reasons", caption))
-
-    # 4. power / false positives by arm x stratum
-    if platform:
-        value, mcse, truth, rows_, cols_ = _platform_heatmap(spec, sig)
-        label, what = "P(graduated)", "graduation rate by arm and signature"
+        what = "Stopping reasons"
     else:
-        value, mcse, truth, rows_, cols_ = _look_heatmap(spec, results)
-        label, what = "P(declared effective)", ("declared-effective rate by arm and stratum" if stratified
-                                                 else "declared-effective rate by arm")
-    fig = figures.declared_heatmap(value, mcse, truth, rows_, cols_, label, what[0].upper() + what[1:])
+        from ..results import STATUS_NAMES
+
+        fig = figures.platform_status(results.status, STATUS_NAMES, list(d.arm_names), control)
+        caption = ("Final status of each experimental arm as a fraction of the simulated trials: claimed effective "
+                   "(graduated), dropped for futility, still undecided (active) at the end, or never entered.")
+        what = "Arm decisions"
+    add("fig-stopping", "Stopping", _fig("fig-stopping", what, fig, "Bar chart of stopping reasons", caption))
+
+    # 4. claims by arm x subgroup
+    value, mcse, marks, rows_, cols_ = _heatmap(truth, sub)
+    fig = figures.declared_heatmap(value, mcse, marks, rows_, cols_, "P(claimed effective)",
+                                   "Claims by arm and subgroup")
     add("fig-heatmap", "Power and false positives",
-        _fig("fig-heatmap", "Power and false-positive rate", fig, f"Heat map of the {what}",
-             f"The {what} (value ± MCSE). Outlined cells: the arm truly works there, so the rate is power; "
-             "hatched cells: the arm is truly null there, so the rate is a false-positive rate; other cells are "
-             "in the grey zone. Blank cells: the control, or an arm that does not randomize there."))
+        _fig("fig-heatmap", "Power and false-positive rate", fig, "Heat map of the claim rate by arm and subgroup",
+             "The rate at which each arm is claimed effective in each subgroup (value ± MCSE). Outlined cells: the "
+             "arm truly works there, so the rate is power; hatched cells: the arm is truly null there, so the rate "
+             "is a false-positive rate; other cells are in the grey zone. Blank cells: the control, or an arm that "
+             "does not randomize there."))
 
     # 5. convergence
-    wanted = PLATFORM_CONVERGENCE if platform else LOOK_CONVERGENCE
-    meanings = PLATFORM_MEANINGS if platform else compare.TRIAL_METRICS
-    conv, constant = _convergence_values(per_trial, wanted)
+    from ..compare import TRIAL_METRICS
+
+    conv, constant = _convergence_values(per_trial, CONVERGENCE)
     fig = figures.convergence(conv, SHORT_LABELS, PROBABILITIES)
     add("fig-convergence", "Convergence",
         _fig("fig-convergence", "Monte Carlo convergence", fig,
@@ -385,7 +303,7 @@ def run_page(rd: RunDir) -> str:
              "Running mean of each key metric against the number of simulated trials, with a ± 2 MCSE band (running "
              "standard error); the first trials (at most 5%) are not drawn. A band still wide at the right end "
              "calls for more simulated trials. "
-             + " ".join(f"{SHORT_LABELS.get(k, k)}: {meanings.get(k, k)}." for k in conv)
+             + " ".join(f"{SHORT_LABELS.get(k, k)}: {TRIAL_METRICS.get(k, k)}." for k in conv)
              + _constant_note(constant, per_trial)))
 
     footer = _footer(manifest, [
@@ -423,10 +341,10 @@ def load_compare(run_dir: Path) -> CompareDir:
                                    "with --out)", file=str(run_dir))])
     if not (run_dir / COMPARISON_FILE).is_file():
         raise ConfigError([Problem(COMPARISON_FILE, "missing from the compare directory", file=str(run_dir))])
-    numeric = ["value", "mcse", "diff_vs_reference", "diff_se"]
+    numeric = ["value", "mcse", "lower", "upper", "n", "diff_vs_reference", "diff_se", "diff_lower", "diff_upper"]
     table_ = pd.read_csv(run_dir / COMPARISON_FILE, keep_default_na=False, na_values={c: [""] for c in numeric},
-                         dtype={"design": str, "scenario": str, "level": str, "arm": str, "stratum": str,
-                                "role": str, "metric": str})
+                         dtype={"design": str, "scenario": str, "level": str, "arm": str, "treatment": str,
+                                "subgroup": str, "role": str, "metric": str} | {c: float for c in numeric})
     specs = {}
     problems = []
     for pair in pairs:
@@ -455,7 +373,7 @@ def _side_by_side(cd: CompareDir) -> str:
 
 
 def _arm_level(cd: CompareDir, level: str) -> str:
-    from ..compare import ARM_METRICS
+    from ..compare import ARM_METRICS, CELL_METRICS
 
     t = cd.table[cd.table["level"] == level]
     if t.empty:
@@ -463,9 +381,9 @@ def _arm_level(cd: CompareDir, level: str) -> str:
     designs = list(dict.fromkeys(cd.table["design"]))
     reference = cd.manifest.get("reference", "")
     others = [d for d in designs if d != reference]
-    keys = ["scenario", "arm"] + (["stratum"] if level == "arm_stratum" else [])
+    keys = ["scenario", "treatment", "subgroup"] if level == "subgroup" else ["scenario", "arm"]
     parts = []
-    for metric, meaning in ARM_METRICS.items():
+    for metric, meaning in (CELL_METRICS if level == "subgroup" else ARM_METRICS).items():
         m = t[t["metric"] == metric]
         rows = []
         for key, block in m.groupby(keys, sort=False):
@@ -478,7 +396,7 @@ def _arm_level(cd: CompareDir, level: str) -> str:
                     if d in block.index else "" for d in others]
             rows.append(row)
         header = keys + ["truth"] + designs + [f"{d} − {reference}" for d in others]
-        where = "arm and stratum" if level == "arm_stratum" else "arm"
+        where = "treatment and subgroup" if level == "subgroup" else "arm"
         parts.append(table(header, rows, f"{metric} by {where}: {meaning}"))
     return "".join(parts)
 
@@ -517,7 +435,7 @@ def compare_page(cd: CompareDir) -> str:
         heading(3, f"{dn} on {sn}") + truth_tables(spec) for (dn, sn), spec in cd.specs.items()]))
     add("oc-tables", "Operating characteristics", section(
         "oc-tables", "Operating characteristics", para(_mcse_note(n_sims)), _side_by_side(cd),
-        _arm_level(cd, "arm"), _arm_level(cd, "arm_stratum")))
+        _arm_level(cd, "arm"), _arm_level(cd, "subgroup")))
     trial = t[t["level"] == "trial"]
     shown = [x for x in COMPARISON_METRICS
              if np.isfinite(trial.loc[trial["metric"] == x, "value"].to_numpy(float)).any()]

@@ -1,4 +1,4 @@
-"""The platform over calendar time: patients arrive, arms enter and leave, analyses fire on triggers.
+"""Platforms over calendar time: patients arrive, arms enter and leave, analyses fire on triggers.
 
 A batch of simulated platforms moves forward event by event, each trial on its own
 clock. An *event* is the next analysis (when its trigger fires), the next date an
@@ -20,6 +20,9 @@ last assessment. A binary or landmark outcome is seen ``assessment`` months afte
 randomization. Hazards get gamma posteriors (events, exposure) and rates beta
 posteriors (responders, patients), per arm x stratum, against the concurrent
 control patients (randomized while the arm was open) or all control patients.
+
+A claim is a graduation in a *signature* (a union of strata, or all patients),
+judged against the arm's exact effect among the signature's patients.
 """
 
 from __future__ import annotations
@@ -31,16 +34,23 @@ import numpy as np
 from numba import njit
 from scipy import special
 
-from .allocation import allocate
-from .compiled import allocation_limits, control_share_table
-from .posterior.beta import prob_greater
-from .posterior.predictive import pp_confirmatory
-from .posterior.survival import (
+from ..allocation import allocate
+from ..compiled import allocation_limits, control_share_table
+from ..config import Design, Problem, Scenario
+from ..config.population import expected_randomizable
+from ..config.timeline import Platform
+from ..outcomes import VirtualPatients
+from ..posterior import beta_interval
+from ..posterior.beta import prob_greater
+from ..posterior.predictive import pp_confirmatory
+from ..posterior.survival import (
     log_hr_moments,
     logrank_vs_control,
     pp_confirmatory_survival,
     prob_hr_below,
 )
+from ..results import TrialResults, Truth
+from ..strata import StrataPlan
 
 # Arm status in a platform.
 WAITING = 0  # not yet entered (queue or before its date)
@@ -112,12 +122,13 @@ class PlatformDesign:
         return len(self.strata_names)
 
     @classmethod
-    def from_spec(cls, spec) -> "PlatformDesign":
-        d, pf = spec.design, spec.design.platform
+    def from_models(cls, d, scenario, patients, plan) -> PlatformDesign:
+        """The platform design ``d`` under ``scenario`` as arrays (``plan``: its strata, or None)."""
+        pf = d.platform
         names = tuple(d.arm_names)
         n_arms = len(names)
         ctrl = d.control_index
-        ep = spec.scenario.endpoints[d.endpoint.name]
+        ep = scenario.endpoints[d.endpoint.name]
         survival = ep.kind == "time_to_event"
         if survival:
             prior_a = np.full(n_arms, pf.hazard_prior.shape)
@@ -125,11 +136,10 @@ class PlatformDesign:
         else:
             prior_a = np.array([(a.prior or d.prior).a for a in d.arms], dtype=float)
             prior_b = np.array([(a.prior or d.prior).b for a in d.arms], dtype=float)
-        read_at = spec.patients.outcomes.assessment_months(d.endpoint.name)
+        read_at = patients.outcomes.assessment_months(d.endpoint.name)
         assess = pf.assessment_weeks / WEEKS_PER_MONTH
         if not survival and read_at <= 0:
             read_at = assess
-        plan = spec.strata
         strata_names = plan.names if plan is not None else ("all",)
         n_strata = len(strata_names)
         g = pf.graduation
@@ -219,6 +229,7 @@ class PlatformResults:
     n: np.ndarray  # (T, K) patients randomized
     n_stratum: np.ndarray  # (T, K, S) patients randomized per stratum
     events: np.ndarray  # (T, K) events (responders, or progressions) seen at the final analysis
+    events_stratum: np.ndarray  # (T, K, S) the same per stratum
     effect_at_decision: np.ndarray  # (T, K) posterior mean effect when the arm was decided (NaN: not decided)
     effect_concurrent: np.ndarray  # (T, K) final posterior mean effect vs concurrent controls
     effect_all: np.ndarray  # (T, K) final posterior mean effect vs all controls
@@ -242,7 +253,7 @@ class PlatformResults:
         return self.status.shape[0]
 
     @classmethod
-    def concatenate(cls, parts: list["PlatformResults"]) -> "PlatformResults":
+    def concatenate(cls, parts: list[PlatformResults]) -> PlatformResults:
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
 
@@ -729,6 +740,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     return PlatformResults(
         status=st.status, opened_at=st.opened, closed_at=st.closed, decided_at=st.decided,
         graduated_in=st.graduated_in, n=st.n_arm.copy(), n_stratum=n_stratum, events=tot[1].round().astype(np.int64),
+        events_stratum=y.round().astype(np.int64),
         effect_at_decision=st.effect_at_decision, effect_concurrent=effect_conc, effect_all=effect_all,
         z_concurrent=z_conc, z_all=z_all, prob_better=prob_better, estimate=estimate, n_looks=st.n_looks,
         enrolment_end=st.end, duration=st.duration, first_graduation=np.where(np.isfinite(grad_t), grad_t, np.nan),
@@ -772,3 +784,585 @@ def _two_proportion_z(pd, arm, event, include):
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where((se > 0) & (n > 0) & (nc > 0), -(y / np.maximum(n, 1) - yc / np.maximum(nc, 1)) / se, np.nan)
     return z
+
+
+# ----------------------------------------------------------------------------------- the storyboard
+
+
+def platform_story(compiled: PlatformCompiled, trace, result):
+    """The storyboard of one platform: per analysis, arm and stratum the data, estimates and the
+    graduation statistic; the allocation each time it changed; every screened patient with their
+    assessments, read the way the engine reads them."""
+    import pandas as pd
+
+    from .story import Story, screened_frame
+
+    pd_ = compiled.arrays
+    arms, strata, sigs = list(pd_.arm_names), list(pd_.strata_names), list(pd_.signature_names)
+    rows, sig_rows, alloc_rows = [], [], []
+    number = 0
+    for ev in trace.events:
+        t = float(ev["t"])
+        status = ev["status"]
+        if ev["kind"] == "allocation":
+            for s, stratum in enumerate(strata):
+                for k, arm in enumerate(arms):
+                    alloc_rows.append({"month": t, "stratum": stratum, "arm": arm,
+                                       "probability": float(ev["probs"][s, k]), "status": PLATFORM_STATUS[status[k]]})
+            continue
+        number += 1
+        n, y, x = ev["n"], ev["y"], ev["x"]  # (K, S)
+        cn, cy, cx = ev["cn"], ev["cy"], ev["cx"]
+        a, b = _posterior(pd_, n[None], y[None], x[None])
+        ac, bc = _control_posterior(pd_, cn[None], cy[None], cx[None])
+        p_better = _prob_better(pd_, a, b, ac, bc)[0]
+        a, b = a[0], b[0]
+        est, lo, hi = _story_estimate(pd_, a, b)
+        decided = ev["graduate"] | ev["drop"] | ev["settle"]
+        for k, arm in enumerate(arms):
+            for s, stratum in enumerate(strata):
+                rows.append({
+                    "analysis": number, "month": t, "final": bool(ev["final"]), "counted": bool(ev["counted"]),
+                    "stratum": stratum, "arm": arm, "patients": int(n[k, s]), "events": int(round(y[k, s])),
+                    "months_at_risk" if pd_.survival else "followed": float(x[k, s]) if pd_.survival else int(n[k, s]),
+                    "estimate": float(est[k, s]), "lower": float(lo[k, s]), "upper": float(hi[k, s]),
+                    "control_patients": int(cn[k, s]), "control_events": int(round(cy[k, s])),
+                    "p_better_than_control": float(p_better[k, s]) if k != pd_.control else np.nan,
+                    "status": PLATFORM_STATUS[status[k]],
+                    "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
+                })
+            if k == pd_.control:
+                continue
+            for g, sig in enumerate(sigs):
+                sig_rows.append({
+                    "analysis": number, "month": t, "arm": arm, "signature": sig,
+                    "success": float(ev["success"][k, g]), "graduate_at": pd_.graduate,
+                    "drop_below": pd_.drop, "eligible": bool(ev["live"][k]),
+                    "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
+                })
+    analyses = pd.DataFrame(rows)
+    # patients: every screened patient until enrolment ended, with arm, PFS and assessments
+    enrolled, row = trace.enrolled, trace.row
+    order = trace.order  # randomizable position (sorted by arrival) -> enrolled position
+    assigned, arrive, stratum = trace.data["assigned"], trace.data["arrive"], trace.data["stratum"]
+    end = float(result.extras["enrolment_end"][0])
+    final_t = float(result.duration_months[0])
+    time = np.full((1, arrive.size), np.nan)
+    event = np.zeros((1, arrive.size), dtype=bool)
+    outcomes = enrolled.outcomes[row][order].astype(np.float32)
+    dropout = trace.data["dropout"]
+    _observe(arrive[None], assigned[None], outcomes[None], dropout[None], pd_.arm_treatment,
+             np.array([final_t]), pd_.assess, pd_.survival, pd_.read_at, time, event)
+    cohort_pos = enrolled.screened_index[row][order]
+    arm_of, stratum_of, idx_of = {}, {}, {}
+    for i in np.flatnonzero(arrive <= end):
+        p = int(cohort_pos[i])
+        idx_of[p] = i
+        if assigned[i] >= 0:
+            arm_of[p] = int(assigned[i])
+        if stratum[i] >= 0:
+            stratum_of[p] = strata[stratum[i]]
+    n_screened = int(result.n_screened[0])
+    frame = screened_frame(compiled.patients.population, pd_.arm_names, enrolled, row, n_screened, arm_of,
+                           stratum_of)
+    treat = np.array(list(pd_.treatments) + [""], dtype=object)
+    pos = frame["patient"].to_numpy()
+    ix = np.array([idx_of.get(int(p), -1) for p in pos])
+    has = ix >= 0
+    arm_index = np.where(has, assigned[np.maximum(ix, 0)], -1)
+    frame["randomizable"] = has
+    frame["treatment"] = treat[np.where(arm_index >= 0, pd_.arm_treatment[np.maximum(arm_index, 0)], len(treat) - 1)]
+    on = arm_index >= 0
+    frame["randomized_months"] = np.where(on, arrive[np.maximum(ix, 0)], np.nan)
+    if pd_.survival:
+        true = outcomes[np.maximum(ix, 0), pd_.arm_treatment[np.maximum(arm_index, 0)]]
+        frame["pfs_months"] = np.where(on, true, np.nan)
+        frame["dropout_months"] = np.where(on, dropout[np.maximum(ix, 0)], np.nan)
+        visits, seen, last = _assessments(pd_, frame["randomized_months"].to_numpy(), frame["pfs_months"].to_numpy(),
+                                          frame["dropout_months"].to_numpy(), final_t)
+        frame["assessments"] = visits
+        frame["progression_seen_months"] = seen
+        frame["last_assessment_months"] = last
+        frame["time"] = np.where(on, time[0, np.maximum(ix, 0)], np.nan)
+        frame["event"] = np.where(on, event[0, np.maximum(ix, 0)], False).astype(int)
+    else:
+        true = outcomes[np.maximum(ix, 0), pd_.arm_treatment[np.maximum(arm_index, 0)]]
+        frame["response"] = np.where(on, true, -1).astype(int)
+        frame["outcome_due_months"] = np.where(on, frame["randomized_months"] + pd_.read_at, np.nan)
+        frame["outcome_seen"] = np.where(on, ~np.isnan(time[0, np.maximum(ix, 0)]) & (frame["outcome_due_months"] <= final_t), False)
+    status = result.extras["platform_status"][0]
+    summary = {
+        "analyses": int(result.trial_values["n_looks"][0]),
+        "enrolment_end_months": end,
+        "duration_months": final_t,
+        "patients_randomized": int(result.n_randomized[0]),
+        "patients_screened": n_screened,
+        "graduated": [arms[k] for k in np.flatnonzero(status == GRADUATED)],
+        "dropped": [arms[k] for k in np.flatnonzero(status == DROPPED)],
+    }
+    return Story(analyses, frame, summary, signatures=pd.DataFrame(sig_rows), allocations=pd.DataFrame(alloc_rows),
+                 timeline="calendar")
+
+
+def _story_estimate(pd_, a, b):
+    """Posterior median PFS (months) with its 95% interval, or the response rate's mean and interval."""
+    if pd_.survival:
+        med = math.log(2.0) * b / special.gammaincinv(a, 0.5)
+        lo = math.log(2.0) * b / special.gammaincinv(a, 0.975)
+        hi = math.log(2.0) * b / special.gammaincinv(a, 0.025)
+        return med, lo, hi
+    lo, hi = beta_interval(a, b, 0.95)
+    return a / (a + b), lo, hi
+
+
+def _assessments(pd_, start, pfs, dropout, t):
+    """Tumour assessments of each patient (every ``pd_.assess`` months from randomization) up to the
+    final analysis date t, read the way the engine reads them: (number of assessments, date
+    progression was seen (NaN: not seen), date of the last assessment (NaN: none yet))."""
+    n = np.zeros(start.size, dtype=int)
+    seen = np.full(start.size, np.nan)
+    last = np.full(start.size, np.nan)
+    for i in np.flatnonzero(~np.isnan(start)):
+        has, ev, x, when = _seen(float(pfs[i]), float(dropout[i]), float(start[i]), float(t), pd_.assess, True, 0.0)
+        if has and ev:
+            seen[i] = last[i] = when
+        elif x > 0:
+            last[i] = start[i] + x
+        if not np.isnan(last[i]):
+            n[i] = int(round((last[i] - start[i]) / pd_.assess))
+    return n, seen, last
+
+
+# ----------------------------------------------------------------------------------- the family
+
+PLATFORM_STOP_NAMES = ("max_duration", "no_arms_left")
+_COMMON_STATUS = {GRADUATED: 2, DROPPED: 4, INCONCLUSIVE: 0, OPEN: 0, FULL: 0, WAITING: 0, NOT_ENTERED: 6,
+                  SHARED_CONTROL: 1}
+_NULL_TOL = 1e-9
+
+
+def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
+    """Checks that need the scenario: endpoint, signatures' strata, triggers that can never fire
+    (patients expected by the maximum duration through the funnel the platform's patients go through:
+    with the biomarker assay when its strata need one)."""
+    problems: list[Problem] = []
+    pf = design.platform
+    ep = scenario.endpoints[design.endpoint.name]
+    if ep.kind == "time_to_event":
+        if pf.hazard_prior is None:
+            problems.append(Problem("design.platform.hazard_prior", "a time-to-event endpoint needs a gamma prior on "
+                                    "the hazard, e.g. {shape: 1, rate: 4}", None))
+        if not design.endpoint.higher_is_better:
+            problems.append(Problem("design.endpoint.direction", "longer progression-free survival is better; use "
+                                    "higher_is_better", design.endpoint.direction))
+    else:
+        if design.prior is None:
+            problems.append(Problem("design.prior", f"endpoint {design.endpoint.name!r} is {ep.kind}; it needs a beta "
+                                    "prior {a, b}", None))
+        if pf.hazard_prior is not None:
+            problems.append(Problem("design.platform.hazard_prior", f"endpoint {design.endpoint.name!r} is {ep.kind}, "
+                                    "not time-to-event; use prior {a, b}", None))
+        if ep.kind == "landmark" and pf.follow_up_months < ep.weeks / WEEKS_PER_MONTH:
+            problems.append(Problem(
+                "design.platform.follow_up_months", f"the {design.endpoint.name!r} outcome is read at week "
+                f"{ep.weeks:g} ({ep.weeks / WEEKS_PER_MONTH:.2f} months), after the follow-up; the last patients would "
+                "never have an outcome", pf.follow_up_months))
+    if plan is not None and pf.graduation.signatures is not None:
+        for name, strata in pf.graduation.signatures.items():
+            bad = [s for s in strata if s not in plan.names]
+            if bad:
+                problems.append(Problem(f"design.platform.graduation.signatures.{name}", f"{bad} are not strata of "
+                                        f"this design; its strata are {list(plan.names)}", bad))
+    it = pf.interims
+    count = it.every_enrolled or it.every_observed or 0
+    need = max(count, it.min_new_outcomes)
+    if need:
+        share = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
+        biomarker_result = plan is not None and plan.biomarker_result
+        expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result) * share
+        field = ("every_enrolled" if it.every_enrolled else "every_observed") if count >= it.min_new_outcomes \
+            else "min_new_outcomes"
+        if need > expected:
+            problems.append(Problem(
+                f"design.platform.interims.{field}", f"can never fire in practice: {need} patients or outcomes are "
+                f"needed but only {expected:.0f} patients are expected to be randomized by the maximum duration "
+                f"({pf.max_duration_months:g} months) under scenario {scenario.name!r}", need))
+    return problems
+
+
+def platform_capacity_problems(design, scenario, biomarker_result: bool) -> list:
+    """A platform the simulator cannot run under this scenario: more patients randomized by the
+    maximum duration than MAX_PATIENTS, or screened than MAX_SCREENED (through the funnel with the
+    biomarker assay when ``biomarker_result``, without it otherwise)."""
+    from ..config.base import MAX_PATIENTS, MAX_SCREENED
+    from ..config.population import expected_funnel
+
+    funnel = expected_funnel(scenario.population, biomarker_result)["randomized"]
+    if not funnel > 0:  # reported with the scenario
+        return []
+    pf = design.platform
+    path, value = "design.platform.max_duration_months", pf.max_duration_months
+    expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result)
+    if not expected <= MAX_PATIENTS:
+        return [Problem(path, f"about {expected:.3g} patients would be randomized by month {pf.max_duration_months:g} "
+                        f"under scenario {scenario.name!r}; the simulator runs at most {MAX_PATIENTS} patients per "
+                        "trial", value)]
+    # every patient arriving by the maximum duration is drawn, and at least 64 randomizable ones
+    screened = (1.2 * expected + 5.0 * math.sqrt(expected) + 64) / funnel
+    if not screened <= MAX_SCREENED:
+        return [Problem(path, f"a simulated trial would screen about {screened:.3g} patients under scenario "
+                        f"{scenario.name!r}, which randomizes {funnel:.3g} of the patients screened; the simulator "
+                        f"screens at most {MAX_SCREENED} per trial", value)]
+    return []
+
+
+@dataclass(frozen=True, eq=False)
+class PlatformCompiled:
+    """A platform design compiled for a scenario: its arrays, its strata and its patients."""
+
+    design: Design
+    scenario: Scenario
+    patients: VirtualPatients
+    arrays: PlatformDesign
+    plan: StrataPlan | None  # None without strata
+
+    @property
+    def needs_biomarker_result(self) -> bool:
+        """Patients wait for a biomarker result before randomization: the platform allocates within
+        strata of a characteristic an assay measures. Without strata every eligible patient is
+        randomized on arrival."""
+        return self.plan is not None and self.plan.biomarker_result
+
+    @property
+    def platform(self) -> Platform:
+        """The design's platform section."""
+        pf = self.design.platform
+        assert pf is not None
+        return pf
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return self.arrays.arm_names
+
+    @property
+    def overall(self) -> int:
+        """The signature that covers every stratum (all patients)."""
+        full = np.flatnonzero(self.arrays.signatures.all(axis=1))
+        return int(full[0]) if full.size else 0
+
+
+def _true_effect(compiled: PlatformCompiled, treatment: str, control: str, codes, w) -> float:
+    """Exact effect of ``treatment`` against ``control`` among patients with profile weights ``w``
+    (:meth:`~platform_sim.outcomes.OutcomesModel.effect`)."""
+    return compiled.patients.outcomes.effect(compiled.design.endpoint.name, treatment, control, codes, w)
+
+
+def platform_truth(compiled: PlatformCompiled) -> Truth:
+    """Exact truth of every arm in every signature (K, G) and every stratum (K, S). Patients are
+    placed in strata by their reported profile, so the truth averages over the true profiles of
+    the patients each signature takes; it is computed at calendar time 0 (a scenario's time trend
+    moves it afterwards). An arm works where its effect reaches ``working_hazard_ratio`` (survival)
+    or the clinically relevant difference (binary), and is null where it is no better than the
+    control."""
+    from ..strata import reported_distribution
+
+    pd_, d, vp, plan = compiled.arrays, compiled.design, compiled.patients, compiled.plan
+    ep = d.endpoint.name
+    treatments = [a.treatment for a in d.arms]
+    relevant = vp._relevant_markers(ep, treatments)
+    if plan is None:
+        codes, prob = vp.population.distribution(relevant)
+        member = np.ones((prob.size, 1), dtype=bool)
+    else:
+        codes, observed, prob = reported_distribution(vp.population, list(plan.markers), relevant)
+        mask = plan.classifier(observed)
+        member = ((mask[:, None] >> np.arange(pd_.n_strata, dtype=np.uint32)) & 1).astype(bool)
+    c = pd_.control
+    K, G, S = pd_.n_arms, len(pd_.signature_names), pd_.n_strata
+    if pd_.survival:
+        bound, better = math.log(compiled.platform.working_hazard_ratio), -1.0
+    else:
+        bound, better = d.clinically_relevant_difference, 1.0
+
+    def judge(weights):
+        value, effect = np.full(K, np.nan), np.full(K, np.nan)
+        if weights.sum() <= 0:
+            return value, effect
+        w = weights / weights.sum()
+        for k in range(K):
+            value[k] = vp.outcomes.expected(ep, treatments[k], codes, w)
+            if k != c:
+                effect[k] = _true_effect(compiled, treatments[k], treatments[c], codes, weights)
+        return value, effect
+
+    share = np.zeros(G)
+    value, effect = np.full((K, G), np.nan), np.full((K, G), np.nan)
+    for g in range(G):
+        w = prob * member[:, pd_.signatures[g]].any(axis=1)
+        share[g] = w.sum()
+        value[:, g], effect[:, g] = judge(w)
+    s_effect = np.full((K, S), np.nan)
+    for s in range(S):
+        _, s_effect[:, s] = judge(prob * member[:, s])
+
+    def works_null(e):
+        with np.errstate(invalid="ignore"):
+            if pd_.survival:
+                return e <= bound + _NULL_TOL, e >= -_NULL_TOL
+            return e >= bound - _NULL_TOL, e <= _NULL_TOL
+
+    judged = np.isfinite(effect)
+    works, null = works_null(effect)
+    s_works, s_null = works_null(s_effect)
+    reference = np.broadcast_to(value[c], (K, G)).copy()
+    return Truth(
+        arms=pd_.arm_names, subgroups=pd_.signature_names, strata=pd_.strata_names, membership=pd_.signatures.copy(),
+        share=share, value=value, reference=reference, effect=effect, works=works & judged, null=null & judged,
+        judged=judged, works_in_stratum=s_works & np.isfinite(s_effect), null_in_stratum=s_null & np.isfinite(s_effect),
+        control=c, value_name="median PFS (months)" if pd_.survival else "rate",
+        effect_scale="log hazard ratio" if pd_.survival else "rate difference", effect_better=better,
+    )
+
+
+def _present(x: np.ndarray | None) -> np.ndarray:
+    assert x is not None
+    return x
+
+
+def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: np.ndarray) -> TrialResults:
+    """Simulated platforms in the common results type: claims are graduations in signatures."""
+    pd_ = compiled.arrays
+    T, K = res.status.shape
+    G = len(pd_.signature_names)
+    g0 = compiled.overall
+    claimed = res.graduated_in[:, :, None] == np.arange(G)[None, None, :]
+    claim_month = np.where(claimed, res.decided_at[:, :, None], np.nan)
+    status = np.vectorize(_COMMON_STATUS.get, otypes=[np.int8])(res.status) if res.status.size else res.status
+    status = np.asarray(status, dtype=np.int8)
+    status[:, pd_.control] = 1
+
+    def at_overall(x):
+        out = np.full((T, K, G), np.nan)
+        out[:, :, g0] = x
+        return out
+
+    entered = ~np.isnan(res.opened_at)
+    experimental = np.ones(K, dtype=bool)
+    experimental[pd_.control] = False
+
+    def arm_value(x):
+        return np.where(entered & experimental[None, :], x, np.nan)
+
+    z = -float(special.ndtri(pd_.alpha))
+    reject_conc = np.where(np.isnan(res.z_concurrent), 0.0, (res.z_concurrent < -z).astype(float))
+    reject_all = np.where(np.isnan(res.z_all), 0.0, (res.z_all < -z).astype(float))
+    stop = np.where(res.enrolment_end >= pd_.max_duration, 0, 1).astype(np.int8)
+    return TrialResults(
+        trial=np.asarray(trials, dtype=np.int64), arms=pd_.arm_names, strata=pd_.strata_names,
+        subgroups=pd_.signature_names, membership=pd_.signatures.copy(), stop_names=PLATFORM_STOP_NAMES,
+        n=res.n_stratum.astype(np.int64), events=res.events_stratum, claimed=claimed, claim_month=claim_month,
+        status=status, stop_reason=stop, n_screened=np.asarray(res.n_screened, dtype=np.int64),
+        duration_months=res.duration.astype(float),
+        estimates={"effect_concurrent": at_overall(res.effect_concurrent), "effect_all": at_overall(res.effect_all),
+                   "effect_at_decision": at_overall(res.effect_at_decision),
+                   "final_estimate": at_overall(res.estimate)},
+        estimate_targets={"effect_concurrent": "effect", "effect_all": "effect", "effect_at_decision": "effect",
+                          "final_estimate": "value"},
+        arm_values={"p_entered": np.where(experimental[None, :], entered.astype(float), np.nan),
+                    "entered_month": arm_value(res.opened_at),
+                    "months_to_decision": arm_value(res.decided_at - res.opened_at),
+                    "p_reject_concurrent": arm_value(reject_conc), "p_reject_all": arm_value(reject_all)},
+        trial_values={"enrolment_months": res.enrolment_end.astype(float), "n_looks": res.n_looks.astype(float),
+                      "arms_evaluated": (entered & experimental[None, :]).sum(axis=1).astype(float),
+                      "n_not_assigned": (res.n_not_assigned + res.n_unclassified).astype(float)},
+        extras={"opened_at": res.opened_at, "closed_at": res.closed_at, "decided_at": res.decided_at,
+                "graduated_in": res.graduated_in, "platform_status": res.status, "z_concurrent": res.z_concurrent,
+                "z_all": res.z_all, "prob_better": res.prob_better, "n_period": _present(res.n_period),
+                "n_unclassified": res.n_unclassified, "n_randomizable": res.n_randomizable,
+                "enrolment_end": res.enrolment_end, "period_months": np.full(T, PERIOD_MONTHS)},
+        extra_dims={"opened_at": ("trial", "arm"), "closed_at": ("trial", "arm"), "decided_at": ("trial", "arm"),
+                    "graduated_in": ("trial", "arm"), "platform_status": ("trial", "arm"),
+                    "z_concurrent": ("trial", "arm"), "z_all": ("trial", "arm"), "prob_better": ("trial", "arm"),
+                    "n_period": ("trial", "period", "arm"), "n_unclassified": ("trial",),
+                    "n_randomizable": ("trial",), "enrolment_end": ("trial",), "period_months": ("trial",)},
+    )
+
+
+def _set_graduate(data: dict, value) -> dict:
+    pf = data["platform"]
+    return {**data, "platform": {**pf, "graduation": {**pf["graduation"], "graduate": value}}}
+
+
+def platform_words(compiled: PlatformCompiled) -> list[str]:
+    """The calendar, the analyses and the graduation rule in words."""
+    from .base import setting
+
+    pf = compiled.platform
+    it, g = pf.interims, pf.graduation
+    survival = compiled.arrays.survival
+    open_arms = setting(pf.max_open_arms) if pf.max_open_arms else "all"
+    controls = ("the control patients randomized while it was open (concurrent controls)"
+                if pf.controls == "concurrent" else "all control patients")
+    out = [(f"Enrolment for at most {setting(pf.max_duration_months)} months, then {setting(pf.follow_up_months)} "
+            f"months of follow-up before the final analysis of undecided arms; at most {open_arms} experimental arms "
+            f"open at once; tumour assessments every {setting(pf.assessment_weeks)} weeks; each arm is compared "
+            f"with {controls}.")]
+    if it.trigger == "calendar":
+        out.append(f"Interim analyses every {setting(it.every_months)} months (the first at month "
+                   f"{setting(it.first)}).")
+    elif it.trigger == "enrolled":
+        out.append(f"An interim analysis every {setting(it.every_enrolled)} newly randomized patients.")
+    else:
+        out.append(f"An interim analysis every {setting(it.every_observed)} newly observed outcomes.")
+    if it.min_new_outcomes:
+        out.append(f"An analysis is skipped when fewer than {it.min_new_outcomes} outcomes are new since the last one.")
+    if g.by == "predictive":
+        events = g.confirmatory_events or g.confirmatory_n
+        success = (f"the predictive probability that a 1:1 confirmatory trial of {g.confirmatory_n} patients"
+                   + (f" ({events} events)" if survival else "")
+                   + f" is positive at one-sided alpha = {setting(g.alpha)}")
+    else:
+        success = "P(arm better than control)"
+    out.append(f"Graduation: an arm graduates when {success} reaches {setting(g.graduate)} in any signature"
+               + (f", and is dropped when it is below {setting(g.drop)} in every signature"
+                  if g.drop is not None else "")
+               + f", once it has {g.min_n} patients.")
+    if survival:
+        out.append(f"An arm works when its true hazard ratio is at most {setting(pf.working_hazard_ratio)}.")
+    return out
+
+
+class PlatformFamily:
+    """Platforms over calendar time (see the module docstring)."""
+
+    name = "platform"
+    title = "platform over calendar time"
+
+    def matches(self, design) -> bool:
+        return design.platform is not None
+
+    def compile(self, design, scenario, patients) -> PlatformCompiled:
+        from ..config import ConfigError
+        from ..strata import checked_strata
+
+        plan = None
+        problems: list[Problem] = []
+        if design.strata is not None:
+            plan, problems = checked_strata(design, scenario, patients)
+        if not problems:
+            problems = platform_capacity_problems(design, scenario, plan is not None and plan.biomarker_result)
+        if not problems:
+            problems = platform_pair_problems(design, scenario, plan)
+        if problems:
+            raise ConfigError(problems)
+        return PlatformCompiled(design, scenario, patients, PlatformDesign.from_models(design, scenario, patients, plan),
+                                plan)
+
+    def recompile(self, compiled: PlatformCompiled, design) -> PlatformCompiled:
+        """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
+        arrays = PlatformDesign.from_models(design, compiled.scenario, compiled.patients, compiled.plan)
+        return PlatformCompiled(design, compiled.scenario, compiled.patients, arrays, compiled.plan)
+
+    def simulate(self, compiled: PlatformCompiled, streams, trace=None):
+        """Each trial gets every randomizable patient who arrives before the maximum duration; a longer
+        stream is drawn (the same patients, extended) when some trial needs more, so results do not
+        depend on the first guess."""
+        from ..streams import RANDOMIZATION
+        from .base import enrol_options
+
+        pd_, plan = compiled.arrays, compiled.plan
+        n_trials = streams.n_trials
+        expected = expected_randomizable(compiled.scenario.population, pd_.max_duration,
+                                         compiled.needs_biomarker_result)
+        size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
+        while True:
+            enrolled = compiled.patients.enrol(
+                streams, size, compiled.design.endpoint.name, list(pd_.treatments), times=True,
+                biomarker_result=compiled.needs_biomarker_result,
+                **enrol_options(trace, None if plan is None else list(plan.markers),
+                                compiled.patients.population.names),
+            )
+            if (enrolled.ready[:, -1] > pd_.max_duration).all():
+                break
+            size *= 2
+        rows = np.arange(n_trials)[:, None]
+        order = np.argsort(enrolled.ready, axis=1, kind="stable")
+        if plan is None:
+            stratum = np.zeros((n_trials, size), dtype=np.int16)
+        else:
+            observed = enrolled.kept.observed[rows, enrolled.screened_index]
+            mask = plan.classifier(observed).astype(np.int64)
+            stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
+        u = streams.uniform(RANDOMIZATION, "randomization:arm", 0, size)
+        dropout = (np.full((n_trials, size), np.inf) if enrolled.dropout is None
+                   else enrolled.dropout[rows, order].astype(np.float64))
+        pool = PlatformPool(
+            arrive=np.ascontiguousarray(enrolled.ready[rows, order], dtype=np.float64),
+            stratum=np.ascontiguousarray(stratum),
+            u=np.ascontiguousarray(u[rows, order]),
+            outcomes=np.ascontiguousarray(enrolled.outcomes[rows, order], dtype=np.float32),
+            dropout=np.ascontiguousarray(dropout),
+        )
+        if trace is not None:
+            trace.enrolled, trace.order = enrolled, order[trace.row]
+            trace.keep(arrive=pool.arrive, stratum=pool.stratum, dropout=pool.dropout)
+        res = simulate_platform(pd_, pool, trace)
+        screened = np.where(pool.arrive <= res.enrolment_end[:, None], enrolled.screened_index[rows, order], -1)
+        res.n_screened = screened.max(axis=1) + 1
+        return to_trial_results(compiled, res, streams.trials)
+
+    def truth(self, compiled: PlatformCompiled):
+        return platform_truth(compiled)
+
+    def size(self, compiled: PlatformCompiled):
+        from .base import Size
+
+        return Size(None, float(compiled.platform.max_duration_months))
+
+    def resize(self, compiled: PlatformCompiled, max_n: int | None = None, months: float | None = None) -> Design:
+        from ..config import ConfigError, parse_design
+
+        if max_n is not None or months is None:
+            raise ConfigError([Problem("design.platform", f"{compiled.design.name!r} is a platform whose sample size "
+                                       "follows from its calendar (max_duration_months) and its arms' caps; size it by "
+                                       "duration instead", None)])
+        data = compiled.design.model_dump()
+        data["platform"]["max_duration_months"] = float(months)
+        return parse_design(data)
+
+    def profiles(self, compiled: PlatformCompiled, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, compiled.plan, characteristics)
+
+    def describe(self, compiled: PlatformCompiled):
+        from .base import Description, Section, Table
+        from .looks import randomization_words
+        from .stratified import strata_section
+
+        pd_ = compiled.arrays
+        signatures = Table("Graduation signatures (unions of strata)", ("signature", "strata"), tuple(
+            (name, ", ".join(s for s, member in zip(pd_.strata_names, pd_.signatures[g]) if member))
+            for g, name in enumerate(pd_.signature_names)))
+        sections = [Section("Randomization", tuple(randomization_words(
+                        compiled.design, "P(arm better than control) in the patient's stratum"))),
+                    Section("Calendar, analyses and graduation", tuple(platform_words(compiled)), (signatures,))]
+        if compiled.plan is not None:
+            sections.append(strata_section(compiled.design, compiled.plan))
+        return Description(kind=self.title, summary=(f"{pd_.n_arms - 1} experimental arms against a shared control "
+                                                     f"over {pd_.max_duration:g} months"), sections=tuple(sections))
+
+    def story(self, compiled: PlatformCompiled, trace, result):
+        return platform_story(compiled, trace, result)
+
+    @property
+    def parameters(self):
+        from .base import Parameter
+
+        return {"graduate": Parameter(
+            name="graduate", path="design.platform.graduation.graduate",
+            meaning="graduates an arm in a signature when its success probability reaches it",
+            get=lambda design: design.platform.graduation.graduate, set=_set_graduate)}
+
+
+PLATFORM = PlatformFamily()

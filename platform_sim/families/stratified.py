@@ -1,0 +1,769 @@
+"""Biomarker-stratified designs: allocation, decisions and claims per arm x stratum.
+
+Like :mod:`platform_sim.families.looks`, a batch of simulated trials moves through the
+looks together and Python loops run over looks only. What changes:
+
+* Each trial draws from a *pool* of randomizable patients (in order of arrival),
+  each with the bit mask of the strata their reported profile matches. At every
+  look the next batch of patients is routed (a compiled kernel): to the first open
+  stratum they match, or one at random among them, else to the 'other' stratum;
+  a patient no open stratum takes is screened but not randomized. A stratum takes
+  patients while it is deciding, below its cap and, with stages, below the size of
+  its current stage (enrolment pauses until the stage is analysed).
+* Within each stratum the batch's patients get arms from that stratum's allocation
+  probabilities (fixed or response-adaptive among the arms still in it) and the
+  counts are kept per segment x stratum x arm.
+* At each look every stratum due for an analysis is decided on its own (rows of
+  trial x stratum go through :func:`platform_sim.rules.decide` when it has a
+  control; single-arm strata compare each arm with a reference rate, by posterior
+  probability or by responder counts), or, for enrichment, arm by arm over both
+  strata. With hierarchical analysis each arm's posterior in a stratum borrows
+  from its other strata (moment-matched beta of the exact hierarchical posterior).
+* A stratum stops when its arms are decided or after its last stage; the trial
+  stops when no stratum is left, none can take patients, or at the last look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ..allocation import allocation_probabilities, block_counts
+from ..compiled import CompiledDesign
+from ..config import Design, Scenario
+from ..config.base import MAX_STRATA
+from ..config.strata import Strata
+from ..outcomes import VirtualPatients
+from ..posterior import beta_interval, oriented, prob_best, prob_greater
+from ..results import (
+    ACTIVE,
+    CONTROL,
+    EQUIVALENT,
+    FUTILE,
+    INELIGIBLE,
+    INFERIOR,
+    STOP_ARMS_DROPPED,
+    STOP_MAX,
+    STOP_NAMES,
+    STOP_SUPERIORITY,
+    SUPERIOR,
+    TrialResults,
+    Truth,
+)
+from ..rules import CONTINUE, decide
+from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata
+from ..streams import RANDOMIZATION, TrialStreams
+from .base import (
+    Description,
+    Parameter,
+    Section,
+    Size,
+    Table,
+    enrol_options,
+    scale_design,
+    setting,
+)
+from .looks import (
+    SELECTION_STRATEGIES,
+    SUPERIORITY,
+    LookResults,
+    _segments,
+    capacity_problems,
+    decision_words,
+    endpoint_problems,
+    look_months,
+    look_story,
+    looks_table,
+    randomization_words,
+)
+
+
+@dataclass
+class Pool:
+    outcomes: np.ndarray  # (T, P, treatments) potential outcomes (bool)
+    match: np.ndarray  # (T, P) uint32 strata masks
+    route_u: np.ndarray  # (T, P) uniforms for random overlap
+    arm_u: np.ndarray  # (T, P) randomization uniforms, one per patient
+
+
+_NO_CAP = np.array(np.iinfo(np.int64).max)  # arms have no caps within strata (the strata are capped)
+
+
+def _beta_params(design, y, n, hierarchical):
+    """Posterior (a, b) per (T, S, K) on the higher-is-better scale."""
+    if hierarchical is None:
+        a, b = design.prior_a + y, design.prior_b + n - y
+    else:
+        from ..posterior.hierarchical_fast import hierarchical_beta_approx
+
+        prior, grid = hierarchical
+        a_t, b_t = hierarchical_beta_approx(np.swapaxes(y, 1, 2), np.swapaxes(n, 1, 2), prior, grid)
+        a, b = np.swapaxes(a_t, 1, 2), np.swapaxes(b_t, 1, 2)
+    return oriented(a, b, design.higher_is_better)
+
+
+def _reference_scale(plan: StrataPlan, design: CompiledDesign) -> np.ndarray:
+    return plan.reference if design.higher_is_better else 1.0 - plan.reference
+
+
+def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared):
+    """Single-arm strata: each active arm against the stratum's reference rate."""
+    p0 = _reference_scale(plan, design)[strata]
+    st = status[rows, strata]
+    active = st == ACTIVE
+    counted = plan.boundaries[strata, 0] >= 0
+    g = stage[rows, strata]
+    n_stages = (plan.stages[strata] > 0).sum(axis=1)
+    last_stage = g >= n_stages - 1
+    new = st.copy()
+    decl = np.zeros_like(active)
+    # responder-count rules
+    r = plan.boundaries[strata, np.minimum(g, plan.boundaries.shape[1] - 1)]
+    yy = y
+    c_rows = counted[:, None] & active
+    pass_ = yy > r[:, None]
+    decl |= c_rows & pass_ & last_stage[:, None]
+    new = np.where(c_rows & ~pass_, FUTILE, new)
+    new = np.where(decl, SUPERIOR, new)
+    # posterior rules
+    p_rows = ~counted[:, None] & active
+    if p_rows.any():
+        p_above = stats.beta.sf(p0[:, None], a, b)
+        sup, inf = design.superiority[look], design.inferiority[look]
+        win = p_rows & (p_above > sup) if not np.isnan(sup) else np.zeros_like(p_rows)
+        lose = p_rows & ~win & (p_above < inf) if not np.isnan(inf) else np.zeros_like(p_rows)
+        new = np.where(win, SUPERIOR, np.where(lose, INFERIOR, new))
+        decl |= win
+        if not np.isnan(design.futility_threshold):
+            p_fut = stats.beta.sf(np.clip(p0 + design.futility_delta, 0, 1)[:, None], a, b)
+            fut = p_rows & ~win & ~lose & (p_fut < design.futility_threshold)
+            new = np.where(fut, FUTILE, new)
+    changed = new != st
+    status[rows, strata] = new
+    sl = status_look[rows, strata]
+    status_look[rows, strata] = np.where(changed, look, sl)
+    declared[rows, strata] |= decl
+    done = ~(new == ACTIVE).any(axis=1) | (last_stage & (plan.stages[strata, 0] > 0)) | final
+    return done
+
+
+def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look, declared, y, n):
+    """Adaptive enrichment over the two strata of one marker (``pos``: the positive stratum)."""
+    en = plan.enrichment
+    neg = 1 - pos
+    c = design.control
+    sup, inf = design.superiority[look], design.inferiority[look]
+    prior_a, prior_b = design.prior_a, design.prior_b
+    for k in range(design.n_arms):
+        if k == c:
+            continue
+        st = status[rows]
+        both = (st[:, neg, k] == ACTIVE) & (st[:, pos, k] == ACTIVE)
+        only_pos = (st[:, neg, k] != ACTIVE) & (st[:, pos, k] == ACTIVE)
+        # pooled analysis over the strata the arm still enrols in
+        yk = y[rows, pos, k] + np.where(both, y[rows, neg, k], 0)
+        nk = n[rows, pos, k] + np.where(both, n[rows, neg, k], 0)
+        yc = y[rows, pos, c] + np.where(both, y[rows, neg, c], 0)
+        nc = n[rows, pos, c] + np.where(both, n[rows, neg, c], 0)
+        ak, bk = oriented(prior_a[k] + yk, prior_b[k] + nk - yk, design.higher_is_better)
+        ac, bc = oriented(prior_a[c] + yc, prior_b[c] + nc - yc, design.higher_is_better)
+        live = both | only_pos
+        p_sup = np.where(live, prob_greater(ak, bk, ac, bc, 0.0), np.nan)
+        win = live & (p_sup > sup) if not np.isnan(sup) else np.zeros_like(live)
+        lose = live & ~win & (p_sup < inf) if not np.isnan(inf) else np.zeros_like(live)
+        fut = np.zeros_like(live)
+        if not np.isnan(design.futility_threshold):
+            p_fut = np.where(live, prob_greater(ak, bk, ac, bc, design.futility_delta), np.nan)
+            fut = live & ~win & ~lose & (p_fut < design.futility_threshold)
+        restrict = np.zeros_like(live)
+        drop_both = np.zeros_like(live)
+        check = both & ~win & ~lose & ~fut
+        if check.any():
+            p_neg = prob_greater(a[rows, neg, k], b[rows, neg, k], a[rows, neg, c], b[rows, neg, c], en.delta)
+            p_pos = prob_greater(a[rows, pos, k], b[rows, pos, k], a[rows, pos, c], b[rows, pos, c], 0.0)
+            futile_neg = check & (p_neg < en.futility)
+            restrict = futile_neg & (p_pos > en.promising)
+            drop_both = futile_neg & ~restrict
+        for s, mask, code in (
+            (pos, win, SUPERIOR), (neg, win & both, SUPERIOR), (pos, lose, INFERIOR), (neg, lose & both, INFERIOR),
+            (pos, fut, FUTILE), (neg, fut & both, FUTILE), (neg, restrict, FUTILE), (pos, drop_both, FUTILE),
+            (neg, drop_both, FUTILE),
+        ):
+            r = rows[mask]
+            status[r, s, k] = code
+            status_look[r, s, k] = look
+            if code == SUPERIOR:
+                declared[r, s, k] = True
+    st = status[rows]
+    return ~((st == ACTIVE).any(axis=2).any(axis=1))
+
+
+def simulate_strata(
+    design: CompiledDesign, plan: StrataPlan, pool: Pool, streams: TrialStreams, hierarchical=None, trace=None,
+) -> tuple[LookResults, StrataResults, np.ndarray]:
+    """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
+    the per arm x stratum results and each trial's next pool position (patients scanned)."""
+    n_trials, n_pool = pool.match.shape
+    n_strata, n_arms, n_looks = plan.n_strata, design.n_arms, design.n_looks
+    bounds, batch_of, n_followed_segments = _segments(design)
+    n_segments = len(bounds) - 1
+    seg_sizes = np.diff(bounds)
+    ctrl = design.control
+    free = dataclasses.replace(design, control=-1, control_rule=None)  # allocation in reference strata
+    enrich_pos = -1
+    if plan.enrichment is not None:
+        enrich_pos = plan.enrichment_positive
+
+    seg_n = np.zeros((n_trials, n_segments, n_strata, n_arms), dtype=np.int32)
+    seg_y = np.zeros((n_trials, n_segments, n_strata, n_arms), dtype=np.int32)
+    status = np.full((n_trials, n_strata, n_arms), ACTIVE, dtype=np.int8)
+    status[:, ~plan.arm_in] = INELIGIBLE
+    if ctrl >= 0:
+        status[:, plan.controlled & plan.arm_in[:, ctrl], ctrl] = CONTROL
+    status_look = np.full(status.shape, -1, dtype=np.int16)
+    declared = np.zeros(status.shape, dtype=bool)
+    declared_look = np.full(status.shape, -1, dtype=np.int16)
+    slot_index = np.full((n_trials, design.max_n), -1, dtype=np.int64)  # pool position of each randomized slot
+    control = np.where(plan.controlled, ctrl, -1)[None, :].repeat(n_trials, axis=0).astype(np.int64)
+    control_changed = np.zeros((n_trials, n_strata), dtype=bool)
+    deciding = np.ones((n_trials, n_strata), dtype=bool)
+    s_stop_look = np.full((n_trials, n_strata), -1, dtype=np.int16)
+    stage = np.zeros((n_trials, n_strata), dtype=np.int64)
+    enrolled = np.zeros((n_trials, n_strata), dtype=np.int64)
+    ptr = np.zeros(n_trials, dtype=np.int64)
+    stop_look = np.full(n_trials, n_looks - 1, dtype=np.int16)
+    stop_reason = np.full(n_trials, STOP_MAX, dtype=np.int8)
+    alloc_history = np.full((n_trials, n_looks, n_strata, n_arms), np.nan, dtype=np.float32)
+    final_alloc = np.zeros((n_trials, n_strata, n_arms))
+    running = np.ones(n_trials, dtype=bool)
+    staged = plan.has_stages
+
+    def allocation(look, rows, a=None, b=None):
+        """(R, S, K) allocation probabilities of the rows' strata after look ``look``."""
+        st = status[rows]
+        in_trial = (st == ACTIVE) | (st == CONTROL)
+        open_ = in_trial.copy()
+        if plan.suspension is not None and a is not None and look >= 0:
+            p_ref = plan.suspension.reference if design.higher_is_better else 1 - plan.suspension.reference
+            suspended = (stats.beta.sf(p_ref, a, b) < plan.suspension.below) & (st == ACTIVE)
+            keep_some = ((st == ACTIVE) & ~suspended).any(axis=2, keepdims=True)
+            open_ &= ~(suspended & keep_some)
+        out = np.zeros(st.shape)
+        pb = None
+        if design.adaptive and a is not None:
+            flat = prob_best(a.reshape(-1, n_arms), b.reshape(-1, n_arms), in_trial.reshape(-1, n_arms))
+            pb = flat.reshape(st.shape)
+        for kind, mask in ((design, plan.controlled), (free, ~plan.controlled)):
+            if not mask.any():
+                continue
+            sel = np.flatnonzero(mask)
+            it, op = in_trial[:, sel].reshape(-1, n_arms), open_[:, sel].reshape(-1, n_arms)
+            c = control[rows][:, sel].reshape(-1)
+            p = None if pb is None else pb[:, sel].reshape(-1, n_arms)
+            out[:, sel] = allocation_probabilities(kind, look, p, it, op, c).reshape(len(rows), sel.size, n_arms)
+        return out
+
+    probs = allocation(-1, np.arange(n_trials))
+    for look in range(n_looks):
+        rows = np.flatnonzero(running)
+        if rows.size == 0:
+            break
+        n_rows = rows.size
+        # --- route the batch to strata, then deal arms within each stratum
+        seg_ids = np.flatnonzero(batch_of == look)
+        batch_size = int(seg_sizes[seg_ids].sum())
+        limit = np.where(staged[None, :], plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)],
+                         plan.caps[None, :])
+        headroom = np.maximum(limit - enrolled[rows], 0)
+        can_take = deciding[rows] & (probs[rows].sum(axis=2) > 0)
+        index = np.empty((n_rows, batch_size), dtype=np.int64)
+        strat = np.empty((n_rows, batch_size), dtype=np.int64)
+        p_rows = ptr[rows].copy()
+        route(pool.match[rows], pool.route_u[rows], p_rows, can_take, headroom, batch_size, plan.other,
+              plan.random_overlap, index, strat)
+        ptr[rows] = p_rows
+        start = bounds[seg_ids[0]]
+        slot_index[rows, start:start + batch_size] = np.where(strat >= 0, index, -1)
+        per_stratum = np.stack([(strat == s).sum(axis=1) for s in range(n_strata)], axis=1)  # (R, S)
+        p = probs[rows].reshape(-1, n_arms)
+        final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
+        m = per_stratum.reshape(-1)
+        u = np.take_along_axis(pool.arm_u[rows], np.maximum(index, 0), axis=1)
+        if design.block:
+            u0 = streams.uniform(RANDOMIZATION, "randomization:block", look * MAX_STRATA, n_strata, rows).reshape(-1)
+            counts = block_counts(u0, m, p, _NO_CAP).reshape(n_rows, n_strata, n_arms)
+            arms = deal_strata(counts, strat, u)
+        else:
+            arms = draw_arms_strata(u, strat, probs[rows])
+        enrolled[rows] += per_stratum
+        outcomes = np.take_along_axis(pool.outcomes[rows], np.maximum(index, 0)[:, :, None], axis=1)
+        start = bounds[seg_ids[0]]
+        for seg in seg_ids:
+            s0, s1 = bounds[seg] - start, bounds[seg + 1] - start
+            seg_n[rows, seg], seg_y[rows, seg] = tally_strata(
+                arms[:, s0:s1], strat[:, s0:s1], outcomes[:, s0:s1], design.arm_treatment, n_strata, n_arms
+            )
+
+        # --- analyses of the strata due for one
+        followed = int(n_followed_segments[look])
+        n_f = seg_n[rows, :followed].sum(axis=1)
+        y_f = seg_y[rows, :followed].sum(axis=1)
+        a, b = _beta_params(design, y_f, n_f, hierarchical)
+        final = look == n_looks - 1
+        stage_size = plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)]
+        reached = n_f.sum(axis=2) >= stage_size
+        due = deciding[rows] & (~staged[None, :] | reached)
+        done = np.zeros((n_rows, n_strata), dtype=bool)
+        if enrich_pos >= 0:
+            local = np.arange(n_rows)
+            st_sub, sl_sub, dc_sub = status[rows], status_look[rows], declared[rows]
+            trial_done = _decide_enrichment(design, plan, look, enrich_pos, local, a, b, st_sub, sl_sub, dc_sub, y_f, n_f)
+            status[rows], status_look[rows], declared[rows] = st_sub, sl_sub, dc_sub
+            done = ~((status[rows] == ACTIVE).any(axis=2)) | trial_done[:, None]
+        else:
+            for controlled in (True, False):
+                r_loc, s_loc = np.nonzero(due & (plan.controlled[None, :] == controlled))
+                if r_loc.size == 0:
+                    continue
+                r = rows[r_loc]
+                if controlled:
+                    st, sl, dc = status[r, s_loc], status_look[r, s_loc], declared[r, s_loc]
+                    cc, ch = control[r, s_loc], control_changed[r, s_loc]
+                    stop, _ = decide(design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch)
+                    status[r, s_loc], status_look[r, s_loc], declared[r, s_loc] = st, sl, dc
+                    control[r, s_loc], control_changed[r, s_loc] = cc, ch
+                    finished = (stop != CONTINUE) | (staged[s_loc] & (stage[r, s_loc] >= (plan.stages[s_loc] > 0).sum(axis=1) - 1))
+                else:
+                    finished = _decide_reference(design, plan, look, final, r, s_loc, a[r_loc, s_loc], b[r_loc, s_loc],
+                                                 y_f[r_loc, s_loc], stage, status, status_look, declared)
+                done[r_loc, s_loc] = finished
+        declared_look[rows] = np.where(declared[rows] & (declared_look[rows] < 0), look, declared_look[rows])
+        advance = due & staged[None, :] & ~done
+        stage[rows] += advance
+        newly = deciding[rows] & done
+        s_stop_look[rows] = np.where(newly, look, s_stop_look[rows])
+        deciding[rows] &= ~done
+
+        # --- stops: no stratum left deciding, none able to take patients, or the last look
+        d = deciding[rows]
+        room = (enrolled[rows] < plan.caps[None, :]) | staged[None, :]
+        alive = d & room
+        ended = ~d.any(axis=1) | ~alive.any(axis=1) | final
+        reason = np.where(
+            ~d.any(axis=1), np.where(declared[rows].any(axis=(1, 2)), STOP_SUPERIORITY, STOP_ARMS_DROPPED), STOP_MAX
+        )
+        stop_look[rows[ended]] = look
+        stop_reason[rows[ended]] = reason[ended]
+        running[rows[ended]] = False
+
+        # --- allocation for the next batch
+        go = ~ended
+        following = np.full((n_rows, n_strata, n_arms), np.nan)
+        if go.any():
+            new = allocation(look, rows[go], a[go], b[go])
+            new = np.where(deciding[rows[go]][:, :, None], new, 0.0)
+            probs[rows[go]] = new
+            alloc_history[rows[go], look] = new
+            following[go] = new
+        if trace is not None:
+            trace.record("look", rows, look=look, index=index, strata=strat, arms=arms, randomized=seg_n[rows].sum(axis=1),
+                         n=n_f, y=y_f, a=a, b=b, alloc=p.reshape(n_rows, n_strata, n_arms), alloc_next=following,
+                         status=status[rows], declared=declared[rows], due=due, deciding=deciding[rows],
+                         stop=np.where(ended, reason, -1))
+
+    return _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
+                  s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index)
+
+
+def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
+           s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index):
+    n3 = seg_n.sum(axis=1).astype(np.int64)
+    y3 = seg_y.sum(axis=1).astype(np.int64)
+    if hierarchical is None:
+        post_mean3 = (design.prior_a + y3) / (design.prior_a + design.prior_b + n3)
+    else:
+        from ..posterior.hierarchical_fast import hierarchical_moments
+
+        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical)
+        post_mean3 = np.swapaxes(mean_t, 1, 2)
+    post_mean3 = np.where(status == INELIGIBLE, np.nan, post_mean3)
+    # pooled per-arm view (all-comer estimates and statuses) for the standard tables
+    n = n3.sum(axis=1)
+    y = y3.sum(axis=1)
+    post_a, post_b = design.prior_a + y, design.prior_b + n - y
+    lower, upper = beta_interval(post_a, post_b, 0.95)
+    any_declared = declared.any(axis=1)
+    elig = status != INELIGIBLE
+    pooled = np.full(n.shape, INFERIOR, dtype=np.int8)
+    # the last that applies wins: active > control > superior > futile > equivalent > inferior. An undeclared
+    # SUPERIOR is the control left alone in a stratum once its comparators were dropped (rules.decide): still in
+    # the trial
+    for code in (EQUIVALENT, FUTILE, SUPERIOR, CONTROL, ACTIVE):
+        pooled = np.where(((status == code) & elig).any(axis=1), code, pooled)
+    pooled = np.where(any_declared, SUPERIOR, pooled).astype(np.int8)
+    pooled_look = np.where(elig, status_look, -1).max(axis=1).astype(np.int16)
+    still_in = (pooled == ACTIVE) | (pooled == CONTROL) | (pooled == SUPERIOR)
+    a, b = oriented(post_a, post_b, design.higher_is_better)
+    pb = np.where(still_in, prob_best(a, b, still_in), np.nan)
+    weight = plan.prevalence / max(plan.prevalence.sum(), 1e-300)
+    hist = np.nansum(alloc_history * weight[None, None, :, None], axis=2)
+    hist = np.where(np.isnan(alloc_history).all(axis=2), np.nan, hist).astype(np.float32)
+    last = (final_alloc * weight[None, :, None]).sum(axis=1)
+    rows = np.arange(n.shape[0])
+    n_followed = n  # every randomized patient's outcome is known at the final analysis
+    first_declared = np.where(declared, declared_look, np.iinfo(np.int16).max).min(axis=1)
+    pooled_results = LookResults(
+        n=n, responders=y, n_followed=n_followed, status=pooled, status_look=pooled_look,
+        declared_superior=any_declared,
+        declared_look=np.where(any_declared, first_declared, -1).astype(np.int16),
+        post_mean=post_a / (post_a + post_b), post_lower=lower, post_upper=upper,
+        prob_best=pb, final_alloc=last, alloc_history=hist, stop_look=stop_look, stop_reason=stop_reason,
+        final_control=np.full(rows.size, design.control, dtype=np.int8),
+    )
+    strata = StrataResults(
+        names=plan.names, n=n3, responders=y3, status=status, status_look=status_look, declared=declared,
+        declared_look=declared_look, post_mean=post_mean3, stop_look=s_stop_look, slot_index=slot_index,
+    )
+    return pooled_results, strata, ptr
+
+
+
+@dataclass
+class StrataResults:
+    """Per arm x stratum results of T trials (S strata, K arms), as the interim loop leaves them."""
+
+    names: tuple[str, ...]
+    n: np.ndarray  # (T, S, K) patients randomized
+    responders: np.ndarray  # (T, S, K)
+    status: np.ndarray  # (T, S, K) int8 status codes (not entered: the arm does not run in the stratum)
+    status_look: np.ndarray  # (T, S, K) int16
+    declared: np.ndarray  # (T, S, K) bool: declared effective in the stratum
+    declared_look: np.ndarray  # (T, S, K) int16 look of the declaration (-1: none)
+    post_mean: np.ndarray  # (T, S, K) posterior mean at the final analysis
+    stop_look: np.ndarray  # (T, S) int16 look at which the stratum stopped deciding (-1: ran to the end)
+    slot_index: np.ndarray  # (T, max_n) int64 pool position of the patient in each randomization slot (-1: empty)
+
+
+# --------------------------------------------------------------------------- the family
+
+_MAX_POOL_FACTOR = 64
+
+
+def pool_size(plan: StrataPlan, max_n: int) -> int:
+    """Randomizable patients a trial is expected to scan, with a margin: until the trial's maximum
+    sample size at the strata's joint share, or until the slowest capped stratum fills."""
+    share = max(1.0 - plan.unclassified, 1e-3)
+    until_max = max_n / share
+    fill = np.where(plan.prevalence > 0, np.minimum(plan.caps, max_n) / np.maximum(plan.prevalence, 1e-12), np.inf)
+    expected = min(until_max, float(fill.max())) if np.isfinite(fill).all() else until_max
+    return int(math.ceil(1.3 * expected)) + 128
+
+
+@dataclass(frozen=True, eq=False)
+class StratifiedDesign:
+    """A stratified design compiled for a scenario: its rules, its strata and its patients."""
+
+    design: Design
+    scenario: Scenario
+    patients: VirtualPatients
+    rules: CompiledDesign
+    plan: StrataPlan
+    hierarchical: tuple | None  # (prior, grid) of hierarchical borrowing, None for independent strata
+    assessment_months: float
+
+    @property
+    def needs_biomarker_result(self) -> bool:
+        """Patients wait for a biomarker result before randomization: the strata classify them by a
+        characteristic an assay measures (always, in practice; strata by clinical characteristics alone
+        need none)."""
+        return self.plan.biomarker_result
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return self.rules.arm_names
+
+
+def stratum_truth(rules: CompiledDesign, plan: StrataPlan, delta: float) -> Truth:
+    """Each arm against its stratum's reference (the control's rate there, or the sub-study's
+    reference rate), with the exact rates of the patients each stratum takes (assay error included)."""
+    sign = 1.0 if rules.higher_is_better else -1.0
+    c = rules.control
+    n_strata, n_arms = plan.arm_in.shape
+    value = np.where(plan.arm_in.T, plan.truth.T, np.nan)  # (K, S)
+    reference = np.empty(n_strata)
+    for s in range(n_strata):
+        reference[s] = plan.reference[s] if not plan.controlled[s] else (plan.truth[s, c] if c >= 0 else math.nan)
+    judged = plan.arm_in.T.copy()
+    if c >= 0:
+        judged[c] &= ~plan.controlled
+    improvement = (value - reference[None, :]) * sign
+    with np.errstate(invalid="ignore"):
+        better = judged & (improvement >= delta - 1e-9 if delta > 0 else improvement > 1e-9)
+        null = judged & (improvement <= 1e-9)
+    names = plan.names
+    return Truth(
+        arms=rules.arm_names, subgroups=names, strata=names, membership=np.eye(n_strata, dtype=bool),
+        share=plan.prevalence.copy(), value=value, reference=np.broadcast_to(reference, value.shape).copy(),
+        effect=value - reference[None, :], works=better, null=null, judged=judged, works_in_stratum=better.copy(),
+        null_in_stratum=null.copy(), control=c, value_name="rate", effect_scale="rate difference", effect_better=sign,
+        overall_value=rules.true_rates.copy(),
+        overall_effect=rules.true_rates - rules.true_rates[c] if c >= 0 else np.full(n_arms, np.nan),
+    )
+
+
+def strata_of(design: Design) -> Strata:
+    """The design's ``strata`` section (a design of this family, or a platform with strata, has one)."""
+    st = design.strata
+    assert st is not None
+    return st
+
+
+def strata_section(design: Design, plan: StrataPlan) -> Section:
+    """The strata of a stratified design (or of a platform with strata) in words and tables."""
+    st = strata_of(design)
+    arms = design.arm_names
+    paragraphs, tables = [], []
+    if st.by is not None:
+        paragraphs.append(f"One stratum per combination of the reported levels of {', '.join(st.by)}; every arm "
+                          "randomizes in every stratum. Shares are of the randomizable patients.")
+        tables.append(Table("Strata", ("stratum", "share", "arms"), tuple(
+            (name, f"{plan.prevalence[s]:.3f}", ", ".join(a for k, a in enumerate(arms) if plan.arm_in[s, k]))
+            for s, name in enumerate(plan.names))))
+    else:
+        paragraphs.append("Sub-studies in priority order; a patient goes to the first open sub-study whose condition "
+                          "matches the reported profile" + (" (or to one of the matching ones at random)."
+                                                            if st.overlap == "random" else "."))
+        rows = []
+        for s, g in enumerate(st.groups or []):
+            when = "any patient no other sub-study takes" if g.when == "other" else "; ".join(
+                f"{m} = {'/'.join(v) if isinstance(v, list) else v}" for m, v in g.when.items())
+            rows.append((g.name, when, ", ".join(g.arms), f"{plan.prevalence[s]:.3f}",
+                         setting(g.cap) if g.cap is not None else "none",
+                         ", ".join(str(x) for x in g.looks) if g.looks else "every look",
+                         setting(g.reference_rate) if g.reference_rate is not None else "the control",
+                         ", ".join(str(x) for x in g.responder_boundaries) if g.responder_boundaries else ""))
+        tables.append(Table("Sub-studies", ("sub-study", "takes", "arms", "share", "cap (patients)",
+                                            "stages (patients)", "compared with", "responder boundaries"), tuple(rows)))
+    if plan.unclassified > 0:
+        paragraphs.append(f"{plan.unclassified:.3f} of the randomizable patients fall in no stratum and are not "
+                          "randomized.")
+    if design.platform is None:
+        if st.analysis == "hierarchical":
+            b = st.borrowing
+            prior = (f" (mu ~ Beta({setting(b.mu_a)}, {setting(b.mu_b)}), log kappa ~ Normal("
+                     f"{setting(b.log_kappa_mean)}, {setting(b.log_kappa_sd)}))" if b is not None
+                     else " (default hyperprior)")
+            paragraphs.append(f"Analysis: hierarchical beta-binomial borrowing across strata{prior}.")
+        else:
+            paragraphs.append("Analysis: each stratum on its own (independent beta posteriors).")
+    if st.suspension is not None:
+        paragraphs.append(f"Suspension: an arm takes no patients of a stratum while P(rate > "
+                          f"{setting(st.suspension.reference)}) < {setting(st.suspension.below)} there.")
+    if st.enrichment is not None:
+        e = st.enrichment
+        paragraphs.append(f"Enrichment: an arm futile in the negative stratum (P(better than control by "
+                          f"{setting(e.delta)}) < {setting(e.futility)}) but promising in {e.positive} (P(better than "
+                          f"control) > {setting(e.promising)}) is restricted to the positive stratum; futile in both, "
+                          "it is dropped.")
+    return Section("Strata", tuple(paragraphs), tuple(tables))
+
+
+def _planned(compiled: StratifiedDesign, factor: float) -> tuple[int, float]:
+    """(patients, months) the design randomizes at most, and when it is expected to have randomized
+    them, with every sample size scaled by ``factor``: each stratum fills at its share of the
+    patients passing screening until its cap, and the trial until its maximum sample size."""
+    from ..config.population import expected_randomizable
+
+    population = compiled.patients.population.config
+    max_n = factor * compiled.rules.max_n
+    caps = np.minimum(compiled.plan.caps.astype(float) * factor, max_n)
+    prevalence = compiled.plan.prevalence
+    reachable = prevalence > 0
+    total = min(max_n, float(caps[reachable].sum()))
+
+    def count(t: float) -> float:
+        passing = expected_randomizable(population, t, compiled.needs_biomarker_result)
+        return min(max_n, float(np.minimum(caps[reachable], passing * prevalence[reachable]).sum()))
+
+    hi = 1.0
+    while count(hi) < total * (1 - 1e-9):
+        hi *= 2.0
+        if hi > 1e5:
+            return int(round(total)), float("inf")
+    lo = 0.0
+    for _ in range(100):
+        mid = (lo + hi) / 2.0
+        if count(mid) < total * (1 - 1e-9):
+            lo = mid
+        else:
+            hi = mid
+    return int(round(total)), hi
+
+
+class StratifiedFamily:
+    """Designs with looks whose patients are classified into strata or sub-studies by biomarker
+    (see the module docstring)."""
+
+    name = "stratified"
+    title = "stratified design with looks"
+
+    def matches(self, design: Design) -> bool:
+        return design.platform is None and design.strata is not None
+
+    def compile(self, design: Design, scenario: Scenario, patients: VirtualPatients) -> StratifiedDesign:
+        from ..config import ConfigError
+
+        problems = endpoint_problems(design, scenario)
+        if problems:
+            raise ConfigError(problems)
+        plan, problems = checked_strata(design, scenario, patients)
+        if plan is not None and not problems:
+            problems = capacity_problems(design, scenario, plan.biomarker_result,
+                                         taken=max(1.0 - plan.unclassified, 0.0), pool_factor=1.3, margin=128)
+        if problems or plan is None:
+            raise ConfigError(problems)
+        rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
+        hierarchical = None
+        st = strata_of(design)
+        if st.analysis == "hierarchical":
+            from ..posterior.hierarchical import HierarchicalPrior
+            from ..posterior.hierarchical_fast import engine_grid
+
+            bo = st.borrowing
+            prior = HierarchicalPrior() if bo is None else HierarchicalPrior(
+                mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd)
+            hierarchical = (prior, engine_grid(prior))
+        return StratifiedDesign(design, scenario, patients, rules, plan, hierarchical,
+                                patients.outcomes.assessment_months(design.endpoint.name))
+
+    def recompile(self, compiled: StratifiedDesign, design: Design) -> StratifiedDesign:
+        """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
+        return dataclasses.replace(compiled, design=design,
+                                   rules=CompiledDesign.from_models(design, compiled.rules.true_rates))
+
+    def simulate(self, compiled: StratifiedDesign, streams: TrialStreams, trace=None) -> TrialResults:
+        """Each trial draws from a pool of randomizable patients large enough for its strata; if a
+        trial exhausts it, the batch is rerun on a pool twice as large (the same patients and random
+        numbers, extended), so results do not depend on the pool size."""
+        rules, plan = compiled.rules, compiled.plan
+        n_trials = streams.n_trials
+        size = pool_size(plan, rules.max_n)
+        while True:
+            enrolled = compiled.patients.enrol(
+                streams, size, compiled.design.endpoint.name, list(rules.treatments), times=True,
+                biomarker_result=compiled.needs_biomarker_result,
+                **enrol_options(trace, list(plan.markers), compiled.patients.population.names),
+            )
+            rows = np.arange(n_trials)[:, None]
+            observed = enrolled.kept.observed[rows, enrolled.screened_index]
+            pool = Pool(enrolled.outcomes, plan.classifier(observed),
+                        streams.uniform(RANDOMIZATION, "randomization:route", 0, size),
+                        streams.uniform(RANDOMIZATION, "randomization:arm", 0, size))
+            if trace is not None:
+                trace.events.clear()
+            pooled, strata, scanned = simulate_strata(rules, plan, pool, streams, compiled.hierarchical, trace)
+            if (scanned < size).all() or size >= _MAX_POOL_FACTOR * rules.max_n:
+                break
+            size *= 2
+        if trace is not None:
+            trace.enrolled = enrolled
+        flat = np.arange(n_trials)
+        last = np.maximum(scanned - 1, 0)
+        n_screened = np.where(scanned > 0, enrolled.screened_index[flat, last] + 1, 0)
+        duration = enrolled.ready[flat, last] + compiled.assessment_months
+        slot_month = np.where(strata.slot_index >= 0,
+                              enrolled.ready[rows, np.maximum(strata.slot_index, 0)], np.nan)
+        month = look_months(rules, slot_month, compiled.assessment_months)
+        return self._results(compiled, streams, pooled, strata, month, n_screened, duration, scanned)
+
+    @staticmethod
+    def _results(compiled, streams, pooled: LookResults, strata: StrataResults, month, n_screened, duration,
+                 scanned) -> TrialResults:
+        rules, plan = compiled.rules, compiled.plan
+        rows = np.arange(streams.n_trials)[:, None, None]
+        declared = np.swapaxes(strata.declared, 1, 2)  # (T, K, S)
+        look = np.maximum(np.swapaxes(strata.declared_look, 1, 2), 0)
+        claim_month = np.where(declared, month[rows, look], np.nan)
+        inconclusive = (pooled.stop_reason == STOP_MAX) & ~declared.any(axis=(1, 2))
+        names = plan.names
+        n_unrouted = scanned - pooled.n.sum(axis=1)
+        return TrialResults(
+            trial=np.asarray(streams.trials, dtype=np.int64), arms=rules.arm_names, strata=names, subgroups=names,
+            membership=np.eye(len(names), dtype=bool), stop_names=STOP_NAMES,
+            n=np.swapaxes(strata.n, 1, 2), events=np.swapaxes(strata.responders, 1, 2), claimed=declared,
+            claim_month=claim_month, status=pooled.status.astype(np.int8), stop_reason=pooled.stop_reason.astype(np.int8),
+            n_screened=np.asarray(n_screened, dtype=np.int64), duration_months=np.asarray(duration, dtype=float),
+            estimates={"rate": np.swapaxes(strata.post_mean, 1, 2)}, estimate_targets={"rate": "value"},
+            selections={name: f(pooled) for name, f in SELECTION_STRATEGIES.items()},
+            selection_estimate=pooled.post_mean,
+            trial_values={
+                "p_stopped_early": pooled.stop_look < rules.n_looks - 1,
+                "p_inconclusive_at_max": inconclusive,
+                "n_looks": pooled.stop_look.astype(float) + 1.0,
+                "n_not_assigned": n_unrouted.astype(float),
+            },
+            extras={"prob_best": pooled.prob_best, "post_lower": pooled.post_lower, "post_upper": pooled.post_upper,
+                    "pooled_rate": pooled.post_mean, "final_alloc": pooled.final_alloc,
+                    "alloc_history": pooled.alloc_history, "stop_look": pooled.stop_look,
+                    "stratum_status": np.swapaxes(strata.status, 1, 2),
+                    "stratum_stop_look": strata.stop_look, "look_month": month},
+            extra_dims={"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
+                        "pooled_rate": ("trial", "arm"), "final_alloc": ("trial", "arm"),
+                        "alloc_history": ("trial", "look", "arm"), "stop_look": ("trial",),
+                        "stratum_status": ("trial", "arm", "stratum"), "stratum_stop_look": ("trial", "stratum"),
+                        "look_month": ("trial", "look")},
+        )
+
+    def truth(self, compiled: StratifiedDesign) -> Truth:
+        return stratum_truth(compiled.rules, compiled.plan, compiled.design.clinically_relevant_difference)
+
+    def size(self, compiled: StratifiedDesign) -> Size:
+        n, months = _planned(compiled, 1.0)
+        return Size(n, months)
+
+    def resize(self, compiled: StratifiedDesign, max_n: int | None = None, months: float | None = None) -> Design:
+        if max_n is not None:
+            factor = max_n / _planned(compiled, 1.0)[0]
+        else:
+            lo, hi = 1e-3, 1.0
+            while _planned(compiled, hi)[1] < float(months or 0.0) and hi < 1e3:
+                hi *= 2.0
+            for _ in range(60):
+                mid = (lo + hi) / 2.0
+                if _planned(compiled, mid)[1] < float(months or 0.0):
+                    lo = mid
+                else:
+                    hi = mid
+            factor = hi
+        return scale_design(compiled.design, factor)
+
+    def profiles(self, compiled: StratifiedDesign, characteristics: list[str]):
+        from ..strata import profile_strata
+
+        return profile_strata(compiled.patients.population, compiled.plan, characteristics)
+
+    def describe(self, compiled: StratifiedDesign) -> Description:
+        d = compiled.design
+        return Description(
+            kind=self.title,
+            summary=(f"{len(d.arms)} arms in {compiled.plan.n_strata} strata, {compiled.rules.n_looks} looks up to "
+                     f"{compiled.rules.max_n} patients"),
+            sections=(Section("Randomization", tuple(randomization_words(
+                d, "P(arm best) among the active arms of the stratum"))),
+                      Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
+                      strata_section(d, compiled.plan)),
+        )
+
+    def story(self, compiled: StratifiedDesign, trace, result: TrialResults):
+        return look_story(compiled, trace, result)
+
+    @property
+    def parameters(self) -> dict[str, Parameter]:
+        return {"superiority": SUPERIORITY}
+
+
+STRATIFIED = StratifiedFamily()
