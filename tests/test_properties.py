@@ -1175,19 +1175,17 @@ def test_more_arms_than_the_engines_index_are_refused():
     assert len(parse_design(design).arms) == MAX_ARMS
 
 
-def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path):
+def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path, spawn):
     """A run of 10^6 trials is planned (2,000 chunks), starts writing chunks at once, stops on
     Ctrl-C with exit status 130, and is left resumable (the full run is not needed here)."""
     import json
     import signal
-    import subprocess
     import sys
     import time
 
     out = tmp_path / "million"
-    proc = subprocess.Popen([sys.executable, "-m", "platform_sim.cli", "run", "--design", "pioneer_rar",
-                             "--n-sims", "1000000", "--out", str(out), "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn([sys.executable, "-m", "platform_sim.cli", "run", "--design", "pioneer_rar", "--n-sims", "1000000",
+                  "--out", str(out), "--quiet"])  # killed with its process group when the test ends
     deadline = time.monotonic() + 180
     while len(list((out / "chunks").glob("*.json")) if (out / "chunks").is_dir() else []) < 2:
         assert proc.poll() is None, proc.communicate()

@@ -235,10 +235,12 @@ def _chunks_vouched(out: Path) -> int:
     return sum(1 for p in (out / "chunks").glob("*.json") if sums.get(f"chunks/{p.name}") == sha256(p))
 
 
-def _start(out: Path, *extra: str) -> subprocess.Popen:
+def _start(spawn, out: Path, *extra: str) -> subprocess.Popen:
+    """``platform-sim run`` of the reference's 1,200 trials into ``out``, in a process group that the
+    ``spawn`` fixture kills with all its workers when the test ends."""
     cmd = [sys.executable, "-m", "platform_sim.cli", "run", *ARGS, "--n-sims", "1200", "--chunk-size", "50",
            "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn(cmd)
 
 
 def _wait_for_chunks(proc: subprocess.Popen, out: Path, n: int) -> None:
@@ -282,7 +284,7 @@ def _directory_is_consistent(out: Path) -> None:
         assert sha256(out / name) == digest, name
 
 
-def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, tmp_path):
+def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, tmp_path, spawn):
     """SIGKILL the run at seeded random points, again and again: first while it starts, then each
     time a random number of chunks later plus a random fraction of a chunk's time, so that kills
     land in a simulation, in the middle of writing a chunk or between writing a chunk and recording
@@ -294,8 +296,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, 
     for round_ in range(6):
         started = (out / "manifest.json").is_file()
         before = _chunks_done(out)
-        proc = subprocess.Popen(resume, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) if started \
-            else _start(out)
+        proc = spawn(resume) if started else _start(spawn, out)
         if round_ == 0:  # while the run starts: before or just after it claims its directory
             time.sleep(float(rng.uniform(0.0, 2.5)))
             where = "while starting"
@@ -326,9 +327,9 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, 
     assert not list(out.rglob("*.tmp"))
 
 
-def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path):
+def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path, spawn):
     out = tmp_path / "interrupted"
-    proc = _start(out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2")
     _wait_for_chunks(proc, out, 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -339,10 +340,10 @@ def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, 
                         "after 3 chunks; exit 130 and the resume command printed")
 
 
-def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path):
+def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path, spawn):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "worker"
-    proc = _start(out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2")
     _wait_for_chunks(proc, out, 3)
     workers = psutil.Process(proc.pid).children()
     assert workers
@@ -354,12 +355,12 @@ def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path):
                         "`--workers 2`, after 3 chunks; exit 1 with the resume command")
 
 
-def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_path):
+def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_path, spawn):
     """A Dask worker killed mid-run: its nanny starts a new one, the scheduler reruns the lost
     chunks (same seeds), and the run ends normally with the uninterrupted numbers."""
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "dask"
-    proc = _start(out, "--backend", "dask", "--workers", "2")
+    proc = _start(spawn, out, "--backend", "dask", "--workers", "2")
     _wait_for_chunks(proc, out, 3)
     workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
                if "spawn_main" in " ".join(c.cmdline())]
