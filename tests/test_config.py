@@ -408,6 +408,39 @@ def test_scenario_ratio_must_be_within_a_factor_of_1000(tmp_path, field, value, 
     assert p.value == value
 
 
+@pytest.mark.parametrize("section, field, value, bound", [
+    ("costs", "assay_per_patient", 1e308, "less than or equal to 1000000000"),
+    ("costs", "per_randomized_patient", 2e9, "less than or equal to 1000000000"),
+    ("costs", "per_randomized_patient", -1.0, "greater than or equal to 0"),
+    ("yardstick", "relevant_hazard_ratio", 1e-300, "greater than or equal to 0.001"),
+    ("yardstick", "relevant_hazard_ratio", 1.0, "less than 1"),
+])
+def test_scenario_costs_and_yardstick_are_bounded(tmp_path, section, field, value, bound):
+    """A cost of 1e308 per patient made a trial's cost infinite; a relevant hazard ratio is a ratio
+    like any other, at least 0.001."""
+    s = shipped("scenario", "pioneer_alternative")
+    s[section] = {field: value}
+    p = the_problem(problems_of(tmp_path, s), f"scenario.{section}.{field}")
+    assert bound in p.message and p.value == value
+    s[section] = {field: 1e9 if section == "costs" else 0.001}  # the bound itself is accepted
+    assert problems_of(tmp_path, s) == []
+
+
+@pytest.mark.parametrize("edit, path, bound", [
+    ({"max_n": 10**6}, "design.two_stage.max_n", "less than or equal to 200"),
+    ({"max_n": 1}, "design.two_stage.max_n", "greater than or equal to 2"),
+    ({"stages": {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5}}, "design.two_stage.stages.n", "less than or equal to 100000"),
+    ({"stages": {"n1": 200_000, "r1": 0, "n": 300_000, "r": 5}}, "design.two_stage.stages.n1", "less than or equal to 100000"),
+])
+def test_two_stage_sizes_are_bounded(tmp_path, edit, path, bound):
+    """A Simon search up to 10^6 patients asked for a terabyte (MemoryError); stages of 2**31 - 1
+    patients ended in a RuntimeError from the screening."""
+    d = shipped("design", "s1400f_two_stage")
+    d["two_stage"].update(edit)
+    problems = [q for q in problems_of(tmp_path, d) if q.path == path]
+    assert len(problems) == 1 and bound in problems[0].message, [q.format() for q in problems_of(tmp_path, d)]
+
+
 @pytest.mark.parametrize("rate", [0, 1])
 def test_scenario_rate_at_bounds_is_valid(tmp_path, rate):
     s = shipped("scenario", "pioneer_alternative")

@@ -973,6 +973,21 @@ REGRESSIONS = [
     ("median_1e-300_months", "scenario", "pioneer_alternative",
      [(("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e-300)],
      "pioneer_rar", ["scenario.treatments.docetaxel.outcomes.pfs.median_months", "greater than or equal to 0.001"]),
+    # probe (single-arm two-stage designs): a Simon search up to 10^6 patients raised MemoryError (a
+    # terabyte of tables), one up to 400 patients for hypotheses no design meets ran for minutes, and
+    # stages of 2**31 - 1 patients a RuntimeError from the screening -> searched at most 200, stages at
+    # most 100,000 patients (config/two_stage.py); a funnel that lets 1 in 100,000 screened patients
+    # through ended in the same RuntimeError -> the family's capacity check (families/two_stage.py).
+    ("two_stage_search_1e6", "design", "s1400f_two_stage", [(("two_stage", "max_n"), 10**6)],
+     None, ["design.two_stage.max_n", "less than or equal to 200", "1000000"]),
+    ("two_stage_search_400", "design", "s1400f_two_stage",
+     [(("two_stage", "max_n"), 400), (("two_stage", "p0"), 0.5), (("two_stage", "p1"), 0.55)],
+     None, ["design.two_stage.max_n", "less than or equal to 200"]),
+    ("two_stage_stages_int_max", "design", "s1400f_two_stage",
+     [(("two_stage", "stages"), {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5})],
+     None, ["design.two_stage.stages.n", "2147483647"]),
+    ("two_stage_almost_all_ineligible", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.99999)],
+     "s1400f_two_stage", ["design.two_stage", "would screen about"]),
     ("ratios_inf", "design", "allcomer_fixed",
      [(("randomization", "ratios"), {a: math.inf for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab",
                                                            "dato_dxd", "ramucirumab_pembrolizumab")})],

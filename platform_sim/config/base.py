@@ -51,6 +51,10 @@ MAX_HAZARD_PER_MONTH = 1e3
 # A calendar time trend of the linear predictor (log-odds or log-hazard per year): 10 is a factor
 # of e^10 (22,000) per year.
 MAX_TREND_PER_YEAR = 10.0
+# A cost per patient (any currency): a billion is far beyond any trial (the defaults are 3,500 per
+# assay and 69,700 per randomized patient); the cost of a trial multiplies it by up to millions of
+# screened patients, and 1e308 made it infinite.
+MAX_COST_PER_PATIENT = 1e9
 # Model validators that find several problems join them with this separator, each as
 # "field.path: message"; the loader splits them into one reported problem each.
 PROBLEM_SEPARATOR = "\n"
@@ -59,6 +63,7 @@ Ratio = Annotated[float, Field(ge=MIN_RATIO, le=MAX_RATIO, allow_inf_nan=False)]
 Months = Annotated[float, Field(ge=0.0, le=MAX_MONTHS, allow_inf_nan=False)]
 PositiveMonths = Annotated[float, Field(ge=MIN_POSITIVE_TIME, le=MAX_MONTHS, allow_inf_nan=False)]
 Weeks = Annotated[float, Field(ge=0.0, le=MAX_WEEKS, allow_inf_nan=False)]
+Cost = Annotated[float, Field(ge=0.0, le=MAX_COST_PER_PATIENT, allow_inf_nan=False)]
 PositiveWeeks = Annotated[float, Field(ge=MIN_POSITIVE_TIME, le=MAX_WEEKS, allow_inf_nan=False)]
 
 Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.+\-]+$")]

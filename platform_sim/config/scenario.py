@@ -25,11 +25,12 @@ from pydantic import Field, model_validator
 from .base import (
     MAX_HAZARD_PER_MONTH,
     MAX_TREND_PER_YEAR,
+    MIN_RATIO,
     PROBLEM_SEPARATOR,
+    Cost,
     Frozen,
     Months,
     Name,
-    NonNegativeFloat,
     OpenProbability,
     PositiveMonths,
     PositiveWeeks,
@@ -156,7 +157,7 @@ class Yardstick(Frozen):
     endpoint: Name | None = None
     control: Name | None = None
     relevant_difference: OpenProbability | None = None
-    relevant_hazard_ratio: OpenProbability | None = None
+    relevant_hazard_ratio: Annotated[float, Field(ge=MIN_RATIO, lt=1.0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> "Yardstick":
@@ -172,11 +173,11 @@ class Costs(Frozen):
     that need a biomarker result before randomizing); ``per_randomized_patient``: the trial's cost
     of one randomized patient (treatment, visits, data)."""
 
-    assay_per_patient: NonNegativeFloat = Field(default=3_500.0, description=(
+    assay_per_patient: Cost = Field(default=3_500.0, description=(
         "cost of the biomarker tests of one screened patient; default 3,500: the US Medicare payment for one "
         "comprehensive genomic profile of a solid tumour (FoundationOne CDx, clinical laboratory fee schedule "
         "code 0037U, 2018)"))
-    per_randomized_patient: NonNegativeFloat = Field(default=69_700.0, description=(
+    per_randomized_patient: Cost = Field(default=69_700.0, description=(
         "trial cost of one randomized patient; default 69,700: phase 3 oncology trials cost 74,800 per patient and "
         "phase 2 trials 5,100 less (Cutting Edge Information, Oncology Clinical Trials benchmark, 2013)"))
 
