@@ -912,9 +912,10 @@ REGRESSIONS = [
     ("almost_all_ineligible_strata", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.9999)],
      "battle_stratified_rar", ["design.looks.randomized_n", "into its strata"]),
     # probe: a platform under a huge accrual rate or duration: RuntimeError in outcomes.enrol, or a hang
-    # -> config/crosscheck.py (_capacity_problems).
+    # -> config/crosscheck.py (_capacity_problems). (1e300 a month is now refused by the population
+    # itself; the largest rate it accepts still overfills the platform)
     ("platform_huge_accrual", "population", "post_ici_nsclc",
-     [(("accrual", "regions", "europe", "rate_per_month"), 1e300)],
+     [(("accrual", "regions", "europe", "rate_per_month"), 1e6)],
      "pioneer_platform", ["design.platform.max_duration_months", "would be randomized"]),
     # probe: calendar analyses every 3e-6 months (16 million of them) or for 1e5 months: a run that
     # never ends -> config/timeline_checks.py (MAX_ANALYSES = 10,000).
@@ -988,6 +989,16 @@ REGRESSIONS = [
      None, ["design.two_stage.stages.n", "2147483647"]),
     ("two_stage_almost_all_ineligible", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.99999)],
      "s1400f_two_stage", ["design.two_stage", "would screen about"]),
+    # census (number_tiny on a population, after the merge of the design families): a ramp-up of 5e-324
+    # months overflowed the accrual rate's slope; every patient arrived at month 0 (the trials ran with
+    # wrong times) and a platform stopped with RuntimeError -> a ramp-up is 0 or at least 0.001 months,
+    # and a rate near 1e308 did the same -> at most 1,000,000 a month (config/population.py).
+    ("ramp_up_5e-324_months", "population", "post_ici_nsclc",
+     [(("accrual", "regions", "europe", "ramp_up_months"), 5e-324)],
+     "pioneer_platform", ["population.accrual.regions.europe.ramp_up_months", "at least 0.001 months"]),
+    ("accrual_rate_1.7e308", "population", "post_ici_nsclc",
+     [(("accrual", "regions", "north_america", "rate_per_month"), 1.7e308)],
+     "pioneer_rar", ["population.accrual.regions.north_america.rate_per_month", "1000000", "1.7e+308"]),
     ("ratios_inf", "design", "allcomer_fixed",
      [(("randomization", "ratios"), {a: math.inf for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab",
                                                            "dato_dxd", "ramucirumab_pembrolizumab")})],
