@@ -398,8 +398,10 @@ def _truncate(path: Path) -> None:
 
 def _edit_summary(path: Path) -> None:
     record = json.loads(path.read_text())
-    kind, ones, moments, histogram = record["summary"]["stats"][0][3]
-    moments[1] += 0.01  # the mean of the first characteristic: still a valid chunk, with different numbers
+    # one more trial with a 1 in the first proportion (a state [kind, m, k, ...]): still a valid chunk,
+    # with different numbers
+    state = next(stat[3] for stat in record["summary"]["stats"] if stat[3][0] == "p" and stat[3][2] < stat[3][1])
+    state[2] += 1
     path.write_text(json.dumps(record) + "\n")
 
 
