@@ -4,11 +4,15 @@ A run with ``--out DIR`` writes ``DIR/manifest.json`` first, marked incomplete, 
 what fixes the random numbers (spec hash, seed, chunk size and the *segments*: the
 first run's number of trials, then each ``--grow``). Each finished chunk is written
 under ``DIR/chunks/`` (its per-trial records, when kept, then its summary: the
-summary's existence marks the chunk as done), each file atomically. At the end the
-tables are written and the manifest is marked complete.
+summary's existence marks the chunk as done), each file atomically, and the sha256 of
+each file is recorded in the manifest (``checksums``) as soon as it is written. At the
+end the tables are written and the manifest is marked complete.
 
-Resuming reruns only the chunks without a valid summary; growing appends a segment
-whose chunks continue the seed sequence. Chunk summaries are merged in chunk order
+Resuming reruns only the chunks without a valid summary, and every chunk whose files do
+not match their recorded checksums (edited, truncated, copied from another run, or left
+without a checksum by a run killed between writing a chunk and recording it), with a
+warning naming the file; growing appends a segment whose chunks continue the seed
+sequence. Chunk summaries are merged in chunk order
 whether they were read back or just computed, so a resumed or grown run gives
 exactly the numbers of an uninterrupted run of the same chunks.
 """
@@ -28,9 +32,11 @@ from .rundir import (
     MANIFEST_FILE,
     atomic_write,
     chunk_files,
+    chunk_problem,
     load_results,
     manifest_json,
     read_chunk,
+    remove_leftovers,
     run_chunks,
     write_chunk,
 )
@@ -65,14 +71,25 @@ class Checkpoint:
     chunks: list[Chunk]
     records: bool
     done: set[int] = field(default_factory=set)
+    manifest: dict | None = None  # the run's manifest, where each chunk's checksums are recorded
+    warnings: list[str] = field(default_factory=list)  # saved chunks that cannot be trusted and run again
 
     @classmethod
     def scan(cls, out: Path, spec: Spec, manifest: dict) -> "Checkpoint":
-        """The run ``manifest`` describes, with every chunk whose files are valid marked done."""
+        """The run ``manifest`` describes, with every chunk whose files are valid and match their
+        checksums marked done; a chunk whose saved files do not is to run again, with a warning."""
+        remove_leftovers(out)  # half-written temporary files of a killed run
         chunks = run_chunks(manifest)
         records = bool(manifest.get("records", False))
-        done = {c.index for c in chunks if read_chunk(out, c, spec.spec_hash, records) is not None}
-        return cls(Path(out), spec, int(manifest["seed"]), chunks, records, done)
+        checksums = manifest.setdefault("checksums", {})
+        done, warnings = set(), []
+        for c in chunks:
+            problem = chunk_problem(out, c, checksums, records)
+            if problem is not None:
+                warnings.append(f"{problem}: chunk {c.index} is simulated again")
+            elif read_chunk(out, c, spec.spec_hash, records, checksums) is not None:
+                done.add(c.index)
+        return cls(Path(out), spec, int(manifest["seed"]), chunks, records, done, manifest, warnings)
 
     @property
     def n_trials(self) -> int:
@@ -96,7 +113,8 @@ class Checkpoint:
         try:
             for chunk in self.chunks:
                 if chunk.index in earlier:
-                    summary = read_chunk(self.out, chunk, self.spec.spec_hash, self.records)
+                    checksums = None if self.manifest is None else self.manifest.get("checksums")
+                    summary = read_chunk(self.out, chunk, self.spec.spec_hash, self.records, checksums)
                     if summary is None:
                         raise ConfigError([Problem(f"chunks/{chunk.index:06d}.json", "changed or removed while the "
                                                    "run was going on", file=str(self.out))])
@@ -104,7 +122,10 @@ class Checkpoint:
                     output = next(outputs)
                     if self.out is not None:
                         with _deferred_interrupt():  # a chunk is written whole, then Ctrl-C takes effect
-                            write_chunk(self.out, output, self.spec.spec_hash)
+                            sums = write_chunk(self.out, output, self.spec.spec_hash)
+                            if self.manifest is not None:  # recorded at once: a resumed run checks the files
+                                self.manifest.setdefault("checksums", {}).update(sums)
+                                write_manifest(self.out, self.manifest)
                     self.done.add(chunk.index)
                     summary = output.summary
                     if progress:

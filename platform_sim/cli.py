@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shlex
 import sys
@@ -57,14 +56,36 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _prepare_out(out: Path) -> None:
-    """Create ``out`` and prove it is writable before any simulation starts."""
+def _prepare_out(out: Path, kind: str) -> dict | None:
+    """Check that the output of command ``kind`` may go to ``out`` (new, empty, or that command's own
+    output: platform-sim never deletes or overwrites files it did not write), create it and prove it
+    is writable before any simulation starts. Returns the manifest that was there before (None for
+    a new or empty directory)."""
+    from .rundir import claim_out
+
+    try:
+        previous = claim_out(out, kind)
+    except ConfigError as exc:
+        _fail(exc.problems)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
             pass
     except OSError as exc:
         _fail([f"--out {out}: cannot write there ({exc.strerror or exc})"])
+    return previous
+
+
+def _claim(out: Path, kind: str) -> None:
+    """Mark ``out`` as the (unfinished) output of command ``kind`` before its first file is written,
+    so that whatever happens next the directory is known as platform-sim's."""
+    _write_json(out / "manifest.json", {"kind": kind, "complete": False,
+                                        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                        "command": shlex.join(["platform-sim", *sys.argv[1:]])})
+
+
+def _write_json(path: Path, data: dict) -> None:
+    _atomic_write(path, lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def _manifest(spec: Spec, **fields) -> dict:
@@ -96,9 +117,10 @@ def _with_progress(total: int, quiet: bool, work, initial: int = 0):
 
 
 def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    """Write ``path`` atomically (a temporary file, then a rename), in a folder that must exist."""
+    from .rundir import atomic_write
+
+    atomic_write(path, write, make_parents=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -230,7 +252,7 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
         except ConfigError as exc:
             _fail(exc.problems)
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "run")
         if not continuing:
             _refuse_interrupted(out)
 
@@ -264,6 +286,8 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
         f"design {spec.design.name} ({spec.design_file}) on scenario {spec.scenario.name} ({spec.scenario_file})\n"
         f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
     )
+    for warning in checkpoint.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if continuing:
         click.echo(f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
                    f"{todo} to simulate")
@@ -277,6 +301,8 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
         _stopped("interrupted", checkpoint, out, 130)
     except BrokenProcessPool as exc:
         _stopped(f"a worker process died ({exc})", checkpoint, out, 1)
+    except OSError as exc:  # a full disk, a directory made read-only, a removed directory...
+        _stopped(f"error: cannot write to {out} ({_os_error(exc)})", checkpoint, out, 1)
     finally:
         if runner_backend is not None:
             runner_backend.close()
@@ -289,7 +315,10 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     click.echo(format_run(spec, frame(summary)))
 
     if out is not None:
-        files = write_tables(out, spec, summary, checkpoint.chunks, records)
+        try:
+            files = write_tables(out, spec, summary, checkpoint.chunks, records)
+        except OSError as exc:
+            _stopped(f"error: cannot write the tables to {out} ({_os_error(exc)})", checkpoint, out, 1)
         copies = [f for f in manifest.get("files", []) if f.endswith(".yaml")]
         manifest.update(complete=True, command=shlex.join(["platform-sim", *sys.argv[1:]]),
                         elapsed_seconds=round(elapsed + manifest.get("elapsed_seconds", 0.0), 3),
@@ -329,6 +358,11 @@ def _refuse_interrupted(out: Path) -> None:
     if not manifest.get("complete") and any((out / "chunks").glob("*.json")):
         _fail([f"--out {out}: holds an interrupted run with finished chunks; continue it with "
                f"{_resume_hint(out)}, or choose another directory (or delete this one) to start afresh"])
+
+
+def _os_error(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
 
 
 def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
@@ -401,7 +435,7 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
         _fail(["--null-scenario and --target-fwer go together: calibrate every design on the null scenario to the "
                "target FWER"])
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "compare")
     from .posterior import warm_up
 
     warm_up()
@@ -436,7 +470,7 @@ def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed
     from .compare import winners
 
     manifest_path = out / "manifest.json"
-    manifest_path.unlink(missing_ok=True)
+    _claim(out, "compare")
     (out / "report.html").unlink(missing_ok=True)
     tables = {"comparison.csv": result.table, "pairs.csv": result.pairs, "yardstick.csv": result.truth,
               "winners.csv": winners(result)}
@@ -626,7 +660,7 @@ def population(scenario, n_patients, seed, out) -> None:
     except ConfigError as exc:
         _fail(exc.problems)
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "population")
     from .outcomes import VirtualPatients
 
     start = time.perf_counter()
@@ -635,11 +669,20 @@ def population(scenario, n_patients, seed, out) -> None:
     click.echo(format_summary(summary))
     click.echo(f"\n{n_patients:,} patients generated and summarized in {elapsed:.2f} s (seed {seed}, {scen_path})")
     if out is not None:
+        _claim(out, "population")
         for name in ("prevalence", "cooccurrence", "funnel", "outcomes"):
             frame = getattr(summary, name)
             _atomic_write(out / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         _atomic_write(out / "patients.parquet", lambda p: summary.patients.to_parquet(p, index=False))
-        click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet to {out}")
+        _write_json(out / "manifest.json", {
+            "kind": "population", "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "scenario": {"name": scen.name, "file": str(scen_path)}, "n": n_patients, "seed": seed,
+            "versions": _versions(), "files": [f"{n}.csv" for n in ("prevalence", "cooccurrence", "funnel", "outcomes")]
+            + ["patients.parquet"]})
+        click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv, patients.parquet and "
+                   f"manifest.json to {out}")
 
 
 @main.command()
@@ -717,13 +760,14 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         except ImportError:
             _fail(["--bayes needs PyMC and ArviZ: pip install 'platform-sim[bayes]' (or pass --no-bayes)"])
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "trial")
     story = replay(spec, seed, index, n_sims, chunk_size, chunks)
     click.echo(format_story(story))
     files = []
     if out is not None:
         from .storyboard import record_frame
 
+        _claim(out, "trial")
         _atomic_write(out / "analyses.csv", lambda p: story.analyses.to_csv(p, index=False))
         _atomic_write(out / "patients.parquet", lambda p: story.patients.to_parquet(p, index=False))
         _atomic_write(out / "record.csv", lambda p: record_frame(story).to_csv(p, index=False))
@@ -769,19 +813,18 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
             save_netcdf(analysis, out / "posterior.nc")
             files += ["posterior_summary.csv", "effects.csv", "forest.png", "posterior.nc"]
     if out is not None:
-        manifest = _manifest(spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size,
-                             versions=_versions(), files=files)
+        manifest = {"kind": "trial", **_manifest(spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size,
+                                                 versions=_versions(), files=files)}
         _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         click.echo(f"\nwrote {', '.join(files)} and manifest.json to {out}")
 
 
 def _one_line(path: Path) -> str:
     """The first sentence of a file's description (empty if it cannot be read)."""
-    import yaml
+    from .config.load import read_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    data, problems = read_yaml_file(path)
+    if problems:
         return "(unreadable)"
     text = " ".join(str(data.get("description", "")).split()) if isinstance(data, dict) else ""
     end = text.find(". ")
@@ -852,7 +895,7 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     except ConfigError as exc:
         _fail(exc.problems)
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "calibrate")
     from .posterior import warm_up
 
     warm_up()
@@ -867,10 +910,11 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     click.echo(cal_mod.format_calibration(result))
     if out is not None:
         manifest_path = out / "manifest.json"
-        manifest_path.unlink(missing_ok=True)
+        _claim(out, "calibrate")
         _atomic_write(out / "calibration.csv", lambda p: result.curve.to_csv(p, index=False))
         _atomic_write(out / "calibration_summary.csv", lambda p: result.summary.to_csv(p, index=False))
         manifest = {
+            "kind": "calibrate",
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),

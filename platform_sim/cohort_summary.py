@@ -21,6 +21,13 @@ from .population import BLOCK, MISSING, RANDOMIZED, REASON_NAMES, Cohort, expect
 from .streams import Streams
 
 _ROW_PATIENTS = 8 * BLOCK
+# The columns of the tables, also when they have no rows (a scenario without characteristics)
+_PREVALENCE_COLUMNS = ["characteristic", "level", "configured", "simulated", "simulated_mcse", "reported_share",
+                       "missing_share"]
+_COOCCURRENCE_COLUMNS = ["given", "given_level", "characteristic", "level", "configured", "simulated",
+                         "simulated_mcse", "n_given"]
+_OUTCOME_COLUMNS = ["endpoint", "measure", "treatment", "characteristic", "level", "configured", "simulated",
+                    "simulated_mcse", "n"]
 
 
 @dataclass
@@ -97,7 +104,7 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
                 "reported_share": float((got[reported] == lv_i).mean()) if reported.any() else math.nan,
                 "missing_share": float(1 - reported.mean()) if randomized.any() else math.nan,
             })
-    prevalence = pd.DataFrame(rows)
+    prevalence = pd.DataFrame(rows, columns=_PREVALENCE_COLUMNS)
 
     rows = []
     for a, b in _related_pairs(patients):
@@ -114,7 +121,7 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
                     "given": a, "given_level": pop.levels[ia][la], "characteristic": b, "level": pop.levels[ib][lb],
                     "configured": exact, "simulated": sim, "simulated_mcse": _se(sim, k), "n_given": k,
                 })
-    cooccurrence = pd.DataFrame(rows)
+    cooccurrence = pd.DataFrame(rows, columns=_COOCCURRENCE_COLUMNS)
 
     expected = expected_funnel(patients.scenario.population)
     expected_no_assay = expected_funnel(patients.scenario.population, biomarker_result=False)
@@ -184,7 +191,7 @@ def _outcome_table(patients, profile, potentials, codes, prob) -> pd.DataFrame:
                     "endpoint": ep, "measure": measure, "treatment": t, "characteristic": name or "all", "level": level,
                     "configured": exact, "simulated": sim, "simulated_mcse": se, "n": int(v.size),
                 })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_OUTCOME_COLUMNS)
 
 
 def _median_se(out, ep, t, codes, prob, median, n) -> float:
@@ -231,13 +238,16 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
         return lines
 
     out.append("Prevalence (true profile; 'reported' = screening result among randomized patients)")
-    out += table(summary.prevalence, [
-        ("characteristic", lambda r: r["characteristic"]), ("level", lambda r: r["level"]),
-        ("configured", lambda r: f"{r['configured']:.{digits}f}"),
-        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
-        ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
-        ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
-    ])
+    if summary.prevalence.empty:
+        out.append("(the population has no biomarkers or clinical characteristics: every patient is alike)")
+    else:
+        out += table(summary.prevalence, [
+            ("characteristic", lambda r: r["characteristic"]), ("level", lambda r: r["level"]),
+            ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+            ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+            ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
+            ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
+        ])
     if (summary.prevalence["characteristic"] == "region").any():
         out.append("(region: configured = steady-state shares of the accrual rates; the cohort also covers ramp-up "
                    "and later-starting regions, so its shares differ)")

@@ -36,7 +36,7 @@ import pandas as pd
 
 from .backends import Backend, LocalProcesses
 from .calibrate import Calibration, calibrate
-from .config import ConfigError, Design, Problem
+from .config import ConfigError, Design, Problem, Scenario
 from .oc import per_trial
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .sizing import EQUAL, equalize
@@ -180,12 +180,30 @@ class Comparison:
     equal: str = "none"
 
 
+def _listed_twice(kind: str, refs: Sequence) -> list[Problem]:
+    """One problem per design (or scenario) given more than once: the table would hold it twice
+    under one name."""
+    problems: list[Problem] = []
+    for i, ref in enumerate(refs):
+        if ref in refs[:i] and all(p.value != _shown_ref(ref) for p in problems):
+            problems.append(Problem(f"{kind}.name", f"{_shown_ref(ref)} is listed twice; list each {kind} once",
+                                    _shown_ref(ref)))
+    return problems
+
+
+def _shown_ref(ref) -> str:
+    """A design or scenario as given: its file or shipped name, or a loaded model's name."""
+    return ref.name if isinstance(ref, Design | Scenario) else str(ref)
+
+
 def load_pairs(designs: Sequence, scenarios: Sequence) -> tuple[dict, dict[str, str]]:
     """Every design x scenario pair as a :class:`~platform_sim.spec.Spec` (keyed by the given
     references) and each design's name. Every problem is raised at once, before anything runs;
     two designs with the same name are a problem, since the table could not tell them apart."""
     specs: dict[tuple, Spec] = {}
-    problems: list[Problem] = []
+    problems = _listed_twice("design", designs) + _listed_twice("scenario", scenarios)
+    if problems:
+        raise ConfigError(problems)
     for s in scenarios:
         for d in designs:
             try:

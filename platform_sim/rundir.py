@@ -19,9 +19,12 @@ file is written to a temporary name and moved into place with :func:`os.replace`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +45,36 @@ POPULATIONS_DIR = "populations"
 TABLE_FILES = ("oc.csv", "trials.parquet", "arms.parquet")
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary name next to ``path``, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+def _temporary(path: Path) -> Path:
+    """A new, empty file with a unique hidden name next to ``path`` (``.NAME.XXXXXXXX.tmp``)."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], make_parents: bool = True) -> None:
+    """Call ``write(tmp)`` on a temporary name next to ``path``, then move it into place: a reader
+    (or a run killed at any moment) sees the old file or the new one, never half of one. The
+    temporary file is removed if anything fails. ``make_parents``: create missing folders first
+    (otherwise a missing folder is an OSError)."""
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sha256(path: Path) -> str:
+    """The sha256 digest of a file (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -90,13 +114,10 @@ def load_results(path: Path) -> TrialResults:
 
 def _population_ref(scenario_file: Path) -> str | None:
     """The population a scenario file names (None when it is inline or absent)."""
-    import yaml
+    from .config.load import read_yaml_file
 
-    try:
-        data = yaml.safe_load(scenario_file.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    ref = data.get("population") if isinstance(data, dict) else None
+    data, problems = read_yaml_file(Path(scenario_file), "scenario")
+    ref = data.get("population") if isinstance(data, dict) and not problems else None
     return ref if isinstance(ref, str) else None
 
 
@@ -114,16 +135,14 @@ def copy_spec_files(spec: Spec, out: Path, design_name: str = DESIGN_FILE,
         written.append(name)
     scenario_file = Path(spec.scenario_file)
     ref = _population_ref(scenario_file)
-    if ref is not None:
+    if ref is not None:  # (a path that leaves the scenario's folder was refused when the spec was loaded)
+        source = resolve(ref, "population", near=scenario_file.parent)
         relative = Path(ref)
-        if not relative.is_absolute() and ".." not in relative.parts:
-            source = resolve(ref, "population", near=scenario_file.parent)
-            if relative.suffix not in (".yaml", ".yml"):
-                relative = relative.with_name(relative.name + ".yaml")
-            target_name = relative
-            target = (Path(scenario_name).parent / POPULATIONS_DIR / target_name).as_posix()
-            _copy(source, out / target)
-            written.append(target)
+        if relative.suffix not in (".yaml", ".yml"):
+            relative = relative.with_name(relative.name + ".yaml")
+        target = (Path(scenario_name).parent / POPULATIONS_DIR / relative).as_posix()
+        _copy(source, out / target)
+        written.append(target)
     return written
 
 
@@ -131,7 +150,7 @@ def load_spec_copy(run_dir: Path, design_name: str, scenario_name: str, expected
     """Reload a spec from the copies in ``run_dir`` and check it against the hash the manifest
     recorded. A missing copy, a copy that no longer loads, or a different hash is a ConfigError."""
     run_dir = Path(run_dir)
-    design, scenario = run_dir / design_name, run_dir / scenario_name
+    design, scenario = inside(run_dir, design_name), inside(run_dir, scenario_name)
     missing = [Problem(name, "missing from the run directory", file=str(run_dir))
                for name, path in ((design_name, design), (scenario_name, scenario)) if not path.is_file()]
     if missing:
@@ -168,25 +187,61 @@ def chunk_files(out: Path, index: int) -> tuple[Path, Path]:
     return base.with_suffix(".json"), base.with_suffix(".npz")
 
 
-def write_chunk(out: Path, output, spec_hash: str) -> None:
+def write_chunk(out: Path, output, spec_hash: str) -> dict[str, str]:
     """Write a finished chunk (a :class:`~platform_sim.runner.ChunkOutput`): its records first, then
-    its summary, each atomically. The summary file is what marks the chunk as done."""
+    its summary, each atomically. The summary file is what marks the chunk as done. Returns the
+    sha256 of each file written, by its path relative to ``out`` (for the manifest)."""
     chunk = output.chunk
     summary_path, records_path = chunk_files(out, chunk.index)
+    sums = {}
     if output.results is not None:
         save_results(records_path, output.results)
+        sums[_relative(records_path)] = sha256(records_path)
     record = {"index": chunk.index, "size": chunk.size, "first": chunk.first, "spec_hash": spec_hash,
               "records": output.results is not None, "seconds": round(output.seconds, 4),
               "summary": output.summary.to_dict()}
     atomic_write(summary_path, lambda p: p.write_text(json.dumps(record) + "\n"))
+    sums[_relative(summary_path)] = sha256(summary_path)
+    return sums
 
 
-def read_chunk(out: Path, chunk, spec_hash: str, records: bool):
+def _relative(path: Path) -> str:
+    """``chunks/NNNNNN.json`` for a chunk file."""
+    return f"{CHUNKS_DIR}/{Path(path).name}"
+
+
+def chunk_problem(out: Path, chunk, checksums: dict | None, records: bool) -> str | None:
+    """Why the saved files of ``chunk`` cannot be trusted, or None when each file the run needs
+    exists and matches the sha256 the manifest recorded as it was written. Missing files are not a
+    problem (the chunk simply has not run); a file without a recorded checksum is (it may be left
+    by a run killed between writing it and recording it, or by an older version)."""
+    summary_path, records_path = chunk_files(out, chunk.index)
+    if not summary_path.is_file() or (records and not records_path.is_file()):
+        return None
+    for path in (records_path, summary_path) if records else (summary_path,):
+        name = _relative(path)
+        expected = (checksums or {}).get(name)
+        if expected is None:
+            return f"{name} has no checksum in {MANIFEST_FILE}"
+        try:
+            found = sha256(path)
+        except OSError as exc:
+            return f"{name} cannot be read ({exc.strerror or exc})"
+        if found != expected:
+            return f"{name} does not match the checksum {MANIFEST_FILE} recorded when it was written (it was changed, " \
+                   "damaged or copied from another run)"
+    return None
+
+
+def read_chunk(out: Path, chunk, spec_hash: str, records: bool, checksums: dict | None = None):
     """The :class:`~platform_sim.summary.Summary` of a finished chunk, or None when the chunk must run
-    (missing, unreadable, for another spec or position, or without the records the run keeps)."""
+    (missing, unreadable, for another spec or position, without the records the run keeps, or, when
+    ``checksums`` are given, not matching them: see :func:`chunk_problem`)."""
     from .summary import Summary
 
     summary_path, records_path = chunk_files(out, chunk.index)
+    if checksums is not None and (not summary_path.is_file() or chunk_problem(out, chunk, checksums, records)):
+        return None
     try:
         record = json.loads(summary_path.read_text())
         same = (record["index"], record["size"], record["first"], record["spec_hash"]) == (
@@ -198,8 +253,9 @@ def read_chunk(out: Path, chunk, spec_hash: str, records: bool):
         return None
 
 
-def load_chunk_records(out: Path, chunks) -> TrialResults:
-    """The per-trial records of ``chunks`` of a run directory, joined in order."""
+def load_chunk_records(out: Path, chunks, checksums: dict | None = None) -> TrialResults:
+    """The per-trial records of ``chunks`` of a run directory, joined in order; with ``checksums``
+    (the manifest's), each file is checked against its sha256 first."""
     parts = []
     for chunk in chunks:
         path = chunk_files(out, chunk.index)[1]
@@ -207,6 +263,14 @@ def load_chunk_records(out: Path, chunks) -> TrialResults:
             raise ConfigError([Problem(f"{CHUNKS_DIR}/{path.name}", "missing: the run kept no per-trial records "
                                        "(it ran with --no-records) or the directory is incomplete",
                                        file=str(out))])
+        if checksums is not None:
+            expected, name = checksums.get(_relative(path)), _relative(path)
+            if expected is None or sha256(path) != expected:
+                what = "has no checksum in manifest.json" if expected is None else (
+                    "does not match the checksum recorded in manifest.json when it was written (changed, damaged or "
+                    "copied from another run)")
+                raise ConfigError([Problem(name, f"{what}; continue the run with `platform-sim run --out DIR "
+                                           "--resume` to simulate the chunk again", file=str(out))])
         parts.append(load_results(path))
     return TrialResults.concatenate(parts)
 
@@ -222,12 +286,112 @@ def run_chunks(manifest: dict) -> list:
 
 
 def clear_run(out: Path) -> None:
-    """Remove what a run writes into ``out`` (the manifest first, so nothing half-removed is vouched for)."""
+    """Remove what a run writes into ``out`` (the manifest first, so nothing half-removed is vouched
+    for): its tables, its results and its chunk files, by name; nothing else in ``out`` is touched."""
     out = Path(out)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
     for name in (*TABLE_FILES, "oc.parquet", RESULTS_FILE, REPORT_FILE):
         (out / name).unlink(missing_ok=True)
-    shutil.rmtree(out / CHUNKS_DIR, ignore_errors=True)
+    chunks = out / CHUNKS_DIR
+    if chunks.is_dir():
+        for path in chunks.iterdir():
+            if _CHUNK_FILE.fullmatch(path.name) and path.is_file():
+                path.unlink()
+        try:
+            chunks.rmdir()  # only when nothing else was left there
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- output directories
+
+OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population")
+_CHUNK_FILE = re.compile(r"\d{6}\.(json|npz)|\.\d{6}\.(json|npz)\..*\.tmp")
+# The temporary files atomic_write leaves when the process is killed in the middle of a write
+_LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|oc\.csv|oc\.parquet|trials\.parquet|arms\.parquet|"
+                       r"results\.npz|report\.html|design\.yaml|scenario\.yaml)\.[A-Za-z0-9_]+\.tmp")
+
+
+def remove_leftovers(out: Path) -> list[str]:
+    """Remove the temporary files a run killed in the middle of a write left in ``out`` and
+    ``out/chunks`` (only names :func:`atomic_write` makes for a run's files); return their names."""
+    removed = []
+    for folder in (Path(out), Path(out) / CHUNKS_DIR):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if _LEFTOVER.fullmatch(path.name) and path.is_file():
+                    path.unlink()
+                    removed.append(path.name)
+    return removed
+
+
+def inside(run_dir: Path, name) -> Path:
+    """``run_dir / name`` for a path a manifest lists, which must stay inside ``run_dir`` (a relative
+    path, no ``..`` above it, no symbolic link out of it); a ConfigError otherwise."""
+    run_dir = Path(run_dir)
+    text = str(name) if isinstance(name, (str, os.PathLike)) else None
+    bad = text is None or not text or "\x00" in text or Path(text).is_absolute()
+    if not bad:
+        try:
+            bad = not (run_dir / text).resolve().is_relative_to(run_dir.resolve())
+        except (OSError, ValueError):
+            bad = True
+    if bad:
+        raise ConfigError([Problem(MANIFEST_FILE, "lists a path outside the run directory; only files inside it "
+                                   "are read", name if text is None else text[:200], file=str(run_dir))])
+    return run_dir / text
+
+
+def manifest_kind(manifest) -> str | None:
+    """Which command wrote a manifest (see OUTPUT_KINDS), or None when platform-sim did not write it."""
+    if not isinstance(manifest, dict):
+        return None
+    kind = manifest.get("kind")
+    if kind in OUTPUT_KINDS:
+        return kind
+    if kind is not None:
+        return None
+    if "calibrated_threshold" in manifest:  # manifests written before they named their kind
+        return "calibrate"
+    if "index" in manifest and "spec_hash" in manifest:
+        return "trial"
+    if "designs" in manifest and "scenarios" in manifest:
+        return "compare"
+    if "spec_hash" in manifest:
+        return "run"
+    return None
+
+
+def claim_out(out: Path, kind: str) -> dict | None:
+    """Check that the output of command ``kind`` may be written into ``out`` and return the manifest
+    already there (None for a new or empty directory). ``out`` must be new, empty, or hold the
+    output of the same command (its ``manifest.json``): platform-sim never deletes or overwrites
+    files it did not write, so a directory holding anything else is refused with a ConfigError.
+    Within its own output directory a command replaces only the files it writes, by name."""
+    out = Path(out)
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise ConfigError([Problem("--out", "is a file, not a directory", str(out))])
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return None
+    manifest = None
+    if (out / MANIFEST_FILE).is_file():
+        try:
+            manifest = json.loads((out / MANIFEST_FILE).read_text())
+        except (OSError, ValueError):
+            manifest = None
+    found = manifest_kind(manifest)
+    if found is None:
+        shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+        raise ConfigError([Problem("--out", f"the directory holds files platform-sim did not write ({shown}); it "
+                                   "never deletes or overwrites them: choose a new or empty directory", str(out))])
+    if found != kind:
+        raise ConfigError([Problem("--out", f"the directory holds the output of `platform-sim {found}`, not of "
+                                   f"`platform-sim {kind}`: choose another directory", str(out))])
+    return manifest
+
 
 
 def manifest_json(run_dir: Path, missing: str):
@@ -250,7 +414,14 @@ def read_manifest(run_dir: Path) -> dict:
                                       "(run it again with --out)")
     if not isinstance(manifest, dict) or manifest.get("complete") is not True:
         raise ConfigError([Problem(MANIFEST_FILE, "does not mark a complete run", file=str(run_dir))])
-    missing = [f for f in manifest.get("files", []) if f != REPORT_FILE and not (run_dir / f).is_file()]
+    files = manifest.get("files", [])
+    pairs = manifest.get("pairs") or []
+    if not isinstance(files, list) or not isinstance(pairs, list) or not all(isinstance(p, dict) for p in pairs):
+        raise ConfigError([Problem(MANIFEST_FILE, "is malformed: 'files' and 'pairs' must be lists",
+                                   file=str(run_dir))])
+    for name in files + [p.get(k) for p in pairs for k in ("design_file", "scenario_file")]:
+        inside(run_dir, name)  # every path the readers will open stays in the directory
+    missing = [f for f in files if f != REPORT_FILE and not (run_dir / f).is_file()]
     if missing:
         raise ConfigError([Problem(f, f"listed in {MANIFEST_FILE} but missing from the directory", file=str(run_dir))
                            for f in missing])
@@ -297,7 +468,7 @@ def load_run(run_dir: Path) -> RunDir:
     spec = load_spec_copy(run_dir, DESIGN_FILE, SCENARIO_FILE, manifest.get("spec_hash"))
     if chunked:
         where = f"{CHUNKS_DIR}/"
-        results = load_chunk_records(run_dir, run_chunks(manifest))
+        results = load_chunk_records(run_dir, run_chunks(manifest), manifest.get("checksums"))
     else:
         where = RESULTS_FILE
         results = load_results(run_dir / RESULTS_FILE)
@@ -324,17 +495,23 @@ __all__ = [
     "RunDir",
     "atomic_write",
     "chunk_files",
+    "chunk_problem",
+    "claim_out",
     "clear_run",
     "copy_spec_files",
+    "inside",
     "load_chunk_records",
     "load_results",
     "load_run",
     "load_spec_copy",
+    "manifest_kind",
     "read_chunk",
     "read_manifest",
+    "remove_leftovers",
     "run_chunks",
     "run_kind",
     "save_results",
     "save_run",
+    "sha256",
     "write_chunk",
 ]

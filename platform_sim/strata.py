@@ -340,6 +340,20 @@ def strata_problems(design: Design, scenario: Scenario, patients=None) -> list[P
     return checked_strata(design, scenario, patients)[1]
 
 
+def _one_blas_thread():
+    """Run the block with one BLAS thread. Compiling strata makes a few hundred small array products
+    (the exact median PFS per stratum and arm); a multi-threaded BLAS wakes its threads for each,
+    which on a machine whose cores are busy made loading the platform design take 1-2 s instead of
+    0.1 s. Uses threadpoolctl (a no-op without it)."""
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency; kept optional for a bare environment
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[StrataPlan | None, list[Problem]]:
     """The strata of a stratified design under a scenario (None when its names do not resolve) and
     their problems (see :func:`strata_problems`). ``patients``: the scenario's
@@ -348,7 +362,8 @@ def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[S
     problems = name_problems(design, pm)
     if problems:
         return None, problems
-    plan = compile_strata(design, scenario, patients)
+    with _one_blas_thread():
+        plan = compile_strata(design, scenario, patients)
     st = design.strata
     for s, name in enumerate(plan.names):
         if plan.prevalence[s] <= 0:

@@ -1,8 +1,12 @@
-"""Shared fixtures: the repository root, shipped YAML as dicts, small specs built in memory."""
+"""Shared fixtures: the repository root, shipped YAML as dicts, small specs built in memory, and
+command-line processes that never outlive their test."""
 
 from __future__ import annotations
 
 import copy
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,30 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def spawn():
+    """``spawn(args)``: start ``args`` as a :class:`subprocess.Popen` (text pipes for stdout and
+    stderr) in a process group of its own. When the test ends, passed or failed, the whole group is
+    killed (SIGKILL): the process and every worker it started, even those it left orphaned, so an
+    assertion or a timeout never leaves a run going behind the test session."""
+    started: list[subprocess.Popen] = []
+
+    def start(args: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # its own session and process group, id proc.pid
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        try:
+            # (a group id is not reused while any member lives, so this reaches only this run's processes)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # every process of the group has ended
+            pass
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+            pass

@@ -66,7 +66,7 @@ def test_population_prints_every_table(population_run):
 def test_population_writes_tidy_tables_matching_the_configuration(population_run):
     _, out = population_run
     assert sorted(p.name for p in out.iterdir()) == [
-        "cooccurrence.csv", "funnel.csv", "outcomes.csv", "patients.parquet", "prevalence.csv",
+        "cooccurrence.csv", "funnel.csv", "manifest.json", "outcomes.csv", "patients.parquet", "prevalence.csv",
     ]
     prev = pd.read_csv(out / "prevalence.csv").set_index(["characteristic", "level"])
     # exact marginals worked out by hand from the tables
@@ -136,3 +136,26 @@ def test_list_gives_one_line_descriptions():
         for name in shipped_names(kind):
             line = next(line for line in lines if line.split() and line.split()[0] == name)
             assert len(line.split(maxsplit=1)) == 2, f"{name} has no description"
+
+
+@pytest.mark.parametrize("scenario", ["benchmark_four_arm", "scenarios/benchmark_four_arm.yaml"])
+def test_population_of_a_scenario_without_characteristics(scenario, tmp_path, root, monkeypatch):
+    """A shipped scenario without a population file (no biomarkers, no screening) ended in
+    KeyError: 'characteristic'."""
+    monkeypatch.chdir(root)
+    out = tmp_path / "out"
+    result = invoke("population", "--scenario", scenario, "--n", 1000, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "no biomarkers or clinical characteristics" in result.stdout
+    assert "event (rate)" in result.stdout and "randomized" in result.stdout
+    prevalence = pd.read_csv(out / "prevalence.csv")
+    assert prevalence.empty and "characteristic" in prevalence.columns
+    outcomes = pd.read_csv(out / "outcomes.csv")
+    assert sorted(outcomes["treatment"]) == ["A", "B", "C", "D"]
+
+
+@pytest.mark.parametrize("name", shipped_names("scenario"))
+def test_population_runs_on_every_shipped_scenario(name):
+    result = invoke("population", "--scenario", name, "--n", 500)
+    assert result.exit_code == 0, result.output
+    assert f"scenario {name}:" in result.stdout

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from platform_sim import yardstick
 from platform_sim.cli import main
 from platform_sim.compare import compare, paired_proportion_interval, winners
+from platform_sim.config import ConfigError
 from platform_sim.runner import run
 from platform_sim.spec import Spec
 
@@ -178,6 +179,36 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     np.testing.assert_allclose(res.duration_months, expected, rtol=1e-6)
 
 
+def test_designs_that_share_a_name_are_refused_before_anything_is_simulated(tmp_path, root, monkeypatch):
+    """Two designs with the same ``name:`` (pioneer_rar and a copy with another threshold) ran the
+    whole comparison and then crashed in side_by_side; now compare refuses them before simulating."""
+    strict = yaml.safe_load((root / "designs" / "pioneer_rar.yaml").read_text())
+    strict["decisions"]["superiority"] = 0.995
+    copy_path = tmp_path / "pioneer_rar_strict.yaml"
+    copy_path.write_text(yaml.safe_dump(strict))
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated although the names clash")
+
+    monkeypatch.setattr("platform_sim.compare.run", no_simulation)
+    result = invoke("compare", "--designs", f"pioneer_rar,{copy_path}", "--scenarios", "pioneer_alternative",
+                    "--n-sims", 10, "--quiet")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {copy_path}: design.name: {copy_path} and pioneer_rar are both named 'pioneer_rar'")
+    # the same design listed twice, and two scenarios with one name
+    result = invoke("compare", "--designs", "pioneer_rar,pioneer_rar", "--scenarios", "pioneer_alternative",
+                    "--n-sims", 10, "--quiet")
+    assert result.exit_code == 2 and "design.name: pioneer_rar is listed twice" in result.stderr
+    twin = yaml.safe_load((root / "scenarios" / "pioneer_null.yaml").read_text())
+    twin["name"] = "pioneer_alternative"
+    scenario_path = tmp_path / "renamed_null.yaml"
+    scenario_path.write_text(yaml.safe_dump(twin))
+    with pytest.raises(ConfigError) as info:
+        compare(["pioneer_rar"], ["pioneer_alternative", str(scenario_path)], 10, seed=1)
+    assert f"scenario.name: {scenario_path} and pioneer_alternative are both named 'pioneer_alternative'" in str(info.value)
+
+
 def test_a_platform_and_designs_with_looks_stand_in_one_table(build_spec, shipped_yaml):
     """compare takes every kind of design: a platform over calendar time beside an all-comer and a
     stratified design with looks, on the same patients, with the same trial-level metrics; the
@@ -201,8 +232,7 @@ def _scenario_file(data) -> str:
 
     folder = Path(tempfile.mkdtemp())
     path = folder / f"{data['name']}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    (folder / "populations").symlink_to(Path(__file__).resolve().parents[1] / "scenarios" / "populations")
+    path.write_text(yaml.safe_dump(data))  # its population is found by its shipped name
     return str(path)
 
 

@@ -364,12 +364,14 @@ def test_malformed_yaml_reports_the_line(tmp_path):
     assert [q.message for q in info.value.problems] == [p.message]
 
 
-@pytest.mark.parametrize("text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", "NoneType")])
+@pytest.mark.parametrize("text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", None),
+                                            ("# only a comment\n", None)])
 def test_non_mapping_file_is_a_clear_error(tmp_path, text, type_name):
     path = tmp_path / "list.yaml"
     path.write_text(text)
     p = the_problem(validate_files([path]), "file")
-    assert p.message == "the file must hold a mapping of keys to values"
+    expected = "the file must hold a mapping of keys to values"
+    assert p.message == (expected if type_name else f"the file is empty; it {expected[9:]}")
     assert p.value == type_name
     with pytest.raises(ConfigError) as info:
         Spec.load("pioneer_rar", path)
@@ -394,14 +396,49 @@ def test_scenario_rate_outside_unit_interval(tmp_path, rate, allowed):
     assert p.value == rate
 
 
+@pytest.mark.parametrize("value, bound", [(-1, "greater than or equal to 0.001"), (1e-4, "greater than or equal to 0.001"),
+                                          (1e308, "less than or equal to 1000")])
 @pytest.mark.parametrize("field", ["odds_ratio", "hazard_ratio"])
-def test_scenario_ratio_must_be_positive(tmp_path, field):
+def test_scenario_ratio_must_be_within_a_factor_of_1000(tmp_path, field, value, bound):
     s = shipped("scenario", "pioneer_alternative")
     endpoint = "orr" if field == "odds_ratio" else "pfs"
-    s["treatments"]["durva_oleclumab"]["outcomes"][endpoint][field] = -1
+    s["treatments"]["durva_oleclumab"]["outcomes"][endpoint][field] = value
     p = the_problem(problems_of(tmp_path, s), f"scenario.treatments.durva_oleclumab.outcomes.{endpoint}.{field}")
-    assert "greater than 0" in p.message
-    assert p.value == -1
+    assert bound in p.message
+    assert p.value == value
+
+
+@pytest.mark.parametrize("section, field, value, bound", [
+    ("costs", "assay_per_patient", 1e308, "less than or equal to 1000000000"),
+    ("costs", "per_randomized_patient", 2e9, "less than or equal to 1000000000"),
+    ("costs", "per_randomized_patient", -1.0, "greater than or equal to 0"),
+    ("yardstick", "relevant_hazard_ratio", 1e-300, "greater than or equal to 0.001"),
+    ("yardstick", "relevant_hazard_ratio", 1.0, "less than 1"),
+])
+def test_scenario_costs_and_yardstick_are_bounded(tmp_path, section, field, value, bound):
+    """A cost of 1e308 per patient made a trial's cost infinite; a relevant hazard ratio is a ratio
+    like any other, at least 0.001."""
+    s = shipped("scenario", "pioneer_alternative")
+    s[section] = {field: value}
+    p = the_problem(problems_of(tmp_path, s), f"scenario.{section}.{field}")
+    assert bound in p.message and p.value == value
+    s[section] = {field: 1e9 if section == "costs" else 0.001}  # the bound itself is accepted
+    assert problems_of(tmp_path, s) == []
+
+
+@pytest.mark.parametrize("edit, path, bound", [
+    ({"max_n": 10**6}, "design.two_stage.max_n", "less than or equal to 200"),
+    ({"max_n": 1}, "design.two_stage.max_n", "greater than or equal to 2"),
+    ({"stages": {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5}}, "design.two_stage.stages.n", "less than or equal to 100000"),
+    ({"stages": {"n1": 200_000, "r1": 0, "n": 300_000, "r": 5}}, "design.two_stage.stages.n1", "less than or equal to 100000"),
+])
+def test_two_stage_sizes_are_bounded(tmp_path, edit, path, bound):
+    """A Simon search up to 10^6 patients asked for a terabyte (MemoryError); stages of 2**31 - 1
+    patients ended in a RuntimeError from the screening."""
+    d = shipped("design", "s1400f_two_stage")
+    d["two_stage"].update(edit)
+    problems = [q for q in problems_of(tmp_path, d) if q.path == path]
+    assert len(problems) == 1 and bound in problems[0].message, [q.format() for q in problems_of(tmp_path, d)]
 
 
 @pytest.mark.parametrize("rate", [0, 1])

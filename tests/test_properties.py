@@ -135,8 +135,9 @@ PIONEER_SCENARIOS = [
     "phase2_optimism", "s1800a_allcomer", "qualitative_interaction", "control_drift",
 ]
 # Docetaxel's reference median PFS (months): near 0 makes 12-week disease control ~0 for every arm,
-# a very long one makes it ~1 (no events / only events); None keeps the shipped value.
-EXTREME_MEDIANS = [None, None, 0.02, 0.5, 5.63, 60.0, 1e5]
+# a very long one (1,200 months, the longest a scenario may give) makes it ~1 (no events / only
+# events); None keeps the shipped value.
+EXTREME_MEDIANS = [None, None, 0.02, 0.5, 5.63, 60.0, 1200.0]
 
 
 def unit_floats(lo: float, hi: float):
@@ -193,7 +194,8 @@ def look_schedules(draw, max_looks: int = 5, max_step: int = 80):
 
 
 def prior_dicts():
-    return st.fixed_dictionaries({"a": unit_floats(0.05, 20.0), "b": unit_floats(0.05, 20.0)})
+    """Beta priors a design may give: shapes from 1/2 (the smallest the configuration accepts) to 20."""
+    return st.fixed_dictionaries({"a": unit_floats(0.5, 20.0), "b": unit_floats(0.5, 20.0)})
 
 
 @st.composite
@@ -731,8 +733,8 @@ def test_stratified_invariants(case: Case):
     pm = res.estimates["rate"][:, arm_in]
     assert np.isfinite(pm).all() and (pm >= 0).all() and (pm <= 1).all(), f"{what}: stratum posterior means {pm}"
     assert np.isnan(res.estimates["rate"][:, ~arm_in]).all(), f"{what}: an estimate where the arm does not randomize"
-    # (5)
-    check_prob_best(res, ~np.isin(res.status, (INFERIOR, FUTILE)), what)
+    # (5) the pooled view drops an arm dropped in every stratum, as inferior, futile or equivalent
+    check_prob_best(res, ~np.isin(res.status, DROPPED), what)
 
 
 @_settings(6)
@@ -1047,3 +1049,157 @@ def test_hierarchical_posteriors_extreme_data(data):
     assert np.isfinite(a).all() and np.isfinite(b).all() and (a > 0).all() and (b > 0).all(), (a, b)
     assert_probability(prob_greater(a[:, 1], b[:, 1], a[:, 0], b[:, 0], data.draw(unit_floats(0.0, 0.3))),
                        "P(stratum rate better than control), moment-matched")
+
+
+# =========================================================================== extreme inputs
+#
+# Inputs at the edges of what a file may say run (or are refused), never crash or hang, and keep
+# every posterior probability finite and in [0, 1]: true rates of exactly 0 and 1, one patient per
+# look, a maximum sample size of 2, 50 arms, 20 strata, and a planned million trials (accepted and
+# started). These go through the public functions only (the configuration parsers, Spec.from_models
+# and runner.run), as a user's script would.
+
+from platform_sim.config.base import MAX_ARMS  # noqa: E402
+from platform_sim.results import INELIGIBLE as _NOT_IN_STRATUM  # noqa: E402
+from platform_sim.runner import run  # noqa: E402
+
+EXTREME_RATES = [0.0, 1.0, 0.0, 1.0, 1e-12, 1.0 - 1e-12, 0.5]
+
+
+def _extreme_scenario(rates: list[float], n_sites: int) -> dict:
+    scenario = {"name": "extreme", "endpoints": {"orr": {"kind": "binary"}},
+                "treatments": {f"t{i}": {"rates": {"orr": r}} for i, r in enumerate(rates)}}
+    if n_sites:
+        scenario["population"] = {"name": "sites", "markers": {"site": {
+            "levels": [f"s{i:02d}" for i in range(n_sites)], "probabilities": [1.0 / n_sites] * n_sites}}}
+    return scenario
+
+
+@st.composite
+def extreme_cases(draw):
+    """A design and scenario at the edges: rates of exactly 0 and 1 (or within 1e-12 of them), one
+    patient per look or a maximum of 2 patients, up to 50 arms, up to 20 strata, priors from
+    Jeffreys' to a million pseudo-patients."""
+    n_arms = draw(st.sampled_from([2, 2, 3, 5, 50]))
+    rates = [draw(st.sampled_from(EXTREME_RATES)) for _ in range(n_arms)]
+    n_sites = draw(st.sampled_from([0, 0, 20])) if n_arms <= 5 else 0
+    looks_kind = draw(st.sampled_from(["one_per_look", "size_two", "two_looks"]))
+    if looks_kind == "one_per_look":
+        first = draw(st.integers(1, 5))
+        looks = {"first": first, "every": 1, "last": first + draw(st.integers(0, 40))}
+    elif looks_kind == "size_two":
+        looks = {"randomized_n": [2]}
+    else:
+        looks = {"randomized_n": [2 * n_arms, 6 * n_arms]}
+    control = draw(st.booleans())
+    adaptive = draw(st.booleans())
+    shape = draw(st.sampled_from([0.5, 1.0, 10.0, 1e6]))
+    design = {
+        "name": "extreme", "endpoint": {"name": "orr", "direction": draw(st.sampled_from(["higher_is_better",
+                                                                                          "lower_is_better"]))},
+        "arms": [{"name": f"a{i}", "treatment": f"t{i}"} for i in range(n_arms)],
+        "prior": {"a": shape, "b": draw(st.sampled_from([0.5, 1.0, shape]))},
+        "randomization": ({"method": "adaptive", "scheme": draw(st.sampled_from(["simple", "block"])),
+                           "softening": draw(st.sampled_from([0.0, 0.5, 1.0, 4.0, "thall_wathen"]))}
+                          if adaptive else {"method": "fixed", "scheme": draw(st.sampled_from(["simple", "block"]))}),
+        "looks": looks,
+        "decisions": {"superiority": draw(st.sampled_from([0.51, 0.9, 0.999999])) if control else 0.999,
+                      "inferiority": draw(st.sampled_from([None, 0.001]))},
+        "clinically_relevant_difference": 0.1,
+    }
+    if control:
+        design["control"] = "a0"
+        if draw(st.booleans()):
+            design["decisions"]["equivalence"] = {"probability": 0.9, "margin": 0.05}
+    if n_sites:
+        design["strata"] = {"by": ["site"]}
+    return Case(design, _extreme_scenario(rates, n_sites), "extreme", draw(st.integers(0, 2**16)),
+                draw(st.integers(1, 8)))
+
+
+@_settings(40)
+@given(case=extreme_cases())
+def test_extreme_inputs_run_and_keep_probabilities_in_the_unit_interval(case: Case):
+    """Every extreme case runs; patients and events stay within the design's bounds; P(best) is NaN
+    exactly for the arms dropped (as the design's family reads a drop), in [0, 1] and summing to 1
+    over the others; final posterior means and credible limits, per arm and per stratum, are finite
+    probabilities; every allocation is a probability vector."""
+    design, scenario = copy.deepcopy(case.design), copy.deepcopy(case.scenario)
+    spec = Spec.from_models(parse_design(design), parse_scenario(scenario))
+    what = (f"{len(design['arms'])} arms, rates {sorted(set(r['rates']['orr'] for r in scenario['treatments'].values()))}"
+            f", looks {design['looks']}, strata {design.get('strata')}")
+    event(f"{len(design['arms'])} arms" + (", 20 strata" if "strata" in design else ""))
+    res = run(spec, case.n_trials, seed=case.seed, chunk_size=case.n_trials)
+    assert res.n_trials == case.n_trials and res.n_arms == len(design["arms"])
+    assert spec.family.name == ("stratified" if "strata" in design else "looks"), what
+    assert (res.n_randomized <= spec.design.looks.max_n).all() and (res.n >= 0).all(), what
+    assert (res.events >= 0).all() and (res.events <= res.n).all(), what
+    # P(best): designs with looks keep an arm dropped as equivalent in P(best); the pooled view of a
+    # stratified design drops an arm dropped everywhere, whatever the reason (test_*_invariants)
+    dropped = (INFERIOR, FUTILE) if spec.family.name == "looks" else DROPPED
+    check_prob_best(res, ~np.isin(res.status, dropped), what)
+    check_final_estimates(res, what)
+    fa = np.asarray(res.extras["final_alloc"], dtype=float)
+    assert np.isfinite(fa).all() and (fa >= 0).all() and (fa <= 1 + F32).all(), f"{what}: final_alloc {fa}"
+    history = np.asarray(res.extras["alloc_history"], dtype=float)
+    rows = history[~np.isnan(history).any(axis=2)]
+    assert ((rows >= 0) & (rows <= 1 + F32)).all(), f"{what}: allocation {rows}"
+    if "strata" in design:  # pooled over the strata by prevalence; a stratum that stopped gives 0
+        assert (rows.sum(axis=1) <= 1 + 8 * F32).all(), f"{what}: pooled allocation sums {rows.sum(axis=1)}"
+    else:
+        assert np.allclose(rows.sum(axis=1), 1.0, rtol=0, atol=8 * F32), f"{what}: allocation sums {rows.sum(axis=1)}"
+    if "strata" in design:
+        assert len(res.strata) == 20, what
+        assert (res.extras["stratum_status"] != _NOT_IN_STRATUM).all(), f"{what}: every arm runs in every stratum"
+        per_stratum = res.estimates["rate"]  # (T, K, S) posterior means per arm x stratum
+        assert np.isfinite(per_stratum).all() and (per_stratum >= 0).all() and (per_stratum <= 1).all(), \
+            f"{what}: per-stratum posterior means {per_stratum}"
+
+
+def test_more_arms_than_the_engines_index_are_refused():
+    design = {"name": "crowded", "endpoint": {"name": "orr", "direction": "higher_is_better"},
+              "arms": [{"name": f"a{i}", "treatment": "t0"} for i in range(MAX_ARMS + 1)], "control": "a0",
+              "prior": {"a": 1, "b": 1}, "randomization": {"method": "fixed", "scheme": "block"},
+              "looks": {"randomized_n": [1000]}, "decisions": {"superiority": 0.99, "inferiority": None},
+              "clinically_relevant_difference": 0.1}
+    from platform_sim.config import ConfigError
+
+    try:
+        parse_design(design)
+    except ConfigError as exc:
+        (problem,) = exc.problems
+        assert problem.path == "design.arms" and f"at most {MAX_ARMS} items" in problem.message
+    else:
+        raise AssertionError("101 arms accepted")
+    design["arms"] = design["arms"][:MAX_ARMS]
+    assert len(parse_design(design).arms) == MAX_ARMS
+
+
+def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path, spawn):
+    """A run of 10^6 trials is planned (2,000 chunks), starts writing chunks at once, stops on
+    Ctrl-C with exit status 130, and is left resumable (the full run is not needed here)."""
+    import json
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "million"
+    proc = spawn([sys.executable, "-m", "platform_sim.cli", "run", "--design", "pioneer_rar", "--n-sims", "1000000",
+                  "--out", str(out), "--quiet"])  # killed with its process group when the test ends
+    deadline = time.monotonic() + 180
+    while len(list((out / "chunks").glob("*.json")) if (out / "chunks").is_dir() else []) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no chunk written"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"platform-sim run --out {out} --resume" in err
+    assert "of 2000 chunks" in err and "of 1000000 trials) are saved" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_sims"] == 1_000_000 and manifest["complete"] is False
+    assert len(manifest["checksums"]) >= 4  # two files per chunk, recorded as each chunk was written
+    from census import record_fault
+
+    record_fault("SIGINT (Ctrl-C) during a planned run of 10^6 trials", "after 2 of 2,000 chunks",
+                 "exit 130, the resume command printed, the manifest and checksums of the saved chunks in place")

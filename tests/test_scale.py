@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from census import record_fault  # tests/census.py
 from click.testing import CliRunner
 
 from platform_sim.backends import Backend, DaskBackend, LocalProcesses
 from platform_sim.checkpoint import Checkpoint
 from platform_sim.cli import main
-from platform_sim.rundir import load_run
+from platform_sim.rundir import TABLE_FILES, load_run
 from platform_sim.runner import plan_chunks, run, stream, summarizer
 from platform_sim.spec import Spec
 
@@ -206,8 +208,6 @@ def test_grow_continues_the_seed_sequence(reference, tmp_path):
 
 def test_resume_refuses_another_spec_and_other_streams(reference, tmp_path):
     out = tmp_path / "copy"
-    import shutil
-
     shutil.copytree(reference, out)
     result = invoke("run", "--out", out, "--resume", "--scenario", "pioneer_null", "--quiet")
     assert result.exit_code == 2
@@ -226,10 +226,21 @@ def _chunks_done(out: Path) -> int:
     return len(list((out / "chunks").glob("*.json"))) if (out / "chunks").is_dir() else 0
 
 
-def _start(out: Path, *extra: str) -> subprocess.Popen:
+def _chunks_vouched(out: Path) -> int:
+    """Chunks whose summary file matches the checksum the manifest recorded (those a resume keeps)."""
+    from platform_sim.rundir import sha256
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    sums = manifest.get("checksums", {})
+    return sum(1 for p in (out / "chunks").glob("*.json") if sums.get(f"chunks/{p.name}") == sha256(p))
+
+
+def _start(spawn, out: Path, *extra: str) -> subprocess.Popen:
+    """``platform-sim run`` of the reference's 1,200 trials into ``out``, in a process group that the
+    ``spawn`` fixture kills with all its workers when the test ends."""
     cmd = [sys.executable, "-m", "platform_sim.cli", "run", *ARGS, "--n-sims", "1200", "--chunk-size", "50",
            "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn(cmd)
 
 
 def _wait_for_chunks(proc: subprocess.Popen, out: Path, n: int) -> None:
@@ -240,44 +251,99 @@ def _wait_for_chunks(proc: subprocess.Popen, out: Path, n: int) -> None:
         time.sleep(0.01)
 
 
-def _resume_and_compare(reference: Path, out: Path) -> None:
+def _resume_and_compare(reference: Path, out: Path, fault: str | None = None, injected: str = "") -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] is False
-    done = _chunks_done(out)
+    done = _chunks_vouched(out)
     assert 0 < done < 24
     result = invoke("run", "--out", out, "--resume", "--quiet")
     assert result.exit_code == 0, result.output
     assert f"in {done} chunks already done" in result.output
     _same_run(reference, out)
+    if fault:
+        record_fault(fault, injected, f"{done} of 24 chunks kept; --resume gave byte-identical oc.csv and the "
+                                      "same trials.parquet and arms.parquet")
 
 
-def test_killed_main_process_resumes_to_the_same_numbers(reference, tmp_path):
+# --------------------------------------------------------------------------- the fault census
+#
+# Faults injected into `run --out` (each test records what it injected and what happened; with
+# PLATFORM_SIM_CENSUS=DIR set, the records are written to DIR/faults.json and `python
+# tests/census.py DIR` prints the table in docs/robustness.md).
+
+def _directory_is_consistent(out: Path) -> None:
+    """What a run killed at any moment leaves: a readable manifest, no half-written file under a
+    final name (every chunk summary parses), and every recorded checksum matching its file."""
+    from platform_sim.rundir import sha256
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "run" and manifest["spec_hash"]
+    for path in (out / "chunks").glob("*.json") if (out / "chunks").is_dir() else []:
+        json.loads(path.read_text())
+    for name, digest in manifest.get("checksums", {}).items():
+        assert sha256(out / name) == digest, name
+
+
+def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, tmp_path, spawn):
+    """SIGKILL the run at seeded random points, again and again: first while it starts, then each
+    time a random number of chunks later plus a random fraction of a chunk's time, so that kills
+    land in a simulation, in the middle of writing a chunk or between writing a chunk and recording
+    its checksum. After every kill the directory is consistent; the last resume gives the numbers
+    of the uninterrupted run."""
+    rng = np.random.default_rng(20251204)
     out = tmp_path / "killed"
-    proc = _start(out)
-    _wait_for_chunks(proc, out, 3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    refused = invoke("run", *ARGS, "--out", out)
-    assert refused.exit_code == 2 and "interrupted run" in refused.output and "--resume" in refused.output
-    _resume_and_compare(reference, out)
+    resume = [sys.executable, "-m", "platform_sim.cli", "run", "--out", str(out), "--resume", "--quiet"]
+    for round_ in range(6):
+        started = (out / "manifest.json").is_file()
+        before = _chunks_done(out)
+        proc = spawn(resume) if started else _start(spawn, out)
+        if round_ == 0:  # while the run starts: before or just after it claims its directory
+            time.sleep(float(rng.uniform(0.0, 2.5)))
+            where = "while starting"
+        else:
+            more = int(rng.integers(1, 4))
+            _wait_for_chunks(proc, out, before + more)
+            time.sleep(float(rng.uniform(0.0, 0.12)))
+            where = f"{more} chunk(s) after {'resuming' if started else 'starting'}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if not (out / "manifest.json").is_file():
+            record_fault("SIGKILL of `run --out` at a random point", where, "killed before the run claimed its "
+                         "directory: nothing written")
+            continue
+        _directory_is_consistent(out)
+        left = [p.name for p in out.rglob("*.tmp")]
+        unvouched = _chunks_done(out) - _chunks_vouched(out)
+        record_fault("SIGKILL of `run --out` at a random point",
+                     f"{where}; {_chunks_vouched(out)} of 24 chunks saved and vouched for"
+                     + (f", {unvouched} written but not yet recorded" if unvouched else "")
+                     + (f", {len(left)} half-written temporary file(s)" if left else ""),
+                     "manifest readable, no half-written file under a final name, every recorded checksum matches")
+        if round_ == 1 and _chunks_vouched(out):  # a new run must not discard an interrupted run's chunks
+            refused = invoke("run", *ARGS, "--out", out)
+            assert refused.exit_code == 2 and "interrupted run" in refused.output and "--resume" in refused.output
+    assert 0 < _chunks_vouched(out) < 24
+    _resume_and_compare(reference, out, "SIGKILL, then --resume", "6 kills in a row at seeded random points")
+    assert not list(out.rglob("*.tmp"))
 
 
-def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path):
+def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path, spawn):
     out = tmp_path / "interrupted"
-    proc = _start(out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2")
     _wait_for_chunks(proc, out, 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and f"platform-sim run --out {out} --resume" in err and "Traceback" not in err
     assert not list(out.rglob("*.tmp"))
-    _resume_and_compare(reference, out)
+    _resume_and_compare(reference, out, "SIGINT (Ctrl-C) during `run --out --workers 2`",
+                        "after 3 chunks; exit 130 and the resume command printed")
 
 
-def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path):
+def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path, spawn):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "worker"
-    proc = _start(out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2")
     _wait_for_chunks(proc, out, 3)
     workers = psutil.Process(proc.pid).children()
     assert workers
@@ -285,7 +351,199 @@ def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "a worker process died" in err and "--resume" in err and "Traceback" not in err
-    _resume_and_compare(reference, out)
+    _resume_and_compare(reference, out, "a local worker process killed (SIGKILL)",
+                        "`--workers 2`, after 3 chunks; exit 1 with the resume command")
+
+
+def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_path, spawn):
+    """A Dask worker killed mid-run: its nanny starts a new one, the scheduler reruns the lost
+    chunks (same seeds), and the run ends normally with the uninterrupted numbers."""
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "dask"
+    proc = _start(spawn, out, "--backend", "dask", "--workers", "2")
+    _wait_for_chunks(proc, out, 3)
+    workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
+               if "spawn_main" in " ".join(c.cmdline())]
+    assert len(workers) == 2, [c.cmdline() for c in psutil.Process(proc.pid).children(recursive=True)]
+    os.kill(workers[0].pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    _same_run(reference, out)
+    record_fault("a Dask worker process killed (SIGKILL)", "`--backend dask --workers 2`, after 3 chunks",
+                 "the nanny restarted it and the run completed (exit 0) with byte-identical numbers")
+
+
+@pytest.fixture
+def interrupted(reference, tmp_path):
+    """A copy of the reference run directory as if it had been interrupted after 10 chunks."""
+    out = tmp_path / "interrupted"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for i in range(10, 24):
+        for suffix in (".json", ".npz"):
+            (out / "chunks" / f"{i:06d}{suffix}").unlink()
+            manifest["checksums"].pop(f"chunks/{i:06d}{suffix}")
+    for name in TABLE_FILES:
+        (out / name).unlink()
+    manifest["complete"] = False
+    manifest["files"] = [f for f in manifest["files"] if f.endswith(".yaml")]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _edit_summary(path: Path) -> None:
+    record = json.loads(path.read_text())
+    # one more trial with a 1 in the first proportion (a state [kind, m, k, ...]): still a valid chunk,
+    # with different numbers
+    state = next(stat[3] for stat in record["summary"]["stats"] if stat[3][0] == "p" and stat[3][2] < stat[3][1])
+    state[2] += 1
+    path.write_text(json.dumps(record) + "\n")
+
+
+def _foreign_records(path: Path) -> None:
+    other = path.with_name(f"{int(path.stem) + 1:06d}.npz")  # another chunk's records: a valid file
+    path.write_bytes(other.read_bytes())
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage, file", [(_truncate, "000003.npz"), (_edit_summary, "000004.json"),
+                                          (_foreign_records, "000005.npz"), (_flip_byte, "000002.npz"),
+                                          (_truncate, "000006.json")],
+                         ids=["truncated_records", "edited_summary", "records_of_another_chunk", "flipped_byte",
+                              "truncated_summary"])
+def test_damaged_chunk_is_simulated_again_on_resume(reference, interrupted, damage, file):
+    """A saved chunk that does not match its recorded sha256 is named in a warning and simulated
+    again: an edited summary no longer changes the results, another run's records no longer end up
+    in trials.parquet, and a truncated archive no longer fails after every other chunk has run."""
+    damage(interrupted / "chunks" / file)
+    index = int(file[:6])
+    result = invoke("run", "--out", interrupted, "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: chunks/{file} does not match the checksum manifest.json recorded when it was "
+                       "written (it was changed, damaged or copied from another run): chunk "
+                       f"{index} is simulated again"], result.stderr
+    assert "450 trials in 9 chunks already done" in result.output
+    _same_run(reference, interrupted)
+    report = invoke("report", interrupted)
+    assert report.exit_code == 0, report.output
+    record_fault(f"a saved chunk file damaged ({damage.__name__.strip('_').replace('_', ' ')})", f"chunks/{file}",
+                 "--resume warned, simulated it again, byte-identical numbers")
+
+
+def test_chunk_written_but_not_recorded_and_half_written_files(reference, interrupted):
+    """A run killed between writing a chunk and recording its checksum, and in the middle of
+    writing another: the unrecorded chunk is simulated again with a warning, the temporary files
+    are removed, and the numbers are those of the uninterrupted run."""
+    manifest = json.loads((interrupted / "manifest.json").read_text())
+    del manifest["checksums"]["chunks/000009.json"]
+    (interrupted / "manifest.json").write_text(json.dumps(manifest))
+    half = interrupted / "chunks" / ".000010.npz.k3j9x2ab.tmp"
+    half.write_bytes(b"PK\x03\x04 half an archive")
+    (interrupted / ".manifest.json.q8w7e6r5.tmp").write_text("{")
+    result = invoke("run", "--out", interrupted, "--resume", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: chunks/000009.json has no checksum in manifest.json: chunk 9 is simulated again" in result.stderr
+    assert not list(interrupted.rglob("*.tmp"))
+    _same_run(reference, interrupted)
+    record_fault("killed between writing a chunk and recording its checksum, and in the middle of a write",
+                 "chunk 9's checksum removed from the manifest; half-written temporary files left",
+                 "--resume warned, simulated chunk 9 again, removed the temporary files, byte-identical numbers")
+
+
+def test_chunk_damaged_after_the_run_is_refused_by_the_report(reference, tmp_path):
+    out = tmp_path / "finished"
+    shutil.copytree(reference, out)
+    _flip_byte(out / "chunks" / "000007.npz")
+    result = invoke("report", out)
+    assert result.exit_code == 2 and "chunks/000007.npz: does not match the checksum" in result.stderr
+    assert "--resume" in result.stderr
+    result = invoke("run", "--out", out, "--resume", "--quiet")
+    assert result.exit_code == 0 and "chunk 7 is simulated again" in result.stderr
+    _same_run(reference, out)
+    assert invoke("report", out).exit_code == 0
+    record_fault("a chunk file of a finished run damaged", "one byte of chunks/000007.npz flipped",
+                 "report refused it (exit 2, naming the file); --resume repaired it")
+
+
+def test_manifest_of_another_spec_is_refused(reference, tmp_path):
+    other = tmp_path / "other"
+    assert invoke("run", "--design", "pioneer_rar", "--scenario", "pioneer_null", "--seed", "7", "--n-sims", 100,
+                  "--chunk-size", 50, "--out", other, "--quiet").exit_code == 0
+    out = tmp_path / "mixed"
+    shutil.copytree(reference, out)
+    shutil.copy(other / "manifest.json", out / "manifest.json")
+    before = {p.name: p.read_bytes() for p in (out / "chunks").iterdir()}
+    for args in (["run", "--out", out, "--resume", "--quiet"], ["run", "--out", out, "--grow", 10, "--quiet"],
+                 ["report", out]):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert "spec hash" in result.stderr and "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in (out / "chunks").iterdir()} == before
+    record_fault("manifest.json of another spec copied into a run directory", "pioneer_null's manifest over "
+                 "pioneer_alternative's run", "--resume, --grow and report refused it (exit 2, spec hash); nothing "
+                 "changed")
+
+
+def _read_only(monkeypatch, folder: Path) -> None:
+    """Make ``folder`` read-only. The superuser ignores permissions, so for root the same refusal is
+    emulated where files are created (platform_sim.rundir._temporary, the only place a run creates
+    files once its directory exists)."""
+    from platform_sim import rundir
+
+    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
+        path.chmod(0o555)
+    if os.geteuid() == 0:
+        original = rundir._temporary
+
+        def refuse(path: Path) -> Path:
+            if not Path(path).parent.stat().st_mode & 0o200:
+                raise PermissionError(13, "Permission denied", str(path.parent))
+            return original(path)
+
+        monkeypatch.setattr(rundir, "_temporary", refuse)
+
+
+def test_output_directory_made_read_only_partway(reference, tmp_path, monkeypatch):
+    """A full disk or a directory that becomes read-only during the run: a clean refusal (exit 1,
+    the file that could not be written, how to resume), every chunk saved before intact, and a
+    resume once the directory is writable again gives the uninterrupted numbers."""
+    from platform_sim import checkpoint
+
+    out = tmp_path / "read_only"
+    original, written = checkpoint.write_chunk, []
+
+    def write_then_lock(folder, output, *args):
+        if len(written) == 7:
+            _read_only(monkeypatch, folder)
+        sums = original(folder, output, *args)
+        written.append(output.chunk.index)
+        return sums
+
+    monkeypatch.setattr(checkpoint, "write_chunk", write_then_lock)
+    result = invoke("run", *ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out)
+    for path in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
+        path.chmod(0o755)
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "error: cannot write to" in result.stderr and "Permission denied" in result.stderr
+    assert "7 of 24 chunks (350 of 1200 trials) are saved" in result.stderr
+    assert f"platform-sim run --out {out} --resume" in result.stderr
+    _directory_is_consistent(out)
+    assert not list(out.rglob("*.tmp"))
+    _resume_and_compare(reference, out, "output directory made read-only partway (a full disk)",
+                        "after 7 chunks; exit 1 naming the file and how to resume, 7 chunks intact")
 
 
 def test_no_records_keeps_only_the_summaries(reference, tmp_path):

@@ -25,8 +25,10 @@ DEFAULT_DESIGN = "pioneer_rar"
 DEFAULT_SCENARIO = "pioneer_alternative"
 
 
-class ConfigError(Exception):
-    """One or more problems with configuration files; ``str()`` has one line per problem."""
+class ConfigError(ValueError):
+    """One or more problems with configuration files; ``str()`` has one line per problem.
+
+    A ``ValueError``, so code that catches bad values catches it too."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
@@ -53,16 +55,22 @@ def shipped_names(kind: str) -> list[str]:
 
 def resolve(ref: str | Path, kind: str, near: Path | None = None) -> Path:
     """A file path, or the name of a shipped design/scenario/population. ``near``: a folder
-    searched first (a scenario's own folder, for the population it names)."""
+    searched first (see :func:`resolve_population` for the population a scenario names)."""
+    if kind == "population" and near is not None:
+        return resolve_population(ref, near)
+    try:
+        return _resolve(ref, kind)
+    except OSError as exc:  # a name too long for the file system, ...
+        raise ConfigError([Problem(kind, f"cannot be opened: {exc.strerror or exc}", file=str(ref)[:200])]) from None
+
+
+def _resolve(ref: str | Path, kind: str) -> Path:
     path = Path(ref)
-    if near is not None and not path.is_absolute():
-        for candidate in (near / path, near / "populations" / path):
-            for c in (candidate, candidate.with_name(candidate.name + ".yaml")):
-                if c.is_file():
-                    return c
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise ConfigError([Problem(kind, "is a directory, not a file", file=str(ref))])
         if not path.is_file():
-            raise ConfigError([Problem(kind, "no such file", str(ref))])
+            raise ConfigError([Problem(kind, "no such file", file=str(ref))])
         return path
     for d in _shipped_dirs(kind):
         candidate = d / f"{ref}.yaml"
@@ -71,6 +79,49 @@ def resolve(ref: str | Path, kind: str, near: Path | None = None) -> Path:
     raise ConfigError(
         [Problem(kind, f"is neither a file nor a shipped {kind}; shipped: {shipped_names(kind)}", str(ref))]
     )
+
+
+def resolve_population(ref: str | Path, near: Path) -> Path:
+    try:
+        return _resolve_population(ref, near)
+    except OSError as exc:  # a name too long for the file system, ...
+        raise ConfigError([Problem("scenario.population", f"cannot be opened: {exc.strerror or exc}",
+                                   str(ref)[:200])]) from None
+
+
+def _resolve_population(ref: str | Path, near: Path) -> Path:
+    """The population file a scenario names: a path relative to the scenario's folder ``near`` (tried
+    as written, with ``.yaml`` added, and under ``near/populations/``) that stays inside that folder,
+    or else the name of a shipped population. An absolute path, or one that leaves the scenario's
+    folder (``../``, a symbolic link elsewhere), is refused: a scenario file can only make the
+    simulator read files beside it."""
+    text = str(ref)
+    path = Path(text)
+    if not text.strip() or "\x00" in text:
+        raise ConfigError([Problem("scenario.population", "is not a file name", text)])
+    if path.is_absolute():
+        raise ConfigError([Problem("scenario.population", "must be relative to the scenario's folder (or the name "
+                                   "of a shipped population), not an absolute path", text)])
+    home = Path(near).resolve()
+    names = [path] if path.suffix in (".yaml", ".yml") else [path, path.with_name(path.name + ".yaml")]
+    for base in (home, home / "populations"):
+        for name in names:
+            where = (base / name).resolve()  # symbolic links and '..' followed
+            if not where.is_relative_to(home):
+                raise ConfigError([Problem("scenario.population", f"points outside the scenario's folder {home}; a "
+                                           "population file must be in that folder or below it", text)])
+            if where.is_dir():
+                raise ConfigError([Problem("scenario.population", "is a directory, not a file", text)])
+            if where.is_file():
+                return where
+    if len(path.parts) == 1 and path.suffix not in (".yaml", ".yml"):
+        for d in _shipped_dirs("population"):
+            candidate = d / f"{text}.yaml"
+            if candidate.is_file():
+                return candidate
+    raise ConfigError([Problem("scenario.population", f"no such file in the scenario's folder {home} (or its "
+                               f"populations/ folder), nor a shipped population; shipped: "
+                               f"{shipped_names('population')}", text)])
 
 
 _SCALAR_TAGS = {"int", "float", "str", "bool", "none"}
@@ -106,27 +157,148 @@ def _is_type_mismatch(err_type: str) -> bool:
 
 
 MAX_NESTING = 64  # no design, scenario or population file needs more than a handful of levels
+# A file is read whole: the shipped files are a few kilobytes, the largest conceivable population
+# table (every combination of a dozen markers) well under a megabyte.
+MAX_YAML_BYTES = 1_000_000
+# Values in a file once its aliases (*name) and merge keys (<<) are expanded: the shipped files
+# hold a few hundred. A "billion laughs" file, a few aliases each repeating the one before, expands
+# to billions; it is refused before anything walks or validates the expanded tree.
+MAX_YAML_VALUES = 100_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def _depth(data) -> int:
-    """How deeply lists and mappings nest in ``data`` (0 for a scalar), without recursion."""
-    deepest, stack = 0, [(data, 1)]
+class _YamlProblem(Exception):
+    """A problem of a YAML file found before its values are built: where (a field path below the
+    file's kind, possibly empty) and what."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(message)
+        self.where, self.message = where, message
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (plain data only: no Python objects, no tags that run code) that refuses
+    collections nested more than MAX_NESTING deep as it composes them, before PyYAML's recursive
+    composer could exhaust the stack (whether it would depends on the recursion limit)."""
+
+    _level = 0
+
+    def compose_node(self, parent, index):
+        self._level += 1
+        try:
+            if self._level > MAX_NESTING + 1:  # (a scalar inside MAX_NESTING collections is at level + 1)
+                line = self.peek_event().start_mark.line + 1
+                raise _YamlProblem("", f"line {line}: collections are nested too deeply (more than {MAX_NESTING} "
+                                       "levels)")
+            return super().compose_node(parent, index)
+        finally:
+            self._level -= 1
+
+
+def _key_text(loader: _SafeLoader, node) -> tuple[object, str]:
+    """A mapping key as YAML reads it (1, true, 'arms'), and as shown in a field path."""
+    if isinstance(node, yaml.ScalarNode):
+        key = loader.construct_object(node)
+        if isinstance(key, (str, int, float, bool)) or key is None:
+            return key, str(key)
+    return None, None
+
+
+def _check_nodes(loader: _SafeLoader, root) -> None:
+    """Refuse, before building any value: a key given twice in one mapping (PyYAML silently keeps
+    the last), an alias inside the collection it names (a cycle), more than MAX_YAML_VALUES values
+    once aliases are expanded, and more than MAX_NESTING levels. Every node is visited once
+    (aliases share nodes), so the check is fast whatever the file expands to."""
+    size: dict[int, int] = {}  # expanded number of values under each node
+    height: dict[int, int] = {}  # nesting levels of collections under each node (0: a scalar)
+    on_path: set[int] = set()
+    stack = [(root, "", False)]
     while stack:
-        node, level = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
-        if children is None:
+        node, where, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            line = node.start_mark.line + 1
+            top = re.match(r"^(\.[^.\[]*)?", where).group(0)  # the top-level key (aliases make deeper paths arbitrary)
+            if size[key] > MAX_YAML_VALUES:
+                raise _YamlProblem(top, f"line {line}: aliases (*name) or merge keys (<<) expand the collection "
+                                        f"there to more than {MAX_YAML_VALUES:,} values; write the values out, or use "
+                                        "fewer aliases")
+            if height[key] > MAX_NESTING:
+                raise _YamlProblem(top, f"line {line}: collections are nested too deeply (more than {MAX_NESTING} "
+                                        "levels)")
             continue
-        deepest = max(deepest, level)
-        if level <= MAX_NESTING:
-            stack.extend((child, level + 1) for child in children)
-    return deepest
+        if key in size:
+            continue
+        if key in on_path:
+            line = node.start_mark.line + 1
+            raise _YamlProblem(where, f"line {line}: an alias refers to a collection that contains it (a cycle)")
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            size[key], height[key] = 1, 0
+            continue
+        on_path.add(key)
+        stack.append((node, where, True))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[object, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    stack.append((key_node, where, False))
+                    stack.append((value_node, where, False))
+                    continue
+                value, text = _key_text(loader, key_node)
+                line = key_node.start_mark.line + 1
+                path = f"{where}.{text}" if text is not None else where
+                if text is not None:
+                    marker = value  # as a Python dict would: 1, 1.0 and true are the same key
+                    if marker in first_line:
+                        raise _YamlProblem(path, f"duplicate key {text!r} at line {line} (first given at line "
+                                                 f"{first_line[marker]}); YAML would keep only the last, so give each "
+                                                 "key once")
+                    first_line[marker] = line
+                stack.append((key_node, path, False))
+                stack.append((value_node, path, False))
+        else:
+            for i, item in enumerate(node.value):
+                stack.append((item, f"{where}[{i}]", False))
 
 
-def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
+def _children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def load_yaml(text: str):
+    """Parse one YAML document safely: plain data only (``yaml.SafeLoader``), with the checks of
+    :func:`_check_nodes`. Raises ``yaml.YAMLError`` for malformed YAML and ``_YamlProblem``."""
+    loader = _SafeLoader(text)
     try:
-        raw = path.read_bytes()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(loader, node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: Path, kind: str = "file") -> tuple[Any, list[Problem]]:
+    """The parsed content of a YAML file (any type), or the problems that prevent reading it."""
+    try:
+        if path.is_dir():
+            return None, [Problem(kind, "is a directory, not a file", file=str(path))]
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
-        return None, [Problem(kind, f"cannot read file: {exc.strerror}", str(path), file=str(path))]
+        return None, [Problem(kind, f"cannot read file: {exc.strerror or exc}", file=str(path))]
+    if len(raw) > MAX_YAML_BYTES:
+        return None, [Problem(kind, f"the file is larger than {MAX_YAML_BYTES:,} bytes; design, scenario and "
+                              "population files are a few kilobytes", file=str(path))]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -135,7 +307,9 @@ def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
         return None, [Problem(kind, f"not UTF-8 text: line {line}, column {column}: {exc.reason}",
                               raw[exc.start:exc.end], file=str(path))]
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except _YamlProblem as exc:
+        return None, [Problem(f"{kind}{exc.where}", f"malformed YAML: {exc.message}", file=str(path))]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -150,15 +324,18 @@ def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
         # one line per problem: PyYAML's own message spans several lines
         problem = " ".join((problem or str(exc)).split())
         return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
-    except RecursionError:  # PyYAML composes nested collections recursively
-        data = None
-        too_deep = True
-    else:
-        too_deep = _depth(data) > MAX_NESTING
-    # checked here as well, since whether PyYAML runs out of stack depends on the recursion limit
-    if too_deep:
+    except RecursionError:  # (not expected: the loader stops composing at MAX_NESTING levels)
         return None, [Problem(kind, f"malformed YAML: collections are nested too deeply (more than {MAX_NESTING} "
                               "levels)", file=str(path))]
+    return data, []
+
+
+def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
+    data, problems = read_yaml_file(path, kind)
+    if problems:
+        return None, problems
+    if data is None:
+        return None, [Problem(kind, "the file is empty; it must hold a mapping of keys to values", file=str(path))]
     if not isinstance(data, dict):
         return None, [Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))]
     return data, []
@@ -231,9 +408,9 @@ def _inline_population(data: dict, file: str | None) -> tuple[dict, list[Problem
     ref = data.get("population")
     if not isinstance(ref, str):
         return data, []
-    near = Path(file).parent if file else None
+    near = Path(file).parent if file else Path.cwd()
     try:
-        path = resolve(ref, "population", near=near)
+        path = resolve_population(ref, near)
     except ConfigError as exc:
         return data, [Problem("scenario.population", p.message, p.value, file=file) for p in exc.problems]
     pdata, problems = _read_yaml(path, "population")
@@ -302,6 +479,66 @@ def load_files(paths: list[str | Path]) -> tuple[list[tuple[str, Design | Scenar
         except ConfigError as exc:
             problems.extend(exc.problems)
     return loaded, problems
+
+
+def _plain(value):
+    """A value given to ``replace``: models (and lists or mappings of them) as plain data."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+_KINDS = {Design: "design", Scenario: "scenario", Population: "population"}
+
+
+def revalidate(model, changes: dict[str, Any]):
+    """``model`` with ``changes`` (keys as in :meth:`platform_sim.config.base.Frozen.replace`),
+    validated again from plain data like a file; a ConfigError names every bad field."""
+    kind = _KINDS.get(type(model), type(model).__name__.lower())
+    data = model.model_dump()
+    problems = []
+    for key, value in changes.items():
+        parts = key.split("__")
+        node, path = data, kind
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                index = int(part) if part.lstrip("-").isdigit() else None
+                path += f"[{part}]"
+                if index is None or not -len(node) <= index < len(node):
+                    problems.append(Problem(path, f"is not an item of the list ({len(node)} items)"))
+                    break
+                if last:
+                    node[index] = _plain(value)
+                else:
+                    node = node[index]
+            else:
+                path += f".{part}"
+                if last:
+                    node[part] = _plain(value)
+                elif not isinstance(node.get(part), (dict, list)):
+                    problems.append(Problem(path, "is not set (or is not a section), so nothing can be changed inside "
+                                            f"it; give it whole: replace({'__'.join(parts[:i + 1])}=...)",
+                                            node.get(part)))
+                    break
+                else:
+                    node = node[part]
+    if problems:
+        raise ConfigError(problems)
+    if isinstance(model, Design):
+        return parse_design(data)
+    if isinstance(model, Scenario):
+        return parse_scenario(data)
+    result, problems = _validate(type(model), data, kind, None)
+    if problems:
+        raise ConfigError(problems)
+    return result
 
 
 def _canonical(obj: Any) -> str:

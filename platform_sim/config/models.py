@@ -14,9 +14,11 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .base import (
+    MAX_ARMS,
     MAX_PATIENTS,
     MAX_PRIOR_WEIGHT,
     Frozen,
+    Months,
     Name,
     NonNegativeFloat,
     NonNegativeInt,
@@ -34,10 +36,16 @@ from .two_stage import TwoStage
 # --------------------------------------------------------------------------- design
 
 
-PriorWeight = Annotated[float, Field(gt=0.0, le=MAX_PRIOR_WEIGHT, allow_inf_nan=False)]
+# Beta shapes of at least 1/2 (Jeffreys' prior is Beta(1/2, 1/2)): the exact posterior
+# probabilities are accurate to 1e-6 there, but not below, where a density's singularity at 0 or
+# 1 is too strong for the quadrature (docs/bayesian_models.md, "Accuracy").
+MIN_BETA_SHAPE = 0.5
+PriorWeight = Annotated[float, Field(ge=MIN_BETA_SHAPE, le=MAX_PRIOR_WEIGHT, allow_inf_nan=False)]
 
 
 class BetaPrior(Frozen):
+    """Beta(a, b) prior of a rate: a and b in [1/2, 1e6] (prior events and non-events)."""
+
     a: PriorWeight
     b: PriorWeight
 
@@ -56,7 +64,7 @@ class Arm(Frozen):
     treatment: Name
     max_n: PositiveInt | None = Field(default=None, description="Cap on patients randomized to this arm.")
     prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
-    enter_months: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(
+    enter_months: Months | None = Field(
         default=None, description="Platform designs: the date the arm becomes available (default: the start).")
 
 
@@ -235,7 +243,7 @@ class Design(Frozen):
     name: Name
     description: str = ""
     endpoint: Endpoint
-    arms: list[Arm] = Field(min_length=1)
+    arms: list[Arm] = Field(min_length=1, max_length=MAX_ARMS)
     control: Name | None = None
     prior: BetaPrior | None = Field(default=None, description="Beta prior of every arm's rate (binary endpoints).")
     randomization: Randomization | None = None

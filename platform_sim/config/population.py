@@ -26,9 +26,17 @@ import math
 from typing import Annotated, Union
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, PositiveFloat, Probability
+from .base import (
+    MIN_POSITIVE_TIME,
+    PROBLEM_SEPARATOR,
+    Frozen,
+    Months,
+    Name,
+    NonNegativeFloat,
+    Probability,
+)
 
 LEVEL_TOLERANCE = 1e-6
 REGION = "region"
@@ -175,10 +183,29 @@ class Derived(Frozen):
         return out
 
 
+# Patients arriving for screening per month: a million is far beyond any trial network (the shipped
+# populations screen 20 to 65 a month); rates near 1e308 overflowed the integrated accrual and every
+# patient arrived at month 0.
+MAX_ACCRUAL_PER_MONTH = 1e6
+AccrualRate = Annotated[float, Field(gt=0.0, le=MAX_ACCRUAL_PER_MONTH, allow_inf_nan=False)]
+
+
+def _no_ramp_or_at_least_min(months: float) -> float:
+    if 0.0 < months < MIN_POSITIVE_TIME:
+        raise ValueError(f"a ramp-up is 0 (none) or at least {MIN_POSITIVE_TIME} months; a shorter one overflowed "
+                         "the accrual rate's slope and put every patient at month 0")
+    return months
+
+
+# The months over which sites open: 0 (none) or at least MIN_POSITIVE_TIME (5e-324 months made the
+# slope of the accrual rate infinite and every arrival time 0).
+RampMonths = Annotated[Months, AfterValidator(_no_ramp_or_at_least_min)]
+
+
 class Region(Frozen):
-    rate_per_month: PositiveFloat
-    ramp_up_months: NonNegativeFloat = 0.0
-    start_month: NonNegativeFloat = 0.0
+    rate_per_month: AccrualRate
+    ramp_up_months: RampMonths = 0.0
+    start_month: Months = 0.0
 
 
 class Accrual(Frozen):
@@ -186,8 +213,8 @@ class Accrual(Frozen):
     ``rate_per_month`` over ``ramp_up_months`` (sites opening); or several ``regions``, each with
     its own rate, ramp-up and start."""
 
-    rate_per_month: PositiveFloat | None = None
-    ramp_up_months: NonNegativeFloat = 0.0
+    rate_per_month: AccrualRate | None = None
+    ramp_up_months: RampMonths = 0.0
     regions: dict[Name, Region] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")

@@ -18,22 +18,38 @@ hazard ratio can start after ``onset_weeks``. ``prognostic`` ratios apply to eve
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import PROBLEM_SEPARATOR, Frozen, Name, NonNegativeFloat, OpenProbability, PositiveFloat, Probability
+from .base import (
+    MAX_HAZARD_PER_MONTH,
+    MAX_TREND_PER_YEAR,
+    MIN_RATIO,
+    PROBLEM_SEPARATOR,
+    Cost,
+    Frozen,
+    Months,
+    Name,
+    OpenProbability,
+    PositiveMonths,
+    PositiveWeeks,
+    Probability,
+    Ratio,
+    Weeks,
+)
 from .illness_death import IllnessDeathEndpoints, TreatmentIllnessDeath
 from .population import Population
 
-Ratio = Union[PositiveFloat, dict[Name, PositiveFloat]]
+Ratios = Union[Ratio, dict[Name, Ratio]]
+Hazard = Annotated[float, Field(ge=0.0, le=MAX_HAZARD_PER_MONTH, allow_inf_nan=False)]
 
 
 class EndpointTruth(Frozen):
     kind: Literal["binary", "time_to_event", "landmark"] = "binary"
     description: str = ""
     of: Name | None = Field(default=None, description="landmark: the time-to-event endpoint it is read from")
-    weeks: PositiveFloat | None = Field(default=None, description="landmark: time of the assessment")
+    weeks: PositiveWeeks | None = Field(default=None, description="landmark: time of the assessment")
 
     @model_validator(mode="after")
     def _landmark_fields(self) -> "EndpointTruth":
@@ -45,21 +61,21 @@ class EndpointTruth(Frozen):
 
 
 class Piece(Frozen):
-    from_months: NonNegativeFloat
-    hazard_per_month: NonNegativeFloat
+    from_months: Months
+    hazard_per_month: Hazard
 
 
 class OutcomeModel(Frozen):
     """One treatment's effect on one endpoint (see the module docstring)."""
 
     rate: Probability | None = None
-    odds_ratio: PositiveFloat | None = None
-    odds_ratios: dict[Name, Ratio] = Field(default_factory=dict)
-    median_months: PositiveFloat | None = None
+    odds_ratio: Ratio | None = None
+    odds_ratios: dict[Name, Ratios] = Field(default_factory=dict)
+    median_months: PositiveMonths | None = None
     pieces: list[Piece] | None = Field(default=None, min_length=1)
-    hazard_ratio: PositiveFloat | None = None
-    hazard_ratios: dict[Name, Ratio] = Field(default_factory=dict)
-    onset_weeks: NonNegativeFloat = 0.0
+    hazard_ratio: Ratio | None = None
+    hazard_ratios: dict[Name, Ratios] = Field(default_factory=dict)
+    onset_weeks: Weeks = 0.0
 
     @model_validator(mode="after")
     def _pieces(self) -> "OutcomeModel":
@@ -114,7 +130,7 @@ class TimeTrend(Frozen):
     """A drift of the linear predictor (log-odds, or log-hazard) per year of calendar time at
     randomization, for the listed treatments (all when omitted)."""
 
-    per_year: float = Field(allow_inf_nan=False)
+    per_year: Annotated[float, Field(ge=-MAX_TREND_PER_YEAR, le=MAX_TREND_PER_YEAR, allow_inf_nan=False)]
     treatments: list[Name] | None = None
 
 
@@ -124,7 +140,7 @@ class Dropout(Frozen):
     the same probability before ``before_weeks``."""
 
     probability: Probability
-    before_weeks: PositiveFloat
+    before_weeks: PositiveWeeks
 
 
 class Yardstick(Frozen):
@@ -145,7 +161,7 @@ class Yardstick(Frozen):
     endpoint: Name | None = None
     control: Name | None = None
     relevant_difference: OpenProbability | None = None
-    relevant_hazard_ratio: OpenProbability | None = None
+    relevant_hazard_ratio: Annotated[float, Field(ge=MIN_RATIO, lt=1.0, allow_inf_nan=False)] | None = None
 
     @model_validator(mode="after")
     def _distinct(self) -> "Yardstick":
@@ -161,11 +177,11 @@ class Costs(Frozen):
     that need a biomarker result before randomizing); ``per_randomized_patient``: the trial's cost
     of one randomized patient (treatment, visits, data)."""
 
-    assay_per_patient: NonNegativeFloat = Field(default=3_500.0, description=(
+    assay_per_patient: Cost = Field(default=3_500.0, description=(
         "cost of the biomarker tests of one screened patient; default 3,500: the US Medicare payment for one "
         "comprehensive genomic profile of a solid tumour (FoundationOne CDx, clinical laboratory fee schedule "
         "code 0037U, 2018)"))
-    per_randomized_patient: NonNegativeFloat = Field(default=69_700.0, description=(
+    per_randomized_patient: Cost = Field(default=69_700.0, description=(
         "trial cost of one randomized patient; default 69,700: phase 3 oncology trials cost 74,800 per patient and "
         "phase 2 trials 5,100 less (Cutting Edge Information, Oncology Clinical Trials benchmark, 2013)"))
 

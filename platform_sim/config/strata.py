@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import MAX_STRATA, Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
 
@@ -131,6 +131,14 @@ class Strata(Frozen):
     borrowing: HierarchicalBorrowing | None = None
     suspension: Suspension | None = None
     enrichment: Enrichment | None = None
+
+    @field_validator("by")
+    @classmethod
+    def _distinct_markers(cls, by: list[str] | None) -> list[str] | None:
+        if by is not None and len(set(by)) != len(by):
+            twice = sorted({m for m in by if by.count(m) > 1})
+            raise ValueError(f"lists {twice} more than once; give each marker once")
+        return by
 
     @model_validator(mode="after")
     def _one_way(self) -> "Strata":

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from .base import Frozen, Name, Problem
+from .base import Frozen, Name, Problem, _shown
 from .load import ConfigError, _read_yaml, _validate, resolve, shipped_names
 
 SUITE_PREFIX = "suite:"
@@ -122,7 +122,8 @@ def load_suite(ref: str | Path) -> Suite:
 
 
 def _suite_problem(name: str) -> Problem:
-    return Problem("scenarios", f"no such suite {name!r}: neither a suite file nor a shipped suite; "
+    # (a very long name is cut short, as the value is, so that the message stays one readable line)
+    return Problem("scenarios", f"no such suite {_shown(name)}: neither a suite file nor a shipped suite; "
                    f"shipped suites: {shipped_suites()}", f"{SUITE_PREFIX}{name}")
 
 

@@ -31,18 +31,20 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import (
     Frozen,
+    Months,
     Name,
-    NonNegativeFloat,
     NonNegativeInt,
     OpenProbability,
     PositiveFloat,
     PositiveInt,
+    PositiveMonths,
+    PositiveWeeks,
 )
 
 
 class Interims(Frozen):
-    every_months: PositiveFloat | None = Field(default=None, description="Calendar trigger: months between analyses.")
-    first_months: PositiveFloat | None = Field(default=None, description="Calendar trigger: the first analysis.")
+    every_months: PositiveMonths | None = Field(default=None, description="Calendar trigger: months between analyses.")
+    first_months: PositiveMonths | None = Field(default=None, description="Calendar trigger: the first analysis.")
     every_enrolled: PositiveInt | None = Field(default=None, description="An analysis per this many new patients.")
     every_observed: PositiveInt | None = Field(default=None, description="An analysis per this many new outcomes.")
     min_new_outcomes: NonNegativeInt = Field(default=0, description="Skip an analysis with fewer new outcomes.")
@@ -117,11 +119,11 @@ class GammaPrior(Frozen):
 
 
 class Platform(Frozen):
-    max_duration_months: PositiveFloat = Field(description="Enrolment stops at this date at the latest.")
-    follow_up_months: NonNegativeFloat = Field(
+    max_duration_months: PositiveMonths = Field(description="Enrolment stops at this date at the latest.")
+    follow_up_months: Months = Field(
         default=0.0, description="Follow-up after enrolment stops before the final analysis of undecided arms.")
     max_open_arms: PositiveInt | None = Field(default=None, description="Experimental arms open at once.")
-    assessment_weeks: PositiveFloat = Field(
+    assessment_weeks: PositiveWeeks = Field(
         default=6.0, description="Tumour assessments every this many weeks; progression is seen at the next one.")
     controls: Literal["concurrent", "all"] = Field(
         default="concurrent",

@@ -42,6 +42,7 @@ from ..posterior import beta_interval, oriented, prob_best, prob_greater
 from ..results import (
     ACTIVE,
     CONTROL,
+    EQUIVALENT,
     FUTILE,
     INELIGIBLE,
     INFERIOR,
@@ -398,9 +399,10 @@ def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_l
     any_declared = declared.any(axis=1)
     elig = status != INELIGIBLE
     pooled = np.full(n.shape, INFERIOR, dtype=np.int8)
-    # the last that applies wins: active > control > superior > futile > inferior. An undeclared SUPERIOR is
-    # the control left alone in a stratum once its comparators were dropped (rules.decide): still in the trial
-    for code in (FUTILE, SUPERIOR, CONTROL, ACTIVE):
+    # the last that applies wins: active > control > superior > futile > equivalent > inferior. An undeclared
+    # SUPERIOR is the control left alone in a stratum once its comparators were dropped (rules.decide): still in
+    # the trial
+    for code in (EQUIVALENT, FUTILE, SUPERIOR, CONTROL, ACTIVE):
         pooled = np.where(((status == code) & elig).any(axis=1), code, pooled)
     pooled = np.where(any_declared, SUPERIOR, pooled).astype(np.int8)
     pooled_look = np.where(elig, status_look, -1).max(axis=1).astype(np.int16)

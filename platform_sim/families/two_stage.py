@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError, Design, Problem, Scenario
+from ..config.base import MAX_SCREENED
+from ..config.population import expected_funnel
 from ..config.two_stage import TwoStage
 from ..outcomes import VirtualPatients
 from ..posterior.simon import simon_design
@@ -72,6 +74,14 @@ def _stages(design: Design) -> tuple[int, int, int, int]:
     return int(found.n1), int(found.r1), int(found.n), int(found.r)
 
 
+def _expected_screened(scenario: Scenario, n: int) -> float:
+    """Patients a trial is expected to screen to treat ``n``: every clinically eligible patient is
+    treated, without waiting for a biomarker result (0 when the funnel lets nobody through, which
+    the scenario's own checks report)."""
+    funnel = expected_funnel(scenario.population, False)["randomized"]
+    return n / funnel if funnel > 0 else 0.0
+
+
 class TwoStageFamily:
     """Single-arm two-stage designs (see the module docstring)."""
 
@@ -99,6 +109,13 @@ class TwoStageFamily:
             raise ConfigError([Problem("design.two_stage", f"no two-stage design of at most {ts.max_n} patients has "
                                        f"alpha <= {ts.alpha:g} and power >= {ts.power:g} for p0 = {ts.p0:g} against "
                                        f"p1 = {ts.p1:g} ({exc}); raise max_n or give the stages", None)]) from None
+        screened = _expected_screened(scenario, n)
+        if screened > MAX_SCREENED:
+            field = "design.two_stage.stages.n" if section(design).stages is not None else "design.two_stage"
+            raise ConfigError([Problem(field, f"a simulated trial would screen about {screened:.3g} patients under "
+                                       f"scenario {scenario.name!r} to treat {n}, more than the {MAX_SCREENED} the "
+                                       "simulator screens per trial; the scenario's screening lets few patients through",
+                                       n)])
         rate = float(patients.truth(design.endpoint.name, [design.arms[0].treatment])[0])
         return TwoStageDesign(design, scenario, patients, n1, r1, n, r, rate,
                               patients.outcomes.assessment_months(design.endpoint.name), needs_biomarker_result=False)
