@@ -28,7 +28,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Frozen, OpenProbability, PositiveFloat, PositiveInt
+from .base import MAX_PATIENTS, Frozen, OpenProbability, PositiveInt, PositiveMonths, Ratio
 
 SPENDING_NAMES = ("obrien_fleming", "pocock", "hwang_shih_decani", "kim_demets")
 
@@ -40,7 +40,7 @@ class Boundary(Frozen):
 
     spending: Literal["obrien_fleming", "pocock", "hwang_shih_decani", "kim_demets"] | None = None
     gamma: Annotated[float, Field(ge=-40.0, le=40.0, allow_inf_nan=False)] | None = None
-    rho: PositiveFloat | None = None
+    rho: Annotated[float, Field(gt=0.0, le=20.0, allow_inf_nan=False)] | None = None
     z: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
@@ -70,7 +70,7 @@ class Futility(Boundary):
 class EventDriven(Frozen):
     """An event-driven two-arm group-sequential design (see the module docstring)."""
 
-    max_n: PositiveInt = Field(description="patients randomized in all (fixed total)")
+    max_n: PositiveInt = Field(le=MAX_PATIENTS, description="patients randomized in all (fixed total)")
     information_fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
         min_length=1, description="event fractions of the final events at which the analyses happen, ending at 1")
     hazard_ratio: OpenProbability = Field(description="the alternative hazard ratio the design is planned for")
@@ -81,9 +81,9 @@ class EventDriven(Frozen):
                                   "Schoenfeld's events for hazard_ratio, alpha and power")
     efficacy: Boundary = Field(default_factory=lambda: Boundary(spending="obrien_fleming"))
     futility: Futility | None = None
-    follow_up_months: PositiveFloat | None = Field(
+    follow_up_months: PositiveMonths | None = Field(
         default=None, description="months each patient is followed at most (omitted: until the final analysis)")
-    allocation_ratio: PositiveFloat = Field(default=1.0, description="experimental : control")
+    allocation_ratio: Ratio = Field(default=1.0, description="experimental : control")
     randomization: Literal["block", "simple"] = "block"
     relevant_hazard_ratio: OpenProbability | None = Field(
         default=None, description="a true hazard ratio at most this counts as working (omitted: hazard_ratio)")

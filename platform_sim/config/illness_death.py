@@ -25,17 +25,17 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Frozen, Name, NonNegativeFloat, OpenProbability, PositiveFloat
+from .base import Frozen, Months, Name, OpenProbability, PositiveMonths, Ratio
 
 
 class HazardRatioPiece(Frozen):
     """A hazard ratio from ``from_months`` on (until the next piece starts)."""
 
-    from_months: NonNegativeFloat
-    hazard_ratio: PositiveFloat
+    from_months: Months
+    hazard_ratio: Ratio
 
 
-HazardRatio = PositiveFloat | list[HazardRatioPiece]
+HazardRatio = Ratio | list[HazardRatioPiece]
 
 
 def _check_pieces(value):
@@ -61,9 +61,9 @@ class Baseline(Frozen):
     """The facts of the reference treatment's arm the model is calibrated to (constant hazards)."""
 
     response_rate: float = Field(ge=0.0, lt=1.0, description="objective response rate")
-    median_pfs_months: PositiveFloat
-    median_os_months: PositiveFloat
-    responder_progression_hazard_ratio: PositiveFloat = Field(
+    median_pfs_months: PositiveMonths
+    median_os_months: PositiveMonths
+    responder_progression_hazard_ratio: Ratio = Field(
         description="progression hazard of responders relative to non-responders")
     death_share_of_pfs_events: OpenProbability = Field(
         description="share of PFS events that are deaths without progression")
@@ -80,9 +80,9 @@ class TreatmentIllnessDeath(Frozen):
     """One treatment in the illness-death model (see the module docstring)."""
 
     baseline: Baseline | None = None
-    response_odds_ratio: PositiveFloat = 1.0
+    response_odds_ratio: Ratio = 1.0
     progression_hazard_ratio: HazardRatio = 1.0
-    death_hazard_ratio: PositiveFloat = 1.0
+    death_hazard_ratio: Ratio = 1.0
     post_progression_hazard_ratio: HazardRatio = 1.0
 
     _pieces = field_validator("progression_hazard_ratio", "post_progression_hazard_ratio")(_check_pieces)
