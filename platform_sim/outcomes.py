@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from .config.scenario import Scenario
 from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED
@@ -233,6 +233,8 @@ class OutcomesModel:
         if e.kind in ("binary", "landmark"):
             p = float(prob @ self.probability(ep, treatment, codes))
             return p * (1.0 - self.dropout_before(self.assessment_months(ep)))
+        from scipy import optimize
+
         def surv(t):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, treatment, codes, t))) - 0.5
         hi = 1.0
@@ -251,6 +253,7 @@ class OutcomesModel:
         prob = prob / prob.sum()
         if self.endpoints[ep].kind != "time_to_event":
             return self.expected(ep, treatment, codes, prob) - self.expected(ep, control, codes, prob)
+        from scipy import optimize
 
         def surv(t, tr):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, tr, codes, t)))

@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..allocation import allocation_probabilities, block_counts
 from ..compiled import CompiledDesign
@@ -111,6 +110,8 @@ def _reference_scale(plan: StrataPlan, design: CompiledDesign) -> np.ndarray:
 
 def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared):
     """Single-arm strata: each active arm against the stratum's reference rate."""
+    from scipy import stats
+
     p0 = _reference_scale(plan, design)[strata]
     st = status[rows, strata]
     active = st == ACTIVE
@@ -206,6 +207,8 @@ def simulate_strata(
 ) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned)."""
+    from scipy import stats
+
     n_trials, n_pool = pool.match.shape
     n_strata, n_arms, n_looks = plan.n_strata, design.n_arms, design.n_looks
     bounds, batch_of, n_followed_segments = _segments(design)
