@@ -225,10 +225,38 @@ class OutcomesModel:
 
     # ------------------------------------------------------------------ exact expectations
 
+    def _used_columns(self, ep: str, treatments) -> list[int]:
+        """The characteristics (columns of a profile) that the models of ``treatments`` on ``ep`` read."""
+        e = self.endpoints[ep]
+        source = e.of if e.kind == "landmark" else ep
+        return sorted({i for t in treatments for pred in self._models[source, t].pieces for i, _ in pred.tables})
+
+    def _collapse(self, ep: str, treatments, codes: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same distribution on fewer rows: profiles with zero probability dropped and profiles that
+        agree on every characteristic the models read merged (their probabilities added). Every model
+        value is a function of those characteristics, so expectations are unchanged (up to the order
+        of floating-point additions); a distribution over tens of thousands of screening paths shrinks
+        to a few dozen rows before the root finding that evaluates it many times."""
+        keep = prob > 0
+        codes, prob = codes[keep], prob[keep]
+        cols = self._used_columns(ep, treatments)
+        if codes.shape[0] <= 1:
+            return codes, prob
+        if not cols:
+            return codes[:1], np.array([prob.sum()])
+        sub = codes[:, cols].astype(np.int64)
+        sub -= sub.min(axis=0)
+        key = np.zeros(sub.shape[0], dtype=np.int64)
+        for j in range(sub.shape[1]):
+            key = key * (int(sub[:, j].max()) + 1) + sub[:, j]
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return codes[first], np.bincount(inverse.reshape(-1), weights=prob)
+
     def expected(self, ep: str, treatment: str, codes: np.ndarray, prob: np.ndarray) -> float:
         """Exact population value over a profile distribution: P(event) including dropout for binary
         and landmark endpoints; the median event time (months, without dropout) for time-to-event."""
         prob = prob / prob.sum()
+        codes, prob = self._collapse(ep, [treatment], codes, prob)
         e = self.endpoints[ep]
         if e.kind in ("binary", "landmark"):
             p = float(prob @ self.probability(ep, treatment, codes))
@@ -253,6 +281,7 @@ class OutcomesModel:
         prob = prob / prob.sum()
         if self.endpoints[ep].kind != "time_to_event":
             return self.expected(ep, treatment, codes, prob) - self.expected(ep, control, codes, prob)
+        codes, prob = self._collapse(ep, [treatment, control], codes, prob)
         from scipy import optimize
 
         def surv(t, tr):

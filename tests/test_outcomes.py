@@ -652,3 +652,30 @@ def test_absolute_treatment_missing_an_endpoint():
     (p,) = problems(s)
     assert p.path == "scenario.treatments.pw.outcomes.orr"
     assert "missing; a treatment that is not relative_to another needs rate" in p.message
+
+
+@pytest.mark.parametrize("design, scenario", [("pioneer_platform", "pioneer_alternative"),
+                                              ("lungmap_umbrella", "stk11_keap1_ctla4")])
+def test_expectations_on_merged_profiles_equal_those_on_every_profile(monkeypatch, design, scenario):
+    """Expectations merge the profiles that the models cannot tell apart before root finding; against
+    the same computation on every profile (tens of thousands of screening paths), they agree to
+    rounding: 1e-12 on rates and on medians in months (brentq's xtol is 1e-10 on the root)."""
+    from platform_sim.outcomes import OutcomesModel
+    from platform_sim.strata import reported_distribution
+
+    spec = Spec.load(design, scenario)
+    vp = VirtualPatients(spec.scenario)
+    ep = spec.design.endpoint.name
+    treatments = [a.treatment for a in spec.design.arms]
+    markers = list(spec.design.strata.markers) if spec.design.strata is not None else []
+    codes, _, prob = reported_distribution(vp.population, markers, vp._relevant_markers(ep, treatments))
+    rng = np.random.default_rng(4)
+    weights = [prob, prob * rng.random(prob.size), np.where(rng.random(prob.size) < 0.5, prob, 0.0)]
+    merged = [[vp.outcomes.expected(ep, t, codes, w) for t in treatments] for w in weights]
+    merged_effect = [vp.outcomes.effect(ep, treatments[1], treatments[0], codes, w) for w in weights]
+    monkeypatch.setattr(OutcomesModel, "_collapse", lambda self, ep, ts, c, p: (c, p))
+    every = [[vp.outcomes.expected(ep, t, codes, w) for t in treatments] for w in weights]
+    every_effect = [vp.outcomes.effect(ep, treatments[1], treatments[0], codes, w) for w in weights]
+    assert codes.shape[0] > 1000  # the case the merging is for
+    np.testing.assert_allclose(merged, every, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(merged_effect, every_effect, rtol=0, atol=1e-12)
