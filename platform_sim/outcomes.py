@@ -48,6 +48,39 @@ class Predictor:
         return Predictor(self.constant + other.constant, self.tables + other.tables)
 
 
+class ProfileIndex:
+    """Each patient's combination of levels of the characteristics some predictors read, so that a
+    predictor (and a function of it, like a hazard rate) is computed once per combination and then
+    looked up, instead of once per patient and treatment. Values are the same bit for bit: per
+    combination the predictor adds its constant and tables in the same order as per patient.
+
+    codes: (..., C) int8 profiles, drawn (no MISSING) in ``columns``; n_levels: levels per column."""
+
+    def __init__(self, codes: np.ndarray, columns: list[int], n_levels: list[int]):
+        self.columns = tuple(columns)
+        strides = np.cumprod([1, *n_levels[::-1]])[::-1][1:] if columns else np.array([], dtype=np.int64)
+        self.n_combos = int(np.prod(n_levels)) if columns else 1
+        self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
+        for c, stride in zip(columns, strides):
+            self.index += codes[..., c].astype(np.intp) * int(stride)
+        combos = np.arange(self.n_combos)
+        self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
+
+    @classmethod
+    def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = 1 << 16):
+        """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
+        if int(np.prod(n_levels)) > max_combos or any(codes[..., c].min(initial=0) < 0 for c in columns):
+            return None
+        return cls(codes, columns, n_levels)
+
+    def values(self, pred: Predictor) -> np.ndarray:
+        """(n_combos,) the predictor at every combination."""
+        out = np.full(self.n_combos, pred.constant)
+        for i, table in pred.tables:
+            out = out + table[self.digits[i]]
+        return out
+
+
 @dataclass(frozen=True)
 class TreatmentOutcome:
     """One treatment on one endpoint: a logit (binary) or log-hazards on pieces starting at ``starts``."""
@@ -128,16 +161,30 @@ class OutcomesModel:
 
     # ------------------------------------------------------------------ drawing
 
-    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray) -> np.ndarray:
-        """Event times (months) by inverting the cumulative hazard at -log(u)."""
+    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray,
+                      index: ProfileIndex | None = None) -> np.ndarray:
+        """Event times (months) by inverting the cumulative hazard at -log(u). ``index`` (of the
+        characteristics the model reads) computes the hazards once per combination of levels."""
         m = self._models[ep, treatment]
-        shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
+        trend = not (at is None or m.trend_per_year == 0)
+        shift = m.trend_per_year * at / MONTHS_PER_YEAR if trend else 0.0
         target = -np.log(u)
+
+        def hazard(pred):
+            if index is None:
+                return np.exp(pred(codes) + shift)
+            if trend:
+                return np.exp(index.values(pred)[index.index] + shift)
+            return np.exp(index.values(pred) + shift)[index.index]
+
+        if len(m.pieces) == 1:  # one constant hazard: the loop below reduces to this, value for value
+            with np.errstate(divide="ignore"):
+                return m.starts[0] + target / hazard(m.pieces[0])
         time = np.full(u.shape, np.inf)
         cum = np.zeros(u.shape)
         done = np.zeros(u.shape, dtype=bool)
         for j, pred in enumerate(m.pieces):
-            rate = np.exp(pred(codes) + shift)
+            rate = hazard(pred)
             width = m.starts[j + 1] - m.starts[j] if j + 1 < len(m.starts) else np.inf
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 reach = cum + rate * width
@@ -160,11 +207,14 @@ class OutcomesModel:
             return np.exp(-self.cumulative_hazard(e.of, treatment, codes, e.weeks / WEEKS_PER_MONTH, at))
         raise ValueError(f"{ep!r} is a {e.kind} endpoint, not binary or landmark")
 
-    def _binary_probability(self, ep, treatment, codes, at):
-        """As :meth:`probability`, but a scalar when it is the same for every patient."""
+    def _binary_probability(self, ep, treatment, codes, at, index: ProfileIndex | None = None):
+        """As :meth:`probability`, but a scalar when it is the same for every patient (``index``: as
+        in :meth:`time_to_event`)."""
         m = self._models[ep, treatment]
         if not m.pieces[0].tables and not m.trend_per_year:
             return float(special.expit(m.pieces[0].constant))
+        if index is not None and (at is None or not m.trend_per_year):
+            return special.expit(index.values(m.pieces[0]))[index.index]
         return self.probability(ep, treatment, codes, at)
 
     def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
@@ -200,15 +250,17 @@ class OutcomesModel:
         if self.dropout_rate > 0:
             dropout = self.dropout_times(ts, b)
         kind = e.kind
+        columns = self._used_columns(ep, treatments)
+        index = ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
             u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
             if kind == "binary":
-                y = u < self._binary_probability(ep, t, codes, at)
+                y = u < self._binary_probability(ep, t, codes, at, index)
                 if dropout is not None:
                     y &= dropout >= self.assessment_months(ep)
             else:
-                time = self.time_to_event(source, t, codes, at, u)
+                time = self.time_to_event(source, t, codes, at, u, index)
                 if kind == "landmark":
                     w = e.weeks / WEEKS_PER_MONTH
                     y = time > w
@@ -400,4 +452,4 @@ class Enrolled:
         return self.cohort
 
 
-__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]
+__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "ProfileIndex", "VirtualPatients", "WEEKS_PER_MONTH"]

@@ -190,7 +190,7 @@ class PopulationModel:
                 row += profile[..., p].astype(np.int64) * s
             u = uniform(f"marker:{plan.name}")
             cum = plan.cumulative[row]
-            profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1)
+            profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1, dtype=np.int8)
         self._derive(profile, profile, needed=needed)
 
         reported = needed if reported is None else self.closure(reported) & needed
@@ -239,8 +239,8 @@ class PopulationModel:
         if sc.ineligible > 0:
             reason[uniform("screening:eligibility") < sc.ineligible] = INELIGIBLE
 
-        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile, MISSING)
-        observed = observed.astype(np.int8)
+        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile,
+                            np.int8(MISSING))
         for plan in self._plans:
             if (plan.tissue is None and plan.liquid is None) or plan.name not in needed:
                 continue  # clinical characteristic (known), or not asked for

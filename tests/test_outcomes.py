@@ -679,3 +679,37 @@ def test_expectations_on_merged_profiles_equal_those_on_every_profile(monkeypatc
     assert codes.shape[0] > 1000  # the case the merging is for
     np.testing.assert_allclose(merged, every, rtol=0, atol=1e-12)
     np.testing.assert_allclose(merged_effect, every_effect, rtol=0, atol=1e-12)
+
+
+def test_hazards_per_combination_of_levels_equal_hazards_per_patient():
+    """Potential outcomes computed once per combination of the levels the models read (ProfileIndex)
+    and with the one-piece shortcut are the same, value for value, as per patient through the
+    piecewise loop."""
+    from dataclasses import replace
+
+    from platform_sim.outcomes import ProfileIndex
+
+    spec = Spec.load("pioneer_rar", "pioneer_alternative")
+    vp = VirtualPatients(spec.scenario)
+    om = vp.outcomes
+    ts = Streams(3).for_trials(np.arange(40))
+    treatments = [a.treatment for a in spec.design.arms]
+    block, _ = vp.population.block(ts, 0, np.zeros(40), True, set(vp._relevant_markers("pfs", treatments)), set())
+    codes = block.profile
+    cols = om._used_columns("pfs", treatments)
+    index = ProfileIndex.build(codes, cols, [len(vp.population.levels[c]) for c in cols])
+    assert index is not None and index.n_combos > 1
+    u = ts.uniform(2, "test", 0, codes.shape[1])
+    for t in treatments:
+        m = om._models["pfs", t]
+        assert len(m.pieces) == 1
+        fast = om.time_to_event("pfs", t, codes, None, u, index)
+        np.testing.assert_array_equal(fast, om.time_to_event("pfs", t, codes, None, u))
+        # the same model as two pieces, the second out of reach: the general loop
+        om._models["pfs", t] = replace(m, starts=np.array([0.0, 1e12]), pieces=(m.pieces[0], m.pieces[0]))
+        try:
+            np.testing.assert_array_equal(fast, om.time_to_event("pfs", t, codes, None, u))
+        finally:
+            om._models["pfs", t] = m
+    rates = index.values(om._models["orr", treatments[1]].pieces[0])[index.index]
+    np.testing.assert_array_equal(rates, om._models["orr", treatments[1]].pieces[0](codes))
