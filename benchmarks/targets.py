@@ -182,7 +182,7 @@ def measure(checkouts: dict[str, Path], quick: bool, repeats: int) -> list[dict]
     for label, args, target in (("platform-sim --help", ["--help"], 0.3),
                                 ("platform-sim run --n-sims 1 (warm)", ["run", "--n-sims", "1", "--quiet"], 1.0)):
         got = {name: [] for name in checkouts}
-        for name, path in checkouts.items():
+        for path in checkouts.values():
             _wall(path, args)  # warm: byte code and kernels cached
         for _ in range(repeats + 1):
             for name, path in checkouts.items():
