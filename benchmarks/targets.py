@@ -46,7 +46,7 @@ TRIAL_ROWS = [
     ("pioneer_rar", "pioneer_rar", "pioneer_alternative", 4000, 10_000),
     ("lungmap_umbrella", "lungmap_umbrella", "stk11_keap1_ctla4", 1000, 2_000),
     ("battle_stratified_rar", "battle_stratified_rar", "pioneer_alternative", 1000, 2_000),
-    ("hierarchical_borrowing", "hierarchical_borrowing", "atm_ceralasertib", 1000, 2_000),
+    ("hierarchical_borrowing", "hierarchical_borrowing", "atm_ceralasertib", 300, 2_000),
     ("adaptive_enrichment", "adaptive_enrichment", "trop2_adc", 1000, 2_000),
     ("pioneer_platform on pioneer_null", "pioneer_platform", "pioneer_null", 400, 1_000),
     ("200-look design", "looks:200", "", 400, 1_000),
@@ -191,12 +191,12 @@ def measure(checkouts: dict[str, Path], quick: bool, repeats: int) -> list[dict]
                      **{name: min(v) for name, v in got.items()}})
     rows.append({"row": "first run after install", "unit": "s", "target": "< 3", "good": "low", "target_value": 3.0,
                  **{name: _first_run(path) for name, path in checkouts.items()}})
-    n_dask = 500 if quick else 4000
+    n_dask = 500 if quick else 2000
     dask = {name: _spawn(path, "dask", str(n_dask)) for name, path in checkouts.items()}
     rows.append({"row": "Dask per-trial overhead over local (2 workers)", "unit": "%", "target": "< 10", "good": "low",
                  "target_value": 10.0,
                  **{name: None if d is None else 100 * d["overhead"] for name, d in dask.items()}})
-    small, large = (2000, 10_000) if quick else (10_000, 100_000)
+    small, large = (2000, 10_000) if quick else (10_000, 50_000)
     for n in (small, large):
         mem = {name: _spawn(path, "memory", str(n)) for name, path in checkouts.items()}
         rows.append({"row": f"peak memory, core design streamed, {n:,} trials", "unit": "MiB", "target": "flat",
