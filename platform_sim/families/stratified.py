@@ -151,6 +151,14 @@ def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, s
     return done
 
 
+def _where_greater(mask, a1, b1, a2, b2, delta) -> np.ndarray:
+    """P(X1 > X2 + delta) (:func:`~platform_sim.posterior.prob_greater`) where ``mask``, NaN elsewhere."""
+    out = np.full(mask.shape, np.nan)
+    if mask.any():
+        out[mask] = prob_greater(a1[mask], b1[mask], a2[mask], b2[mask], delta)
+    return out
+
+
 def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look, declared, y, n):
     """Adaptive enrichment over the two strata of one marker (``pos``: the positive stratum)."""
     en = plan.enrichment
@@ -172,19 +180,20 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
         ak, bk = oriented(prior_a[k] + yk, prior_b[k] + nk - yk, design.higher_is_better)
         ac, bc = oriented(prior_a[c] + yc, prior_b[c] + nc - yc, design.higher_is_better)
         live = both | only_pos
-        p_sup = np.where(live, prob_greater(ak, bk, ac, bc, 0.0), np.nan)
+        # each comparison only where its outcome is used (a row's value does not depend on the others)
+        p_sup = _where_greater(live, ak, bk, ac, bc, 0.0)
         win = live & (p_sup > sup) if not np.isnan(sup) else np.zeros_like(live)
         lose = live & ~win & (p_sup < inf) if not np.isnan(inf) else np.zeros_like(live)
         fut = np.zeros_like(live)
         if not np.isnan(design.futility_threshold):
-            p_fut = np.where(live, prob_greater(ak, bk, ac, bc, design.futility_delta), np.nan)
+            p_fut = _where_greater(live & ~win & ~lose, ak, bk, ac, bc, design.futility_delta)
             fut = live & ~win & ~lose & (p_fut < design.futility_threshold)
         restrict = np.zeros_like(live)
         drop_both = np.zeros_like(live)
         check = both & ~win & ~lose & ~fut
         if check.any():
-            p_neg = prob_greater(a[rows, neg, k], b[rows, neg, k], a[rows, neg, c], b[rows, neg, c], en.delta)
-            p_pos = prob_greater(a[rows, pos, k], b[rows, pos, k], a[rows, pos, c], b[rows, pos, c], 0.0)
+            p_neg = _where_greater(check, a[rows, neg, k], b[rows, neg, k], a[rows, neg, c], b[rows, neg, c], en.delta)
+            p_pos = _where_greater(check, a[rows, pos, k], b[rows, pos, k], a[rows, pos, c], b[rows, pos, c], 0.0)
             futile_neg = check & (p_neg < en.futility)
             restrict = futile_neg & (p_pos > en.promising)
             drop_both = futile_neg & ~restrict
