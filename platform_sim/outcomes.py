@@ -248,7 +248,7 @@ class OutcomesModel:
         shape = cohort.arrival.shape
         dropout = None
         if self.dropout_rate > 0:
-            dropout = self.dropout_times(ts, b)
+            dropout = self.dropout_times(ts, b, shape[1])
         kind = e.kind
         columns = self._used_columns(ep, treatments)
         index = ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
@@ -271,9 +271,9 @@ class OutcomesModel:
             out[..., k] = y
         return out
 
-    def dropout_times(self, ts: TrialStreams, b: int) -> np.ndarray:
-        """Months from randomization to dropout of block ``b``'s patients: ``(T, BLOCK)``."""
-        return -np.log(ts.uniform(OUTCOMES, "dropout", b * BLOCK, BLOCK)) / self.dropout_rate
+    def dropout_times(self, ts: TrialStreams, b: int, n: int = BLOCK) -> np.ndarray:
+        """Months from randomization to dropout of the first ``n`` patients of block ``b``: ``(T, n)``."""
+        return -np.log(ts.uniform(OUTCOMES, "dropout", b * BLOCK, n)) / self.dropout_rate
 
     # ------------------------------------------------------------------ exact expectations
 
@@ -393,7 +393,7 @@ class VirtualPatients:
         b = 0
         while found.min() < n_needed:
             block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
-                                                 biomarker_result)
+                                                 biomarker_result, still_needed=n_needed - found)
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
             cohort_parts.append(block)
@@ -401,7 +401,7 @@ class VirtualPatients:
             if times:
                 time_parts.append(block.randomized_at)
             if censor:  # the same stream the binary endpoints' dropout comes from
-                dropout_parts.append(self.outcomes.dropout_times(ts, b))
+                dropout_parts.append(self.outcomes.dropout_times(ts, b, block.reason.shape[1]))
             found += ok.sum(axis=1)
             b += 1
             if b > 10_000:
