@@ -13,6 +13,7 @@
     python benchmarks/run.py --only scaling     # cost against arms, strata, looks and maximum sample size
     python benchmarks/run.py --only strata      # the strata rows of the scaling table only (2, 4, 8, 16)
     python benchmarks/run.py --only scaling --factor looks  # one factor of the scaling table
+    python benchmarks/run.py --only targets --baseline ../previous  # the speed targets beside a previous release
 
 Each workload runs in a fresh process (so its peak resident memory is its own), after a short
 warm-up that loads the compiled kernels; only the simulation itself is timed. Workloads run on one
@@ -244,7 +245,7 @@ def _rate(x: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=SECTIONS + ["strata"], action="append",
+    parser.add_argument("--only", choices=SECTIONS + ["strata", "targets"], action="append",
                         help="run only this workload (repeatable); default: all of them")
     parser.add_argument("--factor", choices=list(scaling.FACTORS), action="append",
                         help="scaling table: only this factor (repeatable; alone, runs only the scaling table)")
@@ -252,6 +253,9 @@ def main() -> None:
                         help="smoke run: a few trials per workload, extreme levels of each scaling factor, "
                              "workloads run side by side; checks the script works, the figures mean little")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="with --only targets: a previous release's checkout, measured beside this one "
+                             "(benchmarks/targets.py)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--n-sims", type=int, help=f"trials of core_4arm, pioneer_rar, lungmap ({FULL['n_sims']:,})")
     parser.add_argument("--grid-sims", type=int, help=f"trials per design x scenario in the grid ({FULL['grid_sims']:,})")
@@ -293,6 +297,11 @@ def main() -> None:
     if args.stream_child:
         return _stream_child(args.stream_sims, args.seed, args.workers, args.warmup)
 
+    if args.only and "targets" in args.only:  # the speed targets table, beside a previous release
+        import targets  # benchmarks/targets.py
+
+        return targets.main([*(["--baseline", args.baseline] if args.baseline else []),
+                             *(["--quick"] if args.quick else []), *(["--json", args.json] if args.json else [])])
     only = set(args.only or (["scaling"] if args.factor else SECTIONS))
     factors = list(scaling.FACTORS) if "scaling" in only else ["strata"] if "strata" in only else []
     if args.factor:  # implies the scaling table

@@ -20,9 +20,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ProcessPoolExecutor
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "InProcess", "LocalProcesses", "DaskBackend", "open_backend"]
+__all__ = ["BACKENDS", "DEFAULT_CHUNK_SIZE", "Backend", "BackendError", "InProcess", "LocalProcesses", "DaskBackend", "open_backend"]
 
 BACKENDS = ("local", "dask")
+#: Simulated trials per chunk unless asked otherwise (the runner's unit of work; results do not depend on it).
+DEFAULT_CHUNK_SIZE = 500
 
 
 class BackendError(RuntimeError):

@@ -8,33 +8,29 @@ import shlex
 import sys
 import tempfile
 import time
-from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
-from .config import (
-    DEFAULT_DESIGN,
-    DEFAULT_SCENARIO,
-    ConfigError,
-    Design,
-    Problem,
-    load_file,
-    load_files,
-    resolve,
-    shipped_names,
-)
-from .backends import BACKENDS
-from .runner import DEFAULT_CHUNK_SIZE
-from .spec import Spec
+# Only light modules at import time, so that `platform-sim --help` starts at once: the commands import
+# the configuration models, numpy, scipy, pandas and numba when they run.
+from .backends import BACKENDS, DEFAULT_CHUNK_SIZE
+from .config.defaults import DEFAULT_DESIGN, DEFAULT_SCENARIO
 from .schemas import KINDS as SCHEMA_KINDS
+
+if TYPE_CHECKING:
+    from .config import Problem
+    from .spec import Spec
 
 EXIT_BAD_INPUT = 2
 
 
 def _fail(problems: list[Problem] | list[str]) -> None:
+    from .config import Problem
+
     for p in problems:
         click.echo(f"error: {p.format() if isinstance(p, Problem) else p}", err=True)
     sys.exit(EXIT_BAD_INPUT)
@@ -61,6 +57,7 @@ def _prepare_out(out: Path, kind: str) -> dict | None:
     output: platform-sim never deletes or overwrites files it did not write), create it and prove it
     is writable before any simulation starts. Returns the manifest that was there before (None for
     a new or empty directory)."""
+    from .config import ConfigError
     from .rundir import claim_out
 
     try:
@@ -154,6 +151,8 @@ def _open_backend(backend: str, workers: int, scheduler: str | None):
 def _simulate(backend: str, workers: int, scheduler: str | None, total: int, quiet: bool, work):
     """``work(progress, backend)`` on the backend the options ask for, with a progress bar; returns its
     result and the seconds it took. Bad input and Ctrl-C end the command (nothing is written)."""
+    from .config import ConfigError
+
     runner_backend = _open_backend(backend, workers, scheduler)
     start = time.perf_counter()
     try:
@@ -205,8 +204,12 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     number of trials. With --out, every finished chunk is saved at once: an interrupted run
     (Ctrl-C, a crash, a killed process) continues with --resume, and --grow N adds trials.
     """
+    from concurrent.futures.process import BrokenProcessPool
+
     from .checkpoint import Checkpoint, read_run_manifest, write_manifest, write_tables
+    from .config import ConfigError
     from .rundir import clear_run, copy_spec_files, load_spec_copy
+    from .spec import Spec
 
     problems = []
     if write_report and out is None:
@@ -333,6 +336,9 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
 
 def _continued_spec(out: Path, manifest: dict, design, scenario, load_spec_copy) -> Spec:
     """The spec of the run in ``out``: its copies, or the files given, which must have its spec hash."""
+    from .config import ConfigError, Problem
+    from .spec import Spec
+
     if design is None and scenario is None:
         return load_spec_copy(out, "design.yaml", "scenario.yaml", manifest["spec_hash"])
     spec = Spec.load(design or out / "design.yaml", scenario or out / "scenario.yaml")
@@ -349,6 +355,8 @@ def _continued_spec(out: Path, manifest: dict, design, scenario, load_spec_copy)
 
 def _refuse_interrupted(out: Path) -> None:
     """A new run must not silently discard the finished chunks of an interrupted one."""
+    from .config import ConfigError
+
     from .checkpoint import read_run_manifest
 
     try:
@@ -418,7 +426,7 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
     sized like the reference design.
     """
     from .compare import compare as run_comparison, format_calibration_table, planned_trials, side_by_side, winners
-    from .config import expand_designs, expand_scenarios
+    from .config import ConfigError, expand_designs, expand_scenarios
 
     try:
         designs = expand_designs([x for d in designs for x in d.split(",") if x])
@@ -508,7 +516,9 @@ def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
     ran, to designs/NAME.as_run.yaml, which the pair then names."""
     import yaml
 
+    from .config import load_file, resolve
     from .rundir import copy_spec_files
+    from .spec import Spec
 
     names: dict[tuple[str, str], str] = {}  # (kind, source file) -> copy
 
@@ -559,6 +569,8 @@ def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
 
 def _write_report(out: Path, manifest: dict, quiet: bool = False) -> None:
     """Build out/report.html and list it in the manifest."""
+    from .config import ConfigError
+
     from .report import REPORT_FILE, build_report
 
     try:
@@ -581,6 +593,8 @@ def report(directory) -> None:
     Monte Carlo errors, figures of allocation, sample size, stopping, power by arm and stratum
     and Monte Carlo convergence, and what is needed to reproduce the run.
     """
+    from .config import ConfigError
+
     from .report import build_report
 
     start = time.perf_counter()
@@ -596,6 +610,8 @@ def report(directory) -> None:
 @click.option("--scenario", default=None, help="Also check each design's names against this scenario (file or name).")
 def validate(files, scenario) -> None:
     """Check design and scenario files and print every problem at once."""
+    from .config import ConfigError, Design, load_file, load_files, resolve
+
     loaded, problems = load_files(list(files))
     for path, model in loaded:
         click.echo(f"ok: {path} ({type(model).__name__.lower()} {model.name})")
@@ -652,6 +668,8 @@ def population(scenario, n_patients, seed, out) -> None:
     outcomes of every treatment overall and per stratum, each next to its exact configured
     value, so a scenario can be checked against its sources before simulating a trial.
     """
+    from .config import ConfigError, load_file, resolve
+
     from .cohort_summary import format_summary, summarize
 
     try:
@@ -722,6 +740,9 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
     interim analysis (patients, events, posterior means with 95% credible intervals, decision
     statistics, allocation probabilities and decisions per arm x stratum).
     """
+    from .config import ConfigError
+    from .spec import Spec
+
     from .storyboard import format_story, history_figure, replay
 
     chunks = None
@@ -834,6 +855,8 @@ def _one_line(path: Path) -> str:
 @main.command(name="list")
 def list_shipped() -> None:
     """List the shipped designs and scenarios with a one-line description each."""
+    from .config import resolve, shipped_names
+
     for kind in ("design", "scenario"):
         click.echo(f"{kind}s:")
         names = shipped_names(kind)
@@ -881,6 +904,9 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     Prints the curve, the calibrated threshold, its error with Monte Carlo standard errors and
     the power it gives on the alternative scenarios.
     """
+    from .config import ConfigError
+    from .spec import Spec
+
     from . import calibrate as cal_mod
 
     if stray:

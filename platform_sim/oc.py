@@ -262,11 +262,12 @@ def per_trial(results: TrialResults, truth: Truth) -> dict[tuple[str, str, str, 
 
 
 def _jeffreys(k: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.stats import beta
+    # the beta quantile function (scipy.special's betaincinv is scipy.stats.beta.ppf, without loading scipy.stats)
+    from scipy.special import betaincinv
 
     with np.errstate(invalid="ignore"):
-        lower = np.where(k > 0, beta.ppf(0.025, k + 0.5, m - k + 0.5), 0.0)
-        upper = np.where(k < m, beta.ppf(0.975, k + 0.5, m - k + 0.5), 1.0)
+        lower = np.where(k > 0, betaincinv(k + 0.5, m - k + 0.5, 0.025), 0.0)
+        upper = np.where(k < m, betaincinv(k + 0.5, m - k + 0.5, 0.975), 1.0)
     return np.where(m > 0, lower, np.nan), np.where(m > 0, upper, np.nan)
 
 

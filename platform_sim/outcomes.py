@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from .config.scenario import Scenario
 from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED
@@ -50,6 +50,39 @@ class Predictor:
 
     def __add__(self, other: "Predictor") -> "Predictor":
         return Predictor(self.constant + other.constant, self.tables + other.tables)
+
+
+class ProfileIndex:
+    """Each patient's combination of levels of the characteristics some predictors read, so that a
+    predictor (and a function of it, like a hazard rate) is computed once per combination and then
+    looked up, instead of once per patient and treatment. Values are the same bit for bit: per
+    combination the predictor adds its constant and tables in the same order as per patient.
+
+    codes: (..., C) int8 profiles, drawn (no MISSING) in ``columns``; n_levels: levels per column."""
+
+    def __init__(self, codes: np.ndarray, columns: list[int], n_levels: list[int]):
+        self.columns = tuple(columns)
+        strides = np.cumprod([1, *n_levels[::-1]])[::-1][1:] if columns else np.array([], dtype=np.int64)
+        self.n_combos = int(np.prod(n_levels)) if columns else 1
+        self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
+        for c, stride in zip(columns, strides):
+            self.index += codes[..., c].astype(np.intp) * int(stride)
+        combos = np.arange(self.n_combos)
+        self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
+
+    @classmethod
+    def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = 1 << 16):
+        """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
+        if int(np.prod(n_levels)) > max_combos or any(codes[..., c].min(initial=0) < 0 for c in columns):
+            return None
+        return cls(codes, columns, n_levels)
+
+    def values(self, pred: Predictor) -> np.ndarray:
+        """(n_combos,) the predictor at every combination."""
+        out = np.full(self.n_combos, pred.constant)
+        for i, table in pred.tables:
+            out = out + table[self.digits[i]]
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,19 +201,33 @@ class OutcomesModel:
 
     # ------------------------------------------------------------------ drawing
 
-    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray,
+                      index: ProfileIndex | None = None) -> np.ndarray:
         """Event times (months) by inverting the cumulative hazard at -log(u) (not for the endpoints of
-        the illness-death model, which are drawn jointly by :meth:`potential`)."""
+        the illness-death model, which are drawn jointly by :meth:`potential`). ``index`` (of the
+        characteristics the model reads) computes the hazards once per combination of levels."""
         if ep in self.joint_roles:
             raise ValueError(f"{ep!r} is drawn jointly by the illness-death model, not from one uniform")
         m = self._models[ep, treatment]
-        shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
+        trend = not (at is None or m.trend_per_year == 0)
+        shift = m.trend_per_year * at / MONTHS_PER_YEAR if trend else 0.0
         target = -np.log(u)
+
+        def hazard(pred):
+            if index is None:
+                return np.exp(pred(codes) + shift)
+            if trend:
+                return np.exp(index.values(pred)[index.index] + shift)
+            return np.exp(index.values(pred) + shift)[index.index]
+
+        if len(m.pieces) == 1:  # one constant hazard: the loop below reduces to this, value for value
+            with np.errstate(divide="ignore"):
+                return m.starts[0] + target / hazard(m.pieces[0])
         time = np.full(u.shape, np.inf)
         cum = np.zeros(u.shape)
         done = np.zeros(u.shape, dtype=bool)
         for j, pred in enumerate(m.pieces):
-            rate = np.exp(pred(codes) + shift)
+            rate = hazard(pred)
             width = m.starts[j + 1] - m.starts[j] if j + 1 < len(m.starts) else np.inf
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 reach = cum + rate * width
@@ -203,11 +250,14 @@ class OutcomesModel:
             return np.exp(-self.cumulative_hazard(e.of, treatment, codes, e.weeks / WEEKS_PER_MONTH, at))
         raise ValueError(f"{ep!r} is a {e.kind} endpoint, not binary or landmark")
 
-    def _binary_probability(self, ep, treatment, codes, at):
-        """As :meth:`probability`, but a scalar when it is the same for every patient."""
+    def _binary_probability(self, ep, treatment, codes, at, index: ProfileIndex | None = None):
+        """As :meth:`probability`, but a scalar when it is the same for every patient (``index``: as
+        in :meth:`time_to_event`)."""
         m = self._models[ep, treatment]
         if not m.pieces[0].tables and not m.trend_per_year:
             return float(special.expit(m.pieces[0].constant))
+        if index is not None and (at is None or not m.trend_per_year):
+            return special.expit(index.values(m.pieces[0]))[index.index]
         return self.probability(ep, treatment, codes, at)
 
     def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
@@ -253,8 +303,10 @@ class OutcomesModel:
         shape = cohort.arrival.shape
         dropout = None
         if self.dropout_rate > 0:
-            dropout = self.dropout_times(ts, b)
+            dropout = self.dropout_times(ts, b, shape[1])
         kind = e.kind
+        columns = self._used_columns(ep, treatments)
+        index = ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
             if source in self.joint_roles:
@@ -270,11 +322,11 @@ class OutcomesModel:
                 continue
             u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
             if kind == "binary":
-                y = u < self._binary_probability(ep, t, codes, at)
+                y = u < self._binary_probability(ep, t, codes, at, index)
                 if dropout is not None:
                     y &= dropout >= self.assessment_months(ep)
             else:
-                time = self.time_to_event(source, t, codes, at, u)
+                time = self.time_to_event(source, t, codes, at, u, index)
                 if kind == "landmark":
                     w = e.weeks / WEEKS_PER_MONTH
                     y = time > w
@@ -285,20 +337,50 @@ class OutcomesModel:
             out[..., k] = y
         return out
 
-    def dropout_times(self, ts: TrialStreams, b: int) -> np.ndarray:
-        """Months from randomization to dropout of block ``b``'s patients: ``(T, BLOCK)``."""
-        return -np.log(ts.uniform(OUTCOMES, "dropout", b * BLOCK, BLOCK)) / self.dropout_rate
+    def dropout_times(self, ts: TrialStreams, b: int, n: int = BLOCK) -> np.ndarray:
+        """Months from randomization to dropout of the first ``n`` patients of block ``b``: ``(T, n)``."""
+        return -np.log(ts.uniform(OUTCOMES, "dropout", b * BLOCK, n)) / self.dropout_rate
 
     # ------------------------------------------------------------------ exact expectations
+
+    def _used_columns(self, ep: str, treatments) -> list[int]:
+        """The characteristics (columns of a profile) that the models of ``treatments`` on ``ep`` read."""
+        e = self.endpoints[ep]
+        source = e.of if e.kind == "landmark" else ep
+        return sorted({i for t in treatments for pred in self._models[source, t].pieces for i, _ in pred.tables})
+
+    def _collapse(self, ep: str, treatments, codes: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same distribution on fewer rows: profiles with zero probability dropped and profiles that
+        agree on every characteristic the models read merged (their probabilities added). Every model
+        value is a function of those characteristics, so expectations are unchanged (up to the order
+        of floating-point additions); a distribution over tens of thousands of screening paths shrinks
+        to a few dozen rows before the root finding that evaluates it many times."""
+        keep = prob > 0
+        codes, prob = codes[keep], prob[keep]
+        cols = self._used_columns(ep, treatments)
+        if codes.shape[0] <= 1:
+            return codes, prob
+        if not cols:
+            return codes[:1], np.array([prob.sum()])
+        sub = codes[:, cols].astype(np.int64)
+        sub -= sub.min(axis=0)
+        key = np.zeros(sub.shape[0], dtype=np.int64)
+        for j in range(sub.shape[1]):
+            key = key * (int(sub[:, j].max()) + 1) + sub[:, j]
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return codes[first], np.bincount(inverse.reshape(-1), weights=prob)
 
     def expected(self, ep: str, treatment: str, codes: np.ndarray, prob: np.ndarray) -> float:
         """Exact population value over a profile distribution: P(event) including dropout for binary
         and landmark endpoints; the median event time (months, without dropout) for time-to-event."""
         prob = prob / prob.sum()
+        codes, prob = self._collapse(ep, [treatment], codes, prob)
         e = self.endpoints[ep]
         if e.kind in ("binary", "landmark"):
             p = float(prob @ self.probability(ep, treatment, codes))
             return p * (1.0 - self.dropout_before(self.assessment_months(ep)))
+        from scipy import optimize
+
         def surv(t):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, treatment, codes, t))) - 0.5
         hi = 1.0
@@ -317,6 +399,8 @@ class OutcomesModel:
         prob = prob / prob.sum()
         if self.endpoints[ep].kind != "time_to_event":
             return self.expected(ep, treatment, codes, prob) - self.expected(ep, control, codes, prob)
+        codes, prob = self._collapse(ep, [treatment, control], codes, prob)
+        from scipy import optimize
 
         def surv(t, tr):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, tr, codes, t)))
@@ -375,7 +459,7 @@ class VirtualPatients:
         b = 0
         while found.min() < n_needed:
             block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
-                                                 biomarker_result)
+                                                 biomarker_result, still_needed=n_needed - found)
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
             cohort_parts.append(block)
@@ -383,7 +467,7 @@ class VirtualPatients:
             if times:
                 time_parts.append(block.randomized_at)
             if censor:  # the same stream the binary endpoints' dropout comes from
-                dropout_parts.append(self.outcomes.dropout_times(ts, b))
+                dropout_parts.append(self.outcomes.dropout_times(ts, b, block.reason.shape[1]))
             found += ok.sum(axis=1)
             b += 1
             if b > 10_000:
@@ -434,4 +518,4 @@ class Enrolled:
         return self.cohort
 
 
-__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "VirtualPatients", "WEEKS_PER_MONTH"]
+__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "ProfileIndex", "VirtualPatients", "WEEKS_PER_MONTH"]

@@ -148,6 +148,7 @@ class PopulationModel:
     def block(
         self, ts: TrialStreams, b: int, carry: np.ndarray, times: bool = True,
         needed: set[str] | None = None, reported: set[str] | None = None, biomarker_result: bool = True,
+        still_needed: np.ndarray | None = None,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
         reached by the previous block (zeros for the first) and is returned updated.
@@ -160,13 +161,19 @@ class PopulationModel:
         without (an all-comer design) no assay is run: nobody fails it, waits or is lost waiting,
         only clinical ineligibility applies, and characteristics measured by an assay are MISSING.
         Each quantity has its own stream, so what is drawn does not change the values of what is
-        drawn."""
+        drawn.
+
+        ``still_needed`` (T,): randomizable patients each trial still needs. The screening funnel
+        (who is randomizable) depends on no characteristic, so it is drawn first; when every trial
+        finds what it needs within the first ``m < BLOCK`` patients of the block, the block is cut
+        to those ``m`` patients before the characteristics, screening results and (by the caller)
+        potential outcomes are drawn: each is a function of the patient's position, so the ``m``
+        patients are the same as the first ``m`` of a whole block."""
         n_trials = ts.n_trials
-        shape = (n_trials, BLOCK)
         first = b * BLOCK
 
-        def uniform(name):
-            return ts.uniform(PATIENTS, name, first, BLOCK)
+        def uniform(name, n=BLOCK):
+            return ts.uniform(PATIENTS, name, first, n)
 
         needed = self.closure(needed)
         with_region = self.has_regions and REGION in needed
@@ -174,7 +181,18 @@ class PopulationModel:
             events = carry[:, None] + np.cumsum(-np.log(uniform("arrival")), axis=1)
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
-            arrival = np.full(shape, np.nan)
+            arrival = np.full((n_trials, BLOCK), np.nan)
+        funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result)
+        width = BLOCK if still_needed is None else _patients_needed(funnel[0] == RANDOMIZED, still_needed)
+        if width < BLOCK:
+            arrival = arrival[:, :width]
+            funnel = tuple(x[:, :width] for x in funnel)
+            full_uniform = uniform
+
+            def uniform(name, n=width):
+                return full_uniform(name, n)
+
+        shape = (n_trials, width)
         n_char = len(self.names)
         profile = np.full(shape + (n_char,), MISSING, dtype=np.int8)
         if with_region:
@@ -190,11 +208,12 @@ class PopulationModel:
                 row += profile[..., p].astype(np.int64) * s
             u = uniform(f"marker:{plan.name}")
             cum = plan.cumulative[row]
-            profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1)
+            profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1, dtype=np.int8)
         self._derive(profile, profile, needed=needed)
 
         reported = needed if reported is None else self.closure(reported) & needed
-        observed, wait, reason = self._screen(uniform, profile, shape, reported, biomarker_result)
+        observed = self._screen(uniform, profile, shape, reported, biomarker_result, funnel)
+        reason, wait = funnel[0], funnel[1]
         return Cohort(arrival, profile, observed, wait, reason), carry
 
     def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
@@ -218,9 +237,10 @@ class PopulationModel:
                 undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
             out[..., idx] = np.where(undecided, MISSING, value) if observed else value
 
-    def _screen(self, uniform, profile, shape, needed, biomarker_result: bool = True):
-        """Screening results (observed profile), waits (days) and reasons of a block. Without
-        ``biomarker_result`` the assay streams are not read: the other quantities keep their values."""
+    def _funnel(self, uniform, shape, biomarker_result: bool = True):
+        """Reasons (RANDOMIZED or why not), waits (days) and which assay gave a result, for a block:
+        ``(reason, wait, tissue_ok, liquid_ok)``. Without ``biomarker_result`` the assay streams are
+        not read: the other quantities keep their values."""
         sc = self.config.screening
         reason = np.full(shape, RANDOMIZED, dtype=np.int8)
         wait = np.zeros(shape, dtype=np.float32)
@@ -238,9 +258,13 @@ class PopulationModel:
             reason[lost] = LOST_WAITING
         if sc.ineligible > 0:
             reason[uniform("screening:eligibility") < sc.ineligible] = INELIGIBLE
+        return reason, wait, tissue_ok, liquid_ok
 
-        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile, MISSING)
-        observed = observed.astype(np.int8)
+    def _screen(self, uniform, profile, shape, needed, biomarker_result, funnel):
+        """Screening results of a block: the observed profile (``funnel``: from :meth:`_funnel`)."""
+        _, _, tissue_ok, liquid_ok = funnel
+        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile,
+                            np.int8(MISSING))
         for plan in self._plans:
             if (plan.tissue is None and plan.liquid is None) or plan.name not in needed:
                 continue  # clinical characteristic (known), or not asked for
@@ -266,7 +290,7 @@ class PopulationModel:
                 call = np.where(use, value, call)
             observed[..., i] = call
         self._derive(observed, observed, observed=True, needed=needed)
-        return observed, wait, reason
+        return observed
 
     def cohort(self, ts: TrialStreams, n_patients: int, biomarker_result: bool = True) -> Cohort:
         """The first ``n_patients`` screened patients (rounded up to whole blocks) of the trials of ``ts``
@@ -340,6 +364,17 @@ class PopulationModel:
             codes, prob = codes[keep], prob[keep]
         self._derive(codes, codes, needed=needed)
         return codes, prob
+
+
+def _patients_needed(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
+    """The fewest first patients of a block (T, BLOCK) that give every trial the randomizable
+    patients it still needs (the whole block when some trial needs more than it holds)."""
+    found = np.cumsum(randomizable, axis=1)
+    enough = found[:, -1] >= still_needed
+    if not enough.all():
+        return randomizable.shape[1]
+    need = np.maximum(still_needed, 0)
+    return int((np.argmax(found >= need[:, None], axis=1) + (need > 0)).max(initial=0))
 
 
 def _turnaround(uniform, name: str, t, shape) -> np.ndarray:

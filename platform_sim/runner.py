@@ -20,14 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import Backend, LocalProcesses
+from .backends import DEFAULT_CHUNK_SIZE, Backend, LocalProcesses
 from .oc import Summarizer
 from .results import TrialResults
 from .spec import Spec
 from .streams import Streams, TrialStreams
 from .summary import Summary
-
-DEFAULT_CHUNK_SIZE = 500
 
 
 def chunk_sizes(n_sims: int, chunk_size: int) -> list[int]:

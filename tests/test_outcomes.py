@@ -652,3 +652,64 @@ def test_absolute_treatment_missing_an_endpoint():
     (p,) = problems(s)
     assert p.path == "scenario.treatments.pw.outcomes.orr"
     assert "missing; a treatment that is not relative_to another needs rate" in p.message
+
+
+@pytest.mark.parametrize("design, scenario", [("pioneer_platform", "pioneer_alternative"),
+                                              ("lungmap_umbrella", "stk11_keap1_ctla4")])
+def test_expectations_on_merged_profiles_equal_those_on_every_profile(monkeypatch, design, scenario):
+    """Expectations merge the profiles that the models cannot tell apart before root finding; against
+    the same computation on every profile (tens of thousands of screening paths), they agree to
+    rounding: 1e-12 on rates and on medians in months (brentq's xtol is 1e-10 on the root)."""
+    from platform_sim.outcomes import OutcomesModel
+    from platform_sim.strata import reported_distribution
+
+    spec = Spec.load(design, scenario)
+    vp = VirtualPatients(spec.scenario)
+    ep = spec.design.endpoint.name
+    treatments = [a.treatment for a in spec.design.arms]
+    markers = list(spec.design.strata.markers) if spec.design.strata is not None else []
+    codes, _, prob = reported_distribution(vp.population, markers, vp._relevant_markers(ep, treatments))
+    rng = np.random.default_rng(4)
+    weights = [prob, prob * rng.random(prob.size), np.where(rng.random(prob.size) < 0.5, prob, 0.0)]
+    merged = [[vp.outcomes.expected(ep, t, codes, w) for t in treatments] for w in weights]
+    merged_effect = [vp.outcomes.effect(ep, treatments[1], treatments[0], codes, w) for w in weights]
+    monkeypatch.setattr(OutcomesModel, "_collapse", lambda self, ep, ts, c, p: (c, p))
+    every = [[vp.outcomes.expected(ep, t, codes, w) for t in treatments] for w in weights]
+    every_effect = [vp.outcomes.effect(ep, treatments[1], treatments[0], codes, w) for w in weights]
+    assert codes.shape[0] > 1000  # the case the merging is for
+    np.testing.assert_allclose(merged, every, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(merged_effect, every_effect, rtol=0, atol=1e-12)
+
+
+def test_hazards_per_combination_of_levels_equal_hazards_per_patient():
+    """Potential outcomes computed once per combination of the levels the models read (ProfileIndex)
+    and with the one-piece shortcut are the same, value for value, as per patient through the
+    piecewise loop."""
+    from dataclasses import replace
+
+    from platform_sim.outcomes import ProfileIndex
+
+    spec = Spec.load("pioneer_rar", "pioneer_alternative")
+    vp = VirtualPatients(spec.scenario)
+    om = vp.outcomes
+    ts = Streams(3).for_trials(np.arange(40))
+    treatments = [a.treatment for a in spec.design.arms]
+    block, _ = vp.population.block(ts, 0, np.zeros(40), True, set(vp._relevant_markers("pfs", treatments)), set())
+    codes = block.profile
+    cols = om._used_columns("pfs", treatments)
+    index = ProfileIndex.build(codes, cols, [len(vp.population.levels[c]) for c in cols])
+    assert index is not None and index.n_combos > 1
+    u = ts.uniform(2, "test", 0, codes.shape[1])
+    for t in treatments:
+        m = om._models["pfs", t]
+        assert len(m.pieces) == 1
+        fast = om.time_to_event("pfs", t, codes, None, u, index)
+        np.testing.assert_array_equal(fast, om.time_to_event("pfs", t, codes, None, u))
+        # the same model as two pieces, the second out of reach: the general loop
+        om._models["pfs", t] = replace(m, starts=np.array([0.0, 1e12]), pieces=(m.pieces[0], m.pieces[0]))
+        try:
+            np.testing.assert_array_equal(fast, om.time_to_event("pfs", t, codes, None, u))
+        finally:
+            om._models["pfs", t] = m
+    rates = index.values(om._models["orr", treatments[1]].pieces[0])[index.index]
+    np.testing.assert_array_equal(rates, om._models["orr", treatments[1]].pieces[0](codes))

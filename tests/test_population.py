@@ -192,6 +192,27 @@ def test_cohort_is_its_blocks_in_order(pm):
     np.testing.assert_allclose(c.randomized_at, c.arrival + c.wait_days / DAYS, rtol=1e-12)
 
 
+def test_a_block_cut_to_the_patients_still_needed_is_the_start_of_the_whole_block(pm):
+    """With ``still_needed``, a block stops after the patient that gives every trial the randomizable
+    patients it still needs; those patients are the first ones of the whole block, field by field."""
+    ts = Streams(13).for_trials(np.arange(9))
+    whole, carry = pm.block(ts, 1, np.full(9, 2.5))
+    ok = whole.reason == RANDOMIZED
+    still = np.array([0, 1, 2, 5, 17, 40, 3, 8, 1])
+    cut, carry_cut = pm.block(ts, 1, np.full(9, 2.5), still_needed=still)
+    width = cut.reason.shape[1]
+    expected = max(int(np.flatnonzero(np.cumsum(row) >= k)[0]) + 1 if k > 0 else 0 for row, k in zip(ok, still))
+    assert width == expected < BLOCK
+    for f in ("arrival", "profile", "observed", "wait_days", "reason"):
+        np.testing.assert_array_equal(getattr(cut, f), getattr(whole, f)[:, :width])
+    np.testing.assert_array_equal(carry_cut, carry)  # the next block starts where the whole one ends
+    # a trial that needs more than the block holds gets the whole block
+    more = still.copy()
+    more[4] = int(ok[4].sum()) + 1
+    full, _ = pm.block(ts, 1, np.full(9, 2.5), still_needed=more)
+    np.testing.assert_array_equal(full.profile, whole.profile)
+
+
 # --------------------------------------------------------------------------- 1. marginal prevalences
 
 

@@ -139,8 +139,6 @@ def test_chunk_size_and_workers_do_not_change_the_run_directory(design, tmp_path
     byte-identical for any --chunk-size (1: one chunk per trial; 7: chunks of 7, 7, 7 and 2 trials; 500:
     the whole run in one chunk) with one or two workers, and the per-trial tables hold the same rows.
     (Chunks cutting a block of exactly summed values are tested in test_summary.py.)"""
-    from platform_sim import cli
-
     n = 23
     specs = {}
     load = Spec.load
@@ -151,7 +149,7 @@ def test_chunk_size_and_workers_do_not_change_the_run_directory(design, tmp_path
             specs[key] = load(design_, scenario_)
         return specs[key]
 
-    monkeypatch.setattr(cli.Spec, "load", staticmethod(load_once))
+    monkeypatch.setattr(Spec, "load", staticmethod(load_once))  # the class the command line loads with
     runs = {}
     for chunk in (500, 7, 1):
         for workers in (1, 2):

@@ -42,6 +42,26 @@ def test_a_value_depends_only_on_seed_family_quantity_trial_and_position():
         assert not np.isin(other, whole).any()
 
 
+@pytest.mark.parametrize("start, n", [(0, 1), (1, 1), (0, 40), (3, 38), (7, 2), (1000001, 5)])
+def test_uniforms_are_the_documented_function_of_the_philox_block(start, n):
+    """The vectorized fill against the definition, value by value: position i of a quantity is the
+    first (i even) or second (i odd) 53-bit half of Philox4x32-10 at counter (i // 2, quantity id,
+    trial, family) under the seed's key."""
+    s = Streams(11)
+    k0, k1 = s.key
+    trials = np.array([0, 5, 2**32 - 1])
+    got = s.uniform(OUTCOMES, "outcome:x", trials, start, n)
+    qid = quantity_id("outcome:x")
+    for r, t in enumerate(trials):
+        for j in range(n):
+            i = start + j
+            w = [int(x) for x in philox4x32(np.array([i // 2, qid, t, OUTCOMES], dtype=np.uint32),
+                                            np.array([k0, k1], dtype=np.uint32))]
+            hi, lo = (w[0], w[1]) if i % 2 == 0 else (w[2], w[3])
+            m = ((hi << 21) ^ (lo >> 11)) & (2**53 - 1)
+            assert got[r, j] == (m + 0.5) / 2**53
+
+
 def test_uniforms_are_strictly_inside_the_unit_interval_and_uniform():
     u = Streams(1).uniform(RANDOMIZATION, "randomization:arm", np.arange(400), 0, 500).ravel()
     assert 0 < u.min() and u.max() < 1

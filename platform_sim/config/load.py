@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from .base import PROBLEM_SEPARATOR, Problem
 from .crosscheck import design_problems
+from .defaults import DEFAULT_DESIGN, DEFAULT_SCENARIO  # noqa: F401  (re-exported)
 from .models import Design, Scenario
 from .population import Population
 
@@ -21,8 +22,6 @@ from .population import Population
 # no biomarker result are no longer charged the assay's failures, waits and losses.
 ENGINE_VERSION = "2"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_DESIGN = "pioneer_rar"
-DEFAULT_SCENARIO = "pioneer_alternative"
 
 
 class ConfigError(ValueError):

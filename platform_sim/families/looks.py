@@ -108,6 +108,12 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
 
     in_trial0 = status != INFERIOR
     probs = allocation_probabilities(design, -1, None, in_trial0, in_trial0, control)
+    # running totals over segments (integers, so the same as summing the segments at every look,
+    # without that sum's cost growing with the number of looks)
+    randomized_n = np.zeros((n_trials, n_arms), dtype=np.int64)
+    followed_n = np.zeros((n_trials, n_arms), dtype=np.int64)
+    followed_y = np.zeros((n_trials, n_arms), dtype=np.int64)
+    n_summed = 0  # segments already in followed_n, followed_y
     for look in range(n_looks):
         rows = np.flatnonzero(running)
         if rows.size == 0:
@@ -115,7 +121,7 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
         # --- randomize the batch of this look and split it into its segments
         seg_ids = np.flatnonzero(batch_of == look)
         batch_size = int(seg_sizes[seg_ids].sum())
-        randomized = seg_n[rows].sum(axis=1)
+        randomized = randomized_n[rows]
         headroom = np.maximum(design.caps[None, :] - randomized, 0)
         p = probs[rows]
         final_alloc[rows] = np.where(p > 0, p, final_alloc[rows])
@@ -131,11 +137,16 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
             seg_n[rows, seg], seg_y[rows, seg] = tally(
                 arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms
             )
+        randomized_n[rows] += seg_n[rows][:, seg_ids].sum(axis=1)
 
-        # --- analysis with the outcomes followed up by now
-        followed = slice(0, int(n_followed_segments[look]))
-        n_f = seg_n[rows, followed].sum(axis=1)
-        y_f = seg_y[rows, followed].sum(axis=1)
+        # --- analysis with the outcomes followed up by now (segments of stopped trials stay 0, so
+        # adding a segment for every trial keeps the totals of the running ones right)
+        new_followed = slice(n_summed, int(n_followed_segments[look]))
+        followed_n += seg_n[:, new_followed].sum(axis=1)
+        followed_y += seg_y[:, new_followed].sum(axis=1)
+        n_summed = int(n_followed_segments[look])
+        n_f = followed_n[rows]
+        y_f = followed_y[rows]
         a, b = oriented(design.prior_a + y_f, design.prior_b + n_f - y_f, design.higher_is_better)
         st, sl, dc = status[rows], status_look[rows], declared[rows]
         before = dc.copy()
@@ -147,7 +158,7 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
 
         # --- stops: by a rule, at the last look, or when no arm can take patients
         in_trial = (st == ACTIVE) | (st == CONTROL)
-        open_ = in_trial & (seg_n[rows].sum(axis=1) < design.caps[None, :])
+        open_ = in_trial & (randomized_n[rows] < design.caps[None, :])
         if look == n_looks - 1:
             stop = np.where(stop == CONTINUE, STOP_MAX, stop)
         else:
@@ -174,7 +185,7 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
             following = np.full(p.shape, np.nan)
             if new is not None:
                 following[go] = new
-            trace.record("look", rows, look=look, batch_start=int(start), arms=arms, randomized=seg_n[rows].sum(axis=1),
+            trace.record("look", rows, look=look, batch_start=int(start), arms=arms, randomized=randomized_n[rows],
                          n=n_f, y=y_f, a=a, b=b, alloc=p, alloc_next=following, status=st, declared=dc,
                          control=ctrl, stop=stop)
 

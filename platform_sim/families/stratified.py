@@ -30,7 +30,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ..allocation import allocation_probabilities, block_counts
 from ..compiled import CompiledDesign
@@ -112,6 +111,8 @@ def _reference_scale(plan: StrataPlan, design: CompiledDesign) -> np.ndarray:
 
 def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared):
     """Single-arm strata: each active arm against the stratum's reference rate."""
+    from scipy import stats
+
     p0 = _reference_scale(plan, design)[strata]
     st = status[rows, strata]
     active = st == ACTIVE
@@ -151,6 +152,14 @@ def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, s
     return done
 
 
+def _where_greater(mask, a1, b1, a2, b2, delta) -> np.ndarray:
+    """P(X1 > X2 + delta) (:func:`~platform_sim.posterior.prob_greater`) where ``mask``, NaN elsewhere."""
+    out = np.full(mask.shape, np.nan)
+    if mask.any():
+        out[mask] = prob_greater(a1[mask], b1[mask], a2[mask], b2[mask], delta)
+    return out
+
+
 def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look, declared, y, n):
     """Adaptive enrichment over the two strata of one marker (``pos``: the positive stratum)."""
     en = plan.enrichment
@@ -172,19 +181,20 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
         ak, bk = oriented(prior_a[k] + yk, prior_b[k] + nk - yk, design.higher_is_better)
         ac, bc = oriented(prior_a[c] + yc, prior_b[c] + nc - yc, design.higher_is_better)
         live = both | only_pos
-        p_sup = np.where(live, prob_greater(ak, bk, ac, bc, 0.0), np.nan)
+        # each comparison only where its outcome is used (a row's value does not depend on the others)
+        p_sup = _where_greater(live, ak, bk, ac, bc, 0.0)
         win = live & (p_sup > sup) if not np.isnan(sup) else np.zeros_like(live)
         lose = live & ~win & (p_sup < inf) if not np.isnan(inf) else np.zeros_like(live)
         fut = np.zeros_like(live)
         if not np.isnan(design.futility_threshold):
-            p_fut = np.where(live, prob_greater(ak, bk, ac, bc, design.futility_delta), np.nan)
+            p_fut = _where_greater(live & ~win & ~lose, ak, bk, ac, bc, design.futility_delta)
             fut = live & ~win & ~lose & (p_fut < design.futility_threshold)
         restrict = np.zeros_like(live)
         drop_both = np.zeros_like(live)
         check = both & ~win & ~lose & ~fut
         if check.any():
-            p_neg = prob_greater(a[rows, neg, k], b[rows, neg, k], a[rows, neg, c], b[rows, neg, c], en.delta)
-            p_pos = prob_greater(a[rows, pos, k], b[rows, pos, k], a[rows, pos, c], b[rows, pos, c], 0.0)
+            p_neg = _where_greater(check, a[rows, neg, k], b[rows, neg, k], a[rows, neg, c], b[rows, neg, c], en.delta)
+            p_pos = _where_greater(check, a[rows, pos, k], b[rows, pos, k], a[rows, pos, c], b[rows, pos, c], 0.0)
             futile_neg = check & (p_neg < en.futility)
             restrict = futile_neg & (p_pos > en.promising)
             drop_both = futile_neg & ~restrict
@@ -207,6 +217,8 @@ def simulate_strata(
 ) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned)."""
+    from scipy import stats
+
     n_trials, n_pool = pool.match.shape
     n_strata, n_arms, n_looks = plan.n_strata, design.n_arms, design.n_looks
     bounds, batch_of, n_followed_segments = _segments(design)

@@ -83,7 +83,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import brentq, newton
 from scipy.special import ndtr, ndtri
 
 __all__ = [
@@ -428,6 +427,8 @@ class _Recursion:
 
         If less than p remains on the continuation region: -inf with ``clip``, else ValueError.
         """
+        from scipy.optimize import brentq
+
         if p <= 0.0:
             return math.inf
         if self.k == 0:
@@ -443,6 +444,8 @@ class _Recursion:
 
     def solve_below(self, p: float) -> float:
         """a with P(continue to look k, Z_k <= a) = p (-inf when p = 0)."""
+        from scipy.optimize import brentq
+
         if p <= 0.0:
             return -math.inf
         if self.k == 0:
@@ -641,6 +644,8 @@ def wang_tsiatis_boundaries(information_fractions, alpha: float = 0.025, delta: 
     Biometrika 64:191). C is solved so that the one-sided type I error is ``alpha``.
     information_fractions: strictly increasing in (0, 1], ending at 1. Returns (K,) z values.
     """
+    from scipy.optimize import brentq
+
     t = _check_fractions("information_fractions", information_fractions, require_last_one=True)
     alpha = _check_probability("alpha", alpha)
     if not (math.isfinite(delta) and -0.5 <= delta <= 1.0):
@@ -758,6 +763,8 @@ def _efficacy_vector(efficacy, k_max: int) -> np.ndarray:
 
 def _solve_inflation(power_at, target: float) -> float:
     """Inflation factor R with power_at(R) = target: secant steps, then bracketing if they fail."""
+    from scipy.optimize import brentq, newton
+
     try:
         r = float(newton(lambda x: power_at(x) - target, 1.0, x1=1.1, tol=1e-11, maxiter=25))
         if 0.0 < r < 1e6 and abs(power_at(r) - target) < 1e-10:

@@ -66,7 +66,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
-from scipy import special, stats
 
 __all__ = [
     "HierarchicalPosterior",
@@ -112,6 +111,8 @@ class HierarchicalPrior:
     @classmethod
     def from_kappa_interval(cls, low: float, high: float, mass: float = 0.9, mu_a: float = 1.0, mu_b: float = 1.0):
         """The prior whose kappa lies in [low, high] with probability ``mass`` (central interval)."""
+        from scipy import stats
+
         if not (0 < low < high and 0 < mass < 1):
             raise ValueError(f"need 0 < low < high and 0 < mass < 1, got low={low}, high={high}, mass={mass}")
         z = stats.norm.ppf(0.5 + mass / 2)
@@ -119,6 +120,8 @@ class HierarchicalPrior:
 
     def kappa_quantile(self, q):
         """Prior quantiles of kappa."""
+        from scipy import stats
+
         return np.exp(self.log_kappa_mean + self.log_kappa_sd * stats.norm.ppf(q))
 
 
@@ -168,6 +171,8 @@ def hyper_grid(
     count, which still resolves them to a relative error far below their mass. Raise it if
     a posterior puts noticeable mass (> 1e-2) beyond kappa = 4 (mu_max / mu_per_sqrt_kappa)^2.
     """
+    from scipy import special, stats
+
     prior = HierarchicalPrior() if prior is None else prior
     if not isinstance(prior, HierarchicalPrior):
         raise TypeError(f"prior must be a HierarchicalPrior, got {type(prior).__name__}")
@@ -246,6 +251,8 @@ class _Tables:
 
 
 def _tables(y2: np.ndarray, n2: np.ndarray, grid: HyperGrid) -> _Tables:
+    from scipy import special
+
     m2 = n2 - y2
 
     def table(counts, shape, lgamma_shape):

@@ -67,7 +67,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import ndtr, ndtri
 
 from .group_sequential import (
@@ -410,6 +409,8 @@ def time_of_events(events, accrual: Accrual, arms: Sequence[ArmModel], allocatio
     events: target event counts (array, > 0). Solved to 1e-10 months. Raises ValueError when a
     target is at or beyond the expected events with unlimited follow-up.
     """
+    from scipy.optimize import brentq
+
     target = np.asarray(events, dtype=np.float64)
     if not np.all(np.isfinite(target)) or np.any(target <= 0.0):
         raise ValueError(f"events must be finite and > 0, got {target.tolist()}")

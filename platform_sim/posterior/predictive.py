@@ -41,7 +41,6 @@ See docs/bayesian_models.md for formulas, published checks and cost.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
 
 from .beta import prob_greater
 
@@ -134,6 +133,8 @@ def _bb_pmf(m, a, b, width: int) -> np.ndarray:
 
 def _bb_pmf_scipy(m, a, b, width: int) -> np.ndarray:
     """The same from scipy.stats.betabinom (an independent evaluation, used by method="grid")."""
+    from scipy import stats
+
     j = np.arange(width)[None, :]
     return stats.betabinom.pmf(j, m[:, None], a[:, None], b[:, None])
 
@@ -157,6 +158,8 @@ def single_arm_boundary(n_max, a, b, p0, theta) -> np.ndarray:
     succeeds. Cost: bisection, ~log2(n_max + 2) incomplete beta functions (~6 us each)
     per distinct (n_max, a, b, p0, theta).
     """
+    from scipy import special
+
     (n_max, a, b, p0, theta), shape = _flat((n_max,), (a, b, p0, theta))
     if np.any(n_max < 0):
         raise ValueError("n_max must be >= 0")
@@ -366,6 +369,8 @@ def z_test_rejects(n_per_arm: int, alpha: float) -> np.ndarray:
     i.e. when H0: p_t <= p_c is rejected at one-sided level alpha. When pbar is 0 or 1
     the two proportions are equal and H0 is not rejected.
     """
+    from scipy import stats
+
     n = int(n_per_arm)
     if n < 1 or n != n_per_arm:
         raise ValueError("n_per_arm must be a positive whole number")

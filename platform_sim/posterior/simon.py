@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -72,6 +71,8 @@ def simon_oc(r1, n1, r, n, p) -> SimonOC:
 
     Cost: O(size * max(n1)) binomial terms.
     """
+    from scipy import stats
+
     r1, n1, r, n, p = np.broadcast_arrays(*(np.asarray(v) for v in (r1, n1, r, n, p)))
     shape = r1.shape
     ints = []
@@ -152,6 +153,8 @@ def _search(p0: float, p1: float, alpha: float, beta: float, n_max: int, minimax
     ``proven``: the search ended because no n beyond it can beat the optimal EN(p0).
     ``prune=False`` searches every n up to n_max (for tests of the bound).
     """
+    from scipy import stats
+
     size = n_max + 1
     x = np.arange(size)
     m = np.arange(size)[:, None]
