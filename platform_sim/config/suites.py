@@ -130,16 +130,19 @@ def _suite_problem(name: str) -> Problem:
 def _expand(refs: list[str], what: str) -> list[str]:
     """``refs`` with each ``suite:NAME`` item replaced by the ``what`` ("scenarios" or "designs") of
     suite NAME (a shipped suite or a suite file), in the suite's order; other items are kept as
-    they are. An item that comes up again (in two suites, or also named on its own) is kept at its
-    first place only.
+    they are. An item a suite brings that is already listed is kept at its first place only; an item
+    named twice by hand stays twice, for the caller to refuse.
 
     Raises :class:`ConfigError` naming every unknown suite (with the shipped ones) and every problem
     of the suites' files."""
     out: list[str] = []
+    by_hand: set[str] = set()
     problems: list[Problem] = []
     for ref in refs:
         if not ref.startswith(SUITE_PREFIX):
-            out.append(ref)
+            if ref in by_hand or ref not in out:
+                out.append(ref)
+            by_hand.add(ref)
             continue
         name = ref[len(SUITE_PREFIX):].strip()
         if not name:
@@ -152,12 +155,12 @@ def _expand(refs: list[str], what: str) -> list[str]:
             problems.append(_suite_problem(name))
             continue
         try:
-            out.extend(getattr(load_suite(suite_path), what))
+            out.extend(x for x in getattr(load_suite(suite_path), what) if x not in out)
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    return list(dict.fromkeys(out))
+    return out
 
 
 def expand_scenarios(refs: list[str]) -> list[str]:
