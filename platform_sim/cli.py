@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -42,19 +41,15 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-    import pandas
-    import pydantic
-    import scipy
+    from .rundir import versions
 
-    return {
-        "platform_sim": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pandas.__version__,
-        "pydantic": pydantic.VERSION,
-    }
+    return versions()
+
+
+def _source(file) -> str | None:
+    from .rundir import source_path
+
+    return source_path(file)
 
 
 def _prepare_out(out: Path) -> None:
@@ -74,8 +69,8 @@ def _manifest(spec: Spec, **fields) -> dict:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["platform-sim", *sys.argv[1:]]),
         "spec_hash": spec.spec_hash,
-        "design": {"name": spec.design.name, "file": spec.design_file},
-        "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+        "design": {"name": spec.design.name, "file": _source(spec.design_file)},
+        "scenario": {"name": spec.scenario.name, "file": _source(spec.scenario_file)},
         **fields,
     }
 
@@ -874,16 +869,16 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "design": {"name": result.design_name, "file": null_specs[0].design_file},
+            "design": {"name": result.design_name, "file": _source(null_specs[0].design_file)},
             "param": result.path, "criterion": result.criterion, "target": result.target,
             "calibrated_threshold": result.threshold, "calibrated_values": list(result.values),
             "calibrated_spec_hashes": {s.scenario.name: Spec(result.design, s.scenario).spec_hash
                                        for s in null_specs + alt_specs},
             "monotone": result.monotone, "notes": result.notes,
-            "null_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
+            "null_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file), "spec_hash": s.spec_hash}
                                for s in null_specs],
-            "alternative_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
-                                      for s in alt_specs],
+            "alternative_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file),
+                                       "spec_hash": s.spec_hash} for s in alt_specs],
             "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
             "bounds": list(result.bounds), "tolerance": result.tolerance,
             "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
