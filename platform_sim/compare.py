@@ -649,8 +649,9 @@ _SHOWN = ["power", "fwer", "p_correct_finding", "n_screened", "n_randomized", "n
 
 
 def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:
-    """The trial-level yardstick as a table: one row per scenario x metric, one column per design
-    (value ± MCSE), then the paired difference of each other design from the reference."""
+    """The trial-level yardstick as a table for reading (``fmt``: ``text`` or ``markdown``): one row per
+    scenario x metric, one column per design (value ± MCSE), then the paired difference of each other
+    design from the reference. For numbers, read ``comparison.table``."""
     t = comparison.table
     t = t[(t.level == "trial") & t.metric.isin(_SHOWN)]
     designs = list(dict.fromkeys(t.design))
@@ -682,8 +683,6 @@ def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> 
             row += [cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d, scale) if x in part.index
                     else "NA" for x in others]
             body.append(row)
-    if fmt == "csv":
-        return pd.DataFrame(body, columns=header).to_csv(index=False)
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in body]
