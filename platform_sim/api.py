@@ -305,13 +305,13 @@ class Results:
                  workers=self.workers, elapsed_seconds=self.elapsed_seconds)
         return directory
 
-    def report(self, path: str | Path) -> Path:
+    def report(self, path: str | Path, template: str | Path | None = None) -> Path:
         """Write the self-contained HTML report of these results to ``path`` (a file; its folder is
         created) and return the path. The page is the one ``platform-sim report`` builds from a run
-        directory."""
+        directory; ``template``: a page template of one's own (see ``docs/report.md``)."""
         from .report.build import write_run_report
 
-        return write_run_report(path, self.spec, self.trials, self._manifest(files=[]))
+        return write_run_report(path, self.spec, self.trials, self._manifest(files=[]), template)
 
     def plot(self, kind: str = "claims", **options) -> Figure:
         """One of the report's figures (see :mod:`platform_sim.plot`): ``claims`` (the claim rate per
@@ -396,14 +396,14 @@ class Comparison(_BaseComparison):
             return plot.claims_by_subgroup(self, scenario=scenario, **options)
         raise ValueError(f"kind {kind!r}: unknown; one of paired, frontier, claims")
 
-    def report(self, path: str | Path) -> Path:
+    def report(self, path: str | Path, template: str | Path | None = None) -> Path:
         """Write the decision report (the page ``platform-sim compare --report`` writes) to ``path`` and
-        return the path."""
+        return the path; ``template``: a page template of one's own (see ``docs/report.md``)."""
         from .report.build import comparison_manifest, write_compare_report
 
         manifest = comparison_manifest(self, chunk_size=self.chunk_size, workers=self.workers,
                                        elapsed_seconds=self.elapsed_seconds)
-        return write_compare_report(path, self, manifest)
+        return write_compare_report(path, self, manifest, template)
 
 
 def _references(items, kind: str) -> list:

@@ -589,7 +589,10 @@ def _write_report(out: Path, manifest: dict, fmt: str = "table") -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def report(directory) -> None:
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A page template of your own (jinja2) that extends or replaces the shipped report.html.j2: "
+                   "a logo, a banner, a style sheet. See docs/report.md.")
+def report(directory, template) -> None:
     """Write DIRECTORY/report.html for the output directory of `run --out` or `compare --out`.
 
     The page is self-contained (figures embedded, no external files) and opens offline: the
@@ -601,7 +604,7 @@ def report(directory) -> None:
 
     start = time.perf_counter()
     try:
-        path = build_report(directory)
+        path = build_report(directory, template)
     except ConfigError as exc:
         _fail(exc.problems)
     click.echo(f"wrote {path} ({time.perf_counter() - start:.1f} s)")

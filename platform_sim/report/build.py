@@ -64,15 +64,17 @@ TRIAL_LABELS = {"p_any_claim": "P(any claim)", "fwer": "FWER", "power": "power",
                 "months_to_first_claim": "months to the first claim"}
 
 
-def build_report(run_dir: str | Path) -> Path:
+def build_report(run_dir: str | Path, template: str | Path | None = None) -> Path:
     """Write ``run_dir/report.html`` for a ``run --out`` or ``compare --out`` directory (detected from
-    its ``manifest.json``) and return its path. Problems with the directory raise ConfigError."""
+    its ``manifest.json``) and return its path. ``template``: a sponsor's page template (see
+    :func:`platform_sim.report.html.page`). Problems with the directory or the template raise
+    ConfigError."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if run_kind(manifest) == "run":
-        text = run_page(load_run(run_dir))
+        text = run_page(load_run(run_dir), template)
     else:
-        text = compare_page(load_compare(run_dir))
+        text = compare_page(load_compare(run_dir), template)
     path = run_dir / REPORT_FILE
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
@@ -254,7 +256,7 @@ def claims_figure(truth, sub: pd.DataFrame, ax=None):
                                     "Claims by arm and subgroup", ax=ax)
 
 
-def run_page(rd: RunDir) -> str:
+def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     """The report of one design on one scenario (the same sections for every kind of design)."""
     from .. import oc
 
@@ -334,7 +336,7 @@ def run_page(rd: RunDir) -> str:
         ("spec hash", spec.spec_hash),
     ])
     nav.append(("reproducibility", "Reproducibility"))
-    return page(title, subtitle, nav, body, footer)
+    return page(title, subtitle, nav, body, footer, template)
 
 
 def _origin(manifest: dict, kind: str) -> str:
@@ -344,12 +346,13 @@ def _origin(manifest: dict, kind: str) -> str:
     return f"{copy}loaded from {source}" if source else f"{copy}made in memory"
 
 
-def write_run_report(path: str | Path, spec: Spec, results, manifest: dict) -> Path:
+def write_run_report(path: str | Path, spec: Spec, results, manifest: dict,
+                     template: str | Path | None = None) -> Path:
     """Write the report of ``results`` (a :class:`~platform_sim.results.TrialResults` of ``spec``) held
     in memory to the HTML file ``path``, with ``manifest`` (see
     :func:`platform_sim.rundir.run_manifest`) in its reproducibility footer; return the path."""
     path = Path(path)
-    text = run_page(RunDir(path.parent, spec, results, manifest, {}))
+    text = run_page(RunDir(path.parent, spec, results, manifest, {}), template)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
 
@@ -411,11 +414,12 @@ def _compare_footer(m: dict) -> str:
     ])
 
 
-def compare_page(cd: CompareDir) -> str:
+def compare_page(cd: CompareDir, template: str | Path | None = None) -> str:
     """The decision report of a comparison of designs over scenarios (:mod:`platform_sim.report.decision`)."""
     from .decision import decision_page, read_tables
 
-    return decision_page(cd.manifest, read_tables(cd.path, cd.table), cd.specs, _compare_footer(cd.manifest))
+    return decision_page(cd.manifest, read_tables(cd.path, cd.table), cd.specs, _compare_footer(cd.manifest),
+                         template)
 
 
 def comparison_manifest(comparison, **fields) -> dict:
@@ -449,7 +453,8 @@ def comparison_tables(comparison):
                          comparison.frontier, comparison.sizing)
 
 
-def write_compare_report(path: str | Path, comparison, manifest: dict | None = None) -> Path:
+def write_compare_report(path: str | Path, comparison, manifest: dict | None = None,
+                         template: str | Path | None = None) -> Path:
     """Write the decision report of a :class:`~platform_sim.compare.Comparison` held in memory to the
     HTML file ``path`` (``manifest``: :func:`comparison_manifest` by default); return the path."""
     from ..spec import Spec
@@ -462,7 +467,7 @@ def write_compare_report(path: str | Path, comparison, manifest: dict | None = N
     first_design, first_scenario = next(iter(designs)), next(iter(scenarios))
     pairs = [(d, first_scenario) for d in designs] + [(first_design, s) for s in scenarios]
     specs = {(d, s): Spec.from_models(designs[d], scenarios[s]) for d, s in dict.fromkeys(pairs)}
-    text = decision_page(manifest, comparison_tables(comparison), specs, _compare_footer(manifest))
+    text = decision_page(manifest, comparison_tables(comparison), specs, _compare_footer(manifest), template)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
 

@@ -362,7 +362,8 @@ def _truth_table(truth: pd.DataFrame, scenario: str) -> str:
 # --------------------------------------------------------------------------- the page
 
 
-def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str], Spec], footer: str) -> str:
+def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str], Spec], footer: str,
+                  template: str | Path | None = None) -> str:
     """The decision report of a comparison (see the module docstring)."""
     table_ = t.table
     designs = list(dict.fromkeys(table_["design"]))
@@ -443,7 +444,7 @@ def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str],
         methods.append(heading(3, f"Design {d}") + describe_design(sp, level=4))
     add("methods", "Methods", section("methods", "Methods: the yardstick, the scenarios and the designs", *methods))
     nav.append(("reproducibility", "Reproducibility"))
-    return page(title, subtitle, nav, body, footer)
+    return page(title, subtitle, nav, body, footer, template)
 
 
 __all__ = ["ANSWER", "LABELS", "CompareTables", "decision_page", "read_tables"]

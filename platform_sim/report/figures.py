@@ -94,7 +94,8 @@ def allocation_by_look(alloc_history: np.ndarray, stop_look: np.ndarray, randomi
                  else 1.0)
     top.set_title("Allocation after each look (mean over the trials still running)")
     top.grid(alpha=0.3)
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    if n_looks > 1:  # one look: nothing is drawn above, so there is nothing to name
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     width = float(np.min(np.diff(looks))) * 0.6 if n_looks > 1 else max(looks[0] * 0.2, 1.0)
     bottom.bar(looks, reached, width=width, color="0.55")
     bottom.set_ylim(0, 1.05)
