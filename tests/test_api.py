@@ -123,6 +123,14 @@ def test_to_xarray_has_named_dimensions_and_the_records(rar):
         rar.summary().loc["p_any_claim", "value"])
 
 
+def test_workers_and_a_progress_bar_change_nothing_but_the_speed(rar, capsys):
+    again = ps.run("pioneer_rar", "pioneer_alternative", n_sims=N_SIMS, seed=3, chunk_size=20, workers=2,
+                   progress=True)
+    np.testing.assert_array_equal(again.trials.n, rar.trials.n)
+    np.testing.assert_array_equal(again.trials.claim_month, rar.trials.claim_month)
+    assert f"{N_SIMS}/{N_SIMS}" in capsys.readouterr().err  # the tqdm bar, on stderr outside a notebook
+
+
 def test_progress_and_bad_counts():
     seen: list[int] = []
     res = ps.run("allcomer_fixed", "pioneer_null", n_sims=30, seed=1, chunk_size=20, progress=seen.append)

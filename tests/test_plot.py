@@ -63,6 +63,15 @@ def test_single_panel_figures_take_ax(rar):
     fig.canvas.draw()
 
 
+def test_results_plot_names_the_figures(rar):
+    fig, (ax,) = _own_axes(1)
+    assert rar.plot("arms", metric="alloc_share", ax=ax) is fig
+    assert ax.get_xlabel() == "share of the trial's patients, 95% interval"
+    assert isinstance(rar.plot("stopping"), Figure)
+    with pytest.raises(ValueError, match="unknown; one of claims, arms"):
+        rar.plot("histogram")
+
+
 def test_convergence_names_unknown_metrics(rar):
     with pytest.raises(ValueError, match="not trial-level values"):
         plot.convergence(rar, ["no_such_metric"])
