@@ -219,6 +219,15 @@ def test_compare_takes_models_and_names_alike():
     assert list(by_model.winners().columns)[:3] == ["scenario", "metric", "best"]
 
 
+def test_suites_load_and_expand_in_compare():
+    suite = ps.load_suite("core")
+    assert suite.name == "core" and suite.null_scenario in suite.scenarios and len(suite.designs) >= 2
+    with pytest.raises(ConfigError, match="no such suite 'nope'"):
+        ps.compare("suite:nope", ["pioneer_null"], n_sims=10)
+    with pytest.raises(ConfigError, match="no such suite 'nope'"):
+        ps.compare(["allcomer_fixed"], "suite:nope", n_sims=10)
+
+
 def test_duplicate_designs_are_a_clear_error():
     design = ps.load_design("allcomer_fixed")
     twin = design.model_copy(update={"description": "the same name, another object"})
