@@ -25,102 +25,97 @@ def quickstart():
             "# Quick start: one design, one scenario\n\n"
             "Simulate the shipped PIONeeR-like response-adaptive design (`pioneer_rar`) on the scenario where one "
             "durvalumab combination works (`pioneer_alternative`), read its operating characteristics with their "
-            "Monte Carlo standard errors (MCSE), and plot them."),
+            "Monte Carlo standard errors (MCSE), plot them and write the report, all with the Python interface "
+            "(`import platform_sim as ps`; see `docs/api.md`)."),
         new_code_cell(SETTINGS.format(default=2000)),
         new_code_cell(
+            "%matplotlib inline\n"
             "import matplotlib.pyplot as plt\n"
-            "import numpy as np\n"
             "\n"
-            "from platform_sim import oc\n"
-            "from platform_sim.runner import run\n"
-            "from platform_sim.spec import Spec\n\n"
-            "spec = Spec.load(\"pioneer_rar\", \"pioneer_alternative\")\n"
-            "print(spec.design.description)\n"
-            "print(spec.scenario.description)"),
+            "import platform_sim as ps\n"
+            "from platform_sim import plot\n\n"
+            "design = ps.load_design(\"pioneer_rar\")\n"
+            "scenario = ps.load_scenario(\"pioneer_alternative\")\n"
+            "print(design.description)\n"
+            "print(scenario.description)"),
+        new_markdown_cell("Run the simulated trials. The same seed always gives the same numbers, whatever the "
+                          "number of worker processes (`workers=`); `progress=True` shows a progress bar."),
+        new_code_cell(
+            "res = ps.run(design, scenario, n_sims=N_SIMS, seed=SEED)\n"
+            "print(f\"{res.n_sims} trials in {res.elapsed_seconds:.1f} s ({res.n_sims / res.elapsed_seconds:,.0f} \"\n"
+            "      \"trials/s)\")\n"
+            "res"),
         new_markdown_cell("The truth of the scenario, exactly: each arm's true disease-control rate, its effect "
                           "against the control (a rate difference) and its role: it *works* when the effect reaches "
                           "the clinically relevant difference, it is *null* when it is no better than the control, "
                           "and in the *grey zone* in between."),
-        new_code_cell("spec.truth.frame()"),
-        new_markdown_cell("Run the simulated trials. The same seed always gives the same numbers, whatever the "
-                          "number of worker processes."),
-        new_code_cell(
-            "import time\n\n"
-            "start = time.perf_counter()\n"
-            "results = run(spec, N_SIMS, SEED)\n"
-            "elapsed = time.perf_counter() - start\n"
-            "print(f\"{N_SIMS} trials in {elapsed:.1f} s ({N_SIMS / elapsed:,.0f} trials/s)\")"),
+        new_code_cell("res.truth.frame()"),
         new_markdown_cell("## The operating characteristics\n\n"
-                          "`oc.frame` turns the trials into one tidy table: one row per level (trial, arm, arm x "
-                          "subgroup), arm, subgroup and metric, each value with its Monte Carlo standard error "
-                          "(`mcse`), a 95% interval and the number of trials it counts. The command line writes the "
-                          "same table to `oc.csv`."),
-        new_code_cell(
-            "table = oc.frame(oc.summarize(results, spec.truth))\n"
-            "table.head()"),
+                          "`res.oc()` is one tidy table: one row per level (trial, arm, arm x subgroup), arm, "
+                          "subgroup and metric, each value with its Monte Carlo standard error (`mcse`), a 95% "
+                          "interval (`lower`, `upper`; Jeffreys for proportions) and the number of trials it counts. "
+                          "The command line writes the same table to `oc.csv`."),
+        new_code_cell("res.oc().head()"),
         new_markdown_cell("## The trial-level table"),
         new_code_cell(
-            "trial = oc.trial_table(table)\n"
-            "trial.loc[[\"power\", \"fwer\", \"p_any_claim\", \"p_correct_finding\", \"p_stopped_early\",\n"
-            "           \"mean_n_randomized\", \"n_screened\", \"duration_months\"]]"),
+            "res.summary().loc[[\"power\", \"fwer\", \"p_any_claim\", \"p_correct_finding\", \"p_stopped_early\",\n"
+            "                   \"mean_n_randomized\", \"n_screened\", \"duration_months\"]]"),
         new_markdown_cell("## The arm-level table\n\n"
-                          "One row per arm: the truth among all patients, then each metric with its MCSE (`*_mcse`). "
-                          "`p_claimed`: the arm was declared effective (here: superior to docetaxel)."),
+                          "One row per arm: the truth among all patients, then each metric with its MCSE (`*_mcse`) "
+                          "and 95% interval. `p_claimed`: the arm was declared effective (here: superior to "
+                          "docetaxel)."),
         new_code_cell(
-            "arms = oc.arm_table(table, spec.truth)\n"
-            "arms[[\"true_value\", \"true_effect\", \"role\", \"p_claimed\", \"p_claimed_mcse\", \"p_dropped\",\n"
-            "      \"p_dropped_mcse\", \"mean_n\", \"mean_n_mcse\", \"alloc_share\"]]"),
+            "res.arm_table()[[\"true_value\", \"true_effect\", \"role\", \"p_claimed\", \"p_claimed_lower\",\n"
+            "                 \"p_claimed_upper\", \"p_dropped\", \"mean_n\", \"mean_n_mcse\", \"alloc_share\"]]"),
         new_markdown_cell("## Operating characteristics in pictures\n\n"
-                          "Left: how often each experimental arm is declared superior to docetaxel (power for the arm "
-                          "that works, false-positive rate for the null one), with 95% Monte Carlo intervals. Right: "
-                          "where the patients go — mean patients per arm."),
+                          "`platform_sim.plot` draws the report's figures one by one; those with one panel take "
+                          "`ax=`. Left: how often each experimental arm is declared superior to docetaxel (power for "
+                          "the arm that works, false-positive rate for the null one), with 95% intervals. Right: "
+                          "where the patients go."),
         new_code_cell(
-            "fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)\n"
-            "colours = [\"tab:green\" if role == \"works\" else \"tab:grey\" for role in arms[\"role\"]]\n"
-            "y = np.arange(len(arms))\n"
-            "left.barh(y, arms[\"p_claimed\"], xerr=1.96 * arms[\"p_claimed_mcse\"], color=colours, capsize=3)\n"
-            "left.set_yticks(y, arms.index)\n"
-            "left.set_xlabel(\"P(declared superior to control)\")\n"
-            "left.set_title(\"green: the arm that works\")\n"
-            "right.barh(y, arms[\"mean_n\"], xerr=1.96 * arms[\"mean_n_mcse\"], color=colours, capsize=3)\n"
-            "right.set_yticks(y, [])\n"
-            "right.set_xlabel(\"mean patients randomized\")\n"
-            "for ax in (left, right):\n"
-            "    ax.invert_yaxis()\n"
+            "fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout=\"constrained\")\n"
+            "plot.arm_metric(res, \"p_claimed\", ax=left)\n"
+            "plot.arm_metric(res, \"mean_n\", ax=right)\n"
             "plt.show()"),
         new_markdown_cell("Sample size and calendar duration vary from trial to trial because the design stops "
                           "early when an arm is superior or all comparators are dropped."),
         new_code_cell(
-            "fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5), constrained_layout=True)\n"
-            "a.hist(results.n_randomized, bins=20, color=\"tab:blue\")\n"
-            "a.set_xlabel(\"patients randomized\")\n"
-            "a.set_ylabel(\"simulated trials\")\n"
-            "b.hist(results.duration_months, bins=30, color=\"tab:orange\")\n"
-            "b.set_xlabel(\"months from opening to the last assessment\")\n"
+            "fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5), layout=\"constrained\")\n"
+            "plot.sample_size(res, ax=a)\n"
+            "plot.duration(res, ax=b)\n"
             "plt.show()"),
+        new_markdown_cell("How allocation moves after each look, and whether the estimates have settled: a band "
+                          "still wide at the right calls for more simulated trials."),
+        new_code_cell("plot.allocation(res)"),
+        new_code_cell("plot.convergence(res, [\"power\", \"fwer\", \"n_randomized\", \"duration_months\"])"),
+        new_markdown_cell("## Every simulated trial\n\n"
+                          "`res.to_xarray()` holds every per-trial array with named dimensions (`trial`, `arm`, "
+                          "`stratum`, `subgroup`, `look`), so questions the tables do not answer are one line: here, "
+                          "the mean allocation probability of each arm after each look, and the mean patients per "
+                          "arm."),
+        new_code_cell(
+            "ds = res.to_xarray()\n"
+            "ds[\"alloc_history\"].mean(\"trial\").to_pandas().round(3)"),
+        new_code_cell("ds[\"n\"].sum(\"stratum\").mean(\"trial\").to_pandas()"),
         new_markdown_cell("## The HTML report\n\n"
-                          "The command line writes the same tables, more figures and the design in words into one "
-                          "self-contained `DIR/report.html` (it opens offline in any browser):\n\n"
+                          "`res.report(path)` writes the tables, more figures and the design in words into one "
+                          "self-contained page that opens offline in any browser; `res.save(dir)` writes the run "
+                          "directory the command line writes. From the terminal, the same run and report:\n\n"
                           "`platform-sim run --design pioneer_rar --scenario pioneer_alternative --out DIR --report`"),
         new_code_cell(
-            "import subprocess\n"
-            "import sys\n"
             "import tempfile\n"
             "from pathlib import Path\n\n"
             "out = Path(tempfile.mkdtemp()) / \"pioneer_rar\"\n"
-            "command = [sys.executable, \"-m\", \"platform_sim.cli\", \"run\", \"--design\", \"pioneer_rar\",\n"
-            "           \"--scenario\", \"pioneer_alternative\", \"--n-sims\", str(N_SIMS), \"--seed\", str(SEED),\n"
-            "           \"--out\", str(out), \"--report\", \"--quiet\"]\n"
-            "done = subprocess.run(command, capture_output=True, text=True, check=True)\n"
-            "print(done.stdout.splitlines()[-1])\n"
+            "print(res.report(out / \"report.html\").name)\n"
+            "res.save(out)\n"
             "print(sorted(p.name for p in out.iterdir()))"),
         new_markdown_cell("The run directory reads back into the same results and spec, so the numbers above can be "
-                          "recomputed from it at any time:"),
+                          "recomputed from it at any time, and `platform-sim report DIR` rebuilds its page:"),
         new_code_cell(
             "from platform_sim.rundir import load_run\n\n"
             "saved = load_run(out)\n"
-            "assert (saved.results.n == results.n).all()  # the same seed gives the same trials\n"
-            "saved.manifest[\"spec_hash\"], saved.manifest[\"command\"]"),
+            "assert (saved.results.n == res.trials.n).all()  # the same trials\n"
+            "saved.manifest[\"spec_hash\"], saved.manifest[\"design\"][\"file\"]"),
     ]
 
 
@@ -144,17 +139,16 @@ def allcomer_vs_biomarker():
             "Every design sees the same virtual patients (common random numbers), so differences are paired."),
         new_code_cell(SETTINGS.format(default=300)),
         new_code_cell(
-            "from platform_sim.config.suites import load_suite\n\n"
-            "suite = load_suite(\"core\")\n"
+            "import platform_sim as ps\n\n"
+            "suite = ps.load_suite(\"core\")\n"
             "TARGET_FWER = 0.10  # one-sided screening-trial error (Rubinstein et al., J Clin Oncol 2005;23:7199)\n"
             "print(\" \".join(suite.description.split()))\n"
             "print(\"\\ndesigns:\", \", \".join(suite.designs))"),
         new_code_cell(
             "import time\n\n"
-            "from platform_sim.compare import compare\n\n"
             "start = time.perf_counter()\n"
-            "result = compare(suite.designs, suite.scenarios, N_SIMS, SEED, null_scenario=suite.null_scenario,\n"
-            "                 target_fwer=TARGET_FWER, equal=\"max_n\")\n"
+            "result = ps.compare(suite.designs, suite.scenarios, N_SIMS, SEED, null_scenario=suite.null_scenario,\n"
+            "                    target_fwer=TARGET_FWER, equal=\"max_n\")\n"
             "print(f\"{len(suite.designs)} designs x {len(suite.scenarios)} scenarios x {N_SIMS} trials, calibrated \"\n"
             "      f\"and sized, in {time.perf_counter() - start:.0f} s\")"),
         new_markdown_cell(
@@ -173,29 +167,27 @@ def allcomer_vs_biomarker():
             "hang on the 10% chosen."),
         new_code_cell(
             "%matplotlib inline\n"
-            "from platform_sim.report.decision import claims_figure, frontier_figure, paired_figure\n\n"
-            "frontier_figure(result)"),
+            "result.plot(\"frontier\")"),
         new_markdown_cell(
             "## Step 3: paired differences from the all-comer design\n\n"
             "Every point is another design's value minus `allcomer_fixed`'s on the same simulated trials, with a "
             "95% interval (Newcombe's interval for paired proportions). An interval that does not cross 0 is a "
             "clear difference."),
-        new_code_cell("paired_figure(result)"),
+        new_code_cell("result.plot(\"paired\")"),
         new_markdown_cell(
             "## Step 4: who is found where\n\n"
             "On `stk11_keap1_only` durvalumab + tremelimumab works only in STK11/KEAP1-mutant patients. Outlined "
             "cells are where the drug works (the rate is power); hatched cells where it is null (the rate is a "
             "false-positive rate). An all-comer claim lights up both rows."),
-        new_code_cell("claims_figure(result, \"stk11_keap1_only\")"),
-        new_code_cell("claims_figure(result, \"qualitative_interaction\")"),
+        new_code_cell("result.plot(\"claims\", scenario=\"stk11_keap1_only\")"),
+        new_code_cell("result.plot(\"claims\", scenario=\"qualitative_interaction\")"),
         new_markdown_cell(
             "## Step 5: the answer, computed\n\n"
-            "`winners` names the best design per scenario and metric, with the paired difference from the "
+            "`result.winners()` names the best design per scenario and metric, with the paired difference from the "
             "runner-up and whether its 95% interval excludes 0. The recommendation below is computed from it, "
             "not written by hand: rerun with other designs, scenarios or `N_SIMS` and it follows."),
         new_code_cell(
-            "from platform_sim.compare import winners\n\n"
-            "w = winners(result)\n"
+            "w = result.winners()\n"
             "w[w.metric.isin([\"power\", \"fwer\", \"n_screened\", \"cost\"])].pivot(\n"
             "    index=\"scenario\", columns=\"metric\", values=\"best\").reindex(suite.scenarios)"),
         new_code_cell(

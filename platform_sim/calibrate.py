@@ -41,7 +41,7 @@ import pandas as pd
 from .backends import Backend, LocalProcesses
 from .config import ConfigError, Design, Problem, parse_design
 from .families import Parameter
-from .oc import trial_values
+from .oc import jeffreys_interval, trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .spec import Spec
 
@@ -409,7 +409,8 @@ def calibrate(
     notes += alt_notes
     errors = search.errors(hi_values)
     binding = int(np.argmax([e.value for e in errors]))
-    summary = pd.DataFrame(_null_rows(search, nulls, hi_values, knob) + alt_rows)
+    summary = _with_interval(pd.DataFrame(_null_rows(search, nulls, hi_values, knob) + alt_rows), "value", n_sims)
+    curve = _with_interval(curve, "error", n_sims)
     return Calibration(
         design_name=base.design.name, param=knob.param, path=knob.path, criterion=criterion, target=float(target),
         threshold=min(hi_values), values=hi_values, per_look=knob.per_look, looser=min(lo_values),
@@ -478,6 +479,20 @@ def _curve(search: _Search, criterion: str) -> pd.DataFrame:
                          "thresholds": ", ".join(_fmt(v) for v in values), "criterion": criterion,
                          "error": e.value, "mcse": e.mcse, "worst_arm": e.worst})
     return pd.DataFrame(rows).sort_values(["scenario", "threshold"], kind="stable").reset_index(drop=True)
+
+
+def _with_interval(table: pd.DataFrame, column: str, n_sims: int) -> pd.DataFrame:
+    """``table`` with the 95% Jeffreys interval (``lower``, ``upper``) of its proportions ``column`` over
+    ``n_sims`` trials beside their ``mcse`` (every error rate and power here is one; per-arm errors
+    are the worst arm's proportion)."""
+    value = table[column].to_numpy(float)
+    lower, upper = jeffreys_interval(np.round(value * n_sims), np.full(value.shape, float(n_sims)))
+    finite = np.isfinite(value)
+    at = list(table.columns).index("mcse") + 1
+    table = table.copy()
+    table.insert(at, "lower", np.where(finite, lower, np.nan))
+    table.insert(at + 1, "upper", np.where(finite, upper, np.nan))
+    return table
 
 
 def _monotonicity(curve: pd.DataFrame, criterion: str) -> tuple[bool, list[str]]:

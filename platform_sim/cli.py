@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import shlex
 import sys
 import tempfile
@@ -37,19 +36,15 @@ def _fail(problems: list[Problem] | list[str]) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import numpy
-    import pandas
-    import pydantic
-    import scipy
+    from .rundir import versions
 
-    return {
-        "platform_sim": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pandas.__version__,
-        "pydantic": pydantic.VERSION,
-    }
+    return versions()
+
+
+def _source(file) -> str | None:
+    from .rundir import source_path
+
+    return source_path(file)
 
 
 def _prepare_out(out: Path, kind: str) -> dict | None:
@@ -92,8 +87,8 @@ def _manifest(spec: Spec, **fields) -> dict:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["platform-sim", *sys.argv[1:]]),
         "spec_hash": spec.spec_hash,
-        "design": {"name": spec.design.name, "file": spec.design_file},
-        "scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+        "design": {"name": spec.design.name, "file": _source(spec.design_file)},
+        "scenario": {"name": spec.scenario.name, "file": _source(spec.scenario_file)},
         **fields,
     }
 
@@ -118,6 +113,52 @@ def _atomic_write(path: Path, write) -> None:
     from .rundir import atomic_write
 
     atomic_write(path, write, make_parents=False)
+
+
+#: What the commands that print results print: ``table`` for people, ``csv`` and ``json`` for programs
+#: (one long table with value, mcse, lower and upper as separate numeric fields; NaN is empty in CSV
+#: and null in JSON). With csv or json, the lines about the run go to stderr, so stdout holds the data.
+FORMATS = ("table", "csv", "json")
+
+
+def _format_markdown(f):
+    return _format_option(f, ("markdown",))
+
+
+def _format_option(f, extra: tuple[str, ...] = ()):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS + extra), default="table", show_default=True,
+                        help="table: for reading; csv or json: one long table of numbers (value, mcse, lower, "
+                             "upper) on stdout, everything else on stderr."
+                             + (" markdown: the side-by-side table as Markdown." if "markdown" in extra else ""))(f)
+
+
+def _say(fmt: str, text: str = "") -> None:
+    """A line about the run: stdout for the table format, stderr when stdout carries csv or json."""
+    click.echo(text, err=fmt in ("csv", "json"))
+
+
+def _json_value(value):
+    import math
+
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _records(frame) -> list[dict]:
+    """The rows of a table as JSON objects (NaN as null)."""
+    return [{str(k): _json_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _emit(fmt: str, frame, **document) -> None:
+    """``frame`` as CSV, or ``document`` (with the frame's rows under the key holding ``frame``) as JSON."""
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+        return
+    out = {k: (_records(v) if hasattr(v, "to_dict") else _json_value(v)) for k, v in document.items()}
+    click.echo(json.dumps(out, indent=1, allow_nan=False))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -195,9 +236,10 @@ def _resume_hint(out: Path) -> str:
               help="Add N simulated trials to the finished run in --out; their seeds continue its sequence.")
 @click.option("--report", "write_report", is_flag=True,
               help="Also write the HTML report OUT/report.html (needs --out and records).")
+@_format_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size, out, records, resume, grow,
-        write_report, quiet) -> None:
+        write_report, fmt, quiet) -> None:
     """Simulate N trials of a design on a scenario and print the operating characteristics.
 
     Operating characteristics are accumulated as chunks finish, so memory stays flat for any
@@ -285,15 +327,14 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     total = checkpoint.n_trials
     todo = total - checkpoint.trials_done
 
-    click.echo(
-        f"design {spec.design.name} ({spec.design_file}) on scenario {spec.scenario.name} ({spec.scenario_file})\n"
-        f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}"
-    )
+    _say(fmt, f"design {spec.design.name} ({_source(spec.design_file)}) on scenario {spec.scenario.name} "
+              f"({_source(spec.scenario_file)})\n"
+              f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}")
     for warning in checkpoint.warnings:
         click.echo(f"warning: {warning}", err=True)
     if continuing:
-        click.echo(f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
-                   f"{todo} to simulate")
+        _say(fmt, f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
+                  f"{todo} to simulate")
     warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
     runner_backend = _open_backend(backend, workers, scheduler) if todo else None
     start = time.perf_counter()
@@ -311,11 +352,16 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
             runner_backend.close()
     elapsed = time.perf_counter() - start
     if todo:
-        click.echo(f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
+        _say(fmt, f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
     from .oc import frame
     from .text import format_run
 
-    click.echo(format_run(spec, frame(summary)))
+    table = frame(summary)
+    if fmt == "table":
+        click.echo(format_run(spec, table))
+    else:
+        _emit(fmt, table, design=spec.design.name, scenario=spec.scenario.name, n_sims=total, seed=seed,
+              spec_hash=spec.spec_hash, oc=table)
 
     if out is not None:
         try:
@@ -328,10 +374,10 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
                         workers=workers, backend=runner_backend.name if runner_backend else manifest.get("backend"),
                         versions=_versions(), files=files + copies, chunks_dir="chunks")
         write_manifest(out, manifest)
-        click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)}, {len(checkpoint.chunks)} chunks in {out}/chunks, "
+        _say(fmt, f"\nwrote {', '.join(f'{out}/{f}' for f in files)}, {len(checkpoint.chunks)} chunks in {out}/chunks, "
                    f"the design and scenario copies and {out}/manifest.json")
         if write_report:
-            _write_report(out, manifest)
+            _write_report(out, manifest, fmt)
 
 
 def _continued_spec(out: Path, manifest: dict, design, scenario, load_spec_copy) -> Spec:
@@ -406,8 +452,7 @@ def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
 @click.option("--frontier/--no-frontier", default=True, show_default=True,
               help="With calibration, also run every design at thresholds around the calibrated one (a quarter of "
                    "--n-sims each, at least 100 and at most --n-sims) for the power-versus-FWER frontier.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "csv"]), default="text", show_default=True,
-              help="How to print the side-by-side table.")
+@_format_markdown
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write comparison.csv, pairs.csv, yardstick.csv (and calibration.csv, frontier.csv, sizing.csv), "
                    "the design and scenario copies and manifest.json here.")
@@ -451,23 +496,30 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
     result, elapsed = _simulate(backend, workers, scheduler, total, quiet, lambda progress, on: run_comparison(
         designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=on,
         null_scenario=null_scenario, target_fwer=target_fwer, equal=equal, frontier=frontier))
-    if fmt == "text":
-        click.echo(f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
-                   f"common random numbers; {elapsed:.1f} s\n")
+    if fmt != "markdown":
+        _say(fmt, f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
+                  f"common random numbers; {elapsed:.1f} s\n")
         if not result.sizing.empty:
             for r in result.sizing.itertuples():
-                click.echo(f"sized {r.design} like {r.reference} ({r.equal}): max_n {r.max_n_before} -> {r.max_n_after},"
-                           f" planned accrual {r.months_before:.1f} -> {r.months_after:.1f} months")
-            click.echo("")
+                _say(fmt, f"sized {r.design} like {r.reference} ({r.equal}): max_n {r.max_n_before} -> "
+                          f"{r.max_n_after}, planned accrual {r.months_before:.1f} -> {r.months_after:.1f} months")
+            _say(fmt)
         if not result.calibration.empty:
-            click.echo(format_calibration_table(result) + "\n")
+            _say(fmt, format_calibration_table(result) + "\n")
+    from .compare import format_winners
+
+    if fmt == "table":
         click.echo("Claims are judged per treatment x subgroup of the scenario's true biomarkers; value ± Monte Carlo "
                    "SE\n")
-    click.echo(side_by_side(result, fmt))
-    if fmt == "text":
-        from .compare import format_winners
-
+        click.echo(side_by_side(result, "text"))
         click.echo("\n" + format_winners(winners(result)))
+    elif fmt == "markdown":
+        click.echo(side_by_side(result, "markdown"))
+    else:
+        _emit(fmt, result.table, designs=list(result.designs), scenarios=list(dict.fromkeys(result.table["scenario"])),
+              reference=result.reference, n_sims=n_sims, seed=seed, null_scenario=result.null_scenario,
+              target_fwer=result.target_fwer, equal=result.equal, table=result.table, pairs=result.pairs,
+              winners=winners(result), calibration=result.calibration, frontier=result.frontier)
     if out is not None:
         _write_comparison(out, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed,
                           fmt, write_report)
@@ -502,10 +554,9 @@ def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed
         "pairs": pairs,
     }
     _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-    if fmt == "text":
-        click.echo(f"\nwrote {', '.join(tables)}, the design and scenario copies and manifest.json in {out}")
+    _say(fmt, f"\nwrote {', '.join(tables)}, the design and scenario copies and manifest.json in {out}")
     if write_report:
-        _write_report(out, manifest, quiet=fmt != "text")
+        _write_report(out, manifest, fmt)
 
 
 def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
@@ -567,7 +618,7 @@ def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
     return pairs, list(files)
 
 
-def _write_report(out: Path, manifest: dict, quiet: bool = False) -> None:
+def _write_report(out: Path, manifest: dict, fmt: str = "table") -> None:
     """Build out/report.html and list it in the manifest."""
     from .config import ConfigError
 
@@ -579,13 +630,15 @@ def _write_report(out: Path, manifest: dict, quiet: bool = False) -> None:
         _fail(exc.problems)
     manifest["files"] = [*manifest["files"], REPORT_FILE]
     _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-    if not quiet:
-        click.echo(f"wrote {path}")
+    _say(fmt, f"wrote {path}")
 
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def report(directory) -> None:
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A page template of your own (jinja2) that extends or replaces the shipped report.html.j2: "
+                   "a logo, a banner, a style sheet. See docs/report.md.")
+def report(directory, template) -> None:
     """Write DIRECTORY/report.html for the output directory of `run --out` or `compare --out`.
 
     The page is self-contained (figures embedded, no external files) and opens offline: the
@@ -599,7 +652,7 @@ def report(directory) -> None:
 
     start = time.perf_counter()
     try:
-        path = build_report(directory)
+        path = build_report(directory, template)
     except ConfigError as exc:
         _fail(exc.problems)
     click.echo(f"wrote {path} ({time.perf_counter() - start:.1f} s)")
@@ -853,16 +906,33 @@ def _one_line(path: Path) -> str:
 
 
 @main.command(name="list")
-def list_shipped() -> None:
+@_format_option
+def list_shipped(fmt) -> None:
     """List the shipped designs and scenarios with a one-line description each."""
     from .config import resolve, shipped_names
 
+    rows = [{"kind": kind, "name": name, "description": _one_line(resolve(name, kind))}
+            for kind in ("design", "scenario") for name in shipped_names(kind)]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["kind", "name", "description"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        click.echo(buffer.getvalue(), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
     for kind in ("design", "scenario"):
         click.echo(f"{kind}s:")
-        names = shipped_names(kind)
+        names = [r["name"] for r in rows if r["kind"] == kind]
         width = max((len(n) for n in names), default=0)
-        for name in names:
-            click.echo(f"  {name.ljust(width)}  {_one_line(resolve(name, kind))}")
+        for r in rows:
+            if r["kind"] == kind:
+                click.echo(f"  {r['name'].ljust(width)}  {r['description']}")
 
 
 @main.command()
@@ -891,10 +961,11 @@ def list_shipped() -> None:
               help="Stop when the bracket is this narrow on the logit scale  [default: 0.01].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write calibration.csv, calibration_summary.csv and manifest.json here.")
+@_format_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.argument("stray", nargs=-1, metavar="")
 def calibrate(design, null_scenarios, target, param, alternative_scenarios, criterion, n_sims, seed, workers,
-              backend, scheduler, chunk_size, bounds, tolerance, out, quiet, stray) -> None:
+              backend, scheduler, chunk_size, bounds, tolerance, out, fmt, quiet, stray) -> None:
     """Find the decision threshold that holds the type I error at or below a target.
 
     Searches the superiority threshold (or a platform's graduation threshold) by bisection so
@@ -931,9 +1002,15 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     result, elapsed = _simulate(backend, workers, scheduler, planned, quiet, lambda progress, on: cal_mod.calibrate(
         null_specs, target, progress=progress, backend=on, **kwargs))
     n_points = result.curve["step"].nunique()
-    click.echo(f"design {result.design_name} ({null_specs[0].design_file}); {n_points} thresholds x {len(nulls)} null "
+    _say(fmt, f"design {result.design_name} ({_source(null_specs[0].design_file)}); {n_points} thresholds x {len(nulls)} null "
                f"scenario(s) x {n_sims} simulated trials, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
-    click.echo(cal_mod.format_calibration(result))
+    if fmt == "table":
+        click.echo(cal_mod.format_calibration(result))
+    else:
+        _emit(fmt, result.summary, design=result.design_name, param=result.path, criterion=result.criterion,
+              target=result.target, calibrated_threshold=result.threshold, calibrated_values=list(result.values),
+              design_values=list(result.design_values), monotone=result.monotone, notes=result.notes,
+              n_sims=n_sims, seed=seed, summary=result.summary, curve=result.curve)
     if out is not None:
         manifest_path = out / "manifest.json"
         _claim(out, "calibrate")
@@ -944,23 +1021,23 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "design": {"name": result.design_name, "file": null_specs[0].design_file},
+            "design": {"name": result.design_name, "file": _source(null_specs[0].design_file)},
             "param": result.path, "criterion": result.criterion, "target": result.target,
             "calibrated_threshold": result.threshold, "calibrated_values": list(result.values),
             "calibrated_spec_hashes": {s.scenario.name: Spec(result.design, s.scenario).spec_hash
                                        for s in null_specs + alt_specs},
             "monotone": result.monotone, "notes": result.notes,
-            "null_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
+            "null_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file), "spec_hash": s.spec_hash}
                                for s in null_specs],
-            "alternative_scenarios": [{"name": s.scenario.name, "file": s.scenario_file, "spec_hash": s.spec_hash}
-                                      for s in alt_specs],
+            "alternative_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file),
+                                       "spec_hash": s.spec_hash} for s in alt_specs],
             "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
             "bounds": list(result.bounds), "tolerance": result.tolerance,
             "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
             "files": ["calibration.csv", "calibration_summary.csv"],
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-        click.echo(f"\nwrote {out}/calibration.csv, {out}/calibration_summary.csv and {out}/manifest.json")
+        _say(fmt, f"\nwrote {out}/calibration.csv, {out}/calibration_summary.csv and {out}/manifest.json")
 
 
 if __name__ == "__main__":  # pragma: no cover

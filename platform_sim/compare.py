@@ -30,13 +30,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .backends import Backend, LocalProcesses
 from .calibrate import Calibration, calibrate
-from .config import ConfigError, Design, Problem, Scenario
+from .config import ConfigError, Design, Problem, Scenario, load_file, resolve
 from .oc import per_trial
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .sizing import EQUAL, equalize
@@ -162,7 +163,8 @@ class Comparison:
     ``truth``: the yardstick of each scenario, one row per treatment x subgroup. ``calibration``:
     one row per design (empty without a null scenario). ``frontier``: FWER on the null scenario and
     power on the others at thresholds around the calibrated one. ``sizing``: what ``equal`` changed.
-    ``designs``: each design as it ran (calibrated and sized), by name.
+    ``designs``: each design as it ran (calibrated and sized), by name; ``scenarios``: each scenario
+    (the null scenario too), by name.
     """
 
     table: pd.DataFrame
@@ -175,9 +177,63 @@ class Comparison:
     frontier: pd.DataFrame = field(default_factory=pd.DataFrame)
     sizing: pd.DataFrame = field(default_factory=pd.DataFrame)
     designs: dict[str, Design] = field(default_factory=dict)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
     null_scenario: str | None = None
     target_fwer: float | None = None
     equal: str = "none"
+
+
+@dataclass(frozen=True, eq=False)
+class _Given:
+    """A design or scenario given as a model rather than a file or name: compared by identity, so it can
+    key the tables of a comparison like a reference does."""
+
+    model: Design | Scenario
+    kind: str
+
+    def __str__(self) -> str:
+        return f"the {self.kind} object named {self.model.name!r}"
+
+
+def _as_refs(items: Sequence, kind: str, given: dict[int, _Given]) -> list:
+    """Files and names as they are; each model wrapped once (the same object twice is one reference)."""
+    out = []
+    for item in items:
+        if isinstance(item, (Design, Scenario)):
+            out.append(given.setdefault(id(item), _Given(item, kind)))
+        else:
+            out.append(item)
+    return out
+
+
+def _model(ref, kind: str):
+    """A reference's model and file (None for a model given in memory)."""
+    model_type = Design if kind == "design" else Scenario
+    if isinstance(ref, _Given):
+        if not isinstance(ref.model, model_type):
+            raise ConfigError([Problem(kind, f"expected a {model_type.__name__}, got a {type(ref.model).__name__}",
+                                       ref.model.name)])
+        return ref.model, None
+    if not isinstance(ref, (str, Path)):
+        raise ConfigError([Problem(kind, f"expected a file path, a shipped name or a {model_type.__name__}, got a "
+                                   f"{type(ref).__name__}", repr(ref))])
+    path = resolve(ref, kind)
+    return load_file(path, kind), str(path)
+
+
+def _spec(d, s) -> Spec:
+    if not isinstance(d, _Given) and not isinstance(s, _Given):
+        return Spec.load(d, s)
+    problems, loaded = [], {}
+    for kind, ref in (("design", d), ("scenario", s)):
+        try:
+            loaded[kind] = _model(ref, kind)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    (design, design_file), (scenario, scenario_file) = loaded["design"], loaded["scenario"]
+    return Spec.from_models(design, scenario, design_file, scenario_file)
 
 
 def _listed_twice(kind: str, refs: Sequence) -> list[Problem]:
@@ -185,21 +241,18 @@ def _listed_twice(kind: str, refs: Sequence) -> list[Problem]:
     under one name."""
     problems: list[Problem] = []
     for i, ref in enumerate(refs):
-        if ref in refs[:i] and all(p.value != _shown_ref(ref) for p in problems):
-            problems.append(Problem(f"{kind}.name", f"{_shown_ref(ref)} is listed twice; list each {kind} once",
-                                    _shown_ref(ref)))
+        if ref in refs[:i] and all(p.value != str(ref) for p in problems):
+            problems.append(Problem(f"{kind}.name", f"{ref} is listed twice; list each {kind} once", str(ref)))
     return problems
 
 
-def _shown_ref(ref) -> str:
-    """A design or scenario as given: its file or shipped name, or a loaded model's name."""
-    return ref.name if isinstance(ref, Design | Scenario) else str(ref)
-
-
-def load_pairs(designs: Sequence, scenarios: Sequence) -> tuple[dict, dict[str, str]]:
+def load_pairs(designs: Sequence, scenarios: Sequence) -> tuple[dict, dict]:
     """Every design x scenario pair as a :class:`~platform_sim.spec.Spec` (keyed by the given
-    references) and each design's name. Every problem is raised at once, before anything runs;
-    two designs with the same name are a problem, since the table could not tell them apart."""
+    references) and each design's name. A reference is a file, a shipped name, or a model wrapped by
+    :func:`compare` (a :class:`~platform_sim.config.Design` or :class:`~platform_sim.config.Scenario`
+    given in memory). Every problem is raised at once, before anything runs; a reference listed twice
+    and two designs (or scenarios) with the same name are problems, since the tables could not tell
+    them apart."""
     specs: dict[tuple, Spec] = {}
     problems = _listed_twice("design", designs) + _listed_twice("scenario", scenarios)
     if problems:
@@ -207,20 +260,20 @@ def load_pairs(designs: Sequence, scenarios: Sequence) -> tuple[dict, dict[str, 
     for s in scenarios:
         for d in designs:
             try:
-                specs[d, s] = Spec.load(d, s)
+                specs[d, s] = _spec(d, s)
             except ConfigError as exc:
                 problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems)
     names = {d: specs[d, scenarios[0]].design.name for d in designs}
-    seen: dict[str, str] = {}
+    seen: dict[str, object] = {}
     for d, name in names.items():
         if name in seen:
             problems.append(Problem("design.name", f"{d} and {seen[name]} are both named {name!r}; rename one (its "
                                     "name: field) so the comparison can tell them apart", name,
                                     file=specs[d, scenarios[0]].design_file))
         seen.setdefault(name, d)
-    scenario_names: dict[str, str] = {}
+    scenario_names: dict[str, object] = {}
     for s in scenarios:
         name = specs[designs[0], s].scenario.name
         if name in scenario_names:
@@ -267,14 +320,23 @@ def compare(
 ) -> Comparison:
     """Run every design on every scenario with common random numbers and tabulate them on one yardstick.
 
-    ``designs`` and ``scenarios``: files, shipped names or loaded models (a
-    :class:`~platform_sim.config.Design`). With ``null_scenario`` and ``target_fwer``, every
+    ``designs`` and ``scenarios`` (and ``null_scenario``): files, shipped names or models in memory
+    (:class:`~platform_sim.config.Design`, :class:`~platform_sim.config.Scenario`); ``reference``: one
+    of the designs, or a design's name. With ``null_scenario`` and ``target_fwer``, every
     design's decision threshold is first calibrated on the null scenario; with ``equal``
     (``max_n`` or ``duration``) every design is first sized like the reference design. Every pair is
     loaded and checked before anything runs; all problems are raised together as one
     :class:`ConfigError`. ``backend`` (see :mod:`platform_sim.backends`) replaces the ``workers``
     local processes."""
-    designs, scenarios = list(designs), list(scenarios)
+    given: dict[int, _Given] = {}
+    designs, scenarios = _as_refs(designs, "design", given), _as_refs(scenarios, "scenario", given)
+    if not designs or not scenarios:
+        raise ConfigError([Problem("designs" if not designs else "scenarios", "none given; compare needs at least "
+                                   "one design and one scenario")])
+    if null_scenario is not None:
+        null_scenario = _as_refs([null_scenario], "scenario", given)[0]
+    if reference is not None and isinstance(reference, Design):
+        reference = _as_refs([reference], "design", given)[0]
     _check_options(null_scenario, target_fwer, equal)
     everything = scenarios + ([null_scenario] if null_scenario is not None and null_scenario not in scenarios else [])
     specs, names = load_pairs(designs, everything)
@@ -282,7 +344,7 @@ def compare(
     if reference not in designs:
         ref_names = [k for k, v in names.items() if v == reference]
         if not ref_names:
-            raise ConfigError([Problem("reference", f"not one of the designs {list(names.values())}", reference)])
+            raise ConfigError([Problem("reference", f"not one of the designs {list(names.values())}", str(reference))])
         reference = ref_names[0]
     scenario_name = {s: specs[designs[0], s].scenario.name for s in everything}
     yardsticks = {s: for_specs([specs[d, s] for d in designs]) for s in everything}
@@ -328,6 +390,7 @@ def compare(
                           ignore_index=True)[["scenario", "treatment", "subgroup", "share", "value", "reference",
                                               "effect", "role"]]
     out.designs = {names[d]: specs[d, everything[0]].design for d in designs}
+    out.scenarios = {scenario_name[s]: specs[designs[0], s].scenario for s in everything}
     return out
 
 
@@ -592,8 +655,9 @@ _SHOWN = ["power", "fwer", "p_correct_finding", "n_screened", "n_randomized", "n
 
 
 def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:
-    """The trial-level yardstick as a table: one row per scenario x metric, one column per design
-    (value ± MCSE), then the paired difference of each other design from the reference."""
+    """The trial-level yardstick as a table for reading (``fmt``: ``text`` or ``markdown``): one row per
+    scenario x metric, one column per design (value ± MCSE), then the paired difference of each other
+    design from the reference. For numbers, read ``comparison.table``."""
     t = comparison.table
     t = t[(t.level == "trial") & t.metric.isin(_SHOWN)]
     designs = list(dict.fromkeys(t.design))
@@ -625,8 +689,6 @@ def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> 
             row += [cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d, scale) if x in part.index
                     else "NA" for x in others]
             body.append(row)
-    if fmt == "csv":
-        return pd.DataFrame(body, columns=header).to_csv(index=False)
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in body]

@@ -73,8 +73,8 @@ from .results import (
 )
 from .summary import Summary
 
-__all__ = ["LEVELS", "Summarizer", "arm_table", "entries", "frame", "per_trial", "subgroup_table", "summarize",
-           "trial_table"]
+__all__ = ["LEVELS", "Summarizer", "arm_table", "entries", "frame", "jeffreys_interval", "per_trial", "subgroup_table",
+           "summarize", "trial_table"]
 
 #: The levels of the tidy table, in order.
 LEVELS = ("trial", "arm", "subgroup")
@@ -261,9 +261,14 @@ def per_trial(results: TrialResults, truth: Truth) -> dict[tuple[str, str, str, 
 # --------------------------------------------------------------------------- the tidy table
 
 
-def _jeffreys(k: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def jeffreys_interval(k, m) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% Jeffreys interval of proportions of ``k`` events in ``m`` trials (arrays or numbers): the
+    Beta(k + 1/2, m - k + 1/2) quantiles, 0 at k = 0 and 1 at k = m, NaN where m = 0 (Brown, Cai &
+    DasGupta, Statistical Science 2001)."""
     # the beta quantile function (scipy.special's betaincinv is scipy.stats.beta.ppf, without loading scipy.stats)
     from scipy.special import betaincinv
+
+    k, m = np.asarray(k, dtype=float), np.asarray(m, dtype=float)
 
     with np.errstate(invalid="ignore"):
         lower = np.where(k > 0, betaincinv(k + 0.5, m - k + 0.5, 0.025), 0.0)
@@ -295,7 +300,7 @@ def frame(summary: Summary) -> pd.DataFrame:
     upper: np.ndarray = value + _Z * mcse
     proportion = np.asarray(is_p, dtype=bool)
     if proportion.any():
-        lo, hi = _jeffreys(np.asarray(k_p, dtype=float)[proportion], np.asarray(m_p, dtype=float)[proportion])
+        lo, hi = jeffreys_interval(np.asarray(k_p, dtype=float)[proportion], np.asarray(m_p, dtype=float)[proportion])
         lower[proportion], upper[proportion] = lo, hi
     out.insert(6, "lower", lower)
     out.insert(7, "upper", upper)

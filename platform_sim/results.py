@@ -215,6 +215,56 @@ class TrialResults:
             out[i] = tag if not out[i] else f"{out[i]};{tag}"
         return out
 
+    def to_xarray(self):
+        """Every per-trial array as an :class:`xarray.Dataset` with named dimensions: ``trial`` (the
+        trial's index in the run, a coordinate), ``arm``, ``stratum`` and ``subgroup`` (coordinates of
+        names), and the dimensions of the family's extras (``look``, ``period``, numbered from 0).
+
+        Variables: ``n`` and ``events`` (trial, arm, stratum); ``claimed`` and ``claim_month``
+        (trial, arm, subgroup; months, NaN without a claim); ``status`` (trial, arm) and
+        ``stop_reason`` (trial), as words; ``n_screened`` and ``duration_months`` (trial);
+        ``estimate_<name>`` (trial, arm, subgroup, with the truth field it estimates in its
+        ``target`` attribute); ``selected_<strategy>`` (trial: the arm selected, "" for none) and
+        ``selection_estimate`` (trial, arm); the family's arm values (trial, arm), trial values
+        (trial) and extras (an extra whose name is taken is prefixed ``extra_``); ``membership``
+        (subgroup, stratum): which strata make up each subgroup."""
+        import xarray as xr
+
+        data: dict[str, tuple] = {
+            "n": (("trial", "arm", "stratum"), self.n),
+            "events": (("trial", "arm", "stratum"), self.events),
+            "claimed": (("trial", "arm", "subgroup"), np.asarray(self.claimed, dtype=bool)),
+            "claim_month": (("trial", "arm", "subgroup"), self.claim_month, {"units": "months"}),
+            "status": (("trial", "arm"), np.asarray(STATUS_NAMES)[self.status.astype(int)]),
+            "stop_reason": (("trial",), np.asarray(self.stop_names)[self.stop_reason.astype(int)]),
+            "n_screened": (("trial",), self.n_screened),
+            "duration_months": (("trial",), self.duration_months, {"units": "months"}),
+            "membership": (("subgroup", "stratum"), np.asarray(self.membership, dtype=bool)),
+        }
+        for name, value in self.estimates.items():
+            data[f"estimate_{name}"] = (("trial", "arm", "subgroup"), value,
+                                        {"target": self.estimate_targets.get(name, "")})
+        arm_names = np.asarray(self.arms + ("",))
+        for name, selected in self.selections.items():
+            data[f"selected_{name}"] = (("trial",), arm_names[np.where(selected >= 0, selected, len(self.arms))])
+        if self.selection_estimate is not None:
+            data["selection_estimate"] = (("trial", "arm"), self.selection_estimate)
+        for name, value in self.arm_values.items():
+            data.setdefault(name, (("trial", "arm"), np.asarray(value)))
+        for name, value in self.trial_values.items():
+            data.setdefault(name, (("trial",), np.asarray(value)))
+        for name, value in self.extras.items():
+            value = np.asarray(value)
+            dims = self.extra_dims.get(name) or ("trial", *(f"{name}_dim_{i}" for i in range(1, value.ndim)))
+            data[name if name not in data else f"extra_{name}"] = (tuple(dims), value)
+        coords: dict[str, object] = {"trial": self.trial, "arm": list(self.arms), "stratum": list(self.strata),
+                                     "subgroup": list(self.subgroups)}
+        dataset = xr.Dataset(data, coords=coords)
+        for dim in dataset.dims:
+            if dim not in dataset.coords:
+                dataset = dataset.assign_coords({dim: np.arange(dataset.sizes[dim])})
+        return dataset
+
     def arm_frame(self):
         """One row per simulated trial x arm (pandas): ``trial``, ``arm``, ``n``, ``events``, ``status``,
         ``claimed`` (in some subgroup), ``claim_month`` (the first), the estimates in the subgroup of all

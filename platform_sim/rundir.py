@@ -9,7 +9,9 @@ the sources of the numbers; and the population file the scenario names, under
 records file holds every array of its :class:`~platform_sim.results.TrialResults`
 (:meth:`~platform_sim.results.TrialResults.to_arrays`: flat names, and the names of the
 arms, strata and subgroups as JSON under ``__meta__``), read back without pickling.
-:func:`save_run` writes results computed in memory the same way, in one ``results.npz``.
+:func:`save_run` writes results computed in memory as a complete directory of the same kind, with
+the per-trial records in one ``results.npz``. A manifest names the files a run loaded by
+:func:`source_path` (never an absolute path) and records :func:`versions`.
 
 :func:`load_run` reads a directory back: it reloads the spec from the copies and
 checks its spec hash against the manifest, so an edited copy (or a missing file) is
@@ -129,11 +131,14 @@ def copy_spec_files(spec: Spec, out: Path, design_name: str = DESIGN_FILE,
     if spec.design_file is None or spec.scenario_file is None:
         raise ValueError("the spec was not loaded from files; nothing to copy (use Spec.load)")
     out = Path(out)
-    written = []
-    for source, name in ((spec.design_file, design_name), (spec.scenario_file, scenario_name)):
-        _copy(Path(source), out / name)
-        written.append(name)
-    scenario_file = Path(spec.scenario_file)
+    _copy(Path(spec.design_file), out / design_name)
+    return [design_name, *_copy_scenario(Path(spec.scenario_file), out, scenario_name)]
+
+
+def _copy_scenario(scenario_file: Path, out: Path, scenario_name: str) -> list[str]:
+    """Copy a scenario file, and the population file it names, into ``out`` (see :func:`copy_spec_files`)."""
+    _copy(scenario_file, out / scenario_name)
+    written = [scenario_name]
     ref = _population_ref(scenario_file)
     if ref is not None:  # (a path that leaves the scenario's folder was refused when the spec was loaded)
         source = resolve(ref, "population", near=scenario_file.parent)
@@ -168,12 +173,154 @@ def load_spec_copy(run_dir: Path, design_name: str, scenario_name: str, expected
 # --------------------------------------------------------------------------- run directories
 
 
-def save_run(out: Path, results: TrialResults, spec: Spec) -> list[str]:
-    """Write ``results.npz`` and the design/scenario copies into ``out``; return the file names
-    (relative to ``out``) for the manifest."""
+def _dump_model(model, target: Path, what: str) -> None:
+    """Write a design or scenario held in memory as YAML that loads back into the same model (and so the
+    same spec hash), with a first line saying where it came from."""
+    import yaml
+
+    text = (f"# {what} {model.name}, written from the model held in memory (it was not loaded from a file, or "
+            "was changed after loading)\n" + yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False,
+                                                              allow_unicode=True))
+    atomic_write(target, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _file_holds(source: str | None, model, kind: str) -> bool:
+    """Whether ``source`` exists and still loads into ``model`` (so a byte-for-byte copy describes it)."""
+    from .config import load_file
+
+    if source is None or not Path(source).is_file():
+        return False
+    try:
+        return load_file(source, kind) == model
+    except ConfigError:
+        return False
+
+
+def write_spec_copies(spec: Spec, out: Path) -> list[str]:
+    """``design.yaml`` and ``scenario.yaml`` in ``out``: byte-for-byte copies of the files the spec was
+    loaded from (their comments carry the sources of the numbers; see :func:`copy_spec_files`), or,
+    for a model made or changed in memory, its YAML. Returns the paths written, relative to ``out``."""
     out = Path(out)
+    design_ok = _file_holds(spec.design_file, spec.design, "design")
+    scenario_ok = _file_holds(spec.scenario_file, spec.scenario, "scenario")
+    written = []
+    if design_ok:
+        _copy(Path(spec.design_file), out / DESIGN_FILE)
+    else:
+        _dump_model(spec.design, out / DESIGN_FILE, "design")
+    written.append(DESIGN_FILE)
+    if scenario_ok:
+        written += _copy_scenario(Path(spec.scenario_file), out, SCENARIO_FILE)
+    else:
+        _dump_model(spec.scenario, out / SCENARIO_FILE, "scenario")
+        written.append(SCENARIO_FILE)
+    return written
+
+
+def write_result_tables(out: Path, spec: Spec, results: TrialResults) -> list[str]:
+    """``oc.csv`` (the tidy operating characteristics of :func:`platform_sim.oc.frame`), ``trials.parquet``
+    (one row per trial) and ``arms.parquet`` (one row per trial x arm) of results held in memory, each
+    with the spec hash in its first column; returns the file names."""
+    from . import oc
+
+    out = Path(out)
+    table = oc.frame(oc.summarize(results, spec.truth))
+    table.insert(0, "spec_hash", spec.spec_hash)
+    atomic_write(out / "oc.csv", lambda p: table.to_csv(p, index=False))
+    for name, frame in (("trials.parquet", results.trial_frame()), ("arms.parquet", results.arm_frame())):
+        frame.insert(0, "spec_hash", spec.spec_hash)
+        atomic_write(out / name, lambda p, f=frame: f.to_parquet(p, index=False))
+    return list(TABLE_FILES)
+
+
+def save_run(out: Path, results: TrialResults, spec: Spec, *, seed: int | None = None,
+             chunk_size: int | None = None, workers: int | None = None, elapsed_seconds: float | None = None,
+             command: str | None = None) -> dict:
+    """Write results computed in memory as a complete run directory, which :func:`load_run`,
+    ``platform-sim report`` and ``platform-sim trial --run`` read like the output of ``run --out``:
+    ``results.npz``, the design and scenario (:func:`write_spec_copies`), the tables
+    (:func:`write_result_tables`) and, last, ``manifest.json`` (:func:`run_manifest`; ``seed`` and
+    the others are recorded as given, None when unknown). Returns the manifest."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)  # nothing half-rewritten is vouched for
+    (out / REPORT_FILE).unlink(missing_ok=True)
     save_results(out / RESULTS_FILE, results)
-    return [RESULTS_FILE, *copy_spec_files(spec, out)]
+    copies = write_spec_copies(spec, out)
+    tables = write_result_tables(out, spec, results)
+    manifest = run_manifest(spec, command=command, seed=seed, n_sims=results.n_trials, chunk_size=chunk_size,
+                            records=True, workers=workers, elapsed_seconds=elapsed_seconds,
+                            files=[RESULTS_FILE, *tables, *copies])
+    atomic_write(out / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+    return manifest
+
+
+# --------------------------------------------------------------------------- provenance
+
+#: The distributions platform-sim depends on (pyproject's ``dependencies``; a test keeps the two
+#: lists alike) and the optional ones whose versions can change a result or a figure.
+DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "pydantic", "pyyaml", "click", "tqdm", "numba", "matplotlib",
+                "xarray", "jinja2")
+OPTIONAL_DEPENDENCIES = ("llvmlite", "dask", "distributed", "pymc", "pytensor", "arviz")
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python, platform-sim and every dependency (each optional one only when installed),
+    read from the installed distributions' metadata without importing them."""
+    import platform
+    from importlib import metadata
+
+    from ._version import __version__
+
+    out = {"platform_sim": __version__, "python": platform.python_version()}
+    for name in DEPENDENCIES + OPTIONAL_DEPENDENCIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if name in DEPENDENCIES:
+                out[name] = "not installed"
+    return out
+
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def source_path(file: str | Path | None) -> str | None:
+    """How a manifest or a report names a file a run loaded, never as an absolute path: a shipped file
+    relative to the folder that ships it (``designs/pioneer_rar.yaml``), a file below the working
+    directory relative to it, a relative path as it was given, and any other absolute path by its
+    name alone (the run directory holds its copy)."""
+    if file is None:
+        return None
+    path = Path(file)
+    if not path.is_absolute():
+        return path.as_posix()
+    resolved = path.resolve()
+    for root in (Path.cwd(), _PACKAGE_DIR.parent, _PACKAGE_DIR / "shipped"):
+        try:
+            return resolved.relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def run_manifest(spec: Spec, *, command: str | None = None, **fields) -> dict:
+    """The manifest of a run directory: when and how it was made (``command``: the command line, or
+    None for a run made from Python), what it was made from (names, :func:`source_path` of the files,
+    spec hash), :func:`versions` and ``fields``."""
+    from datetime import UTC, datetime
+
+    return {
+        "kind": "run",
+        "complete": True,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "spec_hash": spec.spec_hash,
+        "design": {"name": spec.design.name, "file": source_path(spec.design_file)},
+        "scenario": {"name": spec.scenario.name, "file": source_path(spec.scenario_file)},
+        "versions": versions(),
+        **fields,
+    }
 
 
 # --------------------------------------------------------------------------- chunks of a run
@@ -511,7 +658,12 @@ __all__ = [
     "run_chunks",
     "run_kind",
     "save_results",
+    "run_manifest",
     "save_run",
     "sha256",
+    "source_path",
+    "versions",
+    "write_result_tables",
+    "write_spec_copies",
     "write_chunk",
 ]

@@ -47,9 +47,14 @@ def _text(nb) -> str:
 
 def test_quickstart(tmp_path, monkeypatch):
     nb = _execute("01_quickstart.ipynb", tmp_path, monkeypatch)
-    assert _images(nb) >= 2
+    assert _images(nb) >= 4  # arms, sample size and duration, allocation, convergence
     text = _text(nb)
-    assert "trials/s" in text and "report.html" in text
+    assert "trials/s" in text and "report.html" in text and "manifest.json" in text
+    # it uses the public interface and its figures: no hand-drawn plots, no re-pivoting, no command line
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "import platform_sim as ps" in code and "from platform_sim import plot" in code
+    for handmade in (".barh(", ".hist(", ".pivot", "subprocess", "from platform_sim.runner", "from platform_sim.spec"):
+        assert handmade not in code, handmade
 
 
 def test_allcomer_vs_biomarker(tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ RUN_SECTIONS = ["summary", "design", "scenario", "truth", "oc-tables", "fig-allo
                 "fig-stopping", "fig-heatmap", "fig-convergence"]
 RUN_FIGURES = ["fig-allocation", "fig-sample-size", "fig-stopping", "fig-heatmap", "fig-convergence"]
 XHTML = "{http://www.w3.org/1999/xhtml}"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def invoke(*args):
@@ -140,23 +141,18 @@ def stratified_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def platform_run(tmp_path_factory):
     """A small platform run directory written in process (the CLI path is tested on the designs with
-    looks): save_run, a manifest, and the page built from the in-memory results."""
-    from platform_sim.report.build import REPORT_FILE, run_page
+    looks): save_run (results, copies, tables and manifest), then the report built from the directory."""
+    from platform_sim.report import build_report
     from platform_sim.rundir import RunDir, save_run
     from platform_sim.runner import run
 
     out = tmp_path_factory.mktemp("platform") / "out"
-    out.mkdir()
     spec = Spec.load("pioneer_platform", "pioneer_alternative")
     results = run(spec, 30, 1, chunk_size=15)
-    files = save_run(out, results, spec)
-    manifest = {"kind": "run", "complete": True, "created": "2026-01-01T00:00:00+00:00", "command": "in process",
-                "spec_hash": spec.spec_hash, "seed": 1, "n_sims": 30, "chunk_size": 15, "workers": 1,
-                "versions": {"platform_sim": "test"}, "files": files}
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    rd = RunDir(out, spec, results, manifest, {})
-    (out / REPORT_FILE).write_text(run_page(rd), encoding="utf-8")
-    return rd
+    manifest = save_run(out, results, spec, seed=1, chunk_size=15, workers=1, command="in process")
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    build_report(out)
+    return RunDir(out, spec, results, manifest, {})
 
 
 # --------------------------------------------------------------------------- run reports
@@ -219,9 +215,11 @@ def test_run_directory_round_trip(rar_run):
                                   rd.results.trial_frame(), check_categorical=False)
     pd.testing.assert_frame_equal(pd.read_parquet(rar_run / "arms.parquet").drop(columns="spec_hash"),
                                   rd.results.arm_frame(), check_categorical=False)
-    # the copies are byte for byte the files the run loaded
-    for kind in ("design", "scenario"):
-        assert (rar_run / f"{kind}.yaml").read_bytes() == Path(rd.manifest[kind]["file"]).read_bytes()
+    # the copies are byte for byte the files the run loaded, which the manifest names relative to the folder
+    # that ships them (never by an absolute path)
+    for kind, name in (("design", "pioneer_rar"), ("scenario", "pioneer_alternative")):
+        assert rd.manifest[kind]["file"] == f"{kind}s/{name}.yaml"
+        assert (rar_run / f"{kind}.yaml").read_bytes() == (ROOT / rd.manifest[kind]["file"]).read_bytes()
 
 
 def test_stratified_report(stratified_run):

@@ -64,15 +64,17 @@ TRIAL_LABELS = {"p_any_claim": "P(any claim)", "fwer": "FWER", "power": "power",
                 "months_to_first_claim": "months to the first claim"}
 
 
-def build_report(run_dir: str | Path) -> Path:
+def build_report(run_dir: str | Path, template: str | Path | None = None) -> Path:
     """Write ``run_dir/report.html`` for a ``run --out`` or ``compare --out`` directory (detected from
-    its ``manifest.json``) and return its path. Problems with the directory raise ConfigError."""
+    its ``manifest.json``) and return its path. ``template``: a sponsor's page template (see
+    :func:`platform_sim.report.html.page`). Problems with the directory or the template raise
+    ConfigError."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if run_kind(manifest) == "run":
-        text = run_page(load_run(run_dir))
+        text = run_page(load_run(run_dir), template)
     else:
-        text = compare_page(load_compare(run_dir))
+        text = compare_page(load_compare(run_dir), template)
     path = run_dir / REPORT_FILE
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path
@@ -103,18 +105,21 @@ def _footer(manifest: dict, extra: list[tuple[str, object]]) -> str:
         ("simulated trials", manifest.get("n_sims")),
         ("chunk size", manifest.get("chunk_size")),
         ("workers", manifest.get("workers")),
-        ("command line", manifest.get("command", "")),
+        ("command line", manifest.get("command") or "none (made from Python)"),
         ("created (UTC)", manifest.get("created", "")),
         ("simulation time (s)", manifest.get("elapsed_seconds")),
     ]
     rows += [(f"{name} version", v) for name, v in versions.items() if name != "platform_sim"]
     rows.append(("figures drawn with", f"matplotlib {matplotlib.__version__}"))
     rows.append(("files", ", ".join(f for f in manifest.get("files", []) if f != REPORT_FILE)))
+    rebuild = ("This page can be rebuilt with `platform-sim report DIR`, DIR being the directory that holds it."
+               if manifest.get("files") else
+               "The results were made from Python and not written to a directory; save them (Results.save(DIR)) to "
+               "keep them, and `platform-sim report DIR` rebuilds this page from there.")
     return (f'<footer id="reproducibility">{heading(2, "Reproducibility")}'
             + para("Everything needed to repeat the simulation, from the manifest written with the results. The same "
                    "seed gives the same numbers with any chunk size and number of workers; the spec hash changes "
-                   "whenever a value that can change a result does. This page can be rebuilt with "
-                   "`platform-sim report DIR`, DIR being the directory that holds it.")
+                   "whenever a value that can change a result does. " + rebuild)
             + key_values([(k, v if isinstance(v, str) else ("" if v is None else fmt(v))) for k, v in rows])
             + "</footer>")
 
@@ -217,7 +222,55 @@ def _headline(headline: dict) -> str:
     return bullets(f"{label}: {pm(v, se, d)}" for label, (v, se, d) in headline.items())
 
 
-def run_page(rd: RunDir) -> str:
+def allocation_figure(spec: Spec, results):
+    """The allocation figure of a run and its caption: by look for designs with looks, by calendar
+    period for platforms (whichever the results hold)."""
+    d, extras = spec.design, results.extras
+    if "alloc_history" in extras:
+        fig = figures.allocation_by_look(extras["alloc_history"], extras["stop_look"], d.looks.randomized_n,
+                                         list(d.arm_names), d.control)
+        caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
+                   "(a step holds until the next look; patients before the first look are allocated by the "
+                   "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
+    elif "n_period" in extras:
+        width = float(extras["period_months"][0])
+        fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
+                                           d.control)
+        caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
+                   "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
+                   "fraction of simulated platforms still enrolling at the start of each period.")
+    else:  # fixed allocation throughout (single-arm and event-driven designs): nothing to draw
+        return None, ""
+    return fig, caption
+
+
+def stopping_figure(spec: Spec, results):
+    """The stopping figure of a run, its caption and its title: why and when a trial with looks stopped,
+    or each platform arm's final status."""
+    d, extras = spec.design, results.extras
+    if "stop_look" in extras and d.looks is not None:
+        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
+                                         d.looks.randomized_n)
+        caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "
+                   "every comparator of the control was dropped), with ± 2 MCSE error bars. Right: the look at "
+                   "which it stopped.")
+        return fig, caption, "Stopping reasons"
+    from ..results import STATUS_NAMES
+
+    fig = figures.platform_status(results.status, STATUS_NAMES, list(d.arm_names), d.control)
+    caption = ("Final status of each experimental arm as a fraction of the simulated trials: claimed effective "
+               "(graduated), dropped for futility, still undecided (active) at the end, or never entered.")
+    return fig, caption, "Arm decisions"
+
+
+def claims_figure(truth, sub: pd.DataFrame, ax=None):
+    """The claim rate per arm x subgroup (``sub``: :func:`platform_sim.oc.subgroup_table`) with the truth."""
+    value, mcse, marks, rows_, cols_ = _heatmap(truth, sub)
+    return figures.declared_heatmap(value, mcse, marks, rows_, cols_, "P(claimed effective)",
+                                    "Claims by arm and subgroup", ax=ax)
+
+
+def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     """The report of one design on one scenario (the same sections for every kind of design)."""
     from .. import oc
 
@@ -228,7 +281,6 @@ def run_page(rd: RunDir) -> str:
     title = f"Operating characteristics: {d.name} on {s.name}"
     subtitle = (f"{spec.family.title}; {n_sims:,} simulated trials, seed {manifest.get('seed')}, spec hash "
                 f"{spec.spec_hash}; created {manifest.get('created', '')}")
-    control = d.control
     body, nav = [], []
 
     def add(section_id: str, nav_title: str, html_: str) -> None:
@@ -256,22 +308,7 @@ def run_page(rd: RunDir) -> str:
     add("oc-tables", "Operating characteristics", section("oc-tables", "Operating characteristics", *blocks))
 
     # 1. allocation: by look, or by calendar period, whichever the results hold
-    extras = results.extras
-    if "alloc_history" in extras:
-        fig = figures.allocation_by_look(extras["alloc_history"], extras["stop_look"], d.looks.randomized_n,
-                                         list(d.arm_names), control)
-        caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
-                   "(a step holds until the next look; patients before the first look are allocated by the "
-                   "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
-    elif "period_months" in extras:
-        width = float(extras["period_months"][0])
-        fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
-                                           control)
-        caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
-                   "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
-                   "fraction of simulated platforms still enrolling at the start of each period.")
-    else:  # fixed allocation throughout (single-arm and event-driven designs): nothing to draw
-        fig = None
+    fig, caption = allocation_figure(spec, results)
     if fig is not None:
         add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
                                                  "Allocation share per arm over the course of the trial", caption))
@@ -285,26 +322,11 @@ def run_page(rd: RunDir) -> str:
              "(months from the opening to the last analysis). Dashed line: mean; dotted: median."))
 
     # 3. stopping and decisions
-    if "stop_look" in extras and d.looks is not None:
-        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
-                                         d.looks.randomized_n)
-        caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "
-                   "every comparator of the control was dropped), with ± 2 MCSE error bars. Right: the look at "
-                   "which it stopped.")
-        what = "Stopping reasons"
-    else:
-        from ..results import STATUS_NAMES
-
-        fig = figures.platform_status(results.status, STATUS_NAMES, list(d.arm_names), control)
-        caption = ("Final status of each experimental arm as a fraction of the simulated trials: claimed effective "
-                   "(graduated), dropped for futility, still undecided (active) at the end, or never entered.")
-        what = "Arm decisions"
+    fig, caption, what = stopping_figure(spec, results)
     add("fig-stopping", "Stopping", _fig("fig-stopping", what, fig, "Bar chart of stopping reasons", caption))
 
     # 4. claims by arm x subgroup
-    value, mcse, marks, rows_, cols_ = _heatmap(truth, sub)
-    fig = figures.declared_heatmap(value, mcse, marks, rows_, cols_, "P(claimed effective)",
-                                   "Claims by arm and subgroup")
+    fig = claims_figure(truth, sub)
     add("fig-heatmap", "Power and false positives",
         _fig("fig-heatmap", "Power and false-positive rate", fig, "Heat map of the claim rate by arm and subgroup",
              "The rate at which each arm is claimed effective in each subgroup (value ± MCSE). Outlined cells: the "
@@ -327,12 +349,30 @@ def run_page(rd: RunDir) -> str:
              + _constant_note(constant, per_trial)))
 
     footer = _footer(manifest, [
-        ("design", f"{d.name} (copy: design.yaml; loaded from {manifest.get('design', {}).get('file', '')})"),
-        ("scenario", f"{s.name} (copy: scenario.yaml; loaded from {manifest.get('scenario', {}).get('file', '')})"),
+        ("design", f"{d.name} ({_origin(manifest, 'design')})"),
+        ("scenario", f"{s.name} ({_origin(manifest, 'scenario')})"),
         ("spec hash", spec.spec_hash),
     ])
     nav.append(("reproducibility", "Reproducibility"))
-    return page(title, subtitle, nav, body, footer)
+    return page(title, subtitle, nav, body, footer, template)
+
+
+def _origin(manifest: dict, kind: str) -> str:
+    """Where the run's design or scenario came from, as the manifest names it (never an absolute path)."""
+    source = (manifest.get(kind) or {}).get("file")
+    copy = f"copy: {kind}.yaml; " if f"{kind}.yaml" in manifest.get("files", []) else ""
+    return f"{copy}loaded from {source}" if source else f"{copy}made in memory"
+
+
+def write_run_report(path: str | Path, spec: Spec, results, manifest: dict,
+                     template: str | Path | None = None) -> Path:
+    """Write the report of ``results`` (a :class:`~platform_sim.results.TrialResults` of ``spec``) held
+    in memory to the HTML file ``path``, with ``manifest`` (see
+    :func:`platform_sim.rundir.run_manifest`) in its reproducibility footer; return the path."""
+    path = Path(path)
+    text = run_page(RunDir(path.parent, spec, results, manifest, {}), template)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return path
 
 
 # --------------------------------------------------------------------------- compare report
@@ -379,12 +419,8 @@ def load_compare(run_dir: Path) -> CompareDir:
     return CompareDir(run_dir, manifest, table_, specs)
 
 
-def compare_page(cd: CompareDir) -> str:
-    """The decision report of a comparison of designs over scenarios (:mod:`platform_sim.report.decision`)."""
-    from .decision import decision_page, read_tables
-
-    m = cd.manifest
-    footer = _footer(m, [
+def _compare_footer(m: dict) -> str:
+    return _footer(m, [
         ("designs", ", ".join(m.get("designs", []))),
         ("scenarios", ", ".join(m.get("scenarios", []))),
         ("reference design", m.get("reference", "")),
@@ -394,7 +430,65 @@ def compare_page(cd: CompareDir) -> str:
         ("spec hashes", "; ".join(f"{p['design_file']} × {p['scenario_file']}: {p.get('spec_hash', '')}"
                                   for p in m.get("pairs", []))),
     ])
-    return decision_page(m, read_tables(cd.path, cd.table), cd.specs, footer)
 
 
-__all__ = ["REPORT_FILE", "CompareDir", "build_report", "compare_page", "load_compare", "run_page"]
+def compare_page(cd: CompareDir, template: str | Path | None = None) -> str:
+    """The decision report of a comparison of designs over scenarios (:mod:`platform_sim.report.decision`)."""
+    from .decision import decision_page, read_tables
+
+    return decision_page(cd.manifest, read_tables(cd.path, cd.table), cd.specs, _compare_footer(cd.manifest),
+                         template)
+
+
+def comparison_manifest(comparison, **fields) -> dict:
+    """The manifest of a :class:`~platform_sim.compare.Comparison` held in memory: what
+    ``compare --out`` records, with the designs and scenarios by name (they were not copied into a
+    directory), :func:`~platform_sim.rundir.versions` and ``fields`` (workers, elapsed_seconds...)."""
+    from datetime import UTC, datetime
+
+    from ..config import spec_hash
+    from ..rundir import versions
+
+    t = comparison.table
+    designs, scenarios = list(dict.fromkeys(t["design"])), list(dict.fromkeys(t["scenario"]))
+    pairs = [{"design": d, "scenario": s, "design_file": d, "scenario_file": s,
+              "spec_hash": spec_hash(comparison.designs[d], comparison.scenarios[s])}
+             for s in scenarios for d in designs if d in comparison.designs and s in comparison.scenarios]
+    return {"kind": "compare", "complete": True, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": None, "designs": designs, "scenarios": scenarios, "reference": comparison.reference,
+            "null_scenario": comparison.null_scenario, "target_fwer": comparison.target_fwer,
+            "equal": comparison.equal, "seed": comparison.seed, "n_sims": comparison.n_sims,
+            "versions": versions(), "files": [], "pairs": pairs, **fields}
+
+
+def comparison_tables(comparison):
+    """The tables of a :class:`~platform_sim.compare.Comparison` as the decision report reads them (what
+    ``compare --out`` writes as CSV files)."""
+    from ..compare import winners
+    from .decision import CompareTables
+
+    return CompareTables(comparison.table, winners(comparison), comparison.truth, comparison.calibration,
+                         comparison.frontier, comparison.sizing)
+
+
+def write_compare_report(path: str | Path, comparison, manifest: dict | None = None,
+                         template: str | Path | None = None) -> Path:
+    """Write the decision report of a :class:`~platform_sim.compare.Comparison` held in memory to the
+    HTML file ``path`` (``manifest``: :func:`comparison_manifest` by default); return the path."""
+    from ..spec import Spec
+    from .decision import decision_page
+
+    path = Path(path)
+    manifest = comparison_manifest(comparison) if manifest is None else manifest
+    # the page describes each design (with a scenario) and each scenario (with a design) once
+    designs, scenarios = comparison.designs, {s: comparison.scenarios[s] for s in manifest["scenarios"]}
+    first_design, first_scenario = next(iter(designs)), next(iter(scenarios))
+    pairs = [(d, first_scenario) for d in designs] + [(first_design, s) for s in scenarios]
+    specs = {(d, s): Spec.from_models(designs[d], scenarios[s]) for d, s in dict.fromkeys(pairs)}
+    text = decision_page(manifest, comparison_tables(comparison), specs, _compare_footer(manifest), template)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    return path
+
+
+__all__ = ["REPORT_FILE", "CompareDir", "allocation_figure", "build_report", "claims_figure", "stopping_figure", "compare_page", "comparison_manifest", "comparison_tables",
+           "load_compare", "run_page", "write_compare_report", "write_run_report"]

@@ -70,10 +70,10 @@ class CompareTables:
 
 
 def paired_figure(t, reference: str | None = None, metrics: Sequence[str] = ("power", "fwer", "p_correct_finding",
-                                                                             "cost")):
+                                                                             "cost"), ax=None):
     """The forest plot of paired differences from ``reference`` (default: the comparison's first
     design) on ``metrics``; ``t`` is a :class:`~platform_sim.compare.Comparison` or
-    :class:`CompareTables`. Cost is shown in millions."""
+    :class:`CompareTables`. Cost is shown in millions. ``ax``: draw one metric there."""
     trial = t.table[t.table["level"] == "trial"]
     designs = list(dict.fromkeys(trial["design"]))
     reference = reference or (designs[0] if designs else "")
@@ -90,16 +90,18 @@ def paired_figure(t, reference: str | None = None, metrics: Sequence[str] = ("po
     shown = [m for m in metrics if m in set(diffs["metric"])]
     if diffs.empty or not shown:
         return None
-    return figures.paired_differences(diffs, shown, reference, SHORT)
+    return figures.paired_differences(diffs, shown, reference, SHORT, ax=ax)
 
 
-def frontier_figure(t, target: float | None = None):
-    """Power against FWER across thresholds, per scenario (None without a calibrated comparison)."""
+def frontier_figure(t, target: float | None = None, scenarios: Sequence[str] | None = None, ax=None):
+    """Power against FWER across thresholds, per scenario (None without a calibrated comparison);
+    ``scenarios``: the panels drawn (default: every alternative scenario); ``ax``: draw one there."""
     if t.frontier.empty or not (~t.frontier["null"].astype(bool)).any():
         return None
     if target is None and not t.calibration.empty:
         target = float(t.calibration["target_fwer"].iloc[0])
-    return figures.frontier(t.frontier, target=target)
+    return figures.frontier(t.frontier, target=target, scenarios=None if scenarios is None else list(scenarios),
+                            ax=ax)
 
 
 def claims_figure(t, scenario: str):
@@ -360,7 +362,8 @@ def _truth_table(truth: pd.DataFrame, scenario: str) -> str:
 # --------------------------------------------------------------------------- the page
 
 
-def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str], Spec], footer: str) -> str:
+def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str], Spec], footer: str,
+                  template: str | Path | None = None) -> str:
     """The decision report of a comparison (see the module docstring)."""
     table_ = t.table
     designs = list(dict.fromkeys(table_["design"]))
@@ -441,7 +444,7 @@ def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str],
         methods.append(heading(3, f"Design {d}") + describe_design(sp, level=4))
     add("methods", "Methods", section("methods", "Methods: the yardstick, the scenarios and the designs", *methods))
     nav.append(("reproducibility", "Reproducibility"))
-    return page(title, subtitle, nav, body, footer)
+    return page(title, subtitle, nav, body, footer, template)
 
 
 __all__ = ["ANSWER", "LABELS", "CompareTables", "decision_page", "read_tables"]

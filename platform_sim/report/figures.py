@@ -30,6 +30,15 @@ def _figure(height: float, width: float = WIDTH):
     return fig
 
 
+def _figure_for(ax, height: float, width: float = WIDTH):
+    """``(figure, axes)``: the figure of ``ax`` when one is given (the caller's layout), else a new
+    figure of the given size with one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _figure(height, width)
+    return fig, fig.subplots(1, 1)
+
+
 def png_base64(fig) -> str:
     """The figure as a base64-encoded PNG (no timestamp metadata, so the bytes are reproducible)."""
     buf = io.BytesIO()
@@ -85,7 +94,8 @@ def allocation_by_look(alloc_history: np.ndarray, stop_look: np.ndarray, randomi
                  else 1.0)
     top.set_title("Allocation after each look (mean over the trials still running)")
     top.grid(alpha=0.3)
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    if n_looks > 1:  # one look: nothing is drawn above, so there is nothing to name
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     width = float(np.min(np.diff(looks))) * 0.6 if n_looks > 1 else max(looks[0] * 0.2, 1.0)
     bottom.bar(looks, reached, width=width, color="0.55")
     bottom.set_ylim(0, 1.05)
@@ -155,6 +165,14 @@ def _histogram(ax, x: np.ndarray, color: str, xlabel: str, title: str) -> None:
     ax.grid(alpha=0.3, axis="y")
 
 
+def histogram(x: np.ndarray, xlabel: str, title: str, color: str = "tab:blue", ax=None):
+    """The distribution of a per-trial value over the simulated trials (a bar per value when there are
+    few, else a histogram), with its mean (dashed) and median (dotted); on ``ax`` when given."""
+    fig, ax = _figure_for(ax, 3.8, WIDTH / 2 + 0.5)
+    _histogram(ax, x, color, xlabel, title)
+    return fig
+
+
 def sample_size_and_duration(n_total: np.ndarray, duration_months: np.ndarray | None):
     """Histograms of the total sample size and of the calendar duration, with mean and median."""
     fig = _figure(3.8)
@@ -209,15 +227,15 @@ STATUS_COLORS = {
 }
 
 
-def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names: list[str], control: str | None):
+def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names: list[str], control: str | None,
+                    ax=None):
     """Platforms: the final status of each experimental arm as stacked horizontal bars (fraction of
-    simulated platforms)."""
+    simulated platforms); on ``ax`` when given."""
     status = np.asarray(status)
     arms = [a for a in arm_names if a != control]
     idx = [arm_names.index(a) for a in arms]
     shown = [s for s in range(len(status_names)) if (status[:, idx] == s).any()]
-    fig = _figure(0.9 + 0.45 * len(arms) + 1.0)
-    ax = fig.subplots(1, 1)
+    fig, ax = _figure_for(ax, 0.9 + 0.45 * len(arms) + 1.0)
     left = np.zeros(len(arms))
     for s in shown:
         frac = np.array([(status[:, k] == s).mean() for k in idx])
@@ -244,11 +262,12 @@ TRUTH_MARK = {"works": "effective", "null": "null", "grey": "grey zone"}
 
 
 def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row_labels: list[str],
-                     col_labels: list[str], value_label: str, title: str):
+                     col_labels: list[str], value_label: str, title: str, ax=None):
     """Arms (rows) x strata or signatures (columns): the probability of being declared effective,
     annotated with value ± MCSE and the truth of the cell; truly effective cells are outlined in
     black, truly null cells hatched. ``truth`` holds 'works', 'null', 'grey', 'control' or '' (the
-    arm is not compared there); cells with NaN value are drawn blank."""
+    arm is not compared there); cells with NaN value are drawn blank. On ``ax`` when given (the
+    colour bar takes room from it and the legend goes below it)."""
     from matplotlib.colors import Normalize
     from matplotlib.patches import Patch, Rectangle
 
@@ -256,8 +275,8 @@ def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row
     n_rows, n_cols = value.shape
     height = 1.3 + 0.55 * n_rows
     width = min(WIDTH + 2, 3.2 + 1.45 * n_cols)
-    fig = _figure(max(height, 3.0), width=max(width, 6.5))
-    ax = fig.subplots(1, 1)
+    own = ax is None
+    fig, ax = _figure_for(ax, max(height, 3.0), width=max(width, 6.5))
     masked = np.ma.masked_invalid(value)
     from matplotlib import colormaps
 
@@ -295,8 +314,37 @@ def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row
     cbar.set_label(value_label)
     handles = [Patch(facecolor="white", edgecolor="black", lw=2.5, label="truly effective (power)"),
                Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="truly null (false positive)")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    if own:
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    else:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+                  frameon=False)
     return fig
+
+
+def arm_bars(value: np.ndarray, lower: np.ndarray, upper: np.ndarray, arm_names: list[str], roles: list[str],
+             xlabel: str, title: str = "", ax=None):
+    """One horizontal bar per arm with its 95% interval; arms that truly work are green, null ones grey,
+    the others (grey zone, control) light blue. On ``ax`` when given."""
+    value = np.asarray(value, dtype=float)
+    fig, ax = _figure_for(ax, 1.0 + 0.45 * len(arm_names), WIDTH / 2 + 1)
+    colors = [ROLE_COLORS.get(r, "tab:blue") for r in roles]
+    y = np.arange(len(arm_names))
+    lo = np.where(np.isfinite(lower), value - np.asarray(lower, dtype=float), 0.0)
+    hi = np.where(np.isfinite(upper), np.asarray(upper, dtype=float) - value, 0.0)
+    ax.barh(y, np.nan_to_num(value), xerr=[np.maximum(lo, 0), np.maximum(hi, 0)], color=colors, capsize=3,
+            alpha=0.9)
+    ax.set_yticks(y, arm_names)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="x")
+    return fig
+
+
+#: Bar colours of an arm by its truth among all patients.
+ROLE_COLORS = {"works": "tab:green", "null": "0.6", "grey zone": "tab:olive", "control": "tab:brown"}
 
 
 # --------------------------------------------------------------------------- 5. convergence
@@ -397,23 +445,33 @@ def comparison_bars(table, metrics: list[str], labels: dict[str, str]):
 # --------------------------------------------------------------------------- 7. decision report
 
 
-def frontier(table, labels: dict[str, str] | None = None, target: float | None = None):
+def frontier(table, labels: dict[str, str] | None = None, target: float | None = None,
+             scenarios: list[str] | None = None, ax=None):
     """Power against FWER per design, across decision thresholds: one panel per alternative scenario.
     ``table`` is a comparison's frontier table (design, setting, threshold, scenario, null, metric,
     value, lower, upper); each point pairs the FWER on the null scenario with the power on the
     panel's scenario at one threshold, with 95% intervals in both directions, and the calibrated
-    threshold is drawn larger; ``target``, the FWER the designs were calibrated to, is a dashed line."""
+    threshold is drawn larger; ``target``, the FWER the designs were calibrated to, is a dashed line.
+    ``scenarios``: the panels (default: every alternative scenario); ``ax``: draw the one scenario
+    given there."""
     labels = labels or {}
     null = table[table["null"].astype(bool) & (table["metric"] == "fwer")]
     alt = table[~table["null"].astype(bool) & (table["metric"] == "power")]
-    scenarios = list(dict.fromkeys(alt["scenario"]))
+    scenarios = list(dict.fromkeys(alt["scenario"])) if scenarios is None else list(scenarios)
+    if ax is not None and len(scenarios) != 1:
+        raise ValueError(f"ax= draws one scenario's panel; name one of {list(dict.fromkeys(alt['scenario']))}")
     designs = list(dict.fromkeys(table["design"]))
     colors = arm_colors(designs)
     n_cols = min(3, max(len(scenarios), 1))
     n_rows = max(math.ceil(len(scenarios) / n_cols), 1)
-    fig = _figure(2.8 * n_rows + 0.9)
-    axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
-    for ax, scenario in zip(axes, scenarios):
+    given = ax is not None
+    if given:
+        fig, axes = ax.figure, np.array([ax])
+    else:
+        fig = _figure(2.8 * n_rows + 0.9)
+        axes = np.atleast_1d(fig.subplots(n_rows, n_cols, squeeze=False)).ravel()
+    for panel, scenario in zip(axes, scenarios):
+        ax = panel
         for d in designs:
             x = null[null["design"] == d].set_index("threshold")
             y = alt[(alt["design"] == d) & (alt["scenario"] == scenario)].set_index("threshold")
@@ -438,28 +496,40 @@ def frontier(table, labels: dict[str, str] | None = None, target: float | None =
         ax.set_ylim(0, 1)
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-    for ax in axes[len(scenarios):]:
-        ax.set_visible(False)
+    for extra in axes[len(scenarios):]:
+        extra.set_visible(False)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=min(len(designs), 4), fontsize=8, frameon=False,
-               title="design (★ the calibrated threshold; bars: 95% intervals"
-                                 + ("; dashed: the target FWER)" if target is not None else ")"))
+    title = ("design (★ the calibrated threshold; bars: 95% intervals"
+             + ("; dashed: the target FWER)" if target is not None else ")"))
+    if given:
+        axes[0].legend(handles, names, fontsize=8, frameon=False, title=title, title_fontsize=8, loc="lower right")
+    else:
+        fig.legend(handles, names, loc="outside lower center", ncol=min(len(designs), 4), fontsize=8, frameon=False,
+                   title=title)
     return fig
 
 
-def paired_differences(pairs, metrics: list[str], reference: str, labels: dict[str, str] | None = None):
+def paired_differences(pairs, metrics: list[str], reference: str, labels: dict[str, str] | None = None, ax=None):
     """A forest plot of paired differences from the reference design: one panel per metric, one
     row per scenario x other design, the difference with its 95% interval (common random numbers).
-    ``pairs`` has scenario, metric, design, diff, lower, upper (the other design minus the reference)."""
+    ``pairs`` has scenario, metric, design, diff, lower, upper (the other design minus the reference).
+    ``ax``: draw the one metric given there."""
     labels = labels or {}
     scenarios = list(dict.fromkeys(pairs["scenario"]))
     designs = [d for d in dict.fromkeys(pairs["design"]) if d != reference]
     colors = arm_colors([reference] + designs)
     rows = [(s, d) for s in scenarios for d in designs]
-    fig = _figure(1.6 + 0.3 * max(len(rows), 2), width=WIDTH + 1)
-    axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False, sharey=True)).ravel()
+    given = ax is not None
+    if given:
+        if len(metrics) != 1:
+            raise ValueError(f"ax= draws one metric's panel; got {list(metrics)}")
+        fig, axes = ax.figure, np.array([ax])
+    else:
+        fig = _figure(1.6 + 0.3 * max(len(rows), 2), width=WIDTH + 1)
+        axes = np.atleast_1d(fig.subplots(1, len(metrics), squeeze=False, sharey=True)).ravel()
     y = np.arange(len(rows))[::-1]
-    for ax, metric in zip(axes, metrics):
+    for panel, metric in zip(axes, metrics):
+        ax = panel
         part = pairs[pairs["metric"] == metric].set_index(["scenario", "design"])
         for yi, key in zip(y, rows):
             if key not in part.index:
@@ -475,7 +545,11 @@ def paired_differences(pairs, metrics: list[str], reference: str, labels: dict[s
         ax.grid(alpha=0.3, axis="x")
         ax.tick_params(labelsize=8)
     axes[0].set_yticks(y, [f"{s}: {d}" for s, d in rows], fontsize=8)
-    fig.suptitle(f"Paired difference from {reference} (95% interval, common random numbers)", fontsize=10)
+    heading = f"Paired difference from {reference} (95% interval, common random numbers)"
+    if given:
+        axes[0].set_title(f"{labels.get(metrics[0], metrics[0])}: difference from {reference}", fontsize=9)
+    else:
+        fig.suptitle(heading, fontsize=10)
     return fig
 
 
@@ -544,7 +618,10 @@ def claims_heatmap(cells, truth, designs: list[str], scenario: str):
     return fig
 
 __all__ = [
+    "ROLE_COLORS",
     "allocation_by_look",
+    "arm_bars",
+    "histogram",
     "claims_heatmap",
     "subgroup_label",
     "allocation_by_period",

@@ -2,7 +2,10 @@
 scripts, fonts or links to fetch), valid HTML5, every text escaped with :func:`html.escape`.
 
 The helpers here know nothing about trials: they turn text, tables and figures into page
-fragments (strings of HTML). :mod:`platform_sim.report.build` decides what goes on the page.
+fragments (strings of HTML). :mod:`platform_sim.report.build` decides what goes on the page, and
+the layout around it (head, style sheet, header, contents, footer) is the jinja2 template
+``templates/report.html.j2``, which a sponsor's template can extend block by block or replace
+(:func:`page`; ``platform-sim report DIR --template FILE``).
 """
 
 from __future__ import annotations
@@ -10,34 +13,10 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 0 auto;
-       max-width: 1100px; padding: 1em 1.5em 3em; color: #1d1d1d; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { font-size: 1.3em; border-bottom: 2px solid #d0d7de; padding-bottom: 0.2em; margin-top: 1.8em; }
-h3 { font-size: 1.08em; margin-top: 1.3em; }
-p.lead { color: #444; margin-top: 0; }
-nav ul { columns: 3; list-style: none; padding-left: 0; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.86em; }
-caption { text-align: left; font-weight: 600; padding: 0.3em 0; caption-side: top; }
-th, td { border: 1px solid #d0d7de; padding: 0.25em 0.55em; vertical-align: top; }
-th { background: #f3f5f7; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr:nth-child(even) td { background: #fafbfc; }
-figure { margin: 1em 0 1.6em; }
-figure img { max-width: 100%; height: auto; border: 1px solid #e5e8eb; }
-figcaption { font-size: 0.9em; color: #333; margin-top: 0.4em; }
-details { margin: 0.5em 0 1em; }
-summary { cursor: pointer; color: #0b4f8a; }
-.wide { overflow-x: auto; }
-code { background: #f3f5f7; padding: 0 0.25em; border-radius: 3px; }
-footer { margin-top: 2.5em; border-top: 2px solid #d0d7de; font-size: 0.9em; }
-.note { color: #555; font-size: 0.92em; }
-"""
 
 
 def esc(text) -> str:
@@ -156,19 +135,63 @@ def key_values(pairs: Iterable[tuple[str, object]], caption: str | None = None) 
                  numeric=[False, False])
 
 
-def page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: Sequence[str], footer: str) -> str:
-    """The whole document: head with the inline style sheet, a table of contents, the sections
-    and the footer."""
-    toc = "".join(f'<li><a href="#{esc(i)}">{esc(t)}</a></li>' for i, t in nav)
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head>"
-        f"<body><header><h1>{esc(title)}</h1><p class=\"lead\">{esc(subtitle)}</p>"
-        f'<nav aria-label="contents"><ul>{toc}</ul></nav></header>'
-        f"<main>{''.join(body)}</main>{footer}</body></html>\n"
-    )
+#: The folder of the shipped page template (``report.html.j2``) and style sheet (``report.css``).
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+#: The shipped page template, which a sponsor's template extends or replaces.
+TEMPLATE = "report.html.j2"
+
+
+def _template(template: str | Path | None):
+    """The jinja2 template of the page: the shipped one, or the file ``template``, which may extend the
+    shipped one by name (``{% extends "report.html.j2" %}``) and include ``report.css``."""
+    import jinja2
+
+    from ..config import ConfigError, Problem
+
+    folders = [str(TEMPLATE_DIR)]
+    name = TEMPLATE
+    if template is not None:
+        path = Path(template)
+        if not path.is_file():
+            raise ConfigError([Problem("template", "no such file", str(template))])
+        folders.insert(0, str(path.resolve().parent))
+        name = path.name
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(folders), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return environment.get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError([Problem("template", f"line {exc.lineno}: {exc.message}",
+                                   file=exc.filename or str(template))]) from None
+    except jinja2.TemplateNotFound as exc:
+        raise ConfigError([Problem("template", f"names a template that is neither beside it nor shipped: {exc.name}",
+                                   file=str(template))]) from None
+
+
+def page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: Sequence[str], footer: str,
+         template: str | Path | None = None) -> str:
+    """The whole document, rendered from the jinja2 template (:data:`TEMPLATE`, or a sponsor's file
+    ``template``): the head with the inline style sheet, a table of contents, the sections and the
+    footer. The template receives ``title`` and ``subtitle`` (text), ``nav`` (pairs of section id and
+    title), ``sections`` and ``footer`` (HTML fragments, already escaped) and ``css`` (the shipped
+    style sheet)."""
+    import jinja2
+
+    from ..config import ConfigError, Problem
+
+    try:
+        return _template(template).render(
+            title=title, subtitle=subtitle, nav=list(nav), sections=[_markup(b) for b in body], footer=_markup(footer),
+            css=_markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")))
+    except jinja2.TemplateError as exc:  # an undefined name or a failing filter in a sponsor's template
+        raise ConfigError([Problem("template", f"cannot be rendered: {exc}", file=str(template or TEMPLATE))]) from None
+
+
+def _markup(text: str):
+    """An HTML fragment jinja2 inserts as it is (it was escaped when it was built)."""
+    import markupsafe
+
+    return markupsafe.Markup(text)
 
 
 __all__ = ["bullets", "details", "esc", "figure", "fmt", "frame_table", "heading", "key_values", "page", "para",
