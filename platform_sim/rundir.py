@@ -260,7 +260,7 @@ def save_run(out: Path, results: TrialResults, spec: Spec, *, seed: int | None =
 #: The distributions platform-sim depends on (pyproject's ``dependencies``; a test keeps the two
 #: lists alike) and the optional ones whose versions can change a result or a figure.
 DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "pydantic", "pyyaml", "click", "tqdm", "numba", "matplotlib",
-                "xarray", "jinja2")
+                "threadpoolctl", "xarray", "jinja2")
 OPTIONAL_DEPENDENCIES = ("llvmlite", "dask", "distributed", "pymc", "pytensor", "arviz")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -190,7 +191,7 @@ def test_designs_that_share_a_name_are_refused_before_anything_is_simulated(tmp_
     def no_simulation(*args, **kwargs):
         raise AssertionError("simulated although the names clash")
 
-    monkeypatch.setattr("platform_sim.compare.run", no_simulation)
+    monkeypatch.setattr(sys.modules["platform_sim.compare"], "run", no_simulation)  # ps.compare is the verb
     result = invoke("compare", "--designs", f"pioneer_rar,{copy_path}", "--scenarios", "pioneer_alternative",
                     "--n-sims", 10, "--quiet")
     assert result.exit_code == 2, result.output
