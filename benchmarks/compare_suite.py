@@ -5,8 +5,9 @@ every scenario and the power-versus-FWER frontier.
     python benchmarks/compare_suite.py --n-sims 200 --quick # a smoke run
     python benchmarks/compare_suite.py --no-frontier        # calibration and the comparison only
 
-Prints the wall time of each step the comparison takes, the simulated trials per second and the
-peak memory of this process and of the workers.
+Prints the wall time, the CPU time of this process and its workers (on a busy machine, CPU time
+over the number of workers is what the run would take on idle cores), the simulated trials per
+second and the peak memory of this process and of the workers.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ import time
 
 def _peak_mib(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished workers (user + system)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -46,11 +53,12 @@ def main() -> None:
     print(f"suite {suite.name}: {len(designs)} designs x {len(suite.scenarios)} scenarios x {args.n_sims:,} trials, "
           f"calibrated to FWER {args.target_fwer:g} on {suite.null_scenario}, equal {args.equal}, "
           f"frontier {'on' if args.frontier else 'off'}, {args.workers} workers", flush=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     result = compare(designs, suite.scenarios, args.n_sims, args.seed, workers=args.workers,
                      null_scenario=suite.null_scenario, target_fwer=args.target_fwer, equal=args.equal,
                      frontier=args.frontier)
     elapsed = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
     evaluated = int(result.calibration["thresholds_evaluated"].sum()) * args.n_sims
     frontier = 0
     if args.frontier and not result.frontier.empty:
@@ -60,6 +68,8 @@ def main() -> None:
     simulated = evaluated + main_trials + frontier
     print(f"{'start-up (imports, kernels, suite)':<40}{startup:>9.1f} s")
     print(f"{'comparison':<40}{elapsed:>9.1f} s  ({elapsed / 60:.1f} min)")
+    print(f"{'CPU time (process and workers)':<40}{cpu:>9.1f} s  (on {args.workers} idle cores: "
+          f"{cpu / args.workers / 60:.1f} min)")
     print(f"{'trials simulated':<40}{simulated:>11,}  (calibration {evaluated:,}, comparison {main_trials:,}, "
           f"frontier {frontier:,}; planned bound {total:,})")
     print(f"{'trials per second':<40}{simulated / elapsed:>11,.0f}  ({simulated / elapsed / args.workers:,.0f} per "
