@@ -72,7 +72,10 @@ def check_page(path, sections: list[str], figure_sections: list[str], figure_ids
         assert len("".join(caption.itertext())) > 40
         src = img.get("src")
         assert src.startswith("data:image/png;base64,")
-        width, height = png_size(base64.b64decode(src.split(",", 1)[1], validate=True))
+        pixels_wide, pixels_high = png_size(base64.b64decode(src.split(",", 1)[1], validate=True))
+        width = int(img.get("width"))  # shown at half its pixel width: drawn at 2x for sharp screens
+        assert pixels_wide // 2 == width, (fid, pixels_wide, width)
+        height = pixels_high / 2
         assert 400 <= width <= 1400 and 200 <= height <= 1400, (fid, width, height)
     text = path.read_text()
     for element in tree.iter():

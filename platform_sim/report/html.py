@@ -46,9 +46,24 @@ def details(summary: str, *parts: str) -> str:
     return f"<details><summary>{esc(summary)}</summary>{''.join(parts)}</details>"
 
 
+def _png_width(png_base64: str) -> int | None:
+    """The pixel width of a base64-encoded PNG (its IHDR chunk), or None when it is not one."""
+    import base64
+    import struct
+
+    head = base64.b64decode(png_base64[:32])
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 20:
+        return None
+    return int(struct.unpack(">I", head[16:20])[0])
+
+
 def figure(figure_id: str, png_base64: str, alt: str, caption: str) -> str:
-    """A figure with its image embedded as a data URI and a caption."""
-    return (f'<figure id="{esc(figure_id)}"><img src="data:image/png;base64,{png_base64}" alt="{esc(alt)}">'
+    """A figure with its image embedded as a data URI and a caption. Figures are drawn at twice
+    their display resolution, so the image is shown at half its pixel width (sharp on high-density
+    screens, and never wider than the page)."""
+    width = _png_width(png_base64)
+    size = f' width="{width // 2}"' if width else ""
+    return (f'<figure id="{esc(figure_id)}"><img src="data:image/png;base64,{png_base64}"{size} alt="{esc(alt)}">'
             f"<figcaption>{esc(caption)}</figcaption></figure>")
 
 
