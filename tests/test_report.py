@@ -280,11 +280,13 @@ def test_compare_report_leads_with_the_answer(tmp_path):
     for f in ("designs/allcomer_fixed.yaml", "designs/allcomer_fixed.as_run.yaml", "scenarios/pioneer_null.yaml",
               "calibration.csv", "frontier.csv", "winners.csv", "yardstick.csv", "report.html"):
         assert f in manifest["files"] and (out / f).is_file()
-    sections = ["answer", "fig-paired", "fig-frontier", "fig-claims", "calibration", "oc-tables", "methods"]
+    sections = ["answer", "fig-paired", "fig-frontier", "fig-claims", "calibration", "oc-tables", "methods", "glossary"]
     tree = check_page(out / "report.html", sections, [], ["fig-paired-figure", "fig-frontier-figure",
                                                           "fig-claims-figure-stk11_keap1_only"])
     text = "".join(tree.itertext())
     assert "calibrated on the global null pioneer_null" in text
+    glossary = table_text(tree, "The metrics of comparison.csv")  # every metric name of the CSV is explained
+    assert {r[0] for r in glossary[1:]} >= set(pd.read_csv(out / "comparison.csv").metric)
     assert str(tmp_path) not in (out / "report.html").read_text()  # no absolute paths
     table = pd.read_csv(out / "comparison.csv")
     rows = table_text(tree, "stk11_keap1_only: value ± Monte Carlo SE")

@@ -223,6 +223,21 @@ def _answer(t: CompareTables, designs: list[str], design_labels: dict[str, str],
     return "".join(parts)
 
 
+def _glossary() -> str:
+    """Every metric name of comparison.csv with the label the page uses and its definition."""
+    from ..compare import ARM_METRICS, OWN_METRICS
+    from ..yardstick import CELL_METRICS, DRUG_METRICS, TRIAL_METRICS
+
+    rows = []
+    for level, metrics in (("trial", {**TRIAL_METRICS, **OWN_METRICS}), ("drug", DRUG_METRICS),
+                           ("subgroup", CELL_METRICS), ("arm", ARM_METRICS)):
+        for name, meaning in metrics.items():
+            rows.append([name, level, SHORT.get(name, LABELS.get(name, "")) if level == "trial" else "", meaning])
+    return table(["name", "level", "label on this page", "definition"], rows,
+                 "The metrics of comparison.csv (column metric) by level (column level); cost is in the scenario's "
+                 "currency, shown in millions", numeric=[False] * 4, table_id="glossary-table")
+
+
 def _named(value) -> bool:
     """Whether a design-name cell names a design (an empty cell reads back from CSV as NaN)."""
     return isinstance(value, str) and bool(value)
@@ -443,6 +458,7 @@ def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str],
     for d, sp in first_spec.items():
         methods.append(heading(3, f"Design {d}") + describe_design(sp, level=4))
     add("methods", "Methods", section("methods", "Methods: the yardstick, the scenarios and the designs", *methods))
+    add("glossary", "Glossary", section("glossary", "Glossary: the names in the CSV files", _glossary()))
     nav.append(("reproducibility", "Reproducibility"))
     return page(title, subtitle, nav, body, footer, template)
 
