@@ -103,7 +103,7 @@ class DaskBackend(Backend):
             if scheduler is None:
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              scheduler_kwargs={"dashboard": False}, dashboard_address=":0",
-                                             silence_logs=logging.ERROR)
+                                             silence_logs=logging.CRITICAL)
                 self._client = Client(self._cluster)
                 self.name = f"Dask local cluster, {workers} worker processes"
             else:
@@ -123,9 +123,13 @@ class DaskBackend(Backend):
         return self._client
 
     def share(self, obj):
+        """A future of ``obj`` for the tasks that use it. It is the result of a task rather than
+        scattered data, so the scheduler can compute it again when the worker holding it dies (a
+        scattered object whose only copy was on a killed worker is lost, and every task needing it
+        is cancelled)."""
         held = self._shared.get(id(obj))
         if held is None or held[0] is not obj:
-            held = (obj, self._client.scatter(obj, broadcast=True, hash=False))
+            held = (obj, self._client.submit(_identity, obj, pure=False))
             self._shared[id(obj)] = held
         return held[1]
 
@@ -137,6 +141,10 @@ class DaskBackend(Backend):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _identity(obj):
+    return obj
 
 
 def open_backend(kind: str = "local", workers: int = 1, scheduler: str | None = None) -> Backend:

@@ -21,12 +21,15 @@ file is written to a temporary name and moved into place with :func:`os.replace`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,12 +65,27 @@ def atomic_write(path: Path, write: Callable[[Path], None], make_parents: bool =
     path = Path(path)
     if make_parents:
         path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
+    with _no_interrupt():
+        tmp = _temporary(path)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _no_interrupt():
+    """Hold SIGINT (Ctrl-C) back while a file is written, in the main thread: the interrupt arrives
+    when the write has finished or been undone, so no temporary file is left behind."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        yield
     finally:
-        tmp.unlink(missing_ok=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def sha256(path: Path) -> str:
