@@ -75,6 +75,8 @@ def estimate(value, mcse, lower=np.nan, upper=np.nan, digits: int = 3, proportio
         return f"{value:.{digits}f} (≥ {lower:.4g})"
     if mcse is None or not np.isfinite(mcse):
         return f"{value:.{digits}f}"
+    if 0 < mcse < 0.5 * 10.0 ** -digits:  # more decimals, so that the error never reads as ± 0.0
+        digits = min(int(np.ceil(-np.log10(mcse))), 6)
     return f"{value:.{digits}f} ± {mcse:.{digits}f}"
 
 
