@@ -26,6 +26,7 @@ from .config import (
     load_files,
     resolve,
     shipped_names,
+    target_scenarios,
 )
 from .backends import BACKENDS
 from .runner import DEFAULT_CHUNK_SIZE
@@ -564,6 +565,12 @@ def validate(files, scenario) -> None:
     """Check design and scenario files and print every problem at once."""
     loaded, problems = load_files(list(files))
     for path, model in loaded:
+        if isinstance(model, Design) and model.targets is not None:
+            try:
+                target_scenarios(model, path)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
         click.echo(f"ok: {path} ({type(model).__name__.lower()} {model.name})")
     if scenario is not None:
         try:

@@ -19,6 +19,7 @@ from .load import (
     resolve,
     shipped_names,
     spec_hash,
+    target_scenarios,
 )
 from .models import Design, Scenario
 from .suites import Suite, expand_scenarios, load_suite, shipped_suites
@@ -27,4 +28,5 @@ __all__ = [
     "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario", "Suite",
     "design_problems", "expand_scenarios", "load_file", "load_files", "load_pair", "load_suite", "pair_problems",
     "parse_design", "parse_scenario", "resolve", "shipped_names", "shipped_suites", "spec_hash",
+    "target_scenarios",
 ]

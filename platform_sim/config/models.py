@@ -27,6 +27,7 @@ from .base import (
 )
 from .scenario import Scenario
 from .strata import Strata
+from .targets import Targets
 from .timeline import Platform
 from .two_stage import TwoStage
 
@@ -249,6 +250,9 @@ class Design(Frozen):
         default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py).")
     two_stage: TwoStage | None = Field(
         default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py).")
+    targets: Targets | None = Field(
+        default=None, description="The family-wise error rate and power the design promises, and the scenarios they "
+                                  "are read on (see config/targets.py).")
 
     @model_validator(mode="after")
     def _sections(self) -> "Design":
