@@ -817,8 +817,10 @@ def list_shipped() -> None:
                    "(platform designs; their default).")
 @click.option("--alternative-scenarios", "alternative_scenarios", multiple=True,
               help="Scenarios to report power on (repeat the option, or separate with commas).")
-@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm"]), default="fwer", show_default=True,
-              help="Family-wise error rate, or the largest per-arm error.")
+@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm", "any_claim"]), default="fwer",
+              show_default=True,
+              help="Family-wise error rate, the largest per-arm error, or P(any claim) (the family-wise error "
+                   "rate on a global null, whatever the design's own subgroups; what compare and size hold).")
 @click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True,
               help="Simulated trials per threshold and scenario.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
