@@ -401,6 +401,11 @@ def size_for_power(
 
     steps = pd.DataFrame(list(points.values()))
     monotone, notes = _power_monotone(steps, by)
+    if len(steps) > 1 and np.allclose(steps["n_randomized"], steps["n_randomized"].iloc[0]) \
+            and np.allclose(steps["power"], steps["power"].iloc[0]):
+        notes.append(f"every evaluated size randomized the same patients with the same power: the {by} is not what "
+                     "limits this design (its arms' caps or its stopping rules end every trial first), so resizing "
+                     "it this way cannot add power")
     if hi is None:
         notes.append(f"the target power {target_power:g} is not reached within the limit ({by} {top:g})")
     found = None
@@ -416,7 +421,7 @@ def size_for_power(
 def _power_monotone(steps: pd.DataFrame, by: str) -> tuple[bool, list[str]]:
     """Whether the evaluated power is non-decreasing in the size; a note at the first drop."""
     order = steps.sort_values("asked", kind="stable")
-    p, x = order["power"].to_numpy(), order["asked"].to_numpy()
+    p, x = order["power"].to_numpy(), order["max_n" if by == "max_n" else "months"].to_numpy(dtype=float)
     drops = np.flatnonzero(np.diff(p) < 0)
     if not drops.size:
         return True, []

@@ -110,10 +110,7 @@ def test_size_for_power_refuses_what_cannot_be_sized(build_spec):
         size_for_power("s1400f_two_stage", "pioneer_alternative", 0.8, 10)
     p = exc.value.problems[0]
     assert p.path == "design" and "cannot be sized for power" in p.message and "two-stage" in p.message
-    platform = Spec.load("pioneer_platform", "pioneer_null")
-    assert sizing_unit(platform) == "months"
-    with pytest.raises(ConfigError, match="no planned maximum sample size"):
-        sizing_unit(platform, "max_n")
+    assert sizing_unit(build_spec(TWO_ARM, BETTER)) == "max_n"
     with pytest.raises(ConfigError) as exc:
         size_for_power(build_spec(TWO_ARM, BETTER), None, 1.5, 1, tolerance=0)
     assert {p.path for p in exc.value.problems} == {"power", "n_sims", "tolerance"}
@@ -153,3 +150,36 @@ def test_size_command_calibrates_then_sizes_and_writes_the_sized_design(shipped_
     assert sized.looks.max_n == manifest["found"]["max_n"]
     assert sized.decisions.superiority == manifest["calibrated_values"][0] != data["decisions"]["superiority"]
     assert {"sizing.csv", "sizing_fwer.csv", "calibration.csv"} <= {p.name for p in out.iterdir()}
+
+
+def test_a_platform_is_sized_by_its_duration_and_says_when_its_caps_bind():
+    """A platform's calendar sets its sample size, so it is sized in months; when an arm's cap, not the
+    calendar, ends every trial, a longer duration changes nothing and the result says so."""
+    from pathlib import Path
+
+    import yaml
+
+    from platform_sim.config.load import parse_design, parse_scenario
+
+    data = Path(__file__).resolve().parent / "data" / "timeline"
+    design = yaml.safe_load((data / "two_arm_pfs.yaml").read_text())
+    design["platform"]["graduation"] = {"by": "posterior", "graduate": 0.975, "min_n": 10}
+    design["platform"]["max_duration_months"] = 12
+    scenario = parse_scenario(yaml.safe_load((data / "pfs_hr07.yaml").read_text()))
+    spec = Spec.from_models(parse_design(design), scenario)
+    result = size_for_power(spec, None, 0.9, 200, seed=2, tolerance=0.05)
+    assert result.by == "months" and result.reached and result.found.max_n is None
+    assert result.design.platform.max_duration_months == result.found.months > 12
+    steps = result.steps.set_index("months")
+    assert steps.loc[result.found.months].meets and not steps.loc[12.0].meets
+    assert not steps[steps.index < result.found.months].meets.any()
+    assert steps.n_randomized.nunique() > 1
+
+    capped = {**design, "arms": [design["arms"][0], {**design["arms"][1], "max_n": 15}]}
+    result = size_for_power(Spec.from_models(parse_design(capped), scenario), None, 0.99, 200, seed=2, limit=96)
+    assert not result.reached and len(result.steps) > 1
+    assert result.steps.power.nunique() == 1 and result.steps.n_randomized.nunique() == 1
+    assert any("not what limits this design" in n for n in result.notes)
+    assert sizing_unit(spec) == "months"
+    with pytest.raises(ConfigError, match="no planned maximum sample size"):
+        size_for_power(spec, None, 0.9, 10, by="max_n")
