@@ -9,8 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from platform_sim.cli import main
-from platform_sim.config import ConfigError, parse_design, resolve, spec_hash, target_scenarios
+from platform_sim.config import ConfigError, parse_design, resolve, shipped_names, spec_hash, target_scenarios
 from platform_sim.config.load import load_file
+from platform_sim.spec import Spec
+from platform_sim.yardstick import check_null, for_specs
 
 TARGETS = {"fwer": 0.10, "null_scenario": "pioneer_null", "power": 0.80, "alternative_scenario": "allcomer_effect"}
 
@@ -80,3 +82,29 @@ def test_target_scenarios_resolve_names_and_files_next_to_the_design(shipped_yam
     assert all(p.file == str(path) for p in exc.value.problems)
     result = invoke("validate", path)
     assert result.exit_code == 2 and "design.targets.alternative_scenario" in result.output
+# Shipped designs that state no targets, and why (docs/designs.md, "Design targets").
+WITHOUT_TARGETS = {
+    "s1400f_two_stage": "a two-stage design: Simon's stages fix its errors at p0 and p1; it has no threshold to "
+                        "calibrate and cannot be resized",
+    "benchmark_four_arm": "the speed benchmark's reference workload, not a trial",
+}
+
+
+@pytest.mark.parametrize("name", shipped_names("design"))
+def test_every_shipped_design_states_targets_that_bind(name):
+    """Every shipped design states targets (or is listed, with its reason, as one that cannot): its null
+    scenario is a global null on the yardstick, its alternative has a treatment that works, and the design
+    runs on both."""
+    path = resolve(name, "design")
+    design = load_file(path, "design")
+    if name in WITHOUT_TARGETS:
+        assert design.targets is None
+        return
+    assert design.targets is not None, f"{name} states no targets"
+    null_file, alternative_file = target_scenarios(design, str(path))
+    null, alternative = Spec.load(path, null_file), Spec.load(path, alternative_file)
+    check_null(for_specs([null]), str(null_file))
+    assert for_specs([alternative]).works.any()
+    assert (design.targets.power_shortfall is None) or len(design.targets.power_shortfall.split()) >= 10
+
+
