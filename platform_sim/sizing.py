@@ -383,9 +383,12 @@ def size_for_power(
         fwer = pd.DataFrame()
         found_spec = specs.get(hi) if hi is not None else None
         if null_spec is not None:
-            rows = []
+            rows: list[dict] = []
             for setting, s in (("design", spec), ("found", found_spec)):
                 if s is None:
+                    continue
+                if setting == "found" and s is spec:  # the design's own size: the same trials
+                    rows.append({**rows[0], "setting": "found"})
                     continue
                 ns = null_spec if s is spec else Spec.from_models(s.design, null_spec.scenario, null_spec.design_file,
                                                                    null_spec.scenario_file)
