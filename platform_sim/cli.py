@@ -663,10 +663,16 @@ def report(directory, template) -> None:
 @click.option("--scenario", default=None, help="Also check each design's names against this scenario (file or name).")
 def validate(files, scenario) -> None:
     """Check design and scenario files and print every problem at once."""
-    from .config import ConfigError, Design, load_file, load_files, resolve
+    from .config import ConfigError, Design, load_file, load_files, resolve, target_scenarios
 
     loaded, problems = load_files(list(files))
     for path, model in loaded:
+        if isinstance(model, Design) and model.targets is not None:
+            try:
+                target_scenarios(model, path)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+                continue
         click.echo(f"ok: {path} ({type(model).__name__.lower()} {model.name})")
     if scenario is not None:
         try:
@@ -946,8 +952,10 @@ def list_shipped(fmt) -> None:
                    "(platform designs; their default).")
 @click.option("--alternative-scenarios", "alternative_scenarios", multiple=True,
               help="Scenarios to report power on (repeat the option, or separate with commas).")
-@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm"]), default="fwer", show_default=True,
-              help="Family-wise error rate, or the largest per-arm error.")
+@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm", "any_claim"]), default="fwer",
+              show_default=True,
+              help="Family-wise error rate, the largest per-arm error, or P(any claim) (the family-wise error "
+                   "rate on a global null, whatever the design's own subgroups; what compare and size hold).")
 @click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True,
               help="Simulated trials per threshold and scenario.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
@@ -1038,6 +1046,187 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         _say(fmt, f"\nwrote {out}/calibration.csv, {out}/calibration_summary.csv and {out}/manifest.json")
+
+
+@main.command()
+@click.option("--design", required=True, help="Design file or shipped name.")
+@click.option("--scenario", default=None,
+              help="Alternative scenario the power is read on (file or shipped name); with --use-targets, the "
+                   "design's targets.alternative_scenario.")
+@click.option("--power", "target_power", type=float, default=None,
+              help="Target power, in (0, 1): P(at least one true claim) on the common yardstick.")
+@click.option("--null-scenario", default=None,
+              help="Global-null scenario: calibrate the decision threshold there first (with --target-fwer).")
+@click.option("--target-fwer", type=float, default=None,
+              help="P(any claim) on --null-scenario the calibrated threshold holds, in (0, 1).")
+@click.option("--use-targets", is_flag=True,
+              help="Take --scenario, --power, --null-scenario and --target-fwer from the design's targets section "
+                   "(options given as well take precedence).")
+@click.option("--by", type=click.Choice(["max_n", "months"]), default=None,
+              help="Size by the maximum number of randomized patients (designs with looks or strata; their "
+                   "default) or by the maximum duration in months (platforms; their default).")
+@click.option("--limit", type=float, default=None,
+              help="Largest size searched, in patients or months  [default: 8 times the design's own].")
+@click.option("--tolerance", type=float, default=None,
+              help="Stop when the bracket is narrower than this share of the size  [default: 0.02].")
+@click.option("--n-sims", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Simulated trials per size (and per threshold when calibrating).")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Master seed (the same trials at every size and threshold).")
+@_backend_options
+@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Simulated trials per chunk (the numbers do not depend on it).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write sizing.csv, the sized design (DESIGN.sized.yaml), calibration.csv when calibrating, and "
+                   "manifest.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def size(design, scenario, target_power, null_scenario, target_fwer, use_targets, by, limit, tolerance, n_sims, seed,
+         workers, backend, scheduler, chunk_size, out, quiet) -> None:
+    """Find the smallest size at which a design reaches a target power.
+
+    With --null-scenario and --target-fwer, the decision threshold is first calibrated so that
+    P(any claim) on the null scenario is at most the target (as `platform-sim calibrate`, common
+    random numbers). Then the design is resized by its family (every sample size scaled, or a
+    platform's maximum duration changed), thresholds held, and the power on the alternative
+    scenario is simulated at each size, the same trials at every size: the design's own size
+    first, then doubling or halving to a bracket and bisection. Prints the power at every size
+    with its Monte Carlo standard error, the size found and, with a null scenario, P(any claim)
+    there at the design's own and the found size.
+    """
+    from . import calibrate as cal_mod
+    from . import sizing
+    from .config import ConfigError, Design, Problem, load_file, resolve, target_scenarios
+
+    problems: list[Problem] = []
+    if use_targets:
+        try:
+            path = resolve(design, "design")
+            model = load_file(path, "design")
+        except ConfigError as exc:
+            _fail(exc.problems)
+        assert isinstance(model, Design)
+        if model.targets is None:
+            _fail([Problem("--use-targets", f"design {model.name!r} has no targets section", design, file=str(path))])
+        try:
+            null_file, alternative_file = target_scenarios(model, str(path))
+        except ConfigError as exc:
+            _fail(exc.problems)
+        t = model.targets
+        assert t is not None
+        scenario = scenario if scenario is not None else str(alternative_file)
+        target_power = target_power if target_power is not None else t.power
+        null_scenario = null_scenario if null_scenario is not None else str(null_file)
+        target_fwer = target_fwer if target_fwer is not None else t.fwer
+    if scenario is None:
+        problems.append(Problem("--scenario", "give the alternative scenario the power is read on (or --use-targets)"))
+    if target_power is None:
+        problems.append(Problem("--power", "give the target power (or --use-targets)"))
+    elif not 0.0 < target_power < 1.0:
+        problems.append(Problem("--power", "the target power must be strictly between 0 and 1", target_power))
+    if target_fwer is not None and not 0.0 < target_fwer < 1.0:
+        problems.append(Problem("--target-fwer", "the target FWER must be strictly between 0 and 1", target_fwer))
+    if tolerance is not None and not 0.0 < tolerance < 1.0:
+        problems.append(Problem("--tolerance", "a share of the size, strictly between 0 and 1", tolerance))
+    if limit is not None and not limit > 0:
+        problems.append(Problem("--limit", "the largest size searched must be positive", limit))
+    if (null_scenario is None) != (target_fwer is None):
+        problems.append(Problem("--target-fwer" if target_fwer is None else "--null-scenario",
+                                "calibrating needs both --null-scenario and --target-fwer"))
+    if problems:
+        _fail(problems)
+    try:
+        spec = Spec.load(design, scenario)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    kwargs = {"by": by, "limit": limit, "workers": workers, "chunk_size": chunk_size}
+    if tolerance is not None:
+        kwargs["tolerance"] = tolerance
+    try:  # refuse what cannot be sized before anything runs
+        sizing.sizing_unit(spec, by)
+    except ConfigError as exc:
+        _fail(exc.problems)
+    null_specs: list[Spec] = []
+    if null_scenario is not None:
+        try:
+            null_specs, _ = cal_mod.load_specs(design, [null_scenario])
+        except ConfigError as exc:
+            _fail(exc.problems)
+        if not null_specs[0].family.parameters:
+            _fail([Problem("--design", f"{spec.design.name!r} has no decision threshold that declares an arm "
+                           "effective, so there is nothing to calibrate; size it without --null-scenario",
+                           design, file=spec.design_file)])
+    if out is not None:
+        _prepare_out(out)
+    from .posterior import warm_up
+
+    warm_up()
+    planned = sizing.planned_sizing_trials(n_sims, kwargs.get("tolerance", sizing.DEFAULT_SIZE_TOLERANCE),
+                                           null_scenario is not None)
+    if null_scenario is not None:
+        planned += cal_mod.planned_trials(1, 0, n_sims)
+
+    def work(progress, on):
+        cal = None
+        sized_design = spec.design
+        if null_specs:
+            cal = cal_mod.calibrate(null_specs, target_fwer, criterion="any_claim", n_sims=n_sims, seed=seed,
+                                    workers=workers, chunk_size=chunk_size, progress=progress, backend=on)
+            sized_design = cal.design
+        alternative = spec.with_design(sized_design) if cal is not None else spec
+        null = None
+        if null_specs:
+            null = null_specs[0].with_design(sized_design) if cal is not None else null_specs[0]
+        result = sizing.size_for_power(alternative, None, target_power, n_sims, seed, null_scenario=null,
+                                       progress=progress, backend=on, **kwargs)
+        return cal, result
+
+    (cal, result), elapsed = _simulate(backend, workers, scheduler, planned, quiet, work)
+    click.echo(f"design {spec.design.name} ({spec.design_file}); alternative {spec.scenario.name}; "
+               f"{n_sims} simulated trials per point, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
+    if cal is not None:
+        click.echo(cal_mod.format_calibration(cal))
+        click.echo("")
+    click.echo(sizing.format_sizing(result))
+    if out is not None:
+        import yaml
+
+        manifest_path = out / "manifest.json"
+        manifest_path.unlink(missing_ok=True)
+        files = ["sizing.csv"]
+        _atomic_write(out / "sizing.csv", lambda p: result.steps.to_csv(p, index=False))
+        if not result.fwer.empty:
+            _atomic_write(out / "sizing_fwer.csv", lambda p: result.fwer.to_csv(p, index=False))
+            files.append("sizing_fwer.csv")
+        if cal is not None:
+            _atomic_write(out / "calibration.csv", lambda p: cal.curve.to_csv(p, index=False))
+            files.append("calibration.csv")
+        if result.design is not None:
+            name = f"{spec.design.name}.sized.yaml"
+            text = (f"# {spec.design.name} sized by platform-sim size (seed {seed}, {n_sims} simulated trials per "
+                    f"size): power {result.target_power:g} on {result.scenario}\n"
+                    + yaml.safe_dump(result.design.model_dump(mode="json"), sort_keys=False))
+            _atomic_write(out / name, lambda p: p.write_text(text))
+            files.append(name)
+        found = result.found
+        manifest = {
+            "complete": True,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+            "design": {"name": spec.design.name, "file": spec.design_file},
+            "alternative_scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+            "null_scenario": None if not null_specs else {"name": null_specs[0].scenario.name,
+                                                          "file": null_specs[0].scenario_file},
+            "target_power": result.target_power, "target_fwer": target_fwer, "by": result.by,
+            "calibrated_values": None if cal is None else list(cal.values),
+            "design_size": {"max_n": result.design_size.max_n, "months": result.design_size.months},
+            "found": None if found is None else {"max_n": found.max_n, "months": found.months},
+            "reached": result.reached, "monotone": result.monotone, "notes": result.notes, "limit": result.limit,
+            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
+            "tolerance": result.tolerance, "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
+            "files": files,
+        }
+        _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
+        click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
 
 
 if __name__ == "__main__":  # pragma: no cover

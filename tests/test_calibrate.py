@@ -180,6 +180,20 @@ def test_cli_writes_the_curve_summary_and_manifest(tmp_path):
     assert manifest["files"] == ["calibration.csv", "calibration_summary.csv"] and "numpy" in manifest["versions"]
 
 
+def test_cli_holds_p_any_claim_as_compare_does(tmp_path):
+    """--error any_claim holds P(any claim), the criterion of compare --target-fwer and of a design's targets;
+    on the global null every arm of an all-comer design is null, so it is the FWER there too."""
+    result = invoke(*CALIBRATE, "--target-fwer", 0.1, "--error", "any_claim", "--out", tmp_path / "any")
+    assert result.exit_code == 0, result.output
+    assert "P(any claim) <= 0.1" in result.output
+    any_claim = json.loads((tmp_path / "any" / "manifest.json").read_text())
+    fwer = invoke(*CALIBRATE, "--target-fwer", 0.1, "--out", tmp_path / "fwer")
+    assert fwer.exit_code == 0, fwer.output
+    manifest = json.loads((tmp_path / "fwer" / "manifest.json").read_text())
+    assert any_claim["criterion"] == "any_claim" and manifest["criterion"] == "fwer"
+    assert any_claim["calibrated_threshold"] == manifest["calibrated_threshold"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--target-fwer", 0.1, "--param", "futility"], "allowed: superiority"),
     (["--target-fwer", 0.1, "--param", "inferiority"], "never declares an arm effective"),

@@ -619,6 +619,7 @@ def test_threshold_of_wrong_type_is_one_problem_listing_the_allowed_types(tmp_pa
 
 def test_inferiority_not_below_superiority(tmp_path):
     d = pioneer()
+    d["decisions"]["superiority"] = 0.99  # set here: the shipped threshold is calibrated and may move
     d["decisions"]["inferiority"] = [0.01, 0.01, 0.01, 0.99, 0.01, 0.01, 0.01]
     p = design_problem(tmp_path, d, "design.decisions.inferiority")
     assert p.value == 0.99
@@ -943,6 +944,8 @@ def test_spec_hash_changes_when_any_number_changes(tmp_path, design, scenario):
         for path, value in _numeric_leaves(base):
             if which == "design" and path == ("looks", "last"):
                 continue  # 2000 -> 2001 gives the same looks; covered by the shorthand test below
+            if which == "design" and path[0] == "targets":
+                continue  # what the design promises changes no result; tests/test_targets.py holds it out of the hash
             candidates = [value + 1, value - 1] if isinstance(value, int) else [value + 0.01, value - 0.01]
             for new in candidates:
                 d, s = copy.deepcopy(base_d), copy.deepcopy(base_s)

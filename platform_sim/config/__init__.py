@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         resolve,
         shipped_names,
         spec_hash,
+        target_scenarios,
     )
     from .models import Design, Scenario
     from .suites import Suite, expand_designs, expand_scenarios, load_suite, shipped_suites
@@ -38,6 +39,7 @@ _WHERE = {
     "design_problems": "crosscheck", "pair_problems": "crosscheck",
     "ENGINE_VERSION": "load", "ConfigError": "load", "load_file": "load", "load_files": "load", "load_pair": "load",
     "parse_design": "load", "parse_scenario": "load", "resolve": "load", "shipped_names": "load", "spec_hash": "load",
+    "target_scenarios": "load",
     "Design": "models", "Scenario": "models",
     "Suite": "suites", "expand_designs": "suites", "expand_scenarios": "suites", "load_suite": "suites", "shipped_suites": "suites",
 }
@@ -46,6 +48,7 @@ __all__ = [
     "ConfigError", "DEFAULT_DESIGN", "DEFAULT_SCENARIO", "Design", "ENGINE_VERSION", "Problem", "Scenario", "Suite",
     "design_problems", "expand_designs", "expand_scenarios", "load_file", "load_files", "load_pair", "load_suite", "pair_problems",
     "parse_design", "parse_scenario", "resolve", "shipped_names", "shipped_suites", "spec_hash",
+    "target_scenarios",
 ]
 
 

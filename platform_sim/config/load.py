@@ -546,13 +546,36 @@ def _canonical(obj: Any) -> str:
 
 def spec_hash(design: Design, scenario: Scenario) -> str:
     """sha256 of the normalized design, scenario and engine version (first 16 hex digits): comments,
-    key order and formatting do not change it; any value that could change a result does."""
+    key order and formatting do not change it; any value that could change a result does. A design's
+    ``targets`` only state what it should achieve, so they are left out."""
     payload = {
-        "design": design.model_dump(mode="json"),
+        "design": design.model_dump(mode="json", exclude={"targets"}),
         "scenario": scenario.model_dump(mode="json"),
         "engine": ENGINE_VERSION,
     }
     return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:16]
+
+
+def target_scenarios(design: Design, file: str | None = None) -> tuple[Path, Path]:
+    """The null and alternative scenario files of ``design.targets``: a shipped scenario's name, or a
+    file (a path ending in .yaml, relative to the design's folder); a :class:`ConfigError` names the field and the value that does not
+    resolve, and a design without targets."""
+    targets = design.targets
+    if targets is None:
+        raise ConfigError([Problem("design.targets", f"design {design.name!r} states no targets (fwer, null_scenario, "
+                                   "power, alternative_scenario)", None, file=file)])
+    folder = Path(file).parent if file else Path.cwd()
+    found, problems = [], []
+    for key in ("null_scenario", "alternative_scenario"):
+        ref = getattr(targets, key)
+        is_file = Path(ref).suffix in (".yaml", ".yml") or "/" in ref
+        try:
+            found.append(resolve(folder / ref if is_file else ref, "scenario"))
+        except ConfigError as exc:
+            problems += [Problem(f"design.targets.{key}", p.message, ref, file=file) for p in exc.problems]
+    if problems:
+        raise ConfigError(problems)
+    return found[0], found[1]
 
 
 def load_pair(design: str | Path, scenario: str | Path) -> tuple[Design, str, Scenario, str]:

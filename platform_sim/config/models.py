@@ -30,6 +30,7 @@ from .base import (
 from .event_driven import EventDriven
 from .scenario import Scenario
 from .strata import Strata
+from .targets import Targets
 from .timeline import Platform
 from .two_stage import TwoStage
 
@@ -260,6 +261,9 @@ class Design(Frozen):
         default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py).")
     event_driven: EventDriven | None = Field(
         default=None, description="An event-driven two-arm group-sequential design (see config/event_driven.py).")
+    targets: Targets | None = Field(
+        default=None, description="The family-wise error rate and power the design promises, and the scenarios they "
+                                  "are read on (see config/targets.py).")
 
     @model_validator(mode="after")
     def _sections(self) -> "Design":
