@@ -1096,6 +1096,7 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
     from . import calibrate as cal_mod
     from . import sizing
     from .config import ConfigError, Design, Problem, load_file, resolve, target_scenarios
+    from .spec import Spec
 
     problems: list[Problem] = []
     if use_targets:
@@ -1156,7 +1157,7 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
                            "effective, so there is nothing to calibrate; size it without --null-scenario",
                            design, file=spec.design_file)])
     if out is not None:
-        _prepare_out(out)
+        _prepare_out(out, "size")
     from .posterior import warm_up
 
     warm_up()
@@ -1191,7 +1192,6 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
         import yaml
 
         manifest_path = out / "manifest.json"
-        manifest_path.unlink(missing_ok=True)
         files = ["sizing.csv"]
         _atomic_write(out / "sizing.csv", lambda p: result.steps.to_csv(p, index=False))
         if not result.fwer.empty:
@@ -1209,13 +1209,14 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
             files.append(name)
         found = result.found
         manifest = {
+            "kind": "size",
             "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "design": {"name": spec.design.name, "file": spec.design_file},
-            "alternative_scenario": {"name": spec.scenario.name, "file": spec.scenario_file},
+            "design": {"name": spec.design.name, "file": _source(spec.design_file)},
+            "alternative_scenario": {"name": spec.scenario.name, "file": _source(spec.scenario_file)},
             "null_scenario": None if not null_specs else {"name": null_specs[0].scenario.name,
-                                                          "file": null_specs[0].scenario_file},
+                                                          "file": _source(null_specs[0].scenario_file)},
             "target_power": result.target_power, "target_fwer": target_fwer, "by": result.by,
             "calibrated_values": None if cal is None else list(cal.values),
             "design_size": {"max_n": result.design_size.max_n, "months": result.design_size.months},

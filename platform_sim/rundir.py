@@ -470,7 +470,7 @@ def clear_run(out: Path) -> None:
 
 # --------------------------------------------------------------------------- output directories
 
-OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population")
+OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population", "size")
 _CHUNK_FILE = re.compile(r"\d{6}\.(json|npz)|\.\d{6}\.(json|npz)\..*\.tmp")
 # The temporary files atomic_write leaves when the process is killed in the middle of a write
 _LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|oc\.csv|oc\.parquet|trials\.parquet|arms\.parquet|"

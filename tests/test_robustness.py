@@ -140,10 +140,11 @@ def test_duplicated_key_is_an_error_naming_the_key_and_lines(tmp_path):
     """A key given twice silently kept the last value."""
     text = (ROOT / "designs" / "pioneer_rar.yaml").read_text()
     assert "\ndecisions:\n" in text
-    path = _write(tmp_path, "twice.yaml", text.replace("\ndecisions:\n", "\ndecisions:\n  superiority: 0.9\n", 1))
-    first = text[: text.index("\ndecisions:\n")].count("\n") + 3
+    twice = text.replace("\ndecisions:\n", "\ndecisions:\n  superiority: 0.9\n", 1)
+    path = _write(tmp_path, "twice.yaml", twice)
+    first, second = [i + 1 for i, row in enumerate(twice.splitlines()) if row.startswith("  superiority:")][:2]
     line = refused(invoke("validate", path), str(path), "file.decisions.superiority",
-                   "duplicate key 'superiority'", f"at line {first + 1}", f"first given at line {first}")
+                   "duplicate key 'superiority'", f"at line {second}", f"first given at line {first}")
     assert line.startswith(f"error: {path}: ")
     with pytest.raises(ConfigError) as info:
         Spec.load(path, "pioneer_alternative")

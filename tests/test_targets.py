@@ -87,6 +87,11 @@ WITHOUT_TARGETS = {
     "s1400f_two_stage": "a two-stage design: Simon's stages fix its errors at p0 and p1; it has no threshold to "
                         "calibrate and cannot be resized",
     "benchmark_four_arm": "the speed benchmark's reference workload, not a trial",
+    "benchmark_event_driven": "the speed benchmark's event-driven workload, not a trial",
+    "textbook_group_sequential": "an event-driven group-sequential design: its one-sided alpha and power are set by "
+                                 "its spending boundaries and planned events, held to theory in test_event_driven.py",
+    "s1800a": "an event-driven design on OS: its one-sided 10% level is set by its log-rank boundary, held to theory "
+              "in test_event_driven.py",
 }
 
 
