@@ -914,11 +914,12 @@ def _one_line(path: Path) -> str:
 @main.command(name="list")
 @_format_option
 def list_shipped(fmt) -> None:
-    """List the shipped designs and scenarios with a one-line description each."""
+    """List the shipped designs, scenarios and scenario suites (use a suite as suite:NAME) with a
+    one-line description each."""
     from .config import resolve, shipped_names
 
     rows = [{"kind": kind, "name": name, "description": _one_line(resolve(name, kind))}
-            for kind in ("design", "scenario") for name in shipped_names(kind)]
+            for kind in ("design", "scenario", "suite") for name in shipped_names(kind)]
     if fmt == "csv":
         import csv
         import io
@@ -932,8 +933,8 @@ def list_shipped(fmt) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=1))
         return
-    for kind in ("design", "scenario"):
-        click.echo(f"{kind}s:")
+    for kind in ("design", "scenario", "suite"):
+        click.echo(f"{kind}s:" if kind != "suite" else "scenario suites (--designs/--scenarios suite:NAME):")
         names = [r["name"] for r in rows if r["kind"] == kind]
         width = max((len(n) for n in names), default=0)
         for r in rows:

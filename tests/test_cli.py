@@ -272,7 +272,8 @@ def test_list_shows_shipped_names():
     result = invoke("list")
     assert result.exit_code == 0
     out = result.stdout
-    designs, scenarios = out.split("scenarios:")
+    designs, rest = out.split("scenarios:")
+    scenarios, suites = rest.split("scenario suites (--designs/--scenarios suite:NAME):")
     assert designs.startswith("designs:")
 
     def names(block: str) -> set[str]:  # each entry line: "  name  one-line description"
@@ -282,3 +283,4 @@ def test_list_shows_shipped_names():
     assert names(scenarios) == set(shipped_names("scenario")) >= {
         "pioneer_null", "pioneer_alternative", "benchmark_four_arm"
     }
+    assert names(suites) == set(shipped_names("suite")) >= {"core"}
