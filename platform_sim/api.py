@@ -149,17 +149,7 @@ def _model(ref, kind: str) -> tuple[Any, str | None]:
 
 def _bind(design: DesignLike, scenario: ScenarioLike) -> Spec:
     """The spec of a design and a scenario given in any form, every problem of both raised at once."""
-    problems: list[Problem] = []
-    loaded = {}
-    for kind, ref in (("design", design), ("scenario", scenario)):
-        try:
-            loaded[kind] = _model(ref, kind)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    (d, dfile), (s, sfile) = loaded["design"], loaded["scenario"]
-    return Spec.from_models(d, s, dfile, sfile)
+    return Spec.from_refs(design, scenario, _model)
 
 
 def _check_counts(**counts: int) -> None:

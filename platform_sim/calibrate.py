@@ -41,7 +41,7 @@ import pandas as pd
 from .backends import Backend, LocalProcesses
 from .config import ConfigError, Design, Problem, parse_design
 from .families import Parameter
-from .oc import jeffreys_interval, trial_values
+from .oc import jeffreys_interval, proportion, trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .spec import Spec
 
@@ -191,15 +191,6 @@ def _unit(truth, k: int, g: int) -> str:
     return truth.arms[k] if len(truth.subgroups) == 1 else f"{truth.arms[k]} [{truth.subgroups[g]}]"
 
 
-def _proportion(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan
-    p = float(x.mean())
-    return p, math.sqrt(p * (1.0 - p) / x.size)
-
-
 def _paired(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Mean of the per-trial differences x - y and its paired standard error."""
     d = np.asarray(x, dtype=float) - np.asarray(y, dtype=float)
@@ -218,12 +209,12 @@ class _Error:
 
 def _error(judged: _Judged, criterion: str, units: list[str]) -> _Error:
     if criterion == "fwer":
-        return _Error(*_proportion(judged.fwer), "")
+        return _Error(*proportion(judged.fwer), "")
     if criterion == "any_claim":
-        return _Error(*_proportion(judged.any_claim), "")
+        return _Error(*proportion(judged.any_claim), "")
     rates = judged.null_declared.mean(axis=0)
     j = int(np.argmax(rates))
-    return _Error(*_proportion(judged.null_declared[:, j]), units[j])
+    return _Error(*proportion(judged.null_declared[:, j]), units[j])
 
 
 # --------------------------------------------------------------------------- loading
@@ -546,7 +537,7 @@ def _alternatives(search: _Search, alternatives: list[Spec], values, knob: _Knob
             for metric in ("power", "fwer"):
                 x, y = getattr(j, metric), getattr(ref, metric)
                 diff = _paired(x, y) if setting == "calibrated" else (math.nan, math.nan)
-                rows.append(_row(spec, "alternative", setting, vals, metric, *_proportion(x), diff))
+                rows.append(_row(spec, "alternative", setting, vals, metric, *proportion(x), diff))
     return rows, notes
 
 

@@ -38,7 +38,7 @@ import pandas as pd
 from .backends import Backend, LocalProcesses
 from .calibrate import Calibration, calibrate
 from .config import ConfigError, Design, Problem, Scenario, load_file, resolve
-from .oc import per_trial
+from .oc import jeffreys_interval, per_trial
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .sizing import EQUAL, equalize
 from .spec import Spec
@@ -85,15 +85,9 @@ def _wilson(k: float, m: float) -> tuple[float, float]:
 
 
 def _jeffreys(k: float, m: float) -> tuple[float, float]:
-    """Jeffreys interval of a proportion: Beta(k + 1/2, m - k + 1/2) quantiles, 0 at k = 0 and 1 at k = m
-    (Brown, Cai & DasGupta, Statistical Science 2001)."""
-    from scipy.stats import beta
-
-    if m <= 0:
-        return math.nan, math.nan
-    lower = float(beta.ppf(0.025, k + 0.5, m - k + 0.5)) if k > 0 else 0.0
-    upper = float(beta.ppf(0.975, k + 0.5, m - k + 0.5)) if k < m else 1.0
-    return lower, upper
+    """The 95% Jeffreys interval of k events in m trials, as numbers (see :func:`platform_sim.oc.jeffreys_interval`)."""
+    lower, upper = jeffreys_interval(k, m)
+    return float(lower), float(upper)
 
 
 def paired_proportion_interval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
@@ -224,16 +218,7 @@ def _model(ref, kind: str):
 def _spec(d, s) -> Spec:
     if not isinstance(d, _Given) and not isinstance(s, _Given):
         return Spec.load(d, s)
-    problems, loaded = [], {}
-    for kind, ref in (("design", d), ("scenario", s)):
-        try:
-            loaded[kind] = _model(ref, kind)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    (design, design_file), (scenario, scenario_file) = loaded["design"], loaded["scenario"]
-    return Spec.from_models(design, scenario, design_file, scenario_file)
+    return Spec.from_refs(d, s, _model)
 
 
 def _listed_twice(kind: str, refs: Sequence) -> list[Problem]:

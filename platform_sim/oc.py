@@ -73,7 +73,7 @@ from .results import (
 )
 from .summary import Summary
 
-__all__ = ["LEVELS", "Summarizer", "arm_table", "entries", "frame", "jeffreys_interval", "per_trial", "subgroup_table",
+__all__ = ["LEVELS", "Summarizer", "arm_table", "entries", "frame", "jeffreys_interval", "per_trial", "proportion", "subgroup_table",
            "summarize", "trial_table"]
 
 #: The levels of the tidy table, in order.
@@ -259,6 +259,17 @@ def per_trial(results: TrialResults, truth: Truth) -> dict[tuple[str, str, str, 
 
 
 # --------------------------------------------------------------------------- the tidy table
+
+
+def proportion(x) -> tuple[float, float]:
+    """The proportion of true values among the finite values of ``x`` and its Monte Carlo standard
+    error, sqrt(p (1 - p) / m); NaN for both when no value is finite."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    p = float(x.mean())
+    return p, math.sqrt(p * (1.0 - p) / x.size)
 
 
 def jeffreys_interval(k, m) -> tuple[np.ndarray, np.ndarray]:

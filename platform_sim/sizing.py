@@ -51,7 +51,7 @@ import pandas as pd
 from .backends import Backend, LocalProcesses
 from .config import ConfigError, Design, Problem, Scenario, load_file, resolve
 from .families import Size
-from .oc import trial_values
+from .oc import proportion, trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .spec import Spec
 from .yardstick import for_specs, reading, values
@@ -221,15 +221,6 @@ def _resizer(spec: Spec, by: str) -> Callable[[float], Spec]:
     return sized
 
 
-def _proportion(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan
-    p = float(x.mean())
-    return p, math.sqrt(p * (1.0 - p) / x.size)
-
-
 def _mean(x: np.ndarray) -> tuple[float, float]:
     x = np.asarray(x, dtype=float)
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else math.nan
@@ -330,7 +321,7 @@ def size_for_power(
             return None
         results = run(s, n_sims, seed, workers, chunk_size, progress=progress, executor=executor)
         v = values(results, reading(s, ys))
-        power, mcse = _proportion(v[("trial", "", "", "power")])
+        power, mcse = proportion(v[("trial", "", "", "power")])
         n_mean, n_se = _mean(v[("trial", "", "", "n_randomized")])
         size = s.family.size(s.compiled)
         points[x] = {"step": len(points), "asked": x, "max_n": size.max_n, "months": size.months,
@@ -393,7 +384,7 @@ def size_for_power(
                 ns = null_spec if s is spec else Spec.from_models(s.design, null_spec.scenario, null_spec.design_file,
                                                                    null_spec.scenario_file)
                 results = run(ns, n_sims, seed, workers, chunk_size, progress=progress, executor=executor)
-                claim, mcse = _proportion(trial_values(results, ns.truth)["p_any_claim"])
+                claim, mcse = proportion(trial_values(results, ns.truth)["p_any_claim"])
                 size = ns.family.size(ns.compiled)
                 rows.append({"setting": setting, "scenario": ns.scenario.name, "max_n": size.max_n,
                              "months": size.months, "fwer": claim, "mcse": mcse})

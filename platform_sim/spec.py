@@ -65,6 +65,23 @@ class Spec:
         return cls(design, scenario, design_file, scenario_file, compiled, patients)
 
     @classmethod
+    def from_refs(cls, design, scenario, model_of) -> Spec:
+        """Bind a design and a scenario given in any form: ``model_of(ref, kind)`` returns a
+        reference's model and its file (None for a model made in memory). Every problem of both is
+        raised at once."""
+        problems: list[Problem] = []
+        loaded = {}
+        for kind, ref in (("design", design), ("scenario", scenario)):
+            try:
+                loaded[kind] = model_of(ref, kind)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+        (d, design_file), (s, scenario_file) = loaded["design"], loaded["scenario"]
+        return cls.from_models(d, s, design_file, scenario_file)
+
+    @classmethod
     def load(cls, design: str | Path = DEFAULT_DESIGN, scenario: str | Path = DEFAULT_SCENARIO) -> Spec:
         """Load a design and a scenario, each a file path or a shipped name."""
         d, dfile, s, sfile = load_pair(design, scenario)
