@@ -64,6 +64,69 @@ def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: 
     return out
 
 
+def clip_renormalise(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     budget: np.ndarray) -> np.ndarray:
+    """Clip allocation probabilities to [lower, upper] once, then rescale them to total ``budget``.
+
+    p_k = budget * clip(probs_k, lower_k, upper_k) / sum_j clip(probs_j, lower_j, upper_j) over the
+    arms in ``mask`` (T, K). This is the rule of published response-adaptive designs that restrict
+    and then renormalise (Viele et al. 2020, Clin Trials 17:52): unlike :func:`apply_limits`, the
+    result can end slightly outside the limits (below ``lower`` when other arms were raised to
+    it, above ``upper`` when others were cut). ``budget``: (T,) the rows' totals.
+    """
+    clipped = np.where(mask, np.clip(probs, lower, upper), 0.0)
+    total = clipped.sum(axis=1, keepdims=True)
+    equal = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+    shares = np.where(total > 0, clipped / np.where(total > 0, total, 1.0), equal)
+    return shares * np.asarray(budget, dtype=float)[:, None]
+
+
+def hu_zhang(target: np.ndarray, proportions: np.ndarray, mask: np.ndarray, gamma: float) -> np.ndarray:
+    """The doubly-adaptive biased coin of Hu and Zhang (2004, Ann Stat 32:268), vectorized over trials.
+
+    g_k = rho_k (rho_k / x_k)^gamma / sum_j rho_j (rho_j / x_j)^gamma over the arms in ``mask``
+    (T, K), with rho = ``target`` (the allocation probabilities the rule aims at) and x =
+    ``proportions`` (the share of the patients so far that each arm received, among the arms in
+    ``mask``). An arm with a target above 0 that has had no patient yet (x_k = 0, where the formula
+    is infinite) takes everything, shared among such arms in proportion to their targets, as
+    g(0, rho) = 1 in Hu and Zhang's two-arm form. gamma = 0 returns the target. Rows whose mask
+    holds no patient yet return the target.
+    """
+    rho = np.where(mask, target, 0.0)
+    x = np.where(mask, proportions, 0.0)
+    starved = mask & (rho > 0) & (x <= 0)
+    ratio = np.divide(rho, x, out=np.zeros_like(rho), where=(rho > 0) & (x > 0))
+    # in logs, so that large gamma does not overflow: log g_k = log rho_k + gamma log(rho_k / x_k) + const
+    with np.errstate(divide="ignore"):
+        log_w = np.where((rho > 0) & (x > 0), np.log(np.where(rho > 0, rho, 1.0)) + gamma * np.log(
+            np.where(ratio > 0, ratio, 1.0)), -np.inf)
+    top = log_w.max(axis=1, keepdims=True)
+    w = np.exp(log_w - np.where(np.isfinite(top), top, 0.0))
+    out = _normalize(w, mask & (rho > 0))
+    any_starved = starved.any(axis=1, keepdims=True)
+    out = np.where(any_starved, _normalize(rho, starved), out)
+    return np.where((rho.sum(axis=1, keepdims=True) > 0), out, rho)
+
+
+def adaptive_basis(design: CompiledDesign, pb: np.ndarray, a: np.ndarray, b: np.ndarray,
+                   in_trial: np.ndarray) -> np.ndarray:
+    """(T, K) the quantity adaptive allocation raises to the power c, for arms ``in_trial``.
+
+    ``prob_best``: P(arm best) among the arms in the trial (``pb`` from the decisions, recomputed
+    where a row is NaN because the arms changed after it was computed); ``posterior_mean``: the
+    posterior mean a / (a + b) on the better-outcome scale (``a``, ``b``: (T, K) oriented posterior
+    parameters), as in BATTLE (Kim et al. 2011, Cancer Discov 1:44)."""
+    if design.basis == "posterior_mean":
+        return np.where(in_trial, a / (a + b), 0.0)
+    pb = pb.copy()
+    stale = np.isnan(pb).any(axis=1)
+    if stale.any():
+        from .posterior import prob_best
+
+        pb[stale] = prob_best(a[stale], b[stale], in_trial[stale])
+    return pb
+
+
 def softening_power(design: CompiledDesign, look: int) -> float:
     """The exponent c of P(best)^c used after look ``look``."""
     if design.softening_thall_wathen:
@@ -78,20 +141,36 @@ def allocation_probabilities(
     in_trial: np.ndarray,
     open_: np.ndarray,
     control: np.ndarray,
+    randomized: np.ndarray | None = None,
+    followed: np.ndarray | None = None,
 ) -> np.ndarray:
     """Allocation probabilities for the patients randomized after look ``look`` (-1: before the first look).
 
-    prob_best: (T, K) P(best) among arms in the trial (needed for adaptive designs after burn-in).
+    prob_best: (T, K) the adaptive basis (P(best) among arms in the trial, or the posterior mean;
+    see :func:`adaptive_basis`), needed for adaptive designs after burn-in.
     in_trial: arms not dropped; open_: arms that can still take patients; control: (T,) control index or -1.
+    randomized: (T, K) patients randomized to each arm so far, for the biased coin.
+    followed: (T,) patients with an outcome so far in each trial, where it varies between trials
+    (random outcome delays); otherwise the design's ``followed_n`` decides the burn-in.
     """
-    adaptive = (
-        design.adaptive
-        and look >= 0
-        and design.followed_n[look] >= design.burn_in_n
-        and prob_best is not None
-    )
+    adaptive = design.adaptive and look >= 0 and prob_best is not None
+    if adaptive and followed is None:
+        adaptive = bool(design.followed_n[look] >= design.burn_in_n)
     power = softening_power(design, look) if adaptive else 0.0
-    return allocate(design, adaptive, power, prob_best, in_trial, open_, control)
+    probs = allocate(design, adaptive, power, prob_best, in_trial, open_, control)
+    if adaptive and followed is not None:
+        burn_in = np.asarray(followed) < design.burn_in_n
+        if burn_in.any():
+            equal = allocate(design, False, 0.0, None, in_trial, open_, control)
+            probs = np.where(burn_in[:, None], equal, probs)
+    if not np.isnan(getattr(design, "coin_gamma", np.nan)) and look >= 0:  # before any patient: the target
+        if randomized is None:
+            raise ValueError("the biased coin needs the patients randomized to each arm so far (randomized)")
+        counts = np.where(open_, randomized, 0).astype(float)
+        total = counts.sum(axis=1, keepdims=True)
+        x = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+        probs = np.where((total > 0), hu_zhang(probs, x, open_, design.coin_gamma), probs)
+    return probs
 
 
 def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None, in_trial: np.ndarray,
@@ -100,7 +179,7 @@ def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None
     ``adaptive`` (P(best) in a trial with looks, P(better than control) in a platform), the design's
     ratios otherwise; then the control's share by the design's rule and the allocation limits.
     ``design`` needs control_rule, control_share_by_k, ratios, has_limits, rescale_limits,
-    min_allocation and max_allocation."""
+    limits_rule, min_allocation and max_allocation."""
     n_trials, n_arms = open_.shape
     rows = np.arange(n_trials)
     has_control = design.control_rule is not None
@@ -146,7 +225,10 @@ def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None
         lower = np.where((lower_total > budget + 1e-12)[:, None], 0.0, lower)
         upper_total = np.where(others, upper, 0.0).sum(axis=1)
         upper = np.where((upper_total < budget - 1e-12)[:, None], 1.0, upper)
-        limited = apply_limits(probs, others, lower, upper, budget)
+        if design.limits_rule == "clip_renormalise":
+            limited = clip_renormalise(probs, others, lower, upper, budget)
+        else:
+            limited = apply_limits(probs, others, lower, upper, budget)
         probs = np.where(others, limited, probs)
     probs = np.where(open_, probs, 0.0)
     total = probs.sum(axis=1, keepdims=True)

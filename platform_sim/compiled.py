@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Design
+from .config.models import FinalSelection, OutcomeDelay
 
 
 def _per_look(value, n_looks: int) -> np.ndarray:
@@ -80,6 +81,12 @@ class CompiledDesign:
     equivalence_probability: float  # NaN: disabled
     equivalence_margin: float
     equivalence_only_first: bool
+    limits_rule: str = "hold"  # hold: exact limits (scale then clip); clip_renormalise: clip once, renormalise
+    basis: str = "prob_best"  # adaptive weights: prob_best or posterior_mean, raised to the softening power
+    coin_gamma: float = float("nan")  # Hu-Zhang doubly-adaptive biased coin's gamma; NaN: no coin
+    futility_on: np.ndarray | None = None  # (J,) bool: futility assessed at the look (None: at every look)
+    outcome_delay: OutcomeDelay | None = None  # None: outcomes known per followed_n
+    final_selection: FinalSelection | None = None
 
     @property
     def n_arms(self) -> int:
@@ -145,4 +152,11 @@ class CompiledDesign:
             equivalence_probability=math.nan if dec.equivalence is None else dec.equivalence.probability,
             equivalence_margin=0.0 if dec.equivalence is None else dec.equivalence.margin,
             equivalence_only_first=bool(dec.equivalence and dec.equivalence.only_first_control),
+            limits_rule=rnd.limits,
+            basis=rnd.basis,
+            coin_gamma=math.nan if rnd.coin is None else float(rnd.coin.gamma),
+            futility_on=(None if dec.futility is None or dec.futility.looks is None
+                         else np.asarray(dec.futility.looks, dtype=bool)),
+            outcome_delay=d.looks.outcome_delay,
+            final_selection=dec.final_selection,
         )

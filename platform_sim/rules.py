@@ -50,6 +50,12 @@ def _enabled(value: float) -> bool:
     return not math.isnan(value)
 
 
+def futility_at(design: CompiledDesign, look: int) -> bool:
+    """Whether the futility rule is assessed at look ``look``: it is enabled (a threshold) and not
+    switched off there (``decisions.futility.looks``)."""
+    return _enabled(design.futility_threshold) and (design.futility_on is None or bool(design.futility_on[look]))
+
+
 def decide(
     design: CompiledDesign,
     look: int,
@@ -123,7 +129,7 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     futility_stop = np.zeros(n_trials, dtype=bool)
     sup, inf = design.superiority[look], design.inferiority[look]
     check_eq = _enabled(design.equivalence_probability)
-    check_fut = _enabled(design.futility_threshold)
+    check_fut = futility_at(design, look)
 
     pb = np.full(status.shape, np.nan)
     pending = in_trial.sum(axis=1) > 1
@@ -218,3 +224,18 @@ def _set(status, status_look, rows, mask, code, look) -> None:
         r, k = np.nonzero(mask)
         status[rows[r], k] = code
         status_look[rows[r], k] = look
+
+
+def select_with_margin(score: np.ndarray, eligible: np.ndarray, margin: float) -> np.ndarray:
+    """The end-of-trial selection with a margin: per trial, the ``eligible`` arm with the highest
+    ``score`` (P(best), or the posterior mean rate on the better-outcome scale) when it exceeds the
+    runner-up's score by at least ``margin``; otherwise no selection (-1). A lone eligible arm is
+    selected. ``score``, ``eligible``: (T, K); returns (T,) arm indices."""
+    s = np.where(eligible & np.isfinite(score), score, -np.inf)
+    order = np.argsort(-s, axis=1, kind="stable")
+    rows = np.arange(s.shape[0])
+    best = order[:, 0]
+    top = s[rows, best]
+    second = s[rows, order[:, 1]] if s.shape[1] > 1 else np.full(s.shape[0], -np.inf)
+    ok = np.isfinite(top) & (top - second >= margin - 1e-12)
+    return np.where(ok, best, -1).astype(np.intp)

@@ -434,7 +434,12 @@ def check_invariants(spec: Spec, res: LookView) -> None:
     assert (res.n <= cd.caps[None, :]).all(), "an arm exceeds its cap"
     assert ((res.responders >= 0) & (res.responders <= res.n)).all()
     assert ((res.n_followed >= 0) & (res.n_followed <= res.n)).all()
-    if uncapped:
+    if cd.outcome_delay is not None:  # followed by the accrual of each trial; the final analysis follows all
+        final = stop == j_looks - 1
+        assert_array_equal(res.n_followed[final], res.n[final])
+        if uncapped:
+            assert_array_equal(n_total, cd.randomized_n[stop])
+    elif uncapped:
         assert_array_equal(n_total, cd.randomized_n[stop])
         assert_array_equal(res.n_followed.sum(axis=1), cd.followed_n[stop])
     else:

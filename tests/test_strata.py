@@ -240,7 +240,7 @@ def test_enrichment_restricts_an_arm_futile_in_negatives_and_promising_in_positi
 
     design = SimpleNamespace(control=0, n_arms=3, superiority=np.array([0.995]), inferiority=np.array([np.nan]),
                              prior_a=np.ones(3), prior_b=np.ones(3), higher_is_better=True,
-                             futility_threshold=np.nan, futility_delta=0.0)
+                             futility_threshold=np.nan, futility_delta=0.0, futility_on=None)
     plan = SimpleNamespace(enrichment=SimpleNamespace(delta=0.05, futility=0.10, promising=0.5))
     # strata: 0 negative, 1 positive; arms: control, restricted candidate, futile everywhere
     n = np.array([[[40, 40, 40], [40, 40, 40]]])

@@ -151,11 +151,28 @@ def design_problems(design: Design) -> list[Problem]:
             )
         if dec.futility is not None and dec.futility.delta >= 1:
             problems.append(Problem("design.decisions.futility.delta", "must be below 1", dec.futility.delta))
+    if dec.futility is not None and dec.futility.looks is not None and len(dec.futility.looks) != n_looks:
+        problems.append(Problem("design.decisions.futility.looks", f"needs one true/false per look ({n_looks} looks)",
+                                f"{len(dec.futility.looks)} values"))
+    problems.extend(_looks_only_problems(design))
 
     problems.extend(_randomization_problems(design, arms, ctrl, looks))
     if design.strata is not None:
         problems.extend(_strata_problems(design))
     return problems
+
+
+def _looks_only_problems(design: Design) -> list[Problem]:
+    """Options that only a design with looks on all patients (no strata) implements."""
+    if design.strata is None:
+        return []
+    rnd, dec = design.randomization, design.decisions
+    used = [("design.looks.outcome_delay", design.looks.outcome_delay if design.looks else None),
+            ("design.randomization.coin", rnd.coin if rnd else None),
+            ("design.randomization.basis", rnd.basis if rnd and rnd.basis != "prob_best" else None),
+            ("design.decisions.final_selection", dec.final_selection if dec else None)]
+    return [Problem(path, "is implemented for designs with looks on all patients, not with strata", value)
+            for path, value in used if value is not None]
 
 
 def _randomization_problems(design: Design, arms: list[str], ctrl: str | None, looks) -> list[Problem]:
@@ -173,6 +190,11 @@ def _randomization_problems(design: Design, arms: list[str], ctrl: str | None, l
         if missing:
             problems.append(Problem("design.randomization.ratios", f"gives no ratio for arms {missing}", None))
     if looks is None:
+        for key in ("coin", "basis"):
+            value = getattr(rnd, key)
+            if value is not None and value != "prob_best":
+                problems.append(Problem(f"design.randomization.{key}", "is implemented for designs with looks, not "
+                                        "for platform designs", value if key == "basis" else value.rule))
         if rnd.softening is not None and not isinstance(rnd.softening, (int, float)):
             problems.append(Problem("design.randomization.softening", "a platform design adapts at analyses that "
                                     "fall on a trigger, so softening must be one number", rnd.softening))

@@ -25,6 +25,7 @@ from .base import (
     OpenProbability,
     PositiveFloat,
     PositiveInt,
+    PositiveWeeks,
     Probability,
 )
 from .event_driven import EventDriven
@@ -69,17 +70,56 @@ class Arm(Frozen):
         default=None, description="Platform designs: the date the arm becomes available (default: the start).")
 
 
+class OutcomeDelay(Frozen):
+    """Months from randomization until a patient's outcome is known, drawn per patient.
+
+    * ``endpoint``: the scenario's assessment time of the design's endpoint (e.g. 12 weeks for
+      12-week disease control), the same for every patient: no free lag parameter;
+    * ``fixed``: ``median_weeks`` for every patient;
+    * ``lognormal``: median ``median_weeks``, log-scale standard deviation ``sdlog``;
+    * ``gamma``: median ``median_weeks``, shape ``shape``.
+
+    With ``assessment_every_weeks`` the outcome is known at the first scheduled assessment
+    (every that many weeks from randomization) at or after the drawn delay, as with RECIST scans.
+    """
+
+    distribution: Literal["endpoint", "fixed", "lognormal", "gamma"]
+    median_weeks: PositiveWeeks | None = Field(default=None, description="the delay's median, in weeks")
+    sdlog: PositiveFloat | None = Field(default=None, description="lognormal: standard deviation of log(delay)")
+    shape: PositiveFloat | None = Field(default=None, description="gamma: shape parameter")
+    assessment_every_weeks: PositiveWeeks | None = Field(
+        default=None, description="outcomes are read at scans every this many weeks after randomization")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "OutcomeDelay":
+        needs = {"endpoint": (), "fixed": ("median_weeks",), "lognormal": ("median_weeks", "sdlog"),
+                 "gamma": ("median_weeks", "shape")}[self.distribution]
+        missing = [k for k in needs if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"outcome_delay with distribution {self.distribution!r} needs {missing}")
+        extra = [k for k in ("median_weeks", "sdlog", "shape") if k not in needs and getattr(self, k) is not None]
+        if extra:
+            raise ValueError(f"outcome_delay with distribution {self.distribution!r} does not use {extra}; remove them")
+        return self
+
+
 class Looks(Frozen):
     """Interim analyses, by numbers of patients.
 
     ``randomized_n[j]`` patients have been randomized when look ``j`` happens and
     ``followed_n[j]`` of them (the earliest randomized) have an observed outcome.
     Without ``followed_n`` every randomized patient has an outcome at the look.
+    With ``outcome_delay`` instead, look ``j`` happens on the date its last patient is
+    randomized and its followed patients are those whose outcome date (randomization
+    plus a delay drawn per patient) falls on or before it, so their number varies from
+    trial to trial with the accrual.
     The shorthand ``{first, every, last}`` expands to ``range(first, last+1, every)``.
     """
 
     randomized_n: list[PositiveInt] = Field(min_length=1)
     followed_n: list[PositiveInt] | None = None
+    outcome_delay: OutcomeDelay | None = Field(
+        default=None, description="random outcome delays, instead of followed_n (see OutcomeDelay)")
 
     @model_validator(mode="before")
     @classmethod
@@ -130,6 +170,12 @@ class Looks(Frozen):
             )
         return f
 
+    @model_validator(mode="after")
+    def _one_lag(self) -> "Looks":
+        if self.followed_n is not None and self.outcome_delay is not None:
+            raise ValueError("looks.followed_n and looks.outcome_delay both say when outcomes are known; give one")
+        return self
+
     @property
     def n_looks(self) -> int:
         return len(self.randomized_n)
@@ -147,6 +193,19 @@ Softening = Union[NonNegativeFloat, list[NonNegativeFloat], Literal["thall_wathe
 Limits = Union[Probability, dict[Name, Probability]]
 
 
+class Coin(Frozen):
+    """A biased coin that steers the realised allocation toward the target probabilities.
+
+    ``hu_zhang``: the doubly-adaptive biased coin of Hu and Zhang (2004, Ann Stat 32:268): with x_k
+    the share of patients arm k has received so far and rho_k its target probability,
+    g_k = rho_k (rho_k / x_k)^gamma / sum_j rho_j (rho_j / x_j)^gamma. gamma = 0 is the target
+    itself; larger gamma pulls harder toward it.
+    """
+
+    rule: Literal["hu_zhang"]
+    gamma: Annotated[float, Field(ge=0.0, le=50.0, allow_inf_nan=False)] = 2.0
+
+
 class Randomization(Frozen):
     """How patients are allocated between looks.
 
@@ -156,6 +215,12 @@ class Randomization(Frozen):
       ``softening`` (a constant, one value per look, or ``thall_wathen`` for
       c = n / (2 N)), after an equal-randomization burn-in of ``burn_in_n``
       followed patients, then clipped to ``min_allocation``/``max_allocation``.
+    * ``basis``: what is raised to the power c: ``prob_best`` (P(arm best), Thall and Wathen
+      2007) or ``posterior_mean`` (the posterior mean rate of the better outcome, as in BATTLE).
+    * ``limits``: how the limits are applied. ``hold`` (default): scale then clip, so that every
+      arm ends exactly within its limits; ``clip_renormalise``: clip once, then renormalise, so
+      that arms can end slightly outside them (as in Viele et al. 2020).
+    * ``coin``: a doubly-adaptive biased coin toward these probabilities (see :class:`Coin`).
     """
 
     method: Literal["fixed", "adaptive"]
@@ -169,6 +234,13 @@ class Randomization(Frozen):
         default=False,
         description="Scale allocation limits by (initial arms / active arms) when arms drop.",
     )
+    basis: Literal["prob_best", "posterior_mean"] = Field(
+        default="prob_best", description="adaptive: allocation proportional to P(best)^c or posterior mean^c")
+    limits: Literal["hold", "clip_renormalise"] = Field(
+        default="hold", description="hold: limits hold exactly (scale then clip); clip_renormalise: clip once, "
+                                    "then renormalise (probabilities may end slightly outside the limits)")
+    coin: Coin | None = Field(default=None, description="a doubly-adaptive biased coin toward the allocation "
+                                                        "probabilities (Hu and Zhang 2004)")
 
     @model_validator(mode="after")
     def _method_fields(self) -> "Randomization":
@@ -178,6 +250,7 @@ class Randomization(Frozen):
             )
         if self.method == "fixed":
             extra = [k for k in ("softening", "min_allocation", "max_allocation") if getattr(self, k) is not None]
+            extra += [k for k, default in (("basis", "prob_best"), ("limits", "hold")) if getattr(self, k) != default]
             if extra or self.burn_in_n:
                 raise ValueError(
                     f"fixed randomization does not use {extra + (['burn_in_n'] if self.burn_in_n else [])}; "
@@ -211,11 +284,24 @@ Threshold = Union[OpenProbability, list[OpenProbability]]
 
 
 class Futility(Frozen):
-    """Drop an arm when P(arm better than control by at least delta) < threshold."""
+    """Drop an arm when P(arm better than control by at least delta) < threshold.
+
+    ``looks``: one true/false per look, whether futility is assessed there (default: at every look)."""
 
     threshold: OpenProbability
     delta: Annotated[float, Field(ge=0.0, lt=1.0)]
     only_first_control: bool = False
+    looks: list[bool] | None = Field(default=None, description="one true/false per look: assess futility there")
+
+
+class FinalSelection(Frozen):
+    """At the final analysis, select the arm with the highest ``by`` among the arms still in the
+    trial only when it beats the runner-up by at least ``margin`` (P(best) or posterior mean rate
+    on the better-outcome scale); otherwise select none. The selection is reported as
+    ``best_with_margin`` beside the other selection strategies."""
+
+    by: Literal["prob_best", "posterior_mean"] = "prob_best"
+    margin: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 
 
 class Equivalence(Frozen):
@@ -238,6 +324,8 @@ class Decisions(Frozen):
     inferiority: Threshold | None
     futility: Futility | None = None
     equivalence: Equivalence | None = None
+    final_selection: FinalSelection | None = Field(
+        default=None, description="select the best arm at the end only by a margin (see FinalSelection)")
 
 
 class Design(Frozen):

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..allocation import allocation_probabilities, block_counts, deal, draw_arms, tally
+from ..allocation import adaptive_basis, allocation_probabilities, block_counts, deal, draw_arms, tally
 from ..compiled import CompiledDesign
 from ..config import Design, Problem, Scenario
 from ..config.base import MAX_SCREENED
 from ..config.population import expected_funnel
+from ..delays import delay_schedule, tally_known
 from ..outcomes import VirtualPatients
 from ..posterior import beta_interval, oriented, prob_best
 from ..results import (
@@ -45,7 +46,7 @@ from ..results import (
     TrialResults,
     Truth,
 )
-from ..rules import CONTINUE, decide
+from ..rules import CONTINUE, decide, select_with_margin
 from ..streams import RANDOMIZATION, TrialStreams
 from .base import (
     Description,
@@ -73,13 +74,16 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
-def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None) -> LookResults:
+def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None,
+              known=None) -> LookResults:
     """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
     (bool) of the patients each trial can randomize, by column of ``design.treatments``.
     ``streams`` (the trials' random numbers) drive the randomization only: the patient at
     position i of trial t is randomized with the uniform ``randomization:arm`` at (t, i), so a
     trial's course does not depend on the other trials of the batch. A
-    :class:`~platform_sim.trace.Trace` records one trial's analyses."""
+    :class:`~platform_sim.trace.Trace` records one trial's analyses. ``known`` (T, max_n): with
+    random outcome delays, the look at which each patient's outcome is known
+    (:func:`~platform_sim.delays.known_look`), in place of ``followed_n``."""
     n_trials = outcomes.shape[0]
     if outcomes.shape[1] < design.max_n or outcomes.shape[2] != len(design.treatments):
         raise ValueError(
@@ -114,6 +118,7 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
     followed_n = np.zeros((n_trials, n_arms), dtype=np.int64)
     followed_y = np.zeros((n_trials, n_arms), dtype=np.int64)
     n_summed = 0  # segments already in followed_n, followed_y
+    arms_all = None if known is None else np.full((n_trials, design.max_n), -1, dtype=np.int8)
     for look in range(n_looks):
         rows = np.flatnonzero(running)
         if rows.size == 0:
@@ -138,13 +143,22 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
                 arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms
             )
         randomized_n[rows] += seg_n[rows][:, seg_ids].sum(axis=1)
+        if arms_all is not None:
+            arms_all[rows, start:start + batch_size] = arms
 
         # --- analysis with the outcomes followed up by now (segments of stopped trials stay 0, so
         # adding a segment for every trial keeps the totals of the running ones right)
-        new_followed = slice(n_summed, int(n_followed_segments[look]))
-        followed_n += seg_n[:, new_followed].sum(axis=1)
-        followed_y += seg_y[:, new_followed].sum(axis=1)
-        n_summed = int(n_followed_segments[look])
+        if arms_all is None:
+            new_followed = slice(n_summed, int(n_followed_segments[look]))
+            followed_n += seg_n[:, new_followed].sum(axis=1)
+            followed_y += seg_y[:, new_followed].sum(axis=1)
+            n_summed = int(n_followed_segments[look])
+        else:
+            at = np.full(rows.size, look)
+            n_new, y_new = tally_known(arms_all[rows], outcomes[rows], design.arm_treatment, known[rows], at, at,
+                                       n_arms)
+            followed_n[rows] += n_new
+            followed_y[rows] += y_new
         n_f = followed_n[rows]
         y_f = followed_y[rows]
         a, b = oriented(design.prior_a + y_f, design.prior_b + n_f - y_f, design.higher_is_better)
@@ -172,13 +186,10 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
         go = ~ended
         new = None
         if go.any():
-            pb_go = None
-            if design.adaptive:
-                pb_go = pb[go]
-                stale = np.isnan(pb_go).any(axis=1)
-                if stale.any():
-                    pb_go[stale] = prob_best(a[go][stale], b[go][stale], in_trial[go][stale])
-            new = allocation_probabilities(design, look, pb_go, in_trial[go], open_[go], ctrl[go])
+            pb_go = adaptive_basis(design, pb[go], a[go], b[go], in_trial[go]) if design.adaptive else None
+            new = allocation_probabilities(design, look, pb_go, in_trial[go], open_[go], ctrl[go],
+                                           randomized=randomized_n[rows[go]],
+                                           followed=None if known is None else n_f[go].sum(axis=1))
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
         if trace is not None:
@@ -189,8 +200,12 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
                          n=n_f, y=y_f, a=a, b=b, alloc=p, alloc_next=following, status=st, declared=dc,
                          control=ctrl, stop=stop)
 
-    return _final_analysis(design, seg_n, seg_y, status, status_look, declared, declared_look, control, stop_look,
-                           stop_reason, alloc_history, final_alloc, n_followed_segments)
+    res = _final_analysis(design, seg_n, seg_y, status, status_look, declared, declared_look, control, stop_look,
+                          stop_reason, alloc_history, final_alloc, n_followed_segments)
+    if arms_all is not None:
+        res.n_followed = tally_known(arms_all, outcomes, design.arm_treatment, known, np.zeros(n_trials, np.int64),
+                                     stop_look, n_arms)[0]
+    return res
 
 
 def _final_analysis(design, seg_n, seg_y, status, status_look, declared, declared_look, control, stop_look,
@@ -316,6 +331,19 @@ SELECTION_STRATEGIES = {
 }
 
 
+def selections(res: LookResults, rules: CompiledDesign) -> dict[str, np.ndarray]:
+    """Every selection strategy's (T,) pick; with ``decisions.final_selection``, also
+    ``best_with_margin`` (:func:`platform_sim.rules.select_with_margin`)."""
+    out = {name: f(res) for name, f in SELECTION_STRATEGIES.items()}
+    fs = rules.final_selection
+    if fs is not None:
+        still_in = np.isin(res.status, (ACTIVE, CONTROL, SUPERIOR))
+        score = res.prob_best if fs.by == "prob_best" else (res.post_mean if rules.higher_is_better
+                                                              else 1.0 - res.post_mean)
+        out["best_with_margin"] = select_with_margin(score, still_in, fs.margin)
+    return out
+
+
 # --------------------------------------------------------------------------- the family
 
 
@@ -349,7 +377,7 @@ def to_trial_results(res: LookResults, rules: CompiledDesign, trials: np.ndarray
         status=res.status.astype(np.int8), stop_reason=res.stop_reason.astype(np.int8),
         n_screened=np.asarray(n_screened, dtype=np.int64), duration_months=np.asarray(duration, dtype=float),
         estimates={"rate": res.post_mean[:, :, None]}, estimate_targets={"rate": "value"},
-        selections={name: f(res) for name, f in SELECTION_STRATEGIES.items()}, selection_estimate=res.post_mean,
+        selections=selections(res, rules), selection_estimate=res.post_mean,
         trial_values={
             "p_stopped_early": res.stop_look < rules.n_looks - 1,
             "p_inconclusive_at_max": inconclusive,
@@ -483,7 +511,13 @@ def randomization_words(design: Design, target: str) -> list[str]:
             limits.append(f"at most {limit(r.max_allocation)}")
         if limits:
             out.append("Allocation limits per arm: " + " and ".join(limits)
-                       + (" (rescaled as arms drop)." if r.rescale_limits else "."))
+                       + (" (rescaled as arms drop)" if r.rescale_limits else "")
+                       + ("; clipped once and renormalised, so an arm can end slightly outside them."
+                          if r.limits == "clip_renormalise" else "; they hold exactly (scaled, then clipped)."))
+    if r.coin is not None:
+        out.append(f"Doubly-adaptive biased coin (Hu and Zhang 2004), gamma = {setting(r.coin.gamma)}: each batch is "
+                   "randomized with g_k proportional to rho_k (rho_k / x_k)^gamma, pulling the shares so far (x) "
+                   "toward these probabilities (rho).")
     out.append("Scheme: " + ("simple (each patient randomized with their own random number)." if r.scheme == "simple"
                              else "block (each arm gets the floor or the ceiling of n p of the n patients between "
                              "looks, in random order)."))
@@ -511,12 +545,27 @@ def decision_words(design: Design) -> list[str]:
     if dec.futility is not None:
         f = dec.futility
         out.append(f"Futility: an arm is dropped when P(arm better than control by at least {setting(f.delta)}) < "
-                   f"{setting(f.threshold)}" + (" (against the first control only)." if f.only_first_control else "."))
+                   f"{setting(f.threshold)}" + (" (against the first control only)" if f.only_first_control else "")
+                   + ("" if f.looks is None else ", assessed at looks "
+                      + ", ".join(str(j + 1) for j, on in enumerate(f.looks) if on)) + ".")
     if dec.equivalence is not None:
         e = dec.equivalence
         out.append(f"Equivalence: when P(|difference| < {setting(e.margin)}) > {setting(e.probability)}, "
                    + ("the arm is dropped as equivalent to the control." if design.control is not None
                       else "the trial stops (all active arms within the margin)."))
+    if dec.final_selection is not None:
+        fs = dec.final_selection
+        by = "P(best)" if fs.by == "prob_best" else "posterior mean rate"
+        out.append(f"Final selection (best_with_margin): the arm with the highest {by} among those still in the trial, "
+                   f"only if it exceeds the next by at least {setting(fs.margin)}; otherwise none.")
+    delay = design.looks.outcome_delay if design.looks is not None else None
+    if delay is not None:
+        what = ("the endpoint's assessment time" if delay.distribution == "endpoint" else
+                f"{delay.distribution} with median {setting(delay.median_weeks)} weeks")
+        scans = ("" if delay.assessment_every_weeks is None
+                 else f", read at the first scan (every {setting(delay.assessment_every_weeks)} weeks) at or after it")
+        out.append(f"Outcomes are known a delay after randomization ({what}{scans}); a look counts the patients "
+                   "whose outcome is known by its date, and the final look waits for every outcome.")
     out.append(f"Clinically relevant difference delta = {setting(design.clinically_relevant_difference)}: a claim for "
                "an arm at least delta better than its reference is a true positive; a claim for an arm no better is a "
                "false positive.")
@@ -532,7 +581,12 @@ def looks_table(design: Design) -> Table:
             return "off"
         return f"{value[j]:g}" if isinstance(value, list) else f"{value:g}"
 
-    rows = tuple((j + 1, looks.randomized_n[j], looks.followed[j], per_look(dec.superiority, j),
+    def followed(j):  # with random outcome delays the number followed varies by trial; the final look has all
+        if looks.outcome_delay is None or j == looks.n_looks - 1:
+            return looks.followed[j]
+        return "by accrual"
+
+    rows = tuple((j + 1, looks.randomized_n[j], followed(j), per_look(dec.superiority, j),
                   per_look(dec.inferiority, j)) for j in range(looks.n_looks))
     return Table("Interim analyses (looks)", ("look", "patients randomized", "patients with outcomes",
                                               "superiority threshold", "inferiority threshold"), rows)
@@ -585,13 +639,18 @@ class LooksFamily:
         )
         if trace is not None:
             trace.enrolled = enrolled
-        res = run_looks(rules, enrolled.outcomes, streams, trace)
+        ready = enrolled.ready
+        sched = None if rules.outcome_delay is None else delay_schedule(
+            rules.outcome_delay, streams, ready[:, :rules.max_n], rules.randomized_n, compiled.assessment_months)
+        res = run_looks(rules, enrolled.outcomes, streams, trace, known=None if sched is None else sched.known)
         used = rules.randomized_n[res.stop_look] - 1  # last patient position the trial reached
         rows = np.arange(streams.n_trials)
-        ready = enrolled.ready
-        month = look_months(rules, ready[:, :rules.max_n], compiled.assessment_months)
-        return to_trial_results(res, rules, streams.trials, month, enrolled.screened_index[rows, used] + 1,
-                                ready[rows, used] + compiled.assessment_months)
+        if sched is None:
+            month = look_months(rules, ready[:, :rules.max_n], compiled.assessment_months)
+            duration = ready[rows, used] + compiled.assessment_months
+        else:
+            month, duration = sched.look_month, sched.last_outcome[rows, used]
+        return to_trial_results(res, rules, streams.trials, month, enrolled.screened_index[rows, used] + 1, duration)
 
     def truth(self, compiled: LooksDesign) -> Truth:
         return look_truth(compiled.rules, compiled.rules.true_rates, compiled.design.clinically_relevant_difference)
@@ -611,7 +670,8 @@ class LooksFamily:
 
     def describe(self, compiled: LooksDesign) -> Description:
         d = compiled.design
-        target = "P(arm best) among the active arms"
+        target = ("P(arm best) among the active arms" if d.randomization is None or d.randomization.basis == "prob_best"
+                  else "the posterior mean rate of the better outcome")
         rules = compiled.rules
         return Description(
             kind=self.title,
@@ -734,7 +794,7 @@ def look_story(compiled, trace, result: TrialResults):
                 rows.append({
                     "look": look + 1,
                     "patients_randomized": int(rules.randomized_n[look]),
-                    "patients_followed": int(rules.followed_n[look]),
+                    "patients_followed": int(rules.followed_n[look]) if rules.outcome_delay is None else int(n.sum()),
                     "stratum": strata[s], "arm": arm,
                     "randomized": int(rand[s, k]), "followed": int(n[s, k]), "events": int(y[s, k]),
                     "post_mean": float(mean[s, k]), "post_lower": float(lo[s, k]), "post_upper": float(hi[s, k]),

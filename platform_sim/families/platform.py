@@ -107,6 +107,7 @@ class PlatformDesign:
     ratios: np.ndarray
     has_limits: bool
     rescale_limits: bool
+    limits_rule: str
     min_allocation: np.ndarray
     max_allocation: np.ndarray
     adaptive: bool
@@ -198,6 +199,7 @@ class PlatformDesign:
             ratios=np.array([rnd.ratios[a] if rnd.ratios else 1.0 for a in names], dtype=float),
             has_limits=rnd.min_allocation is not None or rnd.max_allocation is not None,
             rescale_limits=rnd.rescale_limits,
+            limits_rule=rnd.limits,
             min_allocation=limits(rnd.min_allocation, 0.0),
             max_allocation=limits(rnd.max_allocation, 1.0),
             adaptive=rnd.method == "adaptive",

@@ -53,7 +53,7 @@ from ..results import (
     TrialResults,
     Truth,
 )
-from ..rules import CONTINUE, decide
+from ..rules import CONTINUE, decide, futility_at
 from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata
 from ..streams import RANDOMIZATION, TrialStreams
 from .base import (
@@ -139,7 +139,7 @@ def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, s
         lose = p_rows & ~win & (p_above < inf) if not np.isnan(inf) else np.zeros_like(p_rows)
         new = np.where(win, SUPERIOR, np.where(lose, INFERIOR, new))
         decl |= win
-        if not np.isnan(design.futility_threshold):
+        if futility_at(design, look):
             p_fut = stats.beta.sf(np.clip(p0 + design.futility_delta, 0, 1)[:, None], a, b)
             fut = p_rows & ~win & ~lose & (p_fut < design.futility_threshold)
             new = np.where(fut, FUTILE, new)
@@ -186,7 +186,7 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
         win = live & (p_sup > sup) if not np.isnan(sup) else np.zeros_like(live)
         lose = live & ~win & (p_sup < inf) if not np.isnan(inf) else np.zeros_like(live)
         fut = np.zeros_like(live)
-        if not np.isnan(design.futility_threshold):
+        if futility_at(design, look):
             p_fut = _where_greater(live & ~win & ~lose, ak, bk, ac, bc, design.futility_delta)
             fut = live & ~win & ~lose & (p_fut < design.futility_threshold)
         restrict = np.zeros_like(live)
