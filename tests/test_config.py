@@ -268,7 +268,9 @@ def test_shipped_contents_as_read():
     assert alt.design.arm_names == PIONEER_ARMS
     assert alt.design.control_index == 0
     assert alt.design.looks.randomized_n == [60, 90, 120, 150, 180, 210, 240]
-    assert alt.design.looks.followed == [40, 70, 100, 130, 160, 190, 240]
+    delay = alt.design.looks.outcome_delay  # followed by accrual: the 12-week scan
+    assert alt.design.looks.followed_n is None
+    assert (delay.distribution, delay.assessment_every_weeks) == ("endpoint", 6)
     bench = Spec.load("benchmark_four_arm", "benchmark_four_arm")
     assert bench.compiled.rules.true_rates == pytest.approx([0.25, 0.30, 0.22, 0.19], abs=1e-12)
     assert bench.design.looks.followed == bench.design.looks.randomized_n  # no followed_n: all followed
