@@ -69,11 +69,10 @@ def clip_renormalise(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upp
     """Clip allocation probabilities to [lower, upper] once, then rescale them to total ``budget``.
 
     p_k = budget * clip(probs_k, lower_k, upper_k) / sum_j clip(probs_j, lower_j, upper_j) over the
-    arms in ``mask`` (T, K). This is the rule of published response-adaptive designs that restrict
-    and then renormalise (Viele et al. 2020, Clin Trials 17:52): unlike :func:`apply_limits`, the
-    result can end slightly outside the limits (below ``lower`` when other arms were raised to
-    it, above ``upper`` when others were cut). ``budget``: (T,) the rows' totals.
-    """
+    arms in ``mask`` (T, K): the one-step restriction (clip, then renormalise). Unlike
+    :func:`apply_limits`, the result can end slightly outside the limits (above ``upper`` when
+    other arms were raised to their minimum, below ``lower`` when others were cut to their
+    maximum). ``budget``: (T,) the rows' totals."""
     clipped = np.where(mask, np.clip(probs, lower, upper), 0.0)
     total = clipped.sum(axis=1, keepdims=True)
     equal = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)

@@ -219,7 +219,7 @@ class Randomization(Frozen):
       2007) or ``posterior_mean`` (the posterior mean rate of the better outcome, as in BATTLE).
     * ``limits``: how the limits are applied. ``hold`` (default): scale then clip, so that every
       arm ends exactly within its limits; ``clip_renormalise``: clip once, then renormalise, so
-      that arms can end slightly outside them (as in Viele et al. 2020).
+      that arms can end slightly outside them (the one-step restriction).
     * ``coin``: a doubly-adaptive biased coin toward these probabilities (see :class:`Coin`).
     """
 
