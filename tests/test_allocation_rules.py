@@ -415,3 +415,21 @@ def test_designs_without_the_new_options_are_unchanged(pair):
     else:
         spec = Spec.load(name, scenario_name)
     assert fingerprint(run(spec, 60, 3)) == UNCHANGED[pair]
+
+
+def test_platform_designs_take_the_limits_rule_and_refuse_the_coin(build_spec):
+    """A platform design allocates through the same limits step: clip_renormalise changes its trials
+    (its 10% floor binds), and the coin, which it does not implement, is an error naming the field."""
+    spec = Spec.load("pioneer_platform", "pioneer_alternative")
+    data = spec.design.model_dump(exclude_none=True)
+    scen = spec.scenario.model_dump(exclude_none=True)
+    data["randomization"]["limits"] = "hold"
+    held = run(build_spec(data, scen), 40, 2)
+    np.testing.assert_array_equal(held.n, run(spec, 40, 2).n)  # hold is the default
+    data["randomization"]["limits"] = "clip_renormalise"
+    renormalised = run(build_spec(data, scen), 40, 2)
+    assert (renormalised.n != held.n).any()
+    data["randomization"]["coin"] = {"rule": "hu_zhang", "gamma": 2}
+    with pytest.raises(ConfigError) as info:
+        build_spec(data, scen)
+    assert "design.randomization.coin" in str(info.value)
