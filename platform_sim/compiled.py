@@ -62,7 +62,7 @@ class CompiledDesign:
     control_rule: str | None  # fixed / sqrt_k / match_best, None: control competes like any arm
     control_share_by_k: np.ndarray  # fixed share indexed by number of active non-control arms
     randomized_n: np.ndarray  # (J,)
-    followed_n: np.ndarray  # (J,)
+    followed_n: np.ndarray  # (J,) randomized_n with outcome_delay, where who is followed varies by trial
     adaptive: bool
     block: bool
     ratios: np.ndarray  # (K,) starting / fixed ratios

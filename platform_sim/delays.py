@@ -69,7 +69,7 @@ def look_dates(randomized_month: np.ndarray, randomized_n: np.ndarray) -> np.nda
 
 
 def known_look(randomized_month: np.ndarray, delay_months: np.ndarray, randomized_n: np.ndarray) -> np.ndarray:
-    """(T, N) int16: the first look at which each patient's outcome is known.
+    """(T, N) int32: the first look at which each patient's outcome is known.
 
     A patient's outcome is known at look j < J - 1 when randomization month + delay <= the look's
     date (:func:`look_dates`) and the patient was randomized by look j (``randomized_n[j]``
@@ -79,11 +79,11 @@ def known_look(randomized_month: np.ndarray, delay_months: np.ndarray, randomize
     outcome_month = randomized_month + delay_months
     n = randomized_month.shape[1]
     n_looks = dates.shape[1]
-    first = np.zeros(randomized_month.shape, dtype=np.int16)
+    first = np.zeros(randomized_month.shape, dtype=np.int32)
     for j in range(n_looks - 1):  # loops over looks only
-        first += (dates[:, j, None] < outcome_month).astype(np.int16)
+        first += dates[:, j, None] < outcome_month
     # the look whose batch holds each position: a patient is followed no earlier than randomized
-    batch = np.searchsorted(np.asarray(randomized_n), np.arange(1, n + 1)).astype(np.int16)
+    batch = np.searchsorted(np.asarray(randomized_n), np.arange(1, n + 1)).astype(np.int32)
     return np.maximum(first, batch[None, :])
 
 
@@ -140,7 +140,7 @@ def _tally_known(arms, outcomes, arm_treatment, known, first, last, n_arms):
 class DelaySchedule:
     """When outcomes are known in T trials with random outcome delays (N patients, J looks)."""
 
-    known: np.ndarray  # (T, N) int16 first look at which each patient's outcome is known
+    known: np.ndarray  # (T, N) int32 first look at which each patient's outcome is known
     look_month: np.ndarray  # (T, J) month of each look
     last_outcome: np.ndarray  # (T, N) month the last outcome among patients 0..i is known
 
