@@ -70,6 +70,7 @@ def _looks_shorthand() -> dict[str, Any]:
             "last": {"type": "integer", "exclusiveMinimum": 0},
             "followed_n": {"anyOf": [{"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0}},
                                      {"type": "null"}]},
+            "outcome_delay": {"anyOf": [{"$ref": "#/$defs/OutcomeDelay"}, {"type": "null"}]},
         },
         "required": ["first", "every", "last"],
         "additionalProperties": False,
@@ -81,10 +82,10 @@ def _add_loader_forms(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
     defs = schema.get("$defs", {})
     missing = []
     if kind == "design":
-        if "Looks" in defs:
+        if "Looks" in defs and "OutcomeDelay" in defs:
             defs["Looks"] = {"anyOf": [defs["Looks"], _looks_shorthand()]}
         else:
-            missing.append("$defs.Looks")
+            missing.append("$defs.Looks or $defs.OutcomeDelay")
     if kind == "scenario":
         population = schema.get("properties", {}).get("population")
         if population is not None:
