@@ -111,29 +111,32 @@ def expected_followed(randomized_month: np.ndarray, delay_cdf, randomized_n: np.
 
 
 def tally_known(arms: np.ndarray, outcomes: np.ndarray, arm_treatment: np.ndarray, known: np.ndarray,
-                first: np.ndarray, last: np.ndarray, n_arms: int) -> tuple[np.ndarray, np.ndarray]:
+                first: np.ndarray, last: np.ndarray, n_arms: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
     """Patients and events per arm, ``(R, K)`` each, among the patients of each row whose outcome
-    becomes known between looks ``first[r]`` and ``last[r]`` (inclusive). ``arms`` (R, N) int8
-    (-1: not randomized), ``outcomes`` (R, N, treatments) bool, ``known`` (R, N) from
-    :func:`known_look`, ``arm_treatment`` (K,) column of each arm's treatment."""
-    return _tally_known(np.ascontiguousarray(arms), outcomes, arm_treatment, np.ascontiguousarray(known),
+    becomes known between looks ``first[r]`` and ``last[r]`` (inclusive). ``arms`` (T, N) int8
+    (-1: not randomized), ``outcomes`` (T, N, treatments) bool, ``known`` (T, N) from
+    :func:`known_look`, ``arm_treatment`` (K,) column of each arm's treatment; ``rows`` (R,): the
+    rows of these arrays to count (all when None), read in place rather than copied."""
+    rows = np.arange(arms.shape[0]) if rows is None else np.asarray(rows)
+    return _tally_known(arms, outcomes, arm_treatment, known, rows.astype(np.int64),
                         np.asarray(first, dtype=np.int64), np.asarray(last, dtype=np.int64), n_arms)
 
 
 @njit(cache=True)
-def _tally_known(arms, outcomes, arm_treatment, known, first, last, n_arms):
-    n_rows, m = arms.shape
+def _tally_known(arms, outcomes, arm_treatment, known, rows, first, last, n_arms):
+    n_rows = rows.size
+    m = arms.shape[1]
     n = np.zeros((n_rows, n_arms), dtype=np.int64)
     y = np.zeros((n_rows, n_arms), dtype=np.int64)
-    for r in range(n_rows):
+    for i in range(n_rows):
+        r = rows[i]
         for j in range(m):
             k = arms[r, j]
-            if k >= 0 and first[r] <= known[r, j] <= last[r]:
-                n[r, k] += 1
+            if k >= 0 and first[i] <= known[r, j] <= last[i]:
+                n[i, k] += 1
                 if outcomes[r, j, arm_treatment[k]]:
-                    y[r, k] += 1
+                    y[i, k] += 1
     return n, y
-
 
 
 @dataclass(frozen=True)

@@ -155,8 +155,7 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
             n_summed = int(n_followed_segments[look])
         else:
             at = np.full(rows.size, look)
-            n_new, y_new = tally_known(arms_all[rows], outcomes[rows], design.arm_treatment, known[rows], at, at,
-                                       n_arms)
+            n_new, y_new = tally_known(arms_all, outcomes, design.arm_treatment, known, at, at, n_arms, rows)
             followed_n[rows] += n_new
             followed_y[rows] += y_new
         n_f = followed_n[rows]
