@@ -55,6 +55,8 @@ from ..streams import RANDOMIZATION, TrialStreams
 from .base import Description, Parameter, Section, Size, Table, accrual_months, enrol_options, setting
 
 STOP_NAMES = ("final", "efficacy", "futility")
+_STATISTIC_WORDS = {"logrank": "log-rank test", "cox_score_breslow": "Cox score test (Breslow ties)",
+                    "cox_score_efron": "Cox score test (Efron ties)"}
 GRID_MONTHS = 0.1
 """Width (months) of the pieces on which survival curves and accrual are held for the analytic plan."""
 _TOL = 1e-9
@@ -108,6 +110,14 @@ class EventDrivenDesign:
     true_effect: float  # the experimental arm's exact effect (log hazard ratio scale)
     # every eligible patient is randomized, whatever their biomarkers: no wait for a biomarker result
     needs_biomarker_result: bool = False
+    strata_columns: tuple[int, ...] = ()  # profile columns of the design's strata (none: unstratified)
+    strata_levels: tuple[int, ...] = ()  # levels of each
+
+    @property
+    def calendar_months(self) -> np.ndarray:
+        """(K,) calendar month of each look set by ``at_months``, NaN for a look at its events."""
+        at = self.section.at_months
+        return np.full(self.n_looks, np.nan) if at is None else np.array([np.nan if m is None else m for m in at])
 
     @property
     def arm_names(self) -> tuple[str, ...]:
@@ -229,11 +239,61 @@ def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequen
             f"{patients.scenario.name!r}; the final analysis needs {int(events[-1])}. Raise max_n or the follow-up, or "
             "lower the events", int(events[-1]))])
     tte = planning.group_sequential_tte(gsd, accrual, arms[control], arms[exp], r, max_events=float(events[-1]))
+    if ed.at_months is not None:
+        return _calendar_plan(ed, events, fixed, gsd, accrual, arms[control], arms[exp], planned.efficacy,
+                              null.efficacy, ever, tte, patients.scenario.name)
     return Plan(
         events=events.astype(float), power_planned=planned.efficacy, alpha_by_look=null.efficacy,
         month_null=tte.time_null, month_scenario=tte.time_alternative, enrolled_scenario=tte.enrolled_alternative,
         mean_z_scenario=tte.mean_z, power_scenario=tte.alternative.efficacy, futility_scenario=tte.alternative.futility,
         expected_events_scenario=tte.expected_events_alternative, expected_month_scenario=tte.expected_time_alternative,
+        max_expected_events=ever, schoenfeld_fixed_events=fixed,
+    )
+
+
+def _calendar_plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequentialDesign,
+                   accrual: planning.Accrual, control: planning.ArmModel, experimental: planning.ArmModel,
+                   power_planned: np.ndarray, alpha_by_look: np.ndarray, ever: float, tte: planning.TTEPlan,
+                   scenario_name: str) -> Plan:
+    """The analytic plan when some looks are at calendar months: those looks fall at their month, the others
+    when the expected events reach D_k (and no look before the one ahead of it); Z_k has the Lakatos mean at
+    the look's month and the canonical correlation of the expected events by then. ``power_planned`` and
+    ``alpha_by_look`` are those at the planned events (the boundaries' own fractions)."""
+    r = float(ed.allocation_ratio)
+    at = np.array([np.nan if m is None else m for m in ed.at_months or ()])
+    calendar = np.isfinite(at)
+    month_null = np.where(calendar, at, tte.time_null)
+    month = np.where(calendar, at, tte.time_alternative)
+    last = accrual.duration + (ed.follow_up_months if ed.follow_up_months is not None else math.inf)
+    end_null = float(month_null[-1]) if not calendar[-1] else last
+    for k in (int(i) for i in np.flatnonzero(calendar)):
+        if at[k] > min(last, end_null) + _TOL:
+            where = (f"the last patient's follow-up ends (month {last:.1f}: accrual {accrual.duration:.1f} + follow-up "
+                     f"{setting(ed.follow_up_months)})" if last <= end_null else
+                     f"the final analysis is expected (month {end_null:.1f}, with both arms on the control's survival "
+                     f"under scenario {scenario_name!r})")
+            raise ConfigError([Problem(f"design.event_driven.at_months[{k}]", f"look {k + 1} is dated month "
+                                       f"{setting(float(at[k]))}, after {where}: the trial is over by then", float(at[k]))])
+    for k in range(1, month.size):
+        for when, name in ((month, f"under scenario {scenario_name!r}"),
+                           (month_null, "with both arms on the control's survival")):
+            if when[k] <= when[k - 1] + _TOL:
+                j = k - 1 if calendar[k - 1] else k
+                raise ConfigError([Problem(
+                    f"design.event_driven.at_months[{j}]", f"look {k + 1} is expected at month {when[k]:.1f} "
+                    f"{name}, not after look {k} (month {when[k - 1]:.1f}): date the calendar look so that the looks "
+                    "keep their order, or change the information fractions", ed.at_months[j] if ed.at_months else None)])
+    expected = planning.expected_events(month, accrual, (experimental, control), (r, 1.0)).sum(axis=1)
+    expected = np.maximum(expected, 1e-9)
+    means = np.array([planning.lakatos(float(t), accrual, control, experimental, r).mean_z for t in month])
+    alt = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, expected, means=means,
+                                    grid_points=gsd.grid_points)
+    stop = alt.efficacy + alt.futility  # P(stop at look k); at the final look, P(reaching it)
+    return Plan(
+        events=events.astype(float), power_planned=power_planned, alpha_by_look=alpha_by_look,
+        month_null=month_null, month_scenario=month, enrolled_scenario=planning.expected_enrolled(month, accrual),
+        mean_z_scenario=means, power_scenario=alt.efficacy, futility_scenario=alt.futility,
+        expected_events_scenario=float(stop @ expected), expected_month_scenario=float(stop @ month),
         max_expected_events=ever, schoenfeld_fixed_events=fixed,
     )
 
@@ -286,12 +346,21 @@ class EventDrivenFamily:
             raise ConfigError([Problem("design.event_driven", str(exc), None)]) from None
         if ed.max_n < 2:
             raise ConfigError([Problem("design.event_driven.max_n", "needs at least 2 patients", ed.max_n)])
+        columns, levels = [], []
+        for i, name in enumerate(ed.strata or ()):
+            if name not in patients.population.index:
+                raise ConfigError([Problem(f"design.event_driven.strata[{i}]", f"{name!r} is not a characteristic of "
+                                           f"scenario {scenario.name!r}'s population (it has "
+                                           f"{sorted(patients.population.index)})", name)])
+            columns.append(patients.population.index[name])
+            levels.append(len(patients.population.levels[columns[-1]]))
         plan = _plan(ed, events, fixed, gsd, patients, ep, treatments, control)
         relevant = patients._relevant_markers(ep, treatments)
         codes, prob = patients.population.distribution(relevant)
         effect = patients.outcomes.effect(ep, treatments[1 - control], treatments[control], codes, prob)
         return EventDrivenDesign(design, scenario, patients, control, events, gsd.efficacy_z, gsd.futility_z, gsd, plan,
-                                 patients.truth(ep, treatments), float(effect))
+                                 patients.truth(ep, treatments), float(effect), strata_columns=tuple(columns),
+                                 strata_levels=tuple(levels))
 
     def recompile(self, compiled: EventDrivenDesign, design: Design) -> EventDrivenDesign:
         return self.compile(design, compiled.scenario, compiled.patients)
@@ -303,7 +372,8 @@ class EventDrivenFamily:
         treatments = [a.treatment for a in c.design.arms]
         enrolled = c.patients.enrol(streams, n, c.design.endpoint.name, treatments, times=True,
                                     biomarker_result=c.needs_biomarker_result,
-                                    **enrol_options(trace, None, c.patients.population.names))
+                                    **enrol_options(trace, list(ed.strata) if ed.strata else None,
+                                                    c.patients.population.names))
         rows = np.arange(streams.n_trials)
         entry = enrolled.ready[:, :n].astype(np.float64)
         experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
@@ -323,9 +393,19 @@ class EventDrivenFamily:
         look_month = ordered[:, target]  # (T, K)
         shortfall = ~np.isfinite(look_month)
         look_month = np.where(shortfall, last_follow_up[:, None], look_month)
-        from ..posterior.survival import logrank_at_cuts
+        if ed.at_months is not None:  # calendar looks; the analyses keep their order
+            calendar = np.isfinite(c.calendar_months)
+            shortfall &= ~calendar
+            look_month = np.maximum.accumulate(np.where(calendar, c.calendar_months, look_month), axis=1)
+        if ed.statistic == "logrank" and not c.strata_columns:
+            from ..posterior.survival import logrank_at_cuts
 
-        z, oe, var = logrank_at_cuts(entry, followed, event, arm == c.experimental, look_month)
+            z, oe, var = logrank_at_cuts(entry, followed, event, arm == c.experimental, look_month)
+        else:
+            from ..posterior.survival import score_at_cuts
+
+            z, oe, var = score_at_cuts(entry, followed, event, arm == c.experimental, look_month,
+                                       self._stratum(c, enrolled, n), ed.statistic)
         z_benefit = -z
         z_benefit = np.where(np.isfinite(z_benefit), z_benefit, 0.0)
         # sequential decisions
@@ -394,6 +474,19 @@ class EventDrivenFamily:
                         "events_by_look": ("trial", "look"), "stop_look": ("trial",)},
         )
 
+    @staticmethod
+    def _stratum(c: EventDrivenDesign, enrolled, n: int) -> np.ndarray | None:
+        """(T, n) stratum index of each randomized patient (the combination of its levels of the design's
+        strata), or None when the design has none."""
+        if not c.strata_columns:
+            return None
+        rows = np.arange(enrolled.screened_index.shape[0])[:, None]
+        profile = enrolled.kept.profile[rows, enrolled.screened_index[:, :n]]
+        stratum = np.zeros(profile.shape[:2], dtype=np.int64)
+        for col, levels in zip(c.strata_columns, c.strata_levels):
+            stratum = stratum * levels + profile[:, :, col]
+        return stratum
+
     def truth(self, compiled: EventDrivenDesign) -> Truth:
         c = compiled
         ed = c.section
@@ -452,8 +545,13 @@ class EventDrivenFamily:
             f"{ed.max_n} patients are randomized {setting(ed.allocation_ratio)} : 1 to {exp} or {ctl} "
             f"({ed.randomization} randomization) and followed "
             f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}.",
-            f"The log-rank test of {c.design.endpoint.name} is analysed when {', '.join(str(int(e)) for e in c.look_events)} "
-            f"events have been observed (final events: {given}).",
+            f"The {_STATISTIC_WORDS[ed.statistic]} of {c.design.endpoint.name}"
+            f"{' stratified by ' + ', '.join(ed.strata) if ed.strata else ''} is analysed "
+            + ("when " + ", ".join(str(int(e)) for e in c.look_events) + " events have been observed"
+               if ed.at_months is None else ", ".join(
+                   f"at month {setting(m)} (planned {int(e)} events)" if m is not None else f"at {int(e)} events"
+                   for m, e in zip(ed.at_months, c.look_events)))
+            + f" (final events: {given}).",
             f"Efficacy boundaries: {c.gsd.efficacy_spending}; futility: {fut}. The trial stops for efficacy when Z "
             "(positive for a benefit) reaches the efficacy boundary, and for futility when it falls to the futility "
             "boundary.",
