@@ -320,7 +320,7 @@ class OutcomesModel:
                     y &= dropout >= self.assessment_months(ep)
                 out[..., k] = y
                 continue
-            u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
+            u = self.uniform(ts, b, shape[1], source, t)
             if kind == "binary":
                 y = u < self._binary_probability(ep, t, codes, at, index)
                 if dropout is not None:
@@ -336,6 +336,18 @@ class OutcomesModel:
                     y = time  # censoring by dropout is applied where follow-up is modelled
             out[..., k] = y
         return out
+
+    def uniform(self, ts: TrialStreams, b: int, n: int, source: str, treatment: str) -> np.ndarray:
+        """(T, n) the uniforms of block ``b`` from which ``source`` is drawn under ``treatment``: the pair's own
+        stream, or for the second endpoint of the scenario's copula, coupled to the first's (Gaussian copula)."""
+        own = ts.uniform(OUTCOMES, f"outcome:{source}:{treatment}", b * BLOCK, n)
+        copula = self.scenario.copula
+        if copula is None or source != copula.second:
+            return own
+        first = ts.uniform(OUTCOMES, f"outcome:{copula.first}:{treatment}", b * BLOCK, n)
+        r = copula.correlation
+        latent = r * special.ndtri(first) + math.sqrt(max(1.0 - r * r, 0.0)) * special.ndtri(own)
+        return np.clip(special.ndtr(latent), np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
 
     def dropout_times(self, ts: TrialStreams, b: int, n: int = BLOCK) -> np.ndarray:
         """Months from randomization to dropout of the first ``n`` patients of block ``b``: ``(T, n)``."""

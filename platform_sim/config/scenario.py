@@ -38,6 +38,7 @@ from .base import (
     Ratio,
     Weeks,
 )
+from .copula import Copula
 from .illness_death import IllnessDeathEndpoints, TreatmentIllnessDeath
 from .population import Population
 
@@ -201,6 +202,8 @@ class Scenario(Frozen):
     dropout: Dropout | None = None
     illness_death: IllnessDeathEndpoints | None = Field(
         default=None, description="Endpoints drawn jointly by the illness-death model (config/illness_death.py).")
+    copula: Copula | None = Field(
+        default=None, description="Two time_to_event endpoints coupled by a Gaussian copula (config/copula.py).")
     yardstick: Yardstick = Field(default_factory=Yardstick)
     costs: Costs = Field(default_factory=Costs)
 
@@ -235,6 +238,15 @@ class Scenario(Frozen):
                 problems.extend(_outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels))
         problems.extend(_cycles(self.treatments))
         problems.extend(self._illness_death_problems())
+        if self.copula is not None:
+            if self.illness_death is not None:
+                problems.append("copula: the scenario draws its joint endpoints with illness_death; give one of "
+                                "illness_death and copula, not both")
+            for field in ("first", "second"):
+                ep = getattr(self.copula, field)
+                if ep not in eps or eps[ep].kind != "time_to_event":
+                    problems.append(f"copula.{field}: {ep!r} is not a time_to_event endpoint of this scenario; those "
+                                    f"are {sorted(n for n, e in eps.items() if e.kind == 'time_to_event')}")
         for ep, model in self.prognostic.items():
             where = f"prognostic.{ep}"
             if ep not in eps or eps[ep].kind == "landmark":
