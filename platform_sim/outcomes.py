@@ -21,7 +21,7 @@ or landmark outcome into a failure when it comes before the assessment.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -453,6 +453,7 @@ class VirtualPatients:
     def enrol(
         self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
         keep_cohort: bool = False, characteristics: list[str] | None = None, biomarker_result: bool = True,
+        also: tuple[str, ...] = (),
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
@@ -460,10 +461,15 @@ class VirtualPatients:
         depend on and the listed ``characteristics`` are drawn. ``biomarker_result``: whether the
         design waits for a biomarker result before randomizing (the design's family says); without,
         the randomizable patients are the clinically eligible ones, in order of arrival, with no
-        wait (:meth:`~platform_sim.population.PopulationModel.block`)."""
+        wait (:meth:`~platform_sim.population.PopulationModel.block`). ``also``: further endpoints whose
+        potential outcomes the same patients bring (:attr:`Enrolled.also`), e.g. PFS beside OS; each
+        endpoint has its own random numbers, so they change nothing else."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
+        for other in also:
+            needed |= set(self._relevant_markers(other, treatments))
+        also_parts: dict[str, list[np.ndarray]] = {other: [] for other in also}
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
         outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
@@ -474,6 +480,8 @@ class VirtualPatients:
                                                  biomarker_result, still_needed=n_needed - found)
             ok = block.reason == RANDOMIZED
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
+            for other in also:
+                also_parts[other].append(self.outcomes.potential(ts, b, block, other, treatments))
             cohort_parts.append(block)
             index_parts.append(ok)
             if times:
@@ -490,10 +498,12 @@ class VirtualPatients:
         at = np.concatenate(time_parts, axis=1) if times else None
         dropout = np.concatenate(dropout_parts, axis=1) if censor else None
         rows = np.arange(n_trials)[:, None]
+        others = {other: np.concatenate(parts, axis=1) for other, parts in also_parts.items()}
         if ok.all():  # no one is lost in screening
             order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
             return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed),
-                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed])
+                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed],
+                            {other: y[:, :n_needed] for other, y in others.items()})
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
@@ -503,6 +513,7 @@ class VirtualPatients:
             n_screened=screened,
             randomized_at=None if at is None else at[rows, order],
             dropout=None if dropout is None else dropout[rows, order],
+            also={other: y[rows, order] for other, y in others.items()},
         )
 
 
@@ -514,6 +525,7 @@ class Enrolled:
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
+    also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
 
     @property
     def ready(self) -> np.ndarray:

@@ -24,6 +24,19 @@ or are given on the z scale::
       strata: null               # or population characteristics: the stratified version of the statistic
       at_months: null            # or per look a calendar month (null: at its events), e.g. [18, null, null]
 
+A seamless phase II/III design adds a ``phase2`` go/no-go analysis on another endpoint (Lung-MAP's
+original sub-studies: a phase II analysis of PFS, then phase III on OS with the phase II patients
+kept)::
+
+      phase2:
+        endpoint: pfs            # a time_to_event endpoint of the scenario
+        events: 60               # the go/no-go analysis when this many PFS events are observed
+        alpha: 0.2               # go when the PFS log-rank test is significant at this one-sided level
+
+Accrual goes on through the phase II analysis. At no-go the trial stops for futility there; at go it
+goes on to the group-sequential analyses of ``endpoint`` (OS) with every patient randomized, those
+of phase II included. The go/no-go can only remove claims, so the OS boundaries keep alpha.
+
 A look with a month in ``at_months`` happens at that calendar month (months since the first patient
 could be randomized) instead of when its events are observed; its boundary is the one at its
 planned information fraction (``information_fractions``), and the analyses keep their order (a look
@@ -76,6 +89,14 @@ class Futility(Boundary):
     binding: bool = False
 
 
+class Phase2(Frozen):
+    """The phase II go/no-go analysis of a seamless phase II/III design (see the module docstring)."""
+
+    endpoint: Name = Field(description="time_to_event endpoint of the go/no-go analysis (e.g. pfs)")
+    events: PositiveInt = Field(description="events on that endpoint at the go/no-go analysis")
+    alpha: OpenProbability = Field(description="one-sided level of its log-rank test: go when significant")
+
+
 class EventDriven(Frozen):
     """An event-driven two-arm group-sequential design (see the module docstring)."""
 
@@ -102,6 +123,8 @@ class EventDriven(Frozen):
     strata: list[Name] | None = Field(
         default=None, min_length=1,
         description="population characteristics whose level combinations stratify the statistic (omitted: none)")
+    phase2: Phase2 | None = Field(default=None, description="a phase II go/no-go analysis on another endpoint "
+                                                            "before these analyses (seamless phase II/III)")
     at_months: list[PositiveMonths | None] | None = Field(
         default=None, description="per look, the calendar month of the analysis (null: when its events are observed)")
 

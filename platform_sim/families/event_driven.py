@@ -39,6 +39,7 @@ effect is at least 0.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -91,6 +92,25 @@ class Plan:
     expected_month_scenario: float
     max_expected_events: float
     schoenfeld_fixed_events: float
+    phase2: Phase2Plan | None = None
+
+
+@dataclass(frozen=True)
+class Phase2Plan:
+    """The analytic plan of a seamless design's phase II go/no-go analysis: ``go_z``, the Z it needs
+    (z_{1-alpha}); ``month_null`` / ``month_scenario``: its expected calendar month with both arms on the
+    control's curve of its endpoint / under the scenario; ``enrolled_scenario``: patients randomized by
+    then; ``mean_z_scenario``: the Lakatos mean of its Z; ``p_go_scenario``: P(go) = Phi(mean - go_z)
+    (alpha under the null); ``max_expected_events``: the events of its endpoint all patients are expected
+    to produce."""
+
+    go_z: float
+    month_null: float
+    month_scenario: float
+    enrolled_scenario: float
+    mean_z_scenario: float
+    p_go_scenario: float
+    max_expected_events: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,6 +318,47 @@ def _calendar_plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.Gr
     )
 
 
+def _phase2_plan(ed: EventDriven, plan: Plan, patients: VirtualPatients, treatments: list[str],
+                 control: int) -> Phase2Plan:
+    """The analytic plan of the phase II analysis (see :class:`Phase2Plan`); errors name the field when its
+    events cannot be reached or it would not come before the first analysis of the design's endpoint."""
+    from scipy import special
+
+    p2 = ed.phase2
+    assert p2 is not None
+    r = float(ed.allocation_ratio)
+    ep = p2.endpoint
+    relevant = patients._relevant_markers(ep, treatments)
+    codes, prob = patients.population.distribution(relevant)
+    rate = patients.outcomes.dropout_rate
+    arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
+            for t in treatments]
+    exp = 1 - control
+    accrual = _accrual(patients, ed.max_n)
+    weights = (r, 1.0)
+    ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
+    if ever < p2.events:
+        raise ConfigError([Problem(
+            "design.event_driven.phase2.events", f"the phase II analysis needs {p2.events} {ep} events, but the "
+            f"{ed.max_n} patients the trial accrues under scenario {patients.scenario.name!r} are expected to produce "
+            f"only {ever:.1f} in all. Lower the events or raise max_n", p2.events)])
+    null_arms = (planning.ArmModel(arms[control].hazard, dropout=rate), arms[control])
+    month = float(planning.time_of_events([float(p2.events)], accrual, (arms[exp], arms[control]), weights)[0])
+    month_null = float(planning.time_of_events([float(p2.events)], accrual, null_arms, weights)[0])
+    for when, first, words in ((month, plan.month_scenario[0], f"under scenario {patients.scenario.name!r}"),
+                               (month_null, plan.month_null[0], "with both arms on the control's survival")):
+        if when >= first - _TOL:
+            raise ConfigError([Problem(
+                "design.event_driven.phase2.events", f"the phase II analysis ({p2.events} {ep} events) is expected at "
+                f"month {when:.1f} {words}, not before the first analysis of the design's endpoint (month "
+                f"{first:.1f}). Lower the phase II events or raise the first information fraction", p2.events)])
+    go_z = float(-special.ndtri(p2.alpha))
+    mean = float(planning.lakatos(month, accrual, arms[control], arms[exp], r).mean_z)
+    return Phase2Plan(go_z=go_z, month_null=month_null, month_scenario=month,
+                      enrolled_scenario=float(planning.expected_enrolled(np.array([month]), accrual)[0]),
+                      mean_z_scenario=mean, p_go_scenario=float(special.ndtr(mean - go_z)), max_expected_events=ever)
+
+
 def assign_arms(u: np.ndarray, ratio: float, scheme: str) -> np.ndarray:
     """(T, N) arm of each patient, 1 for experimental and 0 for control, from uniforms ``u``.
 
@@ -355,6 +416,14 @@ class EventDrivenFamily:
             columns.append(patients.population.index[name])
             levels.append(len(patients.population.levels[columns[-1]]))
         plan = _plan(ed, events, fixed, gsd, patients, ep, treatments, control)
+        if ed.phase2 is not None:
+            p2 = ed.phase2.endpoint
+            if p2 not in scenario.endpoints or scenario.endpoints[p2].kind != "time_to_event" or p2 == ep:
+                tte = sorted(n for n, e in scenario.endpoints.items() if e.kind == "time_to_event" and n != ep)
+                raise ConfigError([Problem("design.event_driven.phase2.endpoint", f"must be a time_to_event endpoint "
+                                           f"of scenario {scenario.name!r} other than the design's {ep!r}; it has {tte}",
+                                           p2)])
+            plan = dataclasses.replace(plan, phase2=_phase2_plan(ed, plan, patients, treatments, control))
         relevant = patients._relevant_markers(ep, treatments)
         codes, prob = patients.population.distribution(relevant)
         effect = patients.outcomes.effect(ep, treatments[1 - control], treatments[control], codes, prob)
@@ -373,7 +442,8 @@ class EventDrivenFamily:
         enrolled = c.patients.enrol(streams, n, c.design.endpoint.name, treatments, times=True,
                                     biomarker_result=c.needs_biomarker_result,
                                     **enrol_options(trace, list(ed.strata) if ed.strata else None,
-                                                    c.patients.population.names))
+                                                    c.patients.population.names),
+                                    also=(ed.phase2.endpoint,) if ed.phase2 is not None else ())
         rows = np.arange(streams.n_trials)
         entry = enrolled.ready[:, :n].astype(np.float64)
         experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
@@ -397,6 +467,11 @@ class EventDrivenFamily:
             calendar = np.isfinite(c.calendar_months)
             shortfall &= ~calendar
             look_month = np.maximum.accumulate(np.where(calendar, c.calendar_months, look_month), axis=1)
+        phase2 = None
+        if ed.phase2 is not None:  # the go/no-go analysis; the later analyses do not come before it
+            phase2 = self._phase2(c, enrolled, entry, censor, arm)
+            look_month = np.maximum(look_month, phase2["month"][:, None])
+            look_month = np.concatenate((look_month, phase2["month"][:, None]), axis=1)  # last: OS at the phase II cut
         if ed.statistic == "logrank" and not c.strata_columns:
             from ..posterior.survival import logrank_at_cuts
 
@@ -406,6 +481,8 @@ class EventDrivenFamily:
 
             z, oe, var = score_at_cuts(entry, followed, event, arm == c.experimental, look_month,
                                        self._stratum(c, enrolled, n), ed.statistic)
+        if phase2 is not None:
+            look_month, z = look_month[:, :-1], z[:, :-1]  # oe and var keep the phase II cut (column K)
         z_benefit = -z
         z_benefit = np.where(np.isfinite(z_benefit), z_benefit, 0.0)
         # sequential decisions
@@ -420,6 +497,15 @@ class EventDrivenFamily:
             stopped |= eff | fut
         claimed = reason == 1
         at_stop = look_month[rows, stop_look]
+        estimate_look = stop_look
+        if phase2 is not None:
+            ungated = claimed
+            no_go = ~phase2["go"]
+            claimed = claimed & ~no_go
+            reason = np.where(no_go, 2, reason).astype(np.int8)
+            stop_look = np.where(no_go, -1, stop_look)
+            at_stop = np.where(no_go, phase2["month"], at_stop)
+            estimate_look = np.where(no_go, K, stop_look)  # the OS estimate at the phase II cut
         randomized = entry <= at_stop[:, None]
         n_arm = np.stack([(randomized & (arm == a)).sum(axis=1) for a in range(2)], axis=1)
         events_stop = event_month <= at_stop[:, None]
@@ -427,7 +513,7 @@ class EventDrivenFamily:
         n_enrolled = randomized.sum(axis=1)
         log_hr = np.full((streams.n_trials, 2), np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            log_hr[:, c.experimental] = oe[rows, stop_look] / var[rows, stop_look]
+            log_hr[:, c.experimental] = oe[rows, estimate_look] / var[rows, estimate_look]
         status = np.empty((streams.n_trials, 2), dtype=np.int8)
         status[:, c.control] = CONTROL
         status[:, c.experimental] = np.where(claimed, EFFECTIVE, FUTILE)
@@ -460,6 +546,17 @@ class EventDrivenFamily:
             if k < K - 1 and np.isfinite(c.futility_z[k]):
                 trial_values[f"p_futility_look_{k + 1}"] = (reason == 2) & (stop_look == k)
             trial_values[f"month_of_look_{k + 1}"] = look_month[:, k]  # the look's month, had the trial gone on
+        extras: dict[str, np.ndarray] = {"z": z_benefit, "look_month": look_month, "events_by_look": events_by_look,
+                                         "stop_look": stop_look}
+        extra_dims = {"z": ("trial", "look"), "look_month": ("trial", "look"), "events_by_look": ("trial", "look"),
+                      "stop_look": ("trial",)}
+        if phase2 is not None:
+            trial_values["p_go"] = phase2["go"]
+            trial_values["month_of_phase2"] = phase2["month"]
+            trial_values["p_phase2_shortfall"] = phase2["shortfall"]
+            trial_values["p_efficacy_without_gate"] = ungated  # had every trial gone on to phase III
+            extras["phase2_z"] = phase2["z"]
+            extra_dims["phase2_z"] = ("trial",)
         return TrialResults(
             trial=np.asarray(streams.trials, dtype=np.int64), arms=c.arm_names, strata=("all",), subgroups=("all",),
             membership=np.ones((1, 1), dtype=bool), stop_names=STOP_NAMES,
@@ -469,10 +566,31 @@ class EventDrivenFamily:
             duration_months=at_stop,
             estimates={"log_hazard_ratio": log_hr[:, :, None]}, estimate_targets={"log_hazard_ratio": "effect"},
             trial_values=trial_values,
-            extras={"z": z_benefit, "look_month": look_month, "events_by_look": events_by_look, "stop_look": stop_look},
-            extra_dims={"z": ("trial", "look"), "look_month": ("trial", "look"),
-                        "events_by_look": ("trial", "look"), "stop_look": ("trial",)},
+            extras=extras, extra_dims=extra_dims,
         )
+
+    @staticmethod
+    def _phase2(c: EventDrivenDesign, enrolled, entry: np.ndarray, censor: np.ndarray, arm: np.ndarray) -> dict:
+        """The phase II analysis of every trial: its calendar ``month`` (when its events are observed, or the
+        last follow-up on a ``shortfall``), the log-rank ``z`` of its endpoint (positive for a benefit) and
+        ``go`` (z at least the go threshold); (T,) arrays."""
+        from ..posterior.survival import logrank_at_cuts
+
+        p2 = c.section.phase2
+        assert p2 is not None and c.plan.phase2 is not None
+        n = entry.shape[1]
+        rows = np.arange(entry.shape[0])
+        outcome = np.take_along_axis(enrolled.also[p2.endpoint][:, :n, :], arm[:, :, None], axis=2)[:, :, 0]
+        outcome = outcome.astype(np.float64)
+        event = outcome <= censor
+        followed = np.minimum(outcome, censor)
+        ordered = np.sort(np.where(event, entry + outcome, np.inf), axis=1)
+        month = ordered[rows, min(p2.events, n) - 1]
+        shortfall = ~np.isfinite(month)
+        month = np.where(shortfall, (entry + followed).max(axis=1), month)
+        z = -logrank_at_cuts(entry, followed, event, arm == c.experimental, month[:, None])[0][:, 0]
+        z = np.where(np.isfinite(z), z, 0.0)
+        return {"month": month, "z": z, "go": z >= c.plan.phase2.go_z, "shortfall": shortfall}
 
     @staticmethod
     def _stratum(c: EventDrivenDesign, enrolled, n: int) -> np.ndarray | None:
@@ -541,7 +659,7 @@ class EventDrivenFamily:
         given = "given" if ed.events is not None else (
             f"Schoenfeld's {c.plan.schoenfeld_fixed_events:.1f} for HR {setting(ed.hazard_ratio)}, one-sided alpha "
             f"{setting(ed.alpha)} and power {setting(ed.power)}, inflated by {c.gsd.inflation_factor:.4f}")
-        words = (
+        words: tuple[str, ...] = (
             f"{ed.max_n} patients are randomized {setting(ed.allocation_ratio)} : 1 to {exp} or {ctl} "
             f"({ed.randomization} randomization) and followed "
             f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}.",
@@ -572,6 +690,26 @@ class EventDrivenFamily:
         table = Table("Analyses: boundaries (z) and the analytic plan",
                       ("look", "events", "efficacy z", "futility z", "alpha spent", "power at planned HR",
                        "expected month (scenario)", "enrolled by then", "P(efficacy here), scenario"), rows)
+        if ed.phase2 is not None and p.phase2 is not None:
+            q = p.phase2
+            words = words + (
+                f"Seamless phase II/III: a go/no-go analysis of {ed.phase2.endpoint} when {ed.phase2.events} "
+                f"{ed.phase2.endpoint} events have been observed (expected at month {q.month_scenario:.1f}, "
+                f"{q.enrolled_scenario:.0f} patients randomized): go when its log-rank Z reaches {q.go_z:.4f} (one-sided "
+                f"alpha {setting(ed.phase2.alpha)}); at no-go the trial stops there for futility. At go, accrual goes on "
+                f"and every patient, those of phase II included, enters the analyses of {c.design.endpoint.name}.",
+                f"P(go) under the scenario (Lakatos): {q.p_go_scenario:.4f}. The powers by look below are those of a "
+                "trial that always goes on to phase III (an upper bound on the seamless design's power).",
+            )
+            analytic = [("p_go", "P(go at the phase II analysis), Lakatos", q.p_go_scenario),
+                        ("month_of_phase2", "month of the phase II analysis", q.month_scenario),
+                        ("p_efficacy_without_gate", "P(efficacy) had every trial gone on to phase III, Lakatos",
+                         float(p.power_scenario.sum()))]
+            analytic += [(f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k]))
+                         for k in range(c.n_looks)]
+            return Description(kind=self.title, summary=f"{exp} vs {ctl}, a phase II go/no-go on "
+                               f"{ed.phase2.endpoint}, then {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
+                               sections=(Section("Design and analyses", words, (table,)),), analytic=tuple(analytic))
         analytic = [(f"p_efficacy_look_{k + 1}", f"P(efficacy at look {k + 1}), Lakatos", float(p.power_scenario[k]))
                     for k in range(c.n_looks)]
         analytic.append(("p_stop_efficacy", "P(efficacy), Lakatos", float(p.power_scenario.sum())))
