@@ -48,7 +48,7 @@ import numpy as np
 
 from ..config import ConfigError, Design, Problem, Scenario
 from ..config.event_driven import Boundary, EventDriven
-from ..outcomes import VirtualPatients
+from ..outcomes import WEEKS_PER_MONTH, VirtualPatients
 from ..posterior import group_sequential as gs
 from ..posterior import planning
 from ..results import CONTROL, EFFECTIVE, FUTILE, TrialResults, Truth
@@ -443,7 +443,8 @@ class EventDrivenFamily:
                                     biomarker_result=c.needs_biomarker_result,
                                     **enrol_options(trace, list(ed.strata) if ed.strata else None,
                                                     c.patients.population.names),
-                                    also=(ed.phase2.endpoint,) if ed.phase2 is not None else ())
+                                    also=(ed.phase2.endpoint,) if ed.phase2 is not None else (),
+                                    on_treatment=c.scenario.on_treatment_marker is not None)
         rows = np.arange(streams.n_trials)
         entry = enrolled.ready[:, :n].astype(np.float64)
         experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
@@ -550,6 +551,13 @@ class EventDrivenFamily:
                                          "stop_look": stop_look}
         extra_dims = {"z": ("trial", "look"), "look_month": ("trial", "look"), "events_by_look": ("trial", "look"),
                       "stop_look": ("trial",)}
+        if c.scenario.on_treatment_marker is not None:
+            marker = self._on_treatment_subgroups(c, enrolled, entry, followed, event, arm, at_stop)
+            for key in ("rebiopsied_at_stop", "on_treatment_positive_at_stop"):
+                trial_values[key] = marker.pop(key)
+            for key, value in marker.items():
+                extras[key] = value
+                extra_dims[key] = ("trial",)
         if phase2 is not None:
             trial_values["p_go"] = phase2["go"]
             trial_values["month_of_phase2"] = phase2["month"]
@@ -591,6 +599,32 @@ class EventDrivenFamily:
         z = -logrank_at_cuts(entry, followed, event, arm == c.experimental, month[:, None])[0][:, 0]
         z = np.where(np.isfinite(z), z, 0.0)
         return {"month": month, "z": z, "go": z >= c.plan.phase2.go_z, "shortfall": shortfall}
+
+    @staticmethod
+    def _on_treatment_subgroups(c: EventDrivenDesign, enrolled, entry, followed, event, arm, at_stop) -> dict:
+        """The analysis by the scenario's on-treatment marker at the stopping analysis: among the patients
+        re-biopsied at its week (randomized at least that long before the cut and event-free, still followed,
+        then), the landmark log-rank statistic from the week on within the marker-positive and within the
+        marker-negative patients. Returns (T,) arrays: ``rebiopsied_at_stop``, ``on_treatment_positive_at_stop``
+        (counts), ``z_on_treatment_positive`` / ``_negative`` (positive for a benefit, NaN without
+        information) and ``log_hr_on_treatment_positive`` / ``_negative`` ((O - E) / V)."""
+        from ..posterior.survival import logrank_at_cuts
+
+        marker = c.scenario.on_treatment_marker
+        assert marker is not None
+        w = marker.week / WEEKS_PER_MONTH
+        n = entry.shape[1]
+        positive = np.take_along_axis(enrolled.marker_positive[:, :n, :], arm[:, :, None], axis=2)[:, :, 0]
+        landmark = enrolled.rebiopsied[:, :n] & (followed > w) & (entry + w <= at_stop[:, None])
+        out = {"rebiopsied_at_stop": landmark.sum(axis=1).astype(float),
+               "on_treatment_positive_at_stop": (landmark & positive).sum(axis=1).astype(float)}
+        for name, members in (("positive", landmark & positive), ("negative", landmark & ~positive)):
+            z, oe, var = logrank_at_cuts(np.where(members, entry + w, np.inf), np.maximum(followed - w, 0.0), event,
+                                         arm == c.experimental, at_stop[:, None])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[f"z_on_treatment_{name}"] = -z[:, 0]
+                out[f"log_hr_on_treatment_{name}"] = oe[:, 0] / var[:, 0]
+        return out
 
     @staticmethod
     def _stratum(c: EventDrivenDesign, enrolled, n: int) -> np.ndarray | None:
@@ -690,6 +724,14 @@ class EventDrivenFamily:
         table = Table("Analyses: boundaries (z) and the analytic plan",
                       ("look", "events", "efficacy z", "futility z", "alpha spent", "power at planned HR",
                        "expected month (scenario)", "enrolled by then", "P(efficacy here), scenario"), rows)
+        marker = c.scenario.on_treatment_marker
+        if marker is not None:
+            words = words + (
+                f"On-treatment marker {marker.name}: measured at a re-biopsy at week {setting(marker.week)} in "
+                f"{setting(marker.rebiopsied)} of the patients event-free then; at the stopping analysis the landmark "
+                f"log-rank test from that week on is computed within its positive and its negative patients "
+                "(extras z_on_treatment_positive / _negative). It cannot route: a patient's arm is given at "
+                "randomization, before the re-biopsy.",)
         if ed.phase2 is not None and p.phase2 is not None:
             q = p.phase2
             words = words + (
