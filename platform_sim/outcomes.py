@@ -386,7 +386,7 @@ class OutcomesModel:
         stream, or for the second endpoint of the scenario's copula, coupled to the first's (Gaussian copula)."""
         own = ts.uniform(OUTCOMES, f"outcome:{source}:{treatment}", b * BLOCK, n)
         copula = self.scenario.copula
-        if copula is None or source != copula.second:
+        if copula is None or source != copula.second or copula.correlation == 0.0:
             return own
         first = ts.uniform(OUTCOMES, f"outcome:{copula.first}:{treatment}", b * BLOCK, n)
         r = copula.correlation
