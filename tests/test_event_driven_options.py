@@ -147,3 +147,26 @@ def test_bad_calendar_looks_are_named(changes, field, words):
         spec(textbook(**changes))
     message = str(info.value)
     assert field in message and words in message, message
+
+
+# --------------------------------------------------------------------------- accrual closing at a month
+
+
+def test_randomization_closes_at_the_accrual_month():
+    """660 patients at 40 a month would take 16.5 months; closing at month 12 randomizes about 480, and the
+    plan (months of the looks, computed on the accrual that stops at month 12) agrees with the simulation."""
+    s = spec(textbook(accrual_months=12.0))
+    c = s.compiled
+    size = s.family.size(c)
+    assert size.max_n == 480 and size.months == 12.0
+    r = run(s, 2000, seed=7)
+    final = r.extras["stop_look"] == 2
+    n = r.n_randomized[final]
+    assert np.all(n < 660) and abs(n.mean() - 480) <= Z * n.std() / math.sqrt(n.size)
+    table = analytic_versus_simulated(c, r).set_index("metric")
+    for metric in ("month_of_look_1", "month_of_look_2", "month_of_look_3", "p_stop_efficacy"):
+        row = table.loc[metric]
+        assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
+    # too short an accrual for the final events is named
+    with pytest.raises(ConfigError, match=r"design.event_driven.events: the 160.0 patients expected by month 4"):
+        spec(textbook(accrual_months=4.0))

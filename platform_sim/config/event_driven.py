@@ -18,6 +18,7 @@ or are given on the z scale::
       efficacy: {spending: obrien_fleming}
       futility: {spending: hwang_shih_decani, gamma: -2, binding: false}
       follow_up_months: null     # or the months each patient is followed at most
+      accrual_months: null       # or the month randomization closes, if max_n is not reached before
       allocation_ratio: 1        # experimental : control
       randomization: block       # permuted blocks, or simple
       statistic: logrank         # or cox_score_breslow, cox_score_efron (Cox score tests at beta = 0)
@@ -123,6 +124,9 @@ class EventDriven(Frozen):
     strata: list[Name] | None = Field(
         default=None, min_length=1,
         description="population characteristics whose level combinations stratify the statistic (omitted: none)")
+    accrual_months: PositiveMonths | None = Field(
+        default=None, description="randomization closes at this calendar month even if max_n has not been reached "
+                                  "(omitted: when max_n patients are randomized)")
     phase2: Phase2 | None = Field(default=None, description="a phase II go/no-go analysis on another endpoint "
                                                             "before these analyses (seamless phase II/III)")
     at_months: list[PositiveMonths | None] | None = Field(

@@ -213,7 +213,7 @@ def _survival_grid(patients: VirtualPatients, ep: str, treatment: str, codes, pr
     return planning.PiecewiseExponential(tuple(starts), tuple(hazards) + (tail,))
 
 
-def _accrual(patients: VirtualPatients, n: int) -> planning.Accrual:
+def _accrual(patients: VirtualPatients, n: float) -> planning.Accrual:
     """The scenario's expected randomization curve up to ``n`` patients, in pieces of GRID_MONTHS
     (merged where the rate is constant), the last piece stopping at ``n`` patients."""
     from ..config.population import expected_randomizable
@@ -236,6 +236,23 @@ def _accrual(patients: VirtualPatients, n: int) -> planning.Accrual:
     return planning.Accrual(tuple(durations), tuple(rates))
 
 
+def planned_patients(ed: EventDriven, patients: VirtualPatients) -> float:
+    """The patients the design expects to randomize: ``max_n``, or those the scenario's accrual brings by
+    ``accrual_months`` when fewer."""
+    if ed.accrual_months is None:
+        return float(ed.max_n)
+    from ..config.population import expected_randomizable
+
+    return min(float(ed.max_n), float(expected_randomizable(patients.population.config, ed.accrual_months, False)))
+
+
+def _patients_words(ed: EventDriven, patients: VirtualPatients) -> str:
+    if ed.accrual_months is None:
+        return f"{ed.max_n} patients"
+    return (f"the {planned_patients(ed, patients):.1f} patients expected by month {setting(ed.accrual_months)} "
+            f"(at most {ed.max_n})")
+
+
 def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequentialDesign,
           patients: VirtualPatients, ep: str, treatments: list[str], control: int) -> Plan:
     r = float(ed.allocation_ratio)
@@ -247,13 +264,13 @@ def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequen
     rate = patients.outcomes.dropout_rate
     arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
             for t in treatments]
-    accrual = _accrual(patients, ed.max_n)
+    accrual = _accrual(patients, planned_patients(ed, patients))
     exp = 1 - control
     weights = (r, 1.0)
     ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
     if ever < events[-1]:
         raise ConfigError([Problem(
-            "design.event_driven.events", f"{ed.max_n} patients randomized as the scenario accrues them, followed "
+            "design.event_driven.events", f"{_patients_words(ed, patients)} randomized as the scenario accrues them, followed "
             f"{'for ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
             f" with its dropout, are expected to produce only {ever:.1f} events under scenario "
             f"{patients.scenario.name!r}; the final analysis needs {int(events[-1])}. Raise max_n or the follow-up, or "
@@ -334,13 +351,13 @@ def _phase2_plan(ed: EventDriven, plan: Plan, patients: VirtualPatients, treatme
     arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
             for t in treatments]
     exp = 1 - control
-    accrual = _accrual(patients, ed.max_n)
+    accrual = _accrual(patients, planned_patients(ed, patients))
     weights = (r, 1.0)
     ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
     if ever < p2.events:
         raise ConfigError([Problem(
             "design.event_driven.phase2.events", f"the phase II analysis needs {p2.events} {ep} events, but the "
-            f"{ed.max_n} patients the trial accrues under scenario {patients.scenario.name!r} are expected to produce "
+            f"{_patients_words(ed, patients)} the trial accrues under scenario {patients.scenario.name!r} are expected to produce "
             f"only {ever:.1f} in all. Lower the events or raise max_n", p2.events)])
     null_arms = (planning.ArmModel(arms[control].hazard, dropout=rate), arms[control])
     month = float(planning.time_of_events([float(p2.events)], accrual, (arms[exp], arms[control]), weights)[0])
@@ -450,6 +467,8 @@ class EventDrivenFamily:
         experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
                                    ed.randomization)
         arm = np.where(experimental == 1, c.experimental, c.control).astype(np.int64)
+        if ed.accrual_months is not None:  # randomization closes: later patients are never in the trial
+            entry = np.where(entry <= ed.accrual_months, entry, np.inf)
         outcome = np.take_along_axis(enrolled.outcomes[:, :n, :], arm[:, :, None], axis=2)[:, :, 0].astype(np.float64)
         censor = np.full(entry.shape, np.inf) if enrolled.dropout is None else enrolled.dropout[:, :n].astype(np.float64)
         if ed.follow_up_months is not None:
@@ -458,7 +477,7 @@ class EventDrivenFamily:
         followed = np.minimum(outcome, censor)  # months from randomization to event or censoring
         event_month = np.where(event, entry + outcome, np.inf)
         ordered = np.sort(event_month, axis=1)
-        last_follow_up = (entry + followed).max(axis=1)
+        last_follow_up = np.where(np.isfinite(entry), entry + followed, 0.0).max(axis=1)
         K = c.n_looks
         target = np.minimum(c.look_events, n) - 1
         look_month = ordered[:, target]  # (T, K)
@@ -595,7 +614,7 @@ class EventDrivenFamily:
         ordered = np.sort(np.where(event, entry + outcome, np.inf), axis=1)
         month = ordered[rows, min(p2.events, n) - 1]
         shortfall = ~np.isfinite(month)
-        month = np.where(shortfall, (entry + followed).max(axis=1), month)
+        month = np.where(shortfall, np.where(np.isfinite(entry), entry + followed, 0.0).max(axis=1), month)
         z = -logrank_at_cuts(entry, followed, event, arm == c.experimental, month[:, None])[0][:, 0]
         z = np.where(np.isfinite(z), z, 0.0)
         return {"month": month, "z": z, "go": z >= c.plan.phase2.go_z, "shortfall": shortfall}
@@ -658,8 +677,12 @@ class EventDrivenFamily:
         )
 
     def size(self, compiled: EventDrivenDesign) -> Size:
+        ed = compiled.section
         n = compiled.section.max_n
-        return Size(n, accrual_months(compiled.patients.population.config, n, 1.0, compiled.needs_biomarker_result))
+        months = accrual_months(compiled.patients.population.config, n, 1.0, compiled.needs_biomarker_result)
+        if ed.accrual_months is not None and ed.accrual_months < months:
+            return Size(int(round(planned_patients(ed, compiled.patients))), float(ed.accrual_months))
+        return Size(n, months)
 
     def resize(self, compiled: EventDrivenDesign, max_n: int | None = None, months: float | None = None) -> Design:
         """The design with ``max_n`` patients (or those its accrual brings in ``months``), its events scaled by
@@ -696,7 +719,9 @@ class EventDrivenFamily:
         words: tuple[str, ...] = (
             f"{ed.max_n} patients are randomized {setting(ed.allocation_ratio)} : 1 to {exp} or {ctl} "
             f"({ed.randomization} randomization) and followed "
-            f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}.",
+            f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
+            + (f"; randomization closes at month {setting(ed.accrual_months)} if they have not all come by then "
+               f"({planned_patients(ed, c.patients):.1f} patients expected)." if ed.accrual_months is not None else "."),
             f"The {_STATISTIC_WORDS[ed.statistic]} of {c.design.endpoint.name}"
             f"{' stratified by ' + ', '.join(ed.strata) if ed.strata else ''} is analysed "
             + ("when " + ", ".join(str(int(e)) for e in c.look_events) + " events have been observed"
