@@ -120,3 +120,23 @@ def test_bad_phase_two_is_named(phase2, field, words):
         spec(seamless(**phase2))
     message = str(info.value)
     assert field in message and words in message, message
+
+
+def test_replay_shows_the_phase_two_analysis():
+    from platform_sim.storyboard import format_story, replay
+
+    s = spec()
+    r = run(s, 12, seed=1)
+    go = r.trial_values["p_go"].astype(bool)
+    assert go.any() and (~go).any()
+    for index in (int(np.flatnonzero(go)[0]), int(np.flatnonzero(~go)[0])):
+        story = replay(s, 1, index, 12)
+        gate = story.summary["phase2"]
+        assert gate["go"] == go[index]
+        assert gate["z"] == pytest.approx(r.extras["phase2_z"][index])
+        assert gate["month"] == pytest.approx(r.trial_values["month_of_phase2"][index])
+        assert gate["events"] == s.design.event_driven.phase2.events
+        assert len(story.analyses) == int(r.extras["stop_look"][index]) + 1
+        text = format_story(story)
+        assert f"phase II analysis of pfs at month {gate['month']:.1f}" in text
+        assert ("no-go, futile" in text) == (not go[index])

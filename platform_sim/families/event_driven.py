@@ -550,6 +550,11 @@ class EventDrivenFamily:
             trace.keep(entry=entry, stop_month=at_stop,
                        time=np.where(randomized, np.minimum(followed, cut), np.nan),
                        event=randomized & event & (entry + followed <= at_stop[:, None]))
+            if phase2 is not None:
+                p2 = ed.phase2
+                assert p2 is not None
+                trace.record("phase2", rows, month=phase2["month"], z=phase2["z"], go=phase2["go"],
+                             events=phase2["events"], patients=(entry <= phase2["month"][:, None]).sum(axis=1))
             for k in range(K):
                 reached = stop_look >= k
                 trace.record("look", rows[reached], look=k, month=look_month[reached, k],
@@ -617,7 +622,8 @@ class EventDrivenFamily:
         month = np.where(shortfall, np.where(np.isfinite(entry), entry + followed, 0.0).max(axis=1), month)
         z = -logrank_at_cuts(entry, followed, event, arm == c.experimental, month[:, None])[0][:, 0]
         z = np.where(np.isfinite(z), z, 0.0)
-        return {"month": month, "z": z, "go": z >= c.plan.phase2.go_z, "shortfall": shortfall}
+        events = (event & (entry + outcome <= month[:, None])).sum(axis=1)
+        return {"month": month, "z": z, "go": z >= c.plan.phase2.go_z, "shortfall": shortfall, "events": events}
 
     @staticmethod
     def _on_treatment_subgroups(c: EventDrivenDesign, enrolled, entry, followed, event, arm, at_stop) -> dict:
@@ -799,7 +805,14 @@ class EventDrivenFamily:
 
         c = compiled
         rows = []
+        gate = None
         for ev in trace.events:
+            if ev["kind"] == "phase2":
+                assert c.section.phase2 is not None and c.plan.phase2 is not None
+                gate = {"endpoint": c.section.phase2.endpoint, "month": float(ev["month"]), "z": float(ev["z"]),
+                        "go": bool(ev["go"]), "events": int(ev["events"]), "patients_randomized": int(ev["patients"]),
+                        "go_z": c.plan.phase2.go_z}
+                continue
             k = int(ev["look"])
             decision = ("", "effective", "futile")[int(ev["decision"])]
             rows.append({"look": k + 1, "month": float(ev["month"]), "events": int(ev["events"]),
@@ -822,6 +835,8 @@ class EventDrivenFamily:
                    "patients_randomized": n, "events": int(result.events[0].sum()),
                    "claimed_effective": [c.arm_names[c.experimental]] if result.claimed[0].any() else [],
                    "duration_months": float(result.duration_months[0])}
+        if gate is not None:
+            summary["phase2"] = gate
         return Story(pd.DataFrame(rows), frame, summary, timeline="events")
 
     @property
