@@ -144,11 +144,19 @@ class OutcomesModel:
                                            link.death_hazard_ratio, as_pieces(link.post_progression_hazard_ratio))
         return model
 
-    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str) -> np.ndarray:
-        """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months."""
-        u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
-             for part in ("response", "progression", "death", "post_progression")]
-        drawn = self.joint[treatment].sample(*u)
+    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str,
+                       drawn_before: dict | None = None) -> np.ndarray:
+        """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months.
+        ``drawn_before``: the joint outcomes already drawn for this batch, by (block, patients, treatment),
+        reused when another endpoint of the same patients is asked for (the same numbers either way)."""
+        key = (b, n, treatment)
+        drawn = None if drawn_before is None else drawn_before.get(key)
+        if drawn is None:
+            u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
+                 for part in ("response", "progression", "death", "post_progression")]
+            drawn = self.joint[treatment].sample(*u)
+            if drawn_before is not None:
+                drawn_before[key] = drawn
         role = self.joint_roles[ep]
         return drawn.response if role == "response" else drawn.pfs if role == "pfs" else drawn.os
 
@@ -312,9 +320,12 @@ class OutcomesModel:
         d = self.scenario.dropout
         return 0.0 if d is None else d.before_weeks / WEEKS_PER_MONTH
 
-    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str]) -> np.ndarray:
+    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str],
+                  drawn_before: dict | None = None) -> np.ndarray:
         """Potential outcomes of block ``b`` under each treatment: ``(T, N, K)``; bool for binary and
-        landmark endpoints (True: response / disease control), months for time-to-event."""
+        landmark endpoints (True: response / disease control), months for time-to-event.
+        ``drawn_before``: a dict shared by the calls for several endpoints of one batch, so the
+        illness-death model is drawn once for all of them."""
         e = self.endpoints[ep]
         source = e.of if e.kind == "landmark" else ep
         at = cohort.randomized_at if self.scenario.time_trend else None
@@ -329,7 +340,7 @@ class OutcomesModel:
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
             if source in self.joint_roles:
-                y = self._joint_outcome(ts, b, shape[1], source, t)
+                y = self._joint_outcome(ts, b, shape[1], source, t, drawn_before)
                 if kind == "time_to_event":
                     out[..., k] = y
                     continue
@@ -526,9 +537,10 @@ class VirtualPatients:
             block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
                                                  biomarker_result, still_needed=n_needed - found)
             ok = block.reason == RANDOMIZED
-            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
+            drawn_before: dict | None = {} if also else None
+            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments, drawn_before))
             for other in also:
-                also_parts[other].append(self.outcomes.potential(ts, b, block, other, treatments))
+                also_parts[other].append(self.outcomes.potential(ts, b, block, other, treatments, drawn_before))
             if marker:
                 positive, biopsy = self.outcomes.on_treatment(ts, b, block.reason.shape[1], treatments)
                 positive_parts.append(positive)
