@@ -18,6 +18,18 @@ actually have. A non-binding futility boundary is followed in the simulation (th
 characteristics are those of a trial that stops when it says so); its efficacy boundaries ignore
 it, so the type I error stays at most alpha even if it is overruled.
 
+Options
+-------
+* ``statistic`` / ``strata``: the Cox score test (Breslow or Efron ties) instead of the log-rank test,
+  and the stratified version of either (:func:`~platform_sim.posterior.survival.score_at_cuts`).
+* ``at_months``: looks at calendar months, with the boundary at their planned information fraction.
+* ``accrual_months``: randomization closes at that month if ``max_n`` has not come by then.
+* ``phase2``: a seamless phase II/III design. A go/no-go log-rank analysis of another endpoint (PFS)
+  when its events reach a target; no-go stops the trial there for futility, go leads to the analyses
+  above with every patient, those of phase II included.
+* A scenario with an on-treatment marker: the landmark log-rank statistic within its positive and its
+  negative re-biopsied patients at the stopping analysis (extras).
+
 Analytic plan
 -------------
 The compiled design carries the analytic plan beside which the simulated operating
