@@ -170,3 +170,14 @@ def test_randomization_closes_at_the_accrual_month():
     # too short an accrual for the final events is named
     with pytest.raises(ConfigError, match=r"design.event_driven.events: the 160.0 patients expected by month 4"):
         spec(textbook(accrual_months=4.0))
+
+
+@pytest.mark.slow
+def test_calendar_look_type_one_error_at_scale():
+    """20,000 trials on the null with the first look at month 10: the boundaries at the planned fractions keep
+    the type I error within 4 MCSE of alpha."""
+    s = spec(null_arm(textbook(at_months=[10.0, None, None])))
+    r = run(s, 20_000, seed=2028)
+    rejected = r.stop_reason == 1
+    mcse = math.sqrt(0.025 * 0.975 / rejected.size)
+    assert abs(rejected.mean() - 0.025) <= Z * mcse, rejected.mean()

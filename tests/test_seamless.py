@@ -140,3 +140,15 @@ def test_replay_shows_the_phase_two_analysis():
         text = format_story(story)
         assert f"phase II analysis of pfs at month {gate['month']:.1f}" in text
         assert ("no-go, futile" in text) == (not go[index])
+
+
+@pytest.mark.slow
+def test_type_one_error_and_go_rate_on_the_null_at_scale():
+    """20,000 trials on the null: P(go) within 4 MCSE of the phase II alpha, and P(claim) at most the OS alpha
+    (4 MCSE at alpha)."""
+    s = spec(scenario="pfs_os_null")
+    r = run(s, 20_000, seed=2027)
+    go = r.trial_values["p_go"]
+    assert abs(go.mean() - 0.2) <= Z * math.sqrt(0.2 * 0.8 / go.size)
+    alpha = s.design.event_driven.alpha
+    assert r.claimed[:, 1, 0].mean() <= alpha + Z * math.sqrt(alpha * (1 - alpha) / go.size)
