@@ -5,7 +5,7 @@
     python benchmarks/run.py --json out.json # also write every figure to out.json
     python benchmarks/run.py --n-sims 100000 --only core_4arm  # the memory target: 100,000 trials of the core design
     python benchmarks/run.py --only core_4arm   # the core 4-arm design, 20,000 trials (also pioneer_rar, lungmap,
-                                                # event_driven)
+                                                # event_driven, seamless)
     python benchmarks/run.py --only population  # virtual patients only: 1,000,000 with all potential outcomes
     python benchmarks/run.py --only grid        # six designs x eight scenarios x 2,000 trials, 2 workers
     python benchmarks/run.py --only platform    # PIONeeR-like platform over 4 years, 10,000 trials, 2 workers
@@ -52,6 +52,8 @@ WORKLOADS = {
                 "routing, own controls and a two-stage single-arm non-match sub-study")),
     "event_driven": ("benchmark_event_driven", "textbook_two_arm", ("event-driven two-arm design: 600 patients, "
                      "3 log-rank analyses at event counts, efficacy and non-binding futility boundaries")),
+    "seamless": ("seamless_pfs_os", "pfs_os_effect", ("seamless phase II/III: PFS go/no-go at 130 events, then 2 OS "
+                 "log-rank analyses, 620 patients, PFS and OS drawn jointly (illness-death)")),
 }
 
 GRID_DESIGNS = ["allcomer_fixed", "allcomer_rar", "lungmap_umbrella", "battle_stratified_rar",

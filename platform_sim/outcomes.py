@@ -21,7 +21,7 @@ or landmark outcome into a failure when it comes before the assessment.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
@@ -32,6 +32,8 @@ from .posterior.illness_death import IllnessDeath
 from .streams import OUTCOMES, TrialStreams
 
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
+MARKER_POSITIVE = ":on_treatment_positive"  # keys of Enrolled.also (no endpoint name starts with ':')
+REBIOPSIED = ":rebiopsied"
 MONTHS_PER_YEAR = 12.0
 
 
@@ -116,6 +118,9 @@ class OutcomesModel:
                     self._models[ep, t] = TreatmentOutcome(e.kind, np.zeros(1), (Predictor(logit if e.kind == "binary" else 0.0),), 0.0)
                 else:
                     self._models[ep, t] = self._compile(ep, e.kind, t)
+        self.marker = scenario.on_treatment_marker
+        self.marker_months = 0.0 if self.marker is None else self.marker.week / WEEKS_PER_MONTH
+        self.marked = set() if self.marker is None else set(self.marker.endpoints)
         d = scenario.dropout
         self.dropout_rate = 0.0 if d is None else -math.log1p(-min(d.probability, 1 - 1e-12)) / (d.before_weeks / WEEKS_PER_MONTH)
 
@@ -139,11 +144,19 @@ class OutcomesModel:
                                            link.death_hazard_ratio, as_pieces(link.post_progression_hazard_ratio))
         return model
 
-    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str) -> np.ndarray:
-        """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months."""
-        u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
-             for part in ("response", "progression", "death", "post_progression")]
-        drawn = self.joint[treatment].sample(*u)
+    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str,
+                       drawn_before: dict | None = None) -> np.ndarray:
+        """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months.
+        ``drawn_before``: the joint outcomes already drawn for this batch, by (block, patients, treatment),
+        reused when another endpoint of the same patients is asked for (the same numbers either way)."""
+        key = (b, n, treatment)
+        drawn = None if drawn_before is None else drawn_before.get(key)
+        if drawn is None:
+            u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
+                 for part in ("response", "progression", "death", "post_progression")]
+            drawn = self.joint[treatment].sample(*u)
+            if drawn_before is not None:
+                drawn_before[key] = drawn
         role = self.joint_roles[ep]
         return drawn.response if role == "response" else drawn.pfs if role == "pfs" else drawn.os
 
@@ -261,9 +274,23 @@ class OutcomesModel:
         return self.probability(ep, treatment, codes, at)
 
     def cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
+        """Cumulative hazard of a time-to-event endpoint at ``t`` months for each profile of ``codes`` (with the
+        on-treatment marker's mixture after its week, and the illness-death model's exact curve)."""
         if ep in self.joint_roles:
             survival = float(self.joint[treatment].survival(self.joint_roles[ep], t))
             return np.full(codes.shape[:-1], -math.log(survival) if survival > 0 else np.inf)
+        if ep in self.marked and t > self.marker_months:  # the mixture of marker-positive and -negative patients
+            before = self._own_cumulative_hazard(ep, treatment, codes, self.marker_months, at)
+            after = self._own_cumulative_hazard(ep, treatment, codes, t, at) - before
+            assert self.marker is not None
+            p = self.marker.positive_probability(treatment)
+            with np.errstate(over="ignore", invalid="ignore"):
+                mix = p * np.exp(-self.marker.hazard_ratio * after) + (1.0 - p) * np.exp(-after)
+                return before - np.log(mix)
+        return self._own_cumulative_hazard(ep, treatment, codes, t, at)
+
+    def _own_cumulative_hazard(self, ep, treatment, codes, t, at=None) -> np.ndarray:
+        """The cumulative hazard of the treatment's own model (that of marker-negative patients)."""
         m = self._models[ep, treatment]
         shift = 0.0 if at is None or m.trend_per_year == 0 else m.trend_per_year * at / MONTHS_PER_YEAR
         total = np.zeros(codes.shape[:-1])
@@ -293,9 +320,12 @@ class OutcomesModel:
         d = self.scenario.dropout
         return 0.0 if d is None else d.before_weeks / WEEKS_PER_MONTH
 
-    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str]) -> np.ndarray:
+    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str],
+                  drawn_before: dict | None = None) -> np.ndarray:
         """Potential outcomes of block ``b`` under each treatment: ``(T, N, K)``; bool for binary and
-        landmark endpoints (True: response / disease control), months for time-to-event."""
+        landmark endpoints (True: response / disease control), months for time-to-event.
+        ``drawn_before``: a dict shared by the calls for several endpoints of one batch, so the
+        illness-death model is drawn once for all of them."""
         e = self.endpoints[ep]
         source = e.of if e.kind == "landmark" else ep
         at = cohort.randomized_at if self.scenario.time_trend else None
@@ -310,7 +340,7 @@ class OutcomesModel:
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
             if source in self.joint_roles:
-                y = self._joint_outcome(ts, b, shape[1], source, t)
+                y = self._joint_outcome(ts, b, shape[1], source, t, drawn_before)
                 if kind == "time_to_event":
                     out[..., k] = y
                     continue
@@ -320,13 +350,15 @@ class OutcomesModel:
                     y &= dropout >= self.assessment_months(ep)
                 out[..., k] = y
                 continue
-            u = ts.uniform(OUTCOMES, f"outcome:{source}:{t}", b * BLOCK, shape[1])
+            u = self.uniform(ts, b, shape[1], source, t)
             if kind == "binary":
                 y = u < self._binary_probability(ep, t, codes, at, index)
                 if dropout is not None:
                     y &= dropout >= self.assessment_months(ep)
             else:
                 time = self.time_to_event(source, t, codes, at, u, index)
+                if source in self.marked:
+                    time = self._after_rebiopsy(ts, b, source, t, codes, at, u, index, time)
                 if kind == "landmark":
                     w = e.weeks / WEEKS_PER_MONTH
                     y = time > w
@@ -336,6 +368,41 @@ class OutcomesModel:
                     y = time  # censoring by dropout is applied where follow-up is modelled
             out[..., k] = y
         return out
+
+    def on_treatment(self, ts: TrialStreams, b: int, n: int, treatments: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The on-treatment marker of the first ``n`` patients of block ``b``: ``(T, n, K)`` bool, positive under
+        each treatment, and ``(T, n)`` bool, re-biopsied if still event-free at the week."""
+        assert self.marker is not None
+        name = self.marker.name
+        positive = np.stack([ts.uniform(OUTCOMES, f"on_treatment:{name}:{t}", b * BLOCK, n)
+                             < self.marker.positive_probability(t) for t in treatments], axis=-1)
+        return positive, ts.uniform(OUTCOMES, f"rebiopsy:{name}", b * BLOCK, n) < self.marker.rebiopsied
+
+    def _after_rebiopsy(self, ts, b, source, treatment, codes, at, u, index, time) -> np.ndarray:
+        """Event times with the on-treatment marker's hazard ratio from the week on, for the marker-positive
+        patients: the cumulative hazard after the week is divided by it (exact for any piecewise hazard)."""
+        assert self.marker is not None
+        positive = self.on_treatment(ts, b, u.shape[1], [treatment])[0][..., 0]
+        before = self._own_cumulative_hazard(source, treatment, codes, self.marker_months, at)
+        target = -np.log(u)
+        late = positive & (target > before)
+        if not late.any():
+            return time
+        shifted = before + (target - before) / self.marker.hazard_ratio
+        changed = self.time_to_event(source, treatment, codes, at, np.exp(-np.where(late, shifted, target)), index)
+        return np.where(late, changed, time)
+
+    def uniform(self, ts: TrialStreams, b: int, n: int, source: str, treatment: str) -> np.ndarray:
+        """(T, n) the uniforms of block ``b`` from which ``source`` is drawn under ``treatment``: the pair's own
+        stream, or for the second endpoint of the scenario's copula, coupled to the first's (Gaussian copula)."""
+        own = ts.uniform(OUTCOMES, f"outcome:{source}:{treatment}", b * BLOCK, n)
+        copula = self.scenario.copula
+        if copula is None or source != copula.second or copula.correlation == 0.0:
+            return own
+        first = ts.uniform(OUTCOMES, f"outcome:{copula.first}:{treatment}", b * BLOCK, n)
+        r = copula.correlation
+        latent = r * special.ndtri(first) + math.sqrt(max(1.0 - r * r, 0.0)) * special.ndtri(own)
+        return np.clip(special.ndtr(latent), np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
 
     def dropout_times(self, ts: TrialStreams, b: int, n: int = BLOCK) -> np.ndarray:
         """Months from randomization to dropout of the first ``n`` patients of block ``b``: ``(T, n)``."""
@@ -441,6 +508,7 @@ class VirtualPatients:
     def enrol(
         self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
         keep_cohort: bool = False, characteristics: list[str] | None = None, biomarker_result: bool = True,
+        also: tuple[str, ...] = (), on_treatment: bool = False,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
@@ -448,10 +516,18 @@ class VirtualPatients:
         depend on and the listed ``characteristics`` are drawn. ``biomarker_result``: whether the
         design waits for a biomarker result before randomizing (the design's family says); without,
         the randomizable patients are the clinically eligible ones, in order of arrival, with no
-        wait (:meth:`~platform_sim.population.PopulationModel.block`)."""
+        wait (:meth:`~platform_sim.population.PopulationModel.block`). ``also``: further endpoints whose
+        potential outcomes the same patients bring (:attr:`Enrolled.also`), e.g. PFS beside OS; each
+        endpoint has its own random numbers, so they change nothing else. ``on_treatment``: also the
+        scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`)."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
+        for other in also:
+            needed |= set(self._relevant_markers(other, treatments))
+        also_parts: dict[str, list[np.ndarray]] = {other: [] for other in also}
+        marker = on_treatment and self.outcomes.marker is not None
+        positive_parts, biopsy_parts = [], []
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
         outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
@@ -461,7 +537,14 @@ class VirtualPatients:
             block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
                                                  biomarker_result, still_needed=n_needed - found)
             ok = block.reason == RANDOMIZED
-            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments))
+            drawn_before: dict | None = {} if also else None
+            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments, drawn_before))
+            for other in also:
+                also_parts[other].append(self.outcomes.potential(ts, b, block, other, treatments, drawn_before))
+            if marker:
+                positive, biopsy = self.outcomes.on_treatment(ts, b, block.reason.shape[1], treatments)
+                positive_parts.append(positive)
+                biopsy_parts.append(biopsy)
             cohort_parts.append(block)
             index_parts.append(ok)
             if times:
@@ -478,10 +561,15 @@ class VirtualPatients:
         at = np.concatenate(time_parts, axis=1) if times else None
         dropout = np.concatenate(dropout_parts, axis=1) if censor else None
         rows = np.arange(n_trials)[:, None]
+        others = {other: np.concatenate(parts, axis=1) for other, parts in also_parts.items()}
+        if marker:
+            others[MARKER_POSITIVE] = np.concatenate(positive_parts, axis=1)
+            others[REBIOPSIED] = np.concatenate(biopsy_parts, axis=1)
         if ok.all():  # no one is lost in screening
             order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
             return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed),
-                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed])
+                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed],
+                            {other: y[:, :n_needed] for other, y in others.items()})
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
@@ -491,6 +579,7 @@ class VirtualPatients:
             n_screened=screened,
             randomized_at=None if at is None else at[rows, order],
             dropout=None if dropout is None else dropout[rows, order],
+            also={other: y[rows, order] for other, y in others.items()},
         )
 
 
@@ -502,6 +591,17 @@ class Enrolled:
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
+    also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
+
+    @property
+    def marker_positive(self) -> np.ndarray:
+        """(T, n, K) the on-treatment marker, positive under each treatment (patients enrolled with on_treatment)."""
+        return self.also[MARKER_POSITIVE]
+
+    @property
+    def rebiopsied(self) -> np.ndarray:
+        """(T, n) re-biopsied at the marker's week if still event-free then (patients enrolled with on_treatment)."""
+        return self.also[REBIOPSIED]
 
     @property
     def ready(self) -> np.ndarray:

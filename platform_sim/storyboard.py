@@ -324,6 +324,11 @@ def _format_looks(story: Storyboard) -> list[str]:
 def _format_events(story: Storyboard) -> list[str]:
     """Analyses of a test statistic at event counts: one line each."""
     out = [""]
+    gate = story.summary.get("phase2")
+    if gate:  # a seamless design's go/no-go analysis on another endpoint comes first
+        out.append(f"phase II analysis of {gate['endpoint']} at month {gate['month']:.1f}: {gate['patients_randomized']} "
+                   f"randomized, {gate['events']} {gate['endpoint']} events, Z = {gate['z']:.3f} (go at or above "
+                   f"{gate['go_z']:.3f}): {'go' if gate['go'] else 'no-go, futile'}")
     for _, r in story.analyses.iterrows():
         futility = "" if not np.isfinite(r["futility_z"]) else f", futility at or below {r['futility_z']:.3f}"
         decision = f": {r['decision']}" if r["decision"] else ""

@@ -18,8 +18,30 @@ or are given on the z scale::
       efficacy: {spending: obrien_fleming}
       futility: {spending: hwang_shih_decani, gamma: -2, binding: false}
       follow_up_months: null     # or the months each patient is followed at most
+      accrual_months: null       # or the month randomization closes, if max_n is not reached before
       allocation_ratio: 1        # experimental : control
       randomization: block       # permuted blocks, or simple
+      statistic: logrank         # or cox_score_breslow, cox_score_efron (Cox score tests at beta = 0)
+      strata: null               # or population characteristics: the stratified version of the statistic
+      at_months: null            # or per look a calendar month (null: at its events), e.g. [18, null, null]
+
+A seamless phase II/III design adds a ``phase2`` go/no-go analysis on another endpoint (Lung-MAP's
+original sub-studies: a phase II analysis of PFS, then phase III on OS with the phase II patients
+kept)::
+
+      phase2:
+        endpoint: pfs            # a time_to_event endpoint of the scenario
+        events: 60               # the go/no-go analysis when this many PFS events are observed
+        alpha: 0.2               # go when the PFS log-rank test is significant at this one-sided level
+
+Accrual goes on through the phase II analysis. At no-go the trial stops for futility there; at go it
+goes on to the group-sequential analyses of ``endpoint`` (OS) with every patient randomized, those
+of phase II included. The go/no-go can only remove claims, so the OS boundaries keep alpha.
+
+A look with a month in ``at_months`` happens at that calendar month (months since the first patient
+could be randomized) instead of when its events are observed; its boundary is the one at its
+planned information fraction (``information_fractions``), and the analyses keep their order (a look
+by events that would come before an earlier calendar look happens with it).
 """
 
 from __future__ import annotations
@@ -28,9 +50,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_PATIENTS, Frozen, OpenProbability, PositiveInt, PositiveMonths, Ratio
+from .base import MAX_PATIENTS, Frozen, Name, OpenProbability, PositiveInt, PositiveMonths, Ratio
 
 SPENDING_NAMES = ("obrien_fleming", "pocock", "hwang_shih_decani", "kim_demets")
+STATISTICS = ("logrank", "cox_score_breslow", "cox_score_efron")
 
 
 class Boundary(Frozen):
@@ -67,6 +90,14 @@ class Futility(Boundary):
     binding: bool = False
 
 
+class Phase2(Frozen):
+    """The phase II go/no-go analysis of a seamless phase II/III design (see the module docstring)."""
+
+    endpoint: Name = Field(description="time_to_event endpoint of the go/no-go analysis (e.g. pfs)")
+    events: PositiveInt = Field(description="events on that endpoint at the go/no-go analysis")
+    alpha: OpenProbability = Field(description="one-sided level of its log-rank test: go when significant")
+
+
 class EventDriven(Frozen):
     """An event-driven two-arm group-sequential design (see the module docstring)."""
 
@@ -87,6 +118,19 @@ class EventDriven(Frozen):
     randomization: Literal["block", "simple"] = "block"
     relevant_hazard_ratio: OpenProbability | None = Field(
         default=None, description="a true hazard ratio at most this counts as working (omitted: hazard_ratio)")
+    statistic: Literal["logrank", "cox_score_breslow", "cox_score_efron"] = Field(
+        default="logrank", description="the decision statistic: the log-rank test, or the Cox score test at beta = 0 "
+                                       "with Breslow's or Efron's partial likelihood for tied times")
+    strata: list[Name] | None = Field(
+        default=None, min_length=1,
+        description="population characteristics whose level combinations stratify the statistic (omitted: none)")
+    accrual_months: PositiveMonths | None = Field(
+        default=None, description="randomization closes at this calendar month even if max_n has not been reached "
+                                  "(omitted: when max_n patients are randomized)")
+    phase2: Phase2 | None = Field(default=None, description="a phase II go/no-go analysis on another endpoint "
+                                                            "before these analyses (seamless phase II/III)")
+    at_months: list[PositiveMonths | None] | None = Field(
+        default=None, description="per look, the calendar month of the analysis (null: when its events are observed)")
 
     @field_validator("information_fractions")
     @classmethod
@@ -106,6 +150,17 @@ class EventDriven(Frozen):
             raise ValueError(f"futility.z needs one boundary per interim look ({k - 1}), got {len(self.futility.z)}")
         if self.futility is not None and k == 1:
             raise ValueError("a futility boundary needs an interim look (information_fractions has only the final one)")
+        if self.at_months is not None:
+            if len(self.at_months) != k:
+                raise ValueError(f"at_months needs one entry per look ({k} looks; null for a look at its events), "
+                                 f"got {len(self.at_months)}")
+            dates = [m for m in self.at_months if m is not None]
+            if not dates:
+                raise ValueError("at_months gives no month; omit it for analyses at event counts only")
+            if any(b <= a for a, b in zip(dates, dates[1:])):
+                raise ValueError(f"at_months: the calendar months must increase from look to look, got {dates}")
+        if self.strata is not None and len(set(self.strata)) != len(self.strata):
+            raise ValueError(f"strata: each characteristic once, got {self.strata}")
         if 1.0 - self.power <= 0 or self.alpha >= self.power:
             raise ValueError(f"alpha ({self.alpha:g}) must be below the power ({self.power:g})")
         return self

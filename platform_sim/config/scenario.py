@@ -38,7 +38,9 @@ from .base import (
     Ratio,
     Weeks,
 )
+from .copula import Copula
 from .illness_death import IllnessDeathEndpoints, TreatmentIllnessDeath
+from .on_treatment import OnTreatmentMarker
 from .population import Population
 
 Ratios = Union[Ratio, dict[Name, Ratio]]
@@ -201,6 +203,10 @@ class Scenario(Frozen):
     dropout: Dropout | None = None
     illness_death: IllnessDeathEndpoints | None = Field(
         default=None, description="Endpoints drawn jointly by the illness-death model (config/illness_death.py).")
+    copula: Copula | None = Field(
+        default=None, description="Two time_to_event endpoints coupled by a Gaussian copula (config/copula.py).")
+    on_treatment_marker: OnTreatmentMarker | None = Field(
+        default=None, description="An on-treatment biomarker measured at a re-biopsy (config/on_treatment.py).")
     yardstick: Yardstick = Field(default_factory=Yardstick)
     costs: Costs = Field(default_factory=Costs)
 
@@ -235,6 +241,16 @@ class Scenario(Frozen):
                 problems.extend(_outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels))
         problems.extend(_cycles(self.treatments))
         problems.extend(self._illness_death_problems())
+        if self.copula is not None:
+            if self.illness_death is not None:
+                problems.append("copula: the scenario draws its joint endpoints with illness_death; give one of "
+                                "illness_death and copula, not both")
+            for field in ("first", "second"):
+                ep = getattr(self.copula, field)
+                if ep not in eps or eps[ep].kind != "time_to_event":
+                    problems.append(f"copula.{field}: {ep!r} is not a time_to_event endpoint of this scenario; those "
+                                    f"are {sorted(n for n, e in eps.items() if e.kind == 'time_to_event')}")
+        problems.extend(self._on_treatment_problems())
         for ep, model in self.prognostic.items():
             where = f"prognostic.{ep}"
             if ep not in eps or eps[ep].kind == "landmark":
@@ -297,6 +313,29 @@ class Scenario(Frozen):
             for ep in sorted(set(getattr(self, section)) & set(joint)):
                 problems.append(f"{section}.{ep}: the illness_death model draws {ep!r}; it takes no {section} "
                                 "effects (its patients share one model whatever their characteristics)")
+        return problems
+
+    def _on_treatment_problems(self) -> list[str]:
+        marker = self.on_treatment_marker
+        if marker is None:
+            return []
+        problems = []
+        for i, ep in enumerate(marker.endpoints):
+            e = self.endpoints.get(ep)
+            if e is None or e.kind != "time_to_event":
+                problems.append(f"on_treatment_marker.endpoints[{i}]: {ep!r} is not a time_to_event endpoint of this "
+                                f"scenario; those are {sorted(n for n, x in self.endpoints.items() if x.kind == 'time_to_event')}")
+            elif ep in self.joint_endpoints:
+                problems.append(f"on_treatment_marker.endpoints[{i}]: {ep!r} is drawn by the illness_death model, which "
+                                "takes no on-treatment marker; use endpoints with their own outcome models (or a copula)")
+        if isinstance(marker.positive, dict):
+            unknown = sorted(set(marker.positive) - set(self.treatments))
+            missing = sorted(set(self.treatments) - set(marker.positive))
+            if unknown:
+                problems.append(f"on_treatment_marker.positive: {unknown} are not treatments; known: {sorted(self.treatments)}")
+            if missing:
+                problems.append(f"on_treatment_marker.positive: no probability for {missing}; give every treatment "
+                                "one, or one number for all")
         return problems
 
     def _yardstick_problems(self, levels: dict[str, list[str]]) -> list[str]:

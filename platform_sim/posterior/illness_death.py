@@ -74,6 +74,10 @@ def inverse_cumulative_hazard(hazard: PiecewiseExponential, target: np.ndarray) 
     target = np.asarray(target, dtype=np.float64)
     s = np.asarray(hazard.starts)
     h = np.asarray(hazard.hazards)
+    if s.size == 1:  # one constant hazard: the same arithmetic without the search
+        if h[0] > 0.0:
+            return s[0] + (target - 0.0) / h[0]
+        return np.where(target <= 0.0, s[0], np.inf)
     at_start = np.concatenate(([0.0], np.cumsum(h[:-1] * np.diff(s))))
     j = np.clip(np.searchsorted(at_start, target, side="right") - 1, 0, s.size - 1)
     # pieces of hazard 0 never hold the crossing except when the target is exactly reached

@@ -553,3 +553,163 @@ def logrank_at_cuts(entry, followed, event, experimental, cuts):
     var = np.empty(cuts.shape)
     _logrank_cuts_kernel(entry, followed, event, experimental, cuts, z, oe, var)
     return z, oe, var
+
+
+# --------------------------------------------------------------------------- score tests and strata
+
+SCORE_METHODS = ("logrank", "cox_score_breslow", "cox_score_efron")
+"""Statistics of :func:`score_at_cuts`: the log-rank test (hypergeometric variance) and the Cox
+partial-likelihood score test at beta = 0 with Breslow's or Efron's handling of tied times."""
+
+
+@njit(cache=True)
+def _tie_group(method, n, n1, d, d1):
+    """Score and information of one group of d tied events (d1 experimental) among n at risk (n1
+    experimental), at beta = 0, for method 0 (log-rank), 1 (Breslow) or 2 (Efron)."""
+    frac = n1 / n
+    if method == 2 and d > 1:
+        u = float(d1)
+        info = 0.0
+        for j in range(d):
+            mu = (n1 - j * d1 / d) / (n - j)
+            u -= mu
+            info += mu * (1.0 - mu)
+        return u, info
+    u = d1 - d * frac
+    if method == 0:
+        return u, (d * frac * (1.0 - frac) * (n - d) / (n - 1.0) if n > 1 else 0.0)
+    return u, d * frac * (1.0 - frac)
+
+
+@njit(cache=True)
+def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, method, cuts, z, u_out, info_out):
+    n_trials, n_pat = entry.shape
+    n_cuts = cuts.shape[1]
+    time = np.empty(n_pat)
+    ev = np.empty(n_pat, dtype=np.bool_)
+    on = np.empty(n_pat, dtype=np.bool_)
+    st = np.empty(n_pat, dtype=np.int64)
+    n_s = np.zeros(n_strata, dtype=np.int64)
+    n1_s = np.zeros(n_strata, dtype=np.int64)
+    d_s = np.zeros(n_strata, dtype=np.int64)
+    d1_s = np.zeros(n_strata, dtype=np.int64)
+    left_s = np.zeros(n_strata, dtype=np.int64)
+    left1_s = np.zeros(n_strata, dtype=np.int64)
+    touched = np.empty(n_pat, dtype=np.int64)
+    for t in range(n_trials):
+        by_time = np.argsort(followed[t])
+        by_entry = np.argsort(entry[t])
+        for k in range(n_cuts):
+            c = cuts[t, k]
+            n_s[:] = 0
+            n1_s[:] = 0
+            m = 0
+            a = 0
+            b = n_pat - 1
+            while True:  # the analysis times at cut c in ascending order (as in _logrank_cuts_kernel)
+                while a < n_pat and entry[t, by_time[a]] + followed[t, by_time[a]] > c:
+                    a += 1
+                while b >= 0 and (entry[t, by_entry[b]] > c or entry[t, by_entry[b]] + followed[t, by_entry[b]] <= c):
+                    b -= 1
+                if a >= n_pat and b < 0:
+                    break
+                if b < 0 or (a < n_pat and followed[t, by_time[a]] <= c - entry[t, by_entry[b]]):
+                    i = by_time[a]
+                    time[m] = followed[t, i]
+                    ev[m] = event[t, i]
+                    a += 1
+                else:
+                    i = by_entry[b]
+                    time[m] = c - entry[t, i]
+                    ev[m] = False
+                    b -= 1
+                on[m] = experimental[t, i]
+                st[m] = stratum[t, i]
+                n_s[st[m]] += 1
+                if on[m]:
+                    n1_s[st[m]] += 1
+                m += 1
+            u_total = 0.0
+            info_total = 0.0
+            j = 0
+            while j < m:
+                tj = time[j]
+                n_touched = 0
+                while j < m and time[j] == tj:
+                    s = st[j]
+                    if left_s[s] == 0:
+                        touched[n_touched] = s
+                        n_touched += 1
+                    left_s[s] += 1
+                    if on[j]:
+                        left1_s[s] += 1
+                    if ev[j]:
+                        d_s[s] += 1
+                        if on[j]:
+                            d1_s[s] += 1
+                    j += 1
+                for q in range(n_touched):
+                    s = touched[q]
+                    if d_s[s] > 0:
+                        du, di = _tie_group(method, n_s[s], n1_s[s], d_s[s], d1_s[s])
+                        u_total += du
+                        info_total += di
+                    n_s[s] -= left_s[s]
+                    n1_s[s] -= left1_s[s]
+                    left_s[s] = 0
+                    left1_s[s] = 0
+                    d_s[s] = 0
+                    d1_s[s] = 0
+            u_out[t, k] = u_total
+            info_out[t, k] = info_total
+            z[t, k] = u_total / math.sqrt(info_total) if info_total > 0.0 else np.nan
+
+
+def score_at_cuts(entry, followed, event, experimental, cuts, stratum=None, method: str = "logrank"):
+    """Two-arm score statistics of many trials at several data cut-offs, optionally stratified.
+
+    entry, followed, event, experimental, cuts: as :func:`logrank_at_cuts` ((T, N), (T, N), (T, N)
+    bool, (T, N) bool, (T, K) calendar months). stratum: (T, N) integer stratum index of each
+    patient in 0..S-1, or None for one stratum. method: one of :data:`SCORE_METHODS`:
+
+    * ``logrank``: at each distinct event time of a stratum with d events (d1 experimental) among
+      n at risk (n1 experimental), U gains d1 - d n1 / n and I the hypergeometric variance
+      d (n1 / n)(1 - n1 / n)(n - d) / (n - 1); the unstratified statistic equals
+      :func:`logrank_at_cuts`;
+    * ``cox_score_breslow``: the score test of the Cox model at beta = 0 with Breslow's partial
+      likelihood: the same U, and I gains d (n1 / n)(1 - n1 / n) (the binomial variance);
+    * ``cox_score_efron``: the score test with Efron's (1977) partial likelihood: with
+      mu_j = (n1 - j d1 / d) / (n - j), U gains d1 - sum_j mu_j and I gains sum_j mu_j (1 - mu_j),
+      j = 0..d-1.
+
+    All three are the same when no two events share a time. With strata, U and I are sums over
+    strata of each stratum's own risk sets (the stratified log-rank test; the Cox score test of a
+    model with a baseline hazard per stratum). Returns (z, U, I), each (T, K): z = U / sqrt(I),
+    negative when the experimental arm has fewer events than expected; NaN when I = 0.
+    """
+    if method not in SCORE_METHODS:
+        raise ValueError(f"score_at_cuts: method must be one of {SCORE_METHODS}, got {method!r}")
+    entry = np.ascontiguousarray(entry, dtype=np.float64)
+    shape = entry.shape
+    followed = np.ascontiguousarray(followed, dtype=np.float64)
+    event = np.ascontiguousarray(event, dtype=np.bool_)
+    experimental = np.ascontiguousarray(experimental, dtype=np.bool_)
+    cuts = np.ascontiguousarray(cuts, dtype=np.float64)
+    if len(shape) != 2 or followed.shape != shape or event.shape != shape or experimental.shape != shape:
+        raise ValueError("score_at_cuts: entry, followed, event and experimental must have one (T, N) shape")
+    if cuts.ndim != 2 or cuts.shape[0] != shape[0]:
+        raise ValueError("score_at_cuts: cuts must be (T, K) with the trials of entry")
+    if stratum is None:
+        stratum = np.zeros(shape, dtype=np.int64)
+    stratum = np.ascontiguousarray(stratum, dtype=np.int64)
+    if stratum.shape != shape:
+        raise ValueError("score_at_cuts: stratum must have the (T, N) shape of entry")
+    if stratum.size and stratum.min() < 0:
+        raise ValueError("score_at_cuts: stratum indices must be >= 0")
+    n_strata = int(stratum.max()) + 1 if stratum.size else 1
+    z = np.empty(cuts.shape)
+    u = np.empty(cuts.shape)
+    info = np.empty(cuts.shape)
+    _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, SCORE_METHODS.index(method), cuts,
+                       z, u, info)
+    return z, u, info
