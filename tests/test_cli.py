@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from platform_sim import oc as oc_module
 from platform_sim.cli import main
 from platform_sim.config import shipped_names
+from platform_sim.glossary import label
 from platform_sim.spec import Spec
-from platform_sim.text import LABELS
 
 DESIGN, SCENARIO = "pioneer_rar", "pioneer_alternative"
 ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
@@ -109,7 +109,7 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     for arm in ARMS:
         assert arm in table
     for metric in ("p_claimed", "p_dropped", "mean_n", "alloc_share", "p_any_claim"):
-        assert LABELS[metric] in table
+        assert label(metric) in table
     assert "±" in table
     assert result.stderr == ""
 
