@@ -145,6 +145,50 @@ def test_console_script_in_a_subprocess(first_run, tmp_path):
     assert (tmp_path / "out" / "oc.csv").read_bytes() == (out1 / "oc.csv").read_bytes()
 
 
+def test_outputs_record_no_absolute_path_the_user_did_not_type(tmp_path):
+    """Run, compare and population from a working directory, with design and scenario files given by
+    relative paths and shipped names: the manifests, tables, copies and reports record those paths and
+    names as given, never an absolute path of the machine (the working directory, the repository, the
+    installed package or the virtual environment)."""
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "design.yaml").write_bytes((root / "designs" / f"{DESIGN}.yaml").read_bytes())
+    (mine / "scenario.yaml").write_bytes((root / "scenarios" / f"{SCENARIO}.yaml").read_bytes())
+    script = Path(sysconfig.get_path("scripts")) / "platform-sim"
+    commands = {
+        "run": ["run", "--design", "mine/design.yaml", "--scenario", "mine/scenario.yaml", "--n-sims", "40",
+                "--chunk-size", "20", "--quiet", "--out", "run", "--report"],
+        "compare": ["compare", "--designs", "mine/design.yaml,allcomer_fixed", "--scenarios", "mine/scenario.yaml",
+                    "--n-sims", "40", "--chunk-size", "20", "--quiet", "--out", "cmp", "--report"],
+        "pop": ["population", "--scenario", SCENARIO, "--n", "500", "--out", "pop"],
+    }
+    for args in commands.values():
+        proc = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    machine = {str(tmp_path), str(tmp_path.resolve()), str(root), str(Path(sys.prefix)), str(Path.home())}
+    machine.discard("/")
+    written = [p for d in ("run", "cmp", "pop") for p in (tmp_path / d).rglob("*")
+               if p.suffix in (".json", ".csv", ".yaml", ".html")]
+    assert {p.suffix for p in written} == {".json", ".csv", ".yaml", ".html"}
+    for path in written:
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text(encoding="utf-8"))
+        for prefix in machine:
+            assert prefix not in text, f"{path.relative_to(tmp_path)} records the absolute path {prefix}"
+    for name, args in commands.items():
+        manifest = json.loads((tmp_path / {"run": "run", "compare": "cmp", "pop": "pop"}[name] /
+                               "manifest.json").read_text())
+        assert manifest["command"] == shlex.join(["platform-sim", *args])  # as typed
+    run = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert run["design"]["file"] == "mine/design.yaml" and run["scenario"]["file"] == "mine/scenario.yaml"
+    pop = json.loads((tmp_path / "pop" / "manifest.json").read_text())
+    assert pop["scenario"]["file"] == f"scenarios/{SCENARIO}.yaml"  # a shipped file, by its folder
+    assert "loaded from mine/design.yaml" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- bad input
 
 
