@@ -109,7 +109,7 @@ _METRICS = {
                             "the trial ended"),
     "n": Term("patients", "patients randomized to the arm (an arm x subgroup row: of the subgroup)"),
     "alloc_share": Term("allocation share", "the arm's share of the patients the trial randomized"),
-    "events": Term("events", "endpoint events among the arm's patients"),
+    "events": Term("endpoint events", "endpoint events among the arm's patients"),
     "p_entered": Term("P(entered)", "the arm entered the platform before it closed"),
     "entered_month": Term("month entered", "calendar month at which the arm entered, over the trials where it did"),
     "months_to_decision": Term("months to decision", "months from the arm's entry to its graduation or its dropping"),
