@@ -99,7 +99,7 @@ _METRICS = {
     # arm level
     "p_claimed": Term("P(claimed effective)", "the arm claimed effective: at the arm level in at least one subgroup; "
                       "in an arm x subgroup row, in that subgroup (power where it works there, a false-positive rate "
-                      "where it is null)"),
+                      "where it is null)", "P(claimed)"),
     "p_effective": Term("P(declared effective)", "the arm's final status is effective (superior, or graduated)"),
     "p_inferior": Term("P(dropped as inferior)", "the arm was dropped as inferior"),
     "p_futile": Term("P(dropped for futility)", "the arm was dropped for futility"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .glossary import label
+from .glossary import label, short
 from .oc import arm_table, subgroup_table, trial_table
 
 __all__ = ["estimate", "format_run"]
@@ -108,7 +108,7 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
                          f"{r['true_effect']:+.{digits}f}" if np.isfinite(r["true_effect"]) else "", r["role"]])
             previous = subgroup
         out += ["", "Arms by subgroup (share: of randomizable patients; effect: against the arm's reference there)"]
-        out += _lines(["subgroup", "share", "arm", "P(claimed)", "mean n", f"true {truth.value_name}", "true effect",
+        out += _lines(["subgroup", "share", "arm", short("p_claimed"), short("mean_n"), f"true {truth.value_name}", "true effect",
                        "truth"], lines, left=3)
     trial = trial_table(table)
     values = trial["value"].to_dict()
