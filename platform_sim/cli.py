@@ -755,7 +755,7 @@ def population(scenario, n_patients, seed, out) -> None:
             "kind": "population", "complete": True,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "scenario": {"name": scen.name, "file": str(scen_path)}, "n": n_patients, "seed": seed,
+            "scenario": {"name": scen.name, "file": _source(scen_path)}, "n": n_patients, "seed": seed,
             "versions": _versions(), "files": [f"{n}.csv" for n in ("prevalence", "cooccurrence", "funnel", "outcomes")]
             + ["patients.parquet"]})
         click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv, patients.parquet and "

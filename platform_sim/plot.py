@@ -25,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .glossary import label as _label
+from .glossary import short as _short
 from .report import build as _build
 from .report import decision as _decision
 from .report import figures as _figures
-from .text import LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -38,10 +39,6 @@ __all__ = ["allocation", "arm_metric", "claims", "claims_by_subgroup", "converge
            "paired", "sample_size", "stopping"]
 
 # words for the arm-level metrics on an axis
-_ARM_AXIS = {"p_claimed": "P(claimed effective), 95% interval", "mean_n": "mean patients randomized, 95% interval",
-             "alloc_share": "share of the trial's patients, 95% interval"}
-
-
 def _need(obj: Any, attribute: str, what: str) -> None:
     if not hasattr(obj, attribute):
         raise TypeError(f"expected {what}, got a {type(obj).__name__}")
@@ -74,7 +71,7 @@ def arm_metric(results: Any, metric: str = "p_claimed", ax: Axes | None = None) 
     if metric not in arms.columns:
         known = [c for c in arms.columns if f"{c}_mcse" in arms.columns]
         raise ValueError(f"metric {metric!r}: not an arm-level metric of this run; one of {known}")
-    label = _ARM_AXIS.get(metric) or f"{LABELS.get(metric, metric)}, 95% interval"
+    label = f"{_label(metric)}, 95% interval"
     truth = results.truth
     control = truth.arms[truth.control] if truth.control >= 0 else None
     names = [f"{a} (control)" if a == control else a for a in arms.index]
@@ -123,7 +120,7 @@ def convergence(results: Any, metrics: Sequence[str] | None = None) -> Figure:
     if unknown:
         raise ValueError(f"metrics {unknown}: not trial-level values of this run; one of {sorted(values)}")
     shown, _ = _build._convergence_values(values, wanted)
-    return _figures.convergence(shown, _build.SHORT_LABELS, _build.PROBABILITIES)
+    return _figures.convergence(shown, {k: _short(k) for k in shown}, _build.PROBABILITIES)
 
 
 # --------------------------------------------------------------------------- designs compared

@@ -9,44 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .glossary import label, short
 from .oc import arm_table, subgroup_table, trial_table
 
-__all__ = ["LABELS", "estimate", "format_run"]
+__all__ = ["estimate", "format_run"]
 
-#: Words for the metrics, beside their code names.
-LABELS = {
-    "p_claimed": "P(claimed effective)",
-    "p_dropped": "P(dropped)",
-    "p_equivalent": "P(dropped as equivalent)",
-    "mean_n": "mean patients",
-    "alloc_share": "allocation share",
-    "p_entered": "P(entered)",
-    "entered_month": "month entered",
-    "months_to_decision": "months to decision",
-    "p_reject_concurrent": "P(final test rejects), concurrent controls",
-    "p_reject_all": "P(final test rejects), all controls",
-    "p_any_claim": "P(any claim)",
-    "fwer": "FWER (any false claim)",
-    "power": "power (any true claim)",
-    "p_correct_finding": "P(correct finding)",
-    "mean_n_randomized": "mean patients randomized",
-    "n_screened": "mean patients screened",
-    "duration_months": "mean duration (months)",
-    "months_to_first_claim": "months to the first claim",
-    "months_to_first_true_claim": "months to the first true claim",
-    "n_on_effective_arms": "patients on effective arms",
-    "n_on_null_arms": "patients on null arms",
-    "p_stopped_early": "P(stopped early)",
-    "p_inconclusive_at_max": "P(inconclusive at the maximum)",
-    "n_looks": "analyses",
-    "enrolment_months": "months of enrolment",
-    "arms_evaluated": "arms evaluated",
-    "n_not_assigned": "patients no open stratum took",
-    "n_lost_in_screening": "patients lost in screening",
-    "bias_best_remaining": "bias of the selected arm's rate",
-    "rmse_best_remaining": "RMSE of the selected arm's rate",
-    "idp_best_remaining": "ideal design percentage",
-}
 _ARM_METRICS = ("p_claimed", "p_dropped", "p_equivalent", "p_entered", "mean_n", "alloc_share", "entered_month",
                 "months_to_decision", "p_reject_concurrent", "p_reject_all")
 _TRIAL_METRICS = ("p_any_claim", "fwer", "power", "p_correct_finding", "mean_n_randomized", "n_screened",
@@ -115,7 +82,7 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
             continue
         skip_control = m in ("p_claimed", "p_entered", "entered_month", "months_to_decision", "p_reject_concurrent",
                              "p_reject_all")
-        body.append([LABELS.get(m, m)] + ["" if skip_control and k == control else _from(arms, a, m, digits)
+        body.append([label(m)] + ["" if skip_control and k == control else _from(arms, a, m, digits)
                                           for k, a in enumerate(names)])
     if truth.membership.all(axis=1).any():  # the truth among all patients (else: by subgroup, below)
         body.append([f"true {truth.value_name}"] + [f"{v:.{digits}f}" if np.isfinite(v) else ""
@@ -123,8 +90,8 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
         body.append([f"true effect ({truth.effect_scale})"] + [f"{v:+.{digits}f}" if np.isfinite(v) else ""
                                                               for v in arms["true_effect"]])
         body.append(["truth"] + list(arms["role"]))
-    label = [f"{a} (control)" if k == control else a for k, a in enumerate(names)]
-    out += ["Arms"] + _lines(["metric"] + label, body)
+    heads = [f"{a} (control)" if k == control else a for k, a in enumerate(names)]
+    out += ["Arms"] + _lines(["metric"] + heads, body)
     if len(truth.subgroups) > 1:
         sub = subgroup_table(table, truth, bounds=True)
         lines: list[list[str]] = []
@@ -141,11 +108,11 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
                          f"{r['true_effect']:+.{digits}f}" if np.isfinite(r["true_effect"]) else "", r["role"]])
             previous = subgroup
         out += ["", "Arms by subgroup (share: of randomizable patients; effect: against the arm's reference there)"]
-        out += _lines(["subgroup", "share", "arm", "P(claimed)", "mean n", f"true {truth.value_name}", "true effect",
+        out += _lines(["subgroup", "share", "arm", short("p_claimed"), short("mean_n"), f"true {truth.value_name}", "true effect",
                        "truth"], lines, left=3)
     trial = trial_table(table)
     values = trial["value"].to_dict()
-    shown = [(LABELS.get(m, m), m) for m in _TRIAL_METRICS if m in values and np.isfinite(float(values[m]))
+    shown = [(label(m), m) for m in _TRIAL_METRICS if m in values and np.isfinite(float(values[m]))
              and not (m == "n_not_assigned" and float(values[m]) == 0)]  # a design that takes every patient
     width = max(len(text) for text, _ in shown)
     out += ["", "Trial"]

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from platform_sim import oc as oc_module
 from platform_sim.cli import main
 from platform_sim.config import shipped_names
+from platform_sim.glossary import label
 from platform_sim.spec import Spec
-from platform_sim.text import LABELS
 
 DESIGN, SCENARIO = "pioneer_rar", "pioneer_alternative"
 ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
@@ -109,7 +109,7 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     for arm in ARMS:
         assert arm in table
     for metric in ("p_claimed", "p_dropped", "mean_n", "alloc_share", "p_any_claim"):
-        assert LABELS[metric] in table
+        assert label(metric) in table
     assert "±" in table
     assert result.stderr == ""
 
@@ -143,6 +143,50 @@ def test_console_script_in_a_subprocess(first_run, tmp_path):
     # the same numbers as the in-process run with the same arguments
     _, out1 = first_run
     assert (tmp_path / "out" / "oc.csv").read_bytes() == (out1 / "oc.csv").read_bytes()
+
+
+def test_outputs_record_no_absolute_path_the_user_did_not_type(tmp_path):
+    """Run, compare and population from a working directory, with design and scenario files given by
+    relative paths and shipped names: the manifests, tables, copies and reports record those paths and
+    names as given, never an absolute path of the machine (the working directory, the repository, the
+    installed package or the virtual environment)."""
+    import re
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "design.yaml").write_bytes((root / "designs" / f"{DESIGN}.yaml").read_bytes())
+    (mine / "scenario.yaml").write_bytes((root / "scenarios" / f"{SCENARIO}.yaml").read_bytes())
+    script = Path(sysconfig.get_path("scripts")) / "platform-sim"
+    commands = {
+        "run": ["run", "--design", "mine/design.yaml", "--scenario", "mine/scenario.yaml", "--n-sims", "40",
+                "--chunk-size", "20", "--quiet", "--out", "run", "--report"],
+        "compare": ["compare", "--designs", "mine/design.yaml,allcomer_fixed", "--scenarios", "mine/scenario.yaml",
+                    "--n-sims", "40", "--chunk-size", "20", "--quiet", "--out", "cmp", "--report"],
+        "pop": ["population", "--scenario", SCENARIO, "--n", "500", "--out", "pop"],
+    }
+    for args in commands.values():
+        proc = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    machine = {str(tmp_path), str(tmp_path.resolve()), str(root), str(Path(sys.prefix)), str(Path.home())}
+    machine.discard("/")
+    written = [p for d in ("run", "cmp", "pop") for p in (tmp_path / d).rglob("*")
+               if p.suffix in (".json", ".csv", ".yaml", ".html")]
+    assert {p.suffix for p in written} == {".json", ".csv", ".yaml", ".html"}
+    for path in written:
+        text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text(encoding="utf-8"))
+        for prefix in machine:
+            assert prefix not in text, f"{path.relative_to(tmp_path)} records the absolute path {prefix}"
+    for name, args in commands.items():
+        manifest = json.loads((tmp_path / {"run": "run", "compare": "cmp", "pop": "pop"}[name] /
+                               "manifest.json").read_text())
+        assert manifest["command"] == shlex.join(["platform-sim", *args])  # as typed
+    run = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert run["design"]["file"] == "mine/design.yaml" and run["scenario"]["file"] == "mine/scenario.yaml"
+    pop = json.loads((tmp_path / "pop" / "manifest.json").read_text())
+    assert pop["scenario"]["file"] == f"scenarios/{SCENARIO}.yaml"  # a shipped file, by its folder
+    assert "loaded from mine/design.yaml" in (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- bad input

@@ -99,6 +99,26 @@ def test_ci_installs_what_the_readme_says():
     assert re.search(r"^\s*python -m pytest\s*$", ci, re.M)
 
 
+def test_pre_commit_hooks_are_the_ci_checks_at_the_pinned_versions():
+    """The git hooks (.pre-commit-config.yaml) run the static checks of .ci/run with the tools the extra
+    [lint] pins: ruff check and ruff format from PyPI at the pinned version, mypy and the import
+    contracts in the project's own environment, reading their configuration from pyproject.toml."""
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
+    assert all(repo["repo"] == "local" for repo in config["repos"])  # every hook from PyPI or the environment
+    pins = dict(r.split("==") for r in PYPROJECT["project"]["optional-dependencies"]["lint"])
+    for hook in ("ruff", "ruff-format"):
+        assert hooks[hook]["additional_dependencies"] == [f"ruff=={pins['ruff']}"], hook
+    assert hooks["ruff"]["entry"].split()[:2] == ["ruff", "check"]
+    assert hooks["ruff-format"]["entry"].split()[:2] == ["ruff", "format"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^ruff check ", ci, re.M) and re.search(r"^mypy$", ci, re.M)
+    for hook in ("mypy", "lint-imports"):  # no file arguments: the files come from pyproject.toml, as in CI
+        assert hooks[hook]["entry"] == hook and hooks[hook]["language"] == "system"
+        assert hooks[hook]["pass_filenames"] is False
+    assert "pre-commit" in " ".join(PYPROJECT["project"]["optional-dependencies"]["dev"])
+
+
 def test_version_and_licence_agree():
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] == "1.2.0"

@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 import platform_sim as ps
 from platform_sim import plot
+from platform_sim.glossary import label
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_single_panel_figures_take_ax(rar):
 def test_results_plot_names_the_figures(rar):
     fig, (ax,) = _own_axes(1)
     assert rar.plot("arms", metric="alloc_share", ax=ax) is fig
-    assert ax.get_xlabel() == "share of the trial's patients, 95% interval"
+    assert ax.get_xlabel() == f"{label('alloc_share')}, 95% interval"  # the glossary's words
     assert isinstance(rar.plot("stopping"), Figure)
     with pytest.raises(ValueError, match="unknown; one of claims, arms"):
         rar.plot("histogram")

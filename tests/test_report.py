@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from platform_sim import oc
 from platform_sim.cli import main
 from platform_sim.config import ConfigError
+from platform_sim.glossary import label
 from platform_sim.report.figures import running_mean_se
 from platform_sim.report.html import pm
 from platform_sim.rundir import load_results, load_run
@@ -28,7 +29,7 @@ from platform_sim.spec import Spec
 N_SIMS = 200
 SMALL = ["--n-sims", N_SIMS, "--chunk-size", 100, "--quiet"]
 RUN_SECTIONS = ["summary", "design", "scenario", "truth", "oc-tables", "fig-allocation", "fig-sample-size",
-                "fig-stopping", "fig-heatmap", "fig-convergence"]
+                "fig-stopping", "fig-heatmap", "fig-convergence", "glossary"]
 RUN_FIGURES = ["fig-allocation", "fig-sample-size", "fig-stopping", "fig-heatmap", "fig-convergence"]
 XHTML = "{http://www.w3.org/1999/xhtml}"
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,6 +121,88 @@ def table_text(tree, caption_start: str) -> list[list[str]]:
     raise AssertionError(f"no table captioned {caption_start!r}")
 
 
+CODE_NAME = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # snake_case: how a code name looks
+
+
+def user_words(*models) -> set[str]:
+    """The snake_case words a user wrote in a design or scenario: names (of arms, treatments, strata,
+    biomarkers, endpoints, the population...), string values and descriptions, but not the files'
+    field names."""
+    from pydantic import BaseModel
+
+    out: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(k)
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str):
+            out.update(CODE_NAME.findall(value))
+
+    for model in models:
+        walk(model)
+    return out
+
+
+def glossary_of(tree) -> dict[str, list[str]]:
+    """The page's glossary: code name -> [what it is, label, definition]."""
+    rows = table_text(tree, "The code names of this page and of oc.csv")
+    assert rows[0] == ["name", "what it is", "label on this page", "definition"]
+    return {r[0]: r[1:] for r in rows[1:]}
+
+
+def visible_words(element, skip) -> list[str]:
+    """The snake_case words of the text under ``element``, leaving out the elements ``skip(e)`` is true for."""
+    words: list[str] = []
+    if skip(element):
+        return words
+    words += CODE_NAME.findall(element.text or "")
+    for child in element:
+        words += visible_words(child, skip)
+        words += CODE_NAME.findall(child.tail or "")
+    return words
+
+
+def check_every_code_name_explained(run_dir: Path) -> dict[str, list[str]]:
+    """Each code name the run report shows has a label and a glossary entry: every name in a table's
+    code column, every metric and column of oc.csv, and every other snake_case word of the page that
+    the user did not write in the design or scenario (the folded settings tables, which show the files'
+    keys as written, and the command line the user typed are left out)."""
+    tree = parse(run_dir / "report.html")
+    glossary = glossary_of(tree)
+    for name, (what, words, meaning) in glossary.items():
+        assert what and words and meaning, (name, what, words, meaning)  # a label and a definition each
+    oc_csv = pd.read_csv(run_dir / "oc.csv", keep_default_na=False)
+    assert set(oc_csv["metric"]) <= set(glossary), set(oc_csv["metric"]) - set(glossary)
+    assert set(oc_csv.columns) <= set(glossary), set(oc_csv.columns) - set(glossary)
+    for t in tree.iter(f"{XHTML}table"):  # every code column: only glossary names, each beside its label
+        rows = [["".join(c.itertext()) for c in row] for row in t.iter(f"{XHTML}tr")]
+        if "code" in rows[0]:
+            i = rows[0].index("code")
+            for r in rows[1:]:
+                assert r[i] in glossary, r[i]
+                if rows[0][i - 1] == "metric":  # the label column shows the glossary's label
+                    assert r[i - 1] == glossary[r[i]][1], r
+    rd = load_run(run_dir)
+    allowed = user_words(rd.spec.design, rd.spec.scenario) | set(glossary)
+    command = rd.manifest.get("command") or ""
+
+    def skip(e) -> bool:
+        return (e.tag in (f"{XHTML}details", f"{XHTML}style", f"{XHTML}head")
+                or e.get("id") == "glossary" or ("".join(e.itertext()) == command and e.tag == f"{XHTML}td"))
+
+    unexplained = set(visible_words(tree, skip)) - allowed
+    assert not unexplained, f"code names shown without a glossary entry: {sorted(unexplained)}"
+    return glossary
+
+
 # --------------------------------------------------------------------------- fixtures
 
 
@@ -190,6 +273,8 @@ def test_look_based_report(rar_run):
     assert claimed[1:] == ["" if a == control else pm(by_arm.at[a, "p_claimed"], by_arm.at[a, "p_claimed_mcse"], 3)
                            for a in names]
     assert any(cell for cell in claimed[1:])
+    glossary = check_every_code_name_explained(rar_run)
+    assert glossary["fwer"][1] == label("fwer") != "fwer" and glossary["p_stop_max"][1] == label("p_stop_max")
 
 
 def test_report_command_recreates_the_same_page(rar_run, tmp_path):
@@ -244,6 +329,7 @@ def test_stratified_report(stratified_run):
     strata = ("atm", "stk11_keap1", "trop2_nmr", "non_match")
     assert rd.results.strata == strata and rd.results.subgroups == strata
     assert rd.results.n.shape == (N_SIMS, len(rd.spec.design.arms), len(strata))
+    check_every_code_name_explained(stratified_run)
 
 
 def test_platform_report(platform_run):
@@ -262,6 +348,8 @@ def test_platform_report(platform_run):
     shown = {r[1]: r[2] for r in rows}
     for metric, d in digits.items():
         assert shown[metric] == pm(expected.at[metric, "value"], expected.at[metric, "mcse"], d), metric
+    glossary = check_every_code_name_explained(rd.path)
+    assert {"max_duration", "not_entered", "p_reject_all"} <= set(glossary)  # stop reasons and statuses
 
 
 # --------------------------------------------------------------------------- compare report
@@ -417,3 +505,4 @@ def test_event_driven_report_shows_the_plan_beside_the_simulation(tmp_path):
     assert [r[1] for r in rows][:4] == ["p_efficacy_look_1", "p_efficacy_look_2", "p_efficacy_look_3", "p_stop_efficacy"]
     assert rows[3][2] == "0.899"  # the Lakatos power of the design (docs/survival.md)
     assert "Analyses: boundaries (z) and the analytic plan" in "".join(tree.itertext())
+    check_every_code_name_explained(out)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, Problem
+from ..glossary import KINDS, Term, label, short, term
 from ..rundir import (
     MANIFEST_FILE,
     REPORT_FILE,
@@ -38,30 +39,46 @@ COMPARISON_FILE = "comparison.csv"
 
 # trial-level metrics shown in the convergence plots (at most six)
 CONVERGENCE = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
-SHORT_LABELS = {  # panel titles of the convergence and comparison figures
-    "p_any_claim": "P(any claim)",
-    "power": "power",
-    "fwer": "FWER (any false claim)",
-    "p_correct_finding": "P(correct finding)",
-    "n_randomized": "patients randomized",
-    "duration_months": "duration (months)",
-}
 PROBABILITIES = {"p_any_claim", "power", "fwer", "p_correct_finding"}
 COMPARISON_METRICS = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
-HEADLINE = {"P(any arm claimed effective)": "p_any_claim", "power": "power", "FWER": "fwer",
-            "mean patients randomized": "mean_n_randomized", "mean duration (months)": "duration_months"}
+HEADLINE = ["p_any_claim", "power", "fwer", "mean_n_randomized", "duration_months"]
 ARM_SHOWN = ["p_claimed", "p_dropped", "p_equivalent", "p_entered", "mean_n", "alloc_share", "events",
              "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"]
 CONTROL_BLANK = {"p_claimed", "p_entered", "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"}
-ARM_LABELS = {"p_claimed": "P(claimed effective)", "p_dropped": "P(dropped)", "p_equivalent": "P(dropped, equivalent)",
-              "p_entered": "P(entered)", "mean_n": "mean patients", "alloc_share": "allocation share",
-              "events": "mean events", "entered_month": "month entered", "months_to_decision": "months to decision",
-              "p_reject_concurrent": "P(final test rejects), concurrent controls",
-              "p_reject_all": "P(final test rejects), all controls"}
-TRIAL_LABELS = {"p_any_claim": "P(any claim)", "fwer": "FWER", "power": "power",
-                "p_correct_finding": "P(correct finding)", "mean_n_randomized": "mean patients randomized",
-                "n_screened": "mean patients screened", "duration_months": "mean duration (months)",
-                "months_to_first_claim": "months to the first claim"}
+#: The columns and levels of oc.csv, explained in a run report's glossary.
+OC_COLUMNS = ["level", "arm", "subgroup", "metric", "value", "mcse", "lower", "upper", "n", "spec_hash"]
+
+
+class Names:
+    """The code names a page shows, in the order it first shows them, each with its words from
+    :mod:`platform_sim.glossary`: the page's glossary lists them all."""
+
+    def __init__(self) -> None:
+        self.used: dict[tuple[str, str], None] = {}
+
+    def label(self, code: str, kind: str = "metric") -> str:
+        """The label of ``code`` (recorded for the glossary)."""
+        self.used[kind, code] = None
+        return label(code, kind)
+
+    def short(self, code: str, kind: str = "metric") -> str:
+        """The short label of ``code`` (recorded for the glossary)."""
+        self.used[kind, code] = None
+        return short(code, kind)
+
+    def add(self, codes, kind: str = "metric") -> None:
+        for code in codes:
+            self.used[kind, code] = None
+
+    def glossary(self) -> str:
+        """The table of every name recorded: its kind, the label this page uses and its definition."""
+        rows = []
+        for kind, code in self.used:
+            t = term(code, kind)
+            rows.append([code, KINDS[kind], "" if t is None else t.label, "" if t is None else t.meaning])
+        return table(["name", "what it is", "label on this page", "definition"], rows,
+                     "The code names of this page and of oc.csv, with the label the page shows for each",
+                     numeric=[False] * 4, table_id="glossary-table")
 
 
 def build_report(run_dir: str | Path, template: str | Path | None = None) -> Path:
@@ -99,7 +116,7 @@ def _footer(manifest: dict, extra: list[tuple[str, object]]) -> str:
 
     versions = manifest.get("versions", {})
     rows: list[tuple[str, object]] = [
-        ("platform_sim version", versions.get("platform_sim", "")),
+        ("platform-sim version", versions.get("platform_sim", "")),
         *extra,
         ("seed", manifest.get("seed")),
         ("simulated trials", manifest.get("n_sims")),
@@ -132,48 +149,49 @@ def _mcse_note(n_sims: int) -> str:
 # --------------------------------------------------------------------------- run report
 
 
-def _arm_block(arms: pd.DataFrame, control: int) -> str:
+def _arm_block(arms: pd.DataFrame, control: int, names: Names) -> str:
     """Arms as columns, one row per metric (value ± MCSE), then the truth among all patients."""
-    names = list(arms.index)
+    arm_names = list(arms.index)
     shown = [m for m in ARM_SHOWN if m in arms.columns]
     rows = []
     for m in shown:
-        rows.append([ARM_LABELS.get(m, m)] + ["" if (k == control and m in CONTROL_BLANK) else
+        rows.append([names.label(m)] + ["" if (k == control and m in CONTROL_BLANK) else
                                              pm(arms.at[a, m], arms.at[a, f"{m}_mcse"], _digits(m))
-                                             for k, a in enumerate(names)])
+                                             for k, a in enumerate(arm_names)])
     rows.append(["true value"] + [fmt(v, 3) for v in arms["true_value"]])
     rows.append(["true effect"] + [fmt(v, 3) for v in arms["true_effect"]])
-    rows.append(["truth"] + list(arms["role"]))
-    header = ["metric"] + [f"{a} (control)" if k == control else a for k, a in enumerate(names)]
+    rows.append(["truth"] + [names.label(r, "role") if r else "" for r in arms["role"]])
+    header = ["metric"] + [f"{a} (control)" if k == control else a for k, a in enumerate(arm_names)]
     return table(header, rows, "Operating characteristics by arm (claimed: declared effective, in some subgroup)")
 
 
-def _subgroup_block(sub: pd.DataFrame) -> str:
+def _subgroup_block(sub: pd.DataFrame, names: Names) -> str:
     rows = []
     for (arm, subgroup), r in sub.iterrows():
         if r["role"] == "not in subgroup":
             continue
         claim = "" if r["role"] == "control" else pm(r.get("p_claimed"), r.get("p_claimed_mcse"))
-        rows.append([subgroup, fmt(r["share"], 3), arm, r["role"], claim, pm(r.get("mean_n"), r.get("mean_n_mcse"), 1),
+        rows.append([subgroup, fmt(r["share"], 3), arm, names.label(r["role"], "role"), claim, pm(r.get("mean_n"), r.get("mean_n_mcse"), 1),
                      fmt(r["true_value"], 3), fmt(r["true_effect"], 3)])
-    return table(["subgroup", "share", "arm", "truth", "P(claimed effective)", "mean patients", "true value",
+    return table(["subgroup", "share", "arm", "truth", names.label("p_claimed"), names.label("mean_n"), "true value",
                   "true effect"], rows,
                  "Operating characteristics by arm and subgroup (P(claimed effective) is power where the arm works in "
                  "the subgroup and a false-positive rate where it is null)")
 
 
-def _trial_block(trial: pd.DataFrame) -> str:
-    rows = [[TRIAL_LABELS.get(m, m), m, pm(r.value, r.mcse, _digits(m))] for m, r in trial.iterrows()
+def _trial_block(trial: pd.DataFrame, names: Names) -> str:
+    rows = [[names.label(m), m, pm(r.value, r.mcse, _digits(m))] for m, r in trial.iterrows()
             if np.isfinite(r.value)]
     return table(["metric", "code", "value ± MCSE"], rows, "Operating characteristics of the trial",
                  numeric=[False, False, True])
 
 
-def _analytic_block(spec: Spec, trial: pd.DataFrame) -> str:
+def _analytic_block(spec: Spec, trial: pd.DataFrame, names: Names) -> str:
     """The family's analytic predictions beside the simulated values (empty when it makes none)."""
     rows = []
     for metric, words, value in spec.family.describe(spec.compiled).analytic:
         if metric in trial.index:
+            names.add([metric])
             r = trial.loc[metric]
             d = _digits(metric) if metric.startswith("p_") else 2
             rows.append([words, metric, f"{value:.{d}f}", pm(r.value, r.mcse, d)])
@@ -211,15 +229,16 @@ def _convergence_values(values: dict[str, np.ndarray], wanted: list[str]) -> tup
     return out, constant
 
 
-def _constant_note(constant: list[str], values: dict[str, np.ndarray]) -> str:
+def _constant_note(constant: list[str], values: dict[str, np.ndarray], names: Names) -> str:
     if not constant:
         return ""
-    shown = ", ".join(f"{SHORT_LABELS.get(k, k)} = {fmt(float(np.nanmax(values[k])), 3)}" for k in constant)
+    shown = ", ".join(f"{names.short(k)} = {fmt(float(np.nanmax(values[k])), 3)}" for k in constant)
     return f" Not drawn, the same in every simulated trial: {shown}."
 
 
-def _headline(headline: dict) -> str:
-    return bullets(f"{label}: {pm(v, se, d)}" for label, (v, se, d) in headline.items())
+def _headline(trial: pd.DataFrame, names: Names) -> str:
+    return bullets(f"{names.label(m)}: {pm(trial.at[m, 'value'], trial.at[m, 'mcse'], _digits(m))}" for m in HEADLINE
+                   if m in trial.index)
 
 
 def allocation_figure(spec: Spec, results):
@@ -249,24 +268,26 @@ def stopping_figure(spec: Spec, results):
     or each platform arm's final status."""
     d, extras = spec.design, results.extras
     if "stop_look" in extras and d.looks is not None:
-        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"], results.stop_names,
+        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"],
+                                         tuple(label(n, "stop") for n in results.stop_names),
                                          d.looks.randomized_n)
-        caption = ("Left: why the trial stopped (max: reached its last look; superiority; equivalence; arms_dropped: "
-                   "every comparator of the control was dropped), with ± 2 MCSE error bars. Right: the look at "
-                   "which it stopped.")
+        caption = ("Left: why the trial stopped (" + "; ".join(f"{_term(n, 'stop').label}: {_term(n, 'stop').meaning}"
+                                                             for n in results.stop_names)
+                   + "), with ± 2 MCSE error bars. Right: the look at which it stopped.")
         return fig, caption, "Stopping reasons"
     from ..results import STATUS_NAMES
 
     fig = figures.platform_status(results.status, STATUS_NAMES, list(d.arm_names), d.control)
-    caption = ("Final status of each experimental arm as a fraction of the simulated trials: claimed effective "
-               "(graduated), dropped for futility, still undecided (active) at the end, or never entered.")
+    caption = ("Final status of each experimental arm as a fraction of the simulated trials: "
+               + "; ".join(f"{_term(n, 'status').label}: {_term(n, 'status').meaning}" for n in STATUS_NAMES
+                           if n != "control") + ".")
     return fig, caption, "Arm decisions"
 
 
 def claims_figure(truth, sub: pd.DataFrame, ax=None):
     """The claim rate per arm x subgroup (``sub``: :func:`platform_sim.oc.subgroup_table`) with the truth."""
     value, mcse, marks, rows_, cols_ = _heatmap(truth, sub)
-    return figures.declared_heatmap(value, mcse, marks, rows_, cols_, "P(claimed effective)",
+    return figures.declared_heatmap(value, mcse, marks, rows_, cols_, label("p_claimed"),
                                     "Claims by arm and subgroup", ax=ax)
 
 
@@ -292,17 +313,16 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     trial = oc.trial_table(tidy)
     sub = oc.subgroup_table(tidy, truth)
     per_trial = oc.trial_values(results, truth)
-    headline = {label: (trial.at[m, "value"], trial.at[m, "mcse"], _digits(m)) for label, m in HEADLINE.items()
-                if m in trial.index}
-    add("summary", "Summary", section("summary", "Summary", para(_mcse_note(n_sims)), _headline(headline)))
+    names = Names()
+    add("summary", "Summary", section("summary", "Summary", para(_mcse_note(n_sims)), _headline(trial, names)))
     add("design", "Design", section("design", f"Design: {d.name}", describe_design(spec)))
     add("scenario", "Scenario", section("scenario", f"Scenario: {s.name}", describe_scenario(spec)))
     add("truth", "Truth", section("truth", "The truth in this scenario", truth_tables(spec)))
-    blocks = [para(_mcse_note(n_sims)), _arm_block(arms, truth.control)]
+    blocks = [para(_mcse_note(n_sims)), _arm_block(arms, truth.control, names)]
     if len(truth.subgroups) > 1:
-        blocks.append(_subgroup_block(sub))
-    blocks.append(_trial_block(trial))
-    analytic = _analytic_block(spec, trial)
+        blocks.append(_subgroup_block(sub, names))
+    blocks.append(_trial_block(trial, names))
+    analytic = _analytic_block(spec, trial, names)
     if analytic:
         blocks.append(analytic)
     add("oc-tables", "Operating characteristics", section("oc-tables", "Operating characteristics", *blocks))
@@ -335,19 +355,32 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
              "does not randomize there."))
 
     # 5. convergence
-    from ..compare import TRIAL_METRICS
-
     conv, constant = _convergence_values(per_trial, CONVERGENCE)
-    fig = figures.convergence(conv, SHORT_LABELS, PROBABILITIES)
+    fig = figures.convergence(conv, {k: names.short(k) for k in conv}, PROBABILITIES)
     add("fig-convergence", "Convergence",
         _fig("fig-convergence", "Monte Carlo convergence", fig,
              "Running means of the key metrics against the number of simulated trials",
              "Running mean of each key metric against the number of simulated trials, with a ± 2 MCSE band (running "
              "standard error); the first trials (at most 5%) are not drawn. A band still wide at the right end "
              "calls for more simulated trials. "
-             + " ".join(f"{SHORT_LABELS.get(k, k)}: {TRIAL_METRICS.get(k, k)}." for k in conv)
-             + _constant_note(constant, per_trial)))
+             + " ".join(f"{names.short(k)}: {_term(k).meaning}." for k in conv)
+             + _constant_note(constant, per_trial, names)))
 
+    # the glossary: every name shown above, then every other name of oc.csv (its metrics, columns and levels)
+    names.add(results.stop_names, "stop")
+    if "stop_look" not in results.extras or d.looks is None:
+        from ..results import STATUS_NAMES
+
+        names.add([n for n in STATUS_NAMES if n != "control"], "status")
+    names.add(dict.fromkeys(tidy["metric"]))
+    names.add(OC_COLUMNS, "column")
+    names.add(dict.fromkeys(tidy["level"]), "level")
+    add("glossary", "Glossary", section(
+        "glossary", "Glossary: the names on this page and in oc.csv",
+        para("Each code name the tables show (column code), and each name of oc.csv, with the words this page uses "
+             "for it and its definition. The settings tables of the design and the scenario show the keys of their "
+             "files as written there; see the configuration reference for those."),
+        names.glossary()))
     footer = _footer(manifest, [
         ("design", f"{d.name} ({_origin(manifest, 'design')})"),
         ("scenario", f"{s.name} ({_origin(manifest, 'scenario')})"),
@@ -355,6 +388,12 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     ])
     nav.append(("reproducibility", "Reproducibility"))
     return page(title, subtitle, nav, body, footer, template)
+
+
+def _term(code: str, kind: str = "metric") -> Term:
+    """The glossary's term for ``code``, or the code itself with no definition (the page's glossary then
+    shows the gap, and the tests catch it)."""
+    return term(code, kind) or Term(code, "")
 
 
 def _origin(manifest: dict, kind: str) -> str:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..glossary import label, short
 from . import figures
 from .describe import describe_design, describe_scenario
 from .html import bullets, figure, heading, page, para, section, table
@@ -25,30 +26,6 @@ from .html import bullets, figure, heading, page, para, section, table
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import Spec
 
-#: What each trial-level yardstick metric means, in a reader's words.
-LABELS = {
-    "power": "power (at least one true claim)",
-    "fwer": "FWER (at least one false claim)",
-    "p_correct_finding": "P(correct finding): no false claim, every working treatment found where it works",
-    "p_any_claim": "P(any claim)",
-    "n_screened": "patients screened",
-    "n_randomized": "patients randomized",
-    "n_assayed": "patients tested for biomarkers",
-    "n_on_effective": "patients on a treatment that works for them",
-    "n_on_ineffective": "patients on a treatment no better than the standard of care for them",
-    "n_on_control": "patients on the standard of care",
-    "expected_responders": "expected patients with the endpoint's event",
-    "months_to_first_true_claim": "months to the first true claim",
-    "duration_months": "trial duration (months)",
-    "cost": "cost (millions)",
-    "months_to_first_claim": "months to the first claim",
-    "n_lost_in_screening": "patients lost in screening",
-    "n_not_assigned": "eligible patients no open sub-study took",
-}
-SHORT = {"power": "power", "fwer": "FWER", "p_correct_finding": "P(correct finding)", "cost": "cost (millions)",
-         "n_on_effective": "patients on effective treatment",
-         "n_screened": "patients screened", "n_randomized": "patients randomized",
-         "months_to_first_true_claim": "months to first true claim"}
 #: The metrics the answer is told in, in order.
 ANSWER = ["power", "fwer", "p_correct_finding", "n_on_effective", "n_screened", "months_to_first_true_claim", "cost"]
 TABLE_METRICS = ["power", "fwer", "p_correct_finding", "p_any_claim", "n_screened", "n_randomized", "n_assayed",
@@ -90,7 +67,7 @@ def paired_figure(t, reference: str | None = None, metrics: Sequence[str] = ("po
     shown = [m for m in metrics if m in set(diffs["metric"])]
     if diffs.empty or not shown:
         return None
-    return figures.paired_differences(diffs, shown, reference, SHORT, ax=ax)
+    return figures.paired_differences(diffs, shown, reference, {m: short(m) for m in shown}, ax=ax)
 
 
 def frontier_figure(t, target: float | None = None, scenarios: Sequence[str] | None = None, ax=None):
@@ -196,24 +173,24 @@ def _answer(t: CompareTables, designs: list[str], design_labels: dict[str, str],
             if hit.empty:
                 continue
             r = hit.iloc[0]
-            label = LABELS.get(metric, metric)
+            words = label(metric)
             if not _named(r["best"]):
-                items.append(f"{label}: a tie between the designs")
+                items.append(f"{words}: a tie between the designs")
                 continue
             best_row = trial[(trial["scenario"] == scenario) & (trial["metric"] == metric)
                              & (trial["design"] == str(r["best"]))].iloc[0]
             d, s = _digits(metric), _scale(metric)
             if not _named(r["runner_up"]):
-                items.append(f"{label}: {r['best']} ({_value(best_row, metric)}), the only design that makes a true "
+                items.append(f"{words}: {r['best']} ({_value(best_row, metric)}), the only design that makes a true "
                              "claim in at least half as many trials as the best one")
                 continue
             if not np.isfinite(float(r["diff"])):
-                items.append(f"{label}: {r['best']} ({_value(best_row, metric)}), ahead of {r['runner_up']}; no "
+                items.append(f"{words}: {r['best']} ({_value(best_row, metric)}), ahead of {r['runner_up']}; no "
                              "paired difference (the two never make a true claim in the same trial)")
                 continue
             verdict = "clearly" if bool(r["clear"]) else "not clearly"
             items.append(
-                f"{label}: {r['best']} ({_value(best_row, metric)}) is {verdict} ahead of {r['runner_up']}: paired "
+                f"{words}: {r['best']} ({_value(best_row, metric)}) is {verdict} ahead of {r['runner_up']}: paired "
                 f"difference {float(r['diff']) / s:+.{d}f} (95% interval "
                 f"{_interval(float(r['diff_lower']), float(r['diff_upper']), metric)})")
         if items:
@@ -232,7 +209,7 @@ def _glossary() -> str:
     for level, metrics in (("trial", {**TRIAL_METRICS, **OWN_METRICS}), ("drug", DRUG_METRICS),
                            ("subgroup", CELL_METRICS), ("arm", ARM_METRICS)):
         for name, meaning in metrics.items():
-            rows.append([name, level, SHORT.get(name, LABELS.get(name, "")) if level == "trial" else "", meaning])
+            rows.append([name, level, label(name), meaning])
     return table(["name", "level", "label on this page", "definition"], rows,
                  "The metrics of comparison.csv (column metric) by level (column level); cost is in the scenario's "
                  "currency, shown in millions", numeric=[False] * 4, table_id="glossary-table")
@@ -256,7 +233,7 @@ def _tally(w: pd.DataFrame, designs: list[str]) -> str:
             best = part[part["best"] == d]
             row.append(f"{len(best)} of {len(part)} ({int(best['clear'].astype(bool).sum())} clearly)")
         rows.append(row)
-    return table(["design"] + [SHORT.get(m, LABELS.get(m, m)) for m in metrics], rows,
+    return table(["design"] + [short(m) for m in metrics], rows,
                  "In how many scenarios each design is the best, and clearly the best (its paired 95% interval against "
                  "the runner-up excludes 0)", numeric=[False] * (len(metrics) + 1), table_id="tally")
 
@@ -282,7 +259,7 @@ def _winner_table(w: pd.DataFrame) -> str:
             shown = f"{diff:+.{d}f}" if np.isfinite(diff) else "sole contender" if not _named(r["runner_up"]) else "not paired"
             row.append(f"{r['best']} ({shown}{' *' if bool(r['clear']) else ''})")
         rows.append(row)
-    return table(["scenario"] + [SHORT.get(m, m) for m in metrics], rows,
+    return table(["scenario"] + [short(m) for m in metrics], rows,
                  "The best design per scenario and metric, with its paired difference from the runner-up; * its 95% "
                  "interval excludes 0. Time to the first true claim: among the designs with at least half the best power "
                  "(sole contender: no other has)", numeric=[False] * (len(metrics) + 1), table_id="winners")
@@ -302,7 +279,7 @@ def _side_by_side(t: pd.DataFrame, reference: str) -> str:
             part = trial[(trial["scenario"] == scenario) & (trial["metric"] == metric)].set_index("design")
             if part.empty:
                 continue
-            row = [LABELS.get(metric, metric), metric]
+            row = [label(metric), metric]
             row += [_value(part.loc[d], metric) if d in part.index else "NA" for d in designs]
             for d in others:
                 if d not in part.index or not math.isfinite(float(part.at[d, "diff_vs_reference"])):
@@ -463,4 +440,4 @@ def decision_page(manifest: dict, t: CompareTables, specs: dict[tuple[str, str],
     return page(title, subtitle, nav, body, footer, template)
 
 
-__all__ = ["ANSWER", "LABELS", "CompareTables", "decision_page", "read_tables"]
+__all__ = ["ANSWER", "CompareTables", "decision_page", "read_tables"]

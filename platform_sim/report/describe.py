@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..glossary import label
 from ..spec import Spec
 from .html import bullets, details, fmt, heading, key_values, para, setting, table
 
@@ -73,7 +74,7 @@ def describe_design(spec: Spec, level: int = 3) -> str:
     parts = []
     if d.description:
         parts.append(para(" ".join(d.description.split())))
-    parts.append(para(f"A {description.kind}: {description.summary}. Endpoint: {d.endpoint.name} ({ep.kind}"
+    parts.append(para(f"A {description.kind}: {description.summary}. Endpoint: {d.endpoint.name} ({label(ep.kind, 'endpoint')}"
                       + (f": {' '.join(ep.description.split())}" if ep.description else "") + f"); {direction}."))
     parts.append(_arms(spec))
     for sec in description.sections:
@@ -95,7 +96,7 @@ def describe_scenario(spec: Spec) -> str:
     pop = s.population
     parts.append(para(f"Population: {pop.name}" + (f" ({' '.join(pop.description.split())})"
                                                    if pop.description else "") + "."))
-    rows = [[name, e.kind, " ".join(e.description.split())] for name, e in s.endpoints.items()]
+    rows = [[name, label(e.kind, "endpoint"), " ".join(e.description.split())] for name, e in s.endpoints.items()]
     parts.append(table(["endpoint", "kind", "description"], rows, "Endpoints"))
     used = {a.treatment for a in spec.design.arms}
     rows = [[name, "yes" if name in used else "no", t.relative_to or "", " ".join(t.description.split())]

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ..glossary import label
+
 WIDTH = 9.0  # inches; at DPI this is the width of every figure in pixels / 100
 DPI = 100
 Z_BAND = 2.0  # error bars and bands are ± this many Monte Carlo standard errors
@@ -240,7 +242,7 @@ def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names
     for s in shown:
         frac = np.array([(status[:, k] == s).mean() for k in idx])
         name = status_names[s]
-        ax.barh(range(len(arms)), frac, left=left, color=STATUS_COLORS.get(name, None), label=name.replace("_", " "),
+        ax.barh(range(len(arms)), frac, left=left, color=STATUS_COLORS.get(name, None), label=label(name, "status"),
                 edgecolor="white", lw=0.5)
         for i, (x0, w) in enumerate(zip(left, frac)):
             if w >= 0.08:
@@ -610,7 +612,7 @@ def claims_heatmap(cells, truth, designs: list[str], scenario: str):
         ax.tick_params(which="minor", length=0)
     if image is not None:
         cbar = fig.colorbar(image, ax=list(axes), shrink=0.8)
-        cbar.set_label("P(claimed effective)", fontsize=8)
+        cbar.set_label(label("p_claimed"), fontsize=8)
     handles = [Patch(facecolor="white", edgecolor="black", lw=2, label="works there: the rate is power"),
                Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="null there: a false-positive rate")]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
