@@ -3,9 +3,9 @@ prevalences, co-occurrence, screening funnel and outcomes next to the configured
 values, as tidy pandas tables with Monte Carlo standard errors.
 
 The funnel is shown twice: as designs that wait for a biomarker result see it (assay failures,
-turnaround, loss while waiting, ineligibility) and as designs that need none see it (all-comer
-designs, single-arm two-stage designs, platforms without strata: ineligibility only), each
-simulated on the same screened patients."""
+turnaround, loss while waiting, ineligibility, no sample, no assignment, declining) and as designs
+that need none see it (all-comer designs, single-arm two-stage designs, platforms without strata:
+ineligibility and declining only), each simulated on the same screened patients."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def generate(patients: VirtualPatients, n: int, seed: int,
 
 def screening_without_assay(patients: VirtualPatients, n: int, seed: int) -> np.ndarray:
     """(n,) screening reasons of the patients :func:`generate` gives, screened for a design that
-    needs no biomarker result (no assay: ineligibility only)."""
+    needs no biomarker result (no assay: ineligibility and declining only)."""
     rows = math.ceil(n / _ROW_PATIENTS)
     ts = Streams(seed).for_trials(np.arange(rows))
     carry = np.zeros(rows)
@@ -263,7 +263,7 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
             f"median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were "
             "tested",
             "  without: designs that need none (all-comer, single-arm two-stage, platforms without strata); no assay, "
-            "no wait, ineligibility only"]
+            "no wait, ineligibility and declining only"]
     out += table(summary.funnel, [
         ("reason", lambda r: r["reason"]), ("", lambda r: ""),
         ("with the assay: expected", lambda r: f"{r['expected']:.{digits}f}"),

@@ -35,7 +35,11 @@ RANDOMIZED = 0
 SCREEN_FAILURE = 1  # no biomarker result: tissue failed and no plasma result
 LOST_WAITING = 2  # progressed, deteriorated or died while waiting for results
 INELIGIBLE = 3
-REASON_NAMES = ("randomized", "screen_failure", "lost_while_waiting", "ineligible")
+NOT_SUBMITTED = 4  # no tissue submitted for testing
+NOT_ASSIGNED = 5  # a biomarker result, but no assignment
+DECLINED = 6  # would be randomized, but does not register
+REASON_NAMES = ("randomized", "screen_failure", "lost_while_waiting", "ineligible", "not_submitted", "not_assigned",
+                "declined")
 
 
 @dataclass
@@ -256,8 +260,19 @@ class PopulationModel:
         if sc.loss_hazard_per_day > 0 and biomarker_result:
             lost = uniform("screening:loss") < -np.expm1(-sc.loss_hazard_per_day * wait)
             reason[lost] = LOST_WAITING
+        tissue = sc.tissue if biomarker_result else None
+        if tissue is not None and tissue.not_submitted > 0:  # no sample: no assay, no wait, no result
+            none = uniform("screening:not_submitted") < tissue.not_submitted
+            reason[none] = NOT_SUBMITTED
+            tissue_ok &= ~none
+            liquid_ok &= ~none
         if sc.ineligible > 0:
             reason[uniform("screening:eligibility") < sc.ineligible] = INELIGIBLE
+        # after the result: steps that stop only patients still on their way to randomization
+        if tissue is not None and sc.not_assigned > 0:
+            reason[(reason == RANDOMIZED) & (uniform("screening:not_assigned") < sc.not_assigned)] = NOT_ASSIGNED
+        if sc.declined > 0:
+            reason[(reason == RANDOMIZED) & (uniform("screening:declined") < sc.declined)] = DECLINED
         return reason, wait, tissue_ok, liquid_ok
 
     def _screen(self, uniform, profile, shape, needed, biomarker_result, funnel):
@@ -387,6 +402,6 @@ def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
 
 
 __all__ = [
-    "BLOCK", "Cohort", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "PopulationModel",
-    "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths",
+    "BLOCK", "Cohort", "DECLINED", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "NOT_ASSIGNED",
+    "NOT_SUBMITTED", "PopulationModel", "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths",
 ]

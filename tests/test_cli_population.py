@@ -86,7 +86,8 @@ def test_population_writes_tidy_tables_matching_the_configuration(population_run
     assert ((funnel["simulated"] - funnel["expected"]).abs() <= 4 * funnel["simulated_mcse"] + 1e-12).all()
     # designs that need no biomarker result: no assay, so ineligibility is the only loss
     assert funnel["expected_without_assay"].to_dict() == pytest.approx(
-        {"randomized": 0.95, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.05})
+        {"randomized": 0.95, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.05,
+         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0})
     assert funnel.loc["screen_failure", "simulated_without_assay"] == 0
     assert funnel.loc["lost_while_waiting", "simulated_without_assay"] == 0
     gap = (funnel["simulated_without_assay"] - funnel["expected_without_assay"]).abs()

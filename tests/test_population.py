@@ -24,9 +24,12 @@ from platform_sim.config.load import parse_scenario
 from platform_sim.config.population import expected_randomizable
 from platform_sim.population import (
     BLOCK,
+    DECLINED,
     INELIGIBLE,
     LOST_WAITING,
     MISSING,
+    NOT_ASSIGNED,
+    NOT_SUBMITTED,
     RANDOMIZED,
     SCREEN_FAILURE,
     PopulationModel,
@@ -501,10 +504,13 @@ def funnel_by_hand(pop: dict) -> dict[str, float]:
     """Shares of screened patients by reason. Eligible patients wait for tissue (turnaround T);
     when tissue fails (ft) plasma is tested too (T + L, L independent of T), which gives a result
     with probability ``detectable``. A patient waiting W days is lost with probability
-    1 - exp(-h W); lost takes precedence over a screen failure; ineligibility over everything."""
+    1 - exp(-h W); lost takes precedence over a screen failure; ineligibility over everything. A
+    patient without a sample (ns) is neither tested nor lost; one with a result is not assigned with
+    probability na, and one assigned declines with probability dc."""
     sc = pop["screening"]
     pi, h = sc.get("ineligible", 0.0), sc.get("loss_hazard_per_day", 0.0)
     tis = sc["tissue"]
+    ns, na, dc = tis.get("not_submitted", 0.0), sc.get("not_assigned", 0.0), sc.get("declined", 0.0)
     ft = tis["failure"]
     s_t = laplace_lognormal(h, tis["turnaround"]["median_days"], tis["turnaround"].get("sdlog", 0.0))
     if "liquid" in sc:
@@ -513,11 +519,16 @@ def funnel_by_hand(pop: dict) -> dict[str, float]:
         s_tl = s_t * laplace_lognormal(h, liq["turnaround"]["median_days"], liq["turnaround"].get("sdlog", 0.0))
     else:
         d, s_tl = 0.0, s_t
+    tested = (1 - pi) * (1 - ns)
+    result = tested * ((1 - ft) * s_t + ft * d * s_tl)
     return {
-        "randomized": (1 - pi) * ((1 - ft) * s_t + ft * d * s_tl),
-        "screen_failure": (1 - pi) * ft * (1 - d) * s_tl,
-        "lost_while_waiting": (1 - pi) * ((1 - ft) * (1 - s_t) + ft * (1 - s_tl)),
+        "randomized": result * (1 - na) * (1 - dc),
+        "screen_failure": tested * ft * (1 - d) * s_tl,
+        "lost_while_waiting": tested * ((1 - ft) * (1 - s_t) + ft * (1 - s_tl)),
         "ineligible": pi,
+        "not_submitted": (1 - pi) * ns,
+        "not_assigned": result * na,
+        "declined": result * (1 - na) * dc,
     }
 
 
@@ -526,6 +537,9 @@ REASONS = {
     "screen_failure": SCREEN_FAILURE,
     "lost_while_waiting": LOST_WAITING,
     "ineligible": INELIGIBLE,
+    "not_submitted": NOT_SUBMITTED,
+    "not_assigned": NOT_ASSIGNED,
+    "declined": DECLINED,
 }
 
 
@@ -536,9 +550,18 @@ def no_liquid(pop):
     return pop
 
 
-@pytest.mark.parametrize("variant", ["tissue_and_liquid", "tissue_only"])
+def with_lungmap_steps(pop):
+    """Every step of the funnel: no sample, no assignment and declining as well."""
+    pop = copy.deepcopy(pop)
+    pop["screening"]["tissue"]["not_submitted"] = 0.05
+    pop["screening"].update(not_assigned=0.15, declined=0.4)
+    return pop
+
+
+@pytest.mark.parametrize("variant", ["tissue_and_liquid", "tissue_only", "every_step"])
 def test_funnel_shares(variant, pm):
-    pop = POPULATION if variant == "tissue_and_liquid" else no_liquid(POPULATION)
+    pop = {"tissue_and_liquid": POPULATION, "tissue_only": no_liquid(POPULATION),
+           "every_step": with_lungmap_steps(POPULATION)}[variant]
     model = pm if variant == "tissue_and_liquid" else model_of(pop)
     mine = funnel_by_hand(pop)
     package = expected_funnel(model.config)
@@ -548,7 +571,8 @@ def test_funnel_shares(variant, pm):
         assert package[reason] == pytest.approx(mine[reason], abs=1e-9), reason
     c = model.cohort(Streams(41).for_trials(np.arange(200)), 4096)
     n = c.reason.size
-    assert set(np.unique(c.reason)) == set(REASONS.values())  # one of four codes per screened patient
+    possible = {code for reason, code in REASONS.items() if mine[reason] > 0}
+    assert set(np.unique(c.reason)) == possible  # one code per screened patient
     for reason, code in REASONS.items():
         assert_binomial((c.reason == code).sum(), n, mine[reason], f"share {reason}")
 
@@ -557,7 +581,8 @@ def test_funnel_without_screening_tests():
     pop = {"name": "clinic", "screening": {"ineligible": 0.2}, "markers": {"ecog": {"prevalence": 0.4}}}
     model = model_of(pop)
     assert expected_funnel(model.config) == pytest.approx(
-        {"randomized": 0.8, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.2}, abs=1e-15
+        {"randomized": 0.8, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.2,
+         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0}, abs=1e-15
     )
     c = model.cohort(Streams(42).for_trials(np.arange(50)), 1024)
     assert set(np.unique(c.reason)) == {RANDOMIZED, INELIGIBLE}
@@ -572,7 +597,8 @@ def test_funnel_of_a_design_that_needs_no_biomarker_result(pm):
     pop = model_of(POPULATION).config
     p_inel = POPULATION["screening"]["ineligible"]
     assert expected_funnel(pop, biomarker_result=False) == pytest.approx(
-        {"randomized": 1 - p_inel, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": p_inel}, abs=1e-15)
+        {"randomized": 1 - p_inel, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": p_inel,
+         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0}, abs=1e-15)
     assert screening_paths(pop, biomarker_result=False) == pytest.approx({"none": 1 - p_inel}, abs=1e-15)
     # the exact accrual integral is the same; only the share passing screening changes
     for months in (3.0, 6.0, 20.0):

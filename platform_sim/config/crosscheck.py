@@ -75,9 +75,20 @@ def design_problems(design: Design) -> list[Problem]:
         problems.extend(_randomization_problems(design, arms, ctrl, None))
         return problems
     for i, a in enumerate(design.arms):
-        if a.enter_months is not None:
-            problems.append(Problem(f"design.arms[{i}].enter_months", "arms enter over time only in a platform design "
-                                    "(add a platform section)", a.enter_months))
+        for key in ("enter_months", "closes_months"):
+            if getattr(a, key) is not None:
+                problems.append(Problem(f"design.arms[{i}].{key}", "arms enter and leave over time only in a platform "
+                                        "design (add a platform section)", getattr(a, key)))
+    if design.strata is not None:
+        if design.strata.closed_match is not None:
+            problems.append(Problem("design.strata.closed_match", "routes patients over calendar time, only in a "
+                                    "platform design (add a platform section)", design.strata.closed_match))
+        for i, g in enumerate(design.strata.groups or []):
+            for key in ("opens_months", "closes_months", "opens_after"):
+                if getattr(g, key) is not None:
+                    problems.append(Problem(f"design.strata.groups[{i}].{key}", "sub-studies open and close on dates "
+                                            "or triggers only in a platform design (add a platform section)",
+                                            getattr(g, key)))
 
     n_looks = looks.n_looks
     # Caps: every arm capped and caps too small to ever reach the last look.

@@ -68,6 +68,8 @@ class Arm(Frozen):
     prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
     enter_months: Months | None = Field(
         default=None, description="Platform designs: the date the arm becomes available (default: the start).")
+    closes_months: Months | None = Field(
+        default=None, description="Platform designs: the date the arm stops randomizing (default: never).")
 
 
 class OutcomeDelay(Frozen):

@@ -243,6 +243,8 @@ class Turnaround(Frozen):
 
 
 class TissueTest(Frozen):
+    not_submitted: Probability = Field(
+        default=0.0, description="No tissue is submitted for testing (a screen failure before any assay).")
     failure: Probability = Field(description="Tissue insufficient or the assay failed.")
     turnaround: Turnaround
 
@@ -257,22 +259,34 @@ class Screening(Frozen):
     """What happens between arrival and randomization.
 
     A patient is ``ineligible`` (other criteria) with probability ``ineligible``. For a design that
-    waits for a biomarker result before randomizing, tissue is tested; when it fails and a liquid
+    waits for a biomarker result before randomizing, tissue is submitted (or not: ``tissue.
+    not_submitted``, a screen failure of its own) and tested; when the assay fails and a liquid
     test is configured, plasma is tested next. Without any result the patient is a screen failure.
     While waiting for results the patient can progress, deteriorate or die and never be randomized:
-    probability 1 - exp(-loss_hazard_per_day x days). A design that needs no biomarker result (an
-    all-comer design) runs no assay: every eligible patient is randomized without waiting.
+    probability 1 - exp(-loss_hazard_per_day x days). A patient with a result gets no assignment
+    with probability ``not_assigned`` (ineligible for every sub-study once the result is known).
+    Last, any patient who would be randomized does not register with probability ``declined``
+    (withdraws, deteriorates or chooses another treatment after the assignment); this step is not an
+    assay's cost and applies to every design. A design that needs no biomarker result (an all-comer
+    design) runs no assay: every eligible patient is randomized without waiting, unless they decline.
     """
 
     ineligible: Probability = 0.0
     tissue: TissueTest | None = None
     liquid: LiquidTest | None = None
     loss_hazard_per_day: NonNegativeFloat = 0.0
+    not_assigned: Probability = Field(
+        default=0.0, description="A patient with a biomarker result gets no assignment (ineligible once the result is known).")
+    declined: Probability = Field(
+        default=0.0, description="A patient who would be randomized does not register (withdraws, deteriorates, declines).")
 
     @model_validator(mode="after")
     def _liquid_needs_tissue(self) -> "Screening":
         if self.liquid is not None and self.tissue is None:
             raise ValueError("liquid biopsy is a fallback for tissue testing; configure tissue too")
+        if self.not_assigned > 0 and self.tissue is None:
+            raise ValueError(f"not_assigned ({self.not_assigned!r}) is the share of patients with a biomarker result "
+                             "who get no assignment; configure the tissue test that gives the result")
         return self
 
 
@@ -282,11 +296,19 @@ def _funnel_problems(population: "Population") -> list[str]:
     funnel = expected_funnel(population)
     if funnel["randomized"] > 0:
         return []
-    shares = (f"ineligible {funnel['ineligible']:.3g}, screen failures {funnel['screen_failure']:.3g}, lost while "
-              f"waiting {funnel['lost_while_waiting']:.3g}")
-    cause = max(("ineligible", "screen_failure", "lost_while_waiting"), key=funnel.get)
+    causes = ("ineligible", "not_submitted", "screen_failure", "lost_while_waiting", "not_assigned", "declined")
+    shares = ", ".join(f"{c.replace('_', ' ')} {funnel[c]:.3g}" for c in causes)
+    cause = max(causes, key=funnel.get)
     if cause == "ineligible":
         where = f"screening.ineligible: every screened patient is ineligible (ineligible = {sc.ineligible!r})"
+    elif cause == "declined":
+        where = f"screening.declined: every patient declines to register (declined = {sc.declined!r})"
+    elif cause == "not_submitted":
+        where = (f"screening.tissue.not_submitted: no patient submits tissue (not_submitted = "
+                 f"{sc.tissue.not_submitted!r})")
+    elif cause == "not_assigned":
+        where = (f"screening.not_assigned: no patient with a result is assigned (not_assigned = "
+                 f"{sc.not_assigned!r})")
     elif cause == "screen_failure":
         liquid = "" if sc.liquid is None else f" and no plasma result (liquid.detectable = {sc.liquid.detectable!r})"
         where = f"screening.tissue.failure: no patient gets a tissue result (failure = {sc.tissue.failure!r}){liquid}"
@@ -294,7 +316,7 @@ def _funnel_problems(population: "Population") -> list[str]:
         where = (f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
                  f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
                  f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})")
-    by = "" if cause == "ineligible" else " by a design that waits for a biomarker result"
+    by = "" if cause in ("ineligible", "declined") else " by a design that waits for a biomarker result"
     return [f"{where}; no screened patient is ever randomized{by} ({shares})"]
 
 
@@ -387,9 +409,10 @@ def screening_paths(population: Population, biomarker_result: bool = True) -> di
     result, or (screening without assays, or a design that randomizes without waiting for a
     biomarker result: ``biomarker_result=False``) with no result at all."""
     sc = population.screening
-    keep = 1 - sc.ineligible
+    keep = (1 - sc.ineligible) * (1 - sc.declined)
     if sc.tissue is None or not biomarker_result:
         return {"none": keep}
+    keep = keep * (1 - sc.tissue.not_submitted) * (1 - sc.not_assigned)
     s_tissue, s_both = _survival(sc)
     ft = sc.tissue.failure
     liquid = ft * sc.liquid.detectable * s_both if sc.liquid is not None else 0.0
@@ -399,14 +422,21 @@ def screening_paths(population: Population, biomarker_result: bool = True) -> di
 def expected_funnel(population: Population, biomarker_result: bool = True) -> dict[str, float]:
     """Exact expected share of screened patients leaving the funnel for each reason.
 
+    The steps, in order (a patient leaves at the first that stops them): ``ineligible``;
+    ``not_submitted`` (no tissue); ``lost_while_waiting`` (progressed or died before the result);
+    ``screen_failure`` (no result from any assay); ``not_assigned`` (a result but no assignment);
+    ``declined`` (assigned but not registered); the rest are ``randomized``.
+
     ``biomarker_result``: whether the design waits for a biomarker result before randomizing. A
-    design that does not (``False``: an all-comer design) runs no assay, so nobody fails the assay
-    or is lost while waiting for it; only clinical ineligibility remains."""
+    design that does not (``False``: an all-comer design) runs no assay, so nobody is without a
+    sample, fails the assay, is lost while waiting for it or is left unassigned by it; clinical
+    ineligibility and declining to register remain."""
     sc = population.screening
     p_inel = sc.ineligible
     if sc.tissue is None or not biomarker_result:
-        p_fail, p_lost = 0.0, 0.0
+        p_none, p_fail, p_lost, p_unassigned = 0.0, 0.0, 0.0, 0.0
     else:
+        p_none, p_unassigned = sc.tissue.not_submitted, sc.not_assigned
         ft = sc.tissue.failure
         p_liquid = ft * (sc.liquid.detectable if sc.liquid is not None else 0.0)
         p_fail = ft - p_liquid
@@ -415,11 +445,17 @@ def expected_funnel(population: Population, biomarker_result: bool = True) -> di
         p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
         p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
     keep = 1 - p_inel
+    submitted = keep * (1 - p_none)
+    result = submitted * (1 - p_fail - p_lost)
+    assigned = result * (1 - p_unassigned)
     return {
-        "randomized": keep * (1 - p_fail - p_lost),
-        "screen_failure": keep * p_fail,
-        "lost_while_waiting": keep * p_lost,
+        "randomized": assigned * (1 - sc.declined),
+        "screen_failure": submitted * p_fail,
+        "lost_while_waiting": submitted * p_lost,
         "ineligible": p_inel,
+        "not_submitted": keep * p_none,
+        "not_assigned": result * p_unassigned,
+        "declined": assigned * sc.declined,
     }
 
 

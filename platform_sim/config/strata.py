@@ -21,7 +21,11 @@ characteristics are per arm x stratum:
   required when groups can overlap under the scenario's prevalences.
 
 Sub-studies open and close on their own: a group closes when its arms are all
-decided, at its ``max_n`` or after its last stage. With ``looks`` (stage sizes in
+decided, at its ``max_n`` or after its last stage. In a platform design (calendar time) a
+group can also open and close on dates (``opens_months``, ``closes_months``), open on an
+event (``opens_after``: another group closed, or N patients randomized) or wait in the
+platform's ``queue`` for a free slot; a patient is routed when their result arrives, to
+what is open then (``closed_match``: the non-match group, or nowhere). With ``looks`` (stage sizes in
 patients *of the group*), a group's enrolment pauses at each stage size until the
 stage is analysed (at the first interim look of the trial when all its patients
 have an outcome), as in a two-stage single-arm design; ``responder_boundaries``
@@ -35,9 +39,24 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_STRATA, Frozen, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
+from .base import MAX_STRATA, Frozen, Months, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
 
 Levels = Name | list[Name]
+
+
+class OpensAfter(Frozen):
+    """A sub-study that opens on an event rather than on a date: when another sub-study has closed
+    (``closed: NAME``: every experimental arm of NAME has stopped randomizing) or once the platform
+    has randomized ``enrolled`` patients. Platform designs only."""
+
+    closed: Name | None = None
+    enrolled: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "OpensAfter":
+        if (self.closed is None) == (self.enrolled is None):
+            raise ValueError("give exactly one of closed (a sub-study's name) or enrolled (a number of patients)")
+        return self
 
 
 class StratumGroup(Frozen):
@@ -58,6 +77,12 @@ class StratumGroup(Frozen):
         default=None,
         description="One per stage: continue (at the last stage: declare effective) only with more responders.",
     )
+    opens_months: Months | None = Field(
+        default=None, description="Platform designs: the date the sub-study opens (default: the start).")
+    closes_months: Months | None = Field(
+        default=None, description="Platform designs: the date the sub-study closes to accrual (default: never).")
+    opens_after: OpensAfter | None = Field(
+        default=None, description="Platform designs: open when another sub-study has closed, or after N patients.")
 
     @model_validator(mode="after")
     def _stages(self) -> "StratumGroup":
@@ -131,6 +156,10 @@ class Strata(Frozen):
     borrowing: HierarchicalBorrowing | None = None
     suspension: Suspension | None = None
     enrichment: Enrichment | None = None
+    closed_match: Literal["other", "not_registered"] | None = Field(
+        default=None,
+        description="Platform designs: where a patient goes whose matched sub-studies are all closed when the "
+                    "result arrives: the 'other' (non-match) sub-study (the default), or nowhere.")
 
     @field_validator("by")
     @classmethod
@@ -178,4 +207,4 @@ class Strata(Frozen):
         return list(out)
 
 
-__all__ = ["Enrichment", "HierarchicalBorrowing", "Strata", "StratumGroup", "Suspension"]
+__all__ = ["Enrichment", "HierarchicalBorrowing", "OpensAfter", "Strata", "StratumGroup", "Suspension"]

@@ -17,7 +17,10 @@ the last analysis (otherwise the analysis is skipped until the next trigger).
 Arms listed with ``enter_months`` become available at that date; the others are
 available from the start. Available arms open in the order listed while fewer than
 ``max_open_arms`` experimental arms are open; an arm leaves when it graduates, is
-dropped, or reaches its ``max_n`` (its slot is then free at the next analysis). The
+dropped, reaches its ``max_n`` (its slot is then free at the next analysis) or its
+``closes_months``. With sub-studies (``strata.groups``) a sub-study's arms open on its
+``opens_months`` or ``opens_after`` trigger and close on its ``closes_months``, and the
+sub-studies named in ``queue`` wait for a free slot in that order (the others do not). The
 platform stops enrolling when no arm is open and none is waiting, or at
 ``max_duration_months``; arms still undecided then get a final analysis after
 ``follow_up_months``.
@@ -123,6 +126,10 @@ class Platform(Frozen):
     follow_up_months: Months = Field(
         default=0.0, description="Follow-up after enrolment stops before the final analysis of undecided arms.")
     max_open_arms: PositiveInt | None = Field(default=None, description="Experimental arms open at once.")
+    queue: list[Name] | None = Field(
+        default=None, min_length=1,
+        description="Sub-studies (strata groups) that wait for a free slot (max_open_arms), in this order; the "
+                    "others open at their date or trigger without waiting.")
     assessment_weeks: PositiveWeeks = Field(
         default=6.0, description="Tumour assessments every this many weeks; progression is seen at the next one.")
     controls: Literal["concurrent", "all"] = Field(

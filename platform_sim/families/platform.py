@@ -23,12 +23,20 @@ control patients (randomized while the arm was open) or all control patients.
 
 A claim is a graduation in a *signature* (a union of strata, or all patients),
 judged against the arm's exact effect among the signature's patients.
+
+With sub-studies (``strata.groups``) each experimental arm belongs to one sub-study,
+randomized against the shared control; a patient is routed when their result arrives
+to the first open sub-study they match (else the non-match one), each sub-study is
+its own signature, and an arm's controls are its sub-study's. Arms and sub-studies
+also open and close on dates, on triggers (another sub-study closed, a number of
+patients randomized) and from a queue of sub-studies waiting for a free slot.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -76,7 +84,6 @@ class PlatformDesign:
     treatments: tuple[str, ...]
     arm_treatment: np.ndarray  # (K,) column of each arm's treatment
     control: int
-    enter_at: np.ndarray  # (K,) months the arm becomes available
     caps: np.ndarray  # (K,)
     max_open: int
     max_duration: float
@@ -113,6 +120,19 @@ class PlatformDesign:
     adaptive: bool
     power: float
     burn_in_n: int
+    # sub-studies over calendar time (strata groups); the defaults are a design with strata.by or none
+    enter_at: np.ndarray  # (K,) months the arm becomes available
+    close_at: np.ndarray  # (K,) months the arm stops randomizing (inf: never)
+    routed: bool = False  # patients are routed at their result to the first open sub-study they match
+    other: int = -1  # the non-match sub-study (-1: none)
+    to_other: bool = True  # a patient whose matched sub-studies are all closed goes to the non-match one
+    arm_in: np.ndarray | None = None  # (K, S) bool: the arm randomizes in the stratum (None: every arm everywhere)
+    arm_signature: np.ndarray | None = None  # (K, G) bool: the arm can graduate in the signature (None: all)
+    home_signature: np.ndarray | None = None  # (K,) the signature of the arm's estimates (None: all patients)
+    open_order: np.ndarray | None = None  # experimental arms in the order they take free slots
+    slot_limited: np.ndarray | None = None  # (K,) bool: the arm waits for a free slot (max_open)
+    after_closed: np.ndarray | None = None  # (K,) sub-study whose closing opens the arm (-1: none)
+    after_enrolled: np.ndarray | None = None  # (K,) patients randomized before the arm opens (0: none)
 
     @property
     def n_arms(self) -> int:
@@ -144,7 +164,10 @@ class PlatformDesign:
         strata_names = plan.names if plan is not None else ("all",)
         n_strata = len(strata_names)
         g = pf.graduation
-        if g.signatures is not None:
+        groups = d.strata.groups if d.strata is not None else None
+        if groups is not None:  # each arm graduates in its own sub-study
+            sig_names, sig = tuple(strata_names), np.eye(n_strata, dtype=bool)
+        elif g.signatures is not None:
             sig_names = tuple(g.signatures)
             sig = np.array([[s in g.signatures[name] for s in strata_names] for name in sig_names], dtype=bool)
         elif n_strata > 1:
@@ -164,12 +187,17 @@ class PlatformDesign:
 
         it = pf.interims
         every = it.every_months if it.trigger == "calendar" else float(it.every_enrolled or it.every_observed)
+        calendar: dict[str, Any] = {
+            "enter_at": np.array([a.enter_months or 0.0 for a in d.arms], dtype=float),
+            "close_at": np.array([a.closes_months if a.closes_months is not None else np.inf for a in d.arms]),
+        }
+        if groups is not None:
+            calendar.update(_substudy_arrays(d, plan))
         return cls(
             arm_names=names,
             treatments=treatments,
             arm_treatment=np.array([treatments.index(a.treatment) for a in d.arms], dtype=np.int64),
             control=ctrl,
-            enter_at=np.array([a.enter_months or 0.0 for a in d.arms], dtype=float),
             caps=np.array([a.max_n if a.max_n is not None else UNBOUNDED for a in d.arms], dtype=np.int64),
             max_open=pf.max_open_arms or n_arms,
             max_duration=pf.max_duration_months,
@@ -205,7 +233,52 @@ class PlatformDesign:
             adaptive=rnd.method == "adaptive",
             power=float(rnd.softening or 0.0) if rnd.method == "adaptive" else 0.0,
             burn_in_n=rnd.burn_in_n,
+            **calendar,
         )
+
+
+def _substudy_arrays(d, plan) -> dict:
+    """PlatformDesign fields of a design with sub-studies (strata groups): where each arm randomizes,
+    when it opens and closes, and the order it takes free slots in."""
+    groups = d.strata.groups
+    names = list(d.arm_names)
+    n_arms = len(names)
+    ctrl = d.control_index
+    arm_in = plan.arm_in.T.copy()  # (K, S)
+    experimental = np.ones(n_arms, dtype=bool)
+    experimental[ctrl] = False
+    home = np.zeros(n_arms, dtype=np.int64)
+    enter = np.array([a.enter_months or 0.0 for a in d.arms], dtype=float)
+    close = np.array([a.closes_months if a.closes_months is not None else np.inf for a in d.arms], dtype=float)
+    after_closed = np.full(n_arms, -1, dtype=np.int64)
+    after_enrolled = np.zeros(n_arms, dtype=np.int64)
+    group_index = {g.name: s for s, g in enumerate(groups)}
+    for s, g in enumerate(groups):
+        for k in np.flatnonzero(arm_in[:, s] & experimental):
+            home[k] = s
+            if g.opens_months is not None:
+                enter[k] = max(enter[k], g.opens_months)
+            if g.closes_months is not None:
+                close[k] = min(close[k], g.closes_months)
+            if g.opens_after is not None:
+                if g.opens_after.closed is not None:
+                    after_closed[k] = group_index[g.opens_after.closed]
+                else:
+                    after_enrolled[k] = g.opens_after.enrolled
+    queue = d.platform.queue
+    arm_order = [k for k in range(n_arms) if k != ctrl]
+    if queue is None:
+        open_order, slot_limited = np.array(arm_order, dtype=np.int64), np.ones(n_arms, dtype=bool)
+    else:
+        queued = [k for q in queue for k in arm_order if home[k] == group_index[q]]
+        free = [k for k in arm_order if k not in queued]
+        open_order = np.array(free + queued, dtype=np.int64)
+        slot_limited = np.zeros(n_arms, dtype=bool)
+        slot_limited[queued] = True
+    strategy = d.strata.closed_match or "other"
+    return dict(enter_at=enter, close_at=close, routed=True, other=plan.other, to_other=strategy == "other",
+                arm_in=arm_in, arm_signature=arm_in.copy(), home_signature=home, open_order=open_order,
+                slot_limited=slot_limited, after_closed=after_closed, after_enrolled=after_enrolled)
 
 
 @dataclass
@@ -217,6 +290,8 @@ class PlatformPool:
     u: np.ndarray  # (T, N) float64 randomization uniforms
     outcomes: np.ndarray  # (T, N, treatments): event times (float32 months) or bool outcomes
     dropout: np.ndarray  # (T, N) float64 months from randomization to dropout (inf: none)
+    match: np.ndarray | None = None  # (T, N) int64 bit masks of the sub-studies the patient matches (routed
+    #   designs; ``stratum`` then holds the sub-study each patient was routed to, or the first they match)
 
 
 @dataclass
@@ -292,6 +367,74 @@ def _assign(arrive, stratum, u, probs, n_arm, caps, t0, t1, rows, assigned, full
                     if n_arm[r, pick] == caps[pick]:
                         full_at[r, pick] = arrive[r, i]
             i += 1
+
+
+@njit(cache=True)
+def _takes(probs, ii, s, n_arm, r, caps, arm_in, control):
+    """Whether sub-study ``s`` takes patients now: one of its experimental arms is open and not full."""
+    for k in range(caps.size):
+        if k != control and arm_in[k, s] and n_arm[r, k] < caps[k] and probs[ii, s, k] > 0.0:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _assign_routed(arrive, match, stratum, u, probs, n_arm, caps, arm_in, control, other, to_other, t0, t1, rows,
+                   assigned, full_at):
+    """Route and randomize the patients of trial ``rows[i]`` whose results arrive in (t0[i], t1[i]]: each
+    goes to the first sub-study they match (priority order) that is open at that moment, else to the
+    non-match sub-study ``other`` (when ``to_other``, or when they match no specific sub-study), else
+    nowhere; then is randomized with that sub-study's probabilities. ``stratum`` records the sub-study."""
+    n_arms = caps.size
+    n_strata = arm_in.shape[1]
+    for ii in range(rows.size):
+        r = rows[ii]
+        i = np.searchsorted(arrive[r], t0[ii], side="right")
+        while i < arrive.shape[1] and arrive[r, i] <= t1[ii]:
+            assigned[r, i] = -1
+            m = match[r, i]
+            chosen = -1
+            specific = False
+            for s in range(n_strata):
+                if s == other or (m >> s) & 1 == 0:
+                    continue
+                specific = True
+                if _takes(probs, ii, s, n_arm, r, caps, arm_in, control):
+                    chosen = s
+                    break
+            if (chosen < 0 and other >= 0 and (to_other or not specific) and (m >> other) & 1 == 1
+                    and _takes(probs, ii, other, n_arm, r, caps, arm_in, control)):
+                chosen = other
+            if chosen >= 0:
+                stratum[r, i] = chosen
+                total = 0.0
+                for k in range(n_arms):
+                    if n_arm[r, k] < caps[k]:
+                        total += probs[ii, chosen, k]
+                x = u[r, i] * total
+                acc = 0.0
+                pick = -1
+                for k in range(n_arms):
+                    if n_arm[r, k] < caps[k] and probs[ii, chosen, k] > 0.0:
+                        acc += probs[ii, chosen, k]
+                        pick = k
+                        if x < acc:
+                            break
+                assigned[r, i] = pick
+                n_arm[r, pick] += 1
+                if n_arm[r, pick] == caps[pick]:
+                    full_at[r, pick] = arrive[r, i]
+            i += 1
+
+
+def _randomize(pd: PlatformDesign, pool: PlatformPool, st, probs, t0, t1, rows) -> None:
+    """Randomize the patients arriving in (t0, t1] of each trial of ``rows`` (routed to sub-studies first
+    when the design has them)."""
+    if pd.routed:
+        _assign_routed(pool.arrive, pool.match, pool.stratum, pool.u, probs, st.n_arm, pd.caps, pd.arm_in,
+                       pd.control, pd.other, pd.to_other, t0, t1, rows, st.assigned, st.full_at)
+    else:
+        _assign(pool.arrive, pool.stratum, pool.u, probs, st.n_arm, pd.caps, t0, t1, rows, st.assigned, st.full_at)
 
 
 @njit(cache=True)
@@ -525,17 +668,15 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
         # --- when does the next thing happen?
         n_open = ((st.status[rows] == OPEN).sum(axis=1))
         waiting = st.status[rows] == WAITING
-        entry = np.where(waiting & (pd.enter_at[None, :] > t0[:, None]), pd.enter_at[None, :], np.inf).min(axis=1)
-        entry = np.where(n_open < pd.max_open, entry, np.inf)
-        horizon = np.full(rows.size, pd.max_duration)
+        entry = _next_entry(pd, waiting, n_open, t0)
+        horizon = _next_closing(pd, st.status[rows], t0, np.full(rows.size, pd.max_duration))
         probs = st.probs[rows]
         if pd.trigger == "calendar":
             look_at = st.next_cal[rows]
             t1 = np.minimum(np.minimum(look_at, entry), horizon)
-            _assign(pool.arrive, pool.stratum, pool.u, probs, st.n_arm, pd.caps, t0, t1, rows, st.assigned, st.full_at)
+            _randomize(pd, pool, st, probs, t0, t1, rows)
         else:
-            _assign(pool.arrive, pool.stratum, pool.u, probs, st.n_arm, pd.caps, t0, horizon, rows, st.assigned,
-                    st.full_at)
+            _randomize(pd, pool, st, probs, t0, horizon, rows)
             by_outcome = pd.trigger == "observed"
             target = (np.floor(st.count[rows] / pd.every) + 1) * pd.every
             look_at = _count_time(pool.arrive, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, rows,
@@ -547,6 +688,8 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
         filled = (st.status[rows] == OPEN) & ~np.isnan(st.full_at[rows])
         st.closed[rows] = np.where(filled, st.full_at[rows], st.closed[rows])
         st.status[rows] = np.where(filled, FULL, st.status[rows])
+        if np.isfinite(pd.close_at).any():
+            _close_on_dates(pd, st, rows, t1)
 
         # --- analyses
         is_look = look_at <= t1
@@ -573,17 +716,60 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
                     r = rows[update]
                     trace.record("allocation", r, t=t1[update], probs=st.probs[r], status=st.status[r])
     if trace is not None:
-        trace.keep(assigned=st.assigned)
+        trace.keep(assigned=st.assigned, stratum=pool.stratum)  # routed designs fill the strata as they go
     return _results(pd, st, pool)
 
 
+def _next_entry(pd: PlatformDesign, waiting: np.ndarray, n_open: np.ndarray, t0: np.ndarray) -> np.ndarray:
+    """(R,) the next date an arm waiting at t0 becomes available and could open (inf: none): arms that
+    wait for a slot count only while one is free."""
+    later = waiting & (pd.enter_at[None, :] > t0[:, None])
+    if pd.slot_limited is None:
+        entry = np.where(later, pd.enter_at[None, :], np.inf).min(axis=1)
+        return np.where(n_open < pd.max_open, entry, np.inf)
+    limited = np.where(later & pd.slot_limited, pd.enter_at[None, :], np.inf).min(axis=1)
+    free = np.where(later & ~pd.slot_limited, pd.enter_at[None, :], np.inf).min(axis=1)
+    return np.minimum(np.where(n_open < pd.max_open, limited, np.inf), free)
+
+
+def _next_closing(pd: PlatformDesign, status: np.ndarray, t0: np.ndarray, horizon: np.ndarray) -> np.ndarray:
+    """(R,) the earlier of ``horizon`` and the next date an open arm closes on its calendar."""
+    if not np.isfinite(pd.close_at).any():
+        return horizon
+    closing = np.where((status == OPEN) & (pd.close_at[None, :] > t0[:, None]), pd.close_at[None, :], np.inf)
+    return np.minimum(horizon, closing.min(axis=1))
+
+
+def _close_on_dates(pd: PlatformDesign, st: _State, rows: np.ndarray, t: np.ndarray) -> None:
+    """Arms whose closing date has come by t stop randomizing (they are analysed until decided); arms
+    still waiting then never enter."""
+    status = st.status[rows]
+    due = pd.close_at[None, :] <= t[:, None]
+    shut = (status == OPEN) & due
+    st.closed[rows] = np.where(shut, pd.close_at[None, :], st.closed[rows])
+    status = np.where(shut, FULL, status)
+    st.status[rows] = np.where((status == WAITING) & due, NOT_ENTERED, status)
+
+
 def _open_arms(pd: PlatformDesign, st: _State, rows: np.ndarray, t: np.ndarray) -> None:
-    """Open available arms in queue order while slots are free."""
-    for k in range(pd.n_arms):
+    """Open available arms in queue order while slots are free (arms that do not wait for a slot open
+    whenever they are available). An arm is available from its date, before its closing date, once
+    its trigger (another sub-study closed, or a number of patients randomized) has fired."""
+    order = range(pd.n_arms) if pd.open_order is None else pd.open_order
+    for k in order:
         if k == pd.control:
             continue
         n_open = (st.status[rows] == OPEN).sum(axis=1)
-        go = (st.status[rows, k] == WAITING) & (pd.enter_at[k] <= t) & (n_open < pd.max_open)
+        go = (st.status[rows, k] == WAITING) & (pd.enter_at[k] <= t) & (pd.close_at[k] > t)
+        if pd.slot_limited is None or pd.slot_limited[k]:
+            go &= n_open < pd.max_open
+        if pd.after_closed is not None and pd.after_closed[k] >= 0 and pd.arm_in is not None:
+            members = pd.arm_in[:, pd.after_closed[k]].copy()
+            members[pd.control] = False
+            before = st.status[rows][:, members]
+            go &= ~((before == WAITING) | (before == OPEN)).any(axis=1)
+        if pd.after_enrolled is not None and pd.after_enrolled[k] > 0:
+            go &= st.n_arm[rows].sum(axis=1) >= pd.after_enrolled[k]
         r = rows[go]
         st.status[r, k] = OPEN
         st.opened[r, k] = t[go]
@@ -607,6 +793,8 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
     if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
         ctrl = [np.broadcast_to(v[:, c:c + 1, :], (R, K, S)).copy() for v in arm]
+    if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
+        ctrl = [v * pd.arm_in[None] for v in ctrl]
     return arm, ctrl, seen
 
 
@@ -625,9 +813,14 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
     status = st.status[rows]
     live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
     live[:, pd.control] = False
-    best = np.nanmax(np.where(live[:, :, None], success, -np.inf), axis=2)
+    if pd.arm_signature is not None:  # sub-studies: an arm is judged in its own signature only
+        rated = np.where(pd.arm_signature[None], success, -np.inf)
+        below = np.all(np.where(pd.arm_signature[None], success < pd.drop, True), axis=2)
+    else:
+        rated, below = success, np.all(success < pd.drop, axis=2)
+    best = np.nanmax(np.where(live[:, :, None], rated, -np.inf), axis=2)
     grad = live & (best >= pd.graduate)
-    drop = live & ~grad & (np.all(success < pd.drop, axis=2) if not math.isnan(pd.drop) else False)
+    drop = live & ~grad & (below if not math.isnan(pd.drop) else False)
     if final:
         undecided = ((status == OPEN) | (status == FULL)) & ~grad & ~drop
         undecided[:, pd.control] = False
@@ -646,7 +839,7 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         st.effect_at_decision[tr, k_idx] = effect[r_idx, k_idx]
         new = np.where(grad, GRADUATED, np.where(drop, DROPPED, INCONCLUSIVE))[r_idx, k_idx]
         st.status[tr, k_idx] = new
-        g = np.argmax(np.where(live[:, :, None], success, -np.inf), axis=2)
+        g = np.argmax(np.where(live[:, :, None], rated, -np.inf), axis=2)
         gi = grad[r_idx, k_idx]
         st.graduated_in[tr[gi], k_idx[gi]] = g[r_idx, k_idx][gi]
     if st.trace is not None:
@@ -675,7 +868,14 @@ def _allocation(pd: PlatformDesign, st: _State, rows, pool, t) -> np.ndarray:
             # before the burn-in is over, equal weights (P = 1/2 gives every arm the same weight)
             weights = np.where(adaptive_rows[:, None, None], p, 0.5)
             weights = np.nan_to_num(weights, nan=0.5)
-    open_s = np.repeat(open_[:, None, :], S, axis=1).reshape(R * S, K)
+    if pd.arm_in is not None:  # sub-studies: an arm is open in its own; the control wherever an experimental arm is
+        open_s = open_[:, None, :] & pd.arm_in.T[None, :, :]
+        experimental = np.ones(K, dtype=bool)
+        experimental[pd.control] = False
+        open_s[:, :, pd.control] = open_s[:, :, experimental].any(axis=2)
+        open_s = open_s.reshape(R * S, K)
+    else:
+        open_s = np.repeat(open_[:, None, :], S, axis=1).reshape(R * S, K)
     control = np.full(R * S, pd.control)
     w = None if weights is None else np.transpose(weights, (0, 2, 1)).reshape(R * S, K)
     probs = allocate(pd, adaptive, pd.power, w, open_s, open_s, control)
@@ -712,6 +912,8 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     # both control choices, whatever the design uses
     c = pd.control
     all_c = [np.broadcast_to(v[:, c:c + 1, :], (T, K, S)) for v in (n, y, x)]
+    if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
+        all_c = [v * pd.arm_in[None] for v in all_c]
     conc = (cn, cy, cx) if pd.concurrent else _data(pd, st, pool, rows, t, concurrent=True)[1]
     tot = [v.sum(axis=2) for v in (n, y, x)]
     effect_conc = _effect(pd, *tot, *[v.sum(axis=2) for v in conc])
@@ -765,11 +967,15 @@ def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
     a = pool.arrive[:, :, None]
     include = (a >= opened[:, None, :]) & (a <= closed[:, None, :])
+    same = None
+    if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
+        same = pd.arm_in.T[np.maximum(pool.stratum, 0)] & (pool.stratum >= 0)[:, :, None]  # (T, N, K)
+        include = include & same
     if pd.survival:
         z_conc = logrank_vs_control(time, event, arm, include, pd.control, pd.n_arms)[0]
-        z_all = logrank_vs_control(time, event, arm, None, pd.control, pd.n_arms)[0]
+        z_all = logrank_vs_control(time, event, arm, same, pd.control, pd.n_arms)[0]
         return z_conc, z_all
-    return _two_proportion_z(pd, arm, event, include), _two_proportion_z(pd, arm, event, None)
+    return _two_proportion_z(pd, arm, event, include), _two_proportion_z(pd, arm, event, same)
 
 
 def _two_proportion_z(pd, arm, event, include):
@@ -1078,7 +1284,12 @@ def platform_truth(compiled: PlatformCompiled) -> Truth:
     else:
         codes, observed, prob = reported_distribution(vp.population, list(plan.markers), relevant)
         mask = plan.classifier(observed)
-        member = ((mask[:, None] >> np.arange(pd_.n_strata, dtype=np.uint32)) & 1).astype(bool)
+        if pd_.routed:  # where patients go with every sub-study open
+            from ..strata import route_shares
+
+            member = route_shares(mask, pd_.n_strata, plan.other, False) > 0
+        else:
+            member = ((mask[:, None] >> np.arange(pd_.n_strata, dtype=np.uint32)) & 1).astype(bool)
     c = pd_.control
     K, G, S = pd_.n_arms, len(pd_.signature_names), pd_.n_strata
     if pd_.survival:
@@ -1114,8 +1325,12 @@ def platform_truth(compiled: PlatformCompiled) -> Truth:
             return e >= bound - _NULL_TOL, e <= _NULL_TOL
 
     judged = np.isfinite(effect)
+    if pd_.arm_signature is not None:  # sub-studies: an arm is judged where it randomizes
+        judged &= pd_.arm_signature
     works, null = works_null(effect)
     s_works, s_null = works_null(s_effect)
+    if pd_.arm_in is not None:  # sub-studies: an arm has no effect to judge outside its own
+        s_effect = np.where(pd_.arm_in, s_effect, np.nan)
     reference = np.broadcast_to(value[c], (K, G)).copy()
     return Truth(
         arms=pd_.arm_names, subgroups=pd_.signature_names, strata=pd_.strata_names, membership=pd_.signatures.copy(),
@@ -1145,7 +1360,10 @@ def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: n
 
     def at_overall(x):
         out = np.full((T, K, G), np.nan)
-        out[:, :, g0] = x
+        if pd_.home_signature is None:
+            out[:, :, g0] = x
+        else:  # sub-studies: each arm's estimates belong to its own sub-study
+            out[:, np.arange(K), pd_.home_signature] = x
         return out
 
     entered = ~np.isnan(res.opened_at)
@@ -1190,9 +1408,51 @@ def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: n
     )
 
 
+def _first_match(match: np.ndarray, other: int) -> np.ndarray:
+    """(T, N) int16: the first specific sub-study each patient matches (bit masks ``match``), else the
+    non-match sub-study ``other`` when they match it, else -1."""
+    specific = match if other < 0 else match & ~np.int64(1 << other)
+    lowest = specific & -specific
+    first = np.log2(np.maximum(lowest, 1)).round().astype(np.int16)
+    fallback = np.int16(-1) if other < 0 else np.where((match >> other) & 1 == 1, np.int16(other), np.int16(-1))
+    return np.ascontiguousarray(np.where(specific > 0, first, fallback).astype(np.int16))
+
+
 def _set_graduate(data: dict, value) -> dict:
     pf = data["platform"]
     return {**data, "platform": {**pf, "graduation": {**pf["graduation"], "graduate": value}}}
+
+
+def calendar_words(design) -> list[str]:
+    """When arms and sub-studies open and close, and where a patient goes when their result
+    arrives, in words."""
+    from .base import setting
+
+    out = []
+    closing = [f"{a.name} at month {setting(a.closes_months)}" for a in design.arms if a.closes_months is not None]
+    if closing:
+        out.append("Arms stop randomizing on their dates: " + ", ".join(closing) + ".")
+    groups = design.strata.groups if design.strata is not None else None
+    if groups is None:
+        return out
+    for g in groups:
+        queued = bool(design.platform.queue) and g.name in design.platform.queue
+        when = [f"opens {'from' if g.opens_after is not None or queued else 'at'} month {setting(g.opens_months or 0)}"]
+        if g.opens_after is not None and g.opens_after.closed is not None:
+            when.append(f"once sub-study {g.opens_after.closed} has closed")
+        elif g.opens_after is not None:
+            when.append(f"once {g.opens_after.enrolled} patients have been randomized")
+        if queued:
+            when.append("when a slot is free (queue position "
+                        f"{design.platform.queue.index(g.name) + 1})")
+        if g.closes_months is not None:
+            when.append(f"closes at month {setting(g.closes_months)}")
+        out.append(f"Sub-study {g.name} " + ", ".join(when) + ".")
+    closed = design.strata.closed_match or "other"
+    out.append("A patient is routed when their biomarker result arrives, to the first open sub-study they match; "
+               + ("one whose matched sub-studies are all closed goes to the non-match sub-study."
+                  if closed == "other" else "one whose matched sub-studies are all closed is not registered."))
+    return out
 
 
 def platform_words(compiled: PlatformCompiled) -> list[str]:
@@ -1209,6 +1469,7 @@ def platform_words(compiled: PlatformCompiled) -> list[str]:
             f"months of follow-up before the final analysis of undecided arms; at most {open_arms} experimental arms "
             f"open at once; tumour assessments every {setting(pf.assessment_weeks)} weeks; each arm is compared "
             f"with {controls}.")]
+    out.extend(calendar_words(compiled.design))
     if it.trigger == "calendar":
         out.append(f"Interim analyses every {setting(it.every_months)} months (the first at month "
                    f"{setting(it.first)}).")
@@ -1289,12 +1550,17 @@ class PlatformFamily:
             size *= 2
         rows = np.arange(n_trials)[:, None]
         order = np.argsort(enrolled.ready, axis=1, kind="stable")
+        match = None
         if plan is None:
             stratum = np.zeros((n_trials, size), dtype=np.int16)
         else:
             observed = enrolled.kept.observed[rows, enrolled.screened_index]
             mask = plan.classifier(observed).astype(np.int64)
-            stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
+            if pd_.routed:  # routed at the result; until then, the first sub-study the patient matches
+                match = np.ascontiguousarray(mask[rows, order])
+                stratum = _first_match(match, pd_.other)
+            else:
+                stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
         u = streams.uniform(RANDOMIZATION, "randomization:arm", 0, size)
         dropout = (np.full((n_trials, size), np.inf) if enrolled.dropout is None
                    else enrolled.dropout[rows, order].astype(np.float64))
@@ -1304,6 +1570,7 @@ class PlatformFamily:
             u=np.ascontiguousarray(u[rows, order]),
             outcomes=np.ascontiguousarray(enrolled.outcomes[rows, order], dtype=np.float32),
             dropout=np.ascontiguousarray(dropout),
+            match=match,
         )
         if trace is not None:
             trace.enrolled, trace.order = enrolled, order[trace.row]

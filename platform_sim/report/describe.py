@@ -49,7 +49,9 @@ def _prior(spec: Spec, arm) -> str:
 def _arms(spec: Spec) -> str:
     d, s = spec.design, spec.scenario
     entering = any(a.enter_months for a in d.arms)
+    closing = any(getattr(a, "closes_months", None) is not None for a in d.arms)
     header = ["arm", "treatment", "role", "cap (patients)", "prior"] + (["available from (month)"] if entering else [])
+    header += ["closes (month)"] if closing else []
     header.append("treatment in the scenario")
     rows = []
     for arm in d.arms:
@@ -58,6 +60,8 @@ def _arms(spec: Spec) -> str:
         row = [arm.name, arm.treatment, role, cap, _prior(spec, arm)]
         if entering:
             row.append(setting(arm.enter_months or 0))
+        if closing:
+            row.append(setting(arm.closes_months) if arm.closes_months is not None else "")
         t = s.treatments.get(arm.treatment)
         row.append(" ".join((t.description if t is not None else "").split()))
         rows.append(row)
