@@ -95,6 +95,17 @@ _METRICS = {
     "events_at_stop": Term("events at stopping", "endpoint events counted at the analysis where the trial stopped"),
     "p_shortfall": Term("P(event shortfall)", "some planned analysis never reached its number of events, so it was "
                         "held when the last patient's follow-up ended"),
+    "p_go": Term("P(go at phase II)", "a seamless design passed its phase II go/no-go analysis and went on to phase III"),
+    "month_of_phase2": Term("month of the phase II analysis",
+                            "calendar month of the phase II go/no-go analysis of a seamless design"),
+    "p_phase2_shortfall": Term("P(phase II event shortfall)", "the phase II analysis never reached its number of "
+                               "events, so it was held when the last patient's follow-up ended"),
+    "p_efficacy_without_gate": Term("P(efficacy without the gate)", "the phase III analyses would have claimed "
+                                    "efficacy had every trial gone on past the phase II analysis"),
+    "rebiopsied_at_stop": Term("re-biopsied at stopping", "patients with an on-treatment biopsy result at the "
+                               "analysis where the trial stopped"),
+    "on_treatment_positive_at_stop": Term("on-treatment marker positive at stopping", "re-biopsied patients whose "
+                                          "on-treatment marker was positive, at the analysis where the trial stopped"),
     "p_false_claim": Term("P(false claim)", "the treatment claimed in at least one subgroup where it is null"),
     # arm level
     "p_claimed": Term("P(claimed effective)", "the arm claimed effective: at the arm level in at least one subgroup; "
