@@ -286,6 +286,39 @@ def test_one_period_platform_matches_the_unadjusted_effect():
     np.testing.assert_allclose(adj, unadj, atol=0.01)
 
 
+@pytest.mark.parametrize(("controls", "adjustment"), [("concurrent", "stratified_by_period"),
+                                                      ("all", "period_covariate")])
+def test_binary_platform_graduates_on_the_adjusted_predictive_probability(shipped_yaml, controls, adjustment, monkeypatch):
+    """pioneer_platform on 12-week disease control: the success probability of every analysis is
+    the period model's predictive probability, recomputed here from the normal posterior."""
+    from platform_sim.families import platform as timeline
+    from platform_sim.families import platform_period
+
+    d = shipped_yaml("design", "pioneer_platform")
+    d["endpoint"]["name"] = "dcr12"
+    d["prior"] = {"a": 1, "b": 1}
+    del d["platform"]["hazard_prior"]
+    d["platform"].update(controls=controls, time_adjustment=adjustment)
+    seen = []
+    real = platform_period.adjusted_comparison
+
+    def recording(pd_, *args):
+        out = real(pd_, *args)
+        assert not pd_.survival and pd_.graduate_by == "predictive"
+        experimental = np.arange(pd_.n_arms) != pd_.control
+        s = out.success[:, experimental]
+        assert np.isfinite(s).all() and ((s >= 0) & (s <= 1)).all()
+        seen.append(s.size)
+        return out
+
+    monkeypatch.setattr(platform_period, "adjusted_comparison", recording)
+    res = run(spec_of(d, shipped_yaml("scenario", "pioneer_alternative")), 20, seed=4)
+    assert seen and res.extras["effect_adjusted"].shape == (20, 6)
+    entered = np.isfinite(res.extras["opened_at"][:, 1:])
+    assert np.isfinite(res.extras["effect_adjusted"][:, 1:][entered]).all()
+    assert timeline.GRADUATED in res.extras["platform_status"]  # pioneer_alternative has arms that work
+
+
 # --------------------------------------------------------------------------- bias and type I error (slow)
 
 N_SLOW = 1500
