@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import pytest
+from test_timeline import DECISIONS_OFF, arm, design, one_problem, scenario, spec_of
 
 from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design
@@ -28,6 +29,7 @@ from platform_sim.posterior.period import (
     prob_better_normal,
 )
 from platform_sim.posterior.survival import log_hr_moments, pp_confirmatory_survival
+from platform_sim.runner import run
 
 FLAT = 1e8  # prior variance of every coefficient: the mode is the maximum-likelihood estimate to ~1e-8
 
@@ -90,8 +92,9 @@ def test_period_effect_is_absorbed_where_pooling_is_biased():
     fit = fit_period_model(np.zeros_like(y), y, x, True, 0.0, FLAT, FLAT)
     assert fit.effect[0] == pytest.approx(0.0, abs=1e-7)
     np.testing.assert_allclose(fit.level, np.log([0.2, 0.1]), atol=1e-7)
-    pooled = math.log(10 / 100) - math.log(30 / 200)
-    assert pooled < -0.4
+    pooled = fit_period_model(np.zeros((1, 2)), y.sum(axis=0, keepdims=True), x.sum(axis=0, keepdims=True), True,
+                              0.0, FLAT, FLAT)
+    assert pooled.effect[0] == pytest.approx(math.log(10 / 100) - math.log(30 / 200), abs=1e-7)
 
 
 @pytest.mark.parametrize("survival", [True, False])
@@ -131,7 +134,7 @@ def test_batches_and_empty_cells_follow_the_prior():
 
 def test_mode_solves_the_penalized_score_equations():
     """The mode against scipy's optimizer on the same log posterior (binary, priors that matter)."""
-    from scipy import optimize, special
+    from scipy import optimize
 
     n = np.array([[30.0, 0.0, 12.0], [25.0, 20.0, 15.0], [10.0, 18.0, 0.0]])
     y = np.array([[9.0, 0.0, 7.0], [5.0, 9.0, 6.0], [1.0, 8.0, 0.0]])
@@ -143,11 +146,11 @@ def test_mode_solves_the_penalized_score_equations():
         ll = (y * eta - n * np.logaddexp(0.0, eta)).sum()
         return -(ll - ((a - m0) ** 2).sum() / (2 * v0) - (theta[3:] ** 2).sum() / (2 * vb))
 
+    # BFGS to a gradient below 1e-10 (curvatures here are O(1)): its solution is good to ~1e-8
     ref = optimize.minimize(neg_log_post, np.zeros(5), method="BFGS", options={"gtol": 1e-10}).x
     fit = fit_period_model(n, y, np.zeros_like(n), False, m0, v0, vb)
     np.testing.assert_allclose(fit.effect, ref[3:], atol=1e-5)
     np.testing.assert_allclose(fit.level, ref[:3], atol=1e-5)
-    assert special.expit(fit.level).min() > 0
 
 
 def test_fit_rejects_a_model_without_periods_or_comparison():
@@ -193,11 +196,6 @@ def test_log_rate_moments_are_the_digamma_moments():
 
 
 # --------------------------------------------------------------------------- the platform family
-
-from test_timeline import DECISIONS_OFF, arm, design, one_problem, scenario, spec_of  # noqa: E402
-
-from platform_sim.runner import run  # noqa: E402
-
 
 def _staggered(controls="concurrent", adjustment="none", graduation=None, cap=None) -> dict:
     """Control and null_a from month 0 (null_a capped at ``cap``), null_b from month 12, to month 36."""
@@ -281,9 +279,13 @@ def test_one_period_platform_matches_the_unadjusted_effect():
     adj = res.extras["effect_adjusted"][:, 1:]
     g = int(np.flatnonzero(res.membership.all(axis=1))[0])
     unadj = res.estimates["effect_concurrent"][:, 1:, g]
-    # the gamma posterior mean of a log hazard is psi(a + y) - log(b + x) ~ log(y / x) - 1 / (2 y);
-    # with ~200 events per arm the two differ by well under 0.01
-    np.testing.assert_allclose(adj, unadj, atol=0.01)
+    # the gamma posterior mean of a log hazard is psi(a + y) - log(b + x) = log(y / x) - 1 / (2 y) + O(1 / y^2)
+    # (prior a = 0.01, b = 0.04: negligible), the mode log(y / x): they differ by at most about
+    # 1 / (2 y_arm) + 1 / (2 y_control); twice that bounds the higher-order terms
+    events = res.events.sum(axis=2).astype(float)  # (T, K) events at the final analysis
+    bound = 1.0 / events[:, 1:] + 1.0 / events[:, :1]
+    assert events.min() > 50
+    assert np.all(np.abs(adj - unadj) <= bound), np.max(np.abs(adj - unadj) / bound)
 
 
 @pytest.mark.parametrize(("controls", "adjustment"), [("concurrent", "stratified_by_period"),
