@@ -118,6 +118,24 @@ def test_non_concurrent_controls_inform_through_a_bridging_arm(survival):
     np.testing.assert_allclose(fit.level, alpha, atol=1e-6)
 
 
+def test_a_third_arm_sharpens_the_period_effects_within_the_window():
+    """Two periods of arm k's window with a third arm in both (data on the model): the covariate
+    model (all three arms) and the stratified one (control and k) find the same effect, and the
+    third arm, informing the period effects, makes the covariate estimate more precise; without
+    the third arm's data the two are the same model."""
+    alpha, beta = np.array([-2.0, -1.5]), np.array([0.0, -0.4, 0.2])  # control, k, third arm
+    x = np.array([[120.0, 40.0, 90.0], [40.0, 120.0, 90.0]])  # unequal control:k split by period
+    y = x * np.exp(alpha[:, None] + beta[None, :])
+    zero = np.zeros_like(x)
+    covariate = fit_period_model(zero, y, x, True, 0.0, FLAT, FLAT)
+    stratified = fit_period_model(zero[:, :2], y[:, :2], x[:, :2], True, 0.0, FLAT, FLAT)
+    assert covariate.effect[0] == pytest.approx(stratified.effect[0], abs=1e-7) == pytest.approx(-0.4, abs=1e-7)
+    assert covariate.effect_var[0] < stratified.effect_var[0] * (1 - 1e-3)
+    empty_third = fit_period_model(zero, np.where([[0, 0, 1]], 0.0, y), np.where([[0, 0, 1]], 0.0, x), True,
+                                   0.0, FLAT, FLAT)
+    assert empty_third.effect_var[0] == pytest.approx(stratified.effect_var[0], rel=1e-6)
+
+
 def test_batches_and_empty_cells_follow_the_prior():
     rng = np.random.default_rng(5)
     x = rng.uniform(10, 50, size=(3, 4, 5, 2))
