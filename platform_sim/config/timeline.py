@@ -24,6 +24,13 @@ sub-studies named in ``queue`` wait for a free slot in that order (the others do
 platform stops enrolling when no arm is open and none is waiting, or at
 ``max_duration_months``; arms still undecided then get a final analysis after
 ``follow_up_months``.
+
+Each arm is compared with the control patients randomized while it was open (``controls:
+concurrent``) or with all of them (``all``), and with ``time_adjustment`` the comparison is
+adjusted for calendar time by *period*, the intervals between the dates arms enter or leave:
+``stratified_by_period`` compares the arm with the control within each period (concurrent
+controls only), ``period_covariate`` fits every arm with a fixed effect per period
+(families/platform_period.py, posterior/period.py).
 """
 
 from __future__ import annotations
@@ -135,10 +142,26 @@ class Platform(Frozen):
     controls: Literal["concurrent", "all"] = Field(
         default="concurrent",
         description="Compare each arm with the control patients randomized while it was open, or with all of them.")
+    time_adjustment: Literal["none", "stratified_by_period", "period_covariate"] = Field(
+        default="none",
+        description="Adjust the comparison with the control for calendar time by period (the intervals between the "
+                    "dates arms enter or leave): none; stratified_by_period (arm and control within each period, "
+                    "concurrent controls); period_covariate (every arm with a fixed effect per period).")
     interims: Interims
     graduation: Graduation
     hazard_prior: GammaPrior | None = Field(
         default=None, description="Prior on every arm's progression hazard (time-to-event endpoint).")
+
+    @field_validator("time_adjustment")
+    @classmethod
+    def _periods_need_their_controls(cls, value, info):
+        if value == "stratified_by_period" and info.data.get("controls") == "all":
+            raise ValueError("stratified_by_period compares an arm with the control only within the periods in which "
+                             "both randomize, so it uses the concurrent controls whatever 'controls' says; write "
+                             "controls: concurrent, or use period_covariate to let non-concurrent controls contribute "
+                             "through a model of every arm")
+        return value
+
     working_hazard_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         default=0.8,
         description="Time-to-event endpoint: an arm whose true hazard ratio is at most this works (counts toward power).")

@@ -83,6 +83,7 @@ def platform_design_problems(design: Design) -> list[Problem]:
     if g.signatures is not None and design.strata is None:
         problems.append(Problem("design.platform.graduation.signatures", "signatures are unions of strata; the design "
                                 "has no strata", list(g.signatures)))
+    problems.extend(time_adjustment_problems(design))
     return problems
 
 
@@ -173,4 +174,22 @@ def _waits_problems(groups) -> list[Problem]:
             i = [g.name for g in groups].index(start)
             return [Problem(f"design.strata.groups[{i}].opens_after.closed", "sub-studies wait for each other to "
                             f"close in a circle ({' -> '.join(seen + [start])}); none of them would ever open", start)]
+    return []
+
+
+def time_adjustment_problems(design: Design) -> list[Problem]:
+    """A period adjustment needs periods: with a single experimental arm the control randomizes
+    exactly while that arm does, so there is one period and nothing to adjust."""
+    pf = design.platform
+    experimental = [a for a in design.arm_names if a != design.control]
+    if pf.time_adjustment != "none" and len(experimental) < 2:
+        return [Problem("design.platform.time_adjustment", f"{pf.time_adjustment} needs periods, the intervals between "
+                        "the dates arms enter or leave; with one experimental arm the control randomizes exactly "
+                        "while it does, so there is a single period; use time_adjustment: none",
+                        pf.time_adjustment)]
+    if pf.time_adjustment != "none" and design.strata is not None and design.strata.groups is not None:
+        return [Problem("design.platform.time_adjustment", f"{pf.time_adjustment} fits one period model to every "
+                        "arm and the shared control, whereas with sub-studies (strata.groups) each arm is compared "
+                        "with its own sub-study's control patients; the period adjustment of sub-studies is not "
+                        "available: use time_adjustment: none", pf.time_adjustment)]
     return []

@@ -133,6 +133,7 @@ class PlatformDesign:
     slot_limited: np.ndarray | None = None  # (K,) bool: the arm waits for a free slot (max_open)
     after_closed: np.ndarray | None = None  # (K,) sub-study whose closing opens the arm (-1: none)
     after_enrolled: np.ndarray | None = None  # (K,) patients randomized before the arm opens (0: none)
+    time_adjustment: str = "none"  # platform.time_adjustment (families/platform_period.py)
 
     @property
     def n_arms(self) -> int:
@@ -234,6 +235,7 @@ class PlatformDesign:
             power=float(rnd.softening or 0.0) if rnd.method == "adaptive" else 0.0,
             burn_in_n=rnd.burn_in_n,
             **calendar,
+            time_adjustment=pf.time_adjustment,
         )
 
 
@@ -324,6 +326,7 @@ class PlatformResults:
     n_period: np.ndarray | None = None  # (T, B, K) patients randomized per arm in calendar period b:
     #   months [b, b + 1) x PERIOD_MONTHS (the allocation over the platform's course)
     n_screened: np.ndarray | None = None  # (T,) patients screened before enrolment ended
+    effect_adjusted: np.ndarray | None = None  # (T, K) final period-adjusted log-odds / log hazard ratio
 
     @property
     def n_trials(self) -> int:
@@ -331,7 +334,9 @@ class PlatformResults:
 
     @classmethod
     def concatenate(cls, parts: list[PlatformResults]) -> PlatformResults:
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+        joined: dict = {f.name: None if getattr(parts[0], f.name) is None
+                        else np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        return cls(**joined)
 
 
 # ----------------------------------------------------------------------------------- kernels
@@ -809,7 +814,11 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
     sig = pd.signatures.T.astype(float)  # (S, G)
     pooled = [v @ sig for v in (n, y, x)]  # (R, K, G)
     cpooled = [v @ sig for v in (cn, cy, cx)]
-    success = _success(pd, *pooled, *cpooled)
+    adjusted = None
+    if pd.time_adjustment != "none":  # period-adjusted comparison with the control
+        from .platform_period import adjusted_comparison
+        adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
+    success = _success(pd, *pooled, *cpooled) if adjusted is None else adjusted.success
     status = st.status[rows]
     live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
     live[:, pd.control] = False
@@ -830,7 +839,7 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
     if decided.any():
         total = [v.sum(axis=2) for v in (n, y, x)]
         ctotal = [v.sum(axis=2) for v in (cn, cy, cx)]
-        effect = _effect(pd, *total, *ctotal)
+        effect = _effect(pd, *total, *ctotal) if adjusted is None else adjusted.effect
         r_idx, k_idx = np.nonzero(decided)
         tr = rows[r_idx]
         was_open = st.status[tr, k_idx] == OPEN
@@ -922,13 +931,19 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     a, b = _posterior(pd, *tot)
     ac, bc = _control_posterior(pd, *[v.sum(axis=2) for v in design_c])
     prob_better = _prob_better(pd, a, b, ac, bc)
+    effect_adjusted = None
+    if pd.time_adjustment != "none":  # the design's period-adjusted comparison
+        from .platform_period import adjusted_comparison
+        adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
+        prob_better, effect_adjusted = adjusted.prob_better, adjusted.effect
     if pd.survival:
         estimate = math.log(2.0) / special.gammaincinv(a, 0.5) * b
     else:
         estimate = a / (a + b)
     z_conc, z_all = _final_tests(pd, st, pool, t)
     entered = ~np.isnan(st.opened)
-    for arr in (effect_conc, effect_all, prob_better, z_conc, z_all):
+    for arr in (effect_conc, effect_all, prob_better, z_conc, z_all) + (() if effect_adjusted is None
+                                                                       else (effect_adjusted,)):
         arr[:, c] = np.nan
         arr[~entered] = np.nan
     estimate = np.where(entered, estimate, np.nan)
@@ -950,7 +965,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         enrolment_end=st.end, duration=st.duration, first_graduation=np.where(np.isfinite(grad_t), grad_t, np.nan),
         n_not_assigned=(before & ~valid & (pool.stratum >= 0)).sum(axis=1),
         n_unclassified=(before & (pool.stratum < 0)).sum(axis=1),
-        n_randomizable=before.sum(axis=1), n_period=n_period,
+        n_randomizable=before.sum(axis=1), n_period=n_period, effect_adjusted=effect_adjusted,
     )
 
 
@@ -1399,12 +1414,14 @@ def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: n
                 "graduated_in": res.graduated_in, "platform_status": res.status, "z_concurrent": res.z_concurrent,
                 "z_all": res.z_all, "prob_better": res.prob_better, "n_period": _present(res.n_period),
                 "n_unclassified": res.n_unclassified, "n_randomizable": res.n_randomizable,
-                "enrolment_end": res.enrolment_end, "period_months": np.full(T, PERIOD_MONTHS)},
+                "enrolment_end": res.enrolment_end, "period_months": np.full(T, PERIOD_MONTHS),
+                **({} if res.effect_adjusted is None else {"effect_adjusted": res.effect_adjusted})},
         extra_dims={"opened_at": ("trial", "arm"), "closed_at": ("trial", "arm"), "decided_at": ("trial", "arm"),
                     "graduated_in": ("trial", "arm"), "platform_status": ("trial", "arm"),
                     "z_concurrent": ("trial", "arm"), "z_all": ("trial", "arm"), "prob_better": ("trial", "arm"),
                     "n_period": ("trial", "period", "arm"), "n_unclassified": ("trial",),
-                    "n_randomizable": ("trial",), "enrolment_end": ("trial",), "period_months": ("trial",)},
+                    "n_randomizable": ("trial",), "enrolment_end": ("trial",), "period_months": ("trial",),
+                    **({} if res.effect_adjusted is None else {"effect_adjusted": ("trial", "arm")})},
     )
 
 
@@ -1465,6 +1482,9 @@ def platform_words(compiled: PlatformCompiled) -> list[str]:
     open_arms = setting(pf.max_open_arms) if pf.max_open_arms else "all"
     controls = ("the control patients randomized while it was open (concurrent controls)"
                 if pf.controls == "concurrent" else "all control patients")
+    controls += {"none": "", "stratified_by_period": ", within the periods between the dates arms enter or leave",
+                 "period_covariate": ", in a model of every arm with a fixed effect per period between the dates "
+                 "arms enter or leave"}[pf.time_adjustment]
     out = [(f"Enrolment for at most {setting(pf.max_duration_months)} months, then {setting(pf.follow_up_months)} "
             f"months of follow-up before the final analysis of undecided arms; at most {open_arms} experimental arms "
             f"open at once; tumour assessments every {setting(pf.assessment_weeks)} weeks; each arm is compared "
