@@ -27,6 +27,13 @@ stage is analysed (at the first interim look of the trial when all its patients
 have an outcome), as in a two-stage single-arm design; ``responder_boundaries``
 then gives Simon-style count rules: the arm continues past stage j (is declared
 effective at the last stage) only with more than ``r_j`` responders.
+
+``analysis: hierarchical_probit`` (BATTLE, docs/probit_model.md) analyses groups that
+each compare their arms with a ``reference_rate`` by the hierarchical probit model whose
+prior is ``probit`` (:class:`ProbitModel`): allocation proportional to the posterior mean
+rate, suspension and the effect decision on exact posterior probabilities, no control arm.
+``probit.refit`` makes it two-stage (BATTLE-2): the model pools groups until a look, then
+keeps the fine groups where their Bayes factor says so.
 """
 
 from __future__ import annotations
