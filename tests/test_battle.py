@@ -198,7 +198,7 @@ def _battle_dict() -> dict:
 
 def _problem(design: dict, scenario: str = "battle_kim2011") -> str:
     with pytest.raises(ConfigError) as err:
-        Spec.from_models(parse_design(design), Spec.load(scenario=scenario).scenario)
+        Spec.from_models(parse_design(design), Spec.load("battle", scenario).scenario)
     return str(err.value)
 
 
