@@ -285,3 +285,11 @@ def test_exact_posterior_of_a_simulated_trial_agrees_with_nuts(battle_run):
             mcse = np.fmax(np.nan_to_num(mcse), np.sqrt(p * (1 - p) / table["ess_bulk"].to_numpy()))
         gap = np.abs(table[column].to_numpy() - value.ravel())
         assert np.all(gap < 4 * mcse + ACCURACY), (column, gap / (4 * mcse + ACCURACY))
+
+
+def test_resizing_a_two_stage_probit_design_scales_the_end_of_stage_one():
+    spec = Spec.load("battle2", "battle2_null")
+    design = spec.family.resize(spec.compiled, max_n=400)
+    assert design.looks.randomized_n[-1] == 400 and design.strata.probit.refit.after_followed == 200
+    resized = Spec.from_models(design, spec.scenario)
+    assert resized.compiled.probit.refit_look == spec.compiled.probit.refit_look

@@ -156,12 +156,13 @@ class ProbitLooks:
     def requested(self) -> int:
         return self.fine.requested + (self.coarse.requested if self.coarse is not None else 0)
 
-    def __call__(self, look: int, rows: np.ndarray, y: np.ndarray, n: np.ndarray) -> ProbitLook:
-        """The posterior of trials ``rows`` given counts of shape (R, S, K) (S strata, K arms); at the
-        refit look, first choose each trial's marker model."""
+    def __call__(self, look: int | None, rows: np.ndarray, y: np.ndarray, n: np.ndarray) -> ProbitLook:
+        """The posterior of trials ``rows`` given counts of shape (R, S, K) (S strata, K arms) at look
+        ``look`` (None: the final analysis after the looks); at the refit look, first choose each
+        trial's marker model."""
         y_t = np.swapaxes(y, 1, 2).astype(np.int64)
         n_t = np.swapaxes(n, 1, 2).astype(np.int64)
-        if self.coarse is not None and look == self.setup.refit_look:
+        if self.coarse is not None and look is not None and look == self.setup.refit_look:
             self.fine(rows, y_t, n_t)
             self.coarse(rows, y_t @ self.membership, n_t @ self.membership)
             gain = self.fine.log_evidence[rows].sum(axis=1) - self.coarse.log_evidence[rows].sum(axis=1)

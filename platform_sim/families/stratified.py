@@ -422,7 +422,7 @@ def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_l
     n3 = seg_n.sum(axis=1).astype(np.int64)
     y3 = seg_y.sum(axis=1).astype(np.int64)
     if probit_looks is not None:
-        post_mean3 = probit_looks(-1, np.arange(n3.shape[0]), y3, n3).mean
+        post_mean3 = probit_looks(None, np.arange(n3.shape[0]), y3, n3).mean
     elif hierarchical is None:
         post_mean3 = (design.prior_a + y3) / (design.prior_a + design.prior_b + n3)
     else:
