@@ -293,3 +293,36 @@ def test_resizing_a_two_stage_probit_design_scales_the_end_of_stage_one():
     assert design.looks.randomized_n[-1] == 400 and design.strata.probit.refit.after_followed == 200
     resized = Spec.from_models(design, spec.scenario)
     assert resized.compiled.probit.refit_look == spec.compiled.probit.refit_look
+
+
+def test_hand_case_allocation_is_the_posterior_means_normalised_over_the_open_arms():
+    """BATTLE's compiled randomization (softening 1, no limits, no control) turns the posterior mean
+    DCRs 0.2, 0.4, 0.6, 0.8 into 0.1, 0.2, 0.3, 0.4; with the third arm suspended, 0.2/1.4, 0.4/1.4,
+    0, 0.8/1.4. Before the first look allocation is equal."""
+    from platform_sim.allocation import allocation_probabilities
+
+    design = Spec.load("battle", "battle_null").compiled.rules
+    mean = np.array([[0.2, 0.4, 0.6, 0.8]])
+    every = np.ones((1, 4), dtype=bool)
+    no_control = np.array([-1])
+    np.testing.assert_allclose(allocation_probabilities(design, 0, mean, every, every, no_control),
+                               [[0.1, 0.2, 0.3, 0.4]], atol=1e-15)
+    open_ = np.array([[True, True, False, True]])
+    np.testing.assert_allclose(allocation_probabilities(design, 3, mean, every, open_, no_control),
+                               [[0.2 / 1.4, 0.4 / 1.4, 0.0, 0.8 / 1.4]], atol=1e-15)
+    np.testing.assert_allclose(allocation_probabilities(design, -1, None, every, every, no_control), 0.25)
+
+
+def test_declaring_at_every_look_declares_early_and_closes_the_arm_in_that_group():
+    d = copy.deepcopy(_battle_dict())
+    d["strata"]["probit"]["declare"] = "every_look"
+    spec = Spec.from_models(parse_design(d), Spec.load("battle", "battle_kim2011").scenario)
+    res = run(spec, 30, 7, 1)
+    last_month = res.extras["look_month"][:, -1][:, None, None]
+    early = res.claimed & (res.claim_month < last_month)
+    assert early.any()  # sorafenib is declared before the end in some groups
+    # a declared arm leaves the group's randomization: its status there is no longer active
+    final = Spec.load("battle", "battle_kim2011")
+    assert spec.compiled.probit.declare_final is False and final.compiled.probit.declare_final is True
+    status = res.extras["stratum_status"]
+    assert (status[early] == SUPERIOR).all()
