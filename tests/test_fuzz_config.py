@@ -79,21 +79,25 @@ FILES = [("design", n) for n in DESIGNS] + [("scenario", n) for n in SCENARIOS] 
 # stratified designs for the markers they read). Not the platform design: compiling its strata
 # under a mutated scenario takes long (exact median PFS per stratum and arm); its own file is
 # mutated, and the regression cases pair it with edited populations.
-USUAL_SCENARIO = {"benchmark_four_arm": "benchmark_four_arm"}
+USUAL_SCENARIO = {"benchmark_four_arm": "benchmark_four_arm", "battle": "battle_kim2011", "battle2": "battle2_jco2016"}
 DEFAULT_SCENARIO = "pioneer_alternative"
-SCENARIO_DESIGNS = {"benchmark_four_arm": ["benchmark_four_arm"]}
+SCENARIO_DESIGNS = {"benchmark_four_arm": ["benchmark_four_arm"], "battle_null": ["battle"],
+                    "battle_kim2011": ["battle"], "battle2_null": ["battle2"], "battle2_jco2016": ["battle2"]}
 DEFAULT_SCENARIO_DESIGNS = ["pioneer_rar", "pioneer_rar", "lungmap_umbrella", "allcomer_rar"]
 POPULATION_SCENARIO = "pioneer_alternative"
 POPULATION_DESIGNS = ["pioneer_rar", "battle_stratified_rar", "allcomer_rar", "pioneer_rar"]
+# populations of their own trials: read through one of their scenarios, run with their design
+OWN_POPULATION = {"battle_nsclc": ("battle_kim2011", ["battle"]), "battle2_nsclc": ("battle2_jco2016", ["battle2"])}
 
 # Trials simulated per mutant that validates (the platform design is the slowest).
 CHUNK = 5
 PLATFORM_CHUNK = 2
 # Mutants per census, and through a real process; seconds before a mutant counts as a hang. The
 # default census is part of the fast suite, so it is kept to a few hundred mutants (every file and
-# every class still drawn at least 3 times); the larger one, marked slow, tries ten times more.
-N_CENSUS = 300
-N_CENSUS_SLOW = 3000
+# every class still drawn at least 3 times: 10 per shipped file); the larger one, marked slow, tries ten
+# times more.
+N_CENSUS = 10 * len(FILES)
+N_CENSUS_SLOW = 10 * N_CENSUS
 N_PROCESS = 3
 N_PROCESS_SLOW = 20
 HANG_SECONDS = 60
@@ -635,13 +639,17 @@ def _write_case(kind: str, name: str, data: bytes | None, folder: Path) -> tuple
         return [write(folder / f"{name}.yaml")], None, folder / f"{name}.yaml"
     (folder / "populations").mkdir(exist_ok=True)
     path = write(folder / "populations" / f"{name}.yaml")
-    scenario = folder / f"{POPULATION_SCENARIO}.yaml"
-    scenario.write_bytes(source("scenario", POPULATION_SCENARIO).read_bytes())
+    usual = OWN_POPULATION.get(name, (POPULATION_SCENARIO, None))[0]
+    scenario = folder / f"{usual}.yaml"
+    scenario.write_bytes(source("scenario", usual).read_bytes())
     return [path, scenario], None, scenario
 
 
 def _paired_design(kind: str, name: str, seed: int) -> Path:
-    options = SCENARIO_DESIGNS.get(name, DEFAULT_SCENARIO_DESIGNS) if kind == "scenario" else POPULATION_DESIGNS
+    if kind == "scenario":
+        options = SCENARIO_DESIGNS.get(name, DEFAULT_SCENARIO_DESIGNS)
+    else:
+        options = OWN_POPULATION.get(name, (None, POPULATION_DESIGNS))[1]
     return source("design", options[seed % len(options)])
 
 

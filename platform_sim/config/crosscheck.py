@@ -289,6 +289,8 @@ def _strata_problems(design: Design) -> list[Problem]:
         problems.append(Problem("design.strata.enrichment", "compares arms with a control; set design.control"))
     if st.groups is None:
         return problems
+    if st.analysis == "hierarchical_probit":
+        problems.extend(_probit_problems(design))
     names = [g.name for g in st.groups]
     for i, g in enumerate(st.groups):
         path = f"design.strata.groups[{i}]"
@@ -323,6 +325,36 @@ def _strata_problems(design: Design) -> list[Problem]:
     unused = [a for a in arms if a not in used]
     if unused:
         problems.append(Problem("design.strata.groups", f"arms {unused} are in no group; every arm needs a group", unused))
+    return problems
+
+
+def _probit_problems(design: Design) -> list[Problem]:
+    """BATTLE's hierarchical probit model: no control arm, every group judged against a reference
+    disease control rate, on a higher-is-better binary endpoint."""
+    problems: list[Problem] = []
+    if design.control is not None:
+        problems.append(Problem("design.control", "the hierarchical probit model (BATTLE) compares every arm with "
+                                "its group's reference_rate and has no control arm; remove control", design.control))
+    if not design.endpoint.higher_is_better:
+        problems.append(Problem("design.endpoint.direction", "the hierarchical probit model is for a disease control "
+                                "rate, where higher is better", design.endpoint.direction))
+    for i, g in enumerate(design.strata.groups or []):
+        if g.reference_rate is None:
+            problems.append(Problem(f"design.strata.groups[{i}].reference_rate", "the hierarchical probit model "
+                                    "declares an arm effective in a group when P(DCR > reference_rate) exceeds the "
+                                    "superiority threshold; set it (BATTLE: 0.3)", None))
+        if g.responder_boundaries is not None:
+            problems.append(Problem(f"design.strata.groups[{i}].responder_boundaries", "count rules do not use the "
+                                    "hierarchical probit model; remove them", g.responder_boundaries))
+    if design.platform is not None:
+        problems.append(Problem("design.strata.analysis", "the hierarchical probit model runs in a stratified design "
+                                "with looks, not in a platform over calendar time", "hierarchical_probit"))
+    refit = design.strata.probit.refit if design.strata.probit is not None else None
+    if refit is not None and design.looks is not None:
+        followed = design.looks.followed_n or design.looks.randomized_n
+        if refit.after_followed > followed[-1]:
+            problems.append(Problem("design.strata.probit.refit.after_followed", "no look follows that many patients; "
+                                    f"the last look follows {followed[-1]}", refit.after_followed))
     return problems
 
 

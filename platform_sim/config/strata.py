@@ -31,6 +31,13 @@ stage is analysed (at the first interim look of the trial when all its patients
 have an outcome), as in a two-stage single-arm design; ``responder_boundaries``
 then gives Simon-style count rules: the arm continues past stage j (is declared
 effective at the last stage) only with more than ``r_j`` responders.
+
+``analysis: hierarchical_probit`` (BATTLE, docs/probit_model.md) analyses groups that
+each compare their arms with a ``reference_rate`` by the hierarchical probit model whose
+prior is ``probit`` (:class:`ProbitModel`): allocation proportional to the posterior mean
+rate, suspension and the effect decision on exact posterior probabilities, no control arm.
+``probit.refit`` makes it two-stage (BATTLE-2): the model pools groups until a look, then
+keeps the fine groups where their Bayes factor says so.
 """
 
 from __future__ import annotations
@@ -128,6 +135,41 @@ class HierarchicalBorrowing(Frozen):
     log_kappa_sd: _bounded(0.0, 10.0, low_open=True) = 1.5
 
 
+class ProbitRefit(Frozen):
+    """Two-stage adaptive randomization (BATTLE-2, Gu et al., Stat Biosci 2016;8:99): in stage 1 the
+    probit model sees only the ``coarse`` groups (each a union of the design's strata, e.g. KRAS
+    mutant and wild type); at the first look with at least ``after_followed`` patients followed
+    the marker model is refitted: the fine strata replace the coarse groups for the rest of the
+    trial when the Bayes factor of the fine model over the coarse one, p(y | fine) / p(y | coarse)
+    summed over the arms on the log scale, exceeds ``min_bayes_factor`` (a simplification of
+    BATTLE-2's Bayesian lasso: a choice between two marker models, not a selection among many)."""
+
+    after_followed: PositiveInt = Field(description="Followed patients that end stage 1.")
+    coarse: dict[Name, list[Name]] = Field(
+        min_length=1, description="Stage-1 groups, each a list of the design's strata (groups) it pools.")
+    min_bayes_factor: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1.0
+
+
+class ProbitModel(Frozen):
+    """Prior of BATTLE's hierarchical probit model (docs/probit_model.md): for arm j in stratum k the
+    8-week disease control rate is Phi(mu_jk), mu_jk ~ Normal(phi_j, sigma^2) across the strata and
+    phi_j ~ Normal(phi_mean, tau^2). ``declare: final`` makes the effect decisions only at the last
+    look, as BATTLE did; ``every_look`` at every look."""
+
+    phi_mean: Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)] = 0.0
+    tau: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] = 1.0
+    sigma: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] = 1.0
+    declare: Literal["final", "every_look"] = "final"
+    refit: ProbitRefit | None = None
+
+    @model_validator(mode="after")
+    def _grid(self) -> "ProbitModel":
+        if self.tau / self.sigma > 70.0:
+            raise ValueError(f"tau / sigma = {self.tau / self.sigma:.3g} is above 70: the exact posterior's phi grid "
+                             "would need more than 4000 nodes (such a prior pools the strata almost completely)")
+        return self
+
+
 class Suspension(Frozen):
     """Randomize no patient of a stratum to an arm while P(rate better than ``reference``) < ``below``
     in that stratum (the arm comes back when the probability recovers)."""
@@ -152,8 +194,10 @@ class Strata(Frozen):
     by: list[Name] | None = Field(default=None, min_length=1)
     groups: list[StratumGroup] | None = Field(default=None, min_length=1)
     overlap: Literal["priority", "random"] | None = None
-    analysis: Literal["independent", "hierarchical"] = "independent"
+    analysis: Literal["independent", "hierarchical", "hierarchical_probit"] = "independent"
     borrowing: HierarchicalBorrowing | None = None
+    probit: ProbitModel | None = Field(
+        default=None, description="Prior of the hierarchical probit model (analysis: hierarchical_probit).")
     suspension: Suspension | None = None
     enrichment: Enrichment | None = None
     closed_match: Literal["other", "not_registered"] | None = Field(
@@ -194,6 +238,24 @@ class Strata(Frozen):
                 raise ValueError("enrichment pools the strata itself; use analysis: independent")
         if self.borrowing is not None and self.analysis != "hierarchical":
             raise ValueError("borrowing sets the hierarchical prior; it needs analysis: hierarchical")
+        if self.probit is not None and self.analysis != "hierarchical_probit":
+            raise ValueError("probit sets the hierarchical probit prior; it needs analysis: hierarchical_probit")
+        if self.analysis == "hierarchical_probit":
+            if self.groups is None:
+                raise ValueError("the hierarchical probit model compares each arm with its group's reference_rate; "
+                                 "give strata as groups")
+            if self.enrichment is not None:
+                raise ValueError("enrichment compares arms with a control; the hierarchical probit model has none")
+            refit = self.probit.refit if self.probit is not None else None
+            if refit is not None:
+                names = [g.name for g in self.groups]
+                listed = [n for members in refit.coarse.values() for n in members]
+                unknown = [n for n in listed if n not in names]
+                if unknown:
+                    raise ValueError(f"probit.refit.coarse lists {unknown}, which are not groups; groups are {names}")
+                if sorted(listed) != sorted(names):
+                    raise ValueError(f"probit.refit.coarse must list every group exactly once; it lists {listed}, "
+                                     f"the groups are {names}")
         return self
 
     @property
@@ -207,4 +269,5 @@ class Strata(Frozen):
         return list(out)
 
 
-__all__ = ["Enrichment", "HierarchicalBorrowing", "OpensAfter", "Strata", "StratumGroup", "Suspension"]
+__all__ = ["Enrichment", "HierarchicalBorrowing", "OpensAfter", "ProbitModel", "ProbitRefit", "Strata", "StratumGroup",
+           "Suspension"]

@@ -108,7 +108,7 @@ def accrual_months(population, n: float, share: float = 1.0, biomarker_result: b
 def scaled_sample_sizes(data: dict, factor: float) -> dict:
     """A copy of a design's data (``Design.model_dump()``) with every sample size multiplied by
     ``factor`` and rounded: the looks (kept strictly increasing), the arms' and strata's caps, stage
-    sizes and the randomization burn-in. Responder boundaries cannot be scaled this way (they are
+    sizes, the randomization burn-in and the end of a two-stage probit model's first stage. Responder boundaries cannot be scaled this way (they are
     derived with their stage sizes), so a design with them raises ``ValueError``."""
     import copy
 
@@ -134,6 +134,9 @@ def scaled_sample_sizes(data: dict, factor: float) -> dict:
     rnd = out.get("randomization") or {}
     if rnd.get("burn_in_n"):
         rnd["burn_in_n"] = int(round(rnd["burn_in_n"] * factor))
+    refit = ((out.get("strata") or {}).get("probit") or {}).get("refit")
+    if refit:  # the end of the probit model's first stage, in followed patients
+        refit["after_followed"] = scale(refit["after_followed"])
     for group in (out.get("strata") or {}).get("groups") or []:
         if group.get("responder_boundaries"):
             raise ValueError(f"stratum {group.get('name')!r} has responder boundaries derived with its stage sizes")

@@ -79,6 +79,7 @@ from .looks import (
     looks_table,
     randomization_words,
 )
+from .probit_looks import ProbitLook, ProbitLooks, ProbitSetup
 
 
 @dataclass
@@ -109,8 +110,13 @@ def _reference_scale(plan: StrataPlan, design: CompiledDesign) -> np.ndarray:
     return plan.reference if design.higher_is_better else 1.0 - plan.reference
 
 
-def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared):
-    """Single-arm strata: each active arm against the stratum's reference rate."""
+def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared,
+                      p_above=None, declare_now=True):
+    """Single-arm strata: each active arm against the stratum's reference rate.
+
+    ``p_above``: (R, K) P(rate > reference) of the rows' strata from a model other than the beta
+    posterior (the hierarchical probit model), None to compute it from Beta(a, b);
+    ``declare_now``: False where the design decides only at its last look (BATTLE)."""
     from scipy import stats
 
     p0 = _reference_scale(plan, design)[strata]
@@ -131,9 +137,10 @@ def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, s
     new = np.where(c_rows & ~pass_, FUTILE, new)
     new = np.where(decl, SUPERIOR, new)
     # posterior rules
-    p_rows = ~counted[:, None] & active
+    p_rows = ~counted[:, None] & active & declare_now
     if p_rows.any():
-        p_above = stats.beta.sf(p0[:, None], a, b)
+        if p_above is None:
+            p_above = stats.beta.sf(p0[:, None], a, b)
         sup, inf = design.superiority[look], design.inferiority[look]
         win = p_rows & (p_above > sup) if not np.isnan(sup) else np.zeros_like(p_rows)
         lose = p_rows & ~win & (p_above < inf) if not np.isnan(inf) else np.zeros_like(p_rows)
@@ -214,9 +221,12 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
 
 def simulate_strata(
     design: CompiledDesign, plan: StrataPlan, pool: Pool, streams: TrialStreams, hierarchical=None, trace=None,
+    probit: ProbitSetup | None = None,
 ) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
-    the per arm x stratum results and each trial's next pool position (patients scanned)."""
+    the per arm x stratum results and each trial's next pool position (patients scanned).
+    ``probit``: analyse with the hierarchical probit model (:mod:`.probit_looks`) instead of beta
+    posteriors."""
     from scipy import stats
 
     n_trials, n_pool = pool.match.shape
@@ -253,20 +263,26 @@ def simulate_strata(
     final_alloc = np.zeros((n_trials, n_strata, n_arms))
     running = np.ones(n_trials, dtype=bool)
     staged = plan.has_stages
+    probit_looks = None if probit is None else ProbitLooks(probit, n_trials, n_strata, n_arms)
 
-    def allocation(look, rows, a=None, b=None):
-        """(R, S, K) allocation probabilities of the rows' strata after look ``look``."""
+    def allocation(look, rows, a=None, b=None, post=None):
+        """(R, S, K) allocation probabilities of the rows' strata after look ``look``; with ``post``
+        (the probit model's :class:`ProbitLook`), adaptive weights are the posterior mean rates and
+        suspension reads the exact P(rate > reference)."""
         st = status[rows]
         in_trial = (st == ACTIVE) | (st == CONTROL)
         open_ = in_trial.copy()
         if plan.suspension is not None and a is not None and look >= 0:
             p_ref = plan.suspension.reference if design.higher_is_better else 1 - plan.suspension.reference
-            suspended = (stats.beta.sf(p_ref, a, b) < plan.suspension.below) & (st == ACTIVE)
+            p_now = stats.beta.sf(p_ref, a, b) if post is None else post.prob_above(p_ref)
+            suspended = (p_now < plan.suspension.below) & (st == ACTIVE)
             keep_some = ((st == ACTIVE) & ~suspended).any(axis=2, keepdims=True)
             open_ &= ~(suspended & keep_some)
         out = np.zeros(st.shape)
         pb = None
-        if design.adaptive and a is not None:
+        if design.adaptive and post is not None:
+            pb = post.mean
+        elif design.adaptive and a is not None:
             flat = prob_best(a.reshape(-1, n_arms), b.reshape(-1, n_arms), in_trial.reshape(-1, n_arms))
             pb = flat.reshape(st.shape)
         for kind, mask in ((design, plan.controlled), (free, ~plan.controlled)):
@@ -324,8 +340,14 @@ def simulate_strata(
         followed = int(n_followed_segments[look])
         n_f = seg_n[rows, :followed].sum(axis=1)
         y_f = seg_y[rows, :followed].sum(axis=1)
-        a, b = _beta_params(design, y_f, n_f, hierarchical)
         final = look == n_looks - 1
+        post = None
+        if probit_looks is not None:
+            post = probit_looks(look, rows, y_f, n_f)
+            a, b = post.beta_moments()
+            p_reference = post.prob_above(plan.reference)
+        else:
+            a, b = _beta_params(design, y_f, n_f, hierarchical)
         stage_size = plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)]
         reached = n_f.sum(axis=2) >= stage_size
         due = deciding[rows] & (~staged[None, :] | reached)
@@ -350,8 +372,10 @@ def simulate_strata(
                     control[r, s_loc], control_changed[r, s_loc] = cc, ch
                     finished = (stop != CONTINUE) | (staged[s_loc] & (stage[r, s_loc] >= (plan.stages[s_loc] > 0).sum(axis=1) - 1))
                 else:
-                    finished = _decide_reference(design, plan, look, final, r, s_loc, a[r_loc, s_loc], b[r_loc, s_loc],
-                                                 y_f[r_loc, s_loc], stage, status, status_look, declared)
+                    finished = _decide_reference(
+                        design, plan, look, final, r, s_loc, a[r_loc, s_loc], b[r_loc, s_loc], y_f[r_loc, s_loc], stage,
+                        status, status_look, declared, None if post is None else p_reference[r_loc, s_loc],
+                        declare_now=post is None or final or not (probit is not None and probit.declare_final))
                 done[r_loc, s_loc] = finished
         declared_look[rows] = np.where(declared[rows] & (declared_look[rows] < 0), look, declared_look[rows])
         advance = due & staged[None, :] & ~done
@@ -376,7 +400,9 @@ def simulate_strata(
         go = ~ended
         following = np.full((n_rows, n_strata, n_arms), np.nan)
         if go.any():
-            new = allocation(look, rows[go], a[go], b[go])
+            new = allocation(look, rows[go], a[go], b[go],
+                             None if post is None else ProbitLook(post.mean[go], post.sd[go], post.above[go],
+                                                                  post.thresholds))
             new = np.where(deciding[rows[go]][:, :, None], new, 0.0)
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
@@ -388,14 +414,16 @@ def simulate_strata(
                          stop=np.where(ended, reason, -1))
 
     return _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
-                  s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index)
+                  s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index, probit_looks)
 
 
 def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
-           s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index):
+           s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index, probit_looks=None):
     n3 = seg_n.sum(axis=1).astype(np.int64)
     y3 = seg_y.sum(axis=1).astype(np.int64)
-    if hierarchical is None:
+    if probit_looks is not None:
+        post_mean3 = probit_looks(None, np.arange(n3.shape[0]), y3, n3).mean
+    elif hierarchical is None:
         post_mean3 = (design.prior_a + y3) / (design.prior_a + design.prior_b + n3)
     else:
         from ..posterior.hierarchical_fast import hierarchical_moments
@@ -439,6 +467,7 @@ def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_l
     strata = StrataResults(
         names=plan.names, n=n3, responders=y3, status=status, status_look=status_look, declared=declared,
         declared_look=declared_look, post_mean=post_mean3, stop_look=s_stop_look, slot_index=slot_index,
+        refined=None if probit_looks is None or probit_looks.coarse is None else probit_looks.refined.copy(),
     )
     return pooled_results, strata, ptr
 
@@ -458,6 +487,7 @@ class StrataResults:
     post_mean: np.ndarray  # (T, S, K) posterior mean at the final analysis
     stop_look: np.ndarray  # (T, S) int16 look at which the stratum stopped deciding (-1: ran to the end)
     slot_index: np.ndarray  # (T, max_n) int64 pool position of the patient in each randomization slot (-1: empty)
+    refined: np.ndarray | None = None  # (T,) bool: the probit model's refit kept the fine strata (two-stage only)
 
 
 # --------------------------------------------------------------------------- the family
@@ -486,6 +516,7 @@ class StratifiedDesign:
     plan: StrataPlan
     hierarchical: tuple | None  # (prior, grid) of hierarchical borrowing, None for independent strata
     assessment_months: float
+    probit: ProbitSetup | None = None  # the hierarchical probit model (BATTLE), None for beta posteriors
 
     @property
     def needs_biomarker_result(self) -> bool:
@@ -527,6 +558,16 @@ def stratum_truth(rules: CompiledDesign, plan: StrataPlan, delta: float) -> Trut
     )
 
 
+def _probit_setup(design: Design, plan: StrataPlan, rules: CompiledDesign) -> ProbitSetup:
+    """The probit model's setup: every threshold the design reads, and the refit look (two stages;
+    that a look reaches it is checked with the design's other problems)."""
+    st = strata_of(design)
+    thresholds = [float(c) for c in plan.reference]
+    if st.suspension is not None:
+        thresholds.append(float(st.suspension.reference))
+    return ProbitSetup.from_config(st.probit, list(plan.names), thresholds, rules.followed_n)
+
+
 def strata_of(design: Design) -> Strata:
     """The design's ``strata`` section (a design of this family, or a platform with strata, has one)."""
     st = design.strata
@@ -564,7 +605,24 @@ def strata_section(design: Design, plan: StrataPlan) -> Section:
         paragraphs.append(f"{plan.unclassified:.3f} of the randomizable patients fall in no stratum and are not "
                           "randomized.")
     if design.platform is None:
-        if st.analysis == "hierarchical":
+        if st.analysis == "hierarchical_probit":
+            from ..config.strata import ProbitModel
+
+            pr = st.probit if st.probit is not None else ProbitModel()
+            paragraphs.append(
+                f"Analysis: hierarchical probit model (BATTLE; Zhou et al. 2008): rate Phi(mu) per arm and stratum, "
+                f"mu ~ Normal(phi, {setting(pr.sigma)}^2) across an arm's strata, phi ~ Normal({setting(pr.phi_mean)}, "
+                f"{setting(pr.tau)}^2); exact posterior by quadrature. An arm is declared effective in a stratum when "
+                f"P(rate > the stratum's reference rate) exceeds the superiority threshold"
+                + (" at the last look." if pr.declare == "final" else " at any look."))
+            if pr.refit is not None:
+                rf = pr.refit
+                groups = "; ".join(f"{k}: {', '.join(v)}" for k, v in rf.coarse.items())
+                paragraphs.append(
+                    f"Two stages: until {rf.after_followed} patients are followed the model pools the strata into "
+                    f"{groups}; then each trial keeps every stratum as its own group when the Bayes factor of that "
+                    f"model over the pooled one exceeds {setting(rf.min_bayes_factor)}.")
+        elif st.analysis == "hierarchical":
             b = st.borrowing
             prior = (f" (mu ~ Beta({setting(b.mu_a)}, {setting(b.mu_b)}), log kappa ~ Normal("
                      f"{setting(b.log_kappa_mean)}, {setting(b.log_kappa_sd)}))" if b is not None
@@ -649,8 +707,11 @@ class StratifiedFamily:
             prior = HierarchicalPrior() if bo is None else HierarchicalPrior(
                 mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd)
             hierarchical = (prior, engine_grid(prior))
+        probit = None
+        if st.analysis == "hierarchical_probit":
+            probit = _probit_setup(design, plan, rules)
         return StratifiedDesign(design, scenario, patients, rules, plan, hierarchical,
-                                patients.outcomes.assessment_months(design.endpoint.name))
+                                patients.outcomes.assessment_months(design.endpoint.name), probit)
 
     def recompile(self, compiled: StratifiedDesign, design: Design) -> StratifiedDesign:
         """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
@@ -677,7 +738,8 @@ class StratifiedFamily:
                         streams.uniform(RANDOMIZATION, "randomization:arm", 0, size))
             if trace is not None:
                 trace.events.clear()
-            pooled, strata, scanned = simulate_strata(rules, plan, pool, streams, compiled.hierarchical, trace)
+            pooled, strata, scanned = simulate_strata(rules, plan, pool, streams, compiled.hierarchical, trace,
+                                                      compiled.probit)
             if (scanned < size).all() or size >= _MAX_POOL_FACTOR * rules.max_n:
                 break
             size *= 2
@@ -703,6 +765,19 @@ class StratifiedFamily:
         inconclusive = (pooled.stop_reason == STOP_MAX) & ~declared.any(axis=(1, 2))
         names = plan.names
         n_unrouted = scanned - pooled.n.sum(axis=1)
+        extras = {"prob_best": pooled.prob_best, "post_lower": pooled.post_lower, "post_upper": pooled.post_upper,
+                  "pooled_rate": pooled.post_mean, "final_alloc": pooled.final_alloc,
+                  "alloc_history": pooled.alloc_history, "stop_look": pooled.stop_look,
+                  "stratum_status": np.swapaxes(strata.status, 1, 2),
+                  "stratum_stop_look": strata.stop_look, "look_month": month}
+        extra_dims = {"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
+                      "pooled_rate": ("trial", "arm"), "final_alloc": ("trial", "arm"),
+                      "alloc_history": ("trial", "look", "arm"), "stop_look": ("trial",),
+                      "stratum_status": ("trial", "arm", "stratum"), "stratum_stop_look": ("trial", "stratum"),
+                      "look_month": ("trial", "look")}
+        if strata.refined is not None:
+            extras["probit_refined"] = strata.refined
+            extra_dims["probit_refined"] = ("trial",)
         return TrialResults(
             trial=np.asarray(streams.trials, dtype=np.int64), arms=rules.arm_names, strata=names, subgroups=names,
             membership=np.eye(len(names), dtype=bool), stop_names=STOP_NAMES,
@@ -718,16 +793,7 @@ class StratifiedFamily:
                 "n_looks": pooled.stop_look.astype(float) + 1.0,
                 "n_not_assigned": n_unrouted.astype(float),
             },
-            extras={"prob_best": pooled.prob_best, "post_lower": pooled.post_lower, "post_upper": pooled.post_upper,
-                    "pooled_rate": pooled.post_mean, "final_alloc": pooled.final_alloc,
-                    "alloc_history": pooled.alloc_history, "stop_look": pooled.stop_look,
-                    "stratum_status": np.swapaxes(strata.status, 1, 2),
-                    "stratum_stop_look": strata.stop_look, "look_month": month},
-            extra_dims={"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
-                        "pooled_rate": ("trial", "arm"), "final_alloc": ("trial", "arm"),
-                        "alloc_history": ("trial", "look", "arm"), "stop_look": ("trial",),
-                        "stratum_status": ("trial", "arm", "stratum"), "stratum_stop_look": ("trial", "stratum"),
-                        "look_month": ("trial", "look")},
+            extras=extras, extra_dims=extra_dims,
         )
 
     def truth(self, compiled: StratifiedDesign) -> Truth:
@@ -765,7 +831,8 @@ class StratifiedFamily:
             summary=(f"{len(d.arms)} arms in {compiled.plan.n_strata} strata, {compiled.rules.n_looks} looks up to "
                      f"{compiled.rules.max_n} patients"),
             sections=(Section("Randomization", tuple(randomization_words(
-                d, "P(arm best) among the active arms of the stratum"))),
+                d, "the posterior mean rate of each open arm in the stratum (hierarchical probit model)"
+                if compiled.probit is not None else "P(arm best) among the active arms of the stratum"))),
                       Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
                       strata_section(d, compiled.plan)),
         )
