@@ -380,3 +380,21 @@ def test_single_arm_substudy_in_a_platform_is_rejected():
         parse_design(d)
     one_problem(exc, "design.strata.groups[3].reference_rate")
     assert "docetaxel" in one_problem(exc, "design.strata.groups[3].arms").message
+
+
+def test_two_substudies_with_one_name_are_rejected():
+    d = lungmap_design()
+    d["strata"]["groups"][3]["name"] = d["strata"]["groups"][0]["name"]
+    with pytest.raises(ConfigError) as exc:
+        parse_design(d)
+    p = one_problem(exc, "design.strata.groups[3].name")
+    assert p.value == d["strata"]["groups"][0]["name"] and "strata.groups[0]" in p.message
+
+
+def test_substudy_listing_an_unknown_arm_is_rejected():
+    d = lungmap_design()
+    d["strata"]["groups"][1]["arms"].append("sotorasib")
+    with pytest.raises(ConfigError) as exc:
+        parse_design(d)
+    p = one_problem(exc, "design.strata.groups[1].arms")
+    assert p.value == ["sotorasib"] and "docetaxel" in p.message

@@ -122,6 +122,13 @@ def _substudy_problems(design: Design) -> list[Problem]:
     owner: dict[str, str] = {}
     for i, g in enumerate(groups):
         at = f"design.strata.groups[{i}]"
+        if names.index(g.name) != i:
+            problems.append(Problem(f"{at}.name", f"sub-study name {g.name!r} is already used by "
+                                    f"strata.groups[{names.index(g.name)}]; names must be unique", g.name))
+        unknown = [a for a in g.arms if a not in design.arm_names]
+        if unknown:
+            problems.append(Problem(f"{at}.arms", f"{unknown} are not arms of this design; its arms are "
+                                    f"{list(design.arm_names)}", unknown))
         for key in ("max_n", "looks", "reference_rate", "responder_boundaries"):
             if getattr(g, key) is not None:
                 problems.append(Problem(f"{at}.{key}", "a platform sub-study randomizes against the shared control "
