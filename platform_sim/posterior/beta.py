@@ -32,6 +32,7 @@ lower is better, pass Beta(b, a) (the posterior of 1 - p): see :func:`oriented`.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import njit
@@ -342,43 +343,48 @@ def _vexp(x, out, n, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def _logs(x, shift, ly, l1y, n, y, u, scratch, mant):
-    """ly, l1y[:n] = log(y), log(1 - y) at y = x - shift (0 where y is outside (0, 1)).
-    y, u, scratch: (>= n,) float64 and mant (>= n,) int64 scratch."""
+def _logs(x, shift, out, n, yu, scratch, mant):
+    """out[:n] = log(y) and out[n:2 n] = log(1 - y) at y = x[:n] - shift (0 where y is outside
+    (0, 1)); yu, scratch (>= 2 n,) float64 and mant (>= 2 n,) int64 scratch."""
+    tiny = False
     for i in range(n):
         v = x[i] - shift
         ok = v > 0.0 and v < 1.0
-        y[i] = v if ok else 0.5
-        u[i] = 1.0 - v if ok else 0.5  # 1 - y, rounded
-    _vlog(y, ly, n, mant, scratch)
-    _vlog(u, l1y, n, mant, scratch)
+        yu[i] = v if ok else 0.5
+        yu[n + i] = 1.0 - v if ok else 0.5  # 1 - y, rounded
+        tiny |= ok and v < 2.2250738585072014e-308
+    _vlog(yu, out, 2 * n, mant, scratch)
     for i in range(n):
         # log1p(-y) = log(u) (-y) / (u - 1) (Kahan's correction for the rounding of u); -y when u == 1
-        d = u[i] - 1.0
-        l1y[i] = -y[i] if d == 0.0 else l1y[i] * (-y[i] / d)
-        smallest = y[i] < 2.2250738585072014e-308  # subnormal: _vlog needs a normal number
-        ly[i] = math.log(y[i]) if smallest else ly[i]
+        y = yu[i]
+        d = yu[n + i] - 1.0
+        out[n + i] = -y if d == 0.0 else out[n + i] * (-y / d)
+    if tiny:  # subnormal y: _vlog needs a normal number
+        for i in range(n):
+            if yu[i] < 2.2250738585072014e-308:
+                out[i] = math.log(yu[i])
 
 
 @njit(cache=True, error_model="numpy")
-def _densities(x, dxs, shift, a, b, lognorm, ly, l1y, g, n, arg, ex, bits):
-    """g[:n] = Beta(a, b) density at x - shift times the node width dxs (0 outside the support)."""
+def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
+    """g[:n] = Beta(a, b) density at x - shift times the node width dxs (0 outside the support);
+    logs: log(y) and log(1 - y) from :func:`_logs`."""
     am1 = a - 1.0
     bm1 = b - 1.0
     for i in range(n):
         y = x[i] - shift
-        v = am1 * ly[i] + bm1 * l1y[i] - lognorm
+        v = am1 * logs[i] + bm1 * logs[n + i] - lognorm
         arg[i] = v if (y > 0.0 and y < 1.0) else -np.inf
     _vexp(arg, ex, n, bits)
     for i in range(n):
         g[i] = ex[i] * dxs[i]
 
 
-@njit(cache=True)
-def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
+@njit(cache=True, error_model="numpy")
+def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide):
     """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
 
-    Extra scratch: work (6, N) float64, logs (2 C, N) float64, bits (2, N) int64.
+    Extra scratch: work (5, N) and wide (2, 2 N) float64, logs (C, 2 N) float64, bits (2, 2 N) int64.
     """
     n_comp = a.shape[0]
     n_z = _Z.shape[0]
@@ -390,6 +396,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
     n_graded = 0
     graded = np.empty(n_comp * (2 * _GRADES + _Z_HEAVY.shape[0]))
     min_sd = np.inf
+    any_rough = False  # no density singular or rough at a support boundary: no panel needs the check
     for c in range(n_comp):
         rep[c] = c
         for d in range(c):
@@ -406,7 +413,17 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
         tail = _TAIL_HEAVY if heavy else _TAIL
         lo[c] = max(mean - tail * sd, 0.0) + shift[c]
         hi[c] = min(mean + tail * sd, 1.0) + shift[c]
-        lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        copy_of = -1  # a shifted copy of a used component has the same constant: computed once
+        for d in range(c):
+            if use[d] and a[d] == a[c] and b[d] == b[c]:
+                copy_of = d
+                break
+        if copy_of >= 0:
+            lognorm[c] = lognorm[copy_of]
+        else:
+            lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        if _rough(a[c]) or _rough(b[c]):
+            any_rough = True
         for z in range(n_z):
             bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
             n_bp += 1
@@ -455,7 +472,8 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
         right = edges[p + 1]
         if right <= left:
             continue
-        singular = _is_singular_end(left, a, b, shift, use) or _is_singular_end(right, a, b, shift, use)
+        singular = any_rough and (_is_singular_end(left, a, b, shift, use)
+                                  or _is_singular_end(right, a, b, shift, use))
         rule = 1 if singular else 0
         width = right - left
         for q in range(q_n):
@@ -469,7 +487,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
     # log(y) and log(1 - y), y = x - shift, once per distinct shift
     for c in range(n_comp):
         if use[c] and rep[c] == c:
-            _logs(x, shift[c], logs[2 * c], logs[2 * c + 1], n, tmp, ex, arg, bits[0])
+            _logs(x, shift[c], logs[c], n, wide[0], wide[1], bits[0])
     mass = np.zeros(n_comp)
     for c in range(n_comp):
         if not use[c]:
@@ -478,8 +496,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
                 cdf[c, i] = 1.0
             continue
         gc = g[c]
-        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[2 * rep[c]], logs[2 * rep[c] + 1], gc, n, arg, ex,
-                   bits)
+        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, ex, bits)
         m = 0.0
         for p in range(n_panels):
             i0 = p * q_n
@@ -506,6 +523,8 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
         if not use[c]:
             continue
         total = mass[c]
+        if total == 0.0:
+            raise ZeroDivisionError("a posterior has no mass on its grid")
         for i in range(n):
             pdf[c, i] /= total
             v = cdf[c, i] / total
@@ -513,7 +532,21 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
     return n
 
 
+_SCRATCH = threading.local()
+
+
 def _scratch(n_comp: int):
+    """Scratch arrays of the kernels for grids of ``n_comp`` components, kept per thread and reused
+    (the kernels overwrite what they read)."""
+    cache = getattr(_SCRATCH, "by_size", None)
+    if cache is None:
+        cache = _SCRATCH.by_size = {}
+    if n_comp not in cache:
+        cache[n_comp] = _new_scratch(n_comp)
+    return cache[n_comp]
+
+
+def _new_scratch(n_comp: int):
     n_nodes = (n_comp * (len(_Z) + len(_Z_HEAVY) + 2 * _GRADES) - 1) * _Q
     return (
         np.empty(n_comp * len(_Z)),
@@ -522,17 +555,18 @@ def _scratch(n_comp: int):
         np.empty((n_comp, n_nodes)),
         np.empty((n_comp, n_nodes)),  # g: the fast grid keeps every node (the reference grid one panel)
         np.empty((5, n_nodes)),
-        np.empty((2 * n_comp, n_nodes)),
-        np.empty((2, n_nodes), dtype=np.int64),
+        np.empty((n_comp, 2 * n_nodes)),
+        np.empty((2, 2 * n_nodes), dtype=np.int64),
+        np.empty((2, 2 * n_nodes)),
     )
 
 
 @njit(cache=True)
-def _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits):
+def _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide):
     """The grid of one trial: the reference evaluation (:func:`_grid`) or the fast one."""
     if reference:
         return _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
-    return _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits)
+    return _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
 
 
 @njit(cache=True)
@@ -614,7 +648,7 @@ def _probabilities_fast(t, n, n_arms, c, check_within, active, weights, pdf, cdf
 
 @njit(cache=True)
 def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, reference, bps, weights, pdf,
-                      cdf, g, work, logs, bits):
+                      cdf, g, work, logs, bits, wide):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
     control shifted by -margin and +margin added to the same grid."""
@@ -638,7 +672,7 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
                 aa[e] = a[t, max(c, 0)]
                 bb[e] = b[t, max(c, 0)]
                 use[e] = c >= 0 and compare[t] and active[t, c]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits)
+        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
         if not reference:
             total = _probabilities_fast(t, n, n_arms, c, margin > 0.0 and compare[t], active, weights, pdf, cdf,
                                         out, vs_control, within, work[4])
@@ -651,7 +685,7 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
 
 
 @njit(cache=True)
-def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, pdf, cdf, g, work, logs, bits):
+def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide):
     """within False: P(X1 > X2 + offset); within True: P(|X1 - X2| < offset)."""
     n_comp = 3 if within else 2
     a = np.empty(n_comp)
@@ -669,7 +703,7 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, p
             shift[2] = offset[t]
         else:
             shift[1] = offset[t]
-        n = _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits)
+        n = _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
         acc = 0.0
         if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
             for i in range(n):
@@ -681,7 +715,7 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, p
 
 
 @njit(cache=True)
-def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, cdf, g, work, logs, bits):
+def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide):
     n_trials, n_arms = a.shape
     aa = np.empty(2 * n_arms)
     bb = np.empty(2 * n_arms)
@@ -694,7 +728,7 @@ def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, 
             aa[k] = aa[n_arms + k] = a[t, k]
             bb[k] = bb[n_arms + k] = b[t, k]
             use[k] = use[n_arms + k] = active[t, k]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits)
+        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
         acc = 0.0
         for k in range(n_arms):
             if not active[t, k]:
