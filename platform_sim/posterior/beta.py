@@ -615,9 +615,11 @@ def _sum(v, n):
 
 
 @njit(cache=True)
-def _probabilities_fast(t, n, n_arms, c, check_within, active, weights, pdf, cdf, out, vs_control, within, terms):
+def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within,
+                        terms):
     """:func:`_probabilities` with each node's term computed as there and the sums vectorized
-    (the same up to the rounding of the sums); terms: (>= n,) scratch."""
+    (the same up to the rounding of the sums), and arms with the same posterior (a, b: (K,) of
+    row t) given exactly the same P(best), so that ties are exact; terms: (>= n,) scratch."""
     for k in range(n_arms):
         vs_control[t, k] = np.nan
         within[t, k] = np.nan
@@ -633,6 +635,15 @@ def _probabilities_fast(t, n, n_arms, c, check_within, active, weights, pdf, cdf
     for k in range(n_arms):
         if not active[t, k]:
             out[t, k] = 0.0
+            continue
+        twin = -1  # an earlier active arm with the same posterior has exactly the same P(best)
+        for j in range(k):
+            if active[t, j] and a[j] == a[k] and b[j] == b[k]:
+                twin = j
+                break
+        if twin >= 0:
+            out[t, k] = out[t, twin]
+            total += out[t, k]
             continue
         for i in range(n):
             terms[i] = pdf[k, i] * weights[i]
@@ -674,8 +685,8 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
                 use[e] = c >= 0 and compare[t] and active[t, c]
         n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
         if not reference:
-            total = _probabilities_fast(t, n, n_arms, c, margin > 0.0 and compare[t], active, weights, pdf, cdf,
-                                        out, vs_control, within, work[4])
+            total = _probabilities_fast(t, n, n_arms, c, margin > 0.0 and compare[t], active, aa, bb, weights, pdf,
+                                        cdf, out, vs_control, within, work[4])
         else:
             total = _probabilities(t, n, n_arms, c, margin > 0.0 and compare[t], active, weights, pdf, cdf, out,
                                    vs_control, within)
