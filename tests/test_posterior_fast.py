@@ -137,3 +137,23 @@ def test_arms_with_the_same_posterior_have_exactly_the_same_prob_best():
     pb = prob_best_and_vs_control(a, b, control=np.zeros(50, int))[0]
     assert np.array_equal(pb[:, 4], pb[:, 0]) and np.array_equal(pb[:, 3], pb[:, 1])
     _close(pb, prob_best_and_vs_control(a, b, control=np.zeros(50, int), reference=True)[0])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), delta=st.sampled_from([0.0, 0.02, 0.05, 0.1, -0.05]))
+def test_futility_bounds_hold_and_futility_decisions_equal_the_quadrature(seed, delta):
+    from platform_sim.rules import _futile, futility_bounds
+
+    rng = np.random.default_rng(seed)
+    a, b = _posteriors(rng, 40, 4)
+    a_c, b_c = a[:, :1], b[:, :1]
+    truth = prob_greater(a, b, a_c, b_c, delta, reference=True)
+    p_better = prob_greater(a, b, a_c, b_c, 0.0)
+    lower, upper = futility_bounds(a, b, a_c, b_c, p_better, delta)
+    # the moment bounds are exact; the monotone one carries p_better's quadrature error (1e-6 tested)
+    assert np.all(lower <= truth + 1e-6) and np.all(truth <= upper + 1e-6)
+    mask = rng.uniform(size=a.shape) < 0.8
+    mask[:, 0] = False
+    for threshold in (0.05, 0.1, 0.2, 0.5):
+        got = _futile(mask, a, b, a_c, b_c, p_better, delta, threshold)
+        assert np.array_equal(got, mask & (prob_greater(a, b, a_c, b_c, delta) < threshold))
