@@ -381,20 +381,24 @@ def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
 
 
 @njit(cache=True, error_model="numpy")
-def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide):
+def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
 
-    Extra scratch: work (5, N) and wide (2, 2 N) float64, logs (C, 2 N) float64, bits (2, 2 N) int64.
+    Extra scratch: work (5, N), wide (2, 2 N), logs (C, 2 N) and aux (7, N) float64, bits (2, 2 N)
+    and rep (C,) int64 (no allocation per trial).
     """
     n_comp = a.shape[0]
     n_z = _Z.shape[0]
-    lo = np.empty(n_comp)
-    hi = np.empty(n_comp)
-    lognorm = np.empty(n_comp)
-    rep = np.empty(n_comp, dtype=np.int64)  # the first used component with the same shift
+    lo = aux[0]
+    hi = aux[1]
+    lognorm = aux[2]
+    mass = aux[3]
+    panel_left = aux[4]
+    panel_right = aux[5]
+    graded = aux[6]
+    # rep[c]: the first used component with the same shift as c
     n_bp = 0
     n_graded = 0
-    graded = np.empty(n_comp * (2 * _GRADES + _Z_HEAVY.shape[0]))
     min_sd = np.inf
     any_rough = False  # no density singular or rough at a support boundary: no panel needs the check
     for c in range(n_comp):
@@ -439,7 +443,8 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
                 n_graded += 1
-    edges = np.sort(bps[:n_bp])
+    edges = bps[:n_bp]
+    edges.sort()  # in place: the same order as np.sort
     gap = _MIN_GAP * min_sd
     kept = 1
     for p in range(1, n_bp):
@@ -462,8 +467,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     arg = work[2]
     ex = work[3]
     tmp = work[4]
-    panel_left = np.empty(kept)
-    panel_right = np.empty(kept)
     # nodes, node widths and weights, panel by panel as in _panel
     n = 0
     n_panels = 0
@@ -488,7 +491,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     for c in range(n_comp):
         if use[c] and rep[c] == c:
             _logs(x, shift[c], logs[c], n, wide[0], wide[1], bits[0])
-    mass = np.zeros(n_comp)
     for c in range(n_comp):
         if not use[c]:
             for i in range(n):
@@ -558,15 +560,17 @@ def _new_scratch(n_comp: int):
         np.empty((n_comp, 2 * n_nodes)),
         np.empty((2, 2 * n_nodes), dtype=np.int64),
         np.empty((2, 2 * n_nodes)),
+        np.empty((7, n_nodes)),
+        np.empty(n_comp, dtype=np.int64),
     )
 
 
 @njit(cache=True)
-def _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide):
+def _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     """The grid of one trial: the reference evaluation (:func:`_grid`) or the fast one."""
     if reference:
         return _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
-    return _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
+    return _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
 
 
 @njit(cache=True)
@@ -659,7 +663,7 @@ def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pd
 
 @njit(cache=True)
 def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, reference, bps, weights, pdf,
-                      cdf, g, work, logs, bits, wide):
+                      cdf, g, work, logs, bits, wide, aux, rep):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
     control shifted by -margin and +margin added to the same grid."""
@@ -683,7 +687,7 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
                 aa[e] = a[t, max(c, 0)]
                 bb[e] = b[t, max(c, 0)]
                 use[e] = c >= 0 and compare[t] and active[t, c]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
+        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
         if not reference:
             total = _probabilities_fast(t, n, n_arms, c, margin > 0.0 and compare[t], active, aa, bb, weights, pdf,
                                         cdf, out, vs_control, within, work[4])
@@ -696,7 +700,7 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
 
 
 @njit(cache=True)
-def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide):
+def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     """within False: P(X1 > X2 + offset); within True: P(|X1 - X2| < offset)."""
     n_comp = 3 if within else 2
     a = np.empty(n_comp)
@@ -714,7 +718,7 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, p
             shift[2] = offset[t]
         else:
             shift[1] = offset[t]
-        n = _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
+        n = _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
         acc = 0.0
         if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
             for i in range(n):
@@ -726,7 +730,7 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, p
 
 
 @njit(cache=True)
-def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide):
+def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     n_trials, n_arms = a.shape
     aa = np.empty(2 * n_arms)
     bb = np.empty(2 * n_arms)
@@ -739,7 +743,7 @@ def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, 
             aa[k] = aa[n_arms + k] = a[t, k]
             bb[k] = bb[n_arms + k] = b[t, k]
             use[k] = use[n_arms + k] = active[t, k]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide)
+        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
         acc = 0.0
         for k in range(n_arms):
             if not active[t, k]:
