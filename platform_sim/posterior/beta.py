@@ -67,6 +67,7 @@ def _panel_rule(q: int):
 
 
 _PHI, _DPHI, _W, _S = _panel_rule(_Q)
+_ST = np.ascontiguousarray(_S.T)  # the fast grid reads it along q
 
 
 def oriented(a, b, higher_is_better: bool):
@@ -512,7 +513,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             for j in range(q_n):
                 gj = gc[i0 + j]
                 for q in range(q_n):
-                    tmp[q] += _S[q, j] * gj
+                    tmp[q] += _ST[j, q] * gj
             panel = 0.0
             for q in range(q_n):
                 cdf[c, i0 + q] = m + tmp[q]
