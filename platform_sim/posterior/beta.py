@@ -85,6 +85,12 @@ def beta_interval(a, b, level: float = 0.95):
 
 
 @njit(cache=True)
+def _sorted(values):
+    """np.sort(values), compiled once for every grid that needs it."""
+    return np.sort(values)
+
+
+@njit(cache=True)
 def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     """Fill quadrature weights, densities and CDFs of the components of one trial.
 
@@ -144,7 +150,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
                 n_graded += 1
-    edges = np.sort(bps[:n_bp])
+    edges = _sorted(bps[:n_bp])
     # Thin the union of breakpoints: an edge closer than _MIN_GAP narrowest standard
     # deviations to the previous kept edge is dropped, unless it is a support boundary
     # of a component (its density may be singular or kinked there), which replaces it.
@@ -162,7 +168,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
                 edges[kept] = e
                 kept += 1
     if n_graded:
-        edges = np.sort(np.concatenate((edges[:kept], graded[:n_graded])))
+        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
         kept = edges.shape[0]
     n = 0
     mass = np.zeros(n_comp)
@@ -444,8 +450,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
                 n_graded += 1
-    edges = bps[:n_bp]
-    edges.sort()  # in place: the same order as np.sort
+    edges = _sorted(bps[:n_bp])
     gap = _MIN_GAP * min_sd
     kept = 1
     for p in range(1, n_bp):
@@ -460,7 +465,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
                 edges[kept] = e
                 kept += 1
     if n_graded:
-        edges = np.sort(np.concatenate((edges[:kept], graded[:n_graded])))
+        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
         kept = edges.shape[0]
     q_n = _W.shape[0]
     x = work[0]
@@ -567,14 +572,6 @@ def _new_scratch(n_comp: int):
 
 
 @njit(cache=True)
-def _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
-    """The grid of one trial: the reference evaluation (:func:`_grid`) or the fast one."""
-    if reference:
-        return _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
-    return _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-
-
-@njit(cache=True)
 def _probabilities(t, n, n_arms, c, check_within, active, weights, pdf, cdf, out, vs_control, within):
     """Row t of the outputs of :func:`_prob_best_kernel` from a filled grid, node by node (the
     reference); returns the unnormalized total of P(best)."""
@@ -662,9 +659,33 @@ def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pd
     return total
 
 
+# The kernels, each in two versions: the fast grid and the reference (node by node) one. They are
+# separate functions so that a run compiles only the fast one; the reference is compiled when a
+# test asks for it.
+
+
 @njit(cache=True)
-def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, reference, bps, weights, pdf,
-                      cdf, g, work, logs, bits, wide, aux, rep):
+def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use):
+    """The components of trial t's grid for :func:`_prob_best_kernel`: the arms, then (margin > 0)
+    the control shifted by -margin and +margin."""
+    n_arms = a.shape[1]
+    c = control[t]
+    for k in range(n_arms):
+        aa[k] = a[t, k]
+        bb[k] = b[t, k]
+        use[k] = active[t, k]
+    if margin > 0.0:
+        shift[n_arms] = -margin
+        shift[n_arms + 1] = margin
+        for e in range(n_arms, n_arms + 2):
+            aa[e] = a[t, max(c, 0)]
+            bb[e] = b[t, max(c, 0)]
+            use[e] = c >= 0 and compare[t] and active[t, c]
+
+
+@njit(cache=True)
+def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g, work,
+                      logs, bits, wide, aux, rep):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
     control shifted by -margin and +margin added to the same grid."""
@@ -674,34 +695,66 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
     bb = np.empty(n_comp)
     shift = np.zeros(n_comp)
     use = np.zeros(n_comp, dtype=np.bool_)
-    if margin > 0.0:
-        shift[n_arms] = -margin
-        shift[n_arms + 1] = margin
     for t in range(n_trials):
-        c = control[t]
-        for k in range(n_arms):
-            aa[k] = a[t, k]
-            bb[k] = b[t, k]
-            use[k] = active[t, k]
-        if margin > 0.0:
-            for e in range(n_arms, n_comp):
-                aa[e] = a[t, max(c, 0)]
-                bb[e] = b[t, max(c, 0)]
-                use[e] = c >= 0 and compare[t] and active[t, c]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-        if not reference:
-            total = _probabilities_fast(t, n, n_arms, c, margin > 0.0 and compare[t], active, aa, bb, weights, pdf,
-                                        cdf, out, vs_control, within, work[4])
-        else:
-            total = _probabilities(t, n, n_arms, c, margin > 0.0 and compare[t], active, weights, pdf, cdf, out,
-                                   vs_control, within)
+        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        total = _probabilities_fast(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, aa, bb, weights,
+                                    pdf, cdf, out, vs_control, within, work[4])
         if total > 0.0:
             for k in range(n_arms):
                 out[t, k] /= total
 
 
 @njit(cache=True)
-def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
+def _prob_best_kernel_reference(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf,
+                                cdf, g):
+    """:func:`_prob_best_kernel` on the reference grid."""
+    n_trials, n_arms = a.shape
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    aa = np.empty(n_comp)
+    bb = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.zeros(n_comp, dtype=np.bool_)
+    for t in range(n_trials):
+        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
+        total = _probabilities(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, weights, pdf, cdf, out,
+                               vs_control, within)
+        if total > 0.0:
+            for k in range(n_arms):
+                out[t, k] /= total
+
+
+@njit(cache=True)
+def _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift):
+    """Trial t's components for :func:`_pair_kernel`: X1, then X2 shifted by offset (within:
+    by -offset and +offset)."""
+    a[0] = a1[t]
+    b[0] = b1[t]
+    for c in range(1, a.shape[0]):
+        a[c] = a2[t]
+        b[c] = b2[t]
+    if within:
+        shift[1] = -offset[t]
+        shift[2] = offset[t]
+    else:
+        shift[1] = offset[t]
+
+
+@njit(cache=True)
+def _pair_value(n, within, weights, pdf, cdf):
+    acc = 0.0
+    if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
+        for i in range(n):
+            acc += weights[i] * pdf[0, i] * (cdf[1, i] - cdf[2, i])
+    else:  # X1 > Y with Y = X2 + d: f_Y(y) (1 - F_X1(y))
+        for i in range(n):
+            acc += weights[i] * pdf[1, i] * (1.0 - cdf[0, i])
+    return min(max(acc, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     """within False: P(X1 > X2 + offset); within True: P(|X1 - X2| < offset)."""
     n_comp = 3 if within else 2
     a = np.empty(n_comp)
@@ -709,55 +762,79 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, reference, bps, weights, p
     shift = np.zeros(n_comp)
     use = np.ones(n_comp, dtype=np.bool_)
     for t in range(a1.shape[0]):
-        a[0] = a1[t]
-        b[0] = b1[t]
-        for c in range(1, n_comp):
-            a[c] = a2[t]
-            b[c] = b2[t]
-        if within:
-            shift[1] = -offset[t]
-            shift[2] = offset[t]
-        else:
-            shift[1] = offset[t]
-        n = _fill(reference, a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-        acc = 0.0
-        if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
-            for i in range(n):
-                acc += weights[i] * pdf[0, i] * (cdf[1, i] - cdf[2, i])
-        else:  # X1 > Y with Y = X2 + d: f_Y(y) (1 - F_X1(y))
-            for i in range(n):
-                acc += weights[i] * pdf[1, i] * (1.0 - cdf[0, i])
-        out[t] = min(max(acc, 0.0), 1.0)
+        _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift)
+        n = _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        out[t] = _pair_value(n, within, weights, pdf, cdf)
 
 
 @njit(cache=True)
-def _all_within_kernel(a, b, active, margin, out, reference, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
-    n_trials, n_arms = a.shape
+def _pair_kernel_reference(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g):
+    """:func:`_pair_kernel` on the reference grid."""
+    n_comp = 3 if within else 2
+    a = np.empty(n_comp)
+    b = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.ones(n_comp, dtype=np.bool_)
+    for t in range(a1.shape[0]):
+        _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift)
+        n = _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
+        out[t] = _pair_value(n, within, weights, pdf, cdf)
+
+
+@njit(cache=True)
+def _all_within_components(t, a, b, active, margin, aa, bb, shift, use):
+    """Trial t's components for :func:`_all_within_kernel`: the arms, then the arms shifted by margin."""
+    n_arms = a.shape[1]
+    for k in range(n_arms):
+        shift[n_arms + k] = margin
+        aa[k] = aa[n_arms + k] = a[t, k]
+        bb[k] = bb[n_arms + k] = b[t, k]
+        use[k] = use[n_arms + k] = active[t, k]
+
+
+@njit(cache=True)
+def _all_within_value(t, n, active, weights, pdf, cdf):
+    n_arms = active.shape[1]
+    acc = 0.0
+    for k in range(n_arms):
+        if not active[t, k]:
+            continue
+        for i in range(n):
+            if pdf[k, i] == 0.0:
+                continue
+            prod = pdf[k, i] * weights[i]
+            for j in range(n_arms):
+                if j != k and active[t, j]:
+                    prod *= cdf[j, i] - cdf[n_arms + j, i]
+            acc += prod
+    return min(max(acc, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _all_within_kernel(a, b, active, margin, out, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
+    n_arms = a.shape[1]
     aa = np.empty(2 * n_arms)
     bb = np.empty(2 * n_arms)
     shift = np.zeros(2 * n_arms)
     use = np.empty(2 * n_arms, dtype=np.bool_)
-    for k in range(n_arms):
-        shift[n_arms + k] = margin
-    for t in range(n_trials):
-        for k in range(n_arms):
-            aa[k] = aa[n_arms + k] = a[t, k]
-            bb[k] = bb[n_arms + k] = b[t, k]
-            use[k] = use[n_arms + k] = active[t, k]
-        n = _fill(reference, aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-        acc = 0.0
-        for k in range(n_arms):
-            if not active[t, k]:
-                continue
-            for i in range(n):
-                if pdf[k, i] == 0.0:
-                    continue
-                prod = pdf[k, i] * weights[i]
-                for j in range(n_arms):
-                    if j != k and active[t, j]:
-                        prod *= cdf[j, i] - cdf[n_arms + j, i]
-                acc += prod
-        out[t] = min(max(acc, 0.0), 1.0)
+    for t in range(a.shape[0]):
+        _all_within_components(t, a, b, active, margin, aa, bb, shift, use)
+        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        out[t] = _all_within_value(t, n, active, weights, pdf, cdf)
+
+
+@njit(cache=True)
+def _all_within_kernel_reference(a, b, active, margin, out, bps, weights, pdf, cdf, g):
+    """:func:`_all_within_kernel` on the reference grid."""
+    n_arms = a.shape[1]
+    aa = np.empty(2 * n_arms)
+    bb = np.empty(2 * n_arms)
+    shift = np.zeros(2 * n_arms)
+    use = np.empty(2 * n_arms, dtype=np.bool_)
+    for t in range(a.shape[0]):
+        _all_within_components(t, a, b, active, margin, aa, bb, shift, use)
+        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
+        out[t] = _all_within_value(t, n, active, weights, pdf, cdf)
 
 
 # --------------------------------------------------------------------------- public API
@@ -797,7 +874,10 @@ def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, withi
     m = 0.0 if margin is None else float(margin)
     n_comp = a.shape[1] + (2 if m > 0 else 0)
     compare = np.ones(a.shape[0], dtype=bool) if within_rows is None else np.ascontiguousarray(within_rows, dtype=bool)
-    _prob_best_kernel(a, b, active, control, m, compare, out, vs_control, within, reference, *_scratch(n_comp))
+    if reference:
+        _prob_best_kernel_reference(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp)[:5])
+    else:
+        _prob_best_kernel(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp))
     return (out, vs_control) if margin is None else (out, vs_control, within)
 
 
@@ -806,7 +886,11 @@ def _pair(a1, b1, a2, b2, offset, within: bool, reference: bool = False) -> np.n
     shape = arrays[0].shape
     flat = [np.ascontiguousarray(x).reshape(-1) for x in arrays]
     out = np.empty(flat[0].size)
-    _pair_kernel(*flat, within, out, reference, *_scratch(3 if within else 2))
+    scratch = _scratch(3 if within else 2)
+    if reference:
+        _pair_kernel_reference(*flat, within, out, *scratch[:5])
+    else:
+        _pair_kernel(*flat, within, out, *scratch)
     return out.reshape(shape)
 
 
@@ -832,7 +916,11 @@ def prob_all_within(a, b, active, margin: float, *, reference: bool = False) -> 
     a, b = _as_float(a, b)
     active = np.ascontiguousarray(active, dtype=bool)
     out = np.empty(a.shape[0])
-    _all_within_kernel(a, b, active, float(margin), out, reference, *_scratch(2 * a.shape[1]))
+    scratch = _scratch(2 * a.shape[1])
+    if reference:
+        _all_within_kernel_reference(a, b, active, float(margin), out, *scratch[:5])
+    else:
+        _all_within_kernel(a, b, active, float(margin), out, *scratch)
     return out
 
 
