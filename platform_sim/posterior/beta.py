@@ -887,7 +887,7 @@ def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, withi
 def _pair(a1, b1, a2, b2, offset, within: bool, reference: bool = False) -> np.ndarray:
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a1, b1, a2, b2, offset)))
     shape = arrays[0].shape
-    flat = [np.ascontiguousarray(x).reshape(-1) for x in arrays]
+    flat = [np.array(x, dtype=np.float64).reshape(-1) for x in arrays]  # a copy: broadcast views are read-only
     out = np.empty(flat[0].size)
     scratch = _scratch(3 if within else 2)
     if reference:
