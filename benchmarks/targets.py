@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --only targets --baseline /path/to/previous/checkout
     python benchmarks/targets.py --baseline /path/to/previous/checkout [--quick] [--json out.json]
+    python benchmarks/targets.py --baseline PATH --only looks:200 benchmark_four_arm   (just those rows)
 
 Every figure comes from a fresh process whose ``PYTHONPATH`` is one checkout or the other (the
 measuring code is this file in both cases, so only the package differs). The two checkouts run
@@ -83,10 +84,11 @@ def _child_trials(design: str, scenario: str, n_sims: int, warmup: int) -> dict:
         _ = getattr(spec, "truth", None)  # releases before the truth property computed it per chunk
         fixed = time.perf_counter() - start
         run(spec=spec, n_sims=warmup, seed=11)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run(spec=spec, n_sims=n_sims, seed=1)
-        elapsed = time.perf_counter() - start
-    return {"fixed_seconds": fixed, "trials_per_second": n_sims / elapsed, "seconds": elapsed}
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return {"fixed_seconds": fixed, "trials_per_second": n_sims / elapsed, "seconds": elapsed,
+            "cpu_trials_per_second": n_sims / cpu, "cpu_seconds": cpu}
 
 
 def _child_dask(n_sims: int) -> dict:
@@ -163,22 +165,30 @@ def _best(values, key, better=max):
     return better(values) if values else None
 
 
-def measure(checkouts: dict[str, Path], quick: bool, repeats: int) -> list[dict]:
-    """Every row of the table for every checkout (name -> path)."""
+def measure(checkouts: dict[str, Path], quick: bool, repeats: int, only: list[str] | None = None,
+            cpu: bool = False) -> list[dict]:
+    """Every row of the table for every checkout (name -> path); with ``only``, just the trials/s
+    rows whose design is named there (``looks:200`` for the 200-look design); with ``cpu``, trials
+    per second of the child's process CPU time instead of wall time (steadier on a shared machine)."""
     rows = []
     scale = 0.1 if quick else 1.0
     for label, design, scenario, n_sims, target in TRIAL_ROWS:
+        if only is not None and design not in only:
+            continue
         n = max(20, int(n_sims * scale))
         got = {name: [] for name in checkouts}
         for _ in range(repeats):
             for name, path in checkouts.items():
                 got[name].append(_spawn(path, "trials", design, scenario, str(n), "50"))
         rows.append({"row": label, "unit": "trials/s/core", "target": f">= {target:,}", "good": "high",
-                     "target_value": target, **{name: _best(v, "trials_per_second") for name, v in got.items()}})
+                     "target_value": target,
+                     **{name: _best(v, "cpu_trials_per_second" if cpu else "trials_per_second") for name, v in got.items()}})
         if design == "pioneer_platform":
             rows.append({"row": "pioneer_platform fixed overhead", "unit": "s", "target": "< 0.5", "good": "low",
                          "target_value": 0.5,
                          **{name: _best(v, "fixed_seconds", min) for name, v in got.items()}})
+    if only is not None:
+        return rows
     for label, args, target in (("platform-sim --help", ["--help"], 0.3),
                                 ("platform-sim run --n-sims 1 (warm)", ["run", "--n-sims", "1", "--quiet"], 1.0)):
         got = {name: [] for name in checkouts}
@@ -242,6 +252,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the trials, one repeat: a smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure, best kept (2; --quick: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
+    parser.add_argument("--only", nargs="+", metavar="DESIGN",
+                        help="only the trials/s rows of these designs (e.g. benchmark_four_arm pioneer_rar looks:200)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="trials/s from each child's process CPU time rather than wall time")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -257,9 +271,14 @@ def main(argv: list[str] | None = None) -> None:
     checkouts = {"previous": args.baseline.resolve(), "new": ROOT} if args.baseline else {"new": ROOT}
     repeats = args.repeats or (1 if args.quick else 2)
     load = os.getloadavg()[0]
-    rows = measure(checkouts, args.quick, repeats)
+    if args.only:
+        unknown = sorted(set(args.only) - {row[1] for row in TRIAL_ROWS})
+        if unknown:
+            parser.error(f"--only: no trials/s row for design(s) {', '.join(unknown)}; "
+                         f"rows: {', '.join(row[1] for row in TRIAL_ROWS)}")
+    rows = measure(checkouts, args.quick, repeats, args.only, args.cpu)
     print(f"speed targets, {os.cpu_count()} cores, load average at start {load:.1f}; best of {repeats} "
-          f"repeat(s); previous = {checkouts.get('previous', '-')}, new = {ROOT}\n")
+          f"repeat(s); trials/s by {'process CPU' if args.cpu else 'wall'} time; previous = {checkouts.get('previous', '-')}, new = {ROOT}\n")
     print(table(rows, list(checkouts)))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -83,8 +83,25 @@ def _fill(out, k0, k1, family, qid, trials, start):
     q = np.uint64(qid)
     first = start >> 1
     n_pairs = ((start + n - 1) >> 1) - first + 1
-    pairs = np.empty(2 * n_pairs)
     offset = start - 2 * first
+    if n_pairs < 8 <= n_rows:
+        # few positions for many trials (a look's batch of patients): the same loop with the
+        # trials inside, so that it is the one the compiler vectorizes
+        by_pair = np.empty((2 * n_pairs, n_rows))
+        for p in range(n_pairs):
+            c0 = np.uint64(first + p)
+            for r in range(n_rows):
+                t = np.uint64(trials[r]) & np.uint64(0xFFFFFFFF)
+                w0, w1, w2, w3 = _philox(c0, q, t, fam, k0, k1)
+                m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+                m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+                by_pair[2 * p, r] = (np.float64(m0) + 0.5) * 1.1102230246251565e-16
+                by_pair[2 * p + 1, r] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
+        for r in range(n_rows):
+            for j in range(n):
+                out[r, j] = by_pair[offset + j, r]
+        return
+    pairs = np.empty(2 * n_pairs)
     for r in range(n_rows):
         t = np.uint64(trials[r]) & np.uint64(0xFFFFFFFF)
         for p in range(n_pairs):

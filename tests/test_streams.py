@@ -42,14 +42,15 @@ def test_a_value_depends_only_on_seed_family_quantity_trial_and_position():
         assert not np.isin(other, whole).any()
 
 
+@pytest.mark.parametrize("n_trials", [3, 9])  # 9: few positions for many trials are filled trials-inside
 @pytest.mark.parametrize("start, n", [(0, 1), (1, 1), (0, 40), (3, 38), (7, 2), (1000001, 5)])
-def test_uniforms_are_the_documented_function_of_the_philox_block(start, n):
+def test_uniforms_are_the_documented_function_of_the_philox_block(start, n, n_trials):
     """The vectorized fill against the definition, value by value: position i of a quantity is the
     first (i even) or second (i odd) 53-bit half of Philox4x32-10 at counter (i // 2, quantity id,
     trial, family) under the seed's key."""
     s = Streams(11)
     k0, k1 = s.key
-    trials = np.array([0, 5, 2**32 - 1])
+    trials = np.array([0, 5, 2**32 - 1, 1, 2, 3, 4, 6, 2**31])[:n_trials]
     got = s.uniform(OUTCOMES, "outcome:x", trials, start, n)
     qid = quantity_id("outcome:x")
     for r, t in enumerate(trials):

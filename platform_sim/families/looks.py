@@ -137,21 +137,23 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
             arms = deal(block_counts(u0, batch_size, p, headroom), u)
         else:
             arms = draw_arms(u, np.full(rows.size, batch_size, dtype=np.int64), p, headroom)
+        batch_n = np.zeros((rows.size, n_arms), dtype=np.int64)
         for seg in seg_ids:
             s0, s1 = bounds[seg], bounds[seg + 1]
-            seg_n[rows, seg], seg_y[rows, seg] = tally(
-                arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms
-            )
-        randomized_n[rows] += seg_n[rows][:, seg_ids].sum(axis=1)
+            n_seg, y_seg = tally(arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms)
+            seg_n[rows, seg], seg_y[rows, seg] = n_seg, y_seg
+            batch_n += n_seg
+        randomized_n[rows] += batch_n
         if arms_all is not None:
             arms_all[rows, start:start + batch_size] = arms
 
-        # --- analysis with the outcomes followed up by now (segments of stopped trials stay 0, so
-        # adding a segment for every trial keeps the totals of the running ones right)
+        # --- analysis with the outcomes followed up by now (the totals of stopped trials are not
+        # read again: only the running ones are brought up to date)
         if arms_all is None:
-            new_followed = slice(n_summed, int(n_followed_segments[look]))
-            followed_n += seg_n[:, new_followed].sum(axis=1)
-            followed_y += seg_y[:, new_followed].sum(axis=1)
+            new_followed = np.arange(n_summed, int(n_followed_segments[look]))
+            if new_followed.size:
+                followed_n[rows] += seg_n[rows[:, None], new_followed].sum(axis=1)
+                followed_y[rows] += seg_y[rows[:, None], new_followed].sum(axis=1)
             n_summed = int(n_followed_segments[look])
         else:
             at = np.full(rows.size, look)

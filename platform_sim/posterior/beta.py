@@ -21,7 +21,10 @@ on a grid that adapts to each trial's posteriors:
   density is taken as 0, and each component is normalized to total mass 1.
 
 The per-trial work runs in small compiled kernels (numba), one trial after the
-other, with no Python loop over trials. Accuracy is better than 1e-6 against
+other, with no Python loop over trials. A grid is filled in passes over all its
+nodes, with exp and log computed by branch-free functions the compiler vectorizes;
+``reference=True`` fills the same grid node by node with the C library's exp and
+log (the two differ by rounding only, tests/test_posterior_fast.py). Accuracy is better than 1e-6 against
 adaptive quadrature with exact incomplete beta functions for a, b >= 1/2 (see
 tests/test_posterior.py).
 
@@ -32,6 +35,7 @@ lower is better, pass Beta(b, a) (the posterior of 1 - p): see :func:`oriented`.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import njit
@@ -66,6 +70,7 @@ def _panel_rule(q: int):
 
 
 _PHI, _DPHI, _W, _S = _panel_rule(_Q)
+_ST = np.ascontiguousarray(_S.T)  # the fast grid reads it along q
 
 
 def oriented(a, b, higher_is_better: bool):
@@ -80,6 +85,12 @@ def beta_interval(a, b, level: float = 0.95):
 
 
 # --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True)
+def _sorted(values):
+    """np.sort(values), compiled once for every grid that needs it."""
+    return np.sort(values)
 
 
 @njit(cache=True)
@@ -142,7 +153,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
             for j in range(1, _GRADES + 1):
                 graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
                 n_graded += 1
-    edges = np.sort(bps[:n_bp])
+    edges = _sorted(bps[:n_bp])
     # Thin the union of breakpoints: an edge closer than _MIN_GAP narrowest standard
     # deviations to the previous kept edge is dropped, unless it is a support boundary
     # of a component (its density may be singular or kinked there), which replaces it.
@@ -160,7 +171,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
                 edges[kept] = e
                 kept += 1
     if n_graded:
-        edges = np.sort(np.concatenate((edges[:kept], graded[:n_graded])))
+        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
         kept = edges.shape[0]
     n = 0
     mass = np.zeros(n_comp)
@@ -257,19 +268,427 @@ def _is_boundary(e, shift, use):
     return False
 
 
+# --------------------------------------------------------------------------- the fast grid
+#
+# The same grid as :func:`_grid` (the same panels, nodes, weights and order of every sum and
+# product), evaluated in passes over all nodes at once so that the compiler vectorizes them, with
+# exp and log computed by the branch-free functions below instead of the C library. They are
+# within a few units in the last place of the C library's, so the probabilities differ from the
+# reference evaluation by rounding only (tests/test_posterior_fast.py checks 1e-12 on every
+# probability, and 1e-9 is the bound the engine relies on).
+
+# log: the algorithm of fdlibm's e_log.c (Sun Microsystems, 1993): log(x) = k ln2 + log(1 + f),
+# 1 + f in [sqrt(2)/2, sqrt(2)), s = f / (2 + f), log(1 + f) = f - s (f - R(s^2)) with R its
+# minimax polynomial.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_SQRT2 = 1.4142135623730951
+_INV_LN2 = 1.4426950408889634
+# exp: exp(x) = 2^k exp(r), |r| <= ln2 / 2, exp(r) by its Taylor polynomial of degree 13 (remainder
+# below 1e-17), 2^k built from its bits in two factors so that results down to the smallest
+# subnormal are right; below -745.2 (where exp rounds to 0) the result is 0.
+_EXP_MIN = -745.2
+_EXP_MAX = 709.0
+_EXP_TAYLOR = np.array([1.0 / math.factorial(j) for j in range(13, -1, -1)])  # highest degree first
+
+
+# error_model="numpy": a float division by zero gives inf or nan instead of raising, which lets
+# the compiler vectorize the loops (the divisions here never divide by zero).
+@njit(cache=True, error_model="numpy")
+def _vlog(x, out, n, mant, expo):
+    """out[:n] = log(x[:n]) for positive normal x; mant, expo: (>= n,) int64 / float64 scratch."""
+    xi = x.view(np.int64)
+    mi = mant.view(np.int64)
+    for i in range(n):
+        h = xi[i]
+        expo[i] = float((h >> 52) - 1023)
+        mi[i] = (h & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000
+    m = mant.view(np.float64)
+    for i in range(n):
+        mm = m[i]
+        k = expo[i]
+        big = mm > _SQRT2
+        mm = mm * 0.5 if big else mm
+        k = k + 1.0 if big else k
+        f = mm - 1.0
+        s = f / (2.0 + f)
+        z = s * s
+        w = z * z
+        t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+        t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+        r = t2 + t1
+        hfsq = 0.5 * f * f
+        out[i] = k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
+
+
+@njit(cache=True, error_model="numpy")
+def _vexp(x, out, n, bits):
+    """out[:n] = exp(x[:n]) (0 below -745.2); bits: (2, >= n) int64 scratch."""
+    c = _EXP_TAYLOR
+    b1 = bits[0]
+    b2 = bits[1]
+    for i in range(n):
+        v = min(max(x[i], _EXP_MIN), _EXP_MAX)
+        k = math.floor(v * _INV_LN2 + 0.5)
+        r = (v - k * _LN2_HI) - k * _LN2_LO
+        p = c[0]
+        for j in range(1, 14):
+            p = p * r + c[j]
+        out[i] = p
+        ki = np.int64(k)
+        half = ki >> 1
+        b1[i] = (half + 1023) << 52
+        b2[i] = (ki - half + 1023) << 52
+    s1 = b1.view(np.float64)
+    s2 = b2.view(np.float64)
+    for i in range(n):
+        out[i] = out[i] * s1[i] * s2[i] if x[i] >= _EXP_MIN else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _logs(x, shift, out, n, yu, scratch, mant):
+    """out[:n] = log(y) and out[n:2 n] = log(1 - y) at y = x[:n] - shift (0 where y is outside
+    (0, 1)); yu, scratch (>= 2 n,) float64 and mant (>= 2 n,) int64 scratch."""
+    tiny = False
+    for i in range(n):
+        v = x[i] - shift
+        ok = v > 0.0 and v < 1.0
+        yu[i] = v if ok else 0.5
+        yu[n + i] = 1.0 - v if ok else 0.5  # 1 - y, rounded
+        tiny |= ok and v < 2.2250738585072014e-308
+    _vlog(yu, out, 2 * n, mant, scratch)
+    for i in range(n):
+        # log1p(-y) = log(u) (-y) / (u - 1) (Kahan's correction for the rounding of u); -y when u == 1
+        y = yu[i]
+        d = yu[n + i] - 1.0
+        out[n + i] = -y if d == 0.0 else out[n + i] * (-y / d)
+    if tiny:  # subnormal y: _vlog needs a normal number
+        for i in range(n):
+            if yu[i] < 2.2250738585072014e-308:
+                out[i] = math.log(yu[i])
+
+
+@njit(cache=True, error_model="numpy")
+def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
+    """g[:n] = Beta(a, b) density at x - shift times the node width dxs (0 outside the support);
+    logs: log(y) and log(1 - y) from :func:`_logs`."""
+    am1 = a - 1.0
+    bm1 = b - 1.0
+    for i in range(n):
+        y = x[i] - shift
+        v = am1 * logs[i] + bm1 * logs[n + i] - lognorm
+        arg[i] = v if (y > 0.0 and y < 1.0) else -np.inf
+    _vexp(arg, ex, n, bits)
+    for i in range(n):
+        g[i] = ex[i] * dxs[i]
+
+
+@njit(cache=True, error_model="numpy")
+def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
+    """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
+
+    Extra scratch: work (5, N), wide (2, 2 N), logs (C, 2 N) and aux (7, N) float64, bits (2, 2 N)
+    and rep (C,) int64 (no allocation per trial).
+    """
+    n_comp = a.shape[0]
+    n_z = _Z.shape[0]
+    lo = aux[0]
+    hi = aux[1]
+    lognorm = aux[2]
+    mass = aux[3]
+    panel_left = aux[4]
+    panel_right = aux[5]
+    graded = aux[6]
+    # rep[c]: the first used component with the same shift as c
+    n_bp = 0
+    n_graded = 0
+    min_sd = np.inf
+    any_rough = False  # no density singular or rough at a support boundary: no panel needs the check
+    for c in range(n_comp):
+        rep[c] = c
+        for d in range(c):
+            if use[d] and shift[d] == shift[c]:
+                rep[c] = d
+                break
+        if not use[c]:
+            continue
+        s = a[c] + b[c]
+        mean = a[c] / s
+        sd = math.sqrt(a[c] * b[c] / (s * s * (s + 1.0)))
+        min_sd = min(min_sd, sd)
+        heavy = a[c] < 2.0 or b[c] < 2.0
+        tail = _TAIL_HEAVY if heavy else _TAIL
+        lo[c] = max(mean - tail * sd, 0.0) + shift[c]
+        hi[c] = min(mean + tail * sd, 1.0) + shift[c]
+        copy_of = -1  # a shifted copy of a used component has the same constant: computed once
+        for d in range(c):
+            if use[d] and a[d] == a[c] and b[d] == b[c]:
+                copy_of = d
+                break
+        if copy_of >= 0:
+            lognorm[c] = lognorm[copy_of]
+        else:
+            lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        if _rough(a[c]) or _rough(b[c]):
+            any_rough = True
+        for z in range(n_z):
+            bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
+            n_bp += 1
+        if heavy:
+            for z in range(_Z_HEAVY.shape[0]):
+                graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift[c]
+                n_graded += 1
+        if _rough(a[c]):
+            for j in range(1, _GRADES + 1):
+                graded[n_graded] = shift[c] + mean * _GRADE_RATIO**j
+                n_graded += 1
+        if _rough(b[c]):
+            for j in range(1, _GRADES + 1):
+                graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
+                n_graded += 1
+    edges = _sorted(bps[:n_bp])
+    gap = _MIN_GAP * min_sd
+    kept = 1
+    for p in range(1, n_bp):
+        e = edges[p]
+        if e - edges[kept - 1] >= gap or p == n_bp - 1:
+            edges[kept] = e
+            kept += 1
+        elif _is_boundary(e, shift, use):
+            if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
+                edges[kept - 1] = e
+            else:
+                edges[kept] = e
+                kept += 1
+    if n_graded:
+        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
+        kept = edges.shape[0]
+    q_n = _W.shape[0]
+    x = work[0]
+    dxs = work[1]
+    arg = work[2]
+    ex = work[3]
+    tmp = work[4]
+    # nodes, node widths and weights, panel by panel as in _panel
+    n = 0
+    n_panels = 0
+    for p in range(kept - 1):
+        left = edges[p]
+        right = edges[p + 1]
+        if right <= left:
+            continue
+        singular = any_rough and (_is_singular_end(left, a, b, shift, use)
+                                  or _is_singular_end(right, a, b, shift, use))
+        rule = 1 if singular else 0
+        width = right - left
+        for q in range(q_n):
+            x[n + q] = left + width * _PHI[rule, q]
+            dxs[n + q] = width * _DPHI[rule, q]
+            weights[n + q] = dxs[n + q] * _W[q]
+        panel_left[n_panels] = left
+        panel_right[n_panels] = right
+        n_panels += 1
+        n += q_n
+    # log(y) and log(1 - y), y = x - shift, once per distinct shift
+    for c in range(n_comp):
+        if use[c] and rep[c] == c:
+            _logs(x, shift[c], logs[c], n, wide[0], wide[1], bits[0])
+    for c in range(n_comp):
+        if not use[c]:
+            for i in range(n):
+                pdf[c, i] = 0.0
+                cdf[c, i] = 1.0
+            continue
+        gc = g[c]
+        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, ex, bits)
+        m = 0.0
+        for p in range(n_panels):
+            i0 = p * q_n
+            if panel_right[p] <= lo[c] or panel_left[p] >= hi[c]:
+                for q in range(q_n):
+                    pdf[c, i0 + q] = 0.0
+                    cdf[c, i0 + q] = m
+                continue
+            for q in range(q_n):
+                tmp[q] = 0.0
+            for j in range(q_n):
+                gj = gc[i0 + j]
+                for q in range(q_n):
+                    tmp[q] += _ST[j, q] * gj
+            panel = 0.0
+            for q in range(q_n):
+                cdf[c, i0 + q] = m + tmp[q]
+                dx = dxs[i0 + q]
+                pdf[c, i0 + q] = gc[i0 + q] / dx if dx > 0.0 else 0.0
+                panel += _W[q] * gc[i0 + q]
+            m += panel
+        mass[c] = m
+    for c in range(n_comp):
+        if not use[c]:
+            continue
+        total = mass[c]
+        if total == 0.0:
+            raise ZeroDivisionError("a posterior has no mass on its grid")
+        for i in range(n):
+            pdf[c, i] /= total
+            v = cdf[c, i] / total
+            cdf[c, i] = min(max(v, 0.0), 1.0)
+    return n
+
+
+_SCRATCH = threading.local()
+
+
 def _scratch(n_comp: int):
+    """Scratch arrays of the kernels for grids of ``n_comp`` components, kept per thread and reused
+    (the kernels overwrite what they read)."""
+    cache = getattr(_SCRATCH, "by_size", None)
+    if cache is None:
+        cache = _SCRATCH.by_size = {}
+    if n_comp not in cache:
+        cache[n_comp] = _new_scratch(n_comp)
+    return cache[n_comp]
+
+
+def _new_scratch(n_comp: int):
     n_nodes = (n_comp * (len(_Z) + len(_Z_HEAVY) + 2 * _GRADES) - 1) * _Q
     return (
         np.empty(n_comp * len(_Z)),
         np.empty(n_nodes),
         np.empty((n_comp, n_nodes)),
         np.empty((n_comp, n_nodes)),
-        np.empty((n_comp, _Q)),
+        np.empty((n_comp, n_nodes)),  # g: the fast grid keeps every node (the reference grid one panel)
+        np.empty((5, n_nodes)),
+        np.empty((n_comp, 2 * n_nodes)),
+        np.empty((2, 2 * n_nodes), dtype=np.int64),
+        np.empty((2, 2 * n_nodes)),
+        np.empty((7, n_nodes)),
+        np.empty(n_comp, dtype=np.int64),
     )
 
 
 @njit(cache=True)
-def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g):
+def _probabilities(t, n, n_arms, c, check_within, active, weights, pdf, cdf, out, vs_control, within):
+    """Row t of the outputs of :func:`_prob_best_kernel` from a filled grid, node by node (the
+    reference); returns the unnormalized total of P(best)."""
+    for k in range(n_arms):
+        vs_control[t, k] = np.nan
+        within[t, k] = np.nan
+        if c >= 0 and k != c and active[t, k]:
+            acc = 0.0
+            for i in range(n):
+                acc += weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
+            vs_control[t, k] = min(max(acc, 0.0), 1.0)
+            if check_within:  # X_c - m < X_k < X_c + m
+                acc = 0.0
+                for i in range(n):
+                    acc += weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
+                within[t, k] = min(max(acc, 0.0), 1.0)
+    total = 0.0
+    for k in range(n_arms):
+        if not active[t, k]:
+            out[t, k] = 0.0
+            continue
+        acc = 0.0
+        for i in range(n):
+            if pdf[k, i] == 0.0:
+                continue
+            prod = pdf[k, i] * weights[i]
+            for j in range(n_arms):
+                if j != k:
+                    prod *= cdf[j, i]
+            acc += prod
+        out[t, k] = acc
+        total += acc
+    return total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sum(v, n):
+    """v[:n].sum(), in any order (the compiler vectorizes it)."""
+    acc = 0.0
+    for i in range(n):
+        acc += v[i]
+    return acc
+
+
+@njit(cache=True)
+def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within,
+                        terms):
+    """:func:`_probabilities` with each node's term computed as there and the sums vectorized
+    (the same up to the rounding of the sums), and arms with the same posterior (a, b: (K,) of
+    row t) given exactly the same P(best), so that ties are exact; terms: (>= n,) scratch."""
+    for k in range(n_arms):
+        vs_control[t, k] = np.nan
+        within[t, k] = np.nan
+        if c >= 0 and k != c and active[t, k]:
+            for i in range(n):
+                terms[i] = weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
+            vs_control[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
+            if check_within:
+                for i in range(n):
+                    terms[i] = weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
+                within[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
+    total = 0.0
+    for k in range(n_arms):
+        if not active[t, k]:
+            out[t, k] = 0.0
+            continue
+        twin = -1  # an earlier active arm with the same posterior has exactly the same P(best)
+        for j in range(k):
+            if active[t, j] and a[j] == a[k] and b[j] == b[k]:
+                twin = j
+                break
+        if twin >= 0:
+            out[t, k] = out[t, twin]
+            total += out[t, k]
+            continue
+        for i in range(n):
+            terms[i] = pdf[k, i] * weights[i]
+        for j in range(n_arms):
+            if j != k:
+                for i in range(n):
+                    terms[i] *= cdf[j, i]
+        acc = _sum(terms, n)
+        out[t, k] = acc
+        total += acc
+    return total
+
+
+# The kernels, each in two versions: the fast grid and the reference (node by node) one. They are
+# separate functions so that a run compiles only the fast one; the reference is compiled when a
+# test asks for it.
+
+
+@njit(cache=True)
+def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use):
+    """The components of trial t's grid for :func:`_prob_best_kernel`: the arms, then (margin > 0)
+    the control shifted by -margin and +margin."""
+    n_arms = a.shape[1]
+    c = control[t]
+    for k in range(n_arms):
+        aa[k] = a[t, k]
+        bb[k] = b[t, k]
+        use[k] = active[t, k]
+    if margin > 0.0:
+        shift[n_arms] = -margin
+        shift[n_arms + 1] = margin
+        for e in range(n_arms, n_arms + 2):
+            aa[e] = a[t, max(c, 0)]
+            bb[e] = b[t, max(c, 0)]
+            use[e] = c >= 0 and compare[t] and active[t, c]
+
+
+@njit(cache=True)
+def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g, work,
+                      logs, bits, wide, aux, rep):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
     control shifted by -margin and +margin added to the same grid."""
@@ -279,57 +698,66 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
     bb = np.empty(n_comp)
     shift = np.zeros(n_comp)
     use = np.zeros(n_comp, dtype=np.bool_)
-    if margin > 0.0:
-        shift[n_arms] = -margin
-        shift[n_arms + 1] = margin
     for t in range(n_trials):
-        c = control[t]
-        for k in range(n_arms):
-            aa[k] = a[t, k]
-            bb[k] = b[t, k]
-            use[k] = active[t, k]
-        if margin > 0.0:
-            for e in range(n_arms, n_comp):
-                aa[e] = a[t, max(c, 0)]
-                bb[e] = b[t, max(c, 0)]
-                use[e] = c >= 0 and compare[t] and active[t, c]
-        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
-        for k in range(n_arms):
-            vs_control[t, k] = np.nan
-            within[t, k] = np.nan
-            if c >= 0 and k != c and active[t, k]:
-                acc = 0.0
-                for i in range(n):
-                    acc += weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
-                vs_control[t, k] = min(max(acc, 0.0), 1.0)
-                if margin > 0.0 and compare[t]:  # X_c - m < X_k < X_c + m
-                    acc = 0.0
-                    for i in range(n):
-                        acc += weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
-                    within[t, k] = min(max(acc, 0.0), 1.0)
-        total = 0.0
-        for k in range(n_arms):
-            if not active[t, k]:
-                out[t, k] = 0.0
-                continue
-            acc = 0.0
-            for i in range(n):
-                if pdf[k, i] == 0.0:
-                    continue
-                prod = pdf[k, i] * weights[i]
-                for j in range(n_arms):
-                    if j != k:
-                        prod *= cdf[j, i]
-                acc += prod
-            out[t, k] = acc
-            total += acc
+        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        total = _probabilities_fast(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, aa, bb, weights,
+                                    pdf, cdf, out, vs_control, within, work[4])
         if total > 0.0:
             for k in range(n_arms):
                 out[t, k] /= total
 
 
 @njit(cache=True)
-def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g):
+def _prob_best_kernel_reference(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf,
+                                cdf, g):
+    """:func:`_prob_best_kernel` on the reference grid."""
+    n_trials, n_arms = a.shape
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    aa = np.empty(n_comp)
+    bb = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.zeros(n_comp, dtype=np.bool_)
+    for t in range(n_trials):
+        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+        n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
+        total = _probabilities(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, weights, pdf, cdf, out,
+                               vs_control, within)
+        if total > 0.0:
+            for k in range(n_arms):
+                out[t, k] /= total
+
+
+@njit(cache=True)
+def _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift):
+    """Trial t's components for :func:`_pair_kernel`: X1, then X2 shifted by offset (within:
+    by -offset and +offset)."""
+    a[0] = a1[t]
+    b[0] = b1[t]
+    for c in range(1, a.shape[0]):
+        a[c] = a2[t]
+        b[c] = b2[t]
+    if within:
+        shift[1] = -offset[t]
+        shift[2] = offset[t]
+    else:
+        shift[1] = offset[t]
+
+
+@njit(cache=True)
+def _pair_value(n, within, weights, pdf, cdf):
+    acc = 0.0
+    if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
+        for i in range(n):
+            acc += weights[i] * pdf[0, i] * (cdf[1, i] - cdf[2, i])
+    else:  # X1 > Y with Y = X2 + d: f_Y(y) (1 - F_X1(y))
+        for i in range(n):
+            acc += weights[i] * pdf[1, i] * (1.0 - cdf[0, i])
+    return min(max(acc, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
     """within False: P(X1 > X2 + offset); within True: P(|X1 - X2| < offset)."""
     n_comp = 3 if within else 2
     a = np.empty(n_comp)
@@ -337,55 +765,79 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g)
     shift = np.zeros(n_comp)
     use = np.ones(n_comp, dtype=np.bool_)
     for t in range(a1.shape[0]):
-        a[0] = a1[t]
-        b[0] = b1[t]
-        for c in range(1, n_comp):
-            a[c] = a2[t]
-            b[c] = b2[t]
-        if within:
-            shift[1] = -offset[t]
-            shift[2] = offset[t]
-        else:
-            shift[1] = offset[t]
-        n = _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
-        acc = 0.0
-        if within:  # X2 - m < X1 < X2 + m: f_X1(x) [F_{X2-m}(x) - F_{X2+m}(x)]
-            for i in range(n):
-                acc += weights[i] * pdf[0, i] * (cdf[1, i] - cdf[2, i])
-        else:  # X1 > Y with Y = X2 + d: f_Y(y) (1 - F_X1(y))
-            for i in range(n):
-                acc += weights[i] * pdf[1, i] * (1.0 - cdf[0, i])
-        out[t] = min(max(acc, 0.0), 1.0)
+        _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift)
+        n = _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        out[t] = _pair_value(n, within, weights, pdf, cdf)
 
 
 @njit(cache=True)
-def _all_within_kernel(a, b, active, margin, out, bps, weights, pdf, cdf, g):
-    n_trials, n_arms = a.shape
+def _pair_kernel_reference(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g):
+    """:func:`_pair_kernel` on the reference grid."""
+    n_comp = 3 if within else 2
+    a = np.empty(n_comp)
+    b = np.empty(n_comp)
+    shift = np.zeros(n_comp)
+    use = np.ones(n_comp, dtype=np.bool_)
+    for t in range(a1.shape[0]):
+        _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift)
+        n = _grid(a, b, shift, use, bps, weights, pdf, cdf, g)
+        out[t] = _pair_value(n, within, weights, pdf, cdf)
+
+
+@njit(cache=True)
+def _all_within_components(t, a, b, active, margin, aa, bb, shift, use):
+    """Trial t's components for :func:`_all_within_kernel`: the arms, then the arms shifted by margin."""
+    n_arms = a.shape[1]
+    for k in range(n_arms):
+        shift[n_arms + k] = margin
+        aa[k] = aa[n_arms + k] = a[t, k]
+        bb[k] = bb[n_arms + k] = b[t, k]
+        use[k] = use[n_arms + k] = active[t, k]
+
+
+@njit(cache=True)
+def _all_within_value(t, n, active, weights, pdf, cdf):
+    n_arms = active.shape[1]
+    acc = 0.0
+    for k in range(n_arms):
+        if not active[t, k]:
+            continue
+        for i in range(n):
+            if pdf[k, i] == 0.0:
+                continue
+            prod = pdf[k, i] * weights[i]
+            for j in range(n_arms):
+                if j != k and active[t, j]:
+                    prod *= cdf[j, i] - cdf[n_arms + j, i]
+            acc += prod
+    return min(max(acc, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _all_within_kernel(a, b, active, margin, out, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
+    n_arms = a.shape[1]
     aa = np.empty(2 * n_arms)
     bb = np.empty(2 * n_arms)
     shift = np.zeros(2 * n_arms)
     use = np.empty(2 * n_arms, dtype=np.bool_)
-    for k in range(n_arms):
-        shift[n_arms + k] = margin
-    for t in range(n_trials):
-        for k in range(n_arms):
-            aa[k] = aa[n_arms + k] = a[t, k]
-            bb[k] = bb[n_arms + k] = b[t, k]
-            use[k] = use[n_arms + k] = active[t, k]
+    for t in range(a.shape[0]):
+        _all_within_components(t, a, b, active, margin, aa, bb, shift, use)
+        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        out[t] = _all_within_value(t, n, active, weights, pdf, cdf)
+
+
+@njit(cache=True)
+def _all_within_kernel_reference(a, b, active, margin, out, bps, weights, pdf, cdf, g):
+    """:func:`_all_within_kernel` on the reference grid."""
+    n_arms = a.shape[1]
+    aa = np.empty(2 * n_arms)
+    bb = np.empty(2 * n_arms)
+    shift = np.zeros(2 * n_arms)
+    use = np.empty(2 * n_arms, dtype=np.bool_)
+    for t in range(a.shape[0]):
+        _all_within_components(t, a, b, active, margin, aa, bb, shift, use)
         n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
-        acc = 0.0
-        for k in range(n_arms):
-            if not active[t, k]:
-                continue
-            for i in range(n):
-                if pdf[k, i] == 0.0:
-                    continue
-                prod = pdf[k, i] * weights[i]
-                for j in range(n_arms):
-                    if j != k and active[t, j]:
-                        prod *= cdf[j, i] - cdf[n_arms + j, i]
-                acc += prod
-        out[t] = min(max(acc, 0.0), 1.0)
+        out[t] = _all_within_value(t, n, active, weights, pdf, cdf)
 
 
 # --------------------------------------------------------------------------- public API
@@ -395,16 +847,17 @@ def _as_float(*arrays):
     return [np.ascontiguousarray(x, dtype=np.float64) for x in arrays]
 
 
-def prob_best(a, b, active=None) -> np.ndarray:
+def prob_best(a, b, active=None, *, reference: bool = False) -> np.ndarray:
     """P(arm k has the highest rate) among active arms, for each trial.
 
     a, b: (T, K) posterior parameters (higher is better); active: (T, K) bool.
     Returns (T, K): zero for inactive arms; each row sums to 1 over its active arms.
+    ``reference``: see :func:`prob_best_and_vs_control`.
     """
-    return prob_best_and_vs_control(a, b, active)[0]
+    return prob_best_and_vs_control(a, b, active, reference=reference)[0]
 
 
-def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, within_rows=None):
+def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, within_rows=None, *, reference: bool = False):
     """P(best) among active arms and comparisons with each trial's control, from one grid.
 
     control: (T,) index of each trial's control (-1: none). Returns ``(prob_best,
@@ -412,6 +865,8 @@ def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, withi
     p_within)`` where ``p_within`` is P(|arm - control| < margin). The comparisons
     are NaN for the control itself, inactive arms and trials without a control;
     ``within_rows`` (T,) bool limits ``p_within`` to some trials (NaN elsewhere).
+    ``reference``: evaluate the grid node by node with the C library's exp and log (the slow
+    reference the fast evaluation is tested against; the two differ by rounding only).
     """
     a, b = _as_float(a, b)
     active = np.ones(a.shape, dtype=bool) if active is None else np.ascontiguousarray(active, dtype=bool)
@@ -422,40 +877,53 @@ def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, withi
     m = 0.0 if margin is None else float(margin)
     n_comp = a.shape[1] + (2 if m > 0 else 0)
     compare = np.ones(a.shape[0], dtype=bool) if within_rows is None else np.ascontiguousarray(within_rows, dtype=bool)
-    _prob_best_kernel(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp))
+    if reference:
+        _prob_best_kernel_reference(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp)[:5])
+    else:
+        _prob_best_kernel(a, b, active, control, m, compare, out, vs_control, within, *_scratch(n_comp))
     return (out, vs_control) if margin is None else (out, vs_control, within)
 
 
-def _pair(a1, b1, a2, b2, offset, within: bool) -> np.ndarray:
+def _pair(a1, b1, a2, b2, offset, within: bool, reference: bool = False) -> np.ndarray:
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a1, b1, a2, b2, offset)))
     shape = arrays[0].shape
-    flat = [np.ascontiguousarray(x).reshape(-1) for x in arrays]
+    flat = [np.array(x, dtype=np.float64).reshape(-1) for x in arrays]  # a copy: broadcast views are read-only
     out = np.empty(flat[0].size)
-    _pair_kernel(*flat, within, out, *_scratch(3 if within else 2))
+    scratch = _scratch(3 if within else 2)
+    if reference:
+        _pair_kernel_reference(*flat, within, out, *scratch[:5])
+    else:
+        _pair_kernel(*flat, within, out, *scratch)
     return out.reshape(shape)
 
 
-def prob_greater(a1, b1, a2, b2, delta=0.0) -> np.ndarray:
-    """P(X1 > X2 + delta) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), elementwise (broadcasting)."""
-    return _pair(a1, b1, a2, b2, delta, False)
+def prob_greater(a1, b1, a2, b2, delta=0.0, *, reference: bool = False) -> np.ndarray:
+    """P(X1 > X2 + delta) for X1 ~ Beta(a1, b1), X2 ~ Beta(a2, b2), elementwise (broadcasting);
+    ``reference``: see :func:`prob_best_and_vs_control`."""
+    return _pair(a1, b1, a2, b2, delta, False, reference)
 
 
-def prob_within(a1, b1, a2, b2, margin) -> np.ndarray:
-    """P(|X1 - X2| < margin), elementwise (broadcasting)."""
-    return _pair(a1, b1, a2, b2, margin, True)
+def prob_within(a1, b1, a2, b2, margin, *, reference: bool = False) -> np.ndarray:
+    """P(|X1 - X2| < margin), elementwise (broadcasting); ``reference``: see
+    :func:`prob_best_and_vs_control`."""
+    return _pair(a1, b1, a2, b2, margin, True, reference)
 
 
-def prob_all_within(a, b, active, margin: float) -> np.ndarray:
+def prob_all_within(a, b, active, margin: float, *, reference: bool = False) -> np.ndarray:
     """P(max - min < margin) over the active arms of each trial: (T,) probabilities.
 
     The sum over k of the integral of f_k(x) times the product over the other
     active arms j of P(x - margin < X_j <= x): X_k is the largest and all others
-    lie within the margin below it.
+    lie within the margin below it. ``reference``: see :func:`prob_best_and_vs_control`.
     """
     a, b = _as_float(a, b)
     active = np.ascontiguousarray(active, dtype=bool)
     out = np.empty(a.shape[0])
-    _all_within_kernel(a, b, active, float(margin), out, *_scratch(2 * a.shape[1]))
+    scratch = _scratch(2 * a.shape[1])
+    if reference:
+        _all_within_kernel_reference(a, b, active, float(margin), out, *scratch[:5])
+    else:
+        _all_within_kernel(a, b, active, float(margin), out, *scratch)
     return out
 
 
