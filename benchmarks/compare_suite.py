@@ -50,13 +50,24 @@ def main() -> None:
     designs = suite.designs[:2] if args.quick else suite.designs
     startup = time.perf_counter() - start
     total = planned_trials(len(designs), len(suite.scenarios), args.n_sims, True, args.frontier)
-    print(f"suite {suite.name}: {len(designs)} designs x {len(suite.scenarios)} scenarios x {args.n_sims:,} trials, "
-          f"calibrated to FWER {args.target_fwer:g} on {suite.null_scenario}, equal {args.equal}, "
-          f"frontier {'on' if args.frontier else 'off'}, {args.workers} workers", flush=True)
+    print(
+        f"suite {suite.name}: {len(designs)} designs x {len(suite.scenarios)} scenarios x {args.n_sims:,} trials, "
+        f"calibrated to FWER {args.target_fwer:g} on {suite.null_scenario}, equal {args.equal}, "
+        f"frontier {'on' if args.frontier else 'off'}, {args.workers} workers",
+        flush=True,
+    )
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
-    result = compare(designs, suite.scenarios, args.n_sims, args.seed, workers=args.workers,
-                     null_scenario=suite.null_scenario, target_fwer=args.target_fwer, equal=args.equal,
-                     frontier=args.frontier)
+    result = compare(
+        designs,
+        suite.scenarios,
+        args.n_sims,
+        args.seed,
+        workers=args.workers,
+        null_scenario=suite.null_scenario,
+        target_fwer=args.target_fwer,
+        equal=args.equal,
+        frontier=args.frontier,
+    )
     elapsed = time.perf_counter() - t0
     cpu = _cpu_seconds() - cpu0
     evaluated = int(result.calibration["thresholds_evaluated"].sum()) * args.n_sims
@@ -68,12 +79,18 @@ def main() -> None:
     simulated = evaluated + main_trials + frontier
     print(f"{'start-up (imports, kernels, suite)':<40}{startup:>9.1f} s")
     print(f"{'comparison':<40}{elapsed:>9.1f} s  ({elapsed / 60:.1f} min)")
-    print(f"{'CPU time (process and workers)':<40}{cpu:>9.1f} s  (on {args.workers} idle cores: "
-          f"{cpu / args.workers / 60:.1f} min)")
-    print(f"{'trials simulated':<40}{simulated:>11,}  (calibration {evaluated:,}, comparison {main_trials:,}, "
-          f"frontier {frontier:,}; planned bound {total:,})")
-    print(f"{'trials per second':<40}{simulated / elapsed:>11,.0f}  ({simulated / elapsed / args.workers:,.0f} per "
-          "worker)")
+    print(
+        f"{'CPU time (process and workers)':<40}{cpu:>9.1f} s  (on {args.workers} idle cores: "
+        f"{cpu / args.workers / 60:.1f} min)"
+    )
+    print(
+        f"{'trials simulated':<40}{simulated:>11,}  (calibration {evaluated:,}, comparison {main_trials:,}, "
+        f"frontier {frontier:,}; planned bound {total:,})"
+    )
+    print(
+        f"{'trials per second':<40}{simulated / elapsed:>11,.0f}  ({simulated / elapsed / args.workers:,.0f} per "
+        "worker)"
+    )
     print(f"{'peak memory, this process':<40}{_peak_mib(resource.RUSAGE_SELF):>9.0f} MiB")
     print(f"{'peak memory, largest worker':<40}{_peak_mib(resource.RUSAGE_CHILDREN):>9.0f} MiB")
     print(f"{'total':<40}{time.perf_counter() - start:>9.1f} s", flush=True)

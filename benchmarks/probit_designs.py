@@ -14,8 +14,12 @@ from __future__ import annotations
 import argparse
 import time
 
-PAIRS = [("battle", "battle_null"), ("battle", "battle_kim2011"), ("battle2", "battle2_null"),
-         ("battle2", "battle2_jco2016")]
+PAIRS = [
+    ("battle", "battle_null"),
+    ("battle", "battle_kim2011"),
+    ("battle2", "battle2_null"),
+    ("battle2", "battle2_jco2016"),
+]
 
 
 def main() -> None:
@@ -48,8 +52,10 @@ def main() -> None:
         t0 = time.process_time()
         run(spec, args.n_sims, args.seed, 1)
         cpu = time.process_time() - t0
-        print(f"{design:8s} {scenario:16s} {args.n_sims / cpu:7.1f} trials per CPU second; engine rows "
-              f"{counts['computed']:,} of {counts['requested']:,} asked ({counts['computed'] / counts['requested']:.1%})")
+        print(
+            f"{design:8s} {scenario:16s} {args.n_sims / cpu:7.1f} trials per CPU second; engine rows "
+            f"{counts['computed']:,} of {counts['requested']:,} asked ({counts['computed'] / counts['requested']:.1%})"
+        )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,13 @@ def _child_trials(design: str, scenario: str, n_sims: int, warmup: int) -> dict:
         start, start_cpu = time.perf_counter(), time.process_time()
         run(spec=spec, n_sims=n_sims, seed=1)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-    return {"fixed_seconds": fixed, "trials_per_second": n_sims / elapsed, "seconds": elapsed,
-            "cpu_trials_per_second": n_sims / cpu, "cpu_seconds": cpu}
+    return {
+        "fixed_seconds": fixed,
+        "trials_per_second": n_sims / elapsed,
+        "seconds": elapsed,
+        "cpu_trials_per_second": n_sims / cpu,
+        "cpu_seconds": cpu,
+    }
 
 
 def _child_dask(n_sims: int) -> dict:
@@ -110,8 +115,12 @@ def _child_dask(n_sims: int) -> dict:
         finally:
             backend.close()
     slope = {k: (out[f"{k}_{3 * n_sims}"] - out[f"{k}_{n_sims}"]) / (2 * n_sims) for k in ("local", "dask")}
-    return {**out, "local_us_per_trial": 1e6 * slope["local"], "dask_us_per_trial": 1e6 * slope["dask"],
-            "overhead": slope["dask"] / slope["local"] - 1.0}
+    return {
+        **out,
+        "local_us_per_trial": 1e6 * slope["local"],
+        "dask_us_per_trial": 1e6 * slope["dask"],
+        "overhead": slope["dask"] / slope["local"] - 1.0,
+    }
 
 
 def _child_memory(n_sims: int) -> dict:
@@ -134,8 +143,15 @@ def _env(checkout: Path) -> dict:
 
 def _spawn(checkout: Path, *args: str, timeout: float = 1800) -> dict | None:
     # run in the checkout's folder: shipped names resolve to its own designs and scenarios
-    out = subprocess.run([sys.executable, str(HERE), "--child", *args], env=_env(checkout), capture_output=True,
-                         text=True, timeout=timeout, check=False, cwd=checkout)
+    out = subprocess.run(
+        [sys.executable, str(HERE), "--child", *args],
+        env=_env(checkout),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=checkout,
+    )
     if out.returncode != 0:
         print(f"  ({checkout}: {' '.join(args)} failed: {out.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
         return None
@@ -144,8 +160,13 @@ def _spawn(checkout: Path, *args: str, timeout: float = 1800) -> dict | None:
 
 def _wall(checkout: Path, args: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "platform_sim.cli", *args], env=_env(checkout), cwd=checkout,
-                   capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "platform_sim.cli", *args],
+        env=_env(checkout),
+        cwd=checkout,
+        capture_output=True,
+        check=True,
+    )
     return time.perf_counter() - start
 
 
@@ -154,8 +175,9 @@ def _first_run(checkout: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="platform_sim_fresh_") as folder:
         for name in ("platform_sim", "designs", "scenarios"):
             if (checkout / name).exists():
-                shutil.copytree(checkout / name, Path(folder) / name,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+                shutil.copytree(
+                    checkout / name, Path(folder) / name, ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc")
+                )
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(folder) / "platform_sim")], check=True)
         return _wall(Path(folder), ["run", "--n-sims", "1", "--quiet"])
 
@@ -165,8 +187,9 @@ def _best(values, key, better=max):
     return better(values) if values else None
 
 
-def measure(checkouts: dict[str, Path], quick: bool, repeats: int, only: list[str] | None = None,
-            cpu: bool = False) -> list[dict]:
+def measure(
+    checkouts: dict[str, Path], quick: bool, repeats: int, only: list[str] | None = None, cpu: bool = False
+) -> list[dict]:
     """Every row of the table for every checkout (name -> path); with ``only``, just the trials/s
     rows whose design is named there (``looks:200`` for the 200-look design); with ``cpu``, trials
     per second of the child's process CPU time instead of wall time (steadier on a shared machine)."""
@@ -180,38 +203,84 @@ def measure(checkouts: dict[str, Path], quick: bool, repeats: int, only: list[st
         for _ in range(repeats):
             for name, path in checkouts.items():
                 got[name].append(_spawn(path, "trials", design, scenario, str(n), "50"))
-        rows.append({"row": label, "unit": "trials/s/core", "target": f">= {target:,}", "good": "high",
-                     "target_value": target,
-                     **{name: _best(v, "cpu_trials_per_second" if cpu else "trials_per_second") for name, v in got.items()}})
+        rows.append(
+            {
+                "row": label,
+                "unit": "trials/s/core",
+                "target": f">= {target:,}",
+                "good": "high",
+                "target_value": target,
+                **{name: _best(v, "cpu_trials_per_second" if cpu else "trials_per_second") for name, v in got.items()},
+            }
+        )
         if design == "pioneer_platform":
-            rows.append({"row": "pioneer_platform fixed overhead", "unit": "s", "target": "< 0.5", "good": "low",
-                         "target_value": 0.5,
-                         **{name: _best(v, "fixed_seconds", min) for name, v in got.items()}})
+            rows.append(
+                {
+                    "row": "pioneer_platform fixed overhead",
+                    "unit": "s",
+                    "target": "< 0.5",
+                    "good": "low",
+                    "target_value": 0.5,
+                    **{name: _best(v, "fixed_seconds", min) for name, v in got.items()},
+                }
+            )
     if only is not None:
         return rows
-    for label, args, target in (("platform-sim --help", ["--help"], 0.3),
-                                ("platform-sim run --n-sims 1 (warm)", ["run", "--n-sims", "1", "--quiet"], 1.0)):
+    for label, args, target in (
+        ("platform-sim --help", ["--help"], 0.3),
+        ("platform-sim run --n-sims 1 (warm)", ["run", "--n-sims", "1", "--quiet"], 1.0),
+    ):
         got = {name: [] for name in checkouts}
         for path in checkouts.values():
             _wall(path, args)  # warm: byte code and kernels cached
         for _ in range(repeats + 1):
             for name, path in checkouts.items():
                 got[name].append(_wall(path, args))
-        rows.append({"row": label, "unit": "s", "target": f"< {target}", "good": "low", "target_value": target,
-                     **{name: min(v) for name, v in got.items()}})
-    rows.append({"row": "first run after install", "unit": "s", "target": "< 3", "good": "low", "target_value": 3.0,
-                 **{name: _first_run(path) for name, path in checkouts.items()}})
+        rows.append(
+            {
+                "row": label,
+                "unit": "s",
+                "target": f"< {target}",
+                "good": "low",
+                "target_value": target,
+                **{name: min(v) for name, v in got.items()},
+            }
+        )
+    rows.append(
+        {
+            "row": "first run after install",
+            "unit": "s",
+            "target": "< 3",
+            "good": "low",
+            "target_value": 3.0,
+            **{name: _first_run(path) for name, path in checkouts.items()},
+        }
+    )
     n_dask = 500 if quick else 2000
     dask = {name: _spawn(path, "dask", str(n_dask)) for name, path in checkouts.items()}
-    rows.append({"row": "Dask per-trial overhead over local (2 workers)", "unit": "%", "target": "< 10", "good": "low",
-                 "target_value": 10.0,
-                 **{name: None if d is None else 100 * d["overhead"] for name, d in dask.items()}})
+    rows.append(
+        {
+            "row": "Dask per-trial overhead over local (2 workers)",
+            "unit": "%",
+            "target": "< 10",
+            "good": "low",
+            "target_value": 10.0,
+            **{name: None if d is None else 100 * d["overhead"] for name, d in dask.items()},
+        }
+    )
     small, large = (2000, 10_000) if quick else (10_000, 50_000)
     for n in (small, large):
         mem = {name: _spawn(path, "memory", str(n)) for name, path in checkouts.items()}
-        rows.append({"row": f"peak memory, core design streamed, {n:,} trials", "unit": "MiB", "target": "flat",
-                     "good": "low", "target_value": None,
-                     **{name: None if m is None else m["peak_memory_mib"] for name, m in mem.items()}})
+        rows.append(
+            {
+                "row": f"peak memory, core design streamed, {n:,} trials",
+                "unit": "MiB",
+                "target": "flat",
+                "good": "low",
+                "target_value": None,
+                **{name: None if m is None else m["peak_memory_mib"] for name, m in mem.items()},
+            }
+        )
     return rows
 
 
@@ -252,10 +321,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the trials, one repeat: a smoke run")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per figure, best kept (2; --quick: 1)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE")
-    parser.add_argument("--only", nargs="+", metavar="DESIGN",
-                        help="only the trials/s rows of these designs (e.g. benchmark_four_arm pioneer_rar looks:200)")
-    parser.add_argument("--cpu", action="store_true",
-                        help="trials/s from each child's process CPU time rather than wall time")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="DESIGN",
+        help="only the trials/s rows of these designs (e.g. benchmark_four_arm pioneer_rar looks:200)",
+    )
+    parser.add_argument(
+        "--cpu", action="store_true", help="trials/s from each child's process CPU time rather than wall time"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -274,11 +348,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.only:
         unknown = sorted(set(args.only) - {row[1] for row in TRIAL_ROWS})
         if unknown:
-            parser.error(f"--only: no trials/s row for design(s) {', '.join(unknown)}; "
-                         f"rows: {', '.join(row[1] for row in TRIAL_ROWS)}")
+            parser.error(
+                f"--only: no trials/s row for design(s) {', '.join(unknown)}; "
+                f"rows: {', '.join(row[1] for row in TRIAL_ROWS)}"
+            )
     rows = measure(checkouts, args.quick, repeats, args.only, args.cpu)
-    print(f"speed targets, {os.cpu_count()} cores, load average at start {load:.1f}; best of {repeats} "
-          f"repeat(s); trials/s by {'process CPU' if args.cpu else 'wall'} time; previous = {checkouts.get('previous', '-')}, new = {ROOT}\n")
+    print(
+        f"speed targets, {os.cpu_count()} cores, load average at start {load:.1f}; best of {repeats} "
+        f"repeat(s); trials/s by {'process CPU' if args.cpu else 'wall'} time; previous = {checkouts.get('previous', '-')}, new = {ROOT}\n"
+    )
     print(table(rows, list(checkouts)))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -44,8 +44,13 @@ import time
 
 import numpy as np
 
-CHOICES = (("concurrent", "none"), ("all", "none"), ("concurrent", "stratified_by_period"),
-           ("concurrent", "period_covariate"), ("all", "period_covariate"))
+CHOICES = (
+    ("concurrent", "none"),
+    ("all", "none"),
+    ("concurrent", "stratified_by_period"),
+    ("concurrent", "period_covariate"),
+    ("all", "period_covariate"),
+)
 SCENARIOS = ("pioneer_null", "common_drift", "control_drift")
 GRADUATED = 3  # platform_sim.families.platform.GRADUATED (families are not imported by consumers)
 
@@ -59,7 +64,7 @@ def _ratio_mcse(num: np.ndarray, den: np.ndarray) -> tuple[float, float]:
     """sum(num) / sum(den) over trials with its delta-method MCSE (trials are independent)."""
     r = num.sum() / den.sum()
     resid = num - r * den
-    return float(r), float(math.sqrt((resid ** 2).sum()) / den.sum())
+    return float(r), float(math.sqrt((resid**2).sum()) / den.sum())
 
 
 def trend_per_year(scenario, treatment: str, endpoint: str) -> float:
@@ -113,26 +118,41 @@ def fmt(v: tuple[float, float], digits: int = 3) -> str:
 TEXTBOOK_DESIGN = {
     "name": "textbook_staggered",
     "endpoint": {"name": "pfs", "direction": "higher_is_better"},
-    "arms": [{"name": "control", "treatment": "control"}, {"name": "null_a", "treatment": "null_a"},
-             {"name": "null_b", "treatment": "null_b", "enter_months": 12}],
+    "arms": [
+        {"name": "control", "treatment": "control"},
+        {"name": "null_a", "treatment": "null_a"},
+        {"name": "null_b", "treatment": "null_b", "enter_months": 12},
+    ],
     "control": "control",
     "randomization": {"method": "fixed", "scheme": "simple"},
     "clinically_relevant_difference": 0.1,
-    "platform": {"max_duration_months": 36, "follow_up_months": 12, "assessment_weeks": 1,
-                 "interims": {"every_months": 6}, "hazard_prior": {"shape": 0.01, "rate": 0.04},
-                 "graduation": {"by": "posterior", "graduate": 0.99, "min_n": 30}},
+    "platform": {
+        "max_duration_months": 36,
+        "follow_up_months": 12,
+        "assessment_weeks": 1,
+        "interims": {"every_months": 6},
+        "hazard_prior": {"shape": 0.01, "rate": 0.04},
+        "graduation": {"by": "posterior", "graduate": 0.99, "min_n": 30},
+    },
 }
 TEXTBOOK_TRENDS = {"no_trend": None, "common_trend": None, "control_trend": ["control"]}
 
 
 def textbook_scenario(name: str) -> dict:
     """The homogeneous null scenario of the textbook case with its trend (see the module docstring)."""
-    s = {"name": name, "endpoints": {"pfs": {"kind": "time_to_event"}},
-         "treatments": {"control": {"outcomes": {"pfs": {"median_months": 4}}},
-                        "null_a": {"relative_to": "control"}, "null_b": {"relative_to": "control"}}}
+    s = {
+        "name": name,
+        "endpoints": {"pfs": {"kind": "time_to_event"}},
+        "treatments": {
+            "control": {"outcomes": {"pfs": {"median_months": 4}}},
+            "null_a": {"relative_to": "control"},
+            "null_b": {"relative_to": "control"},
+        },
+    }
     if name != "no_trend":
-        s["time_trend"] = {"pfs": {"per_year": -0.5, **({"treatments": TEXTBOOK_TRENDS[name]}
-                                                          if TEXTBOOK_TRENDS[name] else {})}}
+        s["time_trend"] = {
+            "pfs": {"per_year": -0.5, **({"treatments": TEXTBOOK_TRENDS[name]} if TEXTBOOK_TRENDS[name] else {})}
+        }
     return s
 
 
@@ -143,8 +163,11 @@ def common_drift():
 
     drift = api.load_scenario("control_drift")
     trend = drift.time_trend["pfs"]
-    return drift.replace(name="common_drift", time_trend={"pfs": {"per_year": trend.per_year}},
-                         description="control_drift with its time trend on every treatment")
+    return drift.replace(
+        name="common_drift",
+        time_trend={"pfs": {"per_year": trend.per_year}},
+        description="control_drift with its time trend on every treatment",
+    )
 
 
 def cases(case: str, scenarios: str | None):
@@ -157,8 +180,11 @@ def cases(case: str, scenarios: str | None):
         yield "textbook", parse_design(TEXTBOOK_DESIGN), [(n, parse_scenario(textbook_scenario(n))) for n in names]
     if case in ("pioneer", "both"):
         names = scenarios.split(",") if scenarios and case == "pioneer" else list(SCENARIOS)
-        yield "pioneer_platform", api.load_design("pioneer_platform"), [
-            (n, common_drift() if n == "common_drift" else api.load_scenario(n)) for n in names]
+        yield (
+            "pioneer_platform",
+            api.load_design("pioneer_platform"),
+            [(n, common_drift() if n == "common_drift" else api.load_scenario(n)) for n in names],
+        )
 
 
 def main() -> None:
@@ -184,27 +210,36 @@ def main() -> None:
                 row = summarize(res, scenario, design)
                 seconds = time.perf_counter() - t0
                 reference = next((r for n, c, a, r, _ in rows if (c, a) == (controls, adj)), None)
-                row["change"] = (None if reference is None
-                                 else _mean_mcse(row["per_trial_rate"] - reference["per_trial_rate"]))
+                row["change"] = (
+                    None if reference is None else _mean_mcse(row["per_trial_rate"] - reference["per_trial_rate"])
+                )
                 rows.append((scen_name, controls, adj, row, seconds))
                 change = "" if row["change"] is None else f"  change {fmt(row['change'])}"
-                print(f"{case:<17}{scen_name:<14}{controls:<11}{adj:<22}P(grad)/arm {fmt(row['per_arm'])}{change}  "
-                      f"late {fmt(row['late'])}  any {fmt(row['any'])}  bias {fmt(row['bias'])}  "
-                      f"({args.n_sims / seconds:,.0f} trials/s)", flush=True)
+                print(
+                    f"{case:<17}{scen_name:<14}{controls:<11}{adj:<22}P(grad)/arm {fmt(row['per_arm'])}{change}  "
+                    f"late {fmt(row['late'])}  any {fmt(row['any'])}  bias {fmt(row['bias'])}  "
+                    f"({args.n_sims / seconds:,.0f} trials/s)",
+                    flush=True,
+                )
         tables.append((case, rows))
     if args.markdown:
         lines = []
         for case, rows in tables:
-            lines += [f"Design `{case}`, {args.n_sims:,} simulated trials per row, seed {args.seed}; estimate ± MCSE.",
-                      "", "| scenario | controls | time adjustment | P(graduate) per null arm | change from no "
-                      "drift (paired) | P(graduate), arms entering after month 0 | P(any arm graduates) | bias of the "
-                      "final log HR | trials/s |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += [
+                f"Design `{case}`, {args.n_sims:,} simulated trials per row, seed {args.seed}; estimate ± MCSE.",
+                "",
+                "| scenario | controls | time adjustment | P(graduate) per null arm | change from no "
+                "drift (paired) | P(graduate), arms entering after month 0 | P(any arm graduates) | bias of the "
+                "final log HR | trials/s |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
             for scen_name, controls, adj, row, seconds in rows:
                 change = "" if row["change"] is None else fmt(row["change"])
-                lines.append(f"| {scen_name} | {controls} | {adj} | {fmt(row['per_arm'])} | {change} | "
-                             f"{fmt(row['late'])} | {fmt(row['any'])} | {fmt(row['bias'])} | "
-                             f"{args.n_sims / seconds:,.0f} |")
+                lines.append(
+                    f"| {scen_name} | {controls} | {adj} | {fmt(row['per_arm'])} | {change} | "
+                    f"{fmt(row['late'])} | {fmt(row['any'])} | {fmt(row['bias'])} | "
+                    f"{args.n_sims / seconds:,.0f} |"
+                )
             lines.append("")
         with open(args.markdown, "w") as fh:
             fh.write("\n".join(lines))

@@ -21,8 +21,21 @@ from ._version import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 
-__all__ = ["Comparison", "ConfigError", "Design", "Results", "Scenario", "Suite", "__version__", "compare",
-           "load_design", "load_scenario", "load_suite", "plot", "run"]
+__all__ = [
+    "Comparison",
+    "ConfigError",
+    "Design",
+    "Results",
+    "Scenario",
+    "Suite",
+    "__version__",
+    "compare",
+    "load_design",
+    "load_scenario",
+    "load_suite",
+    "plot",
+    "run",
+]
 #: The names of :mod:`platform_sim.api` the package exports.
 _API = frozenset(__all__) - {"__version__", "plot"}
 

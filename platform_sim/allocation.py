@@ -20,7 +20,9 @@ def _normalize(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), equal)
 
 
-def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray) -> np.ndarray:
+def apply_limits(
+    probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray
+) -> np.ndarray:
     """Clip allocation probabilities to [lower, upper] while keeping their total at ``budget``.
 
     The result is p_k = clip(lambda * probs_k, lower_k, upper_k) over the arms in
@@ -64,8 +66,9 @@ def apply_limits(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: 
     return out
 
 
-def clip_renormalise(probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                     budget: np.ndarray) -> np.ndarray:
+def clip_renormalise(
+    probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray
+) -> np.ndarray:
     """Clip allocation probabilities to [lower, upper] once, then rescale them to total ``budget``.
 
     p_k = budget * clip(probs_k, lower_k, upper_k) / sum_j clip(probs_j, lower_j, upper_j) over the
@@ -97,8 +100,11 @@ def hu_zhang(target: np.ndarray, proportions: np.ndarray, mask: np.ndarray, gamm
     ratio = np.divide(rho, x, out=np.zeros_like(rho), where=(rho > 0) & (x > 0))
     # in logs, so that large gamma does not overflow: log g_k = log rho_k + gamma log(rho_k / x_k) + const
     with np.errstate(divide="ignore"):
-        log_w = np.where((rho > 0) & (x > 0), np.log(np.where(rho > 0, rho, 1.0)) + gamma * np.log(
-            np.where(ratio > 0, ratio, 1.0)), -np.inf)
+        log_w = np.where(
+            (rho > 0) & (x > 0),
+            np.log(np.where(rho > 0, rho, 1.0)) + gamma * np.log(np.where(ratio > 0, ratio, 1.0)),
+            -np.inf,
+        )
     top = log_w.max(axis=1, keepdims=True)
     w = np.exp(log_w - np.where(np.isfinite(top), top, 0.0))
     out = _normalize(w, mask & (rho > 0))
@@ -107,8 +113,9 @@ def hu_zhang(target: np.ndarray, proportions: np.ndarray, mask: np.ndarray, gamm
     return np.where((rho.sum(axis=1, keepdims=True) > 0), out, rho)
 
 
-def adaptive_basis(design: CompiledDesign, pb: np.ndarray, a: np.ndarray, b: np.ndarray,
-                   in_trial: np.ndarray) -> np.ndarray:
+def adaptive_basis(
+    design: CompiledDesign, pb: np.ndarray, a: np.ndarray, b: np.ndarray, in_trial: np.ndarray
+) -> np.ndarray:
     """(T, K) the quantity adaptive allocation raises to the power c, for arms ``in_trial``.
 
     ``prob_best``: P(arm best) among the arms in the trial (``pb`` from the decisions, recomputed
@@ -172,8 +179,15 @@ def allocation_probabilities(
     return probs
 
 
-def allocate(design, adaptive: bool, power: float, weights_in: np.ndarray | None, in_trial: np.ndarray,
-             open_: np.ndarray, control: np.ndarray) -> np.ndarray:
+def allocate(
+    design,
+    adaptive: bool,
+    power: float,
+    weights_in: np.ndarray | None,
+    in_trial: np.ndarray,
+    open_: np.ndarray,
+    control: np.ndarray,
+) -> np.ndarray:
     """Allocation probabilities from the non-control arms' weights: ``weights_in ** power`` when
     ``adaptive`` (P(best) in a trial with looks, P(better than control) in a platform), the design's
     ratios otherwise; then the control's share by the design's rule and the allocation limits.

@@ -7,10 +7,10 @@
     design = ps.load_design("pioneer_rar")
     scenario = ps.load_scenario("trop2_adc")
     res = ps.run(design, scenario, n_sims=2000, seed=1, workers=2, progress=True)
-    res.oc()                     # tidy operating characteristics: value, mcse, lower, upper
-    res.to_xarray()              # every simulated trial, with named dimensions
+    res.oc()  # tidy operating characteristics: value, mcse, lower, upper
+    res.to_xarray()  # every simulated trial, with named dimensions
     res.report("out/report.html")
-    res.save("out/run")          # a run directory, as `platform-sim run --out` writes
+    res.save("out/run")  # a run directory, as `platform-sim run --out` writes
 
     cmp = ps.compare([design, "allcomer_rar"], [scenario, "pioneer_null"], n_sims=2000)
     cmp.plot("paired")
@@ -138,13 +138,19 @@ def _model(ref, kind: str) -> tuple[Any, str | None]:
     if isinstance(ref, model_type):
         return ref, _source_of(ref)
     if isinstance(ref, (Design, Scenario)):
-        raise ConfigError([Problem(kind, f"expected a {model_type.__name__}, got a {type(ref).__name__}",
-                                   ref.name)])
+        raise ConfigError([Problem(kind, f"expected a {model_type.__name__}, got a {type(ref).__name__}", ref.name)])
     if isinstance(ref, (str, Path)):
         path = resolve(ref, kind)
         return load_file(path, kind), str(path)
-    raise ConfigError([Problem(kind, f"expected a file path, a shipped name or a {model_type.__name__}, got a "
-                               f"{type(ref).__name__}", repr(ref))])
+    raise ConfigError(
+        [
+            Problem(
+                kind,
+                f"expected a file path, a shipped name or a {model_type.__name__}, got a {type(ref).__name__}",
+                repr(ref),
+            )
+        ]
+    )
 
 
 def _bind(design: DesignLike, scenario: ScenarioLike) -> Spec:
@@ -214,8 +220,10 @@ class Results:
         return self.trials.n_trials
 
     def __repr__(self) -> str:
-        return (f"Results(design={self.design.name!r}, scenario={self.scenario.name!r}, n_sims={self.n_sims}, "
-                f"seed={self.seed}, spec_hash={self.spec.spec_hash!r})")
+        return (
+            f"Results(design={self.design.name!r}, scenario={self.scenario.name!r}, n_sims={self.n_sims}, "
+            f"seed={self.seed}, spec_hash={self.spec.spec_hash!r})"
+        )
 
     def oc(self) -> pd.DataFrame:
         """The operating characteristics as one long table (what ``oc.csv`` holds): one row per
@@ -269,19 +277,36 @@ class Results:
         truth = self.truth
         dataset = self.trials.to_xarray()
         dataset["true_value"] = (("arm", "subgroup"), np.asarray(truth.value, dtype=float))
-        dataset["true_effect"] = (("arm", "subgroup"), np.asarray(truth.effect, dtype=float),
-                                  {"scale": truth.effect_scale})
+        dataset["true_effect"] = (
+            ("arm", "subgroup"),
+            np.asarray(truth.effect, dtype=float),
+            {"scale": truth.effect_scale},
+        )
         dataset["role"] = (("arm", "subgroup"), np.asarray(truth.roles, dtype=str))
-        dataset.attrs.update({"design": self.design.name, "scenario": self.scenario.name,
-                              "seed": -1 if self.seed is None else int(self.seed), "spec_hash": self.spec.spec_hash,
-                              "value_name": truth.value_name})
+        dataset.attrs.update(
+            {
+                "design": self.design.name,
+                "scenario": self.scenario.name,
+                "seed": -1 if self.seed is None else int(self.seed),
+                "spec_hash": self.spec.spec_hash,
+                "value_name": truth.value_name,
+            }
+        )
         return dataset
 
     def _manifest(self, **fields) -> dict:
         from .rundir import run_manifest
 
-        return run_manifest(self.spec, seed=self.seed, n_sims=self.n_sims, chunk_size=self.chunk_size,
-                            records=True, workers=self.workers, elapsed_seconds=self.elapsed_seconds, **fields)
+        return run_manifest(
+            self.spec,
+            seed=self.seed,
+            n_sims=self.n_sims,
+            chunk_size=self.chunk_size,
+            records=True,
+            workers=self.workers,
+            elapsed_seconds=self.elapsed_seconds,
+            **fields,
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write a run directory (results, design and scenario, ``oc.csv``, ``trials.parquet``,
@@ -291,8 +316,15 @@ class Results:
         from .rundir import save_run
 
         directory = Path(directory)
-        save_run(directory, self.trials, self.spec, seed=self.seed, chunk_size=self.chunk_size,
-                 workers=self.workers, elapsed_seconds=self.elapsed_seconds)
+        save_run(
+            directory,
+            self.trials,
+            self.spec,
+            seed=self.seed,
+            chunk_size=self.chunk_size,
+            workers=self.workers,
+            elapsed_seconds=self.elapsed_seconds,
+        )
         return directory
 
     def report(self, path: str | Path, template: str | Path | None = None) -> Path:
@@ -310,16 +342,28 @@ class Results:
         plotting function (``ax=`` where it draws one panel)."""
         from . import plot
 
-        functions: dict[str, Callable[..., Figure]] = {"claims": plot.claims, "arms": plot.arm_metric, "allocation": plot.allocation,
-                     "sample_size": plot.sample_size, "stopping": plot.stopping, "convergence": plot.convergence}
+        functions: dict[str, Callable[..., Figure]] = {
+            "claims": plot.claims,
+            "arms": plot.arm_metric,
+            "allocation": plot.allocation,
+            "sample_size": plot.sample_size,
+            "stopping": plot.stopping,
+            "convergence": plot.convergence,
+        }
         if kind not in functions:
             raise ValueError(f"kind {kind!r}: unknown; one of {', '.join(functions)}")
         return functions[kind](self, **options)
 
 
-def run(design: DesignLike = DEFAULT_DESIGN, scenario: ScenarioLike = DEFAULT_SCENARIO, n_sims: int = 2000,
-        seed: int = 1, workers: int = 1, progress: Progress = False,
-        chunk_size: int = DEFAULT_CHUNK_SIZE) -> Results:
+def run(
+    design: DesignLike = DEFAULT_DESIGN,
+    scenario: ScenarioLike = DEFAULT_SCENARIO,
+    n_sims: int = 2000,
+    seed: int = 1,
+    workers: int = 1,
+    progress: Progress = False,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Results:
     """Simulate ``n_sims`` trials of ``design`` on ``scenario`` and return every trial (:class:`Results`).
 
     ``design`` and ``scenario``: a model, a file path or a shipped name. ``seed``: the master seed; a
@@ -339,8 +383,14 @@ def run(design: DesignLike = DEFAULT_DESIGN, scenario: ScenarioLike = DEFAULT_SC
     start = time.perf_counter()
     with _progress(progress, n_sims) as update:
         trials = runner.run(spec, n_sims, seed, workers, chunk_size, progress=update)
-    return Results(spec, trials, seed=seed, chunk_size=chunk_size, workers=workers,
-                   elapsed_seconds=round(time.perf_counter() - start, 3))
+    return Results(
+        spec,
+        trials,
+        seed=seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        elapsed_seconds=round(time.perf_counter() - start, 3),
+    )
 
 
 # --------------------------------------------------------------------------- designs compared
@@ -357,9 +407,11 @@ class Comparison(_BaseComparison):
     elapsed_seconds: float | None = None
 
     def __repr__(self) -> str:
-        return (f"Comparison(designs={list(self.designs)}, scenarios={list(dict.fromkeys(self.table['scenario']))}, "
-                f"n_sims={self.n_sims}, seed={self.seed}, reference={self.reference!r}, "
-                f"calibrated={not self.calibration.empty})")
+        return (
+            f"Comparison(designs={list(self.designs)}, scenarios={list(dict.fromkeys(self.table['scenario']))}, "
+            f"n_sims={self.n_sims}, seed={self.seed}, reference={self.reference!r}, "
+            f"calibrated={not self.calibration.empty})"
+        )
 
     def winners(self) -> pd.DataFrame:
         """The best design per scenario and metric, with the paired difference from the runner-up
@@ -391,8 +443,9 @@ class Comparison(_BaseComparison):
         return the path; ``template``: a page template of one's own (see ``docs/report.md``)."""
         from .report.build import comparison_manifest, write_compare_report
 
-        manifest = comparison_manifest(self, chunk_size=self.chunk_size, workers=self.workers,
-                                       elapsed_seconds=self.elapsed_seconds)
+        manifest = comparison_manifest(
+            self, chunk_size=self.chunk_size, workers=self.workers, elapsed_seconds=self.elapsed_seconds
+        )
         return write_compare_report(path, self, manifest, template)
 
 
@@ -414,11 +467,21 @@ def _references(items, kind: str) -> list:
     return out
 
 
-def compare(designs: DesignLike | Sequence[DesignLike], scenarios: ScenarioLike | Sequence[ScenarioLike],
-            n_sims: int = 2000, seed: int = 1, workers: int = 1, progress: Progress = False, *,
-            reference: DesignLike | None = None, null_scenario: ScenarioLike | None = None,
-            target_fwer: float | None = None, equal: str = "none", frontier: bool = True,
-            chunk_size: int = DEFAULT_CHUNK_SIZE) -> Comparison:
+def compare(
+    designs: DesignLike | Sequence[DesignLike],
+    scenarios: ScenarioLike | Sequence[ScenarioLike],
+    n_sims: int = 2000,
+    seed: int = 1,
+    workers: int = 1,
+    progress: Progress = False,
+    *,
+    reference: DesignLike | None = None,
+    null_scenario: ScenarioLike | None = None,
+    target_fwer: float | None = None,
+    equal: str = "none",
+    frontier: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Comparison:
     """Run every design on every scenario with the same simulated patients (common random numbers)
     and compare them on one yardstick (:func:`platform_sim.compare.compare`, as ``platform-sim
     compare``).
@@ -443,13 +506,24 @@ def compare(designs: DesignLike | Sequence[DesignLike], scenarios: ScenarioLike 
         null_ref = next((r for r in scenario_refs if r is null_ref), null_ref)
     if isinstance(reference, (Design, Scenario)):
         reference = _references(reference, "design")[0]
-    total = _planned_trials(len(design_refs), len(scenario_refs), n_sims, null_ref is not None,
-                                           frontier)
+    total = _planned_trials(len(design_refs), len(scenario_refs), n_sims, null_ref is not None, frontier)
     start = time.perf_counter()
     with _progress(progress, total) as update:
-        base = _compare_designs(design_refs, scenario_refs, n_sims, seed, workers, chunk_size, reference,
-                                       update, null_scenario=null_ref, target_fwer=target_fwer, equal=equal,
-                                       frontier=frontier)
+        base = _compare_designs(
+            design_refs,
+            scenario_refs,
+            n_sims,
+            seed,
+            workers,
+            chunk_size,
+            reference,
+            update,
+            null_scenario=null_ref,
+            target_fwer=target_fwer,
+            equal=equal,
+            frontier=frontier,
+        )
     values = {f.name: getattr(base, f.name) for f in fields(_BaseComparison)}
-    return Comparison(**values, chunk_size=chunk_size, workers=workers,
-                      elapsed_seconds=round(time.perf_counter() - start, 3))
+    return Comparison(
+        **values, chunk_size=chunk_size, workers=workers, elapsed_seconds=round(time.perf_counter() - start, 3)
+    )

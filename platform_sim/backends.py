@@ -20,7 +20,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future, ProcessPoolExecutor
 
-__all__ = ["BACKENDS", "DEFAULT_CHUNK_SIZE", "Backend", "BackendError", "InProcess", "LocalProcesses", "DaskBackend", "open_backend"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CHUNK_SIZE",
+    "Backend",
+    "BackendError",
+    "InProcess",
+    "LocalProcesses",
+    "DaskBackend",
+    "open_backend",
+]
 
 BACKENDS = ("local", "dask")
 #: Simulated trials per chunk unless asked otherwise (the runner's unit of work; results do not depend on it).
@@ -96,14 +105,21 @@ class DaskBackend(Backend):
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # an optional dependency: the extra [dask]
-            raise BackendError(f"the Dask backend needs dask.distributed, which cannot be imported ({exc}); "
-                               'install it with: pip install "platform-sim[dask]"') from None
+            raise BackendError(
+                f"the Dask backend needs dask.distributed, which cannot be imported ({exc}); "
+                'install it with: pip install "platform-sim[dask]"'
+            ) from None
         self._cluster = None
         try:
             if scheduler is None:
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                             scheduler_kwargs={"dashboard": False}, dashboard_address=":0",
-                                             silence_logs=logging.CRITICAL)
+                self._cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    scheduler_kwargs={"dashboard": False},
+                    dashboard_address=":0",
+                    silence_logs=logging.CRITICAL,
+                )
                 self._client = Client(self._cluster)
                 self.name = f"Dask local cluster, {workers} worker processes"
             else:

@@ -45,21 +45,29 @@ from .oc import jeffreys_interval, proportion, trial_values
 from .runner import DEFAULT_CHUNK_SIZE, run
 from .spec import Spec
 
-__all__ = ["CRITERIA", "DEFAULT_BOUNDS", "DEFAULT_TOLERANCE", "Calibration", "calibrate",
-           "format_calibration", "load_specs", "planned_trials"]
+__all__ = [
+    "CRITERIA",
+    "DEFAULT_BOUNDS",
+    "DEFAULT_TOLERANCE",
+    "Calibration",
+    "calibrate",
+    "format_calibration",
+    "load_specs",
+    "planned_trials",
+]
 
 #: Type I error criteria.
 CRITERIA = {
     "fwer": "family-wise error rate: P(at least one truly null arm declared effective)",
     "per_arm": "largest per-arm error: max over truly null arms of P(arm declared effective)",
     "any_claim": "P(at least one arm declared effective): the family-wise error rate under a global null, whatever "
-                 "the design's own subgroups",
+    "the design's own subgroups",
 }
 _CRITERION_WORDS = {"fwer": "FWER", "per_arm": "largest per-arm error", "any_claim": "P(any claim)"}
 #: Rules that exist but cannot hold a type I error, and why.
 _NOT_TYPE_I = {
     "inferiority": "drops arms that are worse than the control (or unlikely to be best); it never declares an arm "
-                   "effective, so it cannot hold a type I error",
+    "effective, so it cannot hold a type I error",
     "futility": "drops arms unlikely to beat the control by delta; it never declares an arm effective",
     "equivalence": "drops arms (or stops the trial) for equivalence; it never declares an arm effective",
     "drop": "drops arms whose success probability is low; it never graduates an arm",
@@ -130,8 +138,17 @@ def _knob(spec: Spec, param: str | None) -> _Knob:
     d = spec.design
     allowed = spec.family.parameters
     if not allowed:
-        raise ConfigError([Problem("param", f"design {d.name!r} has no decision threshold that declares an arm "
-                                   "effective, so there is nothing to calibrate", None, file=spec.design_file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "param",
+                    f"design {d.name!r} has no decision threshold that declares an arm "
+                    "effective, so there is nothing to calibrate",
+                    None,
+                    file=spec.design_file,
+                )
+            ]
+        )
     if param is None:
         param = next(iter(allowed))
     if param not in allowed:
@@ -140,14 +157,30 @@ def _knob(spec: Spec, param: str | None) -> _Knob:
         else:
             why = f"not a threshold of a {spec.family.title}"
         listing = ", ".join(f"{k} ({v.path}: {v.meaning})" for k, v in allowed.items())
-        raise ConfigError([Problem("param", f"cannot be calibrated for design {d.name!r}: {why}; allowed: {listing}",
-                                   param, file=spec.design_file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "param",
+                    f"cannot be calibrated for design {d.name!r}: {why}; allowed: {listing}",
+                    param,
+                    file=spec.design_file,
+                )
+            ]
+        )
     parameter = allowed[param]
     value = parameter.get(d)
     if value is None:
-        raise ConfigError([Problem(parameter.path, "is null: the rule is disabled, so there is no threshold to "
-                                   "calibrate; give it a value (a starting point) first", None,
-                                   file=spec.design_file)])
+        raise ConfigError(
+            [
+                Problem(
+                    parameter.path,
+                    "is null: the rule is disabled, so there is no threshold to "
+                    "calibrate; give it a value (a starting point) first",
+                    None,
+                    file=spec.design_file,
+                )
+            ]
+        )
     values = tuple(float(v) for v in value) if isinstance(value, list) else (float(value),)
     return _Knob(parameter, values, isinstance(value, list))
 
@@ -180,10 +213,17 @@ class _Judge:
     def __call__(self, results, spec: Spec) -> _Judged:
         values = trial_values(results, self.truth)
         claimed = np.asarray(results.claimed, dtype=bool)
-        declared = claimed[:, self._null[:, 0], self._null[:, 1]] if len(self._null) else \
-            np.zeros((results.n_trials, 0), dtype=bool)
-        return _Judged(np.asarray(values["fwer"], dtype=float), np.asarray(values["power"], dtype=float), declared,
-                       np.asarray(values["p_any_claim"], dtype=float))
+        declared = (
+            claimed[:, self._null[:, 0], self._null[:, 1]]
+            if len(self._null)
+            else np.zeros((results.n_trials, 0), dtype=bool)
+        )
+        return _Judged(
+            np.asarray(values["fwer"], dtype=float),
+            np.asarray(values["power"], dtype=float),
+            declared,
+            np.asarray(values["p_any_claim"], dtype=float),
+        )
 
 
 def _unit(truth, k: int, g: int) -> str:
@@ -310,8 +350,15 @@ class _Search:
         return self.designs[values]
 
     def simulate(self, spec: Spec, values: tuple[float, ...]):
-        return run(_with_design(spec, self.design(values)), self.n_sims, self.seed, self.workers, self.chunk_size,
-                   progress=self.progress, executor=self.executor)
+        return run(
+            _with_design(spec, self.design(values)),
+            self.n_sims,
+            self.seed,
+            self.workers,
+            self.chunk_size,
+            progress=self.progress,
+            executor=self.executor,
+        )
 
     def evaluate(self, values: tuple[float, ...]) -> list[_Error]:
         if values not in self.points:
@@ -372,14 +419,29 @@ def calibrate(
         raise ConfigError(problems)
     base = nulls[0]
     if any(s.design != base.design for s in nulls + alternatives):
-        raise ConfigError([Problem("design", "every scenario must run the same design",
-                                   sorted({s.design.name for s in nulls + alternatives}))])
+        raise ConfigError(
+            [
+                Problem(
+                    "design",
+                    "every scenario must run the same design",
+                    sorted({s.design.name for s in nulls + alternatives}),
+                )
+            ]
+        )
     knob = _knob(base, param)
     judges = [_Judge(s) for s in nulls]
     empty = [s.scenario.name for s, j in zip(nulls, judges) if not j.null_units]
     if empty and criterion != "any_claim":
-        raise ConfigError([Problem("null_scenarios", "no arm of the design is truly null there, so it has no type I "
-                                   "error to hold; use it as an alternative scenario", ", ".join(empty))])
+        raise ConfigError(
+            [
+                Problem(
+                    "null_scenarios",
+                    "no arm of the design is truly null there, so it has no type I "
+                    "error to hold; use it as an alternative scenario",
+                    ", ".join(empty),
+                )
+            ]
+        )
 
     own = backend is None
     executor = (LocalProcesses(workers) if workers > 1 else None) if own else backend
@@ -395,20 +457,40 @@ def calibrate(
     monotone, notes = _monotonicity(curve, criterion)
     for spec, judge in zip(nulls, judges):
         if judge.effective_units:
-            notes.append(f"null scenario {spec.scenario.name!r} is a partial null ({', '.join(judge.effective_units)} "
-                         "truly work): its error curve need not be monotone in the threshold")
+            notes.append(
+                f"null scenario {spec.scenario.name!r} is a partial null ({', '.join(judge.effective_units)} "
+                "truly work): its error curve need not be monotone in the threshold"
+            )
     notes += alt_notes
     errors = search.errors(hi_values)
     binding = int(np.argmax([e.value for e in errors]))
     summary = _with_interval(pd.DataFrame(_null_rows(search, nulls, hi_values, knob) + alt_rows), "value", n_sims)
     curve = _with_interval(curve, "error", n_sims)
     return Calibration(
-        design_name=base.design.name, param=knob.param, path=knob.path, criterion=criterion, target=float(target),
-        threshold=min(hi_values), values=hi_values, per_look=knob.per_look, looser=min(lo_values),
-        looser_values=lo_values, design_threshold=knob.design_threshold, design_values=knob.design_values,
-        binding_scenario=nulls[binding].scenario.name, design=search.design(hi_values), curve=curve,
-        summary=summary, monotone=monotone, notes=notes, n_sims=n_sims, seed=seed, chunk_size=chunk_size,
-        bounds=(loose, tight), tolerance=float(tolerance), knob=knob,
+        design_name=base.design.name,
+        param=knob.param,
+        path=knob.path,
+        criterion=criterion,
+        target=float(target),
+        threshold=min(hi_values),
+        values=hi_values,
+        per_look=knob.per_look,
+        looser=min(lo_values),
+        looser_values=lo_values,
+        design_threshold=knob.design_threshold,
+        design_values=knob.design_values,
+        binding_scenario=nulls[binding].scenario.name,
+        design=search.design(hi_values),
+        curve=curve,
+        summary=summary,
+        monotone=monotone,
+        notes=notes,
+        n_sims=n_sims,
+        seed=seed,
+        chunk_size=chunk_size,
+        bounds=(loose, tight),
+        tolerance=float(tolerance),
+        knob=knob,
     )
 
 
@@ -423,23 +505,44 @@ def _bisect(search: _Search, knob: _Knob, target: float, loose: float, tight: fl
         try:
             search.design(values)
         except ConfigError as exc:
-            raise ConfigError([Problem("bounds", f"the {name} threshold {c:g} gives an invalid design: {p.format()}", c)
-                               for p in exc.problems]) from None
+            raise ConfigError(
+                [
+                    Problem("bounds", f"the {name} threshold {c:g} gives an invalid design: {p.format()}", c)
+                    for p in exc.problems
+                ]
+            ) from None
         ends[name] = values
     crit = _CRITERION_WORDS[search.criterion]
     hi, lo = ends["tightest"], ends["loosest"]
     errors = search.evaluate(hi)
     if max(e.value for e in errors) > target:
-        bad = "; ".join(f"{s.scenario.name} {e.value:.4f} ± {e.mcse:.4f}" for s, e in zip(search.nulls, errors)
-                        if e.value > target)
-        raise ConfigError([Problem("target", f"unreachable: even the tightest threshold {_fmt(min(hi))} gives {crit} "
-                                   f"above {target:g} ({bad}); raise the target or the tightest bound", target)])
+        bad = "; ".join(
+            f"{s.scenario.name} {e.value:.4f} ± {e.mcse:.4f}" for s, e in zip(search.nulls, errors) if e.value > target
+        )
+        raise ConfigError(
+            [
+                Problem(
+                    "target",
+                    f"unreachable: even the tightest threshold {_fmt(min(hi))} gives {crit} "
+                    f"above {target:g} ({bad}); raise the target or the tightest bound",
+                    target,
+                )
+            ]
+        )
     errors = search.evaluate(lo)
     if max(e.value for e in errors) <= target:
         worst = max(errors, key=lambda e: e.value)
-        raise ConfigError([Problem("target", f"not binding: even the loosest threshold {_fmt(min(lo))} holds {crit} "
-                                   f"at or below {target:g} in every null scenario (largest {worst.value:.4f} ± "
-                                   f"{worst.mcse:.4f}); lower the loosest bound to search further", target)])
+        raise ConfigError(
+            [
+                Problem(
+                    "target",
+                    f"not binding: even the loosest threshold {_fmt(min(lo))} holds {crit} "
+                    f"at or below {target:g} in every null scenario (largest {worst.value:.4f} ± "
+                    f"{worst.mcse:.4f}); lower the loosest bound to search further",
+                    target,
+                )
+            ]
+        )
 
     def u(values) -> float:
         return float(_logit(min(values)))
@@ -466,9 +569,19 @@ def _curve(search: _Search, criterion: str) -> pd.DataFrame:
         threshold = min(values)
         shift = float(_logit(threshold) - _logit(min(search.knob.design_values)))
         for spec, e in zip(search.nulls, search.errors(values)):
-            rows.append({"step": step, "scenario": spec.scenario.name, "threshold": threshold, "shift": shift,
-                         "thresholds": ", ".join(_fmt(v) for v in values), "criterion": criterion,
-                         "error": e.value, "mcse": e.mcse, "worst_arm": e.worst})
+            rows.append(
+                {
+                    "step": step,
+                    "scenario": spec.scenario.name,
+                    "threshold": threshold,
+                    "shift": shift,
+                    "thresholds": ", ".join(_fmt(v) for v in values),
+                    "criterion": criterion,
+                    "error": e.value,
+                    "mcse": e.mcse,
+                    "worst_arm": e.worst,
+                }
+            )
     return pd.DataFrame(rows).sort_values(["scenario", "threshold"], kind="stable").reset_index(drop=True)
 
 
@@ -495,10 +608,12 @@ def _monotonicity(curve: pd.DataFrame, criterion: str) -> tuple[bool, list[str]]
         if rises.size:
             i = rises[0]
             name = _CRITERION_WORDS[criterion]
-            notes.append(f"NOT MONOTONE: in {scen!r} the {name} rises from {e[i]:.4f} at threshold {_fmt(t[i])} "
-                         f"to {e[i + 1]:.4f} at the tighter {_fmt(t[i + 1])} ({rises.size} rise(s) over the evaluated "
-                         "points); the bisection found a crossing, not necessarily the loosest threshold that holds "
-                         "the target")
+            notes.append(
+                f"NOT MONOTONE: in {scen!r} the {name} rises from {e[i]:.4f} at threshold {_fmt(t[i])} "
+                f"to {e[i + 1]:.4f} at the tighter {_fmt(t[i + 1])} ({rises.size} rise(s) over the evaluated "
+                "points); the bisection found a crossing, not necessarily the loosest threshold that holds "
+                "the target"
+            )
     return not notes, notes
 
 
@@ -517,9 +632,19 @@ def _null_rows(search: _Search, nulls: list[Spec], values, knob: _Knob) -> list[
 
 
 def _row(spec, role, setting, values, metric, value, mcse, diff, worst=""):
-    return {"scenario": spec.scenario.name, "role": role, "setting": setting, "threshold": min(values),
-            "thresholds": ", ".join(_fmt(v) for v in values), "metric": metric, "value": value, "mcse": mcse,
-            "diff_vs_design": diff[0], "diff_se": diff[1], "worst_arm": worst}
+    return {
+        "scenario": spec.scenario.name,
+        "role": role,
+        "setting": setting,
+        "threshold": min(values),
+        "thresholds": ", ".join(_fmt(v) for v in values),
+        "metric": metric,
+        "value": value,
+        "mcse": mcse,
+        "diff_vs_design": diff[0],
+        "diff_se": diff[1],
+        "worst_arm": worst,
+    }
 
 
 def _alternatives(search: _Search, alternatives: list[Spec], values, knob: _Knob) -> tuple[list[dict], list[str]]:
@@ -541,8 +666,9 @@ def _alternatives(search: _Search, alternatives: list[Spec], values, knob: _Knob
     return rows, notes
 
 
-def planned_trials(n_nulls: int, n_alternatives: int, n_sims: int, bounds=DEFAULT_BOUNDS,
-                   tolerance: float = DEFAULT_TOLERANCE) -> int:
+def planned_trials(
+    n_nulls: int, n_alternatives: int, n_sims: int, bounds=DEFAULT_BOUNDS, tolerance: float = DEFAULT_TOLERANCE
+) -> int:
     """Simulated trials a calibration runs at most (for a progress bar)."""
     width = float(_logit(bounds[1]) - _logit(bounds[0]))
     steps = 3 + max(0, math.ceil(math.log2(max(width / tolerance, 1.0))))
@@ -565,18 +691,25 @@ def format_calibration(cal: Calibration, digits: int = 4) -> str:
     header = ["threshold"] + scenarios + [""]
     body = []
     for t in sorted(wide.index):
-        mark = "<- calibrated" if t == cal.threshold else "<- design" if t == cal.design_threshold \
-            else ""
-        body.append([_fmt(t)] + [_pm(wide.loc[t, ("error", s)], wide.loc[t, ("mcse", s)], digits) for s in scenarios] + [mark])
+        mark = "<- calibrated" if t == cal.threshold else "<- design" if t == cal.design_threshold else ""
+        body.append(
+            [_fmt(t)] + [_pm(wide.loc[t, ("error", s)], wide.loc[t, ("mcse", s)], digits) for s in scenarios] + [mark]
+        )
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     lines.append("")
     lines.append(f"{crit} at each threshold evaluated (same simulated trials at every threshold):")
     for r in [header] + body:
-        lines.append("  " + "  ".join(c.rjust(w) if 0 < i < len(r) - 1 else c.ljust(w)
-                                      for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        lines.append(
+            "  "
+            + "  ".join(
+                c.rjust(w) if 0 < i < len(r) - 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
+        )
     lines.append("")
-    lines.append(f"calibrated threshold: {_fmt(cal.threshold)} (design: {_fmt(cal.design_threshold)}; the next looser "
-                 f"threshold evaluated, {_fmt(cal.looser)}, exceeds the target)")
+    lines.append(
+        f"calibrated threshold: {_fmt(cal.threshold)} (design: {_fmt(cal.design_threshold)}; the next looser "
+        f"threshold evaluated, {_fmt(cal.looser)}, exceeds the target)"
+    )
     lines.append(f"  in the design file: {cal.setting}")
     lines.append(f"  binding null scenario: {cal.binding_scenario}")
     s = cal.summary
@@ -586,15 +719,19 @@ def format_calibration(cal: Calibration, digits: int = 4) -> str:
         if part.empty:
             continue
         lines.append("")
-        lines.append(f"{role} scenarios: calibrated threshold vs the design's, paired difference (common random numbers)")
+        lines.append(
+            f"{role} scenarios: calibrated threshold vs the design's, paired difference (common random numbers)"
+        )
         for scen in dict.fromkeys(part.scenario):
             for metric in metrics:
                 rows = part[(part.scenario == scen) & (part.metric == metric)].set_index("setting")
                 c, d = rows.loc["calibrated"], rows.loc["design"]
                 if not np.isfinite(c.value) and not np.isfinite(d.value):
                     continue
-                text = f"  {scen:<24} {metric_names[metric]:<22} {_pm(c.value, c.mcse, digits)}   design " \
-                       f"{_pm(d.value, d.mcse, digits)}"
+                text = (
+                    f"  {scen:<24} {metric_names[metric]:<22} {_pm(c.value, c.mcse, digits)}   design "
+                    f"{_pm(d.value, d.mcse, digits)}"
+                )
                 if np.isfinite(c.diff_vs_design):
                     text += f"   difference {c.diff_vs_design:+.{digits}f} ± {c.diff_se:.{digits}f}"
                 if c.worst_arm:

@@ -49,11 +49,20 @@ __all__ = ["Checkpoint", "read_run_manifest", "write_tables"]
 
 def read_run_manifest(out: Path) -> dict:
     """The manifest of a chunked run directory (complete or not), or a ConfigError saying why not."""
-    manifest = manifest_json(out, "missing: no run was started in this directory, so there is nothing to "
-                                  "resume or grow")
+    manifest = manifest_json(
+        out, "missing: no run was started in this directory, so there is nothing to resume or grow"
+    )
     if not isinstance(manifest, dict) or manifest.get("kind") != "run" or "segments" not in manifest:
-        raise ConfigError([Problem(MANIFEST_FILE, "not written by `platform-sim run --out` (or by a version "
-                                   "that did not write its results chunk by chunk)", file=str(out))])
+        raise ConfigError(
+            [
+                Problem(
+                    MANIFEST_FILE,
+                    "not written by `platform-sim run --out` (or by a version "
+                    "that did not write its results chunk by chunk)",
+                    file=str(out),
+                )
+            ]
+        )
     return manifest
 
 
@@ -116,8 +125,15 @@ class Checkpoint:
                     checksums = None if self.manifest is None else self.manifest.get("checksums")
                     summary = read_chunk(self.out, chunk, self.spec.spec_hash, self.records, checksums)
                     if summary is None:
-                        raise ConfigError([Problem(f"chunks/{chunk.index:06d}.json", "changed or removed while the "
-                                                   "run was going on", file=str(self.out))])
+                        raise ConfigError(
+                            [
+                                Problem(
+                                    f"chunks/{chunk.index:06d}.json",
+                                    "changed or removed while the run was going on",
+                                    file=str(self.out),
+                                )
+                            ]
+                        )
                 else:
                     output = next(outputs)
                     if self.out is not None:
@@ -161,7 +177,10 @@ def write_tables(out: Path, spec: Spec, summary: Summary, chunks: list[Chunk], r
     atomic_write(out / "oc.csv", lambda p: table.to_csv(p, index=False))
     files = ["oc.csv"]
     if records:
-        for name, frame_of in (("trials.parquet", lambda r: r.trial_frame()), ("arms.parquet", lambda r: r.arm_frame())):
+        for name, frame_of in (
+            ("trials.parquet", lambda r: r.trial_frame()),
+            ("arms.parquet", lambda r: r.arm_frame()),
+        ):
             atomic_write(out / name, lambda p, f=frame_of: _write_records(p, out, spec, chunks, f))
             files.append(name)
     return files

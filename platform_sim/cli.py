@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from . import __version__
+
 # Only light modules at import time, so that `platform-sim --help` starts at once: the commands import
 # the configuration models, numpy, scipy, pandas and numba when they run.
 from .backends import BACKENDS, DEFAULT_CHUNK_SIZE
@@ -71,9 +72,15 @@ def _prepare_out(out: Path, kind: str) -> dict | None:
 def _claim(out: Path, kind: str) -> None:
     """Mark ``out`` as the (unfinished) output of command ``kind`` before its first file is written,
     so that whatever happens next the directory is known as platform-sim's."""
-    _write_json(out / "manifest.json", {"kind": kind, "complete": False,
-                                        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                        "command": shlex.join(["platform-sim", *sys.argv[1:]])})
+    _write_json(
+        out / "manifest.json",
+        {
+            "kind": kind,
+            "complete": False,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+        },
+    )
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -126,10 +133,16 @@ def _format_markdown(f):
 
 
 def _format_option(f, extra: tuple[str, ...] = ()):
-    return click.option("--format", "fmt", type=click.Choice(FORMATS + extra), default="table", show_default=True,
-                        help="table: for reading; csv or json: one long table of numbers (value, mcse, lower, "
-                             "upper) on stdout, everything else on stderr."
-                             + (" markdown: the side-by-side table as Markdown." if "markdown" in extra else ""))(f)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS + extra),
+        default="table",
+        show_default=True,
+        help="table: for reading; csv or json: one long table of numbers (value, mcse, lower, "
+        "upper) on stdout, everything else on stderr."
+        + (" markdown: the side-by-side table as Markdown." if "markdown" in extra else ""),
+    )(f)
 
 
 def _say(fmt: str, text: str = "") -> None:
@@ -169,15 +182,24 @@ def main() -> None:
 
 def _backend_options(f):
     """--workers, --backend and --scheduler, shared by the commands that simulate."""
-    f = click.option("--scheduler", default=None, metavar="ADDRESS",
-                     help="Run on the Dask cluster whose scheduler listens here, e.g. tcp://10.0.0.5:8786 "
-                          "(implies --backend dask).")(f)
-    f = click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
-                     help="local: this process, or --workers local processes; dask: a Dask cluster "
-                          "(a local one of --workers processes, or --scheduler's; needs platform-sim[dask]). "
-                          "Results are identical.")(f)
-    return click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                        help="Worker processes.")(f)
+    f = click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Run on the Dask cluster whose scheduler listens here, e.g. tcp://10.0.0.5:8786 (implies --backend dask).",
+    )(f)
+    f = click.option(
+        "--backend",
+        type=click.Choice(BACKENDS),
+        default="local",
+        show_default=True,
+        help="local: this process, or --workers local processes; dask: a Dask cluster "
+        "(a local one of --workers processes, or --scheduler's; needs platform-sim[dask]). "
+        "Results are identical.",
+    )(f)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+    )(f)
 
 
 def _open_backend(backend: str, workers: int, scheduler: str | None):
@@ -213,33 +235,72 @@ def _resume_hint(out: Path) -> str:
 
 
 @main.command()
-@click.option("--scenario", default=None,
-              help=f"Scenario file or shipped name.  [default: {DEFAULT_SCENARIO}; with --resume or --grow: "
-                   "the run's own copy]")
-@click.option("--design", default=None,
-              help=f"Design file or shipped name.  [default: {DEFAULT_DESIGN}; with --resume or --grow: "
-                   "the run's own copy]")
+@click.option(
+    "--scenario",
+    default=None,
+    help=f"Scenario file or shipped name.  [default: {DEFAULT_SCENARIO}; with --resume or --grow: the run's own copy]",
+)
+@click.option(
+    "--design",
+    default=None,
+    help=f"Design file or shipped name.  [default: {DEFAULT_DESIGN}; with --resume or --grow: the run's own copy]",
+)
 @click.option("--n-sims", type=click.IntRange(min=1), default=None, help="Simulated trials.  [default: 2000]")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Master seed.  [default: 1]")
 @_backend_options
-@click.option("--chunk-size", type=click.IntRange(min=1), default=None,
-              help=f"Simulated trials per chunk: the unit of work, checkpoints and progress; the numbers do not "
-                   f"depend on it.  [default: {DEFAULT_CHUNK_SIZE}]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write oc.csv, the design and scenario copies, manifest.json and every finished chunk "
-                   "(chunks/) here, and trials.parquet with --records.")
-@click.option("--records/--no-records", default=None,
-              help="With --out, keep every trial's results (trials.parquet, chunks/*.npz), which the report and "
-                   "storyboards read; --no-records keeps only the operating characteristics.  [default: records]")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Simulated trials per chunk: the unit of work, checkpoints and progress; the numbers do not "
+    f"depend on it.  [default: {DEFAULT_CHUNK_SIZE}]",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write oc.csv, the design and scenario copies, manifest.json and every finished chunk "
+    "(chunks/) here, and trials.parquet with --records.",
+)
+@click.option(
+    "--records/--no-records",
+    default=None,
+    help="With --out, keep every trial's results (trials.parquet, chunks/*.npz), which the report and "
+    "storyboards read; --no-records keeps only the operating characteristics.  [default: records]",
+)
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out, skipping its finished chunks.")
-@click.option("--grow", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Add N simulated trials to the finished run in --out; their seeds continue its sequence.")
-@click.option("--report", "write_report", is_flag=True,
-              help="Also write the HTML report OUT/report.html (needs --out and records).")
+@click.option(
+    "--grow",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Add N simulated trials to the finished run in --out; their seeds continue its sequence.",
+)
+@click.option(
+    "--report",
+    "write_report",
+    is_flag=True,
+    help="Also write the HTML report OUT/report.html (needs --out and records).",
+)
 @_format_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size, out, records, resume, grow,
-        write_report, fmt, quiet) -> None:
+def run(
+    scenario,
+    design,
+    n_sims,
+    seed,
+    workers,
+    backend,
+    scheduler,
+    chunk_size,
+    out,
+    records,
+    resume,
+    grow,
+    write_report,
+    fmt,
+    quiet,
+) -> None:
     """Simulate N trials of a design on a scenario and print the operating characteristics.
 
     Operating characteristics are accumulated as chunks finish, so memory stays flat for any
@@ -275,11 +336,18 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
             spec = _continued_spec(out, manifest, design, scenario, load_spec_copy)
         except ConfigError as exc:
             _fail(exc.problems)
-        given = {"--seed": (seed, manifest["seed"]), "--chunk-size": (chunk_size, manifest["chunk_size"]),
-                 "--n-sims": (n_sims, manifest["n_sims"]), "--records/--no-records": (records, manifest["records"])}
-        clash = [f"{opt} {mine}: the run in {out} was started with {theirs}; resuming or growing it with another "
-                 "value would mix different random streams (leave the option out to keep the run's)"
-                 for opt, (mine, theirs) in given.items() if mine is not None and mine != theirs]
+        given = {
+            "--seed": (seed, manifest["seed"]),
+            "--chunk-size": (chunk_size, manifest["chunk_size"]),
+            "--n-sims": (n_sims, manifest["n_sims"]),
+            "--records/--no-records": (records, manifest["records"]),
+        }
+        clash = [
+            f"{opt} {mine}: the run in {out} was started with {theirs}; resuming or growing it with another "
+            "value would mix different random streams (leave the option out to keep the run's)"
+            for opt, (mine, theirs) in given.items()
+            if mine is not None and mine != theirs
+        ]
         if clash:
             _fail(clash)
         if grow is not None and not manifest.get("complete"):
@@ -305,8 +373,10 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     from .runner import plan_chunks
 
     if manifest is None:
-        manifest = {"kind": "run", **_manifest(spec, seed=seed, n_sims=n_sims, chunk_size=chunk_size,
-                                               segments=[n_sims], records=records)}
+        manifest = {
+            "kind": "run",
+            **_manifest(spec, seed=seed, n_sims=n_sims, chunk_size=chunk_size, segments=[n_sims], records=records),
+        }
         manifest["complete"] = False
         if out is not None:
             clear_run(out)
@@ -327,20 +397,27 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     total = checkpoint.n_trials
     todo = total - checkpoint.trials_done
 
-    _say(fmt, f"design {spec.design.name} ({_source(spec.design_file)}) on scenario {spec.scenario.name} "
-              f"({_source(spec.scenario_file)})\n"
-              f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}")
+    _say(
+        fmt,
+        f"design {spec.design.name} ({_source(spec.design_file)}) on scenario {spec.scenario.name} "
+        f"({_source(spec.scenario_file)})\n"
+        f"{total} simulated trials, seed {seed}, chunk size {chunk_size}, spec hash {spec.spec_hash}",
+    )
     for warning in checkpoint.warnings:
         click.echo(f"warning: {warning}", err=True)
     if continuing:
-        _say(fmt, f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
-                  f"{todo} to simulate")
+        _say(
+            fmt,
+            f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
+            f"{todo} to simulate",
+        )
     warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
     runner_backend = _open_backend(backend, workers, scheduler) if todo else None
     start = time.perf_counter()
     try:
-        summary = _with_progress(total, quiet, lambda progress: checkpoint.execute(runner_backend, progress),
-                                 initial=checkpoint.trials_done)
+        summary = _with_progress(
+            total, quiet, lambda progress: checkpoint.execute(runner_backend, progress), initial=checkpoint.trials_done
+        )
     except KeyboardInterrupt:
         _stopped("interrupted", checkpoint, out, 130)
     except BrokenProcessPool as exc:
@@ -360,8 +437,16 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
     if fmt == "table":
         click.echo(format_run(spec, table))
     else:
-        _emit(fmt, table, design=spec.design.name, scenario=spec.scenario.name, n_sims=total, seed=seed,
-              spec_hash=spec.spec_hash, oc=table)
+        _emit(
+            fmt,
+            table,
+            design=spec.design.name,
+            scenario=spec.scenario.name,
+            n_sims=total,
+            seed=seed,
+            spec_hash=spec.spec_hash,
+            oc=table,
+        )
 
     if out is not None:
         try:
@@ -369,13 +454,22 @@ def run(scenario, design, n_sims, seed, workers, backend, scheduler, chunk_size,
         except OSError as exc:
             _stopped(f"error: cannot write the tables to {out} ({_os_error(exc)})", checkpoint, out, 1)
         copies = [f for f in manifest.get("files", []) if f.endswith(".yaml")]
-        manifest.update(complete=True, command=shlex.join(["platform-sim", *sys.argv[1:]]),
-                        elapsed_seconds=round(elapsed + manifest.get("elapsed_seconds", 0.0), 3),
-                        workers=workers, backend=runner_backend.name if runner_backend else manifest.get("backend"),
-                        versions=_versions(), files=files + copies, chunks_dir="chunks")
+        manifest.update(
+            complete=True,
+            command=shlex.join(["platform-sim", *sys.argv[1:]]),
+            elapsed_seconds=round(elapsed + manifest.get("elapsed_seconds", 0.0), 3),
+            workers=workers,
+            backend=runner_backend.name if runner_backend else manifest.get("backend"),
+            versions=_versions(),
+            files=files + copies,
+            chunks_dir="chunks",
+        )
         write_manifest(out, manifest)
-        _say(fmt, f"\nwrote {', '.join(f'{out}/{f}' for f in files)}, {len(checkpoint.chunks)} chunks in {out}/chunks, "
-                   f"the design and scenario copies and {out}/manifest.json")
+        _say(
+            fmt,
+            f"\nwrote {', '.join(f'{out}/{f}' for f in files)}, {len(checkpoint.chunks)} chunks in {out}/chunks, "
+            f"the design and scenario copies and {out}/manifest.json",
+        )
         if write_report:
             _write_report(out, manifest, fmt)
 
@@ -389,13 +483,18 @@ def _continued_spec(out: Path, manifest: dict, design, scenario, load_spec_copy)
         return load_spec_copy(out, "design.yaml", "scenario.yaml", manifest["spec_hash"])
     spec = Spec.load(design or out / "design.yaml", scenario or out / "scenario.yaml")
     if spec.spec_hash != manifest["spec_hash"]:
-        raise ConfigError([Problem(
-            "spec_hash",
-            f"{spec.design_file} with {spec.scenario_file} give spec hash {spec.spec_hash}, but the run in {out} was "
-            f"made with {manifest['spec_hash']} (design {manifest['design']['name']}, scenario "
-            f"{manifest['scenario']['name']}): the design or scenario differ, and mixing their results would "
-            "describe neither. Leave out --design and --scenario to continue with the run's own copies, or use "
-            "another --out")])
+        raise ConfigError(
+            [
+                Problem(
+                    "spec_hash",
+                    f"{spec.design_file} with {spec.scenario_file} give spec hash {spec.spec_hash}, but the run in {out} was "
+                    f"made with {manifest['spec_hash']} (design {manifest['design']['name']}, scenario "
+                    f"{manifest['scenario']['name']}): the design or scenario differ, and mixing their results would "
+                    "describe neither. Leave out --design and --scenario to continue with the run's own copies, or use "
+                    "another --out",
+                )
+            ]
+        )
     return spec
 
 
@@ -410,8 +509,12 @@ def _refuse_interrupted(out: Path) -> None:
     except ConfigError:
         return
     if not manifest.get("complete") and any((out / "chunks").glob("*.json")):
-        _fail([f"--out {out}: holds an interrupted run with finished chunks; continue it with "
-               f"{_resume_hint(out)}, or choose another directory (or delete this one) to start afresh"])
+        _fail(
+            [
+                f"--out {out}: holds an interrupted run with finished chunks; continue it with "
+                f"{_resume_hint(out)}, or choose another directory (or delete this one) to start afresh"
+            ]
+        )
 
 
 def _os_error(exc: OSError) -> str:
@@ -422,45 +525,107 @@ def _os_error(exc: OSError) -> str:
 def _stopped(what: str, checkpoint, out: Path | None, code: int) -> None:
     done, total = checkpoint.trials_done, checkpoint.n_trials
     if out is None:
-        click.echo(f"\n{what}: {done} of {total} trials were simulated but nothing was kept (run with --out DIR "
-                   "to save chunks as they finish and continue later)", err=True)
+        click.echo(
+            f"\n{what}: {done} of {total} trials were simulated but nothing was kept (run with --out DIR "
+            "to save chunks as they finish and continue later)",
+            err=True,
+        )
     else:
-        click.echo(f"\n{what}: {len(checkpoint.done)} of {len(checkpoint.chunks)} chunks ({done} of {total} trials) "
-                   f"are saved in {out}; continue with:\n  {_resume_hint(out)}", err=True)
+        click.echo(
+            f"\n{what}: {len(checkpoint.done)} of {len(checkpoint.chunks)} chunks ({done} of {total} trials) "
+            f"are saved in {out}; continue with:\n  {_resume_hint(out)}",
+            err=True,
+        )
     sys.exit(code)
 
 
 @main.command()
-@click.option("--designs", "designs", multiple=True, required=True,
-              help="Design files, shipped names or suite:NAME (repeat the option, or separate with commas).")
-@click.option("--scenarios", "scenarios", multiple=True, required=True,
-              help="Scenario files, shipped names or suite:NAME (repeat the option, or separate with commas).")
-@click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs).")
+@click.option(
+    "--designs",
+    "designs",
+    multiple=True,
+    required=True,
+    help="Design files, shipped names or suite:NAME (repeat the option, or separate with commas).",
+)
+@click.option(
+    "--scenarios",
+    "scenarios",
+    multiple=True,
+    required=True,
+    help="Scenario files, shipped names or suite:NAME (repeat the option, or separate with commas).",
+)
+@click.option(
+    "--n-sims", type=click.IntRange(min=2), default=2000, show_default=True, help="Simulated trials per pair."
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed (shared by all pairs)."
+)
 @_backend_options
-@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per chunk (the numbers do not depend on it).")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Simulated trials per chunk (the numbers do not depend on it).",
+)
 @click.option("--reference", default=None, help="Design the others are compared with (default: the first).")
-@click.option("--null-scenario", default=None,
-              help="A global-null scenario on which every design's decision threshold is calibrated first "
-                   "(needs --target-fwer).")
-@click.option("--target-fwer", type=float, default=None,
-              help="The FWER (P(any claim) on the null scenario) every design is calibrated to.")
-@click.option("--equal", type=click.Choice(["none", "max_n", "duration"]), default="none", show_default=True,
-              help="Size every design like the reference first: the same maximum sample size, or the same planned "
-                   "accrual duration.")
-@click.option("--frontier/--no-frontier", default=True, show_default=True,
-              help="With calibration, also run every design at thresholds around the calibrated one (a quarter of "
-                   "--n-sims each, at least 100 and at most --n-sims) for the power-versus-FWER frontier.")
+@click.option(
+    "--null-scenario",
+    default=None,
+    help="A global-null scenario on which every design's decision threshold is calibrated first (needs --target-fwer).",
+)
+@click.option(
+    "--target-fwer",
+    type=float,
+    default=None,
+    help="The FWER (P(any claim) on the null scenario) every design is calibrated to.",
+)
+@click.option(
+    "--equal",
+    type=click.Choice(["none", "max_n", "duration"]),
+    default="none",
+    show_default=True,
+    help="Size every design like the reference first: the same maximum sample size, or the same planned "
+    "accrual duration.",
+)
+@click.option(
+    "--frontier/--no-frontier",
+    default=True,
+    show_default=True,
+    help="With calibration, also run every design at thresholds around the calibrated one (a quarter of "
+    "--n-sims each, at least 100 and at most --n-sims) for the power-versus-FWER frontier.",
+)
 @_format_markdown
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write comparison.csv, pairs.csv, yardstick.csv (and calibration.csv, frontier.csv, sizing.csv), "
-                   "the design and scenario copies and manifest.json here.")
-@click.option("--report", "write_report", is_flag=True,
-              help="Also write the HTML decision report OUT/report.html (needs --out).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write comparison.csv, pairs.csv, yardstick.csv (and calibration.csv, frontier.csv, sizing.csv), "
+    "the design and scenario copies and manifest.json here.",
+)
+@click.option(
+    "--report", "write_report", is_flag=True, help="Also write the HTML decision report OUT/report.html (needs --out)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk_size, reference, null_scenario,
-            target_fwer, equal, frontier, fmt, out, write_report, quiet) -> None:
+def compare(
+    designs,
+    scenarios,
+    n_sims,
+    seed,
+    workers,
+    backend,
+    scheduler,
+    chunk_size,
+    reference,
+    null_scenario,
+    target_fwer,
+    equal,
+    frontier,
+    fmt,
+    out,
+    write_report,
+    quiet,
+) -> None:
     """Run every design on every scenario with the same simulated patients and compare them on one yardstick.
 
     Each design x scenario pair sees the same virtual patients with the same potential outcomes
@@ -485,57 +650,120 @@ def compare(designs, scenarios, n_sims, seed, workers, backend, scheduler, chunk
     if target_fwer is not None and not 0.0 < target_fwer < 1.0:
         _fail([f"--target-fwer {target_fwer:g}: must be strictly between 0 and 1"])
     if (null_scenario is None) != (target_fwer is None):
-        _fail(["--null-scenario and --target-fwer go together: calibrate every design on the null scenario to the "
-               "target FWER"])
+        _fail(
+            [
+                "--null-scenario and --target-fwer go together: calibrate every design on the null scenario to the "
+                "target FWER"
+            ]
+        )
     if out is not None:
         _prepare_out(out, "compare")
     from .posterior import warm_up
 
     warm_up()
     total = planned_trials(len(designs), len(scenarios), n_sims, null_scenario is not None, frontier)
-    result, elapsed = _simulate(backend, workers, scheduler, total, quiet, lambda progress, on: run_comparison(
-        designs, scenarios, n_sims, seed, workers, chunk_size, reference, progress, backend=on,
-        null_scenario=null_scenario, target_fwer=target_fwer, equal=equal, frontier=frontier))
+    result, elapsed = _simulate(
+        backend,
+        workers,
+        scheduler,
+        total,
+        quiet,
+        lambda progress, on: run_comparison(
+            designs,
+            scenarios,
+            n_sims,
+            seed,
+            workers,
+            chunk_size,
+            reference,
+            progress,
+            backend=on,
+            null_scenario=null_scenario,
+            target_fwer=target_fwer,
+            equal=equal,
+            frontier=frontier,
+        ),
+    )
     if fmt != "markdown":
-        _say(fmt, f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
-                  f"common random numbers; {elapsed:.1f} s\n")
+        _say(
+            fmt,
+            f"{len(designs)} designs x {len(scenarios)} scenarios x {n_sims} simulated trials, seed {seed}, "
+            f"common random numbers; {elapsed:.1f} s\n",
+        )
         if not result.sizing.empty:
             for r in result.sizing.itertuples():
-                _say(fmt, f"sized {r.design} like {r.reference} ({r.equal}): max_n {r.max_n_before} -> "
-                          f"{r.max_n_after}, planned accrual {r.months_before:.1f} -> {r.months_after:.1f} months")
+                _say(
+                    fmt,
+                    f"sized {r.design} like {r.reference} ({r.equal}): max_n {r.max_n_before} -> "
+                    f"{r.max_n_after}, planned accrual {r.months_before:.1f} -> {r.months_after:.1f} months",
+                )
             _say(fmt)
         if not result.calibration.empty:
             _say(fmt, format_calibration_table(result) + "\n")
     from .compare import format_winners
 
     if fmt == "table":
-        click.echo("Claims are judged per treatment x subgroup of the scenario's true biomarkers; value ± Monte Carlo "
-                   "SE\n")
+        click.echo(
+            "Claims are judged per treatment x subgroup of the scenario's true biomarkers; value ± Monte Carlo SE\n"
+        )
         click.echo(side_by_side(result, "text"))
         click.echo("\n" + format_winners(winners(result)))
     elif fmt == "markdown":
         click.echo(side_by_side(result, "markdown"))
     else:
-        _emit(fmt, result.table, designs=list(result.designs), scenarios=list(dict.fromkeys(result.table["scenario"])),
-              reference=result.reference, n_sims=n_sims, seed=seed, null_scenario=result.null_scenario,
-              target_fwer=result.target_fwer, equal=result.equal, table=result.table, pairs=result.pairs,
-              winners=winners(result), calibration=result.calibration, frontier=result.frontier)
+        _emit(
+            fmt,
+            result.table,
+            designs=list(result.designs),
+            scenarios=list(dict.fromkeys(result.table["scenario"])),
+            reference=result.reference,
+            n_sims=n_sims,
+            seed=seed,
+            null_scenario=result.null_scenario,
+            target_fwer=result.target_fwer,
+            equal=result.equal,
+            table=result.table,
+            pairs=result.pairs,
+            winners=winners(result),
+            calibration=result.calibration,
+            frontier=result.frontier,
+        )
     if out is not None:
-        _write_comparison(out, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed,
-                          fmt, write_report)
+        _write_comparison(
+            out,
+            result,
+            designs,
+            scenarios,
+            null_scenario,
+            seed,
+            n_sims,
+            chunk_size,
+            workers,
+            elapsed,
+            fmt,
+            write_report,
+        )
 
 
-def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed,
-                      fmt, write_report) -> None:
+def _write_comparison(
+    out: Path, result, designs, scenarios, null_scenario, seed, n_sims, chunk_size, workers, elapsed, fmt, write_report
+) -> None:
     from .compare import winners
 
     manifest_path = out / "manifest.json"
     _claim(out, "compare")
     (out / "report.html").unlink(missing_ok=True)
-    tables = {"comparison.csv": result.table, "pairs.csv": result.pairs, "yardstick.csv": result.truth,
-              "winners.csv": winners(result)}
-    for name, frame in (("calibration.csv", result.calibration), ("frontier.csv", result.frontier),
-                        ("sizing.csv", result.sizing)):
+    tables = {
+        "comparison.csv": result.table,
+        "pairs.csv": result.pairs,
+        "yardstick.csv": result.truth,
+        "winners.csv": winners(result),
+    }
+    for name, frame in (
+        ("calibration.csv", result.calibration),
+        ("frontier.csv", result.frontier),
+        ("sizing.csv", result.sizing),
+    ):
         if not frame.empty:
             tables[name] = frame
     for name, frame in tables.items():
@@ -547,10 +775,19 @@ def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed
         "complete": True,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-        "designs": designs, "scenarios": scenarios, "reference": result.reference,
-        "null_scenario": result.null_scenario, "target_fwer": result.target_fwer, "equal": result.equal,
-        "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
-        "elapsed_seconds": round(elapsed, 3), "versions": _versions(), "files": [*tables, *copies],
+        "designs": designs,
+        "scenarios": scenarios,
+        "reference": result.reference,
+        "null_scenario": result.null_scenario,
+        "target_fwer": result.target_fwer,
+        "equal": result.equal,
+        "seed": seed,
+        "n_sims": n_sims,
+        "chunk_size": chunk_size,
+        "workers": workers,
+        "elapsed_seconds": round(elapsed, 3),
+        "versions": _versions(),
+        "files": [*tables, *copies],
         "pairs": pairs,
     }
     _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
@@ -559,8 +796,9 @@ def _write_comparison(out: Path, result, designs, scenarios, null_scenario, seed
         _write_report(out, manifest, fmt)
 
 
-def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
-                        as_run: dict | None = None) -> tuple[list[dict], list[str]]:
+def _copy_compare_specs(
+    out: Path, designs: list[str], scenarios: list[str], as_run: dict | None = None
+) -> tuple[list[dict], list[str]]:
     """Copy every design and scenario file of a comparison under out/designs/ and out/scenarios/;
     return one record per pair (the copies and the spec hash) and the files written. A design that
     ran calibrated or resized (``as_run``: the designs as they ran, by name) is also written as it
@@ -601,19 +839,29 @@ def _copy_compare_specs(out: Path, designs: list[str], scenarios: list[str],
             design_copy = copy_name("design", spec.design_file, spec.design.name)
             scenario_copy = copy_name("scenario", spec.scenario_file, spec.scenario.name)
             files.update(dict.fromkeys(copy_spec_files(spec, out, design_copy, scenario_copy)))
-            record = {"design": spec.design.name, "scenario": spec.scenario.name, "design_file": design_copy,
-                      "scenario_file": scenario_copy, "spec_hash": spec.spec_hash}
+            record = {
+                "design": spec.design.name,
+                "scenario": spec.scenario.name,
+                "design_file": design_copy,
+                "scenario_file": scenario_copy,
+                "spec_hash": spec.spec_hash,
+            }
             ran = (as_run or {}).get(spec.design.name)
             if ran is not None and ran != design:
                 ran_copy = design_copy.removesuffix(".yaml") + ".as_run.yaml"
                 if ran_copy not in files:
-                    text = (f"# {spec.design.name} as it ran in this comparison (calibrated or resized); the "
-                            f"original is {Path(design_copy).name}\n" + yaml.safe_dump(ran.model_dump(mode="json"),
-                                                                                        sort_keys=False))
+                    text = (
+                        f"# {spec.design.name} as it ran in this comparison (calibrated or resized); the "
+                        f"original is {Path(design_copy).name}\n"
+                        + yaml.safe_dump(ran.model_dump(mode="json"), sort_keys=False)
+                    )
                     _atomic_write(out / ran_copy, lambda p, t=text: p.write_text(t, encoding="utf-8"))
                     files[ran_copy] = None
-                record.update(original_design_file=design_copy, design_file=ran_copy,
-                              spec_hash=Spec(ran, scenario, design_file, scenario_file).spec_hash)
+                record.update(
+                    original_design_file=design_copy,
+                    design_file=ran_copy,
+                    spec_hash=Spec(ran, scenario, design_file, scenario_file).spec_hash,
+                )
             pairs.append(record)
     return pairs, list(files)
 
@@ -635,9 +883,13 @@ def _write_report(out: Path, manifest: dict, fmt: str = "table") -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--template", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="A page template of your own (jinja2) that extends or replaces the shipped report.html.j2: "
-                   "a logo, a banner, a style sheet. See docs/report.md.")
+@click.option(
+    "--template",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A page template of your own (jinja2) that extends or replaces the shipped report.html.j2: "
+    "a logo, a banner, a style sheet. See docs/report.md.",
+)
 def report(directory, template) -> None:
     """Write DIRECTORY/report.html for the output directory of `run --out` or `compare --out`.
 
@@ -691,8 +943,12 @@ def validate(files, scenario) -> None:
 
 @main.command()
 @click.argument("kind", type=click.Choice(SCHEMA_KINDS))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the schema to this file instead of printing it.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the schema to this file instead of printing it.",
+)
 def schema(kind, out) -> None:
     """Print the JSON Schema of a KIND file (design, scenario or population).
 
@@ -715,11 +971,21 @@ def schema(kind, out) -> None:
 
 @main.command()
 @click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
-@click.option("--n", "n_patients", type=click.IntRange(min=1), default=100_000, show_default=True,
-              help="Virtual patients to screen.")
+@click.option(
+    "--n",
+    "n_patients",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Virtual patients to screen.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Seed.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet here.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv and patients.parquet here.",
+)
 def population(scenario, n_patients, seed, out) -> None:
     """Generate a cohort of virtual patients and compare it with the scenario's configuration.
 
@@ -751,47 +1017,111 @@ def population(scenario, n_patients, seed, out) -> None:
             frame = getattr(summary, name)
             _atomic_write(out / f"{name}.csv", lambda p, f=frame: f.to_csv(p, index=False))
         _atomic_write(out / "patients.parquet", lambda p: summary.patients.to_parquet(p, index=False))
-        _write_json(out / "manifest.json", {
-            "kind": "population", "complete": True,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": shlex.join(["platform-sim", *sys.argv[1:]]),
-            "scenario": {"name": scen.name, "file": _source(scen_path)}, "n": n_patients, "seed": seed,
-            "versions": _versions(), "files": [f"{n}.csv" for n in ("prevalence", "cooccurrence", "funnel", "outcomes")]
-            + ["patients.parquet"]})
-        click.echo(f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv, patients.parquet and "
-                   f"manifest.json to {out}")
+        _write_json(
+            out / "manifest.json",
+            {
+                "kind": "population",
+                "complete": True,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": shlex.join(["platform-sim", *sys.argv[1:]]),
+                "scenario": {"name": scen.name, "file": _source(scen_path)},
+                "n": n_patients,
+                "seed": seed,
+                "versions": _versions(),
+                "files": [f"{n}.csv" for n in ("prevalence", "cooccurrence", "funnel", "outcomes")]
+                + ["patients.parquet"],
+            },
+        )
+        click.echo(
+            f"wrote prevalence.csv, cooccurrence.csv, funnel.csv, outcomes.csv, patients.parquet and "
+            f"manifest.json to {out}"
+        )
 
 
 @main.command()
 @click.option("--scenario", default=DEFAULT_SCENARIO, show_default=True, help="Scenario file or shipped name.")
 @click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Master seed of the run.")
-@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Which simulated trial of the run (0-based).")
-@click.option("--n-sims", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Simulated trials of the run (the index must be below it).")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Chunk size of the run (kept for the record; a trial does not depend on it).")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="The output directory of the run (its design, scenario, seed and chunks, grown or not) instead "
-                   "of --design, --scenario, --seed, --n-sims and --chunk-size.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the tables, patients.parquet, the figures and the posterior (NetCDF) here.")
-@click.option("--bayes/--no-bayes", default=True, show_default=True,
-              help="Fit the final PyMC model to the trial's patients (needs the bayes extra).")
-@click.option("--by", default=None,
-              help="Biomarkers of the final model's groups, comma-separated (default: the design's strata, or for "
-                   "a design without strata the scenario's predictive markers that screening reports; a design "
-                   "that waits for no biomarker result runs no assay, so only characteristics known at screening).")
+@click.option(
+    "--index",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Which simulated trial of the run (0-based).",
+)
+@click.option(
+    "--n-sims",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Simulated trials of the run (the index must be below it).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Chunk size of the run (kept for the record; a trial does not depend on it).",
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The output directory of the run (its design, scenario, seed and chunks, grown or not) instead "
+    "of --design, --scenario, --seed, --n-sims and --chunk-size.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the tables, patients.parquet, the figures and the posterior (NetCDF) here.",
+)
+@click.option(
+    "--bayes/--no-bayes",
+    default=True,
+    show_default=True,
+    help="Fit the final PyMC model to the trial's patients (needs the bayes extra).",
+)
+@click.option(
+    "--by",
+    default=None,
+    help="Biomarkers of the final model's groups, comma-separated (default: the design's strata, or for "
+    "a design without strata the scenario's predictive markers that screening reports; a design "
+    "that waits for no biomarker result runs no assay, so only characteristics known at screening).",
+)
 @click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True, help="NUTS draws per chain.")
-@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True, help="NUTS tuning steps per chain.")
+@click.option(
+    "--tune", type=click.IntRange(min=0), default=1000, show_default=True, help="NUTS tuning steps per chain."
+)
 @click.option("--chains", type=click.IntRange(min=1), default=2, show_default=True, help="Chains.")
 @click.option("--cores", type=click.IntRange(min=1), default=1, show_default=True, help="Chains sampled in parallel.")
-@click.option("--target-accept", type=click.FloatRange(0.5, 1.0, min_open=False, max_open=True), default=0.9,
-              show_default=True, help="NUTS target acceptance rate.")
+@click.option(
+    "--target-accept",
+    type=click.FloatRange(0.5, 1.0, min_open=False, max_open=True),
+    default=0.9,
+    show_default=True,
+    help="NUTS target acceptance rate.",
+)
 @click.option("--sampler-seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sampler.")
-def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes, by, draws, tune, chains, cores,
-          target_accept, sampler_seed) -> None:
+def trial(
+    scenario,
+    design,
+    seed,
+    index,
+    n_sims,
+    chunk_size,
+    run_dir,
+    out,
+    bayes,
+    by,
+    draws,
+    tune,
+    chains,
+    cores,
+    target_accept,
+    sampler_seed,
+) -> None:
     """Replay one simulated trial from first patient to last decision, then analyse it in PyMC.
 
     Trial K of a run with seed S is exactly the trial of that run, whatever its chunk size and
@@ -830,9 +1160,13 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
 
         never = unreported(spec, groups_by)
         if never and bayes:
-            _fail([f"--by {by}: {never} are never reported in design {spec.design.name!r}, which randomizes "
-                   "without waiting for a biomarker result (no assay measures them); group by characteristics "
-                   "known at screening, or leave --by out"])
+            _fail(
+                [
+                    f"--by {by}: {never} are never reported in design {spec.design.name!r}, which randomizes "
+                    "without waiting for a biomarker result (no assay measures them); group by characteristics "
+                    "known at screening, or leave --by out"
+                ]
+            )
     if bayes:
         try:
             import arviz  # noqa: F401
@@ -874,12 +1208,24 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
         endpoint = "survival" if "event" in data else "binary"
         arms = [a for a in spec.design.arm_names if (data["arm"] == a).any()]
         groups = list(dict.fromkeys(sorted(data["group"])))
-        click.echo(f"\nfinal Bayesian analysis ({'exponential survival' if endpoint == 'survival' else 'logistic'} model, "
-                   f"treatment x {'/'.join(groups_by) if groups_by else 'stratum'} with hierarchical interactions): "
-                   f"{len(data)} patients, {chains} chains x {draws} draws after {tune} tuning steps")
-        analysis = fit_final_analysis(data, arms=arms, groups=groups, control=spec.design.control, endpoint=endpoint,
-                                      draws=draws, tune=tune, chains=chains, target_accept=target_accept,
-                                      seed=sampler_seed, cores=cores)
+        click.echo(
+            f"\nfinal Bayesian analysis ({'exponential survival' if endpoint == 'survival' else 'logistic'} model, "
+            f"treatment x {'/'.join(groups_by) if groups_by else 'stratum'} with hierarchical interactions): "
+            f"{len(data)} patients, {chains} chains x {draws} draws after {tune} tuning steps"
+        )
+        analysis = fit_final_analysis(
+            data,
+            arms=arms,
+            groups=groups,
+            control=spec.design.control,
+            endpoint=endpoint,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            target_accept=target_accept,
+            seed=sampler_seed,
+            cores=cores,
+        )
         click.echo(analysis.summary.to_string())
         click.echo("\ntreatment effects by group:")
         click.echo(analysis.effects.to_string(index=False))
@@ -893,8 +1239,12 @@ def trial(scenario, design, seed, index, n_sims, chunk_size, run_dir, out, bayes
             save_netcdf(analysis, out / "posterior.nc")
             files += ["posterior_summary.csv", "effects.csv", "forest.png", "posterior.nc"]
     if out is not None:
-        manifest = {"kind": "trial", **_manifest(spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size,
-                                                 versions=_versions(), files=files)}
+        manifest = {
+            "kind": "trial",
+            **_manifest(
+                spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size, versions=_versions(), files=files
+            ),
+        }
         _atomic_write(out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
         click.echo(f"\nwrote {', '.join(files)} and manifest.json to {out}")
 
@@ -918,8 +1268,11 @@ def list_shipped(fmt) -> None:
     one-line description each."""
     from .config import resolve, shipped_names
 
-    rows = [{"kind": kind, "name": name, "description": _one_line(resolve(name, kind))}
-            for kind in ("design", "scenario", "suite") for name in shipped_names(kind)]
+    rows = [
+        {"kind": kind, "name": name, "description": _one_line(resolve(name, kind))}
+        for kind in ("design", "scenario", "suite")
+        for name in shipped_names(kind)
+    ]
     if fmt == "csv":
         import csv
         import io
@@ -944,37 +1297,105 @@ def list_shipped(fmt) -> None:
 
 @main.command()
 @click.option("--design", default=DEFAULT_DESIGN, show_default=True, help="Design file or shipped name.")
-@click.option("--null-scenarios", "null_scenarios", multiple=True, required=True,
-              help="Scenarios whose type I error is held (repeat the option, or separate with commas).")
-@click.option("--target-fwer", "--target", "target", type=float, required=True,
-              help="Largest type I error allowed in every null scenario, in (0, 1).")
-@click.option("--param", default=None,
-              help="Threshold to calibrate: superiority (designs with looks; the default) or graduate "
-                   "(platform designs; their default).")
-@click.option("--alternative-scenarios", "alternative_scenarios", multiple=True,
-              help="Scenarios to report power on (repeat the option, or separate with commas).")
-@click.option("--error", "criterion", type=click.Choice(["fwer", "per_arm", "any_claim"]), default="fwer",
-              show_default=True,
-              help="Family-wise error rate, the largest per-arm error, or P(any claim) (the family-wise error "
-                   "rate on a global null, whatever the design's own subgroups; what compare and size hold).")
-@click.option("--n-sims", type=click.IntRange(min=2), default=2000, show_default=True,
-              help="Simulated trials per threshold and scenario.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Master seed (the same trials at every threshold).")
+@click.option(
+    "--null-scenarios",
+    "null_scenarios",
+    multiple=True,
+    required=True,
+    help="Scenarios whose type I error is held (repeat the option, or separate with commas).",
+)
+@click.option(
+    "--target-fwer",
+    "--target",
+    "target",
+    type=float,
+    required=True,
+    help="Largest type I error allowed in every null scenario, in (0, 1).",
+)
+@click.option(
+    "--param",
+    default=None,
+    help="Threshold to calibrate: superiority (designs with looks; the default) or graduate "
+    "(platform designs; their default).",
+)
+@click.option(
+    "--alternative-scenarios",
+    "alternative_scenarios",
+    multiple=True,
+    help="Scenarios to report power on (repeat the option, or separate with commas).",
+)
+@click.option(
+    "--error",
+    "criterion",
+    type=click.Choice(["fwer", "per_arm", "any_claim"]),
+    default="fwer",
+    show_default=True,
+    help="Family-wise error rate, the largest per-arm error, or P(any claim) (the family-wise error "
+    "rate on a global null, whatever the design's own subgroups; what compare and size hold).",
+)
+@click.option(
+    "--n-sims",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="Simulated trials per threshold and scenario.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Master seed (the same trials at every threshold).",
+)
 @_backend_options
-@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per chunk (the numbers do not depend on it).")
-@click.option("--bounds", type=(float, float), default=None,
-              help="Loosest and tightest thresholds searched  [default: 0.6 0.9999].")
-@click.option("--tolerance", type=float, default=None,
-              help="Stop when the bracket is this narrow on the logit scale  [default: 0.01].")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write calibration.csv, calibration_summary.csv and manifest.json here.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Simulated trials per chunk (the numbers do not depend on it).",
+)
+@click.option(
+    "--bounds",
+    type=(float, float),
+    default=None,
+    help="Loosest and tightest thresholds searched  [default: 0.6 0.9999].",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=None,
+    help="Stop when the bracket is this narrow on the logit scale  [default: 0.01].",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write calibration.csv, calibration_summary.csv and manifest.json here.",
+)
 @_format_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.argument("stray", nargs=-1, metavar="")
-def calibrate(design, null_scenarios, target, param, alternative_scenarios, criterion, n_sims, seed, workers,
-              backend, scheduler, chunk_size, bounds, tolerance, out, fmt, quiet, stray) -> None:
+def calibrate(
+    design,
+    null_scenarios,
+    target,
+    param,
+    alternative_scenarios,
+    criterion,
+    n_sims,
+    seed,
+    workers,
+    backend,
+    scheduler,
+    chunk_size,
+    bounds,
+    tolerance,
+    out,
+    fmt,
+    quiet,
+    stray,
+) -> None:
     """Find the decision threshold that holds the type I error at or below a target.
 
     Searches the superiority threshold (or a platform's graduation threshold) by bisection so
@@ -1005,21 +1426,52 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
     from .posterior import warm_up
 
     warm_up()
-    kwargs = {"alternatives": alt_specs, "param": param, "criterion": criterion, "n_sims": n_sims, "seed": seed,
-              "workers": workers, "chunk_size": chunk_size, "bounds": bounds, "tolerance": tolerance}
+    kwargs = {
+        "alternatives": alt_specs,
+        "param": param,
+        "criterion": criterion,
+        "n_sims": n_sims,
+        "seed": seed,
+        "workers": workers,
+        "chunk_size": chunk_size,
+        "bounds": bounds,
+        "tolerance": tolerance,
+    }
     planned = cal_mod.planned_trials(len(nulls), len(alternatives), n_sims, bounds, tolerance)
-    result, elapsed = _simulate(backend, workers, scheduler, planned, quiet, lambda progress, on: cal_mod.calibrate(
-        null_specs, target, progress=progress, backend=on, **kwargs))
+    result, elapsed = _simulate(
+        backend,
+        workers,
+        scheduler,
+        planned,
+        quiet,
+        lambda progress, on: cal_mod.calibrate(null_specs, target, progress=progress, backend=on, **kwargs),
+    )
     n_points = result.curve["step"].nunique()
-    _say(fmt, f"design {result.design_name} ({_source(null_specs[0].design_file)}); {n_points} thresholds x {len(nulls)} null "
-               f"scenario(s) x {n_sims} simulated trials, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
+    _say(
+        fmt,
+        f"design {result.design_name} ({_source(null_specs[0].design_file)}); {n_points} thresholds x {len(nulls)} null "
+        f"scenario(s) x {n_sims} simulated trials, seed {seed}, common random numbers ({elapsed:.1f} s)\n",
+    )
     if fmt == "table":
         click.echo(cal_mod.format_calibration(result))
     else:
-        _emit(fmt, result.summary, design=result.design_name, param=result.path, criterion=result.criterion,
-              target=result.target, calibrated_threshold=result.threshold, calibrated_values=list(result.values),
-              design_values=list(result.design_values), monotone=result.monotone, notes=result.notes,
-              n_sims=n_sims, seed=seed, summary=result.summary, curve=result.curve)
+        _emit(
+            fmt,
+            result.summary,
+            design=result.design_name,
+            param=result.path,
+            criterion=result.criterion,
+            target=result.target,
+            calibrated_threshold=result.threshold,
+            calibrated_values=list(result.values),
+            design_values=list(result.design_values),
+            monotone=result.monotone,
+            notes=result.notes,
+            n_sims=n_sims,
+            seed=seed,
+            summary=result.summary,
+            curve=result.curve,
+        )
     if out is not None:
         manifest_path = out / "manifest.json"
         _claim(out, "calibrate")
@@ -1031,18 +1483,31 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
             "design": {"name": result.design_name, "file": _source(null_specs[0].design_file)},
-            "param": result.path, "criterion": result.criterion, "target": result.target,
-            "calibrated_threshold": result.threshold, "calibrated_values": list(result.values),
-            "calibrated_spec_hashes": {s.scenario.name: Spec(result.design, s.scenario).spec_hash
-                                       for s in null_specs + alt_specs},
-            "monotone": result.monotone, "notes": result.notes,
-            "null_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file), "spec_hash": s.spec_hash}
-                               for s in null_specs],
-            "alternative_scenarios": [{"name": s.scenario.name, "file": _source(s.scenario_file),
-                                       "spec_hash": s.spec_hash} for s in alt_specs],
-            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
-            "bounds": list(result.bounds), "tolerance": result.tolerance,
-            "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
+            "param": result.path,
+            "criterion": result.criterion,
+            "target": result.target,
+            "calibrated_threshold": result.threshold,
+            "calibrated_values": list(result.values),
+            "calibrated_spec_hashes": {
+                s.scenario.name: Spec(result.design, s.scenario).spec_hash for s in null_specs + alt_specs
+            },
+            "monotone": result.monotone,
+            "notes": result.notes,
+            "null_scenarios": [
+                {"name": s.scenario.name, "file": _source(s.scenario_file), "spec_hash": s.spec_hash}
+                for s in null_specs
+            ],
+            "alternative_scenarios": [
+                {"name": s.scenario.name, "file": _source(s.scenario_file), "spec_hash": s.spec_hash} for s in alt_specs
+            ],
+            "seed": seed,
+            "n_sims": n_sims,
+            "chunk_size": chunk_size,
+            "workers": workers,
+            "bounds": list(result.bounds),
+            "tolerance": result.tolerance,
+            "elapsed_seconds": round(elapsed, 3),
+            "versions": _versions(),
             "files": ["calibration.csv", "calibration_summary.csv"],
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
@@ -1051,38 +1516,104 @@ def calibrate(design, null_scenarios, target, param, alternative_scenarios, crit
 
 @main.command()
 @click.option("--design", required=True, help="Design file or shipped name.")
-@click.option("--scenario", default=None,
-              help="Alternative scenario the power is read on (file or shipped name); with --use-targets, the "
-                   "design's targets.alternative_scenario.")
-@click.option("--power", "target_power", type=float, default=None,
-              help="Target power, in (0, 1): P(at least one true claim) on the common yardstick.")
-@click.option("--null-scenario", default=None,
-              help="Global-null scenario: calibrate the decision threshold there first (with --target-fwer).")
-@click.option("--target-fwer", type=float, default=None,
-              help="P(any claim) on --null-scenario the calibrated threshold holds, in (0, 1).")
-@click.option("--use-targets", is_flag=True,
-              help="Take --scenario, --power, --null-scenario and --target-fwer from the design's targets section "
-                   "(options given as well take precedence).")
-@click.option("--by", type=click.Choice(["max_n", "months"]), default=None,
-              help="Size by the maximum number of randomized patients (designs with looks or strata; their "
-                   "default) or by the maximum duration in months (platforms; their default).")
-@click.option("--limit", type=float, default=None,
-              help="Largest size searched, in patients or months  [default: 8 times the design's own].")
-@click.option("--tolerance", type=float, default=None,
-              help="Stop when the bracket is narrower than this share of the size  [default: 0.02].")
-@click.option("--n-sims", type=click.IntRange(min=2), default=1000, show_default=True,
-              help="Simulated trials per size (and per threshold when calibrating).")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Master seed (the same trials at every size and threshold).")
+@click.option(
+    "--scenario",
+    default=None,
+    help="Alternative scenario the power is read on (file or shipped name); with --use-targets, the "
+    "design's targets.alternative_scenario.",
+)
+@click.option(
+    "--power",
+    "target_power",
+    type=float,
+    default=None,
+    help="Target power, in (0, 1): P(at least one true claim) on the common yardstick.",
+)
+@click.option(
+    "--null-scenario",
+    default=None,
+    help="Global-null scenario: calibrate the decision threshold there first (with --target-fwer).",
+)
+@click.option(
+    "--target-fwer",
+    type=float,
+    default=None,
+    help="P(any claim) on --null-scenario the calibrated threshold holds, in (0, 1).",
+)
+@click.option(
+    "--use-targets",
+    is_flag=True,
+    help="Take --scenario, --power, --null-scenario and --target-fwer from the design's targets section "
+    "(options given as well take precedence).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["max_n", "months"]),
+    default=None,
+    help="Size by the maximum number of randomized patients (designs with looks or strata; their "
+    "default) or by the maximum duration in months (platforms; their default).",
+)
+@click.option(
+    "--limit",
+    type=float,
+    default=None,
+    help="Largest size searched, in patients or months  [default: 8 times the design's own].",
+)
+@click.option(
+    "--tolerance",
+    type=float,
+    default=None,
+    help="Stop when the bracket is narrower than this share of the size  [default: 0.02].",
+)
+@click.option(
+    "--n-sims",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="Simulated trials per size (and per threshold when calibrating).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Master seed (the same trials at every size and threshold).",
+)
 @_backend_options
-@click.option("--chunk-size", type=click.IntRange(min=1), default=DEFAULT_CHUNK_SIZE, show_default=True,
-              help="Simulated trials per chunk (the numbers do not depend on it).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write sizing.csv, the sized design (DESIGN.sized.yaml), calibration.csv when calibrating, and "
-                   "manifest.json here.")
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Simulated trials per chunk (the numbers do not depend on it).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write sizing.csv, the sized design (DESIGN.sized.yaml), calibration.csv when calibrating, and "
+    "manifest.json here.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def size(design, scenario, target_power, null_scenario, target_fwer, use_targets, by, limit, tolerance, n_sims, seed,
-         workers, backend, scheduler, chunk_size, out, quiet) -> None:
+def size(
+    design,
+    scenario,
+    target_power,
+    null_scenario,
+    target_fwer,
+    use_targets,
+    by,
+    limit,
+    tolerance,
+    n_sims,
+    seed,
+    workers,
+    backend,
+    scheduler,
+    chunk_size,
+    out,
+    quiet,
+) -> None:
     """Find the smallest size at which a design reaches a target power.
 
     With --null-scenario and --target-fwer, the decision threshold is first calibrated so that
@@ -1132,8 +1663,12 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
     if limit is not None and not limit > 0:
         problems.append(Problem("--limit", "the largest size searched must be positive", limit))
     if (null_scenario is None) != (target_fwer is None):
-        problems.append(Problem("--target-fwer" if target_fwer is None else "--null-scenario",
-                                "calibrating needs both --null-scenario and --target-fwer"))
+        problems.append(
+            Problem(
+                "--target-fwer" if target_fwer is None else "--null-scenario",
+                "calibrating needs both --null-scenario and --target-fwer",
+            )
+        )
     if problems:
         _fail(problems)
     try:
@@ -1154,16 +1689,25 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
         except ConfigError as exc:
             _fail(exc.problems)
         if not null_specs[0].family.parameters:
-            _fail([Problem("--design", f"{spec.design.name!r} has no decision threshold that declares an arm "
-                           "effective, so there is nothing to calibrate; size it without --null-scenario",
-                           design, file=spec.design_file)])
+            _fail(
+                [
+                    Problem(
+                        "--design",
+                        f"{spec.design.name!r} has no decision threshold that declares an arm "
+                        "effective, so there is nothing to calibrate; size it without --null-scenario",
+                        design,
+                        file=spec.design_file,
+                    )
+                ]
+            )
     if out is not None:
         _prepare_out(out, "size")
     from .posterior import warm_up
 
     warm_up()
-    planned = sizing.planned_sizing_trials(n_sims, kwargs.get("tolerance", sizing.DEFAULT_SIZE_TOLERANCE),
-                                           null_scenario is not None)
+    planned = sizing.planned_sizing_trials(
+        n_sims, kwargs.get("tolerance", sizing.DEFAULT_SIZE_TOLERANCE), null_scenario is not None
+    )
     if null_scenario is not None:
         planned += cal_mod.planned_trials(1, 0, n_sims)
 
@@ -1171,20 +1715,32 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
         cal = None
         sized_design = spec.design
         if null_specs:
-            cal = cal_mod.calibrate(null_specs, target_fwer, criterion="any_claim", n_sims=n_sims, seed=seed,
-                                    workers=workers, chunk_size=chunk_size, progress=progress, backend=on)
+            cal = cal_mod.calibrate(
+                null_specs,
+                target_fwer,
+                criterion="any_claim",
+                n_sims=n_sims,
+                seed=seed,
+                workers=workers,
+                chunk_size=chunk_size,
+                progress=progress,
+                backend=on,
+            )
             sized_design = cal.design
         alternative = spec.with_design(sized_design) if cal is not None else spec
         null = None
         if null_specs:
             null = null_specs[0].with_design(sized_design) if cal is not None else null_specs[0]
-        result = sizing.size_for_power(alternative, None, target_power, n_sims, seed, null_scenario=null,
-                                       progress=progress, backend=on, **kwargs)
+        result = sizing.size_for_power(
+            alternative, None, target_power, n_sims, seed, null_scenario=null, progress=progress, backend=on, **kwargs
+        )
         return cal, result
 
     (cal, result), elapsed = _simulate(backend, workers, scheduler, planned, quiet, work)
-    click.echo(f"design {spec.design.name} ({spec.design_file}); alternative {spec.scenario.name}; "
-               f"{n_sims} simulated trials per point, seed {seed}, common random numbers ({elapsed:.1f} s)\n")
+    click.echo(
+        f"design {spec.design.name} ({spec.design_file}); alternative {spec.scenario.name}; "
+        f"{n_sims} simulated trials per point, seed {seed}, common random numbers ({elapsed:.1f} s)\n"
+    )
     if cal is not None:
         click.echo(cal_mod.format_calibration(cal))
         click.echo("")
@@ -1203,9 +1759,11 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
             files.append("calibration.csv")
         if result.design is not None:
             name = f"{spec.design.name}.sized.yaml"
-            text = (f"# {spec.design.name} sized by platform-sim size (seed {seed}, {n_sims} simulated trials per "
-                    f"size): power {result.target_power:g} on {result.scenario}\n"
-                    + yaml.safe_dump(result.design.model_dump(mode="json"), sort_keys=False))
+            text = (
+                f"# {spec.design.name} sized by platform-sim size (seed {seed}, {n_sims} simulated trials per "
+                f"size): power {result.target_power:g} on {result.scenario}\n"
+                + yaml.safe_dump(result.design.model_dump(mode="json"), sort_keys=False)
+            )
             _atomic_write(out / name, lambda p: p.write_text(text))
             files.append(name)
         found = result.found
@@ -1216,15 +1774,26 @@ def size(design, scenario, target_power, null_scenario, target_fwer, use_targets
             "command": shlex.join(["platform-sim", *sys.argv[1:]]),
             "design": {"name": spec.design.name, "file": _source(spec.design_file)},
             "alternative_scenario": {"name": spec.scenario.name, "file": _source(spec.scenario_file)},
-            "null_scenario": None if not null_specs else {"name": null_specs[0].scenario.name,
-                                                          "file": _source(null_specs[0].scenario_file)},
-            "target_power": result.target_power, "target_fwer": target_fwer, "by": result.by,
+            "null_scenario": None
+            if not null_specs
+            else {"name": null_specs[0].scenario.name, "file": _source(null_specs[0].scenario_file)},
+            "target_power": result.target_power,
+            "target_fwer": target_fwer,
+            "by": result.by,
             "calibrated_values": None if cal is None else list(cal.values),
             "design_size": {"max_n": result.design_size.max_n, "months": result.design_size.months},
             "found": None if found is None else {"max_n": found.max_n, "months": found.months},
-            "reached": result.reached, "monotone": result.monotone, "notes": result.notes, "limit": result.limit,
-            "seed": seed, "n_sims": n_sims, "chunk_size": chunk_size, "workers": workers,
-            "tolerance": result.tolerance, "elapsed_seconds": round(elapsed, 3), "versions": _versions(),
+            "reached": result.reached,
+            "monotone": result.monotone,
+            "notes": result.notes,
+            "limit": result.limit,
+            "seed": seed,
+            "n_sims": n_sims,
+            "chunk_size": chunk_size,
+            "workers": workers,
+            "tolerance": result.tolerance,
+            "elapsed_seconds": round(elapsed, 3),
+            "versions": _versions(),
             "files": files,
         }
         _atomic_write(manifest_path, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))

@@ -22,12 +22,36 @@ from .streams import Streams
 
 _ROW_PATIENTS = 8 * BLOCK
 # The columns of the tables, also when they have no rows (a scenario without characteristics)
-_PREVALENCE_COLUMNS = ["characteristic", "level", "configured", "simulated", "simulated_mcse", "reported_share",
-                       "missing_share"]
-_COOCCURRENCE_COLUMNS = ["given", "given_level", "characteristic", "level", "configured", "simulated",
-                         "simulated_mcse", "n_given"]
-_OUTCOME_COLUMNS = ["endpoint", "measure", "treatment", "characteristic", "level", "configured", "simulated",
-                    "simulated_mcse", "n"]
+_PREVALENCE_COLUMNS = [
+    "characteristic",
+    "level",
+    "configured",
+    "simulated",
+    "simulated_mcse",
+    "reported_share",
+    "missing_share",
+]
+_COOCCURRENCE_COLUMNS = [
+    "given",
+    "given_level",
+    "characteristic",
+    "level",
+    "configured",
+    "simulated",
+    "simulated_mcse",
+    "n_given",
+]
+_OUTCOME_COLUMNS = [
+    "endpoint",
+    "measure",
+    "treatment",
+    "characteristic",
+    "level",
+    "configured",
+    "simulated",
+    "simulated_mcse",
+    "n",
+]
 
 
 @dataclass
@@ -46,8 +70,9 @@ def _flat(cohort: Cohort, n: int) -> Cohort:
     return Cohort(**{k: v.reshape((1, v.shape[0] * v.shape[1]) + v.shape[2:])[:, :n] for k, v in vars(cohort).items()})
 
 
-def generate(patients: VirtualPatients, n: int, seed: int,
-             biomarker_result: bool = True) -> tuple[Cohort, dict[str, np.ndarray]]:
+def generate(
+    patients: VirtualPatients, n: int, seed: int, biomarker_result: bool = True
+) -> tuple[Cohort, dict[str, np.ndarray]]:
     """``n`` screened patients (flattened to one stream) and their potential outcomes on every
     endpoint under every treatment: ``{endpoint: (n, treatments)}``. ``biomarker_result``: screened
     for a design that waits for a biomarker result (the default) or for one that needs none."""
@@ -98,12 +123,17 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
         for lv_i, lv in enumerate(levels):
             exact = float(prob[codes[:, i] == lv_i].sum())
             sim = float((profile[:, i] == lv_i).mean())
-            rows.append({
-                "characteristic": name, "level": lv, "configured": exact, "simulated": sim,
-                "simulated_mcse": _se(sim, n),
-                "reported_share": float((got[reported] == lv_i).mean()) if reported.any() else math.nan,
-                "missing_share": float(1 - reported.mean()) if randomized.any() else math.nan,
-            })
+            rows.append(
+                {
+                    "characteristic": name,
+                    "level": lv,
+                    "configured": exact,
+                    "simulated": sim,
+                    "simulated_mcse": _se(sim, n),
+                    "reported_share": float((got[reported] == lv_i).mean()) if reported.any() else math.nan,
+                    "missing_share": float(1 - reported.mean()) if randomized.any() else math.nan,
+                }
+            )
     prevalence = pd.DataFrame(rows, columns=_PREVALENCE_COLUMNS)
 
     rows = []
@@ -117,30 +147,47 @@ def summarize(patients: VirtualPatients, n: int = 100_000, seed: int = 1) -> Coh
                 exact = float(prob[in_a & (codes[:, ib] == lb)].sum()) / pa if pa > 0 else math.nan
                 k = int(sim_a.sum())
                 sim = float((profile[sim_a, ib] == lb).mean()) if k else math.nan
-                rows.append({
-                    "given": a, "given_level": pop.levels[ia][la], "characteristic": b, "level": pop.levels[ib][lb],
-                    "configured": exact, "simulated": sim, "simulated_mcse": _se(sim, k), "n_given": k,
-                })
+                rows.append(
+                    {
+                        "given": a,
+                        "given_level": pop.levels[ia][la],
+                        "characteristic": b,
+                        "level": pop.levels[ib][lb],
+                        "configured": exact,
+                        "simulated": sim,
+                        "simulated_mcse": _se(sim, k),
+                        "n_given": k,
+                    }
+                )
     cooccurrence = pd.DataFrame(rows, columns=_COOCCURRENCE_COLUMNS)
 
     expected = expected_funnel(patients.scenario.population)
     expected_no_assay = expected_funnel(patients.scenario.population, biomarker_result=False)
     reason_no_assay = screening_without_assay(patients, n, seed)
-    funnel = pd.DataFrame([
-        {"reason": r, "expected": expected[r], "simulated": float((reason == code).mean()),
-         "simulated_mcse": _se(float((reason == code).mean()), n),
-         "expected_without_assay": expected_no_assay[r],
-         "simulated_without_assay": float((reason_no_assay == code).mean()),
-         "simulated_without_assay_mcse": _se(float((reason_no_assay == code).mean()), n)}
-        for code, r in enumerate(REASON_NAMES)
-    ])
+    funnel = pd.DataFrame(
+        [
+            {
+                "reason": r,
+                "expected": expected[r],
+                "simulated": float((reason == code).mean()),
+                "simulated_mcse": _se(float((reason == code).mean()), n),
+                "expected_without_assay": expected_no_assay[r],
+                "simulated_without_assay": float((reason_no_assay == code).mean()),
+                "simulated_without_assay_mcse": _se(float((reason_no_assay == code).mean()), n),
+            }
+            for code, r in enumerate(REASON_NAMES)
+        ]
+    )
     waited = randomized & (cohort.wait_days[0] > 0)
     funnel.attrs["median_wait_days"] = float(np.median(cohort.wait_days[0][waited])) if waited.any() else 0.0
 
-    outcomes = _outcome_table(patients, profile[randomized], {k: v[randomized] for k, v in potentials.items()}, codes, prob)
+    outcomes = _outcome_table(
+        patients, profile[randomized], {k: v[randomized] for k, v in potentials.items()}, codes, prob
+    )
     table = _patients_frame(patients, cohort, potentials)
-    table["screening_without_assay"] = pd.Categorical.from_codes(reason_no_assay.astype(int),
-                                                                 categories=list(REASON_NAMES))
+    table["screening_without_assay"] = pd.Categorical.from_codes(
+        reason_no_assay.astype(int), categories=list(REASON_NAMES)
+    )
     return CohortSummary(patients.scenario, n, prevalence, cooccurrence, funnel, outcomes, table)
 
 
@@ -163,7 +210,9 @@ def _outcome_table(patients, profile, potentials, codes, prob) -> pd.DataFrame:
     rows = []
     for ep, e in patients.scenario.endpoints.items():
         strata = [(None, None)] + [
-            (name, lv) for name in patients._relevant_markers(ep, treatments) for lv in range(len(pop.levels[pop.index[name]]))
+            (name, lv)
+            for name in patients._relevant_markers(ep, treatments)
+            for lv in range(len(pop.levels[pop.index[name]]))
         ]
         for k, t in enumerate(treatments):
             values = potentials[ep][:, k]
@@ -187,10 +236,19 @@ def _outcome_table(patients, profile, potentials, codes, prob) -> pd.DataFrame:
                     sim = float(v.mean()) if v.size else math.nan
                     se = _se(sim, v.size)
                     measure = "probability"
-                rows.append({
-                    "endpoint": ep, "measure": measure, "treatment": t, "characteristic": name or "all", "level": level,
-                    "configured": exact, "simulated": sim, "simulated_mcse": se, "n": int(v.size),
-                })
+                rows.append(
+                    {
+                        "endpoint": ep,
+                        "measure": measure,
+                        "treatment": t,
+                        "characteristic": name or "all",
+                        "level": level,
+                        "configured": exact,
+                        "simulated": sim,
+                        "simulated_mcse": se,
+                        "n": int(v.size),
+                    }
+                )
     return pd.DataFrame(rows, columns=_OUTCOME_COLUMNS)
 
 
@@ -233,7 +291,9 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
     def table(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> list[str]:
         cells = [[h for h, _ in columns]] + [[f(r) for _, f in columns] for _, r in frame.iterrows()]
         widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-        lines = ["  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))) for row in cells]
+        lines = [
+            "  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(row, widths))) for row in cells
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return lines
 
@@ -241,46 +301,74 @@ def format_summary(summary: CohortSummary, digits: int = 3) -> str:
     if summary.prevalence.empty:
         out.append("(the population has no biomarkers or clinical characteristics: every patient is alike)")
     else:
-        out += table(summary.prevalence, [
-            ("characteristic", lambda r: r["characteristic"]), ("level", lambda r: r["level"]),
-            ("configured", lambda r: f"{r['configured']:.{digits}f}"),
-            ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
-            ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
-            ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
-        ])
+        out += table(
+            summary.prevalence,
+            [
+                ("characteristic", lambda r: r["characteristic"]),
+                ("level", lambda r: r["level"]),
+                ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+                ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+                ("reported", lambda r: f"{r['reported_share']:.{digits}f}"),
+                ("missing", lambda r: f"{r['missing_share']:.{digits}f}"),
+            ],
+        )
     if (summary.prevalence["characteristic"] == "region").any():
-        out.append("(region: configured = steady-state shares of the accrual rates; the cohort also covers ramp-up "
-                   "and later-starting regions, so its shares differ)")
+        out.append(
+            "(region: configured = steady-state shares of the accrual rates; the cohort also covers ramp-up "
+            "and later-starting regions, so its shares differ)"
+        )
     if not summary.cooccurrence.empty:
         out += ["", "Co-occurrence: P(characteristic = level | given = given level)"]
-        out += table(summary.cooccurrence, [
-            ("given", lambda r: f"{r['given']}={r['given_level']}"), ("characteristic", lambda r: f"{r['characteristic']}={r['level']}"),
-            ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+        out += table(
+            summary.cooccurrence,
+            [
+                ("given", lambda r: f"{r['given']}={r['given_level']}"),
+                ("characteristic", lambda r: f"{r['characteristic']}={r['level']}"),
+                ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+                ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+            ],
+        )
+    out += [
+        "",
+        "Screening funnel",
+        "  with the assay: designs that wait for a biomarker result (strata, sub-studies, platforms with strata); "
+        f"median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were "
+        "tested",
+        "  without: designs that need none (all-comer, single-arm two-stage, platforms without strata); no assay, "
+        "no wait, ineligibility and declining only",
+    ]
+    out += table(
+        summary.funnel,
+        [
+            ("reason", lambda r: r["reason"]),
+            ("", lambda r: ""),
+            ("with the assay: expected", lambda r: f"{r['expected']:.{digits}f}"),
             ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
-        ])
-    out += ["", "Screening funnel",
-            "  with the assay: designs that wait for a biomarker result (strata, sub-studies, platforms with strata); "
-            f"median wait {summary.funnel.attrs.get('median_wait_days', 0):.1f} days among randomized patients who were "
-            "tested",
-            "  without: designs that need none (all-comer, single-arm two-stage, platforms without strata); no assay, "
-            "no wait, ineligibility and declining only"]
-    out += table(summary.funnel, [
-        ("reason", lambda r: r["reason"]), ("", lambda r: ""),
-        ("with the assay: expected", lambda r: f"{r['expected']:.{digits}f}"),
-        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
-        ("without: expected", lambda r: f"{r['expected_without_assay']:.{digits}f}"),
-        ("simulated", lambda r: pm(r["simulated_without_assay"], r["simulated_without_assay_mcse"])),
-    ])
+            ("without: expected", lambda r: f"{r['expected_without_assay']:.{digits}f}"),
+            ("simulated", lambda r: pm(r["simulated_without_assay"], r["simulated_without_assay_mcse"])),
+        ],
+    )
     out += ["", "Outcomes of randomized patients by treatment and stratum (configured: exact, at calendar time 0)"]
     if s.time_trend:
         out.append("(the scenario has a time trend: simulated values average over the cohort's calendar time)")
-    out += table(summary.outcomes, [
-        ("endpoint", lambda r: f"{r['endpoint']} ({'median, months' if r['measure'] == 'median_months' else 'rate'})"),
-        ("treatment / stratum", lambda r: r["treatment"] + ("" if r["characteristic"] == "all" else f" | {r['characteristic']}={r['level']}")),
-        ("configured", lambda r: f"{r['configured']:.{digits}f}"),
-        ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
-        ("n", lambda r: f"{r['n']:,}"),
-    ])
+    out += table(
+        summary.outcomes,
+        [
+            (
+                "endpoint",
+                lambda r: f"{r['endpoint']} ({'median, months' if r['measure'] == 'median_months' else 'rate'})",
+            ),
+            (
+                "treatment / stratum",
+                lambda r: (
+                    r["treatment"] + ("" if r["characteristic"] == "all" else f" | {r['characteristic']}={r['level']}")
+                ),
+            ),
+            ("configured", lambda r: f"{r['configured']:.{digits}f}"),
+            ("simulated", lambda r: pm(r["simulated"], r["simulated_mcse"])),
+            ("n", lambda r: f"{r['n']:,}"),
+        ],
+    )
     return "\n".join(out)
 
 

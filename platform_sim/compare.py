@@ -57,9 +57,18 @@ OWN_METRICS = {
 }
 #: Whether a larger value of a trial-level metric is better (absent: neither).
 BETTER = {
-    "power": 1, "p_correct_finding": 1, "n_on_effective": 1, "expected_responders": 1,
-    "fwer": -1, "n_screened": -1, "n_randomized": -1, "n_assayed": -1, "n_on_ineffective": -1, "cost": -1,
-    "months_to_first_true_claim": -1, "duration_months": -1,
+    "power": 1,
+    "p_correct_finding": 1,
+    "n_on_effective": 1,
+    "expected_responders": 1,
+    "fwer": -1,
+    "n_screened": -1,
+    "n_randomized": -1,
+    "n_assayed": -1,
+    "n_on_ineffective": -1,
+    "cost": -1,
+    "months_to_first_true_claim": -1,
+    "duration_months": -1,
 }
 #: Metrics that are proportions (their intervals are Jeffreys intervals, their paired differences Newcombe's).
 _Z = 1.959963984540054
@@ -205,12 +214,20 @@ def _model(ref, kind: str):
     model_type = Design if kind == "design" else Scenario
     if isinstance(ref, _Given):
         if not isinstance(ref.model, model_type):
-            raise ConfigError([Problem(kind, f"expected a {model_type.__name__}, got a {type(ref.model).__name__}",
-                                       ref.model.name)])
+            raise ConfigError(
+                [Problem(kind, f"expected a {model_type.__name__}, got a {type(ref.model).__name__}", ref.model.name)]
+            )
         return ref.model, None
     if not isinstance(ref, (str, Path)):
-        raise ConfigError([Problem(kind, f"expected a file path, a shipped name or a {model_type.__name__}, got a "
-                                   f"{type(ref).__name__}", repr(ref))])
+        raise ConfigError(
+            [
+                Problem(
+                    kind,
+                    f"expected a file path, a shipped name or a {model_type.__name__}, got a {type(ref).__name__}",
+                    repr(ref),
+                )
+            ]
+        )
     path = resolve(ref, kind)
     return load_file(path, kind), str(path)
 
@@ -254,17 +271,29 @@ def load_pairs(designs: Sequence, scenarios: Sequence) -> tuple[dict, dict]:
     seen: dict[str, object] = {}
     for d, name in names.items():
         if name in seen:
-            problems.append(Problem("design.name", f"{d} and {seen[name]} are both named {name!r}; rename one (its "
-                                    "name: field) so the comparison can tell them apart", name,
-                                    file=specs[d, scenarios[0]].design_file))
+            problems.append(
+                Problem(
+                    "design.name",
+                    f"{d} and {seen[name]} are both named {name!r}; rename one (its "
+                    "name: field) so the comparison can tell them apart",
+                    name,
+                    file=specs[d, scenarios[0]].design_file,
+                )
+            )
         seen.setdefault(name, d)
     scenario_names: dict[str, object] = {}
     for s in scenarios:
         name = specs[designs[0], s].scenario.name
         if name in scenario_names:
-            problems.append(Problem("scenario.name", f"{s} and {scenario_names[name]} are both named {name!r}; rename "
-                                    "one so the comparison can tell them apart", name,
-                                    file=specs[designs[0], s].scenario_file))
+            problems.append(
+                Problem(
+                    "scenario.name",
+                    f"{s} and {scenario_names[name]} are both named {name!r}; rename "
+                    "one so the comparison can tell them apart",
+                    name,
+                    file=specs[designs[0], s].scenario_file,
+                )
+            )
         scenario_names.setdefault(name, s)
     if problems:
         raise ConfigError(problems)
@@ -316,8 +345,14 @@ def compare(
     given: dict[int, _Given] = {}
     designs, scenarios = _as_refs(designs, "design", given), _as_refs(scenarios, "scenario", given)
     if not designs or not scenarios:
-        raise ConfigError([Problem("designs" if not designs else "scenarios", "none given; compare needs at least "
-                                   "one design and one scenario")])
+        raise ConfigError(
+            [
+                Problem(
+                    "designs" if not designs else "scenarios",
+                    "none given; compare needs at least one design and one scenario",
+                )
+            ]
+        )
     if null_scenario is not None:
         null_scenario = _as_refs([null_scenario], "scenario", given)[0]
     if reference is not None and isinstance(reference, Design):
@@ -338,49 +373,102 @@ def compare(
 
     own = backend is None
     executor = (LocalProcesses(workers) if workers > 1 else None) if own else backend
-    out = Comparison(pd.DataFrame(), names[reference], n_sims, seed, null_scenario=None if null_scenario is None
-                     else scenario_name[null_scenario], target_fwer=target_fwer, equal=equal)
+    out = Comparison(
+        pd.DataFrame(),
+        names[reference],
+        n_sims,
+        seed,
+        null_scenario=None if null_scenario is None else scenario_name[null_scenario],
+        target_fwer=target_fwer,
+        equal=equal,
+    )
     try:
         if equal != "none":
             sized, out.sizing = equalize({d: specs[d, everything[0]] for d in designs}, reference, equal)
-            specs = {(d, s): spec if sized[d] is spec.design else Spec.from_models(sized[d], spec.scenario,
-                                                                                      spec.design_file,
-                                                                                      spec.scenario_file)
-                     for (d, s), spec in specs.items()}
+            specs = {
+                (d, s): spec
+                if sized[d] is spec.design
+                else Spec.from_models(sized[d], spec.scenario, spec.design_file, spec.scenario_file)
+                for (d, s), spec in specs.items()
+            }
         calibrations: dict = {}
         if null_scenario is not None:
             assert target_fwer is not None
             for d in designs:
-                cal = _calibrate(specs[d, null_scenario], float(target_fwer), n_sims, seed, workers, chunk_size,
-                                 progress, executor)
+                cal = _calibrate(
+                    specs[d, null_scenario], float(target_fwer), n_sims, seed, workers, chunk_size, progress, executor
+                )
                 calibrations[d] = cal
                 specs.update({(d, s): specs[d, s].with_design(cal.design) for s in everything})
             out.calibration = _calibration_table(calibrations, names, scenario_name[null_scenario])
         rows, pairs = [], []
         for s in scenarios:
-            r, p = _scenario_rows(designs, s, specs, names, reference, yardsticks[s], n_sims, seed, workers,
-                                  chunk_size, progress, executor)
+            r, p = _scenario_rows(
+                designs,
+                s,
+                specs,
+                names,
+                reference,
+                yardsticks[s],
+                n_sims,
+                seed,
+                workers,
+                chunk_size,
+                progress,
+                executor,
+            )
             rows += r
             pairs += p
         if calibrations and frontier:
-            out.frontier = _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yardsticks,
-                                     frontier_sims or frontier_trials(n_sims), seed, workers, chunk_size, progress,
-                                     executor, pd.DataFrame(rows, columns=_COLUMNS), out.calibration)
+            out.frontier = _frontier(
+                designs,
+                scenarios,
+                null_scenario,
+                specs,
+                names,
+                calibrations,
+                yardsticks,
+                frontier_sims or frontier_trials(n_sims),
+                seed,
+                workers,
+                chunk_size,
+                progress,
+                executor,
+                pd.DataFrame(rows, columns=_COLUMNS),
+                out.calibration,
+            )
     finally:
         if own and executor is not None:
             executor.close()
     out.table = pd.DataFrame(rows, columns=_COLUMNS)
     out.pairs = pd.DataFrame(pairs, columns=_PAIR_COLUMNS)
-    out.truth = pd.concat([yardsticks[s].frame().assign(scenario=scenario_name[s]) for s in everything],
-                          ignore_index=True)[["scenario", "treatment", "subgroup", "share", "value", "reference",
-                                              "effect", "role"]]
+    out.truth = pd.concat(
+        [yardsticks[s].frame().assign(scenario=scenario_name[s]) for s in everything], ignore_index=True
+    )[["scenario", "treatment", "subgroup", "share", "value", "reference", "effect", "role"]]
     out.designs = {names[d]: specs[d, everything[0]].design for d in designs}
     out.scenarios = {scenario_name[s]: specs[designs[0], s].scenario for s in everything}
     return out
 
 
-_COLUMNS = ["design", "scenario", "level", "arm", "treatment", "subgroup", "role", "metric", "value", "mcse", "lower",
-            "upper", "n", "diff_vs_reference", "diff_se", "diff_lower", "diff_upper"]
+_COLUMNS = [
+    "design",
+    "scenario",
+    "level",
+    "arm",
+    "treatment",
+    "subgroup",
+    "role",
+    "metric",
+    "value",
+    "mcse",
+    "lower",
+    "upper",
+    "n",
+    "diff_vs_reference",
+    "diff_se",
+    "diff_lower",
+    "diff_upper",
+]
 _PAIR_COLUMNS = ["scenario", "metric", "design_a", "design_b", "diff", "se", "lower", "upper"]
 
 
@@ -390,8 +478,14 @@ def frontier_trials(n_sims: int) -> int:
     return max(min(100, n_sims), n_sims // 4)
 
 
-def planned_trials(n_designs: int, n_scenarios: int, n_sims: int, calibrating: bool, frontier: bool = True,
-                   frontier_sims: int | None = None) -> int:
+def planned_trials(
+    n_designs: int,
+    n_scenarios: int,
+    n_sims: int,
+    calibrating: bool,
+    frontier: bool = True,
+    frontier_sims: int | None = None,
+) -> int:
     """Simulated trials a comparison runs at most (for a progress bar)."""
     from .calibrate import planned_trials as calibration_trials
 
@@ -405,11 +499,29 @@ def planned_trials(n_designs: int, n_scenarios: int, n_sims: int, calibrating: b
 
 def _calibrate(spec: Spec, target: float, n_sims, seed, workers, chunk_size, progress, executor) -> Calibration:
     if not spec.family.parameters:
-        raise ConfigError([Problem("design", f"{spec.design.name!r} has no decision threshold that declares an arm "
-                                   "effective, so there is nothing to calibrate; leave it out or compare without "
-                                   "--target-fwer", spec.design.name, file=spec.design_file)])
-    return calibrate([spec], target, criterion="any_claim", n_sims=n_sims, seed=seed, workers=workers,
-                     chunk_size=chunk_size, progress=progress, backend=executor)
+        raise ConfigError(
+            [
+                Problem(
+                    "design",
+                    f"{spec.design.name!r} has no decision threshold that declares an arm "
+                    "effective, so there is nothing to calibrate; leave it out or compare without "
+                    "--target-fwer",
+                    spec.design.name,
+                    file=spec.design_file,
+                )
+            ]
+        )
+    return calibrate(
+        [spec],
+        target,
+        criterion="any_claim",
+        n_sims=n_sims,
+        seed=seed,
+        workers=workers,
+        chunk_size=chunk_size,
+        progress=progress,
+        backend=executor,
+    )
 
 
 def _calibration_table(calibrations: dict, names: dict, null_name: str) -> pd.DataFrame:
@@ -419,15 +531,28 @@ def _calibration_table(calibrations: dict, names: dict, null_name: str) -> pd.Da
         value = curve[curve.threshold == cal.threshold].iloc[0]
         design_value = curve[curve.threshold == cal.design_threshold].iloc[0]
         lower, upper = _jeffreys(round(value.error * cal.n_sims), cal.n_sims)
-        rows.append({
-            "design": names[d], "null_scenario": null_name, "parameter": cal.path,
-            "design_values": ", ".join(f"{v:.10g}" for v in cal.design_values),
-            "calibrated_values": ", ".join(f"{v:.10g}" for v in cal.values), "setting": cal.setting,
-            "target_fwer": cal.target, "fwer": float(value.error), "fwer_mcse": float(value.mcse),
-            "fwer_lower": lower, "fwer_upper": upper, "design_fwer": float(design_value.error),
-            "design_fwer_mcse": float(design_value.mcse), "n_sims": cal.n_sims, "seed": cal.seed,
-            "thresholds_evaluated": len(curve), "monotone": cal.monotone, "notes": " | ".join(cal.notes),
-        })
+        rows.append(
+            {
+                "design": names[d],
+                "null_scenario": null_name,
+                "parameter": cal.path,
+                "design_values": ", ".join(f"{v:.10g}" for v in cal.design_values),
+                "calibrated_values": ", ".join(f"{v:.10g}" for v in cal.values),
+                "setting": cal.setting,
+                "target_fwer": cal.target,
+                "fwer": float(value.error),
+                "fwer_mcse": float(value.mcse),
+                "fwer_lower": lower,
+                "fwer_upper": upper,
+                "design_fwer": float(design_value.error),
+                "design_fwer_mcse": float(design_value.mcse),
+                "n_sims": cal.n_sims,
+                "seed": cal.seed,
+                "thresholds_evaluated": len(curve),
+                "monotone": cal.monotone,
+                "notes": " | ".join(cal.notes),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -437,15 +562,19 @@ def _wanted_own(level: str, metric: str) -> bool:
     return level == "arm" and metric in ARM_METRICS
 
 
-def _scenario_rows(designs, s, specs, names, reference, ys: Yardstick, n_sims, seed, workers, chunk_size, progress,
-                   executor):
+def _scenario_rows(
+    designs, s, specs, names, reference, ys: Yardstick, n_sims, seed, workers, chunk_size, progress, executor
+):
     per: dict = {}
     for d in designs:
         spec = specs[d, s]
         results = run(spec, n_sims, seed, workers, chunk_size, progress=progress, executor=executor)
         ours = {k: v for k, v in values(results, reading(spec, ys)).items()}
-        own = {(lvl, arm, "", m): x for (lvl, arm, sub, m), x in per_trial(results, spec.truth).items()
-               if _wanted_own(lvl, m)}
+        own = {
+            (lvl, arm, "", m): x
+            for (lvl, arm, sub, m), x in per_trial(results, spec.truth).items()
+            if _wanted_own(lvl, m)
+        }
         per[d] = (ours, own, spec)
     scenario_name = specs[designs[0], s].scenario.name
     rows = []
@@ -458,8 +587,9 @@ def _scenario_rows(designs, s, specs, names, reference, ys: Yardstick, n_sims, s
                 role = ys.role(ys.treatments.index(treatment), ys.subgroups.index(subgroup))
             elif level == "drug":
                 dd = ys.treatments.index(treatment)
-                role = "works somewhere" if ys.works[dd].any() else "null everywhere" if ys.null[dd].all() else \
-                    "grey zone"
+                role = (
+                    "works somewhere" if ys.works[dd].any() else "null everywhere" if ys.null[dd].all() else "grey zone"
+                )
             other = ref_ours.get((level, treatment, subgroup, metric)) if d != reference else None
             rows.append(_row(names[d], scenario_name, level, "", treatment, subgroup, role, metric, x, other))
         for (level, arm, _, metric), x in own.items():
@@ -472,27 +602,67 @@ def _scenario_rows(designs, s, specs, names, reference, ys: Yardstick, n_sims, s
     pairs = []
     metrics = [m for m in TRIAL_METRICS]
     for i, a in enumerate(designs):
-        for b in designs[i + 1:]:
+        for b in designs[i + 1 :]:
             for metric in metrics:
                 key = ("trial", "", "", metric)
                 if key in per[a][0] and key in per[b][0]:
                     diff, se, lo, hi = _paired(metric, per[a][0][key], per[b][0][key])
-                    pairs.append({"scenario": scenario_name, "metric": metric, "design_a": names[a],
-                                  "design_b": names[b], "diff": diff, "se": se, "lower": lo, "upper": hi})
+                    pairs.append(
+                        {
+                            "scenario": scenario_name,
+                            "metric": metric,
+                            "design_a": names[a],
+                            "design_b": names[b],
+                            "diff": diff,
+                            "se": se,
+                            "lower": lo,
+                            "upper": hi,
+                        }
+                    )
     return rows, pairs
 
 
 def _row(design, scenario, level, arm, treatment, subgroup, role, metric, x, other) -> dict:
     value, se, lower, upper, m = _estimate(metric, x)
     diff = _paired(metric, x, other) if other is not None else (math.nan,) * 4
-    return {"design": design, "scenario": scenario, "level": level, "arm": arm, "treatment": treatment,
-            "subgroup": subgroup, "role": role, "metric": metric, "value": value, "mcse": se, "lower": lower,
-            "upper": upper, "n": m, "diff_vs_reference": diff[0], "diff_se": diff[1], "diff_lower": diff[2],
-            "diff_upper": diff[3]}
+    return {
+        "design": design,
+        "scenario": scenario,
+        "level": level,
+        "arm": arm,
+        "treatment": treatment,
+        "subgroup": subgroup,
+        "role": role,
+        "metric": metric,
+        "value": value,
+        "mcse": se,
+        "lower": lower,
+        "upper": upper,
+        "n": m,
+        "diff_vs_reference": diff[0],
+        "diff_se": diff[1],
+        "diff_lower": diff[2],
+        "diff_upper": diff[3],
+    }
 
 
-def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yardsticks, n_sims, seed, workers,
-              chunk_size, progress, executor, table: pd.DataFrame, calibration: pd.DataFrame) -> pd.DataFrame:
+def _frontier(
+    designs,
+    scenarios,
+    null_scenario,
+    specs,
+    names,
+    calibrations,
+    yardsticks,
+    n_sims,
+    seed,
+    workers,
+    chunk_size,
+    progress,
+    executor,
+    table: pd.DataFrame,
+    calibration: pd.DataFrame,
+) -> pd.DataFrame:
     """FWER on the null scenario and power on every other scenario at the calibrated threshold moved
     by each of ``_FRONTIER_SHIFTS`` on the logit scale (every look's value moves together), run with
     ``n_sims`` trials; the calibrated threshold's own point is the calibration's FWER and the
@@ -506,17 +676,44 @@ def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yar
         assert knob is not None
         thresholds = ", ".join(f"{t:.10g}" for t in cal.values)
         c = calibration[calibration.design == names[d]].iloc[0]
-        rows.append({"design": names[d], "setting": "calibrated", "shift": 0.0, "threshold": min(cal.values),
-                     "thresholds": thresholds, "scenario": c.null_scenario, "null": True, "metric": "fwer",
-                     "value": c.fwer, "mcse": c.fwer_mcse, "lower": c.fwer_lower, "upper": c.fwer_upper,
-                     "n": c.n_sims})
+        rows.append(
+            {
+                "design": names[d],
+                "setting": "calibrated",
+                "shift": 0.0,
+                "threshold": min(cal.values),
+                "thresholds": thresholds,
+                "scenario": c.null_scenario,
+                "null": True,
+                "metric": "fwer",
+                "value": c.fwer,
+                "mcse": c.fwer_mcse,
+                "lower": c.fwer_lower,
+                "upper": c.fwer_upper,
+                "n": c.n_sims,
+            }
+        )
         power = table[(table.design == names[d]) & (table.level == "trial") & (table.metric == "power")]
         for r in power.itertuples():
             if r.scenario == c.null_scenario or not np.isfinite(r.value):
                 continue
-            rows.append({"design": names[d], "setting": "calibrated", "shift": 0.0, "threshold": min(cal.values),
-                         "thresholds": thresholds, "scenario": r.scenario, "null": False, "metric": "power",
-                         "value": r.value, "mcse": r.mcse, "lower": r.lower, "upper": r.upper, "n": r.n})
+            rows.append(
+                {
+                    "design": names[d],
+                    "setting": "calibrated",
+                    "shift": 0.0,
+                    "threshold": min(cal.values),
+                    "thresholds": thresholds,
+                    "scenario": r.scenario,
+                    "null": False,
+                    "metric": "power",
+                    "value": r.value,
+                    "mcse": r.mcse,
+                    "lower": r.lower,
+                    "upper": r.upper,
+                    "n": r.n,
+                }
+            )
         settings = []
         for shift in _FRONTIER_SHIFTS:
             c = float(_expit(_logit(cal.threshold) + shift))
@@ -537,10 +734,23 @@ def _frontier(designs, scenarios, null_scenario, specs, names, calibrations, yar
                     value, se, lower, upper, m = _estimate(metric, x)
                     if m == 0:
                         continue
-                    rows.append({"design": names[d], "setting": label, "shift": shift, "threshold": min(vals),
-                                 "thresholds": ", ".join(f"{t:.10g}" for t in vals),
-                                 "scenario": spec.scenario.name, "null": s == null_scenario, "metric": metric,
-                                 "value": value, "mcse": se, "lower": lower, "upper": upper, "n": m})
+                    rows.append(
+                        {
+                            "design": names[d],
+                            "setting": label,
+                            "shift": shift,
+                            "threshold": min(vals),
+                            "thresholds": ", ".join(f"{t:.10g}" for t in vals),
+                            "scenario": spec.scenario.name,
+                            "null": s == null_scenario,
+                            "metric": metric,
+                            "value": value,
+                            "mcse": se,
+                            "lower": lower,
+                            "upper": upper,
+                            "n": m,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -574,9 +784,21 @@ def winners(comparison: Comparison) -> pd.DataFrame:
             part = part[part.design.map(rate).fillna(0) >= best_rate / 2]
             if len(part) == 1:
                 only = part.iloc[0]
-                rows.append({"scenario": scenario, "metric": metric, "best": only.design, "value": only.value,
-                             "mcse": only.mcse, "runner_up": "", "runner_up_value": np.nan, "diff": np.nan,
-                             "diff_lower": np.nan, "diff_upper": np.nan, "clear": False})
+                rows.append(
+                    {
+                        "scenario": scenario,
+                        "metric": metric,
+                        "best": only.design,
+                        "value": only.value,
+                        "mcse": only.mcse,
+                        "runner_up": "",
+                        "runner_up_value": np.nan,
+                        "diff": np.nan,
+                        "diff_lower": np.nan,
+                        "diff_upper": np.nan,
+                        "clear": False,
+                    }
+                )
                 continue
         if len(part) < 2:
             continue
@@ -594,10 +816,21 @@ def winners(comparison: Comparison) -> pd.DataFrame:
         diff = sign * h["diff"]
         lower, upper = (h.lower, h.upper) if sign > 0 else (-h.upper, -h.lower)
         tie = bool(best.value == second.value)
-        rows.append({"scenario": scenario, "metric": metric, "best": "" if tie else best.design,
-                     "value": best.value, "mcse": best.mcse, "runner_up": second.design,
-                     "runner_up_value": second.value, "diff": diff, "diff_lower": lower, "diff_upper": upper,
-                     "clear": bool(not tie and (lower > 0 or upper < 0))})
+        rows.append(
+            {
+                "scenario": scenario,
+                "metric": metric,
+                "best": "" if tie else best.design,
+                "value": best.value,
+                "mcse": best.mcse,
+                "runner_up": second.design,
+                "runner_up_value": second.value,
+                "diff": diff,
+                "diff_lower": lower,
+                "diff_upper": upper,
+                "clear": bool(not tie and (lower > 0 or upper < 0)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -621,8 +854,13 @@ def format_winners(table: pd.DataFrame) -> str:
                 continue
             diff = part.at[m, "diff"] / (1e6 if m == "cost" else 1.0)
             digits = 3 if _is_proportion(m) else 1
-            shown = (f"{diff:+.{digits}f}" if np.isfinite(diff)
-                     else "sole contender" if not part.at[m, "runner_up"] else "not paired")
+            shown = (
+                f"{diff:+.{digits}f}"
+                if np.isfinite(diff)
+                else "sole contender"
+                if not part.at[m, "runner_up"]
+                else "not paired"
+            )
             row.append(f"{part.at[m, 'best']} ({shown}{'*' if part.at[m, 'clear'] else ''})")
         body.append(row)
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
@@ -630,13 +868,26 @@ def format_winners(table: pd.DataFrame) -> str:
     for r in [header, ["-" * w for w in widths]] + body:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     if "months_to_first_true_claim" in columns:
-        lines.append("months_to_first_true_claim: among the designs with at least half the best power (sole "
-                     "contender: no other has)")
+        lines.append(
+            "months_to_first_true_claim: among the designs with at least half the best power (sole "
+            "contender: no other has)"
+        )
     return "\n".join(lines)
 
 
-_SHOWN = ["power", "fwer", "p_correct_finding", "n_screened", "n_randomized", "n_on_effective", "n_on_ineffective",
-          "expected_responders", "months_to_first_true_claim", "duration_months", "cost"]
+_SHOWN = [
+    "power",
+    "fwer",
+    "p_correct_finding",
+    "n_screened",
+    "n_randomized",
+    "n_on_effective",
+    "n_on_ineffective",
+    "expected_responders",
+    "months_to_first_true_claim",
+    "duration_months",
+    "cost",
+]
 
 
 def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> str:
@@ -669,10 +920,16 @@ def side_by_side(comparison: Comparison, fmt: str = "text", digits: int = 3) -> 
             scale = 1e6 if metric == "cost" else 1.0
             label = "cost (millions)" if metric == "cost" else metric
             row = [scen, label]
-            row += [cell(part.at[x, "value"], part.at[x, "mcse"], d, scale, part.at[x, "lower"], part.at[x, "upper"])
-                    if x in part.index else "NA" for x in designs]
-            row += [cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d, scale) if x in part.index
-                    else "NA" for x in others]
+            row += [
+                cell(part.at[x, "value"], part.at[x, "mcse"], d, scale, part.at[x, "lower"], part.at[x, "upper"])
+                if x in part.index
+                else "NA"
+                for x in designs
+            ]
+            row += [
+                cell(part.at[x, "diff_vs_reference"], part.at[x, "diff_se"], d, scale) if x in part.index else "NA"
+                for x in others
+            ]
             body.append(row)
     if fmt == "markdown":
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -698,16 +955,34 @@ def format_calibration_table(comparison: Comparison, digits: int = 4) -> str:
     c = comparison.calibration
     if c.empty:
         return ""
-    lines = [f"calibrated on {comparison.null_scenario}: P(any claim) <= {comparison.target_fwer:g} "
-             f"({int(c.n_sims.iloc[0])} simulated trials per threshold, common random numbers)"]
+    lines = [
+        f"calibrated on {comparison.null_scenario}: P(any claim) <= {comparison.target_fwer:g} "
+        f"({int(c.n_sims.iloc[0])} simulated trials per threshold, common random numbers)"
+    ]
     width = max(len(d) for d in c.design)
     for r in c.itertuples():
-        lines.append(f"  {r.design:<{width}}  {r.parameter}: {r.design_values} -> {r.calibrated_values}   "
-                     f"FWER {r.fwer:.{digits}f} ± {r.fwer_mcse:.{digits}f} (95% {r.fwer_lower:.{digits}f} to "
-                     f"{r.fwer_upper:.{digits}f}; at the design's own threshold {r.design_fwer:.{digits}f})")
+        lines.append(
+            f"  {r.design:<{width}}  {r.parameter}: {r.design_values} -> {r.calibrated_values}   "
+            f"FWER {r.fwer:.{digits}f} ± {r.fwer_mcse:.{digits}f} (95% {r.fwer_lower:.{digits}f} to "
+            f"{r.fwer_upper:.{digits}f}; at the design's own threshold {r.design_fwer:.{digits}f})"
+        )
     return "\n".join(lines)
 
 
-__all__ = ["ARM_METRICS", "BETTER", "CELL_METRICS", "Comparison", "DRUG_METRICS", "OWN_METRICS", "TRIAL_METRICS",
-           "compare", "format_calibration_table", "format_winners", "load_pairs", "paired_proportion_interval", "planned_trials",
-           "side_by_side", "winners"]
+__all__ = [
+    "ARM_METRICS",
+    "BETTER",
+    "CELL_METRICS",
+    "Comparison",
+    "DRUG_METRICS",
+    "OWN_METRICS",
+    "TRIAL_METRICS",
+    "compare",
+    "format_calibration_table",
+    "format_winners",
+    "load_pairs",
+    "paired_proportion_interval",
+    "planned_trials",
+    "side_by_side",
+    "winners",
+]

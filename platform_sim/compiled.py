@@ -155,8 +155,11 @@ class CompiledDesign:
             limits_rule=rnd.limits,
             basis=rnd.basis,
             coin_gamma=math.nan if rnd.coin is None else float(rnd.coin.gamma),
-            futility_on=(None if dec.futility is None or dec.futility.looks is None
-                         else np.asarray(dec.futility.looks, dtype=bool)),
+            futility_on=(
+                None
+                if dec.futility is None or dec.futility.looks is None
+                else np.asarray(dec.futility.looks, dtype=bool)
+            ),
             outcome_delay=d.looks.outcome_delay,
             final_selection=dec.final_selection,
         )

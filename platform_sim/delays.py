@@ -110,16 +110,32 @@ def expected_followed(randomized_month: np.ndarray, delay_cdf, randomized_n: np.
     return out
 
 
-def tally_known(arms: np.ndarray, outcomes: np.ndarray, arm_treatment: np.ndarray, known: np.ndarray,
-                first: np.ndarray, last: np.ndarray, n_arms: int, rows=None) -> tuple[np.ndarray, np.ndarray]:
+def tally_known(
+    arms: np.ndarray,
+    outcomes: np.ndarray,
+    arm_treatment: np.ndarray,
+    known: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    n_arms: int,
+    rows=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Patients and events per arm, ``(R, K)`` each, among the patients of each row whose outcome
     becomes known between looks ``first[r]`` and ``last[r]`` (inclusive). ``arms`` (T, N) int8
     (-1: not randomized), ``outcomes`` (T, N, treatments) bool, ``known`` (T, N) from
     :func:`known_look`, ``arm_treatment`` (K,) column of each arm's treatment; ``rows`` (R,): the
     rows of these arrays to count (all when None), read in place rather than copied."""
     rows = np.arange(arms.shape[0]) if rows is None else np.asarray(rows)
-    return _tally_known(arms, outcomes, arm_treatment, known, rows.astype(np.int64),
-                        np.asarray(first, dtype=np.int64), np.asarray(last, dtype=np.int64), n_arms)
+    return _tally_known(
+        arms,
+        outcomes,
+        arm_treatment,
+        known,
+        rows.astype(np.int64),
+        np.asarray(first, dtype=np.int64),
+        np.asarray(last, dtype=np.int64),
+        n_arms,
+    )
 
 
 @njit(cache=True)
@@ -148,14 +164,17 @@ class DelaySchedule:
     last_outcome: np.ndarray  # (T, N) month the last outcome among patients 0..i is known
 
 
-def delay_schedule(delay, streams: TrialStreams, randomized_month: np.ndarray, randomized_n: np.ndarray,
-                   assessment_months: float) -> DelaySchedule:
+def delay_schedule(
+    delay, streams: TrialStreams, randomized_month: np.ndarray, randomized_n: np.ndarray, assessment_months: float
+) -> DelaySchedule:
     """Draw the patients' outcome delays (:func:`draw_delays`) and derive who is followed at each
     look and when the looks happen. ``randomized_month`` (T, N): randomization month per position."""
     n = randomized_month.shape[1]
     delays = draw_delays(delay, streams, n, assessment_months)
     outcome = np.where(np.isnan(randomized_month), -np.inf, randomized_month + delays)
     last = np.maximum.accumulate(outcome, axis=1)
-    return DelaySchedule(known_look(randomized_month, delays, randomized_n),
-                         delayed_look_dates(randomized_month, delays, randomized_n),
-                         np.where(np.isfinite(last), last, 0.0))
+    return DelaySchedule(
+        known_look(randomized_month, delays, randomized_n),
+        delayed_look_dates(randomized_month, delays, randomized_n),
+        np.where(np.isfinite(last), last, 0.0),
+    )

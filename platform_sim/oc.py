@@ -73,8 +73,19 @@ from .results import (
 )
 from .summary import Summary
 
-__all__ = ["LEVELS", "Summarizer", "arm_table", "entries", "frame", "jeffreys_interval", "per_trial", "proportion", "subgroup_table",
-           "summarize", "trial_table"]
+__all__ = [
+    "LEVELS",
+    "Summarizer",
+    "arm_table",
+    "entries",
+    "frame",
+    "jeffreys_interval",
+    "per_trial",
+    "proportion",
+    "subgroup_table",
+    "summarize",
+    "trial_table",
+]
 
 #: The levels of the tidy table, in order.
 LEVELS = ("trial", "arm", "subgroup")
@@ -132,8 +143,7 @@ def trial_values(results: TrialResults, truth: Truth) -> dict[str, np.ndarray]:
         "months_to_first_true_claim": np.where(np.isfinite(first_true), first_true, np.nan),
         "n_on_effective_arms": on_effective,
         "n_on_null_arms": on_null,
-        "share_on_effective_arms": np.where(on_experimental > 0, on_effective / np.maximum(on_experimental, 1),
-                                            np.nan),
+        "share_on_effective_arms": np.where(on_experimental > 0, on_effective / np.maximum(on_experimental, 1), np.nan),
         "responders": np.asarray(results.events, dtype=float).sum(axis=(1, 2)),
     }
     for code, name in enumerate(results.stop_names):
@@ -300,8 +310,17 @@ def frame(summary: Summary) -> pd.DataFrame:
         level = _LEVEL_OF_TABLE[table]
         arm, sub = (row, "") if table == "arm" else row if table == "cell" else ("", "")
         for metric, (estimate, se) in stat.estimates(column).items():
-            rows.append({"level": level, "arm": arm, "subgroup": sub, "metric": metric, "value": estimate,
-                         "mcse": se, "n": stat.count()})
+            rows.append(
+                {
+                    "level": level,
+                    "arm": arm,
+                    "subgroup": sub,
+                    "metric": metric,
+                    "value": estimate,
+                    "mcse": se,
+                    "n": stat.count(),
+                }
+            )
             is_p.append(stat.kind == "p")
             k_p.append(stat.k)
             m_p.append(stat.m)
@@ -324,8 +343,10 @@ def frame(summary: Summary) -> pd.DataFrame:
 def _wide(long: pd.DataFrame, index: list[str], bounds: bool = False) -> pd.DataFrame:
     """Metrics as columns: ``<metric>`` and ``<metric>_mcse`` (and ``_lower``, ``_upper`` with ``bounds``)."""
     parts = {"": "value", "_mcse": "mcse"} | ({"_lower": "lower", "_upper": "upper"} if bounds else {})
-    pivots = {suffix: long.pivot_table(index=index, columns="metric", values=col, sort=False, dropna=False)
-              for suffix, col in parts.items()}
+    pivots = {
+        suffix: long.pivot_table(index=index, columns="metric", values=col, sort=False, dropna=False)
+        for suffix, col in parts.items()
+    }
     cols = {}
     for m in dict.fromkeys(long["metric"]):
         for suffix, table in pivots.items():
@@ -367,6 +388,10 @@ def subgroup_table(table: pd.DataFrame, truth: Truth, bounds: bool = False) -> p
 
 def value_of(table: pd.DataFrame, metric: str, level: str = "trial", arm: str = "", subgroup: str = "") -> float:
     """One estimate of a tidy table (NaN when absent)."""
-    hit = table[(table["level"] == level) & (table["arm"] == arm) & (table["subgroup"] == subgroup)
-                & (table["metric"] == metric)]
+    hit = table[
+        (table["level"] == level)
+        & (table["arm"] == arm)
+        & (table["subgroup"] == subgroup)
+        & (table["metric"] == metric)
+    ]
     return float(hit["value"].iloc[0]) if len(hit) else math.nan

@@ -106,8 +106,9 @@ class OutcomesModel:
         self.endpoints = scenario.endpoints
         self._models: dict[tuple[str, str], TreatmentOutcome] = {}
         self.joint_roles = scenario.joint_endpoints  # endpoint -> 'response', 'pfs' or 'os'
-        self.joint: dict[str, IllnessDeath] = {t: self._joint_model(t) for t in scenario.treatments} \
-            if self.joint_roles else {}
+        self.joint: dict[str, IllnessDeath] = (
+            {t: self._joint_model(t) for t in scenario.treatments} if self.joint_roles else {}
+        )
         for ep, e in scenario.endpoints.items():
             if e.kind == "landmark":
                 continue
@@ -115,14 +116,18 @@ class OutcomesModel:
                 if ep in self.joint_roles:  # no marker effects; a binary one carries its logit for probability()
                     p = self.joint[t].response_probability
                     logit = float(special.logit(p)) if p > 0 else -np.inf
-                    self._models[ep, t] = TreatmentOutcome(e.kind, np.zeros(1), (Predictor(logit if e.kind == "binary" else 0.0),), 0.0)
+                    self._models[ep, t] = TreatmentOutcome(
+                        e.kind, np.zeros(1), (Predictor(logit if e.kind == "binary" else 0.0),), 0.0
+                    )
                 else:
                     self._models[ep, t] = self._compile(ep, e.kind, t)
         self.marker = scenario.on_treatment_marker
         self.marker_months = 0.0 if self.marker is None else self.marker.week / WEEKS_PER_MONTH
         self.marked = set() if self.marker is None else set(self.marker.endpoints)
         d = scenario.dropout
-        self.dropout_rate = 0.0 if d is None else -math.log1p(-min(d.probability, 1 - 1e-12)) / (d.before_weeks / WEEKS_PER_MONTH)
+        self.dropout_rate = (
+            0.0 if d is None else -math.log1p(-min(d.probability, 1 - 1e-12)) / (d.before_weeks / WEEKS_PER_MONTH)
+        )
 
     def _joint_model(self, treatment: str) -> IllnessDeath:
         """The treatment's illness-death model: the root's calibrated baseline with every effect of the
@@ -136,24 +141,36 @@ class OutcomesModel:
             chain.append(t.illness_death)
             name = t.relative_to
         base = chain[-1].baseline
-        model = calibrate(base.response_rate, base.median_pfs_months, base.median_os_months,
-                          base.responder_progression_hazard_ratio, base.death_share_of_pfs_events)
+        model = calibrate(
+            base.response_rate,
+            base.median_pfs_months,
+            base.median_os_months,
+            base.responder_progression_hazard_ratio,
+            base.death_share_of_pfs_events,
+        )
         for link in chain[:-1]:
             if link is not None:
-                model = model.with_effects(link.response_odds_ratio, as_pieces(link.progression_hazard_ratio),
-                                           link.death_hazard_ratio, as_pieces(link.post_progression_hazard_ratio))
+                model = model.with_effects(
+                    link.response_odds_ratio,
+                    as_pieces(link.progression_hazard_ratio),
+                    link.death_hazard_ratio,
+                    as_pieces(link.post_progression_hazard_ratio),
+                )
         return model
 
-    def _joint_outcome(self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str,
-                       drawn_before: dict | None = None) -> np.ndarray:
+    def _joint_outcome(
+        self, ts: TrialStreams, b: int, n: int, ep: str, treatment: str, drawn_before: dict | None = None
+    ) -> np.ndarray:
         """One endpoint of the illness-death model for block ``b``: (T, n) bool (response) or months.
         ``drawn_before``: the joint outcomes already drawn for this batch, by (block, patients, treatment),
         reused when another endpoint of the same patients is asked for (the same numbers either way)."""
         key = (b, n, treatment)
         drawn = None if drawn_before is None else drawn_before.get(key)
         if drawn is None:
-            u = [ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
-                 for part in ("response", "progression", "death", "post_progression")]
+            u = [
+                ts.uniform(OUTCOMES, f"illness_death:{part}:{treatment}", b * BLOCK, n)
+                for part in ("response", "progression", "death", "post_progression")
+            ]
             drawn = self.joint[treatment].sample(*u)
             if drawn_before is not None:
                 drawn_before[key] = drawn
@@ -196,8 +213,10 @@ class OutcomesModel:
             base_logh = [math.log(p.hazard_per_month) if p.hazard_per_month > 0 else -np.inf for p in root.pieces]
         else:
             base_starts, base_logh = [0.0], [math.log(math.log(2.0) / root.median_months)]
-        links = [(m.onset_weeks / WEEKS_PER_MONTH, Predictor(math.log(m.hazard_ratio or 1.0), self._tables(m.hazard_ratios)))
-                 for m, _ in chain[:-1]]
+        links = [
+            (m.onset_weeks / WEEKS_PER_MONTH, Predictor(math.log(m.hazard_ratio or 1.0), self._tables(m.hazard_ratios)))
+            for m, _ in chain[:-1]
+        ]
         common = Predictor(0.0, self._tables(root.hazard_ratios))
         if prognostic is not None:
             common = common + Predictor(0.0, self._tables(prognostic.hazard_ratios))
@@ -214,8 +233,15 @@ class OutcomesModel:
 
     # ------------------------------------------------------------------ drawing
 
-    def time_to_event(self, ep: str, treatment: str, codes: np.ndarray, at: np.ndarray | None, u: np.ndarray,
-                      index: ProfileIndex | None = None) -> np.ndarray:
+    def time_to_event(
+        self,
+        ep: str,
+        treatment: str,
+        codes: np.ndarray,
+        at: np.ndarray | None,
+        u: np.ndarray,
+        index: ProfileIndex | None = None,
+    ) -> np.ndarray:
         """Event times (months) by inverting the cumulative hazard at -log(u) (not for the endpoints of
         the illness-death model, which are drawn jointly by :meth:`potential`). ``index`` (of the
         characteristics the model reads) computes the hazards once per combination of levels."""
@@ -320,8 +346,9 @@ class OutcomesModel:
         d = self.scenario.dropout
         return 0.0 if d is None else d.before_weeks / WEEKS_PER_MONTH
 
-    def potential(self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str],
-                  drawn_before: dict | None = None) -> np.ndarray:
+    def potential(
+        self, ts: TrialStreams, b: int, cohort: Cohort, ep: str, treatments: list[str], drawn_before: dict | None = None
+    ) -> np.ndarray:
         """Potential outcomes of block ``b`` under each treatment: ``(T, N, K)``; bool for binary and
         landmark endpoints (True: response / disease control), months for time-to-event.
         ``drawn_before``: a dict shared by the calls for several endpoints of one batch, so the
@@ -374,8 +401,13 @@ class OutcomesModel:
         each treatment, and ``(T, n)`` bool, re-biopsied if still event-free at the week."""
         assert self.marker is not None
         name = self.marker.name
-        positive = np.stack([ts.uniform(OUTCOMES, f"on_treatment:{name}:{t}", b * BLOCK, n)
-                             < self.marker.positive_probability(t) for t in treatments], axis=-1)
+        positive = np.stack(
+            [
+                ts.uniform(OUTCOMES, f"on_treatment:{name}:{t}", b * BLOCK, n) < self.marker.positive_probability(t)
+                for t in treatments
+            ],
+            axis=-1,
+        )
         return positive, ts.uniform(OUTCOMES, f"rebiopsy:{name}", b * BLOCK, n) < self.marker.rebiopsied
 
     def _after_rebiopsy(self, ts, b, source, treatment, codes, at, u, index, time) -> np.ndarray:
@@ -450,6 +482,7 @@ class OutcomesModel:
 
         def surv(t):
             return float(prob @ np.exp(-self.cumulative_hazard(ep, treatment, codes, t))) - 0.5
+
         hi = 1.0
         while surv(hi) > 0:
             hi *= 2.0
@@ -506,9 +539,17 @@ class VirtualPatients:
         return sorted(used)
 
     def enrol(
-        self, ts: TrialStreams, n_needed: int, ep: str, treatments: list[str], times: bool = False,
-        keep_cohort: bool = False, characteristics: list[str] | None = None, biomarker_result: bool = True,
-        also: tuple[str, ...] = (), on_treatment: bool = False,
+        self,
+        ts: TrialStreams,
+        n_needed: int,
+        ep: str,
+        treatments: list[str],
+        times: bool = False,
+        keep_cohort: bool = False,
+        characteristics: list[str] | None = None,
+        biomarker_result: bool = True,
+        also: tuple[str, ...] = (),
+        on_treatment: bool = False,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
@@ -534,8 +575,9 @@ class VirtualPatients:
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
-            block, carry = self.population.block(ts, b, carry, times, needed, set(characteristics or ()),
-                                                 biomarker_result, still_needed=n_needed - found)
+            block, carry = self.population.block(
+                ts, b, carry, times, needed, set(characteristics or ()), biomarker_result, still_needed=n_needed - found
+            )
             ok = block.reason == RANDOMIZED
             drawn_before: dict | None = {} if also else None
             outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments, drawn_before))
@@ -567,9 +609,15 @@ class VirtualPatients:
             others[REBIOPSIED] = np.concatenate(biopsy_parts, axis=1)
         if ok.all():  # no one is lost in screening
             order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
-            return Enrolled(outcomes[:, :n_needed], order, cohort, np.full(n_trials, n_needed),
-                            None if at is None else at[:, :n_needed], None if dropout is None else dropout[:, :n_needed],
-                            {other: y[:, :n_needed] for other, y in others.items()})
+            return Enrolled(
+                outcomes[:, :n_needed],
+                order,
+                cohort,
+                np.full(n_trials, n_needed),
+                None if at is None else at[:, :n_needed],
+                None if dropout is None else dropout[:, :n_needed],
+                {other: y[:, :n_needed] for other, y in others.items()},
+            )
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(

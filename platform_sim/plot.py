@@ -35,8 +35,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["allocation", "arm_metric", "claims", "claims_by_subgroup", "convergence", "duration", "frontier",
-           "paired", "sample_size", "stopping"]
+__all__ = [
+    "allocation",
+    "arm_metric",
+    "claims",
+    "claims_by_subgroup",
+    "convergence",
+    "duration",
+    "frontier",
+    "paired",
+    "sample_size",
+    "stopping",
+]
+
 
 # words for the arm-level metrics on an axis
 def _need(obj: Any, attribute: str, what: str) -> None:
@@ -75,8 +86,15 @@ def arm_metric(results: Any, metric: str = "p_claimed", ax: Axes | None = None) 
     truth = results.truth
     control = truth.arms[truth.control] if truth.control >= 0 else None
     names = [f"{a} (control)" if a == control else a for a in arms.index]
-    return _figures.arm_bars(arms[metric].to_numpy(float), arms[f"{metric}_lower"].to_numpy(float),
-                             arms[f"{metric}_upper"].to_numpy(float), names, list(arms["role"]), label, ax=ax)
+    return _figures.arm_bars(
+        arms[metric].to_numpy(float),
+        arms[f"{metric}_lower"].to_numpy(float),
+        arms[f"{metric}_upper"].to_numpy(float),
+        names,
+        list(arms["role"]),
+        label,
+        ax=ax,
+    )
 
 
 def allocation(results: Any) -> Figure:
@@ -96,8 +114,9 @@ def sample_size(results: Any, ax: Axes | None = None) -> Figure:
 def duration(results: Any, ax: Axes | None = None) -> Figure:
     """The distribution of the months from the opening to the last analysis, with its mean and median."""
     _results(results)
-    return _figures.histogram(results.trials.duration_months, "duration (months)", "Calendar duration",
-                              color="tab:orange", ax=ax)
+    return _figures.histogram(
+        results.trials.duration_months, "duration (months)", "Calendar duration", color="tab:orange", ax=ax
+    )
 
 
 def stopping(results: Any) -> Figure:
@@ -126,16 +145,22 @@ def convergence(results: Any, metrics: Sequence[str] | None = None) -> Figure:
 # --------------------------------------------------------------------------- designs compared
 
 
-def paired(comparison: Any, reference: str | None = None,
-           metrics: Sequence[str] = ("power", "fwer", "p_correct_finding", "cost"), ax: Axes | None = None) -> Figure:
+def paired(
+    comparison: Any,
+    reference: str | None = None,
+    metrics: Sequence[str] = ("power", "fwer", "p_correct_finding", "cost"),
+    ax: Axes | None = None,
+) -> Figure:
     """The forest plot of paired differences from the reference design (every other design minus it,
     on the same simulated trials, with 95% intervals: Newcombe's for proportions), one panel per
     metric; ``ax`` draws a single metric."""
     _comparison(comparison)
     fig = _decision.paired_figure(comparison, reference, metrics, ax=ax)
     if fig is None:
-        raise ValueError(f"no paired differences to draw for metrics {list(metrics)}: a comparison of one design, "
-                         "or metrics it does not have")
+        raise ValueError(
+            f"no paired differences to draw for metrics {list(metrics)}: a comparison of one design, "
+            "or metrics it does not have"
+        )
     return fig
 
 
@@ -145,10 +170,10 @@ def frontier(comparison: Any, scenario: str | None = None, ax: Axes | None = Non
     (``null_scenario=``, ``target_fwer=``)."""
     _comparison(comparison)
     if comparison.frontier.empty:
-        raise ValueError("no frontier: compare with null_scenario= and target_fwer= (and frontier=True) to draw "
-                         "power against FWER")
-    alternatives = list(dict.fromkeys(comparison.frontier.loc[~comparison.frontier["null"].astype(bool),
-                                                              "scenario"]))
+        raise ValueError(
+            "no frontier: compare with null_scenario= and target_fwer= (and frontier=True) to draw power against FWER"
+        )
+    alternatives = list(dict.fromkeys(comparison.frontier.loc[~comparison.frontier["null"].astype(bool), "scenario"]))
     if scenario is not None and scenario not in alternatives:
         raise ValueError(f"scenario {scenario!r}: not an alternative scenario of the frontier; one of {alternatives}")
     if ax is not None and scenario is None:

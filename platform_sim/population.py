@@ -38,8 +38,15 @@ INELIGIBLE = 3
 NOT_SUBMITTED = 4  # no tissue submitted for testing
 NOT_ASSIGNED = 5  # a biomarker result, but no assignment
 DECLINED = 6  # would be randomized, but does not register
-REASON_NAMES = ("randomized", "screen_failure", "lost_while_waiting", "ineligible", "not_submitted", "not_assigned",
-                "declined")
+REASON_NAMES = (
+    "randomized",
+    "screen_failure",
+    "lost_while_waiting",
+    "ineligible",
+    "not_submitted",
+    "not_assigned",
+    "declined",
+)
 
 
 @dataclass
@@ -86,14 +93,18 @@ class PopulationModel:
         self._start = np.array([r.start_month for r in regions.values()])
         self._build_intensity()
 
-        self.names: list[str] = ([REGION] if self.has_regions else []) + list(population.markers) + list(population.derived)
-        self.levels: list[list[str]] = [population.levels()[n] if n != REGION else self.region_names for n in self.names]
+        self.names: list[str] = (
+            ([REGION] if self.has_regions else []) + list(population.markers) + list(population.derived)
+        )
+        self.levels: list[list[str]] = [
+            population.levels()[n] if n != REGION else self.region_names for n in self.names
+        ]
         self.index = {n: i for i, n in enumerate(self.names)}
         self._plans: list[_MarkerPlan] = []
         for name, m in population.markers.items():
             parents = tuple(self.index[g] for g in m.given)
             sizes = [len(self.levels[p]) for p in parents]
-            strides = tuple(int(np.prod(sizes[i + 1:], dtype=np.int64)) for i in range(len(sizes)))
+            strides = tuple(int(np.prod(sizes[i + 1 :], dtype=np.int64)) for i in range(len(sizes)))
             rows, _ = m.table([self.levels[p] for p in parents])
             cum = np.cumsum(np.asarray(rows, dtype=float), axis=1)[:, :-1]
             acc_t = None if m.tissue is None else (m.tissue.sensitivity, m.tissue.specificity, m.tissue.failure)
@@ -128,7 +139,9 @@ class PopulationModel:
     def _rates_at(self, t):
         """Per-region accrual rate at time(s) t, shape t.shape + (regions,)."""
         t = np.asarray(t, dtype=float)[..., None]
-        ramp = np.where(self._ramp > 0, np.clip((t - self._start) / np.where(self._ramp > 0, self._ramp, 1.0), 0, 1), 1.0)
+        ramp = np.where(
+            self._ramp > 0, np.clip((t - self._start) / np.where(self._ramp > 0, self._ramp, 1.0), 0, 1), 1.0
+        )
         return np.where(t >= self._start, self._rate * ramp, 0.0)
 
     def arrival_times(self, cumulative_events: np.ndarray) -> np.ndarray:
@@ -150,8 +163,14 @@ class PopulationModel:
     # ------------------------------------------------------------------ drawing
 
     def block(
-        self, ts: TrialStreams, b: int, carry: np.ndarray, times: bool = True,
-        needed: set[str] | None = None, reported: set[str] | None = None, biomarker_result: bool = True,
+        self,
+        ts: TrialStreams,
+        b: int,
+        carry: np.ndarray,
+        times: bool = True,
+        needed: set[str] | None = None,
+        reported: set[str] | None = None,
+        biomarker_result: bool = True,
         still_needed: np.ndarray | None = None,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
@@ -255,7 +274,9 @@ class PopulationModel:
             wait += _turnaround(uniform, "screening:tissue_days", sc.tissue.turnaround, shape)
             if sc.liquid is not None:
                 liquid_ok = ~tissue_ok & (uniform("screening:liquid") < sc.liquid.detectable)
-                wait += np.where(tissue_ok, 0.0, _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape))
+                wait += np.where(
+                    tissue_ok, 0.0, _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape)
+                )
             reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
         if sc.loss_hazard_per_day > 0 and biomarker_result:
             lost = uniform("screening:loss") < -np.expm1(-sc.loss_hazard_per_day * wait)
@@ -278,8 +299,9 @@ class PopulationModel:
     def _screen(self, uniform, profile, shape, needed, biomarker_result, funnel):
         """Screening results of a block: the observed profile (``funnel``: from :meth:`_funnel`)."""
         _, _, tissue_ok, liquid_ok = funnel
-        observed = np.where(np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile,
-                            np.int8(MISSING))
+        observed = np.where(
+            np.isin(np.arange(len(self.names)), [self.index[n] for n in needed]), profile, np.int8(MISSING)
+        )
         for plan in self._plans:
             if (plan.tissue is None and plan.liquid is None) or plan.name not in needed:
                 continue  # clinical characteristic (known), or not asked for
@@ -325,8 +347,7 @@ class PopulationModel:
         such a characteristic waits for a biomarker result before randomizing them; clinical
         characteristics (history, histology, ECOG, region) are known at screening."""
         wanted = self.closure(set(names)) if names else set()
-        return any(plan.name in wanted and (plan.tissue is not None or plan.liquid is not None)
-                   for plan in self._plans)
+        return any(plan.name in wanted and (plan.tissue is not None or plan.liquid is not None) for plan in self._plans)
 
     def closure(self, names: list[str] | set[str] | None) -> set[str]:
         """``names`` (all when None) with everything they are drawn from: parents in the conditional
@@ -402,6 +423,19 @@ def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
 
 
 __all__ = [
-    "BLOCK", "Cohort", "DECLINED", "DAYS_PER_MONTH", "INELIGIBLE", "LOST_WAITING", "MISSING", "NOT_ASSIGNED",
-    "NOT_SUBMITTED", "PopulationModel", "RANDOMIZED", "REASON_NAMES", "SCREEN_FAILURE", "expected_funnel", "screening_paths",
+    "BLOCK",
+    "Cohort",
+    "DECLINED",
+    "DAYS_PER_MONTH",
+    "INELIGIBLE",
+    "LOST_WAITING",
+    "MISSING",
+    "NOT_ASSIGNED",
+    "NOT_SUBMITTED",
+    "PopulationModel",
+    "RANDOMIZED",
+    "REASON_NAMES",
+    "SCREEN_FAILURE",
+    "expected_funnel",
+    "screening_paths",
 ]

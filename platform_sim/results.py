@@ -161,10 +161,15 @@ class TrialResults:
         for name in _DICTS:
             for k, v in getattr(self, name).items():
                 arrays[f"{name}.{k}"] = np.asarray(v)
-        meta = {"arms": list(self.arms), "strata": list(self.strata), "subgroups": list(self.subgroups),
-                "stop_names": list(self.stop_names), "estimate_targets": self.estimate_targets,
-                "extra_dims": {k: list(v) for k, v in self.extra_dims.items()},
-                "keys": {name: list(getattr(self, name)) for name in _DICTS}}
+        meta = {
+            "arms": list(self.arms),
+            "strata": list(self.strata),
+            "subgroups": list(self.subgroups),
+            "stop_names": list(self.stop_names),
+            "estimate_targets": self.estimate_targets,
+            "extra_dims": {k: list(v) for k, v in self.extra_dims.items()},
+            "keys": {name: list(getattr(self, name)) for name in _DICTS},
+        }
         arrays["__meta__"] = np.array(json.dumps(meta))
         return arrays
 
@@ -172,9 +177,14 @@ class TrialResults:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "TrialResults":
         """The inverse of :meth:`to_arrays`; a missing array raises ``KeyError`` naming it."""
         meta = json.loads(str(arrays["__meta__"]))
-        kwargs = {"arms": tuple(meta["arms"]), "strata": tuple(meta["strata"]), "subgroups": tuple(meta["subgroups"]),
-                  "stop_names": tuple(meta["stop_names"]), "estimate_targets": dict(meta["estimate_targets"]),
-                  "extra_dims": {k: tuple(v) for k, v in meta["extra_dims"].items()}}
+        kwargs = {
+            "arms": tuple(meta["arms"]),
+            "strata": tuple(meta["strata"]),
+            "subgroups": tuple(meta["subgroups"]),
+            "stop_names": tuple(meta["stop_names"]),
+            "estimate_targets": dict(meta["estimate_targets"]),
+            "extra_dims": {k: tuple(v) for k, v in meta["extra_dims"].items()},
+        }
         for name in _DICTS:
             kwargs[name] = {k: arrays[f"{name}.{k}"] for k in meta["keys"][name]}
         kwargs["selection_estimate"] = arrays.get("selection_estimate")
@@ -242,8 +252,11 @@ class TrialResults:
             "membership": (("subgroup", "stratum"), np.asarray(self.membership, dtype=bool)),
         }
         for name, value in self.estimates.items():
-            data[f"estimate_{name}"] = (("trial", "arm", "subgroup"), value,
-                                        {"target": self.estimate_targets.get(name, "")})
+            data[f"estimate_{name}"] = (
+                ("trial", "arm", "subgroup"),
+                value,
+                {"target": self.estimate_targets.get(name, "")},
+            )
         arm_names = np.asarray(self.arms + ("",))
         for name, selected in self.selections.items():
             data[f"selected_{name}"] = (("trial",), arm_names[np.where(selected >= 0, selected, len(self.arms))])
@@ -257,8 +270,12 @@ class TrialResults:
             value = np.asarray(value)
             dims = self.extra_dims.get(name) or ("trial", *(f"{name}_dim_{i}" for i in range(1, value.ndim)))
             data[name if name not in data else f"extra_{name}"] = (tuple(dims), value)
-        coords: dict[str, object] = {"trial": self.trial, "arm": list(self.arms), "stratum": list(self.strata),
-                                     "subgroup": list(self.subgroups)}
+        coords: dict[str, object] = {
+            "trial": self.trial,
+            "arm": list(self.arms),
+            "stratum": list(self.strata),
+            "subgroup": list(self.subgroups),
+        }
         dataset = xr.Dataset(data, coords=coords)
         for dim in dataset.dims:
             if dim not in dataset.coords:
@@ -376,15 +393,38 @@ class Truth:
         roles = self.roles
         for k, arm in enumerate(self.arms):
             for g, sub in enumerate(self.subgroups):
-                rows.append({"arm": arm, "subgroup": sub, "share": float(self.share[g]),
-                             "value": float(self.value[k, g]), "reference": float(self.reference[k, g]),
-                             "effect": float(self.effect[k, g]), "role": roles[k, g],
-                             "works": bool(self.works[k, g]), "null": bool(self.null[k, g])})
+                rows.append(
+                    {
+                        "arm": arm,
+                        "subgroup": sub,
+                        "share": float(self.share[g]),
+                        "value": float(self.value[k, g]),
+                        "reference": float(self.reference[k, g]),
+                        "effect": float(self.effect[k, g]),
+                        "role": roles[k, g],
+                        "works": bool(self.works[k, g]),
+                        "null": bool(self.null[k, g]),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
 __all__ = [
-    "ACTIVE", "CONTROL", "EFFECTIVE", "EQUIVALENT", "FUTILE", "INELIGIBLE", "INFERIOR", "NOT_ENTERED", "STATUS_NAMES",
-    "STOP_ARMS_DROPPED", "STOP_EQUIVALENCE", "STOP_MAX", "STOP_NAMES", "STOP_SUPERIORITY", "SUPERIOR", "TrialResults",
+    "ACTIVE",
+    "CONTROL",
+    "EFFECTIVE",
+    "EQUIVALENT",
+    "FUTILE",
+    "INELIGIBLE",
+    "INFERIOR",
+    "NOT_ENTERED",
+    "STATUS_NAMES",
+    "STOP_ARMS_DROPPED",
+    "STOP_EQUIVALENCE",
+    "STOP_MAX",
+    "STOP_NAMES",
+    "STOP_SUPERIORITY",
+    "SUPERIOR",
+    "TrialResults",
     "Truth",
 ]

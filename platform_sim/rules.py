@@ -183,8 +183,16 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
             sel = np.flatnonzero(eligible & comparators.any(axis=1))
             if sel.size:
                 futile = np.zeros_like(comparators)
-                futile[sel] = _futile(comparators[sel], a_r[sel], b_r[sel], a_c[sel], b_c[sel], p_better[sel],
-                                      design.futility_delta, design.futility_threshold)
+                futile[sel] = _futile(
+                    comparators[sel],
+                    a_r[sel],
+                    b_r[sel],
+                    a_c[sel],
+                    b_c[sel],
+                    p_better[sel],
+                    design.futility_delta,
+                    design.futility_threshold,
+                )
                 _set(status, status_look, rows, futile, FUTILE, look)
                 comparators &= ~futile
                 futility_stop[rows] |= futile.any(axis=1) & ~comparators.any(axis=1)

@@ -123,8 +123,15 @@ def load_results(path: Path) -> TrialResults:
             arrays = {k: data[k] for k in data.files}
         return TrialResults.from_arrays(arrays)
     except KeyError as exc:
-        raise ConfigError([Problem(str(exc.args[0]), "missing from the results file; the run directory is "
-                                   "incomplete or was written by another version", file=str(path))]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    str(exc.args[0]),
+                    "missing from the results file; the run directory is incomplete or was written by another version",
+                    file=str(path),
+                )
+            ]
+        ) from None
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigError([Problem("results", f"cannot read the results file ({exc})", file=str(path))]) from None
 
@@ -141,8 +148,9 @@ def _population_ref(scenario_file: Path) -> str | None:
     return ref if isinstance(ref, str) else None
 
 
-def copy_spec_files(spec: Spec, out: Path, design_name: str = DESIGN_FILE,
-                    scenario_name: str = SCENARIO_FILE) -> list[str]:
+def copy_spec_files(
+    spec: Spec, out: Path, design_name: str = DESIGN_FILE, scenario_name: str = SCENARIO_FILE
+) -> list[str]:
     """Copy the design and scenario files of ``spec`` into ``out`` byte for byte (and the population
     file the scenario names, under ``populations/`` next to the scenario copy). Returns the paths
     written, relative to ``out``."""
@@ -174,17 +182,25 @@ def load_spec_copy(run_dir: Path, design_name: str, scenario_name: str, expected
     recorded. A missing copy, a copy that no longer loads, or a different hash is a ConfigError."""
     run_dir = Path(run_dir)
     design, scenario = inside(run_dir, design_name), inside(run_dir, scenario_name)
-    missing = [Problem(name, "missing from the run directory", file=str(run_dir))
-               for name, path in ((design_name, design), (scenario_name, scenario)) if not path.is_file()]
+    missing = [
+        Problem(name, "missing from the run directory", file=str(run_dir))
+        for name, path in ((design_name, design), (scenario_name, scenario))
+        if not path.is_file()
+    ]
     if missing:
         raise ConfigError(missing)
     spec = Spec.load(design, scenario)
     if expected_hash is not None and spec.spec_hash != expected_hash:
-        raise ConfigError([Problem(
-            "spec_hash",
-            f"the copies {design_name} and {scenario_name} give spec hash {spec.spec_hash}, but {MANIFEST_FILE} "
-            f"records {expected_hash}: a copy was edited after the run, so the results no longer describe it",
-            file=str(run_dir))])
+        raise ConfigError(
+            [
+                Problem(
+                    "spec_hash",
+                    f"the copies {design_name} and {scenario_name} give spec hash {spec.spec_hash}, but {MANIFEST_FILE} "
+                    f"records {expected_hash}: a copy was edited after the run, so the results no longer describe it",
+                    file=str(run_dir),
+                )
+            ]
+        )
     return spec
 
 
@@ -196,9 +212,11 @@ def _dump_model(model, target: Path, what: str) -> None:
     same spec hash), with a first line saying where it came from."""
     import yaml
 
-    text = (f"# {what} {model.name}, written from the model held in memory (it was not loaded from a file, or "
-            "was changed after loading)\n" + yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False,
-                                                              allow_unicode=True))
+    text = (
+        f"# {what} {model.name}, written from the model held in memory (it was not loaded from a file, or "
+        "was changed after loading)\n"
+        + yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    )
     atomic_write(target, lambda p: p.write_text(text, encoding="utf-8"))
 
 
@@ -251,9 +269,17 @@ def write_result_tables(out: Path, spec: Spec, results: TrialResults) -> list[st
     return list(TABLE_FILES)
 
 
-def save_run(out: Path, results: TrialResults, spec: Spec, *, seed: int | None = None,
-             chunk_size: int | None = None, workers: int | None = None, elapsed_seconds: float | None = None,
-             command: str | None = None) -> dict:
+def save_run(
+    out: Path,
+    results: TrialResults,
+    spec: Spec,
+    *,
+    seed: int | None = None,
+    chunk_size: int | None = None,
+    workers: int | None = None,
+    elapsed_seconds: float | None = None,
+    command: str | None = None,
+) -> dict:
     """Write results computed in memory as a complete run directory, which :func:`load_run`,
     ``platform-sim report`` and ``platform-sim trial --run`` read like the output of ``run --out``:
     ``results.npz``, the design and scenario (:func:`write_spec_copies`), the tables
@@ -266,9 +292,17 @@ def save_run(out: Path, results: TrialResults, spec: Spec, *, seed: int | None =
     save_results(out / RESULTS_FILE, results)
     copies = write_spec_copies(spec, out)
     tables = write_result_tables(out, spec, results)
-    manifest = run_manifest(spec, command=command, seed=seed, n_sims=results.n_trials, chunk_size=chunk_size,
-                            records=True, workers=workers, elapsed_seconds=elapsed_seconds,
-                            files=[RESULTS_FILE, *tables, *copies])
+    manifest = run_manifest(
+        spec,
+        command=command,
+        seed=seed,
+        n_sims=results.n_trials,
+        chunk_size=chunk_size,
+        records=True,
+        workers=workers,
+        elapsed_seconds=elapsed_seconds,
+        files=[RESULTS_FILE, *tables, *copies],
+    )
     atomic_write(out / MANIFEST_FILE, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
     return manifest
 
@@ -277,8 +311,21 @@ def save_run(out: Path, results: TrialResults, spec: Spec, *, seed: int | None =
 
 #: The distributions platform-sim depends on (pyproject's ``dependencies``; a test keeps the two
 #: lists alike) and the optional ones whose versions can change a result or a figure.
-DEPENDENCIES = ("numpy", "scipy", "pandas", "pyarrow", "pydantic", "pyyaml", "click", "tqdm", "numba", "matplotlib",
-                "threadpoolctl", "xarray", "jinja2")
+DEPENDENCIES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "click",
+    "tqdm",
+    "numba",
+    "matplotlib",
+    "threadpoolctl",
+    "xarray",
+    "jinja2",
+)
 OPTIONAL_DEPENDENCIES = ("llvmlite", "dask", "distributed", "pymc", "pytensor", "arviz")
 
 
@@ -362,9 +409,15 @@ def write_chunk(out: Path, output, spec_hash: str) -> dict[str, str]:
     if output.results is not None:
         save_results(records_path, output.results)
         sums[_relative(records_path)] = sha256(records_path)
-    record = {"index": chunk.index, "size": chunk.size, "first": chunk.first, "spec_hash": spec_hash,
-              "records": output.results is not None, "seconds": round(output.seconds, 4),
-              "summary": output.summary.to_dict()}
+    record = {
+        "index": chunk.index,
+        "size": chunk.size,
+        "first": chunk.first,
+        "spec_hash": spec_hash,
+        "records": output.results is not None,
+        "seconds": round(output.seconds, 4),
+        "summary": output.summary.to_dict(),
+    }
     atomic_write(summary_path, lambda p: p.write_text(json.dumps(record) + "\n"))
     sums[_relative(summary_path)] = sha256(summary_path)
     return sums
@@ -393,8 +446,10 @@ def chunk_problem(out: Path, chunk, checksums: dict | None, records: bool) -> st
         except OSError as exc:
             return f"{name} cannot be read ({exc.strerror or exc})"
         if found != expected:
-            return f"{name} does not match the checksum {MANIFEST_FILE} recorded when it was written (it was changed, " \
-                   "damaged or copied from another run)"
+            return (
+                f"{name} does not match the checksum {MANIFEST_FILE} recorded when it was written (it was changed, "
+                "damaged or copied from another run)"
+            )
     return None
 
 
@@ -410,7 +465,11 @@ def read_chunk(out: Path, chunk, spec_hash: str, records: bool, checksums: dict 
     try:
         record = json.loads(summary_path.read_text())
         same = (record["index"], record["size"], record["first"], record["spec_hash"]) == (
-            chunk.index, chunk.size, chunk.first, spec_hash)
+            chunk.index,
+            chunk.size,
+            chunk.first,
+            spec_hash,
+        )
         if not same or (records and not (record["records"] and records_path.is_file())):
             return None
         return Summary.from_dict(record["summary"])
@@ -425,17 +484,37 @@ def load_chunk_records(out: Path, chunks, checksums: dict | None = None) -> Tria
     for chunk in chunks:
         path = chunk_files(out, chunk.index)[1]
         if not path.is_file():
-            raise ConfigError([Problem(f"{CHUNKS_DIR}/{path.name}", "missing: the run kept no per-trial records "
-                                       "(it ran with --no-records) or the directory is incomplete",
-                                       file=str(out))])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"{CHUNKS_DIR}/{path.name}",
+                        "missing: the run kept no per-trial records "
+                        "(it ran with --no-records) or the directory is incomplete",
+                        file=str(out),
+                    )
+                ]
+            )
         if checksums is not None:
             expected, name = checksums.get(_relative(path)), _relative(path)
             if expected is None or sha256(path) != expected:
-                what = "has no checksum in manifest.json" if expected is None else (
-                    "does not match the checksum recorded in manifest.json when it was written (changed, damaged or "
-                    "copied from another run)")
-                raise ConfigError([Problem(name, f"{what}; continue the run with `platform-sim run --out DIR "
-                                           "--resume` to simulate the chunk again", file=str(out))])
+                what = (
+                    "has no checksum in manifest.json"
+                    if expected is None
+                    else (
+                        "does not match the checksum recorded in manifest.json when it was written (changed, damaged or "
+                        "copied from another run)"
+                    )
+                )
+                raise ConfigError(
+                    [
+                        Problem(
+                            name,
+                            f"{what}; continue the run with `platform-sim run --out DIR "
+                            "--resume` to simulate the chunk again",
+                            file=str(out),
+                        )
+                    ]
+                )
         parts.append(load_results(path))
     return TrialResults.concatenate(parts)
 
@@ -473,8 +552,10 @@ def clear_run(out: Path) -> None:
 OUTPUT_KINDS = ("run", "compare", "trial", "calibrate", "population", "size")
 _CHUNK_FILE = re.compile(r"\d{6}\.(json|npz)|\.\d{6}\.(json|npz)\..*\.tmp")
 # The temporary files atomic_write leaves when the process is killed in the middle of a write
-_LEFTOVER = re.compile(r"\.(\d{6}\.(json|npz)|manifest\.json|oc\.csv|oc\.parquet|trials\.parquet|arms\.parquet|"
-                       r"results\.npz|report\.html|design\.yaml|scenario\.yaml)\.[A-Za-z0-9_]+\.tmp")
+_LEFTOVER = re.compile(
+    r"\.(\d{6}\.(json|npz)|manifest\.json|oc\.csv|oc\.parquet|trials\.parquet|arms\.parquet|"
+    r"results\.npz|report\.html|design\.yaml|scenario\.yaml)\.[A-Za-z0-9_]+\.tmp"
+)
 
 
 def remove_leftovers(out: Path) -> list[str]:
@@ -502,8 +583,16 @@ def inside(run_dir: Path, name) -> Path:
         except (OSError, ValueError):
             bad = True
     if bad:
-        raise ConfigError([Problem(MANIFEST_FILE, "lists a path outside the run directory; only files inside it "
-                                   "are read", name if text is None else text[:200], file=str(run_dir))])
+        raise ConfigError(
+            [
+                Problem(
+                    MANIFEST_FILE,
+                    "lists a path outside the run directory; only files inside it are read",
+                    name if text is None else text[:200],
+                    file=str(run_dir),
+                )
+            ]
+        )
     return run_dir / text
 
 
@@ -550,13 +639,28 @@ def claim_out(out: Path, kind: str) -> dict | None:
     found = manifest_kind(manifest)
     if found is None:
         shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-        raise ConfigError([Problem("--out", f"the directory holds files platform-sim did not write ({shown}); it "
-                                   "never deletes or overwrites them: choose a new or empty directory", str(out))])
+        raise ConfigError(
+            [
+                Problem(
+                    "--out",
+                    f"the directory holds files platform-sim did not write ({shown}); it "
+                    "never deletes or overwrites them: choose a new or empty directory",
+                    str(out),
+                )
+            ]
+        )
     if found != kind:
-        raise ConfigError([Problem("--out", f"the directory holds the output of `platform-sim {found}`, not of "
-                                   f"`platform-sim {kind}`: choose another directory", str(out))])
+        raise ConfigError(
+            [
+                Problem(
+                    "--out",
+                    f"the directory holds the output of `platform-sim {found}`, not of "
+                    f"`platform-sim {kind}`: choose another directory",
+                    str(out),
+                )
+            ]
+        )
     return manifest
-
 
 
 def manifest_json(run_dir: Path, missing: str):
@@ -575,21 +679,27 @@ def read_manifest(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError([Problem("run directory", "no such directory", str(run_dir))])
-    manifest = manifest_json(run_dir, "missing: not the output directory of a finished run or compare "
-                                      "(run it again with --out)")
+    manifest = manifest_json(
+        run_dir, "missing: not the output directory of a finished run or compare (run it again with --out)"
+    )
     if not isinstance(manifest, dict) or manifest.get("complete") is not True:
         raise ConfigError([Problem(MANIFEST_FILE, "does not mark a complete run", file=str(run_dir))])
     files = manifest.get("files", [])
     pairs = manifest.get("pairs") or []
     if not isinstance(files, list) or not isinstance(pairs, list) or not all(isinstance(p, dict) for p in pairs):
-        raise ConfigError([Problem(MANIFEST_FILE, "is malformed: 'files' and 'pairs' must be lists",
-                                   file=str(run_dir))])
+        raise ConfigError(
+            [Problem(MANIFEST_FILE, "is malformed: 'files' and 'pairs' must be lists", file=str(run_dir))]
+        )
     for name in files + [p.get(k) for p in pairs for k in ("design_file", "scenario_file")]:
         inside(run_dir, name)  # every path the readers will open stays in the directory
     missing = [f for f in files if f != REPORT_FILE and not (run_dir / f).is_file()]
     if missing:
-        raise ConfigError([Problem(f, f"listed in {MANIFEST_FILE} but missing from the directory", file=str(run_dir))
-                           for f in missing])
+        raise ConfigError(
+            [
+                Problem(f, f"listed in {MANIFEST_FILE} but missing from the directory", file=str(run_dir))
+                for f in missing
+            ]
+        )
     return manifest
 
 
@@ -622,14 +732,24 @@ def load_run(run_dir: Path) -> RunDir:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if run_kind(manifest) != "run":
-        raise ConfigError([Problem(MANIFEST_FILE, "this is a compare directory, not a run directory",
-                                   file=str(run_dir))])
+        raise ConfigError(
+            [Problem(MANIFEST_FILE, "this is a compare directory, not a run directory", file=str(run_dir))]
+        )
     chunked = "segments" in manifest
     needed = [DESIGN_FILE, SCENARIO_FILE] + ([] if chunked else [RESULTS_FILE])
     missing = [f for f in needed if not (run_dir / f).is_file()]
     if missing:
-        raise ConfigError([Problem(f, "missing from the run directory; it was written without the files a report "
-                                   "needs (run again with --out)", file=str(run_dir)) for f in missing])
+        raise ConfigError(
+            [
+                Problem(
+                    f,
+                    "missing from the run directory; it was written without the files a report "
+                    "needs (run again with --out)",
+                    file=str(run_dir),
+                )
+                for f in missing
+            ]
+        )
     spec = load_spec_copy(run_dir, DESIGN_FILE, SCENARIO_FILE, manifest.get("spec_hash"))
     if chunked:
         where = f"{CHUNKS_DIR}/"
@@ -639,14 +759,32 @@ def load_run(run_dir: Path) -> RunDir:
         results = load_results(run_dir / RESULTS_FILE)
     arms = list(results.arms)
     if arms != list(spec.design.arm_names):
-        raise ConfigError([Problem(where, f"holds results for arms {arms}, which does not match the design's arms "
-                                   f"{list(spec.design.arm_names)}", file=str(run_dir))])
+        raise ConfigError(
+            [
+                Problem(
+                    where,
+                    f"holds results for arms {arms}, which does not match the design's arms "
+                    f"{list(spec.design.arm_names)}",
+                    file=str(run_dir),
+                )
+            ]
+        )
     n_sims = manifest.get("n_sims")
     if n_sims is not None and results.n_trials != n_sims:
-        raise ConfigError([Problem(where, f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} "
-                                   f"records {n_sims}", file=str(run_dir))])
-    tables = {f: pd.read_csv(run_dir / f, keep_default_na=False, na_values=[""])
-              for f in manifest.get("files", []) if f.endswith(".csv")}
+        raise ConfigError(
+            [
+                Problem(
+                    where,
+                    f"holds {results.n_trials} simulated trials but {MANIFEST_FILE} records {n_sims}",
+                    file=str(run_dir),
+                )
+            ]
+        )
+    tables = {
+        f: pd.read_csv(run_dir / f, keep_default_na=False, na_values=[""])
+        for f in manifest.get("files", [])
+        if f.endswith(".csv")
+    }
     return RunDir(run_dir, spec, results, manifest, tables)
 
 

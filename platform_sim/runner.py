@@ -99,8 +99,9 @@ def simulate_chunk(reduce, seed: int, chunk: Chunk, records: bool) -> ChunkOutpu
     return ChunkOutput(chunk, summary, results if records else None, time.perf_counter() - start)
 
 
-def stream(reduce, seed: int, chunks: Sequence[Chunk], backend: Backend | None = None,
-           records: bool = False) -> Iterator[ChunkOutput]:
+def stream(
+    reduce, seed: int, chunks: Sequence[Chunk], backend: Backend | None = None, records: bool = False
+) -> Iterator[ChunkOutput]:
     """Run ``chunks`` on ``backend`` (in this process when None) and yield their outputs in chunk
     order, keeping at most two chunks per worker in flight (memory stays flat however many
     chunks there are). Closing the iterator cancels the chunks not yet started."""

@@ -60,8 +60,9 @@ from .yardstick import for_specs, reading, values
 EQUAL = ("none", "max_n", "duration")
 
 
-def equalize(specs: Mapping[Hashable, Spec], reference: Hashable, how: str) -> tuple[dict[Hashable, Design],
-                                                                                     pd.DataFrame]:
+def equalize(
+    specs: Mapping[Hashable, Spec], reference: Hashable, how: str
+) -> tuple[dict[Hashable, Design], pd.DataFrame]:
     """Every design of ``specs`` (one spec per design, all on one scenario) sized like ``reference``'s:
     the designs (the reference's unchanged, and a design already of that size unchanged) and a table
     of what changed (design, what, before, after, max_n before and after, months before and after)."""
@@ -72,13 +73,25 @@ def equalize(specs: Mapping[Hashable, Spec], reference: Hashable, how: str) -> t
     ref = specs[reference]
     target = ref.family.size(ref.compiled)
     if how == "max_n" and target.max_n is None:
-        raise ConfigError([Problem("equal", f"the reference design {ref.design.name!r} has no maximum sample size (its "
-                                   "calendar sets it); use --equal duration or another reference", how)])
+        raise ConfigError(
+            [
+                Problem(
+                    "equal",
+                    f"the reference design {ref.design.name!r} has no maximum sample size (its "
+                    "calendar sets it); use --equal duration or another reference",
+                    how,
+                )
+            ]
+        )
     problems = []
     for key, spec in specs.items():
         before = spec.family.size(spec.compiled)
-        if key == reference or how == "none" or (how == "max_n" and before.max_n == target.max_n) \
-                or (how == "duration" and abs(before.months - target.months) < 1e-9):
+        if (
+            key == reference
+            or how == "none"
+            or (how == "max_n" and before.max_n == target.max_n)
+            or (how == "duration" and abs(before.months - target.months) < 1e-9)
+        ):
             out[key] = spec.design
             continue
         try:
@@ -92,14 +105,35 @@ def equalize(specs: Mapping[Hashable, Spec], reference: Hashable, how: str) -> t
         after = Spec.from_models(design, spec.scenario, spec.design_file, spec.scenario_file)
         size = after.family.size(after.compiled)
         out[key] = design
-        rows.append({"design": spec.design.name, "equal": how, "reference": ref.design.name,
-                     "max_n_before": before.max_n, "max_n_after": size.max_n,
-                     "months_before": before.months, "months_after": size.months,
-                     "target_max_n": target.max_n, "target_months": target.months})
+        rows.append(
+            {
+                "design": spec.design.name,
+                "equal": how,
+                "reference": ref.design.name,
+                "max_n_before": before.max_n,
+                "max_n_after": size.max_n,
+                "months_before": before.months,
+                "months_after": size.months,
+                "target_max_n": target.max_n,
+                "target_months": target.months,
+            }
+        )
     if problems:
         raise ConfigError(problems)
-    return out, pd.DataFrame(rows, columns=["design", "equal", "reference", "max_n_before", "max_n_after",
-                                            "months_before", "months_after", "target_max_n", "target_months"])
+    return out, pd.DataFrame(
+        rows,
+        columns=[
+            "design",
+            "equal",
+            "reference",
+            "max_n_before",
+            "max_n_after",
+            "months_before",
+            "months_after",
+            "target_max_n",
+            "target_months",
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- sizing for power
@@ -198,14 +232,23 @@ def sizing_unit(spec: Spec, by: str | None = None) -> str:
     if by not in SIZE_BY:
         raise ConfigError([Problem("by", f"unknown; allowed: {', '.join(SIZE_BY)}", by)])
     if by == "max_n" and own.max_n is None:
-        raise ConfigError([Problem("by", f"{name!r} has no planned maximum sample size (its calendar sets it); size "
-                                   "it by months", by, file=spec.design_file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "by",
+                    f"{name!r} has no planned maximum sample size (its calendar sets it); size it by months",
+                    by,
+                    file=spec.design_file,
+                )
+            ]
+        )
     try:
         spec.family.resize(spec.compiled, **({"max_n": own.max_n} if by == "max_n" else {"months": own.months}))
     except ConfigError as exc:
         reasons = "; ".join(p.message for p in exc.problems)
-        raise ConfigError([Problem("design", f"{name!r} cannot be sized for power: {reasons}", name,
-                                   file=spec.design_file)]) from None
+        raise ConfigError(
+            [Problem("design", f"{name!r} cannot be sized for power: {reasons}", name, file=spec.design_file)]
+        ) from None
     return by
 
 
@@ -275,13 +318,23 @@ def size_for_power(
     spec = _load_spec(design, alternative)
     null_spec = None
     if null_scenario is not None:
-        null_spec = _load_spec(null_scenario, None) if isinstance(null_scenario, Spec) else \
-            _load_spec(spec.design, null_scenario)
+        null_spec = (
+            _load_spec(null_scenario, None)
+            if isinstance(null_scenario, Spec)
+            else _load_spec(spec.design, null_scenario)
+        )
         if null_spec.design != spec.design:
-            raise ConfigError([Problem("null_scenario", "must be bound to the same design as the alternative",
-                                       null_spec.design.name)])
-        null_spec = Spec(null_spec.design, null_spec.scenario, spec.design_file, null_spec.scenario_file,
-                         null_spec.compiled, null_spec.patients)
+            raise ConfigError(
+                [Problem("null_scenario", "must be bound to the same design as the alternative", null_spec.design.name)]
+            )
+        null_spec = Spec(
+            null_spec.design,
+            null_spec.scenario,
+            spec.design_file,
+            null_spec.scenario_file,
+            null_spec.compiled,
+            null_spec.patients,
+        )
     name = spec.design.name
     own = spec.family.size(spec.compiled)
     by = sizing_unit(spec, by)
@@ -296,9 +349,17 @@ def size_for_power(
         raise ConfigError([Problem("limit", f"is below the design's own size ({x0:g})", limit)])
     ys = for_specs([spec])
     if not ys.works.any():
-        raise ConfigError([Problem("alternative", f"no treatment works in any subgroup of {ys.scenario!r} on the "
-                                   "yardstick, so the design has no power there to size for", ys.scenario,
-                                   file=spec.scenario_file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "alternative",
+                    f"no treatment works in any subgroup of {ys.scenario!r} on the "
+                    "yardstick, so the design has no power there to size for",
+                    ys.scenario,
+                    file=spec.scenario_file,
+                )
+            ]
+        )
 
     owned = backend is None
     executor = (LocalProcesses(workers) if workers > 1 else None) if owned else backend
@@ -324,9 +385,17 @@ def size_for_power(
         power, mcse = proportion(v[("trial", "", "", "power")])
         n_mean, n_se = _mean(v[("trial", "", "", "n_randomized")])
         size = s.family.size(s.compiled)
-        points[x] = {"step": len(points), "asked": x, "max_n": size.max_n, "months": size.months,
-                     "power": power, "mcse": mcse, "n_randomized": n_mean, "n_randomized_mcse": n_se,
-                     "meets": bool(power >= target_power)}
+        points[x] = {
+            "step": len(points),
+            "asked": x,
+            "max_n": size.max_n,
+            "months": size.months,
+            "power": power,
+            "mcse": mcse,
+            "n_randomized": n_mean,
+            "n_randomized_mcse": n_se,
+            "meets": bool(power >= target_power),
+        }
         specs[x] = s
         return points[x]
 
@@ -381,13 +450,24 @@ def size_for_power(
                 if setting == "found" and s is spec:  # the design's own size: the same trials
                     rows.append({**rows[0], "setting": "found"})
                     continue
-                ns = null_spec if s is spec else Spec.from_models(s.design, null_spec.scenario, null_spec.design_file,
-                                                                   null_spec.scenario_file)
+                ns = (
+                    null_spec
+                    if s is spec
+                    else Spec.from_models(s.design, null_spec.scenario, null_spec.design_file, null_spec.scenario_file)
+                )
                 results = run(ns, n_sims, seed, workers, chunk_size, progress=progress, executor=executor)
                 claim, mcse = proportion(trial_values(results, ns.truth)["p_any_claim"])
                 size = ns.family.size(ns.compiled)
-                rows.append({"setting": setting, "scenario": ns.scenario.name, "max_n": size.max_n,
-                             "months": size.months, "fwer": claim, "mcse": mcse})
+                rows.append(
+                    {
+                        "setting": setting,
+                        "scenario": ns.scenario.name,
+                        "max_n": size.max_n,
+                        "months": size.months,
+                        "fwer": claim,
+                        "mcse": mcse,
+                    }
+                )
             fwer = pd.DataFrame(rows)
     finally:
         if owned and executor is not None:
@@ -395,21 +475,39 @@ def size_for_power(
 
     steps = pd.DataFrame(list(points.values()))
     monotone, notes = _power_monotone(steps, by)
-    if len(steps) > 1 and np.allclose(steps["n_randomized"], steps["n_randomized"].iloc[0]) \
-            and np.allclose(steps["power"], steps["power"].iloc[0]):
-        notes.append(f"every evaluated size randomized the same patients with the same power: the {by} is not what "
-                     "limits this design (its arms' caps or its stopping rules end every trial first), so resizing "
-                     "it this way cannot add power")
+    if (
+        len(steps) > 1
+        and np.allclose(steps["n_randomized"], steps["n_randomized"].iloc[0])
+        and np.allclose(steps["power"], steps["power"].iloc[0])
+    ):
+        notes.append(
+            f"every evaluated size randomized the same patients with the same power: the {by} is not what "
+            "limits this design (its arms' caps or its stopping rules end every trial first), so resizing "
+            "it this way cannot add power"
+        )
     if hi is None:
         notes.append(f"the target power {target_power:g} is not reached within the limit ({by} {top:g})")
     found = None
     if found_spec is not None:
         found = found_spec.family.size(found_spec.compiled)
     return PowerSizing(
-        design_name=name, scenario=spec.scenario.name, target_power=float(target_power), by=by, design_size=own,
-        found=found, design=found_spec.design if found_spec is not None else None, steps=steps, limit=top,
-        n_sims=n_sims, seed=seed, tolerance=float(tolerance), monotone=monotone, notes=notes,
-        null_scenario=null_spec.scenario.name if null_spec is not None else None, fwer=fwer)
+        design_name=name,
+        scenario=spec.scenario.name,
+        target_power=float(target_power),
+        by=by,
+        design_size=own,
+        found=found,
+        design=found_spec.design if found_spec is not None else None,
+        steps=steps,
+        limit=top,
+        n_sims=n_sims,
+        seed=seed,
+        tolerance=float(tolerance),
+        monotone=monotone,
+        notes=notes,
+        null_scenario=null_spec.scenario.name if null_spec is not None else None,
+        fwer=fwer,
+    )
 
 
 def _power_monotone(steps: pd.DataFrame, by: str) -> tuple[bool, list[str]]:
@@ -420,9 +518,11 @@ def _power_monotone(steps: pd.DataFrame, by: str) -> tuple[bool, list[str]]:
     if not drops.size:
         return True, []
     i = drops[0]
-    return False, [f"NOT MONOTONE: power falls from {p[i]:.4f} at {by} {x[i]:g} to {p[i + 1]:.4f} at the larger "
-                   f"{x[i + 1]:g} ({drops.size} drop(s) over the evaluated sizes); the bisection found a crossing, "
-                   "not necessarily the smallest size that reaches the target"]
+    return False, [
+        f"NOT MONOTONE: power falls from {p[i]:.4f} at {by} {x[i]:g} to {p[i + 1]:.4f} at the larger "
+        f"{x[i + 1]:g} ({drops.size} drop(s) over the evaluated sizes); the bisection found a crossing, "
+        "not necessarily the smallest size that reaches the target"
+    ]
 
 
 def planned_sizing_trials(n_sims: int, tolerance: float = DEFAULT_SIZE_TOLERANCE, null: bool = False) -> int:
@@ -441,9 +541,12 @@ def format_sizing(result: PowerSizing, digits: int = 3) -> str:
     """Plain-text report: the power at every evaluated size (smallest first) with its MCSE, the size
     found and, with a null scenario, the error at the design's own and the found size."""
     unit = "max_n" if result.by == "max_n" else "months"
-    lines = [f"{result.design_name} on {result.scenario}: smallest {unit} with power >= {result.target_power:g} "
-             f"(thresholds held; {result.n_sims} simulated trials per size, seed {result.seed}, common random "
-             "numbers)", ""]
+    lines = [
+        f"{result.design_name} on {result.scenario}: smallest {unit} with power >= {result.target_power:g} "
+        f"(thresholds held; {result.n_sims} simulated trials per size, seed {result.seed}, common random "
+        "numbers)",
+        "",
+    ]
     header = ["max_n", "months", "randomized (mean)", "power ± MCSE", ""]
     body = []
     found_row = result.row(result.found)
@@ -453,21 +556,35 @@ def format_sizing(result: PowerSizing, digits: int = 3) -> str:
             mark.append("<- found")
         if r.step == 0:
             mark.append("<- design")
-        body.append([_patients(r.max_n), f"{r.months:.1f}", f"{r.n_randomized:.1f}",
-                     f"{r.power:.{digits}f} ± {r.mcse:.{digits}f}", " ".join(mark)])
+        body.append(
+            [
+                _patients(r.max_n),
+                f"{r.months:.1f}",
+                f"{r.n_randomized:.1f}",
+                f"{r.power:.{digits}f} ± {r.mcse:.{digits}f}",
+                " ".join(mark),
+            ]
+        )
     widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
     for row in [header] + body:
-        lines.append("  " + "  ".join(c.rjust(w) if i < len(row) - 1 else c.ljust(w)
-                                      for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        lines.append(
+            "  "
+            + "  ".join(
+                c.rjust(w) if i < len(row) - 1 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
+            ).rstrip()
+        )
     lines.append("")
     if result.found is not None:
         size = f"max_n {result.found.max_n}" if result.by == "max_n" else f"{result.found.months:g} months"
         assert found_row is not None
-        lines.append(f"found: {size} (power {found_row.power:.{digits}f} ± {found_row.mcse:.{digits}f}; planned "
-                     f"accrual {result.found.months:.1f} months)")
+        lines.append(
+            f"found: {size} (power {found_row.power:.{digits}f} ± {found_row.mcse:.{digits}f}; planned "
+            f"accrual {result.found.months:.1f} months)"
+        )
     else:
-        lines.append(f"not reached: no size up to the limit ({unit} {result.limit:g}) has power "
-                     f">= {result.target_power:g}")
+        lines.append(
+            f"not reached: no size up to the limit ({unit} {result.limit:g}) has power >= {result.target_power:g}"
+        )
     if not result.fwer.empty:
         lines.append("")
         lines.append(f"P(any claim) on {result.null_scenario} with the thresholds held:")
@@ -480,5 +597,15 @@ def format_sizing(result: PowerSizing, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_LIMIT_FACTOR", "DEFAULT_SIZE_TOLERANCE", "EQUAL", "PowerSizing", "SIZE_BY", "equalize",
-           "format_sizing", "planned_sizing_trials", "size_for_power", "sizing_unit"]
+__all__ = [
+    "DEFAULT_LIMIT_FACTOR",
+    "DEFAULT_SIZE_TOLERANCE",
+    "EQUAL",
+    "PowerSizing",
+    "SIZE_BY",
+    "equalize",
+    "format_sizing",
+    "planned_sizing_trials",
+    "size_for_power",
+    "sizing_unit",
+]

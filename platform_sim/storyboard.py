@@ -58,12 +58,14 @@ class Storyboard:
         if by:
             unknown = [m for m in by if f"reported_{m}" not in p]
             if unknown:
-                names = [c[len("reported_"):] for c in p.columns if c.startswith("reported_")]
+                names = [c[len("reported_") :] for c in p.columns if c.startswith("reported_")]
                 raise ValueError(f"unknown characteristic(s) {unknown}; the scenario has {names}")
             never = unreported(self.spec, by)
             if never:
-                raise ValueError(f"{never} are never reported in design {self.spec.design.name!r}: it randomizes "
-                                 "without waiting for a biomarker result, so no assay measures them")
+                raise ValueError(
+                    f"{never} are never reported in design {self.spec.design.name!r}: it randomizes "
+                    "without waiting for a biomarker result, so no assay measures them"
+                )
             parts = [m + "=" + p[f"reported_{m}"].astype(str).replace("", "unknown") for m in by]
             group = parts[0]
             for part in parts[1:]:
@@ -92,8 +94,9 @@ def locate(index: int, n_sims: int, chunk_size: int, chunks=None) -> tuple[int, 
     return chunk, row, sizes[chunk]
 
 
-def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEFAULT_CHUNK_SIZE,
-           chunks=None) -> Storyboard:
+def replay(
+    spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEFAULT_CHUNK_SIZE, chunks=None
+) -> Storyboard:
     """Trial ``index`` of the run ``run(spec, n_sims, seed, chunk_size=chunk_size)`` (or of the run
     made of ``chunks``), with its analyses."""
     locate(index, n_sims, chunk_size, chunks)  # checks that the run has this trial
@@ -101,9 +104,20 @@ def replay(spec: Spec, seed: int, index: int, n_sims: int, chunk_size: int = DEF
     trace = Trace(0)
     one = run_chunk(spec, Streams(seed).for_trials([index]), trace)
     story = spec.family.story(spec.compiled, trace, one)
-    return Storyboard(spec=spec, seed=seed, index=index, n_sims=n_sims, chunk_size=chunk_size, result=one,
-                      analyses=story.analyses, patients=story.patients, signatures=story.signatures,
-                      allocations=story.allocations, summary=story.summary, timeline=story.timeline)
+    return Storyboard(
+        spec=spec,
+        seed=seed,
+        index=index,
+        n_sims=n_sims,
+        chunk_size=chunk_size,
+        result=one,
+        analyses=story.analyses,
+        patients=story.patients,
+        signatures=story.signatures,
+        allocations=story.allocations,
+        summary=story.summary,
+        timeline=story.timeline,
+    )
 
 
 def unreported(spec: Spec, names: list[str]) -> list[str]:
@@ -162,8 +176,16 @@ def _events_figure(story: Storyboard, plt):
     df = story.analyses
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
     ax.plot(df["events"], df["z"], marker="o", color="black", label="log-rank Z (> 0: benefit)")
-    ax.plot(df["events"], df["efficacy_z"], ls="none", marker="_", ms=18, mew=2, color="tab:green",
-            label="efficacy boundary")
+    ax.plot(
+        df["events"],
+        df["efficacy_z"],
+        ls="none",
+        marker="_",
+        ms=18,
+        mew=2,
+        color="tab:green",
+        label="efficacy boundary",
+    )
     futility = df["futility_z"].where(np.isfinite(df["futility_z"]))
     if futility.notna().any():
         ax.plot(df["events"], futility, ls="none", marker="_", ms=18, mew=2, color="tab:red", label="futility boundary")
@@ -173,8 +195,9 @@ def _events_figure(story: Storyboard, plt):
     ax.set_xlabel("events at the analysis")
     ax.set_ylabel("Z")
     ax.legend(fontsize=8)
-    ax.set_title(f"{story.spec.design.name} on {story.spec.scenario.name}: trial {story.index} (seed {story.seed})",
-                 fontsize=10)
+    ax.set_title(
+        f"{story.spec.design.name} on {story.spec.scenario.name}: trial {story.index} (seed {story.seed})", fontsize=10
+    )
     return fig
 
 
@@ -190,8 +213,9 @@ def _look_figure(story: Storyboard, plt):
     strata = list(dict.fromkeys(df["stratum"]))
     arms = list(story.spec.design.arm_names)
     colour = _arm_colours(arms)
-    fig, axes = plt.subplots(2, len(strata), figsize=(max(6.5, 4.2 * len(strata)), 6.8), squeeze=False,
-                             sharex=True, constrained_layout=True)
+    fig, axes = plt.subplots(
+        2, len(strata), figsize=(max(6.5, 4.2 * len(strata)), 6.8), squeeze=False, sharex=True, constrained_layout=True
+    )
     endpoint = story.spec.design.endpoint.name.replace("_", " ")
     for j, stratum in enumerate(strata):
         top, bottom = axes[0, j], axes[1, j]
@@ -206,8 +230,14 @@ def _look_figure(story: Storyboard, plt):
             bottom.step(x, a["allocation_next"], where="post", color=colour[arm], label=arm)
             dec = a[a["decision"] != ""]
             for _, r in dec.iterrows():
-                top.annotate(r["decision"], (r["patients_randomized"], r["post_mean"]), fontsize=7,
-                             xytext=(4, 6), textcoords="offset points", color=colour[arm])
+                top.annotate(
+                    r["decision"],
+                    (r["patients_randomized"], r["post_mean"]),
+                    fontsize=7,
+                    xytext=(4, 6),
+                    textcoords="offset points",
+                    color=colour[arm],
+                )
                 top.plot(r["patients_randomized"], r["post_mean"], marker="*", ms=11, color=colour[arm])
         top.set_title(f"stratum {stratum}" if len(strata) > 1 else "all patients", fontsize=10)
         top.set_ylabel(f"posterior {endpoint} rate\n(mean, 95% CrI)")
@@ -217,8 +247,9 @@ def _look_figure(story: Storyboard, plt):
         bottom.set_ylim(0, 1)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(arms), 4), fontsize=8)
-    fig.suptitle(f"{story.spec.design.name} on {story.spec.scenario.name}: trial {story.index} (seed {story.seed})",
-                 fontsize=11)
+    fig.suptitle(
+        f"{story.spec.design.name} on {story.spec.scenario.name}: trial {story.index} (seed {story.seed})", fontsize=11
+    )
     return fig
 
 
@@ -238,8 +269,9 @@ def _platform_figure(story: Storyboard, plt):
             from .results import STATUS_NAMES
 
             gantt.plot(decided, k, marker="D", color="black", ms=5)
-            gantt.annotate(STATUS_NAMES[status[k]], (decided, k), xytext=(5, -3),
-                           textcoords="offset points", fontsize=8)
+            gantt.annotate(
+                STATUS_NAMES[status[k]], (decided, k), xytext=(5, -3), textcoords="offset points", fontsize=8
+            )
     gantt.set_yticks(range(len(arms)), arms, fontsize=8)
     gantt.set_ylabel("arm")
     gantt.invert_yaxis()
@@ -267,8 +299,10 @@ def _platform_figure(story: Storyboard, plt):
     alloc.set_ylabel("allocation probability\n(mean over strata)")
     alloc.set_xlabel("months since the platform opened")
     alloc.set_ylim(0, 1)
-    fig.suptitle(f"{story.spec.design.name} on {story.spec.scenario.name}: platform {story.index} (seed {story.seed})",
-                 fontsize=11)
+    fig.suptitle(
+        f"{story.spec.design.name} on {story.spec.scenario.name}: platform {story.index} (seed {story.seed})",
+        fontsize=11,
+    )
     return fig
 
 
@@ -281,8 +315,10 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 def format_story(story: Storyboard) -> str:
     """The storyboard as text: one table per interim analysis and how the trial ended."""
-    out = [f"trial {story.index} of a run of {story.n_sims} (seed {story.seed}): "
-           f"design {story.spec.design.name} on scenario {story.spec.scenario.name}"]
+    out = [
+        f"trial {story.index} of a run of {story.n_sims} (seed {story.seed}): "
+        f"design {story.spec.design.name} on scenario {story.spec.scenario.name}"
+    ]
     if story.timeline == "calendar":
         out += _format_platform(story)
     elif story.timeline == "events":
@@ -290,8 +326,13 @@ def format_story(story: Storyboard) -> str:
     else:
         out += _format_looks(story)
     out.append("")
-    out.append("end: " + "; ".join(f"{k.replace('_', ' ')} {(', '.join(v) or 'none') if isinstance(v, list) else _num(v)}"
-                                   for k, v in story.summary.items()))
+    out.append(
+        "end: "
+        + "; ".join(
+            f"{k.replace('_', ' ')} {(', '.join(v) or 'none') if isinstance(v, list) else _num(v)}"
+            for k, v in story.summary.items()
+        )
+    )
     return "\n".join(out)
 
 
@@ -307,16 +348,23 @@ def _format_looks(story: Storyboard) -> list[str]:
         first = part.iloc[0]
         out.append("")
         out.append(f"look {look}: {first['patients_randomized']} randomized, {first['patients_followed']} with outcome")
-        table = pd.DataFrame({
-            **({"stratum": part["stratum"]} if stratified else {}),
-            "arm": part["arm"], "n": part["randomized"], "followed": part["followed"], "events": part["events"],
-            "mean [95% CrI]": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
-                               zip(part["post_mean"], part["post_lower"], part["post_upper"])],
-            "P(best)": [_fmt(v) for v in part["p_best"]],
-            "P(>control)": [_fmt(v) for v in part["p_better_than_control"]],
-            "alloc next": [_fmt(v) for v in part["allocation_next"]],
-            "decision": part["decision"],
-        })
+        table = pd.DataFrame(
+            {
+                **({"stratum": part["stratum"]} if stratified else {}),
+                "arm": part["arm"],
+                "n": part["randomized"],
+                "followed": part["followed"],
+                "events": part["events"],
+                "mean [95% CrI]": [
+                    f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+                    for m, lo, hi in zip(part["post_mean"], part["post_lower"], part["post_upper"])
+                ],
+                "P(best)": [_fmt(v) for v in part["p_best"]],
+                "P(>control)": [_fmt(v) for v in part["p_better_than_control"]],
+                "alloc next": [_fmt(v) for v in part["allocation_next"]],
+                "decision": part["decision"],
+            }
+        )
         out.append(table.to_string(index=False))
     return out
 
@@ -326,15 +374,19 @@ def _format_events(story: Storyboard) -> list[str]:
     out = [""]
     gate = story.summary.get("phase2")
     if gate:  # a seamless design's go/no-go analysis on another endpoint comes first
-        out.append(f"phase II analysis of {gate['endpoint']} at month {gate['month']:.1f}: {gate['patients_randomized']} "
-                   f"randomized, {gate['events']} {gate['endpoint']} events, Z = {gate['z']:.3f} (go at or above "
-                   f"{gate['go_z']:.3f}): {'go' if gate['go'] else 'no-go, futile'}")
+        out.append(
+            f"phase II analysis of {gate['endpoint']} at month {gate['month']:.1f}: {gate['patients_randomized']} "
+            f"randomized, {gate['events']} {gate['endpoint']} events, Z = {gate['z']:.3f} (go at or above "
+            f"{gate['go_z']:.3f}): {'go' if gate['go'] else 'no-go, futile'}"
+        )
     for _, r in story.analyses.iterrows():
         futility = "" if not np.isfinite(r["futility_z"]) else f", futility at or below {r['futility_z']:.3f}"
         decision = f": {r['decision']}" if r["decision"] else ""
-        out.append(f"analysis {r['look']} at month {r['month']:.1f}: {r['patients_randomized']} randomized, "
-                   f"{r['events']} events, Z = {r['z']:.3f} (efficacy at or above {r['efficacy_z']:.3f}{futility})"
-                   f"{decision}")
+        out.append(
+            f"analysis {r['look']} at month {r['month']:.1f}: {r['patients_randomized']} randomized, "
+            f"{r['events']} events, Z = {r['z']:.3f} (efficacy at or above {r['efficacy_z']:.3f}{futility})"
+            f"{decision}"
+        )
     return out
 
 
@@ -347,8 +399,9 @@ def _format_platform(story: Storyboard) -> list[str]:
         skipped = "" if first["counted"] else " (no decisions: too few new outcomes)"
         out.append("")
         out.append(f"{kind} {number} at month {first['month']:.1f}{skipped}")
-        per_arm = part.groupby("arm", sort=False).agg(n=("patients", "sum"), events=("events", "sum"),
-                                                      status=("status", "first"), decision=("decision", "first"))
+        per_arm = part.groupby("arm", sort=False).agg(
+            n=("patients", "sum"), events=("events", "sum"), status=("status", "first"), decision=("decision", "first")
+        )
         per_arm = per_arm[per_arm["n"] > 0]
         if sig is not None and not sig.empty:
             wide = sig[sig["analysis"] == number].pivot(index="arm", columns="signature", values="success")

@@ -43,8 +43,13 @@ def name_problems(design: Design, population: PopulationModel) -> list[Problem]:
     if st.by is not None:
         for i, m in enumerate(st.by):
             if m not in population.index:
-                problems.append(Problem(f"design.strata.by[{i}]", f"the scenario's population has no characteristic "
-                                        f"{m!r}; it has {known}", m))
+                problems.append(
+                    Problem(
+                        f"design.strata.by[{i}]",
+                        f"the scenario's population has no characteristic {m!r}; it has {known}",
+                        m,
+                    )
+                )
     else:
         for i, g in enumerate(st.groups):
             if g.when == "other":
@@ -52,7 +57,9 @@ def name_problems(design: Design, population: PopulationModel) -> list[Problem]:
             for m, lv in g.when.items():
                 path = f"design.strata.groups[{i}].when.{m}"
                 if m not in population.index:
-                    problems.append(Problem(path, f"the scenario's population has no characteristic {m!r}; it has {known}", m))
+                    problems.append(
+                        Problem(path, f"the scenario's population has no characteristic {m!r}; it has {known}", m)
+                    )
                     continue
                 levels = population.levels[population.index[m]]
                 for x in [lv] if isinstance(lv, str) else lv:
@@ -61,16 +68,27 @@ def name_problems(design: Design, population: PopulationModel) -> list[Problem]:
     if st.by is not None and not problems:
         n_strata = int(np.prod([len(population.levels[population.index[m]]) for m in st.by], dtype=np.float64))
         if n_strata > MAX_STRATA:
-            problems.append(Problem("design.strata.by", f"defines {n_strata} strata (one per combination of the "
-                                    f"markers' levels); at most {MAX_STRATA} are supported", st.by))
+            problems.append(
+                Problem(
+                    "design.strata.by",
+                    f"defines {n_strata} strata (one per combination of the "
+                    f"markers' levels); at most {MAX_STRATA} are supported",
+                    st.by,
+                )
+            )
     if st.enrichment is not None and not problems:
         m = st.by[0]
         levels = population.levels[population.index[m]]
         if len(levels) != 2:
             problems.append(Problem("design.strata.by", f"enrichment needs a two-level marker; {m!r} has {levels}", m))
         elif st.enrichment.positive not in levels:
-            problems.append(Problem("design.strata.enrichment.positive", f"{m!r} has no level "
-                                    f"{st.enrichment.positive!r}; its levels are {levels}", st.enrichment.positive))
+            problems.append(
+                Problem(
+                    "design.strata.enrichment.positive",
+                    f"{m!r} has no level {st.enrichment.positive!r}; its levels are {levels}",
+                    st.enrichment.positive,
+                )
+            )
     return problems
 
 
@@ -108,7 +126,9 @@ class Classifier:
                 code = observed[..., i].astype(np.int64)
                 complete &= code >= 0
                 index = index * r + np.maximum(code, 0)
-            return np.where(complete, np.left_shift(np.uint32(1), index.astype(np.uint32)), np.uint32(0)).astype(np.uint32)
+            return np.where(complete, np.left_shift(np.uint32(1), index.astype(np.uint32)), np.uint32(0)).astype(
+                np.uint32
+            )
         mask = np.zeros(shape, dtype=np.uint32)
         for s, conds in enumerate(self.conditions):
             if conds is None:
@@ -174,9 +194,11 @@ def reported_distribution(population: PopulationModel, markers: list[str], true_
             sens, spec, fail = acc
             value = true[:, i].astype(np.int64)
             if len(population.levels[i]) == 2:
-                options = [(MISSING, np.full(p.shape, fail)),
-                           (1, (1 - fail) * np.where(value == 1, sens, 1 - spec)),
-                           (0, (1 - fail) * np.where(value == 1, 1 - sens, spec))]
+                options = [
+                    (MISSING, np.full(p.shape, fail)),
+                    (1, (1 - fail) * np.where(value == 1, sens, 1 - spec)),
+                    (0, (1 - fail) * np.where(value == 1, 1 - sens, spec)),
+                ]
             else:
                 options = [(MISSING, np.full(p.shape, fail)), (None, np.full(p.shape, 1 - fail))]
             new_true, new_obs, new_p = [], [], []
@@ -260,9 +282,9 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
             if g.cap is not None:
                 caps[s] = g.cap
             if g.looks:
-                stages[s, :len(g.looks)] = g.looks
+                stages[s, : len(g.looks)] = g.looks
             if g.responder_boundaries:
-                bounds[s, :len(g.responder_boundaries)] = g.responder_boundaries
+                bounds[s, : len(g.responder_boundaries)] = g.responder_boundaries
     classifier = Classifier(design, pm)
     other = classifier.other
     random = st.overlap == "random"
@@ -285,11 +307,27 @@ def compile_strata(design: Design, scenario: Scenario, patients=None) -> StrataP
         for k, t in enumerate(treatments):
             truth[s, k] = vp.outcomes.expected(ep, t, true_codes, weights[:, s])
     return StrataPlan(
-        names=tuple(names), markers=tuple(st.markers), arm_in=arm_in, controlled=controlled, reference=reference,
-        caps=caps, stages=stages, boundaries=bounds, other=other, random_overlap=random, prevalence=prevalence,
-        unclassified=float(1.0 - prevalence.sum()), overlap_share=overlap_share, truth=truth, classifier=classifier,
-        biomarker_result=pm.needs_assay(st.markers), enrichment=st.enrichment, suspension=st.suspension,
-        enrichment_positive=-1 if st.enrichment is None else pm.levels[pm.index[st.by[0]]].index(st.enrichment.positive),
+        names=tuple(names),
+        markers=tuple(st.markers),
+        arm_in=arm_in,
+        controlled=controlled,
+        reference=reference,
+        caps=caps,
+        stages=stages,
+        boundaries=bounds,
+        other=other,
+        random_overlap=random,
+        prevalence=prevalence,
+        unclassified=float(1.0 - prevalence.sum()),
+        overlap_share=overlap_share,
+        truth=truth,
+        classifier=classifier,
+        biomarker_result=pm.needs_assay(st.markers),
+        enrichment=st.enrichment,
+        suspension=st.suspension,
+        enrichment_positive=-1
+        if st.enrichment is None
+        else pm.levels[pm.index[st.by[0]]].index(st.enrichment.positive),
     )
 
 
@@ -368,12 +406,24 @@ def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[S
     for s, name in enumerate(plan.names):
         if plan.prevalence[s] <= 0:
             where = f"design.strata.groups[{s}]" if st.groups is not None else "design.strata.by"
-            problems.append(Problem(where, f"stratum {name!r} has no eligible patients under scenario "
-                                    f"{scenario.name!r} (prevalence 0 among randomizable patients)", name))
+            problems.append(
+                Problem(
+                    where,
+                    f"stratum {name!r} has no eligible patients under scenario "
+                    f"{scenario.name!r} (prevalence 0 among randomizable patients)",
+                    name,
+                )
+            )
     if st.groups is not None and st.overlap is None and plan.overlap_share > 0:
-        problems.append(Problem("design.strata.overlap", f"{plan.overlap_share:.1%} of patients match more than one "
-                                "group under this scenario; say how to choose: 'priority' (first matching group) or "
-                                "'random'", None))
+        problems.append(
+            Problem(
+                "design.strata.overlap",
+                f"{plan.overlap_share:.1%} of patients match more than one "
+                "group under this scenario; say how to choose: 'priority' (first matching group) or "
+                "'random'",
+                None,
+            )
+        )
     return plan, problems
 
 
@@ -517,7 +567,19 @@ def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
 
 
 __all__ = [
-    "Classifier", "ProfileStrata", "StrataPlan", "checked_strata", "compile_strata", "deal_strata", "draw_arms_strata", "name_problems", "profile_strata",
+    "Classifier",
+    "ProfileStrata",
+    "StrataPlan",
+    "checked_strata",
+    "compile_strata",
+    "deal_strata",
+    "draw_arms_strata",
+    "name_problems",
+    "profile_strata",
     "reported_distribution",
-    "route", "route_shares", "strata_problems", "stratum_names", "tally_strata",
+    "route",
+    "route_shares",
+    "strata_problems",
+    "stratum_names",
+    "tally_strata",
 ]

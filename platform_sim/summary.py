@@ -170,8 +170,11 @@ class _Stat:
         if self.kind == "dist":
             values = np.arange(self.hist.size, dtype=object)
             counts = self.hist.astype(object)
-            return int(self.hist.sum()), Fraction(int((values * counts).sum())), Fraction(
-                int((values * values * counts).sum()))
+            return (
+                int(self.hist.sum()),
+                Fraction(int((values * counts).sum())),
+                Fraction(int((values * values * counts).sum())),
+            )
         m, s1, s2 = self.m, self.s1, self.s2
         for b in sorted(self.pending):
             bm, b1, b2 = self._block_sums(*self.pending[b])
@@ -267,10 +270,19 @@ class _Stat:
         """``[kind, m, k, s1, s2, [values, counts], {block: [[trials], [values]]}]`` (histogram
         as its non-zero entries, NaN as null)."""
         values = np.flatnonzero(self.hist)
-        pending = {str(b): [t.tolist(), [v if math.isfinite(v) else None for v in x.tolist()]]
-                   for b, (t, x) in self.pending.items()}
-        return [self.kind, self.m, self.k, str(self.s1), str(self.s2), [values.tolist(), self.hist[values].tolist()],
-                pending]
+        pending = {
+            str(b): [t.tolist(), [v if math.isfinite(v) else None for v in x.tolist()]]
+            for b, (t, x) in self.pending.items()
+        }
+        return [
+            self.kind,
+            self.m,
+            self.k,
+            str(self.s1),
+            str(self.s2),
+            [values.tolist(), self.hist[values].tolist()],
+            pending,
+        ]
 
     @classmethod
     def from_state(cls, state: list) -> "_Stat":
@@ -280,9 +292,10 @@ class _Stat:
         values = np.asarray(values, dtype=np.int64)
         stat.hist = np.zeros(int(values.max()) + 1 if values.size else 0, dtype=np.int64)
         stat.hist[values] = np.asarray(counts, dtype=np.int64)
-        stat.pending = {int(b): (np.asarray(ts, dtype=np.int64),
-                                 np.array([math.nan if v is None else v for v in xs], dtype=float))
-                        for b, (ts, xs) in pending.items()}
+        stat.pending = {
+            int(b): (np.asarray(ts, dtype=np.int64), np.array([math.nan if v is None else v for v in xs], dtype=float))
+            for b, (ts, xs) in pending.items()
+        }
         return stat
 
 
@@ -351,8 +364,9 @@ class Summary:
     # ---------------------------------------------------------------- serialisation
 
     def to_dict(self) -> dict:
-        stats = [[t, list(row) if isinstance(row, tuple) else row, c, s.state()]
-                 for (t, row, c), s in self._stats.items()]
+        stats = [
+            [t, list(row) if isinstance(row, tuple) else row, c, s.state()] for (t, row, c), s in self._stats.items()
+        ]
         return {"n_trials": self.n_trials, "stats": stats}
 
     def to_json(self) -> str:

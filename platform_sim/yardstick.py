@@ -50,7 +50,7 @@ _TOL = 1e-9
 #: Trial-level yardstick values, with their meaning.
 TRIAL_METRICS = {
     "fwer": "at least one false claim: a treatment claimed in a subgroup where it is no better than the standard of "
-            "care",
+    "care",
     "power": "at least one true claim: a treatment claimed in a subgroup where it works (disjunctive power)",
     "p_correct_finding": "no false claim, and every treatment claimed in every subgroup where it works",
     "p_any_claim": "at least one claim",
@@ -59,13 +59,13 @@ TRIAL_METRICS = {
     "n_assayed": "patients whose biomarkers were tested (designs that need a result before randomizing)",
     "n_on_effective": "patients randomized to a treatment that works in their subgroup",
     "n_on_ineffective": "patients randomized to a treatment that is no better than the standard of care in their "
-                        "subgroup",
+    "subgroup",
     "n_on_control": "patients randomized to the standard of care",
     "expected_responders": "expected patients with the yardstick endpoint's event (binary and landmark endpoints)",
     "months_to_first_true_claim": "months from the opening to the first true claim (trials with one)",
     "duration_months": "months from the opening to the last analysis",
     "cost": "assay cost of the screened patients (designs that need a biomarker result) plus the cost of the "
-            "randomized patients",
+    "randomized patients",
 }
 #: Per-treatment values.
 DRUG_METRICS = {
@@ -139,9 +139,17 @@ class Yardstick:
         rows = []
         for d, t in enumerate(self.treatments):
             for y, sub in enumerate(self.subgroups):
-                rows.append({"treatment": t, "subgroup": sub, "share": float(self.share[y]),
-                             "value": float(self.value[d, y]), "reference": float(self.reference[y]),
-                             "effect": float(self.effect[d, y]), "role": self.role(d, y)})
+                rows.append(
+                    {
+                        "treatment": t,
+                        "subgroup": sub,
+                        "share": float(self.share[y]),
+                        "value": float(self.value[d, y]),
+                        "reference": float(self.reference[y]),
+                        "effect": float(self.effect[d, y]),
+                        "role": self.role(d, y),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -166,16 +174,30 @@ def settle(scenario: Scenario, designs: Sequence[Design], file: str | None = Non
     endpoint = y.endpoint
     if endpoint is None:
         if len(endpoints) != 1:
-            problems.append(Problem("yardstick.endpoint", f"the designs analyse different endpoints ({endpoints}); "
-                                    "name the endpoint every design is judged on", None, file=file))
+            problems.append(
+                Problem(
+                    "yardstick.endpoint",
+                    f"the designs analyse different endpoints ({endpoints}); "
+                    "name the endpoint every design is judged on",
+                    None,
+                    file=file,
+                )
+            )
         else:
             endpoint = endpoints[0]
     control = y.control
     if control is None:
         roots = sorted(n for n, t in scenario.treatments.items() if t.relative_to is None)
         if len(roots) != 1:
-            problems.append(Problem("yardstick.control", f"several treatments are not relative_to another ({roots}); "
-                                    "name the standard of care the others are judged against", None, file=file))
+            problems.append(
+                Problem(
+                    "yardstick.control",
+                    f"several treatments are not relative_to another ({roots}); "
+                    "name the standard of care the others are judged against",
+                    None,
+                    file=file,
+                )
+            )
         else:
             control = roots[0]
     if problems:
@@ -195,8 +217,16 @@ def settle(scenario: Scenario, designs: Sequence[Design], file: str | None = Non
     directions = {d.endpoint.direction for d in designs if d.endpoint.name == endpoint}
     higher = True if survival else (directions != {"lower_is_better"})
     if len(directions) > 1:
-        raise ConfigError([Problem("endpoint.direction", f"the designs read {endpoint!r} in opposite directions",
-                                   sorted(directions), file=file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "endpoint.direction",
+                    f"the designs read {endpoint!r} in opposite directions",
+                    sorted(directions),
+                    file=file,
+                )
+            ]
+        )
     return endpoint, control, float(relevant), higher
 
 
@@ -214,8 +244,15 @@ def predictive_markers(scenario: Scenario) -> list[str]:
     return [m for m in order if m in used]
 
 
-def build(scenario: Scenario, patients: VirtualPatients, treatments: Sequence[str], endpoint: str, control: str,
-          relevant: float, higher_is_better: bool = True) -> Yardstick:
+def build(
+    scenario: Scenario,
+    patients: VirtualPatients,
+    treatments: Sequence[str],
+    endpoint: str,
+    control: str,
+    relevant: float,
+    higher_is_better: bool = True,
+) -> Yardstick:
     """The exact :class:`Yardstick` of ``treatments`` on ``scenario``."""
     pm, out = patients.population, patients.outcomes
     by = list(scenario.yardstick.by) if scenario.yardstick.by is not None else predictive_markers(scenario)
@@ -224,8 +261,7 @@ def build(scenario: Scenario, patients: VirtualPatients, treatments: Sequence[st
     codes, prob = pm.distribution(sorted(set(by) | set(relevant_markers)))
     index = tuple(pm.index[m] for m in by)
     levels = list(itertools.product(*[range(len(pm.levels[i])) for i in index]))
-    names = [" & ".join(f"{m}={pm.levels[i][lv]}" for m, i, lv in zip(by, index, combo)) or "all"
-             for combo in levels]
+    names = [" & ".join(f"{m}={pm.levels[i][lv]}" for m, i, lv in zip(by, index, combo)) or "all" for combo in levels]
     key = codes[:, list(index)].astype(np.int64) if index else np.zeros((codes.shape[0], 0), dtype=np.int64)
     share = np.array([prob[(key == np.array(combo)).all(axis=1)].sum() for combo in levels])
     keep = share > 0
@@ -250,10 +286,23 @@ def build(scenario: Scenario, patients: VirtualPatients, treatments: Sequence[st
             sign = 1.0 if higher_is_better else -1.0
             works, null = sign * effect >= relevant - _TOL, sign * effect <= _TOL
     return Yardstick(
-        scenario=scenario.name, endpoint=endpoint, control=control, by=tuple(by), subgroups=tuple(names), share=share,
-        treatments=tuple(judged), value=value, reference=reference, effect=effect, works=works, null=null,
-        relevant=float(relevant), survival=survival, higher_is_better=higher_is_better,
-        levels=tuple(tuple(lv) for lv in levels), characteristics=index,
+        scenario=scenario.name,
+        endpoint=endpoint,
+        control=control,
+        by=tuple(by),
+        subgroups=tuple(names),
+        share=share,
+        treatments=tuple(judged),
+        value=value,
+        reference=reference,
+        effect=effect,
+        works=works,
+        null=null,
+        relevant=float(relevant),
+        survival=survival,
+        higher_is_better=higher_is_better,
+        levels=tuple(tuple(lv) for lv in levels),
+        characteristics=index,
     )
 
 
@@ -303,20 +352,33 @@ def reading(spec: Spec, ys: Yardstick) -> Reading:
     onehot[np.arange(ps.codes.shape[0]), row_subgroup] = 1.0
     taken = ps.weights.sum(axis=0)
     share = (ps.weights.T @ onehot) / np.where(taken > 0, taken, 1.0)[:, None]
-    drug = np.array([ys.treatments.index(a.treatment) if a.treatment in ys.treatments else -1
-                     for a in spec.design.arms], dtype=np.int64)
+    drug = np.array(
+        [ys.treatments.index(a.treatment) if a.treatment in ys.treatments else -1 for a in spec.design.arms],
+        dtype=np.int64,
+    )
     costs = spec.scenario.costs
     needs = bool(spec.compiled.needs_biomarker_result)
-    return Reading(ys, drug, covers, row_subgroup, share, needs, float(costs.assay_per_patient),
-                   float(costs.per_randomized_patient))
+    return Reading(
+        ys,
+        drug,
+        covers,
+        row_subgroup,
+        share,
+        needs,
+        float(costs.assay_per_patient),
+        float(costs.per_randomized_patient),
+    )
 
 
 def cell_times(results: TrialResults, r: Reading) -> np.ndarray:
     """(T, D, Y) months from the opening to each treatment's first claim that reaches each
     yardstick subgroup (inf: never)."""
     claimed = np.asarray(results.claimed, dtype=bool)
-    month = np.where(np.isnan(results.claim_month), np.asarray(results.duration_months, dtype=float)[:, None, None],
-                     results.claim_month)
+    month = np.where(
+        np.isnan(results.claim_month),
+        np.asarray(results.duration_months, dtype=float)[:, None, None],
+        results.claim_month,
+    )
     month = np.where(claimed, month, np.inf)  # (T, K, G)
     T, K, G = month.shape
     ys = r.yardstick
@@ -394,13 +456,38 @@ def values(results: TrialResults, r: Reading) -> dict[tuple[str, str, str, str],
 
 def check_null(ys: Yardstick, file: str | None = None) -> None:
     """Raise a :class:`ConfigError` unless every treatment is null in every subgroup of ``ys``."""
-    bad = [f"{t} in {s} ({ys.effect_scale} {ys.effect[d, y]:+.3f})" for d, t in enumerate(ys.treatments)
-           for y, s in enumerate(ys.subgroups) if not ys.null[d, y]]
+    bad = [
+        f"{t} in {s} ({ys.effect_scale} {ys.effect[d, y]:+.3f})"
+        for d, t in enumerate(ys.treatments)
+        for y, s in enumerate(ys.subgroups)
+        if not ys.null[d, y]
+    ]
     if bad:
-        raise ConfigError([Problem("null_scenario", f"{ys.scenario!r} is not a global null: some treatments are better "
-                                   f"than {ys.control} ({'; '.join(bad)}), so a claim there is not a false positive",
-                                   ys.scenario, file=file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "null_scenario",
+                    f"{ys.scenario!r} is not a global null: some treatments are better "
+                    f"than {ys.control} ({'; '.join(bad)}), so a claim there is not a false positive",
+                    ys.scenario,
+                    file=file,
+                )
+            ]
+        )
 
 
-__all__ = ["CELL_METRICS", "DRUG_METRICS", "TRIAL_METRICS", "Reading", "Yardstick", "build", "cell_times",
-           "check_null", "for_specs", "predictive_markers", "reading", "settle", "values"]
+__all__ = [
+    "CELL_METRICS",
+    "DRUG_METRICS",
+    "TRIAL_METRICS",
+    "Reading",
+    "Yardstick",
+    "build",
+    "cell_times",
+    "check_null",
+    "for_specs",
+    "predictive_markers",
+    "reading",
+    "settle",
+    "values",
+]

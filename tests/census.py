@@ -56,17 +56,23 @@ def write_mutants(name: str, counts: dict) -> None:
 
 def _mutant_table(data: dict) -> list[str]:
     outcomes = data["outcome_names"]
-    lines = [f"**{data['title']}**: {data['total']:,} mutants in {data['seconds']:.0f} s "
-             f"({data['through_subprocess']} of them through a real `platform-sim` process)", "",
-             "| mutant class | tried | " + " | ".join(outcomes) + " |",
-             "|---|---:|" + "---:|" * len(outcomes)]
+    lines = [
+        f"**{data['title']}**: {data['total']:,} mutants in {data['seconds']:.0f} s "
+        f"({data['through_subprocess']} of them through a real `platform-sim` process)",
+        "",
+        "| mutant class | tried | " + " | ".join(outcomes) + " |",
+        "|---|---:|" + "---:|" * len(outcomes),
+    ]
     totals = Counter()
     for cls, row in sorted(data["by_class"].items()):
         tried = sum(row.values())
         totals.update(row)
         lines.append(f"| {cls} | {tried:,} | " + " | ".join(f"{row.get(o, 0):,}" for o in outcomes) + " |")
-    lines.append(f"| **all** | **{sum(totals.values()):,}** | " + " | ".join(f"**{totals.get(o, 0):,}**"
-                                                                           for o in outcomes) + " |")
+    lines.append(
+        f"| **all** | **{sum(totals.values()):,}** | "
+        + " | ".join(f"**{totals.get(o, 0):,}**" for o in outcomes)
+        + " |"
+    )
     files = data.get("by_file", {})
     if files:
         lines += ["", "Mutants per file: " + ", ".join(f"{f} {n}" for f, n in sorted(files.items()))]

@@ -70,8 +70,9 @@ def spawn():
     started: list[subprocess.Popen] = []
 
     def start(args: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # its own session and process group, id proc.pid
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )  # its own session and process group, id proc.pid
         started.append(proc)
         return proc
 

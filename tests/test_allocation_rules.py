@@ -48,8 +48,11 @@ def design(arms=ARMS4, *, randomization, looks=None, control=None, control_alloc
 
 
 def scenario(rates: dict[str, float]) -> dict:
-    return {"name": "rules_scenario", "endpoints": {"y": {"kind": "binary"}},
-            "treatments": {t: {"rates": {"y": r}} for t, r in rates.items()}}
+    return {
+        "name": "rules_scenario",
+        "endpoints": {"y": {"kind": "binary"}},
+        "treatments": {t: {"rates": {"y": r}} for t, r in rates.items()},
+    }
 
 
 def rules_of(build_spec, d, rate=0.3):
@@ -90,8 +93,11 @@ def test_clip_renormalise_keeps_the_controls_share(build_spec):
     to the other arms within the remaining 0.633975: P(best) (0.9, 0.08, 0.02) scaled to (0.570577,
     0.050718, 0.012679), clipped to [0.1, 1]: (0.570577, 0.1, 0.1), total 0.770577, renormalised to
     0.633975 (factor 0.822728): (0.469429, 0.082273, 0.082273)."""
-    d = design(randomization=adaptive(min_allocation=0.1, limits="clip_renormalise"), control="a",
-               control_allocation={"rule": "sqrt_k"})
+    d = design(
+        randomization=adaptive(min_allocation=0.1, limits="clip_renormalise"),
+        control="a",
+        control_allocation={"rule": "sqrt_k"},
+    )
     pb = np.array([[np.nan, 0.9, 0.08, 0.02]])
     out = allocation_probabilities(rules_of(build_spec, d), 0, pb, EVERYONE, EVERYONE, np.array([0]))[0]
     share = math.sqrt(3) / (math.sqrt(3) + 3)
@@ -110,8 +116,7 @@ def test_hu_zhang_by_hand():
     0.3 (0.75)^2 = 0.16875, 0.2 (1)^2 = 0.2, total 1.15: g = (0.679348, 0.146739, 0.173913)."""
     mask = np.ones((1, 3), dtype=bool)
     rho, x = np.array([[0.5, 0.3, 0.2]]), np.array([[0.4, 0.4, 0.2]])
-    np.testing.assert_allclose(hu_zhang(rho, x, mask, 2.0)[0], [0.78125 / 1.15, 0.16875 / 1.15, 0.2 / 1.15],
-                               atol=1e-12)
+    np.testing.assert_allclose(hu_zhang(rho, x, mask, 2.0)[0], [0.78125 / 1.15, 0.16875 / 1.15, 0.2 / 1.15], atol=1e-12)
     np.testing.assert_allclose(hu_zhang(rho, x, mask, 0.0), rho, atol=1e-15)  # gamma 0: the target
     np.testing.assert_allclose(hu_zhang(rho, rho, mask, 5.0), rho, atol=1e-15)  # on target: the target
     # an arm with no patient yet takes everything (g(0, rho) = 1)
@@ -128,8 +133,12 @@ def coin_run(build_spec, gamma, n_sims=400, seed=5):
     rnd = {"method": "fixed", "scheme": "simple", "ratios": {"a": 5, "b": 3, "c": 2}}
     if gamma is not None:
         rnd["coin"] = {"rule": "hu_zhang", "gamma": gamma}
-    d = design(["a", "b", "c"], randomization=rnd, looks={"first": 10, "every": 10, "last": 300},
-               decisions={"superiority": 0.9999999, "inferiority": None})
+    d = design(
+        ["a", "b", "c"],
+        randomization=rnd,
+        looks={"first": 10, "every": 10, "last": 300},
+        decisions={"superiority": 0.9999999, "inferiority": None},
+    )
     spec = build_spec(d, scenario({"a": 0.3, "b": 0.3, "c": 0.3}))
     res = run(spec, n_sims, seed)
     n = res.n_by_arm.astype(float)
@@ -200,8 +209,10 @@ def test_delay_distributions_have_their_median_and_scan_schedule():
     10-week delay at week 12."""
     ts = Streams(4).for_trials(np.arange(2000))
     n = 50
-    for delay in (OutcomeDelay(distribution="lognormal", median_weeks=8, sdlog=0.7),
-                  OutcomeDelay(distribution="gamma", median_weeks=8, shape=2.0)):
+    for delay in (
+        OutcomeDelay(distribution="lognormal", median_weeks=8, sdlog=0.7),
+        OutcomeDelay(distribution="gamma", median_weeks=8, shape=2.0),
+    ):
         d = draw_delays(delay, ts, n, 0.0)
         share = (d <= 8 / WEEKS_PER_MONTH).mean()
         assert abs(share - 0.5) <= Z * math.sqrt(0.25 / d.size), (delay.distribution, share)
@@ -222,10 +233,14 @@ def test_fixed_delay_follows_exactly_those_randomized_a_delay_before_the_look():
 
 
 def delayed_design(**looks_extra):
-    return design(["ctl", "b", "c"], control="ctl", control_allocation={"rule": "sqrt_k"},
-                  randomization=adaptive(softening=0.5, burn_in_n=30, min_allocation=0.1),
-                  looks={"randomized_n": [40, 80, 120, 160], **looks_extra},
-                  decisions={"superiority": 0.99, "inferiority": 0.01})
+    return design(
+        ["ctl", "b", "c"],
+        control="ctl",
+        control_allocation={"rule": "sqrt_k"},
+        randomization=adaptive(softening=0.5, burn_in_n=30, min_allocation=0.1),
+        looks={"randomized_n": [40, 80, 120, 160], **looks_extra},
+        decisions={"superiority": 0.99, "inferiority": 0.01},
+    )
 
 
 def test_trials_with_random_delays_run_and_follow_everyone_at_the_end(build_spec):
@@ -253,14 +268,12 @@ def test_burn_in_counts_each_trials_own_followed_patients(build_spec):
     rates = scenario({"ctl": 0.3, "b": 0.3, "c": 0.5})
     root = math.sqrt(2)
     equal = np.array([root, 1, 1]) / (root + 2)
-    late = run(build_spec(delayed_design(outcome_delay={"distribution": "fixed", "median_weeks": 1000}), rates),
-               100, 4)
+    late = run(build_spec(delayed_design(outcome_delay={"distribution": "fixed", "median_weeks": 1000}), rates), 100, 4)
     ah = late.extras["alloc_history"].astype(float)
     defined = ~np.isnan(ah).any(axis=2)
     assert defined.any()
     np.testing.assert_allclose(ah[defined], np.broadcast_to(equal, ah[defined].shape), atol=1e-6)
-    soon = run(build_spec(delayed_design(outcome_delay={"distribution": "fixed", "median_weeks": 0.01}), rates),
-               100, 4)
+    soon = run(build_spec(delayed_design(outcome_delay={"distribution": "fixed", "median_weeks": 0.01}), rates), 100, 4)
     first = soon.extras["alloc_history"][:, 0].astype(float)
     moved = ~np.isclose(first, equal[None, :], atol=1e-6).all(axis=1)
     assert moved.mean() > 0.9, moved.mean()
@@ -273,8 +286,12 @@ def test_futility_switched_off_at_a_look_drops_nothing_there(build_spec):
     """A futility threshold of 0.95 (P(better by 0.1) < 0.95 almost always) off at the first two looks:
     no arm is dropped for futility there, and some are at the third."""
     base = {"superiority": 0.999, "inferiority": None}
-    d = design(["ctl", "b", "c"], control="ctl", randomization={"method": "fixed", "scheme": "block"},
-               decisions={**base, "futility": {"threshold": 0.95, "delta": 0.1, "looks": [False, False, True, True]}})
+    d = design(
+        ["ctl", "b", "c"],
+        control="ctl",
+        randomization={"method": "fixed", "scheme": "block"},
+        decisions={**base, "futility": {"threshold": 0.95, "delta": 0.1, "looks": [False, False, True, True]}},
+    )
     res = run(build_spec(d, scenario({"ctl": 0.3, "b": 0.3, "c": 0.3})), 200, 3)
     futile = res.status == FUTILE
     looks = res.extras["status_look"][futile]
@@ -286,8 +303,12 @@ def test_futility_on_at_every_look_equals_the_default(build_spec):
     runs = []
     for looks in (None, [True] * 4):
         fut = {"threshold": 0.3, "delta": 0.05, **({"looks": looks} if looks else {})}
-        d = design(["ctl", "b", "c"], control="ctl", randomization={"method": "fixed", "scheme": "block"},
-                   decisions={**base, "futility": fut})
+        d = design(
+            ["ctl", "b", "c"],
+            control="ctl",
+            randomization={"method": "fixed", "scheme": "block"},
+            decisions={**base, "futility": fut},
+        )
         runs.append(run(build_spec(d, scenario({"ctl": 0.3, "b": 0.3, "c": 0.4})), 100, 3))
     np.testing.assert_array_equal(runs[0].status, runs[1].status)
     np.testing.assert_array_equal(runs[0].n, runs[1].n)
@@ -304,9 +325,15 @@ def test_select_with_margin_by_hand():
 
 
 def test_final_selection_is_reported_beside_the_others(build_spec):
-    d = design(["a", "b", "c"], randomization={"method": "fixed", "scheme": "block"},
-               decisions={"superiority": 0.99, "inferiority": 0.01,
-                          "final_selection": {"by": "posterior_mean", "margin": 0.05}})
+    d = design(
+        ["a", "b", "c"],
+        randomization={"method": "fixed", "scheme": "block"},
+        decisions={
+            "superiority": 0.99,
+            "inferiority": 0.01,
+            "final_selection": {"by": "posterior_mean", "margin": 0.05},
+        },
+    )
     res = run(build_spec(d, scenario({"a": 0.3, "b": 0.3, "c": 0.5})), 200, 9)
     pick = res.selections["best_with_margin"]
     mean = res.estimates["rate"][:, :, 0]
@@ -326,21 +353,44 @@ def test_final_selection_is_reported_beside_the_others(build_spec):
 
 
 BAD = [
-    ("min above max", {"randomization": adaptive(min_allocation=0.4, max_allocation=0.3)},
-     "design.randomization.min_allocation"),
+    (
+        "min above max",
+        {"randomization": adaptive(min_allocation=0.4, max_allocation=0.3)},
+        "design.randomization.min_allocation",
+    ),
     ("floors above 1", {"randomization": adaptive(min_allocation=0.3)}, "design.randomization.min_allocation"),
-    ("negative delay", {"looks": {"randomized_n": [40, 80], "outcome_delay": {"distribution": "fixed",
-                                                                               "median_weeks": -2}}},
-     "outcome_delay.median_weeks"),
-    ("lognormal without sdlog", {"looks": {"randomized_n": [40, 80], "outcome_delay": {
-        "distribution": "lognormal", "median_weeks": 8}}}, "outcome_delay"),
-    ("delay and followed_n", {"looks": {"randomized_n": [40, 80], "followed_n": [20, 80],
-                                        "outcome_delay": {"distribution": "endpoint"}}}, "looks"),
-    ("futility looks of the wrong length", {"control": "a", "decisions": {
-        "superiority": 0.99, "inferiority": 0.01, "futility": {"threshold": 0.1, "delta": 0.05, "looks": [True]}}},
-     "design.decisions.futility.looks"),
-    ("softening list of the wrong length", {"randomization": adaptive(softening=[0.5, 1.0])},
-     "design.randomization.softening"),
+    (
+        "negative delay",
+        {"looks": {"randomized_n": [40, 80], "outcome_delay": {"distribution": "fixed", "median_weeks": -2}}},
+        "outcome_delay.median_weeks",
+    ),
+    (
+        "lognormal without sdlog",
+        {"looks": {"randomized_n": [40, 80], "outcome_delay": {"distribution": "lognormal", "median_weeks": 8}}},
+        "outcome_delay",
+    ),
+    (
+        "delay and followed_n",
+        {"looks": {"randomized_n": [40, 80], "followed_n": [20, 80], "outcome_delay": {"distribution": "endpoint"}}},
+        "looks",
+    ),
+    (
+        "futility looks of the wrong length",
+        {
+            "control": "a",
+            "decisions": {
+                "superiority": 0.99,
+                "inferiority": 0.01,
+                "futility": {"threshold": 0.1, "delta": 0.05, "looks": [True]},
+            },
+        },
+        "design.decisions.futility.looks",
+    ),
+    (
+        "softening list of the wrong length",
+        {"randomization": adaptive(softening=[0.5, 1.0])},
+        "design.randomization.softening",
+    ),
     ("unknown limits rule", {"randomization": adaptive(limits="clip")}, "randomization.limits"),
     ("coin gamma negative", {"randomization": adaptive(coin={"rule": "hu_zhang", "gamma": -1})}, "coin.gamma"),
 ]
@@ -377,8 +427,16 @@ def fingerprint(res) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for a in (res.n, res.events, res.status, res.stop_reason, res.claimed, res.n_screened,
-              res.extras.get("stop_look", np.zeros(1)), res.extras.get("n_followed", np.zeros(1))):
+    for a in (
+        res.n,
+        res.events,
+        res.status,
+        res.stop_reason,
+        res.claimed,
+        res.n_screened,
+        res.extras.get("stop_look", np.zeros(1)),
+        res.extras.get("n_followed", np.zeros(1)),
+    ):
         h.update(np.ascontiguousarray(np.asarray(a).astype(np.int64)).tobytes())
     for k in sorted(res.selections):
         h.update(k.encode())
@@ -408,8 +466,10 @@ def test_designs_without_the_new_options_are_unchanged(pair):
     if name == "pioneer_rar_followed_n":
         base = Spec.load("pioneer_rar", scenario_name)
         data = base.design.model_dump(exclude_none=True)
-        data["looks"] = {"randomized_n": [60, 90, 120, 150, 180, 210, 240],
-                         "followed_n": [40, 70, 100, 130, 160, 190, 240]}
+        data["looks"] = {
+            "randomized_n": [60, 90, 120, 150, 180, 210, 240],
+            "followed_n": [40, 70, 100, 130, 160, 190, 240],
+        }
         data["decisions"]["superiority"] = 0.98889
         spec = Spec.from_models(parse_design(data), base.scenario)
     else:

@@ -25,8 +25,14 @@ CHUNK = 25  # several chunks, the last one short
 
 
 def _python(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     return done.stdout.strip()
 
 
@@ -52,8 +58,15 @@ def rar():
 def calibrated():
     """A calibrated comparison: an in-memory design (renamed, so a model no file holds) against a shipped name."""
     renamed = ps.load_design("allcomer_rar").model_copy(update={"name": "allcomer_rar_copy"})
-    return ps.compare(["pioneer_rar", renamed], [ps.load_scenario("pioneer_alternative"), "pioneer_null"],
-                      n_sims=N_SIMS, seed=2, null_scenario="pioneer_null", target_fwer=0.2, chunk_size=CHUNK)
+    return ps.compare(
+        ["pioneer_rar", renamed],
+        [ps.load_scenario("pioneer_alternative"), "pioneer_null"],
+        n_sims=N_SIMS,
+        seed=2,
+        null_scenario="pioneer_null",
+        target_fwer=0.2,
+        chunk_size=CHUNK,
+    )
 
 
 # --------------------------------------------------------------------------- the package
@@ -61,19 +74,31 @@ def calibrated():
 
 def test_import_is_light_and_names_are_exported():
     # no numpy, pandas or scipy at import; the API arrives on first use
-    heavy = _python("import sys, platform_sim; print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', "
-                    "'platform_sim.api') if m in sys.modules))")
+    heavy = _python(
+        "import sys, platform_sim; print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', "
+        "'platform_sim.api') if m in sys.modules))"
+    )
     assert heavy == "[]"
     for name in ps.__all__:
         assert getattr(ps, name) is not None, name
-    assert set(ps.__all__) >= {"load_design", "load_scenario", "load_suite", "run", "compare", "Results",
-                               "Comparison", "plot"}
+    assert set(ps.__all__) >= {
+        "load_design",
+        "load_scenario",
+        "load_suite",
+        "run",
+        "compare",
+        "Results",
+        "Comparison",
+        "plot",
+    }
     assert ps.run is ps.api.run and ps.Results is ps.api.Results
 
 
 def test_compare_is_the_verb_even_after_the_module_is_imported():
-    out = _python("from platform_sim.compare import winners\nimport platform_sim as ps\n"
-                  "import platform_sim.compare\nprint(type(ps.compare).__name__, ps.compare.__module__)")
+    out = _python(
+        "from platform_sim.compare import winners\nimport platform_sim as ps\n"
+        "import platform_sim.compare\nprint(type(ps.compare).__name__, ps.compare.__module__)"
+    )
     assert out == "function platform_sim.api"
 
 
@@ -120,12 +145,12 @@ def test_to_xarray_has_named_dimensions_and_the_records(rar):
     np.testing.assert_array_equal(ds["true_value"].values, rar.truth.value)
     assert ds.attrs["spec_hash"] == rar.spec.spec_hash and ds.attrs["seed"] == 3
     assert float(ds["claimed"].any(dim=("arm", "subgroup")).mean()) == pytest.approx(
-        rar.summary().loc["p_any_claim", "value"])
+        rar.summary().loc["p_any_claim", "value"]
+    )
 
 
 def test_workers_and_a_progress_bar_change_nothing_but_the_speed(rar, capsys):
-    again = ps.run("pioneer_rar", "pioneer_alternative", n_sims=N_SIMS, seed=3, chunk_size=20, workers=2,
-                   progress=True)
+    again = ps.run("pioneer_rar", "pioneer_alternative", n_sims=N_SIMS, seed=3, chunk_size=20, workers=2, progress=True)
     np.testing.assert_array_equal(again.trials.n, rar.trials.n)
     np.testing.assert_array_equal(again.trials.claim_month, rar.trials.claim_month)
     assert f"{N_SIMS}/{N_SIMS}" in capsys.readouterr().err  # the tqdm bar, on stderr outside a notebook
@@ -167,13 +192,16 @@ def test_save_writes_a_run_directory_the_cli_reads(rar, tmp_path):
     assert not [s for s in _strings(manifest) if s.startswith("/") or str(ROOT) in s or str(tmp_path) in s]
     # every dependency's version
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    required = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in pyproject["project"]["dependencies"]}
+    required = {
+        d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in pyproject["project"]["dependencies"]
+    }
     assert required == set(DEPENDENCIES)
     assert required | {"platform_sim", "python"} <= set(manifest["versions"])
     # the tables, as run --out writes them
     saved = pd.read_csv(out / "oc.csv", keep_default_na=False, na_values=[""]).drop(columns="spec_hash")
-    pd.testing.assert_frame_equal(saved.fillna({"arm": "", "subgroup": ""}), rar.oc(), check_dtype=False,
-                                  check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        saved.fillna({"arm": "", "subgroup": ""}), rar.oc(), check_dtype=False, check_exact=False, rtol=1e-12
+    )
     assert len(pd.read_parquet(out / "arms.parquet")) == N_SIMS * len(rar.design.arm_names)
     # and `platform-sim report DIR` builds its page
     from click.testing import CliRunner
@@ -214,8 +242,10 @@ def test_compare_takes_models_and_names_alike():
     pd.testing.assert_frame_equal(by_model.table, by_name.table)
     pd.testing.assert_frame_equal(by_model.pairs, by_name.pairs)
     assert isinstance(by_model, ps.Comparison) and by_model.reference == "allcomer_fixed"
-    assert set(by_model.scenarios) == {"allcomer_effect"} and set(by_model.designs) == {"allcomer_fixed",
-                                                                                        "lungmap_umbrella"}
+    assert set(by_model.scenarios) == {"allcomer_effect"} and set(by_model.designs) == {
+        "allcomer_fixed",
+        "lungmap_umbrella",
+    }
     assert list(by_model.winners().columns)[:3] == ["scenario", "metric", "best"]
 
 

@@ -16,16 +16,24 @@ from platform_sim.spec import Spec
 from platform_sim.streams import Streams
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform_sim"
-SHIPPED = [("pioneer_rar", "pioneer_alternative"), ("lungmap_umbrella", "stk11_keap1_ctla4"),
-           ("pioneer_platform", "pioneer_null"), ("s1400f_two_stage", "stk11_keap1_ctla4")]
+SHIPPED = [
+    ("pioneer_rar", "pioneer_alternative"),
+    ("lungmap_umbrella", "stk11_keap1_ctla4"),
+    ("pioneer_platform", "pioneer_null"),
+    ("s1400f_two_stage", "stk11_keap1_ctla4"),
+]
 
 
 def test_import_contracts_are_kept():
     """The import-linter contracts in pyproject.toml: the layers from the configuration up to the
     command line, and no import of a family's module from outside the families."""
     pytest.importorskip("importlinter")
-    out = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
-                          "lint_imports_command()"], capture_output=True, text=True, cwd=PACKAGE.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
 
@@ -35,16 +43,22 @@ def _kind_tests(path: Path) -> list[str]:
     kind a design is."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Attribute) \
-                and node.left.attr in ("platform", "strata") \
-                and any(isinstance(c, ast.Constant) and c.value is None for c in node.comparators):
+        if (
+            isinstance(node, ast.Compare)
+            and isinstance(node.left, ast.Attribute)
+            and node.left.attr in ("platform", "strata")
+            and any(isinstance(c, ast.Constant) and c.value is None for c in node.comparators)
+        ):
             found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     return found
 
 
 def test_only_the_families_and_the_configuration_ask_what_kind_a_design_is():
-    outside = [p for p in PACKAGE.rglob("*.py")
-               if not p.is_relative_to(PACKAGE / "families") and not p.is_relative_to(PACKAGE / "config")]
+    outside = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if not p.is_relative_to(PACKAGE / "families") and not p.is_relative_to(PACKAGE / "config")
+    ]
     hits = [hit for p in outside for hit in _kind_tests(p)]
     assert hits == [], f"design-kind dispatch outside platform_sim/families: {hits}"
     # and the rule has teeth: the families themselves do ask

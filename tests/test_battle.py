@@ -95,8 +95,9 @@ def test_two_stage_model_pools_the_coarse_groups_until_the_refit_and_then_choose
     y[0] = [[6, 0], [0, 0], [3, 3], [3, 3]]  # strata a and b disagree: the fine model should win
     y[1:] = 3  # every stratum alike: the coarse model should win
     early = looks(0, rows, y, n)
-    coarse = probit_posterior(np.stack([y[:, :2].sum(1), y[:, 2:].sum(1)], 2),
-                              np.stack([n[:, :2].sum(1), n[:, 2:].sum(1)], 2), THRESHOLDS)
+    coarse = probit_posterior(
+        np.stack([y[:, :2].sum(1), y[:, 2:].sum(1)], 2), np.stack([n[:, :2].sum(1), n[:, 2:].sum(1)], 2), THRESHOLDS
+    )
     np.testing.assert_allclose(early.mean[:, 0], coarse.mean[:, :, 0], atol=1e-13)
     np.testing.assert_allclose(early.mean[:, 1], coarse.mean[:, :, 0], atol=1e-13)
     np.testing.assert_allclose(early.mean[:, 3], coarse.mean[:, :, 1], atol=1e-13)
@@ -180,8 +181,23 @@ def test_effective_when_p_above_the_reference_exceeds_the_threshold_and_only_whe
         declared = np.zeros((1, S, K), dtype=bool)
         stage = np.zeros((1, S), dtype=np.int64)
         a = b = np.ones((1, K))
-        _decide_reference(design, plan, last, True, np.array([0]), np.array([2]), a, b, np.zeros((1, K), dtype=np.int64),
-                          stage, status, status_look, declared, p_above, declare_now=declare_now)
+        _decide_reference(
+            design,
+            plan,
+            last,
+            True,
+            np.array([0]),
+            np.array([2]),
+            a,
+            b,
+            np.zeros((1, K), dtype=np.int64),
+            stage,
+            status,
+            status_look,
+            declared,
+            p_above,
+            declare_now=declare_now,
+        )
         assert status[0, 2].tolist() == expected
         assert declared[0, 2].tolist() == [x == SUPERIOR for x in expected]
         assert not declared[0, [0, 1, 3, 4]].any()
@@ -202,22 +218,38 @@ def _problem(design: dict, scenario: str = "battle_kim2011") -> str:
     return str(err.value)
 
 
-@pytest.mark.parametrize("edit, path, words", [
-    (lambda d: d.update(control="erlotinib"), "design.control", "has no control arm"),
-    (lambda d: d["strata"]["probit"].update(tau=0), "design.strata.probit.tau", "greater than 0"),
-    (lambda d: d["strata"]["probit"].update(sigma=-1.0), "design.strata.probit.sigma", "greater than 0"),
-    (lambda d: d["strata"]["probit"].update(tau=100, sigma=1), "design.strata.probit", "above 70"),
-    (lambda d: d["strata"]["groups"][1].pop("reference_rate"), "design.strata.groups[1].reference_rate",
-     "set it (BATTLE: 0.3)"),
-    (lambda d: d["strata"].update(analysis="independent"), "design.strata", "needs analysis: hierarchical_probit"),
-    (lambda d: d.update(endpoint={"name": "dcr8", "direction": "lower_is_better"}), "design.endpoint.direction",
-     "higher is better"),
-    (lambda d: d["strata"]["probit"].update(refit={"after_followed": 500, "coarse": {"x": [
-        "egfr", "kras_braf", "vegf", "rxr_cyclind1", "none"]}}), "design.strata.probit.refit.after_followed",
-     "no look follows that many"),
-    (lambda d: d["strata"]["probit"].update(refit={"after_followed": 100, "coarse": {"x": ["egfr", "kras"]}}),
-     "design.strata", "not groups"),
-])
+@pytest.mark.parametrize(
+    "edit, path, words",
+    [
+        (lambda d: d.update(control="erlotinib"), "design.control", "has no control arm"),
+        (lambda d: d["strata"]["probit"].update(tau=0), "design.strata.probit.tau", "greater than 0"),
+        (lambda d: d["strata"]["probit"].update(sigma=-1.0), "design.strata.probit.sigma", "greater than 0"),
+        (lambda d: d["strata"]["probit"].update(tau=100, sigma=1), "design.strata.probit", "above 70"),
+        (
+            lambda d: d["strata"]["groups"][1].pop("reference_rate"),
+            "design.strata.groups[1].reference_rate",
+            "set it (BATTLE: 0.3)",
+        ),
+        (lambda d: d["strata"].update(analysis="independent"), "design.strata", "needs analysis: hierarchical_probit"),
+        (
+            lambda d: d.update(endpoint={"name": "dcr8", "direction": "lower_is_better"}),
+            "design.endpoint.direction",
+            "higher is better",
+        ),
+        (
+            lambda d: d["strata"]["probit"].update(
+                refit={"after_followed": 500, "coarse": {"x": ["egfr", "kras_braf", "vegf", "rxr_cyclind1", "none"]}}
+            ),
+            "design.strata.probit.refit.after_followed",
+            "no look follows that many",
+        ),
+        (
+            lambda d: d["strata"]["probit"].update(refit={"after_followed": 100, "coarse": {"x": ["egfr", "kras"]}}),
+            "design.strata",
+            "not groups",
+        ),
+    ],
+)
 def test_bad_probit_input_names_the_field(edit, path, words):
     d = copy.deepcopy(_battle_dict())
     edit(d)
@@ -276,8 +308,12 @@ def test_exact_posterior_of_a_simulated_trial_agrees_with_nuts(battle_run):
     assert table["r_hat"].max() < 1.01
     exact = probit_posterior(y[None], n[None], THRESHOLDS)
     np.testing.assert_allclose(exact.mean[0], res.estimates["rate"][0], atol=1e-13)
-    checks = (("mean", exact.mean[0]), ("sd", exact.sd[0]), ("p_above_0.3", exact.prob_above[0, ..., 0]),
-              ("p_above_0.5", exact.prob_above[0, ..., 1]))
+    checks = (
+        ("mean", exact.mean[0]),
+        ("sd", exact.sd[0]),
+        ("p_above_0.3", exact.prob_above[0, ..., 0]),
+        ("p_above_0.5", exact.prob_above[0, ..., 1]),
+    )
     for column, value in checks:
         mcse = table[f"mcse_{column}"].to_numpy()
         if column.startswith("p_above"):
@@ -305,11 +341,15 @@ def test_hand_case_allocation_is_the_posterior_means_normalised_over_the_open_ar
     mean = np.array([[0.2, 0.4, 0.6, 0.8]])
     every = np.ones((1, 4), dtype=bool)
     no_control = np.array([-1])
-    np.testing.assert_allclose(allocation_probabilities(design, 0, mean, every, every, no_control),
-                               [[0.1, 0.2, 0.3, 0.4]], atol=1e-15)
+    np.testing.assert_allclose(
+        allocation_probabilities(design, 0, mean, every, every, no_control), [[0.1, 0.2, 0.3, 0.4]], atol=1e-15
+    )
     open_ = np.array([[True, True, False, True]])
-    np.testing.assert_allclose(allocation_probabilities(design, 3, mean, every, open_, no_control),
-                               [[0.2 / 1.4, 0.4 / 1.4, 0.0, 0.8 / 1.4]], atol=1e-15)
+    np.testing.assert_allclose(
+        allocation_probabilities(design, 3, mean, every, open_, no_control),
+        [[0.2 / 1.4, 0.4 / 1.4, 0.0, 0.8 / 1.4]],
+        atol=1e-15,
+    )
     np.testing.assert_allclose(allocation_probabilities(design, -1, None, every, every, no_control), 0.25)
 
 

@@ -75,9 +75,16 @@ def pages(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pages")
     rar = ps.run("pioneer_rar", "pioneer_alternative", n_sims=200, seed=1).report(folder / "run_report.html")
     platform = ps.run("pioneer_platform", "pioneer_alternative", n_sims=40, seed=1).report(
-        folder / "platform_report.html")
-    comparison = ps.compare(["pioneer_rar", "lungmap_umbrella"], ["pioneer_alternative", "pioneer_null"],
-                            n_sims=100, seed=1, null_scenario="pioneer_null", target_fwer=0.2)
+        folder / "platform_report.html"
+    )
+    comparison = ps.compare(
+        ["pioneer_rar", "lungmap_umbrella"],
+        ["pioneer_alternative", "pioneer_null"],
+        n_sims=100,
+        seed=1,
+        null_scenario="pioneer_null",
+        target_fwer=0.2,
+    )
     compare = comparison.report(folder / "compare_report.html")
     return {"run_report": rar, "platform_report": platform, "compare_report": compare}
 
@@ -114,9 +121,11 @@ def test_report_renders_cleanly_at_1280px(browser, pages, artifacts, name):
 def test_the_checks_catch_a_broken_page(browser, tmp_path):
     """The same inspection finds a figure that does not load, a word wider than the page and a script error."""
     broken = tmp_path / "broken.html"
-    broken.write_text('<!DOCTYPE html><html><body style="max-width: 600px"><p>' + "x" * 400 + "</p>"
-                      '<figure><img src="data:image/png;base64,AAAA" alt="broken"></figure>'
-                      "<script>console.error('boom')</script></body></html>")
+    broken.write_text(
+        '<!DOCTYPE html><html><body style="max-width: 600px"><p>' + "x" * 400 + "</p>"
+        '<figure><img src="data:image/png;base64,AAAA" alt="broken"></figure>'
+        "<script>console.error('boom')</script></body></html>"
+    )
     page = browser.new_page(viewport={"width": WIDTH, "height": 900})
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)

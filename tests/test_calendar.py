@@ -117,19 +117,29 @@ def tiny_design(**group_a) -> dict:
     return {
         "name": "tiny_substudies",
         "endpoint": {"name": "pfs", "direction": "higher_is_better"},
-        "arms": [{"name": "docetaxel", "treatment": "docetaxel"},
-                 {"name": "a", "treatment": "durva_ceralasertib"},
-                 {"name": "b", "treatment": "ramucirumab_pembrolizumab"}],
+        "arms": [
+            {"name": "docetaxel", "treatment": "docetaxel"},
+            {"name": "a", "treatment": "durva_ceralasertib"},
+            {"name": "b", "treatment": "ramucirumab_pembrolizumab"},
+        ],
         "control": "docetaxel",
         "randomization": {"method": "fixed", "scheme": "simple"},
         "control_allocation": {"rule": "fixed", "share": 0.5},
         "clinically_relevant_difference": 0.1,
-        "strata": {"overlap": "priority", "groups": [
-            {"name": "A", "when": {"atm": "positive"}, "arms": ["docetaxel", "a"], **group_a},
-            {"name": "non_match", "when": "other", "arms": ["docetaxel", "b"]}]},
-        "platform": {"max_duration_months": 24, "follow_up_months": 6, "interims": {"every_months": 6},
-                     "hazard_prior": {"shape": 1, "rate": 4},
-                     "graduation": {"by": "posterior", "graduate": 0.999999, "min_n": 100000}},
+        "strata": {
+            "overlap": "priority",
+            "groups": [
+                {"name": "A", "when": {"atm": "positive"}, "arms": ["docetaxel", "a"], **group_a},
+                {"name": "non_match", "when": "other", "arms": ["docetaxel", "b"]},
+            ],
+        },
+        "platform": {
+            "max_duration_months": 24,
+            "follow_up_months": 6,
+            "interims": {"every_months": 6},
+            "hazard_prior": {"shape": 1, "rate": 4},
+            "graduation": {"by": "posterior", "graduate": 0.999999, "min_n": 100000},
+        },
     }
 
 
@@ -144,9 +154,13 @@ def hand_pool(arrive, match, u) -> PlatformPool:
     n = len(arrive)
     match = np.array([match], dtype=np.int64)
     return PlatformPool(
-        arrive=np.array([arrive], dtype=float), stratum=timeline._first_match(match, 1),
-        u=np.array([u], dtype=float), outcomes=np.full((1, n, 3), 5.0, dtype=np.float32),
-        dropout=np.full((1, n), np.inf), match=match)
+        arrive=np.array([arrive], dtype=float),
+        stratum=timeline._first_match(match, 1),
+        u=np.array([u], dtype=float),
+        outcomes=np.full((1, n, 3), 5.0, dtype=np.float32),
+        dropout=np.full((1, n), np.inf),
+        match=match,
+    )
 
 
 def test_patients_are_routed_to_what_is_open_when_their_result_arrives():

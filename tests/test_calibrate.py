@@ -150,21 +150,35 @@ def test_platform_graduation_threshold(platform_null):
     results = run(spec, n_sims, 2)
     fwer = trial_values(results, spec.truth)["fwer"]
     assert np.mean(fwer) == curve.query("threshold == @cal.threshold").error.iloc[0]
-    with pytest.raises(ConfigError, match=r"not a threshold of a platform over calendar time; allowed: "
-                       r"graduate \(design\.platform\.graduation\.graduate"):
+    with pytest.raises(
+        ConfigError,
+        match=r"not a threshold of a platform over calendar time; allowed: "
+        r"graduate \(design\.platform\.graduation\.graduate",
+    ):
         calibrate(platform_null, target, param="superiority", n_sims=n_sims)
 
 
 # --------------------------------------------------------------------------- CLI
 
-CALIBRATE = ["calibrate", "--design", "allcomer_fixed", "--null-scenarios", "pioneer_null", "--n-sims", 200,
-             "--seed", 3, "--quiet"]
+CALIBRATE = [
+    "calibrate",
+    "--design",
+    "allcomer_fixed",
+    "--null-scenarios",
+    "pioneer_null",
+    "--n-sims",
+    200,
+    "--seed",
+    3,
+    "--quiet",
+]
 
 
 def test_cli_writes_the_curve_summary_and_manifest(tmp_path):
     out = tmp_path / "out"
-    result = invoke(*CALIBRATE, "--alternative-scenarios", "trop2_adc", "--target-fwer", 0.1, "--error", "per_arm",
-                    "--out", out)
+    result = invoke(
+        *CALIBRATE, "--alternative-scenarios", "trop2_adc", "--target-fwer", 0.1, "--error", "per_arm", "--out", out
+    )
     assert result.exit_code == 0, result.output
     assert "calibrated threshold:" in result.output and "superiority:" in result.output
     curve = pd.read_csv(out / "calibration.csv")
@@ -194,15 +208,18 @@ def test_cli_holds_p_any_claim_as_compare_does(tmp_path):
     assert any_claim["calibrated_threshold"] == manifest["calibrated_threshold"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--target-fwer", 0.1, "--param", "futility"], "allowed: superiority"),
-    (["--target-fwer", 0.1, "--param", "inferiority"], "never declares an arm effective"),
-    (["--target-fwer", 1.5], "strictly between 0 and 1"),
-    (["--target-fwer", 0.0], "strictly between 0 and 1"),
-    (["--target-fwer", 0.01, "--bounds", 0.6, 0.7], "unreachable: even the tightest threshold 0.7"),
-    (["--target-fwer", 0.99], "not binding"),
-    (["--target-fwer", 0.1, "control_drift"], "--null-scenarios a,b"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target-fwer", 0.1, "--param", "futility"], "allowed: superiority"),
+        (["--target-fwer", 0.1, "--param", "inferiority"], "never declares an arm effective"),
+        (["--target-fwer", 1.5], "strictly between 0 and 1"),
+        (["--target-fwer", 0.0], "strictly between 0 and 1"),
+        (["--target-fwer", 0.01, "--bounds", 0.6, 0.7], "unreachable: even the tightest threshold 0.7"),
+        (["--target-fwer", 0.99], "not binding"),
+        (["--target-fwer", 0.1, "control_drift"], "--null-scenarios a,b"),
+    ],
+)
 def test_cli_errors_name_the_problem_and_write_nothing(args, message, tmp_path):
     out = tmp_path / "out"
     result = invoke(*CALIBRATE, *args, "--out", out)
@@ -215,7 +232,17 @@ def test_cli_rejects_a_design_whose_rule_is_disabled(shipped_yaml, write_yaml):
     design = shipped_yaml("design", "pioneer_rar")
     design["decisions"]["superiority"] = None
     path = write_yaml(design, "no_superiority.yaml")
-    result = invoke("calibrate", "--design", path, "--null-scenarios", "pioneer_null", "--target-fwer", 0.1,
-                    "--n-sims", 20, "--quiet")
+    result = invoke(
+        "calibrate",
+        "--design",
+        path,
+        "--null-scenarios",
+        "pioneer_null",
+        "--target-fwer",
+        0.1,
+        "--n-sims",
+        20,
+        "--quiet",
+    )
     assert result.exit_code == 2
     assert "design.decisions.superiority: is null" in result.output

@@ -51,14 +51,32 @@ def first_run(tmp_path_factory):
 def test_run_writes_summary_trials_and_manifest(first_run):
     result, out = first_run
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["arms.parquet", "chunks", "design.yaml", "manifest.json",
-                                                     "oc.csv", "populations", "scenario.yaml", "trials.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "arms.parquet",
+        "chunks",
+        "design.yaml",
+        "manifest.json",
+        "oc.csv",
+        "populations",
+        "scenario.yaml",
+        "trials.parquet",
+    ]
     spec = Spec.load(DESIGN, SCENARIO)
     spec_hash = spec.spec_hash
 
     oc = pd.read_csv(out / "oc.csv", keep_default_na=False, na_values=[""])
-    assert list(oc.columns) == ["spec_hash", "level", "arm", "subgroup", "metric", "value", "mcse", "lower", "upper",
-                                "n"]
+    assert list(oc.columns) == [
+        "spec_hash",
+        "level",
+        "arm",
+        "subgroup",
+        "metric",
+        "value",
+        "mcse",
+        "lower",
+        "upper",
+        "n",
+    ]
     assert list(dict.fromkeys(oc["level"])) == ["trial", "arm", "subgroup"]
     assert list(dict.fromkeys(oc.loc[oc.level == "arm", "arm"])) == ARMS
     assert (oc["spec_hash"] == spec_hash).all()
@@ -99,12 +117,18 @@ def test_run_writes_summary_trials_and_manifest(first_run):
     assert {"platform_sim", "python", "numpy", "scipy", "pandas", "pydantic"} <= set(manifest["versions"])
     assert all(isinstance(v, str) and v for v in manifest["versions"].values())
     assert isinstance(manifest["command"], str) and manifest["command"].startswith("platform-sim")
-    assert set(manifest["files"]) == {"oc.csv", "trials.parquet", "arms.parquet", "design.yaml", "scenario.yaml",
-                                      "populations/post_ici_nsclc.yaml"}
+    assert set(manifest["files"]) == {
+        "oc.csv",
+        "trials.parquet",
+        "arms.parquet",
+        "design.yaml",
+        "scenario.yaml",
+        "populations/post_ici_nsclc.yaml",
+    }
 
     # the printed arm table: every arm named, the control marked, value ± MCSE entries
     assert spec_hash in result.stdout
-    table = result.stdout[result.stdout.index("Arms"):]
+    table = result.stdout[result.stdout.index("Arms") :]
     assert "docetaxel (control)" in table
     for arm in ARMS:
         assert arm in table
@@ -160,10 +184,36 @@ def test_outputs_record_no_absolute_path_the_user_did_not_type(tmp_path):
     (mine / "scenario.yaml").write_bytes((root / "scenarios" / f"{SCENARIO}.yaml").read_bytes())
     script = Path(sysconfig.get_path("scripts")) / "platform-sim"
     commands = {
-        "run": ["run", "--design", "mine/design.yaml", "--scenario", "mine/scenario.yaml", "--n-sims", "40",
-                "--chunk-size", "20", "--quiet", "--out", "run", "--report"],
-        "compare": ["compare", "--designs", "mine/design.yaml,allcomer_fixed", "--scenarios", "mine/scenario.yaml",
-                    "--n-sims", "40", "--chunk-size", "20", "--quiet", "--out", "cmp", "--report"],
+        "run": [
+            "run",
+            "--design",
+            "mine/design.yaml",
+            "--scenario",
+            "mine/scenario.yaml",
+            "--n-sims",
+            "40",
+            "--chunk-size",
+            "20",
+            "--quiet",
+            "--out",
+            "run",
+            "--report",
+        ],
+        "compare": [
+            "compare",
+            "--designs",
+            "mine/design.yaml,allcomer_fixed",
+            "--scenarios",
+            "mine/scenario.yaml",
+            "--n-sims",
+            "40",
+            "--chunk-size",
+            "20",
+            "--quiet",
+            "--out",
+            "cmp",
+            "--report",
+        ],
         "pop": ["population", "--scenario", SCENARIO, "--n", "500", "--out", "pop"],
     }
     for args in commands.values():
@@ -171,16 +221,21 @@ def test_outputs_record_no_absolute_path_the_user_did_not_type(tmp_path):
         assert proc.returncode == 0, proc.stderr
     machine = {str(tmp_path), str(tmp_path.resolve()), str(root), str(Path(sys.prefix)), str(Path.home())}
     machine.discard("/")
-    written = [p for d in ("run", "cmp", "pop") for p in (tmp_path / d).rglob("*")
-               if p.suffix in (".json", ".csv", ".yaml", ".html")]
+    written = [
+        p
+        for d in ("run", "cmp", "pop")
+        for p in (tmp_path / d).rglob("*")
+        if p.suffix in (".json", ".csv", ".yaml", ".html")
+    ]
     assert {p.suffix for p in written} == {".json", ".csv", ".yaml", ".html"}
     for path in written:
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", path.read_text(encoding="utf-8"))
         for prefix in machine:
             assert prefix not in text, f"{path.relative_to(tmp_path)} records the absolute path {prefix}"
     for name, args in commands.items():
-        manifest = json.loads((tmp_path / {"run": "run", "compare": "cmp", "pop": "pop"}[name] /
-                               "manifest.json").read_text())
+        manifest = json.loads(
+            (tmp_path / {"run": "run", "compare": "cmp", "pop": "pop"}[name] / "manifest.json").read_text()
+        )
         assert manifest["command"] == shlex.join(["platform-sim", *args])  # as typed
     run = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert run["design"]["file"] == "mine/design.yaml" and run["scenario"]["file"] == "mine/scenario.yaml"
@@ -214,7 +269,8 @@ BAD_INPUTS = {
     "typo_in_treatment": (_typo_design, ["typo_design.yaml", "design.arms[1].treatment", "durva_olecumab"]),
     "malformed_yaml": (_malformed_design, ["malformed.yaml", "malformed YAML", "line"]),
     "probability_above_one": (
-        _probability_above_one, ["bad_scenario.yaml", "scenario.treatments.docetaxel.outcomes.orr.rate", "1.5"]
+        _probability_above_one,
+        ["bad_scenario.yaml", "scenario.treatments.docetaxel.outcomes.orr.rate", "1.5"],
     ),
 }
 
@@ -295,7 +351,11 @@ def test_validate_reports_every_problem_of_a_file(shipped_yaml, write_yaml):
     lines = error_lines(result)
     assert len(lines) == 3, lines
     assert all(line.startswith(f"error: {path}: ") for line in lines)
-    for field, value in (("design.endpoint.direction", "upwards"), ("design.arms[1].max_n", "-5"), ("design.prior.a", "0")):
+    for field, value in (
+        ("design.endpoint.direction", "upwards"),
+        ("design.arms[1].max_n", "-5"),
+        ("design.prior.a", "0"),
+    ):
         assert sum(field in line and value in line for line in lines) == 1, (field, lines)
     assert "ok:" not in result.stdout
 
@@ -324,7 +384,9 @@ def test_list_shows_shipped_names():
         return {line.split()[0] for line in block.splitlines() if line.startswith("  ") and line.strip()}
 
     assert names(designs) == set(shipped_names("design")) >= {"pioneer_rar", "benchmark_four_arm"}
-    assert names(scenarios) == set(shipped_names("scenario")) >= {
-        "pioneer_null", "pioneer_alternative", "benchmark_four_arm"
-    }
+    assert (
+        names(scenarios)
+        == set(shipped_names("scenario"))
+        >= {"pioneer_null", "pioneer_alternative", "benchmark_four_arm"}
+    )
     assert names(suites) == set(shipped_names("suite")) >= {"core"}

@@ -29,8 +29,10 @@ SCENARIO = {
         "markers": {
             "histology": {"levels": ["nonsquamous", "squamous"], "probabilities": [0.72, 0.28]},
             "kras": {
-                "given": ["histology"], "prevalence": {"nonsquamous": 0.30, "squamous": 0.05},
-                "tissue": {}, "liquid": {"sensitivity": 0.8},
+                "given": ["histology"],
+                "prevalence": {"nonsquamous": 0.30, "squamous": 0.05},
+                "tissue": {},
+                "liquid": {"sensitivity": 0.8},
             },
         },
     },
@@ -66,7 +68,12 @@ def test_population_prints_every_table(population_run):
 def test_population_writes_tidy_tables_matching_the_configuration(population_run):
     _, out = population_run
     assert sorted(p.name for p in out.iterdir()) == [
-        "cooccurrence.csv", "funnel.csv", "manifest.json", "outcomes.csv", "patients.parquet", "prevalence.csv",
+        "cooccurrence.csv",
+        "funnel.csv",
+        "manifest.json",
+        "outcomes.csv",
+        "patients.parquet",
+        "prevalence.csv",
     ]
     prev = pd.read_csv(out / "prevalence.csv").set_index(["characteristic", "level"])
     # exact marginals worked out by hand from the tables
@@ -86,8 +93,16 @@ def test_population_writes_tidy_tables_matching_the_configuration(population_run
     assert ((funnel["simulated"] - funnel["expected"]).abs() <= 4 * funnel["simulated_mcse"] + 1e-12).all()
     # designs that need no biomarker result: no assay, so ineligibility is the only loss
     assert funnel["expected_without_assay"].to_dict() == pytest.approx(
-        {"randomized": 0.95, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.05,
-         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0})
+        {
+            "randomized": 0.95,
+            "screen_failure": 0.0,
+            "lost_while_waiting": 0.0,
+            "ineligible": 0.05,
+            "not_submitted": 0.0,
+            "not_assigned": 0.0,
+            "declined": 0.0,
+        }
+    )
     assert funnel.loc["screen_failure", "simulated_without_assay"] == 0
     assert funnel.loc["lost_while_waiting", "simulated_without_assay"] == 0
     gap = (funnel["simulated_without_assay"] - funnel["expected_without_assay"]).abs()
@@ -96,20 +111,38 @@ def test_population_writes_tidy_tables_matching_the_configuration(population_run
     assert funnel.loc["ineligible", "simulated_without_assay"] == funnel.loc["ineligible", "simulated"]
 
     outcomes = pd.read_csv(out / "outcomes.csv")
-    doc = outcomes[(outcomes.endpoint == "pfs") & (outcomes.treatment == "docetaxel") & (outcomes.characteristic == "all")].iloc[0]
+    doc = outcomes[
+        (outcomes.endpoint == "pfs") & (outcomes.treatment == "docetaxel") & (outcomes.characteristic == "all")
+    ].iloc[0]
     assert doc["configured"] == pytest.approx(4.0)
     assert abs(doc["simulated"] - 4.0) < 4 * doc["simulated_mcse"]
-    dc = outcomes[(outcomes.endpoint == "dcr12") & (outcomes.treatment == "docetaxel") & (outcomes.characteristic == "all")].iloc[0]
+    dc = outcomes[
+        (outcomes.endpoint == "dcr12") & (outcomes.treatment == "docetaxel") & (outcomes.characteristic == "all")
+    ].iloc[0]
     weeks_in_months = 12 * 7 / (365.25 / 12)
     assert dc["configured"] == pytest.approx(math.exp(-math.log(2) / 4.0 * weeks_in_months))
-    combo_kras = outcomes[(outcomes.endpoint == "pfs") & (outcomes.treatment == "combo")
-                          & (outcomes.characteristic == "kras") & (outcomes.level == "positive")].iloc[0]
+    combo_kras = outcomes[
+        (outcomes.endpoint == "pfs")
+        & (outcomes.treatment == "combo")
+        & (outcomes.characteristic == "kras")
+        & (outcomes.level == "positive")
+    ].iloc[0]
     assert combo_kras["configured"] == pytest.approx(8.0)  # hazard ratio 0.5 doubles the median
 
     patients = pd.read_parquet(out / "patients.parquet")
     assert len(patients) == N
-    assert {"arrival_month", "wait_days", "screening", "histology", "kras", "kras_reported",
-            "pfs_docetaxel", "pfs_combo", "dcr12_docetaxel", "dcr12_combo"} <= set(patients.columns)
+    assert {
+        "arrival_month",
+        "wait_days",
+        "screening",
+        "histology",
+        "kras",
+        "kras_reported",
+        "pfs_docetaxel",
+        "pfs_combo",
+        "dcr12_docetaxel",
+        "dcr12_combo",
+    } <= set(patients.columns)
     # the landmark is read from the same PFS times
     assert (patients["dcr12_docetaxel"] == (patients["pfs_docetaxel"] > weeks_in_months)).all()
     # every patient has one screening reason

@@ -94,9 +94,13 @@ def test_values_agree_with_the_yardstick_of_single_runs(variants):
             assert r["value"] == pytest.approx(np.nanmean(v["trial", "", "", metric]), rel=1e-12), (spec, metric)
         for (level, t, sub, metric), x in v.items():
             if level == "subgroup" and metric == "p_claimed":
-                r = result.table[(result.table.design == spec.design.name) & (result.table.level == "subgroup")
-                                 & (result.table.treatment == t) & (result.table.subgroup == sub)
-                                 & (result.table.metric == metric)].iloc[0]
+                r = result.table[
+                    (result.table.design == spec.design.name)
+                    & (result.table.level == "subgroup")
+                    & (result.table.treatment == t)
+                    & (result.table.subgroup == sub)
+                    & (result.table.metric == metric)
+                ].iloc[0]
                 assert r.value == pytest.approx(x.mean(), rel=1e-12)
                 assert r.role == ys.role(ys.treatments.index(t), ys.subgroups.index(sub))
                 assert r.lower <= r.value <= r.upper
@@ -108,29 +112,64 @@ def test_values_agree_with_the_yardstick_of_single_runs(variants):
 def test_cli_compare_prints_a_side_by_side_table_and_writes_csv(tmp_path, variants):
     base, _, lenient = variants
     out = tmp_path / "cmp"
-    result = invoke("compare", "--designs", base, "--designs", lenient, "--scenarios", "pioneer_null,trop2_adc",
-                    "--n-sims", 100, "--out", out, "--quiet")
+    result = invoke(
+        "compare",
+        "--designs",
+        base,
+        "--designs",
+        lenient,
+        "--scenarios",
+        "pioneer_null,trop2_adc",
+        "--n-sims",
+        100,
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.stderr
     assert "fixed_lenient - allcomer_fixed" in result.stdout
     assert "common random numbers" in result.stdout
     table = pd.read_csv(out / "comparison.csv")
-    assert {"design", "scenario", "level", "arm", "subgroup", "metric", "value", "mcse", "diff_vs_reference",
-            "diff_se"} <= set(table)
+    assert {
+        "design",
+        "scenario",
+        "level",
+        "arm",
+        "subgroup",
+        "metric",
+        "value",
+        "mcse",
+        "diff_vs_reference",
+        "diff_se",
+    } <= set(table)
     assert set(table.scenario) == {"pioneer_null", "trop2_adc"}
     assert (out / "manifest.json").exists()
 
-    md = invoke("compare", "--designs", f"{base},{lenient}", "--scenarios", "trop2_adc", "--n-sims", 50,
-                "--format", "markdown", "--quiet")
+    md = invoke(
+        "compare",
+        "--designs",
+        f"{base},{lenient}",
+        "--scenarios",
+        "trop2_adc",
+        "--n-sims",
+        50,
+        "--format",
+        "markdown",
+        "--quiet",
+    )
     assert md.exit_code == 0 and md.stdout.startswith("| scenario | metric |")
 
 
 def test_cli_compare_rejects_bad_names_before_running(variants):
     base, _, _ = variants
-    result = invoke("compare", "--designs", f"{base},no_such_design", "--scenarios", "trop2_adc,nope",
-                    "--n-sims", 100, "--quiet")
+    result = invoke(
+        "compare", "--designs", f"{base},no_such_design", "--scenarios", "trop2_adc,nope", "--n-sims", 100, "--quiet"
+    )
     assert result.exit_code == 2
     assert "no_such_design" in result.stderr and "nope" in result.stderr
-    result = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "benchmark_four_arm", "--n-sims", 10, "--quiet")
+    result = invoke(
+        "compare", "--designs", "pioneer_rar", "--scenarios", "benchmark_four_arm", "--n-sims", 10, "--quiet"
+    )
     assert result.exit_code == 2 and "defines no such" in result.stderr
 
 
@@ -142,13 +181,19 @@ def test_an_umbrella_and_an_all_comer_design_on_one_yardstick():
     t = result.table
     cells = t[t.level == "subgroup"]
     assert set(cells.subgroup) == set(result.truth.subgroup)
-    assert set(cells[cells.design == "allcomer_fixed"].subgroup) == set(cells[cells.design == "lungmap_umbrella"].subgroup)
+    assert set(cells[cells.design == "allcomer_fixed"].subgroup) == set(
+        cells[cells.design == "lungmap_umbrella"].subgroup
+    )
     works = result.truth[result.truth.role == "works"]
     assert set(works.treatment) == {"durva_tremelimumab"}
     for design in ("allcomer_fixed", "lungmap_umbrella"):
-        get = {m: rows(t, design, m).value.iloc[0] for m in
-               ("n_screened", "n_randomized", "n_lost_in_screening", "n_not_assigned")}
-        assert get["n_randomized"] + get["n_lost_in_screening"] + get["n_not_assigned"] == pytest.approx(get["n_screened"])
+        get = {
+            m: rows(t, design, m).value.iloc[0]
+            for m in ("n_screened", "n_randomized", "n_lost_in_screening", "n_not_assigned")
+        }
+        assert get["n_randomized"] + get["n_lost_in_screening"] + get["n_not_assigned"] == pytest.approx(
+            get["n_screened"]
+        )
     assert rows(t, "allcomer_fixed", "n_not_assigned").value.iloc[0] == 0
     assert rows(t, "lungmap_umbrella", "n_not_assigned").value.iloc[0] > 0
     # the umbrella's power is the chance of a claim covering a subgroup where tremelimumab works
@@ -170,8 +215,9 @@ def test_duration_is_the_last_randomized_patient_plus_the_assessment_time():
     spec = Spec.load("allcomer_fixed", "pioneer_alternative")
     ts = Streams(3).for_trials(np.arange(20))
     res = run_chunk(spec, ts)
-    enrolled = spec.patients.enrol(ts, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True,
-                                   biomarker_result=False)
+    enrolled = spec.patients.enrol(
+        ts, 400, "dcr12", ["docetaxel"], times=True, keep_cohort=True, biomarker_result=False
+    )
     c = enrolled.cohort
     assert (c.wait_days == 0).all()
     rows = np.arange(20)
@@ -192,14 +238,30 @@ def test_designs_that_share_a_name_are_refused_before_anything_is_simulated(tmp_
         raise AssertionError("simulated although the names clash")
 
     monkeypatch.setattr(sys.modules["platform_sim.compare"], "run", no_simulation)  # ps.compare is the verb
-    result = invoke("compare", "--designs", f"pioneer_rar,{copy_path}", "--scenarios", "pioneer_alternative",
-                    "--n-sims", 10, "--quiet")
+    result = invoke(
+        "compare",
+        "--designs",
+        f"pioneer_rar,{copy_path}",
+        "--scenarios",
+        "pioneer_alternative",
+        "--n-sims",
+        10,
+        "--quiet",
+    )
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: {copy_path}: design.name: {copy_path} and pioneer_rar are both named 'pioneer_rar'")
     # the same design listed twice, and two scenarios with one name
-    result = invoke("compare", "--designs", "pioneer_rar,pioneer_rar", "--scenarios", "pioneer_alternative",
-                    "--n-sims", 10, "--quiet")
+    result = invoke(
+        "compare",
+        "--designs",
+        "pioneer_rar,pioneer_rar",
+        "--scenarios",
+        "pioneer_alternative",
+        "--n-sims",
+        10,
+        "--quiet",
+    )
     assert result.exit_code == 2 and "design.name: pioneer_rar is listed twice" in result.stderr
     twin = yaml.safe_load((root / "scenarios" / "pioneer_null.yaml").read_text())
     twin["name"] = "pioneer_alternative"
@@ -207,7 +269,9 @@ def test_designs_that_share_a_name_are_refused_before_anything_is_simulated(tmp_
     scenario_path.write_text(yaml.safe_dump(twin))
     with pytest.raises(ConfigError) as info:
         compare(["pioneer_rar"], ["pioneer_alternative", str(scenario_path)], 10, seed=1)
-    assert f"scenario.name: {scenario_path} and pioneer_alternative are both named 'pioneer_alternative'" in str(info.value)
+    assert f"scenario.name: {scenario_path} and pioneer_alternative are both named 'pioneer_alternative'" in str(
+        info.value
+    )
 
 
 def test_a_platform_and_designs_with_looks_stand_in_one_table(build_spec, shipped_yaml):
@@ -216,8 +280,7 @@ def test_a_platform_and_designs_with_looks_stand_in_one_table(build_spec, shippe
     platform analyses PFS, so the scenario names the yardstick's endpoint and relevant size."""
     scenario = shipped_yaml("scenario", "pioneer_alternative")
     scenario["yardstick"] = {"endpoint": "dcr12", "relevant_difference": 0.075}
-    result = compare(["allcomer_fixed", "lungmap_umbrella", "pioneer_platform"],
-                     [_scenario_file(scenario)], 12, 3)
+    result = compare(["allcomer_fixed", "lungmap_umbrella", "pioneer_platform"], [_scenario_file(scenario)], 12, 3)
     t = result.table
     trial = t[t.level == "trial"]
     per_design = {d: set(trial[trial.design == d].metric) for d in set(trial.design)}
@@ -246,8 +309,9 @@ def test_two_designs_with_one_name_are_refused_before_anything_runs(tmp_path, ro
 
     with pytest.raises(ConfigError, match="both named 'pioneer_rar'"):
         compare(["pioneer_rar", str(copy)], ["pioneer_null"], 10, 1)
-    result = invoke("compare", "--designs", f"pioneer_rar,{copy}", "--scenarios", "pioneer_null", "--n-sims", 10,
-                    "--quiet")
+    result = invoke(
+        "compare", "--designs", f"pioneer_rar,{copy}", "--scenarios", "pioneer_null", "--n-sims", 10, "--quiet"
+    )
     assert result.exit_code == 2 and "both named" in result.stderr
 
 
@@ -256,8 +320,15 @@ def test_a_calibrated_comparison_holds_every_design_to_the_target(variants):
     most the target, the calibration is reported with its Monte Carlo error, and every scenario runs
     with the calibrated designs."""
     base, _, lenient = variants
-    result = compare([base, lenient, "lungmap_umbrella"], ["trop2_adc"], 200, 2, null_scenario="pioneer_null",
-                     target_fwer=0.08, frontier=False)
+    result = compare(
+        [base, lenient, "lungmap_umbrella"],
+        ["trop2_adc"],
+        200,
+        2,
+        null_scenario="pioneer_null",
+        target_fwer=0.08,
+        frontier=False,
+    )
     cal = result.calibration.set_index("design")
     assert set(cal.index) == {"allcomer_fixed", "fixed_lenient", "lungmap_umbrella"}
     assert (cal.fwer <= 0.08).all()
@@ -277,8 +348,9 @@ def test_a_calibrated_comparison_holds_every_design_to_the_target(variants):
     ys = yardstick.for_specs([spec])
     fwer = np.nanmean(yardstick.values(run(spec, 200, 2), yardstick.reading(spec, ys))["trial", "", "", "fwer"])
     assert fwer == pytest.approx(cal.at["allcomer_fixed", "fwer"])
-    assert rows(check.table, "allcomer_fixed", "fwer").value.iloc[0] == pytest.approx(cal.at["allcomer_fixed",
-                                                                                               "design_fwer"])
+    assert rows(check.table, "allcomer_fixed", "fwer").value.iloc[0] == pytest.approx(
+        cal.at["allcomer_fixed", "design_fwer"]
+    )
 
 
 def test_calibration_input_errors_name_the_problem(variants):
@@ -291,8 +363,7 @@ def test_calibration_input_errors_name_the_problem(variants):
         with pytest.raises(ConfigError, match="target_fwer.*strictly between 0 and 1"):
             compare([base], ["trop2_adc"], 20, 1, null_scenario="pioneer_null", target_fwer=bad)
     with pytest.raises(ConfigError, match="nothing to calibrate"):
-        compare(["s1400f_two_stage"], ["pioneer_alternative"], 20, 1, null_scenario="pioneer_null",
-                target_fwer=0.05)
+        compare(["s1400f_two_stage"], ["pioneer_alternative"], 20, 1, null_scenario="pioneer_null", target_fwer=0.05)
     with pytest.raises(ConfigError, match="null scenario"):
         compare([base], ["trop2_adc"], 20, 1, target_fwer=0.05)
     with pytest.raises(ConfigError, match="equal.*unknown"):
@@ -323,7 +394,8 @@ def test_equal_sizes_every_design_like_the_reference():
         equalize(specs, "allcomer_fixed", "max_n")
     sized, table = equalize(specs, "allcomer_fixed", "duration")
     assert sized["pioneer_platform"].platform.max_duration_months == pytest.approx(
-        table.set_index("design").at["pioneer_platform", "target_months"])
+        table.set_index("design").at["pioneer_platform", "target_months"]
+    )
 
 
 def test_paired_proportion_interval_covers_the_true_difference():
@@ -365,15 +437,28 @@ def test_a_design_that_rarely_finds_the_drug_is_not_fastest_to_find_it():
 
     rows = []
     for design, power, months in (("rare", 0.06, 14.0), ("often", 0.40, 21.0), ("middling", 0.25, 19.0)):
-        rows += [{"scenario": "s", "level": "trial", "metric": "power", "design": design, "value": power,
-                  "mcse": 0.01},
-                 {"scenario": "s", "level": "trial", "metric": "months_to_first_true_claim", "design": design,
-                  "value": months, "mcse": 0.5}]
-    pairs = pd.DataFrame([
-        {"scenario": "s", "metric": m, "design_a": a, "design_b": b, "diff": d, "lower": d - 1, "upper": d + 1}
-        for m, a, b, d in (("months_to_first_true_claim", "middling", "often", -2.0),
-                           ("months_to_first_true_claim", "rare", "often", -7.0),
-                           ("power", "often", "middling", 0.15), ("power", "often", "rare", 0.34))])
+        rows += [
+            {"scenario": "s", "level": "trial", "metric": "power", "design": design, "value": power, "mcse": 0.01},
+            {
+                "scenario": "s",
+                "level": "trial",
+                "metric": "months_to_first_true_claim",
+                "design": design,
+                "value": months,
+                "mcse": 0.5,
+            },
+        ]
+    pairs = pd.DataFrame(
+        [
+            {"scenario": "s", "metric": m, "design_a": a, "design_b": b, "diff": d, "lower": d - 1, "upper": d + 1}
+            for m, a, b, d in (
+                ("months_to_first_true_claim", "middling", "often", -2.0),
+                ("months_to_first_true_claim", "rare", "often", -7.0),
+                ("power", "often", "middling", 0.15),
+                ("power", "often", "rare", 0.34),
+            )
+        ]
+    )
     w = winners(SimpleNamespace(table=pd.DataFrame(rows), pairs=pairs)).set_index("metric")
     assert w.at["months_to_first_true_claim", "best"] == "middling"
     assert w.at["months_to_first_true_claim", "runner_up"] == "often"

@@ -33,9 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # The PIONeeR-like scenarios: one shared population (scenarios/populations/post_ici_nsclc.yaml),
 # the same endpoints and the same seven treatments, so every design runs on every scenario.
 PIONEER_SCENARIOS = [
-    "pioneer_null", "pioneer_alternative", "s1800a_allcomer", "atm_ceralasertib", "stk11_keap1_ctla4",
-    "trop2_adc", "phase2_optimism", "qualitative_interaction", "control_drift", "allcomer_effect",
-    "stk11_keap1_only", "stk11_keap1_only_poor_assay", "mixed_portfolio",
+    "pioneer_null",
+    "pioneer_alternative",
+    "s1800a_allcomer",
+    "atm_ceralasertib",
+    "stk11_keap1_ctla4",
+    "trop2_adc",
+    "phase2_optimism",
+    "qualitative_interaction",
+    "control_drift",
+    "allcomer_effect",
+    "stk11_keap1_only",
+    "stk11_keap1_only_poor_assay",
+    "mixed_portfolio",
 ]
 PAIRS = [("pioneer_rar", s) for s in PIONEER_SCENARIOS] + [("benchmark_four_arm", "benchmark_four_arm")]
 PIONEER_ARMS = ["docetaxel", "durva_oleclumab", "durva_monalizumab", "durva_ceralasertib"]
@@ -111,8 +121,11 @@ def test_shipped_names_are_listed():
     assert {*PIONEER_SCENARIOS, "benchmark_four_arm"} <= set(shipped_names("scenario"))
 
 
-@pytest.mark.parametrize("kind,name", [("design", d) for d in ("pioneer_rar", "benchmark_four_arm")]
-                         + [("scenario", s) for s in (*PIONEER_SCENARIOS, "benchmark_four_arm")])
+@pytest.mark.parametrize(
+    "kind,name",
+    [("design", d) for d in ("pioneer_rar", "benchmark_four_arm")]
+    + [("scenario", s) for s in (*PIONEER_SCENARIOS, "benchmark_four_arm")],
+)
 def test_every_shipped_file_loads_alone(kind, name):
     path = ROOT / f"{kind}s" / f"{name}.yaml"
     assert validate_files([path]) == []
@@ -366,8 +379,9 @@ def test_malformed_yaml_reports_the_line(tmp_path):
     assert [q.message for q in info.value.problems] == [p.message]
 
 
-@pytest.mark.parametrize("text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", None),
-                                            ("# only a comment\n", None)])
+@pytest.mark.parametrize(
+    "text,type_name", [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", None), ("# only a comment\n", None)]
+)
 def test_non_mapping_file_is_a_clear_error(tmp_path, text, type_name):
     path = tmp_path / "list.yaml"
     path.write_text(text)
@@ -398,8 +412,14 @@ def test_scenario_rate_outside_unit_interval(tmp_path, rate, allowed):
     assert p.value == rate
 
 
-@pytest.mark.parametrize("value, bound", [(-1, "greater than or equal to 0.001"), (1e-4, "greater than or equal to 0.001"),
-                                          (1e308, "less than or equal to 1000")])
+@pytest.mark.parametrize(
+    "value, bound",
+    [
+        (-1, "greater than or equal to 0.001"),
+        (1e-4, "greater than or equal to 0.001"),
+        (1e308, "less than or equal to 1000"),
+    ],
+)
 @pytest.mark.parametrize("field", ["odds_ratio", "hazard_ratio"])
 def test_scenario_ratio_must_be_within_a_factor_of_1000(tmp_path, field, value, bound):
     s = shipped("scenario", "pioneer_alternative")
@@ -410,13 +430,16 @@ def test_scenario_ratio_must_be_within_a_factor_of_1000(tmp_path, field, value, 
     assert p.value == value
 
 
-@pytest.mark.parametrize("section, field, value, bound", [
-    ("costs", "assay_per_patient", 1e308, "less than or equal to 1000000000"),
-    ("costs", "per_randomized_patient", 2e9, "less than or equal to 1000000000"),
-    ("costs", "per_randomized_patient", -1.0, "greater than or equal to 0"),
-    ("yardstick", "relevant_hazard_ratio", 1e-300, "greater than or equal to 0.001"),
-    ("yardstick", "relevant_hazard_ratio", 1.0, "less than 1"),
-])
+@pytest.mark.parametrize(
+    "section, field, value, bound",
+    [
+        ("costs", "assay_per_patient", 1e308, "less than or equal to 1000000000"),
+        ("costs", "per_randomized_patient", 2e9, "less than or equal to 1000000000"),
+        ("costs", "per_randomized_patient", -1.0, "greater than or equal to 0"),
+        ("yardstick", "relevant_hazard_ratio", 1e-300, "greater than or equal to 0.001"),
+        ("yardstick", "relevant_hazard_ratio", 1.0, "less than 1"),
+    ],
+)
 def test_scenario_costs_and_yardstick_are_bounded(tmp_path, section, field, value, bound):
     """A cost of 1e308 per patient made a trial's cost infinite; a relevant hazard ratio is a ratio
     like any other, at least 0.001."""
@@ -428,12 +451,23 @@ def test_scenario_costs_and_yardstick_are_bounded(tmp_path, section, field, valu
     assert problems_of(tmp_path, s) == []
 
 
-@pytest.mark.parametrize("edit, path, bound", [
-    ({"max_n": 10**6}, "design.two_stage.max_n", "less than or equal to 200"),
-    ({"max_n": 1}, "design.two_stage.max_n", "greater than or equal to 2"),
-    ({"stages": {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5}}, "design.two_stage.stages.n", "less than or equal to 100000"),
-    ({"stages": {"n1": 200_000, "r1": 0, "n": 300_000, "r": 5}}, "design.two_stage.stages.n1", "less than or equal to 100000"),
-])
+@pytest.mark.parametrize(
+    "edit, path, bound",
+    [
+        ({"max_n": 10**6}, "design.two_stage.max_n", "less than or equal to 200"),
+        ({"max_n": 1}, "design.two_stage.max_n", "greater than or equal to 2"),
+        (
+            {"stages": {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5}},
+            "design.two_stage.stages.n",
+            "less than or equal to 100000",
+        ),
+        (
+            {"stages": {"n1": 200_000, "r1": 0, "n": 300_000, "r": 5}},
+            "design.two_stage.stages.n1",
+            "less than or equal to 100000",
+        ),
+    ],
+)
 def test_two_stage_sizes_are_bounded(tmp_path, edit, path, bound):
     """A Simon search up to 10^6 patients asked for a terabyte (MemoryError); stages of 2**31 - 1
     patients ended in a RuntimeError from the screening."""
@@ -810,13 +844,15 @@ def test_all_field_problems_in_one_file_are_reported(tmp_path):
     d["randomization"]["softenning"] = 1
     d["decisions"]["superiority"] = 1.5
     problems = problems_of(tmp_path, d)
-    assert sorted(p.path for p in problems) == sorted([
-        "design.arms[1].max_n",
-        "design.prior.a",
-        "design.endpoint.direction",
-        "design.randomization.softenning",
-        "design.decisions.superiority",
-    ])
+    assert sorted(p.path for p in problems) == sorted(
+        [
+            "design.arms[1].max_n",
+            "design.prior.a",
+            "design.endpoint.direction",
+            "design.randomization.softenning",
+            "design.decisions.superiority",
+        ]
+    )
     assert all(p.file == str(tmp_path / "file.yaml") for p in problems)
 
 
@@ -829,13 +865,15 @@ def test_all_design_level_problems_in_one_file_are_reported(tmp_path):
     d["decisions"]["inferiority"] = [0.01, 0.02]
     path = write(tmp_path, d)
     problems = validate_files([path])
-    assert sorted(p.path for p in problems) == sorted([
-        "design.arms[3].name",
-        "design.arms[1].max_n",
-        "design.randomization.burn_in_n",
-        "design.randomization.softening",
-        "design.decisions.inferiority",
-    ])
+    assert sorted(p.path for p in problems) == sorted(
+        [
+            "design.arms[3].name",
+            "design.arms[1].max_n",
+            "design.randomization.burn_in_n",
+            "design.randomization.softening",
+            "design.decisions.inferiority",
+        ]
+    )
     with pytest.raises(ConfigError) as info:
         Spec.load(path, "pioneer_null")
     assert len(info.value.problems) == 5
@@ -852,12 +890,14 @@ def test_problems_from_several_files_are_reported_together(tmp_path):
     broken.write_text("name: [x\n")
     dfile, sfile = write(tmp_path, d, "d.yaml"), write(tmp_path, s, "s.yaml")
     problems = validate_files([dfile, sfile, broken])
-    assert sorted((p.file, p.path) for p in problems) == sorted([
-        (str(dfile), "design.randomization.burn_in_n"),
-        (str(sfile), "scenario.treatments.docetaxel.outcomes.orr.rate"),
-        (str(sfile), "scenario.treatments.durva_oleclumab.outcomes.orr.odds_ratio"),
-        (str(broken), "file"),
-    ])
+    assert sorted((p.file, p.path) for p in problems) == sorted(
+        [
+            (str(dfile), "design.randomization.burn_in_n"),
+            (str(sfile), "scenario.treatments.docetaxel.outcomes.orr.rate"),
+            (str(sfile), "scenario.treatments.durva_oleclumab.outcomes.orr.odds_ratio"),
+            (str(broken), "file"),
+        ]
+    )
     with pytest.raises(ConfigError) as info:
         Spec.load(dfile, sfile)
     assert len(info.value.problems) == 3
@@ -870,7 +910,11 @@ def test_pair_problems_are_all_reported(tmp_path):
     d["arms"][3]["treatment"] = "x3"
     dfile = write(tmp_path, d)
     problems = validate_files([dfile, ROOT / "scenarios" / "pioneer_null.yaml"])
-    assert [p.path for p in problems] == ["design.endpoint.name", "design.arms[1].treatment", "design.arms[3].treatment"]
+    assert [p.path for p in problems] == [
+        "design.endpoint.name",
+        "design.arms[1].treatment",
+        "design.arms[3].treatment",
+    ]
     with pytest.raises(ConfigError) as info:
         Spec.load(dfile, "pioneer_null")
     assert len(info.value.problems) == 3

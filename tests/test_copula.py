@@ -40,8 +40,9 @@ def scenario(correlation: float | None = 0.6) -> dict:
 def draws(data: dict, n_trials: int = 20, n: int = 500) -> dict[str, np.ndarray]:
     patients = VirtualPatients(parse_scenario(data))
     streams = Streams(7).for_trials(np.arange(n_trials))
-    return {ep: patients.enrol(streams, n, ep, ["control", "experimental"]).outcomes.astype(float)
-            for ep in ("pfs", "os")}
+    return {
+        ep: patients.enrol(streams, n, ep, ["control", "experimental"]).outcomes.astype(float) for ep in ("pfs", "os")
+    }
 
 
 @pytest.mark.parametrize("r", [0.6, -0.4, 1.0])
@@ -78,12 +79,15 @@ def test_the_pair_is_independent_of_other_patients_and_treatments_streams():
     assert abs(tau) <= Z * math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda d: d["copula"].update(correlation=1.5), "copula.correlation"),
-    (lambda d: d["copula"].update(correlation=-1.01), "copula.correlation"),
-    (lambda d: d["copula"].update(second="pfs"), "first and second must be different"),
-    (lambda d: d["copula"].update(second="orr"), "copula.second: 'orr' is not a time_to_event endpoint"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: d["copula"].update(correlation=1.5), "copula.correlation"),
+        (lambda d: d["copula"].update(correlation=-1.01), "copula.correlation"),
+        (lambda d: d["copula"].update(second="pfs"), "first and second must be different"),
+        (lambda d: d["copula"].update(second="orr"), "copula.second: 'orr' is not a time_to_event endpoint"),
+    ],
+)
 def test_bad_copula_is_named(edit, words):
     data = scenario()
     edit(data)

@@ -50,7 +50,8 @@ def test_shipped_design_meets_its_targets(name):
     fwer_mcse = math.sqrt(targets.fwer * (1 - targets.fwer) / N_SIMS)
     assert fwer <= targets.fwer + 3 * fwer_mcse, (
         f"{name}: P(any claim) on {null.scenario.name} is {fwer:.4f}, above the target {targets.fwer:g} "
-        f"+ 3 MCSE ({fwer_mcse:.4f})")
+        f"+ 3 MCSE ({fwer_mcse:.4f})"
+    )
 
     alternative = Spec.load(path, alternative_file)
     results = run(alternative, N_SIMS, SEED, WORKERS)
@@ -59,8 +60,10 @@ def test_shipped_design_meets_its_targets(name):
     if targets.power_shortfall is None:
         assert power >= targets.power - 3 * power_mcse, (
             f"{name}: power on {alternative.scenario.name} is {power:.4f}, below the target {targets.power:g} "
-            f"- 3 MCSE ({power_mcse:.4f}), and no power_shortfall says why")
+            f"- 3 MCSE ({power_mcse:.4f}), and no power_shortfall says why"
+        )
     else:
         assert power <= targets.power + 3 * power_mcse, (
             f"{name}: states a power shortfall, but its power on {alternative.scenario.name} is {power:.4f}, "
-            f"above the target {targets.power:g}")
+            f"above the target {targets.power:g}"
+        )

@@ -44,8 +44,10 @@ def test_every_page_is_in_the_navigation():
 def test_api_reference_has_a_page_per_public_module():
     pytest.importorskip("mkdocs")
     modules = _hooks().public_modules()
-    on_disk = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-               for p in (ROOT / "platform_sim").rglob("*.py")}
+    on_disk = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "platform_sim").rglob("*.py")
+    }
     public = {m for m in on_disk if not any(part.startswith("_") for part in m.split("."))}
     assert set(modules) == public and len(modules) == len(set(modules))
     for m in ("platform_sim", "platform_sim.config", "platform_sim.runner", "platform_sim.schemas"):

@@ -57,8 +57,18 @@ class LookView:
         self.status, self.stop_reason = res.status, res.stop_reason
         self.declared_superior = res.claimed_any
         self.post_mean = res.estimates["rate"][:, :, 0]
-        for name in ("n_followed", "status_look", "declared_look", "post_lower", "post_upper", "prob_best",
-                     "final_alloc", "alloc_history", "stop_look", "final_control"):
+        for name in (
+            "n_followed",
+            "status_look",
+            "declared_look",
+            "post_lower",
+            "post_upper",
+            "prob_best",
+            "final_alloc",
+            "alloc_history",
+            "stop_look",
+            "final_control",
+        ):
             setattr(self, name, res.extras[name])
 
     @property
@@ -177,8 +187,12 @@ def test_reference_quadrature_agrees_with_adaptive_quadrature():
 def test_two_arms_one_look_matches_enumeration(direction, rates, build_spec):
     n, sup, inf, n_sims = 20, 0.95, 0.05, 4000
     design = make_design(
-        ["ctl", "exp"], control="ctl", direction=direction, looks={"randomized_n": [2 * n]},
-        superiority=sup, inferiority=inf,
+        ["ctl", "exp"],
+        control="ctl",
+        direction=direction,
+        looks={"randomized_n": [2 * n]},
+        superiority=sup,
+        inferiority=inf,
     )
     spec = build_spec(design, make_scenario({"ctl": rates[0], "exp": rates[1]}))
     res = run(spec, n_sims, seed=20240601, chunk_size=1000)
@@ -301,8 +315,11 @@ def test_outcome_lag_exact_first_look_and_patient_counts(build_spec):
     share m of them is hypergeometric(40, 20, 20) and the look-0 decision is exact by enumeration."""
     sup, inf, rates, n_sims = 0.7, 0.3, (0.35, 0.5), 4000
     design = make_design(
-        ["ctl", "exp"], control="ctl", looks={"randomized_n": [40, 80], "followed_n": [20, 80]},
-        superiority=sup, inferiority=inf,
+        ["ctl", "exp"],
+        control="ctl",
+        looks={"randomized_n": [40, 80], "followed_n": [20, 80]},
+        superiority=sup,
+        inferiority=inf,
     )
     spec = build_spec(design, make_scenario({"ctl": rates[0], "exp": rates[1]}))
     res = run(spec, n_sims, seed=4242, chunk_size=1000)
@@ -352,10 +369,14 @@ def small_adaptive_spec(build_spec):
     """Adaptive, simple randomization, outcome lag, an arm cap: every random draw of the engine."""
     arms = ["ctl", "a", "b"]
     design = make_design(
-        arms, control="ctl", control_allocation={"rule": "sqrt_k"}, caps={"b": 30},
+        arms,
+        control="ctl",
+        control_allocation={"rule": "sqrt_k"},
+        caps={"b": 30},
         randomization={"method": "adaptive", "scheme": "simple", "softening": 0.5, "min_allocation": 0.1},
         looks={"randomized_n": [30, 60, 90], "followed_n": [20, 45, 90]},
-        superiority=0.95, inferiority=0.05,
+        superiority=0.95,
+        inferiority=0.05,
     )
     return build_spec(design, make_scenario({"ctl": 0.3, "a": 0.45, "b": 0.3}))
 
@@ -520,9 +541,7 @@ def check_invariants(spec: Spec, res: LookView) -> None:
     share = _control_share(cd, n_other)
     if share is not None and uncapped:
         np.testing.assert_allclose(ah[..., cd.control][check], share[check], atol=1e-6)
-    budget = 1.0 - share if share is not None else (
-        np.ones(n_other.shape) if cd.control_rule is None else None
-    )
+    budget = 1.0 - share if share is not None else (np.ones(n_other.shape) if cd.control_rule is None else None)
     adaptive = cd.adaptive & (cd.followed_n >= cd.burn_in_n)[None, :]
     if not cd.adaptive or cd.burn_in_n > 0:  # before adaptation: the ratios (equal here) among the others
         fixed_rows = check & ~adaptive
@@ -562,91 +581,160 @@ def _variants():
     """(id, design dict, scenario dict, n_sims) for modified designs."""
     rates4 = {"ctl": 0.3, "a": 0.3, "b": 0.4, "c": 0.55}
     out = []
-    out.append((
-        "no_control_equivalence_lower_is_better",
-        make_design(
-            ARMS4, direction="lower_is_better", looks={"randomized_n": [60, 90, 120, 150]},
-            randomization={"method": "adaptive", "scheme": "simple", "softening": 0.7},
-            superiority=0.95, inferiority=0.03, equivalence={"probability": 0.6, "margin": 0.15},
-        ),
-        make_scenario({"ctl": 0.3, "a": 0.35, "b": 0.3, "c": 0.2}), 300,
-    ))
-    out.append((
-        "fixed_control_share_table_futility_softening_list",
-        make_design(
-            ARMS4, control="ctl", control_allocation={"rule": "fixed", "share": {3: 0.35, 2: 0.4, 1: 0.5}},
-            looks=LOOKS4, randomization={"method": "adaptive", "scheme": "block", "softening": [0.2, 0.5, 1.0, 1.0]},
-            superiority=0.97, inferiority=0.05,
-            futility={"threshold": 0.2, "delta": 0.05, "only_first_control": True},
-        ),
-        make_scenario(rates4), 300,
-    ))
-    out.append((
-        "match_best_thall_wathen_burn_in_lag_equivalence",
-        make_design(
-            ARMS4, control="ctl", control_allocation={"rule": "match_best"},
-            looks={"randomized_n": [40, 70, 100, 140], "followed_n": [20, 50, 80, 140]},
-            randomization={"method": "adaptive", "scheme": "simple", "softening": "thall_wathen", "burn_in_n": 40},
-            superiority=0.97, inferiority=0.05,
-            equivalence={"probability": 0.7, "margin": 0.15, "only_first_control": True},
-        ),
-        make_scenario(rates4), 300,
-    ))
-    out.append((
-        "no_control_min_max_limits_rescaled",
-        make_design(
-            ARMS4, looks=LOOKS4,
-            randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0,
-                           "min_allocation": 0.1, "max_allocation": 0.5, "rescale_limits": True},
-            superiority=0.99, inferiority=0.02,
-        ),
-        make_scenario({"ctl": 0.2, "a": 0.2, "b": 0.2, "c": 0.5}), 300,
-    ))
-    out.append((
-        "sqrt_k_min_limit_rescaled_burn_in",
-        make_design(
-            ARMS4, control="ctl", control_allocation={"rule": "sqrt_k"}, looks=LOOKS4,
-            randomization={"method": "adaptive", "scheme": "block", "softening": 0.5, "burn_in_n": 60,
-                           "min_allocation": {"a": 0.15, "b": 0.15, "c": 0.15}, "rescale_limits": True},
-            superiority=0.97, inferiority=0.05, futility={"threshold": 0.1, "delta": 0.05},
-        ),
-        make_scenario(rates4), 300,
-    ))
-    out.append((
-        "arm_caps_sqrt_k_lag",
-        make_design(
-            ARMS4, control="ctl", control_allocation={"rule": "sqrt_k"}, caps={"a": 25, "b": 40, "c": 60},
-            looks={"randomized_n": [40, 80, 120, 160], "followed_n": [30, 60, 100, 160]},
-            randomization={"method": "adaptive", "scheme": "simple", "softening": 0.5},
-            superiority=0.99, inferiority=0.01,
-        ),
-        make_scenario(rates4), 300,
-    ))
-    out.append((
-        "arm_caps_fixed_block_no_control",
-        make_design(
-            ["a", "b", "c"], caps={"a": 20, "b": 30, "c": 30}, looks={"randomized_n": [30, 60, 80]},
-            superiority=0.9, inferiority=0.05,
-        ),
-        make_scenario({"a": 0.3, "b": 0.4, "c": 0.35}), 300,
-    ))
-    out.append((
-        "fixed_ratios_simple_no_control",
-        make_design(
-            ["a", "b", "c"], looks={"randomized_n": [30, 60, 90]},
-            randomization={"method": "fixed", "scheme": "simple", "ratios": {"a": 2, "b": 1, "c": 1}},
-            superiority=0.9, inferiority=0.05,
-        ),
-        make_scenario({"a": 0.3, "b": 0.4, "c": 0.5}), 300,
-    ))
-    out.append((
-        "fixed_block_control_competes_lag",
-        make_design(
-            ARMS4, control="ctl", looks={"randomized_n": [40, 80, 120], "followed_n": [20, 60, 120]},
-            superiority=0.95, inferiority=0.05,
-        ),
-        make_scenario(rates4), 300,
-    ))
+    out.append(
+        (
+            "no_control_equivalence_lower_is_better",
+            make_design(
+                ARMS4,
+                direction="lower_is_better",
+                looks={"randomized_n": [60, 90, 120, 150]},
+                randomization={"method": "adaptive", "scheme": "simple", "softening": 0.7},
+                superiority=0.95,
+                inferiority=0.03,
+                equivalence={"probability": 0.6, "margin": 0.15},
+            ),
+            make_scenario({"ctl": 0.3, "a": 0.35, "b": 0.3, "c": 0.2}),
+            300,
+        )
+    )
+    out.append(
+        (
+            "fixed_control_share_table_futility_softening_list",
+            make_design(
+                ARMS4,
+                control="ctl",
+                control_allocation={"rule": "fixed", "share": {3: 0.35, 2: 0.4, 1: 0.5}},
+                looks=LOOKS4,
+                randomization={"method": "adaptive", "scheme": "block", "softening": [0.2, 0.5, 1.0, 1.0]},
+                superiority=0.97,
+                inferiority=0.05,
+                futility={"threshold": 0.2, "delta": 0.05, "only_first_control": True},
+            ),
+            make_scenario(rates4),
+            300,
+        )
+    )
+    out.append(
+        (
+            "match_best_thall_wathen_burn_in_lag_equivalence",
+            make_design(
+                ARMS4,
+                control="ctl",
+                control_allocation={"rule": "match_best"},
+                looks={"randomized_n": [40, 70, 100, 140], "followed_n": [20, 50, 80, 140]},
+                randomization={"method": "adaptive", "scheme": "simple", "softening": "thall_wathen", "burn_in_n": 40},
+                superiority=0.97,
+                inferiority=0.05,
+                equivalence={"probability": 0.7, "margin": 0.15, "only_first_control": True},
+            ),
+            make_scenario(rates4),
+            300,
+        )
+    )
+    out.append(
+        (
+            "no_control_min_max_limits_rescaled",
+            make_design(
+                ARMS4,
+                looks=LOOKS4,
+                randomization={
+                    "method": "adaptive",
+                    "scheme": "simple",
+                    "softening": 1.0,
+                    "min_allocation": 0.1,
+                    "max_allocation": 0.5,
+                    "rescale_limits": True,
+                },
+                superiority=0.99,
+                inferiority=0.02,
+            ),
+            make_scenario({"ctl": 0.2, "a": 0.2, "b": 0.2, "c": 0.5}),
+            300,
+        )
+    )
+    out.append(
+        (
+            "sqrt_k_min_limit_rescaled_burn_in",
+            make_design(
+                ARMS4,
+                control="ctl",
+                control_allocation={"rule": "sqrt_k"},
+                looks=LOOKS4,
+                randomization={
+                    "method": "adaptive",
+                    "scheme": "block",
+                    "softening": 0.5,
+                    "burn_in_n": 60,
+                    "min_allocation": {"a": 0.15, "b": 0.15, "c": 0.15},
+                    "rescale_limits": True,
+                },
+                superiority=0.97,
+                inferiority=0.05,
+                futility={"threshold": 0.1, "delta": 0.05},
+            ),
+            make_scenario(rates4),
+            300,
+        )
+    )
+    out.append(
+        (
+            "arm_caps_sqrt_k_lag",
+            make_design(
+                ARMS4,
+                control="ctl",
+                control_allocation={"rule": "sqrt_k"},
+                caps={"a": 25, "b": 40, "c": 60},
+                looks={"randomized_n": [40, 80, 120, 160], "followed_n": [30, 60, 100, 160]},
+                randomization={"method": "adaptive", "scheme": "simple", "softening": 0.5},
+                superiority=0.99,
+                inferiority=0.01,
+            ),
+            make_scenario(rates4),
+            300,
+        )
+    )
+    out.append(
+        (
+            "arm_caps_fixed_block_no_control",
+            make_design(
+                ["a", "b", "c"],
+                caps={"a": 20, "b": 30, "c": 30},
+                looks={"randomized_n": [30, 60, 80]},
+                superiority=0.9,
+                inferiority=0.05,
+            ),
+            make_scenario({"a": 0.3, "b": 0.4, "c": 0.35}),
+            300,
+        )
+    )
+    out.append(
+        (
+            "fixed_ratios_simple_no_control",
+            make_design(
+                ["a", "b", "c"],
+                looks={"randomized_n": [30, 60, 90]},
+                randomization={"method": "fixed", "scheme": "simple", "ratios": {"a": 2, "b": 1, "c": 1}},
+                superiority=0.9,
+                inferiority=0.05,
+            ),
+            make_scenario({"a": 0.3, "b": 0.4, "c": 0.5}),
+            300,
+        )
+    )
+    out.append(
+        (
+            "fixed_block_control_competes_lag",
+            make_design(
+                ARMS4,
+                control="ctl",
+                looks={"randomized_n": [40, 80, 120], "followed_n": [20, 60, 120]},
+                superiority=0.95,
+                inferiority=0.05,
+            ),
+            make_scenario(rates4),
+            300,
+        )
+    )
     return out
 
 
@@ -678,10 +766,17 @@ def test_allocation_limits_hold_when_an_arm_hits_its_maximum_and_others_their_mi
     the others at their minimum in the same round (total 0.8), and the final renormalization gave
     (0.625, 0.125, 0.125, 0.125)."""
     design = make_design(
-        ARMS4, looks=LOOKS4,
-        randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0,
-                       "min_allocation": 0.1, "max_allocation": 0.5},
-        superiority=0.99, inferiority=0.02,
+        ARMS4,
+        looks=LOOKS4,
+        randomization={
+            "method": "adaptive",
+            "scheme": "simple",
+            "softening": 1.0,
+            "min_allocation": 0.1,
+            "max_allocation": 0.5,
+        },
+        superiority=0.99,
+        inferiority=0.02,
     )
     cd = build_spec(design, make_scenario({a: 0.3 for a in ARMS4})).compiled.rules
     pb = np.array([[0.97, 0.01, 0.01, 0.01]])
@@ -710,17 +805,23 @@ def test_null_scenario_symmetric_arms_have_equal_superiority_rates(with_control,
     n_sims = 600
     if with_control:
         design = make_design(
-            ARMS4, control="ctl", control_allocation={"rule": "sqrt_k"}, looks={"randomized_n": [40, 80, 120]},
+            ARMS4,
+            control="ctl",
+            control_allocation={"rule": "sqrt_k"},
+            looks={"randomized_n": [40, 80, 120]},
             randomization={"method": "adaptive", "scheme": "block", "softening": 0.5},
-            superiority=0.9, inferiority=0.1,
+            superiority=0.9,
+            inferiority=0.1,
         )
         arms = ARMS4
     else:
         arms = ["a", "b", "c"]
         design = make_design(
-            arms, looks={"randomized_n": [30, 60, 90]},
+            arms,
+            looks={"randomized_n": [30, 60, 90]},
             randomization={"method": "adaptive", "scheme": "simple", "softening": 0.5},
-            superiority=0.8, inferiority=0.1,
+            superiority=0.8,
+            inferiority=0.1,
         )
     spec = build_spec(design, make_scenario({a: 0.4 for a in arms}))
     res = run(spec, n_sims, seed=555, chunk_size=300)
@@ -758,8 +859,12 @@ def test_fixed_randomization_mean_shares(scheme, ratios, control_share, build_sp
     if control_share is not None:
         extra = {"control": "a", "control_allocation": {"rule": "fixed", "share": control_share}}
     design = make_design(
-        arms, looks={"randomized_n": [n_patients]}, randomization=randomization,
-        superiority=0.99 if control_share else 0.9, inferiority=0.01, **extra,
+        arms,
+        looks={"randomized_n": [n_patients]},
+        randomization=randomization,
+        superiority=0.99 if control_share else 0.9,
+        inferiority=0.01,
+        **extra,
     )
     spec = build_spec(design, make_scenario({a: 0.3 for a in arms}))
     res = run(spec, n_sims, seed=77, chunk_size=200)

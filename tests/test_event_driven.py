@@ -63,7 +63,7 @@ def test_logrank_at_cuts_equals_the_log_rank_of_the_cut_data():
     cuts = np.sort(rng.uniform(3, 25, (t, k)), axis=1)
     z, oe, var = logrank_at_cuts(entry, followed, event, experimental, cuts)
     for j in range(k):
-        c = cuts[:, j:j + 1]
+        c = cuts[:, j : j + 1]
         inside = entry <= c
         ended = entry + followed <= c
         time = np.where(inside, np.where(ended, followed, c - entry), np.nan)
@@ -118,20 +118,30 @@ def test_analytic_calendar_matches_the_closed_form_of_exponential_arms():
     assert c.plan.power_scenario.sum() == pytest.approx(c.plan.power_planned.sum(), abs=0.005)
 
 
-@pytest.mark.parametrize(("changes", "path", "words"), [
-    ({"events": 5000}, "design.event_driven.events", "are expected to produce only"),
-    ({"events": 2}, "design.event_driven", "events (2) must be at least the number of analyses (3)"),
-    ({"information_fractions": [0.5, 0.4, 1.0]}, "event_driven.information_fractions", "strictly increasing"),
-    ({"information_fractions": [0.5, 0.9]}, "event_driven.information_fractions", "must end at 1"),
-    ({"efficacy": {"spending": "hwang_shih_decani"}}, "event_driven.efficacy", "needs gamma"),
-    ({"efficacy": {"spending": "pocock", "z": [3, 2, 2]}}, "event_driven.efficacy", "not both or neither"),
-    ({"efficacy": {"z": [3.0, 2.0]}}, "event_driven", "efficacy.z needs one boundary per look"),
-    ({"efficacy": {"spending": "hwang_shih_decani", "gamma": 50}}, "event_driven.efficacy.gamma", "less than or equal to 40"),
-    ({"futility": {"z": [0.0]}}, "event_driven", "futility.z needs one boundary per interim look"),
-    ({"alpha": 0.95}, "event_driven", "alpha (0.95) must be below the power"),
-    ({"efficacy": {"z": [3.0, 2.5, 0.5]}, "futility": {"z": [1.0, 2.8]}}, "design.event_driven",
-     "futility_z must not exceed efficacy_z"),
-])
+@pytest.mark.parametrize(
+    ("changes", "path", "words"),
+    [
+        ({"events": 5000}, "design.event_driven.events", "are expected to produce only"),
+        ({"events": 2}, "design.event_driven", "events (2) must be at least the number of analyses (3)"),
+        ({"information_fractions": [0.5, 0.4, 1.0]}, "event_driven.information_fractions", "strictly increasing"),
+        ({"information_fractions": [0.5, 0.9]}, "event_driven.information_fractions", "must end at 1"),
+        ({"efficacy": {"spending": "hwang_shih_decani"}}, "event_driven.efficacy", "needs gamma"),
+        ({"efficacy": {"spending": "pocock", "z": [3, 2, 2]}}, "event_driven.efficacy", "not both or neither"),
+        ({"efficacy": {"z": [3.0, 2.0]}}, "event_driven", "efficacy.z needs one boundary per look"),
+        (
+            {"efficacy": {"spending": "hwang_shih_decani", "gamma": 50}},
+            "event_driven.efficacy.gamma",
+            "less than or equal to 40",
+        ),
+        ({"futility": {"z": [0.0]}}, "event_driven", "futility.z needs one boundary per interim look"),
+        ({"alpha": 0.95}, "event_driven", "alpha (0.95) must be below the power"),
+        (
+            {"efficacy": {"z": [3.0, 2.5, 0.5]}, "futility": {"z": [1.0, 2.8]}},
+            "design.event_driven",
+            "futility_z must not exceed efficacy_z",
+        ),
+    ],
+)
 def test_bad_designs_are_reported_with_the_field(changes, path, words):
     with pytest.raises(ConfigError) as info:
         spec(textbook(**changes))
@@ -301,8 +311,10 @@ def test_fixed_follow_up_limits_the_events_in_plan_and_simulation():
     c = spec(textbook(follow_up_months=6.0, events=180)).compiled
     dropout = -math.log(0.95) / 12
     cut = planning.PiecewiseExponential((0.0, 6.0), (math.log(2) / 8, 0.0))
-    arms = (planning.ArmModel(cut.with_hazard_ratio((0.0,), (0.7,)), dropout=dropout),
-            planning.ArmModel(cut, dropout=dropout))
+    arms = (
+        planning.ArmModel(cut.with_hazard_ratio((0.0,), (0.7,)), dropout=dropout),
+        planning.ArmModel(cut, dropout=dropout),
+    )
     most = planning.expected_events([1e4], planning.Accrual((660 / 40,), (40.0,)), arms)[0].sum()
     assert c.plan.max_expected_events == pytest.approx(most, rel=1e-6)
     with pytest.raises(ConfigError, match="are expected to produce only"):
@@ -325,7 +337,7 @@ def test_storyboard_replays_the_trial_of_the_run():
         story = replay(s, 6, index, 30)
         stop = int(r.extras["stop_look"][index])
         assert len(story.analyses) == stop + 1
-        np.testing.assert_allclose(story.analyses["z"], r.extras["z"][index, :stop + 1])
+        np.testing.assert_allclose(story.analyses["z"], r.extras["z"][index, : stop + 1])
         patients = story.patients[story.patients["arm"] != ""]
         assert len(patients) == r.n_randomized[index]
         assert patients["event"].sum() == r.events[index].sum() == s.compiled.look_events[stop]
@@ -336,15 +348,21 @@ def test_storyboard_replays_the_trial_of_the_run():
     history_figure(story)
 
 
-@pytest.mark.parametrize(("boundary", "function"), [
-    ({"spending": "pocock"}, gs.LanDeMetsPocock()),
-    ({"spending": "hwang_shih_decani", "gamma": -4}, gs.HwangShihDeCani(-4)),
-    ({"spending": "kim_demets", "rho": 3}, gs.KimDeMetsPower(3)),
-    ({"z": [3.5, 2.6, 2.0]}, np.array([3.5, 2.6, 2.0])),
-])
+@pytest.mark.parametrize(
+    ("boundary", "function"),
+    [
+        ({"spending": "pocock"}, gs.LanDeMetsPocock()),
+        ({"spending": "hwang_shih_decani", "gamma": -4}, gs.HwangShihDeCani(-4)),
+        ({"spending": "kim_demets", "rho": 3}, gs.KimDeMetsPower(3)),
+        ({"z": [3.5, 2.6, 2.0]}, np.array([3.5, 2.6, 2.0])),
+    ],
+)
 def test_every_kind_of_boundary_compiles_to_the_engine_boundaries(boundary, function):
-    c = spec(textbook(events=300, efficacy=boundary,
-                      futility={"spending": "hwang_shih_decani", "gamma": -2, "binding": True})).compiled
+    c = spec(
+        textbook(
+            events=300, efficacy=boundary, futility={"spending": "hwang_shih_decani", "gamma": -2, "binding": True}
+        )
+    ).compiled
     fractions = np.array([100, 200, 300]) / 300
     ref = gs.group_sequential_design(fractions, 0.025, 0.1, function, gs.HwangShihDeCani(-2), binding_futility=True)
     np.testing.assert_array_equal(c.look_events, [100, 200, 300])

@@ -115,8 +115,14 @@ def test_calendar_look_happens_at_its_month_and_agrees_with_the_plan():
     r = run(s, 2000, seed=4)
     np.testing.assert_array_equal(r.trial_values["month_of_look_1"], 10.0)
     table = analytic_versus_simulated(c, r).set_index("metric")
-    for metric in ("p_efficacy_look_1", "p_efficacy_look_2", "p_stop_efficacy", "month_of_look_2",
-                   "events_at_stop", "duration_months"):
+    for metric in (
+        "p_efficacy_look_1",
+        "p_efficacy_look_2",
+        "p_stop_efficacy",
+        "month_of_look_2",
+        "events_at_stop",
+        "duration_months",
+    ):
         row = table.loc[metric]
         assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
     # the analysis cuts its data at month 10: events observed by then, whatever their number
@@ -133,15 +139,21 @@ def test_final_analysis_at_a_calendar_month_with_fixed_follow_up():
     np.testing.assert_array_equal(r.duration_months[reached], 24.0)
 
 
-@pytest.mark.parametrize("changes, field, words", [
-    ({"at_months": [10.0, None]}, "design.event_driven", "at_months needs one entry per look"),
-    ({"at_months": [None, None, None]}, "design.event_driven", "gives no month"),
-    ({"at_months": [12.0, 10.0, None]}, "design.event_driven", "must increase"),
-    ({"at_months": [60.0, None, None]}, "design.event_driven.at_months[0]", "after the final analysis is expected"),
-    ({"at_months": [10.0, None, 40.0], "follow_up_months": 12.0}, "design.event_driven.at_months[2]",
-     "after the last patient's follow-up ends"),
-    ({"at_months": [14.0, None, None]}, "design.event_driven.at_months[0]", "keep their order"),
-])
+@pytest.mark.parametrize(
+    "changes, field, words",
+    [
+        ({"at_months": [10.0, None]}, "design.event_driven", "at_months needs one entry per look"),
+        ({"at_months": [None, None, None]}, "design.event_driven", "gives no month"),
+        ({"at_months": [12.0, 10.0, None]}, "design.event_driven", "must increase"),
+        ({"at_months": [60.0, None, None]}, "design.event_driven.at_months[0]", "after the final analysis is expected"),
+        (
+            {"at_months": [10.0, None, 40.0], "follow_up_months": 12.0},
+            "design.event_driven.at_months[2]",
+            "after the last patient's follow-up ends",
+        ),
+        ({"at_months": [14.0, None, None]}, "design.event_driven.at_months[0]", "keep their order"),
+    ],
+)
 def test_bad_calendar_looks_are_named(changes, field, words):
     with pytest.raises(ConfigError) as info:
         spec(textbook(**changes))

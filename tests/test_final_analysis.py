@@ -98,14 +98,18 @@ def _survival_data(seed: int = 7) -> pd.DataFrame:
 def binary_fit():
     pytest.importorskip("pymc")
     data = _binary_data()
-    return data, fit_final_analysis(data, arms=BINARY_ARMS, groups=BINARY_GROUPS, control="control", endpoint="binary", **SAMPLER)
+    return data, fit_final_analysis(
+        data, arms=BINARY_ARMS, groups=BINARY_GROUPS, control="control", endpoint="binary", **SAMPLER
+    )
 
 
 @pytest.fixture(scope="module")
 def survival_fit():
     pytest.importorskip("pymc")
     data = _survival_data()
-    return data, fit_final_analysis(data, arms=SURVIVAL_ARMS, groups=SURVIVAL_GROUPS, control="SOC", endpoint="survival", **SAMPLER)
+    return data, fit_final_analysis(
+        data, arms=SURVIVAL_ARMS, groups=SURVIVAL_GROUPS, control="SOC", endpoint="survival", **SAMPLER
+    )
 
 
 def _assert_recovered(posterior, name: str, truth: float, **sel) -> None:
@@ -207,7 +211,9 @@ def test_prior_on_interactions_is_the_documented_one_in_both_forms():
 def test_a_single_group_has_no_interactions():
     pytest.importorskip("pymc")
     data = _binary_data().assign(group="all")
-    fit = fit_final_analysis(data, arms=BINARY_ARMS, groups=["all"], control=None, endpoint="binary", draws=100, tune=100, chains=2, seed=1)
+    fit = fit_final_analysis(
+        data, arms=BINARY_ARMS, groups=["all"], control=None, endpoint="binary", draws=100, tune=100, chains=2, seed=1
+    )
     post = fit.idata.posterior
     assert "tau" not in post and "gamma" not in post and "delta" not in post
     np.testing.assert_array_equal(post["effect"].sel(group="all").values, post["beta"].values)
@@ -224,7 +230,22 @@ def test_effects_table_rows_and_tallies(binary_fit):
     effects = fit.effects
     expected = [(a, g) for a in BINARY_ARMS[1:] for g in BINARY_GROUPS]
     assert list(zip(effects["arm"], effects["group"])) == expected
-    for column in ("n", "events", "n_control", "events_control", "mean", "sd", "lower", "upper", "mcse_mean", "prob_benefit", "mcse_prob_benefit", "ratio", "ratio_lower", "ratio_upper"):
+    for column in (
+        "n",
+        "events",
+        "n_control",
+        "events_control",
+        "mean",
+        "sd",
+        "lower",
+        "upper",
+        "mcse_mean",
+        "prob_benefit",
+        "mcse_prob_benefit",
+        "ratio",
+        "ratio_lower",
+        "ratio_upper",
+    ):
         assert column in effects.columns
     counts = data.groupby(["arm", "group"])["response"].agg(["size", "sum"])
     for row in effects.itertuples():
@@ -291,7 +312,9 @@ def _idata(posterior: dict, diverging=None):
 def test_diagnostics_silent_on_independent_draws():
     pytest.importorskip("arviz")
     rng = np.random.default_rng(0)
-    idata = _idata({"alpha": rng.normal(size=(2, 1000)), "beta": rng.normal(size=(2, 1000, 2))}, np.zeros((2, 1000), bool))
+    idata = _idata(
+        {"alpha": rng.normal(size=(2, 1000)), "beta": rng.normal(size=(2, 1000, 2))}, np.zeros((2, 1000), bool)
+    )
     checks = diagnostics(idata, ["alpha", "beta"])
     assert checks.warnings == []
     assert checks.divergences == 0
@@ -368,15 +391,39 @@ def test_cell_table_tallies_by_arm_and_group():
     ("data", "overrides", "expected"),
     [
         (BINARY_OK.drop(columns="response"), {}, "data: is missing column(s) response"),
-        (SURVIVAL_OK.drop(columns="event"), {"endpoint": "survival", "groups": ["g1"]}, "data: is missing column(s) event"),
+        (
+            SURVIVAL_OK.drop(columns="event"),
+            {"endpoint": "survival", "groups": ["g1"]},
+            "data: is missing column(s) event",
+        ),
         (BINARY_OK.assign(arm=["C", "C", "A", "D"]), {}, "data.arm: has values not listed in arms (C, A) (got ['D'])"),
-        (BINARY_OK.assign(group=["g1", "g2", "g1", "g9"]), {}, "data.group: has values not listed in groups (g1, g2) (got ['g9'])"),
+        (
+            BINARY_OK.assign(group=["g1", "g2", "g1", "g9"]),
+            {},
+            "data.group: has values not listed in groups (g1, g2) (got ['g9'])",
+        ),
         (BINARY_OK.assign(response=[0, 1, 2, 0]), {}, "data.response: must be 0 or 1 (1 rows are not) (got 2)"),
         (BINARY_OK.assign(response=[0, 1, np.nan, 0]), {}, "data.response: must be 0 or 1"),
-        (SURVIVAL_OK.assign(time=[3.5, 0.0]), {"endpoint": "survival", "groups": ["g1"]}, "data.time: must be a positive number of months (1 rows are not) (got 0.0)"),
-        (SURVIVAL_OK.assign(time=[np.inf, 1.0]), {"endpoint": "survival", "groups": ["g1"]}, "data.time: must be a positive number of months"),
-        (SURVIVAL_OK.assign(event=[1, -1]), {"endpoint": "survival", "groups": ["g1"]}, "data.event: must be 0 or 1 (1 rows are not) (got -1)"),
-        (BINARY_OK, {"arms": ["C", "A", "B"]}, "data.arm: has no patients on listed arm(s); leave them out of arms (got ['B'])"),
+        (
+            SURVIVAL_OK.assign(time=[3.5, 0.0]),
+            {"endpoint": "survival", "groups": ["g1"]},
+            "data.time: must be a positive number of months (1 rows are not) (got 0.0)",
+        ),
+        (
+            SURVIVAL_OK.assign(time=[np.inf, 1.0]),
+            {"endpoint": "survival", "groups": ["g1"]},
+            "data.time: must be a positive number of months",
+        ),
+        (
+            SURVIVAL_OK.assign(event=[1, -1]),
+            {"endpoint": "survival", "groups": ["g1"]},
+            "data.event: must be 0 or 1 (1 rows are not) (got -1)",
+        ),
+        (
+            BINARY_OK,
+            {"arms": ["C", "A", "B"]},
+            "data.arm: has no patients on listed arm(s); leave them out of arms (got ['B'])",
+        ),
         (BINARY_OK, {"control": "X"}, "control: is not one of the arms (C, A) (got 'X')"),
         (BINARY_OK, {"endpoint": "orr"}, "endpoint: must be one of binary, survival (got 'orr')"),
         (BINARY_OK, {"arms": ["C"]}, "arms: needs a control and at least one other arm"),

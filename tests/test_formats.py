@@ -40,8 +40,7 @@ def check_header(text: str) -> None:
 @pytest.fixture(scope="module")
 def run_outputs(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out"
-    args = ["run", "--design", "allcomer_rar", "--scenario", "trop2_adc", "--n-sims", 80, "--chunk-size", 40,
-            "--quiet"]
+    args = ["run", "--design", "allcomer_rar", "--scenario", "trop2_adc", "--n-sims", 80, "--chunk-size", 40, "--quiet"]
     csv = invoke(*args, "--format", "csv", "--out", out)
     js = invoke(*args, "--format", "json")
     table = invoke(*args)
@@ -77,8 +76,16 @@ def test_run_json_holds_the_same_numbers(run_outputs):
 
 def test_compare_csv_and_json_are_the_comparison_table(tmp_path):
     out = tmp_path / "cmp"
-    args = ["compare", "--designs", "allcomer_fixed,allcomer_rar", "--scenarios", "trop2_adc", "--n-sims", 40,
-            "--quiet"]
+    args = [
+        "compare",
+        "--designs",
+        "allcomer_fixed,allcomer_rar",
+        "--scenarios",
+        "trop2_adc",
+        "--n-sims",
+        40,
+        "--quiet",
+    ]
     csv = invoke(*args, "--format", "csv", "--out", out)
     assert csv.exit_code == 0, csv.stderr
     check_header(csv.stdout)
@@ -96,8 +103,22 @@ def test_compare_csv_and_json_are_the_comparison_table(tmp_path):
 
 
 def test_calibrate_csv_has_intervals():
-    result = invoke("calibrate", "--design", "allcomer_fixed", "--null-scenarios", "pioneer_null", "--target-fwer",
-                    0.1, "--n-sims", 100, "--seed", 3, "--quiet", "--format", "csv")
+    result = invoke(
+        "calibrate",
+        "--design",
+        "allcomer_fixed",
+        "--null-scenarios",
+        "pioneer_null",
+        "--target-fwer",
+        0.1,
+        "--n-sims",
+        100,
+        "--seed",
+        3,
+        "--quiet",
+        "--format",
+        "csv",
+    )
     assert result.exit_code == 0, result.stderr
     check_header(result.stdout)
     frame = read_csv(result.stdout)
@@ -113,12 +134,20 @@ def test_list_formats():
     assert list(frame.columns) == ["kind", "name", "description"]
     assert {"pioneer_rar", "pioneer_null"} <= set(frame.name)
     js = json.loads(invoke("list", "--format", "json").stdout)
-    assert {"kind": "design", "name": "pioneer_rar"}.items() <= next(r for r in js if r["name"] == "pioneer_rar").items()
+    assert {"kind": "design", "name": "pioneer_rar"}.items() <= next(
+        r for r in js if r["name"] == "pioneer_rar"
+    ).items()
 
 
-@pytest.mark.parametrize("command", [["run"], ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null"],
-                                     ["calibrate", "--null-scenarios", "pioneer_null", "--target-fwer", "0.1"],
-                                     ["list"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null"],
+        ["calibrate", "--null-scenarios", "pioneer_null", "--target-fwer", "0.1"],
+        ["list"],
+    ],
+)
 def test_an_unknown_format_exits_2(command):
     result = invoke(*command, "--format", "xml")
     assert result.exit_code == EXIT_BAD_INPUT

@@ -71,8 +71,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DESIGNS = sorted(p.stem for p in (ROOT / "designs").glob("*.yaml"))
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
 POPULATIONS = sorted(p.stem for p in (ROOT / "scenarios" / "populations").glob("*.yaml"))
-FILES = [("design", n) for n in DESIGNS] + [("scenario", n) for n in SCENARIOS] + [
-    ("population", n) for n in POPULATIONS]
+FILES = (
+    [("design", n) for n in DESIGNS] + [("scenario", n) for n in SCENARIOS] + [("population", n) for n in POPULATIONS]
+)
 
 # The scenario each shipped design is usually run on, and the designs a mutated scenario or
 # population is run with (chosen by the mutant's seed: fast all-comer designs most of the time,
@@ -81,8 +82,13 @@ FILES = [("design", n) for n in DESIGNS] + [("scenario", n) for n in SCENARIOS] 
 # mutated, and the regression cases pair it with edited populations.
 USUAL_SCENARIO = {"benchmark_four_arm": "benchmark_four_arm", "battle": "battle_kim2011", "battle2": "battle2_jco2016"}
 DEFAULT_SCENARIO = "pioneer_alternative"
-SCENARIO_DESIGNS = {"benchmark_four_arm": ["benchmark_four_arm"], "battle_null": ["battle"],
-                    "battle_kim2011": ["battle"], "battle2_null": ["battle2"], "battle2_jco2016": ["battle2"]}
+SCENARIO_DESIGNS = {
+    "benchmark_four_arm": ["benchmark_four_arm"],
+    "battle_null": ["battle"],
+    "battle_kim2011": ["battle"],
+    "battle2_null": ["battle2"],
+    "battle2_jco2016": ["battle2"],
+}
 DEFAULT_SCENARIO_DESIGNS = ["pioneer_rar", "pioneer_rar", "lungmap_umbrella", "allcomer_rar"]
 POPULATION_SCENARIO = "pioneer_alternative"
 POPULATION_DESIGNS = ["pioneer_rar", "battle_stratified_rar", "allcomer_rar", "pioneer_rar"]
@@ -145,8 +151,11 @@ def annotation_at(kind: str, path: tuple):
 
 
 def is_model(ann) -> bool:
-    return ann is not None and any(isinstance(m, type) and issubclass(m, BaseModel) for m in _members(ann)) and not any(
-        get_origin(m) is dict for m in _members(ann))
+    return (
+        ann is not None
+        and any(isinstance(m, type) and issubclass(m, BaseModel) for m in _members(ann))
+        and not any(get_origin(m) is dict for m in _members(ann))
+    )
 
 
 def takes_number(ann) -> bool:
@@ -221,11 +230,54 @@ class Mutator:
     """Mutants of one shipped file, each of one class, with details drawn from a seeded generator."""
 
     NAME_POOL = ("unknown_name", "no_such_marker")
-    VALUES = ("fuzz", "", "1e3", "-1", -1, -0.5, 0, 0.0, 1, 10**9, 2**63, 1e300, -1e300, math.nan, math.inf,
-              -math.inf, [], [1, 2], ["fuzz"], {}, {"fuzz": 1}, None, True, False, 0.5, 1.5)
+    VALUES = (
+        "fuzz",
+        "",
+        "1e3",
+        "-1",
+        -1,
+        -0.5,
+        0,
+        0.0,
+        1,
+        10**9,
+        2**63,
+        1e300,
+        -1e300,
+        math.nan,
+        math.inf,
+        -math.inf,
+        [],
+        [1, 2],
+        ["fuzz"],
+        {},
+        {"fuzz": 1},
+        None,
+        True,
+        False,
+        0.5,
+        1.5,
+    )
     UNICODE = ("café", "π≈3.14", "名前", "😀", "\u200bzero\u200bwidth", "עברית", "Ω_arm", "e\u0301", "\ufeffbom")
-    GARBAGE = (b"\t", b"\x00", b": : -", b"[", b"{", b"}", b"&a *a", b"*undefined", b"<<: *x", b"%YAML 9.9",
-               b"---\n- x\n", b"\x1b[31m", b"key: [unclosed", b"'", b'"\\q"', b"\xe2\x80\x8b", b"? [a, b]\n: c\n")
+    GARBAGE = (
+        b"\t",
+        b"\x00",
+        b": : -",
+        b"[",
+        b"{",
+        b"}",
+        b"&a *a",
+        b"*undefined",
+        b"<<: *x",
+        b"%YAML 9.9",
+        b"---\n- x\n",
+        b"\x1b[31m",
+        b"key: [unclosed",
+        b"'",
+        b'"\\q"',
+        b"\xe2\x80\x8b",
+        b"? [a, b]\n: c\n",
+    )
     INVALID_UTF8 = (b"\xff", b"\xfe\xff", b"\xc3\x28", b"\x80", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80")
 
     def __init__(self, kind: str, name: str, seed: int):
@@ -288,10 +340,20 @@ class Mutator:
     def number_other(self, tree):
         how = self.pick(["scale", "minus1", "plus1", "one_minus", "half", "fraction", "above1", "below0"])
         factor = float(self.rng.choice([0.1, 0.5, 0.9, 1.1, 2.0, 10.0]))
-        return self._number(tree, lambda x: {
-            "scale": max(1, round(x * factor)) if isinstance(x, int) else x * factor, "minus1": x - 1, "plus1": x + 1,
-            "one_minus": 1 - x, "half": x / 2, "fraction": x + 0.5, "above1": 1.0 + abs(x) + 1e-9,
-            "below0": -1e-9}[how], False)
+        return self._number(
+            tree,
+            lambda x: {
+                "scale": max(1, round(x * factor)) if isinstance(x, int) else x * factor,
+                "minus1": x - 1,
+                "plus1": x + 1,
+                "one_minus": 1 - x,
+                "half": x / 2,
+                "fraction": x + 0.5,
+                "above1": 1.0 + abs(x) + 1e-9,
+                "below0": -1e-9,
+            }[how],
+            False,
+        )
 
     def probability_out_of_range(self, tree):
         path, x = self.pick(self.leaves(tree, lambda p, n: number(n) and is_probability(annotation_at(self.kind, p))))
@@ -347,8 +409,15 @@ class Mutator:
         return f"duplicate {path}[{i}]", repeated_marker
 
     def duplicate_name(self, tree):
-        path, node = self.pick([(p, n) for p, n in nodes(tree) if isinstance(n, list) and len(n) >= 2
-                                and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in n)])
+        path, node = self.pick(
+            [
+                (p, n)
+                for p, n in nodes(tree)
+                if isinstance(n, list)
+                and len(n) >= 2
+                and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in n)
+            ]
+        )
         i, j = (int(v) for v in self.rng.choice(len(node), 2, replace=False))
         node[j]["name"] = node[i]["name"]
         return f"{path}[{j}].name = {node[i]['name']!r} (as [{i}])", self.kind == "design"
@@ -395,10 +464,29 @@ class Mutator:
         put(tree, target, copy.deepcopy(get(tree, origin)))
         return f"copy {origin} into {target}", False
 
-    TREE = ("delete_key", "wrong_type", "number_nan", "number_inf", "number_negative", "number_zero", "number_huge",
-            "number_tiny", "number_other", "probability_out_of_range", "bool_in_number", "unicode_string",
-            "long_string", "unknown_key", "non_string_key", "empty_collection", "duplicate_entry", "duplicate_name",
-            "rename_reference", "reverse", "transplant")
+    TREE = (
+        "delete_key",
+        "wrong_type",
+        "number_nan",
+        "number_inf",
+        "number_negative",
+        "number_zero",
+        "number_huge",
+        "number_tiny",
+        "number_other",
+        "probability_out_of_range",
+        "bool_in_number",
+        "unicode_string",
+        "long_string",
+        "unknown_key",
+        "non_string_key",
+        "empty_collection",
+        "duplicate_entry",
+        "duplicate_name",
+        "rename_reference",
+        "reverse",
+        "transplant",
+    )
 
     def several_edits(self, tree):
         done = []
@@ -442,12 +530,21 @@ class Mutator:
         levels, width = int(self.pick([7, 8, 9])), int(self.pick([8, 9, 10]))
         bomb = [f"laugh0: &laugh0 [{', '.join(['lol'] * width)}]"]
         bomb += [f"laugh{i}: &laugh{i} [{', '.join([f'*laugh{i - 1}'] * width)}]" for i in range(1, levels + 1)]
-        return self.raw.rstrip(b"\n") + b"\n" + "\n".join(bomb).encode() + b"\n", \
-            f"append {width}^{levels} alias expansion", True
+        return (
+            self.raw.rstrip(b"\n") + b"\n" + "\n".join(bomb).encode() + b"\n",
+            f"append {width}^{levels} alias expansion",
+            True,
+        )
 
     def python_tag(self):
-        tag = self.pick(["!!python/object/apply:os.system ['touch PWNED']", "!!python/name:os.system",
-                         "!!python/object/new:type ['x', !!python/tuple [], {}]", "!!python/module:os"])
+        tag = self.pick(
+            [
+                "!!python/object/apply:os.system ['touch PWNED']",
+                "!!python/name:os.system",
+                "!!python/object/new:type ['x', !!python/tuple [], {}]",
+                "!!python/module:os",
+            ]
+        )
         lines = self._lines()
         keyed = [i for i, line in enumerate(lines) if re.match(rb"^\s*[A-Za-z_]\w*: \S", line)]
         i = self.pick(keyed)
@@ -500,7 +597,7 @@ class Mutator:
             lines[i] = lines[i][: len(lines[i]) // 2] + self.pick(self.GARBAGE)
         else:
             i = min(i, len(lines) - 2)
-            lines[i:i + 2] = lines[i:i + 2][::-1]
+            lines[i : i + 2] = lines[i : i + 2][::-1]
         return b"\n".join(lines), f"{how} line {i + 1}", False
 
     def reencode(self):
@@ -510,8 +607,20 @@ class Mutator:
     def directory(self):
         return None, "a directory in place of the file", True
 
-    TEXT = ("duplicate_key", "alias_bomb", "python_tag", "empty_file", "non_utf8", "random_bytes", "insert_garbage",
-            "truncate", "deep_nesting", "line_edit", "reencode", "directory")
+    TEXT = (
+        "duplicate_key",
+        "alias_bomb",
+        "python_tag",
+        "empty_file",
+        "non_utf8",
+        "random_bytes",
+        "insert_garbage",
+        "truncate",
+        "deep_nesting",
+        "line_edit",
+        "reencode",
+        "directory",
+    )
     CLASSES = TREE + ("several_edits",) + TEXT
 
     def mutant(self, cls: str) -> Mutant:
@@ -597,8 +706,11 @@ def _check_runs(design, scenario, edits) -> bool:
         raise
     except Exception as exc:  # noqa: BLE001 - any other exception is the crash the census looks for
         tb = "".join(traceback.format_exception(exc))
-        raise Failure("traceback", f"{design} on {scenario}: simulating raised {type(exc).__name__}: "
-                                   f"{str(exc)[:300]}\nedits: {edits}\n{tb[-4000:]}") from None
+        raise Failure(
+            "traceback",
+            f"{design} on {scenario}: simulating raised {type(exc).__name__}: "
+            f"{str(exc)[:300]}\nedits: {edits}\n{tb[-4000:]}",
+        ) from None
     assert results.n_trials == n, edits
     prob = np.asarray(results.extras.get("prob_best", np.zeros(1)), dtype=float)
     assert not (prob[np.isfinite(prob)] < 0).any() and not (prob[np.isfinite(prob)] > 1 + 1e-9).any(), edits
@@ -625,6 +737,7 @@ def _write_case(kind: str, name: str, data: bytes | None, folder: Path) -> tuple
     """Write a mutated file (``data`` None: a directory in its place); return the files to validate
     and the design and scenario to pair. A mutated population is found through a copy of its usual
     scenario in the same folder."""
+
     def write(path: Path) -> Path:
         if data is None:
             path.mkdir(parents=True)
@@ -715,18 +828,33 @@ class Tally:
         return sum(sum(c.values()) for c in self.by_class.values())
 
     def write(self, name: str) -> None:
-        write_mutants(name, {"title": self.title, "total": self.total, "seconds": time.perf_counter() - self.started,
-                             "through_subprocess": self.through_subprocess, "skipped": self.skipped,
-                             "outcome_names": OUTCOMES, "by_class": {k: dict(v) for k, v in self.by_class.items()},
-                             "by_file": dict(self.by_file)})
+        write_mutants(
+            name,
+            {
+                "title": self.title,
+                "total": self.total,
+                "seconds": time.perf_counter() - self.started,
+                "through_subprocess": self.through_subprocess,
+                "skipped": self.skipped,
+                "outcome_names": OUTCOMES,
+                "by_class": {k: dict(v) for k, v in self.by_class.items()},
+                "by_file": dict(self.by_file),
+            },
+        )
 
 
 def census(n: int, n_process: int, tally: Tally) -> None:
     """Draw ``n`` mutants with hypothesis and check each in this process, then ``n_process`` more
     through a real ``platform-sim run`` process."""
 
-    @settings(max_examples=n, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @settings(
+        max_examples=n,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
     @given(mutants())
     def in_process(drawn):
         kind, name, cls, seed = drawn
@@ -742,8 +870,14 @@ def census(n: int, n_process: int, tally: Tally) -> None:
     if not n_process:
         return
 
-    @settings(max_examples=n_process, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+    @settings(
+        max_examples=n_process,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
     @given(mutants())
     def through_process(drawn):
         kind, name, cls, seed = drawn
@@ -775,8 +909,19 @@ def check_in_a_process(mutant: Mutant, folder: Path, seed: int) -> str:
     files, design, scenario = _write_case(mutant.kind, mutant.name, mutant.data, folder)
     design = design or _paired_design(mutant.kind, mutant.name, seed)
     edits = f"{mutant.kind} {mutant.name}: {mutant.cls}: {mutant.what}"
-    cmd = [sys.executable, "-m", "platform_sim.cli", "run", "--design", str(design), "--scenario", str(scenario),
-           "--n-sims", "5", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "platform_sim.cli",
+        "run",
+        "--design",
+        str(design),
+        "--scenario",
+        str(scenario),
+        "--n-sims",
+        "5",
+        "--quiet",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_SECONDS + 60, cwd=folder)
     except subprocess.TimeoutExpired:
@@ -802,8 +947,9 @@ def _census_test(n: int, n_process: int, name: str, title: str) -> None:
     assert tally.total >= 0.95 * (n + n_process), (tally.total, tally.skipped)  # (a class can find nothing to edit)
     assert set(tally.by_file) == {_file_label(k, n) for k, n in FILES}, "a shipped file was never mutated"
     assert set(tally.by_class) == set(Mutator.CLASSES), set(Mutator.CLASSES) - set(tally.by_class)
-    assert min(tally.by_file.values()) >= 3 and min(sum(c.values()) for c in tally.by_class.values()) >= 3, \
+    assert min(tally.by_file.values()) >= 3 and min(sum(c.values()) for c in tally.by_class.values()) >= 3, (
         "a shipped file or a mutant class was drawn fewer than 3 times"
+    )
     for cls, outcomes in tally.by_class.items():
         assert set(outcomes) <= {"ran", "refused"} or COLLECT, (cls, outcomes)
 
@@ -816,10 +962,12 @@ def test_fuzz_census():
 
 @pytest.mark.slow
 def test_fuzz_census_large():
-    _census_test(N_CENSUS_SLOW, N_PROCESS_SLOW, "census_slow",
-                 "Larger census (`python -m pytest -m slow tests/test_fuzz_config.py`)")
-
-
+    _census_test(
+        N_CENSUS_SLOW,
+        N_PROCESS_SLOW,
+        "census_slow",
+        "Larger census (`python -m pytest -m slow tests/test_fuzz_config.py`)",
+    )
 
 
 # --------------------------------------------------------------------------- regressions
@@ -865,156 +1013,413 @@ def _nested(kind: str, name: str, key: str, depth: int) -> bytes:
     return text.replace(f"{key}:".encode(), f"{key}: {'[' * depth}1{']' * depth}\nunused_{key}:".encode(), 1)
 
 
-_GROUPS_34 = [{"name": f"g{i}", "when": {"atm": "positive"}, "arms": ["docetaxel", "durva_ceralasertib"]}
-              for i in range(33)] + [{"name": "other", "when": "other",
-                                     "arms": ["docetaxel", "durva_tremelimumab", "dato_dxd", "ramucirumab_pembrolizumab"]}]
+_GROUPS_34 = [
+    {"name": f"g{i}", "when": {"atm": "positive"}, "arms": ["docetaxel", "durva_ceralasertib"]} for i in range(33)
+] + [
+    {
+        "name": "other",
+        "when": "other",
+        "arms": ["docetaxel", "durva_tremelimumab", "dato_dxd", "ramucirumab_pembrolizumab"],
+    }
+]
 
 # (id, kind, file, edits, design paired with an edited scenario/population, what the error names)
 REGRESSIONS = [
     # fuzzed (allcomer_fixed-3): UnicodeDecodeError from Path.read_text -> config/load.py reads bytes and
     # reports "not UTF-8 text: line, column" with the bytes.
-    ("non_utf8_bytes", "design", "allcomer_fixed", _raw("design", "allcomer_fixed", 422, b"\xc9\x8d]u\xdf\x85\xb6"),
-     None, ["not UTF-8 text: line 7, column", "got b'\\xb6'"]),
-    ("latin1_byte", "scenario", "benchmark_four_arm", _raw("scenario", "benchmark_four_arm", 40, b"\xe9"),
-     None, ["not UTF-8 text: line 1", "got b'\\xe9'"]),
+    (
+        "non_utf8_bytes",
+        "design",
+        "allcomer_fixed",
+        _raw("design", "allcomer_fixed", 422, b"\xc9\x8d]u\xdf\x85\xb6"),
+        None,
+        ["not UTF-8 text: line 7, column", "got b'\\xb6'"],
+    ),
+    (
+        "latin1_byte",
+        "scenario",
+        "benchmark_four_arm",
+        _raw("scenario", "benchmark_four_arm", 40, b"\xe9"),
+        None,
+        ["not UTF-8 text: line 1", "got b'\\xe9'"],
+    ),
     # fuzzed (adaptive_enrichment-17): PyYAML's ReaderError message spans two lines, so stderr had a line
     # without "error:" -> one line with the line and column of the character.
-    ("nul_character", "design", "adaptive_enrichment", _raw("design", "adaptive_enrichment", 5, b"\x00"),
-     None, ["malformed YAML: line 1, column 6: character #x0000 is not allowed"]),
-    ("escape_character", "population", "post_ici_nsclc", _raw("population", "post_ici_nsclc", 815, b"\x1b[31m"),
-     "pioneer_rar", ["malformed YAML: line", "#x001b"]),
+    (
+        "nul_character",
+        "design",
+        "adaptive_enrichment",
+        _raw("design", "adaptive_enrichment", 5, b"\x00"),
+        None,
+        ["malformed YAML: line 1, column 6: character #x0000 is not allowed"],
+    ),
+    (
+        "escape_character",
+        "population",
+        "post_ici_nsclc",
+        _raw("population", "post_ici_nsclc", 815, b"\x1b[31m"),
+        "pioneer_rar",
+        ["malformed YAML: line", "#x001b"],
+    ),
     # fuzzed (allcomer_fixed-3010, -3013): RecursionError in yaml.safe_load -> reported as malformed YAML.
     # (whether PyYAML or the node walk refuses it depends on the recursion limit, which PyTensor raises)
-    ("deep_nesting", "design", "allcomer_fixed", _nested("design", "allcomer_fixed", "control", 1000),
-     None, ["malformed YAML: ", "collections are nested too deeply"]),
-    ("deep_nesting_500", "design", "pioneer_rar", _nested("design", "pioneer_rar", "description", 500),
-     None, ["malformed YAML: ", "collections are nested too deeply"]),
+    (
+        "deep_nesting",
+        "design",
+        "allcomer_fixed",
+        _nested("design", "allcomer_fixed", "control", 1000),
+        None,
+        ["malformed YAML: ", "collections are nested too deeply"],
+    ),
+    (
+        "deep_nesting_500",
+        "design",
+        "pioneer_rar",
+        _nested("design", "pioneer_rar", "description", 500),
+        None,
+        ["malformed YAML: ", "collections are nested too deeply"],
+    ),
     # fuzzed (allcomer_fixed-112, hierarchical_borrowing-22, adaptive_enrichment-24, benchmark_four_arm-10):
     # a maximum sample size of 4e8 or 2**31 - 1 patients validated, then the run allocated arrays for
     # them, hung, or stopped with RuntimeError("the screening funnel randomizes almost nobody") after
     # 10,000 blocks; the look shorthand built range(first, 10**9, every) -> at most MAX_PATIENTS (100,000).
-    ("huge_sample_size", "design", "allcomer_fixed", [(("looks", "randomized_n", 0), 400_000_000)],
-     None, ["design.looks.randomized_n", "400000000", "100000"]),
-    ("int_max_last_look", "design", "adaptive_enrichment", [(("looks", "randomized_n", 6), 2**31 - 1)],
-     None, ["design.looks.randomized_n", "2147483647"]),
-    ("huge_look_shorthand", "design", "benchmark_four_arm", [(("looks", "last"), 10**9), (("looks", "every"), 1)],
-     None, ["design.looks: last (1000000000) exceeds"]),
+    (
+        "huge_sample_size",
+        "design",
+        "allcomer_fixed",
+        [(("looks", "randomized_n", 0), 400_000_000)],
+        None,
+        ["design.looks.randomized_n", "400000000", "100000"],
+    ),
+    (
+        "int_max_last_look",
+        "design",
+        "adaptive_enrichment",
+        [(("looks", "randomized_n", 6), 2**31 - 1)],
+        None,
+        ["design.looks.randomized_n", "2147483647"],
+    ),
+    (
+        "huge_look_shorthand",
+        "design",
+        "benchmark_four_arm",
+        [(("looks", "last"), 10**9), (("looks", "every"), 1)],
+        None,
+        ["design.looks: last (1000000000) exceeds"],
+    ),
     # probe: a screening funnel that randomizes nobody validated; a stratified design then crashed in
     # validate --scenario (ValueError: need at least one array to concatenate, strata.reported_distribution)
     # and other designs in the run (RuntimeError in outcomes.enrol) -> config/population.py.
-    ("all_ineligible", "population", "post_ici_nsclc", [(("screening", "ineligible"), 1.0)],
-     "battle_stratified_rar", ["population.screening.ineligible", "no screened patient is ever randomized"]),
-    ("all_lost_while_waiting", "population", "post_ici_nsclc", [(("screening", "loss_hazard_per_day"), 1e300)],
-     "lungmap_umbrella", ["population.screening.loss_hazard_per_day", "1e+300"]),
+    (
+        "all_ineligible",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "ineligible"), 1.0)],
+        "battle_stratified_rar",
+        ["population.screening.ineligible", "no screened patient is ever randomized"],
+    ),
+    (
+        "all_lost_while_waiting",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "loss_hazard_per_day"), 1e300)],
+        "lungmap_umbrella",
+        ["population.screening.loss_hazard_per_day", "1e+300"],
+    ),
     # (a turnaround of 1e300 days lost everybody the same way; waits are now at most ten years, and an
     # sdlog of 1e300 with a median of 0 days gave NaN waits (0 x inf) and a NaN funnel -> at most 5)
-    ("endless_turnaround", "population", "post_ici_nsclc",
-     [(("screening", "tissue", "turnaround", "median_days"), 1e300)],
-     "pioneer_platform", ["population.screening.tissue.turnaround.median_days", "1e+300"]),
-    ("turnaround_sdlog_huge", "population", "post_ici_nsclc",
-     [(("screening", "tissue", "turnaround", "sdlog"), 1e300), (("screening", "tissue", "turnaround", "median_days"), 0)],
-     "pioneer_rar", ["population.screening.tissue.turnaround.sdlog", "1e+300"]),
-    ("no_tissue_or_plasma_result", "population", "post_ici_nsclc",
-     [(("screening", "tissue", "failure"), 1.0), (("screening", "liquid", "detectable"), 0.0)],
-     "pioneer_rar", ["population.screening.tissue.failure", "failure = 1.0"]),
+    (
+        "endless_turnaround",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "tissue", "turnaround", "median_days"), 1e300)],
+        "pioneer_platform",
+        ["population.screening.tissue.turnaround.median_days", "1e+300"],
+    ),
+    (
+        "turnaround_sdlog_huge",
+        "population",
+        "post_ici_nsclc",
+        [
+            (("screening", "tissue", "turnaround", "sdlog"), 1e300),
+            (("screening", "tissue", "turnaround", "median_days"), 0),
+        ],
+        "pioneer_rar",
+        ["population.screening.tissue.turnaround.sdlog", "1e+300"],
+    ),
+    (
+        "no_tissue_or_plasma_result",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "tissue", "failure"), 1.0), (("screening", "liquid", "detectable"), 0.0)],
+        "pioneer_rar",
+        ["population.screening.tissue.failure", "failure = 1.0"],
+    ),
     # probe: a funnel that randomizes 1 in 10,000 screened patients: RuntimeError in outcomes.enrol after
     # 2.5 million screened patients -> config/crosscheck.py (_capacity_problems) in the pair check.
-    ("almost_all_ineligible", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.9999)],
-     "pioneer_rar", ["design.looks.randomized_n", "would screen about", "1000000"]),
-    ("almost_all_ineligible_strata", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.9999)],
-     "battle_stratified_rar", ["design.looks.randomized_n", "into its strata"]),
+    (
+        "almost_all_ineligible",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "ineligible"), 0.9999)],
+        "pioneer_rar",
+        ["design.looks.randomized_n", "would screen about", "1000000"],
+    ),
+    (
+        "almost_all_ineligible_strata",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "ineligible"), 0.9999)],
+        "battle_stratified_rar",
+        ["design.looks.randomized_n", "into its strata"],
+    ),
     # probe: a platform under a huge accrual rate or duration: RuntimeError in outcomes.enrol, or a hang
     # -> config/crosscheck.py (_capacity_problems). (1e300 a month is now refused by the population
     # itself; the largest rate it accepts still overfills the platform)
-    ("platform_huge_accrual", "population", "post_ici_nsclc",
-     [(("accrual", "regions", "europe", "rate_per_month"), 1e6)],
-     "pioneer_platform", ["design.platform.max_duration_months", "would be randomized"]),
+    (
+        "platform_huge_accrual",
+        "population",
+        "post_ici_nsclc",
+        [(("accrual", "regions", "europe", "rate_per_month"), 1e6)],
+        "pioneer_platform",
+        ["design.platform.max_duration_months", "would be randomized"],
+    ),
     # probe: calendar analyses every 3e-6 months (16 million of them) or for 1e5 months: a run that
     # never ends -> config/timeline_checks.py (MAX_ANALYSES = 10,000).
-    ("platform_analyses_every_3e-6_months", "design", "pioneer_platform",
-     [(("platform", "interims", "every_months"), 3e-6)], None, ["design.platform.interims.every_months", "3e-06"]),
+    (
+        "platform_analyses_every_3e-6_months",
+        "design",
+        "pioneer_platform",
+        [(("platform", "interims", "every_months"), 3e-6)],
+        None,
+        ["design.platform.interims.every_months", "3e-06"],
+    ),
     # (a maximum duration of 1e5 months scheduled too many analyses; durations are now at most 100 years)
-    ("platform_duration_1e5_months", "design", "pioneer_platform", [(("platform", "max_duration_months"), 1e5)],
-     None, ["design.platform.max_duration_months", "less than or equal to 1200"]),
+    (
+        "platform_duration_1e5_months",
+        "design",
+        "pioneer_platform",
+        [(("platform", "max_duration_months"), 1e5)],
+        None,
+        ["design.platform.max_duration_months", "less than or equal to 1200"],
+    ),
     # probe: ValueError("at most 32 strata are supported") raised from compile_strata inside
     # validate --scenario -> strata.name_problems (strata.by) and config/strata.py (groups).
-    ("64_strata", "design", "hierarchical_borrowing",
-     [(("strata", "by"), ["histology", "kras", "stk11", "keap1", "smarca4", "atm"])],
-     None, ["design.strata.by", "defines 64 strata"]),
-    ("34_groups", "design", "lungmap_umbrella", [(("strata", "groups"), _GROUPS_34)],
-     None, ["design.strata", "at most 32 groups"]),
+    (
+        "64_strata",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "by"), ["histology", "kras", "stk11", "keap1", "smarca4", "atm"])],
+        None,
+        ["design.strata.by", "defines 64 strata"],
+    ),
+    (
+        "34_groups",
+        "design",
+        "lungmap_umbrella",
+        [(("strata", "groups"), _GROUPS_34)],
+        None,
+        ["design.strata", "at most 32 groups"],
+    ),
     # probe: hierarchical borrowing priors outside what its grid handles: ValueError from scipy's
     # roots_jacobi, OverflowError in engine_grid, ZeroDivisionError in the beta kernel, or
     # HierarchicalPrior's own ValueError for NaN -> bounds in config/strata.py.
-    ("borrowing_mu_a_tiny", "design", "hierarchical_borrowing", [(("strata", "borrowing", "mu_a"), 1e-300)],
-     None, ["design.strata.borrowing.mu_a", "1e-300"]),
-    ("borrowing_mu_b_huge", "design", "hierarchical_borrowing", [(("strata", "borrowing", "mu_b"), 1e300)],
-     None, ["design.strata.borrowing.mu_b", "1e+300"]),
-    ("borrowing_log_kappa_mean_huge", "design", "hierarchical_borrowing",
-     [(("strata", "borrowing", "log_kappa_mean"), 1e300)], None, ["design.strata.borrowing.log_kappa_mean"]),
-    ("borrowing_log_kappa_mean_-50", "design", "hierarchical_borrowing",
-     [(("strata", "borrowing", "log_kappa_mean"), -50)], None, ["design.strata.borrowing.log_kappa_mean", "-50"]),
-    ("borrowing_log_kappa_mean_nan", "design", "hierarchical_borrowing",
-     [(("strata", "borrowing", "log_kappa_mean"), math.nan)], None, ["design.strata.borrowing.log_kappa_mean", "nan"]),
-    ("borrowing_log_kappa_sd_huge", "design", "hierarchical_borrowing",
-     [(("strata", "borrowing", "log_kappa_sd"), 1e300)], None, ["design.strata.borrowing.log_kappa_sd"]),
+    (
+        "borrowing_mu_a_tiny",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "mu_a"), 1e-300)],
+        None,
+        ["design.strata.borrowing.mu_a", "1e-300"],
+    ),
+    (
+        "borrowing_mu_b_huge",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "mu_b"), 1e300)],
+        None,
+        ["design.strata.borrowing.mu_b", "1e+300"],
+    ),
+    (
+        "borrowing_log_kappa_mean_huge",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "log_kappa_mean"), 1e300)],
+        None,
+        ["design.strata.borrowing.log_kappa_mean"],
+    ),
+    (
+        "borrowing_log_kappa_mean_-50",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "log_kappa_mean"), -50)],
+        None,
+        ["design.strata.borrowing.log_kappa_mean", "-50"],
+    ),
+    (
+        "borrowing_log_kappa_mean_nan",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "log_kappa_mean"), math.nan)],
+        None,
+        ["design.strata.borrowing.log_kappa_mean", "nan"],
+    ),
+    (
+        "borrowing_log_kappa_sd_huge",
+        "design",
+        "hierarchical_borrowing",
+        [(("strata", "borrowing", "log_kappa_sd"), 1e300)],
+        None,
+        ["design.strata.borrowing.log_kappa_sd"],
+    ),
     # probe: a beta prior of 1e300 pseudo-patients: ZeroDivisionError in posterior/beta.py -> at most 1e6;
     # inf validated as well -> finite.
     ("prior_huge", "design", "pioneer_rar", [(("prior", "b"), 1e300)], None, ["design.prior.b", "1e+300"]),
-    ("arm_prior_huge", "design", "pioneer_rar", [(("arms", 0, "prior"), {"a": 1, "b": 1e300})],
-     None, ["design.arms[0].prior.b"]),
+    (
+        "arm_prior_huge",
+        "design",
+        "pioneer_rar",
+        [(("arms", 0, "prior"), {"a": 1, "b": 1e300})],
+        None,
+        ["design.arms[0].prior.b"],
+    ),
     ("prior_inf", "design", "benchmark_four_arm", [(("prior", "a"), math.inf)], None, ["design.prior.a", "inf"]),
     # fuzzed (pioneer_platform-7050): graduation signatures emptied to {}: ValueError (matmul dimension
     # mismatch) in timeline._analyse -> config/timeline.py requires at least one signature.
-    ("platform_no_signatures", "design", "pioneer_platform", [(("platform", "graduation", "signatures"), {})],
-     None, ["design.platform.graduation.signatures", "names no signature"]),
+    (
+        "platform_no_signatures",
+        "design",
+        "pioneer_platform",
+        [(("platform", "graduation", "signatures"), {})],
+        None,
+        ["design.platform.graduation.signatures", "names no signature"],
+    ),
     # one-edit sweep: a sub-study's stage sizes emptied to []: IndexError in StratumGroup.cap -> config/strata.py
     # requires at least one stage.
-    ("group_without_stages", "design", "lungmap_umbrella", [(("strata", "groups", 3, "looks"), [])],
-     None, ["design.strata.groups[3].looks", "at least 1 item"]),
+    (
+        "group_without_stages",
+        "design",
+        "lungmap_umbrella",
+        [(("strata", "groups", 3, "looks"), [])],
+        None,
+        ["design.strata.groups[3].looks", "at least 1 item"],
+    ),
     # probe: the control alone with control_allocation sqrt_k: ZeroDivisionError in
     # crosscheck._randomization_problems (sqrt(0) / (sqrt(0) + 0)).
-    ("control_alone_sqrt_k", "design", "pioneer_rar", [(("arms",), [{"name": "docetaxel", "treatment": "docetaxel"}])],
-     None, ["design.arms", "needs at least two arms"]),
+    (
+        "control_alone_sqrt_k",
+        "design",
+        "pioneer_rar",
+        [(("arms",), [{"name": "docetaxel", "treatment": "docetaxel"}])],
+        None,
+        ["design.arms", "needs at least two arms"],
+    ),
     # probe: non-finite softening and allocation ratios validated and simulated with NaN allocations.
-    ("softening_inf", "design", "pioneer_rar", [(("randomization", "softening"), math.inf)],
-     None, ["design.randomization.softening", "inf"]),
+    (
+        "softening_inf",
+        "design",
+        "pioneer_rar",
+        [(("randomization", "softening"), math.inf)],
+        None,
+        ["design.randomization.softening", "inf"],
+    ),
     # census (the larger one: number_tiny, scenario s1800a_allcomer): a dropout window of 5e-324 weeks
     # became 0 months, then ZeroDivisionError in the outcome models -> positive times are at least 0.001
-    ("dropout_before_5e-324_weeks", "scenario", "s1800a_allcomer", [(("dropout", "before_weeks"), 5e-324)],
-     "allcomer_rar", ["scenario.dropout.before_weeks", "greater than or equal to 0.001", "5e-324"]),
-    ("median_1e-300_months", "scenario", "pioneer_alternative",
-     [(("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e-300)],
-     "pioneer_rar", ["scenario.treatments.docetaxel.outcomes.pfs.median_months", "greater than or equal to 0.001"]),
+    (
+        "dropout_before_5e-324_weeks",
+        "scenario",
+        "s1800a_allcomer",
+        [(("dropout", "before_weeks"), 5e-324)],
+        "allcomer_rar",
+        ["scenario.dropout.before_weeks", "greater than or equal to 0.001", "5e-324"],
+    ),
+    (
+        "median_1e-300_months",
+        "scenario",
+        "pioneer_alternative",
+        [(("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e-300)],
+        "pioneer_rar",
+        ["scenario.treatments.docetaxel.outcomes.pfs.median_months", "greater than or equal to 0.001"],
+    ),
     # probe (single-arm two-stage designs): a Simon search up to 10^6 patients raised MemoryError (a
     # terabyte of tables), one up to 400 patients for hypotheses no design meets ran for minutes, and
     # stages of 2**31 - 1 patients a RuntimeError from the screening -> searched at most 200, stages at
     # most 100,000 patients (config/two_stage.py); a funnel that lets 1 in 100,000 screened patients
     # through ended in the same RuntimeError -> the family's capacity check (families/two_stage.py).
-    ("two_stage_search_1e6", "design", "s1400f_two_stage", [(("two_stage", "max_n"), 10**6)],
-     None, ["design.two_stage.max_n", "less than or equal to 200", "1000000"]),
-    ("two_stage_search_400", "design", "s1400f_two_stage",
-     [(("two_stage", "max_n"), 400), (("two_stage", "p0"), 0.5), (("two_stage", "p1"), 0.55)],
-     None, ["design.two_stage.max_n", "less than or equal to 200"]),
-    ("two_stage_stages_int_max", "design", "s1400f_two_stage",
-     [(("two_stage", "stages"), {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5})],
-     None, ["design.two_stage.stages.n", "2147483647"]),
-    ("two_stage_almost_all_ineligible", "population", "post_ici_nsclc", [(("screening", "ineligible"), 0.99999)],
-     "s1400f_two_stage", ["design.two_stage", "would screen about"]),
+    (
+        "two_stage_search_1e6",
+        "design",
+        "s1400f_two_stage",
+        [(("two_stage", "max_n"), 10**6)],
+        None,
+        ["design.two_stage.max_n", "less than or equal to 200", "1000000"],
+    ),
+    (
+        "two_stage_search_400",
+        "design",
+        "s1400f_two_stage",
+        [(("two_stage", "max_n"), 400), (("two_stage", "p0"), 0.5), (("two_stage", "p1"), 0.55)],
+        None,
+        ["design.two_stage.max_n", "less than or equal to 200"],
+    ),
+    (
+        "two_stage_stages_int_max",
+        "design",
+        "s1400f_two_stage",
+        [(("two_stage", "stages"), {"n1": 10, "r1": 0, "n": 2**31 - 1, "r": 5})],
+        None,
+        ["design.two_stage.stages.n", "2147483647"],
+    ),
+    (
+        "two_stage_almost_all_ineligible",
+        "population",
+        "post_ici_nsclc",
+        [(("screening", "ineligible"), 0.99999)],
+        "s1400f_two_stage",
+        ["design.two_stage", "would screen about"],
+    ),
     # census (number_tiny on a population, after the merge of the design families): a ramp-up of 5e-324
     # months overflowed the accrual rate's slope; every patient arrived at month 0 (the trials ran with
     # wrong times) and a platform stopped with RuntimeError -> a ramp-up is 0 or at least 0.001 months,
     # and a rate near 1e308 did the same -> at most 1,000,000 a month (config/population.py).
-    ("ramp_up_5e-324_months", "population", "post_ici_nsclc",
-     [(("accrual", "regions", "europe", "ramp_up_months"), 5e-324)],
-     "pioneer_platform", ["population.accrual.regions.europe.ramp_up_months", "at least 0.001 months"]),
-    ("accrual_rate_1.7e308", "population", "post_ici_nsclc",
-     [(("accrual", "regions", "north_america", "rate_per_month"), 1.7e308)],
-     "pioneer_rar", ["population.accrual.regions.north_america.rate_per_month", "1000000", "1.7e+308"]),
-    ("ratios_inf", "design", "allcomer_fixed",
-     [(("randomization", "ratios"), {a: math.inf for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab",
-                                                           "dato_dxd", "ramucirumab_pembrolizumab")})],
-     None, ["design.randomization.ratios.docetaxel", "inf"]),
+    (
+        "ramp_up_5e-324_months",
+        "population",
+        "post_ici_nsclc",
+        [(("accrual", "regions", "europe", "ramp_up_months"), 5e-324)],
+        "pioneer_platform",
+        ["population.accrual.regions.europe.ramp_up_months", "at least 0.001 months"],
+    ),
+    (
+        "accrual_rate_1.7e308",
+        "population",
+        "post_ici_nsclc",
+        [(("accrual", "regions", "north_america", "rate_per_month"), 1.7e308)],
+        "pioneer_rar",
+        ["population.accrual.regions.north_america.rate_per_month", "1000000", "1.7e+308"],
+    ),
+    (
+        "ratios_inf",
+        "design",
+        "allcomer_fixed",
+        [
+            (
+                ("randomization", "ratios"),
+                {
+                    a: math.inf
+                    for a in (
+                        "docetaxel",
+                        "durva_ceralasertib",
+                        "durva_tremelimumab",
+                        "dato_dxd",
+                        "ramucirumab_pembrolizumab",
+                    )
+                },
+            )
+        ],
+        None,
+        ["design.randomization.ratios.docetaxel", "inf"],
+    ),
 ]
 
 

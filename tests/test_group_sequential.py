@@ -119,7 +119,11 @@ def test_lan_demets_five_looks_match_reboussin_et_al_2000():
     np.testing.assert_allclose(obf, [4.8769, 3.3569, 2.6803, 2.2898, 2.0310], atol=ld98)
     rho = math.sqrt(0.5)
     second = quad(
-        lambda z1: stats.norm.pdf(z1) * ndtr(-(obf[1] - rho * z1) / math.sqrt(1 - rho**2)), -np.inf, obf[0], epsabs=1e-15, epsrel=1e-12
+        lambda z1: stats.norm.pdf(z1) * ndtr(-(obf[1] - rho * z1) / math.sqrt(1 - rho**2)),
+        -np.inf,
+        obf[0],
+        epsabs=1e-15,
+        epsrel=1e-12,
     )[0]
     target = LanDeMetsOBrienFleming().cumulative(np.array([0.2, 0.4]), 0.025)
     assert ndtr(-obf[0]) == pytest.approx(target[0], abs=1e-15)
@@ -148,8 +152,12 @@ def test_gsdesign_one_sided_five_looks():
     """gsDesign(k = 5, test.type = 1): HSD(-4) efficacy only, 90% power, N / fixed N 1.02 at the end."""
     d = group_sequential_design(equal(5), 0.025, 0.1, HwangShihDeCani(-4))
     np.testing.assert_allclose(d.efficacy_z, [3.2527, 2.9860, 2.6917, 2.3737, 2.0253], atol=FOUR_DECIMALS)
-    np.testing.assert_allclose(np.cumsum(d.null.efficacy), [0.0006, 0.0018, 0.0047, 0.0110, 0.0250], atol=FOUR_DECIMALS_P)
-    np.testing.assert_allclose(np.cumsum(d.alternative.efficacy), [0.0370, 0.1883, 0.4530, 0.7229, 0.9000], atol=FOUR_DECIMALS_P)
+    np.testing.assert_allclose(
+        np.cumsum(d.null.efficacy), [0.0006, 0.0018, 0.0047, 0.0110, 0.0250], atol=FOUR_DECIMALS_P
+    )
+    np.testing.assert_allclose(
+        np.cumsum(d.alternative.efficacy), [0.0370, 0.1883, 0.4530, 0.7229, 0.9000], atol=FOUR_DECIMALS_P
+    )
     np.testing.assert_allclose(d.information_relative, [0.2, 0.41, 0.61, 0.82, 1.02], atol=0.005 + 1e-9)
     assert np.all(np.isneginf(d.futility_z))
 
@@ -218,7 +226,9 @@ def check_crossings_against_finer_grid(panel) -> float:
         for drift in (0.0, 2.0, 4.0):
             fine = crossing_probabilities(z, futility, t, drift, grid_points=REFERENCE_GRID)
             default = crossing_probabilities(z, futility, t, drift)
-            worst = max(worst, np.abs(default.efficacy - fine.efficacy).max(), np.abs(default.futility - fine.futility).max())
+            worst = max(
+                worst, np.abs(default.efficacy - fine.efficacy).max(), np.abs(default.futility - fine.futility).max()
+            )
             assert default.stop.sum() == pytest.approx(1.0, abs=t.size * GRID_ERROR_PROBABILITY)
     assert worst <= GRID_ERROR_PROBABILITY
     return worst
@@ -257,7 +267,9 @@ def test_crossing_probabilities_agree_with_genz_multivariate_normal_integration(
         mean = drift * np.sqrt(t)
         cp = crossing_probabilities(b, a, t, drift)
         for k in range(3):
-            mvn = stats.multivariate_normal(mean=mean[: k + 1], cov=cov[: k + 1, : k + 1], abseps=1e-11, releps=1e-11, maxpts=10**7)
+            mvn = stats.multivariate_normal(
+                mean=mean[: k + 1], cov=cov[: k + 1, : k + 1], abseps=1e-11, releps=1e-11, maxpts=10**7
+            )
             upper = np.concatenate((b[:k], [np.inf]))
             lower = np.concatenate((a[:k], [b[k]]))
             genz = mvn.cdf(upper, lower_limit=lower)
@@ -306,8 +318,12 @@ def test_spending_functions_start_at_zero_and_spend_the_total():
         assert np.all(np.diff(values) > 0)
     t = np.linspace(0, 1, 11)
     np.testing.assert_allclose(HwangShihDeCani(1e-9).cumulative(t, 0.025), 0.025 * t, rtol=1e-8)
-    np.testing.assert_allclose(KimDeMetsPower(1.0).cumulative(t, 0.025), HwangShihDeCani(0.0).cumulative(t, 0.025), rtol=1e-14)
-    np.testing.assert_allclose(SpendingPoints((0.25, 0.5), (0.1, 0.2)).cumulative([0.25, 0.5, 0.75], 0.02), [0.002, 0.004, 0.012])
+    np.testing.assert_allclose(
+        KimDeMetsPower(1.0).cumulative(t, 0.025), HwangShihDeCani(0.0).cumulative(t, 0.025), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        SpendingPoints((0.25, 0.5), (0.1, 0.2)).cumulative([0.25, 0.5, 0.75], 0.02), [0.002, 0.004, 0.012]
+    )
 
 
 def test_first_boundary_is_the_normal_quantile_of_the_first_spend():
@@ -341,7 +357,9 @@ def test_boundaries_recomputed_at_observed_information_keep_alpha():
     np.testing.assert_allclose(interim.z, full.z[:2], atol=1e-12)
     # with the planned information the recomputed boundaries are the design's
     d = group_sequential_design([0.25, 0.5, 1.0], 0.025, 0.1, LanDeMetsOBrienFleming())
-    np.testing.assert_allclose(efficacy_boundaries(np.array([0.25, 0.5, 1.0]) * planned_max, 0.025).z, d.efficacy_z, atol=1e-10)
+    np.testing.assert_allclose(
+        efficacy_boundaries(np.array([0.25, 0.5, 1.0]) * planned_max, 0.025).z, d.efficacy_z, atol=1e-10
+    )
 
 
 def test_binding_and_non_binding_futility():
@@ -358,9 +376,13 @@ def test_binding_and_non_binding_futility():
     for d in (nb, bi):
         assert d.power == pytest.approx(0.9, abs=1e-9)
         assert d.futility_z[-1] == d.efficacy_z[-1]
-        np.testing.assert_allclose(np.cumsum(d.alternative.futility)[:-1], d.cumulative_beta[:-1], atol=GRID_ERROR_PROBABILITY)
+        np.testing.assert_allclose(
+            np.cumsum(d.alternative.futility)[:-1], d.cumulative_beta[:-1], atol=GRID_ERROR_PROBABILITY
+        )
         assert d.null.stop.sum() == pytest.approx(1.0, abs=t.size * GRID_ERROR_PROBABILITY)
-        assert d.expected_information_alternative == pytest.approx(np.dot(d.alternative.stop, d.inflation_factor * t), rel=1e-12)
+        assert d.expected_information_alternative == pytest.approx(
+            np.dot(d.alternative.stop, d.inflation_factor * t), rel=1e-12
+        )
         assert d.expected_information_null < d.expected_information_alternative < d.inflation_factor
 
 
@@ -377,18 +399,33 @@ def test_events_scale_the_fixed_design():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"information_fractions": [0.5, 0.4, 1.0]}, r"information_fractions must be strictly increasing, got \[0.5, 0.4, 1.0\]"),
-        ({"information_fractions": [0.0, 0.5, 1.0]}, r"information_fractions must lie in \(0, 1\], got \[0.0, 0.5, 1.0\]"),
+        (
+            {"information_fractions": [0.5, 0.4, 1.0]},
+            r"information_fractions must be strictly increasing, got \[0.5, 0.4, 1.0\]",
+        ),
+        (
+            {"information_fractions": [0.0, 0.5, 1.0]},
+            r"information_fractions must lie in \(0, 1\], got \[0.0, 0.5, 1.0\]",
+        ),
         ({"information_fractions": [0.5, 1.2]}, r"information_fractions must lie in \(0, 1\], got \[0.5, 1.2\]"),
         ({"information_fractions": [0.5, 0.9]}, r"information_fractions must end at 1"),
         ({"alpha": 0.0}, r"alpha must be in \(0, 1\), got 0.0"),
         ({"alpha": 1.5}, r"alpha must be in \(0, 1\), got 1.5"),
         ({"beta": 1.0}, r"beta must be in \(0, 1\), got 1.0"),
         ({"alpha": 0.6, "beta": 0.5}, r"alpha must be below the power 1 - beta"),
-        ({"efficacy": CustomSpending(lambda t: 0.0 * t, "nothing")}, r"efficacy spending \(nothing\) must spend the total 0.025 by t = 1, spends 0"),
-        ({"efficacy": CustomSpending(lambda t: np.where(t < 0.5, 0.5, np.where(t < 1.0, 0.3, 1.0)), "dip")}, r"efficacy spending \(dip\) must not decrease"),
+        (
+            {"efficacy": CustomSpending(lambda t: 0.0 * t, "nothing")},
+            r"efficacy spending \(nothing\) must spend the total 0.025 by t = 1, spends 0",
+        ),
+        (
+            {"efficacy": CustomSpending(lambda t: np.where(t < 0.5, 0.5, np.where(t < 1.0, 0.3, 1.0)), "dip")},
+            r"efficacy spending \(dip\) must not decrease",
+        ),
         ({"efficacy": CustomSpending(lambda t: 2.0 * np.sqrt(t), "double")}, r"spends more than the total 0.025"),
-        ({"futility": CustomSpending(lambda t: t * 0.5, "half")}, r"futility spending \(half\) must spend the total 0.1 by t = 1, spends 0.05"),
+        (
+            {"futility": CustomSpending(lambda t: t * 0.5, "half")},
+            r"futility spending \(half\) must spend the total 0.1 by t = 1, spends 0.05",
+        ),
         ({"efficacy": [3.0, 2.0]}, r"efficacy z values must give one value per look \(3\), got \[3.0, 2.0\]"),
         ({"efficacy": [3.0, 2.5, np.inf]}, r"final efficacy boundary must be finite"),
         ({"futility": [0.0]}, r"futility z values must give one value per interim look \(2\)"),

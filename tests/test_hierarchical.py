@@ -104,7 +104,9 @@ class _Reference:
 
     def pdf(self, s, x):
         al, be = self.shapes(s)
-        return float(np.sum(self.w * np.exp(special.xlogy(al - 1, x) + special.xlog1py(be - 1, -x) - special.betaln(al, be))))
+        return float(
+            np.sum(self.w * np.exp(special.xlogy(al - 1, x) + special.xlog1py(be - 1, -x) - special.betaln(al, be)))
+        )
 
     def t_density(self, s, t):
         """Density of logit(p_s) at the points t."""
@@ -330,7 +332,9 @@ def test_strong_borrowing_prior_gives_the_pooled_beta():
     # given mu and kappa, E[p_s] = (mu kappa + y_s) / (kappa + n_s): within n_s / kappa of mu
     tol = 2 * max(n) / kappa
     np.testing.assert_allclose(stratum_mean(post)[0], a / (a + b), atol=tol)
-    np.testing.assert_allclose(stratum_quantiles(post, (0.05, 0.95))[0], np.tile(special.betaincinv(a, b, [0.05, 0.95]), (3, 1)), atol=tol)
+    np.testing.assert_allclose(
+        stratum_quantiles(post, (0.05, 0.95))[0], np.tile(special.betaincinv(a, b, [0.05, 0.95]), (3, 1)), atol=tol
+    )
 
 
 def test_weak_borrowing_prior_gives_independent_betas():

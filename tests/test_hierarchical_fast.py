@@ -72,11 +72,25 @@ def datasets(seed: int, count: int):
             p = rng.choice([0.02, 0.5, 0.95], s)
         out.append((rng.binomial(n, p), n))
     fixed = [
-        ([0, 0], [3, 3]), ([0, 0, 0, 0], [200] * 4), ([200, 200, 200], [200] * 3), ([0, 200], [200, 200]),
-        ([0, 100, 200], [200] * 3), ([0, 60, 60, 60], [3, 200, 200, 200]), ([3, 60, 60, 60], [3, 200, 200, 200]),
-        ([0, 2, 1, 0, 3, 1], [3] * 6), ([0] * 6, [200] * 5 + [3]), ([10, 190], [200, 200]), ([0, 1], [0, 1]),
-        ([0, 0], [0, 0]), ([100] * 6, [200] * 6), ([1, 199, 100, 2, 198, 50], [200] * 6), ([0, 5, 10, 20], [200] * 4),
-        ([0, 0, 1], [3, 200, 200]), ([3, 200, 200], [3, 200, 200]), ([0, 150, 160], [3, 200, 200]), ([40, 45, 50, 55, 60], [200] * 5),
+        ([0, 0], [3, 3]),
+        ([0, 0, 0, 0], [200] * 4),
+        ([200, 200, 200], [200] * 3),
+        ([0, 200], [200, 200]),
+        ([0, 100, 200], [200] * 3),
+        ([0, 60, 60, 60], [3, 200, 200, 200]),
+        ([3, 60, 60, 60], [3, 200, 200, 200]),
+        ([0, 2, 1, 0, 3, 1], [3] * 6),
+        ([0] * 6, [200] * 5 + [3]),
+        ([10, 190], [200, 200]),
+        ([0, 1], [0, 1]),
+        ([0, 0], [0, 0]),
+        ([100] * 6, [200] * 6),
+        ([1, 199, 100, 2, 198, 50], [200] * 6),
+        ([0, 5, 10, 20], [200] * 4),
+        ([0, 0, 1], [3, 200, 200]),
+        ([3, 200, 200], [3, 200, 200]),
+        ([0, 150, 160], [3, 200, 200]),
+        ([40, 45, 50, 55, 60], [200] * 5),
     ]
     out += [(np.array(y), np.array(n)) for y, n in fixed]
     return out
@@ -235,7 +249,11 @@ def _regime(rng, kind, trials=6, arms=3, strata=3):
         n = rng.integers(0, 20, (trials, arms, strata))
         p = rng.uniform(0.0, 1.0, (trials, arms, strata))
     elif kind == "mixed":  # each stratum 0-4 or 50-200 patients, rates 0-1
-        n = np.where(rng.random((trials, arms, strata)) < 0.4, rng.integers(0, 5, (trials, arms, strata)), rng.integers(50, 201, (trials, arms, strata)))
+        n = np.where(
+            rng.random((trials, arms, strata)) < 0.4,
+            rng.integers(0, 5, (trials, arms, strata)),
+            rng.integers(50, 201, (trials, arms, strata)),
+        )
         p = rng.uniform(0.0, 1.0, (trials, arms, strata))
     else:  # "rare": rates below 3%, 20-200 per stratum
         n = rng.integers(20, 201, (trials, arms, strata))
@@ -316,6 +334,8 @@ def test_validation():
     with pytest.raises(ValueError):
         hierarchical_moments(np.array([[1, 2]]), np.array([[2, 3, 4]]))
     with pytest.raises(ValueError):
-        hierarchical_moments(np.array([1]), np.array([2]), prior=HierarchicalPrior(log_kappa_sd=1.0), grid=engine_grid())
+        hierarchical_moments(
+            np.array([1]), np.array([2]), prior=HierarchicalPrior(log_kappa_sd=1.0), grid=engine_grid()
+        )
     with pytest.raises(TypeError):
         engine_grid("default")

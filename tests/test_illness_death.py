@@ -49,8 +49,13 @@ def test_calibration_reproduces_its_targets():
 
 def test_os_survival_matches_the_closed_form_of_constant_hazards():
     a, d, q = 0.2, 0.03, 0.09  # progression, death before progression, death after progression
-    m = IllnessDeath(0.0, PiecewiseExponential.exponential(a), 1.0, PiecewiseExponential.exponential(d),
-                     PiecewiseExponential.exponential(q))
+    m = IllnessDeath(
+        0.0,
+        PiecewiseExponential.exponential(a),
+        1.0,
+        PiecewiseExponential.exponential(d),
+        PiecewiseExponential.exponential(q),
+    )
     t = np.array([0.0, 0.5, 3.0, 11.0, 40.0])
     closed = np.exp(-(a + d) * t) + a * np.exp(-q * t) * (1 - np.exp(-(a + d - q) * t)) / (a + d - q)
     np.testing.assert_allclose(m.os_survival(t), closed, rtol=0, atol=1e-13)
@@ -60,16 +65,24 @@ def test_os_survival_matches_adaptive_quadrature_with_piecewise_hazards():
     m = piecewise_model()
     for t in (0.7, 2.0, 4.4, 9.0, 25.0):
         breaks = [u for u in (1.5, 2.0, 3.0, 6.0, t - 1.5, t - 5.0) if 0 < u < t]
-        alive = quad(lambda u, t=t: float(m.progression_density(u) * m.post_progression.survival(t - u)), 0, t,
-                     points=breaks, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+        alive = quad(
+            lambda u, t=t: float(m.progression_density(u) * m.post_progression.survival(t - u)),
+            0,
+            t,
+            points=breaks,
+            epsabs=1e-14,
+            epsrel=1e-13,
+            limit=200,
+        )[0]
         assert float(m.os_survival(t)) == pytest.approx(float(m.pfs_survival(t)) + alive, abs=1e-12)
 
 
 def test_inverse_cumulative_hazard_inverts_and_handles_zero_hazard():
     h = PiecewiseExponential((0.0, 1.0, 2.0), (0.5, 0.0, 0.2))
     t = np.array([0.0, 0.3, 0.99, 2.5, 10.0])
-    np.testing.assert_allclose(inverse_cumulative_hazard(h, h.cumulative_hazard(t)), [0.0, 0.3, 0.99, 2.5, 10.0],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        inverse_cumulative_hazard(h, h.cumulative_hazard(t)), [0.0, 0.3, 0.99, 2.5, 10.0], atol=1e-12
+    )
     never = PiecewiseExponential((0.0, 1.0), (0.5, 0.0))
     assert np.isinf(inverse_cumulative_hazard(never, np.array([0.6]))[0])
 
@@ -103,16 +116,24 @@ def test_effects_act_on_their_transition_only():
     assert base.with_effects(response_odds_ratio=2.0).response_probability == pytest.approx(0.14 * 2 / (0.86 + 0.28))
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"response_rate": 1.0}, "response_rate must be in"),
-    ({"median_os": 3.0}, r"median_os \(3.0\) must exceed median_pfs"),
-    ({"death_share": 0.0}, "death_share must be in"),
-    ({"responder_hazard_ratio": -1.0}, "responder_hazard_ratio must be finite and > 0"),
-    ({"median_os": 400.0, "death_share": 0.9}, "median_os .* is too long"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"response_rate": 1.0}, "response_rate must be in"),
+        ({"median_os": 3.0}, r"median_os \(3.0\) must exceed median_pfs"),
+        ({"death_share": 0.0}, "death_share must be in"),
+        ({"responder_hazard_ratio": -1.0}, "responder_hazard_ratio must be finite and > 0"),
+        ({"median_os": 400.0, "death_share": 0.9}, "median_os .* is too long"),
+    ],
+)
 def test_calibration_rejects_impossible_targets_naming_them(kwargs, match):
-    args = {"response_rate": 0.14, "median_pfs": 4.0, "median_os": 11.0, "responder_hazard_ratio": 0.3,
-            "death_share": 0.15}
+    args = {
+        "response_rate": 0.14,
+        "median_pfs": 4.0,
+        "median_os": 11.0,
+        "responder_hazard_ratio": 0.3,
+        "death_share": 0.15,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         calibrate(**args)
@@ -122,16 +143,35 @@ def test_calibration_rejects_impossible_targets_naming_them(kwargs, match):
 
 SCENARIO = {
     "name": "joint",
-    "endpoints": {"orr": {"kind": "binary"}, "pfs": {"kind": "time_to_event"}, "os": {"kind": "time_to_event"},
-                  "dcr12": {"kind": "landmark", "of": "pfs", "weeks": 12}},
+    "endpoints": {
+        "orr": {"kind": "binary"},
+        "pfs": {"kind": "time_to_event"},
+        "os": {"kind": "time_to_event"},
+        "dcr12": {"kind": "landmark", "of": "pfs", "weeks": 12},
+    },
     "illness_death": {"response": "orr", "progression_free": "pfs", "overall": "os"},
     "treatments": {
-        "docetaxel": {"illness_death": {"baseline": {
-            "response_rate": 0.14, "median_pfs_months": 4.0, "median_os_months": 11.0,
-            "responder_progression_hazard_ratio": 0.3, "death_share_of_pfs_events": 0.15}}},
-        "delayed": {"relative_to": "docetaxel", "illness_death": {
-            "response_odds_ratio": 1.5,
-            "progression_hazard_ratio": [{"from_months": 0, "hazard_ratio": 1.0}, {"from_months": 3, "hazard_ratio": 0.6}]}},
+        "docetaxel": {
+            "illness_death": {
+                "baseline": {
+                    "response_rate": 0.14,
+                    "median_pfs_months": 4.0,
+                    "median_os_months": 11.0,
+                    "responder_progression_hazard_ratio": 0.3,
+                    "death_share_of_pfs_events": 0.15,
+                }
+            }
+        },
+        "delayed": {
+            "relative_to": "docetaxel",
+            "illness_death": {
+                "response_odds_ratio": 1.5,
+                "progression_hazard_ratio": [
+                    {"from_months": 0, "hazard_ratio": 1.0},
+                    {"from_months": 3, "hazard_ratio": 0.6},
+                ],
+            },
+        },
         "same": {"relative_to": "delayed"},
     },
     "dropout": {"probability": 0.1, "before_weeks": 12},
@@ -175,38 +215,51 @@ def problems_of(edit) -> str:
 def test_bad_illness_death_sections_name_the_field():
     def no_pieces(d):
         d["treatments"]["delayed"]["illness_death"]["progression_hazard_ratio"] = []
+
     assert "progression_hazard_ratio" in problems_of(no_pieces) and "at least one piece" in problems_of(no_pieces)
 
     def outcome_too(d):
         d["treatments"]["docetaxel"]["outcomes"] = {"os": {"median_months": 11}}
+
     assert "treatments.docetaxel.outcomes.os: drawn by the illness_death model" in problems_of(outcome_too)
 
     def no_baseline(d):
         del d["treatments"]["docetaxel"]["illness_death"]
+
     assert "treatments.docetaxel.illness_death.baseline: missing" in problems_of(no_baseline)
 
     def os_before_pfs(d):
         d["treatments"]["docetaxel"]["illness_death"]["baseline"]["median_os_months"] = 3.0
+
     assert "median_os_months (3) must exceed median_pfs_months (4)" in problems_of(os_before_pfs)
 
     def wrong_kind(d):
         d["illness_death"]["overall"] = "orr"
         d["illness_death"]["response"] = None
+
     assert "illness_death.overall: 'orr' is a binary endpoint; it must be time_to_event" in problems_of(wrong_kind)
 
     def unknown(d):
         d["illness_death"]["overall"] = "survival"
+
     assert "illness_death.overall: 'survival' is not an endpoint" in problems_of(unknown)
 
     def prognostic(d):
         d["prognostic"] = {"os": {"hazard_ratios": {}}}
+
     assert "prognostic.os: the illness_death model draws 'os'" in problems_of(prognostic)
 
     def baseline_on_relative(d):
-        d["treatments"]["delayed"]["illness_death"]["baseline"] = d["treatments"]["docetaxel"]["illness_death"]["baseline"]
+        d["treatments"]["delayed"]["illness_death"]["baseline"] = d["treatments"]["docetaxel"]["illness_death"][
+            "baseline"
+        ]
+
     assert "treatments.delayed.illness_death.baseline: sets an absolute baseline" in problems_of(baseline_on_relative)
 
     def bad_piece_order(d):
         d["treatments"]["delayed"]["illness_death"]["post_progression_hazard_ratio"] = [
-            {"from_months": 0, "hazard_ratio": 1.0}, {"from_months": 0, "hazard_ratio": 0.5}]
+            {"from_months": 0, "hazard_ratio": 1.0},
+            {"from_months": 0, "hazard_ratio": 0.5},
+        ]
+
     assert "pieces must start at increasing times" in problems_of(bad_piece_order)

@@ -139,9 +139,17 @@ STOP_LOOK = [5, 16, 16, 8]
 
 @pytest.fixture(scope="module")
 def looks():
-    return make_looks(N, STATUS, DECLARED, PROB_BEST, POST_MEAN, stop_look=STOP_LOOK,
-                      stop_reason=[STOP_SUPERIORITY, STOP_MAX, STOP_MAX, STOP_ARMS_DROPPED],
-                      final_control=[3, 2, 0, 1], responders=RESPONDERS)
+    return make_looks(
+        N,
+        STATUS,
+        DECLARED,
+        PROB_BEST,
+        POST_MEAN,
+        stop_look=STOP_LOOK,
+        stop_reason=[STOP_SUPERIORITY, STOP_MAX, STOP_MAX, STOP_ARMS_DROPPED],
+        final_control=[3, 2, 0, 1],
+        responders=RESPONDERS,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +395,8 @@ def test_bias_rmse_idp_best_remaining(trial):
     assert trial["bias_best_remaining_mcse"] == pytest.approx(math.sqrt(0.0008) / 2)
     assert trial["rmse_best_remaining"] == pytest.approx(math.sqrt(0.001))
     assert trial["rmse_best_remaining_mcse"] == pytest.approx(
-        math.sqrt(np.var(e**2, ddof=1) / 4) / (2 * math.sqrt(0.001)))
+        math.sqrt(np.var(e**2, ddof=1) / 4) / (2 * math.sqrt(0.001))
+    )
     # lower is better: best .19, worst .30; mean selected rate .225 -> 100 * .075 / .11
     assert trial["idp_best_remaining"] == pytest.approx(100 * 0.075 / 0.11)
     assert trial["idp_best_remaining_mcse"] == pytest.approx(100 * math.sqrt(0.0027) / 2 / 0.11)
@@ -464,9 +473,25 @@ def _two_strata_truth() -> Truth:
     works = np.array([[False] * 3, [True, False, False]])
     null = np.array([[False] * 3, [False, True, False]])
     judged = np.array([[False] * 3, [True] * 3])
-    return Truth(("control", "X"), ("pos", "neg", "all"), ("pos", "neg"), membership, np.array([0.3, 0.7, 1.0]),
-                 value, reference, effect, works, null, judged, np.array([[False, False], [True, False]]),
-                 np.array([[False, False], [False, True]]), 0, "rate", "rate difference", 1.0)
+    return Truth(
+        ("control", "X"),
+        ("pos", "neg", "all"),
+        ("pos", "neg"),
+        membership,
+        np.array([0.3, 0.7, 1.0]),
+        value,
+        reference,
+        effect,
+        works,
+        null,
+        judged,
+        np.array([[False, False], [True, False]]),
+        np.array([[False, False], [False, True]]),
+        0,
+        "rate",
+        "rate difference",
+        1.0,
+    )
 
 
 def _two_strata_results(claims) -> TrialResults:
@@ -477,11 +502,21 @@ def _two_strata_results(claims) -> TrialResults:
             claimed[i, 1, g] = True
     n = np.broadcast_to(np.array([[10, 20], [10, 20]]), (t, 2, 2)).astype(np.int64)
     return TrialResults(
-        trial=np.arange(t), arms=("control", "X"), strata=("pos", "neg"), subgroups=("pos", "neg", "all"),
-        membership=np.array([[True, False], [False, True], [True, True]]), stop_names=("end",), n=n,
-        events=n // 2, claimed=claimed, claim_month=np.where(claimed, 6.0, np.nan),
+        trial=np.arange(t),
+        arms=("control", "X"),
+        strata=("pos", "neg"),
+        subgroups=("pos", "neg", "all"),
+        membership=np.array([[True, False], [False, True], [True, True]]),
+        stop_names=("end",),
+        n=n,
+        events=n // 2,
+        claimed=claimed,
+        claim_month=np.where(claimed, 6.0, np.nan),
         status=np.broadcast_to(np.array([CONTROL, ACTIVE], dtype=np.int8), (t, 2)).copy(),
-        stop_reason=np.zeros(t, dtype=np.int8), n_screened=np.full(t, 40), duration_months=np.full(t, 12.0))
+        stop_reason=np.zeros(t, dtype=np.int8),
+        n_screened=np.full(t, 40),
+        duration_months=np.full(t, 12.0),
+    )
 
 
 def test_claims_are_judged_in_the_subgroup_they_are_made_in():
@@ -503,13 +538,35 @@ def test_claims_are_judged_in_the_subgroup_they_are_made_in():
 
 def test_disjoint_strata_need_every_working_cell_claimed():
     truth = _two_strata_truth()
-    disjoint = Truth(truth.arms, ("pos", "neg"), truth.strata, np.eye(2, dtype=bool), truth.share[:2],
-                     truth.value[:, :2], truth.reference[:, :2], truth.effect[:, :2], truth.works[:, :2],
-                     truth.null[:, :2], truth.judged[:, :2], truth.works_in_stratum, truth.null_in_stratum, 0,
-                     "rate", "rate difference", 1.0)
+    disjoint = Truth(
+        truth.arms,
+        ("pos", "neg"),
+        truth.strata,
+        np.eye(2, dtype=bool),
+        truth.share[:2],
+        truth.value[:, :2],
+        truth.reference[:, :2],
+        truth.effect[:, :2],
+        truth.works[:, :2],
+        truth.null[:, :2],
+        truth.judged[:, :2],
+        truth.works_in_stratum,
+        truth.null_in_stratum,
+        0,
+        "rate",
+        "rate difference",
+        1.0,
+    )
     res = _two_strata_results([[0], []])
-    res = TrialResults(**{**res.__dict__, "subgroups": ("pos", "neg"), "membership": np.eye(2, dtype=bool),
-                          "claimed": res.claimed[:, :, :2], "claim_month": res.claim_month[:, :, :2]})
+    res = TrialResults(
+        **{
+            **res.__dict__,
+            "subgroups": ("pos", "neg"),
+            "membership": np.eye(2, dtype=bool),
+            "claimed": res.claimed[:, :, :2],
+            "claim_month": res.claim_month[:, :, :2],
+        }
+    )
     assert oc.trial_values(res, disjoint)["p_correct_finding"].tolist() == [True, False]
 
 
@@ -532,8 +589,9 @@ def test_trial_and_arm_frames(batch):
     assert tf["trial"].tolist() == [0, 1, 2, 3]
     assert tf["n_randomized"].tolist() == [500, 1000, 1000, 600]
     assert isinstance(tf["stop_reason"].dtype, pd.CategoricalDtype)
-    assert tf["stop_reason"].tolist() == [STOP_NAMES[c] for c in (STOP_SUPERIORITY, STOP_MAX, STOP_MAX,
-                                                                   STOP_ARMS_DROPPED)]
+    assert tf["stop_reason"].tolist() == [
+        STOP_NAMES[c] for c in (STOP_SUPERIORITY, STOP_MAX, STOP_MAX, STOP_ARMS_DROPPED)
+    ]
     assert tf["claims"].tolist() == ["D@all", "C@all", "", "B@all"]
     assert tf["stop_look"].tolist() == STOP_LOOK
     af = batch.arm_frame()

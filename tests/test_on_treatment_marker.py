@@ -32,9 +32,15 @@ HR = 0.5
 def scenario(**marker) -> dict:
     with open("scenarios/textbook_two_arm.yaml", encoding="utf-8") as f:
         data = copy.deepcopy(yaml.safe_load(f))
-    data["on_treatment_marker"] = {"name": "cd8_rise", "week": WEEK, "rebiopsied": 0.33,
-                                   "positive": {"control": 0.2, "experimental": 0.5, "null_drug": 0.2},
-                                   "hazard_ratio": HR, "endpoints": ["os"], **marker}
+    data["on_treatment_marker"] = {
+        "name": "cd8_rise",
+        "week": WEEK,
+        "rebiopsied": 0.33,
+        "positive": {"control": 0.2, "experimental": 0.5, "null_drug": 0.2},
+        "hazard_ratio": HR,
+        "endpoints": ["os"],
+        **marker,
+    }
     return data
 
 
@@ -104,13 +110,19 @@ def test_landmark_subgroups_of_the_event_driven_design():
     assert "re-biopsy at week 6" in " ".join(alt.family.describe(alt.compiled).sections[0].paragraphs)
 
 
-@pytest.mark.parametrize("marker, words", [
-    ({"rebiopsied": 1.33}, "on_treatment_marker.rebiopsied"),
-    ({"rebiopsied": -0.1}, "on_treatment_marker.rebiopsied"),
-    ({"positive": 1.5}, "on_treatment_marker.positive"),
-    ({"positive": {"control": 0.2}}, "on_treatment_marker.positive: no probability for ['experimental', 'null_drug']"),
-    ({"endpoints": ["pfs"]}, "on_treatment_marker.endpoints[0]: 'pfs' is not a time_to_event endpoint"),
-])
+@pytest.mark.parametrize(
+    "marker, words",
+    [
+        ({"rebiopsied": 1.33}, "on_treatment_marker.rebiopsied"),
+        ({"rebiopsied": -0.1}, "on_treatment_marker.rebiopsied"),
+        ({"positive": 1.5}, "on_treatment_marker.positive"),
+        (
+            {"positive": {"control": 0.2}},
+            "on_treatment_marker.positive: no probability for ['experimental', 'null_drug']",
+        ),
+        ({"endpoints": ["pfs"]}, "on_treatment_marker.endpoints[0]: 'pfs' is not a time_to_event endpoint"),
+    ],
+)
 def test_bad_marker_is_named(marker, words):
     with pytest.raises(ConfigError) as info:
         parse_scenario(scenario(**marker))

@@ -49,8 +49,12 @@ POPULATION = {
     },
     "markers": {
         "histology": {"levels": ["nonsquamous", "squamous"], "probabilities": P_HISTOLOGY},
-        "kras": {"given": ["histology"], "prevalence": {"nonsquamous": P_KRAS[0], "squamous": P_KRAS[1]},
-                 "tissue": {}, "liquid": {"sensitivity": 0.77}},
+        "kras": {
+            "given": ["histology"],
+            "prevalence": {"nonsquamous": P_KRAS[0], "squamous": P_KRAS[1]},
+            "tissue": {},
+            "liquid": {"sensitivity": 0.77},
+        },
         "stk11": {"given": ["kras"], "prevalence": {"negative": P_STK11[0], "positive": P_STK11[1]}, "tissue": {}},
         "pdl1": {"levels": ["lt1", "1to49", "ge50"], "probabilities": P_PDL1, "tissue": {"failure": 0.06}},
     },
@@ -66,8 +70,9 @@ SCENARIO = {
         "orr": {"kind": "binary"},
     },
     "treatments": {
-        "docetaxel": {"outcomes": {"pfs": {"median_months": 4.0, "hazard_ratios": {"histology": 1.1}},
-                                   "orr": {"rate": 0.14}}},
+        "docetaxel": {
+            "outcomes": {"pfs": {"median_months": 4.0, "hazard_ratios": {"histology": 1.1}}, "orr": {"rate": 0.14}}
+        },
         "x": {
             "relative_to": "docetaxel",
             "outcomes": {
@@ -76,12 +81,18 @@ SCENARIO = {
             },
         },
         "z": {"relative_to": "x", "outcomes": {"pfs": {"hazard_ratio": 1.5}, "orr": {"odds_ratio": 0.5}}},
-        "pw": {"outcomes": {
-            "pfs": {"pieces": [{"from_months": 0, "hazard_per_month": 0.3},
-                               {"from_months": 2, "hazard_per_month": 0.0},
-                               {"from_months": 4, "hazard_per_month": 0.2}]},
-            "orr": {"rate": 0.3},
-        }},
+        "pw": {
+            "outcomes": {
+                "pfs": {
+                    "pieces": [
+                        {"from_months": 0, "hazard_per_month": 0.3},
+                        {"from_months": 2, "hazard_per_month": 0.0},
+                        {"from_months": 4, "hazard_per_month": 0.2},
+                    ]
+                },
+                "orr": {"rate": 0.3},
+            }
+        },
         "pw_rel": {"relative_to": "pw", "outcomes": {"pfs": {"hazard_ratio": 0.5, "onset_weeks": 6}}},
     },
     "prognostic": {"orr": {"odds_ratios": {"stk11": 0.5}}, "pfs": {"hazard_ratios": {"stk11": 1.3}}},
@@ -127,7 +138,12 @@ def hazard_pieces(t, h, k, s, p):
         "x": [(0.0, lam), (ONSET, lam * r_x)],
         "z": [(0.0, 1.5 * lam), (ONSET, 1.5 * lam * r_x)],
         "pw": [(0.0, 0.3 * prognostic), (2.0, 0.0 * prognostic), (4.0, 0.2 * prognostic)],
-        "pw_rel": [(0.0, 0.3 * prognostic), (ONSET, 0.15 * prognostic), (2.0, 0.0 * prognostic), (4.0, 0.1 * prognostic)],
+        "pw_rel": [
+            (0.0, 0.3 * prognostic),
+            (ONSET, 0.15 * prognostic),
+            (2.0, 0.0 * prognostic),
+            (4.0, 0.1 * prognostic),
+        ],
     }[t]
 
 
@@ -210,11 +226,15 @@ def test_model_functions_match_the_hand_formulas(vp):
     h, k, s, p = (codes[:, vp.population.index[n]].astype(int) for n in NAMES[:4])
     out = vp.outcomes
     for t in TREATMENTS:
-        np.testing.assert_allclose(out.probability("orr", t, codes), special.expit(orr_logit(t, h, k, s, p)), rtol=1e-12)
+        np.testing.assert_allclose(
+            out.probability("orr", t, codes), special.expit(orr_logit(t, h, k, s, p)), rtol=1e-12
+        )
         for time in (0.5, ONSET, 2.0, 3.0, LANDMARK, 4.5, 10.0):
             np.testing.assert_allclose(
-                out.cumulative_hazard("pfs", t, codes, time), cumulative_hazard(hazard_pieces(t, h, k, s, p), time),
-                rtol=1e-12, err_msg=f"{t} at {time}",
+                out.cumulative_hazard("pfs", t, codes, time),
+                cumulative_hazard(hazard_pieces(t, h, k, s, p), time),
+                rtol=1e-12,
+                err_msg=f"{t} at {time}",
             )
         np.testing.assert_allclose(out.probability("dcr12", t, codes), survival(t, h, k, s, p, LANDMARK), rtol=1e-12)
 
@@ -440,7 +460,9 @@ def test_truth_against_hand_values_and_monte_carlo():
         if ep == "dcr12":
             return keep_dcr * sum(pr * survival(t, *c, LANDMARK) for c, pr in cells.items())
         # pfs: the median of the mixture
-        return optimize.brentq(lambda m: sum(pr * survival(t, *c, m) for c, pr in cells.items()) - 0.5, 0.01, 100, xtol=1e-12)
+        return optimize.brentq(
+            lambda m: sum(pr * survival(t, *c, m) for c, pr in cells.items()) - 0.5, 0.01, 100, xtol=1e-12
+        )
 
     for ep in ("orr", "dcr12", "pfs"):
         truth = vp.truth(ep, TREATMENTS)
@@ -484,14 +506,25 @@ def test_adding_a_marker_and_a_treatment_changes_nothing_else(vp):
     # derived marker and a treatment using it
     s["population"]["markers"] = {
         "histology": markers["histology"],
-        "egfr": {"given": ["histology"], "prevalence": {"nonsquamous": 0.2, "squamous": 0.03},
-                 "tissue": {"failure": 0.1}, "liquid": {"sensitivity": 0.8}},
+        "egfr": {
+            "given": ["histology"],
+            "prevalence": {"nonsquamous": 0.2, "squamous": 0.03},
+            "tissue": {"failure": 0.1},
+            "liquid": {"sensitivity": 0.8},
+        },
         **{m: v for m, v in markers.items() if m != "histology"},
     }
     s["population"]["derived"]["egfr_or_kras"] = {"any_of": ["egfr", "kras"]}
-    s["treatments"] = {"osimertinib": {"relative_to": "docetaxel", "outcomes": {
-        "pfs": {"hazard_ratio": 0.9, "hazard_ratios": {"egfr": 0.3}}, "orr": {"odds_ratios": {"egfr": 5}}}},
-        **s["treatments"]}
+    s["treatments"] = {
+        "osimertinib": {
+            "relative_to": "docetaxel",
+            "outcomes": {
+                "pfs": {"hazard_ratio": 0.9, "hazard_ratios": {"egfr": 0.3}},
+                "orr": {"odds_ratios": {"egfr": 5}},
+            },
+        },
+        **s["treatments"],
+    }
     bigger = VirtualPatients(parse_scenario(s))
     assert bigger.population.names != vp.population.names
     for ep in ("orr", "pfs"):
@@ -538,9 +571,17 @@ def test_designs_on_the_same_seed_randomize_the_same_patients():
     randomizable patients are the eligible ones)."""
     sc = parse_scenario(scenario())
     one = Spec.from_models(parse_design(design([("A", "docetaxel"), ("B", "docetaxel")], [200])), sc)
-    two = Spec.from_models(parse_design(design(
-        [("C", "docetaxel"), ("A", "docetaxel"), ("B", "docetaxel")], [60, 120, 300],
-        randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0}, name="d2")), sc)
+    two = Spec.from_models(
+        parse_design(
+            design(
+                [("C", "docetaxel"), ("A", "docetaxel"), ("B", "docetaxel")],
+                [60, 120, 300],
+                randomization={"method": "adaptive", "scheme": "simple", "softening": 1.0},
+                name="d2",
+            )
+        ),
+        sc,
+    )
     n_trials = 40
     ss = Streams(2024).for_trials(np.arange(100, 100 + n_trials))
     reference = VirtualPatients(sc).enrol(ss, 300, "orr", ["docetaxel"], biomarker_result=False)
@@ -654,8 +695,9 @@ def test_absolute_treatment_missing_an_endpoint():
     assert "missing; a treatment that is not relative_to another needs rate" in p.message
 
 
-@pytest.mark.parametrize("design, scenario", [("pioneer_platform", "pioneer_alternative"),
-                                              ("lungmap_umbrella", "stk11_keap1_ctla4")])
+@pytest.mark.parametrize(
+    "design, scenario", [("pioneer_platform", "pioneer_alternative"), ("lungmap_umbrella", "stk11_keap1_ctla4")]
+)
 def test_expectations_on_merged_profiles_equal_those_on_every_profile(monkeypatch, design, scenario):
     """Expectations merge the profiles that the models cannot tell apart before root finding; against
     the same computation on every profile (tens of thousands of screening paths), they agree to

@@ -37,11 +37,17 @@ def test_dask_backend_without_dask_names_the_extra(without_dask):
         open_backend("local", scheduler="tcp://127.0.0.1:8786")
 
 
-@pytest.mark.parametrize("options,flag", [(["--backend", "dask"], "--backend dask"),
-                                          (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler")])
-@pytest.mark.parametrize("command", [["run", "--n-sims", "20"],
-                                     ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null",
-                                      "--n-sims", "20"]])
+@pytest.mark.parametrize(
+    "options,flag",
+    [(["--backend", "dask"], "--backend dask"), (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler")],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--n-sims", "20"],
+        ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null", "--n-sims", "20"],
+    ],
+)
 def test_cli_without_dask_exits_2_with_the_install_command(without_dask, command, options, flag):
     result = CliRunner().invoke(main, [*command, *options, "--quiet"])
     assert result.exit_code == EXIT_BAD_INPUT, result.output

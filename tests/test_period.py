@@ -50,8 +50,9 @@ def test_period_bounds_are_the_entry_and_exit_dates_up_to_the_analysis():
     assert np.isinf(b[1, 1:]).all()
     w = period_windows(b, opened, closed)
     # trial 0: control (0, open), arm 1 [0, 10], arm 2 from 6, arm 3 never
-    np.testing.assert_array_equal(w[0, :, :3], [[True, True, True], [True, True, False], [False, True, True],
-                                                [False, False, False]])
+    np.testing.assert_array_equal(
+        w[0, :, :3], [[True, True, True], [True, True, False], [False, True, True], [False, False, False]]
+    )
     assert not w[:, :, 3:].any()
 
 
@@ -93,8 +94,9 @@ def test_period_effect_is_absorbed_where_pooling_is_biased():
     fit = fit_period_model(np.zeros_like(y), y, x, True, 0.0, FLAT, FLAT)
     assert fit.effect[0] == pytest.approx(0.0, abs=1e-7)
     np.testing.assert_allclose(fit.level, np.log([0.2, 0.1]), atol=1e-7)
-    pooled = fit_period_model(np.zeros((1, 2)), y.sum(axis=0, keepdims=True), x.sum(axis=0, keepdims=True), True,
-                              0.0, FLAT, FLAT)
+    pooled = fit_period_model(
+        np.zeros((1, 2)), y.sum(axis=0, keepdims=True), x.sum(axis=0, keepdims=True), True, 0.0, FLAT, FLAT
+    )
     assert pooled.effect[0] == pytest.approx(math.log(10 / 100) - math.log(30 / 200), abs=1e-7)
 
 
@@ -132,8 +134,9 @@ def test_a_third_arm_sharpens_the_period_effects_within_the_window():
     stratified = fit_period_model(zero[:, :2], y[:, :2], x[:, :2], True, 0.0, FLAT, FLAT)
     assert covariate.effect[0] == pytest.approx(stratified.effect[0], abs=1e-7) == pytest.approx(-0.4, abs=1e-7)
     assert covariate.effect_var[0] < stratified.effect_var[0] * (1 - 1e-3)
-    empty_third = fit_period_model(zero, np.where([[0, 0, 1]], 0.0, y), np.where([[0, 0, 1]], 0.0, x), True,
-                                   0.0, FLAT, FLAT)
+    empty_third = fit_period_model(
+        zero, np.where([[0, 0, 1]], 0.0, y), np.where([[0, 0, 1]], 0.0, x), True, 0.0, FLAT, FLAT
+    )
     assert empty_third.effect_var[0] == pytest.approx(stratified.effect_var[0], rel=1e-6)
 
 
@@ -190,7 +193,8 @@ def test_decision_quantities_from_the_normal_posterior():
     a, b, ac, bc = 40.0, 300.0, 50.0, 280.0
     m, v = log_hr_moments(a, b, ac, bc)
     assert pp_confirmatory_normal(m, v, True, 0.025, events=240) == pytest.approx(
-        float(pp_confirmatory_survival(a, b, ac, bc, 240, 0.025)), abs=1e-14)
+        float(pp_confirmatory_survival(a, b, ac, bc, 240, 0.025)), abs=1e-14
+    )
     # binary by hand: p_c = 0.3, log OR 0.5, variance 0.09, 150 patients per arm
     pc = 0.3
     pt = 1 / (1 + math.exp(-(math.log(pc / (1 - pc)) + 0.5)))
@@ -216,12 +220,20 @@ def test_log_rate_moments_are_the_digamma_moments():
 
 # --------------------------------------------------------------------------- the platform family
 
+
 def _staggered(controls="concurrent", adjustment="none", graduation=None, cap=None) -> dict:
     """Control and null_a from month 0 (null_a capped at ``cap``), null_b from month 12, to month 36."""
     arms = [arm("control"), arm("null_a", **({} if cap is None else {"max_n": cap})), arm("null_b", enter_months=12)]
-    return design(arms, max_duration_months=36, follow_up_months=12, max_open_arms=10, controls=controls,
-                  time_adjustment=adjustment, interims={"every_months": 6},
-                  graduation=graduation or DECISIONS_OFF)
+    return design(
+        arms,
+        max_duration_months=36,
+        follow_up_months=12,
+        max_open_arms=10,
+        controls=controls,
+        time_adjustment=adjustment,
+        interims={"every_months": 6},
+        graduation=graduation or DECISIONS_OFF,
+    )
 
 
 def test_stratified_with_all_controls_is_rejected_naming_the_field():
@@ -275,8 +287,24 @@ def test_period_tallies_add_up_to_the_unadjusted_tallies(monkeypatch):
         seen = np.zeros(R)
         o = np.where(np.isnan(opened), np.inf, opened)
         c = np.where(np.isnan(closed), np.inf, closed)
-        timeline._tally(pool.arrive, pool.stratum, assigned, pool.outcomes, pool.dropout, pd_.arm_treatment,
-                        pd_.control, o, c, rows, t, pd_.assess, pd_.survival, pd_.read_at, *ref, seen)
+        timeline._tally(
+            pool.arrive,
+            pool.stratum,
+            assigned,
+            pool.outcomes,
+            pool.dropout,
+            pd_.arm_treatment,
+            pd_.control,
+            o,
+            c,
+            rows,
+            t,
+            pd_.assess,
+            pd_.survival,
+            pd_.read_at,
+            *ref,
+            seen,
+        )
         for got, want in zip((n, y, x), ref[:3]):
             np.testing.assert_allclose(got.sum(axis=2), want, rtol=1e-12, atol=1e-9)
         # experimental arms have patients only in their own periods
@@ -305,8 +333,15 @@ def test_one_period_platform_matches_the_unadjusted_effect():
     """Two arms open throughout (one period): the period model's log HR is the log ratio of the
     pooled hazards, which the gamma posteriors (nearly flat prior) estimate too."""
     arms = [arm("control"), arm("null_a"), arm("null_b")]
-    d = design(arms, max_duration_months=24, follow_up_months=12, controls="concurrent",
-               time_adjustment="stratified_by_period", interims={"every_months": 12}, graduation=DECISIONS_OFF)
+    d = design(
+        arms,
+        max_duration_months=24,
+        follow_up_months=12,
+        controls="concurrent",
+        time_adjustment="stratified_by_period",
+        interims={"every_months": 12},
+        graduation=DECISIONS_OFF,
+    )
     res = run(spec_of(d), 30, seed=9)
     adj = res.extras["effect_adjusted"][:, 1:]
     g = int(np.flatnonzero(res.membership.all(axis=1))[0])
@@ -320,9 +355,12 @@ def test_one_period_platform_matches_the_unadjusted_effect():
     assert np.all(np.abs(adj - unadj) <= bound), np.max(np.abs(adj - unadj) / bound)
 
 
-@pytest.mark.parametrize(("controls", "adjustment"), [("concurrent", "stratified_by_period"),
-                                                      ("all", "period_covariate")])
-def test_binary_platform_graduates_on_the_adjusted_predictive_probability(shipped_yaml, controls, adjustment, monkeypatch):
+@pytest.mark.parametrize(
+    ("controls", "adjustment"), [("concurrent", "stratified_by_period"), ("all", "period_covariate")]
+)
+def test_binary_platform_graduates_on_the_adjusted_predictive_probability(
+    shipped_yaml, controls, adjustment, monkeypatch
+):
     """pioneer_platform on 12-week disease control: the success probability of every analysis is
     the period model's predictive probability, recomputed here from the normal posterior."""
     from platform_sim.families import platform as timeline
@@ -357,8 +395,13 @@ def test_binary_platform_graduates_on_the_adjusted_predictive_probability(shippe
 
 N_SLOW = 1500
 GRADUATION = {"by": "posterior", "graduate": 0.99, "min_n": 30}
-CHOICES = (("concurrent", "none"), ("all", "none"), ("concurrent", "stratified_by_period"),
-           ("concurrent", "period_covariate"), ("all", "period_covariate"))
+CHOICES = (
+    ("concurrent", "none"),
+    ("all", "none"),
+    ("concurrent", "stratified_by_period"),
+    ("concurrent", "period_covariate"),
+    ("all", "period_covariate"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -454,6 +497,7 @@ def test_laplace_posterior_agrees_with_pymc(survival):
     p_laplace = prob_better_normal(fit.effect, fit.effect_var, survival)
     assert np.all(np.abs(p_laplace - p_mc) < 4 * p_mcse + LAPLACE_P_ERROR), (p_laplace, p_mc)
     sd = table["sd"].to_numpy()
-    assert np.all(np.abs(fit.effect - table["mean"].to_numpy())
-                  < 4 * table["mcse_mean"].to_numpy() + LAPLACE_MEAN_ERROR_SD * sd), (fit.effect, table)
+    assert np.all(
+        np.abs(fit.effect - table["mean"].to_numpy()) < 4 * table["mcse_mean"].to_numpy() + LAPLACE_MEAN_ERROR_SD * sd
+    ), (fit.effect, table)
     assert np.all(np.abs(np.sqrt(fit.effect_var) / sd - 1) < LAPLACE_SD_ERROR + 4 * table["mcse_sd"].to_numpy() / sd)

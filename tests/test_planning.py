@@ -56,7 +56,9 @@ def test_schoenfeld_and_freedman_events():
     )
     # the project's survival module (allocation = experimental share) agrees
     for hr, r in ((0.7, 1.0), (0.6, 2.0)):
-        assert schoenfeld_events(hr, 0.025, 0.9, r) == pytest.approx(survival.schoenfeld_events(hr, 0.9, 0.025, r / (1 + r)), rel=1e-12)
+        assert schoenfeld_events(hr, 0.025, 0.9, r) == pytest.approx(
+            survival.schoenfeld_events(hr, 0.9, 0.025, r / (1 + r)), rel=1e-12
+        )
     assert required_events(0.7, method="freedman") == freedman_events(0.7)
     # Freedman asks for more events than Schoenfeld, and they meet as HR -> 1
     assert freedman_events(0.5) > schoenfeld_events(0.5)
@@ -86,7 +88,12 @@ def test_required_events_rejects_bad_input():
 def lachin_foulkes(n, lam, eta, accrual_months, t):
     kappa = lam + eta
     if t >= accrual_months:
-        return n * lam / kappa * (1 - (math.exp(-kappa * (t - accrual_months)) - math.exp(-kappa * t)) / (kappa * accrual_months))
+        return (
+            n
+            * lam
+            / kappa
+            * (1 - (math.exp(-kappa * (t - accrual_months)) - math.exp(-kappa * t)) / (kappa * accrual_months))
+        )
     return n / accrual_months * lam / kappa * (t - (1 - math.exp(-kappa * t)) / kappa)
 
 
@@ -107,7 +114,9 @@ def test_pieces_that_repeat_a_hazard_change_nothing():
     split = ArmModel(PiecewiseExponential((0.0, 2.5, 7.0), (0.08, 0.08, 0.08)), dropout=0.01)
     merged_accrual = Accrual((3.0, 15.0), (10.0, 30.0))
     times = np.linspace(0, 60, 13)
-    np.testing.assert_allclose(expected_events(times, acc, [one]), expected_events(times, merged_accrual, [split]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        expected_events(times, acc, [one]), expected_events(times, merged_accrual, [split]), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_hazard_ratio_pieces_merge_with_the_hazard_pieces():
@@ -121,7 +130,10 @@ def test_hazard_ratio_pieces_merge_with_the_hazard_pieces():
 
 def test_time_of_events_inverts_expected_events():
     acc = Accrual((3.0, 15.0), (10.0, 30.0))
-    arms = [ArmModel(PiecewiseExponential((0.0, 3.0), (0.09, 0.05))), ArmModel(PiecewiseExponential.exponential(0.09), dropout=0.005)]
+    arms = [
+        ArmModel(PiecewiseExponential((0.0, 3.0), (0.09, 0.05))),
+        ArmModel(PiecewiseExponential.exponential(0.09), dropout=0.005),
+    ]
     times = np.array([4.0, 12.0, 18.0, 30.0])
     targets = expected_events(times, acc, arms, [2, 1]).sum(axis=-1)
     np.testing.assert_allclose(time_of_events(targets, acc, arms, [2, 1]), times, atol=1e-8)
@@ -155,14 +167,18 @@ def simulate_patients(rng, n_trials, accrual: Accrual, hazards, dropouts, weight
 DELAYED = {
     "accrual": Accrual((3.0, 15.0), (10.0, 30.0)),  # 480 patients over 18 months (assumption)
     "control": ArmModel(PiecewiseExponential.from_median(8.0), dropout=-math.log(0.95) / 12),
-    "experimental": ArmModel(PiecewiseExponential.from_median(8.0).with_hazard_ratio((0.0, 3.0), (1.0, 0.6)), dropout=-math.log(0.95) / 12),
+    "experimental": ArmModel(
+        PiecewiseExponential.from_median(8.0).with_hazard_ratio((0.0, 3.0), (1.0, 0.6)), dropout=-math.log(0.95) / 12
+    ),
 }
 
 
 def test_expected_events_monte_carlo():
     acc, ctrl, expe = DELAYED["accrual"], DELAYED["control"], DELAYED["experimental"]
     rng = np.random.default_rng(20260612)
-    entry, arm, event, drop = simulate_patients(rng, 4000, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1])
+    entry, arm, event, drop = simulate_patients(
+        rng, 4000, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1]
+    )
     observed_event = event < drop
     times = np.array([6.0, 15.0, 24.0, 40.0])
     exact = expected_events(times, acc, [expe, ctrl])
@@ -234,7 +250,12 @@ def test_lakatos_discretization_converges():
 def test_lakatos_noncompliance_dilutes_the_effect():
     acc, ctrl, expe = DELAYED["accrual"], DELAYED["control"], DELAYED["experimental"]
     full = lakatos(30.0, acc, ctrl, expe)
-    switching = lakatos(30.0, acc, ArmModel(ctrl.hazard, ctrl.dropout, switch_hazard=0.02), ArmModel(expe.hazard, expe.dropout, switch_hazard=0.02))
+    switching = lakatos(
+        30.0,
+        acc,
+        ArmModel(ctrl.hazard, ctrl.dropout, switch_hazard=0.02),
+        ArmModel(expe.hazard, expe.dropout, switch_hazard=0.02),
+    )
     assert 0 < switching.mean_z < full.mean_z
 
 
@@ -252,7 +273,9 @@ def test_lakatos_moments_monte_carlo():
     res = lakatos(analysis, acc, ctrl, expe)
     rng = np.random.default_rng(20260613)
     n = 2000
-    entry, arm, event, drop = simulate_patients(rng, n, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1])
+    entry, arm, event, drop = simulate_patients(
+        rng, n, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1]
+    )
     follow = analysis - entry
     time = np.minimum(np.minimum(event, drop), follow)
     status = (event <= drop) & (event <= follow)
@@ -307,7 +330,9 @@ def test_group_sequential_plan_is_consistent_with_its_parts():
     expe = ArmModel(ctrl.hazard.with_hazard_ratio((0.0,), (0.7,)), dropout=0.004)
     plan = group_sequential_tte(design, acc, ctrl, expe)
     np.testing.assert_allclose(plan.events, design.events(schoenfeld_events(0.7)), rtol=1e-12)
-    np.testing.assert_allclose(expected_events(plan.time_alternative, acc, [expe, ctrl]).sum(axis=-1), plan.events, rtol=1e-9)
+    np.testing.assert_allclose(
+        expected_events(plan.time_alternative, acc, [expe, ctrl]).sum(axis=-1), plan.events, rtol=1e-9
+    )
     null_arms = [ArmModel(ctrl.hazard, expe.dropout), ctrl]
     np.testing.assert_allclose(expected_events(plan.time_null, acc, null_arms).sum(axis=-1), plan.events, rtol=1e-9)
     assert np.all(plan.time_null < plan.time_alternative)  # events come faster without a benefit
@@ -343,7 +368,9 @@ def test_group_sequential_plan_monte_carlo():
     targets = plan.events.round().astype(int)
     rng = np.random.default_rng(20260614)
     n = 3000
-    entry, arm, event, drop = simulate_patients(rng, n, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1])
+    entry, arm, event, drop = simulate_patients(
+        rng, n, acc, [expe.hazard, ctrl.hazard], [expe.dropout, ctrl.dropout], [1, 1]
+    )
     calendar = np.where(event < drop, entry + event, np.inf)
     first_cross = np.full(n, -1)
     for i in range(n):

@@ -30,8 +30,15 @@ def _own_axes(n: int = 1):
 
 def test_every_results_figure(rar, platform):
     for res in (rar, platform):
-        for draw in (plot.claims, plot.arm_metric, plot.allocation, plot.sample_size, plot.duration, plot.stopping,
-                     plot.convergence):
+        for draw in (
+            plot.claims,
+            plot.arm_metric,
+            plot.allocation,
+            plot.sample_size,
+            plot.duration,
+            plot.stopping,
+            plot.convergence,
+        ):
             fig = draw(res)
             assert isinstance(fig, Figure), draw.__name__
             fig.canvas.draw()  # renders without error

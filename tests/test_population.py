@@ -226,7 +226,9 @@ def test_hand_computation_is_a_distribution():
     # spot values done on paper: P(kras+) = .7 x .3 + .3 x .05
     assert math.isclose(m["kras"][1], 0.225, abs_tol=1e-14)
     # P(stk11+) = .7 (.3 x .26 + .7 x .13) + .3 (.05 x .08 + .95 x .03)
-    assert math.isclose(m["stk11"][1], 0.7 * (0.3 * 0.26 + 0.7 * 0.13) + 0.3 * (0.05 * 0.08 + 0.95 * 0.03), abs_tol=1e-14)
+    assert math.isclose(
+        m["stk11"][1], 0.7 * (0.3 * 0.26 + 0.7 * 0.13) + 0.3 * (0.05 * 0.08 + 0.95 * 0.03), abs_tol=1e-14
+    )
 
 
 def test_model_layout(pm):
@@ -294,7 +296,9 @@ def test_conditional_frequencies_follow_the_tables(pm, cohort):
     # pdl1 depends on kras only: given kras it does not depend on histology
     for hi, ki in itertools.product(range(2), range(2)):
         cond = (h == hi) & (k == ki)
-        assert_binomial((p[cond] == 2).sum(), cond.sum(), P_PDL1[LEVELS["kras"][ki]][2], "P(pdl1 ge50 | histology, kras)")
+        assert_binomial(
+            (p[cond] == 2).sum(), cond.sum(), P_PDL1[LEVELS["kras"][ki]][2], "P(pdl1 ge50 | histology, kras)"
+        )
 
 
 def test_joint_frequencies(pm, cohort):
@@ -482,7 +486,9 @@ def test_marker_given_region(regional):
         assert_binomial(((region == r) & (egfr == 1)).sum(), (region == r).sum(), P_EGFR[name], f"P(egfr+ | {name})")
     codes, prob = pm.distribution(["egfr"])
     rates = np.array([v[0] for v in REGIONS.values()])
-    assert prob[codes[:, 1] == 1].sum() == pytest.approx(rates @ np.array(list(P_EGFR.values())) / rates.sum(), abs=1e-14)
+    assert prob[codes[:, 1] == 1].sum() == pytest.approx(
+        rates @ np.array(list(P_EGFR.values())) / rates.sum(), abs=1e-14
+    )
 
 
 # --------------------------------------------------------------------------- 4. screening funnel
@@ -560,8 +566,11 @@ def with_lungmap_steps(pop):
 
 @pytest.mark.parametrize("variant", ["tissue_and_liquid", "tissue_only", "every_step"])
 def test_funnel_shares(variant, pm):
-    pop = {"tissue_and_liquid": POPULATION, "tissue_only": no_liquid(POPULATION),
-           "every_step": with_lungmap_steps(POPULATION)}[variant]
+    pop = {
+        "tissue_and_liquid": POPULATION,
+        "tissue_only": no_liquid(POPULATION),
+        "every_step": with_lungmap_steps(POPULATION),
+    }[variant]
     model = pm if variant == "tissue_and_liquid" else model_of(pop)
     mine = funnel_by_hand(pop)
     package = expected_funnel(model.config)
@@ -581,8 +590,16 @@ def test_funnel_without_screening_tests():
     pop = {"name": "clinic", "screening": {"ineligible": 0.2}, "markers": {"ecog": {"prevalence": 0.4}}}
     model = model_of(pop)
     assert expected_funnel(model.config) == pytest.approx(
-        {"randomized": 0.8, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": 0.2,
-         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0}, abs=1e-15
+        {
+            "randomized": 0.8,
+            "screen_failure": 0.0,
+            "lost_while_waiting": 0.0,
+            "ineligible": 0.2,
+            "not_submitted": 0.0,
+            "not_assigned": 0.0,
+            "declined": 0.0,
+        },
+        abs=1e-15,
     )
     c = model.cohort(Streams(42).for_trials(np.arange(50)), 1024)
     assert set(np.unique(c.reason)) == {RANDOMIZED, INELIGIBLE}
@@ -597,14 +614,24 @@ def test_funnel_of_a_design_that_needs_no_biomarker_result(pm):
     pop = model_of(POPULATION).config
     p_inel = POPULATION["screening"]["ineligible"]
     assert expected_funnel(pop, biomarker_result=False) == pytest.approx(
-        {"randomized": 1 - p_inel, "screen_failure": 0.0, "lost_while_waiting": 0.0, "ineligible": p_inel,
-         "not_submitted": 0.0, "not_assigned": 0.0, "declined": 0.0}, abs=1e-15)
+        {
+            "randomized": 1 - p_inel,
+            "screen_failure": 0.0,
+            "lost_while_waiting": 0.0,
+            "ineligible": p_inel,
+            "not_submitted": 0.0,
+            "not_assigned": 0.0,
+            "declined": 0.0,
+        },
+        abs=1e-15,
+    )
     assert screening_paths(pop, biomarker_result=False) == pytest.approx({"none": 1 - p_inel}, abs=1e-15)
     # the exact accrual integral is the same; only the share passing screening changes
     for months in (3.0, 6.0, 20.0):
         with_assay = expected_randomizable(pop, months) / expected_funnel(pop)["randomized"]
-        assert expected_randomizable(pop, months, biomarker_result=False) == pytest.approx(with_assay * (1 - p_inel),
-                                                                                            rel=1e-12)
+        assert expected_randomizable(pop, months, biomarker_result=False) == pytest.approx(
+            with_assay * (1 - p_inel), rel=1e-12
+        )
     ts = Streams(44).for_trials(np.arange(200))
     with_assay = pm.cohort(ts, 2048)
     without = pm.cohort(ts, 2048, biomarker_result=False)
@@ -660,9 +687,14 @@ def test_waiting_times(pm, cohort):
     failed = ~tissue_ok
     x = tis["median_days"] + liq["median_days"]
     p, _ = integrate.quad(
-        lambda z: stats.norm.pdf(z) * stats.lognorm.cdf(x - tis["median_days"] * math.exp(tis["sdlog"] * z), liq["sdlog"],
-                                                        scale=liq["median_days"]),
-        -np.inf, math.log(x / tis["median_days"]) / tis["sdlog"],
+        lambda z: (
+            stats.norm.pdf(z)
+            * stats.lognorm.cdf(
+                x - tis["median_days"] * math.exp(tis["sdlog"] * z), liq["sdlog"], scale=liq["median_days"]
+            )
+        ),
+        -np.inf,
+        math.log(x / tis["median_days"]) / tis["sdlog"],
     )
     assert_binomial((w[failed] <= x).sum(), failed.sum(), p, "tissue + plasma turnaround")
 
@@ -711,7 +743,9 @@ def test_tissue_failure_rate(assay):
     assert set(np.unique(c.wait_days)) == {15.0, 24.0}
     failed = c.wait_days == 24.0
     assert_binomial(failed.sum(), failed.size, POPULATION["screening"]["tissue"]["failure"], "tissue failure")
-    np.testing.assert_array_equal(c.reason == SCREEN_FAILURE, failed & (c.observed[..., pm.index["ctdna_only"]] == MISSING))
+    np.testing.assert_array_equal(
+        c.reason == SCREEN_FAILURE, failed & (c.observed[..., pm.index["ctdna_only"]] == MISSING)
+    )
 
 
 def _call_rates(truth, call, sens, spec, what):
@@ -758,8 +792,12 @@ def test_liquid_calls_only_when_tissue_failed(assay):
     assert_binomial(kras_known.sum(), ctdna_known.sum(), 1 - LIQUID_KRAS_FAILURE, "kras failure in plasma")
     assert not (kras_known & ~ctdna_known).any()
     _call_rates(prof["kras"][failed][kras_known], obs["kras"][failed][kras_known], *KRAS_LIQUID, "kras in plasma")
-    _call_rates(prof["ctdna_only"][failed][ctdna_known], obs["ctdna_only"][failed][ctdna_known], *CTDNA_LIQUID,
-                "ctdna_only in plasma")
+    _call_rates(
+        prof["ctdna_only"][failed][ctdna_known],
+        obs["ctdna_only"][failed][ctdna_known],
+        *CTDNA_LIQUID,
+        "ctdna_only in plasma",
+    )
     # the plasma-only marker keeps its prevalence
     assert_binomial((prof["ctdna_only"] == 1).sum(), c.profile[..., 0].size, P_CTDNA, "P(ctdna_only+)")
 

@@ -336,7 +336,9 @@ def test_reference_against_closed_forms():
     # Integer a_1: P(X_1 > X_2) = sum_{i < a_1} B(a_2 + i, b_1 + b_2) / ((b_1 + i) B(1 + i, b_1) B(a_2, b_2)).
     a1, b1, a2, b2 = 3, 134, 6, 852
     exact = math.fsum(
-        math.exp(special.betaln(a2 + i, b1 + b2) - math.log(b1 + i) - special.betaln(1 + i, b1) - special.betaln(a2, b2))
+        math.exp(
+            special.betaln(a2 + i, b1 + b2) - math.log(b1 + i) - special.betaln(1 + i, b1) - special.betaln(a2, b2)
+        )
         for i in range(a1)
     )
     assert ref_greater(a1, b1, a2, b2) == pytest.approx(exact, abs=REF_TOL)
@@ -647,8 +649,15 @@ def _reference_on_log_scale(a1, b1, a2, b2) -> float:
     def integral(f, F) -> float:  # integral of f(y) F(y) dy
         centre = math.log(f.median())
         points = [centre + k for k in (-40, -20, -10, -5, -2, -1, 0, 1, 2) if -745 < centre + k < 0]
-        value, err = integrate.quad(lambda t: math.exp(f.logpdf(math.exp(t)) + t) * F.cdf(math.exp(t)), -745, 0,
-                                    points=points, limit=2000, epsabs=1e-13, epsrel=1e-12)
+        value, err = integrate.quad(
+            lambda t: math.exp(f.logpdf(math.exp(t)) + t) * F.cdf(math.exp(t)),
+            -745,
+            0,
+            points=points,
+            limit=2000,
+            epsabs=1e-13,
+            epsrel=1e-12,
+        )
         assert err < REF_TOL
         return value
 
@@ -670,4 +679,5 @@ def test_beta_shapes_below_one_half_are_outside_the_exact_range():
     assert abs(float(prob_greater(10.49, 0.051, 43110, 0.49)) - exact) > 0.05
     # at the bound the same kind of pair is exact to the promised accuracy
     assert float(prob_greater(10.5, 0.5, 43110.5, 0.5)) == pytest.approx(
-        _reference_on_log_scale(10.5, 0.5, 43110.5, 0.5), abs=ATOL)
+        _reference_on_log_scale(10.5, 0.5, 43110.5, 0.5), abs=ATOL
+    )

@@ -63,11 +63,15 @@ def test_one_grid_fast_equals_reference(seed, n_arms, margin):
 def test_pairs_fast_equal_reference(seed, offset):
     rng = np.random.default_rng(seed)
     a, b = _posteriors(rng, 30, 2)
-    _close(prob_greater(a[:, 0], b[:, 0], a[:, 1], b[:, 1], offset),
-           prob_greater(a[:, 0], b[:, 0], a[:, 1], b[:, 1], offset, reference=True))
+    _close(
+        prob_greater(a[:, 0], b[:, 0], a[:, 1], b[:, 1], offset),
+        prob_greater(a[:, 0], b[:, 0], a[:, 1], b[:, 1], offset, reference=True),
+    )
     margin = abs(offset) + 1e-3
-    _close(prob_within(a[:, 0], b[:, 0], a[:, 1], b[:, 1], margin),
-           prob_within(a[:, 0], b[:, 0], a[:, 1], b[:, 1], margin, reference=True))
+    _close(
+        prob_within(a[:, 0], b[:, 0], a[:, 1], b[:, 1], margin),
+        prob_within(a[:, 0], b[:, 0], a[:, 1], b[:, 1], margin, reference=True),
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -81,8 +85,17 @@ def test_all_within_fast_equals_reference(seed, margin):
 
 def test_extreme_inputs_fast_equal_reference():
     big = 1e5
-    extreme = [(0.5, 0.5), (1, 1), (1, big), (0.5, big - 0.5), (big, 1), (big - 0.5, 0.5), (big, big),
-               (5e4 + 1, 5e4 + 1), (2, 1e5)]
+    extreme = [
+        (0.5, 0.5),
+        (1, 1),
+        (1, big),
+        (0.5, big - 0.5),
+        (big, 1),
+        (big - 0.5, 0.5),
+        (big, big),
+        (5e4 + 1, 5e4 + 1),
+        (2, 1e5),
+    ]
     pa = np.array([p[0] for p in extreme], float)
     pb = np.array([p[1] for p in extreme], float)
     a1, a2 = np.meshgrid(pa, pa, indexing="ij")
@@ -91,9 +104,11 @@ def test_extreme_inputs_fast_equal_reference():
         _close(prob_greater(a1, b1, a2, b2, d), prob_greater(a1, b1, a2, b2, d, reference=True))
     _close(prob_within(a1, b1, a2, b2, 0.01), prob_within(a1, b1, a2, b2, 0.01, reference=True))
     for i in range(len(pa) - 3):
-        a, b = pa[None, i:i + 4], pb[None, i:i + 4]
-        for f, r in zip(prob_best_and_vs_control(a, b, control=np.zeros(1, int), margin=0.05),
-                        prob_best_and_vs_control(a, b, control=np.zeros(1, int), margin=0.05, reference=True)):
+        a, b = pa[None, i : i + 4], pb[None, i : i + 4]
+        for f, r in zip(
+            prob_best_and_vs_control(a, b, control=np.zeros(1, int), margin=0.05),
+            prob_best_and_vs_control(a, b, control=np.zeros(1, int), margin=0.05, reference=True),
+        ):
             _close(f, r)
 
 
@@ -110,8 +125,9 @@ def test_exp_and_log_match_the_c_library_to_a_few_units_in_the_last_place():
     out = np.empty_like(y)
     _vlog(y, out, y.size, np.empty(y.size, dtype=np.int64), np.empty(y.size))
     expected = np.array([math.log(v) for v in y])
-    assert np.all(np.abs(out - expected) <= 4 * 2.0**-52 * np.maximum(np.abs(expected), 1e-300)
-                  + 2 * np.spacing(np.abs(expected)))
+    assert np.all(
+        np.abs(out - expected) <= 4 * 2.0**-52 * np.maximum(np.abs(expected), 1e-300) + 2 * np.spacing(np.abs(expected))
+    )
 
 
 @pytest.mark.parametrize("n_arms", [2, 4, 8])
@@ -159,8 +175,9 @@ def test_futility_bounds_hold_and_futility_decisions_equal_the_quadrature(seed, 
         assert np.array_equal(got, mask & (prob_greater(a, b, a_c, b_c, delta) < threshold))
 
 
-@pytest.mark.parametrize("design, scenario", [("benchmark_four_arm", "benchmark_four_arm"),
-                                              ("pioneer_rar", "pioneer_null")])
+@pytest.mark.parametrize(
+    "design, scenario", [("benchmark_four_arm", "benchmark_four_arm"), ("pioneer_rar", "pioneer_null")]
+)
 def test_trials_with_the_fast_grid_equal_trials_with_the_reference(monkeypatch, design, scenario):
     # the engine end to end: every count, decision and time the same, estimates within 1e-9
     import functools

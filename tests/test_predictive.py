@@ -209,7 +209,10 @@ def test_single_arm_boundary_by_direct_evaluation():
     ],
 )
 def test_single_arm_against_brute_force(y, n, n_max, a, b, p0, theta):
-    assert abs(float(pp_single_arm(y, n, n_max, a, b, p0, theta)) - ref_single(y, n, n_max, a, b, p0, theta)) < ROUNDING_TOL
+    assert (
+        abs(float(pp_single_arm(y, n, n_max, a, b, p0, theta)) - ref_single(y, n, n_max, a, b, p0, theta))
+        < ROUNDING_TOL
+    )
 
 
 def test_single_arm_against_monte_carlo():
@@ -290,7 +293,9 @@ TWO_ARM_CASES = [
 def test_two_arm_against_brute_force(y_t, n_t, y_c, n_c, n_max_t, n_max_c, prior, delta, theta, prior_c):
     ref = ref_two_arm(y_t, n_t, y_c, n_c, n_max_t, n_max_c, prior, delta, theta, prior_c)
     for method in ("boundary", "grid"):
-        pp = float(pp_two_arm(y_t, n_t, y_c, n_c, n_max_t, n_max_c, prior, delta, theta, prior_c=prior_c, method=method))
+        pp = float(
+            pp_two_arm(y_t, n_t, y_c, n_c, n_max_t, n_max_c, prior, delta, theta, prior_c=prior_c, method=method)
+        )
         assert abs(pp - ref) < ROUNDING_TOL, (method, pp, ref)
 
 
@@ -353,7 +358,16 @@ def test_two_arm_boundary_method_equals_grid_and_loop():
     assert np.all((fast >= 0.0) & (fast <= 1.0))
     for i in range(0, 40, 5):
         one = pp_two_arm(
-            y_t[i], n_t[i], y_c[i], n_c[i], n_max_t[i], n_max_c[i], (a[i], b[i]), delta[i], theta[i], prior_c=(b[i], a[i])
+            y_t[i],
+            n_t[i],
+            y_c[i],
+            n_c[i],
+            n_max_t[i],
+            n_max_c[i],
+            (a[i], b[i]),
+            delta[i],
+            theta[i],
+            prior_c=(b[i], a[i]),
         )
         assert abs(float(one) - fast[i]) < ROUNDING_TOL
 
@@ -482,7 +496,9 @@ def test_confirmatory_vectorized_monotone_and_range():
     pp = pp_confirmatory(y_t, n_t, y_c, n_c, 150, 0.025, (a, 1.0))
     assert pp.shape == (t,) and np.all((pp >= 0) & (pp <= 1))
     for i in range(0, t, 9):
-        assert abs(float(pp_confirmatory(y_t[i], n_t[i], y_c[i], n_c[i], 150, 0.025, (a[i], 1.0))) - pp[i]) < ROUNDING_TOL
+        assert (
+            abs(float(pp_confirmatory(y_t[i], n_t[i], y_c[i], n_c[i], 150, 0.025, (a[i], 1.0))) - pp[i]) < ROUNDING_TOL
+        )
     y = np.arange(41)
     up = pp_confirmatory(y, 40, 10, 40, 150, 0.025, (1.0, 1.0))
     down = pp_confirmatory(20, 40, y, 40, 150, 0.025, (1.0, 1.0))

@@ -197,7 +197,12 @@ def test_matches_brute_force_on_random_data():
     for case in range(60):
         prior = priors[case % len(priors)]
         k = int(rng.integers(1, 6))
-        n = [rng.integers(0, 8, k), rng.integers(0, 80, k), rng.choice([0, 1, 2, 300, 500], k), rng.integers(100, 501, k)][case % 4]
+        n = [
+            rng.integers(0, 8, k),
+            rng.integers(0, 80, k),
+            rng.choice([0, 1, 2, 300, 500], k),
+            rng.integers(100, 501, k),
+        ][case % 4]
         y = rng.binomial(n, rng.uniform(0.02, 0.98, k))
         extreme = rng.uniform(size=k)
         y = np.where(extreme < 0.15, 0, np.where(extreme > 0.85, n, y))
@@ -329,8 +334,13 @@ def test_mixture_over_sigma_is_the_evidence_weighted_posterior():
     mean = sum(m * r[0] for m, r in zip(mix, refs))
     second = sum(m * (r[1] ** 2 + r[0] ** 2) for m, r in zip(mix, refs))
     above = sum(m * r[2] for m, r in zip(mix, refs))
-    assert _max_error((post.mean[0, 0], post.sd[0, 0], post.prob_above[0, 0]), (mean, np.sqrt(second - mean**2), above)) < ACCURACY
-    assert abs(post.log_evidence[0, 0] - (log_joint.max() + np.log(np.exp(log_joint - log_joint.max()).sum()))) < ACCURACY
+    assert (
+        _max_error((post.mean[0, 0], post.sd[0, 0], post.prob_above[0, 0]), (mean, np.sqrt(second - mean**2), above))
+        < ACCURACY
+    )
+    assert (
+        abs(post.log_evidence[0, 0] - (log_joint.max() + np.log(np.exp(log_joint - log_joint.max()).sum()))) < ACCURACY
+    )
     # the data favour heterogeneous groups (0/6 next to 9/10): most weight moves to large sigma
     assert mix[2] > weights[2] and mix[0] < weights[0]
     # one prior: the mixture is that prior's posterior
@@ -369,7 +379,10 @@ def test_prior_accepts_numpy_numbers():
     assert ProbitPrior(phi_mean=np.float32(0.5), tau=np.int64(2), sigma=np.float64(0.5)).tau == 2
 
 
-@pytest.mark.parametrize("field, value", [("sigma", 0.0), ("tau", -1.0), ("sigma", float("inf")), ("phi_mean", float("nan")), ("tau", True), ("sigma", "1")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("sigma", 0.0), ("tau", -1.0), ("sigma", float("inf")), ("phi_mean", float("nan")), ("tau", True), ("sigma", "1")],
+)
 def test_bad_prior_is_refused(field, value):
     with pytest.raises(ValueError, match=rf"ProbitPrior\.{field} must be"):
         ProbitPrior(**{field: value})

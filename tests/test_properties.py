@@ -92,7 +92,11 @@ DROPPED = (INFERIOR, FUTILE, EQUIVALENT)
 
 def _settings(n: int):
     return settings(
-        max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False,
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
 
@@ -126,13 +130,21 @@ class Case:
         return Spec.from_models(
             parse_design(copy.deepcopy(self.design), f"<{self.design['name']}>"),
             parse_scenario(copy.deepcopy(self.scenario), scenario_file),
-            None, scenario_file,
+            None,
+            scenario_file,
         )
 
 
 PIONEER_SCENARIOS = [
-    "pioneer_null", "pioneer_alternative", "trop2_adc", "stk11_keap1_ctla4", "atm_ceralasertib",
-    "phase2_optimism", "s1800a_allcomer", "qualitative_interaction", "control_drift",
+    "pioneer_null",
+    "pioneer_alternative",
+    "trop2_adc",
+    "stk11_keap1_ctla4",
+    "atm_ceralasertib",
+    "phase2_optimism",
+    "s1800a_allcomer",
+    "qualitative_interaction",
+    "control_drift",
 ]
 # Docetaxel's reference median PFS (months): near 0 makes 12-week disease control ~0 for every arm,
 # a very long one (1,200 months, the longest a scenario may give) makes it ~1 (no events / only
@@ -292,11 +304,17 @@ def decisions(draw, n_looks, n_arms, has_control, scalar_only=False):
     sup, inf = draw(thresholds(n_looks, n_arms, has_control, scalar_only))
     dec = {"superiority": sup, "inferiority": inf}
     if has_control and draw(st.booleans()):
-        dec["futility"] = {"threshold": draw(unit_floats(0.01, 0.99)), "delta": draw(unit_floats(0.0, 0.3)),
-                           "only_first_control": draw(st.booleans())}
+        dec["futility"] = {
+            "threshold": draw(unit_floats(0.01, 0.99)),
+            "delta": draw(unit_floats(0.0, 0.3)),
+            "only_first_control": draw(st.booleans()),
+        }
     if draw(st.booleans()):
-        dec["equivalence"] = {"probability": draw(unit_floats(0.5, 0.99)), "margin": draw(unit_floats(0.005, 0.3)),
-                              "only_first_control": draw(st.booleans())}
+        dec["equivalence"] = {
+            "probability": draw(unit_floats(0.5, 0.99)),
+            "margin": draw(unit_floats(0.005, 0.3)),
+            "only_first_control": draw(st.booleans()),
+        }
     if sup is None and inf is None and "futility" not in dec and "equivalence" not in dec:
         dec["superiority"] = 0.99  # some rule must be enabled
     return dec
@@ -402,12 +420,18 @@ def stratified_cases(draw, max_trials: int = 20):
             other["responder_boundaries"] = [draw(st.integers(0, s - 1)) for s in stages]
         staged = True
     elif base == "hierarchical_borrowing":
-        strata["borrowing"] = {"mu_a": draw(unit_floats(0.2, 5.0)), "mu_b": draw(unit_floats(0.2, 5.0)),
-                               "log_kappa_mean": draw(unit_floats(-1.0, 5.0)),
-                               "log_kappa_sd": draw(unit_floats(0.3, 3.0))}
+        strata["borrowing"] = {
+            "mu_a": draw(unit_floats(0.2, 5.0)),
+            "mu_b": draw(unit_floats(0.2, 5.0)),
+            "log_kappa_mean": draw(unit_floats(-1.0, 5.0)),
+            "log_kappa_sd": draw(unit_floats(0.3, 3.0)),
+        }
     else:
-        strata["enrichment"].update(futility=draw(unit_floats(0.01, 0.99)), delta=draw(unit_floats(0.0, 0.3)),
-                                    promising=draw(unit_floats(0.01, 0.99)))
+        strata["enrichment"].update(
+            futility=draw(unit_floats(0.01, 0.99)),
+            delta=draw(unit_floats(0.0, 0.3)),
+            promising=draw(unit_floats(0.01, 0.99)),
+        )
     names = [a["name"] for a in d["arms"]]
     ca, fixed_share = draw(control_allocations(len(names)))
     if ca is None:
@@ -459,8 +483,12 @@ def platform_cases(draw, max_trials: int = 12):
         d["strata"] = {"by": [marker]}
         if draw(st.booleans()):
             g["signatures"] = {"all": [f"{marker}=negative", f"{marker}=positive"], "pos": [f"{marker}=positive"]}
-    expected = expected_randomizable(parse_scenario(copy.deepcopy(sc), str(ROOT / "scenarios" / f"{sname}.yaml"))
-                                     .population, duration) * 0.5
+    expected = (
+        expected_randomizable(
+            parse_scenario(copy.deepcopy(sc), str(ROOT / "scenarios" / f"{sname}.yaml")).population, duration
+        )
+        * 0.5
+    )
     trigger = draw(st.sampled_from(["every_months", "every_enrolled", "every_observed"]))
     if trigger == "every_months":
         it = {"every_months": draw(unit_floats(0.5, 6.0))}
@@ -538,13 +566,16 @@ def check_limits(design, adaptive: bool, in_trial, open_, control, probs, what) 
         is_ctrl[np.arange(rows), np.asarray(control)] = True
     others = open_ & ~is_ctrl
     budget = np.where(others, probs, 0.0).sum(axis=1)  # what is left after the control's share
-    feasible = (np.where(others, lower, 0).sum(axis=1) <= budget + 1e-12) & \
-               (np.where(others, upper, 0).sum(axis=1) >= budget - 1e-12)
+    feasible = (np.where(others, lower, 0).sum(axis=1) <= budget + 1e-12) & (
+        np.where(others, upper, 0).sum(axis=1) >= budget - 1e-12
+    )
     check = others & feasible[:, None]
     low = check & (probs < lower - 1e-9)
     high = check & (probs > upper + 1e-9)
     assert not low.any(), f"{what}: allocation {probs[low.any(axis=1)]} below min_allocation {lower[low.any(axis=1)]}"
-    assert not high.any(), f"{what}: allocation {probs[high.any(axis=1)]} above max_allocation {upper[high.any(axis=1)]}"
+    assert not high.any(), (
+        f"{what}: allocation {probs[high.any(axis=1)]} above max_allocation {upper[high.any(axis=1)]}"
+    )
 
 
 def check_recorded_allocations(calls, what) -> None:
@@ -585,15 +616,19 @@ def pooled_rate(res: TrialResults) -> np.ndarray:
 def check_final_estimates(res: TrialResults, what: str) -> None:
     """Posterior means and 95% intervals of the final analysis (over each arm's patients): finite,
     in [0, 1], ordered, the mean inside its interval."""
-    values = {"post_mean": pooled_rate(res), "post_lower": res.extras["post_lower"],
-              "post_upper": res.extras["post_upper"]}
+    values = {
+        "post_mean": pooled_rate(res),
+        "post_lower": res.extras["post_lower"],
+        "post_upper": res.extras["post_upper"],
+    }
     for name, v in values.items():
         v = np.asarray(v)
         assert v.shape == (res.n_trials, res.n_arms), f"{what}: {name} shape {v.shape}"
         assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all(), f"{what}: {name} {v}"
     assert (values["post_lower"] <= values["post_upper"]).all(), f"{what}: credible interval upside down"
-    assert ((values["post_lower"] <= values["post_mean"]) & (values["post_mean"] <= values["post_upper"])).all(), \
+    assert ((values["post_lower"] <= values["post_mean"]) & (values["post_mean"] <= values["post_upper"])).all(), (
         f"{what}: posterior mean outside its 95% interval"
+    )
 
 
 def check_counts(res: TrialResults, max_n_at_stop: np.ndarray, max_n: int, what: str) -> None:
@@ -604,10 +639,12 @@ def check_counts(res: TrialResults, max_n_at_stop: np.ndarray, max_n: int, what:
     assert (res.events <= res.n).all(), f"{what}: more events than patients"
     if "n_followed" in res.extras:  # designs with looks: patients with an outcome at the last look
         assert (res.extras["n_followed"] <= res.n_by_arm).all(), f"{what}: more followed than randomized"
-    assert (n_randomized <= max_n_at_stop).all(), \
+    assert (n_randomized <= max_n_at_stop).all(), (
         f"{what}: n_randomized {n_randomized} above the stopping look's {max_n_at_stop}"
-    assert (n_randomized <= max_n).all(), \
+    )
+    assert (n_randomized <= max_n).all(), (
         f"{what}: n_randomized {n_randomized.max()} above the design's maximum {max_n}"
+    )
 
 
 # =========================================================================== 1-5 on simulated trials
@@ -725,8 +762,13 @@ def test_stratified_invariants(case: Case):
     assert (ex["stratum_status"][:, ~arm_in] == INELIGIBLE).all()
     # (3) the pooled view is the strata's sums: its posterior means are those of the summed counts
     prior_a, prior_b = cd.prior_a[None, :], cd.prior_b[None, :]
-    np.testing.assert_allclose(pooled_rate(res), (prior_a + res.events_by_arm) / (prior_a + prior_b + res.n_by_arm),
-                               rtol=1e-12, atol=0, err_msg=f"{what}: pooled posterior mean vs the strata's sums")
+    np.testing.assert_allclose(
+        pooled_rate(res),
+        (prior_a + res.events_by_arm) / (prior_a + prior_b + res.n_by_arm),
+        rtol=1e-12,
+        atol=0,
+        err_msg=f"{what}: pooled posterior mean vs the strata's sums",
+    )
     check_counts(res, cd.randomized_n[stop], cd.max_n, what)
     # (4)
     check_final_estimates(res, what)
@@ -757,8 +799,10 @@ def test_platform_invariants(case: Case):
         kernel.append(real(*args, **kwargs))
         return kernel[-1]
 
-    with mock.patch.object(timeline, "allocate", rec), mock.patch.object(timeline, "simulate_platform",
-                                                                         simulate_platform):
+    with (
+        mock.patch.object(timeline, "allocate", rec),
+        mock.patch.object(timeline, "simulate_platform", simulate_platform),
+    ):
         res = run_chunk(spec, Streams(case.seed).for_trials(np.arange(case.n_trials)))
     what = f"{case.design['name']} x {case.scenario_name}"
     assert rec.calls
@@ -857,8 +901,15 @@ def _limits_with_a_hopeless_arm() -> AllocationInputs:
     d["decisions"] = {"superiority": 0.99, "inferiority": None}
     d["randomization"] = {"method": "adaptive", "scheme": "simple", "softening": 1.0, "max_allocation": 0.6}
     case = Case(d, shipped("scenario", "benchmark_four_arm"), "benchmark_four_arm", 0, 1)
-    return AllocationInputs(case, np.array([[1.0, 1001.0, 1.0]]), np.array([[1001.0, 1.0, 1.0]]),
-                            np.ones((1, 3), dtype=bool), np.array([[True, True, False]]), np.full(1, -1), 0)
+    return AllocationInputs(
+        case,
+        np.array([[1.0, 1001.0, 1.0]]),
+        np.array([[1001.0, 1.0, 1.0]]),
+        np.ones((1, 3), dtype=bool),
+        np.array([[True, True, False]]),
+        np.full(1, -1),
+        0,
+    )
 
 
 @_settings(40)
@@ -886,8 +937,13 @@ class CountInputs:
 @st.composite
 def count_inputs(draw):
     t, k = draw(st.integers(1, 8)), draw(st.integers(1, 6))
-    w = np.array(draw(st.lists(st.lists(st.one_of(st.just(0.0), unit_floats(0.0, 1.0)), min_size=k, max_size=k),
-                               min_size=t, max_size=t)))
+    w = np.array(
+        draw(
+            st.lists(
+                st.lists(st.one_of(st.just(0.0), unit_floats(0.0, 1.0)), min_size=k, max_size=k), min_size=t, max_size=t
+            )
+        )
+    )
     total = w.sum(axis=1, keepdims=True)
     probs = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
     headroom = np.array(draw(st.lists(st.lists(st.integers(0, 250), min_size=k, max_size=k), min_size=t, max_size=t)))
@@ -960,8 +1016,11 @@ def test_beta_posterior_probabilities_extreme_data(data):
 
 
 @_settings(80)
-@given(posteriors=beta_posteriors(2), delta=st.one_of(st.just(0.0), unit_floats(-0.5, 0.99)),
-       margin=unit_floats(0.0, 0.99).filter(lambda m: m > 0))
+@given(
+    posteriors=beta_posteriors(2),
+    delta=st.one_of(st.just(0.0), unit_floats(-0.5, 0.99)),
+    margin=unit_floats(0.0, 0.99).filter(lambda m: m > 0),
+)
 @example(posteriors=(np.array([1.5, 1.5]), np.array([1.0, 1.0])), delta=5e-324, margin=5e-324)  # regression:
 # a subnormal shift made a panel of zero width, and its density 0 / 0 raised ZeroDivisionError
 def test_pairwise_beta_probabilities_extreme_data(posteriors, delta, margin):
@@ -992,8 +1051,10 @@ def test_survival_posteriors_extreme_data(data):
     h = data.draw(st.one_of(st.just(1.0), unit_floats(0.01, 100.0)))
     assert_probability(prob_hr_below(ak, bk, ac, bc, h), "P(HR < h)")
     events = data.draw(st.integers(1, 2000))
-    assert_probability(pp_confirmatory_survival(ak, bk, ac, bc, events, data.draw(unit_floats(0.001, 0.2))),
-                       "predictive probability (survival)")
+    assert_probability(
+        pp_confirmatory_survival(ak, bk, ac, bc, events, data.draw(unit_floats(0.001, 0.2))),
+        "predictive probability (survival)",
+    )
     lo, hi = hazard_interval(ak, bk)
     assert np.isfinite([lo, hi]).all() and 0 <= lo <= hi, (lo, hi)
     est, mlo, mhi = median_pfs(ak, bk)
@@ -1011,15 +1072,30 @@ def test_predictive_probabilities_extreme_data(data):
     y, n = data.draw(counts())
     a0, b0 = data.draw(unit_floats(0.05, 20.0)), data.draw(unit_floats(0.05, 20.0))
     more = data.draw(st.integers(0, 60))
-    assert_probability(pp_single_arm(y, n, n + more, a0, b0, data.draw(unit_floats(0.0, 1.0)),
-                                     data.draw(unit_floats(0.01, 0.99))), "predictive probability (single arm)")
+    assert_probability(
+        pp_single_arm(y, n, n + more, a0, b0, data.draw(unit_floats(0.0, 1.0)), data.draw(unit_floats(0.01, 0.99))),
+        "predictive probability (single arm)",
+    )
     yc, nc = data.draw(counts())
-    assert_probability(pp_confirmatory(y, n, yc, nc, data.draw(st.integers(1, 150)), data.draw(unit_floats(0.001, 0.2)),
-                                       (a0, b0)), "predictive probability (confirmatory)")
+    assert_probability(
+        pp_confirmatory(y, n, yc, nc, data.draw(st.integers(1, 150)), data.draw(unit_floats(0.001, 0.2)), (a0, b0)),
+        "predictive probability (confirmatory)",
+    )
     (yt, nt), (yc, nc) = data.draw(counts(40)), data.draw(counts(40))
-    assert_probability(pp_two_arm(yt, nt, yc, nc, nt + data.draw(st.integers(0, 20)), nc + data.draw(st.integers(0, 20)),
-                                  (a0, b0), data.draw(unit_floats(0.0, 0.3)), data.draw(unit_floats(0.01, 0.99))),
-                       "predictive probability (two arms)")
+    assert_probability(
+        pp_two_arm(
+            yt,
+            nt,
+            yc,
+            nc,
+            nt + data.draw(st.integers(0, 20)),
+            nc + data.draw(st.integers(0, 20)),
+            (a0, b0),
+            data.draw(unit_floats(0.0, 0.3)),
+            data.draw(unit_floats(0.01, 0.99)),
+        ),
+        "predictive probability (two arms)",
+    )
 
 
 _FAST_GRID = engine_grid()
@@ -1047,8 +1123,10 @@ def test_hierarchical_posteriors_extreme_data(data):
     assert np.isfinite(var).all() and (var >= 0).all()
     a, b = hierarchical_beta_approx(y, n, HierarchicalPrior(), _FAST_GRID)
     assert np.isfinite(a).all() and np.isfinite(b).all() and (a > 0).all() and (b > 0).all(), (a, b)
-    assert_probability(prob_greater(a[:, 1], b[:, 1], a[:, 0], b[:, 0], data.draw(unit_floats(0.0, 0.3))),
-                       "P(stratum rate better than control), moment-matched")
+    assert_probability(
+        prob_greater(a[:, 1], b[:, 1], a[:, 0], b[:, 0], data.draw(unit_floats(0.0, 0.3))),
+        "P(stratum rate better than control), moment-matched",
+    )
 
 
 # =========================================================================== extreme inputs
@@ -1067,11 +1145,18 @@ EXTREME_RATES = [0.0, 1.0, 0.0, 1.0, 1e-12, 1.0 - 1e-12, 0.5]
 
 
 def _extreme_scenario(rates: list[float], n_sites: int) -> dict:
-    scenario = {"name": "extreme", "endpoints": {"orr": {"kind": "binary"}},
-                "treatments": {f"t{i}": {"rates": {"orr": r}} for i, r in enumerate(rates)}}
+    scenario = {
+        "name": "extreme",
+        "endpoints": {"orr": {"kind": "binary"}},
+        "treatments": {f"t{i}": {"rates": {"orr": r}} for i, r in enumerate(rates)},
+    }
     if n_sites:
-        scenario["population"] = {"name": "sites", "markers": {"site": {
-            "levels": [f"s{i:02d}" for i in range(n_sites)], "probabilities": [1.0 / n_sites] * n_sites}}}
+        scenario["population"] = {
+            "name": "sites",
+            "markers": {
+                "site": {"levels": [f"s{i:02d}" for i in range(n_sites)], "probabilities": [1.0 / n_sites] * n_sites}
+            },
+        }
     return scenario
 
 
@@ -1095,16 +1180,24 @@ def extreme_cases(draw):
     adaptive = draw(st.booleans())
     shape = draw(st.sampled_from([0.5, 1.0, 10.0, 1e6]))
     design = {
-        "name": "extreme", "endpoint": {"name": "orr", "direction": draw(st.sampled_from(["higher_is_better",
-                                                                                          "lower_is_better"]))},
+        "name": "extreme",
+        "endpoint": {"name": "orr", "direction": draw(st.sampled_from(["higher_is_better", "lower_is_better"]))},
         "arms": [{"name": f"a{i}", "treatment": f"t{i}"} for i in range(n_arms)],
         "prior": {"a": shape, "b": draw(st.sampled_from([0.5, 1.0, shape]))},
-        "randomization": ({"method": "adaptive", "scheme": draw(st.sampled_from(["simple", "block"])),
-                           "softening": draw(st.sampled_from([0.0, 0.5, 1.0, 4.0, "thall_wathen"]))}
-                          if adaptive else {"method": "fixed", "scheme": draw(st.sampled_from(["simple", "block"]))}),
+        "randomization": (
+            {
+                "method": "adaptive",
+                "scheme": draw(st.sampled_from(["simple", "block"])),
+                "softening": draw(st.sampled_from([0.0, 0.5, 1.0, 4.0, "thall_wathen"])),
+            }
+            if adaptive
+            else {"method": "fixed", "scheme": draw(st.sampled_from(["simple", "block"]))}
+        ),
         "looks": looks,
-        "decisions": {"superiority": draw(st.sampled_from([0.51, 0.9, 0.999999])) if control else 0.999,
-                      "inferiority": draw(st.sampled_from([None, 0.001]))},
+        "decisions": {
+            "superiority": draw(st.sampled_from([0.51, 0.9, 0.999999])) if control else 0.999,
+            "inferiority": draw(st.sampled_from([None, 0.001])),
+        },
         "clinically_relevant_difference": 0.1,
     }
     if control:
@@ -1113,8 +1206,9 @@ def extreme_cases(draw):
             design["decisions"]["equivalence"] = {"probability": 0.9, "margin": 0.05}
     if n_sites:
         design["strata"] = {"by": ["site"]}
-    return Case(design, _extreme_scenario(rates, n_sites), "extreme", draw(st.integers(0, 2**16)),
-                draw(st.integers(1, 8)))
+    return Case(
+        design, _extreme_scenario(rates, n_sites), "extreme", draw(st.integers(0, 2**16)), draw(st.integers(1, 8))
+    )
 
 
 @_settings(40)
@@ -1126,8 +1220,10 @@ def test_extreme_inputs_run_and_keep_probabilities_in_the_unit_interval(case: Ca
     probabilities; every allocation is a probability vector."""
     design, scenario = copy.deepcopy(case.design), copy.deepcopy(case.scenario)
     spec = Spec.from_models(parse_design(design), parse_scenario(scenario))
-    what = (f"{len(design['arms'])} arms, rates {sorted(set(r['rates']['orr'] for r in scenario['treatments'].values()))}"
-            f", looks {design['looks']}, strata {design.get('strata')}")
+    what = (
+        f"{len(design['arms'])} arms, rates {sorted(set(r['rates']['orr'] for r in scenario['treatments'].values()))}"
+        f", looks {design['looks']}, strata {design.get('strata')}"
+    )
     event(f"{len(design['arms'])} arms" + (", 20 strata" if "strata" in design else ""))
     res = run(spec, case.n_trials, seed=case.seed, chunk_size=case.n_trials)
     assert res.n_trials == case.n_trials and res.n_arms == len(design["arms"])
@@ -1152,16 +1248,23 @@ def test_extreme_inputs_run_and_keep_probabilities_in_the_unit_interval(case: Ca
         assert len(res.strata) == 20, what
         assert (res.extras["stratum_status"] != _NOT_IN_STRATUM).all(), f"{what}: every arm runs in every stratum"
         per_stratum = res.estimates["rate"]  # (T, K, S) posterior means per arm x stratum
-        assert np.isfinite(per_stratum).all() and (per_stratum >= 0).all() and (per_stratum <= 1).all(), \
+        assert np.isfinite(per_stratum).all() and (per_stratum >= 0).all() and (per_stratum <= 1).all(), (
             f"{what}: per-stratum posterior means {per_stratum}"
+        )
 
 
 def test_more_arms_than_the_engines_index_are_refused():
-    design = {"name": "crowded", "endpoint": {"name": "orr", "direction": "higher_is_better"},
-              "arms": [{"name": f"a{i}", "treatment": "t0"} for i in range(MAX_ARMS + 1)], "control": "a0",
-              "prior": {"a": 1, "b": 1}, "randomization": {"method": "fixed", "scheme": "block"},
-              "looks": {"randomized_n": [1000]}, "decisions": {"superiority": 0.99, "inferiority": None},
-              "clinically_relevant_difference": 0.1}
+    design = {
+        "name": "crowded",
+        "endpoint": {"name": "orr", "direction": "higher_is_better"},
+        "arms": [{"name": f"a{i}", "treatment": "t0"} for i in range(MAX_ARMS + 1)],
+        "control": "a0",
+        "prior": {"a": 1, "b": 1},
+        "randomization": {"method": "fixed", "scheme": "block"},
+        "looks": {"randomized_n": [1000]},
+        "decisions": {"superiority": 0.99, "inferiority": None},
+        "clinically_relevant_difference": 0.1,
+    }
     from platform_sim.config import ConfigError
 
     try:
@@ -1184,8 +1287,21 @@ def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path, s
     import time
 
     out = tmp_path / "million"
-    proc = spawn([sys.executable, "-m", "platform_sim.cli", "run", "--design", "pioneer_rar", "--n-sims", "1000000",
-                  "--out", str(out), "--quiet"])  # killed with its process group when the test ends
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "platform_sim.cli",
+            "run",
+            "--design",
+            "pioneer_rar",
+            "--n-sims",
+            "1000000",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )  # killed with its process group when the test ends
     deadline = time.monotonic() + 180
     while len(list((out / "chunks").glob("*.json")) if (out / "chunks").is_dir() else []) < 2:
         assert proc.poll() is None, proc.communicate()
@@ -1201,5 +1317,8 @@ def test_a_million_planned_trials_are_accepted_started_and_resumable(tmp_path, s
     assert len(manifest["checksums"]) >= 4  # two files per chunk, recorded as each chunk was written
     from census import record_fault
 
-    record_fault("SIGINT (Ctrl-C) during a planned run of 10^6 trials", "after 2 of 2,000 chunks",
-                 "exit 130, the resume command printed, the manifest and checksums of the saved chunks in place")
+    record_fault(
+        "SIGINT (Ctrl-C) during a planned run of 10^6 trials",
+        "after 2 of 2,000 chunks",
+        "exit 130, the resume command printed, the manifest and checksums of the saved chunks in place",
+    )

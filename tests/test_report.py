@@ -28,8 +28,19 @@ from platform_sim.spec import Spec
 
 N_SIMS = 200
 SMALL = ["--n-sims", N_SIMS, "--chunk-size", 100, "--quiet"]
-RUN_SECTIONS = ["summary", "design", "scenario", "truth", "oc-tables", "fig-allocation", "fig-sample-size",
-                "fig-stopping", "fig-heatmap", "fig-convergence", "glossary"]
+RUN_SECTIONS = [
+    "summary",
+    "design",
+    "scenario",
+    "truth",
+    "oc-tables",
+    "fig-allocation",
+    "fig-sample-size",
+    "fig-stopping",
+    "fig-heatmap",
+    "fig-convergence",
+    "glossary",
+]
 RUN_FIGURES = ["fig-allocation", "fig-sample-size", "fig-stopping", "fig-heatmap", "fig-convergence"]
 XHTML = "{http://www.w3.org/1999/xhtml}"
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +68,9 @@ def png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def check_page(path, sections: list[str], figure_sections: list[str], figure_ids: list[str] | None = None) -> ET.Element:
+def check_page(
+    path, sections: list[str], figure_sections: list[str], figure_ids: list[str] | None = None
+) -> ET.Element:
     """Strict parse, every section present once, every figure a decodable PNG of sensible size with
     alt text and a caption, and nothing fetched from elsewhere."""
     tree = parse(path)
@@ -195,8 +208,11 @@ def check_every_code_name_explained(run_dir: Path) -> dict[str, list[str]]:
     command = rd.manifest.get("command") or ""
 
     def skip(e) -> bool:
-        return (e.tag in (f"{XHTML}details", f"{XHTML}style", f"{XHTML}head")
-                or e.get("id") == "glossary" or ("".join(e.itertext()) == command and e.tag == f"{XHTML}td"))
+        return (
+            e.tag in (f"{XHTML}details", f"{XHTML}style", f"{XHTML}head")
+            or e.get("id") == "glossary"
+            or ("".join(e.itertext()) == command and e.tag == f"{XHTML}td")
+        )
 
     unexplained = set(visible_words(tree, skip)) - allowed
     assert not unexplained, f"code names shown without a glossary entry: {sorted(unexplained)}"
@@ -209,8 +225,19 @@ def check_every_code_name_explained(run_dir: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def rar_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("rar") / "out"
-    result = invoke("run", "--design", "pioneer_rar", "--scenario", "pioneer_alternative", *SMALL, "--seed", 3,
-                    "--out", out, "--report")
+    result = invoke(
+        "run",
+        "--design",
+        "pioneer_rar",
+        "--scenario",
+        "pioneer_alternative",
+        *SMALL,
+        "--seed",
+        3,
+        "--out",
+        out,
+        "--report",
+    )
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -218,8 +245,9 @@ def rar_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stratified_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("umbrella") / "out"
-    result = invoke("run", "--design", "lungmap_umbrella", "--scenario", "pioneer_alternative", *SMALL,
-                    "--out", out, "--report")
+    result = invoke(
+        "run", "--design", "lungmap_umbrella", "--scenario", "pioneer_alternative", *SMALL, "--out", out, "--report"
+    )
     assert result.exit_code == 0, result.stderr
     return out
 
@@ -263,15 +291,17 @@ def test_look_based_report(rar_run):
     trial = oc.trial_table(table)
     rows = {r[1]: r[2] for r in table_text(tree, "Operating characteristics of the trial")[1:]}  # by metric code
     assert rows["power"] == pm(trial.at["power", "value"], trial.at["power", "mcse"], 3)
-    assert rows["mean_n_randomized"] == pm(trial.at["mean_n_randomized", "value"],
-                                           trial.at["mean_n_randomized", "mcse"], 1)
+    assert rows["mean_n_randomized"] == pm(
+        trial.at["mean_n_randomized", "value"], trial.at["mean_n_randomized", "mcse"], 1
+    )
     arms = table_text(tree, "Operating characteristics by arm")
     names, control = spec.design.arm_names, spec.design.control
     assert arms[0][1:] == [f"{a} (control)" if a == control else a for a in names]
     claimed = next(r for r in arms if r[0] == "P(claimed effective)")
     by_arm = oc.arm_table(table, spec.truth)
-    assert claimed[1:] == ["" if a == control else pm(by_arm.at[a, "p_claimed"], by_arm.at[a, "p_claimed_mcse"], 3)
-                           for a in names]
+    assert claimed[1:] == [
+        "" if a == control else pm(by_arm.at[a, "p_claimed"], by_arm.at[a, "p_claimed_mcse"], 3) for a in names
+    ]
     assert any(cell for cell in claimed[1:])
     glossary = check_every_code_name_explained(rar_run)
     assert glossary["fwer"][1] == label("fwer") != "fwer" and glossary["p_stop_max"][1] == label("p_stop_max")
@@ -296,13 +326,18 @@ def test_run_directory_round_trip(rar_run):
     same_results(again, rd.results)
     table = oc.frame(oc.summarize(rd.results, rd.spec.truth))
     saved = rd.tables["oc.csv"].drop(columns="spec_hash").fillna({"arm": "", "subgroup": ""})
-    pd.testing.assert_frame_equal(table.reset_index(drop=True), saved, check_dtype=False, check_exact=False,
-                                  rtol=1e-12)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), saved, check_dtype=False, check_exact=False, rtol=1e-12)
     # the per-trial tables are the records' own
-    pd.testing.assert_frame_equal(pd.read_parquet(rar_run / "trials.parquet").drop(columns="spec_hash"),
-                                  rd.results.trial_frame(), check_categorical=False)
-    pd.testing.assert_frame_equal(pd.read_parquet(rar_run / "arms.parquet").drop(columns="spec_hash"),
-                                  rd.results.arm_frame(), check_categorical=False)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(rar_run / "trials.parquet").drop(columns="spec_hash"),
+        rd.results.trial_frame(),
+        check_categorical=False,
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(rar_run / "arms.parquet").drop(columns="spec_hash"),
+        rd.results.arm_frame(),
+        check_categorical=False,
+    )
     # the copies are byte for byte the files the run loaded, which the manifest names relative to the folder
     # that ships them (never by an absolute path)
     for kind, name in (("design", "pioneer_rar"), ("scenario", "pioneer_alternative")):
@@ -323,8 +358,9 @@ def test_stratified_report(stratified_run):
     shown = {(r[0], r[2]): r[4] for r in rows[1:]}
     assert len(judged) > 0
     for r in judged.itertuples():
-        assert shown[r.subgroup, r.arm] == pm(sub.at[(r.arm, r.subgroup), "p_claimed"],
-                                              sub.at[(r.arm, r.subgroup), "p_claimed_mcse"], 3)
+        assert shown[r.subgroup, r.arm] == pm(
+            sub.at[(r.arm, r.subgroup), "p_claimed"], sub.at[(r.arm, r.subgroup), "p_claimed_mcse"], 3
+        )
     # stratified results (per stratum) survive the round trip
     strata = ("atm", "stk11_keap1", "trop2_nmr", "non_match")
     assert rd.results.strata == strata and rd.results.subgroups == strata
@@ -360,17 +396,42 @@ def test_compare_report_leads_with_the_answer(tmp_path):
     differences, the power-FWER frontier, claims per treatment x subgroup), the calibration, every
     figure with its interval, and the methods last; its numbers are those of the CSV files."""
     out = tmp_path / "cmp"
-    result = invoke("compare", "--designs", "allcomer_fixed,lungmap_umbrella", "--scenarios", "stk11_keap1_only",
-                    "--null-scenario", "pioneer_null", "--target-fwer", 0.1, *SMALL, "--out", out, "--report")
+    result = invoke(
+        "compare",
+        "--designs",
+        "allcomer_fixed,lungmap_umbrella",
+        "--scenarios",
+        "stk11_keap1_only",
+        "--null-scenario",
+        "pioneer_null",
+        "--target-fwer",
+        0.1,
+        *SMALL,
+        "--out",
+        out,
+        "--report",
+    )
     assert result.exit_code == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "compare" and len(manifest["pairs"]) == 4
-    for f in ("designs/allcomer_fixed.yaml", "designs/allcomer_fixed.as_run.yaml", "scenarios/pioneer_null.yaml",
-              "calibration.csv", "frontier.csv", "winners.csv", "yardstick.csv", "report.html"):
+    for f in (
+        "designs/allcomer_fixed.yaml",
+        "designs/allcomer_fixed.as_run.yaml",
+        "scenarios/pioneer_null.yaml",
+        "calibration.csv",
+        "frontier.csv",
+        "winners.csv",
+        "yardstick.csv",
+        "report.html",
+    ):
         assert f in manifest["files"] and (out / f).is_file()
     sections = ["answer", "fig-paired", "fig-frontier", "fig-claims", "calibration", "oc-tables", "methods", "glossary"]
-    tree = check_page(out / "report.html", sections, [], ["fig-paired-figure", "fig-frontier-figure",
-                                                          "fig-claims-figure-stk11_keap1_only"])
+    tree = check_page(
+        out / "report.html",
+        sections,
+        [],
+        ["fig-paired-figure", "fig-frontier-figure", "fig-claims-figure-stk11_keap1_only"],
+    )
     text = "".join(tree.itertext())
     assert "calibrated on the global null pioneer_null" in text
     glossary = table_text(tree, "The metrics of comparison.csv")  # every metric name of the CSV is explained
@@ -380,8 +441,12 @@ def test_compare_report_leads_with_the_answer(tmp_path):
     rows = table_text(tree, "stk11_keap1_only: value ± Monte Carlo SE")
     header = rows[0]
     power = next(r for r in rows if r[1] == "power")
-    ref = table[(table.level == "trial") & (table.metric == "power") & (table.design == "lungmap_umbrella")
-                & (table.scenario == "stk11_keap1_only")].iloc[0]
+    ref = table[
+        (table.level == "trial")
+        & (table.metric == "power")
+        & (table.design == "lungmap_umbrella")
+        & (table.scenario == "stk11_keap1_only")
+    ].iloc[0]
     assert power[header.index("lungmap_umbrella")] == f"{ref.value:.3f} ± {ref.mcse:.3f}"
     fwer = next(r for r in rows if r[1] == "fwer")
     zero = table[(table.level == "trial") & (table.metric == "fwer") & (table.value == 0)]
@@ -495,14 +560,31 @@ def test_running_mean_and_standard_error_match_direct_computation():
 
 def test_event_driven_report_shows_the_plan_beside_the_simulation(tmp_path):
     out = tmp_path / "out"
-    result = invoke("run", "--design", "textbook_group_sequential", "--scenario", "textbook_two_arm", *SMALL,
-                    "--out", out, "--report")
+    result = invoke(
+        "run",
+        "--design",
+        "textbook_group_sequential",
+        "--scenario",
+        "textbook_two_arm",
+        *SMALL,
+        "--out",
+        out,
+        "--report",
+    )
     assert result.exit_code == 0, result.stderr
     # fixed allocation throughout: no allocation figure; arm decisions instead of stopping by look
-    tree = check_page(out / "report.html", [s for s in RUN_SECTIONS if s != "fig-allocation"],
-                      [f for f in RUN_FIGURES if f != "fig-allocation"])
+    tree = check_page(
+        out / "report.html",
+        [s for s in RUN_SECTIONS if s != "fig-allocation"],
+        [f for f in RUN_FIGURES if f != "fig-allocation"],
+    )
     rows = table_text(tree, "Analytic plan beside simulation")[1:]
-    assert [r[1] for r in rows][:4] == ["p_efficacy_look_1", "p_efficacy_look_2", "p_efficacy_look_3", "p_stop_efficacy"]
+    assert [r[1] for r in rows][:4] == [
+        "p_efficacy_look_1",
+        "p_efficacy_look_2",
+        "p_efficacy_look_3",
+        "p_stop_efficacy",
+    ]
     assert rows[3][2] == "0.899"  # the Lakatos power of the design (docs/survival.md)
     assert "Analyses: boundaries (z) and the analytic plan" in "".join(tree.itertext())
     check_every_code_name_explained(out)

@@ -75,7 +75,8 @@ def test_arm_dropped_as_equivalent_in_every_stratum_is_equivalent_in_the_pooled_
     results = run(spec, 40, seed=3)
     per_stratum = results.extras["stratum_status"][:, 1, :]  # (trial, stratum) of the second arm
     everywhere = ((per_stratum == EQUIVALENT) | (per_stratum == INELIGIBLE)).all(axis=1) & (
-        per_stratum == EQUIVALENT).any(axis=1)
+        per_stratum == EQUIVALENT
+    ).any(axis=1)
     assert everywhere.sum() >= 30, per_stratum  # the case under test happens in most trials
     assert (results.status[everywhere, 1] == EQUIVALENT).all(), results.status[everywhere]
     assert not (results.status[everywhere, 1] == INFERIOR).any()
@@ -99,11 +100,15 @@ def _merge_laughs(levels: int = 9, width: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("text, expected", [
-    (_laughs(), ["file.l9", "expand the collection there to more than 100,000 values"]),
-    (_merge_laughs(), ["file.m9", "merge keys (<<)"]),
-    ("arms: &a [1, *a]\n", ["file.arms", "an alias refers to a collection that contains it"]),
-], ids=["billion_laughs", "merge_key_laughs", "recursive_alias"])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (_laughs(), ["file.l9", "expand the collection there to more than 100,000 values"]),
+        (_merge_laughs(), ["file.m9", "merge keys (<<)"]),
+        ("arms: &a [1, *a]\n", ["file.arms", "an alias refers to a collection that contains it"]),
+    ],
+    ids=["billion_laughs", "merge_key_laughs", "recursive_alias"],
+)
 def test_alias_expansion_is_bounded(tmp_path, text, expected):
     """A billion-laughs file (3.9e8 values once expanded) made validate hang."""
     path = tmp_path / "bomb.yaml"
@@ -120,12 +125,14 @@ def test_aliases_within_the_bound_are_read(tmp_path):
     assert "prior: {a: 1, b: 1}" in text
     text = text.replace("prior: {a: 1, b: 1}", "prior: *uniform", 1).replace(
         "{name: durva_oleclumab, treatment: durva_oleclumab}",
-        "{name: durva_oleclumab, treatment: durva_oleclumab, prior: &uniform {a: 1, b: 1}}", 1)
+        "{name: durva_oleclumab, treatment: durva_oleclumab, prior: &uniform {a: 1, b: 1}}",
+        1,
+    )
     path = _write(tmp_path, "aliased.yaml", text)
     spec = Spec.load(path, "pioneer_alternative")
     assert spec.design.arms[1].prior == spec.design.prior
     # 9^3 values once expanded: read (and refused only for not being a design)
-    assert 9 ** 3 * 2 < MAX_YAML_VALUES
+    assert 9**3 * 2 < MAX_YAML_VALUES
     small = _write(tmp_path, "small.yaml", _laughs(3, 9))
     refused(invoke("validate", small), str(small), "is neither a design")
 
@@ -143,25 +150,41 @@ def test_duplicated_key_is_an_error_naming_the_key_and_lines(tmp_path):
     twice = text.replace("\ndecisions:\n", "\ndecisions:\n  superiority: 0.9\n", 1)
     path = _write(tmp_path, "twice.yaml", twice)
     first, second = [i + 1 for i, row in enumerate(twice.splitlines()) if row.startswith("  superiority:")][:2]
-    line = refused(invoke("validate", path), str(path), "file.decisions.superiority",
-                   "duplicate key 'superiority'", f"at line {second}", f"first given at line {first}")
+    line = refused(
+        invoke("validate", path),
+        str(path),
+        "file.decisions.superiority",
+        "duplicate key 'superiority'",
+        f"at line {second}",
+        f"first given at line {first}",
+    )
     assert line.startswith(f"error: {path}: ")
     with pytest.raises(ConfigError) as info:
         Spec.load(path, "pioneer_alternative")
     assert info.value.problems[0].path == "design.decisions.superiority"
     # a merged mapping may be overridden by the mapping's own keys: that is not a duplicate
-    merged = _write(tmp_path, "merged.yaml", text.replace("prior: {a: 1, b: 1}", "prior: {<<: {a: 2, b: 2}, a: 1, b: 1}"))
+    merged = _write(
+        tmp_path, "merged.yaml", text.replace("prior: {a: 1, b: 1}", "prior: {<<: {a: 2, b: 2}, a: 1, b: 1}")
+    )
     assert Spec.load(merged, "pioneer_alternative").design.prior.a == 1
 
 
-@pytest.mark.parametrize("kind, text, expected", [
-    ("design", "name: x\narms: !!python/object/apply:os.system ['echo owned']\n", "could not determine a constructor"),
-    ("design", "name: !!python/name:os.system\narms: []\n", "could not determine a constructor"),
-    ("design", "", "the file is empty"),
-    ("design", "# nothing but a comment\n", "the file is empty"),
-    ("scenario", b"name: caf\xe9\n", "not UTF-8 text: line 1, column 10"),
-    ("design", "name: x\n" + "#" * (MAX_YAML_BYTES + 1) + "\n", "larger than 1,000,000 bytes"),
-], ids=["python_tag", "python_name_tag", "empty", "comment_only", "latin1", "too_large"])
+@pytest.mark.parametrize(
+    "kind, text, expected",
+    [
+        (
+            "design",
+            "name: x\narms: !!python/object/apply:os.system ['echo owned']\n",
+            "could not determine a constructor",
+        ),
+        ("design", "name: !!python/name:os.system\narms: []\n", "could not determine a constructor"),
+        ("design", "", "the file is empty"),
+        ("design", "# nothing but a comment\n", "the file is empty"),
+        ("scenario", b"name: caf\xe9\n", "not UTF-8 text: line 1, column 10"),
+        ("design", "name: x\n" + "#" * (MAX_YAML_BYTES + 1) + "\n", "larger than 1,000,000 bytes"),
+    ],
+    ids=["python_tag", "python_name_tag", "empty", "comment_only", "latin1", "too_large"],
+)
 def test_unsafe_empty_or_oversized_files_are_refused(tmp_path, kind, text, expected):
     path = _write(tmp_path, "input.yaml", text)
     result = invoke("run", f"--{kind}", path, "--n-sims", 5)
@@ -180,14 +203,18 @@ def test_a_directory_in_place_of_a_file(tmp_path, option):
 # --------------------------------------------------------------------------- values
 
 
-@pytest.mark.parametrize("kind, path, value", [
-    ("scenario", ("dropout",), {"probability": True, "before_weeks": 12}),
-    ("scenario", ("treatments", "docetaxel", "outcomes", "orr", "rate"), True),
-    ("design", ("decisions", "superiority"), True),
-    ("design", ("looks", "randomized_n"), [40, True, 120]),
-    ("design", ("prior", "b"), False),
-    ("design", ("control_allocation",), {"rule": "fixed", "share": {True: 0.4, 2: 0.35, 3: 0.3}}),
-], ids=["dropout_probability", "rate", "superiority", "look_list_item", "prior_false", "share_key"])
+@pytest.mark.parametrize(
+    "kind, path, value",
+    [
+        ("scenario", ("dropout",), {"probability": True, "before_weeks": 12}),
+        ("scenario", ("treatments", "docetaxel", "outcomes", "orr", "rate"), True),
+        ("design", ("decisions", "superiority"), True),
+        ("design", ("looks", "randomized_n"), [40, True, 120]),
+        ("design", ("prior", "b"), False),
+        ("design", ("control_allocation",), {"rule": "fixed", "share": {True: 0.4, 2: 0.35, 3: 0.3}}),
+    ],
+    ids=["dropout_probability", "rate", "superiority", "look_list_item", "prior_false", "share_key"],
+)
 def test_a_yaml_boolean_in_a_number_field_is_an_error(tmp_path, kind, path, value):
     """`dropout.probability: true` was read as 1: every patient dropped out."""
     data = shipped(kind, "pioneer_rar" if kind == "design" else "pioneer_alternative")
@@ -216,16 +243,31 @@ def test_a_marker_listed_twice_in_strata_by_is_an_error_without_a_scenario(tmp_p
     refused(invoke("validate", file), str(file), "design.strata.by", "lists ['stk11_or_keap1'] more than once")
 
 
-@pytest.mark.parametrize("path, value, bound", [
-    (("treatments", "durva_oleclumab", "outcomes", "pfs", "hazard_ratio"), 1e308, "less than or equal to 1000"),
-    (("treatments", "durva_oleclumab", "outcomes", "orr", "odds_ratio"), 1e4, "less than or equal to 1000"),
-    (("treatments", "durva_oleclumab", "outcomes", "pfs", "hazard_ratios"), {"atm": 1e308}, "less than or equal to 1000"),
-    (("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e308, "less than or equal to 1200"),
-    (("dropout",), {"probability": 0.1, "before_weeks": 1e6}, "less than or equal to 5217"),
-    (("endpoints", "dcr12", "weeks"), 1e308, "less than or equal to 5217"),
-    (("time_trend",), {"orr": {"per_year": 1e308}}, "less than or equal to 10"),
-], ids=["hazard_ratio", "odds_ratio", "marker_hazard_ratio", "median_months", "dropout_weeks", "landmark_weeks",
-        "time_trend"])
+@pytest.mark.parametrize(
+    "path, value, bound",
+    [
+        (("treatments", "durva_oleclumab", "outcomes", "pfs", "hazard_ratio"), 1e308, "less than or equal to 1000"),
+        (("treatments", "durva_oleclumab", "outcomes", "orr", "odds_ratio"), 1e4, "less than or equal to 1000"),
+        (
+            ("treatments", "durva_oleclumab", "outcomes", "pfs", "hazard_ratios"),
+            {"atm": 1e308},
+            "less than or equal to 1000",
+        ),
+        (("treatments", "docetaxel", "outcomes", "pfs", "median_months"), 1e308, "less than or equal to 1200"),
+        (("dropout",), {"probability": 0.1, "before_weeks": 1e6}, "less than or equal to 5217"),
+        (("endpoints", "dcr12", "weeks"), 1e308, "less than or equal to 5217"),
+        (("time_trend",), {"orr": {"per_year": 1e308}}, "less than or equal to 10"),
+    ],
+    ids=[
+        "hazard_ratio",
+        "odds_ratio",
+        "marker_hazard_ratio",
+        "median_months",
+        "dropout_weeks",
+        "landmark_weeks",
+        "time_trend",
+    ],
+)
 def test_ratios_and_times_have_upper_bounds(tmp_path, path, value, bound):
     """Hazard ratios, odds ratios and times had no upper bound: 1e308 overflowed."""
     data = shipped("scenario", "pioneer_alternative")
@@ -269,7 +311,8 @@ def test_replace_validates_the_changed_design_like_a_file(rar):
     with pytest.raises(ConfigError) as info:
         d.replace(decisions__inferiority=0.995)
     assert "design.decisions.inferiority: look 0: inferiority threshold 0.995 must be below the superiority" in str(
-        info.value)
+        info.value
+    )
     with pytest.raises(ConfigError, match=r"design.arms\[7\]: is not an item of the list \(4 items\)"):
         d.replace(arms__7__max_n=10)
     with pytest.raises(ConfigError, match="design.decisions.superiorty: Extra inputs are not permitted"):
@@ -340,16 +383,19 @@ def test_population_file_is_found_next_to_the_scenario(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("ref, expected", [
-    ("../outside.yaml", "points outside the scenario's folder"),
-    ("../../../../../../../../etc/passwd", "points outside the scenario's folder"),
-    ("/etc/passwd", "not an absolute path"),
-    ("populations/../../outside", "points outside the scenario's folder"),
-    ("link.yaml", "points outside the scenario's folder"),
-    ("folder", "is a directory, not a file"),
-    ("x" * 5000, "cannot be opened"),
-    ("no_such_population", "no such file in the scenario's folder"),
-])
+@pytest.mark.parametrize(
+    "ref, expected",
+    [
+        ("../outside.yaml", "points outside the scenario's folder"),
+        ("../../../../../../../../etc/passwd", "points outside the scenario's folder"),
+        ("/etc/passwd", "not an absolute path"),
+        ("populations/../../outside", "points outside the scenario's folder"),
+        ("link.yaml", "points outside the scenario's folder"),
+        ("folder", "is a directory, not a file"),
+        ("x" * 5000, "cannot be opened"),
+        ("no_such_population", "no such file in the scenario's folder"),
+    ],
+)
 def test_population_path_cannot_leave_the_scenario_folder(tmp_path, ref, expected):
     """Paths in configs are resolved relative to the config file and cannot escape it."""
     home = tmp_path / "scenarios"
@@ -398,8 +444,18 @@ def test_spec_load_builds_the_population_and_strata_once(monkeypatch):
 # --------------------------------------------------------------------------- output directories
 
 
-RUN = ["run", "--design", "pioneer_rar", "--scenario", "pioneer_alternative", "--n-sims", 20, "--chunk-size", 10,
-       "--quiet"]
+RUN = [
+    "run",
+    "--design",
+    "pioneer_rar",
+    "--scenario",
+    "pioneer_alternative",
+    "--n-sims",
+    20,
+    "--chunk-size",
+    10,
+    "--quiet",
+]
 
 
 def test_out_refuses_a_directory_holding_the_users_own_files(tmp_path):
@@ -409,9 +465,23 @@ def test_out_refuses_a_directory_holding_the_users_own_files(tmp_path):
     own = {"oc.csv": b"my,own\n1,2\n", "design.yaml": b"# my notes\n", "notes.txt": b"keep\n"}
     for name, data in own.items():
         (out / name).write_bytes(data)
-    for args in (RUN + ["--out", out], ["compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative",
-                                        "--n-sims", 4, "--quiet", "--out", out],
-                 ["population", "--n", 100, "--out", out], ["trial", "--no-bayes", "--n-sims", 4, "--out", out]):
+    for args in (
+        RUN + ["--out", out],
+        [
+            "compare",
+            "--designs",
+            "pioneer_rar",
+            "--scenarios",
+            "pioneer_alternative",
+            "--n-sims",
+            4,
+            "--quiet",
+            "--out",
+            out,
+        ],
+        ["population", "--n", 100, "--out", out],
+        ["trial", "--no-bayes", "--n-sims", 4, "--out", out],
+    ):
         line = refused(invoke(*args), "--out", "holds files platform-sim did not write", "design.yaml")
         assert "choose a new or empty directory" in line
     assert sorted(p.name for p in out.iterdir()) == sorted(own)
@@ -430,15 +500,32 @@ def test_out_rewrites_its_own_output_and_nothing_else(tmp_path):
     assert (out / "notes.txt").read_text() == "the user's notes\n"
     assert (out / "chunks" / "readme.txt").read_text() == "also the user's\n"
     # the output of another command is not this command's to replace
-    line = refused(invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative", "--n-sims", 4,
-                          "--quiet", "--out", out), "--out", "holds the output of `platform-sim run`")
+    line = refused(
+        invoke(
+            "compare",
+            "--designs",
+            "pioneer_rar",
+            "--scenarios",
+            "pioneer_alternative",
+            "--n-sims",
+            4,
+            "--quiet",
+            "--out",
+            out,
+        ),
+        "--out",
+        "holds the output of `platform-sim run`",
+    )
     assert "choose another directory" in line
     assert not list(out.rglob("*.tmp")) and not list(out.rglob(".probe-*"))
 
 
 def test_every_command_marks_its_directory(tmp_path):
-    for kind, args in (("population", ["population", "--n", 200]), ("trial", ["trial", "--no-bayes", "--n-sims", 4]),
-                       ("run", RUN)):
+    for kind, args in (
+        ("population", ["population", "--n", 200]),
+        ("trial", ["trial", "--no-bayes", "--n-sims", 4]),
+        ("run", RUN),
+    ):
         out = tmp_path / kind
         result = invoke(*args, "--out", out)
         assert result.exit_code == 0, result.output
@@ -454,8 +541,7 @@ def finished_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("entry", ["../secret.csv", "/etc/passwd", "chunks/../../secret.csv", "link.csv", "",
-                                   None, 7])
+@pytest.mark.parametrize("entry", ["../secret.csv", "/etc/passwd", "chunks/../../secret.csv", "link.csv", "", None, 7])
 def test_manifest_paths_must_stay_inside_the_run_directory(finished_run, tmp_path, entry):
     """manifest.json file entries could point outside the run directory, and report read them."""
     out = tmp_path / "run"
@@ -472,8 +558,18 @@ def test_manifest_paths_must_stay_inside_the_run_directory(finished_run, tmp_pat
 @pytest.mark.parametrize("key", ["design_file", "scenario_file"])
 def test_compare_manifest_paths_must_stay_inside(tmp_path, key):
     out = tmp_path / "cmp"
-    result = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_alternative", "--n-sims", 4,
-                    "--quiet", "--out", out)
+    result = invoke(
+        "compare",
+        "--designs",
+        "pioneer_rar",
+        "--scenarios",
+        "pioneer_alternative",
+        "--n-sims",
+        4,
+        "--quiet",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["pairs"][0][key] = str(ROOT / "designs" / "pioneer_rar.yaml")  # an absolute path, readable elsewhere
@@ -514,8 +610,17 @@ def test_report_escapes_every_user_string(tmp_path):
 
 def test_the_code_reads_yaml_safely_and_unpickles_nothing():
     """Only the safe YAML loader (a SafeLoader subclass), no pickle, no numpy object arrays."""
-    forbidden = [r"yaml\.load\(", r"yaml\.unsafe_load", r"yaml\.full_load", r"yaml\.(Unsafe|Full)?Loader\b",
-                 r"yaml\.safe_load", r"\bpickle\b", r"allow_pickle\s*=\s*True", r"\beval\(", r"\bexec\("]
+    forbidden = [
+        r"yaml\.load\(",
+        r"yaml\.unsafe_load",
+        r"yaml\.full_load",
+        r"yaml\.(Unsafe|Full)?Loader\b",
+        r"yaml\.safe_load",
+        r"\bpickle\b",
+        r"allow_pickle\s*=\s*True",
+        r"\beval\(",
+        r"\bexec\(",
+    ]
     found = []
     for path in sorted((ROOT / "platform_sim").rglob("*.py")):
         text = path.read_text()

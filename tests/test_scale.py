@@ -25,9 +25,11 @@ from platform_sim.rundir import TABLE_FILES, load_run
 from platform_sim.runner import plan_chunks, run, stream, summarizer
 from platform_sim.spec import Spec
 
-CASES = [("pioneer_rar", "pioneer_alternative", 240, 40),
-         ("battle_stratified_rar", "stk11_keap1_ctla4", 60, 20),
-         ("pioneer_platform", "pioneer_alternative", 16, 4)]
+CASES = [
+    ("pioneer_rar", "pioneer_alternative", 240, 40),
+    ("battle_stratified_rar", "stk11_keap1_ctla4", 60, 20),
+    ("pioneer_platform", "pioneer_alternative", 16, 4),
+]
 
 
 def invoke(*args):
@@ -90,14 +92,16 @@ def test_dask_workers_import_no_pymc(dask_backend):
 
 
 def test_a_simulation_process_imports_no_pymc():
-    code = ("import sys, numpy as np\n"
-            "from platform_sim.spec import Spec\n"
-            "from platform_sim.runner import run_chunk\n"
-            "from platform_sim.streams import Streams\n"
-            "for d, s in [('pioneer_rar', 'pioneer_alternative'), ('hierarchical_borrowing', 'trop2_adc'),\n"
-            "             ('pioneer_platform', 'pioneer_alternative')]:\n"
-            "    run_chunk(Spec.load(d, s), Streams(1).for_trials(np.arange(3)))\n"
-            "print(sorted(m for m in ('pymc', 'arviz', 'pytensor', 'matplotlib') if m in sys.modules))\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from platform_sim.spec import Spec\n"
+        "from platform_sim.runner import run_chunk\n"
+        "from platform_sim.streams import Streams\n"
+        "for d, s in [('pioneer_rar', 'pioneer_alternative'), ('hierarchical_borrowing', 'trop2_adc'),\n"
+        "             ('pioneer_platform', 'pioneer_alternative')]:\n"
+        "    run_chunk(Spec.load(d, s), Streams(1).for_trials(np.arange(3)))\n"
+        "print(sorted(m for m in ('pymc', 'arviz', 'pytensor', 'matplotlib') if m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -154,8 +158,24 @@ def test_chunk_size_and_workers_do_not_change_the_run_directory(design, tmp_path
     for chunk in (500, 7, 1):
         for workers in (1, 2):
             out = tmp_path / f"c{chunk}_w{workers}"
-            result = invoke("run", "--design", design, "--scenario", "pioneer_alternative", "--seed", 13,
-                            "--n-sims", n, "--chunk-size", chunk, "--workers", workers, "--quiet", "--out", out)
+            result = invoke(
+                "run",
+                "--design",
+                design,
+                "--scenario",
+                "pioneer_alternative",
+                "--seed",
+                13,
+                "--n-sims",
+                n,
+                "--chunk-size",
+                chunk,
+                "--workers",
+                workers,
+                "--quiet",
+                "--out",
+                out,
+            )
             assert result.exit_code == 0, result.output
             assert json.loads((out / "manifest.json").read_text())["chunk_size"] == chunk
             runs[chunk, workers] = out
@@ -166,8 +186,9 @@ def test_chunk_size_and_workers_do_not_change_the_run_directory(design, tmp_path
     for key, out in runs.items():
         assert (out / "oc.csv").read_bytes() == (reference / "oc.csv").read_bytes(), key
         for name in ("trials.parquet", "arms.parquet"):
-            pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(reference / name),
-                                          obj=f"{name} {key}")
+            pd.testing.assert_frame_equal(
+                pd.read_parquet(out / name), pd.read_parquet(reference / name), obj=f"{name} {key}"
+            )
 
 
 def test_run_directory_is_written_chunk_by_chunk(reference):
@@ -184,9 +205,11 @@ def test_run_directory_is_written_chunk_by_chunk(reference):
 def test_backends_write_the_same_directory(reference, tmp_path):
     """Other backends, and other chunks (500, 500, 200 trials: cut elsewhere than the reference's
     chunks of 50 through the blocks of exactly summed values), write the same tables."""
-    for extra in (["--chunk-size", "50", "--workers", "2"],
-                  ["--chunk-size", "50", "--backend", "dask", "--workers", "2"],
-                  ["--chunk-size", "500", "--workers", "2"]):
+    for extra in (
+        ["--chunk-size", "50", "--workers", "2"],
+        ["--chunk-size", "50", "--backend", "dask", "--workers", "2"],
+        ["--chunk-size", "500", "--workers", "2"],
+    ):
         out = tmp_path / "_".join(extra).replace("-", "")
         result = invoke("run", *ARGS, "--n-sims", 1200, "--out", out, *extra)
         assert result.exit_code == 0, result.output
@@ -236,8 +259,20 @@ def _chunks_vouched(out: Path) -> int:
 def _start(spawn, out: Path, *extra: str) -> subprocess.Popen:
     """``platform-sim run`` of the reference's 1,200 trials into ``out``, in a process group that the
     ``spawn`` fixture kills with all its workers when the test ends."""
-    cmd = [sys.executable, "-m", "platform_sim.cli", "run", *ARGS, "--n-sims", "1200", "--chunk-size", "50",
-           "--out", str(out), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "platform_sim.cli",
+        "run",
+        *ARGS,
+        "--n-sims",
+        "1200",
+        "--chunk-size",
+        "50",
+        "--out",
+        str(out),
+        *extra,
+    ]
     return spawn(cmd)
 
 
@@ -259,8 +294,12 @@ def _resume_and_compare(reference: Path, out: Path, fault: str | None = None, in
     assert f"in {done} chunks already done" in result.output
     _same_run(reference, out)
     if fault:
-        record_fault(fault, injected, f"{done} of 24 chunks kept; --resume gave byte-identical oc.csv and the "
-                                      "same trials.parquet and arms.parquet")
+        record_fault(
+            fault,
+            injected,
+            f"{done} of 24 chunks kept; --resume gave byte-identical oc.csv and the "
+            "same trials.parquet and arms.parquet",
+        )
 
 
 # --------------------------------------------------------------------------- the fault census
@@ -268,6 +307,7 @@ def _resume_and_compare(reference: Path, out: Path, fault: str | None = None, in
 # Faults injected into `run --out` (each test records what it injected and what happened; with
 # PLATFORM_SIM_CENSUS=DIR set, the records are written to DIR/faults.json and `python
 # tests/census.py DIR` prints the table in docs/robustness.md).
+
 
 def _directory_is_consistent(out: Path) -> None:
     """What a run killed at any moment leaves: a readable manifest, no half-written file under a
@@ -308,17 +348,22 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, 
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if not (out / "manifest.json").is_file():
-            record_fault("SIGKILL of `run --out` at a random point", where, "killed before the run claimed its "
-                         "directory: nothing written")
+            record_fault(
+                "SIGKILL of `run --out` at a random point",
+                where,
+                "killed before the run claimed its directory: nothing written",
+            )
             continue
         _directory_is_consistent(out)
         left = [p.name for p in out.rglob("*.tmp")]
         unvouched = _chunks_done(out) - _chunks_vouched(out)
-        record_fault("SIGKILL of `run --out` at a random point",
-                     f"{where}; {_chunks_vouched(out)} of 24 chunks saved and vouched for"
-                     + (f", {unvouched} written but not yet recorded" if unvouched else "")
-                     + (f", {len(left)} half-written temporary file(s)" if left else ""),
-                     "manifest readable, no half-written file under a final name, every recorded checksum matches")
+        record_fault(
+            "SIGKILL of `run --out` at a random point",
+            f"{where}; {_chunks_vouched(out)} of 24 chunks saved and vouched for"
+            + (f", {unvouched} written but not yet recorded" if unvouched else "")
+            + (f", {len(left)} half-written temporary file(s)" if left else ""),
+            "manifest readable, no half-written file under a final name, every recorded checksum matches",
+        )
         if round_ == 1 and _chunks_vouched(out):  # a new run must not discard an interrupted run's chunks
             refused = invoke("run", *ARGS, "--out", out)
             assert refused.exit_code == 2 and "interrupted run" in refused.output and "--resume" in refused.output
@@ -336,8 +381,12 @@ def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, 
     assert proc.returncode == 130, err
     assert "interrupted" in err and f"platform-sim run --out {out} --resume" in err and "Traceback" not in err
     assert not list(out.rglob("*.tmp"))
-    _resume_and_compare(reference, out, "SIGINT (Ctrl-C) during `run --out --workers 2`",
-                        "after 3 chunks; exit 130 and the resume command printed")
+    _resume_and_compare(
+        reference,
+        out,
+        "SIGINT (Ctrl-C) during `run --out --workers 2`",
+        "after 3 chunks; exit 130 and the resume command printed",
+    )
 
 
 def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path, spawn):
@@ -351,8 +400,12 @@ def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path, 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "a worker process died" in err and "--resume" in err and "Traceback" not in err
-    _resume_and_compare(reference, out, "a local worker process killed (SIGKILL)",
-                        "`--workers 2`, after 3 chunks; exit 1 with the resume command")
+    _resume_and_compare(
+        reference,
+        out,
+        "a local worker process killed (SIGKILL)",
+        "`--workers 2`, after 3 chunks; exit 1 with the resume command",
+    )
 
 
 def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_path, spawn):
@@ -362,16 +415,18 @@ def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_pat
     out = tmp_path / "dask"
     proc = _start(spawn, out, "--backend", "dask", "--workers", "2")
     _wait_for_chunks(proc, out, 3)
-    workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
-               if "spawn_main" in " ".join(c.cmdline())]
+    workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(c.cmdline())]
     assert len(workers) == 2, [c.cmdline() for c in psutil.Process(proc.pid).children(recursive=True)]
     os.kill(workers[0].pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     _same_run(reference, out)
-    record_fault("a Dask worker process killed (SIGKILL)", "`--backend dask --workers 2`, after 3 chunks",
-                 "the nanny restarted it and the run completed (exit 0) with byte-identical numbers")
+    record_fault(
+        "a Dask worker process killed (SIGKILL)",
+        "`--backend dask --workers 2`, after 3 chunks",
+        "the nanny restarted it and the run completed (exit 0) with byte-identical numbers",
+    )
 
 
 @pytest.fixture
@@ -416,11 +471,17 @@ def _flip_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize("damage, file", [(_truncate, "000003.npz"), (_edit_summary, "000004.json"),
-                                          (_foreign_records, "000005.npz"), (_flip_byte, "000002.npz"),
-                                          (_truncate, "000006.json")],
-                         ids=["truncated_records", "edited_summary", "records_of_another_chunk", "flipped_byte",
-                              "truncated_summary"])
+@pytest.mark.parametrize(
+    "damage, file",
+    [
+        (_truncate, "000003.npz"),
+        (_edit_summary, "000004.json"),
+        (_foreign_records, "000005.npz"),
+        (_flip_byte, "000002.npz"),
+        (_truncate, "000006.json"),
+    ],
+    ids=["truncated_records", "edited_summary", "records_of_another_chunk", "flipped_byte", "truncated_summary"],
+)
 def test_damaged_chunk_is_simulated_again_on_resume(reference, interrupted, damage, file):
     """A saved chunk that does not match its recorded sha256 is named in a warning and simulated
     again: an edited summary no longer changes the results, another run's records no longer end up
@@ -430,15 +491,20 @@ def test_damaged_chunk_is_simulated_again_on_resume(reference, interrupted, dama
     result = invoke("run", "--out", interrupted, "--resume", "--quiet")
     assert result.exit_code == 0, result.output
     warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert warning == [f"warning: chunks/{file} does not match the checksum manifest.json recorded when it was "
-                       "written (it was changed, damaged or copied from another run): chunk "
-                       f"{index} is simulated again"], result.stderr
+    assert warning == [
+        f"warning: chunks/{file} does not match the checksum manifest.json recorded when it was "
+        "written (it was changed, damaged or copied from another run): chunk "
+        f"{index} is simulated again"
+    ], result.stderr
     assert "450 trials in 9 chunks already done" in result.output
     _same_run(reference, interrupted)
     report = invoke("report", interrupted)
     assert report.exit_code == 0, report.output
-    record_fault(f"a saved chunk file damaged ({damage.__name__.strip('_').replace('_', ' ')})", f"chunks/{file}",
-                 "--resume warned, simulated it again, byte-identical numbers")
+    record_fault(
+        f"a saved chunk file damaged ({damage.__name__.strip('_').replace('_', ' ')})",
+        f"chunks/{file}",
+        "--resume warned, simulated it again, byte-identical numbers",
+    )
 
 
 def test_chunk_written_but_not_recorded_and_half_written_files(reference, interrupted):
@@ -456,9 +522,11 @@ def test_chunk_written_but_not_recorded_and_half_written_files(reference, interr
     assert "warning: chunks/000009.json has no checksum in manifest.json: chunk 9 is simulated again" in result.stderr
     assert not list(interrupted.rglob("*.tmp"))
     _same_run(reference, interrupted)
-    record_fault("killed between writing a chunk and recording its checksum, and in the middle of a write",
-                 "chunk 9's checksum removed from the manifest; half-written temporary files left",
-                 "--resume warned, simulated chunk 9 again, removed the temporary files, byte-identical numbers")
+    record_fault(
+        "killed between writing a chunk and recording its checksum, and in the middle of a write",
+        "chunk 9's checksum removed from the manifest; half-written temporary files left",
+        "--resume warned, simulated chunk 9 again, removed the temporary files, byte-identical numbers",
+    )
 
 
 def test_chunk_damaged_after_the_run_is_refused_by_the_report(reference, tmp_path):
@@ -472,27 +540,52 @@ def test_chunk_damaged_after_the_run_is_refused_by_the_report(reference, tmp_pat
     assert result.exit_code == 0 and "chunk 7 is simulated again" in result.stderr
     _same_run(reference, out)
     assert invoke("report", out).exit_code == 0
-    record_fault("a chunk file of a finished run damaged", "one byte of chunks/000007.npz flipped",
-                 "report refused it (exit 2, naming the file); --resume repaired it")
+    record_fault(
+        "a chunk file of a finished run damaged",
+        "one byte of chunks/000007.npz flipped",
+        "report refused it (exit 2, naming the file); --resume repaired it",
+    )
 
 
 def test_manifest_of_another_spec_is_refused(reference, tmp_path):
     other = tmp_path / "other"
-    assert invoke("run", "--design", "pioneer_rar", "--scenario", "pioneer_null", "--seed", "7", "--n-sims", 100,
-                  "--chunk-size", 50, "--out", other, "--quiet").exit_code == 0
+    assert (
+        invoke(
+            "run",
+            "--design",
+            "pioneer_rar",
+            "--scenario",
+            "pioneer_null",
+            "--seed",
+            "7",
+            "--n-sims",
+            100,
+            "--chunk-size",
+            50,
+            "--out",
+            other,
+            "--quiet",
+        ).exit_code
+        == 0
+    )
     out = tmp_path / "mixed"
     shutil.copytree(reference, out)
     shutil.copy(other / "manifest.json", out / "manifest.json")
     before = {p.name: p.read_bytes() for p in (out / "chunks").iterdir()}
-    for args in (["run", "--out", out, "--resume", "--quiet"], ["run", "--out", out, "--grow", 10, "--quiet"],
-                 ["report", out]):
+    for args in (
+        ["run", "--out", out, "--resume", "--quiet"],
+        ["run", "--out", out, "--grow", 10, "--quiet"],
+        ["report", out],
+    ):
         result = invoke(*args)
         assert result.exit_code == 2, result.output
         assert "spec hash" in result.stderr and "Traceback" not in result.output
     assert {p.name: p.read_bytes() for p in (out / "chunks").iterdir()} == before
-    record_fault("manifest.json of another spec copied into a run directory", "pioneer_null's manifest over "
-                 "pioneer_alternative's run", "--resume, --grow and report refused it (exit 2, spec hash); nothing "
-                 "changed")
+    record_fault(
+        "manifest.json of another spec copied into a run directory",
+        "pioneer_null's manifest over pioneer_alternative's run",
+        "--resume, --grow and report refused it (exit 2, spec hash); nothing changed",
+    )
 
 
 def _read_only(monkeypatch, folder: Path) -> None:
@@ -542,8 +635,12 @@ def test_output_directory_made_read_only_partway(reference, tmp_path, monkeypatc
     assert f"platform-sim run --out {out} --resume" in result.stderr
     _directory_is_consistent(out)
     assert not list(out.rglob("*.tmp"))
-    _resume_and_compare(reference, out, "output directory made read-only partway (a full disk)",
-                        "after 7 chunks; exit 1 naming the file and how to resume, 7 chunks intact")
+    _resume_and_compare(
+        reference,
+        out,
+        "output directory made read-only partway (a full disk)",
+        "after 7 chunks; exit 1 naming the file and how to resume, 7 chunks intact",
+    )
 
 
 def test_no_records_keeps_only_the_summaries(reference, tmp_path):
@@ -584,8 +681,13 @@ def test_trial_replays_a_trial_of_a_grown_run(tmp_path):
         assert list(record["arm"]) == list(expected["arm"].astype(str))
         assert list(record["status"]) == list(expected["status"].astype(str))
         for column in ("n", "events", "rate", "post_lower", "post_upper", "status_look", "claim_month"):
-            np.testing.assert_allclose(record[column].to_numpy(float), expected[column].to_numpy(float),
-                                       rtol=1e-12, equal_nan=True, err_msg=column)
+            np.testing.assert_allclose(
+                record[column].to_numpy(float),
+                expected[column].to_numpy(float),
+                rtol=1e-12,
+                equal_nan=True,
+                err_msg=column,
+            )
         assert record["n"].sum() == trials.at[index, "n_randomized"]
 
 

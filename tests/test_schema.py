@@ -38,8 +38,10 @@ def _as_json(data):
 
 
 def _errors(kind: str, data) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path)) or '<file>'}: {e.message}"
-            for e in _validator(kind).iter_errors(_as_json(data))]
+    return [
+        f"{'.'.join(map(str, e.absolute_path)) or '<file>'}: {e.message}"
+        for e in _validator(kind).iter_errors(_as_json(data))
+    ]
 
 
 def test_shipped_files_are_found():
@@ -53,7 +55,8 @@ def test_shipped_schema_is_up_to_date(kind):
     rel = path.relative_to(ROOT)
     assert path.is_file(), f"{rel} is missing; generate it with: platform-sim schema {kind} --out {rel}"
     assert path.read_text(encoding="utf-8") == schema_text(kind), (
-        f"{rel} is out of date with the {kind} model; regenerate it with: platform-sim schema {kind} --out {rel}")
+        f"{rel} is out of date with the {kind} model; regenerate it with: platform-sim schema {kind} --out {rel}"
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -64,11 +67,13 @@ def test_schema_is_a_valid_draft_2020_12_schema(kind):
 @pytest.mark.parametrize("kind,path", SHIPPED, ids=[str(p.relative_to(ROOT)) for _, p in SHIPPED])
 def test_shipped_file_names_its_schema_on_the_first_line(kind, path):
     first = path.read_text(encoding="utf-8").splitlines()[0]
-    expected = Path("..", *[".."] * (len(path.parent.relative_to(ROOT).parts) - 1),
-                    "platform_sim", "schemas", f"{kind}.schema.json").as_posix()
+    expected = Path(
+        "..", *[".."] * (len(path.parent.relative_to(ROOT).parts) - 1), "platform_sim", "schemas", f"{kind}.schema.json"
+    ).as_posix()
     assert first == MODELINE + expected, (
-        f"{path.relative_to(ROOT)}: the first line must be '{MODELINE}{expected}', got {first!r}")
-    target = (path.parent / first[len(MODELINE):]).resolve()
+        f"{path.relative_to(ROOT)}: the first line must be '{MODELINE}{expected}', got {first!r}"
+    )
+    target = (path.parent / first[len(MODELINE) :]).resolve()
     assert target == shipped_schema_path(kind) and target.is_file()
 
 
@@ -109,6 +114,7 @@ def _mistakes():
             for k in keys[:-1]:
                 node = node[k]
             node[keys[-1]] = value
+
         return edit
 
     def deleter(*keys):
@@ -117,6 +123,7 @@ def _mistakes():
             for k in keys[:-1]:
                 node = node[k]
             del node[keys[-1]]
+
         return edit
 
     return [
@@ -142,8 +149,13 @@ def test_schema_flags_mistakes(kind, name, edit, where):
 
 
 # Every valid design and scenario the property tests draw passes the schemas too.
-SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _check_case(case):

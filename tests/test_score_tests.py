@@ -118,8 +118,9 @@ def test_unstratified_logrank_equals_logrank_at_cuts_and_scipy():
 @pytest.mark.parametrize("stratified", [False, True])
 def test_cox_score_is_the_derivative_of_the_partial_likelihood(ties, stratified):
     entry, followed, event, experimental, stratum, cuts = _trials(seed=4, t=4)
-    z, u, info = score_at_cuts(entry, followed, event, experimental, cuts, stratum if stratified else None,
-                               f"cox_score_{ties}")
+    z, u, info = score_at_cuts(
+        entry, followed, event, experimental, cuts, stratum if stratified else None, f"cox_score_{ties}"
+    )
     h = 1e-4
     for t in range(entry.shape[0]):
         time, ev, x, s = _cut(entry[t], followed[t], event[t], experimental[t], stratum[t], cuts[t, -1])
@@ -135,16 +136,20 @@ def test_cox_score_is_the_derivative_of_the_partial_likelihood(ties, stratified)
 def test_without_ties_every_method_is_the_log_rank_test():
     entry, followed, event, experimental, stratum, cuts = _trials(seed=6)
     followed = followed + np.random.default_rng(1).uniform(0, 1e-3, followed.shape)  # distinct times
-    out = [score_at_cuts(entry, followed, event, experimental, cuts, stratum, m)[0]
-           for m in ("logrank", "cox_score_breslow", "cox_score_efron")]
+    out = [
+        score_at_cuts(entry, followed, event, experimental, cuts, stratum, m)[0]
+        for m in ("logrank", "cox_score_breslow", "cox_score_efron")
+    ]
     np.testing.assert_allclose(out[1], out[0], atol=1e-12)
     np.testing.assert_allclose(out[2], out[0], atol=1e-12)
 
 
 def test_with_ties_the_methods_differ():
     entry, followed, event, experimental, stratum, cuts = _trials(seed=6)
-    z = [score_at_cuts(entry, followed, event, experimental, cuts, None, m)[0]
-         for m in ("logrank", "cox_score_breslow", "cox_score_efron")]
+    z = [
+        score_at_cuts(entry, followed, event, experimental, cuts, None, m)[0]
+        for m in ("logrank", "cox_score_breslow", "cox_score_efron")
+    ]
     assert np.abs(z[0] - z[1]).max() > 1e-3  # Breslow's binomial variance exceeds the hypergeometric one
     assert np.all(np.abs(z[1]) <= np.abs(z[0]) + 1e-12)
     assert np.abs(z[2] - z[1]).max() > 1e-3

@@ -47,8 +47,13 @@ def test_simulation_agrees_with_the_analytic_plan():
     s = spec()
     r = run(s, 2000, seed=5)
     table = analytic_versus_simulated(s.compiled, r).set_index("metric")
-    assert set(table.index) == {"p_go", "month_of_phase2", "p_efficacy_without_gate", "month_of_look_1",
-                                "month_of_look_2"}
+    assert set(table.index) == {
+        "p_go",
+        "month_of_phase2",
+        "p_efficacy_without_gate",
+        "month_of_look_1",
+        "month_of_look_2",
+    }
     for metric, row in table.iterrows():
         assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
     # the gate only removes claims
@@ -87,7 +92,9 @@ def test_no_go_stops_at_phase_two_and_go_keeps_the_phase_two_patients():
     assert np.all(r.n_randomized[final] == s.design.event_driven.max_n)
     assert np.all(r.n_randomized[no_go] < s.design.event_driven.max_n)
     # the OS events at each analysis are the planned ones (no shortfall here)
-    np.testing.assert_array_equal(r.extras["events_by_look"][go], np.broadcast_to(s.compiled.look_events, (go.sum(), 2)))
+    np.testing.assert_array_equal(
+        r.extras["events_by_look"][go], np.broadcast_to(s.compiled.look_events, (go.sum(), 2))
+    )
 
 
 def test_seamless_design_on_a_copula_scenario():
@@ -108,13 +115,16 @@ def test_seamless_design_on_a_copula_scenario():
         assert abs(row.simulated - row.analytic) <= Z * row.mcse, (metric, row.to_dict())
 
 
-@pytest.mark.parametrize("phase2, field, words", [
-    ({"events": 700}, "design.event_driven.phase2.events", "are expected to produce only"),
-    ({"events": 450}, "design.event_driven.phase2.events", "not before the first analysis"),
-    ({"endpoint": "orr"}, "design.event_driven.phase2.endpoint", "must be a time_to_event endpoint"),
-    ({"endpoint": "os"}, "design.event_driven.phase2.endpoint", "other than the design's 'os'"),
-    ({"alpha": 1.2}, "design.event_driven.phase2.alpha", "1.2"),
-])
+@pytest.mark.parametrize(
+    "phase2, field, words",
+    [
+        ({"events": 700}, "design.event_driven.phase2.events", "are expected to produce only"),
+        ({"events": 450}, "design.event_driven.phase2.events", "not before the first analysis"),
+        ({"endpoint": "orr"}, "design.event_driven.phase2.endpoint", "must be a time_to_event endpoint"),
+        ({"endpoint": "os"}, "design.event_driven.phase2.endpoint", "other than the design's 'os'"),
+        ({"alpha": 1.2}, "design.event_driven.phase2.alpha", "1.2"),
+    ],
+)
 def test_bad_phase_two_is_named(phase2, field, words):
     with pytest.raises(ConfigError) as info:
         spec(seamless(**phase2))

@@ -94,7 +94,10 @@ def test_simon_oc_vectorized_and_extremes():
         for k in range(4):
             one = simon_oc(r1, n1, r, n, p[k, 0])
             assert abs(float(one.p_reject) - oc.p_reject[k, i]) < ROUNDING_TOL
-            assert abs(float(one.pet) - oc.pet[k, i]) < ROUNDING_TOL and abs(float(one.en) - oc.en[k, i]) < ROUNDING_TOL * n
+            assert (
+                abs(float(one.pet) - oc.pet[k, i]) < ROUNDING_TOL
+                and abs(float(one.en) - oc.en[k, i]) < ROUNDING_TOL * n
+            )
     # p = 0: no responses, stop after stage 1, never reject; p = 1: always go on and reject.
     assert np.all(oc.pet[0] == 1.0) and np.all(oc.p_reject[0] == 0.0) and np.all(oc.en[0] == designs[:, 1])
     assert np.all(oc.pet[-1] == 0.0) and np.all(oc.p_reject[-1] == 1.0) and np.all(oc.en[-1] == designs[:, 3])

@@ -68,8 +68,11 @@ def test_size_for_power_brackets_the_exact_power_curve(build_spec):
     assert steps.iloc[0].asked < result.found.max_n  # the bracket's lower end was evaluated
     exact = {}
     for row in steps.itertuples():
-        sized = spec if row.max_n == 60 else Spec.from_models(spec.family.resize(spec.compiled, max_n=int(row.asked)),
-                                                              spec.scenario)
+        sized = (
+            spec
+            if row.max_n == 60
+            else Spec.from_models(spec.family.resize(spec.compiled, max_n=int(row.asked)), spec.scenario)
+        )
         n = run(sized, n_sims, 5).n[:, :, 0]  # (T, arms): block randomization splits an odd size either way
         splits, counts = np.unique(n, axis=0, return_counts=True)
         exact[row.max_n] = sum(c * exact_power(int(s[1]), int(s[0])) for s, c in zip(splits, counts)) / counts.sum()
@@ -82,7 +85,7 @@ def test_size_for_power_brackets_the_exact_power_curve(build_spec):
     assert found - below <= max(1, 0.02 * found) + 1
     # the normal approximation of the one-sided z test, 2 x (z_0.975 + z_0.8)^2 (p0 q0 + p1 q1) / d^2
     z = stats.norm.ppf(0.975) + stats.norm.ppf(target)
-    approx = 2 * z ** 2 * (RATES[0] * (1 - RATES[0]) + RATES[1] * (1 - RATES[1])) / (RATES[1] - RATES[0]) ** 2
+    approx = 2 * z**2 * (RATES[0] * (1 - RATES[0]) + RATES[1] * (1 - RATES[1])) / (RATES[1] - RATES[0]) ** 2
     assert abs(found - approx) / approx < 0.15
     text = format_sizing(result)
     assert "<- found" in text and "<- design" in text and f"max_n {found}" in text
@@ -125,8 +128,17 @@ def test_size_for_power_refuses_what_cannot_be_sized(build_spec):
 def test_size_command_refuses_two_stage_and_bad_values():
     result = invoke("size", "--design", "s1400f_two_stage", "--scenario", "pioneer_alternative", "--power", 0.8)
     assert result.exit_code == 2 and "cannot be sized for power" in result.output and "two-stage" in result.output
-    result = invoke("size", "--design", "allcomer_fixed", "--scenario", "allcomer_effect", "--power", 1.2,
-                    "--null-scenario", "pioneer_null")
+    result = invoke(
+        "size",
+        "--design",
+        "allcomer_fixed",
+        "--scenario",
+        "allcomer_effect",
+        "--power",
+        1.2,
+        "--null-scenario",
+        "pioneer_null",
+    )
     assert result.exit_code == 2
     assert "--power: the target power must be strictly between 0 and 1 (got 1.2)" in result.output
     assert "--target-fwer: calibrating needs both" in result.output
@@ -139,8 +151,21 @@ def test_size_command_calibrates_then_sizes_and_writes_the_sized_design(shipped_
     data["targets"] = {**TARGETS, "power": 0.3}
     path = write_yaml(data, "allcomer_fixed.yaml")
     out = tmp_path / "sized"
-    result = invoke("size", "--design", path, "--use-targets", "--n-sims", 200, "--seed", 3, "--tolerance", 0.1,
-                    "--out", out, "--quiet")
+    result = invoke(
+        "size",
+        "--design",
+        path,
+        "--use-targets",
+        "--n-sims",
+        200,
+        "--seed",
+        3,
+        "--tolerance",
+        0.1,
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "P(any claim) <= 0.1" in result.output and "<- found" in result.output
     assert "P(any claim) on pioneer_null with the thresholds held" in result.output

@@ -107,7 +107,9 @@ def test_platform_replay_matches_record():
     # progression seen at a scheduled assessment, never after the final analysis date
     seen = on["progression_seen_months"].dropna()
     assert (seen <= results.duration_months[k] + 1e-9).all()
-    steps = (on["last_assessment_months"] - on["randomized_months"]) / (spec.design.platform.assessment_weeks * 7 / 30.4375)
+    steps = (on["last_assessment_months"] - on["randomized_months"]) / (
+        spec.design.platform.assessment_weeks * 7 / 30.4375
+    )
     np.testing.assert_allclose(steps.dropna(), steps.dropna().round(), atol=1e-6)
     # the final analysis data are the engine's: events per arm at the final analysis
     data = story.analysis_data()
@@ -161,11 +163,27 @@ def test_unreported_characteristics_are_the_assayed_ones_of_designs_that_wait_fo
 
 def test_cli_trial_writes_tables_and_matches_the_run(tmp_path):
     run_dir, trial_dir = tmp_path / "run", tmp_path / "trial"
-    r = CliRunner().invoke(main, ["run", "--n-sims", "30", "--chunk-size", "20", "--seed", "5", "--out", str(run_dir),
-                                  "--quiet"])
+    r = CliRunner().invoke(
+        main, ["run", "--n-sims", "30", "--chunk-size", "20", "--seed", "5", "--out", str(run_dir), "--quiet"]
+    )
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, ["trial", "--n-sims", "30", "--chunk-size", "20", "--seed", "5", "--index", "25",
-                                  "--no-bayes", "--out", str(trial_dir)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "trial",
+            "--n-sims",
+            "30",
+            "--chunk-size",
+            "20",
+            "--seed",
+            "5",
+            "--index",
+            "25",
+            "--no-bayes",
+            "--out",
+            str(trial_dir),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "look 1:" in r.output
     # the trial's record (one row per arm) is the run's rows of arms.parquet for that trial
@@ -187,7 +205,9 @@ def test_cli_trial_writes_tables_and_matches_the_run(tmp_path):
     trials = pd.read_parquet(run_dir / "trials.parquet")
     assert record["n"].sum() == trials.loc[trials["trial"] == 25, "n_randomized"].iloc[0]
     patients = pd.read_parquet(trial_dir / "patients.parquet")
-    assert {"arrival_months", "screening", "arm", "response", "outcome_due_months", "stk11", "reported_stk11"} <= set(patients)
+    assert {"arrival_months", "screening", "arm", "response", "outcome_due_months", "stk11", "reported_stk11"} <= set(
+        patients
+    )
     manifest = json.loads((trial_dir / "manifest.json").read_text())
     assert manifest["index"] == 25 and "history.png" in manifest["files"]
 

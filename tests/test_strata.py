@@ -26,19 +26,35 @@ N_SIMON = 4000
 
 def _single_arm(r1, n1, r, n) -> dict:
     return {
-        "name": "simon", "endpoint": {"name": "orr", "direction": "higher_is_better"},
-        "arms": [{"name": "drug", "treatment": "drug"}], "prior": {"a": 1, "b": 1},
+        "name": "simon",
+        "endpoint": {"name": "orr", "direction": "higher_is_better"},
+        "arms": [{"name": "drug", "treatment": "drug"}],
+        "prior": {"a": 1, "b": 1},
         "randomization": {"method": "fixed", "scheme": "simple"},
-        "looks": {"randomized_n": [n1, n]}, "decisions": {"superiority": None, "inferiority": None},
+        "looks": {"randomized_n": [n1, n]},
+        "decisions": {"superiority": None, "inferiority": None},
         "clinically_relevant_difference": 0.2,
-        "strata": {"groups": [{"name": "all", "when": "other", "arms": ["drug"], "looks": [n1, n],
-                               "reference_rate": 0.1, "responder_boundaries": [r1, r]}]},
+        "strata": {
+            "groups": [
+                {
+                    "name": "all",
+                    "when": "other",
+                    "arms": ["drug"],
+                    "looks": [n1, n],
+                    "reference_rate": 0.1,
+                    "responder_boundaries": [r1, r],
+                }
+            ]
+        },
     }
 
 
 def _rate_scenario(rate: float) -> dict:
-    return {"name": f"rate_{rate}", "endpoints": {"orr": {"kind": "binary"}},
-            "treatments": {"drug": {"rates": {"orr": rate}}}}
+    return {
+        "name": f"rate_{rate}",
+        "endpoints": {"orr": {"kind": "binary"}},
+        "treatments": {"drug": {"rates": {"orr": rate}}},
+    }
 
 
 @pytest.mark.parametrize("p0,p1,alpha,beta,kind,r1,n1,r,n,en0,pet0,exact_alpha,power", TABLE, ids=IDS)
@@ -78,12 +94,17 @@ def _umbrella(overlap="priority", **extra) -> dict:
         {"name": "rest", "when": "other", "arms": ["docetaxel", "dato_dxd"]},
     ]
     return {
-        "name": "umbrella", "endpoint": {"name": "dcr12", "direction": "higher_is_better"},
-        "arms": [{"name": a, "treatment": a} for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab", "dato_dxd")],
-        "control": "docetaxel", "prior": {"a": 1, "b": 1},
+        "name": "umbrella",
+        "endpoint": {"name": "dcr12", "direction": "higher_is_better"},
+        "arms": [
+            {"name": a, "treatment": a} for a in ("docetaxel", "durva_ceralasertib", "durva_tremelimumab", "dato_dxd")
+        ],
+        "control": "docetaxel",
+        "prior": {"a": 1, "b": 1},
         "randomization": {"method": "fixed", "scheme": "simple"},
         "control_allocation": {"rule": "fixed", "share": 0.5},
-        "looks": {"randomized_n": [300]}, "decisions": {"superiority": 0.99, "inferiority": None},
+        "looks": {"randomized_n": [300]},
+        "decisions": {"superiority": 0.99, "inferiority": None},
         "clinically_relevant_difference": 0.05,
         "strata": {"overlap": overlap, "groups": groups, **extra},
     }
@@ -199,8 +220,9 @@ def test_unknown_marker_and_level_are_named():
 def test_sub_study_without_patients_is_an_error():
     d = _umbrella()
     # ATM+ patients always go to the ATM group first, so an ATM+ group listed second gets nobody
-    d["strata"]["groups"].insert(1, {"name": "atm_again", "when": {"atm": "positive"},
-                                     "arms": ["docetaxel", "durva_ceralasertib"]})
+    d["strata"]["groups"].insert(
+        1, {"name": "atm_again", "when": {"atm": "positive"}, "arms": ["docetaxel", "durva_ceralasertib"]}
+    )
     text = _problems(d)
     assert "stratum 'atm_again' has no eligible patients" in text
 
@@ -211,16 +233,26 @@ def test_overlap_without_rule_is_an_error():
     assert "design.strata.overlap" in text and "match more than one group" in text
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: d["strata"]["groups"][0].update(arms=["docetaxel", "nivolumab"]), "'nivolumab' is not an arm"),
-    (lambda d: d["strata"]["groups"][0].update(arms=["durva_ceralasertib"]), "randomizes against the design's control"),
-    (lambda d: d["strata"]["groups"].append({"name": "x", "when": "other", "arms": ["docetaxel", "dato_dxd"]}),
-     "only one group can take 'other'"),
-    (lambda d: d["strata"].update(by=["atm"]), "either 'by'"),
-    (lambda d: d["strata"]["groups"][0].update(looks=[20, 10]), "strictly increasing"),
-    (lambda d: d["strata"]["groups"][0].update(reference_rate=0.3, looks=[10, 20], responder_boundaries=[5, 30]),
-     "can never be exceeded"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda d: d["strata"]["groups"][0].update(arms=["docetaxel", "nivolumab"]), "'nivolumab' is not an arm"),
+        (
+            lambda d: d["strata"]["groups"][0].update(arms=["durva_ceralasertib"]),
+            "randomizes against the design's control",
+        ),
+        (
+            lambda d: d["strata"]["groups"].append({"name": "x", "when": "other", "arms": ["docetaxel", "dato_dxd"]}),
+            "only one group can take 'other'",
+        ),
+        (lambda d: d["strata"].update(by=["atm"]), "either 'by'"),
+        (lambda d: d["strata"]["groups"][0].update(looks=[20, 10]), "strictly increasing"),
+        (
+            lambda d: d["strata"]["groups"][0].update(reference_rate=0.3, looks=[10, 20], responder_boundaries=[5, 30]),
+            "can never be exceeded",
+        ),
+    ],
+)
 def test_design_level_strata_errors(edit, message):
     d = _umbrella()
     edit(d)
@@ -238,9 +270,18 @@ def test_enrichment_restricts_an_arm_futile_in_negatives_and_promising_in_positi
     from platform_sim.posterior import oriented
     from platform_sim.families.stratified import _decide_enrichment
 
-    design = SimpleNamespace(control=0, n_arms=3, superiority=np.array([0.995]), inferiority=np.array([np.nan]),
-                             prior_a=np.ones(3), prior_b=np.ones(3), higher_is_better=True,
-                             futility_threshold=np.nan, futility_delta=0.0, futility_on=None)
+    design = SimpleNamespace(
+        control=0,
+        n_arms=3,
+        superiority=np.array([0.995]),
+        inferiority=np.array([np.nan]),
+        prior_a=np.ones(3),
+        prior_b=np.ones(3),
+        higher_is_better=True,
+        futility_threshold=np.nan,
+        futility_delta=0.0,
+        futility_on=None,
+    )
     plan = SimpleNamespace(enrichment=SimpleNamespace(delta=0.05, futility=0.10, promising=0.5))
     # strata: 0 negative, 1 positive; arms: control, restricted candidate, futile everywhere
     n = np.array([[[40, 40, 40], [40, 40, 40]]])
@@ -284,8 +325,22 @@ def test_cli_run_prints_and_writes_the_stratum_table(tmp_path):
     from platform_sim.cli import main
 
     out = tmp_path / "run"
-    res = CliRunner().invoke(main, ["run", "--design", "battle_stratified_rar", "--scenario", "atm_ceralasertib",
-                                    "--n-sims", "100", "--out", str(out), "--quiet"], catch_exceptions=False)
+    res = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--design",
+            "battle_stratified_rar",
+            "--scenario",
+            "atm_ceralasertib",
+            "--n-sims",
+            "100",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     assert "Arms by subgroup" in res.output
     import pandas as pd

@@ -13,8 +13,11 @@ from platform_sim.streams import OUTCOMES, PATIENTS, RANDOMIZATION, Streams, phi
 KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -35,10 +38,12 @@ def test_a_value_depends_only_on_seed_family_quantity_trial_and_position():
     # a new Streams object with the same seed: the same values
     np.testing.assert_array_equal(Streams(5).uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300), whole)
     # every other key part changes them
-    for other in (Streams(6).uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300),
-                  s.uniform(OUTCOMES, "marker:kras", np.arange(20), 0, 300),
-                  s.uniform(PATIENTS, "marker:stk11", np.arange(20), 0, 300),
-                  s.uniform(PATIENTS, "marker:kras", np.arange(20, 40), 0, 300)):
+    for other in (
+        Streams(6).uniform(PATIENTS, "marker:kras", np.arange(20), 0, 300),
+        s.uniform(OUTCOMES, "marker:kras", np.arange(20), 0, 300),
+        s.uniform(PATIENTS, "marker:stk11", np.arange(20), 0, 300),
+        s.uniform(PATIENTS, "marker:kras", np.arange(20, 40), 0, 300),
+    ):
         assert not np.isin(other, whole).any()
 
 
@@ -56,8 +61,12 @@ def test_uniforms_are_the_documented_function_of_the_philox_block(start, n, n_tr
     for r, t in enumerate(trials):
         for j in range(n):
             i = start + j
-            w = [int(x) for x in philox4x32(np.array([i // 2, qid, t, OUTCOMES], dtype=np.uint32),
-                                            np.array([k0, k1], dtype=np.uint32))]
+            w = [
+                int(x)
+                for x in philox4x32(
+                    np.array([i // 2, qid, t, OUTCOMES], dtype=np.uint32), np.array([k0, k1], dtype=np.uint32)
+                )
+            ]
             hi, lo = (w[0], w[1]) if i % 2 == 0 else (w[2], w[3])
             m = ((hi << 21) ^ (lo >> 11)) & (2**53 - 1)
             assert got[r, j] == (m + 0.5) / 2**53

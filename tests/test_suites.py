@@ -63,7 +63,11 @@ def test_a_suite_file_is_not_a_scenario():
 def test_expand_scenarios_replaces_each_suite_by_its_scenarios():
     assert expand_scenarios(["trop2_adc", "atm_ceralasertib"]) == ["trop2_adc", "atm_ceralasertib"]
     assert expand_scenarios(["suite:core"]) == CORE.scenarios
-    assert expand_scenarios(["trop2_adc", "suite:core", "control_drift"]) == ["trop2_adc", *CORE.scenarios, "control_drift"]
+    assert expand_scenarios(["trop2_adc", "suite:core", "control_drift"]) == [
+        "trop2_adc",
+        *CORE.scenarios,
+        "control_drift",
+    ]
     # a scenario named again is run once, at its first place
     assert expand_scenarios(["mixed_portfolio", "suite:core"]) == ["mixed_portfolio", *CORE.scenarios[:-1]]
     path = str(ROOT / "scenarios" / "suites" / "core.yaml")
@@ -106,15 +110,22 @@ def test_a_suite_entry_that_is_no_scenario_or_design_is_named(tmp_path):
     assert found[2].startswith(f"{path}: suite.designs[0]: ") and "'allcomer_fixd'" in found[2]
 
 
-@pytest.mark.parametrize("changes,field,words", [
-    ({"null_scenario": "trop2_adc"}, "suite.null_scenario", "is not one of the suite's scenarios"),
-    ({"scenarios": ["trop2_adc", "pioneer_null"]}, "suite.null_scenario", "must come first"),
-    ({"scenarios": ["pioneer_null", "trop2_adc", "trop2_adc"]}, "suite.scenarios", "entry 2, 'trop2_adc', is listed twice"),
-    ({"designs": ["allcomer_rar", ""]}, "suite.designs", "entry 1 is empty"),
-    ({"designs": []}, "suite.designs", "at least 1 item"),
-    ({"description": None}, "suite.description", "Field required"),
-    ({"null": "pioneer_null"}, "suite.null", "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "changes,field,words",
+    [
+        ({"null_scenario": "trop2_adc"}, "suite.null_scenario", "is not one of the suite's scenarios"),
+        ({"scenarios": ["trop2_adc", "pioneer_null"]}, "suite.null_scenario", "must come first"),
+        (
+            {"scenarios": ["pioneer_null", "trop2_adc", "trop2_adc"]},
+            "suite.scenarios",
+            "entry 2, 'trop2_adc', is listed twice",
+        ),
+        ({"designs": ["allcomer_rar", ""]}, "suite.designs", "entry 1 is empty"),
+        ({"designs": []}, "suite.designs", "at least 1 item"),
+        ({"description": None}, "suite.description", "Field required"),
+        ({"null": "pioneer_null"}, "suite.null", "Extra inputs are not permitted"),
+    ],
+)
 def test_a_malformed_suite_is_reported_at_its_field(tmp_path, changes, field, words):
     path = write_suite(tmp_path, **changes)
     found = problems(path)
@@ -124,7 +135,9 @@ def test_a_malformed_suite_is_reported_at_its_field(tmp_path, changes, field, wo
 def test_a_suite_file_can_list_scenario_files_next_to_it(tmp_path):
     (tmp_path / "own").mkdir()
     own = tmp_path / "own" / "my_null.yaml"
-    own.write_text((ROOT / "scenarios" / "pioneer_null.yaml").read_text().replace("name: pioneer_null", "name: my_null"))
+    own.write_text(
+        (ROOT / "scenarios" / "pioneer_null.yaml").read_text().replace("name: pioneer_null", "name: my_null")
+    )
     path = write_suite(tmp_path, null_scenario="own/my_null.yaml", scenarios=["own/my_null.yaml", "trop2_adc"])
     suite = load_suite(path)
     assert suite.scenarios == [str(own.resolve()), "trop2_adc"] and suite.null_scenario == str(own.resolve())
@@ -202,8 +215,9 @@ class Truth:
         """Per profile: the ratio of the treatment's to the control's cumulative PFS hazard up to the
         week-12 landmark, -log P(dcr12 | treatment) / -log P(dcr12 | control)."""
         out = self.patients.outcomes
-        return (np.log(out.probability(ENDPOINT, treatment, self.codes))
-                / np.log(out.probability(ENDPOINT, self.control, self.codes)))
+        return np.log(out.probability(ENDPOINT, treatment, self.codes)) / np.log(
+            out.probability(ENDPOINT, self.control, self.codes)
+        )
 
     def odds_ratios(self, treatment: str) -> np.ndarray:
         """Per profile: the treatment's odds of response over the control's."""
@@ -258,7 +272,7 @@ def test_the_null_scenario_has_every_treatment_equal_to_the_control_in_every_sub
 
 def test_the_allcomer_drug_has_the_same_effect_in_every_subgroup():
     truth = core_scenario(1)
-    (drug, kind), = truth.active().items()
+    ((drug, kind),) = truth.active().items()
     assert kind == "allcomer"
     hr = truth.hazard_ratios(drug)
     assert np.ptp(hr) <= EXACT and hr[0] < 1  # one PFS hazard ratio, the same for every patient profile
@@ -272,7 +286,7 @@ def test_the_allcomer_drug_has_the_same_effect_in_every_subgroup():
 
 def test_the_subgroup_only_drug_works_in_a_10_to_30_percent_subgroup_and_nowhere_else():
     truth = core_scenario(2)
-    (drug, kind), = truth.active().items()
+    ((drug, kind),) = truth.active().items()
     assert kind == "subgroup_only"
     marker, positive, negative = truth.positive()
     assert 0.10 <= truth.share(positive) <= 0.30, truth.share(positive)
@@ -286,7 +300,7 @@ def test_the_subgroup_only_drug_works_in_a_10_to_30_percent_subgroup_and_nowhere
 
 def test_the_graded_drug_works_more_in_positives_and_still_beats_the_control_in_negatives():
     truth = core_scenario(3)
-    (drug, kind), = truth.active().items()
+    ((drug, kind),) = truth.active().items()
     assert kind == "graded"
     marker, positive, negative = truth.positive()
     assert truth.effect(drug, positive) > truth.effect(drug, negative) > 0
@@ -297,7 +311,7 @@ def test_the_graded_drug_works_more_in_positives_and_still_beats_the_control_in_
 
 def test_the_qualitative_drug_helps_positives_and_harms_negatives():
     truth = core_scenario(4)
-    (drug, kind), = truth.active().items()
+    ((drug, kind),) = truth.active().items()
     assert kind == "harmful"
     marker, positive, negative = truth.positive()
     for ep in ("dcr12", "orr"):
@@ -311,14 +325,24 @@ ACCURACY = ("sensitivity", "specificity")
 
 
 def _assay_accuracies(population: dict) -> dict[tuple[str, str, str], float]:
-    return {(m, test, f): spec[test].get(f, 1.0) for m, spec in population["markers"].items()
-            for test in ("tissue", "liquid") if spec.get(test) is not None for f in ACCURACY}
+    return {
+        (m, test, f): spec[test].get(f, 1.0)
+        for m, spec in population["markers"].items()
+        for test in ("tissue", "liquid")
+        if spec.get(test) is not None
+        for f in ACCURACY
+    }
 
 
 def _without_assay_accuracies(population: dict) -> dict:
     out = {k: v for k, v in population.items() if k not in ("name", "description")}
-    out["markers"] = {m: {k: ({f: x for f, x in v.items() if f not in ACCURACY} if k in ("tissue", "liquid") and v else v)
-                          for k, v in spec.items()} for m, spec in population["markers"].items()}
+    out["markers"] = {
+        m: {
+            k: ({f: x for f, x in v.items() if f not in ACCURACY} if k in ("tissue", "liquid") and v else v)
+            for k, v in spec.items()
+        }
+        for m, spec in population["markers"].items()
+    }
     return out
 
 
@@ -367,7 +391,7 @@ def test_the_mixed_portfolio_has_one_drug_of_each_kind():
     assert len(kinds) == 4, kinds
     three = [k for k in kinds if k in ("allcomer", "graded", "subgroup_only")]
     assert sorted(three) == ["allcomer", "graded", "subgroup_only"], kinds
-    rest, = [k for k in kinds if k not in three]
+    (rest,) = [k for k in kinds if k not in three]
     assert rest in ("null", "harmful"), kinds  # the fourth regimen is null, or harmful in a subgroup
     for t, kind in truth.active().items():
         if kind in ("subgroup_only", "graded"):  # its effect changes with a characteristic the yardstick names

@@ -15,7 +15,7 @@ from platform_sim.summary import BLOCK, QUANTILES, Summary, _Stat
 
 
 def _blockwise_sum(x) -> Fraction:
-    return sum((Fraction(math.fsum(x[i:i + BLOCK])) for i in range(0, len(x), BLOCK)), Fraction(0))
+    return sum((Fraction(math.fsum(x[i : i + BLOCK])) for i in range(0, len(x), BLOCK)), Fraction(0))
 
 
 def _stat(kind, x):
@@ -99,8 +99,12 @@ def test_any_cut_of_the_trials_gives_the_same_summary(sizes):
     p = rng.random(n) < 0.2
 
     def entries(t):
-        return [("t", "", "x", "mean", x[t]), ("t", "", "e", "rmse", x[t]), ("t", "", "p", "p", p[t]),
-                ("t", "", "d", "dist", d[t])]
+        return [
+            ("t", "", "x", "mean", x[t]),
+            ("t", "", "e", "rmse", x[t]),
+            ("t", "", "p", "p", p[t]),
+            ("t", "", "d", "dist", d[t]),
+        ]
 
     reference = Summary().add(np.arange(n), entries(np.arange(n)))
     bounds = np.cumsum([0] + sizes)
@@ -115,7 +119,7 @@ def test_any_cut_of_the_trials_gives_the_same_summary(sizes):
             merged.merge(Summary.from_json(part.to_json()))
         assert merged.table("t").equals(reference.table("t"))
         assert merged.n_trials == n
-    finite = [x[i:i + BLOCK][np.isfinite(x[i:i + BLOCK])] for i in range(0, n, BLOCK)]
+    finite = [x[i : i + BLOCK][np.isfinite(x[i : i + BLOCK])] for i in range(0, n, BLOCK)]
     expected = sum((Fraction(math.fsum(b)) for b in finite), Fraction(0)) / sum(b.size for b in finite)
     assert reference.stat("t", "", "x").mean()[0] == float(expected)
 

@@ -24,17 +24,20 @@ def invoke(*args):
 # --------------------------------------------------------------------------- the targets section
 
 
-@pytest.mark.parametrize("edit, path, words", [
-    ({"fwer": 0.5}, "design.targets.fwer", "strictly between 0 and 0.5"),
-    ({"fwer": 0.0}, "design.targets.fwer", "strictly between 0 and 0.5"),
-    ({"fwer": float("nan")}, "design.targets.fwer", "strictly between 0 and 0.5"),
-    ({"power": 1.0}, "design.targets.power", "strictly between 0 and 1"),
-    ({"power": 0.05}, "design.targets.power", "at or below the error target"),
-    ({"null_scenario": " "}, "design.targets.null_scenario", "give a scenario"),
-    ({"alternative_scenario": "pioneer_null"}, "design.targets.alternative_scenario", "is the null scenario"),
-    ({"power_shortfall": "  "}, "design.targets.power_shortfall", "say why"),
-    ({"powr": 0.8}, "design.targets.powr", "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    "edit, path, words",
+    [
+        ({"fwer": 0.5}, "design.targets.fwer", "strictly between 0 and 0.5"),
+        ({"fwer": 0.0}, "design.targets.fwer", "strictly between 0 and 0.5"),
+        ({"fwer": float("nan")}, "design.targets.fwer", "strictly between 0 and 0.5"),
+        ({"power": 1.0}, "design.targets.power", "strictly between 0 and 1"),
+        ({"power": 0.05}, "design.targets.power", "at or below the error target"),
+        ({"null_scenario": " "}, "design.targets.null_scenario", "give a scenario"),
+        ({"alternative_scenario": "pioneer_null"}, "design.targets.alternative_scenario", "is the null scenario"),
+        ({"power_shortfall": "  "}, "design.targets.power_shortfall", "say why"),
+        ({"powr": 0.8}, "design.targets.powr", "Extra inputs"),
+    ],
+)
 def test_bad_targets_name_the_field_and_the_value(shipped_yaml, edit, path, words):
     data = shipped_yaml("design", "allcomer_fixed")
     data["targets"] = {**TARGETS, **edit}
@@ -82,18 +85,20 @@ def test_target_scenarios_resolve_names_and_files_next_to_the_design(shipped_yam
     assert all(p.file == str(path) for p in exc.value.problems)
     result = invoke("validate", path)
     assert result.exit_code == 2 and "design.targets.alternative_scenario" in result.output
+
+
 # Shipped designs that state no targets, and why (docs/designs.md, "Design targets").
 WITHOUT_TARGETS = {
     "s1400f_two_stage": "a two-stage design: Simon's stages fix its errors at p0 and p1; it has no threshold to "
-                        "calibrate and cannot be resized",
+    "calibrate and cannot be resized",
     "benchmark_four_arm": "the speed benchmark's reference workload, not a trial",
     "benchmark_event_driven": "the speed benchmark's event-driven workload, not a trial",
     "textbook_group_sequential": "an event-driven group-sequential design: its one-sided alpha and power are set by "
-                                 "its spending boundaries and planned events, held to theory in test_event_driven.py",
+    "its spending boundaries and planned events, held to theory in test_event_driven.py",
     "s1800a": "an event-driven design on OS: its one-sided 10% level is set by its log-rank boundary, held to theory "
-              "in test_event_driven.py",
+    "in test_event_driven.py",
     "battle": "BATTLE's published effect rule, P(DCR > 0.3) > 0.8 per treatment x group, declares something on its "
-              "global null in 0.94 of trials: no error target below 0.5 can hold for it",
+    "global null in 0.94 of trials: no error target below 0.5 can hold for it",
     "battle2": "BATTLE's effect rule carried over to BATTLE-2: P(any declaration) on its global null is 0.77",
 }
 
@@ -114,5 +119,3 @@ def test_every_shipped_design_states_targets_that_bind(name):
     check_null(for_specs([null]), str(null_file))
     assert for_specs([alternative]).works.any()
     assert (design.targets.power_shortfall is None) or len(design.targets.power_shortfall.split()) >= 10
-
-

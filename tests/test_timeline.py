@@ -154,8 +154,10 @@ def limit_looks(monkeypatch, most: int) -> None:
         over = st.n_looks[rows] > most
         if over.any():
             r = rows[over][0]
-            raise AssertionError(f"trial {r}: {st.n_looks[r]} analyses, the last at month {t[over][0]!r} with "
-                                 f"trigger count {st.count[r]:g}; the next trigger is not moving forward")
+            raise AssertionError(
+                f"trial {r}: {st.n_looks[r]} analyses, the last at month {t[over][0]!r} with "
+                f"trigger count {st.count[r]:g}; the next trigger is not moving forward"
+            )
         return out
 
     monkeypatch.setattr(timeline, "_analyse", bounded)
@@ -228,8 +230,15 @@ def test_final_logrank_power_matches_schoenfeld():
 def _staggered(controls: str = "concurrent", graduation: dict | None = None) -> dict:
     """Control and null_a from month 0, null_b from month 12, every arm open to month 36."""
     arms = [arm("control"), arm("null_a"), arm("null_b", enter_months=12)]
-    return design(arms, max_duration_months=36, follow_up_months=12, max_open_arms=10, controls=controls,
-                  interims={"every_months": 6}, graduation=graduation or DECISIONS_OFF)
+    return design(
+        arms,
+        max_duration_months=36,
+        follow_up_months=12,
+        max_open_arms=10,
+        controls=controls,
+        interims={"every_months": 6},
+        graduation=graduation or DECISIONS_OFF,
+    )
 
 
 N_STAGGER = 1000
@@ -238,8 +247,9 @@ N_STAGGER = 1000
 @pytest.fixture(scope="module")
 def staggered_runs():
     """Null arms, no time trend and a trend of -0.5 per year on the log-hazard, same patients."""
-    return {trend: run(spec_of(_staggered(), scenario(trend_per_year=trend)), N_STAGGER, seed=103)
-            for trend in (None, -0.5)}
+    return {
+        trend: run(spec_of(_staggered(), scenario(trend_per_year=trend)), N_STAGGER, seed=103) for trend in (None, -0.5)
+    }
 
 
 def test_late_arm_without_trend_concurrent_and_all_controls_agree(staggered_runs):
@@ -292,8 +302,13 @@ QUEUE_GRADUATION = {"by": "posterior", "graduate": 0.95, "drop": 0.3, "min_n": 2
 
 
 def _queue(arms=QUEUE_ARMS, max_open=1, **platform) -> dict:
-    pf = {"max_duration_months": 36, "follow_up_months": 6, "max_open_arms": max_open,
-          "interims": {"every_months": 3}, "graduation": QUEUE_GRADUATION}
+    pf = {
+        "max_duration_months": 36,
+        "follow_up_months": 6,
+        "max_open_arms": max_open,
+        "interims": {"every_months": 3},
+        "graduation": QUEUE_GRADUATION,
+    }
     pf.update(platform)
     return design(copy.deepcopy(arms), **pf)
 
@@ -337,8 +352,12 @@ def test_one_slot_queue_opens_arms_in_order_without_overlap():
 
 @pytest.mark.parametrize("max_open", [1, 2, 10])
 def test_arms_never_open_before_their_entry_date(max_open):
-    arms = [arm("control"), arm("arm", max_n=40), arm("null_a", max_n=40, enter_months=5.0),
-            arm("null_b", max_n=40, enter_months=10.5)]
+    arms = [
+        arm("control"),
+        arm("arm", max_n=40),
+        arm("null_a", max_n=40, enter_months=5.0),
+        arm("null_b", max_n=40, enter_months=10.5),
+    ]
     d = _queue(arms, max_open=max_open)
     res = run(spec_of(d), 200, seed=106)
     _check_bounds(res, d)
@@ -497,8 +516,9 @@ def test_platform_design_with_looks_is_rejected():
     d["looks"] = {"randomized_n": [100, 200]}
     with pytest.raises(ConfigError) as exc:
         parse_design(d)
-    assert any(p.path == "design" and "remove ['looks']" in p.message for p in problems_of(exc)), \
-        [p.format() for p in problems_of(exc)]
+    assert any(p.path == "design" and "remove ['looks']" in p.message for p in problems_of(exc)), [
+        p.format() for p in problems_of(exc)
+    ]
 
 
 def test_enter_months_outside_a_platform_design_is_rejected(shipped_yaml):
@@ -587,8 +607,7 @@ def test_arm_and_trial_tables_are_consistent(pioneer, pioneer_table):
         assert arms.loc[name, "mean_n"] == pytest.approx(res.n_by_arm[:, k].mean(), abs=1e-9)
         assert arms.loc[name, "p_effective"] == pytest.approx((status(res)[:, k] == GRADUATED).mean(), abs=1e-12)
         assert arms.loc[name, "p_dropped"] == pytest.approx((status(res)[:, k] == DROPPED).mean(), abs=1e-12)
-        assert arms.loc[name, "p_active_at_end"] == pytest.approx((status(res)[:, k] == INCONCLUSIVE).mean(),
-                                                                  abs=1e-12)
+        assert arms.loc[name, "p_active_at_end"] == pytest.approx((status(res)[:, k] == INCONCLUSIVE).mean(), abs=1e-12)
     trial = oc.trial_table(pioneer_table)
     assert trial.loc["mean_n_randomized", "value"] == pytest.approx(res.n_randomized.mean(), abs=1e-9)
     assert trial.loc["n_looks", "value"] == pytest.approx(n_looks(res).mean(), abs=1e-9)
@@ -643,15 +662,19 @@ def test_signature_truth_is_attenuated_by_prognostic_heterogeneity(pioneer_truth
 
 def test_cli_runs_a_platform_design(tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", "--design", "pioneer_platform", "--n-sims", "50", "--quiet",
-                                       "--out", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["run", "--design", "pioneer_platform", "--n-sims", "50", "--quiet", "--out", str(out)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "P(claimed effective)" in result.output and "Arms by subgroup" in result.output
     names = {"oc.csv", "trials.parquet", "arms.parquet", "manifest.json", "design.yaml", "scenario.yaml"}
     assert names <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and set(manifest["files"]) == names - {"manifest.json"} | {
-        "populations/post_ici_nsclc.yaml"}
+        "populations/post_ici_nsclc.yaml"
+    }
     trials = pd.read_parquet(out / "trials.parquet")
     assert len(trials) == 50 and trials["trial"].tolist() == list(range(50))
     arms = pd.read_parquet(out / "arms.parquet")

@@ -28,9 +28,13 @@ N_SIMS = 4000
 
 
 def design(**two_stage) -> dict:
-    return {"name": "simon", "endpoint": {"name": "y", "direction": "higher_is_better"},
-            "arms": [{"name": "x", "treatment": "x"}], "clinically_relevant_difference": 0.15,
-            "two_stage": {"p0": 0.05, "p1": 0.20, "alpha": 0.05, "power": 0.80, **two_stage}}
+    return {
+        "name": "simon",
+        "endpoint": {"name": "y", "direction": "higher_is_better"},
+        "arms": [{"name": "x", "treatment": "x"}],
+        "clinically_relevant_difference": 0.15,
+        "two_stage": {"p0": 0.05, "p1": 0.20, "alpha": 0.05, "power": 0.80, **two_stage},
+    }
 
 
 def scenario(rate: float) -> dict:
@@ -62,8 +66,10 @@ def test_simulated_operating_characteristics_match_the_exact_ones(rate):
     claimed = results.claimed[:, 0, 0]
     stopped = results.stop_reason == 0
     n = results.n_randomized
-    for simulated, expected, what in ((claimed.mean(), float(exact.p_reject), "P(claim)"),
-                                      (stopped.mean(), float(exact.pet), "P(early stop)")):
+    for simulated, expected, what in (
+        (claimed.mean(), float(exact.p_reject), "P(claim)"),
+        (stopped.mean(), float(exact.pet), "P(early stop)"),
+    ):
         se = math.sqrt(expected * (1 - expected) / N_SIMS)
         assert abs(simulated - expected) <= Z * se + 1e-12, (what, simulated, expected)
     sd = math.sqrt(float(exact.pet) * (1 - float(exact.pet))) * (c.n - c.n1)
@@ -90,12 +96,15 @@ def test_the_truth_and_the_error_rates_of_the_design():
     assert math.isnan(t_null.at["power", "value"]) and math.isnan(t_alt.at["fwer", "value"])
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"arms": [{"name": "x", "treatment": "x"}, {"name": "z", "treatment": "x"}]}, "exactly one arm"),
-    ({"control": "x"}, "remove ['control']"),
-    ({"two_stage": {"p0": 0.3, "p1": 0.2}}, "p1 (0.2) must exceed p0 (0.3)"),
-    ({"two_stage": {"p0": 0.05, "p1": 0.2, "stages": {"n1": 12, "r1": 12, "n": 10, "r": 11}}}, "n1 (12) must not"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"arms": [{"name": "x", "treatment": "x"}, {"name": "z", "treatment": "x"}]}, "exactly one arm"),
+        ({"control": "x"}, "remove ['control']"),
+        ({"two_stage": {"p0": 0.3, "p1": 0.2}}, "p1 (0.2) must exceed p0 (0.3)"),
+        ({"two_stage": {"p0": 0.05, "p1": 0.2, "stages": {"n1": 12, "r1": 12, "n": 10, "r": 11}}}, "n1 (12) must not"),
+    ],
+)
 def test_bad_two_stage_designs_are_refused_with_the_field_named(change, field):
     with pytest.raises(ConfigError) as info:
         parse_design({**design(), **change})
@@ -118,8 +127,11 @@ def test_calibrate_says_there_is_nothing_to_calibrate():
 def test_the_shipped_design_runs_compares_and_replays(tmp_path):
     """The shipped S1400F-like design through the command line, in a comparison beside a design with
     looks, and as a storyboard of one trial."""
-    result = CliRunner().invoke(main, ["run", "--design", "s1400f_two_stage", "--scenario", "stk11_keap1_ctla4",
-                                       "--n-sims", "200", "--quiet"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["run", "--design", "s1400f_two_stage", "--scenario", "stk11_keap1_ctla4", "--n-sims", "200", "--quiet"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert "single-arm two-stage design" in result.output and "P(stopped early)" in result.output
     # the two designs analyse different endpoints: the scenario must say which one claims are judged on

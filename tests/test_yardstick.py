@@ -126,8 +126,7 @@ def test_a_false_claim_in_a_stratum_is_not_lost_on_a_coarser_yardstick():
     any_claim = np.asarray(res.claimed).any(axis=(1, 2))
     assert any_claim.any(), "the test needs some claims; raise N"
     for by in (["stk11_or_keap1"], ["atm", "stk11_or_keap1", "trop2_nmr"], []):
-        scenario = null.scenario.model_copy(update={"yardstick": null.scenario.yardstick.model_copy(
-            update={"by": by})})
+        scenario = null.scenario.model_copy(update={"yardstick": null.scenario.yardstick.model_copy(update={"by": by})})
         ys_ = build(scenario, null.patients, [a.treatment for a in null.design.arms], "dcr12", "docetaxel", 0.075)
         v = values(res, reading(null, ys_))
         np.testing.assert_array_equal(v["trial", "", "", "fwer"].astype(bool), any_claim)
@@ -156,8 +155,10 @@ def test_cost_is_assays_plus_randomized_patients(ys, trop2, results):
     r = reading(spec, ys)
     v = values(res, r)
     costs = spec.scenario.costs
-    expected = v["trial", "", "", "n_assayed"] * costs.assay_per_patient + res.n.sum(axis=(1, 2)) * \
-        costs.per_randomized_patient
+    expected = (
+        v["trial", "", "", "n_assayed"] * costs.assay_per_patient
+        + res.n.sum(axis=(1, 2)) * costs.per_randomized_patient
+    )
     np.testing.assert_allclose(v["trial", "", "", "cost"], expected, rtol=1e-12)
     assert (v["trial", "", "", "n_assayed"] == res.n_screened).all()  # the umbrella tests every screened patient
 
@@ -216,8 +217,9 @@ def test_survival_yardstick_uses_the_marginal_log_hazard_ratio():
     mask = np.ones(len(prob), dtype=bool)
     for i, lv in zip(ys.characteristics, ys.levels[y]):
         mask &= codes[:, i] == lv
-    assert ys.effect[d, y] == pytest.approx(out.effect("pfs", "durva_oleclumab", "docetaxel", codes, prob * mask),
-                                            abs=1e-12)
+    assert ys.effect[d, y] == pytest.approx(
+        out.effect("pfs", "durva_oleclumab", "docetaxel", codes, prob * mask), abs=1e-12
+    )
 
 
 def test_treatments_missing_from_a_design_are_never_claimed_by_it():

@@ -231,7 +231,9 @@ def _binary_column(data: pd.DataFrame, column: str, problems: list[Problem]) -> 
     return values
 
 
-def cell_table(data: pd.DataFrame, *, arms: Sequence[str], groups: Sequence[str], control: str | None, endpoint: str) -> pd.DataFrame:
+def cell_table(
+    data: pd.DataFrame, *, arms: Sequence[str], groups: Sequence[str], control: str | None, endpoint: str
+) -> pd.DataFrame:
     """Validate the patient-level data and tally it by arm x group.
 
     Returns a DataFrame with one row per arm x group (all arms, control included, then groups,
@@ -266,7 +268,9 @@ def cell_table(data: pd.DataFrame, *, arms: Sequence[str], groups: Sequence[str]
             problems.append(Problem(f"data.{column}", f"has {int(labels.isna().sum())} missing values"))
         unknown = sorted({str(v) for v in labels.dropna().unique()} - set(known))
         if unknown:
-            problems.append(Problem(f"data.{column}", f"has values not listed in {column}s ({', '.join(known)})", unknown))
+            problems.append(
+                Problem(f"data.{column}", f"has values not listed in {column}s ({', '.join(known)})", unknown)
+            )
     if endpoint == "binary":
         events = _binary_column(data, "response", problems)
         time = None
@@ -276,7 +280,9 @@ def cell_table(data: pd.DataFrame, *, arms: Sequence[str], groups: Sequence[str]
         bad = ~(np.isfinite(time) & (time > 0))
         if bad.any():
             first = _plain(data["time"].to_numpy()[np.argmax(bad)])
-            problems.append(Problem("data.time", f"must be a positive number of months ({int(bad.sum())} rows are not)", first))
+            problems.append(
+                Problem("data.time", f"must be a positive number of months ({int(bad.sum())} rows are not)", first)
+            )
     if problems:
         raise ConfigError(problems)
 
@@ -405,7 +411,8 @@ def build_model(
             with_patients = list(np.flatnonzero(patients[arm_names.index(arm)] > 0))
             basis = _zero_sum_basis(len(with_patients))
             centre = parameterization == "centred" or (
-                parameterization == "auto" and bool((se.loc[arm].iloc[with_patients] < CENTRED_SE_FRACTION * prior.tau_sd).all())
+                parameterization == "auto"
+                and bool((se.loc[arm].iloc[with_patients] < CENTRED_SE_FRACTION * prior.tau_sd).all())
             )
             for j in range(basis.shape[1]):
                 column = np.zeros(n_cells)
@@ -450,7 +457,13 @@ def build_model(
         else:
             pm.Deterministic("effect", beta[:, None], dims=("arm", "group"))
         if endpoint == "binary":
-            pm.Binomial("response", n=observed["patients"].to_numpy(), logit_p=eta, observed=observed["events"].to_numpy(), dims="cell")
+            pm.Binomial(
+                "response",
+                n=observed["patients"].to_numpy(),
+                logit_p=eta,
+                observed=observed["events"].to_numpy(),
+                dims="cell",
+            )
         else:
             mu = pm.math.exp(eta) * observed["exposure"].to_numpy()
             pm.Poisson("event", mu=mu, observed=observed["events"].to_numpy(), dims="cell")
@@ -649,7 +662,9 @@ def fit_final_analysis(
     import pymc as pm
     import xarray as xr
 
-    model, reference = build_model(cells, control=control_arm, endpoint=endpoint, prior=prior, parameterization=parameterization)
+    model, reference = build_model(
+        cells, control=control_arm, endpoint=endpoint, prior=prior, parameterization=parameterization
+    )
     with model:
         idata = pm.sample(
             draws=draws,

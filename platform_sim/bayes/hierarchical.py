@@ -26,7 +26,9 @@ def _counts(y, n) -> tuple[np.ndarray, np.ndarray]:
     y_arr = np.asarray(y)
     n_arr = np.asarray(n)
     if y_arr.ndim != 1 or y_arr.shape != n_arr.shape or y_arr.size == 0:
-        raise ValueError(f"y and n must be 1-D arrays of the same length (one arm's strata), got shapes {y_arr.shape} and {n_arr.shape}")
+        raise ValueError(
+            f"y and n must be 1-D arrays of the same length (one arm's strata), got shapes {y_arr.shape} and {n_arr.shape}"
+        )
     if not (np.all(y_arr == np.round(y_arr)) and np.all(n_arr == np.round(n_arr))):
         raise ValueError("y and n must hold whole numbers")
     y_int = y_arr.astype(np.int64)

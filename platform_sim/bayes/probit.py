@@ -42,7 +42,9 @@ def _counts(y, n) -> tuple[np.ndarray, np.ndarray]:
     if np.any(y_int < 0) or np.any(y_int > n_int):
         bad = np.argwhere((y_int < 0) | (y_int > n_int))[0]
         idx = tuple(int(i) for i in bad)
-        raise ValueError(f"counts must satisfy 0 <= y <= n; at (treatment, group) {idx}: y = {y_int[idx]}, n = {n_int[idx]}")
+        raise ValueError(
+            f"counts must satisfy 0 <= y <= n; at (treatment, group) {idx}: y = {y_int[idx]}, n = {n_int[idx]}"
+        )
     return y_int, n_int
 
 
@@ -128,7 +130,9 @@ def dcr_summary(idata, thresholds=(0.3,)):
     # MCSE of the sd by the delta method: sd^2 is the mean of the squared deviations d2, whose
     # MCSE is sd(d2) / sqrt(ESS(d2)); then MCSE(sd) = MCSE(sd^2) / (2 sd)
     squared = xr.Dataset({"d2": (post - post.mean(dim=("chain", "draw"))) ** 2})
-    mcse_var = squared["d2"].std(dim=("chain", "draw")).values.ravel() / np.sqrt(az.ess(squared, method="mean")["d2"].values.ravel())
+    mcse_var = squared["d2"].std(dim=("chain", "draw")).values.ravel() / np.sqrt(
+        az.ess(squared, method="mean")["d2"].values.ravel()
+    )
     table["mcse_sd"] = mcse_var / (2.0 * table["sd"].values)
     for c in np.atleast_1d(thresholds):
         name = f"p_above_{float(c):g}"

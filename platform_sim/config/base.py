@@ -108,8 +108,9 @@ def _members(annotation) -> list:
 
 
 def _takes_bool(members: list) -> bool:
-    return any(m is bool or (get_origin(m) is Literal and any(isinstance(v, bool) for v in get_args(m)))
-               for m in members)
+    return any(
+        m is bool or (get_origin(m) is Literal and any(isinstance(v, bool) for v in get_args(m))) for m in members
+    )
 
 
 def _takes_number(members: list) -> bool:
@@ -161,9 +162,11 @@ class Frozen(BaseModel):
             found = _bool_as_number(value, field.annotation)
             if found is not None:
                 where, flag = found
-                raise ValueError(f"a yes/no value ({str(flag).lower()}{(where if where.startswith(' ') else ' at ' + where.lstrip('.')) if where else ''}) "
-                                 "where a number is expected; YAML reads true/false, yes/no and on/off as booleans, "
-                                 "so write the number")
+                raise ValueError(
+                    f"a yes/no value ({str(flag).lower()}{(where if where.startswith(' ') else ' at ' + where.lstrip('.')) if where else ''}) "
+                    "where a number is expected; YAML reads true/false, yes/no and on/off as booleans, "
+                    "so write the number"
+                )
         return value
 
     def replace(self, **changes: Any) -> Self:

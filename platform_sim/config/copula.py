@@ -30,8 +30,9 @@ class Copula(Frozen):
 
     first: Name = Field(description="time_to_event endpoint whose uniform is kept (e.g. pfs)")
     second: Name = Field(description="time_to_event endpoint coupled to it (e.g. os)")
-    correlation: float = Field(ge=-1.0, le=1.0, allow_inf_nan=False,
-                               description="correlation of the Gaussian copula, in [-1, 1]")
+    correlation: float = Field(
+        ge=-1.0, le=1.0, allow_inf_nan=False, description="correlation of the Gaussian copula, in [-1, 1]"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Copula:

@@ -69,8 +69,10 @@ class Boundary(Frozen):
     @model_validator(mode="after")
     def _one_way(self) -> Boundary:
         if (self.spending is None) == (self.z is None):
-            raise ValueError("give a spending function (spending: obrien_fleming, pocock, hwang_shih_decani or "
-                             "kim_demets) or the boundaries on the z scale (z: [...]), not both or neither")
+            raise ValueError(
+                "give a spending function (spending: obrien_fleming, pocock, hwang_shih_decani or "
+                "kim_demets) or the boundaries on the z scale (z: [...]), not both or neither"
+            )
         if self.spending == "hwang_shih_decani" and self.gamma is None:
             raise ValueError("hwang_shih_decani spending needs gamma (in [-40, 40]; -4 is O'Brien-Fleming-like)")
         if self.spending == "kim_demets" and self.rho is None:
@@ -103,34 +105,48 @@ class EventDriven(Frozen):
 
     max_n: PositiveInt = Field(le=MAX_PATIENTS, description="patients randomized in all (fixed total)")
     information_fractions: list[Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
-        min_length=1, description="event fractions of the final events at which the analyses happen, ending at 1")
+        min_length=1, description="event fractions of the final events at which the analyses happen, ending at 1"
+    )
     hazard_ratio: OpenProbability = Field(description="the alternative hazard ratio the design is planned for")
     alpha: OpenProbability = Field(default=0.025, description="one-sided type I error")
     power: OpenProbability = Field(default=0.9, description="power at hazard_ratio (to plan events)")
     events: PositiveInt | None = Field(
-        default=None, description="events at the final analysis; omitted: the group-sequential inflation of "
-                                  "Schoenfeld's events for hazard_ratio, alpha and power")
+        default=None,
+        description="events at the final analysis; omitted: the group-sequential inflation of "
+        "Schoenfeld's events for hazard_ratio, alpha and power",
+    )
     efficacy: Boundary = Field(default_factory=lambda: Boundary(spending="obrien_fleming"))
     futility: Futility | None = None
     follow_up_months: PositiveMonths | None = Field(
-        default=None, description="months each patient is followed at most (omitted: until the final analysis)")
+        default=None, description="months each patient is followed at most (omitted: until the final analysis)"
+    )
     allocation_ratio: Ratio = Field(default=1.0, description="experimental : control")
     randomization: Literal["block", "simple"] = "block"
     relevant_hazard_ratio: OpenProbability | None = Field(
-        default=None, description="a true hazard ratio at most this counts as working (omitted: hazard_ratio)")
+        default=None, description="a true hazard ratio at most this counts as working (omitted: hazard_ratio)"
+    )
     statistic: Literal["logrank", "cox_score_breslow", "cox_score_efron"] = Field(
-        default="logrank", description="the decision statistic: the log-rank test, or the Cox score test at beta = 0 "
-                                       "with Breslow's or Efron's partial likelihood for tied times")
+        default="logrank",
+        description="the decision statistic: the log-rank test, or the Cox score test at beta = 0 "
+        "with Breslow's or Efron's partial likelihood for tied times",
+    )
     strata: list[Name] | None = Field(
-        default=None, min_length=1,
-        description="population characteristics whose level combinations stratify the statistic (omitted: none)")
+        default=None,
+        min_length=1,
+        description="population characteristics whose level combinations stratify the statistic (omitted: none)",
+    )
     accrual_months: PositiveMonths | None = Field(
-        default=None, description="randomization closes at this calendar month even if max_n has not been reached "
-                                  "(omitted: when max_n patients are randomized)")
-    phase2: Phase2 | None = Field(default=None, description="a phase II go/no-go analysis on another endpoint "
-                                                            "before these analyses (seamless phase II/III)")
+        default=None,
+        description="randomization closes at this calendar month even if max_n has not been reached "
+        "(omitted: when max_n patients are randomized)",
+    )
+    phase2: Phase2 | None = Field(
+        default=None,
+        description="a phase II go/no-go analysis on another endpoint before these analyses (seamless phase II/III)",
+    )
     at_months: list[PositiveMonths | None] | None = Field(
-        default=None, description="per look, the calendar month of the analysis (null: when its events are observed)")
+        default=None, description="per look, the calendar month of the analysis (null: when its events are observed)"
+    )
 
     @field_validator("information_fractions")
     @classmethod
@@ -152,8 +168,10 @@ class EventDriven(Frozen):
             raise ValueError("a futility boundary needs an interim look (information_fractions has only the final one)")
         if self.at_months is not None:
             if len(self.at_months) != k:
-                raise ValueError(f"at_months needs one entry per look ({k} looks; null for a look at its events), "
-                                 f"got {len(self.at_months)}")
+                raise ValueError(
+                    f"at_months needs one entry per look ({k} looks; null for a look at its events), "
+                    f"got {len(self.at_months)}"
+                )
             dates = [m for m in self.at_months if m is not None]
             if not dates:
                 raise ValueError("at_months gives no month; omit it for analyses at event counts only")

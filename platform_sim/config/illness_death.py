@@ -41,7 +41,9 @@ HazardRatio = Ratio | list[HazardRatioPiece]
 def _check_pieces(value):
     if isinstance(value, list):
         if not value:
-            raise ValueError("a piecewise hazard ratio needs at least one piece, e.g. [{from_months: 0, hazard_ratio: 1}]")
+            raise ValueError(
+                "a piecewise hazard ratio needs at least one piece, e.g. [{from_months: 0, hazard_ratio: 1}]"
+            )
         starts = [p.from_months for p in value]
         if starts[0] != 0.0:
             raise ValueError(f"the first piece must start at from_months: 0, got {starts[0]}")
@@ -64,15 +66,19 @@ class Baseline(Frozen):
     median_pfs_months: PositiveMonths
     median_os_months: PositiveMonths
     responder_progression_hazard_ratio: Ratio = Field(
-        description="progression hazard of responders relative to non-responders")
+        description="progression hazard of responders relative to non-responders"
+    )
     death_share_of_pfs_events: OpenProbability = Field(
-        description="share of PFS events that are deaths without progression")
+        description="share of PFS events that are deaths without progression"
+    )
 
     @model_validator(mode="after")
     def _os_after_pfs(self) -> Baseline:
         if self.median_os_months <= self.median_pfs_months:
-            raise ValueError(f"median_os_months ({self.median_os_months:g}) must exceed median_pfs_months "
-                             f"({self.median_pfs_months:g}): every death ends progression-free survival")
+            raise ValueError(
+                f"median_os_months ({self.median_os_months:g}) must exceed median_pfs_months "
+                f"({self.median_pfs_months:g}): every death ends progression-free survival"
+            )
         return self
 
 

@@ -84,8 +84,9 @@ def resolve_population(ref: str | Path, near: Path) -> Path:
     try:
         return _resolve_population(ref, near)
     except OSError as exc:  # a name too long for the file system, ...
-        raise ConfigError([Problem("scenario.population", f"cannot be opened: {exc.strerror or exc}",
-                                   str(ref)[:200])]) from None
+        raise ConfigError(
+            [Problem("scenario.population", f"cannot be opened: {exc.strerror or exc}", str(ref)[:200])]
+        ) from None
 
 
 def _resolve_population(ref: str | Path, near: Path) -> Path:
@@ -99,16 +100,32 @@ def _resolve_population(ref: str | Path, near: Path) -> Path:
     if not text.strip() or "\x00" in text:
         raise ConfigError([Problem("scenario.population", "is not a file name", text)])
     if path.is_absolute():
-        raise ConfigError([Problem("scenario.population", "must be relative to the scenario's folder (or the name "
-                                   "of a shipped population), not an absolute path", text)])
+        raise ConfigError(
+            [
+                Problem(
+                    "scenario.population",
+                    "must be relative to the scenario's folder (or the name "
+                    "of a shipped population), not an absolute path",
+                    text,
+                )
+            ]
+        )
     home = Path(near).resolve()
     names = [path] if path.suffix in (".yaml", ".yml") else [path, path.with_name(path.name + ".yaml")]
     for base in (home, home / "populations"):
         for name in names:
             where = (base / name).resolve()  # symbolic links and '..' followed
             if not where.is_relative_to(home):
-                raise ConfigError([Problem("scenario.population", f"points outside the scenario's folder {home}; a "
-                                           "population file must be in that folder or below it", text)])
+                raise ConfigError(
+                    [
+                        Problem(
+                            "scenario.population",
+                            f"points outside the scenario's folder {home}; a "
+                            "population file must be in that folder or below it",
+                            text,
+                        )
+                    ]
+                )
             if where.is_dir():
                 raise ConfigError([Problem("scenario.population", "is a directory, not a file", text)])
             if where.is_file():
@@ -118,9 +135,17 @@ def _resolve_population(ref: str | Path, near: Path) -> Path:
             candidate = d / f"{text}.yaml"
             if candidate.is_file():
                 return candidate
-    raise ConfigError([Problem("scenario.population", f"no such file in the scenario's folder {home} (or its "
-                               f"populations/ folder), nor a shipped population; shipped: "
-                               f"{shipped_names('population')}", text)])
+    raise ConfigError(
+        [
+            Problem(
+                "scenario.population",
+                f"no such file in the scenario's folder {home} (or its "
+                f"populations/ folder), nor a shipped population; shipped: "
+                f"{shipped_names('population')}",
+                text,
+            )
+        ]
+    )
 
 
 _SCALAR_TAGS = {"int", "float", "str", "bool", "none"}
@@ -187,8 +212,9 @@ class _SafeLoader(yaml.SafeLoader):
         try:
             if self._level > MAX_NESTING + 1:  # (a scalar inside MAX_NESTING collections is at level + 1)
                 line = self.peek_event().start_mark.line + 1
-                raise _YamlProblem("", f"line {line}: collections are nested too deeply (more than {MAX_NESTING} "
-                                       "levels)")
+                raise _YamlProblem(
+                    "", f"line {line}: collections are nested too deeply (more than {MAX_NESTING} levels)"
+                )
             return super().compose_node(parent, index)
         finally:
             self._level -= 1
@@ -223,12 +249,16 @@ def _check_nodes(loader: _SafeLoader, root) -> None:
             line = node.start_mark.line + 1
             top = re.match(r"^(\.[^.\[]*)?", where).group(0)  # the top-level key (aliases make deeper paths arbitrary)
             if size[key] > MAX_YAML_VALUES:
-                raise _YamlProblem(top, f"line {line}: aliases (*name) or merge keys (<<) expand the collection "
-                                        f"there to more than {MAX_YAML_VALUES:,} values; write the values out, or use "
-                                        "fewer aliases")
+                raise _YamlProblem(
+                    top,
+                    f"line {line}: aliases (*name) or merge keys (<<) expand the collection "
+                    f"there to more than {MAX_YAML_VALUES:,} values; write the values out, or use "
+                    "fewer aliases",
+                )
             if height[key] > MAX_NESTING:
-                raise _YamlProblem(top, f"line {line}: collections are nested too deeply (more than {MAX_NESTING} "
-                                        "levels)")
+                raise _YamlProblem(
+                    top, f"line {line}: collections are nested too deeply (more than {MAX_NESTING} levels)"
+                )
             continue
         if key in size:
             continue
@@ -253,9 +283,12 @@ def _check_nodes(loader: _SafeLoader, root) -> None:
                 if text is not None:
                     marker = value  # as a Python dict would: 1, 1.0 and true are the same key
                     if marker in first_line:
-                        raise _YamlProblem(path, f"duplicate key {text!r} at line {line} (first given at line "
-                                                 f"{first_line[marker]}); YAML would keep only the last, so give each "
-                                                 "key once")
+                        raise _YamlProblem(
+                            path,
+                            f"duplicate key {text!r} at line {line} (first given at line "
+                            f"{first_line[marker]}); YAML would keep only the last, so give each "
+                            "key once",
+                        )
                     first_line[marker] = line
                 stack.append((key_node, path, False))
                 stack.append((value_node, path, False))
@@ -296,15 +329,27 @@ def read_yaml_file(path: Path, kind: str = "file") -> tuple[Any, list[Problem]]:
     except OSError as exc:
         return None, [Problem(kind, f"cannot read file: {exc.strerror or exc}", file=str(path))]
     if len(raw) > MAX_YAML_BYTES:
-        return None, [Problem(kind, f"the file is larger than {MAX_YAML_BYTES:,} bytes; design, scenario and "
-                              "population files are a few kilobytes", file=str(path))]
+        return None, [
+            Problem(
+                kind,
+                f"the file is larger than {MAX_YAML_BYTES:,} bytes; design, scenario and "
+                "population files are a few kilobytes",
+                file=str(path),
+            )
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [Problem(kind, f"not UTF-8 text: line {line}, column {column}: {exc.reason}",
-                              raw[exc.start:exc.end], file=str(path))]
+        return None, [
+            Problem(
+                kind,
+                f"not UTF-8 text: line {line}, column {column}: {exc.reason}",
+                raw[exc.start : exc.end],
+                file=str(path),
+            )
+        ]
     try:
         data = load_yaml(text)
     except _YamlProblem as exc:
@@ -324,8 +369,13 @@ def read_yaml_file(path: Path, kind: str = "file") -> tuple[Any, list[Problem]]:
         problem = " ".join((problem or str(exc)).split())
         return None, [Problem(kind, f"malformed YAML: {where}{problem}", file=str(path))]
     except RecursionError:  # (not expected: the loader stops composing at MAX_NESTING levels)
-        return None, [Problem(kind, f"malformed YAML: collections are nested too deeply (more than {MAX_NESTING} "
-                              "levels)", file=str(path))]
+        return None, [
+            Problem(
+                kind,
+                f"malformed YAML: collections are nested too deeply (more than {MAX_NESTING} levels)",
+                file=str(path),
+            )
+        ]
     return data, []
 
 
@@ -336,7 +386,9 @@ def _read_yaml(path: Path, kind: str) -> tuple[dict | None, list[Problem]]:
     if data is None:
         return None, [Problem(kind, "the file is empty; it must hold a mapping of keys to values", file=str(path))]
     if not isinstance(data, dict):
-        return None, [Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))]
+        return None, [
+            Problem(kind, "the file must hold a mapping of keys to values", type(data).__name__, file=str(path))
+        ]
     return data, []
 
 
@@ -361,7 +413,7 @@ def _validate(model, data: dict, kind: str, file: str | None) -> tuple[Any, list
             loc, union_at = _loc_to_path(kind, err["loc"], data)
             msg = err["msg"]
             if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
+                msg = msg[len("Value error, ") :]
             value = err.get("input")
             if isinstance(value, (dict, list)) or err["type"] == "missing":
                 value = None
@@ -461,12 +513,16 @@ def load_file(path: str | Path, kind: str | None = None) -> Design | Scenario | 
         return parse_scenario(data, str(path))
     if kind == "population":
         return parse_population(data, str(path))
-    raise ConfigError([Problem(
-        "file",
-        "is neither a design (it has no 'arms'), a scenario (no 'treatments') nor a population (no 'markers', "
-        "'accrual' or 'screening')",
-        file=str(path),
-    )])
+    raise ConfigError(
+        [
+            Problem(
+                "file",
+                "is neither a design (it has no 'arms'), a scenario (no 'treatments') nor a population (no 'markers', "
+                "'accrual' or 'screening')",
+                file=str(path),
+            )
+        ]
+    )
 
 
 def load_files(paths: list[str | Path]) -> tuple[list[tuple[str, Design | Scenario]], list[Problem]]:
@@ -522,9 +578,14 @@ def revalidate(model, changes: dict[str, Any]):
                 if last:
                     node[part] = _plain(value)
                 elif not isinstance(node.get(part), (dict, list)):
-                    problems.append(Problem(path, "is not set (or is not a section), so nothing can be changed inside "
-                                            f"it; give it whole: replace({'__'.join(parts[:i + 1])}=...)",
-                                            node.get(part)))
+                    problems.append(
+                        Problem(
+                            path,
+                            "is not set (or is not a section), so nothing can be changed inside "
+                            f"it; give it whole: replace({'__'.join(parts[: i + 1])}=...)",
+                            node.get(part),
+                        )
+                    )
                     break
                 else:
                     node = node[part]
@@ -562,8 +623,16 @@ def target_scenarios(design: Design, file: str | None = None) -> tuple[Path, Pat
     resolve, and a design without targets."""
     targets = design.targets
     if targets is None:
-        raise ConfigError([Problem("design.targets", f"design {design.name!r} states no targets (fwer, null_scenario, "
-                                   "power, alternative_scenario)", None, file=file)])
+        raise ConfigError(
+            [
+                Problem(
+                    "design.targets",
+                    f"design {design.name!r} states no targets (fwer, null_scenario, power, alternative_scenario)",
+                    None,
+                    file=file,
+                )
+            ]
+        )
     folder = Path(file).parent if file else Path.cwd()
     found, problems = [], []
     for key in ("null_scenario", "alternative_scenario"):

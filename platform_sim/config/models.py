@@ -67,9 +67,11 @@ class Arm(Frozen):
     max_n: PositiveInt | None = Field(default=None, description="Cap on patients randomized to this arm.")
     prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
     enter_months: Months | None = Field(
-        default=None, description="Platform designs: the date the arm becomes available (default: the start).")
+        default=None, description="Platform designs: the date the arm becomes available (default: the start)."
+    )
     closes_months: Months | None = Field(
-        default=None, description="Platform designs: the date the arm stops randomizing (default: never).")
+        default=None, description="Platform designs: the date the arm stops randomizing (default: never)."
+    )
 
 
 class OutcomeDelay(Frozen):
@@ -90,12 +92,17 @@ class OutcomeDelay(Frozen):
     sdlog: PositiveFloat | None = Field(default=None, description="lognormal: standard deviation of log(delay)")
     shape: PositiveFloat | None = Field(default=None, description="gamma: shape parameter")
     assessment_every_weeks: PositiveWeeks | None = Field(
-        default=None, description="outcomes are read at scans every this many weeks after randomization")
+        default=None, description="outcomes are read at scans every this many weeks after randomization"
+    )
 
     @model_validator(mode="after")
     def _parameters(self) -> "OutcomeDelay":
-        needs = {"endpoint": (), "fixed": ("median_weeks",), "lognormal": ("median_weeks", "sdlog"),
-                 "gamma": ("median_weeks", "shape")}[self.distribution]
+        needs = {
+            "endpoint": (),
+            "fixed": ("median_weeks",),
+            "lognormal": ("median_weeks", "sdlog"),
+            "gamma": ("median_weeks", "shape"),
+        }[self.distribution]
         missing = [k for k in needs if getattr(self, k) is None]
         if missing:
             raise ValueError(f"outcome_delay with distribution {self.distribution!r} needs {missing}")
@@ -121,7 +128,8 @@ class Looks(Frozen):
     randomized_n: list[PositiveInt] = Field(min_length=1)
     followed_n: list[PositiveInt] | None = None
     outcome_delay: OutcomeDelay | None = Field(
-        default=None, description="random outcome delays, instead of followed_n (see OutcomeDelay)")
+        default=None, description="random outcome delays, instead of followed_n (see OutcomeDelay)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -132,7 +140,9 @@ class Looks(Frozen):
                 raise ValueError(f"the look shorthand needs first, every and last; missing {sorted(missing)}")
             first, every, last = data["first"], data["every"], data["last"]
             if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (first, every, last)):
-                raise ValueError(f"first, every and last must be positive whole numbers, got {first!r}, {every!r}, {last!r}")
+                raise ValueError(
+                    f"first, every and last must be positive whole numbers, got {first!r}, {every!r}, {last!r}"
+                )
             if last < first:
                 raise ValueError(f"last ({last}) is before first ({first})")
             if last > MAX_PATIENTS:
@@ -237,12 +247,17 @@ class Randomization(Frozen):
         description="Scale allocation limits by (initial arms / active arms) when arms drop.",
     )
     basis: Literal["prob_best", "posterior_mean"] = Field(
-        default="prob_best", description="adaptive: allocation proportional to P(best)^c or posterior mean^c")
+        default="prob_best", description="adaptive: allocation proportional to P(best)^c or posterior mean^c"
+    )
     limits: Literal["hold", "clip_renormalise"] = Field(
-        default="hold", description="hold: limits hold exactly (scale then clip); clip_renormalise: clip once, "
-                                    "then renormalise (probabilities may end slightly outside the limits)")
-    coin: Coin | None = Field(default=None, description="a doubly-adaptive biased coin toward the allocation "
-                                                        "probabilities (Hu and Zhang 2004)")
+        default="hold",
+        description="hold: limits hold exactly (scale then clip); clip_renormalise: clip once, "
+        "then renormalise (probabilities may end slightly outside the limits)",
+    )
+    coin: Coin | None = Field(
+        default=None,
+        description="a doubly-adaptive biased coin toward the allocation probabilities (Hu and Zhang 2004)",
+    )
 
     @model_validator(mode="after")
     def _method_fields(self) -> "Randomization":
@@ -327,7 +342,8 @@ class Decisions(Frozen):
     futility: Futility | None = None
     equivalence: Equivalence | None = None
     final_selection: FinalSelection | None = Field(
-        default=None, description="select the best arm at the end only by a margin (see FinalSelection)")
+        default=None, description="select the best arm at the end only by a margin (see FinalSelection)"
+    )
 
 
 class Design(Frozen):
@@ -346,33 +362,59 @@ class Design(Frozen):
     )
     strata: Strata | None = Field(default=None, description="Biomarker strata or sub-studies (see config/strata.py).")
     platform: Platform | None = Field(
-        default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py).")
+        default=None, description="Run over calendar time with arms entering and leaving (see config/timeline.py)."
+    )
     two_stage: TwoStage | None = Field(
-        default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py).")
+        default=None, description="A single-arm two-stage design (Simon 1989; see config/two_stage.py)."
+    )
     event_driven: EventDriven | None = Field(
-        default=None, description="An event-driven two-arm group-sequential design (see config/event_driven.py).")
+        default=None, description="An event-driven two-arm group-sequential design (see config/event_driven.py)."
+    )
     targets: Targets | None = Field(
-        default=None, description="The family-wise error rate and power the design promises, and the scenarios they "
-                                  "are read on (see config/targets.py).")
+        default=None,
+        description="The family-wise error rate and power the design promises, and the scenarios they "
+        "are read on (see config/targets.py).",
+    )
 
     @model_validator(mode="after")
     def _sections(self) -> "Design":
         if self.event_driven is not None:
-            extra = [k for k in ("randomization", "control_allocation", "looks", "decisions", "prior", "strata",
-                                 "platform", "two_stage") if getattr(self, k) is not None]
+            extra = [
+                k
+                for k in (
+                    "randomization",
+                    "control_allocation",
+                    "looks",
+                    "decisions",
+                    "prior",
+                    "strata",
+                    "platform",
+                    "two_stage",
+                )
+                if getattr(self, k) is not None
+            ]
             if extra:
-                raise ValueError(f"an event-driven design randomizes, analyses and decides with its event_driven "
-                                 f"section; remove {extra}")
+                raise ValueError(
+                    f"an event-driven design randomizes, analyses and decides with its event_driven "
+                    f"section; remove {extra}"
+                )
             if len(self.arms) != 2 or self.control is None:
-                raise ValueError(f"an event-driven design has two arms, one of them the control; got "
-                                 f"{len(self.arms)} arms and control {self.control!r}")
+                raise ValueError(
+                    f"an event-driven design has two arms, one of them the control; got "
+                    f"{len(self.arms)} arms and control {self.control!r}"
+                )
             return self
         if self.two_stage is not None:
-            extra = [k for k in ("control", "randomization", "control_allocation", "looks", "decisions", "strata",
-                                 "platform") if getattr(self, k) is not None]
+            extra = [
+                k
+                for k in ("control", "randomization", "control_allocation", "looks", "decisions", "strata", "platform")
+                if getattr(self, k) is not None
+            ]
             if extra:
-                raise ValueError(f"a single-arm two-stage design treats every patient with its one arm and decides "
-                                 f"with two_stage; remove {extra}")
+                raise ValueError(
+                    f"a single-arm two-stage design treats every patient with its one arm and decides "
+                    f"with two_stage; remove {extra}"
+                )
             if len(self.arms) != 1:
                 raise ValueError(f"a single-arm two-stage design has exactly one arm, got {len(self.arms)}")
             return self
@@ -385,8 +427,10 @@ class Design(Frozen):
         else:
             extra = [k for k in ("looks", "decisions") if getattr(self, k) is not None]
             if extra:
-                raise ValueError(f"a platform design schedules analyses with platform.interims and decides with "
-                                 f"platform.graduation; remove {extra}")
+                raise ValueError(
+                    f"a platform design schedules analyses with platform.interims and decides with "
+                    f"platform.graduation; remove {extra}"
+                )
         return self
 
     @property

@@ -36,10 +36,12 @@ class OnTreatmentMarker(Frozen):
 
     name: Name = Field(description="the marker's name")
     week: PositiveWeeks = Field(default=6.0, description="the re-biopsy, weeks after randomization")
-    rebiopsied: Probability = Field(description="share of the patients still event-free at the week who are "
-                                                "re-biopsied, in [0, 1]")
+    rebiopsied: Probability = Field(
+        description="share of the patients still event-free at the week who are re-biopsied, in [0, 1]"
+    )
     positive: Probability | dict[Name, Probability] = Field(
-        description="P(marker positive) under each treatment: one number for all, or per treatment")
+        description="P(marker positive) under each treatment: one number for all, or per treatment"
+    )
     hazard_ratio: Ratio = Field(description="hazard after the week, marker-positive against marker-negative patients")
     endpoints: list[Name] = Field(min_length=1, description="time_to_event endpoints whose hazard it multiplies")
 

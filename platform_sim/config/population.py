@@ -192,8 +192,10 @@ AccrualRate = Annotated[float, Field(gt=0.0, le=MAX_ACCRUAL_PER_MONTH, allow_inf
 
 def _no_ramp_or_at_least_min(months: float) -> float:
     if 0.0 < months < MIN_POSITIVE_TIME:
-        raise ValueError(f"a ramp-up is 0 (none) or at least {MIN_POSITIVE_TIME} months; a shorter one overflowed "
-                         "the accrual rate's slope and put every patient at month 0")
+        raise ValueError(
+            f"a ramp-up is 0 (none) or at least {MIN_POSITIVE_TIME} months; a shorter one overflowed "
+            "the accrual rate's slope and put every patient at month 0"
+        )
     return months
 
 
@@ -244,7 +246,8 @@ class Turnaround(Frozen):
 
 class TissueTest(Frozen):
     not_submitted: Probability = Field(
-        default=0.0, description="No tissue is submitted for testing (a screen failure before any assay).")
+        default=0.0, description="No tissue is submitted for testing (a screen failure before any assay)."
+    )
     failure: Probability = Field(description="Tissue insufficient or the assay failed.")
     turnaround: Turnaround
 
@@ -276,17 +279,23 @@ class Screening(Frozen):
     liquid: LiquidTest | None = None
     loss_hazard_per_day: NonNegativeFloat = 0.0
     not_assigned: Probability = Field(
-        default=0.0, description="A patient with a biomarker result gets no assignment (ineligible once the result is known).")
+        default=0.0,
+        description="A patient with a biomarker result gets no assignment (ineligible once the result is known).",
+    )
     declined: Probability = Field(
-        default=0.0, description="A patient who would be randomized does not register (withdraws, deteriorates, declines).")
+        default=0.0,
+        description="A patient who would be randomized does not register (withdraws, deteriorates, declines).",
+    )
 
     @model_validator(mode="after")
     def _liquid_needs_tissue(self) -> "Screening":
         if self.liquid is not None and self.tissue is None:
             raise ValueError("liquid biopsy is a fallback for tissue testing; configure tissue too")
         if self.not_assigned > 0 and self.tissue is None:
-            raise ValueError(f"not_assigned ({self.not_assigned!r}) is the share of patients with a biomarker result "
-                             "who get no assignment; configure the tissue test that gives the result")
+            raise ValueError(
+                f"not_assigned ({self.not_assigned!r}) is the share of patients with a biomarker result "
+                "who get no assignment; configure the tissue test that gives the result"
+            )
         return self
 
 
@@ -304,18 +313,20 @@ def _funnel_problems(population: "Population") -> list[str]:
     elif cause == "declined":
         where = f"screening.declined: every patient declines to register (declined = {sc.declined!r})"
     elif cause == "not_submitted":
-        where = (f"screening.tissue.not_submitted: no patient submits tissue (not_submitted = "
-                 f"{sc.tissue.not_submitted!r})")
+        where = (
+            f"screening.tissue.not_submitted: no patient submits tissue (not_submitted = {sc.tissue.not_submitted!r})"
+        )
     elif cause == "not_assigned":
-        where = (f"screening.not_assigned: no patient with a result is assigned (not_assigned = "
-                 f"{sc.not_assigned!r})")
+        where = f"screening.not_assigned: no patient with a result is assigned (not_assigned = {sc.not_assigned!r})"
     elif cause == "screen_failure":
         liquid = "" if sc.liquid is None else f" and no plasma result (liquid.detectable = {sc.liquid.detectable!r})"
         where = f"screening.tissue.failure: no patient gets a tissue result (failure = {sc.tissue.failure!r}){liquid}"
     else:
-        where = (f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
-                 f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
-                 f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})")
+        where = (
+            f"screening.loss_hazard_per_day: every patient is lost while waiting for results "
+            f"(loss_hazard_per_day = {sc.loss_hazard_per_day!r}, tissue turnaround median_days = "
+            f"{sc.tissue.turnaround.median_days!r}, sdlog = {sc.tissue.turnaround.sdlog!r})"
+        )
     by = "" if cause in ("ineligible", "declined") else " by a design that waits for a biomarker result"
     return [f"{where}; no screened patient is ever randomized{by} ({shares})"]
 
@@ -344,8 +355,11 @@ class Population(Frozen):
                     later = g in self.markers
                     problems.append(
                         f"markers.{name}.given: {g!r} "
-                        + ("is listed after it; list the markers it depends on first" if later else
-                           f"is not a marker{' or region' if has_regions else ''}; known: {sorted(seen)}")
+                        + (
+                            "is listed after it; list the markers it depends on first"
+                            if later
+                            else f"is not a marker{' or region' if has_regions else ''}; known: {sorted(seen)}"
+                        )
                     )
             if all(g in seen for g in marker.given):
                 _, table_problems = marker.table([seen[g] for g in marker.given])
@@ -368,9 +382,13 @@ class Population(Frozen):
             seen[name] = ["negative", "positive"]
         for name, m in self.markers.items():
             if m.tissue is not None and self.screening.tissue is None:
-                problems.append(f"markers.{name}.tissue: the marker is measured on tissue, but screening has no tissue test")
+                problems.append(
+                    f"markers.{name}.tissue: the marker is measured on tissue, but screening has no tissue test"
+                )
             if m.liquid is not None and self.screening.liquid is None:
-                problems.append(f"markers.{name}.liquid: the marker is measured in plasma, but screening has no liquid test")
+                problems.append(
+                    f"markers.{name}.liquid: the marker is measured in plasma, but screening has no liquid test"
+                )
         problems.extend(_funnel_problems(self))
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
@@ -442,7 +460,11 @@ def expected_funnel(population: Population, biomarker_result: bool = True) -> di
         p_fail = ft - p_liquid
         s_tissue, s_both = _survival(sc)
         # lost while waiting takes precedence over screen failure
-        p_lost = (1 - ft) * (1 - s_tissue) + p_liquid * (1 - s_both) + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
+        p_lost = (
+            (1 - ft) * (1 - s_tissue)
+            + p_liquid * (1 - s_both)
+            + p_fail * (1 - s_both if sc.liquid is not None else 1 - s_tissue)
+        )
         p_fail = p_fail * (s_both if sc.liquid is not None else s_tissue)
     keep = 1 - p_inel
     submitted = keep * (1 - p_none)

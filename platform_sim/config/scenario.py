@@ -109,8 +109,9 @@ class Treatment(Frozen):
     )
     outcomes: dict[Name, OutcomeModel] = Field(default_factory=dict)
     illness_death: TreatmentIllnessDeath | None = Field(
-        default=None, description="The treatment in the scenario's joint response / PFS / OS model "
-                                  "(see config/illness_death.py).")
+        default=None,
+        description="The treatment in the scenario's joint response / PFS / OS model (see config/illness_death.py).",
+    )
 
     @model_validator(mode="after")
     def _shorthand(self) -> "Treatment":
@@ -179,13 +180,21 @@ class Costs(Frozen):
     that need a biomarker result before randomizing); ``per_randomized_patient``: the trial's cost
     of one randomized patient (treatment, visits, data)."""
 
-    assay_per_patient: Cost = Field(default=3_500.0, description=(
-        "cost of the biomarker tests of one screened patient; default 3,500: the US Medicare payment for one "
-        "comprehensive genomic profile of a solid tumour (FoundationOne CDx, clinical laboratory fee schedule "
-        "code 0037U, 2018)"))
-    per_randomized_patient: Cost = Field(default=69_700.0, description=(
-        "trial cost of one randomized patient; default 69,700: phase 3 oncology trials cost 74,800 per patient and "
-        "phase 2 trials 5,100 less (Cutting Edge Information, Oncology Clinical Trials benchmark, 2013)"))
+    assay_per_patient: Cost = Field(
+        default=3_500.0,
+        description=(
+            "cost of the biomarker tests of one screened patient; default 3,500: the US Medicare payment for one "
+            "comprehensive genomic profile of a solid tumour (FoundationOne CDx, clinical laboratory fee schedule "
+            "code 0037U, 2018)"
+        ),
+    )
+    per_randomized_patient: Cost = Field(
+        default=69_700.0,
+        description=(
+            "trial cost of one randomized patient; default 69,700: phase 3 oncology trials cost 74,800 per patient and "
+            "phase 2 trials 5,100 less (Cutting Edge Information, Oncology Clinical Trials benchmark, 2013)"
+        ),
+    )
 
 
 def _homogeneous() -> Population:
@@ -202,11 +211,14 @@ class Scenario(Frozen):
     time_trend: dict[Name, TimeTrend] = Field(default_factory=dict)
     dropout: Dropout | None = None
     illness_death: IllnessDeathEndpoints | None = Field(
-        default=None, description="Endpoints drawn jointly by the illness-death model (config/illness_death.py).")
+        default=None, description="Endpoints drawn jointly by the illness-death model (config/illness_death.py)."
+    )
     copula: Copula | None = Field(
-        default=None, description="Two time_to_event endpoints coupled by a Gaussian copula (config/copula.py).")
+        default=None, description="Two time_to_event endpoints coupled by a Gaussian copula (config/copula.py)."
+    )
     on_treatment_marker: OnTreatmentMarker | None = Field(
-        default=None, description="An on-treatment biomarker measured at a re-biopsy (config/on_treatment.py).")
+        default=None, description="An on-treatment biomarker measured at a re-biopsy (config/on_treatment.py)."
+    )
     yardstick: Yardstick = Field(default_factory=Yardstick)
     costs: Costs = Field(default_factory=Costs)
 
@@ -225,10 +237,14 @@ class Scenario(Frozen):
         for tname, t in self.treatments.items():
             where = f"treatments.{tname}"
             if t.relative_to is not None and t.relative_to not in self.treatments:
-                problems.append(f"{where}.relative_to: {t.relative_to!r} is not a treatment; known: {sorted(self.treatments)}")
+                problems.append(
+                    f"{where}.relative_to: {t.relative_to!r} is not a treatment; known: {sorted(self.treatments)}"
+                )
             for ep in t.endpoints_given():
                 if ep not in eps:
-                    problems.append(f"{where}.outcomes.{ep}: not an endpoint of this scenario; endpoints are {sorted(eps)}")
+                    problems.append(
+                        f"{where}.outcomes.{ep}: not an endpoint of this scenario; endpoints are {sorted(eps)}"
+                    )
                 elif eps[ep].kind == "landmark":
                     problems.append(
                         f"{where}.outcomes.{ep}: a landmark endpoint follows from {eps[ep].of!r}; "
@@ -238,34 +254,48 @@ class Scenario(Frozen):
                 if e.kind == "landmark" or ep in joint:
                     continue
                 model = t.outcome(ep)
-                problems.extend(_outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels))
+                problems.extend(
+                    _outcome_problems(f"{where}.outcomes.{ep}", model, e.kind, t.relative_to is not None, levels)
+                )
         problems.extend(_cycles(self.treatments))
         problems.extend(self._illness_death_problems())
         if self.copula is not None:
             if self.illness_death is not None:
-                problems.append("copula: the scenario draws its joint endpoints with illness_death; give one of "
-                                "illness_death and copula, not both")
+                problems.append(
+                    "copula: the scenario draws its joint endpoints with illness_death; give one of "
+                    "illness_death and copula, not both"
+                )
             for field in ("first", "second"):
                 ep = getattr(self.copula, field)
                 if ep not in eps or eps[ep].kind != "time_to_event":
-                    problems.append(f"copula.{field}: {ep!r} is not a time_to_event endpoint of this scenario; those "
-                                    f"are {sorted(n for n, e in eps.items() if e.kind == 'time_to_event')}")
+                    problems.append(
+                        f"copula.{field}: {ep!r} is not a time_to_event endpoint of this scenario; those "
+                        f"are {sorted(n for n, e in eps.items() if e.kind == 'time_to_event')}"
+                    )
         problems.extend(self._on_treatment_problems())
         for ep, model in self.prognostic.items():
             where = f"prognostic.{ep}"
             if ep not in eps or eps[ep].kind == "landmark":
-                problems.append(f"{where}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}")
+                problems.append(
+                    f"{where}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}"
+                )
                 continue
             extra = model.given() - {"odds_ratios", "hazard_ratios"}
             if extra:
-                problems.append(f"{where}: prognostic effects are odds_ratios or hazard_ratios only, got {sorted(extra)}")
+                problems.append(
+                    f"{where}: prognostic effects are odds_ratios or hazard_ratios only, got {sorted(extra)}"
+                )
             problems.extend(_outcome_problems(where, model, eps[ep].kind, True, levels, baseline_check=False))
         for ep, trend in self.time_trend.items():
             if ep not in eps or eps[ep].kind == "landmark":
-                problems.append(f"time_trend.{ep}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}")
+                problems.append(
+                    f"time_trend.{ep}: not a binary or time_to_event endpoint of this scenario; endpoints are {sorted(eps)}"
+                )
             for tname in trend.treatments or []:
                 if tname not in self.treatments:
-                    problems.append(f"time_trend.{ep}.treatments: {tname!r} is not a treatment; known: {sorted(self.treatments)}")
+                    problems.append(
+                        f"time_trend.{ep}.treatments: {tname!r} is not a treatment; known: {sorted(self.treatments)}"
+                    )
         problems.extend(self._yardstick_problems(levels))
         if problems:
             raise ValueError(PROBLEM_SEPARATOR.join(problems))
@@ -282,37 +312,50 @@ class Scenario(Frozen):
         if self.illness_death is None:
             for tname, t in self.treatments.items():
                 if t.illness_death is not None:
-                    problems.append(f"treatments.{tname}.illness_death: the scenario has no illness_death section "
-                                    "naming the endpoints the model draws")
+                    problems.append(
+                        f"treatments.{tname}.illness_death: the scenario has no illness_death section "
+                        "naming the endpoints the model draws"
+                    )
             return problems
         fields = {"response": "response", "pfs": "progression_free", "os": "overall"}
         for ep, role in joint.items():
             want = "binary" if role == "response" else "time_to_event"
             if ep not in eps:
-                problems.append(f"illness_death.{fields[role]}: {ep!r} is not an endpoint of this scenario; endpoints "
-                                f"are {sorted(eps)}")
+                problems.append(
+                    f"illness_death.{fields[role]}: {ep!r} is not an endpoint of this scenario; endpoints "
+                    f"are {sorted(eps)}"
+                )
             elif eps[ep].kind != want:
                 problems.append(f"illness_death.{fields[role]}: {ep!r} is a {eps[ep].kind} endpoint; it must be {want}")
         for tname, t in self.treatments.items():
             where = f"treatments.{tname}"
             for ep in sorted(set(t.endpoints_given()) & set(joint)):
-                problems.append(f"{where}.outcomes.{ep}: drawn by the illness_death model; set the treatment's effect "
-                                f"in {where}.illness_death instead")
+                problems.append(
+                    f"{where}.outcomes.{ep}: drawn by the illness_death model; set the treatment's effect "
+                    f"in {where}.illness_death instead"
+                )
             model = t.illness_death
             if t.relative_to is None and (model is None or model.baseline is None):
-                problems.append(f"{where}.illness_death.baseline: missing; the treatment that is not relative_to "
-                                "another gives the facts the model is calibrated to (response_rate, "
-                                "median_pfs_months, median_os_months, ...)")
+                problems.append(
+                    f"{where}.illness_death.baseline: missing; the treatment that is not relative_to "
+                    "another gives the facts the model is calibrated to (response_rate, "
+                    "median_pfs_months, median_os_months, ...)"
+                )
             if t.relative_to is None and model is not None and model.effects_given():
-                problems.append(f"{where}.illness_death: {model.effects_given()} need relative_to (a comparator "
-                                "treatment)")
+                problems.append(
+                    f"{where}.illness_death: {model.effects_given()} need relative_to (a comparator treatment)"
+                )
             if t.relative_to is not None and model is not None and model.baseline is not None:
-                problems.append(f"{where}.illness_death.baseline: sets an absolute baseline, but the treatment is "
-                                "relative_to another; give hazard and odds ratios")
+                problems.append(
+                    f"{where}.illness_death.baseline: sets an absolute baseline, but the treatment is "
+                    "relative_to another; give hazard and odds ratios"
+                )
         for section in ("prognostic", "time_trend"):
             for ep in sorted(set(getattr(self, section)) & set(joint)):
-                problems.append(f"{section}.{ep}: the illness_death model draws {ep!r}; it takes no {section} "
-                                "effects (its patients share one model whatever their characteristics)")
+                problems.append(
+                    f"{section}.{ep}: the illness_death model draws {ep!r}; it takes no {section} "
+                    "effects (its patients share one model whatever their characteristics)"
+                )
         return problems
 
     def _on_treatment_problems(self) -> list[str]:
@@ -323,30 +366,41 @@ class Scenario(Frozen):
         for i, ep in enumerate(marker.endpoints):
             e = self.endpoints.get(ep)
             if e is None or e.kind != "time_to_event":
-                problems.append(f"on_treatment_marker.endpoints[{i}]: {ep!r} is not a time_to_event endpoint of this "
-                                f"scenario; those are {sorted(n for n, x in self.endpoints.items() if x.kind == 'time_to_event')}")
+                problems.append(
+                    f"on_treatment_marker.endpoints[{i}]: {ep!r} is not a time_to_event endpoint of this "
+                    f"scenario; those are {sorted(n for n, x in self.endpoints.items() if x.kind == 'time_to_event')}"
+                )
             elif ep in self.joint_endpoints:
-                problems.append(f"on_treatment_marker.endpoints[{i}]: {ep!r} is drawn by the illness_death model, which "
-                                "takes no on-treatment marker; use endpoints with their own outcome models (or a copula)")
+                problems.append(
+                    f"on_treatment_marker.endpoints[{i}]: {ep!r} is drawn by the illness_death model, which "
+                    "takes no on-treatment marker; use endpoints with their own outcome models (or a copula)"
+                )
         if isinstance(marker.positive, dict):
             unknown = sorted(set(marker.positive) - set(self.treatments))
             missing = sorted(set(self.treatments) - set(marker.positive))
             if unknown:
-                problems.append(f"on_treatment_marker.positive: {unknown} are not treatments; known: {sorted(self.treatments)}")
+                problems.append(
+                    f"on_treatment_marker.positive: {unknown} are not treatments; known: {sorted(self.treatments)}"
+                )
             if missing:
-                problems.append(f"on_treatment_marker.positive: no probability for {missing}; give every treatment "
-                                "one, or one number for all")
+                problems.append(
+                    f"on_treatment_marker.positive: no probability for {missing}; give every treatment "
+                    "one, or one number for all"
+                )
         return problems
 
     def _yardstick_problems(self, levels: dict[str, list[str]]) -> list[str]:
         y, problems = self.yardstick, []
         for name in y.by or []:
             if name not in levels:
-                problems.append(f"yardstick.by: {name!r} is not a characteristic of the population; known: "
-                                f"{sorted(levels)}")
+                problems.append(
+                    f"yardstick.by: {name!r} is not a characteristic of the population; known: {sorted(levels)}"
+                )
         if y.endpoint is not None and y.endpoint not in self.endpoints:
-            problems.append(f"yardstick.endpoint: {y.endpoint!r} is not an endpoint of this scenario; endpoints are "
-                            f"{sorted(self.endpoints)}")
+            problems.append(
+                f"yardstick.endpoint: {y.endpoint!r} is not an endpoint of this scenario; endpoints are "
+                f"{sorted(self.endpoints)}"
+            )
         if y.control is not None and y.control not in self.treatments:
             problems.append(f"yardstick.control: {y.control!r} is not a treatment; known: {sorted(self.treatments)}")
         return problems
@@ -372,7 +426,11 @@ def _outcome_problems(where, model, kind, relative, levels, baseline_check=True)
     given = model.given()
     wrong = given & (_SURVIVAL_FIELDS if kind == "binary" else _BINARY_FIELDS)
     if wrong:
-        hint = "rate, odds_ratio, odds_ratios" if kind == "binary" else "median_months, pieces, hazard_ratio, hazard_ratios, onset_weeks"
+        hint = (
+            "rate, odds_ratio, odds_ratios"
+            if kind == "binary"
+            else "median_months, pieces, hazard_ratio, hazard_ratios, onset_weeks"
+        )
         problems.append(f"{where}: {sorted(wrong)} do not apply to a {kind} endpoint; it takes {hint}")
     if baseline_check:
         baseline = given & {"rate", "median_months", "pieces"}
@@ -398,9 +456,7 @@ def _outcome_problems(where, model, kind, relative, levels, baseline_check=True)
         lv = levels[marker]
         if not isinstance(value, dict):
             if len(lv) != 2:
-                problems.append(
-                    f"{at}: has levels {lv}; give a ratio per non-reference level, e.g. {{{lv[-1]}: 1.5}}"
-                )
+                problems.append(f"{at}: has levels {lv}; give a ratio per non-reference level, e.g. {{{lv[-1]}: 1.5}}")
         else:
             bad = [k for k in value if k not in lv[1:]]
             if bad:

@@ -74,7 +74,8 @@ class StratumGroup(Frozen):
     arms: list[Name] = Field(min_length=1, description="The design arms this group randomizes among.")
     max_n: PositiveInt | None = Field(default=None, description="Cap on patients of this group.")
     looks: list[PositiveInt] | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="Stage sizes (patients of the group); enrolment pauses at each until it is analysed.",
     )
     reference_rate: Probability | None = Field(
@@ -85,11 +86,14 @@ class StratumGroup(Frozen):
         description="One per stage: continue (at the last stage: declare effective) only with more responders.",
     )
     opens_months: Months | None = Field(
-        default=None, description="Platform designs: the date the sub-study opens (default: the start).")
+        default=None, description="Platform designs: the date the sub-study opens (default: the start)."
+    )
     closes_months: Months | None = Field(
-        default=None, description="Platform designs: the date the sub-study closes to accrual (default: never).")
+        default=None, description="Platform designs: the date the sub-study closes to accrual (default: never)."
+    )
     opens_after: OpensAfter | None = Field(
-        default=None, description="Platform designs: open when another sub-study has closed, or after N patients.")
+        default=None, description="Platform designs: open when another sub-study has closed, or after N patients."
+    )
 
     @model_validator(mode="after")
     def _stages(self) -> "StratumGroup":
@@ -97,7 +101,9 @@ class StratumGroup(Frozen):
             if any(b <= a for a, b in zip(self.looks, self.looks[1:])):
                 raise ValueError(f"looks must be strictly increasing stage sizes, got {self.looks}")
             if self.max_n is not None and self.max_n != self.looks[-1]:
-                raise ValueError(f"max_n ({self.max_n}) must equal the last stage size ({self.looks[-1]}) or be left out")
+                raise ValueError(
+                    f"max_n ({self.max_n}) must equal the last stage size ({self.looks[-1]}) or be left out"
+                )
         if self.responder_boundaries is not None:
             if self.reference_rate is None:
                 raise ValueError("responder_boundaries compare with a reference rate; set reference_rate")
@@ -146,7 +152,8 @@ class ProbitRefit(Frozen):
 
     after_followed: PositiveInt = Field(description="Followed patients that end stage 1.")
     coarse: dict[Name, list[Name]] = Field(
-        min_length=1, description="Stage-1 groups, each a list of the design's strata (groups) it pools.")
+        min_length=1, description="Stage-1 groups, each a list of the design's strata (groups) it pools."
+    )
     min_bayes_factor: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1.0
 
 
@@ -165,8 +172,10 @@ class ProbitModel(Frozen):
     @model_validator(mode="after")
     def _grid(self) -> "ProbitModel":
         if self.tau / self.sigma > 70.0:
-            raise ValueError(f"tau / sigma = {self.tau / self.sigma:.3g} is above 70: the exact posterior's phi grid "
-                             "would need more than 4000 nodes (such a prior pools the strata almost completely)")
+            raise ValueError(
+                f"tau / sigma = {self.tau / self.sigma:.3g} is above 70: the exact posterior's phi grid "
+                "would need more than 4000 nodes (such a prior pools the strata almost completely)"
+            )
         return self
 
 
@@ -197,13 +206,15 @@ class Strata(Frozen):
     analysis: Literal["independent", "hierarchical", "hierarchical_probit"] = "independent"
     borrowing: HierarchicalBorrowing | None = None
     probit: ProbitModel | None = Field(
-        default=None, description="Prior of the hierarchical probit model (analysis: hierarchical_probit).")
+        default=None, description="Prior of the hierarchical probit model (analysis: hierarchical_probit)."
+    )
     suspension: Suspension | None = None
     enrichment: Enrichment | None = None
     closed_match: Literal["other", "not_registered"] | None = Field(
         default=None,
         description="Platform designs: where a patient goes whose matched sub-studies are all closed when the "
-                    "result arrives: the 'other' (non-match) sub-study (the default), or nowhere.")
+        "result arrives: the 'other' (non-match) sub-study (the default), or nowhere.",
+    )
 
     @field_validator("by")
     @classmethod
@@ -242,8 +253,10 @@ class Strata(Frozen):
             raise ValueError("probit sets the hierarchical probit prior; it needs analysis: hierarchical_probit")
         if self.analysis == "hierarchical_probit":
             if self.groups is None:
-                raise ValueError("the hierarchical probit model compares each arm with its group's reference_rate; "
-                                 "give strata as groups")
+                raise ValueError(
+                    "the hierarchical probit model compares each arm with its group's reference_rate; "
+                    "give strata as groups"
+                )
             if self.enrichment is not None:
                 raise ValueError("enrichment compares arms with a control; the hierarchical probit model has none")
             refit = self.probit.refit if self.probit is not None else None
@@ -254,8 +267,10 @@ class Strata(Frozen):
                 if unknown:
                     raise ValueError(f"probit.refit.coarse lists {unknown}, which are not groups; groups are {names}")
                 if sorted(listed) != sorted(names):
-                    raise ValueError(f"probit.refit.coarse must list every group exactly once; it lists {listed}, "
-                                     f"the groups are {names}")
+                    raise ValueError(
+                        f"probit.refit.coarse must list every group exactly once; it lists {listed}, "
+                        f"the groups are {names}"
+                    )
         return self
 
     @property
@@ -269,5 +284,13 @@ class Strata(Frozen):
         return list(out)
 
 
-__all__ = ["Enrichment", "HierarchicalBorrowing", "OpensAfter", "ProbitModel", "ProbitRefit", "Strata", "StratumGroup",
-           "Suspension"]
+__all__ = [
+    "Enrichment",
+    "HierarchicalBorrowing",
+    "OpensAfter",
+    "ProbitModel",
+    "ProbitRefit",
+    "Strata",
+    "StratumGroup",
+    "Suspension",
+]

@@ -123,8 +123,11 @@ def load_suite(ref: str | Path) -> Suite:
 
 def _suite_problem(name: str) -> Problem:
     # (a very long name is cut short, as the value is, so that the message stays one readable line)
-    return Problem("scenarios", f"no such suite {_shown(name)}: neither a suite file nor a shipped suite; "
-                   f"shipped suites: {shipped_suites()}", f"{SUITE_PREFIX}{name}")
+    return Problem(
+        "scenarios",
+        f"no such suite {_shown(name)}: neither a suite file nor a shipped suite; shipped suites: {shipped_suites()}",
+        f"{SUITE_PREFIX}{name}",
+    )
 
 
 def _expand(refs: list[str], what: str) -> list[str]:
@@ -144,10 +147,11 @@ def _expand(refs: list[str], what: str) -> list[str]:
                 out.append(ref)
             by_hand.add(ref)
             continue
-        name = ref[len(SUITE_PREFIX):].strip()
+        name = ref[len(SUITE_PREFIX) :].strip()
         if not name:
-            problems.append(Problem(what, f"{SUITE_PREFIX!r} needs a suite name after it; shipped suites: "
-                                    f"{shipped_suites()}", ref))
+            problems.append(
+                Problem(what, f"{SUITE_PREFIX!r} needs a suite name after it; shipped suites: {shipped_suites()}", ref)
+            )
             continue
         try:
             suite_path = resolve(name, "suite")

@@ -31,15 +31,21 @@ MAX_FWER = 0.5
 class Targets(Frozen):
     """A design's operating-characteristic targets (see the module docstring)."""
 
-    fwer: float = Field(description="One-sided family-wise error rate held on null_scenario, in (0, 0.5).",
-                        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": MAX_FWER})
+    fwer: float = Field(
+        description="One-sided family-wise error rate held on null_scenario, in (0, 0.5).",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": MAX_FWER},
+    )
     null_scenario: str = Field(min_length=1, description="The global-null scenario (shipped name or file).")
-    power: float = Field(description="Power reached on alternative_scenario, in (0, 1).",
-                         json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1})
-    alternative_scenario: str = Field(min_length=1, description="The scenario the power is read on (shipped name "
-                                      "or file).")
-    power_shortfall: str | None = Field(default=None, description="Why the power target is not met; required when "
-                                        "it is knowingly missed.")
+    power: float = Field(
+        description="Power reached on alternative_scenario, in (0, 1).",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    )
+    alternative_scenario: str = Field(
+        min_length=1, description="The scenario the power is read on (shipped name or file)."
+    )
+    power_shortfall: str | None = Field(
+        default=None, description="Why the power target is not met; required when it is knowingly missed."
+    )
 
     @field_validator("fwer")
     @classmethod
@@ -60,8 +66,10 @@ class Targets(Frozen):
             raise ValueError("the power target must be strictly between 0 and 1")
         fwer = info.data.get("fwer")
         if fwer is not None and v <= fwer:
-            raise ValueError(f"a power target ({v:g}) at or below the error target ({fwer:g}) asks for nothing a "
-                             "design that claims at random could not do")
+            raise ValueError(
+                f"a power target ({v:g}) at or below the error target ({fwer:g}) asks for nothing a "
+                "design that claims at random could not do"
+            )
         return v
 
     @field_validator("alternative_scenario")

@@ -63,8 +63,10 @@ class Interims(Frozen):
     def _one_trigger(self) -> "Interims":
         given = [k for k in ("every_months", "every_enrolled", "every_observed") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one trigger: every_months (calendar), every_enrolled or every_observed"
-                             + (f"; got {given}" if given else ""))
+            raise ValueError(
+                "give exactly one trigger: every_months (calendar), every_enrolled or every_observed"
+                + (f"; got {given}" if given else "")
+            )
         if self.first_months is not None and self.every_months is None:
             raise ValueError("first_months goes with every_months (a calendar trigger)")
         return self
@@ -98,17 +100,22 @@ class Graduation(Frozen):
     drop: OpenProbability | None = None
     confirmatory_n: PositiveInt = Field(default=300, description="Patients of the 1:1 confirmatory trial.")
     confirmatory_events: PositiveInt | None = Field(
-        default=None, description="Events of the confirmatory trial (time-to-event endpoint; default confirmatory_n).")
+        default=None, description="Events of the confirmatory trial (time-to-event endpoint; default confirmatory_n)."
+    )
     alpha: OpenProbability = 0.025
     min_n: NonNegativeInt = Field(default=0, description="Patients an arm needs before any decision.")
-    signatures: dict[Name, list[str]] | None = Field(default=None, description="Named unions of strata (stratum names).")
+    signatures: dict[Name, list[str]] | None = Field(
+        default=None, description="Named unions of strata (stratum names)."
+    )
 
     @field_validator("signatures")
     @classmethod
     def _some_signature(cls, signatures):
         if signatures is not None and not signatures:
-            raise ValueError("names no signature (got {}); give at least one, or leave signatures out for the default "
-                             "(each stratum and all of them together)")
+            raise ValueError(
+                "names no signature (got {}); give at least one, or leave signatures out for the default "
+                "(each stratum and all of them together)"
+            )
         return signatures
 
     @model_validator(mode="after")
@@ -131,37 +138,47 @@ class GammaPrior(Frozen):
 class Platform(Frozen):
     max_duration_months: PositiveMonths = Field(description="Enrolment stops at this date at the latest.")
     follow_up_months: Months = Field(
-        default=0.0, description="Follow-up after enrolment stops before the final analysis of undecided arms.")
+        default=0.0, description="Follow-up after enrolment stops before the final analysis of undecided arms."
+    )
     max_open_arms: PositiveInt | None = Field(default=None, description="Experimental arms open at once.")
     queue: list[Name] | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="Sub-studies (strata groups) that wait for a free slot (max_open_arms), in this order; the "
-                    "others open at their date or trigger without waiting.")
+        "others open at their date or trigger without waiting.",
+    )
     assessment_weeks: PositiveWeeks = Field(
-        default=6.0, description="Tumour assessments every this many weeks; progression is seen at the next one.")
+        default=6.0, description="Tumour assessments every this many weeks; progression is seen at the next one."
+    )
     controls: Literal["concurrent", "all"] = Field(
         default="concurrent",
-        description="Compare each arm with the control patients randomized while it was open, or with all of them.")
+        description="Compare each arm with the control patients randomized while it was open, or with all of them.",
+    )
     time_adjustment: Literal["none", "stratified_by_period", "period_covariate"] = Field(
         default="none",
         description="Adjust the comparison with the control for calendar time by period (the intervals between the "
-                    "dates arms enter or leave): none; stratified_by_period (arm and control within each period, "
-                    "concurrent controls); period_covariate (every arm with a fixed effect per period).")
+        "dates arms enter or leave): none; stratified_by_period (arm and control within each period, "
+        "concurrent controls); period_covariate (every arm with a fixed effect per period).",
+    )
     interims: Interims
     graduation: Graduation
     hazard_prior: GammaPrior | None = Field(
-        default=None, description="Prior on every arm's progression hazard (time-to-event endpoint).")
+        default=None, description="Prior on every arm's progression hazard (time-to-event endpoint)."
+    )
 
     @field_validator("time_adjustment")
     @classmethod
     def _periods_need_their_controls(cls, value, info):
         if value == "stratified_by_period" and info.data.get("controls") == "all":
-            raise ValueError("stratified_by_period compares an arm with the control only within the periods in which "
-                             "both randomize, so it uses the concurrent controls whatever 'controls' says; write "
-                             "controls: concurrent, or use period_covariate to let non-concurrent controls contribute "
-                             "through a model of every arm")
+            raise ValueError(
+                "stratified_by_period compares an arm with the control only within the periods in which "
+                "both randomize, so it uses the concurrent controls whatever 'controls' says; write "
+                "controls: concurrent, or use period_covariate to let non-concurrent controls contribute "
+                "through a model of every arm"
+            )
         return value
 
     working_hazard_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         default=0.8,
-        description="Time-to-event endpoint: an arm whose true hazard ratio is at most this works (counts toward power).")
+        description="Time-to-event endpoint: an arm whose true hazard ratio is at most this works (counts toward power).",
+    )

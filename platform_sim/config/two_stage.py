@@ -59,11 +59,13 @@ class TwoStage(Frozen):
     kind: Literal["optimal", "minimax"] = "optimal"
     stages: Stages | None = None
     max_n: Annotated[int, Field(ge=2, le=MAX_SEARCHED_N)] = Field(
-        default=100, description="the largest total sample size searched when the stages are not given (at most 200)")
+        default=100, description="the largest total sample size searched when the stages are not given (at most 200)"
+    )
 
     @model_validator(mode="after")
     def _hypotheses(self) -> TwoStage:
         if self.p1 <= self.p0:
-            raise ValueError(f"p1 ({self.p1}) must exceed p0 ({self.p0}): the rate worth pursuing is above the rate of "
-                             "no interest")
+            raise ValueError(
+                f"p1 ({self.p1}) must exceed p0 ({self.p0}): the rate worth pursuing is above the rate of no interest"
+            )
         return self

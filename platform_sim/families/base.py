@@ -149,15 +149,25 @@ def scaled_sample_sizes(data: dict, factor: float) -> dict:
     return out
 
 
-def resize_sample_sizes(design: Design, population, current: int, share: float, max_n: int | None = None,
-                        months: float | None = None, biomarker_result: bool = True) -> Design:
+def resize_sample_sizes(
+    design: Design,
+    population,
+    current: int,
+    share: float,
+    max_n: int | None = None,
+    months: float | None = None,
+    biomarker_result: bool = True,
+) -> Design:
     """A design with looks or strata sized to ``max_n`` patients, or to the number its funnel is
     expected to randomize in ``months`` (``share``: the share of patients passing screening it can
     randomize); every sample size is scaled by the same factor (:func:`scaled_sample_sizes`)."""
     from ..config.population import expected_randomizable
 
-    target = float(max_n) if max_n is not None else \
-        expected_randomizable(population, float(months or 0.0), biomarker_result) * share
+    target = (
+        float(max_n)
+        if max_n is not None
+        else expected_randomizable(population, float(months or 0.0), biomarker_result) * share
+    )
     return scale_design(design, target / current)
 
 
@@ -166,8 +176,15 @@ def scale_design(design: Design, factor: float) -> Design:
     from ..config import ConfigError, Problem, parse_design
 
     if design.looks is None or factor * design.looks.max_n < 2:
-        raise ConfigError([Problem("design.looks.randomized_n", f"sizing {design.name!r} by {factor:.3g} leaves "
-                                   "nothing to randomize", factor)])
+        raise ConfigError(
+            [
+                Problem(
+                    "design.looks.randomized_n",
+                    f"sizing {design.name!r} by {factor:.3g} leaves nothing to randomize",
+                    factor,
+                )
+            ]
+        )
     try:
         data = scaled_sample_sizes(design.model_dump(), factor)
     except ValueError as exc:

@@ -68,8 +68,11 @@ from ..streams import RANDOMIZATION, TrialStreams
 from .base import Description, Parameter, Section, Size, Table, accrual_months, enrol_options, setting
 
 STOP_NAMES = ("final", "efficacy", "futility")
-_STATISTIC_WORDS = {"logrank": "log-rank test", "cox_score_breslow": "Cox score test (Breslow ties)",
-                    "cox_score_efron": "Cox score test (Efron ties)"}
+_STATISTIC_WORDS = {
+    "logrank": "log-rank test",
+    "cox_score_breslow": "Cox score test (Breslow ties)",
+    "cox_score_efron": "Cox score test (Efron ties)",
+}
 GRID_MONTHS = 0.1
 """Width (months) of the pieces on which survival curves and accrual are held for the analytic plan."""
 _TOL = 1e-9
@@ -190,8 +193,14 @@ def _spending(b: Boundary):
 
 def _boundary_design(ed: EventDriven, fractions) -> gs.GroupSequentialDesign:
     futility = None if ed.futility is None else _spending(ed.futility)
-    return gs.group_sequential_design(fractions, ed.alpha, 1.0 - ed.power, _spending(ed.efficacy), futility,
-                                      binding_futility=bool(ed.futility is not None and ed.futility.binding))
+    return gs.group_sequential_design(
+        fractions,
+        ed.alpha,
+        1.0 - ed.power,
+        _spending(ed.efficacy),
+        futility,
+        binding_futility=bool(ed.futility is not None and ed.futility.binding),
+    )
 
 
 def look_events(ed: EventDriven) -> tuple[np.ndarray, float]:
@@ -209,8 +218,9 @@ def look_events(ed: EventDriven) -> tuple[np.ndarray, float]:
     return events, fixed
 
 
-def _survival_grid(patients: VirtualPatients, ep: str, treatment: str, codes, prob,
-                   follow_up: float | None) -> planning.PiecewiseExponential:
+def _survival_grid(
+    patients: VirtualPatients, ep: str, treatment: str, codes, prob, follow_up: float | None
+) -> planning.PiecewiseExponential:
     """The treatment's exact survival curve over the population, held piecewise exponential on a grid
     of GRID_MONTHS (hazard 0 after a fixed follow-up: later events are not observed)."""
     horizon = 600.0 if follow_up is None else float(follow_up)
@@ -261,12 +271,22 @@ def planned_patients(ed: EventDriven, patients: VirtualPatients) -> float:
 def _patients_words(ed: EventDriven, patients: VirtualPatients) -> str:
     if ed.accrual_months is None:
         return f"{ed.max_n} patients"
-    return (f"the {planned_patients(ed, patients):.1f} patients expected by month {setting(ed.accrual_months)} "
-            f"(at most {ed.max_n})")
+    return (
+        f"the {planned_patients(ed, patients):.1f} patients expected by month {setting(ed.accrual_months)} "
+        f"(at most {ed.max_n})"
+    )
 
 
-def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequentialDesign,
-          patients: VirtualPatients, ep: str, treatments: list[str], control: int) -> Plan:
+def _plan(
+    ed: EventDriven,
+    events: np.ndarray,
+    fixed: float,
+    gsd: gs.GroupSequentialDesign,
+    patients: VirtualPatients,
+    ep: str,
+    treatments: list[str],
+    control: int,
+) -> Plan:
     r = float(ed.allocation_ratio)
     info = events * r / (1.0 + r) ** 2
     planned = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, info, -math.log(ed.hazard_ratio))
@@ -274,36 +294,75 @@ def _plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequen
     relevant = patients._relevant_markers(ep, treatments)
     codes, prob = patients.population.distribution(relevant)
     rate = patients.outcomes.dropout_rate
-    arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
-            for t in treatments]
+    arms = [
+        planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
+        for t in treatments
+    ]
     accrual = _accrual(patients, planned_patients(ed, patients))
     exp = 1 - control
     weights = (r, 1.0)
     ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
     if ever < events[-1]:
-        raise ConfigError([Problem(
-            "design.event_driven.events", f"{_patients_words(ed, patients)} randomized as the scenario accrues them, followed "
-            f"{'for ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
-            f" with its dropout, are expected to produce only {ever:.1f} events under scenario "
-            f"{patients.scenario.name!r}; the final analysis needs {int(events[-1])}. Raise max_n or the follow-up, or "
-            "lower the events", int(events[-1]))])
+        raise ConfigError(
+            [
+                Problem(
+                    "design.event_driven.events",
+                    f"{_patients_words(ed, patients)} randomized as the scenario accrues them, followed "
+                    f"{'for ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
+                    f" with its dropout, are expected to produce only {ever:.1f} events under scenario "
+                    f"{patients.scenario.name!r}; the final analysis needs {int(events[-1])}. Raise max_n or the follow-up, or "
+                    "lower the events",
+                    int(events[-1]),
+                )
+            ]
+        )
     tte = planning.group_sequential_tte(gsd, accrual, arms[control], arms[exp], r, max_events=float(events[-1]))
     if ed.at_months is not None:
-        return _calendar_plan(ed, events, fixed, gsd, accrual, arms[control], arms[exp], planned.efficacy,
-                              null.efficacy, ever, tte, patients.scenario.name)
+        return _calendar_plan(
+            ed,
+            events,
+            fixed,
+            gsd,
+            accrual,
+            arms[control],
+            arms[exp],
+            planned.efficacy,
+            null.efficacy,
+            ever,
+            tte,
+            patients.scenario.name,
+        )
     return Plan(
-        events=events.astype(float), power_planned=planned.efficacy, alpha_by_look=null.efficacy,
-        month_null=tte.time_null, month_scenario=tte.time_alternative, enrolled_scenario=tte.enrolled_alternative,
-        mean_z_scenario=tte.mean_z, power_scenario=tte.alternative.efficacy, futility_scenario=tte.alternative.futility,
-        expected_events_scenario=tte.expected_events_alternative, expected_month_scenario=tte.expected_time_alternative,
-        max_expected_events=ever, schoenfeld_fixed_events=fixed,
+        events=events.astype(float),
+        power_planned=planned.efficacy,
+        alpha_by_look=null.efficacy,
+        month_null=tte.time_null,
+        month_scenario=tte.time_alternative,
+        enrolled_scenario=tte.enrolled_alternative,
+        mean_z_scenario=tte.mean_z,
+        power_scenario=tte.alternative.efficacy,
+        futility_scenario=tte.alternative.futility,
+        expected_events_scenario=tte.expected_events_alternative,
+        expected_month_scenario=tte.expected_time_alternative,
+        max_expected_events=ever,
+        schoenfeld_fixed_events=fixed,
     )
 
 
-def _calendar_plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.GroupSequentialDesign,
-                   accrual: planning.Accrual, control: planning.ArmModel, experimental: planning.ArmModel,
-                   power_planned: np.ndarray, alpha_by_look: np.ndarray, ever: float, tte: planning.TTEPlan,
-                   scenario_name: str) -> Plan:
+def _calendar_plan(
+    ed: EventDriven,
+    events: np.ndarray,
+    fixed: float,
+    gsd: gs.GroupSequentialDesign,
+    accrual: planning.Accrual,
+    control: planning.ArmModel,
+    experimental: planning.ArmModel,
+    power_planned: np.ndarray,
+    alpha_by_look: np.ndarray,
+    ever: float,
+    tte: planning.TTEPlan,
+    scenario_name: str,
+) -> Plan:
     """The analytic plan when some looks are at calendar months: those looks fall at their month, the others
     when the expected events reach D_k (and no look before the one ahead of it); Z_k has the Lakatos mean at
     the look's month and the canonical correlation of the expected events by then. ``power_planned`` and
@@ -317,38 +376,66 @@ def _calendar_plan(ed: EventDriven, events: np.ndarray, fixed: float, gsd: gs.Gr
     end_null = float(month_null[-1]) if not calendar[-1] else last
     for k in (int(i) for i in np.flatnonzero(calendar)):
         if at[k] > min(last, end_null) + _TOL:
-            where = (f"the last patient's follow-up ends (month {last:.1f}: accrual {accrual.duration:.1f} + follow-up "
-                     f"{setting(ed.follow_up_months)})" if last <= end_null else
-                     f"the final analysis is expected (month {end_null:.1f}, with both arms on the control's survival "
-                     f"under scenario {scenario_name!r})")
-            raise ConfigError([Problem(f"design.event_driven.at_months[{k}]", f"look {k + 1} is dated month "
-                                       f"{setting(float(at[k]))}, after {where}: the trial is over by then", float(at[k]))])
+            where = (
+                f"the last patient's follow-up ends (month {last:.1f}: accrual {accrual.duration:.1f} + follow-up "
+                f"{setting(ed.follow_up_months)})"
+                if last <= end_null
+                else f"the final analysis is expected (month {end_null:.1f}, with both arms on the control's survival "
+                f"under scenario {scenario_name!r})"
+            )
+            raise ConfigError(
+                [
+                    Problem(
+                        f"design.event_driven.at_months[{k}]",
+                        f"look {k + 1} is dated month "
+                        f"{setting(float(at[k]))}, after {where}: the trial is over by then",
+                        float(at[k]),
+                    )
+                ]
+            )
     for k in range(1, month.size):
-        for when, name in ((month, f"under scenario {scenario_name!r}"),
-                           (month_null, "with both arms on the control's survival")):
+        for when, name in (
+            (month, f"under scenario {scenario_name!r}"),
+            (month_null, "with both arms on the control's survival"),
+        ):
             if when[k] <= when[k - 1] + _TOL:
                 j = k - 1 if calendar[k - 1] else k
-                raise ConfigError([Problem(
-                    f"design.event_driven.at_months[{j}]", f"look {k + 1} is expected at month {when[k]:.1f} "
-                    f"{name}, not after look {k} (month {when[k - 1]:.1f}): date the calendar look so that the looks "
-                    "keep their order, or change the information fractions", ed.at_months[j] if ed.at_months else None)])
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"design.event_driven.at_months[{j}]",
+                            f"look {k + 1} is expected at month {when[k]:.1f} "
+                            f"{name}, not after look {k} (month {when[k - 1]:.1f}): date the calendar look so that the looks "
+                            "keep their order, or change the information fractions",
+                            ed.at_months[j] if ed.at_months else None,
+                        )
+                    ]
+                )
     expected = planning.expected_events(month, accrual, (experimental, control), (r, 1.0)).sum(axis=1)
     expected = np.maximum(expected, 1e-9)
     means = np.array([planning.lakatos(float(t), accrual, control, experimental, r).mean_z for t in month])
-    alt = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, expected, means=means,
-                                    grid_points=gsd.grid_points)
+    alt = gs.crossing_probabilities(gsd.efficacy_z, gsd.futility_z, expected, means=means, grid_points=gsd.grid_points)
     stop = alt.efficacy + alt.futility  # P(stop at look k); at the final look, P(reaching it)
     return Plan(
-        events=events.astype(float), power_planned=power_planned, alpha_by_look=alpha_by_look,
-        month_null=month_null, month_scenario=month, enrolled_scenario=planning.expected_enrolled(month, accrual),
-        mean_z_scenario=means, power_scenario=alt.efficacy, futility_scenario=alt.futility,
-        expected_events_scenario=float(stop @ expected), expected_month_scenario=float(stop @ month),
-        max_expected_events=ever, schoenfeld_fixed_events=fixed,
+        events=events.astype(float),
+        power_planned=power_planned,
+        alpha_by_look=alpha_by_look,
+        month_null=month_null,
+        month_scenario=month,
+        enrolled_scenario=planning.expected_enrolled(month, accrual),
+        mean_z_scenario=means,
+        power_scenario=alt.efficacy,
+        futility_scenario=alt.futility,
+        expected_events_scenario=float(stop @ expected),
+        expected_month_scenario=float(stop @ month),
+        max_expected_events=ever,
+        schoenfeld_fixed_events=fixed,
     )
 
 
-def _phase2_plan(ed: EventDriven, plan: Plan, patients: VirtualPatients, treatments: list[str],
-                 control: int) -> Phase2Plan:
+def _phase2_plan(
+    ed: EventDriven, plan: Plan, patients: VirtualPatients, treatments: list[str], control: int
+) -> Phase2Plan:
     """The analytic plan of the phase II analysis (see :class:`Phase2Plan`); errors name the field when its
     events cannot be reached or it would not come before the first analysis of the design's endpoint."""
     from scipy import special
@@ -360,32 +447,56 @@ def _phase2_plan(ed: EventDriven, plan: Plan, patients: VirtualPatients, treatme
     relevant = patients._relevant_markers(ep, treatments)
     codes, prob = patients.population.distribution(relevant)
     rate = patients.outcomes.dropout_rate
-    arms = [planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
-            for t in treatments]
+    arms = [
+        planning.ArmModel(_survival_grid(patients, ep, t, codes, prob, ed.follow_up_months), dropout=rate)
+        for t in treatments
+    ]
     exp = 1 - control
     accrual = _accrual(patients, planned_patients(ed, patients))
     weights = (r, 1.0)
     ever = float(planning.expected_events([1e4], accrual, (arms[exp], arms[control]), weights)[0].sum())
     if ever < p2.events:
-        raise ConfigError([Problem(
-            "design.event_driven.phase2.events", f"the phase II analysis needs {p2.events} {ep} events, but the "
-            f"{_patients_words(ed, patients)} the trial accrues under scenario {patients.scenario.name!r} are expected to produce "
-            f"only {ever:.1f} in all. Lower the events or raise max_n", p2.events)])
+        raise ConfigError(
+            [
+                Problem(
+                    "design.event_driven.phase2.events",
+                    f"the phase II analysis needs {p2.events} {ep} events, but the "
+                    f"{_patients_words(ed, patients)} the trial accrues under scenario {patients.scenario.name!r} are expected to produce "
+                    f"only {ever:.1f} in all. Lower the events or raise max_n",
+                    p2.events,
+                )
+            ]
+        )
     null_arms = (planning.ArmModel(arms[control].hazard, dropout=rate), arms[control])
     month = float(planning.time_of_events([float(p2.events)], accrual, (arms[exp], arms[control]), weights)[0])
     month_null = float(planning.time_of_events([float(p2.events)], accrual, null_arms, weights)[0])
-    for when, first, words in ((month, plan.month_scenario[0], f"under scenario {patients.scenario.name!r}"),
-                               (month_null, plan.month_null[0], "with both arms on the control's survival")):
+    for when, first, words in (
+        (month, plan.month_scenario[0], f"under scenario {patients.scenario.name!r}"),
+        (month_null, plan.month_null[0], "with both arms on the control's survival"),
+    ):
         if when >= first - _TOL:
-            raise ConfigError([Problem(
-                "design.event_driven.phase2.events", f"the phase II analysis ({p2.events} {ep} events) is expected at "
-                f"month {when:.1f} {words}, not before the first analysis of the design's endpoint (month "
-                f"{first:.1f}). Lower the phase II events or raise the first information fraction", p2.events)])
+            raise ConfigError(
+                [
+                    Problem(
+                        "design.event_driven.phase2.events",
+                        f"the phase II analysis ({p2.events} {ep} events) is expected at "
+                        f"month {when:.1f} {words}, not before the first analysis of the design's endpoint (month "
+                        f"{first:.1f}). Lower the phase II events or raise the first information fraction",
+                        p2.events,
+                    )
+                ]
+            )
     go_z = float(-special.ndtri(p2.alpha))
     mean = float(planning.lakatos(month, accrual, arms[control], arms[exp], r).mean_z)
-    return Phase2Plan(go_z=go_z, month_null=month_null, month_scenario=month,
-                      enrolled_scenario=float(planning.expected_enrolled(np.array([month]), accrual)[0]),
-                      mean_z_scenario=mean, p_go_scenario=float(special.ndtr(mean - go_z)), max_expected_events=ever)
+    return Phase2Plan(
+        go_z=go_z,
+        month_null=month_null,
+        month_scenario=month,
+        enrolled_scenario=float(planning.expected_enrolled(np.array([month]), accrual)[0]),
+        mean_z_scenario=mean,
+        p_go_scenario=float(special.ndtr(mean - go_z)),
+        max_expected_events=ever,
+    )
 
 
 def assign_arms(u: np.ndarray, ratio: float, scheme: str) -> np.ndarray:
@@ -424,9 +535,17 @@ class EventDrivenFamily:
         ep = design.endpoint.name
         if scenario.endpoints[ep].kind != "time_to_event":
             tte = sorted(n for n, e in scenario.endpoints.items() if e.kind == "time_to_event")
-            raise ConfigError([Problem("design.endpoint.name", f"is a {scenario.endpoints[ep].kind} endpoint; an "
-                                       f"event-driven design analyses a time_to_event endpoint (this scenario has "
-                                       f"{tte})", ep)])
+            raise ConfigError(
+                [
+                    Problem(
+                        "design.endpoint.name",
+                        f"is a {scenario.endpoints[ep].kind} endpoint; an "
+                        f"event-driven design analyses a time_to_event endpoint (this scenario has "
+                        f"{tte})",
+                        ep,
+                    )
+                ]
+            )
         control = design.arm_names.index(design.control)  # type: ignore[arg-type]
         treatments = [a.treatment for a in design.arms]
         try:
@@ -439,9 +558,17 @@ class EventDrivenFamily:
         columns, levels = [], []
         for i, name in enumerate(ed.strata or ()):
             if name not in patients.population.index:
-                raise ConfigError([Problem(f"design.event_driven.strata[{i}]", f"{name!r} is not a characteristic of "
-                                           f"scenario {scenario.name!r}'s population (it has "
-                                           f"{sorted(patients.population.index)})", name)])
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"design.event_driven.strata[{i}]",
+                            f"{name!r} is not a characteristic of "
+                            f"scenario {scenario.name!r}'s population (it has "
+                            f"{sorted(patients.population.index)})",
+                            name,
+                        )
+                    ]
+                )
             columns.append(patients.population.index[name])
             levels.append(len(patients.population.levels[columns[-1]]))
         plan = _plan(ed, events, fixed, gsd, patients, ep, treatments, control)
@@ -449,16 +576,35 @@ class EventDrivenFamily:
             p2 = ed.phase2.endpoint
             if p2 not in scenario.endpoints or scenario.endpoints[p2].kind != "time_to_event" or p2 == ep:
                 tte = sorted(n for n, e in scenario.endpoints.items() if e.kind == "time_to_event" and n != ep)
-                raise ConfigError([Problem("design.event_driven.phase2.endpoint", f"must be a time_to_event endpoint "
-                                           f"of scenario {scenario.name!r} other than the design's {ep!r}; it has {tte}",
-                                           p2)])
+                raise ConfigError(
+                    [
+                        Problem(
+                            "design.event_driven.phase2.endpoint",
+                            f"must be a time_to_event endpoint "
+                            f"of scenario {scenario.name!r} other than the design's {ep!r}; it has {tte}",
+                            p2,
+                        )
+                    ]
+                )
             plan = dataclasses.replace(plan, phase2=_phase2_plan(ed, plan, patients, treatments, control))
         relevant = patients._relevant_markers(ep, treatments)
         codes, prob = patients.population.distribution(relevant)
         effect = patients.outcomes.effect(ep, treatments[1 - control], treatments[control], codes, prob)
-        return EventDrivenDesign(design, scenario, patients, control, events, gsd.efficacy_z, gsd.futility_z, gsd, plan,
-                                 patients.truth(ep, treatments), float(effect), strata_columns=tuple(columns),
-                                 strata_levels=tuple(levels))
+        return EventDrivenDesign(
+            design,
+            scenario,
+            patients,
+            control,
+            events,
+            gsd.efficacy_z,
+            gsd.futility_z,
+            gsd,
+            plan,
+            patients.truth(ep, treatments),
+            float(effect),
+            strata_columns=tuple(columns),
+            strata_levels=tuple(levels),
+        )
 
     def recompile(self, compiled: EventDrivenDesign, design: Design) -> EventDrivenDesign:
         return self.compile(design, compiled.scenario, compiled.patients)
@@ -468,21 +614,29 @@ class EventDrivenFamily:
         ed = c.section
         n = ed.max_n
         treatments = [a.treatment for a in c.design.arms]
-        enrolled = c.patients.enrol(streams, n, c.design.endpoint.name, treatments, times=True,
-                                    biomarker_result=c.needs_biomarker_result,
-                                    **enrol_options(trace, list(ed.strata) if ed.strata else None,
-                                                    c.patients.population.names),
-                                    also=(ed.phase2.endpoint,) if ed.phase2 is not None else (),
-                                    on_treatment=c.scenario.on_treatment_marker is not None)
+        enrolled = c.patients.enrol(
+            streams,
+            n,
+            c.design.endpoint.name,
+            treatments,
+            times=True,
+            biomarker_result=c.needs_biomarker_result,
+            **enrol_options(trace, list(ed.strata) if ed.strata else None, c.patients.population.names),
+            also=(ed.phase2.endpoint,) if ed.phase2 is not None else (),
+            on_treatment=c.scenario.on_treatment_marker is not None,
+        )
         rows = np.arange(streams.n_trials)
         entry = enrolled.ready[:, :n].astype(np.float64)
-        experimental = assign_arms(streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio,
-                                   ed.randomization)
+        experimental = assign_arms(
+            streams.uniform(RANDOMIZATION, "randomization:arm", 0, n), ed.allocation_ratio, ed.randomization
+        )
         arm = np.where(experimental == 1, c.experimental, c.control).astype(np.int64)
         if ed.accrual_months is not None:  # randomization closes: later patients are never in the trial
             entry = np.where(entry <= ed.accrual_months, entry, np.inf)
         outcome = np.take_along_axis(enrolled.outcomes[:, :n, :], arm[:, :, None], axis=2)[:, :, 0].astype(np.float64)
-        censor = np.full(entry.shape, np.inf) if enrolled.dropout is None else enrolled.dropout[:, :n].astype(np.float64)
+        censor = (
+            np.full(entry.shape, np.inf) if enrolled.dropout is None else enrolled.dropout[:, :n].astype(np.float64)
+        )
         if ed.follow_up_months is not None:
             censor = np.minimum(censor, ed.follow_up_months)
         event = outcome <= censor
@@ -511,8 +665,9 @@ class EventDrivenFamily:
         else:
             from ..posterior.survival import score_at_cuts
 
-            z, oe, var = score_at_cuts(entry, followed, event, arm == c.experimental, look_month,
-                                       self._stratum(c, enrolled, n), ed.statistic)
+            z, oe, var = score_at_cuts(
+                entry, followed, event, arm == c.experimental, look_month, self._stratum(c, enrolled, n), ed.statistic
+            )
         if phase2 is not None:
             look_month, z = look_month[:, :-1], z[:, :-1]  # oe and var keep the phase II cut (column K)
         z_benefit = -z
@@ -559,20 +714,36 @@ class EventDrivenFamily:
             trace.arm = arm
             # each randomized patient's data at the stopping analysis: time and event with the data cut there
             cut = at_stop[:, None] - entry
-            trace.keep(entry=entry, stop_month=at_stop,
-                       time=np.where(randomized, np.minimum(followed, cut), np.nan),
-                       event=randomized & event & (entry + followed <= at_stop[:, None]))
+            trace.keep(
+                entry=entry,
+                stop_month=at_stop,
+                time=np.where(randomized, np.minimum(followed, cut), np.nan),
+                event=randomized & event & (entry + followed <= at_stop[:, None]),
+            )
             if phase2 is not None:
                 p2 = ed.phase2
                 assert p2 is not None
-                trace.record("phase2", rows, month=phase2["month"], z=phase2["z"], go=phase2["go"],
-                             events=phase2["events"], patients=(entry <= phase2["month"][:, None]).sum(axis=1))
+                trace.record(
+                    "phase2",
+                    rows,
+                    month=phase2["month"],
+                    z=phase2["z"],
+                    go=phase2["go"],
+                    events=phase2["events"],
+                    patients=(entry <= phase2["month"][:, None]).sum(axis=1),
+                )
             for k in range(K):
                 reached = stop_look >= k
-                trace.record("look", rows[reached], look=k, month=look_month[reached, k],
-                             events=events_by_look[reached, k], z=z_benefit[reached, k],
-                             patients=(entry[reached] <= look_month[reached, k, None]).sum(axis=1),
-                             decision=np.where(stop_look[reached] == k, reason[reached], 0))
+                trace.record(
+                    "look",
+                    rows[reached],
+                    look=k,
+                    month=look_month[reached, k],
+                    events=events_by_look[reached, k],
+                    z=z_benefit[reached, k],
+                    patients=(entry[reached] <= look_month[reached, k, None]).sum(axis=1),
+                    decision=np.where(stop_look[reached] == k, reason[reached], 0),
+                )
         trial_values: dict[str, np.ndarray] = {
             "events_at_stop": events_arm.sum(axis=1).astype(float),
             "p_stopped_early": stop_look < K - 1,
@@ -583,10 +754,18 @@ class EventDrivenFamily:
             if k < K - 1 and np.isfinite(c.futility_z[k]):
                 trial_values[f"p_futility_look_{k + 1}"] = (reason == 2) & (stop_look == k)
             trial_values[f"month_of_look_{k + 1}"] = look_month[:, k]  # the look's month, had the trial gone on
-        extras: dict[str, np.ndarray] = {"z": z_benefit, "look_month": look_month, "events_by_look": events_by_look,
-                                         "stop_look": stop_look}
-        extra_dims = {"z": ("trial", "look"), "look_month": ("trial", "look"), "events_by_look": ("trial", "look"),
-                      "stop_look": ("trial",)}
+        extras: dict[str, np.ndarray] = {
+            "z": z_benefit,
+            "look_month": look_month,
+            "events_by_look": events_by_look,
+            "stop_look": stop_look,
+        }
+        extra_dims = {
+            "z": ("trial", "look"),
+            "look_month": ("trial", "look"),
+            "events_by_look": ("trial", "look"),
+            "stop_look": ("trial",),
+        }
         if c.scenario.on_treatment_marker is not None:
             marker = self._on_treatment_subgroups(c, enrolled, entry, followed, event, arm, at_stop)
             for key in ("rebiopsied_at_stop", "on_treatment_positive_at_stop"):
@@ -602,15 +781,25 @@ class EventDrivenFamily:
             extras["phase2_z"] = phase2["z"]
             extra_dims["phase2_z"] = ("trial",)
         return TrialResults(
-            trial=np.asarray(streams.trials, dtype=np.int64), arms=c.arm_names, strata=("all",), subgroups=("all",),
-            membership=np.ones((1, 1), dtype=bool), stop_names=STOP_NAMES,
-            n=n_arm[:, :, None].astype(np.int64), events=events_arm[:, :, None].astype(np.int64),
-            claimed=claim, claim_month=claim_month, status=status, stop_reason=reason,
+            trial=np.asarray(streams.trials, dtype=np.int64),
+            arms=c.arm_names,
+            strata=("all",),
+            subgroups=("all",),
+            membership=np.ones((1, 1), dtype=bool),
+            stop_names=STOP_NAMES,
+            n=n_arm[:, :, None].astype(np.int64),
+            events=events_arm[:, :, None].astype(np.int64),
+            claimed=claim,
+            claim_month=claim_month,
+            status=status,
+            stop_reason=reason,
             n_screened=(enrolled.screened_index[rows, np.maximum(n_enrolled, 1) - 1] + 1).astype(np.int64),
             duration_months=at_stop,
-            estimates={"log_hazard_ratio": log_hr[:, :, None]}, estimate_targets={"log_hazard_ratio": "effect"},
+            estimates={"log_hazard_ratio": log_hr[:, :, None]},
+            estimate_targets={"log_hazard_ratio": "effect"},
             trial_values=trial_values,
-            extras=extras, extra_dims=extra_dims,
+            extras=extras,
+            extra_dims=extra_dims,
         )
 
     @staticmethod
@@ -653,11 +842,18 @@ class EventDrivenFamily:
         n = entry.shape[1]
         positive = np.take_along_axis(enrolled.marker_positive[:, :n, :], arm[:, :, None], axis=2)[:, :, 0]
         landmark = enrolled.rebiopsied[:, :n] & (followed > w) & (entry + w <= at_stop[:, None])
-        out = {"rebiopsied_at_stop": landmark.sum(axis=1).astype(float),
-               "on_treatment_positive_at_stop": (landmark & positive).sum(axis=1).astype(float)}
+        out = {
+            "rebiopsied_at_stop": landmark.sum(axis=1).astype(float),
+            "on_treatment_positive_at_stop": (landmark & positive).sum(axis=1).astype(float),
+        }
         for name, members in (("positive", landmark & positive), ("negative", landmark & ~positive)):
-            z, oe, var = logrank_at_cuts(np.where(members, entry + w, np.inf), np.maximum(followed - w, 0.0), event,
-                                         arm == c.experimental, at_stop[:, None])
+            z, oe, var = logrank_at_cuts(
+                np.where(members, entry + w, np.inf),
+                np.maximum(followed - w, 0.0),
+                event,
+                arm == c.experimental,
+                at_stop[:, None],
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"z_on_treatment_{name}"] = -z[:, 0]
                 out[f"log_hr_on_treatment_{name}"] = oe[:, 0] / var[:, 0]
@@ -687,11 +883,23 @@ class EventDrivenFamily:
         null = judged & (effect >= -_TOL)
         value = c.true_median.astype(float)
         return Truth(
-            arms=c.arm_names, subgroups=("all",), strata=("all",), membership=np.ones((1, 1), dtype=bool),
-            share=np.ones(1), value=value[:, None], reference=np.full((2, 1), value[c.control]),
-            effect=effect[:, None], works=works[:, None], null=null[:, None], judged=judged[:, None],
-            works_in_stratum=works[:, None], null_in_stratum=null[:, None], control=c.control,
-            value_name=f"median {c.design.endpoint.name} (months)", effect_scale="log hazard ratio", effect_better=-1.0,
+            arms=c.arm_names,
+            subgroups=("all",),
+            strata=("all",),
+            membership=np.ones((1, 1), dtype=bool),
+            share=np.ones(1),
+            value=value[:, None],
+            reference=np.full((2, 1), value[c.control]),
+            effect=effect[:, None],
+            works=works[:, None],
+            null=null[:, None],
+            judged=judged[:, None],
+            works_in_stratum=works[:, None],
+            null_in_stratum=null[:, None],
+            control=c.control,
+            value_name=f"median {c.design.endpoint.name} (months)",
+            effect_scale="log hazard ratio",
+            effect_better=-1.0,
         )
 
     def size(self, compiled: EventDrivenDesign) -> Size:
@@ -709,11 +917,21 @@ class EventDrivenFamily:
         from ..config.population import expected_randomizable
 
         ed = compiled.section
-        target = max_n if max_n is not None else \
-            int(round(expected_randomizable(compiled.patients.population.config, float(months or 0.0), False)))
+        target = (
+            max_n
+            if max_n is not None
+            else int(round(expected_randomizable(compiled.patients.population.config, float(months or 0.0), False)))
+        )
         if target < 2:
-            raise ConfigError([Problem("design.event_driven.max_n", f"sizing {compiled.design.name!r} leaves fewer "
-                                       "than 2 patients", target)])
+            raise ConfigError(
+                [
+                    Problem(
+                        "design.event_driven.max_n",
+                        f"sizing {compiled.design.name!r} leaves fewer than 2 patients",
+                        target,
+                    )
+                ]
+            )
         data = compiled.design.model_dump()
         data["event_driven"]["max_n"] = int(target)
         if ed.events is not None:
@@ -729,23 +947,39 @@ class EventDrivenFamily:
         c = compiled
         ed = c.section
         exp, ctl = c.arm_names[c.experimental], c.arm_names[c.control]
-        fut = "none" if ed.futility is None else (
-            f"{'binding' if ed.futility.binding else 'non-binding'}, {c.gsd.futility_spending}")
-        given = "given" if ed.events is not None else (
-            f"Schoenfeld's {c.plan.schoenfeld_fixed_events:.1f} for HR {setting(ed.hazard_ratio)}, one-sided alpha "
-            f"{setting(ed.alpha)} and power {setting(ed.power)}, inflated by {c.gsd.inflation_factor:.4f}")
+        fut = (
+            "none"
+            if ed.futility is None
+            else (f"{'binding' if ed.futility.binding else 'non-binding'}, {c.gsd.futility_spending}")
+        )
+        given = (
+            "given"
+            if ed.events is not None
+            else (
+                f"Schoenfeld's {c.plan.schoenfeld_fixed_events:.1f} for HR {setting(ed.hazard_ratio)}, one-sided alpha "
+                f"{setting(ed.alpha)} and power {setting(ed.power)}, inflated by {c.gsd.inflation_factor:.4f}"
+            )
+        )
         words: tuple[str, ...] = (
             f"{ed.max_n} patients are randomized {setting(ed.allocation_ratio)} : 1 to {exp} or {ctl} "
             f"({ed.randomization} randomization) and followed "
             f"{'for at most ' + setting(ed.follow_up_months) + ' months' if ed.follow_up_months else 'until the final analysis'}"
-            + (f"; randomization closes at month {setting(ed.accrual_months)} if they have not all come by then "
-               f"({planned_patients(ed, c.patients):.1f} patients expected)." if ed.accrual_months is not None else "."),
+            + (
+                f"; randomization closes at month {setting(ed.accrual_months)} if they have not all come by then "
+                f"({planned_patients(ed, c.patients):.1f} patients expected)."
+                if ed.accrual_months is not None
+                else "."
+            ),
             f"The {_STATISTIC_WORDS[ed.statistic]} of {c.design.endpoint.name}"
             f"{' stratified by ' + ', '.join(ed.strata) if ed.strata else ''} is analysed "
-            + ("when " + ", ".join(str(int(e)) for e in c.look_events) + " events have been observed"
-               if ed.at_months is None else ", ".join(
-                   f"at month {setting(m)} (planned {int(e)} events)" if m is not None else f"at {int(e)} events"
-                   for m, e in zip(ed.at_months, c.look_events)))
+            + (
+                "when " + ", ".join(str(int(e)) for e in c.look_events) + " events have been observed"
+                if ed.at_months is None
+                else ", ".join(
+                    f"at month {setting(m)} (planned {int(e)} events)" if m is not None else f"at {int(e)} events"
+                    for m, e in zip(ed.at_months, c.look_events)
+                )
+            )
             + f" (final events: {given}).",
             f"Efficacy boundaries: {c.gsd.efficacy_spending}; futility: {fut}. The trial stops for efficacy when Z "
             "(positive for a benefit) reaches the efficacy boundary, and for futility when it falls to the futility "
@@ -758,15 +992,34 @@ class EventDrivenFamily:
         )
         p = c.plan
         rows = tuple(
-            (k + 1, int(c.look_events[k]), round(float(c.efficacy_z[k]), 4),
-             "" if not np.isfinite(c.futility_z[k]) else round(float(c.futility_z[k]), 4),
-             round(float(p.alpha_by_look[k]), 5), round(float(p.power_planned[k]), 4),
-             round(float(p.month_scenario[k]), 2), round(float(p.enrolled_scenario[k]), 1),
-             round(float(p.power_scenario[k]), 4))
-            for k in range(c.n_looks))
-        table = Table("Analyses: boundaries (z) and the analytic plan",
-                      ("look", "events", "efficacy z", "futility z", "alpha spent", "power at planned HR",
-                       "expected month (scenario)", "enrolled by then", "P(efficacy here), scenario"), rows)
+            (
+                k + 1,
+                int(c.look_events[k]),
+                round(float(c.efficacy_z[k]), 4),
+                "" if not np.isfinite(c.futility_z[k]) else round(float(c.futility_z[k]), 4),
+                round(float(p.alpha_by_look[k]), 5),
+                round(float(p.power_planned[k]), 4),
+                round(float(p.month_scenario[k]), 2),
+                round(float(p.enrolled_scenario[k]), 1),
+                round(float(p.power_scenario[k]), 4),
+            )
+            for k in range(c.n_looks)
+        )
+        table = Table(
+            "Analyses: boundaries (z) and the analytic plan",
+            (
+                "look",
+                "events",
+                "efficacy z",
+                "futility z",
+                "alpha spent",
+                "power at planned HR",
+                "expected month (scenario)",
+                "enrolled by then",
+                "P(efficacy here), scenario",
+            ),
+            rows,
+        )
         marker = c.scenario.on_treatment_marker
         if marker is not None:
             words = words + (
@@ -774,7 +1027,8 @@ class EventDrivenFamily:
                 f"{setting(marker.rebiopsied)} of the patients event-free then; at the stopping analysis the landmark "
                 f"log-rank test from that week on is computed within its positive and its negative patients "
                 "(extras z_on_treatment_positive / _negative). It cannot route: a patient's arm is given at "
-                "randomization, before the re-biopsy.",)
+                "randomization, before the re-biopsy.",
+            )
         if ed.phase2 is not None and p.phase2 is not None:
             q = p.phase2
             words = words + (
@@ -786,27 +1040,47 @@ class EventDrivenFamily:
                 f"P(go) under the scenario (Lakatos): {q.p_go_scenario:.4f}. The powers by look below are those of a "
                 "trial that always goes on to phase III (an upper bound on the seamless design's power).",
             )
-            analytic = [("p_go", "P(go at the phase II analysis), Lakatos", q.p_go_scenario),
-                        ("month_of_phase2", "month of the phase II analysis", q.month_scenario),
-                        ("p_efficacy_without_gate", "P(efficacy) had every trial gone on to phase III, Lakatos",
-                         float(p.power_scenario.sum()))]
-            analytic += [(f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k]))
-                         for k in range(c.n_looks)]
-            return Description(kind=self.title, summary=f"{exp} vs {ctl}, a phase II go/no-go on "
-                               f"{ed.phase2.endpoint}, then {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
-                               sections=(Section("Design and analyses", words, (table,)),), analytic=tuple(analytic))
-        analytic = [(f"p_efficacy_look_{k + 1}", f"P(efficacy at look {k + 1}), Lakatos", float(p.power_scenario[k]))
-                    for k in range(c.n_looks)]
+            analytic = [
+                ("p_go", "P(go at the phase II analysis), Lakatos", q.p_go_scenario),
+                ("month_of_phase2", "month of the phase II analysis", q.month_scenario),
+                (
+                    "p_efficacy_without_gate",
+                    "P(efficacy) had every trial gone on to phase III, Lakatos",
+                    float(p.power_scenario.sum()),
+                ),
+            ]
+            analytic += [
+                (f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k]))
+                for k in range(c.n_looks)
+            ]
+            return Description(
+                kind=self.title,
+                summary=f"{exp} vs {ctl}, a phase II go/no-go on "
+                f"{ed.phase2.endpoint}, then {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
+                sections=(Section("Design and analyses", words, (table,)),),
+                analytic=tuple(analytic),
+            )
+        analytic = [
+            (f"p_efficacy_look_{k + 1}", f"P(efficacy at look {k + 1}), Lakatos", float(p.power_scenario[k]))
+            for k in range(c.n_looks)
+        ]
         analytic.append(("p_stop_efficacy", "P(efficacy), Lakatos", float(p.power_scenario.sum())))
-        analytic += [(f"p_futility_look_{k + 1}", f"P(futility at look {k + 1}), Lakatos", float(p.futility_scenario[k]))
-                     for k in range(c.n_looks - 1) if np.isfinite(c.futility_z[k])]
-        analytic += [(f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k]))
-                     for k in range(c.n_looks)]
+        analytic += [
+            (f"p_futility_look_{k + 1}", f"P(futility at look {k + 1}), Lakatos", float(p.futility_scenario[k]))
+            for k in range(c.n_looks - 1)
+            if np.isfinite(c.futility_z[k])
+        ]
+        analytic += [
+            (f"month_of_look_{k + 1}", f"month of look {k + 1}", float(p.month_scenario[k])) for k in range(c.n_looks)
+        ]
         analytic.append(("events_at_stop", "events at stopping", float(p.expected_events_scenario)))
         analytic.append(("duration_months", "month at stopping", float(p.expected_month_scenario)))
-        return Description(kind=self.title,
-                           summary=f"{exp} vs {ctl}, {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
-                           sections=(Section("Design and analyses", words, (table,)),), analytic=tuple(analytic))
+        return Description(
+            kind=self.title,
+            summary=f"{exp} vs {ctl}, {c.n_looks} log-rank analyses at events, {ed.max_n} patients",
+            sections=(Section("Design and analyses", words, (table,)),),
+            analytic=tuple(analytic),
+        )
 
     def story(self, compiled: EventDrivenDesign, trace, result: TrialResults):
         """The analyses (month, events, Z and the boundaries, decision; timeline ``events``), and every
@@ -821,32 +1095,58 @@ class EventDrivenFamily:
         for ev in trace.events:
             if ev["kind"] == "phase2":
                 assert c.section.phase2 is not None and c.plan.phase2 is not None
-                gate = {"endpoint": c.section.phase2.endpoint, "month": float(ev["month"]), "z": float(ev["z"]),
-                        "go": bool(ev["go"]), "events": int(ev["events"]), "patients_randomized": int(ev["patients"]),
-                        "go_z": c.plan.phase2.go_z}
+                gate = {
+                    "endpoint": c.section.phase2.endpoint,
+                    "month": float(ev["month"]),
+                    "z": float(ev["z"]),
+                    "go": bool(ev["go"]),
+                    "events": int(ev["events"]),
+                    "patients_randomized": int(ev["patients"]),
+                    "go_z": c.plan.phase2.go_z,
+                }
                 continue
             k = int(ev["look"])
             decision = ("", "effective", "futile")[int(ev["decision"])]
-            rows.append({"look": k + 1, "month": float(ev["month"]), "events": int(ev["events"]),
-                         "patients_randomized": int(ev["patients"]), "z": float(ev["z"]),
-                         "efficacy_z": float(c.efficacy_z[k]), "futility_z": float(c.futility_z[k]),
-                         "stratum": "all", "arm": c.arm_names[c.experimental],
-                         "status": decision or "active", "decision": decision})
+            rows.append(
+                {
+                    "look": k + 1,
+                    "month": float(ev["month"]),
+                    "events": int(ev["events"]),
+                    "patients_randomized": int(ev["patients"]),
+                    "z": float(ev["z"]),
+                    "efficacy_z": float(c.efficacy_z[k]),
+                    "futility_z": float(c.futility_z[k]),
+                    "stratum": "all",
+                    "arm": c.arm_names[c.experimental],
+                    "status": decision or "active",
+                    "decision": decision,
+                }
+            )
         enrolled, row = trace.enrolled, trace.row
         n = int(result.n_randomized[0])
         positions = enrolled.screened_index[row, :n]
-        frame = screened_frame(c.patients.population, c.arm_names, enrolled, row, int(result.n_screened[0]),
-                               {int(p): int(trace.arm[row, i]) for i, p in enumerate(positions)},
-                               {int(p): "all" for p in positions})
+        frame = screened_frame(
+            c.patients.population,
+            c.arm_names,
+            enrolled,
+            row,
+            int(result.n_screened[0]),
+            {int(p): int(trace.arm[row, i]) for i, p in enumerate(positions)},
+            {int(p): "all" for p in positions},
+        )
         at = {int(p): i for i, p in enumerate(positions)}
         index = np.array([at.get(int(p), -1) for p in frame["patient"]])
         on = index >= 0
         frame["time"] = np.where(on, trace.data["time"][np.maximum(index, 0)], np.nan)
         frame["event"] = np.where(on, trace.data["event"][np.maximum(index, 0)], False).astype(int)
-        summary = {"looks": len(rows), "stop_reason": result.stop_names[int(result.stop_reason[0])],
-                   "patients_randomized": n, "events": int(result.events[0].sum()),
-                   "claimed_effective": [c.arm_names[c.experimental]] if result.claimed[0].any() else [],
-                   "duration_months": float(result.duration_months[0])}
+        summary = {
+            "looks": len(rows),
+            "stop_reason": result.stop_names[int(result.stop_reason[0])],
+            "patients_randomized": n,
+            "events": int(result.events[0].sum()),
+            "claimed_effective": [c.arm_names[c.experimental]] if result.claimed[0].any() else [],
+            "duration_months": float(result.duration_months[0]),
+        }
         if gate is not None:
             summary["phase2"] = gate
         return Story(pd.DataFrame(rows), frame, summary, timeline="events")
@@ -869,8 +1169,15 @@ def analytic_versus_simulated(compiled: EventDrivenDesign, results: TrialResults
     rows = []
     for metric, words, analytic in EVENT_DRIVEN.describe(compiled).analytic:
         v = np.asarray(values[metric], dtype=float)
-        rows.append({"quantity": words, "metric": metric, "analytic": analytic, "simulated": float(v.mean()),
-                     "mcse": float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan})
+        rows.append(
+            {
+                "quantity": words,
+                "metric": metric,
+                "analytic": analytic,
+                "simulated": float(v.mean()),
+                "mcse": float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -74,8 +74,9 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
-def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None,
-              known=None) -> LookResults:
+def run_looks(
+    design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None, known=None
+) -> LookResults:
     """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
     (bool) of the patients each trial can randomize, by column of ``design.treatments``.
     ``streams`` (the trials' random numbers) drive the randomization only: the patient at
@@ -140,12 +141,12 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
         batch_n = np.zeros((rows.size, n_arms), dtype=np.int64)
         for seg in seg_ids:
             s0, s1 = bounds[seg], bounds[seg + 1]
-            n_seg, y_seg = tally(arms[:, s0 - start:s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms)
+            n_seg, y_seg = tally(arms[:, s0 - start : s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms)
             seg_n[rows, seg], seg_y[rows, seg] = n_seg, y_seg
             batch_n += n_seg
         randomized_n[rows] += batch_n
         if arms_all is not None:
-            arms_all[rows, start:start + batch_size] = arms
+            arms_all[rows, start : start + batch_size] = arms
 
         # --- analysis with the outcomes followed up by now (the totals of stopped trials are not
         # read again: only the running ones are brought up to date)
@@ -188,29 +189,78 @@ def run_looks(design: CompiledDesign, outcomes: np.ndarray, streams: TrialStream
         new = None
         if go.any():
             pb_go = adaptive_basis(design, pb[go], a[go], b[go], in_trial[go]) if design.adaptive else None
-            new = allocation_probabilities(design, look, pb_go, in_trial[go], open_[go], ctrl[go],
-                                           randomized=randomized_n[rows[go]],
-                                           followed=None if known is None else n_f[go].sum(axis=1))
+            new = allocation_probabilities(
+                design,
+                look,
+                pb_go,
+                in_trial[go],
+                open_[go],
+                ctrl[go],
+                randomized=randomized_n[rows[go]],
+                followed=None if known is None else n_f[go].sum(axis=1),
+            )
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
         if trace is not None:
             following = np.full(p.shape, np.nan)
             if new is not None:
                 following[go] = new
-            trace.record("look", rows, look=look, batch_start=int(start), arms=arms, randomized=randomized_n[rows],
-                         n=n_f, y=y_f, a=a, b=b, alloc=p, alloc_next=following, status=st, declared=dc,
-                         control=ctrl, stop=stop)
+            trace.record(
+                "look",
+                rows,
+                look=look,
+                batch_start=int(start),
+                arms=arms,
+                randomized=randomized_n[rows],
+                n=n_f,
+                y=y_f,
+                a=a,
+                b=b,
+                alloc=p,
+                alloc_next=following,
+                status=st,
+                declared=dc,
+                control=ctrl,
+                stop=stop,
+            )
 
-    res = _final_analysis(design, seg_n, seg_y, status, status_look, declared, declared_look, control, stop_look,
-                          stop_reason, alloc_history, final_alloc, n_followed_segments)
+    res = _final_analysis(
+        design,
+        seg_n,
+        seg_y,
+        status,
+        status_look,
+        declared,
+        declared_look,
+        control,
+        stop_look,
+        stop_reason,
+        alloc_history,
+        final_alloc,
+        n_followed_segments,
+    )
     if arms_all is not None:
-        res.n_followed = tally_known(arms_all, outcomes, design.arm_treatment, known, np.zeros(n_trials, np.int64),
-                                     stop_look, n_arms)[0]
+        res.n_followed = tally_known(
+            arms_all, outcomes, design.arm_treatment, known, np.zeros(n_trials, np.int64), stop_look, n_arms
+        )[0]
     return res
 
 
-def _final_analysis(design, seg_n, seg_y, status, status_look, declared, declared_look, control, stop_look,
-                    stop_reason, alloc_history, final_alloc, n_followed_segments) -> LookResults:
+def _final_analysis(
+    design,
+    seg_n,
+    seg_y,
+    status,
+    status_look,
+    declared,
+    declared_look,
+    control,
+    stop_look,
+    stop_reason,
+    alloc_history,
+    final_alloc,
+    n_followed_segments,
+) -> LookResults:
     n = seg_n.sum(axis=1).astype(np.int64)
     y = seg_y.sum(axis=1).astype(np.int64)
     # patients with outcome at each trial's last look
@@ -245,7 +295,6 @@ def _final_analysis(design, seg_n, seg_y, status, status_look, declared, declare
         stop_reason=stop_reason,
         final_control=control.astype(np.int8),
     )
-
 
 
 @dataclass
@@ -339,8 +388,11 @@ def selections(res: LookResults, rules: CompiledDesign) -> dict[str, np.ndarray]
     fs = rules.final_selection
     if fs is not None:
         still_in = np.isin(res.status, (ACTIVE, CONTROL, SUPERIOR))
-        score = res.prob_best if fs.by == "prob_best" else (res.post_mean if rules.higher_is_better
-                                                              else 1.0 - res.post_mean)
+        score = (
+            res.prob_best
+            if fs.by == "prob_best"
+            else (res.post_mean if rules.higher_is_better else 1.0 - res.post_mean)
+        )
         out["best_with_margin"] = select_with_margin(score, still_in, fs.margin)
     return out
 
@@ -360,8 +412,14 @@ def look_months(rules: CompiledDesign, slot_month: np.ndarray, assessment_months
     return np.maximum(randomized, followed)
 
 
-def to_trial_results(res: LookResults, rules: CompiledDesign, trials: np.ndarray, month: np.ndarray,
-                     n_screened: np.ndarray, duration: np.ndarray) -> TrialResults:
+def to_trial_results(
+    res: LookResults,
+    rules: CompiledDesign,
+    trials: np.ndarray,
+    month: np.ndarray,
+    n_screened: np.ndarray,
+    duration: np.ndarray,
+) -> TrialResults:
     """A design with looks' trials in the common results type (one stratum, one subgroup: all
     patients). ``month`` (T, J): calendar month of each look."""
     n_trials = res.n.shape[0]
@@ -371,27 +429,54 @@ def to_trial_results(res: LookResults, rules: CompiledDesign, trials: np.ndarray
     inconclusive = (res.stop_reason == STOP_MAX) & ~(res.status == SUPERIOR).any(axis=1) & ~declared.any(axis=1)
     return TrialResults(
         trial=np.asarray(trials, dtype=np.int64),
-        arms=rules.arm_names, strata=("all",), subgroups=("all",), membership=np.ones((1, 1), dtype=bool),
+        arms=rules.arm_names,
+        strata=("all",),
+        subgroups=("all",),
+        membership=np.ones((1, 1), dtype=bool),
         stop_names=STOP_NAMES,
-        n=res.n[:, :, None], events=res.responders[:, :, None],
-        claimed=declared[:, :, None], claim_month=claim_month[:, :, None],
-        status=res.status.astype(np.int8), stop_reason=res.stop_reason.astype(np.int8),
-        n_screened=np.asarray(n_screened, dtype=np.int64), duration_months=np.asarray(duration, dtype=float),
-        estimates={"rate": res.post_mean[:, :, None]}, estimate_targets={"rate": "value"},
-        selections=selections(res, rules), selection_estimate=res.post_mean,
+        n=res.n[:, :, None],
+        events=res.responders[:, :, None],
+        claimed=declared[:, :, None],
+        claim_month=claim_month[:, :, None],
+        status=res.status.astype(np.int8),
+        stop_reason=res.stop_reason.astype(np.int8),
+        n_screened=np.asarray(n_screened, dtype=np.int64),
+        duration_months=np.asarray(duration, dtype=float),
+        estimates={"rate": res.post_mean[:, :, None]},
+        estimate_targets={"rate": "value"},
+        selections=selections(res, rules),
+        selection_estimate=res.post_mean,
         trial_values={
             "p_stopped_early": res.stop_look < rules.n_looks - 1,
             "p_inconclusive_at_max": inconclusive,
             "n_looks": res.stop_look.astype(float) + 1.0,
         },
-        extras={"prob_best": res.prob_best, "post_lower": res.post_lower, "post_upper": res.post_upper,
-                "final_alloc": res.final_alloc, "alloc_history": res.alloc_history, "status_look": res.status_look,
-                "declared_look": res.declared_look, "stop_look": res.stop_look, "final_control": res.final_control,
-                "n_followed": res.n_followed, "look_month": month},
-        extra_dims={"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
-                    "final_alloc": ("trial", "arm"), "alloc_history": ("trial", "look", "arm"),
-                    "status_look": ("trial", "arm"), "declared_look": ("trial", "arm"), "stop_look": ("trial",),
-                    "final_control": ("trial",), "n_followed": ("trial", "arm"), "look_month": ("trial", "look")},
+        extras={
+            "prob_best": res.prob_best,
+            "post_lower": res.post_lower,
+            "post_upper": res.post_upper,
+            "final_alloc": res.final_alloc,
+            "alloc_history": res.alloc_history,
+            "status_look": res.status_look,
+            "declared_look": res.declared_look,
+            "stop_look": res.stop_look,
+            "final_control": res.final_control,
+            "n_followed": res.n_followed,
+            "look_month": month,
+        },
+        extra_dims={
+            "prob_best": ("trial", "arm"),
+            "post_lower": ("trial", "arm"),
+            "post_upper": ("trial", "arm"),
+            "final_alloc": ("trial", "arm"),
+            "alloc_history": ("trial", "look", "arm"),
+            "status_look": ("trial", "arm"),
+            "declared_look": ("trial", "arm"),
+            "stop_look": ("trial",),
+            "final_control": ("trial",),
+            "n_followed": ("trial", "arm"),
+            "look_month": ("trial", "look"),
+        },
     )
 
 
@@ -418,12 +503,24 @@ def endpoint_problems(design: Design, scenario: Scenario) -> list[Problem]:
     if endpoint.kind != "time_to_event":
         return []
     binary = sorted(n for n, e in scenario.endpoints.items() if e.kind != "time_to_event")
-    return [Problem("design.endpoint.name", "is a time-to-event endpoint; designs with looks decide on binary or "
-                    f"landmark endpoints (this scenario has {binary})", design.endpoint.name)]
+    return [
+        Problem(
+            "design.endpoint.name",
+            "is a time-to-event endpoint; designs with looks decide on binary or "
+            f"landmark endpoints (this scenario has {binary})",
+            design.endpoint.name,
+        )
+    ]
 
 
-def capacity_problems(design: Design, scenario: Scenario, biomarker_result: bool, taken: float = 1.0,
-                      pool_factor: float = 1.0, margin: float = 0.0) -> list[Problem]:
+def capacity_problems(
+    design: Design,
+    scenario: Scenario,
+    biomarker_result: bool,
+    taken: float = 1.0,
+    pool_factor: float = 1.0,
+    margin: float = 0.0,
+) -> list[Problem]:
     """A trial the simulator cannot run under this scenario: more patients screened than
     MAX_SCREENED, because of the design's size or because the scenario's screening funnel (with or
     without the biomarker assay, ``biomarker_result``, and, for strata, the share of patients the
@@ -439,9 +536,15 @@ def capacity_problems(design: Design, scenario: Scenario, biomarker_result: bool
         return []
     share = funnel * taken
     into = "" if taken == 1.0 and pool_factor == 1.0 else " into its strata"
-    return [Problem("design.looks.randomized_n", f"a simulated trial would screen about {screened:.3g} patients under "
-                    f"scenario {scenario.name!r}, which randomizes {share:.3g} of the patients screened{into}; the "
-                    f"simulator screens at most {MAX_SCREENED} per trial", looks.max_n)]
+    return [
+        Problem(
+            "design.looks.randomized_n",
+            f"a simulated trial would screen about {screened:.3g} patients under "
+            f"scenario {scenario.name!r}, which randomizes {share:.3g} of the patients screened{into}; the "
+            f"simulator screens at most {MAX_SCREENED} per trial",
+            looks.max_n,
+        )
+    ]
 
 
 def look_truth(rules: CompiledDesign, true_rates: np.ndarray, delta: float) -> Truth:
@@ -470,10 +573,23 @@ def look_truth(rules: CompiledDesign, true_rates: np.ndarray, delta: float) -> T
     works = (better & judged)[:, None]
     null = (null & judged)[:, None]
     return Truth(
-        arms=rules.arm_names, subgroups=("all",), strata=("all",), membership=np.ones((1, 1), dtype=bool),
-        share=np.ones(1), value=rates[:, None], reference=reference[:, None], effect=(rates - reference)[:, None],
-        works=works, null=null, judged=judged[:, None], works_in_stratum=works.copy(), null_in_stratum=null.copy(),
-        control=c, value_name="rate", effect_scale=scale, effect_better=sign,
+        arms=rules.arm_names,
+        subgroups=("all",),
+        strata=("all",),
+        membership=np.ones((1, 1), dtype=bool),
+        share=np.ones(1),
+        value=rates[:, None],
+        reference=reference[:, None],
+        effect=(rates - reference)[:, None],
+        works=works,
+        null=null,
+        judged=judged[:, None],
+        works_in_stratum=works.copy(),
+        null_in_stratum=null.copy(),
+        control=c,
+        value_name="rate",
+        effect_scale=scale,
+        effect_better=sign,
     )
 
 
@@ -492,13 +608,16 @@ def randomization_words(design: Design, target: str) -> list[str]:
     out = []
     if r.method == "fixed":
         ratios = ", ".join(f"{k} {setting(v)}" for k, v in (r.ratios or {}).items()) or "equal"
-        out.append(f"Fixed randomization in proportion to the ratios ({ratios}); the shares of dropped arms go to "
-                   "the remaining arms.")
+        out.append(
+            f"Fixed randomization in proportion to the ratios ({ratios}); the shares of dropped arms go to "
+            "the remaining arms."
+        )
     else:
-        soft = ("c = n / (2N) (Thall and Wathen)" if r.softening == "thall_wathen"
-                else f"c = {_threshold(r.softening)}")
-        out.append(f"Response-adaptive randomization in proportion to p^c, where p = {target} and {soft}, after "
-                   f"equal randomization until {r.burn_in_n} patients have outcomes (burn-in).")
+        soft = "c = n / (2N) (Thall and Wathen)" if r.softening == "thall_wathen" else f"c = {_threshold(r.softening)}"
+        out.append(
+            f"Response-adaptive randomization in proportion to p^c, where p = {target} and {soft}, after "
+            f"equal randomization until {r.burn_in_n} patients have outcomes (burn-in)."
+        )
 
         def limit(value) -> str:
             if isinstance(value, dict):
@@ -511,22 +630,39 @@ def randomization_words(design: Design, target: str) -> list[str]:
         if r.max_allocation is not None:
             limits.append(f"at most {limit(r.max_allocation)}")
         if limits:
-            out.append("Allocation limits per arm: " + " and ".join(limits)
-                       + (" (rescaled as arms drop)" if r.rescale_limits else "")
-                       + ("; clipped once and renormalised, so an arm can end slightly outside them."
-                          if r.limits == "clip_renormalise" else "; they hold exactly (scaled, then clipped)."))
+            out.append(
+                "Allocation limits per arm: "
+                + " and ".join(limits)
+                + (" (rescaled as arms drop)" if r.rescale_limits else "")
+                + (
+                    "; clipped once and renormalised, so an arm can end slightly outside them."
+                    if r.limits == "clip_renormalise"
+                    else "; they hold exactly (scaled, then clipped)."
+                )
+            )
     if r.coin is not None:
-        out.append(f"Doubly-adaptive biased coin (Hu and Zhang 2004), gamma = {setting(r.coin.gamma)}: each batch is "
-                   "randomized with g_k proportional to rho_k (rho_k / x_k)^gamma, pulling the shares so far (x) "
-                   "toward these probabilities (rho).")
-    out.append("Scheme: " + ("simple (each patient randomized with their own random number)." if r.scheme == "simple"
-                             else "block (each arm gets the floor or the ceiling of n p of the n patients between "
-                             "looks, in random order)."))
+        out.append(
+            f"Doubly-adaptive biased coin (Hu and Zhang 2004), gamma = {setting(r.coin.gamma)}: each batch is "
+            "randomized with g_k proportional to rho_k (rho_k / x_k)^gamma, pulling the shares so far (x) "
+            "toward these probabilities (rho)."
+        )
+    out.append(
+        "Scheme: "
+        + (
+            "simple (each patient randomized with their own random number)."
+            if r.scheme == "simple"
+            else "block (each arm gets the floor or the ceiling of n p of the n patients between "
+            "looks, in random order)."
+        )
+    )
     ca = design.control_allocation
     if ca is not None and design.control is not None:
         if ca.rule == "fixed":
-            share = (", ".join(f"{k} active arms: {setting(v)}" for k, v in ca.share.items())
-                     if isinstance(ca.share, dict) else setting(ca.share))
+            share = (
+                ", ".join(f"{k} active arms: {setting(v)}" for k, v in ca.share.items())
+                if isinstance(ca.share, dict)
+                else setting(ca.share)
+            )
             out.append(f"Control allocation: a fixed share of {share}.")
         elif ca.rule == "sqrt_k":
             out.append("Control allocation: control : each other arm = sqrt(k) : 1 with k active experimental arms.")
@@ -540,36 +676,62 @@ def decision_words(design: Design) -> list[str]:
     dec = design.decisions
     assert dec is not None  # a design with looks
     vs = "P(arm better than control)" if design.control is not None else "P(best) among the active arms"
-    out = [f"Superiority: an arm is declared effective when {vs} > {_threshold(dec.superiority)}"
-           + (" and becomes the new control." if design.control is not None else "; the trial stops.")]
+    out = [
+        f"Superiority: an arm is declared effective when {vs} > {_threshold(dec.superiority)}"
+        + (" and becomes the new control." if design.control is not None else "; the trial stops.")
+    ]
     out.append(f"Inferiority: an arm is dropped when {vs} < {_threshold(dec.inferiority)}.")
     if dec.futility is not None:
         f = dec.futility
-        out.append(f"Futility: an arm is dropped when P(arm better than control by at least {setting(f.delta)}) < "
-                   f"{setting(f.threshold)}" + (" (against the first control only)" if f.only_first_control else "")
-                   + ("" if f.looks is None else ", assessed at looks "
-                      + ", ".join(str(j + 1) for j, on in enumerate(f.looks) if on)) + ".")
+        out.append(
+            f"Futility: an arm is dropped when P(arm better than control by at least {setting(f.delta)}) < "
+            f"{setting(f.threshold)}"
+            + (" (against the first control only)" if f.only_first_control else "")
+            + (
+                ""
+                if f.looks is None
+                else ", assessed at looks " + ", ".join(str(j + 1) for j, on in enumerate(f.looks) if on)
+            )
+            + "."
+        )
     if dec.equivalence is not None:
         e = dec.equivalence
-        out.append(f"Equivalence: when P(|difference| < {setting(e.margin)}) > {setting(e.probability)}, "
-                   + ("the arm is dropped as equivalent to the control." if design.control is not None
-                      else "the trial stops (all active arms within the margin)."))
+        out.append(
+            f"Equivalence: when P(|difference| < {setting(e.margin)}) > {setting(e.probability)}, "
+            + (
+                "the arm is dropped as equivalent to the control."
+                if design.control is not None
+                else "the trial stops (all active arms within the margin)."
+            )
+        )
     if dec.final_selection is not None:
         fs = dec.final_selection
         by = "P(best)" if fs.by == "prob_best" else "posterior mean rate"
-        out.append(f"Final selection (best_with_margin): the arm with the highest {by} among those still in the trial, "
-                   f"only if it exceeds the next by at least {setting(fs.margin)}; otherwise none.")
+        out.append(
+            f"Final selection (best_with_margin): the arm with the highest {by} among those still in the trial, "
+            f"only if it exceeds the next by at least {setting(fs.margin)}; otherwise none."
+        )
     delay = design.looks.outcome_delay if design.looks is not None else None
     if delay is not None:
-        what = ("the endpoint's assessment time" if delay.distribution == "endpoint" else
-                f"{delay.distribution} with median {setting(delay.median_weeks)} weeks")
-        scans = ("" if delay.assessment_every_weeks is None
-                 else f", read at the first scan (every {setting(delay.assessment_every_weeks)} weeks) at or after it")
-        out.append(f"Outcomes are known a delay after randomization ({what}{scans}); a look counts the patients "
-                   "whose outcome is known by its date, and the final look waits for every outcome.")
-    out.append(f"Clinically relevant difference delta = {setting(design.clinically_relevant_difference)}: a claim for "
-               "an arm at least delta better than its reference is a true positive; a claim for an arm no better is a "
-               "false positive.")
+        what = (
+            "the endpoint's assessment time"
+            if delay.distribution == "endpoint"
+            else f"{delay.distribution} with median {setting(delay.median_weeks)} weeks"
+        )
+        scans = (
+            ""
+            if delay.assessment_every_weeks is None
+            else f", read at the first scan (every {setting(delay.assessment_every_weeks)} weeks) at or after it"
+        )
+        out.append(
+            f"Outcomes are known a delay after randomization ({what}{scans}); a look counts the patients "
+            "whose outcome is known by its date, and the final look waits for every outcome."
+        )
+    out.append(
+        f"Clinically relevant difference delta = {setting(design.clinically_relevant_difference)}: a claim for "
+        "an arm at least delta better than its reference is a true positive; a claim for an arm no better is a "
+        "false positive."
+    )
     return out
 
 
@@ -587,10 +749,15 @@ def looks_table(design: Design) -> Table:
             return looks.followed[j]
         return "by accrual"
 
-    rows = tuple((j + 1, looks.randomized_n[j], followed(j), per_look(dec.superiority, j),
-                  per_look(dec.inferiority, j)) for j in range(looks.n_looks))
-    return Table("Interim analyses (looks)", ("look", "patients randomized", "patients with outcomes",
-                                              "superiority threshold", "inferiority threshold"), rows)
+    rows = tuple(
+        (j + 1, looks.randomized_n[j], followed(j), per_look(dec.superiority, j), per_look(dec.inferiority, j))
+        for j in range(looks.n_looks)
+    )
+    return Table(
+        "Interim analyses (looks)",
+        ("look", "patients randomized", "patients with outcomes", "superiority threshold", "inferiority threshold"),
+        rows,
+    )
 
 
 def _set_superiority(data: dict, value) -> dict:
@@ -598,10 +765,12 @@ def _set_superiority(data: dict, value) -> dict:
 
 
 SUPERIORITY = Parameter(
-    name="superiority", path="design.decisions.superiority",
+    name="superiority",
+    path="design.decisions.superiority",
     meaning="declares an arm effective (superior to the control, or best without one) when its posterior "
-            "probability crosses it",
-    get=lambda design: design.decisions.superiority, set=_set_superiority,
+    "probability crosses it",
+    get=lambda design: design.decisions.superiority,
+    set=_set_superiority,
 )
 
 
@@ -621,33 +790,55 @@ class LooksFamily:
         problems = endpoint_problems(design, scenario) or capacity_problems(design, scenario, biomarker_result=False)
         if problems:
             raise ConfigError(problems)
-        rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
-        return LooksDesign(design, scenario, patients, rules, patients.outcomes.assessment_months(design.endpoint.name),
-                           needs_biomarker_result=False)
+        rules = CompiledDesign.from_models(
+            design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms])
+        )
+        return LooksDesign(
+            design,
+            scenario,
+            patients,
+            rules,
+            patients.outcomes.assessment_months(design.endpoint.name),
+            needs_biomarker_result=False,
+        )
 
     def recompile(self, compiled: LooksDesign, design: Design) -> LooksDesign:
         """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
-        return LooksDesign(design, compiled.scenario, compiled.patients,
-                           CompiledDesign.from_models(design, compiled.rules.true_rates), compiled.assessment_months,
-                           compiled.needs_biomarker_result)
+        return LooksDesign(
+            design,
+            compiled.scenario,
+            compiled.patients,
+            CompiledDesign.from_models(design, compiled.rules.true_rates),
+            compiled.assessment_months,
+            compiled.needs_biomarker_result,
+        )
 
     def simulate(self, compiled: LooksDesign, streams: TrialStreams, trace=None) -> TrialResults:
         rules = compiled.rules
         enrolled = compiled.patients.enrol(
-            streams, rules.max_n, compiled.design.endpoint.name, list(rules.treatments), times=True,
+            streams,
+            rules.max_n,
+            compiled.design.endpoint.name,
+            list(rules.treatments),
+            times=True,
             biomarker_result=compiled.needs_biomarker_result,
             **enrol_options(trace, None, compiled.patients.population.names),
         )
         if trace is not None:
             trace.enrolled = enrolled
         ready = enrolled.ready
-        sched = None if rules.outcome_delay is None else delay_schedule(
-            rules.outcome_delay, streams, ready[:, :rules.max_n], rules.randomized_n, compiled.assessment_months)
+        sched = (
+            None
+            if rules.outcome_delay is None
+            else delay_schedule(
+                rules.outcome_delay, streams, ready[:, : rules.max_n], rules.randomized_n, compiled.assessment_months
+            )
+        )
         res = run_looks(rules, enrolled.outcomes, streams, trace, known=None if sched is None else sched.known)
         used = rules.randomized_n[res.stop_look] - 1  # last patient position the trial reached
         rows = np.arange(streams.n_trials)
         if sched is None:
-            month = look_months(rules, ready[:, :rules.max_n], compiled.assessment_months)
+            month = look_months(rules, ready[:, : rules.max_n], compiled.assessment_months)
             duration = ready[rows, used] + compiled.assessment_months
         else:
             month, duration = sched.look_month, sched.last_outcome[rows, used]
@@ -661,8 +852,15 @@ class LooksFamily:
         return Size(n, accrual_months(compiled.patients.population.config, n, 1.0, compiled.needs_biomarker_result))
 
     def resize(self, compiled: LooksDesign, max_n: int | None = None, months: float | None = None) -> Design:
-        return resize_sample_sizes(compiled.design, compiled.patients.population.config, compiled.rules.max_n, 1.0,
-                                   max_n, months, compiled.needs_biomarker_result)
+        return resize_sample_sizes(
+            compiled.design,
+            compiled.patients.population.config,
+            compiled.rules.max_n,
+            1.0,
+            max_n,
+            months,
+            compiled.needs_biomarker_result,
+        )
 
     def profiles(self, compiled: LooksDesign, characteristics: list[str]):
         from ..strata import profile_strata
@@ -671,14 +869,19 @@ class LooksFamily:
 
     def describe(self, compiled: LooksDesign) -> Description:
         d = compiled.design
-        target = ("P(arm best) among the active arms" if d.randomization is None or d.randomization.basis == "prob_best"
-                  else "the posterior mean rate of the better outcome")
+        target = (
+            "P(arm best) among the active arms"
+            if d.randomization is None or d.randomization.basis == "prob_best"
+            else "the posterior mean rate of the better outcome"
+        )
         rules = compiled.rules
         return Description(
             kind=self.title,
             summary=f"{len(d.arms)} arms, {rules.n_looks} looks up to {rules.max_n} patients, all patients eligible",
-            sections=(Section("Randomization", tuple(randomization_words(d, target))),
-                      Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),))),
+            sections=(
+                Section("Randomization", tuple(randomization_words(d, target))),
+                Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
+            ),
         )
 
     def story(self, compiled: LooksDesign, trace, result: TrialResults):
@@ -733,8 +936,7 @@ def _look_patients(compiled, trace, n_screened: int):
                 ix = ev["batch_start"] + j
                 p = int(order[ix])
                 arm_of[p], stratum_of[p], pool_of[p], look_of[p] = int(k), "all", ix, ev["look"]
-    frame = screened_frame(compiled.patients.population, rules.arm_names, enrolled, row, n_screened, arm_of,
-                           stratum_of)
+    frame = screened_frame(compiled.patients.population, rules.arm_names, enrolled, row, n_screened, arm_of, stratum_of)
     treat = np.array(list(rules.treatments) + [""], dtype=object)
     col = np.array([rules.arm_treatment[arm_of[p]] if p in arm_of else -1 for p in frame["patient"]])
     frame["treatment"] = treat[np.where(col >= 0, col, len(treat) - 1)]
@@ -792,18 +994,29 @@ def look_story(compiled, trace, result: TrialResults):
                 if c_day >= 0 and k != c_day and in_trial[s, k]:
                     vs = float(prob_greater(a[s, k], b[s, k], a[s, c_day], b[s, c_day]))
                 set_here = st[s, k] != before[s, k]
-                rows.append({
-                    "look": look + 1,
-                    "patients_randomized": int(rules.randomized_n[look]),
-                    "patients_followed": int(rules.followed_n[look]) if rules.outcome_delay is None else int(n.sum()),
-                    "stratum": strata[s], "arm": arm,
-                    "randomized": int(rand[s, k]), "followed": int(n[s, k]), "events": int(y[s, k]),
-                    "post_mean": float(mean[s, k]), "post_lower": float(lo[s, k]), "post_upper": float(hi[s, k]),
-                    "p_best": float(pb[s, k]), "p_better_than_control": vs,
-                    "allocation": float(alloc[s, k]), "allocation_next": float(nxt[s, k]),
-                    "status": STATUS_NAMES[int(st[s, k])],
-                    "decision": STATUS_NAMES[int(st[s, k])] if set_here else "",
-                })
+                rows.append(
+                    {
+                        "look": look + 1,
+                        "patients_randomized": int(rules.randomized_n[look]),
+                        "patients_followed": int(rules.followed_n[look])
+                        if rules.outcome_delay is None
+                        else int(n.sum()),
+                        "stratum": strata[s],
+                        "arm": arm,
+                        "randomized": int(rand[s, k]),
+                        "followed": int(n[s, k]),
+                        "events": int(y[s, k]),
+                        "post_mean": float(mean[s, k]),
+                        "post_lower": float(lo[s, k]),
+                        "post_upper": float(hi[s, k]),
+                        "p_best": float(pb[s, k]),
+                        "p_better_than_control": vs,
+                        "allocation": float(alloc[s, k]),
+                        "allocation_next": float(nxt[s, k]),
+                        "status": STATUS_NAMES[int(st[s, k])],
+                        "decision": STATUS_NAMES[int(st[s, k])] if set_here else "",
+                    }
+                )
         prev_status = st.copy()
     n_screened = int(result.n_screened[0])
     summary = {
@@ -812,7 +1025,9 @@ def look_story(compiled, trace, result: TrialResults):
         "patients_randomized": int(result.n_randomized[0]),
         "patients_screened": n_screened,
         "duration_months": float(result.duration_months[0]),
-        "claimed_effective": [f"{arms[k]}" + (f" [{result.subgroups[g]}]" if stratified else "")
-                              for k, g in np.argwhere(result.claimed[0])],
+        "claimed_effective": [
+            f"{arms[k]}" + (f" [{result.subgroups[g]}]" if stratified else "")
+            for k, g in np.argwhere(result.claimed[0])
+        ],
     }
     return Story(pd.DataFrame(rows), _look_patients(compiled, trace, n_screened), summary, timeline="looks")

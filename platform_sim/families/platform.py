@@ -278,9 +278,20 @@ def _substudy_arrays(d, plan) -> dict:
         slot_limited = np.zeros(n_arms, dtype=bool)
         slot_limited[queued] = True
     strategy = d.strata.closed_match or "other"
-    return dict(enter_at=enter, close_at=close, routed=True, other=plan.other, to_other=strategy == "other",
-                arm_in=arm_in, arm_signature=arm_in.copy(), home_signature=home, open_order=open_order,
-                slot_limited=slot_limited, after_closed=after_closed, after_enrolled=after_enrolled)
+    return dict(
+        enter_at=enter,
+        close_at=close,
+        routed=True,
+        other=plan.other,
+        to_other=strategy == "other",
+        arm_in=arm_in,
+        arm_signature=arm_in.copy(),
+        home_signature=home,
+        open_order=open_order,
+        slot_limited=slot_limited,
+        after_closed=after_closed,
+        after_enrolled=after_enrolled,
+    )
 
 
 @dataclass
@@ -334,8 +345,10 @@ class PlatformResults:
 
     @classmethod
     def concatenate(cls, parts: list[PlatformResults]) -> PlatformResults:
-        joined: dict = {f.name: None if getattr(parts[0], f.name) is None
-                        else np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        joined: dict = {
+            f.name: None if getattr(parts[0], f.name) is None else np.concatenate([getattr(p, f.name) for p in parts])
+            for f in fields(cls)
+        }
         return cls(**joined)
 
 
@@ -384,8 +397,9 @@ def _takes(probs, ii, s, n_arm, r, caps, arm_in, control):
 
 
 @njit(cache=True)
-def _assign_routed(arrive, match, stratum, u, probs, n_arm, caps, arm_in, control, other, to_other, t0, t1, rows,
-                   assigned, full_at):
+def _assign_routed(
+    arrive, match, stratum, u, probs, n_arm, caps, arm_in, control, other, to_other, t0, t1, rows, assigned, full_at
+):
     """Route and randomize the patients of trial ``rows[i]`` whose results arrive in (t0[i], t1[i]]: each
     goes to the first sub-study they match (priority order) that is open at that moment, else to the
     non-match sub-study ``other`` (when ``to_other``, or when they match no specific sub-study), else
@@ -407,8 +421,13 @@ def _assign_routed(arrive, match, stratum, u, probs, n_arm, caps, arm_in, contro
                 if _takes(probs, ii, s, n_arm, r, caps, arm_in, control):
                     chosen = s
                     break
-            if (chosen < 0 and other >= 0 and (to_other or not specific) and (m >> other) & 1 == 1
-                    and _takes(probs, ii, other, n_arm, r, caps, arm_in, control)):
+            if (
+                chosen < 0
+                and other >= 0
+                and (to_other or not specific)
+                and (m >> other) & 1 == 1
+                and _takes(probs, ii, other, n_arm, r, caps, arm_in, control)
+            ):
                 chosen = other
             if chosen >= 0:
                 stratum[r, i] = chosen
@@ -436,8 +455,24 @@ def _randomize(pd: PlatformDesign, pool: PlatformPool, st, probs, t0, t1, rows) 
     """Randomize the patients arriving in (t0, t1] of each trial of ``rows`` (routed to sub-studies first
     when the design has them)."""
     if pd.routed:
-        _assign_routed(pool.arrive, pool.match, pool.stratum, pool.u, probs, st.n_arm, pd.caps, pd.arm_in,
-                       pd.control, pd.other, pd.to_other, t0, t1, rows, st.assigned, st.full_at)
+        _assign_routed(
+            pool.arrive,
+            pool.match,
+            pool.stratum,
+            pool.u,
+            probs,
+            st.n_arm,
+            pd.caps,
+            pd.arm_in,
+            pd.control,
+            pd.other,
+            pd.to_other,
+            t0,
+            t1,
+            rows,
+            st.assigned,
+            st.full_at,
+        )
     else:
         _assign(pool.arrive, pool.stratum, pool.u, probs, st.n_arm, pd.caps, t0, t1, rows, st.assigned, st.full_at)
 
@@ -487,8 +522,29 @@ def _seen(e, c, a, t, assess, survival, read_at):
 
 
 @njit(cache=True)
-def _tally(arrive, stratum, assigned, outcomes, dropout, arm_treatment, control, opened, closed, rows, t,
-           assess, survival, read_at, out_n, out_y, out_x, ctrl_n, ctrl_y, ctrl_x, seen):
+def _tally(
+    arrive,
+    stratum,
+    assigned,
+    outcomes,
+    dropout,
+    arm_treatment,
+    control,
+    opened,
+    closed,
+    rows,
+    t,
+    assess,
+    survival,
+    read_at,
+    out_n,
+    out_y,
+    out_x,
+    ctrl_n,
+    ctrl_y,
+    ctrl_x,
+    seen,
+):
     """Outcomes seen by t[i] per arm x stratum (patients with an outcome, events, time at risk), the
     control's per arm it was concurrent with, and the number of outcomes seen."""
     n_arms = arm_treatment.size
@@ -503,8 +559,9 @@ def _tally(arrive, stratum, assigned, outcomes, dropout, arm_treatment, control,
             if k < 0:
                 continue
             s = stratum[r, i]
-            has, event, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival,
-                                     read_at)
+            has, event, x, _ = _seen(
+                outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival, read_at
+            )
             if has:
                 count += 1
             if not (survival or has):
@@ -523,8 +580,9 @@ def _tally(arrive, stratum, assigned, outcomes, dropout, arm_treatment, control,
 
 
 @njit(cache=True)
-def _count_time(arrive, assigned, outcomes, dropout, arm_treatment, rows, target, by_outcome, assess, survival,
-                read_at, scratch):
+def _count_time(
+    arrive, assigned, outcomes, dropout, arm_treatment, rows, target, by_outcome, assess, survival, read_at, scratch
+):
     """Date at which the ``target[i]``-th patient is randomized (by_outcome False) or the
     ``target[i]``-th outcome is seen (True), given the current assignments; inf if never."""
     out = np.full(rows.size, np.inf)
@@ -536,8 +594,9 @@ def _count_time(arrive, assigned, outcomes, dropout, arm_treatment, rows, target
             if k < 0:
                 continue
             if by_outcome:
-                _, _, _, when = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], np.inf, assess,
-                                      survival, read_at)
+                _, _, _, when = _seen(
+                    outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], np.inf, assess, survival, read_at
+                )
                 scratch[m] = when
             else:
                 scratch[m] = arrive[r, i]
@@ -557,8 +616,9 @@ def _observe(arrive, assigned, outcomes, dropout, arm_treatment, t, assess, surv
             k = assigned[r, i]
             if k < 0 or arrive[r, i] > t[r]:
                 continue
-            has, ev, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], t[r], assess,
-                                  survival, read_at)
+            has, ev, x, _ = _seen(
+                outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], t[r], assess, survival, read_at
+            )
             if survival:
                 time[r, i] = x
                 event[r, i] = ev
@@ -609,9 +669,16 @@ def _success(pd: PlatformDesign, n, y, x, cn, cy, cx):
         if k == pd.control:
             out[:, k] = np.nan
             continue
-        out[:, k] = pp_confirmatory(y_t[:, k], n_t[:, k], y_c[:, k], n_c[:, k], pd.confirmatory_n // 2, pd.alpha,
-                                    (pd.prior_a[k], pd.prior_b[k]),
-                                    prior_c=(pd.prior_a[pd.control], pd.prior_b[pd.control]))
+        out[:, k] = pp_confirmatory(
+            y_t[:, k],
+            n_t[:, k],
+            y_c[:, k],
+            n_c[:, k],
+            pd.confirmatory_n // 2,
+            pd.alpha,
+            (pd.prior_a[k], pd.prior_b[k]),
+            prior_c=(pd.prior_a[pd.control], pd.prior_b[pd.control]),
+        )
     return out
 
 
@@ -671,7 +738,7 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
         t0 = st.t[rows]
         before = st.status[rows].copy()
         # --- when does the next thing happen?
-        n_open = ((st.status[rows] == OPEN).sum(axis=1))
+        n_open = (st.status[rows] == OPEN).sum(axis=1)
         waiting = st.status[rows] == WAITING
         entry = _next_entry(pd, waiting, n_open, t0)
         horizon = _next_closing(pd, st.status[rows], t0, np.full(rows.size, pd.max_duration))
@@ -684,8 +751,20 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
             _randomize(pd, pool, st, probs, t0, horizon, rows)
             by_outcome = pd.trigger == "observed"
             target = (np.floor(st.count[rows] / pd.every) + 1) * pd.every
-            look_at = _count_time(pool.arrive, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, rows,
-                                  target, by_outcome, pd.assess, pd.survival, pd.read_at, scratch)
+            look_at = _count_time(
+                pool.arrive,
+                st.assigned,
+                pool.outcomes,
+                pool.dropout,
+                pd.arm_treatment,
+                rows,
+                target,
+                by_outcome,
+                pd.assess,
+                pd.survival,
+                pd.read_at,
+                scratch,
+            )
             t1 = np.minimum(np.minimum(look_at, entry), horizon)
             _undo_after(pool.arrive, st.assigned, st.n_arm, st.full_at, rows, t1)
         st.t[rows] = t1
@@ -793,11 +872,28 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
     seen = np.zeros(R)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
-    _tally(pool.arrive, pool.stratum, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, pd.control,
-           opened, closed, rows, t, pd.assess, pd.survival, pd.read_at, *arm, *ctrl, seen)
+    _tally(
+        pool.arrive,
+        pool.stratum,
+        st.assigned,
+        pool.outcomes,
+        pool.dropout,
+        pd.arm_treatment,
+        pd.control,
+        opened,
+        closed,
+        rows,
+        t,
+        pd.assess,
+        pd.survival,
+        pd.read_at,
+        *arm,
+        *ctrl,
+        seen,
+    )
     if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
-        ctrl = [np.broadcast_to(v[:, c:c + 1, :], (R, K, S)).copy() for v in arm]
+        ctrl = [np.broadcast_to(v[:, c : c + 1, :], (R, K, S)).copy() for v in arm]
     if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
         ctrl = [v * pd.arm_in[None] for v in ctrl]
     return arm, ctrl, seen
@@ -817,6 +913,7 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
     adjusted = None
     if pd.time_adjustment != "none":  # period-adjusted comparison with the control
         from .platform_period import adjusted_comparison
+
         adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
     success = _success(pd, *pooled, *cpooled) if adjusted is None else adjusted.success
     status = st.status[rows]
@@ -852,9 +949,25 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         gi = grad[r_idx, k_idx]
         st.graduated_in[tr[gi], k_idx[gi]] = g[r_idx, k_idx][gi]
     if st.trace is not None:
-        st.trace.record("analysis", rows, t=t, final=final, counted=enough, n=n, y=y, x=x, cn=cn, cy=cy, cx=cx,
-                        success=success, live=live, graduate=grad, drop=drop, settle=undecided,
-                        status=st.status[rows])
+        st.trace.record(
+            "analysis",
+            rows,
+            t=t,
+            final=final,
+            counted=enough,
+            n=n,
+            y=y,
+            x=x,
+            cn=cn,
+            cy=cy,
+            cx=cx,
+            success=success,
+            live=live,
+            graduate=grad,
+            drop=drop,
+            settle=undecided,
+            status=st.status[rows],
+        )
     return enough
 
 
@@ -920,7 +1033,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     (n, y, x), (cn, cy, cx), _ = _data(pd, st, pool, rows, t)
     # both control choices, whatever the design uses
     c = pd.control
-    all_c = [np.broadcast_to(v[:, c:c + 1, :], (T, K, S)) for v in (n, y, x)]
+    all_c = [np.broadcast_to(v[:, c : c + 1, :], (T, K, S)) for v in (n, y, x)]
     if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
         all_c = [v * pd.arm_in[None] for v in all_c]
     conc = (cn, cy, cx) if pd.concurrent else _data(pd, st, pool, rows, t, concurrent=True)[1]
@@ -934,6 +1047,7 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     effect_adjusted = None
     if pd.time_adjustment != "none":  # the design's period-adjusted comparison
         from .platform_period import adjusted_comparison
+
         adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
         prob_better, effect_adjusted = adjusted.prob_better, adjusted.effect
     if pd.survival:
@@ -942,8 +1056,9 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         estimate = a / (a + b)
     z_conc, z_all = _final_tests(pd, st, pool, t)
     entered = ~np.isnan(st.opened)
-    for arr in (effect_conc, effect_all, prob_better, z_conc, z_all) + (() if effect_adjusted is None
-                                                                       else (effect_adjusted,)):
+    for arr in (effect_conc, effect_all, prob_better, z_conc, z_all) + (
+        () if effect_adjusted is None else (effect_adjusted,)
+    ):
         arr[:, c] = np.nan
         arr[~entered] = np.nan
     estimate = np.where(entered, estimate, np.nan)
@@ -957,15 +1072,31 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     before = pool.arrive <= st.end[:, None]
     grad_t = np.where(st.status == GRADUATED, st.decided, np.inf).min(axis=1)
     return PlatformResults(
-        status=st.status, opened_at=st.opened, closed_at=st.closed, decided_at=st.decided,
-        graduated_in=st.graduated_in, n=st.n_arm.copy(), n_stratum=n_stratum, events=tot[1].round().astype(np.int64),
+        status=st.status,
+        opened_at=st.opened,
+        closed_at=st.closed,
+        decided_at=st.decided,
+        graduated_in=st.graduated_in,
+        n=st.n_arm.copy(),
+        n_stratum=n_stratum,
+        events=tot[1].round().astype(np.int64),
         events_stratum=y.round().astype(np.int64),
-        effect_at_decision=st.effect_at_decision, effect_concurrent=effect_conc, effect_all=effect_all,
-        z_concurrent=z_conc, z_all=z_all, prob_better=prob_better, estimate=estimate, n_looks=st.n_looks,
-        enrolment_end=st.end, duration=st.duration, first_graduation=np.where(np.isfinite(grad_t), grad_t, np.nan),
+        effect_at_decision=st.effect_at_decision,
+        effect_concurrent=effect_conc,
+        effect_all=effect_all,
+        z_concurrent=z_conc,
+        z_all=z_all,
+        prob_better=prob_better,
+        estimate=estimate,
+        n_looks=st.n_looks,
+        enrolment_end=st.end,
+        duration=st.duration,
+        first_graduation=np.where(np.isfinite(grad_t), grad_t, np.nan),
         n_not_assigned=(before & ~valid & (pool.stratum >= 0)).sum(axis=1),
         n_unclassified=(before & (pool.stratum < 0)).sum(axis=1),
-        n_randomizable=before.sum(axis=1), n_period=n_period, effect_adjusted=effect_adjusted,
+        n_randomizable=before.sum(axis=1),
+        n_period=n_period,
+        effect_adjusted=effect_adjusted,
     )
 
 
@@ -975,8 +1106,19 @@ def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     T, N = pool.arrive.shape
     time = np.full((T, N), np.nan)
     event = np.zeros((T, N), dtype=bool)
-    _observe(pool.arrive, st.assigned, pool.outcomes, pool.dropout, pd.arm_treatment, t, pd.assess, pd.survival,
-             pd.read_at, time, event)
+    _observe(
+        pool.arrive,
+        st.assigned,
+        pool.outcomes,
+        pool.dropout,
+        pd.arm_treatment,
+        t,
+        pd.assess,
+        pd.survival,
+        pd.read_at,
+        time,
+        event,
+    )
     arm = np.where(np.isnan(time), -1, st.assigned).astype(np.int64)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
@@ -1030,8 +1172,15 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         if ev["kind"] == "allocation":
             for s, stratum in enumerate(strata):
                 for k, arm in enumerate(arms):
-                    alloc_rows.append({"month": t, "stratum": stratum, "arm": arm,
-                                       "probability": float(ev["probs"][s, k]), "status": PLATFORM_STATUS[status[k]]})
+                    alloc_rows.append(
+                        {
+                            "month": t,
+                            "stratum": stratum,
+                            "arm": arm,
+                            "probability": float(ev["probs"][s, k]),
+                            "status": PLATFORM_STATUS[status[k]],
+                        }
+                    )
             continue
         number += 1
         n, y, x = ev["n"], ev["y"], ev["x"]  # (K, S)
@@ -1044,25 +1193,45 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         decided = ev["graduate"] | ev["drop"] | ev["settle"]
         for k, arm in enumerate(arms):
             for s, stratum in enumerate(strata):
-                rows.append({
-                    "analysis": number, "month": t, "final": bool(ev["final"]), "counted": bool(ev["counted"]),
-                    "stratum": stratum, "arm": arm, "patients": int(n[k, s]), "events": int(round(y[k, s])),
-                    "months_at_risk" if pd_.survival else "followed": float(x[k, s]) if pd_.survival else int(n[k, s]),
-                    "estimate": float(est[k, s]), "lower": float(lo[k, s]), "upper": float(hi[k, s]),
-                    "control_patients": int(cn[k, s]), "control_events": int(round(cy[k, s])),
-                    "p_better_than_control": float(p_better[k, s]) if k != pd_.control else np.nan,
-                    "status": PLATFORM_STATUS[status[k]],
-                    "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
-                })
+                rows.append(
+                    {
+                        "analysis": number,
+                        "month": t,
+                        "final": bool(ev["final"]),
+                        "counted": bool(ev["counted"]),
+                        "stratum": stratum,
+                        "arm": arm,
+                        "patients": int(n[k, s]),
+                        "events": int(round(y[k, s])),
+                        "months_at_risk" if pd_.survival else "followed": float(x[k, s])
+                        if pd_.survival
+                        else int(n[k, s]),
+                        "estimate": float(est[k, s]),
+                        "lower": float(lo[k, s]),
+                        "upper": float(hi[k, s]),
+                        "control_patients": int(cn[k, s]),
+                        "control_events": int(round(cy[k, s])),
+                        "p_better_than_control": float(p_better[k, s]) if k != pd_.control else np.nan,
+                        "status": PLATFORM_STATUS[status[k]],
+                        "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
+                    }
+                )
             if k == pd_.control:
                 continue
             for g, sig in enumerate(sigs):
-                sig_rows.append({
-                    "analysis": number, "month": t, "arm": arm, "signature": sig,
-                    "success": float(ev["success"][k, g]), "graduate_at": pd_.graduate,
-                    "drop_below": pd_.drop, "eligible": bool(ev["live"][k]),
-                    "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
-                })
+                sig_rows.append(
+                    {
+                        "analysis": number,
+                        "month": t,
+                        "arm": arm,
+                        "signature": sig,
+                        "success": float(ev["success"][k, g]),
+                        "graduate_at": pd_.graduate,
+                        "drop_below": pd_.drop,
+                        "eligible": bool(ev["live"][k]),
+                        "decision": PLATFORM_STATUS[status[k]] if decided[k] else "",
+                    }
+                )
     analyses = pd.DataFrame(rows)
     # patients: every screened patient until enrolment ended, with arm, PFS and assessments
     enrolled, row = trace.enrolled, trace.row
@@ -1074,8 +1243,19 @@ def platform_story(compiled: PlatformCompiled, trace, result):
     event = np.zeros((1, arrive.size), dtype=bool)
     outcomes = enrolled.outcomes[row][order].astype(np.float32)
     dropout = trace.data["dropout"]
-    _observe(arrive[None], assigned[None], outcomes[None], dropout[None], pd_.arm_treatment,
-             np.array([final_t]), pd_.assess, pd_.survival, pd_.read_at, time, event)
+    _observe(
+        arrive[None],
+        assigned[None],
+        outcomes[None],
+        dropout[None],
+        pd_.arm_treatment,
+        np.array([final_t]),
+        pd_.assess,
+        pd_.survival,
+        pd_.read_at,
+        time,
+        event,
+    )
     cohort_pos = enrolled.screened_index[row][order]
     arm_of, stratum_of, idx_of = {}, {}, {}
     for i in np.flatnonzero(arrive <= end):
@@ -1086,8 +1266,7 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         if stratum[i] >= 0:
             stratum_of[p] = strata[stratum[i]]
     n_screened = int(result.n_screened[0])
-    frame = screened_frame(compiled.patients.population, pd_.arm_names, enrolled, row, n_screened, arm_of,
-                           stratum_of)
+    frame = screened_frame(compiled.patients.population, pd_.arm_names, enrolled, row, n_screened, arm_of, stratum_of)
     treat = np.array(list(pd_.treatments) + [""], dtype=object)
     pos = frame["patient"].to_numpy()
     ix = np.array([idx_of.get(int(p), -1) for p in pos])
@@ -1101,8 +1280,13 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         true = outcomes[np.maximum(ix, 0), pd_.arm_treatment[np.maximum(arm_index, 0)]]
         frame["pfs_months"] = np.where(on, true, np.nan)
         frame["dropout_months"] = np.where(on, dropout[np.maximum(ix, 0)], np.nan)
-        visits, seen, last = _assessments(pd_, frame["randomized_months"].to_numpy(), frame["pfs_months"].to_numpy(),
-                                          frame["dropout_months"].to_numpy(), final_t)
+        visits, seen, last = _assessments(
+            pd_,
+            frame["randomized_months"].to_numpy(),
+            frame["pfs_months"].to_numpy(),
+            frame["dropout_months"].to_numpy(),
+            final_t,
+        )
         frame["assessments"] = visits
         frame["progression_seen_months"] = seen
         frame["last_assessment_months"] = last
@@ -1112,7 +1296,9 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         true = outcomes[np.maximum(ix, 0), pd_.arm_treatment[np.maximum(arm_index, 0)]]
         frame["response"] = np.where(on, true, -1).astype(int)
         frame["outcome_due_months"] = np.where(on, frame["randomized_months"] + pd_.read_at, np.nan)
-        frame["outcome_seen"] = np.where(on, ~np.isnan(time[0, np.maximum(ix, 0)]) & (frame["outcome_due_months"] <= final_t), False)
+        frame["outcome_seen"] = np.where(
+            on, ~np.isnan(time[0, np.maximum(ix, 0)]) & (frame["outcome_due_months"] <= final_t), False
+        )
     status = result.extras["platform_status"][0]
     summary = {
         "analyses": int(result.trial_values["n_looks"][0]),
@@ -1123,8 +1309,14 @@ def platform_story(compiled: PlatformCompiled, trace, result):
         "graduated": [arms[k] for k in np.flatnonzero(status == GRADUATED)],
         "dropped": [arms[k] for k in np.flatnonzero(status == DROPPED)],
     }
-    return Story(analyses, frame, summary, signatures=pd.DataFrame(sig_rows), allocations=pd.DataFrame(alloc_rows),
-                 timeline="calendar")
+    return Story(
+        analyses,
+        frame,
+        summary,
+        signatures=pd.DataFrame(sig_rows),
+        allocations=pd.DataFrame(alloc_rows),
+        timeline="calendar",
+    )
 
 
 def _story_estimate(pd_, a, b):
@@ -1159,8 +1351,16 @@ def _assessments(pd_, start, pfs, dropout, t):
 # ----------------------------------------------------------------------------------- the family
 
 PLATFORM_STOP_NAMES = ("max_duration", "no_arms_left")
-_COMMON_STATUS = {GRADUATED: 2, DROPPED: 4, INCONCLUSIVE: 0, OPEN: 0, FULL: 0, WAITING: 0, NOT_ENTERED: 6,
-                  SHARED_CONTROL: 1}
+_COMMON_STATUS = {
+    GRADUATED: 2,
+    DROPPED: 4,
+    INCONCLUSIVE: 0,
+    OPEN: 0,
+    FULL: 0,
+    WAITING: 0,
+    NOT_ENTERED: 6,
+    SHARED_CONTROL: 1,
+}
 _NULL_TOL = 1e-9
 
 
@@ -1173,29 +1373,59 @@ def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
     ep = scenario.endpoints[design.endpoint.name]
     if ep.kind == "time_to_event":
         if pf.hazard_prior is None:
-            problems.append(Problem("design.platform.hazard_prior", "a time-to-event endpoint needs a gamma prior on "
-                                    "the hazard, e.g. {shape: 1, rate: 4}", None))
+            problems.append(
+                Problem(
+                    "design.platform.hazard_prior",
+                    "a time-to-event endpoint needs a gamma prior on the hazard, e.g. {shape: 1, rate: 4}",
+                    None,
+                )
+            )
         if not design.endpoint.higher_is_better:
-            problems.append(Problem("design.endpoint.direction", "longer progression-free survival is better; use "
-                                    "higher_is_better", design.endpoint.direction))
+            problems.append(
+                Problem(
+                    "design.endpoint.direction",
+                    "longer progression-free survival is better; use higher_is_better",
+                    design.endpoint.direction,
+                )
+            )
     else:
         if design.prior is None:
-            problems.append(Problem("design.prior", f"endpoint {design.endpoint.name!r} is {ep.kind}; it needs a beta "
-                                    "prior {a, b}", None))
+            problems.append(
+                Problem(
+                    "design.prior",
+                    f"endpoint {design.endpoint.name!r} is {ep.kind}; it needs a beta prior {{a, b}}",
+                    None,
+                )
+            )
         if pf.hazard_prior is not None:
-            problems.append(Problem("design.platform.hazard_prior", f"endpoint {design.endpoint.name!r} is {ep.kind}, "
-                                    "not time-to-event; use prior {a, b}", None))
+            problems.append(
+                Problem(
+                    "design.platform.hazard_prior",
+                    f"endpoint {design.endpoint.name!r} is {ep.kind}, not time-to-event; use prior {{a, b}}",
+                    None,
+                )
+            )
         if ep.kind == "landmark" and pf.follow_up_months < ep.weeks / WEEKS_PER_MONTH:
-            problems.append(Problem(
-                "design.platform.follow_up_months", f"the {design.endpoint.name!r} outcome is read at week "
-                f"{ep.weeks:g} ({ep.weeks / WEEKS_PER_MONTH:.2f} months), after the follow-up; the last patients would "
-                "never have an outcome", pf.follow_up_months))
+            problems.append(
+                Problem(
+                    "design.platform.follow_up_months",
+                    f"the {design.endpoint.name!r} outcome is read at week "
+                    f"{ep.weeks:g} ({ep.weeks / WEEKS_PER_MONTH:.2f} months), after the follow-up; the last patients would "
+                    "never have an outcome",
+                    pf.follow_up_months,
+                )
+            )
     if plan is not None and pf.graduation.signatures is not None:
         for name, strata in pf.graduation.signatures.items():
             bad = [s for s in strata if s not in plan.names]
             if bad:
-                problems.append(Problem(f"design.platform.graduation.signatures.{name}", f"{bad} are not strata of "
-                                        f"this design; its strata are {list(plan.names)}", bad))
+                problems.append(
+                    Problem(
+                        f"design.platform.graduation.signatures.{name}",
+                        f"{bad} are not strata of this design; its strata are {list(plan.names)}",
+                        bad,
+                    )
+                )
     it = pf.interims
     count = it.every_enrolled or it.every_observed or 0
     need = max(count, it.min_new_outcomes)
@@ -1203,13 +1433,21 @@ def platform_pair_problems(design, scenario, plan=None) -> list[Problem]:
         share = 1.0 if plan is None else max(1.0 - plan.unclassified, 0.0)
         biomarker_result = plan is not None and plan.biomarker_result
         expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result) * share
-        field = ("every_enrolled" if it.every_enrolled else "every_observed") if count >= it.min_new_outcomes \
+        field = (
+            ("every_enrolled" if it.every_enrolled else "every_observed")
+            if count >= it.min_new_outcomes
             else "min_new_outcomes"
+        )
         if need > expected:
-            problems.append(Problem(
-                f"design.platform.interims.{field}", f"can never fire in practice: {need} patients or outcomes are "
-                f"needed but only {expected:.0f} patients are expected to be randomized by the maximum duration "
-                f"({pf.max_duration_months:g} months) under scenario {scenario.name!r}", need))
+            problems.append(
+                Problem(
+                    f"design.platform.interims.{field}",
+                    f"can never fire in practice: {need} patients or outcomes are "
+                    f"needed but only {expected:.0f} patients are expected to be randomized by the maximum duration "
+                    f"({pf.max_duration_months:g} months) under scenario {scenario.name!r}",
+                    need,
+                )
+            )
     return problems
 
 
@@ -1227,15 +1465,27 @@ def platform_capacity_problems(design, scenario, biomarker_result: bool) -> list
     path, value = "design.platform.max_duration_months", pf.max_duration_months
     expected = expected_randomizable(scenario.population, pf.max_duration_months, biomarker_result)
     if not expected <= MAX_PATIENTS:
-        return [Problem(path, f"about {expected:.3g} patients would be randomized by month {pf.max_duration_months:g} "
-                        f"under scenario {scenario.name!r}; the simulator runs at most {MAX_PATIENTS} patients per "
-                        "trial", value)]
+        return [
+            Problem(
+                path,
+                f"about {expected:.3g} patients would be randomized by month {pf.max_duration_months:g} "
+                f"under scenario {scenario.name!r}; the simulator runs at most {MAX_PATIENTS} patients per "
+                "trial",
+                value,
+            )
+        ]
     # every patient arriving by the maximum duration is drawn, and at least 64 randomizable ones
     screened = (1.2 * expected + 5.0 * math.sqrt(expected) + 64) / funnel
     if not screened <= MAX_SCREENED:
-        return [Problem(path, f"a simulated trial would screen about {screened:.3g} patients under scenario "
-                        f"{scenario.name!r}, which randomizes {funnel:.3g} of the patients screened; the simulator "
-                        f"screens at most {MAX_SCREENED} per trial", value)]
+        return [
+            Problem(
+                path,
+                f"a simulated trial would screen about {screened:.3g} patients under scenario "
+                f"{scenario.name!r}, which randomizes {funnel:.3g} of the patients screened; the simulator "
+                f"screens at most {MAX_SCREENED} per trial",
+                value,
+            )
+        ]
     return []
 
 
@@ -1348,11 +1598,23 @@ def platform_truth(compiled: PlatformCompiled) -> Truth:
         s_effect = np.where(pd_.arm_in, s_effect, np.nan)
     reference = np.broadcast_to(value[c], (K, G)).copy()
     return Truth(
-        arms=pd_.arm_names, subgroups=pd_.signature_names, strata=pd_.strata_names, membership=pd_.signatures.copy(),
-        share=share, value=value, reference=reference, effect=effect, works=works & judged, null=null & judged,
-        judged=judged, works_in_stratum=s_works & np.isfinite(s_effect), null_in_stratum=s_null & np.isfinite(s_effect),
-        control=c, value_name="median PFS (months)" if pd_.survival else "rate",
-        effect_scale="log hazard ratio" if pd_.survival else "rate difference", effect_better=better,
+        arms=pd_.arm_names,
+        subgroups=pd_.signature_names,
+        strata=pd_.strata_names,
+        membership=pd_.signatures.copy(),
+        share=share,
+        value=value,
+        reference=reference,
+        effect=effect,
+        works=works & judged,
+        null=null & judged,
+        judged=judged,
+        works_in_stratum=s_works & np.isfinite(s_effect),
+        null_in_stratum=s_null & np.isfinite(s_effect),
+        control=c,
+        value_name="median PFS (months)" if pd_.survival else "rate",
+        effect_scale="log hazard ratio" if pd_.survival else "rate difference",
+        effect_better=better,
     )
 
 
@@ -1393,35 +1655,77 @@ def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: n
     reject_all = np.where(np.isnan(res.z_all), 0.0, (res.z_all < -z).astype(float))
     stop = np.where(res.enrolment_end >= pd_.max_duration, 0, 1).astype(np.int8)
     return TrialResults(
-        trial=np.asarray(trials, dtype=np.int64), arms=pd_.arm_names, strata=pd_.strata_names,
-        subgroups=pd_.signature_names, membership=pd_.signatures.copy(), stop_names=PLATFORM_STOP_NAMES,
-        n=res.n_stratum.astype(np.int64), events=res.events_stratum, claimed=claimed, claim_month=claim_month,
-        status=status, stop_reason=stop, n_screened=np.asarray(res.n_screened, dtype=np.int64),
+        trial=np.asarray(trials, dtype=np.int64),
+        arms=pd_.arm_names,
+        strata=pd_.strata_names,
+        subgroups=pd_.signature_names,
+        membership=pd_.signatures.copy(),
+        stop_names=PLATFORM_STOP_NAMES,
+        n=res.n_stratum.astype(np.int64),
+        events=res.events_stratum,
+        claimed=claimed,
+        claim_month=claim_month,
+        status=status,
+        stop_reason=stop,
+        n_screened=np.asarray(res.n_screened, dtype=np.int64),
         duration_months=res.duration.astype(float),
-        estimates={"effect_concurrent": at_overall(res.effect_concurrent), "effect_all": at_overall(res.effect_all),
-                   "effect_at_decision": at_overall(res.effect_at_decision),
-                   "final_estimate": at_overall(res.estimate)},
-        estimate_targets={"effect_concurrent": "effect", "effect_all": "effect", "effect_at_decision": "effect",
-                          "final_estimate": "value"},
-        arm_values={"p_entered": np.where(experimental[None, :], entered.astype(float), np.nan),
-                    "entered_month": arm_value(res.opened_at),
-                    "months_to_decision": arm_value(res.decided_at - res.opened_at),
-                    "p_reject_concurrent": arm_value(reject_conc), "p_reject_all": arm_value(reject_all)},
-        trial_values={"enrolment_months": res.enrolment_end.astype(float), "n_looks": res.n_looks.astype(float),
-                      "arms_evaluated": (entered & experimental[None, :]).sum(axis=1).astype(float),
-                      "n_not_assigned": (res.n_not_assigned + res.n_unclassified).astype(float)},
-        extras={"opened_at": res.opened_at, "closed_at": res.closed_at, "decided_at": res.decided_at,
-                "graduated_in": res.graduated_in, "platform_status": res.status, "z_concurrent": res.z_concurrent,
-                "z_all": res.z_all, "prob_better": res.prob_better, "n_period": _present(res.n_period),
-                "n_unclassified": res.n_unclassified, "n_randomizable": res.n_randomizable,
-                "enrolment_end": res.enrolment_end, "period_months": np.full(T, PERIOD_MONTHS),
-                **({} if res.effect_adjusted is None else {"effect_adjusted": res.effect_adjusted})},
-        extra_dims={"opened_at": ("trial", "arm"), "closed_at": ("trial", "arm"), "decided_at": ("trial", "arm"),
-                    "graduated_in": ("trial", "arm"), "platform_status": ("trial", "arm"),
-                    "z_concurrent": ("trial", "arm"), "z_all": ("trial", "arm"), "prob_better": ("trial", "arm"),
-                    "n_period": ("trial", "period", "arm"), "n_unclassified": ("trial",),
-                    "n_randomizable": ("trial",), "enrolment_end": ("trial",), "period_months": ("trial",),
-                    **({} if res.effect_adjusted is None else {"effect_adjusted": ("trial", "arm")})},
+        estimates={
+            "effect_concurrent": at_overall(res.effect_concurrent),
+            "effect_all": at_overall(res.effect_all),
+            "effect_at_decision": at_overall(res.effect_at_decision),
+            "final_estimate": at_overall(res.estimate),
+        },
+        estimate_targets={
+            "effect_concurrent": "effect",
+            "effect_all": "effect",
+            "effect_at_decision": "effect",
+            "final_estimate": "value",
+        },
+        arm_values={
+            "p_entered": np.where(experimental[None, :], entered.astype(float), np.nan),
+            "entered_month": arm_value(res.opened_at),
+            "months_to_decision": arm_value(res.decided_at - res.opened_at),
+            "p_reject_concurrent": arm_value(reject_conc),
+            "p_reject_all": arm_value(reject_all),
+        },
+        trial_values={
+            "enrolment_months": res.enrolment_end.astype(float),
+            "n_looks": res.n_looks.astype(float),
+            "arms_evaluated": (entered & experimental[None, :]).sum(axis=1).astype(float),
+            "n_not_assigned": (res.n_not_assigned + res.n_unclassified).astype(float),
+        },
+        extras={
+            "opened_at": res.opened_at,
+            "closed_at": res.closed_at,
+            "decided_at": res.decided_at,
+            "graduated_in": res.graduated_in,
+            "platform_status": res.status,
+            "z_concurrent": res.z_concurrent,
+            "z_all": res.z_all,
+            "prob_better": res.prob_better,
+            "n_period": _present(res.n_period),
+            "n_unclassified": res.n_unclassified,
+            "n_randomizable": res.n_randomizable,
+            "enrolment_end": res.enrolment_end,
+            "period_months": np.full(T, PERIOD_MONTHS),
+            **({} if res.effect_adjusted is None else {"effect_adjusted": res.effect_adjusted}),
+        },
+        extra_dims={
+            "opened_at": ("trial", "arm"),
+            "closed_at": ("trial", "arm"),
+            "decided_at": ("trial", "arm"),
+            "graduated_in": ("trial", "arm"),
+            "platform_status": ("trial", "arm"),
+            "z_concurrent": ("trial", "arm"),
+            "z_all": ("trial", "arm"),
+            "prob_better": ("trial", "arm"),
+            "n_period": ("trial", "period", "arm"),
+            "n_unclassified": ("trial",),
+            "n_randomizable": ("trial",),
+            "enrolment_end": ("trial",),
+            "period_months": ("trial",),
+            **({} if res.effect_adjusted is None else {"effect_adjusted": ("trial", "arm")}),
+        },
     )
 
 
@@ -1460,15 +1764,19 @@ def calendar_words(design) -> list[str]:
         elif g.opens_after is not None:
             when.append(f"once {g.opens_after.enrolled} patients have been randomized")
         if queued:
-            when.append("when a slot is free (queue position "
-                        f"{design.platform.queue.index(g.name) + 1})")
+            when.append(f"when a slot is free (queue position {design.platform.queue.index(g.name) + 1})")
         if g.closes_months is not None:
             when.append(f"closes at month {setting(g.closes_months)}")
         out.append(f"Sub-study {g.name} " + ", ".join(when) + ".")
     closed = design.strata.closed_match or "other"
-    out.append("A patient is routed when their biomarker result arrives, to the first open sub-study they match; "
-               + ("one whose matched sub-studies are all closed goes to the non-match sub-study."
-                  if closed == "other" else "one whose matched sub-studies are all closed is not registered."))
+    out.append(
+        "A patient is routed when their biomarker result arrives, to the first open sub-study they match; "
+        + (
+            "one whose matched sub-studies are all closed goes to the non-match sub-study."
+            if closed == "other"
+            else "one whose matched sub-studies are all closed is not registered."
+        )
+    )
     return out
 
 
@@ -1480,19 +1788,30 @@ def platform_words(compiled: PlatformCompiled) -> list[str]:
     it, g = pf.interims, pf.graduation
     survival = compiled.arrays.survival
     open_arms = setting(pf.max_open_arms) if pf.max_open_arms else "all"
-    controls = ("the control patients randomized while it was open (concurrent controls)"
-                if pf.controls == "concurrent" else "all control patients")
-    controls += {"none": "", "stratified_by_period": ", within the periods between the dates arms enter or leave",
-                 "period_covariate": ", in a model of every arm with a fixed effect per period between the dates "
-                 "arms enter or leave"}[pf.time_adjustment]
-    out = [(f"Enrolment for at most {setting(pf.max_duration_months)} months, then {setting(pf.follow_up_months)} "
+    controls = (
+        "the control patients randomized while it was open (concurrent controls)"
+        if pf.controls == "concurrent"
+        else "all control patients"
+    )
+    controls += {
+        "none": "",
+        "stratified_by_period": ", within the periods between the dates arms enter or leave",
+        "period_covariate": ", in a model of every arm with a fixed effect per period between the dates "
+        "arms enter or leave",
+    }[pf.time_adjustment]
+    out = [
+        (
+            f"Enrolment for at most {setting(pf.max_duration_months)} months, then {setting(pf.follow_up_months)} "
             f"months of follow-up before the final analysis of undecided arms; at most {open_arms} experimental arms "
             f"open at once; tumour assessments every {setting(pf.assessment_weeks)} weeks; each arm is compared "
-            f"with {controls}.")]
+            f"with {controls}."
+        )
+    ]
     out.extend(calendar_words(compiled.design))
     if it.trigger == "calendar":
-        out.append(f"Interim analyses every {setting(it.every_months)} months (the first at month "
-                   f"{setting(it.first)}).")
+        out.append(
+            f"Interim analyses every {setting(it.every_months)} months (the first at month {setting(it.first)})."
+        )
     elif it.trigger == "enrolled":
         out.append(f"An interim analysis every {setting(it.every_enrolled)} newly randomized patients.")
     else:
@@ -1501,15 +1820,18 @@ def platform_words(compiled: PlatformCompiled) -> list[str]:
         out.append(f"An analysis is skipped when fewer than {it.min_new_outcomes} outcomes are new since the last one.")
     if g.by == "predictive":
         events = g.confirmatory_events or g.confirmatory_n
-        success = (f"the predictive probability that a 1:1 confirmatory trial of {g.confirmatory_n} patients"
-                   + (f" ({events} events)" if survival else "")
-                   + f" is positive at one-sided alpha = {setting(g.alpha)}")
+        success = (
+            f"the predictive probability that a 1:1 confirmatory trial of {g.confirmatory_n} patients"
+            + (f" ({events} events)" if survival else "")
+            + f" is positive at one-sided alpha = {setting(g.alpha)}"
+        )
     else:
         success = "P(arm better than control)"
-    out.append(f"Graduation: an arm graduates when {success} reaches {setting(g.graduate)} in any signature"
-               + (f", and is dropped when it is below {setting(g.drop)} in every signature"
-                  if g.drop is not None else "")
-               + f", once it has {g.min_n} patients.")
+    out.append(
+        f"Graduation: an arm graduates when {success} reaches {setting(g.graduate)} in any signature"
+        + (f", and is dropped when it is below {setting(g.drop)} in every signature" if g.drop is not None else "")
+        + f", once it has {g.min_n} patients."
+    )
     if survival:
         out.append(f"An arm works when its true hazard ratio is at most {setting(pf.working_hazard_ratio)}.")
     return out
@@ -1538,8 +1860,9 @@ class PlatformFamily:
             problems = platform_pair_problems(design, scenario, plan)
         if problems:
             raise ConfigError(problems)
-        return PlatformCompiled(design, scenario, patients, PlatformDesign.from_models(design, scenario, patients, plan),
-                                plan)
+        return PlatformCompiled(
+            design, scenario, patients, PlatformDesign.from_models(design, scenario, patients, plan), plan
+        )
 
     def recompile(self, compiled: PlatformCompiled, design) -> PlatformCompiled:
         """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
@@ -1555,15 +1878,21 @@ class PlatformFamily:
 
         pd_, plan = compiled.arrays, compiled.plan
         n_trials = streams.n_trials
-        expected = expected_randomizable(compiled.scenario.population, pd_.max_duration,
-                                         compiled.needs_biomarker_result)
+        expected = expected_randomizable(
+            compiled.scenario.population, pd_.max_duration, compiled.needs_biomarker_result
+        )
         size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
         while True:
             enrolled = compiled.patients.enrol(
-                streams, size, compiled.design.endpoint.name, list(pd_.treatments), times=True,
+                streams,
+                size,
+                compiled.design.endpoint.name,
+                list(pd_.treatments),
+                times=True,
                 biomarker_result=compiled.needs_biomarker_result,
-                **enrol_options(trace, None if plan is None else list(plan.markers),
-                                compiled.patients.population.names),
+                **enrol_options(
+                    trace, None if plan is None else list(plan.markers), compiled.patients.population.names
+                ),
             )
             if (enrolled.ready[:, -1] > pd_.max_duration).all():
                 break
@@ -1582,8 +1911,11 @@ class PlatformFamily:
             else:
                 stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
         u = streams.uniform(RANDOMIZATION, "randomization:arm", 0, size)
-        dropout = (np.full((n_trials, size), np.inf) if enrolled.dropout is None
-                   else enrolled.dropout[rows, order].astype(np.float64))
+        dropout = (
+            np.full((n_trials, size), np.inf)
+            if enrolled.dropout is None
+            else enrolled.dropout[rows, order].astype(np.float64)
+        )
         pool = PlatformPool(
             arrive=np.ascontiguousarray(enrolled.ready[rows, order], dtype=np.float64),
             stratum=np.ascontiguousarray(stratum),
@@ -1612,9 +1944,17 @@ class PlatformFamily:
         from ..config import ConfigError, parse_design
 
         if max_n is not None or months is None:
-            raise ConfigError([Problem("design.platform", f"{compiled.design.name!r} is a platform whose sample size "
-                                       "follows from its calendar (max_duration_months) and its arms' caps; size it by "
-                                       "duration instead", None)])
+            raise ConfigError(
+                [
+                    Problem(
+                        "design.platform",
+                        f"{compiled.design.name!r} is a platform whose sample size "
+                        "follows from its calendar (max_duration_months) and its arms' caps; size it by "
+                        "duration instead",
+                        None,
+                    )
+                ]
+            )
         data = compiled.design.model_dump()
         data["platform"]["max_duration_months"] = float(months)
         return parse_design(data)
@@ -1630,16 +1970,28 @@ class PlatformFamily:
         from .stratified import strata_section
 
         pd_ = compiled.arrays
-        signatures = Table("Graduation signatures (unions of strata)", ("signature", "strata"), tuple(
-            (name, ", ".join(s for s, member in zip(pd_.strata_names, pd_.signatures[g]) if member))
-            for g, name in enumerate(pd_.signature_names)))
-        sections = [Section("Randomization", tuple(randomization_words(
-                        compiled.design, "P(arm better than control) in the patient's stratum"))),
-                    Section("Calendar, analyses and graduation", tuple(platform_words(compiled)), (signatures,))]
+        signatures = Table(
+            "Graduation signatures (unions of strata)",
+            ("signature", "strata"),
+            tuple(
+                (name, ", ".join(s for s, member in zip(pd_.strata_names, pd_.signatures[g]) if member))
+                for g, name in enumerate(pd_.signature_names)
+            ),
+        )
+        sections = [
+            Section(
+                "Randomization",
+                tuple(randomization_words(compiled.design, "P(arm better than control) in the patient's stratum")),
+            ),
+            Section("Calendar, analyses and graduation", tuple(platform_words(compiled)), (signatures,)),
+        ]
         if compiled.plan is not None:
             sections.append(strata_section(compiled.design, compiled.plan))
-        return Description(kind=self.title, summary=(f"{pd_.n_arms - 1} experimental arms against a shared control "
-                                                     f"over {pd_.max_duration:g} months"), sections=tuple(sections))
+        return Description(
+            kind=self.title,
+            summary=(f"{pd_.n_arms - 1} experimental arms against a shared control over {pd_.max_duration:g} months"),
+            sections=tuple(sections),
+        )
 
     def story(self, compiled: PlatformCompiled, trace, result):
         return platform_story(compiled, trace, result)
@@ -1648,10 +2000,15 @@ class PlatformFamily:
     def parameters(self):
         from .base import Parameter
 
-        return {"graduate": Parameter(
-            name="graduate", path="design.platform.graduation.graduate",
-            meaning="graduates an arm in a signature when its success probability reaches it",
-            get=lambda design: design.platform.graduation.graduate, set=_set_graduate)}
+        return {
+            "graduate": Parameter(
+                name="graduate",
+                path="design.platform.graduation.graduate",
+                meaning="graduates an arm in a signature when its success probability reaches it",
+                get=lambda design: design.platform.graduation.graduate,
+                set=_set_graduate,
+            )
+        }
 
 
 PLATFORM = PlatformFamily()

@@ -38,8 +38,23 @@ COVARIATE = "period_covariate"
 
 
 @njit(cache=True)
-def _tally_periods(arrive, stratum, assigned, outcomes, dropout, arm_treatment, bounds, rows, t, assess, survival,
-                   read_at, out_n, out_y, out_x):
+def _tally_periods(
+    arrive,
+    stratum,
+    assigned,
+    outcomes,
+    dropout,
+    arm_treatment,
+    bounds,
+    rows,
+    t,
+    assess,
+    survival,
+    read_at,
+    out_n,
+    out_y,
+    out_x,
+):
     """Outcomes seen by t[i] per arm x period x stratum (patients with an outcome, events, time at
     risk) of trial rows[i]; a patient randomized at a is in period p when bounds[i, p] < a <=
     bounds[i, p + 1] (the last period is open-ended)."""
@@ -53,8 +68,9 @@ def _tally_periods(arrive, stratum, assigned, outcomes, dropout, arm_treatment, 
             k = assigned[r, i]
             if k < 0:
                 continue
-            has, event, x, _ = _seen(outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival,
-                                     read_at)
+            has, event, x, _ = _seen(
+                outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival, read_at
+            )
             if not (survival or has):
                 continue
             p = np.searchsorted(bounds[ii], a, side="left") - 1
@@ -82,8 +98,23 @@ def period_tallies(pd: PlatformDesign, opened, closed, pool: PlatformPool, assig
     R, K, S = rows.size, pd.n_arms, pd.n_strata
     P = bounds.shape[1]
     n, y, x = (np.zeros((R, K, P, S)) for _ in range(3))
-    _tally_periods(pool.arrive, pool.stratum, assigned, pool.outcomes, pool.dropout, pd.arm_treatment, bounds,
-                   rows, np.asarray(t, dtype=float), pd.assess, pd.survival, pd.read_at, n, y, x)
+    _tally_periods(
+        pool.arrive,
+        pool.stratum,
+        assigned,
+        pool.outcomes,
+        pool.dropout,
+        pd.arm_treatment,
+        bounds,
+        rows,
+        np.asarray(t, dtype=float),
+        pd.assess,
+        pd.survival,
+        pd.read_at,
+        n,
+        y,
+        x,
+    )
     return (n, y, x), bounds, period_windows(bounds, opened_r, closed_r)
 
 
@@ -96,7 +127,9 @@ def _priors(pd: PlatformDesign):
     return float(m0), float(v0), v + v0
 
 
-def adjusted_comparison(pd: PlatformDesign, opened, closed, pool: PlatformPool, assigned, rows, t) -> AdjustedComparison:
+def adjusted_comparison(
+    pd: PlatformDesign, opened, closed, pool: PlatformPool, assigned, rows, t
+) -> AdjustedComparison:
     """The period-adjusted analysis of trials ``rows`` at dates ``t`` (see the module docstring).
 
     opened, closed: (T, K) the arms' opening and closing dates so far (NaN: not yet);
@@ -151,9 +184,14 @@ def adjusted_comparison(pd: PlatformDesign, opened, closed, pool: PlatformPool, 
     if pd.graduate_by == "posterior":
         success = p_better[:, :, :G]
     elif pd.survival:
-        success = pp_confirmatory_normal(mean[:, :, :G], var[:, :, :G], True, pd.alpha,
-                                         events=pd.confirmatory_events)
+        success = pp_confirmatory_normal(mean[:, :, :G], var[:, :, :G], True, pd.alpha, events=pd.confirmatory_events)
     else:
-        success = pp_confirmatory_normal(mean[:, :, :G], var[:, :, :G], False, pd.alpha,
-                                         n_per_arm=pd.confirmatory_n // 2, control_level=level[:, :, :G])
+        success = pp_confirmatory_normal(
+            mean[:, :, :G],
+            var[:, :, :G],
+            False,
+            pd.alpha,
+            n_per_arm=pd.confirmatory_n // 2,
+            control_level=level[:, :, :G],
+        )
     return AdjustedComparison(success=success, prob_better=p_better[:, :, G], effect=mean[:, :, G])

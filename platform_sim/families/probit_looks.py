@@ -186,8 +186,9 @@ class ProbitLooks:
             mean[~fine] = self.coarse.mean[r][:, :, of]
             sd[~fine] = self.coarse.sd[r][:, :, of]
             above[~fine] = self.coarse.above[r][:, :, of]
-        return ProbitLook(np.swapaxes(mean, 1, 2), np.swapaxes(sd, 1, 2), np.swapaxes(above, 1, 2),
-                          self.setup.thresholds)
+        return ProbitLook(
+            np.swapaxes(mean, 1, 2), np.swapaxes(sd, 1, 2), np.swapaxes(above, 1, 2), self.setup.thresholds
+        )
 
 
 __all__ = ["ProbitLook", "ProbitLooks", "ProbitSetup"]

@@ -45,25 +45,33 @@ def _levels(population, cohort_row, positions: np.ndarray) -> dict[str, np.ndarr
 
 def _cohort_row(enrolled, row: int) -> dict[str, np.ndarray]:
     c = enrolled.cohort
-    return {"arrival": c.arrival[row], "profile": c.profile[row], "observed": c.observed[row],
-            "reason": c.reason[row], "randomized_at": c.randomized_at[row]}
+    return {
+        "arrival": c.arrival[row],
+        "profile": c.profile[row],
+        "observed": c.observed[row],
+        "reason": c.reason[row],
+        "randomized_at": c.randomized_at[row],
+    }
 
 
-def screened_frame(population, arm_names, enrolled, row: int, n_screened: int, arm_of: dict[int, int],
-                    stratum_of: dict[int, str]) -> pd.DataFrame:
+def screened_frame(
+    population, arm_names, enrolled, row: int, n_screened: int, arm_of: dict[int, int], stratum_of: dict[int, str]
+) -> pd.DataFrame:
     """Screened patients 0..n_screened-1 of the trial; ``arm_of`` / ``stratum_of`` map cohort
     positions of randomized patients to their arm index and stratum name."""
     cr = _cohort_row(enrolled, row)
     pos = np.arange(n_screened)
     names = list(arm_names)
     arm_idx = np.array([arm_of.get(int(p), -1) for p in pos])
-    frame = pd.DataFrame({
-        "patient": pos,
-        "arrival_months": cr["arrival"][pos],
-        "ready_months": cr["randomized_at"][pos],
-        "screening": np.array(REASON_NAMES, dtype=object)[cr["reason"][pos]],
-        **_levels(population, cr, pos),
-        "stratum": [stratum_of.get(int(p), "") for p in pos],
-        "arm": np.array(names + [""], dtype=object)[np.where(arm_idx >= 0, arm_idx, len(names))],
-    })
+    frame = pd.DataFrame(
+        {
+            "patient": pos,
+            "arrival_months": cr["arrival"][pos],
+            "ready_months": cr["randomized_at"][pos],
+            "screening": np.array(REASON_NAMES, dtype=object)[cr["reason"][pos]],
+            **_levels(population, cr, pos),
+            "stratum": [stratum_of.get(int(p), "") for p in pos],
+            "arm": np.array(names + [""], dtype=object)[np.where(arm_idx >= 0, arm_idx, len(names))],
+        }
+    )
     return frame

@@ -110,8 +110,23 @@ def _reference_scale(plan: StrataPlan, design: CompiledDesign) -> np.ndarray:
     return plan.reference if design.higher_is_better else 1.0 - plan.reference
 
 
-def _decide_reference(design, plan, look, final, rows, strata, a, b, y, stage, status, status_look, declared,
-                      p_above=None, declare_now=True):
+def _decide_reference(
+    design,
+    plan,
+    look,
+    final,
+    rows,
+    strata,
+    a,
+    b,
+    y,
+    stage,
+    status,
+    status_look,
+    declared,
+    p_above=None,
+    declare_now=True,
+):
     """Single-arm strata: each active arm against the stratum's reference rate.
 
     ``p_above``: (R, K) P(rate > reference) of the rows' strata from a model other than the beta
@@ -206,8 +221,14 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
             restrict = futile_neg & (p_pos > en.promising)
             drop_both = futile_neg & ~restrict
         for s, mask, code in (
-            (pos, win, SUPERIOR), (neg, win & both, SUPERIOR), (pos, lose, INFERIOR), (neg, lose & both, INFERIOR),
-            (pos, fut, FUTILE), (neg, fut & both, FUTILE), (neg, restrict, FUTILE), (pos, drop_both, FUTILE),
+            (pos, win, SUPERIOR),
+            (neg, win & both, SUPERIOR),
+            (pos, lose, INFERIOR),
+            (neg, lose & both, INFERIOR),
+            (pos, fut, FUTILE),
+            (neg, fut & both, FUTILE),
+            (neg, restrict, FUTILE),
+            (pos, drop_both, FUTILE),
             (neg, drop_both, FUTILE),
         ):
             r = rows[mask]
@@ -220,7 +241,12 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
 
 
 def simulate_strata(
-    design: CompiledDesign, plan: StrataPlan, pool: Pool, streams: TrialStreams, hierarchical=None, trace=None,
+    design: CompiledDesign,
+    plan: StrataPlan,
+    pool: Pool,
+    streams: TrialStreams,
+    hierarchical=None,
+    trace=None,
     probit: ProbitSetup | None = None,
 ) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
@@ -304,18 +330,31 @@ def simulate_strata(
         # --- route the batch to strata, then deal arms within each stratum
         seg_ids = np.flatnonzero(batch_of == look)
         batch_size = int(seg_sizes[seg_ids].sum())
-        limit = np.where(staged[None, :], plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)],
-                         plan.caps[None, :])
+        limit = np.where(
+            staged[None, :],
+            plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)],
+            plan.caps[None, :],
+        )
         headroom = np.maximum(limit - enrolled[rows], 0)
         can_take = deciding[rows] & (probs[rows].sum(axis=2) > 0)
         index = np.empty((n_rows, batch_size), dtype=np.int64)
         strat = np.empty((n_rows, batch_size), dtype=np.int64)
         p_rows = ptr[rows].copy()
-        route(pool.match[rows], pool.route_u[rows], p_rows, can_take, headroom, batch_size, plan.other,
-              plan.random_overlap, index, strat)
+        route(
+            pool.match[rows],
+            pool.route_u[rows],
+            p_rows,
+            can_take,
+            headroom,
+            batch_size,
+            plan.other,
+            plan.random_overlap,
+            index,
+            strat,
+        )
         ptr[rows] = p_rows
         start = bounds[seg_ids[0]]
-        slot_index[rows, start:start + batch_size] = np.where(strat >= 0, index, -1)
+        slot_index[rows, start : start + batch_size] = np.where(strat >= 0, index, -1)
         per_stratum = np.stack([(strat == s).sum(axis=1) for s in range(n_strata)], axis=1)  # (R, S)
         p = probs[rows].reshape(-1, n_arms)
         final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
@@ -355,7 +394,9 @@ def simulate_strata(
         if enrich_pos >= 0:
             local = np.arange(n_rows)
             st_sub, sl_sub, dc_sub = status[rows], status_look[rows], declared[rows]
-            trial_done = _decide_enrichment(design, plan, look, enrich_pos, local, a, b, st_sub, sl_sub, dc_sub, y_f, n_f)
+            trial_done = _decide_enrichment(
+                design, plan, look, enrich_pos, local, a, b, st_sub, sl_sub, dc_sub, y_f, n_f
+            )
             status[rows], status_look[rows], declared[rows] = st_sub, sl_sub, dc_sub
             done = ~((status[rows] == ACTIVE).any(axis=2)) | trial_done[:, None]
         else:
@@ -370,12 +411,27 @@ def simulate_strata(
                     stop, _ = decide(design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch)
                     status[r, s_loc], status_look[r, s_loc], declared[r, s_loc] = st, sl, dc
                     control[r, s_loc], control_changed[r, s_loc] = cc, ch
-                    finished = (stop != CONTINUE) | (staged[s_loc] & (stage[r, s_loc] >= (plan.stages[s_loc] > 0).sum(axis=1) - 1))
+                    finished = (stop != CONTINUE) | (
+                        staged[s_loc] & (stage[r, s_loc] >= (plan.stages[s_loc] > 0).sum(axis=1) - 1)
+                    )
                 else:
                     finished = _decide_reference(
-                        design, plan, look, final, r, s_loc, a[r_loc, s_loc], b[r_loc, s_loc], y_f[r_loc, s_loc], stage,
-                        status, status_look, declared, None if post is None else p_reference[r_loc, s_loc],
-                        declare_now=post is None or final or not (probit is not None and probit.declare_final))
+                        design,
+                        plan,
+                        look,
+                        final,
+                        r,
+                        s_loc,
+                        a[r_loc, s_loc],
+                        b[r_loc, s_loc],
+                        y_f[r_loc, s_loc],
+                        stage,
+                        status,
+                        status_look,
+                        declared,
+                        None if post is None else p_reference[r_loc, s_loc],
+                        declare_now=post is None or final or not (probit is not None and probit.declare_final),
+                    )
                 done[r_loc, s_loc] = finished
         declared_look[rows] = np.where(declared[rows] & (declared_look[rows] < 0), look, declared_look[rows])
         advance = due & staged[None, :] & ~done
@@ -400,25 +456,79 @@ def simulate_strata(
         go = ~ended
         following = np.full((n_rows, n_strata, n_arms), np.nan)
         if go.any():
-            new = allocation(look, rows[go], a[go], b[go],
-                             None if post is None else ProbitLook(post.mean[go], post.sd[go], post.above[go],
-                                                                  post.thresholds))
+            new = allocation(
+                look,
+                rows[go],
+                a[go],
+                b[go],
+                None if post is None else ProbitLook(post.mean[go], post.sd[go], post.above[go], post.thresholds),
+            )
             new = np.where(deciding[rows[go]][:, :, None], new, 0.0)
             probs[rows[go]] = new
             alloc_history[rows[go], look] = new
             following[go] = new
         if trace is not None:
-            trace.record("look", rows, look=look, index=index, strata=strat, arms=arms, randomized=seg_n[rows].sum(axis=1),
-                         n=n_f, y=y_f, a=a, b=b, alloc=p.reshape(n_rows, n_strata, n_arms), alloc_next=following,
-                         status=status[rows], declared=declared[rows], due=due, deciding=deciding[rows],
-                         stop=np.where(ended, reason, -1))
+            trace.record(
+                "look",
+                rows,
+                look=look,
+                index=index,
+                strata=strat,
+                arms=arms,
+                randomized=seg_n[rows].sum(axis=1),
+                n=n_f,
+                y=y_f,
+                a=a,
+                b=b,
+                alloc=p.reshape(n_rows, n_strata, n_arms),
+                alloc_next=following,
+                status=status[rows],
+                declared=declared[rows],
+                due=due,
+                deciding=deciding[rows],
+                stop=np.where(ended, reason, -1),
+            )
 
-    return _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
-                  s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index, probit_looks)
+    return _final(
+        design,
+        plan,
+        seg_n,
+        seg_y,
+        status,
+        status_look,
+        declared,
+        declared_look,
+        stop_look,
+        stop_reason,
+        s_stop_look,
+        alloc_history,
+        final_alloc,
+        hierarchical,
+        ptr,
+        slot_index,
+        probit_looks,
+    )
 
 
-def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_look, stop_look, stop_reason,
-           s_stop_look, alloc_history, final_alloc, hierarchical, ptr, slot_index, probit_looks=None):
+def _final(
+    design,
+    plan,
+    seg_n,
+    seg_y,
+    status,
+    status_look,
+    declared,
+    declared_look,
+    stop_look,
+    stop_reason,
+    s_stop_look,
+    alloc_history,
+    final_alloc,
+    hierarchical,
+    ptr,
+    slot_index,
+    probit_looks=None,
+):
     n3 = seg_n.sum(axis=1).astype(np.int64)
     y3 = seg_y.sum(axis=1).astype(np.int64)
     if probit_looks is not None:
@@ -457,20 +567,37 @@ def _final(design, plan, seg_n, seg_y, status, status_look, declared, declared_l
     n_followed = n  # every randomized patient's outcome is known at the final analysis
     first_declared = np.where(declared, declared_look, np.iinfo(np.int16).max).min(axis=1)
     pooled_results = LookResults(
-        n=n, responders=y, n_followed=n_followed, status=pooled, status_look=pooled_look,
+        n=n,
+        responders=y,
+        n_followed=n_followed,
+        status=pooled,
+        status_look=pooled_look,
         declared_superior=any_declared,
         declared_look=np.where(any_declared, first_declared, -1).astype(np.int16),
-        post_mean=post_a / (post_a + post_b), post_lower=lower, post_upper=upper,
-        prob_best=pb, final_alloc=last, alloc_history=hist, stop_look=stop_look, stop_reason=stop_reason,
+        post_mean=post_a / (post_a + post_b),
+        post_lower=lower,
+        post_upper=upper,
+        prob_best=pb,
+        final_alloc=last,
+        alloc_history=hist,
+        stop_look=stop_look,
+        stop_reason=stop_reason,
         final_control=np.full(rows.size, design.control, dtype=np.int8),
     )
     strata = StrataResults(
-        names=plan.names, n=n3, responders=y3, status=status, status_look=status_look, declared=declared,
-        declared_look=declared_look, post_mean=post_mean3, stop_look=s_stop_look, slot_index=slot_index,
+        names=plan.names,
+        n=n3,
+        responders=y3,
+        status=status,
+        status_look=status_look,
+        declared=declared,
+        declared_look=declared_look,
+        post_mean=post_mean3,
+        stop_look=s_stop_look,
+        slot_index=slot_index,
         refined=None if probit_looks is None or probit_looks.coarse is None else probit_looks.refined.copy(),
     )
     return pooled_results, strata, ptr
-
 
 
 @dataclass
@@ -549,10 +676,23 @@ def stratum_truth(rules: CompiledDesign, plan: StrataPlan, delta: float) -> Trut
         null = judged & (improvement <= 1e-9)
     names = plan.names
     return Truth(
-        arms=rules.arm_names, subgroups=names, strata=names, membership=np.eye(n_strata, dtype=bool),
-        share=plan.prevalence.copy(), value=value, reference=np.broadcast_to(reference, value.shape).copy(),
-        effect=value - reference[None, :], works=better, null=null, judged=judged, works_in_stratum=better.copy(),
-        null_in_stratum=null.copy(), control=c, value_name="rate", effect_scale="rate difference", effect_better=sign,
+        arms=rules.arm_names,
+        subgroups=names,
+        strata=names,
+        membership=np.eye(n_strata, dtype=bool),
+        share=plan.prevalence.copy(),
+        value=value,
+        reference=np.broadcast_to(reference, value.shape).copy(),
+        effect=value - reference[None, :],
+        works=better,
+        null=null,
+        judged=judged,
+        works_in_stratum=better.copy(),
+        null_in_stratum=null.copy(),
+        control=c,
+        value_name="rate",
+        effect_scale="rate difference",
+        effect_better=sign,
         overall_value=rules.true_rates.copy(),
         overall_effect=rules.true_rates - rules.true_rates[c] if c >= 0 else np.full(n_arms, np.nan),
     )
@@ -581,29 +721,65 @@ def strata_section(design: Design, plan: StrataPlan) -> Section:
     arms = design.arm_names
     paragraphs, tables = [], []
     if st.by is not None:
-        paragraphs.append(f"One stratum per combination of the reported levels of {', '.join(st.by)}; every arm "
-                          "randomizes in every stratum. Shares are of the randomizable patients.")
-        tables.append(Table("Strata", ("stratum", "share", "arms"), tuple(
-            (name, f"{plan.prevalence[s]:.3f}", ", ".join(a for k, a in enumerate(arms) if plan.arm_in[s, k]))
-            for s, name in enumerate(plan.names))))
+        paragraphs.append(
+            f"One stratum per combination of the reported levels of {', '.join(st.by)}; every arm "
+            "randomizes in every stratum. Shares are of the randomizable patients."
+        )
+        tables.append(
+            Table(
+                "Strata",
+                ("stratum", "share", "arms"),
+                tuple(
+                    (name, f"{plan.prevalence[s]:.3f}", ", ".join(a for k, a in enumerate(arms) if plan.arm_in[s, k]))
+                    for s, name in enumerate(plan.names)
+                ),
+            )
+        )
     else:
-        paragraphs.append("Sub-studies in priority order; a patient goes to the first open sub-study whose condition "
-                          "matches the reported profile" + (" (or to one of the matching ones at random)."
-                                                            if st.overlap == "random" else "."))
+        paragraphs.append(
+            "Sub-studies in priority order; a patient goes to the first open sub-study whose condition "
+            "matches the reported profile"
+            + (" (or to one of the matching ones at random)." if st.overlap == "random" else ".")
+        )
         rows = []
         for s, g in enumerate(st.groups or []):
-            when = "any patient no other sub-study takes" if g.when == "other" else "; ".join(
-                f"{m} = {'/'.join(v) if isinstance(v, list) else v}" for m, v in g.when.items())
-            rows.append((g.name, when, ", ".join(g.arms), f"{plan.prevalence[s]:.3f}",
-                         setting(g.cap) if g.cap is not None else "none",
-                         ", ".join(str(x) for x in g.looks) if g.looks else "every look",
-                         setting(g.reference_rate) if g.reference_rate is not None else "the control",
-                         ", ".join(str(x) for x in g.responder_boundaries) if g.responder_boundaries else ""))
-        tables.append(Table("Sub-studies", ("sub-study", "takes", "arms", "share", "cap (patients)",
-                                            "stages (patients)", "compared with", "responder boundaries"), tuple(rows)))
+            when = (
+                "any patient no other sub-study takes"
+                if g.when == "other"
+                else "; ".join(f"{m} = {'/'.join(v) if isinstance(v, list) else v}" for m, v in g.when.items())
+            )
+            rows.append(
+                (
+                    g.name,
+                    when,
+                    ", ".join(g.arms),
+                    f"{plan.prevalence[s]:.3f}",
+                    setting(g.cap) if g.cap is not None else "none",
+                    ", ".join(str(x) for x in g.looks) if g.looks else "every look",
+                    setting(g.reference_rate) if g.reference_rate is not None else "the control",
+                    ", ".join(str(x) for x in g.responder_boundaries) if g.responder_boundaries else "",
+                )
+            )
+        tables.append(
+            Table(
+                "Sub-studies",
+                (
+                    "sub-study",
+                    "takes",
+                    "arms",
+                    "share",
+                    "cap (patients)",
+                    "stages (patients)",
+                    "compared with",
+                    "responder boundaries",
+                ),
+                tuple(rows),
+            )
+        )
     if plan.unclassified > 0:
-        paragraphs.append(f"{plan.unclassified:.3f} of the randomizable patients fall in no stratum and are not "
-                          "randomized.")
+        paragraphs.append(
+            f"{plan.unclassified:.3f} of the randomizable patients fall in no stratum and are not randomized."
+        )
     if design.platform is None:
         if st.analysis == "hierarchical_probit":
             from ..config.strata import ProbitModel
@@ -614,31 +790,40 @@ def strata_section(design: Design, plan: StrataPlan) -> Section:
                 f"mu ~ Normal(phi, {setting(pr.sigma)}^2) across an arm's strata, phi ~ Normal({setting(pr.phi_mean)}, "
                 f"{setting(pr.tau)}^2); exact posterior by quadrature. An arm is declared effective in a stratum when "
                 f"P(rate > the stratum's reference rate) exceeds the superiority threshold"
-                + (" at the last look." if pr.declare == "final" else " at any look."))
+                + (" at the last look." if pr.declare == "final" else " at any look.")
+            )
             if pr.refit is not None:
                 rf = pr.refit
                 groups = "; ".join(f"{k}: {', '.join(v)}" for k, v in rf.coarse.items())
                 paragraphs.append(
                     f"Two stages: until {rf.after_followed} patients are followed the model pools the strata into "
                     f"{groups}; then each trial keeps every stratum as its own group when the Bayes factor of that "
-                    f"model over the pooled one exceeds {setting(rf.min_bayes_factor)}.")
+                    f"model over the pooled one exceeds {setting(rf.min_bayes_factor)}."
+                )
         elif st.analysis == "hierarchical":
             b = st.borrowing
-            prior = (f" (mu ~ Beta({setting(b.mu_a)}, {setting(b.mu_b)}), log kappa ~ Normal("
-                     f"{setting(b.log_kappa_mean)}, {setting(b.log_kappa_sd)}))" if b is not None
-                     else " (default hyperprior)")
+            prior = (
+                f" (mu ~ Beta({setting(b.mu_a)}, {setting(b.mu_b)}), log kappa ~ Normal("
+                f"{setting(b.log_kappa_mean)}, {setting(b.log_kappa_sd)}))"
+                if b is not None
+                else " (default hyperprior)"
+            )
             paragraphs.append(f"Analysis: hierarchical beta-binomial borrowing across strata{prior}.")
         else:
             paragraphs.append("Analysis: each stratum on its own (independent beta posteriors).")
     if st.suspension is not None:
-        paragraphs.append(f"Suspension: an arm takes no patients of a stratum while P(rate > "
-                          f"{setting(st.suspension.reference)}) < {setting(st.suspension.below)} there.")
+        paragraphs.append(
+            f"Suspension: an arm takes no patients of a stratum while P(rate > "
+            f"{setting(st.suspension.reference)}) < {setting(st.suspension.below)} there."
+        )
     if st.enrichment is not None:
         e = st.enrichment
-        paragraphs.append(f"Enrichment: an arm futile in the negative stratum (P(better than control by "
-                          f"{setting(e.delta)}) < {setting(e.futility)}) but promising in {e.positive} (P(better than "
-                          f"control) > {setting(e.promising)}) is restricted to the positive stratum; futile in both, "
-                          "it is dropped.")
+        paragraphs.append(
+            f"Enrichment: an arm futile in the negative stratum (P(better than control by "
+            f"{setting(e.delta)}) < {setting(e.futility)}) but promising in {e.positive} (P(better than "
+            f"control) > {setting(e.promising)}) is restricted to the positive stratum; futile in both, "
+            "it is dropped."
+        )
     return Section("Strata", tuple(paragraphs), tuple(tables))
 
 
@@ -692,11 +877,19 @@ class StratifiedFamily:
             raise ConfigError(problems)
         plan, problems = checked_strata(design, scenario, patients)
         if plan is not None and not problems:
-            problems = capacity_problems(design, scenario, plan.biomarker_result,
-                                         taken=max(1.0 - plan.unclassified, 0.0), pool_factor=1.3, margin=128)
+            problems = capacity_problems(
+                design,
+                scenario,
+                plan.biomarker_result,
+                taken=max(1.0 - plan.unclassified, 0.0),
+                pool_factor=1.3,
+                margin=128,
+            )
         if problems or plan is None:
             raise ConfigError(problems)
-        rules = CompiledDesign.from_models(design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms]))
+        rules = CompiledDesign.from_models(
+            design, patients.truth(design.endpoint.name, [a.treatment for a in design.arms])
+        )
         hierarchical = None
         st = strata_of(design)
         if st.analysis == "hierarchical":
@@ -704,19 +897,33 @@ class StratifiedFamily:
             from ..posterior.hierarchical_fast import engine_grid
 
             bo = st.borrowing
-            prior = HierarchicalPrior() if bo is None else HierarchicalPrior(
-                mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd)
+            prior = (
+                HierarchicalPrior()
+                if bo is None
+                else HierarchicalPrior(
+                    mu_a=bo.mu_a, mu_b=bo.mu_b, log_kappa_mean=bo.log_kappa_mean, log_kappa_sd=bo.log_kappa_sd
+                )
+            )
             hierarchical = (prior, engine_grid(prior))
         probit = None
         if st.analysis == "hierarchical_probit":
             probit = _probit_setup(design, plan, rules)
-        return StratifiedDesign(design, scenario, patients, rules, plan, hierarchical,
-                                patients.outcomes.assessment_months(design.endpoint.name), probit)
+        return StratifiedDesign(
+            design,
+            scenario,
+            patients,
+            rules,
+            plan,
+            hierarchical,
+            patients.outcomes.assessment_months(design.endpoint.name),
+            probit,
+        )
 
     def recompile(self, compiled: StratifiedDesign, design: Design) -> StratifiedDesign:
         """``compiled`` with ``design``, which differs from its design only in decision thresholds."""
-        return dataclasses.replace(compiled, design=design,
-                                   rules=CompiledDesign.from_models(design, compiled.rules.true_rates))
+        return dataclasses.replace(
+            compiled, design=design, rules=CompiledDesign.from_models(design, compiled.rules.true_rates)
+        )
 
     def simulate(self, compiled: StratifiedDesign, streams: TrialStreams, trace=None) -> TrialResults:
         """Each trial draws from a pool of randomizable patients large enough for its strata; if a
@@ -727,19 +934,27 @@ class StratifiedFamily:
         size = pool_size(plan, rules.max_n)
         while True:
             enrolled = compiled.patients.enrol(
-                streams, size, compiled.design.endpoint.name, list(rules.treatments), times=True,
+                streams,
+                size,
+                compiled.design.endpoint.name,
+                list(rules.treatments),
+                times=True,
                 biomarker_result=compiled.needs_biomarker_result,
                 **enrol_options(trace, list(plan.markers), compiled.patients.population.names),
             )
             rows = np.arange(n_trials)[:, None]
             observed = enrolled.kept.observed[rows, enrolled.screened_index]
-            pool = Pool(enrolled.outcomes, plan.classifier(observed),
-                        streams.uniform(RANDOMIZATION, "randomization:route", 0, size),
-                        streams.uniform(RANDOMIZATION, "randomization:arm", 0, size))
+            pool = Pool(
+                enrolled.outcomes,
+                plan.classifier(observed),
+                streams.uniform(RANDOMIZATION, "randomization:route", 0, size),
+                streams.uniform(RANDOMIZATION, "randomization:arm", 0, size),
+            )
             if trace is not None:
                 trace.events.clear()
-            pooled, strata, scanned = simulate_strata(rules, plan, pool, streams, compiled.hierarchical, trace,
-                                                      compiled.probit)
+            pooled, strata, scanned = simulate_strata(
+                rules, plan, pool, streams, compiled.hierarchical, trace, compiled.probit
+            )
             if (scanned < size).all() or size >= _MAX_POOL_FACTOR * rules.max_n:
                 break
             size *= 2
@@ -749,14 +964,14 @@ class StratifiedFamily:
         last = np.maximum(scanned - 1, 0)
         n_screened = np.where(scanned > 0, enrolled.screened_index[flat, last] + 1, 0)
         duration = enrolled.ready[flat, last] + compiled.assessment_months
-        slot_month = np.where(strata.slot_index >= 0,
-                              enrolled.ready[rows, np.maximum(strata.slot_index, 0)], np.nan)
+        slot_month = np.where(strata.slot_index >= 0, enrolled.ready[rows, np.maximum(strata.slot_index, 0)], np.nan)
         month = look_months(rules, slot_month, compiled.assessment_months)
         return self._results(compiled, streams, pooled, strata, month, n_screened, duration, scanned)
 
     @staticmethod
-    def _results(compiled, streams, pooled: LookResults, strata: StrataResults, month, n_screened, duration,
-                 scanned) -> TrialResults:
+    def _results(
+        compiled, streams, pooled: LookResults, strata: StrataResults, month, n_screened, duration, scanned
+    ) -> TrialResults:
         rules, plan = compiled.rules, compiled.plan
         rows = np.arange(streams.n_trials)[:, None, None]
         declared = np.swapaxes(strata.declared, 1, 2)  # (T, K, S)
@@ -765,26 +980,50 @@ class StratifiedFamily:
         inconclusive = (pooled.stop_reason == STOP_MAX) & ~declared.any(axis=(1, 2))
         names = plan.names
         n_unrouted = scanned - pooled.n.sum(axis=1)
-        extras = {"prob_best": pooled.prob_best, "post_lower": pooled.post_lower, "post_upper": pooled.post_upper,
-                  "pooled_rate": pooled.post_mean, "final_alloc": pooled.final_alloc,
-                  "alloc_history": pooled.alloc_history, "stop_look": pooled.stop_look,
-                  "stratum_status": np.swapaxes(strata.status, 1, 2),
-                  "stratum_stop_look": strata.stop_look, "look_month": month}
-        extra_dims = {"prob_best": ("trial", "arm"), "post_lower": ("trial", "arm"), "post_upper": ("trial", "arm"),
-                      "pooled_rate": ("trial", "arm"), "final_alloc": ("trial", "arm"),
-                      "alloc_history": ("trial", "look", "arm"), "stop_look": ("trial",),
-                      "stratum_status": ("trial", "arm", "stratum"), "stratum_stop_look": ("trial", "stratum"),
-                      "look_month": ("trial", "look")}
+        extras = {
+            "prob_best": pooled.prob_best,
+            "post_lower": pooled.post_lower,
+            "post_upper": pooled.post_upper,
+            "pooled_rate": pooled.post_mean,
+            "final_alloc": pooled.final_alloc,
+            "alloc_history": pooled.alloc_history,
+            "stop_look": pooled.stop_look,
+            "stratum_status": np.swapaxes(strata.status, 1, 2),
+            "stratum_stop_look": strata.stop_look,
+            "look_month": month,
+        }
+        extra_dims = {
+            "prob_best": ("trial", "arm"),
+            "post_lower": ("trial", "arm"),
+            "post_upper": ("trial", "arm"),
+            "pooled_rate": ("trial", "arm"),
+            "final_alloc": ("trial", "arm"),
+            "alloc_history": ("trial", "look", "arm"),
+            "stop_look": ("trial",),
+            "stratum_status": ("trial", "arm", "stratum"),
+            "stratum_stop_look": ("trial", "stratum"),
+            "look_month": ("trial", "look"),
+        }
         if strata.refined is not None:
             extras["probit_refined"] = strata.refined
             extra_dims["probit_refined"] = ("trial",)
         return TrialResults(
-            trial=np.asarray(streams.trials, dtype=np.int64), arms=rules.arm_names, strata=names, subgroups=names,
-            membership=np.eye(len(names), dtype=bool), stop_names=STOP_NAMES,
-            n=np.swapaxes(strata.n, 1, 2), events=np.swapaxes(strata.responders, 1, 2), claimed=declared,
-            claim_month=claim_month, status=pooled.status.astype(np.int8), stop_reason=pooled.stop_reason.astype(np.int8),
-            n_screened=np.asarray(n_screened, dtype=np.int64), duration_months=np.asarray(duration, dtype=float),
-            estimates={"rate": np.swapaxes(strata.post_mean, 1, 2)}, estimate_targets={"rate": "value"},
+            trial=np.asarray(streams.trials, dtype=np.int64),
+            arms=rules.arm_names,
+            strata=names,
+            subgroups=names,
+            membership=np.eye(len(names), dtype=bool),
+            stop_names=STOP_NAMES,
+            n=np.swapaxes(strata.n, 1, 2),
+            events=np.swapaxes(strata.responders, 1, 2),
+            claimed=declared,
+            claim_month=claim_month,
+            status=pooled.status.astype(np.int8),
+            stop_reason=pooled.stop_reason.astype(np.int8),
+            n_screened=np.asarray(n_screened, dtype=np.int64),
+            duration_months=np.asarray(duration, dtype=float),
+            estimates={"rate": np.swapaxes(strata.post_mean, 1, 2)},
+            estimate_targets={"rate": "value"},
             selections={name: f(pooled) for name, f in SELECTION_STRATEGIES.items()},
             selection_estimate=pooled.post_mean,
             trial_values={
@@ -793,7 +1032,8 @@ class StratifiedFamily:
                 "n_looks": pooled.stop_look.astype(float) + 1.0,
                 "n_not_assigned": n_unrouted.astype(float),
             },
-            extras=extras, extra_dims=extra_dims,
+            extras=extras,
+            extra_dims=extra_dims,
         )
 
     def truth(self, compiled: StratifiedDesign) -> Truth:
@@ -828,13 +1068,25 @@ class StratifiedFamily:
         d = compiled.design
         return Description(
             kind=self.title,
-            summary=(f"{len(d.arms)} arms in {compiled.plan.n_strata} strata, {compiled.rules.n_looks} looks up to "
-                     f"{compiled.rules.max_n} patients"),
-            sections=(Section("Randomization", tuple(randomization_words(
-                d, "the posterior mean rate of each open arm in the stratum (hierarchical probit model)"
-                if compiled.probit is not None else "P(arm best) among the active arms of the stratum"))),
-                      Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
-                      strata_section(d, compiled.plan)),
+            summary=(
+                f"{len(d.arms)} arms in {compiled.plan.n_strata} strata, {compiled.rules.n_looks} looks up to "
+                f"{compiled.rules.max_n} patients"
+            ),
+            sections=(
+                Section(
+                    "Randomization",
+                    tuple(
+                        randomization_words(
+                            d,
+                            "the posterior mean rate of each open arm in the stratum (hierarchical probit model)"
+                            if compiled.probit is not None
+                            else "P(arm best) among the active arms of the stratum",
+                        )
+                    ),
+                ),
+                Section("Looks and decision rules", tuple(decision_words(d)), (looks_table(d),)),
+                strata_section(d, compiled.plan),
+            ),
         )
 
     def story(self, compiled: StratifiedDesign, trace, result: TrialResults):

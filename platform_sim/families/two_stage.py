@@ -95,43 +95,95 @@ class TwoStageFamily:
         endpoint = scenario.endpoints[design.endpoint.name]
         problems = []
         if endpoint.kind == "time_to_event":
-            problems.append(Problem("design.endpoint.name", "is a time-to-event endpoint; a two-stage design counts "
-                                    "responders on a binary or landmark endpoint", design.endpoint.name))
+            problems.append(
+                Problem(
+                    "design.endpoint.name",
+                    "is a time-to-event endpoint; a two-stage design counts "
+                    "responders on a binary or landmark endpoint",
+                    design.endpoint.name,
+                )
+            )
         if not design.endpoint.higher_is_better:
-            problems.append(Problem("design.endpoint.direction", "a two-stage design counts responders: the endpoint "
-                                    "must be higher_is_better", design.endpoint.direction))
+            problems.append(
+                Problem(
+                    "design.endpoint.direction",
+                    "a two-stage design counts responders: the endpoint must be higher_is_better",
+                    design.endpoint.direction,
+                )
+            )
         if problems:
             raise ConfigError(problems)
         try:
             n1, r1, n, r = _stages(design)
         except ValueError as exc:
             ts = section(design)
-            raise ConfigError([Problem("design.two_stage", f"no two-stage design of at most {ts.max_n} patients has "
-                                       f"alpha <= {ts.alpha:g} and power >= {ts.power:g} for p0 = {ts.p0:g} against "
-                                       f"p1 = {ts.p1:g} ({exc}); raise max_n or give the stages", None)]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        "design.two_stage",
+                        f"no two-stage design of at most {ts.max_n} patients has "
+                        f"alpha <= {ts.alpha:g} and power >= {ts.power:g} for p0 = {ts.p0:g} against "
+                        f"p1 = {ts.p1:g} ({exc}); raise max_n or give the stages",
+                        None,
+                    )
+                ]
+            ) from None
         screened = _expected_screened(scenario, n)
         if screened > MAX_SCREENED:
             field = "design.two_stage.stages.n" if section(design).stages is not None else "design.two_stage"
-            raise ConfigError([Problem(field, f"a simulated trial would screen about {screened:.3g} patients under "
-                                       f"scenario {scenario.name!r} to treat {n}, more than the {MAX_SCREENED} the "
-                                       "simulator screens per trial; the scenario's screening lets few patients through",
-                                       n)])
+            raise ConfigError(
+                [
+                    Problem(
+                        field,
+                        f"a simulated trial would screen about {screened:.3g} patients under "
+                        f"scenario {scenario.name!r} to treat {n}, more than the {MAX_SCREENED} the "
+                        "simulator screens per trial; the scenario's screening lets few patients through",
+                        n,
+                    )
+                ]
+            )
         rate = float(patients.truth(design.endpoint.name, [design.arms[0].treatment])[0])
-        return TwoStageDesign(design, scenario, patients, n1, r1, n, r, rate,
-                              patients.outcomes.assessment_months(design.endpoint.name), needs_biomarker_result=False)
+        return TwoStageDesign(
+            design,
+            scenario,
+            patients,
+            n1,
+            r1,
+            n,
+            r,
+            rate,
+            patients.outcomes.assessment_months(design.endpoint.name),
+            needs_biomarker_result=False,
+        )
 
     def recompile(self, compiled: TwoStageDesign, design: Design) -> TwoStageDesign:
         n1, r1, n, r = _stages(design)
-        return TwoStageDesign(design, compiled.scenario, compiled.patients, n1, r1, n, r, compiled.true_rate,
-                              compiled.assessment_months, compiled.needs_biomarker_result)
+        return TwoStageDesign(
+            design,
+            compiled.scenario,
+            compiled.patients,
+            n1,
+            r1,
+            n,
+            r,
+            compiled.true_rate,
+            compiled.assessment_months,
+            compiled.needs_biomarker_result,
+        )
 
     def simulate(self, compiled: TwoStageDesign, streams: TrialStreams, trace=None) -> TrialResults:
         c = compiled
-        enrolled = c.patients.enrol(streams, c.n, c.design.endpoint.name, [c.design.arms[0].treatment], times=True,
-                                    biomarker_result=c.needs_biomarker_result,
-                                    **enrol_options(trace, None, c.patients.population.names))
-        response = enrolled.outcomes[:, :c.n, 0].astype(bool)
-        stage1 = response[:, :c.n1].sum(axis=1)
+        enrolled = c.patients.enrol(
+            streams,
+            c.n,
+            c.design.endpoint.name,
+            [c.design.arms[0].treatment],
+            times=True,
+            biomarker_result=c.needs_biomarker_result,
+            **enrol_options(trace, None, c.patients.population.names),
+        )
+        response = enrolled.outcomes[:, : c.n, 0].astype(bool)
+        stage1 = response[:, : c.n1].sum(axis=1)
         go_on = stage1 > c.r1
         total = np.where(go_on, response.sum(axis=1), stage1)
         n = np.where(go_on, c.n, c.n1)
@@ -144,19 +196,41 @@ class TwoStageFamily:
         end_month = ready[rows, last] + c.assessment_months
         if trace is not None:
             trace.enrolled = enrolled
-            trace.record("stage", rows, stage=1, month=stage1_month, patients=np.full(rows.size, c.n1),
-                         responders=stage1, go_on=go_on)
-            trace.record("stage", rows[go_on], stage=2, month=end_month[go_on], patients=n[go_on],
-                         responders=total[go_on], claimed=claimed[go_on])
+            trace.record(
+                "stage",
+                rows,
+                stage=1,
+                month=stage1_month,
+                patients=np.full(rows.size, c.n1),
+                responders=stage1,
+                go_on=go_on,
+            )
+            trace.record(
+                "stage",
+                rows[go_on],
+                stage=2,
+                month=end_month[go_on],
+                patients=n[go_on],
+                responders=total[go_on],
+                claimed=claimed[go_on],
+            )
         return TrialResults(
-            trial=np.asarray(streams.trials, dtype=np.int64), arms=c.arm_names, strata=("all",), subgroups=("all",),
-            membership=np.ones((1, 1), dtype=bool), stop_names=STOP_NAMES,
-            n=n[:, None, None].astype(np.int64), events=total[:, None, None].astype(np.int64),
-            claimed=claimed[:, None, None], claim_month=np.where(claimed, end_month, np.nan)[:, None, None],
+            trial=np.asarray(streams.trials, dtype=np.int64),
+            arms=c.arm_names,
+            strata=("all",),
+            subgroups=("all",),
+            membership=np.ones((1, 1), dtype=bool),
+            stop_names=STOP_NAMES,
+            n=n[:, None, None].astype(np.int64),
+            events=total[:, None, None].astype(np.int64),
+            claimed=claimed[:, None, None],
+            claim_month=np.where(claimed, end_month, np.nan)[:, None, None],
             status=np.where(claimed, EFFECTIVE, FUTILE).astype(np.int8)[:, None],
             stop_reason=np.where(go_on, 1, 0).astype(np.int8),
-            n_screened=(enrolled.screened_index[rows, last] + 1).astype(np.int64), duration_months=end_month,
-            estimates={"rate": (total / n)[:, None, None]}, estimate_targets={"rate": "value"},
+            n_screened=(enrolled.screened_index[rows, last] + 1).astype(np.int64),
+            duration_months=end_month,
+            estimates={"rate": (total / n)[:, None, None]},
+            estimate_targets={"rate": "value"},
             trial_values={"p_stopped_early": ~go_on},
             extras={"stage_1_responders": stage1, "stage_1_month": stage1_month},
             extra_dims={"stage_1_responders": ("trial",), "stage_1_month": ("trial",)},
@@ -169,21 +243,43 @@ class TwoStageFamily:
         null = rate <= ts.p0 + _TOL
         one = np.ones((1, 1), dtype=bool)
         return Truth(
-            arms=compiled.arm_names, subgroups=("all",), strata=("all",), membership=one, share=np.ones(1),
-            value=np.array([[rate]]), reference=np.array([[ts.p0]]), effect=np.array([[rate - ts.p0]]),
-            works=one & works, null=one & null, judged=one.copy(), works_in_stratum=one & works,
-            null_in_stratum=one & null, control=-1, value_name="response rate",
-            effect_scale="rate above p0", effect_better=1.0,
+            arms=compiled.arm_names,
+            subgroups=("all",),
+            strata=("all",),
+            membership=one,
+            share=np.ones(1),
+            value=np.array([[rate]]),
+            reference=np.array([[ts.p0]]),
+            effect=np.array([[rate - ts.p0]]),
+            works=one & works,
+            null=one & null,
+            judged=one.copy(),
+            works_in_stratum=one & works,
+            null_in_stratum=one & null,
+            control=-1,
+            value_name="response rate",
+            effect_scale="rate above p0",
+            effect_better=1.0,
         )
 
     def size(self, compiled: TwoStageDesign) -> Size:
-        return Size(compiled.n, accrual_months(compiled.patients.population.config, compiled.n, 1.0,
-                                               compiled.needs_biomarker_result))
+        return Size(
+            compiled.n,
+            accrual_months(compiled.patients.population.config, compiled.n, 1.0, compiled.needs_biomarker_result),
+        )
 
     def resize(self, compiled: TwoStageDesign, max_n: int | None = None, months: float | None = None) -> Design:
-        raise ConfigError([Problem("design.two_stage", f"{compiled.design.name!r} is a two-stage design whose stage "
-                                   "sizes and responder boundaries are derived together; resize it by giving a new "
-                                   "alpha, power or rates, not by scaling", None)])
+        raise ConfigError(
+            [
+                Problem(
+                    "design.two_stage",
+                    f"{compiled.design.name!r} is a two-stage design whose stage "
+                    "sizes and responder boundaries are derived together; resize it by giving a new "
+                    "alpha, power or rates, not by scaling",
+                    None,
+                )
+            ]
+        )
 
     def profiles(self, compiled: TwoStageDesign, characteristics: list[str]):
         from ..strata import profile_strata
@@ -203,10 +299,14 @@ class TwoStageFamily:
             "The treatment works when its true rate reaches p1 (a claim is a true positive) and is null when its "
             "rate is at most p0 (a claim is a false positive).",
         )
-        table = Table("Stages", ("stage", "patients", "continue / claim when responders exceed"),
-                      ((1, c.n1, c.r1), (2, c.n, c.r)))
-        return Description(kind=self.title, summary=f"{c.n1} then up to {c.n} patients on {c.arm_names[0]}",
-                           sections=(Section("Stages and decision", words, (table,)),))
+        table = Table(
+            "Stages", ("stage", "patients", "continue / claim when responders exceed"), ((1, c.n1, c.r1), (2, c.n, c.r))
+        )
+        return Description(
+            kind=self.title,
+            summary=f"{c.n1} then up to {c.n} patients on {c.arm_names[0]}",
+            sections=(Section("Stages and decision", words, (table,)),),
+        )
 
     def story(self, compiled: TwoStageDesign, trace, result: TrialResults):
         """The two analyses in the storyboard's table of looks (the rate's posterior from Jeffreys'
@@ -225,24 +325,49 @@ class TwoStageFamily:
                 decision = "" if ev["go_on"] else "futile"
             else:
                 decision = "effective" if ev["claimed"] else "futile"
-            rows.append({"look": int(ev["stage"]), "patients_randomized": m, "patients_followed": m,
-                         "stratum": "all", "arm": compiled.arm_names[0], "randomized": m, "followed": m,
-                         "events": y, "post_mean": a / (a + b), "post_lower": float(lo[0]), "post_upper": float(hi[0]),
-                         "p_best": np.nan, "p_better_than_control": np.nan, "allocation": 1.0,
-                         "allocation_next": 1.0 if decision == "" else 0.0,
-                         "status": decision or "active", "decision": decision})
+            rows.append(
+                {
+                    "look": int(ev["stage"]),
+                    "patients_randomized": m,
+                    "patients_followed": m,
+                    "stratum": "all",
+                    "arm": compiled.arm_names[0],
+                    "randomized": m,
+                    "followed": m,
+                    "events": y,
+                    "post_mean": a / (a + b),
+                    "post_lower": float(lo[0]),
+                    "post_upper": float(hi[0]),
+                    "p_best": np.nan,
+                    "p_better_than_control": np.nan,
+                    "allocation": 1.0,
+                    "allocation_next": 1.0 if decision == "" else 0.0,
+                    "status": decision or "active",
+                    "decision": decision,
+                }
+            )
         enrolled, row = trace.enrolled, trace.row
         n = int(result.n_randomized[0])
         positions = enrolled.screened_index[row, :n]
-        frame = screened_frame(compiled.patients.population, compiled.arm_names, enrolled, row,
-                               int(result.n_screened[0]), {int(p): 0 for p in positions},
-                               {int(p): "all" for p in positions})
+        frame = screened_frame(
+            compiled.patients.population,
+            compiled.arm_names,
+            enrolled,
+            row,
+            int(result.n_screened[0]),
+            {int(p): 0 for p in positions},
+            {int(p): "all" for p in positions},
+        )
         outcome = {int(p): int(enrolled.outcomes[row, i, 0]) for i, p in enumerate(positions)}
         frame["response"] = [outcome.get(int(p), -1) for p in frame["patient"]]
-        summary = {"stages": len(rows), "stop_reason": result.stop_names[int(result.stop_reason[0])],
-                   "patients_randomized": n, "responders": int(result.events[0].sum()),
-                   "claimed_effective": [compiled.arm_names[0]] if result.claimed[0].any() else [],
-                   "duration_months": float(result.duration_months[0])}
+        summary = {
+            "stages": len(rows),
+            "stop_reason": result.stop_names[int(result.stop_reason[0])],
+            "patients_randomized": n,
+            "responders": int(result.events[0].sum()),
+            "claimed_effective": [compiled.arm_names[0]] if result.claimed[0].any() else [],
+            "duration_months": float(result.duration_months[0]),
+        }
         return Story(pd.DataFrame(rows), frame, summary, timeline="looks")
 
     @property

@@ -484,8 +484,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         right = edges[p + 1]
         if right <= left:
             continue
-        singular = any_rough and (_is_singular_end(left, a, b, shift, use)
-                                  or _is_singular_end(right, a, b, shift, use))
+        singular = any_rough and (_is_singular_end(left, a, b, shift, use) or _is_singular_end(right, a, b, shift, use))
         rule = 1 if singular else 0
         width = right - left
         for q in range(q_n):
@@ -620,8 +619,7 @@ def _sum(v, n):
 
 
 @njit(cache=True)
-def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within,
-                        terms):
+def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within, terms):
     """:func:`_probabilities` with each node's term computed as there and the sums vectorized
     (the same up to the rounding of the sums), and arms with the same posterior (a, b: (K,) of
     row t) given exactly the same P(best), so that ties are exact; terms: (>= n,) scratch."""
@@ -687,8 +685,28 @@ def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, u
 
 
 @njit(cache=True)
-def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g, work,
-                      logs, bits, wide, aux, rep):
+def _prob_best_kernel(
+    a,
+    b,
+    active,
+    control,
+    margin,
+    compare,
+    out,
+    vs_control,
+    within,
+    bps,
+    weights,
+    pdf,
+    cdf,
+    g,
+    work,
+    logs,
+    bits,
+    wide,
+    aux,
+    rep,
+):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
     control shifted by -margin and +margin added to the same grid."""
@@ -701,16 +719,32 @@ def _prob_best_kernel(a, b, active, control, margin, compare, out, vs_control, w
     for t in range(n_trials):
         _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
         n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-        total = _probabilities_fast(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, aa, bb, weights,
-                                    pdf, cdf, out, vs_control, within, work[4])
+        total = _probabilities_fast(
+            t,
+            n,
+            n_arms,
+            control[t],
+            margin > 0.0 and compare[t],
+            active,
+            aa,
+            bb,
+            weights,
+            pdf,
+            cdf,
+            out,
+            vs_control,
+            within,
+            work[4],
+        )
         if total > 0.0:
             for k in range(n_arms):
                 out[t, k] /= total
 
 
 @njit(cache=True)
-def _prob_best_kernel_reference(a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf,
-                                cdf, g):
+def _prob_best_kernel_reference(
+    a, b, active, control, margin, compare, out, vs_control, within, bps, weights, pdf, cdf, g
+):
     """:func:`_prob_best_kernel` on the reference grid."""
     n_trials, n_arms = a.shape
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
@@ -721,8 +755,9 @@ def _prob_best_kernel_reference(a, b, active, control, margin, compare, out, vs_
     for t in range(n_trials):
         _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
         n = _grid(aa, bb, shift, use, bps, weights, pdf, cdf, g)
-        total = _probabilities(t, n, n_arms, control[t], margin > 0.0 and compare[t], active, weights, pdf, cdf, out,
-                               vs_control, within)
+        total = _probabilities(
+            t, n, n_arms, control[t], margin > 0.0 and compare[t], active, weights, pdf, cdf, out, vs_control, within
+        )
         if total > 0.0:
             for k in range(n_arms):
                 out[t, k] /= total
@@ -857,7 +892,9 @@ def prob_best(a, b, active=None, *, reference: bool = False) -> np.ndarray:
     return prob_best_and_vs_control(a, b, active, reference=reference)[0]
 
 
-def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, within_rows=None, *, reference: bool = False):
+def prob_best_and_vs_control(
+    a, b, active=None, control=None, margin=None, within_rows=None, *, reference: bool = False
+):
     """P(best) among active arms and comparisons with each trial's control, from one grid.
 
     control: (T,) index of each trial's control (-1: none). Returns ``(prob_best,
@@ -870,7 +907,9 @@ def prob_best_and_vs_control(a, b, active=None, control=None, margin=None, withi
     """
     a, b = _as_float(a, b)
     active = np.ones(a.shape, dtype=bool) if active is None else np.ascontiguousarray(active, dtype=bool)
-    control = np.full(a.shape[0], -1, dtype=np.int64) if control is None else np.ascontiguousarray(control, dtype=np.int64)
+    control = (
+        np.full(a.shape[0], -1, dtype=np.int64) if control is None else np.ascontiguousarray(control, dtype=np.int64)
+    )
     out = np.zeros(a.shape)
     vs_control = np.empty(a.shape)
     within = np.empty(a.shape)

@@ -242,7 +242,9 @@ class SpendingPoints:
         if np.any(np.diff(p) < 0.0):
             raise ValueError(f"SpendingPoints proportions must not decrease, got {p.tolist()}")
         if t[-1] == 1.0 and p[-1] != 1.0:
-            raise ValueError(f"SpendingPoints must spend the whole total (proportion 1) at fraction 1, got {float(p[-1])!r}")
+            raise ValueError(
+                f"SpendingPoints must spend the whole total (proportion 1) at fraction 1, got {float(p[-1])!r}"
+            )
         object.__setattr__(self, "fractions", tuple(float(v) for v in t))
         object.__setattr__(self, "proportions", tuple(float(v) for v in p))
 
@@ -335,7 +337,9 @@ def _spending_at(name: str, spending, t: np.ndarray, total: float) -> np.ndarray
         raise ValueError(f"{name} ({spending.describe()}) returned {values.tolist()!r} at fractions {grid.tolist()}")
     tol = 1e-12 * max(total, 1e-300)
     if np.any(values < -tol):
-        raise ValueError(f"{name} ({spending.describe()}) spends a negative amount: {values.tolist()} at {grid.tolist()}")
+        raise ValueError(
+            f"{name} ({spending.describe()}) spends a negative amount: {values.tolist()} at {grid.tolist()}"
+        )
     if np.any(values > total + tol):
         raise ValueError(
             f"{name} ({spending.describe()}) spends more than the total {total:g}: {values.tolist()} at fractions {grid.tolist()}"
@@ -347,7 +351,9 @@ def _spending_at(name: str, spending, t: np.ndarray, total: float) -> np.ndarray
             f"{name} ({spending.describe()}) must not decrease: {values[i + 1]:g} at t = {grid[i + 1]:g} after {values[i]:g} at t = {grid[i]:g}"
         )
     if abs(values[-1] - total) > 1e-9 * total:
-        raise ValueError(f"{name} ({spending.describe()}) must spend the total {total:g} by t = 1, spends {values[-1]:g}")
+        raise ValueError(
+            f"{name} ({spending.describe()}) must spend the total {total:g} by t = 1, spends {values[-1]:g}"
+        )
     return np.clip(values[:-1], 0.0, total)
 
 
@@ -474,7 +480,9 @@ class _Recursion:
             m = self.means[k] * self.sqrt_info[k] - self.means[k - 1] * self.sqrt_info[k - 1]
             sd = math.sqrt(delta)
             # kernel[i, j] = phi(standardized increment from node j of look k-1 to node i), built in place
-            kernel = np.subtract.outer(nodes * (self.sqrt_info[k] / sd) - m / sd, self.nodes * (self.sqrt_info[k - 1] / sd))
+            kernel = np.subtract.outer(
+                nodes * (self.sqrt_info[k] / sd) - m / sd, self.nodes * (self.sqrt_info[k - 1] / sd)
+            )
             np.square(kernel, out=kernel)
             kernel *= -0.5
             np.exp(kernel, out=kernel)
@@ -637,7 +645,9 @@ def efficacy_boundaries(
     return SpendingBoundaries(z=z, spending_time=t, cumulative_alpha=cumulative)
 
 
-def wang_tsiatis_boundaries(information_fractions, alpha: float = 0.025, delta: float = 0.0, *, grid_points: int = GRID_POINTS) -> np.ndarray:
+def wang_tsiatis_boundaries(
+    information_fractions, alpha: float = 0.025, delta: float = 0.0, *, grid_points: int = GRID_POINTS
+) -> np.ndarray:
     """Classical Wang & Tsiatis (1987, Biometrics 43:193) boundaries b_k = C t_k^(delta - 1/2).
 
     delta = 0 is O'Brien & Fleming (1979, Biometrics 35:549), delta = 0.5 is Pocock (1977,
@@ -748,14 +758,18 @@ def _futility_vector(futility, k_max: int) -> np.ndarray:
     if z.size == k_max - 1:
         z = np.concatenate((z, [-math.inf]))
     if z.size != k_max or np.any(np.isnan(z)):
-        raise ValueError(f"futility z values must give one value per interim look ({k_max - 1}), got {np.asarray(futility).tolist()}")
+        raise ValueError(
+            f"futility z values must give one value per interim look ({k_max - 1}), got {np.asarray(futility).tolist()}"
+        )
     return z
 
 
 def _efficacy_vector(efficacy, k_max: int) -> np.ndarray:
     z = np.asarray(efficacy, dtype=np.float64).reshape(-1)
     if z.size != k_max or np.any(np.isnan(z)):
-        raise ValueError(f"efficacy z values must give one value per look ({k_max}), got {np.asarray(efficacy).tolist()}")
+        raise ValueError(
+            f"efficacy z values must give one value per look ({k_max}), got {np.asarray(efficacy).tolist()}"
+        )
     if not math.isfinite(z[-1]):
         raise ValueError(f"the final efficacy boundary must be finite, got {z.tolist()}")
     return z

@@ -322,7 +322,9 @@ def hierarchical_posterior(y, n, grid: HyperGrid | None = None) -> HierarchicalP
     n2 = np.ascontiguousarray(n_int.reshape(-1, n_strata))
     tables = _tables(y2, n2, grid)
     out = np.empty((y2.shape[0], grid.size))
-    _weights_kernel(tables.y_index, tables.m_index, tables.n_index, n2, grid.log_weight, tables.ta, tables.tb, tables.tk, out)
+    _weights_kernel(
+        tables.y_index, tables.m_index, tables.n_index, n2, grid.log_weight, tables.ta, tables.tb, tables.tk, out
+    )
     return HierarchicalPosterior(y_int, n_int, grid, out.reshape(y_int.shape[:-1] + (grid.size,)), tables)
 
 
@@ -499,7 +501,9 @@ def _cdf_kernel(x, want_sf, w, a, b, log_beta, ta, tb, tk, yi, mi, ni, y, n, out
     n_rows, n_strata = y.shape
     for r in range(n_rows):
         for s in range(n_strata):
-            nc = _components(w[r], a, b, log_beta, ta, tb, tk, yi[r, s], mi[r, s], ni[r, s], y[r, s], n[r, s], alpha, beta, lnb, wc)
+            nc = _components(
+                w[r], a, b, log_beta, ta, tb, tk, yi[r, s], mi[r, s], ni[r, s], y[r, s], n[r, s], alpha, beta, lnb, wc
+            )
             lower = 0.0
             upper = 0.0
             for c in range(nc):
@@ -623,7 +627,12 @@ def _tail_terms(t, own, wc, alpha, beta, lnb, nc, out_rate, out_mass):
     n = 0
     total = 0.0
     for c in range(nc):
-        v = wc[c] * math.exp(alpha[c] * lx + beta[c] * l1x - lnb[c]) / own[c] * (1.0 + (alpha[c] + beta[c]) * _X_TAIL / (own[c] + 1.0))
+        v = (
+            wc[c]
+            * math.exp(alpha[c] * lx + beta[c] * l1x - lnb[c])
+            / own[c]
+            * (1.0 + (alpha[c] + beta[c]) * _X_TAIL / (own[c] + 1.0))
+        )
         if v > 1e-18:
             out_rate[n] = own[c]
             out_mass[n] = v
@@ -754,7 +763,12 @@ def _tabulate(alpha, beta, lnb, wc, nc, tab, tail_a, tail_m, tail_b, tail_u, sta
                 else:
                     s67 += abs(acc)
             err = width * s67 * (min(1.0, s67 / s45) if s45 > 0.0 else 1.0)
-            if err > _PANEL_TOL and depth < _MAX_DEPTH and n_panels + top + 2 < _MAX_PANELS and top + 2 < stack.shape[0]:
+            if (
+                err > _PANEL_TOL
+                and depth < _MAX_DEPTH
+                and n_panels + top + 2 < _MAX_PANELS
+                and top + 2 < stack.shape[0]
+            ):
                 mid = left + width / 2.0
                 stack[top, 0] = mid
                 stack[top, 1] = right
@@ -943,12 +957,46 @@ def _quantile_from_table(q, tab, info, tail_a, tail_m, tail_b, tail_u):
 
 
 @njit(cache=True)
-def _quantile_kernel(probs, w, a, b, log_beta, ta, tb, tk, yi, mi, ni, y, n, out, alpha, beta, lnb, wc, tab, tail_a, tail_m, tail_b, tail_u, stack, g, lc, t_mode, l_mode, live):
+def _quantile_kernel(
+    probs,
+    w,
+    a,
+    b,
+    log_beta,
+    ta,
+    tb,
+    tk,
+    yi,
+    mi,
+    ni,
+    y,
+    n,
+    out,
+    alpha,
+    beta,
+    lnb,
+    wc,
+    tab,
+    tail_a,
+    tail_m,
+    tail_b,
+    tail_u,
+    stack,
+    g,
+    lc,
+    t_mode,
+    l_mode,
+    live,
+):
     n_rows, n_strata = y.shape
     for r in range(n_rows):
         for s in range(n_strata):
-            nc = _components(w[r], a, b, log_beta, ta, tb, tk, yi[r, s], mi[r, s], ni[r, s], y[r, s], n[r, s], alpha, beta, lnb, wc)
-            info = _tabulate(alpha, beta, lnb, wc, nc, tab, tail_a, tail_m, tail_b, tail_u, stack, g, lc, t_mode, l_mode, live)
+            nc = _components(
+                w[r], a, b, log_beta, ta, tb, tk, yi[r, s], mi[r, s], ni[r, s], y[r, s], n[r, s], alpha, beta, lnb, wc
+            )
+            info = _tabulate(
+                alpha, beta, lnb, wc, nc, tab, tail_a, tail_m, tail_b, tail_u, stack, g, lc, t_mode, l_mode, live
+            )
             for i in range(probs.shape[0]):
                 out[r, s, i] = _quantile_from_table(probs[i], tab, info, tail_a, tail_m, tail_b, tail_u)
 
@@ -966,7 +1014,14 @@ def _scratch_table(grid: HyperGrid):
 
 def _scratch_work(grid: HyperGrid):
     g = grid.size
-    return np.empty((_MAX_PANELS + 200, 3)), np.empty(_Q), np.empty(g), np.empty(g), np.empty(g), np.empty(g, dtype=np.int64)
+    return (
+        np.empty((_MAX_PANELS + 200, 3)),
+        np.empty(_Q),
+        np.empty(g),
+        np.empty(g),
+        np.empty(g),
+        np.empty(g, dtype=np.int64),
+    )
 
 
 def stratum_quantiles(post: HierarchicalPosterior, probs=(0.025, 0.05, 0.5, 0.95, 0.975)) -> np.ndarray:
@@ -977,7 +1032,14 @@ def stratum_quantiles(post: HierarchicalPosterior, probs=(0.025, 0.05, 0.5, 0.95
     s = post.n_strata
     rows = int(np.prod(post.batch_shape, dtype=np.int64))
     out = np.empty((rows, s, probs_arr.size))
-    _quantile_kernel(probs_arr, *_stratum_inputs(post), out, *_scratch_components(post.grid), *_scratch_table(post.grid), *_scratch_work(post.grid))
+    _quantile_kernel(
+        probs_arr,
+        *_stratum_inputs(post),
+        out,
+        *_scratch_components(post.grid),
+        *_scratch_table(post.grid),
+        *_scratch_work(post.grid),
+    )
     return out.reshape(post.y.shape + (probs_arr.size,))
 
 
@@ -1095,7 +1157,44 @@ def _vs_control_pair(delta, tab_c, info_c, ta_c, tm_c, tb_c, tu_c, tab_k, info_k
 
 
 @njit(cache=True)
-def _vs_control_kernel(control, delta, active, w, a, b, log_beta, ta, tb, tk, yi, mi, ni, y, n, out, alpha, beta, lnb, wc, tab_c, ta_c, tm_c, tb_c, tu_c, tab_k, ta_k, tm_k, tb_k, tu_k, stack, g, lc, t_mode, l_mode, live):
+def _vs_control_kernel(
+    control,
+    delta,
+    active,
+    w,
+    a,
+    b,
+    log_beta,
+    ta,
+    tb,
+    tk,
+    yi,
+    mi,
+    ni,
+    y,
+    n,
+    out,
+    alpha,
+    beta,
+    lnb,
+    wc,
+    tab_c,
+    ta_c,
+    tm_c,
+    tb_c,
+    tu_c,
+    tab_k,
+    ta_k,
+    tm_k,
+    tb_k,
+    tu_k,
+    stack,
+    g,
+    lc,
+    t_mode,
+    l_mode,
+    live,
+):
     n_trials, n_arms, n_strata = out.shape
     for t in range(n_trials):
         c = control[t]
@@ -1106,15 +1205,55 @@ def _vs_control_kernel(control, delta, active, w, a, b, log_beta, ta, tb, tk, yi
             continue
         rc = t * n_arms + c
         for s in range(n_strata):
-            nc = _components(w[rc], a, b, log_beta, ta, tb, tk, yi[rc, s], mi[rc, s], ni[rc, s], y[rc, s], n[rc, s], alpha, beta, lnb, wc)
-            info_c = _tabulate(alpha, beta, lnb, wc, nc, tab_c, ta_c, tm_c, tb_c, tu_c, stack, g, lc, t_mode, l_mode, live)
+            nc = _components(
+                w[rc],
+                a,
+                b,
+                log_beta,
+                ta,
+                tb,
+                tk,
+                yi[rc, s],
+                mi[rc, s],
+                ni[rc, s],
+                y[rc, s],
+                n[rc, s],
+                alpha,
+                beta,
+                lnb,
+                wc,
+            )
+            info_c = _tabulate(
+                alpha, beta, lnb, wc, nc, tab_c, ta_c, tm_c, tb_c, tu_c, stack, g, lc, t_mode, l_mode, live
+            )
             for k in range(n_arms):
                 if k == c or not active[t, k]:
                     continue
                 rk = t * n_arms + k
-                nk = _components(w[rk], a, b, log_beta, ta, tb, tk, yi[rk, s], mi[rk, s], ni[rk, s], y[rk, s], n[rk, s], alpha, beta, lnb, wc)
-                info_k = _tabulate(alpha, beta, lnb, wc, nk, tab_k, ta_k, tm_k, tb_k, tu_k, stack, g, lc, t_mode, l_mode, live)
-                out[t, k, s] = _vs_control_pair(delta, tab_c, info_c, ta_c, tm_c, tb_c, tu_c, tab_k, info_k, ta_k, tm_k, tb_k, tu_k)
+                nk = _components(
+                    w[rk],
+                    a,
+                    b,
+                    log_beta,
+                    ta,
+                    tb,
+                    tk,
+                    yi[rk, s],
+                    mi[rk, s],
+                    ni[rk, s],
+                    y[rk, s],
+                    n[rk, s],
+                    alpha,
+                    beta,
+                    lnb,
+                    wc,
+                )
+                info_k = _tabulate(
+                    alpha, beta, lnb, wc, nk, tab_k, ta_k, tm_k, tb_k, tu_k, stack, g, lc, t_mode, l_mode, live
+                )
+                out[t, k, s] = _vs_control_pair(
+                    delta, tab_c, info_c, ta_c, tm_c, tb_c, tu_c, tab_k, info_k, ta_k, tm_k, tb_k, tu_k
+                )
 
 
 def prob_stratum_vs_control(post: HierarchicalPosterior, control, delta: float = 0.0, active=None) -> np.ndarray:

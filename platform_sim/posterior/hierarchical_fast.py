@@ -96,7 +96,13 @@ from .hierarchical import (
 __all__ = ["ENGINE_GRID_OPTIONS", "engine_grid", "hierarchical_beta_approx", "hierarchical_moments", "warm_up"]
 
 # Options of hyper_grid for the engine grid (mu_max is set per prior in engine_grid).
-ENGINE_GRID_OPTIONS = {"kappa_step": 0.6, "kappa_step_max": 0.6, "kappa_z": (-6.0, 5.0), "mu_per_sqrt_kappa": 4.0, "mu_min": 20}
+ENGINE_GRID_OPTIONS = {
+    "kappa_step": 0.6,
+    "kappa_step_max": 0.6,
+    "kappa_z": (-6.0, 5.0),
+    "mu_per_sqrt_kappa": 4.0,
+    "mu_min": 20,
+}
 _MU_CAP = 96  # the most mu nodes in any kappa slice of an engine grid
 
 _ENGINE_GRIDS: dict[HierarchicalPrior, HyperGrid] = {}
@@ -157,7 +163,9 @@ def _resolve_grid(prior: HierarchicalPrior | None, grid: HyperGrid | None) -> Hy
     return grid
 
 
-def hierarchical_moments(y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None) -> tuple[np.ndarray, np.ndarray]:
+def hierarchical_moments(
+    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact posterior mean and variance of every stratum rate p_s under the hierarchical model,
     for counts y, n of shape (..., S); returns two arrays of shape (..., S).
 
@@ -188,7 +196,9 @@ def hierarchical_moments(y, n, prior: HierarchicalPrior | None = None, grid: Hyp
     return mean.reshape(post.y.shape), var.reshape(post.y.shape)
 
 
-def hierarchical_beta_approx(y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None) -> tuple[np.ndarray, np.ndarray]:
+def hierarchical_beta_approx(
+    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Beta(a, b) parameters with the same mean and variance as each stratum's exact posterior
     (method of moments), shape (..., S).
 
@@ -221,7 +231,9 @@ def _benchmark(trials: int = 500, arms: int = 5, strata: int = 4, repeats: int =
     warm_up()
     prob_greater(1.0, 1.0, 1.0, 1.0, 0.0)
     grid = engine_grid()
-    print(f"engine grid: {grid.size} nodes in {grid.slice_kappa.size} kappa slices; counts ({trials}, {arms}, {strata})")
+    print(
+        f"engine grid: {grid.size} nodes in {grid.slice_kappa.size} kappa slices; counts ({trials}, {arms}, {strata})"
+    )
     for _ in range(repeats):
         t0 = time.perf_counter()
         a, b = hierarchical_beta_approx(y, n)
@@ -230,7 +242,9 @@ def _benchmark(trials: int = 500, arms: int = 5, strata: int = 4, repeats: int =
         t2 = time.perf_counter()
         prob_greater(a[:, 1:], b[:, 1:], a[:, :1], b[:, :1], 0.0)
         t3 = time.perf_counter()
-        print(f"hierarchical_beta_approx {t1 - t0:.4f} s (node weights alone {t2 - t1:.4f} s); prob_greater vs control {t3 - t2:.4f} s")
+        print(
+            f"hierarchical_beta_approx {t1 - t0:.4f} s (node weights alone {t2 - t1:.4f} s); prob_greater vs control {t3 - t2:.4f} s"
+        )
 
 
 if __name__ == "__main__":

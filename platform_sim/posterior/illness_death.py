@@ -136,8 +136,13 @@ class IllnessDeath:
 
     # ------------------------------------------------------------------ effects
 
-    def with_effects(self, response_odds_ratio: float = 1.0, progression_hazard_ratio=((0.0,), (1.0,)),
-                     death_hazard_ratio: float = 1.0, post_progression_hazard_ratio=((0.0,), (1.0,))) -> IllnessDeath:
+    def with_effects(
+        self,
+        response_odds_ratio: float = 1.0,
+        progression_hazard_ratio=((0.0,), (1.0,)),
+        death_hazard_ratio: float = 1.0,
+        post_progression_hazard_ratio=((0.0,), (1.0,)),
+    ) -> IllnessDeath:
         """This model under a treatment effect: an odds ratio on response, piecewise hazard ratios
         ``(starts, ratios)`` on progression (time since randomization) and on post-progression death
         (time since progression), and a hazard ratio on death before progression."""
@@ -179,8 +184,9 @@ class IllnessDeath:
         ti = np.where(finite, flat, 0.0)[:, None]
         own = np.union1d(self.progression.starts, self.death.starts)[None, :]
         q = np.asarray(self.post_progression.starts)[None, :]
-        cuts = np.concatenate((np.zeros_like(ti), np.broadcast_to(own, (ti.shape[0], own.shape[1])), ti - q, ti),
-                              axis=1)
+        cuts = np.concatenate(
+            (np.zeros_like(ti), np.broadcast_to(own, (ti.shape[0], own.shape[1])), ti - q, ti), axis=1
+        )
         cuts = np.sort(np.clip(cuts, 0.0, ti), axis=1)
         lo, hi = cuts[:, :-1, None], cuts[:, 1:, None]
         u = 0.5 * (hi - lo) * _GAUSS_NODES + 0.5 * (hi + lo)
@@ -235,8 +241,9 @@ class IllnessDeath:
         return Outcomes(responder, pfs, np.where(progressed, t_prog + after, t_death), progressed)
 
 
-def calibrate(response_rate: float, median_pfs: float, median_os: float, responder_hazard_ratio: float,
-              death_share: float) -> IllnessDeath:
+def calibrate(
+    response_rate: float, median_pfs: float, median_os: float, responder_hazard_ratio: float, death_share: float
+) -> IllnessDeath:
     """Constant hazards reproducing a response rate, a median PFS and a median OS (months).
 
     responder_hazard_ratio: rho, the responders' progression hazard relative to non-responders';
@@ -280,6 +287,8 @@ def calibrate(response_rate: float, median_pfs: float, median_os: float, respond
 
     lo, hi = math.log(1e-6), math.log(1e4)
     if os_half(lo) < 0.0:
-        raise ValueError(f"median_os ({median_os!r}) is too long for median_pfs ({median_pfs!r}) and death_share "
-                         f"({death_share!r}): even without post-progression deaths half the patients die earlier")
+        raise ValueError(
+            f"median_os ({median_os!r}) is too long for median_pfs ({median_pfs!r}) and death_share "
+            f"({death_share!r}): even without post-progression deaths half the patients die earlier"
+        )
     return model(math.exp(brentq(os_half, lo, hi, xtol=1e-13, rtol=1e-13)))

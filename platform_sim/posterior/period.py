@@ -72,8 +72,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-__all__ = ["PeriodFit", "fit_period_model", "log_rate_moments", "period_bounds", "period_windows",
-           "pp_confirmatory_normal", "prob_better_normal"]
+__all__ = [
+    "PeriodFit",
+    "fit_period_model",
+    "log_rate_moments",
+    "period_bounds",
+    "period_windows",
+    "pp_confirmatory_normal",
+    "prob_better_normal",
+]
 
 
 def period_bounds(opened: np.ndarray, closed: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -119,8 +126,9 @@ class PeriodFit:
     iterations: int  # Newton steps taken
 
 
-def fit_period_model(n, y, x, survival: bool, level_mean: float, level_var: float, effect_var,
-                     tol: float = 1e-10, max_iter: int = 100) -> PeriodFit:
+def fit_period_model(
+    n, y, x, survival: bool, level_mean: float, level_var: float, effect_var, tol: float = 1e-10, max_iter: int = 100
+) -> PeriodFit:
     """Posterior mode and Laplace variance of eta_pj = alpha_p + beta_j (see the module docstring).
 
     n, y, x: (..., P, J) patients, events and time at risk (months) per period and arm, arm 0
@@ -177,8 +185,9 @@ def fit_period_model(n, y, x, survival: bool, level_mean: float, level_var: floa
         if not (biggest > tol).any():
             break
         if iterations >= max_iter:
-            raise RuntimeError(f"fit_period_model: Newton's method still moved by {np.max(biggest):.3g} after "
-                               f"{max_iter} steps")
+            raise RuntimeError(
+                f"fit_period_model: Newton's method still moved by {np.max(biggest):.3g} after {max_iter} steps"
+            )
     # curvature at the mode
     eta = alpha[..., :, None] + np.concatenate([np.zeros(batch + (1,)), beta], axis=-1)[..., None, :]
     if survival:
@@ -193,8 +202,9 @@ def fit_period_model(n, y, x, survival: bool, level_mean: float, level_var: floa
     schur[..., idx, idx] = w[..., 1:].sum(axis=-2) + prec_b
     schur -= np.einsum("...pi,...p,...pj->...ij", cross, 1.0 / d, cross)
     cov = np.linalg.inv(schur)
-    return PeriodFit(effect=beta, effect_var=np.diagonal(cov, axis1=-2, axis2=-1).copy(), level=alpha,
-                     iterations=iterations)
+    return PeriodFit(
+        effect=beta, effect_var=np.diagonal(cov, axis1=-2, axis2=-1).copy(), level=alpha, iterations=iterations
+    )
 
 
 def prob_better_normal(mean, var, survival: bool):
@@ -204,8 +214,16 @@ def prob_better_normal(mean, var, survival: bool):
     return special.ndtr(-z if survival else z)
 
 
-def pp_confirmatory_normal(mean, var, survival: bool, alpha: float, *, events: float | None = None,
-                           n_per_arm: int | None = None, control_level=None):
+def pp_confirmatory_normal(
+    mean,
+    var,
+    survival: bool,
+    alpha: float,
+    *,
+    events: float | None = None,
+    n_per_arm: int | None = None,
+    control_level=None,
+):
     """Predictive probability that a 1:1 confirmatory trial is positive at one-sided level alpha,
     given the normal posterior N(mean, var) of the effect (see the module docstring).
 
@@ -222,8 +240,10 @@ def pp_confirmatory_normal(mean, var, survival: bool, alpha: float, *, events: f
         se2 = 4.0 / float(events)
         return special.ndtr((-z * np.sqrt(se2) - mean) / np.sqrt(var + se2))
     if n_per_arm is None or not n_per_arm > 0 or control_level is None:
-        raise ValueError("pp_confirmatory_normal: a binary endpoint needs n_per_arm > 0 and control_level; got "
-                         f"n_per_arm = {n_per_arm}")
+        raise ValueError(
+            "pp_confirmatory_normal: a binary endpoint needs n_per_arm > 0 and control_level; got "
+            f"n_per_arm = {n_per_arm}"
+        )
     level = np.asarray(control_level, dtype=float)
     p_c, p_t = special.expit(level), special.expit(level + mean)
     se2 = (1.0 / (p_t * (1.0 - p_t)) + 1.0 / (p_c * (1.0 - p_c))) / float(n_per_arm)

@@ -133,7 +133,9 @@ class PiecewiseExponential:
         s = np.asarray(self.starts, dtype=np.float64).reshape(-1)
         h = np.asarray(self.hazards, dtype=np.float64).reshape(-1)
         if s.size == 0 or s.size != h.size:
-            raise ValueError(f"PiecewiseExponential starts and hazards must be non-empty and of equal length, got {s.tolist()} and {h.tolist()}")
+            raise ValueError(
+                f"PiecewiseExponential starts and hazards must be non-empty and of equal length, got {s.tolist()} and {h.tolist()}"
+            )
         if s[0] != 0.0 or not np.all(np.isfinite(s)) or np.any(np.diff(s) <= 0.0):
             raise ValueError(f"PiecewiseExponential starts must begin at 0 and strictly increase, got {s.tolist()}")
         if not np.all(np.isfinite(h)) or np.any(h < 0.0):
@@ -190,7 +192,9 @@ class Accrual:
         d = np.asarray(self.durations, dtype=np.float64).reshape(-1)
         r = np.asarray(self.rates, dtype=np.float64).reshape(-1)
         if d.size == 0 or d.size != r.size:
-            raise ValueError(f"Accrual durations and rates must be non-empty and of equal length, got {d.tolist()} and {r.tolist()}")
+            raise ValueError(
+                f"Accrual durations and rates must be non-empty and of equal length, got {d.tolist()} and {r.tolist()}"
+            )
         if not np.all(np.isfinite(d)) or np.any(d <= 0.0):
             raise ValueError(f"Accrual durations must be finite and > 0, got {d.tolist()}")
         if not np.all(np.isfinite(r)) or np.any(r < 0.0) or r.sum() == 0.0:
@@ -240,7 +244,9 @@ class ArmModel:
         if not isinstance(self.hazard, PiecewiseExponential):
             raise ValueError(f"ArmModel hazard must be a PiecewiseExponential, got {self.hazard!r}")
         object.__setattr__(self, "dropout", _positive("ArmModel dropout", self.dropout, allow_zero=True))
-        object.__setattr__(self, "switch_hazard", _positive("ArmModel switch_hazard", self.switch_hazard, allow_zero=True))
+        object.__setattr__(
+            self, "switch_hazard", _positive("ArmModel switch_hazard", self.switch_hazard, allow_zero=True)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +261,9 @@ def _check_hr(hazard_ratio) -> float:
     return hr
 
 
-def schoenfeld_events(hazard_ratio: float, alpha: float = 0.025, power: float = 0.9, allocation_ratio: float = 1.0) -> float:
+def schoenfeld_events(
+    hazard_ratio: float, alpha: float = 0.025, power: float = 0.9, allocation_ratio: float = 1.0
+) -> float:
     """Events needed by the log-rank test (Schoenfeld 1981): one-sided alpha, power, r : 1 allocation.
 
     D = (z_{1-alpha} + z_{power})^2 (1 + r)^2 / (r log(HR)^2). Not rounded.
@@ -268,7 +276,9 @@ def schoenfeld_events(hazard_ratio: float, alpha: float = 0.025, power: float = 
     return float(z * z * (1.0 + r) ** 2 / (r * math.log(hr) ** 2))
 
 
-def freedman_events(hazard_ratio: float, alpha: float = 0.025, power: float = 0.9, allocation_ratio: float = 1.0) -> float:
+def freedman_events(
+    hazard_ratio: float, alpha: float = 0.025, power: float = 0.9, allocation_ratio: float = 1.0
+) -> float:
     """Events needed by the log-rank test (Freedman 1982): D = (z_a + z_b)^2 (1 + r HR)^2 / (r (1 - HR)^2)."""
     hr = _check_hr(hazard_ratio)
     alpha = _probability("alpha", alpha)
@@ -278,7 +288,13 @@ def freedman_events(hazard_ratio: float, alpha: float = 0.025, power: float = 0.
     return float(z * z * (1.0 + r * hr) ** 2 / (r * (1.0 - hr) ** 2))
 
 
-def required_events(hazard_ratio: float, alpha: float = 0.025, power: float = 0.9, allocation_ratio: float = 1.0, method: str = "schoenfeld") -> float:
+def required_events(
+    hazard_ratio: float,
+    alpha: float = 0.025,
+    power: float = 0.9,
+    allocation_ratio: float = 1.0,
+    method: str = "schoenfeld",
+) -> float:
     """Events for the log-rank test by ``method`` "schoenfeld" (default) or "freedman"."""
     if method == "schoenfeld":
         return schoenfeld_events(hazard_ratio, alpha, power, allocation_ratio)
@@ -318,10 +334,19 @@ class _EventCurve:
         f_start = np.concatenate(([0.0], np.cumsum(gain)))
         # IF at piece starts
         with np.errstate(divide="ignore", invalid="ignore"):
-            ramp_w = np.where(kappa[:-1] > 0.0, _ramp(kappa[:-1] * widths) / np.where(kappa[:-1] > 0.0, kappa[:-1], 1.0), 0.0)
+            ramp_w = np.where(
+                kappa[:-1] > 0.0, _ramp(kappa[:-1] * widths) / np.where(kappa[:-1] > 0.0, kappa[:-1], 1.0), 0.0
+            )
         if_gain = f_start[:-1] * widths + share[:-1] * alive[:-1] * ramp_w
         if_start = np.concatenate(([0.0], np.cumsum(if_gain)))
-        self.s, self.kappa, self.alive, self.share, self.f_start, self.if_start = s, kappa, alive, share, f_start, if_start
+        self.s, self.kappa, self.alive, self.share, self.f_start, self.if_start = (
+            s,
+            kappa,
+            alive,
+            share,
+            f_start,
+            if_start,
+        )
 
     def _piece(self, x: np.ndarray):
         x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
@@ -357,7 +382,9 @@ def _allocation(arms: Sequence[ArmModel], allocation) -> np.ndarray:
             raise ValueError(f"arms must be ArmModel objects, got {a!r}")
     w = np.ones(len(arms)) if allocation is None else np.asarray(allocation, dtype=np.float64).reshape(-1)
     if w.size != len(arms) or not np.all(np.isfinite(w)) or np.any(w < 0.0) or w.sum() <= 0.0:
-        raise ValueError(f"allocation must give one weight >= 0 per arm ({len(arms)}), not all 0, got {np.asarray(allocation).tolist()}")
+        raise ValueError(
+            f"allocation must give one weight >= 0 per arm ({len(arms)}), not all 0, got {np.asarray(allocation).tolist()}"
+        )
     return w / w.sum()
 
 
@@ -523,8 +550,12 @@ def lakatos(
             leave_sw = -math.expm1(-q_sw * width)
             # time at risk in the interval (exact within the chain step), so that phi_i and theta_i
             # are interval averages and the sums converge at O(1 / steps^2)
-            risk[i] = on_own * (leave_own / q_own if q_own > 0 else width) + switched * (leave_sw / q_sw if q_sw > 0 else width)
-            ev[i] = (on_own * own[i] / q_own * leave_own if q_own > 0 else 0.0) + (switched * other[i] / q_sw * leave_sw if q_sw > 0 else 0.0)
+            risk[i] = on_own * (leave_own / q_own if q_own > 0 else width) + switched * (
+                leave_sw / q_sw if q_sw > 0 else width
+            )
+            ev[i] = (on_own * own[i] / q_own * leave_own if q_own > 0 else 0.0) + (
+                switched * other[i] / q_sw * leave_sw if q_sw > 0 else 0.0
+            )
             moved = on_own * arm.switch_hazard / q_own * leave_own if q_own > 0 else 0.0
             on_own, switched = on_own * (1.0 - leave_own), switched * (1.0 - leave_sw) + moved
         at_risk[name] = enrolled * share * follow_mid * risk
@@ -656,7 +687,9 @@ def group_sequential_tte(
     if max_events is None:
         ratio = _proportional_ratio(control.hazard, experimental.hazard)
         if ratio is None:
-            raise ValueError("max_events is required when the hazards are not proportional (the Schoenfeld count needs one hazard ratio)")
+            raise ValueError(
+                "max_events is required when the hazards are not proportional (the Schoenfeld count needs one hazard ratio)"
+            )
         max_events = float(design.events(schoenfeld_events(ratio, design.alpha, 1.0 - design.beta, r))[-1])
     max_events = _positive("max_events", max_events)
     events = max_events * design.information_fractions
@@ -666,7 +699,9 @@ def group_sequential_tte(
     time_alt = time_of_events(events, accrual, arms_alt, weights)
     time_null = time_of_events(events, accrual, arms_null, weights)
     means = np.array([lakatos(t, accrual, control, experimental, r, steps_per_unit).mean_z for t in time_alt])
-    alt = crossing_probabilities(design.efficacy_z, design.futility_z, events, means=means, grid_points=design.grid_points)
+    alt = crossing_probabilities(
+        design.efficacy_z, design.futility_z, events, means=means, grid_points=design.grid_points
+    )
     null = crossing_probabilities(design.efficacy_z, design.futility_z, events, 0.0, grid_points=design.grid_points)
     return TTEPlan(
         design=design,

@@ -314,7 +314,11 @@ def pp_two_arm(y_t, n_t, y_c, n_c, n_max_t, n_max_c, prior, delta, theta, *, pri
     # One boundary per design; trials index their design's row.
     design, design_of = _groups(n_max_t, n_max_c, a_t, b_t, a_c, b_c, delta, theta)
     k = two_arm_boundary(
-        n_max_t[design], n_max_c[design], (a_t[design], b_t[design]), delta[design], theta[design],
+        n_max_t[design],
+        n_max_c[design],
+        (a_t[design], b_t[design]),
+        delta[design],
+        theta[design],
         prior_c=(a_c[design], b_c[design]),
     )
     m_t, m_c = n_max_t - n_t, n_max_c - n_c

@@ -131,7 +131,11 @@ class ProbitPrior:
     def __post_init__(self):
         for name in ("tau", "sigma"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not (math.isfinite(value) and value > 0)
+            ):
                 raise ValueError(f"ProbitPrior.{name} must be a positive finite number, got {value!r}")
         value = self.phi_mean
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -488,9 +492,31 @@ def _cell_sums(y, n, m_mu, mu_nodes, mu_w, phi, m_phi, h, s2, a_cuts, per_panel,
 
 @njit(cache=True)
 def _row(
-    y_row, n_row, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w,
-    phi, log_post, log_m, r1, r2, rt, mu_nodes, mu_w, scratch, mu_start,
-    mean_out, var_out, tail_out, log_evidence, cost,
+    y_row,
+    n_row,
+    a_cuts,
+    phi_mean,
+    tau2,
+    s2,
+    gl_t,
+    gl_w,
+    ow_t,
+    ow_w,
+    phi,
+    log_post,
+    log_m,
+    r1,
+    r2,
+    rt,
+    mu_nodes,
+    mu_w,
+    scratch,
+    mu_start,
+    mean_out,
+    var_out,
+    tail_out,
+    log_evidence,
+    cost,
 ):
     """Posterior summaries of the K marker groups of one treatment; writes the number of phi
     nodes and of mu nodes (all groups) used to cost[0], cost[1]. Returns 0, or a negative code
@@ -549,8 +575,23 @@ def _row(
                 return -2
             total_mu += m_mu
             _cell_sums(
-                yk, nk, m_mu, mu_nodes, mu_w, phi, m_phi, h, s2, a_cuts, gl_t.size, k,
-                log_m, r1, r2, rt, scratch,
+                yk,
+                nk,
+                m_mu,
+                mu_nodes,
+                mu_w,
+                phi,
+                m_phi,
+                h,
+                s2,
+                a_cuts,
+                gl_t.size,
+                k,
+                log_m,
+                r1,
+                r2,
+                rt,
+                scratch,
             )
             for i in range(m_phi):
                 log_post[i] += log_m[i, k]
@@ -612,9 +653,31 @@ def _kernel(y, n, a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w, mean, var,
     mu_start = np.empty(k_groups)
     for r in range(rows):
         status = _row(
-            y[r], n[r], a_cuts, phi_mean, tau2, s2, gl_t, gl_w, ow_t, ow_w,
-            phi, log_post, log_m, r1, r2, rt, mu_nodes, mu_w, scratch, mu_start,
-            mean[r], var[r], tail[r], log_evidence[r : r + 1], cost[r],
+            y[r],
+            n[r],
+            a_cuts,
+            phi_mean,
+            tau2,
+            s2,
+            gl_t,
+            gl_w,
+            ow_t,
+            ow_w,
+            phi,
+            log_post,
+            log_m,
+            r1,
+            r2,
+            rt,
+            mu_nodes,
+            mu_w,
+            scratch,
+            mu_start,
+            mean[r],
+            var[r],
+            tail[r],
+            log_evidence[r : r + 1],
+            cost[r],
         )
         if status < 0:
             cost[r, 0] = status
@@ -683,8 +746,21 @@ def probit_posterior(y, n, thresholds=(0.3,), prior: ProbitPrior | None = None) 
     log_evidence = np.empty(rows)
     cost = np.zeros((rows, 2), dtype=np.int64)
     failed = _kernel(
-        y2, n2, a_sorted, float(prior.phi_mean), float(prior.tau) ** 2, float(prior.sigma) ** 2,
-        _GL_T, _GL_W, _OW_T, _OW_W, mean, var, tail, log_evidence, cost,
+        y2,
+        n2,
+        a_sorted,
+        float(prior.phi_mean),
+        float(prior.tau) ** 2,
+        float(prior.sigma) ** 2,
+        _GL_T,
+        _GL_W,
+        _OW_T,
+        _OW_W,
+        mean,
+        var,
+        tail,
+        log_evidence,
+        cost,
     )
     if failed >= 0:
         where = np.unravel_index(failed, batch)
@@ -801,7 +877,9 @@ def battle_randomization(mean_dcr, open_arms=None) -> np.ndarray:
         try:
             mask = np.broadcast_to(mask, mean.shape)
         except ValueError:
-            raise ValueError(f"open_arms of shape {np.shape(open_arms)} does not broadcast to mean_dcr's shape {mean.shape}") from None
+            raise ValueError(
+                f"open_arms of shape {np.shape(open_arms)} does not broadcast to mean_dcr's shape {mean.shape}"
+            ) from None
         weight = np.where(mask, mean, 0.0)
     total = weight.sum(axis=-2, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

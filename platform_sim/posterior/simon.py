@@ -98,7 +98,9 @@ def simon_oc(r1, n1, r, n, p) -> SimonOC:
     return SimonOC(pet=pet.reshape(shape), en=en.reshape(shape), p_reject=np.minimum(p_reject, 1.0).reshape(shape))
 
 
-def simon_design(p0: float, p1: float, alpha: float, beta: float, kind: str = "optimal", n_max: int = 100) -> SimonDesign:
+def simon_design(
+    p0: float, p1: float, alpha: float, beta: float, kind: str = "optimal", n_max: int = 100
+) -> SimonDesign:
     """The optimal or minimax Simon two-stage design (definitions of clinfun::ph2simon).
 
     Searches every design with 1 <= n1 < n <= n_max and 0 <= r1 < n1. For given

@@ -710,6 +710,7 @@ def score_at_cuts(entry, followed, event, experimental, cuts, stratum=None, meth
     z = np.empty(cuts.shape)
     u = np.empty(cuts.shape)
     info = np.empty(cuts.shape)
-    _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, SCORE_METHODS.index(method), cuts,
-                       z, u, info)
+    _score_cuts_kernel(
+        entry, followed, event, experimental, stratum, n_strata, SCORE_METHODS.index(method), cuts, z, u, info
+    )
     return z, u, info

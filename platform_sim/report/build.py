@@ -42,8 +42,19 @@ CONVERGENCE = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomize
 PROBABILITIES = {"p_any_claim", "power", "fwer", "p_correct_finding"}
 COMPARISON_METRICS = ["p_any_claim", "power", "fwer", "p_correct_finding", "n_randomized", "duration_months"]
 HEADLINE = ["p_any_claim", "power", "fwer", "mean_n_randomized", "duration_months"]
-ARM_SHOWN = ["p_claimed", "p_dropped", "p_equivalent", "p_entered", "mean_n", "alloc_share", "events",
-             "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"]
+ARM_SHOWN = [
+    "p_claimed",
+    "p_dropped",
+    "p_equivalent",
+    "p_entered",
+    "mean_n",
+    "alloc_share",
+    "events",
+    "entered_month",
+    "months_to_decision",
+    "p_reject_concurrent",
+    "p_reject_all",
+]
 CONTROL_BLANK = {"p_claimed", "p_entered", "entered_month", "months_to_decision", "p_reject_concurrent", "p_reject_all"}
 #: The columns and levels of oc.csv, explained in a run report's glossary.
 OC_COLUMNS = ["level", "arm", "subgroup", "metric", "value", "mcse", "lower", "upper", "n", "spec_hash"]
@@ -76,9 +87,13 @@ class Names:
         for kind, code in self.used:
             t = term(code, kind)
             rows.append([code, KINDS[kind], "" if t is None else t.label, "" if t is None else t.meaning])
-        return table(["name", "what it is", "label on this page", "definition"], rows,
-                     "The code names of this page and of oc.csv, with the label the page shows for each",
-                     numeric=[False] * 4, table_id="glossary-table")
+        return table(
+            ["name", "what it is", "label on this page", "definition"],
+            rows,
+            "The code names of this page and of oc.csv, with the label the page shows for each",
+            numeric=[False] * 4,
+            table_id="glossary-table",
+        )
 
 
 def build_report(run_dir: str | Path, template: str | Path | None = None) -> Path:
@@ -129,21 +144,29 @@ def _footer(manifest: dict, extra: list[tuple[str, object]]) -> str:
     rows += [(f"{name} version", v) for name, v in versions.items() if name != "platform_sim"]
     rows.append(("figures drawn with", f"matplotlib {matplotlib.__version__}"))
     rows.append(("files", ", ".join(f for f in manifest.get("files", []) if f != REPORT_FILE)))
-    rebuild = ("This page can be rebuilt with `platform-sim report DIR`, DIR being the directory that holds it."
-               if manifest.get("files") else
-               "The results were made from Python and not written to a directory; save them (Results.save(DIR)) to "
-               "keep them, and `platform-sim report DIR` rebuilds this page from there.")
-    return (f'<footer id="reproducibility">{heading(2, "Reproducibility")}'
-            + para("Everything needed to repeat the simulation, from the manifest written with the results. The same "
-                   "seed gives the same numbers with any chunk size and number of workers; the spec hash changes "
-                   "whenever a value that can change a result does. " + rebuild)
-            + key_values([(k, v if isinstance(v, str) else ("" if v is None else fmt(v))) for k, v in rows])
-            + "</footer>")
+    rebuild = (
+        "This page can be rebuilt with `platform-sim report DIR`, DIR being the directory that holds it."
+        if manifest.get("files")
+        else "The results were made from Python and not written to a directory; save them (Results.save(DIR)) to "
+        "keep them, and `platform-sim report DIR` rebuilds this page from there."
+    )
+    return (
+        f'<footer id="reproducibility">{heading(2, "Reproducibility")}'
+        + para(
+            "Everything needed to repeat the simulation, from the manifest written with the results. The same "
+            "seed gives the same numbers with any chunk size and number of workers; the spec hash changes "
+            "whenever a value that can change a result does. " + rebuild
+        )
+        + key_values([(k, v if isinstance(v, str) else ("" if v is None else fmt(v))) for k, v in rows])
+        + "</footer>"
+    )
 
 
 def _mcse_note(n_sims: int) -> str:
-    return (f"Every estimate is shown as value ± Monte Carlo standard error (MCSE) over {n_sims:,} simulated "
-            "trials; quantities known exactly (the truth) have none.")
+    return (
+        f"Every estimate is shown as value ± Monte Carlo standard error (MCSE) over {n_sims:,} simulated "
+        "trials; quantities known exactly (the truth) have none."
+    )
 
 
 # --------------------------------------------------------------------------- run report
@@ -155,9 +178,13 @@ def _arm_block(arms: pd.DataFrame, control: int, names: Names) -> str:
     shown = [m for m in ARM_SHOWN if m in arms.columns]
     rows = []
     for m in shown:
-        rows.append([names.label(m)] + ["" if (k == control and m in CONTROL_BLANK) else
-                                             pm(arms.at[a, m], arms.at[a, f"{m}_mcse"], _digits(m))
-                                             for k, a in enumerate(arm_names)])
+        rows.append(
+            [names.label(m)]
+            + [
+                "" if (k == control and m in CONTROL_BLANK) else pm(arms.at[a, m], arms.at[a, f"{m}_mcse"], _digits(m))
+                for k, a in enumerate(arm_names)
+            ]
+        )
     rows.append(["true value"] + [fmt(v, 3) for v in arms["true_value"]])
     rows.append(["true effect"] + [fmt(v, 3) for v in arms["true_effect"]])
     rows.append(["truth"] + [names.label(r, "role") if r else "" for r in arms["role"]])
@@ -171,19 +198,40 @@ def _subgroup_block(sub: pd.DataFrame, names: Names) -> str:
         if r["role"] == "not in subgroup":
             continue
         claim = "" if r["role"] == "control" else pm(r.get("p_claimed"), r.get("p_claimed_mcse"))
-        rows.append([subgroup, fmt(r["share"], 3), arm, names.label(r["role"], "role"), claim, pm(r.get("mean_n"), r.get("mean_n_mcse"), 1),
-                     fmt(r["true_value"], 3), fmt(r["true_effect"], 3)])
-    return table(["subgroup", "share", "arm", "truth", names.label("p_claimed"), names.label("mean_n"), "true value",
-                  "true effect"], rows,
-                 "Operating characteristics by arm and subgroup (P(claimed effective) is power where the arm works in "
-                 "the subgroup and a false-positive rate where it is null)")
+        rows.append(
+            [
+                subgroup,
+                fmt(r["share"], 3),
+                arm,
+                names.label(r["role"], "role"),
+                claim,
+                pm(r.get("mean_n"), r.get("mean_n_mcse"), 1),
+                fmt(r["true_value"], 3),
+                fmt(r["true_effect"], 3),
+            ]
+        )
+    return table(
+        [
+            "subgroup",
+            "share",
+            "arm",
+            "truth",
+            names.label("p_claimed"),
+            names.label("mean_n"),
+            "true value",
+            "true effect",
+        ],
+        rows,
+        "Operating characteristics by arm and subgroup (P(claimed effective) is power where the arm works in "
+        "the subgroup and a false-positive rate where it is null)",
+    )
 
 
 def _trial_block(trial: pd.DataFrame, names: Names) -> str:
-    rows = [[names.label(m), m, pm(r.value, r.mcse, _digits(m))] for m, r in trial.iterrows()
-            if np.isfinite(r.value)]
-    return table(["metric", "code", "value ± MCSE"], rows, "Operating characteristics of the trial",
-                 numeric=[False, False, True])
+    rows = [[names.label(m), m, pm(r.value, r.mcse, _digits(m))] for m, r in trial.iterrows() if np.isfinite(r.value)]
+    return table(
+        ["metric", "code", "value ± MCSE"], rows, "Operating characteristics of the trial", numeric=[False, False, True]
+    )
 
 
 def _analytic_block(spec: Spec, trial: pd.DataFrame, names: Names) -> str:
@@ -197,8 +245,12 @@ def _analytic_block(spec: Spec, trial: pd.DataFrame, names: Names) -> str:
             rows.append([words, metric, f"{value:.{d}f}", pm(r.value, r.mcse, d)])
     if not rows:
         return ""
-    return table(["quantity", "code", "analytic", "simulated ± MCSE"], rows, "Analytic plan beside simulation",
-                 numeric=[False, False, True, True])
+    return table(
+        ["quantity", "code", "analytic", "simulated ± MCSE"],
+        rows,
+        "Analytic plan beside simulation",
+        numeric=[False, False, True, True],
+    )
 
 
 def _heatmap(truth, sub: pd.DataFrame):
@@ -237,8 +289,11 @@ def _constant_note(constant: list[str], values: dict[str, np.ndarray], names: Na
 
 
 def _headline(trial: pd.DataFrame, names: Names) -> str:
-    return bullets(f"{names.label(m)}: {pm(trial.at[m, 'value'], trial.at[m, 'mcse'], _digits(m))}" for m in HEADLINE
-                   if m in trial.index)
+    return bullets(
+        f"{names.label(m)}: {pm(trial.at[m, 'value'], trial.at[m, 'mcse'], _digits(m))}"
+        for m in HEADLINE
+        if m in trial.index
+    )
 
 
 def allocation_figure(spec: Spec, results):
@@ -246,18 +301,24 @@ def allocation_figure(spec: Spec, results):
     period for platforms (whichever the results hold)."""
     d, extras = spec.design, results.extras
     if "alloc_history" in extras:
-        fig = figures.allocation_by_look(extras["alloc_history"], extras["stop_look"], d.looks.randomized_n,
-                                         list(d.arm_names), d.control)
-        caption = ("Top: mean allocation probability of each arm after each look, over the trials that continue "
-                   "(a step holds until the next look; patients before the first look are allocated by the "
-                   "design's starting rule). Bottom: fraction of simulated trials that reached each look.")
+        fig = figures.allocation_by_look(
+            extras["alloc_history"], extras["stop_look"], d.looks.randomized_n, list(d.arm_names), d.control
+        )
+        caption = (
+            "Top: mean allocation probability of each arm after each look, over the trials that continue "
+            "(a step holds until the next look; patients before the first look are allocated by the "
+            "design's starting rule). Bottom: fraction of simulated trials that reached each look."
+        )
     elif "n_period" in extras:
         width = float(extras["period_months"][0])
-        fig = figures.allocation_by_period(extras["n_period"], extras["enrolment_end"], width, list(d.arm_names),
-                                           d.control)
-        caption = (f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
-                   "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
-                   "fraction of simulated platforms still enrolling at the start of each period.")
+        fig = figures.allocation_by_period(
+            extras["n_period"], extras["enrolment_end"], width, list(d.arm_names), d.control
+        )
+        caption = (
+            f"Top: each arm's share of the patients randomized in each {width:g}-month calendar period, "
+            "pooled over the simulated platforms (arms enter, fill up and leave, so the shares move). Bottom: "
+            "fraction of simulated platforms still enrolling at the start of each period."
+        )
     else:  # fixed allocation throughout (single-arm and event-driven designs): nothing to draw
         return None, ""
     return fig, caption
@@ -268,27 +329,35 @@ def stopping_figure(spec: Spec, results):
     or each platform arm's final status."""
     d, extras = spec.design, results.extras
     if "stop_look" in extras and d.looks is not None:
-        fig = figures.stopping_by_reason(results.stop_reason, extras["stop_look"],
-                                         tuple(label(n, "stop") for n in results.stop_names),
-                                         d.looks.randomized_n)
-        caption = ("Left: why the trial stopped (" + "; ".join(f"{_term(n, 'stop').label}: {_term(n, 'stop').meaning}"
-                                                             for n in results.stop_names)
-                   + "), with ± 2 MCSE error bars. Right: the look at which it stopped.")
+        fig = figures.stopping_by_reason(
+            results.stop_reason,
+            extras["stop_look"],
+            tuple(label(n, "stop") for n in results.stop_names),
+            d.looks.randomized_n,
+        )
+        caption = (
+            "Left: why the trial stopped ("
+            + "; ".join(f"{_term(n, 'stop').label}: {_term(n, 'stop').meaning}" for n in results.stop_names)
+            + "), with ± 2 MCSE error bars. Right: the look at which it stopped."
+        )
         return fig, caption, "Stopping reasons"
     from ..results import STATUS_NAMES
 
     fig = figures.platform_status(results.status, STATUS_NAMES, list(d.arm_names), d.control)
-    caption = ("Final status of each experimental arm as a fraction of the simulated trials: "
-               + "; ".join(f"{_term(n, 'status').label}: {_term(n, 'status').meaning}" for n in STATUS_NAMES
-                           if n != "control") + ".")
+    caption = (
+        "Final status of each experimental arm as a fraction of the simulated trials: "
+        + "; ".join(f"{_term(n, 'status').label}: {_term(n, 'status').meaning}" for n in STATUS_NAMES if n != "control")
+        + "."
+    )
     return fig, caption, "Arm decisions"
 
 
 def claims_figure(truth, sub: pd.DataFrame, ax=None):
     """The claim rate per arm x subgroup (``sub``: :func:`platform_sim.oc.subgroup_table`) with the truth."""
     value, mcse, marks, rows_, cols_ = _heatmap(truth, sub)
-    return figures.declared_heatmap(value, mcse, marks, rows_, cols_, label("p_claimed"),
-                                    "Claims by arm and subgroup", ax=ax)
+    return figures.declared_heatmap(
+        value, mcse, marks, rows_, cols_, label("p_claimed"), "Claims by arm and subgroup", ax=ax
+    )
 
 
 def run_page(rd: RunDir, template: str | Path | None = None) -> str:
@@ -300,8 +369,10 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     truth = spec.truth
     n_sims = results.n_trials
     title = f"Operating characteristics: {d.name} on {s.name}"
-    subtitle = (f"{spec.family.title}; {n_sims:,} simulated trials, seed {manifest.get('seed')}, spec hash "
-                f"{spec.spec_hash}; created {manifest.get('created', '')}")
+    subtitle = (
+        f"{spec.family.title}; {n_sims:,} simulated trials, seed {manifest.get('seed')}, spec hash "
+        f"{spec.spec_hash}; created {manifest.get('created', '')}"
+    )
     body, nav = [], []
 
     def add(section_id: str, nav_title: str, html_: str) -> None:
@@ -330,16 +401,32 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     # 1. allocation: by look, or by calendar period, whichever the results hold
     fig, caption = allocation_figure(spec, results)
     if fig is not None:
-        add("fig-allocation", "Allocation", _fig("fig-allocation", "Allocation over the course of the trial", fig,
-                                                 "Allocation share per arm over the course of the trial", caption))
+        add(
+            "fig-allocation",
+            "Allocation",
+            _fig(
+                "fig-allocation",
+                "Allocation over the course of the trial",
+                fig,
+                "Allocation share per arm over the course of the trial",
+                caption,
+            ),
+        )
 
     # 2. sample size and duration
     fig = figures.sample_size_and_duration(results.n_randomized, results.duration_months)
-    add("fig-sample-size", "Sample size and duration",
-        _fig("fig-sample-size", "Sample size and duration", fig,
-             "Histograms of the total sample size and of the calendar duration",
-             "Distribution over the simulated trials of the patients randomized and of the calendar duration "
-             "(months from the opening to the last analysis). Dashed line: mean; dotted: median."))
+    add(
+        "fig-sample-size",
+        "Sample size and duration",
+        _fig(
+            "fig-sample-size",
+            "Sample size and duration",
+            fig,
+            "Histograms of the total sample size and of the calendar duration",
+            "Distribution over the simulated trials of the patients randomized and of the calendar duration "
+            "(months from the opening to the last analysis). Dashed line: mean; dotted: median.",
+        ),
+    )
 
     # 3. stopping and decisions
     fig, caption, what = stopping_figure(spec, results)
@@ -347,24 +434,39 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
 
     # 4. claims by arm x subgroup
     fig = claims_figure(truth, sub)
-    add("fig-heatmap", "Power and false positives",
-        _fig("fig-heatmap", "Power and false-positive rate", fig, "Heat map of the claim rate by arm and subgroup",
-             "The rate at which each arm is claimed effective in each subgroup (value ± MCSE). Outlined cells: the "
-             "arm truly works there, so the rate is power; hatched cells: the arm is truly null there, so the rate "
-             "is a false-positive rate; other cells are in the grey zone. Blank cells: the control, or an arm that "
-             "does not randomize there."))
+    add(
+        "fig-heatmap",
+        "Power and false positives",
+        _fig(
+            "fig-heatmap",
+            "Power and false-positive rate",
+            fig,
+            "Heat map of the claim rate by arm and subgroup",
+            "The rate at which each arm is claimed effective in each subgroup (value ± MCSE). Outlined cells: the "
+            "arm truly works there, so the rate is power; hatched cells: the arm is truly null there, so the rate "
+            "is a false-positive rate; other cells are in the grey zone. Blank cells: the control, or an arm that "
+            "does not randomize there.",
+        ),
+    )
 
     # 5. convergence
     conv, constant = _convergence_values(per_trial, CONVERGENCE)
     fig = figures.convergence(conv, {k: names.short(k) for k in conv}, PROBABILITIES)
-    add("fig-convergence", "Convergence",
-        _fig("fig-convergence", "Monte Carlo convergence", fig,
-             "Running means of the key metrics against the number of simulated trials",
-             "Running mean of each key metric against the number of simulated trials, with a ± 2 MCSE band (running "
-             "standard error); the first trials (at most 5%) are not drawn. A band still wide at the right end "
-             "calls for more simulated trials. "
-             + " ".join(f"{names.short(k)}: {_term(k).meaning}." for k in conv)
-             + _constant_note(constant, per_trial, names)))
+    add(
+        "fig-convergence",
+        "Convergence",
+        _fig(
+            "fig-convergence",
+            "Monte Carlo convergence",
+            fig,
+            "Running means of the key metrics against the number of simulated trials",
+            "Running mean of each key metric against the number of simulated trials, with a ± 2 MCSE band (running "
+            "standard error); the first trials (at most 5%) are not drawn. A band still wide at the right end "
+            "calls for more simulated trials. "
+            + " ".join(f"{names.short(k)}: {_term(k).meaning}." for k in conv)
+            + _constant_note(constant, per_trial, names),
+        ),
+    )
 
     # the glossary: every name shown above, then every other name of oc.csv (its metrics, columns and levels)
     names.add(results.stop_names, "stop")
@@ -375,17 +477,28 @@ def run_page(rd: RunDir, template: str | Path | None = None) -> str:
     names.add(dict.fromkeys(tidy["metric"]))
     names.add(OC_COLUMNS, "column")
     names.add(dict.fromkeys(tidy["level"]), "level")
-    add("glossary", "Glossary", section(
-        "glossary", "Glossary: the names on this page and in oc.csv",
-        para("Each code name the tables show (column code), and each name of oc.csv, with the words this page uses "
-             "for it and its definition. The settings tables of the design and the scenario show the keys of their "
-             "files as written there; see the configuration reference for those."),
-        names.glossary()))
-    footer = _footer(manifest, [
-        ("design", f"{d.name} ({_origin(manifest, 'design')})"),
-        ("scenario", f"{s.name} ({_origin(manifest, 'scenario')})"),
-        ("spec hash", spec.spec_hash),
-    ])
+    add(
+        "glossary",
+        "Glossary",
+        section(
+            "glossary",
+            "Glossary: the names on this page and in oc.csv",
+            para(
+                "Each code name the tables show (column code), and each name of oc.csv, with the words this page uses "
+                "for it and its definition. The settings tables of the design and the scenario show the keys of their "
+                "files as written there; see the configuration reference for those."
+            ),
+            names.glossary(),
+        ),
+    )
+    footer = _footer(
+        manifest,
+        [
+            ("design", f"{d.name} ({_origin(manifest, 'design')})"),
+            ("scenario", f"{s.name} ({_origin(manifest, 'scenario')})"),
+            ("spec hash", spec.spec_hash),
+        ],
+    )
     nav.append(("reproducibility", "Reproducibility"))
     return page(title, subtitle, nav, body, footer, template)
 
@@ -403,8 +516,7 @@ def _origin(manifest: dict, kind: str) -> str:
     return f"{copy}loaded from {source}" if source else f"{copy}made in memory"
 
 
-def write_run_report(path: str | Path, spec: Spec, results, manifest: dict,
-                     template: str | Path | None = None) -> Path:
+def write_run_report(path: str | Path, spec: Spec, results, manifest: dict, template: str | Path | None = None) -> Path:
     """Write the report of ``results`` (a :class:`~platform_sim.results.TrialResults` of ``spec``) held
     in memory to the HTML file ``path``, with ``manifest`` (see
     :func:`platform_sim.rundir.run_manifest`) in its reproducibility footer; return the path."""
@@ -431,19 +543,41 @@ def load_compare(run_dir: Path) -> CompareDir:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if run_kind(manifest) != "compare":
-        raise ConfigError([Problem(MANIFEST_FILE, "this is a run directory, not a compare directory",
-                                   file=str(run_dir))])
+        raise ConfigError(
+            [Problem(MANIFEST_FILE, "this is a run directory, not a compare directory", file=str(run_dir))]
+        )
     pairs = manifest.get("pairs")
     if not pairs:
-        raise ConfigError([Problem(MANIFEST_FILE, "lists no design x scenario pairs: the directory was written "
-                                   "without the design and scenario copies a report needs (run compare again "
-                                   "with --out)", file=str(run_dir))])
+        raise ConfigError(
+            [
+                Problem(
+                    MANIFEST_FILE,
+                    "lists no design x scenario pairs: the directory was written "
+                    "without the design and scenario copies a report needs (run compare again "
+                    "with --out)",
+                    file=str(run_dir),
+                )
+            ]
+        )
     if not (run_dir / COMPARISON_FILE).is_file():
         raise ConfigError([Problem(COMPARISON_FILE, "missing from the compare directory", file=str(run_dir))])
     numeric = ["value", "mcse", "lower", "upper", "n", "diff_vs_reference", "diff_se", "diff_lower", "diff_upper"]
-    table_ = pd.read_csv(run_dir / COMPARISON_FILE, keep_default_na=False, na_values={c: [""] for c in numeric},
-                         dtype={"design": str, "scenario": str, "level": str, "arm": str, "treatment": str,
-                                "subgroup": str, "role": str, "metric": str} | {c: float for c in numeric})
+    table_ = pd.read_csv(
+        run_dir / COMPARISON_FILE,
+        keep_default_na=False,
+        na_values={c: [""] for c in numeric},
+        dtype={
+            "design": str,
+            "scenario": str,
+            "level": str,
+            "arm": str,
+            "treatment": str,
+            "subgroup": str,
+            "role": str,
+            "metric": str,
+        }
+        | {c: float for c in numeric},
+    )
     specs = {}
     problems = []
     for pair in pairs:
@@ -459,24 +593,32 @@ def load_compare(run_dir: Path) -> CompareDir:
 
 
 def _compare_footer(m: dict) -> str:
-    return _footer(m, [
-        ("designs", ", ".join(m.get("designs", []))),
-        ("scenarios", ", ".join(m.get("scenarios", []))),
-        ("reference design", m.get("reference", "")),
-        ("null scenario, target FWER", f"{m.get('null_scenario')}, {m.get('target_fwer')}" if m.get("null_scenario")
-         else "not calibrated"),
-        ("sized alike", m.get("equal", "none")),
-        ("spec hashes", "; ".join(f"{p['design_file']} × {p['scenario_file']}: {p.get('spec_hash', '')}"
-                                  for p in m.get("pairs", []))),
-    ])
+    return _footer(
+        m,
+        [
+            ("designs", ", ".join(m.get("designs", []))),
+            ("scenarios", ", ".join(m.get("scenarios", []))),
+            ("reference design", m.get("reference", "")),
+            (
+                "null scenario, target FWER",
+                f"{m.get('null_scenario')}, {m.get('target_fwer')}" if m.get("null_scenario") else "not calibrated",
+            ),
+            ("sized alike", m.get("equal", "none")),
+            (
+                "spec hashes",
+                "; ".join(
+                    f"{p['design_file']} × {p['scenario_file']}: {p.get('spec_hash', '')}" for p in m.get("pairs", [])
+                ),
+            ),
+        ],
+    )
 
 
 def compare_page(cd: CompareDir, template: str | Path | None = None) -> str:
     """The decision report of a comparison of designs over scenarios (:mod:`platform_sim.report.decision`)."""
     from .decision import decision_page, read_tables
 
-    return decision_page(cd.manifest, read_tables(cd.path, cd.table), cd.specs, _compare_footer(cd.manifest),
-                         template)
+    return decision_page(cd.manifest, read_tables(cd.path, cd.table), cd.specs, _compare_footer(cd.manifest), template)
 
 
 def comparison_manifest(comparison, **fields) -> dict:
@@ -490,14 +632,36 @@ def comparison_manifest(comparison, **fields) -> dict:
 
     t = comparison.table
     designs, scenarios = list(dict.fromkeys(t["design"])), list(dict.fromkeys(t["scenario"]))
-    pairs = [{"design": d, "scenario": s, "design_file": d, "scenario_file": s,
-              "spec_hash": spec_hash(comparison.designs[d], comparison.scenarios[s])}
-             for s in scenarios for d in designs if d in comparison.designs and s in comparison.scenarios]
-    return {"kind": "compare", "complete": True, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "command": None, "designs": designs, "scenarios": scenarios, "reference": comparison.reference,
-            "null_scenario": comparison.null_scenario, "target_fwer": comparison.target_fwer,
-            "equal": comparison.equal, "seed": comparison.seed, "n_sims": comparison.n_sims,
-            "versions": versions(), "files": [], "pairs": pairs, **fields}
+    pairs = [
+        {
+            "design": d,
+            "scenario": s,
+            "design_file": d,
+            "scenario_file": s,
+            "spec_hash": spec_hash(comparison.designs[d], comparison.scenarios[s]),
+        }
+        for s in scenarios
+        for d in designs
+        if d in comparison.designs and s in comparison.scenarios
+    ]
+    return {
+        "kind": "compare",
+        "complete": True,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": None,
+        "designs": designs,
+        "scenarios": scenarios,
+        "reference": comparison.reference,
+        "null_scenario": comparison.null_scenario,
+        "target_fwer": comparison.target_fwer,
+        "equal": comparison.equal,
+        "seed": comparison.seed,
+        "n_sims": comparison.n_sims,
+        "versions": versions(),
+        "files": [],
+        "pairs": pairs,
+        **fields,
+    }
 
 
 def comparison_tables(comparison):
@@ -506,12 +670,19 @@ def comparison_tables(comparison):
     from ..compare import winners
     from .decision import CompareTables
 
-    return CompareTables(comparison.table, winners(comparison), comparison.truth, comparison.calibration,
-                         comparison.frontier, comparison.sizing)
+    return CompareTables(
+        comparison.table,
+        winners(comparison),
+        comparison.truth,
+        comparison.calibration,
+        comparison.frontier,
+        comparison.sizing,
+    )
 
 
-def write_compare_report(path: str | Path, comparison, manifest: dict | None = None,
-                         template: str | Path | None = None) -> Path:
+def write_compare_report(
+    path: str | Path, comparison, manifest: dict | None = None, template: str | Path | None = None
+) -> Path:
     """Write the decision report of a :class:`~platform_sim.compare.Comparison` held in memory to the
     HTML file ``path`` (``manifest``: :func:`comparison_manifest` by default); return the path."""
     from ..spec import Spec
@@ -529,5 +700,18 @@ def write_compare_report(path: str | Path, comparison, manifest: dict | None = N
     return path
 
 
-__all__ = ["REPORT_FILE", "CompareDir", "allocation_figure", "build_report", "claims_figure", "stopping_figure", "compare_page", "comparison_manifest", "comparison_tables",
-           "load_compare", "run_page", "write_compare_report", "write_run_report"]
+__all__ = [
+    "REPORT_FILE",
+    "CompareDir",
+    "allocation_figure",
+    "build_report",
+    "claims_figure",
+    "stopping_figure",
+    "compare_page",
+    "comparison_manifest",
+    "comparison_tables",
+    "load_compare",
+    "run_page",
+    "write_compare_report",
+    "write_run_report",
+]

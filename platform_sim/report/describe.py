@@ -78,8 +78,13 @@ def describe_design(spec: Spec, level: int = 3) -> str:
     parts = []
     if d.description:
         parts.append(para(" ".join(d.description.split())))
-    parts.append(para(f"A {description.kind}: {description.summary}. Endpoint: {d.endpoint.name} ({label(ep.kind, 'endpoint')}"
-                      + (f": {' '.join(ep.description.split())}" if ep.description else "") + f"); {direction}."))
+    parts.append(
+        para(
+            f"A {description.kind}: {description.summary}. Endpoint: {d.endpoint.name} ({label(ep.kind, 'endpoint')}"
+            + (f": {' '.join(ep.description.split())}" if ep.description else "")
+            + f"); {direction}."
+        )
+    )
     parts.append(_arms(spec))
     for sec in description.sections:
         parts.append(heading(level, sec.title))
@@ -98,21 +103,28 @@ def describe_scenario(spec: Spec) -> str:
     if s.description:
         parts.append(para(" ".join(s.description.split())))
     pop = s.population
-    parts.append(para(f"Population: {pop.name}" + (f" ({' '.join(pop.description.split())})"
-                                                   if pop.description else "") + "."))
+    parts.append(
+        para(f"Population: {pop.name}" + (f" ({' '.join(pop.description.split())})" if pop.description else "") + ".")
+    )
     rows = [[name, label(e.kind, "endpoint"), " ".join(e.description.split())] for name, e in s.endpoints.items()]
     parts.append(table(["endpoint", "kind", "description"], rows, "Endpoints"))
     used = {a.treatment for a in spec.design.arms}
-    rows = [[name, "yes" if name in used else "no", t.relative_to or "", " ".join(t.description.split())]
-            for name, t in s.treatments.items()]
+    rows = [
+        [name, "yes" if name in used else "no", t.relative_to or "", " ".join(t.description.split())]
+        for name, t in s.treatments.items()
+    ]
     parts.append(table(["treatment", "in this design", "relative to", "description"], rows, "Treatments"))
     notes = []
     if s.dropout is not None:
-        notes.append(f"Dropout: {setting(s.dropout.probability)} of randomized patients leave before "
-                     f"{setting(s.dropout.before_weeks)} weeks.")
+        notes.append(
+            f"Dropout: {setting(s.dropout.probability)} of randomized patients leave before "
+            f"{setting(s.dropout.before_weeks)} weeks."
+        )
     for name, trend in s.time_trend.items():
-        notes.append(f"Time trend on {name}: {trend.per_year:+g} on the linear predictor per year of calendar time"
-                     + (f" for {', '.join(trend.treatments)}." if trend.treatments else " for every treatment."))
+        notes.append(
+            f"Time trend on {name}: {trend.per_year:+g} on the linear predictor per year of calendar time"
+            + (f" for {', '.join(trend.treatments)}." if trend.treatments else " for every treatment.")
+        )
     parts.append(bullets(notes))
     parts.append(all_settings(s, f"All settings of scenario {s.name} (population included)"))
     return "".join(parts)
@@ -124,18 +136,30 @@ def truth_tables(spec: Spec) -> str:
     frame = truth.frame()
     frame = frame[frame["role"] != "not in subgroup"]
     several = len(truth.subgroups) > 1
-    header = (["subgroup", "share"] if several else []) + ["arm", f"true {truth.value_name}", "reference",
-                                                          f"effect ({truth.effect_scale})", "truth"]
+    header = (["subgroup", "share"] if several else []) + [
+        "arm",
+        f"true {truth.value_name}",
+        "reference",
+        f"effect ({truth.effect_scale})",
+        "truth",
+    ]
     rows = []
     for r in frame.itertuples():
         row = ([r.subgroup, fmt(r.share, 3)] if several else []) + [
-            r.arm, fmt(r.value, 3), fmt(r.reference, 3), "" if r.role == "control" else fmt(r.effect, 3), r.role]
+            r.arm,
+            fmt(r.value, 3),
+            fmt(r.reference, 3),
+            "" if r.role == "control" else fmt(r.effect, 3),
+            r.role,
+        ]
         rows.append(row)
     better = "higher" if truth.effect_better > 0 else "lower"
-    intro = (f"Exact values at calendar time 0 over the patients of each subgroup (share: of randomizable patients); "
-             f"the effect is against the arm's reference there ({truth.effect_scale}, {better} is better for "
-             f"patients). An arm works where its effect reaches the clinically relevant size (a claim there is a true "
-             "positive) and is null where it is no better than its reference (a claim there is a false positive).")
+    intro = (
+        f"Exact values at calendar time 0 over the patients of each subgroup (share: of randomizable patients); "
+        f"the effect is against the arm's reference there ({truth.effect_scale}, {better} is better for "
+        f"patients). An arm works where its effect reaches the clinically relevant size (a claim there is a true "
+        "positive) and is null where it is no better than its reference (a claim there is a false positive)."
+    )
     return para(intro) + table(header, rows, "The truth by arm" + (" and subgroup" if several else ""))
 
 

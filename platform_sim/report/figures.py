@@ -72,8 +72,9 @@ def _nanmean_columns(x: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- 1. allocation
 
 
-def allocation_by_look(alloc_history: np.ndarray, stop_look: np.ndarray, randomized_n: list[int],
-                       arm_names: list[str], control: str | None):
+def allocation_by_look(
+    alloc_history: np.ndarray, stop_look: np.ndarray, randomized_n: list[int], arm_names: list[str], control: str | None
+):
     """Look-based designs: the mean allocation probability of each arm between looks (over the
     trials still running) as a step function of the patients randomized, and the fraction of
     trials that reached each look."""
@@ -92,8 +93,9 @@ def allocation_by_look(alloc_history: np.ndarray, stop_look: np.ndarray, randomi
             top.step(edges, y, where="post", color=colors[arm], lw=2, label=_label_arm(arm, control))
             top.plot(looks[:-1], mean[:-1, k], "o", color=colors[arm], ms=4)
     top.set_ylabel("mean allocation probability")
-    top.set_ylim(0, max(0.05, float(np.nanmax(mean[:-1])) * 1.15) if n_looks > 1 and np.isfinite(mean[:-1]).any()
-                 else 1.0)
+    top.set_ylim(
+        0, max(0.05, float(np.nanmax(mean[:-1])) * 1.15) if n_looks > 1 and np.isfinite(mean[:-1]).any() else 1.0
+    )
     top.set_title("Allocation after each look (mean over the trials still running)")
     top.grid(alpha=0.3)
     if n_looks > 1:  # one look: nothing is drawn above, so there is nothing to name
@@ -109,8 +111,9 @@ def allocation_by_look(alloc_history: np.ndarray, stop_look: np.ndarray, randomi
     return fig
 
 
-def allocation_by_period(n_period: np.ndarray, enrolment_end: np.ndarray, period_months: float,
-                         arm_names: list[str], control: str | None):
+def allocation_by_period(
+    n_period: np.ndarray, enrolment_end: np.ndarray, period_months: float, arm_names: list[str], control: str | None
+):
     """Platforms over calendar time: each arm's share of the patients randomized in each calendar
     period (pooled over the simulated platforms), and the fraction of platforms still enrolling."""
     counts = np.asarray(n_period, dtype=float)  # (T, B, K)
@@ -155,8 +158,15 @@ def _histogram(ax, x: np.ndarray, color: str, xlabel: str, title: str) -> None:
         gap = float(np.min(np.diff(values))) if values.size > 1 else max(abs(float(values[0])) * 0.1, 1.0)
         ax.bar(values, counts / x.size, width=gap * 0.7, color=color, alpha=0.85)
     else:
-        ax.hist(x, bins=min(40, max(10, int(math.sqrt(x.size)))), weights=np.full(x.size, 1.0 / x.size),
-                color=color, alpha=0.85, edgecolor="white", lw=0.5)
+        ax.hist(
+            x,
+            bins=min(40, max(10, int(math.sqrt(x.size)))),
+            weights=np.full(x.size, 1.0 / x.size),
+            color=color,
+            alpha=0.85,
+            edgecolor="white",
+            lw=0.5,
+        )
     mean = float(x.mean())
     ax.axvline(mean, color="black", lw=1.5, ls="--", label=f"mean {mean:,.1f}")
     ax.axvline(float(np.median(x)), color="black", lw=1.0, ls=":", label=f"median {float(np.median(x)):,.1f}")
@@ -191,8 +201,9 @@ def sample_size_and_duration(n_total: np.ndarray, duration_months: np.ndarray | 
 # --------------------------------------------------------------------------- 3. stopping reasons
 
 
-def stopping_by_reason(stop_reason: np.ndarray, stop_look: np.ndarray, reason_names: tuple[str, ...],
-                       randomized_n: list[int]):
+def stopping_by_reason(
+    stop_reason: np.ndarray, stop_look: np.ndarray, reason_names: tuple[str, ...], randomized_n: list[int]
+):
     """Look-based designs: the fraction of trials stopping for each reason (± 2 MCSE) and at each look."""
     reason = np.asarray(stop_reason)
     T = reason.size
@@ -205,8 +216,13 @@ def stopping_by_reason(stop_reason: np.ndarray, stop_look: np.ndarray, reason_na
     fig = _figure(3.8)
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.4])
     left.bar(range(len(reason_names)), p, yerr=Z_BAND * se, capsize=4, color="tab:purple", alpha=0.85)
-    left.set_xticks(range(len(reason_names)), [n.replace("_", " ") for n in reason_names], rotation=30, ha="right",
-                    rotation_mode="anchor")
+    left.set_xticks(
+        range(len(reason_names)),
+        [n.replace("_", " ") for n in reason_names],
+        rotation=30,
+        ha="right",
+        rotation_mode="anchor",
+    )
     left.set_ylabel("fraction of simulated trials")
     left.set_ylim(0, 1.05)
     left.set_title("Why the trial stopped")
@@ -224,13 +240,20 @@ def stopping_by_reason(stop_reason: np.ndarray, stop_look: np.ndarray, reason_na
 
 
 STATUS_COLORS = {
-    "graduated": "tab:green", "dropped": "tab:red", "inconclusive": "tab:olive", "full": "tab:cyan",
-    "open": "tab:blue", "waiting": "tab:gray", "not_entered": "0.8", "control": "tab:brown",
+    "graduated": "tab:green",
+    "dropped": "tab:red",
+    "inconclusive": "tab:olive",
+    "full": "tab:cyan",
+    "open": "tab:blue",
+    "waiting": "tab:gray",
+    "not_entered": "0.8",
+    "control": "tab:brown",
 }
 
 
-def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names: list[str], control: str | None,
-                    ax=None):
+def platform_status(
+    status: np.ndarray, status_names: tuple[str, ...], arm_names: list[str], control: str | None, ax=None
+):
     """Platforms: the final status of each experimental arm as stacked horizontal bars (fraction of
     simulated platforms); on ``ax`` when given."""
     status = np.asarray(status)
@@ -242,8 +265,15 @@ def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names
     for s in shown:
         frac = np.array([(status[:, k] == s).mean() for k in idx])
         name = status_names[s]
-        ax.barh(range(len(arms)), frac, left=left, color=STATUS_COLORS.get(name, None), label=label(name, "status"),
-                edgecolor="white", lw=0.5)
+        ax.barh(
+            range(len(arms)),
+            frac,
+            left=left,
+            color=STATUS_COLORS.get(name, None),
+            label=label(name, "status"),
+            edgecolor="white",
+            lw=0.5,
+        )
         for i, (x0, w) in enumerate(zip(left, frac)):
             if w >= 0.08:
                 ax.text(x0 + w / 2, i, f"{w:.2f}", ha="center", va="center", fontsize=8, color="black")
@@ -263,8 +293,16 @@ def platform_status(status: np.ndarray, status_names: tuple[str, ...], arm_names
 TRUTH_MARK = {"works": "effective", "null": "null", "grey": "grey zone"}
 
 
-def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row_labels: list[str],
-                     col_labels: list[str], value_label: str, title: str, ax=None):
+def declared_heatmap(
+    value: np.ndarray,
+    mcse: np.ndarray,
+    truth: np.ndarray,
+    row_labels: list[str],
+    col_labels: list[str],
+    value_label: str,
+    title: str,
+    ax=None,
+):
     """Arms (rows) x strata or signatures (columns): the probability of being declared effective,
     annotated with value ± MCSE and the truth of the cell; truly effective cells are outlined in
     black, truly null cells hatched. ``truth`` holds 'works', 'null', 'grey', 'control' or '' (the
@@ -301,11 +339,13 @@ def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row
             if t == "works":
                 ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.5))
             elif t == "null":
-                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=0,
-                                       hatch="///", alpha=0.45))
+                ax.add_patch(
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=0, hatch="///", alpha=0.45)
+                )
     long = max(len(c) for c in col_labels) > 8
-    ax.set_xticks(range(n_cols), col_labels, rotation=30 if long else 0, ha="right" if long else "center",
-                  rotation_mode="anchor")
+    ax.set_xticks(
+        range(n_cols), col_labels, rotation=30 if long else 0, ha="right" if long else "center", rotation_mode="anchor"
+    )
     ax.set_yticks(range(n_rows), row_labels)
     ax.set_xticks(np.arange(-0.5, n_cols, 1), minor=True)
     ax.set_yticks(np.arange(-0.5, n_rows, 1), minor=True)
@@ -314,18 +354,27 @@ def declared_heatmap(value: np.ndarray, mcse: np.ndarray, truth: np.ndarray, row
     ax.set_title(title)
     cbar = fig.colorbar(image, ax=ax, shrink=0.9)
     cbar.set_label(value_label)
-    handles = [Patch(facecolor="white", edgecolor="black", lw=2.5, label="truly effective (power)"),
-               Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="truly null (false positive)")]
+    handles = [
+        Patch(facecolor="white", edgecolor="black", lw=2.5, label="truly effective (power)"),
+        Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="truly null (false positive)"),
+    ]
     if own:
         fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=9, frameon=False)
     else:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
-                  frameon=False)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
-def arm_bars(value: np.ndarray, lower: np.ndarray, upper: np.ndarray, arm_names: list[str], roles: list[str],
-             xlabel: str, title: str = "", ax=None):
+def arm_bars(
+    value: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    arm_names: list[str],
+    roles: list[str],
+    xlabel: str,
+    title: str = "",
+    ax=None,
+):
     """One horizontal bar per arm with its 95% interval; arms that truly work are green, null ones grey,
     the others (grey zone, control) light blue. On ``ax`` when given."""
     value = np.asarray(value, dtype=float)
@@ -334,8 +383,7 @@ def arm_bars(value: np.ndarray, lower: np.ndarray, upper: np.ndarray, arm_names:
     y = np.arange(len(arm_names))
     lo = np.where(np.isfinite(lower), value - np.asarray(lower, dtype=float), 0.0)
     hi = np.where(np.isfinite(upper), np.asarray(upper, dtype=float) - value, 0.0)
-    ax.barh(y, np.nan_to_num(value), xerr=[np.maximum(lo, 0), np.maximum(hi, 0)], color=colors, capsize=3,
-            alpha=0.9)
+    ax.barh(y, np.nan_to_num(value), xerr=[np.maximum(lo, 0), np.maximum(hi, 0)], color=colors, capsize=3, alpha=0.9)
     ax.set_yticks(y, arm_names)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -398,7 +446,7 @@ def convergence(values: dict[str, np.ndarray], labels: dict[str, str], probabili
         ax.set_xlabel("simulated trials")
         ax.set_ylabel("running mean", fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     return fig
 
@@ -426,29 +474,53 @@ def comparison_bars(table, metrics: list[str], labels: dict[str, str]):
             v = np.array([rows["value"].get(s, np.nan) for s in scenarios], dtype=float)
             se = np.array([rows["mcse"].get(s, np.nan) for s in scenarios], dtype=float)
             x = np.arange(len(scenarios)) - 0.4 + width * (i + 0.5)
-            ax.bar(x, np.nan_to_num(v), width=width * 0.95, yerr=np.where(np.isfinite(se), Z_BAND * se, 0),
-                   capsize=3, color=colors[d], label=d)
+            ax.bar(
+                x,
+                np.nan_to_num(v),
+                width=width * 0.95,
+                yerr=np.where(np.isfinite(se), Z_BAND * se, 0),
+                capsize=3,
+                color=colors[d],
+                label=d,
+            )
             for xi, vi in zip(x, v):
                 if not np.isfinite(vi):
                     ax.text(xi, 0, "NA", ha="center", va="bottom", fontsize=7, color="0.4")
-        ax.set_xticks(range(len(scenarios)), scenarios, rotation=30 if rotate else 0,
-                      ha="right" if rotate else "center", rotation_mode="anchor")
+        ax.set_xticks(
+            range(len(scenarios)),
+            scenarios,
+            rotation=30 if rotate else 0,
+            ha="right" if rotate else "center",
+            rotation_mode="anchor",
+        )
         ax.set_title(labels.get(metric, metric), fontsize=10)
         ax.set_ylabel(metric.replace("_", " "), fontsize=9)
         ax.grid(alpha=0.3, axis="y")
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     handles, names = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=min(len(designs), 4), fontsize=9, frameon=False,
-               title=f"design (error bars: ± {Z_BAND:g} MCSE)")
+    fig.legend(
+        handles,
+        names,
+        loc="outside lower center",
+        ncol=min(len(designs), 4),
+        fontsize=9,
+        frameon=False,
+        title=f"design (error bars: ± {Z_BAND:g} MCSE)",
+    )
     return fig
 
 
 # --------------------------------------------------------------------------- 7. decision report
 
 
-def frontier(table, labels: dict[str, str] | None = None, target: float | None = None,
-             scenarios: list[str] | None = None, ax=None):
+def frontier(
+    table,
+    labels: dict[str, str] | None = None,
+    target: float | None = None,
+    scenarios: list[str] | None = None,
+    ax=None,
+):
     """Power against FWER per design, across decision thresholds: one panel per alternative scenario.
     ``table`` is a comparison's frontier table (design, setting, threshold, scenario, null, metric,
     value, lower, upper); each point pairs the FWER on the null scenario with the power on the
@@ -483,13 +555,30 @@ def frontier(table, labels: dict[str, str] | None = None, target: float | None =
             fx, fy = x.loc[thresholds], y.loc[thresholds]
             order = np.argsort(fx["value"].to_numpy())
             xs, ys = fx["value"].to_numpy()[order], fy["value"].to_numpy()[order]
-            ax.errorbar(xs, ys, xerr=[xs - fx["lower"].to_numpy()[order], fx["upper"].to_numpy()[order] - xs],
-                        yerr=[ys - fy["lower"].to_numpy()[order], fy["upper"].to_numpy()[order] - ys],
-                        color=colors[d], marker="o", ms=3, lw=1.2, elinewidth=0.6, capsize=1.5, label=d)
+            ax.errorbar(
+                xs,
+                ys,
+                xerr=[xs - fx["lower"].to_numpy()[order], fx["upper"].to_numpy()[order] - xs],
+                yerr=[ys - fy["lower"].to_numpy()[order], fy["upper"].to_numpy()[order] - ys],
+                color=colors[d],
+                marker="o",
+                ms=3,
+                lw=1.2,
+                elinewidth=0.6,
+                capsize=1.5,
+                label=d,
+            )
             calibrated = fx["setting"] == "calibrated"
             if calibrated.any():
-                ax.plot(fx["value"][calibrated], fy["value"][calibrated.to_numpy()], marker="*", ms=11,
-                        color=colors[d], markeredgecolor="black", lw=0)
+                ax.plot(
+                    fx["value"][calibrated],
+                    fy["value"][calibrated.to_numpy()],
+                    marker="*",
+                    ms=11,
+                    color=colors[d],
+                    markeredgecolor="black",
+                    lw=0,
+                )
         if target is not None:
             ax.axvline(target, color="0.4", lw=0.8, ls="--")
         ax.set_title(labels.get(scenario, scenario), fontsize=9)
@@ -498,16 +587,24 @@ def frontier(table, labels: dict[str, str] | None = None, target: float | None =
         ax.set_ylim(0, 1)
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-    for extra in axes[len(scenarios):]:
+    for extra in axes[len(scenarios) :]:
         extra.set_visible(False)
     handles, names = axes[0].get_legend_handles_labels()
-    title = ("design (★ the calibrated threshold; bars: 95% intervals"
-             + ("; dashed: the target FWER)" if target is not None else ")"))
+    title = "design (★ the calibrated threshold; bars: 95% intervals" + (
+        "; dashed: the target FWER)" if target is not None else ")"
+    )
     if given:
         axes[0].legend(handles, names, fontsize=8, frameon=False, title=title, title_fontsize=8, loc="lower right")
     else:
-        fig.legend(handles, names, loc="outside lower center", ncol=min(len(designs), 4), fontsize=8, frameon=False,
-                   title=title)
+        fig.legend(
+            handles,
+            names,
+            loc="outside lower center",
+            ncol=min(len(designs), 4),
+            fontsize=8,
+            frameon=False,
+            title=title,
+        )
     return fig
 
 
@@ -595,14 +692,18 @@ def claims_heatmap(cells, truth, designs: list[str], scenario: str):
             for j, tr in enumerate(treatments):
                 v = value[i, j]
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if v > 0.6 else "black")
+                    ax.text(
+                        j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black"
+                    )
                 r = role.get((tr, sub))
                 if r == "works":
                     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2))
                 elif r == "null":
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=0,
-                                           hatch="///", alpha=0.4))
+                    ax.add_patch(
+                        Rectangle(
+                            (j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=0, hatch="///", alpha=0.4
+                        )
+                    )
         ax.set_xticks(range(n_cols), treatments, rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
         ax.set_yticks(range(n_rows), [subgroup_label(sg) for sg in subgroups], fontsize=7)
         ax.set_title(d, fontsize=8)
@@ -613,11 +714,14 @@ def claims_heatmap(cells, truth, designs: list[str], scenario: str):
     if image is not None:
         cbar = fig.colorbar(image, ax=list(axes), shrink=0.8)
         cbar.set_label(label("p_claimed"), fontsize=8)
-    handles = [Patch(facecolor="white", edgecolor="black", lw=2, label="works there: the rate is power"),
-               Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="null there: a false-positive rate")]
+    handles = [
+        Patch(facecolor="white", edgecolor="black", lw=2, label="works there: the rate is power"),
+        Patch(facecolor="white", edgecolor="tab:red", hatch="///", label="null there: a false-positive rate"),
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"Claims by treatment and true subgroup: {scenario}", fontsize=10)
     return fig
+
 
 __all__ = [
     "ROLE_COLORS",

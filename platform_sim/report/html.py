@@ -63,8 +63,10 @@ def figure(figure_id: str, png_base64: str, alt: str, caption: str) -> str:
     screens, and never wider than the page)."""
     width = _png_width(png_base64)
     size = f' width="{width // 2}"' if width else ""
-    return (f'<figure id="{esc(figure_id)}"><img src="data:image/png;base64,{png_base64}"{size} alt="{esc(alt)}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{esc(figure_id)}"><img src="data:image/png;base64,{png_base64}"{size} alt="{esc(alt)}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def is_number(value) -> bool:
@@ -108,24 +110,35 @@ def pm(value, mcse, digits: int = 3) -> str:
     return f"{float(value):.{digits}f} ± {mcse:.{digits}f}"
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence], caption: str | None = None,
-          numeric: Sequence[bool] | None = None, table_id: str | None = None) -> str:
+def table(
+    header: Sequence[str],
+    rows: Iterable[Sequence],
+    caption: str | None = None,
+    numeric: Sequence[bool] | None = None,
+    table_id: str | None = None,
+) -> str:
     """A table from a header and rows of cells (already formatted strings, or values shown with
     :func:`fmt`). ``numeric[i]`` right-aligns column i (default: guessed from the cells)."""
     rows = [[c if isinstance(c, str) else fmt(c) for c in r] for r in rows]
     if numeric is None:
-        numeric = [bool(rows) and all(_looks_numeric(r[i]) for r in rows if r[i] not in ("", "NA"))
-                   and any(r[i] not in ("", "NA") for r in rows) for i in range(len(header))]
+        numeric = [
+            bool(rows)
+            and all(_looks_numeric(r[i]) for r in rows if r[i] not in ("", "NA"))
+            and any(r[i] not in ("", "NA") for r in rows)
+            for i in range(len(header))
+        ]
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for r in rows:
-        cells = "".join(f'<td class="num">{esc(c)}</td>' if numeric[i] else f"<td>{esc(c)}</td>"
-                        for i, c in enumerate(r))
+        cells = "".join(
+            f'<td class="num">{esc(c)}</td>' if numeric[i] else f"<td>{esc(c)}</td>" for i, c in enumerate(r)
+        )
         body.append(f"<tr>{cells}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     tid = f' id="{esc(table_id)}"' if table_id else ""
-    return (f'<div class="wide"><table{tid}>{cap}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return (
+        f'<div class="wide"><table{tid}>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
 
 
 def _looks_numeric(text: str) -> bool:
@@ -133,21 +146,23 @@ def _looks_numeric(text: str) -> bool:
     return t.isdigit()
 
 
-def frame_table(frame: pd.DataFrame, caption: str | None = None, digits: int = 3, index: bool = True,
-                table_id: str | None = None) -> str:
+def frame_table(
+    frame: pd.DataFrame, caption: str | None = None, digits: int = 3, index: bool = True, table_id: str | None = None
+) -> str:
     """A pandas table as HTML (index columns first when ``index``)."""
     if index:
         frame = frame.reset_index()
     header = [str(c) for c in frame.columns]
-    rows = [[fmt(v, digits) if not isinstance(v, str) else v for v in row]
-            for row in frame.itertuples(index=False, name=None)]
+    rows = [
+        [fmt(v, digits) if not isinstance(v, str) else v for v in row]
+        for row in frame.itertuples(index=False, name=None)
+    ]
     return table(header, rows, caption, table_id=table_id)
 
 
 def key_values(pairs: Iterable[tuple[str, object]], caption: str | None = None) -> str:
     """A two-column table of settings."""
-    return table(["setting", "value"], [[k, setting(v)] for k, v in pairs], caption,
-                 numeric=[False, False])
+    return table(["setting", "value"], [[k, setting(v)] for k, v in pairs], caption, numeric=[False, False])
 
 
 #: The folder of the shipped page template (``report.html.j2``) and style sheet (``report.css``).
@@ -171,20 +186,38 @@ def _template(template: str | Path | None):
             raise ConfigError([Problem("template", "no such file", str(template))])
         folders.insert(0, str(path.resolve().parent))
         name = path.name
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(folders), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
     try:
         return environment.get_template(name)
     except jinja2.TemplateSyntaxError as exc:
-        raise ConfigError([Problem("template", f"line {exc.lineno}: {exc.message}",
-                                   file=exc.filename or str(template))]) from None
+        raise ConfigError(
+            [Problem("template", f"line {exc.lineno}: {exc.message}", file=exc.filename or str(template))]
+        ) from None
     except jinja2.TemplateNotFound as exc:
-        raise ConfigError([Problem("template", f"names a template that is neither beside it nor shipped: {exc.name}",
-                                   file=str(template))]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    "template",
+                    f"names a template that is neither beside it nor shipped: {exc.name}",
+                    file=str(template),
+                )
+            ]
+        ) from None
 
 
-def page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: Sequence[str], footer: str,
-         template: str | Path | None = None) -> str:
+def page(
+    title: str,
+    subtitle: str,
+    nav: Sequence[tuple[str, str]],
+    body: Sequence[str],
+    footer: str,
+    template: str | Path | None = None,
+) -> str:
     """The whole document, rendered from the jinja2 template (:data:`TEMPLATE`, or a sponsor's file
     ``template``): the head with the inline style sheet, a table of contents, the sections and the
     footer. The template receives ``title`` and ``subtitle`` (text), ``nav`` (pairs of section id and
@@ -196,8 +229,13 @@ def page(title: str, subtitle: str, nav: Sequence[tuple[str, str]], body: Sequen
 
     try:
         return _template(template).render(
-            title=title, subtitle=subtitle, nav=list(nav), sections=[_markup(b) for b in body], footer=_markup(footer),
-            css=_markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")))
+            title=title,
+            subtitle=subtitle,
+            nav=list(nav),
+            sections=[_markup(b) for b in body],
+            footer=_markup(footer),
+            css=_markup((TEMPLATE_DIR / "report.css").read_text(encoding="utf-8")),
+        )
     except jinja2.TemplateError as exc:  # an undefined name or a failing filter in a sponsor's template
         raise ConfigError([Problem("template", f"cannot be rendered: {exc}", file=str(template or TEMPLATE))]) from None
 
@@ -209,5 +247,19 @@ def _markup(text: str):
     return markupsafe.Markup(text)
 
 
-__all__ = ["bullets", "details", "esc", "figure", "fmt", "frame_table", "heading", "key_values", "page", "para",
-           "pm", "section", "setting", "table"]
+__all__ = [
+    "bullets",
+    "details",
+    "esc",
+    "figure",
+    "fmt",
+    "frame_table",
+    "heading",
+    "key_values",
+    "page",
+    "para",
+    "pm",
+    "section",
+    "setting",
+    "table",
+]

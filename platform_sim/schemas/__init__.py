@@ -43,11 +43,11 @@ _HERE = Path(__file__).resolve().parent
 
 _DESCRIPTIONS = {
     "design": "A platform-sim design: what the trial does (arms, control, endpoint, priors, randomization, "
-              "interim analyses, decision rules, strata, platform over calendar time).",
+    "interim analyses, decision rules, strata, platform over calendar time).",
     "scenario": "A platform-sim scenario: what nature is (the population and each treatment's true effect "
-                "by biomarker, time trends, dropout).",
+    "by biomarker, time trends, dropout).",
     "population": "A platform-sim population: who arrives, when, with which biomarkers, and what happens to "
-                  "them during screening.",
+    "them during screening.",
 }
 
 
@@ -63,13 +63,14 @@ def _looks_shorthand() -> dict[str, Any]:
         "type": "object",
         "title": "Looks (shorthand)",
         "description": "Looks after first, first + every, ... up to last randomized patients "
-                       "(the shorthand for randomized_n).",
+        "(the shorthand for randomized_n).",
         "properties": {
             "first": {"type": "integer", "exclusiveMinimum": 0},
             "every": {"type": "integer", "exclusiveMinimum": 0},
             "last": {"type": "integer", "exclusiveMinimum": 0},
-            "followed_n": {"anyOf": [{"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0}},
-                                     {"type": "null"}]},
+            "followed_n": {
+                "anyOf": [{"type": "array", "items": {"type": "integer", "exclusiveMinimum": 0}}, {"type": "null"}]
+            },
             "outcome_delay": {"anyOf": [{"$ref": "#/$defs/OutcomeDelay"}, {"type": "null"}]},
         },
         "required": ["first", "every", "last"],
@@ -89,9 +90,12 @@ def _add_loader_forms(kind: str, schema: dict[str, Any]) -> dict[str, Any]:
     if kind == "scenario":
         population = schema.get("properties", {}).get("population")
         if population is not None:
-            by_name = {"type": "string", "minLength": 1,
-                       "description": "The name of a shipped population, or a population file (a path relative "
-                                      "to the scenario's folder or its populations/ folder)."}
+            by_name = {
+                "type": "string",
+                "minLength": 1,
+                "description": "The name of a shipped population, or a population file (a path relative "
+                "to the scenario's folder or its populations/ folder).",
+            }
             schema["properties"]["population"] = {"anyOf": [population, by_name]}
         else:
             missing.append("properties.population")
