@@ -119,6 +119,7 @@ def test_pre_commit_hooks_are_the_ci_checks_at_the_pinned_versions():
     assert hooks["ruff-format"]["entry"].split()[:2] == ["ruff", "format"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^ruff check ", ci, re.M) and re.search(r"^mypy$", ci, re.M)
+    assert re.search(r"^ruff format --check ", ci, re.M) and "stages" not in hooks["ruff-format"]
     for hook in ("mypy", "lint-imports"):  # no file arguments: the files come from pyproject.toml, as in CI
         assert hooks[hook]["entry"] == hook and hooks[hook]["language"] == "system"
         assert hooks[hook]["pass_filenames"] is False
