@@ -59,6 +59,7 @@ from ..posterior.survival import (
 )
 from ..results import TrialResults, Truth
 from ..strata import StrataPlan
+from .observation import outcome_seen as _seen
 
 # Arm status in a platform.
 WAITING = 0  # not yet entered (queue or before its date)
@@ -492,33 +493,6 @@ def _undo_after(arrive, assigned, n_arm, full_at, rows, t):
         for k in range(n_arm.shape[1]):
             if full_at[r, k] > t[ii]:
                 full_at[r, k] = np.nan
-
-
-@njit(cache=True)
-def _seen(e, c, a, t, assess, survival, read_at):
-    """A patient randomized at date ``a`` seen at date ``t``: (has outcome, event, time at risk, date the
-    outcome is seen). Dates are compared as ``a + delay <= t`` everywhere, so the date a trigger
-    expects an outcome and the analysis on that date agree to the last bit."""
-    if survival:
-        found = np.inf
-        j = 0.0
-        if np.isfinite(e):
-            j = max(math.ceil(e / assess), 1)
-            found = j * assess
-        if not np.isfinite(t):
-            return False, False, 0.0, a + found if found <= c else np.inf
-        if found <= c:
-            if a + found <= t:
-                return True, True, (j - 0.5) * assess, a + found
-            follow = t - a
-            seen_at = a + found
-        else:
-            follow = min(t - a, c)
-            seen_at = np.inf
-        return False, False, math.floor(follow / assess) * assess, seen_at
-    if a + read_at <= t:
-        return True, e > 0.5, 0.0, a + read_at
-    return False, False, 0.0, a + read_at
 
 
 @njit(cache=True)

@@ -31,7 +31,7 @@ from ..posterior.period import (
     pp_confirmatory_normal,
     prob_better_normal,
 )
-from .platform import PlatformDesign, PlatformPool, _seen
+from .observation import outcome_seen
 
 STRATIFIED = "stratified_by_period"
 COVARIATE = "period_covariate"
@@ -68,7 +68,7 @@ def _tally_periods(
             k = assigned[r, i]
             if k < 0:
                 continue
-            has, event, x, _ = _seen(
+            has, event, x, _ = outcome_seen(
                 outcomes[r, i, arm_treatment[k]], dropout[r, i], a, t[ii], assess, survival, read_at
             )
             if not (survival or has):
@@ -90,7 +90,7 @@ class AdjustedComparison:
     effect: np.ndarray  # (R, K) posterior mean log-odds ratio / log hazard ratio, all patients (NaN: control)
 
 
-def period_tallies(pd: PlatformDesign, opened, closed, pool: PlatformPool, assigned, rows, t):
+def period_tallies(pd, opened, closed, pool, assigned, rows, t):
     """(n, y, x) each (R, K, P, S) per arm, period and stratum, with the period boundaries (R, P)
     and each arm's periods (R, K, P)."""
     opened_r, closed_r = opened[rows], closed[rows]
@@ -118,7 +118,7 @@ def period_tallies(pd: PlatformDesign, opened, closed, pool: PlatformPool, assig
     return (n, y, x), bounds, period_windows(bounds, opened_r, closed_r)
 
 
-def _priors(pd: PlatformDesign):
+def _priors(pd):
     """The period model's priors from the design's priors: the control's log rate moments, and per
     arm the variance of its log ratio with the control implied by independent priors."""
     c = pd.control
@@ -127,11 +127,11 @@ def _priors(pd: PlatformDesign):
     return float(m0), float(v0), v + v0
 
 
-def adjusted_comparison(
-    pd: PlatformDesign, opened, closed, pool: PlatformPool, assigned, rows, t
-) -> AdjustedComparison:
+def adjusted_comparison(pd, opened, closed, pool, assigned, rows, t) -> AdjustedComparison:
     """The period-adjusted analysis of trials ``rows`` at dates ``t`` (see the module docstring).
 
+    pd: the compiled platform (``platform.PlatformDesign``); pool: its randomizable patients
+    (``platform.PlatformPool``), both passed in by ``platform.py``, which this module does not import;
     opened, closed: (T, K) the arms' opening and closing dates so far (NaN: not yet);
     assigned: (T, N) each randomizable patient's arm (-1: none)."""
     (n, y, x), _, windows = period_tallies(pd, opened, closed, pool, assigned, rows, t)
