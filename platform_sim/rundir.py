@@ -361,7 +361,10 @@ def source_path(file: str | Path | None) -> str | None:
     if not path.is_absolute():
         return path.as_posix()
     resolved = path.resolve()
-    for root in (Path.cwd(), _PACKAGE_DIR.parent, _PACKAGE_DIR / "shipped"):
+    # the installed package's shipped folder before the folder holding the package: installed, that
+    # folder is site-packages (which would name a shipped file platform_sim/shipped/designs/...); in a
+    # checkout it is the repository, whose designs/ and scenarios/ are the shipped files
+    for root in (Path.cwd(), _PACKAGE_DIR / "shipped", _PACKAGE_DIR.parent):
         try:
             return resolved.relative_to(root.resolve()).as_posix()
         except ValueError:

@@ -17,7 +17,6 @@ import pytest
 
 import platform_sim as ps
 
-sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
 
 WIDTH = 1280
@@ -60,6 +59,9 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="module")
 def browser():
+    # imported here, not at collection: without playwright the default run deselects these tests
+    # (they are slow) instead of reporting them skipped
+    sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         try:
             chromium = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])

@@ -390,3 +390,19 @@ def test_list_shows_shipped_names():
         >= {"pioneer_null", "pioneer_alternative", "benchmark_four_arm"}
     )
     assert names(suites) == set(shipped_names("suite")) >= {"core"}
+
+
+def test_a_shipped_file_of_an_installed_package_is_named_by_its_shipped_folder(tmp_path, monkeypatch):
+    """Installed (not a checkout), the package's parent folder is site-packages: a shipped design is
+    still named designs/NAME.yaml, never platform_sim/shipped/designs/NAME.yaml."""
+    from platform_sim import rundir
+
+    package = tmp_path / "site-packages" / "platform_sim"
+    shipped = package / "shipped" / "designs" / "pioneer_rar.yaml"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("name: pioneer_rar\n")
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(rundir, "_PACKAGE_DIR", package)
+    assert rundir.source_path(shipped) == "designs/pioneer_rar.yaml"
