@@ -642,3 +642,28 @@ def test_a_results_file_with_pickled_objects_is_refused(tmp_path):
         np.savez(fh, __class__=np.array("TrialResults"), n=np.array([{"evil": 1}], dtype=object))
     with pytest.raises(ConfigError, match="cannot read the results file"):
         load_results(path)
+
+
+@pytest.mark.parametrize(
+    "design, where",
+    [
+        ("lungmap_platform", ("arms", 1, "max_n")),
+        ("lungmap_umbrella", ("strata", "groups", 0, "max_n")),
+        ("battle2", ("strata", "probit", "refit", "after_followed")),
+        ("seamless_pfs_os", ("event_driven", "phase2", "events")),
+    ],
+)
+def test_a_count_beyond_the_largest_trial_is_refused_naming_the_field(design, where):
+    """A huge count (a typo, or 2**63 that no 64-bit integer holds) is a clear error at load time,
+    never an overflow inside the engine."""
+    data = yaml.safe_load((Path(__file__).parents[1] / "designs" / f"{design}.yaml").read_text())
+    node = data
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = 2**63
+    with pytest.raises(ConfigError) as exc:
+        parse_design(data)
+    path = "design." + ".".join(str(k) for k in where).replace(".1.", "[1].").replace(".0.", "[0].")
+    assert any(p.path == path and "100000" in p.message for p in exc.value.problems), [
+        p.format() for p in exc.value.problems
+    ]

@@ -96,7 +96,7 @@ class Phase2(Frozen):
     """The phase II go/no-go analysis of a seamless phase II/III design (see the module docstring)."""
 
     endpoint: Name = Field(description="time_to_event endpoint of the go/no-go analysis (e.g. pfs)")
-    events: PositiveInt = Field(description="events on that endpoint at the go/no-go analysis")
+    events: PositiveInt = Field(le=MAX_PATIENTS, description="events on that endpoint at the go/no-go analysis")
     alpha: OpenProbability = Field(description="one-sided level of its log-rank test: go when significant")
 
 

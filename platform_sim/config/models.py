@@ -64,7 +64,9 @@ class Endpoint(Frozen):
 class Arm(Frozen):
     name: Name
     treatment: Name
-    max_n: PositiveInt | None = Field(default=None, description="Cap on patients randomized to this arm.")
+    max_n: PositiveInt | None = Field(
+        default=None, le=MAX_PATIENTS, description="Cap on patients randomized to this arm."
+    )
     prior: BetaPrior | None = Field(default=None, description="Overrides the design prior for this arm.")
     enter_months: Months | None = Field(
         default=None, description="Platform designs: the date the arm becomes available (default: the start)."

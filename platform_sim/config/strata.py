@@ -46,7 +46,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import MAX_STRATA, Frozen, Months, Name, NonNegativeInt, OpenProbability, PositiveInt, Probability
+from .base import (
+    MAX_PATIENTS,
+    MAX_STRATA,
+    Frozen,
+    Months,
+    Name,
+    NonNegativeInt,
+    OpenProbability,
+    PositiveInt,
+    Probability,
+)
 
 Levels = Name | list[Name]
 
@@ -57,7 +67,7 @@ class OpensAfter(Frozen):
     has randomized ``enrolled`` patients. Platform designs only."""
 
     closed: Name | None = None
-    enrolled: PositiveInt | None = None
+    enrolled: PositiveInt | None = Field(default=None, le=MAX_PATIENTS)
 
     @model_validator(mode="after")
     def _one(self) -> "OpensAfter":
@@ -72,7 +82,7 @@ class StratumGroup(Frozen):
         description="Reported levels that put a patient in this group (all markers must match), or 'other'."
     )
     arms: list[Name] = Field(min_length=1, description="The design arms this group randomizes among.")
-    max_n: PositiveInt | None = Field(default=None, description="Cap on patients of this group.")
+    max_n: PositiveInt | None = Field(default=None, le=MAX_PATIENTS, description="Cap on patients of this group.")
     looks: list[PositiveInt] | None = Field(
         default=None,
         min_length=1,
@@ -150,7 +160,7 @@ class ProbitRefit(Frozen):
     summed over the arms on the log scale, exceeds ``min_bayes_factor`` (a simplification of
     BATTLE-2's Bayesian lasso: a choice between two marker models, not a selection among many)."""
 
-    after_followed: PositiveInt = Field(description="Followed patients that end stage 1.")
+    after_followed: PositiveInt = Field(le=MAX_PATIENTS, description="Followed patients that end stage 1.")
     coarse: dict[Name, list[Name]] = Field(
         min_length=1, description="Stage-1 groups, each a list of the design's strata (groups) it pools."
     )
