@@ -135,19 +135,26 @@ class OutcomesModel:
         from .config.illness_death import as_pieces
         from .posterior.illness_death import calibrate
 
-        chain, name = [], treatment
+        chain, name, root = [], treatment, treatment
         while name is not None:
             t = self.scenario.treatments[name]
             chain.append(t.illness_death)
-            name = t.relative_to
+            root, name = name, t.relative_to
         base = chain[-1].baseline
-        model = calibrate(
-            base.response_rate,
-            base.median_pfs_months,
-            base.median_os_months,
-            base.responder_progression_hazard_ratio,
-            base.death_share_of_pfs_events,
-        )
+        try:
+            model = calibrate(
+                base.response_rate,
+                base.median_pfs_months,
+                base.median_os_months,
+                base.responder_progression_hazard_ratio,
+                base.death_share_of_pfs_events,
+            )
+        except ValueError as exc:  # facts no illness-death model with constant hazards reproduces
+            from .config import ConfigError, Problem
+
+            raise ConfigError(
+                [Problem(f"scenario.treatments.{root}.illness_death.baseline", str(exc), base.model_dump())]
+            ) from None
         for link in chain[:-1]:
             if link is not None:
                 model = model.with_effects(

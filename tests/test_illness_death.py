@@ -263,3 +263,28 @@ def test_bad_illness_death_sections_name_the_field():
         ]
 
     assert "pieces must start at increasing times" in problems_of(bad_piece_order)
+
+
+@pytest.mark.parametrize("share", [1e-12, 1e-6, 0.5, 1 - 1e-9])
+@pytest.mark.parametrize("rho", [0.01, 0.3, 1.0, 50.0])
+def test_calibration_finds_any_death_share_in_its_range(share, rho):
+    """The death share's root is bracketed for every share in (0, 1), however close to either end
+    (a fixed bracket missed shares below about 1e-12 * (1 + p / rho))."""
+    try:
+        m = calibrate(0.14, 4.0, 30.0, rho, share)
+    except ValueError as exc:  # a long median OS that a large death share cannot reach: named, not a crash
+        assert "too long" in str(exc) and share >= 0.5
+        return
+    assert m.death_share_of_pfs_events() == pytest.approx(share, rel=1e-9)
+    assert m.median("pfs") == pytest.approx(4.0, abs=1e-8)
+
+
+def test_facts_no_model_reproduces_are_a_config_error_naming_the_baseline():
+    scenario = copy.deepcopy(SCENARIO)
+    baseline = scenario["treatments"]["docetaxel"]["illness_death"]["baseline"]
+    baseline.update(median_os_months=400.0, death_share_of_pfs_events=0.9)
+    with pytest.raises(ConfigError) as exc:
+        VirtualPatients(parse_scenario(scenario)).truth("os", ["docetaxel"])
+    (problem,) = exc.value.problems
+    assert problem.path == "scenario.treatments.docetaxel.illness_death.baseline"
+    assert "too long" in problem.message

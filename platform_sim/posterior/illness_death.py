@@ -269,13 +269,27 @@ def calibrate(
     def share_at(kappa: float) -> float:
         return (1.0 - p) * kappa / (1.0 + kappa) + p * kappa / (rho + kappa) - share
 
-    kappa = brentq(share_at, 1e-12, 1e12, xtol=1e-14, rtol=1e-13)
+    # share_at rises from -share (kappa = 0) to 1 - share (kappa -> inf), and share_at(kappa) <=
+    # kappa ((1 - p) + p / rho) - share, so the root lies above half of share / ((1 - p) + p / rho):
+    # a bracket that holds for any share in (0, 1), however small or close to 1
+    low = 0.5 * share / ((1.0 - p) + p / rho)
+    high = max(1.0, 2.0 * low)
+    while share_at(high) <= 0.0:
+        high *= 10.0
+        if not math.isfinite(high):
+            raise ValueError(f"death_share ({death_share!r}) cannot be reached with responder_hazard_ratio {rho!r}")
+    kappa = brentq(share_at, low, high, xtol=min(1e-14, 1e-3 * low), rtol=1e-13)
 
     def pfs_half(lam: float) -> float:
         surv = (1.0 - p) * math.exp(-lam * m_pfs) + p * math.exp(-rho * lam * m_pfs)
         return surv * math.exp(-kappa * lam * m_pfs) - 0.5
 
-    lam = brentq(pfs_half, 1e-9, 1e4, xtol=1e-15, rtol=1e-13)
+    # pfs_half falls from 0.5 at lam = 0 toward -0.5: bracket [0, lam_high], with lam_high grown
+    # until it is past the root (a fixed upper end misses it when kappa is huge or tiny)
+    lam_high = 1.0 / m_pfs
+    while pfs_half(lam_high) >= 0.0:
+        lam_high *= 2.0
+    lam = brentq(pfs_half, 0.0, lam_high, xtol=1e-15 * lam_high, rtol=1e-13)
     progression = PiecewiseExponential.exponential(lam)
     death = PiecewiseExponential.exponential(kappa * lam)
 
