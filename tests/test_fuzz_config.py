@@ -93,7 +93,13 @@ DEFAULT_SCENARIO_DESIGNS = ["pioneer_rar", "pioneer_rar", "lungmap_umbrella", "a
 POPULATION_SCENARIO = "pioneer_alternative"
 POPULATION_DESIGNS = ["pioneer_rar", "battle_stratified_rar", "allcomer_rar", "pioneer_rar"]
 # populations of their own trials: read through one of their scenarios, run with their design
-OWN_POPULATION = {"battle_nsclc": ("battle_kim2011", ["battle"]), "battle2_nsclc": ("battle2_jco2016", ["battle2"])}
+# (every population is read through a scenario that names it, or its mutant would never be loaded)
+OWN_POPULATION = {
+    "battle_nsclc": ("battle_kim2011", ["battle"]),
+    "battle2_nsclc": ("battle2_jco2016", ["battle2"]),
+    "post_ici_nsclc_poor_assay": ("stk11_keap1_only_poor_assay", POPULATION_DESIGNS),
+    "lungmap_s1400": ("lungmap_null", ["lungmap_platform", "lungmap_umbrella"]),
+}
 
 # Trials simulated per mutant that validates (the platform design is the slowest).
 CHUNK = 5
@@ -1442,3 +1448,13 @@ def test_regression_edit_is_a_clear_validation_error(kind, name, edits, design, 
     _check_problems(info.value, [shown])
     formatted = [p.format() for p in info.value.problems]
     assert any(all(e in line for e in expected) for line in formatted), formatted
+
+
+def test_every_shipped_population_is_read_through_a_scenario_that_names_it():
+    """A population mutant is loaded only through a scenario whose ``population:`` names it; the
+    census's pairing must give each shipped population such a scenario."""
+    for path in sorted((ROOT / "scenarios" / "populations").glob("*.yaml")):
+        name = path.stem
+        usual = OWN_POPULATION.get(name, (POPULATION_SCENARIO, None))[0]
+        named = yaml.safe_load((ROOT / "scenarios" / f"{usual}.yaml").read_text())["population"]
+        assert named == name, f"population {name} would be read through {usual}, which uses {named}"
