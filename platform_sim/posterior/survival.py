@@ -454,44 +454,57 @@ def warm_up() -> None:
 
 
 @njit(cache=True)
+def _analysis_times(entry, followed, event, by_time, by_entry, c, time, ev, who):
+    """The analysis times of one trial at cut date ``c``, in ascending order: fills time, ev and who
+    (the patient of each row) and returns their number. ``by_time``/``by_entry`` are the trial's
+    patients sorted by follow-up time and by entry date: patients whose follow-up ended by the cut
+    come by their own time, patients still followed at the cut (censored at c - entry) by decreasing
+    entry, and the two ascending sequences are merged."""
+    n_pat = entry.shape[0]
+    m = 0
+    a = 0
+    b = n_pat - 1
+    while True:
+        while a < n_pat and entry[by_time[a]] + followed[by_time[a]] > c:
+            a += 1
+        while b >= 0 and (entry[by_entry[b]] > c or entry[by_entry[b]] + followed[by_entry[b]] <= c):
+            b -= 1
+        if a >= n_pat and b < 0:
+            return m
+        if b < 0 or (a < n_pat and followed[by_time[a]] <= c - entry[by_entry[b]]):
+            i = by_time[a]
+            time[m] = followed[i]
+            ev[m] = event[i]
+            a += 1
+        else:
+            i = by_entry[b]
+            time[m] = c - entry[i]
+            ev[m] = False
+            b -= 1
+        who[m] = i
+        m += 1
+
+
+@njit(cache=True)
 def _logrank_cuts_kernel(entry, followed, event, experimental, cuts, z, oe, var):
     n_trials, n_pat = entry.shape
     n_cuts = cuts.shape[1]
     time = np.empty(n_pat)
     ev = np.empty(n_pat, dtype=np.bool_)
     on = np.empty(n_pat, dtype=np.bool_)
+    who = np.empty(n_pat, dtype=np.int64)
     for t in range(n_trials):
         # two orders per trial serve every cut: patients whose follow-up ended by the cut, by their own
         # time; patients still followed at the cut, censored at c - entry, by decreasing entry
         by_time = np.argsort(followed[t])
         by_entry = np.argsort(entry[t])
         for k in range(n_cuts):
-            c = cuts[t, k]
-            m = 0
+            m = _analysis_times(entry[t], followed[t], event[t], by_time, by_entry, cuts[t, k], time, ev, who)
             n1 = 0
-            a = 0
-            b = n_pat - 1
-            while True:  # merge the two ascending sequences of analysis times
-                while a < n_pat and entry[t, by_time[a]] + followed[t, by_time[a]] > c:
-                    a += 1
-                while b >= 0 and (entry[t, by_entry[b]] > c or entry[t, by_entry[b]] + followed[t, by_entry[b]] <= c):
-                    b -= 1
-                if a >= n_pat and b < 0:
-                    break
-                if b < 0 or (a < n_pat and followed[t, by_time[a]] <= c - entry[t, by_entry[b]]):
-                    i = by_time[a]
-                    time[m] = followed[t, i]
-                    ev[m] = event[t, i]
-                    a += 1
-                else:
-                    i = by_entry[b]
-                    time[m] = c - entry[t, i]
-                    ev[m] = False
-                    b -= 1
-                on[m] = experimental[t, i]
-                if on[m]:
+            for j in range(m):
+                on[j] = experimental[t, who[j]]
+                if on[j]:
                     n1 += 1
-                m += 1
             n = m
             o_minus_e = 0.0
             v = 0.0
@@ -589,6 +602,7 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
     ev = np.empty(n_pat, dtype=np.bool_)
     on = np.empty(n_pat, dtype=np.bool_)
     st = np.empty(n_pat, dtype=np.int64)
+    who = np.empty(n_pat, dtype=np.int64)
     n_s = np.zeros(n_strata, dtype=np.int64)
     n1_s = np.zeros(n_strata, dtype=np.int64)
     d_s = np.zeros(n_strata, dtype=np.int64)
@@ -600,35 +614,16 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
         by_time = np.argsort(followed[t])
         by_entry = np.argsort(entry[t])
         for k in range(n_cuts):
-            c = cuts[t, k]
             n_s[:] = 0
             n1_s[:] = 0
-            m = 0
-            a = 0
-            b = n_pat - 1
-            while True:  # the analysis times at cut c in ascending order (as in _logrank_cuts_kernel)
-                while a < n_pat and entry[t, by_time[a]] + followed[t, by_time[a]] > c:
-                    a += 1
-                while b >= 0 and (entry[t, by_entry[b]] > c or entry[t, by_entry[b]] + followed[t, by_entry[b]] <= c):
-                    b -= 1
-                if a >= n_pat and b < 0:
-                    break
-                if b < 0 or (a < n_pat and followed[t, by_time[a]] <= c - entry[t, by_entry[b]]):
-                    i = by_time[a]
-                    time[m] = followed[t, i]
-                    ev[m] = event[t, i]
-                    a += 1
-                else:
-                    i = by_entry[b]
-                    time[m] = c - entry[t, i]
-                    ev[m] = False
-                    b -= 1
-                on[m] = experimental[t, i]
-                st[m] = stratum[t, i]
-                n_s[st[m]] += 1
-                if on[m]:
-                    n1_s[st[m]] += 1
-                m += 1
+            m = _analysis_times(entry[t], followed[t], event[t], by_time, by_entry, cuts[t, k], time, ev, who)
+            for j in range(m):
+                i = who[j]
+                on[j] = experimental[t, i]
+                st[j] = stratum[t, i]
+                n_s[st[j]] += 1
+                if on[j]:
+                    n1_s[st[j]] += 1
             u_total = 0.0
             info_total = 0.0
             j = 0
