@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+# How Frozen.replace validates a changed model again, as a file is: the loader (config/load.py,
+# which builds on this module) registers it when it is imported, and the package imports the loader,
+# so it is in place before any model exists. Registered rather than imported, so that imports among
+# the configuration modules run one way.
+_revalidation: list[Callable[[Any, dict[str, Any]], Any]] = []
+
+
+def register_revalidation(revalidate: Callable[[Any, dict[str, Any]], Any]) -> None:
+    """Make ``revalidate(model, changes)`` the check behind :meth:`Frozen.replace`."""
+    _revalidation[:] = [revalidate]
+
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 OpenProbability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -174,8 +186,7 @@ class Frozen(BaseModel):
         of the whole design. A key reaches into nested sections with ``__``
         (``design.replace(decisions__superiority=0.995)``; ``arms__0__max_n`` for a list item).
         Raises :class:`platform_sim.config.ConfigError` (a ``ValueError``) naming each bad field."""
-        from .load import revalidate
-
+        (revalidate,) = _revalidation
         return revalidate(self, changes)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:

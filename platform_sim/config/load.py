@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .base import PROBLEM_SEPARATOR, Problem
+from .base import PROBLEM_SEPARATOR, Problem, register_revalidation
 from .crosscheck import design_problems
 from .defaults import DEFAULT_DESIGN, DEFAULT_SCENARIO  # noqa: F401  (re-exported)
 from .models import Design, Scenario
@@ -599,6 +599,9 @@ def revalidate(model, changes: dict[str, Any]):
     if problems:
         raise ConfigError(problems)
     return result
+
+
+register_revalidation(revalidate)
 
 
 def _canonical(obj: Any) -> str:
