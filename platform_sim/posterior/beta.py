@@ -94,6 +94,57 @@ def _sorted(values):
 
 
 @njit(cache=True)
+def _component_breakpoints(a, b, shift, mean, sd, heavy, bps, n_bp, graded, n_graded):
+    """Append one used component's breakpoints: ``_Z`` standard deviations about its mean to ``bps``;
+    to ``graded``, farther ones for a heavy-tailed posterior and, where the density is singular or not
+    smooth at a support boundary (x^(a-1) with a below 4 and not a whole number), breakpoints refined
+    geometrically toward it, which keep every panel's distance to the boundary comparable to its width
+    (the innermost panel uses the smoothstep substitution). Returns the new counts (n_bp, n_graded)."""
+    for z in range(_Z.shape[0]):
+        bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift
+        n_bp += 1
+    if heavy:
+        for z in range(_Z_HEAVY.shape[0]):
+            graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift
+            n_graded += 1
+    if _rough(a):
+        for j in range(1, _GRADES + 1):
+            graded[n_graded] = shift + mean * _GRADE_RATIO**j
+            n_graded += 1
+    if _rough(b):
+        for j in range(1, _GRADES + 1):
+            graded[n_graded] = shift + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
+            n_graded += 1
+    return n_bp, n_graded
+
+
+@njit(cache=True)
+def _edges(bps, n_bp, graded, n_graded, min_sd, shift, use):
+    """The panel edges: the union of breakpoints thinned (an edge closer than _MIN_GAP narrowest
+    standard deviations to the previous kept edge is dropped, unless it is a support boundary of a
+    component, where its density may be singular or kinked, which replaces it), then the graded
+    breakpoints added. Returns (edges, number kept)."""
+    edges = _sorted(bps[:n_bp])
+    gap = _MIN_GAP * min_sd
+    kept = 1
+    for p in range(1, n_bp):
+        e = edges[p]
+        if e - edges[kept - 1] >= gap or p == n_bp - 1:
+            edges[kept] = e
+            kept += 1
+        elif _is_boundary(e, shift, use):
+            if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
+                edges[kept - 1] = e
+            else:
+                edges[kept] = e
+                kept += 1
+    if n_graded:
+        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
+        kept = edges.shape[0]
+    return edges, kept
+
+
+@njit(cache=True)
 def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     """Fill quadrature weights, densities and CDFs of the components of one trial.
 
@@ -103,7 +154,6 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
     Returns the number of nodes filled.
     """
     n_comp = a.shape[0]
-    n_z = _Z.shape[0]
     lo = np.empty(n_comp)
     hi = np.empty(n_comp)
     lognorm = np.empty(n_comp)
@@ -134,45 +184,8 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         lo[c] = max(mean - tail * sd, 0.0) + shift[c]
         hi[c] = min(mean + tail * sd, 1.0) + shift[c]
         lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
-        for z in range(n_z):
-            bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
-            n_bp += 1
-        if heavy:
-            for z in range(_Z_HEAVY.shape[0]):
-                graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift[c]
-                n_graded += 1
-        # Where the density is singular or not smooth at a support boundary (x^(a-1) with a
-        # below 4 and not a whole number), breakpoints refined geometrically toward it keep
-        # every panel's distance to the boundary comparable to its width; the innermost
-        # panel uses the smoothstep substitution.
-        if _rough(a[c]):
-            for j in range(1, _GRADES + 1):
-                graded[n_graded] = shift[c] + mean * _GRADE_RATIO**j
-                n_graded += 1
-        if _rough(b[c]):
-            for j in range(1, _GRADES + 1):
-                graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
-                n_graded += 1
-    edges = _sorted(bps[:n_bp])
-    # Thin the union of breakpoints: an edge closer than _MIN_GAP narrowest standard
-    # deviations to the previous kept edge is dropped, unless it is a support boundary
-    # of a component (its density may be singular or kinked there), which replaces it.
-    gap = _MIN_GAP * min_sd
-    kept = 1
-    for p in range(1, n_bp):
-        e = edges[p]
-        if e - edges[kept - 1] >= gap or p == n_bp - 1:
-            edges[kept] = e
-            kept += 1
-        elif _is_boundary(e, shift, use):
-            if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
-                edges[kept - 1] = e
-            else:
-                edges[kept] = e
-                kept += 1
-    if n_graded:
-        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
-        kept = edges.shape[0]
+        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use)
     n = 0
     mass = np.zeros(n_comp)
     state = (a, b, shift, use, lo, hi, lognorm, group, inside, log_y, log_1my, weights, pdf, cdf, g, mass)
@@ -398,7 +411,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     and rep (C,) int64 (no allocation per trial).
     """
     n_comp = a.shape[0]
-    n_z = _Z.shape[0]
     lo = aux[0]
     hi = aux[1]
     lognorm = aux[2]
@@ -438,38 +450,8 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
         if _rough(a[c]) or _rough(b[c]):
             any_rough = True
-        for z in range(n_z):
-            bps[n_bp] = min(max(mean + _Z[z] * sd, 0.0), 1.0) + shift[c]
-            n_bp += 1
-        if heavy:
-            for z in range(_Z_HEAVY.shape[0]):
-                graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift[c]
-                n_graded += 1
-        if _rough(a[c]):
-            for j in range(1, _GRADES + 1):
-                graded[n_graded] = shift[c] + mean * _GRADE_RATIO**j
-                n_graded += 1
-        if _rough(b[c]):
-            for j in range(1, _GRADES + 1):
-                graded[n_graded] = shift[c] + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
-                n_graded += 1
-    edges = _sorted(bps[:n_bp])
-    gap = _MIN_GAP * min_sd
-    kept = 1
-    for p in range(1, n_bp):
-        e = edges[p]
-        if e - edges[kept - 1] >= gap or p == n_bp - 1:
-            edges[kept] = e
-            kept += 1
-        elif _is_boundary(e, shift, use):
-            if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
-                edges[kept - 1] = e
-            else:
-                edges[kept] = e
-                kept += 1
-    if n_graded:
-        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
-        kept = edges.shape[0]
+        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use)
     q_n = _W.shape[0]
     x = work[0]
     dxs = work[1]
