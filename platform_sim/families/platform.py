@@ -357,9 +357,30 @@ class PlatformResults:
 
 
 @njit(cache=True)
+def _pick_arm(probs, n_arm, caps, u):
+    """The arm a patient is randomized to: arms below their cap, with probabilities ``probs`` (K,)
+    renormalized over them, chosen by the uniform ``u`` in arm order; -1 when none can take them."""
+    total = 0.0
+    for k in range(probs.shape[0]):
+        if n_arm[k] < caps[k]:
+            total += probs[k]
+    if total <= 0.0:
+        return -1
+    x = u * total
+    acc = 0.0
+    pick = -1
+    for k in range(probs.shape[0]):
+        if n_arm[k] < caps[k] and probs[k] > 0.0:
+            acc += probs[k]
+            pick = k
+            if x < acc:
+                break
+    return pick
+
+
+@njit(cache=True)
 def _assign(arrive, stratum, u, probs, n_arm, caps, t0, t1, rows, assigned, full_at):
     """Randomize the patients of trial ``rows[i]`` arriving in (t0[i], t1[i]] (in order)."""
-    n_arms = caps.size
     for ii in range(rows.size):
         r = rows[ii]
         i = np.searchsorted(arrive[r], t0[ii], side="right")
@@ -367,20 +388,8 @@ def _assign(arrive, stratum, u, probs, n_arm, caps, t0, t1, rows, assigned, full
             s = stratum[r, i]
             assigned[r, i] = -1
             if s >= 0:
-                total = 0.0
-                for k in range(n_arms):
-                    if n_arm[r, k] < caps[k]:
-                        total += probs[ii, s, k]
-                if total > 0.0:
-                    x = u[r, i] * total
-                    acc = 0.0
-                    pick = -1
-                    for k in range(n_arms):
-                        if n_arm[r, k] < caps[k] and probs[ii, s, k] > 0.0:
-                            acc += probs[ii, s, k]
-                            pick = k
-                            if x < acc:
-                                break
+                pick = _pick_arm(probs[ii, s], n_arm[r], caps, u[r, i])
+                if pick >= 0:
                     assigned[r, i] = pick
                     n_arm[r, pick] += 1
                     if n_arm[r, pick] == caps[pick]:
@@ -405,7 +414,6 @@ def _assign_routed(
     goes to the first sub-study they match (priority order) that is open at that moment, else to the
     non-match sub-study ``other`` (when ``to_other``, or when they match no specific sub-study), else
     nowhere; then is randomized with that sub-study's probabilities. ``stratum`` records the sub-study."""
-    n_arms = caps.size
     n_strata = arm_in.shape[1]
     for ii in range(rows.size):
         r = rows[ii]
@@ -432,23 +440,12 @@ def _assign_routed(
                 chosen = other
             if chosen >= 0:
                 stratum[r, i] = chosen
-                total = 0.0
-                for k in range(n_arms):
-                    if n_arm[r, k] < caps[k]:
-                        total += probs[ii, chosen, k]
-                x = u[r, i] * total
-                acc = 0.0
-                pick = -1
-                for k in range(n_arms):
-                    if n_arm[r, k] < caps[k] and probs[ii, chosen, k] > 0.0:
-                        acc += probs[ii, chosen, k]
-                        pick = k
-                        if x < acc:
-                            break
-                assigned[r, i] = pick
-                n_arm[r, pick] += 1
-                if n_arm[r, pick] == caps[pick]:
-                    full_at[r, pick] = arrive[r, i]
+                pick = _pick_arm(probs[ii, chosen], n_arm[r], caps, u[r, i])
+                if pick >= 0:  # (the sub-study was chosen because it takes the patient)
+                    assigned[r, i] = pick
+                    n_arm[r, pick] += 1
+                    if n_arm[r, pick] == caps[pick]:
+                        full_at[r, pick] = arrive[r, i]
             i += 1
 
 
