@@ -345,7 +345,7 @@ _EXP_TAYLOR = np.array([1.0 / math.factorial(j) for j in range(13, -1, -1)])  # 
 
 # error_model="numpy": a float division by zero gives inf or nan instead of raising, which lets
 # the compiler vectorize the loops (the divisions here never divide by zero).
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog(x, out, n, mant, expo):
     """out[:n] = log(x[:n]) for positive normal x; mant, expo: (>= n,) int64 / float64 scratch."""
     xi = x.view(np.int64)
@@ -372,7 +372,7 @@ def _vlog(x, out, n, mant, expo):
         out[i] = k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vexp(x, out, n, bits):
     """out[:n] = exp(x[:n]) (0 below -745.2); bits: (2, >= n) int64 scratch."""
     c = _EXP_TAYLOR
@@ -396,7 +396,7 @@ def _vexp(x, out, n, bits):
         out[i] = out[i] * s1[i] * s2[i] if x[i] >= _EXP_MIN else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _logs(x, shift, out, n, yu, scratch, mant):
     """out[:n] = log(y) and out[n:2 n] = log(1 - y) at y = x[:n] - shift (0 where y is outside
     (0, 1)); yu, scratch (>= 2 n,) float64 and mant (>= 2 n,) int64 scratch."""
@@ -419,10 +419,10 @@ def _logs(x, shift, out, n, yu, scratch, mant):
                 out[i] = math.log(yu[i])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
-    """g[:n] = Beta(a, b) density at x - shift times the node width dxs (0 outside the support);
-    logs: log(y) and log(1 - y) from :func:`_logs`."""
+    """ex[:n] = Beta(a, b) density at x - shift and g[:n] = it times the node width dxs (0 outside
+    the support); logs: log(y) and log(1 - y) from :func:`_logs`."""
     am1 = a - 1.0
     bm1 = b - 1.0
     for i in range(n):
@@ -434,11 +434,10 @@ def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
         g[i] = ex[i] * dxs[i]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _spectral_panel(g, dxs, i0, m, pdf, cdf, with_pdf):
-    """One component's CDF, density and mass on the panel of nodes i0 .. i0 + 7 of the fast grid:
-    cdf = m + the spectral integral of g (density times node width) up to each node, pdf = g / dx
-    (``with_pdf``).
+@njit(cache=True, error_model="numpy", inline="always", fastmath={"contract"})
+def _spectral_panel(g, i0, m, cdf):
+    """One component's CDF and mass on the panel of nodes i0 .. i0 + 7 of the fast grid:
+    cdf = m + the spectral integral of g (density times node width) up to each node.
     Returns m plus the panel's mass. The same sums in the same order as :func:`_panel`, written
     out for the panel's eight nodes so that the compiler keeps them in registers."""
     g0 = g[i0]
@@ -459,10 +458,6 @@ def _spectral_panel(g, dxs, i0, m, pdf, cdf, with_pdf):
         acc += _ST[6, q] * g6
         acc += _ST[7, q] * g7
         cdf[i0 + q] = m + acc
-    if with_pdf:
-        for q in range(8):
-            dx = dxs[i0 + q]
-            pdf[i0 + q] = g[i0 + q] / dx if dx > 0.0 else 0.0
     panel = 0.0 + _W[0] * g0
     panel += _W[1] * g1
     panel += _W[2] * g2
@@ -474,7 +469,7 @@ def _spectral_panel(g, dxs, i0, m, pdf, cdf, with_pdf):
     return m + panel
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf):
     """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
 
@@ -559,7 +554,10 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
                 cdf[c, i] = 1.0
             continue
         gc = g[c]
-        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, ex, bits)
+        # the density straight into its row when it is read, else into scratch
+        _densities(
+            x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, pdf[c] if c < n_pdf else ex, bits
+        )
         m = 0.0
         for p in range(n_panels):
             i0 = p * q_n
@@ -569,7 +567,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
                         pdf[c, i0 + q] = 0.0
                     cdf[c, i0 + q] = m
                 continue
-            m = _spectral_panel(gc, dxs, i0, m, pdf[c], cdf[c], c < n_pdf)
+            m = _spectral_panel(gc, i0, m, cdf[c])
         mass[c] = m
     for c in range(n_comp):
         if not use[c]:
@@ -578,8 +576,8 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         if total == 0.0:
             raise ZeroDivisionError("a posterior has no mass on its grid")
         if c < n_pdf:
-            for i in range(n):
-                pdf[c, i] /= total
+            for i in range(n):  # 0 on a panel narrower than the smallest float (a subnormal shift)
+                pdf[c, i] = pdf[c, i] / total if dxs[i] > 0.0 else 0.0
         for i in range(n):
             v = cdf[c, i] / total
             cdf[c, i] = min(max(v, 0.0), 1.0)
