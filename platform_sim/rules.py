@@ -28,9 +28,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
+from .posterior.beta import best_row, grid_scratch
 from .results import (
     ACTIVE,
     CONTROL,
@@ -77,7 +79,9 @@ def decide(
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
-    return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
+    if futility_at(design, look):
+        return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
+    return _decide_with_control_compiled(design, look, a, b, status, status_look, declared, control, control_changed)
 
 
 def _decide_no_control(design, look, a, b, status, status_look, declared):
@@ -213,6 +217,175 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     status_look[winner, last[winner]] = look
     stop[winner] = np.where(declared[winner].any(axis=1), STOP_SUPERIORITY, STOP_ARMS_DROPPED)
     return stop, pb
+
+
+def _decide_with_control_compiled(design, look, a, b, status, status_look, declared, control, control_changed):
+    """:func:`_decide_with_control` without a futility check at this look, trial by trial in one
+    compiled kernel (:func:`_with_control_kernel`): the same grids, the same decisions and the
+    same P(best) bit for bit (tests/test_rules_compiled.py), without the Python work of each
+    round of comparisons."""
+    n_trials, n_arms = status.shape
+    a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
+    check_eq = _enabled(design.equivalence_probability)
+    margin = float(design.equivalence_margin) if check_eq else 0.0
+    stop = np.full(n_trials, CONTINUE, dtype=np.int8)
+    pb = np.full((n_trials, n_arms), np.nan)
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    sup, inf = float(design.superiority[look]), float(design.inferiority[look])
+    _with_control_kernel(
+        look,
+        a,
+        b,
+        status,
+        status_look,
+        declared,
+        control,
+        control_changed,
+        sup,
+        inf,
+        check_eq,
+        margin,
+        float(design.equivalence_probability) if check_eq else 0.0,
+        bool(design.equivalence_only_first),
+        stop,
+        pb,
+        *grid_scratch(n_comp),
+    )
+    return stop, pb
+
+
+@njit(cache=True)
+def _with_control_kernel(
+    look,
+    a,
+    b,
+    status,
+    status_look,
+    declared,
+    control,
+    control_changed,
+    sup,
+    inf,
+    check_eq,
+    margin,
+    eq_probability,
+    eq_only_first,
+    stop,
+    pb,
+    bps,
+    weights,
+    pdf,
+    cdf,
+    g,
+    work,
+    logs,
+    bits,
+    wide,
+    aux,
+    rep,
+):
+    """The rules of :func:`_decide_with_control` (no futility) for each trial in turn, with the
+    rounds of a trial whose control changed repeated as there; writes the state arrays, ``stop``
+    (T,) and ``pb`` (T, K: P(best) of the last round when it left the trial's arms unchanged,
+    else NaN as filled by the caller). sup, inf: NaN when disabled."""
+    n_trials, n_arms = status.shape
+    scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
+    in_trial = np.empty((n_trials, n_arms), dtype=np.bool_)
+    compare = np.zeros(n_trials, dtype=np.bool_)
+    out = np.zeros((n_trials, n_arms))
+    vs_control = np.empty((n_trials, n_arms))
+    within = np.empty((n_trials, n_arms))
+    comparators = np.empty(n_arms, dtype=np.bool_)
+    before = np.empty(n_arms, dtype=np.bool_)
+    check_sup = not math.isnan(sup)
+    check_inf = not math.isnan(inf)
+    for t in range(n_trials):
+        n_in = 0
+        for k in range(n_arms):
+            in_trial[t, k] = status[t, k] == ACTIVE or status[t, k] == CONTROL
+            n_in += in_trial[t, k]
+        equivalence_stop = False
+        pending = n_in > 1
+        for _ in range(n_arms):
+            if not pending:
+                break
+            pending = False
+            c = control[t]
+            eq_row = not control_changed[t] if eq_only_first else True
+            compare[t] = eq_row
+            # a row without the equivalence check gets the copies of the control switched off,
+            # which leaves its grid as without them
+            best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            for k in range(n_arms):
+                before[k] = in_trial[t, k]
+                comparators[k] = in_trial[t, k] and k != c
+                if check_inf and comparators[k] and vs_control[t, k] < inf:
+                    status[t, k] = INFERIOR
+                    status_look[t, k] = look
+                    comparators[k] = False
+            pick = -1
+            if check_sup:
+                top = -np.inf
+                for k in range(n_arms):  # the first arm with the highest score (argmax)
+                    score = vs_control[t, k] if comparators[k] and vs_control[t, k] > sup else -1.0
+                    if score > top:
+                        top = score
+                        pick = k
+                won = False
+                for k in range(n_arms):
+                    won |= comparators[k] and vs_control[t, k] > sup
+                if not won:
+                    pick = -1
+            if pick >= 0:
+                status[t, c] = INFERIOR
+                status_look[t, c] = look
+                status[t, pick] = CONTROL
+                status_look[t, pick] = look
+                declared[t, pick] = True
+                control[t] = pick
+                control_changed[t] = True
+                in_trial[t, c] = False
+                n_in = 0
+                for k in range(n_arms):
+                    n_in += in_trial[t, k]
+                pending = n_in > 1
+            elif check_eq and eq_row:
+                any_equivalent = False
+                any_left = False
+                for k in range(n_arms):
+                    if comparators[k] and within[t, k] > eq_probability:
+                        status[t, k] = EQUIVALENT
+                        status_look[t, k] = look
+                        comparators[k] = False
+                        any_equivalent = True
+                    any_left |= comparators[k]
+                if any_equivalent and not any_left:
+                    equivalence_stop = True
+            unchanged = True
+            for k in range(n_arms):
+                in_trial[t, k] = comparators[k] or k == control[t]
+                unchanged &= in_trial[t, k] == before[k]
+            for k in range(n_arms):
+                pb[t, k] = out[t, k] if unchanged else np.nan
+        n_in = 0
+        last = -1
+        for k in range(n_arms):
+            if in_trial[t, k]:
+                n_in += 1
+                if last < 0:
+                    last = k
+        if n_in == 1:
+            if equivalence_stop:
+                stop[t] = STOP_EQUIVALENCE
+            else:
+                status[t, last] = SUPERIOR
+                status_look[t, last] = look
+                any_declared = False
+                for k in range(n_arms):
+                    any_declared |= declared[t, k]
+                stop[t] = STOP_SUPERIORITY if any_declared else STOP_ARMS_DROPPED
 
 
 # Quadrature error allowed for in a decision taken from a bound instead of the quadrature: 100 times

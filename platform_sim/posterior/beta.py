@@ -587,6 +587,12 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
 _SCRATCH = threading.local()
 
 
+def grid_scratch(n_comp: int):
+    """Scratch arrays of the grid kernels for grids of ``n_comp`` components (a tuple of arrays,
+    kept per thread and reused: the kernels overwrite what they read), for :func:`best_row`."""
+    return _scratch(n_comp)
+
+
 def _scratch(n_comp: int):
     """Scratch arrays of the kernels for grids of ``n_comp`` components, kept per thread and reused
     (the kernels overwrite what they read)."""
@@ -726,6 +732,40 @@ def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, u
             use[e] = c >= 0 and compare[t] and active[t, c]
 
 
+@njit(cache=True, inline="always")
+def best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch):
+    """Row t of :func:`prob_best_and_vs_control` (a, b, active: (T, K); control, compare: (T,)),
+    written into row t of ``out`` (P(best), normalized), ``vs_control`` and ``within``: the same
+    arithmetic as the vectorized call, for compiled callers that decide trial by trial.
+    ``components``: (aa, bb, shift, use) of length K (margin 0) or K + 2, shift zeroed;
+    ``scratch``: :func:`grid_scratch` for that many components."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_arms = a.shape[1]
+    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_arms)
+    total = _probabilities_fast(
+        t,
+        n,
+        n_arms,
+        control[t],
+        margin > 0.0 and compare[t],
+        active,
+        aa,
+        bb,
+        weights,
+        pdf,
+        cdf,
+        out,
+        vs_control,
+        within,
+        work[4],
+    )
+    if total > 0.0:
+        for k in range(n_arms):
+            out[t, k] /= total
+
+
 @njit(cache=True)
 def _prob_best_kernel(
     a,
@@ -751,36 +791,14 @@ def _prob_best_kernel(
 ):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
-    control shifted by -margin and +margin added to the same grid."""
+    control shifted by -margin and +margin added to the same grid. (The scratch arrays come one
+    by one: a tuple of arrays costs a Python caller more to pass than its arrays.)"""
+    scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
     n_trials, n_arms = a.shape
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
-    aa = np.empty(n_comp)
-    bb = np.empty(n_comp)
-    shift = np.zeros(n_comp)
-    use = np.zeros(n_comp, dtype=np.bool_)
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
     for t in range(n_trials):
-        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
-        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_arms)
-        total = _probabilities_fast(
-            t,
-            n,
-            n_arms,
-            control[t],
-            margin > 0.0 and compare[t],
-            active,
-            aa,
-            bb,
-            weights,
-            pdf,
-            cdf,
-            out,
-            vs_control,
-            within,
-            work[4],
-        )
-        if total > 0.0:
-            for k in range(n_arms):
-                out[t, k] /= total
+        best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch)
 
 
 @njit(cache=True)
