@@ -68,6 +68,7 @@ def decide(
     declared: np.ndarray,
     control: np.ndarray,
     control_changed: np.ndarray,
+    refresh: bool = False,
 ) -> np.ndarray:
     """Apply the decision rules of look ``look`` to T trials, updating the state arrays in place.
 
@@ -75,13 +76,18 @@ def decide(
     status, status_look, declared: (T, K) arm state; control, control_changed: (T,).
     Returns (T,) stop codes (``CONTINUE``, -1, for trials that go on) and (T, K)
     P(best) among the arms still in the trial after the decisions (rows of NaN
-    where it was not computed for the final set of arms).
+    where it was not computed for the final set of arms). ``refresh``: a caller that needs
+    P(best) of the trials that go on asks for it; with a common control and no futility check
+    at this look, the rows whose arms changed are then recomputed (by :func:`prob_best`'s grid)
+    instead of left NaN.
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
     if futility_at(design, look):
         return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
-    return _decide_with_control_compiled(design, look, a, b, status, status_look, declared, control, control_changed)
+    return _decide_with_control_compiled(
+        design, look, a, b, status, status_look, declared, control, control_changed, refresh
+    )
 
 
 def _decide_no_control(design, look, a, b, status, status_look, declared):
@@ -219,11 +225,14 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     return stop, pb
 
 
-def _decide_with_control_compiled(design, look, a, b, status, status_look, declared, control, control_changed):
+def _decide_with_control_compiled(
+    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False
+):
     """:func:`_decide_with_control` without a futility check at this look, trial by trial in one
     compiled kernel (:func:`_with_control_kernel`): the same grids, the same decisions and the
     same P(best) bit for bit (tests/test_rules_compiled.py), without the Python work of each
-    round of comparisons."""
+    round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
+    arms left, as :func:`prob_best` gives it."""
     n_trials, n_arms = status.shape
     a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
     check_eq = _enabled(design.equivalence_probability)
@@ -247,6 +256,7 @@ def _decide_with_control_compiled(design, look, a, b, status, status_look, decla
         margin,
         float(design.equivalence_probability) if check_eq else 0.0,
         bool(design.equivalence_only_first),
+        refresh,
         stop,
         pb,
         *grid_scratch(n_comp),
@@ -270,6 +280,7 @@ def _with_control_kernel(
     margin,
     eq_probability,
     eq_only_first,
+    refresh,
     stop,
     pb,
     bps,
@@ -287,13 +298,16 @@ def _with_control_kernel(
     """The rules of :func:`_decide_with_control` (no futility) for each trial in turn, with the
     rounds of a trial whose control changed repeated as there; writes the state arrays, ``stop``
     (T,) and ``pb`` (T, K: P(best) of the last round when it left the trial's arms unchanged,
-    else NaN as filled by the caller). sup, inf: NaN when disabled."""
+    else NaN as filled by the caller; with ``refresh``, a trial that goes on gets P(best) among its
+    arms left instead of NaN). sup, inf: NaN when disabled."""
     n_trials, n_arms = status.shape
     scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
     components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
     in_trial = np.empty((n_trials, n_arms), dtype=np.bool_)
     compare = np.zeros(n_trials, dtype=np.bool_)
+    no_control = np.full(n_trials, -1, dtype=np.int64)
+    arms_only = (np.empty(n_arms), np.empty(n_arms), np.zeros(n_arms), np.zeros(n_arms, dtype=np.bool_))
     out = np.zeros((n_trials, n_arms))
     vs_control = np.empty((n_trials, n_arms))
     within = np.empty((n_trials, n_arms))
@@ -386,6 +400,11 @@ def _with_control_kernel(
                 for k in range(n_arms):
                     any_declared |= declared[t, k]
                 stop[t] = STOP_SUPERIORITY if any_declared else STOP_ARMS_DROPPED
+        if refresh and stop[t] == CONTINUE and math.isnan(pb[t, 0]):
+            # P(best) among the arms left, on their own grid (no control, no copies): prob_best
+            best_row(t, a, b, in_trial, no_control, 0.0, compare, out, vs_control, within, arms_only, scratch)
+            for k in range(n_arms):
+                pb[t, k] = out[t, k]
 
 
 # Quadrature error allowed for in a decision taken from a bound instead of the quadrature: 100 times

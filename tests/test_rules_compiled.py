@@ -89,3 +89,29 @@ def test_random_states_exercise_every_rule():
         expected_stop, _ = _decide_with_control(design, 0, a, b, *expected)
         assert np.array_equal(stop, expected_stop)
     assert all(v > 0 for v in seen.values()), seen
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
+def test_refreshed_prob_best_equals_prob_best_of_the_arms_left(seed, n_arms):
+    # with refresh, the trials that go on and whose arms changed get P(best) among the arms left,
+    # exactly as prob_best gives it (what adaptive allocation recomputed them with)
+    from platform_sim.posterior import prob_best
+
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    state = _state(rng, 40, n_arms)
+    a, b = state[:2]
+    plain = [x.copy() for x in state[2:]]
+    stop_plain, pb_plain = _decide_with_control_compiled(design, 0, a, b, *plain)
+    refreshed = [x.copy() for x in state[2:]]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *refreshed, refresh=True)
+    assert np.array_equal(stop, stop_plain)
+    for got, want in zip(refreshed, plain):
+        assert np.array_equal(got, want)
+    status = refreshed[0]
+    in_trial = (status == ACTIVE) | (status == CONTROL)
+    stale = np.isnan(pb_plain).any(axis=1) & (stop == -1)
+    assert np.array_equal(pb[~stale], pb_plain[~stale], equal_nan=True)
+    if stale.any():
+        assert np.array_equal(pb[stale], prob_best(a[stale], b[stale], in_trial[stale]))
