@@ -1,9 +1,9 @@
 """The compiled decision rules with a common control against the vectorized ones.
 
-``rules._decide_with_control_compiled`` applies the rules trial by trial in one compiled kernel
-(looks without a futility check); ``rules._decide_with_control`` is the vectorized definition. On
-random states (posteriors from no data to 10^4 patients, any mix of statuses, controls that already
-changed, thresholds on and off, equivalence on every control or only the first) both must leave
+``rules._decide_with_control_compiled`` applies the rules trial by trial in one compiled kernel;
+``rules._decide_with_control`` is the vectorized definition. On random states (posteriors from no
+data to 10^4 patients, any mix of statuses, controls that already changed, thresholds on and off,
+equivalence and futility on every control or only the first, futility off at some looks) both must leave
 the same statuses, looks, declarations, controls and stop codes, and the same P(best), bit for bit.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, INFERIOR
+from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, FUTILE, INFERIOR
 from platform_sim.rules import _decide_with_control, _decide_with_control_compiled
 
 
@@ -29,10 +29,10 @@ def _design(rng, n_arms):
         equivalence_probability=on(rng.choice([0.5, 0.85])),
         equivalence_margin=float(rng.choice([0.02, 0.05, 0.2])),
         equivalence_only_first=bool(rng.uniform() < 0.5),
-        futility_threshold=math.nan,
-        futility_on=None,
-        futility_only_first=False,
-        futility_delta=0.0,
+        futility_threshold=on(rng.choice([0.05, 0.1, 0.3])),
+        futility_on=None if rng.uniform() < 0.7 else np.array([rng.uniform() < 0.5]),
+        futility_only_first=bool(rng.uniform() < 0.5),
+        futility_delta=float(rng.choice([0.0, 0.05, 0.1, -0.02])),
     )
 
 
@@ -70,12 +70,13 @@ def test_compiled_rules_equal_the_vectorized_rules(seed, n_arms):
 
 def test_random_states_exercise_every_rule():
     # over the seeds of a short run, controls change, arms drop and trials stop in both versions
-    seen = {"control": 0, "inferior": 0, "equivalent": 0, "stop": 0}
+    seen = {"control": 0, "inferior": 0, "equivalent": 0, "futile": 0, "stop": 0}
     for seed in range(30):
         rng = np.random.default_rng(seed)
         n_arms = 2 + seed % 5
         design = _design(rng, n_arms)
         design.superiority[0], design.inferiority[0], design.equivalence_probability = 0.9, 0.2, 0.5
+        design.futility_threshold, design.futility_on = 0.3, None
         state = _state(rng, 40, n_arms)
         a, b = state[:2]
         compiled = [x.copy() for x in state[2:]]
@@ -84,6 +85,7 @@ def test_random_states_exercise_every_rule():
         seen["control"] += int((control != state[5]).sum())
         seen["inferior"] += int(((status == INFERIOR) & (state[2] != INFERIOR)).sum())
         seen["equivalent"] += int(((status == EQUIVALENT) & (state[2] != EQUIVALENT)).sum())
+        seen["futile"] += int(((status == FUTILE) & (state[2] != FUTILE)).sum())
         seen["stop"] += int((stop >= 0).sum())
         expected = [x.copy() for x in state[2:]]
         expected_stop, _ = _decide_with_control(design, 0, a, b, *expected)

@@ -869,6 +869,22 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g,
 
 
 @njit(cache=True)
+def greater_one(a1, b1, a2, b2, delta, components, scratch):
+    """P(X1 > X2 + delta) for one pair, as :func:`prob_greater` computes it (the same grid and
+    sums), for compiled callers. ``components``: (a, b, shift, use) of length 2, use all true;
+    ``scratch``: :func:`grid_scratch` for at least 2 components."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    a, b, shift, use = components
+    a[0] = a1
+    b[0] = b1
+    a[1] = a2
+    b[1] = b2
+    shift[1] = delta
+    n = _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, 2)
+    return _pair_value(n, False, weights, pdf, cdf)
+
+
+@njit(cache=True)
 def _pair_kernel_reference(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g):
     """:func:`_pair_kernel` on the reference grid."""
     n_comp = 3 if within else 2
