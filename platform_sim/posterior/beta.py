@@ -89,8 +89,30 @@ def beta_interval(a, b, level: float = 0.95):
 
 @njit(cache=True)
 def _sorted(values):
-    """np.sort(values), compiled once for every grid that needs it."""
-    return np.sort(values)
+    """np.sort(values) for the grid's breakpoints (no NaN, no -0.0, so every correct sort gives the
+    same array): a bottom-up merge sort written out here rather than numpy's quicksort, whose
+    compiled helpers numba's kernel cache names by a per-process counter, so that a cached copy
+    in this module could take the name of another module's (an argsort's) and be called in its
+    place when both are loaded from the cache."""
+    n = values.shape[0]
+    out = values.copy()
+    buf = np.empty(n)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if i < mid and (j >= hi or out[i] <= out[j]):
+                    buf[k] = out[i]
+                    i += 1
+                else:
+                    buf[k] = out[j]
+                    j += 1
+        out, buf = buf, out
+        width *= 2
+    return out
 
 
 @njit(cache=True)
