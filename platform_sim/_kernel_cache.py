@@ -101,12 +101,17 @@ def writable(folder: Path) -> bool:
 
 
 def _user_folder(root: Path) -> Path:
-    """A user-wide copy of a read-only shipped folder (numba's cache folder, or NUMBA_CACHE_DIR)."""
+    """A user-wide copy of a read-only shipped folder (numba's cache folder, or NUMBA_CACHE_DIR), one
+    per installation (the manifest's path and modification time: a reinstallation gets a new copy)."""
     from numba.core import config
     from numba.misc.appdirs import AppDirs
 
     base = config.CACHE_DIR or AppDirs(appname="numba", appauthor=False).user_cache_dir
-    tag = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    try:
+        installed = (root / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        installed = 0
+    tag = hashlib.sha256(f"{root}|{installed}".encode()).hexdigest()[:16]
     return Path(base) / f"platform_sim_kernels_{tag}"
 
 

@@ -54,6 +54,16 @@ def test_the_locator_is_registered_first():
     assert impl._locator_classes[0] is _kernel_cache.registered
 
 
+def test_unknown_numba_internals_leave_numba_as_it_is(monkeypatch):
+    from numba.core import caching
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    before = list(impl._locator_classes)
+    monkeypatch.delattr(caching, "_CacheLocator")
+    assert _kernel_cache._register() is None
+    assert impl._locator_classes == before
+
+
 def test_the_index_stamp_is_the_source_content_not_its_modification_time(tmp_path):
     def kernel():
         return 1
