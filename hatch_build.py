@@ -81,13 +81,20 @@ def compile_kernels(folder: Path, root: Path) -> None:
         raise RuntimeError("numba's cache internals are not the ones platform_sim knows: no kernels shipped")
     designs = sorted((root / "designs").glob("*.yaml"), key=lambda p: (p.stem != DEFAULT_DESIGN, p.stem))
     scenarios = sorted(p.stem for p in (root / "scenarios").glob("*.yaml"))
+    failed = []
     for design in designs:
         for scenario in _scenarios_for(design, scenarios, DEFAULT_SCENARIO):
             start = time.perf_counter()
             args = ["run", "--design", str(design), "--scenario", scenario, "--n-sims", "1", "--quiet"]
-            with contextlib.redirect_stdout(io.StringIO()):
-                main.main(args, standalone_mode=False)
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    main.main(args, standalone_mode=False)
+            except (Exception, SystemExit) as exc:  # the other designs' kernels are still good
+                failed.append(f"{design.stem} on {scenario}: {exc!r}")
+                continue
             print(f"  {design.stem} on {scenario}: {time.perf_counter() - start:.1f} s", flush=True)
+    for line in failed:
+        print(f"  not compiled: {line}", file=sys.stderr, flush=True)
     _kernel_cache.write_manifest(folder)
 
 
@@ -130,6 +137,8 @@ class KernelCacheHook(BuildHookInterface):  # type: ignore[misc,valid-type]
             )
             shutil.rmtree(folder, ignore_errors=True)
             return
+        if "not compiled:" in done.stderr:
+            print(done.stderr[-3000:], file=sys.stderr, flush=True)
         print(f"platform-sim: kernels compiled in {time.perf_counter() - start:.1f} s", flush=True)
         self._folder = folder
         build_data["force_include"][str(folder)] = WHEEL_FOLDER
