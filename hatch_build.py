@@ -4,8 +4,8 @@
 install), this hook runs one simulated trial of every shipped design, in a separate process of the
 build environment, with ``PLATFORM_SIM_KERNEL_CACHE_BUILD`` naming a temporary folder; every kernel
 compiled then is cached there (see ``platform_sim/_kernel_cache.py``), and the wheel ships the folder
-as ``platform_sim/_kernels/``. The build environment holds the project's runtime dependencies
-(``require-runtime-dependencies`` in pyproject.toml), resolved from the same specifiers as the
+as ``platform_sim/_kernels/``. The build environment holds the runtime dependencies a simulation
+imports (:meth:`KernelCacheHook.dependencies`), resolved from the same specifiers as the
 installation's, so the kernels are compiled with the numba and numpy the installed package will use;
 if they differ all the same, the shipped cache is ignored and kernels compile on first use.
 
@@ -31,6 +31,11 @@ from pathlib import Path
 
 #: The package folder the compiled kernels are shipped in.
 WHEEL_FOLDER = "platform_sim/_kernels"
+#: The runtime dependencies a simulation imports, installed in the build environment from the
+#: project's own specifiers (the others draw plots, write reports and show progress bars).
+COMPILE_DEPENDENCIES = frozenset(
+    {"numpy", "scipy", "pandas", "pyarrow", "pydantic", "pyyaml", "click", "numba", "threadpoolctl"}
+)
 
 
 def _scenarios_for(design_file: Path, all_scenarios: list[str], default: str) -> list[str]:
@@ -108,6 +113,16 @@ class KernelCacheHook(BuildHookInterface):  # type: ignore[misc,valid-type]
     """Adds the compiled kernels to a standard (not editable) wheel."""
 
     PLUGIN_NAME = "custom"
+
+    def dependencies(self) -> list[str]:
+        """The runtime dependencies the build step needs, with the project's specifiers: the kernels
+        are compiled with the numba and numpy the installation resolves from the same ones."""
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
+        return [
+            d for d in self.metadata.core.dependencies if canonicalize_name(Requirement(d).name) in COMPILE_DEPENDENCIES
+        ]
 
     def initialize(self, version: str, build_data: dict) -> None:
         self._folder = None

@@ -210,3 +210,36 @@ def test_a_built_and_installed_wheel_runs_the_default_design_without_compiling(t
     )
     assert "data loaded" in done.stdout
     assert "data saved" not in done.stdout, [line for line in done.stdout.splitlines() if "saved" in line]
+
+
+def test_the_build_environment_holds_every_runtime_dependency_a_simulation_imports():
+    # hatch_build.py installs only these runtime dependencies in pip's build environment: one that a
+    # run imports and that is missing there would leave the wheel without compiled kernels
+    import importlib.util
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    spec = importlib.util.spec_from_file_location("hatch_build", ROOT / "hatch_build.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    out = _python(
+        """
+        import contextlib, io, sys
+        from importlib.metadata import packages_distributions
+        from platform_sim.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            main.main(["run", "--n-sims", "1", "--quiet"], standalone_mode=False)
+        owners = packages_distributions()
+        print(" ".join(sorted({d for m in list(sys.modules) for d in owners.get(m.split(".")[0], [])})))
+        """,
+        ROOT,
+    )
+    imported = {canonicalize_name(name) for name in out.split()}
+    runtime = {
+        canonicalize_name(Requirement(d).name)
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    assert "numba" in imported and "numpy" in imported
+    assert (imported & runtime) <= hook.COMPILE_DEPENDENCIES, (imported & runtime) - hook.COMPILE_DEPENDENCIES
