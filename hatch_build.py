@@ -1,7 +1,7 @@
 """Wheel build hook: compile the numba kernels at installation, so that the first run does not.
 
 ``pip install .`` builds a wheel and installs it. While the wheel is built (never for an editable
-install), this hook runs one simulated trial of every shipped design, in a separate process of the
+install), this hook runs a few simulated trials of every shipped design, in a separate process of the
 build environment, with ``PLATFORM_SIM_KERNEL_CACHE_BUILD`` naming a temporary folder; every kernel
 compiled then is cached there (see ``platform_sim/_kernel_cache.py``), and the wheel ships the folder
 as ``platform_sim/_kernels/``. The build environment holds the runtime dependencies a simulation
@@ -31,6 +31,9 @@ from pathlib import Path
 
 #: The package folder the compiled kernels are shipped in.
 WHEEL_FOLDER = "platform_sim/_kernels"
+#: Trials of each design at build time: enough for trials to stop at different looks, so that the
+#: kernels are also compiled for the strided slices of a batch (one trial gives contiguous ones only).
+TRIALS = 50
 #: The runtime dependencies a simulation imports, installed in the build environment from the
 #: project's own specifiers (the others draw plots, write reports and show progress bars).
 COMPILE_DEPENDENCIES = frozenset(
@@ -72,7 +75,7 @@ def _scenarios_for(design_file: Path, all_scenarios: list[str], default: str) ->
 
 
 def compile_kernels(folder: Path, root: Path) -> None:
-    """Run one trial of every shipped design (``root``: the checkout) on its scenarios, in this process,
+    """Run a few trials of every shipped design (``root``: the checkout) on its scenarios, in this process,
     with the kernel cache written to ``folder``; then record the versions compiled with."""
     import contextlib
     import io
@@ -90,7 +93,7 @@ def compile_kernels(folder: Path, root: Path) -> None:
     for design in designs:
         for scenario in _scenarios_for(design, scenarios, DEFAULT_SCENARIO):
             start = time.perf_counter()
-            args = ["run", "--design", str(design), "--scenario", scenario, "--n-sims", "1", "--quiet"]
+            args = ["run", "--design", str(design), "--scenario", scenario, "--n-sims", str(TRIALS), "--quiet"]
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     main.main(args, standalone_mode=False)
