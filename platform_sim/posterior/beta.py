@@ -41,6 +41,8 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 # Breakpoints in posterior standard deviations around the mean (clipped to the support).
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
 _Q = 8  # Gauss-Legendre nodes per panel (the fast grid writes a panel's eight nodes out: _spectral_panel)
