@@ -30,6 +30,7 @@ import math
 import numpy as np
 from numba import njit
 
+from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
 from .posterior.beta import best_row, greater_one, grid_scratch
