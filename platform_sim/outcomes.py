@@ -557,6 +557,7 @@ class VirtualPatients:
         biomarker_result: bool = True,
         also: tuple[str, ...] = (),
         on_treatment: bool = False,
+        observed: bool = False,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
@@ -567,7 +568,9 @@ class VirtualPatients:
         wait (:meth:`~platform_sim.population.PopulationModel.block`). ``also``: further endpoints whose
         potential outcomes the same patients bring (:attr:`Enrolled.also`), e.g. PFS beside OS; each
         endpoint has its own random numbers, so they change nothing else. ``on_treatment``: also the
-        scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`)."""
+        scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`).
+        ``observed``: also the enrolled patients' screening results (:attr:`Enrolled.observed`), without
+        keeping every screened patient's cohort."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
@@ -579,6 +582,7 @@ class VirtualPatients:
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
         outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
+        observed_parts = []
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
@@ -594,7 +598,10 @@ class VirtualPatients:
                 positive, biopsy = self.outcomes.on_treatment(ts, b, block.reason.shape[1], treatments)
                 positive_parts.append(positive)
                 biopsy_parts.append(biopsy)
-            cohort_parts.append(block)
+            if keep_cohort:
+                cohort_parts.append(block)
+            if observed:
+                observed_parts.append(block.observed)
             index_parts.append(ok)
             if times:
                 time_parts.append(block.randomized_at)
@@ -609,6 +616,7 @@ class VirtualPatients:
         cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
         at = np.concatenate(time_parts, axis=1) if times else None
         dropout = np.concatenate(dropout_parts, axis=1) if censor else None
+        seen = np.concatenate(observed_parts, axis=1) if observed else None
         rows = np.arange(n_trials)[:, None]
         others = {other: np.concatenate(parts, axis=1) for other, parts in also_parts.items()}
         if marker:
@@ -624,6 +632,7 @@ class VirtualPatients:
                 None if at is None else at[:, :n_needed],
                 None if dropout is None else dropout[:, :n_needed],
                 {other: y[:, :n_needed] for other, y in others.items()},
+                None if seen is None else seen[:, :n_needed],
             )
         order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
         screened = order[:, -1] + 1  # patients screened up to the last one needed
@@ -635,6 +644,7 @@ class VirtualPatients:
             randomized_at=None if at is None else at[rows, order],
             dropout=None if dropout is None else dropout[rows, order],
             also={other: y[rows, order] for other, y in others.items()},
+            observed=None if seen is None else seen[rows, order],
         )
 
 
@@ -647,6 +657,7 @@ class Enrolled:
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
     also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
+    observed: np.ndarray | None = None  # (T, n, C) int8 their screening results (enrolled with observed)
 
     @property
     def marker_positive(self) -> np.ndarray:

@@ -20,7 +20,7 @@ from scipy import optimize, special
 from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.outcomes import VirtualPatients
-from platform_sim.population import RANDOMIZED
+from platform_sim.population import MISSING, RANDOMIZED
 from platform_sim.runner import run_chunk
 from platform_sim.spec import Spec
 from platform_sim.streams import Streams
@@ -549,6 +549,21 @@ def test_patients_of_a_trial_do_not_depend_on_the_number_of_trials(vp):
     n = a.cohort.reason.shape[1]
     for f in ("arrival", "profile", "observed", "wait_days", "reason"):
         np.testing.assert_array_equal(getattr(a.cohort, f), getattr(b.cohort, f)[:20, :n], err_msg=f)
+
+
+def test_enrolled_screening_results_equal_the_kept_cohort_s(vp):
+    """``observed=True`` gives the enrolled patients' screening results without keeping the cohort:
+    value for value those of the kept cohort at their screened positions; nothing else changes."""
+    ss = Streams(12).for_trials(np.arange(25))
+    names = vp.population.names
+    kept = vp.enrol(ss, 300, "orr", TREATMENTS, times=True, keep_cohort=True, characteristics=names)
+    light = vp.enrol(ss, 300, "orr", TREATMENTS, times=True, characteristics=names, observed=True)
+    assert light.cohort is None and kept.observed is None
+    rows = np.arange(25)[:, None]
+    assert (kept.cohort.observed[rows, kept.screened_index] != MISSING).any()
+    np.testing.assert_array_equal(light.observed, kept.cohort.observed[rows, kept.screened_index])
+    for f in ("outcomes", "screened_index", "n_screened", "randomized_at"):
+        np.testing.assert_array_equal(getattr(light, f), getattr(kept, f), err_msg=f)
 
 
 def design(arms, looks, randomization=None, name="d") -> dict:
