@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 from .config.scenario import Scenario
@@ -634,7 +635,7 @@ class VirtualPatients:
                 {other: y[:, :n_needed] for other, y in others.items()},
                 None if seen is None else seen[:, :n_needed],
             )
-        order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
+        order = _first_randomizable(ok, n_needed)
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
             outcomes=outcomes[rows, order],
@@ -646,6 +647,25 @@ class VirtualPatients:
             also={other: y[rows, order] for other, y in others.items()},
             observed=None if seen is None else seen[rows, order],
         )
+
+
+@njit(cache=True)
+def _first_randomizable(ok: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) int64 the positions of the first ``n`` True of each row of ``ok`` (T, N) bool, in
+    order (each row holds at least ``n``): ``np.argsort(~ok, axis=1, kind="stable")[:, :n]``."""
+    n_trials, n_patients = ok.shape
+    out = np.empty((n_trials, n), dtype=np.int64)
+    for t in range(n_trials):
+        j = 0
+        for i in range(n_patients):
+            if j == n:
+                break
+            if ok[t, i]:
+                out[t, j] = i
+                j += 1
+        if j < n:
+            raise ValueError("a trial has fewer randomizable patients than asked for")
+    return out
 
 
 @dataclass

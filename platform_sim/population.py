@@ -232,7 +232,7 @@ class PopulationModel:
         else:
             arrival = np.full((n_trials, BLOCK), np.nan)
         funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result)
-        width = BLOCK if still_needed is None else _patients_needed(funnel[0] == RANDOMIZED, still_needed)
+        width = BLOCK if still_needed is None else _patients_needed(funnel[0], np.asarray(still_needed, dtype=np.int64))
         if width < BLOCK:
             arrival = arrival[:, :width]
             funnel = tuple(x[:, :width] for x in funnel)
@@ -566,9 +566,32 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
                             observed[t, i, c] = truth
 
 
-def _patients_needed(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
-    """The fewest first patients of a block (T, BLOCK) that give every trial the randomizable
-    patients it still needs (the whole block when some trial needs more than it holds)."""
+@njit(cache=True)
+def _patients_needed(reason: np.ndarray, still_needed: np.ndarray) -> int:
+    """The fewest first patients of a block (T, BLOCK) of screening outcomes (``reason``) that give
+    every trial the randomizable patients it still needs (the whole block when some trial needs
+    more than it holds)."""
+    n_trials, n_patients = reason.shape
+    width = 0
+    for t in range(n_trials):
+        need = still_needed[t]
+        if need <= 0:
+            continue
+        found = 0
+        reached = -1
+        for i in range(n_patients):
+            found += reason[t, i] == RANDOMIZED
+            if found >= need:
+                reached = i + 1
+                break
+        if reached < 0:
+            return n_patients
+        width = max(width, reached)
+    return width
+
+
+def _patients_needed_reference(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
+    """:func:`_patients_needed` by numpy passes over ``randomizable`` (T, BLOCK) bool (kept to test against)."""
     found = np.cumsum(randomizable, axis=1)
     enough = found[:, -1] >= still_needed
     if not enough.all():

@@ -770,3 +770,18 @@ def test_hazards_per_combination_of_levels_equal_hazards_per_patient():
             om._models["pfs", t] = m
     rates = index.values(om._models["orr", treatments[1]].pieces[0])[index.index]
     np.testing.assert_array_equal(rates, om._models["orr", treatments[1]].pieces[0](codes))
+
+
+def test_first_randomizable_positions_equal_the_stable_sort():
+    """The compiled positions of each trial's first randomizable patients are those of the stable
+    argsort they replace; a row with too few is refused."""
+    from platform_sim.outcomes import _first_randomizable
+
+    rng = np.random.default_rng(4)
+    for share in (0.02, 0.5, 1.0):
+        ok = rng.random((17, 300)) < share
+        ok[:, :5] = True
+        n = int(ok.sum(axis=1).min())
+        np.testing.assert_array_equal(_first_randomizable(ok, n), np.argsort(~ok, axis=1, kind="stable")[:, :n])
+    with pytest.raises(ValueError, match="fewer randomizable"):
+        _first_randomizable(np.zeros((2, 10), dtype=bool), 1)

@@ -925,3 +925,21 @@ def test_categorical_marker_with_sensitivity():
     assert p.path == "scenario.population.markers.pdl1"
     assert p.message.startswith("tissue: sensitivity and specificity apply to two-level markers")
     assert "['lt1', '1to49', 'ge50']" in p.message
+
+
+def test_patients_needed_kernel_equals_the_numpy_passes():
+    """The compiled count of first patients a block must keep equals the numpy computation on
+    random screening outcomes, needs from negative to more than a block holds."""
+    from platform_sim.population import _patients_needed, _patients_needed_reference
+
+    rng = np.random.default_rng(3)
+    widths = set()
+    for _ in range(400):
+        n_trials = int(rng.integers(1, 12))
+        reason = np.where(rng.random((n_trials, BLOCK)) < rng.uniform(0.05, 1.0), RANDOMIZED, SCREEN_FAILURE)
+        reason = reason.astype(np.int8)
+        still = rng.integers(-3, int(rng.integers(1, 300)), size=n_trials)
+        got = _patients_needed(reason, still)
+        assert got == _patients_needed_reference(reason == RANDOMIZED, still), (reason, still)
+        widths.add(got == BLOCK)
+    assert widths == {True, False}  # both cut and whole blocks were checked
