@@ -222,20 +222,20 @@ def test_only_the_trials_that_exhaust_their_pool_are_rerun(design, scenario, siz
 
 def test_pool_size_reaches_the_maximum_sample_size_through_capped_strata():
     """The pool covers the patients scanned until the strata, each filling at its prevalence up to
-    its cap, hold the maximum sample size (or until the slowest fills), with the 30% + 128 margin."""
+    its cap, hold the maximum sample size (or until the slowest fills), with the pool's margin (10%) and 128 more."""
     from types import SimpleNamespace
 
     uncapped = np.iinfo(np.int64).max // 4
     plan = SimpleNamespace(unclassified=0.2, prevalence=np.array([0.3, 0.5]), caps=np.array([uncapped, uncapped]))
-    assert stratified_family.pool_size(plan, 400) == math.ceil(1.3 * 400 / 0.8) + 128
+    assert stratified_family.pool_size(plan, 400) == math.ceil(1.1 * 400 / 0.8) + 128
     # the first stratum fills at 100 scanned (50 patients), the second then takes the other 50 alone
     plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.5, 0.5]), caps=np.array([50, uncapped]))
-    assert stratified_family.pool_size(plan, 100) == math.ceil(1.3 * 100) + 128
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * 100) + 128
     plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.5, 0.25]), caps=np.array([20, uncapped]))
-    assert stratified_family.pool_size(plan, 100) == math.ceil(1.3 * (100 - 20) / 0.25) + 128
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * (100 - 20) / 0.25) + 128
     # caps adding up to less than the maximum: until the slowest capped stratum fills
     plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.8, 0.2]), caps=np.array([10, 30]))
-    assert stratified_family.pool_size(plan, 100) == math.ceil(1.3 * 30 / 0.2) + 128
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * 30 / 0.2) + 128
 
 
 def test_closed_sub_study_sends_its_patients_to_the_next_match():
