@@ -231,11 +231,7 @@ class PopulationModel:
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
             arrival = np.full((n_trials, BLOCK), np.nan)
-
-        def uniform_where(name, mask):
-            return ts.uniform_where(PATIENTS, name, first, mask)
-
-        funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result, None if reference else uniform_where)
+        funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result)
         width = BLOCK if still_needed is None else _patients_needed(funnel[0], np.asarray(still_needed, dtype=np.int64))
         if width < BLOCK:
             arrival = arrival[:, :width]
@@ -327,13 +323,8 @@ class PopulationModel:
                     continue
                 present[j, a] = True
                 accuracy[j, a] = acc
-                ok = tissue_ok if a == 0 else liquid_ok
-                if _few(ok):  # read only where the assay gave a result (plasma: tissue failed)
-                    u_call[j, a] = ts.uniform_where(PATIENTS, f"assay:{assay}:{plan.name}", first, ok)
-                    u_fail[j, a] = ts.uniform_where(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, ok)
-                else:
-                    ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
-                    ts.uniform(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, width, out=u_fail[j, a])
+                ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
+                ts.uniform(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, width, out=u_fail[j, a])
         observed = np.empty_like(profile)
         _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok)
         self._derive(observed, observed, observed=True, needed=reported)
@@ -360,12 +351,10 @@ class PopulationModel:
                 undecided = unk.any(axis=0) & ~(~hit & ~unk).any(axis=0)
             out[..., idx] = np.where(undecided, MISSING, value) if observed else value
 
-    def _funnel(self, uniform, shape, biomarker_result: bool = True, uniform_where=None):
+    def _funnel(self, uniform, shape, biomarker_result: bool = True):
         """Reasons (RANDOMIZED or why not), waits (days) and which assay gave a result, for a block:
         ``(reason, wait, tissue_ok, liquid_ok)``. Without ``biomarker_result`` the assay streams are
-        not read: the other quantities keep their values. ``uniform_where(name, mask)``, when given,
-        draws the plasma assay's uniforms only for the patients whose tissue gave no result, the only
-        ones that read them (the same values)."""
+        not read: the other quantities keep their values."""
         sc = self.config.screening
         reason = np.full(shape, RANDOMIZED, dtype=np.int8)
         wait = np.zeros(shape, dtype=np.float32)
@@ -375,19 +364,12 @@ class PopulationModel:
             tissue_ok = uniform("screening:tissue") >= sc.tissue.failure
             wait += _turnaround(uniform, "screening:tissue_days", sc.tissue.turnaround, shape)
             if sc.liquid is not None:
-                no_tissue = ~tissue_ok
-                sparse = uniform_where is not None and _few(no_tissue)
-                u_liquid = uniform_where("screening:liquid", no_tissue) if sparse else uniform("screening:liquid")
-                liquid_ok = no_tissue & (u_liquid < sc.liquid.detectable)
-                days = _turnaround(
-                    uniform,
-                    "screening:liquid_days",
-                    sc.liquid.turnaround,
-                    shape,
-                    no_tissue,
-                    uniform_where if sparse else None,
+                liquid_ok = ~tissue_ok & (uniform("screening:liquid") < sc.liquid.detectable)
+                wait += np.where(
+                    tissue_ok,
+                    0.0,
+                    _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape, ~tissue_ok),
                 )
-                wait += np.where(tissue_ok, 0.0, days)
             reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
         if sc.loss_hazard_per_day > 0 and biomarker_result:
             lost = uniform("screening:loss") < -np.expm1(-sc.loss_hazard_per_day * wait)
@@ -584,12 +566,6 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
                             observed[t, i, c] = truth
 
 
-def _few(mask: np.ndarray) -> bool:
-    """Whether a quantity read only where ``mask`` is set is cheaper drawn position by position
-    (one Philox call per value) than whole (one call per two values)."""
-    return bool(mask.size > 0 and np.count_nonzero(mask) < 0.4 * mask.size)
-
-
 @njit(cache=True)
 def _patients_needed(reason: np.ndarray, still_needed: np.ndarray) -> int:
     """The fewest first patients of a block (T, BLOCK) of screening outcomes (``reason``) that give
@@ -624,16 +600,15 @@ def _patients_needed_reference(randomizable: np.ndarray, still_needed: np.ndarra
     return int((np.argmax(found >= need[:, None], axis=1) + (need > 0)).max(initial=0))
 
 
-def _turnaround(uniform, name: str, t, shape, where: np.ndarray | None = None, uniform_where=None) -> np.ndarray:
+def _turnaround(uniform, name: str, t, shape, where: np.ndarray | None = None) -> np.ndarray:
     """Lognormal turnaround times (days) from the uniforms of quantity ``name``; with ``where``
-    (a boolean mask of ``shape``) only there, 0 elsewhere, the uniforms drawn only there when
-    ``uniform_where`` is given. Each time is a function of its own uniform alone (element-wise
-    ufuncs), so the masked times are those of the whole block."""
+    (a boolean mask of ``shape``) only there, 0 elsewhere. Each time is a function of its own
+    uniform alone (element-wise ufuncs), so the masked times are those of the whole block."""
     if t.sdlog == 0:
         return np.full(shape, t.median_days, dtype=np.float32)
     from scipy.special import ndtri
 
-    u = uniform(name) if where is None or uniform_where is None else uniform_where(name, where)
+    u = uniform(name)
     if where is None:
         return (t.median_days * np.exp(t.sdlog * ndtri(u))).astype(np.float32)
     out = np.zeros(shape, dtype=np.float32)

@@ -114,29 +114,6 @@ def _fill(out, k0, k1, family, qid, trials, start):
             out[r, j] = pairs[offset + j]
 
 
-@njit(cache=True)
-def _fill_where(out, mask, k0, k1, family, qid, trials, start):
-    """out[r, j] = U(family, qid, trials[r], start + j) where mask[r, j], one Philox call per value
-    (the even position of a counter takes its first two words, the odd one its last two, as in
-    :func:`_fill`); out is left as it is elsewhere. Cheaper than :func:`_fill` when fewer than
-    about half of the positions are wanted."""
-    n_rows, n = out.shape
-    fam = np.uint64(family)
-    q = np.uint64(qid)
-    for r in range(n_rows):
-        t = np.uint64(trials[r]) & np.uint64(0xFFFFFFFF)
-        for j in range(n):
-            if not mask[r, j]:
-                continue
-            position = start + j
-            w0, w1, w2, w3 = _philox(np.uint64(position >> 1), q, t, fam, k0, k1)
-            if position & 1 == 0:
-                m = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-            else:
-                m = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-            out[r, j] = (np.float64(m) + 0.5) * 1.1102230246251565e-16
-
-
 def quantity_id(quantity: str | int) -> int:
     """The 32-bit id of a named quantity (its CRC-32); an integer is taken as it is."""
     if isinstance(quantity, (int, np.integer)):
@@ -178,24 +155,6 @@ class Streams:
             _fill(out, np.uint64(k0), np.uint64(k1), family, quantity_id(quantity), trials, int(start))
         return out
 
-    def uniform_where(self, family: int, quantity: str | int, trials, start: int, mask: np.ndarray) -> np.ndarray:
-        """The uniforms of :meth:`uniform` (``n = mask.shape[1]`` positions from ``start``) where
-        ``mask`` (``(len(trials), n)`` bool) is set, NaN elsewhere: the same values, computed only
-        where they are read."""
-        trials = np.ascontiguousarray(trials, dtype=np.int64).reshape(-1)
-        mask = np.asarray(mask, dtype=np.bool_)
-        if mask.ndim != 2 or mask.shape[0] != trials.size:
-            raise ValueError(f"mask must have shape ({trials.size}, n), got {mask.shape}")
-        if trials.size and (trials.min() < 0 or trials.max() >= 2**32):
-            raise ValueError("trial indices must lie in [0, 2**32)")
-        if start < 0:
-            raise ValueError(f"positions must be non-negative, got start={start}")
-        out = np.full(mask.shape, np.nan)
-        if out.size:
-            k0, k1 = self._key
-            _fill_where(out, mask, np.uint64(k0), np.uint64(k1), family, quantity_id(quantity), trials, int(start))
-        return out
-
     @property
     def _key(self) -> tuple[int, int]:
         cached = self.__dict__.get("_cached_key")
@@ -227,11 +186,6 @@ class TrialStreams:
         (or for the batch rows ``rows``), written into ``out`` when given (see :meth:`Streams.uniform`)."""
         trials = self.trials if rows is None else self.trials[rows]
         return self.streams.uniform(family, quantity, trials, start, n, out)
-
-    def uniform_where(self, family: int, quantity: str | int, start: int, mask: np.ndarray) -> np.ndarray:
-        """The uniforms of :meth:`uniform` where ``mask`` (``(T, n)`` bool) is set, NaN elsewhere
-        (see :meth:`Streams.uniform_where`)."""
-        return self.streams.uniform_where(family, quantity, self.trials, start, mask)
 
     def exponential(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
         """Standard exponential variates ``-log(U)``."""

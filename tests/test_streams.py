@@ -121,18 +121,3 @@ def test_uniforms_written_into_a_given_array_are_the_same():
         ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((6, 71)))
     with pytest.raises(ValueError, match="C-contiguous float64"):
         ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((70, 6)).T)
-
-
-def test_uniforms_drawn_only_where_read_are_the_same():
-    """``uniform_where`` gives the uniforms of ``uniform`` where its mask is set (even and odd
-    positions, any start), NaN elsewhere."""
-    ts = Streams(32).for_trials(np.array([0, 7, 2**32 - 1]))
-    rng = np.random.default_rng(0)
-    for start in (0, 1, 255, 1000):
-        mask = rng.random((3, 37)) < 0.3
-        got = ts.uniform_where(OUTCOMES, "assay:liquid:x", start, mask)
-        dense = ts.uniform(OUTCOMES, "assay:liquid:x", start, 37)
-        np.testing.assert_array_equal(got[mask], dense[mask])
-        assert np.isnan(got[~mask]).all()
-    with pytest.raises(ValueError, match="mask must have shape"):
-        ts.uniform_where(OUTCOMES, "x", 0, np.ones((2, 5), dtype=bool))
