@@ -67,16 +67,22 @@ class ProfileIndex:
         self.columns = tuple(columns)
         strides = np.cumprod([1, *n_levels[::-1]])[::-1][1:] if columns else np.array([], dtype=np.int64)
         self.n_combos = int(np.prod(n_levels)) if columns else 1
-        self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
-        for c, stride in zip(columns, strides):
-            self.index += codes[..., c].astype(np.intp) * int(stride)
+        if columns:
+            flat = codes.reshape(-1, codes.shape[-1])
+            self.index = _combination_index(
+                flat, np.asarray(columns, dtype=np.int64), np.asarray(strides, dtype=np.int64)
+            ).reshape(codes.shape[:-1])
+        else:
+            self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
         combos = np.arange(self.n_combos)
         self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
 
     @classmethod
     def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = 1 << 16):
         """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
-        if int(np.prod(n_levels)) > max_combos or any(codes[..., c].min(initial=0) < 0 for c in columns):
+        if int(np.prod(n_levels)) > max_combos:
+            return None
+        if columns and _any_missing(codes.reshape(-1, codes.shape[-1]), np.asarray(columns, dtype=np.int64)):
             return None
         return cls(codes, columns, n_levels)
 
@@ -86,6 +92,28 @@ class ProfileIndex:
         for i, table in pred.tables:
             out = out + table[self.digits[i]]
         return out
+
+
+@njit(cache=True)
+def _combination_index(codes: np.ndarray, columns: np.ndarray, strides: np.ndarray) -> np.ndarray:
+    """(R,) intp: sum over ``columns`` of the level code (codes (R, C) int8) times its stride."""
+    out = np.zeros(codes.shape[0], dtype=np.intp)
+    for r in range(codes.shape[0]):
+        total = 0
+        for j in range(columns.size):
+            total += np.intp(codes[r, columns[j]]) * strides[j]
+        out[r] = total
+    return out
+
+
+@njit(cache=True)
+def _any_missing(codes: np.ndarray, columns: np.ndarray) -> bool:
+    """Whether some profile (codes (R, C) int8) has a negative code (MISSING) in ``columns``."""
+    for r in range(codes.shape[0]):
+        for j in range(columns.size):
+            if codes[r, columns[j]] < 0:
+                return True
+    return False
 
 
 @dataclass(frozen=True)

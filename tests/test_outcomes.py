@@ -785,3 +785,24 @@ def test_first_randomizable_positions_equal_the_stable_sort():
         np.testing.assert_array_equal(_first_randomizable(ok, n), np.argsort(~ok, axis=1, kind="stable")[:, :n])
     with pytest.raises(ValueError, match="fewer randomizable"):
         _first_randomizable(np.zeros((2, 10), dtype=bool), 1)
+
+
+def test_profile_index_kernel_equals_the_numpy_sum():
+    """Each profile's combination index (compiled) is the sum of its level codes times their
+    strides, and a profile with a missing level in a read column refuses the index."""
+    from platform_sim.outcomes import ProfileIndex
+
+    rng = np.random.default_rng(5)
+    n_levels = [3, 2, 4]
+    columns = [4, 0, 2]
+    codes = np.zeros((6, 50, 5), dtype=np.int8)
+    for c, n in zip(columns, n_levels):
+        codes[..., c] = rng.integers(0, n, size=codes.shape[:-1])
+    codes[..., 1] = -1  # a column no model reads may be missing
+    index = ProfileIndex.build(codes, columns, n_levels)
+    expected = codes[..., 4].astype(np.intp) * 8 + codes[..., 0].astype(np.intp) * 4 + codes[..., 2]
+    np.testing.assert_array_equal(index.index, expected)
+    assert index.n_combos == 24
+    np.testing.assert_array_equal(ProfileIndex.build(codes, [], []).index, np.zeros((6, 50), dtype=np.intp))
+    codes[3, 7, 0] = -1
+    assert ProfileIndex.build(codes, columns, n_levels) is None
