@@ -323,7 +323,8 @@ class PopulationModel:
                     continue
                 present[j, a] = True
                 accuracy[j, a] = acc
-                ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
+                if binary[i]:  # a marker of more levels is reported as it is when measured: no call to draw
+                    ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
                 ts.uniform(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, width, out=u_fail[j, a])
         observed = np.empty_like(profile)
         _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok)
