@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 from scipy import special
 
 from .config.scenario import Scenario
@@ -66,16 +67,22 @@ class ProfileIndex:
         self.columns = tuple(columns)
         strides = np.cumprod([1, *n_levels[::-1]])[::-1][1:] if columns else np.array([], dtype=np.int64)
         self.n_combos = int(np.prod(n_levels)) if columns else 1
-        self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
-        for c, stride in zip(columns, strides):
-            self.index += codes[..., c].astype(np.intp) * int(stride)
+        if columns:
+            flat = codes.reshape(-1, codes.shape[-1])
+            self.index = _combination_index(
+                flat, np.asarray(columns, dtype=np.int64), np.asarray(strides, dtype=np.int64)
+            ).reshape(codes.shape[:-1])
+        else:
+            self.index = np.zeros(codes.shape[:-1], dtype=np.intp)
         combos = np.arange(self.n_combos)
         self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
 
     @classmethod
     def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = 1 << 16):
         """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
-        if int(np.prod(n_levels)) > max_combos or any(codes[..., c].min(initial=0) < 0 for c in columns):
+        if int(np.prod(n_levels)) > max_combos:
+            return None
+        if columns and _any_missing(codes.reshape(-1, codes.shape[-1]), np.asarray(columns, dtype=np.int64)):
             return None
         return cls(codes, columns, n_levels)
 
@@ -85,6 +92,28 @@ class ProfileIndex:
         for i, table in pred.tables:
             out = out + table[self.digits[i]]
         return out
+
+
+@njit(cache=True)
+def _combination_index(codes: np.ndarray, columns: np.ndarray, strides: np.ndarray) -> np.ndarray:
+    """(R,) intp: sum over ``columns`` of the level code (codes (R, C) int8) times its stride."""
+    out = np.zeros(codes.shape[0], dtype=np.intp)
+    for r in range(codes.shape[0]):
+        total = 0
+        for j in range(columns.size):
+            total += np.intp(codes[r, columns[j]]) * strides[j]
+        out[r] = total
+    return out
+
+
+@njit(cache=True)
+def _any_missing(codes: np.ndarray, columns: np.ndarray) -> bool:
+    """Whether some profile (codes (R, C) int8) has a negative code (MISSING) in ``columns``."""
+    for r in range(codes.shape[0]):
+        for j in range(columns.size):
+            if codes[r, columns[j]] < 0:
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -557,6 +586,7 @@ class VirtualPatients:
         biomarker_result: bool = True,
         also: tuple[str, ...] = (),
         on_treatment: bool = False,
+        observed: bool = False,
     ) -> "Enrolled":
         """The first ``n_needed`` randomizable patients of each trial of ``ts``, with their
         potential outcomes on ``ep`` under ``treatments``. Arrival times are drawn when ``times``
@@ -567,7 +597,9 @@ class VirtualPatients:
         wait (:meth:`~platform_sim.population.PopulationModel.block`). ``also``: further endpoints whose
         potential outcomes the same patients bring (:attr:`Enrolled.also`), e.g. PFS beside OS; each
         endpoint has its own random numbers, so they change nothing else. ``on_treatment``: also the
-        scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`)."""
+        scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`).
+        ``observed``: also the enrolled patients' screening results (:attr:`Enrolled.observed`), without
+        keeping every screened patient's cohort."""
         n_trials = ts.n_trials
         times = times or bool(self.scenario.time_trend)
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
@@ -579,6 +611,7 @@ class VirtualPatients:
         carry = np.zeros(n_trials)
         found = np.zeros(n_trials, dtype=np.int64)
         outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
+        observed_parts = []
         censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
         b = 0
         while found.min() < n_needed:
@@ -594,7 +627,10 @@ class VirtualPatients:
                 positive, biopsy = self.outcomes.on_treatment(ts, b, block.reason.shape[1], treatments)
                 positive_parts.append(positive)
                 biopsy_parts.append(biopsy)
-            cohort_parts.append(block)
+            if keep_cohort:
+                cohort_parts.append(block)
+            if observed:
+                observed_parts.append(block.observed)
             index_parts.append(ok)
             if times:
                 time_parts.append(block.randomized_at)
@@ -609,6 +645,7 @@ class VirtualPatients:
         cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
         at = np.concatenate(time_parts, axis=1) if times else None
         dropout = np.concatenate(dropout_parts, axis=1) if censor else None
+        seen = np.concatenate(observed_parts, axis=1) if observed else None
         rows = np.arange(n_trials)[:, None]
         others = {other: np.concatenate(parts, axis=1) for other, parts in also_parts.items()}
         if marker:
@@ -624,8 +661,9 @@ class VirtualPatients:
                 None if at is None else at[:, :n_needed],
                 None if dropout is None else dropout[:, :n_needed],
                 {other: y[:, :n_needed] for other, y in others.items()},
+                None if seen is None else seen[:, :n_needed],
             )
-        order = np.argsort(~ok, axis=1, kind="stable")[:, :n_needed]  # first n_needed randomizable
+        order = _first_randomizable(ok, n_needed)
         screened = order[:, -1] + 1  # patients screened up to the last one needed
         return Enrolled(
             outcomes=outcomes[rows, order],
@@ -635,7 +673,27 @@ class VirtualPatients:
             randomized_at=None if at is None else at[rows, order],
             dropout=None if dropout is None else dropout[rows, order],
             also={other: y[rows, order] for other, y in others.items()},
+            observed=None if seen is None else seen[rows, order],
         )
+
+
+@njit(cache=True)
+def _first_randomizable(ok: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) int64 the positions of the first ``n`` True of each row of ``ok`` (T, N) bool, in
+    order (each row holds at least ``n``): ``np.argsort(~ok, axis=1, kind="stable")[:, :n]``."""
+    n_trials, n_patients = ok.shape
+    out = np.empty((n_trials, n), dtype=np.int64)
+    for t in range(n_trials):
+        j = 0
+        for i in range(n_patients):
+            if j == n:
+                break
+            if ok[t, i]:
+                out[t, j] = i
+                j += 1
+        if j < n:
+            raise ValueError("a trial has fewer randomizable patients than asked for")
+    return out
 
 
 @dataclass
@@ -647,6 +705,7 @@ class Enrolled:
     randomized_at: np.ndarray | None = None  # (T, n) months from opening to randomization (with times)
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
     also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
+    observed: np.ndarray | None = None  # (T, n, C) int8 their screening results (enrolled with observed)
 
     @property
     def marker_positive(self) -> np.ndarray:

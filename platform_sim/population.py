@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import njit
 
 from .config.population import REGION, Population, expected_funnel, screening_paths
 from .streams import PATIENTS, TrialStreams
@@ -110,10 +111,30 @@ class PopulationModel:
             acc_t = None if m.tissue is None else (m.tissue.sensitivity, m.tissue.specificity, m.tissue.failure)
             acc_l = None if m.liquid is None else (m.liquid.sensitivity, m.liquid.specificity, m.liquid.failure)
             self._plans.append(_MarkerPlan(name, parents, strides, cum, acc_t, acc_l))
+        self._pack_markers()
         self._derived = []  # (index, any_of?, [(marker index, mask of levels that count)])
         for name, d in population.derived.items():
             conds = [(self.index[m], self._level_mask(m, lv)) for m, lv in d.conditions]
             self._derived.append((self.index[name], d.any_of is not None, conds))
+
+    def _pack_markers(self) -> None:
+        """The marker plans as padded arrays for the compiled kernels: per marker its column, parents
+        and strides (padded with 0), its conditional cumulative table (padded with +inf, which no
+        uniform reaches), and per characteristic its assays' sensitivity, specificity and failure."""
+        n = len(self._plans)
+        n_par = max([len(p.parents) for p in self._plans], default=0)
+        n_rows = max([p.cumulative.shape[0] for p in self._plans], default=1)
+        n_cuts = max([p.cumulative.shape[1] for p in self._plans], default=0)
+        self._column = np.array([self.index[p.name] for p in self._plans], dtype=np.int64)
+        self._n_parents = np.array([len(p.parents) for p in self._plans], dtype=np.int64)
+        self._parents = np.zeros((n, max(n_par, 1)), dtype=np.int64)
+        self._strides = np.zeros((n, max(n_par, 1)), dtype=np.int64)
+        self._cuts = np.full((n, n_rows, max(n_cuts, 1)), np.inf)
+        self._n_cuts = np.array([p.cumulative.shape[1] for p in self._plans], dtype=np.int64)
+        for m, p in enumerate(self._plans):
+            self._parents[m, : len(p.parents)] = p.parents
+            self._strides[m, : len(p.strides)] = p.strides
+            self._cuts[m, : p.cumulative.shape[0], : p.cumulative.shape[1]] = p.cumulative
 
     def _level_mask(self, marker: str, levels: list[str] | None) -> np.ndarray:
         lv = self.levels[self.index[marker]]
@@ -172,6 +193,7 @@ class PopulationModel:
         reported: set[str] | None = None,
         biomarker_result: bool = True,
         still_needed: np.ndarray | None = None,
+        reference: bool = False,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
         reached by the previous block (zeros for the first) and is returned updated.
@@ -191,7 +213,11 @@ class PopulationModel:
         finds what it needs within the first ``m < BLOCK`` patients of the block, the block is cut
         to those ``m`` patients before the characteristics, screening results and (by the caller)
         potential outcomes are drawn: each is a function of the patient's position, so the ``m``
-        patients are the same as the first ``m`` of a whole block."""
+        patients are the same as the first ``m`` of a whole block.
+
+        Markers and assay results are computed by compiled kernels in one pass over the block;
+        ``reference=True`` computes them with the numpy passes they replace (the same comparisons
+        of the same uniforms, so the same values: kept to test against)."""
         n_trials = ts.n_trials
         first = b * BLOCK
 
@@ -206,7 +232,7 @@ class PopulationModel:
         else:
             arrival = np.full((n_trials, BLOCK), np.nan)
         funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result)
-        width = BLOCK if still_needed is None else _patients_needed(funnel[0] == RANDOMIZED, still_needed)
+        width = BLOCK if still_needed is None else _patients_needed(funnel[0], np.asarray(still_needed, dtype=np.int64))
         if width < BLOCK:
             arrival = arrival[:, :width]
             funnel = tuple(x[:, :width] for x in funnel)
@@ -223,6 +249,37 @@ class PopulationModel:
             share /= share.sum(axis=-1, keepdims=True)
             u = uniform("region")
             profile[..., 0] = (u[..., None] > np.cumsum(share, axis=-1)[..., :-1]).sum(axis=-1)
+        if reference:
+            self._markers_reference(uniform, profile, shape, needed)
+        else:
+            drawn = np.array([m for m, plan in enumerate(self._plans) if plan.name in needed], dtype=np.int64)
+            u_all = np.empty((drawn.size,) + shape)
+            for j, m in enumerate(drawn):
+                ts.uniform(PATIENTS, f"marker:{self._plans[m].name}", first, width, out=u_all[j])
+            _draw_markers(
+                profile,
+                u_all,
+                drawn,
+                self._column,
+                self._parents,
+                self._strides,
+                self._n_parents,
+                self._cuts,
+                self._n_cuts,
+            )
+        self._derive(profile, profile, needed=needed)
+
+        reported = needed if reported is None else self.closure(reported) & needed
+        if reference:
+            observed = self._screen(uniform, profile, shape, reported, biomarker_result, funnel)
+        else:
+            observed = self._screen_fast(ts, first, width, profile, reported, biomarker_result, funnel)
+        reason, wait = funnel[0], funnel[1]
+        return Cohort(arrival, profile, observed, wait, reason), carry
+
+    def _markers_reference(self, uniform, profile, shape, needed) -> None:
+        """The needed markers of a block by numpy passes, marker by marker (the reference of
+        :func:`_draw_markers`)."""
         for plan in self._plans:
             if plan.name not in needed:
                 continue
@@ -232,12 +289,47 @@ class PopulationModel:
             u = uniform(f"marker:{plan.name}")
             cum = plan.cumulative[row]
             profile[..., self.index[plan.name]] = (u[..., None] >= cum).sum(axis=-1, dtype=np.int8)
-        self._derive(profile, profile, needed=needed)
 
-        reported = needed if reported is None else self.closure(reported) & needed
-        observed = self._screen(uniform, profile, shape, reported, biomarker_result, funnel)
-        reason, wait = funnel[0], funnel[1]
-        return Cohort(arrival, profile, observed, wait, reason), carry
+    def _screen_fast(self, ts, first, width, profile, reported, biomarker_result, funnel) -> np.ndarray:
+        """:meth:`_screen` by one compiled pass over the block (the same values)."""
+        _, _, tissue_ok, liquid_ok = funnel
+        n_char = len(self.names)
+        # per characteristic: 0 not reported (MISSING), 1 known at screening, 2 measured by an assay
+        how = np.zeros(n_char, dtype=np.int64)
+        for name in reported:
+            how[self.index[name]] = 1
+        assayed = [
+            m
+            for m, plan in enumerate(self._plans)
+            if plan.name in reported and (plan.tissue is not None or plan.liquid is not None)
+        ]
+        slot = np.full(n_char, -1, dtype=np.int64)
+        accuracy = np.zeros((max(len(assayed), 1), 2, 3))
+        present = np.zeros((max(len(assayed), 1), 2), dtype=np.bool_)
+        binary = np.zeros(n_char, dtype=np.bool_)
+        u_call = np.empty((len(assayed), 2, ts.n_trials, width))
+        u_fail = np.empty((len(assayed), 2, ts.n_trials, width))
+        for j, m in enumerate(assayed):
+            plan = self._plans[m]
+            i = self.index[plan.name]
+            how[i] = 2 if biomarker_result else 0  # no assay was run: no result
+            slot[i] = j
+            binary[i] = len(self.levels[i]) == 2
+            if not biomarker_result:
+                continue
+            for a, assay in enumerate(("tissue", "liquid")):
+                acc = getattr(plan, assay)
+                if acc is None:
+                    continue
+                present[j, a] = True
+                accuracy[j, a] = acc
+                if binary[i]:  # a marker of more levels is reported as it is when measured: no call to draw
+                    ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
+                ts.uniform(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, width, out=u_fail[j, a])
+        observed = np.empty_like(profile)
+        _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok)
+        self._derive(observed, observed, observed=True, needed=reported)
+        return observed
 
     def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
         """Fill the derived characteristics of ``out`` from the markers in ``source``. On observed
@@ -275,7 +367,9 @@ class PopulationModel:
             if sc.liquid is not None:
                 liquid_ok = ~tissue_ok & (uniform("screening:liquid") < sc.liquid.detectable)
                 wait += np.where(
-                    tissue_ok, 0.0, _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape)
+                    tissue_ok,
+                    0.0,
+                    _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, shape, ~tissue_ok),
                 )
             reason[~tissue_ok & ~liquid_ok] = SCREEN_FAILURE
         if sc.loss_hazard_per_day > 0 and biomarker_result:
@@ -402,9 +496,103 @@ class PopulationModel:
         return codes, prob
 
 
-def _patients_needed(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
-    """The fewest first patients of a block (T, BLOCK) that give every trial the randomizable
-    patients it still needs (the whole block when some trial needs more than it holds)."""
+@njit(cache=True)
+def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, n_cuts):
+    """Fill the drawn markers of a block's profiles (T, N, C) int8 in place, in plan order.
+
+    u (M, T, N): the uniforms of the markers ``drawn`` (M plan indices); per plan its column, its
+    parents' columns and strides (the row of its conditional table) and its cumulative table
+    (rows, levels - 1). A marker's level is the number of cumulative probabilities its uniform
+    reaches: the comparisons of the numpy passes (``PopulationModel._markers_reference``)."""
+    n_trials, n_patients, _ = profile.shape
+    for j in range(drawn.size):
+        m = drawn[j]
+        col = column[m]
+        n_par = n_parents[m]
+        n_cut = n_cuts[m]
+        for t in range(n_trials):
+            for i in range(n_patients):
+                row = 0
+                for q in range(n_par):
+                    row += np.int64(profile[t, i, parents[m, q]]) * strides[m, q]
+                x = u[j, t, i]
+                level = 0
+                for c in range(n_cut):
+                    level += x >= cuts[m, row, c]
+                profile[t, i, col] = level
+
+
+@njit(cache=True)
+def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok):
+    """Screening results of a block (T, N, C) int8 from its true profiles, in one pass per
+    characteristic.
+
+    how (C,): 0 not reported (MISSING), 1 reported as it is (known at screening), 2 measured by
+    the assays of its ``slot``: per assay (tissue, liquid) that is ``present``, its result counts
+    where the assay gave a result (``tissue_ok``, ``liquid_ok``) and did not fail for this marker
+    (u_fail >= failure); a binary marker is called positive when u_call < sensitivity if truly
+    positive, u_call >= specificity if not; the liquid result, when counted, replaces the tissue's.
+    The same comparisons as ``PopulationModel._screen``."""
+    n_trials, n_patients, n_char = profile.shape
+    for c in range(n_char):
+        h = how[c]
+        if h == 0:
+            for t in range(n_trials):
+                for i in range(n_patients):
+                    observed[t, i, c] = MISSING
+            continue
+        if h == 1:
+            for t in range(n_trials):
+                for i in range(n_patients):
+                    observed[t, i, c] = profile[t, i, c]
+            continue
+        j = slot[c]
+        for t in range(n_trials):
+            for i in range(n_patients):
+                observed[t, i, c] = MISSING
+        for a in range(2):
+            if not present[j, a]:
+                continue
+            ok = tissue_ok if a == 0 else liquid_ok
+            sens, spec, fail = accuracy[j, a, 0], accuracy[j, a, 1], accuracy[j, a, 2]
+            for t in range(n_trials):
+                for i in range(n_patients):
+                    if ok[t, i] and u_fail[j, a, t, i] >= fail:
+                        truth = profile[t, i, c]
+                        if binary[c]:
+                            x = u_call[j, a, t, i]
+                            positive = x < sens if truth == 1 else x >= spec
+                            observed[t, i, c] = 1 if positive else 0
+                        else:
+                            observed[t, i, c] = truth
+
+
+@njit(cache=True)
+def _patients_needed(reason: np.ndarray, still_needed: np.ndarray) -> int:
+    """The fewest first patients of a block (T, BLOCK) of screening outcomes (``reason``) that give
+    every trial the randomizable patients it still needs (the whole block when some trial needs
+    more than it holds)."""
+    n_trials, n_patients = reason.shape
+    width = 0
+    for t in range(n_trials):
+        need = still_needed[t]
+        if need <= 0:
+            continue
+        found = 0
+        reached = -1
+        for i in range(n_patients):
+            found += reason[t, i] == RANDOMIZED
+            if found >= need:
+                reached = i + 1
+                break
+        if reached < 0:
+            return n_patients
+        width = max(width, reached)
+    return width
+
+
+def _patients_needed_reference(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
+    """:func:`_patients_needed` by numpy passes over ``randomizable`` (T, BLOCK) bool (kept to test against)."""
     found = np.cumsum(randomizable, axis=1)
     enough = found[:, -1] >= still_needed
     if not enough.all():
@@ -413,13 +601,20 @@ def _patients_needed(randomizable: np.ndarray, still_needed: np.ndarray) -> int:
     return int((np.argmax(found >= need[:, None], axis=1) + (need > 0)).max(initial=0))
 
 
-def _turnaround(uniform, name: str, t, shape) -> np.ndarray:
-    """Lognormal turnaround times (days) from the uniforms of quantity ``name``."""
+def _turnaround(uniform, name: str, t, shape, where: np.ndarray | None = None) -> np.ndarray:
+    """Lognormal turnaround times (days) from the uniforms of quantity ``name``; with ``where``
+    (a boolean mask of ``shape``) only there, 0 elsewhere. Each time is a function of its own
+    uniform alone (element-wise ufuncs), so the masked times are those of the whole block."""
     if t.sdlog == 0:
         return np.full(shape, t.median_days, dtype=np.float32)
     from scipy.special import ndtri
 
-    return (t.median_days * np.exp(t.sdlog * ndtri(uniform(name)))).astype(np.float32)
+    u = uniform(name)
+    if where is None:
+        return (t.median_days * np.exp(t.sdlog * ndtri(u))).astype(np.float32)
+    out = np.zeros(shape, dtype=np.float32)
+    out[where] = (t.median_days * np.exp(t.sdlog * ndtri(u[where]))).astype(np.float32)
+    return out
 
 
 __all__ = [

@@ -137,15 +137,21 @@ class Streams:
         words = np.random.SeedSequence(self.seed).generate_state(2, np.uint32)
         return int(words[0]), int(words[1])
 
-    def uniform(self, family: int, quantity: str | int, trials, start: int, n: int) -> np.ndarray:
+    def uniform(
+        self, family: int, quantity: str | int, trials, start: int, n: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """``(len(trials), n)`` float64 uniforms in (0, 1): positions ``start .. start + n - 1`` of
-        ``quantity`` for each trial index in ``trials``."""
+        ``quantity`` for each trial index in ``trials`` (written into ``out``, a C-contiguous
+        float64 array of that shape, when given)."""
         trials = np.ascontiguousarray(trials, dtype=np.int64).reshape(-1)
         if trials.size and (trials.min() < 0 or trials.max() >= 2**32):
             raise ValueError("trial indices must lie in [0, 2**32)")
         if start < 0 or n < 0:
             raise ValueError(f"positions must be non-negative, got start={start}, n={n}")
-        out = np.empty((trials.size, int(n)), dtype=np.float64)
+        if out is None:
+            out = np.empty((trials.size, int(n)), dtype=np.float64)
+        elif out.shape != (trials.size, int(n)) or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {(trials.size, int(n))}")
         if out.size:
             k0, k1 = self._key
             _fill(out, np.uint64(k0), np.uint64(k1), family, quantity_id(quantity), trials, int(start))
@@ -175,11 +181,13 @@ class TrialStreams:
     def n_trials(self) -> int:
         return int(self.trials.size)
 
-    def uniform(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
+    def uniform(
+        self, family: int, quantity: str | int, start: int, n: int, rows=None, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """``(T, n)`` uniforms of ``quantity`` at positions ``start ..`` for every trial of the batch
-        (or for the batch rows ``rows``)."""
+        (or for the batch rows ``rows``), written into ``out`` when given (see :meth:`Streams.uniform`)."""
         trials = self.trials if rows is None else self.trials[rows]
-        return self.streams.uniform(family, quantity, trials, start, n)
+        return self.streams.uniform(family, quantity, trials, start, n, out)
 
     def exponential(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
         """Standard exponential variates ``-log(U)``."""

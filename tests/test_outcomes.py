@@ -20,7 +20,7 @@ from scipy import optimize, special
 from platform_sim.config import ConfigError
 from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.outcomes import VirtualPatients
-from platform_sim.population import RANDOMIZED
+from platform_sim.population import MISSING, RANDOMIZED
 from platform_sim.runner import run_chunk
 from platform_sim.spec import Spec
 from platform_sim.streams import Streams
@@ -551,6 +551,21 @@ def test_patients_of_a_trial_do_not_depend_on_the_number_of_trials(vp):
         np.testing.assert_array_equal(getattr(a.cohort, f), getattr(b.cohort, f)[:20, :n], err_msg=f)
 
 
+def test_enrolled_screening_results_equal_the_kept_cohort_s(vp):
+    """``observed=True`` gives the enrolled patients' screening results without keeping the cohort:
+    value for value those of the kept cohort at their screened positions; nothing else changes."""
+    ss = Streams(12).for_trials(np.arange(25))
+    names = vp.population.names
+    kept = vp.enrol(ss, 300, "orr", TREATMENTS, times=True, keep_cohort=True, characteristics=names)
+    light = vp.enrol(ss, 300, "orr", TREATMENTS, times=True, characteristics=names, observed=True)
+    assert light.cohort is None and kept.observed is None
+    rows = np.arange(25)[:, None]
+    assert (kept.cohort.observed[rows, kept.screened_index] != MISSING).any()
+    np.testing.assert_array_equal(light.observed, kept.cohort.observed[rows, kept.screened_index])
+    for f in ("outcomes", "screened_index", "n_screened", "randomized_at"):
+        np.testing.assert_array_equal(getattr(light, f), getattr(kept, f), err_msg=f)
+
+
 def design(arms, looks, randomization=None, name="d") -> dict:
     return {
         "name": name,
@@ -755,3 +770,39 @@ def test_hazards_per_combination_of_levels_equal_hazards_per_patient():
             om._models["pfs", t] = m
     rates = index.values(om._models["orr", treatments[1]].pieces[0])[index.index]
     np.testing.assert_array_equal(rates, om._models["orr", treatments[1]].pieces[0](codes))
+
+
+def test_first_randomizable_positions_equal_the_stable_sort():
+    """The compiled positions of each trial's first randomizable patients are those of the stable
+    argsort they replace; a row with too few is refused."""
+    from platform_sim.outcomes import _first_randomizable
+
+    rng = np.random.default_rng(4)
+    for share in (0.02, 0.5, 1.0):
+        ok = rng.random((17, 300)) < share
+        ok[:, :5] = True
+        n = int(ok.sum(axis=1).min())
+        np.testing.assert_array_equal(_first_randomizable(ok, n), np.argsort(~ok, axis=1, kind="stable")[:, :n])
+    with pytest.raises(ValueError, match="fewer randomizable"):
+        _first_randomizable(np.zeros((2, 10), dtype=bool), 1)
+
+
+def test_profile_index_kernel_equals_the_numpy_sum():
+    """Each profile's combination index (compiled) is the sum of its level codes times their
+    strides, and a profile with a missing level in a read column refuses the index."""
+    from platform_sim.outcomes import ProfileIndex
+
+    rng = np.random.default_rng(5)
+    n_levels = [3, 2, 4]
+    columns = [4, 0, 2]
+    codes = np.zeros((6, 50, 5), dtype=np.int8)
+    for c, n in zip(columns, n_levels):
+        codes[..., c] = rng.integers(0, n, size=codes.shape[:-1])
+    codes[..., 1] = -1  # a column no model reads may be missing
+    index = ProfileIndex.build(codes, columns, n_levels)
+    expected = codes[..., 4].astype(np.intp) * 8 + codes[..., 0].astype(np.intp) * 4 + codes[..., 2]
+    np.testing.assert_array_equal(index.index, expected)
+    assert index.n_combos == 24
+    np.testing.assert_array_equal(ProfileIndex.build(codes, [], []).index, np.zeros((6, 50), dtype=np.intp))
+    codes[3, 7, 0] = -1
+    assert ProfileIndex.build(codes, columns, n_levels) is None

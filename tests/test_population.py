@@ -216,6 +216,73 @@ def test_a_block_cut_to_the_patients_still_needed_is_the_start_of_the_whole_bloc
     np.testing.assert_array_equal(full.profile, whole.profile)
 
 
+def _shipped_populations():
+    import glob
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent / "scenarios"
+    return {
+        Path(f).stem: parse_scenario(yaml.safe_load(open(f))).population for f in sorted(glob.glob(f"{root}/*.yaml"))
+    }
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"biomarker_result": False},
+        {"times": False},
+        {"needed": {"stk11_or_keap1", "histology"}, "reported": {"stk11_or_keap1"}},
+        {"needed": {"trop2_nmr", "atm", "ecog"}, "reported": set()},
+        {"still_needed": np.arange(30) % 7},
+    ],
+    ids=["all", "no_assay", "untimed", "derived", "unreported", "cut"],
+)
+def test_compiled_block_equals_the_numpy_passes(options):
+    """The compiled markers and screening results of a block (every shipped scenario's population,
+    which between them have regions, conditional tables, multi-level markers, tissue and plasma
+    assays with failures, and derived markers) are value for value those of the numpy passes."""
+    ts = Streams(21).for_trials(np.arange(100, 130))
+    results = 0
+    for name, population in _shipped_populations().items():
+        pm_ = PopulationModel(population)
+        opts = dict(options)
+        for key in ("needed", "reported"):
+            if key in opts:
+                opts[key] = {n for n in opts[key] if n in pm_.index}
+        for b in (0, 2):
+            fast, carry_fast = pm_.block(ts, b, np.full(30, 0.5), **opts)
+            slow, carry_slow = pm_.block(ts, b, np.full(30, 0.5), reference=True, **opts)
+            results += int((fast.observed != MISSING).sum())
+            for f in ("arrival", "profile", "observed", "wait_days", "reason"):
+                np.testing.assert_array_equal(getattr(fast, f), getattr(slow, f), err_msg=f"{name} {f}")
+            np.testing.assert_array_equal(carry_fast, carry_slow)
+    if options.get("biomarker_result", True) and options.get("reported", True):
+        assert results > 0  # screening results were compared, not only MISSING
+
+
+def test_liquid_turnaround_of_the_patients_who_need_it_is_that_of_the_whole_block(pm):
+    """Plasma turnaround times are computed only for the patients whose tissue gave no result:
+    each is the same as computed for the whole block."""
+    from platform_sim.population import _turnaround
+
+    sc = pm.config.screening
+    if sc.liquid is None or sc.liquid.turnaround.sdlog == 0:
+        pytest.skip("the test population has no random plasma turnaround")
+    ts = Streams(22).for_trials(np.arange(40))
+
+    def uniform(q):
+        return ts.uniform(1, q, 0, BLOCK)
+
+    where = uniform("screening:tissue") < 0.3
+    whole = _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, where.shape)
+    masked = _turnaround(uniform, "screening:liquid_days", sc.liquid.turnaround, where.shape, where)
+    np.testing.assert_array_equal(masked[where], whole[where])
+    assert (masked[~where] == 0).all()
+
+
 # --------------------------------------------------------------------------- 1. marginal prevalences
 
 
@@ -858,3 +925,21 @@ def test_categorical_marker_with_sensitivity():
     assert p.path == "scenario.population.markers.pdl1"
     assert p.message.startswith("tissue: sensitivity and specificity apply to two-level markers")
     assert "['lt1', '1to49', 'ge50']" in p.message
+
+
+def test_patients_needed_kernel_equals_the_numpy_passes():
+    """The compiled count of first patients a block must keep equals the numpy computation on
+    random screening outcomes, needs from negative to more than a block holds."""
+    from platform_sim.population import _patients_needed, _patients_needed_reference
+
+    rng = np.random.default_rng(3)
+    widths = set()
+    for _ in range(400):
+        n_trials = int(rng.integers(1, 12))
+        reason = np.where(rng.random((n_trials, BLOCK)) < rng.uniform(0.05, 1.0), RANDOMIZED, SCREEN_FAILURE)
+        reason = reason.astype(np.int8)
+        still = rng.integers(-3, int(rng.integers(1, 300)), size=n_trials)
+        got = _patients_needed(reason, still)
+        assert got == _patients_needed_reference(reason == RANDOMIZED, still), (reason, still)
+        widths.add(got == BLOCK)
+    assert widths == {True, False}  # both cut and whole blocks were checked

@@ -177,6 +177,67 @@ def test_results_do_not_depend_on_the_pool_size(umbrella_spec, monkeypatch):
     np.testing.assert_array_equal(big.n_screened, small.n_screened)
 
 
+def _every_array(res) -> dict[str, np.ndarray]:
+    """Every per-trial array of a chunk's results, by name (nested dicts flattened)."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(res):
+        value = getattr(res, f.name)
+        items = value.items() if isinstance(value, dict) else [("", value)]
+        for key, v in items:
+            if isinstance(v, np.ndarray):
+                out[f"{f.name}.{key}"] = v
+    return out
+
+
+@pytest.mark.parametrize(
+    "design,scenario", [("lungmap_umbrella", "stk11_keap1_ctla4"), ("hierarchical_borrowing", "atm_ceralasertib")]
+)
+@pytest.mark.parametrize("size", [60, 250])
+def test_only_the_trials_that_exhaust_their_pool_are_rerun(design, scenario, size, monkeypatch):
+    """With a pool some trials exhaust and others do not, the exhausted ones are rerun on longer
+    pools in smaller batches and put back in place: every per-trial array equals that of a run
+    whose pool nobody exhausts, bit for bit."""
+    spec = Spec.load(design, scenario)
+    ss = Streams(4).for_trials(np.arange(3, 43))
+    big = runner.run_chunk(spec, ss)
+    rounds = []
+    original = stratified_family.StratifiedFamily._simulate_pool
+
+    def counted(compiled, streams, pool, trace):
+        rounds.append(streams.n_trials)
+        return original(compiled, streams, pool, trace)
+
+    monkeypatch.setattr(stratified_family, "pool_size", lambda plan, max_n: size)
+    monkeypatch.setattr(stratified_family.StratifiedFamily, "_simulate_pool", staticmethod(counted))
+    small = runner.run_chunk(spec, ss)
+    # the whole batch first, then fewer trials: some finished on a pool others exhausted
+    assert rounds[0] == 40 and len(rounds) >= 2 and min(rounds) < 40, rounds
+    a, b = _every_array(big), _every_array(small)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_pool_size_reaches_the_maximum_sample_size_through_capped_strata():
+    """The pool covers the patients scanned until the strata, each filling at its prevalence up to
+    its cap, hold the maximum sample size (or until the slowest fills), with the pool's margin (10%) and 128 more."""
+    from types import SimpleNamespace
+
+    uncapped = np.iinfo(np.int64).max // 4
+    plan = SimpleNamespace(unclassified=0.2, prevalence=np.array([0.3, 0.5]), caps=np.array([uncapped, uncapped]))
+    assert stratified_family.pool_size(plan, 400) == math.ceil(1.1 * 400 / 0.8) + 128
+    # the first stratum fills at 100 scanned (50 patients), the second then takes the other 50 alone
+    plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.5, 0.5]), caps=np.array([50, uncapped]))
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * 100) + 128
+    plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.5, 0.25]), caps=np.array([20, uncapped]))
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * (100 - 20) / 0.25) + 128
+    # caps adding up to less than the maximum: until the slowest capped stratum fills
+    plan = SimpleNamespace(unclassified=0.0, prevalence=np.array([0.8, 0.2]), caps=np.array([10, 30]))
+    assert stratified_family.pool_size(plan, 100) == math.ceil(1.1 * 30 / 0.2) + 128
+
+
 def test_closed_sub_study_sends_its_patients_to_the_next_match():
     """With the ATM group capped at 10 patients, later ATM+ patients go to the STK11/KEAP1 group
     when they match it and to 'other' otherwise, so the other groups take more than their

@@ -107,3 +107,17 @@ def test_trial_streams_derive_exponential_and_normal_variates_from_the_same_unif
     assert stats.kstest(z.ravel(), "norm").pvalue > 1e-3
     sub = ts.subset(np.array([5, 9]))
     np.testing.assert_array_equal(sub.uniform(PATIENTS, "arrival", 0, 50), u[[5, 9]])
+
+
+def test_uniforms_written_into_a_given_array_are_the_same():
+    """``out=`` fills a slice of a larger array with the same values; a wrong array is refused."""
+    ts = Streams(31).for_trials(np.arange(3, 9))
+    whole = np.zeros((2, 6, 70))
+    returned = ts.uniform(PATIENTS, "marker:x", 5, 70, out=whole[1])
+    assert np.shares_memory(returned, whole)
+    np.testing.assert_array_equal(whole[1], ts.uniform(PATIENTS, "marker:x", 5, 70))
+    assert (whole[0] == 0).all()
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((6, 71)))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((70, 6)).T)
