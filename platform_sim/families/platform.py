@@ -653,6 +653,40 @@ def _success(pd: PlatformDesign, n, y, x, cn, cy, cx):
     return out
 
 
+def _success_of(pd: PlatformDesign, live, n, y, x, cn, cy, cx):
+    """:func:`_success` (R, K, G) for the arms ``live`` (R, K) only, NaN elsewhere.
+
+    The rule's functions are elementwise, so each computed value is the one :func:`_success`
+    gives for that arm (bit for bit: the same posteriors, the same functions of them); the binary
+    predictive rule, which runs per arm, is computed whole."""
+    if pd.survival or pd.graduate_by == "posterior":
+        a, b = _posterior(pd, n, y, x)
+        ac, bc = _control_posterior(pd, cn, cy, cx)
+        a, b, ac, bc = np.broadcast_arrays(a, b, ac, bc)
+        r_idx, k_idx = np.nonzero(live)
+        out = np.full(a.shape, np.nan)
+        if r_idx.size:
+            pick = (r_idx, k_idx)
+            if pd.graduate_by == "posterior":
+                out[pick] = _prob_better(pd, a[pick], b[pick], ac[pick], bc[pick])
+            else:
+                out[pick] = pp_confirmatory_survival(
+                    a[pick], b[pick], ac[pick], bc[pick], pd.confirmatory_events, pd.alpha
+                )
+        return out
+    return _success(pd, n, y, x, cn, cy, cx)
+
+
+def _effect_of(pd: PlatformDesign, r_idx, k_idx, n, y, x, cn, cy, cx):
+    """:func:`_effect` of the arms (r_idx, k_idx) of (R, K) tallies: (m,), elementwise the same values."""
+    a, b = _posterior(pd, n, y, x)
+    ac, bc = _control_posterior(pd, cn, cy, cx)
+    a, b, ac, bc = (np.broadcast_to(v, n.shape)[r_idx, k_idx] for v in (a, b, ac, bc))
+    if pd.survival:
+        return log_hr_moments(a, b, ac, bc)[0]
+    return a / (a + b) - ac / (ac + bc)
+
+
 def _effect(pd: PlatformDesign, n, y, x, cn, cy, cx):
     """Posterior mean effect: log hazard ratio (survival) or rate difference (binary)."""
     a, b = _posterior(pd, n, y, x)
@@ -691,6 +725,9 @@ class _State:
         self.n_looks = np.zeros(T, dtype=np.int32)
         self.end = np.full(T, np.nan)
         self.duration = np.full(T, np.nan)
+        # the tallies of the last interim analysis, (rows, dates, arm, ctrl, seen), which the
+        # allocation that follows it on the same dates reads instead of tallying again
+        self.tallies: tuple | None = None
 
 
 def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> PlatformResults:
@@ -707,6 +744,7 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
     while st.running.any():
         rows = np.flatnonzero(st.running)
         t0 = st.t[rows]
+        st.tallies = None
         before = st.status[rows].copy()
         # --- when does the next thing happen?
         n_open = (st.status[rows] == OPEN).sum(axis=1)
@@ -873,11 +911,16 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
 def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final: bool) -> np.ndarray:
     """An analysis at dates t: graduation and drops (at the final analysis, undecided arms are settled)."""
     (n, y, x), (cn, cy, cx), seen = _data(pd, st, pool, rows, t)
+    if not final:
+        st.tallies = (rows, t, (n, y, x), (cn, cy, cx), seen)
     if pd.trigger != "calendar":
         st.count[rows] = seen if pd.trigger == "observed" else st.n_arm[rows].sum(axis=1)
     enough = (seen - st.seen_last[rows] >= pd.min_new) | final
     st.n_looks[rows] += enough
     st.seen_last[rows] = np.where(enough, seen, st.seen_last[rows])
+    status = st.status[rows]
+    live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
+    live[:, pd.control] = False
     sig = pd.signatures.T.astype(float)  # (S, G)
     pooled = [v @ sig for v in (n, y, x)]  # (R, K, G)
     cpooled = [v @ sig for v in (cn, cy, cx)]
@@ -886,10 +929,12 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         from .platform_period import adjusted_comparison
 
         adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
-    success = _success(pd, *pooled, *cpooled) if adjusted is None else adjusted.success
-    status = st.status[rows]
-    live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
-    live[:, pd.control] = False
+    if adjusted is not None:
+        success = adjusted.success
+    elif st.trace is not None:  # the storyboard shows every arm's success probability
+        success = _success(pd, *pooled, *cpooled)
+    else:  # only the arms that can be decided now
+        success = _success_of(pd, live, *pooled, *cpooled)
     if pd.arm_signature is not None:  # sub-studies: an arm is judged in its own signature only
         rated = np.where(pd.arm_signature[None], success, -np.inf)
         below = np.all(np.where(pd.arm_signature[None], success < pd.drop, True), axis=2)
@@ -905,15 +950,18 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         undecided = np.zeros_like(grad)
     decided = grad | drop | undecided
     if decided.any():
-        total = [v.sum(axis=2) for v in (n, y, x)]
-        ctotal = [v.sum(axis=2) for v in (cn, cy, cx)]
-        effect = _effect(pd, *total, *ctotal) if adjusted is None else adjusted.effect
         r_idx, k_idx = np.nonzero(decided)
+        if adjusted is None:
+            total = [v.sum(axis=2) for v in (n, y, x)]
+            ctotal = [v.sum(axis=2) for v in (cn, cy, cx)]
+            effect = _effect_of(pd, r_idx, k_idx, *total, *ctotal)
+        else:
+            effect = adjusted.effect[r_idx, k_idx]
         tr = rows[r_idx]
         was_open = st.status[tr, k_idx] == OPEN
         st.closed[tr[was_open], k_idx[was_open]] = t[r_idx][was_open]
         st.decided[tr, k_idx] = t[r_idx]
-        st.effect_at_decision[tr, k_idx] = effect[r_idx, k_idx]
+        st.effect_at_decision[tr, k_idx] = effect
         new = np.where(grad, GRADUATED, np.where(drop, DROPPED, INCONCLUSIVE))[r_idx, k_idx]
         st.status[tr, k_idx] = new
         g = np.argmax(np.where(live[:, :, None], rated, -np.inf), axis=2)
@@ -948,31 +996,68 @@ def _allocation(pd: PlatformDesign, st: _State, rows, pool, t) -> np.ndarray:
     status = st.status[rows]
     open_ = status == OPEN
     open_[:, pd.control] = open_.any(axis=1)
-    weights = None
-    adaptive = False
-    if pd.adaptive and pool is not None:
-        (n, y, x), (cn, cy, cx), seen = _data(pd, st, pool, rows, t)
-        adaptive_rows = seen >= pd.burn_in_n
-        if adaptive_rows.any():
-            adaptive = True
-            a, b = _posterior(pd, n, y, x)
-            ac, bc = _control_posterior(pd, cn, cy, cx)
-            p = _prob_better(pd, a, b, ac, bc)  # (R, K, S)
-            # before the burn-in is over, equal weights (P = 1/2 gives every arm the same weight)
-            weights = np.where(adaptive_rows[:, None, None], p, 0.5)
-            weights = np.nan_to_num(weights, nan=0.5)
     if pd.arm_in is not None:  # sub-studies: an arm is open in its own; the control wherever an experimental arm is
         open_s = open_[:, None, :] & pd.arm_in.T[None, :, :]
         experimental = np.ones(K, dtype=bool)
         experimental[pd.control] = False
         open_s[:, :, pd.control] = open_s[:, :, experimental].any(axis=2)
-        open_s = open_s.reshape(R * S, K)
     else:
-        open_s = np.repeat(open_[:, None, :], S, axis=1).reshape(R * S, K)
+        open_s = np.repeat(open_[:, None, :], S, axis=1)  # (R, S, K)
+    weights = None
+    adaptive = False
+    if pd.adaptive and pool is not None:
+        (n, y, x), (cn, cy, cx), seen = _tallies_at(pd, st, pool, rows, t)
+        adaptive_rows = seen >= pd.burn_in_n
+        if adaptive_rows.any():
+            adaptive = True
+            a, b = _posterior(pd, n, y, x)
+            ac, bc = _control_posterior(pd, cn, cy, cx)
+            a, b, ac, bc = np.broadcast_arrays(a, b, ac, bc)
+            # P(better) (R, K, S) only where allocate reads it, in the rows past the burn-in and
+            # the arms open in the stratum; elsewhere 1/2, the weight every arm has before the
+            # burn-in is over (P = 1/2 gives every arm the same weight)
+            need = adaptive_rows[:, None, None] & np.transpose(open_s, (0, 2, 1))
+            pick = np.nonzero(need)
+            weights = np.full((R, K, S), 0.5)
+            weights[pick] = _prob_better(pd, a[pick], b[pick], ac[pick], bc[pick])
+            weights = np.nan_to_num(weights, nan=0.5)
+    open_s = open_s.reshape(R * S, K)
     control = np.full(R * S, pd.control)
     w = None if weights is None else np.transpose(weights, (0, 2, 1)).reshape(R * S, K)
     probs = allocate(pd, adaptive, pd.power, w, open_s, open_s, control)
     return probs.reshape(R, S, K)
+
+
+def _tallies_at(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t):
+    """:func:`_data` at dates t, reading the rows that the last interim analysis tallied on the same
+    date from its tallies. Between that analysis and now the assignments are the same, and arms
+    decided there closed on that date, which leaves every patient randomized by it concurrent as
+    before; an arm opened on that date would count the control patients randomized exactly then,
+    so rows with such an arm are tallied again."""
+    if st.tallies is None:
+        return _data(pd, st, pool, rows, t)
+    a_rows, a_t, arm, ctrl, seen = st.tallies
+    pos = np.minimum(np.searchsorted(a_rows, rows), a_rows.size - 1)
+    opened_now = st.opened[rows] == t[:, None]
+    opened_now[:, pd.control] = False
+    hit = (a_rows[pos] == rows) & (a_t[pos] == t) & ~opened_now.any(axis=1)
+    if hit.all():
+        p = pos
+        return [v[p] for v in arm], [v[p] for v in ctrl], seen[p]
+    out_arm = [np.empty((rows.size,) + v.shape[1:]) for v in arm]
+    out_ctrl = [np.empty((rows.size,) + v.shape[1:]) for v in ctrl]
+    out_seen = np.empty(rows.size)
+    p = pos[hit]
+    for dst, src in zip(out_arm + out_ctrl, arm + ctrl):
+        dst[hit] = src[p]
+    out_seen[hit] = seen[p]
+    miss = ~hit
+    if miss.any():
+        m_arm, m_ctrl, m_seen = _data(pd, st, pool, rows[miss], t[miss])
+        for dst, src in zip(out_arm + out_ctrl, m_arm + m_ctrl):
+            dst[miss] = src
+        out_seen[miss] = m_seen
+    return out_arm, out_ctrl, out_seen
 
 
 def _finish(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t_end) -> None:
