@@ -551,6 +551,163 @@ def _tally(
 
 
 @njit(cache=True)
+def _outcome_dates(e, c, a, assess, survival, read_at):
+    """The dates that decide what :func:`~platform_sim.families.observation.outcome_seen` shows of
+    a patient randomized at ``a`` at any date t: (the date the outcome is seen, inf: never; the
+    time at risk once a progression is seen, or (binary) 1.0 for an event; the dropout the
+    follow-up is censored at, inf: none). By t, a progression is seen when due <= t, with that
+    time at risk; otherwise the time at risk is floor(min(t - a, censor) / assess) * assess: the
+    same operations on the same numbers as ``outcome_seen``, so the same values bit for bit."""
+    if survival:
+        found = np.inf
+        j = 0.0
+        if np.isfinite(e):
+            j = max(math.ceil(e / assess), 1)
+            found = j * assess
+        if found <= c:
+            return a + found, (j - 0.5) * assess, np.inf
+        return np.inf, 0.0, c
+    return a + read_at, 1.0 if e > 0.5 else 0.0, np.inf
+
+
+@njit(cache=True)
+def _tally_resumed(
+    arrive,
+    stratum,
+    assigned,
+    outcomes,
+    dropout,
+    arm_treatment,
+    control,
+    opened,
+    closed,
+    rows,
+    t,
+    assess,
+    survival,
+    read_at,
+    out_n,
+    out_y,
+    out_x,
+    ctrl_n,
+    ctrl_y,
+    ctrl_x,
+    seen,
+    front,
+    front_t,
+    pre_n,
+    pre_y,
+    pre_x,
+    pre_cn,
+    pre_cy,
+    pre_cx,
+    pre_seen,
+    due,
+    at_due,
+    censor,
+):
+    """:func:`_tally`, resumed where the patients stop being settled: the same sums, bit for bit.
+
+    Trial r's first ``front[r]`` patients were all *settled* at date ``front_t[r]``: randomized
+    before it and unassigned, or with an outcome that no longer changes (a progression or binary
+    outcome seen, or censored at dropout), and their tallies, in patient order, are
+    ``pre_*[r]`` (K, S) and ``pre_seen[r]``. A later date gives those patients the same
+    contributions: an outcome once seen stays seen, and an arm's concurrency window cannot change
+    for them (arms open and close on the dates of analyses or events at or after ``front_t``, and
+    the patients were randomized before it). Each sum is the same sequence of additions as the
+    full scan: the prefix's partial sum, then the later patients in order. A date before
+    ``front_t[r]`` is tallied from the first patient. After each row the front moves past the
+    run of patients settled at t[i].
+
+    ``due``, ``at_due``, ``censor`` (T, N) hold each patient's :func:`_outcome_dates` from their
+    first tally on (NaN before): a patient randomized by a tally's date keeps their arm."""
+    n_arms = arm_treatment.size
+    for ii in range(rows.size):
+        r = rows[ii]
+        tt = t[ii]
+        start = 0
+        count = 0
+        resumed = tt >= front_t[r]
+        if resumed:
+            start = front[r]
+            count = pre_seen[r]
+            out_n[ii] = pre_n[r]
+            out_y[ii] = pre_y[r]
+            out_x[ii] = pre_x[r]
+            ctrl_n[ii] = pre_cn[r]
+            ctrl_y[ii] = pre_cy[r]
+            ctrl_x[ii] = pre_cx[r]
+        extending = resumed
+        new_front = start
+        for i in range(start, arrive.shape[1]):
+            a = arrive[r, i]
+            if a > tt:
+                break
+            k = assigned[r, i]
+            has, event, x = False, False, 0.0
+            settled = True  # an unassigned patient contributes nothing, now or later
+            if k >= 0:
+                if np.isnan(due[r, i]):  # the patient's first tally: their dates, once
+                    due[r, i], at_due[r, i], censor[r, i] = _outcome_dates(
+                        outcomes[r, i, arm_treatment[k]], dropout[r, i], a, assess, survival, read_at
+                    )
+                has = due[r, i] <= tt
+                if survival:
+                    event = has
+                    if has:
+                        x = at_due[r, i]
+                    else:
+                        x = math.floor(min(tt - a, censor[r, i]) / assess) * assess
+                    # seen, or followed to dropout by tt, which fixes the time at risk
+                    settled = has or tt - a >= censor[r, i]
+                else:
+                    event = has and at_due[r, i] > 0.5
+                    settled = has
+            if extending:
+                if settled and a < tt:
+                    new_front = i + 1
+                else:
+                    extending = False
+                    front[r] = new_front
+                    front_t[r] = tt
+                    pre_n[r] = out_n[ii]
+                    pre_y[r] = out_y[ii]
+                    pre_x[r] = out_x[ii]
+                    pre_cn[r] = ctrl_n[ii]
+                    pre_cy[r] = ctrl_y[ii]
+                    pre_cx[r] = ctrl_x[ii]
+                    pre_seen[r] = count
+            if k < 0:
+                continue
+            s = stratum[r, i]
+            if has:
+                count += 1
+            if not (survival or has):
+                continue  # binary outcome not read yet
+            y_add = 1.0 if event else 0.0
+            out_n[ii, k, s] += 1.0
+            out_y[ii, k, s] += y_add
+            out_x[ii, k, s] += x
+            if k == control:
+                for j in range(n_arms):
+                    if j != control and opened[r, j] <= a and a <= closed[r, j]:
+                        ctrl_n[ii, j, s] += 1.0
+                        ctrl_y[ii, j, s] += y_add
+                        ctrl_x[ii, j, s] += x
+        if extending:  # every patient up to tt settled
+            front[r] = new_front
+            front_t[r] = tt
+            pre_n[r] = out_n[ii]
+            pre_y[r] = out_y[ii]
+            pre_x[r] = out_x[ii]
+            pre_cn[r] = ctrl_n[ii]
+            pre_cy[r] = ctrl_y[ii]
+            pre_cx[r] = ctrl_x[ii]
+            pre_seen[r] = count
+        seen[ii] = count
+
+
+@njit(cache=True)
 def _count_time(
     arrive, assigned, outcomes, dropout, arm_treatment, rows, target, by_outcome, assess, survival, read_at, scratch
 ):
@@ -728,6 +885,15 @@ class _State:
         # the tallies of the last interim analysis, (rows, dates, arm, ctrl, seen), which the
         # allocation that follows it on the same dates reads instead of tallying again
         self.tallies: tuple | None = None
+        # where each trial's tally resumes (_tally_resumed): the patients settled at front_t
+        self.front = np.zeros(T, dtype=np.int64)
+        self.front_t = np.full(T, -np.inf)
+        self.prefix = [np.zeros((T, K, S)) for _ in range(6)]
+        self.prefix_seen = np.zeros(T, dtype=np.int64)
+        # each randomized patient's outcome dates (_outcome_dates), filled at their first tally
+        self.due = np.full((T, N), np.nan)
+        self.at_due = np.full((T, N), np.nan)
+        self.censor = np.full((T, N), np.nan)
 
 
 def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> PlatformResults:
@@ -881,7 +1047,7 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
     seen = np.zeros(R)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
-    _tally(
+    _tally_resumed(
         pool.arrive,
         pool.stratum,
         st.assigned,
@@ -899,6 +1065,13 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
         *arm,
         *ctrl,
         seen,
+        st.front,
+        st.front_t,
+        *st.prefix,
+        st.prefix_seen,
+        st.due,
+        st.at_due,
+        st.censor,
     )
     if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
