@@ -570,6 +570,37 @@ def _outcome_dates(e, c, a, assess, survival, read_at):
     return a + read_at, 1.0 if e > 0.5 else 0.0, np.inf
 
 
+@njit(cache=True, inline="always")
+def _add_patient(
+    on, oy, ox, cn, cy, cx, k, s, a, tt, due, at_due, censor, control, opened, closed, r, assess, survival
+):
+    """Add one randomized patient seen at date tt to the arm tallies (K, S) ``on, oy, ox`` and, for a
+    control patient, to the control tallies of every arm it was concurrent with; 1 if the
+    patient's outcome is seen by tt, else 0 (see :func:`_outcome_dates`)."""
+    has = due <= tt
+    if survival:
+        at_risk = math.floor(min(tt - a, censor) / assess) * assess  # (computed either way: no branch)
+        x = at_due if has else at_risk
+        y_add = 1.0 if has else 0.0
+    else:
+        if not has:
+            return 0  # binary outcome not read yet
+        x = 0.0
+        y_add = 1.0 if at_due > 0.5 else 0.0
+    k = np.int64(k)
+    s = np.int64(s)
+    on[k, s] += 1.0
+    oy[k, s] += y_add
+    ox[k, s] += x
+    if k == control:
+        for j in range(opened.shape[1]):
+            if j != control and opened[r, j] <= a and a <= closed[r, j]:
+                cn[j, s] += 1.0
+                cy[j, s] += y_add
+                cx[j, s] += x
+    return 1 if has else 0
+
+
 @njit(cache=True)
 def _tally_resumed(
     arrive,
@@ -602,6 +633,7 @@ def _tally_resumed(
     pre_cy,
     pre_cx,
     pre_seen,
+    filled,
     due,
     at_due,
     censor,
@@ -619,91 +651,103 @@ def _tally_resumed(
     ``front_t[r]`` is tallied from the first patient. After each row the front moves past the
     run of patients settled at t[i].
 
-    ``due``, ``at_due``, ``censor`` (T, N) hold each patient's :func:`_outcome_dates` from their
-    first tally on (NaN before): a patient randomized by a tally's date keeps their arm."""
-    n_arms = arm_treatment.size
+    ``due``, ``at_due``, ``censor`` (T, N) hold the :func:`_outcome_dates` of trial r's first
+    ``filled[r]`` patients (those randomized, by the date of a tally, keep their arm), worked out
+    at the first tally that reaches them."""
+    n_patients = arrive.shape[1]
     for ii in range(rows.size):
         r = rows[ii]
         tt = t[ii]
-        start = 0
+        i = filled[r]
+        while i < n_patients and arrive[r, i] <= tt:
+            k = assigned[r, i]
+            if k >= 0:
+                due[r, i], at_due[r, i], censor[r, i] = _outcome_dates(
+                    outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], assess, survival, read_at
+                )
+            i += 1
+        filled[r] = max(filled[r], i)
+        on, oy, ox = out_n[ii], out_y[ii], out_x[ii]
+        cn, cy, cx = ctrl_n[ii], ctrl_y[ii], ctrl_x[ii]
+        i = 0
         count = 0
-        resumed = tt >= front_t[r]
-        if resumed:
-            start = front[r]
+        if tt >= front_t[r]:  # resume after the settled patients, then move the front
+            i = front[r]
             count = pre_seen[r]
-            out_n[ii] = pre_n[r]
-            out_y[ii] = pre_y[r]
-            out_x[ii] = pre_x[r]
-            ctrl_n[ii] = pre_cn[r]
-            ctrl_y[ii] = pre_cy[r]
-            ctrl_x[ii] = pre_cx[r]
-        extending = resumed
-        new_front = start
-        for i in range(start, arrive.shape[1]):
+            on[:] = pre_n[r]
+            oy[:] = pre_y[r]
+            ox[:] = pre_x[r]
+            cn[:] = pre_cn[r]
+            cy[:] = pre_cy[r]
+            cx[:] = pre_cx[r]
+            while i < n_patients:
+                a = arrive[r, i]
+                if a >= tt:
+                    break
+                k = assigned[r, i]
+                if k >= 0:
+                    settled = due[r, i] <= tt or (survival and tt - a >= censor[r, i])
+                    if not settled:
+                        break
+                    count += _add_patient(
+                        on,
+                        oy,
+                        ox,
+                        cn,
+                        cy,
+                        cx,
+                        k,
+                        stratum[r, i],
+                        a,
+                        tt,
+                        due[r, i],
+                        at_due[r, i],
+                        censor[r, i],
+                        control,
+                        opened,
+                        closed,
+                        r,
+                        assess,
+                        survival,
+                    )
+                i += 1
+            front[r] = i
+            front_t[r] = tt
+            pre_n[r] = on
+            pre_y[r] = oy
+            pre_x[r] = ox
+            pre_cn[r] = cn
+            pre_cy[r] = cy
+            pre_cx[r] = cx
+            pre_seen[r] = count
+        while i < n_patients:
             a = arrive[r, i]
             if a > tt:
                 break
             k = assigned[r, i]
-            has, event, x = False, False, 0.0
-            settled = True  # an unassigned patient contributes nothing, now or later
             if k >= 0:
-                if np.isnan(due[r, i]):  # the patient's first tally: their dates, once
-                    due[r, i], at_due[r, i], censor[r, i] = _outcome_dates(
-                        outcomes[r, i, arm_treatment[k]], dropout[r, i], a, assess, survival, read_at
-                    )
-                has = due[r, i] <= tt
-                if survival:
-                    event = has
-                    if has:
-                        x = at_due[r, i]
-                    else:
-                        x = math.floor(min(tt - a, censor[r, i]) / assess) * assess
-                    # seen, or followed to dropout by tt, which fixes the time at risk
-                    settled = has or tt - a >= censor[r, i]
-                else:
-                    event = has and at_due[r, i] > 0.5
-                    settled = has
-            if extending:
-                if settled and a < tt:
-                    new_front = i + 1
-                else:
-                    extending = False
-                    front[r] = new_front
-                    front_t[r] = tt
-                    pre_n[r] = out_n[ii]
-                    pre_y[r] = out_y[ii]
-                    pre_x[r] = out_x[ii]
-                    pre_cn[r] = ctrl_n[ii]
-                    pre_cy[r] = ctrl_y[ii]
-                    pre_cx[r] = ctrl_x[ii]
-                    pre_seen[r] = count
-            if k < 0:
-                continue
-            s = stratum[r, i]
-            if has:
-                count += 1
-            if not (survival or has):
-                continue  # binary outcome not read yet
-            y_add = 1.0 if event else 0.0
-            out_n[ii, k, s] += 1.0
-            out_y[ii, k, s] += y_add
-            out_x[ii, k, s] += x
-            if k == control:
-                for j in range(n_arms):
-                    if j != control and opened[r, j] <= a and a <= closed[r, j]:
-                        ctrl_n[ii, j, s] += 1.0
-                        ctrl_y[ii, j, s] += y_add
-                        ctrl_x[ii, j, s] += x
-        if extending:  # every patient up to tt settled
-            front[r] = new_front
-            front_t[r] = tt
-            pre_n[r] = out_n[ii]
-            pre_y[r] = out_y[ii]
-            pre_x[r] = out_x[ii]
-            pre_cn[r] = ctrl_n[ii]
-            pre_cy[r] = ctrl_y[ii]
-            pre_cx[r] = ctrl_x[ii]
-            pre_seen[r] = count
+                count += _add_patient(
+                    on,
+                    oy,
+                    ox,
+                    cn,
+                    cy,
+                    cx,
+                    k,
+                    stratum[r, i],
+                    a,
+                    tt,
+                    due[r, i],
+                    at_due[r, i],
+                    censor[r, i],
+                    control,
+                    opened,
+                    closed,
+                    r,
+                    assess,
+                    survival,
+                )
+            i += 1
         seen[ii] = count
 
 
@@ -890,10 +934,11 @@ class _State:
         self.front_t = np.full(T, -np.inf)
         self.prefix = [np.zeros((T, K, S)) for _ in range(6)]
         self.prefix_seen = np.zeros(T, dtype=np.int64)
-        # each randomized patient's outcome dates (_outcome_dates), filled at their first tally
-        self.due = np.full((T, N), np.nan)
-        self.at_due = np.full((T, N), np.nan)
-        self.censor = np.full((T, N), np.nan)
+        # each randomized patient's outcome dates (_outcome_dates), for the first ``filled`` patients
+        self.filled = np.zeros(T, dtype=np.int64)
+        self.due = np.empty((T, N))
+        self.at_due = np.empty((T, N))
+        self.censor = np.empty((T, N))
 
 
 def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> PlatformResults:
@@ -1069,6 +1114,7 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
         st.front_t,
         *st.prefix,
         st.prefix_seen,
+        st.filled,
         st.due,
         st.at_due,
         st.censor,
