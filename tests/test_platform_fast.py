@@ -250,3 +250,26 @@ def test_resumed_tallies_equal_the_full_scan_at_every_call(spec_of, monkeypatch)
     monkeypatch.setattr(timeline, "_data", data)
     run(spec=spec_of(), n_sims=16, seed=2)
     assert resumed[0] > 5 and resumed[1] > 0
+
+
+@pytest.mark.parametrize("with_substudies", [False, True])
+@pytest.mark.parametrize("n_trials", [1, 7])
+def test_control_windows_equal_the_array_expression(with_substudies, n_trials):
+    rng = np.random.default_rng(11)
+    T, N, K, S = n_trials, 50, 4, 3
+    arrive = np.sort(rng.uniform(0.0, 30.0, (T, N)), axis=1)
+    opened = np.where(rng.uniform(size=(T, K)) < 0.2, np.inf, rng.uniform(0.0, 15.0, (T, K)))
+    closed = np.where(rng.uniform(size=(T, K)) < 0.3, np.inf, opened + rng.uniform(0.0, 20.0, (T, K)))
+    opened[0, 0], closed[0, 1] = arrive[0, 3], arrive[0, 9]  # boundaries on a patient's date
+    stratum = rng.integers(-1, S, (T, N)).astype(np.int16)
+    arm_in = rng.uniform(size=(K, S)) < 0.6
+    a = arrive[:, :, None]
+    want = (a >= opened[:, None, :]) & (a <= closed[:, None, :])
+    include = np.empty((T, N, K), dtype=bool)
+    same = np.empty((T, N, K) if with_substudies else (1, 1, K), dtype=bool)
+    timeline._control_windows(arrive, opened, closed, stratum, with_substudies, arm_in, include, same)
+    if with_substudies:
+        want_same = arm_in.T[np.maximum(stratum, 0)] & (stratum >= 0)[:, :, None]
+        assert np.array_equal(same, want_same)
+        want = want & want_same
+    assert np.array_equal(include, want)

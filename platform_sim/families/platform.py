@@ -1375,6 +1375,24 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     )
 
 
+@njit(cache=True)
+def _control_windows(arrive, opened, closed, stratum, with_substudies, arm_in, include, same):
+    """Which patients may be controls for each arm (T, N, K), in one pass: ``include`` randomized
+    while the arm was open (opened <= a <= closed) and, ``with_substudies``, in a stratum of the
+    arm's sub-study (``arm_in`` (K, S)), which ``same`` (T, N, K) records (unused without)."""
+    for r in range(arrive.shape[0]):
+        for i in range(arrive.shape[1]):
+            a = arrive[r, i]
+            s = stratum[r, i]
+            for k in range(opened.shape[1]):
+                inside = opened[r, k] <= a and a <= closed[r, k]
+                if with_substudies:
+                    member = s >= 0 and arm_in[k, max(s, 0)]
+                    same[r, i, k] = member
+                    inside = inside and member
+                include[r, i, k] = inside
+
+
 def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     """Frequentist final comparison of every arm with the control: the log-rank z (survival) or the
     pooled two-proportion z (binary), against concurrent and against all controls; < 0 favours the arm."""
@@ -1397,12 +1415,19 @@ def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     arm = np.where(np.isnan(time), -1, st.assigned).astype(np.int64)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
-    a = pool.arrive[:, :, None]
-    include = (a >= opened[:, None, :]) & (a <= closed[:, None, :])
-    same = None
-    if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
-        same = pd.arm_in.T[np.maximum(pool.stratum, 0)] & (pool.stratum >= 0)[:, :, None]  # (T, N, K)
-        include = include & same
+    K = pd.n_arms
+    include = np.empty((T, N, K), dtype=bool)
+    same = None if pd.arm_in is None else np.empty((T, N, K), dtype=bool)
+    _control_windows(
+        pool.arrive,
+        opened,
+        closed,
+        pool.stratum,
+        same is not None,
+        np.ones((K, 1), dtype=bool) if pd.arm_in is None else pd.arm_in,
+        include,
+        np.empty((1, 1, K), dtype=bool) if same is None else same,
+    )
     if pd.survival:
         z_conc = logrank_vs_control(time, event, arm, include, pd.control, pd.n_arms)[0]
         z_all = logrank_vs_control(time, event, arm, same, pd.control, pd.n_arms)[0]
