@@ -273,3 +273,20 @@ def test_control_windows_equal_the_array_expression(with_substudies, n_trials):
         assert np.array_equal(same, want_same)
         want = want & want_same
     assert np.array_equal(include, want)
+
+
+def test_in_order_gathers_what_advanced_indexing_gathers():
+    rng = np.random.default_rng(5)
+    T, N = 6, 40
+    order = np.argsort(rng.uniform(size=(T, N)), axis=1, kind="stable")
+    rows = np.arange(T)[:, None]
+    for values in (
+        rng.uniform(size=(T, N)),
+        rng.integers(-1, 4, (T, N)).astype(np.int16),
+        rng.integers(0, 1000, (T, 2 * N))[:, ::2],  # not contiguous
+        rng.uniform(size=(T, N, 5)).astype(np.float32),
+        (rng.uniform(size=(T, N, 3)) < 0.5).astype(np.float32),
+    ):
+        got = timeline._in_order(values, order)
+        assert got.dtype == values.dtype and got.flags["C_CONTIGUOUS"]
+        assert np.array_equal(got, values[rows, order])
