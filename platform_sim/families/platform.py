@@ -1338,12 +1338,14 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         arr[~entered] = np.nan
     estimate = np.where(entered, estimate, np.nan)
     valid = st.assigned >= 0
-    idx = (rows[:, None] * K + st.assigned.astype(np.int64)) * S + pool.stratum
-    n_stratum = np.bincount(idx[valid], minlength=T * K * S).reshape(T, K, S)
+    r_valid, i_valid = np.nonzero(valid)  # the randomized patients only
+    arm_valid = st.assigned[r_valid, i_valid].astype(np.int64)
+    idx = (r_valid * K + arm_valid) * S + pool.stratum[r_valid, i_valid]
+    n_stratum = np.bincount(idx, minlength=T * K * S).reshape(T, K, S)
     n_periods = int(math.ceil(pd.max_duration / PERIOD_MONTHS))
-    period = np.minimum((pool.arrive // PERIOD_MONTHS).astype(np.int64), n_periods - 1)
-    idx = (rows[:, None] * n_periods + period) * K + st.assigned.astype(np.int64)
-    n_period = np.bincount(idx[valid], minlength=T * n_periods * K).reshape(T, n_periods, K)
+    period = np.minimum((pool.arrive[r_valid, i_valid] // PERIOD_MONTHS).astype(np.int64), n_periods - 1)
+    idx = (r_valid * n_periods + period) * K + arm_valid
+    n_period = np.bincount(idx, minlength=T * n_periods * K).reshape(T, n_periods, K)
     before = pool.arrive <= st.end[:, None]
     grad_t = np.where(st.status == GRADUATED, st.decided, np.inf).min(axis=1)
     return PlatformResults(
@@ -2217,13 +2219,12 @@ class PlatformFamily:
             if (enrolled.ready[:, -1] > pd_.max_duration).all():
                 break
             size *= 2
-        rows = np.arange(n_trials)[:, None]
         order = np.argsort(enrolled.ready, axis=1, kind="stable")
         match = None
         if plan is None:
             stratum = np.zeros((n_trials, size), dtype=np.int16)
         else:
-            observed = enrolled.kept.observed[rows, enrolled.screened_index]
+            observed = _in_order(enrolled.kept.observed, enrolled.screened_index)
             mask = plan.classifier(observed).astype(np.int64)
             if pd_.routed:  # routed at the result; until then, the first sub-study the patient matches
                 match = _in_order(mask, order)
