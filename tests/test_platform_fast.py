@@ -290,3 +290,26 @@ def test_in_order_gathers_what_advanced_indexing_gathers():
         got = timeline._in_order(values, order)
         assert got.dtype == values.dtype and got.flags["C_CONTIGUOUS"]
         assert np.array_equal(got, values[rows, order])
+
+
+@pytest.mark.parametrize(
+    "spec_of",
+    [lambda: _pioneer(), lambda: Spec.load("lungmap_platform", "lungmap_null"), lambda: _binary("posterior")],
+    ids=["pioneer_platform", "lungmap_platform", "binary"],
+)
+def test_results_read_the_final_analyses_tallies_unchanged(spec_of, monkeypatch):
+    """The results' tallies at each trial's end equal a fresh tally, bit for bit, and most trials
+    take them from their final analysis."""
+    real = timeline._final_data
+    reused = []
+
+    def final_data(pd, st, pool, t):
+        got = real(pd, st, pool, t)
+        fresh = timeline._data(pd, st, pool, np.arange(t.size), t)[:2]
+        assert all(_same(g, f) for g, f in zip(got[0] + got[1], fresh[0] + fresh[1]))
+        reused.append(0 if st.final_tallies is None else int((st.final_tallies[0] == t).sum()))
+        return got
+
+    monkeypatch.setattr(timeline, "_final_data", final_data)
+    run(spec=spec_of(), n_sims=16, seed=4)
+    assert sum(reused) > 0

@@ -929,6 +929,8 @@ class _State:
         # the tallies of the last interim analysis, (rows, dates, arm, ctrl, seen), which the
         # allocation that follows it on the same dates reads instead of tallying again
         self.tallies: tuple | None = None
+        # the final analyses' tallies (date (T,), arm, ctrl, seen), which the results read
+        self.final_tallies: tuple | None = None
         # where each trial's tally resumes (_tally_resumed): the patients settled at front_t
         self.front = np.zeros(T, dtype=np.int64)
         self.front_t = np.full(T, -np.inf)
@@ -1132,6 +1134,20 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
     (n, y, x), (cn, cy, cx), seen = _data(pd, st, pool, rows, t)
     if not final:
         st.tallies = (rows, t, (n, y, x), (cn, cy, cx), seen)
+    else:  # kept for the results, tallied on the same date with the same assignments and windows
+        if st.final_tallies is None:
+            T = st.t.size
+            st.final_tallies = (
+                np.full(T, np.nan),
+                [np.zeros((T,) + v.shape[1:]) for v in (n, y, x)],
+                [np.zeros((T,) + v.shape[1:]) for v in (cn, cy, cx)],
+                np.zeros(T),
+            )
+        at, arm_all, ctrl_all, seen_all = st.final_tallies
+        at[rows] = t
+        for dst, src in zip(arm_all + ctrl_all, [n, y, x, cn, cy, cx]):
+            dst[rows] = src
+        seen_all[rows] = seen
     if pd.trigger != "calendar":
         st.count[rows] = seen if pd.trigger == "observed" else st.n_arm[rows].sum(axis=1)
     enough = (seen - st.seen_last[rows] >= pd.min_new) | final
@@ -1300,12 +1316,30 @@ def _finish(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t_end) -> 
     st.duration[rows] = np.maximum(decided.max(axis=1), t_end)
 
 
+def _final_data(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
+    """:func:`_data` of every trial at dates t (T,): arm and control tallies. A trial whose final
+    analysis was on that date gives that analysis's tallies: nothing it reads has changed since
+    (the trial stopped: its assignments and the arms' windows are final)."""
+    T = t.size
+    rows = np.arange(T)
+    if st.final_tallies is None:
+        return _data(pd, st, pool, rows, t)[:2]
+    at, arm, ctrl, _ = st.final_tallies
+    hit = at == t
+    arm, ctrl = [v.copy() for v in arm], [v.copy() for v in ctrl]
+    if not hit.all():
+        m_arm, m_ctrl, _ = _data(pd, st, pool, rows[~hit], t[~hit])
+        for dst, src in zip(arm + ctrl, m_arm + m_ctrl):
+            dst[~hit] = src
+    return arm, ctrl
+
+
 def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResults:
     T = pool.arrive.shape[0]
     K, S = pd.n_arms, pd.n_strata
     rows = np.arange(T)
     t = st.duration
-    (n, y, x), (cn, cy, cx), _ = _data(pd, st, pool, rows, t)
+    (n, y, x), (cn, cy, cx) = _final_data(pd, st, pool, t)
     # both control choices, whatever the design uses
     c = pd.control
     all_c = [np.broadcast_to(v[:, c : c + 1, :], (T, K, S)) for v in (n, y, x)]
