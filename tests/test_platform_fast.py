@@ -313,3 +313,35 @@ def test_results_read_the_final_analyses_tallies_unchanged(spec_of, monkeypatch)
     monkeypatch.setattr(timeline, "_final_data", final_data)
     run(spec=spec_of(), n_sims=16, seed=4)
     assert sum(reused) > 0
+
+
+def test_an_arm_opened_on_the_analysis_date_is_tallied_again():
+    """A control patient randomized exactly on the date of an analysis counts as a concurrent control
+    of an arm opened on that date after the analysis: the allocation's tallies for that trial
+    are computed afresh, not read from the analysis (whose tallies lack that patient)."""
+    pd = _pioneer().compiled.arrays
+    c = pd.control
+    arrive = np.array([[0.5, 1.0, 1.5, 2.0, 3.0, 4.0]])
+    pool = timeline.PlatformPool(
+        arrive=arrive,
+        stratum=np.zeros((1, 6), dtype=np.int16),
+        u=np.full((1, 6), 0.5),
+        outcomes=np.full((1, 6, len(pd.treatments)), 0.2, dtype=np.float32),  # progression at the first visit
+        dropout=np.full((1, 6), np.inf),
+    )
+    st = timeline._State(pd, pool)
+    st.assigned[0] = [c, 1, c, 1, c, -1]  # the control patient randomized at month 3.0 exactly
+    st.opened[0, [c, 1]] = 0.0
+    rows, t = np.array([0]), np.array([3.0])
+    arm, ctrl, seen = timeline._data(pd, st, pool, rows, t)
+    st.tallies = (rows, t, arm, ctrl, seen)  # as the analysis on month 3 leaves them
+    st.opened[0, 2] = 3.0  # arm 2 opens on the analysis date
+    got = timeline._tallies_at(pd, st, pool, rows, t)
+    fresh = timeline._data(pd, st, pool, rows, t)
+    assert all(_same(g, f) for g, f in zip(got[0] + got[1], fresh[0] + fresh[1]))
+    assert fresh[1][0][0, 2].sum() == 1.0 and ctrl[0][0, 2].sum() == 0.0  # the patient at month 3.0
+    # without the new arm, the analysis's tallies are read as they are
+    st.opened[0, 2] = np.nan
+    st.tallies = (rows, t, arm, ctrl, seen)
+    again = timeline._tallies_at(pd, st, pool, rows, t)
+    assert all(g is not None and _same(g, f) for g, f in zip(again[0] + again[1], arm + ctrl))
