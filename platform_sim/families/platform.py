@@ -570,35 +570,28 @@ def _outcome_dates(e, c, a, assess, survival, read_at):
     return a + read_at, 1.0 if e > 0.5 else 0.0, np.inf
 
 
-@njit(cache=True, inline="always")
-def _add_patient(
-    on, oy, ox, cn, cy, cx, k, s, a, tt, due, at_due, censor, control, opened, closed, r, assess, survival
+@njit(cache=True)
+def _copy_cells(dst, src):
+    """dst[...] = src for (K, S) tallies, as a plain loop."""
+    for k in range(src.shape[0]):
+        for s in range(src.shape[1]):
+            dst[k, s] = src[k, s]
+
+
+@njit(cache=True)
+def _keep_front(
+    r, i, tt, count, on, oy, ox, cn, cy, cx, front, front_t, pre_n, pre_y, pre_x, pre_cn, pre_cy, pre_cx, pre_seen
 ):
-    """Add one randomized patient seen at date tt to the arm tallies (K, S) ``on, oy, ox`` and, for a
-    control patient, to the control tallies of every arm it was concurrent with; 1 if the
-    patient's outcome is seen by tt, else 0 (see :func:`_outcome_dates`)."""
-    has = due <= tt
-    if survival:
-        at_risk = math.floor(min(tt - a, censor) / assess) * assess  # (computed either way: no branch)
-        x = at_due if has else at_risk
-        y_add = 1.0 if has else 0.0
-    else:
-        if not has:
-            return 0  # binary outcome not read yet
-        x = 0.0
-        y_add = 1.0 if at_due > 0.5 else 0.0
-    k = np.int64(k)
-    s = np.int64(s)
-    on[k, s] += 1.0
-    oy[k, s] += y_add
-    ox[k, s] += x
-    if k == control:
-        for j in range(opened.shape[1]):
-            if j != control and opened[r, j] <= a and a <= closed[r, j]:
-                cn[j, s] += 1.0
-                cy[j, s] += y_add
-                cx[j, s] += x
-    return 1 if has else 0
+    """Record trial r's front: its first i patients are settled at tt, with these tallies."""
+    front[r] = i
+    front_t[r] = tt
+    _copy_cells(pre_n[r], on)
+    _copy_cells(pre_y[r], oy)
+    _copy_cells(pre_x[r], ox)
+    _copy_cells(pre_cn[r], cn)
+    _copy_cells(pre_cy[r], cy)
+    _copy_cells(pre_cx[r], cx)
+    pre_seen[r] = count
 
 
 @njit(cache=True)
@@ -671,83 +664,90 @@ def _tally_resumed(
         cn, cy, cx = ctrl_n[ii], ctrl_y[ii], ctrl_x[ii]
         i = 0
         count = 0
-        if tt >= front_t[r]:  # resume after the settled patients, then move the front
+        extending = tt >= front_t[r]  # resume after the settled patients, then move the front
+        if extending:
             i = front[r]
             count = pre_seen[r]
-            on[:] = pre_n[r]
-            oy[:] = pre_y[r]
-            ox[:] = pre_x[r]
-            cn[:] = pre_cn[r]
-            cy[:] = pre_cy[r]
-            cx[:] = pre_cx[r]
-            while i < n_patients:
-                a = arrive[r, i]
-                if a >= tt:
-                    break
-                k = assigned[r, i]
-                if k >= 0:
-                    settled = due[r, i] <= tt or (survival and tt - a >= censor[r, i])
-                    if not settled:
-                        break
-                    count += _add_patient(
+            _copy_cells(on, pre_n[r])
+            _copy_cells(oy, pre_y[r])
+            _copy_cells(ox, pre_x[r])
+            _copy_cells(cn, pre_cn[r])
+            _copy_cells(cy, pre_cy[r])
+            _copy_cells(cx, pre_cx[r])
+        while i < n_patients:
+            a = arrive[r, i]
+            if a > tt:
+                break
+            k = np.int64(assigned[r, i])
+            has = due[r, i] <= tt
+            if extending:
+                # settled: randomized before tt and unassigned, seen, or (survival) followed to dropout
+                settled = a < tt and (k < 0 or has or (survival and tt - a >= censor[r, i]))
+                if not settled:
+                    extending = False
+                    _keep_front(
+                        r,
+                        i,
+                        tt,
+                        count,
                         on,
                         oy,
                         ox,
                         cn,
                         cy,
                         cx,
-                        k,
-                        stratum[r, i],
-                        a,
-                        tt,
-                        due[r, i],
-                        at_due[r, i],
-                        censor[r, i],
-                        control,
-                        opened,
-                        closed,
-                        r,
-                        assess,
-                        survival,
+                        front,
+                        front_t,
+                        pre_n,
+                        pre_y,
+                        pre_x,
+                        pre_cn,
+                        pre_cy,
+                        pre_cx,
+                        pre_seen,
                     )
-                i += 1
-            front[r] = i
-            front_t[r] = tt
-            pre_n[r] = on
-            pre_y[r] = oy
-            pre_x[r] = ox
-            pre_cn[r] = cn
-            pre_cy[r] = cy
-            pre_cx[r] = cx
-            pre_seen[r] = count
-        while i < n_patients:
-            a = arrive[r, i]
-            if a > tt:
-                break
-            k = assigned[r, i]
-            if k >= 0:
-                count += _add_patient(
-                    on,
-                    oy,
-                    ox,
-                    cn,
-                    cy,
-                    cx,
-                    k,
-                    stratum[r, i],
-                    a,
-                    tt,
-                    due[r, i],
-                    at_due[r, i],
-                    censor[r, i],
-                    control,
-                    opened,
-                    closed,
-                    r,
-                    assess,
-                    survival,
-                )
+            if k >= 0 and (survival or has):
+                s = np.int64(stratum[r, i])
+                if survival:
+                    at_risk = math.floor(min(tt - a, censor[r, i]) / assess) * assess  # (either way: no branch)
+                    x = at_due[r, i] if has else at_risk
+                    y_add = 1.0 if has else 0.0
+                else:
+                    x = 0.0
+                    y_add = 1.0 if at_due[r, i] > 0.5 else 0.0
+                count += 1 if has else 0
+                on[k, s] += 1.0
+                oy[k, s] += y_add
+                ox[k, s] += x
+                if k == control:
+                    for j in range(opened.shape[1]):
+                        if j != control and opened[r, j] <= a and a <= closed[r, j]:
+                            cn[j, s] += 1.0
+                            cy[j, s] += y_add
+                            cx[j, s] += x
             i += 1
+        if extending:  # every patient up to tt settled
+            _keep_front(
+                r,
+                i,
+                tt,
+                count,
+                on,
+                oy,
+                ox,
+                cn,
+                cy,
+                cx,
+                front,
+                front_t,
+                pre_n,
+                pre_y,
+                pre_x,
+                pre_cn,
+                pre_cy,
+                pre_cx,
+                pre_seen,
+            )
         seen[ii] = count
 
 
