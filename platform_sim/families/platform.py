@@ -552,6 +552,207 @@ def _tally(
 
 
 @njit(cache=True)
+def _outcome_dates(e, c, a, assess, survival, read_at):
+    """The dates that decide what :func:`~platform_sim.families.observation.outcome_seen` shows of
+    a patient randomized at ``a`` at any date t: (the date the outcome is seen, inf: never; the
+    time at risk once a progression is seen, or (binary) 1.0 for an event; the dropout the
+    follow-up is censored at, inf: none). By t, a progression is seen when due <= t, with that
+    time at risk; otherwise the time at risk is floor(min(t - a, censor) / assess) * assess: the
+    same operations on the same numbers as ``outcome_seen``, so the same values bit for bit."""
+    if survival:
+        found = np.inf
+        j = 0.0
+        if np.isfinite(e):
+            j = max(math.ceil(e / assess), 1)
+            found = j * assess
+        if found <= c:
+            return a + found, (j - 0.5) * assess, np.inf
+        return np.inf, 0.0, c
+    return a + read_at, 1.0 if e > 0.5 else 0.0, np.inf
+
+
+@njit(cache=True)
+def _copy_cells(dst, src):
+    """dst[...] = src for (K, S) tallies, as a plain loop."""
+    for k in range(src.shape[0]):
+        for s in range(src.shape[1]):
+            dst[k, s] = src[k, s]
+
+
+@njit(cache=True)
+def _keep_front(
+    r, i, tt, count, on, oy, ox, cn, cy, cx, front, front_t, pre_n, pre_y, pre_x, pre_cn, pre_cy, pre_cx, pre_seen
+):
+    """Record trial r's front: its first i patients are settled at tt, with these tallies."""
+    front[r] = i
+    front_t[r] = tt
+    _copy_cells(pre_n[r], on)
+    _copy_cells(pre_y[r], oy)
+    _copy_cells(pre_x[r], ox)
+    _copy_cells(pre_cn[r], cn)
+    _copy_cells(pre_cy[r], cy)
+    _copy_cells(pre_cx[r], cx)
+    pre_seen[r] = count
+
+
+@njit(cache=True)
+def _tally_resumed(
+    arrive,
+    stratum,
+    assigned,
+    outcomes,
+    dropout,
+    arm_treatment,
+    control,
+    opened,
+    closed,
+    rows,
+    t,
+    assess,
+    survival,
+    read_at,
+    out_n,
+    out_y,
+    out_x,
+    ctrl_n,
+    ctrl_y,
+    ctrl_x,
+    seen,
+    front,
+    front_t,
+    pre_n,
+    pre_y,
+    pre_x,
+    pre_cn,
+    pre_cy,
+    pre_cx,
+    pre_seen,
+    filled,
+    due,
+    at_due,
+    censor,
+):
+    """:func:`_tally`, resumed where the patients stop being settled: the same sums, bit for bit.
+
+    Trial r's first ``front[r]`` patients were all *settled* at date ``front_t[r]``: randomized
+    before it and unassigned, or with an outcome that no longer changes (a progression or binary
+    outcome seen, or censored at dropout), and their tallies, in patient order, are
+    ``pre_*[r]`` (K, S) and ``pre_seen[r]``. A later date gives those patients the same
+    contributions: an outcome once seen stays seen, and an arm's concurrency window cannot change
+    for them (arms open and close on the dates of analyses or events at or after ``front_t``, and
+    the patients were randomized before it). Each sum is the same sequence of additions as the
+    full scan: the prefix's partial sum, then the later patients in order. A date before
+    ``front_t[r]`` is tallied from the first patient. After each row the front moves past the
+    run of patients settled at t[i].
+
+    ``due``, ``at_due``, ``censor`` (T, N) hold the :func:`_outcome_dates` of trial r's first
+    ``filled[r]`` patients (those randomized, by the date of a tally, keep their arm), worked out
+    at the first tally that reaches them."""
+    n_patients = arrive.shape[1]
+    for ii in range(rows.size):
+        r = rows[ii]
+        tt = t[ii]
+        i = filled[r]
+        while i < n_patients and arrive[r, i] <= tt:
+            k = assigned[r, i]
+            if k >= 0:
+                due[r, i], at_due[r, i], censor[r, i] = _outcome_dates(
+                    outcomes[r, i, arm_treatment[k]], dropout[r, i], arrive[r, i], assess, survival, read_at
+                )
+            i += 1
+        filled[r] = max(filled[r], i)
+        on, oy, ox = out_n[ii], out_y[ii], out_x[ii]
+        cn, cy, cx = ctrl_n[ii], ctrl_y[ii], ctrl_x[ii]
+        i = 0
+        count = 0
+        extending = tt >= front_t[r]  # resume after the settled patients, then move the front
+        if extending:
+            i = front[r]
+            count = pre_seen[r]
+            _copy_cells(on, pre_n[r])
+            _copy_cells(oy, pre_y[r])
+            _copy_cells(ox, pre_x[r])
+            _copy_cells(cn, pre_cn[r])
+            _copy_cells(cy, pre_cy[r])
+            _copy_cells(cx, pre_cx[r])
+        while i < n_patients:
+            a = arrive[r, i]
+            if a > tt:
+                break
+            k = np.int64(assigned[r, i])
+            has = due[r, i] <= tt
+            if extending:
+                # settled: randomized before tt and unassigned, seen, or (survival) followed to dropout
+                settled = a < tt and (k < 0 or has or (survival and tt - a >= censor[r, i]))
+                if not settled:
+                    extending = False
+                    _keep_front(
+                        r,
+                        i,
+                        tt,
+                        count,
+                        on,
+                        oy,
+                        ox,
+                        cn,
+                        cy,
+                        cx,
+                        front,
+                        front_t,
+                        pre_n,
+                        pre_y,
+                        pre_x,
+                        pre_cn,
+                        pre_cy,
+                        pre_cx,
+                        pre_seen,
+                    )
+            if k >= 0 and (survival or has):
+                s = np.int64(stratum[r, i])
+                if survival:
+                    at_risk = math.floor(min(tt - a, censor[r, i]) / assess) * assess  # (either way: no branch)
+                    x = at_due[r, i] if has else at_risk
+                    y_add = 1.0 if has else 0.0
+                else:
+                    x = 0.0
+                    y_add = 1.0 if at_due[r, i] > 0.5 else 0.0
+                count += 1 if has else 0
+                on[k, s] += 1.0
+                oy[k, s] += y_add
+                ox[k, s] += x
+                if k == control:
+                    for j in range(opened.shape[1]):
+                        if j != control and opened[r, j] <= a and a <= closed[r, j]:
+                            cn[j, s] += 1.0
+                            cy[j, s] += y_add
+                            cx[j, s] += x
+            i += 1
+        if extending:  # every patient up to tt settled
+            _keep_front(
+                r,
+                i,
+                tt,
+                count,
+                on,
+                oy,
+                ox,
+                cn,
+                cy,
+                cx,
+                front,
+                front_t,
+                pre_n,
+                pre_y,
+                pre_x,
+                pre_cn,
+                pre_cy,
+                pre_cx,
+                pre_seen,
+            )
+        seen[ii] = count
+
+
+@njit(cache=True)
 def _count_time(
     arrive, assigned, outcomes, dropout, arm_treatment, rows, target, by_outcome, assess, survival, read_at, scratch
 ):
@@ -654,6 +855,40 @@ def _success(pd: PlatformDesign, n, y, x, cn, cy, cx):
     return out
 
 
+def _success_of(pd: PlatformDesign, live, n, y, x, cn, cy, cx):
+    """:func:`_success` (R, K, G) for the arms ``live`` (R, K) only, NaN elsewhere.
+
+    The rule's functions are elementwise, so each computed value is the one :func:`_success`
+    gives for that arm (bit for bit: the same posteriors, the same functions of them); the binary
+    predictive rule, which runs per arm, is computed whole."""
+    if pd.survival or pd.graduate_by == "posterior":
+        a, b = _posterior(pd, n, y, x)
+        ac, bc = _control_posterior(pd, cn, cy, cx)
+        a, b, ac, bc = np.broadcast_arrays(a, b, ac, bc)
+        r_idx, k_idx = np.nonzero(live)
+        out = np.full(a.shape, np.nan)
+        if r_idx.size:
+            pick = (r_idx, k_idx)
+            if pd.graduate_by == "posterior":
+                out[pick] = _prob_better(pd, a[pick], b[pick], ac[pick], bc[pick])
+            else:
+                out[pick] = pp_confirmatory_survival(
+                    a[pick], b[pick], ac[pick], bc[pick], pd.confirmatory_events, pd.alpha
+                )
+        return out
+    return _success(pd, n, y, x, cn, cy, cx)
+
+
+def _effect_of(pd: PlatformDesign, r_idx, k_idx, n, y, x, cn, cy, cx):
+    """:func:`_effect` of the arms (r_idx, k_idx) of (R, K) tallies: (m,), elementwise the same values."""
+    a, b = _posterior(pd, n, y, x)
+    ac, bc = _control_posterior(pd, cn, cy, cx)
+    a, b, ac, bc = (np.broadcast_to(v, n.shape)[r_idx, k_idx] for v in (a, b, ac, bc))
+    if pd.survival:
+        return log_hr_moments(a, b, ac, bc)[0]
+    return a / (a + b) - ac / (ac + bc)
+
+
 def _effect(pd: PlatformDesign, n, y, x, cn, cy, cx):
     """Posterior mean effect: log hazard ratio (survival) or rate difference (binary)."""
     a, b = _posterior(pd, n, y, x)
@@ -692,6 +927,21 @@ class _State:
         self.n_looks = np.zeros(T, dtype=np.int32)
         self.end = np.full(T, np.nan)
         self.duration = np.full(T, np.nan)
+        # the tallies of the last interim analysis, (rows, dates, arm, ctrl, seen), which the
+        # allocation that follows it on the same dates reads instead of tallying again
+        self.tallies: tuple | None = None
+        # the final analyses' tallies (date (T,), arm, ctrl, seen), which the results read
+        self.final_tallies: tuple | None = None
+        # where each trial's tally resumes (_tally_resumed): the patients settled at front_t
+        self.front = np.zeros(T, dtype=np.int64)
+        self.front_t = np.full(T, -np.inf)
+        self.prefix = [np.zeros((T, K, S)) for _ in range(6)]
+        self.prefix_seen = np.zeros(T, dtype=np.int64)
+        # each randomized patient's outcome dates (_outcome_dates), for the first ``filled`` patients
+        self.filled = np.zeros(T, dtype=np.int64)
+        self.due = np.empty((T, N))
+        self.at_due = np.empty((T, N))
+        self.censor = np.empty((T, N))
 
 
 def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> PlatformResults:
@@ -708,6 +958,7 @@ def simulate_platform(pd: PlatformDesign, pool: PlatformPool, trace=None) -> Pla
     while st.running.any():
         rows = np.flatnonzero(st.running)
         t0 = st.t[rows]
+        st.tallies = None
         before = st.status[rows].copy()
         # --- when does the next thing happen?
         n_open = (st.status[rows] == OPEN).sum(axis=1)
@@ -844,7 +1095,7 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
     seen = np.zeros(R)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
-    _tally(
+    _tally_resumed(
         pool.arrive,
         pool.stratum,
         st.assigned,
@@ -862,6 +1113,14 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
         *arm,
         *ctrl,
         seen,
+        st.front,
+        st.front_t,
+        *st.prefix,
+        st.prefix_seen,
+        st.filled,
+        st.due,
+        st.at_due,
+        st.censor,
     )
     if not (pd.concurrent if concurrent is None else concurrent):  # every control patient, for every arm
         c = pd.control
@@ -874,11 +1133,30 @@ def _data(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, concurren
 def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final: bool) -> np.ndarray:
     """An analysis at dates t: graduation and drops (at the final analysis, undecided arms are settled)."""
     (n, y, x), (cn, cy, cx), seen = _data(pd, st, pool, rows, t)
+    if not final:
+        st.tallies = (rows, t, (n, y, x), (cn, cy, cx), seen)
+    else:  # kept for the results, tallied on the same date with the same assignments and windows
+        if st.final_tallies is None:
+            T = st.t.size
+            st.final_tallies = (
+                np.full(T, np.nan),
+                [np.zeros((T,) + v.shape[1:]) for v in (n, y, x)],
+                [np.zeros((T,) + v.shape[1:]) for v in (cn, cy, cx)],
+                np.zeros(T),
+            )
+        at, arm_all, ctrl_all, seen_all = st.final_tallies
+        at[rows] = t
+        for dst, src in zip(arm_all + ctrl_all, [n, y, x, cn, cy, cx]):
+            dst[rows] = src
+        seen_all[rows] = seen
     if pd.trigger != "calendar":
         st.count[rows] = seen if pd.trigger == "observed" else st.n_arm[rows].sum(axis=1)
     enough = (seen - st.seen_last[rows] >= pd.min_new) | final
     st.n_looks[rows] += enough
     st.seen_last[rows] = np.where(enough, seen, st.seen_last[rows])
+    status = st.status[rows]
+    live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
+    live[:, pd.control] = False
     sig = pd.signatures.T.astype(float)  # (S, G)
     pooled = [v @ sig for v in (n, y, x)]  # (R, K, G)
     cpooled = [v @ sig for v in (cn, cy, cx)]
@@ -887,10 +1165,12 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         from .platform_period import adjusted_comparison
 
         adjusted = adjusted_comparison(pd, st.opened, st.closed, pool, st.assigned, rows, t)
-    success = _success(pd, *pooled, *cpooled) if adjusted is None else adjusted.success
-    status = st.status[rows]
-    live = ((status == OPEN) | (status == FULL)) & (st.n_arm[rows] >= pd.min_n) & enough[:, None]
-    live[:, pd.control] = False
+    if adjusted is not None:
+        success = adjusted.success
+    elif st.trace is not None:  # the storyboard shows every arm's success probability
+        success = _success(pd, *pooled, *cpooled)
+    else:  # only the arms that can be decided now
+        success = _success_of(pd, live, *pooled, *cpooled)
     if pd.arm_signature is not None:  # sub-studies: an arm is judged in its own signature only
         rated = np.where(pd.arm_signature[None], success, -np.inf)
         below = np.all(np.where(pd.arm_signature[None], success < pd.drop, True), axis=2)
@@ -906,15 +1186,18 @@ def _analyse(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t, final:
         undecided = np.zeros_like(grad)
     decided = grad | drop | undecided
     if decided.any():
-        total = [v.sum(axis=2) for v in (n, y, x)]
-        ctotal = [v.sum(axis=2) for v in (cn, cy, cx)]
-        effect = _effect(pd, *total, *ctotal) if adjusted is None else adjusted.effect
         r_idx, k_idx = np.nonzero(decided)
+        if adjusted is None:
+            total = [v.sum(axis=2) for v in (n, y, x)]
+            ctotal = [v.sum(axis=2) for v in (cn, cy, cx)]
+            effect = _effect_of(pd, r_idx, k_idx, *total, *ctotal)
+        else:
+            effect = adjusted.effect[r_idx, k_idx]
         tr = rows[r_idx]
         was_open = st.status[tr, k_idx] == OPEN
         st.closed[tr[was_open], k_idx[was_open]] = t[r_idx][was_open]
         st.decided[tr, k_idx] = t[r_idx]
-        st.effect_at_decision[tr, k_idx] = effect[r_idx, k_idx]
+        st.effect_at_decision[tr, k_idx] = effect
         new = np.where(grad, GRADUATED, np.where(drop, DROPPED, INCONCLUSIVE))[r_idx, k_idx]
         st.status[tr, k_idx] = new
         g = np.argmax(np.where(live[:, :, None], rated, -np.inf), axis=2)
@@ -949,31 +1232,68 @@ def _allocation(pd: PlatformDesign, st: _State, rows, pool, t) -> np.ndarray:
     status = st.status[rows]
     open_ = status == OPEN
     open_[:, pd.control] = open_.any(axis=1)
-    weights = None
-    adaptive = False
-    if pd.adaptive and pool is not None:
-        (n, y, x), (cn, cy, cx), seen = _data(pd, st, pool, rows, t)
-        adaptive_rows = seen >= pd.burn_in_n
-        if adaptive_rows.any():
-            adaptive = True
-            a, b = _posterior(pd, n, y, x)
-            ac, bc = _control_posterior(pd, cn, cy, cx)
-            p = _prob_better(pd, a, b, ac, bc)  # (R, K, S)
-            # before the burn-in is over, equal weights (P = 1/2 gives every arm the same weight)
-            weights = np.where(adaptive_rows[:, None, None], p, 0.5)
-            weights = np.nan_to_num(weights, nan=0.5)
     if pd.arm_in is not None:  # sub-studies: an arm is open in its own; the control wherever an experimental arm is
         open_s = open_[:, None, :] & pd.arm_in.T[None, :, :]
         experimental = np.ones(K, dtype=bool)
         experimental[pd.control] = False
         open_s[:, :, pd.control] = open_s[:, :, experimental].any(axis=2)
-        open_s = open_s.reshape(R * S, K)
     else:
-        open_s = np.repeat(open_[:, None, :], S, axis=1).reshape(R * S, K)
+        open_s = np.repeat(open_[:, None, :], S, axis=1)  # (R, S, K)
+    weights = None
+    adaptive = False
+    if pd.adaptive and pool is not None:
+        (n, y, x), (cn, cy, cx), seen = _tallies_at(pd, st, pool, rows, t)
+        adaptive_rows = seen >= pd.burn_in_n
+        if adaptive_rows.any():
+            adaptive = True
+            a, b = _posterior(pd, n, y, x)
+            ac, bc = _control_posterior(pd, cn, cy, cx)
+            a, b, ac, bc = np.broadcast_arrays(a, b, ac, bc)
+            # P(better) (R, K, S) only where allocate reads it, in the rows past the burn-in and
+            # the arms open in the stratum; elsewhere 1/2, the weight every arm has before the
+            # burn-in is over (P = 1/2 gives every arm the same weight)
+            need = adaptive_rows[:, None, None] & np.transpose(open_s, (0, 2, 1))
+            pick = np.nonzero(need)
+            weights = np.full((R, K, S), 0.5)
+            weights[pick] = _prob_better(pd, a[pick], b[pick], ac[pick], bc[pick])
+            weights = np.nan_to_num(weights, nan=0.5)
+    open_s = open_s.reshape(R * S, K)
     control = np.full(R * S, pd.control)
     w = None if weights is None else np.transpose(weights, (0, 2, 1)).reshape(R * S, K)
     probs = allocate(pd, adaptive, pd.power, w, open_s, open_s, control)
     return probs.reshape(R, S, K)
+
+
+def _tallies_at(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t):
+    """:func:`_data` at dates t, reading the rows that the last interim analysis tallied on the same
+    date from its tallies. Between that analysis and now the assignments are the same, and arms
+    decided there closed on that date, which leaves every patient randomized by it concurrent as
+    before; an arm opened on that date would count the control patients randomized exactly then,
+    so rows with such an arm are tallied again."""
+    if st.tallies is None:
+        return _data(pd, st, pool, rows, t)
+    a_rows, a_t, arm, ctrl, seen = st.tallies
+    pos = np.minimum(np.searchsorted(a_rows, rows), a_rows.size - 1)
+    opened_now = st.opened[rows] == t[:, None]
+    opened_now[:, pd.control] = False
+    hit = (a_rows[pos] == rows) & (a_t[pos] == t) & ~opened_now.any(axis=1)
+    if hit.all():
+        p = pos
+        return [v[p] for v in arm], [v[p] for v in ctrl], seen[p]
+    out_arm = [np.empty((rows.size,) + v.shape[1:]) for v in arm]
+    out_ctrl = [np.empty((rows.size,) + v.shape[1:]) for v in ctrl]
+    out_seen = np.empty(rows.size)
+    p = pos[hit]
+    for dst, src in zip(out_arm + out_ctrl, arm + ctrl):
+        dst[hit] = src[p]
+    out_seen[hit] = seen[p]
+    miss = ~hit
+    if miss.any():
+        m_arm, m_ctrl, m_seen = _data(pd, st, pool, rows[miss], t[miss])
+        for dst, src in zip(out_arm + out_ctrl, m_arm + m_ctrl):
+            dst[miss] = src
+        out_seen[miss] = m_seen
+    return out_arm, out_ctrl, out_seen
 
 
 def _finish(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t_end) -> None:
@@ -997,12 +1317,30 @@ def _finish(pd: PlatformDesign, st: _State, pool: PlatformPool, rows, t_end) -> 
     st.duration[rows] = np.maximum(decided.max(axis=1), t_end)
 
 
+def _final_data(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
+    """:func:`_data` of every trial at dates t (T,): arm and control tallies. A trial whose final
+    analysis was on that date gives that analysis's tallies: nothing it reads has changed since
+    (the trial stopped: its assignments and the arms' windows are final)."""
+    T = t.size
+    rows = np.arange(T)
+    if st.final_tallies is None:
+        return _data(pd, st, pool, rows, t)[:2]
+    at, arm, ctrl, _ = st.final_tallies
+    hit = at == t
+    arm, ctrl = [v.copy() for v in arm], [v.copy() for v in ctrl]
+    if not hit.all():
+        m_arm, m_ctrl, _ = _data(pd, st, pool, rows[~hit], t[~hit])
+        for dst, src in zip(arm + ctrl, m_arm + m_ctrl):
+            dst[~hit] = src
+    return arm, ctrl
+
+
 def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResults:
     T = pool.arrive.shape[0]
     K, S = pd.n_arms, pd.n_strata
     rows = np.arange(T)
     t = st.duration
-    (n, y, x), (cn, cy, cx), _ = _data(pd, st, pool, rows, t)
+    (n, y, x), (cn, cy, cx) = _final_data(pd, st, pool, t)
     # both control choices, whatever the design uses
     c = pd.control
     all_c = [np.broadcast_to(v[:, c : c + 1, :], (T, K, S)) for v in (n, y, x)]
@@ -1035,12 +1373,14 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
         arr[~entered] = np.nan
     estimate = np.where(entered, estimate, np.nan)
     valid = st.assigned >= 0
-    idx = (rows[:, None] * K + st.assigned.astype(np.int64)) * S + pool.stratum
-    n_stratum = np.bincount(idx[valid], minlength=T * K * S).reshape(T, K, S)
+    r_valid, i_valid = np.nonzero(valid)  # the randomized patients only
+    arm_valid = st.assigned[r_valid, i_valid].astype(np.int64)
+    idx = (r_valid * K + arm_valid) * S + pool.stratum[r_valid, i_valid]
+    n_stratum = np.bincount(idx, minlength=T * K * S).reshape(T, K, S)
     n_periods = int(math.ceil(pd.max_duration / PERIOD_MONTHS))
-    period = np.minimum((pool.arrive // PERIOD_MONTHS).astype(np.int64), n_periods - 1)
-    idx = (rows[:, None] * n_periods + period) * K + st.assigned.astype(np.int64)
-    n_period = np.bincount(idx[valid], minlength=T * n_periods * K).reshape(T, n_periods, K)
+    period = np.minimum((pool.arrive[r_valid, i_valid] // PERIOD_MONTHS).astype(np.int64), n_periods - 1)
+    idx = (r_valid * n_periods + period) * K + arm_valid
+    n_period = np.bincount(idx, minlength=T * n_periods * K).reshape(T, n_periods, K)
     before = pool.arrive <= st.end[:, None]
     grad_t = np.where(st.status == GRADUATED, st.decided, np.inf).min(axis=1)
     return PlatformResults(
@@ -1072,6 +1412,24 @@ def _results(pd: PlatformDesign, st: _State, pool: PlatformPool) -> PlatformResu
     )
 
 
+@njit(cache=True)
+def _control_windows(arrive, opened, closed, stratum, with_substudies, arm_in, include, same):
+    """Which patients may be controls for each arm (T, N, K), in one pass: ``include`` randomized
+    while the arm was open (opened <= a <= closed) and, ``with_substudies``, in a stratum of the
+    arm's sub-study (``arm_in`` (K, S)), which ``same`` (T, N, K) records (unused without)."""
+    for r in range(arrive.shape[0]):
+        for i in range(arrive.shape[1]):
+            a = arrive[r, i]
+            s = stratum[r, i]
+            for k in range(opened.shape[1]):
+                inside = opened[r, k] <= a and a <= closed[r, k]
+                if with_substudies:
+                    member = s >= 0 and arm_in[k, max(s, 0)]
+                    same[r, i, k] = member
+                    inside = inside and member
+                include[r, i, k] = inside
+
+
 def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     """Frequentist final comparison of every arm with the control: the log-rank z (survival) or the
     pooled two-proportion z (binary), against concurrent and against all controls; < 0 favours the arm."""
@@ -1094,12 +1452,19 @@ def _final_tests(pd: PlatformDesign, st: _State, pool: PlatformPool, t):
     arm = np.where(np.isnan(time), -1, st.assigned).astype(np.int64)
     opened = np.where(np.isnan(st.opened), np.inf, st.opened)
     closed = np.where(np.isnan(st.closed), np.inf, st.closed)
-    a = pool.arrive[:, :, None]
-    include = (a >= opened[:, None, :]) & (a <= closed[:, None, :])
-    same = None
-    if pd.arm_in is not None:  # sub-studies: an arm's controls are those of its own sub-study
-        same = pd.arm_in.T[np.maximum(pool.stratum, 0)] & (pool.stratum >= 0)[:, :, None]  # (T, N, K)
-        include = include & same
+    K = pd.n_arms
+    include = np.empty((T, N, K), dtype=bool)
+    same = None if pd.arm_in is None else np.empty((T, N, K), dtype=bool)
+    _control_windows(
+        pool.arrive,
+        opened,
+        closed,
+        pool.stratum,
+        same is not None,
+        np.ones((K, 1), dtype=bool) if pd.arm_in is None else pd.arm_in,
+        include,
+        np.empty((1, 1, K), dtype=bool) if same is None else same,
+    )
     if pd.survival:
         z_conc = logrank_vs_control(time, event, arm, include, pd.control, pd.n_arms)[0]
         z_all = logrank_vs_control(time, event, arm, same, pd.control, pd.n_arms)[0]
@@ -1701,6 +2066,26 @@ def to_trial_results(compiled: PlatformCompiled, res: PlatformResults, trials: n
     )
 
 
+@njit(cache=True)
+def _gather_kernel(src, order, out):
+    for r in range(order.shape[0]):
+        for i in range(order.shape[1]):
+            j = order[r, i]
+            for c in range(src.shape[2]):
+                out[r, i, c] = src[r, j, c]
+
+
+def _in_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """``values[rows, order]`` for (T, N) or (T, N, C) ``values`` and (T, N) ``order`` (rows: each trial's
+    own), C-contiguous: the same elements, gathered by one compiled loop instead of numpy's
+    advanced indexing (several times slower on the (T, N, treatments) potential outcomes)."""
+    flat = values.ndim == 2
+    src = values[:, :, None] if flat else values
+    out = np.empty(order.shape + src.shape[2:], dtype=values.dtype)
+    _gather_kernel(src, order, out)
+    return out[:, :, 0] if flat else out
+
+
 def _first_match(match: np.ndarray, other: int) -> np.ndarray:
     """(T, N) int16: the first specific sub-study each patient matches (bit masks ``match``), else the
     non-match sub-study ``other`` when they match it, else -1."""
@@ -1869,30 +2254,31 @@ class PlatformFamily:
             if (enrolled.ready[:, -1] > pd_.max_duration).all():
                 break
             size *= 2
-        rows = np.arange(n_trials)[:, None]
         order = np.argsort(enrolled.ready, axis=1, kind="stable")
         match = None
         if plan is None:
             stratum = np.zeros((n_trials, size), dtype=np.int16)
         else:
-            observed = enrolled.kept.observed[rows, enrolled.screened_index]
+            observed = _in_order(enrolled.kept.observed, enrolled.screened_index)
             mask = plan.classifier(observed).astype(np.int64)
             if pd_.routed:  # routed at the result; until then, the first sub-study the patient matches
-                match = np.ascontiguousarray(mask[rows, order])
+                match = _in_order(mask, order)
                 stratum = _first_match(match, pd_.other)
             else:
-                stratum = np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16)[rows, order]
+                stratum = _in_order(
+                    np.where(mask > 0, np.log2(np.maximum(mask, 1)).round(), -1).astype(np.int16), order
+                )
         u = streams.uniform(RANDOMIZATION, "randomization:arm", 0, size)
         dropout = (
             np.full((n_trials, size), np.inf)
             if enrolled.dropout is None
-            else enrolled.dropout[rows, order].astype(np.float64)
+            else _in_order(enrolled.dropout.astype(np.float64), order)
         )
         pool = PlatformPool(
-            arrive=np.ascontiguousarray(enrolled.ready[rows, order], dtype=np.float64),
+            arrive=_in_order(enrolled.ready.astype(np.float64, copy=False), order),
             stratum=np.ascontiguousarray(stratum),
-            u=np.ascontiguousarray(u[rows, order]),
-            outcomes=np.ascontiguousarray(enrolled.outcomes[rows, order], dtype=np.float32),
+            u=_in_order(u, order),
+            outcomes=_in_order(enrolled.outcomes.astype(np.float32, copy=False), order),
             dropout=np.ascontiguousarray(dropout),
             match=match,
         )
@@ -1900,7 +2286,7 @@ class PlatformFamily:
             trace.enrolled, trace.order = enrolled, order[trace.row]
             trace.keep(arrive=pool.arrive, stratum=pool.stratum, dropout=pool.dropout)
         res = simulate_platform(pd_, pool, trace)
-        screened = np.where(pool.arrive <= res.enrolment_end[:, None], enrolled.screened_index[rows, order], -1)
+        screened = np.where(pool.arrive <= res.enrolment_end[:, None], _in_order(enrolled.screened_index, order), -1)
         res.n_screened = screened.max(axis=1) + 1
         return to_trial_results(compiled, res, streams.trials)
 

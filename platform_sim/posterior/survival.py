@@ -100,12 +100,16 @@ def prob_hr_below(a_k, b_k, a_c, b_c, h=1.0):
         x = r / (1.0 + r)
         one_minus_x = 1.0 / (1.0 + r)
     low = r <= 1.0
-    out = np.where(
-        low,
-        special.betainc(a_k, a_c, np.where(low, x, 0.0)),
-        special.betaincc(a_c, a_k, np.where(low, 0.5, one_minus_x)),
-    )
-    return out[()] if out.ndim == 0 else out
+    if a_k.ndim == 0:
+        out = special.betainc(a_k, a_c, x) if low else special.betaincc(a_c, a_k, one_minus_x)
+        return np.float64(out)
+    # each element's one branch only (the same function of the same arguments as evaluating both
+    # and choosing, at half the cost)
+    out = np.empty(a_k.shape)
+    high = ~low
+    out[low] = special.betainc(a_k[low], a_c[low], x[low])
+    out[high] = special.betaincc(a_c[high], a_k[high], one_minus_x[high])
+    return out
 
 
 def hazard_interval(a, b, level: float = 0.95):
