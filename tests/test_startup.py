@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 HEAVY = ("numpy", "pandas", "pyarrow", "numba", "llvmlite", "scipy", "pydantic", "yaml")
@@ -73,3 +75,27 @@ def test_a_small_run_of_the_default_design_loads_only_what_it_uses():
     assert _top(loaded, ("pandas", "pyarrow")) == []
     assert [m for m in loaded if m.startswith(("scipy.optimize", "scipy.stats", "scipy.integrate"))] == []
     assert "platform_sim.posterior.illness_death" not in loaded
+
+
+def test_libyaml_reads_every_shipped_file_as_pyyaml_does():
+    from platform_sim.config import load
+
+    files = sorted(p for folder in ("designs", "scenarios") for p in (ROOT / folder).rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast = load._load_yaml_libyaml(text)
+        assert fast is not None, path
+        assert fast[0] == load._load_yaml_pyyaml(text), path
+
+
+def test_yaml_libyaml_refuses_goes_to_pyyaml_and_its_message():
+    from platform_sim.config import load
+
+    duplicate = "name: a\narms: [1, 2]\nname: b\n"
+    too_deep = "x: " + "[" * (load.MAX_NESTING + 5) + "]" * (load.MAX_NESTING + 5) + "\n"
+    malformed = "name: a\n  arms: [1, 2\n"
+    for text in (duplicate, too_deep, malformed):
+        assert load._load_yaml_libyaml(text) is None
+    with pytest.raises(load._YamlProblem, match=r"duplicate key 'name' at line 3 \(first given at line 1\)"):
+        load.load_yaml(duplicate)
