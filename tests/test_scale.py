@@ -91,6 +91,26 @@ def test_dask_workers_import_no_pymc(dask_backend):
     assert len(loaded) == 2 and all(v == [] for v in loaded.values()), loaded
 
 
+def test_dask_local_workers_keep_glibc_defaults_and_quiet_monitors(dask_backend):
+    """The local cluster's workers run with the malloc settings of this process (not Dask's
+    MALLOC_TRIM_THRESHOLD_, which turns numpy's temporaries into page faults) and with the
+    cluster's own monitoring settings, and results come straight from the workers."""
+
+    def settings():
+        import dask
+
+        return (
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"),
+        )
+
+    got = dask_backend.client.run(settings)
+    assert len(got) == 2
+    assert all(v == (os.environ.get("MALLOC_TRIM_THRESHOLD_"), False, "1s") for v in got.values()), got
+    assert dask_backend.client.direct_to_workers is True
+
+
 def test_a_simulation_process_imports_no_pymc():
     code = (
         "import sys, numpy as np\n"
