@@ -6,9 +6,12 @@ can receive patients (in the trial and below their cap).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
+from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 
 
@@ -192,7 +195,112 @@ def allocate(
     ``adaptive`` (P(best) in a trial with looks, P(better than control) in a platform), the design's
     ratios otherwise; then the control's share by the design's rule and the allocation limits.
     ``design`` needs control_rule, control_share_by_k, ratios, has_limits, rescale_limits,
-    limits_rule, min_allocation and max_allocation."""
+    limits_rule, min_allocation and max_allocation.
+
+    Without allocation limits (and with at most 7 arms), the shares are computed trial by trial in
+    a compiled kernel (:func:`_shares_kernel`) with the same operations in the same order as the
+    vectorized definition, :func:`allocate_vectorized`, which it is tested against bit for bit."""
+    n_trials, n_arms = open_.shape
+    if not (adaptive and design.has_limits) and n_arms <= _MAX_COMPILED_ARMS:
+        has_control = design.control_rule is not None
+        others = open_.copy()
+        if has_control:
+            others[np.arange(n_trials), control] = False
+        if adaptive:
+            weights = np.power(np.where(others, weights_in, 0.0), power)
+        else:
+            weights = np.broadcast_to(np.asarray(design.ratios, dtype=float), open_.shape)
+        out = np.empty(open_.shape)
+        _shares_kernel(
+            np.ascontiguousarray(weights, dtype=float),
+            others,
+            np.ascontiguousarray(open_, dtype=bool),
+            np.ascontiguousarray(control, dtype=np.int64) if has_control else np.zeros(n_trials, dtype=np.int64),
+            _CONTROL_RULES[design.control_rule],
+            np.asarray(design.control_share_by_k, dtype=float) if design.control_rule == "fixed" else np.zeros(1),
+            out,
+        )
+        return out
+    return allocate_vectorized(design, adaptive, power, weights_in, in_trial, open_, control)
+
+
+# the kernel's codes for the control rules
+_CONTROL_RULES = {None: 0, "fixed": 1, "sqrt_k": 2, "match_best": 3}
+# numpy sums a row of fewer than 8 numbers in order (its pairwise sum takes a plain loop below 8
+# terms), which the kernel repeats; wider rows go the vectorized way
+_MAX_COMPILED_ARMS = 7
+
+
+@njit(cache=True)
+def _row_sum(v, n):
+    """numpy's sum of v[:n] along a row for n < 8: ((-0.0 + v[0]) + v[1]) + ... in order."""
+    acc = -0.0
+    for i in range(n):
+        acc += v[i]
+    return acc
+
+
+@njit(cache=True)
+def _shares_kernel(weights, others, open_, control, rule, share_by_k, out):
+    """:func:`allocate_vectorized` without limits, one trial (row) at a time into ``out`` (T, K):
+    the non-control arms' ``weights`` normalized over ``others`` (equal shares if they sum to 0),
+    the control's share by ``rule`` (0: no control rule, 1: fixed ``share_by_k``, 2: sqrt_k,
+    3: match_best), zero for arms not ``open_``, normalized to 1."""
+    n_trials, n_arms = open_.shape
+    w = np.empty(n_arms)
+    base = np.empty(n_arms)
+    probs = np.empty(n_arms)
+    for t in range(n_trials):
+        n_other = 0
+        for k in range(n_arms):
+            w[k] = weights[t, k] if others[t, k] else 0.0
+            n_other += others[t, k]
+        total = _row_sum(w, n_arms)
+        for k in range(n_arms):
+            equal = (1.0 if others[t, k] else 0.0) / max(n_other, 1)
+            base[k] = w[k] / total if total > 0 else equal
+        if rule == 0:
+            for k in range(n_arms):
+                probs[k] = base[k]
+        else:
+            c = control[t]
+            if c < 0:  # as numpy indexes
+                c += n_arms
+            has_ctrl = open_[t, c]
+            if rule == 1:
+                share = share_by_k[n_other]
+            elif rule == 2:
+                root = math.sqrt(n_other)
+                share = root / max(root + n_other, 1e-300) if n_other > 0 else 1.0
+            else:
+                top = base[0]
+                for k in range(1, n_arms):
+                    top = max(top, base[k])
+                share = top / (1.0 + top) if n_other > 0 else 1.0
+            share = share if has_ctrl else 0.0
+            if n_other == 0:
+                share = 1.0 if has_ctrl else 0.0
+            budget = 1.0 - share
+            for k in range(n_arms):
+                probs[k] = base[k] * budget + (1.0 if (k == c and has_ctrl) else 0.0) * share
+        for k in range(n_arms):
+            probs[k] = probs[k] if open_[t, k] else 0.0
+        total = _row_sum(probs, n_arms)
+        for k in range(n_arms):
+            out[t, k] = probs[k] / total if total > 0 else 0.0
+
+
+def allocate_vectorized(
+    design,
+    adaptive: bool,
+    power: float,
+    weights_in: np.ndarray | None,
+    in_trial: np.ndarray,
+    open_: np.ndarray,
+    control: np.ndarray,
+) -> np.ndarray:
+    """:func:`allocate` over all trials at once (the definition; the only way with allocation
+    limits)."""
     n_trials, n_arms = open_.shape
     rows = np.arange(n_trials)
     has_control = design.control_rule is not None

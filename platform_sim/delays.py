@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .streams import TIMING, TrialStreams
 
 #: Weeks in a month of 30.4375 days (the project's calendar).

@@ -28,9 +28,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
+from .posterior.beta import best_row, greater_one, grid_scratch
 from .results import (
     ACTIVE,
     CONTROL,
@@ -66,6 +68,7 @@ def decide(
     declared: np.ndarray,
     control: np.ndarray,
     control_changed: np.ndarray,
+    refresh: bool = False,
 ) -> np.ndarray:
     """Apply the decision rules of look ``look`` to T trials, updating the state arrays in place.
 
@@ -73,11 +76,16 @@ def decide(
     status, status_look, declared: (T, K) arm state; control, control_changed: (T,).
     Returns (T,) stop codes (``CONTINUE``, -1, for trials that go on) and (T, K)
     P(best) among the arms still in the trial after the decisions (rows of NaN
-    where it was not computed for the final set of arms).
+    where it was not computed for the final set of arms). ``refresh``: a caller that needs
+    P(best) of the trials that go on asks for it; with a common control, the rows whose arms
+    changed are then recomputed (by :func:`prob_best`'s grid)
+    instead of left NaN.
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
-    return _decide_with_control(design, look, a, b, status, status_look, declared, control, control_changed)
+    return _decide_with_control_compiled(
+        design, look, a, b, status, status_look, declared, control, control_changed, refresh
+    )
 
 
 def _decide_no_control(design, look, a, b, status, status_look, declared):
@@ -215,6 +223,224 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
     return stop, pb
 
 
+def _decide_with_control_compiled(
+    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False
+):
+    """:func:`_decide_with_control` trial by trial in one compiled kernel
+    (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
+    for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
+    arms left, as :func:`prob_best` gives it."""
+    n_trials, n_arms = status.shape
+    a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
+    check_eq = _enabled(design.equivalence_probability)
+    margin = float(design.equivalence_margin) if check_eq else 0.0
+    stop = np.full(n_trials, CONTINUE, dtype=np.int8)
+    pb = np.full((n_trials, n_arms), np.nan)
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    sup, inf = float(design.superiority[look]), float(design.inferiority[look])
+    check_fut = futility_at(design, look)
+    _with_control_kernel(
+        look,
+        a,
+        b,
+        status,
+        status_look,
+        declared,
+        control,
+        control_changed,
+        sup,
+        inf,
+        check_eq,
+        margin,
+        float(design.equivalence_probability) if check_eq else 0.0,
+        bool(design.equivalence_only_first),
+        check_fut,
+        bool(design.futility_only_first),
+        float(design.futility_delta) if check_fut else 0.0,
+        float(design.futility_threshold) if check_fut else 0.0,
+        refresh,
+        stop,
+        pb,
+        *grid_scratch(n_comp),
+    )
+    return stop, pb
+
+
+@njit(cache=True)
+def _with_control_kernel(
+    look,
+    a,
+    b,
+    status,
+    status_look,
+    declared,
+    control,
+    control_changed,
+    sup,
+    inf,
+    check_eq,
+    margin,
+    eq_probability,
+    eq_only_first,
+    check_fut,
+    fut_only_first,
+    fut_delta,
+    fut_threshold,
+    refresh,
+    stop,
+    pb,
+    bps,
+    weights,
+    pdf,
+    cdf,
+    g,
+    work,
+    logs,
+    bits,
+    wide,
+    aux,
+    rep,
+):
+    """The rules of :func:`_decide_with_control` for each trial in turn, with the
+    rounds of a trial whose control changed repeated as there; writes the state arrays, ``stop``
+    (T,) and ``pb`` (T, K: P(best) of the last round when it left the trial's arms unchanged,
+    else NaN as filled by the caller; with ``refresh``, a trial that goes on gets P(best) among its
+    arms left instead of NaN). sup, inf: NaN when disabled."""
+    n_trials, n_arms = status.shape
+    scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+    n_comp = n_arms + 2 if margin > 0.0 else n_arms
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
+    in_trial = np.empty((n_trials, n_arms), dtype=np.bool_)
+    compare = np.zeros(n_trials, dtype=np.bool_)
+    no_control = np.full(n_trials, -1, dtype=np.int64)
+    arms_only = (np.empty(n_arms), np.empty(n_arms), np.zeros(n_arms), np.zeros(n_arms, dtype=np.bool_))
+    pair = (np.empty(2), np.empty(2), np.zeros(2), np.ones(2, dtype=np.bool_))
+    out = np.zeros((n_trials, n_arms))
+    vs_control = np.empty((n_trials, n_arms))
+    within = np.empty((n_trials, n_arms))
+    comparators = np.empty(n_arms, dtype=np.bool_)
+    before = np.empty(n_arms, dtype=np.bool_)
+    check_sup = not math.isnan(sup)
+    check_inf = not math.isnan(inf)
+    for t in range(n_trials):
+        n_in = 0
+        for k in range(n_arms):
+            in_trial[t, k] = status[t, k] == ACTIVE or status[t, k] == CONTROL
+            n_in += in_trial[t, k]
+        equivalence_stop = False
+        futility_stop = False
+        pending = n_in > 1
+        for _ in range(n_arms):
+            if not pending:
+                break
+            pending = False
+            c = control[t]
+            eq_row = not control_changed[t] if eq_only_first else True
+            compare[t] = eq_row
+            # a row without the equivalence check gets the copies of the control switched off,
+            # which leaves its grid as without them
+            best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            for k in range(n_arms):
+                before[k] = in_trial[t, k]
+                comparators[k] = in_trial[t, k] and k != c
+                if check_inf and comparators[k] and vs_control[t, k] < inf:
+                    status[t, k] = INFERIOR
+                    status_look[t, k] = look
+                    comparators[k] = False
+            pick = -1
+            if check_sup:
+                top = -np.inf
+                for k in range(n_arms):  # the first arm with the highest score (argmax)
+                    score = vs_control[t, k] if comparators[k] and vs_control[t, k] > sup else -1.0
+                    if score > top:
+                        top = score
+                        pick = k
+                won = False
+                for k in range(n_arms):
+                    won |= comparators[k] and vs_control[t, k] > sup
+                if not won:
+                    pick = -1
+            if pick >= 0:
+                status[t, c] = INFERIOR
+                status_look[t, c] = look
+                status[t, pick] = CONTROL
+                status_look[t, pick] = look
+                declared[t, pick] = True
+                control[t] = pick
+                control_changed[t] = True
+                in_trial[t, c] = False
+                n_in = 0
+                for k in range(n_arms):
+                    n_in += in_trial[t, k]
+                pending = n_in > 1
+            else:
+                if check_eq and eq_row:
+                    any_equivalent = False
+                    any_left = False
+                    for k in range(n_arms):
+                        if comparators[k] and within[t, k] > eq_probability:
+                            status[t, k] = EQUIVALENT
+                            status_look[t, k] = look
+                            comparators[k] = False
+                            any_equivalent = True
+                        any_left |= comparators[k]
+                    if any_equivalent and not any_left:
+                        equivalence_stop = True
+                if check_fut and not (fut_only_first and control_changed[t]):
+                    # every comparator judged on this round's comparisons, then dropped together
+                    any_futile = False
+                    any_left = False
+                    for k in range(n_arms):
+                        if comparators[k]:
+                            futile = _futile_one(
+                                a[t, k],
+                                b[t, k],
+                                a[t, c],
+                                b[t, c],
+                                vs_control[t, k],
+                                fut_delta,
+                                fut_threshold,
+                                pair,
+                                scratch,
+                            )
+                            if futile:
+                                status[t, k] = FUTILE
+                                status_look[t, k] = look
+                                comparators[k] = False
+                                any_futile = True
+                        any_left |= comparators[k]
+                    if any_futile and not any_left:
+                        futility_stop = True
+            unchanged = True
+            for k in range(n_arms):
+                in_trial[t, k] = comparators[k] or k == control[t]
+                unchanged &= in_trial[t, k] == before[k]
+            for k in range(n_arms):
+                pb[t, k] = out[t, k] if unchanged else np.nan
+        n_in = 0
+        last = -1
+        for k in range(n_arms):
+            if in_trial[t, k]:
+                n_in += 1
+                if last < 0:
+                    last = k
+        if n_in == 1:
+            if equivalence_stop or futility_stop:
+                stop[t] = STOP_EQUIVALENCE if equivalence_stop else STOP_ARMS_DROPPED
+            else:
+                status[t, last] = SUPERIOR
+                status_look[t, last] = look
+                any_declared = False
+                for k in range(n_arms):
+                    any_declared |= declared[t, k]
+                stop[t] = STOP_SUPERIORITY if any_declared else STOP_ARMS_DROPPED
+        if refresh and stop[t] == CONTINUE and math.isnan(pb[t, 0]):
+            # P(best) among the arms left, on their own grid (no control, no copies): prob_best
+            best_row(t, a, b, in_trial, no_control, 0.0, compare, out, vs_control, within, arms_only, scratch)
+            for k in range(n_arms):
+                pb[t, k] = out[t, k]
+
+
 # Quadrature error allowed for in a decision taken from a bound instead of the quadrature: 100 times
 # the accuracy the beta-posterior probabilities are tested to (1e-6, tests/test_posterior.py).
 _BOUND_GUARD = 1e-4
@@ -269,6 +495,31 @@ def _futile(mask, a, b, a_c, b_c, p_better, delta, threshold) -> np.ndarray:
         answer[open_] = prob_greater(a[ro, ko], b[ro, ko], a_c[ro, 0], b_c[ro, 0], delta) < threshold
     out[r, k] = answer
     return out
+
+
+@njit(cache=True)
+def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
+    """:func:`_futile` for one (arm, control) pair, in a compiled kernel: the bounds of
+    :func:`futility_bounds` with the same guard, then, when they leave the answer open, the pair's
+    grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
+    there; they may differ in the last bit, which cannot change an answer: a bound settles a pair
+    only with a margin of 2e-4, within which the quadrature gives the same answer."""
+    n, n_c = a + b, a_c + b_c
+    t = a / n - a_c / n_c - delta
+    var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
+    proxy = 0.25 / (n + 1.0) + 0.25 / (n_c + 1.0)
+    tail = min(var / (var + t * t), math.exp(-t * t / (2.0 * proxy)))
+    lower = 1.0 - tail if t > 0 else 0.0
+    upper = tail if t < 0 else 1.0
+    if delta >= 0:
+        upper = min(upper, p_better)
+    else:
+        lower = max(lower, p_better)
+    if upper < threshold - 2 * _BOUND_GUARD:
+        return True
+    if lower > threshold + 2 * _BOUND_GUARD:
+        return False
+    return greater_one(a, b, a_c, b_c, delta, pair, scratch) < threshold
 
 
 def _set(status, status_look, rows, mask, code, look) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .config.base import MAX_STRATA, Problem
 from .config.models import Design, Scenario
 from .population import MISSING, PopulationModel, screening_paths

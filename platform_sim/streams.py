@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 __all__ = ["OUTCOMES", "PATIENTS", "RANDOMIZATION", "TIMING", "Streams", "TrialStreams", "philox4x32", "quantity_id"]
 
 # Families of random numbers (the last word of the counter).

@@ -17,6 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platform_sim.posterior.beta import (
+    _GRADES,
+    _MIN_GAP,
+    _Z,
+    _Z_HEAVY,
+    _component_breakpoints,
+    _edges,
+    _merge_runs,
+    _sorted,
     _vexp,
     _vlog,
     prob_all_within,
@@ -110,6 +118,62 @@ def test_extreme_inputs_fast_equal_reference():
             prob_best_and_vs_control(a, b, control=np.zeros(1, int), margin=0.05, reference=True),
         ):
             _close(f, r)
+
+
+def _edges_by_sorting(bps, graded, min_sd, shift, use):
+    """The panel edges as the grid built them by sorting every breakpoint and checking every dropped
+    edge against every support boundary (the definition the merged, prefiltered version must meet)."""
+    boundaries = {float(s + e) for s, u in zip(shift, use) if u for e in (0.0, 1.0)}
+    edges = list(np.sort(bps))
+    kept = [edges[0]] if edges else []
+    for p, e in enumerate(edges[1:], start=1):
+        if e - kept[-1] >= _MIN_GAP * min_sd or p == len(edges) - 1:
+            kept.append(e)
+        elif e in boundaries:
+            if len(kept) > 1 and kept[-1] not in boundaries:
+                kept[-1] = e
+            else:
+                kept.append(e)
+    if len(graded):
+        kept = list(np.sort(np.concatenate([kept, graded])))
+    return np.array(kept)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_comp=st.integers(1, 8), margin=st.sampled_from([0.0, 0.02, 0.05, 0.2]))
+def test_edges_from_merged_breakpoints_equal_edges_from_sorted_ones(seed, n_comp, margin):
+    # the breakpoints of each component come in increasing order: merging them gives the sorted
+    # array, and the thinning that checks only edges near a support boundary keeps the same edges
+    rng = np.random.default_rng(seed)
+    a, b = _posteriors(rng, 1, n_comp)
+    a, b = a[0], b[0]
+    shift = np.where(rng.uniform(size=n_comp) < 0.3, rng.choice([-margin, margin], n_comp), 0.0)
+    use = rng.uniform(size=n_comp) < 0.85
+    bps = np.empty(n_comp * len(_Z))
+    graded = np.empty(n_comp * (2 * _GRADES + len(_Z_HEAVY)))
+    n_bp = n_graded = 0
+    min_sd = np.inf
+    for c in np.flatnonzero(use):
+        s = a[c] + b[c]
+        mean, sd = a[c] / s, math.sqrt(a[c] * b[c] / (s * s * (s + 1.0)))
+        min_sd = min(min_sd, sd)
+        heavy = a[c] < 2.0 or b[c] < 2.0
+        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+    assert np.array_equal(_merge_runs(bps, n_bp, len(_Z), np.empty(n_bp)), np.sort(bps[:n_bp]))
+    if n_bp == 0:
+        return
+    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, np.empty(n_bp))
+    expected = _edges_by_sorting(bps[:n_bp], graded[:n_graded], min_sd, shift, use)
+    assert np.array_equal(edges[:kept], expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600))
+def test_the_grids_own_sort_equals_numpys(seed, n):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=n) * 10.0 ** rng.integers(-9, 9)
+    values[rng.uniform(size=n) < 0.2] = 0.5  # ties
+    assert np.array_equal(_sorted(values), np.sort(values))
 
 
 def test_exp_and_log_match_the_c_library_to_a_few_units_in_the_last_place():

@@ -167,7 +167,8 @@ def run_looks(
         st, sl, dc = status[rows], status_look[rows], declared[rows]
         before = dc.copy()
         ctrl, changed = control[rows], control_changed[rows]
-        stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed)
+        refresh = design.adaptive and design.basis == "prob_best"  # allocation reads P(best) after the decisions
+        stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed, refresh)
         status[rows], status_look[rows], declared[rows] = st, sl, dc
         declared_look[rows] = np.where(dc & ~before, look, declared_look[rows])
         control[rows], control_changed[rows] = ctrl, changed

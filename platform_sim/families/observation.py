@@ -9,6 +9,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 __all__ = ["outcome_seen"]
 
 

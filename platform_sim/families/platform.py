@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from ..allocation import allocate
 from ..compiled import allocation_limits, control_share_table
 from ..config import Design, Problem, Scenario

@@ -41,9 +41,11 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 # Breakpoints in posterior standard deviations around the mean (clipped to the support).
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
-_Q = 8  # Gauss-Legendre nodes per panel
+_Q = 8  # Gauss-Legendre nodes per panel (the fast grid writes a panel's eight nodes out: _spectral_panel)
 _TAIL = 16.0  # a component's density is 0 beyond this many standard deviations
 _TAIL_HEAVY = 64.0  # the same for skewed posteriors (a or b < 2), whose tails are heavy in sd units
 _Z_HEAVY = np.array([-64.0, -40.0, -24.0, 24.0, 40.0, 64.0])  # their extra tail breakpoints
@@ -89,8 +91,30 @@ def beta_interval(a, b, level: float = 0.95):
 
 @njit(cache=True)
 def _sorted(values):
-    """np.sort(values), compiled once for every grid that needs it."""
-    return np.sort(values)
+    """np.sort(values) for the grid's breakpoints (no NaN, no -0.0, so every correct sort gives the
+    same array): a bottom-up merge sort written out here rather than numpy's quicksort, whose
+    compiled helpers numba's kernel cache names by a per-process counter, so that a cached copy
+    in this module could take the name of another module's (an argsort's) and be called in its
+    place when both are loaded from the cache."""
+    n = values.shape[0]
+    out = values.copy()
+    buf = np.empty(n)
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i, j = lo, mid
+            for k in range(lo, hi):
+                if i < mid and (j >= hi or out[i] <= out[j]):
+                    buf[k] = out[i]
+                    i += 1
+                else:
+                    buf[k] = out[j]
+                    j += 1
+        out, buf = buf, out
+        width *= 2
+    return out
 
 
 @njit(cache=True)
@@ -119,20 +143,51 @@ def _component_breakpoints(a, b, shift, mean, sd, heavy, bps, n_bp, graded, n_gr
 
 
 @njit(cache=True)
-def _edges(bps, n_bp, graded, n_graded, min_sd, shift, use):
+def _merge_runs(values, n, run, out):
+    """out[:n] = np.sort(values[:n]) when values[:n] is made of consecutive runs of ``run`` values
+    each sorted in increasing order (one run per component's breakpoints): a merge of the runs,
+    which gives the same array as the sort (equal values are the same number) at less cost."""
+    n_runs = n // run
+    head = np.empty(n_runs, dtype=np.int64)
+    for r in range(n_runs):
+        head[r] = r * run
+    for i in range(n):
+        pick = -1
+        best = np.inf
+        for r in range(n_runs):
+            h = head[r]
+            if h < (r + 1) * run and (pick < 0 or values[h] < best):
+                best = values[h]
+                pick = r
+        out[i] = best
+        head[pick] += 1
+    return out
+
+
+@njit(cache=True)
+def _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, out):
     """The panel edges: the union of breakpoints thinned (an edge closer than _MIN_GAP narrowest
     standard deviations to the previous kept edge is dropped, unless it is a support boundary of a
     component, where its density may be singular or kinked, which replaces it), then the graded
-    breakpoints added. Returns (edges, number kept)."""
-    edges = _sorted(bps[:n_bp])
+    breakpoints added. ``bps[:n_bp]``: each used component's ``_Z`` breakpoints in turn (each run
+    sorted); out: (>= n_bp,) scratch the edges may be written to. Returns (edges, number kept)."""
+    edges = _merge_runs(bps, n_bp, _Z.shape[0], out)
     gap = _MIN_GAP * min_sd
+    # support boundaries lie at or below the largest shift or at or above 1 + the smallest: an edge
+    # strictly between cannot be one
+    low_end = -np.inf
+    high_end = np.inf
+    for c in range(shift.shape[0]):
+        if use[c]:
+            low_end = max(low_end, shift[c])
+            high_end = min(high_end, shift[c] + 1.0)
     kept = 1
     for p in range(1, n_bp):
         e = edges[p]
         if e - edges[kept - 1] >= gap or p == n_bp - 1:
             edges[kept] = e
             kept += 1
-        elif _is_boundary(e, shift, use):
+        elif (e <= low_end or e >= high_end) and _is_boundary(e, shift, use):
             if kept > 1 and not _is_boundary(edges[kept - 1], shift, use):
                 edges[kept - 1] = e
             else:
@@ -185,7 +240,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         hi[c] = min(mean + tail * sd, 1.0) + shift[c]
         lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
         n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
-    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use)
+    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, np.empty(n_bp))
     n = 0
     mass = np.zeros(n_comp)
     state = (a, b, shift, use, lo, hi, lognorm, group, inside, log_y, log_1my, weights, pdf, cdf, g, mass)
@@ -314,7 +369,7 @@ _EXP_TAYLOR = np.array([1.0 / math.factorial(j) for j in range(13, -1, -1)])  # 
 
 # error_model="numpy": a float division by zero gives inf or nan instead of raising, which lets
 # the compiler vectorize the loops (the divisions here never divide by zero).
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vlog(x, out, n, mant, expo):
     """out[:n] = log(x[:n]) for positive normal x; mant, expo: (>= n,) int64 / float64 scratch."""
     xi = x.view(np.int64)
@@ -341,7 +396,7 @@ def _vlog(x, out, n, mant, expo):
         out[i] = k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vexp(x, out, n, bits):
     """out[:n] = exp(x[:n]) (0 below -745.2); bits: (2, >= n) int64 scratch."""
     c = _EXP_TAYLOR
@@ -365,7 +420,7 @@ def _vexp(x, out, n, bits):
         out[i] = out[i] * s1[i] * s2[i] if x[i] >= _EXP_MIN else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _logs(x, shift, out, n, yu, scratch, mant):
     """out[:n] = log(y) and out[n:2 n] = log(1 - y) at y = x[:n] - shift (0 where y is outside
     (0, 1)); yu, scratch (>= 2 n,) float64 and mant (>= 2 n,) int64 scratch."""
@@ -388,10 +443,10 @@ def _logs(x, shift, out, n, yu, scratch, mant):
                 out[i] = math.log(yu[i])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
-    """g[:n] = Beta(a, b) density at x - shift times the node width dxs (0 outside the support);
-    logs: log(y) and log(1 - y) from :func:`_logs`."""
+    """ex[:n] = Beta(a, b) density at x - shift and g[:n] = it times the node width dxs (0 outside
+    the support); logs: log(y) and log(1 - y) from :func:`_logs`."""
     am1 = a - 1.0
     bm1 = b - 1.0
     for i in range(n):
@@ -403,12 +458,48 @@ def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
         g[i] = ex[i] * dxs[i]
 
 
-@njit(cache=True, error_model="numpy")
-def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep):
+@njit(cache=True, error_model="numpy", inline="always", fastmath={"contract"})
+def _spectral_panel(g, i0, m, cdf):
+    """One component's CDF and mass on the panel of nodes i0 .. i0 + 7 of the fast grid:
+    cdf = m + the spectral integral of g (density times node width) up to each node.
+    Returns m plus the panel's mass. The same sums in the same order as :func:`_panel`, written
+    out for the panel's eight nodes so that the compiler keeps them in registers."""
+    g0 = g[i0]
+    g1 = g[i0 + 1]
+    g2 = g[i0 + 2]
+    g3 = g[i0 + 3]
+    g4 = g[i0 + 4]
+    g5 = g[i0 + 5]
+    g6 = g[i0 + 6]
+    g7 = g[i0 + 7]
+    for q in range(8):
+        acc = 0.0 + _ST[0, q] * g0
+        acc += _ST[1, q] * g1
+        acc += _ST[2, q] * g2
+        acc += _ST[3, q] * g3
+        acc += _ST[4, q] * g4
+        acc += _ST[5, q] * g5
+        acc += _ST[6, q] * g6
+        acc += _ST[7, q] * g7
+        cdf[i0 + q] = m + acc
+    panel = 0.0 + _W[0] * g0
+    panel += _W[1] * g1
+    panel += _W[2] * g2
+    panel += _W[3] * g3
+    panel += _W[4] * g4
+    panel += _W[5] * g5
+    panel += _W[6] * g6
+    panel += _W[7] * g7
+    return m + panel
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf):
     """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
 
-    Extra scratch: work (5, N), wide (2, 2 N), logs (C, 2 N) and aux (7, N) float64, bits (2, 2 N)
-    and rep (C,) int64 (no allocation per trial).
+    Extra scratch: work (5, N), wide (2, 2 N), logs (C, 2 N) and aux (8, N) float64, bits (2, 2 N)
+    and rep (C,) int64 (no allocation per trial). Densities are filled for the first ``n_pdf``
+    components only (the others' CDFs are all their callers read).
     """
     n_comp = a.shape[0]
     lo = aux[0]
@@ -451,13 +542,12 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         if _rough(a[c]) or _rough(b[c]):
             any_rough = True
         n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
-    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use)
+    edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, aux[7])
     q_n = _W.shape[0]
     x = work[0]
     dxs = work[1]
     arg = work[2]
     ex = work[3]
-    tmp = work[4]
     # nodes, node widths and weights, panel by panel as in _panel
     n = 0
     n_panels = 0
@@ -488,28 +578,20 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
                 cdf[c, i] = 1.0
             continue
         gc = g[c]
-        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, ex, bits)
+        # the density straight into its row when it is read, else into scratch
+        _densities(
+            x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, pdf[c] if c < n_pdf else ex, bits
+        )
         m = 0.0
         for p in range(n_panels):
             i0 = p * q_n
             if panel_right[p] <= lo[c] or panel_left[p] >= hi[c]:
                 for q in range(q_n):
-                    pdf[c, i0 + q] = 0.0
+                    if c < n_pdf:
+                        pdf[c, i0 + q] = 0.0
                     cdf[c, i0 + q] = m
                 continue
-            for q in range(q_n):
-                tmp[q] = 0.0
-            for j in range(q_n):
-                gj = gc[i0 + j]
-                for q in range(q_n):
-                    tmp[q] += _ST[j, q] * gj
-            panel = 0.0
-            for q in range(q_n):
-                cdf[c, i0 + q] = m + tmp[q]
-                dx = dxs[i0 + q]
-                pdf[c, i0 + q] = gc[i0 + q] / dx if dx > 0.0 else 0.0
-                panel += _W[q] * gc[i0 + q]
-            m += panel
+            m = _spectral_panel(gc, i0, m, cdf[c])
         mass[c] = m
     for c in range(n_comp):
         if not use[c]:
@@ -517,14 +599,22 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         total = mass[c]
         if total == 0.0:
             raise ZeroDivisionError("a posterior has no mass on its grid")
+        if c < n_pdf:
+            for i in range(n):  # 0 on a panel narrower than the smallest float (a subnormal shift)
+                pdf[c, i] = pdf[c, i] / total if dxs[i] > 0.0 else 0.0
         for i in range(n):
-            pdf[c, i] /= total
             v = cdf[c, i] / total
             cdf[c, i] = min(max(v, 0.0), 1.0)
     return n
 
 
 _SCRATCH = threading.local()
+
+
+def grid_scratch(n_comp: int):
+    """Scratch arrays of the grid kernels for grids of ``n_comp`` components (a tuple of arrays,
+    kept per thread and reused: the kernels overwrite what they read), for :func:`best_row`."""
+    return _scratch(n_comp)
 
 
 def _scratch(n_comp: int):
@@ -550,7 +640,7 @@ def _new_scratch(n_comp: int):
         np.empty((n_comp, 2 * n_nodes)),
         np.empty((2, 2 * n_nodes), dtype=np.int64),
         np.empty((2, 2 * n_nodes)),
-        np.empty((7, n_nodes)),
+        np.empty((8, n_nodes)),
         np.empty(n_comp, dtype=np.int64),
     )
 
@@ -666,6 +756,40 @@ def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, u
             use[e] = c >= 0 and compare[t] and active[t, c]
 
 
+@njit(cache=True, inline="always")
+def best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch):
+    """Row t of :func:`prob_best_and_vs_control` (a, b, active: (T, K); control, compare: (T,)),
+    written into row t of ``out`` (P(best), normalized), ``vs_control`` and ``within``: the same
+    arithmetic as the vectorized call, for compiled callers that decide trial by trial.
+    ``components``: (aa, bb, shift, use) of length K (margin 0) or K + 2, shift zeroed;
+    ``scratch``: :func:`grid_scratch` for that many components."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_arms = a.shape[1]
+    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_arms)
+    total = _probabilities_fast(
+        t,
+        n,
+        n_arms,
+        control[t],
+        margin > 0.0 and compare[t],
+        active,
+        aa,
+        bb,
+        weights,
+        pdf,
+        cdf,
+        out,
+        vs_control,
+        within,
+        work[4],
+    )
+    if total > 0.0:
+        for k in range(n_arms):
+            out[t, k] /= total
+
+
 @njit(cache=True)
 def _prob_best_kernel(
     a,
@@ -691,36 +815,14 @@ def _prob_best_kernel(
 ):
     """P(best) among active arms and, when control[t] >= 0, P(arm > control) for the other
     active arms; with margin > 0 also P(|arm - control| < margin), from copies of the
-    control shifted by -margin and +margin added to the same grid."""
+    control shifted by -margin and +margin added to the same grid. (The scratch arrays come one
+    by one: a tuple of arrays costs a Python caller more to pass than its arrays.)"""
+    scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
     n_trials, n_arms = a.shape
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
-    aa = np.empty(n_comp)
-    bb = np.empty(n_comp)
-    shift = np.zeros(n_comp)
-    use = np.zeros(n_comp, dtype=np.bool_)
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
     for t in range(n_trials):
-        _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
-        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
-        total = _probabilities_fast(
-            t,
-            n,
-            n_arms,
-            control[t],
-            margin > 0.0 and compare[t],
-            active,
-            aa,
-            bb,
-            weights,
-            pdf,
-            cdf,
-            out,
-            vs_control,
-            within,
-            work[4],
-        )
-        if total > 0.0:
-            for k in range(n_arms):
-                out[t, k] /= total
+        best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch)
 
 
 @njit(cache=True)
@@ -783,8 +885,27 @@ def _pair_kernel(a1, b1, a2, b2, offset, within, out, bps, weights, pdf, cdf, g,
     use = np.ones(n_comp, dtype=np.bool_)
     for t in range(a1.shape[0]):
         _pair_components(t, a1, b1, a2, b2, offset, within, a, b, shift)
-        n = _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        # within: the density of X1 and the CDFs of the shifted X2; otherwise the density of X2 + d
+        n = _grid_fast(
+            a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, 1 if within else 2
+        )
         out[t] = _pair_value(n, within, weights, pdf, cdf)
+
+
+@njit(cache=True)
+def greater_one(a1, b1, a2, b2, delta, components, scratch):
+    """P(X1 > X2 + delta) for one pair, as :func:`prob_greater` computes it (the same grid and
+    sums), for compiled callers. ``components``: (a, b, shift, use) of length 2, use all true;
+    ``scratch``: :func:`grid_scratch` for at least 2 components."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    a, b, shift, use = components
+    a[0] = a1
+    b[0] = b1
+    a[1] = a2
+    b[1] = b2
+    shift[1] = delta
+    n = _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, 2)
+    return _pair_value(n, False, weights, pdf, cdf)
 
 
 @njit(cache=True)
@@ -839,7 +960,7 @@ def _all_within_kernel(a, b, active, margin, out, bps, weights, pdf, cdf, g, wor
     use = np.empty(2 * n_arms, dtype=np.bool_)
     for t in range(a.shape[0]):
         _all_within_components(t, a, b, active, margin, aa, bb, shift, use)
-        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
+        n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_arms)
         out[t] = _all_within_value(t, n, active, weights, pdf, cdf)
 
 

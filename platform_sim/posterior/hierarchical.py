@@ -67,6 +67,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 __all__ = [
     "HierarchicalPosterior",
     "HierarchicalPrior",

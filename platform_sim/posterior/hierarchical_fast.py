@@ -86,6 +86,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .hierarchical import (
     HierarchicalPrior,
     HyperGrid,

@@ -72,6 +72,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 __all__ = [
     "ACCURACY",
     "BATTLE_EFFECTIVE_PROB",

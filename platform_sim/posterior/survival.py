@@ -61,6 +61,8 @@ import numpy as np
 from numba import njit
 from scipy import special
 
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+
 _LOG2 = math.log(2.0)
 
 

@@ -1,0 +1,198 @@
+"""The compiled-kernel cache an installed package ships, so that its first run does not compile.
+
+Building the wheel (``pip install .``; see ``hatch_build.py``) runs one small trial of every shipped
+design with ``PLATFORM_SIM_KERNEL_CACHE_BUILD`` naming a folder: numba writes every kernel it
+compiles there, and the wheel ships that folder as ``platform_sim/_kernels/`` with a manifest of the
+versions it was compiled with (Python, numba, llvmlite, numpy).
+
+numba's own cache cannot be shipped as it is: its index is keyed on the source file's modification
+time and size, and an installed file's modification time is the time of installation (pip does not
+keep the wheel's). :class:`ShippedKernelLocator` (a numba cache locator, registered first when this
+module is imported) keys the index on a sha256 of the source file's content instead, and points at
+the shipped folder:
+
+* every module with ``@njit(cache=True)`` kernels imports this module before its first decorator
+  (numba picks a kernel's locator when the decorator runs); ``platform-sim --help`` imports none of
+  them, so it still does not import numba;
+* the locator applies only to the package's own files, and only when the shipped folder's manifest
+  names the versions in use; otherwise (a checkout, an editable install, a newer numpy) numba's
+  default locators apply and kernels are cached in ``__pycache__`` as before;
+* new specialisations (another CPU, other argument types) are written to the shipped folder when it
+  is writable, and otherwise to a copy of it in numba's user-wide cache folder;
+* numba still checks its own version and the CPU (name and features) of every entry, and the byte
+  code of every function: an entry compiled elsewhere simply misses, and the kernel compiles as it
+  would without a shipped cache;
+* with numba internals other than those this module knows (``numba.core.caching``), nothing is
+  registered and numba behaves as it does by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+#: The package folder; the locator serves the source files under it.
+PACKAGE = Path(__file__).resolve().parent
+#: Where an installed package keeps its shipped kernels.
+SHIPPED = PACKAGE / "_kernels"
+#: Set to a folder while the wheel is built: kernels compiled then are written there.
+BUILD_ENV = "PLATFORM_SIM_KERNEL_CACHE_BUILD"
+MANIFEST = "manifest.json"
+
+#: The locator class, once registered with numba (None: numba's default locators apply).
+registered: type | None = None
+
+
+def versions() -> dict[str, str]:
+    """The versions a shipped kernel depends on: a cache compiled under others is not used."""
+    import llvmlite
+    import numba
+    import numpy
+
+    return {
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}{getattr(sys, 'abiflags', '')}",
+        "implementation": sys.implementation.name,
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the versions the kernels in ``folder`` were compiled with."""
+    (folder / MANIFEST).write_text(json.dumps(versions(), indent=2, sort_keys=True) + "\n")
+
+
+@cache
+def cache_root() -> Path | None:
+    """The folder the package's kernels are cached in: the build folder while the wheel is built, the
+    shipped folder when its manifest matches the versions in use, else None (numba's default)."""
+    build = os.environ.get(BUILD_ENV)
+    if build:
+        return Path(build)
+    try:
+        recorded = json.loads((SHIPPED / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return SHIPPED if recorded == versions() else None
+
+
+@cache
+def source_hash(py_file: str) -> str:
+    """sha256 of a source file's bytes: the stamp of its cache index."""
+    return hashlib.sha256(Path(py_file).read_bytes()).hexdigest()
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (created if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def _user_folder(root: Path) -> Path:
+    """A user-wide copy of a read-only shipped folder (numba's cache folder, or NUMBA_CACHE_DIR), one
+    per installation (the manifest's path and modification time: a reinstallation gets a new copy)."""
+    from numba.core import config
+    from numba.misc.appdirs import AppDirs
+
+    base = config.CACHE_DIR or AppDirs(appname="numba", appauthor=False).user_cache_dir
+    try:
+        installed = (root / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        installed = 0
+    tag = hashlib.sha256(f"{root}|{installed}".encode()).hexdigest()[:16]
+    return Path(base) / f"platform_sim_kernels_{tag}"
+
+
+@cache
+def cache_folder(relative_dir: str) -> Path | None:
+    """The writable folder for the kernels of the package's sub-folder ``relative_dir`` ('.' for the
+    package itself): the shipped one, or a user-wide copy of it when it is read-only; None if neither
+    can be written (numba's default locators then apply)."""
+    root = cache_root()
+    if root is None:
+        return None
+    folder = root / relative_dir
+    if writable(folder):
+        return folder
+    copy = _user_folder(root) / relative_dir
+    if not writable(copy):
+        return None
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            target = copy / entry.name
+            if entry.is_file() and not target.exists():
+                partial = copy / f".{entry.name}.{os.getpid()}.tmp"
+                shutil.copyfile(entry, partial)
+                os.replace(partial, target)
+    return copy
+
+
+def _register() -> type | None:
+    """Put :class:`ShippedKernelLocator` first among numba's cache locators; None (and numba left
+    as it is) when numba's caching internals are not the ones this module knows."""
+    try:
+        from numba.core import caching
+    except ImportError:
+        return None
+    base: Any = getattr(caching, "_CacheLocator", None)
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    locators = getattr(impl, "_locator_classes", None)
+    if base is None or not isinstance(locators, list):
+        return None
+    for existing in locators:
+        if getattr(existing, "platform_sim_locator", False):
+            return existing
+
+    class ShippedKernelLocator(base):
+        """numba's cache of the package's kernels in the shipped folder, its index keyed on the
+        source file's content."""
+
+        platform_sim_locator = True
+
+        def __init__(self, py_func, py_file: str, folder: Path):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = str(folder)
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+        def get_source_stamp(self):
+            return ("sha256", source_hash(self._py_file))
+
+        def get_disambiguator(self) -> str:
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            try:
+                relative = Path(py_file).resolve().relative_to(PACKAGE)
+                if relative.suffix != ".py":
+                    return None
+                folder = cache_folder(relative.parent.as_posix())
+                if folder is None:
+                    return None
+                return cls(py_func, py_file, folder)
+            except Exception:  # any surprise: numba's default locators
+                return None
+
+    locators.insert(0, ShippedKernelLocator)
+    return ShippedKernelLocator
+
+
+try:
+    registered = _register()
+except Exception:  # numba internals unlike those above: numba's default caching
+    registered = None

@@ -1,0 +1,119 @@
+"""The compiled decision rules with a common control against the vectorized ones.
+
+``rules._decide_with_control_compiled`` applies the rules trial by trial in one compiled kernel;
+``rules._decide_with_control`` is the vectorized definition. On random states (posteriors from no
+data to 10^4 patients, any mix of statuses, controls that already changed, thresholds on and off,
+equivalence and futility on every control or only the first, futility off at some looks) both must leave
+the same statuses, looks, declarations, controls and stop codes, and the same P(best), bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, FUTILE, INFERIOR
+from platform_sim.rules import _decide_with_control, _decide_with_control_compiled
+
+
+def _design(rng, n_arms):
+    on = lambda p: p if rng.uniform() < 0.8 else math.nan  # noqa: E731 - a threshold, sometimes off
+    return SimpleNamespace(
+        control=0,
+        superiority=np.array([on(rng.choice([0.9, 0.975, 0.99]))]),
+        inferiority=np.array([on(rng.choice([0.01, 0.05, 0.2]))]),
+        equivalence_probability=on(rng.choice([0.5, 0.85])),
+        equivalence_margin=float(rng.choice([0.02, 0.05, 0.2])),
+        equivalence_only_first=bool(rng.uniform() < 0.5),
+        futility_threshold=on(rng.choice([0.05, 0.1, 0.3])),
+        futility_on=None if rng.uniform() < 0.7 else np.array([rng.uniform() < 0.5]),
+        futility_only_first=bool(rng.uniform() < 0.5),
+        futility_delta=float(rng.choice([0.0, 0.05, 0.1, -0.02])),
+    )
+
+
+def _state(rng, n_trials, n_arms):
+    n = np.floor(10 ** rng.uniform(0, 4, (n_trials, n_arms)) * rng.integers(0, 2, (n_trials, n_arms)))
+    # rates close to each other so that every rule fires in some trials
+    rate = rng.uniform(0.05, 0.95, (n_trials, 1)) + rng.normal(0, 0.08, (n_trials, n_arms))
+    y = np.clip(np.round(n * np.clip(rate, 0, 1)), 0, n)
+    a, b = 1.0 + y, 1.0 + n - y
+    control = rng.integers(0, n_arms, n_trials).astype(np.int64)
+    status = rng.choice(np.array([ACTIVE, ACTIVE, ACTIVE, INFERIOR, EQUIVALENT], dtype=np.int8), (n_trials, n_arms))
+    status[np.arange(n_trials), control] = CONTROL
+    status_look = np.where(status == ACTIVE, -1, 0).astype(np.int16)
+    declared = rng.uniform(size=(n_trials, n_arms)) < 0.1
+    changed = rng.uniform(size=n_trials) < 0.3
+    return a, b, status, status_look, declared, control, changed
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
+def test_compiled_rules_equal_the_vectorized_rules(seed, n_arms):
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    state = _state(rng, 40, n_arms)
+    a, b = state[:2]
+    mutable = [x.copy() for x in state[2:]]
+    expected_stop, expected_pb = _decide_with_control(design, 0, a, b, *mutable)
+    compiled = [x.copy() for x in state[2:]]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *compiled)
+    assert np.array_equal(stop, expected_stop)
+    assert np.array_equal(pb, expected_pb, equal_nan=True)
+    for got, want in zip(compiled, mutable):
+        assert np.array_equal(got, want)
+
+
+def test_random_states_exercise_every_rule():
+    # over the seeds of a short run, controls change, arms drop and trials stop in both versions
+    seen = {"control": 0, "inferior": 0, "equivalent": 0, "futile": 0, "stop": 0}
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        n_arms = 2 + seed % 5
+        design = _design(rng, n_arms)
+        design.superiority[0], design.inferiority[0], design.equivalence_probability = 0.9, 0.2, 0.5
+        design.futility_threshold, design.futility_on = 0.3, None
+        state = _state(rng, 40, n_arms)
+        a, b = state[:2]
+        compiled = [x.copy() for x in state[2:]]
+        stop, _ = _decide_with_control_compiled(design, 0, a, b, *compiled)
+        status, _, _, control, _ = compiled
+        seen["control"] += int((control != state[5]).sum())
+        seen["inferior"] += int(((status == INFERIOR) & (state[2] != INFERIOR)).sum())
+        seen["equivalent"] += int(((status == EQUIVALENT) & (state[2] != EQUIVALENT)).sum())
+        seen["futile"] += int(((status == FUTILE) & (state[2] != FUTILE)).sum())
+        seen["stop"] += int((stop >= 0).sum())
+        expected = [x.copy() for x in state[2:]]
+        expected_stop, _ = _decide_with_control(design, 0, a, b, *expected)
+        assert np.array_equal(stop, expected_stop)
+    assert all(v > 0 for v in seen.values()), seen
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
+def test_refreshed_prob_best_equals_prob_best_of_the_arms_left(seed, n_arms):
+    # with refresh, the trials that go on and whose arms changed get P(best) among the arms left,
+    # exactly as prob_best gives it (what adaptive allocation recomputed them with)
+    from platform_sim.posterior import prob_best
+
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    state = _state(rng, 40, n_arms)
+    a, b = state[:2]
+    plain = [x.copy() for x in state[2:]]
+    stop_plain, pb_plain = _decide_with_control_compiled(design, 0, a, b, *plain)
+    refreshed = [x.copy() for x in state[2:]]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *refreshed, refresh=True)
+    assert np.array_equal(stop, stop_plain)
+    for got, want in zip(refreshed, plain):
+        assert np.array_equal(got, want)
+    status = refreshed[0]
+    in_trial = (status == ACTIVE) | (status == CONTROL)
+    stale = np.isnan(pb_plain).any(axis=1) & (stop == -1)
+    assert np.array_equal(pb[~stale], pb_plain[~stale], equal_nan=True)
+    if stale.any():
+        assert np.array_equal(pb[stale], prob_best(a[stale], b[stale], in_trial[stale]))
