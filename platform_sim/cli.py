@@ -430,13 +430,14 @@ def run(
     elapsed = time.perf_counter() - start
     if todo:
         _say(fmt, f"{todo / elapsed:,.0f} trials/s ({elapsed:.2f} s, {runner_backend.name})\n")
-    from .oc import frame
+    from .oc import estimates
     from .text import format_run
 
-    table = frame(summary)
+    oc = estimates(summary)
     if fmt == "table":
-        click.echo(format_run(spec, table))
+        click.echo(format_run(spec, oc))  # plain rows: no pandas to load for the terminal
     else:
+        table = oc.to_frame()
         _emit(
             fmt,
             table,

@@ -57,9 +57,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .results import (
     ACTIVE,
@@ -73,11 +74,16 @@ from .results import (
 )
 from .summary import Summary
 
+if TYPE_CHECKING:  # pandas loads with the first table built (the terminal report needs none)
+    import pandas as pd
+
 __all__ = [
     "LEVELS",
+    "Estimates",
     "Summarizer",
     "arm_table",
     "entries",
+    "estimates",
     "frame",
     "jeffreys_interval",
     "per_trial",
@@ -297,10 +303,56 @@ def jeffreys_interval(k, m) -> tuple[np.ndarray, np.ndarray]:
     return np.where(m > 0, lower, np.nan), np.where(m > 0, upper, np.nan)
 
 
-def frame(summary: Summary) -> pd.DataFrame:
-    """The operating characteristics of a summary as one tidy table: one row per level x arm x
-    subgroup x metric with ``value``, ``mcse``, ``lower`` and ``upper`` (a 95% interval: Jeffreys for
-    proportions, value +/- 1.96 MCSE otherwise) and ``n`` (the trials counted)."""
+_COLUMNS = ("level", "arm", "subgroup", "metric", "value", "mcse", "n")
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """The tidy table of :func:`frame` as plain rows, without pandas (what the terminal report reads).
+
+    ``rows``: one dict per level x arm x subgroup x metric with the keys ``level``, ``arm``,
+    ``subgroup``, ``metric``, ``value``, ``mcse`` and ``n``, in the order of the table;
+    ``lower`` and ``upper``: the 95% interval of each row, arrays of shape (rows,)."""
+
+    rows: tuple[dict, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @classmethod
+    def of(cls, table: Estimates | pd.DataFrame) -> Estimates:
+        """``table`` itself, or the rows of a tidy table made by :func:`frame`."""
+        if isinstance(table, Estimates):
+            return table
+        records = table.to_dict("records")
+        rows = tuple({c: r[c] for c in _COLUMNS} for r in records)
+        lower = np.array([r["lower"] for r in records], dtype=float)
+        upper = np.array([r["upper"] for r in records], dtype=float)
+        return cls(rows, lower, upper)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy table as a pandas DataFrame (the columns of :func:`frame`)."""
+        import pandas as pd
+
+        out = pd.DataFrame(list(self.rows), columns=list(_COLUMNS))
+        out.insert(6, "lower", self.lower.copy())
+        out.insert(7, "upper", self.upper.copy())
+        return out
+
+    def index(self, level: str) -> dict[tuple[str, str, str], tuple[float, float, float, float, int]]:
+        """The rows of ``level`` by ``(arm, subgroup, metric)``: ``(value, mcse, lower, upper, n)``
+        (table order; an arm x subgroup x metric given twice keeps its first row)."""
+        out: dict[tuple[str, str, str], tuple[float, float, float, float, int]] = {}
+        for i, r in enumerate(self.rows):
+            if r["level"] == level:
+                out.setdefault(
+                    (r["arm"], r["subgroup"], r["metric"]),
+                    (r["value"], r["mcse"], float(self.lower[i]), float(self.upper[i]), r["n"]),
+                )
+        return out
+
+
+def estimates(summary: Summary) -> Estimates:
+    """The operating characteristics of a summary as :class:`Estimates`: the rows of :func:`frame`."""
     rows: list[dict] = []
     k_p: list[int] = []
     m_p: list[int] = []
@@ -324,17 +376,22 @@ def frame(summary: Summary) -> pd.DataFrame:
             is_p.append(stat.kind == "p")
             k_p.append(stat.k)
             m_p.append(stat.m)
-    out = pd.DataFrame(rows, columns=["level", "arm", "subgroup", "metric", "value", "mcse", "n"])
-    value, mcse = out["value"].to_numpy(float), out["mcse"].to_numpy(float)
+    value = np.array([r["value"] for r in rows], dtype=float)
+    mcse = np.array([r["mcse"] for r in rows], dtype=float)
     lower: np.ndarray = value - _Z * mcse
     upper: np.ndarray = value + _Z * mcse
     proportion = np.asarray(is_p, dtype=bool)
     if proportion.any():
         lo, hi = jeffreys_interval(np.asarray(k_p, dtype=float)[proportion], np.asarray(m_p, dtype=float)[proportion])
         lower[proportion], upper[proportion] = lo, hi
-    out.insert(6, "lower", lower)
-    out.insert(7, "upper", upper)
-    return out
+    return Estimates(tuple(rows), lower, upper)
+
+
+def frame(summary: Summary) -> pd.DataFrame:
+    """The operating characteristics of a summary as one tidy table: one row per level x arm x
+    subgroup x metric with ``value``, ``mcse``, ``lower`` and ``upper`` (a 95% interval: Jeffreys for
+    proportions, value +/- 1.96 MCSE otherwise) and ``n`` (the trials counted)."""
+    return estimates(summary).to_frame()
 
 
 # --------------------------------------------------------------------------- wide views
@@ -342,6 +399,8 @@ def frame(summary: Summary) -> pd.DataFrame:
 
 def _wide(long: pd.DataFrame, index: list[str], bounds: bool = False) -> pd.DataFrame:
     """Metrics as columns: ``<metric>`` and ``<metric>_mcse`` (and ``_lower``, ``_upper`` with ``bounds``)."""
+    import pandas as pd
+
     parts = {"": "value", "_mcse": "mcse"} | ({"_lower": "lower", "_upper": "upper"} if bounds else {})
     pivots = {
         suffix: long.pivot_table(index=index, columns="metric", values=col, sort=False, dropna=False)
@@ -378,6 +437,8 @@ def arm_table(table: pd.DataFrame, truth: Truth, bounds: bool = False) -> pd.Dat
 def subgroup_table(table: pd.DataFrame, truth: Truth, bounds: bool = False) -> pd.DataFrame:
     """One row per arm x subgroup: the truth there (share, true value and effect, role) and the
     arm x subgroup metrics with their MCSE."""
+    import pandas as pd
+
     t = table[table["level"] == "subgroup"]
     wide = _wide(t, ["arm", "subgroup"], bounds) if len(t) else pd.DataFrame()
     tf = truth.frame().set_index(["arm", "subgroup"])

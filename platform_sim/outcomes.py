@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
@@ -29,8 +30,10 @@ from scipy import special
 
 from .config.scenario import Scenario
 from .population import DAYS_PER_MONTH, BLOCK, Cohort, PopulationModel, RANDOMIZED
-from .posterior.illness_death import IllnessDeath
 from .streams import OUTCOMES, TrialStreams
+
+if TYPE_CHECKING:  # the illness-death model (and scipy.optimize) loads only for the scenarios that use it
+    from .posterior.illness_death import IllnessDeath
 
 WEEKS_PER_MONTH = DAYS_PER_MONTH / 7.0
 MARKER_POSITIVE = ":on_treatment_positive"  # keys of Enrolled.also (no endpoint name starts with ':')

@@ -33,13 +33,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .config import ConfigError, Problem, resolve
 from .results import TrialResults
 from .spec import Spec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS_FILE = "results.npz"
 DESIGN_FILE = "design.yaml"
@@ -783,6 +786,8 @@ def load_run(run_dir: Path) -> RunDir:
                 )
             ]
         )
+    import pandas as pd
+
     tables = {
         f: pd.read_csv(run_dir / f, keep_default_na=False, na_values=[""])
         for f in manifest.get("files", [])

@@ -99,28 +99,49 @@ def simulate_chunk(reduce, seed: int, chunk: Chunk, records: bool) -> ChunkOutpu
     return ChunkOutput(chunk, summary, results if records else None, time.perf_counter() - start)
 
 
+def simulate_chunks(reduce, seed: int, chunks: Sequence[Chunk], records: bool) -> list[ChunkOutput]:
+    """:func:`simulate_chunk` of each of ``chunks`` in turn: one task that runs several chunks, for
+    backends whose every task costs more than a local process's (see :func:`tasks_of`)."""
+    return [simulate_chunk(reduce, seed, chunk, records) for chunk in chunks]
+
+
+def tasks_of(chunks: Sequence[Chunk], workers: int, chunks_per_task: int) -> list[list[Chunk]]:
+    """``chunks`` cut into tasks of up to ``chunks_per_task`` consecutive chunks, but never so few
+    tasks that a worker would have fewer than two (small runs keep one chunk per task)."""
+    chunks = list(chunks)
+    per_task = max(1, min(chunks_per_task, len(chunks) // max(2 * workers, 1)))
+    return [chunks[i : i + per_task] for i in range(0, len(chunks), per_task)]
+
+
 def stream(
     reduce, seed: int, chunks: Sequence[Chunk], backend: Backend | None = None, records: bool = False
 ) -> Iterator[ChunkOutput]:
     """Run ``chunks`` on ``backend`` (in this process when None) and yield their outputs in chunk
-    order, keeping at most two chunks per worker in flight (memory stays flat however many
-    chunks there are). Closing the iterator cancels the chunks not yet started."""
+    order, keeping at most two tasks per worker in flight (memory stays flat however many
+    chunks there are). A task is one chunk, or a few consecutive ones on a backend that asks for
+    them (``backend.chunks_per_task``: Dask); the outputs are the same. Closing the iterator cancels
+    the tasks not yet started."""
     backend = Backend() if backend is None else backend
     shared = backend.share(reduce)
     window = max(2 * backend.workers, 1)
-    todo = iter(chunks)
+    per_task = getattr(backend, "chunks_per_task", 1)
+    todo: Iterator = iter(tasks_of(chunks, backend.workers, per_task) if per_task > 1 else chunks)
+    fn = simulate_chunks if per_task > 1 else simulate_chunk
     pending: deque = deque()
     try:
-        for chunk in todo:
-            pending.append(backend.submit(simulate_chunk, shared, seed, chunk, records))
+        for task in todo:
+            pending.append(backend.submit(fn, shared, seed, task, records))
             if len(pending) >= window:
                 break
         while pending:
             out = pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(backend.submit(simulate_chunk, shared, seed, nxt, records))
-            yield out
+                pending.append(backend.submit(fn, shared, seed, nxt, records))
+            if per_task > 1:
+                yield from out
+            else:
+                yield out
     finally:
         for fut in pending:
             fut.cancel()

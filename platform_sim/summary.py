@@ -39,9 +39,12 @@ import json
 import math
 from collections.abc import Iterable
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads with the first table asked for
+    import pandas as pd
 
 __all__ = ["BLOCK", "KINDS", "QUANTILES", "Summary"]
 
@@ -352,6 +355,8 @@ class Summary:
 
     def table(self, table: str) -> pd.DataFrame:
         """One row per row key of ``table`` (insertion order), its characteristics as columns."""
+        import pandas as pd
+
         rows: dict = {}
         for (t, row, column), stat in self._stats.items():
             if t == table:

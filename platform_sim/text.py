@@ -6,11 +6,17 @@ so it is shown with the far end of its Jeffreys interval instead (``0.000 (≤ 0
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from .glossary import label, short
-from .oc import arm_table, subgroup_table, trial_table
+from .oc import Estimates
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_NA = (np.nan, np.nan, np.nan, np.nan)
 
 __all__ = ["estimate", "format_run"]
 
@@ -75,18 +81,17 @@ def estimate(value, mcse, lower=np.nan, upper=np.nan, digits: int = 3, proportio
     return f"{value:.{digits}f} ± {mcse:.{digits}f}"
 
 
-def _from(table: pd.DataFrame, row, metric: str, digits: int) -> str:
-    if metric not in table.columns:
+def _positive(value) -> bool:
+    return value is not None and value > 0
+
+
+def _from(cells: dict, metrics: set[str], arm: str, subgroup: str, metric: str, digits: int) -> str:
+    """``metric`` of one arm (x subgroup) as :func:`estimate` writes it: NA where the arm has no value
+    of a metric that others have, nothing where no row of the table has the metric."""
+    if metric not in metrics:
         return ""
-    get = table.at
-    return estimate(
-        get[row, metric],
-        get[row, f"{metric}_mcse"],
-        get[row, f"{metric}_lower"],
-        get[row, f"{metric}_upper"],
-        _digits(metric, digits),
-        _is_proportion(metric),
-    )
+    value, mcse, lower, upper = cells.get((arm, subgroup, metric), _NA)[:4]
+    return estimate(value, mcse, lower, upper, _digits(metric, digits), _is_proportion(metric))
 
 
 def _lines(header: list[str], body: list[list[str]], left: int = 1) -> list[str]:
@@ -98,24 +103,30 @@ def _lines(header: list[str], body: list[list[str]], left: int = 1) -> list[str]
     return [line(header), line(["-" * w for w in widths])] + [line(r) for r in body]
 
 
-def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
-    """A run's tidy OC table (:func:`platform_sim.oc.frame`) as text: the arms, the arms by subgroup
-    (designs with strata or signatures), then the trial."""
+def format_run(spec, table: Estimates | pd.DataFrame, digits: int = 3) -> str:
+    """A run's OC table (:func:`platform_sim.oc.estimates`, or the tidy table of
+    :func:`platform_sim.oc.frame`) as text: the arms, the arms by subgroup (designs with strata or
+    signatures), then the trial."""
+    oc = Estimates.of(table)
     truth = spec.truth
     d = spec.design
-    n_trials = int(table.loc[(table.level == "trial") & (table.metric == "p_any_claim"), "n"].iloc[0])
+    trial = {metric: row for (_, _, metric), row in oc.index("trial").items()}
+    n_trials = int(trial["p_any_claim"][4])
     direction = "higher is better" if d.endpoint.higher_is_better else "lower is better"
     out = [
         f"design {d.name} on scenario {spec.scenario.name}: {n_trials} simulated trials "
         f"({spec.family.title}; endpoint {d.endpoint.name}, {direction}; value ± Monte Carlo SE)",
         "",
     ]
-    arms = arm_table(table, truth, bounds=True)
+    arms = oc.index("arm")
+    arm_metrics = {metric for _, _, metric in arms}
     names = list(truth.arms)
     control = truth.control
     body = []
     for m in _ARM_METRICS:
-        if m not in arms.columns or (m == "p_equivalent" and not (arms[m].fillna(0) > 0).any()):
+        if m not in arm_metrics:
+            continue
+        if m == "p_equivalent" and not any(_positive(arms.get((a, "", m), _NA)[0]) for a in names):
             continue
         skip_control = m in (
             "p_claimed",
@@ -127,42 +138,24 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
         )
         body.append(
             [label(m)]
-            + ["" if skip_control and k == control else _from(arms, a, m, digits) for k, a in enumerate(names)]
+            + [
+                "" if skip_control and k == control else _from(arms, arm_metrics, a, "", m, digits)
+                for k, a in enumerate(names)
+            ]
         )
     if truth.membership.all(axis=1).any():  # the truth among all patients (else: by subgroup, below)
+        g = truth.all_patients
         body.append(
-            [f"true {truth.value_name}"] + [f"{v:.{digits}f}" if np.isfinite(v) else "" for v in arms["true_value"]]
+            [f"true {truth.value_name}"] + [f"{v:.{digits}f}" if np.isfinite(v) else "" for v in truth.value_all]
         )
         body.append(
             [f"true effect ({truth.effect_scale})"]
-            + [f"{v:+.{digits}f}" if np.isfinite(v) else "" for v in arms["true_effect"]]
+            + [f"{v:+.{digits}f}" if np.isfinite(v) else "" for v in truth.effect_all]
         )
-        body.append(["truth"] + list(arms["role"]))
+        body.append(["truth"] + ([str(role) for role in truth.roles[:, g]] if g is not None else [""] * len(names)))
     heads = [f"{a} (control)" if k == control else a for k, a in enumerate(names)]
     out += ["Arms"] + _lines(["metric"] + heads, body)
     if len(truth.subgroups) > 1:
-        sub = subgroup_table(table, truth, bounds=True)
-        lines: list[list[str]] = []
-        previous = None
-        for key, r in sub.iterrows():
-            arm, subgroup = str(key[0]), str(key[1])  # type: ignore[index]
-            if r["role"] == "not in subgroup":
-                continue
-            claim = "" if r["role"] == "control" else _from(sub, (arm, subgroup), "p_claimed", digits)
-            first = subgroup != previous
-            lines.append(
-                [
-                    subgroup if first else "",
-                    f"{r['share']:.3f}" if first else "",
-                    arm,
-                    claim,
-                    _from(sub, (arm, subgroup), "mean_n", digits),
-                    f"{r['true_value']:.{digits}f}" if np.isfinite(r["true_value"]) else "",
-                    f"{r['true_effect']:+.{digits}f}" if np.isfinite(r["true_effect"]) else "",
-                    r["role"],
-                ]
-            )
-            previous = subgroup
         out += ["", "Arms by subgroup (share: of randomizable patients; effect: against the arm's reference there)"]
         out += _lines(
             [
@@ -175,11 +168,10 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
                 "true effect",
                 "truth",
             ],
-            lines,
+            _subgroup_lines(oc, truth, digits),
             left=3,
         )
-    trial = trial_table(table)
-    values = trial["value"].to_dict()
+    values = {m: row[0] for m, row in trial.items()}
     shown = [
         (label(m), m)
         for m in _TRIAL_METRICS
@@ -188,21 +180,56 @@ def format_run(spec, table: pd.DataFrame, digits: int = 3) -> str:
     width = max(len(text) for text, _ in shown)
     out += ["", "Trial"]
     for text, m in shown:
-        v, se, lo, hi = trial.loc[m, ["value", "mcse", "lower", "upper"]].to_numpy(dtype=float)
+        v, se, lo, hi = (float(x) for x in trial[m][:4])
         out.append(f"{text.ljust(width)}  {estimate(v, se, lo, hi, _digits(m, digits), _is_proportion(m))}")
-    out += analytic_lines(spec, trial, digits)
+    out += analytic_lines(spec, oc, digits)
     return "\n".join(out)
 
 
-def analytic_lines(spec, trial: pd.DataFrame, digits: int = 3) -> list[str]:
+def _subgroup_lines(oc: Estimates, truth, digits: int) -> list[list[str]]:
+    """The rows of the arms-by-subgroup block: every arm x subgroup with operating characteristics,
+    in the truth's order (arm by arm), but those of arms that take no patient of the subgroup."""
+    cells = oc.index("subgroup")
+    cell_metrics = {metric for _, _, metric in cells}
+    present = {(arm, subgroup) for arm, subgroup, _ in cells}
+    roles = truth.roles
+    lines: list[list[str]] = []
+    previous = None
+    for k, arm in enumerate(truth.arms):
+        for g, subgroup in enumerate(truth.subgroups):
+            if (arm, subgroup) not in present or roles[k, g] == "not in subgroup":
+                continue
+            role = str(roles[k, g])
+            value, effect = float(truth.value[k, g]), float(truth.effect[k, g])
+            claim = "" if role == "control" else _from(cells, cell_metrics, arm, subgroup, "p_claimed", digits)
+            first = subgroup != previous
+            lines.append(
+                [
+                    subgroup if first else "",
+                    f"{float(truth.share[g]):.3f}" if first else "",
+                    arm,
+                    claim,
+                    _from(cells, cell_metrics, arm, subgroup, "mean_n", digits),
+                    f"{value:.{digits}f}" if np.isfinite(value) else "",
+                    f"{effect:+.{digits}f}" if np.isfinite(effect) else "",
+                    role,
+                ]
+            )
+            previous = subgroup
+    return lines
+
+
+def analytic_lines(spec, oc: Estimates, digits: int = 3) -> list[str]:
     """The family's analytic predictions (:attr:`~platform_sim.families.Description.analytic`) beside the
-    simulated values ± Monte Carlo SE of the same trial values; no lines when the family makes none."""
+    simulated values ± Monte Carlo SE of the same trial values (``oc``: the run's
+    :class:`~platform_sim.oc.Estimates`); no lines when the family makes none."""
     predicted = spec.family.describe(spec.compiled).analytic
+    trial = {metric: row for (_, _, metric), row in oc.index("trial").items()}
     rows = []
     for metric, words, value in predicted:
-        if metric not in trial.index:
+        if metric not in trial:
             continue
-        v, se, lo, hi = trial.loc[metric, ["value", "mcse", "lower", "upper"]].to_numpy(dtype=float)
+        v, se, lo, hi = (float(x) for x in trial[metric][:4])
         d = _digits(metric, digits) if _is_proportion(metric) else 2
         rows.append([words, f"{value:.{d}f}", estimate(v, se, lo, hi, d, _is_proportion(metric))])
     if not rows:

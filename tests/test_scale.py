@@ -91,6 +91,51 @@ def test_dask_workers_import_no_pymc(dask_backend):
     assert len(loaded) == 2 and all(v == [] for v in loaded.values()), loaded
 
 
+def test_tasks_of_several_chunks_keep_order_and_give_each_worker_two():
+    from platform_sim.runner import tasks_of
+
+    chunks = plan_chunks(240, 10)  # 24 chunks
+    tasks = tasks_of(chunks, workers=2, chunks_per_task=4)
+    assert [len(t) for t in tasks] == [4] * 6 and [c for t in tasks for c in t] == chunks
+    assert [len(t) for t in tasks_of(chunks[:8], 2, 4)] == [2, 2, 2, 2]  # two tasks per worker at least
+    assert [len(t) for t in tasks_of(chunks[:3], 2, 4)] == [1, 1, 1]
+    assert [len(t) for t in tasks_of(chunks[:10], 2, 4)] == [2, 2, 2, 2, 2]
+
+
+class _Batching(Backend):
+    """This process, asking for tasks of three chunks (as Dask asks for four)."""
+
+    chunks_per_task = 3
+    workers = 2
+
+
+@pytest.mark.parametrize("backend", ["batching", "dask"])
+def test_tasks_of_several_chunks_give_the_outputs_of_one_chunk_each(backend, dask_backend):
+    spec = Spec.load("pioneer_rar", "pioneer_alternative")
+    here = _outputs(spec, 240, 10, Backend())
+    _same_outputs(here, _outputs(spec, 240, 10, _Batching() if backend == "batching" else dask_backend))
+
+
+def test_dask_local_workers_keep_glibc_defaults_and_quiet_monitors(dask_backend):
+    """The local cluster's workers run with the malloc settings of this process (not Dask's
+    MALLOC_TRIM_THRESHOLD_, which turns numpy's temporaries into page faults) and with the
+    cluster's own monitoring settings, and results come straight from the workers."""
+
+    def settings():
+        import dask
+
+        return (
+            os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+            dask.config.get("distributed.worker.profile.enabled"),
+            dask.config.get("distributed.admin.tick.interval"),
+        )
+
+    got = dask_backend.client.run(settings)
+    assert len(got) == 2
+    assert all(v == (os.environ.get("MALLOC_TRIM_THRESHOLD_"), False, "1s") for v in got.values()), got
+    assert dask_backend.client.direct_to_workers is True
+
+
 def test_a_simulation_process_imports_no_pymc():
     code = (
         "import sys, numpy as np\n"
