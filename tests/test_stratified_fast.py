@@ -79,3 +79,20 @@ def test_suspension_tail_equals_scipy_beta_sf():
     a, b = 1.0 + rng.integers(0, 60, 5000), 1.0 + rng.integers(0, 60, 5000)
     for x in (0.5, 0.3, 0.85):
         np.testing.assert_array_equal(special.betaincc(a, b, x), stats.beta.sf(x, a, b))
+
+
+@pytest.mark.parametrize("reference,below", [(0.5, 0.10), (0.3, 0.10), (0.7, 0.25), (0.5, 0.5)])
+def test_suspension_bound_gives_the_exact_tails_answers(reference, below):
+    """The arms suspended with Cantelli's bound settling most of them are exactly those the exact
+    tail P(rate > reference) < below suspends, over posteriors from a few to a few hundred
+    patients, close calls included."""
+    rng = np.random.default_rng(11)
+    shape = (400, 4, 5)
+    m = rng.integers(0, 300, shape)
+    y = rng.binomial(m, rng.uniform(0.05, 0.95, shape))
+    a, b = 1.0 + y, 1.0 + m - y
+    active = rng.random(shape) < 0.8
+    exact = (stats.beta.sf(reference, a, b) < below) & active
+    got = stratified_family.suspended_arms(a, b, active, reference, below)
+    np.testing.assert_array_equal(got, exact)
+    assert 0 < exact.sum() < active.sum()  # both answers occur
