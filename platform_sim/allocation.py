@@ -26,6 +26,72 @@ def _normalize(weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def apply_limits(
     probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray
 ) -> np.ndarray:
+    """Clip allocation probabilities to [lower, upper] while keeping their total at ``budget``:
+    :func:`apply_limits_vectorized` (the definition), with the bracket and the bisection of rows of
+    at most 7 arms done trial by trial in a compiled kernel (:func:`_limits_kernel`) with the same
+    operations in the same order, bit for bit (tests/test_allocation_compiled.py)."""
+    n_trials, n_arms = probs.shape
+    if n_arms > _MAX_COMPILED_ARMS:
+        return apply_limits_vectorized(probs, mask, lower, upper, budget)
+    w = np.where(mask, probs, 0.0)
+    no_weight = (w.sum(axis=1) <= 0)[:, None]
+    w = np.ascontiguousarray(np.where(no_weight & mask, 1.0, w), dtype=float)
+    lo = np.ascontiguousarray(np.where(mask, lower, 0.0), dtype=float)
+    hi = np.ascontiguousarray(np.where(mask, upper, 0.0), dtype=float)
+    budget = np.ascontiguousarray(np.broadcast_to(np.asarray(budget, dtype=float), (n_trials,)))
+    out = np.empty((n_trials, n_arms))
+    short = np.zeros(n_trials, dtype=np.bool_)
+    _limits_kernel(w, lo, hi, budget, out, short)
+    room = mask & (out < hi)
+    short &= room.any(axis=1)
+    if short.any():
+        out[short] = apply_limits(room[short].astype(float), mask[short], out[short], hi[short], budget[short])
+    return out
+
+
+@njit(cache=True)
+def _clipped_total(w, lo, hi, t, scale, n_arms):
+    """Row t of ``np.clip(scale * w, lo, hi).sum(axis=1)``: numpy's clip (max with the lower limit,
+    then min with the upper) and its in-order sum of fewer than 8 terms."""
+    acc = -0.0
+    for k in range(n_arms):
+        x = scale * w[t, k]
+        x = x if x > lo[t, k] else lo[t, k]
+        x = x if x < hi[t, k] else hi[t, k]
+        acc += x
+    return acc
+
+
+@njit(cache=True)
+def _limits_kernel(w, lo, hi, budget, out, short):
+    """The bracket and bisection of :func:`apply_limits_vectorized` for each trial (row) in turn:
+    ``out`` (T, K) the clipped shares at the upper end of the bracket, ``short`` (T,) whether even
+    that end leaves the row's total below its budget."""
+    n_trials, n_arms = w.shape
+    for t in range(n_trials):
+        target = budget[t]
+        low = 0.0
+        high = 1.0
+        for _ in range(60):  # grow until the upper end of the bracket reaches the budget
+            if not (_clipped_total(w, lo, hi, t, high, n_arms) < target - 1e-15):
+                break
+            high = high * 2.0
+        for _ in range(60):
+            mid = 0.5 * (low + high)
+            if _clipped_total(w, lo, hi, t, mid, n_arms) < target:
+                low = mid
+            else:
+                high = mid
+        for k in range(n_arms):
+            x = high * w[t, k]
+            x = x if x > lo[t, k] else lo[t, k]
+            out[t, k] = x if x < hi[t, k] else hi[t, k]
+        short[t] = _clipped_total(w, lo, hi, t, high, n_arms) < target - 1e-15
+
+
+def apply_limits_vectorized(
+    probs: np.ndarray, mask: np.ndarray, lower: np.ndarray, upper: np.ndarray, budget: np.ndarray
+) -> np.ndarray:
     """Clip allocation probabilities to [lower, upper] while keeping their total at ``budget``.
 
     The result is p_k = clip(lambda * probs_k, lower_k, upper_k) over the arms in
@@ -65,7 +131,9 @@ def apply_limits(
         # No scale reaches the budget: the arms with weight hold their maximum and the others have
         # weights of 0 (a P(best) that underflowed) or too small to scale up. Those below their
         # maximum share the rest equally, as if their weights were equal and vanishingly small.
-        out[short] = apply_limits(room[short].astype(float), mask[short], out[short], hi[short], budget[short, 0])
+        out[short] = apply_limits_vectorized(
+            room[short].astype(float), mask[short], out[short], hi[short], budget[short, 0]
+        )
     return out
 
 

@@ -57,3 +57,32 @@ def test_compiled_shares_equal_the_vectorized_definition(seed, n_arms, rule, ada
     got = allocate(design, adaptive, power, weights if adaptive else None, in_trial, open_, control)
     want = allocate_vectorized(design, adaptive, power, weights if adaptive else None, in_trial, open_, control)
     assert np.array_equal(got, want)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_arms=st.integers(1, 9),
+    spread=st.sampled_from([0.0, 1.0, 30.0]),
+    zeros=st.sampled_from([0.0, 0.3, 1.0]),
+)
+def test_compiled_limits_equal_the_vectorized_definition(seed, n_arms, spread, zeros):
+    """``apply_limits`` (the compiled bracket and bisection for up to 7 arms) gives the
+    probabilities of ``apply_limits_vectorized`` bit for bit: over weights of very different sizes,
+    weights of 0 (rows of none, rows where no scale reaches the budget), arms outside the mask,
+    limits from none to tight, and budgets below 1 (a control's share set aside)."""
+    from platform_sim.allocation import apply_limits, apply_limits_vectorized
+
+    rng = np.random.default_rng(seed)
+    n = 64
+    probs = rng.random((n, n_arms)) * np.exp(spread * rng.standard_normal((n, n_arms)))
+    probs[rng.random((n, n_arms)) < zeros] = 0.0
+    mask = rng.random((n, n_arms)) < 0.85
+    k = np.maximum(mask.sum(axis=1), 1)[:, None]
+    budget = np.where(rng.random(n) < 0.5, 1.0, rng.uniform(0.5, 1.0, n))
+    lower = np.broadcast_to(rng.uniform(0.0, 0.9, (n, 1)) * budget[:, None] / k, (n, n_arms)).copy()
+    upper = np.minimum(lower + rng.uniform(0.0, 1.0, (n, 1)), 1.0)
+    upper = np.where((np.where(mask, upper, 0.0).sum(axis=1) < budget)[:, None], 1.0, upper)
+    got = apply_limits(probs, mask, lower, upper, budget)
+    want = apply_limits_vectorized(probs, mask, lower, upper, budget)
+    np.testing.assert_array_equal(got, want)

@@ -240,6 +240,35 @@ def _decide_enrichment(design, plan, look, pos, rows, a, b, status, status_look,
     return ~((st == ACTIVE).any(axis=2).any(axis=1))
 
 
+# Rounding allowed for in a suspension settled by Cantelli's bound instead of the incomplete beta
+# function: the bound is a few floating-point operations, each within 1e-16 relative.
+_SUSPENSION_GUARD = 1e-9
+
+
+def suspended_arms(a, b, active, reference, below):
+    """Which active arms a suspension rule suspends: P(rate > reference) < below under each arm's
+    Beta(a, b) posterior (a, b, active: (T, S, K); returns (T, S, K) bool).
+
+    Only the answer is needed, so Cantelli's inequality settles most arms without the incomplete
+    beta function: with mean m, variance v and t = m - reference, P(X <= reference) <= v / (v + t^2)
+    when t > 0 and P(X > reference) <= v / (v + t^2) when t < 0. An arm is evaluated exactly
+    (``scipy.special.betaincc``, what ``scipy.stats.beta.sf`` computes) only when its bound leaves
+    the answer within ``_SUSPENSION_GUARD`` of open; the answers are those of the exact tail for
+    every arm (tests/test_stratified_fast.py)."""
+    from scipy import special
+
+    n = a + b
+    t = a / n - reference
+    var = a * b / (n * n * (n + 1.0))
+    tail = var / (var + t * t)
+    surely_not = (t > 0) & (1.0 - tail > below + _SUSPENSION_GUARD)
+    surely = (t < 0) & (tail < below - _SUSPENSION_GUARD)
+    open_ = active & ~surely_not & ~surely
+    out = active & surely
+    out[open_] = special.betaincc(a[open_], b[open_], reference) < below
+    return out
+
+
 def simulate_strata(
     design: CompiledDesign,
     plan: StrataPlan,
@@ -248,12 +277,13 @@ def simulate_strata(
     hierarchical=None,
     trace=None,
     probit: ProbitSetup | None = None,
+    reuse_decided_pb: bool = True,
 ) -> tuple[LookResults, StrataResults, np.ndarray]:
     """Simulate one stratified trial per row of the pool. Returns the pooled per-arm results,
     the per arm x stratum results and each trial's next pool position (patients scanned).
     ``probit``: analyse with the hierarchical probit model (:mod:`.probit_looks`) instead of beta
-    posteriors."""
-    from scipy import stats
+    posteriors. ``reuse_decided_pb=False`` recomputes every P(best) the allocation reads (the
+    reference the reuse is tested against)."""
 
     n_trials, n_pool = pool.match.shape
     n_strata, n_arms, n_looks = plan.n_strata, design.n_arms, design.n_looks
@@ -290,18 +320,26 @@ def simulate_strata(
     running = np.ones(n_trials, dtype=bool)
     staged = plan.has_stages
     probit_looks = None if probit is None else ProbitLooks(probit, n_trials, n_strata, n_arms)
+    # the compiled rules with a control give P(best) among the arms left (the grid prob_best builds,
+    # tests/test_stratified_fast.py); the allocation of the controlled strata reads it from there
+    reuse_pb = design.adaptive and probit is None and ctrl >= 0 and enrich_pos < 0 and reuse_decided_pb
 
-    def allocation(look, rows, a=None, b=None, post=None):
+    def allocation(look, rows, a=None, b=None, post=None, known=None):
         """(R, S, K) allocation probabilities of the rows' strata after look ``look``; with ``post``
         (the probit model's :class:`ProbitLook`), adaptive weights are the posterior mean rates and
-        suspension reads the exact P(rate > reference)."""
+        suspension reads the exact P(rate > reference). ``known``: (R, S, K) P(best) among the arms
+        left that the look's decisions already computed (rows of NaN where they did not); only the
+        other (trial, stratum) rows get a grid of their own."""
         st = status[rows]
         in_trial = (st == ACTIVE) | (st == CONTROL)
         open_ = in_trial.copy()
         if plan.suspension is not None and a is not None and look >= 0:
             p_ref = plan.suspension.reference if design.higher_is_better else 1 - plan.suspension.reference
-            p_now = stats.beta.sf(p_ref, a, b) if post is None else post.prob_above(p_ref)
-            suspended = (p_now < plan.suspension.below) & (st == ACTIVE)
+            active = st == ACTIVE
+            if post is None:
+                suspended = suspended_arms(a, b, active, p_ref, plan.suspension.below)
+            else:
+                suspended = (post.prob_above(p_ref) < plan.suspension.below) & active
             keep_some = ((st == ACTIVE) & ~suspended).any(axis=2, keepdims=True)
             open_ &= ~(suspended & keep_some)
         out = np.zeros(st.shape)
@@ -309,7 +347,14 @@ def simulate_strata(
         if design.adaptive and post is not None:
             pb = post.mean
         elif design.adaptive and a is not None:
-            flat = prob_best(a.reshape(-1, n_arms), b.reshape(-1, n_arms), in_trial.reshape(-1, n_arms))
+            flat_a, flat_b, flat_in = a.reshape(-1, n_arms), b.reshape(-1, n_arms), in_trial.reshape(-1, n_arms)
+            if known is None:
+                flat = prob_best(flat_a, flat_b, flat_in)
+            else:
+                flat = known.reshape(-1, n_arms).copy()
+                todo = np.isnan(flat[:, 0])
+                if todo.any():
+                    flat[todo] = prob_best(flat_a[todo], flat_b[todo], flat_in[todo])
             pb = flat.reshape(st.shape)
         for kind, mask in ((design, plan.controlled), (free, ~plan.controlled)):
             if not mask.any():
@@ -391,6 +436,7 @@ def simulate_strata(
         reached = n_f.sum(axis=2) >= stage_size
         due = deciding[rows] & (~staged[None, :] | reached)
         done = np.zeros((n_rows, n_strata), dtype=bool)
+        pb_known = np.full((n_rows, n_strata, n_arms), np.nan) if reuse_pb else None
         if enrich_pos >= 0:
             local = np.arange(n_rows)
             st_sub, sl_sub, dc_sub = status[rows], status_look[rows], declared[rows]
@@ -408,7 +454,12 @@ def simulate_strata(
                 if controlled:
                     st, sl, dc = status[r, s_loc], status_look[r, s_loc], declared[r, s_loc]
                     cc, ch = control[r, s_loc], control_changed[r, s_loc]
-                    stop, _ = decide(design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch)
+                    stop, pb_due = decide(
+                        design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch, refresh=reuse_pb
+                    )
+                    if pb_known is not None:
+                        going = stop == CONTINUE
+                        pb_known[r_loc[going], s_loc[going]] = pb_due[going]
                     status[r, s_loc], status_look[r, s_loc], declared[r, s_loc] = st, sl, dc
                     control[r, s_loc], control_changed[r, s_loc] = cc, ch
                     finished = (stop != CONTINUE) | (
@@ -462,6 +513,7 @@ def simulate_strata(
                 a[go],
                 b[go],
                 None if post is None else ProbitLook(post.mean[go], post.sd[go], post.above[go], post.thresholds),
+                None if pb_known is None else pb_known[go],
             )
             new = np.where(deciding[rows[go]][:, :, None], new, 0.0)
             probs[rows[go]] = new
