@@ -62,6 +62,7 @@ from numba import njit
 from scipy import special
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .._sorting import sort_order
 
 _LOG2 = math.log(2.0)
 
@@ -250,7 +251,7 @@ def _groups_hashed(time, bits, event, arm, t, table, key, value, has_event, slot
         table[slot[d]] = 0
     if overflow:
         return -1
-    order = np.argsort(value[:n_dist])
+    order = sort_order(value[:n_dist])
     n_times = 0
     j = 0
     while j < n_dist:  # runs of equal values (0.0 and -0.0 have different bits)
@@ -283,7 +284,7 @@ def _groups_sorted(time, event, arm, t, kept, t_kept, u, patient_group):
             kept[m] = i
             t_kept[m] = time[t, i]
             m += 1
-    order = np.argsort(t_kept[:m])
+    order = sort_order(t_kept[:m])
     n_times = 0
     j = 0
     while j < m:
@@ -502,8 +503,8 @@ def _logrank_cuts_kernel(entry, followed, event, experimental, cuts, z, oe, var)
     for t in range(n_trials):
         # two orders per trial serve every cut: patients whose follow-up ended by the cut, by their own
         # time; patients still followed at the cut, censored at c - entry, by decreasing entry
-        by_time = np.argsort(followed[t])
-        by_entry = np.argsort(entry[t])
+        by_time = sort_order(followed[t])
+        by_entry = sort_order(entry[t])
         for k in range(n_cuts):
             m = _analysis_times(entry[t], followed[t], event[t], by_time, by_entry, cuts[t, k], time, ev, who)
             n1 = 0
@@ -617,8 +618,8 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
     left1_s = np.zeros(n_strata, dtype=np.int64)
     touched = np.empty(n_pat, dtype=np.int64)
     for t in range(n_trials):
-        by_time = np.argsort(followed[t])
-        by_entry = np.argsort(entry[t])
+        by_time = sort_order(followed[t])
+        by_entry = sort_order(entry[t])
         for k in range(n_cuts):
             n_s[:] = 0
             n1_s[:] = 0
