@@ -640,7 +640,13 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
                 while j < m and time[j] == tj:
                     s = st[j]
                     if left_s[s] == 0:
-                        touched[n_touched] = s
+                        # kept in increasing stratum order, so that the sums below do not depend on
+                        # the order of the patients within the tie
+                        q = n_touched
+                        while q > 0 and touched[q - 1] > s:
+                            touched[q] = touched[q - 1]
+                            q -= 1
+                        touched[q] = s
                         n_touched += 1
                     left_s[s] += 1
                     if on[j]:
@@ -686,8 +692,10 @@ def score_at_cuts(entry, followed, event, experimental, cuts, stratum=None, meth
 
     All three are the same when no two events share a time. With strata, U and I are sums over
     strata of each stratum's own risk sets (the stratified log-rank test; the Cox score test of a
-    model with a baseline hazard per stratum). Returns (z, U, I), each (T, K): z = U / sqrt(I),
-    negative when the experimental arm has fewer events than expected; NaN when I = 0.
+    model with a baseline hazard per stratum); within a tie, strata are added in increasing order, so
+    that the bits do not depend on the order of the patients (tested). Returns (z, U, I), each
+    (T, K): z = U / sqrt(I), negative when the experimental arm has fewer events than expected; NaN
+    when I = 0.
     """
     if method not in SCORE_METHODS:
         raise ValueError(f"score_at_cuts: method must be one of {SCORE_METHODS}, got {method!r}")
