@@ -102,7 +102,7 @@ def test_a_read_only_shipped_cache_is_copied_to_a_user_folder(tmp_path, monkeypa
 
     shipped, user = tmp_path / "shipped", tmp_path / "user"
     (shipped / "posterior").mkdir(parents=True)
-    (shipped / "posterior" / "beta._sorted-1.py311.nbi").write_bytes(b"index")
+    (shipped / "posterior" / "beta._merge_runs-1.py311.nbi").write_bytes(b"index")
     monkeypatch.setenv(_kernel_cache.BUILD_ENV, str(shipped))
     monkeypatch.setattr(config, "CACHE_DIR", str(user))
     really_writable = _kernel_cache.writable
@@ -117,7 +117,7 @@ def test_a_read_only_shipped_cache_is_copied_to_a_user_folder(tmp_path, monkeypa
         for cached in (_kernel_cache.cache_root, _kernel_cache.cache_folder):
             cached.cache_clear()
     assert folder is not None and folder.is_relative_to(user)
-    assert (folder / "beta._sorted-1.py311.nbi").read_bytes() == b"index"
+    assert (folder / "beta._merge_runs-1.py311.nbi").read_bytes() == b"index"
 
 
 def test_every_cached_kernel_of_the_package_uses_the_shipped_locator(tmp_path):
@@ -165,8 +165,8 @@ def test_help_does_not_import_numba():
 _COMPILE_ONE = """
     from platform_sim.posterior import beta
     import numpy as np
-    beta._sorted(np.array([3.0, 1.0, 2.0]))
-    print(sum(beta._sorted.stats.cache_hits.values()), sum(beta._sorted.stats.cache_misses.values()))
+    beta._merge_runs(np.array([1.0, 3.0, 2.0, 4.0]), 4, 2, np.empty(4))
+    print(sum(beta._merge_runs.stats.cache_hits.values()), sum(beta._merge_runs.stats.cache_misses.values()))
 """
 
 
@@ -185,7 +185,7 @@ def test_a_cache_built_in_one_folder_is_used_from_a_copy_with_new_modification_t
     # a copy without a shipped cache compiles as before (numba's in-tree __pycache__)
     plain = _copy_package(tmp_path / "plain")
     assert _python(_COMPILE_ONE, plain).split() == ["0", "1"]
-    assert list((plain / "platform_sim" / "posterior" / "__pycache__").glob("beta._sorted-*.nbi"))
+    assert list((plain / "platform_sim" / "posterior" / "__pycache__").glob("beta._merge_runs-*.nbi"))
 
 
 @pytest.mark.slow

@@ -24,7 +24,6 @@ from platform_sim.posterior.beta import (
     _component_breakpoints,
     _edges,
     _merge_runs,
-    _sorted,
     _vexp,
     _vlog,
     prob_all_within,
@@ -165,15 +164,6 @@ def test_edges_from_merged_breakpoints_equal_edges_from_sorted_ones(seed, n_comp
     edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, np.empty(n_bp))
     expected = _edges_by_sorting(bps[:n_bp], graded[:n_graded], min_sd, shift, use)
     assert np.array_equal(edges[:kept], expected)
-
-
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 600))
-def test_the_grids_own_sort_equals_numpys(seed, n):
-    rng = np.random.default_rng(seed)
-    values = rng.normal(size=n) * 10.0 ** rng.integers(-9, 9)
-    values[rng.uniform(size=n) < 0.2] = 0.5  # ties
-    assert np.array_equal(_sorted(values), np.sort(values))
 
 
 def test_exp_and_log_match_the_c_library_to_a_few_units_in_the_last_place():

@@ -43,6 +43,7 @@ from numba import njit
 from scipy import special
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .._sorting import sort_values
 from ..allocation import allocate
 from ..compiled import allocation_limits, control_share_table
 from ..config import Design, Problem, Scenario
@@ -776,7 +777,7 @@ def _count_time(
             m += 1
         need = int(target[ii])
         if need <= m:
-            part = np.sort(scratch[:m])
+            part = sort_values(scratch[:m])
             out[ii] = part[need - 1]
     return out
 

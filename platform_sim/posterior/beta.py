@@ -42,6 +42,7 @@ from numba import njit
 from scipy import special
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .._sorting import sort_values
 
 # Breakpoints in posterior standard deviations around the mean (clipped to the support).
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
@@ -87,34 +88,6 @@ def beta_interval(a, b, level: float = 0.95):
 
 
 # --------------------------------------------------------------------------- kernels
-
-
-@njit(cache=True)
-def _sorted(values):
-    """np.sort(values) for the grid's breakpoints (no NaN, no -0.0, so every correct sort gives the
-    same array): a bottom-up merge sort written out here rather than numpy's quicksort, whose
-    compiled helpers numba's kernel cache names by a per-process counter, so that a cached copy
-    in this module could take the name of another module's (an argsort's) and be called in its
-    place when both are loaded from the cache."""
-    n = values.shape[0]
-    out = values.copy()
-    buf = np.empty(n)
-    width = 1
-    while width < n:
-        for lo in range(0, n, 2 * width):
-            mid = min(lo + width, n)
-            hi = min(lo + 2 * width, n)
-            i, j = lo, mid
-            for k in range(lo, hi):
-                if i < mid and (j >= hi or out[i] <= out[j]):
-                    buf[k] = out[i]
-                    i += 1
-                else:
-                    buf[k] = out[j]
-                    j += 1
-        out, buf = buf, out
-        width *= 2
-    return out
 
 
 @njit(cache=True)
@@ -194,7 +167,7 @@ def _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, out):
                 edges[kept] = e
                 kept += 1
     if n_graded:
-        edges = _sorted(np.concatenate((edges[:kept], graded[:n_graded])))
+        edges = sort_values(np.concatenate((edges[:kept], graded[:n_graded])))
         kept = edges.shape[0]
     return edges, kept
 

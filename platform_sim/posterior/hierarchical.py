@@ -68,6 +68,7 @@ import numpy as np
 from numba import njit
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .._sorting import sort_order, sort_values
 
 __all__ = [
     "HierarchicalPosterior",
@@ -731,7 +732,7 @@ def _tabulate(alpha, beta, lnb, wc, nc, tab, tail_a, tail_m, tail_b, tail_u, sta
             count += 1
     edges[ne] = t_hi
     ne += 1
-    edges_sorted = np.sort(edges[:ne])
+    edges_sorted = sort_values(edges[:ne])
     # adaptive bisection, left to right
     n_panels = 0
     quad_total = 0.0
@@ -795,11 +796,11 @@ def _tabulate(alpha, beta, lnb, wc, nc, tab, tail_a, tail_m, tail_b, tail_u, sta
             n_panels += 1
     # tail components by decreasing mass, so that corner sums can stop early
     if n_lo > 1:
-        order = np.argsort(-tail_m[:n_lo])
+        order = sort_order(-tail_m[:n_lo])
         tail_m[:n_lo] = tail_m[:n_lo][order]
         tail_a[:n_lo] = tail_a[:n_lo][order]
     if n_hi > 1:
-        order = np.argsort(-tail_u[:n_hi])
+        order = sort_order(-tail_u[:n_hi])
         tail_u[:n_hi] = tail_u[:n_hi][order]
         tail_b[:n_hi] = tail_b[:n_hi][order]
     # normalize the tabulated part so that tails + panels = 1 (the correction is ~1e-12)

@@ -62,6 +62,7 @@ from numba import njit
 from scipy import special
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .._sorting import sort_order
 
 _LOG2 = math.log(2.0)
 
@@ -250,7 +251,7 @@ def _groups_hashed(time, bits, event, arm, t, table, key, value, has_event, slot
         table[slot[d]] = 0
     if overflow:
         return -1
-    order = np.argsort(value[:n_dist])
+    order = sort_order(value[:n_dist])
     n_times = 0
     j = 0
     while j < n_dist:  # runs of equal values (0.0 and -0.0 have different bits)
@@ -283,7 +284,7 @@ def _groups_sorted(time, event, arm, t, kept, t_kept, u, patient_group):
             kept[m] = i
             t_kept[m] = time[t, i]
             m += 1
-    order = np.argsort(t_kept[:m])
+    order = sort_order(t_kept[:m])
     n_times = 0
     j = 0
     while j < m:
@@ -502,8 +503,8 @@ def _logrank_cuts_kernel(entry, followed, event, experimental, cuts, z, oe, var)
     for t in range(n_trials):
         # two orders per trial serve every cut: patients whose follow-up ended by the cut, by their own
         # time; patients still followed at the cut, censored at c - entry, by decreasing entry
-        by_time = np.argsort(followed[t])
-        by_entry = np.argsort(entry[t])
+        by_time = sort_order(followed[t])
+        by_entry = sort_order(entry[t])
         for k in range(n_cuts):
             m = _analysis_times(entry[t], followed[t], event[t], by_time, by_entry, cuts[t, k], time, ev, who)
             n1 = 0
@@ -617,8 +618,8 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
     left1_s = np.zeros(n_strata, dtype=np.int64)
     touched = np.empty(n_pat, dtype=np.int64)
     for t in range(n_trials):
-        by_time = np.argsort(followed[t])
-        by_entry = np.argsort(entry[t])
+        by_time = sort_order(followed[t])
+        by_entry = sort_order(entry[t])
         for k in range(n_cuts):
             n_s[:] = 0
             n1_s[:] = 0
@@ -639,7 +640,13 @@ def _score_cuts_kernel(entry, followed, event, experimental, stratum, n_strata, 
                 while j < m and time[j] == tj:
                     s = st[j]
                     if left_s[s] == 0:
-                        touched[n_touched] = s
+                        # kept in increasing stratum order, so that the sums below do not depend on
+                        # the order of the patients within the tie
+                        q = n_touched
+                        while q > 0 and touched[q - 1] > s:
+                            touched[q] = touched[q - 1]
+                            q -= 1
+                        touched[q] = s
                         n_touched += 1
                     left_s[s] += 1
                     if on[j]:
@@ -685,8 +692,10 @@ def score_at_cuts(entry, followed, event, experimental, cuts, stratum=None, meth
 
     All three are the same when no two events share a time. With strata, U and I are sums over
     strata of each stratum's own risk sets (the stratified log-rank test; the Cox score test of a
-    model with a baseline hazard per stratum). Returns (z, U, I), each (T, K): z = U / sqrt(I),
-    negative when the experimental arm has fewer events than expected; NaN when I = 0.
+    model with a baseline hazard per stratum); within a tie, strata are added in increasing order, so
+    that the bits do not depend on the order of the patients (tested). Returns (z, U, I), each
+    (T, K): z = U / sqrt(I), negative when the experimental arm has fewer events than expected; NaN
+    when I = 0.
     """
     if method not in SCORE_METHODS:
         raise ValueError(f"score_at_cuts: method must be one of {SCORE_METHODS}, got {method!r}")
