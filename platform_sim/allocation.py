@@ -38,7 +38,9 @@ def apply_limits(
     w = np.ascontiguousarray(np.where(no_weight & mask, 1.0, w), dtype=float)
     lo = np.ascontiguousarray(np.where(mask, lower, 0.0), dtype=float)
     hi = np.ascontiguousarray(np.where(mask, upper, 0.0), dtype=float)
-    budget = np.ascontiguousarray(np.broadcast_to(np.asarray(budget, dtype=float), (n_trials,)))
+    # writable and contiguous, whatever the batch's size: a read-only view (a broadcast of one
+    # trial) would compile, and cache, a second specialisation of the kernel
+    budget = np.require(np.broadcast_to(np.asarray(budget, dtype=float), (n_trials,)), requirements="CW")
     out = np.empty((n_trials, n_arms))
     short = np.zeros(n_trials, dtype=np.bool_)
     _limits_kernel(w, lo, hi, budget, out, short)
@@ -280,7 +282,9 @@ def allocate(
             weights = np.broadcast_to(np.asarray(design.ratios, dtype=float), open_.shape)
         out = np.empty(open_.shape)
         _shares_kernel(
-            np.ascontiguousarray(weights, dtype=float),
+            # writable and contiguous: the fixed ratios broadcast to one trial are a read-only
+            # contiguous view, which would compile (and cache) a second specialisation
+            np.require(weights, dtype=float, requirements="CW"),
             others,
             np.ascontiguousarray(open_, dtype=bool),
             np.ascontiguousarray(control, dtype=np.int64) if has_control else np.zeros(n_trials, dtype=np.int64),
