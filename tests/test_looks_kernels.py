@@ -3,7 +3,7 @@
 import numpy as np
 
 from platform_sim.allocation import tally
-from platform_sim.families.looks import _after_decisions, _follow_up, _take_batch
+from platform_sim.families.looks import _after_decisions, _follow_up, _take_batch, look_months, look_months_reference
 from platform_sim.results import ACTIVE, CONTROL, INFERIOR, STOP_MAX, SUPERIOR
 from platform_sim.rules import CONTINUE
 
@@ -83,3 +83,19 @@ def test_after_decisions_writes_back_and_settles_stops_as_the_numpy_passes():
         for a, b in zip(got, [r_status, r_sl, r_dec, r_dl, r_ctrl, r_chg, r_sto, r_reason, r_run]):
             np.testing.assert_array_equal(a, b)
         assert 0 < r_end.sum() < (rows.size if not last else rows.size + 1)
+
+
+def test_look_months_equal_the_running_maximum_over_every_slot():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(21)
+    slot_month = np.cumsum(rng.exponential(0.3, size=(15, 60)), axis=1)
+    slot_month[rng.random(slot_month.shape) < 0.2] = np.nan  # empty slots
+    slot_month[3, :25] = np.nan  # nothing randomized before the second look
+    slot_month[4] = np.nan  # nothing at all
+    slot_month[5, 40] = np.inf
+    rules = SimpleNamespace(randomized_n=np.array([10, 25, 40, 60]), followed_n=np.array([0, 10, 30, 60]))
+    got = look_months(rules, slot_month[:, :60], 2.5)
+    want = look_months_reference(rules, slot_month[:, :60], 2.5)
+    np.testing.assert_array_equal(got, want)
+    assert got[4].tolist() == [0.0, 2.5, 2.5, 2.5] and np.isfinite(got).all()

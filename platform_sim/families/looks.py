@@ -508,13 +508,48 @@ def selections(res: LookResults, rules: CompiledDesign) -> dict[str, np.ndarray]
 def look_months(rules: CompiledDesign, slot_month: np.ndarray, assessment_months: float) -> np.ndarray:
     """(T, J) calendar month of each look: when its last patient is randomized and the outcome of
     its last followed patient is known. ``slot_month`` (T, N): when the patient in each
-    randomization slot was randomized (NaN: a slot left empty)."""
+    randomization slot was randomized (NaN: a slot left empty). The latest month so far is kept
+    only at the slots the looks read (:func:`_months_so_far`); :func:`look_months_reference` is the
+    same with a running maximum over every slot (bit for bit: maxima are exact)."""
+    n = slot_month.shape[1]
+    at = np.concatenate([np.clip(rules.randomized_n, 1, n) - 1, np.clip(rules.followed_n, 1, n) - 1])
+    so_far = _months_so_far(slot_month, at.astype(np.int64))
+    n_looks = len(rules.randomized_n)
+    randomized = so_far[:, :n_looks]
+    followed = np.where(rules.followed_n > 0, so_far[:, n_looks:] + assessment_months, 0.0)
+    return np.maximum(randomized, followed)
+
+
+def look_months_reference(rules: CompiledDesign, slot_month: np.ndarray, assessment_months: float) -> np.ndarray:
+    """:func:`look_months` with numpy passes over every slot (the definition, for tests)."""
     n = slot_month.shape[1]
     so_far = np.fmax.accumulate(np.where(np.isnan(slot_month), -np.inf, slot_month), axis=1)
     so_far = np.where(np.isfinite(so_far), so_far, 0.0)
     randomized = so_far[:, np.clip(rules.randomized_n, 1, n) - 1]
     followed = np.where(rules.followed_n > 0, so_far[:, np.clip(rules.followed_n, 1, n) - 1] + assessment_months, 0.0)
     return np.maximum(randomized, followed)
+
+
+@njit(cache=True)
+def _months_so_far(slot_month, at):
+    """(T, len(at)) the latest month among the filled slots up to and including slot ``at[i]``
+    of each row of ``slot_month`` (T, N) (NaN: empty slot), 0.0 where there is none (or it is
+    infinite). Each row is read only up to the largest slot asked for."""
+    n_rows = slot_month.shape[0]
+    out = np.empty((n_rows, at.size))
+    order = np.argsort(at, kind="mergesort")
+    for r in range(n_rows):
+        latest = -np.inf
+        j = 0
+        for i in range(at.size):
+            stop = at[order[i]]
+            while j <= stop:
+                v = slot_month[r, j]
+                if not np.isnan(v) and v > latest:
+                    latest = v
+                j += 1
+            out[r, order[i]] = latest if np.isfinite(latest) else 0.0
+    return out
 
 
 def to_trial_results(
