@@ -26,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
-from ..allocation import adaptive_basis, allocation_probabilities, block_counts, deal, draw_arms, tally
+from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from ..allocation import adaptive_basis, allocation_probabilities, block_counts, deal, draw_arms
 from ..compiled import CompiledDesign
 from ..config import Design, Problem, Scenario
 from ..config.base import MAX_SCREENED
@@ -72,6 +74,105 @@ def _segments(design: CompiledDesign):
     batch_of = np.searchsorted(design.randomized_n, ends)  # first look whose randomized_n >= end
     n_followed_segments = np.searchsorted(ends, design.followed_n, side="right")
     return bounds, batch_of, n_followed_segments
+
+
+@njit(cache=True)
+def _take_batch(rows, arms, outcomes, arm_treatment, bounds, first_seg, end_seg, seg_n, seg_y, randomized_n):
+    """Count one look's batch for the rows ``rows`` (R,), in place: ``arms`` (R, B) int8 arms of the
+    batch (-1: not randomized), which starts at patient ``bounds[first_seg]`` and fills segments
+    ``first_seg`` to ``end_seg - 1``; ``outcomes`` (T, max_n, treatments) bool potential outcomes,
+    ``arm_treatment`` (K,) column of each arm's treatment. Patients and events per arm and segment
+    are added to ``seg_n``, ``seg_y`` (T, S, K) int32 and patients per arm to ``randomized_n``
+    (T, K) int64: the counts of :func:`~platform_sim.allocation.tally` per segment, without the
+    numpy copies of the rows' outcomes."""
+    start = bounds[first_seg]
+    for i in range(rows.size):
+        t = rows[i]
+        for seg in range(first_seg, end_seg):
+            for pos in range(bounds[seg], bounds[seg + 1]):
+                k = arms[i, pos - start]
+                if k >= 0:
+                    seg_n[t, seg, k] += 1
+                    randomized_n[t, k] += 1
+                    if outcomes[t, pos, arm_treatment[k]]:
+                        seg_y[t, seg, k] += 1
+
+
+@njit(cache=True)
+def _follow_up(rows, seg_n, seg_y, first, end, followed_n, followed_y):
+    """Add segments ``first`` to ``end - 1`` of ``seg_n``, ``seg_y`` (T, S, K) to the running totals
+    ``followed_n``, ``followed_y`` (T, K) of the rows ``rows`` (R,), in place (integer sums: the same
+    whatever the order)."""
+    n_arms = seg_n.shape[2]
+    for i in range(rows.size):
+        t = rows[i]
+        for seg in range(first, end):
+            for k in range(n_arms):
+                followed_n[t, k] += seg_n[t, seg, k]
+                followed_y[t, k] += seg_y[t, seg, k]
+
+
+@njit(cache=True)
+def _after_decisions(
+    rows,
+    look,
+    last,
+    st,
+    sl,
+    dc,
+    ctrl,
+    changed,
+    stop,
+    caps,
+    randomized_n,
+    status,
+    status_look,
+    declared,
+    declared_look,
+    control,
+    control_changed,
+    stop_look,
+    stop_reason,
+    running,
+):
+    """Write one look's decisions for the rows ``rows`` (R,) back into the trials' state, in place,
+    and settle the stops. ``st``, ``sl``, ``dc`` (R, K) status, look of the status and declared
+    after the decisions; ``ctrl``, ``changed`` (R,) control of the day and whether it changed;
+    ``stop`` (R,) stop codes of the rules (``CONTINUE``: go on). A trial that goes on stops at the
+    last look (``last``) or when no arm in the trial is below its cap ``caps`` (K,) in
+    ``randomized_n`` (T, K), with ``STOP_MAX``. An arm declared at this look (``dc`` and not
+    ``declared``) gets ``look`` in ``declared_look``. Returns ``stop`` as settled (R,), ``in_trial``
+    and ``open_`` (R, K) bool (in the trial; in it and below its cap) and ``ended`` (R,) bool."""
+    n_rows, n_arms = st.shape
+    out = np.empty_like(stop)
+    in_trial = np.empty((n_rows, n_arms), dtype=np.bool_)
+    open_ = np.empty((n_rows, n_arms), dtype=np.bool_)
+    ended = np.empty(n_rows, dtype=np.bool_)
+    for i in range(n_rows):
+        t = rows[i]
+        any_open = False
+        for k in range(n_arms):
+            if dc[i, k] and not declared[t, k]:
+                declared_look[t, k] = look
+            status[t, k] = st[i, k]
+            status_look[t, k] = sl[i, k]
+            declared[t, k] = dc[i, k]
+            inside = st[i, k] == ACTIVE or st[i, k] == CONTROL
+            in_trial[i, k] = inside
+            open_[i, k] = inside and randomized_n[t, k] < caps[k]
+            any_open = any_open or open_[i, k]
+        control[t] = ctrl[i]
+        control_changed[t] = changed[i]
+        code = stop[i]
+        if code == CONTINUE and (last or not any_open):
+            code = STOP_MAX
+        out[i] = code
+        ended[i] = code != CONTINUE
+        if ended[i]:
+            stop_look[t] = look
+            stop_reason[t] = code
+            running[t] = False
+    return out, in_trial, open_, ended
 
 
 def run_looks(
@@ -119,6 +220,7 @@ def run_looks(
     followed_n = np.zeros((n_trials, n_arms), dtype=np.int64)
     followed_y = np.zeros((n_trials, n_arms), dtype=np.int64)
     n_summed = 0  # segments already in followed_n, followed_y
+    arm_treatment = np.asarray(design.arm_treatment, dtype=np.int64)
     arms_all = None if known is None else np.full((n_trials, design.max_n), -1, dtype=np.int8)
     for look in range(n_looks):
         rows = np.flatnonzero(running)
@@ -138,23 +240,17 @@ def run_looks(
             arms = deal(block_counts(u0, batch_size, p, headroom), u)
         else:
             arms = draw_arms(u, np.full(rows.size, batch_size, dtype=np.int64), p, headroom)
-        batch_n = np.zeros((rows.size, n_arms), dtype=np.int64)
-        for seg in seg_ids:
-            s0, s1 = bounds[seg], bounds[seg + 1]
-            n_seg, y_seg = tally(arms[:, s0 - start : s1 - start], outcomes[rows, s0:s1], design.arm_treatment, n_arms)
-            seg_n[rows, seg], seg_y[rows, seg] = n_seg, y_seg
-            batch_n += n_seg
-        randomized_n[rows] += batch_n
+        _take_batch(
+            rows, arms, outcomes, arm_treatment, bounds, seg_ids[0], seg_ids[-1] + 1, seg_n, seg_y, randomized_n
+        )
         if arms_all is not None:
             arms_all[rows, start : start + batch_size] = arms
 
         # --- analysis with the outcomes followed up by now (the totals of stopped trials are not
         # read again: only the running ones are brought up to date)
         if arms_all is None:
-            new_followed = np.arange(n_summed, int(n_followed_segments[look]))
-            if new_followed.size:
-                followed_n[rows] += seg_n[rows[:, None], new_followed].sum(axis=1)
-                followed_y[rows] += seg_y[rows[:, None], new_followed].sum(axis=1)
+            if n_followed_segments[look] > n_summed:
+                _follow_up(rows, seg_n, seg_y, n_summed, n_followed_segments[look], followed_n, followed_y)
             n_summed = int(n_followed_segments[look])
         else:
             at = np.full(rows.size, look)
@@ -165,25 +261,33 @@ def run_looks(
         y_f = followed_y[rows]
         a, b = oriented(design.prior_a + y_f, design.prior_b + n_f - y_f, design.higher_is_better)
         st, sl, dc = status[rows], status_look[rows], declared[rows]
-        before = dc.copy()
         ctrl, changed = control[rows], control_changed[rows]
         refresh = design.adaptive and design.basis == "prob_best"  # allocation reads P(best) after the decisions
         stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed, refresh)
-        status[rows], status_look[rows], declared[rows] = st, sl, dc
-        declared_look[rows] = np.where(dc & ~before, look, declared_look[rows])
-        control[rows], control_changed[rows] = ctrl, changed
 
-        # --- stops: by a rule, at the last look, or when no arm can take patients
-        in_trial = (st == ACTIVE) | (st == CONTROL)
-        open_ = in_trial & (randomized_n[rows] < design.caps[None, :])
-        if look == n_looks - 1:
-            stop = np.where(stop == CONTINUE, STOP_MAX, stop)
-        else:
-            stop = np.where((stop == CONTINUE) & ~open_.any(axis=1), STOP_MAX, stop)
-        ended = stop != CONTINUE
-        stop_look[rows[ended]] = look
-        stop_reason[rows[ended]] = stop[ended]
-        running[rows[ended]] = False
+        # --- the decisions written back; stops: by a rule, at the last look, or when no arm can take patients
+        stop, in_trial, open_, ended = _after_decisions(
+            rows,
+            look,
+            look == n_looks - 1,
+            st,
+            sl,
+            dc,
+            ctrl,
+            changed,
+            stop,
+            design.caps,
+            randomized_n,
+            status,
+            status_look,
+            declared,
+            declared_look,
+            control,
+            control_changed,
+            stop_look,
+            stop_reason,
+            running,
+        )
 
         # --- allocation for the next batch
         go = ~ended
@@ -404,13 +508,48 @@ def selections(res: LookResults, rules: CompiledDesign) -> dict[str, np.ndarray]
 def look_months(rules: CompiledDesign, slot_month: np.ndarray, assessment_months: float) -> np.ndarray:
     """(T, J) calendar month of each look: when its last patient is randomized and the outcome of
     its last followed patient is known. ``slot_month`` (T, N): when the patient in each
-    randomization slot was randomized (NaN: a slot left empty)."""
+    randomization slot was randomized (NaN: a slot left empty). The latest month so far is kept
+    only at the slots the looks read (:func:`_months_so_far`); :func:`look_months_reference` is the
+    same with a running maximum over every slot (bit for bit: maxima are exact)."""
+    n = slot_month.shape[1]
+    at = np.concatenate([np.clip(rules.randomized_n, 1, n) - 1, np.clip(rules.followed_n, 1, n) - 1])
+    so_far = _months_so_far(slot_month, at.astype(np.int64))
+    n_looks = len(rules.randomized_n)
+    randomized = so_far[:, :n_looks]
+    followed = np.where(rules.followed_n > 0, so_far[:, n_looks:] + assessment_months, 0.0)
+    return np.maximum(randomized, followed)
+
+
+def look_months_reference(rules: CompiledDesign, slot_month: np.ndarray, assessment_months: float) -> np.ndarray:
+    """:func:`look_months` with numpy passes over every slot (the definition, for tests)."""
     n = slot_month.shape[1]
     so_far = np.fmax.accumulate(np.where(np.isnan(slot_month), -np.inf, slot_month), axis=1)
     so_far = np.where(np.isfinite(so_far), so_far, 0.0)
     randomized = so_far[:, np.clip(rules.randomized_n, 1, n) - 1]
     followed = np.where(rules.followed_n > 0, so_far[:, np.clip(rules.followed_n, 1, n) - 1] + assessment_months, 0.0)
     return np.maximum(randomized, followed)
+
+
+@njit(cache=True)
+def _months_so_far(slot_month, at):
+    """(T, len(at)) the latest month among the filled slots up to and including slot ``at[i]``
+    of each row of ``slot_month`` (T, N) (NaN: empty slot), 0.0 where there is none (or it is
+    infinite). Each row is read only up to the largest slot asked for."""
+    n_rows = slot_month.shape[0]
+    out = np.empty((n_rows, at.size))
+    order = np.argsort(at, kind="mergesort")
+    for r in range(n_rows):
+        latest = -np.inf
+        j = 0
+        for i in range(at.size):
+            stop = at[order[i]]
+            while j <= stop:
+                v = slot_month[r, j]
+                if not np.isnan(v) and v > latest:
+                    latest = v
+                j += 1
+            out[r, order[i]] = latest if np.isfinite(latest) else 0.0
+    return out
 
 
 def to_trial_results(
