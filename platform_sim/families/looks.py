@@ -513,7 +513,8 @@ def look_months(rules: CompiledDesign, slot_month: np.ndarray, assessment_months
     same with a running maximum over every slot (bit for bit: maxima are exact)."""
     n = slot_month.shape[1]
     at = np.concatenate([np.clip(rules.randomized_n, 1, n) - 1, np.clip(rules.followed_n, 1, n) - 1])
-    so_far = _months_so_far(slot_month, at.astype(np.int64))
+    at = at.astype(np.int64)
+    so_far = _months_so_far(slot_month, at, np.argsort(at, kind="stable"))
     n_looks = len(rules.randomized_n)
     randomized = so_far[:, :n_looks]
     followed = np.where(rules.followed_n > 0, so_far[:, n_looks:] + assessment_months, 0.0)
@@ -531,13 +532,13 @@ def look_months_reference(rules: CompiledDesign, slot_month: np.ndarray, assessm
 
 
 @njit(cache=True)
-def _months_so_far(slot_month, at):
+def _months_so_far(slot_month, at, order):
     """(T, len(at)) the latest month among the filled slots up to and including slot ``at[i]``
     of each row of ``slot_month`` (T, N) (NaN: empty slot), 0.0 where there is none (or it is
-    infinite). Each row is read only up to the largest slot asked for."""
+    infinite); ``order`` visits ``at`` in increasing order (its argsort, the same for every row).
+    Each row is read only up to the largest slot asked for."""
     n_rows = slot_month.shape[0]
     out = np.empty((n_rows, at.size))
-    order = np.argsort(at, kind="mergesort")
     for r in range(n_rows):
         latest = -np.inf
         j = 0
