@@ -161,6 +161,11 @@ def test_run_equals_stream_and_the_number_of_workers_does_not_matter():
 # --------------------------------------------------------------------------- output directories
 
 ARGS = ["--design", "pioneer_rar", "--scenario", "pioneer_alternative", "--seed", "7", "--quiet"]
+# Runs interrupted by a signal after a few of their 24 chunks (Ctrl-C, a killed worker) must still be
+# going when the signal lands, whatever the load of the machine: pioneer_rar simulates 1,200 trials in
+# about a tenth of a second on two workers, so such a run could end first; the hierarchical design
+# takes about ten times as long per trial.
+SLOW_ARGS = ["--design", "hierarchical_borrowing", "--scenario", "pioneer_null", "--seed", "7", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +173,15 @@ def reference(tmp_path_factory):
     """An uninterrupted run of 1200 trials in chunks of 50."""
     out = tmp_path_factory.mktemp("reference") / "run"
     result = invoke("run", *ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def slow_reference(tmp_path_factory):
+    """An uninterrupted run of 1200 trials in chunks of 50 of the slower design (``SLOW_ARGS``)."""
+    out = tmp_path_factory.mktemp("slow_reference") / "run"
+    result = invoke("run", *SLOW_ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out)
     assert result.exit_code == 0, result.output
     return out
 
@@ -301,15 +315,15 @@ def _chunks_vouched(out: Path) -> int:
     return sum(1 for p in (out / "chunks").glob("*.json") if sums.get(f"chunks/{p.name}") == sha256(p))
 
 
-def _start(spawn, out: Path, *extra: str) -> subprocess.Popen:
-    """``platform-sim run`` of the reference's 1,200 trials into ``out``, in a process group that the
-    ``spawn`` fixture kills with all its workers when the test ends."""
+def _start(spawn, out: Path, *extra: str, args: list[str] = ARGS) -> subprocess.Popen:
+    """``platform-sim run`` of the reference's 1,200 trials (of ``args``' design) into ``out``, in a
+    process group that the ``spawn`` fixture kills with all its workers when the test ends."""
     cmd = [
         sys.executable,
         "-m",
         "platform_sim.cli",
         "run",
-        *ARGS,
+        *args,
         "--n-sims",
         "1200",
         "--chunk-size",
@@ -417,9 +431,10 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, 
     assert not list(out.rglob("*.tmp"))
 
 
-def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, tmp_path, spawn):
+def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(slow_reference, tmp_path, spawn):
+    reference = slow_reference
     out = tmp_path / "interrupted"
-    proc = _start(spawn, out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2", args=SLOW_ARGS)
     _wait_for_chunks(proc, out, 3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -434,10 +449,11 @@ def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(reference, 
     )
 
 
-def test_killed_worker_process_resumes_to_the_same_numbers(reference, tmp_path, spawn):
+def test_killed_worker_process_resumes_to_the_same_numbers(slow_reference, tmp_path, spawn):
+    reference = slow_reference
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "worker"
-    proc = _start(spawn, out, "--workers", "2")
+    proc = _start(spawn, out, "--workers", "2", args=SLOW_ARGS)
     _wait_for_chunks(proc, out, 3)
     workers = psutil.Process(proc.pid).children()
     assert workers
