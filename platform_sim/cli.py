@@ -222,12 +222,27 @@ def _simulate(backend: str, workers: int, scheduler: str | None, total: int, qui
         result = _with_progress(total, quiet, lambda progress: work(progress, runner_backend))
     except ConfigError as exc:
         _fail(exc.problems)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _interrupt(exc):
+            raise
         click.echo("interrupted: nothing was written; run the same command again to start over", err=True)
         sys.exit(130)
     finally:
         runner_backend.close()
     return result, time.perf_counter() - start
+
+
+def _interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Ctrl-C. A compiled kernel calls back into Python to box the arrays it
+    returns; Ctrl-C landing in that callback reaches the caller as a SystemError caused by the
+    KeyboardInterrupt, so the chain of causes is searched."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _resume_hint(out: Path) -> str:
@@ -418,7 +433,9 @@ def run(
         summary = _with_progress(
             total, quiet, lambda progress: checkpoint.execute(runner_backend, progress), initial=checkpoint.trials_done
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as exc:
+        if not _interrupt(exc):
+            raise
         _stopped("interrupted", checkpoint, out, 130)
     except BrokenProcessPool as exc:
         _stopped(f"a worker process died ({exc})", checkpoint, out, 1)

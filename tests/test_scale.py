@@ -431,6 +431,60 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_numbers(reference, 
     assert not list(out.rglob("*.tmp"))
 
 
+def _interrupt_in_kernel_callback(monkeypatch, after: int, cause: BaseException) -> None:
+    """From chunk ``after`` on, simulating a chunk fails as a compiled kernel does when an exception
+    (Ctrl-C) is raised in the Python callback that boxes the arrays it returns: a SystemError caused
+    by that exception."""
+    from platform_sim import runner
+
+    original, calls = runner.run_chunk, []
+
+    def run_chunk(*args, **kwargs):
+        if len(calls) >= after:
+            raise SystemError(
+                "CPUDispatcher(<function _tally_known>) returned a result with an exception set"
+            ) from cause
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_chunk", run_chunk)
+
+
+def test_ctrl_c_inside_a_compiled_kernel_is_an_interruption(reference, tmp_path, monkeypatch):
+    """Ctrl-C landing while a compiled kernel calls back into Python reaches the command as a
+    SystemError caused by the KeyboardInterrupt: it is stopped like any Ctrl-C (exit 130, the saved
+    chunks and how to resume), and the resumed run gives the uninterrupted numbers."""
+    out = tmp_path / "kernel_interrupted"
+    _interrupt_in_kernel_callback(monkeypatch, 5, KeyboardInterrupt())
+    result = invoke("run", *ARGS, "--n-sims", 1200, "--chunk-size", 50, "--out", out)
+    monkeypatch.undo()
+    assert result.exit_code == 130, result.output
+    assert "interrupted: 5 of 24 chunks (250 of 1200 trials) are saved" in result.stderr
+    assert f"platform-sim run --out {out} --resume" in result.stderr
+    _resume_and_compare(
+        reference,
+        out,
+        "SIGINT (Ctrl-C) inside a compiled kernel's call back into Python",
+        "after 5 chunks, as a SystemError caused by KeyboardInterrupt; exit 130 and the resume command printed",
+    )
+
+
+def test_a_system_error_not_caused_by_ctrl_c_is_not_taken_for_one(tmp_path, monkeypatch):
+    _interrupt_in_kernel_callback(monkeypatch, 0, ValueError("a genuine fault"))
+    result = invoke("run", *ARGS, "--n-sims", 200, "--chunk-size", 50, "--out", tmp_path / "faulty")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemError), result.output
+    assert "interrupted" not in result.stderr
+    nothing_kept = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null", "--n-sims", 100)
+    assert isinstance(nothing_kept.exception, SystemError) and "interrupted" not in nothing_kept.stderr
+
+
+def test_ctrl_c_inside_a_compiled_kernel_without_out_keeps_nothing(monkeypatch):
+    _interrupt_in_kernel_callback(monkeypatch, 0, KeyboardInterrupt())
+    result = invoke("compare", "--designs", "pioneer_rar", "--scenarios", "pioneer_null", "--n-sims", 100, "--quiet")
+    assert result.exit_code == 130, result.output
+    assert "interrupted: nothing was written" in result.stderr
+
+
 def test_ctrl_c_leaves_a_consistent_directory_and_says_how_to_resume(slow_reference, tmp_path, spawn):
     reference = slow_reference
     out = tmp_path / "interrupted"
