@@ -243,3 +243,56 @@ def test_the_build_environment_holds_every_runtime_dependency_a_simulation_impor
     }
     assert "numba" in imported and "numpy" in imported
     assert (imported & runtime) <= hook.COMPILE_DEPENDENCIES, (imported & runtime) - hook.COMPILE_DEPENDENCIES
+
+
+_LOAD_AND_COMPILE = """
+    import sys
+    import numpy as np
+    from numba import njit
+    from platform_sim.posterior import beta
+    runs = np.array([1.0, 3.0, 2.0, 4.0])
+    out = np.empty(4)
+    beta._merge_runs(runs, 4, 2, out)
+    hits = sum(beta._merge_runs.stats.cache_hits.values())
+    print(hits, "numba.np.arraymath" in sys.modules, out.tolist())
+
+    @njit
+    def total(a):  # no cache: numba's compiler readies itself
+        return np.sum(np.sort(a))
+
+    print(total(runs), "numba.np.arraymath" in sys.modules)
+"""
+
+
+def test_a_cached_kernel_loads_without_readying_the_compiler_and_computes_the_same(tmp_path):
+    env = {_kernel_cache.BUILD_ENV: str(tmp_path / "built")}
+    compiled = _python(_LOAD_AND_COMPILE, ROOT, **env).splitlines()
+    loaded = _python(_LOAD_AND_COMPILE, ROOT, **env).splitlines()
+    assert compiled[0].startswith("0 True ")  # compiled: the compiler was readied
+    assert loaded[0].startswith("1 False ")  # loaded: numba's compiler registries never imported
+    assert compiled[0].split(" ", 2)[2] == loaded[0].split(" ", 2)[2] == "[1.0, 2.0, 3.0, 4.0]"
+    assert compiled[1] == loaded[1] == "10.0 True"  # a later compilation in the same process works
+
+
+def test_only_the_package_kernels_load_the_light_way():
+    from platform_sim.posterior import beta
+
+    class Cache:
+        def __init__(self, py_func):
+            self._py_func = py_func
+
+    def elsewhere():
+        return 1
+
+    assert _kernel_cache.light_loading
+    assert _kernel_cache._ours(Cache(beta._merge_runs.py_func))
+    assert not _kernel_cache._ours(Cache(elsewhere))
+
+
+def test_unknown_numba_internals_keep_numba_loading(monkeypatch):
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.FunctionCache, "load_overload", caching.Cache.load_overload)
+    monkeypatch.delattr(caching.Cache, "_guard_against_spurious_io_errors")
+    assert _kernel_cache._load_without_compiler() is False
+    assert caching.FunctionCache.load_overload is caching.Cache.load_overload
