@@ -1818,5 +1818,35 @@ def size(
         click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
 
 
+#: The idle time of OpenBLAS's threads, as its ``OPENBLAS_THREAD_TIMEOUT`` (2**4 cycles; 4 is its
+#: least): numpy and scipy each load an OpenBLAS whose threads otherwise spin for about 2**28 cycles
+#: (0.1 s) after start-up and after every call, CPU time that a short run pays two or three times over.
+#: The number of threads is unchanged, and with it every result.
+OPENBLAS_IDLE = "4"
+#: The first generation's threshold of the garbage collector in the command's process (Python's
+#: default is 700): starting up creates some hundred thousand long-lived objects (the configuration
+#: models, numba's types), which the default threshold scans a few hundred times over.
+GC_THRESHOLD = 20_000
+
+
+def command_line() -> None:
+    """The ``platform-sim`` program: :func:`main` in a process of its own.
+
+    Tuned for a process that ends with the command: OpenBLAS's threads sleep when idle (unless
+    ``OPENBLAS_THREAD_TIMEOUT`` is set), the garbage collector runs less often, and at the end
+    every object is frozen (:func:`gc.freeze`), so that the interpreter's shutdown does not scan
+    them all again; files are written and closed before then, and exit handlers still run.
+    """
+    import gc
+    import os
+
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_IDLE)  # read when numpy loads OpenBLAS
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    command_line()
