@@ -426,7 +426,7 @@ def run(
             f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
             f"{todo} to simulate",
         )
-    warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
+    warm_up(if_uncached=True)  # kernels not in the cache compile here, out of the timing
     runner_backend = _open_backend(backend, workers, scheduler) if todo else None
     start = time.perf_counter()
     try:
@@ -678,7 +678,7 @@ def compare(
         _prepare_out(out, "compare")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     total = planned_trials(len(designs), len(scenarios), n_sims, null_scenario is not None, frontier)
     result, elapsed = _simulate(
         backend,
@@ -1443,7 +1443,7 @@ def calibrate(
         _prepare_out(out, "calibrate")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     kwargs = {
         "alternatives": alt_specs,
         "param": param,
@@ -1722,7 +1722,7 @@ def size(
         _prepare_out(out, "size")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     planned = sizing.planned_sizing_trials(
         n_sims, kwargs.get("tolerance", sizing.DEFAULT_SIZE_TOLERANCE), null_scenario is not None
     )

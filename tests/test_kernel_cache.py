@@ -296,3 +296,21 @@ def test_unknown_numba_internals_keep_numba_loading(monkeypatch):
     monkeypatch.delattr(caching.Cache, "_guard_against_spurious_io_errors")
     assert _kernel_cache._load_without_compiler() is False
     assert caching.FunctionCache.load_overload is caching.Cache.load_overload
+
+
+def test_the_warm_up_of_a_run_compiles_only_what_the_cache_lacks(monkeypatch):
+    from platform_sim.posterior import beta
+
+    beta.warm_up()  # compiled or loaded: every kernel now has its index in the cache
+    kernels = (beta._prob_best_kernel, beta._pair_kernel, beta._all_within_kernel)
+    assert all(beta._has_cache(k) for k in kernels)
+    assert not beta._has_cache(object())  # unknown: as if not cached
+
+    calls = []
+    for name in ("prob_best_and_vs_control", "prob_greater", "prob_within", "prob_all_within"):
+        monkeypatch.setattr(beta, name, lambda *a, name=name, **k: calls.append(name))
+    beta.warm_up(if_uncached=True)
+    assert calls == []  # all cached: each loads when a design first uses it
+    monkeypatch.setattr(beta, "_has_cache", lambda kernel: kernel is not beta._pair_kernel)
+    beta.warm_up(if_uncached=True)
+    assert sorted(set(calls)) == ["prob_all_within", "prob_best_and_vs_control", "prob_greater", "prob_within"]
