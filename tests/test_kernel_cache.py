@@ -305,6 +305,10 @@ def test_the_warm_up_of_a_run_compiles_only_what_the_cache_lacks(monkeypatch):
     kernels = (beta._prob_best_kernel, beta._pair_kernel, beta._all_within_kernel)
     assert all(beta._has_cache(k) for k in kernels)
     assert not beta._has_cache(object())  # unknown: as if not cached
+    codegen = beta._pair_kernel.targetctx.codegen()
+    with monkeypatch.context() as patch:  # compiled for another machine only: not cached for this one
+        patch.setattr(codegen, "magic_tuple", lambda: ("another-cpu", "", ""))
+        assert not beta._has_cache(beta._pair_kernel)
 
     calls = []
     for name in ("prob_best_and_vs_control", "prob_greater", "prob_within", "prob_all_within"):
@@ -314,3 +318,15 @@ def test_the_warm_up_of_a_run_compiles_only_what_the_cache_lacks(monkeypatch):
     monkeypatch.setattr(beta, "_has_cache", lambda kernel: kernel is not beta._pair_kernel)
     beta.warm_up(if_uncached=True)
     assert sorted(set(calls)) == ["prob_all_within", "prob_best_and_vs_control", "prob_greater", "prob_within"]
+
+
+def test_a_kernel_missing_from_the_cache_is_not_taken_for_cached(tmp_path):
+    out = _python(
+        """
+        from platform_sim.posterior import beta
+        print([beta._has_cache(k) for k in (beta._prob_best_kernel, beta._pair_kernel, beta._all_within_kernel)])
+        """,
+        ROOT,
+        **{_kernel_cache.BUILD_ENV: str(tmp_path / "empty")},
+    )
+    assert out.strip() == "[False, False, False]"

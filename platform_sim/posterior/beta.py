@@ -35,7 +35,6 @@ lower is better, pass Beta(b, a) (the posterior of 1 - p): see :func:`oriented`.
 from __future__ import annotations
 
 import math
-import os
 import threading
 
 import numpy as np
@@ -1044,9 +1043,12 @@ def prob_all_within(a, b, active, margin: float, *, reference: bool = False) -> 
 
 
 def _has_cache(kernel) -> bool:
-    """Whether numba's on-disk cache holds an index for ``kernel`` (False when that is unknown)."""
+    """Whether numba's on-disk cache holds ``kernel`` compiled from its current source for this
+    machine, for some argument types (False when that is unknown)."""
     try:
-        return os.path.isfile(kernel._cache._cache_file._index_path)
+        cache = kernel._cache
+        _, machine, code = cache._index_key(None, kernel.targetctx.codegen())
+        return any(key[1:] == (machine, code) for key in cache._cache_file._load_index())
     except Exception:  # numba internals other than those known here: as if not cached
         return False
 
