@@ -1820,7 +1820,7 @@ def size(
 
 #: The idle time of OpenBLAS's threads, as its ``OPENBLAS_THREAD_TIMEOUT`` (2**4 cycles; 4 is its
 #: least): numpy and scipy each load an OpenBLAS whose threads otherwise spin for about 2**28 cycles
-#: (0.1 s) after start-up and after every call, CPU time that a short run pays two or three times over.
+#: (0.1 s) after start-up and after every call, CPU time that a short run pays once per library.
 #: The number of threads is unchanged, and with it every result.
 OPENBLAS_IDLE = "4"
 #: The first generation's threshold of the garbage collector in the command's process (Python's
