@@ -103,12 +103,23 @@ def test_the_program_tunes_its_own_process_only(given):
     assert timeout == (cli.OPENBLAS_IDLE if given is None else given)  # a value the user set is kept
     assert threshold == cli.GC_THRESHOLD
     assert frozen > 0  # every object frozen before the interpreter shuts down
-    # the installed program is the same function; the click group itself (tests, other programs
-    # calling it in their own process) changes nothing
+    # the installed program is the same function
     import tomllib
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["platform-sim"] == "platform_sim.cli:command_line"
+
+
+def test_the_click_group_called_in_another_program_leaves_its_process_alone():
+    import gc
+
+    from click.testing import CliRunner
+
+    from platform_sim.cli import main
+
+    before = (os.environ.get("OPENBLAS_THREAD_TIMEOUT"), gc.get_threshold(), gc.get_freeze_count())
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert (os.environ.get("OPENBLAS_THREAD_TIMEOUT"), gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 def test_libyaml_reads_every_shipped_file_as_pyyaml_does():
