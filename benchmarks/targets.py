@@ -3,6 +3,7 @@
     python benchmarks/run.py --only targets --baseline /path/to/previous/checkout
     python benchmarks/targets.py --baseline /path/to/previous/checkout [--quick] [--json out.json]
     python benchmarks/targets.py --baseline PATH --only looks:200 benchmark_four_arm   (just those rows)
+    python benchmarks/targets.py --baseline PATH --only warm-run help --cpu   (the command's start-up)
 
 Every figure comes from a fresh process whose ``PYTHONPATH`` is one checkout or the other (the
 measuring code is this file in both cases, so only the package differs). The two checkouts run
@@ -17,7 +18,8 @@ Rows (targets from the performance issue of the project):
   (``benchmarks/scaling.py``); a warm-up run loads the compiled kernels first;
 * pioneer_platform's fixed overhead: loading and compiling the design and its truth table, the
   work a run does once before its first trial;
-* ``platform-sim --help`` and ``platform-sim run --n-sims 1`` (warm: after one such run), wall time;
+* ``platform-sim --help`` and ``platform-sim run --n-sims 1`` (warm: after one such run), wall time
+  (with ``--cpu``: the command's process CPU time);
 * the first run after installation: ``pip install CHECKOUT`` into a fresh virtual environment (a
   real installation: the wheel is built in pip's isolated build environment, kernels compiled at
   build time included), timed, then that environment's ``platform-sim run --n-sims 1`` from an empty
@@ -52,6 +54,12 @@ TRIAL_ROWS = [
     ("adaptive_enrichment", "adaptive_enrichment", "trop2_adc", 1000, 2_000),
     ("pioneer_platform on pioneer_null", "pioneer_platform", "pioneer_null", 400, 1_000),
     ("200-look design", "looks:200", "", 400, 1_000),
+]
+
+# (label, name for --only, arguments of platform-sim, target seconds)
+COMMAND_ROWS = [
+    ("platform-sim --help", "help", ["--help"], 0.3),
+    ("platform-sim run --n-sims 1 (warm)", "warm-run", ["run", "--n-sims", "1", "--quiet"], 1.0),
 ]
 
 
@@ -159,7 +167,9 @@ def _spawn(checkout: Path, *args: str, timeout: float = 1800) -> dict | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _wall(checkout: Path, args: list[str]) -> float:
+def _wall(checkout: Path, args: list[str]) -> tuple[float, float]:
+    """Wall and process CPU seconds (user and system) of ``platform-sim ARGS`` run from ``checkout``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "platform_sim.cli", *args],
@@ -168,7 +178,9 @@ def _wall(checkout: Path, args: list[str]) -> float:
         capture_output=True,
         check=True,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _first_run(checkout: Path) -> dict:
@@ -213,8 +225,9 @@ def measure(
     checkouts: dict[str, Path], quick: bool, repeats: int, only: list[str] | None = None, cpu: bool = False
 ) -> list[dict]:
     """Every row of the table for every checkout (name -> path); with ``only``, just the trials/s
-    rows whose design is named there (``looks:200`` for the 200-look design); with ``cpu``, trials
-    per second of the child's process CPU time instead of wall time (steadier on a shared machine)."""
+    rows whose design is named there (``looks:200`` for the 200-look design) and the command rows
+    named there (``help``, ``warm-run``); with ``cpu``, trials per second (and the commands'
+    seconds) of the child's process CPU time instead of wall time (steadier on a shared machine)."""
     rows = []
     scale = 0.1 if quick else 1.0
     for label, design, scenario, n_sims, target in TRIAL_ROWS:
@@ -246,21 +259,18 @@ def measure(
                     **{name: _best(v, "fixed_seconds", min) for name, v in got.items()},
                 }
             )
-    if only is not None:
-        return rows
-    for label, args, target in (
-        ("platform-sim --help", ["--help"], 0.3),
-        ("platform-sim run --n-sims 1 (warm)", ["run", "--n-sims", "1", "--quiet"], 1.0),
-    ):
+    for label, key, args, target in COMMAND_ROWS:
+        if only is not None and key not in only:
+            continue
         got = {name: [] for name in checkouts}
         for path in checkouts.values():
             _wall(path, args)  # warm: byte code and kernels cached
         for _ in range(repeats + 1):
             for name, path in checkouts.items():
-                got[name].append(_wall(path, args))
+                got[name].append(_wall(path, args)[1 if cpu else 0])
         rows.append(
             {
-                "row": label,
+                "row": label + (" (process CPU)" if cpu else ""),
                 "unit": "s",
                 "target": f"< {target}",
                 "good": "low",
@@ -268,6 +278,8 @@ def measure(
                 **{name: min(v) for name, v in got.items()},
             }
         )
+    if only is not None:
+        return rows
     fresh = {name: _first_run(path) for name, path in checkouts.items()}
     rows.append(
         {
@@ -357,8 +369,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        metavar="DESIGN",
-        help="only the trials/s rows of these designs (e.g. benchmark_four_arm pioneer_rar looks:200)",
+        metavar="ROW",
+        help="only these rows: trials/s of designs (e.g. benchmark_four_arm pioneer_rar looks:200), "
+        "help (platform-sim --help), warm-run (platform-sim run --n-sims 1, warm)",
     )
     parser.add_argument(
         "--cpu", action="store_true", help="trials/s from each child's process CPU time rather than wall time"
@@ -379,12 +392,10 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (1 if args.quick else 2)
     load = os.getloadavg()[0]
     if args.only:
-        unknown = sorted(set(args.only) - {row[1] for row in TRIAL_ROWS})
+        names = [row[1] for row in TRIAL_ROWS] + [row[1] for row in COMMAND_ROWS]
+        unknown = sorted(set(args.only) - set(names))
         if unknown:
-            parser.error(
-                f"--only: no trials/s row for design(s) {', '.join(unknown)}; "
-                f"rows: {', '.join(row[1] for row in TRIAL_ROWS)}"
-            )
+            parser.error(f"--only: no row named {', '.join(unknown)}; rows: {', '.join(names)}")
     rows = measure(checkouts, args.quick, repeats, args.only, args.cpu)
     print(
         f"speed targets, {os.cpu_count()} cores, load average at start {load:.1f}; best of {repeats} "

@@ -24,6 +24,17 @@ the shipped folder:
   would without a shipped cache;
 * with numba internals other than those this module knows (``numba.core.caching``), nothing is
   registered and numba behaves as it does by default.
+
+Loading a cached kernel is also made cheaper (:func:`_load_without_compiler`, for the package's own
+kernels, shipped or cached in a checkout). numba readies its compiler before every load from the
+cache: it imports the implementations of every Python and numpy feature it can compile (some forty
+modules, about 0.1 s of a short run) and installs them in its typing and target contexts. Running
+machine code loaded from the cache needs none of them, only numba's runtime (initialised here as
+numba does) and the symbols its code calls: numba's C helpers, math functions and exception types
+are installed when its target context is made, the hashing secrets when ``numba.cpython.hashing``
+is imported (imported here too, in case a kernel hashes). The code loaded is the same either way,
+and a kernel that is not in the cache compiles as before (numba's compiler readies its contexts
+itself).
 """
 
 from __future__ import annotations
@@ -192,7 +203,59 @@ def _register() -> type | None:
     return ShippedKernelLocator
 
 
+def _ours(cache: Any) -> bool:
+    """Whether a numba cache belongs to one of the package's kernels (remembered on the cache)."""
+    mine = getattr(cache, "_platform_sim_kernel", None)
+    if mine is None:
+        try:
+            mine = Path(cache._py_func.__code__.co_filename).resolve().is_relative_to(PACKAGE)
+        except Exception:
+            mine = False
+        cache._platform_sim_kernel = mine
+    return mine
+
+
+def _load_without_compiler() -> bool:
+    """Make numba's function cache load the package's kernels without readying its compiler (see
+    the module's notes); False (and numba left as it is) with numba internals this module does not
+    know."""
+    try:
+        from numba.core import caching
+        from numba.core.runtime import rtsys
+    except ImportError:
+        return False
+    cache_class: Any = getattr(caching, "FunctionCache", None)
+    numba_load = getattr(cache_class, "load_overload", None)
+    if numba_load is None or getattr(numba_load, "platform_sim_light", False):
+        return numba_load is not None
+    if not all(hasattr(cache_class, name) for name in ("_load_overload", "_guard_against_spurious_io_errors")):
+        return False
+    if not callable(getattr(rtsys, "initialize", None)):
+        return False
+    ready: set[int] = set()
+
+    def load_overload(self, sig, target_context):
+        if not _ours(self):
+            return numba_load(self, sig, target_context)
+        if id(target_context) not in ready:
+            rtsys.initialize(target_context)  # what numba's refresh does first: its runtime
+            import numba.cpython.hashing  # noqa: F401  (installs the hashing secrets' symbols)
+
+            ready.add(id(target_context))
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+    load_overload.platform_sim_light = True  # type: ignore[attr-defined]
+    load_overload.__doc__ = numba_load.__doc__
+    cache_class.load_overload = load_overload
+    return True
+
+
 try:
     registered = _register()
 except Exception:  # numba internals unlike those above: numba's default caching
     registered = None
+try:
+    light_loading = _load_without_compiler()
+except Exception:  # numba internals unlike those above: numba's own loading
+    light_loading = False

@@ -426,7 +426,7 @@ def run(
             f"{checkpoint.trials_done} trials in {len(checkpoint.done)} chunks already done in {out}; "
             f"{todo} to simulate",
         )
-    warm_up()  # the first run after installation compiles the kernels; keep that out of the timing
+    warm_up(if_uncached=True)  # kernels not in the cache compile here, out of the timing
     runner_backend = _open_backend(backend, workers, scheduler) if todo else None
     start = time.perf_counter()
     try:
@@ -678,7 +678,7 @@ def compare(
         _prepare_out(out, "compare")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     total = planned_trials(len(designs), len(scenarios), n_sims, null_scenario is not None, frontier)
     result, elapsed = _simulate(
         backend,
@@ -1443,7 +1443,7 @@ def calibrate(
         _prepare_out(out, "calibrate")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     kwargs = {
         "alternatives": alt_specs,
         "param": param,
@@ -1722,7 +1722,7 @@ def size(
         _prepare_out(out, "size")
     from .posterior import warm_up
 
-    warm_up()
+    warm_up(if_uncached=True)
     planned = sizing.planned_sizing_trials(
         n_sims, kwargs.get("tolerance", sizing.DEFAULT_SIZE_TOLERANCE), null_scenario is not None
     )
@@ -1818,5 +1818,35 @@ def size(
         click.echo(f"\nwrote {', '.join(f'{out}/{f}' for f in files)} and {out}/manifest.json")
 
 
+#: The idle time of OpenBLAS's threads, as its ``OPENBLAS_THREAD_TIMEOUT`` (2**4 cycles; 4 is its
+#: least): numpy and scipy each load an OpenBLAS whose threads otherwise spin for about 2**28 cycles
+#: (0.1 s) after start-up and after every call, CPU time that a short run pays once per library.
+#: The number of threads is unchanged, and with it every result.
+OPENBLAS_IDLE = "4"
+#: The first generation's threshold of the garbage collector in the command's process (Python's
+#: default is 700): starting up creates some hundred thousand long-lived objects (the configuration
+#: models, numba's types), which the default threshold scans a few hundred times over.
+GC_THRESHOLD = 20_000
+
+
+def command_line() -> None:
+    """The ``platform-sim`` program: :func:`main` in a process of its own.
+
+    Tuned for a process that ends with the command: OpenBLAS's threads sleep when idle (unless
+    ``OPENBLAS_THREAD_TIMEOUT`` is set), the garbage collector runs less often, and at the end
+    every object is frozen (:func:`gc.freeze`), so that the interpreter's shutdown does not scan
+    them all again; files are written and closed before then, and exit handlers still run.
+    """
+    import gc
+    import os
+
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_IDLE)  # read when numpy loads OpenBLAS
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    command_line()

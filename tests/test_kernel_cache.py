@@ -243,3 +243,90 @@ def test_the_build_environment_holds_every_runtime_dependency_a_simulation_impor
     }
     assert "numba" in imported and "numpy" in imported
     assert (imported & runtime) <= hook.COMPILE_DEPENDENCIES, (imported & runtime) - hook.COMPILE_DEPENDENCIES
+
+
+_LOAD_AND_COMPILE = """
+    import sys
+    import numpy as np
+    from numba import njit
+    from platform_sim.posterior import beta
+    runs = np.array([1.0, 3.0, 2.0, 4.0])
+    out = np.empty(4)
+    beta._merge_runs(runs, 4, 2, out)
+    hits = sum(beta._merge_runs.stats.cache_hits.values())
+    print(hits, "numba.np.arraymath" in sys.modules, out.tolist())
+
+    @njit
+    def total(a):  # no cache: numba's compiler readies itself
+        return np.sum(np.sort(a))
+
+    print(total(runs), "numba.np.arraymath" in sys.modules)
+"""
+
+
+def test_a_cached_kernel_loads_without_readying_the_compiler_and_computes_the_same(tmp_path):
+    env = {_kernel_cache.BUILD_ENV: str(tmp_path / "built")}
+    compiled = _python(_LOAD_AND_COMPILE, ROOT, **env).splitlines()
+    loaded = _python(_LOAD_AND_COMPILE, ROOT, **env).splitlines()
+    assert compiled[0].startswith("0 True ")  # compiled: the compiler was readied
+    assert loaded[0].startswith("1 False ")  # loaded: numba's compiler registries never imported
+    assert compiled[0].split(" ", 2)[2] == loaded[0].split(" ", 2)[2] == "[1.0, 2.0, 3.0, 4.0]"
+    assert compiled[1] == loaded[1] == "10.0 True"  # a later compilation in the same process works
+
+
+def test_only_the_package_kernels_load_the_light_way():
+    from platform_sim.posterior import beta
+
+    class Cache:
+        def __init__(self, py_func):
+            self._py_func = py_func
+
+    def elsewhere():
+        return 1
+
+    assert _kernel_cache.light_loading
+    assert _kernel_cache._ours(Cache(beta._merge_runs.py_func))
+    assert not _kernel_cache._ours(Cache(elsewhere))
+
+
+def test_unknown_numba_internals_keep_numba_loading(monkeypatch):
+    from numba.core import caching
+
+    monkeypatch.setattr(caching.FunctionCache, "load_overload", caching.Cache.load_overload)
+    monkeypatch.delattr(caching.Cache, "_guard_against_spurious_io_errors")
+    assert _kernel_cache._load_without_compiler() is False
+    assert caching.FunctionCache.load_overload is caching.Cache.load_overload
+
+
+def test_the_warm_up_of_a_run_compiles_only_what_the_cache_lacks(monkeypatch):
+    from platform_sim.posterior import beta
+
+    beta.warm_up()  # compiled or loaded: every kernel now has its index in the cache
+    kernels = (beta._prob_best_kernel, beta._pair_kernel, beta._all_within_kernel)
+    assert all(beta._has_cache(k) for k in kernels)
+    assert not beta._has_cache(object())  # unknown: as if not cached
+    codegen = beta._pair_kernel.targetctx.codegen()
+    with monkeypatch.context() as patch:  # compiled for another machine only: not cached for this one
+        patch.setattr(codegen, "magic_tuple", lambda: ("another-cpu", "", ""))
+        assert not beta._has_cache(beta._pair_kernel)
+
+    calls = []
+    for name in ("prob_best_and_vs_control", "prob_greater", "prob_within", "prob_all_within"):
+        monkeypatch.setattr(beta, name, lambda *a, name=name, **k: calls.append(name))
+    beta.warm_up(if_uncached=True)
+    assert calls == []  # all cached: each loads when a design first uses it
+    monkeypatch.setattr(beta, "_has_cache", lambda kernel: kernel is not beta._pair_kernel)
+    beta.warm_up(if_uncached=True)
+    assert sorted(set(calls)) == ["prob_all_within", "prob_best_and_vs_control", "prob_greater", "prob_within"]
+
+
+def test_a_kernel_missing_from_the_cache_is_not_taken_for_cached(tmp_path):
+    out = _python(
+        """
+        from platform_sim.posterior import beta
+        print([beta._has_cache(k) for k in (beta._prob_best_kernel, beta._pair_kernel, beta._all_within_kernel)])
+        """,
+        ROOT,
+        **{_kernel_cache.BUILD_ENV: str(tmp_path / "empty")},
+    )
+    assert out.strip() == "[False, False, False]"

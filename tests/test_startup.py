@@ -75,6 +75,51 @@ def test_a_small_run_of_the_default_design_loads_only_what_it_uses():
     assert _top(loaded, ("pandas", "pyarrow")) == []
     assert [m for m in loaded if m.startswith(("scipy.optimize", "scipy.stats", "scipy.integrate"))] == []
     assert "platform_sim.posterior.illness_death" not in loaded
+    # its kernels load from the cache without readying numba's compiler (platform_sim/_kernel_cache.py)
+    assert [m for m in loaded if m.startswith(("numba.np.arraymath", "numba.np.linalg", "numba.np.polynomial"))] == []
+
+
+_TUNED_AT_EXIT = """
+import atexit, gc, json, os, runpy, sys
+atexit.register(lambda: print(json.dumps([os.environ.get("OPENBLAS_THREAD_TIMEOUT"), gc.get_threshold()[0],
+                                          gc.get_freeze_count()]), file=sys.stderr))
+sys.argv = ["platform-sim", *sys.argv[1:]]
+runpy.run_module("platform_sim.cli", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("given", [None, "20"])
+def test_the_program_tunes_its_own_process_only(given):
+    from platform_sim import cli
+
+    env = _env()
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    out = subprocess.run(
+        [sys.executable, "-c", _TUNED_AT_EXIT, "--help"], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
+    timeout, threshold, frozen = json.loads(out.stderr.strip().splitlines()[-1])
+    assert timeout == (cli.OPENBLAS_IDLE if given is None else given)  # a value the user set is kept
+    assert threshold == cli.GC_THRESHOLD
+    assert frozen > 0  # every object frozen before the interpreter shuts down
+    # the installed program is the same function
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["platform-sim"] == "platform_sim.cli:command_line"
+
+
+def test_the_click_group_called_in_another_program_leaves_its_process_alone():
+    import gc
+
+    from click.testing import CliRunner
+
+    from platform_sim.cli import main
+
+    before = (os.environ.get("OPENBLAS_THREAD_TIMEOUT"), gc.get_threshold(), gc.get_freeze_count())
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert (os.environ.get("OPENBLAS_THREAD_TIMEOUT"), gc.get_threshold(), gc.get_freeze_count()) == before
 
 
 def test_libyaml_reads_every_shipped_file_as_pyyaml_does():

@@ -1042,8 +1042,27 @@ def prob_all_within(a, b, active, margin: float, *, reference: bool = False) -> 
     return out
 
 
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every kernel on a tiny problem."""
+def _has_cache(kernel) -> bool:
+    """Whether numba's on-disk cache holds ``kernel`` compiled from its current source for this
+    machine, for some argument types (False when that is unknown)."""
+    try:
+        cache = kernel._cache
+        _, machine, code = cache._index_key(None, kernel.targetctx.codegen())
+        return any(key[1:] == (machine, code) for key in cache._cache_file._load_index())
+    except Exception:  # numba internals other than those known here: as if not cached
+        return False
+
+
+def warm_up(*, if_uncached: bool = False) -> None:
+    """Compile (or load from the on-disk cache) every kernel on a tiny problem.
+
+    With ``if_uncached``, only when one of them is not in the on-disk cache yet, so that what
+    follows does not compile (a timed simulation, worker processes that would each compile the
+    same kernels); cached kernels then load when first used, and those a design never uses cost
+    nothing.
+    """
+    if if_uncached and all(_has_cache(k) for k in (_prob_best_kernel, _pair_kernel, _all_within_kernel)):
+        return
     one = np.ones((1, 2))
     prob_best_and_vs_control(one, one, control=np.zeros(1, dtype=np.int64))
     prob_best_and_vs_control(one, one, control=np.zeros(1, dtype=np.int64), margin=0.1)
