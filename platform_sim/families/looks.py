@@ -555,8 +555,7 @@ def _months_so_far(slot_month, at, order):
             stop = at[order[i]]
             while j <= stop:
                 v = slot_month[r, j]
-                if not np.isnan(v) and v > latest:
-                    latest = v
+                latest = v if v > latest else latest  # a NaN (empty slot) compares False: skipped
                 j += 1
             out[r, order[i]] = latest if np.isfinite(latest) else 0.0
     return out
