@@ -234,7 +234,7 @@ class PopulationModel:
             if reference:
                 events = carry[:, None] + np.cumsum(gaps, axis=1)
             else:
-                events = _running_sums(np.require(carry, np.float64, "CW"), gaps)
+                events = _running_sums(np.require(carry, np.float64, ["C", "W"]), gaps)
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
             arrival = np.full((n_trials, BLOCK), np.nan)
