@@ -5,7 +5,9 @@ compiled kernel that repeats the vectorized definition's operations in the same 
 of a row included; ``allocation.allocate_vectorized`` is that definition. Over every control rule,
 adaptive and fixed weights, arms closed or dropped, controls missing, and weights of very different
 sizes (where the order of a sum shows in the last bits), both must give the same probabilities bit
-for bit.
+for bit. ``allocation.draw_arms`` (simple randomization, its running sums added once per stretch of
+patients between two arms filling) must give every patient the arm of
+``allocation.draw_arms_reference``, which adds them up anew for each patient.
 """
 
 from __future__ import annotations
