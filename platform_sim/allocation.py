@@ -480,7 +480,56 @@ def draw_arms(u, n, probs, headroom):
     inverting its uniform ``u[r, j]`` over the probabilities of the arms with room left
     (``headroom``: places below the cap); an arm that fills closes at once and the others
     share its probability. Patients no arm can take, and those beyond ``n[r]``, get -1.
-    Returns ``(R, B)`` int8 arms."""
+    Returns ``(R, B)`` int8 arms.
+
+    The running sums of the open arms' probabilities change only when an arm fills, so they are
+    added up once per stretch of patients between two such events (the same sums, in the same
+    order, as :func:`draw_arms_reference` adds them for every patient), and each patient's arm is
+    the first whose running sum exceeds the patient's point (the last open arm if none does)."""
+    n_rows, width = u.shape
+    n_arms = probs.shape[1]
+    out = np.full((n_rows, width), -1, dtype=np.int8)
+    room = np.empty(n_arms, dtype=np.int64)
+    cum = np.empty(n_arms)  # running sums over the open arms with a positive probability
+    arm = np.empty(n_arms, dtype=np.int64)  # those arms, in order
+    for r in range(n_rows):
+        for k in range(n_arms):
+            room[k] = headroom[r, k]
+        j = 0
+        last = min(n[r], width)
+        while j < last:
+            total = 0.0
+            for k in range(n_arms):
+                if room[k] > 0:
+                    total += probs[r, k]
+            if total <= 0.0:
+                break
+            m = 0
+            acc = 0.0
+            for k in range(n_arms):
+                if room[k] > 0 and probs[r, k] > 0.0:
+                    acc += probs[r, k]
+                    cum[m] = acc
+                    arm[m] = k
+                    m += 1
+            while j < last:
+                x = u[r, j] * total
+                i = 0
+                for q in range(m - 1):  # the sums increase: those at or below x come first
+                    i += x >= cum[q]
+                pick = arm[i]
+                out[r, j] = pick
+                room[pick] -= 1
+                j += 1
+                if room[pick] == 0:
+                    break  # an arm filled: the others share its probability from the next patient
+    return out
+
+
+@njit(cache=True)
+def draw_arms_reference(u, n, probs, headroom):
+    """:func:`draw_arms` patient by patient: the open arms' probabilities added up anew for each
+    patient and the arm found by walking the running sum (the definition, for tests)."""
     n_rows, width = u.shape
     n_arms = probs.shape[1]
     out = np.full((n_rows, width), -1, dtype=np.int8)

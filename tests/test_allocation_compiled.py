@@ -1,11 +1,13 @@
-"""The compiled allocation shares against their vectorized definition.
+"""The compiled allocation shares and simple randomization against their definitions.
 
 ``allocation.allocate`` computes the shares of designs without allocation limits trial by trial in a
 compiled kernel that repeats the vectorized definition's operations in the same order, numpy's sum
 of a row included; ``allocation.allocate_vectorized`` is that definition. Over every control rule,
 adaptive and fixed weights, arms closed or dropped, controls missing, and weights of very different
 sizes (where the order of a sum shows in the last bits), both must give the same probabilities bit
-for bit.
+for bit. ``allocation.draw_arms`` (simple randomization, its running sums added once per stretch of
+patients between two arms filling) must give every patient the arm of
+``allocation.draw_arms_reference``, which adds them up anew for each patient.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from platform_sim.allocation import allocate, allocate_vectorized
+from platform_sim.allocation import allocate, allocate_vectorized, draw_arms, draw_arms_reference
 from platform_sim.compiled import control_share_table
 
 
@@ -86,3 +88,29 @@ def test_compiled_limits_equal_the_vectorized_definition(seed, n_arms, spread, z
     got = apply_limits(probs, mask, lower, upper, budget)
     want = apply_limits_vectorized(probs, mask, lower, upper, budget)
     np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_arms=st.integers(1, 9),
+    batch=st.integers(0, 300),
+    zeros=st.booleans(),
+    tight=st.booleans(),
+)
+def test_simple_randomization_equals_its_patient_by_patient_definition(seed, n_arms, batch, zeros, tight):
+    # arms that fill in the middle of a batch (tight caps), arms of probability 0, rows of zeros,
+    # rows with fewer patients than the batch: the same arm for every patient
+    rng = np.random.default_rng(seed)
+    rows = 20
+    probs = rng.dirichlet(np.ones(n_arms), rows) * rng.uniform(0.5, 2.0, (rows, 1))
+    if zeros:
+        probs[rng.uniform(size=probs.shape) < 0.3] = 0.0
+        probs[0] = 0.0
+    high = max(batch // n_arms + 2, 2) if tight else 10 * batch + 2
+    headroom = rng.integers(0, high, (rows, n_arms))
+    u = rng.random((rows, batch))
+    n = rng.integers(0, batch + 1, rows).astype(np.int64)
+    n[:5] = batch
+    got = draw_arms(u, n, probs, headroom)
+    assert np.array_equal(got, draw_arms_reference(u, n, probs, headroom))

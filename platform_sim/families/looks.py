@@ -86,16 +86,25 @@ def _take_batch(rows, arms, outcomes, arm_treatment, bounds, first_seg, end_seg,
     (T, K) int64: the counts of :func:`~platform_sim.allocation.tally` per segment, without the
     numpy copies of the rows' outcomes."""
     start = bounds[first_seg]
+    n_arms = arm_treatment.size
+    # a segment's counts are kept per arm apart and added once (integer sums: the same in any
+    # order), and an event is added as 0 or 1, without a branch on the outcome
+    n_seg = np.zeros(n_arms, dtype=np.int64)
+    y_seg = np.zeros(n_arms, dtype=np.int64)
     for i in range(rows.size):
         t = rows[i]
         for seg in range(first_seg, end_seg):
             for pos in range(bounds[seg], bounds[seg + 1]):
                 k = arms[i, pos - start]
                 if k >= 0:
-                    seg_n[t, seg, k] += 1
-                    randomized_n[t, k] += 1
-                    if outcomes[t, pos, arm_treatment[k]]:
-                        seg_y[t, seg, k] += 1
+                    n_seg[k] += 1
+                    y_seg[k] += np.int64(outcomes[t, pos, arm_treatment[k]])
+            for k in range(n_arms):
+                seg_n[t, seg, k] += n_seg[k]
+                seg_y[t, seg, k] += y_seg[k]
+                randomized_n[t, k] += n_seg[k]
+                n_seg[k] = 0
+                y_seg[k] = 0
 
 
 @njit(cache=True)
@@ -546,8 +555,7 @@ def _months_so_far(slot_month, at, order):
             stop = at[order[i]]
             while j <= stop:
                 v = slot_month[r, j]
-                if not np.isnan(v) and v > latest:
-                    latest = v
+                latest = v if v > latest else latest  # a NaN (empty slot) compares False: skipped
                 j += 1
             out[r, order[i]] = latest if np.isfinite(latest) else 0.0
     return out
