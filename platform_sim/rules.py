@@ -33,7 +33,7 @@ from numba import njit
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
-from .posterior.beta import best_row, greater_one, grid_scratch
+from .posterior.beta import _best_components, _grid_fast, _sum, best_row, greater_one, grid_scratch
 from .results import (
     ACTIVE,
     CONTROL,
@@ -70,6 +70,7 @@ def decide(
     control: np.ndarray,
     control_changed: np.ndarray,
     refresh: bool = False,
+    need_pb: bool = True,
 ) -> np.ndarray:
     """Apply the decision rules of look ``look`` to T trials, updating the state arrays in place.
 
@@ -80,12 +81,14 @@ def decide(
     where it was not computed for the final set of arms). ``refresh``: a caller that needs
     P(best) of the trials that go on asks for it; with a common control, the rows whose arms
     changed are then recomputed (by :func:`prob_best`'s grid)
-    instead of left NaN.
+    instead of left NaN. ``need_pb=False`` (with a common control, and without ``refresh``): the
+    caller does not read P(best), which is then not computed (all NaN); the comparisons with the
+    control, and so the decisions, are the same bit for bit.
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
     return _decide_with_control_compiled(
-        design, look, a, b, status, status_look, declared, control, control_changed, refresh
+        design, look, a, b, status, status_look, declared, control, control_changed, refresh, need_pb
     )
 
 
@@ -225,12 +228,15 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
 
 
 def _decide_with_control_compiled(
-    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False
+    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False, need_pb=True
 ):
     """:func:`_decide_with_control` trial by trial in one compiled kernel
     (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
     for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
-    arms left, as :func:`prob_best` gives it."""
+    arms left, as :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only
+    the comparisons with the control that the rules read (:func:`_vs_control_row`)."""
+    if refresh and not need_pb:
+        raise ValueError("refresh recomputes P(best): it needs need_pb")
     n_trials, n_arms = status.shape
     a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
     check_eq = _enabled(design.equivalence_probability)
@@ -260,11 +266,42 @@ def _decide_with_control_compiled(
         float(design.futility_delta) if check_fut else 0.0,
         float(design.futility_threshold) if check_fut else 0.0,
         refresh,
+        need_pb,
         stop,
         pb,
         *grid_scratch(n_comp),
     )
     return stop, pb
+
+
+@njit(cache=True)
+def _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch):
+    """The comparisons with the control of :func:`~platform_sim.posterior.beta.best_row` (row t of
+    ``vs_control`` and, where it checks equivalence, ``within``) without P(best): the same grid, built
+    with densities only for the components the comparisons read (the control's, and every arm's for
+    ``within``; a component's density and distribution function do not depend on which others get a
+    density), and the same terms summed by the same function, so the same numbers bit for bit
+    (tests/test_rules_compiled.py)."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_arms = a.shape[1]
+    c = control[t]
+    check_within = margin > 0.0 and compare[t]
+    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+    n_pdf = n_arms if check_within else c + 1
+    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    terms = work[4]
+    for k in range(n_arms):
+        vs_control[t, k] = np.nan
+        within[t, k] = np.nan
+        if c >= 0 and k != c and active[t, k]:
+            for i in range(n):
+                terms[i] = weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
+            vs_control[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
+            if check_within:
+                for i in range(n):
+                    terms[i] = weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
+                within[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
 
 
 @njit(cache=True)
@@ -288,6 +325,7 @@ def _with_control_kernel(
     fut_delta,
     fut_threshold,
     refresh,
+    need_pb,
     stop,
     pb,
     bps,
@@ -306,7 +344,7 @@ def _with_control_kernel(
     rounds of a trial whose control changed repeated as there; writes the state arrays, ``stop``
     (T,) and ``pb`` (T, K: P(best) of the last round when it left the trial's arms unchanged,
     else NaN as filled by the caller; with ``refresh``, a trial that goes on gets P(best) among its
-    arms left instead of NaN). sup, inf: NaN when disabled."""
+    arms left instead of NaN; without ``need_pb``, pb is not written). sup, inf: NaN when disabled."""
     n_trials, n_arms = status.shape
     scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
@@ -340,7 +378,10 @@ def _with_control_kernel(
             compare[t] = eq_row
             # a row without the equivalence check gets the copies of the control switched off,
             # which leaves its grid as without them
-            best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            if need_pb:
+                best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            else:
+                _vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
             for k in range(n_arms):
                 before[k] = in_trial[t, k]
                 comparators[k] = in_trial[t, k] and k != c
@@ -416,8 +457,9 @@ def _with_control_kernel(
             for k in range(n_arms):
                 in_trial[t, k] = comparators[k] or k == control[t]
                 unchanged &= in_trial[t, k] == before[k]
-            for k in range(n_arms):
-                pb[t, k] = out[t, k] if unchanged else np.nan
+            if need_pb:
+                for k in range(n_arms):
+                    pb[t, k] = out[t, k] if unchanged else np.nan
         n_in = 0
         last = -1
         for k in range(n_arms):

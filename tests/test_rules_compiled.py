@@ -15,9 +15,10 @@ from types import SimpleNamespace
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, FUTILE, INFERIOR
-from platform_sim.rules import _decide_with_control, _decide_with_control_compiled
+from platform_sim.rules import _decide_with_control, _decide_with_control_compiled, _vs_control_row
 
 
 def _design(rng, n_arms):
@@ -117,3 +118,54 @@ def test_refreshed_prob_best_equals_prob_best_of_the_arms_left(seed, n_arms):
     assert np.array_equal(pb[~stale], pb_plain[~stale], equal_nan=True)
     if stale.any():
         assert np.array_equal(pb[stale], prob_best(a[stale], b[stale], in_trial[stale]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
+def test_rules_without_prob_best_decide_the_same(seed, n_arms):
+    # need_pb=False skips P(best): the same decisions and stop codes, P(best) left NaN
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    state = _state(rng, 40, n_arms)
+    a, b = state[:2]
+    full = [x.copy() for x in state[2:]]
+    stop_full, _ = _decide_with_control_compiled(design, 0, a, b, *full)
+    lean = [x.copy() for x in state[2:]]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *lean, need_pb=False)
+    assert np.array_equal(stop, stop_full)
+    assert np.isnan(pb).all()
+    for got, want in zip(lean, full):
+        assert np.array_equal(got, want)
+
+
+@njit
+def _vs_control_rows(a, b, active, control, margin, compare, vs_control, within, scratch):
+    n_comp = a.shape[1] + 2 if margin > 0.0 else a.shape[1]
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
+    for t in range(a.shape[0]):
+        _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6), margin=st.sampled_from([0.0, 0.05]))
+def test_comparisons_without_prob_best_are_those_of_the_full_grid(seed, n_arms, margin):
+    # bit for bit: P(arm > control) and P(|arm - control| < margin) of prob_best_and_vs_control
+    from platform_sim.posterior import prob_best_and_vs_control
+    from platform_sim.posterior.beta import grid_scratch
+
+    rng = np.random.default_rng(seed)
+    a, b, status, _, _, control, _ = _state(rng, 40, n_arms)
+    a = a * rng.uniform(0.3, 1.0, a.shape)  # shapes below 1 and not whole numbers as well
+    active = (status == ACTIVE) | (status == CONTROL)
+    compare = rng.uniform(size=40) < 0.7
+    control = np.where(rng.uniform(size=40) < 0.1, -1, control)
+    if margin > 0:
+        _, want_vs, want_within = prob_best_and_vs_control(a, b, active, control, margin, compare)
+    else:
+        _, want_vs = prob_best_and_vs_control(a, b, active, control)
+    vs, within = np.empty(a.shape), np.empty(a.shape)
+    n_comp = n_arms + 2 if margin > 0 else n_arms
+    _vs_control_rows(a, b, active, control, margin, compare, vs, within, grid_scratch(n_comp))
+    assert np.array_equal(vs, want_vs, equal_nan=True)
+    if margin > 0:
+        assert np.array_equal(within, want_within, equal_nan=True)

@@ -455,7 +455,17 @@ def simulate_strata(
                     st, sl, dc = status[r, s_loc], status_look[r, s_loc], declared[r, s_loc]
                     cc, ch = control[r, s_loc], control_changed[r, s_loc]
                     stop, pb_due = decide(
-                        design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch, refresh=reuse_pb
+                        design,
+                        look,
+                        a[r_loc, s_loc],
+                        b[r_loc, s_loc],
+                        st,
+                        sl,
+                        dc,
+                        cc,
+                        ch,
+                        refresh=reuse_pb,
+                        need_pb=reuse_pb,  # P(best) of the decisions is read only to reuse it
                     )
                     if pb_known is not None:
                         going = stop == CONTINUE
