@@ -489,6 +489,48 @@ def _with_control_kernel(
 _BOUND_GUARD = 1e-4
 
 
+@njit(cache=True)
+def _log_beta_sup(a, b):
+    """log of the largest value of the Beta(a, b) density (at its mode); inf when a or b is below 1."""
+    if a < 1.0 or b < 1.0:
+        return math.inf
+    out = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    if a + b > 2.0:
+        mode = (a - 1.0) / (a + b - 2.0)
+        if a > 1.0:
+            out += (a - 1.0) * math.log(mode)
+        if b > 1.0:
+            out += (b - 1.0) * math.log1p(-mode)
+    return out
+
+
+@njit(cache=True)
+def _log_beta_l2(a, b):
+    """log of the L2 norm of the Beta(a, b) density, (log B(2a - 1, 2b - 1) - 2 log B(a, b)) / 2;
+    inf when a or b is 1/2 or below (the square of the density is not integrable)."""
+    if a <= 0.5 or b <= 0.5:
+        return math.inf
+    log_b = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    log_b2 = math.lgamma(2.0 * a - 1.0) + math.lgamma(2.0 * b - 1.0) - math.lgamma(2.0 * (a + b) - 2.0)
+    return 0.5 * (log_b2 - 2.0 * log_b)
+
+
+@njit(cache=True)
+def _difference_density_bound(a, b, a_c, b_c):
+    """An upper bound on the density of D = X_k - X_c (X_k ~ Beta(a, b), X_c ~ Beta(a_c, b_c)
+    independent) anywhere: f_D(z) = int f_k(z + x) f_c(x) dx is at most the largest value of either
+    density (the other integrates to 1) and at most ||f_k||_2 ||f_c||_2 (Cauchy-Schwarz; the norms in
+    closed form). inf when none is finite."""
+    log_m = min(_log_beta_sup(a, b), _log_beta_sup(a_c, b_c), _log_beta_l2(a, b) + _log_beta_l2(a_c, b_c))
+    return math.exp(log_m) if log_m < 700.0 else math.inf
+
+
+@njit(cache=True)
+def _difference_density_bounds(a, b, a_c, b_c, out):
+    for i in range(out.shape[0]):
+        out[i] = _difference_density_bound(a[i], b[i], a_c[i], b_c[i])
+
+
 def futility_bounds(a, b, a_c, b_c, p_better, delta):
     """Bounds on P(X_k > X_c + delta) that need no quadrature, elementwise.
 
@@ -499,7 +541,10 @@ def futility_bounds(a, b, a_c, b_c, p_better, delta):
     proxy 1 / (4 (a + b + 1)) (Elder 2016, proved by Marchal and Arbel, Electron. Commun. Probab.
     2017;22:54), so D is with the sum s^2 of the two proxies, and the same tails are at most
     exp(-t^2 / (2 s^2)); and P(D > delta) is at most P(D > 0) for delta >= 0 (at least for delta < 0).
-    Returns (lower, upper) for the true probability; the monotone bound carries p_better's
+    Between the two, P(D > 0) - P(D > delta) = P(0 < D <= delta) is at most |delta| times a bound M
+    on D's density (:func:`_difference_density_bound`), so P(D > delta) is at least
+    P(D > 0) - delta M for delta >= 0 (at most P(D > 0) + |delta| M for delta < 0).
+    Returns (lower, upper) for the true probability; the bounds from p_better carry its
     quadrature error, which callers allow for.
     """
     n, n_c = a + b, a_c + b_c
@@ -509,10 +554,24 @@ def futility_bounds(a, b, a_c, b_c, p_better, delta):
     tail = np.minimum(var / (var + t * t), np.exp(-t * t / (2.0 * proxy)))
     lower = np.where(t > 0, 1.0 - tail, 0.0)
     upper = np.where(t < 0, tail, 1.0)
-    if delta >= 0:
+    if delta == 0:
+        return np.maximum(lower, p_better), np.minimum(upper, p_better)
+    shape = np.broadcast(a, b, a_c, b_c).shape
+    density = np.empty(int(np.prod(shape, dtype=np.int64)))
+    _difference_density_bounds(
+        *(
+            np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).ravel()
+            for x in (a, b, a_c, b_c)
+        ),
+        density,
+    )
+    width = abs(delta) * density.reshape(shape)
+    if delta > 0:
         upper = np.minimum(upper, p_better)
+        lower = np.maximum(lower, p_better - width)
     else:
         lower = np.maximum(lower, p_better)
+        upper = np.minimum(upper, p_better + width)
     return lower, upper
 
 
@@ -543,8 +602,8 @@ def _futile(mask, a, b, a_c, b_c, p_better, delta, threshold) -> np.ndarray:
 @njit(cache=True)
 def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
     """:func:`_futile` for one (arm, control) pair, in a compiled kernel: the bounds of
-    :func:`futility_bounds` with the same guard, then, when they leave the answer open, the pair's
-    grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
+    :func:`futility_bounds` (its density bound from the same compiled function) with the same
+    guard, then, when they leave the answer open, the pair's grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
     there; they may differ in the last bit, which cannot change an answer: a bound settles a pair
     only with a margin of 2e-4, within which the quadrature gives the same answer."""
     n, n_c = a + b, a_c + b_c
@@ -554,9 +613,14 @@ def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
     tail = min(var / (var + t * t), math.exp(-t * t / (2.0 * proxy)))
     lower = 1.0 - tail if t > 0 else 0.0
     upper = tail if t < 0 else 1.0
-    if delta >= 0:
+    if delta > 0:
         upper = min(upper, p_better)
+        lower = max(lower, p_better - delta * _difference_density_bound(a, b, a_c, b_c))
+    elif delta < 0:
+        lower = max(lower, p_better)
+        upper = min(upper, p_better - delta * _difference_density_bound(a, b, a_c, b_c))
     else:
+        upper = min(upper, p_better)
         lower = max(lower, p_better)
     if upper < threshold - 2 * _BOUND_GUARD:
         return True
