@@ -1,9 +1,9 @@
 """Fast posterior moments of the hierarchical stratum model, for use inside the simulation engine.
 
 The model and its exact computation on a (mu, kappa) grid are in
-:mod:`platform_sim.posterior.hierarchical`; this module reuses its posterior node weights
-(:func:`~platform_sim.posterior.hierarchical.hierarchical_posterior`) and adds only what the
-engine needs at every interim look, for R rows (trials x arms) of S strata:
+:mod:`platform_sim.posterior.hierarchical`; this module forms the same posterior node weights
+(those of :func:`~platform_sim.posterior.hierarchical.hierarchical_posterior`) and adds only
+what the engine needs at every interim look, for R rows (trials x arms) of S strata:
 
 * :func:`hierarchical_moments`: the posterior mean and variance of every stratum rate. The
   stratum posterior is the mixture over grid nodes g (posterior weights w_g) of
@@ -11,9 +11,9 @@ engine needs at every interim look, for R rows (trials x arms) of S strata:
   E[p_s] = sum_g w_g m_g with m_g = (a_g + y_s) / (kappa_g + n_s) and
   E[p_s^2] = sum_g w_g m_g (a_g + y_s + 1) / (kappa_g + n_s + 1), exact sums on the grid
   (no node is dropped). The node weights and the moments come from one compiled pass per row
-  (see "Moments in one pass" below); ``reference=True`` computes the weights with
-  :func:`~platform_sim.posterior.hierarchical.hierarchical_posterior` and sums over the nodes
-  (the two agree to 1e-14, tests/test_hierarchical_fast.py).
+  (see the comment "moments in one pass over the nodes" below); ``reference=True`` computes
+  the weights with :func:`~platform_sim.posterior.hierarchical.hierarchical_posterior` and
+  sums over the nodes (the two agree to 1e-14, tests/test_hierarchical_fast.py).
 * :func:`hierarchical_beta_approx`: the Beta(a, b) with the same mean and variance
   (method of moments: a = m nu, b = (1 - m) nu with nu = m (1 - m) / v - 1).
 * :func:`engine_grid`: a grid with about a quarter of the nodes of the default one.
