@@ -228,13 +228,26 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
 
 
 def _decide_with_control_compiled(
-    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False, need_pb=True
+    design,
+    look,
+    a,
+    b,
+    status,
+    status_look,
+    declared,
+    control,
+    control_changed,
+    refresh=False,
+    need_pb=True,
+    bound_rounds=True,
 ):
     """:func:`_decide_with_control` trial by trial in one compiled kernel
     (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
     for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
     arms left, as :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only
-    the comparisons with the control that the rules read (:func:`_vs_control_row`)."""
+    the comparisons with the control that the rules read (:func:`_vs_control_row`), and a round whose
+    every answer bounds settle (:func:`_round_by_bounds`) needs no grid; ``bound_rounds=False`` builds
+    the grid of every round all the same (the reference those answers are tested against)."""
     if refresh and not need_pb:
         raise ValueError("refresh recomputes P(best): it needs need_pb")
     n_trials, n_arms = status.shape
@@ -267,11 +280,71 @@ def _decide_with_control_compiled(
         float(design.futility_threshold) if check_fut else 0.0,
         refresh,
         need_pb,
+        bound_rounds,
         stop,
         pb,
         *grid_scratch(n_comp),
     )
     return stop, pb
+
+
+_INV_E = math.exp(-1.0)
+
+
+@njit(cache=True)
+def _log_concave_bounds(a, b, a_c, b_c, x):
+    """Bounds (lower, upper) on P(X_k - X_c > x) that need no quadrature, for X_k ~ Beta(a, b) and
+    X_c ~ Beta(a_c, b_c) independent with every shape at least 1. Their densities are then
+    log-concave, and so is that of D = X_k - X_c (Prekopa's theorem: convolutions of log-concave
+    densities are log-concave), which puts at least 1/e of D's mass on each side of its mean mu
+    (Grunbaum's inequality in one dimension). With M a bound on D's density
+    (:func:`_difference_density_bound`), P(D > x) >= 1/e - (x - mu) M for x > mu (and >= 1/e for
+    x <= mu), P(D > x) <= 1 - 1/e + (mu - x) M for x < mu (and <= 1 - 1/e for x >= mu); Cantelli's
+    inequality bounds the tail on the side away from the mean, from mu and the variance v."""
+    n, n_c = a + b, a_c + b_c
+    mu = a / n - a_c / n_c
+    var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
+    m = _difference_density_bound(a, b, a_c, b_c)
+    t = mu - x
+    if t > 0.0:
+        lower = max(_INV_E, 1.0 - var / (var + t * t))
+        upper = 1.0 - _INV_E + t * m
+    else:
+        lower = _INV_E + t * m
+        upper = min(1.0 - _INV_E, var / (var + t * t)) if t < 0.0 else 1.0 - _INV_E
+    return lower, upper
+
+
+@njit(cache=True)
+def _round_by_bounds(t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, futile):
+    """Whether a round of the rules with a common control is settled without quadrature: every
+    comparator certainly neither inferior nor superior and, when futility is judged in this round,
+    certainly futile or certainly not (futile[k], :func:`_log_concave_bounds`), each bound clearing
+    its threshold by twice the quadrature error allowed for (``_BOUND_GUARD``), so that the
+    quadrature's answers are the same. Only when every posterior of the round has shapes of at
+    least 1."""
+    n_arms = a.shape[1]
+    for k in range(n_arms):
+        if not in_trial[t, k]:
+            continue
+        if a[t, k] < 1.0 or b[t, k] < 1.0:
+            return False
+    for k in range(n_arms):
+        futile[k] = False
+        if not in_trial[t, k] or k == c:
+            continue
+        lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], 0.0)
+        if check_inf and not lower > inf + 2 * _BOUND_GUARD:
+            return False
+        if check_sup and not upper < sup - 2 * _BOUND_GUARD:
+            return False
+        if fut_now:
+            lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], fut_delta)
+            if upper < fut_threshold - 2 * _BOUND_GUARD:
+                futile[k] = True
+            elif not lower > fut_threshold + 2 * _BOUND_GUARD:
+                return False
+    return True
 
 
 @njit(cache=True)
@@ -326,6 +399,7 @@ def _with_control_kernel(
     fut_threshold,
     refresh,
     need_pb,
+    bound_rounds,
     stop,
     pb,
     bps,
@@ -359,6 +433,7 @@ def _with_control_kernel(
     within = np.empty((n_trials, n_arms))
     comparators = np.empty(n_arms, dtype=np.bool_)
     before = np.empty(n_arms, dtype=np.bool_)
+    sure = np.zeros(n_arms, dtype=np.bool_)
     check_sup = not math.isnan(sup)
     check_inf = not math.isnan(inf)
     for t in range(n_trials):
@@ -376,21 +451,34 @@ def _with_control_kernel(
             c = control[t]
             eq_row = not control_changed[t] if eq_only_first else True
             compare[t] = eq_row
+            fut_now = check_fut and not (fut_only_first and control_changed[t])
+            # without P(best) and the equivalence check, a round whose every answer bounds settle
+            # needs no grid (_round_by_bounds: the answers the quadrature gives)
+            bounded = (
+                bound_rounds
+                and not need_pb
+                and not (check_eq and eq_row)
+                and _round_by_bounds(
+                    t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, sure
+                )
+            )
             # a row without the equivalence check gets the copies of the control switched off,
             # which leaves its grid as without them
-            if need_pb:
+            if bounded:
+                pass
+            elif need_pb:
                 best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
             else:
                 _vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
             for k in range(n_arms):
                 before[k] = in_trial[t, k]
                 comparators[k] = in_trial[t, k] and k != c
-                if check_inf and comparators[k] and vs_control[t, k] < inf:
+                if not bounded and check_inf and comparators[k] and vs_control[t, k] < inf:
                     status[t, k] = INFERIOR
                     status_look[t, k] = look
                     comparators[k] = False
             pick = -1
-            if check_sup:
+            if check_sup and not bounded:
                 top = -np.inf
                 for k in range(n_arms):  # the first arm with the highest score (argmax)
                     score = vs_control[t, k] if comparators[k] and vs_control[t, k] > sup else -1.0
@@ -428,22 +516,26 @@ def _with_control_kernel(
                         any_left |= comparators[k]
                     if any_equivalent and not any_left:
                         equivalence_stop = True
-                if check_fut and not (fut_only_first and control_changed[t]):
+                if fut_now:
                     # every comparator judged on this round's comparisons, then dropped together
                     any_futile = False
                     any_left = False
                     for k in range(n_arms):
                         if comparators[k]:
-                            futile = _futile_one(
-                                a[t, k],
-                                b[t, k],
-                                a[t, c],
-                                b[t, c],
-                                vs_control[t, k],
-                                fut_delta,
-                                fut_threshold,
-                                pair,
-                                scratch,
+                            futile = (
+                                sure[k]
+                                if bounded
+                                else _futile_one(
+                                    a[t, k],
+                                    b[t, k],
+                                    a[t, c],
+                                    b[t, c],
+                                    vs_control[t, k],
+                                    fut_delta,
+                                    fut_threshold,
+                                    pair,
+                                    scratch,
+                                )
                             )
                             if futile:
                                 status[t, k] = FUTILE
