@@ -33,7 +33,7 @@ from numba import njit
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
-from .posterior.beta import best_row, greater_one, grid_scratch
+from .posterior.beta import _best_components, _grid_fast, _sum, best_row, greater_one, grid_scratch
 from .results import (
     ACTIVE,
     CONTROL,
@@ -70,6 +70,7 @@ def decide(
     control: np.ndarray,
     control_changed: np.ndarray,
     refresh: bool = False,
+    need_pb: bool = True,
 ) -> np.ndarray:
     """Apply the decision rules of look ``look`` to T trials, updating the state arrays in place.
 
@@ -80,12 +81,14 @@ def decide(
     where it was not computed for the final set of arms). ``refresh``: a caller that needs
     P(best) of the trials that go on asks for it; with a common control, the rows whose arms
     changed are then recomputed (by :func:`prob_best`'s grid)
-    instead of left NaN.
+    instead of left NaN. ``need_pb=False`` (with a common control, and without ``refresh``): the
+    caller does not read P(best), which is then not computed (all NaN); the comparisons with the
+    control, and so the decisions, are the same bit for bit.
     """
     if design.control < 0:
         return _decide_no_control(design, look, a, b, status, status_look, declared)
     return _decide_with_control_compiled(
-        design, look, a, b, status, status_look, declared, control, control_changed, refresh
+        design, look, a, b, status, status_look, declared, control, control_changed, refresh, need_pb
     )
 
 
@@ -225,12 +228,28 @@ def _decide_with_control(design, look, a, b, status, status_look, declared, cont
 
 
 def _decide_with_control_compiled(
-    design, look, a, b, status, status_look, declared, control, control_changed, refresh=False
+    design,
+    look,
+    a,
+    b,
+    status,
+    status_look,
+    declared,
+    control,
+    control_changed,
+    refresh=False,
+    need_pb=True,
+    bound_rounds=True,
 ):
     """:func:`_decide_with_control` trial by trial in one compiled kernel
     (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
     for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
-    arms left, as :func:`prob_best` gives it."""
+    arms left, as :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only
+    the comparisons with the control that the rules read (:func:`_vs_control_row`), and a round whose
+    every answer bounds settle (:func:`_round_by_bounds`) needs no grid; ``bound_rounds=False`` builds
+    the grid of every round all the same (the reference those answers are tested against)."""
+    if refresh and not need_pb:
+        raise ValueError("refresh recomputes P(best): it needs need_pb")
     n_trials, n_arms = status.shape
     a, b = np.ascontiguousarray(a, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64)
     check_eq = _enabled(design.equivalence_probability)
@@ -260,11 +279,102 @@ def _decide_with_control_compiled(
         float(design.futility_delta) if check_fut else 0.0,
         float(design.futility_threshold) if check_fut else 0.0,
         refresh,
+        need_pb,
+        bound_rounds,
         stop,
         pb,
         *grid_scratch(n_comp),
     )
     return stop, pb
+
+
+_INV_E = math.exp(-1.0)
+
+
+@njit(cache=True)
+def _log_concave_bounds(a, b, a_c, b_c, x):
+    """Bounds (lower, upper) on P(X_k - X_c > x) that need no quadrature, for X_k ~ Beta(a, b) and
+    X_c ~ Beta(a_c, b_c) independent with every shape at least 1. Their densities are then
+    log-concave, and so is that of D = X_k - X_c (Prekopa's theorem: convolutions of log-concave
+    densities are log-concave), which puts at least 1/e of D's mass on each side of its mean mu
+    (Grunbaum's inequality in one dimension). With M a bound on D's density
+    (:func:`_difference_density_bound`), P(D > x) >= 1/e - (x - mu) M for x > mu (and >= 1/e for
+    x <= mu), P(D > x) <= 1 - 1/e + (mu - x) M for x < mu (and <= 1 - 1/e for x >= mu); Cantelli's
+    inequality bounds the tail on the side away from the mean, from mu and the variance v."""
+    n, n_c = a + b, a_c + b_c
+    mu = a / n - a_c / n_c
+    var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
+    m = _difference_density_bound(a, b, a_c, b_c)
+    t = mu - x
+    if t > 0.0:
+        lower = max(_INV_E, 1.0 - var / (var + t * t))
+        upper = 1.0 - _INV_E + t * m
+    else:
+        lower = _INV_E + t * m
+        upper = min(1.0 - _INV_E, var / (var + t * t)) if t < 0.0 else 1.0 - _INV_E
+    return lower, upper
+
+
+@njit(cache=True)
+def _round_by_bounds(t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, futile):
+    """Whether a round of the rules with a common control is settled without quadrature: every
+    comparator certainly neither inferior nor superior and, when futility is judged in this round,
+    certainly futile or certainly not (futile[k], :func:`_log_concave_bounds`), each bound clearing
+    its threshold by twice the quadrature error allowed for (``_BOUND_GUARD``), so that the
+    quadrature's answers are the same. Only when every posterior of the round has shapes of at
+    least 1."""
+    n_arms = a.shape[1]
+    for k in range(n_arms):
+        if not in_trial[t, k]:
+            continue
+        if a[t, k] < 1.0 or b[t, k] < 1.0:
+            return False
+    for k in range(n_arms):
+        futile[k] = False
+        if not in_trial[t, k] or k == c:
+            continue
+        lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], 0.0)
+        if check_inf and not lower > inf + 2 * _BOUND_GUARD:
+            return False
+        if check_sup and not upper < sup - 2 * _BOUND_GUARD:
+            return False
+        if fut_now:
+            lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], fut_delta)
+            if upper < fut_threshold - 2 * _BOUND_GUARD:
+                futile[k] = True
+            elif not lower > fut_threshold + 2 * _BOUND_GUARD:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch):
+    """The comparisons with the control of :func:`~platform_sim.posterior.beta.best_row` (row t of
+    ``vs_control`` and, where it checks equivalence, ``within``) without P(best): the same grid, built
+    with densities only for the components the comparisons read (the control's, and every arm's for
+    ``within``; a component's density and distribution function do not depend on which others get a
+    density), and the same terms summed by the same function, so the same numbers bit for bit
+    (tests/test_rules_compiled.py)."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_arms = a.shape[1]
+    c = control[t]
+    check_within = margin > 0.0 and compare[t]
+    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+    n_pdf = n_arms if check_within else c + 1
+    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    terms = work[4]
+    for k in range(n_arms):
+        vs_control[t, k] = np.nan
+        within[t, k] = np.nan
+        if c >= 0 and k != c and active[t, k]:
+            for i in range(n):
+                terms[i] = weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
+            vs_control[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
+            if check_within:
+                for i in range(n):
+                    terms[i] = weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
+                within[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
 
 
 @njit(cache=True)
@@ -288,6 +398,8 @@ def _with_control_kernel(
     fut_delta,
     fut_threshold,
     refresh,
+    need_pb,
+    bound_rounds,
     stop,
     pb,
     bps,
@@ -306,7 +418,7 @@ def _with_control_kernel(
     rounds of a trial whose control changed repeated as there; writes the state arrays, ``stop``
     (T,) and ``pb`` (T, K: P(best) of the last round when it left the trial's arms unchanged,
     else NaN as filled by the caller; with ``refresh``, a trial that goes on gets P(best) among its
-    arms left instead of NaN). sup, inf: NaN when disabled."""
+    arms left instead of NaN; without ``need_pb``, pb is not written). sup, inf: NaN when disabled."""
     n_trials, n_arms = status.shape
     scratch = (bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep)
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
@@ -321,6 +433,7 @@ def _with_control_kernel(
     within = np.empty((n_trials, n_arms))
     comparators = np.empty(n_arms, dtype=np.bool_)
     before = np.empty(n_arms, dtype=np.bool_)
+    sure = np.zeros(n_arms, dtype=np.bool_)
     check_sup = not math.isnan(sup)
     check_inf = not math.isnan(inf)
     for t in range(n_trials):
@@ -338,18 +451,34 @@ def _with_control_kernel(
             c = control[t]
             eq_row = not control_changed[t] if eq_only_first else True
             compare[t] = eq_row
+            fut_now = check_fut and not (fut_only_first and control_changed[t])
+            # without P(best) and the equivalence check, a round whose every answer bounds settle
+            # needs no grid (_round_by_bounds: the answers the quadrature gives)
+            bounded = (
+                bound_rounds
+                and not need_pb
+                and not (check_eq and eq_row)
+                and _round_by_bounds(
+                    t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, sure
+                )
+            )
             # a row without the equivalence check gets the copies of the control switched off,
             # which leaves its grid as without them
-            best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            if bounded:
+                pass
+            elif need_pb:
+                best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+            else:
+                _vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
             for k in range(n_arms):
                 before[k] = in_trial[t, k]
                 comparators[k] = in_trial[t, k] and k != c
-                if check_inf and comparators[k] and vs_control[t, k] < inf:
+                if not bounded and check_inf and comparators[k] and vs_control[t, k] < inf:
                     status[t, k] = INFERIOR
                     status_look[t, k] = look
                     comparators[k] = False
             pick = -1
-            if check_sup:
+            if check_sup and not bounded:
                 top = -np.inf
                 for k in range(n_arms):  # the first arm with the highest score (argmax)
                     score = vs_control[t, k] if comparators[k] and vs_control[t, k] > sup else -1.0
@@ -387,22 +516,26 @@ def _with_control_kernel(
                         any_left |= comparators[k]
                     if any_equivalent and not any_left:
                         equivalence_stop = True
-                if check_fut and not (fut_only_first and control_changed[t]):
+                if fut_now:
                     # every comparator judged on this round's comparisons, then dropped together
                     any_futile = False
                     any_left = False
                     for k in range(n_arms):
                         if comparators[k]:
-                            futile = _futile_one(
-                                a[t, k],
-                                b[t, k],
-                                a[t, c],
-                                b[t, c],
-                                vs_control[t, k],
-                                fut_delta,
-                                fut_threshold,
-                                pair,
-                                scratch,
+                            futile = (
+                                sure[k]
+                                if bounded
+                                else _futile_one(
+                                    a[t, k],
+                                    b[t, k],
+                                    a[t, c],
+                                    b[t, c],
+                                    vs_control[t, k],
+                                    fut_delta,
+                                    fut_threshold,
+                                    pair,
+                                    scratch,
+                                )
                             )
                             if futile:
                                 status[t, k] = FUTILE
@@ -416,8 +549,9 @@ def _with_control_kernel(
             for k in range(n_arms):
                 in_trial[t, k] = comparators[k] or k == control[t]
                 unchanged &= in_trial[t, k] == before[k]
-            for k in range(n_arms):
-                pb[t, k] = out[t, k] if unchanged else np.nan
+            if need_pb:
+                for k in range(n_arms):
+                    pb[t, k] = out[t, k] if unchanged else np.nan
         n_in = 0
         last = -1
         for k in range(n_arms):
@@ -447,6 +581,48 @@ def _with_control_kernel(
 _BOUND_GUARD = 1e-4
 
 
+@njit(cache=True)
+def _log_beta_sup(a, b):
+    """log of the largest value of the Beta(a, b) density (at its mode); inf when a or b is below 1."""
+    if a < 1.0 or b < 1.0:
+        return math.inf
+    out = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    if a + b > 2.0:
+        mode = (a - 1.0) / (a + b - 2.0)
+        if a > 1.0:
+            out += (a - 1.0) * math.log(mode)
+        if b > 1.0:
+            out += (b - 1.0) * math.log1p(-mode)
+    return out
+
+
+@njit(cache=True)
+def _log_beta_l2(a, b):
+    """log of the L2 norm of the Beta(a, b) density, (log B(2a - 1, 2b - 1) - 2 log B(a, b)) / 2;
+    inf when a or b is 1/2 or below (the square of the density is not integrable)."""
+    if a <= 0.5 or b <= 0.5:
+        return math.inf
+    log_b = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    log_b2 = math.lgamma(2.0 * a - 1.0) + math.lgamma(2.0 * b - 1.0) - math.lgamma(2.0 * (a + b) - 2.0)
+    return 0.5 * (log_b2 - 2.0 * log_b)
+
+
+@njit(cache=True)
+def _difference_density_bound(a, b, a_c, b_c):
+    """An upper bound on the density of D = X_k - X_c (X_k ~ Beta(a, b), X_c ~ Beta(a_c, b_c)
+    independent) anywhere: f_D(z) = int f_k(z + x) f_c(x) dx is at most the largest value of either
+    density (the other integrates to 1) and at most ||f_k||_2 ||f_c||_2 (Cauchy-Schwarz; the norms in
+    closed form). inf when none is finite."""
+    log_m = min(_log_beta_sup(a, b), _log_beta_sup(a_c, b_c), _log_beta_l2(a, b) + _log_beta_l2(a_c, b_c))
+    return math.exp(log_m) if log_m < 700.0 else math.inf
+
+
+@njit(cache=True)
+def _difference_density_bounds(a, b, a_c, b_c, out):
+    for i in range(out.shape[0]):
+        out[i] = _difference_density_bound(a[i], b[i], a_c[i], b_c[i])
+
+
 def futility_bounds(a, b, a_c, b_c, p_better, delta):
     """Bounds on P(X_k > X_c + delta) that need no quadrature, elementwise.
 
@@ -457,7 +633,10 @@ def futility_bounds(a, b, a_c, b_c, p_better, delta):
     proxy 1 / (4 (a + b + 1)) (Elder 2016, proved by Marchal and Arbel, Electron. Commun. Probab.
     2017;22:54), so D is with the sum s^2 of the two proxies, and the same tails are at most
     exp(-t^2 / (2 s^2)); and P(D > delta) is at most P(D > 0) for delta >= 0 (at least for delta < 0).
-    Returns (lower, upper) for the true probability; the monotone bound carries p_better's
+    Between the two, P(D > 0) - P(D > delta) = P(0 < D <= delta) is at most |delta| times a bound M
+    on D's density (:func:`_difference_density_bound`), so P(D > delta) is at least
+    P(D > 0) - delta M for delta >= 0 (at most P(D > 0) + |delta| M for delta < 0).
+    Returns (lower, upper) for the true probability; the bounds from p_better carry its
     quadrature error, which callers allow for.
     """
     n, n_c = a + b, a_c + b_c
@@ -467,10 +646,24 @@ def futility_bounds(a, b, a_c, b_c, p_better, delta):
     tail = np.minimum(var / (var + t * t), np.exp(-t * t / (2.0 * proxy)))
     lower = np.where(t > 0, 1.0 - tail, 0.0)
     upper = np.where(t < 0, tail, 1.0)
-    if delta >= 0:
+    if delta == 0:
+        return np.maximum(lower, p_better), np.minimum(upper, p_better)
+    shape = np.broadcast(a, b, a_c, b_c).shape
+    density = np.empty(int(np.prod(shape, dtype=np.int64)))
+    _difference_density_bounds(
+        *(
+            np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).ravel()
+            for x in (a, b, a_c, b_c)
+        ),
+        density,
+    )
+    width = abs(delta) * density.reshape(shape)
+    if delta > 0:
         upper = np.minimum(upper, p_better)
+        lower = np.maximum(lower, p_better - width)
     else:
         lower = np.maximum(lower, p_better)
+        upper = np.minimum(upper, p_better + width)
     return lower, upper
 
 
@@ -501,8 +694,8 @@ def _futile(mask, a, b, a_c, b_c, p_better, delta, threshold) -> np.ndarray:
 @njit(cache=True)
 def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
     """:func:`_futile` for one (arm, control) pair, in a compiled kernel: the bounds of
-    :func:`futility_bounds` with the same guard, then, when they leave the answer open, the pair's
-    grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
+    :func:`futility_bounds` (its density bound from the same compiled function) with the same
+    guard, then, when they leave the answer open, the pair's grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
     there; they may differ in the last bit, which cannot change an answer: a bound settles a pair
     only with a margin of 2e-4, within which the quadrature gives the same answer."""
     n, n_c = a + b, a_c + b_c
@@ -512,9 +705,14 @@ def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
     tail = min(var / (var + t * t), math.exp(-t * t / (2.0 * proxy)))
     lower = 1.0 - tail if t > 0 else 0.0
     upper = tail if t < 0 else 1.0
-    if delta >= 0:
+    if delta > 0:
         upper = min(upper, p_better)
+        lower = max(lower, p_better - delta * _difference_density_bound(a, b, a_c, b_c))
+    elif delta < 0:
+        lower = max(lower, p_better)
+        upper = min(upper, p_better - delta * _difference_density_bound(a, b, a_c, b_c))
     else:
+        upper = min(upper, p_better)
         lower = max(lower, p_better)
     if upper < threshold - 2 * _BOUND_GUARD:
         return True

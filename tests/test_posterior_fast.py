@@ -267,3 +267,37 @@ def test_trials_with_the_fast_grid_equal_trials_with_the_reference(monkeypatch, 
                 _close(np.asarray(value, float), np.asarray(other, float))
             else:
                 assert np.array_equal(value, other), f"{group}.{key}"
+
+
+def test_the_density_bound_of_a_difference_of_betas_holds():
+    """The bound on the density of X_k - X_c that lets futility skip its quadrature: the largest
+    value of a Beta density and its L2 norm in closed form against the density on a fine grid, and
+    the bound against the largest value of the difference's density (a convolution on that grid)."""
+    from scipy import stats
+
+    from platform_sim.rules import _difference_density_bound, _log_beta_l2, _log_beta_sup
+
+    x = (np.arange(200_000) + 0.5) / 200_000
+    rng = np.random.default_rng(11)
+    shapes = [(1.0, 1.0), (1.0, 5.0), (7.0, 1.0), (0.7, 3.0), (3.0, 0.4), (0.5, 0.5), (30.0, 70.0)]
+    shapes += [tuple(v) for v in rng.uniform(0.6, 120.0, (12, 2))]
+    for a, b in shapes:
+        f = stats.beta.pdf(x, a, b)
+        sup, l2 = math.exp(_log_beta_sup(a, b)), math.exp(_log_beta_l2(a, b))
+        if a >= 1 and b >= 1:
+            assert abs(sup - f.max()) <= 1e-3 * sup  # the grid's largest value, near the mode
+        else:
+            assert sup == math.inf
+        if a > 0.5 and b > 0.5:
+            assert abs(l2**2 - np.mean(f**2)) <= 1e-2 * l2**2  # midpoint rule (singular ends: 1%)
+        else:
+            assert l2 == math.inf
+    h = 1.0 / 4000
+    grid = (np.arange(4000) + 0.5) * h
+    for _ in range(30):
+        a, b, a_c, b_c = rng.uniform(1.0, 80.0, 4)
+        fk, fc = stats.beta.pdf(grid, a, b), stats.beta.pdf(grid, a_c, b_c)
+        f_d = np.convolve(fk, fc[::-1]) * h  # density of X_k - X_c on the grid of differences
+        bound = _difference_density_bound(a, b, a_c, b_c)
+        assert f_d.max() <= bound * (1 + 1e-3)
+        assert bound <= 3.0 * f_d.max()  # and not far above it for unimodal posteriors

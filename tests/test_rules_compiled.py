@@ -15,9 +15,11 @@ from types import SimpleNamespace
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
+from platform_sim.posterior import prob_greater
 from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, FUTILE, INFERIOR
-from platform_sim.rules import _decide_with_control, _decide_with_control_compiled
+from platform_sim.rules import _decide_with_control, _decide_with_control_compiled, _vs_control_row
 
 
 def _design(rng, n_arms):
@@ -117,3 +119,102 @@ def test_refreshed_prob_best_equals_prob_best_of_the_arms_left(seed, n_arms):
     assert np.array_equal(pb[~stale], pb_plain[~stale], equal_nan=True)
     if stale.any():
         assert np.array_equal(pb[stale], prob_best(a[stale], b[stale], in_trial[stale]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
+def test_rules_without_prob_best_decide_the_same(seed, n_arms):
+    # need_pb=False skips P(best): the same decisions and stop codes, P(best) left NaN
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    state = _state(rng, 40, n_arms)
+    a, b = state[:2]
+    full = [x.copy() for x in state[2:]]
+    stop_full, _ = _decide_with_control_compiled(design, 0, a, b, *full)
+    lean = [x.copy() for x in state[2:]]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *lean, need_pb=False)
+    assert np.array_equal(stop, stop_full)
+    assert np.isnan(pb).all()
+    for got, want in zip(lean, full):
+        assert np.array_equal(got, want)
+
+
+@njit
+def _vs_control_rows(a, b, active, control, margin, compare, vs_control, within, scratch):
+    n_comp = a.shape[1] + 2 if margin > 0.0 else a.shape[1]
+    components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
+    for t in range(a.shape[0]):
+        _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6), margin=st.sampled_from([0.0, 0.05]))
+def test_comparisons_without_prob_best_are_those_of_the_full_grid(seed, n_arms, margin):
+    # bit for bit: P(arm > control) and P(|arm - control| < margin) of prob_best_and_vs_control
+    from platform_sim.posterior import prob_best_and_vs_control
+    from platform_sim.posterior.beta import grid_scratch
+
+    rng = np.random.default_rng(seed)
+    a, b, status, _, _, control, _ = _state(rng, 40, n_arms)
+    a = a * rng.uniform(0.3, 1.0, a.shape)  # shapes below 1 and not whole numbers as well
+    active = (status == ACTIVE) | (status == CONTROL)
+    compare = rng.uniform(size=40) < 0.7
+    control = np.where(rng.uniform(size=40) < 0.1, -1, control)
+    if margin > 0:
+        _, want_vs, want_within = prob_best_and_vs_control(a, b, active, control, margin, compare)
+    else:
+        _, want_vs = prob_best_and_vs_control(a, b, active, control)
+    vs, within = np.empty(a.shape), np.empty(a.shape)
+    n_comp = n_arms + 2 if margin > 0 else n_arms
+    _vs_control_rows(a, b, active, control, margin, compare, vs, within, grid_scratch(n_comp))
+    assert np.array_equal(vs, want_vs, equal_nan=True)
+    if margin > 0:
+        assert np.array_equal(within, want_within, equal_nan=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6), spread=st.sampled_from([0.02, 0.08]))
+def test_rounds_settled_by_bounds_decide_as_the_grid(seed, n_arms, spread):
+    # without P(best), rounds whose answers the log-concave bounds settle skip the grid: the same
+    # decisions as with every round's grid, on states where many rounds are settled that way
+    from platform_sim.rules import _log_concave_bounds
+
+    rng = np.random.default_rng(seed)
+    design = _design(rng, n_arms)
+    n = np.floor(10 ** rng.uniform(1, 3, (40, n_arms)))
+    rate = rng.uniform(0.1, 0.9, (40, 1)) + rng.normal(0, spread, (40, n_arms))
+    y = np.clip(np.round(n * np.clip(rate, 0, 1)), 0, n)
+    state = list(_state(rng, 40, n_arms))
+    state[0], state[1] = 1.0 + y, 1.0 + n - y
+    a, b = state[:2]
+    grid = [x.copy() for x in state[2:]]
+    stop_grid, _ = _decide_with_control_compiled(design, 0, a, b, *grid, need_pb=False, bound_rounds=False)
+    bounded = [x.copy() for x in state[2:]]
+    stop, _ = _decide_with_control_compiled(design, 0, a, b, *bounded, need_pb=False)
+    assert np.array_equal(stop, stop_grid)
+    for got, want in zip(bounded, grid):
+        assert np.array_equal(got, want)
+    # the bounds hold: against the quadrature (tested to 1e-6) at 0 and at the futility delta
+    a_c, b_c = a[:, :1], b[:, :1]
+    for x in (0.0, design.futility_delta):
+        exact = prob_greater(a, b, a_c, b_c, x)
+        for i in range(40):
+            for k in range(1, n_arms):
+                lower, upper = _log_concave_bounds(a[i, k], b[i, k], a_c[i, 0], b_c[i, 0], x)
+                assert lower <= exact[i, k] + 1e-6 and exact[i, k] <= upper + 1e-6
+
+
+def test_some_rounds_are_settled_by_bounds():
+    # the bounds do settle rounds (counted on similar arms), and not all of them
+    from platform_sim.rules import _round_by_bounds
+
+    rng = np.random.default_rng(3)
+    n = np.full((200, 4), 80.0)
+    y = np.round(n * np.clip(0.4 + rng.normal(0, 0.03, (200, 4)), 0, 1))
+    a, b = 1.0 + y, 1.0 + n - y
+    in_trial = np.ones((200, 4), dtype=bool)
+    sure = np.zeros(4, dtype=bool)
+    settled = [
+        _round_by_bounds(t, a, b, in_trial, 0, True, 0.01, True, 0.99, True, 0.05, 0.1, sure) for t in range(200)
+    ]
+    assert 0.0 < np.mean(settled) < 1.0, np.mean(settled)  # measured: 0.175

@@ -272,7 +272,8 @@ def run_looks(
         st, sl, dc = status[rows], status_look[rows], declared[rows]
         ctrl, changed = control[rows], control_changed[rows]
         refresh = design.adaptive and design.basis == "prob_best"  # allocation reads P(best) after the decisions
-        stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed, refresh)
+        # P(best) of the decisions is read only by the allocation on P(best), which asks for refresh
+        stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed, refresh, need_pb=refresh)
 
         # --- the decisions written back; stops: by a rule, at the last look, or when no arm can take patients
         stop, in_trial, open_, ended = _after_decisions(

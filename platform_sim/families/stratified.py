@@ -455,7 +455,17 @@ def simulate_strata(
                     st, sl, dc = status[r, s_loc], status_look[r, s_loc], declared[r, s_loc]
                     cc, ch = control[r, s_loc], control_changed[r, s_loc]
                     stop, pb_due = decide(
-                        design, look, a[r_loc, s_loc], b[r_loc, s_loc], st, sl, dc, cc, ch, refresh=reuse_pb
+                        design,
+                        look,
+                        a[r_loc, s_loc],
+                        b[r_loc, s_loc],
+                        st,
+                        sl,
+                        dc,
+                        cc,
+                        ch,
+                        refresh=reuse_pb,
+                        need_pb=reuse_pb,  # P(best) of the decisions is read only to reuse it
                     )
                     if pb_known is not None:
                         going = stop == CONTINUE
@@ -590,7 +600,9 @@ def _final(
     else:
         from ..posterior.hierarchical_fast import hierarchical_moments
 
-        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical)
+        # the reported estimates by the reference sums over the nodes, once per trial: the same numbers
+        # as before the looks' one pass (which agrees with them to 1e-14), to the last bit
+        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical, reference=True)
         post_mean3 = np.swapaxes(mean_t, 1, 2)
     post_mean3 = np.where(status == INELIGIBLE, np.nan, post_mean3)
     # pooled per-arm view (all-comer estimates and statuses) for the standard tables

@@ -1,18 +1,19 @@
 """Fast posterior moments of the hierarchical stratum model, for use inside the simulation engine.
 
 The model and its exact computation on a (mu, kappa) grid are in
-:mod:`platform_sim.posterior.hierarchical`; this module reuses its posterior node weights
-(:func:`~platform_sim.posterior.hierarchical.hierarchical_posterior`) and adds only what the
-engine needs at every interim look, for R rows (trials x arms) of S strata:
+:mod:`platform_sim.posterior.hierarchical`; this module forms the same posterior node weights
+(those of :func:`~platform_sim.posterior.hierarchical.hierarchical_posterior`) and adds only
+what the engine needs at every interim look, for R rows (trials x arms) of S strata:
 
 * :func:`hierarchical_moments`: the posterior mean and variance of every stratum rate. The
   stratum posterior is the mixture over grid nodes g (posterior weights w_g) of
   Beta(a_g + y_s, b_g + n_s - y_s) with a_g = mu_g kappa_g, b_g = (1 - mu_g) kappa_g, so
   E[p_s] = sum_g w_g m_g with m_g = (a_g + y_s) / (kappa_g + n_s) and
   E[p_s^2] = sum_g w_g m_g (a_g + y_s + 1) / (kappa_g + n_s + 1), exact sums on the grid
-  (no node is dropped). Reciprocals 1 / (kappa_g + n) are tabulated once per distinct n in
-  the batch, and the sums run in a compiled loop that the compiler may vectorize
-  (reassociated floating-point sums: results differ from a sequential sum by ~1e-16).
+  (no node is dropped). The node weights and the moments come from one compiled pass per row
+  (see the comment "moments in one pass over the nodes" below); ``reference=True`` computes
+  the weights with :func:`~platform_sim.posterior.hierarchical.hierarchical_posterior` and
+  sums over the nodes (the two agree to 1e-14, tests/test_hierarchical_fast.py).
 * :func:`hierarchical_beta_approx`: the Beta(a, b) with the same mean and variance
   (method of moments: a = m nu, b = (1 - m) nu with nu = m (1 - m) / v - 1).
 * :func:`engine_grid`: a grid with about a quarter of the nodes of the default one.
@@ -73,23 +74,26 @@ errors of 0.03-0.05 remain with 200 patients per stratum. prob_greater itself is
 the figures above). Use the exact function where these regimes decide a trial.
 
 Cost (one core, after compilation; ``python -m platform_sim.posterior.hierarchical_fast``):
-R = 2,500 rows (500 trials x 5 arms), S = 4, engine grid: 28 ms for
-:func:`hierarchical_beta_approx`, of which 22 ms are the node weights of hierarchical.py
-and ~6 ms the moment sums (the same moments on the default grid: 0.11 s); the 8,000
-comparisons with the control by prob_greater then take 60-100 ms.
+R = 2,500 rows (500 trials x 5 arms), S = 4, engine grid: about 8 ms for
+:func:`hierarchical_beta_approx` in one pass (18 ms with ``reference=True``: the
+node weights of hierarchical.py, then the sums over the nodes); the 8,000 comparisons with
+the control by prob_greater then take about 20 ms.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 from numba import njit
 
 from .. import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
+from .beta import _vexp
 from .hierarchical import (
     HierarchicalPrior,
     HyperGrid,
+    _counts,
     hierarchical_posterior,
     hyper_grid,
 )
@@ -154,6 +158,203 @@ def _moments_kernel(w, a, inv1, inv2, y, n_index, mean, var):
             var[r, s] = max(m2 - m1 * m1, 0.0)
 
 
+# --------------------------------------------------------------------------- moments in one pass over the nodes
+#
+# The engine's path: the node weights and the moments in one compiled pass per row, from tables of
+# log Gamma differences over whole counts kept per grid (built once, grown when a larger count comes).
+# The log weight of every node is the sum hierarchical_posterior forms, in the same order; it is then
+# exponentiated by a vectorized exp (beta.py's ``_vexp``, within a few units in the last place of the
+# C library's) and, since kappa is constant within a slice of the grid, the moments are sums over the
+# slices of per-slice sums of w, w a and w a^2:
+#
+#   E[p_s]   = sum_j [A_j + y_s W_j] / (kappa_j + n_s),
+#   E[p_s^2] = sum_j [B_j + (2 y_s + 1) A_j + y_s (y_s + 1) W_j] / ((kappa_j + n_s) (kappa_j + n_s + 1)),
+#
+# with W_j, A_j, B_j the sums over the slice's nodes of w_g, w_g a_g and w_g a_g^2: the same sums as
+# over the nodes, regrouped, so that the work per stratum is one term per slice instead of one per node.
+# The results differ from :func:`_moments_kernel` on :func:`hierarchical_posterior`'s weights by
+# rounding only (tests/test_hierarchical_fast.py: 1e-12 relative in the mean and the variance).
+
+_TABLE_MAX_COUNT = 4095  # counts above this are tabulated per batch (a table row per distinct count)
+
+
+class _CountTables:
+    """log Gamma differences of a grid for every count 0..size-1: ta[y, g] = lgamma(a_g + y) - lgamma(a_g),
+    tb[m, g] the same with b_g, tk[n, g] = lgamma(kappa_g + n) - lgamma(kappa_g) (computed per kappa slice);
+    each entry computed as :func:`~platform_sim.posterior.hierarchical._tables` computes it (the same numbers)."""
+
+    def __init__(self, grid: HyperGrid):
+        from scipy import special
+
+        self.grid = grid
+        self.lg_a = special.gammaln(grid.a)
+        self.lg_b = special.gammaln(grid.b)
+        self.lg_k = special.gammaln(grid.slice_kappa)
+        starts = np.flatnonzero(np.r_[True, np.diff(grid.slice_of) != 0])
+        if not np.array_equal(grid.slice_of[starts], np.arange(starts.size)) or starts.size != grid.slice_kappa.size:
+            raise ValueError("the grid's nodes must be stored slice by slice, in the order of slice_kappa")
+        self.slice_start = np.ascontiguousarray(np.r_[starts, grid.size], dtype=np.int64)
+        self.ta = self.tb = self.tk = np.empty((0, 0))
+        self.size = 0
+
+    def _rows(self, counts: np.ndarray, shape: np.ndarray, lg_shape: np.ndarray) -> np.ndarray:
+        from scipy import special
+
+        return np.ascontiguousarray(
+            special.gammaln(shape[None, :] + counts[:, None].astype(np.float64)) - lg_shape[None, :]
+        )
+
+    def distinct(self, counts: np.ndarray, shape: np.ndarray, lg_shape: np.ndarray):
+        """Table rows for the distinct values of ``counts`` only, and each count's row index."""
+        values, index = np.unique(counts, return_inverse=True)
+        return self._rows(values, shape, lg_shape), np.ascontiguousarray(index.reshape(counts.shape), dtype=np.int64)
+
+    def ensure(self, max_count: int) -> None:
+        """Grow the tables to hold every count up to ``max_count``."""
+        if max_count < self.size:
+            return
+        size = max(64, 1 << int(max_count).bit_length())
+        new = np.arange(self.size, size)
+        g = self.grid
+        self.ta = np.concatenate([self.ta.reshape(-1, g.size), self._rows(new, g.a, self.lg_a)])
+        self.tb = np.concatenate([self.tb.reshape(-1, g.size), self._rows(new, g.b, self.lg_b)])
+        self.tk = np.concatenate(
+            [self.tk.reshape(-1, g.size), self._rows(new, g.slice_kappa, self.lg_k)[:, g.slice_of]]
+        )
+        self.size = size
+
+
+_COUNT_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _count_tables(grid: HyperGrid) -> _CountTables:
+    tables = _COUNT_TABLES.get(grid)
+    if tables is None:
+        tables = _COUNT_TABLES[grid] = _CountTables(grid)
+    return tables
+
+
+@njit(cache=True)
+def _log_weights(log_weight, ta, tb, tk, yi, mi, ni, n, out):
+    """One row's log node weights (unnormalized), the sum hierarchical.py's ``_weights_kernel`` forms
+    in the same order: prior log weight, then per stratum with patients + ((ta + tb) - tk), tk
+    expanded to the nodes. Returns their maximum. yi, mi, ni, n: (S,) table rows and patient counts
+    of the row's strata."""
+    n_nodes = log_weight.shape[0]
+    for g in range(n_nodes):
+        out[g] = log_weight[g]
+    for s in range(yi.shape[0]):
+        if n[s] == 0:
+            continue
+        row_a = ta[yi[s]]
+        row_b = tb[mi[s]]
+        row_k = tk[ni[s]]
+        for g in range(n_nodes):
+            out[g] += row_a[g] + row_b[g] - row_k[g]
+    top = -np.inf
+    for g in range(n_nodes):
+        top = max(top, out[g])
+    return top
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _slice_sums(e, a, slice_start, sums):
+    """sums[0, j], sums[1, j], sums[2, j] = sum over slice j's nodes of e, e a and e a^2; returns sum e."""
+    total = 0.0
+    for j in range(slice_start.shape[0] - 1):
+        w = 0.0
+        wa = 0.0
+        waa = 0.0
+        for g in range(slice_start[j], slice_start[j + 1]):
+            v = e[g]
+            va = v * a[g]
+            w += v
+            wa += va
+            waa += va * a[g]
+        sums[0, j] = w
+        sums[1, j] = wa
+        sums[2, j] = waa
+        total += w
+    return total
+
+
+@njit(cache=True)
+def _fused_moments_kernel(
+    log_weight, a, slice_kappa, slice_start, ta, tb, tk, yi, mi, ni, y, n, mean, var, lw, e, bits, sums
+):
+    """mean, var (R, S) of every row's stratum rates from its counts y, n (R, S) and table rows yi, mi, ni;
+    lw, e (G,), bits (2, G) int64 and sums (3, J) are scratch."""
+    n_rows, n_strata = y.shape
+    n_nodes = log_weight.shape[0]
+    n_slices = slice_kappa.shape[0]
+    for r in range(n_rows):
+        top = _log_weights(log_weight, ta, tb, tk, yi[r], mi[r], ni[r], n[r], lw)
+        for g in range(n_nodes):
+            lw[g] -= top
+        _vexp(lw, e, n_nodes, bits)
+        total = _slice_sums(e, a, slice_start, sums)
+        for s in range(n_strata):
+            ys = float(y[r, s])
+            ns = float(n[r, s])
+            c1 = 2.0 * ys + 1.0
+            c2 = ys * (ys + 1.0)
+            m1 = 0.0
+            m2 = 0.0
+            for j in range(n_slices):
+                t1 = slice_kappa[j] + ns
+                first = (sums[1, j] + ys * sums[0, j]) / t1
+                m1 += first
+                m2 += (sums[2, j] + c1 * sums[1, j] + c2 * sums[0, j]) / (t1 * (t1 + 1.0))
+            m1 /= total
+            m2 /= total
+            mean[r, s] = m1
+            var[r, s] = max(m2 - m1 * m1, 0.0)
+
+
+def _fused_moments(y_int: np.ndarray, n_int: np.ndarray, grid: HyperGrid) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hierarchical_moments` of validated counts (..., S) by :func:`_fused_moments_kernel`."""
+    s = y_int.shape[-1]
+    y2 = np.ascontiguousarray(y_int.reshape(-1, s))
+    n2 = np.ascontiguousarray(n_int.reshape(-1, s))
+    m2 = n2 - y2
+    rows = y2.shape[0]
+    top = int(n2.max()) if rows else 0
+    tables = _count_tables(grid)
+    if top <= _TABLE_MAX_COUNT:
+        tables.ensure(top)
+        ta, tb, tk = tables.ta, tables.tb, tables.tk
+        yi, mi, ni = y2, m2, n2
+    else:  # very large counts: table rows for the batch's distinct counts only
+        ta, yi = tables.distinct(y2, grid.a, tables.lg_a)
+        tb, mi = tables.distinct(m2, grid.b, tables.lg_b)
+        tk, ni = tables.distinct(n2, grid.slice_kappa, tables.lg_k)
+        tk = np.ascontiguousarray(tk[:, grid.slice_of])
+    mean = np.empty((rows, s))
+    var = np.empty((rows, s))
+    g = grid.size
+    _fused_moments_kernel(
+        grid.log_weight,
+        grid.a,
+        grid.slice_kappa,
+        tables.slice_start,
+        ta,
+        tb,
+        tk,
+        yi,
+        mi,
+        ni,
+        y2,
+        n2,
+        mean,
+        var,
+        np.empty(g),
+        np.empty(g),
+        np.empty((2, g), dtype=np.int64),
+        np.empty((3, grid.slice_kappa.size)),
+    )
+    return mean.reshape(y_int.shape), var.reshape(y_int.shape)
+
+
 def _resolve_grid(prior: HierarchicalPrior | None, grid: HyperGrid | None) -> HyperGrid:
     if grid is None:
         return engine_grid(prior)
@@ -165,7 +366,7 @@ def _resolve_grid(prior: HierarchicalPrior | None, grid: HyperGrid | None) -> Hy
 
 
 def hierarchical_moments(
-    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None
+    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None, *, reference: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact posterior mean and variance of every stratum rate p_s under the hierarchical model,
     for counts y, n of shape (..., S); returns two arrays of shape (..., S).
@@ -176,6 +377,8 @@ def hierarchical_moments(
     """
     g = _resolve_grid(prior, grid)
     y_arr, n_arr = np.broadcast_arrays(np.asarray(y), np.asarray(n))
+    if not reference:
+        return _fused_moments(*_counts(y_arr, n_arr), g)
     post = hierarchical_posterior(y_arr, n_arr, g)  # validates the counts
     s = post.n_strata
     rows = int(np.prod(post.batch_shape, dtype=np.int64))
@@ -198,7 +401,7 @@ def hierarchical_moments(
 
 
 def hierarchical_beta_approx(
-    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None
+    y, n, prior: HierarchicalPrior | None = None, grid: HyperGrid | None = None, *, reference: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Beta(a, b) parameters with the same mean and variance as each stratum's exact posterior
     (method of moments), shape (..., S).
@@ -208,7 +411,7 @@ def hierarchical_beta_approx(
     single Beta reproduces comparisons with a control is measured in the module docstring
     (poor for strata with a handful of patients and for rates near 0 or 1).
     """
-    mean, var = hierarchical_moments(y, n, prior, grid)
+    mean, var = hierarchical_moments(y, n, prior, grid, reference=reference)
     spread = mean * (1.0 - mean)
     # v < m (1 - m) for any distribution on (0, 1) that is not a point mass; the floor only
     # guards against a variance rounded to 0 (nu is then capped at 1e15)
@@ -239,12 +442,12 @@ def _benchmark(trials: int = 500, arms: int = 5, strata: int = 4, repeats: int =
         t0 = time.perf_counter()
         a, b = hierarchical_beta_approx(y, n)
         t1 = time.perf_counter()
-        hierarchical_posterior(y, n, grid)
+        hierarchical_beta_approx(y, n, reference=True)
         t2 = time.perf_counter()
         prob_greater(a[:, 1:], b[:, 1:], a[:, :1], b[:, :1], 0.0)
         t3 = time.perf_counter()
         print(
-            f"hierarchical_beta_approx {t1 - t0:.4f} s (node weights alone {t2 - t1:.4f} s); prob_greater vs control {t3 - t2:.4f} s"
+            f"hierarchical_beta_approx {t1 - t0:.4f} s (reference {t2 - t1:.4f} s); prob_greater vs control {t3 - t2:.4f} s"
         )
 
 
