@@ -4,6 +4,7 @@
     python benchmarks/targets.py --baseline /path/to/previous/checkout [--quick] [--json out.json]
     python benchmarks/targets.py --baseline PATH --only looks:200 benchmark_four_arm   (just those rows)
     python benchmarks/targets.py --baseline PATH --only warm-run help --cpu   (the command's start-up)
+    python benchmarks/targets.py --baseline PATH --only dask   (Dask's per-trial overhead alone)
 
 Every figure comes from a fresh process whose ``PYTHONPATH`` is one checkout or the other (the
 measuring code is this file in both cases, so only the package differs). The two checkouts run
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -105,23 +107,31 @@ def _child_trials(design: str, scenario: str, n_sims: int, warmup: int) -> dict:
     }
 
 
-def _child_dask(n_sims: int) -> dict:
+def _child_dask(n_sims: int, repeats: int = 3) -> dict:
+    """Wall seconds per trial of two local processes and of a two-worker Dask cluster, each the slope
+    between runs of ``n_sims`` and ``3 * n_sims`` trials (start-up costs cancel). Both backends stay
+    open and are measured in turn, run length by run length and repeat by repeat, so that a change in
+    the load of a shared machine hits both alike; each time is the best of ``repeats``."""
     from platform_sim.backends import open_backend
     from platform_sim.runner import run
 
     spec = _spec_class().load("benchmark_four_arm", "benchmark_four_arm")
     _ = getattr(spec, "truth", None)
     run(spec=spec, n_sims=200, seed=11)
-    out = {}
-    for kind in ("local", "dask"):
-        backend = open_backend(kind, 2)
-        try:
+    backends = {kind: open_backend(kind, 2) for kind in ("local", "dask")}
+    out: dict[str, float] = {}
+    try:
+        for backend in backends.values():
             run(spec=spec, n_sims=1000, seed=12, chunk_size=250, executor=backend)  # warm the workers
+        for _ in range(repeats):
             for n in (n_sims, 3 * n_sims):
-                start = time.perf_counter()
-                run(spec=spec, n_sims=n, seed=1, chunk_size=250, executor=backend)
-                out[f"{kind}_{n}"] = time.perf_counter() - start
-        finally:
+                for kind, backend in backends.items():
+                    start = time.perf_counter()
+                    run(spec=spec, n_sims=n, seed=1, chunk_size=250, executor=backend)
+                    seconds = time.perf_counter() - start
+                    out[f"{kind}_{n}"] = min(out.get(f"{kind}_{n}", math.inf), seconds)
+    finally:
+        for backend in backends.values():
             backend.close()
     slope = {k: (out[f"{k}_{3 * n_sims}"] - out[f"{k}_{n_sims}"]) / (2 * n_sims) for k in ("local", "dask")}
     return {
@@ -226,7 +236,7 @@ def measure(
 ) -> list[dict]:
     """Every row of the table for every checkout (name -> path); with ``only``, just the trials/s
     rows whose design is named there (``looks:200`` for the 200-look design) and the command rows
-    named there (``help``, ``warm-run``); with ``cpu``, trials per second (and the commands'
+    named there (``help``, ``warm-run``) and Dask's overhead (``dask``); with ``cpu``, trials per second (and the commands'
     seconds) of the child's process CPU time instead of wall time (steadier on a shared machine)."""
     rows = []
     scale = 0.1 if quick else 1.0
@@ -278,41 +288,47 @@ def measure(
                 **{name: min(v) for name, v in got.items()},
             }
         )
+    if only is None:
+        fresh = {name: _first_run(path) for name, path in checkouts.items()}
+        rows.append(
+            {
+                "row": "first run after install" + (" (process CPU)" if cpu else ""),
+                "unit": "s",
+                "target": "< 3",
+                "good": "low",
+                "target_value": 3.0,
+                **{name: f["cpu" if cpu else "wall"] for name, f in fresh.items()},
+            }
+        )
+        rows.append(
+            {
+                "row": "pip install of the checkout into a fresh venv",
+                "unit": "s",
+                "target": "-",
+                "good": "low",
+                "target_value": None,
+                **{name: f["install"] for name, f in fresh.items()},
+            }
+        )
+    if only is None or "dask" in only:
+        # runs of a few seconds: at about 15,000 trials/s on two workers, 2,000 trials took 0.1 s, too
+        # short for a slope on a shared machine
+        n_dask = 2000 if quick else 20_000
+        dask = {
+            name: _spawn(path, "dask", str(n_dask), str(1 if quick else repeats)) for name, path in checkouts.items()
+        }
+        rows.append(
+            {
+                "row": "Dask per-trial overhead over local (2 workers)",
+                "unit": "%",
+                "target": "< 10",
+                "good": "low",
+                "target_value": 10.0,
+                **{name: None if d is None else 100 * d["overhead"] for name, d in dask.items()},
+            }
+        )
     if only is not None:
         return rows
-    fresh = {name: _first_run(path) for name, path in checkouts.items()}
-    rows.append(
-        {
-            "row": "first run after install" + (" (process CPU)" if cpu else ""),
-            "unit": "s",
-            "target": "< 3",
-            "good": "low",
-            "target_value": 3.0,
-            **{name: f["cpu" if cpu else "wall"] for name, f in fresh.items()},
-        }
-    )
-    rows.append(
-        {
-            "row": "pip install of the checkout into a fresh venv",
-            "unit": "s",
-            "target": "-",
-            "good": "low",
-            "target_value": None,
-            **{name: f["install"] for name, f in fresh.items()},
-        }
-    )
-    n_dask = 500 if quick else 2000
-    dask = {name: _spawn(path, "dask", str(n_dask)) for name, path in checkouts.items()}
-    rows.append(
-        {
-            "row": "Dask per-trial overhead over local (2 workers)",
-            "unit": "%",
-            "target": "< 10",
-            "good": "low",
-            "target_value": 10.0,
-            **{name: None if d is None else 100 * d["overhead"] for name, d in dask.items()},
-        }
-    )
     small, large = (2000, 10_000) if quick else (10_000, 50_000)
     for n in (small, large):
         mem = {name: _spawn(path, "memory", str(n)) for name, path in checkouts.items()}
@@ -371,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         metavar="ROW",
         help="only these rows: trials/s of designs (e.g. benchmark_four_arm pioneer_rar looks:200), "
-        "help (platform-sim --help), warm-run (platform-sim run --n-sims 1, warm)",
+        "help (platform-sim --help), warm-run (platform-sim run --n-sims 1, warm), dask (Dask's overhead)",
     )
     parser.add_argument(
         "--cpu", action="store_true", help="trials/s from each child's process CPU time rather than wall time"
@@ -383,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
         if kind == "trials":
             out = _child_trials(rest[0], rest[1], int(rest[2]), int(rest[3]))
         elif kind == "dask":
-            out = _child_dask(int(rest[0]))
+            out = _child_dask(int(rest[0]), *(int(r) for r in rest[1:2]))
         else:
             out = _child_memory(int(rest[0]))
         print(json.dumps(out))
@@ -392,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (1 if args.quick else 2)
     load = os.getloadavg()[0]
     if args.only:
-        names = [row[1] for row in TRIAL_ROWS] + [row[1] for row in COMMAND_ROWS]
+        names = [row[1] for row in TRIAL_ROWS] + [row[1] for row in COMMAND_ROWS] + ["dask"]
         unknown = sorted(set(args.only) - set(names))
         if unknown:
             parser.error(f"--only: no row named {', '.join(unknown)}; rows: {', '.join(names)}")
