@@ -223,8 +223,16 @@ def _problem(design: dict, scenario: str = "battle_kim2011") -> str:
     [
         (lambda d: d.update(control="erlotinib"), "design.control", "has no control arm"),
         (lambda d: d["strata"]["probit"].update(tau=0), "design.strata.probit.tau", "greater than 0"),
-        (lambda d: d["strata"]["probit"].update(sigma=-1.0), "design.strata.probit.sigma", "greater than 0"),
-        (lambda d: d["strata"]["probit"].update(tau=100, sigma=1), "design.strata.probit", "above 70"),
+        (
+            lambda d: d["strata"]["probit"].update(sigma=-1.0),
+            "design.strata.probit.sigma",
+            "greater than or equal to 0.05",
+        ),
+        (lambda d: d["strata"]["probit"].update(tau=10, sigma=0.1), "design.strata.probit", "above 70"),
+        # beyond the range the exact posterior is tested on (a grid of sigma = 97 needed > 4000 nodes)
+        (lambda d: d["strata"]["probit"].update(sigma=97), "design.strata.probit.sigma", "less than or equal to 5"),
+        (lambda d: d["strata"]["probit"].update(tau=100), "design.strata.probit.tau", "less than or equal to 10"),
+        (lambda d: d["strata"]["probit"].update(sigma=0.001, tau=0.05), "design.strata.probit.sigma", "0.05"),
         (
             lambda d: d["strata"]["groups"][1].pop("reference_rate"),
             "design.strata.groups[1].reference_rate",
@@ -255,6 +263,25 @@ def test_bad_probit_input_names_the_field(edit, path, words):
     edit(d)
     text = _problem(d)
     assert path in text and words in text, text
+
+
+@pytest.mark.parametrize(
+    "prior",
+    [
+        {"phi_mean": 10.0, "tau": 10.0, "sigma": 5.0},
+        {"phi_mean": -10.0, "tau": 10.0, "sigma": 5.0},
+        {"phi_mean": -10.0, "tau": 3.5, "sigma": 0.05},
+        {"phi_mean": 10.0, "tau": 0.05, "sigma": 0.05},
+    ],
+)
+def test_every_corner_of_the_accepted_prior_range_simulates(prior):
+    """The accepted range is one the engine computes: BATTLE with its prior at a corner of it runs
+    (its posterior there is checked against brute force in tests/test_probit.py)."""
+    d = copy.deepcopy(_battle_dict())
+    d["strata"]["probit"].update(prior)
+    spec = Spec.from_models(parse_design(d), Spec.load("battle", "battle_kim2011").scenario)
+    res = run(spec, 6, 3, 6)
+    assert np.isfinite(res.estimates["rate"]).all(), prior
 
 
 def test_the_probit_model_needs_groups_not_markers():

@@ -160,6 +160,11 @@ FIXED_CASES = [
     ([1, 0, 2, 0, 1], [2, 1, 3, 0, 4], ProbitPrior(tau=1.0, sigma=0.05)),
     ([0], [500], ProbitPrior(phi_mean=2.0, tau=0.1, sigma=0.1)),
     ([120, 30], [200, 200], ProbitPrior(tau=0.5, sigma=2.0)),
+    # corners of the range a design may give (design.strata.probit: sigma in [0.05, 5], tau up to
+    # 10, tau / sigma up to 70, phi_mean in [-10, 10]) with data against the prior
+    ([0, 0, 0, 0, 0], [500, 40, 3, 1, 0], ProbitPrior(phi_mean=10.0, tau=10.0, sigma=5.0)),
+    ([500, 40, 3, 1, 0], [500, 40, 3, 1, 0], ProbitPrior(phi_mean=-10.0, tau=10.0, sigma=5.0)),
+    ([1, 0, 2, 0, 1], [2, 1, 3, 0, 4], ProbitPrior(phi_mean=-10.0, tau=3.5, sigma=0.05)),
 ]
 
 

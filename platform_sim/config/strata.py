@@ -170,12 +170,16 @@ class ProbitRefit(Frozen):
 class ProbitModel(Frozen):
     """Prior of BATTLE's hierarchical probit model (docs/probit_model.md): for arm j in stratum k the
     8-week disease control rate is Phi(mu_jk), mu_jk ~ Normal(phi_j, sigma^2) across the strata and
-    phi_j ~ Normal(phi_mean, tau^2). ``declare: final`` makes the effect decisions only at the last
-    look, as BATTLE did; ``every_look`` at every look."""
+    phi_j ~ Normal(phi_mean, tau^2), with sigma in [0.05, 5], tau in (0, 10] and tau / sigma at most 70
+    (the range where the exact posterior is tested). ``declare: final`` makes the effect decisions
+    only at the last look, as BATTLE did; ``every_look`` at every look."""
 
+    # The exact posterior is tested to its promised accuracy (1e-7) for sigma in [0.05, 5] and tau up
+    # to 10 (tests/test_probit.py, the corners included); beyond them its grids can need more nodes
+    # than it allows (sigma = 97, or tau = 100, with all-failure groups), so a design stays within.
     phi_mean: Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)] = 0.0
-    tau: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] = 1.0
-    sigma: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] = 1.0
+    tau: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 1.0
+    sigma: Annotated[float, Field(ge=0.05, le=5.0, allow_inf_nan=False)] = 1.0
     declare: Literal["final", "every_look"] = "final"
     refit: ProbitRefit | None = None
 
