@@ -134,9 +134,17 @@ class Spec:
 def cross_problems(designs, scenarios) -> list[Problem]:
     """Every problem of every (file, design) bound to every (file, scenario)."""
     out = []
+    patients = {}
+    for sfile, scenario in scenarios:
+        try:  # a scenario's outcome models are calibrated here: facts no model reproduces are its problems
+            patients[sfile] = VirtualPatients(scenario)
+        except ConfigError as exc:
+            out += [Problem(p.path, p.message, p.value, file=p.file or sfile) for p in exc.problems]
     for dfile, design in designs:
         for sfile, scenario in scenarios:
-            _, problems = _compile(design, scenario, VirtualPatients(scenario), dfile)
+            if sfile not in patients:
+                continue
+            _, problems = _compile(design, scenario, patients[sfile], dfile)
             out += [Problem(p.path, p.message + f" [checked against {sfile}]", p.value, file=dfile) for p in problems]
     return out
 

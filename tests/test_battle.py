@@ -222,7 +222,12 @@ def _problem(design: dict, scenario: str = "battle_kim2011") -> str:
     "edit, path, words",
     [
         (lambda d: d.update(control="erlotinib"), "design.control", "has no control arm"),
-        (lambda d: d["strata"]["probit"].update(tau=0), "design.strata.probit.tau", "greater than 0"),
+        (lambda d: d["strata"]["probit"].update(tau=0), "design.strata.probit.tau", "greater than or equal to 0.001"),
+        (
+            lambda d: d["strata"]["probit"].update(tau=1e-300),
+            "design.strata.probit.tau",
+            "greater than or equal to 0.001",
+        ),
         (
             lambda d: d["strata"]["probit"].update(sigma=-1.0),
             "design.strata.probit.sigma",
@@ -233,6 +238,18 @@ def _problem(design: dict, scenario: str = "battle_kim2011") -> str:
         (lambda d: d["strata"]["probit"].update(sigma=97), "design.strata.probit.sigma", "less than or equal to 5"),
         (lambda d: d["strata"]["probit"].update(tau=100), "design.strata.probit.tau", "less than or equal to 10"),
         (lambda d: d["strata"]["probit"].update(sigma=0.001, tau=0.05), "design.strata.probit.sigma", "0.05"),
+        # P(DCR > 0) and P(DCR > 1) are not probabilities the probit model gives
+        (
+            lambda d: d["strata"]["groups"][2].update(reference_rate=0.0),
+            "design.strata",
+            "groups[2].reference_rate is 0",
+        ),
+        (
+            lambda d: d["strata"]["groups"][0].update(reference_rate=1.0),
+            "design.strata",
+            "groups[0].reference_rate is 1",
+        ),
+        (lambda d: d["strata"]["suspension"].update(reference=0.0), "design.strata", "suspension.reference is 0"),
         (
             lambda d: d["strata"]["groups"][1].pop("reference_rate"),
             "design.strata.groups[1].reference_rate",
@@ -272,6 +289,8 @@ def test_bad_probit_input_names_the_field(edit, path, words):
         {"phi_mean": -10.0, "tau": 10.0, "sigma": 5.0},
         {"phi_mean": -10.0, "tau": 3.5, "sigma": 0.05},
         {"phi_mean": 10.0, "tau": 0.05, "sigma": 0.05},
+        {"phi_mean": 0.0, "tau": 0.001, "sigma": 5.0},
+        {"phi_mean": 0.0, "tau": 0.001, "sigma": 0.05},
     ],
 )
 def test_every_corner_of_the_accepted_prior_range_simulates(prior):

@@ -218,6 +218,14 @@ def number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _has_tag(text: bytes) -> bool:
+    """Whether YAML reads a tag in ``text`` (scanning only: nothing is constructed)."""
+    try:
+        return any(isinstance(token, yaml.TagToken) for token in yaml.scan(text.decode("utf-8", "replace")))
+    except yaml.YAMLError:
+        return True  # malformed: it must be refused all the same
+
+
 class Skip(Exception):
     """The mutant class finds nothing to act on in this file."""
 
@@ -556,7 +564,9 @@ class Mutator:
         i = self.pick(keyed)
         head = lines[i][: lines[i].index(b": ") + 2]
         lines[i] = head + tag.encode()
-        return b"\n".join(lines), f"line {i + 1}: {tag}", True
+        text = b"\n".join(lines)
+        # inside a block scalar (a folded description) the tag is only text: nothing to refuse
+        return text, f"line {i + 1}: {tag}", _has_tag(text)
 
     def empty_file(self):
         data = self.pick([b"", b"\n", b"# only a comment\n", b"   \n\n", b"---\n", b"...\n"])

@@ -124,6 +124,7 @@ def test_effects_act_on_their_transition_only():
         ({"death_share": 0.0}, "death_share must be in"),
         ({"responder_hazard_ratio": -1.0}, "responder_hazard_ratio must be finite and > 0"),
         ({"median_os": 400.0, "death_share": 0.9}, "median_os .* is too long"),
+        ({"death_share": 5e-324}, r"death_share \(5e-324\) is too small"),  # no tolerance fits a subnormal root
     ],
 )
 def test_calibration_rejects_impossible_targets_naming_them(kwargs, match):
@@ -288,3 +289,25 @@ def test_facts_no_model_reproduces_are_a_config_error_naming_the_baseline():
     (problem,) = exc.value.problems
     assert problem.path == "scenario.treatments.docetaxel.illness_death.baseline"
     assert "too long" in problem.message
+
+
+def test_validate_names_a_scenario_no_model_reproduces(tmp_path):
+    """`platform-sim validate DESIGN --scenario SCENARIO` refuses a scenario whose illness-death facts
+    no model reproduces with its problem (exit 2), not a traceback: the outcome models are built
+    while the design is checked against the scenario."""
+    import yaml
+    from click.testing import CliRunner
+
+    from platform_sim.cli import main
+    from platform_sim.config import resolve
+
+    for edit in ({"death_share_of_pfs_events": 0.85}, {"death_share_of_pfs_events": 5e-324}):
+        with open(resolve("pfs_os_effect", "scenario")) as f:
+            scenario = yaml.safe_load(f)
+        scenario["treatments"]["docetaxel"]["illness_death"]["baseline"].update(edit)
+        path = tmp_path / "scenario.yaml"
+        path.write_text(yaml.safe_dump(scenario))
+        result = CliRunner().invoke(main, ["validate", "pioneer_rar", "--scenario", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "scenario.treatments.docetaxel.illness_death.baseline" in result.output, result.output
+        assert "Traceback" not in result.output

@@ -170,15 +170,17 @@ class ProbitRefit(Frozen):
 class ProbitModel(Frozen):
     """Prior of BATTLE's hierarchical probit model (docs/probit_model.md): for arm j in stratum k the
     8-week disease control rate is Phi(mu_jk), mu_jk ~ Normal(phi_j, sigma^2) across the strata and
-    phi_j ~ Normal(phi_mean, tau^2), with sigma in [0.05, 5], tau in (0, 10] and tau / sigma at most 70
+    phi_j ~ Normal(phi_mean, tau^2), with sigma in [0.05, 5], tau in [0.001, 10] and tau / sigma at most 70
     (the range where the exact posterior is tested). ``declare: final`` makes the effect decisions
     only at the last look, as BATTLE did; ``every_look`` at every look."""
 
     # The exact posterior is tested to its promised accuracy (1e-7) for sigma in [0.05, 5] and tau up
     # to 10 (tests/test_probit.py, the corners included); beyond them its grids can need more nodes
-    # than it allows (sigma = 97, or tau = 100, with all-failure groups), so a design stays within.
+    # than it allows (sigma = 97, or tau = 100, with all-failure groups), and a tau of 1e-300 divides
+    # by zero (1 / tau^2 overflows), so a design stays within; tau = 0.001 already pools the groups'
+    # levels on phi_mean.
     phi_mean: Annotated[float, Field(ge=-10.0, le=10.0, allow_inf_nan=False)] = 0.0
-    tau: Annotated[float, Field(gt=0.0, le=10.0, allow_inf_nan=False)] = 1.0
+    tau: Annotated[float, Field(ge=0.001, le=10.0, allow_inf_nan=False)] = 1.0
     sigma: Annotated[float, Field(ge=0.05, le=5.0, allow_inf_nan=False)] = 1.0
     declare: Literal["final", "every_look"] = "final"
     refit: ProbitRefit | None = None
@@ -273,6 +275,17 @@ class Strata(Frozen):
                 )
             if self.enrichment is not None:
                 raise ValueError("enrichment compares arms with a control; the hierarchical probit model has none")
+            for i, g in enumerate(self.groups):
+                if g.reference_rate is not None and not 0.0 < g.reference_rate < 1.0:
+                    raise ValueError(
+                        f"groups[{i}].reference_rate is {g.reference_rate:g}: the hierarchical probit model "
+                        "gives P(DCR > reference_rate) for a rate strictly between 0 and 1"
+                    )
+            if self.suspension is not None and not 0.0 < self.suspension.reference < 1.0:
+                raise ValueError(
+                    f"suspension.reference is {self.suspension.reference:g}: the hierarchical probit model "
+                    "gives P(DCR > reference) for a rate strictly between 0 and 1"
+                )
             refit = self.probit.refit if self.probit is not None else None
             if refit is not None:
                 names = [g.name for g in self.groups]

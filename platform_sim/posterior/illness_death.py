@@ -54,6 +54,7 @@ uniforms per patient), vectorized over arrays of any shape (leading axis: the si
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,6 +274,8 @@ def calibrate(
     # kappa ((1 - p) + p / rho) - share, so the root lies above half of share / ((1 - p) + p / rho):
     # a bracket that holds for any share in (0, 1), however small or close to 1
     low = 0.5 * share / ((1.0 - p) + p / rho)
+    if not low >= sys.float_info.min:  # a subnormal bracket: no tolerance can be put on the root
+        raise ValueError(f"death_share ({death_share!r}) is too small to calibrate a death hazard from")
     high = max(1.0, 2.0 * low)
     while share_at(high) <= 0.0:
         high *= 10.0
