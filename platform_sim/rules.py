@@ -33,7 +33,7 @@ from numba import njit
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
-from .posterior.beta import _best_components, _grid_fast, _sum, best_row, greater_one, grid_scratch
+from .posterior.beta import best_row, greater_one, grid_scratch, vs_control_row
 from .results import (
     ACTIVE,
     CONTROL,
@@ -245,7 +245,7 @@ def _decide_with_control_compiled(
     (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
     for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
     arms left, as :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only
-    the comparisons with the control that the rules read (:func:`_vs_control_row`), and a round whose
+    the comparisons with the control that the rules read (:func:`~platform_sim.posterior.beta.vs_control_row`), and a round whose
     every answer bounds settle (:func:`_round_by_bounds`) needs no grid; ``bound_rounds=False`` builds
     the grid of every round all the same (the reference those answers are tested against)."""
     if refresh and not need_pb:
@@ -348,36 +348,6 @@ def _round_by_bounds(t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_n
 
 
 @njit(cache=True)
-def _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch):
-    """The comparisons with the control of :func:`~platform_sim.posterior.beta.best_row` (row t of
-    ``vs_control`` and, where it checks equivalence, ``within``) without P(best): the same grid, built
-    with densities only for the components the comparisons read (the control's, and every arm's for
-    ``within``; a component's density and distribution function do not depend on which others get a
-    density), and the same terms summed by the same function, so the same numbers bit for bit
-    (tests/test_rules_compiled.py)."""
-    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
-    aa, bb, shift, use = components
-    n_arms = a.shape[1]
-    c = control[t]
-    check_within = margin > 0.0 and compare[t]
-    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
-    n_pdf = n_arms if check_within else c + 1
-    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
-    terms = work[4]
-    for k in range(n_arms):
-        vs_control[t, k] = np.nan
-        within[t, k] = np.nan
-        if c >= 0 and k != c and active[t, k]:
-            for i in range(n):
-                terms[i] = weights[i] * pdf[c, i] * (1.0 - cdf[k, i])
-            vs_control[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
-            if check_within:
-                for i in range(n):
-                    terms[i] = weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
-                within[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
-
-
-@njit(cache=True)
 def _with_control_kernel(
     look,
     a,
@@ -469,7 +439,7 @@ def _with_control_kernel(
             elif need_pb:
                 best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
             else:
-                _vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
+                vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
             for k in range(n_arms):
                 before[k] = in_trial[t, k]
                 comparators[k] = in_trial[t, k] and k != c

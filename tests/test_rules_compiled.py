@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from numba import njit
 
 from platform_sim.posterior import prob_greater
+from platform_sim.posterior.beta import vs_control_row
 from platform_sim.results import ACTIVE, CONTROL, EQUIVALENT, FUTILE, INFERIOR
-from platform_sim.rules import _decide_with_control, _decide_with_control_compiled, _vs_control_row
+from platform_sim.rules import _decide_with_control, _decide_with_control_compiled
 
 
 def _design(rng, n_arms):
@@ -144,7 +145,7 @@ def _vs_control_rows(a, b, active, control, margin, compare, vs_control, within,
     n_comp = a.shape[1] + 2 if margin > 0.0 else a.shape[1]
     components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
     for t in range(a.shape[0]):
-        _vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch)
+        vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch)
 
 
 @settings(max_examples=40, deadline=None)

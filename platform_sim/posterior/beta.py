@@ -664,10 +664,11 @@ def _sum(v, n):
 
 
 @njit(cache=True)
-def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within, terms):
-    """:func:`_probabilities` with each node's term computed as there and the sums vectorized
-    (the same up to the rounding of the sums), and arms with the same posterior (a, b: (K,) of
-    row t) given exactly the same P(best), so that ties are exact; terms: (>= n,) scratch."""
+def _vs_control_sums(t, n, n_arms, c, check_within, active, weights, pdf, cdf, vs_control, within, terms):
+    """Row t of ``vs_control`` (P(arm better than control c)) and, with ``check_within``, of
+    ``within`` (P(|arm - control| < margin), from the control's shifted components n_arms and
+    n_arms + 1) from a filled fast grid of n nodes; NaN for the control and inactive arms.
+    terms: (>= n,) scratch."""
     for k in range(n_arms):
         vs_control[t, k] = np.nan
         within[t, k] = np.nan
@@ -679,6 +680,14 @@ def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pd
                 for i in range(n):
                     terms[i] = weights[i] * pdf[k, i] * (cdf[n_arms, i] - cdf[n_arms + 1, i])
                 within[t, k] = min(max(_sum(terms, n), 0.0), 1.0)
+
+
+@njit(cache=True)
+def _probabilities_fast(t, n, n_arms, c, check_within, active, a, b, weights, pdf, cdf, out, vs_control, within, terms):
+    """:func:`_probabilities` with each node's term computed as there and the sums vectorized
+    (the same up to the rounding of the sums), and arms with the same posterior (a, b: (K,) of
+    row t) given exactly the same P(best), so that ties are exact; terms: (>= n,) scratch."""
+    _vs_control_sums(t, n, n_arms, c, check_within, active, weights, pdf, cdf, vs_control, within, terms)
     total = 0.0
     for k in range(n_arms):
         if not active[t, k]:
@@ -761,6 +770,25 @@ def best_row(t, a, b, active, control, margin, compare, out, vs_control, within,
     if total > 0.0:
         for k in range(n_arms):
             out[t, k] /= total
+
+
+@njit(cache=True)
+def vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch):
+    """The comparisons with the control of :func:`best_row` (row t of
+    ``vs_control`` and, where it checks equivalence, ``within``) without P(best): the same grid, built
+    with densities only for the components the comparisons read (the control's, and every arm's for
+    ``within``; a component's density and distribution function do not depend on which others get a
+    density), and the same terms summed by the same function, so the same numbers bit for bit
+    (tests/test_rules_compiled.py)."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_arms = a.shape[1]
+    c = control[t]
+    check_within = margin > 0.0 and compare[t]
+    _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
+    n_pdf = n_arms if check_within else c + 1
+    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    _vs_control_sums(t, n, n_arms, c, check_within, active, weights, pdf, cdf, vs_control, within, work[4])
 
 
 @njit(cache=True)
