@@ -275,6 +275,10 @@ WITHIN_CASES = [
     pytest.param(1, 3, 6, 24, 0.1865, id="0of2-vs-5of28-m0.1865"),
     pytest.param(6, 35, 2, 1, 0.2019, id="5of39-vs-1of1-m0.2019"),
     pytest.param(40, 1, 3727, 6, 0.000513, id="39of39-vs-3726of3731-m0.000513"),
+    # Jeffreys posteriors, rough at 1: the panel just past the narrow arm's support end must keep
+    # the plain rule (the smoothstep there cost the control's copies 1.2e-6)
+    pytest.param(1524.5, 2.5, 103.5, 5.5, 0.05, id="jeffreys-1524of1526-vs-103of108-m0.05"),
+    pytest.param(2.5, 1524.5, 5.5, 103.5, 0.05, id="jeffreys-2of1526-vs-5of108-m0.05"),
 ]
 
 # prob_all_within: (a, b, active, margin)

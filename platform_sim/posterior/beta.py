@@ -222,7 +222,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         right = edges[p + 1]
         if right <= left:
             continue
-        singular = _is_singular_end(left, a, b, shift, use) or _is_singular_end(right, a, b, shift, use)
+        singular = _is_singular_panel(left, right, a, b, shift, use)
         n = _panel(left, right, 1 if singular else 0, n, state)
     for c in range(n_comp):
         if not use[c]:
@@ -293,10 +293,14 @@ def _rough(shape):
 
 
 @njit(cache=True)
-def _is_singular_end(e, a, b, shift, use):
-    """Whether some component's density is singular or not smooth at the point e."""
+def _is_singular_panel(left, right, a, b, shift, use):
+    """Whether the panel [left, right] starts where some component's support starts, or ends where
+    it ends, with a density singular or not smooth there: the panel then gets the smoothstep rule.
+    A panel beside a support boundary on the outside (where that density is 0) keeps the plain rule:
+    the smoothstep would bend the other components' smooth densities on it for nothing, and on a
+    panel wide next to a narrow component's boundary, lose accuracy."""
     for c in range(shift.shape[0]):
-        if use[c] and ((e == shift[c] and _rough(a[c])) or (e == shift[c] + 1.0 and _rough(b[c]))):
+        if use[c] and ((left == shift[c] and _rough(a[c])) or (right == shift[c] + 1.0 and _rough(b[c]))):
             return True
     return False
 
@@ -529,7 +533,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         right = edges[p + 1]
         if right <= left:
             continue
-        singular = any_rough and (_is_singular_end(left, a, b, shift, use) or _is_singular_end(right, a, b, shift, use))
+        singular = any_rough and _is_singular_panel(left, right, a, b, shift, use)
         rule = 1 if singular else 0
         width = right - left
         for q in range(q_n):
