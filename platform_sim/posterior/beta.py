@@ -46,7 +46,7 @@ from .._sorting import sort_values
 
 # Breakpoints in posterior standard deviations around the mean (clipped to the support).
 _Z = np.array([-16.0, -8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0, 16.0])
-_Q = 8  # Gauss-Legendre nodes per panel (the fast grid writes a panel's eight nodes out: _spectral_panel)
+_Q = 8  # Gauss-Legendre nodes per panel (the fast grid writes a panel's eight nodes out: _spectral)
 _TAIL = 16.0  # a component's density is 0 beyond this many standard deviations
 _TAIL_HEAVY = 64.0  # the same for skewed posteriors (a or b < 2), whose tails are heavy in sd units
 _Z_HEAVY = np.array([-64.0, -40.0, -24.0, 24.0, 40.0, 64.0])  # their extra tail breakpoints
@@ -315,8 +315,9 @@ def _is_boundary(e, shift, use):
 
 # --------------------------------------------------------------------------- the fast grid
 #
-# The same grid as :func:`_grid` (the same panels, nodes, weights and order of every sum and
-# product), evaluated in passes over all nodes at once so that the compiler vectorizes them, with
+# The same grid as :func:`_grid` (the same panels, nodes and weights, and the same sums and products
+# for each node's CDF), with the nodes held in q-major order (node q of every panel, then node q + 1)
+# and evaluated in passes over all nodes at once so that the compiler vectorizes them, with
 # exp and log computed by the branch-free functions below instead of the C library. They are
 # within a few units in the last place of the C library's, so the probabilities differ from the
 # reference evaluation by rounding only (tests/test_posterior_fast.py checks 1e-12 on every
@@ -435,44 +436,140 @@ def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
         g[i] = ex[i] * dxs[i]
 
 
-@njit(cache=True, error_model="numpy", inline="always", fastmath={"contract"})
-def _spectral_panel(g, i0, m, cdf):
-    """One component's CDF and mass on the panel of nodes i0 .. i0 + 7 of the fast grid:
-    cdf = m + the spectral integral of g (density times node width) up to each node.
-    Returns m plus the panel's mass. The same sums in the same order as :func:`_panel`, written
-    out for the panel's eight nodes so that the compiler keeps them in registers."""
-    g0 = g[i0]
-    g1 = g[i0 + 1]
-    g2 = g[i0 + 2]
-    g3 = g[i0 + 3]
-    g4 = g[i0 + 4]
-    g5 = g[i0 + 5]
-    g6 = g[i0 + 6]
-    g7 = g[i0 + 7]
-    for q in range(8):
-        acc = 0.0 + _ST[0, q] * g0
-        acc += _ST[1, q] * g1
-        acc += _ST[2, q] * g2
-        acc += _ST[3, q] * g3
-        acc += _ST[4, q] * g4
-        acc += _ST[5, q] * g5
-        acc += _ST[6, q] * g6
-        acc += _ST[7, q] * g7
-        cdf[i0 + q] = m + acc
-    panel = 0.0 + _W[0] * g0
-    panel += _W[1] * g1
-    panel += _W[2] * g2
-    panel += _W[3] * g3
-    panel += _W[4] * g4
-    panel += _W[5] * g5
-    panel += _W[6] * g6
-    panel += _W[7] * g7
-    return m + panel
+@njit(cache=True)
+def _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dxs, weights):
+    """The fast grid's nodes x, node widths dxs and weights, in q-major order (node q of panel p
+    at q * n_panels + p). Compiled without contraction into fused multiply-adds, so that the nodes
+    are the same numbers in every kernel the grid is compiled into."""
+    q_n = _W.shape[0]
+    for p in range(n_panels):
+        left = panel_left[p]
+        right = panel_right[p]
+        singular = any_rough and _is_singular_panel(left, right, a, b, shift, use)
+        rule = 1 if singular else 0
+        width = right - left
+        for q in range(q_n):
+            i = q * n_panels + p
+            x[i] = left + width * _PHI[rule, q]
+            dxs[i] = width * _DPHI[rule, q]
+            weights[i] = dxs[i] * _W[q]
+
+
+@njit(cache=True, error_model="numpy")
+def _spectral(g, n_panels, cdf, start, density, dxs, with_density):
+    """One component's CDF on the fast grid, whose nodes are in q-major order (node q of panel p
+    at q * n_panels + p), normalized to total mass 1: the mass of the panels before plus the spectral
+    integral of g (density times node width) up to each node, divided by the total and clipped to
+    [0, 1]; with ``with_density``, the density row is divided by the total too (0 where the node
+    width is 0: a panel narrower than the smallest float). The same sums in the same order as
+    :func:`_panel`, written out for a panel's eight nodes and run across panels, which the compiler
+    vectorizes; start: (>= n_panels,) scratch. Returns the total mass."""
+    m = 0.0
+    for p in range(n_panels):
+        panel = 0.0 + _W[0] * g[p]
+        panel += _W[1] * g[1 * n_panels + p]
+        panel += _W[2] * g[2 * n_panels + p]
+        panel += _W[3] * g[3 * n_panels + p]
+        panel += _W[4] * g[4 * n_panels + p]
+        panel += _W[5] * g[5 * n_panels + p]
+        panel += _W[6] * g[6 * n_panels + p]
+        panel += _W[7] * g[7 * n_panels + p]
+        start[p] = m
+        m = m + panel
+    if m == 0.0:
+        raise ZeroDivisionError("a posterior has no mass on its grid")
+    for p in range(n_panels):
+        g0 = g[0 * n_panels + p]
+        g1 = g[1 * n_panels + p]
+        g2 = g[2 * n_panels + p]
+        g3 = g[3 * n_panels + p]
+        g4 = g[4 * n_panels + p]
+        g5 = g[5 * n_panels + p]
+        g6 = g[6 * n_panels + p]
+        g7 = g[7 * n_panels + p]
+        m0 = start[p]
+        acc = 0.0 + _ST[0, 0] * g0
+        acc += _ST[1, 0] * g1
+        acc += _ST[2, 0] * g2
+        acc += _ST[3, 0] * g3
+        acc += _ST[4, 0] * g4
+        acc += _ST[5, 0] * g5
+        acc += _ST[6, 0] * g6
+        acc += _ST[7, 0] * g7
+        cdf[0 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 1] * g0
+        acc += _ST[1, 1] * g1
+        acc += _ST[2, 1] * g2
+        acc += _ST[3, 1] * g3
+        acc += _ST[4, 1] * g4
+        acc += _ST[5, 1] * g5
+        acc += _ST[6, 1] * g6
+        acc += _ST[7, 1] * g7
+        cdf[1 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 2] * g0
+        acc += _ST[1, 2] * g1
+        acc += _ST[2, 2] * g2
+        acc += _ST[3, 2] * g3
+        acc += _ST[4, 2] * g4
+        acc += _ST[5, 2] * g5
+        acc += _ST[6, 2] * g6
+        acc += _ST[7, 2] * g7
+        cdf[2 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 3] * g0
+        acc += _ST[1, 3] * g1
+        acc += _ST[2, 3] * g2
+        acc += _ST[3, 3] * g3
+        acc += _ST[4, 3] * g4
+        acc += _ST[5, 3] * g5
+        acc += _ST[6, 3] * g6
+        acc += _ST[7, 3] * g7
+        cdf[3 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 4] * g0
+        acc += _ST[1, 4] * g1
+        acc += _ST[2, 4] * g2
+        acc += _ST[3, 4] * g3
+        acc += _ST[4, 4] * g4
+        acc += _ST[5, 4] * g5
+        acc += _ST[6, 4] * g6
+        acc += _ST[7, 4] * g7
+        cdf[4 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 5] * g0
+        acc += _ST[1, 5] * g1
+        acc += _ST[2, 5] * g2
+        acc += _ST[3, 5] * g3
+        acc += _ST[4, 5] * g4
+        acc += _ST[5, 5] * g5
+        acc += _ST[6, 5] * g6
+        acc += _ST[7, 5] * g7
+        cdf[5 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 6] * g0
+        acc += _ST[1, 6] * g1
+        acc += _ST[2, 6] * g2
+        acc += _ST[3, 6] * g3
+        acc += _ST[4, 6] * g4
+        acc += _ST[5, 6] * g5
+        acc += _ST[6, 6] * g6
+        acc += _ST[7, 6] * g7
+        cdf[6 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+        acc = 0.0 + _ST[0, 7] * g0
+        acc += _ST[1, 7] * g1
+        acc += _ST[2, 7] * g2
+        acc += _ST[3, 7] * g3
+        acc += _ST[4, 7] * g4
+        acc += _ST[5, 7] * g5
+        acc += _ST[6, 7] * g6
+        acc += _ST[7, 7] * g7
+        cdf[7 * n_panels + p] = min(max((m0 + acc) / m, 0.0), 1.0)
+    if with_density:
+        for i in range(n_panels * 8):
+            density[i] = density[i] / m if dxs[i] > 0.0 else 0.0
+    return m
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf):
-    """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding.
+    """:func:`_grid` in passes over all nodes (see above); the same outputs up to rounding, with the
+    nodes in q-major order: node q of panel p at q * n_panels + p.
 
     Extra scratch: work (5, N), wide (2, 2 N), logs (C, 2 N) and aux (8, N) float64, bits (2, 2 N)
     and rep (C,) int64 (no allocation per trial). Densities are filled for the first ``n_pdf``
@@ -525,25 +622,19 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     dxs = work[1]
     arg = work[2]
     ex = work[3]
-    # nodes, node widths and weights, panel by panel as in _panel
-    n = 0
+    # the panels, then their nodes in q-major order (node q of panel p at q * n_panels + p), so
+    # that the spectral integration runs across panels (:func:`_spectral`)
     n_panels = 0
     for p in range(kept - 1):
         left = edges[p]
         right = edges[p + 1]
         if right <= left:
             continue
-        singular = any_rough and _is_singular_panel(left, right, a, b, shift, use)
-        rule = 1 if singular else 0
-        width = right - left
-        for q in range(q_n):
-            x[n + q] = left + width * _PHI[rule, q]
-            dxs[n + q] = width * _DPHI[rule, q]
-            weights[n + q] = dxs[n + q] * _W[q]
         panel_left[n_panels] = left
         panel_right[n_panels] = right
         n_panels += 1
-        n += q_n
+    n = n_panels * q_n
+    _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dxs, weights)
     # log(y) and log(1 - y), y = x - shift, once per distinct shift
     for c in range(n_comp):
         if use[c] and rep[c] == c:
@@ -556,32 +647,14 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             continue
         gc = g[c]
         # the density straight into its row when it is read, else into scratch
-        _densities(
-            x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, pdf[c] if c < n_pdf else ex, bits
-        )
-        m = 0.0
-        for p in range(n_panels):
-            i0 = p * q_n
+        density = pdf[c] if c < n_pdf else ex
+        _densities(x, dxs, shift[c], a[c], b[c], lognorm[c], logs[rep[c]], gc, n, arg, density, bits)
+        for p in range(n_panels):  # 0 beyond the tail cutoff
             if panel_right[p] <= lo[c] or panel_left[p] >= hi[c]:
                 for q in range(q_n):
-                    if c < n_pdf:
-                        pdf[c, i0 + q] = 0.0
-                    cdf[c, i0 + q] = m
-                continue
-            m = _spectral_panel(gc, i0, m, cdf[c])
-        mass[c] = m
-    for c in range(n_comp):
-        if not use[c]:
-            continue
-        total = mass[c]
-        if total == 0.0:
-            raise ZeroDivisionError("a posterior has no mass on its grid")
-        if c < n_pdf:
-            for i in range(n):  # 0 on a panel narrower than the smallest float (a subnormal shift)
-                pdf[c, i] = pdf[c, i] / total if dxs[i] > 0.0 else 0.0
-        for i in range(n):
-            v = cdf[c, i] / total
-            cdf[c, i] = min(max(v, 0.0), 1.0)
+                    gc[q * n_panels + p] = 0.0
+                    density[q * n_panels + p] = 0.0
+        mass[c] = _spectral(gc, n_panels, cdf[c], work[4], density, dxs, c < n_pdf)
     return n
 
 
