@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backends import DEFAULT_CHUNK_SIZE, Backend, LocalProcesses
+from .backends import DEFAULT_CHUNK_SIZE, Backend, LocalProcesses, tune_allocator
 from .oc import Summarizer
 from .results import TrialResults
 from .spec import Spec
@@ -94,6 +94,7 @@ def simulate_chunk(reduce, seed: int, chunk: Chunk, records: bool) -> ChunkOutpu
     """Simulate ``chunk`` of the run with master ``seed`` and reduce it with ``reduce`` (see
     :func:`summarizer`, which carries the spec). The function every backend runs."""
     start = time.perf_counter()
+    tune_allocator()
     results = run_chunk(reduce.spec, chunk_streams(seed, chunk))
     summary = reduce(results)
     return ChunkOutput(chunk, summary, results if records else None, time.perf_counter() - start)
