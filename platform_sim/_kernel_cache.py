@@ -14,9 +14,12 @@ the shipped folder:
 * every module with ``@njit(cache=True)`` kernels imports this module before its first decorator
   (numba picks a kernel's locator when the decorator runs); ``platform-sim --help`` imports none of
   them, so it still does not import numba;
-* the locator applies only to the package's own files, and only when the shipped folder's manifest
-  names the versions in use; otherwise (a checkout, an editable install, a newer numpy) numba's
-  default locators apply and kernels are cached in ``__pycache__`` as before;
+* the locator applies only to the package's own files; the shipped folder is used only when its
+  manifest names the versions in use; otherwise (a checkout, an editable install, a newer numpy)
+  kernels are cached in ``__pycache__`` where numba's default locator would put them;
+* the stamp also holds a sha256 of the whole package (:func:`package_hash`): numba's own stamp, the
+  kernel's file alone, misses a change in another module whose functions or constants the kernel
+  compiled in, and would load a kernel that still runs the old code;
 * new specialisations (another CPU, other argument types) are written to the shipped folder when it
   is writable, and otherwise to a copy of it in numba's user-wide cache folder;
 * numba still checks its own version and the CPU (name and features) of every entry, and the byte
@@ -101,6 +104,18 @@ def source_hash(py_file: str) -> str:
     return hashlib.sha256(Path(py_file).read_bytes()).hexdigest()
 
 
+@cache
+def package_hash() -> str:
+    """sha256 of every source file of the package (its path and bytes). A compiled kernel holds
+    copies of the functions it calls and of the constants it reads from other modules of the
+    package, which a stamp of its own file does not see: with this hash in every kernel's stamp, a
+    change anywhere in the package makes every cached kernel miss once and compile again."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def writable(folder: Path) -> bool:
     """Whether files can be created in ``folder`` (created if missing)."""
     try:
@@ -167,8 +182,9 @@ def _register() -> type | None:
             return existing
 
     class ShippedKernelLocator(base):
-        """numba's cache of the package's kernels in the shipped folder, its index keyed on the
-        source file's content."""
+        """numba's cache of the package's kernels, in the shipped folder (or, in a checkout, beside
+        the source as numba's own locator puts it), its index keyed on the content of the kernel's
+        source file and of the whole package (:func:`package_hash`)."""
 
         platform_sim_locator = True
 
@@ -181,7 +197,7 @@ def _register() -> type | None:
             return self._cache_path
 
         def get_source_stamp(self):
-            return ("sha256", source_hash(self._py_file))
+            return ("sha256", source_hash(self._py_file), package_hash())
 
         def get_disambiguator(self) -> str:
             return str(self._lineno)
@@ -192,6 +208,9 @@ def _register() -> type | None:
                 relative = Path(py_file).resolve().relative_to(PACKAGE)
                 if relative.suffix != ".py":
                     return None
+                if cache_root() is None:  # a checkout: beside the source, as numba would
+                    folder = Path(py_file).parent / "__pycache__"
+                    return cls(py_func, py_file, folder) if writable(folder) else None
                 folder = cache_folder(relative.parent.as_posix())
                 if folder is None:
                     return None

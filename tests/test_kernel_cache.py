@@ -330,3 +330,37 @@ def test_a_kernel_missing_from_the_cache_is_not_taken_for_cached(tmp_path):
         **{_kernel_cache.BUILD_ENV: str(tmp_path / "empty")},
     )
     assert out.strip() == "[False, False, False]"
+
+
+_PROBE = """
+    from platform_sim import _probe_kernel
+    print(_probe_kernel.value(), sum(_probe_kernel.value.stats.cache_hits.values()))
+"""
+
+
+def test_a_kernel_is_compiled_again_when_a_module_it_compiled_in_changes(tmp_path):
+    # numba stamps a cached kernel with its own file only: a kernel that compiled in a constant of
+    # another module would be loaded from the cache with the old constant after that module changed
+    tree = _copy_package(tmp_path)
+    package = tree / "platform_sim"
+    (package / "_probe_constant.py").write_text("LEVEL = 1\n")
+    (package / "_probe_kernel.py").write_text(
+        textwrap.dedent(
+            """
+            from numba import njit
+
+            from . import _kernel_cache  # noqa: F401
+            from ._probe_constant import LEVEL
+
+
+            @njit(cache=True)
+            def value():
+                return LEVEL
+            """
+        )
+    )
+    assert _python(_PROBE, tree).split() == ["1", "0"]  # compiled
+    assert _python(_PROBE, tree).split() == ["1", "1"]  # loaded from the cache
+    (package / "_probe_constant.py").write_text("LEVEL = 2\n")
+    assert _python(_PROBE, tree).split() == ["2", "0"]  # compiled again, not the stale kernel
+    assert _python(_PROBE, tree).split() == ["2", "1"]
