@@ -54,6 +54,19 @@ def _state(rng, n_trials, n_arms):
     return a, b, status, status_look, declared, control, changed
 
 
+def _decided(design, a, b, state, **options):
+    """The compiled rules of look 0 applied to a copy of the state arrays (status, status_look,
+    declared, control, control_changed): (stop codes, P(best), the arrays after)."""
+    after = [x.copy() for x in state]
+    stop, pb = _decide_with_control_compiled(design, 0, a, b, *after, **options)
+    return stop, pb, after
+
+
+def _assert_same_state(got, want):
+    for x, y in zip(got, want, strict=True):
+        assert np.array_equal(x, y)
+
+
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_arms=st.integers(2, 6))
 def test_compiled_rules_equal_the_vectorized_rules(seed, n_arms):
@@ -63,12 +76,10 @@ def test_compiled_rules_equal_the_vectorized_rules(seed, n_arms):
     a, b = state[:2]
     mutable = [x.copy() for x in state[2:]]
     expected_stop, expected_pb = _decide_with_control(design, 0, a, b, *mutable)
-    compiled = [x.copy() for x in state[2:]]
-    stop, pb = _decide_with_control_compiled(design, 0, a, b, *compiled)
+    stop, pb, compiled = _decided(design, a, b, state[2:])
     assert np.array_equal(stop, expected_stop)
     assert np.array_equal(pb, expected_pb, equal_nan=True)
-    for got, want in zip(compiled, mutable):
-        assert np.array_equal(got, want)
+    _assert_same_state(compiled, mutable)
 
 
 def test_random_states_exercise_every_rule():
@@ -82,8 +93,7 @@ def test_random_states_exercise_every_rule():
         design.futility_threshold, design.futility_on = 0.3, None
         state = _state(rng, 40, n_arms)
         a, b = state[:2]
-        compiled = [x.copy() for x in state[2:]]
-        stop, _ = _decide_with_control_compiled(design, 0, a, b, *compiled)
+        stop, _, compiled = _decided(design, a, b, state[2:])
         status, _, _, control, _ = compiled
         seen["control"] += int((control != state[5]).sum())
         seen["inferior"] += int(((status == INFERIOR) & (state[2] != INFERIOR)).sum())
@@ -107,13 +117,10 @@ def test_refreshed_prob_best_equals_prob_best_of_the_arms_left(seed, n_arms):
     design = _design(rng, n_arms)
     state = _state(rng, 40, n_arms)
     a, b = state[:2]
-    plain = [x.copy() for x in state[2:]]
-    stop_plain, pb_plain = _decide_with_control_compiled(design, 0, a, b, *plain)
-    refreshed = [x.copy() for x in state[2:]]
-    stop, pb = _decide_with_control_compiled(design, 0, a, b, *refreshed, refresh=True)
+    stop_plain, pb_plain, plain = _decided(design, a, b, state[2:])
+    stop, pb, refreshed = _decided(design, a, b, state[2:], refresh=True)
     assert np.array_equal(stop, stop_plain)
-    for got, want in zip(refreshed, plain):
-        assert np.array_equal(got, want)
+    _assert_same_state(refreshed, plain)
     status = refreshed[0]
     in_trial = (status == ACTIVE) | (status == CONTROL)
     stale = np.isnan(pb_plain).any(axis=1) & (stop == -1)
@@ -130,14 +137,11 @@ def test_rules_without_prob_best_decide_the_same(seed, n_arms):
     design = _design(rng, n_arms)
     state = _state(rng, 40, n_arms)
     a, b = state[:2]
-    full = [x.copy() for x in state[2:]]
-    stop_full, _ = _decide_with_control_compiled(design, 0, a, b, *full)
-    lean = [x.copy() for x in state[2:]]
-    stop, pb = _decide_with_control_compiled(design, 0, a, b, *lean, need_pb=False)
+    stop_full, _, full = _decided(design, a, b, state[2:])
+    stop, pb, lean = _decided(design, a, b, state[2:], need_pb=False)
     assert np.array_equal(stop, stop_full)
     assert np.isnan(pb).all()
-    for got, want in zip(lean, full):
-        assert np.array_equal(got, want)
+    _assert_same_state(lean, full)
 
 
 @njit
@@ -188,13 +192,10 @@ def test_rounds_settled_by_bounds_decide_as_the_grid(seed, n_arms, spread):
     state = list(_state(rng, 40, n_arms))
     state[0], state[1] = 1.0 + y, 1.0 + n - y
     a, b = state[:2]
-    grid = [x.copy() for x in state[2:]]
-    stop_grid, _ = _decide_with_control_compiled(design, 0, a, b, *grid, need_pb=False, bound_rounds=False)
-    bounded = [x.copy() for x in state[2:]]
-    stop, _ = _decide_with_control_compiled(design, 0, a, b, *bounded, need_pb=False)
+    stop_grid, _, grid = _decided(design, a, b, state[2:], need_pb=False, bound_rounds=False)
+    stop, _, bounded = _decided(design, a, b, state[2:], need_pb=False)
     assert np.array_equal(stop, stop_grid)
-    for got, want in zip(bounded, grid):
-        assert np.array_equal(got, want)
+    _assert_same_state(bounded, grid)
     # the bounds hold: against the quadrature (tested to 1e-6) at 0 and at the futility delta
     a_c, b_c = a[:, :1], b[:, :1]
     for x in (0.0, design.futility_delta):

@@ -439,8 +439,8 @@ def _densities(x, dxs, shift, a, b, lognorm, logs, g, n, arg, ex, bits):
 @njit(cache=True)
 def _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dxs, weights):
     """The fast grid's nodes x, node widths dxs and weights, in q-major order (node q of panel p
-    at q * n_panels + p). Compiled without contraction into fused multiply-adds, so that the nodes
-    are the same numbers in every kernel the grid is compiled into."""
+    at q * n_panels + p): the numbers :func:`_panel` computes for the reference grid (compiled, as
+    it is, without contraction into fused multiply-adds)."""
     q_n = _W.shape[0]
     for p in range(n_panels):
         left = panel_left[p]
@@ -463,7 +463,7 @@ def _spectral(g, n_panels, cdf, start, density, dxs, with_density):
     [0, 1]; with ``with_density``, the density row is divided by the total too (0 where the node
     width is 0: a panel narrower than the smallest float). The same sums in the same order as
     :func:`_panel`, written out for a panel's eight nodes and run across panels, which the compiler
-    vectorizes; start: (>= n_panels,) scratch. Returns the total mass."""
+    vectorizes; start: (>= n_panels,) scratch."""
     m = 0.0
     for p in range(n_panels):
         panel = 0.0 + _W[0] * g[p]
@@ -501,7 +501,6 @@ def _spectral(g, n_panels, cdf, start, density, dxs, with_density):
     if with_density:
         for i in range(n_panels * 8):
             density[i] = density[i] / m if dxs[i] > 0.0 else 0.0
-    return m
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -517,7 +516,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     lo = aux[0]
     hi = aux[1]
     lognorm = aux[2]
-    mass = aux[3]
     panel_left = aux[4]
     panel_right = aux[5]
     graded = aux[6]
@@ -592,7 +590,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
                 for q in range(q_n):
                     gc[q * n_panels + p] = 0.0
                     density[q * n_panels + p] = 0.0
-        mass[c] = _spectral(gc, n_panels, cdf[c], work[4], density, dxs, c < n_pdf)
+        _spectral(gc, n_panels, cdf[c], work[4], density, dxs, c < n_pdf)
     return n
 
 
