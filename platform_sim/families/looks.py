@@ -271,8 +271,9 @@ def run_looks(
         a, b = oriented(design.prior_a + y_f, design.prior_b + n_f - y_f, design.higher_is_better)
         st, sl, dc = status[rows], status_look[rows], declared[rows]
         ctrl, changed = control[rows], control_changed[rows]
-        refresh = design.adaptive and design.basis == "prob_best"  # allocation reads P(best) after the decisions
-        # P(best) of the decisions is read only by the allocation on P(best), which asks for refresh
+        # P(best) of the decisions is read only by the allocation on P(best) after the decisions, which
+        # asks for refresh; after the last look nothing is allocated
+        refresh = design.adaptive and design.basis == "prob_best" and look < n_looks - 1
         stop, pb = decide(design, look, a, b, st, sl, dc, ctrl, changed, refresh, need_pb=refresh)
 
         # --- the decisions written back; stops: by a rule, at the last look, or when no arm can take patients
