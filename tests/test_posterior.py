@@ -685,3 +685,111 @@ def test_beta_shapes_below_one_half_are_outside_the_exact_range():
     assert float(prob_greater(10.5, 0.5, 43110.5, 0.5)) == pytest.approx(
         _reference_on_log_scale(10.5, 0.5, 43110.5, 0.5), abs=ATOL
     )
+
+
+# --------------------------------------------------------------------------- smooth grids, light tails
+
+
+def _smooth_pairs(n: int, seed: int) -> np.ndarray:
+    """Random pairs of posteriors with every shape at least 20 (the grids of six nodes per panel):
+    independent shapes up to 30,000, or two posteriors of comparable means on the same scale or on
+    scales up to 30 times apart; with a random offset and margin. Rows (a1, b1, a2, b2, d, m)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        if i % 3 == 0:
+            a1, b1, a2, b2 = np.exp(rng.uniform(math.log(20), math.log(30000), 4))
+        else:
+            s1 = math.exp(rng.uniform(math.log(40), math.log(30000)))
+            s2 = s1 * math.exp(rng.uniform(-math.log(30), math.log(30))) if i % 3 == 2 else s1
+            p1 = rng.uniform(0.01, 0.99)
+            p2 = float(np.clip(p1 + rng.normal(0, 0.1), 0.01, 0.99))
+            a1, b1, a2, b2 = max(p1 * s1, 20), max((1 - p1) * s1, 20), max(p2 * s2, 20), max((1 - p2) * s2, 20)
+        rows.append((a1, b1, a2, b2, rng.uniform(-0.1, 0.1), rng.uniform(0.01, 0.1)))
+    return np.array(rows)
+
+
+def _grid_nodes(a, b):
+    """The fast grid of the components Beta(a[c], b[c]): its nodes."""
+    from platform_sim.posterior.beta import _grid_fast, grid_scratch
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = grid_scratch(a.size)
+    use = np.ones(a.size, dtype=bool)
+    n = _grid_fast(a, b, np.zeros(a.size), use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, a.size)
+    return np.sort(work[0][:n])
+
+
+def test_grids_of_smooth_components_have_six_nodes_per_panel():
+    from platform_sim.posterior.beta import _Q, _Q_SMOOTH, _SMOOTH_SHAPE
+
+    assert (_Q, _Q_SMOOTH, _SMOOTH_SHAPE) == (8, 6, 20.0)
+    # one light-tailed component: breakpoints at 0, +-2, +-4 and +-8 sd, six panels
+    assert _grid_nodes([40.0], [60.0]).size == 6 * 6
+    assert _grid_nodes([19.5], [60.0]).size == 6 * 8  # a shape below 20: eight nodes
+    assert _grid_nodes([40.0, 19.5], [60.0, 60.0]).size % 8 == 0  # one such component is enough
+
+
+@pytest.mark.parametrize(
+    "a, b, light", [(40.0, 60.0, True), (600.0, 2000.0, True), (300.0, 2000.0, False), (20.0, 2000.0, False)]
+)
+def test_light_tailed_components_end_their_grid_at_8_sd(a, b, light):
+    s = a + b
+    mean, sd = a / s, math.sqrt(a * b / (s * s * (s + 1)))
+    x = _grid_nodes([a], [b])
+    reach = max(mean - x[0], x[-1] - mean) / sd
+    assert (reach < 8.0) if light else (reach > 8.0)
+
+
+def test_light_tail_bound_holds():
+    # the sub-Gaussian bound behind dropping the +-16 sd breakpoints: beyond 8 sd on either side,
+    # Beta(a, b) has at most exp(-128 p (1 - p)) of its mass (p = a / (a + b)), at most 1e-8 where used
+    from platform_sim.posterior.beta import _LIGHT_TAIL
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for _ in range(400):
+        a, b = np.exp(rng.uniform(math.log(2), math.log(50000), 2))
+        p = a / (a + b)
+        bound = math.exp(-128 * p * (1 - p))
+        s = a + b
+        mean, sd = p, math.sqrt(a * b / (s * s * (s + 1)))
+        assert special.betaincc(a, b, min(mean + 8 * sd, 1.0)) <= bound
+        assert special.betainc(a, b, max(mean - 8 * sd, 0.0)) <= bound
+        if 128 * p * (1 - p) >= _LIGHT_TAIL:
+            assert bound <= 1e-8
+            checked += 1
+    assert checked > 100
+
+
+def test_smooth_grids_match_brute_force():
+    for a1, b1, a2, b2, d, m in _smooth_pairs(45, seed=3):
+        for got, expected in (
+            (float(prob_greater(a1, b1, a2, b2, d)), ref_greater(a1, b1, a2, b2, d)),
+            (float(prob_within(a1, b1, a2, b2, m)), ref_within(a1, b1, a2, b2, m)),
+        ):
+            assert abs(got - expected) <= ATOL, (a1, b1, a2, b2, d, m, got, expected)
+
+
+@pytest.mark.slow
+def test_smooth_grids_census():
+    # the error of the six-node grids on 3,000 random smooth pairs (both comparisons) and 600 sets of
+    # four arms (P(best)) against brute force: within the promised accuracy (measured: at most 2.3e-7,
+    # docs/performance.md)
+    worst = 0.0
+    for a1, b1, a2, b2, d, m in _smooth_pairs(3000, seed=1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                expected = (ref_greater(a1, b1, a2, b2, d), ref_within(a1, b1, a2, b2, m))
+        except (AssertionError, integrate.IntegrationWarning):
+            continue  # quad flags its own answer: no reference
+        got = (float(prob_greater(a1, b1, a2, b2, d)), float(prob_within(a1, b1, a2, b2, m)))
+        worst = max(worst, abs(got[0] - expected[0]), abs(got[1] - expected[1]))
+    rng = np.random.default_rng(2)
+    for _ in range(600):
+        scale = math.exp(rng.uniform(math.log(40), math.log(20000))) * np.exp(rng.uniform(-1, 1, 4))
+        p = np.clip(rng.uniform(0.05, 0.95) + rng.normal(0, 0.05, 4), 0.01, 0.99)
+        a, b = np.maximum(p * scale, 20.0), np.maximum((1 - p) * scale, 20.0)
+        worst = max(worst, float(np.abs(_best(a, b, None) - ref_best(a, b)).max()))
+    assert worst < ATOL, worst

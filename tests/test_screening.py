@@ -135,7 +135,8 @@ def test_designs_that_wait_for_a_biomarker_result_are_bit_identical_to_the_refer
     integer or boolean array are equal bit for bit; floating-point arrays are equal to within 1e-12,
     the bound to which the vectorized quadrature grid is held against the node-by-node evaluation
     that wrote the reference (tests/test_posterior_fast.py; the posterior probabilities differ from
-    it by rounding, at most a few 1e-16 here)."""
+    it by rounding, at most a few 1e-16 here). The floating-point arrays were rewritten once, for
+    the grid's smooth six-node rule (make_reference.py says how much they moved)."""
     reference = np.load(REFERENCE / "reference.npz", allow_pickle=False)
     now = _reference_module().reference_arrays()
     assert sorted(now) == sorted(reference.files)
