@@ -692,16 +692,29 @@ def test_beta_shapes_below_one_half_are_outside_the_exact_range():
 
 def _smooth_pairs(n: int, seed: int) -> np.ndarray:
     """Random pairs of posteriors with every shape at least 20 (the grids of six nodes per panel):
-    independent shapes up to 30,000, or two posteriors of comparable means on the same scale or on
-    scales up to 30 times apart; with a random offset and margin. Rows (a1, b1, a2, b2, d, m)."""
+    independent shapes up to 30,000, a skewed posterior near a support's end (one shape 20 to 45,
+    the other 100 to 30,000) with any other and offsets up to 0.9, or two posteriors of comparable
+    means on the same scale or on scales up to 30 times apart; with a random offset and margin.
+    Rows (a1, b1, a2, b2, d, m)."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
-        if i % 3 == 0:
+        if i % 4 == 3:
+            a1, b1 = rng.uniform(20, 45), math.exp(rng.uniform(math.log(100), math.log(30000)))
+            a1, b1 = (b1, a1) if rng.random() < 0.5 else (a1, b1)
+            a2, b2 = np.exp(rng.uniform(math.log(20), math.log(30000), 2))
+            d = rng.uniform(-0.9, 0.9) * (0.2 if rng.random() < 0.5 else 1.0)
+            rows.append(
+                (a1, b1, a2, b2, d, rng.uniform(0.01, 0.2))
+                if i % 8 == 3
+                else (a2, b2, a1, b1, d, rng.uniform(0.01, 0.2))
+            )
+            continue
+        if i % 4 == 0:
             a1, b1, a2, b2 = np.exp(rng.uniform(math.log(20), math.log(30000), 4))
         else:
             s1 = math.exp(rng.uniform(math.log(40), math.log(30000)))
-            s2 = s1 * math.exp(rng.uniform(-math.log(30), math.log(30))) if i % 3 == 2 else s1
+            s2 = s1 * math.exp(rng.uniform(-math.log(30), math.log(30))) if i % 4 == 2 else s1
             p1 = rng.uniform(0.01, 0.99)
             p2 = float(np.clip(p1 + rng.normal(0, 0.1), 0.01, 0.99))
             a1, b1, a2, b2 = max(p1 * s1, 20), max((1 - p1) * s1, 20), max(p2 * s2, 20), max((1 - p2) * s2, 20)
@@ -721,13 +734,23 @@ def _grid_nodes(a, b):
 
 
 def test_grids_of_smooth_components_have_six_nodes_per_panel():
-    from platform_sim.posterior.beta import _Q, _Q_SMOOTH, _SMOOTH_SHAPE
+    from platform_sim.posterior.beta import _Q, _Q_SMOOTH, _SMOOTH_REACH, _SMOOTH_SHAPE, _is_smooth
 
-    assert (_Q, _Q_SMOOTH, _SMOOTH_SHAPE) == (8, 6, 20.0)
+    assert (_Q, _Q_SMOOTH, _SMOOTH_SHAPE, _SMOOTH_REACH) == (8, 6, 20.0, 6.0)
     # one light-tailed component: breakpoints at 0, +-2, +-4 and +-8 sd, six panels
     assert _grid_nodes([40.0], [60.0]).size == 6 * 6
     assert _grid_nodes([19.5], [60.0]).size == 6 * 8  # a shape below 20: eight nodes
-    assert _grid_nodes([40.0, 19.5], [60.0, 60.0]).size % 8 == 0  # one such component is enough
+    # Beta(20, 362): its mean is 4.6 sd from 0, where its -8 sd breakpoint is clipped: seven panels of 8
+    assert _grid_nodes([20.0], [362.0]).size == 7 * 8
+
+    def smooth(a, b, use=None):
+        a, b = np.array(a, float), np.array(b, float)
+        return bool(_is_smooth(a, b, np.ones(a.size, dtype=bool) if use is None else np.array(use)))
+
+    assert smooth([40.0, 20.0], [60.0, 22.0]) and not smooth([40.0, 19.5], [60.0, 22.0])  # one such is enough
+    assert not smooth([40.0, 20.0], [60.0, 362.0])  # ... or one close to a support's end
+    assert smooth([40.0, 19.5], [60.0, 22.0], [True, False])  # unused components do not count
+    assert smooth([40.0], [200.0]) and not smooth([200.0], [20.0])  # 6.9 sd from 0 / 4.6 sd from 1
 
 
 @pytest.mark.parametrize(
@@ -762,8 +785,18 @@ def test_light_tail_bound_holds():
     assert checked > 100
 
 
+# Smooth pairs near a support's end that six nodes put 1.1e-6 to 1.9e-6 off before _is_smooth asked
+# for 6 sd of room there: (a1, b1, a2, b2, offset, margin)
+NEAR_END_CASES = [
+    (20, 362.085918760557, 62.74978108835805, 544.0337867471114, -0.1, 0.05),
+    (20, 367.1512899248464, 538.1459336804834, 57.27192042062726, -0.9004326728264475, 0.05),
+    (337.78274380163526, 46.78902980700073, 285.99721737260955, 20, 0.0, 0.11392494583805647),
+    (13213.17705027018, 707.1074918099611, 2705.2159279128296, 20, 0.0, 0.05),
+]
+
+
 def test_smooth_grids_match_brute_force():
-    for a1, b1, a2, b2, d, m in _smooth_pairs(45, seed=3):
+    for a1, b1, a2, b2, d, m in [*_smooth_pairs(45, seed=3), *NEAR_END_CASES]:
         for got, expected in (
             (float(prob_greater(a1, b1, a2, b2, d)), ref_greater(a1, b1, a2, b2, d)),
             (float(prob_within(a1, b1, a2, b2, m)), ref_within(a1, b1, a2, b2, m)),
@@ -774,7 +807,7 @@ def test_smooth_grids_match_brute_force():
 @pytest.mark.slow
 def test_smooth_grids_census():
     # the error of the six-node grids on 3,000 random smooth pairs (both comparisons) and 600 sets of
-    # four arms (P(best)) against brute force: within the promised accuracy (measured: at most 2.3e-7,
+    # four arms (P(best)) against brute force: within the promised accuracy (measured: at most 2.1e-7,
     # docs/performance.md)
     worst = 0.0
     for a1, b1, a2, b2, d, m in _smooth_pairs(3000, seed=1):
