@@ -559,7 +559,8 @@ def _spectral(g, n_panels, cdf, start, density, dxs, with_density):
 @njit(cache=True, error_model="numpy")
 def _spectral6(g, n_panels, cdf, start, density, dxs, with_density):
     """:func:`_spectral` for the six-node rule of smooth grids (``_Q_SMOOTH``): the same sums in the
-    same order as :func:`_panel` with that rule."""
+    same order as :func:`_panel` with that rule. One function looping over a rule's nodes gives the
+    same bits but costs 2.6 (8 nodes) to 3.6 (6 nodes) times as much as these written-out ones."""
     m = 0.0
     for p in range(n_panels):
         panel = 0.0 + _W6[0] * g[p]
