@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import shutil
 import sys
+import tempfile
 from concurrent.futures import Future, ProcessPoolExecutor
 
 __all__ = [
@@ -153,18 +156,57 @@ InProcess = Backend
 
 
 class LocalProcesses(Backend):
-    """A pool of ``workers`` local processes."""
+    """A pool of ``workers`` local processes.
+
+    A worker hands a result back through a file in a scratch directory of the pool's own and sends
+    the pool only the file's name. A chunk's result sent down the pool's pipe itself (hundreds of
+    kB) takes many writes, and a worker killed between two of them (out of memory, or by hand)
+    leaves a partial message that the pool's reading thread waits on for ever: the run would hang
+    instead of stopping. A name is one write of a few hundred bytes, which a pipe takes whole or not
+    at all (up to ``PIPE_BUF`` bytes, at least 512 by POSIX), so a killed worker can only make the
+    pool broken (``BrokenProcessPool``), which the run reports with the command that resumes it.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
         self.name = f"{workers} local processes"
+        self._scratch = tempfile.mkdtemp(prefix="platform-sim-")
         self._pool = ProcessPoolExecutor(max_workers=workers)
 
-    def submit(self, fn, *args) -> Future:
-        return self._pool.submit(fn, *args)
+    def submit(self, fn, *args) -> _FromFile:
+        return _FromFile(self._pool.submit(_to_file, self._scratch, fn, args))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _to_file(scratch: str, fn, args) -> str:
+    """In a worker: ``fn(*args)``, pickled into a new file in ``scratch``; returns the file's path."""
+    value = fn(*args)
+    fd, path = tempfile.mkstemp(suffix=".pickle", dir=scratch)
+    with os.fdopen(fd, "wb") as fh:
+        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+class _FromFile:
+    """The future of a :class:`LocalProcesses` task. Its result, asked for once, is read from the file
+    the worker wrote, which is then removed."""
+
+    def __init__(self, future: Future):
+        self.future = future
+
+    def result(self):
+        path = self.future.result()
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        finally:
+            os.unlink(path)
+
+    def cancel(self) -> bool:
+        return self.future.cancel()
 
 
 class DaskBackend(Backend):

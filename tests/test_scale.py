@@ -523,6 +523,61 @@ def test_killed_worker_process_resumes_to_the_same_numbers(slow_reference, tmp_p
     )
 
 
+# The pool's main process stops itself (SIGSTOP) from inside the first task, so nothing reads the
+# result pipe while the worker hands back 8 MB: a result sent down the pipe fills it (64 KiB) and the
+# worker blocks mid-message. The test then kills the worker and lets the main process go on.
+_MID_SEND = """
+import os, signal, sys
+from concurrent.futures.process import BrokenProcessPool
+from platform_sim.backends import LocalProcesses
+
+def result_with_reader_stopped():
+    os.kill(os.getppid(), signal.SIGSTOP)
+    return bytes(8 * 2**20)
+
+if __name__ == "__main__":
+    pool = LocalProcesses(1)
+    first = pool.submit(result_with_reader_stopped)
+    print(len(first.result()), flush=True)
+    try:  # the worker is dead by now
+        pool.submit(len, b"ab").result()
+    except BrokenProcessPool:
+        print("broken", flush=True)
+    pool.close()
+    print(sorted(os.listdir(pool._scratch)) if os.path.isdir(pool._scratch) else "scratch removed", flush=True)
+"""
+
+
+def test_worker_killed_while_handing_back_a_result_leaves_no_hang(tmp_path, spawn):
+    """A local worker killed while it hands back a large result: the run must see a broken pool,
+    never wait for ever on a message cut in two (which a result sent down the pool's pipe would be,
+    and which CPython's pool then reads for ever)."""
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "mid_send.py"
+    script.write_text(_MID_SEND)
+    proc = spawn([sys.executable, str(script)])
+    main_process = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while main_process.status() != psutil.STATUS_STOPPED:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.01)
+    (worker,) = main_process.children()
+    time.sleep(0.5)  # the worker has handed back all it can with nothing reading
+    worker.kill()
+    while worker.status() != psutil.STATUS_ZOMBIE:  # dead, not yet reaped by the stopped main process
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    main_process.resume()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.split("\n")[:3] == [str(8 * 2**20), "broken", "scratch removed"], out
+    record_fault(
+        "a local worker process killed (SIGKILL) while handing back a result",
+        "an 8 MB result, with the pool's main process stopped (SIGSTOP) so nothing read it",
+        "the result arrived whole, the next task raised BrokenProcessPool, no hang, scratch files removed",
+    )
+
+
 def test_killed_dask_worker_is_replaced_and_the_run_completes(reference, tmp_path, spawn):
     """A Dask worker killed mid-run: its nanny starts a new one, the scheduler reruns the lost
     chunks (same seeds), and the run ends normally with the uninterrupted numbers."""
