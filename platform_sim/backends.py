@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import shutil
+import signal
 import sys
-import tempfile
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import CancelledError
+from concurrent.futures.process import BrokenProcessPool
 
 __all__ = [
     "BACKENDS",
@@ -158,55 +158,193 @@ InProcess = Backend
 class LocalProcesses(Backend):
     """A pool of ``workers`` local processes.
 
-    A worker hands a result back through a file in a scratch directory of the pool's own and sends
-    the pool only the file's name. A chunk's result sent down the pool's pipe itself (hundreds of
-    kB) takes many writes, and a worker killed between two of them (out of memory, or by hand)
-    leaves a partial message that the pool's reading thread waits on for ever: the run would hang
-    instead of stopping. A name is one write of a few hundred bytes, which a pipe takes whole or not
-    at all (up to ``PIPE_BUF`` bytes, at least 512 by POSIX), so a killed worker can only make the
-    pool broken (``BrokenProcessPool``), which the run reports with the command that resumes it.
+    Each worker has a connection (a socket pair) of its own to this process, which runs one task on
+    it at a time and reads its result from it. A worker that dies, even in the middle of sending a
+    result (killed by the system out of memory, or by hand), closes the only other end of its
+    connection: this process reads the end of the connection or sees the process gone, and the
+    pool reports ``BrokenProcessPool`` (which the command line turns into the resume command). A
+    pool whose workers share one result pipe, as ``concurrent.futures.ProcessPoolExecutor``'s do,
+    would wait for ever on the rest of a result cut in two. Workers ignore SIGINT: Ctrl-C reaches
+    this process, which stops them when it closes the pool.
     """
 
     def __init__(self, workers: int):
+        import multiprocessing
+
         self.workers = workers
         self.name = f"{workers} local processes"
-        self._scratch = tempfile.mkdtemp(prefix="platform-sim-")
-        self._pool = ProcessPoolExecutor(max_workers=workers)
+        self._context = multiprocessing.get_context()
+        self._queue: deque[_Task] = deque()  # submitted, not yet sent to a worker
+        self._idle: list[_Worker] = []
+        self._busy: dict[_Worker, _Task] = {}
+        self._broken: str | None = None
+        self._closed = False
+        for _ in range(workers):
+            mine, theirs = self._context.Pipe(duplex=True)
+            # this process's ends of the connections, this one's and those of the workers started
+            # before, which a forked worker inherits, are closed in it: a worker whose result cannot
+            # be read, as this process has gone, must find its connection closed
+            others = [mine, *(w.conn for w in self._idle)]
+            process = self._context.Process(target=_serve, args=(theirs, os.getpid(), others), daemon=True)
+            process.start()
+            theirs.close()  # the worker's end lives only in the worker: its death closes it
+            self._idle.append(_Worker(process, mine))
 
-    def submit(self, fn, *args) -> _FromFile:
-        return _FromFile(self._pool.submit(_to_file, self._scratch, fn, args))
+    def submit(self, fn, *args) -> _Task:
+        if self._broken is not None:
+            raise BrokenProcessPool(self._broken)
+        if self._closed:
+            raise RuntimeError("the pool is closed")
+        task = _Task(self, fn, args)
+        self._queue.append(task)
+        self._dispatch()
+        return task
+
+    def _dispatch(self) -> None:
+        while self._queue and self._idle:
+            task = self._queue.popleft()
+            worker = self._idle.pop()
+            try:
+                worker.conn.send((task.fn, task.args))
+            except (OSError, EOFError):  # the worker has died
+                self._fail(worker)
+            task.fn = task.args = None
+            self._busy[worker] = task
+
+    def _wait(self, task: _Task) -> None:
+        """Read results until ``task`` has one (or the pool is broken)."""
+        from multiprocessing.connection import wait
+
+        while not task.done:
+            if self._broken is not None:
+                raise BrokenProcessPool(self._broken)
+            busy = list(self._busy)
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn in ready or worker.conn.poll():
+                    try:
+                        ok, value = worker.conn.recv()
+                    except (OSError, EOFError):  # closed, or closed in the middle of a message
+                        self._fail(worker)
+                    done = self._busy.pop(worker)
+                    done.finish(ok, value)
+                    self._idle.append(worker)
+                elif worker.process.sentinel in ready:
+                    self._fail(worker)
+            self._dispatch()
+
+    def _fail(self, worker: _Worker) -> None:
+        worker.process.join(1.0)
+        code = worker.process.exitcode
+        if code is not None and code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit code {code}"
+        self._broken = f"pid {worker.process.pid}, {how} while it ran a task"
+        self._terminate()
+        raise BrokenProcessPool(self._broken)
+
+    def _terminate(self) -> None:
+        for worker in [*self._idle, *self._busy]:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in [*self._idle, *self._busy]:
+            worker.process.join(5.0)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._idle, self._busy = [], {}
+        self._queue.clear()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        """Stop the workers: those idle are asked to finish, those still running a task (a run
+        interrupted or failed) are terminated, as their results are no longer wanted."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._idle:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in self._idle:
+            worker.process.join(5.0)
+        self._terminate()
 
 
-def _to_file(scratch: str, fn, args) -> str:
-    """In a worker: ``fn(*args)``, pickled into a new file in ``scratch``; returns the file's path."""
-    value = fn(*args)
-    fd, path = tempfile.mkstemp(suffix=".pickle", dir=scratch)
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return path
+class _Worker:
+    __slots__ = ("process", "conn")
+
+    def __init__(self, process, conn):
+        self.process, self.conn = process, conn
 
 
-class _FromFile:
-    """The future of a :class:`LocalProcesses` task. Its result, asked for once, is read from the file
-    the worker wrote, which is then removed."""
+class _Task:
+    """A :class:`LocalProcesses` task: ``result()`` waits for it (reading other workers' results
+    meanwhile), ``cancel()`` withdraws it if no worker has it yet."""
 
-    def __init__(self, future: Future):
-        self.future = future
+    def __init__(self, pool: LocalProcesses, fn, args):
+        self.pool, self.fn, self.args = pool, fn, args
+        self.done, self.ok = False, False
+        self.value: object = None
+
+    def finish(self, ok: bool, value) -> None:
+        self.done, self.ok, self.value = True, ok, value
 
     def result(self):
-        path = self.future.result()
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        finally:
-            os.unlink(path)
+        if not self.done:
+            self.pool._wait(self)
+        if not self.ok:
+            raise self.value
+        return self.value
 
     def cancel(self) -> bool:
-        return self.future.cancel()
+        if self.done:
+            return False
+        try:
+            self.pool._queue.remove(self)
+        except ValueError:  # a worker has it
+            return False
+        self.done, self.ok, self.value = True, False, CancelledError()
+        return True
+
+
+def _serve(conn, parent: int, others) -> None:
+    """A worker's loop: run each task received on ``conn`` and send back (True, result) or
+    (False, the exception it raised); stop on None, or when the parent process has gone (found
+    within a second when idle, or when a result cannot be sent). ``others``: the parent's ends of
+    the connections, closed here."""
+    import traceback
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for other in others:
+        other.close()
+    while True:
+        while not conn.poll(1.0):
+            if os.getppid() != parent:  # orphaned: the run was killed
+                return
+        try:
+            task = conn.recv()
+        except (OSError, EOFError):
+            return
+        if task is None:
+            return
+        fn, args = task
+        try:
+            reply = (True, fn(*args))
+        except BaseException as exc:  # sent back to be raised in the main process
+            exc.add_note("".join(traceback.format_exception(exc)).rstrip())
+            reply = (False, exc)
+        del task, fn, args
+        try:
+            conn.send(reply)
+        except OSError:  # the main process has gone
+            return
+        del reply
 
 
 class DaskBackend(Backend):

@@ -524,34 +524,37 @@ def test_killed_worker_process_resumes_to_the_same_numbers(slow_reference, tmp_p
 
 
 # The pool's main process stops itself (SIGSTOP) from inside the first task, so nothing reads the
-# result pipe while the worker hands back 8 MB: a result sent down the pipe fills it (64 KiB) and the
-# worker blocks mid-message. The test then kills the worker and lets the main process go on.
+# worker's connection while it sends back 64 MB: the connection's buffer fills and the worker blocks
+# in the middle of the message. The test then kills the worker and lets the main process go on.
 _MID_SEND = """
-import os, signal, sys
+import os, signal
 from concurrent.futures.process import BrokenProcessPool
 from platform_sim.backends import LocalProcesses
 
 def result_with_reader_stopped():
     os.kill(os.getppid(), signal.SIGSTOP)
-    return bytes(8 * 2**20)
+    return bytes(64 * 2**20)
 
 if __name__ == "__main__":
     pool = LocalProcesses(1)
     first = pool.submit(result_with_reader_stopped)
-    print(len(first.result()), flush=True)
-    try:  # the worker is dead by now
-        pool.submit(len, b"ab").result()
+    try:
+        print(len(first.result()), flush=True)
+    except BrokenProcessPool as exc:
+        print("broken:", exc, flush=True)
+    try:
+        pool.submit(len, b"ab")
     except BrokenProcessPool:
-        print("broken", flush=True)
+        print("still broken", flush=True)
     pool.close()
-    print(sorted(os.listdir(pool._scratch)) if os.path.isdir(pool._scratch) else "scratch removed", flush=True)
+    print("closed", flush=True)
 """
 
 
-def test_worker_killed_while_handing_back_a_result_leaves_no_hang(tmp_path, spawn):
-    """A local worker killed while it hands back a large result: the run must see a broken pool,
-    never wait for ever on a message cut in two (which a result sent down the pool's pipe would be,
-    and which CPython's pool then reads for ever)."""
+def test_worker_killed_while_sending_a_result_breaks_the_pool_without_a_hang(tmp_path, spawn):
+    """A local worker killed while it sends back a large result: the pool must report it broken,
+    not wait for ever on a message cut in two (as a pool whose workers share one result pipe does,
+    CPython's ProcessPoolExecutor among them)."""
     psutil = pytest.importorskip("psutil")
     script = tmp_path / "mid_send.py"
     script.write_text(_MID_SEND)
@@ -562,7 +565,7 @@ def test_worker_killed_while_handing_back_a_result_leaves_no_hang(tmp_path, spaw
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.01)
     (worker,) = main_process.children()
-    time.sleep(0.5)  # the worker has handed back all it can with nothing reading
+    time.sleep(0.5)  # the worker has sent all the connection holds with nothing reading
     worker.kill()
     while worker.status() != psutil.STATUS_ZOMBIE:  # dead, not yet reaped by the stopped main process
         assert time.monotonic() < deadline
@@ -570,11 +573,33 @@ def test_worker_killed_while_handing_back_a_result_leaves_no_hang(tmp_path, spaw
     main_process.resume()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert out.split("\n")[:3] == [str(8 * 2**20), "broken", "scratch removed"], out
+    lines = out.splitlines()
+    assert lines[0] == f"broken: pid {worker.pid}, killed by SIGKILL while it ran a task", out
+    assert lines[1:] == ["still broken", "closed"], out
     record_fault(
-        "a local worker process killed (SIGKILL) while handing back a result",
-        "an 8 MB result, with the pool's main process stopped (SIGSTOP) so nothing read it",
-        "the result arrived whole, the next task raised BrokenProcessPool, no hang, scratch files removed",
+        "a local worker process killed (SIGKILL) while sending a result",
+        "64 MB, with the pool's main process stopped (SIGSTOP) so nothing read it",
+        "the pool reported the worker's death (BrokenProcessPool) and closed; no hang",
+    )
+
+
+def test_workers_of_a_killed_main_process_exit(tmp_path, spawn):
+    """The main process of a run on local workers killed (SIGKILL): its workers find it gone and
+    exit, rather than wait for ever to send a result nobody reads."""
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "orphans"
+    proc = _start(spawn, out, "--workers", "2", args=SLOW_ARGS)
+    _wait_for_chunks(proc, out, 1)
+    workers = psutil.Process(proc.pid).children()
+    assert len(workers) == 2
+    proc.kill()
+    proc.communicate(timeout=60)
+    _, alive = psutil.wait_procs(workers, timeout=60)
+    assert alive == [], [w.status() for w in alive]
+    record_fault(
+        "the main process of `run --workers 2` killed (SIGKILL)",
+        "after 1 chunk, the workers left running",
+        "both workers found it gone and exited",
     )
 
 
