@@ -157,7 +157,10 @@ def test_edges_from_merged_breakpoints_equal_edges_from_sorted_ones(seed, n_comp
         mean, sd = a[c] / s, math.sqrt(a[c] * b[c] / (s * s * (s + 1.0)))
         min_sd = min(min_sd, sd)
         heavy = a[c] < 2.0 or b[c] < 2.0
-        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+        log_beta = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        n_bp, n_graded = _component_breakpoints(
+            a[c], b[c], shift[c], mean, sd, heavy, log_beta, bps, n_bp, graded, n_graded
+        )
     assert np.array_equal(_merge_runs(bps, n_bp, len(_Z), np.empty(n_bp)), np.sort(bps[:n_bp]))
     if n_bp == 0:
         return

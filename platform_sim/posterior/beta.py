@@ -62,6 +62,9 @@ _TAIL_HEAVY = 64.0  # the same for skewed posteriors (a or b < 2), whose tails a
 _Z_HEAVY = np.array([-64.0, -40.0, -24.0, 24.0, 40.0, 64.0])  # their extra tail breakpoints
 _GRADES = 30  # breakpoints refined geometrically toward a singular support boundary
 _GRADE_RATIO = 0.5  # ratio of consecutive distances of graded breakpoints to the boundary
+# ... at most: toward an end where the density vanishes (shape at least 1), the grading stops at the
+# first breakpoint beyond which the component provably holds less than exp(_LOG_GRADE_MASS) (_grades)
+_LOG_GRADE_MASS = math.log(1e-10)
 _MIN_GAP = 0.3  # panels narrower than this many (narrowest) standard deviations are merged
 # A component whose mass beyond 8 sd is provably below 1e-8 on either side gets no breakpoints at
 # +-16 sd. Beta(a, b) is sub-Gaussian with variance proxy 1/(4 (a + b + 1)) (Marchal & Arbel, "On the
@@ -111,7 +114,29 @@ def beta_interval(a, b, level: float = 0.95):
 
 
 @njit(cache=True)
-def _component_breakpoints(a, b, shift, mean, sd, heavy, bps, n_bp, graded, n_graded):
+def _grades(s, other, dist, log_beta):
+    """How many graded breakpoints, at distances dist * _GRADE_RATIO**j (j = 1, 2, ...) from a support
+    end, a Beta(a, b) component gets toward it: with x the distance to the end, its density there is
+    x^(s - 1) (1 - x)^(other - 1) / B(a, b) (s = a, other = b at 0; s = b, other = a at 1), and
+    ``log_beta`` = log B(a, b). All ``_GRADES`` when s < 1 (the density is singular at the end);
+    otherwise up to the first breakpoint whose distance d leaves less than exp(``_LOG_GRADE_MASS``)
+    beyond it: that mass is at most d^s max(1, (1 - d)^(other - 1)) / (s B(a, b)) (the second factor
+    bounds (1 - x)^(other - 1) on [0, d]). The innermost panel then holds at most that mass, and its
+    rule's error on it is at most (s + 1) times as much: the density is increasing there."""
+    if s < 1.0:
+        return _GRADES
+    for j in range(1, _GRADES + 1):
+        d = dist * _GRADE_RATIO**j
+        log_mass = s * math.log(d) - math.log(s) - log_beta
+        if other < 1.0:
+            log_mass += (other - 1.0) * math.log1p(-d)
+        if log_mass < _LOG_GRADE_MASS:
+            return j
+    return _GRADES
+
+
+@njit(cache=True)
+def _component_breakpoints(a, b, shift, mean, sd, heavy, log_beta, bps, n_bp, graded, n_graded):
     """Append one used component's breakpoints: ``_Z`` standard deviations about its mean to ``bps``
     (without +-16 for a light-tailed one: ``_LIGHT_TAIL``);
     to ``graded``, farther ones for a heavy-tailed posterior and, where the density is singular or not
@@ -132,11 +157,11 @@ def _component_breakpoints(a, b, shift, mean, sd, heavy, bps, n_bp, graded, n_gr
             graded[n_graded] = min(max(mean + _Z_HEAVY[z] * sd, 0.0), 1.0) + shift
             n_graded += 1
     if _rough(a):
-        for j in range(1, _GRADES + 1):
+        for j in range(1, _grades(a, b, mean, log_beta) + 1):
             graded[n_graded] = shift + mean * _GRADE_RATIO**j
             n_graded += 1
     if _rough(b):
-        for j in range(1, _GRADES + 1):
+        for j in range(1, _grades(b, a, 1.0 - mean, log_beta) + 1):
             graded[n_graded] = shift + 1.0 - (1.0 - mean) * _GRADE_RATIO**j
             n_graded += 1
     return n_bp, n_graded
@@ -239,7 +264,9 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         lo[c] = max(mean - tail * sd, 0.0) + shift[c]
         hi[c] = min(mean + tail * sd, 1.0) + shift[c]
         lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
-        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+        n_bp, n_graded = _component_breakpoints(
+            a[c], b[c], shift[c], mean, sd, heavy, lognorm[c], bps, n_bp, graded, n_graded
+        )
     edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, np.empty(n_bp))
     n = 0
     mass = np.zeros(n_comp)
@@ -642,7 +669,9 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
         if _rough(a[c]) or _rough(b[c]):
             any_rough = True
-        n_bp, n_graded = _component_breakpoints(a[c], b[c], shift[c], mean, sd, heavy, bps, n_bp, graded, n_graded)
+        n_bp, n_graded = _component_breakpoints(
+            a[c], b[c], shift[c], mean, sd, heavy, lognorm[c], bps, n_bp, graded, n_graded
+        )
     edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, aux[7])
     smooth = _is_smooth(a, b, use)
     q_n = _Q_SMOOTH if smooth else _Q
