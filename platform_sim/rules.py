@@ -34,6 +34,7 @@ from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, 
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
 from .posterior.beta import best_row, greater_one, grid_scratch, vs_control_row
+from .posterior.hierarchical import _beta_cdf_sf
 from .results import (
     ACTIVE,
     CONTROL,
@@ -315,35 +316,127 @@ def _log_concave_bounds(a, b, a_c, b_c, x):
     return lower, upper
 
 
+# A round whose comparisons with the control bounds settle, but for the futility of at most this many
+# comparators, gets a grid of one arm and the control for each of those (that of prob_greater,
+# :func:`_futile_one`'s last resort) instead of the grid of all its arms: measured on
+# hierarchical_borrowing, a pair's grid costs about 2.2 us and the grid of five arms 5.5 us, and
+# the decisions cost 154, 142, 136 and 141 us per trial with at most 1, 2, 3 and 4 pairs.
+_OPEN_PAIRS = 3
+
+
 @njit(cache=True)
-def _round_by_bounds(t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, futile):
-    """Whether a round of the rules with a common control is settled without quadrature: every
-    comparator certainly neither inferior nor superior and, when futility is judged in this round,
-    certainly futile or certainly not (futile[k], :func:`_log_concave_bounds`), each bound clearing
-    its threshold by twice the quadrature error allowed for (``_BOUND_GUARD``), so that the
-    quadrature's answers are the same. Only when every posterior of the round has shapes of at
-    least 1."""
+def _log_beta(a, b):
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+
+@njit(cache=True)
+def _product_bounds(a, b, log_b, a_c, b_c, log_b_c, x):
+    """Bounds (lower, upper) on P(X_k - X_c > x) from two incomplete beta functions, for X_k ~ Beta(a, b)
+    and X_c ~ Beta(a_c, b_c) independent (log_b, log_b_c: log B of each). For any q, X_k > q + x with
+    X_c <= q implies X_k - X_c > x, and X_k <= q + x with X_c > q implies X_k - X_c <= x, so
+    S_k(q + x) F_c(q) <= P(X_k - X_c > x) <= 1 - F_k(q + x) S_c(q). q is where q + x and q lie as many
+    of their posterior's standard deviations from its mean, on either side."""
+    n, n_c = a + b, a_c + b_c
+    sd = math.sqrt(a * b / (n * n * (n + 1.0)))
+    sd_c = math.sqrt(a_c * b_c / (n_c * n_c * (n_c + 1.0)))
+    q = ((a / n - x) * sd_c + (a_c / n_c) * sd) / (sd + sd_c)
+    f_k, s_k = _beta_cdf_sf(a, b, log_b, q + x)
+    f_c, s_c = _beta_cdf_sf(a_c, b_c, log_b_c, q)
+    return s_k * f_c, 1.0 - f_k * s_c
+
+
+@njit(cache=True)
+def _tail_bounds(a, b, a_c, b_c, x):
+    """Bounds (lower, upper) on P(X_k - X_c > x) from the tail of D = X_k - X_c on the side of x away
+    from its mean: Cantelli's inequality, and D's sub-Gaussian tail (a Beta(a, b) is sub-Gaussian with
+    variance proxy 1/(4 (a + b + 1)), Marchal & Arbel 2017, and so D with the sum of its terms')."""
+    n, n_c = a + b, a_c + b_c
+    t = a / n - a_c / n_c - x
+    var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
+    proxy = 0.25 / (n + 1.0) + 0.25 / (n_c + 1.0)
+    tail = min(var / (var + t * t), math.exp(-t * t / (2.0 * proxy)))
+    return (1.0 - tail if t > 0 else 0.0), (tail if t < 0 else 1.0)
+
+
+@njit(cache=True)
+def _settled(lower, upper, check_inf, inf, check_sup, sup):
+    """Whether P(X_k > X_c) in [lower, upper] is certainly neither below ``inf`` nor above ``sup``
+    (each by twice the quadrature error allowed for)."""
+    return not (check_inf and not lower > inf + 2 * _BOUND_GUARD) and not (
+        check_sup and not upper < sup - 2 * _BOUND_GUARD
+    )
+
+
+@njit(cache=True)
+def _round_by_bounds(
+    t,
+    a,
+    b,
+    in_trial,
+    c,
+    check_inf,
+    inf,
+    check_sup,
+    sup,
+    fut_now,
+    fut_delta,
+    fut_threshold,
+    futile,
+    undecided,
+    pair,
+    scratch,
+):
+    """Whether a round of the rules with a common control is settled without the grid of its arms:
+    every comparator certainly neither inferior nor superior and, when futility is judged in this
+    round, futile[k] set, each bound clearing its threshold by twice the quadrature error allowed for
+    (``_BOUND_GUARD``), so that the quadrature's answers are the same. The bounds: those of
+    :func:`_log_concave_bounds` and :func:`_tail_bounds`, then where they leave an answer open those
+    of :func:`_product_bounds`; the futility of up to ``_OPEN_PAIRS`` comparators left open is then
+    decided on their pair's grid, as :func:`_futile_one` would. Only when every posterior of the
+    round has shapes of at least 1. ``undecided`` (K,): scratch."""
     n_arms = a.shape[1]
     for k in range(n_arms):
         if not in_trial[t, k]:
             continue
         if a[t, k] < 1.0 or b[t, k] < 1.0:
             return False
+    a_c, b_c = a[t, c], b[t, c]
+    log_b_c = _log_beta(a_c, b_c)
+    n_open = 0
     for k in range(n_arms):
         futile[k] = False
+        undecided[k] = False
         if not in_trial[t, k] or k == c:
             continue
-        lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], 0.0)
-        if check_inf and not lower > inf + 2 * _BOUND_GUARD:
-            return False
-        if check_sup and not upper < sup - 2 * _BOUND_GUARD:
-            return False
+        a_k, b_k = a[t, k], b[t, k]
+        lower, upper = _log_concave_bounds(a_k, b_k, a_c, b_c, 0.0)
+        low, up = _tail_bounds(a_k, b_k, a_c, b_c, 0.0)
+        lower, upper = max(lower, low), min(upper, up)
+        log_b = np.nan
+        if not _settled(lower, upper, check_inf, inf, check_sup, sup):
+            log_b = _log_beta(a_k, b_k)
+            low, up = _product_bounds(a_k, b_k, log_b, a_c, b_c, log_b_c, 0.0)
+            if not _settled(max(lower, low), min(upper, up), check_inf, inf, check_sup, sup):
+                return False
         if fut_now:
-            lower, upper = _log_concave_bounds(a[t, k], b[t, k], a[t, c], b[t, c], fut_delta)
+            lower, upper = _log_concave_bounds(a_k, b_k, a_c, b_c, fut_delta)
+            low, up = _tail_bounds(a_k, b_k, a_c, b_c, fut_delta)
+            lower, upper = max(lower, low), min(upper, up)
+            if not (upper < fut_threshold - 2 * _BOUND_GUARD or lower > fut_threshold + 2 * _BOUND_GUARD):
+                if math.isnan(log_b):
+                    log_b = _log_beta(a_k, b_k)
+                low, up = _product_bounds(a_k, b_k, log_b, a_c, b_c, log_b_c, fut_delta)
+                lower, upper = max(lower, low), min(upper, up)
             if upper < fut_threshold - 2 * _BOUND_GUARD:
                 futile[k] = True
             elif not lower > fut_threshold + 2 * _BOUND_GUARD:
-                return False
+                n_open += 1
+                if n_open > _OPEN_PAIRS:
+                    return False
+                undecided[k] = True
+    for k in range(n_arms):
+        if undecided[k]:
+            futile[k] = greater_one(a[t, k], b[t, k], a_c, b_c, fut_delta, pair, scratch) < fut_threshold
     return True
 
 
@@ -404,6 +497,7 @@ def _with_control_kernel(
     comparators = np.empty(n_arms, dtype=np.bool_)
     before = np.empty(n_arms, dtype=np.bool_)
     sure = np.zeros(n_arms, dtype=np.bool_)
+    undecided = np.zeros(n_arms, dtype=np.bool_)
     check_sup = not math.isnan(sup)
     check_inf = not math.isnan(inf)
     for t in range(n_trials):
@@ -429,7 +523,22 @@ def _with_control_kernel(
                 and not need_pb
                 and not (check_eq and eq_row)
                 and _round_by_bounds(
-                    t, a, b, in_trial, c, check_inf, inf, check_sup, sup, fut_now, fut_delta, fut_threshold, sure
+                    t,
+                    a,
+                    b,
+                    in_trial,
+                    c,
+                    check_inf,
+                    inf,
+                    check_sup,
+                    sup,
+                    fut_now,
+                    fut_delta,
+                    fut_threshold,
+                    sure,
+                    undecided,
+                    pair,
+                    scratch,
                 )
             )
             # a row without the equivalence check gets the copies of the control switched off,
@@ -668,13 +777,7 @@ def _futile_one(a, b, a_c, b_c, p_better, delta, threshold, pair, scratch):
     guard, then, when they leave the answer open, the pair's grid as :func:`prob_greater` builds it. The bounds' ``exp`` is the C library's here and numpy's
     there; they may differ in the last bit, which cannot change an answer: a bound settles a pair
     only with a margin of 2e-4, within which the quadrature gives the same answer."""
-    n, n_c = a + b, a_c + b_c
-    t = a / n - a_c / n_c - delta
-    var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
-    proxy = 0.25 / (n + 1.0) + 0.25 / (n_c + 1.0)
-    tail = min(var / (var + t * t), math.exp(-t * t / (2.0 * proxy)))
-    lower = 1.0 - tail if t > 0 else 0.0
-    upper = tail if t < 0 else 1.0
+    lower, upper = _tail_bounds(a, b, a_c, b_c, delta)
     if delta > 0:
         upper = min(upper, p_better)
         lower = max(lower, p_better - delta * _difference_density_bound(a, b, a_c, b_c))
