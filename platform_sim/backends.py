@@ -185,7 +185,7 @@ class LocalProcesses(Backend):
             # before, which a forked worker inherits, are closed in it: a worker whose result cannot
             # be read, as this process has gone, must find its connection closed
             others = [mine, *(w.conn for w in self._idle)]
-            process = self._context.Process(target=_serve, args=(theirs, os.getpid(), others), daemon=True)
+            process = self._context.Process(target=_serve, args=(theirs, others), daemon=True)
             process.start()
             theirs.close()  # the worker's end lives only in the worker: its death closes it
             self._idle.append(_Worker(process, mine))
@@ -204,20 +204,30 @@ class LocalProcesses(Backend):
         while self._queue and self._idle:
             task = self._queue.popleft()
             worker = self._idle.pop()
+            self._busy[worker] = task  # before sending: whatever happens next, close() stops it
             try:
-                worker.conn.send((task.fn, task.args))
+                worker.conn.send((task.fn, task.args))  # serialized whole before anything is written
             except (OSError, EOFError):  # the worker has died
                 self._fail(worker)
+            except Exception as exc:  # arguments that cannot be sent: this task's error, nothing written
+                del self._busy[worker]
+                self._idle.append(worker)
+                task.finish(False, exc)
+                continue
+            except BaseException:  # Ctrl-C, perhaps part-way through the message: the connection is lost
+                self._give_up("a task was being sent")
+                raise
             task.fn = task.args = None
-            self._busy[worker] = task
 
     def _wait(self, task: _Task) -> None:
-        """Read results until ``task`` has one (or the pool is broken)."""
+        """Read results until ``task`` has one (or the pool is broken or closed)."""
         from multiprocessing.connection import wait
 
         while not task.done:
             if self._broken is not None:
                 raise BrokenProcessPool(self._broken)
+            if not self._busy:  # nothing running can finish it: the pool was closed
+                raise CancelledError()
             busy = list(self._busy)
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for worker in busy:
@@ -226,9 +236,13 @@ class LocalProcesses(Backend):
                         ok, value = worker.conn.recv()
                     except (OSError, EOFError):  # closed, or closed in the middle of a message
                         self._fail(worker)
-                    done = self._busy.pop(worker)
-                    done.finish(ok, value)
+                    except Exception as exc:  # read whole, but not rebuilt (an exception class's own
+                        ok, value = False, exc  # arguments): the connection is still in step
+                    except BaseException:  # Ctrl-C part-way through a message: the connection is lost
+                        self._give_up("a result was being read")
+                        raise
                     self._idle.append(worker)
+                    self._busy.pop(worker).finish(ok, value)
                 elif worker.process.sentinel in ready:
                     self._fail(worker)
             self._dispatch()
@@ -247,7 +261,13 @@ class LocalProcesses(Backend):
         self._terminate()
         raise BrokenProcessPool(self._broken)
 
+    def _give_up(self, what: str) -> None:
+        self._broken = f"interrupted while {what}"
+        self._terminate()
+
     def _terminate(self) -> None:
+        """Stop every worker; the tasks not done get BrokenProcessPool (a broken pool) or
+        CancelledError (a closed one)."""
         for worker in [*self._idle, *self._busy]:
             if worker.process.is_alive():
                 worker.process.terminate()
@@ -257,6 +277,9 @@ class LocalProcesses(Backend):
                 worker.process.kill()
                 worker.process.join()
             worker.conn.close()
+        for task in [*self._queue, *self._busy.values()]:
+            if not task.done:
+                task.finish(False, BrokenProcessPool(self._broken) if self._broken else CancelledError())
         self._idle, self._busy = [], {}
         self._queue.clear()
 
@@ -313,14 +336,16 @@ class _Task:
         return True
 
 
-def _serve(conn, parent: int, others) -> None:
+def _serve(conn, others) -> None:
     """A worker's loop: run each task received on ``conn`` and send back (True, result) or
-    (False, the exception it raised); stop on None, or when the parent process has gone (found
-    within a second when idle, or when a result cannot be sent). ``others``: the parent's ends of
-    the connections, closed here."""
+    (False, the exception it raised); stop on None, or when its parent process has gone (found
+    within a second when idle, or when a result cannot be sent). The parent is the main process,
+    or with the forkserver start method the fork server, which ends with it. ``others``: the main
+    process's ends of the connections, closed here."""
     import traceback
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
     for other in others:
         other.close()
     while True:
@@ -341,8 +366,17 @@ def _serve(conn, parent: int, others) -> None:
             reply = (False, exc)
         del task, fn, args
         try:
-            conn.send(reply)
-        except OSError:  # the main process has gone
+            try:
+                conn.send(reply)  # serialized whole before anything is written
+            except (OSError, EOFError):
+                raise
+            except Exception as exc:  # a result or an exception that cannot be sent back
+                what = "result" if reply[0] else f"exception ({reply[1]!r})"
+                error = RuntimeError(f"the task's {what} cannot be sent back to the main process: {exc}")
+                if not reply[0]:
+                    error.add_note(str(getattr(reply[1], "__notes__", [""])[-1]))
+                conn.send((False, error))
+        except (OSError, EOFError):  # the main process has gone
             return
         del reply
 

@@ -583,6 +583,86 @@ def test_worker_killed_while_sending_a_result_breaks_the_pool_without_a_hang(tmp
     )
 
 
+def _lock():
+    import threading
+
+    return threading.Lock()  # cannot be sent between processes
+
+
+class _CannotBeSent(Exception):
+    def __init__(self):
+        super().__init__("bad input in chunk 7")
+        self.lock = _lock()
+
+
+def _raise_cannot_be_sent():
+    raise _CannotBeSent()
+
+
+class _CannotBeRebuilt(Exception):  # sent whole, but its class wants two arguments to be rebuilt
+    def __init__(self, field, why):
+        super().__init__(f"{field}: {why}")
+
+
+def _raise_cannot_be_rebuilt():
+    raise _CannotBeRebuilt("n_arms", "must be at least 2")
+
+
+def test_local_pool_errors_stay_with_their_task():
+    """A task whose arguments, result or exception cannot travel between the processes fails with
+    its own error, and the pool goes on; a task left queued when the pool closes is cancelled
+    (not waited for: nothing would finish it)."""
+    import faulthandler
+    from concurrent.futures import CancelledError
+
+    faulthandler.dump_traceback_later(120, exit=True)  # a hang fails the session rather than stalls it
+    try:
+        _errors_stay_with_their_task(CancelledError)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _errors_stay_with_their_task(CancelledError):
+    with LocalProcesses(1) as pool:
+        bad_args = pool.submit(len, _lock())
+        with pytest.raises(TypeError, match="pickle"):
+            bad_args.result()
+        with pytest.raises(RuntimeError, match="result cannot be sent back"):
+            pool.submit(_lock).result()
+        with pytest.raises(RuntimeError, match=r"exception \(_CannotBeSent\('bad input in chunk 7'\)\) cannot be sent"):
+            pool.submit(_raise_cannot_be_sent).result()
+        # (rebuilt after all where a library has registered its own way of sending exceptions, as
+        # dask.distributed does through tblib)
+        with pytest.raises((TypeError, _CannotBeRebuilt), match="why|n_arms"):
+            pool.submit(_raise_cannot_be_rebuilt).result()
+        assert pool.submit(len, b"abc").result() == 3
+    pool = LocalProcesses(1)
+    tasks = [pool.submit(time.sleep, 0.2) for _ in range(3)]
+    pool.close()
+    with pytest.raises(CancelledError):
+        tasks[2].result()
+
+
+_FORKSERVER = """
+import multiprocessing, time
+from platform_sim.backends import LocalProcesses
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("forkserver")
+    with LocalProcesses(1) as pool:
+        first = pool.submit(len, b"ab").result()
+        time.sleep(1.6)  # idle workers check every second that their parent (the fork server) lives
+        print(first, pool.submit(len, b"abc").result())
+"""
+
+
+def test_local_pool_with_the_forkserver_start_method_survives_idle_time(tmp_path):
+    script = tmp_path / "forkserver.py"
+    script.write_text(_FORKSERVER)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["2", "3"], done.stderr
+
+
 def test_workers_of_a_killed_main_process_exit(tmp_path, spawn):
     """The main process of a run on local workers killed (SIGKILL): its workers find it gone and
     exit, rather than wait for ever to send a result nobody reads."""
