@@ -366,18 +366,18 @@ def _serve(conn, others) -> None:
             reply = (False, exc)
         del task, fn, args
         try:
-            try:
-                conn.send(reply)  # serialized whole before anything is written
-            except (OSError, EOFError):
-                raise
-            except Exception as exc:  # a result or an exception that cannot be sent back
-                what = "result" if reply[0] else f"exception ({reply[1]!r})"
-                error = RuntimeError(f"the task's {what} cannot be sent back to the main process: {exc}")
-                if not reply[0]:
-                    error.add_note(str(getattr(reply[1], "__notes__", [""])[-1]))
-                conn.send((False, error))
+            conn.send(reply)  # serialized whole before anything is written
         except (OSError, EOFError):  # the main process has gone
             return
+        except Exception as exc:  # a result or an exception that cannot be sent back
+            what = "result" if reply[0] else f"exception ({reply[1]!r})"
+            error = RuntimeError(f"the task's {what} cannot be sent back to the main process: {exc}")
+            if not reply[0]:
+                error.add_note(str(getattr(reply[1], "__notes__", [""])[-1]))
+            try:
+                conn.send((False, error))
+            except (OSError, EOFError):
+                return
         del reply
 
 

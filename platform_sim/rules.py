@@ -359,6 +359,14 @@ def _tail_bounds(a, b, a_c, b_c, x):
 
 
 @njit(cache=True)
+def _cheap_bounds(a, b, a_c, b_c, x):
+    """The tighter of :func:`_log_concave_bounds` and :func:`_tail_bounds` on P(X_k - X_c > x)."""
+    lower, upper = _log_concave_bounds(a, b, a_c, b_c, x)
+    low, up = _tail_bounds(a, b, a_c, b_c, x)
+    return max(lower, low), min(upper, up)
+
+
+@njit(cache=True)
 def _settled(lower, upper, check_inf, inf, check_sup, sup):
     """Whether P(X_k > X_c) in [lower, upper] is certainly neither below ``inf`` nor above ``sup``
     (each by twice the quadrature error allowed for)."""
@@ -390,8 +398,7 @@ def _round_by_bounds(
     every comparator certainly neither inferior nor superior and, when futility is judged in this
     round, futile[k] set, each bound clearing its threshold by twice the quadrature error allowed for
     (``_BOUND_GUARD``), so that the quadrature's answers are the same. The bounds: those of
-    :func:`_log_concave_bounds` and :func:`_tail_bounds`, then where they leave an answer open those
-    of :func:`_product_bounds`; the futility of up to ``_OPEN_PAIRS`` comparators left open is then
+    :func:`_cheap_bounds`, then where they leave an answer open those of :func:`_product_bounds`; the futility of up to ``_OPEN_PAIRS`` comparators left open is then
     decided on their pair's grid, as :func:`_futile_one` would. Only when every posterior of the
     round has shapes of at least 1. ``undecided`` (K,): scratch."""
     n_arms = a.shape[1]
@@ -409,9 +416,7 @@ def _round_by_bounds(
         if not in_trial[t, k] or k == c:
             continue
         a_k, b_k = a[t, k], b[t, k]
-        lower, upper = _log_concave_bounds(a_k, b_k, a_c, b_c, 0.0)
-        low, up = _tail_bounds(a_k, b_k, a_c, b_c, 0.0)
-        lower, upper = max(lower, low), min(upper, up)
+        lower, upper = _cheap_bounds(a_k, b_k, a_c, b_c, 0.0)
         log_b = np.nan
         if not _settled(lower, upper, check_inf, inf, check_sup, sup):
             log_b = _log_beta(a_k, b_k)
@@ -419,9 +424,7 @@ def _round_by_bounds(
             if not _settled(max(lower, low), min(upper, up), check_inf, inf, check_sup, sup):
                 return False
         if fut_now:
-            lower, upper = _log_concave_bounds(a_k, b_k, a_c, b_c, fut_delta)
-            low, up = _tail_bounds(a_k, b_k, a_c, b_c, fut_delta)
-            lower, upper = max(lower, low), min(upper, up)
+            lower, upper = _cheap_bounds(a_k, b_k, a_c, b_c, fut_delta)
             if not (upper < fut_threshold - 2 * _BOUND_GUARD or lower > fut_threshold + 2 * _BOUND_GUARD):
                 if math.isnan(log_b):
                     log_b = _log_beta(a_k, b_k)

@@ -231,4 +231,4 @@ def test_some_rounds_are_settled_by_bounds():
         )
         for t in range(200)
     ]
-    assert 0.0 < np.mean(settled) < 1.0, np.mean(settled)  # measured: 0.55
+    assert 0.0 < np.mean(settled) < 1.0, np.mean(settled)  # measured: 0.99

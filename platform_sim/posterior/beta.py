@@ -122,7 +122,8 @@ def _grades(s, other, dist, log_beta):
     otherwise up to the first breakpoint whose distance d leaves less than exp(``_LOG_GRADE_MASS``)
     beyond it: that mass is at most d^s max(1, (1 - d)^(other - 1)) / (s B(a, b)) (the second factor
     bounds (1 - x)^(other - 1) on [0, d]). The innermost panel then holds at most that mass, and its
-    rule's error on it is at most (s + 1) times as much: the density is increasing there."""
+    rule's estimate there lies between 0 and d times the density's largest value on it, at most s
+    times that bound."""
     if s < 1.0:
         return _GRADES
     for j in range(1, _GRADES + 1):
