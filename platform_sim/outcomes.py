@@ -20,6 +20,7 @@ or landmark outcome into a failure when it comes before the assessment.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -603,96 +604,261 @@ class VirtualPatients:
         scenario's on-treatment marker (:attr:`Enrolled.marker_positive`, :attr:`Enrolled.rebiopsied`).
         ``observed``: also the enrolled patients' screening results (:attr:`Enrolled.observed`), without
         keeping every screened patient's cohort."""
+        options = self._options(ep, treatments, times, characteristics, biomarker_result, also, on_treatment)
         n_trials = ts.n_trials
-        times = times or bool(self.scenario.time_trend)
+        d = self._draw(
+            ts, 0, np.zeros(n_trials), np.full(n_trials, n_needed, dtype=np.int64), options, keep_cohort, observed
+        )
+        cohort = Cohort.concatenate(d.cohort_parts) if keep_cohort else None
+        if d.ok.all():  # no one is lost in screening
+            return d.take(np.broadcast_to(np.arange(n_needed), (n_trials, n_needed)), cohort, prefix=True)
+        return d.take(_first_randomizable(d.ok, np.zeros(n_trials, dtype=np.int64), n_needed), cohort)
+
+    def _options(self, ep, treatments, times, characteristics, biomarker_result, also, on_treatment) -> "_DrawOptions":
         needed = set(self._relevant_markers(ep, treatments)) | set(characteristics or ())
         for other in also:
             needed |= set(self._relevant_markers(other, treatments))
-        also_parts: dict[str, list[np.ndarray]] = {other: [] for other in also}
-        marker = on_treatment and self.outcomes.marker is not None
-        positive_parts, biopsy_parts = [], []
-        carry = np.zeros(n_trials)
+        return _DrawOptions(
+            ep=ep,
+            treatments=list(treatments),
+            times=times or bool(self.scenario.time_trend),
+            needed=needed,
+            reported=set(characteristics or ()),
+            biomarker_result=biomarker_result,
+            also=tuple(also),
+            marker=on_treatment and self.outcomes.marker is not None,
+            censor=self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0,
+        )
+
+    def _draw(
+        self,
+        ts: TrialStreams,
+        b0: int,
+        carry: np.ndarray,
+        need: np.ndarray,
+        o: "_DrawOptions",
+        keep_cohort: bool = False,
+        observed: bool = False,
+    ) -> "_Drawn":
+        """Screened patients of the trials of ``ts`` from block ``b0`` on (``carry``: the accrual reached
+        before it), block after block until each trial has found ``need`` (T,) randomizable ones."""
+        n_trials = ts.n_trials
+        d = _Drawn(b0, o, {other: [] for other in o.also})
         found = np.zeros(n_trials, dtype=np.int64)
-        outcome_parts, index_parts, cohort_parts, time_parts, dropout_parts = [], [], [], [], []
-        observed_parts = []
-        censor = self.scenario.endpoints[ep].kind == "time_to_event" and self.outcomes.dropout_rate > 0
-        b = 0
-        while found.min() < n_needed:
+        b = b0
+        while (found < need).any():
+            span = _blocks_at_once(n_trials, b - b0, found, need)
+            d.starts.append((b, carry, found.copy()))
             block, carry = self.population.block(
-                ts, b, carry, times, needed, set(characteristics or ()), biomarker_result, still_needed=n_needed - found
+                ts,
+                b,
+                carry,
+                o.times,
+                o.needed,
+                o.reported,
+                o.biomarker_result,
+                still_needed=need - found,
+                blocks=span,
             )
             ok = block.reason == RANDOMIZED
-            drawn_before: dict | None = {} if also else None
-            outcome_parts.append(self.outcomes.potential(ts, b, block, ep, treatments, drawn_before))
-            for other in also:
-                also_parts[other].append(self.outcomes.potential(ts, b, block, other, treatments, drawn_before))
-            if marker:
-                positive, biopsy = self.outcomes.on_treatment(ts, b, block.reason.shape[1], treatments)
-                positive_parts.append(positive)
-                biopsy_parts.append(biopsy)
+            width = block.reason.shape[1]
+            drawn_before: dict | None = {} if o.also else None
+            d.outcome_parts.append(self.outcomes.potential(ts, b, block, o.ep, o.treatments, drawn_before))
+            for other in o.also:
+                d.also_parts[other].append(self.outcomes.potential(ts, b, block, other, o.treatments, drawn_before))
+            if o.marker:
+                positive, biopsy = self.outcomes.on_treatment(ts, b, width, o.treatments)
+                d.positive_parts.append(positive)
+                d.biopsy_parts.append(biopsy)
             if keep_cohort:
-                cohort_parts.append(block)
+                d.cohort_parts.append(block)
             if observed:
-                observed_parts.append(block.observed)
-            index_parts.append(ok)
-            if times:
-                time_parts.append(block.randomized_at)
-            if censor:  # the same stream the binary endpoints' dropout comes from
-                dropout_parts.append(self.outcomes.dropout_times(ts, b, block.reason.shape[1]))
+                d.observed_parts.append(block.observed)
+            d.index_parts.append(ok)
+            if o.times:
+                d.time_parts.append(block.randomized_at)
+            if o.censor:  # the same stream the binary endpoints' dropout comes from
+                d.dropout_parts.append(self.outcomes.dropout_times(ts, b, width))
             found += ok.sum(axis=1)
-            b += 1
-            if b > 10_000:
+            b += span
+            if b - b0 > 10_000:
                 raise RuntimeError("the screening funnel randomizes almost nobody; check the scenario's screening")
-        ok = np.concatenate(index_parts, axis=1)
-        outcomes = np.concatenate(outcome_parts, axis=1)
-        cohort = Cohort.concatenate(cohort_parts) if keep_cohort else None
-        at = np.concatenate(time_parts, axis=1) if times else None
-        dropout = np.concatenate(dropout_parts, axis=1) if censor else None
-        seen = np.concatenate(observed_parts, axis=1) if observed else None
+        return d
+
+
+@dataclass
+class _DrawOptions:
+    """What :meth:`VirtualPatients.enrol` draws of each screened patient (see its arguments)."""
+
+    ep: str
+    treatments: list[str]
+    times: bool
+    needed: set[str]
+    reported: set[str]
+    biomarker_result: bool
+    also: tuple[str, ...]
+    marker: bool
+    censor: bool
+
+
+@dataclass
+class _Drawn:
+    """The blocks :meth:`VirtualPatients._draw` drew, in parts, and where each call started: (block,
+    accrual reached before it, randomizable patients found before it) per call."""
+
+    b0: int
+    options: _DrawOptions
+    also_parts: dict[str, list[np.ndarray]]
+    starts: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    outcome_parts: list[np.ndarray] = field(default_factory=list)
+    index_parts: list[np.ndarray] = field(default_factory=list)
+    cohort_parts: list[Cohort] = field(default_factory=list)
+    time_parts: list[np.ndarray] = field(default_factory=list)
+    dropout_parts: list[np.ndarray] = field(default_factory=list)
+    observed_parts: list[np.ndarray] = field(default_factory=list)
+    positive_parts: list[np.ndarray] = field(default_factory=list)
+    biopsy_parts: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(T, W) randomizable, for the W screened patients drawn (the parts joined once)."""
+        ok = self.__dict__.get("_ok")
+        if ok is None:
+            ok = self.__dict__["_ok"] = np.concatenate(self.index_parts, axis=1)
+        return ok
+
+    def take(self, order: np.ndarray, cohort: Cohort | None, prefix: bool = False) -> Enrolled:
+        """The patients at positions ``order`` (T, n) of those drawn, as :class:`Enrolled`
+        (``prefix``: ``order`` is each row's first n positions)."""
+        o = self.options
+        n_trials, n = order.shape
         rows = np.arange(n_trials)[:, None]
-        others = {other: np.concatenate(parts, axis=1) for other, parts in also_parts.items()}
-        if marker:
-            others[MARKER_POSITIVE] = np.concatenate(positive_parts, axis=1)
-            others[REBIOPSIED] = np.concatenate(biopsy_parts, axis=1)
-        if ok.all():  # no one is lost in screening
-            order = np.broadcast_to(np.arange(n_needed), (n_trials, n_needed))
-            return Enrolled(
-                outcomes[:, :n_needed],
-                order,
-                cohort,
-                np.full(n_trials, n_needed),
-                None if at is None else at[:, :n_needed],
-                None if dropout is None else dropout[:, :n_needed],
-                {other: y[:, :n_needed] for other, y in others.items()},
-                None if seen is None else seen[:, :n_needed],
-            )
-        order = _first_randomizable(ok, n_needed)
-        screened = order[:, -1] + 1  # patients screened up to the last one needed
+
+        def pick(parts):
+            x = np.concatenate(parts, axis=1)
+            return x[:, :n] if prefix else x[rows, order]
+
+        also = {other: pick(parts) for other, parts in self.also_parts.items()}
+        if o.marker:
+            also[MARKER_POSITIVE] = pick(self.positive_parts)
+            also[REBIOPSIED] = pick(self.biopsy_parts)
         return Enrolled(
-            outcomes=outcomes[rows, order],
-            screened_index=order,
+            outcomes=pick(self.outcome_parts),
+            screened_index=self.b0 * BLOCK + order,
             cohort=cohort,
-            n_screened=screened,
-            randomized_at=None if at is None else at[rows, order],
-            dropout=None if dropout is None else dropout[rows, order],
-            also={other: y[rows, order] for other, y in others.items()},
-            observed=None if seen is None else seen[rows, order],
+            n_screened=self.b0 * BLOCK + order[:, -1] + 1 if n else np.zeros(n_trials, dtype=np.int64),
+            randomized_at=pick(self.time_parts) if o.times else None,
+            dropout=pick(self.dropout_parts) if o.censor else None,
+            also=also,
+            observed=pick(self.observed_parts) if self.observed_parts else None,
         )
 
 
+class Enrolment:
+    """The randomizable patients of a batch of trials, taken in order, as many as asked at a time:
+    :meth:`take` gives some trials their next ``n``, drawing only the screened patients they need
+    (from the block where each trial's last patient taken lies). The patients are those of
+    :meth:`VirtualPatients.enrol` with ``observed`` and the same arguments (each quantity is a
+    function of the patient's position), without the cohort of every screened patient."""
+
+    def __init__(
+        self,
+        patients: VirtualPatients,
+        ts: TrialStreams,
+        ep: str,
+        treatments: list[str],
+        times: bool = False,
+        biomarker_result: bool = True,
+        characteristics: list[str] | None = None,
+    ):
+        self.patients, self.ts = patients, ts
+        self.options = patients._options(ep, treatments, times, characteristics, biomarker_result, (), False)
+        n_trials = ts.n_trials
+        self.block = np.zeros(n_trials, dtype=np.int64)  # the block to go on from
+        self.carry = np.zeros(n_trials)  # the accrual reached before it
+        self.taken = np.zeros(n_trials, dtype=np.int64)  # randomizable patients taken from it on
+
+    def take(self, rows: np.ndarray, n: int) -> Enrolled:
+        """The next ``n`` randomizable patients of the batch rows ``rows`` (each row once), in the
+        order of ``rows``; ``screened_index`` counts from the trial's first screened patient."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = self.block[rows]
+        if (starts == starts[0]).all():
+            return self._take_from(rows, int(starts[0]), n)
+        parts, order = [], []
+        for b0 in np.unique(starts):
+            sel = np.flatnonzero(starts == b0)
+            parts.append(self._take_from(rows[sel], int(b0), n))
+            order.append(sel)
+        where = np.empty(rows.size, dtype=np.int64)
+        where[np.concatenate(order)] = np.arange(rows.size)
+        return Enrolled(
+            **{f.name: _joined_rows([getattr(p, f.name) for p in parts], where) for f in dataclasses.fields(Enrolled)}
+        )
+
+    def _take_from(self, rows: np.ndarray, b0: int, n: int) -> Enrolled:
+        skip = self.taken[rows]
+        need = skip + n
+        d = self.patients._draw(self.ts.subset(rows), b0, self.carry[rows], need, self.options, observed=True)
+        enrolled = d.take(_first_randomizable(d.ok, skip, n), None)
+        # each trial goes on next time from the call in which its last patient was found
+        for b, carry, found_before in d.starts:
+            here = found_before < need
+            self.block[rows[here]] = b
+            self.carry[rows[here]] = carry[here]
+            self.taken[rows[here]] = need[here] - found_before[here]
+        return enrolled
+
+
+def _joined_rows(parts: list, where: np.ndarray):
+    """Per-row arrays (or dicts of them, or None) of several groups of rows, joined back in order."""
+    first = parts[0]
+    if first is None:
+        return None
+    if isinstance(first, dict):
+        return {key: _joined_rows([p[key] for p in parts], where) for key in first}
+    return np.concatenate(parts, axis=0)[where]
+
+
+# Patient slots (trials times patients) worth drawing in one call when a batch holds few trials
+# (the trials rerun on a larger pool): each call costs about a millisecond of Python and numpy
+# overhead whatever its size, which 32,768 slots' work outweighs.
+_SLOTS_AT_ONCE = 1 << 15
+
+
+def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarray) -> int:
+    """Blocks of patients to draw at once, when ``drawn`` blocks have given the trials ``found``
+    randomizable patients of the ``need`` (T,) each needs: one while the batch alone fills
+    :data:`_SLOTS_AT_ONCE` or nothing has been drawn yet, else as many as each trial's rate so far
+    says it still needs, up to that many slots. The blocks drawn at once do not change the patients
+    (each quantity is a function of the patient's position), only the calls made."""
+    most = _SLOTS_AT_ONCE // (max(n_trials, 1) * BLOCK)
+    if most <= 1 or drawn == 0:
+        return 1
+    left = need - found
+    short = left > 0
+    per_block = found[short] / drawn
+    if (per_block <= 0).any():
+        return most
+    blocks = np.ceil(left[short] / per_block).max(initial=1.0)
+    return int(min(max(blocks, 1.0), most))
+
+
 @njit(cache=True)
-def _first_randomizable(ok: np.ndarray, n: int) -> np.ndarray:
-    """(T, n) int64 the positions of the first ``n`` True of each row of ``ok`` (T, N) bool, in
-    order (each row holds at least ``n``): ``np.argsort(~ok, axis=1, kind="stable")[:, :n]``."""
+def _first_randomizable(ok: np.ndarray, skip: np.ndarray, n: int) -> np.ndarray:
+    """(T, n) int64 the positions of the randomizable patients ``skip[t] + 1 .. skip[t] + n`` of each
+    row of ``ok`` (T, N) bool, in order (each row holds that many); with no skip,
+    ``np.argsort(~ok, axis=1, kind="stable")[:, :n]``."""
     n_trials, n_patients = ok.shape
     out = np.empty((n_trials, n), dtype=np.int64)
     for t in range(n_trials):
-        j = 0
+        j = -skip[t]
         for i in range(n_patients):
             if j == n:
                 break
             if ok[t, i]:
-                out[t, j] = i
+                if j >= 0:
+                    out[t, j] = i
                 j += 1
         if j < n:
             raise ValueError("a trial has fewer randomizable patients than asked for")
@@ -735,4 +901,13 @@ class Enrolled:
         return self.cohort
 
 
-__all__ = ["BLOCK", "Enrolled", "OutcomesModel", "Predictor", "ProfileIndex", "VirtualPatients", "WEEKS_PER_MONTH"]
+__all__ = [
+    "BLOCK",
+    "Enrolled",
+    "Enrolment",
+    "OutcomesModel",
+    "Predictor",
+    "ProfileIndex",
+    "VirtualPatients",
+    "WEEKS_PER_MONTH",
+]

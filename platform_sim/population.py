@@ -195,6 +195,7 @@ class PopulationModel:
         biomarker_result: bool = True,
         still_needed: np.ndarray | None = None,
         reference: bool = False,
+        blocks: int = 1,
     ) -> tuple[Cohort, np.ndarray]:
         """Block ``b`` of screened patients for the trials of ``ts``; ``carry`` is the integrated accrual
         reached by the previous block (zeros for the first) and is returned updated.
@@ -216,14 +217,19 @@ class PopulationModel:
         potential outcomes are drawn: each is a function of the patient's position, so the ``m``
         patients are the same as the first ``m`` of a whole block.
 
+        ``blocks``: draw blocks ``b .. b + blocks - 1`` at once, as one block of ``blocks * BLOCK``
+        patients (the same patients, since each quantity is a function of the patient's position;
+        fewer calls when the batch holds few trials).
+
         Markers, assay results and the running sums of the arrival process are computed by
         compiled kernels in one pass over the block; ``reference=True`` computes them with the numpy
         passes they replace (the same comparisons of the same uniforms and the same sums in the same
         order, so the same values: kept to test against)."""
         n_trials = ts.n_trials
         first = b * BLOCK
+        span = blocks * BLOCK
 
-        def uniform(name, n=BLOCK):
+        def uniform(name, n=span):
             return ts.uniform(PATIENTS, name, first, n)
 
         needed = self.closure(needed)
@@ -232,15 +238,19 @@ class PopulationModel:
             gaps = -np.log(uniform("arrival"))
             # the accrual reached at each patient: compiled (numpy's cumsum along rows is ~6 ns a value)
             if reference:
-                events = carry[:, None] + np.cumsum(gaps, axis=1)
+                runs = []
+                for j0 in range(0, span, BLOCK):
+                    runs.append(carry[:, None] + np.cumsum(gaps[:, j0 : j0 + BLOCK], axis=1))
+                    carry = runs[-1][:, -1]
+                events = np.concatenate(runs, axis=1)
             else:
-                events = _running_sums(np.require(carry, np.float64, ["C", "W"]), gaps)
+                events = _running_sums(np.require(carry, np.float64, ["C", "W"]), gaps, BLOCK)
             arrival, carry = self.arrival_times(events), events[:, -1]
         else:
-            arrival = np.full((n_trials, BLOCK), np.nan)
-        funnel = self._funnel(uniform, (n_trials, BLOCK), biomarker_result)
-        width = BLOCK if still_needed is None else _patients_needed(funnel[0], np.asarray(still_needed, dtype=np.int64))
-        if width < BLOCK:
+            arrival = np.full((n_trials, span), np.nan)
+        funnel = self._funnel(uniform, (n_trials, span), biomarker_result)
+        width = span if still_needed is None else _patients_needed(funnel[0], np.asarray(still_needed, dtype=np.int64))
+        if width < span:
             arrival = arrival[:, :width]
             funnel = tuple(x[:, :width] for x in funnel)
             full_uniform = uniform
@@ -599,20 +609,23 @@ def _patients_needed(reason: np.ndarray, still_needed: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def _running_sums(start, steps):
-    """(T, n) ``start[:, None] + np.cumsum(steps, axis=1)`` for ``start`` (T,) and ``steps`` (T, n)
-    float64: the same additions in the same order (numpy's cumulative sum adds left to right), in
-    one compiled pass."""
+def _running_sums(start, steps, block):
+    """(T, n) running sums of ``steps`` (T, n) float64 from ``start`` (T,), block by block as
+    separate calls would form them: within each run of ``block`` steps, the run's start plus
+    ``np.cumsum`` of its steps (the same additions in the same order; numpy's cumulative sum adds
+    left to right), the next run starting from the last sum. In one compiled pass."""
     n_rows, n = steps.shape
     out = np.empty((n_rows, n))
     for r in range(n_rows):
-        if n == 0:
-            continue
-        acc = steps[r, 0]
-        out[r, 0] = start[r] + acc
-        for j in range(1, n):
-            acc += steps[r, j]
-            out[r, j] = start[r] + acc
+        base = start[r]
+        for j0 in range(0, n, block):
+            acc = steps[r, j0]
+            out[r, j0] = base + acc
+            end = min(j0 + block, n)
+            for j in range(j0 + 1, end):
+                acc += steps[r, j]
+                out[r, j] = base + acc
+            base = out[r, end - 1]
     return out
 
 

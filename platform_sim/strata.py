@@ -432,22 +432,24 @@ def checked_strata(design: Design, scenario: Scenario, patients=None) -> tuple[S
 
 
 @njit(cache=True)
-def route(match, u, ptr, can_take, headroom, n_slots, other, random, out_index, out_stratum):
+def route(match, u, start, avail, ptr, can_take, headroom, n_slots, other, random, out_index, out_stratum):
     """Take the next ``n_slots`` patients each trial can randomize from its pool.
 
-    match (T, P) uint32 masks; u (T, P) uniforms for random overlap; ptr (T,) next pool
-    position (updated); can_take (T, S) strata open to enrolment; headroom (T, S) places
-    left (updated). A patient goes to the first open stratum they match in priority order
-    (or one at random among the open specific strata they match), the 'other' stratum
-    when none; patients no open stratum takes are skipped. Scanning stops when no
-    stratum can take anyone. out_index/out_stratum (T, n_slots): pool position and
-    stratum of each randomized patient, -1 for unfilled slots."""
-    n_trials, n_pool = match.shape
+    match (N,) uint32 masks and u (N,) uniforms for random overlap of every trial's pool, trial
+    t's ``avail[t]`` patients from ``start[t]`` on (T,); ptr (T,) next pool position (updated);
+    can_take (T, S) strata open to enrolment; headroom (T, S) places left (updated). A patient
+    goes to the first open stratum they match in priority order (or one at random among the open
+    specific strata they match), the 'other' stratum when none; patients no open stratum takes
+    are skipped. Scanning stops when no stratum can take anyone, or at the end of the pool.
+    out_index/out_stratum (T, n_slots): pool position and stratum of each randomized patient, -1
+    for unfilled slots."""
+    n_trials = ptr.shape[0]
     n_strata = can_take.shape[1]
     for t in range(n_trials):
         b = 0
         p = ptr[t]
-        while b < n_slots and p < n_pool:
+        first = start[t]
+        while b < n_slots and p < avail[t]:
             any_open = False
             for s in range(n_strata):
                 if can_take[t, s] and headroom[t, s] > 0:
@@ -455,7 +457,7 @@ def route(match, u, ptr, can_take, headroom, n_slots, other, random, out_index, 
                     break
             if not any_open:
                 break
-            m = match[t, p]
+            m = match[first + p]
             chosen = -1
             if random:
                 count = 0
@@ -463,7 +465,7 @@ def route(match, u, ptr, can_take, headroom, n_slots, other, random, out_index, 
                     if s != other and (m >> s) & 1 and can_take[t, s] and headroom[t, s] > 0:
                         count += 1
                 if count > 0:
-                    pick = int(u[t, p] * count)
+                    pick = int(u[first + p] * count)
                     for s in range(n_strata):
                         if s != other and (m >> s) & 1 and can_take[t, s] and headroom[t, s] > 0:
                             if pick == 0:

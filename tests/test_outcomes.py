@@ -566,6 +566,37 @@ def test_enrolled_screening_results_equal_the_kept_cohort_s(vp):
         np.testing.assert_array_equal(getattr(light, f), getattr(kept, f), err_msg=f)
 
 
+@pytest.mark.parametrize("n_trials", [3, 25, 200])
+def test_patients_taken_in_steps_are_those_of_one_enrolment(vp, n_trials):
+    """Patients taken a few at a time by different groups of trials (which then go on from
+    different blocks) are those one enrolment of them all gives, bit for bit: outcomes, positions
+    among the screened, randomization times and screening results. With 3 or 25 trials several
+    blocks are drawn at once; with 200 one at a time."""
+    from platform_sim.outcomes import Enrolment
+
+    ss = Streams(13).for_trials(np.arange(5, 5 + n_trials))
+    names = vp.population.names
+    whole = vp.enrol(ss, 700, "orr", TREATMENTS, times=True, characteristics=names, observed=True)
+    assert (whole.screened_index[:, -1] >= 700).all()  # some screened patients are not randomizable
+    steps = Enrolment(vp, ss, "orr", TREATMENTS, times=True, characteristics=names)
+    taken = [[] for _ in range(n_trials)]
+    rng = np.random.default_rng(1)
+    plan = [(np.arange(n_trials), 90)] + [(np.flatnonzero(rng.random(n_trials) < 0.5), m) for m in (1, 250, 33, 7)]
+    plan.append((np.arange(n_trials), 60))
+    for rows, m in plan:
+        if rows.size == 0:
+            continue
+        got = steps.take(rows[::-1], m)  # rows in any order come back in that order
+        for i, t in enumerate(rows[::-1]):
+            taken[t].append((got.outcomes[i], got.screened_index[i], got.randomized_at[i], got.observed[i]))
+    for t in range(n_trials):
+        k = sum(part[0].shape[0] for part in taken[t])
+        for j, name in enumerate(("outcomes", "screened_index", "randomized_at", "observed")):
+            np.testing.assert_array_equal(
+                np.concatenate([part[j] for part in taken[t]]), getattr(whole, name)[t, :k], err_msg=f"{t} {name}"
+            )
+
+
 def design(arms, looks, randomization=None, name="d") -> dict:
     return {
         "name": name,
@@ -774,7 +805,8 @@ def test_hazards_per_combination_of_levels_equal_hazards_per_patient():
 
 def test_first_randomizable_positions_equal_the_stable_sort():
     """The compiled positions of each trial's first randomizable patients are those of the stable
-    argsort they replace; a row with too few is refused."""
+    argsort they replace, and after skipping some, the next ones of that order; a row with too few
+    is refused."""
     from platform_sim.outcomes import _first_randomizable
 
     rng = np.random.default_rng(4)
@@ -782,9 +814,16 @@ def test_first_randomizable_positions_equal_the_stable_sort():
         ok = rng.random((17, 300)) < share
         ok[:, :5] = True
         n = int(ok.sum(axis=1).min())
-        np.testing.assert_array_equal(_first_randomizable(ok, n), np.argsort(~ok, axis=1, kind="stable")[:, :n])
+        order = np.argsort(~ok, axis=1, kind="stable")
+        np.testing.assert_array_equal(_first_randomizable(ok, np.zeros(17, dtype=np.int64), n), order[:, :n])
+        skip = rng.integers(0, n // 2 + 1, 17)
+        m = n - int(skip.max())
+        expected = np.stack([order[t, skip[t] : skip[t] + m] for t in range(17)])
+        np.testing.assert_array_equal(_first_randomizable(ok, skip, m), expected)
     with pytest.raises(ValueError, match="fewer randomizable"):
-        _first_randomizable(np.zeros((2, 10), dtype=bool), 1)
+        _first_randomizable(np.zeros((2, 10), dtype=bool), np.zeros(2, dtype=np.int64), 1)
+    with pytest.raises(ValueError, match="fewer randomizable"):
+        _first_randomizable(np.ones((2, 10), dtype=bool), np.array([0, 6]), 5)
 
 
 def test_profile_index_kernel_equals_the_numpy_sum():

@@ -165,13 +165,13 @@ def test_stratum_truth_matches_simulated_outcomes(umbrella_spec):
 
 
 def test_results_do_not_depend_on_the_pool_size(umbrella_spec, monkeypatch):
-    """A trial that exhausts its pool is rerun on a longer pool of the same patients: a chunk
-    forced through that path gives exactly the results of a chunk with a large pool."""
+    """A trial that reaches the end of its pool gets more of the same patients: a chunk forced
+    through that path gives exactly the results of a chunk with a large pool."""
     ss = Streams(9).for_trials(np.arange(50))
     big = runner.run_chunk(umbrella_spec, ss)
     monkeypatch.setattr(stratified_family, "pool_size", lambda plan, max_n: 40)
     small = runner.run_chunk(umbrella_spec, ss)
-    assert big.n_randomized.max() > 40  # the small pool is exhausted, so the rerun path is taken
+    assert big.n_randomized.max() > 40  # the small pool is exhausted, so pools grow
     np.testing.assert_array_equal(big.n, small.n)
     np.testing.assert_array_equal(big.events, small.events)
     np.testing.assert_array_equal(big.n_screened, small.n_screened)
@@ -195,25 +195,30 @@ def _every_array(res) -> dict[str, np.ndarray]:
     "design,scenario", [("lungmap_umbrella", "stk11_keap1_ctla4"), ("hierarchical_borrowing", "atm_ceralasertib")]
 )
 @pytest.mark.parametrize("size", [60, 250])
-def test_only_the_trials_that_exhaust_their_pool_are_rerun(design, scenario, size, monkeypatch):
-    """With a pool some trials exhaust and others do not, the exhausted ones are rerun on longer
-    pools in smaller batches and put back in place: every per-trial array equals that of a run
-    whose pool nobody exhausts, bit for bit."""
+def test_trials_that_reach_the_end_of_their_pool_get_more_patients(design, scenario, size, monkeypatch):
+    """With a pool some trials reach the end of and others do not, those trials alone get more of
+    the same patients, look by look: every per-trial array equals that of a run with the default
+    pool, bit for bit, and the batch is simulated once."""
     spec = Spec.load(design, scenario)
     ss = Streams(4).for_trials(np.arange(3, 43))
     big = runner.run_chunk(spec, ss)
-    rounds = []
-    original = stratified_family.StratifiedFamily._simulate_pool
+    grown, rounds = [], []
+    grow, simulate_pool = stratified_family.Pool.grow, stratified_family.StratifiedFamily._simulate_pool
 
-    def counted(compiled, streams, pool, trace):
-        rounds.append(streams.n_trials)
-        return original(compiled, streams, pool, trace)
+    def counted_grow(pool, rows):
+        grown.append(rows.size)
+        return grow(pool, rows)
+
+    def counted_pool(*args):
+        rounds.append(args[1].n_trials)
+        return simulate_pool(*args)
 
     monkeypatch.setattr(stratified_family, "pool_size", lambda plan, max_n: size)
-    monkeypatch.setattr(stratified_family.StratifiedFamily, "_simulate_pool", staticmethod(counted))
+    monkeypatch.setattr(stratified_family.Pool, "grow", counted_grow)
+    monkeypatch.setattr(stratified_family.StratifiedFamily, "_simulate_pool", staticmethod(counted_pool))
     small = runner.run_chunk(spec, ss)
-    # the whole batch first, then fewer trials: some finished on a pool others exhausted
-    assert rounds[0] == 40 and len(rounds) >= 2 and min(rounds) < 40, rounds
+    assert rounds == [40]
+    assert grown and min(grown) < 40, grown  # some trials grew, not the whole batch
     a, b = _every_array(big), _every_array(small)
     assert a.keys() == b.keys()
     for name in a:

@@ -36,7 +36,7 @@ from ..compiled import CompiledDesign
 from ..config import Design, Scenario
 from ..config.base import MAX_STRATA
 from ..config.strata import Strata
-from ..outcomes import VirtualPatients
+from ..outcomes import Enrolled, Enrolment, VirtualPatients
 from ..posterior import beta_interval, oriented, prob_best, prob_greater
 from ..results import (
     ACTIVE,
@@ -82,12 +82,76 @@ from .looks import (
 from .probit_looks import ProbitLook, ProbitLooks, ProbitSetup
 
 
-@dataclass
 class Pool:
-    outcomes: np.ndarray  # (T, P, treatments) potential outcomes (bool)
-    match: np.ndarray  # (T, P) uint32 strata masks
-    route_u: np.ndarray  # (T, P) uniforms for random overlap ((T, 0) with priority overlap: not read)
-    arm_u: np.ndarray  # (T, P) randomization uniforms, one per patient
+    """The randomizable patients of each trial of a batch, in order, in flat arrays: trial t's
+    patients at ``start[t] .. start[t] + avail[t] - 1``. With ``more`` (the batch's
+    :class:`~platform_sim.outcomes.Enrolment`), :meth:`grow` gives a trial that has reached the end
+    of its patients twice as many (the same patients: each is a function of its position), up to
+    ``limit``; without, the pool is what it was built with."""
+
+    def __init__(self, plan: StrataPlan, streams: TrialStreams, enrolled: Enrolled, more: Enrolment | None, limit: int):
+        self.plan, self.streams, self.more, self.limit = plan, streams, more, limit
+        n_trials, size = enrolled.outcomes.shape[:2]
+        self.n_trials = n_trials
+        self.start = np.arange(n_trials, dtype=np.int64) * size
+        self.avail = np.full(n_trials, size, dtype=np.int64)
+        self.used = n_trials * size
+        self.outcomes = enrolled.outcomes.reshape(self.used, -1)
+        self.match = plan.classifier(_observed(enrolled)).reshape(-1)
+        self.route_u = self._uniforms("randomization:route", np.arange(n_trials), 0, size if plan.random_overlap else 0)
+        self.arm_u = self._uniforms("randomization:arm", np.arange(n_trials), 0, size)
+        self.ready = enrolled.ready.reshape(-1)
+        self.screened = enrolled.screened_index.reshape(-1)
+
+    def _uniforms(self, name: str, rows: np.ndarray, first: int, n: int) -> np.ndarray:
+        # read only to split patients who match several strata at random (route), or to deal arms
+        return self.streams.uniform(RANDOMIZATION, name, first, n, rows).reshape(-1)
+
+    def grow(self, rows: np.ndarray) -> np.ndarray:
+        """Double the patients of the batch rows ``rows`` below the limit; returns which grew (bool)."""
+        grows = self.avail[rows] < self.limit
+        if self.more is None:
+            return np.zeros(rows.size, dtype=bool)
+        for size in np.unique(self.avail[rows[grows]]):
+            group = rows[grows & (self.avail[rows] == size)]
+            self._append(group, int(size), self.more.take(group, int(size)))
+        return grows
+
+    def _append(self, rows: np.ndarray, size: int, new: Enrolled) -> None:
+        """Move the rows (each holding ``size`` patients) to the end of the arrays with ``new``'s after them."""
+        width = 2 * size
+        end = self.used + rows.size * width
+        fields = ("outcomes", "match", "route_u", "arm_u", "ready", "screened")
+        if end > self.match.size:  # room for at least twice as many slots
+            room = max(2 * self.match.size, end)
+            for name in fields:
+                old = getattr(self, name)
+                if name == "route_u" and not self.plan.random_overlap:
+                    continue
+                grown = np.empty((room,) + old.shape[1:], dtype=old.dtype)
+                grown[: self.used] = old[: self.used]
+                setattr(self, name, grown)
+        starts = self.used + np.arange(rows.size, dtype=np.int64) * width
+        old_at = (self.start[rows][:, None] + np.arange(size)).reshape(-1)
+        new_at = (starts[:, None] + np.arange(size)).reshape(-1)
+        more_at = new_at + size
+        added = {
+            "outcomes": new.outcomes.reshape(rows.size * size, -1),
+            "match": self.plan.classifier(_observed(new)).reshape(-1),
+            "route_u": self._uniforms("randomization:route", rows, size, size) if self.plan.random_overlap else None,
+            "arm_u": self._uniforms("randomization:arm", rows, size, size),
+            "ready": new.ready.reshape(-1),
+            "screened": new.screened_index.reshape(-1),
+        }
+        for name in fields:
+            if added[name] is None:
+                continue
+            x = getattr(self, name)
+            x[new_at] = x[old_at]
+            x[more_at] = added[name]
+        self.start[rows] = starts
+        self.avail[rows] = width
+        self.used = end
 
 
 _NO_CAP = np.array(np.iinfo(np.int64).max)  # arms have no caps within strata (the strata are capped)
@@ -269,6 +333,35 @@ def suspended_arms(a, b, active, reference, below):
     return out
 
 
+def _route(pool: Pool, plan: StrataPlan, rows, ptr, can_take, headroom, batch_size: int):
+    """:func:`~platform_sim.strata.route` of the batch rows ``rows`` (from pool positions ``ptr``):
+    (pool positions, strata, next positions). A trial that reaches the end of its patients with
+    places left gets more (:meth:`Pool.grow`) and is routed again from where it was, so that it is
+    routed as on a pool without end (up to the pool's limit)."""
+    n_rows = rows.size
+    index = np.empty((n_rows, batch_size), dtype=np.int64)
+    strat = np.empty((n_rows, batch_size), dtype=np.int64)
+    p_rows = ptr.copy()
+    left = headroom.copy()
+    args = (batch_size, plan.other, plan.random_overlap)
+    route(pool.match, pool.route_u, pool.start[rows], pool.avail[rows], p_rows, can_take, left, *args, index, strat)
+    while batch_size:
+        short = np.flatnonzero((p_rows == pool.avail[rows]) & (index[:, -1] < 0))
+        if short.size == 0:
+            break
+        short = short[pool.grow(rows[short])]
+        if short.size == 0:
+            break
+        r = rows[short]
+        i_sub, s_sub = index[short], strat[short]
+        p_sub, h_sub = ptr[short].copy(), headroom[short].copy()
+        route(
+            pool.match, pool.route_u, pool.start[r], pool.avail[r], p_sub, can_take[short], h_sub, *args, i_sub, s_sub
+        )
+        index[short], strat[short], p_rows[short] = i_sub, s_sub, p_sub
+    return index, strat, p_rows
+
+
 def simulate_strata(
     design: CompiledDesign,
     plan: StrataPlan,
@@ -285,7 +378,7 @@ def simulate_strata(
     posteriors. ``reuse_decided_pb=False`` recomputes every P(best) the allocation reads (the
     reference the reuse is tested against)."""
 
-    n_trials, n_pool = pool.match.shape
+    n_trials = pool.n_trials
     n_strata, n_arms, n_looks = plan.n_strata, design.n_arms, design.n_looks
     bounds, batch_of, n_followed_segments = _segments(design)
     n_segments = len(bounds) - 1
@@ -382,21 +475,7 @@ def simulate_strata(
         )
         headroom = np.maximum(limit - enrolled[rows], 0)
         can_take = deciding[rows] & (probs[rows].sum(axis=2) > 0)
-        index = np.empty((n_rows, batch_size), dtype=np.int64)
-        strat = np.empty((n_rows, batch_size), dtype=np.int64)
-        p_rows = ptr[rows].copy()
-        route(
-            pool.match[rows],
-            pool.route_u[rows],
-            p_rows,
-            can_take,
-            headroom,
-            batch_size,
-            plan.other,
-            plan.random_overlap,
-            index,
-            strat,
-        )
+        index, strat, p_rows = _route(pool, plan, rows, ptr[rows], can_take, headroom, batch_size)
         ptr[rows] = p_rows
         start = bounds[seg_ids[0]]
         slot_index[rows, start : start + batch_size] = np.where(strat >= 0, index, -1)
@@ -404,7 +483,8 @@ def simulate_strata(
         p = probs[rows].reshape(-1, n_arms)
         final_alloc[rows] = np.where(probs[rows] > 0, probs[rows], final_alloc[rows])
         m = per_stratum.reshape(-1)
-        u = np.take_along_axis(pool.arm_u[rows], np.maximum(index, 0), axis=1)
+        at = pool.start[rows][:, None] + np.maximum(index, 0)  # where the batch's patients lie in the pool
+        u = pool.arm_u[at]
         if design.block:
             u0 = streams.uniform(RANDOMIZATION, "randomization:block", look * MAX_STRATA, n_strata, rows).reshape(-1)
             counts = block_counts(u0, m, p, _NO_CAP).reshape(n_rows, n_strata, n_arms)
@@ -412,7 +492,7 @@ def simulate_strata(
         else:
             arms = draw_arms_strata(u, strat, probs[rows])
         enrolled[rows] += per_stratum
-        outcomes = np.take_along_axis(pool.outcomes[rows], np.maximum(index, 0)[:, :, None], axis=1)
+        outcomes = pool.outcomes[at]
         start = bounds[seg_ids[0]]
         for seg in seg_ids:
             s0, s1 = bounds[seg] - start, bounds[seg + 1] - start
@@ -688,54 +768,15 @@ def _observed(enrolled) -> np.ndarray:
     return enrolled.observed
 
 
-def _take_rows(part: tuple, keep: np.ndarray) -> tuple:
-    """The rows ``keep`` of a :meth:`StratifiedFamily._simulate_pool` result."""
-    return tuple(_rows_of(x, keep) for x in part)
-
-
-def _rows_of(x, keep):
-    if isinstance(x, np.ndarray):
-        return x[keep]
-    if isinstance(x, (LookResults, StrataResults)):
-        return dataclasses.replace(
-            x, **{f.name: _rows_of(getattr(x, f.name), keep) for f in dataclasses.fields(x) if f.init}
-        )
-    return x  # names and other per-batch constants
-
-
-def _merge_rows(done: list[tuple[np.ndarray, tuple]], n_trials: int) -> tuple:
-    """Results of several groups of trials (batch rows, :meth:`StratifiedFamily._simulate_pool`
-    result) put back in batch order."""
-    order = np.concatenate([rows for rows, _ in done])
-    where = np.empty(n_trials, dtype=np.int64)
-    where[order] = np.arange(n_trials)
-    return tuple(_joined([part[i] for _, part in done], where) for i in range(len(done[0][1])))
-
-
-def _joined(parts: list, where: np.ndarray):
-    first = parts[0]
-    if isinstance(first, np.ndarray):
-        return np.concatenate(parts, axis=0)[where]
-    if isinstance(first, (LookResults, StrataResults)):
-        return dataclasses.replace(
-            first,
-            **{
-                f.name: _joined([getattr(p, f.name) for p in parts], where) for f in dataclasses.fields(first) if f.init
-            },
-        )
-    return first
-
-
 # --------------------------------------------------------------------------- the family
 
 _MAX_POOL_FACTOR = 64
 
 
-# The pool's margin over the expected patients scanned. The trials that exhaust the pool are
-# rerun on one twice as large, so results do not depend on it, only the cost: over 1,000 trials of
-# each shipped stratified design (seed 1), 1.1 draws the fewest patients per trial of 1.0 ... 1.3
-# (lungmap_umbrella 1,210 randomizable patients per trial against 1,375 with 1.3; the others 9% to
-# 12% fewer) with a few trials rerun.
+# The pool's margin over the expected patients scanned. A trial that reaches the end of its pool
+# gets twice as many of the same patients, so results do not depend on it, only the cost: 0.9, 1.0
+# and 1.1 cost the same within the run-to-run spread of the shipped stratified designs (a few
+# percent); with trials rerun instead of grown, 1.1 drew the fewest patients of 1.0 ... 1.3.
 _POOL_MARGIN = 1.1
 
 
@@ -1054,65 +1095,54 @@ class StratifiedFamily:
         )
 
     def simulate(self, compiled: StratifiedDesign, streams: TrialStreams, trace=None) -> TrialResults:
-        """Each trial draws from a pool of randomizable patients large enough for its strata; the
-        trials that exhaust it are rerun on a pool twice as large (the same patients and random
-        numbers, extended), so results do not depend on the pool size. A trial's results depend
-        only on its own random numbers, so the others keep theirs (a traced batch is rerun whole)."""
-        rules = compiled.rules
-        n_trials = streams.n_trials
-        size = pool_size(compiled.plan, rules.max_n)
-        rows = np.arange(n_trials)
-        done: list[tuple[np.ndarray, tuple]] = []
+        """Each trial draws from a pool of randomizable patients sized for its strata, and a trial
+        that reaches the end of its pool gets twice as many (the same patients and random numbers,
+        extended), so results do not depend on the pool size. A traced batch keeps every screened
+        patient, so its pool cannot grow: when a trial exhausts it, the batch is rerun whole on a
+        pool twice as large."""
+        size = pool_size(compiled.plan, compiled.rules.max_n)
+        limit = _MAX_POOL_FACTOR * compiled.rules.max_n
         while True:
-            part = self._simulate_pool(
-                compiled, streams if rows.size == n_trials else streams.subset(rows), size, trace
-            )
-            scanned = part[2]
-            last_size = size >= _MAX_POOL_FACTOR * rules.max_n
-            exhausted = np.zeros(rows.size, dtype=bool) if last_size else scanned >= size
-            if trace is not None and exhausted.any():  # a traced batch is rerun whole
-                size *= 2
-                continue
-            if not exhausted.any():
-                done.append((rows, part))
+            part = self._simulate_pool(compiled, streams, size, limit, trace)
+            if trace is None or size >= limit or not (part[2] >= size).any():
                 break
-            keep = ~exhausted
-            done.append((rows[keep], _take_rows(part, keep)))
-            rows = rows[exhausted]
             size *= 2
-        if len(done) == 1:
-            pooled, strata, scanned, month, n_screened, duration = done[0][1]
-        else:
-            pooled, strata, scanned, month, n_screened, duration = _merge_rows(done, n_trials)
+        pooled, strata, scanned, month, n_screened, duration = part
         return self._results(compiled, streams, pooled, strata, month, n_screened, duration, scanned)
 
     @staticmethod
-    def _simulate_pool(compiled: StratifiedDesign, streams: TrialStreams, size: int, trace) -> tuple:
-        """The trials of ``streams`` on pools of ``size`` randomizable patients: pooled and per-stratum
-        results, patients scanned, look months, patients screened and durations (months)."""
+    def _simulate_pool(compiled: StratifiedDesign, streams: TrialStreams, size: int, limit: int, trace) -> tuple:
+        """The trials of ``streams`` on pools of ``size`` randomizable patients at the start, grown
+        on demand up to ``limit`` (without a trace): pooled and per-stratum results, patients
+        scanned, look months, patients screened and durations (months)."""
         rules, plan = compiled.rules, compiled.plan
         n_trials = streams.n_trials
-        options = enrol_options(trace, list(plan.markers), compiled.patients.population.names)
+        endpoint, treatments = compiled.design.endpoint.name, list(rules.treatments)
         if trace is None:  # only the enrolled patients' screening results are read
-            options["keep_cohort"] = False
-        enrolled = compiled.patients.enrol(
-            streams,
-            size,
-            compiled.design.endpoint.name,
-            list(rules.treatments),
-            times=True,
-            biomarker_result=compiled.needs_biomarker_result,
-            observed=True,
-            **options,
-        )
-        rows = np.arange(n_trials)[:, None]
-        pool = Pool(
-            enrolled.outcomes,
-            plan.classifier(_observed(enrolled)),
-            # read only to split patients who match several strata at random
-            streams.uniform(RANDOMIZATION, "randomization:route", 0, size if plan.random_overlap else 0),
-            streams.uniform(RANDOMIZATION, "randomization:arm", 0, size),
-        )
+            more = Enrolment(
+                compiled.patients,
+                streams,
+                endpoint,
+                treatments,
+                times=True,
+                biomarker_result=compiled.needs_biomarker_result,
+                characteristics=list(plan.markers),
+            )
+            enrolled = more.take(np.arange(n_trials), size)
+        else:
+            more = None
+            options = enrol_options(trace, list(plan.markers), compiled.patients.population.names)
+            enrolled = compiled.patients.enrol(
+                streams,
+                size,
+                endpoint,
+                treatments,
+                times=True,
+                biomarker_result=compiled.needs_biomarker_result,
+                observed=True,
+                **options,
+            )
+        pool = Pool(plan, streams, enrolled, more, limit)
         if trace is not None:
             trace.events.clear()
         pooled, strata, scanned = simulate_strata(
@@ -1120,11 +1150,11 @@ class StratifiedFamily:
         )
         if trace is not None:
             trace.enrolled = enrolled
-        flat = np.arange(n_trials)
-        last = np.maximum(scanned - 1, 0)
-        n_screened = np.where(scanned > 0, enrolled.screened_index[flat, last] + 1, 0)
-        duration = enrolled.ready[flat, last] + compiled.assessment_months
-        slot_month = np.where(strata.slot_index >= 0, enrolled.ready[rows, np.maximum(strata.slot_index, 0)], np.nan)
+        last = pool.start + np.maximum(scanned - 1, 0)
+        n_screened = np.where(scanned > 0, pool.screened[last] + 1, 0)
+        duration = pool.ready[last] + compiled.assessment_months
+        at = pool.start[:, None] + np.maximum(strata.slot_index, 0)
+        slot_month = np.where(strata.slot_index >= 0, pool.ready[at], np.nan)
         month = look_months(rules, slot_month, compiled.assessment_months)
         return pooled, strata, scanned, month, n_screened, duration
 
