@@ -680,9 +680,9 @@ def _final(
     else:
         from ..posterior.hierarchical_fast import hierarchical_moments
 
-        # the reported estimates by the reference sums over the nodes, once per trial: the same numbers
-        # as before the looks' one pass (which agrees with them to 1e-14), to the last bit
-        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical, reference=True)
+        # the reported estimates by the looks' one pass over the nodes (within 1e-14 of the reference
+        # sums over hierarchical_posterior's weights, tests/test_hierarchical_fast.py)
+        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical)
         post_mean3 = np.swapaxes(mean_t, 1, 2)
     post_mean3 = np.where(status == INELIGIBLE, np.nan, post_mean3)
     # pooled per-arm view (all-comer estimates and statuses) for the standard tables

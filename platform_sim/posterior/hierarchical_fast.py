@@ -251,10 +251,19 @@ def _log_weights(log_weight, ta, tb, tk, yi, mi, ni, n, out):
         row_k = tk[ni[s]]
         for g in range(n_nodes):
             out[g] += row_a[g] + row_b[g] - row_k[g]
-    top = -np.inf
-    for g in range(n_nodes):
-        top = max(top, out[g])
-    return top
+    # the maximum by four running maxima (the same value: max is exact in any order), so that the
+    # comparisons do not wait on each other
+    m0 = m1 = m2 = m3 = -np.inf
+    g = 0
+    while g + 4 <= n_nodes:
+        m0 = max(m0, out[g])
+        m1 = max(m1, out[g + 1])
+        m2 = max(m2, out[g + 2])
+        m3 = max(m3, out[g + 3])
+        g += 4
+    for i in range(g, n_nodes):
+        m0 = max(m0, out[i])
+    return max(max(m0, m1), max(m2, m3))
 
 
 @njit(cache=True, fastmath=_FASTMATH)
