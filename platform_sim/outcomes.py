@@ -732,11 +732,15 @@ class _Drawn:
         (``prefix``: ``order`` is each row's first n positions)."""
         o = self.options
         n_trials, n = order.shape
-        rows = np.arange(n_trials)[:, None]
 
         def pick(parts):
-            x = np.concatenate(parts, axis=1)
-            return x[:, :n] if prefix else x[rows, order]
+            x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+            if prefix:
+                return x[:, :n]
+            flat = x.reshape(n_trials, x.shape[1], -1)
+            out = np.empty((n_trials, n, flat.shape[2]), dtype=x.dtype)
+            _gather(flat, order, out)
+            return out.reshape((n_trials, n) + x.shape[2:])
 
         also = {other: pick(parts) for other, parts in self.also_parts.items()}
         if o.marker:
@@ -842,6 +846,19 @@ def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarr
         return most
     blocks = np.ceil(left[short] / per_block).max(initial=1.0)
     return int(min(max(blocks, 1.0), most))
+
+
+@njit(cache=True)
+def _gather(x, order, out):
+    """out[t, j] = x[t, order[t, j]] for x (T, W, m), order (T, n) and out (T, n, m): numpy's
+    ``x[rows, order]`` in one compiled pass."""
+    n_trials, n = order.shape
+    m = x.shape[2]
+    for t in range(n_trials):
+        for j in range(n):
+            i = order[t, j]
+            for c in range(m):
+                out[t, j, c] = x[t, i, c]
 
 
 @njit(cache=True)
