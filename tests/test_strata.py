@@ -206,8 +206,12 @@ def test_trials_that_reach_the_end_of_their_pool_get_more_patients(design, scena
     grow, simulate_pool = stratified_family.Pool.grow, stratified_family.StratifiedFamily._simulate_pool
 
     def counted_grow(pool, rows):
+        before = pool.avail[rows].copy()
+        out = grow(pool, rows)
+        # each row below the limit doubles once, whatever the sizes of the others
+        np.testing.assert_array_equal(pool.avail[rows], np.where(out, 2 * before, before))
         grown.append(rows.size)
-        return grow(pool, rows)
+        return out
 
     def counted_pool(*args):
         rounds.append(args[1].n_trials)

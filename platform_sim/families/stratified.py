@@ -109,11 +109,12 @@ class Pool:
 
     def grow(self, rows: np.ndarray) -> np.ndarray:
         """Double the patients of the batch rows ``rows`` below the limit; returns which grew (bool)."""
-        grows = self.avail[rows] < self.limit
         if self.more is None:
             return np.zeros(rows.size, dtype=bool)
-        for size in np.unique(self.avail[rows[grows]]):
-            group = rows[grows & (self.avail[rows] == size)]
+        sizes = self.avail[rows]  # before any of them grows: each row grows once
+        grows = sizes < self.limit
+        for size in np.unique(sizes[grows]):
+            group = rows[grows & (sizes == size)]
             self._append(group, int(size), self.more.take(group, int(size)))
         return grows
 
