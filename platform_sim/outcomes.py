@@ -21,6 +21,7 @@ or landmark outcome into a failure when it comes before the assessment.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -719,13 +720,10 @@ class _Drawn:
     positive_parts: list[np.ndarray] = field(default_factory=list)
     biopsy_parts: list[np.ndarray] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def ok(self) -> np.ndarray:
         """(T, W) randomizable, for the W screened patients drawn (the parts joined once)."""
-        ok = self.__dict__.get("_ok")
-        if ok is None:
-            ok = self.__dict__["_ok"] = np.concatenate(self.index_parts, axis=1)
-        return ok
+        return np.concatenate(self.index_parts, axis=1)
 
     def take(self, order: np.ndarray, cohort: Cohort | None, prefix: bool = False) -> Enrolled:
         """The patients at positions ``order`` (T, n) of those drawn, as :class:`Enrolled`
@@ -825,8 +823,8 @@ def _joined_rows(parts: list, where: np.ndarray):
 
 
 # Patient slots (trials times patients) worth drawing in one call when a batch holds few trials
-# (the trials rerun on a larger pool): each call costs about a millisecond of Python and numpy
-# overhead whatever its size, which 32,768 slots' work outweighs.
+# (the trials of a stratified batch whose pools grow): each call costs about a millisecond of
+# Python and numpy overhead whatever its size, which 32,768 slots' work outweighs.
 _SLOTS_AT_ONCE = 1 << 15
 
 

@@ -122,34 +122,29 @@ class Pool:
         """Move the rows (each holding ``size`` patients) to the end of the arrays with ``new``'s after them."""
         width = 2 * size
         end = self.used + rows.size * width
-        fields = ("outcomes", "match", "route_u", "arm_u", "ready", "screened")
+        added = {
+            "outcomes": new.outcomes.reshape(rows.size * size, -1),
+            "match": self.plan.classifier(_observed(new)).reshape(-1),
+            "arm_u": self._uniforms("randomization:arm", rows, size, size),
+            "ready": new.ready.reshape(-1),
+            "screened": new.screened_index.reshape(-1),
+        }
+        if self.plan.random_overlap:  # with priority overlap the routing uniforms are not read
+            added["route_u"] = self._uniforms("randomization:route", rows, size, size)
         if end > self.match.size:  # room for at least twice as many slots
             room = max(2 * self.match.size, end)
-            for name in fields:
+            for name in added:
                 old = getattr(self, name)
-                if name == "route_u" and not self.plan.random_overlap:
-                    continue
                 grown = np.empty((room,) + old.shape[1:], dtype=old.dtype)
                 grown[: self.used] = old[: self.used]
                 setattr(self, name, grown)
         starts = self.used + np.arange(rows.size, dtype=np.int64) * width
         old_at = (self.start[rows][:, None] + np.arange(size)).reshape(-1)
         new_at = (starts[:, None] + np.arange(size)).reshape(-1)
-        more_at = new_at + size
-        added = {
-            "outcomes": new.outcomes.reshape(rows.size * size, -1),
-            "match": self.plan.classifier(_observed(new)).reshape(-1),
-            "route_u": self._uniforms("randomization:route", rows, size, size) if self.plan.random_overlap else None,
-            "arm_u": self._uniforms("randomization:arm", rows, size, size),
-            "ready": new.ready.reshape(-1),
-            "screened": new.screened_index.reshape(-1),
-        }
-        for name in fields:
-            if added[name] is None:
-                continue
+        for name, values in added.items():
             x = getattr(self, name)
             x[new_at] = x[old_at]
-            x[more_at] = added[name]
+            x[new_at + size] = values
         self.start[rows] = starts
         self.avail[rows] = width
         self.used = end
@@ -342,24 +337,22 @@ def _route(pool: Pool, plan: StrataPlan, rows, ptr, can_take, headroom, batch_si
     n_rows = rows.size
     index = np.empty((n_rows, batch_size), dtype=np.int64)
     strat = np.empty((n_rows, batch_size), dtype=np.int64)
-    p_rows = ptr.copy()
-    left = headroom.copy()
+    p_rows = np.empty(n_rows, dtype=np.int64)
     args = (batch_size, plan.other, plan.random_overlap)
-    route(pool.match, pool.route_u, pool.start[rows], pool.avail[rows], p_rows, can_take, left, *args, index, strat)
-    while batch_size:
-        short = np.flatnonzero((p_rows == pool.avail[rows]) & (index[:, -1] < 0))
-        if short.size == 0:
-            break
-        short = short[pool.grow(rows[short])]
-        if short.size == 0:
-            break
-        r = rows[short]
-        i_sub, s_sub = index[short], strat[short]
-        p_sub, h_sub = ptr[short].copy(), headroom[short].copy()
-        route(
-            pool.match, pool.route_u, pool.start[r], pool.avail[r], p_sub, can_take[short], h_sub, *args, i_sub, s_sub
+    todo = np.arange(n_rows)
+    while todo.size:
+        r = rows[todo]
+        i_sub, s_sub = (
+            np.empty((todo.size, batch_size), dtype=np.int64),
+            np.empty((todo.size, batch_size), dtype=np.int64),
         )
-        index[short], strat[short], p_rows[short] = i_sub, s_sub, p_sub
+        p_sub, h_sub = ptr[todo].copy(), headroom[todo].copy()
+        route(pool.match, pool.route_u, pool.start[r], pool.avail[r], p_sub, can_take[todo], h_sub, *args, i_sub, s_sub)
+        index[todo], strat[todo], p_rows[todo] = i_sub, s_sub, p_sub
+        if not batch_size:
+            break
+        short = todo[(p_sub == pool.avail[r]) & (i_sub[:, -1] < 0)]
+        todo = short[pool.grow(rows[short])] if short.size else short
     return index, strat, p_rows
 
 
