@@ -166,10 +166,17 @@ class PopulationModel:
         )
         return np.where(t >= self._start, self._rate * ramp, 0.0)
 
-    def arrival_times(self, cumulative_events: np.ndarray) -> np.ndarray:
-        """Invert the integrated accrual rate: the times of unit-rate Poisson events."""
+    def arrival_times(self, cumulative_events: np.ndarray, reference: bool = False) -> np.ndarray:
+        """Invert the integrated accrual rate: the times of unit-rate Poisson events (by a compiled
+        pass, :func:`_invert_accrual`; ``reference=True``: by the numpy passes it replaces, the
+        same operations on the same values)."""
         if self._knots.size == 1:  # constant rate from time 0
             return cumulative_events / self._alpha[0]
+        if not reference:
+            events = np.require(cumulative_events, np.float64, ["C"])
+            out = np.empty_like(events)
+            _invert_accrual(self._knots, self._alpha, self._beta, self._cum, events.reshape(-1), out.reshape(-1))
+            return out
         j = np.searchsorted(self._cum, cumulative_events, side="right") - 1
         c = cumulative_events - self._cum[j]
         a, b = self._alpha[j], self._beta[j]
@@ -606,6 +613,31 @@ def _patients_needed(reason: np.ndarray, still_needed: np.ndarray) -> int:
             return n_patients
         width = max(width, reached)
     return width
+
+
+@njit(cache=True)
+def _invert_accrual(knots, alpha, beta, cum, events, out):
+    """out[i] = the time at which the integrated accrual rate reaches events[i] (1-D), the piece
+    found as ``np.searchsorted(cum, x, side="right") - 1`` finds it and the time within it by the
+    same operations as :meth:`PopulationModel.arrival_times` with ``reference=True``."""
+    n_knots = cum.shape[0]
+    for i in range(events.shape[0]):
+        x = events[i]
+        lo, hi = 0, n_knots  # the number of knots with cum <= x, by bisection
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if cum[mid] <= x:
+                lo = mid + 1
+            else:
+                hi = mid
+        j = lo - 1
+        if j < 0:  # as numpy's index -1: the last piece
+            j = n_knots - 1
+        c = x - cum[j]
+        a, b = alpha[j], beta[j]
+        disc = math.sqrt(a * a + 2.0 * b * c)
+        s = a + disc
+        out[i] = knots[j] + (2.0 * c / s if s > 0 else 0.0)
 
 
 @njit(cache=True)
