@@ -29,6 +29,7 @@ finite. The quantity id is the CRC-32 of the quantity's name.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 
@@ -122,7 +123,30 @@ def quantity_id(quantity: str | int) -> int:
         if not 0 <= int(quantity) < 2**32:
             raise ValueError(f"a quantity id must be a 32-bit unsigned integer, got {quantity}")
         return int(quantity)
-    return zlib.crc32(quantity.encode())
+    return _name_id(quantity)
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_id(name: str) -> int:
+    # a run asks for the same few hundred names at every block and look
+    return zlib.crc32(name.encode())
+
+
+def _checked_trials(trials) -> np.ndarray:
+    trials = np.ascontiguousarray(trials, dtype=np.int64).reshape(-1)
+    if trials.size and (trials.min() < 0 or trials.max() >= 2**32):
+        raise ValueError("trial indices must lie in [0, 2**32)")
+    return trials
+
+
+def _checked_out(out: np.ndarray | None, start: int, n: int, n_trials: int) -> np.ndarray:
+    if start < 0 or n < 0:
+        raise ValueError(f"positions must be non-negative, got start={start}, n={n}")
+    if out is None:
+        return np.empty((n_trials, int(n)), dtype=np.float64)
+    if out.shape != (n_trials, int(n)) or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {(n_trials, int(n))}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -143,15 +167,11 @@ class Streams:
         """``(len(trials), n)`` float64 uniforms in (0, 1): positions ``start .. start + n - 1`` of
         ``quantity`` for each trial index in ``trials`` (written into ``out``, a C-contiguous
         float64 array of that shape, when given)."""
-        trials = np.ascontiguousarray(trials, dtype=np.int64).reshape(-1)
-        if trials.size and (trials.min() < 0 or trials.max() >= 2**32):
-            raise ValueError("trial indices must lie in [0, 2**32)")
-        if start < 0 or n < 0:
-            raise ValueError(f"positions must be non-negative, got start={start}, n={n}")
-        if out is None:
-            out = np.empty((trials.size, int(n)), dtype=np.float64)
-        elif out.shape != (trials.size, int(n)) or out.dtype != np.float64 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous float64 array of shape {(trials.size, int(n))}")
+        trials = _checked_trials(trials)
+        return self._uniform(family, quantity, trials, start, _checked_out(out, start, n, trials.size))
+
+    def _uniform(self, family: int, quantity: str | int, trials: np.ndarray, start: int, out: np.ndarray) -> np.ndarray:
+        """:meth:`uniform` of checked trials (C-contiguous int64 in range) into a checked ``out``."""
         if out.size:
             k0, k1 = self._key
             _fill(out, np.uint64(k0), np.uint64(k1), family, quantity_id(quantity), trials, int(start))
@@ -167,7 +187,7 @@ class Streams:
 
     def for_trials(self, trials) -> TrialStreams:
         """The streams of the given trial indices, as one object to pass around."""
-        return TrialStreams(self, np.ascontiguousarray(trials, dtype=np.int64).reshape(-1))
+        return TrialStreams(self, trials)
 
 
 @dataclass(frozen=True)
@@ -176,6 +196,10 @@ class TrialStreams:
 
     streams: Streams
     trials: np.ndarray
+
+    def __post_init__(self):
+        # checked once here, so that the batch's many draws need not check them again
+        object.__setattr__(self, "trials", _checked_trials(self.trials))
 
     @property
     def n_trials(self) -> int:
@@ -186,8 +210,8 @@ class TrialStreams:
     ) -> np.ndarray:
         """``(T, n)`` uniforms of ``quantity`` at positions ``start ..`` for every trial of the batch
         (or for the batch rows ``rows``), written into ``out`` when given (see :meth:`Streams.uniform`)."""
-        trials = self.trials if rows is None else self.trials[rows]
-        return self.streams.uniform(family, quantity, trials, start, n, out)
+        trials = self.trials if rows is None else np.ascontiguousarray(self.trials[rows]).reshape(-1)
+        return self.streams._uniform(family, quantity, trials, start, _checked_out(out, start, n, trials.size))
 
     def exponential(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
         """Standard exponential variates ``-log(U)``."""

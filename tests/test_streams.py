@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from platform_sim.streams import OUTCOMES, PATIENTS, RANDOMIZATION, Streams, philox4x32, quantity_id
+from platform_sim.streams import OUTCOMES, PATIENTS, RANDOMIZATION, Streams, TrialStreams, philox4x32, quantity_id
 
 # Random123's known-answer vectors for Philox4x32-10 (counter, key, output), from its kat_vectors file
 # (Salmon et al., SC11, 2011).
@@ -96,6 +96,16 @@ def test_quantity_ids_and_bad_arguments():
     with pytest.raises(ValueError, match="non-negative"):
         Streams(1).uniform(PATIENTS, "x", np.array([0]), -1, 3)
     assert Streams(1).uniform(PATIENTS, "x", np.arange(3), 0, 0).shape == (3, 0)
+    # a batch's trials are checked when its streams are made, and its draws' positions at each draw
+    with pytest.raises(ValueError, match="trial indices"):
+        Streams(1).for_trials([0, 2**32])
+    with pytest.raises(ValueError, match="trial indices"):
+        TrialStreams(Streams(1), np.array([3, -1]))
+    ts = TrialStreams(Streams(1), [[4], [2]])  # made contiguous int64, flat
+    assert ts.trials.dtype == np.int64 and ts.trials.shape == (2,)
+    with pytest.raises(ValueError, match="non-negative"):
+        ts.uniform(PATIENTS, "x", -2, 3)
+    np.testing.assert_array_equal(ts.uniform(PATIENTS, "x", 0, 3, rows=1), Streams(1).uniform(PATIENTS, "x", [2], 0, 3))
 
 
 def test_trial_streams_derive_exponential_and_normal_variates_from_the_same_uniforms():
