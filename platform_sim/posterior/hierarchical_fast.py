@@ -235,22 +235,63 @@ def _count_tables(grid: HyperGrid) -> _CountTables:
 
 
 @njit(cache=True)
-def _log_weights(log_weight, ta, tb, tk, yi, mi, ni, n, out):
+def _stratum_terms(ta, tb, tk, yi, mi, ni, n):
+    """The distinct stratum terms of a batch: ids (R, S) and terms (U, G) with terms[ids[r, s]] =
+    (ta[yi] + tb[mi]) - tk[ni] of stratum s of row r (the sum ``_weights_kernel`` adds per stratum,
+    in its order), ids -1 where the stratum has no patients. Rows of a batch share most of their
+    strata's counts (a few percent are distinct), so each term is formed once; the distinct
+    (yi, ni) pairs (which give mi) are found by open addressing on yi + (max yi + 1) ni."""
+    n_rows, n_strata = yi.shape
+    n_nodes = ta.shape[1]
+    width = 1
+    for r in range(n_rows):
+        for s in range(n_strata):
+            width = max(width, yi[r, s] + 1)
+    size = 16
+    while size < 2 * n_rows * n_strata:
+        size *= 2
+    slot_key = np.full(size, -1, dtype=np.int64)
+    slot_id = np.empty(size, dtype=np.int64)
+    ids = np.full((n_rows, n_strata), -1, dtype=np.int64)
+    first = np.empty((n_rows * n_strata, 3), dtype=np.int64)
+    n_terms = 0
+    for r in range(n_rows):
+        for s in range(n_strata):
+            if n[r, s] == 0:
+                continue
+            key = yi[r, s] + width * ni[r, s]
+            h = ((key * 2654435761) >> 16) & (size - 1)  # Knuth's multiplicative hash
+            while slot_key[h] != key and slot_key[h] >= 0:
+                h = (h + 1) & (size - 1)
+            if slot_key[h] < 0:
+                slot_key[h] = key
+                slot_id[h] = n_terms
+                first[n_terms, 0], first[n_terms, 1], first[n_terms, 2] = yi[r, s], mi[r, s], ni[r, s]
+                n_terms += 1
+            ids[r, s] = slot_id[h]
+    terms = np.empty((n_terms, n_nodes))
+    for i in range(n_terms):
+        row_a, row_b, row_k = ta[first[i, 0]], tb[first[i, 1]], tk[first[i, 2]]
+        out = terms[i]
+        for g in range(n_nodes):
+            out[g] = row_a[g] + row_b[g] - row_k[g]
+    return ids, terms
+
+
+@njit(cache=True)
+def _log_weights(log_weight, terms, ids, out):
     """One row's log node weights (unnormalized), the sum hierarchical.py's ``_weights_kernel`` forms
-    in the same order: prior log weight, then per stratum with patients + ((ta + tb) - tk), tk
-    expanded to the nodes. Returns their maximum. yi, mi, ni, n: (S,) table rows and patient counts
-    of the row's strata."""
+    in the same order: prior log weight, then the term of each stratum with patients
+    (:func:`_stratum_terms`; ``ids`` (S,): the row's term ids, -1 for none). Returns their maximum."""
     n_nodes = log_weight.shape[0]
     for g in range(n_nodes):
         out[g] = log_weight[g]
-    for s in range(yi.shape[0]):
-        if n[s] == 0:
+    for s in range(ids.shape[0]):
+        if ids[s] < 0:
             continue
-        row_a = ta[yi[s]]
-        row_b = tb[mi[s]]
-        row_k = tk[ni[s]]
+        row = terms[ids[s]]
         for g in range(n_nodes):
-            out[g] += row_a[g] + row_b[g] - row_k[g]
+            out[g] += row[g]
     # the maximum by four running maxima (the same value: max is exact in any order), so that the
     # comparisons do not wait on each other
     m0 = m1 = m2 = m3 = -np.inf
@@ -296,8 +337,9 @@ def _fused_moments_kernel(
     n_rows, n_strata = y.shape
     n_nodes = log_weight.shape[0]
     n_slices = slice_kappa.shape[0]
+    ids, terms = _stratum_terms(ta, tb, tk, yi, mi, ni, n)
     for r in range(n_rows):
-        top = _log_weights(log_weight, ta, tb, tk, yi[r], mi[r], ni[r], n[r], lw)
+        top = _log_weights(log_weight, terms, ids[r], lw)
         for g in range(n_nodes):
             lw[g] -= top
         _vexp(lw, e, n_nodes, bits)
