@@ -640,15 +640,18 @@ class VirtualPatients:
         o: "_DrawOptions",
         keep_cohort: bool = False,
         observed: bool = False,
+        per_slot: float = 0.0,
     ) -> "_Drawn":
         """Screened patients of the trials of ``ts`` from block ``b0`` on (``carry``: the accrual reached
-        before it), block after block until each trial has found ``need`` (T,) randomizable ones."""
+        before it), block after block until each trial has found ``need`` (T,) randomizable ones.
+        ``per_slot``: the share of screened patients found randomizable so far, if known (it sets how
+        many blocks the first call draws; see :func:`_blocks_at_once`)."""
         n_trials = ts.n_trials
         d = _Drawn(b0, o, {other: [] for other in o.also})
         found = np.zeros(n_trials, dtype=np.int64)
         b = b0
         while (found < need).any():
-            span = _blocks_at_once(n_trials, b - b0, found, need)
+            span = _blocks_at_once(n_trials, b - b0, found, need, per_slot)
             d.starts.append((b, carry, found.copy()))
             block, carry = self.population.block(
                 ts,
@@ -779,6 +782,7 @@ class Enrolment:
         self.block = np.zeros(n_trials, dtype=np.int64)  # the block to go on from
         self.carry = np.zeros(n_trials)  # the accrual reached before it
         self.taken = np.zeros(n_trials, dtype=np.int64)  # randomizable patients taken from it on
+        self.per_slot = 0.0  # the share of the screened patients drawn so far found randomizable
 
     def take(self, rows: np.ndarray, n: int) -> Enrolled:
         """The next ``n`` randomizable patients of the batch rows ``rows`` (each row once), in the
@@ -801,7 +805,11 @@ class Enrolment:
     def _take_from(self, rows: np.ndarray, b0: int, n: int) -> Enrolled:
         skip = self.taken[rows]
         need = skip + n
-        d = self.patients._draw(self.ts.subset(rows), b0, self.carry[rows], need, self.options, observed=True)
+        d = self.patients._draw(
+            self.ts.subset(rows), b0, self.carry[rows], need, self.options, observed=True, per_slot=self.per_slot
+        )
+        if not self.per_slot:
+            self.per_slot = float(d.ok.mean())
         enrolled = d.take(_first_randomizable(d.ok, skip, n), None)
         # each trial goes on next time from the call in which its last patient was found
         for b, carry, found_before in d.starts:
@@ -826,17 +834,27 @@ def _joined_rows(parts: list, where: np.ndarray):
 # (the trials of a stratified batch whose pools grow): each call costs about a millisecond of
 # Python and numpy overhead whatever its size, which 32,768 slots' work outweighs.
 _SLOTS_AT_ONCE = 1 << 15
+_RATE_MARGIN = 0.8  # a first call reckons with this share of the randomizable rate seen before
 
 
-def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarray) -> int:
+def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarray, per_slot: float = 0.0) -> int:
     """Blocks of patients to draw at once, when ``drawn`` blocks have given the trials ``found``
     randomizable patients of the ``need`` (T,) each needs: one while the batch alone fills
-    :data:`_SLOTS_AT_ONCE` or nothing has been drawn yet, else as many as each trial's rate so far
-    says it still needs, up to that many slots. The blocks drawn at once do not change the patients
-    (each quantity is a function of the patient's position), only the calls made."""
+    :data:`_SLOTS_AT_ONCE`; before anything is drawn, as many as ``per_slot`` (the share of screened
+    patients found randomizable before, if known; else one) says the neediest trial needs, with a
+    margin (a block drawn beyond the last patient needed costs only its funnel, since a call's
+    patients are cut after the last one needed, while a call more costs about a millisecond); else
+    as many as each trial's rate so far says it still needs. At most that many slots. The blocks
+    drawn at once do not change the patients (each quantity is a function of the patient's
+    position), only the calls made."""
     most = _SLOTS_AT_ONCE // (max(n_trials, 1) * BLOCK)
-    if most <= 1 or drawn == 0:
+    if most <= 1:
         return 1
+    if drawn == 0:
+        if per_slot <= 0:
+            return 1
+        blocks = math.ceil((need - found).max(initial=0) / (_RATE_MARGIN * per_slot * BLOCK))
+        return int(min(max(blocks, 1), most))
     left = need - found
     short = left > 0
     per_block = found[short] / drawn
