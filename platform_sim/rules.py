@@ -360,10 +360,19 @@ def _tail_bounds(a, b, a_c, b_c, x):
 
 @njit(cache=True)
 def _cheap_bounds(a, b, a_c, b_c, x):
-    """The tighter of :func:`_log_concave_bounds` and :func:`_tail_bounds` on P(X_k - X_c > x)."""
-    lower, upper = _log_concave_bounds(a, b, a_c, b_c, x)
+    """The tighter of :func:`_log_concave_bounds` (which needs every shape at least 1) and
+    :func:`_tail_bounds` (any shapes) on P(X_k - X_c > x)."""
     low, up = _tail_bounds(a, b, a_c, b_c, x)
+    if min(min(a, b), min(a_c, b_c)) < 1.0:
+        return low, up
+    lower, upper = _log_concave_bounds(a, b, a_c, b_c, x)
     return max(lower, low), min(upper, up)
+
+
+# The smallest shape of a posterior whose comparisons a bound may settle: the quadrature of
+# prob_greater is promised to 1e-6 from 1/2 on (tests/test_posterior.py), well within the margin a
+# bound needs (``_BOUND_GUARD``), so that the answers are the quadrature's; below 1/2 it is not.
+_MIN_BOUND_SHAPE = 0.5
 
 
 @njit(cache=True)
@@ -400,12 +409,12 @@ def _round_by_bounds(
     (``_BOUND_GUARD``), so that the quadrature's answers are the same. The bounds: those of
     :func:`_cheap_bounds`, then where they leave an answer open those of :func:`_product_bounds`; the futility of up to ``_OPEN_PAIRS`` comparators left open is then
     decided on their pair's grid, as :func:`_futile_one` would. Only when every posterior of the
-    round has shapes of at least 1. ``undecided`` (K,): scratch."""
+    round has shapes of at least ``_MIN_BOUND_SHAPE``. ``undecided`` (K,): scratch."""
     n_arms = a.shape[1]
     for k in range(n_arms):
         if not in_trial[t, k]:
             continue
-        if a[t, k] < 1.0 or b[t, k] < 1.0:
+        if a[t, k] < _MIN_BOUND_SHAPE or b[t, k] < _MIN_BOUND_SHAPE:
             return False
     a_c, b_c = a[t, c], b[t, c]
     log_b_c = _log_beta(a_c, b_c)
