@@ -404,3 +404,40 @@ def test_validation():
         )
     with pytest.raises(TypeError):
         engine_grid("default")
+
+
+def test_reported_estimates_are_the_moments_of_the_final_counts(grid):
+    # a trial's reported stratum estimates are the posterior means of its final counts, whether they
+    # come from the last look that computed them (the final counts are that look's) or are computed
+    # at the end; only the trials whose counts changed are computed again
+    from platform_sim.families.stratified import _Borrowing
+
+    rng = np.random.default_rng(8)
+    n = rng.integers(0, 40, (30, 4, 5))
+    y = np.floor(n * rng.uniform(0, 1, n.shape)).astype(np.int64)
+    borrowing = _Borrowing((None, grid), n.shape)
+    computed = []
+    moments = borrowing._moments
+    borrowing._moments = lambda yy, nn: computed.append(yy.shape[0]) or moments(yy, nn)
+    rows = np.arange(0, 30, 2)
+    borrowing.beta(np.arange(30), y, n)
+    borrowing.beta(rows, y[rows] // 2, n[rows])  # a later look of half the trials
+    n_final, y_final = n.copy(), y.copy()
+    n_final[rows[:4]] += 3  # patients followed after the last look of four of them
+    got = borrowing.final_means(y_final, n_final)
+    assert computed[-1] == rows.size  # the 15 whose final counts differ from their last look's
+    want, _ = hierarchical_moments(np.swapaxes(y_final, 1, 2), np.swapaxes(n_final, 1, 2), grid=grid)
+    assert np.array_equal(got, np.swapaxes(want, 1, 2))
+
+
+def test_a_run_reports_the_moments_of_the_final_counts():
+    from platform_sim.results import INELIGIBLE
+    from platform_sim.runner import run as run_trials
+    from platform_sim.spec import Spec
+
+    spec = Spec.load("hierarchical_borrowing", "pioneer_null")
+    res = run_trials(spec=spec, n_sims=60, seed=3)
+    _, g = spec.compiled.hierarchical
+    want, _ = hierarchical_moments(res.events, res.n, grid=g)
+    eligible = res.extras["stratum_status"] != INELIGIBLE
+    assert eligible.any() and np.array_equal(res.estimates["rate"][eligible], want[eligible])

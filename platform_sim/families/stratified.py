@@ -153,16 +153,48 @@ class Pool:
 _NO_CAP = np.array(np.iinfo(np.int64).max)  # arms have no caps within strata (the strata are capped)
 
 
-def _beta_params(design, y, n, hierarchical):
-    """Posterior (a, b) per (T, S, K) on the higher-is-better scale."""
-    if hierarchical is None:
+class _Borrowing:
+    """Hierarchical borrowing's posterior moments in a batch of trials: the moment-matched Betas
+    each look's rules read, and the posterior means reported at the end, which are those of the
+    last look that computed them wherever the final counts are that look's (a trial that reaches
+    the last look, where every patient is followed): each row's moments are a function of its
+    counts alone (the same kernel, row by row), so they are the same numbers."""
+
+    def __init__(self, hierarchical: tuple, shape: tuple[int, int, int]):
+        self.prior, self.grid = hierarchical
+        self.y = np.full(shape, -1, dtype=np.int64)  # (T, S, K) counts of the last moments computed
+        self.n = np.full(shape, -1, dtype=np.int64)
+        self.mean = np.full(shape, np.nan)
+
+    def _moments(self, y: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from ..posterior.hierarchical_fast import hierarchical_moments
+
+        mean, var = hierarchical_moments(np.swapaxes(y, 1, 2), np.swapaxes(n, 1, 2), self.prior, self.grid)
+        return np.swapaxes(mean, 1, 2), np.swapaxes(var, 1, 2)
+
+    def beta(self, rows: np.ndarray, y: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) (R, S, K) of the batch rows ``rows`` with counts y, n (R, S, K)."""
+        from ..posterior.hierarchical_fast import beta_from_moments
+
+        mean, var = self._moments(y, n)
+        self.y[rows], self.n[rows], self.mean[rows] = y, n, mean
+        return beta_from_moments(mean, var)
+
+    def final_means(self, y: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """(T, S, K) posterior means of every trial's final counts y, n (T, S, K)."""
+        mean = self.mean.copy()
+        todo = ~((self.y == y).all(axis=(1, 2)) & (self.n == n).all(axis=(1, 2)))
+        if todo.any():
+            mean[todo] = self._moments(y[todo], n[todo])[0]
+        return mean
+
+
+def _beta_params(design, y, n, borrowing: _Borrowing | None, rows: np.ndarray):
+    """Posterior (a, b) per (R, S, K) of the batch rows ``rows`` on the higher-is-better scale."""
+    if borrowing is None:
         a, b = design.prior_a + y, design.prior_b + n - y
     else:
-        from ..posterior.hierarchical_fast import hierarchical_beta_approx
-
-        prior, grid = hierarchical
-        a_t, b_t = hierarchical_beta_approx(np.swapaxes(y, 1, 2), np.swapaxes(n, 1, 2), prior, grid)
-        a, b = np.swapaxes(a_t, 1, 2), np.swapaxes(b_t, 1, 2)
+        a, b = borrowing.beta(rows, y, n)
     return oriented(a, b, design.higher_is_better)
 
 
@@ -407,6 +439,7 @@ def simulate_strata(
     running = np.ones(n_trials, dtype=bool)
     staged = plan.has_stages
     probit_looks = None if probit is None else ProbitLooks(probit, n_trials, n_strata, n_arms)
+    borrowing = None if hierarchical is None else _Borrowing(hierarchical, status.shape)
     # the compiled rules with a control give P(best) among the arms left (the grid prob_best builds,
     # tests/test_stratified_fast.py); the allocation of the controlled strata reads it from there
     reuse_pb = design.adaptive and probit is None and ctrl >= 0 and enrich_pos < 0 and reuse_decided_pb
@@ -505,7 +538,7 @@ def simulate_strata(
             a, b = post.beta_moments()
             p_reference = post.prob_above(plan.reference)
         else:
-            a, b = _beta_params(design, y_f, n_f, hierarchical)
+            a, b = _beta_params(design, y_f, n_f, borrowing, rows)
         stage_size = plan.stages[np.arange(n_strata)[None, :], np.minimum(stage[rows], plan.stages.shape[1] - 1)]
         reached = n_f.sum(axis=2) >= stage_size
         due = deciding[rows] & (~staged[None, :] | reached)
@@ -639,7 +672,7 @@ def simulate_strata(
         s_stop_look,
         alloc_history,
         final_alloc,
-        hierarchical,
+        borrowing,
         ptr,
         slot_index,
         probit_looks,
@@ -660,7 +693,7 @@ def _final(
     s_stop_look,
     alloc_history,
     final_alloc,
-    hierarchical,
+    borrowing: _Borrowing | None,
     ptr,
     slot_index,
     probit_looks=None,
@@ -669,15 +702,12 @@ def _final(
     y3 = seg_y.sum(axis=1).astype(np.int64)
     if probit_looks is not None:
         post_mean3 = probit_looks(None, np.arange(n3.shape[0]), y3, n3).mean
-    elif hierarchical is None:
+    elif borrowing is None:
         post_mean3 = (design.prior_a + y3) / (design.prior_a + design.prior_b + n3)
     else:
-        from ..posterior.hierarchical_fast import hierarchical_moments
-
         # the reported estimates by the looks' one pass over the nodes (within 1e-14 of the reference
         # sums over hierarchical_posterior's weights, tests/test_hierarchical_fast.py)
-        mean_t, _ = hierarchical_moments(np.swapaxes(y3, 1, 2), np.swapaxes(n3, 1, 2), *hierarchical)
-        post_mean3 = np.swapaxes(mean_t, 1, 2)
+        post_mean3 = borrowing.final_means(y3, n3)
     post_mean3 = np.where(status == INELIGIBLE, np.nan, post_mean3)
     # pooled per-arm view (all-comer estimates and statuses) for the standard tables
     n = n3.sum(axis=1)

@@ -98,7 +98,14 @@ from .hierarchical import (
     hyper_grid,
 )
 
-__all__ = ["ENGINE_GRID_OPTIONS", "engine_grid", "hierarchical_beta_approx", "hierarchical_moments", "warm_up"]
+__all__ = [
+    "ENGINE_GRID_OPTIONS",
+    "beta_from_moments",
+    "engine_grid",
+    "hierarchical_beta_approx",
+    "hierarchical_moments",
+    "warm_up",
+]
 
 # Options of hyper_grid for the engine grid (mu_max is set per prior in engine_grid).
 ENGINE_GRID_OPTIONS = {
@@ -462,7 +469,11 @@ def hierarchical_beta_approx(
     single Beta reproduces comparisons with a control is measured in the module docstring
     (poor for strata with a handful of patients and for rates near 0 or 1).
     """
-    mean, var = hierarchical_moments(y, n, prior, grid, reference=reference)
+    return beta_from_moments(*hierarchical_moments(y, n, prior, grid, reference=reference))
+
+
+def beta_from_moments(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beta(a, b) parameters with mean ``mean`` and variance ``var`` (method of moments), element-wise."""
     spread = mean * (1.0 - mean)
     # v < m (1 - m) for any distribution on (0, 1) that is not a point mass; the floor only
     # guards against a variance rounded to 0 (nu is then capped at 1e15)
