@@ -120,12 +120,14 @@ def tally_known(
     last: np.ndarray,
     n_arms: int,
     rows=None,
+    upto: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Patients and events per arm, ``(R, K)`` each, among the patients of each row whose outcome
     becomes known between looks ``first[r]`` and ``last[r]`` (inclusive). ``arms`` (T, N) int8
     (-1: not randomized), ``outcomes`` (T, N, treatments) bool, ``known`` (T, N) from
     :func:`known_look`, ``arm_treatment`` (K,) column of each arm's treatment; ``rows`` (R,): the
-    rows of these arrays to count (all when None), read in place rather than copied."""
+    rows of these arrays to count (all when None), read in place rather than copied; ``upto``: only
+    the first ``upto`` positions can count (e.g. those randomized by the look)."""
     rows = np.arange(arms.shape[0]) if rows is None else np.asarray(rows)
     return _tally_known(
         arms,
@@ -136,13 +138,13 @@ def tally_known(
         np.asarray(first, dtype=np.int64),
         np.asarray(last, dtype=np.int64),
         n_arms,
+        arms.shape[1] if upto is None else min(int(upto), arms.shape[1]),
     )
 
 
 @njit(cache=True)
-def _tally_known(arms, outcomes, arm_treatment, known, rows, first, last, n_arms):
+def _tally_known(arms, outcomes, arm_treatment, known, rows, first, last, n_arms, m):
     n_rows = rows.size
-    m = arms.shape[1]
     n = np.zeros((n_rows, n_arms), dtype=np.int64)
     y = np.zeros((n_rows, n_arms), dtype=np.int64)
     for i in range(n_rows):

@@ -16,7 +16,14 @@ from scipy import stats
 from platform_sim.allocation import adaptive_basis, allocation_probabilities, clip_renormalise, hu_zhang
 from platform_sim.config import ConfigError
 from platform_sim.config.models import OutcomeDelay
-from platform_sim.delays import WEEKS_PER_MONTH, delay_schedule, draw_delays, expected_followed, known_look
+from platform_sim.delays import (
+    WEEKS_PER_MONTH,
+    delay_schedule,
+    draw_delays,
+    expected_followed,
+    known_look,
+    tally_known,
+)
 from platform_sim.results import ACTIVE, CONTROL, FUTILE, SUPERIOR
 from platform_sim.rules import select_with_margin
 from platform_sim.runner import run
@@ -230,6 +237,32 @@ def test_fixed_delay_follows_exactly_those_randomized_a_delay_before_the_look():
     delays = np.full((1, 20), 3.0)
     known = known_look(ready, delays, np.array([5, 10, 20]))
     assert [(known <= j).sum() for j in range(3)] == [2, 7, 20]
+
+
+def test_a_tally_up_to_the_patients_randomized_by_a_look_misses_none_known_at_it():
+    """No patient randomized after a look is known at it (known_look), so counting the patients known
+    at look j among the first randomized_n[j] positions gives every one of them."""
+    rng = np.random.default_rng(12)
+    randomized_n = np.array([30, 60, 90, 120])
+    ready = np.cumsum(rng.exponential(0.2, (50, 120)), axis=1)
+    delays = rng.lognormal(0.5, 0.8, (50, 120))
+    known = known_look(ready, delays, randomized_n)
+    arms = rng.integers(-1, 3, (50, 120)).astype(np.int8)
+    outcomes = rng.uniform(size=(50, 120, 3)) < 0.4
+    treatment = np.arange(3)
+    for j, upto in enumerate(randomized_n):
+        at = np.full(50, j)
+        whole = tally_known(arms, outcomes, treatment, known, at, at, 3)
+        cut = tally_known(arms, outcomes, treatment, known, at, at, 3, upto=int(upto))
+        assert whole[0].sum() > 0
+        for w, c in zip(whole, cut):
+            np.testing.assert_array_equal(w, c)
+    # and a cut at fewer positions than are known does leave some out
+    at = np.full(50, 3)
+    assert (
+        tally_known(arms, outcomes, treatment, known, at, at, 3, upto=60)[0].sum()
+        < tally_known(arms, outcomes, treatment, known, at, at, 3)[0].sum()
+    )
 
 
 def delayed_design(**looks_extra):

@@ -263,7 +263,10 @@ def run_looks(
             n_summed = int(n_followed_segments[look])
         else:
             at = np.full(rows.size, look)
-            n_new, y_new = tally_known(arms_all, outcomes, design.arm_treatment, known, at, at, n_arms, rows)
+            # only the patients randomized by this look can be known at it
+            n_new, y_new = tally_known(
+                arms_all, outcomes, design.arm_treatment, known, at, at, n_arms, rows, upto=start + batch_size
+            )
             followed_n[rows] += n_new
             followed_y[rows] += y_new
         n_f = followed_n[rows]
