@@ -252,7 +252,7 @@ class PopulationModel:
                 events = np.concatenate(runs, axis=1)
             else:
                 events = _running_sums(np.require(carry, np.float64, ["C", "W"]), gaps, BLOCK)
-            arrival, carry = self.arrival_times(events), events[:, -1]
+            arrival, carry = self.arrival_times(events, reference=reference), events[:, -1]
         else:
             arrival = np.full((n_trials, span), np.nan)
         funnel = self._funnel(uniform, (n_trials, span), biomarker_result)
@@ -529,21 +529,41 @@ def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, 
     (rows, levels - 1). A marker's level is the number of cumulative probabilities its uniform
     reaches: the comparisons of the numpy passes (``PopulationModel._markers_reference``)."""
     n_trials, n_patients, _ = profile.shape
+    last = parents.shape[1] - 1
     for j in range(drawn.size):
         m = drawn[j]
         col = column[m]
         n_par = n_parents[m]
         n_cut = n_cuts[m]
+        table = cuts[m]
+        # a two-level marker with up to three parents (most of them) by a loop without inner loops,
+        # which the compiler can unroll and vectorize: the same comparisons (about twice as fast)
+        simple = n_par <= 3 and n_cut == 1
+        p0, p1, p2 = parents[m, 0], parents[m, min(1, last)], parents[m, min(2, last)]
+        s0, s1, s2 = strides[m, 0], strides[m, min(1, last)], strides[m, min(2, last)]
         for t in range(n_trials):
+            prof = profile[t]
+            x_row = u[j, t]
+            if simple:
+                for i in range(n_patients):
+                    row = 0
+                    if n_par >= 1:
+                        row += np.int64(prof[i, p0]) * s0
+                    if n_par >= 2:
+                        row += np.int64(prof[i, p1]) * s1
+                    if n_par >= 3:
+                        row += np.int64(prof[i, p2]) * s2
+                    prof[i, col] = x_row[i] >= table[row, 0]
+                continue
             for i in range(n_patients):
                 row = 0
                 for q in range(n_par):
-                    row += np.int64(profile[t, i, parents[m, q]]) * strides[m, q]
-                x = u[j, t, i]
+                    row += np.int64(prof[i, parents[m, q]]) * strides[m, q]
+                x = x_row[i]
                 level = 0
                 for c in range(n_cut):
-                    level += x >= cuts[m, row, c]
-                profile[t, i, col] = level
+                    level += x >= table[row, c]
+                prof[i, col] = level
 
 
 @njit(cache=True)
@@ -621,18 +641,23 @@ def _invert_accrual(knots, alpha, beta, cum, events, out):
     found as ``np.searchsorted(cum, x, side="right") - 1`` finds it and the time within it by the
     same operations as :meth:`PopulationModel.arrival_times` with ``reference=True``."""
     n_knots = cum.shape[0]
+    j = 0
     for i in range(events.shape[0]):
         x = events[i]
-        lo, hi = 0, n_knots  # the number of knots with cum <= x, by bisection
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if cum[mid] <= x:
-                lo = mid + 1
-            else:
-                hi = mid
-        j = lo - 1
-        if j < 0:  # as numpy's index -1: the last piece
-            j = n_knots - 1
+        if cum[j] <= x:  # at or after the previous piece (a trial's events increase): step forward
+            while j + 1 < n_knots and cum[j + 1] <= x:
+                j += 1
+        else:  # the last knot with cum <= x, by bisection
+            lo, hi = 0, n_knots
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if cum[mid] <= x:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            j = lo - 1
+            if j < 0:  # as numpy's index -1: the last piece
+                j = n_knots - 1
         c = x - cum[j]
         a, b = alpha[j], beta[j]
         disc = math.sqrt(a * a + 2.0 * b * c)

@@ -531,13 +531,22 @@ def test_compiled_inversion_equals_numpy_reference(pm, regional):
     """The compiled inversion of the accrual gives the numpy passes' values bit for bit, at the
     knots themselves, just beside them and at random points, for one ramp and for regions."""
     rng = np.random.default_rng(5)
-    for model in (pm, regional[0]):
+    late = model_of(  # no accrual before month 2: two knots with the same integrated rate
+        {
+            "name": "late",
+            "accrual": {"regions": {"a": {"rate_per_month": 5.0, "ramp_up_months": 3.0, "start_month": 2.0}}},
+            "markers": {},
+        }
+    )
+    for model in (pm, regional[0], late):
         cum = model._cum
         special = np.concatenate([cum, np.nextafter(cum, np.inf), np.nextafter(cum, -np.inf)[1:]])
         x = np.concatenate([special, rng.uniform(0, cum[-1] * 3 + 50, 7 * 700 - special.size)]).reshape(-1, 7)
-        fast, slow = model.arrival_times(x), model.arrival_times(x, reference=True)
-        assert fast.shape == x.shape
-        np.testing.assert_array_equal(fast, slow)
+        for events in (x, np.sort(x, axis=1), np.sort(x.reshape(-1, 350), axis=1)):  # any order, and rising runs
+            fast, slow = model.arrival_times(events), model.arrival_times(events, reference=True)
+            assert fast.shape == events.shape
+            np.testing.assert_array_equal(fast, slow)
+    assert late._cum[0] == late._cum[1] == 0.0
 
 
 def test_regions_shares_over_time(regional):
