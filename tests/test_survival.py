@@ -439,3 +439,27 @@ def test_logrank_dtypes_shapes_and_validation():
 
 def test_warm_up_runs():
     warm_up()
+
+
+def test_log_hr_moments_from_distinct_shapes_equal_those_of_every_value():
+    # shapes repeat (prior plus events): psi and psi' computed once per distinct value, the same numbers
+    rng = np.random.default_rng(6)
+    a_k = 0.5 + rng.integers(0, 30, (200, 4)).astype(float)
+    a_c = 0.5 + rng.integers(0, 30, (200, 1)).astype(float)
+    b_k, b_c = rng.uniform(1, 50, (200, 4)), rng.uniform(1, 50, (200, 1))
+    mean, var = log_hr_moments(a_k, b_k, a_c, b_c)
+    a_kb, a_cb = np.broadcast_arrays(a_k, a_c)
+    want_mean = special.digamma(a_kb) - np.log(b_k) - special.digamma(a_cb) + np.log(np.broadcast_to(b_c, b_k.shape))
+    want_var = special.polygamma(1, a_kb) + special.polygamma(1, a_cb)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(var, want_var)
+    # values without repeats, and an invalid shape, take the direct path with the same answers
+    a_u = rng.uniform(0.1, 40, (200, 4))
+    np.testing.assert_array_equal(
+        log_hr_moments(a_u, b_k, a_c, b_c)[1], special.polygamma(1, a_u) + special.polygamma(1, a_cb)
+    )
+    a_r = np.where(rng.uniform(size=a_k.shape) < 0.5, a_k, 0.0)
+    a_r[0, :2] = -0.0, np.nan
+    np.testing.assert_array_equal(
+        log_hr_moments(a_r, b_k, a_c, b_c)[1], special.polygamma(1, a_r) + special.polygamma(1, a_cb)
+    )

@@ -140,9 +140,24 @@ def log_hr_moments(a_k, b_k, a_c, b_c):
     mean = psi(a_k) - log b_k - psi(a_c) + log b_c, var = psi'(a_k) + psi'(a_c).
     """
     a_k, b_k, a_c, b_c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a_k, b_k, a_c, b_c)))
-    mean = special.digamma(a_k) - np.log(b_k) - special.digamma(a_c) + np.log(b_c)
-    var = special.polygamma(1, a_k) + special.polygamma(1, a_c)
+    psi_k, tri_k = _digamma_trigamma(a_k)
+    psi_c, tri_c = _digamma_trigamma(a_c)
+    mean = psi_k - np.log(b_k) - psi_c + np.log(b_c)
+    var = tri_k + tri_c
     return mean, var
+
+
+def _digamma_trigamma(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """psi(a) and psi'(a) element-wise, computed once per distinct value: the shapes of gamma
+    posteriors are a prior shape plus a count of events, so a batch of them holds few distinct values
+    (scipy's trigamma costs about 0.1 us a value); the same values as on the whole array."""
+    if a.size < 64 or not (a > 0).all():  # (np.unique would merge 0.0 with -0.0, and NaNs)
+        return special.digamma(a), special.polygamma(1, a)
+    values, where = np.unique(a, return_inverse=True)
+    if values.size * 4 > a.size:
+        return special.digamma(a), special.polygamma(1, a)
+    where = where.reshape(a.shape)
+    return special.digamma(values)[where], special.polygamma(1, values)[where]
 
 
 # --------------------------------------------------------------------------- confirmatory trial
