@@ -2240,6 +2240,9 @@ class PlatformFamily:
             compiled.scenario.population, pd_.max_duration, compiled.needs_biomarker_result
         )
         size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
+        options = enrol_options(trace, None if plan is None else list(plan.markers), compiled.patients.population.names)
+        if trace is None:  # only the enrolled patients' screening results are read, not every screened one's
+            options["keep_cohort"] = False
         while True:
             enrolled = compiled.patients.enrol(
                 streams,
@@ -2248,9 +2251,8 @@ class PlatformFamily:
                 list(pd_.treatments),
                 times=True,
                 biomarker_result=compiled.needs_biomarker_result,
-                **enrol_options(
-                    trace, None if plan is None else list(plan.markers), compiled.patients.population.names
-                ),
+                observed=plan is not None,
+                **options,
             )
             if (enrolled.ready[:, -1] > pd_.max_duration).all():
                 break
@@ -2260,7 +2262,7 @@ class PlatformFamily:
         if plan is None:
             stratum = np.zeros((n_trials, size), dtype=np.int16)
         else:
-            observed = _in_order(enrolled.kept.observed, enrolled.screened_index)
+            observed = enrolled.observed
             mask = plan.classifier(observed).astype(np.int64)
             if pd_.routed:  # routed at the result; until then, the first sub-study the patient matches
                 match = _in_order(mask, order)
