@@ -2262,8 +2262,8 @@ class PlatformFamily:
         if plan is None:
             stratum = np.zeros((n_trials, size), dtype=np.int16)
         else:
-            observed = enrolled.observed
-            mask = plan.classifier(observed).astype(np.int64)
+            assert enrolled.observed is not None  # enrolled with observed=True
+            mask = plan.classifier(enrolled.observed).astype(np.int64)
             if pd_.routed:  # routed at the result; until then, the first sub-study the patient matches
                 match = _in_order(mask, order)
                 stratum = _first_match(match, pd_.other)
