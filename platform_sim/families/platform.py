@@ -2240,9 +2240,13 @@ class PlatformFamily:
             compiled.scenario.population, pd_.max_duration, compiled.needs_biomarker_result
         )
         size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
-        options = enrol_options(trace, None if plan is None else list(plan.markers), compiled.patients.population.names)
-        if trace is None:  # only the enrolled patients' screening results are read, not every screened one's
-            options["keep_cohort"] = False
+        markers = None if plan is None else list(plan.markers)
+        # without a trace only the enrolled patients' screening results are read, not every screened one's
+        options = (
+            {"characteristics": markers}
+            if trace is None
+            else enrol_options(trace, markers, compiled.patients.population.names)
+        )
         while True:
             enrolled = compiled.patients.enrol(
                 streams,
