@@ -681,6 +681,7 @@ class VirtualPatients:
             d.index_parts.append(ok)
             if o.times:
                 d.time_parts.append(block.randomized_at)
+                d.arrival_parts.append(block.arrival)
             if o.censor:  # the same stream the binary endpoints' dropout comes from
                 d.dropout_parts.append(self.outcomes.dropout_times(ts, b, width))
             found += ok.sum(axis=1)
@@ -718,6 +719,7 @@ class _Drawn:
     index_parts: list[np.ndarray] = field(default_factory=list)
     cohort_parts: list[Cohort] = field(default_factory=list)
     time_parts: list[np.ndarray] = field(default_factory=list)
+    arrival_parts: list[np.ndarray] = field(default_factory=list)
     dropout_parts: list[np.ndarray] = field(default_factory=list)
     observed_parts: list[np.ndarray] = field(default_factory=list)
     positive_parts: list[np.ndarray] = field(default_factory=list)
@@ -753,10 +755,22 @@ class _Drawn:
             cohort=cohort,
             n_screened=self.b0 * BLOCK + order[:, -1] + 1 if n else np.zeros(n_trials, dtype=np.int64),
             randomized_at=pick(self.time_parts) if o.times else None,
+            last_arrival=_at_positions(self.arrival_parts, order[:, -1]) if o.times and n else None,
             dropout=pick(self.dropout_parts) if o.censor else None,
             also=also,
             observed=pick(self.observed_parts) if self.observed_parts else None,
         )
+
+
+def _at_positions(parts: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
+    """Row t's value at position ``positions[t]`` of (T, W_j) ``parts`` laid end to end."""
+    starts = np.cumsum([0] + [p.shape[1] for p in parts])
+    which = np.searchsorted(starts, positions, side="right") - 1
+    out = np.empty(positions.shape, dtype=parts[0].dtype)
+    for j, part in enumerate(parts):
+        rows = np.flatnonzero(which == j)
+        out[rows] = part[rows, positions[rows] - starts[j]]
+    return out
 
 
 class Enrolment:
@@ -908,6 +922,7 @@ class Enrolled:
     dropout: np.ndarray | None = None  # (T, n) months from randomization to dropout (time-to-event endpoints)
     also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
     observed: np.ndarray | None = None  # (T, n, C) int8 their screening results (enrolled with observed)
+    last_arrival: np.ndarray | None = None  # (T,) months from opening to the last one's arrival (with times)
 
     @property
     def marker_positive(self) -> np.ndarray:
@@ -925,6 +940,25 @@ class Enrolled:
         if self.randomized_at is None:
             raise ValueError("these patients were enrolled without times (enrol(..., times=True))")
         return self.randomized_at
+
+    def then(self, more: "Enrolled") -> "Enrolled":
+        """These patients followed by ``more``, the same trials' next ones (from
+        :meth:`Enrolment.take`); without a cohort."""
+
+        def joined(x, y):
+            return None if x is None else np.concatenate((x, y), axis=1)
+
+        return Enrolled(
+            outcomes=joined(self.outcomes, more.outcomes),
+            screened_index=joined(self.screened_index, more.screened_index),
+            cohort=None,
+            n_screened=more.n_screened,
+            randomized_at=joined(self.randomized_at, more.randomized_at),
+            dropout=joined(self.dropout, more.dropout),
+            also={key: joined(value, more.also[key]) for key, value in self.also.items()},
+            observed=joined(self.observed, more.observed),
+            last_arrival=more.last_arrival,
+        )
 
     @property
     def kept(self) -> Cohort:

@@ -597,6 +597,24 @@ def test_patients_taken_in_steps_are_those_of_one_enrolment(vp, n_trials):
             )
 
 
+def test_patients_taken_then_more_are_those_of_one_enrolment(vp):
+    """Enrolled.then joins one enrolment's patients and the next ones taken from it, field by field, into
+    those of one enrolment of them all; the last one's arrival is that of the screened patient at its
+    position."""
+    from platform_sim.outcomes import Enrolment
+
+    ss = Streams(17).for_trials(np.arange(30))
+    names = vp.population.names
+    kept = vp.enrol(ss, 500, "orr", TREATMENTS, times=True, keep_cohort=True, characteristics=names, observed=True)
+    steps = Enrolment(vp, ss, "orr", TREATMENTS, times=True, characteristics=names)
+    rows = np.arange(30)
+    joined = steps.take(rows, 180).then(steps.take(rows, 320))
+    for f in ("outcomes", "screened_index", "n_screened", "randomized_at", "observed", "last_arrival"):
+        np.testing.assert_array_equal(getattr(joined, f), getattr(kept, f), err_msg=f)
+    np.testing.assert_array_equal(kept.last_arrival, kept.cohort.arrival[rows, kept.screened_index[:, -1]])
+    assert (kept.randomized_at[:, -1] > kept.last_arrival).any()  # some waited for a result
+
+
 def design(arms, looks, randomization=None, name="d") -> dict:
     return {
         "name": name,

@@ -12,15 +12,21 @@ on whole simulated platforms.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 from scipy import special
 
 from platform_sim.config.load import parse_design
+from platform_sim.config.population import expected_randomizable
 from platform_sim.families import platform as timeline
 from platform_sim.posterior.survival import prob_hr_below
-from platform_sim.runner import run
+from platform_sim.runner import run, run_chunk
 from platform_sim.spec import Spec
+from platform_sim.streams import Streams
+from platform_sim.trace import Trace
 
 
 def _same(a, b) -> bool:
@@ -345,3 +351,59 @@ def test_an_arm_opened_on_the_analysis_date_is_tallied_again():
     st.tallies = (rows, t, arm, ctrl, seen)
     again = timeline._tallies_at(pd, st, pool, rows, t)
     assert all(g is not None and _same(g, f) for g, f in zip(again[0] + again[1], arm + ctrl))
+
+
+# --------------------------------------------------------------------------- patients enough, in steps
+
+
+def _same_results(one, two) -> bool:
+    """Every field of two TrialResults equal, bit for bit (NaN equal to NaN)."""
+    for f in dataclasses.fields(one):
+        x, y = getattr(one, f.name), getattr(two, f.name)
+        if isinstance(x, dict):
+            if x.keys() != y.keys() or not all(
+                np.array_equal(x[k], y[k], equal_nan=np.asarray(x[k]).dtype.kind in "fc") for k in x
+            ):
+                return False
+        elif isinstance(x, np.ndarray):
+            if not np.array_equal(x, y, equal_nan=x.dtype.kind in "fc"):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "spec_of", [lambda: _pioneer(), lambda: Spec.load("lungmap_platform", "lungmap_stk11_keap1")], ids=str
+)
+def test_results_do_not_depend_on_the_first_guess_of_patients(spec_of, monkeypatch):
+    """A first guess of each trial's randomizable patients far too low takes several steps, each
+    drawing only the next patients, until every trial's last one arrives after the maximum duration;
+    the results are those of the usual guess, bit for bit, and so are a traced trial's, whose batch
+    draws its patients again at each step."""
+    spec = spec_of()
+    pd_ = spec.compiled.arrays
+    streams = Streams(5).for_trials(np.arange(40))
+    real = timeline._enrolled_past
+    sizes = []
+
+    def enrolled_past(*args, **kwargs):
+        enrolled = real(*args, **kwargs)
+        sizes.append(enrolled.outcomes.shape[1])
+        assert (enrolled.last_arrival > pd_.max_duration).all()
+        assert (enrolled.ready[:, -1] >= enrolled.last_arrival).all()  # randomizable once arrived, or later
+        return enrolled
+
+    monkeypatch.setattr(timeline, "_enrolled_past", enrolled_past)
+    usual = run_chunk(spec, streams)
+    monkeypatch.setattr(timeline, "_GUESS_SDS", -12.0)
+    low = run_chunk(spec, streams)
+    assert _same_results(usual, low)
+    expected = expected_randomizable(spec.scenario.population, pd_.max_duration, spec.compiled.needs_biomarker_result)
+    assert sizes[1] > math.ceil(expected - 12.0 * math.sqrt(expected)) + 16  # it took steps
+    traced = []
+    for sds in (3.0, -12.0):
+        monkeypatch.setattr(timeline, "_GUESS_SDS", sds)
+        traced.append(spec.family.simulate(spec.compiled, Streams(5).for_trials([3]), Trace(0)))
+    assert _same_results(traced[0], traced[1])
+    assert _same_results(traced[0], run_chunk(spec, Streams(5).for_trials([3])))

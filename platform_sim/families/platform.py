@@ -49,7 +49,7 @@ from ..compiled import allocation_limits, control_share_table
 from ..config import Design, Problem, Scenario
 from ..config.population import expected_randomizable
 from ..config.timeline import Platform
-from ..outcomes import VirtualPatients
+from ..outcomes import Enrolled, VirtualPatients
 from ..posterior import beta_interval
 from ..posterior.beta import prob_greater
 from ..posterior.predictive import pp_confirmatory
@@ -2087,6 +2087,66 @@ def _in_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     return out[:, :, 0] if flat else out
 
 
+_GUESS_SDS = 3.0  # the first guess of _enrolled_past: this many Poisson standard deviations above the expected count
+
+
+def _enrolled_past(compiled: PlatformCompiled, streams, expected: float, markers, trace=None) -> Enrolled:
+    """The first ``size`` randomizable patients of each trial, ``size`` the first, on steps of a
+    quarter from a guess a little above the ``expected`` number (3 standard deviations of a Poisson
+    count above it), at which every trial's last arrives after the maximum duration. The patients
+    after it arrive later still and are randomizable later than they arrive, so every patient a
+    trial could randomize is among its first ``size``, whatever the guess. Without a trace the
+    patients come from one :class:`~platform_sim.outcomes.Enrolment`, each step drawing only the
+    next ones, and only the enrolled patients' screening results are kept; a traced batch draws
+    them again, with every screened patient, at each step. Each quantity is a function of the
+    patient's position, so the patients are the same either way."""
+    from ..outcomes import Enrolment
+    from .base import enrol_options
+
+    pd_ = compiled.arrays
+    ep, treatments = compiled.design.endpoint.name, list(pd_.treatments)
+    size = int(math.ceil(expected + _GUESS_SDS * math.sqrt(expected))) + 16
+    rows = np.arange(streams.n_trials)
+    if trace is None:
+        enrolment = Enrolment(
+            compiled.patients,
+            streams,
+            ep,
+            treatments,
+            times=True,
+            biomarker_result=compiled.needs_biomarker_result,
+            characteristics=markers,
+        )
+        enrolled = enrolment.take(rows, size)
+    else:
+        options = enrol_options(trace, markers, compiled.patients.population.names)
+
+        def enrolled_first(n: int) -> Enrolled:
+            return compiled.patients.enrol(
+                streams,
+                n,
+                ep,
+                treatments,
+                times=True,
+                biomarker_result=compiled.needs_biomarker_result,
+                observed=markers is not None,
+                **options,
+            )
+
+        enrolled = enrolled_first(size)
+    while not _all_arrived_after(enrolled, pd_.max_duration):
+        step = int(math.ceil(0.25 * size))
+        enrolled = enrolled.then(enrolment.take(rows, step)) if trace is None else enrolled_first(size + step)
+        size += step
+    return enrolled
+
+
+def _all_arrived_after(enrolled: Enrolled, month: float) -> bool:
+    """Whether every trial's last patient taken arrived after ``month`` (patients enrolled with times)."""
+    assert enrolled.last_arrival is not None
+    return bool((enrolled.last_arrival > month).all())
+
+
 def _first_match(match: np.ndarray, other: int) -> np.ndarray:
     """(T, N) int16: the first specific sub-study each patient matches (bit masks ``match``), else the
     non-match sub-study ``other`` when they match it, else -1."""
@@ -2228,39 +2288,19 @@ class PlatformFamily:
         return PlatformCompiled(design, compiled.scenario, compiled.patients, arrays, compiled.plan)
 
     def simulate(self, compiled: PlatformCompiled, streams, trace=None):
-        """Each trial gets every randomizable patient who arrives before the maximum duration; a longer
-        stream is drawn (the same patients, extended) when some trial needs more, so results do not
-        depend on the first guess."""
+        """Each trial gets its first ``size`` randomizable patients, for a ``size`` at which every
+        trial's last arrives after the maximum duration (:func:`_enrolled_past`): every patient the
+        trial could randomize, whatever the first guess of ``size``."""
         from ..streams import RANDOMIZATION
-        from .base import enrol_options
 
         pd_, plan = compiled.arrays, compiled.plan
         n_trials = streams.n_trials
         expected = expected_randomizable(
             compiled.scenario.population, pd_.max_duration, compiled.needs_biomarker_result
         )
-        size = int(math.ceil(1.2 * expected + 5.0 * math.sqrt(expected))) + 64
         markers = None if plan is None else list(plan.markers)
-        # without a trace only the enrolled patients' screening results are read, not every screened one's
-        options = (
-            {"characteristics": markers}
-            if trace is None
-            else enrol_options(trace, markers, compiled.patients.population.names)
-        )
-        while True:
-            enrolled = compiled.patients.enrol(
-                streams,
-                size,
-                compiled.design.endpoint.name,
-                list(pd_.treatments),
-                times=True,
-                biomarker_result=compiled.needs_biomarker_result,
-                observed=plan is not None,
-                **options,
-            )
-            if (enrolled.ready[:, -1] > pd_.max_duration).all():
-                break
-            size *= 2
+        enrolled = _enrolled_past(compiled, streams, expected, markers, trace)
+        size = enrolled.outcomes.shape[1]
         order = np.argsort(enrolled.ready, axis=1, kind="stable")
         match = None
         if plan is None:
