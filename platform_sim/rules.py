@@ -33,7 +33,7 @@ from numba import njit
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .compiled import CompiledDesign
 from .posterior import prob_all_within, prob_best, prob_best_and_vs_control, prob_greater
-from .posterior.beta import best_row, greater_one, grid_scratch, vs_control_row
+from .posterior.beta import best_row, greater_one, grid_scratch, lgamma, vs_control_row
 from .posterior.hierarchical import _beta_cdf_sf
 from .results import (
     ACTIVE,
@@ -326,7 +326,7 @@ _OPEN_PAIRS = 3
 
 @njit(cache=True)
 def _log_beta(a, b):
-    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    return lgamma(a) + lgamma(b) - lgamma(a + b)
 
 
 @njit(cache=True)
@@ -677,7 +677,7 @@ def _log_beta_sup(a, b):
     """log of the largest value of the Beta(a, b) density (at its mode); inf when a or b is below 1."""
     if a < 1.0 or b < 1.0:
         return math.inf
-    out = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    out = lgamma(a + b) - lgamma(a) - lgamma(b)
     if a + b > 2.0:
         mode = (a - 1.0) / (a + b - 2.0)
         if a > 1.0:
@@ -693,8 +693,8 @@ def _log_beta_l2(a, b):
     inf when a or b is 1/2 or below (the square of the density is not integrable)."""
     if a <= 0.5 or b <= 0.5:
         return math.inf
-    log_b = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    log_b2 = math.lgamma(2.0 * a - 1.0) + math.lgamma(2.0 * b - 1.0) - math.lgamma(2.0 * (a + b) - 2.0)
+    log_b = lgamma(a) + lgamma(b) - lgamma(a + b)
+    log_b2 = lgamma(2.0 * a - 1.0) + lgamma(2.0 * b - 1.0) - lgamma(2.0 * (a + b) - 2.0)
     return 0.5 * (log_b2 - 2.0 * log_b)
 
 

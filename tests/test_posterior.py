@@ -626,6 +626,70 @@ def test_beta_interval_vectorized():
     np.testing.assert_allclose(hi, stats.beta.ppf(0.975, a, b), rtol=1e-10)
 
 
+def test_beta_interval_of_repeated_posteriors_is_computed_once_with_the_same_values(monkeypatch):
+    """A batch's intervals, computed once per distinct (a, b), equal betaincinv elementwise, bit for
+    bit: repeated, extreme and invalid shapes (NaN), any shape of array; below 64 elements nothing
+    is looked for."""
+    from platform_sim.posterior import beta as beta_module
+
+    rng = np.random.default_rng(3)
+    n = rng.integers(0, 60, size=(300, 4)).astype(np.float64)
+    y = np.floor(rng.random((300, 4)) * (n + 1))
+    a, b = 1.0 + y, 1.0 + n - y
+    a[0, 0], b[1, 1], a[2, 2] = np.nan, np.nan, 1e6
+    b[3, :] = np.inf
+    calls = []
+    real = special.betaincinv
+
+    def betaincinv(a, b, p):
+        calls.append(np.size(a))
+        return real(a, b, p)
+
+    monkeypatch.setattr(beta_module.special, "betaincinv", betaincinv)
+    lo, hi = beta_interval(a, b, 0.9)
+    assert lo.shape == hi.shape == a.shape
+    with np.errstate(all="ignore"):
+        tail = (1.0 - 0.9) / 2.0
+        for got, p in ((lo, tail), (hi, 1.0 - tail)):
+            want = real(a, b, p)
+            assert np.array_equal(got, want, equal_nan=True)
+    distinct = {(x, y) for x, y in zip(a.ravel().tolist(), b.ravel().tolist()) if x == x and y == y}
+    assert len(distinct) < calls[0] <= len(distinct) + 2  # one per distinct finite pair, and the NaNs'
+    calls.clear()
+    lo, hi = beta_interval(a[:10, :4], b[:10, :4])
+    assert calls == [40, 40]
+
+
+def test_lgamma_reads_what_math_lgamma_gives():
+    """The kernels' lgamma, read from a table at the whole and half-whole numbers below 4,096, equals
+    the compiled math.lgamma bit for bit there and everywhere else (between, beyond, at 0, below,
+    NaN and infinite)."""
+    from numba import njit
+
+    from platform_sim.posterior.beta import lgamma
+
+    @njit
+    def both(x, table, plain):
+        for i in range(x.shape[0]):
+            table[i] = lgamma(x[i])
+            plain[i] = math.lgamma(x[i])
+
+    rng = np.random.default_rng(8)
+    x = np.concatenate(
+        (
+            np.arange(0, 8200) / 2.0,
+            -np.arange(0, 40) / 2.0,
+            rng.random(2000) * 5000.0,
+            np.nextafter(np.arange(1, 200) / 2.0, np.inf),
+            [np.nan, np.inf, -np.inf, 1e-300, 4095.5, 4096.0, 1e308],
+        )
+    )
+    table, plain = np.empty_like(x), np.empty_like(x)
+    both(x, table, plain)
+    assert np.array_equal(table, plain, equal_nan=True)
+    assert np.array_equal(table.view(np.int64)[np.isfinite(plain)], plain.view(np.int64)[np.isfinite(plain)])
+
+
 def test_one_grid_comparisons_match_pairwise_functions():
     # prob_best_and_vs_control puts every arm and two shifted copies of the control on one
     # grid; each comparison must equal its pairwise function (both are accurate to 1e-6).

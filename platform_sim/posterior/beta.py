@@ -105,12 +105,50 @@ def oriented(a, b, higher_is_better: bool):
 
 
 def beta_interval(a, b, level: float = 0.95):
-    """Equal-tailed credible interval of Beta(a, b)."""
+    """Equal-tailed credible interval of Beta(a, b), elementwise. The quantiles are computed once
+    per distinct (a, b): a batch's posteriors repeat (counts plus the same prior), and one
+    quantile costs about 0.6 us."""
     tail = (1.0 - level) / 2.0
-    return special.betaincinv(a, b, tail), special.betaincinv(a, b, 1.0 - tail)
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    if a.size < _DISTINCT_FROM:
+        return special.betaincinv(a, b, tail), special.betaincinv(a, b, 1.0 - tail)
+    both = np.empty(a.size, dtype=np.complex128)  # (a, b) as one number, for np.unique
+    both.real, both.imag = a.ravel(), b.ravel()
+    pairs, where = np.unique(both, return_inverse=True)
+    lower = special.betaincinv(pairs.real, pairs.imag, tail)[where].reshape(a.shape)
+    upper = special.betaincinv(pairs.real, pairs.imag, 1.0 - tail)[where].reshape(a.shape)
+    return lower, upper
+
+
+_DISTINCT_FROM = 64  # elements from which beta_interval looks for repeated posteriors
 
 
 # --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True)
+def _lgamma_halves(n):
+    """lgamma(k / 2) for k = 0 .. n - 1 (inf at 0), by the compiled lgamma the kernels call."""
+    out = np.empty(n)
+    out[0] = math.inf
+    for k in range(1, n):
+        out[k] = math.lgamma(k / 2.0)
+    return out
+
+
+# lgamma at the whole and half-whole numbers a beta posterior's shapes and their sums take (counts
+# plus a prior of whole or half-whole shapes) up to 4,096: read, not computed (1.4 against 8.8 ns)
+_LGAMMA_HALVES = _lgamma_halves(8192)
+
+
+@njit(cache=True, inline="always")
+def lgamma(x):
+    """math.lgamma(x), read from a table at the whole and half-whole numbers below 4,096: the same
+    values (the table holds what math.lgamma gives there)."""
+    k = 2.0 * x
+    if k >= 1.0 and k < 8192.0 and k == math.floor(k):
+        return _LGAMMA_HALVES[int(k)]
+    return math.lgamma(x)
 
 
 @njit(cache=True)
@@ -264,7 +302,7 @@ def _grid(a, b, shift, use, bps, weights, pdf, cdf, g):
         tail = _TAIL_HEAVY if heavy else _TAIL
         lo[c] = max(mean - tail * sd, 0.0) + shift[c]
         hi[c] = min(mean + tail * sd, 1.0) + shift[c]
-        lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+        lognorm[c] = lgamma(a[c]) + lgamma(b[c]) - lgamma(s)
         n_bp, n_graded = _component_breakpoints(
             a[c], b[c], shift[c], mean, sd, heavy, lognorm[c], bps, n_bp, graded, n_graded
         )
@@ -667,7 +705,7 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         if copy_of >= 0:
             lognorm[c] = lognorm[copy_of]
         else:
-            lognorm[c] = math.lgamma(a[c]) + math.lgamma(b[c]) - math.lgamma(s)
+            lognorm[c] = lgamma(a[c]) + lgamma(b[c]) - lgamma(s)
         if _rough(a[c]) or _rough(b[c]):
             any_rough = True
         n_bp, n_graded = _component_breakpoints(
