@@ -737,13 +737,7 @@ class _Drawn:
         n_trials, n = order.shape
 
         def pick(parts):
-            x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
-            if prefix:
-                return x[:, :n]
-            flat = x.reshape(n_trials, x.shape[1], -1)
-            out = np.empty((n_trials, n, flat.shape[2]), dtype=x.dtype)
-            _gather(flat, order, out)
-            return out.reshape((n_trials, n) + x.shape[2:])
+            return _picked(parts, order, prefix)
 
         also = {other: pick(parts) for other, parts in self.also_parts.items()}
         if o.marker:
@@ -876,6 +870,58 @@ def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarr
         return most
     blocks = np.ceil(left[short] / per_block).max(initial=1.0)
     return int(min(max(blocks, 1.0), most))
+
+
+def _picked(parts: list[np.ndarray], order: np.ndarray, prefix: bool = False) -> np.ndarray:
+    """``x[rows, order]`` of ``x``, the (T, W_j, ...) ``parts`` laid end to end along axis 1
+    (``prefix``: ``order`` is each row's first n positions), written straight from the parts into
+    the result: several parts are not joined first (a copy of every screened patient) unless some
+    row's positions do not rise, as :meth:`_Drawn.take`'s callers give them."""
+    n_trials, n = order.shape
+    if len(parts) == 1 and prefix:
+        return parts[0][:, :n]
+    out = np.empty((n_trials, n) + parts[0].shape[2:], dtype=np.result_type(*parts))
+    if prefix:
+        start = 0
+        for part in parts:
+            width = min(part.shape[1], n - start)
+            if width <= 0:
+                break
+            out[:, start : start + width] = part[:, :width]
+            start += width
+        return out
+    flat = out.reshape(n_trials, n, -1)
+    cursor = np.zeros(n_trials, dtype=np.int64)
+    start = 0
+    for part in parts:
+        _gather_from(
+            part.reshape(n_trials, part.shape[1], -1).astype(out.dtype, copy=False), order, start, cursor, flat
+        )
+        start += part.shape[1]
+    if (cursor < n).any():
+        x = np.concatenate(parts, axis=1)
+        _gather(x.reshape(n_trials, x.shape[1], -1), order, flat)
+    return out
+
+
+@njit(cache=True)
+def _gather_from(x, order, start, cursor, out):
+    """out[t, j] = x[t, order[t, j] - start] for the positions of row t from ``cursor[t]`` on that lie
+    in x (T, W, m), positions ``start .. start + W - 1`` of the parts laid end to end; ``cursor`` (T,)
+    moves past them, and stops where a position falls before x (a row whose positions do not
+    rise)."""
+    n_trials, n = order.shape
+    width, m = x.shape[1], x.shape[2]
+    for t in range(n_trials):
+        j = cursor[t]
+        while j < n:
+            i = order[t, j] - start
+            if i < 0 or i >= width:
+                break
+            for c in range(m):
+                out[t, j, c] = x[t, i, c]
+            j += 1
+        cursor[t] = j
 
 
 @njit(cache=True)

@@ -863,3 +863,27 @@ def test_profile_index_kernel_equals_the_numpy_sum():
     np.testing.assert_array_equal(ProfileIndex.build(codes, [], []).index, np.zeros((6, 50), dtype=np.intp))
     codes[3, 7, 0] = -1
     assert ProfileIndex.build(codes, columns, n_levels) is None
+
+
+@pytest.mark.parametrize("tail", [(), (3,), (2, 2)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int8, np.bool_])
+def test_picked_from_parts_equals_the_joined_parts_gathered(tail, dtype):
+    """The enrolled patients' values written straight from the screened parts equal those of the
+    joined parts gathered by numpy's indexing, bit for bit: rising positions (as takes give them),
+    each row's first n (prefix), one part, and positions that do not rise (which join the parts)."""
+    from platform_sim.outcomes import _picked
+
+    rng = np.random.default_rng(4)
+    n_trials, widths = 7, [5, 256, 1, 40]
+    parts = [(rng.random((n_trials, w) + tail) * 100).astype(dtype) for w in widths]
+    joined = np.concatenate(parts, axis=1)
+    rows = np.arange(n_trials)[:, None]
+    rising = np.sort(np.stack([rng.choice(joined.shape[1], 60, replace=False) for _ in rows]), axis=1)
+    shuffled = rising.copy()
+    shuffled[2] = shuffled[2][::-1]
+    for order, prefix in ((rising, False), (shuffled, False), (np.broadcast_to(np.arange(60), (n_trials, 60)), True)):
+        got = _picked(parts, order, prefix)
+        assert got.dtype == joined.dtype and got.shape == (n_trials, 60) + tail
+        assert np.array_equal(got, joined[rows, order])
+    one = _picked(parts[1:2], rising % 256, False)
+    assert np.array_equal(one, parts[1][rows, rising % 256])
