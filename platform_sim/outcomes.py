@@ -749,22 +749,11 @@ class _Drawn:
             cohort=cohort,
             n_screened=self.b0 * BLOCK + order[:, -1] + 1 if n else np.zeros(n_trials, dtype=np.int64),
             randomized_at=pick(self.time_parts) if o.times else None,
-            last_arrival=_at_positions(self.arrival_parts, order[:, -1]) if o.times and n else None,
+            last_arrival=_picked(self.arrival_parts, order[:, -1:])[:, 0] if o.times and n else None,
             dropout=pick(self.dropout_parts) if o.censor else None,
             also=also,
             observed=pick(self.observed_parts) if self.observed_parts else None,
         )
-
-
-def _at_positions(parts: list[np.ndarray], positions: np.ndarray) -> np.ndarray:
-    """Row t's value at position ``positions[t]`` of (T, W_j) ``parts`` laid end to end."""
-    starts = np.cumsum([0] + [p.shape[1] for p in parts])
-    which = np.searchsorted(starts, positions, side="right") - 1
-    out = np.empty(positions.shape, dtype=parts[0].dtype)
-    for j, part in enumerate(parts):
-        rows = np.flatnonzero(which == j)
-        out[rows] = part[rows, positions[rows] - starts[j]]
-    return out
 
 
 class Enrolment:
@@ -875,12 +864,20 @@ def _blocks_at_once(n_trials: int, drawn: int, found: np.ndarray, need: np.ndarr
 def _picked(parts: list[np.ndarray], order: np.ndarray, prefix: bool = False) -> np.ndarray:
     """``x[rows, order]`` of ``x``, the (T, W_j, ...) ``parts`` laid end to end along axis 1
     (``prefix``: ``order`` is each row's first n positions), written straight from the parts into
-    the result: several parts are not joined first (a copy of every screened patient) unless some
-    row's positions do not rise, as :meth:`_Drawn.take`'s callers give them."""
+    the result: the parts are not joined first (a copy of every screened patient) unless some row's
+    position falls back into an earlier part (:meth:`_Drawn.take`'s callers give rising ones)."""
     n_trials, n = order.shape
+    tail = parts[0].shape[2:]
+    if any(p.shape[0] != n_trials or p.shape[2:] != tail for p in parts):
+        raise ValueError(
+            f"parts of {n_trials} trials and trailing shape {tail} expected, got {[p.shape for p in parts]}"
+        )
+    parts = [p for p in parts if p.shape[1]] or parts[:1]
     if len(parts) == 1 and prefix:
         return parts[0][:, :n]
-    out = np.empty((n_trials, n) + parts[0].shape[2:], dtype=np.result_type(*parts))
+    out = np.empty((n_trials, n) + tail, dtype=np.result_type(*parts))
+    if out.size == 0:
+        return out
     if prefix:
         start = 0
         for part in parts:

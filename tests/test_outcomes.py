@@ -887,3 +887,13 @@ def test_picked_from_parts_equals_the_joined_parts_gathered(tail, dtype):
         assert np.array_equal(got, joined[rows, order])
     one = _picked(parts[1:2], rising % 256, False)
     assert np.array_equal(one, parts[1][rows, rising % 256])
+    # an empty part, a strided one and parts of two dtypes; no patient at all
+    mixed = [parts[0], parts[1][:, :0], parts[1][:, ::2].astype(np.float64), parts[3]]
+    joined = np.concatenate(mixed, axis=1)
+    order = np.sort(np.stack([rng.choice(joined.shape[1], 30, replace=False) for _ in rows]), axis=1)
+    for prefix, take in ((False, order), (True, np.broadcast_to(np.arange(30), (n_trials, 30)))):
+        got = _picked(mixed, take, prefix)
+        assert got.dtype == joined.dtype and np.array_equal(got, joined[rows, take])
+        assert _picked(mixed, take[:, :0], prefix).shape == (n_trials, 0) + tail
+    with pytest.raises(ValueError, match="trailing shape"):
+        _picked([parts[0], parts[1][..., None]], rising, False)

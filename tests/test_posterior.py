@@ -658,6 +658,9 @@ def test_beta_interval_of_repeated_posteriors_is_computed_once_with_the_same_val
     calls.clear()
     lo, hi = beta_interval(a[:10, :4], b[:10, :4])
     assert calls == [40, 40]
+    a32, b32 = a[4:].astype(np.float32), b[4:].astype(np.float32)  # single precision stays as scipy gives it
+    lo, hi = beta_interval(a32, b32)
+    assert lo.dtype == np.float32 and np.array_equal(lo, real(a32, b32, np.float32(0.025)), equal_nan=True)
 
 
 def test_lgamma_reads_what_math_lgamma_gives():

@@ -2105,7 +2105,7 @@ def _enrolled_past(compiled: PlatformCompiled, streams, expected: float, markers
 
     pd_ = compiled.arrays
     ep, treatments = compiled.design.endpoint.name, list(pd_.treatments)
-    size = int(math.ceil(expected + _GUESS_SDS * math.sqrt(expected))) + 16
+    size = max(int(math.ceil(expected + _GUESS_SDS * math.sqrt(expected))), 0) + 16
     rows = np.arange(streams.n_trials)
     if trace is None:
         enrolment = Enrolment(

@@ -109,11 +109,13 @@ def beta_interval(a, b, level: float = 0.95):
     per distinct (a, b): a batch's posteriors repeat (counts plus the same prior), and one
     quantile costs about 0.6 us."""
     tail = (1.0 - level) / 2.0
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    if a.size < _DISTINCT_FROM:
+    a, b = np.asarray(a), np.asarray(b)
+    if np.result_type(a, b, tail) != np.float64 or np.broadcast(a, b).size < _DISTINCT_FROM:
         return special.betaincinv(a, b, tail), special.betaincinv(a, b, 1.0 - tail)
+    a, b = np.broadcast_arrays(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False))
     both = np.empty(a.size, dtype=np.complex128)  # (a, b) as one number, for np.unique
     both.real, both.imag = a.ravel(), b.ravel()
+    # np.unique keeps one of the pairs holding a NaN: betaincinv gives NaN for each alike
     pairs, where = np.unique(both, return_inverse=True)
     lower = special.betaincinv(pairs.real, pairs.imag, tail)[where].reshape(a.shape)
     upper = special.betaincinv(pairs.real, pairs.imag, 1.0 - tail)[where].reshape(a.shape)
@@ -136,8 +138,11 @@ def _lgamma_halves(n):
     return out
 
 
-# lgamma at the whole and half-whole numbers a beta posterior's shapes and their sums take (counts
-# plus a prior of whole or half-whole shapes) up to 4,096: read, not computed (1.4 against 8.8 ns)
+# lgamma at the whole and half-whole numbers below 4,096 that a beta posterior's shapes and their sums
+# take (counts plus a prior of whole or half-whole shapes): read, not computed (1.4 against 8.8 ns).
+# The kernels hold the table as it was when they were compiled (at installation, on the same
+# machine): the C library's lgamma, which the other arguments call, if it changes later, may then
+# differ from it in the last bit.
 _LGAMMA_HALVES = _lgamma_halves(8192)
 
 
