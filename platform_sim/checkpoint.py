@@ -154,15 +154,21 @@ class Checkpoint:
 
 @contextmanager
 def _deferred_interrupt():
-    """Hold SIGINT (Ctrl-C) back while the block runs; it is delivered when the block ends."""
-    blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    if blockable:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """Hold SIGINT (Ctrl-C) back while the block runs; it is delivered when the block ends. The
+    block's own handler only notes the signal, whichever thread of the process the system gives it
+    to (the numerical libraries' threads among them, which a signal mask of this thread would not
+    cover); the previous handler is then restored and the signal raised again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     try:
         yield
     finally:
-        if blockable:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            signal.raise_signal(signal.SIGINT)
 
 
 def write_tables(out: Path, spec: Spec, summary: Summary, chunks: list[Chunk], records: bool) -> list[str]:

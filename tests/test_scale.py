@@ -469,6 +469,33 @@ def test_ctrl_c_inside_a_compiled_kernel_is_an_interruption(reference, tmp_path,
     )
 
 
+def test_ctrl_c_delivered_to_another_thread_waits_for_the_chunk_to_be_recorded():
+    """SIGINT may reach any thread of the process (the numerical libraries start their own); while
+    a chunk is written and recorded it is held back all the same, then raised when the block ends."""
+    import threading
+
+    from platform_sim.checkpoint import _deferred_interrupt
+
+    ready, done = threading.Event(), threading.Event()
+    other = threading.Thread(target=lambda: (ready.set(), done.wait(10)))
+    other.start()
+    ready.wait(10)
+    reached_end = False
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _deferred_interrupt():
+                signal.pthread_kill(other.ident, signal.SIGINT)
+                time.sleep(0.2)  # the interpreter runs the handler at its next check
+                for _ in range(1000):
+                    pass
+                reached_end = True
+    finally:
+        done.set()
+        other.join()
+    assert reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_system_error_not_caused_by_ctrl_c_is_not_taken_for_one(tmp_path, monkeypatch):
     _interrupt_in_kernel_callback(monkeypatch, 0, ValueError("a genuine fault"))
     result = invoke("run", *ARGS, "--n-sims", 200, "--chunk-size", 50, "--out", tmp_path / "faulty")
