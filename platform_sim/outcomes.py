@@ -895,9 +895,9 @@ def _picked(parts: list[np.ndarray], order: np.ndarray, prefix: bool = False) ->
             part.reshape(n_trials, part.shape[1], -1).astype(out.dtype, copy=False), order, start, cursor, flat
         )
         start += part.shape[1]
-    if (cursor < n).any():
+    if (cursor < n).any():  # the joined parts hold every position: one pass over them from the start
         x = np.concatenate(parts, axis=1)
-        _gather(x.reshape(n_trials, x.shape[1], -1), order, flat)
+        _gather_from(x.reshape(n_trials, x.shape[1], -1), order, 0, np.zeros(n_trials, dtype=np.int64), flat)
     return out
 
 
@@ -919,19 +919,6 @@ def _gather_from(x, order, start, cursor, out):
                 out[t, j, c] = x[t, i, c]
             j += 1
         cursor[t] = j
-
-
-@njit(cache=True)
-def _gather(x, order, out):
-    """out[t, j] = x[t, order[t, j]] for x (T, W, m), order (T, n) and out (T, n, m): numpy's
-    ``x[rows, order]`` in one compiled pass."""
-    n_trials, n = order.shape
-    m = x.shape[2]
-    for t in range(n_trials):
-        for j in range(n):
-            i = order[t, j]
-            for c in range(m):
-                out[t, j, c] = x[t, i, c]
 
 
 @njit(cache=True)

@@ -2117,11 +2117,17 @@ def _enrolled_past(compiled: PlatformCompiled, streams, expected: float, markers
             biomarker_result=compiled.needs_biomarker_result,
             characteristics=markers,
         )
-        enrolled = enrolment.take(rows, size)
+
+        def first(n: int) -> Enrolled:
+            return enrolment.take(rows, n)
+
+        def extended(enrolled: Enrolled, step: int) -> Enrolled:
+            return enrolled.then(enrolment.take(rows, step))
+
     else:
         options = enrol_options(trace, markers, compiled.patients.population.names)
 
-        def enrolled_first(n: int) -> Enrolled:
+        def first(n: int) -> Enrolled:
             return compiled.patients.enrol(
                 streams,
                 n,
@@ -2133,10 +2139,13 @@ def _enrolled_past(compiled: PlatformCompiled, streams, expected: float, markers
                 **options,
             )
 
-        enrolled = enrolled_first(size)
+        def extended(enrolled: Enrolled, step: int) -> Enrolled:
+            return first(enrolled.outcomes.shape[1] + step)
+
+    enrolled = first(size)
     while not _all_arrived_after(enrolled, pd_.max_duration):
         step = int(math.ceil(0.25 * size))
-        enrolled = enrolled.then(enrolment.take(rows, step)) if trace is None else enrolled_first(size + step)
+        enrolled = extended(enrolled, step)
         size += step
     return enrolled
 
