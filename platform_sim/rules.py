@@ -512,6 +512,9 @@ def _with_control_kernel(
     undecided = np.zeros(n_arms, dtype=np.bool_)
     check_sup = not math.isnan(sup)
     check_inf = not math.isnan(inf)
+    # with the bounds, an equivalence check that provably cannot pass skips the control's shifted
+    # copies (best_row's ``below``): the same decisions while the grid is within the guard
+    eq_below = eq_probability - 2.0 * _BOUND_GUARD if bound_rounds and check_eq else 0.0
     for t in range(n_trials):
         n_in = 0
         for k in range(n_arms):
@@ -558,9 +561,13 @@ def _with_control_kernel(
             if bounded:
                 pass
             elif need_pb:
-                best_row(t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch)
+                best_row(
+                    t, a, b, in_trial, control, margin, compare, out, vs_control, within, components, scratch, eq_below
+                )
             else:
-                vs_control_row(t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch)
+                vs_control_row(
+                    t, a, b, in_trial, control, margin, compare, vs_control, within, components, scratch, eq_below
+                )
             for k in range(n_arms):
                 before[k] = in_trial[t, k]
                 comparators[k] = in_trial[t, k] and k != c
@@ -662,7 +669,7 @@ def _with_control_kernel(
                 stop[t] = STOP_SUPERIORITY if any_declared else STOP_ARMS_DROPPED
         if refresh and stop[t] == CONTINUE and math.isnan(pb[t, 0]):
             # P(best) among the arms left, on their own grid (no control, no copies): prob_best
-            best_row(t, a, b, in_trial, no_control, 0.0, compare, out, vs_control, within, arms_only, scratch)
+            best_row(t, a, b, in_trial, no_control, 0.0, compare, out, vs_control, within, arms_only, scratch, 0.0)
             for k in range(n_arms):
                 pb[t, k] = out[t, k]
 

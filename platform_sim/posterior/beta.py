@@ -674,6 +674,18 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     and rep (C,) int64 (no allocation per trial). Densities are filled for the first ``n_pdf``
     components only (the others' CDFs are all their callers read).
     """
+    n, q_n = _grid_layout(a, b, shift, use, bps, weights, work, aux, rep)
+    _grid_components(0, a.shape[0], n, q_n, a, b, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    return n
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grid_layout(a, b, shift, use, bps, weights, work, aux, rep):
+    """The first half of :func:`_grid_fast`: the panels, every component's tail cutoff (aux[0],
+    aux[1]) and normalizing constant (aux[2]), and the nodes (work[0]), their widths (work[1]) and
+    weights, with ``rep`` (the first used component with the same shift as each); returns the
+    number of nodes and of nodes per panel. The components' densities and CDFs on these nodes are
+    :func:`_grid_components`'s."""
     n_comp = a.shape[0]
     lo = aux[0]
     hi = aux[1]
@@ -721,8 +733,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
     q_n = _Q_SMOOTH if smooth else _Q
     x = work[0]
     dxs = work[1]
-    arg = work[2]
-    ex = work[3]
     # the panels, then their nodes in q-major order (node q of panel p at q * n_panels + p), so
     # that the spectral integration runs across panels (:func:`_spectral`)
     n_panels = 0
@@ -734,16 +744,36 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
         panel_left[n_panels] = left
         panel_right[n_panels] = right
         n_panels += 1
-    n = n_panels * q_n
     if smooth:
         _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dxs, weights, _PHI6, _DPHI6, _W6)
     else:
         _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dxs, weights, _PHI, _DPHI, _W)
+    return n_panels * q_n, q_n
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _grid_components(first, stop, n, q_n, a, b, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf):
+    """The second half of :func:`_grid_fast`: the densities (components below ``n_pdf``) and CDFs of
+    components ``first`` to ``stop - 1`` on the n nodes (q_n per panel) :func:`_grid_layout` laid
+    out. A component's numbers do not depend on which others are filled, or in which order: the
+    components of a grid can be filled in two calls (:func:`best_row`), those of the first call
+    first (the logs of a shift are computed with the first used component that has it, ``rep``)."""
+    smooth = q_n == _Q_SMOOTH
+    n_panels = n // q_n
+    lo = aux[0]
+    hi = aux[1]
+    lognorm = aux[2]
+    panel_left = aux[4]
+    panel_right = aux[5]
+    x = work[0]
+    dxs = work[1]
+    arg = work[2]
+    ex = work[3]
     # log(y) and log(1 - y), y = x - shift, once per distinct shift
-    for c in range(n_comp):
+    for c in range(first, stop):
         if use[c] and rep[c] == c:
             _logs(x, shift[c], logs[c], n, wide[0], wide[1], bits[0])
-    for c in range(n_comp):
+    for c in range(first, stop):
         if not use[c]:
             for i in range(n):
                 pdf[c, i] = 0.0
@@ -762,7 +792,6 @@ def _grid_fast(a, b, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wi
             _spectral6(gc, n_panels, cdf[c], work[4], density, dxs, c < n_pdf)
         else:
             _spectral(gc, n_panels, cdf[c], work[4], density, dxs, c < n_pdf)
-    return n
 
 
 _SCRATCH = threading.local()
@@ -922,24 +951,122 @@ def _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, u
             use[e] = c >= 0 and compare[t] and active[t, c]
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _within_upper(t, n, q_n, n_arms, c, active, margin, g, aux, work, upper):
+    """Upper bounds on P(|X_k - X_c| < margin) for every active arm k other than the control c
+    (``upper[k]``; NaN for the others, and for all when the control has no mass) from the grid before
+    the control's shifted copies are filled: the arms' rows of g (the density times the node width,
+    :func:`_grid_components`), q_n nodes per panel.
+
+    For x in a panel [l, r], F_c(x + margin) - F_c(x - margin) is at most the control's mass between
+    the last panel edge at or below l - margin and the first at or above r + margin (0 and 1 beyond
+    the grid), so P(|X_k - X_c| < margin) is at most the sum over panels of the arm's mass there
+    times that mass of the control: masses the grid's panel sums give, to the grid's accuracy.
+    Scratch: aux[3], work[2] and work[3], which the copies' filling overwrites anyway."""
+    w = _W6 if q_n == _Q_SMOOTH else _W
+    n_panels = n // q_n
+    left = aux[4]
+    right = aux[5]
+    cum = work[2]  # the control's mass before panel p, then (cum[p + 1]) through it
+    reach = work[3]  # the control's mass about panel p, as above, normalized
+    mass = aux[3]
+    for k in range(n_arms):
+        upper[k] = np.nan
+    gc = g[c]
+    for p in range(n_panels):
+        mass[p] = w[0] * gc[p]
+    for q in range(1, q_n):  # along the panels (q-major nodes), which the compiler vectorizes
+        wq = w[q]
+        row = q * n_panels
+        for p in range(n_panels):
+            mass[p] += wq * gc[row + p]
+    total = 0.0
+    for p in range(n_panels):
+        cum[p] = total
+        total += mass[p]
+    cum[n_panels] = total
+    if not total > 0.0:  # no bound (the copies' grid will say why)
+        return
+    inv = 1.0 / total
+    j = 0  # the first panel whose right edge is at or above right[p] + margin (n_panels: none)
+    i = -1  # the last panel whose left edge is at or below left[p] - margin (-1: none)
+    for p in range(n_panels):
+        up_to = right[p] + margin
+        while j < n_panels and right[j] < up_to:
+            j += 1
+        down_to = left[p] - margin
+        while i + 1 < n_panels and left[i + 1] <= down_to:
+            i += 1
+        high = cum[j + 1] * inv if j < n_panels else 1.0
+        low = cum[i] * inv if i >= 0 else 0.0
+        reach[p] = high - low
+    for k in range(n_arms):
+        if k == c or not active[t, k]:
+            continue
+        gk = g[k]
+        arm = 0.0
+        acc = 0.0
+        for q in range(q_n):
+            wq = w[q]
+            row = q * n_panels
+            for p in range(n_panels):
+                v = wq * gk[row + p]
+                arm += v
+                acc += v * reach[p]
+        upper[k] = acc / arm
+
+
 @njit(cache=True, inline="always")
-def best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch):
+def _fill_row(t, n_arms, margin, compare, control, active, below, n_pdf, components, scratch):
+    """The grid of row t's components (:func:`_best_components`, already set), its arms first; with
+    the equivalence check and ``below`` > 0 (the equivalence threshold less a guard for the grid's
+    error: the caller's), the control's shifted copies only where :func:`_within_upper` cannot show
+    every P(|arm - control| < margin) below ``below``. Returns (number of nodes, whether the copies
+    were filled for the check: ``within`` is computed). Scratch: work[4] holds the bounds."""
+    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    aa, bb, shift, use = components
+    n_comp = aa.shape[0]
+    check_within = margin > 0.0 and compare[t]
+    n, q_n = _grid_layout(aa, bb, shift, use, bps, weights, work, aux, rep)
+    if below > 0.0 and check_within and use[n_arms]:
+        _grid_components(0, n_arms, n, q_n, aa, bb, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+        upper = work[4]
+        _within_upper(t, n, q_n, n_arms, control[t], active, margin, g, aux, work, upper)
+        c = control[t]
+        settled = True
+        for k in range(n_arms):
+            if k != c and active[t, k]:
+                settled &= upper[k] < below  # a NaN bound settles nothing
+        if settled:
+            return n, False
+        _grid_components(
+            n_arms, n_comp, n, q_n, aa, bb, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf
+        )
+    else:
+        _grid_components(0, n_comp, n, q_n, aa, bb, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    return n, check_within
+
+
+@njit(cache=True, inline="always")
+def best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch, below):
     """Row t of :func:`prob_best_and_vs_control` (a, b, active: (T, K); control, compare: (T,)),
     written into row t of ``out`` (P(best), normalized), ``vs_control`` and ``within``: the same
     arithmetic as the vectorized call, for compiled callers that decide trial by trial.
     ``components``: (aa, bb, shift, use) of length K (margin 0) or K + 2, shift zeroed;
-    ``scratch``: :func:`grid_scratch` for that many components."""
+    ``scratch``: :func:`grid_scratch` for that many components. ``below`` > 0: where every
+    P(|arm - control| < margin) is shown to be below it (:func:`_within_upper`), ``within`` is left
+    NaN and the control's shifted copies are not filled (0: always computed)."""
     bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
     aa, bb, shift, use = components
     n_arms = a.shape[1]
     _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
-    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_arms)
+    n, check_within = _fill_row(t, n_arms, margin, compare, control, active, below, n_arms, components, scratch)
     total = _probabilities_fast(
         t,
         n,
         n_arms,
         control[t],
-        margin > 0.0 and compare[t],
+        check_within,
         active,
         aa,
         bb,
@@ -957,21 +1084,23 @@ def best_row(t, a, b, active, control, margin, compare, out, vs_control, within,
 
 
 @njit(cache=True)
-def vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch):
+def vs_control_row(t, a, b, active, control, margin, compare, vs_control, within, components, scratch, below):
     """The comparisons with the control of :func:`best_row` (row t of
     ``vs_control`` and, where it checks equivalence, ``within``) without P(best): the same grid, built
     with densities only for the components the comparisons read (the control's, and every arm's for
     ``within``; a component's density and distribution function do not depend on which others get a
     density), and the same terms summed by the same function, so the same numbers bit for bit
-    (tests/test_rules_compiled.py)."""
-    bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep = scratch
+    (tests/test_rules_compiled.py); ``below`` as there."""
+    work = scratch[5]
+    weights = scratch[1]
+    pdf = scratch[2]
+    cdf = scratch[3]
     aa, bb, shift, use = components
     n_arms = a.shape[1]
     c = control[t]
-    check_within = margin > 0.0 and compare[t]
     _best_components(t, a, b, active, control, margin, compare, aa, bb, shift, use)
-    n_pdf = n_arms if check_within else c + 1
-    n = _grid_fast(aa, bb, shift, use, bps, weights, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf)
+    n_pdf = n_arms if margin > 0.0 and compare[t] else c + 1
+    n, check_within = _fill_row(t, n_arms, margin, compare, control, active, below, n_pdf, components, scratch)
     _vs_control_sums(t, n, n_arms, c, check_within, active, weights, pdf, cdf, vs_control, within, work[4])
 
 
@@ -1007,7 +1136,7 @@ def _prob_best_kernel(
     n_comp = n_arms + 2 if margin > 0.0 else n_arms
     components = (np.empty(n_comp), np.empty(n_comp), np.zeros(n_comp), np.zeros(n_comp, dtype=np.bool_))
     for t in range(n_trials):
-        best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch)
+        best_row(t, a, b, active, control, margin, compare, out, vs_control, within, components, scratch, 0.0)
 
 
 @njit(cache=True)
