@@ -302,10 +302,15 @@ def _log_concave_bounds(a, b, a_c, b_c, x):
     (:func:`_difference_density_bound`), P(D > x) >= 1/e - (x - mu) M for x > mu (and >= 1/e for
     x <= mu), P(D > x) <= 1 - 1/e + (mu - x) M for x < mu (and <= 1 - 1/e for x >= mu); Cantelli's
     inequality bounds the tail on the side away from the mean, from mu and the variance v."""
+    return _log_concave_bounds_m(a, b, a_c, b_c, x, _difference_density_bound(a, b, a_c, b_c))
+
+
+@njit(cache=True)
+def _log_concave_bounds_m(a, b, a_c, b_c, x, m):
+    """:func:`_log_concave_bounds` with the bound m on D's density given (it does not depend on x)."""
     n, n_c = a + b, a_c + b_c
     mu = a / n - a_c / n_c
     var = a * b / (n * n * (n + 1.0)) + a_c * b_c / (n_c * n_c * (n_c + 1.0))
-    m = _difference_density_bound(a, b, a_c, b_c)
     t = mu - x
     if t > 0.0:
         lower = max(_INV_E, 1.0 - var / (var + t * t))
@@ -362,10 +367,19 @@ def _tail_bounds(a, b, a_c, b_c, x):
 def _cheap_bounds(a, b, a_c, b_c, x):
     """The tighter of :func:`_log_concave_bounds` (which needs every shape at least 1) and
     :func:`_tail_bounds` (any shapes) on P(X_k - X_c > x)."""
+    m = _difference_density_bound(a, b, a_c, b_c) if min(min(a, b), min(a_c, b_c)) >= 1.0 else np.nan
+    return _cheap_bounds_m(a, b, a_c, b_c, x, m)
+
+
+@njit(cache=True)
+def _cheap_bounds_m(a, b, a_c, b_c, x, m):
+    """:func:`_cheap_bounds` with the bound m on D's density given (read only when every shape is at
+    least 1): a round computes it once per comparator, for the comparisons at 0 and at the futility
+    delta, from the control's parts computed once (:func:`_density_bound`)."""
     low, up = _tail_bounds(a, b, a_c, b_c, x)
     if min(min(a, b), min(a_c, b_c)) < 1.0:
         return low, up
-    lower, upper = _log_concave_bounds(a, b, a_c, b_c, x)
+    lower, upper = _log_concave_bounds_m(a, b, a_c, b_c, x, m)
     return max(lower, low), min(upper, up)
 
 
@@ -418,6 +432,8 @@ def _round_by_bounds(
             return False
     a_c, b_c = a[t, c], b[t, c]
     log_b_c = _log_beta(a_c, b_c)
+    sup_c = _log_beta_sup(a_c, b_c)
+    l2_c = _log_beta_l2(a_c, b_c)
     n_open = 0
     for k in range(n_arms):
         futile[k] = False
@@ -425,7 +441,10 @@ def _round_by_bounds(
         if not in_trial[t, k] or k == c:
             continue
         a_k, b_k = a[t, k], b[t, k]
-        lower, upper = _cheap_bounds(a_k, b_k, a_c, b_c, 0.0)
+        m = np.nan  # the bound on the difference's density, as _cheap_bounds computes it
+        if min(min(a_k, b_k), min(a_c, b_c)) >= 1.0:
+            m = _density_bound(_log_beta_sup(a_k, b_k), sup_c, _log_beta_l2(a_k, b_k), l2_c)
+        lower, upper = _cheap_bounds_m(a_k, b_k, a_c, b_c, 0.0, m)
         log_b = np.nan
         if not _settled(lower, upper, check_inf, inf, check_sup, sup):
             log_b = _log_beta(a_k, b_k)
@@ -433,7 +452,7 @@ def _round_by_bounds(
             if not _settled(max(lower, low), min(upper, up), check_inf, inf, check_sup, sup):
                 return False
         if fut_now:
-            lower, upper = _cheap_bounds(a_k, b_k, a_c, b_c, fut_delta)
+            lower, upper = _cheap_bounds_m(a_k, b_k, a_c, b_c, fut_delta, m)
             if not (upper < fut_threshold - 2 * _BOUND_GUARD or lower > fut_threshold + 2 * _BOUND_GUARD):
                 if math.isnan(log_b):
                     log_b = _log_beta(a_k, b_k)
@@ -711,7 +730,14 @@ def _difference_density_bound(a, b, a_c, b_c):
     independent) anywhere: f_D(z) = int f_k(z + x) f_c(x) dx is at most the largest value of either
     density (the other integrates to 1) and at most ||f_k||_2 ||f_c||_2 (Cauchy-Schwarz; the norms in
     closed form). inf when none is finite."""
-    log_m = min(_log_beta_sup(a, b), _log_beta_sup(a_c, b_c), _log_beta_l2(a, b) + _log_beta_l2(a_c, b_c))
+    return _density_bound(_log_beta_sup(a, b), _log_beta_sup(a_c, b_c), _log_beta_l2(a, b), _log_beta_l2(a_c, b_c))
+
+
+@njit(cache=True)
+def _density_bound(sup, sup_c, l2, l2_c):
+    """:func:`_difference_density_bound` from the logs of the two densities' largest values and L2
+    norms (:func:`_log_beta_sup`, :func:`_log_beta_l2`)."""
+    log_m = min(sup, sup_c, l2 + l2_c)
     return math.exp(log_m) if log_m < 700.0 else math.inf
 
 

@@ -405,3 +405,26 @@ def test_some_rounds_are_settled_by_bounds():
         for t in range(200)
     ]
     assert 0.0 < np.mean(settled) < 1.0, np.mean(settled)  # measured: 0.99
+
+
+def test_a_rounds_density_bound_computed_once_gives_the_same_bounds():
+    # _round_by_bounds computes the bound on the difference's density once per comparator, from the
+    # control's parts computed once per round (_density_bound), and passes it to the bounds at 0 and
+    # at the futility delta: the same numbers, bit for bit, as _cheap_bounds computing it each time
+    from platform_sim.rules import (
+        _cheap_bounds,
+        _cheap_bounds_m,
+        _density_bound,
+        _difference_density_bound,
+        _log_beta_l2,
+        _log_beta_sup,
+    )
+
+    rng = np.random.default_rng(5)
+    for _ in range(400):
+        a, b, a_c, b_c = np.exp(rng.uniform(np.log(0.3), np.log(3000.0), 4))
+        parts = (_log_beta_sup(a, b), _log_beta_sup(a_c, b_c), _log_beta_l2(a, b), _log_beta_l2(a_c, b_c))
+        m = _density_bound(*parts)
+        assert m == _difference_density_bound(a, b, a_c, b_c)
+        for x in (0.0, 0.05, -0.02):
+            assert _cheap_bounds_m(a, b, a_c, b_c, x, m) == _cheap_bounds(a, b, a_c, b_c, x)
