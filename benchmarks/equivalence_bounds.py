@@ -111,7 +111,10 @@ def _panel_bound(a, b, active, control, margin, threshold, within6):
     scratch = beta.grid_scratch(n_arms + 2)
     every = np.ones(n_rows, dtype=bool)
     below = threshold - GUARD
+    if not below > 0.0:
+        raise ValueError(f"the threshold {threshold} leaves no room for the guard {GUARD}")
     times = {}
+    skipped = np.zeros(n_rows, dtype=bool)
     for value in (0.0, below, 0.0, below):
         out, vs_control, within = np.zeros((n_rows, n_arms)), np.empty((n_rows, n_arms)), np.empty((n_rows, n_arms))
         rows(a, b, active, control, margin, every, value, out, vs_control, within, scratch)

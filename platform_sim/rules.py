@@ -243,12 +243,18 @@ def _decide_with_control_compiled(
     bound_rounds=True,
 ):
     """:func:`_decide_with_control` trial by trial in one compiled kernel
-    (:func:`_with_control_kernel`): the same grids, the same decisions and the same P(best) bit
-    for bit (tests/test_rules_compiled.py), without the Python work of each round of comparisons. ``refresh``: rows that go on and would be NaN get P(best) among the
-    arms left, as :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only
-    the comparisons with the control that the rules read (:func:`~platform_sim.posterior.beta.vs_control_row`), and a round whose
-    every answer bounds settle (:func:`_round_by_bounds`) needs no grid; ``bound_rounds=False`` builds
-    the grid of every round all the same (the reference those answers are tested against)."""
+    (:func:`_with_control_kernel`): the same decisions and the same P(best) bit for bit
+    (tests/test_rules_compiled.py), without the Python work of each round of comparisons.
+    ``refresh``: rows that go on and would be NaN get P(best) among the arms left, as
+    :func:`prob_best` gives it. ``need_pb=False``: P(best) is not computed (NaN), only the
+    comparisons with the control that the rules read
+    (:func:`~platform_sim.posterior.beta.vs_control_row`), and a round whose every answer bounds
+    settle (:func:`_round_by_bounds`) needs no grid. With the bounds on (``bound_rounds``, the
+    default), a round that checks equivalence fills the control's shifted copies only where the
+    arms' panels cannot show every P(|arm - control| < margin) below the threshold (the ``below``
+    of :func:`~platform_sim.posterior.beta.best_row`), with or without P(best);
+    ``bound_rounds=False`` builds the whole grid of every round (the reference those answers are
+    tested against)."""
     if refresh and not need_pb:
         raise ValueError("refresh recomputes P(best): it needs need_pb")
     n_trials, n_arms = status.shape

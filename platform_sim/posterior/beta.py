@@ -755,9 +755,10 @@ def _grid_layout(a, b, shift, use, bps, weights, work, aux, rep):
 def _grid_components(first, stop, n, q_n, a, b, shift, use, pdf, cdf, g, work, logs, bits, wide, aux, rep, n_pdf):
     """The second half of :func:`_grid_fast`: the densities (components below ``n_pdf``) and CDFs of
     components ``first`` to ``stop - 1`` on the n nodes (q_n per panel) :func:`_grid_layout` laid
-    out. A component's numbers do not depend on which others are filled, or in which order: the
-    components of a grid can be filled in two calls (:func:`best_row`), those of the first call
-    first (the logs of a shift are computed with the first used component that has it, ``rep``)."""
+    out. A component's numbers do not depend on which others are filled: the components of a grid
+    can be filled in two calls (:func:`best_row`), provided every component's ``rep`` (the first
+    used component with its shift, whose call computes the shift's logs) is filled in the same call
+    or an earlier one (the arms, shift 0, first; the control's shifted copies after)."""
     smooth = q_n == _Q_SMOOTH
     n_panels = n // q_n
     lo = aux[0]
@@ -962,7 +963,8 @@ def _within_upper(t, n, q_n, n_arms, c, active, margin, g, aux, work, upper):
     the last panel edge at or below l - margin and the first at or above r + margin (0 and 1 beyond
     the grid), so P(|X_k - X_c| < margin) is at most the sum over panels of the arm's mass there
     times that mass of the control: masses the grid's panel sums give, to the grid's accuracy.
-    Scratch: aux[3], work[2] and work[3], which the copies' filling overwrites anyway."""
+    Scratch: aux[3] (not used by the grid), and work[2] and work[3] (the densities' scratch, which
+    the copies' filling overwrites)."""
     w = _W6 if q_n == _Q_SMOOTH else _W
     n_panels = n // q_n
     left = aux[4]
