@@ -330,6 +330,29 @@ class OutcomesModel:
             return np.exp(-self.cumulative_hazard(e.of, treatment, codes, e.weeks / WEEKS_PER_MONTH, at))
         raise ValueError(f"{ep!r} is a {e.kind} endpoint, not binary or landmark")
 
+    def constant_binary(self, ep: str, treatments) -> np.ndarray | None:
+        """The probability of a binary ``ep`` under each of ``treatments`` when every patient's potential
+        outcome is its own stream's uniform below one probability per treatment (:meth:`potential`
+        draws exactly that), so an outcome can be drawn for one patient and treatment alone; else
+        None: another kind of endpoint, an illness-death model, a copula, dropout, or a probability
+        that depends on the patient or on calendar time."""
+        e = self.endpoints[ep]
+        copula = self.scenario.copula
+        if (
+            e.kind != "binary"
+            or ep in self.joint_roles
+            or self.dropout_rate > 0
+            or (copula is not None and ep == copula.second and copula.correlation != 0.0)
+        ):
+            return None
+        p = []
+        for t in treatments:
+            m = self._models[ep, t]
+            if m.pieces[0].tables or m.trend_per_year:
+                return None
+            p.append(float(special.expit(m.pieces[0].constant)))
+        return np.array(p, dtype=np.float64)
+
     def _binary_probability(self, ep, treatment, codes, at, index: ProfileIndex | None = None):
         """As :meth:`probability`, but a scalar when it is the same for every patient (``index``: as
         in :meth:`time_to_event`)."""

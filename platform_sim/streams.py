@@ -38,7 +38,17 @@ from numba import njit
 
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 
-__all__ = ["OUTCOMES", "PATIENTS", "RANDOMIZATION", "TIMING", "Streams", "TrialStreams", "philox4x32", "quantity_id"]
+__all__ = [
+    "OUTCOMES",
+    "PATIENTS",
+    "RANDOMIZATION",
+    "TIMING",
+    "Streams",
+    "TrialStreams",
+    "philox4x32",
+    "quantity_id",
+    "uniform_at",
+]
 
 # Families of random numbers (the last word of the counter).
 PATIENTS = 1  # arrival, profile, screening and assay results
@@ -115,6 +125,18 @@ def _fill(out, k0, k1, family, qid, trials, start):
             pairs[2 * p + 1] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
         for j in range(n):
             out[r, j] = pairs[offset + j]
+
+
+@njit(cache=True, inline="always")
+def uniform_at(k0, k1, family, qid, trial, position):
+    """U(family, qid, trial, position) under the key (k0, k1), all uint64: the value :func:`_fill`
+    writes for that trial and position, from the one Philox call whose pair holds it (for
+    compiled code that needs a few scattered positions of a quantity, not a run of them)."""
+    w0, w1, w2, w3 = _philox(position >> np.uint64(1), qid, trial & np.uint64(0xFFFFFFFF), family, k0, k1)
+    m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+    m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+    m = m1 if position & np.uint64(1) else m0  # a select, not a branch: loops over positions vectorize
+    return (np.float64(m) + 0.5) * 1.1102230246251565e-16
 
 
 def quantity_id(quantity: str | int) -> int:
@@ -204,6 +226,11 @@ class TrialStreams:
     @property
     def n_trials(self) -> int:
         return int(self.trials.size)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The run's Philox key (:attr:`Streams.key`), for compiled code that calls :func:`uniform_at`."""
+        return self.streams._key
 
     def uniform(
         self, family: int, quantity: str | int, start: int, n: int, rows=None, out: np.ndarray | None = None

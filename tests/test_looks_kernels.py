@@ -1,11 +1,29 @@
 """The compiled per-look bookkeeping of designs with looks against the numpy passes it replaces."""
 
+import copy
+
 import numpy as np
+import pytest
+from test_outcomes import SCENARIO as OUTCOMES_SCENARIO
 
 from platform_sim.allocation import tally
-from platform_sim.families.looks import _after_decisions, _follow_up, _take_batch, look_months, look_months_reference
+from platform_sim.config.load import parse_scenario
+from platform_sim.families.looks import (
+    DrawnOnDemand,
+    _after_decisions,
+    _follow_up,
+    _take_batch,
+    _take_batch_on_demand,
+    look_months,
+    look_months_reference,
+    run_looks,
+)
+from platform_sim.outcomes import OutcomesModel, VirtualPatients
 from platform_sim.results import ACTIVE, CONTROL, INFERIOR, STOP_MAX, SUPERIOR
 from platform_sim.rules import CONTINUE
+from platform_sim.runner import run_chunk
+from platform_sim.spec import Spec
+from platform_sim.streams import Streams
 
 
 def test_batch_counts_and_follow_up_equal_tally_and_segment_sums():
@@ -99,3 +117,117 @@ def test_look_months_equal_the_running_maximum_over_every_slot():
     want = look_months_reference(rules, slot_month[:, :60], 2.5)
     np.testing.assert_array_equal(got, want)
     assert got[4].tolist() == [0.0, 2.5, 2.5, 2.5] and np.isfinite(got).all()
+
+
+def _screening_scenario(**changes):
+    """A population that loses patients in screening (so the randomizable patients' screened
+    positions have gaps), with binary outcomes of one probability per treatment."""
+    sc = copy.deepcopy(OUTCOMES_SCENARIO)
+    sc.pop("prognostic")
+    sc["endpoints"] = {"orr": {"kind": "binary"}}
+    sc["treatments"] = {
+        "docetaxel": {"outcomes": {"orr": {"rate": 0.14}}},
+        "x": {"outcomes": {"orr": {"rate": 0.3}}},
+        "y": {"relative_to": "x", "outcomes": {"orr": {"odds_ratio": 1.7}}},
+    }
+    sc.update(changes)
+    return parse_scenario(sc)
+
+
+def test_outcomes_drawn_on_demand_are_the_potential_outcomes_of_the_treatment_given():
+    """_take_batch_on_demand counts what _take_batch counts on the array of every treatment's
+    potential outcomes (VirtualPatients.enrol), patient by patient, where screening left gaps
+    between the randomizable patients' positions."""
+    vp = VirtualPatients(_screening_scenario())
+    treatments = ["docetaxel", "x", "y"]
+    probability = vp.outcomes.constant_binary("orr", treatments)
+    assert probability is not None
+    np.testing.assert_allclose(probability, [0.14, 0.3, 1.7 * 0.3 / 0.7 / (1 + 1.7 * 0.3 / 0.7)], rtol=1e-14)
+    ts = Streams(41).for_trials(np.array([3, 0, 9, 2**32 - 2, 17, 5]))
+    enrolled = vp.enrol(ts, 300, "orr", treatments)
+    assert (np.diff(enrolled.screened_index, axis=1) > 1).any(), "the test needs screening losses"
+    lazy = DrawnOnDemand.build(ts, "orr", treatments, probability, enrolled.screened_index)
+    # the same patients without drawing their outcomes
+    bare = vp.enrol(ts, 300, "orr", [])
+    np.testing.assert_array_equal(bare.screened_index, enrolled.screened_index)
+    assert lazy.shape == enrolled.outcomes.shape
+
+    rng = np.random.default_rng(5)
+    n_trials, n_arms = ts.n_trials, 4
+    arm_treatment = np.array([0, 1, 2, 1], dtype=np.int64)
+    bounds = np.array([0, 40, 100, 101, 230, 300])
+    counts = {}
+    for way in ("array", "on demand"):
+        seg_n = np.zeros((n_trials, 5, n_arms), dtype=np.int32)
+        seg_y = np.zeros_like(seg_n)
+        randomized_n = np.zeros((n_trials, n_arms), dtype=np.int64)
+        counts[way] = (seg_n, seg_y, randomized_n)
+    rows = np.array([0, 1, 2, 3, 5])
+    for first, end in ((0, 1), (1, 3), (3, 5)):
+        arms = rng.integers(-1, n_arms, size=(rows.size, bounds[end] - bounds[first])).astype(np.int8)
+        _take_batch(rows, arms, enrolled.outcomes, arm_treatment, bounds, first, end, *counts["array"])
+        _take_batch_on_demand(
+            rows,
+            arms,
+            lazy.probability,
+            lazy.qid,
+            lazy.key,
+            lazy.trials,
+            lazy.positions,
+            arm_treatment,
+            bounds,
+            first,
+            end,
+            *counts["on demand"],
+        )
+    for got, want in zip(counts["on demand"], counts["array"]):
+        np.testing.assert_array_equal(got, want)
+    seg_y = counts["array"][1]
+    assert 0 < seg_y.sum() < counts["array"][0].sum() and counts["array"][2][4].sum() == 0
+
+
+def test_outcomes_are_drawn_on_demand_only_where_one_probability_per_treatment_draws_them():
+    treatments = ["docetaxel", "x", "y"]
+    assert VirtualPatients(_screening_scenario()).outcomes.constant_binary("orr", treatments) is not None
+    # a probability that depends on the patient, or on calendar time
+    by_marker = _screening_scenario(prognostic={"orr": {"odds_ratios": {"stk11": 0.5}}})
+    assert VirtualPatients(by_marker).outcomes.constant_binary("orr", treatments) is None
+    assert VirtualPatients(by_marker).outcomes.constant_binary("orr", ["x"]) is None
+    # dropout before the assessment
+    dropout = _screening_scenario(dropout={"probability": 0.1, "before_weeks": 8})
+    assert VirtualPatients(dropout).outcomes.constant_binary("orr", treatments) is None
+    # other kinds of endpoint
+    tte = VirtualPatients(parse_scenario(copy.deepcopy(OUTCOMES_SCENARIO)))
+    assert tte.outcomes.constant_binary("pfs", ["docetaxel"]) is None
+    assert tte.outcomes.constant_binary("dcr12", ["docetaxel"]) is None
+    # a trend over calendar time, of every treatment or of one
+    for trend in ({"per_year": 0.2}, {"per_year": -0.1, "treatments": ["y"]}):
+        drift = VirtualPatients(_screening_scenario(time_trend={"orr": trend})).outcomes
+        assert drift.constant_binary("orr", treatments) is None
+    assert drift.constant_binary("orr", ["docetaxel", "x"]) is not None
+
+
+def test_a_run_with_outcomes_drawn_on_demand_is_the_run_with_every_outcome_drawn(monkeypatch):
+    """The core design (constant event rates) gives the same trials, every array bit for bit, with
+    its outcomes drawn as patients are randomized and with every treatment's drawn up front."""
+    spec = Spec.load("designs/benchmark_four_arm.yaml", "scenarios/benchmark_four_arm.yaml")
+    treatments = [a.treatment for a in spec.design.arms]
+    assert spec.patients.outcomes.constant_binary("event", treatments) is not None
+    ts = Streams(8).for_trials(np.arange(100, 260))
+    drawn_on_demand = run_chunk(spec, ts).to_arrays()
+    monkeypatch.setattr(OutcomesModel, "constant_binary", lambda self, ep, treatments: None)
+    every_outcome = run_chunk(spec, ts).to_arrays()
+    assert drawn_on_demand.keys() == every_outcome.keys()
+    for name, value in every_outcome.items():
+        np.testing.assert_array_equal(drawn_on_demand[name], value, err_msg=name)
+
+
+def test_outcomes_drawn_on_demand_refuse_random_outcome_delays():
+    spec = Spec.load("designs/benchmark_four_arm.yaml", "scenarios/benchmark_four_arm.yaml")
+    rules = spec.compiled.rules
+    ts = Streams(1).for_trials(np.arange(4))
+    lazy = DrawnOnDemand.build(
+        ts, "event", list(rules.treatments), np.full(4, 0.2), np.tile(np.arange(rules.max_n), (4, 1))
+    )
+    with pytest.raises(ValueError, match="random outcome delays"):
+        run_looks(rules, lazy, ts, known=np.zeros((4, rules.max_n), dtype=np.int64))

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from platform_sim.streams import OUTCOMES, PATIENTS, RANDOMIZATION, Streams, TrialStreams, philox4x32, quantity_id
+from platform_sim.streams import (
+    OUTCOMES,
+    PATIENTS,
+    RANDOMIZATION,
+    Streams,
+    TrialStreams,
+    philox4x32,
+    quantity_id,
+    uniform_at,
+)
 
 # Random123's known-answer vectors for Philox4x32-10 (counter, key, output), from its kat_vectors file
 # (Salmon et al., SC11, 2011).
@@ -131,3 +140,28 @@ def test_uniforms_written_into_a_given_array_are_the_same():
         ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((6, 71)))
     with pytest.raises(ValueError, match="C-contiguous float64"):
         ts.uniform(PATIENTS, "marker:x", 5, 70, out=np.zeros((70, 6)).T)
+
+
+def test_a_single_position_is_the_value_the_fill_writes_there():
+    """uniform_at (one Philox call, for compiled code that draws scattered positions) gives the value
+    of the run of positions :meth:`Streams.uniform` fills, at even and odd positions, for trial
+    indices up to 2**32 - 1; a different family, quantity, trial or position gives another value."""
+    s = Streams(23)
+    k0, k1 = (np.uint64(k) for k in s.key)
+    trials = np.array([0, 7, 2**31, 2**32 - 1])
+    for family, quantity in ((OUTCOMES, "outcome:dcr12:docetaxel"), (RANDOMIZATION, "randomization:arm")):
+        qid = np.uint64(quantity_id(quantity))
+        for start in (0, 1, 254, 1_000_001):
+            run = s.uniform(family, quantity, trials, start, 5)
+            for r, t in enumerate(trials):
+                for j in range(5):
+                    got = uniform_at(k0, k1, np.uint64(family), qid, np.uint64(t), np.uint64(start + j))
+                    assert got == run[r, j]
+    one = uniform_at(k0, k1, np.uint64(OUTCOMES), np.uint64(quantity_id("outcome:x")), np.uint64(3), np.uint64(10))
+    for other in (
+        uniform_at(k0, k1, np.uint64(PATIENTS), np.uint64(quantity_id("outcome:x")), np.uint64(3), np.uint64(10)),
+        uniform_at(k0, k1, np.uint64(OUTCOMES), np.uint64(quantity_id("outcome:y")), np.uint64(3), np.uint64(10)),
+        uniform_at(k0, k1, np.uint64(OUTCOMES), np.uint64(quantity_id("outcome:x")), np.uint64(4), np.uint64(10)),
+        uniform_at(k0, k1, np.uint64(OUTCOMES), np.uint64(quantity_id("outcome:x")), np.uint64(3), np.uint64(11)),
+    ):
+        assert other != one

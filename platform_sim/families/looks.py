@@ -49,7 +49,7 @@ from ..results import (
     Truth,
 )
 from ..rules import CONTINUE, decide, select_with_margin
-from ..streams import RANDOMIZATION, TrialStreams
+from ..streams import OUTCOMES, RANDOMIZATION, TrialStreams, quantity_id, uniform_at
 from .base import (
     Description,
     Parameter,
@@ -76,6 +76,28 @@ def _segments(design: CompiledDesign):
     return bounds, batch_of, n_followed_segments
 
 
+@njit(cache=True, inline="always")
+def _count_row(t, arms, y, start, first_seg, end_seg, bounds, seg_n, seg_y, randomized_n, n_seg, y_seg):
+    """Add one row's batch to the counts of trial ``t`` (see :func:`_take_batch`): ``arms`` (B,) the
+    batch's arms (-1: not randomized), ``y`` (B,) 0 or 1, each patient's outcome under its arm
+    (read only where randomized); ``n_seg``, ``y_seg`` (K,) zeroed scratch, left zeroed."""
+    n_arms = n_seg.size
+    # a segment's counts are kept per arm apart and added once (integer sums: the same in any
+    # order), and an event is added as 0 or 1, without a branch on the outcome
+    for seg in range(first_seg, end_seg):
+        for pos in range(bounds[seg], bounds[seg + 1]):
+            k = arms[pos - start]
+            if k >= 0:
+                n_seg[k] += 1
+                y_seg[k] += y[pos - start]
+        for k in range(n_arms):
+            seg_n[t, seg, k] += n_seg[k]
+            seg_y[t, seg, k] += y_seg[k]
+            randomized_n[t, k] += n_seg[k]
+            n_seg[k] = 0
+            y_seg[k] = 0
+
+
 @njit(cache=True)
 def _take_batch(rows, arms, outcomes, arm_treatment, bounds, first_seg, end_seg, seg_n, seg_y, randomized_n):
     """Count one look's batch for the rows ``rows`` (R,), in place: ``arms`` (R, B) int8 arms of the
@@ -86,25 +108,94 @@ def _take_batch(rows, arms, outcomes, arm_treatment, bounds, first_seg, end_seg,
     (T, K) int64: the counts of :func:`~platform_sim.allocation.tally` per segment, without the
     numpy copies of the rows' outcomes."""
     start = bounds[first_seg]
+    width = arms.shape[1]
     n_arms = arm_treatment.size
-    # a segment's counts are kept per arm apart and added once (integer sums: the same in any
-    # order), and an event is added as 0 or 1, without a branch on the outcome
     n_seg = np.zeros(n_arms, dtype=np.int64)
     y_seg = np.zeros(n_arms, dtype=np.int64)
+    y = np.empty(width, dtype=np.int64)
     for i in range(rows.size):
         t = rows[i]
-        for seg in range(first_seg, end_seg):
-            for pos in range(bounds[seg], bounds[seg + 1]):
-                k = arms[i, pos - start]
-                if k >= 0:
-                    n_seg[k] += 1
-                    y_seg[k] += np.int64(outcomes[t, pos, arm_treatment[k]])
-            for k in range(n_arms):
-                seg_n[t, seg, k] += n_seg[k]
-                seg_y[t, seg, k] += y_seg[k]
-                randomized_n[t, k] += n_seg[k]
-                n_seg[k] = 0
-                y_seg[k] = 0
+        for j in range(width):  # each patient's outcome under its arm (any arm's if not randomized)
+            y[j] = np.int64(outcomes[t, start + j, arm_treatment[max(arms[i, j], 0)]])
+        _count_row(t, arms[i], y, start, first_seg, end_seg, bounds, seg_n, seg_y, randomized_n, n_seg, y_seg)
+
+
+@dataclass(frozen=True)
+class DrawnOnDemand:
+    """Binary potential outcomes drawn only for the treatment a patient is randomized to, when a
+    look's batch is counted (:func:`_take_batch_on_demand`), in place of the (T, max_n, treatments)
+    array of every treatment's: the value is the one
+    :meth:`~platform_sim.outcomes.OutcomesModel.potential` draws (the uniform of
+    ``outcome:<endpoint>:<treatment>`` at the patient's screened position, below the treatment's
+    probability), so the trials are the same; what is saved is drawing the outcomes of the treatments
+    a patient does not get, and of the patients a trial never reaches. For endpoints whose outcomes
+    :meth:`~platform_sim.outcomes.OutcomesModel.constant_binary` says are drawn so."""
+
+    probability: np.ndarray  # (treatments,) float64
+    qid: np.ndarray  # (treatments,) uint64 the quantity id of each treatment's outcome stream
+    key: np.ndarray  # (2,) uint64 the run's Philox key
+    trials: np.ndarray  # (T,) uint64 the trials' indices in the run
+    positions: np.ndarray  # (T, >= max_n) uint64 each randomizable patient's screened position
+
+    @classmethod
+    def build(cls, streams: TrialStreams, ep: str, treatments, probability: np.ndarray, screened_index: np.ndarray):
+        return cls(
+            np.ascontiguousarray(probability, dtype=np.float64),
+            np.array([quantity_id(f"outcome:{ep}:{t}") for t in treatments], dtype=np.uint64),
+            np.array(streams.key, dtype=np.uint64),
+            streams.trials.astype(np.uint64),
+            np.ascontiguousarray(screened_index, dtype=np.uint64),
+        )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.trials.size, self.positions.shape[1], self.probability.size)
+
+
+@njit(cache=True)
+def _take_batch_on_demand(
+    rows,
+    arms,
+    probability,
+    qid,
+    key,
+    trials,
+    positions,
+    arm_treatment,
+    bounds,
+    first_seg,
+    end_seg,
+    seg_n,
+    seg_y,
+    randomized_n,
+):
+    """:func:`_take_batch` with each randomized patient's outcome drawn here (:class:`DrawnOnDemand`):
+    the uniform of its treatment's outcome stream at its screened position, below the treatment's
+    probability. The same counts as :func:`_take_batch` on the array of every treatment's outcomes."""
+    start = bounds[first_seg]
+    width = arms.shape[1]
+    n_arms = arm_treatment.size
+    fam = np.uint64(OUTCOMES)
+    k0, k1 = key[0], key[1]
+    n_seg = np.zeros(n_arms, dtype=np.int64)
+    y_seg = np.zeros(n_arms, dtype=np.int64)
+    # a row's uniforms in one branch-free pass over its batch, which the compiler vectorizes (the
+    # stream of each patient's treatment at its position; any stream for a patient not randomized)
+    q = np.empty(width, dtype=np.uint64)
+    at = np.empty(width, dtype=np.uint64)
+    u = np.empty(width)
+    y = np.empty(width, dtype=np.int64)
+    for i in range(rows.size):
+        t = rows[i]
+        trial = trials[t]
+        for j in range(width):
+            c = arm_treatment[max(arms[i, j], 0)]
+            q[j] = qid[c]
+            at[j] = positions[t, start + j]
+            u[j] = probability[c]
+        for j in range(width):
+            y[j] = np.int64(uniform_at(k0, k1, fam, q[j], trial, at[j]) < u[j])
+        _count_row(t, arms[i], y, start, first_seg, end_seg, bounds, seg_n, seg_y, randomized_n, n_seg, y_seg)
 
 
 @njit(cache=True)
@@ -185,10 +276,11 @@ def _after_decisions(
 
 
 def run_looks(
-    design: CompiledDesign, outcomes: np.ndarray, streams: TrialStreams, trace=None, known=None
+    design: CompiledDesign, outcomes: np.ndarray | DrawnOnDemand, streams: TrialStreams, trace=None, known=None
 ) -> LookResults:
     """Simulate one trial per row of ``outcomes`` (T, max_n, treatments): the potential outcomes
-    (bool) of the patients each trial can randomize, by column of ``design.treatments``.
+    (bool) of the patients each trial can randomize, by column of ``design.treatments``, or
+    :class:`DrawnOnDemand` (without ``known``): the same outcomes, drawn as patients are randomized.
     ``streams`` (the trials' random numbers) drive the randomization only: the patient at
     position i of trial t is randomized with the uniform ``randomization:arm`` at (t, i), so a
     trial's course does not depend on the other trials of the batch. A
@@ -200,6 +292,10 @@ def run_looks(
         raise ValueError(
             f"outcomes must be (trials, >= {design.max_n}, {len(design.treatments)}), got {outcomes.shape}"
         )
+    # every treatment's outcomes as an array, or those drawn as patients are randomized
+    every, drawn = (None, outcomes) if isinstance(outcomes, DrawnOnDemand) else (outcomes, None)
+    if drawn is not None and known is not None:
+        raise ValueError("outcomes drawn on demand are counted at randomization: not with random outcome delays")
     n_arms, n_looks = design.n_arms, design.n_looks
     bounds, batch_of, n_followed_segments = _segments(design)
     n_segments = len(bounds) - 1
@@ -249,9 +345,27 @@ def run_looks(
             arms = deal(block_counts(u0, batch_size, p, headroom), u)
         else:
             arms = draw_arms(u, np.full(rows.size, batch_size, dtype=np.int64), p, headroom)
-        _take_batch(
-            rows, arms, outcomes, arm_treatment, bounds, seg_ids[0], seg_ids[-1] + 1, seg_n, seg_y, randomized_n
-        )
+        if drawn is not None:
+            _take_batch_on_demand(
+                rows,
+                arms,
+                drawn.probability,
+                drawn.qid,
+                drawn.key,
+                drawn.trials,
+                drawn.positions,
+                arm_treatment,
+                bounds,
+                seg_ids[0],
+                seg_ids[-1] + 1,
+                seg_n,
+                seg_y,
+                randomized_n,
+            )
+        else:
+            _take_batch(
+                rows, arms, every, arm_treatment, bounds, seg_ids[0], seg_ids[-1] + 1, seg_n, seg_y, randomized_n
+            )
         if arms_all is not None:
             arms_all[rows, start : start + batch_size] = arms
 
@@ -262,10 +376,11 @@ def run_looks(
                 _follow_up(rows, seg_n, seg_y, n_summed, n_followed_segments[look], followed_n, followed_y)
             n_summed = int(n_followed_segments[look])
         else:
+            assert every is not None  # random delays come with every treatment's outcomes (checked above)
             at = np.full(rows.size, look)
             # only the patients randomized by this look can be known at it
             n_new, y_new = tally_known(
-                arms_all, outcomes, design.arm_treatment, known, at, at, n_arms, rows, upto=start + batch_size
+                arms_all, every, design.arm_treatment, known, at, at, n_arms, rows, upto=start + batch_size
             )
             followed_n[rows] += n_new
             followed_y[rows] += y_new
@@ -359,8 +474,9 @@ def run_looks(
         n_followed_segments,
     )
     if arms_all is not None:
+        assert every is not None
         res.n_followed = tally_known(
-            arms_all, outcomes, design.arm_treatment, known, np.zeros(n_trials, np.int64), stop_look, n_arms
+            arms_all, every, design.arm_treatment, known, np.zeros(n_trials, np.int64), stop_look, n_arms
         )[0]
     return res
 
@@ -969,11 +1085,18 @@ class LooksFamily:
 
     def simulate(self, compiled: LooksDesign, streams: TrialStreams, trace=None) -> TrialResults:
         rules = compiled.rules
+        ep = compiled.design.endpoint.name
+        treatments = list(rules.treatments)
+        # outcomes drawn as patients are randomized, where they can be (the same trials; a storyboard
+        # shows every treatment's, and random delays count outcomes when they are known)
+        constant = None
+        if trace is None and rules.outcome_delay is None:
+            constant = compiled.patients.outcomes.constant_binary(ep, treatments)
         enrolled = compiled.patients.enrol(
             streams,
             rules.max_n,
-            compiled.design.endpoint.name,
-            list(rules.treatments),
+            ep,
+            treatments if constant is None else [],
             times=True,
             biomarker_result=compiled.needs_biomarker_result,
             **enrol_options(trace, None, compiled.patients.population.names),
@@ -988,7 +1111,12 @@ class LooksFamily:
                 rules.outcome_delay, streams, ready[:, : rules.max_n], rules.randomized_n, compiled.assessment_months
             )
         )
-        res = run_looks(rules, enrolled.outcomes, streams, trace, known=None if sched is None else sched.known)
+        outcomes = (
+            enrolled.outcomes
+            if constant is None
+            else DrawnOnDemand.build(streams, ep, treatments, constant, enrolled.screened_index)
+        )
+        res = run_looks(rules, outcomes, streams, trace, known=None if sched is None else sched.known)
         used = rules.randomized_n[res.stop_look] - 1  # last patient position the trial reached
         rows = np.arange(streams.n_trials)
         if sched is None:
