@@ -7,7 +7,7 @@ import pytest
 from test_outcomes import SCENARIO as OUTCOMES_SCENARIO
 
 from platform_sim.allocation import tally
-from platform_sim.config.load import parse_scenario
+from platform_sim.config.load import parse_design, parse_scenario
 from platform_sim.families.looks import (
     DrawnOnDemand,
     _after_decisions,
@@ -196,6 +196,12 @@ def test_outcomes_are_drawn_on_demand_only_where_one_probability_per_treatment_d
     # dropout before the assessment
     dropout = _screening_scenario(dropout={"probability": 0.1, "before_weeks": 8})
     assert VirtualPatients(dropout).outcomes.constant_binary("orr", treatments) is None
+    # a binary endpoint drawn from an illness-death model (response, PFS and OS drawn jointly), here
+    # without the scenario's dropout, which would refuse it on its own
+    with_dropout = Spec.load("designs/seamless_pfs_os.yaml", "scenarios/pfs_os_effect.yaml").scenario
+    joint = VirtualPatients(with_dropout.model_copy(update={"dropout": None})).outcomes
+    assert joint.joint_roles.get("orr") == "response" and joint.dropout_rate == 0
+    assert joint.constant_binary("orr", list(joint.scenario.treatments)) is None
     # other kinds of endpoint
     tte = VirtualPatients(parse_scenario(copy.deepcopy(OUTCOMES_SCENARIO)))
     assert tte.outcomes.constant_binary("pfs", ["docetaxel"]) is None
@@ -207,13 +213,39 @@ def test_outcomes_are_drawn_on_demand_only_where_one_probability_per_treatment_d
     assert drift.constant_binary("orr", ["docetaxel", "x"]) is not None
 
 
-def test_a_run_with_outcomes_drawn_on_demand_is_the_run_with_every_outcome_drawn(monkeypatch):
-    """The core design (constant event rates) gives the same trials, every array bit for bit, with
-    its outcomes drawn as patients are randomized and with every treatment's drawn up front."""
-    spec = Spec.load("designs/benchmark_four_arm.yaml", "scenarios/benchmark_four_arm.yaml")
+def _screening_design_spec() -> Spec:
+    """A design with looks on the population that loses patients in screening: three arms, block
+    randomization, outcomes followed up one look late."""
+    design = {
+        "name": "screened",
+        "endpoint": {"name": "orr", "direction": "higher_is_better"},
+        "arms": [{"name": t, "treatment": t} for t in ("docetaxel", "x", "y")],
+        "control": "docetaxel",
+        "prior": {"a": 1, "b": 1},
+        "randomization": {"method": "fixed", "scheme": "block"},
+        "looks": {"randomized_n": [60, 120, 180, 240], "followed_n": [30, 90, 150, 240]},
+        "decisions": {"superiority": 0.99, "inferiority": 0.01},
+        "clinically_relevant_difference": 0.1,
+    }
+    return Spec.from_models(parse_design(design), _screening_scenario())
+
+
+@pytest.mark.parametrize("which", ["core design", "screening losses"])
+def test_a_run_with_outcomes_drawn_on_demand_is_the_run_with_every_outcome_drawn(which, monkeypatch):
+    """The core design (constant event rates), and a design on a population that loses patients in
+    screening (gaps between the randomized patients' screened positions), give the same trials,
+    every array bit for bit, with their outcomes drawn as patients are randomized and with every
+    treatment's drawn up front."""
+    if which == "core design":
+        spec = Spec.load("designs/benchmark_four_arm.yaml", "scenarios/benchmark_four_arm.yaml")
+    else:
+        spec = _screening_design_spec()
     treatments = [a.treatment for a in spec.design.arms]
-    assert spec.patients.outcomes.constant_binary("event", treatments) is not None
+    assert spec.patients.outcomes.constant_binary(spec.design.endpoint.name, treatments) is not None
     ts = Streams(8).for_trials(np.arange(100, 260))
+    if which == "screening losses":
+        screened = spec.patients.enrol(ts, 240, "orr", [], biomarker_result=False).screened_index
+        assert (np.diff(screened, axis=1) > 1).any(), "the test needs screening losses"
     drawn_on_demand = run_chunk(spec, ts).to_arrays()
     monkeypatch.setattr(OutcomesModel, "constant_binary", lambda self, ep, treatments: None)
     every_outcome = run_chunk(spec, ts).to_arrays()
