@@ -337,28 +337,28 @@ class OutcomesModel:
         None: another kind of endpoint, an illness-death model, a copula, dropout, or a probability
         that depends on the patient or on calendar time."""
         e = self.endpoints[ep]
-        copula = self.scenario.copula
-        if (
-            e.kind != "binary"
-            or ep in self.joint_roles
-            or self.dropout_rate > 0
-            or (copula is not None and ep == copula.second and copula.correlation != 0.0)
-        ):
+        if e.kind != "binary" or ep in self.joint_roles or self.dropout_rate > 0 or self._coupled(ep):
             return None
-        p = []
-        for t in treatments:
-            m = self._models[ep, t]
-            if m.pieces[0].tables or m.trend_per_year:
-                return None
-            p.append(float(special.expit(m.pieces[0].constant)))
+        p = [self._constant_probability(ep, t) for t in treatments]
+        if any(x is None for x in p):
+            return None
         return np.array(p, dtype=np.float64)
+
+    def _constant_probability(self, ep, treatment) -> float | None:
+        """The probability of binary ``ep`` under ``treatment`` when it is the same for every patient
+        at any time (no marker, prognostic factor or calendar-time trend in its model); else None."""
+        m = self._models[ep, treatment]
+        if m.pieces[0].tables or m.trend_per_year:
+            return None
+        return float(special.expit(m.pieces[0].constant))
 
     def _binary_probability(self, ep, treatment, codes, at, index: ProfileIndex | None = None):
         """As :meth:`probability`, but a scalar when it is the same for every patient (``index``: as
         in :meth:`time_to_event`)."""
         m = self._models[ep, treatment]
-        if not m.pieces[0].tables and not m.trend_per_year:
-            return float(special.expit(m.pieces[0].constant))
+        constant = self._constant_probability(ep, treatment)
+        if constant is not None:
+            return constant
         if index is not None and (at is None or not m.trend_per_year):
             return special.expit(index.values(m.pieces[0]))[index.index]
         return self.probability(ep, treatment, codes, at)
@@ -492,13 +492,20 @@ class OutcomesModel:
         """(T, n) the uniforms of block ``b`` from which ``source`` is drawn under ``treatment``: the pair's own
         stream, or for the second endpoint of the scenario's copula, coupled to the first's (Gaussian copula)."""
         own = ts.uniform(OUTCOMES, f"outcome:{source}:{treatment}", b * BLOCK, n)
-        copula = self.scenario.copula
-        if copula is None or source != copula.second or copula.correlation == 0.0:
+        if not self._coupled(source):
             return own
+        copula = self.scenario.copula
+        assert copula is not None
         first = ts.uniform(OUTCOMES, f"outcome:{copula.first}:{treatment}", b * BLOCK, n)
         r = copula.correlation
         latent = r * special.ndtri(first) + math.sqrt(max(1.0 - r * r, 0.0)) * special.ndtri(own)
         return np.clip(special.ndtr(latent), np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
+
+    def _coupled(self, source: str) -> bool:
+        """Whether ``source``'s uniforms are coupled to another endpoint's (the second endpoint of a
+        Gaussian copula with a correlation), not its own stream's alone (:meth:`uniform`)."""
+        copula = self.scenario.copula
+        return copula is not None and source == copula.second and copula.correlation != 0.0
 
     def dropout_times(self, ts: TrialStreams, b: int, n: int = BLOCK) -> np.ndarray:
         """Months from randomization to dropout of the first ``n`` patients of block ``b``: ``(T, n)``."""

@@ -183,7 +183,7 @@ def _take_batch_on_demand(
     # stream of each patient's treatment at its position; any stream for a patient not randomized)
     q = np.empty(width, dtype=np.uint64)
     at = np.empty(width, dtype=np.uint64)
-    u = np.empty(width)
+    p = np.empty(width)
     y = np.empty(width, dtype=np.int64)
     for i in range(rows.size):
         t = rows[i]
@@ -192,9 +192,9 @@ def _take_batch_on_demand(
             c = arm_treatment[max(arms[i, j], 0)]
             q[j] = qid[c]
             at[j] = positions[t, start + j]
-            u[j] = probability[c]
+            p[j] = probability[c]
         for j in range(width):
-            y[j] = np.int64(uniform_at(k0, k1, fam, q[j], trial, at[j]) < u[j])
+            y[j] = np.int64(uniform_at(k0, k1, fam, q[j], trial, at[j]) < p[j])
         _count_row(t, arms[i], y, start, first_seg, end_seg, bounds, seg_n, seg_y, randomized_n, n_seg, y_seg)
 
 
