@@ -28,8 +28,8 @@ def apply_limits(
 ) -> np.ndarray:
     """Clip allocation probabilities to [lower, upper] while keeping their total at ``budget``:
     :func:`apply_limits_vectorized` (the definition), with the bracket and the bisection of rows of
-    at most 7 arms done trial by trial in a compiled kernel (:func:`_limits_kernel`) with the same
-    operations in the same order, bit for bit (tests/test_allocation_compiled.py)."""
+    at most 7 arms done in a compiled kernel (:func:`_limits_kernel`) with the same operations in
+    the same order for each row, bit for bit (tests/test_allocation_compiled.py)."""
     n_trials, n_arms = probs.shape
     if n_arms > _MAX_COMPILED_ARMS:
         return apply_limits_vectorized(probs, mask, lower, upper, budget)
@@ -64,31 +64,72 @@ def _clipped_total(w, lo, hi, t, scale, n_arms):
     return acc
 
 
+# Rows whose bisections a kernel call runs side by side (:func:`_limits_kernel`).
+_LIMITS_TILE = 64
+
+
 @njit(cache=True)
 def _limits_kernel(w, lo, hi, budget, out, short):
-    """The bracket and bisection of :func:`apply_limits_vectorized` for each trial (row) in turn:
+    """The bracket and bisection of :func:`apply_limits_vectorized` for each trial (row):
     ``out`` (T, K) the clipped shares at the upper end of the bracket, ``short`` (T,) whether even
-    that end leaves the row's total below its budget."""
+    that end leaves the row's total below its budget.
+
+    Every row takes the 60 halvings of :func:`apply_limits_vectorized`, so the rows of a tile of
+    ``_LIMITS_TILE`` take them side by side, step by step: each step's clipped totals are formed
+    arm by arm over the tile's rows (their shares held arm by arm), a loop without a branch that
+    the compiler vectorizes across the rows. Each row's total is still its arms' shares added in
+    arm order from -0.0, as in :func:`_clipped_total`, so every row's numbers are those of a
+    bisection of that row alone. The bracket (a few doublings at most, a number that differs from
+    row to row) is found row by row."""
     n_trials, n_arms = w.shape
-    for t in range(n_trials):
-        target = budget[t]
-        low = 0.0
-        high = 1.0
-        for _ in range(60):  # grow until the upper end of the bracket reaches the budget
-            if not (_clipped_total(w, lo, hi, t, high, n_arms) < target - 1e-15):
-                break
-            high = high * 2.0
+    tile = _LIMITS_TILE
+    low = np.empty(tile)
+    high = np.empty(tile)
+    mid = np.empty(tile)
+    total = np.empty(tile)
+    target = np.empty(tile)
+    w_t = np.empty((n_arms, tile))
+    lo_t = np.empty((n_arms, tile))
+    hi_t = np.empty((n_arms, tile))
+    for t0 in range(0, n_trials, tile):
+        m = min(tile, n_trials - t0)
+        for j in range(m):
+            t = t0 + j
+            h = 1.0
+            for _ in range(60):  # grow until the upper end of the bracket reaches the budget
+                if not (_clipped_total(w, lo, hi, t, h, n_arms) < budget[t] - 1e-15):
+                    break
+                h = h * 2.0
+            low[j] = 0.0
+            high[j] = h
+            target[j] = budget[t]
+            for k in range(n_arms):
+                w_t[k, j] = w[t, k]
+                lo_t[k, j] = lo[t, k]
+                hi_t[k, j] = hi[t, k]
         for _ in range(60):
-            mid = 0.5 * (low + high)
-            if _clipped_total(w, lo, hi, t, mid, n_arms) < target:
-                low = mid
-            else:
-                high = mid
-        for k in range(n_arms):
-            x = high * w[t, k]
-            x = x if x > lo[t, k] else lo[t, k]
-            out[t, k] = x if x < hi[t, k] else hi[t, k]
-        short[t] = _clipped_total(w, lo, hi, t, high, n_arms) < target - 1e-15
+            for j in range(m):
+                mid[j] = 0.5 * (low[j] + high[j])
+                total[j] = -0.0
+            for k in range(n_arms):
+                wk, lk, hk = w_t[k], lo_t[k], hi_t[k]
+                for j in range(m):
+                    x = mid[j] * wk[j]
+                    x = x if x > lk[j] else lk[j]
+                    x = x if x < hk[j] else hk[j]
+                    total[j] += x
+            for j in range(m):
+                below = total[j] < target[j]
+                low[j] = mid[j] if below else low[j]
+                high[j] = high[j] if below else mid[j]
+        for j in range(m):
+            t = t0 + j
+            h = high[j]
+            for k in range(n_arms):
+                x = h * w[t, k]
+                x = x if x > lo[t, k] else lo[t, k]
+                out[t, k] = x if x < hi[t, k] else hi[t, k]
+            short[t] = _clipped_total(w, lo, hi, t, h, n_arms) < budget[t] - 1e-15
 
 
 def apply_limits_vectorized(

@@ -67,16 +67,18 @@ def test_compiled_shares_equal_the_vectorized_definition(seed, n_arms, rule, ada
     n_arms=st.integers(1, 9),
     spread=st.sampled_from([0.0, 1.0, 30.0]),
     zeros=st.sampled_from([0.0, 0.3, 1.0]),
+    n=st.sampled_from([1, 63, 64, 65, 200]),
 )
-def test_compiled_limits_equal_the_vectorized_definition(seed, n_arms, spread, zeros):
+def test_compiled_limits_equal_the_vectorized_definition(seed, n_arms, spread, zeros, n):
     """``apply_limits`` (the compiled bracket and bisection for up to 7 arms) gives the
     probabilities of ``apply_limits_vectorized`` bit for bit: over weights of very different sizes,
     weights of 0 (rows of none, rows where no scale reaches the budget), arms outside the mask,
-    limits from none to tight, and budgets below 1 (a control's share set aside)."""
-    from platform_sim.allocation import apply_limits, apply_limits_vectorized
+    limits from none to tight, and budgets below 1 (a control's share set aside); in one tile of
+    rows bisected side by side or several, whole or not."""
+    from platform_sim.allocation import _LIMITS_TILE, apply_limits, apply_limits_vectorized
 
+    assert _LIMITS_TILE == 64  # the sizes drawn straddle the tile
     rng = np.random.default_rng(seed)
-    n = 64
     probs = rng.random((n, n_arms)) * np.exp(spread * rng.standard_normal((n, n_arms)))
     probs[rng.random((n, n_arms)) < zeros] = 0.0
     mask = rng.random((n, n_arms)) < 0.85
