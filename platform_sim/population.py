@@ -568,22 +568,28 @@ def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, 
 
 @njit(cache=True)
 def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok):
-    """Screening results of a block (T, N, C) int8 from its true profiles, in one pass per
-    characteristic.
+    """Screening results of a block (T, N, C) int8 from its true profiles.
 
     how (C,): 0 not reported (MISSING), 1 reported as it is (known at screening), 2 measured by
     the assays of its ``slot``: per assay (tissue, liquid) that is ``present``, its result counts
     where the assay gave a result (``tissue_ok``, ``liquid_ok``) and did not fail for this marker
     (u_fail >= failure); a binary marker is called positive when u_call < sensitivity if truly
     positive, u_call >= specificity if not; the liquid result, when counted, replaces the tissue's.
-    The same comparisons as ``PopulationModel._screen``."""
+    The same comparisons as ``PopulationModel._screen``.
+
+    Every result is a function of its own patient's values, so the order of the work is free: the
+    block is set MISSING in one pass, and a measured characteristic is worked out trial by trial
+    in a contiguous column (its true values gathered first), by loops without a branch that the
+    compiler vectorizes, then written into place."""
     n_trials, n_patients, n_char = profile.shape
+    flat = observed.reshape(-1)
+    for e in range(flat.shape[0]):
+        flat[e] = MISSING
+    column = np.empty(n_patients, dtype=np.int8)
+    truth = np.empty(n_patients, dtype=np.int8)
     for c in range(n_char):
         h = how[c]
         if h == 0:
-            for t in range(n_trials):
-                for i in range(n_patients):
-                    observed[t, i, c] = MISSING
             continue
         if h == 1:
             for t in range(n_trials):
@@ -593,22 +599,26 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
         j = slot[c]
         for t in range(n_trials):
             for i in range(n_patients):
-                observed[t, i, c] = MISSING
-        for a in range(2):
-            if not present[j, a]:
-                continue
-            ok = tissue_ok if a == 0 else liquid_ok
-            sens, spec, fail = accuracy[j, a, 0], accuracy[j, a, 1], accuracy[j, a, 2]
-            for t in range(n_trials):
-                for i in range(n_patients):
-                    if ok[t, i] and u_fail[j, a, t, i] >= fail:
-                        truth = profile[t, i, c]
-                        if binary[c]:
-                            x = u_call[j, a, t, i]
-                            positive = x < sens if truth == 1 else x >= spec
-                            observed[t, i, c] = 1 if positive else 0
-                        else:
-                            observed[t, i, c] = truth
+                column[i] = MISSING
+                truth[i] = profile[t, i, c]
+            for a in range(2):
+                if not present[j, a]:
+                    continue
+                ok = tissue_ok[t] if a == 0 else liquid_ok[t]
+                sens, spec, fail = accuracy[j, a, 0], accuracy[j, a, 1], accuracy[j, a, 2]
+                fails, calls = u_fail[j, a, t], u_call[j, a, t]
+                if binary[c]:
+                    for i in range(n_patients):
+                        x = calls[i]
+                        positive = (x < sens) if truth[i] == 1 else (x >= spec)
+                        use = ok[i] & (fails[i] >= fail)
+                        column[i] = (np.int8(1) if positive else np.int8(0)) if use else column[i]
+                else:
+                    for i in range(n_patients):
+                        use = ok[i] & (fails[i] >= fail)
+                        column[i] = truth[i] if use else column[i]
+            for i in range(n_patients):
+                observed[t, i, c] = column[i]
 
 
 @njit(cache=True)
