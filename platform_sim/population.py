@@ -117,6 +117,17 @@ class PopulationModel:
         for name, d in population.derived.items():
             conds = [(self.index[m], self._level_mask(m, lv)) for m, lv in d.conditions]
             self._derived.append((self.index[name], d.any_of is not None, conds))
+        self._pack_derived()
+
+    def _pack_derived(self) -> None:
+        """The derived markers' conditions as arrays for :func:`_derive_kernel`: their columns, and
+        their level masks padded with False."""
+        self._derived_packed = []
+        for _, _, conds in self._derived:
+            masks = np.zeros((len(conds), max(len(mask) for _, mask in conds)), dtype=np.bool_)
+            for q, (_, mask) in enumerate(conds):
+                masks[q, : len(mask)] = mask
+            self._derived_packed.append((np.array([m for m, _ in conds], dtype=np.int64), masks))
 
     def _pack_markers(self) -> None:
         """The marker plans as padded arrays for the compiled kernels: per marker its column, parents
@@ -291,7 +302,7 @@ class PopulationModel:
                 self._cuts,
                 self._n_cuts,
             )
-        self._derive(profile, profile, needed=needed)
+        self._derive(profile, profile, needed=needed, reference=reference)
 
         reported = needed if reported is None else self.closure(reported) & needed
         if reference:
@@ -355,11 +366,30 @@ class PopulationModel:
         self._derive(observed, observed, observed=True, needed=reported)
         return observed
 
-    def _derive(self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None) -> None:
-        """Fill the derived characteristics of ``out`` from the markers in ``source``. On observed
-        profiles a derived marker is missing when the known conditions cannot decide it."""
-        for idx, any_of, conds in self._derived:
+    def _derive(
+        self, source: np.ndarray, out: np.ndarray, observed: bool = False, needed=None, reference: bool = False
+    ) -> None:
+        """Fill the derived characteristics of ``out`` from the markers in ``source``, in order (a
+        derived marker may read one derived before it). On observed profiles a derived marker is
+        missing when the known conditions cannot decide it. Profiles of int8 codes in C order go
+        through :func:`_derive_kernel`, one compiled pass per derived marker; ``reference=True`` (and
+        any other array) takes numpy passes over whole columns, which give the same codes."""
+        compiled = (
+            not reference
+            and source.dtype == np.int8
+            and out.dtype == np.int8
+            and source.shape == out.shape
+            and source.flags.c_contiguous
+            and out.flags.c_contiguous
+        )
+        for (idx, any_of, conds), (columns, masks) in zip(self._derived, self._derived_packed):
             if needed is not None and self.names[idx] not in needed:
+                continue
+            if compiled:
+                n_char = source.shape[-1]
+                _derive_kernel(
+                    source.reshape(-1, n_char), out.reshape(-1, n_char), idx, any_of, columns, masks, observed
+                )
                 continue
             hits, unknown = [], []
             for m, mask in conds:
@@ -444,7 +474,7 @@ class PopulationModel:
                 use = ok & (u_fail >= fail)
                 call = np.where(use, value, call)
             observed[..., i] = call
-        self._derive(observed, observed, observed=True, needed=needed)
+        self._derive(observed, observed, observed=True, needed=needed, reference=True)
         return observed
 
     def cohort(self, ts: TrialStreams, n_patients: int, biomarker_result: bool = True) -> Cohort:
@@ -564,6 +594,33 @@ def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, 
                 for c in range(n_cut):
                     level += x >= table[row, c]
                 prof[i, col] = level
+
+
+@njit(cache=True)
+def _derive_kernel(source, out, column, any_of, columns, masks, observed):
+    """One derived marker of profiles (R, C) int8: out[r, column] from the conditions on
+    ``columns`` of source[r] (``masks`` (Q, L): the levels that meet each), as
+    ``PopulationModel._derive``'s numpy passes give it. A condition holds where its marker is known
+    and at a level of its mask; the marker is 1 when any (``any_of``) or every condition holds, and
+    on observed profiles (``observed``) MISSING when the unknown markers could still decide it."""
+    for r in range(source.shape[0]):
+        any_hit = False
+        any_unknown = False
+        any_known_miss = False
+        for q in range(columns.shape[0]):
+            code = source[r, columns[q]]
+            unknown = code < 0
+            hit = (not unknown) and masks[q, max(code, 0)]
+            any_hit |= hit
+            any_unknown |= unknown
+            any_known_miss |= not unknown and not hit
+        if any_of:
+            value = any_hit
+            undecided = not any_hit and any_unknown
+        else:
+            value = not any_known_miss and not any_unknown
+            undecided = any_unknown and not any_known_miss
+        out[r, column] = MISSING if observed and undecided else (1 if value else 0)
 
 
 @njit(cache=True)

@@ -263,6 +263,37 @@ def test_compiled_block_equals_the_numpy_passes(options):
         assert results > 0  # screening results were compared, not only MISSING
 
 
+@pytest.mark.parametrize("observed", [False, True], ids=["true", "observed"])
+def test_compiled_derived_markers_equal_the_numpy_passes(observed):
+    """Derived markers by the compiled pass equal those of the numpy passes on every shipped
+    population's derived markers (any-of and all-of conditions, multi-level markers), from codes
+    drawn at random among each marker's levels and MISSING, so that conditions hold, fail and are
+    unknown in every mix, with the shipped level masks and with their complements (which hold the
+    first level); the profiles are written in place, so a derived marker that reads another reads
+    it derived."""
+    rng = np.random.default_rng(31)
+    compared = 0
+    for name, population in _shipped_populations().items():
+        pm_ = PopulationModel(population)
+        if not pm_._derived:
+            continue
+        n_levels = np.array([len(levels) for levels in pm_.levels])
+        for masks in ("shipped", "complement"):
+            if masks == "complement":  # the other levels, the first level among them
+                pm_._derived = [(idx, any_of, [(m, ~mask) for m, mask in conds]) for idx, any_of, conds in pm_._derived]
+                pm_._pack_derived()
+            codes = rng.integers(-1, n_levels, size=(7, 300, len(n_levels))).astype(np.int8)
+            fast, slow = codes.copy(), codes.copy()
+            pm_._derive(fast, fast, observed=observed)
+            pm_._derive(slow, slow, observed=observed, reference=True)
+            np.testing.assert_array_equal(fast, slow, err_msg=f"{name} {masks}")
+            columns = [idx for idx, _, _ in pm_._derived]
+            compared += len(columns)
+            if observed:  # every outcome of a derived marker occurs: 0, 1 and undecided
+                assert {-1, 0, 1} <= set(np.unique(fast[..., columns]).tolist()), name
+    assert compared > 0
+
+
 def test_liquid_turnaround_of_the_patients_who_need_it_is_that_of_the_whole_block(pm):
     """Plasma turnaround times are computed only for the patients whose tissue gave no result:
     each is the same as computed for the whole block."""
