@@ -51,16 +51,21 @@ def apply_limits(
     return out
 
 
+@njit(cache=True, inline="always")
+def _clip(x, low, high):
+    """``np.clip(x, low, high)`` of one number: numpy's max with the lower limit, then min with the
+    upper (a select each, not a branch)."""
+    x = x if x > low else low
+    return x if x < high else high
+
+
 @njit(cache=True)
 def _clipped_total(w, lo, hi, t, scale, n_arms):
-    """Row t of ``np.clip(scale * w, lo, hi).sum(axis=1)``: numpy's clip (max with the lower limit,
-    then min with the upper) and its in-order sum of fewer than 8 terms."""
+    """Row t of ``np.clip(scale * w, lo, hi).sum(axis=1)``: numpy's clip and its in-order sum of
+    fewer than 8 terms."""
     acc = -0.0
     for k in range(n_arms):
-        x = scale * w[t, k]
-        x = x if x > lo[t, k] else lo[t, k]
-        x = x if x < hi[t, k] else hi[t, k]
-        acc += x
+        acc += _clip(scale * w[t, k], lo[t, k], hi[t, k])
     return acc
 
 
@@ -114,10 +119,7 @@ def _limits_kernel(w, lo, hi, budget, out, short):
             for k in range(n_arms):
                 wk, lk, hk = w_t[k], lo_t[k], hi_t[k]
                 for j in range(m):
-                    x = mid[j] * wk[j]
-                    x = x if x > lk[j] else lk[j]
-                    x = x if x < hk[j] else hk[j]
-                    total[j] += x
+                    total[j] += _clip(mid[j] * wk[j], lk[j], hk[j])
             for j in range(m):
                 below = total[j] < target[j]
                 low[j] = mid[j] if below else low[j]
@@ -126,9 +128,7 @@ def _limits_kernel(w, lo, hi, budget, out, short):
             t = t0 + j
             h = high[j]
             for k in range(n_arms):
-                x = h * w[t, k]
-                x = x if x > lo[t, k] else lo[t, k]
-                out[t, k] = x if x < hi[t, k] else hi[t, k]
+                out[t, k] = _clip(h * w[t, k], lo[t, k], hi[t, k])
             short[t] = _clipped_total(w, lo, hi, t, h, n_arms) < budget[t] - 1e-15
 
 
