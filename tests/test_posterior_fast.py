@@ -17,13 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from platform_sim.posterior.beta import (
+    _DPHI,
+    _DPHI6,
     _GRADES,
     _MIN_GAP,
+    _PHI,
+    _PHI6,
+    _W,
+    _W6,
     _Z,
     _Z_HEAVY,
     _component_breakpoints,
     _edges,
     _merge_runs,
+    _nodes,
     _vexp,
     _vlog,
     prob_all_within,
@@ -167,6 +174,30 @@ def test_edges_from_merged_breakpoints_equal_edges_from_sorted_ones(seed, n_comp
     edges, kept = _edges(bps, n_bp, graded, n_graded, min_sd, shift, use, np.empty(n_bp))
     expected = _edges_by_sorting(bps[:n_bp], graded[:n_graded], min_sd, shift, use)
     assert np.array_equal(edges[:kept], expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_panels=st.integers(1, 60), six=st.booleans())
+def test_nodes_along_the_panels_equal_the_nodes_panel_by_panel(seed, n_panels, six):
+    # without a rough component the nodes are computed along the panels, row by row of the q-major
+    # order; with every shape whole, the panel-by-panel loop (any_rough) picks the plain rule on
+    # every panel too, and must give the same nodes, widths and weights bit for bit
+    rng = np.random.default_rng(seed)
+    edges = np.sort(rng.uniform(-0.2, 1.2, n_panels + 1) * 10.0 ** rng.uniform(-6, 0))
+    left, right = edges[:-1].copy(), edges[1:].copy()
+    n_comp = int(rng.integers(1, 7))
+    a = rng.integers(1, 400, n_comp).astype(float)
+    b = rng.integers(1, 400, n_comp).astype(float)
+    shift = rng.choice([0.0, -0.05, 0.05], n_comp)
+    use = np.ones(n_comp, dtype=bool)
+    rule = (_PHI6, _DPHI6, _W6) if six else (_PHI, _DPHI, _W)
+    size = n_panels * len(rule[2])
+    got = [np.full(size, np.nan) for _ in range(3)]
+    ref = [np.full(size, np.nan) for _ in range(3)]
+    _nodes(left, right, n_panels, False, a, b, shift, use, *got, *rule)
+    _nodes(left, right, n_panels, True, a, b, shift, use, *ref, *rule)
+    for g, r in zip(got, ref):
+        assert np.array_equal(g.view(np.int64), r.view(np.int64))
 
 
 def test_exp_and_log_match_the_c_library_to_a_few_units_in_the_last_place():

@@ -564,8 +564,23 @@ def _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dx
     """The fast grid's nodes x, node widths dxs and weights, in q-major order (node q of panel p
     at q * n_panels + p), with the rule (``phi``, ``dphi``, ``w``: :func:`_panel_rule`): the numbers
     :func:`_panel` computes for the reference grid (compiled, as it is, without contraction into
-    fused multiply-adds)."""
+    fused multiply-adds). Without a rough component no panel takes the singular rule, and the
+    nodes are computed row by row of the q-major order, in loops along the panels that the compiler
+    vectorizes: the same products and sums."""
     q_n = w.shape[0]
+    if not any_rough:
+        for q in range(q_n):
+            row = q * n_panels
+            phi_q = phi[0, q]
+            dphi_q = dphi[0, q]
+            w_q = w[q]
+            for p in range(n_panels):
+                width = panel_right[p] - panel_left[p]
+                x[row + p] = panel_left[p] + width * phi_q
+                dx = width * dphi_q
+                dxs[row + p] = dx
+                weights[row + p] = dx * w_q
+        return
     for p in range(n_panels):
         left = panel_left[p]
         right = panel_right[p]
