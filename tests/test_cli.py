@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sysconfig
@@ -154,24 +153,12 @@ def test_same_seed_same_summary_and_workers_do_not_matter(first_run, tmp_path):
     assert (tmp_path / "other" / "oc.csv").read_bytes() != reference
 
 
-def _run_script(script: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """The console script run from ``cwd`` on the package these tests import (first on its path):
-    the source tree when the suite runs from a checkout, whose compiled kernels the tests before it
-    have cached, rather than a second copy that would compile them again."""
-    import platform_sim
-
-    env = dict(os.environ)
-    tested = str(Path(platform_sim.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (tested, env.get("PYTHONPATH")) if p)
-    return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
 def test_console_script_in_a_subprocess(first_run, tmp_path):
     """The installed ``platform-sim`` script, run from a directory without designs/ or scenarios/."""
     script = Path(sysconfig.get_path("scripts")) / "platform-sim"
     assert script.is_file(), f"console script not installed at {script}"
     args = [*RUN, "--seed", "5", "--out", str(tmp_path / "out")]
-    proc = _run_script(script, args, tmp_path)
+    proc = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "docetaxel (control)" in proc.stdout
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -230,7 +217,7 @@ def test_outputs_record_no_absolute_path_the_user_did_not_type(tmp_path):
         "pop": ["population", "--scenario", SCENARIO, "--n", "500", "--out", "pop"],
     }
     for args in commands.values():
-        proc = _run_script(script, args, tmp_path)
+        proc = subprocess.run([str(script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
     machine = {str(tmp_path), str(tmp_path.resolve()), str(root), str(Path(sys.prefix)), str(Path.home())}
     machine.discard("/")
