@@ -584,8 +584,7 @@ def _nodes(panel_left, panel_right, n_panels, any_rough, a, b, shift, use, x, dx
     for p in range(n_panels):
         left = panel_left[p]
         right = panel_right[p]
-        singular = any_rough and _is_singular_panel(left, right, a, b, shift, use)
-        rule = 1 if singular else 0
+        rule = 1 if _is_singular_panel(left, right, a, b, shift, use) else 0
         width = right - left
         for q in range(q_n):
             i = q * n_panels + p
