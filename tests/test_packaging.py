@@ -90,14 +90,17 @@ def _readme_test_command() -> str:
 
 
 def test_readme_test_command_installs_both_test_extras():
+    """An editable installation: the suite, its console-script subprocesses and the notebooks use the
+    checkout's files, so each kernel compiles once (README: *Run the tests*)."""
     command = _readme_test_command()
-    assert 'pip install ".[test,test-bayes]"' in command and command.endswith("python -m pytest")
+    assert 'pip install -e ".[test,test-bayes]"' in command and command.endswith("python -m pytest")
 
 
 def test_ci_installs_what_the_readme_says():
-    """.ci/run installs the README's test extras (and the tool extras) and runs the same pytest."""
+    """.ci/run installs the README's test extras (and the tool extras), editable as the README does, and
+    runs the same pytest."""
     ci = (ROOT / ".ci" / "run").read_text()
-    installs = re.findall(r'pip install "\.\[([a-z,\-]+)\]"', ci)
+    installs = re.findall(r'pip install -e "\.\[([a-z,\-]+)\]"', ci)
     assert installs, ci
     extras = set(",".join(installs).split(","))
     assert {"test", "test-bayes"} <= extras
