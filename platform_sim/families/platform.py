@@ -2338,11 +2338,13 @@ class PlatformFamily:
             dropout=np.ascontiguousarray(dropout),
             match=match,
         )
+        screened_index = _in_order(enrolled.screened_index, order)
         if trace is not None:
             trace.enrolled, trace.order = enrolled, order[trace.row]
             trace.keep(arrive=pool.arrive, stratum=pool.stratum, dropout=pool.dropout)
+        del enrolled, order, u, dropout, stratum, match
         res = simulate_platform(pd_, pool, trace)
-        screened = np.where(pool.arrive <= res.enrolment_end[:, None], _in_order(enrolled.screened_index, order), -1)
+        screened = np.where(pool.arrive <= res.enrolment_end[:, None], screened_index, -1)
         res.n_screened = screened.max(axis=1) + 1
         return to_trial_results(compiled, res, streams.trials)
 
