@@ -2342,7 +2342,7 @@ class PlatformFamily:
         if trace is not None:
             trace.enrolled, trace.order = enrolled, order[trace.row]
             trace.keep(arrive=pool.arrive, stratum=pool.stratum, dropout=pool.dropout)
-        del enrolled, order, u, dropout, stratum, match
+        del enrolled, order, u  # the draws in their first order: only the pool's copies are read from here on
         res = simulate_platform(pd_, pool, trace)
         screened = np.where(pool.arrive <= res.enrolment_end[:, None], screened_index, -1)
         res.n_screened = screened.max(axis=1) + 1
