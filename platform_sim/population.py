@@ -26,7 +26,7 @@ from numba import njit
 
 from . import _kernel_cache  # noqa: F401  (the shipped kernels' cache locator, before any decorator)
 from .config.population import REGION, Population, expected_funnel, screening_paths
-from .streams import PATIENTS, TrialStreams
+from .streams import PATIENTS, TrialStreams, fill_row, quantity_id
 
 BLOCK = 256
 DAYS_PER_MONTH = 365.25 / 12
@@ -288,12 +288,14 @@ class PopulationModel:
             self._markers_reference(uniform, profile, shape, needed)
         else:
             drawn = np.array([m for m, plan in enumerate(self._plans) if plan.name in needed], dtype=np.int64)
-            u_all = np.empty((drawn.size,) + shape)
-            for j, m in enumerate(drawn):
-                ts.uniform(PATIENTS, f"marker:{self._plans[m].name}", first, width, out=u_all[j])
+            k0, k1 = ts.key
             _draw_markers(
                 profile,
-                u_all,
+                np.uint64(k0),
+                np.uint64(k1),
+                np.array([quantity_id(f"marker:{self._plans[m].name}") for m in drawn], dtype=np.uint64),
+                ts.trials,
+                first,
                 drawn,
                 self._column,
                 self._parents,
@@ -342,8 +344,8 @@ class PopulationModel:
         accuracy = np.zeros((max(len(assayed), 1), 2, 3))
         present = np.zeros((max(len(assayed), 1), 2), dtype=np.bool_)
         binary = np.zeros(n_char, dtype=np.bool_)
-        u_call = np.empty((len(assayed), 2, ts.n_trials, width))
-        u_fail = np.empty((len(assayed), 2, ts.n_trials, width))
+        q_call = np.zeros((max(len(assayed), 1), 2), dtype=np.uint64)
+        q_fail = np.zeros((max(len(assayed), 1), 2), dtype=np.uint64)
         for j, m in enumerate(assayed):
             plan = self._plans[m]
             i = self.index[plan.name]
@@ -358,11 +360,27 @@ class PopulationModel:
                     continue
                 present[j, a] = True
                 accuracy[j, a] = acc
-                if binary[i]:  # a marker of more levels is reported as it is when measured: no call to draw
-                    ts.uniform(PATIENTS, f"assay:{assay}:{plan.name}", first, width, out=u_call[j, a])
-                ts.uniform(PATIENTS, f"assay_failure:{assay}:{plan.name}", first, width, out=u_fail[j, a])
+                q_call[j, a] = quantity_id(f"assay:{assay}:{plan.name}")
+                q_fail[j, a] = quantity_id(f"assay_failure:{assay}:{plan.name}")
         observed = np.empty_like(profile)
-        _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok)
+        k0, k1 = ts.key
+        _screen_block(
+            observed,
+            profile,
+            how,
+            slot,
+            binary,
+            present,
+            accuracy,
+            np.uint64(k0),
+            np.uint64(k1),
+            q_call,
+            q_fail,
+            ts.trials,
+            first,
+            tissue_ok,
+            liquid_ok,
+        )
         self._derive(observed, observed, observed=True, needed=reported)
         return observed
 
@@ -551,15 +569,21 @@ class PopulationModel:
 
 
 @njit(cache=True)
-def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, n_cuts):
+def _draw_markers(profile, k0, k1, qids, trials, first, drawn, column, parents, strides, n_parents, cuts, n_cuts):
     """Fill the drawn markers of a block's profiles (T, N, C) int8 in place, in plan order.
 
-    u (M, T, N): the uniforms of the markers ``drawn`` (M plan indices); per plan its column, its
-    parents' columns and strides (the row of its conditional table) and its cumulative table
-    (rows, levels - 1). A marker's level is the number of cumulative probabilities its uniform
-    reaches: the comparisons of the numpy passes (``PopulationModel._markers_reference``)."""
+    The markers ``drawn`` (M plan indices) read the uniforms of their quantities ``qids`` (M,
+    uint64) at positions ``first ..`` of the batch's ``trials`` under the key (k0, k1), each trial's
+    run drawn just before it is used (:func:`~platform_sim.streams.fill_row`: the values of
+    ``TrialStreams.uniform``, never held for the whole block). Per plan its column, its parents'
+    columns and strides (the row of its conditional table) and its cumulative table (rows,
+    levels - 1). A marker's level is the number of cumulative probabilities its uniform reaches:
+    the comparisons of the numpy passes (``PopulationModel._markers_reference``)."""
     n_trials, n_patients, _ = profile.shape
     last = parents.shape[1] - 1
+    x_row = np.empty(n_patients)
+    pairs = np.empty(n_patients + 2)
+    fam = np.uint64(PATIENTS)
     for j in range(drawn.size):
         m = drawn[j]
         col = column[m]
@@ -573,7 +597,7 @@ def _draw_markers(profile, u, drawn, column, parents, strides, n_parents, cuts, 
         s0, s1, s2 = strides[m, 0], strides[m, min(1, last)], strides[m, min(2, last)]
         for t in range(n_trials):
             prof = profile[t]
-            x_row = u[j, t]
+            fill_row(x_row, pairs, k0, k1, fam, qids[j], trials[t], first)
             if simple:
                 for i in range(n_patients):
                     row = 0
@@ -624,7 +648,9 @@ def _derive_kernel(source, out, column, any_of, columns, masks, observed):
 
 
 @njit(cache=True)
-def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_call, u_fail, tissue_ok, liquid_ok):
+def _screen_block(
+    observed, profile, how, slot, binary, present, accuracy, k0, k1, q_call, q_fail, trials, first, tissue_ok, liquid_ok
+):
     """Screening results of a block (T, N, C) int8 from its true profiles.
 
     how (C,): 0 not reported (MISSING), 1 reported as it is (known at screening), 2 measured by
@@ -632,7 +658,9 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
     where the assay gave a result (``tissue_ok``, ``liquid_ok``) and did not fail for this marker
     (u_fail >= failure); a binary marker is called positive when u_call < sensitivity if truly
     positive, u_call >= specificity if not; the liquid result, when counted, replaces the tissue's.
-    The same comparisons as ``PopulationModel._screen``.
+    The same comparisons as ``PopulationModel._screen``. u_call and u_fail are the uniforms of the
+    quantities ``q_call`` and ``q_fail`` (per slot and assay) at positions ``first ..`` of the
+    batch's ``trials``, drawn trial by trial as they are used (:func:`~platform_sim.streams.fill_row`).
 
     Every result is a function of its own patient's values, so the order of the work is free: the
     block is set MISSING in one pass, and a measured characteristic is worked out trial by trial
@@ -644,6 +672,10 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
         flat[e] = MISSING
     column = np.empty(n_patients, dtype=np.int8)
     truth = np.empty(n_patients, dtype=np.int8)
+    fails = np.empty(n_patients)
+    calls = np.empty(n_patients)
+    pairs = np.empty(n_patients + 2)
+    fam = np.uint64(PATIENTS)
     for c in range(n_char):
         h = how[c]
         if h == 0:
@@ -663,8 +695,9 @@ def _screen_block(observed, profile, how, slot, binary, present, accuracy, u_cal
                     continue
                 ok = tissue_ok[t] if a == 0 else liquid_ok[t]
                 sens, spec, fail = accuracy[j, a, 0], accuracy[j, a, 1], accuracy[j, a, 2]
-                fails, calls = u_fail[j, a, t], u_call[j, a, t]
+                fill_row(fails, pairs, k0, k1, fam, q_fail[j, a], trials[t], first)
                 if binary[c]:
+                    fill_row(calls, pairs, k0, k1, fam, q_call[j, a], trials[t], first)
                     for i in range(n_patients):
                         x = calls[i]
                         positive = (x < sens) if truth[i] == 1 else (x >= spec)

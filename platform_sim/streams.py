@@ -116,15 +116,30 @@ def _fill(out, k0, k1, family, qid, trials, start):
         return
     pairs = np.empty(2 * n_pairs)
     for r in range(n_rows):
-        t = np.uint64(trials[r]) & np.uint64(0xFFFFFFFF)
-        for p in range(n_pairs):
-            w0, w1, w2, w3 = _philox(np.uint64(first + p), q, t, fam, k0, k1)
-            m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-            m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-            pairs[2 * p] = (np.float64(m0) + 0.5) * 1.1102230246251565e-16
-            pairs[2 * p + 1] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
-        for j in range(n):
-            out[r, j] = pairs[offset + j]
+        fill_row(out[r], pairs, k0, k1, fam, q, trials[r], start)
+
+
+@njit(cache=True, inline="always")
+def fill_row(out_row, pairs, k0, k1, family, qid, trial, start):
+    """out_row[j] = U(family, qid, trial, start + j): one trial's run of a quantity, as :func:`_fill`
+    writes it (``pairs``: scratch of at least ``len(out_row) + 2`` values; ``k0``, ``k1``, ``family``
+    and ``qid`` uint64). For compiled code that uses each trial's uniforms as soon as they are
+    drawn, so that a block's uniforms never need to be held all at once."""
+    n = out_row.shape[0]
+    if n == 0:
+        return
+    first = start >> 1
+    n_pairs = ((start + n - 1) >> 1) - first + 1
+    offset = start - 2 * first
+    t = np.uint64(trial) & np.uint64(0xFFFFFFFF)
+    for p in range(n_pairs):
+        w0, w1, w2, w3 = _philox(np.uint64(first + p), qid, t, family, k0, k1)
+        m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+        m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+        pairs[2 * p] = (np.float64(m0) + 0.5) * 1.1102230246251565e-16
+        pairs[2 * p + 1] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
+    for j in range(n):
+        out_row[j] = pairs[offset + j]
 
 
 @njit(cache=True, inline="always")

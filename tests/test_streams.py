@@ -12,6 +12,7 @@ from platform_sim.streams import (
     RANDOMIZATION,
     Streams,
     TrialStreams,
+    fill_row,
     philox4x32,
     quantity_id,
     uniform_at,
@@ -165,3 +166,22 @@ def test_a_single_position_is_the_value_the_fill_writes_there():
         uniform_at(k0, k1, np.uint64(OUTCOMES), np.uint64(quantity_id("outcome:x")), np.uint64(3), np.uint64(11)),
     ):
         assert other != one
+
+
+def test_one_trials_run_drawn_in_compiled_code_is_the_batchs_row():
+    """fill_row (one trial's run of a quantity, for compiled code that uses each trial's uniforms as
+    it draws them) writes the row :meth:`Streams.uniform` gives that trial, at even and odd starts,
+    for lengths from 0 up, with a scratch of the row's length plus two; it writes nothing else."""
+    s = Streams(41)
+    k0, k1 = (np.uint64(k) for k in s.key)
+    trials = np.array([0, 5, 2**31 + 3, 2**32 - 1])
+    qid = np.uint64(quantity_id("assay_failure:tissue:kras"))
+    for start in (0, 1, 255, 1_000_001):
+        for n in (0, 1, 2, 7, 256):
+            batch = s.uniform(PATIENTS, "assay_failure:tissue:kras", trials, start, n)
+            for r, t in enumerate(trials):
+                row = np.full(n + 1, -1.0)
+                pairs = np.empty(n + 2)
+                fill_row(row[:n], pairs, k0, k1, np.uint64(PATIENTS), qid, t, start)
+                np.testing.assert_array_equal(row[:n], batch[r])
+                assert row[n] == -1.0
