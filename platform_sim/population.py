@@ -295,7 +295,7 @@ class PopulationModel:
                 np.uint64(k1),
                 np.array([quantity_id(f"marker:{self._plans[m].name}") for m in drawn], dtype=np.uint64),
                 ts.trials,
-                first,
+                int(first),
                 drawn,
                 self._column,
                 self._parents,
@@ -377,7 +377,7 @@ class PopulationModel:
             q_call,
             q_fail,
             ts.trials,
-            first,
+            int(first),
             tissue_ok,
             liquid_ok,
         )

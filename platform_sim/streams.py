@@ -45,6 +45,7 @@ __all__ = [
     "TIMING",
     "Streams",
     "TrialStreams",
+    "fill_row",
     "philox4x32",
     "quantity_id",
     "uniform_at",
