@@ -73,6 +73,22 @@ def _philox(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
+@njit(cache=True, inline="always")
+def _pair_bits(counter, qid, trial, family, k0, k1):
+    """The two 53-bit integers of one Philox call: positions 2 * counter and 2 * counter + 1 of
+    quantity ``qid`` for ``trial`` (its low 32 bits), all uint64."""
+    w0, w1, w2, w3 = _philox(counter, qid, trial & np.uint64(0xFFFFFFFF), family, k0, k1)
+    m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+    m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+    return m0, m1
+
+
+@njit(cache=True, inline="always")
+def _unit(m):
+    """The uniform (m + 1/2) / 2**53 of a 53-bit integer: strictly inside (0, 1)."""
+    return (np.float64(m) + 0.5) * 1.1102230246251565e-16
+
+
 @njit(cache=True)
 def philox4x32(counter, key):
     """Philox4x32-10 of one counter (4 uint32) under one key (2 uint32): 4 uint32 (for known-answer tests)."""
@@ -105,12 +121,9 @@ def _fill(out, k0, k1, family, qid, trials, start):
         for p in range(n_pairs):
             c0 = np.uint64(first + p)
             for r in range(n_rows):
-                t = np.uint64(trials[r]) & np.uint64(0xFFFFFFFF)
-                w0, w1, w2, w3 = _philox(c0, q, t, fam, k0, k1)
-                m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-                m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-                by_pair[2 * p, r] = (np.float64(m0) + 0.5) * 1.1102230246251565e-16
-                by_pair[2 * p + 1, r] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
+                m0, m1 = _pair_bits(c0, q, np.uint64(trials[r]), fam, k0, k1)
+                by_pair[2 * p, r] = _unit(m0)
+                by_pair[2 * p + 1, r] = _unit(m1)
         for r in range(n_rows):
             for j in range(n):
                 out[r, j] = by_pair[offset + j, r]
@@ -132,13 +145,11 @@ def fill_row(out_row, pairs, k0, k1, family, qid, trial, start):
     first = start >> 1
     n_pairs = ((start + n - 1) >> 1) - first + 1
     offset = start - 2 * first
-    t = np.uint64(trial) & np.uint64(0xFFFFFFFF)
+    t = np.uint64(trial)
     for p in range(n_pairs):
-        w0, w1, w2, w3 = _philox(np.uint64(first + p), qid, t, family, k0, k1)
-        m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-        m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-        pairs[2 * p] = (np.float64(m0) + 0.5) * 1.1102230246251565e-16
-        pairs[2 * p + 1] = (np.float64(m1) + 0.5) * 1.1102230246251565e-16
+        m0, m1 = _pair_bits(np.uint64(first + p), qid, t, family, k0, k1)
+        pairs[2 * p] = _unit(m0)
+        pairs[2 * p + 1] = _unit(m1)
     for j in range(n):
         out_row[j] = pairs[offset + j]
 
@@ -148,11 +159,9 @@ def uniform_at(k0, k1, family, qid, trial, position):
     """U(family, qid, trial, position) under the key (k0, k1), all uint64: the value :func:`_fill`
     writes for that trial and position, from the one Philox call whose pair holds it (for
     compiled code that needs a few scattered positions of a quantity, not a run of them)."""
-    w0, w1, w2, w3 = _philox(position >> np.uint64(1), qid, trial & np.uint64(0xFFFFFFFF), family, k0, k1)
-    m0 = ((w0 << np.uint64(21)) ^ (w1 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
-    m1 = ((w2 << np.uint64(21)) ^ (w3 >> np.uint64(11))) & np.uint64(0x1FFFFFFFFFFFFF)
+    m0, m1 = _pair_bits(position >> np.uint64(1), qid, trial, family, k0, k1)
     m = m1 if position & np.uint64(1) else m0  # a select, not a branch: loops over positions vectorize
-    return (np.float64(m) + 0.5) * 1.1102230246251565e-16
+    return _unit(m)
 
 
 def quantity_id(quantity: str | int) -> int:
