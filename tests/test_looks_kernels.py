@@ -1,6 +1,7 @@
 """The compiled per-look bookkeeping of designs with looks against the numpy passes it replaces."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -134,6 +135,24 @@ def _screening_scenario(**changes):
     return parse_scenario(sc)
 
 
+def _count_on_demand(drawn: DrawnOnDemand, rows, arms, arm_treatment, bounds, first, end, counts) -> None:
+    """_take_batch_on_demand of a look's batch on ``drawn``, into ``counts`` (seg_n, seg_y, randomized_n)."""
+    _take_batch_on_demand(
+        rows,
+        arms,
+        drawn.probability,
+        drawn.qid,
+        drawn.key,
+        drawn.trials,
+        drawn.positions,
+        arm_treatment,
+        bounds,
+        first,
+        end,
+        *counts,
+    )
+
+
 def test_outcomes_drawn_on_demand_are_the_potential_outcomes_of_the_treatment_given():
     """_take_batch_on_demand counts what _take_batch counts on the array of every treatment's
     potential outcomes (VirtualPatients.enrol), patient by patient, where screening left gaps
@@ -166,24 +185,47 @@ def test_outcomes_drawn_on_demand_are_the_potential_outcomes_of_the_treatment_gi
     for first, end in ((0, 1), (1, 3), (3, 5)):
         arms = rng.integers(-1, n_arms, size=(rows.size, bounds[end] - bounds[first])).astype(np.int8)
         _take_batch(rows, arms, enrolled.outcomes, arm_treatment, bounds, first, end, *counts["array"])
-        _take_batch_on_demand(
-            rows,
-            arms,
-            lazy.probability,
-            lazy.qid,
-            lazy.key,
-            lazy.trials,
-            lazy.positions,
-            arm_treatment,
-            bounds,
-            first,
-            end,
-            *counts["on demand"],
-        )
+        _count_on_demand(lazy, rows, arms, arm_treatment, bounds, first, end, counts["on demand"])
     for got, want in zip(counts["on demand"], counts["array"]):
         np.testing.assert_array_equal(got, want)
     seg_y = counts["array"][1]
     assert 0 < seg_y.sum() < counts["array"][0].sum() and counts["array"][2][4].sum() == 0
+
+
+def test_outcomes_drawn_on_demand_where_every_screened_patient_is_randomizable():
+    """Where every trial's screened positions are 0, 1, 2, ... DrawnOnDemand keeps no (T, n) array
+    of them, and _take_batch_on_demand counts what it counts with that array spelled out; one
+    position out of step anywhere (here the last of the last row) keeps the array."""
+    ts = Streams(12).for_trials(np.array([7, 0, 2**32 - 1, 40]))
+    n_trials, n_pos, n_arms = ts.n_trials, 250, 3
+    counting = np.tile(np.arange(n_pos), (n_trials, 1))
+    probability = np.array([0.2, 0.45, 0.7])
+    lazy = DrawnOnDemand.build(ts, "orr", ["a", "b", "c"], probability, counting)
+    assert lazy.positions.shape == (n_trials, 0) and lazy.shape == (n_trials, n_pos, n_arms)
+    spelled = dataclasses.replace(lazy, positions=counting.astype(np.uint64))
+    off = counting.copy()
+    off[-1, -1] += 1
+    assert DrawnOnDemand.build(ts, "orr", ["a", "b", "c"], probability, off).positions.shape == off.shape
+
+    rng = np.random.default_rng(9)
+    bounds = np.array([0, 60, 61, 180, 250])
+    arm_treatment = np.array([2, 0, 1], dtype=np.int64)
+    rows = np.array([3, 0, 2])
+    counts = {}
+    for name in ("counting", "spelled out"):
+        counts[name] = (
+            np.zeros((n_trials, 4, n_arms), dtype=np.int32),
+            np.zeros((n_trials, 4, n_arms), dtype=np.int32),
+            np.zeros((n_trials, n_arms), dtype=np.int64),
+        )
+    for first, end in ((0, 1), (1, 3), (3, 4)):
+        arms = rng.integers(-1, n_arms, size=(rows.size, bounds[end] - bounds[first])).astype(np.int8)
+        for name, drawn in (("counting", lazy), ("spelled out", spelled)):
+            _count_on_demand(drawn, rows, arms, arm_treatment, bounds, first, end, counts[name])
+    for got, want in zip(counts["counting"], counts["spelled out"]):
+        np.testing.assert_array_equal(got, want)
+    seg_n, seg_y, _ = counts["counting"]
+    assert 0 < seg_y.sum() < seg_n.sum() and seg_n[1].sum() == 0
 
 
 def test_outcomes_are_drawn_on_demand_only_where_one_probability_per_treatment_draws_them():

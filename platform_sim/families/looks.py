@@ -135,7 +135,9 @@ class DrawnOnDemand:
     qid: np.ndarray  # (treatments,) uint64 the quantity id of each treatment's outcome stream
     key: np.ndarray  # (2,) uint64 the run's Philox key
     trials: np.ndarray  # (T,) uint64 the trials' indices in the run
-    positions: np.ndarray  # (T, >= max_n) uint64 each randomizable patient's screened position
+    positions: np.ndarray  # (T, >= max_n) uint64 each randomizable patient's screened position, or
+    # (T, 0) where every trial's are 0, 1, 2, ... (every screened patient randomizable)
+    width: int  # the patients each trial has (the second axis of the screened positions)
 
     @classmethod
     def build(cls, streams: TrialStreams, ep: str, treatments, probability: np.ndarray, screened_index: np.ndarray):
@@ -144,12 +146,25 @@ class DrawnOnDemand:
             np.array([quantity_id(f"outcome:{ep}:{t}") for t in treatments], dtype=np.uint64),
             np.array(streams.key, dtype=np.uint64),
             streams.trials.astype(np.uint64),
-            np.ascontiguousarray(screened_index, dtype=np.uint64),
+            np.empty((len(screened_index), 0), dtype=np.uint64)
+            if _counts_up(screened_index)
+            else np.ascontiguousarray(screened_index, dtype=np.uint64),
+            screened_index.shape[1],
         )
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (self.trials.size, self.positions.shape[1], self.probability.size)
+        return (self.trials.size, self.width, self.probability.size)
+
+
+@njit(cache=True)
+def _counts_up(index):
+    """Whether every row of ``index`` (T, n) is 0, 1, ..., n - 1."""
+    for t in range(index.shape[0]):
+        for j in range(index.shape[1]):
+            if index[t, j] != j:
+                return False
+    return True
 
 
 @njit(cache=True)
@@ -171,7 +186,8 @@ def _take_batch_on_demand(
 ):
     """:func:`_take_batch` with each randomized patient's outcome drawn here (:class:`DrawnOnDemand`):
     the uniform of its treatment's outcome stream at its screened position, below the treatment's
-    probability. The same counts as :func:`_take_batch` on the array of every treatment's outcomes."""
+    probability. The same counts as :func:`_take_batch` on the array of every treatment's outcomes.
+    ``positions`` (T, 0) says that every trial's patient j was screened j-th."""
     start = bounds[first_seg]
     width = arms.shape[1]
     n_arms = arm_treatment.size
@@ -185,14 +201,20 @@ def _take_batch_on_demand(
     at = np.empty(width, dtype=np.uint64)
     p = np.empty(width)
     y = np.empty(width, dtype=np.int64)
+    counting = positions.shape[1] == 0  # every trial's screened positions are 0, 1, 2, ...
+    if counting:
+        for j in range(width):
+            at[j] = start + j
     for i in range(rows.size):
         t = rows[i]
         trial = trials[t]
         for j in range(width):
             c = arm_treatment[max(arms[i, j], 0)]
             q[j] = qid[c]
-            at[j] = positions[t, start + j]
             p[j] = probability[c]
+        if not counting:
+            for j in range(width):
+                at[j] = positions[t, start + j]
         for j in range(width):
             y[j] = np.int64(uniform_at(k0, k1, fam, q[j], trial, at[j]) < p[j])
         _count_row(t, arms[i], y, start, first_seg, end_seg, bounds, seg_n, seg_y, randomized_n, n_seg, y_seg)
