@@ -254,7 +254,8 @@ class TrialStreams:
 
     @property
     def key(self) -> tuple[int, int]:
-        """The run's Philox key (:attr:`Streams.key`), for compiled code that calls :func:`uniform_at` or :func:`fill_row`."""
+        """The run's Philox key (:attr:`Streams.key`), for compiled code that calls :func:`uniform_at`
+        or :func:`fill_row`."""
         return self.streams._key
 
     def uniform(

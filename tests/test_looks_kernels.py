@@ -14,7 +14,6 @@ from platform_sim.families.looks import (
     _after_decisions,
     _follow_up,
     _take_batch,
-    _take_batch_on_demand,
     look_months,
     look_months_reference,
     run_looks,
@@ -135,24 +134,6 @@ def _screening_scenario(**changes):
     return parse_scenario(sc)
 
 
-def _count_on_demand(drawn: DrawnOnDemand, rows, arms, arm_treatment, bounds, first, end, counts) -> None:
-    """_take_batch_on_demand of a look's batch on ``drawn``, into ``counts`` (seg_n, seg_y, randomized_n)."""
-    _take_batch_on_demand(
-        rows,
-        arms,
-        drawn.probability,
-        drawn.qid,
-        drawn.key,
-        drawn.trials,
-        drawn.positions,
-        arm_treatment,
-        bounds,
-        first,
-        end,
-        *counts,
-    )
-
-
 def test_outcomes_drawn_on_demand_are_the_potential_outcomes_of_the_treatment_given():
     """_take_batch_on_demand counts what _take_batch counts on the array of every treatment's
     potential outcomes (VirtualPatients.enrol), patient by patient, where screening left gaps
@@ -185,7 +166,7 @@ def test_outcomes_drawn_on_demand_are_the_potential_outcomes_of_the_treatment_gi
     for first, end in ((0, 1), (1, 3), (3, 5)):
         arms = rng.integers(-1, n_arms, size=(rows.size, bounds[end] - bounds[first])).astype(np.int8)
         _take_batch(rows, arms, enrolled.outcomes, arm_treatment, bounds, first, end, *counts["array"])
-        _count_on_demand(lazy, rows, arms, arm_treatment, bounds, first, end, counts["on demand"])
+        lazy.take_batch(rows, arms, arm_treatment, bounds, first, end, *counts["on demand"])
     for got, want in zip(counts["on demand"], counts["array"]):
         np.testing.assert_array_equal(got, want)
     seg_y = counts["array"][1]
@@ -221,7 +202,7 @@ def test_outcomes_drawn_on_demand_where_every_screened_patient_is_randomizable()
     for first, end in ((0, 1), (1, 3), (3, 4)):
         arms = rng.integers(-1, n_arms, size=(rows.size, bounds[end] - bounds[first])).astype(np.int8)
         for name, drawn in (("counting", lazy), ("spelled out", spelled)):
-            _count_on_demand(drawn, rows, arms, arm_treatment, bounds, first, end, counts[name])
+            drawn.take_batch(rows, arms, arm_treatment, bounds, first, end, *counts[name])
     for got, want in zip(counts["counting"], counts["spelled out"]):
         np.testing.assert_array_equal(got, want)
     seg_n, seg_y, _ = counts["counting"]

@@ -156,6 +156,26 @@ class DrawnOnDemand:
     def shape(self) -> tuple[int, int, int]:
         return (self.trials.size, self.width, self.probability.size)
 
+    def take_batch(self, rows, arms, arm_treatment, bounds, first_seg, end_seg, seg_n, seg_y, randomized_n) -> None:
+        """:func:`_take_batch_on_demand` of one look's batch on these outcomes: the arguments of
+        :func:`_take_batch` but the array of every treatment's outcomes, the counts added in place."""
+        _take_batch_on_demand(
+            rows,
+            arms,
+            self.probability,
+            self.qid,
+            self.key,
+            self.trials,
+            self.positions,
+            arm_treatment,
+            bounds,
+            first_seg,
+            end_seg,
+            seg_n,
+            seg_y,
+            randomized_n,
+        )
+
 
 @njit(cache=True)
 def _counts_up(index):
@@ -368,22 +388,7 @@ def run_looks(
         else:
             arms = draw_arms(u, np.full(rows.size, batch_size, dtype=np.int64), p, headroom)
         if drawn is not None:
-            _take_batch_on_demand(
-                rows,
-                arms,
-                drawn.probability,
-                drawn.qid,
-                drawn.key,
-                drawn.trials,
-                drawn.positions,
-                arm_treatment,
-                bounds,
-                seg_ids[0],
-                seg_ids[-1] + 1,
-                seg_n,
-                seg_y,
-                randomized_n,
-            )
+            drawn.take_batch(rows, arms, arm_treatment, bounds, seg_ids[0], seg_ids[-1] + 1, seg_n, seg_y, randomized_n)
         else:
             _take_batch(
                 rows, arms, every, arm_treatment, bounds, seg_ids[0], seg_ids[-1] + 1, seg_n, seg_y, randomized_n
