@@ -316,23 +316,48 @@ def _log_weights(log_weight, terms, ids, out):
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _slice_sums(e, a, slice_start, sums):
-    """sums[0, j], sums[1, j], sums[2, j] = sum over slice j's nodes of e, e a and e a^2; returns sum e."""
+    """sums[0, j], sums[1, j], sums[2, j] = sum over slice j's nodes of e, e a and e a^2; returns sum e.
+
+    Each slice is summed over views of ``e`` and ``a`` indexed from 0: an index that starts at a
+    value read from an array might be negative as far as the compiler knows, and the wraparound
+    check numba adds for negative indices then keeps the loop from being vectorized (about 1.15
+    against 0.28 µs for the 29 slices of the engine grid)."""
     total = 0.0
     for j in range(slice_start.shape[0] - 1):
+        e_j = e[slice_start[j] : slice_start[j + 1]]
+        a_j = a[slice_start[j] : slice_start[j + 1]]
         w = 0.0
         wa = 0.0
         waa = 0.0
-        for g in range(slice_start[j], slice_start[j + 1]):
-            v = e[g]
-            va = v * a[g]
+        for i in range(e_j.shape[0]):
+            v = e_j[i]
+            va = v * a_j[i]
             w += v
             wa += va
-            waa += va * a[g]
+            waa += va * a_j[i]
         sums[0, j] = w
         sums[1, j] = wa
         sums[2, j] = waa
         total += w
     return total
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _stratum_sums(sums, slice_kappa, ys, ns):
+    """A stratum's unnormalized first and second moments from the slice sums (the two sums over the
+    slices of the comment above), vectorized across the slices."""
+    c1 = 2.0 * ys + 1.0
+    c2 = ys * (ys + 1.0)
+    w = sums[0]
+    wa = sums[1]
+    waa = sums[2]
+    m1 = 0.0
+    m2 = 0.0
+    for j in range(slice_kappa.shape[0]):
+        t1 = slice_kappa[j] + ns
+        m1 += (wa[j] + ys * w[j]) / t1
+        m2 += (waa[j] + c1 * wa[j] + c2 * w[j]) / (t1 * (t1 + 1.0))
+    return m1, m2
 
 
 @njit(cache=True)
@@ -343,7 +368,6 @@ def _fused_moments_kernel(
     lw, e (G,), bits (2, G) int64 and sums (3, J) are scratch."""
     n_rows, n_strata = y.shape
     n_nodes = log_weight.shape[0]
-    n_slices = slice_kappa.shape[0]
     ids, terms = _stratum_terms(ta, tb, tk, yi, mi, ni, n)
     for r in range(n_rows):
         top = _log_weights(log_weight, terms, ids[r], lw)
@@ -352,17 +376,7 @@ def _fused_moments_kernel(
         _vexp(lw, e, n_nodes, bits)
         total = _slice_sums(e, a, slice_start, sums)
         for s in range(n_strata):
-            ys = float(y[r, s])
-            ns = float(n[r, s])
-            c1 = 2.0 * ys + 1.0
-            c2 = ys * (ys + 1.0)
-            m1 = 0.0
-            m2 = 0.0
-            for j in range(n_slices):
-                t1 = slice_kappa[j] + ns
-                first = (sums[1, j] + ys * sums[0, j]) / t1
-                m1 += first
-                m2 += (sums[2, j] + c1 * sums[1, j] + c2 * sums[0, j]) / (t1 * (t1 + 1.0))
+            m1, m2 = _stratum_sums(sums, slice_kappa, float(y[r, s]), float(n[r, s]))
             m1 /= total
             m2 /= total
             mean[r, s] = m1
