@@ -344,8 +344,9 @@ def _slice_sums(e, a, slice_start, sums):
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _stratum_sums(sums, slice_kappa, ys, ns):
-    """A stratum's unnormalized first and second moments from the slice sums (the two sums over the
-    slices of the comment above), vectorized across the slices."""
+    """A stratum's first and second moments before dividing by the total weight: the sums over the
+    slices of E[p_s] and E[p_s^2] in the comment "moments in one pass over the nodes", from the slice
+    sums of :func:`_slice_sums`, vectorized across the slices."""
     c1 = 2.0 * ys + 1.0
     c2 = ys * (ys + 1.0)
     w = sums[0]
