@@ -20,6 +20,7 @@ or landmark outcome into a failure when it comes before the assessment.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import math
@@ -43,6 +44,11 @@ REBIOPSIED = ":rebiopsied"
 MONTHS_PER_YEAR = 12.0
 
 
+def outcome_stream(source: str, treatment: str) -> str:
+    """The name of the uniforms an outcome of ``source`` under ``treatment`` is drawn from."""
+    return f"outcome:{source}:{treatment}"
+
+
 @dataclass(frozen=True)
 class Predictor:
     """constant + sum over characteristics of a per-level table: a linear predictor over profiles."""
@@ -58,6 +64,9 @@ class Predictor:
 
     def __add__(self, other: "Predictor") -> "Predictor":
         return Predictor(self.constant + other.constant, self.tables + other.tables)
+
+
+MAX_COMBINATIONS = 1 << 16  # beyond, a ProfileIndex would not pay (ProfileIndex.build)
 
 
 class ProfileIndex:
@@ -83,13 +92,27 @@ class ProfileIndex:
         self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
 
     @classmethod
-    def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = 1 << 16):
+    def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = MAX_COMBINATIONS):
         """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
         if int(np.prod(n_levels)) > max_combos:
             return None
         if columns and _any_missing(codes.reshape(-1, codes.shape[-1]), np.asarray(columns, dtype=np.int64)):
             return None
         return cls(codes, columns, n_levels)
+
+    def with_index(self, index: np.ndarray) -> ProfileIndex:
+        """The same characteristics for other patients, given by their combinations ``index``."""
+        other = copy.copy(self)
+        other.index = index
+        return other
+
+    def profiles(self, n_characteristics: int) -> np.ndarray:
+        """(..., n_characteristics) int8 profiles with each patient's levels in the index's columns
+        (0 in the others): a predictor that reads only those columns gives every patient its value."""
+        codes = np.zeros(self.index.shape + (n_characteristics,), dtype=np.int8)
+        for c in self.columns:
+            codes[..., c] = self.digits[c][self.index]
+        return codes
 
     def values(self, pred: Predictor) -> np.ndarray:
         """(n_combos,) the predictor at every combination."""
@@ -131,6 +154,64 @@ class TreatmentOutcome:
     trend_per_year: float
 
 
+@dataclass(frozen=True)
+class OutcomeTables:
+    """Each treatment's outcome model on a binary or landmark endpoint per combination of levels
+    (:meth:`OutcomesModel.outcome_tables`): ``value`` (K, P, combinations) the probability (P = 1)
+    or the hazard of each piece starting at ``starts`` (K, P) months, of which treatment k has
+    ``n_pieces[k]``; ``landmark`` the landmark in months."""
+
+    binary: bool
+    landmark: float
+    value: np.ndarray
+    starts: np.ndarray
+    n_pieces: np.ndarray
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _event_time(k, c, x, value, starts, n_pieces):
+    """The event time under treatment ``k`` of a patient with combination ``c`` and ``x`` = -log(u):
+    the operations of :meth:`OutcomesModel.time_to_event` (one piece; the loop over pieces), on one
+    patient, in the same order."""
+    if n_pieces[k] == 1:
+        return starts[k, 0] + x / value[k, 0, c]
+    time = np.inf
+    cum = 0.0
+    done = False
+    for j in range(n_pieces[k]):
+        rate = value[k, j, c]
+        width = starts[k, j + 1] - starts[k, j] if j + 1 < n_pieces[k] else np.inf
+        reach = cum + rate * width
+        if not done and x <= reach:
+            time = starts[k, j] + (x - cum) / rate
+            done = True
+        if not done:
+            cum = reach
+    return time
+
+
+@njit(cache=True, error_model="numpy")
+def _outcomes_from_tables(which, combination, target, binary, landmark, value, starts, n_pieces, out):
+    """out[i]: the outcome of patient i under treatment ``which[i]`` with combination
+    ``combination[i]``; ``target`` its uniform (binary: below the probability) or -log of it
+    (landmark: the event time after the landmark), as :meth:`OutcomesModel.outcome_given` has it."""
+    for i in range(which.size):
+        k, c = which[i], combination[i]
+        if binary:
+            out[i] = target[i] < value[k, 0, c]
+        else:
+            out[i] = _event_time(k, c, target[i], value, starts, n_pieces) > landmark
+
+
+@njit(cache=True, error_model="numpy")
+def _event_times_from_tables(which, combination, target, value, starts, n_pieces):
+    """The event times :func:`_outcomes_from_tables` compares with the landmark (to test them)."""
+    out = np.empty(which.size)
+    for i in range(which.size):
+        out[i] = _event_time(which[i], combination[i], target[i], value, starts, n_pieces)
+    return out
+
+
 class OutcomesModel:
     """The outcome models of a scenario, made ready to draw potential outcomes."""
 
@@ -139,6 +220,7 @@ class OutcomesModel:
         self.population = population
         self.endpoints = scenario.endpoints
         self._models: dict[tuple[str, str], TreatmentOutcome] = {}
+        self._outcome_tables: dict[tuple[str, tuple[str, ...]], OutcomeTables | None] = {}
         self.joint_roles = scenario.joint_endpoints  # endpoint -> 'response', 'pfs' or 'os'
         self.joint: dict[str, IllnessDeath] = (
             {t: self._joint_model(t) for t in scenario.treatments} if self.joint_roles else {}
@@ -344,6 +426,38 @@ class OutcomesModel:
             return None
         return np.array(p, dtype=np.float64)
 
+    def drawn_alone(self, ep: str, treatments) -> bool:
+        """Whether an outcome of ``ep`` under one of ``treatments`` is a function of the patient's
+        combination of the levels its models read (:class:`ProfileIndex`, of at most
+        :data:`MAX_COMBINATIONS`), randomization month and own uniform under that treatment alone
+        (:meth:`outcome_given`), so that it can be drawn for the treatment a patient gets when the
+        patient is counted (:meth:`outcomes_at`): a binary or landmark endpoint without dropout,
+        on-treatment marker, copula or illness-death model. :meth:`potential` draws the same values
+        through the same function."""
+        e = self.endpoints[ep]
+        if e.kind not in ("binary", "landmark") or self.dropout_rate > 0:
+            return False
+        source = e.of if e.kind == "landmark" else ep
+        if source in self.joint_roles or source in self.marked or self._coupled(source):
+            return False
+        levels = [len(self.population.levels[c]) for c in self._used_columns(ep, treatments)]
+        return int(np.prod(levels)) <= MAX_COMBINATIONS
+
+    def outcome_given(
+        self, ep: str, treatment: str, codes: np.ndarray | None, at: np.ndarray | None, u: np.ndarray, index=None
+    ) -> np.ndarray:
+        """The outcome (bool) of a binary or landmark ``ep`` under ``treatment`` of patients with
+        profiles ``codes`` (..., C; or None, with an ``index`` that holds what the models read), randomized at ``at`` (months, or None without a calendar-time
+        trend) and with uniforms ``u`` of their own stream for the pair, before dropout and without
+        the on-treatment marker (``index``: as in :meth:`time_to_event`). Each value is a function of
+        its patient's arguments alone (element-wise operations), so the patients may be any subset."""
+        e = self.endpoints[ep]
+        if e.kind == "binary":
+            return u < self._binary_probability(ep, treatment, codes, at, index)
+        if e.kind != "landmark":
+            raise ValueError(f"{ep!r} is a {e.kind} endpoint, not binary or landmark")
+        return self.time_to_event(e.of, treatment, codes, at, u, index) > e.weeks / WEEKS_PER_MONTH
+
     def _constant_probability(self, ep, treatment) -> float | None:
         """The probability of binary ``ep`` under ``treatment`` when it is the same for every patient
         at any time (no marker, prognostic factor or calendar-time trend in its model); else None."""
@@ -426,8 +540,7 @@ class OutcomesModel:
         if self.dropout_rate > 0:
             dropout = self.dropout_times(ts, b, shape[1])
         kind = e.kind
-        columns = self._used_columns(ep, treatments)
-        index = ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
+        index = self.profile_index(ep, treatments, codes)
         out = np.empty(shape + (len(treatments),), dtype=np.float32 if kind == "time_to_event" else bool)
         for k, t in enumerate(treatments):
             if source in self.joint_roles:
@@ -442,8 +555,8 @@ class OutcomesModel:
                 out[..., k] = y
                 continue
             u = self.uniform(ts, b, shape[1], source, t)
-            if kind == "binary":
-                y = u < self._binary_probability(ep, t, codes, at, index)
+            if kind == "binary" or (kind == "landmark" and source not in self.marked):
+                y = self.outcome_given(ep, t, codes, at, u, index)
                 if dropout is not None:
                     y &= dropout >= self.assessment_months(ep)
             else:
@@ -459,6 +572,109 @@ class OutcomesModel:
                     y = time  # censoring by dropout is applied where follow-up is modelled
             out[..., k] = y
         return out
+
+    def profile_index(self, ep: str, treatments, codes: np.ndarray) -> ProfileIndex | None:
+        """:meth:`ProfileIndex.build` of ``codes`` on the characteristics the models of ``treatments`` read."""
+        columns = self._used_columns(ep, treatments)
+        return ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
+
+    def combinations(self, ep: str, treatments, codes: np.ndarray) -> np.ndarray:
+        """(...) each profile's combination of the levels the models of ``treatments`` on ``ep`` read
+        (:attr:`ProfileIndex.index`; ``codes`` (..., C) drawn in those characteristics), from which
+        :meth:`outcomes_at` draws its outcomes."""
+        index = self.profile_index(ep, treatments, codes)
+        if index is None:
+            raise ValueError(f"the profiles do not give the combinations the models of {ep!r} read")
+        return index.index
+
+    def outcomes_at(
+        self,
+        ts: TrialStreams,
+        ep: str,
+        treatments: list[str],
+        which: np.ndarray,
+        rows: np.ndarray,
+        positions: np.ndarray,
+        combination: np.ndarray,
+        at: np.ndarray | None,
+        reference: bool = False,
+    ) -> np.ndarray:
+        """(n,) bool the outcomes of ``n`` patients, each under its treatment ``treatments[which[i]]``:
+        the patient at screened position ``positions[i]`` of the batch row ``rows[i]``, with the
+        combination of levels ``combination[i]`` (:meth:`combinations` of the same treatments) and
+        randomized at month ``at[i]`` (read with a calendar-time trend). The values
+        :meth:`potential` draws there, for an endpoint :meth:`drawn_alone` accepts: the uniforms at
+        the positions, then, without a calendar-time trend, one compiled pass over the patients
+        that reads each treatment's probability or hazards per combination (:meth:`outcome_tables`;
+        ``reference=True``: :meth:`outcome_given`, treatment by treatment, as with a trend)."""
+        e = self.endpoints[ep]
+        source = e.of if e.kind == "landmark" else ep
+        which = np.asarray(which, dtype=np.int64)
+        combination = np.asarray(combination, dtype=np.int64)
+        u = ts.uniform_at(OUTCOMES, [outcome_stream(source, t) for t in treatments], rows, positions, which)
+        tables = None if reference else self.outcome_tables(ep, tuple(treatments))
+        out = np.empty(u.size, dtype=bool)
+        if tables is not None:
+            # the same -log(u) as time_to_event's, element by element
+            target = u if tables.binary else -np.log(u)
+            _outcomes_from_tables(
+                which, combination, target, tables.binary, tables.landmark, tables.value, tables.starts,
+                tables.n_pieces, out,
+            )  # fmt: skip
+            return out
+        template = self._template_index(ep, tuple(treatments))
+        trend = bool(self.scenario.time_trend)
+        for k, t in enumerate(treatments):
+            sel = np.flatnonzero(which == k)
+            if not sel.size:
+                continue
+            index = template.with_index(combination[sel])
+            # a predictor read patient by patient (a binary endpoint's trend) reads it from profiles
+            codes = index.profiles(len(self.population.names)) if trend and e.kind == "binary" else None
+            out[sel] = self.outcome_given(ep, t, codes, at[sel] if trend and at is not None else None, u[sel], index)
+        return out
+
+    def _template_index(self, ep: str, treatments: tuple[str, ...]) -> ProfileIndex:
+        """A :class:`ProfileIndex` of no patient on the characteristics the models of ``treatments``
+        read, for :meth:`ProfileIndex.with_index`."""
+        columns = self._used_columns(ep, treatments)
+        return ProfileIndex(
+            np.zeros((0, len(self.population.names)), dtype=np.int8),
+            columns,
+            [len(self.population.levels[c]) for c in columns],
+        )
+
+    def outcome_tables(self, ep: str, treatments: tuple[str, ...]) -> OutcomeTables | None:
+        """What :meth:`outcome_given` reads of each treatment, per combination of levels (those of
+        :meth:`combinations` of the same treatments), for a binary or landmark endpoint without a
+        calendar-time trend; else None. The probabilities and hazards are computed as
+        :meth:`outcome_given` computes them (the same operations on the same values)."""
+        key = (ep, tuple(treatments))
+        if key not in self._outcome_tables:  # every look of a batch asks for the same
+            self._outcome_tables[key] = self._build_outcome_tables(ep, key[1])
+        return self._outcome_tables[key]
+
+    def _build_outcome_tables(self, ep: str, treatments: tuple[str, ...]) -> OutcomeTables | None:
+        e = self.endpoints[ep]
+        if e.kind not in ("binary", "landmark") or self.scenario.time_trend:
+            return None
+        source = e.of if e.kind == "landmark" else ep
+        index = self._template_index(ep, treatments)
+        models = [self._models[source, t] for t in treatments]
+        if e.kind == "binary":
+            value = np.empty((len(treatments), 1, index.n_combos))
+            for k, (t, m) in enumerate(zip(treatments, models)):
+                constant = self._constant_probability(ep, t)
+                value[k, 0] = constant if constant is not None else special.expit(index.values(m.pieces[0]))
+            return OutcomeTables(True, 0.0, value, np.zeros((len(treatments), 1)), np.ones(len(treatments), np.int64))
+        n_pieces = np.array([len(m.pieces) for m in models], dtype=np.int64)
+        value = np.zeros((len(treatments), int(n_pieces.max()), index.n_combos))
+        starts = np.full(value.shape[:2], np.inf)
+        for k, m in enumerate(models):
+            starts[k, : len(m.starts)] = m.starts
+            for j, pred in enumerate(m.pieces):
+                value[k, j] = np.exp(index.values(pred) + 0.0)  # time_to_event's hazard without a trend
+        return OutcomeTables(False, e.weeks / WEEKS_PER_MONTH, value, starts, n_pieces)
 
     def on_treatment(self, ts: TrialStreams, b: int, n: int, treatments: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The on-treatment marker of the first ``n`` patients of block ``b``: ``(T, n, K)`` bool, positive under
@@ -491,12 +707,12 @@ class OutcomesModel:
     def uniform(self, ts: TrialStreams, b: int, n: int, source: str, treatment: str) -> np.ndarray:
         """(T, n) the uniforms of block ``b`` from which ``source`` is drawn under ``treatment``: the pair's own
         stream, or for the second endpoint of the scenario's copula, coupled to the first's (Gaussian copula)."""
-        own = ts.uniform(OUTCOMES, f"outcome:{source}:{treatment}", b * BLOCK, n)
+        own = ts.uniform(OUTCOMES, outcome_stream(source, treatment), b * BLOCK, n)
         if not self._coupled(source):
             return own
         copula = self.scenario.copula
         assert copula is not None
-        first = ts.uniform(OUTCOMES, f"outcome:{copula.first}:{treatment}", b * BLOCK, n)
+        first = ts.uniform(OUTCOMES, outcome_stream(copula.first, treatment), b * BLOCK, n)
         r = copula.correlation
         latent = r * special.ndtri(first) + math.sqrt(max(1.0 - r * r, 0.0)) * special.ndtri(own)
         return np.clip(special.ndtr(latent), np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
@@ -697,7 +913,10 @@ class VirtualPatients:
             ok = block.reason == RANDOMIZED
             width = block.reason.shape[1]
             drawn_before: dict | None = {} if o.also else None
-            d.outcome_parts.append(self.outcomes.potential(ts, b, block, o.ep, o.treatments, drawn_before))
+            if o.outcomes:
+                d.outcome_parts.append(self.outcomes.potential(ts, b, block, o.ep, o.treatments, drawn_before))
+            if o.combination:
+                d.combination_parts.append(self.outcomes.combinations(o.ep, o.treatments, block.profile))
             for other in o.also:
                 d.also_parts[other].append(self.outcomes.potential(ts, b, block, other, o.treatments, drawn_before))
             if o.marker:
@@ -734,6 +953,8 @@ class _DrawOptions:
     also: tuple[str, ...]
     marker: bool
     censor: bool
+    outcomes: bool = True  # the potential outcomes on ep under every treatment
+    combination: bool = False  # the patients' combinations of the levels the outcomes read (drawn later)
 
 
 @dataclass
@@ -746,6 +967,7 @@ class _Drawn:
     also_parts: dict[str, list[np.ndarray]]
     starts: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     outcome_parts: list[np.ndarray] = field(default_factory=list)
+    combination_parts: list[np.ndarray] = field(default_factory=list)
     index_parts: list[np.ndarray] = field(default_factory=list)
     cohort_parts: list[Cohort] = field(default_factory=list)
     time_parts: list[np.ndarray] = field(default_factory=list)
@@ -774,7 +996,7 @@ class _Drawn:
             also[MARKER_POSITIVE] = pick(self.positive_parts)
             also[REBIOPSIED] = pick(self.biopsy_parts)
         return Enrolled(
-            outcomes=pick(self.outcome_parts),
+            outcomes=pick(self.outcome_parts) if o.outcomes else np.zeros((n_trials, n, 0), dtype=bool),
             screened_index=self.b0 * BLOCK + order,
             cohort=cohort,
             n_screened=self.b0 * BLOCK + order[:, -1] + 1 if n else np.zeros(n_trials, dtype=np.int64),
@@ -783,6 +1005,7 @@ class _Drawn:
             dropout=pick(self.dropout_parts) if o.censor else None,
             also=also,
             observed=pick(self.observed_parts) if self.observed_parts else None,
+            combination=pick(self.combination_parts) if o.combination else None,
         )
 
 
@@ -802,9 +1025,14 @@ class Enrolment:
         times: bool = False,
         biomarker_result: bool = True,
         characteristics: list[str] | None = None,
+        outcomes_later: bool = False,
     ):
         self.patients, self.ts = patients, ts
         self.options = patients._options(ep, treatments, times, characteristics, biomarker_result, (), False)
+        if outcomes_later:  # the combinations of levels instead, to draw the outcomes when counted
+            if not patients.outcomes.drawn_alone(ep, treatments):
+                raise ValueError(f"the outcomes of {ep!r} cannot be drawn one treatment at a time")
+            self.options = dataclasses.replace(self.options, outcomes=False, combination=True)
         n_trials = ts.n_trials
         self.block = np.zeros(n_trials, dtype=np.int64)  # the block to go on from
         self.carry = np.zeros(n_trials)  # the accrual reached before it
@@ -974,7 +1202,7 @@ def _first_randomizable(ok: np.ndarray, skip: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass
 class Enrolled:
-    outcomes: np.ndarray  # (T, n, K) potential outcomes of the randomizable patients, in order
+    outcomes: np.ndarray  # (T, n, K) potential outcomes of the randomizable patients, in order (K = 0: drawn later)
     screened_index: np.ndarray  # (T, n) their position in the stream of screened patients
     cohort: Cohort | None  # every screened patient generated for these trials (when kept)
     n_screened: np.ndarray  # (T,) screened patients up to the n-th randomizable one
@@ -983,6 +1211,7 @@ class Enrolled:
     also: dict[str, np.ndarray] = field(default_factory=dict)  # endpoint -> (T, n, K) its potential outcomes
     observed: np.ndarray | None = None  # (T, n, C) int8 their screening results (enrolled with observed)
     last_arrival: np.ndarray | None = None  # (T,) months from opening to the last one's arrival (with times)
+    combination: np.ndarray | None = None  # (T, n) their combinations of levels (outcomes drawn later)
 
     @property
     def marker_positive(self) -> np.ndarray:
@@ -1018,6 +1247,7 @@ class Enrolled:
             also={key: joined(value, more.also[key]) for key, value in self.also.items()},
             observed=joined(self.observed, more.observed),
             last_arrival=more.last_arrival,
+            combination=joined(self.combination, more.combination),
         )
 
     @property
@@ -1037,4 +1267,5 @@ __all__ = [
     "ProfileIndex",
     "VirtualPatients",
     "WEEKS_PER_MONTH",
+    "outcome_stream",
 ]

@@ -164,6 +164,23 @@ def uniform_at(k0, k1, family, qid, trial, position):
     return _unit(m)
 
 
+@njit(cache=True)
+def _fill_at(out, k0, k1, family, qids, which, trials, positions):
+    """out[i] = U(family, qids[which[i]], trials[i], positions[i]) (1-D arrays): scattered positions,
+    one Philox call each. The quantities are looked up first, so that the Philox loop reads its
+    arguments in order and the compiler vectorizes it (about 4 times faster than looking them up
+    inside it)."""
+    fam = np.uint64(family)
+    n = out.size
+    q = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        q[i] = qids[which[i]]
+    t = trials.astype(np.uint64)
+    p = positions.astype(np.uint64)
+    for i in range(n):
+        out[i] = uniform_at(k0, k1, fam, q[i], t[i], p[i])
+
+
 def quantity_id(quantity: str | int) -> int:
     """The 32-bit id of a named quantity (its CRC-32); an integer is taken as it is."""
     if isinstance(quantity, (int, np.integer)):
@@ -265,6 +282,36 @@ class TrialStreams:
         (or for the batch rows ``rows``), written into ``out`` when given (see :meth:`Streams.uniform`)."""
         trials = self.trials if rows is None else np.ascontiguousarray(self.trials[rows]).reshape(-1)
         return self.streams._uniform(family, quantity, trials, start, _checked_out(out, start, n, trials.size))
+
+    def uniform_at(self, family: int, quantity, rows, positions, which=None) -> np.ndarray:
+        """(n,) uniforms of the batch rows ``rows`` at ``positions`` (both (n,)): the values
+        :meth:`uniform` gives there. ``quantity``: one quantity, or a list of them with ``which`` (n,)
+        saying which one each value is of."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if rows.size != positions.size:
+            raise ValueError(f"one position per row expected, got {rows.size} rows and {positions.size} positions")
+        quantities: list[str | int]
+        if isinstance(quantity, (str, int, np.integer)):
+            quantities, which = (
+                [quantity if isinstance(quantity, str) else int(quantity)],
+                np.zeros(rows.size, np.int64),
+            )
+        else:
+            quantities = list(quantity)
+            if which is None:
+                raise ValueError("which quantity each value is of: give which= with a list of quantities")
+            which = np.asarray(which, dtype=np.int64).reshape(-1)
+            if which.size != rows.size or (which.size and not 0 <= which.min() <= which.max() < len(quantities)):
+                raise ValueError(f"which must give one index below {len(quantities)} per row")
+        if positions.size and positions.min() < 0:
+            raise ValueError("positions must be non-negative")
+        out = np.empty(positions.size)
+        if out.size:
+            k0, k1 = self.streams._key
+            qids = np.array([quantity_id(q) for q in quantities], dtype=np.uint64)
+            _fill_at(out, np.uint64(k0), np.uint64(k1), family, qids, which, self.trials[rows], positions)
+        return out
 
     def exponential(self, family: int, quantity: str | int, start: int, n: int, rows=None) -> np.ndarray:
         """Standard exponential variates ``-log(U)``."""

@@ -35,7 +35,7 @@ from ..config import Design, Problem, Scenario
 from ..config.base import MAX_SCREENED
 from ..config.population import expected_funnel
 from ..delays import delay_schedule, tally_known
-from ..outcomes import VirtualPatients
+from ..outcomes import VirtualPatients, outcome_stream
 from ..posterior import beta_interval, oriented, prob_best
 from ..results import (
     ACTIVE,
@@ -143,7 +143,7 @@ class DrawnOnDemand:
     def build(cls, streams: TrialStreams, ep: str, treatments, probability: np.ndarray, screened_index: np.ndarray):
         return cls(
             np.ascontiguousarray(probability, dtype=np.float64),
-            np.array([quantity_id(f"outcome:{ep}:{t}") for t in treatments], dtype=np.uint64),
+            np.array([quantity_id(outcome_stream(ep, t)) for t in treatments], dtype=np.uint64),
             np.array(streams.key, dtype=np.uint64),
             streams.trials.astype(np.uint64),
             np.empty((len(screened_index), 0), dtype=np.uint64)

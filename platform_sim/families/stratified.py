@@ -87,16 +87,21 @@ class Pool:
     patients at ``start[t] .. start[t] + avail[t] - 1``. With ``more`` (the batch's
     :class:`~platform_sim.outcomes.Enrolment`), :meth:`grow` gives a trial that has reached the end
     of its patients twice as many (the same patients: each is a function of its position), up to
-    ``limit``; without, the pool is what it was built with."""
+    ``limit``; without, the pool is what it was built with. Patients enrolled with their outcomes
+    drawn later (``Enrolment(..., outcomes_later=True)``) keep their combinations of the levels the
+    outcomes read instead of every treatment's outcome, and :meth:`outcomes_given` draws the
+    outcome under the treatment given."""
 
     def __init__(self, plan: StrataPlan, streams: TrialStreams, enrolled: Enrolled, more: Enrolment | None, limit: int):
         self.plan, self.streams, self.more, self.limit = plan, streams, more, limit
-        n_trials, size = enrolled.outcomes.shape[:2]
+        n_trials, size = enrolled.screened_index.shape
         self.n_trials = n_trials
         self.start = np.arange(n_trials, dtype=np.int64) * size
         self.avail = np.full(n_trials, size, dtype=np.int64)
         self.used = n_trials * size
-        self.outcomes = enrolled.outcomes.reshape(self.used, -1)
+        # every treatment's outcomes (N, K), or the combinations of levels (N,) they are drawn from
+        self.combination = None if enrolled.combination is None else enrolled.combination.reshape(-1)
+        self.outcomes = None if self.combination is not None else enrolled.outcomes.reshape(self.used, -1)
         self.match = plan.classifier(_observed(enrolled)).reshape(-1)
         self.route_u = self._uniforms("randomization:route", np.arange(n_trials), 0, size if plan.random_overlap else 0)
         self.arm_u = self._uniforms("randomization:arm", np.arange(n_trials), 0, size)
@@ -123,7 +128,9 @@ class Pool:
         width = 2 * size
         end = self.used + rows.size * width
         added = {
-            "outcomes": new.outcomes.reshape(rows.size * size, -1),
+            "outcomes" if self.combination is None else "combination": (
+                new.outcomes.reshape(rows.size * size, -1) if new.combination is None else new.combination.reshape(-1)
+            ),
             "match": self.plan.classifier(_observed(new)).reshape(-1),
             "arm_u": self._uniforms("randomization:arm", rows, size, size),
             "ready": new.ready.reshape(-1),
@@ -148,6 +155,32 @@ class Pool:
         self.start[rows] = starts
         self.avail[rows] = width
         self.used = end
+
+    def outcomes_given(
+        self, rows: np.ndarray, at: np.ndarray, arms: np.ndarray, arm_treatment: np.ndarray
+    ) -> np.ndarray:
+        """(R, m, 1) bool: the outcome of each patient at pool positions ``at`` (R, m) of the batch
+        rows ``rows`` under the treatment of its arm (``arms`` (R, m), -1: not randomized, False), for
+        a pool without every treatment's outcomes: the values those would hold (see
+        :meth:`~platform_sim.outcomes.OutcomesModel.outcomes_at`)."""
+        assert self.more is not None and self.combination is not None
+        options = self.more.options
+        model = self.more.patients.outcomes
+        flat_arms = arms.reshape(-1)
+        given = np.flatnonzero(flat_arms >= 0)
+        pos = at.reshape(-1)[given]
+        out = np.zeros(arms.size, dtype=bool)
+        out[given] = model.outcomes_at(
+            self.streams,
+            options.ep,
+            options.treatments,
+            arm_treatment[flat_arms[given]],
+            rows[given // arms.shape[1]],
+            self.screened[pos],
+            self.combination[pos],
+            self.ready[pos] if model.scenario.time_trend else None,
+        )
+        return out.reshape(arms.shape + (1,))
 
 
 _NO_CAP = np.array(np.iinfo(np.int64).max)  # arms have no caps within strata (the strata are capped)
@@ -443,6 +476,7 @@ def simulate_strata(
     # the compiled rules with a control give P(best) among the arms left (the grid prob_best builds,
     # tests/test_stratified_fast.py); the allocation of the controlled strata reads it from there
     reuse_pb = design.adaptive and probit is None and ctrl >= 0 and enrich_pos < 0 and reuse_decided_pb
+    given_treatment = np.zeros_like(design.arm_treatment)  # outcomes drawn under the treatment given: one column
 
     def allocation(look, rows, a=None, b=None, post=None, known=None):
         """(R, S, K) allocation probabilities of the rows' strata after look ``look``; with ``post``
@@ -519,12 +553,15 @@ def simulate_strata(
         else:
             arms = draw_arms_strata(u, strat, probs[rows])
         enrolled[rows] += per_stratum
-        outcomes = pool.outcomes[at]
+        if pool.outcomes is None:  # each patient's outcome under the treatment given, drawn here
+            outcomes, treatment_of = pool.outcomes_given(rows, at, arms, design.arm_treatment), given_treatment
+        else:
+            outcomes, treatment_of = pool.outcomes[at], design.arm_treatment
         start = bounds[seg_ids[0]]
         for seg in seg_ids:
             s0, s1 = bounds[seg] - start, bounds[seg + 1] - start
             seg_n[rows, seg], seg_y[rows, seg] = tally_strata(
-                arms[:, s0:s1], strat[:, s0:s1], outcomes[:, s0:s1], design.arm_treatment, n_strata, n_arms
+                arms[:, s0:s1], strat[:, s0:s1], outcomes[:, s0:s1], treatment_of, n_strata, n_arms
             )
 
         # --- analyses of the strata due for one
@@ -1151,6 +1188,7 @@ class StratifiedFamily:
                 times=True,
                 biomarker_result=compiled.needs_biomarker_result,
                 characteristics=list(plan.markers),
+                outcomes_later=compiled.patients.outcomes.drawn_alone(endpoint, treatments),
             )
             enrolled = more.take(np.arange(n_trials), size)
         else:
