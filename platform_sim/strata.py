@@ -553,6 +553,34 @@ def draw_arms_strata(u, strata, probs):
 
 
 @njit(cache=True)
+def treated(rows, at, arms, arm_treatment, screened, combination):
+    """The patients of a look's batch who got an arm (``arms`` (R, m) >= 0; ``at`` their pool
+    positions, ``rows`` (R,) their batch rows), in order: (flat index into the batch, treatment,
+    batch row, screened position, combination of levels), the last two read from the pool's
+    ``screened`` and ``combination`` at each patient's position."""
+    n_rows, m = arms.shape
+    n = 0
+    for r in range(n_rows):
+        for j in range(m):
+            n += arms[r, j] >= 0
+    flat = np.empty(n, dtype=np.int64)
+    which = np.empty(n, dtype=np.int64)
+    row = np.empty(n, dtype=np.int64)
+    position = np.empty(n, dtype=np.int64)
+    combo = np.empty(n, dtype=np.int64)
+    i = 0
+    for r in range(n_rows):
+        for j in range(m):
+            k = arms[r, j]
+            if k >= 0:
+                p = at[r, j]
+                flat[i], which[i], row[i] = r * m + j, arm_treatment[k], rows[r]
+                position[i], combo[i] = screened[p], combination[p]
+                i += 1
+    return flat, which, row, position, combo
+
+
+@njit(cache=True)
 def tally_strata(arms, strata, outcomes, arm_treatment, n_strata, n_arms):
     """Patients and events per stratum and arm: arms, strata (T, m); outcomes (T, m, treatments)."""
     n_trials, m = arms.shape
@@ -585,4 +613,5 @@ __all__ = [
     "strata_problems",
     "stratum_names",
     "tally_strata",
+    "treated",
 ]

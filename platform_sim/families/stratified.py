@@ -54,7 +54,7 @@ from ..results import (
     Truth,
 )
 from ..rules import CONTINUE, decide, futility_at
-from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata
+from ..strata import StrataPlan, checked_strata, deal_strata, draw_arms_strata, route, tally_strata, treated
 from ..streams import RANDOMIZATION, TrialStreams
 from .base import (
     Description,
@@ -166,19 +166,19 @@ class Pool:
         assert self.more is not None and self.combination is not None
         options = self.more.options
         model = self.more.patients.outcomes
-        flat_arms = arms.reshape(-1)
-        given = np.flatnonzero(flat_arms >= 0)
-        pos = at.reshape(-1)[given]
+        flat, which, row, position, combination = treated(
+            rows, at, arms, arm_treatment, self.screened, self.combination
+        )
         out = np.zeros(arms.size, dtype=bool)
-        out[given] = model.outcomes_at(
+        out[flat] = model.outcomes_at(
             self.streams,
             options.ep,
             options.treatments,
-            arm_treatment[flat_arms[given]],
-            rows[given // arms.shape[1]],
-            self.screened[pos],
-            self.combination[pos],
-            self.ready[pos] if model.scenario.time_trend else None,
+            which,
+            row,
+            position,
+            combination,
+            self.ready[at.reshape(-1)[flat]] if model.scenario.time_trend else None,
         )
         return out.reshape(arms.shape + (1,))
 
