@@ -432,8 +432,8 @@ class OutcomesModel:
         :data:`MAX_COMBINATIONS`), randomization month and own uniform under that treatment alone
         (:meth:`outcome_given`), so that it can be drawn for the treatment a patient gets when the
         patient is counted (:meth:`outcomes_at`): a binary or landmark endpoint without dropout,
-        on-treatment marker, copula or illness-death model. :meth:`potential` draws the same values
-        through the same function."""
+        on-treatment marker, copula or illness-death model. :meth:`potential` draws these outcomes
+        through :meth:`outcome_given` too."""
         e = self.endpoints[ep]
         if e.kind not in ("binary", "landmark") or self.dropout_rate > 0:
             return False
@@ -609,8 +609,18 @@ class OutcomesModel:
         ``reference=True``: :meth:`outcome_given`, treatment by treatment, as with a trend)."""
         e = self.endpoints[ep]
         source = e.of if e.kind == "landmark" else ep
+        if not self.drawn_alone(ep, treatments):
+            raise ValueError(f"the outcomes of {ep!r} cannot be drawn one treatment at a time")
         which = np.asarray(which, dtype=np.int64)
         combination = np.asarray(combination, dtype=np.int64)
+        n_combos = self._template_index(ep, tuple(treatments)).n_combos
+        if combination.shape != which.shape or (
+            combination.size and not 0 <= combination.min() <= combination.max() < n_combos
+        ):
+            raise ValueError(f"combination must give one combination of levels in [0, {n_combos}) per patient")
+        trend = bool(self.scenario.time_trend)
+        if trend and (at is None or np.shape(at) != which.shape):
+            raise ValueError("the scenario has a calendar-time trend: give each patient's randomization month (at)")
         u = ts.uniform_at(OUTCOMES, [outcome_stream(source, t) for t in treatments], rows, positions, which)
         tables = None if reference else self.outcome_tables(ep, tuple(treatments))
         out = np.empty(u.size, dtype=bool)
@@ -623,7 +633,6 @@ class OutcomesModel:
             )  # fmt: skip
             return out
         template = self._template_index(ep, tuple(treatments))
-        trend = bool(self.scenario.time_trend)
         for k, t in enumerate(treatments):
             sel = np.flatnonzero(which == k)
             if not sel.size:
@@ -631,7 +640,7 @@ class OutcomesModel:
             index = template.with_index(combination[sel])
             # a predictor read patient by patient (a binary endpoint's trend) reads it from profiles
             codes = index.profiles(len(self.population.names)) if trend and e.kind == "binary" else None
-            out[sel] = self.outcome_given(ep, t, codes, at[sel] if trend and at is not None else None, u[sel], index)
+            out[sel] = self.outcome_given(ep, t, codes, at[sel] if at is not None and trend else None, u[sel], index)
         return out
 
     def _template_index(self, ep: str, treatments: tuple[str, ...]) -> ProfileIndex:

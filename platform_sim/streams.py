@@ -181,6 +181,14 @@ def _fill_at(out, k0, k1, family, qids, which, trials, positions):
         out[i] = uniform_at(k0, k1, fam, q[i], t[i], p[i])
 
 
+def _integers(name: str, values) -> np.ndarray:
+    """``values`` as a 1-D int64 array; a clear error for values that are not integers."""
+    array = np.asarray(values)
+    if array.size and array.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integers, got {array.dtype}")
+    return array.astype(np.int64, copy=False).reshape(-1)
+
+
 def quantity_id(quantity: str | int) -> int:
     """The 32-bit id of a named quantity (its CRC-32); an integer is taken as it is."""
     if isinstance(quantity, (int, np.integer)):
@@ -287,12 +295,15 @@ class TrialStreams:
         """(n,) uniforms of the batch rows ``rows`` at ``positions`` (both (n,)): the values
         :meth:`uniform` gives there. ``quantity``: one quantity, or a list of them with ``which`` (n,)
         saying which one each value is of."""
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
+        rows, positions = _integers("rows", rows), _integers("positions", positions)
         if rows.size != positions.size:
             raise ValueError(f"one position per row expected, got {rows.size} rows and {positions.size} positions")
+        if rows.size and not 0 <= rows.min() <= rows.max() < self.n_trials:
+            raise ValueError(f"rows must be batch rows, in [0, {self.n_trials})")
         quantities: list[str | int]
         if isinstance(quantity, (str, int, np.integer)):
+            if which is not None:
+                raise ValueError("which= picks among a list of quantities; one quantity was given")
             quantities, which = (
                 [quantity if isinstance(quantity, str) else int(quantity)],
                 np.zeros(rows.size, np.int64),
@@ -301,7 +312,7 @@ class TrialStreams:
             quantities = list(quantity)
             if which is None:
                 raise ValueError("which quantity each value is of: give which= with a list of quantities")
-            which = np.asarray(which, dtype=np.int64).reshape(-1)
+            which = _integers("which", which)
             if which.size != rows.size or (which.size and not 0 <= which.min() <= which.max() < len(quantities)):
                 raise ValueError(f"which must give one index below {len(quantities)} per row")
         if positions.size and positions.min() < 0:

@@ -136,6 +136,43 @@ def test_uniforms_at_scattered_positions_are_those_of_the_stream():
         ts.uniform_at(OUTCOMES, ["outcome:orr:x", "outcome:orr:y"], rows, positions)
     with pytest.raises(ValueError, match="one index below 2"):
         ts.uniform_at(OUTCOMES, ["outcome:orr:x", "outcome:orr:y"], rows, positions, which + 1)
+    with pytest.raises(ValueError, match="one quantity was given"):
+        ts.uniform_at(OUTCOMES, "outcome:orr:x", rows, positions, which)
+    with pytest.raises(ValueError, match=r"batch rows, in \[0, 4\)"):
+        ts.uniform_at(OUTCOMES, "outcome:orr:x", np.array([-1]), np.array([3]))
+    with pytest.raises(ValueError, match="rows must be integers"):
+        ts.uniform_at(OUTCOMES, "outcome:orr:x", np.array([1.5]), np.array([3]))
+
+
+def test_outcomes_at_refuses_what_it_cannot_draw():
+    ts = Streams(3).for_trials(np.arange(4))
+    one = (np.array([0]), np.array([1]), np.array([7]))
+    plain = VirtualPatients(_scenario()).outcomes
+    with pytest.raises(ValueError, match=r"one combination of levels in \[0, "):
+        plain.outcomes_at(ts, "dcr12", TREATMENTS, *one, np.array([10**6]), None)
+    with pytest.raises(ValueError, match="cannot be drawn one treatment at a time"):
+        plain.outcomes_at(ts, "pfs", TREATMENTS, *one, np.array([0]), None)
+    drift = VirtualPatients(_scenario(time_trend=TRENDS)).outcomes
+    with pytest.raises(ValueError, match="randomization month"):
+        drift.outcomes_at(ts, "dcr12", TREATMENTS, *one, np.array([0]), None)
+
+
+def test_a_binary_outcome_of_one_probability_per_treatment_drawn_when_counted():
+    """Without prognostic factors each treatment has one response probability (the tables' constant
+    branch): the outcomes are still the entries of the full array."""
+    vp = VirtualPatients(_scenario(prognostic={}))
+    treatments = ["docetaxel", "pw", "pw_rel"]
+    assert all(vp.outcomes._constant_probability("orr", t) is not None for t in treatments)
+    ts = Streams(31).for_trials(np.arange(6))
+    enrolled = vp.enrol(ts, 300, "orr", treatments, times=True)
+    later = Enrolment(vp, ts, "orr", treatments, times=True, outcomes_later=True).take(np.arange(6), 300)
+    rng = np.random.default_rng(4)
+    rows, slots, which = rng.integers(0, 6, 1500), rng.integers(0, 300, 1500), rng.integers(0, 3, 1500)
+    got = vp.outcomes.outcomes_at(
+        ts, "orr", treatments, which, rows, enrolled.screened_index[rows, slots], later.combination[rows, slots], None
+    )
+    np.testing.assert_array_equal(got, enrolled.outcomes[rows, slots, which])
+    assert 0 < got.mean() < 1
 
 
 def _without_dropout(design: str, scenario: str) -> Spec:
@@ -215,7 +252,10 @@ def test_a_pools_outcome_under_the_treatment_given_is_the_one_of_every_treatment
             for pool in pools.values():
                 pool.grow(np.array([29, 4, 11]))
         rows = np.array([4, 0, 29, 11, 17])
-        at = pools[True].start[rows][:, None] + rng.integers(0, pools[True].avail[rows].min(), size=(rows.size, 90))
+        # positions anywhere in each row's patients (the grown rows' new ones too)
+        at = pools[True].start[rows][:, None] + (rng.random((rows.size, 90)) * pools[True].avail[rows][:, None]).astype(
+            int
+        )
         np.testing.assert_array_equal(pools[True].start, pools[False].start)
         arms = rng.integers(-1, arm_treatment.size, size=at.shape)
         got = pools[True].outcomes_given(rows, at, arms, arm_treatment)
