@@ -440,17 +440,17 @@ class OutcomesModel:
         source = e.of if e.kind == "landmark" else ep
         if source in self.joint_roles or source in self.marked or self._coupled(source):
             return False
-        levels = [len(self.population.levels[c]) for c in self._used_columns(ep, treatments)]
-        return int(np.prod(levels)) <= MAX_COMBINATIONS
+        return int(np.prod(self._index_columns(ep, treatments)[1])) <= MAX_COMBINATIONS
 
     def outcome_given(
         self, ep: str, treatment: str, codes: np.ndarray | None, at: np.ndarray | None, u: np.ndarray, index=None
     ) -> np.ndarray:
         """The outcome (bool) of a binary or landmark ``ep`` under ``treatment`` of patients with
-        profiles ``codes`` (..., C; or None, with an ``index`` that holds what the models read), randomized at ``at`` (months, or None without a calendar-time
-        trend) and with uniforms ``u`` of their own stream for the pair, before dropout and without
-        the on-treatment marker (``index``: as in :meth:`time_to_event`). Each value is a function of
-        its patient's arguments alone (element-wise operations), so the patients may be any subset."""
+        profiles ``codes`` (..., C; or None, with an ``index`` that holds what the models read),
+        randomized at ``at`` (months, or None without a calendar-time trend) and with uniforms ``u``
+        of their own stream for the pair, before dropout and without the on-treatment marker
+        (``index``: as in :meth:`time_to_event`). Each value is a function of its patient's
+        arguments alone (element-wise operations), so the patients may be any subset."""
         e = self.endpoints[ep]
         if e.kind == "binary":
             return u < self._binary_probability(ep, treatment, codes, at, index)
@@ -573,10 +573,14 @@ class OutcomesModel:
             out[..., k] = y
         return out
 
+    def _index_columns(self, ep: str, treatments) -> tuple[list[int], list[int]]:
+        """The characteristics the models of ``treatments`` on ``ep`` read, and their numbers of levels."""
+        columns = self._used_columns(ep, treatments)
+        return columns, [len(self.population.levels[c]) for c in columns]
+
     def profile_index(self, ep: str, treatments, codes: np.ndarray) -> ProfileIndex | None:
         """:meth:`ProfileIndex.build` of ``codes`` on the characteristics the models of ``treatments`` read."""
-        columns = self._used_columns(ep, treatments)
-        return ProfileIndex.build(codes, columns, [len(self.population.levels[c]) for c in columns])
+        return ProfileIndex.build(codes, *self._index_columns(ep, treatments))
 
     def combinations(self, ep: str, treatments, codes: np.ndarray) -> np.ndarray:
         """(...) each profile's combination of the levels the models of ``treatments`` on ``ep`` read
@@ -613,7 +617,7 @@ class OutcomesModel:
             raise ValueError(f"the outcomes of {ep!r} cannot be drawn one treatment at a time")
         which = np.asarray(which, dtype=np.int64)
         combination = np.asarray(combination, dtype=np.int64)
-        n_combos = self._template_index(ep, tuple(treatments)).n_combos
+        n_combos = int(np.prod(self._index_columns(ep, treatments)[1]))
         if combination.shape != which.shape or (
             combination.size and not 0 <= combination.min() <= combination.max() < n_combos
         ):
@@ -646,11 +650,8 @@ class OutcomesModel:
     def _template_index(self, ep: str, treatments: tuple[str, ...]) -> ProfileIndex:
         """A :class:`ProfileIndex` of no patient on the characteristics the models of ``treatments``
         read, for :meth:`ProfileIndex.with_index`."""
-        columns = self._used_columns(ep, treatments)
         return ProfileIndex(
-            np.zeros((0, len(self.population.names)), dtype=np.int8),
-            columns,
-            [len(self.population.levels[c]) for c in columns],
+            np.zeros((0, len(self.population.names)), dtype=np.int8), *self._index_columns(ep, treatments)
         )
 
     def outcome_tables(self, ep: str, treatments: tuple[str, ...]) -> OutcomeTables | None:

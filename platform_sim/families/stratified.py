@@ -127,10 +127,13 @@ class Pool:
         """Move the rows (each holding ``size`` patients) to the end of the arrays with ``new``'s after them."""
         width = 2 * size
         end = self.used + rows.size * width
+        kept = (
+            {"outcomes": new.outcomes.reshape(rows.size * size, -1)}
+            if new.combination is None  # the pool's patients and the new ones come from one Enrolment
+            else {"combination": new.combination.reshape(-1)}
+        )
         added = {
-            "outcomes" if self.combination is None else "combination": (
-                new.outcomes.reshape(rows.size * size, -1) if new.combination is None else new.combination.reshape(-1)
-            ),
+            **kept,
             "match": self.plan.classifier(_observed(new)).reshape(-1),
             "arm_u": self._uniforms("randomization:arm", rows, size, size),
             "ready": new.ready.reshape(-1),
@@ -476,7 +479,6 @@ def simulate_strata(
     # the compiled rules with a control give P(best) among the arms left (the grid prob_best builds,
     # tests/test_stratified_fast.py); the allocation of the controlled strata reads it from there
     reuse_pb = design.adaptive and probit is None and ctrl >= 0 and enrich_pos < 0 and reuse_decided_pb
-    given_treatment = np.zeros_like(design.arm_treatment)  # outcomes drawn under the treatment given: one column
 
     def allocation(look, rows, a=None, b=None, post=None, known=None):
         """(R, S, K) allocation probabilities of the rows' strata after look ``look``; with ``post``
@@ -554,7 +556,8 @@ def simulate_strata(
             arms = draw_arms_strata(u, strat, probs[rows])
         enrolled[rows] += per_stratum
         if pool.outcomes is None:  # each patient's outcome under the treatment given, drawn here
-            outcomes, treatment_of = pool.outcomes_given(rows, at, arms, design.arm_treatment), given_treatment
+            outcomes = pool.outcomes_given(rows, at, arms, design.arm_treatment)
+            treatment_of = np.zeros_like(design.arm_treatment)  # one column: the treatment given
         else:
             outcomes, treatment_of = pool.outcomes[at], design.arm_treatment
         start = bounds[seg_ids[0]]
