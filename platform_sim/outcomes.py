@@ -440,7 +440,7 @@ class OutcomesModel:
         source = e.of if e.kind == "landmark" else ep
         if source in self.joint_roles or source in self.marked or self._coupled(source):
             return False
-        return int(np.prod(self._index_columns(ep, treatments)[1])) <= MAX_COMBINATIONS
+        return self._n_combinations(ep, treatments) <= MAX_COMBINATIONS
 
     def outcome_given(
         self, ep: str, treatment: str, codes: np.ndarray | None, at: np.ndarray | None, u: np.ndarray, index=None
@@ -578,6 +578,11 @@ class OutcomesModel:
         columns = self._used_columns(ep, treatments)
         return columns, [len(self.population.levels[c]) for c in columns]
 
+    def _n_combinations(self, ep: str, treatments) -> int:
+        """The number of combinations of the levels the models of ``treatments`` on ``ep`` read
+        (:attr:`ProfileIndex.n_combos` of those characteristics)."""
+        return int(np.prod(self._index_columns(ep, treatments)[1]))
+
     def profile_index(self, ep: str, treatments, codes: np.ndarray) -> ProfileIndex | None:
         """:meth:`ProfileIndex.build` of ``codes`` on the characteristics the models of ``treatments`` read."""
         return ProfileIndex.build(codes, *self._index_columns(ep, treatments))
@@ -617,7 +622,7 @@ class OutcomesModel:
             raise ValueError(f"the outcomes of {ep!r} cannot be drawn one treatment at a time")
         which = np.asarray(which, dtype=np.int64)
         combination = np.asarray(combination, dtype=np.int64)
-        n_combos = int(np.prod(self._index_columns(ep, treatments)[1]))
+        n_combos = self._n_combinations(ep, treatments)
         if combination.shape != which.shape or (
             combination.size and not 0 <= combination.min() <= combination.max() < n_combos
         ):
