@@ -80,7 +80,7 @@ class ProfileIndex:
     def __init__(self, codes: np.ndarray, columns: list[int], n_levels: list[int]):
         self.columns = tuple(columns)
         strides = np.cumprod([1, *n_levels[::-1]])[::-1][1:] if columns else np.array([], dtype=np.int64)
-        self.n_combos = int(np.prod(n_levels)) if columns else 1
+        self.n_combos = self.count(n_levels)
         if columns:
             flat = codes.reshape(-1, codes.shape[-1])
             self.index = _combination_index(
@@ -91,10 +91,15 @@ class ProfileIndex:
         combos = np.arange(self.n_combos)
         self.digits = {c: (combos // int(stride)) % n for c, stride, n in zip(columns, strides, n_levels)}
 
+    @staticmethod
+    def count(n_levels: list[int]) -> int:
+        """The number of combinations of characteristics with ``n_levels`` levels (1 for none)."""
+        return int(np.prod(n_levels))
+
     @classmethod
     def build(cls, codes: np.ndarray, columns: list[int], n_levels: list[int], max_combos: int = MAX_COMBINATIONS):
         """The index, or None when it would not pay (too many combinations) or a column is not drawn."""
-        if int(np.prod(n_levels)) > max_combos:
+        if cls.count(n_levels) > max_combos:
             return None
         if columns and _any_missing(codes.reshape(-1, codes.shape[-1]), np.asarray(columns, dtype=np.int64)):
             return None
@@ -581,7 +586,7 @@ class OutcomesModel:
     def _n_combinations(self, ep: str, treatments) -> int:
         """The number of combinations of the levels the models of ``treatments`` on ``ep`` read
         (:attr:`ProfileIndex.n_combos` of those characteristics)."""
-        return int(np.prod(self._index_columns(ep, treatments)[1]))
+        return ProfileIndex.count(self._index_columns(ep, treatments)[1])
 
     def profile_index(self, ep: str, treatments, codes: np.ndarray) -> ProfileIndex | None:
         """:meth:`ProfileIndex.build` of ``codes`` on the characteristics the models of ``treatments`` read."""
